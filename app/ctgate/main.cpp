@@ -1,0 +1,187 @@
+// ctgate: the gateway daemon.
+//
+//   ctgate --config FILE            run
+//   ctgate --check-config FILE      validate a config and exit (0 ok, 1 error)
+//
+// Startup may fail loudly (and exit non-zero with one clear line); once the
+// workers run, errors are counted, never thrown.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <rte_eal.h>
+#include <rte_lcore.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "conntrack/ct_format.h"
+#include "control/telemetry.h"
+#include "dataplane/gateway.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/ports.h"
+
+DEFINE_string(config, "", "gateway config file (YAML, see docs/config.md)");
+DEFINE_string(check_config, "", "validate this config file and exit");
+DEFINE_uint32(run_seconds, 0, "stop after this many seconds (0: run until SIGINT/SIGTERM)");
+DEFINE_uint32(exit_idle_ms, 0,
+              "stop once no packet has arrived for this long, after the first one (pcap tests)");
+DEFINE_string(dump_conntrack, "", "at exit, write `conntrack -L` lines to this file");
+DEFINE_uint32(stats_interval, 0, "log a stats line every N seconds (overrides the config)");
+
+namespace {
+
+ctgate::gateway* g_gw = nullptr;
+
+void on_signal(int) {
+  if (g_gw != nullptr) g_gw->stop.store(true);
+}
+
+// gflags wants --check_config; users type --check-config. Accept both.
+void normalize_flag_names(int argc, char** argv) {
+  for (int i = 1; i < argc; i++) {
+    char* a = argv[i];
+    if (a[0] != '-' || a[1] != '-') continue;
+    for (char* p = a + 2; *p != '\0' && *p != '='; p++)
+      if (*p == '-') *p = '_';
+  }
+}
+
+std::vector<std::string> eal_args(const ctgate::gateway_config& cfg,
+                                  const std::vector<std::string>& port_args) {
+  std::vector<std::string> a = {"ctgate", "--lcores", cfg.eal.lcores, "--file-prefix",
+                                cfg.eal.file_prefix, "-m", std::to_string(cfg.eal.memory_mb)};
+  if (cfg.eal.no_huge) a.push_back("--no-huge");
+  if (cfg.eal.no_pci) a.push_back("--no-pci");
+  a.insert(a.end(), port_args.begin(), port_args.end());
+  a.insert(a.end(), cfg.eal.extra_args.begin(), cfg.eal.extra_args.end());
+  return a;
+}
+
+uint64_t total_rx(const ctgate::gateway& gw) {
+  uint64_t n = 0;
+  for (auto* w : gw.workers) n += w->counters.get(ctgate::dp_counter::rx);
+  return n;
+}
+
+void drain_log_mailbox(ctgate::gateway& gw) {
+  if (gw.mailbox.take(ctgate::log_kind::conntrack_table_full))
+    LOG(WARNING) << "nf_conntrack: table full, dropping packet (count="
+                 << gw.ct.table->count() << " max=" << gw.ct.table->max() << ")";
+}
+
+int run(const ctgate::gateway_config& cfg) {
+  auto args = eal_args(cfg, ctgate::port_eal_args(cfg));
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  std::string joined;
+  for (auto& s : args) joined += s + " ";
+  LOG(INFO) << "EAL: " << joined;
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    LOG(ERROR) << "EAL initialisation failed (" << rte_strerror(rte_errno)
+               << "): check hugepages, lcores and devargs";
+    return 1;
+  }
+  unsigned worker_lcores = rte_lcore_count() - 1;
+  if (cfg.workers > worker_lcores) {
+    LOG(ERROR) << cfg.source_file << ": workers: " << cfg.workers << " workers need "
+               << cfg.workers + 1 << " lcores (eal.lcores gives " << rte_lcore_count() << ")";
+    rte_eal_cleanup();
+    return 1;
+  }
+  std::string err;
+  ctgate::gateway* gw = ctgate::gateway::create(cfg, "ctgate", &err);
+  if (gw == nullptr || !ctgate::ports_start(*gw, &err)) {
+    LOG(ERROR) << err;
+    delete gw;
+    rte_eal_cleanup();
+    return 1;
+  }
+  g_gw = gw;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  ctgate::telemetry_register(gw);
+  for (const auto& p : gw->ports)
+    LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
+              << int(p.prefix_len) << " ethdev " << p.port_id;
+
+  uint16_t wi = 0;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (wi == cfg.workers) break;
+    gw->workers[wi]->lcore = lcore;
+    rte_eal_remote_launch(ctgate::worker_main, gw->workers[wi], lcore);
+    wi++;
+  }
+  LOG(INFO) << "ctgate running: " << cfg.workers << " worker(s), conntrack "
+            << (gw->ct_hooks_registered ? "hooks registered" : "hooks not registered (lazy)")
+            << ", telemetry /var/run/dpdk/" << cfg.eal.file_prefix << "/dpdk_telemetry.v2";
+
+  uint32_t stats_every = FLAGS_stats_interval ? FLAGS_stats_interval : cfg.stats_interval_s;
+  uint32_t start = gw->clock.now_ms(), last_stats = start, last_rx_change = start;
+  uint64_t last_rx = 0;
+  while (!gw->stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    uint32_t now = gw->clock.now_ms();
+    drain_log_mailbox(*gw);
+    if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
+      LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
+      last_stats = now;
+    }
+    uint64_t rx = total_rx(*gw);
+    if (rx != last_rx) {
+      last_rx = rx;
+      last_rx_change = now;
+    }
+    if (FLAGS_exit_idle_ms != 0 && rx > 0 && now - last_rx_change >= FLAGS_exit_idle_ms) break;
+    if (FLAGS_run_seconds != 0 && now - start >= FLAGS_run_seconds * 1000) break;
+  }
+  gw->stop.store(true);
+  rte_eal_mp_wait_lcore();
+  drain_log_mailbox(*gw);
+  LOG(INFO) << "final stats: " << ctgate::stats_summary(*gw);
+  if (!FLAGS_dump_conntrack.empty()) {
+    std::ofstream out(FLAGS_dump_conntrack);
+    for (const auto& l : ctgate::ct::list_lines(*gw->ct.table, {}, gw->clock.now_ms()))
+      out << l << "\n";
+  }
+  ctgate::ports_stop(*gw);
+  g_gw = nullptr;
+  delete gw;
+  rte_eal_cleanup();
+  LOG(INFO) << "ctgate stopped";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  normalize_flag_names(argc, argv);
+  gflags::SetUsageMessage("ctgate --config FILE | --check-config FILE");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+
+  ctgate::config_error err;
+  if (!FLAGS_check_config.empty()) {
+    auto cfg = ctgate::load_config(FLAGS_check_config, &err);
+    if (!cfg) {
+      std::fprintf(stderr, "%s\n", err.to_string().c_str());
+      return 1;
+    }
+    std::printf("%s: OK (%zu ports, %zu routes, %zu neighbors, %u workers)\n",
+                FLAGS_check_config.c_str(), cfg->ports.size(), cfg->routes.size(),
+                cfg->neighbors.size(), cfg->workers);
+    return 0;
+  }
+  if (FLAGS_config.empty()) {
+    std::fprintf(stderr, "ctgate: --config FILE is required (or --check-config FILE)\n");
+    return 2;
+  }
+  auto cfg = ctgate::load_config(FLAGS_config, &err);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", err.to_string().c_str());
+    return 1;
+  }
+  return run(*cfg);
+}

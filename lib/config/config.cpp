@@ -1,0 +1,538 @@
+// YAML config loader. Validation code throws an internal load_failure that the two public
+// entry points turn into a config_error; this keeps every check a single line instead of
+// threading a status through each helper, and nothing escapes the API.
+#include "config/config.h"
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string_view>
+#include <utility>
+
+namespace ctgate {
+namespace {
+
+struct load_failure {
+  int line;
+  std::string key;
+  std::string message;
+};
+
+// Config files are a few kilobytes; the cap only guards against pointing at a huge file.
+constexpr size_t kMaxFileBytes = 16 << 20;
+// Values are echoed in messages; a cap keeps an error line readable.
+constexpr size_t kMaxQuoted = 64;
+
+std::string quoted(const std::string& s) {
+  return "'" + (s.size() <= kMaxQuoted ? s : s.substr(0, kMaxQuoted) + "...") + "'";
+}
+
+int line_of(const YAML::Node& n) { return n.Mark().is_null() ? 0 : n.Mark().line + 1; }
+
+// "eal" + ".lcores" -> "eal.lcores"; top-level keys have no leading dot.
+std::string sub_path(const std::string& path, const std::string& suffix) {
+  return path.empty() && suffix[0] == '.' ? suffix.substr(1) : path + suffix;
+}
+
+// A node together with the key path and line used to report errors about it.
+struct field {
+  YAML::Node node;
+  std::string path;
+  int line = 0;
+
+  [[noreturn]] void fail(std::string message) const {
+    throw load_failure{line, path, std::move(message)};
+  }
+  // `preferred` is where the child should be reported; 0 falls back to this node's line.
+  field child(const YAML::Node& n, const std::string& suffix, int preferred) const {
+    return {n, sub_path(path, suffix), preferred > 0 ? preferred : line};
+  }
+};
+
+// A validated map: only known keys, each at most once. Null counts as an empty map so that a
+// section whose entries are all commented out is still valid.
+class map_view {
+ public:
+  map_view(const field& f, const std::vector<std::string_view>& allowed)
+      : path_(f.path), line_(f.line) {
+    if (!f.node.IsMap() && !f.node.IsNull()) f.fail("expected a map");
+    if (f.node.IsNull()) return;
+    for (const auto& kv : f.node) {
+      const int key_line = line_of(kv.first);
+      if (!kv.first.IsScalar()) throw load_failure{key_line, f.path, "map keys must be strings"};
+      const std::string& key = kv.first.Scalar();
+      field at_key = f.child(kv.second, "." + key, key_line);
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        at_key.fail("unknown key");
+      }
+      if (fields_.count(key)) at_key.fail("duplicate key");
+      // Scalars are reported on their key's line: yaml-cpp marks a null value on the *next*
+      // line and an alias at its anchor. Collections are reported where their content starts.
+      const bool collection = kv.second.IsMap() || kv.second.IsSequence();
+      fields_.emplace(key,
+                      f.child(kv.second, "." + key, collection ? line_of(kv.second) : key_line));
+    }
+  }
+
+  const field* find(std::string_view key) const {
+    auto it = fields_.find(key);
+    return it == fields_.end() ? nullptr : &it->second;
+  }
+
+  const field& require(std::string_view key) const {
+    if (const field* f = find(key)) return *f;
+    missing(key, "missing required key");
+  }
+
+  // A missing key is reported on the line of the map that should contain it.
+  [[noreturn]] void missing(std::string_view key, std::string message) const {
+    throw load_failure{line_, sub_path(path_, "." + std::string(key)), std::move(message)};
+  }
+
+ private:
+  std::string path_;
+  int line_;
+  std::map<std::string, field, std::less<>> fields_;
+};
+
+// Null counts as an empty list, like map_view.
+std::vector<field> get_list(const field& f, size_t min_size, size_t max_size) {
+  if (!f.node.IsSequence() && !f.node.IsNull()) f.fail("expected a list");
+  std::vector<field> out;
+  if (f.node.IsSequence()) {
+    for (const auto& n : f.node) {
+      // A null element would be marked on the next line; report it on the list's.
+      out.push_back(
+          f.child(n, "[" + std::to_string(out.size()) + "]", n.IsNull() ? 0 : line_of(n)));
+    }
+  }
+  if (out.size() < min_size || out.size() > max_size) {
+    f.fail("must have between " + std::to_string(min_size) + " and " + std::to_string(max_size) +
+           " entries");
+  }
+  return out;
+}
+
+// Quoted scalars are strings in YAML, so `mtu: "1500"` is a type error like in any typed schema.
+const std::string& typed_scalar(const field& f, const char* yaml_tag, const char* error) {
+  if (!f.node.IsScalar() || (f.node.Tag() != "?" && f.node.Tag() != yaml_tag)) f.fail(error);
+  return f.node.Scalar();
+}
+
+std::string get_string(const field& f) {
+  if (!f.node.IsScalar()) f.fail("expected a string");
+  return f.node.Scalar();
+}
+
+bool get_bool(const field& f) {
+  const std::string& s = typed_scalar(f, "tag:yaml.org,2002:bool", "expected a boolean");
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  f.fail("expected a boolean");
+}
+
+template <typename T>
+T get_int(const field& f, int64_t lo, int64_t hi) {
+  const std::string& s = typed_scalar(f, "tag:yaml.org,2002:int", "expected an integer");
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, v);
+  if (ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    f.fail("expected an integer");
+  }
+  if (ec != std::errc() || v < lo || v > hi) {
+    f.fail("must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  return static_cast<T>(v);
+}
+
+// 1..max_len characters from [a-z0-9_-], plus A-Z when allow_upper.
+bool is_token(const std::string& s, size_t max_len, bool allow_upper) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              (allow_upper && c >= 'A' && c <= 'Z');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+bool contains(const ipv4_prefix& p, uint32_t addr) {
+  return ((p.addr ^ addr) & mask_of(p.len)) == 0;
+}
+std::string format_prefix(const ipv4_prefix& p) {
+  return format_ipv4(p.addr) + "/" + std::to_string(p.len);
+}
+
+uint32_t get_ipv4(const field& f) {
+  uint32_t a = 0;
+  if (!parse_ipv4(get_string(f), &a)) f.fail("invalid IPv4 address " + quoted(f.node.Scalar()));
+  return a;
+}
+
+ipv4_prefix get_prefix(const field& f) {
+  ipv4_prefix p;
+  if (!parse_ipv4_prefix(get_string(f), &p)) {
+    f.fail("invalid IPv4 prefix " + quoted(f.node.Scalar()));
+  }
+  return p;
+}
+
+// Returns the MAC in canonical lower-case form; multicast and zero addresses cannot belong to
+// a port or a neighbor.
+std::string get_unicast_mac(const field& f) {
+  uint8_t m[6];
+  if (!parse_mac(get_string(f), m)) f.fail("invalid MAC address " + quoted(f.node.Scalar()));
+  if ((m[0] & 1) || (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0) {
+    f.fail("MAC address " + quoted(f.node.Scalar()) + " is not a unicast address");
+  }
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                m[5]);
+  return buf;
+}
+
+const port_config& get_port_ref(const field& f, const gateway_config& cfg) {
+  const std::string name = get_string(f);
+  for (const port_config& p : cfg.ports) {
+    if (p.name == name) return p;
+  }
+  f.fail("unknown port " + quoted(name));
+}
+
+// Next hops and neighbors must be on-link, otherwise ARP can never resolve them.
+void check_on_link(const field& f, const port_config& port, uint32_t addr) {
+  if (!contains(port.address, addr)) {
+    f.fail(format_ipv4(addr) + " is not in the subnet of port '" + port.name + "' (" +
+           format_prefix(port.address) + ")");
+  }
+}
+
+void parse_eal(const field& f, eal_config* eal) {
+  map_view m(f, {"lcores", "memory_mb", "file_prefix", "no_huge", "no_pci", "extra_args"});
+  if (const field* v = m.find("lcores")) {
+    eal->lcores = get_string(*v);
+    // Only the characters of DPDK's --lcores syntax, e.g. "0-3" or "0,(1-2)@1".
+    const std::string& lc = eal->lcores;
+    if (lc.empty() || lc.find_first_not_of("0123456789,-@()") != std::string::npos) {
+      v->fail("invalid lcore list " + quoted(eal->lcores));
+    }
+  }
+  if (const field* v = m.find("memory_mb")) eal->memory_mb = get_int<uint32_t>(*v, 64, 1048576);
+  if (const field* v = m.find("file_prefix")) {
+    eal->file_prefix = get_string(*v);
+    if (!is_token(eal->file_prefix, 32, true)) {
+      v->fail("invalid file prefix " + quoted(eal->file_prefix) +
+              " (allowed: [A-Za-z0-9_-]{1,32})");
+    }
+  }
+  if (const field* v = m.find("no_huge")) eal->no_huge = get_bool(*v);
+  if (const field* v = m.find("no_pci")) eal->no_pci = get_bool(*v);
+  if (const field* v = m.find("extra_args")) {
+    for (const field& arg : get_list(*v, 0, 256)) eal->extra_args.push_back(get_string(arg));
+  }
+}
+
+uint16_t get_desc_count(const field& f) {
+  auto n = get_int<uint16_t>(f, 64, 16384);
+  if (n & (n - 1)) f.fail("must be a power of two");
+  return n;
+}
+
+void parse_ports(const field& f, gateway_config* cfg) {
+  for (const field& pf : get_list(f, 1, 32)) {
+    map_view m(pf,
+               {"name", "devargs", "address", "rx_desc", "tx_desc", "mtu", "promiscuous", "mac"});
+    port_config p;
+    p.line = pf.line;
+    const field& name = m.require("name");
+    p.name = get_string(name);
+    if (!is_token(p.name, 15, false)) {
+      name.fail("invalid port name " + quoted(p.name) + " (allowed: [a-z0-9_-]{1,15})");
+    }
+    const field& devargs = m.require("devargs");
+    p.devargs = get_string(devargs);
+    if (p.devargs.empty()) devargs.fail("must not be empty");
+    const field& addr = m.require("address");
+    p.address = get_prefix(addr);
+    const uint32_t host_mask = ~mask_of(p.address.len);
+    if (p.address.len == 0) addr.fail("prefix length must be between 1 and 32");
+    // /31 and /32 have no network or broadcast address (RFC 3021).
+    if (p.address.len <= 30 &&
+        ((p.address.addr & host_mask) == 0 || (p.address.addr & host_mask) == host_mask)) {
+      addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
+    }
+    if (const field* v = m.find("rx_desc")) p.rx_desc = get_desc_count(*v);
+    if (const field* v = m.find("tx_desc")) p.tx_desc = get_desc_count(*v);
+    if (const field* v = m.find("mtu")) p.mtu = get_int<uint16_t>(*v, 68, 9600);
+    if (const field* v = m.find("promiscuous")) p.promiscuous = get_bool(*v);
+    if (const field* v = m.find("mac")) p.mac = get_unicast_mac(*v);
+    for (const port_config& prev : cfg->ports) {
+      if (prev.name == p.name) {
+        name.fail("duplicate port name " + quoted(p.name) + " (first declared on line " +
+                  std::to_string(prev.line) + ")");
+      }
+      const ipv4_prefix& shorter = prev.address.len < p.address.len ? prev.address : p.address;
+      if (contains(shorter, prev.address.addr) && contains(shorter, p.address.addr)) {
+        addr.fail("subnet overlaps port '" + prev.name + "' (" + format_prefix(prev.address) + ")");
+      }
+    }
+    cfg->ports.push_back(std::move(p));
+  }
+}
+
+void parse_routes(const field& f, gateway_config* cfg) {
+  std::map<std::pair<uint32_t, uint8_t>, int> seen;  // prefix -> line
+  for (const field& rf : get_list(f, 0, 1 << 20)) {
+    map_view m(rf, {"prefix", "via", "port"});
+    route_config r;
+    r.line = rf.line;
+    const field& pf = m.require("prefix");
+    r.prefix = get_prefix(pf);
+    if (r.prefix.addr & ~mask_of(r.prefix.len)) {
+      pf.fail("host bits set in " + quoted(pf.node.Scalar()));
+    }
+    auto [it, inserted] = seen.emplace(std::pair(r.prefix.addr, r.prefix.len), r.line);
+    if (!inserted) {
+      pf.fail("duplicate route prefix " + format_prefix(r.prefix) + " (first on line " +
+              std::to_string(it->second) + ")");
+    }
+    const field* via = m.find("via");
+    const field* port = m.find("port");
+    const port_config* out = port ? &get_port_ref(*port, *cfg) : nullptr;
+    if (via) {
+      r.via = get_ipv4(*via);
+      if (r.via == 0) via->fail("next hop must not be 0.0.0.0");
+      if (out) {
+        check_on_link(*via, *out, r.via);
+      } else {
+        for (const port_config& p : cfg->ports) {
+          if (contains(p.address, r.via)) out = &p;
+        }
+        if (!out) via->fail(format_ipv4(r.via) + " is not in the subnet of any port");
+      }
+    } else if (!out) {
+      m.missing("port", "required when 'via' is absent");
+    }
+    r.port = out->name;
+    cfg->routes.push_back(std::move(r));
+  }
+}
+
+void parse_neighbors(const field& f, gateway_config* cfg) {
+  std::map<uint32_t, int> seen;  // address -> line
+  for (const field& nf : get_list(f, 0, 1 << 20)) {
+    map_view m(nf, {"address", "mac", "port"});
+    neighbor_config n;
+    n.line = nf.line;
+    const field& addr = m.require("address");
+    n.address = get_ipv4(addr);
+    n.mac = get_unicast_mac(m.require("mac"));
+    const field& port = m.require("port");
+    const port_config& p = get_port_ref(port, *cfg);
+    n.port = p.name;
+    check_on_link(addr, p, n.address);
+    auto [it, inserted] = seen.emplace(n.address, n.line);
+    if (!inserted) {
+      addr.fail("duplicate neighbor " + format_ipv4(n.address) + " (first on line " +
+                std::to_string(it->second) + ")");
+    }
+    cfg->neighbors.push_back(std::move(n));
+  }
+}
+
+constexpr std::pair<std::string_view, uint32_t conntrack_timeouts::*> kTimeouts[] = {
+    {"tcp_syn_sent", &conntrack_timeouts::tcp_syn_sent},
+    {"tcp_syn_recv", &conntrack_timeouts::tcp_syn_recv},
+    {"tcp_established", &conntrack_timeouts::tcp_established},
+    {"tcp_fin_wait", &conntrack_timeouts::tcp_fin_wait},
+    {"tcp_close_wait", &conntrack_timeouts::tcp_close_wait},
+    {"tcp_last_ack", &conntrack_timeouts::tcp_last_ack},
+    {"tcp_time_wait", &conntrack_timeouts::tcp_time_wait},
+    {"tcp_close", &conntrack_timeouts::tcp_close},
+    {"tcp_unacknowledged", &conntrack_timeouts::tcp_unacknowledged},
+    {"tcp_max_retrans", &conntrack_timeouts::tcp_max_retrans},
+    {"udp", &conntrack_timeouts::udp},
+    {"udp_stream", &conntrack_timeouts::udp_stream},
+    {"icmp", &conntrack_timeouts::icmp},
+    {"generic", &conntrack_timeouts::generic},
+};
+
+void parse_conntrack(const field& f, conntrack_config* ct) {
+  map_view m(f, {"enable_hooks", "max", "tcp_loose", "log_interval_ms", "timeouts"});
+  if (const field* v = m.find("enable_hooks")) ct->enable_hooks = get_bool(*v);
+  if (const field* v = m.find("max")) ct->max = get_int<uint32_t>(*v, 1, 67108864);
+  if (const field* v = m.find("tcp_loose")) ct->tcp_loose = get_bool(*v);
+  if (const field* v = m.find("log_interval_ms")) {
+    ct->log_interval_ms = get_int<uint32_t>(*v, 0, 3600000);
+  }
+  if (const field* v = m.find("timeouts")) {
+    std::vector<std::string_view> names;
+    for (const auto& [name, member] : kTimeouts) names.push_back(name);
+    map_view t(*v, names);
+    for (const auto& [name, member] : kTimeouts) {
+      // 2147483 s keeps timeouts in milliseconds within a signed 32-bit value.
+      if (const field* s = t.find(name)) ct->timeouts.*member = get_int<uint32_t>(*s, 1, 2147483);
+    }
+  }
+}
+
+gateway_config parse_document(const YAML::Node& root) {
+  field top{root, "", line_of(root)};
+  if (!root.IsMap()) top.fail("the top level must be a map of settings");
+  map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
+                   "ruleset", "stats_interval_s"});
+  gateway_config cfg;
+  if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
+  if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, 64);
+  if (const field* v = m.find("burst")) cfg.burst = get_int<uint16_t>(*v, 1, 64);
+  if (const field* v = m.find("mbufs")) cfg.mbufs = get_int<uint32_t>(*v, 1024, 16777216);
+  parse_ports(m.require("ports"), &cfg);
+  if (const field* v = m.find("routes")) parse_routes(*v, &cfg);
+  if (const field* v = m.find("neighbors")) parse_neighbors(*v, &cfg);
+  if (const field* v = m.find("conntrack")) parse_conntrack(*v, &cfg.conntrack);
+  if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
+  if (const field* v = m.find("stats_interval_s")) {
+    cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);
+  }
+  return cfg;
+}
+
+// Splits on `sep`; parts may be empty.
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  for (size_t pos; (pos = s.find(sep)) != std::string_view::npos; s.remove_prefix(pos + 1)) {
+    parts.push_back(s.substr(0, pos));
+  }
+  parts.push_back(s);
+  return parts;
+}
+
+// Parses exactly 1..max_digits digits in `base` (no sign, no prefix) with a value <= max.
+bool parse_digits(std::string_view s, size_t max_digits, unsigned max, int base, unsigned* out) {
+  if (s.empty() || s.size() > max_digits) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
+  return ec == std::errc() && ptr == s.data() + s.size() && *out <= max;
+}
+
+std::nullopt_t fail_with(config_error* err, config_error e) {
+  if (err) *err = std::move(e);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string config_error::to_string() const {
+  std::string raw = file;
+  if (line > 0) raw += ":" + std::to_string(line);
+  if (!raw.empty()) raw += ": ";
+  if (!key.empty()) raw += key + ": ";
+  raw += message;
+  // Keys and values come from the file and may contain newlines; the result must be one line.
+  std::string out;
+  for (unsigned char c : raw) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : buf;
+    }
+  }
+  return out;
+}
+
+std::optional<gateway_config> load_config_string(const std::string& yaml, const std::string& name,
+                                                 config_error* err) {
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
+    if (docs.empty()) return fail_with(err, {name, 0, "", "the file is empty"});
+    if (docs.size() > 1) {
+      return fail_with(err, {name, line_of(docs[1]), "", "only one YAML document is allowed"});
+    }
+    gateway_config cfg = parse_document(docs[0]);
+    cfg.source_file = name;
+    return cfg;
+  } catch (const load_failure& f) {
+    return fail_with(err, {name, f.line, f.key, f.message});
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    return fail_with(err, {name, e.mark.is_null() ? 0 : e.mark.line + 1, "", "nesting too deep"});
+  } catch (const YAML::Exception& e) {
+    return fail_with(err, {name, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg});
+  } catch (const std::exception& e) {
+    return fail_with(err, {name, 0, "", std::string("internal error: ") + e.what()});
+  } catch (...) {
+    return fail_with(err, {name, 0, "", "internal error"});
+  }
+}
+
+std::optional<gateway_config> load_config(const std::string& path, config_error* err) {
+  auto os_error = [&](const char* what, int e) {
+    return fail_with(err, {path, 0, "", std::string(what) + ": " + std::strerror(e)});
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return os_error("cannot open file", errno);
+  std::string text;
+  char buf[16384];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f.get())) {
+    text.append(buf, n);
+    if (text.size() > kMaxFileBytes) return fail_with(err, {path, 0, "", "file is too large"});
+  }
+  // A directory opens fine and only fails on read (EISDIR).
+  if (std::ferror(f.get())) return os_error("cannot read file", errno);
+  return load_config_string(text, path, err);
+}
+
+bool parse_ipv4(const std::string& s, uint32_t* out) {
+  std::vector<std::string_view> parts = split(s, '.');
+  if (parts.size() != 4) return false;
+  uint32_t addr = 0;
+  for (std::string_view part : parts) {
+    unsigned octet = 0;
+    if (!parse_digits(part, 3, 255, 10, &octet)) return false;
+    addr = addr << 8 | octet;
+  }
+  *out = addr;
+  return true;
+}
+
+bool parse_ipv4_prefix(const std::string& s, ipv4_prefix* out) {
+  size_t slash = s.find('/');
+  uint32_t addr = 0;
+  unsigned len = 0;
+  if (slash == std::string::npos || !parse_ipv4(s.substr(0, slash), &addr) ||
+      !parse_digits(std::string_view(s).substr(slash + 1), 2, 32, 10, &len)) {
+    return false;
+  }
+  *out = {addr, static_cast<uint8_t>(len)};
+  return true;
+}
+
+bool parse_mac(const std::string& s, uint8_t out[6]) {
+  std::vector<std::string_view> parts = split(s, ':');
+  if (parts.size() != 6) return false;
+  uint8_t mac[6];
+  for (size_t i = 0; i < 6; ++i) {
+    unsigned byte = 0;
+    if (parts[i].size() != 2 || !parse_digits(parts[i], 2, 255, 16, &byte)) return false;
+    mac[i] = static_cast<uint8_t>(byte);
+  }
+  std::memcpy(out, mac, 6);
+  return true;
+}
+
+std::string format_ipv4(uint32_t a) {
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
+         std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
+}
+
+}  // namespace ctgate

@@ -1,0 +1,118 @@
+// Gateway configuration: the immutable result of loading a YAML file.
+//
+// The loader is control-plane code: it returns errors with context and never
+// throws past its API. Every key is documented in docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ctgate {
+
+struct ipv4_prefix {
+  uint32_t addr = 0;  // host byte order
+  uint8_t len = 0;
+};
+
+struct port_config {
+  std::string name;       // unique, [a-z0-9_-]{1,15}
+  std::string devargs;    // PCI address ("0000:3b:00.0") or vdev string ("net_tap0,iface=x")
+  ipv4_prefix address;    // the gateway's own address on this port, with prefix length
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  uint16_t mtu = 1500;
+  bool promiscuous = true;
+  std::optional<std::string> mac;  // override, "02:00:00:00:00:01"
+  int line = 0;                    // where this port was declared (for later errors)
+};
+
+struct route_config {
+  ipv4_prefix prefix;
+  uint32_t via = 0;       // next hop, host order; 0 = directly connected
+  std::string port;       // optional: output port name; derived from `via` when empty
+  int line = 0;
+};
+
+struct neighbor_config {
+  uint32_t address = 0;   // host order
+  std::string mac;        // "aa:bb:cc:dd:ee:ff"
+  std::string port;       // port name
+  int line = 0;
+};
+
+// Linux's nf_conntrack_* defaults, in seconds.
+struct conntrack_timeouts {
+  uint32_t tcp_syn_sent = 120;
+  uint32_t tcp_syn_recv = 60;
+  uint32_t tcp_established = 432000;
+  uint32_t tcp_fin_wait = 120;
+  uint32_t tcp_close_wait = 60;
+  uint32_t tcp_last_ack = 30;
+  uint32_t tcp_time_wait = 120;
+  uint32_t tcp_close = 10;
+  uint32_t tcp_unacknowledged = 300;
+  uint32_t tcp_max_retrans = 300;  // "retrans" timeout
+  uint32_t udp = 30;
+  uint32_t udp_stream = 120;
+  uint32_t icmp = 30;
+  uint32_t generic = 600;
+};
+
+struct conntrack_config {
+  bool enable_hooks = false;  // Linux's nf_conntrack enable_hooks parameter
+  uint32_t max = 262144;      // nf_conntrack_max
+  bool tcp_loose = true;      // nf_conntrack_tcp_loose
+  uint32_t log_interval_ms = 1000;  // rate limit of "table full" log lines
+  conntrack_timeouts timeouts;
+};
+
+struct eal_config {
+  std::string lcores = "0-1";      // passed as --lcores; first lcore is the main (control) lcore
+  uint32_t memory_mb = 512;        // -m
+  std::string file_prefix = "ctgate";
+  bool no_huge = false;            // --no-huge (small test runs)
+  bool no_pci = false;             // --no-pci (vdev-only setups)
+  std::vector<std::string> extra_args;
+};
+
+struct gateway_config {
+  std::string source_file;         // path the config was read from
+  eal_config eal;
+  uint16_t workers = 1;            // worker lcores; each owns rx/tx queue <i> on every port
+  uint16_t burst = 32;             // rx burst size, 1..64
+  uint32_t mbufs = 16384;          // mbuf pool size per socket
+  std::vector<port_config> ports;
+  std::vector<route_config> routes;
+  std::vector<neighbor_config> neighbors;
+  conntrack_config conntrack;
+  std::string ruleset;             // reserved for the ruleset issue (path to an nft file)
+  uint32_t stats_interval_s = 0;   // 0 = no periodic stats log
+};
+
+struct config_error {
+  std::string file;
+  int line = 0;        // 1-based; 0 when unknown (e.g. file missing)
+  std::string key;     // dotted path, e.g. "ports[1].address"
+  std::string message;
+  // "FILE:LINE: KEY: MESSAGE" (LINE and KEY omitted when unknown). One line, no newline.
+  std::string to_string() const;
+};
+
+// Loads and validates a config file. On failure returns nullopt and fills *err.
+// Never throws. Checks: unknown keys, types, ranges, duplicate port names,
+// route/neighbor ports that do not exist, overlapping port subnets.
+std::optional<gateway_config> load_config(const std::string& path, config_error* err);
+
+// Same, from an in-memory document (for tests); `name` stands for the file name in errors.
+std::optional<gateway_config> load_config_string(const std::string& yaml, const std::string& name,
+                                                 config_error* err);
+
+// Address helpers shared with the rest of the code base (host byte order).
+bool parse_ipv4(const std::string& s, uint32_t* out);
+bool parse_ipv4_prefix(const std::string& s, ipv4_prefix* out);
+bool parse_mac(const std::string& s, uint8_t out[6]);
+std::string format_ipv4(uint32_t host_order_addr);
+
+}  // namespace ctgate

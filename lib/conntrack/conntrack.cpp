@@ -1,0 +1,423 @@
+#include "conntrack/conntrack.h"
+
+#include <rte_errno.h>
+#include <rte_mempool.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include <bit>
+#include <new>
+
+#include "common/clock.h"
+
+namespace ctgate::ct {
+
+namespace {
+
+constexpr uint32_t k_wheel_span_ms = 1u << k_wheel_shift;
+constexpr uint32_t k_early_drop_scan = 64;  // bounded work, like Linux's early_drop
+constexpr int k_claim_spin = 100000;
+
+uint32_t next_claim(uint32_t live, uint32_t state) { return (((live >> 2) + 1) << 2) | state; }
+bool is_live(uint32_t live) { return (live & ENTRY_STATE_MASK) == ENTRY_LIVE; }
+
+ct_counter invalid_counter(uint8_t reason) {
+  switch (reason) {
+    case L4_TRUNCATED_TCP: return ct_counter::invalid_truncated_tcp;
+    case L4_TCP_DOFF: return ct_counter::invalid_tcp_doff;
+    case L4_TRUNCATED_UDP: return ct_counter::invalid_truncated_udp;
+    case L4_UDP_LEN: return ct_counter::invalid_udp_len;
+    case L4_TRUNCATED_ICMP: return ct_counter::invalid_truncated_icmp;
+    default: return ct_counter::invalid_fragment;
+  }
+}
+
+// ---- unconfirmed list (owner only) ----
+
+void unconfirmed_add(ct_worker& w, ct_entry* e) {
+  e->unconfirmed_idx = w.n_unconfirmed;
+  w.unconfirmed[w.n_unconfirmed++] = e;
+}
+
+void unconfirmed_remove(ct_worker& w, ct_entry* e) {
+  uint16_t i = e->unconfirmed_idx;
+  ct_entry* last = w.unconfirmed[--w.n_unconfirmed];
+  w.unconfirmed[i] = last;
+  last->unconfirmed_idx = i;
+  e->unconfirmed_idx = k_not_unconfirmed;
+}
+
+void unconfirmed_free(ct_worker& w, ct_entry* e) {
+  unconfirmed_remove(w, e);
+  w.rt->table->unreserve();
+  e->~ct_entry();
+  rte_mempool_put(w.rt->pool, e);
+}
+
+// ---- timer wheel (owner only) ----
+
+uint16_t slot_of(uint32_t ms) { return static_cast<uint16_t>((ms >> k_wheel_shift) & (k_wheel_slots - 1)); }
+
+void wheel_insert(ct_worker& w, ct_entry* e) {
+  uint32_t exp = e->expires_ms.load(std::memory_order_relaxed);
+  // Already past the slot being processed: file it under the current slot so
+  // it is seen when that slot closes.
+  uint16_t slot = time_after_eq(exp, w.wheel_tick) ? slot_of(exp) : slot_of(w.wheel_tick);
+  flow_table& t = *w.rt->table;
+  e->wheel_slot = slot;
+  e->wheel_prev = k_no_pos;
+  e->wheel_next = w.wheel_head[slot];
+  if (e->wheel_next != k_no_pos) t.at(e->wheel_next)->wheel_prev = e->pos;
+  w.wheel_head[slot] = e->pos;
+}
+
+void wheel_unlink(ct_worker& w, ct_entry* e) {
+  flow_table& t = *w.rt->table;
+  if (e->wheel_prev != k_no_pos) {
+    t.at(e->wheel_prev)->wheel_next = e->wheel_next;
+  } else if (w.pending_head == e->pos) {
+    w.pending_head = e->wheel_next;
+  } else {
+    w.wheel_head[e->wheel_slot] = e->wheel_next;
+  }
+  if (e->wheel_next != k_no_pos) t.at(e->wheel_next)->wheel_prev = e->wheel_prev;
+  e->wheel_prev = e->wheel_next = k_no_pos;
+}
+
+// Removes a confirmed, owned entry: unlink, delete the key, free the slot.
+// The position is reused only after a grace period (rte_hash RCU), so
+// workers still holding it in this burst read a stable entry.
+void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
+  wheel_unlink(w, e);
+  w.rt->table->del(make_key(e->orig));
+  uint32_t live = e->live.load(std::memory_order_relaxed);
+  e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
+  w.rt->table->unreserve();
+  w.owned--;
+  w.counters.add(why);
+}
+
+// Linux's early_drop, on the worker's own entries: the first non-assured
+// entry among those expiring soonest, examining at most k_early_drop_scan.
+bool early_drop(ct_worker& w) {
+  flow_table& t = *w.rt->table;
+  uint32_t seen = 0;
+  auto scan = [&](uint32_t pos) -> ct_entry* {
+    for (; pos != k_no_pos && seen < k_early_drop_scan; seen++) {
+      ct_entry* e = t.at(pos);
+      if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_ASSURED)) return e;
+      pos = e->wheel_next;
+    }
+    return nullptr;
+  };
+  ct_entry* victim = scan(w.pending_head);
+  for (uint32_t s = 0; victim == nullptr && s < k_wheel_slots && seen < k_early_drop_scan; s++)
+    victim = scan(w.wheel_head[slot_of(w.wheel_tick + s * k_wheel_span_ms)]);
+  if (victim == nullptr) return false;
+  destroy_owned(w, victim, ct_counter::early_drop);
+  return true;
+}
+
+void note_table_full(ct_worker& w, uint32_t now_ms) {
+  w.rt->full_events.fetch_add(1, std::memory_order_relaxed);
+  if (w.rt->full_log.allow(now_ms) && w.rt->mailbox != nullptr)
+    w.rt->mailbox->raise(log_kind::conntrack_table_full);
+}
+
+ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
+  bool same = t.src == e.orig.src && (t.proto == IPPROTO_ICMP || t.sport == e.orig.sport);
+  return same ? ct_dir::original : ct_dir::reply;
+}
+
+// A packet of a known flow: run the tracker and refresh.
+void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, uint32_t now_ms) {
+  const l4_tracker& tr = tracker_for(t.proto);
+  ct_dir dir = direction_of(*e, t);
+  uint16_t status = e->status.load(std::memory_order_relaxed);
+  uint64_t raw = e->track.load(std::memory_order_acquire);
+  track_state ts;
+  track_result res;
+  // Lock-free update; two workers only race here when RSS is not symmetric.
+  for (int tries = 0;; tries++) {
+    ts = std::bit_cast<track_state>(raw);
+    res = tr.packet(&ts, status, dir, m->l4, w.rt->params, now_ms);
+    if (res.verdict == track_verdict::invalid) {
+      w.counters.add(ct_counter::invalid);
+      w.counters.add(ct_counter::invalid_state);
+      m->ct_info = CTINFO_INVALID;
+      return;
+    }
+    if (e->cas_track(raw, ts) || tries == 8) break;
+  }
+  uint16_t set = res.set_status;
+  if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
+  if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
+  e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  m->ct = e;
+  m->ct_dir = static_cast<uint8_t>(dir);
+  bool replied = dir == ct_dir::reply || (status & CT_STATUS_SEEN_REPLY);
+  m->ct_info = replied ? CTINFO_ESTABLISHED : CTINFO_NEW;
+  w.counters.add(ct_counter::found);
+}
+
+// A packet of an unknown flow: an unconfirmed entry, or a verdict.
+bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, uint32_t now_ms) {
+  track_state ts;
+  if (!tracker_for(t.proto).new_flow(m->l4, w.rt->params, now_ms, &ts)) {
+    w.counters.add(ct_counter::invalid);
+    w.counters.add(ct_counter::invalid_state);
+    m->ct_info = CTINFO_INVALID;
+    return true;
+  }
+  flow_table& table = *w.rt->table;
+  if (!table.try_reserve() && !(early_drop(w) && table.try_reserve())) {
+    w.counters.add(ct_counter::drop);
+    note_table_full(w, now_ms);
+    return false;
+  }
+  void* obj = nullptr;
+  if (w.n_unconfirmed >= k_max_unconfirmed || rte_mempool_get(w.rt->pool, &obj) != 0) {
+    table.unreserve();
+    w.counters.add(ct_counter::alloc_failed);
+    return false;
+  }
+  auto* e = new (obj) ct_entry();
+  e->orig = t;
+  e->owner = w.id;
+  e->store_track(ts);
+  e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  unconfirmed_add(w, e);
+  m->ct = e;
+  m->ct_dir = static_cast<uint8_t>(ct_dir::original);
+  m->ct_info = CTINFO_NEW;
+  w.counters.add(ct_counter::new_);
+  return true;
+}
+
+}  // namespace
+
+ct_worker::ct_worker() {
+  for (auto& h : wheel_head) h = k_no_pos;
+}
+
+bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
+                     const std::string& name, std::string* err) {
+  rt->table = flow_table::create(name + "_flows", cfg.max, qs, err);
+  if (rt->table == nullptr) return false;
+  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry), 64, 0,
+                                nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+  if (rt->pool == nullptr) {
+    *err = "conntrack: unconfirmed entry pool: " + std::string(rte_strerror(rte_errno));
+    return false;
+  }
+  rt->params.tcp_loose = cfg.tcp_loose;
+  rt->timeouts = make_timeout_table(cfg.timeouts);
+  rt->full_log.set_interval(cfg.log_interval_ms);
+  return true;
+}
+
+void ct_runtime_fini(ct_runtime* rt) {
+  delete rt->table;
+  rt->table = nullptr;
+  rte_mempool_free(rt->pool);
+  rt->pool = nullptr;
+}
+
+bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err) {
+  w->id = id;
+  w->rt = rt;
+  w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
+  std::string name = "ct_kill_" + std::to_string(id) + "_" + std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
+  w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (w->kill_ring == nullptr) {
+    *err = "conntrack: kill ring: " + std::string(rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
+}
+
+void ct_worker_fini(ct_worker* w) {
+  rte_ring_free(w->kill_ring);
+  w->kill_ring = nullptr;
+}
+
+ct_tuple tuple_of(const pkt_meta& m) {
+  ct_tuple t;
+  t.src = m.src;
+  t.dst = m.dst;
+  t.sport = m.sport;
+  t.proto = m.l4.proto;
+  t.zone = m.zone;
+  if (m.l4.proto == IPPROTO_ICMP)
+    t.dport = static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code);
+  else
+    t.dport = m.dport;
+  return t;
+}
+
+uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
+  constexpr uint16_t k_chunk = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+  flow_key keys[k_chunk];
+  const flow_key* kp[k_chunk];
+  ct_tuple tuples[k_chunk];
+  uint16_t index[k_chunk];
+  int32_t pos[k_chunk];
+  uint16_t drops = 0;
+
+  for (uint16_t base = 0; base < n; base += k_chunk) {
+    uint16_t end = static_cast<uint16_t>(n - base > k_chunk ? base + k_chunk : n);
+    uint32_t nk = 0;
+    for (uint16_t i = base; i < end; i++) {
+      pkt_meta* m = meta_of(pkts[i]);
+      if (m->ct != nullptr) continue;  // already attached (e.g. re-entered)
+      if (m->flags & PKT_F_NOTRACK) {
+        m->ct_info = CTINFO_UNTRACKED;
+        w.counters.add(ct_counter::untracked);
+        continue;
+      }
+      if (m->l4_invalid != L4_OK) {
+        m->ct_info = CTINFO_INVALID;
+        w.counters.add(ct_counter::invalid);
+        w.counters.add(invalid_counter(m->l4_invalid));
+        continue;
+      }
+      tuples[nk] = tuple_of(*m);
+      keys[nk] = make_key(tuples[nk]);
+      kp[nk] = &keys[nk];
+      index[nk++] = i;
+    }
+    if (nk == 0) continue;
+    w.rt->table->lookup_bulk(kp, nk, pos);
+    for (uint32_t j = 0; j < nk; j++) {
+      pkt_meta* m = meta_of(pkts[index[j]]);
+      if (pos[j] >= 0) {
+        ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos[j]));
+        if (is_live(e->live.load(std::memory_order_acquire))) {
+          track_existing(w, e, m, tuples[j], now_ms);
+          continue;
+        }
+        // Claimed by another worker but not yet published, or being
+        // deleted: take the new-flow path; confirm resolves any clash.
+        w.counters.add(ct_counter::search_restart);
+      }
+      if (!create_unconfirmed(w, m, tuples[j], now_ms)) {
+        v[index[j]] = verdict::drop;
+        drops++;
+      }
+    }
+  }
+  return drops;
+}
+
+uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
+  flow_table& table = *w.rt->table;
+  uint16_t drops = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    pkt_meta* m = meta_of(pkts[i]);
+    ct_entry* e = m->ct;
+    if (e == nullptr || e->pos != k_no_pos) continue;  // untracked or already confirmed
+    int32_t p = table.add(make_key(e->orig));
+    if (p < 0) {
+      w.counters.add(ct_counter::insert_failed);
+      v[i] = verdict::drop;
+      drops++;
+      continue;
+    }
+    ct_entry* t = table.at(static_cast<uint32_t>(p));
+    uint32_t live = t->live.load(std::memory_order_acquire);
+    if ((live & ENTRY_STATE_MASK) == ENTRY_FREE &&
+        t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
+                                        std::memory_order_acq_rel)) {
+      // We own the slot: fill it, then publish with a release store so a
+      // reader that sees LIVE sees every field.
+      t->orig = e->orig;
+      t->owner = w.id;
+      t->status.store(e->status.load(std::memory_order_relaxed) | CT_STATUS_CONFIRMED,
+                      std::memory_order_relaxed);
+      t->track.store(e->track.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      t->expires_ms.store(e->expires_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      t->mark.store(e->mark.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      t->pos = static_cast<uint32_t>(p);
+      t->unconfirmed_idx = k_not_unconfirmed;
+      t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
+      wheel_insert(w, t);
+      w.owned++;
+      // The flow's reservation moves to the confirmed entry.
+      unconfirmed_remove(w, e);
+      e->~ct_entry();
+      rte_mempool_put(w.rt->pool, e);
+      m->ct = t;
+      w.counters.add(ct_counter::insert);
+      continue;
+    }
+    // Clash: another worker (or an earlier packet of this burst) inserted
+    // the same flow. Adopt its entry, as Linux's clash resolution does.
+    int spins = 0;
+    while (!is_live(t->live.load(std::memory_order_acquire)) && spins++ < k_claim_spin) rte_pause();
+    if (!is_live(t->live.load(std::memory_order_acquire))) {
+      w.counters.add(ct_counter::insert_failed);
+      v[i] = verdict::drop;
+      drops++;
+      continue;
+    }
+    ct_release(w, m);
+    m->ct = t;
+    w.counters.add(ct_counter::clash_resolve);
+  }
+  return drops;
+}
+
+void ct_release(ct_worker& w, pkt_meta* m) {
+  ct_entry* e = m->ct;
+  m->ct = nullptr;
+  if (e == nullptr || e->pos != k_no_pos) return;
+  unconfirmed_free(w, e);
+  w.counters.add(ct_counter::unconfirmed_freed);
+}
+
+uint16_t ct_unconfirmed_sweep(ct_worker& w) {
+  uint16_t n = w.n_unconfirmed;
+  while (w.n_unconfirmed > 0) unconfirmed_free(w, w.unconfirmed[w.n_unconfirmed - 1]);
+  return n;
+}
+
+void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
+  flow_table& t = *w.rt->table;
+  // Delete requests from the control plane, checked against the claim word
+  // so a request for a flow that already ended cannot hit its successor.
+  uint64_t req[32];
+  unsigned got = rte_ring_dequeue_burst(w.kill_ring, reinterpret_cast<void**>(req), 32, nullptr);
+  for (unsigned i = 0; i < got; i++) {
+    auto pos = static_cast<uint32_t>(req[i] >> 32);
+    auto live = static_cast<uint32_t>(req[i]);
+    ct_entry* e = t.at(pos);
+    if (e->live.load(std::memory_order_acquire) == live && e->owner == w.id)
+      destroy_owned(w, e, ct_counter::deleted);
+  }
+  // Expiry: close slots whose whole span has passed.
+  while (budget > 0) {
+    if (w.pending_head == k_no_pos) {
+      if (!time_after_eq(now_ms, w.wheel_tick + k_wheel_span_ms)) break;
+      uint16_t slot = slot_of(w.wheel_tick);
+      w.pending_head = w.wheel_head[slot];
+      w.wheel_head[slot] = k_no_pos;
+      w.wheel_tick += k_wheel_span_ms;
+      budget--;
+      continue;
+    }
+    ct_entry* e = t.at(w.pending_head);
+    wheel_unlink(w, e);
+    if (time_after_eq(now_ms, e->expires_ms.load(std::memory_order_relaxed)))
+      destroy_owned(w, e, ct_counter::expired);
+    else
+      wheel_insert(w, e);  // refreshed since it was filed: file it again
+    budget--;
+  }
+}
+
+bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live) {
+  uint64_t v = (static_cast<uint64_t>(pos) << 32) | live;
+  return rte_ring_enqueue(owner.kill_ring, reinterpret_cast<void*>(v)) == 0;
+}
+
+}  // namespace ctgate::ct

@@ -1,0 +1,126 @@
+// Connection tracking on the data plane: the shared runtime, the per-worker
+// state (unconfirmed list, timer wheel, counters) and the two burst
+// functions the conntrack callbacks wrap: ct_in (lookup or create) and
+// ct_confirm (publish into the shared table).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/counters.h"
+#include "common/log_ratelimit.h"
+#include "config/config.h"
+#include "conntrack/flow_table.h"
+#include "conntrack/proto.h"
+#include "hook/hook.h"
+#include "packet/pkt_meta.h"
+
+struct rte_mempool;
+struct rte_ring;
+
+namespace ctgate::ct {
+
+// Linux's conntrack -S names first, then ours.
+#define CT_COUNTERS(X)                                                      \
+  X(found, "packets that matched an entry")                                 \
+  X(invalid, "packets conntrack could not track (all reasons)")            \
+  X(insert, "entries confirmed into the table")                             \
+  X(insert_failed, "confirm failed: hash insert error")                     \
+  X(drop, "new flows dropped: table full and nothing evictable")            \
+  X(early_drop, "non-assured entries evicted to make room")                 \
+  X(error, "packets with L4 headers conntrack rejected")                    \
+  X(clash_resolve, "confirm races resolved by adopting the winner's entry") \
+  X(search_restart, "lookups retried because an entry was being claimed")   \
+  X(new_, "unconfirmed entries created")                                    \
+  X(expired, "entries removed by timeout")                                  \
+  X(deleted, "entries removed by request (conntrack -D/-F)")                \
+  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet") \
+  X(untracked, "packets marked notrack")                                    \
+  X(alloc_failed, "entry pool exhausted")                                   \
+  X(invalid_truncated_tcp, "invalid: truncated TCP header")                 \
+  X(invalid_tcp_doff, "invalid: TCP data offset")                           \
+  X(invalid_truncated_udp, "invalid: truncated UDP header")                 \
+  X(invalid_udp_len, "invalid: UDP length")                                 \
+  X(invalid_truncated_icmp, "invalid: truncated ICMP header")               \
+  X(invalid_fragment, "invalid: non-first fragment (no defrag yet)")        \
+  X(invalid_state, "invalid: tracker refused the packet (flags, state)")
+CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
+
+// Shared by all workers; built on the control plane at startup.
+struct ct_runtime {
+  flow_table* table = nullptr;
+  rte_mempool* pool = nullptr;  // unconfirmed entries
+  tracker_params params;
+  timeout_table timeouts;
+  log_ratelimit full_log{1000};
+  log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
+  std::atomic<uint64_t> full_events{0};
+};
+
+// Timer wheel geometry: 4096 slots of 256 ms span ~17.5 minutes. Entries
+// whose expiry is further out are re-filed when their slot comes round, so
+// an idle flow is removed at most one slot (256 ms) plus one loop late.
+inline constexpr uint32_t k_wheel_shift = 8;
+inline constexpr uint32_t k_wheel_slots = 4096;
+inline constexpr uint16_t k_max_unconfirmed = 512;
+
+// Per-worker state. Only its worker touches it, except the counters (read
+// relaxed by telemetry) and kill_ring (filled by the control plane).
+struct ct_worker {
+  uint16_t id = 0;
+  ct_runtime* rt = nullptr;
+  rte_ring* kill_ring = nullptr;  // (position << 32 | live word) from the control plane
+
+  // unconfirmed list: swap-remove array, no links, no atomics
+  uint16_t n_unconfirmed = 0;
+  ct_entry* unconfirmed[k_max_unconfirmed] = {};
+
+  // timer wheel of owned, confirmed entries (positions)
+  uint32_t wheel_head[k_wheel_slots];
+  uint32_t wheel_tick = 0;        // next tick to process
+  uint32_t pending_head = k_no_pos;  // detached slot being worked through
+  uint32_t owned = 0;             // confirmed entries owned
+
+  ct_counter_block counters;
+
+  ct_worker();
+};
+
+// Create the runtime; `max` etc. from config. On error returns false + *err.
+bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
+                     const std::string& name, std::string* err);
+void ct_runtime_fini(ct_runtime* rt);
+// Per-worker init (kill ring); `now_ms` starts the wheel.
+bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err);
+void ct_worker_fini(ct_worker* w);
+
+// PRE_ROUTING / LOCAL_OUT at -200: attach an entry (found or new,
+// unconfirmed) to each packet and set meta->ct_info. Sets v[i] = drop for
+// packets that cannot get an entry (table full). Returns the number of drops.
+uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
+
+// LOCAL_IN / POST_ROUTING at INT_MAX: publish unconfirmed entries. Drops
+// (v[i] = drop) a packet whose entry cannot be inserted.
+uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
+
+// The drop path's half: release the packet's unconfirmed entry, if any.
+// Every packet leaving the data plane without being confirmed goes here.
+void ct_release(ct_worker& w, pkt_meta* m);
+
+// Once per worker loop: expire due entries (bounded work) and serve delete
+// requests from the control plane.
+void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
+
+// Frees whatever is still on the unconfirmed list (must be empty at the end
+// of a burst); returns how many it had to free.
+uint16_t ct_unconfirmed_sweep(ct_worker& w);
+
+// Builds the packet's original-direction tuple from its metadata.
+ct_tuple tuple_of(const pkt_meta& m);
+
+// Control plane: ask the owner to delete the entry at `pos` if it still has
+// claim word `live`. False if the owner's ring is full (retry later).
+bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live);
+
+}  // namespace ctgate::ct

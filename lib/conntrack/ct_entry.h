@@ -1,0 +1,76 @@
+// Conntrack tuples, flow keys and the 64-byte entry.
+//
+// One hash key per flow: the key orders the two (address, port) endpoints so
+// both directions of a flow produce the same 16-byte key, and the packet's
+// direction is recovered by comparing it with the entry's original tuple.
+// 16 bytes is rte_hash's fastest comparator size. IPv6 gets its own 48-byte
+// key and table later; nothing here assumes the IPv4 key is the only one.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "conntrack/proto.h"
+
+namespace ctgate::ct {
+
+// Network byte order, as in the packet. For ICMP: sport = identifier,
+// dport = type << 8 | code of the original (request) packet.
+struct ct_tuple {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t proto = 0;
+  uint8_t pad = 0;
+  uint16_t zone = 0;
+  bool operator==(const ct_tuple&) const = default;
+};
+static_assert(sizeof(ct_tuple) == 16);
+
+using flow_key = ct_tuple;  // normalized: (src,sport) <= (dst,dport); ICMP dport = 0
+
+// ICMP request types map to their reply type (Linux's invmap); others 0xff.
+uint8_t icmp_reply_type(uint8_t request_type);
+
+// The reply tuple: endpoints swapped, ICMP type inverted.
+ct_tuple invert(const ct_tuple& t);
+
+// The direction-free key of a tuple.
+flow_key make_key(const ct_tuple& t);
+
+// Entry life cycle, in the low two bits of ct_entry::live. The upper 30 bits
+// count claims of the slot, so a (position, live) pair names one flow even
+// after the slot is reused.
+enum : uint32_t { ENTRY_FREE = 0, ENTRY_CLAIMING = 1, ENTRY_LIVE = 2, ENTRY_STATE_MASK = 3 };
+
+inline constexpr uint32_t k_no_pos = UINT32_MAX;
+inline constexpr uint16_t k_not_unconfirmed = UINT16_MAX;
+
+// One cache line. Fields written by the owner only are marked (owner);
+// fields any worker handling the flow may update are atomics.
+struct alignas(64) ct_entry {
+  ct_tuple orig;                        // written once, before the entry is published
+  std::atomic<uint32_t> live{0};        // claim word (see above)
+  std::atomic<uint16_t> status{0};      // CT_STATUS_* bits
+  uint16_t owner = 0;                   // worker that created it; owns the wheel links
+  std::atomic<uint64_t> track{0};       // track_state, updated with CAS
+  std::atomic<uint32_t> expires_ms{0};  // absolute, worker clock
+  std::atomic<uint32_t> mark{0};
+  uint32_t pos = k_no_pos;              // table position; k_no_pos while unconfirmed
+  uint32_t wheel_prev = k_no_pos;       // (owner) timer wheel links, by position
+  uint32_t wheel_next = k_no_pos;
+  uint16_t unconfirmed_idx = k_not_unconfirmed;  // (owner) slot in the unconfirmed list
+  uint16_t wheel_slot = 0;              // (owner) slot it is filed under
+  uint8_t reserved[8] = {};             // room for window tracking / synproxy delta
+
+  track_state load_track() const;
+  void store_track(const track_state& s);
+  bool cas_track(uint64_t& expected, const track_state& s);
+};
+static_assert(sizeof(ct_entry) == 64, "ct_entry must be one cache line");
+static_assert(sizeof(track_state) == 8);
+
+}  // namespace ctgate::ct

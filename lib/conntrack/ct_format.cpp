@@ -1,0 +1,201 @@
+#include "conntrack/ct_format.h"
+
+#include <arpa/inet.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace ctgate::ct {
+
+namespace {
+
+std::string ip_str(uint32_t net_order) {
+  char buf[INET_ADDRSTRLEN];
+  in_addr a{net_order};
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+void append_tuple(std::string& s, const ct_tuple& t) {
+  s += "src=" + ip_str(t.src) + " dst=" + ip_str(t.dst) + " ";
+  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
+    s += "sport=" + std::to_string(ntohs(t.sport)) + " dport=" + std::to_string(ntohs(t.dport)) + " ";
+  } else if (t.proto == IPPROTO_ICMP) {
+    s += "type=" + std::to_string(t.dport >> 8) + " code=" + std::to_string(t.dport & 0xff) +
+         " id=" + std::to_string(ntohs(t.sport)) + " ";
+  }
+}
+
+int tcp_state_from_name(const std::string& name) {
+  for (uint8_t s = 0; s < TCP_CT_MAX; s++)
+    if (name == tcp_state_name(s)) return s;
+  return -1;
+}
+
+}  // namespace
+
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out) {
+  uint32_t live = e.live.load(std::memory_order_acquire);
+  if ((live & ENTRY_STATE_MASK) != ENTRY_LIVE) return false;
+  out->pos = pos;
+  out->live = live;
+  out->owner = e.owner;
+  std::memcpy(&out->orig, &e.orig, sizeof(out->orig));
+  out->status = e.status.load(std::memory_order_relaxed);
+  out->ts = e.load_track();
+  out->expires_ms = e.expires_ms.load(std::memory_order_relaxed);
+  out->mark = e.mark.load(std::memory_order_relaxed);
+  // Seqlock-style check: the claim word changes on every reuse of the slot.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return e.live.load(std::memory_order_relaxed) == live;
+}
+
+std::string format_entry(const entry_view& v, uint32_t now_ms) {
+  const l4_tracker& tr = tracker_for(v.orig.proto);
+  int32_t left_ms = static_cast<int32_t>(v.expires_ms - now_ms);
+  uint32_t left = left_ms > 0 ? static_cast<uint32_t>(left_ms) / 1000 : 0;
+  char head[64];
+  std::snprintf(head, sizeof(head), "%-8s %u %u ", tr.name, v.orig.proto, left);
+  std::string s = head;
+  if (v.orig.proto == IPPROTO_TCP) s += std::string(tcp_state_name(v.ts.l4state)) + " ";
+  append_tuple(s, v.orig);
+  if (!(v.status & CT_STATUS_SEEN_REPLY)) s += "[UNREPLIED] ";
+  append_tuple(s, invert(v.orig));
+  if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
+  s += "mark=" + std::to_string(v.mark) + " ";
+  if (v.orig.zone != 0) s += "zone=" + std::to_string(v.orig.zone) + " ";
+  s += "use=1";
+  return s;
+}
+
+bool ct_filter::matches(const entry_view& v) const {
+  const ct_tuple& t = v.orig;
+  if (proto >= 0 && t.proto != proto) return false;
+  if (src >= 0 && ntohl(t.src) != static_cast<uint32_t>(src)) return false;
+  if (dst >= 0 && ntohl(t.dst) != static_cast<uint32_t>(dst)) return false;
+  bool ports = t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP;
+  if (sport >= 0 && (!ports || ntohs(t.sport) != sport)) return false;
+  if (dport >= 0 && (!ports || ntohs(t.dport) != dport)) return false;
+  if (state >= 0 && (t.proto != IPPROTO_TCP || v.ts.l4state != state)) return false;
+  if (zone >= 0 && t.zone != zone) return false;
+  if (mark >= 0 && v.mark != static_cast<uint32_t>(mark)) return false;
+  return true;
+}
+
+bool parse_filter(const std::string& text, ct_filter* f, std::string* err) {
+  std::string norm = text;
+  std::replace(norm.begin(), norm.end(), '&', ' ');
+  std::istringstream in(norm);
+  std::string tok;
+  auto number = [&](const std::string& key, const std::string& val, int64_t lo, int64_t hi,
+                    int64_t* out) {
+    char* end = nullptr;
+    long long x = std::strtoll(val.c_str(), &end, 10);
+    if (val.empty() || *end != '\0' || x < lo || x > hi) {
+      *err = key + ": bad value '" + val + "'";
+      return false;
+    }
+    *out = x;
+    return true;
+  };
+  while (in >> tok) {
+    auto eq = tok.find('=');
+    if (eq == std::string::npos) {
+      *err = "expected key=value, got '" + tok + "'";
+      return false;
+    }
+    std::string key = tok.substr(0, eq), val = tok.substr(eq + 1);
+    int64_t x = 0;
+    if (key == "proto" || key == "p") {
+      if (val == "tcp") f->proto = 6;
+      else if (val == "udp") f->proto = 17;
+      else if (val == "icmp") f->proto = 1;
+      else if (!number(key, val, 0, 255, &x)) return false;
+      else f->proto = static_cast<int>(x);
+    } else if (key == "src" || key == "s" || key == "dst" || key == "d") {
+      in_addr a{};
+      if (inet_pton(AF_INET, val.c_str(), &a) != 1) {
+        *err = key + ": bad IPv4 address '" + val + "'";
+        return false;
+      }
+      (key[0] == 's' ? f->src : f->dst) = ntohl(a.s_addr);
+    } else if (key == "sport" || key == "dport") {
+      if (!number(key, val, 0, 65535, &x)) return false;
+      (key == "sport" ? f->sport : f->dport) = static_cast<int>(x);
+    } else if (key == "state") {
+      f->state = tcp_state_from_name(val);
+      if (f->state < 0) {
+        *err = "state: unknown TCP state '" + val + "'";
+        return false;
+      }
+    } else if (key == "zone") {
+      if (!number(key, val, 0, 65535, &x)) return false;
+      f->zone = static_cast<int>(x);
+    } else if (key == "mark") {
+      if (!number(key, val, 0, UINT32_MAX, &x)) return false;
+      f->mark = x;
+    } else {
+      *err = "unknown filter '" + key + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+void scan(const flow_table& t, const ct_filter& f,
+          const std::function<void(const entry_view&)>& fn) {
+  tbb::parallel_for(tbb::blocked_range<uint32_t>(0, t.capacity(), 16384),
+                    [&](const tbb::blocked_range<uint32_t>& r) {
+                      entry_view v;
+                      for (uint32_t p = r.begin(); p != r.end(); p++)
+                        if (read_entry(*t.at(p), p, &v) && f.matches(v)) fn(v);
+                    });
+}
+
+std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms) {
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, std::string>> rows;
+  scan(t, f, [&](const entry_view& v) {
+    std::string line = format_entry(v, now_ms);
+    std::lock_guard<std::mutex> lock(mu);
+    rows.emplace_back(v.pos, std::move(line));
+  });
+  std::sort(rows.begin(), rows.end());
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.push_back(std::move(r.second));
+  return out;
+}
+
+uint64_t delete_matching(const flow_table& t, const ct_filter& f, ct_worker* const* workers,
+                         uint16_t n_workers) {
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, uint32_t>> victims;  // pos, live
+  std::vector<uint16_t> owners;
+  scan(t, f, [&](const entry_view& v) {
+    std::lock_guard<std::mutex> lock(mu);
+    victims.emplace_back(v.pos, v.live);
+    owners.push_back(v.owner);
+  });
+  uint64_t requested = 0;
+  for (size_t i = 0; i < victims.size(); i++) {
+    if (owners[i] >= n_workers) continue;
+    // The owner drains its ring once per loop; wait a bounded time for room.
+    for (int tries = 0; tries < 1000; tries++) {
+      if (ct_request_delete(*workers[owners[i]], victims[i].first, victims[i].second)) {
+        requested++;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  return requested;
+}
+
+}  // namespace ctgate::ct

@@ -1,0 +1,61 @@
+// Observability for conntrack, in the shapes users know: conntrack-tools'
+// `conntrack -L` lines, filters, counts, deletes. Runs on control threads
+// (telemetry, TBB workers), never on the data plane.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "conntrack/conntrack.h"
+
+namespace ctgate::ct {
+
+// A consistent copy of one entry, taken without stopping its owner.
+struct entry_view {
+  uint32_t pos;
+  uint32_t live;
+  uint16_t owner;
+  ct_tuple orig;
+  uint16_t status;
+  track_state ts;
+  uint32_t expires_ms;
+  uint32_t mark;
+};
+// False if the slot is not live or changed while being read.
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out);
+
+// `conntrack -L` line (no newline), exactly conntrack-tools' layout:
+// tcp      6 115 SYN_SENT src=... dst=... sport=.. dport=.. [UNREPLIED] src=... ... mark=0 use=1
+std::string format_entry(const entry_view& v, uint32_t now_ms);
+
+// Filters of conntrack -L/-D: -p, --src, --dst, --sport, --dport, --state, --zone, --mark.
+struct ct_filter {
+  int proto = -1;
+  int64_t src = -1, dst = -1;    // host order
+  int sport = -1, dport = -1;
+  int state = -1;                // tcp_state
+  int zone = -1;
+  int64_t mark = -1;
+  bool matches(const entry_view& v) const;
+};
+// Parses "proto=tcp src=1.2.3.4 dport=80 state=ESTABLISHED" (space or '&'
+// separated; conntrack's option names without dashes are accepted too:
+// p, s, d). Returns false with *err on an unknown key or bad value.
+bool parse_filter(const std::string& text, ct_filter* f, std::string* err);
+
+// Parallel scan over the table (TBB); calls `fn` for matching entries, in
+// position order per chunk, from several threads: fn must be thread safe.
+void scan(const flow_table& t, const ct_filter& f,
+          const std::function<void(const entry_view&)>& fn);
+
+// Convenience: the matching lines, sorted by position.
+std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms);
+
+// Asks owners to delete matching entries; returns how many were requested.
+// Entries whose owner ring is full are retried a bounded number of times.
+uint64_t delete_matching(const flow_table& t, const ct_filter& f, ct_worker* const* workers,
+                         uint16_t n_workers);
+
+}  // namespace ctgate::ct

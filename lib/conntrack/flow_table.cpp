@@ -1,0 +1,135 @@
+#include "conntrack/flow_table.h"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+#include <bit>
+#include <utility>
+
+namespace ctgate::ct {
+
+uint8_t icmp_reply_type(uint8_t t) {
+  switch (t) {
+    case 8: return 0;    // echo
+    case 13: return 14;  // timestamp
+    case 15: return 16;  // info request
+    case 17: return 18;  // address mask
+    default: return 0xff;
+  }
+}
+
+ct_tuple invert(const ct_tuple& t) {
+  ct_tuple r = t;
+  r.src = t.dst;
+  r.dst = t.src;
+  if (t.proto == IPPROTO_ICMP) {
+    uint8_t type = static_cast<uint8_t>(t.dport >> 8);
+    r.dport = static_cast<uint16_t>((icmp_reply_type(type) << 8) | (t.dport & 0xff));
+  } else {
+    r.sport = t.dport;
+    r.dport = t.sport;
+  }
+  return r;
+}
+
+flow_key make_key(const ct_tuple& t) {
+  flow_key k = t;
+  if (t.proto == IPPROTO_ICMP) {
+    k.dport = 0;  // the id alone identifies an ICMP query flow
+    if (t.src > t.dst) std::swap(k.src, k.dst);
+    return k;
+  }
+  bool swap = t.src > t.dst || (t.src == t.dst && t.sport > t.dport);
+  if (swap) {
+    std::swap(k.src, k.dst);
+    std::swap(k.sport, k.dport);
+  }
+  return k;
+}
+
+track_state ct_entry::load_track() const {
+  return std::bit_cast<track_state>(track.load(std::memory_order_acquire));
+}
+
+void ct_entry::store_track(const track_state& s) {
+  track.store(std::bit_cast<uint64_t>(s), std::memory_order_release);
+}
+
+bool ct_entry::cas_track(uint64_t& expected, const track_state& s) {
+  return track.compare_exchange_strong(expected, std::bit_cast<uint64_t>(s),
+                                      std::memory_order_acq_rel);
+}
+
+flow_table::~flow_table() {
+  if (hash_ != nullptr) rte_hash_free(hash_);
+  rte_free(entries_);
+}
+
+flow_table* flow_table::create(const std::string& name, uint32_t max, rte_rcu_qsbr* qs,
+                               std::string* err) {
+  auto* t = new flow_table();
+  t->max_ = max;
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  // Slack over max: positions freed by deletes wait a grace period before
+  // reuse, and cuckoo displacement can fail near 100% load.
+  uint64_t entries = static_cast<uint64_t>(max) + max / 8 + 64;
+  p.entries = static_cast<uint32_t>(entries);
+  p.key_len = sizeof(flow_key);
+  p.hash_func = rte_hash_crc;
+  p.socket_id = SOCKET_ID_ANY;
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
+                 RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  t->hash_ = rte_hash_create(&p);
+  if (t->hash_ == nullptr) {
+    *err = "flow table: rte_hash_create: " + std::string(rte_strerror(rte_errno));
+    delete t;
+    return nullptr;
+  }
+  rte_hash_rcu_config rc{};
+  rc.v = qs;
+  rc.mode = RTE_HASH_QSBR_MODE_DQ;
+  if (rte_hash_rcu_qsbr_add(t->hash_, &rc) != 0) {
+    *err = "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno));
+    delete t;
+    return nullptr;
+  }
+  t->capacity_ = static_cast<uint32_t>(rte_hash_max_key_id(t->hash_)) + 1;
+  size_t bytes = sizeof(ct_entry) * static_cast<size_t>(t->capacity_);
+  t->entries_ = static_cast<ct_entry*>(rte_zmalloc("ct_entries", bytes, 64));
+  if (t->entries_ == nullptr) {
+    *err = "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries";
+    delete t;
+    return nullptr;
+  }
+  for (uint32_t i = 0; i < t->capacity_; i++) new (&t->entries_[i]) ct_entry();
+  // Hash memory: buckets (64 B each, 8 slots) twice (main + ext) plus the key
+  // store (key + data pointer per slot).
+  size_t buckets = (entries + 7) / 8;
+  size_t pow2 = 1;
+  while (pow2 < buckets) pow2 <<= 1;
+  t->memory_bytes_ = bytes + pow2 * 2 * 128 + t->capacity_ * (sizeof(flow_key) + 8);
+  return t;
+}
+
+void flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const {
+  rte_hash_lookup_bulk(hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(keys)),
+                       n, pos);
+}
+
+int32_t flow_table::lookup(const flow_key& k) const { return rte_hash_lookup(hash_, &k); }
+
+int32_t flow_table::add(const flow_key& k) { return rte_hash_add_key(hash_, &k); }
+
+void flow_table::del(const flow_key& k) { rte_hash_del_key(hash_, &k); }
+
+bool flow_table::try_reserve() {
+  int64_t n = count_.fetch_add(1, std::memory_order_relaxed);
+  if (n < static_cast<int64_t>(max_)) return true;
+  count_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+}  // namespace ctgate::ct

@@ -1,0 +1,70 @@
+// The shared, bounded flow table: an rte_hash cuckoo table in lock-free
+// read mode plus a flat array of entries indexed by the hash's key position.
+//
+// - Readers (every worker) look keys up in bulk with no locks.
+// - The entry for key position p lives at entries_[p]. rte_hash hands a
+//   deleted position out again only after an RCU grace period (the table is
+//   registered with rte_hash_rcu_qsbr_add), so an entry a reader found stays
+//   valid memory, and unchanged, until that reader's next quiescent point.
+// - The number of flows, unconfirmed ones included as in Linux, is enforced
+//   by our own counter against `max`; the hash is sized with slack so "full"
+//   means `max`, not a cuckoo accident or slots still awaiting reclamation.
+// See docs/design/conntrack.md for the memory orders.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "conntrack/ct_entry.h"
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+
+namespace ctgate::ct {
+
+class flow_table {
+ public:
+  ~flow_table();
+  flow_table(const flow_table&) = delete;
+  flow_table& operator=(const flow_table&) = delete;
+
+  // `qs` must be the workers' QSBR variable (required: deleted positions are
+  // reclaimed through it).
+  static flow_table* create(const std::string& name, uint32_t max, rte_rcu_qsbr* qs,
+                            std::string* err);
+
+  // Bulk lookup (n <= 64). pos[i] = position or -1.
+  void lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const;
+  int32_t lookup(const flow_key& k) const;
+
+  // Inserts the key; returns its position (>= 0), or -ENOSPC. When the key
+  // was already present (another worker won the race) the same position is
+  // returned: the caller resolves the clash through the entry's claim word.
+  int32_t add(const flow_key& k);
+  // Owner only. Deletes the key; its position is reused after a grace period.
+  void del(const flow_key& k);
+
+  ct_entry* at(uint32_t pos) const { return &entries_[pos]; }
+  uint32_t capacity() const { return capacity_; }  // positions in entries_
+  uint32_t max() const { return max_; }
+
+  // Flow accounting against max (unconfirmed entries included).
+  bool try_reserve();
+  void unreserve() { count_.fetch_sub(1, std::memory_order_relaxed); }
+  int64_t count() const { return count_.load(std::memory_order_relaxed); }
+
+  // Memory the table occupies (entries + hash), for bytes-per-flow figures.
+  size_t memory_bytes() const { return memory_bytes_; }
+
+ private:
+  flow_table() = default;
+  rte_hash* hash_ = nullptr;
+  ct_entry* entries_ = nullptr;
+  uint32_t capacity_ = 0;
+  uint32_t max_ = 0;
+  size_t memory_bytes_ = 0;
+  alignas(64) std::atomic<int64_t> count_{0};
+};
+
+}  // namespace ctgate::ct

@@ -1,0 +1,178 @@
+// Protocol trackers: pure functions behind a table indexed by IP protocol.
+//
+// A tracker never touches the flow table, the entry's links or any shared
+// state: it reads the packet's L4 summary and the entry's tracker state and
+// returns the new state plus the status bits to set. The caller (the
+// conntrack stage) owns publication and refresh. The mapping from state to
+// timeout lives in one place: timeout_class_for_tcp() in proto.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace ctgate {
+struct conntrack_timeouts;  // config/config.h
+}
+
+namespace ctgate::ct {
+
+enum class ct_dir : uint8_t { original = 0, reply = 1 };
+
+// Status bits, at Linux's IPS_* bit positions so the numbers read the same.
+enum : uint16_t {
+  CT_STATUS_SEEN_REPLY = 1u << 1,
+  CT_STATUS_ASSURED = 1u << 2,
+  CT_STATUS_CONFIRMED = 1u << 3,
+  CT_STATUS_DYING = 1u << 9,
+};
+
+// TCP states with Linux's names and order (enum tcp_conntrack).
+enum tcp_state : uint8_t {
+  TCP_CT_NONE = 0,
+  TCP_CT_SYN_SENT,
+  TCP_CT_SYN_RECV,
+  TCP_CT_ESTABLISHED,
+  TCP_CT_FIN_WAIT,
+  TCP_CT_CLOSE_WAIT,
+  TCP_CT_LAST_ACK,
+  TCP_CT_TIME_WAIT,
+  TCP_CT_CLOSE,
+  TCP_CT_SYN_SENT2,
+  TCP_CT_MAX,
+};
+
+// TCP flag bits as they sit in the header's flags byte.
+enum : uint8_t {
+  TCPF_FIN = 0x01,
+  TCPF_SYN = 0x02,
+  TCPF_RST = 0x04,
+  TCPF_PSH = 0x08,
+  TCPF_ACK = 0x10,
+  TCPF_URG = 0x20,
+  TCPF_ECE = 0x40,
+  TCPF_CWR = 0x80,
+};
+
+// Timeout classes. Each has one duration, configured in conntrack.timeouts.
+enum timeout_class : uint8_t {
+  TC_TCP_SYN_SENT = 0,
+  TC_TCP_SYN_RECV,
+  TC_TCP_ESTABLISHED,
+  TC_TCP_FIN_WAIT,
+  TC_TCP_CLOSE_WAIT,
+  TC_TCP_LAST_ACK,
+  TC_TCP_TIME_WAIT,
+  TC_TCP_CLOSE,
+  TC_TCP_UNACK,
+  TC_TCP_RETRANS,
+  TC_UDP,
+  TC_UDP_STREAM,
+  TC_ICMP,
+  TC_GENERIC,
+  TC_COUNT,
+};
+
+// What a tracker sees of a packet. Filled by the parse stage.
+struct l4_info {
+  uint8_t proto = 0;
+  uint8_t tcp_flags = 0;  // TCPF_* bits
+  uint8_t icmp_type = 0;
+  uint8_t icmp_code = 0;
+  uint16_t payload_len = 0;  // L4 payload bytes
+};
+
+// The tracker-owned part of a conntrack entry (8 bytes).
+struct track_state {
+  uint8_t l4state = 0;        // tcp_state for TCP; 0 for the others
+  uint8_t tclass = TC_GENERIC;  // timeout class in force
+  uint8_t tcp_last_dir = 0;   // direction of the last packet that changed/probed state
+  uint8_t tcp_last_index = 0; // flag index (syn/synack/fin/ack/rst/none) of that packet
+  uint32_t stream_ms = 0;     // UDP: time after which a replied flow counts as a stream
+};
+
+enum class track_verdict : uint8_t {
+  accept,   // state updated (possibly unchanged); refresh with st->tclass
+  invalid,  // packet is INVALID for this flow: entry and timeout untouched
+};
+
+struct track_result {
+  track_verdict verdict = track_verdict::accept;
+  uint16_t set_status = 0;  // CT_STATUS_* bits to OR into the entry
+};
+
+struct tracker_params {
+  bool tcp_loose = true;
+};
+
+struct l4_tracker {
+  const char* name;  // "tcp", "udp", "icmp", "unknown" (as conntrack -L prints it)
+  // May a packet that matched no entry create one? If so fills *st (state and
+  // timeout class) and returns true; false means INVALID and no entry.
+  bool (*new_flow)(const l4_info& pkt, const tracker_params& p, uint32_t now_ms, track_state* st);
+  // A packet of an existing entry, travelling in `dir`. `status` is the
+  // entry's status before this packet (SEEN_REPLY is set by the caller after
+  // the first reply-direction packet, as Linux does after the l4 handler).
+  track_result (*packet)(track_state* st, uint16_t status, ct_dir dir, const l4_info& pkt,
+                         const tracker_params& p, uint32_t now_ms);
+};
+
+// The table, indexed by IP protocol; protocols without their own tracker get
+// the generic one.
+const l4_tracker& tracker_for(uint8_t ip_proto);
+
+// Linux's flag index for a TCP flags byte: 0 syn, 1 syn+ack, 2 fin, 3 ack, 4 rst, 5 none.
+uint8_t tcp_flag_index(uint8_t tcp_flags);
+// Whether a TCP flag combination is valid at all (Linux tcp_valid_flags).
+bool tcp_flags_valid(uint8_t tcp_flags);
+// Pure transition: Linux's tcp_conntracks[dir][index][old]; returns TCP_CT_MAX
+// for "invalid" (sIV) and TCP_CT_MAX+1 for "ignore" (sIG).
+uint8_t tcp_transition(ct_dir dir, uint8_t index, uint8_t old_state);
+inline constexpr uint8_t TCP_TRANSITION_INVALID = TCP_CT_MAX;
+inline constexpr uint8_t TCP_TRANSITION_IGNORE = TCP_CT_MAX + 1;
+
+const char* tcp_state_name(uint8_t state);  // "SYN_SENT", ... ("NONE" for 0)
+const char* timeout_class_name(uint8_t tclass);  // config key, e.g. "tcp_syn_sent"
+
+// Timeouts in milliseconds, indexed by timeout_class; built once from config.
+struct timeout_table {
+  uint32_t ms[TC_COUNT];
+};
+
+// ---- Additions used by the tracker implementations (proto*.cpp) ----
+
+// The trackers themselves; tracker_for() is the usual way to reach them.
+extern const l4_tracker tcp_tracker;
+extern const l4_tracker udp_tracker;
+extern const l4_tracker icmp_tracker;
+extern const l4_tracker generic_tracker;
+
+// Names for tcp_flag_index() results (Linux's enum tcp_bit_set order).
+enum : uint8_t {
+  TCP_IDX_SYN = 0,
+  TCP_IDX_SYNACK,
+  TCP_IDX_FIN,
+  TCP_IDX_ACK,
+  TCP_IDX_RST,
+  TCP_IDX_NONE,
+  TCP_IDX_COUNT,
+};
+
+// How the non-TCP-named fields of track_state are used per protocol:
+// - ICMP keeps the request type (8, 13, 15, 17) in l4state, because the flow
+//   key ignores the type and a reply must still be matched to its request.
+// - TCP never needs stream_ms as a time, so it keeps there the per-connection
+//   facts Linux holds in ip_ct_tcp's flag words and the table cannot express:
+enum : uint32_t {
+  TCP_TRK_SIMULTANEOUS_OPEN = 1u << 0,  // a SYN came from the reply side (SYN_SENT2)
+  TCP_TRK_CLOSE_INIT = 1u << 1,         // a side has sent the first FIN (FIN_WAIT reached)
+  TCP_TRK_CHALLENGE_ACK = 1u << 2,      // SYN ignored in LAST_ACK: next ACK may be a challenge
+  TCP_TRK_RESET_UNREPLIED = 1u << 3,    // RST before any reply: Linux would have deleted the entry
+};
+
+// THE mapping from TCP state to timeout class. `status` is the entry's status
+// before the packet, `flag_index` the packet's tcp_flag_index().
+timeout_class timeout_class_for_tcp(uint8_t state, uint16_t status, uint8_t flag_index);
+
+// conntrack.timeouts (seconds) -> per-class milliseconds, saturating at UINT32_MAX.
+timeout_table make_timeout_table(const conntrack_timeouts& t);
+
+}  // namespace ctgate::ct

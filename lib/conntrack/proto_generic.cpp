@@ -1,0 +1,29 @@
+// Generic tracker for every IP protocol without one of its own
+// (nf_conntrack_proto_generic.c): addresses only, one timeout, never ASSURED.
+#include <cstdint>
+
+#include "conntrack/proto.h"
+
+namespace ctgate::ct {
+namespace {
+
+bool generic_new_flow(const l4_info& /*pkt*/, const tracker_params& /*p*/, uint32_t /*now_ms*/,
+                      track_state* st) {
+  *st = track_state{};
+  st->tclass = TC_GENERIC;
+  return true;
+}
+
+track_result generic_packet(track_state* st, uint16_t /*status*/, ct_dir /*dir*/,
+                            const l4_info& /*pkt*/, const tracker_params& /*p*/,
+                            uint32_t /*now_ms*/) {
+  st->tclass = TC_GENERIC;
+  return track_result{};
+}
+
+}  // namespace
+
+// "unknown" is what conntrack -L prints for these protocols.
+const l4_tracker generic_tracker = {"unknown", generic_new_flow, generic_packet};
+
+}  // namespace ctgate::ct

@@ -1,0 +1,260 @@
+#include "control/telemetry.h"
+
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "conntrack/ct_format.h"
+#include "dataplane/gateway.h"
+
+namespace ctgate {
+
+namespace {
+
+gateway* g_gw = nullptr;
+
+uint64_t dp_total(const gateway& gw, dp_counter c) {
+  uint64_t s = 0;
+  for (auto* w : gw.workers) s += w->counters.get(c);
+  return s;
+}
+
+uint64_t ct_total(const gateway& gw, ct::ct_counter c) {
+  uint64_t s = 0;
+  for (auto* w : gw.workers) s += w->ct.counters.get(c);
+  return s;
+}
+
+int cmd_ports(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (size_t p = 0; p < g_gw->ports.size(); p++) {
+    const port_info& pi = g_gw->ports[p];
+    rte_tel_data* c = rte_tel_data_alloc();
+    rte_tel_data_start_dict(c);
+    uint64_t rx = 0, tx = 0;
+    for (auto* w : g_gw->workers) {
+      rx += w->port_rx[p].get();
+      tx += w->port_tx[p].get();
+    }
+    rte_tel_data_add_dict_u64(c, "rx_packets", rx);
+    rte_tel_data_add_dict_u64(c, "tx_packets", tx);
+    rte_tel_data_add_dict_string(c, "address",
+                                 (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
+    char mac[32];
+    std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
+                  pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
+    rte_tel_data_add_dict_string(c, "mac", mac);
+    rte_eth_stats st{};
+    if (pi.attached && rte_eth_stats_get(pi.port_id, &st) == 0) {
+      rte_tel_data_add_dict_u64(c, "hw_ipackets", st.ipackets);
+      rte_tel_data_add_dict_u64(c, "hw_opackets", st.opackets);
+      rte_tel_data_add_dict_u64(c, "hw_ibytes", st.ibytes);
+      rte_tel_data_add_dict_u64(c, "hw_obytes", st.obytes);
+      rte_tel_data_add_dict_u64(c, "hw_imissed", st.imissed);
+      rte_tel_data_add_dict_u64(c, "hw_ierrors", st.ierrors);
+      rte_tel_data_add_dict_u64(c, "hw_oerrors", st.oerrors);
+      rte_tel_data_add_dict_u64(c, "hw_rx_nombuf", st.rx_nombuf);
+    }
+    rte_tel_data_add_dict_container(d, pi.name.c_str(), c, 0);
+  }
+  return 0;
+}
+
+void add_dp_counters(rte_tel_data* d, const worker_ctx* only) {
+  for (size_t i = 0; i < dp_counter_count; i++) {
+    uint64_t v = 0;
+    if (only != nullptr)
+      v = only->counters.c[i].get();
+    else
+      for (auto* w : g_gw->workers) v += w->counters.c[i].get();
+    rte_tel_data_add_dict_u64(d, dp_counter_names[i], v);
+  }
+}
+
+int cmd_workers(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (auto* w : g_gw->workers) {
+    rte_tel_data* c = rte_tel_data_alloc();
+    rte_tel_data_start_dict(c);
+    rte_tel_data_add_dict_u64(c, "lcore", w->lcore);
+    rte_tel_data_add_dict_u64(c, "running", w->running.load() ? 1 : 0);
+    add_dp_counters(c, w);
+    rte_tel_data_add_dict_u64(c, "ct_owned", w->ct.owned);
+    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->id)).c_str(), c, 0);
+  }
+  return 0;
+}
+
+int cmd_drops(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (size_t i = 0; i < dp_counter_count; i++) {
+    std::string name = dp_counter_names[i];
+    if (name.rfind("drop_", 0) != 0) continue;
+    rte_tel_data_add_dict_u64(d, name.substr(5).c_str(), dp_total(*g_gw, static_cast<dp_counter>(i)));
+  }
+  rte_tel_data_add_dict_u64(d, "conntrack_table_full", ct_total(*g_gw, ct::ct_counter::drop));
+  rte_tel_data_add_dict_u64(d, "conntrack_insert_failed", ct_total(*g_gw, ct::ct_counter::insert_failed));
+  return 0;
+}
+
+int cmd_counters(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  add_dp_counters(d, nullptr);
+  return 0;
+}
+
+int cmd_hooks(const char*, const char*, rte_tel_data* d) {
+  // An array of "HOOK PRIORITY NAME PACKETS DROPS" rows, in run order.
+  rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+  for (const auto& e : g_gw->hooks->list()) {
+    uint64_t pk = 0, dr = 0;
+    for (auto* w : g_gw->workers) {
+      pk += w->hook_pkts[e.id].get();
+      dr += w->hook_drops[e.id].get();
+    }
+    char row[RTE_TEL_MAX_STRING_LEN];
+    std::snprintf(row, sizeof(row), "%s %d %s %lu %lu", hook_point_name(e.hp), e.priority,
+                  e.name.c_str(), static_cast<unsigned long>(pk), static_cast<unsigned long>(dr));
+    rte_tel_data_add_array_string(d, row);
+  }
+  return 0;
+}
+
+void add_ct_counters(rte_tel_data* d, const ct::ct_worker* only) {
+  for (size_t i = 0; i < ct::ct_counter_count; i++) {
+    uint64_t v = 0;
+    if (only != nullptr)
+      v = only->counters.c[i].get();
+    else
+      for (auto* w : g_gw->workers) v += w->ct.counters.c[i].get();
+    std::string name = ct::ct_counter_names[i];
+    if (name == "new_") name = "new";
+    rte_tel_data_add_dict_u64(d, name.c_str(), v);
+  }
+}
+
+int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "count", static_cast<uint64_t>(g_gw->ct.table->count()));
+  rte_tel_data_add_dict_u64(d, "max", g_gw->ct.table->max());
+  rte_tel_data_add_dict_u64(d, "hooks_registered", g_gw->ct_hooks_registered.load() ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "table_full_events", g_gw->ct.full_events.load());
+  rte_tel_data_add_dict_u64(d, "table_full_logged", g_gw->ct.full_log.emitted());
+  for (auto* w : g_gw->workers) {
+    rte_tel_data* c = rte_tel_data_alloc();
+    rte_tel_data_start_dict(c);
+    add_ct_counters(c, &w->ct);
+    rte_tel_data_add_dict_u64(c, "unconfirmed", w->ct.n_unconfirmed);
+    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->id)).c_str(), c, 0);
+  }
+  return 0;
+}
+
+int cmd_ct_count(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "count", static_cast<uint64_t>(g_gw->ct.table->count()));
+  rte_tel_data_add_dict_u64(d, "max", g_gw->ct.table->max());
+  return 0;
+}
+
+// Lists can be far larger than a telemetry reply (16 KiB), so the lines go
+// to a file the client reads and removes; the reply names it.
+int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
+  ct::ct_filter f;
+  std::string err;
+  rte_tel_data_start_dict(d);
+  if (params != nullptr && !ct::parse_filter(params, &f, &err)) {
+    rte_tel_data_add_dict_string(d, "error", err.c_str());
+    return 0;
+  }
+  auto lines = ct::list_lines(*g_gw->ct.table, f, g_gw->clock.now_ms());
+  char path[128];
+  std::snprintf(path, sizeof(path), "/tmp/ctgate-%d-ct-%lu.txt", getpid(),
+                static_cast<unsigned long>(g_gw->clock.now_ms()));
+  FILE* fp = std::fopen(path, "w");
+  if (fp == nullptr) {
+    rte_tel_data_add_dict_string(d, "error", "cannot write dump file");
+    return 0;
+  }
+  for (const auto& l : lines) std::fprintf(fp, "%s\n", l.c_str());
+  std::fclose(fp);
+  rte_tel_data_add_dict_string(d, "file", path);
+  rte_tel_data_add_dict_u64(d, "count", lines.size());
+  return 0;
+}
+
+int cmd_ct_unconfirmed(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (auto* w : g_gw->workers)
+    rte_tel_data_add_dict_u64(d, ("worker" + std::to_string(w->id)).c_str(), w->ct.n_unconfirmed);
+  return 0;
+}
+
+int cmd_ct_delete(const char* cmd, const char* params, rte_tel_data* d) {
+  ct::ct_filter f;
+  std::string err;
+  rte_tel_data_start_dict(d);
+  bool flush = std::string(cmd) == "/ctgate/conntrack/flush";
+  if (!flush && params != nullptr && !ct::parse_filter(params, &f, &err)) {
+    rte_tel_data_add_dict_string(d, "error", err.c_str());
+    return 0;
+  }
+  std::vector<ct::ct_worker*> ws;
+  for (auto* w : g_gw->workers) ws.push_back(&w->ct);
+  uint64_t n = ct::delete_matching(*g_gw->ct.table, f, ws.data(), static_cast<uint16_t>(ws.size()));
+  rte_tel_data_add_dict_u64(d, "deleted", n);
+  return 0;
+}
+
+int cmd_info(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_string(d, "config", g_gw->cfg.source_file.c_str());
+  rte_tel_data_add_dict_u64(d, "workers", g_gw->workers.size());
+  rte_tel_data_add_dict_u64(d, "ports", g_gw->ports.size());
+  rte_tel_data_add_dict_u64(d, "uptime_ms", g_gw->clock.now_ms());
+  rte_tel_data_add_dict_u64(d, "pid", static_cast<uint64_t>(getpid()));
+  return 0;
+}
+
+}  // namespace
+
+void telemetry_register(gateway* gw) {
+  g_gw = gw;
+  rte_telemetry_register_cmd("/ctgate/info", cmd_info, "Gateway summary. No parameters");
+  rte_telemetry_register_cmd("/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters");
+  rte_telemetry_register_cmd("/ctgate/workers", cmd_workers, "Per-worker counters. No parameters");
+  rte_telemetry_register_cmd("/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters");
+  rte_telemetry_register_cmd("/ctgate/counters", cmd_counters, "All data-plane counters summed");
+  rte_telemetry_register_cmd("/ctgate/hooks", cmd_hooks,
+                             "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS");
+  rte_telemetry_register_cmd("/ctgate/conntrack/stats", cmd_ct_stats, "conntrack -S");
+  rte_telemetry_register_cmd("/ctgate/conntrack/count", cmd_ct_count, "conntrack -C");
+  rte_telemetry_register_cmd("/ctgate/conntrack/list", cmd_ct_list,
+                             "conntrack -L. Params: filters like 'proto=tcp dport=80'");
+  rte_telemetry_register_cmd("/ctgate/conntrack/unconfirmed", cmd_ct_unconfirmed,
+                             "Unconfirmed entries per worker");
+  rte_telemetry_register_cmd("/ctgate/conntrack/delete", cmd_ct_delete,
+                             "conntrack -D. Params: filters");
+  rte_telemetry_register_cmd("/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F");
+}
+
+std::string stats_summary(const gateway& gw) {
+  std::ostringstream o;
+  o << "rx=" << dp_total(gw, dp_counter::rx) << " tx=" << dp_total(gw, dp_counter::tx)
+    << " forwarded=" << dp_total(gw, dp_counter::forwarded)
+    << " local_in=" << dp_total(gw, dp_counter::local_in);
+  uint64_t drops = 0;
+  for (size_t i = 0; i < dp_counter_count; i++)
+    if (std::string(dp_counter_names[i]).rfind("drop_", 0) == 0)
+      drops += dp_total(gw, static_cast<dp_counter>(i));
+  o << " dropped=" << drops << " ct_count=" << gw.ct.table->count()
+    << " ct_insert=" << ct_total(gw, ct::ct_counter::insert)
+    << " ct_drop=" << ct_total(gw, ct::ct_counter::drop);
+  return o.str();
+}
+
+}  // namespace ctgate

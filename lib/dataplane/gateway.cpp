@@ -1,0 +1,99 @@
+#include "dataplane/gateway.h"
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane/hooks_builtin.h"
+
+namespace ctgate {
+
+gateway::~gateway() {
+  for (auto* w : workers) {
+    if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
+    for (auto* b : w->txb) rte_free(b);
+    w->~worker_ctx();
+    rte_free(w);
+  }
+  hooks.reset();
+  ct::ct_runtime_fini(&ct);
+  routes.reset();
+  neighbors.reset();
+  rte_free(qs);
+  rte_mempool_free(mbuf_pool);
+}
+
+gateway* gateway::create(const gateway_config& cfg, const std::string& name, std::string* err) {
+  auto gw = std::make_unique<gateway>();
+  gw->cfg = cfg;
+  gw->name = name;
+  for (const auto& p : cfg.ports) {
+    port_info pi;
+    pi.name = p.name;
+    pi.addr = p.address.addr;
+    pi.prefix_len = p.address.len;
+    pi.mtu = p.mtu;
+    gw->ports.push_back(pi);
+  }
+  gw->mbuf_pool = rte_pktmbuf_pool_create((name + "_mbufs").c_str(), cfg.mbufs, 256,
+                                          k_pkt_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                          SOCKET_ID_ANY);
+  if (gw->mbuf_pool == nullptr) {
+    *err = "mbuf pool of " + std::to_string(cfg.mbufs) + ": " + rte_strerror(rte_errno);
+    return nullptr;
+  }
+  size_t qs_size = rte_rcu_qsbr_get_memsize(cfg.workers);
+  gw->qs = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ctgate_qsbr", qs_size, RTE_CACHE_LINE_SIZE));
+  if (gw->qs == nullptr || rte_rcu_qsbr_init(gw->qs, cfg.workers) != 0) {
+    *err = "rcu qsbr init failed";
+    return nullptr;
+  }
+  route_table* rt = route_table::build(cfg, name + "_fib", err);
+  if (rt == nullptr) return nullptr;
+  gw->routes.reset(rt);
+  neighbor_table* nt = neighbor_table::create(name + "_neigh", err);
+  if (nt == nullptr) return nullptr;
+  gw->neighbors.reset(nt);
+  for (const auto& n : cfg.neighbors) {
+    mac_addr mac;
+    parse_mac(n.mac, mac.b);
+    gw->neighbors->learn(n.address, mac, true);
+  }
+  gw->hooks = std::make_unique<hook_registry>(gw->qs);
+  if (!ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name, err)) return nullptr;
+  gw->ct.mailbox = &gw->mailbox;
+
+  uint32_t now = gw->clock.now_ms();
+  for (uint16_t i = 0; i < cfg.workers; i++) {
+    void* mem = rte_zmalloc("worker_ctx", sizeof(worker_ctx), RTE_CACHE_LINE_SIZE);
+    if (mem == nullptr) {
+      *err = "cannot allocate worker context";
+      return nullptr;
+    }
+    auto* w = new (mem) worker_ctx();
+    w->id = i;
+    w->gw = gw.get();
+    w->now_ms = now;
+    gw->workers.push_back(w);
+    if (!ct::ct_worker_init(&w->ct, i, &gw->ct, now, err)) return nullptr;
+    rte_rcu_qsbr_thread_register(gw->qs, i);
+  }
+  if (cfg.conntrack.enable_hooks && !gw->enable_conntrack(err)) return nullptr;
+  return gw.release();
+}
+
+bool gateway::enable_conntrack(std::string* err) {
+  bool expected = false;
+  if (!ct_hooks_registered.compare_exchange_strong(expected, true)) return true;
+  return register_conntrack_hooks(*this, err);
+}
+
+int gateway::port_by_id(uint16_t port_id) const {
+  for (size_t i = 0; i < ports.size(); i++)
+    if (ports[i].attached && ports[i].port_id == port_id) return static_cast<int>(i);
+  return -1;
+}
+
+}  // namespace ctgate

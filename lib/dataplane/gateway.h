@@ -1,0 +1,67 @@
+// The gateway runtime: ports, pools, tables, hooks and workers, built on the
+// control plane from a config. Workers read it; only the control plane
+// writes it, through snapshots (hooks) or atomics.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/log_ratelimit.h"
+#include "config/config.h"
+#include "conntrack/conntrack.h"
+#include "dataplane/worker.h"
+#include "hook/hook_registry.h"
+#include "route/neighbor_table.h"
+#include "route/route_table.h"
+
+struct rte_mempool;
+struct rte_rcu_qsbr;
+
+namespace ctgate {
+
+struct port_info {
+  std::string name;
+  uint16_t port_id = 0;   // ethdev id; meaningless when attached == false
+  bool attached = false;  // false in in-process tests (tx goes to the sink)
+  uint32_t addr = 0;      // host order
+  uint8_t prefix_len = 0;
+  mac_addr mac;
+  uint16_t mtu = 1500;
+};
+
+struct gateway {
+  gateway_config cfg;
+  std::string name;  // unique prefix for DPDK object names
+  std::vector<port_info> ports;
+  rte_mempool* mbuf_pool = nullptr;
+  rte_rcu_qsbr* qs = nullptr;
+  std::unique_ptr<route_table> routes;
+  std::unique_ptr<neighbor_table> neighbors;
+  std::unique_ptr<hook_registry> hooks;
+  ct::ct_runtime ct;
+  log_mailbox mailbox;
+  std::vector<worker_ctx*> workers;
+  ms_clock clock;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> ct_hooks_registered{false};
+
+  ~gateway();
+
+  // Builds everything except ethdev ports (see ports.h). Returns nullptr
+  // and *err on failure. EAL must be initialised.
+  static gateway* create(const gateway_config& cfg, const std::string& name, std::string* err);
+
+  // Registers conntrack's callbacks (lazy, as Linux: on enable_hooks or the
+  // first ruleset that uses ct). Idempotent. Priorities: in at -200 on
+  // PRE_ROUTING and LOCAL_OUT, confirm at INT_MAX on LOCAL_IN and POST_ROUTING.
+  bool enable_conntrack(std::string* err);
+
+  // Worker index for the current thread's view (tests drive worker 0).
+  worker_ctx& worker(uint16_t i) { return *workers[i]; }
+  int port_by_id(uint16_t port_id) const;  // index in ports, or -1
+};
+
+}  // namespace ctgate

@@ -1,0 +1,38 @@
+#include "dataplane/hooks_builtin.h"
+
+#include "dataplane/gateway.h"
+
+namespace ctgate {
+
+namespace {
+
+uint16_t conntrack_in(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
+  return ct::ct_in(w.ct, w.now_ms, pkts, n, v);
+}
+
+uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                           verdict* v) {
+  return ct::ct_confirm(w.ct, pkts, n, v);
+}
+
+}  // namespace
+
+bool register_conntrack_hooks(gateway& gw, std::string* err) {
+  // Names follow Linux's so the listing reads like list-nf-hooks.
+  struct {
+    hook_point hp;
+    int32_t prio;
+    const char* name;
+    hook_fn fn;
+  } const ops[] = {
+      {hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in", conntrack_in},
+      {hook_point::output, PRI_CONNTRACK, "ipv4_conntrack_local", conntrack_in},
+      {hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
+      {hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
+  };
+  for (const auto& op : ops)
+    if (gw.hooks->add(op.hp, op.prio, op.name, op.fn, nullptr, err) < 0) return false;
+  return true;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,80 @@
+#include "dataplane/pipeline.h"
+
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane/gateway.h"
+#include "dataplane/stages.h"
+
+namespace ctgate {
+
+void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  // One hook snapshot per burst: a concurrent registration takes effect at
+  // the next burst, never in the middle of one.
+  w.hooks = w.gw->hooks->current();
+  for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
+  w.counters.add(dp_counter::bursts);
+
+  n = stage_parse(w, pkts, n);
+  n = stage_hook(w, hook_point::prerouting, pkts, n);
+
+  rte_mbuf* local[k_max_burst];
+  uint16_t n_local = 0;
+  n = stage_route(w, pkts, n, local, &n_local);
+
+  // Forward path.
+  n = stage_forward(w, pkts, n);
+  n = stage_hook(w, hook_point::forward, pkts, n);
+
+  // Local path: LOCAL_IN, delivery, then replies through LOCAL_OUT.
+  if (n_local > 0) {
+    n_local = stage_hook(w, hook_point::input, local, n_local);
+    n_local = stage_local(w, local, n_local);
+    n_local = stage_hook(w, hook_point::output, local, n_local);
+    n_local = stage_route_output(w, local, n_local);
+    for (uint16_t i = 0; i < n_local; i++) pkts[n++] = local[i];
+  }
+
+  n = stage_hook(w, hook_point::postrouting, pkts, n);
+  stage_tx(w, pkts, n);
+
+  // Every packet has now been sent or dropped, so every unconfirmed entry
+  // has been confirmed or freed. Anything left is a bug: free and count it.
+  if (w.ct.n_unconfirmed != 0) {
+    w.counters.add(dp_counter::unconfirmed_leaked, ct::ct_unconfirmed_sweep(w.ct));
+    RTE_ASSERT(false);
+  }
+}
+
+void worker_loop_once(worker_ctx& w, uint16_t burst) {
+  gateway& gw = *w.gw;
+  rte_mbuf* pkts[k_max_burst];
+  bool idle = true;
+  w.now_ms = gw.clock.now_ms();
+  for (uint16_t p = 0; p < gw.ports.size(); p++) {
+    if (!gw.ports[p].attached) continue;
+    uint16_t n = stage_rx(w, p, pkts, burst);
+    if (n == 0) continue;
+    idle = false;
+    process_burst(w, p, pkts, n);
+  }
+  stage_tx_flush(w);
+  if (idle) w.counters.add(dp_counter::idle_polls);
+  ct::ct_housekeeping(w.ct, w.now_ms);
+  // Quiescent once per loop, never inside a burst: nothing this worker read
+  // from a snapshot or the flow table is held past this point.
+  rte_rcu_qsbr_quiescent(gw.qs, w.id);
+}
+
+int worker_main(void* arg) {
+  auto& w = *static_cast<worker_ctx*>(arg);
+  gateway& gw = *w.gw;
+  rte_rcu_qsbr_thread_online(gw.qs, w.id);
+  w.running.store(true, std::memory_order_release);
+  uint16_t burst = gw.cfg.burst;
+  while (!gw.stop.load(std::memory_order_relaxed)) worker_loop_once(w, burst);
+  rte_rcu_qsbr_thread_offline(gw.qs, w.id);
+  w.running.store(false, std::memory_order_release);
+  return 0;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,29 @@
+// Ethdev setup: one RX and one TX queue per worker on every port, with a
+// symmetric RSS key so both directions of a flow land on the same worker.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace ctgate {
+
+struct gateway;
+
+// The EAL arguments for the config's ports: --vdev for virtual devices,
+// -a for PCI addresses.
+std::vector<std::string> port_eal_args(const gateway_config& cfg);
+// Finds, configures and starts every port; fills port_info. Returns false
+// with *err naming the port on failure.
+bool ports_start(gateway& gw, std::string* err);
+void ports_stop(gateway& gw);
+
+// The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").
+std::string devargs_name(const std::string& devargs);
+bool devargs_is_vdev(const std::string& devargs);
+
+// The 40-byte symmetric Toeplitz key (0x6d5a repeated).
+extern const uint8_t k_symmetric_rss_key[40];
+
+}  // namespace ctgate

@@ -1,0 +1,28 @@
+// Forwarding: TTL check and decrement with an incremental checksum update
+// (RFC 1624), before the FORWARD hook as in Linux's ip_forward.
+#include <rte_ip.h>
+
+#include "dataplane/stages.h"
+
+namespace ctgate {
+
+uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    pkt_meta* m = meta_of(pkts[i]);
+    auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, m->l3_off);
+    if (ip->time_to_live <= 1) {
+      pkt_drop(w, pkts[i], dp_counter::drop_ttl_exceeded);
+      continue;
+    }
+    ip->time_to_live--;
+    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100.
+    uint32_t sum = static_cast<uint32_t>(ip->hdr_checksum) + rte_cpu_to_be_16(0x0100);
+    ip->hdr_checksum = static_cast<uint16_t>(sum + (sum >> 16));
+    pkts[kept++] = pkts[i];
+  }
+  w.counters.add(dp_counter::forwarded, kept);
+  return kept;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,61 @@
+// Local delivery. The gateway has no sockets: it answers ICMP echo requests
+// to its own addresses and consumes everything else (counted). The echo
+// request becomes the reply in place, so no allocation happens.
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include "dataplane/stages.h"
+
+namespace ctgate {
+
+namespace {
+
+bool is_echo_request(const pkt_meta* m) {
+  return m->l4.proto == IPPROTO_ICMP && m->l4_invalid == L4_OK && m->l4.icmp_type == 8 &&
+         m->l4.icmp_code == 0 && !(m->flags & PKT_F_FRAGMENT);
+}
+
+void make_echo_reply(rte_mbuf* mb, pkt_meta* m) {
+  auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
+  auto* icmp = rte_pktmbuf_mtod_offset(mb, rte_icmp_hdr*, m->l4_off);
+  rte_be32_t src = ip->src_addr;
+  ip->src_addr = ip->dst_addr;
+  ip->dst_addr = src;
+  ip->time_to_live = 64;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  // Type 8 -> 0: adjust the checksum incrementally (RFC 1624).
+  icmp->icmp_type = 0;
+  uint32_t sum = static_cast<uint16_t>(~icmp->icmp_cksum) + static_cast<uint16_t>(~rte_cpu_to_be_16(0x0800)) +
+                 rte_cpu_to_be_16(0x0000);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  icmp->icmp_cksum = static_cast<uint16_t>(~sum);
+  // A fresh trip through LOCAL_OUT: new metadata for the reply.
+  std::swap(m->src, m->dst);
+  m->l4.icmp_type = 0;
+  m->flags = PKT_F_LOCAL_OUT;
+  m->ct = nullptr;
+  m->ct_info = CTINFO_NONE;
+}
+
+}  // namespace
+
+uint16_t stage_local(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  uint16_t out = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    pkt_meta* m = meta_of(pkts[i]);
+    if (!is_echo_request(m)) {
+      // Delivered, but nothing listens: the entry (if any) was already
+      // confirmed at LOCAL_IN, so this is not a conntrack drop.
+      pkt_drop(w, pkts[i], dp_counter::drop_local_unhandled);
+      continue;
+    }
+    make_echo_reply(pkts[i], m);
+    pkts[out++] = pkts[i];
+  }
+  w.counters.add(dp_counter::local_out, out);
+  return out;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,53 @@
+#include "dataplane/stages.h"
+#include "packet/parse.h"
+
+namespace ctgate {
+
+namespace {
+
+// parse_result -> drop counter; ipv4/arp are not drops.
+constexpr dp_counter k_parse_drop[] = {
+    dp_counter::rx,  // ipv4 (unused)
+    dp_counter::rx,  // arp (unused)
+    dp_counter::drop_runt,
+    dp_counter::drop_unsupported_ethertype,
+    dp_counter::drop_ip_truncated,
+    dp_counter::drop_ip_bad_version,
+    dp_counter::drop_ip_bad_ihl,
+    dp_counter::drop_ip_bad_total_len,
+    dp_counter::drop_ip_bad_checksum,
+};
+static_assert(sizeof(k_parse_drop) / sizeof(k_parse_drop[0]) ==
+              static_cast<size_t>(parse_result::count_));
+
+}  // namespace
+
+uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    uint16_t in_port = meta_of(m)->in_port;
+    // Multi-segment frames are parsed from the first segment only; a header
+    // beyond it reads as truncated and is dropped with a reason.
+    bool csum_known = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+      pkt_drop(w, m, dp_counter::drop_ip_bad_checksum);
+      continue;
+    }
+    pkt_meta* meta = meta_of(m);
+    parse_result r = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
+                                 !csum_known, meta);
+    meta->in_port = in_port;
+    if (r == parse_result::ipv4) {
+      pkts[kept++] = m;
+    } else if (r == parse_result::arp) {
+      stage_arp(w, m);
+    } else {
+      pkt_drop(w, m, k_parse_drop[static_cast<size_t>(r)]);
+    }
+  }
+  return kept;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,85 @@
+// Output: next-hop MAC, L2 rewrite, buffered TX. A packet whose next hop is
+// unresolved triggers one ARP request (rate-limited per neighbor) and is
+// dropped: it has passed POST_ROUTING, so its flow stays confirmed, as in
+// Linux when a neighbour queue overflows.
+#include <rte_ether.h>
+
+#include <cstring>
+
+#include "dataplane/gateway.h"
+#include "dataplane/stages.h"
+
+namespace ctgate {
+
+namespace {
+
+void send_arp_request(worker_ctx& w, uint16_t port_idx, uint32_t target) {
+  const port_info& port = w.gw->ports[port_idx];
+  if (!w.gw->neighbors->should_request(target, w.now_ms)) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(w.gw->mbuf_pool);
+  if (m == nullptr) {
+    w.counters.add(dp_counter::drop_no_mbuf);
+    return;
+  }
+  mac_addr bcast;
+  std::memset(bcast.b, 0xff, 6);
+  mac_addr zero;
+  size_t len = build_arp(1, port.mac, port.addr, zero, target, bcast, rte_pktmbuf_mtod(m, uint8_t*),
+                         rte_pktmbuf_tailroom(m));
+  m->data_len = m->pkt_len = static_cast<uint32_t>(len);
+  *meta_of(m) = pkt_meta{};
+  w.counters.add(dp_counter::arp_request_sent);
+  stage_tx_one(w, port_idx, m);
+}
+
+}  // namespace
+
+void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
+  w.port_tx[port_idx].add(1);
+  w.counters.add(dp_counter::tx);
+  if (w.tx_sink != nullptr) {
+    w.tx_sink(w.tx_sink_arg, port_idx, &m, 1);
+    return;
+  }
+  rte_eth_tx_buffer(w.gw->ports[port_idx].port_id, w.id, w.txb[port_idx], m);
+}
+
+uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  uint16_t sent = 0;
+  uint32_t last_ip = 0;
+  mac_addr last_mac;
+  bool last_ok = false;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    pkt_meta* meta = meta_of(m);
+    const port_info& port = w.gw->ports[meta->out_port];
+    if (rte_pktmbuf_pkt_len(m) - meta->l3_off > port.mtu) {
+      pkt_drop(w, m, dp_counter::drop_mtu_exceeded);
+      continue;
+    }
+    // Bursts are mostly one flow or one next hop: cache the last answer.
+    if (!last_ok || meta->nexthop != last_ip) {
+      last_ip = meta->nexthop;
+      last_ok = w.gw->neighbors->lookup(last_ip, &last_mac);
+    }
+    if (!last_ok) {
+      send_arp_request(w, meta->out_port, meta->nexthop);
+      pkt_drop(w, m, dp_counter::drop_neigh_unresolved);
+      continue;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    std::memcpy(eth->dst_addr.addr_bytes, last_mac.b, 6);
+    std::memcpy(eth->src_addr.addr_bytes, port.mac.b, 6);
+    stage_tx_one(w, meta->out_port, m);
+    sent++;
+  }
+  return sent;
+}
+
+void stage_tx_flush(worker_ctx& w) {
+  if (w.tx_sink != nullptr) return;
+  for (size_t p = 0; p < w.gw->ports.size(); p++)
+    if (w.gw->ports[p].attached) rte_eth_tx_buffer_flush(w.gw->ports[p].port_id, w.id, w.txb[p]);
+}
+
+}  // namespace ctgate

@@ -1,0 +1,41 @@
+// The stages of the worker pipeline. Each takes a burst and returns how many
+// packets it handed on (the rest were dropped, consumed or set aside).
+//
+//   rx -> parse(+arp) -> PRE_ROUTING -> route -+-> LOCAL_IN -> local ------+
+//                                              |                           v
+//                                              +-> forward(ttl) -> FORWARD |  LOCAL_OUT -> route_out
+//                                                          |               |        |
+//                                                          +--> POST_ROUTING <------+ -> tx
+#pragma once
+
+#include "dataplane/worker.h"
+
+namespace ctgate {
+
+uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
+// Parses; ARP is answered/learned here and consumed. Returns IPv4 packets.
+uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+void stage_arp(worker_ctx& w, rte_mbuf* m);
+// Runs every callback of a hook point over the burst.
+uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
+// Looks destinations up; local packets go to `local`, forwarded ones stay in
+// `pkts`. Returns the number left in pkts; *n_local gets the local count.
+uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
+                     uint16_t* n_local);
+// Routes packets the gateway generated (no local delivery for them).
+uint16_t stage_route_output(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Local delivery: answers ICMP echo in place; returns replies (to send).
+uint16_t stage_local(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// TTL check and decrement for forwarded packets.
+uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Next-hop resolution, L2 rewrite and buffered TX.
+uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+void stage_tx_flush(worker_ctx& w);
+// Sends one fully built frame on a port (ARP replies and requests).
+void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
+
+// One RX burst through the whole pipeline (used by the worker loop, tests
+// and benchmarks). `pkts` holds n received packets of port `port`.
+void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n);
+
+}  // namespace ctgate

@@ -1,0 +1,98 @@
+#include "route/neighbor_table.h"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+
+namespace ctgate {
+
+uint64_t mac_to_u64(const mac_addr& m) {
+  uint64_t w = 0;
+  for (int i = 0; i < 6; i++) w = (w << 8) | m.b[i];
+  return w;
+}
+
+mac_addr u64_to_mac(uint64_t w) {
+  mac_addr m;
+  for (int i = 5; i >= 0; i--) {
+    m.b[i] = static_cast<uint8_t>(w);
+    w >>= 8;
+  }
+  return m;
+}
+
+neighbor_table::~neighbor_table() {
+  if (hash_ != nullptr) rte_hash_free(hash_);
+  delete[] slots_;
+}
+
+neighbor_table* neighbor_table::create(const std::string& name, std::string* err) {
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  p.entries = k_capacity;
+  p.key_len = sizeof(uint32_t);
+  p.hash_func = rte_jhash;
+  p.socket_id = SOCKET_ID_ANY;
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD;
+  auto* t = new neighbor_table();
+  t->hash_ = rte_hash_create(&p);
+  if (t->hash_ == nullptr) {
+    *err = "neighbor table: rte_hash_create: " + std::string(rte_strerror(rte_errno));
+    delete t;
+    return nullptr;
+  }
+  t->slots_ = new slot[k_capacity];
+  return t;
+}
+
+bool neighbor_table::lookup(uint32_t ip, mac_addr* mac) const {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
+  uint64_t w = slots_[reinterpret_cast<uintptr_t>(data)].word.load(std::memory_order_acquire);
+  if (!(w & k_valid)) return false;
+  *mac = u64_to_mac(w);
+  return true;
+}
+
+int32_t neighbor_table::find_or_add(uint32_t ip) {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0) return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
+  // Slot indices are handed out in order; the slot is initialised before
+  // the key is published, so a reader that finds the key sees its ip.
+  uint32_t idx = count_.fetch_add(1, std::memory_order_acq_rel);
+  if (idx >= k_capacity) {
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    return -1;
+  }
+  slots_[idx].ip = ip;
+  if (rte_hash_add_key_data(hash_, &ip, reinterpret_cast<void*>(static_cast<uintptr_t>(idx))) < 0)
+    return -1;
+  // Two threads adding the same ip concurrently: the later add overwrote
+  // the data; both slots hold the same ip and the table points at one. The
+  // other slot is harmless (it is never found); bounded by the rarity of it.
+  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0) return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
+  return static_cast<int32_t>(idx);
+}
+
+bool neighbor_table::learn(uint32_t ip, const mac_addr& mac, bool is_static) {
+  int32_t idx = find_or_add(ip);
+  if (idx < 0) return false;
+  slot& s = slots_[idx];
+  uint64_t old = s.word.load(std::memory_order_acquire);
+  if ((old & k_static) && !is_static) return true;
+  uint64_t w = mac_to_u64(mac) | k_valid | (is_static ? k_static : 0);
+  if (old != w) s.word.store(w, std::memory_order_release);
+  return true;
+}
+
+bool neighbor_table::should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms) {
+  int32_t idx = find_or_add(ip);
+  if (idx < 0) return false;
+  slot& s = slots_[idx];
+  uint32_t next = s.next_request_ms.load(std::memory_order_relaxed);
+  if (next != 0 && static_cast<int32_t>(now_ms - next) < 0) return false;
+  return s.next_request_ms.compare_exchange_strong(next, now_ms + interval_ms,
+                                                   std::memory_order_relaxed);
+}
+
+}  // namespace ctgate

@@ -1,0 +1,65 @@
+// IPv4 neighbors (ARP cache), shared by all workers.
+//
+// Lookups are lock-free (rte_hash with RW_CONCURRENCY_LF). An entry's MAC,
+// valid and static bits live in one 64-bit word written with a single
+// release store, so a reader sees either the old or the new address, never a
+// torn one. Entries are never deleted: the table is bounded and an address
+// only ever gets its MAC refreshed, which avoids any reclamation question.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "packet/build.h"
+
+struct rte_hash;
+
+namespace ctgate {
+
+class neighbor_table {
+ public:
+  static constexpr uint32_t k_capacity = 4096;
+  static constexpr uint64_t k_valid = 1ull << 63;
+  static constexpr uint64_t k_static = 1ull << 62;
+
+  ~neighbor_table();
+  neighbor_table(const neighbor_table&) = delete;
+  neighbor_table& operator=(const neighbor_table&) = delete;
+  static neighbor_table* create(const std::string& name, std::string* err);
+
+  // Returns true and the MAC if `ip` (host order) is resolved.
+  bool lookup(uint32_t ip, mac_addr* mac) const;
+  // Learns or refreshes (never overrides a static entry). Safe from any
+  // thread; inserts take rte_hash's writer lock, refreshes do not.
+  bool learn(uint32_t ip, const mac_addr& mac, bool is_static = false);
+  // Claims the right to send one ARP request for `ip` now: true at most once
+  // per `interval_ms` per address (creates an unresolved entry if needed).
+  bool should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms = 1000);
+
+  // For listings: calls fn(ip, word) for every entry.
+  template <typename F>
+  void for_each(F&& fn) const {
+    uint32_t n = count_.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++)
+      fn(slots_[i].ip, slots_[i].word.load(std::memory_order_acquire));
+  }
+
+ private:
+  neighbor_table() = default;
+  int32_t find_or_add(uint32_t ip);
+
+  struct slot {
+    std::atomic<uint64_t> word{0};          // mac | k_valid | k_static
+    std::atomic<uint32_t> next_request_ms{0};
+    uint32_t ip = 0;
+  };
+  rte_hash* hash_ = nullptr;
+  slot* slots_ = nullptr;
+  std::atomic<uint32_t> count_{0};
+};
+
+uint64_t mac_to_u64(const mac_addr& m);
+mac_addr u64_to_mac(uint64_t w);
+
+}  // namespace ctgate

@@ -1,0 +1,80 @@
+#include "route/route_table.h"
+
+#include <rte_errno.h>
+#include <rte_fib.h>
+#include <rte_memory.h>
+
+namespace ctgate {
+
+namespace {
+
+int port_index(const gateway_config& cfg, const std::string& name) {
+  for (size_t i = 0; i < cfg.ports.size(); i++)
+    if (cfg.ports[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
+
+}  // namespace
+
+route_table::~route_table() {
+  if (fib_ != nullptr) rte_fib_free(fib_);
+}
+
+route_table* route_table::build(const gateway_config& cfg, const std::string& name,
+                                std::string* err) {
+  auto* t = new route_table();
+  for (size_t i = 0; i < cfg.ports.size(); i++) {
+    const auto& p = cfg.ports[i];
+    uint16_t port = static_cast<uint16_t>(i);
+    ipv4_prefix net{p.address.addr & mask_of(p.address.len), p.address.len};
+    t->entries_.push_back({net, {route_kind::forward, port, 0}});
+    t->entries_.push_back({{p.address.addr, 32}, {route_kind::local, port, 0}});
+  }
+  for (const auto& r : cfg.routes) {
+    int port = port_index(cfg, r.port);
+    if (port < 0) {
+      *err = cfg.source_file + ":" + std::to_string(r.line) + ": routes: unknown port '" + r.port + "'";
+      delete t;
+      return nullptr;
+    }
+    t->entries_.push_back({r.prefix, {route_kind::forward, static_cast<uint16_t>(port), r.via}});
+  }
+
+  rte_fib_conf conf{};
+  conf.type = RTE_FIB_DIR24_8;
+  conf.default_nh = 0;
+  conf.max_routes = static_cast<int>(t->entries_.size()) + 16;
+  conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_8B;
+  conf.dir24_8.num_tbl8 = 256;
+  t->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &conf);
+  if (t->fib_ == nullptr) {
+    *err = "rte_fib_create: " + std::string(rte_strerror(rte_errno));
+    delete t;
+    return nullptr;
+  }
+  for (const auto& e : t->entries_) {
+    int rc = rte_fib_add(t->fib_, e.prefix.addr, e.prefix.len, encode_nh(e.nh));
+    if (rc != 0) {
+      *err = "rte_fib_add " + format_ipv4(e.prefix.addr) + "/" + std::to_string(e.prefix.len) +
+             ": " + rte_strerror(-rc);
+      delete t;
+      return nullptr;
+    }
+  }
+  return t;
+}
+
+void route_table::lookup_bulk(const uint32_t* ips, uint64_t* nhs, unsigned n) const {
+  // rte_fib_lookup_bulk takes a non-const array but does not modify it.
+  rte_fib_lookup_bulk(fib_, const_cast<uint32_t*>(ips), nhs, static_cast<int>(n));
+}
+
+route_nh route_table::lookup(uint32_t ip) const {
+  uint64_t nh = 0;
+  lookup_bulk(&ip, &nh, 1);
+  return decode_nh(nh);
+}
+
+}  // namespace ctgate

@@ -1,0 +1,61 @@
+// IPv4 routing: an rte_fib (DIR-24-8) built on the control plane from the
+// config's connected subnets, local addresses and static routes.
+//
+// The table is immutable once built; a route change builds a new one and
+// publishes it by pointer swap (see docs/design/concurrency.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+struct rte_fib;
+
+namespace ctgate {
+
+// A next hop as stored in the fib (8 bytes): kind | port | gateway.
+enum class route_kind : uint8_t { none = 0, forward = 1, local = 2 };
+
+struct route_nh {
+  route_kind kind;
+  uint16_t port;
+  uint32_t gateway;  // host order; 0 = directly connected (the destination is the next hop)
+};
+
+inline uint64_t encode_nh(route_nh nh) {
+  return (static_cast<uint64_t>(nh.kind) << 48) | (static_cast<uint64_t>(nh.port) << 32) |
+         nh.gateway;
+}
+inline route_nh decode_nh(uint64_t v) {
+  return {static_cast<route_kind>(v >> 48), static_cast<uint16_t>(v >> 32),
+          static_cast<uint32_t>(v)};
+}
+
+class route_table {
+ public:
+  ~route_table();
+  route_table(const route_table&) = delete;
+  route_table& operator=(const route_table&) = delete;
+
+  // Builds the table; on error returns nullptr and sets *err (with config line).
+  static route_table* build(const gateway_config& cfg, const std::string& name, std::string* err);
+
+  // ips in host order; fills encoded next hops (0 = no route).
+  void lookup_bulk(const uint32_t* ips, uint64_t* nhs, unsigned n) const;
+  route_nh lookup(uint32_t ip) const;
+
+  struct entry {
+    ipv4_prefix prefix;
+    route_nh nh;
+  };
+  const std::vector<entry>& entries() const { return entries_; }
+
+ private:
+  route_table() = default;
+  rte_fib* fib_ = nullptr;
+  std::vector<entry> entries_;
+};
+
+}  // namespace ctgate

@@ -1,0 +1,578 @@
+// Unit tests for the YAML config loader: values, defaults, every error class with its exact
+// one-line message, the address helpers, mutated inputs, and the shipped drivers-config files.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "config/config.h"
+
+namespace ctgate {
+namespace {
+
+// Every key set to a non-default value, so a field that is not read shows up as a failure.
+constexpr const char* kFull = R"(eal:
+  lcores: "0-3"
+  memory_mb: 1024
+  file_prefix: Test_1-x
+  no_huge: true
+  no_pci: true
+  extra_args: ["--log-level=8", "-d", "librte_net_tap.so"]
+workers: 2
+burst: 16
+mbufs: 8192
+ports:
+  - name: lan
+    devargs: "net_af_packet0,iface=veth-lan"
+    address: 10.10.1.1/24
+    rx_desc: 512
+    tx_desc: 2048
+    mtu: 9000
+    promiscuous: false
+    mac: "02:00:00:00:00:0A"
+  - name: wan
+    devargs: "0000:3b:00.0"
+    address: 10.10.2.1/24
+routes:
+  - prefix: 0.0.0.0/0
+    via: 10.10.2.2
+  - prefix: 192.168.0.0/16
+    via: 10.10.1.254
+    port: lan
+  - prefix: 10.20.0.0/16
+    port: wan
+neighbors:
+  - address: 10.10.2.2
+    mac: "02:AA:bb:cc:dd:ee"
+    port: wan
+conntrack:
+  enable_hooks: true
+  max: 1000
+  tcp_loose: false
+  log_interval_ms: 0
+  timeouts:
+    tcp_syn_sent: 1
+    tcp_syn_recv: 2
+    tcp_established: 3
+    tcp_fin_wait: 4
+    tcp_close_wait: 5
+    tcp_last_ack: 6
+    tcp_time_wait: 7
+    tcp_close: 8
+    tcp_unacknowledged: 9
+    tcp_max_retrans: 10
+    udp: 11
+    udp_stream: 12
+    icmp: 13
+    generic: 2147483
+ruleset: /etc/ctgate/rules.nft
+stats_interval_s: 10
+)";
+
+// The smallest valid document: lines 1-4. Error tests append to it.
+constexpr const char* kPorts = R"(ports:
+  - name: lan
+    devargs: x
+    address: 10.10.1.1/24
+)";
+
+uint32_t ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  return a << 24 | b << 16 | c << 8 | d;
+}
+
+// Loads `yaml`, expects a failure and returns the error line.
+std::string error_of(const std::string& yaml) {
+  config_error err;
+  std::optional<gateway_config> cfg = load_config_string(yaml, "t.yaml", &err);
+  EXPECT_FALSE(cfg.has_value()) << yaml;
+  return err.to_string();
+}
+
+TEST(ConfigLoad, FullConfig) {
+  config_error err;
+  std::optional<gateway_config> cfg = load_config_string(kFull, "full.yaml", &err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->source_file, "full.yaml");
+  EXPECT_EQ(cfg->eal.lcores, "0-3");
+  EXPECT_EQ(cfg->eal.memory_mb, 1024u);
+  EXPECT_EQ(cfg->eal.file_prefix, "Test_1-x");
+  EXPECT_TRUE(cfg->eal.no_huge);
+  EXPECT_TRUE(cfg->eal.no_pci);
+  EXPECT_EQ(cfg->eal.extra_args,
+            (std::vector<std::string>{"--log-level=8", "-d", "librte_net_tap.so"}));
+  EXPECT_EQ(cfg->workers, 2);
+  EXPECT_EQ(cfg->burst, 16);
+  EXPECT_EQ(cfg->mbufs, 8192u);
+
+  ASSERT_EQ(cfg->ports.size(), 2u);
+  const port_config& lan = cfg->ports[0];
+  EXPECT_EQ(lan.name, "lan");
+  EXPECT_EQ(lan.devargs, "net_af_packet0,iface=veth-lan");
+  EXPECT_EQ(lan.address.addr, ip(10, 10, 1, 1));
+  EXPECT_EQ(lan.address.len, 24);
+  EXPECT_EQ(lan.rx_desc, 512);
+  EXPECT_EQ(lan.tx_desc, 2048);
+  EXPECT_EQ(lan.mtu, 9000);
+  EXPECT_FALSE(lan.promiscuous);
+  EXPECT_EQ(lan.mac, "02:00:00:00:00:0a");  // canonical lower case
+  EXPECT_EQ(lan.line, 12);
+  const port_config& wan = cfg->ports[1];
+  EXPECT_EQ(wan.name, "wan");
+  EXPECT_EQ(wan.devargs, "0000:3b:00.0");
+  EXPECT_EQ(wan.address.addr, ip(10, 10, 2, 1));
+  EXPECT_EQ(wan.rx_desc, 1024);
+  EXPECT_EQ(wan.tx_desc, 1024);
+  EXPECT_EQ(wan.mtu, 1500);
+  EXPECT_TRUE(wan.promiscuous);
+  EXPECT_FALSE(wan.mac.has_value());
+  EXPECT_EQ(wan.line, 20);
+
+  ASSERT_EQ(cfg->routes.size(), 3u);
+  EXPECT_EQ(cfg->routes[0].prefix.addr, 0u);
+  EXPECT_EQ(cfg->routes[0].prefix.len, 0);
+  EXPECT_EQ(cfg->routes[0].via, ip(10, 10, 2, 2));
+  EXPECT_EQ(cfg->routes[0].port, "wan");  // derived from via
+  EXPECT_EQ(cfg->routes[0].line, 24);
+  EXPECT_EQ(cfg->routes[1].prefix.addr, ip(192, 168, 0, 0));
+  EXPECT_EQ(cfg->routes[1].prefix.len, 16);
+  EXPECT_EQ(cfg->routes[1].via, ip(10, 10, 1, 254));
+  EXPECT_EQ(cfg->routes[1].port, "lan");
+  EXPECT_EQ(cfg->routes[2].via, 0u);  // connected
+  EXPECT_EQ(cfg->routes[2].port, "wan");
+
+  ASSERT_EQ(cfg->neighbors.size(), 1u);
+  EXPECT_EQ(cfg->neighbors[0].address, ip(10, 10, 2, 2));
+  EXPECT_EQ(cfg->neighbors[0].mac, "02:aa:bb:cc:dd:ee");
+  EXPECT_EQ(cfg->neighbors[0].port, "wan");
+  EXPECT_EQ(cfg->neighbors[0].line, 32);
+
+  const conntrack_config& ct = cfg->conntrack;
+  EXPECT_TRUE(ct.enable_hooks);
+  EXPECT_EQ(ct.max, 1000u);
+  EXPECT_FALSE(ct.tcp_loose);
+  EXPECT_EQ(ct.log_interval_ms, 0u);
+  const conntrack_timeouts& t = ct.timeouts;
+  EXPECT_EQ(t.tcp_syn_sent, 1u);
+  EXPECT_EQ(t.tcp_syn_recv, 2u);
+  EXPECT_EQ(t.tcp_established, 3u);
+  EXPECT_EQ(t.tcp_fin_wait, 4u);
+  EXPECT_EQ(t.tcp_close_wait, 5u);
+  EXPECT_EQ(t.tcp_last_ack, 6u);
+  EXPECT_EQ(t.tcp_time_wait, 7u);
+  EXPECT_EQ(t.tcp_close, 8u);
+  EXPECT_EQ(t.tcp_unacknowledged, 9u);
+  EXPECT_EQ(t.tcp_max_retrans, 10u);
+  EXPECT_EQ(t.udp, 11u);
+  EXPECT_EQ(t.udp_stream, 12u);
+  EXPECT_EQ(t.icmp, 13u);
+  EXPECT_EQ(t.generic, 2147483u);
+  EXPECT_EQ(cfg->ruleset, "/etc/ctgate/rules.nft");
+  EXPECT_EQ(cfg->stats_interval_s, 10u);
+}
+
+TEST(ConfigLoad, Defaults) {
+  config_error err;
+  std::optional<gateway_config> cfg = load_config_string(kPorts, "min.yaml", &err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->eal.lcores, "0-1");
+  EXPECT_EQ(cfg->eal.memory_mb, 512u);
+  EXPECT_EQ(cfg->eal.file_prefix, "ctgate");
+  EXPECT_FALSE(cfg->eal.no_huge);
+  EXPECT_FALSE(cfg->eal.no_pci);
+  EXPECT_TRUE(cfg->eal.extra_args.empty());
+  EXPECT_EQ(cfg->workers, 1);
+  EXPECT_EQ(cfg->burst, 32);
+  EXPECT_EQ(cfg->mbufs, 16384u);
+  ASSERT_EQ(cfg->ports.size(), 1u);
+  EXPECT_EQ(cfg->ports[0].rx_desc, 1024);
+  EXPECT_EQ(cfg->ports[0].tx_desc, 1024);
+  EXPECT_EQ(cfg->ports[0].mtu, 1500);
+  EXPECT_TRUE(cfg->ports[0].promiscuous);
+  EXPECT_FALSE(cfg->ports[0].mac.has_value());
+  EXPECT_TRUE(cfg->routes.empty());
+  EXPECT_TRUE(cfg->neighbors.empty());
+  EXPECT_FALSE(cfg->conntrack.enable_hooks);
+  EXPECT_EQ(cfg->conntrack.max, 262144u);
+  EXPECT_TRUE(cfg->conntrack.tcp_loose);
+  EXPECT_EQ(cfg->conntrack.log_interval_ms, 1000u);
+  EXPECT_EQ(cfg->conntrack.timeouts.tcp_established, 432000u);
+  EXPECT_EQ(cfg->conntrack.timeouts.generic, 600u);
+  EXPECT_EQ(cfg->ruleset, "");
+  EXPECT_EQ(cfg->stats_interval_s, 0u);
+}
+
+TEST(ConfigLoad, EmptySectionsAreEmpty) {
+  // Sections whose entries are all commented out parse as null.
+  EXPECT_TRUE(load_config_string(
+                  std::string(kPorts) + "eal:\nroutes:\nneighbors:\nconntrack:\n  timeouts:\n",
+                  "t.yaml", nullptr)
+                  .has_value());
+}
+
+TEST(ConfigLoad, BoundaryValuesAccepted) {
+  config_error err;
+  auto cfg = load_config_string(R"(workers: 64
+burst: 1
+mbufs: 16777216
+stats_interval_s: 86400
+ports:
+  - name: a-b_9
+    devargs: x
+    address: 10.0.0.1/32
+    rx_desc: 64
+    tx_desc: 16384
+    mtu: 68
+  - name: b
+    devargs: y
+    address: 10.0.0.2/31
+    mtu: 9600
+conntrack:
+  max: 67108864
+  log_interval_ms: 3600000
+)",
+                                "t.yaml", &err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->workers, 64);
+  EXPECT_EQ(cfg->ports[0].tx_desc, 16384);
+  EXPECT_EQ(cfg->conntrack.max, 67108864u);
+}
+
+TEST(ConfigLoad, NullErrorPointerIsAllowed) {
+  EXPECT_FALSE(load_config_string("", "t.yaml", nullptr).has_value());
+  EXPECT_FALSE(load_config("/nonexistent/ctgate.yaml", nullptr).has_value());
+}
+
+TEST(ConfigErrors, FileErrors) {
+  config_error err;
+  EXPECT_FALSE(load_config("/nonexistent/x.yaml", &err).has_value());
+  EXPECT_EQ(err.to_string(), "/nonexistent/x.yaml: cannot open file: No such file or directory");
+  EXPECT_FALSE(load_config("/", &err).has_value());
+  EXPECT_EQ(err.to_string(), "/: cannot read file: Is a directory");
+}
+
+TEST(ConfigErrors, SyntaxErrors) {
+  EXPECT_EQ(error_of("workers: 1\nports: [1\n"), "t.yaml:3: end of sequence flow not found");
+  EXPECT_EQ(error_of("workers: 1\nburst: b: c\n"), "t.yaml:2: illegal map value");
+  EXPECT_EQ(error_of("ports: *nothing\n"), "t.yaml:1: the referenced anchor is not defined");
+  EXPECT_EQ(error_of("ports: " + std::string(3000, '[')), "t.yaml:1: nesting too deep");
+}
+
+TEST(ConfigErrors, EmptyOrNotAMap) {
+  EXPECT_EQ(error_of(""), "t.yaml: the file is empty");
+  EXPECT_EQ(error_of("# only a comment\n\n"), "t.yaml: the file is empty");
+  EXPECT_EQ(error_of("\n- a\n- b\n"), "t.yaml:2: the top level must be a map of settings");
+  EXPECT_EQ(error_of("hello\n"), "t.yaml:1: the top level must be a map of settings");
+  EXPECT_EQ(error_of("~\n"), "t.yaml:1: the top level must be a map of settings");
+  EXPECT_EQ(error_of(std::string(kPorts) + "---\nworkers: 2\n"),
+            "t.yaml:6: only one YAML document is allowed");
+}
+
+TEST(ConfigErrors, UnknownKeys) {
+  EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
+            "t.yaml:3: workerz: unknown key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "eal:\n  lcores: '0'\n  lcore: 1\n"),
+            "t.yaml:7: eal.lcore: unknown key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "    nmae: x\n"),
+            "t.yaml:5: ports[0].nmae: unknown key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "routes:\n  - prefix: 1.0.0.0/8\n    gw: 1.1.1.1\n"),
+            "t.yaml:7: routes[0].gw: unknown key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "conntrack:\n  timeouts:\n    tcp_syn: 5\n"),
+            "t.yaml:7: conntrack.timeouts.tcp_syn: unknown key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "? [a]\n: 1\n"), "t.yaml:5: map keys must be strings");
+}
+
+TEST(ConfigErrors, DuplicateKeys) {
+  EXPECT_EQ(error_of(std::string(kPorts) + "workers: 1\nworkers: 2\n"),
+            "t.yaml:6: workers: duplicate key");
+}
+
+TEST(ConfigErrors, WrongTypes) {
+  const std::string p = kPorts;
+  EXPECT_EQ(error_of(p + "workers: many\n"), "t.yaml:5: workers: expected an integer");
+  EXPECT_EQ(error_of(p + "workers: \"4\"\n"), "t.yaml:5: workers: expected an integer");
+  EXPECT_EQ(error_of(p + "workers:\n"), "t.yaml:5: workers: expected an integer");
+  EXPECT_EQ(error_of(p + "workers: [1]\n"), "t.yaml:5: workers: expected an integer");
+  EXPECT_EQ(error_of(p + "eal: 5\n"), "t.yaml:5: eal: expected a map");
+  EXPECT_EQ(error_of(p + "eal:\n  - lcores: 1\n"), "t.yaml:6: eal: expected a map");
+  EXPECT_EQ(error_of(p + "eal:\n  extra_args: -v\n"), "t.yaml:6: eal.extra_args: expected a list");
+  EXPECT_EQ(error_of(p + "eal:\n  extra_args: [[-v]]\n"),
+            "t.yaml:6: eal.extra_args[0]: expected a string");
+  EXPECT_EQ(error_of(p + "eal:\n  extra_args:\n    - -v\n    - [x]\n"),
+            "t.yaml:8: eal.extra_args[1]: expected a string");
+  EXPECT_EQ(error_of("ports:\n  name: lan\n"), "t.yaml:2: ports: expected a list");
+  EXPECT_EQ(error_of("ports:\n  - lan\n"), "t.yaml:2: ports[0]: expected a map");
+  EXPECT_EQ(error_of(p + "    promiscuous: maybe\n"),
+            "t.yaml:5: ports[0].promiscuous: expected a boolean");
+  EXPECT_EQ(error_of(p + "conntrack:\n  tcp_loose: 1\n"),
+            "t.yaml:6: conntrack.tcp_loose: expected a boolean");
+  EXPECT_EQ(error_of(p + "ruleset: {a: b}\n"), "t.yaml:5: ruleset: expected a string");
+  EXPECT_EQ(error_of("ports:\n  - name: [lan]\n"), "t.yaml:2: ports[0].name: expected a string");
+}
+
+TEST(ConfigErrors, BadIntegers) {
+  const std::string p = kPorts;
+  EXPECT_EQ(error_of(p + "workers: -1\n"), "t.yaml:5: workers: must be between 1 and 64");
+  EXPECT_EQ(error_of(p + "workers: 0\n"), "t.yaml:5: workers: must be between 1 and 64");
+  EXPECT_EQ(error_of(p + "workers: 65\n"), "t.yaml:5: workers: must be between 1 and 64");
+  EXPECT_EQ(error_of(p + "workers: 99999999999999999999999\n"),
+            "t.yaml:5: workers: must be between 1 and 64");
+  EXPECT_EQ(error_of(p + "stats_interval_s: -1\n"),
+            "t.yaml:5: stats_interval_s: must be between 0 and 86400");
+  for (const char* bad : {"1.5", "1e3", "12abc", "+5", "0x10", "1_000", " ", "~"}) {
+    EXPECT_EQ(error_of(p + "burst: " + bad + "\n"), "t.yaml:5: burst: expected an integer") << bad;
+  }
+  EXPECT_EQ(error_of(p + "mbufs: 1023\n"), "t.yaml:5: mbufs: must be between 1024 and 16777216");
+  EXPECT_EQ(error_of(p + "eal:\n  memory_mb: 63\n"),
+            "t.yaml:6: eal.memory_mb: must be between 64 and 1048576");
+  EXPECT_EQ(error_of(p + "conntrack:\n  max: 0\n"),
+            "t.yaml:6: conntrack.max: must be between 1 and 67108864");
+  EXPECT_EQ(error_of(p + "conntrack:\n  log_interval_ms: 3600001\n"),
+            "t.yaml:6: conntrack.log_interval_ms: must be between 0 and 3600000");
+  EXPECT_EQ(error_of(p + "conntrack:\n  timeouts:\n    udp: 0\n"),
+            "t.yaml:7: conntrack.timeouts.udp: must be between 1 and 2147483");
+  EXPECT_EQ(error_of(p + "    mtu: 9601\n"), "t.yaml:5: ports[0].mtu: must be between 68 and 9600");
+  EXPECT_EQ(error_of(p + "    rx_desc: 32\n"),
+            "t.yaml:5: ports[0].rx_desc: must be between 64 and 16384");
+  EXPECT_EQ(error_of(p + "    tx_desc: 1000\n"),
+            "t.yaml:5: ports[0].tx_desc: must be a power of two");
+}
+
+TEST(ConfigErrors, MissingRequiredKeys) {
+  EXPECT_EQ(error_of("workers: 1\neal:\n  no_pci: true\n"),
+            "t.yaml:1: ports: missing required key");
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    address: 10.0.0.1/8\n"),
+            "t.yaml:2: ports[0].devargs: missing required key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "  - devargs: y\n    address: 10.0.0.1/8\n"),
+            "t.yaml:5: ports[1].name: missing required key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "routes:\n  - via: 10.10.1.2\n"),
+            "t.yaml:6: routes[0].prefix: missing required key");
+  EXPECT_EQ(error_of(std::string(kPorts) + "routes:\n  - prefix: 10.0.0.0/8\n"),
+            "t.yaml:6: routes[0].port: required when 'via' is absent");
+  EXPECT_EQ(error_of(std::string(kPorts) + "neighbors:\n  - address: 10.10.1.2\n    port: lan\n"),
+            "t.yaml:6: neighbors[0].mac: missing required key");
+}
+
+TEST(ConfigErrors, ListSizes) {
+  EXPECT_EQ(error_of("ports: []\n"), "t.yaml:1: ports: must have between 1 and 32 entries");
+  EXPECT_EQ(error_of("ports:\n"), "t.yaml:1: ports: must have between 1 and 32 entries");
+  std::string many = "ports:\n";
+  for (int i = 0; i < 33; ++i) {
+    many += "  - {name: p" + std::to_string(i) + ", devargs: x, address: 10.0." +
+            std::to_string(i) + ".1/24}\n";
+  }
+  EXPECT_EQ(error_of(many), "t.yaml:2: ports: must have between 1 and 32 entries");
+}
+
+TEST(ConfigErrors, BadStrings) {
+  const std::string p = kPorts;
+  EXPECT_EQ(error_of("ports:\n  - name: LAN\n"),
+            "t.yaml:2: ports[0].name: invalid port name 'LAN' (allowed: [a-z0-9_-]{1,15})");
+  EXPECT_EQ(error_of("ports:\n  - name: abcdefghijklmnop\n"),
+            "t.yaml:2: ports[0].name: invalid port name 'abcdefghijklmnop' "
+            "(allowed: [a-z0-9_-]{1,15})");
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    devargs: ''\n"),
+            "t.yaml:3: ports[0].devargs: must not be empty");
+  EXPECT_EQ(error_of(p + "eal:\n  file_prefix: a/b\n"),
+            "t.yaml:6: eal.file_prefix: invalid file prefix 'a/b' (allowed: [A-Za-z0-9_-]{1,32})");
+  EXPECT_EQ(error_of(p + "eal:\n  lcores: all\n"),
+            "t.yaml:6: eal.lcores: invalid lcore list 'all'");
+  EXPECT_EQ(error_of(p + "eal:\n  lcores: ''\n"), "t.yaml:6: eal.lcores: invalid lcore list ''");
+}
+
+TEST(ConfigErrors, DuplicatePortName) {
+  EXPECT_EQ(
+      error_of(std::string(kPorts) + "  - name: lan\n    devargs: y\n    address: 10.0.2.1/24\n"),
+      "t.yaml:5: ports[1].name: duplicate port name 'lan' (first declared on line 2)");
+}
+
+TEST(ConfigErrors, Addresses) {
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    devargs: x\n    address: 10.0.0.300/24\n"),
+            "t.yaml:4: ports[0].address: invalid IPv4 prefix '10.0.0.300/24'");
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    devargs: x\n    address: 10.0.0.1\n"),
+            "t.yaml:4: ports[0].address: invalid IPv4 prefix '10.0.0.1'");
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    devargs: x\n    address: 10.0.0.1/0\n"),
+            "t.yaml:4: ports[0].address: prefix length must be between 1 and 32");
+  EXPECT_EQ(error_of("ports:\n  - name: lan\n    devargs: x\n    address: 10.0.0.0/24\n"),
+            "t.yaml:4: ports[0].address: '10.0.0.0/24' is a network or broadcast address");
+  EXPECT_EQ(
+      error_of(std::string(kPorts) + "  - name: wan\n    devargs: y\n    address: 10.10.0.1/16\n"),
+      "t.yaml:7: ports[1].address: subnet overlaps port 'lan' (10.10.1.1/24)");
+  EXPECT_EQ(error_of(std::string(kPorts) + "    mac: 02:00:00:00:00\n"),
+            "t.yaml:5: ports[0].mac: invalid MAC address '02:00:00:00:00'");
+  EXPECT_EQ(error_of(std::string(kPorts) + "    mac: 01:00:5e:00:00:01\n"),
+            "t.yaml:5: ports[0].mac: MAC address '01:00:5e:00:00:01' is not a unicast address");
+}
+
+TEST(ConfigErrors, Routes) {
+  const std::string p = std::string(kPorts) + "routes:\n";
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.1/8\n    via: 10.10.1.2\n"),
+            "t.yaml:6: routes[0].prefix: host bits set in '10.0.0.1/8'");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/33\n    via: 10.10.1.2\n"),
+            "t.yaml:6: routes[0].prefix: invalid IPv4 prefix '10.0.0.0/33'");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/8\n    via: 10.10.1.256\n"),
+            "t.yaml:7: routes[0].via: invalid IPv4 address '10.10.1.256'");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/8\n    via: 0.0.0.0\n    port: lan\n"),
+            "t.yaml:7: routes[0].via: next hop must not be 0.0.0.0");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/8\n    via: 10.9.9.9\n"),
+            "t.yaml:7: routes[0].via: 10.9.9.9 is not in the subnet of any port");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/8\n    via: 10.9.9.9\n    port: lan\n"),
+            "t.yaml:7: routes[0].via: 10.9.9.9 is not in the subnet of port 'lan' (10.10.1.1/24)");
+  EXPECT_EQ(error_of(p + "  - prefix: 10.0.0.0/8\n    port: wan\n"),
+            "t.yaml:7: routes[0].port: unknown port 'wan'");
+  EXPECT_EQ(error_of(p + "  - prefix: 0.0.0.0/0\n    via: 10.10.1.2\n" +
+                     "  - prefix: 0.0.0.0/0\n    port: lan\n"),
+            "t.yaml:8: routes[1].prefix: duplicate route prefix 0.0.0.0/0 (first on line 6)");
+}
+
+TEST(ConfigErrors, Neighbors) {
+  const std::string p = std::string(kPorts) + "neighbors:\n";
+  EXPECT_EQ(error_of(p + "  - address: 10.10.1.2\n    mac: 02:00:00:00:00:01\n    port: wan\n"),
+            "t.yaml:8: neighbors[0].port: unknown port 'wan'");
+  EXPECT_EQ(error_of(p + "  - address: 10.10.1.2\n    mac: 02:00:00:00:00:0g\n    port: lan\n"),
+            "t.yaml:7: neighbors[0].mac: invalid MAC address '02:00:00:00:00:0g'");
+  EXPECT_EQ(error_of(p + "  - address: 10.10.2.2\n    mac: 02:00:00:00:00:01\n    port: lan\n"),
+            "t.yaml:6: neighbors[0].address: 10.10.2.2 is not in the subnet of port 'lan' "
+            "(10.10.1.1/24)");
+  EXPECT_EQ(error_of(p + "  - {address: 10.10.1.2, mac: 02:00:00:00:00:01, port: lan}\n" +
+                     "  - {address: 10.10.1.2, mac: 02:00:00:00:00:02, port: lan}\n"),
+            "t.yaml:7: neighbors[1].address: duplicate neighbor 10.10.1.2 (first on line 6)");
+}
+
+TEST(ConfigErrors, OneLineEvenWithControlCharacters) {
+  EXPECT_EQ(error_of(std::string(kPorts) + "\"bad\\nkey\": 1\n"),
+            "t.yaml:5: bad\\nkey: unknown key");
+  config_error e{"f.yaml", 0, "", "a\tb\x01"};
+  EXPECT_EQ(e.to_string(), "f.yaml: a\\tb\\x01");
+}
+
+TEST(ConfigErrors, LongValuesAreTruncated) {
+  std::string s = error_of(
+      "ports:\n  - name: lan\n    devargs: x\n    address: " + std::string(1000, '1') + "\n");
+  EXPECT_EQ(s, "t.yaml:4: ports[0].address: invalid IPv4 prefix '" + std::string(64, '1') + "...'");
+}
+
+TEST(AddressHelpers, ParseIpv4) {
+  uint32_t a = 0;
+  EXPECT_TRUE(parse_ipv4("10.1.2.3", &a));
+  EXPECT_EQ(a, ip(10, 1, 2, 3));
+  EXPECT_TRUE(parse_ipv4("0.0.0.0", &a));
+  EXPECT_EQ(a, 0u);
+  EXPECT_TRUE(parse_ipv4("255.255.255.255", &a));
+  EXPECT_EQ(a, 0xffffffffu);
+  EXPECT_TRUE(parse_ipv4("010.0.0.1", &a));  // at most 3 digits, read as decimal
+  EXPECT_EQ(a, ip(10, 0, 0, 1));
+  a = 42;
+  for (const char* bad :
+       {"", "1.2.3", "1.2.3.4.5", "1.2.3.256", "1..2.3", ".1.2.3", "1.2.3.", "+1.2.3.4", "-1.2.3.4",
+        "1.2.3.0004", "1.2.3.4 ", " 1.2.3.4", "a.b.c.d", "1.2.3.4/8", "0x1.2.3.4", "999.1.1.1"}) {
+    EXPECT_FALSE(parse_ipv4(bad, &a)) << bad;
+  }
+  EXPECT_EQ(a, 42u);  // untouched on failure
+}
+
+TEST(AddressHelpers, ParseIpv4Prefix) {
+  ipv4_prefix p;
+  EXPECT_TRUE(parse_ipv4_prefix("10.0.0.1/8", &p));  // host bits are the caller's business
+  EXPECT_EQ(p.addr, ip(10, 0, 0, 1));
+  EXPECT_EQ(p.len, 8);
+  EXPECT_TRUE(parse_ipv4_prefix("0.0.0.0/0", &p));
+  EXPECT_EQ(p.len, 0);
+  EXPECT_TRUE(parse_ipv4_prefix("1.2.3.4/32", &p));
+  EXPECT_EQ(p.len, 32);
+  for (const char* bad :
+       {"", "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8/8",
+        "10.0.0.0/008", "/8", "10.0.0/8", "10.0.0.0/ 8", "10.0.0.0/8a"}) {
+    EXPECT_FALSE(parse_ipv4_prefix(bad, &p)) << bad;
+  }
+}
+
+TEST(AddressHelpers, ParseMac) {
+  uint8_t m[6] = {};
+  EXPECT_TRUE(parse_mac("02:aa:BB:cc:0d:ff", m));
+  const uint8_t want[6] = {0x02, 0xaa, 0xbb, 0xcc, 0x0d, 0xff};
+  EXPECT_EQ(0, memcmp(m, want, 6));
+  for (const char* bad : {"", "02:aa:bb:cc:dd", "02:aa:bb:cc:dd:ee:ff", "02-aa-bb-cc-dd-ee",
+                          "2:aa:bb:cc:dd:ee", "002:aa:bb:cc:dd:e", "02:aa:bb:cc:dd:eg",
+                          "02:aa:bb:cc:dd:ee:", "+2:aa:bb:cc:dd:ee", "02:aa:bb:cc:dd:-e"}) {
+    EXPECT_FALSE(parse_mac(bad, m)) << bad;
+  }
+  EXPECT_EQ(0, memcmp(m, want, 6));  // untouched on failure
+}
+
+TEST(AddressHelpers, FormatIpv4) {
+  EXPECT_EQ(format_ipv4(0), "0.0.0.0");
+  EXPECT_EQ(format_ipv4(ip(10, 20, 30, 255)), "10.20.30.255");
+  EXPECT_EQ(format_ipv4(0xffffffffu), "255.255.255.255");
+  uint32_t a = 0;
+  ASSERT_TRUE(parse_ipv4(format_ipv4(ip(192, 0, 2, 1)), &a));
+  EXPECT_EQ(a, ip(192, 0, 2, 1));
+}
+
+// Mutated documents: the loader must return normally with either a config or a one-line error.
+TEST(ConfigRobustness, MutatedDocuments) {
+  const std::string doc = kFull;
+  const std::string specials = ":-[]{}\"'\n #&*!|>%@`,?\t\\0";
+  std::vector<std::string> inputs;
+  for (size_t i = 0; i < 100; ++i) inputs.push_back(doc.substr(0, doc.size() * i / 100));
+  for (size_t i = 0; i < 100; ++i) {
+    std::string m = doc;
+    m[(i * 7919) % m.size()] = specials[i % specials.size()];
+    if (i % 3 == 0) m[(i * 104729) % m.size()] = specials[(i / 3) % specials.size()];
+    inputs.push_back(m);
+  }
+  inputs.push_back(std::string(5000, '[') + std::string(5000, ']'));
+  inputs.push_back(std::string(5000, '{'));
+  inputs.push_back("a: &x [*x]");
+  inputs.push_back(std::string("ports:\0\n", 8));
+  int failures = 0;
+  for (const std::string& in : inputs) {
+    config_error err;
+    std::optional<gateway_config> cfg;
+    EXPECT_NO_THROW(cfg = load_config_string(in, "m.yaml", &err));
+    if (!cfg) {
+      ++failures;
+      EXPECT_FALSE(err.message.empty()) << in;
+      EXPECT_EQ(err.to_string().find('\n'), std::string::npos);
+    }
+  }
+  EXPECT_GT(failures, 100);  // the mutations must actually exercise the error paths
+}
+
+TEST(DriversConfig, AllProfilesLoad) {
+  const char* src = std::getenv("CTGATE_SOURCE_DIR");
+  if (!src) GTEST_SKIP() << "CTGATE_SOURCE_DIR is not set";
+  int count = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(src) / "drivers-config")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++count;
+    config_error err;
+    std::optional<gateway_config> cfg = load_config(entry.path().string(), &err);
+    EXPECT_TRUE(cfg.has_value()) << err.to_string();
+  }
+  EXPECT_GE(count, 6);
+}
+
+TEST(DriversConfig, DemoMatchesReadme) {
+  const char* src = std::getenv("CTGATE_SOURCE_DIR");
+  if (!src) GTEST_SKIP() << "CTGATE_SOURCE_DIR is not set";
+  config_error err;
+  auto cfg = load_config(std::string(src) + "/drivers-config/demo.yaml", &err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  ASSERT_EQ(cfg->ports.size(), 2u);
+  EXPECT_EQ(cfg->ports[0].name, "lan");
+  EXPECT_EQ(cfg->ports[0].devargs, "net_af_packet0,iface=ctg-lan,qpairs=1");
+  EXPECT_EQ(format_ipv4(cfg->ports[0].address.addr), "10.10.1.1");
+  EXPECT_EQ(cfg->ports[1].name, "wan");
+  EXPECT_EQ(cfg->ports[1].devargs, "net_af_packet1,iface=ctg-wan,qpairs=1");
+  EXPECT_EQ(format_ipv4(cfg->ports[1].address.addr), "10.10.2.1");
+  EXPECT_EQ(cfg->eal.file_prefix, "ctgate-demo");
+  EXPECT_TRUE(cfg->eal.no_pci);
+  EXPECT_TRUE(cfg->conntrack.enable_hooks);
+  EXPECT_EQ(cfg->conntrack.max, 65536u);
+}
+
+}  // namespace
+}  // namespace ctgate

@@ -1,0 +1,798 @@
+// Protocol trackers: Linux's TCP table and special cases, UDP streams, ICMP
+// query pairs, the generic fallback, names and the timeout table.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "conntrack/proto.h"
+
+namespace ctgate::ct {
+namespace {
+
+constexpr ct_dir orig = ct_dir::original;
+constexpr ct_dir reply = ct_dir::reply;
+
+// ---------------------------------------------------------------------------
+// The TCP table, re-stated in the kernel's layout: one row per (direction,
+// packet kind), one column per current state in enum order
+// (NONE SYN_SENT SYN_RECV ESTABLISHED FIN_WAIT CLOSE_WAIT LAST_ACK TIME_WAIT
+// CLOSE SYN_SENT2). proto_tcp.cpp stores it transposed, so the two spellings
+// check each other.
+
+const char* const expected_original[TCP_IDX_COUNT] = {
+    /* syn    */ "sSS sSS sIG sIG sIG sIG sIG sSS sSS sS2",
+    /* synack */ "sIV sIV sSR sIV sIV sIV sIV sIV sIV sSR",
+    /* fin    */ "sIV sIV sFW sFW sLA sLA sLA sTW sCL sIV",
+    /* ack    */ "sES sIV sES sES sCW sCW sTW sTW sCL sIV",
+    /* rst    */ "sIV sCL sCL sCL sCL sCL sCL sCL sCL sCL",
+    /* none   */ "sIV sIV sIV sIV sIV sIV sIV sIV sIV sIV",
+};
+
+const char* const expected_reply[TCP_IDX_COUNT] = {
+    /* syn    */ "sIV sS2 sIV sIV sIV sIV sIV sSS sIV sS2",
+    /* synack */ "sIV sSR sIG sIG sIG sIG sIG sIG sIG sSR",
+    /* fin    */ "sIV sIV sFW sFW sLA sLA sLA sTW sCL sIV",
+    /* ack    */ "sIV sIG sSR sES sCW sCW sTW sTW sCL sIG",
+    /* rst    */ "sIV sCL sCL sCL sCL sCL sCL sCL sCL sCL",
+    /* none   */ "sIV sIV sIV sIV sIV sIV sIV sIV sIV sIV",
+};
+
+uint8_t parse_cell(const std::string& cell) {
+  static const std::map<std::string, uint8_t> cells = {
+      {"sNO", TCP_CT_NONE},        {"sSS", TCP_CT_SYN_SENT},   {"sSR", TCP_CT_SYN_RECV},
+      {"sES", TCP_CT_ESTABLISHED}, {"sFW", TCP_CT_FIN_WAIT},   {"sCW", TCP_CT_CLOSE_WAIT},
+      {"sLA", TCP_CT_LAST_ACK},    {"sTW", TCP_CT_TIME_WAIT},  {"sCL", TCP_CT_CLOSE},
+      {"sS2", TCP_CT_SYN_SENT2},   {"sIV", TCP_TRANSITION_INVALID},
+      {"sIG", TCP_TRANSITION_IGNORE},
+  };
+  auto it = cells.find(cell);
+  EXPECT_NE(it, cells.end()) << "bad cell " << cell;
+  return it == cells.end() ? 0xff : it->second;
+}
+
+std::vector<uint8_t> parse_row(const char* row) {
+  std::istringstream in(row);
+  std::vector<uint8_t> out;
+  std::string cell;
+  while (in >> cell) out.push_back(parse_cell(cell));
+  return out;
+}
+
+TEST(TcpTable, EveryCellMatchesLinux) {
+  for (int d = 0; d < 2; ++d) {
+    const char* const* rows = d == 0 ? expected_original : expected_reply;
+    for (uint8_t index = 0; index < TCP_IDX_COUNT; ++index) {
+      const std::vector<uint8_t> row = parse_row(rows[index]);
+      ASSERT_EQ(row.size(), size_t{TCP_CT_MAX});
+      for (uint8_t old = 0; old < TCP_CT_MAX; ++old) {
+        EXPECT_EQ(int{tcp_transition(static_cast<ct_dir>(d), index, old)}, int{row[old]})
+            << "dir " << d << " index " << int{index} << " old " << tcp_state_name(old);
+      }
+    }
+  }
+}
+
+TEST(TcpTable, OutOfRangeInputsAreInvalid) {
+  EXPECT_EQ(tcp_transition(orig, TCP_IDX_COUNT, TCP_CT_NONE), TCP_TRANSITION_INVALID);
+  EXPECT_EQ(tcp_transition(orig, TCP_IDX_SYN, TCP_CT_MAX), TCP_TRANSITION_INVALID);
+  EXPECT_EQ(tcp_transition(static_cast<ct_dir>(2), TCP_IDX_SYN, TCP_CT_NONE),
+            TCP_TRANSITION_INVALID);
+  EXPECT_EQ(TCP_TRANSITION_INVALID, TCP_CT_MAX);
+  EXPECT_EQ(TCP_TRANSITION_IGNORE, TCP_CT_MAX + 1);
+}
+
+// ---------------------------------------------------------------------------
+// Flags
+
+TEST(TcpFlags, IndexFollowsLinuxPrecedence) {
+  EXPECT_EQ(tcp_flag_index(TCPF_SYN), TCP_IDX_SYN);
+  EXPECT_EQ(tcp_flag_index(TCPF_SYN | TCPF_ACK), TCP_IDX_SYNACK);
+  EXPECT_EQ(tcp_flag_index(TCPF_FIN | TCPF_ACK), TCP_IDX_FIN);
+  EXPECT_EQ(tcp_flag_index(TCPF_FIN), TCP_IDX_FIN);
+  EXPECT_EQ(tcp_flag_index(TCPF_ACK), TCP_IDX_ACK);
+  EXPECT_EQ(tcp_flag_index(TCPF_ACK | TCPF_PSH), TCP_IDX_ACK);
+  EXPECT_EQ(tcp_flag_index(TCPF_RST), TCP_IDX_RST);
+  EXPECT_EQ(tcp_flag_index(0), TCP_IDX_NONE);
+  EXPECT_EQ(tcp_flag_index(TCPF_PSH | TCPF_URG), TCP_IDX_NONE);
+  // RST beats everything, SYN beats FIN and ACK.
+  EXPECT_EQ(tcp_flag_index(TCPF_RST | TCPF_SYN | TCPF_FIN | TCPF_ACK), TCP_IDX_RST);
+  EXPECT_EQ(tcp_flag_index(TCPF_SYN | TCPF_FIN), TCP_IDX_SYN);
+  EXPECT_EQ(tcp_flag_index(TCPF_SYN | TCPF_FIN | TCPF_ACK), TCP_IDX_SYNACK);
+}
+
+TEST(TcpFlags, ValidCombinationsAreExactlyLinuxs) {
+  const uint8_t base[] = {
+      TCPF_SYN,           TCPF_SYN | TCPF_URG, TCPF_SYN | TCPF_ACK,
+      TCPF_RST,           TCPF_RST | TCPF_ACK, TCPF_FIN | TCPF_ACK,
+      TCPF_FIN | TCPF_ACK | TCPF_URG,          TCPF_ACK,
+      TCPF_ACK | TCPF_URG,
+  };
+  auto listed = [&](uint8_t core) {
+    for (uint8_t b : base) {
+      if (b == core) return true;
+    }
+    return false;
+  };
+  for (int f = 0; f < 256; ++f) {
+    const auto flags = static_cast<uint8_t>(f);
+    const auto core = static_cast<uint8_t>(flags & ~(TCPF_PSH | TCPF_ECE | TCPF_CWR));
+    EXPECT_EQ(tcp_flags_valid(flags), listed(core)) << "flags 0x" << std::hex << f;
+  }
+  EXPECT_FALSE(tcp_flags_valid(TCPF_SYN | TCPF_FIN));
+  EXPECT_FALSE(tcp_flags_valid(TCPF_SYN | TCPF_RST));
+  EXPECT_FALSE(tcp_flags_valid(TCPF_FIN));
+  EXPECT_FALSE(tcp_flags_valid(0));
+  EXPECT_FALSE(tcp_flags_valid(TCPF_FIN | TCPF_PSH | TCPF_URG));  // "xmas" without ACK
+  EXPECT_TRUE(tcp_flags_valid(TCPF_SYN | TCPF_ECE | TCPF_CWR));   // ECN setup SYN
+  EXPECT_TRUE(tcp_flags_valid(TCPF_ACK | TCPF_PSH));
+}
+
+// ---------------------------------------------------------------------------
+// A small harness that behaves like the conntrack stage: OR set_status into
+// the entry and set SEEN_REPLY after an accepted reply-direction packet.
+
+l4_info tcp_pkt(uint8_t flags) {
+  l4_info p;
+  p.proto = 6;
+  p.tcp_flags = flags;
+  return p;
+}
+
+struct flow {
+  const l4_tracker& trk;
+  tracker_params params;
+  track_state st;
+  uint16_t status = 0;
+  uint32_t now_ms = 1000;
+
+  explicit flow(uint8_t proto, bool loose = true) : trk(tracker_for(proto)) {
+    params.tcp_loose = loose;
+  }
+
+  bool open(const l4_info& p) { return trk.new_flow(p, params, now_ms, &st); }
+
+  track_result send(ct_dir dir, const l4_info& p) {
+    track_result r = trk.packet(&st, status, dir, p, params, now_ms);
+    if (r.verdict == track_verdict::accept) {
+      status |= r.set_status;
+      if (dir == ct_dir::reply) status |= CT_STATUS_SEEN_REPLY;
+    }
+    return r;
+  }
+
+  track_result tcp(ct_dir dir, uint8_t flags) { return send(dir, tcp_pkt(flags)); }
+  int state() const { return st.l4state; }  // int: gtest prints uint8_t as a char
+  bool assured() const { return (status & CT_STATUS_ASSURED) != 0; }
+};
+
+constexpr uint8_t SYN = TCPF_SYN;
+constexpr uint8_t SYNACK = TCPF_SYN | TCPF_ACK;
+constexpr uint8_t ACK = TCPF_ACK;
+constexpr uint8_t FINACK = TCPF_FIN | TCPF_ACK;
+constexpr uint8_t RST = TCPF_RST;
+
+bool accepted(const track_result& r) { return r.verdict == track_verdict::accept; }
+
+// Opens with a SYN and completes the three-way handshake.
+void establish(flow& f) {
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  ASSERT_TRUE(accepted(f.tcp(reply, SYNACK)));
+  ASSERT_TRUE(accepted(f.tcp(orig, ACK)));
+  ASSERT_EQ(f.state(), TCP_CT_ESTABLISHED);
+}
+
+// ---------------------------------------------------------------------------
+// TCP: new flows
+
+TEST(TcpNew, SynOpensSynSent) {
+  flow f(6, /*loose=*/false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_SENT);
+  EXPECT_EQ(f.st.tcp_last_dir, 0);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_SYN);
+  EXPECT_EQ(f.st.stream_ms, 0u);
+}
+
+TEST(TcpNew, EcnSynOpens) {
+  flow f(6, false);
+  EXPECT_TRUE(f.open(tcp_pkt(SYN | TCPF_ECE | TCPF_CWR)));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+}
+
+TEST(TcpNew, LoosePicksUpMidStreamAckAsUnrepliedEstablished) {
+  flow f(6, /*loose=*/true);
+  ASSERT_TRUE(f.open(tcp_pkt(ACK | TCPF_PSH)));
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tclass, TC_TCP_UNACK);  // Linux: ESTABLISHED [UNREPLIED], 300 s
+  EXPECT_FALSE(f.assured());
+}
+
+TEST(TcpNew, StrictRefusesMidStreamAck) {
+  flow f(6, /*loose=*/false);
+  EXPECT_FALSE(f.open(tcp_pkt(ACK)));
+}
+
+TEST(TcpNew, PacketsThatCannotStartAFlow) {
+  for (bool loose : {false, true}) {
+    flow f(6, loose);
+    EXPECT_FALSE(f.open(tcp_pkt(SYNACK))) << loose;
+    EXPECT_FALSE(f.open(tcp_pkt(FINACK))) << loose;
+    EXPECT_FALSE(f.open(tcp_pkt(RST))) << loose;
+    EXPECT_FALSE(f.open(tcp_pkt(RST | ACK))) << loose;
+  }
+}
+
+TEST(TcpNew, InvalidFlagsRefused) {
+  const uint8_t bad[] = {TCPF_SYN | TCPF_FIN, 0, TCPF_FIN, TCPF_SYN | TCPF_RST, TCPF_PSH,
+                         TCPF_URG, TCPF_SYN | TCPF_ACK | TCPF_URG, TCPF_RST | TCPF_URG};
+  for (bool loose : {false, true}) {
+    for (uint8_t flags : bad) {
+      flow f(6, loose);
+      EXPECT_FALSE(f.open(tcp_pkt(flags))) << "flags " << int{flags} << " loose " << loose;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// TCP: connections
+
+TEST(TcpConn, ThreeWayHandshakeAssures) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+
+  track_result r = f.tcp(reply, SYNACK);
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_RECV);
+  EXPECT_EQ(r.set_status, 0);
+
+  r = f.tcp(orig, ACK);
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tclass, TC_TCP_ESTABLISHED);
+  EXPECT_EQ(r.set_status, CT_STATUS_ASSURED);
+
+  // ASSURED is reported once.
+  r = f.tcp(reply, ACK | TCPF_PSH);
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tcp_last_dir, 1);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_ACK);
+}
+
+TEST(TcpConn, RetransmittedSynStaysSynSent) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  EXPECT_TRUE(accepted(f.tcp(orig, SYN)));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_SENT);
+}
+
+TEST(TcpConn, ReplyAckInSynSentIsIgnored) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  const track_state before = f.st;
+  EXPECT_TRUE(accepted(f.tcp(reply, ACK)));  // maybe a half-open peer: pass it
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.tclass, before.tclass);
+  EXPECT_EQ(f.st.tcp_last_dir, 1);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_ACK);
+}
+
+TEST(TcpConn, ClientClosesFirst) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, FINACK);
+  EXPECT_EQ(f.state(), TCP_CT_FIN_WAIT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_FIN_WAIT);
+  EXPECT_NE(f.st.stream_ms & TCP_TRK_CLOSE_INIT, 0u);
+  f.tcp(reply, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_CLOSE_WAIT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_CLOSE_WAIT);
+  f.tcp(reply, FINACK);
+  EXPECT_EQ(f.state(), TCP_CT_LAST_ACK);
+  EXPECT_EQ(f.st.tclass, TC_TCP_LAST_ACK);
+  f.tcp(orig, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_TIME_WAIT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_TIME_WAIT);
+  f.tcp(orig, ACK);  // retransmitted last ACK
+  EXPECT_EQ(f.state(), TCP_CT_TIME_WAIT);
+}
+
+TEST(TcpConn, ServerClosesFirstWithCombinedFinAck) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(reply, FINACK);
+  EXPECT_EQ(f.state(), TCP_CT_FIN_WAIT);
+  f.tcp(orig, FINACK);  // ACK and FIN in one segment
+  EXPECT_EQ(f.state(), TCP_CT_LAST_ACK);
+  f.tcp(reply, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_TIME_WAIT);
+}
+
+TEST(TcpConn, RstClosesFromEveryLiveState) {
+  for (ct_dir dir : {orig, reply}) {
+    flow f(6, false);
+    establish(f);
+    track_result r = f.tcp(dir, RST);
+    EXPECT_TRUE(accepted(r));
+    EXPECT_EQ(f.state(), TCP_CT_CLOSE);
+    EXPECT_EQ(f.st.tclass, TC_TCP_CLOSE);
+    EXPECT_EQ(f.st.stream_ms & TCP_TRK_RESET_UNREPLIED, 0u);  // a reply had been seen
+  }
+  flow g(6, false);
+  ASSERT_TRUE(g.open(tcp_pkt(SYN)));
+  g.tcp(reply, RST | ACK);  // connection refused
+  EXPECT_EQ(g.state(), TCP_CT_CLOSE);
+  EXPECT_EQ(g.st.tclass, TC_TCP_CLOSE);
+  EXPECT_NE(g.st.stream_ms & TCP_TRK_RESET_UNREPLIED, 0u);
+}
+
+TEST(TcpConn, SimultaneousOpenViaSynSent2) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  f.tcp(reply, SYN);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT2);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_SENT);
+  EXPECT_NE(f.st.stream_ms & TCP_TRK_SIMULTANEOUS_OPEN, 0u);
+  f.tcp(orig, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  f.tcp(reply, SYNACK);  // the peer's SYN/ACK crosses ours: ignored
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  // Linux's special case: the reply side's ACK completes a simultaneous open.
+  track_result r = f.tcp(reply, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(r.set_status, CT_STATUS_ASSURED);
+}
+
+TEST(TcpConn, ReplyAckInSynRecvWithoutSimultaneousOpenStays) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  f.tcp(reply, SYNACK);
+  f.tcp(reply, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  EXPECT_FALSE(f.assured());
+}
+
+TEST(TcpConn, InvalidPacketsLeaveStateUntouched) {
+  const uint8_t bad[] = {TCPF_SYN | TCPF_FIN, 0, TCPF_FIN, TCPF_SYN | TCPF_RST};
+  for (uint8_t flags : bad) {
+    for (ct_dir dir : {orig, reply}) {
+      flow f(6, false);
+      establish(f);
+      const track_state before = f.st;
+      EXPECT_FALSE(accepted(f.tcp(dir, flags))) << int{flags};
+      EXPECT_EQ(f.st.l4state, before.l4state);
+      EXPECT_EQ(f.st.tclass, before.tclass);
+      EXPECT_EQ(f.st.tcp_last_dir, before.tcp_last_dir);
+      EXPECT_EQ(f.st.tcp_last_index, before.tcp_last_index);
+      EXPECT_EQ(f.st.stream_ms, before.stream_ms);
+    }
+  }
+}
+
+TEST(TcpConn, TableInvalidTransitionsAreInvalidVerdicts) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  EXPECT_FALSE(accepted(f.tcp(orig, ACK)));     // ACK before any SYN/ACK
+  EXPECT_FALSE(accepted(f.tcp(orig, SYNACK)));  // client cannot answer itself
+  EXPECT_FALSE(accepted(f.tcp(orig, FINACK)));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_SYN);
+  EXPECT_EQ(f.status & CT_STATUS_SEEN_REPLY, 0);
+}
+
+TEST(TcpConn, SynInEstablishedIsIgnoredButRemembered) {
+  flow f(6, false);
+  establish(f);
+  track_result r = f.tcp(orig, SYN);
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tclass, TC_TCP_ESTABLISHED);
+  EXPECT_EQ(f.st.tcp_last_dir, 0);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_SYN);
+}
+
+TEST(TcpConn, SynAckAnsweringAnIgnoredSynResyncs) {
+  // Both ends restarted the connection while we held an ESTABLISHED entry.
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, SYN);
+  f.tcp(reply, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_RECV);
+  f.tcp(orig, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+}
+
+TEST(TcpConn, LateSynAckWithoutIgnoredSynStaysIgnored) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(reply, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_SYNACK);
+}
+
+TEST(TcpConn, ChallengeAckInLastAckIsNotTheLastAck) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, FINACK);
+  f.tcp(reply, FINACK);
+  ASSERT_EQ(f.state(), TCP_CT_LAST_ACK);
+  f.tcp(orig, SYN);  // ignored; an RFC 5961 server answers with a challenge ACK
+  EXPECT_EQ(f.state(), TCP_CT_LAST_ACK);
+  EXPECT_TRUE(accepted(f.tcp(reply, ACK)));
+  EXPECT_EQ(f.state(), TCP_CT_LAST_ACK);
+  EXPECT_EQ(f.st.stream_ms & TCP_TRK_CHALLENGE_ACK, 0u);
+  f.tcp(reply, ACK);  // the challenge is consumed: this one is a real last ACK
+  EXPECT_EQ(f.state(), TCP_CT_TIME_WAIT);
+}
+
+TEST(TcpConn, SynReopensFromTimeWait) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, FINACK);
+  f.tcp(reply, FINACK);
+  f.tcp(orig, ACK);
+  ASSERT_EQ(f.state(), TCP_CT_TIME_WAIT);
+  EXPECT_TRUE(accepted(f.tcp(orig, SYN)));
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_SENT);
+  EXPECT_EQ(f.st.stream_ms, 0u);  // a fresh connection: old flags forgotten
+  f.tcp(reply, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  f.tcp(orig, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+}
+
+TEST(TcpConn, ServerSynReopensFromTimeWaitAsMirroredHandshake) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, FINACK);
+  f.tcp(reply, FINACK);
+  f.tcp(orig, ACK);
+  ASSERT_EQ(f.state(), TCP_CT_TIME_WAIT);
+  f.tcp(reply, SYN);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT2);
+  EXPECT_EQ(f.st.tclass, TC_TCP_SYN_SENT);
+  f.tcp(orig, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+  f.tcp(reply, ACK);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+}
+
+TEST(TcpConn, SynReopensAfterOwnReset) {
+  flow f(6, false);
+  establish(f);
+  f.tcp(orig, RST);
+  ASSERT_EQ(f.state(), TCP_CT_CLOSE);
+  f.tcp(orig, SYN);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+}
+
+TEST(TcpConn, SynAfterPeersResetOfAnAnsweredConnectionIsIgnored) {
+  // Linux reopens from CLOSE only if a FIN was seen, the same side sent the
+  // RST, or (emulated) the RST came before any reply.
+  flow f(6, false);
+  establish(f);
+  f.tcp(reply, RST);
+  ASSERT_EQ(f.state(), TCP_CT_CLOSE);
+  EXPECT_TRUE(accepted(f.tcp(orig, SYN)));
+  EXPECT_EQ(f.state(), TCP_CT_CLOSE);
+  EXPECT_EQ(f.st.tcp_last_index, TCP_IDX_SYN);
+  // ... but the server's SYN/ACK to it resyncs the entry.
+  f.tcp(reply, SYNACK);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_RECV);
+}
+
+TEST(TcpConn, RetryAfterConnectionRefusedReopens) {
+  flow f(6, false);
+  ASSERT_TRUE(f.open(tcp_pkt(SYN)));
+  f.tcp(reply, RST | ACK);
+  ASSERT_EQ(f.state(), TCP_CT_CLOSE);
+  f.tcp(orig, SYN);
+  EXPECT_EQ(f.state(), TCP_CT_SYN_SENT);
+  EXPECT_EQ(f.st.stream_ms, 0u);
+}
+
+TEST(TcpConn, LoosePickupAssuresOnceBothSidesTalk) {
+  flow f(6, true);
+  ASSERT_TRUE(f.open(tcp_pkt(ACK)));
+  // The first reply is processed before SEEN_REPLY is set (as in Linux).
+  track_result r = f.tcp(reply, ACK);
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_TCP_UNACK);
+  r = f.tcp(orig, ACK);
+  EXPECT_EQ(r.set_status, CT_STATUS_ASSURED);
+  EXPECT_EQ(f.st.tclass, TC_TCP_ESTABLISHED);
+}
+
+TEST(TcpConn, LoosePickupWithoutReplyStaysUnacknowledged) {
+  flow f(6, true);
+  ASSERT_TRUE(f.open(tcp_pkt(ACK)));
+  track_result r = f.tcp(orig, ACK | TCPF_PSH);
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.state(), TCP_CT_ESTABLISHED);
+  EXPECT_EQ(f.st.tclass, TC_TCP_UNACK);
+}
+
+// ---------------------------------------------------------------------------
+// TCP: the state -> timeout class mapping
+
+TEST(TcpTimeouts, ClassForEveryState) {
+  const uint16_t replied = CT_STATUS_SEEN_REPLY;
+  const std::pair<uint8_t, timeout_class> expected[] = {
+      {TCP_CT_NONE, TC_TCP_SYN_SENT},          {TCP_CT_SYN_SENT, TC_TCP_SYN_SENT},
+      {TCP_CT_SYN_RECV, TC_TCP_SYN_RECV},      {TCP_CT_ESTABLISHED, TC_TCP_ESTABLISHED},
+      {TCP_CT_FIN_WAIT, TC_TCP_FIN_WAIT},      {TCP_CT_CLOSE_WAIT, TC_TCP_CLOSE_WAIT},
+      {TCP_CT_LAST_ACK, TC_TCP_LAST_ACK},      {TCP_CT_TIME_WAIT, TC_TCP_TIME_WAIT},
+      {TCP_CT_CLOSE, TC_TCP_CLOSE},            {TCP_CT_SYN_SENT2, TC_TCP_SYN_SENT},
+  };
+  for (const auto& [state, tclass] : expected) {
+    EXPECT_EQ(timeout_class_for_tcp(state, replied, TCP_IDX_ACK), tclass)
+        << tcp_state_name(state);
+  }
+  EXPECT_EQ(timeout_class_for_tcp(TCP_CT_MAX, replied, TCP_IDX_ACK), TC_TCP_CLOSE);
+}
+
+TEST(TcpTimeouts, UnrepliedEstablishedIsUnacknowledged) {
+  EXPECT_EQ(timeout_class_for_tcp(TCP_CT_ESTABLISHED, 0, TCP_IDX_ACK), TC_TCP_UNACK);
+  EXPECT_EQ(timeout_class_for_tcp(TCP_CT_ESTABLISHED, CT_STATUS_ASSURED, TCP_IDX_ACK),
+            TC_TCP_UNACK);
+  // Only ESTABLISHED is capped; other states keep their class.
+  EXPECT_EQ(timeout_class_for_tcp(TCP_CT_SYN_SENT, 0, TCP_IDX_SYN), TC_TCP_SYN_SENT);
+  EXPECT_EQ(timeout_class_for_tcp(TCP_CT_FIN_WAIT, 0, TCP_IDX_FIN), TC_TCP_FIN_WAIT);
+}
+
+TEST(TcpTimeouts, RstAlwaysGetsTheCloseClass) {
+  for (uint8_t state = 0; state < TCP_CT_MAX; ++state) {
+    EXPECT_EQ(timeout_class_for_tcp(state, 0, TCP_IDX_RST), TC_TCP_CLOSE);
+    EXPECT_EQ(timeout_class_for_tcp(state, CT_STATUS_SEEN_REPLY, TCP_IDX_RST), TC_TCP_CLOSE);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// UDP
+
+l4_info udp_pkt() {
+  l4_info p;
+  p.proto = 17;
+  p.payload_len = 32;
+  return p;
+}
+
+TEST(Udp, NewFlowIsUnrepliedWithTwoSecondStreamMark) {
+  flow f(17);
+  f.now_ms = 5000;
+  ASSERT_TRUE(f.open(udp_pkt()));
+  EXPECT_EQ(f.st.tclass, TC_UDP);
+  EXPECT_EQ(f.st.stream_ms, 7000u);
+  EXPECT_EQ(f.st.l4state, 0);
+}
+
+TEST(Udp, UnrepliedStaysShortEvenWhenOld) {
+  flow f(17);
+  ASSERT_TRUE(f.open(udp_pkt()));
+  f.now_ms += 60000;
+  track_result r = f.send(orig, udp_pkt());
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_UDP);
+}
+
+TEST(Udp, ReplyWithinTwoSecondsIsNotAStream) {
+  flow f(17);
+  ASSERT_TRUE(f.open(udp_pkt()));
+  f.now_ms += 100;
+  f.send(reply, udp_pkt());
+  f.now_ms += 1900;  // exactly at the mark: not yet after it
+  track_result r = f.send(orig, udp_pkt());
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_UDP);
+  EXPECT_FALSE(f.assured());
+}
+
+TEST(Udp, RepliedFlowBecomesStreamAfterTwoSeconds) {
+  flow f(17);
+  ASSERT_TRUE(f.open(udp_pkt()));
+  f.send(reply, udp_pkt());
+  f.now_ms += 2001;
+  track_result r = f.send(orig, udp_pkt());
+  EXPECT_EQ(r.set_status, CT_STATUS_ASSURED);
+  EXPECT_EQ(f.st.tclass, TC_UDP_STREAM);
+  r = f.send(reply, udp_pkt());
+  EXPECT_EQ(r.set_status, 0);  // already assured
+  EXPECT_EQ(f.st.tclass, TC_UDP_STREAM);
+}
+
+TEST(Udp, FirstReplyItselfLateIsStillNotAStream) {
+  // SEEN_REPLY is set after the tracker ran, so the first reply cannot assure.
+  flow f(17);
+  ASSERT_TRUE(f.open(udp_pkt()));
+  f.now_ms += 10000;
+  track_result r = f.send(reply, udp_pkt());
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_UDP);
+}
+
+TEST(Udp, StreamMarkSurvivesClockWrap) {
+  flow f(17);
+  f.now_ms = UINT32_MAX - 500;
+  ASSERT_TRUE(f.open(udp_pkt()));
+  f.send(reply, udp_pkt());
+  f.now_ms = 1000;  // wrapped: 1501 ms later, before the mark
+  EXPECT_EQ(f.send(orig, udp_pkt()).set_status, 0);
+  f.now_ms = 1600;  // 2101 ms later
+  EXPECT_EQ(f.send(orig, udp_pkt()).set_status, CT_STATUS_ASSURED);
+}
+
+// ---------------------------------------------------------------------------
+// ICMP
+
+l4_info icmp_pkt(uint8_t type, uint8_t code = 0) {
+  l4_info p;
+  p.proto = 1;
+  p.icmp_type = type;
+  p.icmp_code = code;
+  return p;
+}
+
+TEST(Icmp, EchoRequestCreatesAndReplyMatches) {
+  flow f(1);
+  ASSERT_TRUE(f.open(icmp_pkt(8)));
+  EXPECT_EQ(f.st.tclass, TC_ICMP);
+  EXPECT_EQ(f.st.l4state, 8);
+  track_result r = f.send(reply, icmp_pkt(0));
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_ICMP);
+  r = f.send(orig, icmp_pkt(8));  // next ping, same identifier
+  EXPECT_TRUE(accepted(r));
+  r = f.send(reply, icmp_pkt(0));
+  EXPECT_TRUE(accepted(r));
+  EXPECT_FALSE(f.assured());
+}
+
+TEST(Icmp, EveryQueryTypePairsWithItsAnswer) {
+  const std::pair<uint8_t, uint8_t> pairs[] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}};
+  for (const auto& [query, answer] : pairs) {
+    flow f(1);
+    ASSERT_TRUE(f.open(icmp_pkt(query))) << int{query};
+    EXPECT_TRUE(accepted(f.send(reply, icmp_pkt(answer)))) << int{query};
+    EXPECT_TRUE(accepted(f.send(orig, icmp_pkt(query)))) << int{query};
+  }
+}
+
+TEST(Icmp, OnlyQueriesWithCodeZeroCreate) {
+  for (int type = 0; type < 256; ++type) {
+    flow f(1);
+    const bool query = type == 8 || type == 13 || type == 15 || type == 17;
+    EXPECT_EQ(f.open(icmp_pkt(static_cast<uint8_t>(type))), query) << type;
+  }
+  flow f(1);
+  EXPECT_FALSE(f.open(icmp_pkt(8, 1)));
+  EXPECT_FALSE(f.open(icmp_pkt(0)));  // a stray echo reply
+  EXPECT_FALSE(f.open(icmp_pkt(3, 1)));  // errors are RELATED, never NEW
+}
+
+TEST(Icmp, MismatchedTypesAreInvalid) {
+  flow f(1);
+  ASSERT_TRUE(f.open(icmp_pkt(8)));
+  const track_state before = f.st;
+  EXPECT_FALSE(accepted(f.send(reply, icmp_pkt(14))));  // timestamp reply to a ping
+  EXPECT_FALSE(accepted(f.send(reply, icmp_pkt(8))));   // a request in the reply direction
+  EXPECT_FALSE(accepted(f.send(orig, icmp_pkt(0))));    // a reply in the original direction
+  EXPECT_FALSE(accepted(f.send(orig, icmp_pkt(13))));   // another query on this entry
+  EXPECT_FALSE(accepted(f.send(reply, icmp_pkt(0, 1))));  // code differs from the request
+  EXPECT_EQ(f.st.l4state, before.l4state);
+  EXPECT_EQ(f.st.tclass, before.tclass);
+  EXPECT_EQ(f.status, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Generic
+
+TEST(Generic, AlwaysNewNeverAssured) {
+  flow f(47);
+  l4_info p;
+  p.proto = 47;
+  ASSERT_TRUE(f.open(p));
+  EXPECT_EQ(f.st.tclass, TC_GENERIC);
+  f.now_ms += 10000;
+  EXPECT_TRUE(accepted(f.send(reply, p)));
+  track_result r = f.send(orig, p);
+  EXPECT_TRUE(accepted(r));
+  EXPECT_EQ(r.set_status, 0);
+  EXPECT_EQ(f.st.tclass, TC_GENERIC);
+  EXPECT_FALSE(f.assured());
+}
+
+// ---------------------------------------------------------------------------
+// Table, names, timeouts
+
+TEST(Trackers, TableByIpProtocol) {
+  EXPECT_STREQ(tracker_for(6).name, "tcp");
+  EXPECT_STREQ(tracker_for(17).name, "udp");
+  EXPECT_STREQ(tracker_for(1).name, "icmp");
+  EXPECT_STREQ(tracker_for(47).name, "unknown");
+  EXPECT_EQ(&tracker_for(6), &tcp_tracker);
+  EXPECT_EQ(&tracker_for(17), &udp_tracker);
+  EXPECT_EQ(&tracker_for(1), &icmp_tracker);
+  for (int proto = 0; proto < 256; ++proto) {
+    const l4_tracker& t = tracker_for(static_cast<uint8_t>(proto));
+    ASSERT_NE(t.name, nullptr);
+    ASSERT_NE(t.new_flow, nullptr);
+    ASSERT_NE(t.packet, nullptr);
+    if (proto != 1 && proto != 6 && proto != 17) {
+      EXPECT_EQ(&t, &generic_tracker) << proto;
+    }
+  }
+}
+
+TEST(Names, TcpStates) {
+  const char* const names[] = {"NONE",       "SYN_SENT", "SYN_RECV",  "ESTABLISHED",
+                               "FIN_WAIT",   "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
+                               "CLOSE",      "SYN_SENT2"};
+  for (uint8_t s = 0; s < TCP_CT_MAX; ++s) EXPECT_STREQ(tcp_state_name(s), names[s]);
+  EXPECT_STREQ(tcp_state_name(TCP_CT_MAX), "UNKNOWN");
+  EXPECT_STREQ(tcp_state_name(255), "UNKNOWN");
+}
+
+TEST(Names, TimeoutClassesAreConfigKeys) {
+  const char* const names[] = {"tcp_syn_sent",   "tcp_syn_recv",    "tcp_established",
+                               "tcp_fin_wait",   "tcp_close_wait",  "tcp_last_ack",
+                               "tcp_time_wait",  "tcp_close",       "tcp_unacknowledged",
+                               "tcp_max_retrans", "udp",            "udp_stream",
+                               "icmp",           "generic"};
+  static_assert(sizeof(names) / sizeof(names[0]) == TC_COUNT);
+  for (uint8_t c = 0; c < TC_COUNT; ++c) EXPECT_STREQ(timeout_class_name(c), names[c]);
+  EXPECT_STREQ(timeout_class_name(TC_COUNT), "unknown");
+}
+
+TEST(TimeoutTable, LinuxDefaultsInMilliseconds) {
+  const timeout_table t = make_timeout_table(conntrack_timeouts{});
+  EXPECT_EQ(t.ms[TC_TCP_SYN_SENT], 120000u);
+  EXPECT_EQ(t.ms[TC_TCP_SYN_RECV], 60000u);
+  EXPECT_EQ(t.ms[TC_TCP_ESTABLISHED], 432000000u);
+  EXPECT_EQ(t.ms[TC_TCP_FIN_WAIT], 120000u);
+  EXPECT_EQ(t.ms[TC_TCP_CLOSE_WAIT], 60000u);
+  EXPECT_EQ(t.ms[TC_TCP_LAST_ACK], 30000u);
+  EXPECT_EQ(t.ms[TC_TCP_TIME_WAIT], 120000u);
+  EXPECT_EQ(t.ms[TC_TCP_CLOSE], 10000u);
+  EXPECT_EQ(t.ms[TC_TCP_UNACK], 300000u);
+  EXPECT_EQ(t.ms[TC_TCP_RETRANS], 300000u);
+  EXPECT_EQ(t.ms[TC_UDP], 30000u);
+  EXPECT_EQ(t.ms[TC_UDP_STREAM], 120000u);
+  EXPECT_EQ(t.ms[TC_ICMP], 30000u);
+  EXPECT_EQ(t.ms[TC_GENERIC], 600000u);
+}
+
+TEST(TimeoutTable, EachKeyLandsInItsOwnClassAndHugeValuesSaturate) {
+  conntrack_timeouts c;
+  c.tcp_syn_sent = 1;
+  c.tcp_syn_recv = 2;
+  c.tcp_established = 3;
+  c.tcp_fin_wait = 4;
+  c.tcp_close_wait = 5;
+  c.tcp_last_ack = 6;
+  c.tcp_time_wait = 7;
+  c.tcp_close = 8;
+  c.tcp_unacknowledged = 9;
+  c.tcp_max_retrans = 10;
+  c.udp = 11;
+  c.udp_stream = 12;
+  c.icmp = 13;
+  c.generic = UINT32_MAX;
+  const timeout_table t = make_timeout_table(c);
+  for (uint8_t k = 0; k < TC_GENERIC; ++k) EXPECT_EQ(t.ms[k], (k + 1u) * 1000u) << int{k};
+  EXPECT_EQ(t.ms[TC_GENERIC], UINT32_MAX);
+}
+
+}  // namespace
+}  // namespace ctgate::ct
