@@ -1,6 +1,7 @@
 #include "conntrack/conntrack.h"
 
 #include <rte_errno.h>
+#include <rte_hash_crc.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
@@ -15,7 +16,6 @@ namespace ctgate::ct {
 namespace {
 
 constexpr uint32_t k_wheel_span_ms = 1u << k_wheel_shift;
-constexpr uint32_t k_early_drop_scan = 64;  // bounded work, like Linux's early_drop
 constexpr int k_claim_spin = 100000;
 
 uint32_t next_claim(uint32_t live, uint32_t state) { return (((live >> 2) + 1) << 2) | state; }
@@ -97,27 +97,6 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   w.counters.add(why);
 }
 
-// Linux's early_drop, on the worker's own entries: the first non-assured
-// entry among those expiring soonest, examining at most k_early_drop_scan.
-bool early_drop(ct_worker& w) {
-  flow_table& t = *w.rt->table;
-  uint32_t seen = 0;
-  auto scan = [&](uint32_t pos) -> ct_entry* {
-    for (; pos != k_no_pos && seen < k_early_drop_scan; seen++) {
-      ct_entry* e = t.at(pos);
-      if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_ASSURED)) return e;
-      pos = e->wheel_next;
-    }
-    return nullptr;
-  };
-  ct_entry* victim = scan(w.pending_head);
-  for (uint32_t s = 0; victim == nullptr && s < k_wheel_slots && seen < k_early_drop_scan; s++)
-    victim = scan(w.wheel_head[slot_of(w.wheel_tick + s * k_wheel_span_ms)]);
-  if (victim == nullptr) return false;
-  destroy_owned(w, victim, ct_counter::early_drop);
-  return true;
-}
-
 void note_table_full(ct_worker& w, uint32_t now_ms) {
   w.rt->full_events.fetch_add(1, std::memory_order_relaxed);
   if (w.rt->full_log.allow(now_ms) && w.rt->mailbox != nullptr)
@@ -161,7 +140,8 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
 }
 
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
-bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, uint32_t now_ms) {
+bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow_key& key,
+                        uint32_t now_ms) {
   track_state ts;
   if (!tracker_for(t.proto).new_flow(m->l4, w.rt->params, now_ms, &ts)) {
     w.counters.add(ct_counter::invalid);
@@ -170,7 +150,9 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, uint32_t n
     return true;
   }
   flow_table& table = *w.rt->table;
-  if (!table.try_reserve() && !(early_drop(w) && table.try_reserve())) {
+  if (!table.try_reserve() &&
+      !(ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
+        table.try_reserve())) {
     w.counters.add(ct_counter::drop);
     note_table_full(w, now_ms);
     return false;
@@ -195,6 +177,25 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, uint32_t n
 }
 
 }  // namespace
+
+// Linux's early_drop looks only at NF_CT_EVICTION_RANGE buckets next to the
+// new flow's bucket, so a sparse table (the article's max=7) almost never
+// finds a victim while a full, dense one almost always does. We sample the
+// same way: a bounded window of table slots starting at the new flow's hash,
+// evicting the first live, non-assured entry this worker owns (only the
+// owner may unlink an entry from its timer wheel).
+bool ct_early_drop(ct_worker& w, uint32_t start) {
+  flow_table& t = *w.rt->table;
+  uint32_t cap = t.capacity();
+  for (uint32_t i = 0; i < k_early_drop_window && i < cap; i++) {
+    ct_entry* e = t.at((start + i) % cap);
+    if (!is_live(e->live.load(std::memory_order_acquire)) || e->owner != w.id) continue;
+    if (e->status.load(std::memory_order_relaxed) & CT_STATUS_ASSURED) continue;
+    destroy_owned(w, e, ct_counter::early_drop);
+    return true;
+  }
+  return false;
+}
 
 ct_worker::ct_worker() {
   for (auto& h : wheel_head) h = k_no_pos;
@@ -300,7 +301,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         // deleted: take the new-flow path; confirm resolves any clash.
         w.counters.add(ct_counter::search_restart);
       }
-      if (!create_unconfirmed(w, m, tuples[j], now_ms)) {
+      if (!create_unconfirmed(w, m, tuples[j], keys[j], now_ms)) {
         v[index[j]] = verdict::drop;
         drops++;
       }

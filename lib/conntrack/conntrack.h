@@ -112,6 +112,11 @@ void ct_release(ct_worker& w, pkt_meta* m);
 // requests from the control plane.
 void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 
+// Table full: evict one live, non-assured entry owned by `w` from the
+// window of k_early_drop_window slots starting at `start`. Bounded work.
+inline constexpr uint32_t k_early_drop_window = 64;
+bool ct_early_drop(ct_worker& w, uint32_t start);
+
 // Frees whatever is still on the unconfirmed list (must be empty at the end
 // of a burst); returns how many it had to free.
 uint16_t ct_unconfirmed_sweep(ct_worker& w);

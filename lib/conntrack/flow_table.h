@@ -9,6 +9,8 @@
 // - The number of flows, unconfirmed ones included as in Linux, is enforced
 //   by our own counter against `max`; the hash is sized with slack so "full"
 //   means `max`, not a cuckoo accident or slots still awaiting reclamation.
+// - Inserting threads must be EAL threads (workers are): rte_hash's
+//   multi-writer mode keeps its free-slot caches per lcore id.
 // See docs/design/conntrack.md for the memory orders.
 #pragma once
 

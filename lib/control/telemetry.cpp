@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -172,11 +173,13 @@ int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
     return 0;
   }
   auto lines = ct::list_lines(*g_gw->ct.table, f, g_gw->clock.now_ms());
-  char path[128];
-  std::snprintf(path, sizeof(path), "/tmp/ctgate-%d-ct-%lu.txt", getpid(),
-                static_cast<unsigned long>(g_gw->clock.now_ms()));
-  FILE* fp = std::fopen(path, "w");
+  // mkstemp: an unpredictable name created with O_EXCL, so a planted
+  // symlink cannot redirect a root-owned write; unique per call.
+  char path[] = "/tmp/ctgate-ct-XXXXXX";
+  int fd = mkstemp(path);
+  FILE* fp = fd >= 0 ? fdopen(fd, "w") : nullptr;
   if (fp == nullptr) {
+    if (fd >= 0) close(fd);
     rte_tel_data_add_dict_string(d, "error", "cannot write dump file");
     return 0;
   }

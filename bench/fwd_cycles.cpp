@@ -1,0 +1,559 @@
+// ctgate-bench-cycles: cycles per packet of the worker pipeline, in process,
+// with no ports.
+//
+// A gateway is built from a config made in code (two unattached ports, a
+// static route and a static neighbor for its next hop), its TX goes to a
+// sink, and prebuilt 64-byte UDP (or TCP) frames from port 0 to a host
+// behind port 1 are fed to ctgate::process_burst() 32 at a time. Only
+// process_burst() is inside the rte_rdtsc() pair; refilling the mbufs,
+// freeing what the sink collected, housekeeping and the quiescent point are
+// outside (housekeeping is timed on its own).
+//
+// Cases:
+//   plain   conntrack hooks not registered
+//   ct_est  conntrack on, every packet of an established (already confirmed) flow
+//   ct_new  conntrack on, every packet a new flow, created and confirmed
+//   bytes   flow-table memory per flow (estimate and measured heap growth)
+// and a per-stage breakdown of plain and ct_est (an instrumented copy of
+// process_burst's forward path; see staged_burst()).
+//
+// Output: a table on stdout and one machine-readable line per case, e.g.
+//   bench-cycles: case=ct_est flows=1000000 proto=udp cycles_per_pkt=180.2 ...
+#include <gflags/gflags.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dataplane/gateway.h"
+#include "dataplane/stages.h"
+
+DEFINE_string(cases, "plain,ct_est,ct_new,bytes,stages", "comma-separated cases to run");
+DEFINE_string(flows, "1000,1000000", "flow counts for plain and ct_est (comma-separated)");
+DEFINE_uint32(new_flows, 1000000, "distinct flows per round of ct_new");
+DEFINE_uint32(new_rounds, 3, "rounds of ct_new (the table is emptied by expiry between rounds)");
+DEFINE_uint64(packets, 8000000, "measured packets per plain/ct_est case");
+DEFINE_string(proto, "udp", "udp, tcp (ACK, picked up mid-stream) or tcp-syn");
+DEFINE_bool(huge, false, "use hugepages instead of --no-huge");
+DEFINE_uint32(memory_mb, 1024, "EAL memory (-m)");
+DEFINE_uint32(cpu, 1, "CPU to run on (--lcores 0@CPU)");
+DEFINE_string(file_prefix, "bench-cycles", "EAL --file-prefix");
+
+namespace {
+
+using namespace ctgate;
+
+constexpr uint16_t k_burst = 32;
+constexpr uint32_t k_stride = 64;
+constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.(i % 4096), port 1024 + i / 4096
+
+// ---- setup ----
+
+gateway_config make_config(uint32_t ct_max) {
+  gateway_config cfg;
+  cfg.source_file = "bench";
+  cfg.workers = 1;
+  cfg.burst = k_burst;
+  cfg.mbufs = 4096;
+  port_config lan, wan;
+  lan.name = "lan";
+  lan.devargs = "net_null0";  // never probed: ports are not started
+  parse_ipv4_prefix("10.1.0.1/16", &lan.address);
+  wan.name = "wan";
+  wan.devargs = "net_null1";
+  parse_ipv4_prefix("10.2.0.1/16", &wan.address);
+  cfg.ports = {lan, wan};
+  route_config r;
+  parse_ipv4_prefix("198.18.0.0/15", &r.prefix);
+  parse_ipv4("10.2.0.254", &r.via);
+  r.port = "wan";
+  cfg.routes = {r};
+  neighbor_config n;
+  parse_ipv4("10.2.0.254", &n.address);
+  n.mac = "02:00:00:00:02:fe";
+  n.port = "wan";
+  cfg.neighbors = {n};
+  cfg.conntrack.enable_hooks = false;  // registered explicitly per case
+  cfg.conntrack.max = ct_max;
+  return cfg;
+}
+
+// Frames for `flows` flows starting at flow number `first`.
+std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first) {
+  pkt_spec s;
+  parse_mac("02:00:00:00:00:01", s.src_mac.b);
+  parse_mac("02:00:00:00:01:01", s.dst_mac.b);
+  parse_ipv4("198.18.0.10", &s.dst);
+  s.dport = 9;
+  if (FLAGS_proto == "udp") {
+    s.proto = IPPROTO_UDP;
+    s.payload_len = 18;  // 60-byte frame: 64 on the wire with FCS
+  } else {
+    s.proto = IPPROTO_TCP;
+    s.tcp_flags = FLAGS_proto == "tcp-syn" ? 0x02 : 0x10;
+    s.seq = 1;
+    s.ack = FLAGS_proto == "tcp-syn" ? 0 : 1;
+    s.payload_len = 6;
+  }
+  uint32_t base = 0;
+  parse_ipv4("10.1.0.0", &base);
+  std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
+  for (uint32_t i = 0; i < flows; i++) {
+    uint32_t f = first + i;
+    s.src = base + f % k_ips;
+    s.sport = static_cast<uint16_t>(1024 + f / k_ips);
+    build_frame(s, &t[static_cast<size_t>(i) * k_stride], k_stride);
+  }
+  return t;
+}
+
+// The TX sink only collects: freeing is the driver's job, so it is done in
+// bulk outside the timed region.
+struct sink {
+  rte_mbuf* pkts[4 * k_max_burst];
+  uint32_t n = 0;
+  uint64_t total = 0;
+};
+
+void sink_fn(void* arg, uint16_t, rte_mbuf** pkts, uint16_t n) {
+  auto* s = static_cast<sink*>(arg);
+  for (uint16_t i = 0; i < n; i++) {
+    if (s->n == sizeof(s->pkts) / sizeof(s->pkts[0])) {
+      rte_pktmbuf_free_bulk(s->pkts, s->n);
+      s->n = 0;
+    }
+    s->pkts[s->n++] = pkts[i];
+  }
+  s->total += n;
+}
+
+struct bench_gw {
+  gateway* gw = nullptr;
+  worker_ctx* w = nullptr;
+  sink snk;
+  uint64_t hz = rte_get_tsc_hz();
+  uint64_t hk_cycles = 0;  // housekeeping + quiescent
+  uint64_t hk_calls = 0;
+
+  bool open(uint32_t ct_max, bool conntrack) {
+    static int seq = 0;
+    std::string err;
+    gw = gateway::create(make_config(ct_max), "bn" + std::to_string(seq++), &err);
+    // Hooks are registered before this thread goes online: registration
+    // waits for a grace period, which an online caller would never give.
+    if (gw != nullptr && conntrack && !gw->enable_conntrack(&err)) {
+      delete gw;
+      gw = nullptr;
+    }
+    if (gw == nullptr) {
+      std::fprintf(stderr, "bench: gateway: %s\n", err.c_str());
+      return false;
+    }
+    w = &gw->worker(0);
+    w->tx_sink = sink_fn;
+    w->tx_sink_arg = &snk;
+    rte_rcu_qsbr_thread_online(gw->qs, 0);
+    return true;
+  }
+
+  void close() {
+    flush_sink();
+    rte_rcu_qsbr_thread_offline(gw->qs, 0);
+    delete gw;
+    gw = nullptr;
+  }
+
+  void flush_sink() {
+    if (snk.n != 0) rte_pktmbuf_free_bulk(snk.pkts, snk.n);
+    snk.n = 0;
+  }
+
+  // Refills pkts with the next k_burst frames of `t` (wrapping at `flows`).
+  void fill(rte_mbuf** pkts, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next) {
+    while (rte_pktmbuf_alloc_bulk(gw->mbuf_pool, pkts, k_burst) != 0) flush_sink();
+    for (uint16_t i = 0; i < k_burst; i++) {
+      std::memcpy(rte_pktmbuf_mtod(pkts[i], uint8_t*), &t[static_cast<size_t>(*next) * k_stride],
+                  60);
+      pkts[i]->data_len = 60;
+      pkts[i]->pkt_len = 60;
+      if (++*next == flows) *next = 0;
+    }
+  }
+
+  // What worker_loop_once does after its bursts, timed separately.
+  void housekeeping() {
+    uint64_t t0 = rte_rdtsc_precise();
+    ct::ct_housekeeping(w->ct, w->now_ms);
+    rte_rcu_qsbr_quiescent(gw->qs, 0);
+    hk_cycles += rte_rdtsc_precise() - t0;
+    hk_calls++;
+  }
+};
+
+struct result {
+  double median = 0;  // cycles/packet, median burst
+  double mean = 0;    // cycles/packet, all bursts
+  uint64_t packets = 0;
+  double hk_per_pkt = 0;
+};
+
+result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, uint64_t pkts,
+                 const bench_gw& b) {
+  result r;
+  r.packets = pkts;
+  r.mean = static_cast<double>(total_cycles) / static_cast<double>(pkts);
+  auto mid = bursts.begin() + static_cast<std::ptrdiff_t>(bursts.size() / 2);
+  std::nth_element(bursts.begin(), mid, bursts.end());
+  r.median = static_cast<double>(*mid) / k_burst;
+  r.hk_per_pkt = static_cast<double>(b.hk_cycles) / static_cast<double>(pkts);
+  return r;
+}
+
+bool check_forwarded(const bench_gw& b, uint64_t expected, const char* what) {
+  if (b.snk.total == expected) return true;
+  std::fprintf(stderr, "bench: %s: %" PRIu64 " of %" PRIu64 " packets reached TX; counters:",
+               what, b.snk.total, expected);
+  for (size_t i = 0; i < dp_counter_count; i++)
+    if (uint64_t v = b.w->counters.c[i].get(); v != 0) std::fprintf(stderr, " %s=%" PRIu64, dp_counter_names[i], v);
+  for (size_t i = 0; i < ct::ct_counter_count; i++)
+    if (uint64_t v = b.w->ct.counters.c[i].get(); v != 0)
+      std::fprintf(stderr, " ct.%s=%" PRIu64, ct::ct_counter_names[i], v);
+  std::fprintf(stderr, "\n");
+  return false;
+}
+
+// ---- output ----
+
+struct row {
+  std::string name;
+  uint32_t flows;
+  result r;
+  std::string extra;
+};
+std::vector<row> g_rows;
+
+void report(const std::string& name, uint32_t flows, const result& r, double tsc_hz,
+            const std::string& extra = "") {
+  double mpps = tsc_hz / r.median / 1e6;
+  std::printf("bench-cycles: case=%s flows=%u proto=%s cycles_per_pkt=%.1f mean=%.1f "
+              "mpps_per_core=%.2f housekeeping_per_pkt=%.1f packets=%" PRIu64 "%s%s\n",
+              name.c_str(), flows, FLAGS_proto.c_str(), r.median, r.mean, mpps, r.hk_per_pkt,
+              r.packets, extra.empty() ? "" : " ", extra.c_str());
+  std::fflush(stdout);
+  g_rows.push_back({name, flows, r, extra});
+}
+
+// ---- cases ----
+
+// plain / ct_est: warm every flow once, then measure `packets` packets.
+bool run_steady(bool conntrack, uint32_t flows, result* out) {
+  bench_gw b;
+  uint32_t ct_max = std::max<uint32_t>(flows + flows / 4, 65536);
+  if (!b.open(ct_max, conntrack)) return false;
+  auto t = make_templates(flows, 0);
+  rte_mbuf* pkts[k_burst];
+  uint32_t next = 0;
+  // Warm-up: one pass creates every flow (conntrack) and warms the caches.
+  uint64_t warm = (flows + k_burst - 1) / k_burst;
+  for (uint64_t i = 0; i < warm; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    process_burst(*b.w, 0, pkts, k_burst);
+    b.housekeeping();
+  }
+  if (conntrack && b.gw->ct.table->count() != static_cast<int64_t>(flows)) {
+    std::fprintf(stderr, "bench: expected %u flows in the table after warm-up, have %" PRId64 "\n",
+                 flows, b.gw->ct.table->count());
+    b.close();
+    return false;
+  }
+  b.snk.total = 0;
+  b.hk_cycles = b.hk_calls = 0;
+  uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
+  std::vector<uint32_t> bursts;
+  bursts.reserve(nb);
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < nb; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    uint64_t t0 = rte_rdtsc_precise();
+    process_burst(*b.w, 0, pkts, k_burst);
+    uint64_t c = rte_rdtsc_precise() - t0;
+    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
+    total += c;
+    b.housekeeping();
+  }
+  bool ok = check_forwarded(b, nb * k_burst, conntrack ? "ct_est" : "plain");
+  *out = summarize(bursts, total, nb * k_burst, b);
+  if (conntrack && b.w->ct.counters.get(ct::ct_counter::new_) != flows) {
+    std::fprintf(stderr, "bench: ct_est created %" PRIu64 " entries, expected %u (flows expired?)\n",
+                 b.w->ct.counters.get(ct::ct_counter::new_), flows);
+    ok = false;
+  }
+  b.close();
+  return ok;
+}
+
+// ct_new: every packet a flow the table has not seen. Between rounds the
+// clock jumps past the UDP timeout and housekeeping expires the whole table
+// (timed too: every flow that is created is eventually destroyed).
+bool run_new(uint32_t flows, uint32_t rounds, result* out, double* expire_per_flow) {
+  bench_gw b;
+  if (!b.open(flows + flows / 4, true)) return false;
+  auto t = make_templates(flows, 0);
+  rte_mbuf* pkts[k_burst];
+  std::vector<uint32_t> bursts;
+  uint64_t total = 0, pkts_total = 0, expire_cycles = 0, expired = 0;
+  uint32_t now = b.gw->clock.now_ms();
+  uint32_t per_round = flows / k_burst * k_burst;
+  for (uint32_t round = 0; round < rounds; round++) {
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < per_round / k_burst; i++) {
+      b.fill(pkts, t, flows, &next);
+      b.w->now_ms = now;
+      uint64_t t0 = rte_rdtsc_precise();
+      process_burst(*b.w, 0, pkts, k_burst);
+      uint64_t c = rte_rdtsc_precise() - t0;
+      bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
+      total += c;
+      pkts_total += k_burst;
+      b.housekeeping();
+    }
+    if (b.gw->ct.table->count() != static_cast<int64_t>(per_round)) {
+      std::fprintf(stderr, "bench: ct_new round %u: %" PRId64 " flows in the table, expected %u\n",
+                   round, b.gw->ct.table->count(), per_round);
+      b.close();
+      return false;
+    }
+    // Expire everything: jump past every timeout, run housekeeping until the
+    // worker owns nothing.
+    uint64_t before = b.w->ct.counters.get(ct::ct_counter::expired);
+    now += 600 * 1000;
+    b.w->now_ms = now;
+    uint64_t t0 = rte_rdtsc_precise();
+    while (b.w->ct.owned != 0) {
+      ct::ct_housekeeping(b.w->ct, now);
+      rte_rcu_qsbr_quiescent(b.gw->qs, 0);
+    }
+    expire_cycles += rte_rdtsc_precise() - t0;
+    expired += b.w->ct.counters.get(ct::ct_counter::expired) - before;
+  }
+  b.hk_cycles = 0;  // the in-round housekeeping had nothing to do; expiry is reported apart
+  bool ok = check_forwarded(b, pkts_total, "ct_new");
+  if (b.w->ct.counters.get(ct::ct_counter::insert) != pkts_total) {
+    std::fprintf(stderr, "bench: ct_new: %" PRIu64 " inserts for %" PRIu64 " packets\n",
+                 b.w->ct.counters.get(ct::ct_counter::insert), pkts_total);
+    ok = false;
+  }
+  *out = summarize(bursts, total, pkts_total, b);
+  *expire_per_flow = expired ? static_cast<double>(expire_cycles) / static_cast<double>(expired) : 0;
+  b.close();
+  return ok;
+}
+
+// Heap bytes in use (all sockets).
+size_t heap_in_use() {
+  size_t sum = 0;
+  for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+    rte_malloc_socket_stats st{};
+    if (rte_malloc_get_socket_stats(s, &st) == 0) sum += st.heap_allocsz_bytes;
+  }
+  return sum;
+}
+
+// Flow-table memory: the table's own estimate, and the growth of the DPDK
+// heap between a small and a large table (everything that scales with max).
+bool run_bytes(uint32_t max) {
+  constexpr uint32_t k_small = 1024;
+  bench_gw b;
+  size_t h0 = heap_in_use();
+  if (!b.open(k_small, false)) return false;
+  size_t small = heap_in_use() - h0;
+  b.close();
+  h0 = heap_in_use();
+  if (!b.open(max, false)) return false;
+  size_t large = heap_in_use() - h0;
+  double est = static_cast<double>(b.gw->ct.table->memory_bytes()) / max;
+  double measured = static_cast<double>(large - small) / (max - k_small);
+  std::printf("bench-cycles: case=bytes max=%u bytes_per_flow_estimate=%.1f "
+              "bytes_per_flow_measured=%.1f sizeof_ct_entry=%zu table_capacity=%u "
+              "table_bytes=%zu heap_growth_bytes=%zu\n",
+              max, est, measured, sizeof(ct::ct_entry), b.gw->ct.table->capacity(),
+              b.gw->ct.table->memory_bytes(), large - small);
+  b.close();
+  return true;
+}
+
+// An instrumented copy of process_burst()'s forward path (pipeline.cpp):
+// same stages in the same order, with a timestamp between stages. Local
+// traffic is not generated, so the local branch is left out.
+enum stage_id { S_PARSE, S_PRE, S_ROUTE, S_FWD, S_POST, S_TX, S_COUNT };
+const char* const k_stage_names[S_COUNT] = {"parse", "prerouting", "route", "forward",
+                                            "postrouting", "tx"};
+
+void staged_burst(worker_ctx& w, rte_mbuf** pkts, uint16_t n, uint64_t* acc) {
+  uint64_t t = rte_rdtsc_precise();
+  auto lap = [&](stage_id s) {
+    uint64_t now = rte_rdtsc_precise();
+    acc[s] += now - t;
+    t = now;
+  };
+  w.hooks = w.gw->hooks->current();
+  for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = 0;
+  w.counters.add(dp_counter::bursts);
+  n = stage_parse(w, pkts, n);
+  lap(S_PARSE);
+  n = stage_hook(w, hook_point::prerouting, pkts, n);
+  lap(S_PRE);
+  rte_mbuf* local[k_max_burst];
+  uint16_t n_local = 0;
+  n = stage_route(w, pkts, n, local, &n_local);
+  lap(S_ROUTE);
+  n = stage_forward(w, pkts, n);
+  n = stage_hook(w, hook_point::forward, pkts, n);
+  lap(S_FWD);
+  n = stage_hook(w, hook_point::postrouting, pkts, n);
+  lap(S_POST);
+  stage_tx(w, pkts, n);
+  lap(S_TX);
+  if (n_local != 0) rte_pktmbuf_free_bulk(local, n_local);  // not expected here
+}
+
+bool run_stages(bool conntrack, uint32_t flows) {
+  bench_gw b;
+  if (!b.open(std::max<uint32_t>(flows + flows / 4, 65536), conntrack)) return false;
+  auto t = make_templates(flows, 0);
+  rte_mbuf* pkts[k_burst];
+  uint32_t next = 0;
+  uint64_t acc[S_COUNT] = {};
+  uint64_t warm = (flows + k_burst - 1) / k_burst;
+  uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst / 2, 3 * warm);
+  for (uint64_t i = 0; i < warm + nb; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    if (i == warm) std::fill(acc, acc + S_COUNT, 0);
+    staged_burst(*b.w, pkts, k_burst, acc);
+    b.housekeeping();
+  }
+  double pk = static_cast<double>(nb * k_burst);
+  std::ostringstream line;
+  line << "bench-cycles: case=stages_" << (conntrack ? "ct_est" : "plain") << " flows=" << flows
+       << " proto=" << FLAGS_proto;
+  double sum = 0;
+  char buf[64];
+  for (int s = 0; s < S_COUNT; s++) {
+    std::snprintf(buf, sizeof(buf), " %s=%.1f", k_stage_names[s], static_cast<double>(acc[s]) / pk);
+    line << buf;
+    sum += static_cast<double>(acc[s]) / pk;
+  }
+  std::snprintf(buf, sizeof(buf), " sum=%.1f", sum);
+  line << buf << " (mean cycles/pkt incl. ~" << "1-2 cycles/pkt of timestamps per stage)";
+  std::printf("%s\n", line.str().c_str());
+  b.close();
+  return true;
+}
+
+std::vector<uint32_t> parse_list(const std::string& s) {
+  std::vector<uint32_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) v.push_back(static_cast<uint32_t>(std::stoul(item)));
+  return v;
+}
+
+bool want(const std::string& c) {
+  std::string list = "," + FLAGS_cases + ",";
+  return list.find("," + c + ",") != std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("ctgate-bench-cycles [--cases=...] [--flows=1000,1000000]; see docs/bench.md");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (FLAGS_proto != "udp" && FLAGS_proto != "tcp" && FLAGS_proto != "tcp-syn") {
+    std::fprintf(stderr, "bench: --proto must be udp, tcp or tcp-syn\n");
+    return 2;
+  }
+  std::string lcores = "0@" + std::to_string(FLAGS_cpu);
+  std::string mem = std::to_string(FLAGS_memory_mb);
+  std::vector<std::string> args = {"ctgate-bench-cycles", "--lcores", lcores, "-m", mem,
+                                   "--no-pci", "--file-prefix", FLAGS_file_prefix,
+                                   "--log-level", "lib.eal:warning"};
+  if (!FLAGS_huge) args.push_back("--no-huge");
+  std::vector<char*> eal_argv;
+  for (auto& a : args) eal_argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    std::fprintf(stderr, "bench: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  std::printf("bench-cycles: tsc_hz=%.0f cpu=%u memory=%s proto=%s burst=%u\n", hz, FLAGS_cpu,
+              FLAGS_huge ? "hugepages" : "no-huge (4 KiB pages)", FLAGS_proto.c_str(), k_burst);
+  std::fflush(stdout);
+
+  bool ok = true;
+  std::vector<uint32_t> flows = parse_list(FLAGS_flows);
+  std::vector<std::pair<uint32_t, double>> plain;  // flows -> cycles, for the overhead column
+  for (uint32_t f : flows) {
+    result r;
+    if (want("plain")) {
+      if (run_steady(false, f, &r)) {
+        report("plain", f, r, hz);
+        plain.push_back({f, r.median});
+      } else {
+        ok = false;
+      }
+    }
+    if (want("ct_est")) {
+      if (run_steady(true, f, &r)) {
+        std::string extra;
+        for (auto& [pf, pc] : plain)
+          if (pf == f) extra = "overhead_vs_plain=" + std::to_string(r.median - pc);
+        report("ct_est", f, r, hz, extra);
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (want("ct_new")) {
+    result r;
+    double expire = 0;
+    if (run_new(FLAGS_new_flows, FLAGS_new_rounds, &r, &expire)) {
+      char extra[160];
+      std::snprintf(extra, sizeof(extra),
+                    "new_flows_per_s=%.0f expire_cycles_per_flow=%.1f "
+                    "new_flows_per_s_with_expiry=%.0f",
+                    hz / r.median, expire, hz / (r.median + expire));
+      report("ct_new", FLAGS_new_flows, r, hz, extra);
+    } else {
+      ok = false;
+    }
+  }
+  if (want("bytes")) ok = run_bytes(1u << 20) && ok;
+  if (want("stages")) {
+    for (uint32_t f : flows) {
+      ok = run_stages(false, f) && ok;
+      ok = run_stages(true, f) && ok;
+    }
+  }
+
+  std::printf("\n%-8s %9s %12s %10s %11s %12s  %s\n", "case", "flows", "cyc/pkt(med)", "cyc/pkt(avg)",
+              "Mpps/core", "hk cyc/pkt", "notes");
+  for (const auto& r : g_rows)
+    std::printf("%-8s %9u %12.1f %10.1f %11.2f %12.1f  %s\n", r.name.c_str(), r.flows, r.r.median,
+                r.r.mean, hz / r.r.median / 1e6, r.r.hk_per_pkt, r.extra.c_str());
+  rte_eal_cleanup();
+  return ok ? 0 : 1;
+}

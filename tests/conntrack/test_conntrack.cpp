@@ -1,0 +1,201 @@
+// Conntrack core: tuples, keys, the shared table's clash resolution, early
+// drop and accounting.
+#include <atomic>
+#include <thread>
+
+#include <rte_lcore.h>
+
+#include "common/test_env.h"
+#include "packet/parse.h"
+
+namespace ctgate::test {
+namespace {
+
+using namespace ct;
+
+ct_tuple tup(const char* s, uint16_t sp, const char* d, uint16_t dp, uint8_t proto) {
+  ct_tuple t;
+  t.src = htonl(ip(s));
+  t.dst = htonl(ip(d));
+  t.sport = htons(sp);
+  t.dport = htons(dp);
+  t.proto = proto;
+  return t;
+}
+
+TEST(Tuple, InversionSwapsEndpoints) {
+  ct_tuple t = tup("10.0.0.1", 1000, "10.0.0.2", 80, IPPROTO_TCP);
+  ct_tuple r = invert(t);
+  EXPECT_EQ(r.src, t.dst);
+  EXPECT_EQ(r.dst, t.src);
+  EXPECT_EQ(r.sport, t.dport);
+  EXPECT_EQ(r.dport, t.sport);
+  EXPECT_EQ(invert(r), t);
+}
+
+TEST(Tuple, IcmpInversionMapsRequestToReply) {
+  ct_tuple t = tup("10.0.0.1", 0, "10.0.0.2", 0, IPPROTO_ICMP);
+  t.sport = htons(42);  // id
+  t.dport = 8 << 8;     // echo request, code 0
+  ct_tuple r = invert(t);
+  EXPECT_EQ(r.dport >> 8, 0);  // echo reply
+  EXPECT_EQ(r.sport, t.sport);
+  EXPECT_EQ(r.src, t.dst);
+  EXPECT_EQ(icmp_reply_type(13), 14);
+  EXPECT_EQ(icmp_reply_type(3), 0xff);
+}
+
+TEST(Tuple, BothDirectionsShareOneKey) {
+  ct_tuple t = tup("10.0.0.9", 1000, "10.0.0.2", 80, IPPROTO_UDP);
+  EXPECT_EQ(make_key(t), make_key(invert(t)));
+  ct_tuple other = tup("10.0.0.9", 1001, "10.0.0.2", 80, IPPROTO_UDP);
+  EXPECT_NE(make_key(t), make_key(other));
+  // Same addresses, ports swapped, is the same flow seen the other way.
+  ct_tuple same_host = tup("10.0.0.1", 5, "10.0.0.1", 7, IPPROTO_UDP);
+  EXPECT_EQ(make_key(same_host), make_key(invert(same_host)));
+  ct_tuple zoned = t;
+  zoned.zone = 3;
+  EXPECT_NE(make_key(t), make_key(zoned));
+}
+
+rte_mbuf* parsed(test_gateway& g, const pkt_spec& s) {
+  rte_mbuf* m = g.make(s);
+  parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), true, meta_of(m));
+  return m;
+}
+
+// Runs one packet through ct_in and ct_confirm as `w` (an online reader).
+void track_one(worker_ctx& w, rte_mbuf* m) {
+  verdict v[1] = {verdict::accept};
+  ct_in(w.ct, w.now_ms, &m, 1, v);
+  if (v[0] == verdict::accept) ct_confirm(w.ct, &m, 1, v);
+  if (v[0] != verdict::accept) ct_release(w.ct, meta_of(m));
+}
+
+// Two workers confirm the same new flows at the same time: exactly one
+// entry per flow, the loser adopts it (clash_resolve) or finds it, nothing leaks.
+TEST(FlowTable, InsertClashBetweenTwoThreads) {
+  gateway_config c = default_config();
+  c.workers = 2;
+  c.conntrack.max = 4096;
+  test_gateway g(c);
+  constexpr int k_flows = 300;
+  std::vector<rte_mbuf*> pkts[2];
+  for (int i = 0; i < 2; i++)
+    for (int f = 0; f < k_flows; f++)
+      pkts[i].push_back(parsed(g, tcp("10.0.1.2", static_cast<uint16_t>(20000 + f), "10.0.2.2", 80, TCPF_SYN)));
+  unsigned pool_before = rte_mempool_avail_count(g.gw->ct.pool);
+  std::atomic<int> ready{0};
+  auto run = [&](int id) {
+    // rte_hash's multi-writer mode keeps free-slot caches per lcore id, so
+    // inserting threads must be EAL threads, as workers are.
+    ASSERT_EQ(rte_thread_register(), 0);
+    worker_ctx& w = *g.gw->workers[id];
+    w.now_ms = 1000;
+    rte_rcu_qsbr_thread_online(g.gw->qs, id);
+    for (int f = 0; f < k_flows; f++) {
+      // Line both threads up on each flow to make the race likely.
+      ready.fetch_add(1);
+      while (ready.load() < 2 * (f + 1)) {
+      }
+      track_one(w, pkts[id][f]);
+      rte_rcu_qsbr_quiescent(g.gw->qs, id);
+    }
+    rte_rcu_qsbr_thread_offline(g.gw->qs, id);
+    rte_thread_unregister();
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  uint64_t insert = 0, clash = 0, found = 0;
+  for (auto* w : g.gw->workers) {
+    insert += w->ct.counters.get(ct_counter::insert);
+    clash += w->ct.counters.get(ct_counter::clash_resolve);
+    found += w->ct.counters.get(ct_counter::found);
+    EXPECT_EQ(w->ct.n_unconfirmed, 0u);
+  }
+  EXPECT_EQ(insert, static_cast<uint64_t>(k_flows));
+  EXPECT_EQ(clash + found, static_cast<uint64_t>(k_flows));
+  EXPECT_EQ(g.gw->ct.table->count(), k_flows);
+  EXPECT_EQ(g.conntrack_lines().size(), static_cast<size_t>(k_flows));
+  EXPECT_EQ(rte_mempool_avail_count(g.gw->ct.pool), pool_before);
+  for (auto& v : pkts)
+    for (auto* m : v) rte_pktmbuf_free(m);
+}
+
+// Early drop evicts only entries that are not ASSURED.
+TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
+  gateway_config c = default_config();
+  c.conntrack.max = 64;
+  test_gateway g(c);
+  worker_ctx& w = *g.w;
+  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
+  for (int f = 0; f < 8; f++) {
+    rte_mbuf* m = parsed(g, udp("10.0.1.2", static_cast<uint16_t>(100 + f), "10.0.2.2", 53));
+    track_one(w, m);
+    rte_pktmbuf_free(m);
+  }
+  ASSERT_EQ(g.gw->ct.table->count(), 8);
+  // Mark every entry but the one at the highest position ASSURED.
+  uint32_t last = 0;
+  for (uint32_t p = 0; p < g.gw->ct.table->capacity(); p++)
+    if ((g.gw->ct.table->at(p)->live.load() & ENTRY_STATE_MASK) == ENTRY_LIVE) last = p;
+  for (uint32_t p = 0; p < g.gw->ct.table->capacity(); p++) {
+    ct_entry* e = g.gw->ct.table->at(p);
+    if ((e->live.load() & ENTRY_STATE_MASK) == ENTRY_LIVE && p != last)
+      e->status.fetch_or(CT_STATUS_ASSURED);
+  }
+  uint32_t first = last >= 7 ? last - 7 : 0;
+  EXPECT_TRUE(ct_early_drop(w.ct, first));
+  EXPECT_EQ(g.gw->ct.table->count(), 7);
+  EXPECT_EQ((g.gw->ct.table->at(last)->live.load() & ENTRY_STATE_MASK), ENTRY_FREE);
+  // Only assured entries are left: nothing more can be evicted.
+  EXPECT_FALSE(ct_early_drop(w.ct, first));
+  EXPECT_EQ(w.ct.counters.get(ct_counter::early_drop), 1u);
+  EXPECT_EQ(g.gw->ct.table->count(), 7);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// Delete requests from the control plane are served by the owner, and only
+// for the flow they named.
+TEST(FlowTable, DeleteByFilterAndFlush) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway g(c);
+  g.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
+  g.send(0, tcp("10.0.1.2", 2, "10.0.2.2", 80, TCPF_SYN));
+  g.send(0, tcp("10.0.1.3", 3, "10.0.2.2", 80, TCPF_SYN));
+  ASSERT_EQ(g.conntrack_lines().size(), 3u);
+  ct_filter f;
+  std::string err;
+  ASSERT_TRUE(parse_filter("proto=tcp src=10.0.1.3", &f, &err)) << err;
+  ct_worker* ws[] = {&g.w->ct};
+  EXPECT_EQ(delete_matching(*g.gw->ct.table, f, ws, 1), 1u);
+  g.tick();
+  EXPECT_EQ(g.conntrack_lines().size(), 2u);
+  EXPECT_EQ(delete_matching(*g.gw->ct.table, ct_filter{}, ws, 1), 2u);
+  g.tick();
+  EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_EQ(g.gw->ct.table->count(), 0);
+  EXPECT_FALSE(parse_filter("bogus=1", &f, &err));
+  EXPECT_EQ(err, "unknown filter 'bogus'");
+  EXPECT_FALSE(parse_filter("dport=70000", &f, &err));
+}
+
+TEST(FlowTable, ListFilters) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway g(c);
+  g.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
+  g.send(0, tcp("10.0.1.2", 2, "10.0.2.2", 80, TCPF_SYN));
+  ct_filter f;
+  std::string err;
+  ASSERT_TRUE(parse_filter("p=tcp dport=80 state=SYN_SENT", &f, &err));
+  EXPECT_EQ(list_lines(*g.gw->ct.table, f, g.w->now_ms).size(), 1u);
+  ct_filter f2;
+  ASSERT_TRUE(parse_filter("state=ESTABLISHED", &f2, &err));
+  EXPECT_TRUE(list_lines(*g.gw->ct.table, f2, g.w->now_ms).empty());
+}
+
+}  // namespace
+}  // namespace ctgate::test

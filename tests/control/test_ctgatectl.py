@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Tests for app/ctgatectl/ctgatectl against a fake DPDK telemetry server.
+
+The server runs in-process (a thread on a SOCK_SEQPACKET unix socket in a
+temp dir), greets like DPDK 22.11 and answers with canned replies shaped like
+ctgate's; the CLI runs as a subprocess with --socket. Every wait is bounded.
+Run: python3 tests/control/test_ctgatectl.py
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLI = os.path.normpath(os.path.join(HERE, "..", "..", "app", "ctgatectl", "ctgatectl"))
+RUN_TIMEOUT = 20  # seconds per CLI run; a hang fails the test instead of the suite
+SERVER_POLL = 0.1
+
+HOOK_ROWS = [
+    "PRE_ROUTING -200 ipv4_conntrack_in 7 0",
+    "LOCAL_IN -150 mangle_in 5 1",
+    "LOCAL_IN 2147483647 ipv4_confirm 0 0",
+    "LOCAL_IN 2147483647 nft_do_chain_ipv4 0 0",
+    "FORWARD 0 filter_forward 12 3",
+    "POST_ROUTING 2147483647 ipv4_confirm 12 0",
+]
+
+CT_LINES = (
+    "tcp      6 431999 ESTABLISHED src=10.10.1.2 dst=10.10.2.2 sport=40000 dport=2570 "
+    "src=10.10.2.2 dst=10.10.1.2 sport=2570 dport=40000 [ASSURED] mark=0 use=1\n"
+    "tcp      6 119 SYN_SENT src=10.10.1.2 dst=10.10.2.2 sport=40001 dport=2570 [UNREPLIED] "
+    "src=10.10.2.2 dst=10.10.1.2 sport=2570 dport=40001 mark=0 use=1\n"
+)
+
+
+def worker_counters(rx, tx, fwd, drops_no_route):
+    c = {"lcore": 1, "running": 1, "rx": rx, "tx": tx, "bursts": 3, "idle_polls": 100,
+         "forwarded": fwd, "local_in": 2, "local_out": 2, "arp_in": 1, "arp_reply_sent": 1,
+         "arp_request_sent": 1, "drop_runt": 0, "drop_no_route": drops_no_route,
+         "drop_hook": 1, "unconfirmed_leaked": 0, "ct_owned": 2}
+    return c
+
+
+def ct_worker_stats(found):
+    keys = ["found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error",
+            "clash_resolve", "search_restart", "new", "expired", "deleted",
+            "unconfirmed_freed", "untracked", "alloc_failed", "invalid_truncated_tcp",
+            "invalid_state"]
+    d = {k: 0 for k in keys}
+    d.update(found=found, insert=2, new=2)
+    d["unconfirmed"] = 0
+    return d
+
+
+class FakeTelemetry:
+    """A DPDK-telemetry-shaped server. Replies are data or callables(params);
+    a reply of NO_REPLY makes the server stay silent (to test timeouts)."""
+
+    NO_REPLY = object()
+
+    def __init__(self, path, replies):
+        self.path = path
+        self.replies = replies
+        self.received = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.srv.bind(path)
+        self.srv.listen(4)
+        self.srv.settimeout(SERVER_POLL)
+        self.threads = [threading.Thread(target=self._accept_loop, daemon=True)]
+        self.threads[0].start()
+
+    def commands(self):
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.stop.set()
+        for t in list(self.threads):
+            t.join(timeout=5)
+        self.srv.close()
+
+    def _accept_loop(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(SERVER_POLL)
+            greeting = {"version": "DPDK 22.11.11", "pid": os.getpid(), "max_output_len": 16384}
+            conn.send(json.dumps(greeting).encode())
+            while not self.stop.is_set():
+                try:
+                    msg = conn.recv(1024)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not msg:
+                    return
+                text = msg.decode()
+                with self.lock:
+                    self.received.append(text)
+                cmd, _, params = text.partition(",")
+                reply = self.replies.get(cmd)  # unknown command: null, like DPDK
+                if callable(reply):
+                    reply = reply(params or None)
+                if reply is self.NO_REPLY:
+                    continue
+                conn.send(json.dumps({cmd: reply}).encode())
+
+
+class CtgatectlTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ctgatectl-test-")
+        self.dumps = []
+        self.sock_path = os.path.join(self.tmp.name, "dpdk_telemetry.v2")
+        self.server = FakeTelemetry(self.sock_path, self.canned_replies())
+
+    def tearDown(self):
+        self.server.close()
+        self.tmp.cleanup()
+
+    # ---- fake daemon ----------------------------------------------------
+
+    def write_dump(self, params):
+        if params and "BOGUS" in params:
+            return {"error": "state: unknown TCP state 'BOGUS'"}
+        path = os.path.join(self.tmp.name, f"ctgate-1-ct-{len(self.dumps)}.txt")
+        with open(path, "w") as f:
+            f.write(CT_LINES)
+        self.dumps.append(path)
+        return {"file": path, "count": 2}
+
+    def canned_replies(self):
+        return {
+            "/ctgate/info": {"config": "drivers-config/demo.yaml", "workers": 2, "ports": 2,
+                             "uptime_ms": 12345, "pid": 4242},
+            "/ctgate/ports": {
+                "lan": {"rx_packets": 10, "tx_packets": 8, "address": "10.10.1.1/24",
+                        "mac": "02:00:00:00:00:01", "hw_ipackets": 11, "hw_opackets": 8,
+                        "hw_ibytes": 1100, "hw_obytes": 800, "hw_imissed": 0,
+                        "hw_ierrors": 0, "hw_oerrors": 0, "hw_rx_nombuf": 0},
+                "wan": {"rx_packets": 8, "tx_packets": 10, "address": "10.10.2.1/24",
+                        "mac": "02:00:00:00:00:02"},
+            },
+            "/ctgate/workers": {"worker1": worker_counters(5, 4, 3, 0),
+                                "worker0": worker_counters(13, 14, 9, 2)},
+            "/ctgate/drops": {"runt": 0, "no_route": 2, "hook": 2, "conntrack_table_full": 0,
+                              "conntrack_insert_failed": 0},
+            "/ctgate/counters": {"rx": 18, "tx": 18},
+            "/ctgate/hooks": HOOK_ROWS,
+            "/ctgate/conntrack/stats": {"count": 2, "max": 65536, "hooks_registered": 1,
+                                        "table_full_events": 0, "table_full_logged": 0,
+                                        "worker0": ct_worker_stats(3),
+                                        "worker1": ct_worker_stats(1)},
+            "/ctgate/conntrack/count": {"count": 2, "max": 65536},
+            "/ctgate/conntrack/list": self.write_dump,
+            "/ctgate/conntrack/unconfirmed": {"worker0": 0, "worker1": 0},
+            "/ctgate/conntrack/delete": lambda params: {"deleted": 1 if params else 2},
+            "/ctgate/conntrack/flush": {"deleted": 2},
+            "/ctgate/slow": FakeTelemetry.NO_REPLY,
+        }
+
+    # ---- helpers --------------------------------------------------------
+
+    def run_cli(self, *args, env=None, socket_opt=True):
+        argv = [sys.executable, CLI] + (["--socket", self.sock_path] if socket_opt else [])
+        full_env = dict(os.environ, **(env or {}))
+        return subprocess.run(argv + list(args), capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, env=full_env)
+
+    def assert_ok(self, res):
+        self.assertEqual(res.returncode, 0, f"stderr: {res.stderr}")
+
+    def assert_one_line_error(self, res, expected=None):
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertEqual(res.stderr.count("\n"), 1, res.stderr)
+        self.assertTrue(res.stderr.startswith("ctgatectl: "), res.stderr)
+        if expected is not None:
+            self.assertEqual(res.stderr, expected + "\n")
+
+    # ---- hooks ----------------------------------------------------------
+
+    def test_hooks_listing(self):
+        res = self.run_cli("hooks")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, (
+            "🪝 ipv4 PRE_ROUTING\n"
+            "       -200 → ipv4_conntrack_in\n"
+            "\n"
+            "🪝 ipv4 LOCAL_IN\n"
+            "       -150 → mangle_in\n"
+            " 2147483647 → ipv4_confirm, nft_do_chain_ipv4\n"
+            "\n"
+            "🪝 ipv4 FORWARD\n"
+            "          0 → filter_forward\n"
+            "\n"
+            "🪝 ipv4 POST_ROUTING\n"
+            " 2147483647 → ipv4_confirm\n"))
+        self.assertEqual(self.server.commands(), ["/ctgate/hooks"])
+
+    def test_hooks_verbose(self):
+        res = self.run_cli("hooks", "-v")
+        self.assert_ok(res)
+        lines = res.stdout.splitlines()
+        self.assertIn(" 2147483647 → ipv4_confirm       packets=0   drops=0", lines)
+        self.assertIn(" 2147483647 → nft_do_chain_ipv4  packets=0   drops=0", lines)
+        self.assertIn("          0 → filter_forward     packets=12  drops=3", lines)
+
+    def test_hooks_json_is_raw_reply(self):
+        res = self.run_cli("hooks", "--json")
+        self.assert_ok(res)
+        self.assertEqual(json.loads(res.stdout), HOOK_ROWS)
+
+    # ---- conntrack ------------------------------------------------------
+
+    def test_list_passes_filters_prints_file_and_removes_it(self):
+        res = self.run_cli("conntrack", "-L", "-p", "tcp", "--dport", "2570")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(), ["/ctgate/conntrack/list,proto=tcp dport=2570"])
+        self.assertEqual(res.stdout, CT_LINES)
+        self.assertEqual(res.stderr, "ctgate (ctgatectl): 2 flow entries have been shown.\n")
+        self.assertEqual(len(self.dumps), 1)
+        self.assertFalse(os.path.exists(self.dumps[0]), "dump file was not removed")
+
+    def test_list_all_filters_in_fixed_order(self):
+        res = self.run_cli("conntrack", "-L", "conntrack", "--mark", "0x10", "-w", "3",
+                           "--state", "established", "--sport", "1", "--dport", "2",
+                           "-d", "10.0.0.2", "-s", "10.0.0.1", "-p", "TCP")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(), [
+            "/ctgate/conntrack/list,proto=tcp src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 "
+            "state=ESTABLISHED zone=3 mark=16"])
+
+    def test_list_without_filters_sends_no_params(self):
+        res = self.run_cli("conntrack", "-L")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(), ["/ctgate/conntrack/list"])
+        self.assertEqual(res.stdout, CT_LINES)
+
+    def test_list_json(self):
+        res = self.run_cli("conntrack", "-L", "--json")
+        self.assert_ok(res)
+        self.assertEqual(json.loads(res.stdout),
+                         {"count": 2, "entries": CT_LINES.splitlines()})
+        self.assertFalse(os.path.exists(self.dumps[0]))
+
+    def test_list_error_reply(self):
+        res = self.run_cli("conntrack", "-L", "--state", "BOGUS")
+        self.assert_one_line_error(
+            res, "ctgatectl: /ctgate/conntrack/list: state: unknown TCP state 'BOGUS'")
+        self.assertEqual(res.stdout, "")
+
+    def test_list_unconfirmed(self):
+        res = self.run_cli("conntrack", "-L", "unconfirmed")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "worker0 unconfirmed=0\nworker1 unconfirmed=0\n")
+        self.assertEqual(res.stderr, "ctgate (ctgatectl): 0 flow entries have been shown.\n")
+
+    def test_filters_rejected_where_unsupported(self):
+        res = self.run_cli("conntrack", "-S", "-p", "tcp")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("filters apply only to -L and -D", res.stderr)
+        res = self.run_cli("conntrack", "-L", "--src", "1.2.3.4 dport=5")
+        self.assertEqual(res.returncode, 2)
+        self.assertEqual(self.server.commands(), [])
+
+    def test_count(self):
+        res = self.run_cli("conntrack", "-C")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "2\n")
+
+    def test_stats_format(self):
+        res = self.run_cli("conntrack", "-S")
+        self.assert_ok(res)
+        tail = ("new=2 expired=0 deleted=0 unconfirmed_freed=0 untracked=0 alloc_failed=0 "
+                "invalid_truncated_tcp=0 invalid_state=0 unconfirmed=0")
+        head = ("insert=2 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 "
+                "clash_resolve=0 ")
+        self.assertEqual(res.stdout,
+                         f"cpu=0   \tfound=3 invalid=0 {head}{tail}\n"
+                         f"cpu=1   \tfound=1 invalid=0 {head}{tail}\n"
+                         "count=2 max=65536\n")
+
+    def test_delete_with_filters(self):
+        res = self.run_cli("conntrack", "-D", "-p", "udp", "--src", "10.10.1.2")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(),
+                         ["/ctgate/conntrack/delete,proto=udp src=10.10.1.2"])
+        self.assertEqual(res.stdout, "")
+        self.assertEqual(res.stderr, "ctgate (ctgatectl): 1 flow entries have been deleted.\n")
+
+    def test_flush(self):
+        res = self.run_cli("conntrack", "-F")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(), ["/ctgate/conntrack/flush"])
+        self.assertEqual(res.stderr,
+                         "ctgate (ctgatectl): connection tracking table has been emptied.\n")
+
+    # ---- stats ----------------------------------------------------------
+
+    def test_stats_json_keys(self):
+        res = self.run_cli("stats", "--json")
+        self.assert_ok(res)
+        data = json.loads(res.stdout)
+        self.assertEqual(set(data), {"info", "ports", "workers", "drops", "conntrack"})
+        self.assertEqual(data["conntrack"]["worker0"]["found"], 3)
+
+    def test_global_json_before_subcommand(self):
+        res = self.run_cli("--json", "stats")
+        self.assert_ok(res)
+        self.assertIn("conntrack", json.loads(res.stdout))
+
+    def test_stats_tables(self):
+        res = self.run_cli("stats")
+        self.assert_ok(res)
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["PORT", "ADDRESS", "RX", "TX", "HW_RX", "HW_TX",
+                                            "HW_RX_BYTES", "HW_TX_BYTES", "MISSED", "RX_ERR",
+                                            "TX_ERR", "NOMBUF"])
+        self.assertEqual(lines[2].split(), ["wan", "10.10.2.1/24", "8", "10"] + ["-"] * 8)
+        # Numbers are right-aligned under their header.
+        self.assertEqual(lines[0].index("HW_RX_BYTES") + len("HW_RX_BYTES"),
+                         lines[1].index("1100") + len("1100"))
+        workers_at = lines.index(next(l for l in lines if l.startswith("WORKER")))
+        self.assertEqual(lines[workers_at + 1].split(),
+                         ["worker0", "1", "13", "14", "9", "2", "3", "2"])
+        self.assertIn("no_route           2", lines)
+        self.assertNotIn("runt", res.stdout)  # zero drop reasons are hidden
+        self.assertEqual(lines[-1], "conntrack: count=2 max=65536")
+
+    def test_stats_watch_is_bounded(self):
+        res = self.run_cli("stats", "--watch", "--interval", "0.05", "--count", "3")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout.count("ctgatectl stats"), 3)
+        self.assertIn("RX/S", res.stdout)
+        self.assertEqual(self.server.commands().count("/ctgate/ports"), 3)
+
+    def test_stats_watch_json_lines(self):
+        res = self.run_cli("stats", "--watch", "--json", "--interval", "0.05", "--count", "2")
+        self.assert_ok(res)
+        samples = [json.loads(l) for l in res.stdout.splitlines()]
+        self.assertEqual(len(samples), 2)
+        self.assertIsNone(samples[0]["rates"]["ports"]["lan"]["rx_packets"])
+        self.assertEqual(samples[1]["rates"]["ports"]["lan"]["rx_packets"], 0.0)
+
+    # ---- info, raw ------------------------------------------------------
+
+    def test_info(self):
+        res = self.run_cli("info")
+        self.assert_ok(res)
+        self.assertIn("config     drivers-config/demo.yaml\n", res.stdout)
+        self.assertIn(f"socket     {self.sock_path}\n", res.stdout)
+
+    def test_raw(self):
+        res = self.run_cli("raw", "/ctgate/conntrack/count")
+        self.assert_ok(res)
+        self.assertEqual(json.loads(res.stdout),
+                         {"/ctgate/conntrack/count": {"count": 2, "max": 65536}})
+
+    def test_raw_unknown_command_is_error(self):
+        res = self.run_cli("raw", "/nope")
+        self.assertEqual(json.loads(res.stdout), {"/nope": None})
+        self.assert_one_line_error(res, "ctgatectl: /nope: unknown command or failed in ctgate")
+
+    # ---- errors, connection ---------------------------------------------
+
+    def test_timeout_is_bounded(self):
+        res = self.run_cli("--timeout", "0.3", "raw", "/ctgate/slow")
+        self.assert_one_line_error(
+            res, f"ctgatectl: no reply to /ctgate/slow from {self.sock_path} within 0.3s")
+
+    def test_missing_socket_with_file_prefix(self):
+        env = {"RUNTIME_DIRECTORY": self.tmp.name}
+        res = self.run_cli("--file-prefix", "nope", "hooks", env=env, socket_opt=False)
+        path = os.path.join(self.tmp.name, "dpdk", "nope", "dpdk_telemetry.v2")
+        self.assert_one_line_error(
+            res, f"ctgatectl: cannot connect to {path}: "
+                 "is ctgate running with --file-prefix nope?")
+
+    def test_missing_socket_path(self):
+        missing = os.path.join(self.tmp.name, "absent.sock")
+        res = subprocess.run([sys.executable, CLI, "--socket", missing, "stats"],
+                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        self.assert_one_line_error(res, f"ctgatectl: cannot connect to {missing}: "
+                                        "is ctgate running?")
+
+    def test_file_prefix_from_env(self):
+        rundir = os.path.join(self.tmp.name, "run")
+        os.makedirs(os.path.join(rundir, "dpdk", "demo"))
+        os.symlink(self.sock_path, os.path.join(rundir, "dpdk", "demo", "dpdk_telemetry.v2"))
+        env = {"RUNTIME_DIRECTORY": rundir, "CTGATE_FILE_PREFIX": "demo"}
+        res = self.run_cli("conntrack", "-C", env=env, socket_opt=False)
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "2\n")
+
+    def test_unknown_subcommand(self):
+        res = self.run_cli("frobnicate")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("usage: ctgatectl", res.stderr)
+        self.assertEqual(self.server.commands(), [])
+
+    def test_no_subcommand(self):
+        res = self.run_cli()
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("usage: ctgatectl", res.stderr)
+
+    def test_script_is_executable(self):
+        self.assertTrue(os.access(CLI, os.X_OK))
+        with open(CLI) as f:
+            self.assertEqual(f.readline(), "#!/usr/bin/env python3\n")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,201 @@
+// The worker pipeline without ports: forwarding, local delivery, ARP, hooks
+// and malformed input, one burst at a time.
+#include <rte_arp.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include "common/test_env.h"
+#include "packet/parse.h"
+
+namespace ctgate::test {
+namespace {
+
+const rte_ipv4_hdr* ip_of(rte_mbuf* m) {
+  return rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+}
+
+TEST(Pipeline, ForwardsWithTtlDecrementAndL2Rewrite) {
+  test_gateway t;
+  pkt_spec s = udp("10.0.1.2", 1234, "10.0.2.2", 53);
+  s.ttl = 17;
+  s.payload_len = 20;
+  t.send(0, s);
+  ASSERT_EQ(t.sent.size(), 1u);
+  auto [port, m] = t.sent[0];
+  EXPECT_EQ(port, 1);
+  const rte_ipv4_hdr* ip = ip_of(m);
+  EXPECT_EQ(ip->time_to_live, 16);
+  EXPECT_EQ(rte_ipv4_cksum(ip), 0);  // checksum over a valid header, field included
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  mac_addr want_dst;
+  parse_mac("02:00:00:00:02:12", want_dst.b);
+  EXPECT_EQ(0, memcmp(eth->dst_addr.addr_bytes, want_dst.b, 6));
+  EXPECT_EQ(0, memcmp(eth->src_addr.addr_bytes, t.gw->ports[1].mac.b, 6));
+  EXPECT_EQ(t.dp(dp_counter::forwarded), 1u);
+}
+
+TEST(Pipeline, TtlOneAndNoRouteAreDropped) {
+  test_gateway t;
+  pkt_spec s = udp("10.0.1.2", 1, "10.0.2.2", 2);
+  s.ttl = 1;
+  t.send(0, s);
+  t.send(0, udp("10.0.1.2", 1, "192.0.2.9", 2));
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_ttl_exceeded), 1u);
+  EXPECT_EQ(t.dp(dp_counter::drop_no_route), 1u);
+}
+
+TEST(Pipeline, AnswersEchoToOwnAddress) {
+  test_gateway t;
+  pkt_spec s;
+  s.src = ip("10.0.1.2");
+  s.dst = ip("10.0.1.1");
+  s.proto = IPPROTO_ICMP;
+  s.icmp_type = 8;
+  s.icmp_id = 77;
+  s.icmp_seq = 3;
+  s.payload_len = 56;
+  t.send(0, s);
+  ASSERT_EQ(t.sent.size(), 1u);
+  auto [port, m] = t.sent[0];
+  EXPECT_EQ(port, 0);
+  const rte_ipv4_hdr* iph = ip_of(m);
+  EXPECT_EQ(iph->src_addr, htonl(ip("10.0.1.1")));
+  EXPECT_EQ(iph->dst_addr, htonl(ip("10.0.1.2")));
+  auto* icmp = reinterpret_cast<const rte_icmp_hdr*>(iph + 1);
+  EXPECT_EQ(icmp->icmp_type, 0);
+  EXPECT_EQ(rte_raw_cksum(icmp, 8 + 56), 0xffff);  // valid ICMP checksum
+}
+
+TEST(Pipeline, EchoThroughConntrackIsTracked) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  pkt_spec s;
+  s.src = ip("10.0.1.2");
+  s.dst = ip("10.0.1.1");
+  s.proto = IPPROTO_ICMP;
+  s.icmp_type = 8;
+  s.icmp_id = 9;
+  t.send(0, s);
+  auto l = t.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "icmp     1 30 src=10.0.1.2 dst=10.0.1.1 type=8 code=0 id=9 src=10.0.1.1 "
+            "dst=10.0.1.2 type=0 code=0 id=9 mark=0 use=1");
+}
+
+TEST(Pipeline, ArpRequestForOwnAddressIsAnswered) {
+  test_gateway t;
+  rte_mbuf* m = rte_pktmbuf_alloc(t.gw->mbuf_pool);
+  mac_addr bcast;
+  memset(bcast.b, 0xff, 6);
+  size_t len = build_arp(1, mac(0x55), ip("10.0.1.77"), mac_addr{}, ip("10.0.1.1"), bcast,
+                         rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m));
+  m->data_len = m->pkt_len = static_cast<uint32_t>(len);
+  t.burst(0, {m});
+  ASSERT_EQ(t.sent.size(), 1u);
+  auto* arp = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_arp_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(arp->arp_opcode, htons(RTE_ARP_OP_REPLY));
+  EXPECT_EQ(0, memcmp(arp->arp_data.arp_sha.addr_bytes, t.gw->ports[0].mac.b, 6));
+  EXPECT_EQ(arp->arp_data.arp_sip, htonl(ip("10.0.1.1")));
+  // The requester was learned: traffic to it now resolves.
+  mac_addr learned;
+  EXPECT_TRUE(t.gw->neighbors->lookup(ip("10.0.1.77"), &learned));
+  EXPECT_EQ(0, memcmp(learned.b, mac(0x55).b, 6));
+}
+
+TEST(Pipeline, UnknownNextHopSendsOneArpRequest) {
+  test_gateway t;
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.200", 2));
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.200", 2));
+  ASSERT_EQ(t.sent.size(), 1u);  // one ARP request (rate limited), both packets dropped
+  auto* arp = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_arp_hdr*, sizeof(rte_ether_hdr));
+  EXPECT_EQ(arp->arp_opcode, htons(RTE_ARP_OP_REQUEST));
+  EXPECT_EQ(arp->arp_data.arp_tip, htonl(ip("10.0.2.200")));
+  EXPECT_EQ(t.sent[0].first, 1);
+  EXPECT_EQ(t.dp(dp_counter::drop_neigh_unresolved), 2u);
+}
+
+// Hooks run in priority order, later registration first among equals.
+TEST(Pipeline, HookOrderFollowsLinuxRule) {
+  test_gateway t;
+  static std::vector<std::string> trace;
+  trace.clear();
+  struct named {
+    static uint16_t fn(const hook_entry& e, worker_ctx&, rte_mbuf**, uint16_t, verdict*) {
+      trace.push_back(e.name);
+      return 0;
+    }
+  };
+  std::string err;
+  auto add = [&](int32_t prio, const char* name) {
+    ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, prio, name, named::fn, nullptr, &err), 0);
+  };
+  add(0, "filter_a");
+  add(-300, "raw");
+  add(0, "filter_b");
+  add(INT_MAX, "last");
+  add(-150, "mangle");
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 2));
+  EXPECT_EQ(trace, (std::vector<std::string>{"raw", "mangle", "filter_b", "filter_a", "last"}));
+}
+
+// Malformed frames: dropped or untracked by reason, never an entry, no leak.
+TEST(Pipeline, MalformedCorpusLeavesNoEntriesAndNoLeaks) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  unsigned mbufs_before = rte_mempool_avail_count(t.gw->mbuf_pool);
+  unsigned ct_before = rte_mempool_avail_count(t.gw->ct.pool);
+  std::vector<rte_mbuf*> corpus;
+  auto good = [&](uint8_t proto) {
+    pkt_spec s = udp("10.0.1.2", 1000, "10.0.2.2", 2000);
+    s.proto = proto;
+    s.payload_len = 8;
+    rte_mbuf* m = t.make(s);
+    return m;
+  };
+  auto ipb = [](rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, 14); };
+  auto fix = [&](rte_mbuf* m) {  // recompute the IP header checksum after a mutation
+    auto* iph = reinterpret_cast<rte_ipv4_hdr*>(ipb(m));
+    iph->hdr_checksum = 0;
+    iph->hdr_checksum = rte_ipv4_cksum(iph);
+  };
+  rte_mbuf* m;
+  m = good(IPPROTO_UDP); m->data_len = m->pkt_len = 10; corpus.push_back(m);      // runt
+  m = good(IPPROTO_UDP); rte_pktmbuf_mtod(m, uint8_t*)[12] = 0x86; rte_pktmbuf_mtod(m, uint8_t*)[13] = 0xdd; corpus.push_back(m);  // IPv6
+  m = good(IPPROTO_UDP); m->data_len = m->pkt_len = 14 + 12; corpus.push_back(m); // IP truncated
+  m = good(IPPROTO_UDP); ipb(m)[0] = 0x55; fix(m); corpus.push_back(m);          // version 5
+  m = good(IPPROTO_UDP); ipb(m)[0] = 0x44; fix(m); corpus.push_back(m);          // IHL 4
+  m = good(IPPROTO_UDP); ipb(m)[0] = 0x4f; corpus.push_back(m);                   // IHL beyond frame
+  m = good(IPPROTO_UDP); ipb(m)[2] = 0x05; fix(m); corpus.push_back(m);          // total > frame
+  m = good(IPPROTO_UDP); ipb(m)[2] = 0; ipb(m)[3] = 10; fix(m); corpus.push_back(m);  // total < IHL
+  m = good(IPPROTO_UDP); ipb(m)[10] ^= 0xff; corpus.push_back(m);                 // bad checksum
+  m = good(IPPROTO_TCP); ipb(m)[2] = 0; ipb(m)[3] = 30; fix(m); corpus.push_back(m);  // TCP truncated
+  m = good(IPPROTO_TCP); ipb(m)[20 + 12] = 0x40; corpus.push_back(m);             // TCP doff 4
+  m = good(IPPROTO_TCP); ipb(m)[20 + 12] = 0xf0; corpus.push_back(m);             // doff beyond
+  m = good(IPPROTO_UDP); ipb(m)[2] = 0; ipb(m)[3] = 24; fix(m); corpus.push_back(m);  // UDP truncated
+  m = good(IPPROTO_UDP); ipb(m)[20 + 5] = 200; corpus.push_back(m);               // UDP length
+  m = good(IPPROTO_ICMP); ipb(m)[2] = 0; ipb(m)[3] = 24; fix(m); corpus.push_back(m);  // ICMP truncated
+  m = good(IPPROTO_UDP); ipb(m)[6] = 0x00; ipb(m)[7] = 0x10; fix(m); corpus.push_back(m);  // non-first fragment
+  size_t n_bad = corpus.size();
+  t.burst(0, corpus);
+  // Fragments and L4-invalid packets are forwarded untracked (rules decide);
+  // no conntrack entry may exist for any of them.
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 7u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::new_), 0u);
+  uint64_t parse_drops = t.dp(dp_counter::drop_runt) + t.dp(dp_counter::drop_unsupported_ethertype) +
+                         t.dp(dp_counter::drop_ip_truncated) + t.dp(dp_counter::drop_ip_bad_version) +
+                         t.dp(dp_counter::drop_ip_bad_ihl) + t.dp(dp_counter::drop_ip_bad_total_len) +
+                         t.dp(dp_counter::drop_ip_bad_checksum);
+  EXPECT_EQ(parse_drops + t.sent.size(), n_bad);
+  EXPECT_EQ(parse_drops, 9u);
+  t.clear_sent();
+  EXPECT_EQ(rte_mempool_avail_count(t.gw->mbuf_pool), mbufs_before);
+  EXPECT_EQ(rte_mempool_avail_count(t.gw->ct.pool), ct_before);
+}
+
+}  // namespace
+}  // namespace ctgate::test

@@ -1,0 +1,393 @@
+"""Shared helpers for ctgate's functional (pcap) and end-to-end (netns) tests.
+
+Only the standard library is used here, so this module imports under any
+Python 3. Tests that need scapy call ``reexec_with_system_python()`` first:
+Debian's python3-scapy lives in /usr/bin/python3, which may not be the first
+``python3`` on PATH (pyenv).
+
+Environment:
+  CTGATE_BUILD_DIR   build directory (default: <repo>/build)
+  CTGATE_KEEP_TMP    if set, temporary directories (configs, pcaps, logs) are kept
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+# --------------------------------------------------------------------------- environment
+
+def reexec_with_system_python(module="scapy"):
+    """If `module` cannot be imported here but the system Python has it, re-run this
+    process under the system Python (same argv). Returns only if the import works, or if
+    no better interpreter exists (the caller's import then fails loudly)."""
+    try:
+        __import__(module)
+        return
+    except ImportError:
+        pass
+    if os.path.realpath(sys.executable) == os.path.realpath(SYSTEM_PYTHON):
+        return
+    if not os.path.exists(SYSTEM_PYTHON) or os.environ.get("CTGATE_REEXECED"):
+        return
+    env = dict(os.environ, CTGATE_REEXECED="1")
+    script = os.path.abspath(sys.argv[0])
+    os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, script] + sys.argv[1:], env)
+
+
+def build_dir():
+    return os.environ.get("CTGATE_BUILD_DIR") or os.path.join(REPO_DIR, "build")
+
+
+def ctgate_binary():
+    return os.path.join(build_dir(), "app", "ctgate")
+
+
+def missing_binary_reason():
+    """None if the daemon binary exists, else a skip reason."""
+    b = ctgate_binary()
+    if os.path.isfile(b) and os.access(b, os.X_OK):
+        return None
+    return "ctgate binary not found at %s (build first, or set CTGATE_BUILD_DIR)" % b
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+# --------------------------------------------------------------------------- DPDK prefixes
+
+def file_prefix(name):
+    """A DPDK --file-prefix unique to this test and process: ctgate-t-<name>-<pid>.
+    The config loader allows [A-Za-z0-9_-]{1,32}."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    pid = str(os.getpid())
+    room = 32 - len("ctgate-t-") - 1 - len(pid)
+    return "ctgate-t-%s-%s" % (safe[:room], pid)
+
+
+def cleanup_prefix(prefix):
+    """Removes DPDK's runtime directory and any hugepage files of `prefix`."""
+    if not prefix or "/" in prefix:
+        return
+    shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+    for d in ("/dev/hugepages", "/mnt/huge"):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(prefix + "map_"):
+                try:
+                    os.unlink(os.path.join(d, n))
+                except OSError:
+                    pass
+
+
+# --------------------------------------------------------------------------- temp dirs
+
+class TempDir:
+    """mkdtemp that is removed on cleanup unless CTGATE_KEEP_TMP is set."""
+
+    def __init__(self, tag):
+        self.path = tempfile.mkdtemp(prefix="ctgate-t-%s-" % tag)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def cleanup(self):
+        if os.environ.get("CTGATE_KEEP_TMP"):
+            sys.stderr.write("ctgate-test: keeping %s\n" % self.path)
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- config
+
+def _yaml_scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    s = str(v)
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _yaml_lines(obj, indent):
+    pad = " " * indent
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append("%s%s:" % (pad, k))
+                out.extend(_yaml_lines(v, indent + 2))
+            elif isinstance(v, list):
+                out.append("%s%s: []" % (pad, k))
+            elif isinstance(v, dict):
+                out.append("%s%s: {}" % (pad, k))
+            else:
+                out.append("%s%s: %s" % (pad, k, _yaml_scalar(v)))
+    elif isinstance(obj, list):
+        for item in obj:
+            if isinstance(item, dict) and item:
+                sub = _yaml_lines(item, indent + 2)
+                sub[0] = pad + "- " + sub[0][indent + 2:]
+                out.extend(sub)
+            else:
+                out.append("%s- %s" % (pad, _yaml_scalar(item)))
+    else:
+        raise TypeError(obj)
+    return out
+
+
+def to_yaml(cfg):
+    """Block-style YAML for the small subset a ctgate config uses (dicts, lists,
+    strings, ints, bools). Strings are always quoted."""
+    return "\n".join(_yaml_lines(cfg, 0)) + "\n"
+
+
+def make_config(prefix, ports, neighbors=(), routes=(), conntrack=None, no_huge=True,
+                memory_mb=256, mbufs=8192, lcores="0-1"):
+    """A config dict. `ports` entries are dicts with name/devargs/address (and optional
+    keys); they get small rings so the mbuf pool stays small."""
+    cfg = {
+        "eal": {
+            "lcores": lcores,
+            "memory_mb": memory_mb,
+            "file_prefix": prefix,
+            "no_huge": no_huge,
+            "no_pci": True,
+        },
+        "workers": 1,
+        "mbufs": mbufs,
+        "ports": [dict(p, rx_desc=p.get("rx_desc", 256), tx_desc=p.get("tx_desc", 256))
+                  for p in ports],
+    }
+    if routes:
+        cfg["routes"] = list(routes)
+    if neighbors:
+        cfg["neighbors"] = list(neighbors)
+    if conntrack is not None:
+        cfg["conntrack"] = conntrack
+    return cfg
+
+
+def write_config(path, cfg):
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg))
+    return path
+
+
+# --------------------------------------------------------------------------- running ctgate
+
+_STATS_RE = re.compile(r"final stats: (.*)$", re.M)
+
+
+def parse_final_stats(log):
+    """{'rx': int, 'tx': int, ...} from the last `final stats:` line, or None."""
+    found = _STATS_RE.findall(log)
+    if not found:
+        return None
+    stats = {}
+    for kv in found[-1].split():
+        k, _, v = kv.partition("=")
+        if v.isdigit():
+            stats[k] = int(v)
+    return stats
+
+
+class RunResult:
+    def __init__(self, rc, log, timed_out, cmd):
+        self.rc = rc
+        self.log = log
+        self.timed_out = timed_out
+        self.cmd = cmd
+        self.stats = parse_final_stats(log)
+
+    def tail(self, n=40):
+        return "\n".join(self.log.splitlines()[-n:])
+
+    def describe(self):
+        return "cmd: %s\nrc=%s timed_out=%s\n--- log tail ---\n%s" % (
+            " ".join(self.cmd), self.rc, self.timed_out, self.tail())
+
+
+def ctgate_cmd(config_path, run_seconds=None, exit_idle_ms=None, dump_conntrack=None,
+               extra=()):
+    cmd = [ctgate_binary(), "--config", config_path]
+    if run_seconds is not None:
+        cmd += ["--run-seconds", str(run_seconds)]
+    if exit_idle_ms is not None:
+        cmd += ["--exit-idle-ms", str(exit_idle_ms)]
+    if dump_conntrack is not None:
+        cmd += ["--dump-conntrack", dump_conntrack]
+    return cmd + list(extra)
+
+
+def _kill_pid(proc):
+    """SIGKILL the one process we started, by PID."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_ctgate(config_path, log_path, timeout, prefix=None, **kw):
+    """Runs ctgate to completion with a hard timeout (SIGKILL by PID when it expires).
+    stderr+stdout go to log_path. Cleans the DPDK runtime dir of `prefix` afterwards."""
+    cmd = ctgate_cmd(config_path, **kw)
+    timed_out = False
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_pid(proc)
+    if prefix:
+        cleanup_prefix(prefix)
+    with open(log_path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    return RunResult(proc.returncode, text, timed_out, cmd)
+
+
+class Daemon:
+    """A ctgate running in the background (e2e). stop() sends SIGINT to its PID and
+    waits, escalating to SIGKILL after `grace` seconds."""
+
+    def __init__(self, config_path, log_path, prefix=None, **kw):
+        self.cmd = ctgate_cmd(config_path, **kw)
+        self.log_path = log_path
+        self.prefix = prefix
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.killed = False
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_for_log(self, pattern, timeout):
+        """True once `pattern` (regex) appears in the log; False on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            if rx.search(self.log()):
+                return True
+            if self.proc.poll() is not None:
+                return bool(rx.search(self.log()))
+            time.sleep(0.1)
+        return False
+
+    def stop(self, grace=20):
+        """Returns the exit code (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.killed = True
+                _kill_pid(self.proc)
+        self._log.close()
+        if self.prefix:
+            cleanup_prefix(self.prefix)
+        return None if self.killed else self.proc.returncode
+
+
+# --------------------------------------------------------------------------- conntrack -L
+
+_CT_LINE_RE = re.compile(
+    r"^(?P<proto>\w+)\s+(?P<protonum>\d+)\s+(?P<timeout>\d+)\s+(?:(?P<state>[A-Z_]+)\s+)?"
+    r"(?P<rest>src=.*)$")
+
+
+def parse_conntrack_lines(text):
+    """Parses `conntrack -L` lines into dicts: proto, protonum, timeout, state (TCP),
+    orig/reply dicts of key=value, flags (set of [..] words), extra (key=value after the
+    reply tuple, e.g. mark, use), raw."""
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = _CT_LINE_RE.match(line)
+        if not m:
+            entries.append({"raw": line, "unparsed": True})
+            continue
+        e = {"raw": line, "proto": m.group("proto"), "protonum": int(m.group("protonum")),
+             "timeout": int(m.group("timeout")), "state": m.group("state"), "flags": set(),
+             "orig": {}, "reply": {}, "extra": {}, "unparsed": False}
+        part = "orig"
+        for tok in m.group("rest").split():
+            if tok.startswith("[") and tok.endswith("]"):
+                e["flags"].add(tok[1:-1])
+                continue
+            k, _, v = tok.partition("=")
+            if k == "src" and e[part].get("src") is not None and part == "orig":
+                part = "reply"
+            elif part == "reply" and k in e["reply"]:
+                part = "extra"
+            elif part == "reply" and k in ("mark", "use", "zone", "secctx", "delta-time"):
+                part = "extra"
+            e[part][k] = v
+        entries.append(e)
+    return entries
+
+
+# --------------------------------------------------------------------------- pcap files
+
+def write_pcap(path, frames):
+    """Writes raw Ethernet frames (bytes) as a classic little-endian pcap, byte-exact
+    (malformed and runt frames included)."""
+    import struct
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            fr = bytes(fr)
+            f.write(struct.pack("<IIII", 1, i, len(fr), len(fr)))
+            f.write(fr)
+
+
+def read_pcap(path):
+    """Frames (bytes) of a pcap file (either byte order, usec or nsec); [] if the file
+    is missing or has no header."""
+    import struct
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    if len(data) < 24:
+        return []
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        end = "<"
+    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+        end = ">"
+    else:
+        raise ValueError("%s: not a pcap file" % path)
+    frames, off = [], 24
+    while off + 16 <= len(data):
+        _, _, caplen, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        off += 16
+        frames.append(data[off:off + caplen])
+        off += caplen
+    return frames
