@@ -24,6 +24,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -53,6 +54,8 @@ DEFINE_uint32(src_port, 1024, "base source port; flow i adds i / 4096 to it");
 DEFINE_uint32(dst_port, 9, "destination port");
 DEFINE_uint32(burst, 32, "packets per tx burst, 1..64");
 DEFINE_uint32(mbufs, 16383, "mbuf pool size");
+DEFINE_uint32(queues, 1,
+              "queue pairs per port; tx uses queue 0, rx polls all (OVS answers on queue 1)");
 DEFINE_uint32(link_wait_ms, 10000, "how long to wait for both ports' links to come up");
 
 namespace {
@@ -61,17 +64,19 @@ constexpr uint32_t k_max_flows = 16u << 20;
 constexpr uint32_t k_ips = 4096;  // source IPs per source port (see --src-ip)
 constexpr uint16_t k_max_burst = 64;
 
+// clang-format off
 const char* const k_default_eal[] = {
     "--no-pci",  "--file-prefix", "ctgate-gen", "--lcores", "0@1,1@0", "-m", "256",
     "--vdev",    "net_memif0,role=client,socket=/tmp/ctg-bench-0.sock,socket-abstract=no",
     "--vdev",    "net_memif1,role=client,socket=/tmp/ctg-bench-1.sock,socket-abstract=no",
 };
+// clang-format on
 
 // Written by the worker, read by the main lcore (relaxed: progress only).
 struct gen_stats {
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> received{0};
-  std::atomic<uint64_t> other_rx{0};   // frames arriving on the tx port (e.g. ARP from the DUT)
+  std::atomic<uint64_t> other_rx{0};  // frames arriving on the tx port (e.g. ARP from the DUT)
   std::atomic<uint64_t> alloc_fail{0};
   // Snapshots at the window edges, and the window's length in TSC cycles.
   uint64_t sent_at_start = 0, received_at_start = 0;
@@ -85,6 +90,7 @@ struct gen_ctx {
   uint16_t tx_port = 0;
   uint16_t rx_port = 0;
   uint16_t burst = 32;
+  uint16_t queues = 1;
   rte_mempool* pool = nullptr;
   std::vector<uint8_t> templates;  // flows * stride bytes
   uint32_t flows = 0;
@@ -164,11 +170,14 @@ bool build_templates(gen_ctx& g, std::string* err) {
   return true;
 }
 
-bool port_setup(uint16_t port, rte_mempool* pool, std::string* err) {
+bool port_setup(uint16_t port, uint16_t queues, rte_mempool* pool, std::string* err) {
   rte_eth_conf conf{};
-  int rc = rte_eth_dev_configure(port, 1, 1, &conf);
-  if (rc == 0) rc = rte_eth_rx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr, pool);
-  if (rc == 0) rc = rte_eth_tx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr);
+  int rc = rte_eth_dev_configure(port, queues, queues, &conf);
+  int socket = rte_eth_dev_socket_id(port);
+  for (uint16_t q = 0; rc == 0 && q < queues; q++) {
+    rc = rte_eth_rx_queue_setup(port, q, 1024, socket, nullptr, pool);
+    if (rc == 0) rc = rte_eth_tx_queue_setup(port, q, 1024, socket, nullptr);
+  }
   if (rc == 0) rc = rte_eth_dev_start(port);
   if (rc != 0) {
     *err = "port " + std::to_string(port) + ": " + rte_strerror(-rc);
@@ -188,10 +197,14 @@ bool wait_link(uint16_t port, uint32_t timeout_ms) {
   return false;
 }
 
-uint16_t drain(uint16_t port, rte_mbuf** buf) {
-  uint16_t n = rte_eth_rx_burst(port, 0, buf, k_max_burst);
-  if (n != 0) rte_pktmbuf_free_bulk(buf, n);
-  return n;
+uint16_t drain(uint16_t port, uint16_t queues, rte_mbuf** buf) {
+  uint16_t total = 0;
+  for (uint16_t q = 0; q < queues; q++) {
+    uint16_t n = rte_eth_rx_burst(port, q, buf, k_max_burst);
+    if (n != 0) rte_pktmbuf_free_bulk(buf, n);
+    total = static_cast<uint16_t>(total + n);
+  }
+  return total;
 }
 
 int gen_worker(void* arg) {
@@ -222,8 +235,9 @@ int gen_worker(void* arg) {
     uint16_t want = g.burst;
     if (g.rate_pps != 0) {
       uint64_t allowed = (now - rate_base) * g.rate_pps / hz;
-      want = allowed > rate_sent ? static_cast<uint16_t>(std::min<uint64_t>(allowed - rate_sent, g.burst))
-                                 : 0;
+      want = allowed > rate_sent
+                 ? static_cast<uint16_t>(std::min<uint64_t>(allowed - rate_sent, g.burst))
+                 : 0;
     }
     if (want > pending) {
       uint16_t add = static_cast<uint16_t>(want - pending);
@@ -248,8 +262,8 @@ int gen_worker(void* arg) {
       sent += n;
       rate_sent += n;
     }
-    received += drain(g.rx_port, rx);
-    if (g.tx_port != g.rx_port) other += drain(g.tx_port, rx);
+    received += drain(g.rx_port, g.queues, rx);
+    if (g.tx_port != g.rx_port) other += drain(g.tx_port, g.queues, rx);
     st.sent.store(sent, std::memory_order_relaxed);
     st.received.store(received, std::memory_order_relaxed);
   }
@@ -261,8 +275,8 @@ int gen_worker(void* arg) {
   // they are not counted.
   uint64_t stop = rte_rdtsc() + hz / 10;
   while (rte_rdtsc() < stop) {
-    drain(g.rx_port, rx);
-    drain(g.tx_port, rx);
+    drain(g.rx_port, g.queues, rx);
+    drain(g.tx_port, g.queues, rx);
   }
   st.other_rx.store(other, std::memory_order_relaxed);
   st.done.store(true, std::memory_order_release);
@@ -313,6 +327,7 @@ int main(int argc, char** argv) {
   g.tx_port = static_cast<uint16_t>(FLAGS_tx_port);
   g.rx_port = static_cast<uint16_t>(FLAGS_rx_port);
   g.burst = static_cast<uint16_t>(FLAGS_burst);
+  g.queues = static_cast<uint16_t>(std::max(1u, FLAGS_queues));
   g.rate_pps = FLAGS_rate_pps;
   g.pool = rte_pktmbuf_pool_create("gen_mbufs", FLAGS_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    rte_socket_id());
@@ -324,7 +339,7 @@ int main(int argc, char** argv) {
   std::vector<uint16_t> ports = {g.tx_port};
   if (g.rx_port != g.tx_port) ports.push_back(g.rx_port);
   for (uint16_t p : ports) {
-    if (!port_setup(p, g.pool, &err)) {
+    if (!port_setup(p, g.queues, g.pool, &err)) {
       std::fprintf(stderr, "gen: %s\n", err.c_str());
       rte_eal_cleanup();
       return 1;
@@ -341,9 +356,11 @@ int main(int argc, char** argv) {
   const uint64_t hz = rte_get_tsc_hz();
   g.warmup_cycles = static_cast<uint64_t>(FLAGS_warmup * static_cast<double>(hz));
   g.window_cycles = static_cast<uint64_t>(FLAGS_seconds * static_cast<double>(hz));
-  std::fprintf(stderr, "gen: %u flows %s%s, %u-byte frames, tx port %u, rx port %u, %.1f s + %.1f s warmup\n",
-               g.flows, FLAGS_proto.c_str(), FLAGS_proto == "tcp" ? (FLAGS_tcp_syn ? " SYN" : " ACK") : "",
-               FLAGS_size, g.tx_port, g.rx_port, FLAGS_seconds, FLAGS_warmup);
+  std::fprintf(
+      stderr,
+      "gen: %u flows %s%s, %u-byte frames, tx port %u, rx port %u, %.1f s + %.1f s warmup\n",
+      g.flows, FLAGS_proto.c_str(), FLAGS_proto == "tcp" ? (FLAGS_tcp_syn ? " SYN" : " ACK") : "",
+      FLAGS_size, g.tx_port, g.rx_port, FLAGS_seconds, FLAGS_warmup);
 
   unsigned worker = rte_get_next_lcore(-1, 1, 0);
   if (worker >= RTE_MAX_LCORE) {
@@ -385,7 +402,8 @@ int main(int argc, char** argv) {
                    p, es.ipackets, es.opackets, es.imissed, es.oerrors, es.rx_nombuf);
   }
   if (st.other_rx.load() != 0 || st.alloc_fail.load() != 0)
-    std::fprintf(stderr, "gen: frames on the tx port: %" PRIu64 ", mbuf alloc failures: %" PRIu64 "\n",
+    std::fprintf(stderr,
+                 "gen: frames on the tx port: %" PRIu64 ", mbuf alloc failures: %" PRIu64 "\n",
                  st.other_rx.load(), st.alloc_fail.load());
   std::printf("gen: sent=%" PRIu64 " received=%" PRIu64 " seconds=%.3f tx_mpps=%.3f rx_mpps=%.3f\n",
               sent, received, secs, static_cast<double>(sent) / secs / 1e6,

@@ -26,6 +26,8 @@ namespace ctgate {
   X(drop_ip_bad_checksum, "drop: bad IPv4 header checksum")                  \
   X(drop_arp_ignored, "drop: ARP not for us or malformed (consumed)")        \
   X(drop_no_route, "drop: no route to destination")                          \
+  X(drop_broadcast, "drop: to a subnet broadcast/network address")          \
+  X(drop_martian_source, "drop: source is loopback, 0/8, multicast, broadcast or ours") \
   X(drop_ttl_exceeded, "drop: TTL expired in transit")                       \
   X(drop_hook, "drop: a hook callback returned DROP")                        \
   X(drop_local_unhandled, "drop: delivered locally, no service (not echo)")  \

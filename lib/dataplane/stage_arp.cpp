@@ -27,7 +27,10 @@ void stage_arp(worker_ctx& w, rte_mbuf* m) {
   uint32_t tip = rte_be_to_cpu_32(arp->arp_data.arp_tip);
   mac_addr sha;
   std::memcpy(sha.b, arp->arp_data.arp_sha.addr_bytes, 6);
-  bool for_us = tip == port.addr;
+  // Like Linux with arp_ignore=0: answer for any of our addresses, with the
+  // MAC of the port the request came in on.
+  bool for_us = false;
+  for (const auto& p : w.gw->ports) for_us |= tip == p.addr;
   // Learn from anything aimed at us, and from replies (answers to our requests).
   if (sip != 0 && (for_us || arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY)))
     w.gw->neighbors->learn(sip, sha);
@@ -36,7 +39,7 @@ void stage_arp(worker_ctx& w, rte_mbuf* m) {
     return;
   }
   // Turn the request into the reply in place.
-  size_t len = build_arp(RTE_ARP_OP_REPLY, port.mac, port.addr, sha, sip, sha,
+  size_t len = build_arp(RTE_ARP_OP_REPLY, port.mac, tip, sha, sip, sha,
                          rte_pktmbuf_mtod(m, uint8_t*),
                          rte_pktmbuf_tailroom(m) + rte_pktmbuf_data_len(m));
   m->data_len = m->pkt_len = static_cast<uint32_t>(len);

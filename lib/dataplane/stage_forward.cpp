@@ -2,6 +2,7 @@
 // (RFC 1624), before the FORWARD hook as in Linux's ip_forward.
 #include <rte_ip.h>
 
+#include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 
 namespace ctgate {
@@ -13,6 +14,12 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, m->l3_off);
     if (ip->time_to_live <= 1) {
       pkt_drop(w, pkts[i], dp_counter::drop_ttl_exceeded);
+      continue;
+    }
+    // ip_forward checks the MTU before the FORWARD hook, so a packet too
+    // big for its way out never confirms a flow. No fragmentation: drop.
+    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > w.gw->ports[m->out_port].mtu) {
+      pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
       continue;
     }
     ip->time_to_live--;

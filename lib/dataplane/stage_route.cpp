@@ -22,10 +22,30 @@ void lookup(worker_ctx& w, rte_mbuf** pkts, uint16_t n, route_kind* kinds) {
   }
 }
 
+// Linux's martian source check (ip_route_input_slow): a packet arriving
+// from loopback, 0/8, multicast, limited broadcast or one of our own
+// addresses cannot be genuine and is never routed.
+bool martian_source(const gateway& gw, uint32_t src_be) {
+  uint32_t s = rte_be_to_cpu_32(src_be);
+  uint8_t top = static_cast<uint8_t>(s >> 24);
+  if (top == 127 || top == 0 || top >= 224) return true;
+  for (const auto& p : gw.ports)
+    if (p.addr == s) return true;
+  return false;
+}
+
 }  // namespace
 
 uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
                      uint16_t* n_local) {
+  uint16_t sane = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (martian_source(*w.gw, meta_of(pkts[i])->src))
+      pkt_drop(w, pkts[i], dp_counter::drop_martian_source);
+    else
+      pkts[sane++] = pkts[i];
+  }
+  n = sane;
   route_kind kinds[k_max_burst];
   lookup(w, pkts, n, kinds);
   uint16_t kept = 0, nl = 0;
@@ -37,6 +57,9 @@ uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** loca
         break;
       case route_kind::forward:
         pkts[kept++] = pkts[i];
+        break;
+      case route_kind::broadcast:
+        pkt_drop(w, pkts[i], dp_counter::drop_broadcast);
         break;
       default:
         pkt_drop(w, pkts[i], dp_counter::drop_no_route);

@@ -53,10 +53,6 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     rte_mbuf* m = pkts[i];
     pkt_meta* meta = meta_of(m);
     const port_info& port = w.gw->ports[meta->out_port];
-    if (rte_pktmbuf_pkt_len(m) - meta->l3_off > port.mtu) {
-      pkt_drop(w, m, dp_counter::drop_mtu_exceeded);
-      continue;
-    }
     // Bursts are mostly one flow or one next hop: cache the last answer.
     if (!last_ok || meta->nexthop != last_ip) {
       last_ip = meta->nexthop;

@@ -31,6 +31,10 @@ route_table* route_table::build(const gateway_config& cfg, const std::string& na
     ipv4_prefix net{p.address.addr & mask_of(p.address.len), p.address.len};
     t->entries_.push_back({net, {route_kind::forward, port, 0}});
     t->entries_.push_back({{p.address.addr, 32}, {route_kind::local, port, 0}});
+    if (p.address.len <= 30) {
+      t->entries_.push_back({{net.addr, 32}, {route_kind::broadcast, port, 0}});
+      t->entries_.push_back({{net.addr | ~mask_of(p.address.len), 32}, {route_kind::broadcast, port, 0}});
+    }
   }
   for (const auto& r : cfg.routes) {
     int port = port_index(cfg, r.port);
@@ -46,6 +50,8 @@ route_table* route_table::build(const gateway_config& cfg, const std::string& na
   conf.type = RTE_FIB_DIR24_8;
   conf.default_nh = 0;
   conf.max_routes = static_cast<int>(t->entries_.size()) + 16;
+  // 255.255.255.255 (limited broadcast) is never forwarded either.
+  t->entries_.push_back({{0xffffffffu, 32}, {route_kind::broadcast, 0, 0}});
   conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_8B;
   conf.dir24_8.num_tbl8 = 256;
   t->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &conf);

@@ -16,7 +16,9 @@ struct rte_fib;
 namespace ctgate {
 
 // A next hop as stored in the fib (8 bytes): kind | port | gateway.
-enum class route_kind : uint8_t { none = 0, forward = 1, local = 2 };
+// broadcast: a connected subnet's network or broadcast address, which a
+// router never forwards or resolves (Linux's RTN_BROADCAST).
+enum class route_kind : uint8_t { none = 0, forward = 1, local = 2, broadcast = 3 };
 
 struct route_nh {
   route_kind kind;

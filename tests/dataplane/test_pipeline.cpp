@@ -45,6 +45,27 @@ TEST(Pipeline, TtlOneAndNoRouteAreDropped) {
   EXPECT_EQ(t.dp(dp_counter::drop_no_route), 1u);
 }
 
+// Linux never routes a martian source or a subnet broadcast, and drops an
+// oversized datagram in ip_forward, before FORWARD: no flow is confirmed.
+TEST(Pipeline, MartiansBroadcastsAndMtuAreDroppedBeforeForward) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  t.send(0, udp("127.0.0.1", 1, "10.0.2.2", 2));
+  t.send(0, udp("10.0.2.1", 1, "10.0.2.2", 2));  // our own address as source
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.255", 2));
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.0", 2));
+  pkt_spec big = udp("10.0.1.2", 1, "10.0.2.2", 2);
+  big.payload_len = 1500 - 28 + 1;
+  t.send(0, big);
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_martian_source), 2u);
+  EXPECT_EQ(t.dp(dp_counter::drop_broadcast), 2u);
+  EXPECT_EQ(t.dp(dp_counter::drop_mtu_exceeded), 1u);
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.gw->ct.table->count(), 0);
+}
+
 TEST(Pipeline, AnswersEchoToOwnAddress) {
   test_gateway t;
   pkt_spec s;
