@@ -28,7 +28,7 @@ fi
 
 # Adds a GoogleTest binary's counts. Reads its summary lines.
 run_gtest() {
-  local name=$1 exe=$2 log="$LOGDIR/$1.log"
+  local name=$1 exe=$2 log="$LOGDIR/${1//\//_}.log"
   CTGATE_SOURCE_DIR=$ROOT timeout 600 "$exe" > "$log" 2>&1
   local rc=$?
   local p f
@@ -48,7 +48,7 @@ run_gtest() {
 
 # Adds a Python unittest file's counts (its "Ran N tests" / "FAILED (...)" lines).
 run_pyunit() {
-  local name=$1 file=$2 log="$LOGDIR/$1.log"
+  local name=$1 file=$2 log="$LOGDIR/${1//\//_}.log"
   CTGATE_BUILD_DIR=$ROOT/build timeout 900 /usr/bin/python3 "$file" -v > "$log" 2>&1
   local rc=$?
   local ran f e

@@ -1,0 +1,203 @@
+// The nftables subset ctgate reads: the syntax tree the parser produces and
+// the compiler consumes. Pure data, no DPDK. docs/ruleset.md has the grammar.
+//
+// Values are normalized by the parser: IPv4 addresses in host byte order,
+// ports and marks as integers, names (protocols, ICMP types, TCP flags, ct
+// states) resolved to numbers. Every node keeps its source location so the
+// compiler can report errors the way the parser does.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ctgate::nft {
+
+struct location {
+  std::string file;  // as given (include paths as written)
+  int line = 0;      // 1-based
+  int col = 0;       // 1-based
+  int len = 1;       // characters to underline
+};
+
+enum class family : uint8_t { ip, inet };
+enum class hook : uint8_t { prerouting, input, forward, output, postrouting };
+
+// What a match reads from the packet.
+enum class field : uint8_t {
+  ip_saddr,       // ipv4_addr
+  ip_daddr,       // ipv4_addr
+  ip_protocol,    // u8 (by name: tcp udp icmp ...)
+  meta_l4proto,   // u8
+  meta_iif,       // port index, resolved by the compiler from the name in `str`
+  meta_oif,
+  meta_iifname,   // same as iif for ctgate (names are the config's port names)
+  meta_oifname,
+  meta_mark,      // u32
+  ct_state,       // bitmask, CT_STATE_* below
+  ct_mark,        // u32
+  tcp_sport,
+  tcp_dport,
+  udp_sport,
+  udp_dport,
+  th_sport,       // transport header (tcp or udp) port: `th dport`
+  th_dport,
+  tcp_flags,      // u8, TCPF_* bits
+  icmp_type,      // u8
+};
+
+// nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
+enum : uint32_t {
+  CT_STATE_INVALID = 1u << 0,
+  CT_STATE_ESTABLISHED = 1u << 1,
+  CT_STATE_RELATED = 1u << 2,
+  CT_STATE_NEW = 1u << 3,
+  CT_STATE_UNTRACKED = 1u << 6,
+};
+
+enum class cmp_op : uint8_t {
+  eq,         // value (or value in set / range)
+  ne,         // !=
+  lt, gt, le, ge,
+  bits_any,   // (pkt & mask) != 0      e.g. `ct state established,related`, `tcp flags syn`
+  bits_none,  // (pkt & mask) == 0      e.g. `ct state != invalid` hmm: see below
+  masked_eq,  // (pkt & mask) == value  e.g. `tcp flags & (syn|ack) == syn`, `tcp flags syn / syn,ack`
+  masked_ne,  // (pkt & mask) != value
+};
+
+struct value_range {
+  uint64_t lo = 0;
+  uint64_t hi = 0;  // inclusive; lo == hi for a single value
+};
+
+struct operand {
+  // Exactly one of: elems (a value, a prefix or range as [lo,hi], or an
+  // anonymous set `{ ... }` as several), set_name (`@name`), str (an
+  // interface name for iif/oif/iifname/oifname).
+  std::vector<value_range> elems;
+  std::string set_name;
+  std::string str;
+  uint64_t mask = 0;   // for bits_* and masked_* ops
+  uint64_t value = 0;  // for masked_* ops
+  std::string text;    // the operand as written (for listings and errors)
+};
+
+struct match {
+  field f;
+  cmp_op op = cmp_op::eq;
+  operand rhs;
+  location loc;
+};
+
+enum class stmt_kind : uint8_t {
+  counter,
+  accept,
+  drop,
+  reject,
+  notrack,
+  jump,
+  goto_,
+  return_,
+  log,
+  limit,
+  meta_mark_set,
+  ct_mark_set,
+  meta_nftrace_set,
+};
+
+enum class reject_kind : uint8_t { icmp_port_unreachable, icmp_host_unreachable,
+                                   icmp_net_unreachable, icmp_admin_prohibited, tcp_reset };
+enum class rate_unit : uint8_t { second, minute, hour, day };
+
+struct statement {
+  stmt_kind kind;
+  location loc;
+  std::string target;        // jump/goto chain name
+  std::string log_prefix;    // log prefix "..."
+  reject_kind reject = reject_kind::icmp_port_unreachable;
+  uint64_t rate = 0;         // limit rate N/unit
+  rate_unit unit = rate_unit::second;
+  uint32_t burst = 0;        // limit ... burst M packets (0 = nft's default of 5)
+  bool over = false;         // limit rate over N/unit
+  uint64_t value = 0;        // meta/ct mark set VALUE, nftrace set 0|1
+  uint64_t packets = 0;      // counter packets N bytes M (as listed; starting values)
+  uint64_t bytes = 0;
+};
+
+struct rule {
+  std::vector<match> matches;
+  std::vector<statement> stmts;  // in order; at most one verdict, and it is last
+  std::string comment;           // comment "..."
+  location loc;
+};
+
+struct chain {
+  std::string name;
+  location loc;
+  bool base = false;             // has `type ... hook ... priority ...;`
+  std::string type = "filter";   // filter (the only type supported)
+  nft::hook hook = nft::hook::input;
+  int32_t priority = 0;
+  std::string priority_text;     // as written: "filter", "raw - 10", "2147483647"
+  bool policy_drop = false;      // policy accept|drop (base chains)
+  std::vector<rule> rules;
+};
+
+struct set {
+  std::string name;
+  location loc;
+  std::string type;              // ipv4_addr | inet_service | inet_proto | mark
+  bool interval = false;         // flags interval;
+  std::vector<value_range> elems;
+  std::vector<std::string> elem_text;  // as written, for listings
+};
+
+struct table {
+  nft::family fam = nft::family::ip;
+  std::string name;
+  location loc;
+  std::vector<set> sets;
+  std::vector<chain> chains;
+};
+
+struct ruleset {
+  bool flush = false;            // `flush ruleset` seen (always implied: a load replaces all)
+  std::vector<table> tables;
+};
+
+// An error in nft's shape:
+//   FILE:LINE:COL: error: MESSAGE
+//   <the source line>
+//   <spaces>^^^^^
+struct error {
+  location loc;
+  std::string message;
+  std::string source_line;       // the line the error is on (no newline)
+  std::string to_string() const; // the three lines above, joined with '\n'
+};
+
+// Parses a ruleset file (follows `include "file"` relative to the including
+// file, bounded depth 16). Never throws. Unsupported nft features give
+// "not supported: ..." errors, never silence.
+std::optional<ruleset> parse_file(const std::string& path, error* err);
+std::optional<ruleset> parse_string(const std::string& text, const std::string& name, error* err);
+
+// Prints a ruleset like `nft list ruleset`. `counter_of(table, chain, rule
+// index)` returns the live {packets, bytes} of a rule's counter statement (or
+// nullopt to print the parsed values).
+struct counter_value {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+struct counter_lookup {
+  virtual ~counter_lookup() = default;
+  virtual std::optional<counter_value> get(size_t table, size_t chain, size_t rule) const = 0;
+};
+std::string format(const ruleset& rs, const counter_lookup* counters = nullptr);
+
+// Named priorities (nft's table for family ip): raw -300, mangle -150,
+// dstnat -100, filter 0, security 50, srcnat 100. nullopt if unknown.
+std::optional<int32_t> named_priority(const std::string& name);
+
+}  // namespace ctgate::nft
