@@ -128,6 +128,10 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
     }
     if (e->cas_track(raw, ts) || tries == 8) break;
   }
+  if (res.clear_status != 0) {
+    e->status.fetch_and(static_cast<uint16_t>(~res.clear_status), std::memory_order_relaxed);
+    status &= static_cast<uint16_t>(~res.clear_status);
+  }
   uint16_t set = res.set_status;
   if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);

@@ -96,7 +96,8 @@ enum class track_verdict : uint8_t {
 
 struct track_result {
   track_verdict verdict = track_verdict::accept;
-  uint16_t set_status = 0;  // CT_STATUS_* bits to OR into the entry
+  uint16_t set_status = 0;    // CT_STATUS_* bits to OR into the entry
+  uint16_t clear_status = 0;  // bits to clear first: a reopened connection starts fresh
 };
 
 struct tracker_params {

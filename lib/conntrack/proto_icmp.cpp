@@ -40,7 +40,8 @@ constexpr uint8_t answer_type(uint8_t type) {
 
 bool icmp_new_flow(const l4_info& pkt, const tracker_params& /*p*/, uint32_t /*now_ms*/,
                    track_state* st) {
-  if (answer_type(pkt.icmp_type) == icmp_no_type || pkt.icmp_code != 0) return false;
+  // Any code, as Linux (the code is part of the printed tuple, not of the key).
+  if (answer_type(pkt.icmp_type) == icmp_no_type) return false;
   *st = track_state{};
   st->l4state = pkt.icmp_type;
   st->tclass = TC_ICMP;
@@ -48,9 +49,9 @@ bool icmp_new_flow(const l4_info& pkt, const tracker_params& /*p*/, uint32_t /*n
 }
 
 // Original-direction packets repeat the query, reply-direction packets answer
-// it; code 0 as at creation (Linux's tuple includes the code).
+// it. The code is not compared (Linux's tuple would also require the same code).
 bool icmp_fits(const track_state& st, ct_dir dir, const l4_info& pkt) {
-  if (pkt.icmp_code != 0 || answer_type(st.l4state) == icmp_no_type) return false;
+  if (answer_type(st.l4state) == icmp_no_type) return false;
   const uint8_t want = dir == ct_dir::original ? st.l4state : answer_type(st.l4state);
   return pkt.icmp_type == want;
 }

@@ -93,8 +93,13 @@ track_result reopen(track_state* st, uint16_t status, uint8_t dir, uint8_t index
   st->l4state = from_reply ? S2 : SS;
   st->stream_ms = from_reply ? uint32_t{TCP_TRK_SIMULTANEOUS_OPEN} : 0u;
   note_last(st, dir, index);
-  st->tclass = timeout_class_for_tcp(st->l4state, status, index);
-  return accepted();
+  // Linux's fresh entry has seen no reply and is not assured; ours must not
+  // carry the old connection's flags either.
+  constexpr uint16_t fresh = CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED;
+  st->tclass = timeout_class_for_tcp(st->l4state, status & ~fresh, index);
+  track_result r = accepted();
+  r.clear_status = fresh;
+  return r;
 }
 
 // The kernel resyncs when a reply SYN/ACK answers a SYN it had ignored (both

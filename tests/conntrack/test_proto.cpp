@@ -669,14 +669,14 @@ TEST(Icmp, EveryQueryTypePairsWithItsAnswer) {
   }
 }
 
-TEST(Icmp, OnlyQueriesWithCodeZeroCreate) {
+TEST(Icmp, OnlyQueriesCreate) {
   for (int type = 0; type < 256; ++type) {
     flow f(1);
     const bool query = type == 8 || type == 13 || type == 15 || type == 17;
     EXPECT_EQ(f.open(icmp_pkt(static_cast<uint8_t>(type))), query) << type;
   }
   flow f(1);
-  EXPECT_FALSE(f.open(icmp_pkt(8, 1)));
+  EXPECT_TRUE(f.open(icmp_pkt(8, 1)));  // any code, as Linux
   EXPECT_FALSE(f.open(icmp_pkt(0)));  // a stray echo reply
   EXPECT_FALSE(f.open(icmp_pkt(3, 1)));  // errors are RELATED, never NEW
 }
@@ -689,7 +689,6 @@ TEST(Icmp, MismatchedTypesAreInvalid) {
   EXPECT_FALSE(accepted(f.send(reply, icmp_pkt(8))));   // a request in the reply direction
   EXPECT_FALSE(accepted(f.send(orig, icmp_pkt(0))));    // a reply in the original direction
   EXPECT_FALSE(accepted(f.send(orig, icmp_pkt(13))));   // another query on this entry
-  EXPECT_FALSE(accepted(f.send(reply, icmp_pkt(0, 1))));  // code differs from the request
   EXPECT_EQ(f.st.l4state, before.l4state);
   EXPECT_EQ(f.st.tclass, before.tclass);
   EXPECT_EQ(f.status, 0);
