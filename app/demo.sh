@@ -68,6 +68,11 @@ done
 say "hooks registered (conntrack.enable_hooks: true)"
 "${CTL[@]}" hooks
 
+say "load the demo ruleset: allow ssh/http/5001 and ping from lan, drop the rest"
+sed 's/^/    /' drivers-config/demo.nft | grep -v '^    #'
+"${CTL[@]}" ruleset load drivers-config/demo.nft
+"${CTL[@]}" hooks
+
 say "ping the gateway and, through it, the server"
 ip netns exec ctg-client ping -c 3 -i 0.3 -W 1 10.10.1.1 | tail -2
 ip netns exec ctg-client ping -c 3 -i 0.3 -W 1 10.10.2.2 | tail -2
@@ -87,6 +92,12 @@ printf 'sent %s, received %s: %s (%.1f Mbit/s)\n' "$a" "$b" \
   "$([ "$a" = "$b" ] && echo MATCH || echo MISMATCH)" \
   "$(echo "20000000*8/($end-$start)/1000000" | bc -l 2>/dev/null || echo 0)"
 rm -f /tmp/ctgate-demo.in /tmp/ctgate-demo.out
+
+say "a connection the ruleset refuses: server -> client port 6000 (dropped by policy)"
+ip netns exec ctg-server timeout 3 nc -z -w 2 10.10.1.2 6000 && echo "connected?!" || echo "refused, as the ruleset says"
+
+say "the ruleset with live counters"
+"${CTL[@]}" ruleset list
 
 say "conntrack -L"
 "${CTL[@]}" conntrack -L || true

@@ -10,6 +10,8 @@
 #include <rte_eal.h>
 #include <rte_lcore.h>
 
+#include <arpa/inet.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -23,6 +25,9 @@
 
 DEFINE_string(config, "", "gateway config file (YAML, see docs/config.md)");
 DEFINE_string(check_config, "", "validate this config file and exit");
+DEFINE_string(check_ruleset, "",
+              "validate this nft ruleset file and exit (like nft -c -f); with --config, "
+              "interface names are checked against its ports");
 DEFINE_uint32(run_seconds, 0, "stop after this many seconds (0: run until SIGINT/SIGTERM)");
 DEFINE_uint32(exit_idle_ms, 0,
               "stop once no packet has arrived for this long, after the first one (pcap tests)");
@@ -64,7 +69,22 @@ uint64_t total_rx(const ctgate::gateway& gw) {
   return n;
 }
 
+// `log` statements: workers queue records; the control thread prints them.
+void drain_rule_logs(ctgate::gateway& gw) {
+  ctgate::nft_log_record r;
+  for (auto* w : gw.workers) {
+    for (int i = 0; i < 1024 && w->logs.pop(&r); i++) {
+      auto port = [](uint16_t p) { return std::to_string(ntohs(p)); };
+      LOG(INFO) << r.prefix << "IN=" << (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?")
+                << " SRC=" << ctgate::format_ipv4(ntohl(r.src)) << " DST=" << ctgate::format_ipv4(ntohl(r.dst))
+                << " PROTO=" << int(r.proto)
+                << ((r.proto == 6 || r.proto == 17) ? " SPT=" + port(r.sport) + " DPT=" + port(r.dport) : "");
+    }
+  }
+}
+
 void drain_log_mailbox(ctgate::gateway& gw) {
+  drain_rule_logs(gw);
   if (gw.mailbox.take(ctgate::log_kind::conntrack_table_full))
     LOG(WARNING) << "nf_conntrack: table full, dropping packet (count="
                  << gw.ct.table->count() << " max=" << gw.ct.table->max() << ")";
@@ -96,6 +116,24 @@ int run(const ctgate::gateway_config& cfg) {
     delete gw;
     rte_eal_cleanup();
     return 1;
+  }
+  if (!cfg.ruleset.empty()) {
+    // A relative ruleset path is relative to the config file, like include.
+    std::string path = cfg.ruleset;
+    auto slash = cfg.source_file.rfind('/');
+    if (path[0] != '/' && slash != std::string::npos) path = cfg.source_file.substr(0, slash + 1) + path;
+    ctgate::ruleset_result r = ctgate::load_ruleset_file(*gw, path);
+    for (const auto& w : r.warnings) LOG(WARNING) << w;
+    if (!r.ok) {
+      std::fprintf(stderr, "%s%s", r.error.c_str(), r.error.empty() || r.error.back() == '\n' ? "" : "\n");
+      LOG(ERROR) << "ruleset " << cfg.ruleset << " not loaded";
+      ctgate::ports_stop(*gw);
+      delete gw;
+      rte_eal_cleanup();
+      return 1;
+    }
+    LOG(INFO) << "ruleset " << cfg.ruleset << ": " << r.tables << " tables, " << r.chains
+              << " chains, " << r.rules << " rules";
   }
   g_gw = gw;
   std::signal(SIGINT, on_signal);
@@ -163,6 +201,25 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
 
   ctgate::config_error err;
+  if (!FLAGS_check_ruleset.empty()) {
+    std::vector<std::string> ports;
+    if (!FLAGS_config.empty()) {
+      auto cfg = ctgate::load_config(FLAGS_config, &err);
+      if (!cfg) {
+        std::fprintf(stderr, "%s\n", err.to_string().c_str());
+        return 1;
+      }
+      for (const auto& p : cfg->ports) ports.push_back(p.name);
+    }
+    ctgate::ruleset_result r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports);
+    if (!r.ok) {
+      std::fprintf(stderr, "%s%s", r.error.c_str(), r.error.empty() || r.error.back() == '\n' ? "" : "\n");
+      return 1;
+    }
+    std::printf("%s: OK (%zu tables, %zu chains, %zu rules)\n", FLAGS_check_ruleset.c_str(),
+                r.tables, r.chains, r.rules);
+    return 0;
+  }
   if (!FLAGS_check_config.empty()) {
     auto cfg = ctgate::load_config(FLAGS_check_config, &err);
     if (!cfg) {

@@ -16,8 +16,11 @@ class ms_clock {
  public:
   ms_clock() : hz_(rte_get_tsc_hz()), start_(rte_get_tsc_cycles()) {}
   // Starts at 1 so that 0 can mean "never".
-  uint32_t now_ms() const {
-    return static_cast<uint32_t>((rte_get_tsc_cycles() - start_) * 1000 / hz_) + 1;
+  uint32_t now_ms() const { return static_cast<uint32_t>(now_ns() / 1000000); }
+  // Nanoseconds since start, plus 1 ms so that 0 ms can mean "never".
+  uint64_t now_ns() const {
+    uint64_t c = rte_get_tsc_cycles() - start_;
+    return c / hz_ * 1000000000ull + (c % hz_) * 1000000000ull / hz_ + 1000000;
   }
 
  private:

@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include <glog/logging.h>
+
 #include "conntrack/ct_format.h"
 #include "dataplane/gateway.h"
 
@@ -162,8 +164,25 @@ int cmd_ct_count(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-// Lists can be far larger than a telemetry reply (16 KiB), so the lines go
-// to a file the client reads and removes; the reply names it.
+// Replies can be far larger than a telemetry reply (16 KiB) or a telemetry
+// string (128 B), so text goes to a private file the client reads and
+// removes; the reply names it. mkstemp: an unpredictable name created with
+// O_EXCL, so a planted symlink cannot redirect a root-owned write.
+bool write_reply_file(rte_tel_data* d, const std::string& text) {
+  char path[] = "/tmp/ctgate-reply-XXXXXX";
+  int fd = mkstemp(path);
+  FILE* fp = fd >= 0 ? fdopen(fd, "w") : nullptr;
+  if (fp == nullptr) {
+    if (fd >= 0) close(fd);
+    rte_tel_data_add_dict_string(d, "error", "cannot write reply file");
+    return false;
+  }
+  std::fputs(text.c_str(), fp);
+  std::fclose(fp);
+  rte_tel_data_add_dict_string(d, "file", path);
+  return true;
+}
+
 int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
   ct::ct_filter f;
   std::string err;
@@ -173,19 +192,9 @@ int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
     return 0;
   }
   auto lines = ct::list_lines(*g_gw->ct.table, f, g_gw->clock.now_ms());
-  // mkstemp: an unpredictable name created with O_EXCL, so a planted
-  // symlink cannot redirect a root-owned write; unique per call.
-  char path[] = "/tmp/ctgate-ct-XXXXXX";
-  int fd = mkstemp(path);
-  FILE* fp = fd >= 0 ? fdopen(fd, "w") : nullptr;
-  if (fp == nullptr) {
-    if (fd >= 0) close(fd);
-    rte_tel_data_add_dict_string(d, "error", "cannot write dump file");
-    return 0;
-  }
-  for (const auto& l : lines) std::fprintf(fp, "%s\n", l.c_str());
-  std::fclose(fp);
-  rte_tel_data_add_dict_string(d, "file", path);
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  if (!write_reply_file(d, text)) return 0;
   rte_tel_data_add_dict_u64(d, "count", lines.size());
   return 0;
 }
@@ -210,6 +219,76 @@ int cmd_ct_delete(const char* cmd, const char* params, rte_tel_data* d) {
   for (auto* w : g_gw->workers) ws.push_back(&w->ct);
   uint64_t n = ct::delete_matching(*g_gw->ct.table, f, ws.data(), static_cast<uint16_t>(ws.size()));
   rte_tel_data_add_dict_u64(d, "deleted", n);
+  return 0;
+}
+
+int cmd_ct_enable(const char*, const char*, rte_tel_data* d) {
+  std::string err;
+  rte_tel_data_start_dict(d);
+  if (!g_gw->enable_conntrack(&err)) {
+    rte_tel_data_add_dict_string(d, "error", err.c_str());
+    return 0;
+  }
+  rte_tel_data_add_dict_u64(d, "hooks_registered", 1);
+  for (const auto& w : ruleset_ordering_warnings(*g_gw)) LOG(WARNING) << w;
+  return 0;
+}
+
+// /ctgate/ruleset/load,PATH: the path is read by the daemon; the result
+// (errors in nft's shape, warnings) comes back in a reply file.
+int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (params == nullptr || *params == '\0') {
+    rte_tel_data_add_dict_string(d, "error", "usage: /ctgate/ruleset/load,PATH");
+    return 0;
+  }
+  ruleset_result r = load_ruleset_file(*g_gw, params);
+  std::string text = r.error;
+  for (const auto& w : r.warnings) {
+    text += w + "\n";
+    LOG(WARNING) << w;
+  }
+  if (r.ok)
+    LOG(INFO) << "ruleset " << params << " loaded: " << r.tables << " tables, " << r.chains
+              << " chains, " << r.rules << " rules";
+  rte_tel_data_add_dict_u64(d, "ok", r.ok ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "tables", r.tables);
+  rte_tel_data_add_dict_u64(d, "chains", r.chains);
+  rte_tel_data_add_dict_u64(d, "rules", r.rules);
+  rte_tel_data_add_dict_u64(d, "warnings", r.warnings.size());
+  write_reply_file(d, text);
+  return 0;
+}
+
+int cmd_ruleset_list(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  write_reply_file(d, list_ruleset(*g_gw));
+  return 0;
+}
+
+int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  std::string c = cmd;
+  if (c == "/ctgate/trace/start") {
+    ruleset_result r = trace_start(*g_gw, params != nullptr ? params : "");
+    if (!r.ok) {
+      write_reply_file(d, r.error + "\n");
+      rte_tel_data_add_dict_string(d, "error", "bad trace expression (see file)");
+      return 0;
+    }
+    rte_tel_data_add_dict_u64(d, "tracing", 1);
+  } else if (c == "/ctgate/trace/stop") {
+    trace_stop(*g_gw);
+    rte_tel_data_add_dict_u64(d, "tracing", 0);
+  } else {
+    size_t packets = 0;
+    std::string lines = trace_read(*g_gw, &packets);
+    write_reply_file(d, lines);
+    rte_tel_data_add_dict_u64(d, "packets", packets);
+    uint64_t lost = 0;
+    for (auto* w : g_gw->workers) lost += w->trace_lost.get();
+    rte_tel_data_add_dict_u64(d, "lost", lost);
+  }
   return 0;
 }
 
@@ -243,6 +322,16 @@ void telemetry_register(gateway* gw) {
   rte_telemetry_register_cmd("/ctgate/conntrack/delete", cmd_ct_delete,
                              "conntrack -D. Params: filters");
   rte_telemetry_register_cmd("/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F");
+  rte_telemetry_register_cmd("/ctgate/conntrack/enable_hooks", cmd_ct_enable,
+                             "Register conntrack's hooks now (Linux's enable_hooks)");
+  rte_telemetry_register_cmd("/ctgate/ruleset/load", cmd_ruleset_load,
+                             "Load an nft ruleset atomically. Param: path");
+  rte_telemetry_register_cmd("/ctgate/trace/start", cmd_trace,
+                             "Trace packets matching an nft expression. Param: expression");
+  rte_telemetry_register_cmd("/ctgate/trace/read", cmd_trace, "Trace lines since the last read");
+  rte_telemetry_register_cmd("/ctgate/trace/stop", cmd_trace, "Stop tracing");
+  rte_telemetry_register_cmd("/ctgate/ruleset/list", cmd_ruleset_list,
+                             "The live ruleset with counters, like nft list ruleset");
 }
 
 std::string stats_summary(const gateway& gw) {

@@ -18,6 +18,7 @@ gateway::~gateway() {
     rte_free(w);
   }
   hooks.reset();
+  ruleset.reset();
   ct::ct_runtime_fini(&ct);
   routes.reset();
   neighbors.reset();
@@ -85,9 +86,11 @@ gateway* gateway::create(const gateway_config& cfg, const std::string& name, std
 }
 
 bool gateway::enable_conntrack(std::string* err) {
-  bool expected = false;
-  if (!ct_hooks_registered.compare_exchange_strong(expected, true)) return true;
-  return register_conntrack_hooks(*this, err);
+  if (ct_hooks_registered.load()) return true;
+  if (!hooks->edit([&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, err); }))
+    return false;
+  ct_hooks_registered.store(true);
+  return true;
 }
 
 int gateway::port_by_id(uint16_t port_id) const {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "common/log_ratelimit.h"
 #include "config/config.h"
 #include "conntrack/conntrack.h"
+#include "dataplane/ruleset_runtime.h"
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
 #include "route/neighbor_table.h"
@@ -47,6 +49,14 @@ struct gateway {
   ms_clock clock;
   std::atomic<bool> stop{false};
   std::atomic<bool> ct_hooks_registered{false};
+  // The live nftables ruleset (ruleset_runtime.h); guarded by ruleset_mu.
+  std::mutex ruleset_mu;
+  std::unique_ptr<loaded_ruleset> ruleset;
+  uint32_t next_ruleset_group = 1;
+  // Tracing: the optional trace selector chain (ctgatectl trace EXPR) and a
+  // flag workers check once per hook before looking for traced packets.
+  std::unique_ptr<loaded_ruleset> trace_ruleset;
+  std::atomic<bool> tracing{false};
 
   ~gateway();
 

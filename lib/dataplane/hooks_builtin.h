@@ -3,7 +3,9 @@
 
 #include <string>
 
+#include "hook/hook_registry.h"
+
 namespace ctgate {
-struct gateway;
-bool register_conntrack_hooks(gateway& gw, std::string* err);
+// Adds conntrack's four callbacks to an edit of the registry.
+bool register_conntrack_hooks(hook_registry::editor& ed, std::string* err);
 }  // namespace ctgate

@@ -11,6 +11,7 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   // One hook snapshot per burst: a concurrent registration takes effect at
   // the next burst, never in the middle of one.
   w.hooks = w.gw->hooks->current();
+  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms) w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
   w.counters.add(dp_counter::bursts);
 
@@ -37,6 +38,14 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   n = stage_hook(w, hook_point::postrouting, pkts, n);
   stage_tx(w, pkts, n);
 
+  // Resets and ICMP errors built by reject: routed and sent directly, like
+  // Linux's nf_send_reset (they are answers, not new flows).
+  if (w.n_local_out > 0) {
+    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
+    w.n_local_out = 0;
+    stage_tx(w, w.local_out, k);
+  }
+
   // Every packet has now been sent or dropped, so every unconfirmed entry
   // has been confirmed or freed. Anything left is a bug: free and count it.
   if (w.ct.n_unconfirmed != 0) {
@@ -49,7 +58,8 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
   gateway& gw = *w.gw;
   rte_mbuf* pkts[k_max_burst];
   bool idle = true;
-  w.now_ms = gw.clock.now_ms();
+  w.now_ns = gw.clock.now_ns();
+  w.now_ms = static_cast<uint32_t>(w.now_ns / 1000000);
   for (uint16_t p = 0; p < gw.ports.size(); p++) {
     if (!gw.ports[p].attached) continue;
     uint16_t n = stage_rx(w, p, pkts, burst);

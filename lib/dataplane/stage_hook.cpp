@@ -1,3 +1,6 @@
+#include <cstring>
+
+#include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 
 namespace ctgate {
@@ -15,14 +18,48 @@ uint16_t compact_verdicts(worker_ctx& w, rte_mbuf** pkts, uint16_t n, const verd
   return kept;
 }
 
+void trace_event(worker_ctx& w, const rte_mbuf* m, trace_record r) {
+  const pkt_meta* meta = meta_of(const_cast<rte_mbuf*>(m));
+  r.id = meta->trace_id;
+  if (!w.traces.push(r)) w.trace_lost.add(1);
+}
+
+namespace {
+
+// Slow path, only for bursts that hold traced packets.
+void trace_hook(worker_ctx& w, hook_point hp, const hook_entry& e, rte_mbuf** pkts, uint16_t n,
+                const verdict* v) {
+  for (uint16_t i = 0; i < n; i++) {
+    if (!(meta_of(pkts[i])->flags & PKT_F_TRACE)) continue;
+    trace_record r;
+    r.kind = trace_kind::hook;
+    r.hook = static_cast<uint8_t>(hp);
+    r.hook_id = e.id;
+    r.verdict = static_cast<uint8_t>(v[i]);
+    std::strncpy(r.name, e.name, sizeof(r.name) - 1);
+    trace_event(w, pkts[i], r);
+  }
+}
+
+bool any_traced(rte_mbuf** pkts, uint16_t n) {
+  for (uint16_t i = 0; i < n; i++)
+    if (meta_of(pkts[i])->flags & PKT_F_TRACE) return true;
+  return false;
+}
+
+}  // namespace
+
 uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
   const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
   verdict v[k_max_burst];
+  bool tracing = w.gw->tracing.load(std::memory_order_relaxed);
   for (uint16_t c = 0; c < chain.n && n > 0; c++) {
     const hook_entry& e = chain.e[c];
     std::fill(v, v + n, verdict::accept);
     w.hook_pkts[e.id].add(n);
     uint16_t rejected = e.fn(e, w, pkts, n, v);
+    if (tracing && any_traced(pkts, n)) [[unlikely]]
+      trace_hook(w, hp, e, pkts, n, v);
     if (rejected == 0) continue;
     uint16_t kept = compact_verdicts(w, pkts, n, v, dp_counter::drop_hook);
     w.hook_drops[e.id].add(n - kept);

@@ -21,6 +21,63 @@ struct gateway;
 inline constexpr uint16_t k_max_ports = 32;
 inline constexpr uint16_t k_max_burst = 64;
 
+// A `log` statement's line, handed to the control thread (workers never log).
+struct nft_log_record {
+  char prefix[48] = {};
+  uint32_t src = 0, dst = 0;  // network order
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+  uint16_t in_port = 0;
+};
+
+// Single-producer (the worker), single-consumer (the control thread) ring.
+// Bounded: when full, records are dropped and counted, never waited for.
+template <typename T, uint32_t N>
+class spsc_ring {
+ public:
+  bool push(const T& r) {
+    uint32_t h = head_.load(std::memory_order_relaxed);
+    if (h - tail_.load(std::memory_order_acquire) == N) return false;
+    slots_[h % N] = r;
+    head_.store(h + 1, std::memory_order_release);
+    return true;
+  }
+  bool pop(T* r) {
+    uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (t == head_.load(std::memory_order_acquire)) return false;
+    *r = slots_[t % N];
+    tail_.store(t + 1, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  alignas(64) std::atomic<uint32_t> head_{0};
+  alignas(64) std::atomic<uint32_t> tail_{0};
+  T slots_[N];
+};
+using log_ring = spsc_ring<nft_log_record, 256>;
+
+// One step of a traced packet's path (nft monitor trace's lines).
+enum class trace_kind : uint8_t { packet, hook, rule, policy };
+struct trace_record {
+  uint32_t id = 0;          // trace id: worker << 24 | sequence
+  trace_kind kind = trace_kind::packet;
+  uint8_t hook = 0;         // hook_point
+  uint8_t verdict = 0;      // ctgate::verdict
+  uint8_t proto = 0;
+  uint16_t hook_id = 0;     // registry id of the callback (hook records)
+  uint16_t in_port = 0;
+  uint32_t group = 0;       // ruleset generation (rule/policy records)
+  uint32_t chain = 0;       // compiled chain index
+  uint32_t rule = 0;        // compiled rule index
+  uint32_t src = 0, dst = 0;
+  uint16_t sport = 0, dport = 0;
+  uint8_t tcp_flags = 0;
+  uint8_t ct_info = 0;
+  char name[32] = {};       // callback name (hook records)
+};
+using trace_ring = spsc_ring<trace_record, 1024>;
+
 // Where transmitted packets go when no ethdev is attached (in-process tests
 // and benchmarks): the sink takes ownership of the packets.
 using tx_sink_fn = void (*)(void* arg, uint16_t port, rte_mbuf** pkts, uint16_t n);
@@ -30,6 +87,12 @@ struct alignas(64) worker_ctx {
   unsigned lcore = 0;
   gateway* gw = nullptr;
   uint32_t now_ms = 1;               // read once per burst (tests set it directly)
+  uint64_t now_ns = 1;               // for rate limiters; derived from now_ms unless set
+  rte_mbuf* local_out[k_max_burst] = {};  // packets the gateway generated this burst (rejects)
+  uint16_t n_local_out = 0;
+  log_ring logs;
+  trace_ring traces;
+  uint32_t trace_seq = 0;
   const hook_snapshot* hooks = nullptr;  // loaded once per burst
   rte_eth_dev_tx_buffer* txb[k_max_ports] = {};
   tx_sink_fn tx_sink = nullptr;
@@ -39,6 +102,7 @@ struct alignas(64) worker_ctx {
   dp_counter_block counters;
   ct::ct_worker ct;
   alignas(64) counter_slot hook_pkts[k_max_hook_ids];
+  counter_slot trace_lost;
   counter_slot hook_drops[k_max_hook_ids];
   counter_slot port_rx[k_max_ports];
   counter_slot port_tx[k_max_ports];
@@ -51,6 +115,9 @@ inline void pkt_drop(worker_ctx& w, rte_mbuf* m, dp_counter reason) {
   rte_pktmbuf_free(m);
   w.counters.add(reason);
 }
+
+// Records one trace event for a packet marked PKT_F_TRACE.
+void trace_event(worker_ctx& w, const rte_mbuf* m, trace_record r);
 
 // Keeps pkts[i] where v[i] == accept, drops those with v[i] == drop (counted
 // under `reason`), forgets stolen ones. Returns the new count.

@@ -54,6 +54,7 @@ struct hook_entry {
   void* priv;
   int32_t priority;
   uint16_t id;  // registration id, 1..k_max_hook_ids-1, stable while registered
+  uint32_t group;  // who registered it: 0 built-ins, others e.g. a ruleset generation
   char name[k_hook_name_len];
 };
 

@@ -20,8 +20,23 @@ hook_registry::hook_registry(rte_rcu_qsbr* qs) : qs_(qs), cur_(new hook_snapshot
 hook_registry::~hook_registry() { delete cur_.load(std::memory_order_relaxed); }
 
 int hook_registry::add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                       void* priv, std::string* err) {
+                       void* priv, std::string* err, uint32_t group) {
   std::lock_guard<std::mutex> lock(mu_);
+  int id = add_locked(hp, priority, name, fn, priv, group, err);
+  if (id > 0) publish_locked();
+  return id;
+}
+
+void hook_registry::remove_group_locked(uint32_t group) {
+  for (auto& chain : chains_) {
+    for (const auto& e : chain)
+      if (e.group == group) id_used_[e.id] = false;
+    std::erase_if(chain, [&](const hook_entry& e) { return e.group == group; });
+  }
+}
+
+int hook_registry::add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
+                              void* priv, uint32_t group, std::string* err) {
   auto& chain = chains_[static_cast<int>(hp)];
   if (chain.size() >= k_max_hooks_per_point) {
     *err = std::string("too many callbacks on ") + hook_point_name(hp);
@@ -44,12 +59,12 @@ int hook_registry::add(hook_point hp, int32_t priority, const std::string& name,
   e.priv = priv;
   e.priority = priority;
   e.id = id;
+  e.group = group;
   std::strncpy(e.name, name.c_str(), k_hook_name_len - 1);
   // Linux's rule: insert before the first entry with priority >= ours.
   auto pos = std::find_if(chain.begin(), chain.end(),
                           [&](const hook_entry& x) { return x.priority >= priority; });
   chain.insert(pos, e);
-  publish_locked();
   return id;
 }
 
@@ -88,7 +103,7 @@ std::vector<hook_registry::listing_entry> hook_registry::list() const {
   std::vector<listing_entry> out;
   for (int h = 0; h < k_hook_count; h++)
     for (const auto& e : chains_[h])
-      out.push_back({static_cast<hook_point>(h), e.priority, e.id, e.name});
+      out.push_back({static_cast<hook_point>(h), e.priority, e.id, e.group, e.name});
   return out;
 }
 

@@ -2,7 +2,9 @@
 // and snapshot publication.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,8 +29,41 @@ class hook_registry {
   // (nf_hook_entries_grow): among equal priorities the later registration
   // runs first. Returns the id (> 0), or -1 with *err set.
   int add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
-          std::string* err);
+          std::string* err, uint32_t group = 0);
   bool remove(int id);
+
+  // Several changes published as one snapshot: workers see all or none.
+  class editor {
+   public:
+    int add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
+            uint32_t group, std::string* err) {
+      return r_.add_locked(hp, priority, name, fn, priv, group, err);
+    }
+    void remove_group(uint32_t group) { r_.remove_group_locked(group); }
+
+   private:
+    friend class hook_registry;
+    explicit editor(hook_registry& r) : r_(r) {}
+    hook_registry& r_;
+  };
+  // Runs `fn` under the registry lock; if it returns true the result is
+  // published as one snapshot, otherwise every change is rolled back.
+  template <typename F>
+  bool edit(F&& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<hook_entry> saved[k_hook_count];
+    for (int h = 0; h < k_hook_count; h++) saved[h] = chains_[h];
+    bool saved_ids[k_max_hook_ids];
+    std::copy(std::begin(id_used_), std::end(id_used_), saved_ids);
+    editor ed(*this);
+    if (!fn(ed)) {
+      for (int h = 0; h < k_hook_count; h++) chains_[h] = std::move(saved[h]);
+      std::copy(std::begin(saved_ids), std::end(saved_ids), id_used_);
+      return false;
+    }
+    publish_locked();
+    return true;
+  }
 
   // The current snapshot (acquire). Data-plane readers must be RCU readers.
   const hook_snapshot* current() const { return cur_.load(std::memory_order_acquire); }
@@ -38,11 +73,15 @@ class hook_registry {
     hook_point hp;
     int32_t priority;
     uint16_t id;
+    uint32_t group;
     std::string name;
   };
   std::vector<listing_entry> list() const;
 
  private:
+  int add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
+                 uint32_t group, std::string* err);
+  void remove_group_locked(uint32_t group);
   void publish_locked();
 
   rte_rcu_qsbr* qs_;

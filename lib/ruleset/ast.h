@@ -61,7 +61,7 @@ enum class cmp_op : uint8_t {
   ne,         // !=
   lt, gt, le, ge,
   bits_any,   // (pkt & mask) != 0      e.g. `ct state established,related`, `tcp flags syn`
-  bits_none,  // (pkt & mask) == 0      e.g. `ct state != invalid` hmm: see below
+  bits_none,  // (pkt & mask) == 0      e.g. `ct state != invalid`, `tcp flags ! fin,rst`
   masked_eq,  // (pkt & mask) == value  e.g. `tcp flags & (syn|ack) == syn`, `tcp flags syn / syn,ack`
   masked_ne,  // (pkt & mask) != value
 };
@@ -195,6 +195,10 @@ struct counter_lookup {
   virtual std::optional<counter_value> get(size_t table, size_t chain, size_t rule) const = 0;
 };
 std::string format(const ruleset& rs, const counter_lookup* counters = nullptr);
+
+// One rule as `nft list ruleset` prints it, without live counter values
+// (trace lines use it).
+std::string format_rule(const rule& r);
 
 // Named priorities (nft's table for family ip): raw -300, mangle -150,
 // dstnat -100, filter 0, security 50, srcnat 100. nullopt if unknown.

@@ -4,6 +4,8 @@
 //
 //   ctgate-replay --config FILE < steps
 //
+//   ctgate-replay --config FILE --ruleset RULES.nft < steps
+//
 // Input, one step per line:  PORT HEXFRAME [ADVANCE_MS]
 // Output per step:
 //   step N
@@ -28,6 +30,7 @@
 #include "dataplane/stages.h"
 
 DEFINE_string(config, "", "gateway config (ports need no devices)");
+DEFINE_string(ruleset, "", "nft ruleset to load before the first step");
 
 namespace {
 
@@ -81,6 +84,14 @@ int main(int argc, char** argv) {
   if (gw == nullptr) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
+  }
+  if (!FLAGS_ruleset.empty()) {
+    ctgate::ruleset_result r = ctgate::load_ruleset_file(*gw, FLAGS_ruleset);
+    if (!r.ok) {
+      std::fprintf(stderr, "%s\n", r.error.c_str());
+      return 1;
+    }
+    for (const auto& warning : r.warnings) std::fprintf(stderr, "%s\n", warning.c_str());
   }
   ctgate::worker_ctx& w = *gw->workers[0];
   w.tx_sink = sink;

@@ -1,0 +1,308 @@
+// Evaluates compiled nftables chains over a burst. Per packet: walk the
+// chain's rules; a rule's matches are compares against pkt_meta fields or
+// O(log n) set lookups; statements update counters, marks and limiters, or
+// end the chain with a verdict. jump/goto/return use a bounded stack.
+#include "dataplane/nft_chain.h"
+
+#include <rte_ether.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+
+#include <cstring>
+
+#include "dataplane/gateway.h"
+#include "dataplane/stages.h"
+
+namespace ctgate {
+
+namespace {
+
+using namespace nft;
+
+constexpr int k_max_depth = 16;  // nft's jump stack limit
+
+// nft's ct state bit for a packet.
+uint32_t ct_state_bit(const pkt_meta* m) {
+  switch (m->ct_info) {
+    case CTINFO_NEW: return CT_STATE_NEW;
+    case CTINFO_ESTABLISHED: return CT_STATE_ESTABLISHED;
+    case CTINFO_RELATED: return CT_STATE_RELATED;
+    case CTINFO_UNTRACKED: return CT_STATE_UNTRACKED;
+    default: return CT_STATE_INVALID;  // includes "not looked at": nft sees no ct
+  }
+}
+
+// Reads a field; false when the packet has no such field (e.g. tcp dport of
+// a UDP packet), in which case nft's match fails.
+bool load_field(field f, const rte_mbuf* mb, const pkt_meta* m, uint64_t* out) {
+  bool l4ok = m->l4_invalid == L4_OK;
+  switch (f) {
+    case field::ip_saddr: *out = rte_be_to_cpu_32(m->src); return true;
+    case field::ip_daddr: *out = rte_be_to_cpu_32(m->dst); return true;
+    case field::ip_protocol:
+    case field::meta_l4proto: *out = m->l4.proto; return true;
+    case field::meta_iif:
+    case field::meta_iifname: *out = m->in_port; return true;
+    case field::meta_oif:
+    case field::meta_oifname: *out = m->out_port; return true;
+    case field::meta_mark: *out = m->mark; return true;
+    case field::ct_state: *out = ct_state_bit(m); return true;
+    case field::ct_mark:
+      if (m->ct == nullptr) return false;
+      *out = m->ct->mark.load(std::memory_order_relaxed);
+      return true;
+    case field::tcp_sport:
+    case field::tcp_dport:
+      if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
+      *out = rte_be_to_cpu_16(f == field::tcp_sport ? m->sport : m->dport);
+      return true;
+    case field::udp_sport:
+    case field::udp_dport:
+      if (m->l4.proto != IPPROTO_UDP || !l4ok) return false;
+      *out = rte_be_to_cpu_16(f == field::udp_sport ? m->sport : m->dport);
+      return true;
+    case field::th_sport:
+    case field::th_dport:
+      if ((m->l4.proto != IPPROTO_TCP && m->l4.proto != IPPROTO_UDP) || !l4ok) return false;
+      *out = rte_be_to_cpu_16(f == field::th_sport ? m->sport : m->dport);
+      return true;
+    case field::tcp_flags:
+      if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
+      *out = m->l4.tcp_flags;
+      return true;
+    case field::icmp_type:
+      if (m->l4.proto != IPPROTO_ICMP || !l4ok) return false;
+      *out = m->l4.icmp_type;
+      return true;
+  }
+  (void)mb;
+  return false;
+}
+
+bool eval_match(const compiled_ruleset& rs, const cmatch& cm, const rte_mbuf* mb, const pkt_meta* m) {
+  uint64_t v;
+  if (!load_field(cm.f, mb, m, &v)) return false;
+  auto in = [&] { return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi); };
+  switch (cm.op) {
+    case cmp_op::eq: return in();
+    case cmp_op::ne: return !in();
+    case cmp_op::lt: return v < cm.lo;
+    case cmp_op::gt: return v > cm.lo;
+    case cmp_op::le: return v <= cm.lo;
+    case cmp_op::ge: return v >= cm.lo;
+    case cmp_op::bits_any: return (v & cm.mask) != 0;
+    case cmp_op::bits_none: return (v & cm.mask) == 0;
+    case cmp_op::masked_eq: return (v & cm.mask) == cm.value;
+    case cmp_op::masked_ne: return (v & cm.mask) != cm.value;
+  }
+  return false;
+}
+
+// Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
+// output (route, neighbor, TX) at the end of the burst.
+void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_kind kind) {
+  if (w.n_local_out >= k_max_burst) return;
+  if (kind == reject_kind::tcp_reset && m->l4.proto != IPPROTO_TCP) kind = reject_kind::icmp_port_unreachable;
+  if (kind == reject_kind::tcp_reset && (m->l4.tcp_flags & ct::TCPF_RST)) return;  // never answer a RST
+  if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != 8 && m->l4.icmp_type != 13) return;  // no ICMP about ICMP errors
+  rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
+  if (r == nullptr) {
+    w.counters.add(dp_counter::drop_no_mbuf);
+    return;
+  }
+  const auto* oip = rte_pktmbuf_mtod_offset(orig, const rte_ipv4_hdr*, m->l3_off);
+  pkt_spec s;
+  s.src = rte_be_to_cpu_32(m->dst);
+  s.dst = rte_be_to_cpu_32(m->src);
+  size_t len;
+  uint8_t* buf = rte_pktmbuf_mtod(r, uint8_t*);
+  if (kind == reject_kind::tcp_reset) {
+    const auto* th = rte_pktmbuf_mtod_offset(orig, const rte_tcp_hdr*, m->l4_off);
+    s.proto = IPPROTO_TCP;
+    s.sport = rte_be_to_cpu_16(m->dport);
+    s.dport = rte_be_to_cpu_16(m->sport);
+    s.window = 0;
+    if (m->l4.tcp_flags & ct::TCPF_ACK) {
+      s.seq = rte_be_to_cpu_32(th->recv_ack);
+      s.tcp_flags = ct::TCPF_RST;
+    } else {
+      uint32_t seg = m->l4.payload_len + ((m->l4.tcp_flags & ct::TCPF_SYN) ? 1 : 0) +
+                     ((m->l4.tcp_flags & ct::TCPF_FIN) ? 1 : 0);
+      s.ack = rte_be_to_cpu_32(th->sent_seq) + seg;
+      s.tcp_flags = ct::TCPF_RST | ct::TCPF_ACK;
+    }
+    len = build_frame(s, buf, rte_pktmbuf_tailroom(r));
+  } else {
+    static constexpr uint8_t codes[] = {3, 1, 0, 13, 3};  // port, host, net, admin, (tcp: unused)
+    // ICMP error: type 3, the original IP header plus 8 bytes as payload.
+    uint16_t quote = static_cast<uint16_t>(std::min<uint32_t>(m->l4_off - m->l3_off + 8,
+                                                              rte_be_to_cpu_16(oip->total_length)));
+    s.proto = IPPROTO_ICMP;
+    s.icmp_type = 3;
+    s.icmp_code = codes[static_cast<int>(kind)];
+    s.payload_len = quote;
+    len = build_frame(s, buf, rte_pktmbuf_tailroom(r));
+    if (len != 0) {
+      uint8_t* icmp = buf + sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr);
+      std::memcpy(icmp + 8, oip, quote);
+      icmp[2] = icmp[3] = 0;
+      uint16_t ck = static_cast<uint16_t>(~rte_raw_cksum(icmp, 8u + quote));
+      std::memcpy(icmp + 2, &ck, 2);
+    }
+  }
+  if (len == 0) {
+    rte_pktmbuf_free(r);
+    return;
+  }
+  r->data_len = r->pkt_len = static_cast<uint32_t>(len);
+  pkt_meta* rm = meta_of(r);
+  *rm = pkt_meta{};
+  rm->l3_off = sizeof(rte_ether_hdr);
+  rm->src = rte_cpu_to_be_32(s.src);
+  rm->dst = rte_cpu_to_be_32(s.dst);
+  rm->flags = PKT_F_LOCAL_OUT;
+  w.local_out[w.n_local_out++] = r;
+  w.counters.add(dp_counter::reject_sent);
+}
+
+void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t prefix, const pkt_meta* m) {
+  nft_log_record rec;
+  std::strncpy(rec.prefix, rs.log_prefixes[prefix].c_str(), sizeof(rec.prefix) - 1);
+  rec.src = m->src;
+  rec.dst = m->dst;
+  rec.sport = m->sport;
+  rec.dport = m->dport;
+  rec.proto = m->l4.proto;
+  rec.in_port = m->in_port;
+  if (!w.logs.push(rec)) w.counters.add(dp_counter::log_suppressed);
+}
+
+// The verdict a rule ends with, for trace lines (accept when it has none:
+// the rule lets the packet continue).
+verdict rule_verdict(const compiled_ruleset& rs, const crule& r) {
+  for (uint32_t k = 0; k < r.n_stmts; k++) {
+    stmt_kind kind = rs.stmts[r.first_stmt + k].kind;
+    if (kind == stmt_kind::drop || kind == stmt_kind::reject) return verdict::drop;
+  }
+  return verdict::accept;
+}
+
+// Trace records (slow path: only packets marked PKT_F_TRACE).
+void trace_start(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
+  if (m->flags & PKT_F_TRACE) return;
+  m->flags |= PKT_F_TRACE;
+  m->trace_id = (static_cast<uint32_t>(w.id) << 24) | (++w.trace_seq & 0xffffff);
+  trace_record r;
+  r.kind = trace_kind::packet;
+  r.in_port = m->in_port;
+  r.src = m->src;
+  r.dst = m->dst;
+  r.sport = m->sport;
+  r.dport = m->dport;
+  r.proto = m->l4.proto;
+  r.tcp_flags = m->l4.tcp_flags;
+  r.ct_info = m->ct_info;
+  trace_event(w, mb, r);
+}
+
+void trace_rule(worker_ctx& w, rte_mbuf* mb, const compiled_ruleset& rs, trace_kind kind,
+                uint32_t chain, uint32_t rule, verdict v) {
+  trace_record r;
+  r.kind = kind;
+  r.group = rs.group;
+  r.chain = chain;
+  r.rule = rule;
+  r.verdict = static_cast<uint8_t>(v);
+  trace_event(w, mb, r);
+}
+
+// The verdict of `chain` for one packet.
+verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf* mb) {
+  pkt_meta* m = meta_of(mb);
+  struct frame {
+    uint32_t chain, rule;
+  } stack[k_max_depth];
+  int sp = 0;
+  uint32_t chain = base, ri = 0;
+  for (;;) {
+    const cchain& c = rs.chains[chain];
+    for (; ri < c.n_rules; ri++) {
+      const crule& r = rs.rules[c.first_rule + ri];
+      bool hit = true;
+      for (uint32_t k = 0; k < r.n_matches && hit; k++) hit = eval_match(rs, rs.matches[r.first_match + k], mb, m);
+      if (!hit) continue;
+      if (m->flags & PKT_F_TRACE) [[unlikely]]
+        trace_rule(w, mb, rs, trace_kind::rule, chain, c.first_rule + ri, rule_verdict(rs, r));
+      for (uint32_t k = 0; k < r.n_stmts; k++) {
+        const cstmt& s = rs.stmts[r.first_stmt + k];
+        switch (s.kind) {
+          case stmt_kind::counter: {
+            rule_counter& ctr = rs.counter(w.id, s.counter);
+            ctr.packets.add(1);
+            ctr.bytes.add(rte_pktmbuf_pkt_len(mb) - m->l3_off);
+            break;
+          }
+          case stmt_kind::limit: {
+            limiter& l = rs.limiters[s.limit];
+            bool ok = l.conforming(w.now_ns);
+            if (l.over ? ok : !ok) goto next_rule;  // a limit that does not match ends the rule
+            break;
+          }
+          case stmt_kind::log: log_packet(w, rs, s.log, m); break;
+          case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
+          case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(s.value); break;
+          case stmt_kind::ct_mark_set:
+            if (m->ct != nullptr) m->ct->mark.store(static_cast<uint32_t>(s.value), std::memory_order_relaxed);
+            break;
+          case stmt_kind::meta_nftrace_set:
+            if (s.value != 0) trace_start(w, mb, m);
+            break;
+          case stmt_kind::accept: return verdict::accept;
+          case stmt_kind::drop: return verdict::drop;
+          case stmt_kind::reject:
+            send_reject(w, mb, m, s.reject);
+            return verdict::drop;
+          case stmt_kind::jump:
+            if (sp == k_max_depth) return verdict::drop;  // nft refuses such rulesets; be safe
+            stack[sp++] = {chain, ri + 1};
+            [[fallthrough]];
+          case stmt_kind::goto_:
+            chain = s.target;
+            ri = 0;
+            goto next_chain;
+          case stmt_kind::return_:
+            goto chain_end;
+        }
+      }
+    next_rule:;
+    }
+  chain_end:
+    if (sp == 0) {
+      verdict pv = rs.chains[base].policy_drop ? verdict::drop : verdict::accept;
+      if (m->flags & PKT_F_TRACE) [[unlikely]]
+        trace_rule(w, mb, rs, trace_kind::policy, base, 0, pv);
+      return pv;
+    }
+    chain = stack[sp - 1].chain;
+    ri = stack[sp - 1].rule;
+    sp--;
+    continue;
+  next_chain:;
+  }
+}
+
+}  // namespace
+
+uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                        verdict* v) {
+  const auto* ref = static_cast<const nft_chain_ref*>(self.priv);
+  uint16_t rejected = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i]);
+    rejected += v[i] != verdict::accept;
+  }
+  return rejected;
+}
+
+}  // namespace ctgate

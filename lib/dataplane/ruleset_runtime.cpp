@@ -1,0 +1,372 @@
+#include "dataplane/ruleset_runtime.h"
+
+#include <arpa/inet.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "dataplane/gateway.h"
+#include "dataplane/hooks_builtin.h"
+
+namespace ctgate {
+
+namespace {
+
+hook_point to_hook_point(nft::hook h) {
+  switch (h) {
+    case nft::hook::prerouting: return hook_point::prerouting;
+    case nft::hook::input: return hook_point::input;
+    case nft::hook::forward: return hook_point::forward;
+    case nft::hook::output: return hook_point::output;
+    case nft::hook::postrouting: return hook_point::postrouting;
+  }
+  return hook_point::input;
+}
+
+bool chain_uses_ct(const nft::chain& c) {
+  for (const auto& r : c.rules) {
+    for (const auto& m : r.matches)
+      if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark) return true;
+    for (const auto& s : r.stmts)
+      if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set) return true;
+  }
+  return false;
+}
+
+bool chain_can_drop(const nft::chain& c) {
+  if (c.policy_drop) return true;
+  for (const auto& r : c.rules)
+    for (const auto& s : r.stmts)
+      if (s.kind == nft::stmt_kind::drop || s.kind == nft::stmt_kind::reject) return true;
+  return false;
+}
+
+std::vector<std::string> port_names(const gateway& gw) {
+  std::vector<std::string> names;
+  for (const auto& p : gw.ports) names.push_back(p.name);
+  return names;
+}
+
+// The first article's trap: a chain that runs after conntrack's confirm on
+// the same hook (same priority INT_MAX, registered before conntrack) can
+// drop packets whose flows are already confirmed.
+void warn_ordering(gateway& gw, const loaded_ruleset& lr, std::vector<std::string>* warnings) {
+  const hook_snapshot* snap = gw.hooks->current();
+  for (const auto& ref : lr.refs) {
+    const nft::cchain& cc = lr.rs->chains[ref->chain];
+    const nft::table& tb = lr.rs->ast.tables[cc.table];
+    const nft::chain& ast = tb.chains[cc.ast_chain];
+    if (!chain_can_drop(ast)) continue;
+    const auto& chain = snap->chains[static_cast<int>(to_hook_point(cc.hook_point))];
+    int confirm_at = -1, chain_at = -1;
+    for (uint16_t i = 0; i < chain.n; i++) {
+      if (chain.e[i].fn != nullptr && std::string(chain.e[i].name) == "ipv4_confirm") confirm_at = i;
+      if (chain.e[i].priv == ref.get()) chain_at = i;
+    }
+    if (confirm_at >= 0 && chain_at > confirm_at) {
+      warnings->push_back(
+          ast.loc.file + ":" + std::to_string(ast.loc.line) + ": warning: chain " + tb.name + " " +
+          ast.name + " (hook " + hook_point_name(to_hook_point(cc.hook_point)) + ", priority " +
+          std::to_string(cc.priority) +
+          ") runs AFTER ipv4_confirm: it was registered before conntrack's hooks, and among "
+          "equal priorities the later registration runs first. Its drops will not undo the "
+          "confirmation: a dropped packet's flow stays in the conntrack table. Use a priority "
+          "below 2147483647 to filter before confirm.");
+    }
+  }
+}
+
+void update_tracing(gateway& gw) {
+  bool on = gw.trace_ruleset != nullptr || (gw.ruleset && gw.ruleset->rs->uses_nftrace);
+  gw.tracing.store(on, std::memory_order_relaxed);
+}
+
+// Installs `ast` into `slot` (the ruleset or the trace selector), replacing
+// what was there, as one registry edit.
+// Compile errors point into the source: show the line like parse errors do,
+// from the loaded text or else from the file named in the location.
+std::string compile_error_text(nft::error err, const std::string* text) {
+  std::string line;
+  if (text != nullptr && err.loc.file == "") err.loc.file = "ruleset";
+  std::istringstream in(text != nullptr ? *text : "");
+  std::ifstream file;
+  std::istream* src = &in;
+  if (text == nullptr) {
+    file.open(err.loc.file);
+    src = &file;
+  }
+  for (int n = 1; n <= err.loc.line && std::getline(*src, line); n++)
+    if (n == err.loc.line) err.source_line = line;
+  return err.to_string();
+}
+
+ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& source,
+                       std::unique_ptr<loaded_ruleset> gateway::*slot = &gateway::ruleset,
+                       const std::string* text = nullptr) {
+  ruleset_result res;
+  nft::error err;
+  auto rs = nft::compile(ast, source, port_names(gw), static_cast<uint16_t>(gw.workers.size()), &err);
+  if (rs == nullptr) {
+    res.error = compile_error_text(err, text);
+    return res;
+  }
+  auto lr = std::make_unique<loaded_ruleset>();
+  lr->rs = std::move(rs);
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lr->group = gw.next_ruleset_group++;
+  lr->rs->group = lr->group;
+  uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
+  bool ct_was_on = gw.ct_hooks_registered.load();
+  bool ct_registered_now = false;
+  std::string herr;
+  bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
+    if (old_group != 0) ed.remove_group(old_group);
+    bool ct_on = ct_was_on;
+    for (uint32_t i = 0; i < lr->rs->chains.size(); i++) {
+      const nft::cchain& cc = lr->rs->chains[i];
+      const nft::chain& ast_chain = lr->rs->ast.tables[cc.table].chains[cc.ast_chain];
+      if (cc.base) {
+        lr->refs.push_back(std::make_unique<nft_chain_ref>(nft_chain_ref{lr->rs.get(), i}));
+        std::string name = "nft " + lr->rs->ast.tables[cc.table].name + " " + cc.name;
+        if (ed.add(to_hook_point(cc.hook_point), cc.priority, name, nft_chain_hook,
+                   lr->refs.back().get(), lr->group, &herr) < 0)
+          return false;
+      }
+      // Linux registers conntrack when the first rule needing it is added,
+      // i.e. after this chain's own hook.
+      if (!ct_on && chain_uses_ct(ast_chain)) {
+        if (!register_conntrack_hooks(ed, &herr)) return false;
+        ct_on = ct_registered_now = true;
+      }
+    }
+    return true;
+  });
+  if (!ok) {
+    res.error = source + ": error: cannot register chains: " + herr;
+    return res;
+  }
+  if (ct_registered_now) gw.ct_hooks_registered.store(true);
+  // The edit waited for a grace period: no worker can still be walking the
+  // old ruleset's chains.
+  if (slot == &gateway::ruleset) warn_ordering(gw, *lr, &res.warnings);
+  lr->rs->warnings = res.warnings;
+  res.tables = lr->rs->ast.tables.size();
+  res.chains = lr->rs->chains.size();
+  res.rules = lr->rs->rules.size();
+  gw.*slot = std::move(lr);
+  update_tracing(gw);
+  res.ok = true;
+  return res;
+}
+
+}  // namespace
+
+ruleset_result load_ruleset_file(gateway& gw, const std::string& path) {
+  nft::error err;
+  auto ast = nft::parse_file(path, &err);
+  if (!ast) {
+    ruleset_result res;
+    res.error = err.to_string();
+    return res;
+  }
+  return install(gw, *ast, path);
+}
+
+ruleset_result load_ruleset_text(gateway& gw, const std::string& text, const std::string& name) {
+  nft::error err;
+  auto ast = nft::parse_string(text, name, &err);
+  if (!ast) {
+    ruleset_result res;
+    res.error = err.to_string();
+    return res;
+  }
+  return install(gw, *ast, name, &gateway::ruleset, &text);
+}
+
+ruleset_result check_ruleset_file(const std::string& path, const std::vector<std::string>& ports) {
+  ruleset_result res;
+  nft::error err;
+  auto ast = nft::parse_file(path, &err);
+  if (!ast) {
+    res.error = err.to_string();
+    return res;
+  }
+  std::vector<std::string> names = ports;
+  if (names.empty()) {
+    // Without a config, accept any interface name the ruleset uses.
+    for (const auto& t : ast->tables)
+      for (const auto& c : t.chains)
+        for (const auto& r : c.rules)
+          for (const auto& m : r.matches)
+            if (!m.rhs.str.empty()) names.push_back(m.rhs.str);
+  }
+  auto rs = nft::compile(*ast, path, names, 1, &err);
+  if (rs == nullptr) {
+    res.error = compile_error_text(err, nullptr);
+    return res;
+  }
+  res.ok = true;
+  res.tables = rs->ast.tables.size();
+  res.chains = rs->chains.size();
+  res.rules = rs->rules.size();
+  return res;
+}
+
+ruleset_result trace_start(gateway& gw, const std::string& expr) {
+  // The selector runs first on both entry hooks; INT_MIN is below raw.
+  std::string body = expr + (expr.empty() ? "" : " ") + "meta nftrace set 1";
+  std::string text = "table ip ctgate_trace {\n"
+                     "  chain trace_prerouting { type filter hook prerouting priority -2147483648; " +
+                     body + "; }\n"
+                     "  chain trace_output { type filter hook output priority -2147483648; " + body +
+                     "; }\n}\n";
+  nft::error err;
+  auto ast = nft::parse_string(text, "trace", &err);
+  if (!ast) {
+    ruleset_result res;
+    res.error = "trace expression: " + err.message;
+    return res;
+  }
+  return install(gw, *ast, "trace", &gateway::trace_ruleset);
+}
+
+void trace_stop(gateway& gw) {
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  if (!gw.trace_ruleset) return;
+  uint32_t group = gw.trace_ruleset->group;
+  gw.hooks->edit([&](hook_registry::editor& ed) {
+    ed.remove_group(group);
+    return true;
+  });
+  gw.trace_ruleset.reset();
+  update_tracing(gw);
+}
+
+namespace {
+
+const char* verdict_name(uint8_t v) {
+  switch (static_cast<verdict>(v)) {
+    case verdict::accept: return "accept";
+    case verdict::drop: return "drop";
+    default: return "stolen";
+  }
+}
+
+std::string proto_name(uint8_t p) {
+  switch (p) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: return "icmp";
+    default: return std::to_string(p);
+  }
+}
+
+std::string packet_text(const gateway& gw, const trace_record& r) {
+  char buf[64];
+  std::string s = "packet: iif \"" + (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
+  s += " ip saddr " + format_ipv4(ntohl(r.src)) + " ip daddr " + format_ipv4(ntohl(r.dst));
+  s += " ip protocol " + proto_name(r.proto);
+  if (r.proto == 6 || r.proto == 17) {
+    std::string l4 = proto_name(r.proto);
+    s += " " + l4 + " sport " + std::to_string(ntohs(r.sport)) + " " + l4 + " dport " +
+         std::to_string(ntohs(r.dport));
+  }
+  if (r.proto == 6) {
+    std::snprintf(buf, sizeof(buf), " tcp flags == 0x%02x", r.tcp_flags);
+    s += buf;
+  }
+  return s;
+}
+
+// "ip TABLE CHAIN" and the rule text, from whichever loaded ruleset the
+// record's generation belongs to.
+std::string chain_text(gateway& gw, const trace_record& r, std::string* rule_text) {
+  for (auto* lr : {gw.ruleset.get(), gw.trace_ruleset.get()}) {
+    if (lr == nullptr || lr->group != r.group) continue;
+    const nft::compiled_ruleset& rs = *lr->rs;
+    const nft::cchain& c = rs.chains[r.chain];
+    const nft::table& t = rs.ast.tables[c.table];
+    if (rule_text != nullptr && r.rule < rs.rules.size()) {
+      const nft::crule& cr = rs.rules[r.rule];
+      const nft::rule& ru = rs.ast.tables[cr.table].chains[cr.chain].rules[cr.index];
+      *rule_text = nft::format_rule(ru);
+    }
+    return std::string(t.fam == nft::family::inet ? "inet " : "ip ") + t.name + " " + c.name;
+  }
+  return "(a replaced ruleset)";
+}
+
+}  // namespace
+
+std::string trace_read(gateway& gw, size_t* packets) {
+  std::string out;
+  char id[32];
+  *packets = 0;
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  for (auto* w : gw.workers) {
+    trace_record r;
+    for (int i = 0; i < 4096 && w->traces.pop(&r); i++) {
+      std::snprintf(id, sizeof(id), "trace id %08x ", r.id);
+      std::string rule;
+      switch (r.kind) {
+        case trace_kind::packet:
+          (*packets)++;
+          out += id + packet_text(gw, r) + "\n";
+          break;
+        case trace_kind::hook:
+          // nft chains report their own rule/policy lines; list the rest.
+          if (std::strncmp(r.name, "nft ", 4) == 0) break;
+          out += std::string(id) + hook_point_name(static_cast<hook_point>(r.hook)) + " " + r.name +
+                 " verdict " + verdict_name(r.verdict) + "\n";
+          break;
+        case trace_kind::rule: {
+          std::string where = chain_text(gw, r, &rule);
+          out += id + where + " rule " + rule + " (verdict " + verdict_name(r.verdict) + ")\n";
+          break;
+        }
+        case trace_kind::policy:
+          out += id + chain_text(gw, r, nullptr) + " policy " + verdict_name(r.verdict) + "\n";
+          break;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> ruleset_ordering_warnings(gateway& gw) {
+  std::vector<std::string> w;
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  if (gw.ruleset) warn_ordering(gw, *gw.ruleset, &w);
+  return w;
+}
+
+namespace {
+
+class live_counters : public nft::counter_lookup {
+ public:
+  explicit live_counters(const nft::compiled_ruleset& rs) : rs_(rs) {}
+  std::optional<nft::counter_value> get(size_t t, size_t c, size_t r) const override {
+    for (uint32_t i = 0; i < rs_.counter_rule.size(); i++) {
+      const auto& cr = rs_.counter_rule[i];
+      if (cr.table == t && cr.chain == c && cr.index == r) return rs_.counter_total(i);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const nft::compiled_ruleset& rs_;
+};
+
+}  // namespace
+
+std::string list_ruleset(gateway& gw) {
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  if (!gw.ruleset) return "";
+  live_counters lc(*gw.ruleset->rs);
+  return nft::format(gw.ruleset->rs->ast, &lc);
+}
+
+}  // namespace ctgate

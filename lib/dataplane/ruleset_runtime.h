@@ -1,0 +1,58 @@
+// Loading, replacing and listing the nftables ruleset of a running gateway.
+//
+// A load parses and compiles on the control plane, then edits the hook
+// registry once: the old ruleset's base chains go, the new ones are
+// registered in file order, and, if the ruleset uses ct and conntrack is not
+// on yet, conntrack registers right after the chain of the first rule that
+// uses it (the moment Linux registers it). Workers switch at a burst
+// boundary; the old ruleset is freed after the RCU grace period. A failed
+// load changes nothing.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dataplane/nft_chain.h"
+#include "ruleset/compiled.h"
+
+namespace ctgate {
+
+struct gateway;
+
+struct loaded_ruleset {
+  std::unique_ptr<nft::compiled_ruleset> rs;
+  std::vector<std::unique_ptr<nft_chain_ref>> refs;
+  uint32_t group = 0;  // hook registry group of its base chains
+};
+
+struct ruleset_result {
+  bool ok = false;
+  std::string error;                  // nft-style, possibly several lines
+  std::vector<std::string> warnings;  // e.g. the ordering trap
+  size_t tables = 0, chains = 0, rules = 0;
+};
+
+ruleset_result load_ruleset_file(gateway& gw, const std::string& path);
+ruleset_result load_ruleset_text(gateway& gw, const std::string& text, const std::string& name);
+// Parses and compiles only (ctgate --check-ruleset); `ports` are the port
+// names iif/oif may use (empty: any name is accepted).
+ruleset_result check_ruleset_file(const std::string& path, const std::vector<std::string>& ports);
+// The ordering-trap warnings for the live ruleset against the current hook
+// order (also checked whenever conntrack's hooks get registered).
+std::vector<std::string> ruleset_ordering_warnings(gateway& gw);
+// Tracing (ctgatectl trace): installs a selector chain at the lowest
+// priority of PRE_ROUTING and LOCAL_OUT that marks packets matching `expr`
+// (any packet when empty) with `meta nftrace set 1`. Rules with their own
+// `meta nftrace set 1` trace too, with or without a selector.
+ruleset_result trace_start(gateway& gw, const std::string& expr);
+void trace_stop(gateway& gw);
+// Drains the workers' trace records into `nft monitor trace`-style lines;
+// *packets gets the number of traced packets seen in them.
+std::string trace_read(gateway& gw, size_t* packets);
+
+// `nft list ruleset` with live counters; empty when no ruleset is loaded.
+std::string list_ruleset(gateway& gw);
+
+}  // namespace ctgate

@@ -1,0 +1,235 @@
+#include <algorithm>
+#include <map>
+
+#include "ruleset/compiled.h"
+
+namespace ctgate::nft {
+
+range_set::range_set(std::vector<value_range> r) {
+  std::sort(r.begin(), r.end(), [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+  for (const auto& x : r) {
+    if (!lo_.empty() && x.lo <= hi_.back() + 1) {
+      hi_.back() = std::max(hi_.back(), x.hi);
+    } else {
+      lo_.push_back(x.lo);
+      hi_.push_back(x.hi);
+    }
+  }
+}
+
+bool range_set::contains(uint64_t v) const {
+  // The last range starting at or below v is the only candidate.
+  auto it = std::upper_bound(lo_.begin(), lo_.end(), v);
+  if (it == lo_.begin()) return false;
+  size_t i = static_cast<size_t>(it - lo_.begin()) - 1;
+  return v <= hi_[i];
+}
+
+bool limiter::conforming(uint64_t now_ns) {
+  uint64_t tat = tat_ns.load(std::memory_order_relaxed);
+  for (int tries = 0; tries < 8; tries++) {
+    uint64_t base = tat > now_ns ? tat : now_ns;
+    if (base - now_ns > tolerance_ns) return false;
+    if (tat_ns.compare_exchange_weak(tat, base + interval_ns, std::memory_order_relaxed))
+      return true;
+  }
+  return false;  // heavy contention: count it as over the rate
+}
+
+counter_value compiled_ruleset::counter_total(uint32_t i) const {
+  counter_value v;
+  for (uint16_t w = 0; w < n_workers; w++) {
+    v.packets += counters[w * n_counters + i].packets.get();
+    v.bytes += counters[w * n_counters + i].bytes.get();
+  }
+  return v;
+}
+
+namespace {
+
+class compiler {
+ public:
+  compiler(const ruleset& rs, const std::vector<std::string>& ports, compiled_ruleset* out,
+           error* err)
+      : rs_(rs), ports_(ports), out_(out), err_(err) {}
+
+  bool run() {
+    for (uint32_t t = 0; t < rs_.tables.size(); t++) {
+      const table& tb = rs_.tables[t];
+      std::map<std::string, uint32_t> sets;
+      for (const auto& s : tb.sets) {
+        sets[s.name] = static_cast<uint32_t>(out_->sets.size());
+        out_->sets.emplace_back(s.elems);
+      }
+      table_sets_.push_back(sets);
+      for (uint32_t c = 0; c < tb.chains.size(); c++) {
+        const chain& ch = tb.chains[c];
+        chain_index_[{t, ch.name}] = static_cast<uint32_t>(out_->chains.size());
+        cchain cc;
+        cc.name = ch.name;
+        cc.table = t;
+        cc.ast_chain = c;
+        cc.base = ch.base;
+        cc.hook_point = ch.hook;
+        cc.priority = ch.priority;
+        cc.policy_drop = ch.policy_drop;
+        out_->chains.push_back(cc);
+      }
+    }
+    // Rules after all chains exist, so jumps resolve forwards too.
+    for (uint32_t t = 0; t < rs_.tables.size(); t++) {
+      const table& tb = rs_.tables[t];
+      for (uint32_t c = 0; c < tb.chains.size(); c++) {
+        cchain& cc = out_->chains[chain_index_[{t, tb.chains[c].name}]];
+        cc.first_rule = static_cast<uint32_t>(out_->rules.size());
+        for (uint32_t r = 0; r < tb.chains[c].rules.size(); r++)
+          if (!compile_rule(t, c, r)) return false;
+        cc.n_rules = static_cast<uint32_t>(out_->rules.size()) - cc.first_rule;
+      }
+    }
+    return true;
+  }
+
+ private:
+  bool fail(const location& loc, const std::string& msg) {
+    err_->loc = loc;
+    err_->message = msg;
+    return false;
+  }
+
+  bool compile_match(uint32_t t, const match& m, cmatch* out) {
+    out->f = m.f;
+    out->op = m.op;
+    out->mask = m.rhs.mask;
+    out->value = m.rhs.value;
+    if (m.f == field::ct_state || m.f == field::ct_mark) out_->uses_ct = true;
+    if (!m.rhs.str.empty()) {  // interface name
+      auto it = std::find(ports_.begin(), ports_.end(), m.rhs.str);
+      if (it == ports_.end())
+        return fail(m.loc, "unknown interface '" + m.rhs.str + "' (ports are named in the gateway config)");
+      out->lo = out->hi = static_cast<uint64_t>(it - ports_.begin());
+      return true;
+    }
+    if (!m.rhs.set_name.empty()) {
+      auto it = table_sets_[t].find(m.rhs.set_name);
+      if (it == table_sets_[t].end()) return fail(m.loc, "set '" + m.rhs.set_name + "' does not exist");
+      out->set = it->second;
+      return true;
+    }
+    if (m.rhs.elems.size() == 1) {
+      out->lo = m.rhs.elems[0].lo;
+      out->hi = m.rhs.elems[0].hi;
+    } else if (!m.rhs.elems.empty()) {
+      out->set = static_cast<uint32_t>(out_->sets.size());
+      out_->sets.emplace_back(m.rhs.elems);
+    }
+    return true;
+  }
+
+  bool compile_stmt(uint32_t t, const statement& s, cstmt* out) {
+    out->kind = s.kind;
+    out->value = s.value;
+    out->reject = s.reject;
+    switch (s.kind) {
+      case stmt_kind::counter:
+        out->counter = out_->n_counters++;
+        break;
+      case stmt_kind::jump:
+      case stmt_kind::goto_: {
+        auto it = chain_index_.find({t, s.target});
+        if (it == chain_index_.end()) return fail(s.loc, "chain '" + s.target + "' does not exist");
+        if (out_->chains[it->second].base) return fail(s.loc, "cannot jump to base chain '" + s.target + "'");
+        out->target = it->second;
+        break;
+      }
+      case stmt_kind::limit: {
+        static constexpr uint64_t unit_ns[] = {1000000000ull, 60000000000ull, 3600000000000ull,
+                                               86400000000000ull};
+        if (s.rate == 0) return fail(s.loc, "limit rate must be positive");
+        out->limit = out_->n_limiters++;
+        // nft_limit's bucket holds rate + burst packets' worth of tokens.
+        uint64_t burst = s.burst == 0 ? 5u : s.burst;
+        limits_.push_back({unit_ns[static_cast<int>(s.unit)] / s.rate, s.rate + burst - 1, s.over});
+        break;
+      }
+      case stmt_kind::log:
+        out->log = static_cast<uint32_t>(out_->log_prefixes.size());
+        out_->log_prefixes.push_back(s.log_prefix);
+        break;
+      case stmt_kind::meta_nftrace_set:
+        out_->uses_nftrace = out_->uses_nftrace || s.value != 0;
+        break;
+      case stmt_kind::notrack:
+      case stmt_kind::ct_mark_set:
+        out_->uses_ct = true;
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  bool compile_rule(uint32_t t, uint32_t c, uint32_t r) {
+    const rule& ru = rs_.tables[t].chains[c].rules[r];
+    crule cr;
+    cr.table = t;
+    cr.chain = c;
+    cr.index = r;
+    cr.first_match = static_cast<uint32_t>(out_->matches.size());
+    for (const auto& m : ru.matches) {
+      cmatch cm;
+      if (!compile_match(t, m, &cm)) return false;
+      out_->matches.push_back(cm);
+    }
+    cr.n_matches = static_cast<uint32_t>(ru.matches.size());
+    cr.first_stmt = static_cast<uint32_t>(out_->stmts.size());
+    for (const auto& s : ru.stmts) {
+      cstmt cs;
+      if (!compile_stmt(t, s, &cs)) return false;
+      if (cs.counter != k_none) out_->counter_rule.push_back(cr);
+      out_->stmts.push_back(cs);
+    }
+    cr.n_stmts = static_cast<uint32_t>(ru.stmts.size());
+    out_->rules.push_back(cr);
+    return true;
+  }
+
+ public:
+  struct limit_params {
+    uint64_t interval_ns;
+    uint64_t tolerance;  // packets beyond the first that may arrive at once
+    bool over;
+  };
+  std::vector<limit_params> limits_;
+
+ private:
+  const ruleset& rs_;
+  const std::vector<std::string>& ports_;
+  compiled_ruleset* out_;
+  error* err_;
+  std::vector<std::map<std::string, uint32_t>> table_sets_;
+  std::map<std::pair<uint32_t, std::string>, uint32_t> chain_index_;
+};
+
+}  // namespace
+
+std::unique_ptr<compiled_ruleset> compile(const ruleset& rs, const std::string& source,
+                                          const std::vector<std::string>& ports,
+                                          uint16_t n_workers, error* err) {
+  auto out = std::make_unique<compiled_ruleset>();
+  out->ast = rs;
+  out->source = source;
+  compiler c(rs, ports, out.get(), err);
+  if (!c.run()) return nullptr;
+  out->limiters = std::make_unique<limiter[]>(out->n_limiters);
+  for (uint32_t i = 0; i < out->n_limiters; i++) {
+    out->limiters[i].interval_ns = c.limits_[i].interval_ns;
+    out->limiters[i].tolerance_ns = c.limits_[i].interval_ns * c.limits_[i].tolerance;
+    out->limiters[i].over = c.limits_[i].over;
+  }
+  out->n_workers = n_workers;
+  out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) * std::max(1u, out->n_counters));
+  return out;
+}
+
+}  // namespace ctgate::nft

@@ -1,0 +1,271 @@
+// Prints a ruleset the way `nft list ruleset` does: tabs, sets before chains, a blank line
+// between them, values in nft's notation (marks as 0x%08x, protocols and ICMP types by name,
+// ports by number). The output is made to parse back to the same tree, so every choice below
+// picks a spelling the parser reads back into the same op (see tests/ruleset/test_parser.cpp).
+#include <cstdio>
+#include <string>
+
+#include "ruleset/ast.h"
+#include "ruleset/lexer.h"
+
+namespace ctgate::nft {
+namespace {
+
+using detail::name_of;
+
+bool is_bitmask(field f) { return f == field::ct_state || f == field::tcp_flags; }
+
+bool is_iface(field f) {
+  return f == field::meta_iif || f == field::meta_oif || f == field::meta_iifname ||
+         f == field::meta_oifname;
+}
+
+std::string hex32(uint64_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08x", static_cast<unsigned>(v));
+  return buf;
+}
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+int popcount(uint64_t v) {
+  int n = 0;
+  for (; v; v &= v - 1) ++n;
+  return n;
+}
+
+// Flag names in bit order joined by `sep`; bits without a name as one hex number.
+std::string flags_text(field f, uint64_t v, const char* sep) {
+  if (v == 0) return "0x0";
+  const auto names = f == field::ct_state ? detail::ct_state_names() : detail::tcp_flag_names();
+  std::string out;
+  uint64_t rest = v;
+  for (const detail::name_value& nv : names) {
+    if ((v & nv.value) == 0) continue;
+    if (!out.empty()) out += sep;
+    out += nv.name;
+    rest &= ~uint64_t{nv.value};
+  }
+  if (rest != 0) {
+    if (!out.empty()) out += sep;
+    out += hex(rest);
+  }
+  return out;
+}
+
+std::string scalar_text(field f, uint64_t v) {
+  switch (f) {
+    case field::ip_saddr:
+    case field::ip_daddr: return detail::ipv4_to_string(static_cast<uint32_t>(v));
+    case field::ip_protocol:
+    case field::meta_l4proto: {
+      const char* n = name_of(detail::protocol_names(), static_cast<uint32_t>(v));
+      return n ? n : std::to_string(v);
+    }
+    case field::meta_mark:
+    case field::ct_mark: return hex32(v);
+    case field::icmp_type: {
+      const char* n = name_of(detail::icmp_type_names(), static_cast<uint32_t>(v));
+      return n ? n : std::to_string(v);
+    }
+    case field::ct_state:
+    case field::tcp_flags: return flags_text(f, v, " | ");
+    default: return std::to_string(v);
+  }
+}
+
+std::string elem_text(field f, const value_range& r) {
+  if (f == field::ip_saddr || f == field::ip_daddr) {
+    const int plen =
+        detail::prefix_length(static_cast<uint32_t>(r.lo), static_cast<uint32_t>(r.hi));
+    std::string out = detail::ipv4_to_string(static_cast<uint32_t>(r.lo));
+    if (plen >= 0 && plen < 32) return out + "/" + std::to_string(plen);
+    if (plen == 32) return out;
+    return out + "-" + detail::ipv4_to_string(static_cast<uint32_t>(r.hi));
+  }
+  if (r.lo == r.hi) return scalar_text(f, r.lo);
+  // Names carry dashes (echo-reply), so a range of names would read back as one word.
+  if (f == field::icmp_type || f == field::ip_protocol || f == field::meta_l4proto)
+    return std::to_string(r.lo) + "-" + std::to_string(r.hi);
+  return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
+}
+
+std::string elems_text(field f, const std::vector<value_range>& elems, bool force_set) {
+  if (elems.size() == 1 && !force_set) return elem_text(f, elems[0]);
+  std::string out = "{ ";
+  for (size_t i = 0; i < elems.size(); ++i) {
+    if (i) out += ", ";
+    out += elem_text(f, elems[i]);
+  }
+  return out + " }";
+}
+
+std::string operand_text(const match& m) {
+  const operand& o = m.rhs;
+  if (!o.set_name.empty()) return "@" + o.set_name;
+  if (is_iface(m.f)) return "\"" + o.str + "\"";
+  // A connection has one state, so the parser only reads several states compared with ==
+  // or != as a set; print ct state comparisons that way, which also keeps `!= { x }` apart
+  // from `!= x` (the latter reads back as bits_none).
+  const bool force_set = m.f == field::ct_state;
+  return elems_text(m.f, o.elems, force_set);
+}
+
+std::string match_text(const match& m) {
+  std::string out = detail::field_name(m.f);
+  out += ' ';
+  const operand& o = m.rhs;
+  switch (m.op) {
+    case cmp_op::eq:
+      // A lone bitmask value reads back as bits_any unless spelled with ==.
+      if (is_bitmask(m.f) && m.f != field::ct_state && o.set_name.empty() && o.elems.size() == 1)
+        out += "== ";
+      return out + operand_text(m);
+    case cmp_op::ne: return out + "!= " + operand_text(m);
+    case cmp_op::lt: return out + "< " + operand_text(m);
+    case cmp_op::gt: return out + "> " + operand_text(m);
+    case cmp_op::le: return out + "<= " + operand_text(m);
+    case cmp_op::ge: return out + ">= " + operand_text(m);
+    case cmp_op::bits_any: return out + flags_text(m.f, o.mask, ",");
+    case cmp_op::bits_none:
+      if (m.f == field::ct_state && popcount(o.mask) == 1)
+        return out + "!= " + flags_text(m.f, o.mask, ",");
+      return out + "! " + flags_text(m.f, o.mask, ",");
+    case cmp_op::masked_eq:
+    case cmp_op::masked_ne: {
+      const char* op = m.op == cmp_op::masked_eq ? "== " : "!= ";
+      if (is_bitmask(m.f))
+        return out + (m.op == cmp_op::masked_ne ? "!= " : "") + flags_text(m.f, o.value, ",") +
+               " / " + flags_text(m.f, o.mask, ",");
+      return out + "& " + hex32(o.mask) + " " + op + hex32(o.value);
+    }
+  }
+  return out;
+}
+
+const char* unit_name(rate_unit u) {
+  switch (u) {
+    case rate_unit::second: return "second";
+    case rate_unit::minute: return "minute";
+    case rate_unit::hour: return "hour";
+    case rate_unit::day: return "day";
+  }
+  return "second";
+}
+
+std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
+  switch (s.kind) {
+    case stmt_kind::counter: {
+      const uint64_t packets = live ? live->packets : s.packets;
+      const uint64_t bytes = live ? live->bytes : s.bytes;
+      return "counter packets " + std::to_string(packets) + " bytes " + std::to_string(bytes);
+    }
+    case stmt_kind::accept: return "accept";
+    case stmt_kind::drop: return "drop";
+    case stmt_kind::notrack: return "notrack";
+    case stmt_kind::return_: return "return";
+    case stmt_kind::jump: return "jump " + s.target;
+    case stmt_kind::goto_: return "goto " + s.target;
+    case stmt_kind::reject:
+      switch (s.reject) {
+        case reject_kind::icmp_port_unreachable: return "reject";
+        case reject_kind::icmp_host_unreachable: return "reject with icmp host-unreachable";
+        case reject_kind::icmp_net_unreachable: return "reject with icmp net-unreachable";
+        case reject_kind::icmp_admin_prohibited: return "reject with icmp admin-prohibited";
+        case reject_kind::tcp_reset: return "reject with tcp reset";
+      }
+      return "reject";
+    case stmt_kind::log:
+      return s.log_prefix.empty() ? "log" : "log prefix \"" + s.log_prefix + "\"";
+    case stmt_kind::limit: {
+      std::string out = "limit rate ";
+      if (s.over) out += "over ";
+      out += std::to_string(s.rate) + "/" + unit_name(s.unit);
+      if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
+      return out;
+    }
+    case stmt_kind::meta_mark_set: return "meta mark set " + hex32(s.value);
+    case stmt_kind::ct_mark_set: return "ct mark set " + hex32(s.value);
+    case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
+  }
+  return "";
+}
+
+std::string rule_text(const rule& r, std::optional<counter_value> live) {
+  std::string out;
+  auto add = [&out](const std::string& part) {
+    if (!out.empty()) out += ' ';
+    out += part;
+  };
+  for (const match& m : r.matches) add(match_text(m));
+  for (const statement& s : r.stmts) {
+    add(statement_text(s, s.kind == stmt_kind::counter ? live : std::nullopt));
+    if (s.kind == stmt_kind::counter) live.reset();  // live values belong to the first counter
+  }
+  if (!r.comment.empty()) add("comment \"" + r.comment + "\"");
+  return out;
+}
+
+// The field a set's elements print like.
+field field_for_set_type(const std::string& type) {
+  if (type == "inet_service") return field::tcp_dport;
+  if (type == "inet_proto") return field::ip_protocol;
+  if (type == "mark") return field::meta_mark;
+  return field::ip_saddr;
+}
+
+void print_set(std::string& out, const set& s) {
+  out += "\tset " + s.name + " {\n";
+  out += "\t\ttype " + s.type + "\n";
+  if (s.interval) out += "\t\tflags interval\n";
+  if (!s.elems.empty())
+    out += "\t\telements = " + elems_text(field_for_set_type(s.type), s.elems, true) + "\n";
+  out += "\t}\n";
+}
+
+void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
+                 const counter_lookup* counters) {
+  out += "\tchain " + c.name + " {\n";
+  if (c.base) {
+    const std::string prio = c.priority_text.empty() ? std::to_string(c.priority) : c.priority_text;
+    out += "\t\ttype " + c.type + " hook " + detail::hook_name(c.hook) + " priority " + prio +
+           "; policy " + (c.policy_drop ? "drop" : "accept") + ";\n";
+  }
+  for (size_t ri = 0; ri < c.rules.size(); ++ri) {
+    std::optional<counter_value> live;
+    if (counters) live = counters->get(ti, ci, ri);
+    out += "\t\t" + rule_text(c.rules[ri], live) + "\n";
+  }
+  out += "\t}\n";
+}
+
+}  // namespace
+
+std::string format_rule(const rule& r) { return rule_text(r, std::nullopt); }
+
+std::string format(const ruleset& rs, const counter_lookup* counters) {
+  std::string out;
+  for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
+    const table& t = rs.tables[ti];
+    out += std::string("table ") + detail::family_name(t.fam) + " " + t.name + " {\n";
+    const char* delim = "";
+    for (const set& s : t.sets) {
+      out += delim;
+      print_set(out, s);
+      delim = "\n";
+    }
+    for (size_t ci = 0; ci < t.chains.size(); ++ci) {
+      out += delim;
+      print_chain(out, t.chains[ci], ti, ci, counters);
+      delim = "\n";
+    }
+    out += "}\n";
+  }
+  return out;
+}
+
+}  // namespace ctgate::nft

@@ -1,0 +1,293 @@
+// The articles' experiments again, now with real nft-syntax rulesets loaded
+// the way users load them.
+#include "common/test_env.h"
+
+namespace ctgate::test {
+namespace {
+
+using ct::TCPF_ACK;
+using ct::TCPF_SYN;
+
+gateway_config cfg(bool enable_hooks = false, uint32_t max = 1024, bool loose = true) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = enable_hooks;
+  c.conntrack.max = max;
+  c.conntrack.tcp_loose = loose;
+  return c;
+}
+
+ruleset_result load(test_gateway& t, const std::string& text) {
+  ruleset_result r = load_ruleset_text(*t.gw, text, "test.nft");
+  EXPECT_TRUE(r.ok) << r.error;
+  return r;
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> input_order(test_gateway& t) {
+  std::vector<std::string> names;
+  for (const auto& e : t.gw->hooks->list())
+    if (e.hp == hook_point::input) names.push_back(e.name);
+  return names;
+}
+
+// Article 1: `tcp dport 2570 drop` on input leaves no conntrack entry.
+TEST(RulesetExperiments, FilterDropLeavesNoEntry) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport 2570 counter drop
+  }
+})");
+  t.send(0, tcp("10.0.1.2", 33254, "10.0.1.1", 2570, TCPF_SYN));
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.w->ct.n_unconfirmed, 0u);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "tcp dport 2570 counter packets 1 bytes 40 drop"))
+      << list_ruleset(*t.gw);
+}
+
+// Article 1, last experiment: a chain at 2147483647 registered before
+// conntrack's hooks runs after ipv4_confirm. The SYN is dropped and counted,
+// yet its flow is confirmed; ctgate warns about it.
+TEST(RulesetExperiments, IntMaxChainRegisteredBeforeConntrackConfirmsDroppedFlow) {
+  test_gateway t(cfg(false));
+  // As in the article: the drop chain first, conntrack afterwards (here the
+  // second table's `ct state` rule registers it, as the ct expression does).
+  ruleset_result r = load(t, R"(
+table ip my_table {
+  chain my_input {
+    type filter hook input priority 2147483647; policy accept;
+    tcp dport 2570 counter drop
+  }
+}
+table ip stateful {
+  chain forward {
+    type filter hook forward priority filter;
+    ct state established,related accept
+  }
+})");
+  EXPECT_EQ(input_order(t), (std::vector<std::string>{"ipv4_confirm", "nft my_table my_input"}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_TRUE(contains(r.warnings[0], "runs AFTER ipv4_confirm")) << r.warnings[0];
+  EXPECT_TRUE(contains(r.warnings[0], "test.nft:3:")) << r.warnings[0];
+  t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, TCPF_SYN));
+  auto l = t.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 120 SYN_SENT src=10.0.1.2 dst=10.0.1.1 sport=54868 dport=2570 "
+            "[UNREPLIED] src=10.0.1.1 dst=10.0.1.2 sport=2570 dport=54868 mark=0 use=1");
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "counter packets 1 bytes 40 drop"));
+
+  // Loaded again now that conntrack is on, the chain registers after it and
+  // runs first: the drop wins, nothing new is confirmed, and no warning.
+  ruleset_result again = load(t, R"(
+table ip my_table {
+  chain my_input {
+    type filter hook input priority 2147483647; policy accept;
+    tcp dport 2570 counter drop
+  }
+})");
+  EXPECT_TRUE(again.warnings.empty());
+  EXPECT_EQ(input_order(t), (std::vector<std::string>{"nft my_table my_input", "ipv4_confirm"}));
+  t.send(0, tcp("10.0.1.2", 54869, "10.0.1.1", 2570, TCPF_SYN));
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+}
+
+// The same trap reached the article's way: ruleset first, then conntrack's
+// hooks enabled at runtime (modprobe nf_conntrack enable_hooks=1).
+TEST(RulesetExperiments, EnableHooksAfterLoadWarns) {
+  test_gateway t(cfg(false));
+  ruleset_result r = load(t, R"(
+table ip my_table {
+  chain my_input { type filter hook input priority 2147483647; tcp dport 2570 counter drop; }
+})");
+  EXPECT_TRUE(r.warnings.empty());  // nothing to warn about yet
+  std::string err;
+  ASSERT_TRUE(t.gw->enable_conntrack(&err));
+  auto w = ruleset_ordering_warnings(*t.gw);
+  ASSERT_EQ(w.size(), 1u);
+  t.send(0, tcp("10.0.1.2", 40000, "10.0.1.1", 2570, TCPF_SYN));
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+}
+
+// Article 2: conntrack.max = 7, 10 SYNs: raw prerouting counts 10, mangle
+// prerouting counts 7 (conntrack at -200 dropped 3 between them).
+TEST(RulesetExperiments, TableFullRawSeesTenMangleSeesSeven) {
+  test_gateway t(cfg(false, 7));
+  load(t, R"(
+table ip raw {
+  chain prerouting {
+    type filter hook prerouting priority raw;
+    ct state new,established,related,invalid,untracked counter
+  }
+}
+table ip mangle {
+  chain prerouting {
+    type filter hook prerouting priority mangle;
+    counter
+  }
+})");
+  for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("198.18.0.2", p, "10.0.1.1", 80, TCPF_SYN));
+  std::string listing = list_ruleset(*t.gw);
+  // raw runs before conntrack assigns a state: every packet is "invalid" to
+  // it (no ct yet), so the ct state rule with all states still counts 10.
+  EXPECT_TRUE(contains(listing, "counter packets 10 bytes 400")) << listing;
+  EXPECT_TRUE(contains(listing, "counter packets 7 bytes 280")) << listing;
+  EXPECT_EQ(t.conntrack_lines().size(), 7u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 3u);
+}
+
+// Article 2: a drop on input (`iif ... drop`) creates no flows.
+TEST(RulesetExperiments, DropOnInputCreatesNoFlows) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip filter {
+  chain input { type filter hook input priority 0; iif "lan" drop; }
+})");
+  for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 80, TCPF_SYN));
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::new_), 10u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::unconfirmed_freed), 10u);
+}
+
+// notrack in raw: no entry, ct state untracked downstream.
+TEST(RulesetExperiments, NotrackInRawMakesNoEntry) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip raw {
+  chain prerouting { type filter hook prerouting priority raw; tcp dport 80 notrack; }
+}
+table ip filter {
+  chain input { type filter hook input priority filter; ct state untracked counter accept; }
+})");
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.1.1", 80, TCPF_SYN));
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "ct state untracked counter packets 1")) << list_ruleset(*t.gw);
+}
+
+// Loose and strict stray ACK, with a ruleset that references ct.
+TEST(RulesetExperiments, StrayAckLooseAndStrict) {
+  const char* rs = R"(
+table ip filter {
+  chain forward { type filter hook forward priority 0; ct state invalid counter drop; }
+})";
+  {
+    test_gateway t(cfg(false, 1024, true));
+    load(t, rs);
+    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, TCPF_ACK));
+    EXPECT_EQ(t.conntrack_lines().size(), 1u);
+    EXPECT_EQ(t.sent.size(), 1u);
+  }
+  {
+    test_gateway t(cfg(false, 1024, false));
+    load(t, rs);
+    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, TCPF_ACK));
+    EXPECT_TRUE(t.conntrack_lines().empty());
+    EXPECT_TRUE(t.sent.empty());  // invalid, dropped by the rule
+  }
+}
+
+// A stateful firewall the way users write one; established traffic flows,
+// new inbound is limited to ssh/http, the rest is dropped with counters.
+TEST(Ruleset, StatefulForwardPolicy) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+define web = { 80, 443 }
+table inet fw {
+  set mgmt { type ipv4_addr; flags interval; elements = { 10.0.1.0/28, 10.0.1.200 } }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    ct state invalid counter drop
+    iifname "lan" tcp dport $web counter accept
+    ip saddr @mgmt tcp dport 22 counter accept
+    counter comment "dropped by policy"
+  }
+})");
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 80, TCPF_SYN));   // web: ok
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 22, TCPF_SYN));   // ssh from mgmt: ok
+  t.send(0, tcp("10.0.1.30", 1002, "10.0.2.2", 22, TCPF_SYN));  // ssh not from mgmt: drop
+  t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 1000, TCPF_SYN | TCPF_ACK));  // reply: established
+  t.send(1, tcp("10.0.2.2", 5000, "10.0.1.2", 80, TCPF_SYN));   // new inbound on wan: drop
+  EXPECT_EQ(t.sent.size(), 3u);
+  std::string l = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(l, "counter packets 2 bytes 80 comment \"dropped by policy\"")) << l;
+}
+
+// jump / goto / return and reject.
+TEST(Ruleset, JumpReturnAndReject) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip f {
+  chain check { tcp dport 23 reject with tcp reset; udp dport 9 reject; return; }
+  chain forward { type filter hook forward priority 0; jump check; tcp dport 23 counter accept; counter accept; }
+})");
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 23, TCPF_SYN));
+  ASSERT_EQ(t.sent.size(), 1u);  // the RST back to the client, nothing forwarded
+  EXPECT_EQ(t.sent[0].first, 0);
+  EXPECT_EQ(t.dp(dp_counter::reject_sent), 1u);
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 9));
+  ASSERT_EQ(t.sent.size(), 1u);  // ICMP port unreachable back
+  EXPECT_EQ(t.sent[0].first, 0);
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));  // returns from check, accepted
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+}
+
+// limit rate, with nft_limit's bucket of rate + burst tokens: 1/second burst
+// 5 passes 6 back-to-back packets, then one per second.
+TEST(Ruleset, LimitRate) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip f {
+  chain forward { type filter hook forward priority 0; limit rate 1/second burst 5 packets accept; drop; }
+})");
+  for (int i = 0; i < 10; i++) t.send(0, udp("10.0.1.2", static_cast<uint16_t>(2000 + i), "10.0.2.2", 53));
+  EXPECT_EQ(t.sent.size(), 6u);
+  t.w->now_ms += 2000;  // two tokens later
+  for (int i = 0; i < 5; i++) t.send(0, udp("10.0.1.2", 3000, "10.0.2.2", 53));
+  EXPECT_EQ(t.sent.size(), 8u);
+}
+
+// A failed load changes nothing.
+TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
+  test_gateway t(cfg(false));
+  load(t, "table ip f { chain forward { type filter hook forward priority 0; drop; } }");
+  ruleset_result bad = load_ruleset_text(*t.gw, "table ip f { chain forward { type filter hook forward priority 0; tcp dport 99999 drop; } }", "bad.nft");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_TRUE(contains(bad.error, "bad.nft:1:")) << bad.error;
+  bad = load_ruleset_text(*t.gw, "table ip f { chain c { iif \"nope\" drop; } }", "bad2.nft");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_TRUE(contains(bad.error, "unknown interface 'nope'")) << bad.error;
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
+  EXPECT_TRUE(t.sent.empty());  // the first ruleset still drops
+}
+
+// 100 reloads between bursts of established traffic: no packet that both
+// rulesets accept is lost.
+TEST(Ruleset, ReloadsLoseNoAcceptedPacket) {
+  test_gateway t(cfg(true));
+  const char* a = "table ip f { chain forward { type filter hook forward priority 0; ct state established accept; tcp dport 80 accept; drop; } }";
+  const char* b = "table ip f { chain forward { type filter hook forward priority 0; tcp dport 80 counter accept; ct state established accept; drop; } }";
+  load(t, a);
+  t.send(0, tcp("10.0.1.2", 4000, "10.0.2.2", 80, TCPF_SYN));
+  t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 4000, TCPF_SYN | TCPF_ACK));
+  size_t sent = 0;
+  for (int i = 0; i < 100; i++) {
+    load(t, i % 2 ? a : b);
+    std::vector<rte_mbuf*> burst;
+    for (int k = 0; k < 8; k++) burst.push_back(t.make(tcp("10.0.1.2", 4000, "10.0.2.2", 80, TCPF_ACK)));
+    t.burst(0, burst);
+    sent += 8;
+  }
+  EXPECT_EQ(t.sent.size(), sent + 2);
+}
+
+}  // namespace
+}  // namespace ctgate::test
