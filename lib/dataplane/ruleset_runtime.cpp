@@ -311,6 +311,9 @@ std::string trace_read(gateway& gw, size_t* packets) {
     for (int i = 0; i < 4096 && w->traces.pop(&r); i++) {
       std::snprintf(id, sizeof(id), "trace id %08x ", r.id);
       std::string rule;
+      // The selector chain that marked the packet is not part of its path.
+      bool selector = gw.trace_ruleset && r.group == gw.trace_ruleset->group;
+      if (selector && (r.kind == trace_kind::rule || r.kind == trace_kind::policy)) continue;
       switch (r.kind) {
         case trace_kind::packet:
           (*packets)++;

@@ -255,6 +255,41 @@ table ip f {
   EXPECT_EQ(t.sent.size(), 8u);
 }
 
+// Tracing: `meta nftrace set 1` in a rule, or a selector from ctgatectl
+// trace, records the packet, each hook callback, rules and verdicts.
+TEST(Ruleset, TraceRecordsThePath) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip f {
+  chain forward { type filter hook forward priority 0; tcp dport 22 drop; counter accept; }
+})");
+  ASSERT_TRUE(trace_start(*t.gw, "tcp dport 22").ok);
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 22, TCPF_SYN));
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 80, TCPF_SYN));  // not selected
+  size_t packets = 0;
+  std::string lines = trace_read(*t.gw, &packets);
+  EXPECT_EQ(packets, 1u) << lines;
+  EXPECT_TRUE(contains(lines, "packet: iif \"lan\" ip saddr 10.0.1.2 ip daddr 10.0.2.2 ip protocol tcp tcp sport 1000 tcp dport 22")) << lines;
+  EXPECT_TRUE(contains(lines, "PRE_ROUTING ipv4_conntrack_in verdict accept")) << lines;
+  EXPECT_TRUE(contains(lines, "ip f forward rule tcp dport 22 drop (verdict drop)")) << lines;
+  EXPECT_FALSE(contains(lines, "ctgate_trace")) << lines;
+  trace_stop(*t.gw);
+  EXPECT_FALSE(t.gw->tracing.load());
+  for (const auto& e : t.gw->hooks->list()) EXPECT_NE(e.name.rfind("nft ctgate_trace", 0), 0u);
+
+  // nftrace in the user's own ruleset.
+  load(t, R"(
+table ip f {
+  chain forward { type filter hook forward priority 0; udp dport 53 meta nftrace set 1; counter accept; }
+})");
+  EXPECT_TRUE(t.gw->tracing.load());
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  lines = trace_read(*t.gw, &packets);
+  EXPECT_EQ(packets, 1u);
+  EXPECT_TRUE(contains(lines, "ip f forward rule counter packets 0 bytes 0 accept (verdict accept)")) << lines;
+  EXPECT_TRUE(contains(lines, "POST_ROUTING ipv4_confirm verdict accept")) << lines;
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
