@@ -229,6 +229,17 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
     const cchain& c = rs.chains[chain];
     for (; ri < c.n_rules; ri++) {
       const crule& r = rs.rules[c.first_rule + ri];
+      if (r.run != k_none) {
+        // Indexed run: go straight to the next rule that lists this packet's
+        // value (a packet without the field can match none of them).
+        const rule_run& run = rs.runs[r.run];
+        uint64_t v;
+        uint32_t next = load_field(run.f, mb, m, &v) ? run.next_candidate(v, c.first_rule + ri) : run.end;
+        if (next != c.first_rule + ri) {
+          ri = next - c.first_rule - 1;  // the loop's ri++ lands on `next`
+          continue;
+        }
+      }
       bool hit = true;
       for (uint32_t k = 0; k < r.n_matches && hit; k++) hit = eval_match(rs, rs.matches[r.first_match + k], mb, m);
       if (!hit) continue;

@@ -36,6 +36,15 @@ bool limiter::conforming(uint64_t now_ns) {
   return false;  // heavy contention: count it as over the rate
 }
 
+uint32_t rule_run::next_candidate(uint64_t v, uint32_t from) const {
+  auto k = std::lower_bound(keys.begin(), keys.end(), v);
+  if (k == keys.end() || *k != v) return end;
+  size_t i = static_cast<size_t>(k - keys.begin());
+  auto b = rules_by_key.begin() + list_off[i], e = rules_by_key.begin() + list_off[i + 1];
+  auto r = std::lower_bound(b, e, from);
+  return r == e ? end : *r;
+}
+
 counter_value compiled_ruleset::counter_total(uint32_t i) const {
   counter_value v;
   for (uint16_t w = 0; w < n_workers; w++) {
@@ -46,6 +55,64 @@ counter_value compiled_ruleset::counter_total(uint32_t i) const {
 }
 
 namespace {
+
+constexpr uint32_t k_min_run = 4;         // shorter runs are cheaper to just try
+
+// The values a rule's first match selects, if it is an exact `F == v` /
+// `F == { v1, v2 }` match on plain values (no ranges, masks or named sets).
+bool index_values(const compiled_ruleset& rs, const crule& r, field* f, std::vector<uint64_t>* vals) {
+  if (r.n_matches == 0) return false;
+  const cmatch& m = rs.matches[r.first_match];
+  if (m.op != cmp_op::eq) return false;
+  vals->clear();
+  if (m.set == k_none) {
+    if (m.lo != m.hi) return false;
+    vals->push_back(m.lo);
+  } else {
+    return false;  // sets already cost O(log n) inside the rule
+  }
+  *f = m.f;
+  return true;
+}
+
+void build_runs(compiled_ruleset& rs) {
+  for (const cchain& c : rs.chains) {
+    uint32_t i = c.first_rule, end = c.first_rule + c.n_rules;
+    while (i < end) {
+      field f, g;
+      std::vector<uint64_t> vals;
+      if (!index_values(rs, rs.rules[i], &f, &vals)) {
+        i++;
+        continue;
+      }
+      uint32_t j = i + 1;
+      while (j < end && index_values(rs, rs.rules[j], &g, &vals) && g == f) j++;
+      if (j - i >= k_min_run) {
+        rule_run run;
+        run.f = f;
+        run.first = i;
+        run.end = j;
+        std::vector<std::pair<uint64_t, uint32_t>> pairs;
+        for (uint32_t k = i; k < j; k++) {
+          index_values(rs, rs.rules[k], &g, &vals);
+          for (uint64_t v : vals) pairs.emplace_back(v, k);
+          rs.rules[k].run = static_cast<uint32_t>(rs.runs.size());
+        }
+        std::sort(pairs.begin(), pairs.end());
+        for (size_t p = 0; p < pairs.size(); p++) {
+          if (p == 0 || pairs[p].first != pairs[p - 1].first) {
+            run.keys.push_back(pairs[p].first);
+            run.list_off.push_back(static_cast<uint32_t>(run.rules_by_key.size()));
+          }
+          run.rules_by_key.push_back(pairs[p].second);
+        }
+        run.list_off.push_back(static_cast<uint32_t>(run.rules_by_key.size()));
+        rs.runs.push_back(std::move(run));
+      }
+      i = j;
+    }
+  }
+}
 
 class compiler {
  public:
@@ -227,6 +294,7 @@ std::unique_ptr<compiled_ruleset> compile(const ruleset& rs, const std::string& 
     out->limiters[i].tolerance_ns = c.limits_[i].interval_ns * c.limits_[i].tolerance;
     out->limiters[i].over = c.limits_[i].over;
   }
+  build_runs(*out);
   out->n_workers = n_workers;
   out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) * std::max(1u, out->n_counters));
   return out;

@@ -54,6 +54,22 @@ struct crule {
   uint32_t first_match = 0, n_matches = 0;
   uint32_t first_stmt = 0, n_stmts = 0;
   uint32_t table = 0, chain = 0, index = 0;  // position in the AST, for listings/trace
+  uint32_t run = k_none;  // the indexed run this rule belongs to, if any
+};
+
+// A run of consecutive rules whose first match is `F == value(s)` on the
+// same field F (e.g. 1,000 `tcp dport N ...` rules). Instead of trying each
+// rule, the evaluator looks the packet's F up once (O(log n)) and visits
+// only the rules listing that value, in their order. Rules that cannot
+// match are never touched; order, jumps and returns are unchanged.
+struct rule_run {
+  field f;
+  uint32_t first = 0, end = 0;  // global rule indices [first, end)
+  std::vector<uint64_t> keys;   // sorted distinct values
+  std::vector<uint32_t> list_off;  // keys[i]'s rules: rules_by_key[list_off[i] .. list_off[i+1])
+  std::vector<uint32_t> rules_by_key;  // global rule indices, ascending per key
+  // The first rule >= `from` in this run that may match value v; `end` if none.
+  uint32_t next_candidate(uint64_t v, uint32_t from) const;
 };
 
 struct cchain {
@@ -91,6 +107,7 @@ struct compiled_ruleset {
   std::vector<cstmt> stmts;
   std::vector<crule> rules;
   std::vector<cchain> chains;
+  std::vector<rule_run> runs;
   std::vector<std::string> log_prefixes;
   std::vector<crule> counter_rule;    // counter index -> rule position
   std::unique_ptr<limiter[]> limiters;

@@ -290,6 +290,40 @@ table ip f {
   EXPECT_TRUE(contains(lines, "POST_ROUTING ipv4_confirm verdict accept")) << lines;
 }
 
+// Runs of `tcp dport N` rules are indexed (one lookup instead of one try per
+// rule); the outcome must be exactly the rule-by-rule one.
+TEST(Ruleset, IndexedRunsKeepRuleOrderJumpsAndCounters) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip f {
+  chain x { counter; return; }
+  chain forward {
+    type filter hook forward priority 0;
+    tcp dport 80 counter
+    tcp dport 81 drop
+    tcp dport 80 jump x
+    tcp dport 82 accept
+    tcp dport 80 counter
+    tcp dport 83 drop
+    udp dport 53 drop
+    counter accept
+  }
+})");
+  ASSERT_EQ(t.gw->ruleset->rs->runs.size(), 1u);
+  EXPECT_EQ(t.gw->ruleset->rs->runs[0].end - t.gw->ruleset->rs->runs[0].first, 6u);
+  t.send(0, tcp("10.0.1.2", 1, "10.0.2.2", 80, TCPF_SYN));  // every dport-80 rule, x, last
+  t.send(0, tcp("10.0.1.2", 1, "10.0.2.2", 81, TCPF_SYN));  // dropped
+  t.send(0, tcp("10.0.1.2", 1, "10.0.2.2", 82, TCPF_SYN));  // accepted at once
+  t.send(0, tcp("10.0.1.2", 1, "10.0.2.2", 84, TCPF_SYN));  // no rule in the run: last rule
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));            // no tcp field: skips the run
+  EXPECT_EQ(t.sent.size(), 3u);
+  std::string l = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(l, "chain x {\n\t\tcounter packets 1 bytes 40")) << l;
+  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 81 drop")) << l;
+  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 83 drop")) << l;
+  EXPECT_TRUE(contains(l, "\t\tcounter packets 2 bytes 80 accept")) << l;
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
