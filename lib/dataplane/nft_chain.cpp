@@ -260,6 +260,15 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             if (l.over ? ok : !ok) goto next_rule;  // a limit that does not match ends the rule
             break;
           }
+          case stmt_kind::meter: {
+            meter_state& mt = *rs.meters[s.meter];
+            uint64_t key;
+            if (!load_field(mt.key, mb, m, &key)) goto next_rule;
+            bool ok = mt.conforming(static_cast<uint32_t>(key), w.now_ns);
+            if (mt.over ? ok : !ok) goto next_rule;  // like limit: a meter that does not match ends the rule
+            break;
+          }
+          case stmt_kind::synproxy: break;  // refused by the compiler until implemented
           case stmt_kind::log: log_packet(w, rs, s.log, m); break;
           case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
           case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(s.value); break;

@@ -104,6 +104,8 @@ enum class stmt_kind : uint8_t {
   meta_mark_set,
   ct_mark_set,
   meta_nftrace_set,
+  synproxy,  // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
+  meter,     // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
 };
 
 enum class reject_kind : uint8_t { icmp_port_unreachable, icmp_host_unreachable,
@@ -123,6 +125,14 @@ struct statement {
   uint64_t value = 0;        // meta/ct mark set VALUE, nftrace set 0|1
   uint64_t packets = 0;      // counter packets N bytes M (as listed; starting values)
   uint64_t bytes = 0;
+  // synproxy options (0 / false: not given)
+  uint16_t mss = 0;
+  uint8_t wscale = 0xff;     // 0xff: not given
+  bool timestamp = false;
+  bool sack_perm = false;
+  // meter: the name and the per-key field (rate/unit/burst/over as for limit)
+  std::string meter_name;
+  nft::field meter_key = nft::field::ip_saddr;
 };
 
 struct rule {

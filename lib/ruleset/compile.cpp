@@ -45,6 +45,39 @@ uint32_t rule_run::next_candidate(uint64_t v, uint32_t from) const {
   return r == e ? end : *r;
 }
 
+namespace {
+
+// One GCRA step on an atomic theoretical-arrival-time word.
+bool gcra(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t interval, uint64_t tolerance) {
+  uint64_t tat = tat_ns.load(std::memory_order_relaxed);
+  for (int tries = 0; tries < 8; tries++) {
+    uint64_t base = tat > now_ns ? tat : now_ns;
+    if (base - now_ns > tolerance) return false;
+    if (tat_ns.compare_exchange_weak(tat, base + interval, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+uint32_t mix32(uint32_t x, uint32_t seed) {  // murmur3 finalizer: cheap, well spread
+  x ^= seed;
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  return x;
+}
+
+}  // namespace
+
+bool meter_state::conforming(uint32_t key_value, uint64_t now_ns) {
+  std::atomic<uint64_t>& a = cells[mix32(key_value, 0x9e3779b9u) & (k_cells - 1)];
+  std::atomic<uint64_t>& b = cells[k_cells + (mix32(key_value, 0x7f4a7c15u) & (k_cells - 1))];
+  bool ok_a = gcra(a, now_ns, interval_ns, tolerance_ns);
+  bool ok_b = gcra(b, now_ns, interval_ns, tolerance_ns);
+  return ok_a || ok_b;
+}
+
 counter_value compiled_ruleset::counter_total(uint32_t i) const {
   counter_value v;
   for (uint16_t w = 0; w < n_workers; w++) {
@@ -219,6 +252,22 @@ class compiler {
         limits_.push_back({unit_ns[static_cast<int>(s.unit)] / s.rate, s.rate + burst - 1, s.over});
         break;
       }
+      case stmt_kind::meter: {
+        static constexpr uint64_t unit_ns[] = {1000000000ull, 60000000000ull, 3600000000000ull,
+                                               86400000000000ull};
+        if (s.rate == 0) return fail(s.loc, "meter rate must be positive");
+        auto m = std::make_unique<meter_state>();
+        m->key = s.meter_key;
+        m->interval_ns = unit_ns[static_cast<int>(s.unit)] / s.rate;
+        m->tolerance_ns = m->interval_ns * (s.rate + (s.burst == 0 ? 5u : s.burst) - 1);
+        m->over = s.over;
+        m->cells = std::make_unique<std::atomic<uint64_t>[]>(2 * meter_state::k_cells);
+        out->meter = static_cast<uint32_t>(out_->meters.size());
+        out_->meters.push_back(std::move(m));
+        break;
+      }
+      case stmt_kind::synproxy:
+        return fail(s.loc, "not supported yet: synproxy (the SYN-flood issue adds it)");
       case stmt_kind::log:
         out->log = static_cast<uint32_t>(out_->log_prefixes.size());
         out_->log_prefixes.push_back(s.log_prefix);

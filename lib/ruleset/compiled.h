@@ -46,6 +46,7 @@ struct cstmt {
   uint32_t counter = k_none;  // counter index
   uint32_t limit = k_none;    // limiter index
   uint32_t log = k_none;      // log prefix index
+  uint32_t meter = k_none;    // meter index
   reject_kind reject = reject_kind::icmp_port_unreachable;
   uint64_t value = 0;
 };
@@ -94,6 +95,22 @@ struct limiter {
   bool conforming(uint64_t now_ns);
 };
 
+// Per-key rate limits (`meter NAME { ip saddr limit rate over N/s }`) in
+// bounded memory whatever the number of distinct keys: two rows of GCRA
+// cells, each key hashed into one cell per row. A key is over its rate only
+// when both of its cells are, so a collision with a flooding source in one
+// row does not throttle an innocent one (a count-min sketch of limiters).
+struct meter_state {
+  static constexpr uint32_t k_cells = 1u << 16;  // per row; 2 rows x 64 Ki x 8 B = 1 MiB
+  field key = field::ip_saddr;
+  uint64_t interval_ns = 0;
+  uint64_t tolerance_ns = 0;
+  bool over = false;
+  std::unique_ptr<std::atomic<uint64_t>[]> cells;  // [2 * k_cells] theoretical arrival times
+  // True when this key's packet is within the rate (and charges it).
+  bool conforming(uint32_t key_value, uint64_t now_ns);
+};
+
 struct rule_counter {
   counter_slot packets;
   counter_slot bytes;
@@ -112,6 +129,7 @@ struct compiled_ruleset {
   std::vector<crule> counter_rule;    // counter index -> rule position
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
+  std::vector<std::unique_ptr<meter_state>> meters;
   bool uses_ct = false;               // a rule reads or writes ct state: conntrack must be on
   bool uses_nftrace = false;          // `meta nftrace set 1` somewhere: tracing is on
   uint32_t group = 0;                 // hook registry group once installed

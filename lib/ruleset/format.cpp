@@ -191,6 +191,22 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::meta_mark_set: return "meta mark set " + hex32(s.value);
     case stmt_kind::ct_mark_set: return "ct mark set " + hex32(s.value);
     case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
+    case stmt_kind::synproxy: {
+      std::string out = "synproxy";
+      if (s.mss != 0) out += " mss " + std::to_string(s.mss);
+      if (s.wscale != 0xff) out += " wscale " + std::to_string(s.wscale);
+      if (s.timestamp) out += " timestamp";
+      if (s.sack_perm) out += " sack-perm";
+      return out;
+    }
+    case stmt_kind::meter: {
+      std::string out = "meter " + s.meter_name + " { ip " +
+                        (s.meter_key == field::ip_daddr ? "daddr" : "saddr") + " limit rate ";
+      if (s.over) out += "over ";
+      out += std::to_string(s.rate) + "/" + unit_name(s.unit);
+      if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
+      return out + " }";
+    }
   }
   return "";
 }

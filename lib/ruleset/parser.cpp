@@ -435,9 +435,7 @@ const char* unsupported_rule_word(std::string_view w) {
       {"dup", "dup"},
       {"fwd", "fwd"},
       {"tproxy", "tproxy"},
-      {"synproxy", "synproxy"},
       {"quota", "quota"},
-      {"meter", "meter"},
       {"flow", "flow offload"},
       {"update", "dynamic set updates"},
       {"add", "dynamic set updates"},
@@ -1426,7 +1424,7 @@ class parser {
   bool starts_statement() {
     const std::string& w = peek().text;
     if (one_of(w, {"counter", "accept", "drop", "reject", "notrack", "jump", "goto", "return",
-                   "log", "limit"}))
+                   "log", "limit", "synproxy", "meter"}))
       return true;
     if (w == "meta" || w == "ct") return at_word("set", 2);
     if (w == "mark" || w == "nftrace") return at_word("set", 1);
@@ -1845,6 +1843,12 @@ class parser {
     } else if (w == "limit") {
       st.kind = stmt_kind::limit;
       limit_options(st);
+    } else if (w == "synproxy") {
+      st.kind = stmt_kind::synproxy;
+      synproxy_options(st);
+    } else if (w == "meter") {
+      st.kind = stmt_kind::meter;
+      meter_body(st);
     } else {
       set_statement(head, st);
     }
@@ -1919,6 +1923,50 @@ class parser {
         break;
       }
     }
+  }
+
+  // synproxy [mss N] [wscale N] [timestamp] [sack-perm], any order, each once.
+  void synproxy_options(statement& st) {
+    while (at(tok::word)) {
+      const token opt = peek();
+      if (opt.text == "mss" && st.mss == 0) {
+        take();
+        const token n = peek();
+        uint64_t v = bounded(take(), 65535);
+        if (v < 536) fail(n, "synproxy mss must be at least 536");
+        st.mss = static_cast<uint16_t>(v);
+      } else if (opt.text == "wscale" && st.wscale == 0xff) {
+        take();
+        st.wscale = static_cast<uint8_t>(bounded(take(), 14));
+      } else if (opt.text == "timestamp" && !st.timestamp) {
+        take();
+        st.timestamp = true;
+      } else if (opt.text == "sack-perm" && !st.sack_perm) {
+        take();
+        st.sack_perm = true;
+      } else {
+        break;
+      }
+    }
+  }
+
+  // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
+  void meter_body(statement& st) {
+    st.meter_name = expect_name("meter name").text;
+    expect(tok::lbrace, "'{'");
+    const token proto = expect_name("ip");
+    if (proto.text != "ip") unsupported(proto, "meter keys other than ip saddr/daddr");
+    const token key = expect_name("saddr or daddr");
+    if (key.text == "saddr")
+      st.meter_key = field::ip_saddr;
+    else if (key.text == "daddr")
+      st.meter_key = field::ip_daddr;
+    else
+      unsupported(key, "meter key ip " + key.text);
+    const token lim = expect_name("limit");
+    if (lim.text != "limit") unsupported(lim, "meter statements other than limit");
+    limit_options(st);
+    expect(tok::rbrace, "'}'");
   }
 
   void limit_options(statement& st) {

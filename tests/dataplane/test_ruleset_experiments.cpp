@@ -324,6 +324,28 @@ table ip f {
   EXPECT_TRUE(contains(l, "\t\tcounter packets 2 bytes 80 accept")) << l;
 }
 
+// Per-source SYN limits ahead of conntrack, in bounded memory: a flooding
+// source is cut off, a quiet one on the same rule is not.
+TEST(Ruleset, MeterLimitsEachSourceSeparately) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip raw {
+  chain prerouting {
+    type filter hook prerouting priority raw;
+    tcp flags syn meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter drop
+  }
+})");
+  for (int i = 0; i < 40; i++)
+    t.send(0, tcp("10.0.1.66", static_cast<uint16_t>(20000 + i), "10.0.2.2", 80, TCPF_SYN));
+  for (int i = 0; i < 5; i++)
+    t.send(0, tcp("10.0.1.7", static_cast<uint16_t>(30000 + i), "10.0.2.2", 80, TCPF_SYN));
+  // 10/second with burst 5: the flooder gets rate + burst = 15 through, the rest
+  // are dropped before conntrack ever sees them; the quiet source is untouched.
+  EXPECT_EQ(t.sent.size(), 15u + 5u);
+  EXPECT_EQ(t.conntrack_lines().size(), 20u);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25")) << list_ruleset(*t.gw);
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));

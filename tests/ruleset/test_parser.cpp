@@ -1453,3 +1453,40 @@ TEST(RulesetRobustness, MutatedInputsNeverCrash) {
 
 }  // namespace
 }  // namespace ctgate::nft
+
+namespace ctgate::nft {
+namespace {
+
+TEST(RulesetStatement, SynproxyOptions) {
+  statement s = stmt_of("tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm");
+  EXPECT_EQ(s.kind, stmt_kind::synproxy);
+  EXPECT_EQ(s.mss, 1460);
+  EXPECT_EQ(s.wscale, 7);
+  EXPECT_TRUE(s.timestamp);
+  EXPECT_TRUE(s.sack_perm);
+  statement bare = stmt_of("synproxy");
+  EXPECT_EQ(bare.mss, 0);
+  EXPECT_EQ(bare.wscale, 0xff);
+  EXPECT_FALSE(bare.timestamp);
+  EXPECT_NE(rule_err("synproxy mss 100").find("synproxy mss must be at least 536"), std::string::npos);
+  EXPECT_NE(rule_err("synproxy wscale 15").find("error"), std::string::npos);
+}
+
+TEST(RulesetStatement, MeterPerSourceLimit) {
+  rule r = rule_of("tcp flags syn meter synflood { ip saddr limit rate over 100/second } drop");
+  ASSERT_EQ(r.stmts.size(), 2u);
+  const statement& m = r.stmts[0];
+  EXPECT_EQ(m.kind, stmt_kind::meter);
+  EXPECT_EQ(m.meter_name, "synflood");
+  EXPECT_EQ(m.meter_key, field::ip_saddr);
+  EXPECT_TRUE(m.over);
+  EXPECT_EQ(m.rate, 100u);
+  EXPECT_EQ(m.unit, rate_unit::second);
+  rule d = rule_of("meter perdst { ip daddr limit rate 5/minute burst 2 packets } accept");
+  EXPECT_EQ(d.stmts[0].meter_key, field::ip_daddr);
+  EXPECT_EQ(d.stmts[0].burst, 2u);
+  EXPECT_NE(rule_err("meter m { tcp dport limit rate 1/second }").find("not supported"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctgate::nft

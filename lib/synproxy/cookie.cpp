@@ -1,0 +1,187 @@
+#include "synproxy/cookie.h"
+
+#include <cstring>
+
+namespace ctgate::synproxy {
+
+namespace {
+
+inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+inline uint64_t load_le64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+inline void store_le32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+  p[2] = static_cast<uint8_t>(v >> 16);
+  p[3] = static_cast<uint8_t>(v >> 24);
+}
+
+struct sip_state {
+  uint64_t v0, v1, v2, v3;
+  void round() {
+    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
+    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
+    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
+    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+  }
+  // "2" of SipHash-2-4: two rounds per 8-byte message word.
+  void compress(uint64_t m) {
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  }
+};
+
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void key_from_bytes(uint32_t key[4], const uint8_t b[16]) {
+  for (int i = 0; i < 4; i++)
+    key[i] = static_cast<uint32_t>(b[4 * i]) | static_cast<uint32_t>(b[4 * i + 1]) << 8 |
+             static_cast<uint32_t>(b[4 * i + 2]) << 16 | static_cast<uint32_t>(b[4 * i + 3]) << 24;
+}
+
+inline uint32_t count_of(const cookie_secrets& s, uint32_t now_s) {
+  return now_s / (s.period_s ? s.period_s : 1);
+}
+
+constexpr uint32_t k_low_bits = 4;  // mss index (2), count parity (1), key generation (1)
+constexpr uint32_t k_low_mask = (1u << k_low_bits) - 1;
+
+// The 28-bit MAC, already shifted into bits 31..4. The message is a fixed
+// 24 bytes on the stack: the tuple, the client's ISN, the count and the MSS
+// index, each little endian.
+uint32_t cookie_mac(const uint32_t key[4], uint32_t saddr, uint32_t daddr, uint16_t sport,
+                    uint16_t dport, uint32_t client_isn, uint32_t count, uint8_t idx) {
+  uint8_t msg[24];
+  store_le32(msg + 0, saddr);
+  store_le32(msg + 4, daddr);
+  store_le32(msg + 8, static_cast<uint32_t>(sport) << 16 | dport);
+  store_le32(msg + 12, client_isn);
+  store_le32(msg + 16, count);
+  store_le32(msg + 20, idx);
+  uint64_t h = siphash24(key, msg, sizeof(msg));
+  return static_cast<uint32_t>(h >> 32) & ~k_low_mask;
+}
+
+}  // namespace
+
+uint64_t siphash24(const uint32_t key[4], const uint8_t* msg, size_t len) {
+  const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
+  const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
+  // Initialisation constants: "somepseudorandomlygeneratedbytes".
+  sip_state s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+              k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+  const uint8_t* end = msg + (len & ~static_cast<size_t>(7));
+  for (const uint8_t* p = msg; p != end; p += 8) s.compress(load_le64(p));
+  // Last word: the 0..7 remaining bytes, and len mod 256 in the top byte so
+  // messages that differ only by trailing zeros hash differently.
+  uint64_t b = static_cast<uint64_t>(len & 0xff) << 56;
+  for (size_t i = 0; i < (len & 7); i++) b |= static_cast<uint64_t>(end[i]) << (8 * i);
+  s.compress(b);
+  // "4": four finalisation rounds.
+  s.v2 ^= 0xff;
+  s.round();
+  s.round();
+  s.round();
+  s.round();
+  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+cookie_secrets secrets_from_bytes(const uint8_t bytes[32], uint32_t period_s) {
+  cookie_secrets s;
+  key_from_bytes(s.key[0], bytes);
+  key_from_bytes(s.key[1], bytes + 16);
+  s.period_s = period_s;
+  return s;
+}
+
+cookie_secrets make_secrets(uint64_t seed, uint32_t period_s) {
+  uint8_t b[32];
+  uint64_t x = seed;
+  for (int i = 0; i < 4; i++) {
+    uint64_t v = splitmix64(x);
+    std::memcpy(b + 8 * i, &v, 8);
+  }
+  return secrets_from_bytes(b, period_s);
+}
+
+void rotate(cookie_secrets& s, const uint8_t fresh_key[16]) {
+  std::memcpy(s.key[1], s.key[0], sizeof(s.key[0]));
+  key_from_bytes(s.key[0], fresh_key);
+  s.generation++;
+}
+
+uint8_t mss_index(uint16_t client_mss) {
+  uint8_t i = 3;
+  while (i > 0 && client_mss < k_mss_table[i]) i--;
+  return i;
+}
+
+uint16_t mss_value(uint8_t idx) { return k_mss_table[idx & 3]; }
+
+uint32_t make_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
+                     uint16_t dport, uint32_t client_isn, uint16_t client_mss, uint32_t now_s) {
+  const uint32_t count = count_of(s, now_s);
+  const uint8_t idx = mss_index(client_mss);
+  return cookie_mac(s.key[0], saddr, daddr, sport, dport, client_isn, count, idx) |
+         (s.generation & 1) << 3 | (count & 1) << 2 | idx;
+}
+
+bool check_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
+                  uint16_t dport, uint32_t client_isn, uint32_t cookie, uint32_t now_s,
+                  uint16_t* mss_out) {
+  // The low bits pick the single candidate (key, count); the MAC decides.
+  const uint32_t gen_bit = (cookie >> 3) & 1;
+  const uint32_t* key = gen_bit == (s.generation & 1) ? s.key[0] : s.key[1];
+  const uint32_t now_count = count_of(s, now_s);
+  // Same parity as now: made this period (or 2 ago, which the MAC rejects);
+  // otherwise the previous period. k_max_cookie_age = 2 is what makes one
+  // bit enough.
+  const uint32_t count = ((cookie >> 2) & 1) == (now_count & 1) ? now_count : now_count - 1;
+  const uint8_t idx = cookie & 3;
+  if (cookie_mac(key, saddr, daddr, sport, dport, client_isn, count, idx) != (cookie & ~k_low_mask))
+    return false;
+  if (mss_out) *mss_out = mss_value(idx);
+  return true;
+}
+
+uint32_t ts_encode(uint32_t now_ts, uint8_t wscale, bool sack, bool ecn) {
+  uint32_t opt = wscale <= 14 ? wscale : 0xf;
+  if (sack) opt |= 1u << 4;
+  if (ecn) opt |= 1u << 5;
+  uint32_t ts = (now_ts & ~0x3fu) | opt;
+  // Never ahead of the clock: our later segments carry the plain clock and
+  // the client's PAWS check wants them not to go backwards.
+  if (opt > (now_ts & 0x3f)) ts -= 64;
+  // 0 would read as "no echo" on the ACK; one more step back is still
+  // behind the clock in serial arithmetic.
+  if (ts == 0) ts -= 64;
+  return ts;
+}
+
+bool ts_decode(uint32_t tsecr, uint8_t* wscale, bool* sack, bool* ecn) {
+  if (tsecr == 0) {
+    *wscale = 0xff;
+    *sack = false;
+    *ecn = false;
+    return false;
+  }
+  const uint8_t ws = tsecr & 0xf;
+  *wscale = ws == 0xf ? 0xff : ws;
+  *sack = (tsecr >> 4) & 1;
+  *ecn = (tsecr >> 5) & 1;
+  return true;
+}
+
+}  // namespace ctgate::synproxy
