@@ -162,6 +162,7 @@ int run(const ctgate::gateway_config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
+    gw->synproxy.maybe_rotate(now / 1000);
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
       last_stats = now;

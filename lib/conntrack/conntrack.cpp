@@ -7,6 +7,7 @@
 #include <rte_ring.h>
 
 #include <bit>
+#include <cstring>
 #include <new>
 
 #include "common/clock.h"
@@ -314,6 +315,65 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
   return drops;
 }
 
+namespace {
+
+// Claims table slot `t` (position p) for the flow described by `src` and
+// publishes it: CAS FREE -> CLAIMING, fill, release-store LIVE, file on the
+// owner's wheel. False if another worker holds the slot (a clash).
+bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& src) {
+  uint32_t live = t->live.load(std::memory_order_acquire);
+  if ((live & ENTRY_STATE_MASK) != ENTRY_FREE ||
+      !t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
+                                       std::memory_order_acq_rel))
+    return false;
+  // We own the slot: fill it, then publish with a release store so a reader
+  // that sees LIVE sees every field.
+  t->orig = src.orig;
+  t->owner = w.id;
+  t->status.store(src.status.load(std::memory_order_relaxed) | CT_STATUS_CONFIRMED,
+                  std::memory_order_relaxed);
+  t->track.store(src.track.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  t->expires_ms.store(src.expires_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  t->mark.store(src.mark.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  std::memcpy(t->reserved, src.reserved, sizeof(t->reserved));
+  t->pos = p;
+  t->unconfirmed_idx = k_not_unconfirmed;
+  t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
+  wheel_insert(w, t);
+  w.owned++;
+  return true;
+}
+
+}  // namespace
+
+ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
+                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms) {
+  flow_table& table = *w.rt->table;
+  flow_key key = make_key(t);
+  if (!table.try_reserve() &&
+      !(ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
+        table.try_reserve())) {
+    w.counters.add(ct_counter::drop);
+    note_table_full(w, now_ms);
+    return nullptr;
+  }
+  int32_t p = table.add(key);
+  ct_entry proto;
+  proto.orig = t;
+  proto.status.store(status, std::memory_order_relaxed);
+  proto.store_track(ts);
+  proto.expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  std::memcpy(proto.reserved, reserved, sizeof(proto.reserved));
+  if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
+    // Full hash, or the flow exists already (a retransmitted ACK raced us).
+    table.unreserve();
+    w.counters.add(p < 0 ? ct_counter::insert_failed : ct_counter::clash_resolve);
+    return p < 0 ? nullptr : table.at(static_cast<uint32_t>(p));
+  }
+  w.counters.add(ct_counter::insert);
+  return table.at(static_cast<uint32_t>(p));
+}
+
 uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
   flow_table& table = *w.rt->table;
   uint16_t drops = 0;
@@ -329,24 +389,7 @@ uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
       continue;
     }
     ct_entry* t = table.at(static_cast<uint32_t>(p));
-    uint32_t live = t->live.load(std::memory_order_acquire);
-    if ((live & ENTRY_STATE_MASK) == ENTRY_FREE &&
-        t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
-                                        std::memory_order_acq_rel)) {
-      // We own the slot: fill it, then publish with a release store so a
-      // reader that sees LIVE sees every field.
-      t->orig = e->orig;
-      t->owner = w.id;
-      t->status.store(e->status.load(std::memory_order_relaxed) | CT_STATUS_CONFIRMED,
-                      std::memory_order_relaxed);
-      t->track.store(e->track.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      t->expires_ms.store(e->expires_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      t->mark.store(e->mark.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      t->pos = static_cast<uint32_t>(p);
-      t->unconfirmed_idx = k_not_unconfirmed;
-      t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
-      wheel_insert(w, t);
-      w.owned++;
+    if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e)) {
       // The flow's reservation moves to the confirmed entry.
       unconfirmed_remove(w, e);
       e->~ct_entry();

@@ -104,6 +104,13 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
 // (v[i] = drop) a packet whose entry cannot be inserted.
 uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
 
+// Creates and confirms an entry directly, without an unconfirmed phase:
+// for flows the gateway itself opens (synproxy, after a valid cookie). The
+// usual bound applies (early drop, then fail). Returns the live entry (an
+// existing one if the flow is already there), or nullptr.
+ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
+                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms);
+
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.
 void ct_release(ct_worker& w, pkt_meta* m);

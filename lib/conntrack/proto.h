@@ -22,6 +22,8 @@ enum : uint16_t {
   CT_STATUS_SEEN_REPLY = 1u << 1,
   CT_STATUS_ASSURED = 1u << 2,
   CT_STATUS_CONFIRMED = 1u << 3,
+  CT_STATUS_SEQ_ADJUST = 1u << 6,    // synproxy: seq/ts offsets in ct_entry::reserved
+  CT_STATUS_SYNPROXY = 1u << 12,     // synproxy: waiting for the server's SYN-ACK
   CT_STATUS_DYING = 1u << 9,
 };
 

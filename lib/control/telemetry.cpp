@@ -292,6 +292,18 @@ int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_synproxy(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (size_t i = 0; i < synproxy_counter_count; i++) {
+    uint64_t v = 0;
+    for (auto* w : g_gw->workers) v += w->synproxy.c[i].get();
+    rte_tel_data_add_dict_u64(d, synproxy_counter_names[i], v);
+  }
+  rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy_hook_registered ? 1 : 0);
+  rte_tel_data_add_dict_string(d, "mode", g_gw->synproxy_hook_registered ? "ruleset" : "off");
+  return 0;
+}
+
 int cmd_info(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_string(d, "config", g_gw->cfg.source_file.c_str());
@@ -330,6 +342,8 @@ void telemetry_register(gateway* gw) {
                              "Trace packets matching an nft expression. Param: expression");
   rte_telemetry_register_cmd("/ctgate/trace/read", cmd_trace, "Trace lines since the last read");
   rte_telemetry_register_cmd("/ctgate/trace/stop", cmd_trace, "Stop tracing");
+  rte_telemetry_register_cmd("/ctgate/synproxy/stats", cmd_synproxy,
+                             "Synproxy: cookies sent/valid/invalid, handshakes, mode");
   rte_telemetry_register_cmd("/ctgate/ruleset/list", cmd_ruleset_list,
                              "The live ruleset with counters, like nft list ruleset");
 }

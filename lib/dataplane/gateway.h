@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "conntrack/conntrack.h"
 #include "dataplane/ruleset_runtime.h"
+#include "dataplane/synproxy.h"
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
 #include "route/neighbor_table.h"
@@ -56,6 +57,9 @@ struct gateway {
   // Tracing: the optional trace selector chain (ctgatectl trace EXPR) and a
   // flag workers check once per hook before looking for traced packets.
   std::unique_ptr<loaded_ruleset> trace_ruleset;
+  // Synproxy: cookie keys, and whether its POST_ROUTING callback is on.
+  synproxy_secrets synproxy;
+  bool synproxy_hook_registered = false;  // guarded by ruleset_mu
   std::atomic<bool> tracing{false};
 
   ~gateway();

@@ -268,7 +268,20 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             if (mt.over ? ok : !ok) goto next_rule;  // like limit: a meter that does not match ends the rule
             break;
           }
-          case stmt_kind::synproxy: break;  // refused by the compiler until implemented
+          case stmt_kind::synproxy: {
+            synproxy_options o;
+            o.mss = static_cast<uint16_t>(s.value);
+            o.wscale = static_cast<uint8_t>(s.value >> 16);
+            o.timestamp = (s.value >> 24) & 1;
+            o.sack_perm = (s.value >> 25) & 1;
+            switch (synproxy_stmt(w, mb, m, o)) {
+              case synproxy_action::none: break;
+              case synproxy_action::stolen: return verdict::stolen;
+              case synproxy_action::drop: return verdict::drop;
+              case synproxy_action::accept: return verdict::accept;
+            }
+            break;
+          }
           case stmt_kind::log: log_packet(w, rs, s.log, m); break;
           case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
           case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(s.value); break;

@@ -121,6 +121,7 @@ ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& 
   uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
   bool ct_was_on = gw.ct_hooks_registered.load();
   bool ct_registered_now = false;
+  bool synproxy_now = false;
   std::string herr;
   bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
     if (old_group != 0) ed.remove_group(old_group);
@@ -142,8 +143,18 @@ ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& 
         ct_on = ct_registered_now = true;
       }
     }
+    if (lr->rs->uses_synproxy && !gw.synproxy_hook_registered) {
+      if (!register_synproxy_hook(ed, &herr)) return false;
+      synproxy_now = true;
+    }
     return true;
   });
+  if (synproxy_now) gw.synproxy_hook_registered = true;
+  if (lr->rs->uses_synproxy && gw.cfg.conntrack.tcp_loose)
+    res.warnings.push_back(source + ": warning: synproxy with conntrack.tcp_loose: true: a client's "
+                           "ACK is picked up as a new flow instead of reaching the synproxy rule "
+                           "as INVALID. Set conntrack.tcp_loose: false (Linux: "
+                           "nf_conntrack_tcp_loose=0), as synproxy requires.");
   if (!ok) {
     res.error = source + ": error: cannot register chains: " + herr;
     return res;
@@ -152,7 +163,7 @@ ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& 
   // The edit waited for a grace period: no worker can still be walking the
   // old ruleset's chains.
   if (slot == &gateway::ruleset) warn_ordering(gw, *lr, &res.warnings);
-  lr->rs->warnings = res.warnings;
+  for (const auto& wmsg : res.warnings) lr->rs->warnings.push_back(wmsg);
   res.tables = lr->rs->ast.tables.size();
   res.chains = lr->rs->chains.size();
   res.rules = lr->rs->rules.size();

@@ -10,6 +10,7 @@
 #include "common/counters.h"
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
+#include "dataplane/synproxy.h"
 #include "hook/hook.h"
 #include "packet/build.h"
 #include "packet/pkt_meta.h"
@@ -100,6 +101,7 @@ struct alignas(64) worker_ctx {
   std::atomic<bool> running{false};
 
   dp_counter_block counters;
+  synproxy_counter_block synproxy;
   ct::ct_worker ct;
   alignas(64) counter_slot hook_pkts[k_max_hook_ids];
   counter_slot trace_lost;

@@ -267,7 +267,11 @@ class compiler {
         break;
       }
       case stmt_kind::synproxy:
-        return fail(s.loc, "not supported yet: synproxy (the SYN-flood issue adds it)");
+        // Options packed in value: mss | wscale << 16 | timestamp << 24 | sack-perm << 25.
+        out->value = (s.mss != 0 ? s.mss : 1460u) | (static_cast<uint64_t>(s.wscale) << 16) |
+                     (static_cast<uint64_t>(s.timestamp) << 24) | (static_cast<uint64_t>(s.sack_perm) << 25);
+        out_->uses_synproxy = out_->uses_ct = true;
+        break;
       case stmt_kind::log:
         out->log = static_cast<uint32_t>(out_->log_prefixes.size());
         out_->log_prefixes.push_back(s.log_prefix);

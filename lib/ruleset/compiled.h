@@ -132,6 +132,7 @@ struct compiled_ruleset {
   std::vector<std::unique_ptr<meter_state>> meters;
   bool uses_ct = false;               // a rule reads or writes ct state: conntrack must be on
   bool uses_nftrace = false;          // `meta nftrace set 1` somewhere: tracing is on
+  bool uses_synproxy = false;         // a synproxy statement: its hook must be registered
   uint32_t group = 0;                 // hook registry group once installed
   uint16_t n_workers = 0;
   // counters[worker * n_counters + i]

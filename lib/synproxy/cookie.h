@@ -84,9 +84,10 @@ bool check_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint1
 // ECN. The client echoes it as TSecr of its ACK.
 //
 // `now_ts` is our timestamp clock; the result is <= now_ts (serial
-// arithmetic, within 64 ticks) so the TSvals that follow never go backwards,
-// and never 0 (a zero TSecr means "no echo"). wscale: 0..14, anything above
-// 14 (0xf, 0xff) means the SYN had no window scale option.
+// arithmetic, at most 63 ticks behind) so the TSvals that follow never go
+// backwards, and never 0 (a zero TSecr means "no echo"; avoiding it costs
+// another 64 ticks, only while the clock reads 0..63). wscale: 0..14,
+// anything above 14 (0xf, 0xff) means the SYN had no window scale option.
 uint32_t ts_encode(uint32_t now_ts, uint8_t wscale, bool sack, bool ecn);
 // Decodes the echo. False if tsecr is 0 (nothing echoed: options unknown,
 // outputs set to none/false). *wscale = 0..14 or 0xff for none (tcp_opts

@@ -1,0 +1,352 @@
+#include "dataplane/synproxy.h"
+
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <sys/random.h>
+
+#include <climits>
+#include <cstring>
+
+#include "dataplane/gateway.h"
+#include "dataplane/stages.h"
+#include "synproxy/seq_adjust.h"
+#include "synproxy/tcp_options.h"
+
+namespace ctgate {
+
+namespace {
+
+using namespace synproxy;
+
+// The entry's 8 spare bytes: while joining, the cookie (our ISN) and the
+// TSval of our SYN-ACK; once joined, the seq_delta.
+struct join_state {
+  uint32_t cookie;
+  uint32_t our_tsval;
+};
+static_assert(sizeof(join_state) == 8 && sizeof(seq_delta) == 8);
+
+template <typename T>
+T load_reserved(const ct::ct_entry* e) {
+  T v;
+  std::memcpy(&v, e->reserved, sizeof(v));
+  return v;
+}
+
+rte_tcp_hdr* tcp_of(rte_mbuf* mb, const pkt_meta* m) {
+  return rte_pktmbuf_mtod_offset(mb, rte_tcp_hdr*, m->l4_off);
+}
+
+tcp_opts options_of(rte_mbuf* mb, const pkt_meta* m) {
+  tcp_opts o;
+  const rte_tcp_hdr* th = tcp_of(mb, m);
+  size_t doff = (th->data_off >> 4) * 4u;
+  parse_tcp_options(reinterpret_cast<const uint8_t*>(th) + 20, doff - 20, &o);
+  return o;
+}
+
+struct segment {
+  uint32_t src, dst;     // network order
+  uint16_t sport, dport; // network order
+  uint32_t seq, ack;     // host order
+  uint8_t flags;
+  uint16_t window;       // host order
+  tcp_opts opts;
+  bool syn_options;      // write SYN-style options (MSS, WS, SACK-perm, TS); else TS only
+};
+
+// Rewrites the packet in place into a bare TCP segment (no payload) with
+// fresh IP and TCP headers and checksums. The Ethernet header is redone at TX.
+void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
+  uint8_t* base = rte_pktmbuf_mtod(mb, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(base + m->l3_off);
+  uint8_t* l4 = base + m->l3_off + sizeof(rte_ipv4_hdr);
+  auto* th = reinterpret_cast<rte_tcp_hdr*>(l4);
+  uint8_t optbuf[40];
+  size_t optlen = 0;
+  if (s.syn_options) {
+    optlen = write_synack_options(optbuf, sizeof(optbuf), s.opts);
+  } else if (s.opts.has_ts) {
+    tcp_opts ts_only;
+    ts_only.has_ts = true;
+    ts_only.tsval = s.opts.tsval;
+    ts_only.tsecr = s.opts.tsecr;
+    optlen = write_synack_options(optbuf, sizeof(optbuf), ts_only);
+  }
+  uint16_t tcp_len = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + optlen);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = 0;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + tcp_len));
+  ip->packet_id = 0;
+  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_TCP;
+  ip->src_addr = s.src;
+  ip->dst_addr = s.dst;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  th->src_port = s.sport;
+  th->dst_port = s.dport;
+  th->sent_seq = rte_cpu_to_be_32(s.seq);
+  th->recv_ack = rte_cpu_to_be_32(s.ack);
+  th->data_off = static_cast<uint8_t>((tcp_len / 4) << 4);
+  th->tcp_flags = s.flags;
+  th->rx_win = rte_cpu_to_be_16(s.window);
+  th->tcp_urp = 0;
+  std::memcpy(l4 + sizeof(rte_tcp_hdr), optbuf, optlen);
+  th->cksum = 0;
+  th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+  uint32_t len = m->l3_off + sizeof(rte_ipv4_hdr) + tcp_len;
+  mb->data_len = mb->pkt_len = len;
+  // Metadata for the rest of the path.
+  m->src = s.src;
+  m->dst = s.dst;
+  m->sport = s.sport;
+  m->dport = s.dport;
+  m->l4_off = static_cast<uint16_t>(m->l3_off + sizeof(rte_ipv4_hdr));
+  m->l4_len = tcp_len;
+  m->l4.tcp_flags = s.flags;
+  m->l4.payload_len = 0;
+}
+
+// Sends the packet (already rewritten) out through routing, like the other
+// answers the gateway builds (reject).
+bool queue_out(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
+  if (w.n_local_out >= k_max_burst) return false;
+  m->flags = PKT_F_LOCAL_OUT;
+  m->ct = nullptr;
+  w.local_out[w.n_local_out++] = mb;
+  return true;
+}
+
+uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
+
+// Client SYN: answer with a cookie, keep nothing.
+synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+  const rte_tcp_hdr* th = tcp_of(mb, m);
+  tcp_opts in = options_of(mb, m);
+  uint32_t client_isn = rte_be_to_cpu_32(th->sent_seq);
+  uint16_t client_mss = in.mss != 0 ? in.mss : 536;
+  uint16_t mss = client_mss < o.mss ? client_mss : o.mss;
+  const cookie_secrets& sec = w.gw->synproxy.current();
+  uint32_t cookie = make_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, mss, now_s(w));
+  segment s;
+  s.src = m->dst;
+  s.dst = m->src;
+  s.sport = m->dport;
+  s.dport = m->sport;
+  s.seq = cookie;
+  s.ack = client_isn + 1;
+  s.flags = ct::TCPF_SYN | ct::TCPF_ACK;
+  s.window = 0;  // the client sends nothing but the ACK until the server is joined
+  s.syn_options = true;
+  s.opts.mss = mss_value(mss_index(mss));
+  bool ts = o.timestamp && in.has_ts;
+  // What the client offered and we agree to; with timestamps it is carried
+  // in our TSval, which the client echoes in its ACK.
+  uint8_t wscale = (o.wscale != 0xff && in.wscale != k_no_wscale) ? in.wscale : 0xff;
+  bool sack = o.sack_perm && in.sack_perm && ts;
+  if (ts) {
+    s.opts.has_ts = true;
+    s.opts.tsval = ts_encode(w.now_ms, wscale == 0xff ? 0xf : wscale, sack, false);
+    s.opts.tsecr = in.tsval;
+    s.opts.sack_perm = sack;
+    s.opts.wscale = wscale != 0xff ? o.wscale : k_no_wscale;
+  }
+  write_segment(mb, m, s);
+  if (!queue_out(w, mb, m)) return synproxy_action::drop;
+  w.synproxy.add(synproxy_counter::cookies_sent);
+  return synproxy_action::stolen;
+}
+
+// Client ACK with no entry: a valid cookie opens the connection to the server.
+synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+  const rte_tcp_hdr* th = tcp_of(mb, m);
+  uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+  uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+  uint16_t window = rte_be_to_cpu_16(th->rx_win);
+  tcp_opts in = options_of(mb, m);
+  uint16_t mss = 0;
+  if (!check_cookie(w.gw->synproxy.current(), m->src, m->dst, m->sport, m->dport, seq - 1, ack - 1,
+                    now_s(w), &mss)) {
+    w.synproxy.add(synproxy_counter::cookies_invalid);
+    return synproxy_action::drop;
+  }
+  uint8_t wscale = k_no_wscale;
+  bool sack = false, ecn = false;
+  if (in.has_ts && o.timestamp) {
+    uint8_t ws = 0;
+    if (ts_decode(in.tsecr, &ws, &sack, &ecn) && ws <= k_max_wscale) wscale = ws;
+  }
+  // The entry: SYN_SENT as for the SYN we send now, marked as proxied.
+  ct::ct_tuple t = ct::tuple_of(*m);
+  ct::track_state ts;
+  ct::l4_info syn = m->l4;
+  syn.tcp_flags = ct::TCPF_SYN;
+  ct::tracker_for(IPPROTO_TCP).new_flow(syn, w.ct.rt->params, w.now_ms, &ts);
+  join_state js{ack - 1, in.has_ts ? in.tsecr : 0};
+  uint8_t reserved[8];
+  std::memcpy(reserved, &js, sizeof(js));
+  ct::ct_entry* e = ct::ct_create_confirmed(w.ct, t, ts, ct::CT_STATUS_SYNPROXY, reserved, w.now_ms);
+  if (e == nullptr) {
+    w.synproxy.add(synproxy_counter::table_full);
+    return synproxy_action::drop;
+  }
+  segment s;
+  s.src = m->src;
+  s.dst = m->dst;
+  s.sport = m->sport;
+  s.dport = m->dport;
+  s.seq = seq - 1;  // the client's own ISN: no translation on the client's side
+  s.ack = 0;
+  s.flags = ct::TCPF_SYN;
+  s.window = window;
+  s.syn_options = true;
+  s.opts.mss = mss;
+  s.opts.wscale = wscale;
+  s.opts.sack_perm = sack;
+  if (in.has_ts) {
+    s.opts.has_ts = true;
+    s.opts.tsval = in.tsval;
+    s.opts.tsecr = 0;
+  }
+  write_segment(mb, m, s);
+  m->ct = e;
+  m->ct_info = CTINFO_NEW;
+  m->ct_dir = static_cast<uint8_t>(ct::ct_dir::original);
+  w.synproxy.add(synproxy_counter::cookies_valid);
+  return synproxy_action::accept;
+}
+
+// The server's SYN-ACK for a proxied flow: record the offsets, answer the
+// server with the ACK (this packet, rewritten and turned around), and open
+// the client's window with an ACK in the client's sequence space.
+void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e) {
+  const rte_tcp_hdr* th = tcp_of(mb, m);
+  uint32_t server_isn = rte_be_to_cpu_32(th->sent_seq);
+  uint32_t ack = rte_be_to_cpu_32(th->recv_ack);  // client ISN + 1
+  uint16_t window = rte_be_to_cpu_16(th->rx_win);
+  tcp_opts in = options_of(mb, m);
+  join_state js = load_reserved<join_state>(e);
+  seq_delta d = make_seq_delta(js.cookie, server_isn, js.our_tsval, in.has_ts ? in.tsval : 0);
+  std::memcpy(e->reserved, &d, sizeof(d));
+  // Publish the offsets before the flag that says they are there.
+  e->status.fetch_or(ct::CT_STATUS_SEQ_ADJUST, std::memory_order_release);
+  e->status.fetch_and(static_cast<uint16_t>(~ct::CT_STATUS_SYNPROXY), std::memory_order_release);
+
+  // Window update to the client, as if from the server, in the client's view.
+  rte_mbuf* up = rte_pktmbuf_alloc(w.gw->mbuf_pool);
+  if (up != nullptr) {
+    rte_pktmbuf_append(up, static_cast<uint16_t>(m->l3_off + 60));
+    std::memcpy(rte_pktmbuf_mtod(up, uint8_t*), rte_pktmbuf_mtod(mb, uint8_t*), m->l3_off);
+    pkt_meta* um = meta_of(up);
+    *um = pkt_meta{};
+    um->l3_off = m->l3_off;
+    segment u;
+    u.src = m->src;  // the server
+    u.dst = m->dst;  // the client
+    u.sport = m->sport;
+    u.dport = m->dport;
+    u.seq = js.cookie + 1;
+    u.ack = ack;
+    u.flags = ct::TCPF_ACK;
+    u.window = window;
+    u.opts.has_ts = in.has_ts;
+    u.opts.tsval = in.tsval - d.ts_off;  // the client's view of the server's clock
+    u.opts.tsecr = in.tsecr;
+    write_segment(up, um, u);
+    if (!queue_out(w, up, um)) rte_pktmbuf_free(up);
+  }
+
+  // This SYN-ACK becomes the ACK that completes the server's handshake.
+  segment s;
+  s.src = m->dst;  // the client
+  s.dst = m->src;  // the server
+  s.sport = m->dport;
+  s.dport = m->sport;
+  s.seq = ack;
+  s.ack = server_isn + 1;
+  s.flags = ct::TCPF_ACK;
+  s.window = window;
+  s.opts.has_ts = in.has_ts;
+  s.opts.tsval = in.tsecr;  // the client's TSval we sent in the SYN, echoed back
+  s.opts.tsecr = in.tsval;
+  uint16_t back = m->in_port;
+  write_segment(mb, m, s);
+  m->out_port = back;
+  m->nexthop = rte_be_to_cpu_32(s.dst);
+  w.synproxy.add(synproxy_counter::handshakes_completed);
+}
+
+uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                               verdict*) {
+  for (uint16_t i = 0; i < n; i++) {
+    pkt_meta* m = meta_of(pkts[i]);
+    ct::ct_entry* e = m->ct;
+    if (e == nullptr || m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK) continue;
+    uint16_t status = e->status.load(std::memory_order_acquire);
+    if (!(status & (ct::CT_STATUS_SYNPROXY | ct::CT_STATUS_SEQ_ADJUST))) continue;
+    bool reply = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::reply);
+    uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST);
+    if ((status & ct::CT_STATUS_SYNPROXY) && reply && f == (ct::TCPF_SYN | ct::TCPF_ACK)) {
+      on_server_synack(w, pkts[i], m, e);
+      continue;
+    }
+    if (!(status & ct::CT_STATUS_SEQ_ADJUST)) continue;
+    seq_delta d = load_reserved<seq_delta>(e);
+    auto* th = reinterpret_cast<uint8_t*>(tcp_of(pkts[i], m));
+    size_t len = m->l4_len;
+    if (reply)
+      adjust_server_to_client(th, len, d);
+    else
+      adjust_client_to_server(th, len, d);
+    w.synproxy.add(synproxy_counter::translated);
+  }
+  return 0;
+}
+
+}  // namespace
+
+synproxy_secrets::synproxy_secrets(uint64_t seed) {
+  if (seed != 0) {
+    buf_[0] = make_secrets(seed);
+    return;
+  }
+  uint8_t bytes[32] = {};
+  if (getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes)))
+    buf_[0] = make_secrets(0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(this));
+  else
+    buf_[0] = secrets_from_bytes(bytes);
+}
+
+void synproxy_secrets::maybe_rotate(uint32_t now_s) {
+  const cookie_secrets& cur = current();
+  if (now_s - last_rotation_s_ < cur.period_s * 4) return;  // keys live several cookie ages
+  int next = 1 - idx_.load(std::memory_order_relaxed);
+  buf_[next] = cur;
+  uint8_t fresh[16] = {};
+  // Never rotate in a guessable key: keep the current one until getrandom works.
+  if (getrandom(fresh, sizeof(fresh), 0) != static_cast<ssize_t>(sizeof(fresh))) return;
+  rotate(buf_[next], fresh);
+  idx_.store(next, std::memory_order_release);
+  last_rotation_s_ = now_s;
+}
+
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+  if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
+    return synproxy_action::none;
+  uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
+  if (f == ct::TCPF_SYN) {
+    w.synproxy.add(synproxy_counter::syn_received);
+    return on_syn(w, mb, m, o);
+  }
+  if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
+  return synproxy_action::none;
+}
+
+bool register_synproxy_hook(hook_registry::editor& ed, std::string* err) {
+  return ed.add(hook_point::postrouting, INT_MAX - 1, "synproxy", synproxy_post_routing, nullptr,
+                0, err) > 0;
+}
+
+}  // namespace ctgate

@@ -1,0 +1,80 @@
+// Synproxy on the data plane: nft's `synproxy` statement and the built-in
+// callback that finishes the server side and translates sequence numbers.
+//
+//   client            ctgate                         server
+//   SYN        ->     (untracked) SYN-ACK, seq = cookie, window 0    nothing allocated
+//   ACK        ->     cookie ok: entry created, ACK rewritten into SYN ->
+//                                                <-  SYN-ACK (server ISN)
+//                     offsets stored; SYN-ACK rewritten into ACK  ->
+//              <-     window update (opens the client's window)
+//   data <-> data     seq/ack, SACK and timestamps translated for the flow's life
+//
+// As in Linux, use it with `notrack` for the service's SYNs in raw prerouting,
+// `ct state invalid,untracked synproxy ...` in filter, `ct state invalid drop`,
+// and conntrack.tcp_loose: false (so the client's ACK is INVALID, not a pickup).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/counters.h"
+#include "hook/hook_registry.h"
+#include "synproxy/cookie.h"
+
+struct rte_mbuf;
+
+namespace ctgate {
+
+struct worker_ctx;
+struct pkt_meta;
+
+#define SYNPROXY_COUNTERS(X)                                                    \
+  X(syn_received, "SYNs that reached a synproxy rule")                          \
+  X(cookies_sent, "SYN-ACKs with a cookie sent (no state allocated)")           \
+  X(cookies_valid, "ACKs with a valid cookie: connection opened to the server") \
+  X(cookies_invalid, "ACKs with a bad or expired cookie: dropped")              \
+  X(handshakes_completed, "server SYN-ACKs answered: both sides joined")        \
+  X(server_synack_retransmits, "server SYN-ACKs after the join (re-answered)")  \
+  X(table_full, "valid cookies refused: conntrack table full")                  \
+  X(translated, "packets with sequence numbers translated")
+CTGATE_DEFINE_COUNTERS(synproxy_counter, SYNPROXY_COUNTERS)
+
+// Cookie secrets, double-buffered: the control thread rotates the inactive
+// copy and flips the index; workers read the active one.
+class synproxy_secrets {
+ public:
+  explicit synproxy_secrets(uint64_t seed = 0);
+  const synproxy::cookie_secrets& current() const {
+    return buf_[idx_.load(std::memory_order_acquire)];
+  }
+  // Rotates in a fresh key (from getrandom) when a period has passed.
+  void maybe_rotate(uint32_t now_s);
+
+ private:
+  synproxy::cookie_secrets buf_[2];
+  std::atomic<int> idx_{0};
+  uint32_t last_rotation_s_ = 0;
+};
+
+struct synproxy_options {
+  uint16_t mss = 1460;
+  uint8_t wscale = 0xff;  // 0xff: do not offer window scaling
+  bool timestamp = false;
+  bool sack_perm = false;
+};
+
+enum class synproxy_action : uint8_t { none, stolen, drop, accept };
+
+// The `synproxy` statement for one packet. none: the statement does not
+// apply (evaluation continues); stolen: the packet became the SYN-ACK and is
+// queued back to the client; accept: the client's ACK became the SYN to the
+// server (with its new entry attached); drop: a bad cookie.
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o);
+
+// Registers the POST_ROUTING callback (priority INT_MAX - 1, as Linux's
+// synproxy hook) that joins the server side and translates established
+// proxied flows. Once registered it stays: flows outlive rulesets.
+bool register_synproxy_hook(hook_registry::editor& ed, std::string* err);
+
+}  // namespace ctgate
