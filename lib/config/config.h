@@ -64,6 +64,7 @@ struct conntrack_config {
   bool enable_hooks = false;  // Linux's nf_conntrack enable_hooks parameter
   uint32_t max = 262144;      // nf_conntrack_max
   bool tcp_loose = true;      // nf_conntrack_tcp_loose
+  bool checksum = true;       // nf_conntrack_checksum: bad L4 checksums are INVALID
   uint32_t log_interval_ms = 1000;  // rate limit of "table full" log lines
   conntrack_timeouts timeouts;
 };

@@ -1,6 +1,8 @@
 #include "conntrack/conntrack.h"
 
 #include <rte_errno.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
 #include <rte_hash_crc.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
@@ -29,7 +31,7 @@ ct_counter invalid_counter(uint8_t reason) {
     case L4_TRUNCATED_UDP: return ct_counter::invalid_truncated_udp;
     case L4_UDP_LEN: return ct_counter::invalid_udp_len;
     case L4_TRUNCATED_ICMP: return ct_counter::invalid_truncated_icmp;
-    default: return ct_counter::invalid_fragment;
+    default: return ct_counter::error;
   }
 }
 
@@ -104,9 +106,82 @@ void note_table_full(ct_worker& w, uint32_t now_ms) {
     w.rt->mailbox->raise(log_kind::conntrack_table_full);
 }
 
+// nf_conntrack_checksum: received TCP/UDP/ICMP with a bad checksum are
+// INVALID. The NIC's verdict is used when it gave one; packets the gateway
+// built itself (LOCAL_OUT) are not checked, nor first fragments (incomplete).
+bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
+  if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
+  uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
+  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+  const auto* ip = rte_pktmbuf_mtod_offset(mb, const rte_ipv4_hdr*, m->l3_off);
+  const uint8_t* l4 = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
+  switch (m->l4.proto) {
+    case IPPROTO_UDP:
+      if (l4[6] == 0 && l4[7] == 0) return true;  // no checksum
+      [[fallthrough]];
+    case IPPROTO_TCP: {
+      // Valid when pseudo-header + segment (checksum field included) sum to 0xffff.
+      uint32_t sum = rte_raw_cksum(l4, m->l4_len) + rte_ipv4_phdr_cksum(ip, 0);
+      sum = (sum & 0xffff) + (sum >> 16);
+      sum = (sum & 0xffff) + (sum >> 16);
+      return sum == 0xffff;
+    }
+    case IPPROTO_ICMP:
+      return rte_raw_cksum(l4, m->l4_len) == 0xffff;
+    default:
+      return true;
+  }
+}
+
 ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
   bool same = t.src == e.orig.src && (t.proto == IPPROTO_ICMP || t.sport == e.orig.sport);
   return same ? ct_dir::original : ct_dir::reply;
+}
+
+bool icmp_is_error(uint8_t type) {
+  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
+
+// nf_conntrack_icmpv4_error: an ICMP error quotes the IP header and first 8
+// bytes of the packet it is about. If that packet's flow is tracked, the
+// error is RELATED to it (and leaves the flow's state alone); otherwise it
+// is INVALID.
+void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
+  auto invalid = [&] {
+    m->ct_info = CTINFO_INVALID;
+    w.counters.add(ct_counter::invalid);
+    w.counters.add(ct_counter::invalid_icmp_error);
+  };
+  const uint8_t* q = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off) + 8;
+  if (m->l4_len < 8 + 20) return invalid();
+  uint32_t avail = m->l4_len - 8u;
+  uint32_t ihl = (q[0] & 0x0f) * 4u;
+  if ((q[0] >> 4) != 4 || ihl < 20 || avail < ihl + 8) return invalid();
+  ct_tuple t;
+  t.proto = q[9];
+  t.zone = m->zone;
+  std::memcpy(&t.src, q + 12, 4);
+  std::memcpy(&t.dst, q + 16, 4);
+  const uint8_t* l4 = q + ihl;
+  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
+    std::memcpy(&t.sport, l4, 2);
+    std::memcpy(&t.dport, l4 + 2, 2);
+  } else if (t.proto == IPPROTO_ICMP) {
+    if (icmp_reply_type(l4[0]) == 0xff) return invalid();  // only queries have flows
+    std::memcpy(&t.sport, l4 + 4, 2);
+    t.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
+  }
+  int32_t pos = w.rt->table->lookup(make_key(t));
+  if (pos < 0) return invalid();
+  ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
+  if (!is_live(e->live.load(std::memory_order_acquire))) return invalid();
+  // The error travels against the quoted packet.
+  ct_dir quoted = direction_of(*e, t);
+  m->ct = e;
+  m->ct_dir = static_cast<uint8_t>(quoted == ct_dir::original ? ct_dir::reply : ct_dir::original);
+  m->ct_info = CTINFO_RELATED;
+  w.counters.add(ct_counter::related);
 }
 
 // A packet of a known flow: run the tracker and refresh.
@@ -130,7 +205,9 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
     if (e->cas_track(raw, ts) || tries == 8) break;
   }
   if (res.clear_status != 0) {
+    // A reopened connection is a new one for Linux: fresh flags, mark 0.
     e->status.fetch_and(static_cast<uint16_t>(~res.clear_status), std::memory_order_relaxed);
+    e->mark.store(0, std::memory_order_relaxed);
     status &= static_cast<uint16_t>(~res.clear_status);
   }
   uint16_t set = res.set_status;
@@ -217,6 +294,7 @@ bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* 
     return false;
   }
   rt->params.tcp_loose = cfg.tcp_loose;
+  rt->check_checksums = cfg.checksum;
   rt->timeouts = make_timeout_table(cfg.timeouts);
   rt->full_log.set_interval(cfg.log_interval_ms);
   return true;
@@ -281,10 +359,27 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         w.counters.add(ct_counter::untracked);
         continue;
       }
+      if (m->l4_invalid == L4_FRAGMENT) {
+        // Until defrag exists, later fragments carry no L4 header to track:
+        // they pass untracked (rules see `ct state untracked`), counted.
+        m->ct_info = CTINFO_UNTRACKED;
+        w.counters.add(ct_counter::untracked_fragment);
+        continue;
+      }
       if (m->l4_invalid != L4_OK) {
         m->ct_info = CTINFO_INVALID;
         w.counters.add(ct_counter::invalid);
         w.counters.add(invalid_counter(m->l4_invalid));
+        continue;
+      }
+      if (w.rt->check_checksums && !l4_checksum_ok(pkts[i], m)) {
+        m->ct_info = CTINFO_INVALID;
+        w.counters.add(ct_counter::invalid);
+        w.counters.add(ct_counter::invalid_checksum);
+        continue;
+      }
+      if (m->l4.proto == IPPROTO_ICMP && icmp_is_error(m->l4.icmp_type)) {
+        icmp_error_related(w, pkts[i], m);
         continue;
       }
       tuples[nk] = tuple_of(*m);

@@ -43,7 +43,10 @@ namespace ctgate::ct {
   X(invalid_truncated_udp, "invalid: truncated UDP header")                 \
   X(invalid_udp_len, "invalid: UDP length")                                 \
   X(invalid_truncated_icmp, "invalid: truncated ICMP header")               \
-  X(invalid_fragment, "invalid: non-first fragment (no defrag yet)")        \
+  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)") \
+  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                 \
+  X(related, "ICMP errors matched to a tracked flow (RELATED)")             \
+  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")      \
   X(invalid_state, "invalid: tracker refused the packet (flags, state)")
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -52,6 +55,7 @@ struct ct_runtime {
   flow_table* table = nullptr;
   rte_mempool* pool = nullptr;  // unconfirmed entries
   tracker_params params;
+  bool check_checksums = true;
   timeout_table timeouts;
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null

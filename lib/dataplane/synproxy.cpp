@@ -154,7 +154,10 @@ synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     s.opts.wscale = wscale != 0xff ? o.wscale : k_no_wscale;
   }
   write_segment(mb, m, s);
-  if (!queue_out(w, mb, m)) return synproxy_action::drop;
+  if (!queue_out(w, mb, m)) {
+    w.synproxy.add(synproxy_counter::cookies_not_sent);
+    return synproxy_action::drop;
+  }
   w.synproxy.add(synproxy_counter::cookies_sent);
   return synproxy_action::stolen;
 }

@@ -32,6 +32,7 @@ struct pkt_meta;
 #define SYNPROXY_COUNTERS(X)                                                    \
   X(syn_received, "SYNs that reached a synproxy rule")                          \
   X(cookies_sent, "SYN-ACKs with a cookie sent (no state allocated)")           \
+  X(cookies_not_sent, "SYNs dropped: the burst's output queue was full")         \
   X(cookies_valid, "ACKs with a valid cookie: connection opened to the server") \
   X(cookies_invalid, "ACKs with a bad or expired cookie: dropped")              \
   X(handshakes_completed, "server SYN-ACKs answered: both sides joined")        \

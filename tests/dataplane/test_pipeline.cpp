@@ -66,6 +66,46 @@ TEST(Pipeline, MartiansBroadcastsAndMtuAreDroppedBeforeForward) {
   EXPECT_EQ(t.gw->ct.table->count(), 0);
 }
 
+// nf_conntrack_checksum: a bad L4 checksum makes the packet INVALID (no
+// entry); ICMP errors about a tracked flow are RELATED, others INVALID.
+TEST(Pipeline, ChecksumsAndIcmpErrors) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  rte_mbuf* bad = t.make(udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  rte_pktmbuf_mtod_offset(bad, uint8_t*, 14 + 20 + 6)[0] ^= 0x55;  // corrupt the UDP checksum
+  t.burst(0, {bad});
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), 1u);
+
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));  // a tracked flow
+  // The server's port unreachable quotes that datagram (IP header + 8 bytes).
+  rte_mbuf* q = t.make(udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  uint8_t quote[28];
+  memcpy(quote, rte_pktmbuf_mtod_offset(q, uint8_t*, 14), 28);
+  rte_pktmbuf_free(q);
+  pkt_spec e;
+  e.src = ip("10.0.2.2");
+  e.dst = ip("10.0.1.2");
+  e.proto = IPPROTO_ICMP;
+  e.icmp_type = 3;
+  e.icmp_code = 3;
+  e.payload_len = 28;
+  rte_mbuf* err = t.make(e);
+  uint8_t* icmp = rte_pktmbuf_mtod_offset(err, uint8_t*, 14 + 20);
+  memcpy(icmp + 8, quote, 28);
+  icmp[2] = icmp[3] = 0;
+  uint16_t ck = static_cast<uint16_t>(~rte_raw_cksum(icmp, 36));
+  memcpy(icmp + 2, &ck, 2);
+  t.burst(1, {err});
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::related), 1u);
+  // The same error quoting an unknown flow is INVALID.
+  rte_mbuf* stray = t.make(e);
+  t.burst(1, {stray});
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_icmp_error), 1u);
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+}
+
 TEST(Pipeline, AnswersEchoToOwnAddress) {
   test_gateway t;
   pkt_spec s;
@@ -205,7 +245,8 @@ TEST(Pipeline, MalformedCorpusLeavesNoEntriesAndNoLeaks) {
   // Fragments and L4-invalid packets are forwarded untracked (rules decide);
   // no conntrack entry may exist for any of them.
   EXPECT_TRUE(t.conntrack_lines().empty());
-  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 7u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 6u);             // broken L4 headers
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::untracked_fragment), 1u);  // no defrag yet
   EXPECT_EQ(t.ct_counter(ct::ct_counter::new_), 0u);
   uint64_t parse_drops = t.dp(dp_counter::drop_runt) + t.dp(dp_counter::drop_unsupported_ethertype) +
                          t.dp(dp_counter::drop_ip_truncated) + t.dp(dp_counter::drop_ip_bad_version) +
