@@ -170,10 +170,18 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   uint16_t window = rte_be_to_cpu_16(th->rx_win);
   tcp_opts in = options_of(mb, m);
   uint16_t mss = 0;
-  if (!check_cookie(w.gw->synproxy.current(), m->src, m->dst, m->sport, m->dport, seq - 1, ack - 1,
-                    now_s(w), &mss)) {
-    w.synproxy.add(synproxy_counter::cookies_invalid);
-    return synproxy_action::drop;
+  // Our SYN-ACK advertises a zero window, so a client whose ACK was lost
+  // can only send zero-window probes, whose seq is its ISN (not ISN + 1).
+  // Accepting both keeps such a connection alive (at 2^-27 instead of 2^-28
+  // per forged ACK); a repeated ACK for a flow still joining re-sends our SYN.
+  const cookie_secrets& sec = w.gw->synproxy.current();
+  uint32_t client_isn = seq - 1;
+  if (!check_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, ack - 1, now_s(w), &mss)) {
+    client_isn = seq;
+    if (!check_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, ack - 1, now_s(w), &mss)) {
+      w.synproxy.add(synproxy_counter::cookies_invalid);
+      return synproxy_action::drop;
+    }
   }
   uint8_t wscale = k_no_wscale;
   bool sack = false, ecn = false;
@@ -200,7 +208,7 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   s.dst = m->dst;
   s.sport = m->sport;
   s.dport = m->dport;
-  s.seq = seq - 1;  // the client's own ISN: no translation on the client's side
+  s.seq = client_isn;  // the client's own ISN: no translation on the client's side
   s.ack = 0;
   s.flags = ct::TCPF_SYN;
   s.window = window;

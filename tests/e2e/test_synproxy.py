@@ -194,16 +194,18 @@ class SynproxyTest(nf.NetnsForwardTest):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
         self.assertEqual(cli.returncode, 0, cli.stderr.decode(errors="replace")[-2000:])
         res = json.loads(cli.stdout.decode().strip().splitlines()[-1])
+        stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats").stdout)["/ctgate/synproxy/stats"]
         self.assertTrue(res["bulk_ok"], "10 MB transfer checksum")
-        self.assertEqual(res["short_ok"], SHORT, cli.stderr.decode(errors="replace")[-2000:])
+        self.assertEqual(res["short_ok"], SHORT,
+                         "%s\n%s" % (cli.stderr.decode(errors="replace")[-2000:], stats))
         self.assertTrue(res["half_ok"], "half-close")
         self.assertTrue(res["rst_ok"], "reset")
 
         conns = 1 + SHORT + 2
-        stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats").stdout)["/ctgate/synproxy/stats"]
-        # Every connection went through the cookie path exactly once, and the
-        # server accepted exactly one ordinary handshake per connection.
-        self.assertEqual(stats["cookies_valid"], conns, stats)
+        # Every connection went through the cookie path (a lost ACK is
+        # recovered by a repeat), and the server accepted exactly one ordinary
+        # handshake per connection.
+        self.assertGreaterEqual(stats["cookies_valid"], conns, stats)
         self.assertEqual(stats["handshakes_completed"], conns, stats)
         self.assertGreaterEqual(stats["cookies_sent"], conns, stats)  # SYN retransmits get cookies too
         self.assertEqual(stats["cookies_invalid"], 0, stats)
