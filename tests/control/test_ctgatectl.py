@@ -169,6 +169,9 @@ class CtgatectlTest(unittest.TestCase):
                                         "worker0": ct_worker_stats(3),
                                         "worker1": ct_worker_stats(1)},
             "/ctgate/conntrack/count": {"count": 2, "max": 65536},
+            "/ctgate/synproxy/stats": {"syn_received": 7, "cookies_sent": 7, "cookies_valid": 5,
+                                       "cookies_invalid": 1, "hook_registered": 1,
+                                       "mode": "ruleset"},
             "/ctgate/conntrack/list": self.write_dump,
             "/ctgate/conntrack/unconfirmed": {"worker0": 0, "worker1": 0},
             "/ctgate/conntrack/delete": lambda params: {"deleted": 1 if params else 2},
@@ -318,8 +321,15 @@ class CtgatectlTest(unittest.TestCase):
         res = self.run_cli("stats", "--json")
         self.assert_ok(res)
         data = json.loads(res.stdout)
-        self.assertEqual(set(data), {"info", "ports", "workers", "drops", "conntrack"})
+        self.assertEqual(set(data), {"info", "ports", "workers", "drops", "conntrack", "synproxy"})
         self.assertEqual(data["conntrack"]["worker0"]["found"], 3)
+        self.assertEqual(data["synproxy"]["cookies_valid"], 5)
+
+    def test_synproxy_stats(self):
+        res = self.run_cli("synproxy", "stats")
+        self.assert_ok(res)
+        self.assertIn("cookies_sent     7", res.stdout)
+        self.assertIn("mode             ruleset", res.stdout)
 
     def test_global_json_before_subcommand(self):
         res = self.run_cli("--json", "stats")
