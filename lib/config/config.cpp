@@ -367,11 +367,14 @@ constexpr std::pair<std::string_view, uint32_t conntrack_timeouts::*> kTimeouts[
 };
 
 void parse_conntrack(const field& f, conntrack_config* ct) {
-  map_view m(f, {"enable_hooks", "max", "tcp_loose", "checksum", "log_interval_ms", "timeouts"});
+  map_view m(f, {"enable_hooks", "max", "tcp_loose", "checksum", "reserved", "reserved_mark",
+                 "log_interval_ms", "timeouts"});
   if (const field* v = m.find("enable_hooks")) ct->enable_hooks = get_bool(*v);
   if (const field* v = m.find("max")) ct->max = get_int<uint32_t>(*v, 1, 67108864);
   if (const field* v = m.find("tcp_loose")) ct->tcp_loose = get_bool(*v);
   if (const field* v = m.find("checksum")) ct->checksum = get_bool(*v);
+  if (const field* v = m.find("reserved")) ct->reserved = get_int<uint32_t>(*v, 0, ct->max);
+  if (const field* v = m.find("reserved_mark")) ct->reserved_mark = get_int<uint32_t>(*v, 1, 0xffffffff);
   if (const field* v = m.find("log_interval_ms")) {
     ct->log_interval_ms = get_int<uint32_t>(*v, 0, 3600000);
   }

@@ -65,6 +65,8 @@ struct conntrack_config {
   uint32_t max = 262144;      // nf_conntrack_max
   bool tcp_loose = true;      // nf_conntrack_tcp_loose
   bool checksum = true;       // nf_conntrack_checksum: bad L4 checksums are INVALID
+  uint32_t reserved = 0;      // entries kept for flows whose packet mark has reserved_mark bits
+  uint32_t reserved_mark = 0x1;
   uint32_t log_interval_ms = 1000;  // rate limit of "table full" log lines
   conntrack_timeouts timeouts;
 };

@@ -232,9 +232,10 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow
     return true;
   }
   flow_table& table = *w.rt->table;
-  if (!table.try_reserve() &&
+  bool privileged = (m->mark & w.rt->reserved_mark) != 0;
+  if (!table.try_reserve(privileged) &&
       !(ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
-        table.try_reserve())) {
+        table.try_reserve(privileged))) {
     w.counters.add(ct_counter::drop);
     note_table_full(w, now_ms);
     return false;
@@ -295,6 +296,8 @@ bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* 
   }
   rt->params.tcp_loose = cfg.tcp_loose;
   rt->check_checksums = cfg.checksum;
+  rt->reserved_mark = cfg.reserved_mark;
+  rt->table->set_reserved(cfg.reserved);
   rt->timeouts = make_timeout_table(cfg.timeouts);
   rt->full_log.set_interval(cfg.log_interval_ms);
   return true;

@@ -56,6 +56,7 @@ struct ct_runtime {
   rte_mempool* pool = nullptr;  // unconfirmed entries
   tracker_params params;
   bool check_checksums = true;
+  uint32_t reserved_mark = 0;  // packets with these mark bits may use the reserved share
   timeout_table timeouts;
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null

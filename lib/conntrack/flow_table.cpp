@@ -125,9 +125,10 @@ int32_t flow_table::add(const flow_key& k) { return rte_hash_add_key(hash_, &k);
 
 void flow_table::del(const flow_key& k) { rte_hash_del_key(hash_, &k); }
 
-bool flow_table::try_reserve() {
+bool flow_table::try_reserve(bool privileged) {
+  int64_t limit = static_cast<int64_t>(privileged ? max_ : max_ - reserved_);
   int64_t n = count_.fetch_add(1, std::memory_order_relaxed);
-  if (n < static_cast<int64_t>(max_)) return true;
+  if (n < limit) return true;
   count_.fetch_sub(1, std::memory_order_relaxed);
   return false;
 }

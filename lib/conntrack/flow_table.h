@@ -51,8 +51,11 @@ class flow_table {
   uint32_t capacity() const { return capacity_; }  // positions in entries_
   uint32_t max() const { return max_; }
 
-  // Flow accounting against max (unconfirmed entries included).
-  bool try_reserve();
+  // Flow accounting against max (unconfirmed entries included). Ordinary
+  // flows stop at max - reserved; privileged ones (management traffic) may
+  // use the reserved share up to max.
+  bool try_reserve(bool privileged = false);
+  void set_reserved(uint32_t n) { reserved_ = n < max_ ? n : max_; }
   void unreserve() { count_.fetch_sub(1, std::memory_order_relaxed); }
   int64_t count() const { return count_.load(std::memory_order_relaxed); }
 
@@ -65,6 +68,7 @@ class flow_table {
   ct_entry* entries_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
+  uint32_t reserved_ = 0;
   size_t memory_bytes_ = 0;
   alignas(64) std::atomic<int64_t> count_{0};
 };

@@ -346,6 +346,28 @@ table ip raw {
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25")) << list_ruleset(*t.gw);
 }
 
+// Reserved capacity: when ordinary flows have used max - reserved entries,
+// flows marked before conntrack (management) still get in.
+TEST(Ruleset, ReservedCapacityKeepsManagementReachable) {
+  gateway_config c = cfg(false, 10);
+  c.conntrack.reserved = 3;
+  c.conntrack.reserved_mark = 1;
+  test_gateway t(c);
+  load(t, R"(
+table ip raw {
+  chain prerouting { type filter hook prerouting priority raw; tcp dport 22 meta mark set 0x1; }
+}
+table ip filter {
+  chain input { type filter hook input priority filter; ct state new counter accept; }
+})");
+  for (uint16_t p = 1000; p < 1020; p++) t.send(0, tcp("10.0.1.66", p, "10.0.1.1", 80, TCPF_SYN));
+  EXPECT_EQ(t.gw->ct.table->count(), 7);  // max 10 - reserved 3
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 13u);
+  for (uint16_t p = 2000; p < 2005; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 22, TCPF_SYN));
+  EXPECT_EQ(t.gw->ct.table->count(), 10);  // the reserved share, for ssh only
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 15u);
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
