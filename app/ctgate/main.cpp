@@ -163,6 +163,7 @@ int run(const ctgate::gateway_config& cfg) {
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
     gw->synproxy.maybe_rotate(now / 1000);
+    if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty()) LOG(WARNING) << line;
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
       last_stats = now;

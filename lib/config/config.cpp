@@ -389,11 +389,32 @@ void parse_conntrack(const field& f, conntrack_config* ct) {
   }
 }
 
+void parse_synproxy(const field& f, synproxy_auto_config* sp) {
+  map_view m(f, {"auto", "ports", "on_table_percent", "off_table_percent", "on_new_flows_per_s",
+                 "mss", "wscale", "timestamp", "sack_perm"});
+  if (const field* v = m.find("auto")) sp->enable = get_bool(*v);
+  if (const field* v = m.find("ports"))
+    for (const field& pf : get_list(*v, 1, 1024)) sp->ports.push_back(get_int<uint16_t>(pf, 1, 65535));
+  if (const field* v = m.find("on_table_percent")) sp->on_table_percent = get_int<uint32_t>(*v, 1, 100);
+  if (const field* v = m.find("off_table_percent")) {
+    sp->off_table_percent = get_int<uint32_t>(*v, 0, 99);
+    if (sp->off_table_percent >= sp->on_table_percent)
+      v->fail("must be below on_table_percent (" + std::to_string(sp->on_table_percent) + ")");
+  }
+  if (const field* v = m.find("on_new_flows_per_s"))
+    sp->on_new_flows_per_s = get_int<uint32_t>(*v, 0, 1000000000);
+  if (const field* v = m.find("mss")) sp->mss = get_int<uint16_t>(*v, 536, 65535);
+  if (const field* v = m.find("wscale")) sp->wscale = get_int<uint8_t>(*v, 0, 14);
+  if (const field* v = m.find("timestamp")) sp->timestamp = get_bool(*v);
+  if (const field* v = m.find("sack_perm")) sp->sack_perm = get_bool(*v);
+  if (sp->enable && sp->ports.empty()) f.fail("auto needs at least one port to protect");
+}
+
 gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "ruleset", "stats_interval_s"});
+                   "synproxy", "ruleset", "stats_interval_s"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, 64);
@@ -403,6 +424,7 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("routes")) parse_routes(*v, &cfg);
   if (const field* v = m.find("neighbors")) parse_neighbors(*v, &cfg);
   if (const field* v = m.find("conntrack")) parse_conntrack(*v, &cfg.conntrack);
+  if (const field* v = m.find("synproxy")) parse_synproxy(*v, &cfg.synproxy);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);

@@ -71,6 +71,20 @@ struct conntrack_config {
   conntrack_timeouts timeouts;
 };
 
+// Automatic SYN-flood defence: cookie mode for the listed TCP services,
+// switched on by table fill or new-flow rate, off again once pressure falls.
+struct synproxy_auto_config {
+  bool enable = false;
+  std::vector<uint16_t> ports;        // protected TCP destination ports
+  uint32_t on_table_percent = 80;     // switch on at this conntrack fill
+  uint32_t off_table_percent = 50;    // switch off below this fill ...
+  uint32_t on_new_flows_per_s = 0;    // ... or on above this new-flow rate (0: fill only)
+  uint16_t mss = 1460;
+  uint8_t wscale = 7;
+  bool timestamp = true;
+  bool sack_perm = true;
+};
+
 struct eal_config {
   std::string lcores = "0-1";      // passed as --lcores; first lcore is the main (control) lcore
   uint32_t memory_mb = 512;        // -m
@@ -90,6 +104,7 @@ struct gateway_config {
   std::vector<route_config> routes;
   std::vector<neighbor_config> neighbors;
   conntrack_config conntrack;
+  synproxy_auto_config synproxy;
   std::string ruleset;             // reserved for the ruleset issue (path to an nft file)
   uint32_t stats_interval_s = 0;   // 0 = no periodic stats log
 };

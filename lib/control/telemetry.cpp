@@ -300,7 +300,12 @@ int cmd_synproxy(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, synproxy_counter_names[i], v);
   }
   rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy_hook_registered ? 1 : 0);
-  rte_tel_data_add_dict_string(d, "mode", g_gw->synproxy_hook_registered ? "ruleset" : "off");
+  const synproxy_auto_state& a = g_gw->sp_auto;
+  const char* mode = a.configured ? (a.on.load() ? "auto: cookies on" : "auto: standby")
+                                  : (g_gw->synproxy_hook_registered ? "ruleset" : "off");
+  rte_tel_data_add_dict_string(d, "mode", mode);
+  rte_tel_data_add_dict_u64(d, "auto_switches_on", a.switches_on.load());
+  rte_tel_data_add_dict_u64(d, "auto_switches_off", a.switches_off.load());
   return 0;
 }
 

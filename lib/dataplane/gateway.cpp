@@ -82,6 +82,7 @@ gateway* gateway::create(const gateway_config& cfg, const std::string& name, std
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
   if (cfg.conntrack.enable_hooks && !gw->enable_conntrack(err)) return nullptr;
+  if (!synproxy_auto_init(*gw, err)) return nullptr;
   return gw.release();
 }
 

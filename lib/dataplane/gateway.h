@@ -59,6 +59,7 @@ struct gateway {
   std::unique_ptr<loaded_ruleset> trace_ruleset;
   // Synproxy: cookie keys, and whether its POST_ROUTING callback is on.
   synproxy_secrets synproxy;
+  synproxy_auto_state sp_auto;
   bool synproxy_hook_registered = false;  // guarded by ruleset_mu
   std::atomic<bool> tracing{false};
 

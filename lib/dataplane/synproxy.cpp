@@ -4,6 +4,7 @@
 #include <rte_tcp.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -353,6 +354,94 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
   }
   if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
   return synproxy_action::none;
+}
+
+namespace {
+
+// Before raw (-300) and conntrack (-200): SYNs to protected ports get a
+// cookie and allocate nothing; ACKs with no entry are checked as cookies.
+uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                            verdict* v) {
+  synproxy_auto_state& a = w.gw->sp_auto;
+  bool on = a.on.load(std::memory_order_relaxed);
+  bool acks = on || static_cast<int32_t>(a.ack_check_until_ms.load(std::memory_order_relaxed) - w.now_ms) > 0;
+  if (!acks) return 0;
+  uint16_t rejected = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    pkt_meta* m = meta_of(pkts[i]);
+    if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
+        !a.protects(rte_be_to_cpu_16(m->dport)))
+      continue;
+    uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
+    if (!(f == ct::TCPF_ACK || (on && f == ct::TCPF_SYN))) continue;
+    // Flows that already exist (opened before the switch) go on as usual.
+    if (w.ct.rt->table->lookup(ct::make_key(ct::tuple_of(*m))) >= 0) continue;
+    switch (synproxy_stmt(w, pkts[i], m, a.opts)) {
+      case synproxy_action::stolen: v[i] = verdict::stolen; rejected++; break;
+      case synproxy_action::drop: v[i] = verdict::drop; rejected++; break;
+      default: break;
+    }
+  }
+  return rejected;
+}
+
+}  // namespace
+
+bool synproxy_auto_init(gateway& gw, std::string* err) {
+  const synproxy_auto_config& c = gw.cfg.synproxy;
+  synproxy_auto_state& a = gw.sp_auto;
+  if (!c.enable) return true;
+  a.configured = true;
+  a.opts.mss = c.mss;
+  a.opts.wscale = c.wscale;
+  a.opts.timestamp = c.timestamp;
+  a.opts.sack_perm = c.sack_perm;
+  for (uint16_t p : c.ports) a.port_bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
+  bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
+    if (ed.add(hook_point::prerouting, PRI_RAW - 10, "synproxy_auto", synproxy_auto_hook, nullptr, 0,
+               err) < 0)
+      return false;
+    return gw.synproxy_hook_registered || register_synproxy_hook(ed, err);
+  });
+  if (ok) gw.synproxy_hook_registered = true;
+  return ok;
+}
+
+std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms) {
+  synproxy_auto_state& a = gw.sp_auto;
+  if (!a.configured || now_ms - a.last_ms < 100) return "";
+  uint64_t news = 0, cookies = 0;
+  for (auto* w : gw.workers) {
+    news += w->ct.counters.get(ct::ct_counter::new_);
+    cookies += w->synproxy.get(synproxy_counter::cookies_sent);
+  }
+  uint32_t dt = a.last_ms == 0 ? 0 : now_ms - a.last_ms;
+  uint64_t new_rate = dt ? (news - a.last_new) * 1000 / dt : 0;
+  uint64_t syn_rate = dt ? (cookies - a.last_cookies) * 1000 / dt : 0;
+  a.last_new = news;
+  a.last_cookies = cookies;
+  a.last_ms = now_ms;
+  const synproxy_auto_config& c = gw.cfg.synproxy;
+  uint64_t fill = static_cast<uint64_t>(std::max<int64_t>(0, gw.ct.table->count())) * 100 / gw.ct.table->max();
+  bool rate_high = c.on_new_flows_per_s != 0 &&
+                   (new_rate >= c.on_new_flows_per_s || syn_rate >= c.on_new_flows_per_s);
+  std::string why = "conntrack " + std::to_string(fill) + "% full, " + std::to_string(new_rate) +
+                    " new flows/s, " + std::to_string(syn_rate) + " SYN cookies/s";
+  if (!a.on.load() && (fill >= c.on_table_percent || rate_high)) {
+    a.on.store(true);
+    a.switches_on.fetch_add(1);
+    return "synproxy auto: cookie mode ON for the protected ports (" + why + ")";
+  }
+  bool rate_low = c.on_new_flows_per_s == 0 ||
+                  (new_rate < c.on_new_flows_per_s / 2 && syn_rate < c.on_new_flows_per_s / 2);
+  if (a.on.load() && fill < c.off_table_percent && rate_low) {
+    // Cookies already handed out stay valid for two periods: keep checking ACKs.
+    a.ack_check_until_ms.store(now_ms + 2 * gw.synproxy.current().period_s * 1000);
+    a.on.store(false);
+    a.switches_off.fetch_add(1);
+    return "synproxy auto: cookie mode OFF (" + why + ")";
+  }
+  return "";
 }
 
 bool register_synproxy_hook(hook_registry::editor& ed, std::string* err) {

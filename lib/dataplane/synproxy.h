@@ -73,6 +73,32 @@ enum class synproxy_action : uint8_t { none, stolen, drop, accept };
 // server (with its new entry attached); drop: a bad cookie.
 synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o);
 
+// Automatic defence (config `synproxy.auto`): cookie mode for protected TCP
+// ports without a ruleset change. Workers read `on` once per burst; the
+// control thread decides it from table fill and new-flow rate.
+struct synproxy_auto_state {
+  bool configured = false;
+  synproxy_options opts;
+  uint8_t port_bits[8192] = {};             // protected destination ports
+  std::atomic<bool> on{false};
+  std::atomic<uint32_t> ack_check_until_ms{0};  // keep validating cookies after switching off
+  std::atomic<uint64_t> switches_on{0};
+  std::atomic<uint64_t> switches_off{0};
+  // control-thread bookkeeping
+  uint64_t last_new = 0;
+  uint64_t last_cookies = 0;
+  uint32_t last_ms = 0;
+  bool protects(uint16_t port) const { return port_bits[port >> 3] & (1u << (port & 7)); }
+};
+
+struct gateway;
+// Sets up `gw.sp_auto` from the config and registers its callbacks (the
+// PRE_ROUTING one before raw, and the synproxy POST_ROUTING one).
+bool synproxy_auto_init(gateway& gw, std::string* err);
+// Control thread, every ~100 ms: switches cookie mode on or off. Returns the
+// line to log when it switched, empty otherwise.
+std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
+
 // Registers the POST_ROUTING callback (priority INT_MAX - 1, as Linux's
 // synproxy hook) that joins the server side and translates established
 // proxied flows. Once registered it stays: flows outlive rulesets.

@@ -576,3 +576,43 @@ TEST(DriversConfig, DemoMatchesReadme) {
 
 }  // namespace
 }  // namespace ctgate
+
+namespace ctgate {
+namespace {
+
+TEST(ConfigLoad, SynproxyAutoAndReservedCapacity) {
+  config_error err;
+  auto cfg = load_config_string(std::string(kPorts) + R"(conntrack:
+  max: 1000
+  reserved: 100
+  reserved_mark: 2
+  checksum: false
+synproxy:
+  auto: true
+  ports: [80, 443]
+  on_table_percent: 70
+  off_table_percent: 30
+  on_new_flows_per_s: 50000
+  wscale: 9
+)", "t.yaml", &err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->conntrack.reserved, 100u);
+  EXPECT_EQ(cfg->conntrack.reserved_mark, 2u);
+  EXPECT_FALSE(cfg->conntrack.checksum);
+  EXPECT_TRUE(cfg->synproxy.enable);
+  EXPECT_EQ(cfg->synproxy.ports, (std::vector<uint16_t>{80, 443}));
+  EXPECT_EQ(cfg->synproxy.on_table_percent, 70u);
+  EXPECT_EQ(cfg->synproxy.on_new_flows_per_s, 50000u);
+  EXPECT_EQ(cfg->synproxy.wscale, 9);
+}
+
+TEST(ConfigErrors, SynproxyAutoThresholds) {
+  EXPECT_EQ(error_of(std::string(kPorts) + "synproxy:\n  auto: true\n  ports: [80]\n"
+                                           "  on_table_percent: 40\n  off_table_percent: 60\n"),
+            "t.yaml:9: synproxy.off_table_percent: must be below on_table_percent (40)");
+  EXPECT_EQ(error_of(std::string(kPorts) + "conntrack:\n  max: 10\n  reserved: 11\n"),
+            "t.yaml:7: conntrack.reserved: must be between 0 and 10");
+}
+
+}  // namespace
+}  // namespace ctgate

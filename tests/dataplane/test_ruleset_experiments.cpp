@@ -1,5 +1,7 @@
 // The articles' experiments again, now with real nft-syntax rulesets loaded
 // the way users load them.
+#include <rte_tcp.h>
+
 #include "common/test_env.h"
 
 namespace ctgate::test {
@@ -366,6 +368,46 @@ table ip filter {
   for (uint16_t p = 2000; p < 2005; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 22, TCPF_SYN));
   EXPECT_EQ(t.gw->ct.table->count(), 10);  // the reserved share, for ssh only
   EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 15u);
+}
+
+// Automatic defence: crossing the fill threshold turns cookie mode on for the
+// protected port (no ruleset), pressure ending turns it off; both counted.
+TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
+  gateway_config c = cfg(true, 100);
+  c.synproxy.enable = true;
+  c.synproxy.ports = {80};
+  c.synproxy.on_table_percent = 50;
+  c.synproxy.off_table_percent = 20;
+  test_gateway t(c);
+  uint32_t now = t.w->now_ms;
+  EXPECT_EQ(synproxy_auto_tick(*t.gw, now), "");
+  for (uint16_t p = 0; p < 60; p++) t.send(0, udp("10.0.1.2", static_cast<uint16_t>(3000 + p), "10.0.2.2", 53));
+  std::string on = synproxy_auto_tick(*t.gw, now + 200);
+  EXPECT_TRUE(contains(on, "cookie mode ON")) << on;
+  EXPECT_TRUE(contains(on, "conntrack 60% full")) << on;
+  EXPECT_TRUE(t.gw->sp_auto.on.load());
+  t.clear_sent();
+  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_SYN));
+  ASSERT_EQ(t.sent.size(), 1u);  // the cookie SYN-ACK, back to the client
+  EXPECT_EQ(t.sent[0].first, 0);
+  auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+  EXPECT_EQ(th->tcp_flags, TCPF_SYN | TCPF_ACK);
+  EXPECT_EQ(t.gw->ct.table->count(), 60);  // nothing allocated for the SYN
+  t.send(0, tcp("10.0.1.2", 40001, "10.0.2.2", 22, TCPF_SYN));  // port 22 is not protected
+  EXPECT_EQ(t.gw->ct.table->count(), 61);
+
+  ct::ct_worker* ws[] = {&t.w->ct};
+  ct::delete_matching(*t.gw->ct.table, ct::ct_filter{}, ws, 1);
+  for (int i = 0; i < 4; i++) t.tick();  // the owner serves 32 delete requests per loop
+  std::string off = synproxy_auto_tick(*t.gw, now + 400);
+  EXPECT_TRUE(contains(off, "cookie mode OFF")) << off;
+  t.clear_sent();
+  t.send(0, tcp("10.0.1.2", 40002, "10.0.2.2", 80, TCPF_SYN));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);  // forwarded to the server, tracked as usual
+  EXPECT_EQ(t.gw->ct.table->count(), 1);
+  EXPECT_EQ(t.gw->sp_auto.switches_on.load(), 1u);
+  EXPECT_EQ(t.gw->sp_auto.switches_off.load(), 1u);
 }
 
 // A failed load changes nothing.
