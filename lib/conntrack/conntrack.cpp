@@ -313,6 +313,7 @@ void ct_runtime_fini(ct_runtime* rt) {
 bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err) {
   w->id = id;
   w->rt = rt;
+  if (id < 64) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
   std::string name = "ct_kill_" + std::to_string(id) + "_" + std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
   w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -470,6 +471,22 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   }
   w.counters.add(ct_counter::insert);
   return table.at(static_cast<uint32_t>(p));
+}
+
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
+  int32_t pos = w.rt->table->lookup(make_key(t));
+  if (pos < 0) return false;
+  ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
+  uint32_t live = e->live.load(std::memory_order_acquire);
+  if (!is_live(live) || e->orig.proto != IPPROTO_TCP) return false;
+  uint8_t state = e->load_track().l4state;
+  if (state != TCP_CT_TIME_WAIT && state != TCP_CT_CLOSE) return false;
+  if (e->owner == w.id) {
+    destroy_owned(w, e, ct_counter::deleted);
+    return true;
+  }
+  ct_worker* owner = e->owner < 64 ? w.rt->workers[e->owner] : nullptr;
+  return owner != nullptr && ct_request_delete(*owner, static_cast<uint32_t>(pos), live);
 }
 
 uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {

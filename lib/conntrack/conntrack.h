@@ -61,6 +61,7 @@ struct ct_runtime {
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
+  struct ct_worker* workers[64] = {};  // by worker id: where to send delete requests
 };
 
 // Timer wheel geometry: 4096 slots of 256 ms span ~17.5 minutes. Entries
@@ -115,6 +116,13 @@ uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
 // existing one if the flow is already there), or nullptr.
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
                               uint16_t status, const uint8_t reserved[8], uint32_t now_ms);
+
+// A SYN for a tuple whose tracked TCP connection has finished (TIME_WAIT or
+// CLOSE) reopens it in Linux. Synproxy answers such SYNs untracked, so it
+// retires the old entry here instead; otherwise the client's next ACK would
+// match the finished connection. Returns true if an entry was retired (or its
+// owner asked to).
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t);
 
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.

@@ -124,6 +124,10 @@ uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
 
 // Client SYN: answer with a cookie, keep nothing.
 synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+  // A new connection on the tuple of a finished one (the client reused its
+  // port): retire the old entry, as Linux's reopen would, or the client's
+  // ACK would match it instead of reaching this statement.
+  ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
   const rte_tcp_hdr* th = tcp_of(mb, m);
   tcp_opts in = options_of(mb, m);
   uint32_t client_isn = rte_be_to_cpu_32(th->sent_seq);

@@ -410,6 +410,50 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   EXPECT_EQ(t.gw->sp_auto.switches_off.load(), 1u);
 }
 
+// A client reusing the port of a connection still in TIME_WAIT: synproxy's
+// untracked SYN retires the finished entry (Linux would reopen it), so the
+// client's cookie ACK reaches synproxy instead of matching the old flow.
+TEST(Synproxy, PortReuseAfterTimeWait) {
+  gateway_config c = cfg(true, 1024, false);
+  test_gateway t(c);
+  const char* cl = "10.0.1.2";
+  const char* sv = "10.0.2.2";
+  auto seg = [&](uint16_t port, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack) {
+    pkt_spec s = from_client ? tcp(cl, 41000, sv, 5001, flags) : tcp(sv, 5001, cl, 41000, flags);
+    s.seq = seq;
+    s.ack = ack;
+    t.send(port, s);
+  };
+  // An ordinary connection, closed by the client: TIME_WAIT.
+  seg(0, true, TCPF_SYN, 100, 0);
+  seg(1, false, TCPF_SYN | TCPF_ACK, 900, 101);
+  seg(0, true, TCPF_ACK, 101, 901);
+  seg(0, true, ct::TCPF_FIN | TCPF_ACK, 101, 901);
+  seg(1, false, ct::TCPF_FIN | TCPF_ACK, 901, 102);
+  seg(0, true, TCPF_ACK, 102, 902);
+  ASSERT_TRUE(contains(t.conntrack_lines()[0], "TIME_WAIT")) << t.conntrack_lines()[0];
+  load(t, R"(
+table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport 5001 tcp flags syn notrack; } }
+table ip filter { chain forward { type filter hook forward priority filter;
+  tcp dport 5001 ct state invalid,untracked synproxy mss 1460
+  ct state invalid drop } }
+)");
+  t.clear_sent();
+  seg(0, true, TCPF_SYN, 5000, 0);  // the same tuple, a new connection
+  ASSERT_EQ(t.sent.size(), 1u);
+  auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+  uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+  EXPECT_TRUE(t.conntrack_lines().empty());  // the finished entry is gone
+  t.clear_sent();
+  seg(0, true, TCPF_ACK, 5001, cookie + 1);
+  EXPECT_EQ(t.w->synproxy.get(synproxy_counter::cookies_valid), 1u);
+  ASSERT_EQ(t.sent.size(), 1u);  // our SYN to the server
+  EXPECT_EQ(t.sent[0].first, 1);
+  th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+  EXPECT_EQ(th->tcp_flags, TCPF_SYN);
+  EXPECT_EQ(rte_be_to_cpu_32(th->sent_seq), 5000u);
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
