@@ -260,9 +260,10 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
-int cmd_ruleset_list(const char*, const char*, rte_tel_data* d) {
+int cmd_ruleset_list(const char* cmd, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  write_reply_file(d, list_ruleset(*g_gw));
+  bool limits = std::string(cmd) == "/ctgate/ruleset/limits";
+  write_reply_file(d, limits ? list_limits(*g_gw) : list_ruleset(*g_gw));
   return 0;
 }
 
@@ -349,6 +350,8 @@ void telemetry_register(gateway* gw) {
   rte_telemetry_register_cmd("/ctgate/trace/stop", cmd_trace, "Stop tracing");
   rte_telemetry_register_cmd("/ctgate/synproxy/stats", cmd_synproxy,
                              "Synproxy: cookies sent/valid/invalid, handshakes, mode");
+  rte_telemetry_register_cmd("/ctgate/ruleset/limits", cmd_ruleset_list,
+                             "Per-rule limit/meter counters: packets within and over the rate");
   rte_telemetry_register_cmd("/ctgate/ruleset/list", cmd_ruleset_list,
                              "The live ruleset with counters, like nft list ruleset");
 }

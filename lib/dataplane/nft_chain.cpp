@@ -257,6 +257,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           case stmt_kind::limit: {
             limiter& l = rs.limiters[s.limit];
             bool ok = l.conforming(w.now_ns);
+            (ok ? rs.lcounter(w.id, s.limit).within : rs.lcounter(w.id, s.limit).over).add(1);
             if (l.over ? ok : !ok) goto next_rule;  // a limit that does not match ends the rule
             break;
           }
@@ -265,6 +266,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             uint64_t key;
             if (!load_field(mt.key, mb, m, &key)) goto next_rule;
             bool ok = mt.conforming(static_cast<uint32_t>(key), w.now_ns);
+            uint32_t li = rs.n_limiters + s.meter;
+            (ok ? rs.lcounter(w.id, li).within : rs.lcounter(w.id, li).over).add(1);
             if (mt.over ? ok : !ok) goto next_rule;  // like limit: a meter that does not match ends the rule
             break;
           }

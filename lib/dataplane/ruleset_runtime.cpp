@@ -376,6 +376,26 @@ class live_counters : public nft::counter_lookup {
 
 }  // namespace
 
+std::string list_limits(gateway& gw) {
+  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  if (!gw.ruleset) return "";
+  const nft::compiled_ruleset& rs = *gw.ruleset->rs;
+  std::string out;
+  for (uint32_t i = 0; i < rs.limit_rule.size(); i++) {
+    uint64_t within = 0, over = 0;
+    for (uint16_t wk = 0; wk < rs.n_workers; wk++) {
+      within += rs.limit_counters[wk * rs.limit_rule.size() + i].within.get();
+      over += rs.limit_counters[wk * rs.limit_rule.size() + i].over.get();
+    }
+    const nft::crule& cr = rs.limit_rule[i];
+    const nft::table& t = rs.ast.tables[cr.table];
+    const nft::chain& c = t.chains[cr.chain];
+    out += t.name + " " + c.name + ": " + nft::format_rule(c.rules[cr.index]) +
+           "  within=" + std::to_string(within) + " over=" + std::to_string(over) + "\n";
+  }
+  return out;
+}
+
 std::string list_ruleset(gateway& gw) {
   std::lock_guard<std::mutex> lock(gw.ruleset_mu);
   if (!gw.ruleset) return "";

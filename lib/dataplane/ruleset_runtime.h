@@ -52,6 +52,10 @@ void trace_stop(gateway& gw);
 // *packets gets the number of traced packets seen in them.
 std::string trace_read(gateway& gw, size_t* packets);
 
+// One line per limit/meter statement: where it is, the rule, and how many
+// packets were within and over its rate (summed over workers).
+std::string list_limits(gateway& gw);
+
 // `nft list ruleset` with live counters; empty when no ruleset is loaded.
 std::string list_ruleset(gateway& gw);
 

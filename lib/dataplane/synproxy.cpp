@@ -309,6 +309,10 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
       continue;
     }
     if (!(status & ct::CT_STATUS_SEQ_ADJUST)) continue;
+    // A server SYN-ACK after the join (our ACK was lost): it is translated
+    // to the client, whose ACK then completes the server's side again.
+    if (reply && f == (ct::TCPF_SYN | ct::TCPF_ACK))
+      w.synproxy.add(synproxy_counter::server_synack_retransmits);
     seq_delta d = load_reserved<seq_delta>(e);
     auto* th = reinterpret_cast<uint8_t*>(tcp_of(pkts[i], m));
     size_t len = m->l4_len;

@@ -307,6 +307,8 @@ class compiler {
       cstmt cs;
       if (!compile_stmt(t, s, &cs)) return false;
       if (cs.counter != k_none) out_->counter_rule.push_back(cr);
+      if (cs.limit != k_none) limit_rules_.push_back(cr);
+      if (cs.meter != k_none) meter_rules_.push_back(cr);
       out_->stmts.push_back(cs);
     }
     cr.n_stmts = static_cast<uint32_t>(ru.stmts.size());
@@ -321,6 +323,7 @@ class compiler {
     bool over;
   };
   std::vector<limit_params> limits_;
+  std::vector<crule> limit_rules_, meter_rules_;
 
  private:
   const ruleset& rs_;
@@ -349,6 +352,10 @@ std::unique_ptr<compiled_ruleset> compile(const ruleset& rs, const std::string& 
   }
   build_runs(*out);
   out->n_workers = n_workers;
+  out->limit_rule = c.limit_rules_;
+  out->limit_rule.insert(out->limit_rule.end(), c.meter_rules_.begin(), c.meter_rules_.end());
+  out->limit_counters = std::make_unique<compiled_ruleset::limit_counter[]>(
+      static_cast<size_t>(n_workers) * std::max<size_t>(1, out->limit_rule.size()));
   out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) * std::max(1u, out->n_counters));
   return out;
 }

@@ -130,6 +130,17 @@ struct compiled_ruleset {
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
   std::vector<std::unique_ptr<meter_state>> meters;
+  // Per limit/meter statement, per worker: packets within and over the rate
+  // (the per-rule limit counters). Index: limits first, then meters.
+  struct limit_counter {
+    counter_slot within;
+    counter_slot over;
+  };
+  std::unique_ptr<limit_counter[]> limit_counters;  // [n_workers * (n_limiters + meters)]
+  std::vector<crule> limit_rule;                     // statement index -> rule position
+  limit_counter& lcounter(uint16_t worker, uint32_t i) {
+    return limit_counters[worker * (n_limiters + meters.size()) + i];
+  }
   bool uses_ct = false;               // a rule reads or writes ct state: conntrack must be on
   bool uses_nftrace = false;          // `meta nftrace set 1` somewhere: tracing is on
   bool uses_synproxy = false;         // a synproxy statement: its hook must be registered

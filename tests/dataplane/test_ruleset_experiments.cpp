@@ -346,6 +346,8 @@ table ip raw {
   EXPECT_EQ(t.sent.size(), 15u + 5u);
   EXPECT_EQ(t.conntrack_lines().size(), 20u);
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25")) << list_ruleset(*t.gw);
+  // Per-rule limit counters: 45 SYNs, 20 within their source's rate, 25 over.
+  EXPECT_TRUE(contains(list_limits(*t.gw), "within=20 over=25")) << list_limits(*t.gw);
 }
 
 // Reserved capacity: when ordinary flows have used max - reserved entries,
