@@ -67,15 +67,24 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-void add_dp_counters(rte_tel_data* d, const worker_ctx* only) {
-  for (size_t i = 0; i < dp_counter_count; i++) {
+// Adds a counter block to `d`: one worker's (`only`) or the sum over all.
+// `slots` picks the block's slots out of a worker context.
+template <typename Slots>
+void add_counters(rte_tel_data* d, const char* const* names, size_t n, Slots slots,
+                  const worker_ctx* only) {
+  for (size_t i = 0; i < n; i++) {
     uint64_t v = 0;
-    if (only != nullptr)
-      v = only->counters.c[i].get();
-    else
-      for (auto* w : g_gw->workers) v += w->counters.c[i].get();
-    rte_tel_data_add_dict_u64(d, dp_counter_names[i], v);
+    for (auto* w : g_gw->workers)
+      if (only == nullptr || w == only) v += slots(*w)[i].get();
+    std::string name = names[i];
+    if (name.back() == '_') name.pop_back();  // names that dodge C++ keywords: new_ -> new
+    rte_tel_data_add_dict_u64(d, name.c_str(), v);
   }
+}
+
+void add_dp_counters(rte_tel_data* d, const worker_ctx* only) {
+  add_counters(d, dp_counter_names, dp_counter_count,
+               [](const worker_ctx& w) { return w.counters.c; }, only);
 }
 
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
@@ -127,17 +136,9 @@ int cmd_hooks(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-void add_ct_counters(rte_tel_data* d, const ct::ct_worker* only) {
-  for (size_t i = 0; i < ct::ct_counter_count; i++) {
-    uint64_t v = 0;
-    if (only != nullptr)
-      v = only->counters.c[i].get();
-    else
-      for (auto* w : g_gw->workers) v += w->ct.counters.c[i].get();
-    std::string name = ct::ct_counter_names[i];
-    if (name == "new_") name = "new";
-    rte_tel_data_add_dict_u64(d, name.c_str(), v);
-  }
+void add_ct_counters(rte_tel_data* d, const worker_ctx* only) {
+  add_counters(d, ct::ct_counter_names, ct::ct_counter_count,
+               [](const worker_ctx& w) { return w.ct.counters.c; }, only);
 }
 
 int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
@@ -150,7 +151,7 @@ int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
   for (auto* w : g_gw->workers) {
     rte_tel_data* c = rte_tel_data_alloc();
     rte_tel_data_start_dict(c);
-    add_ct_counters(c, &w->ct);
+    add_ct_counters(c, w);
     rte_tel_data_add_dict_u64(c, "unconfirmed", w->ct.n_unconfirmed);
     rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->id)).c_str(), c, 0);
   }
@@ -295,11 +296,8 @@ int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
 
 int cmd_synproxy(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  for (size_t i = 0; i < synproxy_counter_count; i++) {
-    uint64_t v = 0;
-    for (auto* w : g_gw->workers) v += w->synproxy.c[i].get();
-    rte_tel_data_add_dict_u64(d, synproxy_counter_names[i], v);
-  }
+  add_counters(d, synproxy_counter_names, synproxy_counter_count,
+               [](const worker_ctx& w) { return w.synproxy.c; }, nullptr);
   rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy_hook_registered ? 1 : 0);
   const synproxy_auto_state& a = g_gw->sp_auto;
   const char* mode = a.configured ? (a.on.load() ? "auto: cookies on" : "auto: standby")

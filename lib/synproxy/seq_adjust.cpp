@@ -1,3 +1,4 @@
+#include "synproxy/bytes.h"
 #include "synproxy/seq_adjust.h"
 
 #include "synproxy/tcp_options.h"
@@ -11,16 +12,6 @@ constexpr size_t k_off_ack = 8;
 constexpr size_t k_off_doff = 12;
 constexpr size_t k_off_check = 16;
 
-inline uint32_t get_be32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
-         static_cast<uint32_t>(p[2]) << 8 | p[3];
-}
-inline void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
 
 inline uint32_t fold(uint32_t x) {
   while (x >> 16) x = (x & 0xffff) + (x >> 16);

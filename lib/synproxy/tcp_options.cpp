@@ -1,20 +1,10 @@
+#include "synproxy/bytes.h"
 #include "synproxy/tcp_options.h"
 
 namespace ctgate::synproxy {
 
 namespace {
 
-inline uint16_t get_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t get_be32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
-         static_cast<uint32_t>(p[2]) << 8 | p[3];
-}
-inline void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
 inline void put4(uint8_t* p, uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   p[0] = a;
   p[1] = b;
