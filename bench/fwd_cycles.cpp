@@ -26,6 +26,8 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
@@ -58,7 +60,7 @@ using namespace ctgate;
 
 constexpr uint16_t k_burst = 32;
 constexpr uint32_t k_stride = 64;
-constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.(i % 4096), port 1024 + i / 4096
+constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.1.0 + i % 4096, port 1024 + i / 4096
 
 // ---- setup ----
 
@@ -109,7 +111,7 @@ std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first) {
     s.payload_len = 6;
   }
   uint32_t base = 0;
-  parse_ipv4("10.1.0.0", &base);
+  parse_ipv4("10.1.1.0", &base);  // 10.1.1.0-10.1.16.255: no network, broadcast or own address
   std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
   for (uint32_t i = 0; i < flows; i++) {
     uint32_t f = first + i;
@@ -380,6 +382,34 @@ size_t heap_in_use() {
 
 // Flow-table memory: the table's own estimate, and the growth of the DPDK
 // heap between a small and a large table (everything that scales with max).
+// Heap growth of one bare rte_hash with flow_table's parameters (see
+// flow_table::create: max + max/8 + 64 entries, 16-byte keys) and the given
+// flags, optionally with an RCU defer queue: where the hash's bytes go.
+size_t hash_bytes(uint32_t max, uint8_t flags, rte_rcu_qsbr* qs) {
+  size_t h0 = heap_in_use();
+  rte_hash_parameters p{};
+  p.name = "bench_bytes";
+  p.entries = max + max / 8 + 64;
+  p.key_len = sizeof(ct::flow_key);
+  p.hash_func = rte_hash_crc;
+  p.socket_id = SOCKET_ID_ANY;
+  p.extra_flag = flags;
+  rte_hash* h = rte_hash_create(&p);
+  if (h == nullptr) return 0;
+  if (qs != nullptr) {
+    rte_hash_rcu_config rc{};
+    rc.v = qs;
+    rc.mode = RTE_HASH_QSBR_MODE_DQ;
+    rte_hash_rcu_qsbr_add(h, &rc);
+  }
+  size_t bytes = heap_in_use() - h0;
+  rte_hash_free(h);
+  return bytes;
+}
+
+// Flow-table memory: the table's own estimate, the growth of the DPDK heap
+// between a small and a large table (everything that scales with max), and
+// a breakdown from bare hashes with one feature taken away at a time.
 bool run_bytes(uint32_t max) {
   constexpr uint32_t k_small = 1024;
   bench_gw b;
@@ -392,13 +422,31 @@ bool run_bytes(uint32_t max) {
   size_t large = heap_in_use() - h0;
   double est = static_cast<double>(b.gw->ct.table->memory_bytes()) / max;
   double measured = static_cast<double>(large - small) / (max - k_small);
+  uint32_t capacity = b.gw->ct.table->capacity();
+  b.close();
   std::printf(
       "bench-cycles: case=bytes max=%u bytes_per_flow_estimate=%.1f "
       "bytes_per_flow_measured=%.1f sizeof_ct_entry=%zu table_capacity=%u "
-      "table_bytes=%zu heap_growth_bytes=%zu\n",
-      max, est, measured, sizeof(ct::ct_entry), b.gw->ct.table->capacity(),
-      b.gw->ct.table->memory_bytes(), large - small);
-  b.close();
+      "heap_growth_bytes=%zu\n",
+      max, est, measured, sizeof(ct::ct_entry), capacity, large - small);
+
+  size_t qs_size = rte_rcu_qsbr_get_memsize(1);
+  auto* qs = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_qs", qs_size, RTE_CACHE_LINE_SIZE));
+  if (qs == nullptr || rte_rcu_qsbr_init(qs, 1) != 0) return false;
+  constexpr uint8_t lf = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+  constexpr uint8_t mw = RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD;
+  constexpr uint8_t ext = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  auto per_flow = [&](size_t bytes) { return static_cast<double>(bytes) / max; };
+  double full = per_flow(hash_bytes(max, lf | mw | ext, qs));
+  double no_dq = per_flow(hash_bytes(max, lf | mw | ext, nullptr));
+  double no_ext = per_flow(hash_bytes(max, lf | mw, qs));
+  double bare = per_flow(hash_bytes(max, lf, nullptr));
+  double entries = static_cast<double>(sizeof(ct::ct_entry)) * capacity / max;
+  rte_free(qs);
+  std::printf(
+      "bench-cycles: case=bytes_breakdown max=%u entries=%.1f hash_total=%.1f "
+      "rcu_defer_queue=%.1f ext_table=%.1f hash_without_ext_dq_mw=%.1f\n",
+      max, entries, full, full - no_dq, full - no_ext, bare);
   return true;
 }
 
@@ -500,6 +548,12 @@ std::vector<uint32_t> parse_list(const std::string& s) {
   return v;
 }
 
+std::string fmt1(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", v);
+  return buf;
+}
+
 bool want(const std::string& c) {
   std::string list = "," + FLAGS_cases + ",";
   return list.find("," + c + ",") != std::string::npos;
@@ -556,7 +610,7 @@ int main(int argc, char** argv) {
       if (run_steady(true, f, &r)) {
         std::string extra;
         for (auto& [pf, pc] : plain)
-          if (pf == f) extra = "overhead_vs_plain=" + std::to_string(r.median - pc);
+          if (pf == f) extra = "overhead_vs_plain=" + fmt1(r.median - pc);
         report("ct_est", f, r, hz, extra);
       } else {
         ok = false;

@@ -56,6 +56,9 @@ DEFINE_uint32(burst, 32, "packets per tx burst, 1..64");
 DEFINE_uint32(mbufs, 16383, "mbuf pool size");
 DEFINE_uint32(queues, 1,
               "queue pairs per port; tx uses queue 0, rx polls all (OVS answers on queue 1)");
+DEFINE_int32(peer_tid, 0,
+             "thread id of the forwarder's polling thread: report how much CPU it got in the "
+             "window (from /proc/TID/schedstat), so a disturbed run can be told apart");
 DEFINE_uint32(link_wait_ms, 10000, "how long to wait for both ports' links to come up");
 
 namespace {
@@ -82,6 +85,9 @@ struct gen_stats {
   uint64_t sent_at_start = 0, received_at_start = 0;
   uint64_t sent_at_end = 0, received_at_end = 0;
   uint64_t window_cycles = 0;
+  // CPU time (ns, from schedstat) of the generator's worker and of the peer
+  // forwarder thread over the window; -1 when unknown.
+  int64_t self_cpu_ns = -1, peer_cpu_ns = -1;
   std::atomic<bool> measuring{false};
   std::atomic<bool> done{false};
 };
@@ -99,6 +105,7 @@ struct gen_ctx {
   uint64_t rate_pps = 0;
   uint64_t warmup_cycles = 0;
   uint64_t window_cycles = 0;
+  int peer_tid = 0;
   gen_stats st;
 };
 
@@ -197,6 +204,35 @@ bool wait_link(uint16_t port, uint32_t timeout_ms) {
   return false;
 }
 
+// Time a thread has spent on a CPU, in ns (first field of schedstat); -1 if
+// unreadable. Read twice per run, outside the packet loop's steady state.
+int64_t thread_cpu_ns(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  long long ns = -1;
+  if (std::fscanf(f, "%lld", &ns) != 1) ns = -1;
+  std::fclose(f);
+  return ns;
+}
+
+struct cpu_probe {
+  std::string self = "/proc/thread-self/schedstat";
+  std::string peer;
+  int64_t self0 = -1, peer0 = -1;
+  void start() {
+    self0 = thread_cpu_ns(self.c_str());
+    if (!peer.empty()) peer0 = thread_cpu_ns(peer.c_str());
+  }
+  void stop(gen_stats& st) {
+    int64_t s1 = thread_cpu_ns(self.c_str());
+    if (self0 >= 0 && s1 >= 0) st.self_cpu_ns = s1 - self0;
+    if (!peer.empty()) {
+      int64_t p1 = thread_cpu_ns(peer.c_str());
+      if (peer0 >= 0 && p1 >= 0) st.peer_cpu_ns = p1 - peer0;
+    }
+  }
+};
+
 uint16_t drain(uint16_t port, uint16_t queues, rte_mbuf** buf) {
   uint16_t total = 0;
   for (uint16_t q = 0; q < queues; q++) {
@@ -221,11 +257,14 @@ int gen_worker(void* arg) {
   const uint64_t t_end = t_start + g.window_cycles;
   bool measuring = false;
   uint64_t rate_base = t0, rate_sent = 0;
+  cpu_probe cpu;
+  if (g.peer_tid > 0) cpu.peer = "/proc/" + std::to_string(g.peer_tid) + "/schedstat";
 
   for (;;) {
     uint64_t now = rte_rdtsc();
     if (!measuring && now >= t_start) {
       measuring = true;
+      cpu.start();
       st.sent_at_start = sent;
       st.received_at_start = received;
       st.measuring.store(true, std::memory_order_release);
@@ -267,6 +306,7 @@ int gen_worker(void* arg) {
     st.sent.store(sent, std::memory_order_relaxed);
     st.received.store(received, std::memory_order_relaxed);
   }
+  cpu.stop(st);
   st.sent_at_end = sent;
   st.received_at_end = received;
   st.window_cycles = g.window_cycles;
@@ -328,6 +368,7 @@ int main(int argc, char** argv) {
   g.rx_port = static_cast<uint16_t>(FLAGS_rx_port);
   g.burst = static_cast<uint16_t>(FLAGS_burst);
   g.queues = static_cast<uint16_t>(std::max(1u, FLAGS_queues));
+  g.peer_tid = FLAGS_peer_tid;
   g.rate_pps = FLAGS_rate_pps;
   g.pool = rte_pktmbuf_pool_create("gen_mbufs", FLAGS_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    rte_socket_id());
@@ -405,9 +446,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "gen: frames on the tx port: %" PRIu64 ", mbuf alloc failures: %" PRIu64 "\n",
                  st.other_rx.load(), st.alloc_fail.load());
-  std::printf("gen: sent=%" PRIu64 " received=%" PRIu64 " seconds=%.3f tx_mpps=%.3f rx_mpps=%.3f\n",
+  // CPU shares of both pollers in the window: a share below 1 means another
+  // process (or the host) took that CPU for a while.
+  std::string cpu;
+  char buf[160];
+  auto share = [&](int64_t ns) { return static_cast<double>(ns) / (secs * 1e9); };
+  if (st.self_cpu_ns >= 0) {
+    std::snprintf(buf, sizeof(buf), " gen_cpu=%.2f", share(st.self_cpu_ns));
+    cpu += buf;
+  }
+  if (st.peer_cpu_ns > 0) {
+    // Received packets per second of CPU the forwarder actually got: its
+    // capacity when it is the bottleneck, whatever else ran on its CPU.
+    std::snprintf(
+        buf, sizeof(buf), " fwd_cpu=%.2f rx_mpps_per_fwd_cpu=%.3f", share(st.peer_cpu_ns),
+        static_cast<double>(received) / (static_cast<double>(st.peer_cpu_ns) / 1e9) / 1e6);
+    cpu += buf;
+  }
+  std::printf("gen: sent=%" PRIu64 " received=%" PRIu64
+              " seconds=%.3f tx_mpps=%.3f rx_mpps=%.3f%s\n",
               sent, received, secs, static_cast<double>(sent) / secs / 1e6,
-              static_cast<double>(received) / secs / 1e6);
+              static_cast<double>(received) / secs / 1e6, cpu.c_str());
   std::fflush(stdout);
   for (uint16_t p : ports) {
     rte_eth_dev_stop(p);

@@ -6,6 +6,8 @@
 #   3. ctgate, conntrack on, 1K flows
 #   4. ctgate, conntrack on, --big-flows flows  (default 1M)
 #   5. ctgate-bench-cycles                      (in-process cycles/packet, no ports)
+#   6. with --ovs: OVS-DPDK (Debian openvswitch-switch-dpdk) on the same memif
+#      setup: plain output, ct(commit) at 1K and --big-flows flows
 #
 # Every forwarder runs as a DPDK process with two net_memif server ports;
 # ctgate-gen is the client on the other side: it sends on port 0, counts
@@ -14,10 +16,24 @@
 #
 # usage: bench/run_fwd_bench.sh [--seconds N] [--warmup N] [--repeat N] [--big-flows N]
 #                               [--proto udp|tcp] [--results FILE] [--no-cycles] [--only LIST]
-#                               [--quiet-wait N]
+#                               [--quiet-wait N] [--retries N] [--nice N]
 #   --only LIST      comma-separated subset of: testpmd,plain,ct1k,ctbig,cycles
+#                    (and ovsplain,ovsct1k,ovsctbig)
+#   --ovs            add the OVS-DPDK cases (needs openvswitch-switch-dpdk)
 #   --quiet-wait N   before each run, wait up to N s (default 120) for the other
 #                    processes on the host to use < 15% CPU; 0: do not wait
+#   --retries N      repeat a run whose pollers did not both get >= 95% of their
+#                    CPU, up to N more times (default 0); every run is reported
+#   --nice N         run generator and forwarders under `nice -n N` (e.g. -10), so
+#                    a build on the same CPUs disturbs them less (default 0). With
+#                    autogroup scheduling (sched_autogroup_enabled=1) nice only
+#                    ranks tasks within a session, so the session's autogroup nice
+#                    is set too, and restored at exit. Careful: that can starve
+#                    other people's builds and time-bounded tests on a shared host.
+#
+# Each run records how much CPU its two pollers really got in the window (the
+# generator reads the forwarder thread's /proc schedstat) and how much other
+# processes took; "quiet" results only use runs where both pollers had >= 95%.
 #
 # Needs root, hugepages (about 1 GiB free: `grep Huge /proc/meminfo`) and a
 # build: `ninja -C build app/ctgate bench/ctgate-gen bench/ctgate-bench-cycles`.
@@ -27,6 +43,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 GEN=$BUILD/bench/ctgate-gen
 CTGATE=$BUILD/app/ctgate
+CTGATECTL=$ROOT/app/ctgatectl/ctgatectl
 CYCLES=$BUILD/bench/ctgate-bench-cycles
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 
@@ -38,6 +55,8 @@ PROTO=udp
 RESULTS=""
 ONLY="testpmd,plain,ct1k,ctbig,cycles"
 QUIET_WAIT=120
+NICE=0
+RETRIES=0
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -50,7 +69,10 @@ while [ $# -gt 0 ]; do
     --no-cycles) ONLY=${ONLY//,cycles/}; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    -h|--help) sed -n 2,25p "$0"; exit 0 ;;
+    --nice) NICE=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
+    --ovs) ONLY="$ONLY,ovsplain,ovsct1k,ovsctbig"; shift ;;
+    -h|--help) sed -n 2,39p "$0"; exit 0 ;;
     *) echo "run_fwd_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +100,8 @@ GEN_EAL=(--no-pci --file-prefix "$GEN_PREFIX" --lcores "0@1,1@0" -m 256
 SERVER_LIMIT=$((SECONDS_RUN + WARMUP + 60))
 
 STARTED=()   # PIDs this script started and has not reaped
+OVS_DB_PIDS=()  # pidfiles of detached OVS daemons this script started
+GEN_EXTRA=()
 log() { echo "$*" | tee -a "$RESULTS"; }
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -97,13 +121,25 @@ cleanup() {
   local p
   for p in "${STARTED[@]}"; do stop_pid "$p" TERM; done
   STARTED=()
+  for p in "${OVS_DB_PIDS[@]}"; do stop_pidfile "$p"; done
   exec 3>&- 2>/dev/null
   rm -f "$SOCK0" "$SOCK1"
+  [ -n "${AUTOGROUP_OLD:-}" ] && echo "$AUTOGROUP_OLD" > /proc/$$/autogroup 2>/dev/null
 }
 trap cleanup EXIT
+
+AUTOGROUP_OLD=""
+if [ "$NICE" != 0 ] && [ -w /proc/$$/autogroup ]; then
+  AUTOGROUP_OLD=$(sed -n 's/.* nice \(-\{0,1\}[0-9]*\)$/\1/p' /proc/$$/autogroup)
+  echo "$NICE" > /proc/$$/autogroup 2>/dev/null || AUTOGROUP_OLD=""
+fi
 trap 'exit 130' INT TERM
 
-forget() { local p=$1 keep=() q; for q in "${STARTED[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done; STARTED=("${keep[@]}"); }
+forget() {  # forget PID: drop it from STARTED once reaped
+  local p=$1 keep=() q
+  for q in "${STARTED[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+  STARTED=("${keep[@]}")
+}
 
 wait_sockets() {  # the memif servers create their socket files at probe time
   local i
@@ -115,32 +151,49 @@ wait_sockets() {  # the memif servers create their socket files at probe time
   return 1
 }
 
+# find_tid PID PATTERN: the thread of PID, or of one of its children, whose
+# name matches PATTERN (the forwarder's polling thread); empty if none.
+find_tid() {
+  local p t
+  for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    for t in /proc/"$p"/task/*; do
+      [[ "$(cat "$t/comm" 2>/dev/null)" =~ $2 ]] && { basename "$t"; return; }
+    done
+  done
+}
+
 # run_gen NAME FLOWS: runs the generator against whatever server is up;
 # sets MPPS to the received rate (empty on failure). Functions set globals
 # rather than print, so no server is ever started inside a $(...) subshell
 # where the cleanup trap could not see its PID.
 run_gen() {
   local name=$1 flows=$2 line
-  local extra=()
-  [ "$PROTO" = tcp ] && extra=(--proto tcp)
-  timeout -s INT $((SECONDS_RUN + WARMUP + 60)) "$GEN" --flows "$flows" --seconds "$SECONDS_RUN" \
+  local extra=("${GEN_EXTRA[@]}")
+  [ -n "${PEER_TID:-}" ] && extra+=(--peer-tid "$PEER_TID")
+  [ "$PROTO" = tcp ] && extra+=(--proto tcp)
+  timeout -s INT $((SECONDS_RUN + WARMUP + 60)) nice -n "$NICE" "$GEN" --flows "$flows" \
+    --seconds "$SECONDS_RUN" \
     --warmup "$WARMUP" --link-wait-ms 30000 "${extra[@]}" -- "${GEN_EAL[@]}" \
     > "$WORK/$name.gen.out" 2> "$WORK/$name.gen.err"
   line=$(grep '^gen: sent=' "$WORK/$name.gen.out")
   echo "  $name: $line" >> "$RESULTS"
   echo "  $name: $line" >&2
-  MPPS=$(sed -n 's/.*rx_mpps=\([0-9.]*\).*/\1/p' <<< "$line")
+  MPPS=$(sed -n 's/.* rx_mpps=\([0-9.]*\).*/\1/p' <<< "$line")
+  FWD_CPU=$(sed -n 's/.* fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+  GEN_CPU=$(sed -n 's/.* gen_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+  CAPACITY=$(sed -n 's/.* rx_mpps_per_fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
 }
 
 # One testpmd io run; sets MPPS.
 bench_testpmd() {
   local name=$1 flows=$2 pid
-  MPPS=""
+  MPPS="" FWD_CPU="" GEN_CPU="" CAPACITY="" PEER_TID=""
   rm -f "$SOCK0" "$SOCK1" "$WORK/$name.in"
   mkfifo "$WORK/$name.in"
   # testpmd forwards until its stdin reaches EOF ("Press enter to exit"):
   # fd 3 holds the FIFO open for exactly as long as the generator runs.
-  timeout -s INT "$SERVER_LIMIT" "$TESTPMD" --lcores "0@0,1@1" --no-pci --file-prefix ctg-bench-tpmd \
+  timeout -s INT "$SERVER_LIMIT" nice -n "$NICE" "$TESTPMD" --lcores "0@0,1@1" --no-pci \
+    --file-prefix ctg-bench-tpmd \
     -m 256 --vdev "net_memif0,role=server,socket=$SOCK0,$MEMIF_OPTS" \
     --vdev "net_memif1,role=server,socket=$SOCK1,$MEMIF_OPTS" \
     -- --forward-mode=io --nb-cores=1 --total-num-mbufs=16384 \
@@ -149,6 +202,7 @@ bench_testpmd() {
   STARTED+=("$pid")
   exec 3> "$WORK/$name.in"
   if wait_sockets "$pid"; then
+    PEER_TID=$(find_tid "$pid" '^(rte-worker|lcore-worker)')
     run_gen "$name" "$flows"
   else
     echo "  $name: testpmd did not come up, see $WORK/$name.server.log" | tee -a "$RESULTS" >&2
@@ -161,7 +215,7 @@ bench_testpmd() {
 # One ctgate run; sets MPPS. $3: conntrack (true/false), $4: conntrack max.
 bench_ctgate() {
   local name=$1 flows=$2 ct=$3 max=$4 pid cfg=$WORK/$1.yaml mem=512
-  MPPS=""
+  MPPS="" FWD_CPU="" GEN_CPU="" CAPACITY="" PEER_TID=""
   [ "$max" -gt 400000 ] && mem=768
   cat > "$cfg" <<EOF
 # generated by bench/run_fwd_bench.sh
@@ -191,18 +245,107 @@ conntrack:
   max: $max
 EOF
   rm -f "$SOCK0" "$SOCK1"
-  "$CTGATE" --config "$cfg" --run-seconds "$SERVER_LIMIT" > "$WORK/$name.server.log" 2>&1 &
+  nice -n "$NICE" "$CTGATE" --config "$cfg" --run-seconds "$SERVER_LIMIT" \
+    > "$WORK/$name.server.log" 2>&1 &
   pid=$!
   STARTED+=("$pid")
   if wait_sockets "$pid"; then
+    PEER_TID=$(find_tid "$pid" '^(rte-worker|lcore-worker)')
     run_gen "$name" "$flows"
+    # Per-reason drop counters, while the daemon still runs.
+    timeout 10 python3 "$CTGATECTL" stats --file-prefix ctg-bench-fwd > "$WORK/$name.stats" 2>&1
   else
     echo "  $name: ctgate did not come up, see $WORK/$name.server.log" | tee -a "$RESULTS" >&2
   fi
   stop_pid "$pid" INT
   forget "$pid"
-  grep -o 'final stats: .*' "$WORK/$name.server.log" | head -c 600 | sed "s/^/  $name: /" >> "$RESULTS"
+  grep -o 'final stats: .*' "$WORK/$name.server.log" | head -c 600 | sed "s/^/  $name: /" \
+    >> "$RESULTS"
   echo >> "$RESULTS"
+  sed -n '/^DROP_REASON/,/^$/p' "$WORK/$name.stats" 2>/dev/null | grep -v '^$' \
+    | sed "s/^/  $name: /" \
+    >> "$RESULTS"
+}
+
+# OVS-DPDK, following the lab notes: private run/db/log dirs, the DPDK
+# build of ovs-vswitchd called directly (no update-alternatives), main lcore
+# on CPU 0 and the PMD on CPU 1 like the other forwarders, two memif server
+# ports with 2 rx queues (OVS transmits on queue 1, so the generator polls
+# 2 queues). $3: plain or commit. Sets MPPS.
+OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+stop_pidfile() {  # daemons detach: they are ours, but not our children
+  local pid i st
+  [ -f "$1" ] || return 0
+  pid=$(cat "$1")
+  # Their CPU time is ours too, but `times` cannot see it: keep it here.
+  if read -r -a st < "/proc/$pid/stat" 2>/dev/null; then
+    DETACHED_TICKS=$((DETACHED_TICKS + st[13] + st[14]))
+  fi
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+}
+bench_ovs() {
+  local name=$1 flows=$2 mode=$3 d=$WORK/$1.ovs i ok=0
+  MPPS="" FWD_CPU="" GEN_CPU="" CAPACITY="" PEER_TID=""
+  mkdir -p "$d"
+  export OVS_RUNDIR=$d OVS_DBDIR=$d OVS_LOGDIR=$d
+  local vsctl=(ovs-vsctl --db="unix:$d/db.sock" --timeout=30)
+  rm -f "$SOCK0" "$SOCK1"
+  ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema &&
+  ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/ovsdb-server.pid" \
+    --log-file="$d/ovsdb-server.log" --detach > "$d/ovsdb-server.out" 2>&1 &&
+  OVS_DB_PIDS+=("$d/ovsdb-server.pid") &&
+  "${vsctl[@]}" --no-wait init &&
+  "${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+    other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=320 \
+    other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
+    other_config:dpdk-extra="--no-pci --file-prefix=ctg-bench-ovs \
+--vdev=net_memif0,role=server,socket=$SOCK0,$MEMIF_OPTS \
+--vdev=net_memif1,role=server,socket=$SOCK1,$MEMIF_OPTS" &&
+  nice -n "$NICE" "$OVS_VSWITCHD" "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" \
+    --log-file="$d/ovs-vswitchd.log" --detach > "$d/ovs-vswitchd.out" 2>&1 &&
+  OVS_DB_PIDS+=("$d/ovs-vswitchd.pid") &&
+  "${vsctl[@]}" add-br br0 -- set bridge br0 datapath_type=netdev &&
+  "${vsctl[@]}" add-port br0 p0 -- set Interface p0 type=dpdk options:dpdk-devargs=net_memif0 \
+    options:n_rxq=2 ofport_request=1 &&
+  "${vsctl[@]}" add-port br0 p1 -- set Interface p1 type=dpdk options:dpdk-devargs=net_memif1 \
+    options:n_rxq=2 ofport_request=2 &&
+  ovs-ofctl del-flows br0 && ok=1
+  if [ $ok = 1 ]; then
+    if [ "$mode" = plain ]; then
+      ovs-ofctl add-flow br0 "in_port=1,actions=output:2"
+    else
+      ovs-ofctl add-flow br0 "ip,in_port=1,actions=ct(commit),output:2"
+    fi
+    "${vsctl[@]}" get Open_vSwitch . other_config > "$d/other_config.txt" 2>&1
+    # The daemon detached into its own session, hence its own autogroup.
+    [ -n "$AUTOGROUP_OLD" ] &&
+      echo "$NICE" > "/proc/$(cat "$d/ovs-vswitchd.pid")/autogroup" 2>/dev/null
+    # The control socket is named after the binary (ovs-vswitchd-dpdk.PID.ctl).
+    local appctl=(ovs-appctl -t "$d/$(basename "$OVS_VSWITCHD").$(cat "$d/ovs-vswitchd.pid").ctl")
+    "${appctl[@]}" dpctl/ct-set-maxconns $((flows * 2 + 100000)) > "$d/maxconns.txt" 2>&1
+    if wait_sockets "$(cat "$d/ovs-vswitchd.pid")"; then
+      "${appctl[@]}" dpif-netdev/pmd-stats-clear > /dev/null 2>&1
+      GEN_EXTRA=(--queues 2)
+      PEER_TID=$(find_tid "$(cat "$d/ovs-vswitchd.pid")" '^pmd')
+      run_gen "$name" "$flows"
+      GEN_EXTRA=()
+      "${appctl[@]}" dpif-netdev/pmd-stats-show > "$d/pmd-stats.txt" 2>&1
+      "${appctl[@]}" dpctl/ct-stats-show > "$d/ct-stats.txt" 2>&1
+      sed -n '/^pmd thread/,/^main thread/p' "$d/pmd-stats.txt" \
+        | grep -E 'idle cycles|avg processing cycles|packets received' \
+        | sed "s/^ */  $name: pmd /" >> "$RESULTS"
+    else
+      echo "  $name: OVS ports did not come up, see $d/ovs-vswitchd.log" | tee -a "$RESULTS" >&2
+    fi
+  else
+    echo "  $name: OVS setup failed, see $d" | tee -a "$RESULTS" >&2
+  fi
+  stop_pidfile "$d/ovs-vswitchd.pid"
+  stop_pidfile "$d/ovsdb-server.pid"
+  OVS_DB_PIDS=()
+  unset OVS_RUNDIR OVS_DBDIR OVS_LOGDIR
 }
 
 # Busy % of all CPUs over one second (nothing of ours runs between cases).
@@ -226,54 +369,156 @@ wait_quiet() {
   done
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print ""; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# CPU accounting around one run: busy and steal jiffies of the host, and the
+# CPU time of our reaped children (bash `times`). OTHERS: % of all CPUs used
+# by processes that are not ours during the run; STEAL: % stolen by the
+# hypervisor.
+HZ_TICKS=$(getconf CLK_TCK)
+NCPU=$(nproc)
+host_ticks() {  # prints "busy steal total"
+  local c
+  read -r -a c < <(grep '^cpu ' /proc/stat)
+  echo $((c[1] + c[2] + c[3] + c[6] + c[7])) "${c[8]}" \
+    $((c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8]))
+}
+children_secs() {  # CPU seconds of reaped children so far; sets CHILD_SECS
+  # `times` must run in this shell: in a pipe or $(...) it would report the
+  # subshell's (empty) children.
+  times > "$WORK/.times"
+  CHILD_SECS=$(tail -1 "$WORK/.times" | awk '{
+    s = 0
+    for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
+    printf "%.2f", s }')
+}
+DETACHED_TICKS=0
+usage_begin() {
+  read -r U_BUSY U_STEAL U_TOTAL < <(host_ticks)
+  children_secs
+  U_OURS=$CHILD_SECS
+  U_DETACHED=$DETACHED_TICKS
+}
+usage_end() {
+  local busy steal total ours
+  read -r busy steal total < <(host_ticks)
+  children_secs
+  ours=$CHILD_SECS
+  read -r OTHERS STEAL < <(awk -v b=$((busy - U_BUSY)) -v s=$((steal - U_STEAL)) \
+      -v t=$((total - U_TOTAL)) -v o="$ours" -v o0="$U_OURS" -v hz="$HZ_TICKS" \
+      -v dt=$((DETACHED_TICKS - U_DETACHED)) 'BEGIN {
+    if (t <= 0) { print 0, 0; exit }
+    x = 100 * (b - (o - o0) * hz - dt) / t; if (x < 0) x = 0
+    printf "%d %d\n", x + 0.5, 100 * s / t + 0.5 }')
+}
+
+median() {
+  sort -g | awk '{a[NR] = $1} END {
+    if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]
+    else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 best() { sort -g | tail -1; }
 
 log "# ctgate forwarding benchmark, $(date -Is)"
-log "# host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
-log "# dpdk $(pkg-config --modversion libdpdk 2>/dev/null), ctgate $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
-log "# $PROTO, 64-byte frames, ${SECONDS_RUN}s window after ${WARMUP}s warm-up, repeat $REPEAT, logs in $WORK"
+log "# host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+  "kernel $(uname -r)"
+if [ -z "${CTGATE_REV:-}" ]; then  # set it when the tree is not a git checkout
+  CTGATE_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$ROOT" diff --quiet HEAD 2>/dev/null || CTGATE_REV="$CTGATE_REV+local changes"
+fi
+log "# dpdk $(pkg-config --modversion libdpdk 2>/dev/null), ctgate $CTGATE_REV, build $BUILD," \
+  "nice $NICE"
+log "# $PROTO, 64-byte frames, ${SECONDS_RUN}s window after ${WARMUP}s warm-up, repeat $REPEAT," \
+  "retries $RETRIES, logs in $WORK"
 log "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-declare -A RUNS
+declare -A RUNS QUIET SHOWN CAP
 CASES=()
 want testpmd && CASES+=("testpmd:1000")
 want plain && CASES+=("plain:1000")
 want ct1k && CASES+=("ct1k:1000")
 want ctbig && CASES+=("ctbig:$BIG_FLOWS")
+want ovsplain && CASES+=("ovsplain:1000")
+want ovsct1k && CASES+=("ovsct1k:1000")
+want ovsctbig && CASES+=("ovsctbig:$BIG_FLOWS")
+# run_case NAME FLOWS TAG: one run of a case, with its bookkeeping. Sets
+# RUN_QUIET to 1 when both pollers had their CPU.
+run_case() {
+  local name=$1 flows=$2 tag=$3
+  RUN_QUIET=0
+  wait_quiet
+  echo "  $tag: host busy ${BUSY}% before the run" >> "$RESULTS"
+  usage_begin
+  case $name in
+    testpmd) bench_testpmd "$tag" "$flows" ;;
+    plain) bench_ctgate "$tag" "$flows" false 65536 ;;
+    ct1k) bench_ctgate "$tag" "$flows" true 65536 ;;
+    ctbig) bench_ctgate "$tag" "$flows" true $((flows + flows / 4 + 1024)) ;;
+    ovsplain) bench_ovs "$tag" "$flows" plain ;;
+    ovsct1k|ovsctbig) bench_ovs "$tag" "$flows" commit ;;
+  esac
+  usage_end
+  echo "  $tag: other processes used ${OTHERS}% of the CPUs during the run, steal ${STEAL}%" \
+    >> "$RESULTS"
+  RUNS[$name]="${RUNS[$name]:-} ${MPPS:-FAIL}"
+  CAP[$name]="${CAP[$name]:-} ${CAPACITY:-}"
+  # Quiet: both pollers had their CPU to themselves for >= 95% of the
+  # window (from the generator's schedstat readings), or, where the
+  # forwarder thread was not found, others + steal took < 10%.
+  if [ -n "${MPPS:-}" ]; then
+    if [ -n "${FWD_CPU:-}" ] && [ -n "${GEN_CPU:-}" ]; then
+      awk -v f="$FWD_CPU" -v g="$GEN_CPU" 'BEGIN {exit !(f >= 0.95 && g >= 0.95)}' && RUN_QUIET=1
+    elif [ $((OTHERS + STEAL)) -lt 10 ]; then
+      RUN_QUIET=1
+    fi
+  fi
+  [ $RUN_QUIET = 1 ] && QUIET[$name]="${QUIET[$name]:-} $MPPS"
+  SHOWN[$name]="${SHOWN[$name]:-} ${MPPS:-FAIL}(${FWD_CPU:-?}/${GEN_CPU:-?})"
+}
+
 for r in $(seq "$REPEAT"); do
   for c in "${CASES[@]}"; do
     name=${c%%:*}; flows=${c##*:}
-    wait_quiet
-    echo "  $name-$r: host busy ${BUSY}% before the run" >> "$RESULTS"
-    case $name in
-      testpmd) bench_testpmd "testpmd-$r" "$flows" ;;
-      plain) bench_ctgate "plain-$r" "$flows" false 65536 ;;
-      ct1k) bench_ctgate "ct1k-$r" "$flows" true 65536 ;;
-      ctbig) bench_ctgate "ctbig-$r" "$flows" true $((flows + flows / 4 + 1024)) ;;
-    esac
-    RUNS[$name]="${RUNS[$name]:-} ${MPPS:-FAIL}"
+    run_case "$name" "$flows" "$name-$r"
+    # A disturbed run is kept, and retried up to --retries times.
+    for t in $(seq "$RETRIES"); do
+      [ "$RUN_QUIET" = 1 ] && break
+      run_case "$name" "$flows" "$name-$r.retry$t"
+    done
   done
 done
 
 if [ ${#CASES[@]} -gt 0 ]; then
-  base=$(tr ' ' '\n' <<< "${RUNS[testpmd]:-}" | grep -E '^[0-9.]+$' | median)
+  nums() { tr ' ' '\n' | grep -E '^[0-9.]+$' || true; }
+  base=$(nums <<< "${RUNS[testpmd]:-}" | median)
+  qbase=$(nums <<< "${QUIET[testpmd]:-}" | median)
+  cbase=$(nums <<< "${CAP[testpmd]:-}" | median)
+  ratio() {
+    [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo -
+  }
   log ""
-  log "$(printf '%-28s %8s %12s %10s %10s  %s' forwarder flows 'Mpps(median)' 'Mpps(best)' 'vs testpmd' runs)"
+  log "Mpps received by the generator (64 B, $PROTO), median and best of the runs."
+  log "quiet: median of the runs where both pollers (forwarder, generator) had >= 95% of"
+  log "their CPU. per-cpu: received Mpps per second of CPU the forwarder thread got (its"
+  log "capacity when it is the bottleneck). runs: Mpps(forwarder CPU share/generator CPU share)."
+  log "$(printf '%-22s %8s %7s %7s %7s %7s %6s %6s %6s  %s' forwarder flows median best quiet \
+    per-cpu ratio q-ratio c-ratio runs)"
   for c in "${CASES[@]}"; do
     name=${c%%:*}; flows=${c##*:}
-    vals=$(tr ' ' '\n' <<< "${RUNS[$name]}" | grep -E '^[0-9.]+$' || true)
-    med=$(median <<< "$vals"); bst=$(best <<< "$vals")
-    ratio=-
-    [ -n "$base" ] && [ -n "$med" ] && ratio=$(awk -v a="$med" -v b="$base" 'BEGIN {printf "%.2f", a / b}')
+    med=$(nums <<< "${RUNS[$name]}" | median); bst=$(nums <<< "${RUNS[$name]}" | best)
+    qmed=$(nums <<< "${QUIET[$name]:-}" | median)
+    cmed=$(nums <<< "${CAP[$name]:-}" | median)
     case $name in
       testpmd) label="testpmd io (baseline)" ;;
-      plain) label="ctgate plain forwarding" ;;
-      ct1k) label="ctgate conntrack" ;;
-      ctbig) label="ctgate conntrack" ;;
+      plain) label="ctgate plain" ;;
+      ovsplain) label="OVS-DPDK plain" ;;
+      ovsct*) label="OVS-DPDK ct(commit)" ;;
+      *) label="ctgate conntrack" ;;
     esac
-    log "$(printf '%-28s %8s %12s %10s %10s  %s' "$label" "$flows" "${med:-FAIL}" "${bst:-FAIL}" "$ratio" "$(echo ${RUNS[$name]})")"
-    echo "fwd-bench: case=$name flows=$flows mpps=${med:-0} best=${bst:-0} ratio_vs_testpmd=$ratio" >> "$RESULTS"
+    log "$(printf '%-22s %8s %7s %7s %7s %7s %6s %6s %6s  %s' "$label" "$flows" "${med:-FAIL}" \
+      "${bst:-FAIL}" "${qmed:--}" "${cmed:--}" "$(ratio "$med" "$base")" \
+      "$(ratio "$qmed" "$qbase")" "$(ratio "$cmed" "$cbase")" "$(echo ${SHOWN[$name]})")"
+    echo "fwd-bench: case=$name flows=$flows mpps=${med:-0} best=${bst:-0} quiet=${qmed:-none}" \
+      "mpps_per_fwd_cpu=${cmed:-none} ratio_vs_testpmd=$(ratio "$med" "$base")" \
+      "quiet_ratio=$(ratio "$qmed" "$qbase") per_cpu_ratio=$(ratio "$cmed" "$cbase")" >> "$RESULTS"
   done
   log "# load average at end of forwarding runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
