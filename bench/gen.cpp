@@ -10,8 +10,10 @@
 // allocated mbufs burst by burst.
 //
 // Output: progress lines on stderr, then one line on stdout:
-//   gen: sent=N received=M seconds=S tx_mpps=X rx_mpps=Y
-// counted over the measurement window only (after --warmup).
+//   gen: sent=N received=M seconds=S tx_mpps=X rx_mpps=Y gen_cpu=G [fwd_cpu=F ...]
+// counted over the measurement window only (after --warmup). gen_cpu/fwd_cpu
+// are the shares of the window this worker and the --peer-tid thread spent on
+// a CPU: on a shared host they tell a disturbed run from a slow forwarder.
 //
 // Without EAL arguments it uses the defaults of bench/run_fwd_bench.sh (see
 // k_default_eal below).

@@ -82,6 +82,13 @@ for b in "$GEN" "$CTGATE" "$CYCLES"; do
 done
 command -v "$TESTPMD" >/dev/null || { echo "run_fwd_bench: $TESTPMD not found" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "run_fwd_bench: needs root (DPDK)" >&2; exit 1; }
+if [[ ",$ONLY," == *,ovs* ]]; then
+  for b in ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl \
+      "${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}"; do
+    command -v "$b" > /dev/null ||
+      { echo "run_fwd_bench: $b not found (apt install openvswitch-switch-dpdk)" >&2; exit 1; }
+  done
+fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 WORK=/tmp/ctgate-bench/$STAMP
@@ -122,7 +129,7 @@ cleanup() {
   for p in "${STARTED[@]}"; do stop_pid "$p" TERM; done
   STARTED=()
   for p in "${OVS_DB_PIDS[@]}"; do stop_pidfile "$p"; done
-  exec 3>&- 2>/dev/null
+  exec 3>&-
   rm -f "$SOCK0" "$SOCK1"
   [ -n "${AUTOGROUP_OLD:-}" ] && echo "$AUTOGROUP_OLD" > /proc/$$/autogroup 2>/dev/null
 }
