@@ -155,21 +155,7 @@ def skip_reason():
     return None
 
 
-def stop_pid(proc, grace=5):
-    """Ends one process we started, by its PID."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    except ProcessLookupError:
-        pass
+stop_pid = ct.stop_pid  # shared helper; also used by the tests importing this module
 
 
 class Peer:

@@ -49,21 +49,7 @@ def ns(name, *args, **kw):
     return sh("ip", "netns", "exec", name, *args, **kw)
 
 
-def stop_pid(proc, grace=5):
-    """Ends one process we started, by PID: SIGTERM, then SIGKILL."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    except ProcessLookupError:
-        pass
+stop_pid = ct.stop_pid  # shared helper; also used by the tests importing this module
 
 
 def skip_reason():

@@ -245,6 +245,23 @@ def _kill_pid(proc):
         pass
 
 
+def stop_pid(proc, grace=5):
+    """Ends one process we started, by its PID: SIGTERM, then SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    except ProcessLookupError:
+        pass
+
+
 def run_ctgate(config_path, log_path, timeout, prefix=None, **kw):
     """Runs ctgate to completion with a hard timeout (SIGKILL by PID when it expires).
     stderr+stdout go to log_path. Cleans the DPDK runtime dir of `prefix` afterwards."""
