@@ -41,7 +41,9 @@
 #include <vector>
 
 #include "dataplane/gateway.h"
+#include "dataplane/ruleset_runtime.h"
 #include "dataplane/stages.h"
+#include "dataplane/synproxy.h"
 
 DEFINE_string(cases, "plain,ct_est,ct_new,bytes,stages", "comma-separated cases to run");
 DEFINE_string(flows, "1000,1000000", "flow counts for plain and ct_est (comma-separated)");
@@ -53,6 +55,8 @@ DEFINE_bool(huge, false, "use hugepages instead of --no-huge");
 DEFINE_uint32(memory_mb, 1024, "EAL memory (-m)");
 DEFINE_uint32(cpu, 1, "CPU to run on (--lcores 0@CPU)");
 DEFINE_string(file_prefix, "bench-cycles", "EAL --file-prefix");
+DEFINE_uint32(syn_table_flows, 100000, "synproxy cases: established flows in the table");
+DEFINE_uint32(syn_sources, 1000000, "synproxy cases: distinct spoofed sources");
 DEFINE_bool(ct_checksum, true,
             "conntrack.checksum (nf_conntrack_checksum): verify L4 checksums in PRE_ROUTING");
 
@@ -84,37 +88,49 @@ gateway_config make_config(uint32_t ct_max) {
   parse_ipv4_prefix("198.18.0.0/15", &r.prefix);
   parse_ipv4("10.2.0.254", &r.via);
   r.port = "wan";
-  cfg.routes = {r};
-  neighbor_config n;
+  // The rest of the world (the synproxy cases' spoofed sources) is behind
+  // a router on the LAN side.
+  route_config d;
+  parse_ipv4_prefix("0.0.0.0/0", &d.prefix);
+  parse_ipv4("10.1.0.254", &d.via);
+  d.port = "lan";
+  cfg.routes = {r, d};
+  neighbor_config n, ln;
   parse_ipv4("10.2.0.254", &n.address);
   n.mac = "02:00:00:00:02:fe";
   n.port = "wan";
-  cfg.neighbors = {n};
+  parse_ipv4("10.1.0.254", &ln.address);
+  ln.mac = "02:00:00:00:01:fe";
+  ln.port = "lan";
+  cfg.neighbors = {n, ln};
   cfg.conntrack.enable_hooks = false;  // registered explicitly per case
   cfg.conntrack.max = ct_max;
   cfg.conntrack.checksum = FLAGS_ct_checksum;
   return cfg;
 }
 
-// Frames for `flows` flows starting at flow number `first`.
-std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first) {
+// Frames for `flows` flows starting at flow number `first`, of kind
+// `proto` (as --proto, or "tcp-ack0": ACKs that carry no valid cookie).
+std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first,
+                                    const std::string& proto = FLAGS_proto, uint16_t dport = 9,
+                                    const char* src_base = "10.1.1.0") {
   pkt_spec s;
   parse_mac("02:00:00:00:00:01", s.src_mac.b);
   parse_mac("02:00:00:00:01:01", s.dst_mac.b);
   parse_ipv4("198.18.0.10", &s.dst);
-  s.dport = 9;
-  if (FLAGS_proto == "udp") {
+  s.dport = dport;
+  if (proto == "udp") {
     s.proto = IPPROTO_UDP;
     s.payload_len = 18;  // 60-byte frame: 64 on the wire with FCS
   } else {
     s.proto = IPPROTO_TCP;
-    s.tcp_flags = FLAGS_proto == "tcp-syn" ? 0x02 : 0x10;
+    s.tcp_flags = proto == "tcp-syn" ? 0x02 : 0x10;
     s.seq = 1;
-    s.ack = FLAGS_proto == "tcp-syn" ? 0 : 1;
-    s.payload_len = 6;
+    s.ack = proto == "tcp-syn" ? 0 : 1;
+    s.payload_len = proto == "tcp-syn" ? 0 : 6;
   }
   uint32_t base = 0;
-  parse_ipv4("10.1.1.0", &base);  // 10.1.1.0-10.1.16.255: no network, broadcast or own address
+  parse_ipv4(src_base, &base);  // 10.1.1.0-10.1.16.255: no network, broadcast or own address
   std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
   for (uint32_t i = 0; i < flows; i++) {
     uint32_t f = first + i;
@@ -153,10 +169,17 @@ struct bench_gw {
   uint64_t hk_cycles = 0;  // housekeeping + quiescent
   uint64_t hk_calls = 0;
 
-  bool open(uint32_t ct_max, bool conntrack) {
+  bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr) {
     static int seq = 0;
     std::string err;
-    gw = gateway::create(make_config(ct_max), "bn" + std::to_string(seq++), &err);
+    gateway_config cfg = make_config(ct_max);
+    if (sp != nullptr) {
+      cfg.synproxy = *sp;
+      // Synproxy needs an ACK with no entry to be INVALID, not a loose pickup
+      // (Linux: nf_conntrack_tcp_loose=0); docs/synflood.md.
+      cfg.conntrack.tcp_loose = false;
+    }
+    gw = gateway::create(cfg, "bn" + std::to_string(seq++), &err);
     // Hooks are registered before this thread goes online: registration
     // waits for a grace period, which an online caller would never give.
     if (gw != nullptr && conntrack && !gw->enable_conntrack(&err)) {
@@ -369,6 +392,99 @@ bool run_new(uint32_t flows, uint32_t rounds, result* out, double* expire_per_fl
   *out = summarize(bursts, total, pkts_total, b);
   *expire_per_flow =
       expired ? static_cast<double>(expire_cycles) / static_cast<double>(expired) : 0;
+  b.close();
+  return ok;
+}
+
+// The SYN-cookie path. The table first holds --syn_table_flows established
+// UDP flows (the legitimate users), then spoofed SYNs from --syn_sources
+// distinct sources to port 80 are measured:
+//   syn_cookie  through the recommended nft ruleset (raw notrack, filter
+//               synproxy), the path every SYN takes when synproxy is in the
+//               ruleset
+//   syn_auto    through the automatic defence (config synproxy.ports, cookie
+//               mode switched on), no ruleset
+//   ack_forged  ACKs with no valid cookie (an ACK flood) through the ruleset
+//   syn_plain   the same SYNs forwarded with no conntrack and no ruleset:
+//               plain forwarding of exactly this traffic, the baseline
+// Every SYN must be answered (one SYN-ACK out per SYN in), every forged ACK
+// dropped, and the table must not grow.
+const char* const k_synproxy_ruleset =
+    "table ip raw { chain prerouting { type filter hook prerouting priority raw; "
+    "tcp dport 80 tcp flags syn notrack; } }\n"
+    "table ip filter { chain forward { type filter hook forward priority filter; policy accept; "
+    "tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm; "
+    "ct state invalid drop; } }\n";
+
+bool run_synproxy(const std::string& mode, result* out) {
+  bench_gw b;
+  uint32_t legit = FLAGS_syn_table_flows;
+  synproxy_auto_config sp;  // enable stays false for the ruleset cases
+  sp.enable = mode == "syn_auto";
+  sp.ports = {80};
+  const bool plain = mode == "syn_plain";
+  if (!b.open(std::max<uint32_t>(legit + legit / 4, 65536), !plain, &sp)) return false;
+  if (plain) {
+    legit = 0;
+  } else if (mode != "syn_auto") {
+    rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
+    ruleset_result r = load_ruleset_text(*b.gw, k_synproxy_ruleset, "bench.nft");
+    rte_rcu_qsbr_thread_online(b.gw->qs, 0);
+    if (!r.ok) {
+      std::fprintf(stderr, "bench: ruleset: %s\n", r.error.c_str());
+      b.close();
+      return false;
+    }
+  } else {
+    b.gw->sp_auto.on.store(true);
+  }
+  rte_mbuf* pkts[k_burst];
+  uint32_t next = 0;
+  if (legit != 0) {
+    auto t = make_templates(legit, 0, "udp");
+    for (uint32_t i = 0; i < (legit + k_burst - 1) / k_burst; i++) {
+      b.fill(pkts, t, legit, &next);
+      b.w->now_ms = b.gw->clock.now_ms();
+      process_burst(*b.w, 0, pkts, k_burst);
+      b.housekeeping();
+    }
+  }
+  int64_t table_before = b.gw->ct.table->count();
+  // Spoofed sources: 100.64.0.0 onwards, 4096 addresses x 256 ports.
+  auto t = make_templates(FLAGS_syn_sources, 0, mode == "ack_forged" ? "tcp" : "tcp-syn", 80,
+                          "100.64.0.0");
+  b.snk.total = 0;
+  b.hk_cycles = b.hk_calls = 0;
+  uint64_t nb = FLAGS_packets / k_burst;
+  std::vector<uint32_t> bursts;
+  bursts.reserve(nb);
+  uint64_t total = 0;
+  next = 0;
+  for (uint64_t i = 0; i < nb; i++) {
+    b.fill(pkts, t, FLAGS_syn_sources, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    uint64_t t0 = rte_rdtsc_precise();
+    process_burst(*b.w, 0, pkts, k_burst);
+    uint64_t c = rte_rdtsc_precise() - t0;
+    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
+    total += c;
+    b.housekeeping();
+  }
+  bool ok = check_forwarded(b, mode == "ack_forged" ? 0 : nb * k_burst, mode.c_str());
+  uint64_t answered = b.w->synproxy.get(synproxy_counter::cookies_sent);
+  uint64_t invalid = b.w->synproxy.get(synproxy_counter::cookies_invalid);
+  if (plain ? answered != 0
+            : mode == "ack_forged" ? invalid != nb * k_burst : answered != nb * k_burst) {
+    std::fprintf(stderr, "bench: %s: %" PRIu64 " cookies sent, %" PRIu64 " invalid, of %" PRIu64 "\n",
+                 mode.c_str(), answered, invalid, nb * k_burst);
+    ok = false;
+  }
+  if (b.gw->ct.table->count() != table_before) {
+    std::fprintf(stderr, "bench: %s: the table grew from %" PRId64 " to %" PRId64 "\n",
+                 mode.c_str(), table_before, b.gw->ct.table->count());
+    ok = false;
+  }
+  *out = summarize(bursts, total, nb * k_burst, b);
   b.close();
   return ok;
 }
@@ -631,6 +747,20 @@ int main(int argc, char** argv) {
                     "new_flows_per_s_with_expiry=%.0f",
                     hz / r.median, expire, hz / (r.median + expire));
       report("ct_new", FLAGS_new_flows, r, hz, extra);
+    } else {
+      ok = false;
+    }
+  }
+  double syn_plain = 0;
+  for (const char* mode : {"syn_plain", "syn_cookie", "syn_auto", "ack_forged"}) {
+    if (!want(mode)) continue;
+    result r;
+    if (run_synproxy(mode, &r)) {
+      std::string extra = "table_flows=" + std::to_string(FLAGS_syn_table_flows);
+      if (!plain.empty()) extra += " x_plain=" + fmt1(r.median / plain.front().second);
+      if (std::string(mode) == "syn_plain") syn_plain = r.median;
+      else if (syn_plain > 0) extra += " x_syn_plain=" + fmt1(r.median / syn_plain);
+      report(mode, FLAGS_syn_sources, r, hz, extra);
     } else {
       ok = false;
     }

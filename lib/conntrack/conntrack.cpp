@@ -13,6 +13,7 @@
 #include <new>
 
 #include "common/clock.h"
+#include "packet/cksum.h"
 
 namespace ctgate::ct {
 
@@ -92,7 +93,10 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 // workers still holding it in this burst read a stable entry.
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   wheel_unlink(w, e);
-  w.rt->table->del(make_key(e->orig));
+  flow_key key = make_key(e->orig);
+  if (e->status.load(std::memory_order_relaxed) & CT_STATUS_IN_FINISHED_FILTER)
+    w.rt->finished.remove(finished_filter::slot_of(key));
+  w.rt->table->del(key);
   uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
   w.rt->table->unreserve();
@@ -122,13 +126,10 @@ bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
       [[fallthrough]];
     case IPPROTO_TCP: {
       // Valid when pseudo-header + segment (checksum field included) sum to 0xffff.
-      uint32_t sum = rte_raw_cksum(l4, m->l4_len) + rte_ipv4_phdr_cksum(ip, 0);
-      sum = (sum & 0xffff) + (sum >> 16);
-      sum = (sum & 0xffff) + (sum >> 16);
-      return sum == 0xffff;
+      return ipv4_l4_sum(ip, l4, m->l4_len, m->l4.proto) == 0xffff;
     }
     case IPPROTO_ICMP:
-      return rte_raw_cksum(l4, m->l4_len) == 0xffff;
+      return cksum_fold(cksum_add(0, l4, m->l4_len)) == 0xffff;
     default:
       return true;
   }
@@ -184,6 +185,14 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
   w.counters.add(ct_counter::related);
 }
 
+// The entry's connection has finished: count it in the finished filter,
+// once (two workers may see its last packets).
+void note_finished(ct_worker& w, ct_entry* e) {
+  uint16_t old = e->status.fetch_or(CT_STATUS_IN_FINISHED_FILTER, std::memory_order_relaxed);
+  if (!(old & CT_STATUS_IN_FINISHED_FILTER))
+    w.rt->finished.add(finished_filter::slot_of(make_key(e->orig)));
+}
+
 // A packet of a known flow: run the tracker and refresh.
 void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, uint32_t now_ms) {
   const l4_tracker& tr = tracker_for(t.proto);
@@ -212,6 +221,9 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
   }
   uint16_t set = res.set_status;
   if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
+  if (t.proto == IPPROTO_TCP && (ts.l4state == TCP_CT_TIME_WAIT || ts.l4state == TCP_CT_CLOSE) &&
+      !(status & CT_STATUS_IN_FINISHED_FILTER))
+    note_finished(w, e);
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
   e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
   m->ct = e;
@@ -473,10 +485,38 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   return table.at(static_cast<uint32_t>(p));
 }
 
+uint32_t finished_filter::slot_of(const flow_key& k) {
+  return rte_hash_crc(&k, sizeof(k), 0x5ca1ab1e) & (k_slots - 1);
+}
+
+void finished_filter::add(uint32_t slot) {
+  std::atomic<uint8_t>& c = counts_[slot];
+  uint8_t v = c.load(std::memory_order_relaxed);
+  while (v != UINT8_MAX && !c.compare_exchange_weak(v, static_cast<uint8_t>(v + 1), std::memory_order_relaxed)) {
+  }
+}
+
+void finished_filter::remove(uint32_t slot) {
+  std::atomic<uint8_t>& c = counts_[slot];
+  uint8_t v = c.load(std::memory_order_relaxed);
+  // A saturated counter no longer knows its count: it stays (a lookup too many).
+  while (v != UINT8_MAX && v != 0 &&
+         !c.compare_exchange_weak(v, static_cast<uint8_t>(v - 1), std::memory_order_relaxed)) {
+  }
+}
+
 bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
-  int32_t pos = w.rt->table->lookup(make_key(t));
-  if (pos < 0) return false;
-  ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
+  flow_key key = make_key(t);
+  if (!w.rt->finished.maybe(key)) {
+    w.counters.add(ct_counter::finished_filter_skip);
+    return false;
+  }
+  int32_t pos = w.rt->table->lookup(key);
+  return pos >= 0 && ct_retire_if_finished(w, static_cast<uint32_t>(pos));
+}
+
+bool ct_retire_if_finished(ct_worker& w, uint32_t pos) {
+  ct_entry* e = w.rt->table->at(pos);
   uint32_t live = e->live.load(std::memory_order_acquire);
   if (!is_live(live) || e->orig.proto != IPPROTO_TCP) return false;
   uint8_t state = e->load_track().l4state;
@@ -486,7 +526,7 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
     return true;
   }
   ct_worker* owner = e->owner < 64 ? w.rt->workers[e->owner] : nullptr;
-  return owner != nullptr && ct_request_delete(*owner, static_cast<uint32_t>(pos), live);
+  return owner != nullptr && ct_request_delete(*owner, pos, live);
 }
 
 uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/counters.h"
@@ -47,10 +48,33 @@ namespace ctgate::ct {
   X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                 \
   X(related, "ICMP errors matched to a tracked flow (RELATED)")             \
   X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")      \
-  X(invalid_state, "invalid: tracker refused the packet (flags, state)")
+  X(invalid_state, "invalid: tracker refused the packet (flags, state)")    \
+  X(finished_filter_skip, "synproxy SYNs that needed no lookup for a finished entry")
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
 // Shared by all workers; built on the control plane at startup.
+// A counting filter over the flows whose TCP connection has finished
+// (TIME_WAIT or CLOSE), indexed by the key's hash: a zero count proves the
+// tuple has no finished entry, so a SYN-cookie answer can skip the flow-table
+// lookup that ct_retire_finished would otherwise do for every spoofed SYN.
+// An entry is counted once (CT_STATUS_IN_FINISHED_FILTER) when it first
+// reaches a finished state and uncounted when it is destroyed; reopening in
+// place leaves it counted, which costs a lookup, never a miss. A counter that
+// reaches 255 sticks there, for the same reason. 64 KiB, shared.
+class finished_filter {
+ public:
+  static constexpr uint32_t k_slots = 1u << 16;
+  static uint32_t slot_of(const flow_key& k);
+  bool maybe(const flow_key& k) const {
+    return counts_[slot_of(k)].load(std::memory_order_relaxed) != 0;
+  }
+  void add(uint32_t slot);
+  void remove(uint32_t slot);
+
+ private:
+  std::unique_ptr<std::atomic<uint8_t>[]> counts_{new std::atomic<uint8_t>[k_slots]()};
+};
+
 struct ct_runtime {
   flow_table* table = nullptr;
   rte_mempool* pool = nullptr;  // unconfirmed entries
@@ -61,6 +85,7 @@ struct ct_runtime {
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
+  finished_filter finished;
   struct ct_worker* workers[64] = {};  // by worker id: where to send delete requests
 };
 
@@ -121,8 +146,11 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
 // CLOSE) reopens it in Linux. Synproxy answers such SYNs untracked, so it
 // retires the old entry here instead; otherwise the client's next ACK would
 // match the finished connection. Returns true if an entry was retired (or its
-// owner asked to).
+// owner asked to). Costs a flow-table lookup only when the finished filter
+// cannot rule the tuple out.
 bool ct_retire_finished(ct_worker& w, const ct_tuple& t);
+// The same for an entry the caller already looked up (at table position pos).
+bool ct_retire_if_finished(ct_worker& w, uint32_t pos);
 
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.

@@ -25,6 +25,9 @@ enum : uint16_t {
   CT_STATUS_SEQ_ADJUST = 1u << 6,    // synproxy: seq/ts offsets in ct_entry::reserved
   CT_STATUS_SYNPROXY = 1u << 12,     // synproxy: waiting for the server's SYN-ACK
   CT_STATUS_DYING = 1u << 9,
+  // ctgate's own: the entry is counted in ct_runtime::finished (TCP
+  // TIME_WAIT or CLOSE seen). Never printed; Linux leaves bit 15 unused.
+  CT_STATUS_IN_FINISHED_FILTER = 1u << 15,
 };
 
 // TCP states with Linux's names and order (enum tcp_conntrack).

@@ -10,6 +10,7 @@
 
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
+#include "packet/cksum.h"
 #include "synproxy/seq_adjust.h"
 #include "synproxy/tcp_options.h"
 
@@ -38,12 +39,12 @@ rte_tcp_hdr* tcp_of(rte_mbuf* mb, const pkt_meta* m) {
   return rte_pktmbuf_mtod_offset(mb, rte_tcp_hdr*, m->l4_off);
 }
 
-tcp_opts options_of(rte_mbuf* mb, const pkt_meta* m) {
-  tcp_opts o;
+// By pointer, not by value: returning the freshly, field-by-field written
+// struct in registers made the caller's word loads stall on store forwarding.
+void options_of(rte_mbuf* mb, const pkt_meta* m, tcp_opts* o) {
   const rte_tcp_hdr* th = tcp_of(mb, m);
   size_t doff = (th->data_off >> 4) * 4u;
-  parse_tcp_options(reinterpret_cast<const uint8_t*>(th) + 20, doff - 20, &o);
-  return o;
+  parse_tcp_options(reinterpret_cast<const uint8_t*>(th) + 20, doff - 20, o);
 }
 
 struct segment {
@@ -58,46 +59,55 @@ struct segment {
 
 // Rewrites the packet in place into a bare TCP segment (no payload) with
 // fresh IP and TCP headers and checksums. The Ethernet header is redone at TX.
+//
+// The headers are assembled as 32-bit words in a local buffer, summed there
+// and copied out in one go: summing them back from the packet after field-by-
+// field stores would stall on store forwarding (a word load over several
+// narrower pending stores), which cost more than everything else here.
 void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
-  uint8_t* base = rte_pktmbuf_mtod(mb, uint8_t*);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(base + m->l3_off);
-  uint8_t* l4 = base + m->l3_off + sizeof(rte_ipv4_hdr);
-  auto* th = reinterpret_cast<rte_tcp_hdr*>(l4);
-  uint8_t optbuf[40];
+  alignas(8) uint8_t hdr[sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + 40];
+  uint8_t* tcp = hdr + sizeof(rte_ipv4_hdr);
   size_t optlen = 0;
   if (s.syn_options) {
-    optlen = write_synack_options(optbuf, sizeof(optbuf), s.opts);
+    optlen = write_synack_options(tcp + sizeof(rte_tcp_hdr), 40, s.opts);
   } else if (s.opts.has_ts) {
     tcp_opts ts_only;
     ts_only.has_ts = true;
     ts_only.tsval = s.opts.tsval;
     ts_only.tsecr = s.opts.tsecr;
-    optlen = write_synack_options(optbuf, sizeof(optbuf), ts_only);
+    optlen = write_synack_options(tcp + sizeof(rte_tcp_hdr), 40, ts_only);
   }
-  uint16_t tcp_len = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + optlen);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->type_of_service = 0;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + tcp_len));
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_TCP;
-  ip->src_addr = s.src;
-  ip->dst_addr = s.dst;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  th->src_port = s.sport;
-  th->dst_port = s.dport;
-  th->sent_seq = rte_cpu_to_be_32(s.seq);
-  th->recv_ack = rte_cpu_to_be_32(s.ack);
-  th->data_off = static_cast<uint8_t>((tcp_len / 4) << 4);
-  th->tcp_flags = s.flags;
-  th->rx_win = rte_cpu_to_be_16(s.window);
-  th->tcp_urp = 0;
-  std::memcpy(l4 + sizeof(rte_tcp_hdr), optbuf, optlen);
-  th->cksum = 0;
-  th->cksum = rte_ipv4_udptcp_cksum(ip, th);
-  uint32_t len = m->l3_off + sizeof(rte_ipv4_hdr) + tcp_len;
+  const auto tcp_len = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + optlen);
+  const auto ip_len = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + tcp_len);
+  auto put = [](uint8_t* p, uint32_t w) { std::memcpy(p, &w, 4); };
+  auto pair = [](uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; };
+  auto bytes = [](uint8_t a, uint8_t b) { return static_cast<uint16_t>(a | b << 8); };  // memory order
+  // IPv4: version/IHL, TOS 0, length; ID 0, DF; TTL 64, TCP, checksum; addresses.
+  const uint32_t ip0 = pair(bytes(RTE_IPV4_VHL_DEF, 0), rte_cpu_to_be_16(ip_len));
+  const uint32_t ip1 = pair(0, rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG));
+  const uint16_t ttl_proto = bytes(64, IPPROTO_TCP);
+  const uint16_t ip_ck = static_cast<uint16_t>(
+      ~cksum_fold(uint64_t{ip0} + ip1 + ttl_proto + uint64_t{s.src} + s.dst));
+  put(hdr, ip0);
+  put(hdr + 4, ip1);
+  put(hdr + 8, pair(ttl_proto, ip_ck));
+  put(hdr + 12, s.src);
+  put(hdr + 16, s.dst);
+  // TCP: ports; seq; ack; offset, flags, window; checksum, urgent 0.
+  const uint32_t t0 = pair(s.sport, s.dport);
+  const uint32_t t1 = rte_cpu_to_be_32(s.seq);
+  const uint32_t t2 = rte_cpu_to_be_32(s.ack);
+  const uint32_t t3 = pair(bytes(static_cast<uint8_t>((tcp_len / 4) << 4), s.flags), rte_cpu_to_be_16(s.window));
+  uint64_t sum = uint64_t{s.src} + s.dst + rte_cpu_to_be_16(static_cast<uint16_t>(IPPROTO_TCP)) +
+                 rte_cpu_to_be_16(tcp_len) + t0 + t1 + t2 + t3;
+  sum = cksum_add(sum, tcp + sizeof(rte_tcp_hdr), optlen);  // word stores: forwarded
+  put(tcp, t0);
+  put(tcp + 4, t1);
+  put(tcp + 8, t2);
+  put(tcp + 12, t3);
+  put(tcp + 16, pair(static_cast<uint16_t>(~cksum_fold(sum)), 0));
+  std::memcpy(rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l3_off), hdr, ip_len);
+  uint32_t len = m->l3_off + ip_len;
   mb->data_len = mb->pkt_len = len;
   // Metadata for the rest of the path.
   m->src = s.src;
@@ -122,14 +132,12 @@ bool queue_out(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
 
 uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
 
-// Client SYN: answer with a cookie, keep nothing.
+// Client SYN: answer with a cookie, keep nothing. The caller has retired
+// any finished entry of the tuple (see synproxy_stmt).
 synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
-  // A new connection on the tuple of a finished one (the client reused its
-  // port): retire the old entry, as Linux's reopen would, or the client's
-  // ACK would match it instead of reaching this statement.
-  ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
   const rte_tcp_hdr* th = tcp_of(mb, m);
-  tcp_opts in = options_of(mb, m);
+  tcp_opts in;
+  options_of(mb, m, &in);
   uint32_t client_isn = rte_be_to_cpu_32(th->sent_seq);
   uint16_t client_mss = in.mss != 0 ? in.mss : 536;
   uint16_t mss = client_mss < o.mss ? client_mss : o.mss;
@@ -173,7 +181,8 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
   uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
   uint16_t window = rte_be_to_cpu_16(th->rx_win);
-  tcp_opts in = options_of(mb, m);
+  tcp_opts in;
+  options_of(mb, m, &in);
   uint16_t mss = 0;
   // Our SYN-ACK advertises a zero window, so a client whose ACK was lost
   // can only send zero-window probes, whose seq is its ISN (not ISN + 1).
@@ -242,7 +251,8 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   uint32_t server_isn = rte_be_to_cpu_32(th->sent_seq);
   uint32_t ack = rte_be_to_cpu_32(th->recv_ack);  // client ISN + 1
   uint16_t window = rte_be_to_cpu_16(th->rx_win);
-  tcp_opts in = options_of(mb, m);
+  tcp_opts in;
+  options_of(mb, m, &in);
   join_state js = load_reserved<join_state>(e);
   seq_delta d = make_seq_delta(js.cookie, server_isn, js.our_tsval, in.has_ts ? in.tsval : 0);
   std::memcpy(e->reserved, &d, sizeof(d));
@@ -352,12 +362,18 @@ void synproxy_secrets::maybe_rotate(uint32_t now_s) {
   last_rotation_s_ = now_s;
 }
 
-synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
+                              bool looked_up) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
     return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
   if (f == ct::TCPF_SYN) {
     w.synproxy.add(synproxy_counter::syn_received);
+    // A new connection on the tuple of a finished one (the client reused its
+    // port): retire the old entry, as Linux's reopen would, or the client's
+    // ACK would match it instead of reaching this statement. The finished
+    // filter spares spoofed SYNs the lookup.
+    if (!looked_up) ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
     return on_syn(w, mb, m, o);
   }
   if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
@@ -368,26 +384,55 @@ namespace {
 
 // Before raw (-300) and conntrack (-200): SYNs to protected ports get a
 // cookie and allocate nothing; ACKs with no entry are checked as cookies.
+// Flows that already exist (opened before the switch) go on as usual, so
+// the candidates are looked up first, in one bulk lookup per burst.
 uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                             verdict* v) {
   synproxy_auto_state& a = w.gw->sp_auto;
   bool on = a.on.load(std::memory_order_relaxed);
   bool acks = on || static_cast<int32_t>(a.ack_check_until_ms.load(std::memory_order_relaxed) - w.now_ms) > 0;
   if (!acks) return 0;
+  constexpr uint16_t k_chunk = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+  ct::flow_key keys[k_chunk];
+  const ct::flow_key* kp[k_chunk];
+  uint16_t index[k_chunk];
+  int32_t pos[k_chunk];
   uint16_t rejected = 0;
-  for (uint16_t i = 0; i < n; i++) {
-    pkt_meta* m = meta_of(pkts[i]);
-    if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
-        !a.protects(rte_be_to_cpu_16(m->dport)))
-      continue;
-    uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
-    if (!(f == ct::TCPF_ACK || (on && f == ct::TCPF_SYN))) continue;
-    // Flows that already exist (opened before the switch) go on as usual.
-    if (w.ct.rt->table->lookup(ct::make_key(ct::tuple_of(*m))) >= 0) continue;
-    switch (synproxy_stmt(w, pkts[i], m, a.opts)) {
-      case synproxy_action::stolen: v[i] = verdict::stolen; rejected++; break;
-      case synproxy_action::drop: v[i] = verdict::drop; rejected++; break;
-      default: break;
+  const ct::flow_table& table = *w.ct.rt->table;
+  for (uint16_t base = 0; base < n; base += k_chunk) {
+    uint16_t end = static_cast<uint16_t>(n - base > k_chunk ? base + k_chunk : n);
+    uint32_t nk = 0;
+    for (uint16_t i = base; i < end; i++) {
+      pkt_meta* m = meta_of(pkts[i]);
+      if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
+          !a.protects(rte_be_to_cpu_16(m->dport)))
+        continue;
+      uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
+      if (!(f == ct::TCPF_ACK || (on && f == ct::TCPF_SYN))) continue;
+      keys[nk] = ct::make_key(ct::tuple_of(*m));
+      kp[nk] = &keys[nk];
+      index[nk++] = i;
+    }
+    if (nk == 0) continue;
+    table.lookup_bulk(kp, nk, pos);
+    for (uint32_t j = 0; j < nk; j++) {
+      uint16_t i = index[j];
+      pkt_meta* m = meta_of(pkts[i]);
+      synproxy_action act;
+      if (pos[j] < 0) {
+        act = synproxy_stmt(w, pkts[i], m, a.opts, true);
+      } else if ((m->l4.tcp_flags & ct::TCPF_ACK) == 0 &&
+                 ct::ct_retire_if_finished(w.ct, static_cast<uint32_t>(pos[j]))) {
+        // A SYN reusing the tuple of a finished connection: a new one.
+        act = synproxy_stmt(w, pkts[i], m, a.opts, true);
+      } else {
+        continue;  // an existing flow
+      }
+      switch (act) {
+        case synproxy_action::stolen: v[i] = verdict::stolen; rejected++; break;
+        case synproxy_action::drop: v[i] = verdict::drop; rejected++; break;
+        default: break;
+      }
     }
   }
   return rejected;

@@ -8,6 +8,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include "packet/cksum.h"
+
 namespace ctgate {
 
 namespace {
@@ -100,7 +102,7 @@ parse_result parse_frame(const uint8_t* frame, uint32_t len, bool check_ip_csum,
   if (ihl < sizeof(rte_ipv4_hdr) || ihl > avail) return parse_result::ip_bad_ihl;
   uint32_t total = rte_be_to_cpu_16(load<uint16_t>(ip + 2));
   if (total < ihl || total > avail) return parse_result::ip_bad_total_len;
-  if (check_ip_csum && rte_raw_cksum(ip, ihl) != 0xffff) return parse_result::ip_bad_checksum;
+  if (check_ip_csum && !ipv4_hdr_cksum_ok(ip, ihl)) return parse_result::ip_bad_checksum;
 
   m->l4_off = static_cast<uint16_t>(m->l3_off + ihl);
   m->l4_len = static_cast<uint16_t>(total - ihl);

@@ -14,13 +14,6 @@ inline uint64_t load_le64(const uint8_t* p) {
   return v;
 }
 
-inline void store_le32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v);
-  p[1] = static_cast<uint8_t>(v >> 8);
-  p[2] = static_cast<uint8_t>(v >> 16);
-  p[3] = static_cast<uint8_t>(v >> 24);
-}
-
 struct sip_state {
   uint64_t v0, v1, v2, v3;
   void round() {
@@ -52,25 +45,22 @@ void key_from_bytes(uint32_t key[4], const uint8_t b[16]) {
 }
 
 inline uint32_t count_of(const cookie_secrets& s, uint32_t now_s) {
-  return now_s / (s.period_s ? s.period_s : 1);
+  const uint32_t p = s.period_s ? s.period_s : 1;
+  // Periods are powers of two in practice (64 s): a shift, not a division
+  // (~25 cycles) on every SYN.
+  return (p & (p - 1)) == 0 ? now_s >> __builtin_ctz(p) : now_s / p;
 }
 
 constexpr uint32_t k_low_bits = 4;  // mss index (2), count parity (1), key generation (1)
 constexpr uint32_t k_low_mask = (1u << k_low_bits) - 1;
 
-// The 28-bit MAC, already shifted into bits 31..4. The message is a fixed
-// 24 bytes on the stack: the tuple, the client's ISN, the count and the MSS
-// index, each little endian.
+// The 28-bit MAC, already shifted into bits 31..4. The message: the tuple,
+// the client's ISN, and the count with the MSS index in its low two bits
+// (counts stay below 2^30: now_s is a 32-bit worker clock in seconds).
 uint32_t cookie_mac(const uint32_t key[4], uint32_t saddr, uint32_t daddr, uint16_t sport,
                     uint16_t dport, uint32_t client_isn, uint32_t count, uint8_t idx) {
-  uint8_t msg[24];
-  store_le32(msg + 0, saddr);
-  store_le32(msg + 4, daddr);
-  store_le32(msg + 8, static_cast<uint32_t>(sport) << 16 | dport);
-  store_le32(msg + 12, client_isn);
-  store_le32(msg + 16, count);
-  store_le32(msg + 20, idx);
-  uint64_t h = siphash24(key, msg, sizeof(msg));
+  uint64_t h = siphash24_20(key, saddr, daddr, static_cast<uint32_t>(sport) << 16 | dport,
+                            client_isn, count << 2 | idx);
   return static_cast<uint32_t>(h >> 32) & ~k_low_mask;
 }
 
@@ -90,6 +80,23 @@ uint64_t siphash24(const uint32_t key[4], const uint8_t* msg, size_t len) {
   for (size_t i = 0; i < (len & 7); i++) b |= static_cast<uint64_t>(end[i]) << (8 * i);
   s.compress(b);
   // "4": four finalisation rounds.
+  s.v2 ^= 0xff;
+  s.round();
+  s.round();
+  s.round();
+  s.round();
+  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+uint64_t siphash24_20(const uint32_t key[4], uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3,
+                      uint32_t w4) {
+  const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
+  const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
+  sip_state s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+              k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+  s.compress(w0 | static_cast<uint64_t>(w1) << 32);
+  s.compress(w2 | static_cast<uint64_t>(w3) << 32);
+  s.compress(w4 | uint64_t{20} << 56);  // the last 4 bytes and the length
   s.v2 ^= 0xff;
   s.round();
   s.round();

@@ -9,7 +9,8 @@
 //   |                                 | gen | par.  | index|
 //
 //   MAC    top 28 bits of SipHash-2-4(key[gen], saddr, daddr, sport, dport,
-//          client_isn, count, mss_index). Everything the cookie asserts is
+//          client_isn, count << 2 | mss_index), a 20-byte message hashed
+//          in three SipHash words (siphash24_20). Everything the cookie asserts is
 //          under the MAC, including the three low fields, so none of them can
 //          be altered without recomputing it.
 //   gen    parity of the key generation that made the cookie: tells check
@@ -37,6 +38,11 @@ namespace ctgate::synproxy {
 // given as four 32-bit words (word 0 = key bytes 0..3, little endian). A PRF:
 // without the key an attacker cannot predict or forge outputs.
 uint64_t siphash24(const uint32_t key[4], const uint8_t* msg, size_t len);
+
+// The same for a 20-byte message given as five little-endian 32-bit words,
+// without the byte handling: what a cookie costs (10 SipHash rounds).
+uint64_t siphash24_20(const uint32_t key[4], uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3,
+                      uint32_t w4);
 
 // Two keys: key[0] is current, key[1] the one it replaced. `generation`
 // counts rotations; its parity labels key[0] inside cookies.

@@ -1,15 +1,27 @@
-#include "synproxy/bytes.h"
 #include "synproxy/tcp_options.h"
+
+#include <cstring>
+
+#include "synproxy/bytes.h"
 
 namespace ctgate::synproxy {
 
 namespace {
 
+// One 32-bit store per option word, not four byte stores: the SYN-ACK's
+// checksum reads these words right back, and a word load that spans several
+// pending narrower stores cannot be forwarded from the store buffer (a stall
+// of ~10 cycles per word on x86).
 inline void put4(uint8_t* p, uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-  p[0] = a;
-  p[1] = b;
-  p[2] = c;
-  p[3] = d;
+  const uint8_t v[4] = {a, b, c, d};
+  uint32_t w;
+  std::memcpy(&w, v, 4);
+  std::memcpy(p, &w, 4);
+}
+
+inline void put_word_be32(uint8_t* p, uint32_t v) {
+  put4(p, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+       static_cast<uint8_t>(v));
 }
 
 bool want_wscale(const tcp_opts& o) { return o.wscale != k_no_wscale; }
@@ -82,8 +94,8 @@ size_t write_synack_options(uint8_t* out, size_t cap, const tcp_opts& o) {
   if (o.has_ts) {
     if (o.sack_perm) put4(p, TCPOPT_SACK_PERM, 2, TCPOPT_TS, 10);
     else put4(p, TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TS, 10);
-    put_be32(p + 4, o.tsval);
-    put_be32(p + 8, o.tsecr);
+    put_word_be32(p + 4, o.tsval);
+    put_word_be32(p + 8, o.tsecr);
     p += 12;
   } else if (o.sack_perm) {
     put4(p, TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, 2);

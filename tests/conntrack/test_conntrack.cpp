@@ -197,5 +197,33 @@ TEST(FlowTable, ListFilters) {
   EXPECT_TRUE(list_lines(*g.gw->ct.table, f2, g.w->now_ms).empty());
 }
 
+// The finished filter counts; a saturated counter stays put, so a removal
+// can never make it claim "no finished entry" for a tuple that has one.
+TEST(FinishedFilter, CountsAndSaturates) {
+  finished_filter f;
+  ct_tuple t;
+  t.src = 0x0a000102;
+  t.dst = 0x0a000202;
+  t.sport = 1234;
+  t.dport = 80;
+  t.proto = IPPROTO_TCP;
+  flow_key k = make_key(t);
+  uint32_t slot = finished_filter::slot_of(k);
+  EXPECT_EQ(slot, finished_filter::slot_of(make_key(invert(t))));  // direction-free
+  EXPECT_FALSE(f.maybe(k));
+  f.add(slot);
+  f.add(slot);
+  EXPECT_TRUE(f.maybe(k));
+  f.remove(slot);
+  EXPECT_TRUE(f.maybe(k));
+  f.remove(slot);
+  EXPECT_FALSE(f.maybe(k));
+  f.remove(slot);  // never below zero
+  EXPECT_FALSE(f.maybe(k));
+  for (int i = 0; i < 300; i++) f.add(slot);
+  for (int i = 0; i < 300; i++) f.remove(slot);
+  EXPECT_TRUE(f.maybe(k));  // saturated: sticks
+}
+
 }  // namespace
 }  // namespace ctgate::test

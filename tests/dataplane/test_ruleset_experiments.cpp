@@ -434,6 +434,18 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
   seg(1, false, ct::TCPF_FIN | TCPF_ACK, 901, 102);
   seg(0, true, TCPF_ACK, 102, 902);
   ASSERT_TRUE(contains(t.conntrack_lines()[0], "TIME_WAIT")) << t.conntrack_lines()[0];
+  ct::flow_key key = ct::make_key(ct::ct_tuple{});
+  {
+    pkt_spec s = tcp(cl, 41000, sv, 5001, TCPF_SYN);
+    ct::ct_tuple tu;
+    tu.src = rte_cpu_to_be_32(s.src);
+    tu.dst = rte_cpu_to_be_32(s.dst);
+    tu.sport = rte_cpu_to_be_16(s.sport);
+    tu.dport = rte_cpu_to_be_16(s.dport);
+    tu.proto = IPPROTO_TCP;
+    key = ct::make_key(tu);
+  }
+  EXPECT_TRUE(t.gw->ct.finished.maybe(key));  // counted once it reached TIME_WAIT
   load(t, R"(
 table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport 5001 tcp flags syn notrack; } }
 table ip filter { chain forward { type filter hook forward priority filter;
@@ -445,7 +457,21 @@ table ip filter { chain forward { type filter hook forward priority filter;
   ASSERT_EQ(t.sent.size(), 1u);
   auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
   uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+  {
+    // The SYN-ACK's checksums, by DPDK's reference functions.
+    auto* ip = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_ipv4_hdr*, 14);
+    EXPECT_EQ(rte_raw_cksum(ip, 20), 0xffff);
+    uint16_t ck = th->cksum;
+    th->cksum = 0;
+    uint16_t want = rte_ipv4_udptcp_cksum(ip, th);
+    EXPECT_EQ(ck == 0 ? 0xffff : ck, want);
+    th->cksum = ck;
+    EXPECT_EQ(th->tcp_flags, TCPF_SYN | TCPF_ACK);
+    EXPECT_EQ(rte_be_to_cpu_16(ip->total_length), 20 + (th->data_off >> 4) * 4);
+  }
   EXPECT_TRUE(t.conntrack_lines().empty());  // the finished entry is gone
+  EXPECT_FALSE(t.gw->ct.finished.maybe(key));  // and uncounted
+  EXPECT_EQ(t.w->ct.counters.get(ct::ct_counter::finished_filter_skip), 0u);
   t.clear_sent();
   seg(0, true, TCPF_ACK, 5001, cookie + 1);
   EXPECT_EQ(t.w->synproxy.get(synproxy_counter::cookies_valid), 1u);

@@ -132,6 +132,24 @@ TEST(SipHash, ReferenceVectors) {
 
 // ---------------------------------------------------------------- MSS table
 
+// The cookie's fixed-size SipHash is SipHash-2-4 of the same 20 bytes.
+TEST(SipHash, TwentyByteFormMatchesTheGenericOne) {
+  uint64_t x = 99;
+  for (int i = 0; i < 1000; i++) {
+    uint32_t key[4], w[5];
+    auto next = [&x] {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      return static_cast<uint32_t>(x >> 29);
+    };
+    for (auto& k : key) k = next();
+    for (auto& v : w) v = next();
+    uint8_t msg[20];
+    for (int j = 0; j < 5; j++)
+      for (int b = 0; b < 4; b++) msg[4 * j + b] = static_cast<uint8_t>(w[j] >> (8 * b));
+    ASSERT_EQ(sp::siphash24_20(key, w[0], w[1], w[2], w[3], w[4]), sp::siphash24(key, msg, 20));
+  }
+}
+
 TEST(Cookie, MssIndexIsLargestTableEntryNotAboveClient) {
   struct { uint16_t mss; uint16_t want; } cases[] = {
       {0, 536},    {1, 536},    {535, 536},  {536, 536},   {537, 536},  {1299, 536},
