@@ -11,6 +11,7 @@
 #include <bit>
 #include <cstring>
 #include <new>
+#include <random>
 
 #include "common/clock.h"
 #include "packet/cksum.h"
@@ -95,7 +96,7 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   wheel_unlink(w, e);
   flow_key key = make_key(e->orig);
   if (e->status.load(std::memory_order_relaxed) & CT_STATUS_IN_FINISHED_FILTER)
-    w.rt->finished.remove(finished_filter::slot_of(key));
+    w.rt->finished.remove(w.rt->finished.slot_of(key));
   w.rt->table->del(key);
   uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
@@ -190,7 +191,7 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
 void note_finished(ct_worker& w, ct_entry* e) {
   uint16_t old = e->status.fetch_or(CT_STATUS_IN_FINISHED_FILTER, std::memory_order_relaxed);
   if (!(old & CT_STATUS_IN_FINISHED_FILTER))
-    w.rt->finished.add(finished_filter::slot_of(make_key(e->orig)));
+    w.rt->finished.add(w.rt->finished.slot_of(make_key(e->orig)));
 }
 
 // A packet of a known flow: run the tracker and refresh.
@@ -485,23 +486,40 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   return table.at(static_cast<uint32_t>(p));
 }
 
-uint32_t finished_filter::slot_of(const flow_key& k) {
-  return rte_hash_crc(&k, sizeof(k), 0x5ca1ab1e) & (k_slots - 1);
+finished_filter::finished_filter() {
+  std::random_device rd;
+  for (auto& s : seed_) s = static_cast<uint64_t>(rd()) << 32 | rd();
 }
 
 void finished_filter::add(uint32_t slot) {
   std::atomic<uint8_t>& c = counts_[slot];
   uint8_t v = c.load(std::memory_order_relaxed);
-  while (v != UINT8_MAX && !c.compare_exchange_weak(v, static_cast<uint8_t>(v + 1), std::memory_order_relaxed)) {
+  while (v != UINT8_MAX && !c.compare_exchange_weak(v, static_cast<uint8_t>(v + 1))) {
   }
+  sync_summary(slot);
 }
 
 void finished_filter::remove(uint32_t slot) {
   std::atomic<uint8_t>& c = counts_[slot];
   uint8_t v = c.load(std::memory_order_relaxed);
   // A saturated counter no longer knows its count: it stays (a lookup too many).
-  while (v != UINT8_MAX && v != 0 &&
-         !c.compare_exchange_weak(v, static_cast<uint8_t>(v - 1), std::memory_order_relaxed)) {
+  while (v != UINT8_MAX && v != 0 && !c.compare_exchange_weak(v, static_cast<uint8_t>(v - 1))) {
+  }
+  sync_summary(slot);
+}
+
+// Sequentially consistent throughout: a writer that clears the bit after
+// another set it re-reads the other's count and sets it again.
+void finished_filter::sync_summary(uint32_t slot) {
+  std::atomic<uint64_t>& word = summary_[slot / 64];
+  const uint64_t bit = uint64_t{1} << (slot % 64);
+  for (;;) {
+    uint8_t v = counts_[slot].load();
+    if (v != 0)
+      word.fetch_or(bit);
+    else
+      word.fetch_and(~bit);
+    if (counts_[slot].load() == v) return;
   }
 }
 
@@ -511,11 +529,9 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
     w.counters.add(ct_counter::finished_filter_skip);
     return false;
   }
-  int32_t pos = w.rt->table->lookup(key);
-  return pos >= 0 && ct_retire_if_finished(w, static_cast<uint32_t>(pos));
-}
-
-bool ct_retire_if_finished(ct_worker& w, uint32_t pos) {
+  int32_t p = w.rt->table->lookup(key);
+  if (p < 0) return false;
+  const auto pos = static_cast<uint32_t>(p);
   ct_entry* e = w.rt->table->at(pos);
   uint32_t live = e->live.load(std::memory_order_acquire);
   if (!is_live(live) || e->orig.proto != IPPROTO_TCP) return false;

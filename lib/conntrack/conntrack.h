@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <cstring>
 #include <string>
 
 #include "common/counters.h"
@@ -60,19 +61,41 @@ CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 // An entry is counted once (CT_STATUS_IN_FINISHED_FILTER) when it first
 // reaches a finished state and uncounted when it is destroyed; reopening in
 // place leaves it counted, which costs a lookup, never a miss. A counter that
-// reaches 255 sticks there, for the same reason. 64 KiB, shared.
+// reaches 255 sticks there, for the same reason.
+//
+// Readers test one bit per slot (an 8 KiB summary, count != 0) rather than
+// the 64 KiB of counts: under a flood every SYN hits a random slot, and the
+// summary stays in L1 where the counts did not (~30 cycles per SYN).
+// Writers (connections finishing or dying, far rarer) keep both: after
+// changing a count they set the summary bit from it and re-read the count,
+// so the last writer always leaves the bit matching the count.
+//
+// The slot is a keyed multiply-shift of the key, inline: cheap, and its
+// random seed keeps an attacker from aiming SYNs at the slots of known
+// finished flows (which would only cost lookups, not correctness).
 class finished_filter {
  public:
   static constexpr uint32_t k_slots = 1u << 16;
-  static uint32_t slot_of(const flow_key& k);
+  finished_filter();
+  uint32_t slot_of(const flow_key& k) const {
+    uint64_t a, b;
+    std::memcpy(&a, &k, 8);
+    std::memcpy(&b, reinterpret_cast<const uint8_t*>(&k) + 8, 8);
+    uint64_t h = ((a ^ seed_[0]) * 0x9e3779b97f4a7c15ull) ^ ((b ^ seed_[1]) * 0xc2b2ae3d27d4eb4full);
+    return static_cast<uint32_t>(h >> (64 - 16));
+  }
   bool maybe(const flow_key& k) const {
-    return counts_[slot_of(k)].load(std::memory_order_relaxed) != 0;
+    uint32_t s = slot_of(k);
+    return (summary_[s / 64].load(std::memory_order_relaxed) >> (s % 64)) & 1;
   }
   void add(uint32_t slot);
   void remove(uint32_t slot);
 
  private:
+  void sync_summary(uint32_t slot);
+  uint64_t seed_[2] = {};
   std::unique_ptr<std::atomic<uint8_t>[]> counts_{new std::atomic<uint8_t>[k_slots]()};
+  std::unique_ptr<std::atomic<uint64_t>[]> summary_{new std::atomic<uint64_t>[k_slots / 64]()};
 };
 
 struct ct_runtime {
@@ -149,8 +172,6 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
 // owner asked to). Costs a flow-table lookup only when the finished filter
 // cannot rule the tuple out.
 bool ct_retire_finished(ct_worker& w, const ct_tuple& t);
-// The same for an entry the caller already looked up (at table position pos).
-bool ct_retire_if_finished(ct_worker& w, uint32_t pos);
 
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.

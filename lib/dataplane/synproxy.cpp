@@ -362,8 +362,7 @@ void synproxy_secrets::maybe_rotate(uint32_t now_s) {
   last_rotation_s_ = now_s;
 }
 
-synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
-                              bool looked_up) {
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
     return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
@@ -373,7 +372,7 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
     // port): retire the old entry, as Linux's reopen would, or the client's
     // ACK would match it instead of reaching this statement. The finished
     // filter spares spoofed SYNs the lookup.
-    if (!looked_up) ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
+    ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
     return on_syn(w, mb, m, o);
   }
   if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
@@ -382,10 +381,26 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
 
 namespace {
 
+// A statement's action as the hook's verdict; 1 if the packet leaves the path.
+uint16_t apply(synproxy_action act, verdict* v) {
+  switch (act) {
+    case synproxy_action::stolen: *v = verdict::stolen; return 1;
+    case synproxy_action::drop: *v = verdict::drop; return 1;
+    default: return 0;
+  }
+}
+
 // Before raw (-300) and conntrack (-200): SYNs to protected ports get a
 // cookie and allocate nothing; ACKs with no entry are checked as cookies.
-// Flows that already exist (opened before the switch) go on as usual, so
-// the candidates are looked up first, in one bulk lookup per burst.
+//
+// SYNs are answered without looking the tuple up, as Linux's synproxy does
+// (its SYNs are notrack, whatever the table holds): a SYN for a finished
+// connection retires it (the finished filter spares the lookup otherwise),
+// and a retransmitted SYN of a handshake begun before the switch gets a
+// cookie too, which the client may answer instead of the server's SYN-ACK.
+// ACKs are what must be told apart: an ACK of an existing flow (opened
+// before the switch, or joined by a cookie) goes on as usual, so ACKs are
+// looked up first, in one bulk lookup per burst.
 uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                             verdict* v) {
   synproxy_auto_state& a = w.gw->sp_auto;
@@ -408,7 +423,11 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
           !a.protects(rte_be_to_cpu_16(m->dport)))
         continue;
       uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
-      if (!(f == ct::TCPF_ACK || (on && f == ct::TCPF_SYN))) continue;
+      if (on && f == ct::TCPF_SYN) {
+        rejected += apply(synproxy_stmt(w, pkts[i], m, a.opts), &v[i]);
+        continue;
+      }
+      if (f != ct::TCPF_ACK) continue;
       keys[nk] = ct::make_key(ct::tuple_of(*m));
       kp[nk] = &keys[nk];
       index[nk++] = i;
@@ -416,23 +435,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
     if (nk == 0) continue;
     table.lookup_bulk(kp, nk, pos);
     for (uint32_t j = 0; j < nk; j++) {
+      if (pos[j] >= 0) continue;  // an existing flow
       uint16_t i = index[j];
-      pkt_meta* m = meta_of(pkts[i]);
-      synproxy_action act;
-      if (pos[j] < 0) {
-        act = synproxy_stmt(w, pkts[i], m, a.opts, true);
-      } else if ((m->l4.tcp_flags & ct::TCPF_ACK) == 0 &&
-                 ct::ct_retire_if_finished(w.ct, static_cast<uint32_t>(pos[j]))) {
-        // A SYN reusing the tuple of a finished connection: a new one.
-        act = synproxy_stmt(w, pkts[i], m, a.opts, true);
-      } else {
-        continue;  // an existing flow
-      }
-      switch (act) {
-        case synproxy_action::stolen: v[i] = verdict::stolen; rejected++; break;
-        case synproxy_action::drop: v[i] = verdict::drop; rejected++; break;
-        default: break;
-      }
+      rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts), &v[i]);
     }
   }
   return rejected;

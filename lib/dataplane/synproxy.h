@@ -70,10 +70,8 @@ enum class synproxy_action : uint8_t { none, stolen, drop, accept };
 // The `synproxy` statement for one packet. none: the statement does not
 // apply (evaluation continues); stolen: the packet became the SYN-ACK and is
 // queued back to the client; accept: the client's ACK became the SYN to the
-// server (with its new entry attached); drop: a bad cookie. looked_up: the
-// caller has already looked the tuple up and retired a finished entry.
-synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
-                              bool looked_up = false);
+// server (with its new entry attached); drop: a bad cookie.
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o);
 
 // Automatic defence (config `synproxy.auto`): cookie mode for protected TCP
 // ports without a ruleset change. Workers read `on` once per burst; the

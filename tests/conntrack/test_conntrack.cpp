@@ -208,8 +208,8 @@ TEST(FinishedFilter, CountsAndSaturates) {
   t.dport = 80;
   t.proto = IPPROTO_TCP;
   flow_key k = make_key(t);
-  uint32_t slot = finished_filter::slot_of(k);
-  EXPECT_EQ(slot, finished_filter::slot_of(make_key(invert(t))));  // direction-free
+  uint32_t slot = f.slot_of(k);
+  EXPECT_EQ(slot, f.slot_of(make_key(invert(t))));  // direction-free
   EXPECT_FALSE(f.maybe(k));
   f.add(slot);
   f.add(slot);

@@ -17,6 +17,11 @@ spoofed SYNs fill the table, it stays at max, and new flows, the client's
 among them, are dropped by conntrack: the defence is what makes the
 difference.
 
+Automatic defence (config `synproxy.auto`, no ruleset): the flood's new-flow
+rate crosses the threshold and cookie mode goes on (logged, counted); from
+then on the table stops taking spoofed entries and real connections still
+succeed; after the flood, cookie mode goes off again (logged, counted).
+
 Run (root):  python3 tests/e2e/test_synflood.py [-v]
 """
 
@@ -86,7 +91,7 @@ class SynFloodTest(nf.NetnsForwardTest):
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         return p.stdout.decode()
 
-    def _start(self, ct_max, loose):
+    def _start(self, ct_max, loose, synproxy=None):
         ports = [{"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % nf.IF_L,
                   "address": nf.GW_L + "/24"},
                  {"name": "wan", "devargs": "net_af_packet1,iface=%s,qpairs=1" % nf.IF_W,
@@ -103,6 +108,8 @@ class SynFloodTest(nf.NetnsForwardTest):
             neighbors=[{"address": "10.98.0.2", "mac": GEN_MAC, "port": "flood"}],
             conntrack={"enable_hooks": True, "max": ct_max, "tcp_loose": loose},
             no_huge=False, memory_mb=512, mbufs=16384)
+        if synproxy is not None:
+            cfg["synproxy"] = synproxy
         path = nf.ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.daemon = nf.ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix,
                                    run_seconds=120)
@@ -115,11 +122,11 @@ class SynFloodTest(nf.NetnsForwardTest):
         self.procs.append(srv)
         self.assertEqual(srv.stdout.readline().strip(), b"ready")
 
-    def _flood(self):
-        cmd = [GEN, "--tx-port", "0", "--rx-port", "0", "--proto", "tcp", "--tcp-syn",
+    def _flood(self, seconds=FLOOD_SECONDS, rate_pps=0):
+        cmd = [GEN, "--rate-pps", str(rate_pps), "--tx-port", "0", "--rx-port", "0", "--proto", "tcp", "--tcp-syn",
                "--flows", str(FLOOD_FLOWS), "--src-ip", "10.99.0.0", "--dst-ip", nf.SERVER,
                "--dst-port", str(PORT), "--src-mac", GEN_MAC, "--dst-mac", GW_FLOOD_MAC,
-               "--seconds", str(FLOOD_SECONDS), "--warmup", "0", "--",
+               "--seconds", str(seconds), "--warmup", "0", "--",
                "--no-pci", "--file-prefix", "ctgt-gen-%d" % nf.PID, "--lcores", "0@1,1@0",
                "-m", "256", "--vdev",
                "net_memif0,role=client,socket=%s,socket-abstract=no" % SOCK]
@@ -128,8 +135,8 @@ class SynFloodTest(nf.NetnsForwardTest):
         self.procs.append(gen)
         return gen
 
-    def _gen_result(self, gen):
-        out, _ = gen.communicate(timeout=FLOOD_SECONDS + 60)
+    def _gen_result(self, gen, seconds=FLOOD_SECONDS):
+        out, _ = gen.communicate(timeout=seconds + 60)
         m = re.search(rb"gen: sent=(\d+) received=(\d+)", out)
         if m is None:
             with open(self.tmp.file("gen.log"), "rb") as log:
@@ -218,6 +225,48 @@ class SynFloodTest(nf.NetnsForwardTest):
         self.assertGreater(len(spoofed), 0)
         self.assertGreater(drops, 0, "conntrack drops new flows once full")
         self.assertLess(res["ok"], 20, "legitimate connections suffer")
+
+    def test_automatic_defence_switches_on_and_off(self):
+        ct_max = 262144
+        # The switch looks at the rate every 100 ms: at this flood rate the
+        # spoofed SYNs tracked before it (~0.2 s) stay well under the 50%
+        # fill that would keep cookie mode on after the flood.
+        rate, seconds = 300000, 8
+        self._start(ct_max, loose=True, synproxy={
+            "auto": True, "ports": [PORT], "on_new_flows_per_s": 20000,
+            "on_table_percent": 80, "off_table_percent": 50})
+        self._ping(nf.SERVER)
+        self._server()
+        self.assertEqual(json.loads(self.ctl("synproxy", "stats", "--json"))["mode"],
+                         "auto: standby")
+        gen = self._flood(seconds, rate)
+        self.assertTrue(self.daemon.wait_for_log(r"cookie mode ON", timeout=5),
+                        "cookie mode did not switch on:\n" + self.daemon.log()[-2000:])
+        time.sleep(0.5)
+        on_stats = json.loads(self.ctl("synproxy", "stats", "--json"))
+        after_on = int(self.ctl("conntrack", "-C").strip())
+        client = self._legit(50, 10)
+        out, _ = client.communicate(timeout=120)
+        res = json.loads(out.decode().strip().splitlines()[-1])
+        during = int(self.ctl("conntrack", "-C").strip())
+        sent, _ = self._gen_result(gen, seconds)
+        self.assertTrue(self.daemon.wait_for_log(r"cookie mode OFF", timeout=15),
+                        "cookie mode did not switch off:\n" + self.daemon.log()[-2000:])
+        final = json.loads(self.ctl("synproxy", "stats", "--json"))
+        lines = [l for l in self.daemon.log().splitlines() if "synproxy auto:" in l]
+        print("auto: sent=%d table_after_on=%d table_during=%d legit=%d/50 cookies=%d %s" % (
+            sent, after_on, during, res["ok"], final["cookies_sent"], lines), file=sys.stderr)
+        self.assertEqual(on_stats["mode"], "auto: cookies on")
+        self.assertEqual(res["ok"], 50, res)
+        # Once on, spoofed SYNs add nothing: only the client's 50 flows (and
+        # expiries) change the count.
+        self.assertLessEqual(during, after_on + 50)
+        self.assertLess(after_on, ct_max // 2)
+        self.assertGreater(final["cookies_sent"], 100000)
+        self.assertEqual(final["mode"], "auto: standby")
+        self.assertEqual(final["auto_switches_on"], 1)
+        self.assertEqual(final["auto_switches_off"], 1)
+        self.assertEqual(len(lines), 2, lines)  # both transitions logged, once each
 
 
 if __name__ == "__main__":
