@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <cstring>
 #include <string>
 
 #include "common/counters.h"
@@ -77,10 +76,11 @@ class finished_filter {
  public:
   static constexpr uint32_t k_slots = 1u << 16;
   finished_filter();
+  // From the fields, not by loading the key's bytes: a key just built field
+  // by field and read back as words stalls on store forwarding.
   uint32_t slot_of(const flow_key& k) const {
-    uint64_t a, b;
-    std::memcpy(&a, &k, 8);
-    std::memcpy(&b, reinterpret_cast<const uint8_t*>(&k) + 8, 8);
+    const uint64_t a = k.src | uint64_t{k.dst} << 32;
+    const uint64_t b = k.sport | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 | uint64_t{k.zone} << 48;
     uint64_t h = ((a ^ seed_[0]) * 0x9e3779b97f4a7c15ull) ^ ((b ^ seed_[1]) * 0xc2b2ae3d27d4eb4full);
     return static_cast<uint32_t>(h >> (64 - 16));
   }

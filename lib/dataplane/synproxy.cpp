@@ -60,22 +60,24 @@ struct segment {
 // Rewrites the packet in place into a bare TCP segment (no payload) with
 // fresh IP and TCP headers and checksums. The Ethernet header is redone at TX.
 //
-// The headers are assembled as 32-bit words in a local buffer, summed there
-// and copied out in one go: summing them back from the packet after field-by-
-// field stores would stall on store forwarding (a word load over several
-// narrower pending stores), which cost more than everything else here.
+// Every header word is written with one 32-bit store and summed from the
+// value in hand; the options are summed by reading back their own 32-bit
+// stores. Reading the headers back after narrower field stores, or copying
+// them from a local buffer, stalls on store forwarding (a wide load over
+// several pending narrower stores), which cost more than the rest of this.
 void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
-  alignas(8) uint8_t hdr[sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + 40];
-  uint8_t* tcp = hdr + sizeof(rte_ipv4_hdr);
+  uint8_t* ip = rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l3_off);
+  uint8_t* tcp = ip + sizeof(rte_ipv4_hdr);
+  uint8_t* opt = tcp + sizeof(rte_tcp_hdr);
   size_t optlen = 0;
   if (s.syn_options) {
-    optlen = write_synack_options(tcp + sizeof(rte_tcp_hdr), 40, s.opts);
+    optlen = write_synack_options(opt, 40, s.opts);
   } else if (s.opts.has_ts) {
     tcp_opts ts_only;
     ts_only.has_ts = true;
     ts_only.tsval = s.opts.tsval;
     ts_only.tsecr = s.opts.tsecr;
-    optlen = write_synack_options(tcp + sizeof(rte_tcp_hdr), 40, ts_only);
+    optlen = write_synack_options(opt, 40, ts_only);
   }
   const auto tcp_len = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + optlen);
   const auto ip_len = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + tcp_len);
@@ -88,11 +90,11 @@ void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
   const uint16_t ttl_proto = bytes(64, IPPROTO_TCP);
   const uint16_t ip_ck = static_cast<uint16_t>(
       ~cksum_fold(uint64_t{ip0} + ip1 + ttl_proto + uint64_t{s.src} + s.dst));
-  put(hdr, ip0);
-  put(hdr + 4, ip1);
-  put(hdr + 8, pair(ttl_proto, ip_ck));
-  put(hdr + 12, s.src);
-  put(hdr + 16, s.dst);
+  put(ip, ip0);
+  put(ip + 4, ip1);
+  put(ip + 8, pair(ttl_proto, ip_ck));
+  put(ip + 12, s.src);
+  put(ip + 16, s.dst);
   // TCP: ports; seq; ack; offset, flags, window; checksum, urgent 0.
   const uint32_t t0 = pair(s.sport, s.dport);
   const uint32_t t1 = rte_cpu_to_be_32(s.seq);
@@ -100,13 +102,12 @@ void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
   const uint32_t t3 = pair(bytes(static_cast<uint8_t>((tcp_len / 4) << 4), s.flags), rte_cpu_to_be_16(s.window));
   uint64_t sum = uint64_t{s.src} + s.dst + rte_cpu_to_be_16(static_cast<uint16_t>(IPPROTO_TCP)) +
                  rte_cpu_to_be_16(tcp_len) + t0 + t1 + t2 + t3;
-  sum = cksum_add(sum, tcp + sizeof(rte_tcp_hdr), optlen);  // word stores: forwarded
+  sum = cksum_add(sum, opt, optlen);  // its own word stores: forwarded
   put(tcp, t0);
   put(tcp + 4, t1);
   put(tcp + 8, t2);
   put(tcp + 12, t3);
   put(tcp + 16, pair(static_cast<uint16_t>(~cksum_fold(sum)), 0));
-  std::memcpy(rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l3_off), hdr, ip_len);
   uint32_t len = m->l3_off + ip_len;
   mb->data_len = mb->pkt_len = len;
   // Metadata for the rest of the path.
