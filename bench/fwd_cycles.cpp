@@ -250,6 +250,29 @@ result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, uint64_t 
   return r;
 }
 
+// Times `nb` bursts of the frames in `t` (from *next, wrapping at `flows`)
+// through process_burst(), housekeeping after each burst, outside the timing.
+result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next,
+               uint64_t nb) {
+  b.snk.total = 0;
+  b.hk_cycles = b.hk_calls = 0;
+  std::vector<uint32_t> bursts;
+  bursts.reserve(nb);
+  uint64_t total = 0;
+  rte_mbuf* pkts[k_burst];
+  for (uint64_t i = 0; i < nb; i++) {
+    b.fill(pkts, t, flows, next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    uint64_t t0 = rte_rdtsc_precise();
+    process_burst(*b.w, 0, pkts, k_burst);
+    uint64_t c = rte_rdtsc_precise() - t0;
+    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
+    total += c;
+    b.housekeeping();
+  }
+  return summarize(bursts, total, nb * k_burst, b);
+}
+
 bool check_forwarded(const bench_gw& b, uint64_t expected, const char* what) {
   if (b.snk.total == expected) return true;
   std::fprintf(stderr, "bench: %s: %" PRIu64 " of %" PRIu64 " packets reached TX; counters:", what,
@@ -310,24 +333,9 @@ bool run_steady(bool conntrack, uint32_t flows, result* out) {
     b.close();
     return false;
   }
-  b.snk.total = 0;
-  b.hk_cycles = b.hk_calls = 0;
   uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
-  std::vector<uint32_t> bursts;
-  bursts.reserve(nb);
-  uint64_t total = 0;
-  for (uint64_t i = 0; i < nb; i++) {
-    b.fill(pkts, t, flows, &next);
-    b.w->now_ms = b.gw->clock.now_ms();
-    uint64_t t0 = rte_rdtsc_precise();
-    process_burst(*b.w, 0, pkts, k_burst);
-    uint64_t c = rte_rdtsc_precise() - t0;
-    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
-    total += c;
-    b.housekeeping();
-  }
+  *out = measure(b, t, flows, &next, nb);
   bool ok = check_forwarded(b, nb * k_burst, conntrack ? "ct_est" : "plain");
-  *out = summarize(bursts, total, nb * k_burst, b);
   if (conntrack && b.w->ct.counters.get(ct::ct_counter::new_) != flows) {
     std::fprintf(stderr,
                  "bench: ct_est created %" PRIu64 " entries, expected %u (flows expired?)\n",
@@ -453,23 +461,9 @@ bool run_synproxy(const std::string& mode, result* out) {
   // Spoofed sources: 100.64.0.0 onwards, 4096 addresses x 256 ports.
   auto t = make_templates(FLAGS_syn_sources, 0, mode == "ack_forged" ? "tcp" : "tcp-syn", 80,
                           "100.64.0.0");
-  b.snk.total = 0;
-  b.hk_cycles = b.hk_calls = 0;
   uint64_t nb = FLAGS_packets / k_burst;
-  std::vector<uint32_t> bursts;
-  bursts.reserve(nb);
-  uint64_t total = 0;
   next = 0;
-  for (uint64_t i = 0; i < nb; i++) {
-    b.fill(pkts, t, FLAGS_syn_sources, &next);
-    b.w->now_ms = b.gw->clock.now_ms();
-    uint64_t t0 = rte_rdtsc_precise();
-    process_burst(*b.w, 0, pkts, k_burst);
-    uint64_t c = rte_rdtsc_precise() - t0;
-    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
-    total += c;
-    b.housekeeping();
-  }
+  *out = measure(b, t, FLAGS_syn_sources, &next, nb);
   bool ok = check_forwarded(b, mode == "ack_forged" ? 0 : nb * k_burst, mode.c_str());
   uint64_t answered = b.w->synproxy.get(synproxy_counter::cookies_sent);
   uint64_t invalid = b.w->synproxy.get(synproxy_counter::cookies_invalid);
@@ -484,7 +478,6 @@ bool run_synproxy(const std::string& mode, result* out) {
                  mode.c_str(), table_before, b.gw->ct.table->count());
     ok = false;
   }
-  *out = summarize(bursts, total, nb * k_burst, b);
   b.close();
   return ok;
 }

@@ -130,24 +130,16 @@ class SynFloodBench(fl.SynFloodTest):
 
     def test_bench(self):
         rows = []
-        self._start(1 << 20, loose=False)
-        rules = self.tmp.file("synproxy.nft")
-        with open(rules, "w") as f:
-            f.write(sp.RULESET)
-        self.ctl("ruleset", "load", rules)
-        self._ping(nf.SERVER)
-        self._server()
+        self._start_synproxy(1 << 20)
         absorb = self._phase("absorb", 0)
         rows.append(absorb)
         rate = max(absorb["cookies_per_s"], 1000)
         rows.append(self._phase("baseline", 0, flood=False))
         rows.append(self._phase("flood_50", rate // 2))
         rows.append(self._phase("flood_100", rate))
-        control = self.tmp.file("control.nft")
-        with open(control, "w") as f:
-            f.write(sp.RULESET + "table ip flooddrop {\n\tchain prerouting {\n\t\ttype filter "
-                    "hook prerouting priority raw - 5;\n\t\tip saddr 10.99.0.0/16 drop\n\t}\n}\n")
-        self.ctl("ruleset", "load", control)
+        self._load_rules("control.nft", sp.RULESET + (
+            "table ip flooddrop {\n\tchain prerouting {\n\t\ttype filter hook prerouting "
+            "priority raw - 5;\n\t\tip saddr 10.99.0.0/16 drop\n\t}\n}\n"))
         rows.append(self._phase("control", rate))
         # The same flood with no defence: a fresh ctgate, no synproxy rules.
         self.daemon.stop(grace=10)

@@ -22,12 +22,28 @@ struct sip_state {
     v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
     v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
   }
+  static sip_state init(const uint32_t key[4]) {
+    const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
+    const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
+    // Initialisation constants: "somepseudorandomlygeneratedbytes".
+    return {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull, k0 ^ 0x6c7967656e657261ull,
+            k1 ^ 0x7465646279746573ull};
+  }
   // "2" of SipHash-2-4: two rounds per 8-byte message word.
   void compress(uint64_t m) {
     v3 ^= m;
     round();
     round();
     v0 ^= m;
+  }
+  // "4": four finalisation rounds.
+  uint64_t finish() {
+    v2 ^= 0xff;
+    round();
+    round();
+    round();
+    round();
+    return v0 ^ v1 ^ v2 ^ v3;
   }
 };
 
@@ -67,11 +83,7 @@ uint32_t cookie_mac(const uint32_t key[4], uint32_t saddr, uint32_t daddr, uint1
 }  // namespace
 
 uint64_t siphash24(const uint32_t key[4], const uint8_t* msg, size_t len) {
-  const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
-  const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
-  // Initialisation constants: "somepseudorandomlygeneratedbytes".
-  sip_state s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
-              k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+  sip_state s = sip_state::init(key);
   const uint8_t* end = msg + (len & ~static_cast<size_t>(7));
   for (const uint8_t* p = msg; p != end; p += 8) s.compress(load_le64(p));
   // Last word: the 0..7 remaining bytes, and len mod 256 in the top byte so
@@ -79,30 +91,16 @@ uint64_t siphash24(const uint32_t key[4], const uint8_t* msg, size_t len) {
   uint64_t b = static_cast<uint64_t>(len & 0xff) << 56;
   for (size_t i = 0; i < (len & 7); i++) b |= static_cast<uint64_t>(end[i]) << (8 * i);
   s.compress(b);
-  // "4": four finalisation rounds.
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+  return s.finish();
 }
 
 uint64_t siphash24_20(const uint32_t key[4], uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3,
                       uint32_t w4) {
-  const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
-  const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
-  sip_state s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
-              k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
+  sip_state s = sip_state::init(key);
   s.compress(w0 | static_cast<uint64_t>(w1) << 32);
   s.compress(w2 | static_cast<uint64_t>(w3) << 32);
   s.compress(w4 | uint64_t{20} << 56);  // the last 4 bytes and the length
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+  return s.finish();
 }
 
 cookie_secrets secrets_from_bytes(const uint8_t bytes[32], uint32_t period_s) {

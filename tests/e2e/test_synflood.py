@@ -161,15 +161,22 @@ class SynFloodTest(nf.NetnsForwardTest):
             time.sleep(1.0)
         return peak, spoofed
 
-    def test_flood_with_synproxy(self):
-        ct_max = 65536
+    def _start_synproxy(self, ct_max):
+        """ctgate with the synproxy ruleset users write (tcp_loose off), and the server."""
         self._start(ct_max, loose=False)
-        rules = self.tmp.file("synproxy.nft")
-        with open(rules, "w") as f:
-            f.write(sp.RULESET)
-        self.ctl("ruleset", "load", rules)
+        self._load_rules("synproxy.nft", sp.RULESET)
         self._ping(nf.SERVER)
         self._server()
+
+    def _load_rules(self, name, text):
+        rules = self.tmp.file(name)
+        with open(rules, "w") as f:
+            f.write(text)
+        self.ctl("ruleset", "load", rules)
+
+    def test_flood_with_synproxy(self):
+        ct_max = 65536
+        self._start_synproxy(ct_max)
 
         gen = self._flood()
         time.sleep(1.0)
@@ -202,11 +209,8 @@ class SynFloodTest(nf.NetnsForwardTest):
     def test_flood_without_synproxy_fills_the_table(self):
         ct_max = 2048
         self._start(ct_max, loose=True)
-        rules = self.tmp.file("plain.nft")
-        with open(rules, "w") as f:
-            f.write("table ip filter {\n\tchain forward {\n\t\ttype filter hook forward "
-                    "priority filter;\n\t\tct state new counter\n\t}\n}\n")
-        self.ctl("ruleset", "load", rules)
+        self._load_rules("plain.nft", "table ip filter {\n\tchain forward {\n\t\ttype filter "
+                         "hook forward priority filter;\n\t\tct state new counter\n\t}\n}\n")
         self._ping(nf.SERVER)
         self._server()
         gen = self._flood()
