@@ -92,6 +92,9 @@ struct track_state {
   uint8_t tcp_last_dir = 0;   // direction of the last packet that changed/probed state
   uint8_t tcp_last_index = 0; // flag index (syn/synack/fin/ack/rst/none) of that packet
   uint32_t stream_ms = 0;     // UDP: time after which a replied flow counts as a stream
+  // Field by field on purpose: a tracker has just written these with narrow
+  // stores, and one 8-byte load of them would stall on store forwarding.
+  bool operator==(const track_state&) const = default;
 };
 
 enum class track_verdict : uint8_t {
@@ -101,8 +104,13 @@ enum class track_verdict : uint8_t {
 
 struct track_result {
   track_verdict verdict = track_verdict::accept;
+  // No padding left undefined: with one, GCC assembled the returned value in
+  // memory with narrow stores and reloaded it whole, a store-forwarding stall
+  // on every tracked packet.
+  uint8_t reserved = 0;
   uint16_t set_status = 0;    // CT_STATUS_* bits to OR into the entry
   uint16_t clear_status = 0;  // bits to clear first: a reopened connection starts fresh
+  uint16_t reserved2 = 0;
 };
 
 struct tracker_params {

@@ -58,7 +58,11 @@ bool icmp_fits(const track_state& st, ct_dir dir, const l4_info& pkt) {
 
 track_result icmp_packet(track_state* st, uint16_t /*status*/, ct_dir dir, const l4_info& pkt,
                          const tracker_params& /*p*/, uint32_t /*now_ms*/) {
-  if (!icmp_fits(*st, dir, pkt)) return track_result{track_verdict::invalid, 0};
+  if (!icmp_fits(*st, dir, pkt)) {
+    track_result r;
+    r.verdict = track_verdict::invalid;
+    return r;
+  }
   // Every answered query refreshes the same short timeout; queries are never
   // ASSURED, so they stay the first candidates for early drop.
   st->tclass = TC_ICMP;

@@ -63,10 +63,16 @@ constexpr uint8_t next_state[2][TCP_CT_MAX][TCP_IDX_COUNT] = {
 };
 
 constexpr track_result accepted(uint16_t set_status = 0) {
-  return track_result{track_verdict::accept, set_status};
+  track_result r;
+  r.set_status = set_status;
+  return r;
 }
 
-constexpr track_result refused() { return track_result{track_verdict::invalid, 0}; }
+constexpr track_result refused() {
+  track_result r;
+  r.verdict = track_verdict::invalid;
+  return r;
+}
 
 void note_last(track_state* st, uint8_t dir, uint8_t index) {
   st->tcp_last_dir = dir;
