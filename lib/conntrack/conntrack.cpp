@@ -346,20 +346,6 @@ void ct_worker_fini(ct_worker* w) {
   w->kill_ring = nullptr;
 }
 
-ct_tuple tuple_of(const pkt_meta& m) {
-  ct_tuple t;
-  t.src = m.src;
-  t.dst = m.dst;
-  t.sport = m.sport;
-  t.proto = m.l4.proto;
-  t.zone = m.zone;
-  if (m.l4.proto == IPPROTO_ICMP)
-    t.dport = static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code);
-  else
-    t.dport = m.dport;
-  return t;
-}
-
 uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
   constexpr uint16_t k_chunk = 64;  // RTE_HASH_LOOKUP_BULK_MAX
   flow_key keys[k_chunk];

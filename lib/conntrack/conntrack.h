@@ -191,7 +191,17 @@ bool ct_early_drop(ct_worker& w, uint32_t start);
 uint16_t ct_unconfirmed_sweep(ct_worker& w);
 
 // Builds the packet's original-direction tuple from its metadata.
-ct_tuple tuple_of(const pkt_meta& m);
+inline ct_tuple tuple_of(const pkt_meta& m) {
+  ct_tuple t;
+  t.src = m.src;
+  t.dst = m.dst;
+  t.sport = m.sport;
+  t.proto = m.l4.proto;
+  t.zone = m.zone;
+  t.dport = m.l4.proto == IPPROTO_ICMP ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
+                                       : m.dport;
+  return t;
+}
 
 // Control plane: ask the owner to delete the entry at `pos` if it still has
 // claim word `live`. False if the owner's ring is full (retry later).

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "conntrack/proto.h"
 
@@ -38,8 +39,21 @@ uint8_t icmp_reply_type(uint8_t request_type);
 // The reply tuple: endpoints swapped, ICMP type inverted.
 ct_tuple invert(const ct_tuple& t);
 
-// The direction-free key of a tuple.
-flow_key make_key(const ct_tuple& t);
+// The direction-free key of a tuple. Inline: it runs for every tracked
+// packet, and as a call its 16-byte result went through memory.
+inline flow_key make_key(const ct_tuple& t) {
+  flow_key k = t;
+  if (t.proto == IPPROTO_ICMP) {
+    k.dport = 0;  // the id alone identifies an ICMP query flow
+    if (t.src > t.dst) std::swap(k.src, k.dst);
+    return k;
+  }
+  if (t.src > t.dst || (t.src == t.dst && t.sport > t.dport)) {
+    std::swap(k.src, k.dst);
+    std::swap(k.sport, k.dport);
+  }
+  return k;
+}
 
 // Entry life cycle, in the low two bits of ct_entry::live. The upper 30 bits
 // count claims of the slot, so a (position, live) pair names one flow even

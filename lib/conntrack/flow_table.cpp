@@ -34,21 +34,6 @@ ct_tuple invert(const ct_tuple& t) {
   return r;
 }
 
-flow_key make_key(const ct_tuple& t) {
-  flow_key k = t;
-  if (t.proto == IPPROTO_ICMP) {
-    k.dport = 0;  // the id alone identifies an ICMP query flow
-    if (t.src > t.dst) std::swap(k.src, k.dst);
-    return k;
-  }
-  bool swap = t.src > t.dst || (t.src == t.dst && t.sport > t.dport);
-  if (swap) {
-    std::swap(k.src, k.dst);
-    std::swap(k.sport, k.dport);
-  }
-  return k;
-}
-
 track_state ct_entry::load_track() const {
   return std::bit_cast<track_state>(track.load(std::memory_order_acquire));
 }
