@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh
 bash .ci/build.sh > /tmp/ctgate-flood-build.log 2>&1 || { tail -30 /tmp/ctgate-flood-build.log; exit 1; }
-echo "== flood with synproxy, then without (about a minute)"
+echo "== flood with synproxy, without it, and with the automatic defence (about a minute)"
 /usr/bin/python3 tests/e2e/test_synflood.py -v 2>&1 | grep -E "flood:|no synproxy:|ok$|FAIL|Error|^Ran|^OK"
