@@ -96,7 +96,11 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   wheel_unlink(w, e);
   flow_key key = make_key(e->orig);
-  if (e->status.load(std::memory_order_relaxed) & CT_STATUS_IN_FINISHED_FILTER)
+  // Take the bit off as well: whatever happens to the slot next, this
+  // entry's count is removed exactly once.
+  if (e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_IN_FINISHED_FILTER),
+                          std::memory_order_relaxed) &
+      CT_STATUS_IN_FINISHED_FILTER)
     w.rt->finished.remove(w.rt->finished.slot_of(key));
   w.rt->table->del(key);
   uint32_t live = e->live.load(std::memory_order_relaxed);
@@ -188,7 +192,8 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
 }
 
 // The entry's connection has finished: count it in the finished filter,
-// once (two workers may see its last packets).
+// once. Owner only (see finished_filter): the owner is also the only
+// destroyer, so the count and its removal cannot interleave.
 void note_finished(ct_worker& w, ct_entry* e) {
   uint16_t old = e->status.fetch_or(CT_STATUS_IN_FINISHED_FILTER, std::memory_order_relaxed);
   if (!(old & CT_STATUS_IN_FINISHED_FILTER))
@@ -227,7 +232,7 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
   uint16_t set = res.set_status;
   if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
   if (t.proto == IPPROTO_TCP && (ts.l4state == TCP_CT_TIME_WAIT || ts.l4state == TCP_CT_CLOSE) &&
-      !(status & CT_STATUS_IN_FINISHED_FILTER))
+      !(status & CT_STATUS_IN_FINISHED_FILTER) && e->owner == w.id)
     note_finished(w, e);
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
   e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
@@ -453,7 +458,9 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
 }  // namespace
 
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms) {
+                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms,
+                              bool* created) {
+  *created = false;
   flow_table& table = *w.rt->table;
   flow_key key = make_key(t);
   if (!table.try_reserve() &&
@@ -477,6 +484,7 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
     return p < 0 ? nullptr : table.at(static_cast<uint32_t>(p));
   }
   w.counters.add(ct_counter::insert);
+  *created = true;
   return table.at(static_cast<uint32_t>(p));
 }
 

@@ -57,8 +57,11 @@ CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 // (TIME_WAIT or CLOSE), indexed by the key's hash: a zero count proves the
 // tuple has no finished entry, so a SYN-cookie answer can skip the flow-table
 // lookup that ct_retire_finished would otherwise do for every spoofed SYN.
-// An entry is counted once (CT_STATUS_IN_FINISHED_FILTER) when it first
-// reaches a finished state and uncounted when it is destroyed; reopening in
+// An entry is counted once (CT_STATUS_IN_FINISHED_FILTER) by its owner when
+// it first reaches a finished state and uncounted by the owner when it is
+// destroyed, so counting never races destruction (with symmetric RSS the
+// owner sees the flow's packets; a finish seen only by another worker goes
+// uncounted, which costs only the port-reuse retire for that flow); reopening in
 // place leaves it counted, which costs a lookup, never a miss. A counter that
 // reaches 255 sticks there, for the same reason.
 //
@@ -162,8 +165,11 @@ uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
 // for flows the gateway itself opens (synproxy, after a valid cookie). The
 // usual bound applies (early drop, then fail). Returns the live entry (an
 // existing one if the flow is already there), or nullptr.
+// *created tells a new entry from an existing one (a duplicate ACK in the
+// same burst, or a race with another worker).
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms);
+                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms,
+                              bool* created);
 
 // A SYN for a tuple whose tracked TCP connection has finished (TIME_WAIT or
 // CLOSE) reopens it in Linux. Synproxy answers such SYNs untracked, so it

@@ -26,7 +26,8 @@ enum : uint16_t {
   CT_STATUS_SYNPROXY = 1u << 12,     // synproxy: waiting for the server's SYN-ACK
   CT_STATUS_DYING = 1u << 9,
   // ctgate's own: the entry is counted in ct_runtime::finished (TCP
-  // TIME_WAIT or CLOSE seen). Never printed; Linux leaves bit 15 unused.
+  // TIME_WAIT or CLOSE seen). Never printed or exported; in Linux bit 15 is
+  // IPS_HW_OFFLOAD, which ctgate does not use.
   CT_STATUS_IN_FINISHED_FILTER = 1u << 15,
 };
 

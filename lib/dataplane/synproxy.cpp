@@ -213,9 +213,18 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   join_state js{ack - 1, in.has_ts ? in.tsecr : 0};
   uint8_t reserved[8];
   std::memcpy(reserved, &js, sizeof(js));
-  ct::ct_entry* e = ct::ct_create_confirmed(w.ct, t, ts, ct::CT_STATUS_SYNPROXY, reserved, w.now_ms);
+  bool created = false;
+  ct::ct_entry* e =
+      ct::ct_create_confirmed(w.ct, t, ts, ct::CT_STATUS_SYNPROXY, reserved, w.now_ms, &created);
   if (e == nullptr) {
     w.synproxy.add(synproxy_counter::table_full);
+    return synproxy_action::drop;
+  }
+  if (!created) {
+    // A second ACK of the same handshake that missed the entry (looked up
+    // in the same burst as the first): the SYN to the server is already on
+    // its way, and our zero window means it carries nothing to deliver.
+    w.synproxy.add(synproxy_counter::duplicate_acks);
     return synproxy_action::drop;
   }
   segment s;

@@ -482,6 +482,49 @@ table ip filter { chain forward { type filter hook forward priority filter;
   EXPECT_EQ(rte_be_to_cpu_32(th->sent_seq), 5000u);
 }
 
+// Two copies of the client's cookie ACK in one burst both miss the table
+// (one bulk lookup): the first opens the connection, the second is dropped
+// and counted, so the server gets exactly one SYN. Both paths.
+TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnection) {
+  for (bool automatic : {false, true}) {
+    SCOPED_TRACE(automatic ? "automatic defence" : "ruleset");
+    gateway_config c = cfg(true, 1024, false);
+    if (automatic) {
+      c.synproxy.enable = true;
+      c.synproxy.ports = {80};
+    }
+    test_gateway t(c);
+    if (automatic) {
+      t.gw->sp_auto.on.store(true);
+    } else {
+      load(t, R"(
+table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport 80 tcp flags syn notrack; } }
+table ip filter { chain forward { type filter hook forward priority filter;
+  tcp dport 80 ct state invalid,untracked synproxy mss 1460
+  ct state invalid drop } }
+)");
+    }
+    pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
+    syn.seq = 7000;
+    t.send(0, syn);
+    ASSERT_EQ(t.sent.size(), 1u);
+    auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+    t.clear_sent();
+    pkt_spec ack = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_ACK);
+    ack.seq = 7001;
+    ack.ack = cookie + 1;
+    t.burst(0, {t.make(ack), t.make(ack)});
+    ASSERT_EQ(t.sent.size(), 1u);  // one SYN to the server
+    EXPECT_EQ(t.sent[0].first, 1);
+    th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    EXPECT_EQ(th->tcp_flags, TCPF_SYN);
+    EXPECT_EQ(t.w->synproxy.get(synproxy_counter::cookies_valid), 1u);
+    EXPECT_EQ(t.w->synproxy.get(synproxy_counter::duplicate_acks), 1u);
+    EXPECT_EQ(t.gw->ct.table->count(), 1);
+  }
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
