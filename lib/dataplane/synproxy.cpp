@@ -188,16 +188,16 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   // Our SYN-ACK advertises a zero window, so a client whose ACK was lost
   // can only send zero-window probes, whose seq is its ISN (not ISN + 1).
   // Accepting both keeps such a connection alive (at 2^-27 instead of 2^-28
-  // per forged ACK); a repeated ACK for a flow still joining re-sends our SYN.
+  // per forged ACK); a repeated ACK for a flow still joining re-sends our SYN
+  // (below).
   const cookie_secrets& sec = w.gw->synproxy.current();
-  uint32_t client_isn = seq - 1;
-  if (!check_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, ack - 1, now_s(w), &mss)) {
-    client_isn = seq;
-    if (!check_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, ack - 1, now_s(w), &mss)) {
-      w.synproxy.add(synproxy_counter::cookies_invalid);
-      return synproxy_action::drop;
-    }
+  int which = check_cookie_pair(sec, m->src, m->dst, m->sport, m->dport, seq - 1, seq, ack - 1,
+                                now_s(w), &mss);
+  if (which == 0) {
+    w.synproxy.add(synproxy_counter::cookies_invalid);
+    return synproxy_action::drop;
   }
+  const uint32_t client_isn = which == 1 ? seq - 1 : seq;
   uint8_t wscale = k_no_wscale;
   bool sack = false, ecn = false;
   if (in.has_ts && o.timestamp) {
@@ -221,11 +221,14 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     return synproxy_action::drop;
   }
   if (!created) {
-    // A second ACK of the same handshake that missed the entry (looked up
-    // in the same burst as the first): the SYN to the server is already on
-    // its way, and our zero window means it carries nothing to deliver.
+    // The flow exists: a repeated ACK (or probe) of a handshake we already
+    // opened, in this burst or, if conntrack found it INVALID, a later one.
+    // While it is still joining, our SYN may have been lost: send it again
+    // (the server sees a retransmitted SYN, same ISN). Once joined there is
+    // nothing to open, and our zero window means the packet carries nothing.
     w.synproxy.add(synproxy_counter::duplicate_acks);
-    return synproxy_action::drop;
+    if (!(e->status.load(std::memory_order_acquire) & ct::CT_STATUS_SYNPROXY))
+      return synproxy_action::drop;
   }
   segment s;
   s.src = m->src;
@@ -249,7 +252,7 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   m->ct = e;
   m->ct_info = CTINFO_NEW;
   m->ct_dir = static_cast<uint8_t>(ct::ct_dir::original);
-  w.synproxy.add(synproxy_counter::cookies_valid);
+  if (created) w.synproxy.add(synproxy_counter::cookies_valid);
   return synproxy_action::accept;
 }
 

@@ -38,7 +38,7 @@ struct pkt_meta;
   X(handshakes_completed, "server SYN-ACKs answered: both sides joined")        \
   X(server_synack_retransmits, "server SYN-ACKs after the join (re-answered)")  \
   X(table_full, "valid cookies refused: conntrack table full")                  \
-  X(duplicate_acks, "cookie ACKs for a flow already joining (same burst): dropped") \
+  X(duplicate_acks, "cookie ACKs for a flow already opened: SYN re-sent while joining") \
   X(translated, "packets with sequence numbers translated")
 CTGATE_DEFINE_COUNTERS(synproxy_counter, SYNPROXY_COUNTERS)
 

@@ -143,21 +143,56 @@ uint32_t make_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, ui
          (s.generation & 1) << 3 | (count & 1) << 2 | idx;
 }
 
+namespace {
+
+// The cookie's candidate (key, count, MSS index), picked by its low bits.
+struct cookie_candidate {
+  const uint32_t* key;
+  uint32_t count;
+  uint8_t idx;
+};
+cookie_candidate candidate_of(const cookie_secrets& s, uint32_t cookie, uint32_t now_s) {
+  // Same parity as now: made this period (or 2 ago, which the MAC rejects);
+  // otherwise the previous period. k_max_cookie_age = 2 is what makes one
+  // bit enough.
+  const uint32_t gen_bit = (cookie >> 3) & 1;
+  const uint32_t now_count = count_of(s, now_s);
+  return {gen_bit == (s.generation & 1) ? s.key[0] : s.key[1],
+          ((cookie >> 2) & 1) == (now_count & 1) ? now_count : now_count - 1,
+          static_cast<uint8_t>(cookie & 3)};
+}
+
+}  // namespace
+
+int check_cookie_pair(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
+                      uint16_t dport, uint32_t isn1, uint32_t isn2, uint32_t cookie, uint32_t now_s,
+                      uint16_t* mss_out) {
+  const cookie_candidate c = candidate_of(s, cookie, now_s);
+  const uint32_t ports = static_cast<uint32_t>(sport) << 16 | dport;
+  const uint64_t last = (c.count << 2 | c.idx) | uint64_t{20} << 56;
+  sip_state a = sip_state::init(c.key);
+  a.compress(saddr | static_cast<uint64_t>(daddr) << 32);
+  sip_state b = a;  // the shared first word
+  a.compress(ports | static_cast<uint64_t>(isn1) << 32);
+  b.compress(ports | static_cast<uint64_t>(isn2) << 32);
+  a.compress(last);
+  b.compress(last);
+  const uint32_t want = cookie & ~k_low_mask;
+  const bool ok1 = (static_cast<uint32_t>(a.finish() >> 32) & ~k_low_mask) == want;
+  const bool ok2 = (static_cast<uint32_t>(b.finish() >> 32) & ~k_low_mask) == want;
+  if (!ok1 && !ok2) return 0;
+  if (mss_out) *mss_out = mss_value(c.idx);
+  return ok1 ? 1 : 2;
+}
+
 bool check_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
                   uint16_t dport, uint32_t client_isn, uint32_t cookie, uint32_t now_s,
                   uint16_t* mss_out) {
   // The low bits pick the single candidate (key, count); the MAC decides.
-  const uint32_t gen_bit = (cookie >> 3) & 1;
-  const uint32_t* key = gen_bit == (s.generation & 1) ? s.key[0] : s.key[1];
-  const uint32_t now_count = count_of(s, now_s);
-  // Same parity as now: made this period (or 2 ago, which the MAC rejects);
-  // otherwise the previous period. k_max_cookie_age = 2 is what makes one
-  // bit enough.
-  const uint32_t count = ((cookie >> 2) & 1) == (now_count & 1) ? now_count : now_count - 1;
-  const uint8_t idx = cookie & 3;
-  if (cookie_mac(key, saddr, daddr, sport, dport, client_isn, count, idx) != (cookie & ~k_low_mask))
+  const cookie_candidate c = candidate_of(s, cookie, now_s);
+  if (cookie_mac(c.key, saddr, daddr, sport, dport, client_isn, c.count, c.idx) != (cookie & ~k_low_mask))
     return false;
-  if (mss_out) *mss_out = mss_value(idx);
+  if (mss_out) *mss_out = mss_value(c.idx);
   return true;
 }
 

@@ -84,6 +84,15 @@ bool check_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint1
                   uint16_t dport, uint32_t client_isn, uint32_t cookie, uint32_t now_s,
                   uint16_t* mss_out);
 
+// The same for two candidate ISNs at once (an ACK's seq - 1, and seq for a
+// zero-window probe): returns 1 or 2 for the candidate that validates, 0 if
+// neither. Both MACs share the key, the count and their first message word,
+// and are computed side by side, so a forged ACK (which fails both) costs
+// little more than one check.
+int check_cookie_pair(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
+                      uint16_t dport, uint32_t isn1, uint32_t isn2, uint32_t cookie, uint32_t now_s,
+                      uint16_t* mss_out);
+
 // Timestamp cookie. When the client offers timestamps, the TSval of our
 // SYN-ACK carries the SYN's other options in its low 6 bits (Linux's
 // layout): bits 0-3 window scale (0xf = none), bit 4 SACK permitted, bit 5

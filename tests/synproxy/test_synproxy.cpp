@@ -292,6 +292,32 @@ TEST(Cookie, SecretsFromBytesLayout) {
   EXPECT_EQ(s.key[0][0], 0x13121110u);
 }
 
+// The pair check (an ACK's seq - 1 and seq) agrees with two single checks,
+// for the right candidate, the other one, both MSS ends, and forgeries.
+TEST(Cookie, PairCheckAgreesWithSingleChecks) {
+  const auto s = sp::make_secrets(7);
+  std::mt19937 rng(5);
+  for (int i = 0; i < 20000; i++) {
+    const uint32_t now = 1000 + static_cast<uint32_t>(rng() % 100000);
+    const uint32_t isn = static_cast<uint32_t>(rng());
+    const uint16_t mss = (i & 1) ? 1460 : 500;
+    uint32_t cookie = sp::make_cookie(s, k_saddr, k_daddr, k_sport, k_dport, isn, mss, now);
+    if (i % 3 == 2) cookie ^= 1u << (4 + rng() % 28);  // forged
+    const uint32_t later = now + static_cast<uint32_t>(rng() % 200);  // sometimes expired
+    for (uint32_t seq : {isn + 1, isn}) {  // the ACK, or a zero-window probe
+      uint16_t m1 = 0, m2 = 0, mp = 0;
+      bool first = sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq - 1, cookie, later, &m1);
+      bool second = sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq, cookie, later, &m2);
+      int which = sp::check_cookie_pair(s, k_saddr, k_daddr, k_sport, k_dport, seq - 1, seq, cookie,
+                                        later, &mp);
+      ASSERT_EQ(which, first ? 1 : second ? 2 : 0) << i;
+      if (which != 0) {
+        ASSERT_EQ(mp, first ? m1 : m2);
+      }
+    }
+  }
+}
+
 TEST(Cookie, ValidAndForgedAck) {
   const auto s = sp::make_secrets(99);
   const uint32_t now = 123456, client_isn = 0xabcdef01;
