@@ -464,16 +464,21 @@ bool run_synproxy(const std::string& mode, result* out) {
   uint64_t nb = FLAGS_packets / k_burst;
   next = 0;
   *out = measure(b, t, FLAGS_syn_sources, &next, nb);
-  bool ok = check_forwarded(b, mode == "ack_forged" ? 0 : nb * k_burst, mode.c_str());
+  // A forged ACK passes with probability 2^-27 (28-bit MAC, two candidate
+  // ISNs), and each source sends its ACK about twice: over 1M sources a run
+  // sees a lucky guess about once in 130 runs. Tolerate two (one source).
+  const uint64_t lucky = mode == "ack_forged" ? std::min<uint64_t>(2, nb * k_burst) : 0;
+  bool ok = check_forwarded(b, mode == "ack_forged" ? 0 : nb * k_burst, mode.c_str()) ||
+            (lucky != 0 && b.snk.total <= lucky);
   uint64_t answered = b.w->synproxy.get(synproxy_counter::cookies_sent);
   uint64_t invalid = b.w->synproxy.get(synproxy_counter::cookies_invalid);
   if (plain ? answered != 0
-            : mode == "ack_forged" ? invalid != nb * k_burst : answered != nb * k_burst) {
+            : mode == "ack_forged" ? invalid + lucky < nb * k_burst : answered != nb * k_burst) {
     std::fprintf(stderr, "bench: %s: %" PRIu64 " cookies sent, %" PRIu64 " invalid, of %" PRIu64 "\n",
                  mode.c_str(), answered, invalid, nb * k_burst);
     ok = false;
   }
-  if (b.gw->ct.table->count() != table_before) {
+  if (b.gw->ct.table->count() > table_before + (lucky != 0 ? 1 : 0)) {
     std::fprintf(stderr, "bench: %s: the table grew from %" PRId64 " to %" PRId64 "\n",
                  mode.c_str(), table_before, b.gw->ct.table->count());
     ok = false;

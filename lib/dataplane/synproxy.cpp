@@ -133,28 +133,35 @@ bool queue_out(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
 
 uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
 
-// Client SYN: answer with a cookie, keep nothing. The caller has retired
-// any finished entry of the tuple (see synproxy_stmt).
-synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
-  const rte_tcp_hdr* th = tcp_of(mb, m);
+// Client SYN: answer with a cookie, keep nothing. In two halves, so that
+// a burst's SYNs can have their cookies computed together (make_cookies):
+// what the SYN offers, then the SYN-ACK once the cookie is known.
+struct syn_job {
   tcp_opts in;
-  options_of(mb, m, &in);
-  uint32_t client_isn = rte_be_to_cpu_32(th->sent_seq);
-  uint16_t client_mss = in.mss != 0 ? in.mss : 536;
-  uint16_t mss = client_mss < o.mss ? client_mss : o.mss;
-  const cookie_secrets& sec = w.gw->synproxy.current();
-  uint32_t cookie = make_cookie(sec, m->src, m->dst, m->sport, m->dport, client_isn, mss, now_s(w));
+  cookie_input key;  // what the cookie is made of
+};
+
+void syn_prepare(rte_mbuf* mb, pkt_meta* m, const synproxy_options& o, syn_job* j) {
+  options_of(mb, m, &j->in);
+  uint16_t client_mss = j->in.mss != 0 ? j->in.mss : 536;
+  j->key = {m->src, m->dst, m->sport, m->dport, rte_be_to_cpu_32(tcp_of(mb, m)->sent_seq),
+            client_mss < o.mss ? client_mss : o.mss};
+}
+
+synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
+                           const syn_job& j, uint32_t cookie) {
+  const tcp_opts& in = j.in;
   segment s;
   s.src = m->dst;
   s.dst = m->src;
   s.sport = m->dport;
   s.dport = m->sport;
   s.seq = cookie;
-  s.ack = client_isn + 1;
+  s.ack = j.key.client_isn + 1;
   s.flags = ct::TCPF_SYN | ct::TCPF_ACK;
   s.window = 0;  // the client sends nothing but the ACK until the server is joined
   s.syn_options = true;
-  s.opts.mss = mss_value(mss_index(mss));
+  s.opts.mss = mss_value(mss_index(j.key.client_mss));
   bool ts = o.timestamp && in.has_ts;
   // What the client offered and we agree to; with timestamps it is carried
   // in our TSval, which the client echoes in its ACK.
@@ -174,6 +181,16 @@ synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   }
   w.synproxy.add(synproxy_counter::cookies_sent);
   return synproxy_action::stolen;
+}
+
+// One SYN (the ruleset statement). The caller has retired any finished
+// entry of the tuple (see synproxy_stmt).
+synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+  syn_job j;
+  syn_prepare(mb, m, o, &j);
+  uint32_t cookie;
+  make_cookies(w.gw->synproxy.current(), &j.key, &cookie, 1, now_s(w));
+  return syn_answer(w, mb, m, o, j, cookie);
 }
 
 // Client ACK with no entry: a valid cookie opens the connection to the server.
@@ -429,7 +446,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
   const ct::flow_table& table = *w.ct.rt->table;
   for (uint16_t base = 0; base < n; base += k_chunk) {
     uint16_t end = static_cast<uint16_t>(n - base > k_chunk ? base + k_chunk : n);
-    uint32_t nk = 0;
+    uint32_t nk = 0, ns = 0;
+    syn_job syns[k_chunk];
+    uint16_t syn_index[k_chunk];
     for (uint16_t i = base; i < end; i++) {
       pkt_meta* m = meta_of(pkts[i]);
       if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
@@ -437,13 +456,26 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
         continue;
       uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
       if (on && f == ct::TCPF_SYN) {
-        rejected += apply(synproxy_stmt(w, pkts[i], m, a.opts), &v[i]);
+        w.synproxy.add(synproxy_counter::syn_received);
+        ct::ct_retire_finished(w.ct, ct::tuple_of(*m));  // as synproxy_stmt does
+        syn_prepare(pkts[i], m, a.opts, &syns[ns]);
+        syn_index[ns++] = i;
         continue;
       }
       if (f != ct::TCPF_ACK) continue;
       keys[nk] = ct::make_key(ct::tuple_of(*m));
       kp[nk] = &keys[nk];
       index[nk++] = i;
+    }
+    if (ns != 0) {
+      cookie_input in[k_chunk];
+      uint32_t cookies[k_chunk];
+      for (uint32_t j = 0; j < ns; j++) in[j] = syns[j].key;
+      make_cookies(w.gw->synproxy.current(), in, cookies, ns, now_s(w));
+      for (uint32_t j = 0; j < ns; j++) {
+        uint16_t i = syn_index[j];
+        rejected += apply(syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syns[j], cookies[j]), &v[i]);
+      }
     }
     if (nk == 0) continue;
     table.lookup_bulk(kp, nk, pos);

@@ -143,6 +143,34 @@ uint32_t make_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, ui
          (s.generation & 1) << 3 | (count & 1) << 2 | idx;
 }
 
+void make_cookies(const cookie_secrets& s, const cookie_input* in, uint32_t* out, size_t n,
+                  uint32_t now_s) {
+  const uint32_t count = count_of(s, now_s);
+  const uint32_t low = (s.generation & 1) << 3 | (count & 1) << 2;
+  auto first = [](const cookie_input& c) { return c.saddr | static_cast<uint64_t>(c.daddr) << 32; };
+  auto second = [](const cookie_input& c) {
+    return (static_cast<uint32_t>(c.sport) << 16 | c.dport) | static_cast<uint64_t>(c.client_isn) << 32;
+  };
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const uint8_t ia = mss_index(in[i].client_mss), ib = mss_index(in[i + 1].client_mss);
+    sip_state a = sip_state::init(s.key[0]);
+    sip_state b = a;
+    a.compress(first(in[i]));
+    b.compress(first(in[i + 1]));
+    a.compress(second(in[i]));
+    b.compress(second(in[i + 1]));
+    a.compress((count << 2 | ia) | uint64_t{20} << 56);
+    b.compress((count << 2 | ib) | uint64_t{20} << 56);
+    const uint64_t ha = a.finish(), hb = b.finish();
+    out[i] = (static_cast<uint32_t>(ha >> 32) & ~k_low_mask) | low | ia;
+    out[i + 1] = (static_cast<uint32_t>(hb >> 32) & ~k_low_mask) | low | ib;
+  }
+  if (i < n)
+    out[i] = make_cookie(s, in[i].saddr, in[i].daddr, in[i].sport, in[i].dport, in[i].client_isn,
+                         in[i].client_mss, now_s);
+}
+
 namespace {
 
 // The cookie's candidate (key, count, MSS index), picked by its low bits.

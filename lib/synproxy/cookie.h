@@ -77,6 +77,17 @@ inline constexpr uint32_t k_max_cookie_age = 2;  // counts: current and previous
 uint32_t make_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint16_t sport,
                      uint16_t dport, uint32_t client_isn, uint16_t client_mss, uint32_t now_s);
 
+// make_cookie for several SYNs at once: SipHash is a chain of dependent
+// rounds, so two computed side by side take little more than one.
+struct cookie_input {
+  uint32_t saddr, daddr;
+  uint16_t sport, dport;
+  uint32_t client_isn;
+  uint16_t client_mss;
+};
+void make_cookies(const cookie_secrets& s, const cookie_input* in, uint32_t* out, size_t n,
+                  uint32_t now_s);
+
 // Validates the cookie of an ACK: client_isn = ACK's seq - 1, cookie = ACK's
 // ack - 1. True and *mss_out = the table MSS encoded at SYN time, or false
 // (forged, wrong tuple, key rotated out twice, older than two periods).
