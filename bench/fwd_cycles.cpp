@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_gateway.h"
 #include "dataplane/gateway.h"
 #include "dataplane/ruleset_runtime.h"
 #include "dataplane/stages.h"
@@ -71,40 +72,7 @@ constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.1.0 + i % 4096, port 10
 // ---- setup ----
 
 gateway_config make_config(uint32_t ct_max) {
-  gateway_config cfg;
-  cfg.source_file = "bench";
-  cfg.workers = 1;
-  cfg.burst = k_burst;
-  cfg.mbufs = 4096;
-  port_config lan, wan;
-  lan.name = "lan";
-  lan.devargs = "net_null0";  // never probed: ports are not started
-  parse_ipv4_prefix("10.1.0.1/16", &lan.address);
-  wan.name = "wan";
-  wan.devargs = "net_null1";
-  parse_ipv4_prefix("10.2.0.1/16", &wan.address);
-  cfg.ports = {lan, wan};
-  route_config r;
-  parse_ipv4_prefix("198.18.0.0/15", &r.prefix);
-  parse_ipv4("10.2.0.254", &r.via);
-  r.port = "wan";
-  // The rest of the world (the synproxy cases' spoofed sources) is behind
-  // a router on the LAN side.
-  route_config d;
-  parse_ipv4_prefix("0.0.0.0/0", &d.prefix);
-  parse_ipv4("10.1.0.254", &d.via);
-  d.port = "lan";
-  cfg.routes = {r, d};
-  neighbor_config n, ln;
-  parse_ipv4("10.2.0.254", &n.address);
-  n.mac = "02:00:00:00:02:fe";
-  n.port = "wan";
-  parse_ipv4("10.1.0.254", &ln.address);
-  ln.mac = "02:00:00:00:01:fe";
-  ln.port = "lan";
-  cfg.neighbors = {n, ln};
-  cfg.conntrack.enable_hooks = false;  // registered explicitly per case
-  cfg.conntrack.max = ct_max;
+  gateway_config cfg = bench_gateway_config(ct_max, 4096, k_burst);
   cfg.conntrack.checksum = FLAGS_ct_checksum;
   return cfg;
 }

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/flag_names.h"
 #include "config/config.h"
 #include "packet/build.h"
 
@@ -110,16 +111,6 @@ struct gen_ctx {
   int peer_tid = 0;
   gen_stats st;
 };
-
-// gflags wants --tx_port; people type --tx-port. Accept both (names only).
-void normalize_flag_names(int argc, char** argv) {
-  for (int i = 1; i < argc; i++) {
-    char* a = argv[i];
-    if (a[0] != '-' || a[1] != '-') continue;
-    for (char* p = a + 2; *p != '\0' && *p != '='; p++)
-      if (*p == '-') *p = '_';
-  }
-}
 
 bool build_templates(gen_ctx& g, std::string* err) {
   ctgate::pkt_spec s;
@@ -342,7 +333,7 @@ int main(int argc, char** argv) {
     for (const char* a : k_default_eal) eal_argv.push_back(const_cast<char*>(a));
   }
   int gargc = split;
-  normalize_flag_names(gargc, argv);
+  ctgate::normalize_flag_names(gargc, argv);
   gflags::SetUsageMessage("ctgate-gen [options] [-- EAL arguments]; see docs/bench.md");
   gflags::ParseCommandLineFlags(&gargc, &argv, false);
   if (FLAGS_burst < 1 || FLAGS_burst > k_max_burst) {

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_gateway.h"
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 #include "packet/build.h"
@@ -40,28 +41,7 @@ using namespace ctgate;
 constexpr uint16_t k_burst = 32;
 
 gateway_config make_config(uint32_t flows) {
-  gateway_config c;
-  c.source_file = "bench";
-  c.workers = 1;
-  c.mbufs = 8192;
-  port_config lan, wan;
-  lan.name = "lan";
-  parse_ipv4_prefix("10.1.0.1/16", &lan.address);
-  wan.name = "wan";
-  parse_ipv4_prefix("10.2.0.1/16", &wan.address);
-  c.ports = {lan, wan};
-  route_config r;
-  parse_ipv4_prefix("198.18.0.0/15", &r.prefix);
-  parse_ipv4("10.2.0.254", &r.via);
-  r.port = "wan";
-  c.routes = {r};
-  neighbor_config n;
-  parse_ipv4("10.2.0.254", &n.address);
-  n.mac = "02:00:00:00:02:fe";
-  n.port = "wan";
-  c.neighbors = {n};
-  c.conntrack.max = flows + flows / 4 + 1024;
-  return c;
+  return bench_gateway_config(flows + flows / 4 + 1024, 8192);
 }
 
 struct sink_state {
@@ -73,18 +53,16 @@ void sink(void* arg, uint16_t, rte_mbuf** pkts, uint16_t n) {
 }
 
 // 64-byte UDP templates: flow i = source 10.1.x.y (i mod 65536 hosts), port by i / 65536.
-std::vector<std::array<uint8_t, 64>> make_templates(uint32_t flows, bool syn = false) {
+std::vector<std::array<uint8_t, 64>> make_templates(uint32_t flows) {
   std::vector<std::array<uint8_t, 64>> t(flows);
   for (uint32_t i = 0; i < flows; i++) {
     pkt_spec s;
     s.src = (10u << 24) | (1u << 16) | (i % 65000 + 2);
     s.dst = (198u << 24) | (18u << 16) | 10;
-    s.proto = syn ? 6 : 17;
+    s.proto = 17;
     s.sport = static_cast<uint16_t>(1024 + i / 65000);
-    s.dport = syn ? 80 : 9;
-    s.tcp_flags = syn ? 0x02 : 0;
-    s.seq = i * 7919u;
-    s.payload_len = syn ? 0 : 18;
+    s.dport = 9;
+    s.payload_len = 18;
     build_frame(s, t[i].data(), 64);
   }
   return t;
@@ -212,22 +190,7 @@ int main(int argc, char** argv) {
     std::printf("%-14s %8.1f cycles/pkt  (+%.1f over ct_only, x%.2f of plain)  load %.1f ms\n",
                 k.name, c, c - ct_only, c / plain, load_ms);
   }
-  // The SYN-cookie path: spoofed SYNs (1M distinct sources) answered by
-  // synproxy, against plain forwarding of the same frames measured above.
-  {
-    double syn_load = b.load(
-        "table ip raw { chain prerouting { type filter hook prerouting priority raw; "
-        "tcp dport 80 tcp flags syn notrack; } }\n"
-        "table ip filter { chain forward { type filter hook forward priority filter; "
-        "tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7; "
-        "ct state invalid drop; } }\n");
-    auto saved = std::move(b.tmpl);
-    b.tmpl = make_templates(FLAGS_flows, true);
-    double c = b.run(FLAGS_packets);
-    std::printf("%-14s %8.1f cycles/SYN (x%.2f of plain forwarding; %.1f M SYN/s per core at this clock)  load %.1f ms\n",
-                "synproxy_syn", c, c / plain, static_cast<double>(rte_get_tsc_hz()) / c / 1e6, syn_load);
-    b.tmpl = std::move(saved);
-  }
+  // The SYN-cookie path is measured by ctgate-bench-cycles (syn_* cases).
   std::vector<double> loads;
   for (int i = 0; i < 5; i++) loads.push_back(b.load(big_set(100000, i % 2 == 0)));
   std::sort(loads.begin(), loads.end());

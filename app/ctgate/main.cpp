@@ -17,6 +17,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/flag_names.h"
 #include "conntrack/ct_format.h"
 #include "control/telemetry.h"
 #include "dataplane/gateway.h"
@@ -40,16 +41,6 @@ ctgate::gateway* g_gw = nullptr;
 
 void on_signal(int) {
   if (g_gw != nullptr) g_gw->stop.store(true);
-}
-
-// gflags wants --check_config; users type --check-config. Accept both.
-void normalize_flag_names(int argc, char** argv) {
-  for (int i = 1; i < argc; i++) {
-    char* a = argv[i];
-    if (a[0] != '-' || a[1] != '-') continue;
-    for (char* p = a + 2; *p != '\0' && *p != '='; p++)
-      if (*p == '-') *p = '_';
-  }
 }
 
 std::vector<std::string> eal_args(const ctgate::gateway_config& cfg,
@@ -196,7 +187,7 @@ int run(const ctgate::gateway_config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  normalize_flag_names(argc, argv);
+  ctgate::normalize_flag_names(argc, argv);
   gflags::SetUsageMessage("ctgate --config FILE | --check-config FILE");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;

@@ -32,11 +32,9 @@ void send_arp_request(worker_ctx& w, uint16_t port_idx, uint32_t target) {
   stage_tx_one(w, port_idx, m);
 }
 
-}  // namespace
-
-void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
-  w.port_tx[port_idx].add(1);
-  w.counters.add(dp_counter::tx);
+// Hands one packet to the port's TX buffer (or the test/bench sink).
+// Counting is the caller's: per burst in stage_tx.
+void tx_enqueue(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
   if (w.tx_sink != nullptr) {
     w.tx_sink(w.tx_sink_arg, port_idx, &m, 1);
     return;
@@ -44,11 +42,22 @@ void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
   rte_eth_tx_buffer(w.gw->ports[port_idx].port_id, w.id, w.txb[port_idx], m);
 }
 
+}  // namespace
+
+void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
+  w.port_tx[port_idx].add(1);
+  w.counters.add(dp_counter::tx);
+  tx_enqueue(w, port_idx, m);
+}
+
 uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   uint16_t sent = 0;
   uint32_t last_ip = 0;
   mac_addr last_mac;
   bool last_ok = false;
+  // Per-port counts are added per run of packets to one port (a burst is
+  // mostly one or two runs), the total once per burst.
+  uint16_t run_port = 0, run_len = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     pkt_meta* meta = meta_of(m);
@@ -66,9 +75,17 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     std::memcpy(eth->dst_addr.addr_bytes, last_mac.b, 6);
     std::memcpy(eth->src_addr.addr_bytes, port.mac.b, 6);
-    stage_tx_one(w, meta->out_port, m);
+    if (meta->out_port != run_port) {
+      if (run_len != 0) w.port_tx[run_port].add(run_len);
+      run_port = meta->out_port;
+      run_len = 0;
+    }
+    run_len++;
+    tx_enqueue(w, meta->out_port, m);
     sent++;
   }
+  if (run_len != 0) w.port_tx[run_port].add(run_len);
+  if (sent != 0) w.counters.add(dp_counter::tx, sent);
   return sent;
 }
 
