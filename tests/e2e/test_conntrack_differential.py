@@ -344,6 +344,62 @@ class TcpFlow:
 # --------------------------------------------------------------------------- the test
 
 @unittest.skipIf(skip_reason() is not None, skip_reason() or "")
+def read_sysctls(router):
+    """The conntrack sysctls the comparison depends on, from netns `router`, in one call."""
+    vals = {}
+    names = list(TIMEOUT_SYSCTLS) + ["tcp_loose", "tcp_be_liberal", "checksum"]
+    out = ns(router, "sysctl", *["net.netfilter.nf_conntrack_" + n for n in names],
+             check=False).stdout.decode()
+    for line in out.splitlines():
+        k, _, v = line.partition("=")
+        try:
+            vals[k.strip().rsplit("nf_conntrack_", 1)[1]] = int(v.split()[0])
+        except (ValueError, IndexError):
+            pass
+    return vals
+
+
+def prepare_oracle(test, router):
+    """Makes netns `router`'s conntrack usable as the oracle (tcp_loose on, as ctgate's
+    default), skips `test` when it cannot be, and returns its sysctls."""
+    sysctls = read_sysctls(router)
+    if sysctls.get("tcp_loose") != 1:
+        ns(router, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=1", check=False)
+        sysctls = read_sysctls(router)
+    if sysctls.get("tcp_loose") != 1:
+        test.skipTest("nf_conntrack_tcp_loose is not 1 in the router netns")
+    if sysctls.get("tcp_be_liberal", 0) != 0:
+        test.skipTest("nf_conntrack_tcp_be_liberal is set: the oracle would differ")
+    probe = ns(router, "conntrack", "-L", check=False)
+    if probe.returncode != 0:
+        test.skipTest("conntrack -L does not work in a netns here: %s" %
+                      probe.stderr.decode(errors="replace").strip())
+    return sysctls
+
+
+def start_peers(tmp, helper, peer_cls, netns_by_side):
+    """One packet helper per side ({"c": netns, "s": netns})."""
+    script = tmp.file("peer.py")
+    with open(script, "w") as f:
+        f.write(helper)
+    return {side: peer_cls(n, script, tmp.file("peer-%s.err" % side))
+            for side, n in netns_by_side.items()}
+
+
+def cleanup_topology(peers, namespaces, tmp):
+    for p in peers.values():
+        p.close()
+    for n in namespaces:
+        sh("ip", "netns", "del", n, check=False)
+    tmp.cleanup()
+
+
+def kernel_conntrack(router, *args):
+    """`conntrack -L` in netns `router`, one entry per line."""
+    p = ns(router, "conntrack", "-L", *args)
+    return [l.strip() for l in p.stdout.decode().splitlines() if l.strip()]
+
+
 class ConntrackDifferentialTest(unittest.TestCase):
     maxDiff = None
 
@@ -391,24 +447,9 @@ class ConntrackDifferentialTest(unittest.TestCase):
                   "    ct state new,established,related,invalid,untracked accept\n  }\n"
                   "  chain in_c {\n    type filter hook input priority 0;\n"
                   "    ct state new,established,related,invalid,untracked accept\n  }\n}\n")
-        self.sysctls = self._read_sysctls()
-        if self.sysctls.get("tcp_loose") != 1:
-            ns(NS_R, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=1", check=False)
-            self.sysctls = self._read_sysctls()
-        if self.sysctls.get("tcp_loose") != 1:
-            self.skipTest("nf_conntrack_tcp_loose is not 1 in the router netns")
-        if self.sysctls.get("tcp_be_liberal", 0) != 0:
-            self.skipTest("nf_conntrack_tcp_be_liberal is set: the oracle would differ")
-        probe = ns(NS_R, "conntrack", "-L", check=False)
-        if probe.returncode != 0:
-            self.skipTest("conntrack -L does not work in a netns here: %s" %
-                          probe.stderr.decode(errors="replace").strip())
+        self.sysctls = prepare_oracle(self, NS_R)
         ns(NS_R, "conntrack", "-F", check=False)
-        script = self.tmp.file("peer.py")
-        with open(script, "w") as f:
-            f.write(HELPER)
-        for side, n in (("c", NS_C), ("s", NS_S)):
-            self.peers[side] = Peer(n, script, self.tmp.file("peer-%s.err" % side))
+        self.peers = start_peers(self.tmp, HELPER, Peer, {"c": NS_C, "s": NS_S})
 
     def _nft(self, netns, ruleset):
         path = self.tmp.file("ruleset-%s.nft" % netns)
@@ -422,23 +463,8 @@ class ConntrackDifferentialTest(unittest.TestCase):
         toks = out.split()
         return toks[toks.index("link/ether") + 1]
 
-    @staticmethod
-    def _read_sysctls():
-        vals = {}
-        for name in list(TIMEOUT_SYSCTLS) + ["tcp_loose", "tcp_be_liberal", "checksum"]:
-            p = ns(NS_R, "sysctl", "-n", "net.netfilter.nf_conntrack_" + name, check=False)
-            try:
-                vals[name] = int(p.stdout.decode().split()[0])
-            except (ValueError, IndexError):
-                pass
-        return vals
-
     def _cleanup(self):
-        for p in self.peers.values():
-            p.close()
-        for n in (NS_C, NS_S, NS_R):
-            sh("ip", "netns", "del", n, check=False)
-        self.tmp.cleanup()
+        cleanup_topology(self.peers, (NS_C, NS_S, NS_R), self.tmp)
 
     # ------------------------------------------------------------------ frames
 
@@ -450,10 +476,6 @@ class ConntrackDifferentialTest(unittest.TestCase):
         return bytes(Ether(dst=self.mac["r" + step.side], src=self.mac[step.side]) / pkt)
 
     # ------------------------------------------------------------------ the two runs
-
-    def _kernel_conntrack(self):
-        p = ns(NS_R, "conntrack", "-L")
-        return [l.strip() for l in p.stdout.decode().splitlines() if l.strip()]
 
     def _run_kernel(self, steps):
         """Sends each step's frame, waits for it at the far end, snapshots the table.
@@ -468,7 +490,7 @@ class ConntrackDifferentialTest(unittest.TestCase):
             t = time.monotonic()
             self.peers[st.side].send(frame)
             got = far.wait_for(i + 1, FORWARD_WAIT_MS)
-            snap = self._kernel_conntrack() if (st.snap or i == len(steps) - 1) else None
+            snap = kernel_conntrack(NS_R) if (st.snap or i == len(steps) - 1) else None
             gap = 0 if prev_t is None else max(0, int(round((t - prev_t) * 1000)))
             prev_t = t
             res.append({"passed": got is not None, "ct": snap, "gap_ms": gap, "t": t})

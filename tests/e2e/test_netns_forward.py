@@ -107,6 +107,13 @@ class NetnsForwardTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ daemon
 
+    def ctl(self, *args, timeout=60):
+        """ctgatectl against this test's ctgate: its output; a failure fails the test."""
+        p = ct.run_ctl(self.prefix, *args, timeout=timeout)
+        if p.returncode != 0:
+            self.fail("ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+        return p.stdout.decode()
+
     def _start_ctgate(self):
         cfg = ct.make_config(
             self.prefix,

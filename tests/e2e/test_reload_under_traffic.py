@@ -23,7 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_netns_forward as nf  # noqa: E402
 
-CTL = os.path.join(HERE, "..", "..", "app", "ctgatectl", "ctgatectl")
 PORT = 9999
 COUNT = 12000
 RATE = 800  # datagrams per second: ~15 s of traffic, well below any host limit
@@ -89,13 +88,6 @@ print("sent", flush=True)
 class ReloadUnderTrafficTest(nf.NetnsForwardTest):
     test_ping_tcp_and_conntrack = None  # inherited topology only
 
-    def ctl(self, *args, check=True):
-        p = subprocess.run(["/usr/bin/python3", CTL, "--file-prefix", self.prefix, *args],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-        if check and p.returncode != 0:
-            self.fail("ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
-        return p
-
     def test_hundred_reloads_lose_nothing(self):
         self._start_ctgate()
         files = []
@@ -129,7 +121,7 @@ class ReloadUnderTrafficTest(nf.NetnsForwardTest):
 
         self.assertEqual(loaded, RELOADS)
         self.assertGreaterEqual(during, RELOADS // 2, "reloads must overlap the traffic")
-        stats = json.loads(self.ctl("stats", "--json").stdout)
+        stats = json.loads(self.ctl("stats", "--json"))
         drops = stats["drops"]
         self.assertEqual(received, COUNT,
                          "datagrams lost across %d reloads; gateway drops: %s" % (RELOADS, drops))

@@ -274,45 +274,11 @@ class RulesetDifferentialTest(unittest.TestCase):
             ctd.ns(n, "nft", "-f", path)
         ctd.ns(NS_R, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         ctd.ns(NS_R, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-        self.sysctls = self._read_sysctls()
-        if self.sysctls.get("tcp_loose") != 1:
-            ctd.ns(NS_R, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=1",
-                   check=False)
-            self.sysctls = self._read_sysctls()
-        if self.sysctls.get("tcp_loose") != 1:
-            self.skipTest("nf_conntrack_tcp_loose is not 1 in the router netns")
-        if self.sysctls.get("tcp_be_liberal", 0) != 0:
-            self.skipTest("nf_conntrack_tcp_be_liberal is set: the oracle would differ")
-        probe = ctd.ns(NS_R, "conntrack", "-L", check=False)
-        if probe.returncode != 0:
-            self.skipTest("conntrack -L does not work in a netns here: %s" %
-                          probe.stderr.decode(errors="replace").strip())
-        script = self.tmp.file("peer.py")
-        with open(script, "w") as f:
-            f.write(HELPER)
-        for side, n in (("c", NS_C), ("s", NS_S)):
-            self.peers[side] = Peer(n, script, self.tmp.file("peer-%s.err" % side))
-
-    @staticmethod
-    def _read_sysctls():
-        vals = {}
-        names = list(ctd.TIMEOUT_SYSCTLS) + ["tcp_loose", "tcp_be_liberal", "checksum"]
-        out = ctd.ns(NS_R, "sysctl", *["net.netfilter.nf_conntrack_" + n for n in names],
-                     check=False).stdout.decode()
-        for line in out.splitlines():
-            k, _, v = line.partition("=")
-            try:
-                vals[k.strip().rsplit("nf_conntrack_", 1)[1]] = int(v.split()[0])
-            except (ValueError, IndexError):
-                pass
-        return vals
+        self.sysctls = ctd.prepare_oracle(self, NS_R)
+        self.peers = ctd.start_peers(self.tmp, HELPER, Peer, {"c": NS_C, "s": NS_S})
 
     def _cleanup(self):
-        for p in self.peers.values():
-            p.close()
-        for n in (NS_C, NS_S, NS_R):
-            ctd.sh("ip", "netns", "del", n, check=False)
-        self.tmp.cleanup()
+        ctd.cleanup_topology(self.peers, (NS_C, NS_S, NS_R), self.tmp)
 
     # ------------------------------------------------------------------ the two runs
 
@@ -328,10 +294,6 @@ class RulesetDifferentialTest(unittest.TestCase):
         src, dst = (C6, S6) if side == "c" else (S6, C6)
         return Ether(dst=self.mac["r" + side], src=self.mac[side]) / \
             IPv6(src=src, dst=dst, fl=ipid) / UDP(sport=9, dport=9) / Raw(b"rsdiff sentinel")
-
-    def _kernel_conntrack(self):
-        p = ctd.ns(NS_R, "conntrack", "-L", "-f", "ipv4")
-        return [l.strip() for l in p.stdout.decode().splitlines() if l.strip()]
 
     def _run_kernel(self, ruleset, steps):
         """Loads the ruleset in R, sends each step's frame (and its sentinel), reads the
@@ -351,7 +313,7 @@ class RulesetDifferentialTest(unittest.TestCase):
             t = time.monotonic()
             self.peers[st.side].send_frames(frame, sentinel)
             got, late = far.verdict(ipid, st.pkt[IP].src, st.pkt[IP].dst)
-            snap = self._kernel_conntrack() if (st.snap or i == len(steps) - 1) else None
+            snap = ctd.kernel_conntrack(NS_R, "-f", "ipv4") if (st.snap or i == len(steps) - 1) else None
             # ctgate's clock advances by whole ms: round the elapsed time, not each gap,
             # so that the two clocks do not drift apart over a long sequence.
             if t0 is None:

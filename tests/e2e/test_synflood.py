@@ -38,7 +38,6 @@ sys.path.insert(0, HERE)
 import test_netns_forward as nf  # noqa: E402
 import test_synproxy as sp  # noqa: E402
 
-CTL = os.path.join(HERE, "..", "..", "app", "ctgatectl", "ctgatectl")
 GEN = os.path.join(nf.ct.build_dir(), "bench", "ctgate-gen")
 PORT = sp.PORT
 FLOOD_SECONDS = 12
@@ -84,12 +83,6 @@ def skip_reason():
 @unittest.skipIf(skip_reason() is not None, skip_reason() or "")
 class SynFloodTest(nf.NetnsForwardTest):
     test_ping_tcp_and_conntrack = None  # inherited topology only
-
-    def ctl(self, *args):
-        p = subprocess.run(["/usr/bin/python3", CTL, "--file-prefix", self.prefix, *args],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        return p.stdout.decode()
 
     def _start(self, ct_max, loose, synproxy=None):
         ports = [{"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % nf.IF_L,
@@ -161,6 +154,19 @@ class SynFloodTest(nf.NetnsForwardTest):
             time.sleep(1.0)
         return peak, spoofed
 
+    def _flood_with_clients(self, n, connect_timeout, head_start):
+        """The full-length flood; `head_start` s into it, a client opens `n` connections
+        while the table is sampled. Returns (SYNs sent, peak table, spoofed lines seen,
+        the client's result, `ctgatectl stats --json` after)."""
+        gen = self._flood()
+        time.sleep(head_start)
+        client = self._legit(n, connect_timeout)
+        peak, spoofed = self._sample_table(FLOOD_SECONDS - head_start - 2)
+        sent, _ = self._gen_result(gen)
+        out, _ = client.communicate(timeout=300)
+        res = json.loads(out.decode().strip().splitlines()[-1])
+        return sent, peak, spoofed, res, json.loads(self.ctl("stats", "--json"))
+
     def _start_synproxy(self, ct_max):
         """ctgate with the synproxy ruleset users write (tcp_loose off), and the server."""
         self._start(ct_max, loose=False)
@@ -178,15 +184,7 @@ class SynFloodTest(nf.NetnsForwardTest):
         ct_max = 65536
         self._start_synproxy(ct_max)
 
-        gen = self._flood()
-        time.sleep(1.0)
-        client = self._legit(LEGIT, 10)
-        peak, spoofed = self._sample_table(FLOOD_SECONDS - 3)
-        sent, _ = self._gen_result(gen)
-        out, err = client.communicate(timeout=300)
-        res = json.loads(out.decode().strip().splitlines()[-1])
-
-        stats = json.loads(self.ctl("stats", "--json"))
+        sent, peak, spoofed, res, stats = self._flood_with_clients(LEGIT, 10, head_start=1.0)
         syn = stats["synproxy"]
         ct = stats["conntrack"]
         flood_rx = stats["ports"]["flood"]["rx_packets"]
@@ -213,14 +211,7 @@ class SynFloodTest(nf.NetnsForwardTest):
                          "hook forward priority filter;\n\t\tct state new counter\n\t}\n}\n")
         self._ping(nf.SERVER)
         self._server()
-        gen = self._flood()
-        time.sleep(2.0)
-        client = self._legit(20, 2)
-        peak, spoofed = self._sample_table(FLOOD_SECONDS - 4)
-        sent, _ = self._gen_result(gen)
-        out, _ = client.communicate(timeout=300)
-        res = json.loads(out.decode().strip().splitlines()[-1])
-        stats = json.loads(self.ctl("stats", "--json"))
+        sent, peak, spoofed, res, stats = self._flood_with_clients(20, 2, head_start=2.0)
         ct = stats["conntrack"]
         drops = sum(ct[w]["drop"] for w in ct if w.startswith("worker"))
         print("no synproxy: sent=%d peak_table=%d ct_drop=%d legit_ok=%d/20 %s" % (

@@ -23,7 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_netns_forward as nf  # noqa: E402
 
-CTL = os.path.join(HERE, "..", "..", "app", "ctgatectl", "ctgatectl")
 PORT = 5001
 SHORT = 1000
 
@@ -157,12 +156,6 @@ def passive_opens(ns):
 class SynproxyTest(nf.NetnsForwardTest):
     test_ping_tcp_and_conntrack = None  # inherited topology only
 
-    def ctl(self, *args):
-        p = subprocess.run(["/usr/bin/python3", CTL, "--file-prefix", self.prefix, *args],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        return p
-
     def _start_strict(self):
         # Synproxy needs the client's ACK to be INVALID, not a loose pickup.
         orig = nf.ct.make_config
@@ -194,7 +187,7 @@ class SynproxyTest(nf.NetnsForwardTest):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
         self.assertEqual(cli.returncode, 0, cli.stderr.decode(errors="replace")[-2000:])
         res = json.loads(cli.stdout.decode().strip().splitlines()[-1])
-        stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats").stdout)["/ctgate/synproxy/stats"]
+        stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats"))["/ctgate/synproxy/stats"]
         self.assertTrue(res["bulk_ok"], "10 MB transfer checksum")
         self.assertEqual(res["short_ok"], SHORT,
                          "%s\n%s" % (cli.stderr.decode(errors="replace")[-2000:], stats))

@@ -21,6 +21,7 @@ import time
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SYSTEM_PYTHON = "/usr/bin/python3"
+CTL = os.path.join(REPO_DIR, "app", "ctgatectl", "ctgatectl")
 
 
 # --------------------------------------------------------------------------- environment
@@ -243,6 +244,12 @@ def _kill_pid(proc):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def run_ctl(prefix, *args, timeout=60):
+    """ctgatectl against the ctgate with EAL file prefix `prefix`; the finished process."""
+    return subprocess.run([SYSTEM_PYTHON, CTL, "--file-prefix", prefix, *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
 
 
 def stop_pid(proc, grace=5):
