@@ -136,32 +136,27 @@ uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
 // Client SYN: answer with a cookie, keep nothing. In two halves, so that
 // a burst's SYNs can have their cookies computed together (make_cookies):
 // what the SYN offers, then the SYN-ACK once the cookie is known.
-struct syn_job {
-  tcp_opts in;
-  cookie_input key;  // what the cookie is made of
-};
-
-void syn_prepare(rte_mbuf* mb, pkt_meta* m, const synproxy_options& o, syn_job* j) {
-  options_of(mb, m, &j->in);
-  uint16_t client_mss = j->in.mss != 0 ? j->in.mss : 536;
-  j->key = {m->src, m->dst, m->sport, m->dport, rte_be_to_cpu_32(tcp_of(mb, m)->sent_seq),
-            client_mss < o.mss ? client_mss : o.mss};
+void syn_prepare(rte_mbuf* mb, pkt_meta* m, const synproxy_options& o, tcp_opts* in,
+                 cookie_input* key) {
+  options_of(mb, m, in);
+  uint16_t client_mss = in->mss != 0 ? in->mss : 536;
+  *key = {m->src, m->dst, m->sport, m->dport, rte_be_to_cpu_32(tcp_of(mb, m)->sent_seq),
+          client_mss < o.mss ? client_mss : o.mss};
 }
 
 synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
-                           const syn_job& j, uint32_t cookie) {
-  const tcp_opts& in = j.in;
+                           const tcp_opts& in, const cookie_input& key, uint32_t cookie) {
   segment s;
   s.src = m->dst;
   s.dst = m->src;
   s.sport = m->dport;
   s.dport = m->sport;
   s.seq = cookie;
-  s.ack = j.key.client_isn + 1;
+  s.ack = key.client_isn + 1;
   s.flags = ct::TCPF_SYN | ct::TCPF_ACK;
   s.window = 0;  // the client sends nothing but the ACK until the server is joined
   s.syn_options = true;
-  s.opts.mss = mss_value(mss_index(j.key.client_mss));
+  s.opts.mss = mss_value(mss_index(key.client_mss));
   bool ts = o.timestamp && in.has_ts;
   // What the client offered and we agree to; with timestamps it is carried
   // in our TSval, which the client echoes in its ACK.
@@ -183,14 +178,23 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
   return synproxy_action::stolen;
 }
 
-// One SYN (the ruleset statement). The caller has retired any finished
-// entry of the tuple (see synproxy_stmt).
+// Every SYN synproxy answers, first: counted, and if it reuses the tuple of
+// a finished connection (the client reused its port), that entry retired, as
+// Linux's reopen would, or the client's ACK would match it instead of
+// reaching synproxy. The finished filter spares spoofed SYNs the lookup.
+void syn_admit(worker_ctx& w, const pkt_meta* m) {
+  w.synproxy.add(synproxy_counter::syn_received);
+  ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
+}
+
+// One SYN (the ruleset statement), after syn_admit.
 synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
-  syn_job j;
-  syn_prepare(mb, m, o, &j);
+  tcp_opts in;
+  cookie_input key;
+  syn_prepare(mb, m, o, &in, &key);
   uint32_t cookie;
-  make_cookies(w.gw->synproxy.current(), &j.key, &cookie, 1, now_s(w));
-  return syn_answer(w, mb, m, o, j, cookie);
+  make_cookies(w.gw->synproxy.current(), &key, &cookie, 1, now_s(w));
+  return syn_answer(w, mb, m, o, in, key, cookie);
 }
 
 // Client ACK with no entry: a valid cookie opens the connection to the server.
@@ -397,12 +401,7 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
     return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
   if (f == ct::TCPF_SYN) {
-    w.synproxy.add(synproxy_counter::syn_received);
-    // A new connection on the tuple of a finished one (the client reused its
-    // port): retire the old entry, as Linux's reopen would, or the client's
-    // ACK would match it instead of reaching this statement. The finished
-    // filter spares spoofed SYNs the lookup.
-    ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
+    syn_admit(w, m);
     return on_syn(w, mb, m, o);
   }
   if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
@@ -447,7 +446,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
   for (uint16_t base = 0; base < n; base += k_chunk) {
     uint16_t end = static_cast<uint16_t>(n - base > k_chunk ? base + k_chunk : n);
     uint32_t nk = 0, ns = 0;
-    syn_job syns[k_chunk];
+    // The chunk's SYNs: options, cookie inputs, packet index.
+    tcp_opts syn_opts[k_chunk];
+    cookie_input syn_keys[k_chunk];
     uint16_t syn_index[k_chunk];
     for (uint16_t i = base; i < end; i++) {
       pkt_meta* m = meta_of(pkts[i]);
@@ -456,9 +457,8 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
         continue;
       uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
       if (on && f == ct::TCPF_SYN) {
-        w.synproxy.add(synproxy_counter::syn_received);
-        ct::ct_retire_finished(w.ct, ct::tuple_of(*m));  // as synproxy_stmt does
-        syn_prepare(pkts[i], m, a.opts, &syns[ns]);
+        syn_admit(w, m);
+        syn_prepare(pkts[i], m, a.opts, &syn_opts[ns], &syn_keys[ns]);
         syn_index[ns++] = i;
         continue;
       }
@@ -468,13 +468,13 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
       index[nk++] = i;
     }
     if (ns != 0) {
-      cookie_input in[k_chunk];
       uint32_t cookies[k_chunk];
-      for (uint32_t j = 0; j < ns; j++) in[j] = syns[j].key;
-      make_cookies(w.gw->synproxy.current(), in, cookies, ns, now_s(w));
+      make_cookies(w.gw->synproxy.current(), syn_keys, cookies, ns, now_s(w));
       for (uint32_t j = 0; j < ns; j++) {
         uint16_t i = syn_index[j];
-        rejected += apply(syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syns[j], cookies[j]), &v[i]);
+        rejected += apply(syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syn_opts[j],
+                                     syn_keys[j], cookies[j]),
+                          &v[i]);
       }
     }
     if (nk == 0) continue;
