@@ -412,6 +412,16 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   EXPECT_EQ(t.gw->sp_auto.switches_off.load(), 1u);
 }
 
+// The synproxy ruleset nft users write, for one service port.
+std::string synproxy_rules(uint16_t port) {
+  const std::string p = std::to_string(port);
+  return "table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport " +
+         p + " tcp flags syn notrack; } }\n"
+             "table ip filter { chain forward { type filter hook forward priority filter;\n"
+             "  tcp dport " + p + " ct state invalid,untracked synproxy mss 1460\n"
+             "  ct state invalid drop } }\n";
+}
+
 // A client reusing the port of a connection still in TIME_WAIT: synproxy's
 // untracked SYN retires the finished entry (Linux would reopen it), so the
 // client's cookie ACK reaches synproxy instead of matching the old flow.
@@ -446,12 +456,7 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
     key = ct::make_key(tu);
   }
   EXPECT_TRUE(t.gw->ct.finished.maybe(key));  // counted once it reached TIME_WAIT
-  load(t, R"(
-table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport 5001 tcp flags syn notrack; } }
-table ip filter { chain forward { type filter hook forward priority filter;
-  tcp dport 5001 ct state invalid,untracked synproxy mss 1460
-  ct state invalid drop } }
-)");
+  load(t, synproxy_rules(5001));
   t.clear_sent();
   seg(0, true, TCPF_SYN, 5000, 0);  // the same tuple, a new connection
   ASSERT_EQ(t.sent.size(), 1u);
@@ -498,12 +503,7 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
     if (automatic) {
       t.gw->sp_auto.on.store(true);
     } else {
-      load(t, R"(
-table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport 80 tcp flags syn notrack; } }
-table ip filter { chain forward { type filter hook forward priority filter;
-  tcp dport 80 ct state invalid,untracked synproxy mss 1460
-  ct state invalid drop } }
-)");
+      load(t, synproxy_rules(80));
     }
     pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
     syn.seq = 7000;

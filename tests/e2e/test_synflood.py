@@ -85,6 +85,10 @@ class SynFloodTest(nf.NetnsForwardTest):
     test_ping_tcp_and_conntrack = None  # inherited topology only
 
     def _start(self, ct_max, loose, synproxy=None):
+        # A ctgate that had to be killed leaves its memif socket behind, and
+        # the next one could not create it: never let one failure cascade.
+        self._remove_socket()
+        self.addCleanup(self._remove_socket)
         ports = [{"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % nf.IF_L,
                   "address": nf.GW_L + "/24"},
                  {"name": "wan", "devargs": "net_af_packet1,iface=%s,qpairs=1" % nf.IF_W,
@@ -167,6 +171,11 @@ class SynFloodTest(nf.NetnsForwardTest):
         res = json.loads(out.decode().strip().splitlines()[-1])
         return sent, peak, spoofed, res, json.loads(self.ctl("stats", "--json"))
 
+    @staticmethod
+    def _remove_socket():
+        if os.path.exists(SOCK):
+            os.unlink(SOCK)
+
     def _start_synproxy(self, ct_max):
         """ctgate with the synproxy ruleset users write (tcp_loose off), and the server."""
         self._start(ct_max, loose=False)
@@ -245,8 +254,12 @@ class SynFloodTest(nf.NetnsForwardTest):
         res = json.loads(out.decode().strip().splitlines()[-1])
         during = int(self.ctl("conntrack", "-C").strip())
         sent, _ = self._gen_result(gen, seconds)
-        self.assertTrue(self.daemon.wait_for_log(r"cookie mode OFF", timeout=15),
-                        "cookie mode did not switch off:\n" + self.daemon.log()[-2000:])
+        # A bound on the wait, not a timing: the switch needs the flood's
+        # backlog drained and the rates below half the threshold, which a
+        # starved machine can take a while to show.
+        if not self.daemon.wait_for_log(r"cookie mode OFF", timeout=60):
+            self.fail("cookie mode did not switch off:\n%s\n%s" % (
+                self.ctl("synproxy", "stats"), self.daemon.log()[-2000:]))
         final = json.loads(self.ctl("synproxy", "stats", "--json"))
         lines = [l for l in self.daemon.log().splitlines() if "synproxy auto:" in l]
         print("auto: sent=%d table_after_on=%d table_during=%d legit=%d/50 cookies=%d %s" % (
