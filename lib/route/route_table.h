@@ -1,8 +1,8 @@
 // IPv4 routing: an rte_fib (DIR-24-8) built on the control plane from the
 // config's connected subnets, local addresses and static routes.
 //
-// The table is immutable once built; a route change builds a new one and
-// publishes it by pointer swap (see docs/design/concurrency.md).
+// Built once at startup, before the workers start, and immutable after that:
+// routes cannot change while ctgate runs (see docs/design/concurrency.md).
 #pragma once
 
 #include <cstdint>

@@ -730,14 +730,9 @@ class RulesetDifferentialTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ 7: ICMP errors
 
-    # BUG (ctgate): ICMP errors are never RELATED. lib/conntrack has no equivalent of
-    # Linux's nf_conntrack_icmpv4_error(): an ICMP error quoting a tracked flow goes to
-    # icmp_new_flow(), which refuses non-queries, so the packet is INVALID (ct state
-    # invalid) where the kernel says RELATED. With ruleset 1 (`ct state
-    # established,related accept`, `ct state invalid drop`) the kernel forwards the
-    # server's port-unreachable for the client's DNS query and ctgate drops it.
-    # docs/design/trackers.md says errors "are RELATED packets and the caller handles
-    # them"; the caller does not. Remove expectedFailure once fixed.
+    # An ICMP error quoting a tracked flow is RELATED (nf_conntrack_icmpv4_error; ctgate:
+    # icmp_error_related in lib/conntrack/conntrack.cpp), so ruleset 1's `ct state
+    # established,related accept` forwards it.
     def test_7_icmp_error_related(self):
         q = udp("c", 45001, 53, note="dns query", expect=PASS)
         syn = Flow(45002, 443, 1000, 2000).syn(note="https SYN", expect=PASS)
@@ -782,13 +777,9 @@ class RulesetDifferentialTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ 9: checksums
 
-    # BUG (ctgate, undocumented difference): conntrack does not verify TCP/UDP/ICMP
-    # checksums. Linux does, in PRE_ROUTING, when net.netfilter.nf_conntrack_checksum is 1
-    # (the default): a packet with a bad L4 checksum gets no conntrack (ct state invalid),
-    # so ruleset 1's `ct state invalid drop` drops it and no entry is created. ctgate
-    # tracks it: it passes, and a SYN creates a SYN_SENT entry. docs/design/trackers.md
-    # lists no such difference. Remove expectedFailure once fixed (or once documented, turn
-    # it into a vknown difference).
+    # With nf_conntrack_checksum 1 (the default; ctgate: `conntrack.checksum`) a packet
+    # with a bad L4 checksum is INVALID, so ruleset 1's `ct state invalid drop` drops it
+    # and no entry is created.
     def test_9_bad_l4_checksum(self):
         if self.sysctls.get("checksum", 1) != 1:
             self.skipTest("nf_conntrack_checksum is 0 in the router netns")
@@ -801,15 +792,12 @@ class RulesetDifferentialTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ 10: fragments
 
-    # BUG (ctgate, undocumented difference): no defragmentation before conntrack. Linux
-    # registers nf_defrag_ipv4 with conntrack: fragments are reassembled in PRE_ROUTING
-    # (the first one is held, nothing is forwarded until the datagram is complete), and the
-    # whole datagram is tracked, filtered and forwarded. ctgate tracks the first fragment
-    # as if it were the whole datagram (so it passes ruleset 1 and creates the entry at
-    # once) and marks every later fragment INVALID (lib/packet/parse.cpp L4_FRAGMENT ->
-    # CTINFO_INVALID in ct_in; the comment there says "untracked", the code says invalid),
-    # so `ct state invalid drop` drops them and the datagram never arrives complete.
-    @known_bug  # no IPv4 defragmentation yet (documented difference)
+    # Known bug, tracked by issue 10 "IPv4 defragmentation": Linux reassembles fragments
+    # before conntrack (the first one is held until the datagram is complete); ctgate has
+    # no defragmentation yet. It tracks the first fragment as the whole datagram (passed at
+    # once) and passes later ones untracked (ct_counter::untracked_fragment), which
+    # ruleset 1's policy drops, so the datagram never arrives complete.
+    @known_bug  # issue 10: no IPv4 defragmentation yet
     def test_10_fragmented_udp(self):
         whole = bytes(IP(src=CLIENT, dst=SERVER) / UDP(sport=49001, dport=53) /
                       Raw(b"q" * 72))[20:]                       # the UDP datagram, 80 bytes
@@ -826,14 +814,9 @@ class RulesetDifferentialTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ 11: reopen and marks
 
-    # BUG (ctgate): a reopened connection keeps the old connection's ct mark. Linux kills
-    # the old entry (TIME_WAIT/CLOSE reopen in nf_conntrack_tcp_packet, or at once for a
-    # RST before any reply) and the SYN creates a fresh entry with mark 0. ctgate reopens
-    # in place (trackers.md #4: proto_tcp.cpp reopen() clears SEEN_REPLY and ASSURED via
-    # clear_status) but leaves ct_entry::mark alone, so the new connection starts with the
-    # old mark: `conntrack -L` shows mark=2 where the kernel shows mark=0, and any rule
-    # matching `ct mark` treats the new connection as the old one. Not listed in
-    # trackers.md. Fix: reset the mark together with clear_status on reopen.
+    # A reopened connection is a new one: Linux kills the old entry and the SYN creates a
+    # fresh one with ct mark 0. ctgate reopens in place (trackers.md #4) and resets the
+    # mark with the status bits (clear_status in lib/conntrack/conntrack.cpp).
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
