@@ -129,7 +129,7 @@ if [ "$FAST" -eq 0 ]; then
 fi
 
 echo "== CLI, functional and end-to-end tests"
-for t in tests/control/test_*.py tests/functional/test_*.py tests/e2e/test_*.py; do
+for t in tests/build/test_*.py tests/control/test_*.py tests/functional/test_*.py tests/e2e/test_*.py; do
   [ -f "$t" ] || continue
   rel=${t#tests/}
   run_pyunit "${rel%.py}" "$t"

@@ -11,6 +11,10 @@
 
 namespace ctgate {
 
+// Workers a gateway can run: bounds per-worker arrays (conntrack's delete
+// rings, counters) so they need no allocation.
+inline constexpr uint16_t k_max_workers = 64;
+
 struct ipv4_prefix {
   uint32_t addr = 0;  // host byte order
   uint8_t len = 0;
@@ -97,7 +101,7 @@ struct eal_config {
 struct gateway_config {
   std::string source_file;         // path the config was read from
   eal_config eal;
-  uint16_t workers = 1;            // worker lcores; each owns rx/tx queue <i> on every port
+  uint16_t workers = 1;  // worker lcores (1..k_max_workers); each owns rx/tx queue <i> on every port
   uint16_t burst = 32;             // rx burst size, 1..64
   uint32_t mbufs = 16384;          // mbuf pool size per socket
   std::vector<port_config> ports;

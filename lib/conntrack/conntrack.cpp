@@ -243,6 +243,20 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
   w.counters.add(ct_counter::found);
 }
 
+// Takes one unit of `max` for a new flow: free room, or room made by early
+// drop (an unassured entry near the new flow's hash, as Linux's). On failure
+// the new flow is dropped: counted, and "table full" logged, rate-limited.
+bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
+  flow_table& table = *w.rt->table;
+  if (table.try_reserve(privileged) ||
+      (ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
+       table.try_reserve(privileged)))
+    return true;
+  w.counters.add(ct_counter::drop);
+  note_table_full(w, now_ms);
+  return false;
+}
+
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
 bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow_key& key,
                         uint32_t now_ms) {
@@ -254,14 +268,7 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow
     return true;
   }
   flow_table& table = *w.rt->table;
-  bool privileged = (m->mark & w.rt->reserved_mark) != 0;
-  if (!table.try_reserve(privileged) &&
-      !(ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
-        table.try_reserve(privileged))) {
-    w.counters.add(ct_counter::drop);
-    note_table_full(w, now_ms);
-    return false;
-  }
+  if (!reserve_or_evict(w, key, (m->mark & w.rt->reserved_mark) != 0, now_ms)) return false;
   void* obj = nullptr;
   if (w.n_unconfirmed >= k_max_unconfirmed || rte_mempool_get(w.rt->pool, &obj) != 0) {
     table.unreserve();
@@ -335,7 +342,7 @@ void ct_runtime_fini(ct_runtime* rt) {
 bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err) {
   w->id = id;
   w->rt = rt;
-  if (id < 64) rt->workers[id] = w;
+  if (id < k_max_workers) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
   std::string name = "ct_kill_" + std::to_string(id) + "_" + std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
   w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -463,13 +470,7 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   *created = false;
   flow_table& table = *w.rt->table;
   flow_key key = make_key(t);
-  if (!table.try_reserve() &&
-      !(ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
-        table.try_reserve())) {
-    w.counters.add(ct_counter::drop);
-    note_table_full(w, now_ms);
-    return nullptr;
-  }
+  if (!reserve_or_evict(w, key, false, now_ms)) return nullptr;
   int32_t p = table.add(key);
   ct_entry proto;
   proto.orig = t;
@@ -543,7 +544,7 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
     destroy_owned(w, e, ct_counter::deleted);
     return true;
   }
-  ct_worker* owner = e->owner < 64 ? w.rt->workers[e->owner] : nullptr;
+  ct_worker* owner = e->owner < k_max_workers ? w.rt->workers[e->owner] : nullptr;
   return owner != nullptr && ct_request_delete(*owner, pos, live);
 }
 

@@ -112,7 +112,7 @@ struct ct_runtime {
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
   finished_filter finished;
-  struct ct_worker* workers[64] = {};  // by worker id: where to send delete requests
+  struct ct_worker* workers[k_max_workers] = {};  // by worker id: where to send delete requests
 };
 
 // Timer wheel geometry: 4096 slots of 256 ms span ~17.5 minutes. Entries

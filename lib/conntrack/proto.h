@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "packet/l4_info.h"
+
 namespace ctgate {
 struct conntrack_timeouts;  // config/config.h
 }
@@ -46,18 +48,6 @@ enum tcp_state : uint8_t {
   TCP_CT_MAX,
 };
 
-// TCP flag bits as they sit in the header's flags byte.
-enum : uint8_t {
-  TCPF_FIN = 0x01,
-  TCPF_SYN = 0x02,
-  TCPF_RST = 0x04,
-  TCPF_PSH = 0x08,
-  TCPF_ACK = 0x10,
-  TCPF_URG = 0x20,
-  TCPF_ECE = 0x40,
-  TCPF_CWR = 0x80,
-};
-
 // Timeout classes. Each has one duration, configured in conntrack.timeouts.
 enum timeout_class : uint8_t {
   TC_TCP_SYN_SENT = 0,
@@ -75,15 +65,6 @@ enum timeout_class : uint8_t {
   TC_ICMP,
   TC_GENERIC,
   TC_COUNT,
-};
-
-// What a tracker sees of a packet. Filled by the parse stage.
-struct l4_info {
-  uint8_t proto = 0;
-  uint8_t tcp_flags = 0;  // TCPF_* bits
-  uint8_t icmp_type = 0;
-  uint8_t icmp_code = 0;
-  uint16_t payload_len = 0;  // L4 payload bytes
 };
 
 // The tracker-owned part of a conntrack entry (8 bytes).

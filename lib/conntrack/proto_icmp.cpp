@@ -12,27 +12,19 @@
 namespace ctgate::ct {
 namespace {
 
-constexpr uint8_t icmp_echo_reply = 0;
-constexpr uint8_t icmp_echo = 8;
-constexpr uint8_t icmp_timestamp = 13;
-constexpr uint8_t icmp_timestamp_reply = 14;
-constexpr uint8_t icmp_info_request = 15;
-constexpr uint8_t icmp_info_reply = 16;
-constexpr uint8_t icmp_address = 17;
-constexpr uint8_t icmp_address_reply = 18;
 constexpr uint8_t icmp_no_type = 0xff;
 
 // The answer type for a query type; icmp_no_type if `type` is not a query.
 constexpr uint8_t answer_type(uint8_t type) {
   switch (type) {
-    case icmp_echo:
-      return icmp_echo_reply;
-    case icmp_timestamp:
-      return icmp_timestamp_reply;
-    case icmp_info_request:
-      return icmp_info_reply;
-    case icmp_address:
-      return icmp_address_reply;
+    case icmp::echo:
+      return icmp::echo_reply;
+    case icmp::timestamp:
+      return icmp::timestamp_reply;
+    case icmp::info_request:
+      return icmp::info_reply;
+    case icmp::address:
+      return icmp::address_reply;
     default:
       return icmp_no_type;
   }

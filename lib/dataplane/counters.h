@@ -36,6 +36,7 @@ namespace ctgate {
   X(drop_tx_full, "drop: TX queue full")                                     \
   X(drop_no_mbuf, "drop: could not allocate an mbuf for a reply")            \
   X(reject_sent, "TCP resets / ICMP unreachables sent by reject")            \
+  X(local_out_full, "generated packets not sent: the burst's local-out queue was full") \
   X(log_suppressed, "log statements dropped: log ring full")                 \
   X(unconfirmed_leaked, "unconfirmed entries left at the end of a burst (bug if > 0)")
 CTGATE_DEFINE_COUNTERS(dp_counter, DP_COUNTERS)

@@ -105,10 +105,9 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 // Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
 // output (route, neighbor, TX) at the end of the burst.
 void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_kind kind) {
-  if (w.n_local_out >= k_max_burst) return;
   if (kind == reject_kind::tcp_reset && m->l4.proto != IPPROTO_TCP) kind = reject_kind::icmp_port_unreachable;
-  if (kind == reject_kind::tcp_reset && (m->l4.tcp_flags & ct::TCPF_RST)) return;  // never answer a RST
-  if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != 8 && m->l4.icmp_type != 13) return;  // no ICMP about ICMP errors
+  if (kind == reject_kind::tcp_reset && (m->l4.tcp_flags & TCPF_RST)) return;  // never answer a RST
+  if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != icmp::echo && m->l4.icmp_type != icmp::timestamp) return;  // no ICMP about ICMP errors
   rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
   if (r == nullptr) {
     w.counters.add(dp_counter::drop_no_mbuf);
@@ -126,23 +125,25 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
     s.sport = rte_be_to_cpu_16(m->dport);
     s.dport = rte_be_to_cpu_16(m->sport);
     s.window = 0;
-    if (m->l4.tcp_flags & ct::TCPF_ACK) {
+    if (m->l4.tcp_flags & TCPF_ACK) {
       s.seq = rte_be_to_cpu_32(th->recv_ack);
-      s.tcp_flags = ct::TCPF_RST;
+      s.tcp_flags = TCPF_RST;
     } else {
-      uint32_t seg = m->l4.payload_len + ((m->l4.tcp_flags & ct::TCPF_SYN) ? 1 : 0) +
-                     ((m->l4.tcp_flags & ct::TCPF_FIN) ? 1 : 0);
+      uint32_t seg = m->l4.payload_len + ((m->l4.tcp_flags & TCPF_SYN) ? 1 : 0) +
+                     ((m->l4.tcp_flags & TCPF_FIN) ? 1 : 0);
       s.ack = rte_be_to_cpu_32(th->sent_seq) + seg;
-      s.tcp_flags = ct::TCPF_RST | ct::TCPF_ACK;
+      s.tcp_flags = TCPF_RST | TCPF_ACK;
     }
     len = build_frame(s, buf, rte_pktmbuf_tailroom(r));
   } else {
-    static constexpr uint8_t codes[] = {3, 1, 0, 13, 3};  // port, host, net, admin, (tcp: unused)
-    // ICMP error: type 3, the original IP header plus 8 bytes as payload.
+    // By reject_kind: port, host, net, admin, (tcp-reset: unused).
+    static constexpr uint8_t codes[] = {icmp::port_unreach, icmp::host_unreach, icmp::net_unreach,
+                                        icmp::pkt_filtered, icmp::port_unreach};
+    // ICMP error: destination unreachable, the original IP header plus 8 bytes as payload.
     uint16_t quote = static_cast<uint16_t>(std::min<uint32_t>(m->l4_off - m->l3_off + 8,
                                                               rte_be_to_cpu_16(oip->total_length)));
     s.proto = IPPROTO_ICMP;
-    s.icmp_type = 3;
+    s.icmp_type = icmp::dest_unreach;
     s.icmp_code = codes[static_cast<int>(kind)];
     s.payload_len = quote;
     len = build_frame(s, buf, rte_pktmbuf_tailroom(r));
@@ -164,8 +165,10 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
   rm->l3_off = sizeof(rte_ether_hdr);
   rm->src = rte_cpu_to_be_32(s.src);
   rm->dst = rte_cpu_to_be_32(s.dst);
-  rm->flags = PKT_F_LOCAL_OUT;
-  w.local_out[w.n_local_out++] = r;
+  if (!queue_local_out(w, r)) {
+    rte_pktmbuf_free(r);
+    return;
+  }
   w.counters.add(dp_counter::reject_sent);
 }
 

@@ -5,7 +5,10 @@
 
 #include <cstring>
 
+#include <glog/logging.h>
+
 #include "dataplane/gateway.h"
+#include "dataplane/rss.h"
 
 namespace ctgate {
 
@@ -37,6 +40,32 @@ void tx_unsent(rte_mbuf** pkts, uint16_t unsent, void* arg) {
   w->counters.add(dp_counter::drop_tx_full, unsent);
 }
 
+// One line per port at startup: the key and hash functions in force, read
+// back from the device where it can tell, and a warning where flows may not
+// be symmetric.
+void log_rss(const std::string& port, uint16_t id, uint16_t queues, const rss_plan& plan) {
+  if (!plan.warning.empty())
+    LOG(WARNING) << "port " << port << ": RSS not symmetric: " << plan.warning;
+  if (!plan.enabled) {
+    if (queues > 1 && plan.warning.empty())
+      LOG(WARNING) << "port " << port << ": no RSS across " << queues << " queues";
+    return;
+  }
+  std::vector<uint8_t> key(plan.key.size() ? plan.key.size() : k_default_rss_key_len);
+  rte_eth_rss_conf got{};
+  got.rss_key = key.data();
+  got.rss_key_len = static_cast<uint8_t>(key.size());
+  if (rte_eth_dev_rss_hash_conf_get(id, &got) == 0 && got.rss_key_len != 0) {
+    LOG(INFO) << "port " << port << ": RSS over " << queues << " queues, key "
+              << int(got.rss_key_len) << " B " << rss_key_hex(key.data(), got.rss_key_len)
+              << ", hash " << rss_hf_names(got.rss_hf);
+  } else {
+    LOG(INFO) << "port " << port << ": RSS over " << queues << " queues, key "
+              << plan.key.size() << " B " << rss_key_hex(plan.key.data(), plan.key.size())
+              << " (requested; the device cannot report it), hash " << rss_hf_names(plan.hf);
+  }
+}
+
 bool start_port(gateway& gw, size_t idx, std::string* err) {
   const port_config& pc = gw.cfg.ports[idx];
   port_info& pi = gw.ports[idx];
@@ -58,13 +87,12 @@ bool start_port(gateway& gw, size_t idx, std::string* err) {
                     std::to_string(info.max_rx_queues) + "/" + std::to_string(info.max_tx_queues),
                 0);
   rte_eth_conf conf{};
-  uint64_t rss_hf = info.flow_type_rss_offloads &
-                    (RTE_ETH_RSS_IP | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
-  if (q > 1 && rss_hf != 0) {
+  rss_plan rss = plan_rss(info, q);
+  if (rss.enabled) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_key = const_cast<uint8_t*>(k_symmetric_rss_key);
-    conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(k_symmetric_rss_key);
-    conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    conf.rx_adv_conf.rss_conf.rss_key = rss.key.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(rss.key.size());
+    conf.rx_adv_conf.rss_conf.rss_hf = rss.hf;
   }
   // Checksum verification on the NIC where it can: parse trusts the IPv4
   // verdict and conntrack (nf_conntrack_checksum) the L4 one, and fall back
@@ -73,7 +101,19 @@ bool start_port(gateway& gw, size_t idx, std::string* err) {
   constexpr uint64_t k_rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
                                   RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
   conf.rxmode.offloads |= info.rx_offload_capa & k_rx_cksum;
-  if ((rc = rte_eth_dev_configure(id, q, q, &conf)) != 0) return fail("configure", rc);
+  rc = rte_eth_dev_configure(id, q, q, &conf);
+  if (rc != 0 && rss.enabled) {
+    // Some PMDs take no key at all. Hashing with the device's own key still
+    // spreads the load; conntrack stays correct with split flows (one shared
+    // table, owner-only timer work), it only costs cross-core traffic.
+    conf.rx_adv_conf.rss_conf.rss_key = nullptr;
+    conf.rx_adv_conf.rss_conf.rss_key_len = 0;
+    rss.warning = std::string("the device refused the symmetric key (") + rte_strerror(-rc) +
+                  "): hashing with its default key, so the two directions of a flow may reach "
+                  "different workers";
+    rc = rte_eth_dev_configure(id, q, q, &conf);
+  }
+  if (rc != 0) return fail("configure", rc);
   uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;
   rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd);
   int socket = rte_eth_dev_socket_id(id);
@@ -91,6 +131,7 @@ bool start_port(gateway& gw, size_t idx, std::string* err) {
     if ((rc = rte_eth_dev_default_mac_addr_set(id, &a)) != 0) return fail("set mac", rc);
   }
   if ((rc = rte_eth_dev_start(id)) != 0) return fail("start", rc);
+  log_rss(pc.name, id, q, rss);
   if (pc.promiscuous) rte_eth_promiscuous_enable(id);
   rte_ether_addr mac;
   rte_eth_macaddr_get(id, &mac);

@@ -1,5 +1,5 @@
 // Ethdev setup: one RX and one TX queue per worker on every port, with a
-// symmetric RSS key so both directions of a flow land on the same worker.
+// symmetric RSS key (rss.h) so both directions of a flow land on the same worker.
 #pragma once
 
 #include <string>
@@ -22,8 +22,5 @@ void ports_stop(gateway& gw);
 // The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").
 std::string devargs_name(const std::string& devargs);
 bool devargs_is_vdev(const std::string& devargs);
-
-// The 40-byte symmetric Toeplitz key (0x6d5a repeated).
-extern const uint8_t k_symmetric_rss_key[40];
 
 }  // namespace ctgate

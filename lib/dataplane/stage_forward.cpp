@@ -4,6 +4,7 @@
 
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
+#include "packet/cksum.h"
 
 namespace ctgate {
 
@@ -22,10 +23,7 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
       continue;
     }
-    ip->time_to_live--;
-    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100.
-    uint32_t sum = static_cast<uint32_t>(ip->hdr_checksum) + rte_cpu_to_be_16(0x0100);
-    ip->hdr_checksum = static_cast<uint16_t>(sum + (sum >> 16));
+    ipv4_decrease_ttl(ip);
     pkts[kept++] = pkts[i];
   }
   w.counters.add(dp_counter::forwarded, kept);

@@ -5,35 +5,34 @@
 #include <rte_ip.h>
 
 #include "dataplane/stages.h"
+#include "packet/cksum.h"
 
 namespace ctgate {
 
 namespace {
 
 bool is_echo_request(const pkt_meta* m) {
-  return m->l4.proto == IPPROTO_ICMP && m->l4_invalid == L4_OK && m->l4.icmp_type == 8 &&
+  return m->l4.proto == IPPROTO_ICMP && m->l4_invalid == L4_OK && m->l4.icmp_type == icmp::echo &&
          m->l4.icmp_code == 0 && !(m->flags & PKT_F_FRAGMENT);
 }
 
 void make_echo_reply(rte_mbuf* mb, pkt_meta* m) {
   auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
-  auto* icmp = rte_pktmbuf_mtod_offset(mb, rte_icmp_hdr*, m->l4_off);
+  auto* ih = rte_pktmbuf_mtod_offset(mb, rte_icmp_hdr*, m->l4_off);
   rte_be32_t src = ip->src_addr;
   ip->src_addr = ip->dst_addr;
   ip->dst_addr = src;
   ip->time_to_live = 64;
   ip->hdr_checksum = 0;
   ip->hdr_checksum = rte_ipv4_cksum(ip);
-  // Type 8 -> 0: adjust the checksum incrementally (RFC 1624).
-  icmp->icmp_type = 0;
-  uint32_t sum = static_cast<uint16_t>(~icmp->icmp_cksum) + static_cast<uint16_t>(~rte_cpu_to_be_16(0x0800)) +
-                 rte_cpu_to_be_16(0x0000);
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  icmp->icmp_cksum = static_cast<uint16_t>(~sum);
+  // Echo request -> echo reply: type and code share one 16-bit word.
+  ih->icmp_type = icmp::echo_reply;
+  ih->icmp_cksum =
+      cksum_replace16(ih->icmp_cksum, rte_cpu_to_be_16(icmp::echo << 8),
+                      rte_cpu_to_be_16(icmp::echo_reply << 8));
   // A fresh trip through LOCAL_OUT: new metadata for the reply.
   std::swap(m->src, m->dst);
-  m->l4.icmp_type = 0;
+  m->l4.icmp_type = icmp::echo_reply;
   m->flags = PKT_F_LOCAL_OUT;
   m->ct = nullptr;
   m->ct_info = CTINFO_NONE;

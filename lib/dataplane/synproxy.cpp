@@ -121,16 +121,6 @@ void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
   m->l4.payload_len = 0;
 }
 
-// Sends the packet (already rewritten) out through routing, like the other
-// answers the gateway builds (reject).
-bool queue_out(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
-  if (w.n_local_out >= k_max_burst) return false;
-  m->flags = PKT_F_LOCAL_OUT;
-  m->ct = nullptr;
-  w.local_out[w.n_local_out++] = mb;
-  return true;
-}
-
 uint32_t now_s(const worker_ctx& w) { return w.now_ms / 1000; }
 
 // Client SYN: answer with a cookie, keep nothing. In two halves, so that
@@ -153,7 +143,7 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
   s.dport = m->sport;
   s.seq = cookie;
   s.ack = key.client_isn + 1;
-  s.flags = ct::TCPF_SYN | ct::TCPF_ACK;
+  s.flags = TCPF_SYN | TCPF_ACK;
   s.window = 0;  // the client sends nothing but the ACK until the server is joined
   s.syn_options = true;
   s.opts.mss = mss_value(mss_index(key.client_mss));
@@ -170,7 +160,7 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
     s.opts.wscale = wscale != 0xff ? o.wscale : k_no_wscale;
   }
   write_segment(mb, m, s);
-  if (!queue_out(w, mb, m)) {
+  if (!queue_local_out(w, mb)) {
     w.synproxy.add(synproxy_counter::cookies_not_sent);
     return synproxy_action::drop;
   }
@@ -228,8 +218,8 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   // The entry: SYN_SENT as for the SYN we send now, marked as proxied.
   ct::ct_tuple t = ct::tuple_of(*m);
   ct::track_state ts;
-  ct::l4_info syn = m->l4;
-  syn.tcp_flags = ct::TCPF_SYN;
+  l4_info syn = m->l4;
+  syn.tcp_flags = TCPF_SYN;
   ct::tracker_for(IPPROTO_TCP).new_flow(syn, w.ct.rt->params, w.now_ms, &ts);
   join_state js{ack - 1, in.has_ts ? in.tsecr : 0};
   uint8_t reserved[8];
@@ -258,7 +248,7 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   s.dport = m->dport;
   s.seq = client_isn;  // the client's own ISN: no translation on the client's side
   s.ack = 0;
-  s.flags = ct::TCPF_SYN;
+  s.flags = TCPF_SYN;
   s.window = window;
   s.syn_options = true;
   s.opts.mss = mss;
@@ -309,13 +299,13 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
     u.dport = m->dport;
     u.seq = js.cookie + 1;
     u.ack = ack;
-    u.flags = ct::TCPF_ACK;
+    u.flags = TCPF_ACK;
     u.window = window;
     u.opts.has_ts = in.has_ts;
     u.opts.tsval = in.tsval - d.ts_off;  // the client's view of the server's clock
     u.opts.tsecr = in.tsecr;
     write_segment(up, um, u);
-    if (!queue_out(w, up, um)) rte_pktmbuf_free(up);
+    if (!queue_local_out(w, up)) rte_pktmbuf_free(up);
   }
 
   // This SYN-ACK becomes the ACK that completes the server's handshake.
@@ -326,7 +316,7 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   s.dport = m->sport;
   s.seq = ack;
   s.ack = server_isn + 1;
-  s.flags = ct::TCPF_ACK;
+  s.flags = TCPF_ACK;
   s.window = window;
   s.opts.has_ts = in.has_ts;
   s.opts.tsval = in.tsecr;  // the client's TSval we sent in the SYN, echoed back
@@ -347,15 +337,15 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
     uint16_t status = e->status.load(std::memory_order_acquire);
     if (!(status & (ct::CT_STATUS_SYNPROXY | ct::CT_STATUS_SEQ_ADJUST))) continue;
     bool reply = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::reply);
-    uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST);
-    if ((status & ct::CT_STATUS_SYNPROXY) && reply && f == (ct::TCPF_SYN | ct::TCPF_ACK)) {
+    uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST);
+    if ((status & ct::CT_STATUS_SYNPROXY) && reply && f == (TCPF_SYN | TCPF_ACK)) {
       on_server_synack(w, pkts[i], m, e);
       continue;
     }
     if (!(status & ct::CT_STATUS_SEQ_ADJUST)) continue;
     // A server SYN-ACK after the join (our ACK was lost): it is translated
     // to the client, whose ACK then completes the server's side again.
-    if (reply && f == (ct::TCPF_SYN | ct::TCPF_ACK))
+    if (reply && f == (TCPF_SYN | TCPF_ACK))
       w.synproxy.add(synproxy_counter::server_synack_retransmits);
     seq_delta d = load_reserved<seq_delta>(e);
     auto* th = reinterpret_cast<uint8_t*>(tcp_of(pkts[i], m));
@@ -399,12 +389,12 @@ void synproxy_secrets::maybe_rotate(uint32_t now_s) {
 synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
     return synproxy_action::none;
-  uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
-  if (f == ct::TCPF_SYN) {
+  uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
+  if (f == TCPF_SYN) {
     syn_admit(w, m);
     return on_syn(w, mb, m, o);
   }
-  if (f == ct::TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
+  if (f == TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
   return synproxy_action::none;
 }
 
@@ -455,14 +445,14 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
       if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
           !a.protects(rte_be_to_cpu_16(m->dport)))
         continue;
-      uint8_t f = m->l4.tcp_flags & (ct::TCPF_SYN | ct::TCPF_ACK | ct::TCPF_RST | ct::TCPF_FIN);
-      if (on && f == ct::TCPF_SYN) {
+      uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
+      if (on && f == TCPF_SYN) {
         syn_admit(w, m);
         syn_prepare(pkts[i], m, a.opts, &syn_opts[ns], &syn_keys[ns]);
         syn_index[ns++] = i;
         continue;
       }
-      if (f != ct::TCPF_ACK) continue;
+      if (f != TCPF_ACK) continue;
       keys[nk] = ct::make_key(ct::tuple_of(*m));
       kp[nk] = &keys[nk];
       index[nk++] = i;
@@ -501,7 +491,7 @@ bool synproxy_auto_init(gateway& gw, std::string* err) {
   a.opts.sack_perm = c.sack_perm;
   for (uint16_t p : c.ports) a.port_bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
   bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
-    if (ed.add(hook_point::prerouting, PRI_RAW - 10, "synproxy_auto", synproxy_auto_hook, nullptr, 0,
+    if (ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook, nullptr, 0,
                err) < 0)
       return false;
     return gw.synproxy_hook_registered || register_synproxy_hook(ed, err);
@@ -548,7 +538,7 @@ std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms) {
 }
 
 bool register_synproxy_hook(hook_registry::editor& ed, std::string* err) {
-  return ed.add(hook_point::postrouting, INT_MAX - 1, "synproxy", synproxy_post_routing, nullptr,
+  return ed.add(hook_point::postrouting, PRI_SYNPROXY, "synproxy", synproxy_post_routing, nullptr,
                 0, err) > 0;
 }
 

@@ -100,7 +100,7 @@ bool synproxy_auto_init(gateway& gw, std::string* err);
 // line to log when it switched, empty otherwise.
 std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
 
-// Registers the POST_ROUTING callback (priority INT_MAX - 1, as Linux's
+// Registers the POST_ROUTING callback (priority PRI_SYNPROXY = INT_MAX - 1, as Linux's
 // synproxy hook) that joins the server side and translates established
 // proxied flows. Once registered it stays: flows outlive rulesets.
 bool register_synproxy_hook(hook_registry::editor& ed, std::string* err);

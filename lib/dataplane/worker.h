@@ -118,6 +118,22 @@ inline void pkt_drop(worker_ctx& w, rte_mbuf* m, dp_counter reason) {
   w.counters.add(reason);
 }
 
+// Queues a packet the gateway generated (a reject, a SYN-ACK, synproxy's
+// ACK to the server) for LOCAL_OUT at the end of the burst. The queue holds
+// one burst; when it is full this counts local_out_full and returns false,
+// and the caller still owns the packet.
+inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
+  if (w.n_local_out >= k_max_burst) {
+    w.counters.add(dp_counter::local_out_full);
+    return false;
+  }
+  pkt_meta* m = meta_of(mb);
+  m->flags = PKT_F_LOCAL_OUT;
+  m->ct = nullptr;
+  w.local_out[w.n_local_out++] = mb;
+  return true;
+}
+
 // Records one trace event for a packet marked PKT_F_TRACE.
 void trace_event(worker_ctx& w, const rte_mbuf* m, trace_record r);
 

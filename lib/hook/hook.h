@@ -32,7 +32,13 @@ enum hook_priority : int32_t {
   PRI_FILTER = 0,
   PRI_SECURITY = 50,
   PRI_NAT_SRC = 100,
+  // Linux's ipv4 synproxy hooks sit just before confirm
+  // (NF_IP_PRI_CONNTRACK_CONFIRM - 1).
+  PRI_SYNPROXY = INT_MAX - 1,
   PRI_CONNTRACK_CONFIRM = INT_MAX,
+  // ctgate's own: synproxy's automatic defence answers SYNs ahead of the raw
+  // table, so a flood never reaches a rule.
+  PRI_SYNPROXY_AUTO = PRI_RAW - 10,
 };
 
 struct hook_entry;

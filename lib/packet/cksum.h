@@ -29,6 +29,21 @@ inline uint16_t cksum_fold(uint64_t s) {
   return static_cast<uint16_t>(s);
 }
 
+// Incremental update (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), as Linux's
+// csum_replace2/csum_replace4. Works in whichever byte order the caller
+// keeps the checksum and the values, as long as it is the same for all.
+// `delta` is a sum of (~old + new) 16-bit words; the replace functions
+// build it for one field.
+inline uint16_t cksum_adjust(uint16_t check, uint64_t delta) {
+  return static_cast<uint16_t>(~cksum_fold(static_cast<uint16_t>(~check) + delta));
+}
+inline uint16_t cksum_replace16(uint16_t check, uint16_t from, uint16_t to) {
+  return cksum_adjust(check, static_cast<uint16_t>(~from) + uint64_t{to});
+}
+inline uint16_t cksum_replace32(uint16_t check, uint32_t from, uint32_t to) {
+  return cksum_adjust(check, uint64_t{~from >> 16} + (~from & 0xffffu) + (to >> 16) + (to & 0xffffu));
+}
+
 // Adds `len` bytes at p to the accumulator (an odd last byte is padded with
 // zero, as RFC 1071 says).
 inline uint64_t cksum_add(uint64_t sum, const void* p, size_t len) {
@@ -61,6 +76,15 @@ inline uint16_t ipv4_hdr_cksum(const rte_ipv4_hdr* ip) {
   uint64_t s = cksum_add(0, ip, 10);  // up to the checksum field
   s = cksum_add(s, reinterpret_cast<const uint8_t*>(ip) + 12, ihl - 12);
   return static_cast<uint16_t>(~cksum_fold(s));
+}
+
+// Decrements the TTL and patches the header checksum: the TTL is the high
+// byte of its 16-bit word, so the sum grows by 0x0100 (Linux's
+// ip_decrease_ttl; cheaper than cksum_replace16 on every forwarded packet).
+inline void ipv4_decrease_ttl(rte_ipv4_hdr* ip) {
+  ip->time_to_live--;
+  uint32_t sum = static_cast<uint32_t>(ip->hdr_checksum) + rte_cpu_to_be_16(0x0100);
+  ip->hdr_checksum = static_cast<uint16_t>(sum + (sum >> 16));
 }
 
 // True if the IPv4 header (checksum field included) sums to 0xffff.

@@ -10,7 +10,7 @@
 
 #include <rte_mbuf.h>
 
-#include "conntrack/proto.h"
+#include "packet/l4_info.h"
 
 namespace ctgate {
 namespace ct {
@@ -58,7 +58,7 @@ struct pkt_meta {
   uint32_t dst;             // network order
   uint16_t sport;           // network order; ICMP: identifier
   uint16_t dport;           // network order; ICMP: 0
-  ct::l4_info l4;           // protocol, TCP flags, ICMP type/code, payload length
+  l4_info l4;               // protocol, TCP flags, ICMP type/code, payload length
   uint8_t ct_info;          // ct_info
   uint8_t ct_dir;           // ct::ct_dir of this packet relative to its entry
   uint16_t in_port;

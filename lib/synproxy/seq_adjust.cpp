@@ -1,6 +1,7 @@
 #include "synproxy/bytes.h"
 #include "synproxy/seq_adjust.h"
 
+#include "packet/cksum.h"
 #include "synproxy/tcp_options.h"
 
 namespace ctgate::synproxy {
@@ -35,9 +36,7 @@ class csum_update {
   void apply(uint8_t* hdr) const {
     const uint32_t odd = fold(odd_);
     const uint32_t swapped = (odd >> 8 | odd << 8) & 0xffff;
-    const uint32_t old_check = static_cast<uint32_t>(hdr[k_off_check]) << 8 | hdr[k_off_check + 1];
-    const uint32_t sum = fold((~old_check & 0xffff) + fold(even_) + swapped);
-    const uint16_t check = static_cast<uint16_t>(~sum);
+    const uint16_t check = cksum_adjust(get_be16(hdr + k_off_check), uint64_t{even_} + swapped);
     hdr[k_off_check] = static_cast<uint8_t>(check >> 8);
     hdr[k_off_check + 1] = static_cast<uint8_t>(check);
   }

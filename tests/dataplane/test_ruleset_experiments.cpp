@@ -7,9 +7,6 @@
 namespace ctgate::test {
 namespace {
 
-using ct::TCPF_ACK;
-using ct::TCPF_SYN;
-
 gateway_config cfg(bool enable_hooks = false, uint32_t max = 1024, bool loose = true) {
   gateway_config c = default_config();
   c.conntrack.enable_hooks = enable_hooks;
@@ -440,8 +437,8 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
   seg(0, true, TCPF_SYN, 100, 0);
   seg(1, false, TCPF_SYN | TCPF_ACK, 900, 101);
   seg(0, true, TCPF_ACK, 101, 901);
-  seg(0, true, ct::TCPF_FIN | TCPF_ACK, 101, 901);
-  seg(1, false, ct::TCPF_FIN | TCPF_ACK, 901, 102);
+  seg(0, true, TCPF_FIN | TCPF_ACK, 101, 901);
+  seg(1, false, TCPF_FIN | TCPF_ACK, 901, 102);
   seg(0, true, TCPF_ACK, 102, 902);
   ASSERT_TRUE(contains(t.conntrack_lines()[0], "TIME_WAIT")) << t.conntrack_lines()[0];
   ct::flow_key key = ct::make_key(ct::ct_tuple{});

@@ -18,34 +18,34 @@ gateway_config ct_config(bool enable_hooks, uint32_t max = 1024) {
 // so its hooks are not registered and traffic is not tracked at all.
 TEST(SeedExperiments, NoEntriesWhileConntrackHooksAreNotRegistered) {
   test_gateway t(ct_config(false));
-  t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, ct::TCPF_SYN));
-  t.send(1, tcp("10.0.2.2", 22, "10.0.1.2", 34858, ct::TCPF_SYN | ct::TCPF_ACK));
+  t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, TCPF_SYN));
+  t.send(1, tcp("10.0.2.2", 22, "10.0.1.2", 34858, TCPF_SYN | TCPF_ACK));
   EXPECT_EQ(t.sent.size(), 2u);  // forwarded both ways
   EXPECT_TRUE(t.conntrack_lines().empty());
   EXPECT_TRUE(t.gw->hooks->list().empty());
   // enable_hooks: the same traffic is now tracked.
   std::string err;
   ASSERT_TRUE(t.gw->enable_conntrack(&err)) << err;
-  t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, ct::TCPF_ACK));
+  t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, TCPF_ACK));
   EXPECT_EQ(t.conntrack_lines().size(), 1u);
 }
 
 // 1. SYN -> SYN_SENT [UNREPLIED]; SYN-ACK -> SYN_RECV; ACK -> ESTABLISHED [ASSURED].
 TEST(SeedExperiments, HandshakeStates) {
   test_gateway t(ct_config(true));
-  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, ct::TCPF_SYN));
+  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_SYN));
   auto l = t.conntrack_lines();
   ASSERT_EQ(l.size(), 1u);
   EXPECT_EQ(l[0],
             "tcp      6 120 SYN_SENT src=10.0.1.2 dst=10.0.2.2 sport=40000 dport=80 [UNREPLIED] "
             "src=10.0.2.2 dst=10.0.1.2 sport=80 dport=40000 mark=0 use=1");
-  t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 40000, ct::TCPF_SYN | ct::TCPF_ACK));
+  t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 40000, TCPF_SYN | TCPF_ACK));
   l = t.conntrack_lines();
   ASSERT_EQ(l.size(), 1u);
   EXPECT_EQ(l[0],
             "tcp      6 60 SYN_RECV src=10.0.1.2 dst=10.0.2.2 sport=40000 dport=80 "
             "src=10.0.2.2 dst=10.0.1.2 sport=80 dport=40000 mark=0 use=1");
-  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, ct::TCPF_ACK));
+  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_ACK));
   l = t.conntrack_lines();
   ASSERT_EQ(l.size(), 1u);
   EXPECT_EQ(l[0],
@@ -66,7 +66,7 @@ TEST(SeedExperiments, SynDroppedByFilterLeavesNoEntry) {
     ASSERT_GT(t.gw->hooks->add(hp, PRI_FILTER, "filter_drop_2570", drop_dport_hook::fn, &drop, &err), 0);
     unsigned pool_before = rte_mempool_avail_count(t.gw->ct.pool);
     const char* dst = hp == hook_point::input ? "10.0.1.1" : "10.0.2.2";
-    t.send(0, tcp("10.0.1.2", 33254, dst, 2570, ct::TCPF_SYN));
+    t.send(0, tcp("10.0.1.2", 33254, dst, 2570, TCPF_SYN));
     EXPECT_EQ(drop.dropped, 1u);
     EXPECT_TRUE(t.conntrack_lines().empty()) << hook_point_name(hp);
     EXPECT_EQ(t.w->ct.n_unconfirmed, 0u);
@@ -96,7 +96,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
     EXPECT_EQ(order, (std::vector<std::string>{"ipv4_confirm", "nft_do_chain_ipv4"}));
-    t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, ct::TCPF_SYN));
+    t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, TCPF_SYN));
     EXPECT_EQ(drop.dropped, 1u);
     auto l = t.conntrack_lines();
     ASSERT_EQ(l.size(), 1u);
@@ -115,7 +115,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
     EXPECT_EQ(order, (std::vector<std::string>{"nft_do_chain_ipv4", "ipv4_confirm"}));
-    t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, ct::TCPF_SYN));
+    t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, TCPF_SYN));
     EXPECT_EQ(drop.dropped, 1u);
     EXPECT_TRUE(t.conntrack_lines().empty());
     EXPECT_EQ(t.gw->ct.table->count(), 0);
@@ -131,7 +131,7 @@ TEST(SeedExperiments, TableFullDropsNewFlows) {
   std::string err;
   ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, PRI_RAW, "raw", counting_hook::fn, &raw, &err), 0);
   ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, PRI_MANGLE, "mangle", counting_hook::fn, &mangle, &err), 0);
-  for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 80, ct::TCPF_SYN));
+  for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 80, TCPF_SYN));
   EXPECT_EQ(raw.packets, 10u);
   EXPECT_EQ(mangle.packets, 7u);
   EXPECT_EQ(t.conntrack_lines().size(), 7u);
@@ -141,7 +141,7 @@ TEST(SeedExperiments, TableFullDropsNewFlows) {
   EXPECT_EQ(t.gw->ct.full_log.suppressed(), 2u);
   EXPECT_TRUE(t.gw->mailbox.take(log_kind::conntrack_table_full));
   // Packets of existing flows are never affected.
-  t.send(0, tcp("10.0.1.2", 10000, "10.0.1.1", 80, ct::TCPF_SYN));
+  t.send(0, tcp("10.0.1.2", 10000, "10.0.1.1", 80, TCPF_SYN));
   EXPECT_EQ(mangle.packets, 8u);
   EXPECT_EQ(t.ct_counter(ct_counter::drop), 3u);
 }
@@ -151,7 +151,7 @@ TEST(SeedExperiments, TableFullDropsNewFlows) {
 TEST(SeedExperiments, StrayAckLooseVersusStrict) {
   {
     test_gateway t(ct_config(true));
-    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, ct::TCPF_ACK));
+    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, TCPF_ACK));
     auto l = t.conntrack_lines();
     ASSERT_EQ(l.size(), 1u);
     EXPECT_EQ(l[0],
@@ -162,7 +162,7 @@ TEST(SeedExperiments, StrayAckLooseVersusStrict) {
     gateway_config c = ct_config(true);
     c.conntrack.tcp_loose = false;
     test_gateway t(c);
-    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, ct::TCPF_ACK));
+    t.send(0, tcp("10.0.1.2", 5555, "10.0.2.2", 80, TCPF_ACK));
     EXPECT_TRUE(t.conntrack_lines().empty());
     EXPECT_EQ(t.ct_counter(ct_counter::invalid), 1u);
     EXPECT_EQ(t.sent.size(), 1u);  // INVALID is a ct state, not a drop: rules decide
@@ -173,7 +173,7 @@ TEST(SeedExperiments, StrayAckLooseVersusStrict) {
 TEST(SeedExperiments, IdleFlowsExpire) {
   test_gateway t(ct_config(true));
   t.send(0, udp("10.0.1.2", 5000, "10.0.2.2", 53));  // UDP unreplied: 30 s
-  t.send(0, tcp("10.0.1.2", 6000, "10.0.2.2", 80, ct::TCPF_SYN));  // SYN_SENT: 120 s
+  t.send(0, tcp("10.0.1.2", 6000, "10.0.2.2", 80, TCPF_SYN));  // SYN_SENT: 120 s
   ASSERT_EQ(t.conntrack_lines().size(), 2u);
   uint32_t start = t.w->now_ms;
   for (uint32_t ms = 0; ms <= 29000; ms += 250) {

@@ -1,0 +1,69 @@
+#include "dataplane/rss.h"
+
+#include <rte_ethdev.h>
+
+#include <cstdio>
+
+namespace ctgate {
+
+std::vector<uint8_t> symmetric_rss_key(size_t len) {
+  std::vector<uint8_t> key(len);
+  for (size_t i = 0; i < len; i++) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
+  return key;
+}
+
+uint64_t wanted_rss_hf() {
+  return RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER |
+         RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+}
+
+rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
+  rss_plan p;
+  if (queues <= 1) return p;
+  p.hf = info.flow_type_rss_offloads & wanted_rss_hf();
+  if (p.hf == 0) {
+    p.warning = "the device hashes no IPv4 flow type: every packet arrives on queue 0, so one "
+                "worker receives all traffic";
+    return p;
+  }
+  p.enabled = true;
+  p.key = symmetric_rss_key(info.hash_key_size != 0 ? info.hash_key_size : k_default_rss_key_len);
+  // TCP/UDP hashed without ports (only "ipv4") is still symmetric; only a
+  // device that hashes ports for one of them but not the other would be
+  // mixed, and that is symmetric too, per flow type.
+  return p;
+}
+
+std::string rss_hf_names(uint64_t hf) {
+  static const struct {
+    uint64_t bit;
+    const char* name;
+  } k_names[] = {
+      {RTE_ETH_RSS_IPV4, "ipv4"},
+      {RTE_ETH_RSS_FRAG_IPV4, "ipv4-frag"},
+      {RTE_ETH_RSS_NONFRAG_IPV4_TCP, "ipv4-tcp"},
+      {RTE_ETH_RSS_NONFRAG_IPV4_UDP, "ipv4-udp"},
+      {RTE_ETH_RSS_NONFRAG_IPV4_OTHER, "ipv4-other"},
+      {RTE_ETH_RSS_IPV6, "ipv6"},
+      {RTE_ETH_RSS_FRAG_IPV6, "ipv6-frag"},
+      {RTE_ETH_RSS_NONFRAG_IPV6_TCP, "ipv6-tcp"},
+      {RTE_ETH_RSS_NONFRAG_IPV6_UDP, "ipv6-udp"},
+      {RTE_ETH_RSS_NONFRAG_IPV6_OTHER, "ipv6-other"},
+  };
+  std::string s;
+  for (const auto& n : k_names)
+    if (hf & n.bit) s += (s.empty() ? "" : " ") + std::string(n.name);
+  return s.empty() ? "none" : s;
+}
+
+std::string rss_key_hex(const uint8_t* key, size_t len) {
+  std::string s;
+  char b[3];
+  for (size_t i = 0; i < len; i++) {
+    std::snprintf(b, sizeof b, "%02x", key[i]);
+    s += b;
+  }
+  return s;
+}
+
+}  // namespace ctgate
