@@ -37,6 +37,9 @@
 #
 # Needs root, hugepages (about 1 GiB free: `grep Huge /proc/meminfo`) and a
 # build: `ninja -C build app/ctgate bench/ctgate-gen bench/ctgate-bench-cycles`.
+#
+# At the end the results file and its parsed figures also go to
+# bench/results/YYYY-MM-DD_<commit>_fwd.json (docs/bench.md#result-files).
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +61,10 @@ QUIET_WAIT=120
 NICE=0
 RETRIES=0
 
+COMMAND="bench/run_fwd_bench.sh"  # for the result file
+for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
+STARTED_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_RUN=$2; shift 2 ;;
@@ -72,7 +79,7 @@ while [ $# -gt 0 ]; do
     --nice) NICE=$2; shift 2 ;;
     --retries) RETRIES=$2; shift 2 ;;
     --ovs) ONLY="$ONLY,ovsplain,ovsct1k,ovsctbig"; shift ;;
-    -h|--help) sed -n 2,39p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,42p "$0"; exit 0 ;;
     *) echo "run_fwd_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -550,3 +557,6 @@ if want cycles; then
 fi
 log ""
 log "# results: $RESULTS"
+"${PYTHON:-python3}" "$ROOT/bench/bench_result.py" write --tool fwd --raw "$RESULTS" \
+  --command "$COMMAND" --started "$STARTED_UTC" --commit "$CTGATE_REV" --log-dir "$WORK" ||
+  echo "run_fwd_bench: could not write a result file" >&2

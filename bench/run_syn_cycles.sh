@@ -10,6 +10,9 @@
 # Cases (bench/fwd_cycles.cpp): syn_plain (no conntrack, no rules), syn_cookie
 # (the nft synproxy ruleset), syn_auto (ctgate's automatic defence, no rules),
 # ack_forged (ACKs with bad cookies through the ruleset).
+#
+# At the end the runs' output and the per-case medians go to a result file,
+# bench/results/YYYY-MM-DD_<commit>_syn_cycles.json (docs/bench.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CTGATE_BUILD_DIR:-$HERE/../build}/bench/ctgate-bench-cycles
@@ -22,10 +25,15 @@ if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null
   echo "run_syn_cycles: fewer than 600 free 2 MiB hugepages, running on 4 KiB pages" >&2
 fi
 OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
+RAW=$(mktemp)  # every run's whole stdout, prefixed run=N, for the result file
+trap 'rm -f "$OUT" "$RAW"' EXIT
+COMMAND="bench/run_syn_cycles.sh $RUNS"
+for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for r in $(seq 1 "$RUNS"); do
   "$BIN" $HUGE --memory_mb 1100 --file-prefix "synbench-$$" --cases syn_plain,syn_cookie,syn_auto,ack_forged \
-    --packets 2000000 "$@" | grep '^bench-cycles: case=' | sed "s/^/run=$r /" | tee -a "$OUT"
+    --packets 2000000 "$@" | sed "s/^/run=$r /" | tee -a "$RAW" \
+    | grep '^run=[0-9]* bench-cycles: case=' | tee -a "$OUT"
 done
 awk '
   { run=$1; sub("run=","",run)
@@ -47,3 +55,6 @@ awk '
       printf "syn-cycles: case=%s runs=%d cycles_median=%.1f cycles_best=%.1f ratio_median=%.2f ratio_best=%.2f\n", cs, n, m, best, mr, br > "/dev/stderr"
     }
   }' "$OUT"
+"${PYTHON:-python3}" "$HERE/bench_result.py" write --tool syn_cycles --raw "$RAW" \
+  --command "$COMMAND" --started "$STARTED" --param "runs=$RUNS" ||
+  echo "run_syn_cycles: could not write a result file" >&2

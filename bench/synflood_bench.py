@@ -26,7 +26,8 @@ The legitimate workload, from the client namespace: a bulk TCP transfer for
 Everything shares this machine's 2 vCPUs (generator, ctgate's worker, the
 kernel's TCP on both sides), so treat the figures as a same-run comparison
 between phases, not as server-hardware numbers. Prints one line per phase and
-a table; needs root.
+a table; needs root. The phases also go to a result file,
+bench/results/YYYY-MM-DD_<commit>_synflood.json (docs/bench.md).
 
   sudo python3 bench/synflood_bench.py [--seconds 10] [--work-seconds 3]
 """
@@ -40,6 +41,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, HERE)
+import bench_result  # noqa: E402
 import test_netns_forward as nf  # noqa: E402
 import test_synflood as fl  # noqa: E402
 import test_synproxy as sp  # noqa: E402
@@ -83,6 +86,8 @@ print(json.dumps(out), flush=True)
 """
 
 ARGS = None
+STARTED = None
+RAW = []  # the lines printed, for the result file
 
 
 class SynFloodBench(fl.SynFloodTest):
@@ -123,9 +128,10 @@ class SynFloodBench(fl.SynFloodTest):
                "ct_drops": sum(ct[w]["drop"] for w in ct if w.startswith("worker")),
                "table": int(self.ctl("conntrack", "-C").strip())}
         row.update(work)
-        print("synflood-bench: " + " ".join("%s=%s" % (k, (round(v, 2) if isinstance(v, float)
-                                                          else v)) for k, v in row.items()),
-              flush=True)
+        line = "synflood-bench: " + " ".join("%s=%s" % (k, (round(v, 2) if isinstance(v, float)
+                                                           else v)) for k, v in row.items())
+        print(line, flush=True)
+        RAW.append(line)
         return row
 
     def test_bench(self):
@@ -152,26 +158,41 @@ class SynFloodBench(fl.SynFloodTest):
         self._server()
         rows.append(self._phase("no_defence", rate))
 
-        print("\n%-11s %10s %10s %11s %10s %10s %8s %9s %8s" % (
+        table = ["", "%-11s %10s %10s %11s %10s %10s %8s %9s %8s" % (
             "phase", "cap pps", "sent/s", "cookies/s", "bulk MB/s", "conn ok", "conn/s",
-            "ct drops", "table"))
+            "ct drops", "table")]
         for r in rows:
-            print("%-11s %10s %10d %11d %10s %10s %8s %9d %8d" % (
+            table.append("%-11s %10s %10d %11d %10s %10s %8s %9d %8d" % (
                 r["phase"], r["rate_cap_pps"] or ("max" if r["flood_seconds"] else "-"),
                 r["gen_sent"] / ARGS.seconds, r["cookies_per_s"],
                 "%.1f" % r["bulk_mb_s"] if "bulk_mb_s" in r else "-",
                 "%d/%d" % (r["conn_ok"], r["conn_tried"]) if "conn_ok" in r else "-",
                 "%.0f" % r["conn_per_s"] if "conn_per_s" in r else "-", r["ct_drops"],
                 r["table"]))
+        print("\n".join(table))
+        self._record(rows, table)
+
+    def _record(self, rows, table):
+        phases = [dict(r, sent_per_s=round(r["gen_sent"] / ARGS.seconds)) for r in rows]
+        command = " ".join(["sudo", "python3", "bench/synflood_bench.py"] + sys.argv[1:])
+        try:
+            path = bench_result.write_result(
+                "synflood", command, RAW + table, {"phases": phases}, date=STARTED,
+                params={"seconds": ARGS.seconds, "work_seconds": ARGS.work_seconds},
+                statistic="one run")
+            print("result file: %s" % os.path.relpath(path), file=sys.stderr)
+        except (OSError, ValueError) as e:
+            print("synflood_bench: could not write a result file: %s" % e, file=sys.stderr)
 
 
 def main():
-    global ARGS
+    global ARGS, STARTED
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10, help="flood length per phase")
     ap.add_argument("--work-seconds", type=float, default=3,
                     help="length of each half of the legitimate workload")
     ARGS = ap.parse_args()
+    STARTED = bench_result.utc_now()
     if os.geteuid() != 0:
         sys.exit("synflood_bench: needs root (namespaces, hugepages)")
     reason = fl.skip_reason()
