@@ -1,3 +1,7 @@
+// The last stage of the front end (nft's netlink side): an evaluated ruleset (ast.h, from
+// parse_file/parse_string) becomes the flat arrays of compiled.h that the data plane walks:
+// sets as sorted range arrays, chains and rules by index, jumps resolved, counters, limiters
+// and meters allocated per worker, runs of exact-match rules indexed. See compiled.h.
 #include <algorithm>
 #include <map>
 

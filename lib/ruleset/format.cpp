@@ -6,7 +6,7 @@
 #include <string>
 
 #include "ruleset/ast.h"
-#include "ruleset/lexer.h"
+#include "ruleset/fields.h"
 
 namespace ctgate::nft {
 namespace {

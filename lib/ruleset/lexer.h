@@ -1,15 +1,12 @@
-// Internal to lib/ruleset: the tokenizer of the nftables subset, and the value vocabulary
-// (flag, protocol, ICMP and service names) that both the parser and the printer use. Nothing
-// here is part of the API; ast.h is.
+// Internal to lib/ruleset: the tokenizer of the nftables subset (nft's scanner.l). It turns
+// the text of one file into tokens; token_stream.h stitches files together (includes) and
+// hands the tokens to the grammar (parser_internal.h). The names values may be written with
+// are in fields.h. Nothing here is part of the API; ast.h is.
 #pragma once
 
 #include <cstdint>
-#include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-
-#include "ruleset/ast.h"
 
 namespace ctgate::nft::detail {
 
@@ -78,33 +75,5 @@ class lexer {
   int line_ = 1;
   size_t line_start_ = 0;
 };
-
-// --- value vocabulary -------------------------------------------------------------------------
-
-struct name_value {
-  std::string_view name;
-  uint32_t value;
-};
-
-// In bit order, which is also the order nft lists them in.
-std::span<const name_value> tcp_flag_names();   // fin syn rst psh ack urg ecn cwr
-std::span<const name_value> ct_state_names();   // invalid established related new untracked
-std::span<const name_value> icmp_type_names();  // echo-reply ... address-mask-reply
-std::span<const name_value> protocol_names();   // tcp udp icmp and other IANA names nft knows
-// Well-known ports from /etc/services, built in so a ruleset means the same on every host.
-std::span<const name_value> service_names();
-
-std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name);
-// nullptr when the value has no name.
-const char* name_of(std::span<const name_value> table, uint32_t value);
-
-std::string ipv4_to_string(uint32_t host_order);
-std::optional<uint32_t> parse_ipv4(std::string_view text);  // strict dotted quad
-// The [lo, hi] range as a prefix length if it is exactly one CIDR block, else -1.
-int prefix_length(uint32_t lo, uint32_t hi);
-
-const char* family_name(family f);
-const char* field_name(field f);  // as nft lists it: "ip saddr", "iifname", "meta mark"
-const char* hook_name(hook h);
 
 }  // namespace ctgate::nft::detail

@@ -1,0 +1,230 @@
+// Evaluation: the semantic checks of the nftables subset. See evaluate.h.
+#include "ruleset/evaluate.h"
+
+#include <algorithm>
+#include <optional>
+#include <unordered_set>
+#include <utility>
+
+#include "ruleset/fields.h"
+
+namespace ctgate::nft::detail {
+namespace {
+
+// auto-merge: overlapping and adjacent intervals become one, as nft lists them.
+void merge_elements(set& st) {
+  std::vector<value_range> v = st.elems;
+  std::sort(v.begin(), v.end(),
+            [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+  std::vector<value_range> out;
+  for (const value_range& r : v) {
+    if (!out.empty() && r.lo <= out.back().hi + 1)
+      out.back().hi = std::max(out.back().hi, r.hi);
+    else
+      out.push_back(r);
+  }
+  st.elems = out;
+  st.elem_text.clear();
+  for (const value_range& r : out) {
+    std::string text;
+    if (st.type == "ipv4_addr") {
+      const int plen =
+          detail::prefix_length(static_cast<uint32_t>(r.lo), static_cast<uint32_t>(r.hi));
+      text = detail::ipv4_to_string(static_cast<uint32_t>(r.lo));
+      if (plen >= 0 && plen < 32)
+        text += "/" + std::to_string(plen);
+      else if (plen < 0)
+        text += "-" + detail::ipv4_to_string(static_cast<uint32_t>(r.hi));
+    } else {
+      text = std::to_string(r.lo);
+      if (r.hi != r.lo) text += "-" + std::to_string(r.hi);
+    }
+    st.elem_text.push_back(text);
+  }
+}
+
+// The references of a whole ruleset, checked once it is read.
+class reference_check {
+ public:
+  reference_check(const ruleset& rs, const std::vector<table_info>& info,
+                  const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
+                  const std::vector<reject_use>& rejects)
+      : rs_(rs), info_(info), jumps_(jumps), set_uses_(set_uses), rejects_(rejects) {}
+
+  void check_references() {
+    for (const set_use& u : set_uses_) {
+      const table_info& info = info_[u.table];
+      auto found = info.sets.find(u.name);
+      if (found == info.sets.end())
+        fail(u.at, "set '" + u.name + "' does not exist in " + table_title(rs_, u.table));
+      const set& st = rs_.tables[u.table].sets[found->second];
+      const char* want = set_type_for(u.f);
+      if (!want || st.type != want)
+        fail(u.at, std::string("datatype mismatch: '") + detail::field_name(u.f) + "' expects " +
+                       (want ? want : "no named set") + ", set '" + u.name + "' has type " +
+                       st.type);
+    }
+    // Resolve jumps into an adjacency list per table.
+    std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>> edges(info_.size());
+    for (size_t ti = 0; ti < info_.size(); ++ti) edges[ti].resize(rs_.tables[ti].chains.size());
+    for (const jump_ref& j : jumps_) {
+      auto found = info_[j.table].chains.find(j.target);
+      const char* verb = j.is_goto ? "goto" : "jump";
+      if (found == info_[j.table].chains.end())
+        fail(j.at, std::string(verb) + " to undefined chain '" + j.target + "' in " +
+                       table_title(rs_, j.table));
+      if (rs_.tables[j.table].chains[found->second].base)
+        fail(j.at, std::string("cannot ") + verb + " to base chain '" + j.target + "'");
+      edges[j.table][j.chain].push_back({found->second, &j});
+    }
+    for (size_t ti = 0; ti < edges.size(); ++ti) check_loops(ti, edges[ti]);
+    check_reject_hooks(edges);
+  }
+
+ private:
+  // nft refuses jump loops (ELOOP). Iterative depth-first search over one table's chains.
+  void check_loops(size_t ti,
+                   const std::vector<std::vector<std::pair<size_t, const jump_ref*>>>& g) {
+    const auto& chains = rs_.tables[ti].chains;
+    std::vector<uint8_t> color(g.size(), 0);  // 0 new, 1 on the path, 2 done
+    for (size_t root = 0; root < g.size(); ++root) {
+      if (color[root]) continue;
+      std::vector<std::pair<size_t, size_t>> path{{root, 0}};  // chain, next edge
+      color[root] = 1;
+      while (!path.empty()) {
+        auto& [node, next] = path.back();
+        if (next == g[node].size()) {
+          color[node] = 2;
+          path.pop_back();
+          continue;
+        }
+        const auto [to, ref] = g[node][next++];
+        if (color[to] == 1) {
+          std::string cycle;
+          bool on = false;
+          for (const auto& [n, e] : path) {
+            on = on || n == to;
+            if (on) cycle += chains[n].name + " -> ";
+          }
+          fail(ref->at, "jump loop: " + cycle + chains[to].name);
+        }
+        if (color[to] == 0) {
+          color[to] = 1;
+          path.push_back({to, 0});
+        }
+      }
+    }
+  }
+
+  // The kernel refuses reject in chains that run at postrouting: mark every chain reachable
+  // from a postrouting base chain, then look at the rejects in source order.
+  void check_reject_hooks(
+      const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges) {
+    std::vector<std::vector<std::optional<size_t>>> from_post(rs_.tables.size());
+    for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
+      const auto& chains = rs_.tables[ti].chains;
+      from_post[ti].resize(chains.size());
+      for (size_t base = 0; base < chains.size(); ++base) {
+        if (!chains[base].base || chains[base].hook != hook::postrouting) continue;
+        std::vector<size_t> todo{base};
+        from_post[ti][base] = base;
+        while (!todo.empty()) {
+          const size_t c = todo.back();
+          todo.pop_back();
+          for (const auto& [to, ref] : edges[ti][c])
+            if (!from_post[ti][to]) {
+              from_post[ti][to] = base;
+              todo.push_back(to);
+            }
+        }
+      }
+    }
+    for (const reject_use& r : rejects_)
+      if (const std::optional<size_t> base = from_post[r.table][r.chain])
+        fail(r.at, "reject is not allowed in the postrouting hook (base chain '" +
+                       rs_.tables[r.table].chains[*base].name + "')");
+  }
+
+  const ruleset& rs_;
+  const std::vector<table_info>& info_;
+  const std::vector<jump_ref>& jumps_;
+  const std::vector<set_use>& set_uses_;
+  const std::vector<reject_use>& rejects_;
+};
+
+}  // namespace
+
+std::string table_title(const ruleset& rs, size_t ti) {
+  const table& tb = rs.tables[ti];
+  return std::string("table ") + detail::family_name(tb.fam) + " " + tb.name;
+}
+
+void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems) {
+  for (const elem_syntax& e : elems) {
+    if (!st.interval && (e.prefix || e.range))
+      fail(e.at, std::string("You must add 'flags interval' to your set declaration if you "
+                             "want to add ") +
+                     (e.prefix ? "prefix" : "range") + " elements");
+  }
+  const size_t old = st.elems.size();
+  std::unordered_set<uint64_t> present;
+  if (!st.interval)
+    for (const value_range& v : st.elems) present.insert(v.lo);
+  for (const elem_syntax& e : elems) {
+    // A plain set holds a value once; adding it again changes nothing, as in nft.
+    if (!st.interval && !present.insert(e.r.lo).second) continue;
+    st.elems.push_back(e.r);
+    st.elem_text.push_back(e.text);
+  }
+  if (auto_merge) {
+    merge_elements(st);
+    return;
+  }
+  if (!st.interval || elems.empty()) return;
+  // nft refuses overlapping intervals in a named set unless it has auto-merge.
+  std::vector<std::pair<value_range, size_t>> sorted;
+  for (size_t i = 0; i < st.elems.size(); ++i) sorted.push_back({st.elems[i], i});
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.first.lo != b.first.lo ? a.first.lo < b.first.lo : a.second < b.second;
+  });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i].first.lo > sorted[i - 1].first.hi) continue;
+    // Old elements never overlap each other, so the later one is new.
+    const size_t later = std::max(sorted[i].second, sorted[i - 1].second);
+    fail(elems[later >= old ? later - old : 0].at, "conflicting intervals specified");
+  }
+}
+
+// nft infers the transport protocol from the matches and refuses contradictions.
+void track_l4(const match& mt, const pos& at, uint8_t& l4) {
+  uint8_t p = l4_proto_of(mt.f);
+  if ((mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.op == cmp_op::eq &&
+      mt.rhs.elems.size() == 1 && mt.rhs.elems[0].lo == mt.rhs.elems[0].hi)
+    p = static_cast<uint8_t>(mt.rhs.elems[0].lo);
+  if (p == 0) return;
+  if (l4 != 0 && l4 != p)
+    fail(at, "conflicting protocols specified: " + proto_text(l4) + " vs. " + proto_text(p));
+  l4 = p;
+}
+
+// `reject with tcp reset` only applies to TCP: nft puts `meta l4proto tcp` in front of a
+// rule that does not already match TCP, so that other packets skip the rule.
+void add_reject_dependency(rule& rl, uint8_t l4, const pos& at, const location& loc) {
+  if (l4 == 6) return;
+  if (l4 != 0) fail(at, "you cannot use tcp reset with this protocol");
+  match dep;
+  dep.f = field::meta_l4proto;
+  dep.op = cmp_op::eq;
+  dep.rhs.elems.push_back({6, 6});
+  dep.rhs.text = "tcp";
+  dep.loc = loc;
+  rl.matches.insert(rl.matches.begin(), std::move(dep));
+}
+
+void check_references(const ruleset& rs, const std::vector<table_info>& info,
+                      const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
+                      const std::vector<reject_use>& rejects) {
+  reference_check(rs, info, jumps, set_uses, rejects).check_references();
+}
+
+}  // namespace ctgate::nft::detail

@@ -1,0 +1,83 @@
+// Internal to lib/ruleset: evaluation, the semantic checks of the nftables subset (nft's
+// evaluate.c). The grammar (parser_internal.h) builds the tree and hands over what it cannot
+// judge on its own: each set's new elements (merged, deduplicated and checked for intervals
+// here), each rule's matches (for the transport protocol they imply, and the `meta l4proto tcp`
+// dependency `reject with tcp reset` needs), and, once the whole ruleset is read, the set,
+// jump and reject references it recorded, checked against the finished tree (set types, jump
+// targets, jump loops, reject at postrouting). What passes is the ruleset (ast.h) that
+// compile() (compiled.h) takes. Failures are thrown like the grammar's (token_stream.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ruleset/ast.h"
+#include "ruleset/token_stream.h"
+
+namespace ctgate::nft::detail {
+
+// A set element as written: its value range, its text and where it is.
+struct elem_syntax {
+  value_range r;
+  std::string text;
+  pos at;
+  bool prefix = false;
+  bool range = false;
+};
+
+// The grammar's symbol table for one table: which chains and sets it has (index into the
+// table's vectors) and which of them have had their body.
+struct table_info {
+  bool has_body = false;
+  std::unordered_map<std::string, size_t> chains;
+  std::unordered_map<std::string, size_t> sets;
+  std::vector<bool> chain_body;
+  std::vector<bool> set_body;
+  std::vector<bool> set_automerge;
+};
+
+// References checked once the whole ruleset is read (nft resolves them per table, so a rule
+// may name a chain or set declared further down).
+struct jump_ref {
+  size_t table;
+  size_t chain;
+  std::string target;
+  pos at;
+  bool is_goto;
+};
+struct set_use {
+  size_t table;
+  std::string name;
+  field f;
+  pos at;
+};
+struct reject_use {
+  size_t table;
+  size_t chain;
+  pos at;
+};
+
+// "table ip NAME", as messages name a table.
+std::string table_title(const ruleset& rs, size_t ti);
+
+// Adds a set's new elements: duplicates dropped (plain sets), ranges and prefixes only with
+// `flags interval`, overlapping intervals refused unless the set has auto-merge, which merges.
+void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems);
+
+// nft infers the transport protocol from the matches and refuses contradictions: `l4` is the
+// protocol the rule's matches so far imply (0 if any), updated with `mt` written at `at`.
+void track_l4(const match& mt, const pos& at, uint8_t& l4);
+
+// `reject with tcp reset` (at `at`, `loc` in the tree) in a rule whose matches imply `l4`.
+void add_reject_dependency(rule& rl, uint8_t l4, const pos& at, const location& loc);
+
+// The references of the whole ruleset: named sets exist and have the field's type, jump and
+// goto targets exist and are not base chains, no jump loops, no reject at postrouting.
+void check_references(const ruleset& rs, const std::vector<table_info>& info,
+                      const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
+                      const std::vector<reject_use>& rejects);
+
+}  // namespace ctgate::nft::detail

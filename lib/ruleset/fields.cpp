@@ -1,0 +1,469 @@
+// The field and type tables of the nftables subset. See fields.h.
+#include "ruleset/fields.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <utility>
+
+namespace ctgate::nft::detail {
+
+// --- value vocabulary -------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::array<name_value, 8> kTcpFlags = {{{"fin", 0x01},
+                                                  {"syn", 0x02},
+                                                  {"rst", 0x04},
+                                                  {"psh", 0x08},
+                                                  {"ack", 0x10},
+                                                  {"urg", 0x20},
+                                                  {"ecn", 0x40},
+                                                  {"cwr", 0x80}}};
+
+constexpr std::array<name_value, 5> kCtStates = {{{"invalid", CT_STATE_INVALID},
+                                                  {"established", CT_STATE_ESTABLISHED},
+                                                  {"related", CT_STATE_RELATED},
+                                                  {"new", CT_STATE_NEW},
+                                                  {"untracked", CT_STATE_UNTRACKED}}};
+
+constexpr std::array<name_value, 15> kIcmpTypes = {{{"echo-reply", 0},
+                                                    {"destination-unreachable", 3},
+                                                    {"source-quench", 4},
+                                                    {"redirect", 5},
+                                                    {"echo-request", 8},
+                                                    {"router-advertisement", 9},
+                                                    {"router-solicitation", 10},
+                                                    {"time-exceeded", 11},
+                                                    {"parameter-problem", 12},
+                                                    {"timestamp-request", 13},
+                                                    {"timestamp-reply", 14},
+                                                    {"info-request", 15},
+                                                    {"info-reply", 16},
+                                                    {"address-mask-request", 17},
+                                                    {"address-mask-reply", 18}}};
+
+// The first name of a value is the one printed (nft prints /etc/protocols names).
+constexpr std::array<name_value, 19> kProtocols = {{{"icmp", 1},
+                                                    {"igmp", 2},
+                                                    {"tcp", 6},
+                                                    {"udp", 17},
+                                                    {"dccp", 33},
+                                                    {"ipv6", 41},
+                                                    {"gre", 47},
+                                                    {"esp", 50},
+                                                    {"ah", 51},
+                                                    {"ipv6-icmp", 58},
+                                                    {"icmpv6", 58},
+                                                    {"ospf", 89},
+                                                    {"pim", 103},
+                                                    {"comp", 108},
+                                                    {"vrrp", 112},
+                                                    {"l2tp", 115},
+                                                    {"sctp", 132},
+                                                    {"udplite", 136},
+                                                    {"ipip", 4}}};
+
+constexpr std::array<name_value, 42> kServices = {{{"ftp-data", 20},
+                                                   {"ftp", 21},
+                                                   {"ssh", 22},
+                                                   {"telnet", 23},
+                                                   {"smtp", 25},
+                                                   {"domain", 53},
+                                                   {"bootps", 67},
+                                                   {"bootpc", 68},
+                                                   {"tftp", 69},
+                                                   {"http", 80},
+                                                   {"www", 80},
+                                                   {"kerberos", 88},
+                                                   {"pop3", 110},
+                                                   {"sunrpc", 111},
+                                                   {"auth", 113},
+                                                   {"ntp", 123},
+                                                   {"netbios-ns", 137},
+                                                   {"netbios-dgm", 138},
+                                                   {"netbios-ssn", 139},
+                                                   {"imap", 143},
+                                                   {"imap2", 143},
+                                                   {"snmp", 161},
+                                                   {"snmp-trap", 162},
+                                                   {"bgp", 179},
+                                                   {"ldap", 389},
+                                                   {"https", 443},
+                                                   {"microsoft-ds", 445},
+                                                   {"submissions", 465},
+                                                   {"isakmp", 500},
+                                                   {"syslog", 514},
+                                                   {"submission", 587},
+                                                   {"ldaps", 636},
+                                                   {"rsync", 873},
+                                                   {"imaps", 993},
+                                                   {"pop3s", 995},
+                                                   {"openvpn", 1194},
+                                                   {"radius", 1812},
+                                                   {"radius-acct", 1813},
+                                                   {"nfs", 2049},
+                                                   {"mysql", 3306},
+                                                   {"ms-wbt-server", 3389},
+                                                   {"postgresql", 5432}}};
+
+}  // namespace
+
+std::span<const name_value> tcp_flag_names() { return kTcpFlags; }
+std::span<const name_value> ct_state_names() { return kCtStates; }
+std::span<const name_value> icmp_type_names() { return kIcmpTypes; }
+std::span<const name_value> protocol_names() { return kProtocols; }
+std::span<const name_value> service_names() { return kServices; }
+
+std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name) {
+  for (const name_value& nv : table)
+    if (nv.name == name) return nv.value;
+  return std::nullopt;
+}
+
+const char* name_of(std::span<const name_value> table, uint32_t value) {
+  for (const name_value& nv : table)
+    if (nv.value == value) return nv.name.data();
+  return nullptr;
+}
+
+std::string ipv4_to_string(uint32_t a) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
+                a & 0xff);
+  return buf;
+}
+
+std::optional<uint32_t> parse_ipv4(std::string_view text) {
+  uint32_t addr = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (text.empty() || text[0] != '.') return std::nullopt;
+      text.remove_prefix(1);
+    }
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 3) return std::nullopt;
+    unsigned v = 0;
+    std::from_chars(text.data(), text.data() + digits, v);
+    if (v > 255) return std::nullopt;
+    addr = (addr << 8) | v;
+    text.remove_prefix(digits);
+  }
+  if (!text.empty()) return std::nullopt;
+  return addr;
+}
+
+int prefix_length(uint32_t lo, uint32_t hi) {
+  if (hi < lo) return -1;
+  const uint64_t size = static_cast<uint64_t>(hi) - lo + 1;
+  if ((size & (size - 1)) != 0) return -1;
+  int host_bits = 0;
+  while ((uint64_t{1} << host_bits) < size) ++host_bits;
+  if (host_bits < 32 && (lo & ((uint32_t{1} << host_bits) - 1)) != 0) return -1;
+  return 32 - host_bits;
+}
+
+const char* family_name(family f) { return f == family::ip ? "ip" : "inet"; }
+
+const char* field_name(field f) {
+  switch (f) {
+    case field::ip_saddr: return "ip saddr";
+    case field::ip_daddr: return "ip daddr";
+    case field::ip_protocol: return "ip protocol";
+    case field::meta_l4proto: return "meta l4proto";
+    case field::meta_iif: return "iif";
+    case field::meta_oif: return "oif";
+    case field::meta_iifname: return "iifname";
+    case field::meta_oifname: return "oifname";
+    case field::meta_mark: return "meta mark";
+    case field::ct_state: return "ct state";
+    case field::ct_mark: return "ct mark";
+    case field::tcp_sport: return "tcp sport";
+    case field::tcp_dport: return "tcp dport";
+    case field::udp_sport: return "udp sport";
+    case field::udp_dport: return "udp dport";
+    case field::th_sport: return "th sport";
+    case field::th_dport: return "th dport";
+    case field::tcp_flags: return "tcp flags";
+    case field::icmp_type: return "icmp type";
+  }
+  return "?";
+}
+
+const char* hook_name(hook h) {
+  switch (h) {
+    case hook::prerouting: return "prerouting";
+    case hook::input: return "input";
+    case hook::forward: return "forward";
+    case hook::output: return "output";
+    case hook::postrouting: return "postrouting";
+  }
+  return "input";
+}
+
+// --- fields -----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr field_entry kIpFields[] = {
+    {"saddr", field::ip_saddr}, {"daddr", field::ip_daddr}, {"protocol", field::ip_protocol}};
+constexpr std::string_view kIpKnown[] = {"version", "hdrlength", "dscp", "ecn",      "length",
+                                         "id",      "frag-off",  "ttl",  "checksum", "option"};
+constexpr field_entry kMetaFields[] = {
+    {"l4proto", field::meta_l4proto}, {"mark", field::meta_mark},
+    {"iif", field::meta_iif},         {"oif", field::meta_oif},
+    {"iifname", field::meta_iifname}, {"oifname", field::meta_oifname}};
+constexpr std::string_view kMetaKnown[] = {
+    "length",  "protocol", "priority", "nfproto", "skuid",    "skgid",    "nftrace", "rtclassid",
+    "ibrname", "obrname",  "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",  "random",
+    "ipsec",   "secpath",  "iiftype",  "oiftype", "time",     "day",      "hour",    "iifkind",
+    "oifkind", "sdif",     "sdifname", "broute",  "ibrpvid",  "ibrvproto"};
+constexpr field_entry kCtFields[] = {{"state", field::ct_state}, {"mark", field::ct_mark}};
+constexpr std::string_view kCtKnown[] = {
+    "status",    "direction", "expiration", "helper", "l3proto", "protocol", "saddr",      "daddr",
+    "proto-src", "proto-dst", "label",      "bytes",  "packets", "avgpkt",   "zone",       "event",
+    "secmark",   "id",        "original",   "reply",  "count",   "timeout",  "expectation"};
+constexpr field_entry kTcpFields[] = {
+    {"sport", field::tcp_sport}, {"dport", field::tcp_dport}, {"flags", field::tcp_flags}};
+constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "reserved",
+                                          "window",   "checksum", "urgptr", "option"};
+constexpr field_entry kUdpFields[] = {{"sport", field::udp_sport}, {"dport", field::udp_dport}};
+constexpr std::string_view kUdpKnown[] = {"length", "checksum"};
+constexpr field_entry kThFields[] = {{"sport", field::th_sport}, {"dport", field::th_dport}};
+constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}};
+constexpr std::string_view kIcmpKnown[] = {"code", "checksum", "id", "sequence", "gateway", "mtu"};
+
+const std::pair<std::string_view, header_fields> kHeaders[] = {
+    {"ip", {kIpFields, kIpKnown, "saddr, daddr or protocol"}},
+    {"meta", {kMetaFields, kMetaKnown, "l4proto, mark, iif, oif, iifname or oifname"}},
+    {"ct", {kCtFields, kCtKnown, "state or mark"}},
+    {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
+    {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
+    {"th", {kThFields, {}, "sport or dport"}},
+    {"icmp", {kIcmpFields, kIcmpKnown, "type"}},
+};
+
+}  // namespace
+
+const header_fields* header_fields_of(std::string_view head) {
+  for (const auto& [name, h] : kHeaders)
+    if (head == name) return &h;
+  return nullptr;
+}
+
+uint8_t l4_proto_of(field f) {
+  switch (f) {
+    case field::tcp_sport:
+    case field::tcp_dport:
+    case field::tcp_flags: return 6;
+    case field::udp_sport:
+    case field::udp_dport: return 17;
+    case field::icmp_type: return 1;
+    default: return 0;
+  }
+}
+
+std::string proto_text(uint32_t p) {
+  const char* n = name_of(protocol_names(), p);
+  return n ? n : std::to_string(p);
+}
+
+// nft words that start a match or statement ctgate does not implement.
+const char* unsupported_rule_word(std::string_view w) {
+  static const std::pair<std::string_view, const char*> words[] = {
+      {"ip6", "ip6 (IPv6)"},
+      {"icmpv6", "icmpv6"},
+      {"icmp6", "icmpv6"},
+      {"ether", "ether"},
+      {"vlan", "vlan"},
+      {"arp", "arp"},
+      {"fib", "fib"},
+      {"socket", "socket"},
+      {"osf", "osf"},
+      {"rt", "rt"},
+      {"ipsec", "ipsec"},
+      {"numgen", "numgen"},
+      {"jhash", "jhash"},
+      {"symhash", "symhash"},
+      {"sctp", "sctp"},
+      {"dccp", "dccp"},
+      {"udplite", "udplite"},
+      {"esp", "esp"},
+      {"ah", "ah"},
+      {"comp", "comp"},
+      {"gre", "gre"},
+      {"gretap", "gretap"},
+      {"geneve", "geneve"},
+      {"vxlan", "vxlan"},
+      {"igmp", "igmp"},
+      {"exthdr", "exthdr"},
+      {"hbh", "IPv6 extension headers"},
+      {"frag", "IPv6 extension headers"},
+      {"dst", "IPv6 extension headers"},
+      {"mh", "IPv6 extension headers"},
+      {"srh", "IPv6 extension headers"},
+      {"tunnel", "tunnel"},
+      {"masquerade", "masquerade (NAT)"},
+      {"snat", "snat (NAT)"},
+      {"dnat", "dnat (NAT)"},
+      {"redirect", "redirect (NAT)"},
+      {"queue", "queue"},
+      {"dup", "dup"},
+      {"fwd", "fwd"},
+      {"tproxy", "tproxy"},
+      {"quota", "quota"},
+      {"flow", "flow offload"},
+      {"update", "dynamic set updates"},
+      {"add", "dynamic set updates"},
+      {"delete", "dynamic set updates"},
+      {"set", "dynamic set updates"},
+      {"continue", "continue"},
+      {"xt", "xt (iptables-nft compat)"},
+      {"secmark", "secmark"},
+      {"last", "last"},
+      {"vmap", "vmap"},
+      {"map", "map"},
+      {"pkttype", "meta pkttype"},
+      {"cpu", "meta cpu"},
+      {"iiftype", "meta iiftype"},
+      {"oiftype", "meta oiftype"},
+      {"iifgroup", "meta iifgroup"},
+      {"oifgroup", "meta oifgroup"},
+      {"skuid", "meta skuid"},
+      {"skgid", "meta skgid"},
+      {"rtclassid", "meta rtclassid"},
+      {"cgroup", "meta cgroup"},
+      {"ibrname", "meta ibrname"},
+      {"obrname", "meta obrname"},
+      {"time", "meta time"},
+      {"day", "meta day"},
+      {"hour", "meta hour"},
+      {"priority", "meta priority"},
+  };
+  for (const auto& [word, feature] : words)
+    if (w == word) return feature;
+  return nullptr;
+}
+
+// --- value kinds and set types ----------------------------------------------------------------
+
+vkind kind_of(field f) {
+  switch (f) {
+    case field::ip_saddr:
+    case field::ip_daddr: return vkind::addr;
+    case field::ip_protocol:
+    case field::meta_l4proto: return vkind::proto;
+    case field::meta_iif:
+    case field::meta_oif:
+    case field::meta_iifname:
+    case field::meta_oifname: return vkind::iface;
+    case field::meta_mark:
+    case field::ct_mark: return vkind::mark;
+    case field::ct_state: return vkind::state;
+    case field::tcp_flags: return vkind::flags;
+    case field::icmp_type: return vkind::icmp;
+    default: return vkind::port;
+  }
+}
+
+uint64_t max_of(vkind k) {
+  switch (k) {
+    case vkind::port: return 0xffff;
+    case vkind::proto:
+    case vkind::icmp:
+    case vkind::flags: return 0xff;
+    default: return 0xffffffff;
+  }
+}
+
+const char* expecting_of(vkind k) {
+  switch (k) {
+    case vkind::addr: return "IPv4 address";
+    case vkind::port: return "port number";
+    case vkind::proto: return "protocol";
+    case vkind::mark: return "number";
+    case vkind::icmp: return "ICMP type";
+    case vkind::state: return "ct state";
+    case vkind::flags: return "TCP flag";
+    case vkind::iface: return "interface name";
+  }
+  return "value";
+}
+
+// The set type whose elements a field can be looked up in; nullptr if none.
+const char* set_type_for(field f) {
+  switch (kind_of(f)) {
+    case vkind::addr: return "ipv4_addr";
+    case vkind::port: return "inet_service";
+    case vkind::proto: return "inet_proto";
+    case vkind::mark: return "mark";
+    default: return nullptr;
+  }
+}
+
+std::optional<vkind> kind_of_set_type(std::string_view type) {
+  if (type == "ipv4_addr") return vkind::addr;
+  if (type == "inet_service") return vkind::port;
+  if (type == "inet_proto") return vkind::proto;
+  if (type == "mark") return vkind::mark;
+  return std::nullopt;
+}
+
+bool is_unsupported_set_type(std::string_view type) {
+  static constexpr std::string_view types[] = {
+      "ipv6_addr", "ether_addr",  "ifname",      "ct_state",    "icmp_type",
+      "tcp_flag",  "verdict",     "iface_index", "integer",     "string",
+      "ct_status", "nf_proto",    "time",        "day",         "hour",
+      "cgroupsv2", "ipsec_proto", "pkt_type",    "icmpv6_type", "dccp_pkttype"};
+  return std::find(std::begin(types), std::end(types), type) != std::end(types);
+}
+
+const char* set_type_of_typeof(std::string_view expr) {
+  static const std::pair<std::string_view, const char*> types[] = {{"ip saddr", "ipv4_addr"},
+                                                                   {"ip daddr", "ipv4_addr"},
+                                                                   {"tcp sport", "inet_service"},
+                                                                   {"tcp dport", "inet_service"},
+                                                                   {"udp sport", "inet_service"},
+                                                                   {"udp dport", "inet_service"},
+                                                                   {"th sport", "inet_service"},
+                                                                   {"th dport", "inet_service"},
+                                                                   {"ip protocol", "inet_proto"},
+                                                                   {"meta l4proto", "inet_proto"},
+                                                                   {"meta mark", "mark"},
+                                                                   {"ct mark", "mark"},
+                                                                   {"mark", "mark"}};
+  for (const auto& [e, type] : types)
+    if (expr == e) return type;
+  return nullptr;
+}
+
+// --- hooks ------------------------------------------------------------------------------------
+
+std::optional<hook> hook_of(std::string_view name) {
+  static const std::pair<std::string_view, hook> hooks[] = {{"prerouting", hook::prerouting},
+                                                            {"input", hook::input},
+                                                            {"forward", hook::forward},
+                                                            {"output", hook::output},
+                                                            {"postrouting", hook::postrouting}};
+  std::optional<hook> hk;
+  for (const auto& [n, value] : hooks)
+    if (name == n) hk = value;
+  return hk;
+}
+
+}  // namespace ctgate::nft::detail
+
+namespace ctgate::nft {
+
+std::optional<int32_t> named_priority(const std::string& name) {
+  static const std::pair<std::string_view, int32_t> names[] = {{"raw", -300},    {"mangle", -150},
+                                                               {"dstnat", -100}, {"filter", 0},
+                                                               {"security", 50}, {"srcnat", 100}};
+  for (const auto& [n, v] : names)
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+}  // namespace ctgate::nft

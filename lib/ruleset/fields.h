@@ -1,0 +1,98 @@
+// Internal to lib/ruleset: the field and type tables of the nftables subset (nft's proto.c,
+// meta.c, ct.c and datatype.c). Pure data and lookups, no parsing state: which fields a match
+// header has, how each field's values are written and bounded (its value kind), which set
+// types exist, the names values may be written with (flags, protocols, ICMP types, services)
+// and the named hooks and priorities. The grammar (parser_internal.h) reads values through
+// these tables, evaluation (evaluate.h) checks types with them, and the printer (format.cpp)
+// writes values back with the same names.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ruleset/ast.h"
+
+namespace ctgate::nft::detail {
+
+// --- value vocabulary -------------------------------------------------------------------------
+
+struct name_value {
+  std::string_view name;
+  uint32_t value;
+};
+
+// In bit order, which is also the order nft lists them in.
+std::span<const name_value> tcp_flag_names();   // fin syn rst psh ack urg ecn cwr
+std::span<const name_value> ct_state_names();   // invalid established related new untracked
+std::span<const name_value> icmp_type_names();  // echo-reply ... address-mask-reply
+std::span<const name_value> protocol_names();   // tcp udp icmp and other IANA names nft knows
+// Well-known ports from /etc/services, built in so a ruleset means the same on every host.
+std::span<const name_value> service_names();
+
+std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name);
+// nullptr when the value has no name.
+const char* name_of(std::span<const name_value> table, uint32_t value);
+
+std::string ipv4_to_string(uint32_t host_order);
+std::optional<uint32_t> parse_ipv4(std::string_view text);  // strict dotted quad
+// The [lo, hi] range as a prefix length if it is exactly one CIDR block, else -1.
+int prefix_length(uint32_t lo, uint32_t hi);
+
+const char* family_name(family f);
+const char* field_name(field f);  // as nft lists it: "ip saddr", "iifname", "meta mark"
+const char* hook_name(hook h);
+
+// --- fields -----------------------------------------------------------------------------------
+
+struct field_entry {
+  std::string_view name;
+  field f;
+};
+
+// The fields of one match header (`ip`, `meta`, `ct`, `tcp`, `udp`, `th`, `icmp`): the ones
+// ctgate reads, and nft's others, which are "not supported" rather than syntax errors.
+struct header_fields {
+  std::span<const field_entry> fields;
+  std::span<const std::string_view> known;
+  const char* expecting;  // for "syntax error, ..., expecting ..."
+};
+
+// nullptr for a word that is not a header with sub-fields (iif, oif, iifname, oifname and a
+// bare mark are fields on their own).
+const header_fields* header_fields_of(std::string_view head);
+
+// The transport protocol a field implies (tcp dport: 6), 0 if none.
+uint8_t l4_proto_of(field f);
+// A protocol number as nft prints it: its name if it has one.
+std::string proto_text(uint32_t p);
+
+// nft words that start a match or statement ctgate does not implement: the feature's name for
+// "not supported: ...", nullptr for other words.
+const char* unsupported_rule_word(std::string_view w);
+
+// --- value kinds and set types ----------------------------------------------------------------
+
+// How the value of a field is written and checked.
+enum class vkind : uint8_t { addr, port, proto, mark, icmp, state, flags, iface };
+
+vkind kind_of(field f);
+uint64_t max_of(vkind k);
+const char* expecting_of(vkind k);
+
+// The set type whose elements a field can be looked up in; nullptr if none.
+const char* set_type_for(field f);
+std::optional<vkind> kind_of_set_type(std::string_view type);
+// nft's set types ctgate does not implement ("not supported" rather than "unknown").
+bool is_unsupported_set_type(std::string_view type);
+// The set type `typeof EXPR` gives ("ip saddr": ipv4_addr); nullptr if ctgate has none.
+const char* set_type_of_typeof(std::string_view expr);
+
+// --- hooks ------------------------------------------------------------------------------------
+
+std::optional<hook> hook_of(std::string_view name);
+// The named priorities are public: named_priority() in ast.h.
+
+}  // namespace ctgate::nft::detail

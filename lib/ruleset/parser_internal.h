@@ -1,0 +1,217 @@
+// Internal to lib/ruleset: the grammar of the nftables subset (nft's parser_bison.y), a
+// recursive-descent parser over the token stream (token_stream.h) that builds the ast.h tree
+// with values normalized through the field and type tables (fields.h). It keeps the symbol
+// tables (which tables, chains, sets and defines exist) and records what only the whole
+// ruleset can settle; evaluation (evaluate.h) checks that as it goes and at the end, and the
+// finished ruleset goes to compile() (compiled.h).
+//
+// The class is split over three files by part of the grammar: parser.cpp (entry points,
+// defines, commands, tables, chains), parser_set.cpp (values, element lists, sets) and
+// parser_rule.cpp (rules: matches and statements).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ruleset/ast.h"
+#include "ruleset/evaluate.h"
+#include "ruleset/fields.h"
+#include "ruleset/lexer.h"
+#include "ruleset/token_stream.h"
+
+namespace ctgate::nft::detail {
+
+constexpr int kMaxNesting = 64;
+// A define may not grow past this many tokens, and all expansions together past the total:
+// nested defines can otherwise double in size at every level.
+constexpr size_t kMaxDefineTokens = 1 << 16;
+constexpr size_t kMaxExpandedTokens = 1 << 22;
+constexpr size_t kMaxNameLength = 255;     // NFT_NAME_MAXLEN includes the NUL
+constexpr size_t kMaxLogPrefix = 127;      // NF_LOG_PREFIXLEN includes the NUL
+constexpr size_t kMaxCommentLength = 128;  // what nft accepts for a rule comment
+
+enum class rel : uint8_t { implicit, eq, ne, lt, gt, le, ge, neg };
+enum class empty_rule : uint8_t { allow, set_is_empty, syntax };
+
+inline bool one_of(std::string_view w, std::initializer_list<std::string_view> words) {
+  return std::find(words.begin(), words.end(), w) != words.end();
+}
+
+class parser {
+ public:
+  explicit parser(std::deque<source>& sources) : sources_(sources), ts_(sources) {}
+
+  ruleset run();
+
+ private:
+  // --- tokens (parser.cpp) ---
+
+  const token& peek(size_t k = 0) {
+    if (k == 0) expand_variables();
+    return ts_.peek(k);
+  }
+
+  token take() {
+    token t = ts_.peek(0).kind == tok::variable ? (expand_variables(), ts_.take()) : ts_.take();
+    log_.push_back(t);
+    return t;
+  }
+
+  static bool is_sep(const token& t) { return t.kind == tok::newline || t.kind == tok::semicolon; }
+  bool at(tok k) { return peek().kind == k; }
+  bool at_word(std::string_view w, size_t ahead = 0) {
+    const token& t = peek(ahead);
+    return t.kind == tok::word && t.text == w;
+  }
+  bool accept(tok k) {
+    if (!at(k)) return false;
+    take();
+    return true;
+  }
+  bool accept_word(std::string_view w) {
+    if (!at_word(w)) return false;
+    take();
+    return true;
+  }
+  token expect(tok k, std::string_view expecting) {
+    if (!at(k)) unexpected(peek(), expecting);
+    return take();
+  }
+  token expect_word(std::string_view w) {
+    if (!at_word(w)) unexpected(peek(), w);
+    return take();
+  }
+  token expect_name(std::string_view what) {
+    if (!at(tok::word)) unexpected(peek(), what);
+    token t = take();
+    if (t.text.size() > kMaxNameLength)
+      fail(t, "name too long (maximum " + std::to_string(kMaxNameLength) + " characters)");
+    return t;
+  }
+  bool at_statement_end() {
+    const tok k = peek().kind;
+    return k == tok::newline || k == tok::semicolon || k == tok::rbrace || k == tok::end;
+  }
+  void end_statement() {
+    const token& t = peek();
+    if (is_sep(t)) {
+      take();
+      return;
+    }
+    if (t.kind == tok::rbrace || t.kind == tok::end) return;
+    unexpected(t, "newline or semicolon");
+  }
+  void skip_newlines() {
+    while (at(tok::newline)) take();
+  }
+
+  location loc_of(const pos& p) const { return {sources_[p.src].name, p.line, p.col, p.len}; }
+  std::string where(const location& l) const {
+    return l.file + ":" + std::to_string(l.line) + ":" + std::to_string(l.col);
+  }
+
+  void enter_block(const token& brace) {
+    if (++depth_ > kMaxNesting) fail(brace, "nesting too deep (more than 64 levels)");
+    scopes_.emplace_back();
+  }
+  void leave_block() {
+    --depth_;
+    scopes_.pop_back();
+  }
+
+  void expand_variables();
+  pos span_from(const token& first) const;
+  std::string text_since(size_t from) const;
+
+  // --- defines (parser.cpp) ---
+
+  const std::vector<token>* lookup_define(const std::string& name) const;
+  void define_stmt();
+
+  // --- commands, tables and chains (parser.cpp) ---
+
+  void command();
+  void flush_cmd();
+  void add_cmd(bool create);
+
+  struct table_ref {
+    family fam = family::ip;
+    token name;
+  };
+
+  table_ref table_spec();
+  std::optional<size_t> find_table(const table_ref& r) const;
+  size_t require_table(const table_ref& r);
+  void table_cmd(bool create);
+  void table_body(size_t ti);
+  void chain_cmd(bool create);
+  void chain_def(size_t ti, const token& name, bool create);
+  void chain_body(size_t ti, size_t ci);
+  void hook_spec(size_t ti, size_t ci);
+  void priority_spec(chain& ch, hook hk);
+  void rule_cmd();
+
+  // --- values, element lists and sets (parser_set.cpp) ---
+
+  uint64_t number(const token& t);
+  uint64_t bounded(const token& t, uint64_t max);
+  uint64_t named(const token& t, std::span<const name_value> names, vkind k, const char* what);
+  uint64_t scalar(vkind k);
+  elem_syntax value_elem(vkind k);
+  uint64_t flag_expr(vkind k);
+  uint64_t flag_list(vkind k);
+  elem_syntax element(vkind k);
+  void element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
+  void set_cmd(bool create);
+  void set_def(size_t ti, const token& name, bool create);
+  void set_body(size_t ti, size_t si, const token& name);
+  void typeof_spec(set& st);
+  void element_cmd();
+
+  // --- rules (parser_rule.cpp) ---
+
+  bool starts_match();
+  bool starts_statement();
+  rule parse_rule(size_t ti, size_t ci);
+  field sub_field(const token& head, const header_fields& h);
+  match parse_match();
+  rel parse_op(token* op_tok);
+  static cmp_op cmp_of(rel r);
+  static bool is_order(rel r);
+  void relation(match& mt);
+  void iface_relation(match& mt, rel r, const token& op_tok, const char* fname);
+  void bitmask_relation(match& mt, rel r, const token& op_tok, const char* fname);
+  void value_relation(match& mt, rel r, const token& op_tok);
+  void masked(match& mt, vkind k);
+  statement parse_statement(size_t ti, size_t ci);
+  void reject_options(statement& st);
+  void log_options(statement& st);
+  void synproxy_options(statement& st);
+  void meter_body(statement& st);
+  void limit_options(statement& st);
+  void set_statement(const token& head, statement& st);
+
+  std::deque<source>& sources_;
+  token_stream ts_;
+  std::vector<std::unordered_map<std::string, std::vector<token>>> scopes_;
+  std::vector<token> log_;  // tokens taken since the current statement began
+  size_t expanded_ = 0;
+  int depth_ = 0;
+  size_t current_table_ = 0;
+  ruleset rs_;
+  std::vector<table_info> info_;
+  std::vector<jump_ref> jumps_;
+  std::vector<set_use> set_uses_;
+  std::vector<reject_use> rejects_;
+};
+
+}  // namespace ctgate::nft::detail

@@ -1,0 +1,569 @@
+// The grammar of the nftables subset, part 3 of 3: rules, the matches (field, operator,
+// value) and statements (verdicts, counter, log, limit, meter, synproxy, mark setting) they
+// are made of. Each rule's matches go to evaluation as they are read (track_l4 and the
+// tcp-reset dependency in evaluate.h); jumps, named sets and rejects are recorded for the
+// checks at the end. See parser_internal.h.
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ruleset/parser_internal.h"
+
+namespace ctgate::nft::detail {
+namespace {
+
+int popcount(uint64_t v) {
+  int n = 0;
+  for (; v; v &= v - 1) ++n;
+  return n;
+}
+
+bool is_verdict(stmt_kind k) {
+  return k == stmt_kind::accept || k == stmt_kind::drop || k == stmt_kind::reject ||
+         k == stmt_kind::jump || k == stmt_kind::goto_ || k == stmt_kind::return_;
+}
+
+}  // namespace
+
+// --- rules ----------------------------------------------------------------------------------
+
+// Whether the word at the front starts a match (else a statement or something else).
+bool parser::starts_match() {
+  const token& t = peek();
+  const std::string& w = t.text;
+  if (one_of(w, {"ip", "tcp", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname"}))
+    return true;
+  if (w == "meta" || w == "ct") return !at_word("set", 2);
+  if (w == "mark") return !at_word("set", 1);
+  return false;
+}
+
+bool parser::starts_statement() {
+  const std::string& w = peek().text;
+  if (one_of(w, {"counter", "accept", "drop", "reject", "notrack", "jump", "goto", "return", "log",
+                 "limit", "synproxy", "meter"}))
+    return true;
+  if (w == "meta" || w == "ct") return at_word("set", 2);
+  if (w == "mark" || w == "nftrace") return at_word("set", 1);
+  return false;
+}
+
+rule parser::parse_rule(size_t ti, size_t ci) {
+  current_table_ = ti;
+  rule rl;
+  const token first = peek();
+  uint8_t l4 = 0;  // transport protocol the rule is known to match, 0 if any
+  bool verdict = false;
+  std::string first_stmt;
+  std::optional<pos> tcp_reset_at;
+  while (!at_statement_end()) {
+    const token t = peek();
+    if (t.kind != tok::word) unexpected(t, "a match or statement");
+    if (t.text == "comment") {
+      // nft's rule is one or more statements, then an optional comment.
+      if (rl.matches.empty() && rl.stmts.empty()) unexpected(t, "a match or statement");
+      take();
+      const token c = peek();
+      if (c.kind != tok::string) unexpected(c, "string");
+      take();
+      if (c.text.size() > kMaxCommentLength)
+        fail(c, "comment too long, 128 characters maximum allowed");
+      rl.comment = c.text;
+      if (!at_statement_end()) unexpected(peek(), "newline or semicolon");
+      break;
+    }
+    const bool is_match = starts_match();
+    if (!is_match && !starts_statement()) {
+      if (const char* feature = unsupported_rule_word(t.text)) unsupported(t, feature);
+      unexpected(t, "a match or statement");
+    }
+    if (verdict) fail(t, "Statement after terminal statement has no effect");
+    if (is_match) {
+      if (!first_stmt.empty())
+        unsupported(t, "a match after a statement ('" + first_stmt +
+                           "'): ctgate checks all matches first, so put matches first");
+      match mt = parse_match();
+      track_l4(mt, span_from(t), l4);
+      rl.matches.push_back(std::move(mt));
+    } else {
+      statement st = parse_statement(ti, ci);
+      if (st.kind == stmt_kind::reject && st.reject == reject_kind::tcp_reset)
+        tcp_reset_at = span_from(t);
+      if (first_stmt.empty()) first_stmt = t.text;
+      verdict = is_verdict(st.kind);
+      rl.stmts.push_back(std::move(st));
+    }
+  }
+  if (tcp_reset_at) add_reject_dependency(rl, l4, *tcp_reset_at, loc_of(*tcp_reset_at));
+  rl.loc = loc_of(span_from(first));
+  return rl;
+}
+
+// --- matches --------------------------------------------------------------------------------
+
+field parser::sub_field(const token& head, const header_fields& h) {
+  const token t = peek();
+  if (t.kind == tok::word) {
+    for (const auto& [name, f] : h.fields)
+      if (t.text == name) {
+        take();
+        return f;
+      }
+    if (std::find(h.known.begin(), h.known.end(), t.text) != h.known.end())
+      unsupported(t, head.text + " " + t.text);
+  }
+  unexpected(t, h.expecting);
+}
+
+match parser::parse_match() {
+  const token head = take();
+  const std::string& w = head.text;
+  field f = field::ip_saddr;
+  if (const header_fields* h = header_fields_of(w)) {
+    f = sub_field(head, *h);
+  } else if (w == "iif") {
+    f = field::meta_iif;
+  } else if (w == "oif") {
+    f = field::meta_oif;
+  } else if (w == "iifname") {
+    f = field::meta_iifname;
+  } else if (w == "oifname") {
+    f = field::meta_oifname;
+  } else {
+    f = field::meta_mark;  // bare `mark`
+  }
+  const token& next = peek();
+  if (next.kind == tok::word && (next.text == "vmap" || next.text == "map"))
+    unsupported(next, next.text);
+  if (next.kind == tok::dot) unsupported(next, "concatenations");
+  match mt;
+  mt.f = f;
+  relation(mt);
+  mt.loc = loc_of(span_from(head));
+  return mt;
+}
+
+rel parser::parse_op(token* op_tok) {
+  const token t = peek();
+  *op_tok = t;
+  rel r = rel::implicit;
+  switch (t.kind) {
+    case tok::eq: r = rel::eq; break;
+    case tok::ne: r = rel::ne; break;
+    case tok::lt: r = rel::lt; break;
+    case tok::gt: r = rel::gt; break;
+    case tok::le: r = rel::le; break;
+    case tok::ge: r = rel::ge; break;
+    case tok::bang: r = rel::neg; break;
+    case tok::word: {
+      static const std::pair<std::string_view, rel> words[] = {
+          {"eq", rel::eq}, {"ne", rel::ne}, {"neq", rel::ne}, {"lt", rel::lt},
+          {"gt", rel::gt}, {"le", rel::le}, {"ge", rel::ge}};
+      for (const auto& [w, value] : words)
+        if (t.text == w) r = value;
+      break;
+    }
+    default: break;
+  }
+  if (r != rel::implicit) take();
+  return r;
+}
+
+cmp_op parser::cmp_of(rel r) {
+  switch (r) {
+    case rel::ne: return cmp_op::ne;
+    case rel::lt: return cmp_op::lt;
+    case rel::gt: return cmp_op::gt;
+    case rel::le: return cmp_op::le;
+    case rel::ge: return cmp_op::ge;
+    default: return cmp_op::eq;
+  }
+}
+
+bool parser::is_order(rel r) {
+  return r == rel::lt || r == rel::gt || r == rel::le || r == rel::ge;
+}
+
+void parser::relation(match& mt) {
+  const vkind k = kind_of(mt.f);
+  const char* fname = detail::field_name(mt.f);
+  if ((k == vkind::flags || k == vkind::mark) && (at(tok::amp) || at_word("and"))) {
+    take();
+    const size_t from = log_.size();
+    masked(mt, k);
+    mt.rhs.text = text_since(from);
+    return;
+  }
+  token op_tok;
+  const rel r = parse_op(&op_tok);
+  const size_t from = log_.size();
+  const token value_tok = peek();
+  if (value_tok.kind == tok::newline || value_tok.kind == tok::semicolon ||
+      value_tok.kind == tok::end || value_tok.kind == tok::rbrace)
+    unexpected(value_tok, expecting_of(k));
+  if (k == vkind::iface)
+    iface_relation(mt, r, op_tok, fname);
+  else if (k == vkind::state || k == vkind::flags)
+    bitmask_relation(mt, r, op_tok, fname);
+  else
+    value_relation(mt, r, op_tok);
+  mt.rhs.text = text_since(from);
+}
+
+void parser::iface_relation(match& mt, rel r, const token& op_tok, const char* fname) {
+  if (r != rel::implicit && r != rel::eq && r != rel::ne)
+    fail(op_tok, "operator '" + op_tok.text + "' cannot be used with " + fname);
+  const token t = peek();
+  if (t.kind == tok::lbrace) unsupported(t, "sets of interface names");
+  if (t.kind == tok::set_ref) unsupported(t, "sets of interface names");
+  if (t.kind != tok::string && t.kind != tok::word && t.kind != tok::number)
+    unexpected(t, "interface name");
+  take();
+  if (t.text.empty()) fail(t, "empty interface name");
+  mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
+  mt.rhs.str = t.text;
+}
+
+void parser::bitmask_relation(match& mt, rel r, const token& op_tok, const char* fname) {
+  const vkind k = kind_of(mt.f);
+  const bool state = mt.f == field::ct_state;
+  const size_t from = log_.size();  // the operator is already taken
+  if (is_order(r)) fail(op_tok, "operator '" + op_tok.text + "' cannot be used with " + fname);
+  const token first = peek();
+  if (first.kind == tok::set_ref) unsupported(first, std::string("named sets with ") + fname);
+  if (first.kind == tok::lbrace) {
+    if (r == rel::neg)
+      fail(op_tok,
+           "negation can only be used with singleton bitmask values.  Did you mean "
+           "\"!=\"?");
+    std::vector<elem_syntax> elems;
+    element_list(k, elems, 1, empty_rule::set_is_empty);
+    mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
+    for (const elem_syntax& e : elems) mt.rhs.elems.push_back(e.r);
+    return;
+  }
+  const uint64_t value = flag_list(k);
+  if (at(tok::slash)) {
+    const token slash = take();
+    const uint64_t mask = flag_list(k);
+    if (r == rel::neg) fail(slash, "cannot combine negation with binary expression");
+    if ((value & ~mask) != 0)
+      fail(span_from(first), "comparison is always false: the value has bits outside the mask");
+    mt.op = r == rel::ne ? cmp_op::masked_ne : cmp_op::masked_eq;
+    mt.rhs.mask = mask;
+    mt.rhs.value = value;
+    return;
+  }
+  if (value == 0 && (r == rel::implicit || r == rel::neg))
+    fail(span_from(first), std::string("matching no ") + (state ? "state" : "flags") +
+                               " is always " + (r == rel::neg ? "true" : "false") +
+                               "; write '== 0x0' to match none set");
+  switch (r) {
+    case rel::implicit:
+      mt.op = cmp_op::bits_any;
+      mt.rhs.mask = value;
+      return;
+    case rel::neg:
+      mt.op = cmp_op::bits_none;
+      mt.rhs.mask = value;
+      return;
+    default: break;
+  }
+  // `==` and `!=` compare the whole value, as in nft. A connection has exactly one state,
+  // so against several states that never (==) or always (!=) matches: refuse it.
+  if (state && popcount(value) > 1) {
+    std::string names;
+    for (const detail::name_value& nv : detail::ct_state_names())
+      if (value & nv.value) names += (names.empty() ? "" : ",") + std::string(nv.name);
+    const std::string written = text_since(from);
+    if (r == rel::eq)
+      fail(span_from(first), "'ct state == " + written +
+                                 "' never matches (a connection has one state); write "
+                                 "'ct state { " +
+                                 names + " }'");
+    fail(span_from(first), "'ct state != " + written +
+                               "' always matches (nft compares the whole value); write "
+                               "'ct state ! " +
+                               names + "'");
+  }
+  if (state && r == rel::ne) {
+    mt.op = cmp_op::bits_none;  // one state bit: `!= x` is `(state & x) == 0`
+    mt.rhs.mask = value;
+    return;
+  }
+  mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
+  mt.rhs.elems.push_back({value, value});
+}
+
+void parser::value_relation(match& mt, rel r, const token& op_tok) {
+  const vkind k = kind_of(mt.f);
+  const token first = peek();
+  if (first.kind == tok::lbrace || first.kind == tok::set_ref) {
+    if (r == rel::neg)
+      fail(op_tok,
+           "negation can only be used with singleton bitmask values.  Did you mean "
+           "\"!=\"?");
+    if (is_order(r))
+      fail(op_tok, "Relational expression (" + op_tok.text +
+                       ") is undefined for set "
+                       "expressions");
+    mt.op = cmp_of(r);
+    if (first.kind == tok::set_ref) {
+      take();
+      mt.rhs.set_name = first.text;
+      set_uses_.push_back({current_table_, first.text, mt.f, pos_of(first)});
+      return;
+    }
+    std::vector<elem_syntax> elems;
+    element_list(k, elems, 1, empty_rule::set_is_empty);
+    for (const elem_syntax& e : elems) mt.rhs.elems.push_back(e.r);
+    return;
+  }
+  if (r == rel::neg)
+    fail(op_tok,
+         "negation can only be used with singleton bitmask values.  Did you mean "
+         "\"!=\"?");
+  const elem_syntax e = value_elem(k);
+  if (is_order(r) && (e.prefix || e.range))
+    fail(e.at, "Relational expression (" + op_tok.text + ") is undefined for " +
+                   (e.prefix ? "prefix" : "range") + " expressions");
+  if (at(tok::comma))
+    fail(peek(), "syntax error, unexpected ',' (a list of " + std::string(expecting_of(k)) +
+                     "s needs braces: { a, b })");
+  mt.op = cmp_of(r);
+  mt.rhs.elems.push_back(e.r);
+}
+
+// `& MASK == VALUE` / `& MASK != VALUE` for tcp flags and marks.
+void parser::masked(match& mt, vkind k) {
+  const token first = peek();
+  const uint64_t mask = k == vkind::flags ? flag_expr(k) : scalar(k);
+  token op_tok;
+  const rel r = parse_op(&op_tok);
+  if (r != rel::eq && r != rel::ne) unexpected(op_tok, "'==' or '!='");
+  if (at(tok::lbrace)) unsupported(peek(), "a set compared with a masked value");
+  const uint64_t value = k == vkind::flags ? flag_expr(k) : scalar(k);
+  if ((value & ~mask) != 0)
+    fail(span_from(first), "comparison is always " + std::string(r == rel::eq ? "false" : "true") +
+                               ": the value has bits outside the mask");
+  mt.op = r == rel::eq ? cmp_op::masked_eq : cmp_op::masked_ne;
+  mt.rhs.mask = mask;
+  mt.rhs.value = value;
+}
+
+// --- statements -----------------------------------------------------------------------------
+
+statement parser::parse_statement(size_t ti, size_t ci) {
+  const token head = take();
+  const std::string& w = head.text;
+  statement st;
+  if (w == "counter") {
+    st.kind = stmt_kind::counter;
+    if (accept_word("packets")) {
+      st.packets = number(take());
+      expect_word("bytes");
+      st.bytes = number(take());
+    } else if (at_word("name") || at(tok::string)) {
+      unsupported(peek(), "named counters");
+    }
+  } else if (w == "accept") {
+    st.kind = stmt_kind::accept;
+  } else if (w == "drop") {
+    st.kind = stmt_kind::drop;
+  } else if (w == "return") {
+    st.kind = stmt_kind::return_;
+  } else if (w == "notrack") {
+    st.kind = stmt_kind::notrack;
+  } else if (w == "jump" || w == "goto") {
+    st.kind = w == "jump" ? stmt_kind::jump : stmt_kind::goto_;
+    if (at(tok::lbrace)) unsupported(peek(), "anonymous chains");
+    const token target = expect_name("chain name");
+    st.target = target.text;
+    jumps_.push_back({ti, ci, target.text, pos_of(target), w == "goto"});
+  } else if (w == "reject") {
+    st.kind = stmt_kind::reject;
+    reject_options(st);
+    rejects_.push_back({ti, ci, pos_of(head)});
+  } else if (w == "log") {
+    st.kind = stmt_kind::log;
+    log_options(st);
+  } else if (w == "limit") {
+    st.kind = stmt_kind::limit;
+    limit_options(st);
+  } else if (w == "synproxy") {
+    st.kind = stmt_kind::synproxy;
+    synproxy_options(st);
+  } else if (w == "meter") {
+    st.kind = stmt_kind::meter;
+    meter_body(st);
+  } else {
+    set_statement(head, st);
+  }
+  st.loc = loc_of(span_from(head));
+  return st;
+}
+
+void parser::reject_options(statement& st) {
+  if (!accept_word("with")) return;
+  const token how = expect_name("icmp, icmpx or tcp");
+  if (how.text == "tcp") {
+    expect_word("reset");
+    st.reject = reject_kind::tcp_reset;
+    return;
+  }
+  if (how.text == "icmpv6" || how.text == "icmp6") unsupported(how, "reject with icmpv6");
+  if (how.text != "icmp" && how.text != "icmpx") unexpected(how, "icmp, icmpx or tcp");
+  accept_word("type");
+  const token code = peek();
+  if (code.kind != tok::word) {
+    if (code.kind == tok::number) unsupported(code, "numeric reject codes");
+    unexpected(code, "ICMP code");
+  }
+  take();
+  static const std::pair<std::string_view, reject_kind> codes[] = {
+      {"port-unreachable", reject_kind::icmp_port_unreachable},
+      {"host-unreachable", reject_kind::icmp_host_unreachable},
+      {"net-unreachable", reject_kind::icmp_net_unreachable},
+      {"admin-prohibited", reject_kind::icmp_admin_prohibited}};
+  for (const auto& [name, kind] : codes)
+    if (code.text == name && (how.text == "icmp" || name != "net-unreachable")) {
+      st.reject = kind;
+      return;
+    }
+  // icmpx's no-route is ICMP net-unreachable for IPv4 (nft_reject_icmp_code).
+  if (how.text == "icmpx" && code.text == "no-route") {
+    st.reject = reject_kind::icmp_net_unreachable;
+    return;
+  }
+  if (one_of(code.text, {"prot-unreachable", "net-prohibited", "host-prohibited", "frag-needed"}))
+    unsupported(code, "reject with " + how.text + " " + code.text);
+  fail(code, "unknown ICMP reject code '" + code.text + "'");
+}
+
+void parser::log_options(statement& st) {
+  bool prefix = false, level = false;
+  while (at(tok::word)) {
+    const token opt = peek();
+    if (opt.text == "prefix" && !prefix) {
+      take();
+      const token s = peek();
+      if (s.kind != tok::string) unexpected(s, "string");
+      take();
+      if (s.text.size() > kMaxLogPrefix) fail(s, "log prefix is too long (maximum 127 characters)");
+      st.log_prefix = s.text;
+      prefix = true;
+    } else if (opt.text == "level" && !level) {
+      take();
+      const token lv = expect_name("log level");
+      // ctgate logs at one level; warn, nft's default, changes nothing, so it is accepted.
+      if (lv.text != "warn") {
+        if (one_of(lv.text, {"emerg", "alert", "crit", "err", "notice", "info", "debug", "audit"}))
+          unsupported(lv, "log level " + lv.text + " (only warn, the default)");
+        fail(lv, "unknown log level '" + lv.text + "'");
+      }
+      level = true;
+    } else if (one_of(opt.text, {"group", "snaplen", "queue-threshold", "flags"})) {
+      unsupported(opt, "log " + opt.text);
+    } else {
+      break;
+    }
+  }
+}
+
+// synproxy [mss N] [wscale N] [timestamp] [sack-perm], any order, each once.
+void parser::synproxy_options(statement& st) {
+  while (at(tok::word)) {
+    const token opt = peek();
+    if (opt.text == "mss" && st.mss == 0) {
+      take();
+      const token n = peek();
+      uint64_t v = bounded(take(), 65535);
+      if (v < 536) fail(n, "synproxy mss must be at least 536");
+      st.mss = static_cast<uint16_t>(v);
+    } else if (opt.text == "wscale" && st.wscale == 0xff) {
+      take();
+      st.wscale = static_cast<uint8_t>(bounded(take(), 14));
+    } else if (opt.text == "timestamp" && !st.timestamp) {
+      take();
+      st.timestamp = true;
+    } else if (opt.text == "sack-perm" && !st.sack_perm) {
+      take();
+      st.sack_perm = true;
+    } else {
+      break;
+    }
+  }
+}
+
+// meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
+void parser::meter_body(statement& st) {
+  st.meter_name = expect_name("meter name").text;
+  expect(tok::lbrace, "'{'");
+  const token proto = expect_name("ip");
+  if (proto.text != "ip") unsupported(proto, "meter keys other than ip saddr/daddr");
+  const token key = expect_name("saddr or daddr");
+  if (key.text == "saddr")
+    st.meter_key = field::ip_saddr;
+  else if (key.text == "daddr")
+    st.meter_key = field::ip_daddr;
+  else
+    unsupported(key, "meter key ip " + key.text);
+  const token lim = expect_name("limit");
+  if (lim.text != "limit") unsupported(lim, "meter statements other than limit");
+  limit_options(st);
+  expect(tok::rbrace, "'}'");
+}
+
+void parser::limit_options(statement& st) {
+  if (at_word("name")) unsupported(peek(), "named limits");
+  expect_word("rate");
+  st.over = accept_word("over");
+  const token n = peek();
+  st.rate = number(take());
+  if (at(tok::word) && one_of(peek().text, {"bytes", "kbytes", "mbytes"}))
+    unsupported(peek(), "byte rate limits");
+  expect(tok::slash, "'/'");
+  const token unit = expect_name("second, minute, hour or day");
+  static const std::pair<std::string_view, rate_unit> units[] = {{"second", rate_unit::second},
+                                                                 {"minute", rate_unit::minute},
+                                                                 {"hour", rate_unit::hour},
+                                                                 {"day", rate_unit::day}};
+  bool found = false;
+  for (const auto& [name, u] : units)
+    if (unit.text == name) {
+      st.unit = u;
+      found = true;
+    }
+  if (!found) {
+    if (unit.text == "week") unsupported(unit, "limit per week");
+    unexpected(unit, "second, minute, hour or day");
+  }
+  if (st.rate == 0) fail(n, "limit rate must be at least 1");
+  if (accept_word("burst")) {
+    st.burst = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+    if (at(tok::word) && one_of(peek().text, {"bytes", "kbytes", "mbytes"}))
+      unsupported(peek(), "byte bursts");
+    expect_word("packets");
+  }
+}
+
+// meta mark set V, mark set V, ct mark set V, meta nftrace set 0|1, nftrace set 0|1.
+void parser::set_statement(const token& head, statement& st) {
+  const bool ct = head.text == "ct";
+  const token key = head.text == "meta" || ct ? take() : head;
+  if (key.text == "mark")
+    st.kind = ct ? stmt_kind::ct_mark_set : stmt_kind::meta_mark_set;
+  else if (key.text == "nftrace" && !ct)
+    st.kind = stmt_kind::meta_nftrace_set;
+  else
+    unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
+  expect_word("set");
+  const token v = peek();
+  if (v.kind == tok::word || v.kind == tok::lbrace || v.kind == tok::set_ref)
+    unsupported(v, "setting " + key.text + " from an expression or a map");
+  st.value = bounded(take(), st.kind == stmt_kind::meta_nftrace_set ? 1 : 0xffffffff);
+}
+
+}  // namespace ctgate::nft::detail

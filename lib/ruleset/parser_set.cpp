@@ -1,0 +1,300 @@
+// The grammar of the nftables subset, part 2 of 3: values (numbers, names, addresses,
+// prefixes, ranges, flag lists), `{ ... }` element lists, and the set commands and blocks.
+// Values come out normalized through the tables of fields.h; a set's elements go to
+// evaluation (add_elements in evaluate.h) to be merged and checked. See parser_internal.h.
+#include <charconv>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "ruleset/parser_internal.h"
+
+namespace ctgate::nft::detail {
+
+// --- numbers and values ---------------------------------------------------------------------
+
+uint64_t parser::number(const token& t) {
+  if (t.kind != tok::number) unexpected(t, "number");
+  std::string_view s = t.text;
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (ec == std::errc::result_out_of_range) fail(t, "number '" + t.text + "' is too large");
+  if (ec != std::errc() || end != s.data() + s.size()) fail(t, "invalid number '" + t.text + "'");
+  return v;
+}
+
+uint64_t parser::bounded(const token& t, uint64_t max) {
+  const uint64_t v = number(t);
+  if (v > max) fail(t, "Value " + t.text + " exceeds valid range 0-" + std::to_string(max));
+  return v;
+}
+
+uint64_t parser::named(const token& t, std::span<const detail::name_value> names, vkind k,
+                       const char* what) {
+  if (t.kind == tok::number) return bounded(t, max_of(k));
+  if (t.kind != tok::word) unexpected(t, expecting_of(k));
+  if (std::optional<uint32_t> v = detail::lookup_name(names, t.text)) return *v;
+  fail(t, std::string("unknown ") + what + " '" + t.text + "'");
+}
+
+// One value of kind k.
+uint64_t parser::scalar(vkind k) {
+  const token t = peek();
+  if (t.kind != tok::number && t.kind != tok::word) unexpected(t, expecting_of(k));
+  take();
+  switch (k) {
+    case vkind::addr: {
+      if (t.kind == tok::word)
+        unsupported(t, "host name '" + t.text + "' (ctgate does not resolve names)");
+      std::optional<uint32_t> a = detail::parse_ipv4(t.text);
+      if (!a) fail(t, "invalid IPv4 address '" + t.text + "'");
+      return *a;
+    }
+    case vkind::port: {
+      if (t.kind == tok::number) return bounded(t, 0xffff);
+      if (std::optional<uint32_t> v = detail::lookup_name(detail::service_names(), t.text))
+        return *v;
+      fail(t, "unknown service '" + t.text + "' (ctgate knows well-known names only; " +
+                  "write the port number)");
+    }
+    case vkind::proto: return named(t, detail::protocol_names(), k, "protocol");
+    case vkind::mark: return bounded(t, 0xffffffff);
+    case vkind::icmp: return named(t, detail::icmp_type_names(), k, "ICMP type");
+    case vkind::state: return named(t, detail::ct_state_names(), k, "ct state");
+    case vkind::flags: return named(t, detail::tcp_flag_names(), k, "TCP flag");
+    case vkind::iface: break;
+  }
+  unexpected(t, expecting_of(k));
+}
+
+// A value, a range `a-b`, or for addresses a prefix `a/len`.
+elem_syntax parser::value_elem(vkind k) {
+  const size_t from = log_.size();
+  const token first = peek();
+  elem_syntax e;
+  const uint64_t lo = scalar(k);
+  e.r = {lo, lo};
+  if (k == vkind::addr && at(tok::slash)) {
+    take();
+    const token len_tok = peek();
+    const uint64_t len = number(take());
+    if (len > 32)
+      fail(len_tok, "Prefix length " + len_tok.text + " is invalid for type of 32 bits width");
+    const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+    const auto addr = static_cast<uint32_t>(lo);
+    if ((addr & ~mask) != 0)
+      fail(span_from(first), "prefix " + text_since(from) + " has host bits set (did you mean " +
+                                 detail::ipv4_to_string(addr & mask) + "/" + std::to_string(len) +
+                                 "?)");
+    e.r = {addr & mask, addr | ~mask};
+    e.prefix = true;
+  } else if (at(tok::dash)) {
+    take();
+    const uint64_t hi = scalar(k);
+    if (hi < lo)
+      fail(span_from(first),
+           "range " + text_since(from) + " is empty: its low end is above its high end");
+    e.r.hi = hi;
+    e.range = true;
+  }
+  e.at = span_from(first);
+  e.text = text_since(from);
+  return e;
+}
+
+// `a|b|c` or `(a|b|c)`: one bitmask value.
+uint64_t parser::flag_expr(vkind k) {
+  const bool paren = accept(tok::lparen);
+  uint64_t v = scalar(k);
+  while (accept(tok::pipe)) v |= scalar(k);
+  if (paren) expect(tok::rparen, "')'");
+  return v;
+}
+
+// `a,b,c`: the OR of comma-separated flag expressions.
+uint64_t parser::flag_list(vkind k) {
+  uint64_t v = flag_expr(k);
+  while (accept(tok::comma)) v |= flag_expr(k);
+  return v;
+}
+
+elem_syntax parser::element(vkind k) {
+  if (k == vkind::state || k == vkind::flags) {
+    const size_t from = log_.size();
+    const token first = peek();
+    elem_syntax e;
+    const uint64_t v = flag_expr(k);
+    e.r = {v, v};
+    e.at = span_from(first);
+    e.text = text_since(from);
+    return e;
+  }
+  return value_elem(k);
+}
+
+// `{ e, e, ... }`, newlines allowed, a trailing comma allowed, nested braces (from
+// variables holding sets) flattened. `empty` says what `{ }` means here.
+void parser::element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty) {
+  const token open = expect(tok::lbrace, "'{'");
+  if (depth > kMaxNesting) fail(open, "nesting too deep (more than 64 levels)");
+  skip_newlines();
+  if (at(tok::rbrace)) {
+    // nft's grammar has no empty element list; an empty set in a match is "Set is empty".
+    if (empty == empty_rule::syntax) unexpected(peek(), "set element");
+    if (empty == empty_rule::set_is_empty) fail(open, "Set is empty");
+    take();
+    return;
+  }
+  for (;;) {
+    skip_newlines();
+    if (at(tok::lbrace))
+      element_list(k, out, depth + 1, empty_rule::allow);
+    else
+      out.push_back(element(k));
+    skip_newlines();
+    if (accept(tok::comma)) {
+      skip_newlines();
+      if (at(tok::rbrace)) break;
+      continue;
+    }
+    if (at(tok::rbrace)) break;
+    unexpected(peek(), "',' or '}'");
+  }
+  take();
+}
+
+// --- sets -----------------------------------------------------------------------------------
+
+void parser::set_cmd(bool create) {
+  const table_ref r = table_spec();
+  const size_t ti = require_table(r);
+  const token name = expect_name("set name");
+  if (!at(tok::lbrace)) unexpected(peek(), "'{'");
+  set_def(ti, name, create);
+  end_statement();
+}
+
+void parser::set_def(size_t ti, const token& name, bool create) {
+  table_info& info = info_[ti];
+  auto found = info.sets.find(name.text);
+  size_t si;
+  if (found != info.sets.end()) {
+    si = found->second;
+    if (create) fail(name, "set '" + name.text + "' already exists in " + table_title(rs_, ti));
+    if (info.set_body[si])
+      fail(name, "duplicate set '" + name.text + "' in " + table_title(rs_, ti) +
+                     " (first declared at " + where(rs_.tables[ti].sets[si].loc) + ")");
+  } else {
+    set st;
+    st.name = name.text;
+    st.loc = loc_of(pos_of(name));
+    rs_.tables[ti].sets.push_back(std::move(st));
+    si = rs_.tables[ti].sets.size() - 1;
+    info.sets.emplace(name.text, si);
+    info.set_body.push_back(false);
+    info.set_automerge.push_back(false);
+  }
+  info_[ti].set_body[si] = true;
+  set_body(ti, si, name);
+}
+
+void parser::set_body(size_t ti, size_t si, const token& name) {
+  const token open = take();
+  enter_block(open);
+  std::vector<elem_syntax> elems;
+  for (;;) {
+    log_.clear();
+    const token t = peek();
+    if (t.kind == tok::rbrace) break;
+    if (is_sep(t)) {
+      take();
+      continue;
+    }
+    if (t.kind != tok::word) unexpected(t, "type, flags, elements or '}'");
+    set& st = rs_.tables[ti].sets[si];
+    if (t.text == "type") {
+      take();
+      const token type = expect_name("set type");
+      if (at(tok::dot)) unsupported(peek(), "concatenated set types");
+      if (!kind_of_set_type(type.text)) {
+        if (is_unsupported_set_type(type.text)) unsupported(type, "set type " + type.text);
+        fail(type, "unknown set type '" + type.text +
+                       "', expecting ipv4_addr, inet_service, inet_proto or mark");
+      }
+      if (!st.type.empty() && st.type != type.text)
+        fail(type, "set '" + st.name + "' already has type " + st.type);
+      st.type = type.text;
+    } else if (t.text == "typeof") {
+      take();
+      typeof_spec(st);
+    } else if (t.text == "flags") {
+      take();
+      do {
+        const token f = expect_name("set flag");
+        if (f.text == "interval")
+          st.interval = true;
+        else if (f.text != "constant")  // a static set is constant on ctgate anyway
+          one_of(f.text, {"timeout", "dynamic", "eval"})
+              ? unsupported(f, "set flag " + f.text)
+              : fail(f, "unknown set flag '" + f.text + "'");
+      } while (accept(tok::comma));
+    } else if (t.text == "elements") {
+      take();
+      expect(tok::assign, "'='");
+      if (st.type.empty()) fail(t, "set definition does not specify key data type");
+      const vkind k = *kind_of_set_type(st.type);
+      element_list(k, elems, 1, empty_rule::syntax);
+    } else if (t.text == "auto-merge") {
+      take();
+      info_[ti].set_automerge[si] = true;
+    } else if (one_of(t.text, {"size", "timeout", "gc-interval", "policy", "counter", "comment"})) {
+      unsupported(t, "set " + t.text);
+    } else {
+      unexpected(t, "type, flags, elements or '}'");
+    }
+    end_statement();
+  }
+  take();
+  leave_block();
+  if (rs_.tables[ti].sets[si].type.empty())
+    fail(name, "set definition does not specify key data type");
+  add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
+}
+
+// `typeof EXPR`: nft's other way to give a set's type, from a field it is matched with.
+void parser::typeof_spec(set& st) {
+  const token first = peek();
+  const std::string a = expect_name("expression").text;
+  std::string b = at(tok::word) ? take().text : "";
+  const std::string expr = b.empty() ? a : a + " " + b;
+  if (const char* type = set_type_of_typeof(expr)) {
+    if (at(tok::dot)) unsupported(peek(), "concatenated set types");
+    st.type = type;
+    return;
+  }
+  unsupported(first, "typeof " + expr);
+}
+
+void parser::element_cmd() {
+  const table_ref r = table_spec();
+  const size_t ti = require_table(r);
+  const token name = expect_name("set name");
+  auto found = info_[ti].sets.find(name.text);
+  if (found == info_[ti].sets.end())
+    fail(name, "set '" + name.text + "' does not exist in " + table_title(rs_, ti));
+  const size_t si = found->second;
+  if (rs_.tables[ti].sets[si].type.empty())
+    fail(name, "set definition does not specify key data type");
+  std::vector<elem_syntax> elems;
+  element_list(*kind_of_set_type(rs_.tables[ti].sets[si].type), elems, 1, empty_rule::syntax);
+  add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
+  end_statement();
+}
+
+}  // namespace ctgate::nft::detail
