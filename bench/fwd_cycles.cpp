@@ -41,8 +41,8 @@
 #include <vector>
 
 #include "bench_gateway.h"
-#include "dataplane/gateway.h"
-#include "dataplane/ruleset_runtime.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
 #include "dataplane/synproxy.h"
 
@@ -147,10 +147,10 @@ struct bench_gw {
       // (Linux: nf_conntrack_tcp_loose=0); docs/synflood.md.
       cfg.conntrack.tcp_loose = false;
     }
-    gw = gateway::create(cfg, "bn" + std::to_string(seq++), &err);
+    gw = gateway_create(cfg, "bn" + std::to_string(seq++), &err);
     // Hooks are registered before this thread goes online: registration
     // waits for a grace period, which an online caller would never give.
-    if (gw != nullptr && conntrack && !gw->enable_conntrack(&err)) {
+    if (gw != nullptr && conntrack && !enable_conntrack(*gw, &err)) {
       delete gw;
       gw = nullptr;
     }

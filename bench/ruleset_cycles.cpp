@@ -27,7 +27,8 @@
 #include <vector>
 
 #include "bench_gateway.h"
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
 #include "packet/build.h"
 
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
 
   std::string err;
   bench b;
-  b.gw = gateway::create(make_config(FLAGS_flows), "br", &err);
+  b.gw = gateway_create(make_config(FLAGS_flows), "br", &err);
   if (b.gw == nullptr) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
@@ -170,7 +171,7 @@ int main(int argc, char** argv) {
   double plain = b.run(FLAGS_packets);
   std::printf("%-14s %8.1f cycles/pkt\n", "plain", plain);
   rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
-  if (!b.gw->enable_conntrack(&err)) return 1;
+  if (!enable_conntrack(*b.gw, &err)) return 1;
   rte_rcu_qsbr_thread_online(b.gw->qs, 0);
   b.run(FLAGS_flows);  // create every flow once
   b.run(FLAGS_flows);  // and make them established (second packet)

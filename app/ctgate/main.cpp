@@ -20,9 +20,10 @@
 #include "common/flag_names.h"
 #include "conntrack/ct_format.h"
 #include "control/telemetry.h"
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 #include "dataplane/pipeline.h"
-#include "dataplane/ports.h"
+#include "control/ports.h"
 
 DEFINE_string(config, "", "gateway config file (YAML, see docs/config.md)");
 DEFINE_string(check_config, "", "validate this config file and exit");
@@ -101,7 +102,7 @@ int run(const ctgate::gateway_config& cfg) {
     return 1;
   }
   std::string err;
-  ctgate::gateway* gw = ctgate::gateway::create(cfg, "ctgate", &err);
+  ctgate::gateway* gw = ctgate::gateway_create(cfg, "ctgate", &err);
   if (gw == nullptr || !ctgate::ports_start(*gw, &err)) {
     LOG(ERROR) << err;
     delete gw;

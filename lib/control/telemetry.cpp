@@ -12,7 +12,8 @@
 #include <glog/logging.h>
 
 #include "conntrack/ct_format.h"
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 
 namespace ctgate {
 
@@ -226,7 +227,7 @@ int cmd_ct_delete(const char* cmd, const char* params, rte_tel_data* d) {
 int cmd_ct_enable(const char*, const char*, rte_tel_data* d) {
   std::string err;
   rte_tel_data_start_dict(d);
-  if (!g_gw->enable_conntrack(&err)) {
+  if (!enable_conntrack(*g_gw, &err)) {
     rte_tel_data_add_dict_string(d, "error", err.c_str());
     return 0;
   }

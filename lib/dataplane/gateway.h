@@ -1,6 +1,6 @@
-// The gateway runtime: ports, pools, tables, hooks and workers, built on the
-// control plane from a config. Workers read it; only the control plane
-// writes it, through snapshots (hooks) or atomics.
+// The gateway runtime: ports, pools, tables, hooks and workers. Workers read
+// it; only the control plane writes it, through snapshots (hooks) or
+// atomics. The control plane builds and destroys it (control/gateway.h).
 #pragma once
 
 #include <atomic>
@@ -13,7 +13,6 @@
 #include "common/log_ratelimit.h"
 #include "config/config.h"
 #include "conntrack/conntrack.h"
-#include "dataplane/ruleset_runtime.h"
 #include "dataplane/synproxy.h"
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
@@ -24,6 +23,8 @@ struct rte_mempool;
 struct rte_rcu_qsbr;
 
 namespace ctgate {
+
+struct loaded_ruleset;  // control/ruleset_runtime.h
 
 struct port_info {
   std::string name;
@@ -63,20 +64,18 @@ struct gateway {
   bool synproxy_hook_registered = false;  // guarded by ruleset_mu
   std::atomic<bool> tracing{false};
 
+  // Defined with gateway_create (control/gateway.cpp), where the control
+  // plane's parts (loaded_ruleset) are complete types.
   ~gateway();
-
-  // Builds everything except ethdev ports (see ports.h). Returns nullptr
-  // and *err on failure. EAL must be initialised.
-  static gateway* create(const gateway_config& cfg, const std::string& name, std::string* err);
-
-  // Registers conntrack's callbacks (lazy, as Linux: on enable_hooks or the
-  // first ruleset that uses ct). Idempotent. Priorities: in at -200 on
-  // PRE_ROUTING and LOCAL_OUT, confirm at INT_MAX on LOCAL_IN and POST_ROUTING.
-  bool enable_conntrack(std::string* err);
 
   // Worker index for the current thread's view (tests drive worker 0).
   worker_ctx& worker(uint16_t i) { return *workers[i]; }
-  int port_by_id(uint16_t port_id) const;  // index in ports, or -1
+  // Index in ports of an attached ethdev port, or -1.
+  int port_by_id(uint16_t port_id) const {
+    for (size_t i = 0; i < ports.size(); i++)
+      if (ports[i].attached && ports[i].port_id == port_id) return static_cast<int>(i);
+    return -1;
+  }
 };
 
 }  // namespace ctgate

@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "conntrack/ct_format.h"
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
 #include "packet/build.h"
 
@@ -75,7 +76,7 @@ class test_gateway {
   explicit test_gateway(const gateway_config& cfg = default_config()) {
     static int seq = 0;
     std::string err;
-    gw = gateway::create(cfg, "t" + std::to_string(seq++), &err);
+    gw = gateway_create(cfg, "t" + std::to_string(seq++), &err);
     EXPECT_NE(gw, nullptr) << err;
     w = gw->workers[0];
     w->tx_sink = &test_gateway::sink;

@@ -106,7 +106,7 @@ table ip my_table {
 })");
   EXPECT_TRUE(r.warnings.empty());  // nothing to warn about yet
   std::string err;
-  ASSERT_TRUE(t.gw->enable_conntrack(&err));
+  ASSERT_TRUE(enable_conntrack(*t.gw, &err));
   auto w = ruleset_ordering_warnings(*t.gw);
   ASSERT_EQ(w.size(), 1u);
   t.send(0, tcp("10.0.1.2", 40000, "10.0.1.1", 2570, TCPF_SYN));

@@ -25,7 +25,7 @@ TEST(SeedExperiments, NoEntriesWhileConntrackHooksAreNotRegistered) {
   EXPECT_TRUE(t.gw->hooks->list().empty());
   // enable_hooks: the same traffic is now tracked.
   std::string err;
-  ASSERT_TRUE(t.gw->enable_conntrack(&err)) << err;
+  ASSERT_TRUE(enable_conntrack(*t.gw, &err)) << err;
   t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, TCPF_ACK));
   EXPECT_EQ(t.conntrack_lines().size(), 1u);
 }
@@ -91,7 +91,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     std::string err;
     ASSERT_GT(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
                                drop_dport_hook::fn, &drop, &err), 0);
-    ASSERT_TRUE(t.gw->enable_conntrack(&err));
+    ASSERT_TRUE(enable_conntrack(*t.gw, &err));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
@@ -108,7 +108,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     test_gateway t(ct_config(false));
     drop_dport_hook drop{2570, 0};
     std::string err;
-    ASSERT_TRUE(t.gw->enable_conntrack(&err));
+    ASSERT_TRUE(enable_conntrack(*t.gw, &err));
     ASSERT_GT(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
                                drop_dport_hook::fn, &drop, &err), 0);
     std::vector<std::string> order;

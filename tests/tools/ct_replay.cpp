@@ -26,7 +26,8 @@
 #include <vector>
 
 #include "conntrack/ct_format.h"
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
 
 DEFINE_string(config, "", "gateway config (ports need no devices)");
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   for (auto& s : eal) ev.push_back(s.data());
   if (rte_eal_init(static_cast<int>(ev.size()), ev.data()) < 0) return 1;
   std::string err;
-  ctgate::gateway* gw = ctgate::gateway::create(*cfg, "replay", &err);
+  ctgate::gateway* gw = ctgate::gateway_create(*cfg, "replay", &err);
   if (gw == nullptr) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;

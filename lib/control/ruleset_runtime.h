@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/nft_chain.h"
+#include "ruleset/nft_chain.h"
 #include "ruleset/compiled.h"
 
 namespace ctgate {

@@ -1,4 +1,4 @@
-#include "dataplane/ports.h"
+#include "control/ports.h"
 
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
@@ -8,7 +8,7 @@
 #include <glog/logging.h>
 
 #include "dataplane/gateway.h"
-#include "dataplane/rss.h"
+#include "control/rss.h"
 
 namespace ctgate {
 

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <random>
 
-#include "dataplane/rss.h"
+#include "control/rss.h"
 
 namespace ctgate {
 namespace {

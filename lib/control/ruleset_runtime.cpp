@@ -1,4 +1,4 @@
-#include "dataplane/ruleset_runtime.h"
+#include "control/ruleset_runtime.h"
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "dataplane/gateway.h"
+#include "control/gateway.h"
 
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include "control/ruleset_runtime.h"
 #include "dataplane/hooks_builtin.h"
 
 namespace ctgate {
@@ -26,7 +27,7 @@ gateway::~gateway() {
   rte_mempool_free(mbuf_pool);
 }
 
-gateway* gateway::create(const gateway_config& cfg, const std::string& name, std::string* err) {
+gateway* gateway_create(const gateway_config& cfg, const std::string& name, std::string* err) {
   auto gw = std::make_unique<gateway>();
   gw->cfg = cfg;
   gw->name = name;
@@ -81,23 +82,17 @@ gateway* gateway::create(const gateway_config& cfg, const std::string& name, std
     if (!ct::ct_worker_init(&w->ct, i, &gw->ct, now, err)) return nullptr;
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
-  if (cfg.conntrack.enable_hooks && !gw->enable_conntrack(err)) return nullptr;
+  if (cfg.conntrack.enable_hooks && !enable_conntrack(*gw, err)) return nullptr;
   if (!synproxy_auto_init(*gw, err)) return nullptr;
   return gw.release();
 }
 
-bool gateway::enable_conntrack(std::string* err) {
-  if (ct_hooks_registered.load()) return true;
-  if (!hooks->edit([&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, err); }))
+bool enable_conntrack(gateway& gw, std::string* err) {
+  if (gw.ct_hooks_registered.load()) return true;
+  if (!gw.hooks->edit([&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, err); }))
     return false;
-  ct_hooks_registered.store(true);
+  gw.ct_hooks_registered.store(true);
   return true;
-}
-
-int gateway::port_by_id(uint16_t port_id) const {
-  for (size_t i = 0; i < ports.size(); i++)
-    if (ports[i].attached && ports[i].port_id == port_id) return static_cast<int>(i);
-  return -1;
 }
 
 }  // namespace ctgate

@@ -1,4 +1,4 @@
-#include "dataplane/rss.h"
+#include "control/rss.h"
 
 #include <rte_ethdev.h>
 

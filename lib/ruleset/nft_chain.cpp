@@ -2,7 +2,7 @@
 // chain's rules; a rule's matches are compares against pkt_meta fields or
 // O(log n) set lookups; statements update counters, marks and limiters, or
 // end the chain with a verdict. jump/goto/return use a bounded stack.
-#include "dataplane/nft_chain.h"
+#include "ruleset/nft_chain.h"
 
 #include <rte_ether.h>
 #include <rte_icmp.h>
@@ -12,7 +12,6 @@
 #include <cstring>
 
 #include "dataplane/gateway.h"
-#include "dataplane/stages.h"
 
 namespace ctgate {
 
