@@ -146,39 +146,18 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
   return same ? ct_dir::original : ct_dir::reply;
 }
 
-bool icmp_is_error(uint8_t type) {
-  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
-}
-
-// nf_conntrack_icmpv4_error: an ICMP error quotes the IP header and first 8
-// bytes of the packet it is about. If that packet's flow is tracked, the
-// error is RELATED to it (and leaves the flow's state alone); otherwise it
-// is INVALID.
+// nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
+// ICMP tracker reads the quote), or INVALID when that flow is not tracked.
 void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
   auto invalid = [&] {
     m->ct_info = CTINFO_INVALID;
     w.counters.add(ct_counter::invalid);
     w.counters.add(ct_counter::invalid_icmp_error);
   };
-  const uint8_t* q = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off) + 8;
-  if (m->l4_len < 8 + 20) return invalid();
-  uint32_t avail = m->l4_len - 8u;
-  uint32_t ihl = (q[0] & 0x0f) * 4u;
-  if ((q[0] >> 4) != 4 || ihl < 20 || avail < ihl + 8) return invalid();
   ct_tuple t;
-  t.proto = q[9];
-  t.zone = m->zone;
-  std::memcpy(&t.src, q + 12, 4);
-  std::memcpy(&t.dst, q + 16, 4);
-  const uint8_t* l4 = q + ihl;
-  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
-    std::memcpy(&t.sport, l4, 2);
-    std::memcpy(&t.dport, l4 + 2, 2);
-  } else if (t.proto == IPPROTO_ICMP) {
-    if (icmp_reply_type(l4[0]) == 0xff) return invalid();  // only queries have flows
-    std::memcpy(&t.sport, l4 + 4, 2);
-    t.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
-  }
+  if (!icmp_error_quote(rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off), m->l4_len, m->zone,
+                        &t))
+    return invalid();
   int32_t pos = w.rt->table->lookup(make_key(t));
   if (pos < 0) return invalid();
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));

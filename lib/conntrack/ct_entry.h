@@ -33,7 +33,9 @@ static_assert(sizeof(ct_tuple) == 16);
 
 using flow_key = ct_tuple;  // normalized: (src,sport) <= (dst,dport); ICMP dport = 0
 
-// ICMP request types map to their reply type (Linux's invmap); others 0xff.
+// ICMP query types map to their reply type (Linux's invmap); anything else
+// is not a query and maps to k_icmp_not_query.
+inline constexpr uint8_t k_icmp_not_query = 0xff;
 uint8_t icmp_reply_type(uint8_t request_type);
 
 // The reply tuple: endpoints swapped, ICMP type inverted.

@@ -12,11 +12,11 @@ namespace ctgate::ct {
 
 uint8_t icmp_reply_type(uint8_t t) {
   switch (t) {
-    case 8: return 0;    // echo
-    case 13: return 14;  // timestamp
-    case 15: return 16;  // info request
-    case 17: return 18;  // address mask
-    default: return 0xff;
+    case icmp::echo: return icmp::echo_reply;
+    case icmp::timestamp: return icmp::timestamp_reply;
+    case icmp::info_request: return icmp::info_reply;
+    case icmp::address: return icmp::address_reply;
+    default: return k_icmp_not_query;
   }
 }
 

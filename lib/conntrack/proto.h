@@ -111,6 +111,21 @@ struct l4_tracker {
                          const tracker_params& p, uint32_t now_ms);
 };
 
+struct ct_tuple;  // ct_entry.h
+
+// ICMP errors (nf_conntrack_icmpv4_error). Destination unreachable, source
+// quench, redirect, time exceeded and parameter problem quote the header
+// of the packet they are about, and are RELATED to that packet's flow.
+inline bool icmp_is_error(uint8_t type) {
+  return type == icmp::dest_unreach || type == icmp::source_quench || type == icmp::redirect ||
+         type == icmp::time_exceeded || type == icmp::parameter_problem;
+}
+// Reads the quote of the ICMP error at `icmp` (l4_len bytes to the end of
+// the datagram) into the tuple of the quoted packet. False if the quote is
+// truncated or malformed, or quotes an ICMP error (only queries have flows).
+// Pure: the caller looks the tuple up.
+bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted);
+
 // The table, indexed by IP protocol; protocols without their own tracker get
 // the generic one.
 const l4_tracker& tracker_for(uint8_t ip_proto);

@@ -23,8 +23,11 @@ enum : uint8_t {
 namespace icmp {
 inline constexpr uint8_t echo_reply = 0;
 inline constexpr uint8_t dest_unreach = 3;
+inline constexpr uint8_t source_quench = 4;
+inline constexpr uint8_t redirect = 5;
 inline constexpr uint8_t echo = 8;
 inline constexpr uint8_t time_exceeded = 11;
+inline constexpr uint8_t parameter_problem = 12;
 inline constexpr uint8_t timestamp = 13;
 inline constexpr uint8_t timestamp_reply = 14;
 inline constexpr uint8_t info_request = 15;

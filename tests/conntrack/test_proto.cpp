@@ -2,13 +2,17 @@
 // query pairs, the generic fallback, names and the timeout table.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "conntrack/ct_entry.h"
 #include "conntrack/proto.h"
 
 namespace ctgate::ct {
@@ -791,6 +795,73 @@ TEST(TimeoutTable, EachKeyLandsInItsOwnClassAndHugeValuesSaturate) {
   const timeout_table t = make_timeout_table(c);
   for (uint8_t k = 0; k < TC_GENERIC; ++k) EXPECT_EQ(t.ms[k], (k + 1u) * 1000u) << int{k};
   EXPECT_EQ(t.ms[TC_GENERIC], UINT32_MAX);
+}
+
+// ---------------------------------------------------------------------------
+// ICMP errors: the tracker reads the quote (nf_conntrack_icmpv4_error); the
+// core looks the quoted flow up.
+
+// An ICMP error header (8 bytes) quoting an IPv4 header and 8 L4 bytes.
+std::vector<uint8_t> icmp_error_quoting(uint8_t proto, const std::vector<uint8_t>& l4) {
+  std::vector<uint8_t> b = {icmp::dest_unreach, icmp::port_unreach, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> ip = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0,
+                             10,   0, 0, 1,  10, 0, 0, 2};
+  b.insert(b.end(), ip.begin(), ip.end());
+  b.insert(b.end(), l4.begin(), l4.end());
+  return b;
+}
+
+TEST(IcmpError, OnlyErrorTypesAreErrors) {
+  for (uint8_t t : {icmp::dest_unreach, icmp::source_quench, icmp::redirect, icmp::time_exceeded,
+                    icmp::parameter_problem})
+    EXPECT_TRUE(icmp_is_error(t)) << int(t);
+  for (uint8_t t : {icmp::echo, icmp::echo_reply, icmp::timestamp, uint8_t{9}, uint8_t{42}})
+    EXPECT_FALSE(icmp_is_error(t)) << int(t);
+}
+
+TEST(IcmpError, QuoteOfUdpGivesTheQuotedTuple) {
+  auto b = icmp_error_quoting(IPPROTO_UDP, {0x13, 0x88, 0x00, 0x35, 0, 8, 0, 0});
+  ct_tuple t;
+  ASSERT_TRUE(icmp_error_quote(b.data(), static_cast<uint32_t>(b.size()), 7, &t));
+  EXPECT_EQ(t.proto, IPPROTO_UDP);
+  EXPECT_EQ(t.zone, 7);
+  const uint8_t src[4] = {10, 0, 0, 1}, dst[4] = {10, 0, 0, 2};
+  EXPECT_EQ(0, std::memcmp(&t.src, src, 4));
+  EXPECT_EQ(0, std::memcmp(&t.dst, dst, 4));
+  const uint8_t sport[2] = {0x13, 0x88}, dport[2] = {0x00, 0x35};
+  EXPECT_EQ(0, std::memcmp(&t.sport, sport, 2));
+  EXPECT_EQ(0, std::memcmp(&t.dport, dport, 2));
+}
+
+TEST(IcmpError, QuoteOfAnEchoRequestKeysOnIdAndType) {
+  auto b = icmp_error_quoting(IPPROTO_ICMP, {icmp::echo, 0, 0, 0, 0x12, 0x34, 0, 1});
+  ct_tuple t;
+  ASSERT_TRUE(icmp_error_quote(b.data(), static_cast<uint32_t>(b.size()), 0, &t));
+  const uint8_t id[2] = {0x12, 0x34};
+  EXPECT_EQ(0, std::memcmp(&t.sport, id, 2));
+  EXPECT_EQ(t.dport, icmp::echo << 8);
+}
+
+TEST(IcmpError, BadQuotesAreRefused) {
+  ct_tuple t;
+  auto b = icmp_error_quoting(IPPROTO_UDP, {0, 1, 0, 2, 0, 8, 0, 0});
+  // Truncated: fewer than 8 bytes after the quoted header.
+  EXPECT_FALSE(icmp_error_quote(b.data(), static_cast<uint32_t>(b.size() - 1), 0, &t));
+  EXPECT_FALSE(icmp_error_quote(b.data(), 8 + 19, 0, &t));
+  // Not IPv4, or a header length below 20.
+  auto v6 = b;
+  v6[8] = 0x65;
+  EXPECT_FALSE(icmp_error_quote(v6.data(), static_cast<uint32_t>(v6.size()), 0, &t));
+  auto short_ihl = b;
+  short_ihl[8] = 0x44;
+  EXPECT_FALSE(icmp_error_quote(short_ihl.data(), static_cast<uint32_t>(short_ihl.size()), 0, &t));
+  // An error about an error, or about a reply: no flow can be its subject.
+  auto about_error = icmp_error_quoting(IPPROTO_ICMP, {icmp::dest_unreach, 3, 0, 0, 0, 0, 0, 0});
+  EXPECT_FALSE(
+      icmp_error_quote(about_error.data(), static_cast<uint32_t>(about_error.size()), 0, &t));
+  auto about_reply = icmp_error_quoting(IPPROTO_ICMP, {icmp::echo_reply, 0, 0, 0, 0, 1, 0, 1});
+  EXPECT_FALSE(
+      icmp_error_quote(about_reply.data(), static_cast<uint32_t>(about_reply.size()), 0, &t));
 }
 
 }  // namespace
