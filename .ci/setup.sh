@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config
+  # checks: formatting (.clang-format) and clang's thread-safety analysis
+  clang clang-format
   # DPDK 22.11 LTS and the libraries the project links
   dpdk dpdk-dev libdpdk-dev libtbb-dev libgflags-dev libgoogle-glog-dev libgtest-dev libyaml-cpp-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting

@@ -44,7 +44,7 @@
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
-#include "dataplane/synproxy.h"
+#include "synproxy/synproxy.h"
 
 DEFINE_string(cases, "plain,ct_est,ct_new,bytes,stages", "comma-separated cases to run");
 DEFINE_string(flows, "1000,1000000", "flow counts for plain and ct_est (comma-separated)");
@@ -139,7 +139,6 @@ struct bench_gw {
 
   bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr) {
     static int seq = 0;
-    std::string err;
     gateway_config cfg = make_config(ct_max);
     if (sp != nullptr) {
       cfg.synproxy = *sp;
@@ -147,17 +146,17 @@ struct bench_gw {
       // (Linux: nf_conntrack_tcp_loose=0); docs/synflood.md.
       cfg.conntrack.tcp_loose = false;
     }
-    gw = gateway_create(cfg, "bn" + std::to_string(seq++), &err);
+    auto made = gateway_create(cfg, "bn" + std::to_string(seq++));
     // Hooks are registered before this thread goes online: registration
     // waits for a grace period, which an online caller would never give.
-    if (gw != nullptr && conntrack && !enable_conntrack(*gw, &err)) {
-      delete gw;
-      gw = nullptr;
-    }
-    if (gw == nullptr) {
-      std::fprintf(stderr, "bench: gateway: %s\n", err.c_str());
+    result<void> on;
+    if (made && conntrack) on = enable_conntrack(**made);
+    if (!made || !on) {
+      const error& e = made ? on.error() : made.error();
+      std::fprintf(stderr, "bench: gateway: %s\n", e.to_string().c_str());
       return false;
     }
+    gw = (*made).release();
     w = &gw->worker(0);
     w->tx_sink = sink_fn;
     w->tx_sink_arg = &snk;
@@ -199,16 +198,16 @@ struct bench_gw {
   }
 };
 
-struct result {
+struct cycles_result {
   double median = 0;  // cycles/packet, median burst
   double mean = 0;    // cycles/packet, all bursts
   uint64_t packets = 0;
   double hk_per_pkt = 0;
 };
 
-result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, uint64_t pkts,
-                 const bench_gw& b) {
-  result r;
+cycles_result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, uint64_t pkts,
+                        const bench_gw& b) {
+  cycles_result r;
   r.packets = pkts;
   r.mean = static_cast<double>(total_cycles) / static_cast<double>(pkts);
   auto mid = bursts.begin() + static_cast<std::ptrdiff_t>(bursts.size() / 2);
@@ -220,8 +219,8 @@ result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, uint64_t 
 
 // Times `nb` bursts of the frames in `t` (from *next, wrapping at `flows`)
 // through process_burst(), housekeeping after each burst, outside the timing.
-result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next,
-               uint64_t nb) {
+cycles_result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next,
+                      uint64_t nb) {
   b.snk.total = 0;
   b.hk_cycles = b.hk_calls = 0;
   std::vector<uint32_t> bursts;
@@ -260,12 +259,12 @@ bool check_forwarded(const bench_gw& b, uint64_t expected, const char* what) {
 struct row {
   std::string name;
   uint32_t flows;
-  result r;
+  cycles_result r;
   std::string extra;
 };
 std::vector<row> g_rows;
 
-void report(const std::string& name, uint32_t flows, const result& r, double tsc_hz,
+void report(const std::string& name, uint32_t flows, const cycles_result& r, double tsc_hz,
             const std::string& extra = "") {
   double mpps = tsc_hz / r.median / 1e6;
   std::printf(
@@ -280,7 +279,7 @@ void report(const std::string& name, uint32_t flows, const result& r, double tsc
 // ---- cases ----
 
 // plain / ct_est: warm every flow once, then measure `packets` packets.
-bool run_steady(bool conntrack, uint32_t flows, result* out) {
+bool run_steady(bool conntrack, uint32_t flows, cycles_result* out) {
   bench_gw b;
   uint32_t ct_max = std::max<uint32_t>(flows + flows / 4, 65536);
   if (!b.open(ct_max, conntrack)) return false;
@@ -317,7 +316,7 @@ bool run_steady(bool conntrack, uint32_t flows, result* out) {
 // ct_new: every packet a flow the table has not seen. Between rounds the
 // clock jumps past the UDP timeout and housekeeping expires the whole table
 // (timed too: every flow that is created is eventually destroyed).
-bool run_new(uint32_t flows, uint32_t rounds, result* out, double* expire_per_flow) {
+bool run_new(uint32_t flows, uint32_t rounds, cycles_result* out, double* expire_per_flow) {
   bench_gw b;
   if (!b.open(flows + flows / 4, true)) return false;
   auto t = make_templates(flows, 0);
@@ -392,7 +391,7 @@ const char* const k_synproxy_ruleset =
     "tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm; "
     "ct state invalid drop; } }\n";
 
-bool run_synproxy(const std::string& mode, result* out) {
+bool run_synproxy(const std::string& mode, cycles_result* out) {
   bench_gw b;
   uint32_t legit = FLAGS_syn_table_flows;
   synproxy_auto_config sp;  // enable stays false for the ruleset cases
@@ -404,15 +403,15 @@ bool run_synproxy(const std::string& mode, result* out) {
     legit = 0;
   } else if (mode != "syn_auto") {
     rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
-    ruleset_result r = load_ruleset_text(*b.gw, k_synproxy_ruleset, "bench.nft");
+    auto r = load_ruleset_text(*b.gw, k_synproxy_ruleset, "bench.nft");
     rte_rcu_qsbr_thread_online(b.gw->qs, 0);
-    if (!r.ok) {
-      std::fprintf(stderr, "bench: ruleset: %s\n", r.error.c_str());
+    if (!r) {
+      std::fprintf(stderr, "bench: ruleset: %s\n", r.error().to_string().c_str());
       b.close();
       return false;
     }
   } else {
-    b.gw->sp_auto.on.store(true);
+    b.gw->synproxy->auto_mode.on.store(true);
   }
   rte_mbuf* pkts[k_burst];
   uint32_t next = 0;
@@ -438,8 +437,8 @@ bool run_synproxy(const std::string& mode, result* out) {
   const uint64_t lucky = mode == "ack_forged" ? std::min<uint64_t>(2, nb * k_burst) : 0;
   bool ok = check_forwarded(b, mode == "ack_forged" ? 0 : nb * k_burst, mode.c_str()) ||
             (lucky != 0 && b.snk.total <= lucky);
-  uint64_t answered = b.w->synproxy.get(synproxy_counter::cookies_sent);
-  uint64_t invalid = b.w->synproxy.get(synproxy_counter::cookies_invalid);
+  uint64_t answered = b.w->synproxy->counters.get(synproxy_counter::cookies_sent);
+  uint64_t invalid = b.w->synproxy->counters.get(synproxy_counter::cookies_invalid);
   if (plain ? answered != 0
             : mode == "ack_forged" ? invalid + lucky < nb * k_burst : answered != nb * k_burst) {
     std::fprintf(stderr, "bench: %s: %" PRIu64 " cookies sent, %" PRIu64 " invalid, of %" PRIu64 "\n",
@@ -683,7 +682,7 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> flows = parse_list(FLAGS_flows);
   std::vector<std::pair<uint32_t, double>> plain;  // flows -> cycles, for the overhead column
   for (uint32_t f : flows) {
-    result r;
+    cycles_result r;
     if (want("plain")) {
       if (run_steady(false, f, &r)) {
         report("plain", f, r, hz);
@@ -704,7 +703,7 @@ int main(int argc, char** argv) {
     }
   }
   if (want("ct_new")) {
-    result r;
+    cycles_result r;
     double expire = 0;
     if (run_new(FLAGS_new_flows, FLAGS_new_rounds, &r, &expire)) {
       char extra[160];
@@ -720,7 +719,7 @@ int main(int argc, char** argv) {
   double syn_plain = 0;
   for (const char* mode : {"syn_plain", "syn_cookie", "syn_auto", "ack_forged"}) {
     if (!want(mode)) continue;
-    result r;
+    cycles_result r;
     if (run_synproxy(mode, &r)) {
       std::string extra = "table_flows=" + std::to_string(FLAGS_syn_table_flows);
       if (!plain.empty()) extra += " x_plain=" + fmt1(r.median / plain.front().second);

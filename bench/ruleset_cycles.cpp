@@ -106,11 +106,11 @@ struct bench {
   double load(const std::string& text) {
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
     auto t0 = std::chrono::steady_clock::now();
-    ruleset_result r = load_ruleset_text(*gw, text, "bench.nft");
+    auto r = load_ruleset_text(*gw, text, "bench.nft");
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     rte_rcu_qsbr_thread_online(gw->qs, 0);
-    if (!r.ok) {
-      std::fprintf(stderr, "load failed: %s\n", r.error.c_str());
+    if (!r) {
+      std::fprintf(stderr, "load failed: %s\n", r.error().to_string().c_str());
       std::exit(1);
     }
     return ms;
@@ -153,13 +153,13 @@ int main(int argc, char** argv) {
   for (auto& s : eal) ev.push_back(s.data());
   if (rte_eal_init(static_cast<int>(ev.size()), ev.data()) < 0) return 1;
 
-  std::string err;
   bench b;
-  b.gw = gateway_create(make_config(FLAGS_flows), "br", &err);
-  if (b.gw == nullptr) {
-    std::fprintf(stderr, "%s\n", err.c_str());
+  auto made = gateway_create(make_config(FLAGS_flows), "br");
+  if (!made) {
+    std::fprintf(stderr, "%s\n", made.error().to_string().c_str());
     return 1;
   }
+  b.gw = (*made).release();
   b.w = b.gw->workers[0];
   b.w->tx_sink = sink;
   b.w->tx_sink_arg = &b.snk;
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   double plain = b.run(FLAGS_packets);
   std::printf("%-14s %8.1f cycles/pkt\n", "plain", plain);
   rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
-  if (!enable_conntrack(*b.gw, &err)) return 1;
+  if (!enable_conntrack(*b.gw)) return 1;
   rte_rcu_qsbr_thread_online(b.gw->qs, 0);
   b.run(FLAGS_flows);  // create every flow once
   b.run(FLAGS_flows);  // and make them established (second packet)

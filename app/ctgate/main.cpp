@@ -22,6 +22,7 @@
 #include "control/telemetry.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
+#include "synproxy/synproxy.h"
 #include "dataplane/pipeline.h"
 #include "control/ports.h"
 
@@ -39,6 +40,12 @@ DEFINE_uint32(stats_interval, 0, "log a stats line every N seconds (overrides th
 namespace {
 
 ctgate::gateway* g_gw = nullptr;
+
+// Errors go to stderr as their text, ending with one newline.
+void print_error(const ctgate::error& e) {
+  std::string text = e.to_string();
+  std::fprintf(stderr, "%s%s", text.c_str(), text.empty() || text.back() == '\n' ? "" : "\n");
+}
 
 void on_signal(int) {
   if (g_gw != nullptr) g_gw->stop.store(true);
@@ -101,10 +108,15 @@ int run(const ctgate::gateway_config& cfg) {
     rte_eal_cleanup();
     return 1;
   }
-  std::string err;
-  ctgate::gateway* gw = ctgate::gateway_create(cfg, "ctgate", &err);
-  if (gw == nullptr || !ctgate::ports_start(*gw, &err)) {
-    LOG(ERROR) << err;
+  auto made = ctgate::gateway_create(cfg, "ctgate");
+  if (!made) {
+    LOG(ERROR) << made.error().to_string();
+    rte_eal_cleanup();
+    return 1;
+  }
+  ctgate::gateway* gw = (*made).release();
+  if (ctgate::result<void> started = ctgate::ports_start(*gw); !started) {
+    LOG(ERROR) << started.error().to_string();
     delete gw;
     rte_eal_cleanup();
     return 1;
@@ -114,18 +126,18 @@ int run(const ctgate::gateway_config& cfg) {
     std::string path = cfg.ruleset;
     auto slash = cfg.source_file.rfind('/');
     if (path[0] != '/' && slash != std::string::npos) path = cfg.source_file.substr(0, slash + 1) + path;
-    ctgate::ruleset_result r = ctgate::load_ruleset_file(*gw, path);
-    for (const auto& w : r.warnings) LOG(WARNING) << w;
-    if (!r.ok) {
-      std::fprintf(stderr, "%s%s", r.error.c_str(), r.error.empty() || r.error.back() == '\n' ? "" : "\n");
+    ctgate::result<ctgate::ruleset_summary> r = ctgate::load_ruleset_file(*gw, path);
+    if (!r) {
+      print_error(r.error());
       LOG(ERROR) << "ruleset " << cfg.ruleset << " not loaded";
       ctgate::ports_stop(*gw);
       delete gw;
       rte_eal_cleanup();
       return 1;
     }
-    LOG(INFO) << "ruleset " << cfg.ruleset << ": " << r.tables << " tables, " << r.chains
-              << " chains, " << r.rules << " rules";
+    for (const auto& w : r->warnings) LOG(WARNING) << w;
+    LOG(INFO) << "ruleset " << cfg.ruleset << ": " << r->tables << " tables, " << r->chains
+              << " chains, " << r->rules << " rules";
   }
   g_gw = gw;
   std::signal(SIGINT, on_signal);
@@ -154,7 +166,7 @@ int run(const ctgate::gateway_config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
-    gw->synproxy.maybe_rotate(now / 1000);
+    gw->synproxy->secrets.maybe_rotate(now / 1000);
     if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty()) LOG(WARNING) << line;
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
@@ -194,30 +206,29 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
 
-  ctgate::config_error err;
   if (!FLAGS_check_ruleset.empty()) {
     std::vector<std::string> ports;
     if (!FLAGS_config.empty()) {
-      auto cfg = ctgate::load_config(FLAGS_config, &err);
+      auto cfg = ctgate::load_config(FLAGS_config);
       if (!cfg) {
-        std::fprintf(stderr, "%s\n", err.to_string().c_str());
+        print_error(cfg.error());
         return 1;
       }
       for (const auto& p : cfg->ports) ports.push_back(p.name);
     }
-    ctgate::ruleset_result r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports);
-    if (!r.ok) {
-      std::fprintf(stderr, "%s%s", r.error.c_str(), r.error.empty() || r.error.back() == '\n' ? "" : "\n");
+    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports);
+    if (!r) {
+      print_error(r.error());
       return 1;
     }
     std::printf("%s: OK (%zu tables, %zu chains, %zu rules)\n", FLAGS_check_ruleset.c_str(),
-                r.tables, r.chains, r.rules);
+                r->tables, r->chains, r->rules);
     return 0;
   }
   if (!FLAGS_check_config.empty()) {
-    auto cfg = ctgate::load_config(FLAGS_check_config, &err);
+    auto cfg = ctgate::load_config(FLAGS_check_config);
     if (!cfg) {
-      std::fprintf(stderr, "%s\n", err.to_string().c_str());
+      print_error(cfg.error());
       return 1;
     }
     std::printf("%s: OK (%zu ports, %zu routes, %zu neighbors, %u workers)\n",
@@ -229,9 +240,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ctgate: --config FILE is required (or --check-config FILE)\n");
     return 2;
   }
-  auto cfg = ctgate::load_config(FLAGS_config, &err);
+  auto cfg = ctgate::load_config(FLAGS_config);
   if (!cfg) {
-    std::fprintf(stderr, "%s\n", err.to_string().c_str());
+    print_error(cfg.error());
     return 1;
   }
   return run(*cfg);

@@ -1,5 +1,5 @@
 // YAML config loader. Validation code throws an internal load_failure that the two public
-// entry points turn into a config_error; this keeps every check a single line instead of
+// entry points turn into an error result; this keeps every check a single line instead of
 // threading a status through each helper, and nothing escapes the API.
 #include "config/config.h"
 
@@ -449,61 +449,45 @@ bool parse_digits(std::string_view s, size_t max_digits, unsigned max, int base,
   return ec == std::errc() && ptr == s.data() + s.size() && *out <= max;
 }
 
-std::nullopt_t fail_with(config_error* err, config_error e) {
-  if (err) *err = std::move(e);
-  return std::nullopt;
+// A config error: the key, when known, is printed between the line and the message. Keys and
+// values come from the file and may contain newlines; the error must print as one line.
+error config_failure(const std::string& file, int line, const std::string& key,
+                     const std::string& message) {
+  return error{.file = escape_control(file),
+               .line = line,
+               .key = escape_control(key),
+               .message = escape_control(message)};
 }
 
 }  // namespace
 
-std::string config_error::to_string() const {
-  std::string raw = file;
-  if (line > 0) raw += ":" + std::to_string(line);
-  if (!raw.empty()) raw += ": ";
-  if (!key.empty()) raw += key + ": ";
-  raw += message;
-  // Keys and values come from the file and may contain newlines; the result must be one line.
-  std::string out;
-  for (unsigned char c : raw) {
-    if (c >= 0x20 && c != 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : buf;
-    }
-  }
-  return out;
-}
-
-std::optional<gateway_config> load_config_string(const std::string& yaml, const std::string& name,
-                                                 config_error* err) {
+result<gateway_config> load_config_string(const std::string& yaml, const std::string& name) {
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
-    if (docs.empty()) return fail_with(err, {name, 0, "", "the file is empty"});
+    if (docs.empty()) return config_failure(name, 0, "", "the file is empty");
     if (docs.size() > 1) {
-      return fail_with(err, {name, line_of(docs[1]), "", "only one YAML document is allowed"});
+      return config_failure(name, line_of(docs[1]), "", "only one YAML document is allowed");
     }
     gateway_config cfg = parse_document(docs[0]);
     cfg.source_file = name;
     return cfg;
   } catch (const load_failure& f) {
-    return fail_with(err, {name, f.line, f.key, f.message});
+    return config_failure(name, f.line, f.key, f.message);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this is "bad file".
-    return fail_with(err, {name, e.mark.is_null() ? 0 : e.mark.line + 1, "", "nesting too deep"});
+    return config_failure(name, e.mark.is_null() ? 0 : e.mark.line + 1, "", "nesting too deep");
   } catch (const YAML::Exception& e) {
-    return fail_with(err, {name, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg});
+    return config_failure(name, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg);
   } catch (const std::exception& e) {
-    return fail_with(err, {name, 0, "", std::string("internal error: ") + e.what()});
+    return config_failure(name, 0, "", std::string("internal error: ") + e.what());
   } catch (...) {
-    return fail_with(err, {name, 0, "", "internal error"});
+    return config_failure(name, 0, "", "internal error");
   }
 }
 
-std::optional<gateway_config> load_config(const std::string& path, config_error* err) {
+result<gateway_config> load_config(const std::string& path) {
   auto os_error = [&](const char* what, int e) {
-    return fail_with(err, {path, 0, "", std::string(what) + ": " + std::strerror(e)});
+    return config_failure(path, 0, "", std::string(what) + ": " + std::strerror(e));
   };
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return os_error("cannot open file", errno);
@@ -511,11 +495,11 @@ std::optional<gateway_config> load_config(const std::string& path, config_error*
   char buf[16384];
   while (size_t n = std::fread(buf, 1, sizeof buf, f.get())) {
     text.append(buf, n);
-    if (text.size() > kMaxFileBytes) return fail_with(err, {path, 0, "", "file is too large"});
+    if (text.size() > kMaxFileBytes) return config_failure(path, 0, "", "file is too large");
   }
   // A directory opens fine and only fails on read (EISDIR).
   if (std::ferror(f.get())) return os_error("cannot read file", errno);
-  return load_config_string(text, path, err);
+  return load_config_string(text, path);
 }
 
 bool parse_ipv4(const std::string& s, uint32_t* out) {

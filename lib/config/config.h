@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace ctgate {
 
 // Workers a gateway can run: bounds per-worker arrays (conntrack's delete
@@ -113,23 +115,14 @@ struct gateway_config {
   uint32_t stats_interval_s = 0;   // 0 = no periodic stats log
 };
 
-struct config_error {
-  std::string file;
-  int line = 0;        // 1-based; 0 when unknown (e.g. file missing)
-  std::string key;     // dotted path, e.g. "ports[1].address"
-  std::string message;
-  // "FILE:LINE: KEY: MESSAGE" (LINE and KEY omitted when unknown). One line, no newline.
-  std::string to_string() const;
-};
-
-// Loads and validates a config file. On failure returns nullopt and fills *err.
-// Never throws. Checks: unknown keys, types, ranges, duplicate port names,
-// route/neighbor ports that do not exist, overlapping port subnets.
-std::optional<gateway_config> load_config(const std::string& path, config_error* err);
+// Loads and validates a config file. Never throws. An error names the file,
+// line and key ("FILE:LINE: KEY: MESSAGE" from to_string(); line and key are
+// left out when unknown). Checks: unknown keys, types, ranges, duplicate port
+// names, route/neighbor ports that do not exist, overlapping port subnets.
+result<gateway_config> load_config(const std::string& path);
 
 // Same, from an in-memory document (for tests); `name` stands for the file name in errors.
-std::optional<gateway_config> load_config_string(const std::string& yaml, const std::string& name,
-                                                 config_error* err);
+result<gateway_config> load_config_string(const std::string& yaml, const std::string& name);
 
 // Address helpers shared with the rest of the code base (host byte order).
 bool parse_ipv4(const std::string& s, uint32_t* out);

@@ -12,7 +12,6 @@
 #include <bit>
 #include <cstring>
 #include <new>
-#include <random>
 
 #include "common/clock.h"
 #include "packet/cksum.h"
@@ -96,12 +95,12 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   wheel_unlink(w, e);
   flow_key key = make_key(e->orig);
-  // Take the bit off as well: whatever happens to the slot next, this
-  // entry's count is removed exactly once.
-  if (e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_IN_FINISHED_FILTER),
+  // Take the bit off as well: whatever happens to the slot next, the
+  // listener hears of this entry's end exactly once.
+  if (e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_FINISH_NOTIFIED),
                           std::memory_order_relaxed) &
-      CT_STATUS_IN_FINISHED_FILTER)
-    w.rt->finished.remove(w.rt->finished.slot_of(key));
+      CT_STATUS_FINISH_NOTIFIED)
+    w.rt->finish.forgotten(w.rt->finish.ctx, key);
   w.rt->table->del(key);
   uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
@@ -148,7 +147,7 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
 
 // nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
 // ICMP tracker reads the quote), or INVALID when that flow is not tracked.
-void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
+void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms) {
   auto invalid = [&] {
     m->ct_info = CTINFO_INVALID;
     w.counters.add(ct_counter::invalid);
@@ -161,7 +160,8 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
   int32_t pos = w.rt->table->lookup(make_key(t));
   if (pos < 0) return invalid();
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
-  if (!is_live(e->live.load(std::memory_order_acquire))) return invalid();
+  if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms))
+    return invalid();
   // The error travels against the quoted packet.
   ct_dir quoted = direction_of(*e, t);
   m->ct = e;
@@ -170,13 +170,32 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m) {
   w.counters.add(ct_counter::related);
 }
 
-// The entry's connection has finished: count it in the finished filter,
-// once. Owner only (see finished_filter): the owner is also the only
-// destroyer, so the count and its removal cannot interleave.
+// Files an owned entry again under its current expiry (which moved earlier).
+void refile(ct_worker& w, ct_entry* e) {
+  wheel_unlink(w, e);
+  wheel_insert(w, e);
+  w.counters.add(ct_counter::refiled);
+}
+
+// A lookup found `e` live but expired: reap it now if this worker owns it,
+// else ask its owner to. Either way it no longer matches packets.
+void reap_expired(ct_worker& w, ct_entry* e) {
+  w.counters.add(ct_counter::expired_at_lookup);
+  if (e->owner == w.id) {
+    destroy_owned(w, e, ct_counter::expired);
+    return;
+  }
+  ct_worker* owner = e->owner < k_max_workers ? w.rt->workers[e->owner] : nullptr;
+  if (owner != nullptr) ct_request_delete(*owner, e->pos, e->live.load(std::memory_order_relaxed));
+}
+
+// The entry's connection has finished: tell the listener, once. Owner only
+// (see ct_finish_listener): the owner is also the only destroyer, so the
+// report and the one at destruction cannot interleave.
 void note_finished(ct_worker& w, ct_entry* e) {
-  uint16_t old = e->status.fetch_or(CT_STATUS_IN_FINISHED_FILTER, std::memory_order_relaxed);
-  if (!(old & CT_STATUS_IN_FINISHED_FILTER))
-    w.rt->finished.add(w.rt->finished.slot_of(make_key(e->orig)));
+  if (w.rt->finish.finished == nullptr) return;
+  uint16_t old = e->status.fetch_or(CT_STATUS_FINISH_NOTIFIED, std::memory_order_relaxed);
+  if (!(old & CT_STATUS_FINISH_NOTIFIED)) w.rt->finish.finished(w.rt->finish.ctx, make_key(e->orig));
 }
 
 // A packet of a known flow: run the tracker and refresh.
@@ -188,8 +207,10 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
   track_state ts;
   track_result res;
   // Lock-free update; two workers only race here when RSS is not symmetric.
+  uint8_t old_class = TC_COUNT;
   for (int tries = 0;; tries++) {
     const track_state before = std::bit_cast<track_state>(raw);
+    old_class = before.tclass;
     ts = before;
     res = tr.packet(&ts, status, dir, m->l4, w.rt->params, now_ms);
     if (res.verdict == track_verdict::invalid) {
@@ -211,10 +232,17 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
   uint16_t set = res.set_status;
   if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
   if (t.proto == IPPROTO_TCP && (ts.l4state == TCP_CT_TIME_WAIT || ts.l4state == TCP_CT_CLOSE) &&
-      !(status & CT_STATUS_IN_FINISHED_FILTER) && e->owner == w.id)
+      !(status & CT_STATUS_FINISH_NOTIFIED) && e->owner == w.id)
     note_finished(w, e);
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
   e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  // A shorter timeout (ESTABLISHED -> CLOSE after an RST, SYN_SENT ->
+  // SYN_RECV, ...) would leave the entry filed under its old, later expiry:
+  // file it again so the wheel reaps it on time. Class changes are rare, and
+  // only the owner may move its wheel links.
+  if (ts.tclass != old_class && e->owner == w.id &&
+      w.rt->timeouts.ms[ts.tclass] < w.rt->timeouts.ms[old_class])
+    refile(w, e);
   m->ct = e;
   m->ct_dir = static_cast<uint8_t>(dir);
   bool replied = dir == ct_dir::reply || (status & CT_STATUS_SEEN_REPLY);
@@ -377,7 +405,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         continue;
       }
       if (m->l4.proto == IPPROTO_ICMP && icmp_is_error(m->l4.icmp_type)) {
-        icmp_error_related(w, pkts[i], m);
+        icmp_error_related(w, pkts[i], m, now_ms);
         continue;
       }
       tuples[nk] = tuple_of(*m);
@@ -396,8 +424,13 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
       if (pos[j] >= 0) {
         ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos[j]));
         if (is_live(e->live.load(std::memory_order_acquire))) {
-          track_existing(w, e, m, tuples[j], now_ms);
-          continue;
+          if (!ct_expired(*e, now_ms)) {
+            track_existing(w, e, m, tuples[j], now_ms);
+            continue;
+          }
+          // Timed out, not reaped yet: gone, as in Linux. This packet may
+          // start a new flow; its owner's wheel would have been late.
+          reap_expired(w, e);
         }
         // Claimed by another worker but not yet published, or being
         // deleted: take the new-flow path; confirm resolves any clash.
@@ -432,7 +465,7 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
   t->track.store(src.track.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->expires_ms.store(src.expires_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->mark.store(src.mark.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  std::memcpy(t->reserved, src.reserved, sizeof(t->reserved));
+  t->ext = src.ext;
   t->pos = p;
   t->unconfirmed_idx = k_not_unconfirmed;
   t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
@@ -444,7 +477,7 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
 }  // namespace
 
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms,
+                              uint16_t status, const ct_ext_area& ext, uint32_t now_ms,
                               bool* created) {
   *created = false;
   flow_table& table = *w.rt->table;
@@ -456,7 +489,7 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   proto.status.store(status, std::memory_order_relaxed);
   proto.store_track(ts);
   proto.expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
-  std::memcpy(proto.reserved, reserved, sizeof(proto.reserved));
+  proto.ext = ext;
   if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
     // Full hash, or the flow exists already (a retransmitted ACK raced us).
     table.unreserve();
@@ -468,55 +501,17 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   return table.at(static_cast<uint32_t>(p));
 }
 
-finished_filter::finished_filter() {
-  std::random_device rd;
-  for (auto& s : seed_) s = static_cast<uint64_t>(rd()) << 32 | rd();
-}
-
-void finished_filter::add(uint32_t slot) {
-  std::atomic<uint8_t>& c = counts_[slot];
-  uint8_t v = c.load(std::memory_order_relaxed);
-  while (v != UINT8_MAX && !c.compare_exchange_weak(v, static_cast<uint8_t>(v + 1))) {
-  }
-  sync_summary(slot);
-}
-
-void finished_filter::remove(uint32_t slot) {
-  std::atomic<uint8_t>& c = counts_[slot];
-  uint8_t v = c.load(std::memory_order_relaxed);
-  // A saturated counter no longer knows its count: it stays (a lookup too many).
-  while (v != UINT8_MAX && v != 0 && !c.compare_exchange_weak(v, static_cast<uint8_t>(v - 1))) {
-  }
-  sync_summary(slot);
-}
-
-// Sequentially consistent throughout: a writer that clears the bit after
-// another set it re-reads the other's count and sets it again.
-void finished_filter::sync_summary(uint32_t slot) {
-  std::atomic<uint64_t>& word = summary_[slot / 64];
-  const uint64_t bit = uint64_t{1} << (slot % 64);
-  for (;;) {
-    uint8_t v = counts_[slot].load();
-    if (v != 0)
-      word.fetch_or(bit);
-    else
-      word.fetch_and(~bit);
-    if (counts_[slot].load() == v) return;
-  }
-}
-
-bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
-  flow_key key = make_key(t);
-  if (!w.rt->finished.maybe(key)) {
-    w.counters.add(ct_counter::finished_filter_skip);
-    return false;
-  }
-  int32_t p = w.rt->table->lookup(key);
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
+  int32_t p = w.rt->table->lookup(make_key(t));
   if (p < 0) return false;
   const auto pos = static_cast<uint32_t>(p);
   ct_entry* e = w.rt->table->at(pos);
   uint32_t live = e->live.load(std::memory_order_acquire);
   if (!is_live(live) || e->orig.proto != IPPROTO_TCP) return false;
+  if (ct_expired(*e, now_ms)) {
+    reap_expired(w, e);  // gone already; make it so in the table too
+    return true;
+  }
   uint8_t state = e->load_track().l4state;
   if (state != TCP_CT_TIME_WAIT && state != TCP_CT_CLOSE) return false;
   if (e->owner == w.id) {
@@ -527,7 +522,7 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t) {
   return owner != nullptr && ct_request_delete(*owner, pos, live);
 }
 
-uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
+uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
   flow_table& table = *w.rt->table;
   uint16_t drops = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -552,10 +547,11 @@ uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
       continue;
     }
     // Clash: another worker (or an earlier packet of this burst) inserted
-    // the same flow. Adopt its entry, as Linux's clash resolution does.
+    // the same flow. Adopt its entry, as Linux's clash resolution does, but
+    // never an expired one (its owner has been asked to reap it).
     int spins = 0;
     while (!is_live(t->live.load(std::memory_order_acquire)) && spins++ < k_claim_spin) rte_pause();
-    if (!is_live(t->live.load(std::memory_order_acquire))) {
+    if (!is_live(t->live.load(std::memory_order_acquire)) || ct_expired(*t, now_ms)) {
       w.counters.add(ct_counter::insert_failed);
       v[i] = verdict::drop;
       drops++;

@@ -49,56 +49,23 @@ namespace ctgate::ct {
   X(related, "ICMP errors matched to a tracked flow (RELATED)")             \
   X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")      \
   X(invalid_state, "invalid: tracker refused the packet (flags, state)")    \
-  X(finished_filter_skip, "synproxy SYNs that needed no lookup for a finished entry")
+  X(expired_at_lookup, "expired entries a lookup found before the wheel reaped them (treated as gone)") \
+  X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")
+
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
 // Shared by all workers; built on the control plane at startup.
-// A counting filter over the flows whose TCP connection has finished
-// (TIME_WAIT or CLOSE), indexed by the key's hash: a zero count proves the
-// tuple has no finished entry, so a SYN-cookie answer can skip the flow-table
-// lookup that ct_retire_finished would otherwise do for every spoofed SYN.
-// An entry is counted once (CT_STATUS_IN_FINISHED_FILTER) by its owner when
-// it first reaches a finished state and uncounted by the owner when it is
-// destroyed, so counting never races destruction (with symmetric RSS the
-// owner sees the flow's packets; a finish seen only by another worker goes
-// uncounted, which costs only the port-reuse retire for that flow); reopening in
-// place leaves it counted, which costs a lookup, never a miss. A counter that
-// reaches 255 sticks there, for the same reason.
-//
-// Readers test one bit per slot (an 8 KiB summary, count != 0) rather than
-// the 64 KiB of counts: under a flood every SYN hits a random slot, and the
-// summary stays in L1 where the counts did not (~30 cycles per SYN).
-// Writers (connections finishing or dying, far rarer) keep both: after
-// changing a count they set the summary bit from it and re-read the count,
-// so the last writer always leaves the bit matching the count.
-//
-// The slot is a keyed multiply-shift of the key, inline: cheap, and its
-// random seed keeps an attacker from aiming SYNs at the slots of known
-// finished flows (which would only cost lookups, not correctness).
-class finished_filter {
- public:
-  static constexpr uint32_t k_slots = 1u << 16;
-  finished_filter();
-  // From the fields, not by loading the key's bytes: a key just built field
-  // by field and read back as words stalls on store forwarding.
-  uint32_t slot_of(const flow_key& k) const {
-    const uint64_t a = k.src | uint64_t{k.dst} << 32;
-    const uint64_t b = k.sport | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 | uint64_t{k.zone} << 48;
-    uint64_t h = ((a ^ seed_[0]) * 0x9e3779b97f4a7c15ull) ^ ((b ^ seed_[1]) * 0xc2b2ae3d27d4eb4full);
-    return static_cast<uint32_t>(h >> (64 - 16));
-  }
-  bool maybe(const flow_key& k) const {
-    uint32_t s = slot_of(k);
-    return (summary_[s / 64].load(std::memory_order_relaxed) >> (s % 64)) & 1;
-  }
-  void add(uint32_t slot);
-  void remove(uint32_t slot);
-
- private:
-  void sync_summary(uint32_t slot);
-  uint64_t seed_[2] = {};
-  std::unique_ptr<std::atomic<uint8_t>[]> counts_{new std::atomic<uint8_t>[k_slots]()};
-  std::unique_ptr<std::atomic<uint64_t>[]> summary_{new std::atomic<uint64_t>[k_slots / 64]()};
+// Connections finishing, for a module above conntrack that keeps an index of
+// them (synproxy's finished-flow filter). Both calls run on the entry's
+// owner worker, at most once each per entry: `finished` when its TCP
+// connection first reaches TIME_WAIT or CLOSE (CT_STATUS_FINISH_NOTIFIED is
+// set then), `forgotten` when such an entry is destroyed. The owner is also
+// the only destroyer, so the two never race for one entry. A finish seen only
+// by another worker (asymmetric RSS) goes unreported.
+struct ct_finish_listener {
+  void (*finished)(void* ctx, const flow_key& key) = nullptr;
+  void (*forgotten)(void* ctx, const flow_key& key) = nullptr;
+  void* ctx = nullptr;
 };
 
 struct ct_runtime {
@@ -111,7 +78,7 @@ struct ct_runtime {
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
-  finished_filter finished;
+  ct_finish_listener finish;  // set before the workers start
   struct ct_worker* workers[k_max_workers] = {};  // by worker id: where to send delete requests
 };
 
@@ -159,7 +126,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
 
 // LOCAL_IN / POST_ROUTING at INT_MAX: publish unconfirmed entries. Drops
 // (v[i] = drop) a packet whose entry cannot be inserted.
-uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
+uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
 
 // Creates and confirms an entry directly, without an unconfirmed phase:
 // for flows the gateway itself opens (synproxy, after a valid cookie). The
@@ -168,16 +135,16 @@ uint16_t ct_confirm(ct_worker& w, rte_mbuf** pkts, uint16_t n, verdict* v);
 // *created tells a new entry from an existing one (a duplicate ACK in the
 // same burst, or a race with another worker).
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const uint8_t reserved[8], uint32_t now_ms,
+                              uint16_t status, const ct_ext_area& ext, uint32_t now_ms,
                               bool* created);
 
 // A SYN for a tuple whose tracked TCP connection has finished (TIME_WAIT or
 // CLOSE) reopens it in Linux. Synproxy answers such SYNs untracked, so it
 // retires the old entry here instead; otherwise the client's next ACK would
 // match the finished connection. Returns true if an entry was retired (or its
-// owner asked to). Costs a flow-table lookup only when the finished filter
-// cannot rule the tuple out.
-bool ct_retire_finished(ct_worker& w, const ct_tuple& t);
+// owner asked to). Costs a flow-table lookup: a caller facing floods rules
+// tuples out first (synproxy's finished filter, fed by ct_finish_listener).
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
 
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.
@@ -195,6 +162,13 @@ bool ct_early_drop(ct_worker& w, uint32_t start);
 // Frees whatever is still on the unconfirmed list (must be empty at the end
 // of a burst); returns how many it had to free.
 uint16_t ct_unconfirmed_sweep(ct_worker& w);
+
+// Whether an entry's timeout has run out (Linux's nf_ct_is_expired). An
+// expired entry is never found, listed or adopted, even before the owner's
+// wheel reaps it: lookups treat it as absent and reap it on the spot.
+inline bool ct_expired(const ct_entry& e, uint32_t now_ms) {
+  return static_cast<int32_t>(e.expires_ms.load(std::memory_order_relaxed) - now_ms) <= 0;
+}
 
 // Builds the packet's original-direction tuple from its metadata.
 inline ct_tuple tuple_of(const pkt_meta& m) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "conntrack/ct_ext.h"
 #include "conntrack/proto.h"
 
 namespace ctgate::ct {
@@ -80,7 +81,7 @@ struct alignas(64) ct_entry {
   uint32_t wheel_next = k_no_pos;
   uint16_t unconfirmed_idx = k_not_unconfirmed;  // (owner) slot in the unconfirmed list
   uint16_t wheel_slot = 0;              // (owner) slot it is filed under
-  uint8_t reserved[8] = {};             // room for window tracking / synproxy delta
+  ct_ext_area ext;                      // one inline extension (ct_ext.h), id in status
 
   track_state load_track() const;
   void store_track(const track_state& s);

@@ -24,13 +24,13 @@ enum : uint16_t {
   CT_STATUS_SEEN_REPLY = 1u << 1,
   CT_STATUS_ASSURED = 1u << 2,
   CT_STATUS_CONFIRMED = 1u << 3,
-  CT_STATUS_SEQ_ADJUST = 1u << 6,    // synproxy: seq/ts offsets in ct_entry::reserved
-  CT_STATUS_SYNPROXY = 1u << 12,     // synproxy: waiting for the server's SYN-ACK
   CT_STATUS_DYING = 1u << 9,
-  // ctgate's own: the entry is counted in ct_runtime::finished (TCP
-  // TIME_WAIT or CLOSE seen). Never printed or exported; in Linux bit 15 is
-  // IPS_HW_OFFLOAD, which ctgate does not use.
-  CT_STATUS_IN_FINISHED_FILTER = 1u << 15,
+  // Bits 12..14: the id of the entry's inline extension (ct_ext.h). Linux
+  // keeps TEMPLATE/HELPER/OFFLOAD there, which ctgate does not use.
+  // ctgate's own: the finish listener was told this entry's TCP connection
+  // finished (TIME_WAIT or CLOSE seen). Never printed or exported; in Linux
+  // bit 15 is IPS_HW_OFFLOAD, which ctgate does not use.
+  CT_STATUS_FINISH_NOTIFIED = 1u << 15,
 };
 
 // TCP states with Linux's names and order (enum tcp_conntrack).

@@ -8,6 +8,7 @@
 
 #include "control/ruleset_runtime.h"
 #include "dataplane/hooks_builtin.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate {
 
@@ -27,7 +28,15 @@ gateway::~gateway() {
   rte_mempool_free(mbuf_pool);
 }
 
-gateway* gateway_create(const gateway_config& cfg, const std::string& name, std::string* err) {
+namespace {
+
+// conntrack's and synproxy's setup still report `bool` + a message; wrap it.
+error plain_error(std::string message) { return error{.message = std::move(message)}; }
+
+}  // namespace
+
+result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
+                                                const std::string& name) {
   auto gw = std::make_unique<gateway>();
   gw->cfg = cfg;
   gw->name = name;
@@ -43,56 +52,58 @@ gateway* gateway_create(const gateway_config& cfg, const std::string& name, std:
                                           k_pkt_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
                                           SOCKET_ID_ANY);
   if (gw->mbuf_pool == nullptr) {
-    *err = "mbuf pool of " + std::to_string(cfg.mbufs) + ": " + rte_strerror(rte_errno);
-    return nullptr;
+    return plain_error("mbuf pool of " + std::to_string(cfg.mbufs) + ": " +
+                       rte_strerror(rte_errno));
   }
   size_t qs_size = rte_rcu_qsbr_get_memsize(cfg.workers);
   gw->qs = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ctgate_qsbr", qs_size, RTE_CACHE_LINE_SIZE));
   if (gw->qs == nullptr || rte_rcu_qsbr_init(gw->qs, cfg.workers) != 0) {
-    *err = "rcu qsbr init failed";
-    return nullptr;
+    return plain_error("rcu qsbr init failed");
   }
-  route_table* rt = route_table::build(cfg, name + "_fib", err);
-  if (rt == nullptr) return nullptr;
-  gw->routes.reset(rt);
-  neighbor_table* nt = neighbor_table::create(name + "_neigh", err);
-  if (nt == nullptr) return nullptr;
-  gw->neighbors.reset(nt);
+  result<std::unique_ptr<route_table>> rt = route_table::build(cfg, name + "_fib");
+  if (!rt) return std::move(rt).error();
+  gw->routes = std::move(*rt);
+  result<std::unique_ptr<neighbor_table>> nt = neighbor_table::create(name + "_neigh");
+  if (!nt) return std::move(nt).error();
+  gw->neighbors = std::move(*nt);
   for (const auto& n : cfg.neighbors) {
     mac_addr mac;
     parse_mac(n.mac, mac.b);
     gw->neighbors->learn(n.address, mac, true);
   }
   gw->hooks = std::make_unique<hook_registry>(gw->qs);
-  if (!ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name, err)) return nullptr;
+  std::string err;
+  if (!ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name, &err)) return plain_error(err);
   gw->ct.mailbox = &gw->mailbox;
 
   uint32_t now = gw->clock.now_ms();
   for (uint16_t i = 0; i < cfg.workers; i++) {
     void* mem = rte_zmalloc("worker_ctx", sizeof(worker_ctx), RTE_CACHE_LINE_SIZE);
     if (mem == nullptr) {
-      *err = "cannot allocate worker context";
-      return nullptr;
+      return plain_error("cannot allocate worker context");
     }
     auto* w = new (mem) worker_ctx();
     w->id = i;
     w->gw = gw.get();
     w->now_ms = now;
     gw->workers.push_back(w);
-    if (!ct::ct_worker_init(&w->ct, i, &gw->ct, now, err)) return nullptr;
+    if (!ct::ct_worker_init(&w->ct, i, &gw->ct, now, &err)) return plain_error(err);
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
-  if (cfg.conntrack.enable_hooks && !enable_conntrack(*gw, err)) return nullptr;
-  if (!synproxy_auto_init(*gw, err)) return nullptr;
-  return gw.release();
+  if (cfg.conntrack.enable_hooks) {
+    if (result<void> on = enable_conntrack(*gw); !on) return std::move(on).error();
+  }
+  if (!synproxy_init(*gw, &err)) return plain_error(err);
+  return gw;
 }
 
-bool enable_conntrack(gateway& gw, std::string* err) {
-  if (gw.ct_hooks_registered.load()) return true;
-  if (!gw.hooks->edit([&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, err); }))
-    return false;
+result<void> enable_conntrack(gateway& gw) {
+  if (gw.ct_hooks_registered.load()) return {};
+  std::string err;
+  auto registered = [&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, &err); };
+  if (!gw.hooks->edit(registered)) return plain_error(err);
   gw.ct_hooks_registered.store(true);
-  return true;
+  return {};
 }
 
 }  // namespace ctgate

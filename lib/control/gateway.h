@@ -3,20 +3,22 @@
 // the same gateway with no ethdev at all.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "dataplane/gateway.h"
 
 namespace ctgate {
 
 // Builds pools, tables, hooks and workers (everything except ethdev ports).
-// Returns nullptr and *err on failure. EAL must be initialised.
-gateway* gateway_create(const gateway_config& cfg, const std::string& name, std::string* err);
+// EAL must be initialised.
+result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg, const std::string& name);
 
 // Registers conntrack's callbacks (lazy, as Linux: on enable_hooks or the
 // first ruleset that uses ct). Idempotent. Priorities: in at -200 on
 // PRE_ROUTING and LOCAL_OUT, confirm at INT_MAX on LOCAL_IN and POST_ROUTING.
-bool enable_conntrack(gateway& gw, std::string* err);
+result<void> enable_conntrack(gateway& gw);
 
 }  // namespace ctgate

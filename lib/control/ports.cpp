@@ -66,13 +66,14 @@ void log_rss(const std::string& port, uint16_t id, uint16_t queues, const rss_pl
   }
 }
 
-bool start_port(gateway& gw, size_t idx, std::string* err) {
+result<void> start_port(gateway& gw, size_t idx) {
   const port_config& pc = gw.cfg.ports[idx];
   port_info& pi = gw.ports[idx];
   auto fail = [&](const std::string& what, int rc) {
-    *err = gw.cfg.source_file + ":" + std::to_string(pc.line) + ": port '" + pc.name + "' (" +
-           pc.devargs + "): " + what + (rc != 0 ? std::string(": ") + rte_strerror(-rc) : "");
-    return false;
+    return error{.file = gw.cfg.source_file,
+                 .line = pc.line,
+                 .message = "port '" + pc.name + "' (" + pc.devargs + "): " + what +
+                            (rc != 0 ? std::string(": ") + rte_strerror(-rc) : "")};
   };
   uint16_t id = 0;
   if (rte_eth_dev_get_port_by_name(devargs_name(pc.devargs).c_str(), &id) != 0)
@@ -145,19 +146,19 @@ bool start_port(gateway& gw, size_t idx, std::string* err) {
     rte_eth_tx_buffer_set_err_callback(b, tx_unsent, w);
     w->txb[idx] = b;
   }
-  return true;
+  return {};
 }
 
 }  // namespace
 
-bool ports_start(gateway& gw, std::string* err) {
+result<void> ports_start(gateway& gw) {
   if (gw.ports.size() > k_max_ports) {
-    *err = "too many ports (max " + std::to_string(k_max_ports) + ")";
-    return false;
+    return error{.message = "too many ports (max " + std::to_string(k_max_ports) + ")"};
   }
-  for (size_t i = 0; i < gw.ports.size(); i++)
-    if (!start_port(gw, i, err)) return false;
-  return true;
+  for (size_t i = 0; i < gw.ports.size(); i++) {
+    if (result<void> started = start_port(gw, i); !started) return started;
+  }
+  return {};
 }
 
 void ports_stop(gateway& gw) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 
 namespace ctgate {
@@ -14,9 +15,9 @@ struct gateway;
 // The EAL arguments for the config's ports: --vdev for virtual devices,
 // -a for PCI addresses.
 std::vector<std::string> port_eal_args(const gateway_config& cfg);
-// Finds, configures and starts every port; fills port_info. Returns false
-// with *err naming the port on failure.
-bool ports_start(gateway& gw, std::string* err);
+// Finds, configures and starts every port; fills port_info. An error names
+// the port and the config line that declares it.
+result<void> ports_start(gateway& gw);
 void ports_stop(gateway& gw);
 
 // The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").

@@ -10,6 +10,7 @@
 
 #include "dataplane/gateway.h"
 #include "dataplane/hooks_builtin.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate {
 
@@ -84,37 +85,35 @@ void update_tracing(gateway& gw) {
   gw.tracing.store(on, std::memory_order_relaxed);
 }
 
-// Installs `ast` into `slot` (the ruleset or the trace selector), replacing
-// what was there, as one registry edit.
 // Compile errors point into the source: show the line like parse errors do,
 // from the loaded text or else from the file named in the location.
-std::string compile_error_text(nft::error err, const std::string* text) {
+error quote_compile_error(error err, const std::string* text) {
   std::string line;
-  if (text != nullptr && err.loc.file == "") err.loc.file = "ruleset";
+  if (text != nullptr && err.file == "") err.file = "ruleset";
   std::istringstream in(text != nullptr ? *text : "");
   std::ifstream file;
   std::istream* src = &in;
   if (text == nullptr) {
-    file.open(err.loc.file);
+    file.open(err.file);
     src = &file;
   }
-  for (int n = 1; n <= err.loc.line && std::getline(*src, line); n++)
-    if (n == err.loc.line) err.source_line = line;
-  return err.to_string();
+  std::string source_line;
+  for (int n = 1; n <= err.line && std::getline(*src, line); n++)
+    if (n == err.line) source_line = line;
+  err.quote(source_line);
+  return err;
 }
 
-ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& source,
-                       std::unique_ptr<loaded_ruleset> gateway::*slot = &gateway::ruleset,
-                       const std::string* text = nullptr) {
-  ruleset_result res;
-  nft::error err;
-  auto rs = nft::compile(ast, source, port_names(gw), static_cast<uint16_t>(gw.workers.size()), &err);
-  if (rs == nullptr) {
-    res.error = compile_error_text(err, text);
-    return res;
-  }
+// Installs `ast` into `slot` (the ruleset or the trace selector), replacing
+// what was there, as one registry edit.
+result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std::string& source,
+                                std::unique_ptr<loaded_ruleset> gateway::*slot = &gateway::ruleset,
+                                const std::string* text = nullptr) {
+  ruleset_summary res;
+  auto rs = nft::compile(ast, source, port_names(gw), static_cast<uint16_t>(gw.workers.size()));
+  if (!rs) return quote_compile_error(std::move(rs).error(), text);
   auto lr = std::make_unique<loaded_ruleset>();
-  lr->rs = std::move(rs);
+  lr->rs = std::move(*rs);
   std::lock_guard<std::mutex> lock(gw.ruleset_mu);
   lr->group = gw.next_ruleset_group++;
   lr->rs->group = lr->group;
@@ -143,22 +142,22 @@ ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& 
         ct_on = ct_registered_now = true;
       }
     }
-    if (lr->rs->uses_synproxy && !gw.synproxy_hook_registered) {
+    if (lr->rs->uses_synproxy && !gw.synproxy->hook_registered) {
       if (!register_synproxy_hook(ed, &herr)) return false;
       synproxy_now = true;
     }
     return true;
   });
-  if (synproxy_now) gw.synproxy_hook_registered = true;
+  if (synproxy_now) gw.synproxy->hook_registered = true;
+  if (!ok) {
+    return error{
+        .file = source, .severity = "error", .message = "cannot register chains: " + herr};
+  }
   if (lr->rs->uses_synproxy && gw.cfg.conntrack.tcp_loose)
     res.warnings.push_back(source + ": warning: synproxy with conntrack.tcp_loose: true: a client's "
                            "ACK is picked up as a new flow instead of reaching the synproxy rule "
                            "as INVALID. Set conntrack.tcp_loose: false (Linux: "
                            "nf_conntrack_tcp_loose=0), as synproxy requires.");
-  if (!ok) {
-    res.error = source + ": error: cannot register chains: " + herr;
-    return res;
-  }
   if (ct_registered_now) gw.ct_hooks_registered.store(true);
   // The edit waited for a grace period: no worker can still be walking the
   // old ruleset's chains.
@@ -169,42 +168,28 @@ ruleset_result install(gateway& gw, const nft::ruleset& ast, const std::string& 
   res.rules = lr->rs->rules.size();
   gw.*slot = std::move(lr);
   update_tracing(gw);
-  res.ok = true;
   return res;
 }
 
 }  // namespace
 
-ruleset_result load_ruleset_file(gateway& gw, const std::string& path) {
-  nft::error err;
-  auto ast = nft::parse_file(path, &err);
-  if (!ast) {
-    ruleset_result res;
-    res.error = err.to_string();
-    return res;
-  }
+result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) {
+  result<nft::ruleset> ast = nft::parse_file(path);
+  if (!ast) return std::move(ast).error();
   return install(gw, *ast, path);
 }
 
-ruleset_result load_ruleset_text(gateway& gw, const std::string& text, const std::string& name) {
-  nft::error err;
-  auto ast = nft::parse_string(text, name, &err);
-  if (!ast) {
-    ruleset_result res;
-    res.error = err.to_string();
-    return res;
-  }
+result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
+                                          const std::string& name) {
+  result<nft::ruleset> ast = nft::parse_string(text, name);
+  if (!ast) return std::move(ast).error();
   return install(gw, *ast, name, &gateway::ruleset, &text);
 }
 
-ruleset_result check_ruleset_file(const std::string& path, const std::vector<std::string>& ports) {
-  ruleset_result res;
-  nft::error err;
-  auto ast = nft::parse_file(path, &err);
-  if (!ast) {
-    res.error = err.to_string();
-    return res;
-  }
+result<ruleset_summary> check_ruleset_file(const std::string& path,
+                                           const std::vector<std::string>& ports) {
+  result<nft::ruleset> ast = nft::parse_file(path);
+  if (!ast) return std::move(ast).error();
   std::vector<std::string> names = ports;
   if (names.empty()) {
     // Without a config, accept any interface name the ruleset uses.
@@ -214,19 +199,16 @@ ruleset_result check_ruleset_file(const std::string& path, const std::vector<std
           for (const auto& m : r.matches)
             if (!m.rhs.str.empty()) names.push_back(m.rhs.str);
   }
-  auto rs = nft::compile(*ast, path, names, 1, &err);
-  if (rs == nullptr) {
-    res.error = compile_error_text(err, nullptr);
-    return res;
-  }
-  res.ok = true;
-  res.tables = rs->ast.tables.size();
-  res.chains = rs->chains.size();
-  res.rules = rs->rules.size();
+  auto rs = nft::compile(*ast, path, names, 1);
+  if (!rs) return quote_compile_error(std::move(rs).error(), nullptr);
+  ruleset_summary res;
+  res.tables = (*rs)->ast.tables.size();
+  res.chains = (*rs)->chains.size();
+  res.rules = (*rs)->rules.size();
   return res;
 }
 
-ruleset_result trace_start(gateway& gw, const std::string& expr) {
+result<ruleset_summary> trace_start(gateway& gw, const std::string& expr) {
   // The selector runs first on both entry hooks; INT_MIN is below raw.
   std::string body = expr + (expr.empty() ? "" : " ") + "meta nftrace set 1";
   std::string text = "table ip ctgate_trace {\n"
@@ -234,13 +216,9 @@ ruleset_result trace_start(gateway& gw, const std::string& expr) {
                      body + "; }\n"
                      "  chain trace_output { type filter hook output priority -2147483648; " + body +
                      "; }\n}\n";
-  nft::error err;
-  auto ast = nft::parse_string(text, "trace", &err);
-  if (!ast) {
-    ruleset_result res;
-    res.error = "trace expression: " + err.message;
-    return res;
-  }
+  result<nft::ruleset> ast = nft::parse_string(text, "trace");
+  // The selector's text is ours: only the user's part of the message helps.
+  if (!ast) return error{.message = "trace expression: " + ast.error().message};
   return install(gw, *ast, "trace", &gateway::trace_ruleset);
 }
 

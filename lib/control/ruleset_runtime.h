@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "ruleset/nft_chain.h"
 #include "ruleset/compiled.h"
 
@@ -27,18 +28,20 @@ struct loaded_ruleset {
   uint32_t group = 0;  // hook registry group of its base chains
 };
 
-struct ruleset_result {
-  bool ok = false;
-  std::string error;                  // nft-style, possibly several lines
-  std::vector<std::string> warnings;  // e.g. the ordering trap
+// What a load, check or trace start installed (errors are nft-style, with
+// the source line and a caret where there is one).
+struct ruleset_summary {
   size_t tables = 0, chains = 0, rules = 0;
+  std::vector<std::string> warnings;  // e.g. the ordering trap
 };
 
-ruleset_result load_ruleset_file(gateway& gw, const std::string& path);
-ruleset_result load_ruleset_text(gateway& gw, const std::string& text, const std::string& name);
+result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path);
+result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
+                                          const std::string& name);
 // Parses and compiles only (ctgate --check-ruleset); `ports` are the port
 // names iif/oif may use (empty: any name is accepted).
-ruleset_result check_ruleset_file(const std::string& path, const std::vector<std::string>& ports);
+result<ruleset_summary> check_ruleset_file(const std::string& path,
+                                           const std::vector<std::string>& ports);
 // The ordering-trap warnings for the live ruleset against the current hook
 // order (also checked whenever conntrack's hooks get registered).
 std::vector<std::string> ruleset_ordering_warnings(gateway& gw);
@@ -46,7 +49,7 @@ std::vector<std::string> ruleset_ordering_warnings(gateway& gw);
 // priority of PRE_ROUTING and LOCAL_OUT that marks packets matching `expr`
 // (any packet when empty) with `meta nftrace set 1`. Rules with their own
 // `meta nftrace set 1` trace too, with or without a selector.
-ruleset_result trace_start(gateway& gw, const std::string& expr);
+result<ruleset_summary> trace_start(gateway& gw, const std::string& expr);
 void trace_stop(gateway& gw);
 // Drains the workers' trace records into `nft monitor trace`-style lines;
 // *packets gets the number of traced packets seen in them.

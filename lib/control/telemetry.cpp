@@ -14,6 +14,7 @@
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate {
 
@@ -225,10 +226,9 @@ int cmd_ct_delete(const char* cmd, const char* params, rte_tel_data* d) {
 }
 
 int cmd_ct_enable(const char*, const char*, rte_tel_data* d) {
-  std::string err;
   rte_tel_data_start_dict(d);
-  if (!enable_conntrack(*g_gw, &err)) {
-    rte_tel_data_add_dict_string(d, "error", err.c_str());
+  if (result<void> on = enable_conntrack(*g_gw); !on) {
+    rte_tel_data_add_dict_string(d, "error", on.error().to_string().c_str());
     return 0;
   }
   rte_tel_data_add_dict_u64(d, "hooks_registered", 1);
@@ -244,20 +244,22 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
     rte_tel_data_add_dict_string(d, "error", "usage: /ctgate/ruleset/load,PATH");
     return 0;
   }
-  ruleset_result r = load_ruleset_file(*g_gw, params);
-  std::string text = r.error;
-  for (const auto& w : r.warnings) {
+  result<ruleset_summary> r = load_ruleset_file(*g_gw, params);
+  // A failed load reports zeros and its error (no newline at the end).
+  const ruleset_summary s = r ? *r : ruleset_summary{};
+  std::string text = r ? "" : r.error().to_string();
+  for (const auto& w : s.warnings) {
     text += w + "\n";
     LOG(WARNING) << w;
   }
-  if (r.ok)
-    LOG(INFO) << "ruleset " << params << " loaded: " << r.tables << " tables, " << r.chains
-              << " chains, " << r.rules << " rules";
-  rte_tel_data_add_dict_u64(d, "ok", r.ok ? 1 : 0);
-  rte_tel_data_add_dict_u64(d, "tables", r.tables);
-  rte_tel_data_add_dict_u64(d, "chains", r.chains);
-  rte_tel_data_add_dict_u64(d, "rules", r.rules);
-  rte_tel_data_add_dict_u64(d, "warnings", r.warnings.size());
+  if (r)
+    LOG(INFO) << "ruleset " << params << " loaded: " << s.tables << " tables, " << s.chains
+              << " chains, " << s.rules << " rules";
+  rte_tel_data_add_dict_u64(d, "ok", r ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "tables", s.tables);
+  rte_tel_data_add_dict_u64(d, "chains", s.chains);
+  rte_tel_data_add_dict_u64(d, "rules", s.rules);
+  rte_tel_data_add_dict_u64(d, "warnings", s.warnings.size());
   write_reply_file(d, text);
   return 0;
 }
@@ -273,9 +275,9 @@ int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   std::string c = cmd;
   if (c == "/ctgate/trace/start") {
-    ruleset_result r = trace_start(*g_gw, params != nullptr ? params : "");
-    if (!r.ok) {
-      write_reply_file(d, r.error + "\n");
+    result<ruleset_summary> r = trace_start(*g_gw, params != nullptr ? params : "");
+    if (!r) {
+      write_reply_file(d, r.error().to_string() + "\n");
       rte_tel_data_add_dict_string(d, "error", "bad trace expression (see file)");
       return 0;
     }
@@ -298,11 +300,11 @@ int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
 int cmd_synproxy(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   add_counters(d, synproxy_counter_names, synproxy_counter_count,
-               [](const worker_ctx& w) { return w.synproxy.c; }, nullptr);
-  rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy_hook_registered ? 1 : 0);
-  const synproxy_auto_state& a = g_gw->sp_auto;
+               [](const worker_ctx& w) { return w.synproxy->counters.c; }, nullptr);
+  rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy->hook_registered ? 1 : 0);
+  const synproxy_auto_state& a = g_gw->synproxy->auto_mode;
   const char* mode = a.configured ? (a.on.load() ? "auto: cookies on" : "auto: standby")
-                                  : (g_gw->synproxy_hook_registered ? "ruleset" : "off");
+                                  : (g_gw->synproxy->hook_registered ? "ruleset" : "off");
   rte_tel_data_add_dict_string(d, "mode", mode);
   rte_tel_data_add_dict_u64(d, "auto_switches_on", a.switches_on.load());
   rte_tel_data_add_dict_u64(d, "auto_switches_off", a.switches_off.load());

@@ -13,7 +13,6 @@
 #include "common/log_ratelimit.h"
 #include "config/config.h"
 #include "conntrack/conntrack.h"
-#include "dataplane/synproxy.h"
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
 #include "route/neighbor_table.h"
@@ -25,6 +24,7 @@ struct rte_rcu_qsbr;
 namespace ctgate {
 
 struct loaded_ruleset;  // control/ruleset_runtime.h
+struct synproxy_state;  // synproxy/synproxy.h
 
 struct port_info {
   std::string name;
@@ -58,10 +58,9 @@ struct gateway {
   // Tracing: the optional trace selector chain (ctgatectl trace EXPR) and a
   // flag workers check once per hook before looking for traced packets.
   std::unique_ptr<loaded_ruleset> trace_ruleset;
-  // Synproxy: cookie keys, and whether its POST_ROUTING callback is on.
-  synproxy_secrets synproxy;
-  synproxy_auto_state sp_auto;
-  bool synproxy_hook_registered = false;  // guarded by ruleset_mu
+  // Synproxy's state (cookie keys, automatic defence, finished filter),
+  // opaque here: the module sits above the data plane.
+  std::unique_ptr<synproxy_state> synproxy;
   std::atomic<bool> tracing{false};
 
   // Defined with gateway_create (control/gateway.cpp), where the control

@@ -12,7 +12,7 @@ uint16_t conntrack_in(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_
 
 uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v) {
-  return ct::ct_confirm(w.ct, pkts, n, v);
+  return ct::ct_confirm(w.ct, w.now_ms, pkts, n, v);
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "common/counters.h"
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
-#include "dataplane/synproxy.h"
 #include "hook/hook.h"
 #include "packet/build.h"
 #include "packet/pkt_meta.h"
@@ -18,6 +17,7 @@
 namespace ctgate {
 
 struct gateway;
+struct synproxy_worker;  // synproxy/synproxy.h
 
 inline constexpr uint16_t k_max_ports = 32;
 inline constexpr uint16_t k_max_burst = 64;
@@ -101,7 +101,7 @@ struct alignas(64) worker_ctx {
   std::atomic<bool> running{false};
 
   dp_counter_block counters;
-  synproxy_counter_block synproxy;
+  synproxy_worker* synproxy = nullptr;  // that module's per-worker state
   ct::ct_worker ct;
   alignas(64) counter_slot hook_pkts[k_max_hook_ids];
   counter_slot trace_lost;

@@ -19,11 +19,11 @@ hook_registry::hook_registry(rte_rcu_qsbr* qs) : qs_(qs), cur_(new hook_snapshot
 
 hook_registry::~hook_registry() { delete cur_.load(std::memory_order_relaxed); }
 
-int hook_registry::add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                       void* priv, std::string* err, uint32_t group) {
+result<int> hook_registry::add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
+                               void* priv, uint32_t group) {
   std::lock_guard<std::mutex> lock(mu_);
-  int id = add_locked(hp, priority, name, fn, priv, group, err);
-  if (id > 0) publish_locked();
+  result<int> id = add_locked(hp, priority, name, fn, priv, group);
+  if (id) publish_locked();
   return id;
 }
 
@@ -35,12 +35,11 @@ void hook_registry::remove_group_locked(uint32_t group) {
   }
 }
 
-int hook_registry::add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                              void* priv, uint32_t group, std::string* err) {
+result<int> hook_registry::add_locked(hook_point hp, int32_t priority, const std::string& name,
+                                      hook_fn fn, void* priv, uint32_t group) {
   auto& chain = chains_[static_cast<int>(hp)];
   if (chain.size() >= k_max_hooks_per_point) {
-    *err = std::string("too many callbacks on ") + hook_point_name(hp);
-    return -1;
+    return error{.message = std::string("too many callbacks on ") + hook_point_name(hp)};
   }
   uint16_t id = 0;
   for (uint16_t i = 1; i < k_max_hook_ids; i++) {
@@ -49,10 +48,7 @@ int hook_registry::add_locked(hook_point hp, int32_t priority, const std::string
       break;
     }
   }
-  if (id == 0) {
-    *err = "too many registered callbacks";
-    return -1;
-  }
+  if (id == 0) return error{.message = "too many registered callbacks"};
   id_used_[id] = true;
   hook_entry e{};
   e.fn = fn;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "hook/hook.h"
 
 struct rte_rcu_qsbr;
@@ -27,17 +28,25 @@ class hook_registry {
 
   // Inserts ahead of the first callback whose priority is >= `priority`
   // (nf_hook_entries_grow): among equal priorities the later registration
-  // runs first. Returns the id (> 0), or -1 with *err set.
-  int add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
-          std::string* err, uint32_t group = 0);
+  // runs first. Returns the id (> 0). Arguments in editor::add's order.
+  result<int> add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
+                  uint32_t group = 0);
   bool remove(int id);
 
   // Several changes published as one snapshot: workers see all or none.
   class editor {
    public:
+    // Returns the id (> 0), or -1 with *err set. Still `int` + `std::string*`
+    // because its callers in dataplane/ and synproxy/ are; it becomes
+    // result<int> like hook_registry::add when they move to result.
     int add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
             uint32_t group, std::string* err) {
-      return r_.add_locked(hp, priority, name, fn, priv, group, err);
+      result<int> id = r_.add_locked(hp, priority, name, fn, priv, group);
+      if (!id) {
+        if (err != nullptr) *err = id.error().message;
+        return -1;
+      }
+      return *id;
     }
     void remove_group(uint32_t group) { r_.remove_group_locked(group); }
 
@@ -79,8 +88,8 @@ class hook_registry {
   std::vector<listing_entry> list() const;
 
  private:
-  int add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
-                 uint32_t group, std::string* err);
+  result<int> add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
+                         void* priv, uint32_t group);
   void remove_group_locked(uint32_t group);
   void publish_locked();
 

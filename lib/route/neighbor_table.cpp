@@ -26,7 +26,7 @@ neighbor_table::~neighbor_table() {
   delete[] slots_;
 }
 
-neighbor_table* neighbor_table::create(const std::string& name, std::string* err) {
+result<std::unique_ptr<neighbor_table>> neighbor_table::create(const std::string& name) {
   rte_hash_parameters p{};
   p.name = name.c_str();
   p.entries = k_capacity;
@@ -34,12 +34,12 @@ neighbor_table* neighbor_table::create(const std::string& name, std::string* err
   p.hash_func = rte_jhash;
   p.socket_id = SOCKET_ID_ANY;
   p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD;
-  auto* t = new neighbor_table();
+  // The constructor is private: make_unique cannot reach it.
+  std::unique_ptr<neighbor_table> t(new neighbor_table());
   t->hash_ = rte_hash_create(&p);
   if (t->hash_ == nullptr) {
-    *err = "neighbor table: rte_hash_create: " + std::string(rte_strerror(rte_errno));
-    delete t;
-    return nullptr;
+    return error{.message =
+                     "neighbor table: rte_hash_create: " + std::string(rte_strerror(rte_errno))};
   }
   t->slots_ = new slot[k_capacity];
   return t;

@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "common/result.h"
 #include "packet/build.h"
 
 struct rte_hash;
@@ -26,7 +28,7 @@ class neighbor_table {
   ~neighbor_table();
   neighbor_table(const neighbor_table&) = delete;
   neighbor_table& operator=(const neighbor_table&) = delete;
-  static neighbor_table* create(const std::string& name, std::string* err);
+  static result<std::unique_ptr<neighbor_table>> create(const std::string& name);
 
   // Returns true and the MAC if `ip` (host order) is resolved.
   bool lookup(uint32_t ip, mac_addr* mac) const;

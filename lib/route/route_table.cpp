@@ -22,9 +22,10 @@ route_table::~route_table() {
   if (fib_ != nullptr) rte_fib_free(fib_);
 }
 
-route_table* route_table::build(const gateway_config& cfg, const std::string& name,
-                                std::string* err) {
-  auto* t = new route_table();
+result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cfg,
+                                                        const std::string& name) {
+  // The constructor is private: make_unique cannot reach it.
+  std::unique_ptr<route_table> t(new route_table());
   for (size_t i = 0; i < cfg.ports.size(); i++) {
     const auto& p = cfg.ports[i];
     uint16_t port = static_cast<uint16_t>(i);
@@ -39,9 +40,10 @@ route_table* route_table::build(const gateway_config& cfg, const std::string& na
   for (const auto& r : cfg.routes) {
     int port = port_index(cfg, r.port);
     if (port < 0) {
-      *err = cfg.source_file + ":" + std::to_string(r.line) + ": routes: unknown port '" + r.port + "'";
-      delete t;
-      return nullptr;
+      return error{.file = cfg.source_file,
+                   .line = r.line,
+                   .key = "routes",
+                   .message = "unknown port '" + r.port + "'"};
     }
     t->entries_.push_back({r.prefix, {route_kind::forward, static_cast<uint16_t>(port), r.via}});
   }
@@ -56,17 +58,13 @@ route_table* route_table::build(const gateway_config& cfg, const std::string& na
   conf.dir24_8.num_tbl8 = 256;
   t->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &conf);
   if (t->fib_ == nullptr) {
-    *err = "rte_fib_create: " + std::string(rte_strerror(rte_errno));
-    delete t;
-    return nullptr;
+    return error{.message = "rte_fib_create: " + std::string(rte_strerror(rte_errno))};
   }
   for (const auto& e : t->entries_) {
     int rc = rte_fib_add(t->fib_, e.prefix.addr, e.prefix.len, encode_nh(e.nh));
     if (rc != 0) {
-      *err = "rte_fib_add " + format_ipv4(e.prefix.addr) + "/" + std::to_string(e.prefix.len) +
-             ": " + rte_strerror(-rc);
-      delete t;
-      return nullptr;
+      return error{.message = "rte_fib_add " + format_ipv4(e.prefix.addr) + "/" +
+                              std::to_string(e.prefix.len) + ": " + rte_strerror(-rc)};
     }
   }
   return t;

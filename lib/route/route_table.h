@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 
 struct rte_fib;
@@ -41,8 +43,9 @@ class route_table {
   route_table(const route_table&) = delete;
   route_table& operator=(const route_table&) = delete;
 
-  // Builds the table; on error returns nullptr and sets *err (with config line).
-  static route_table* build(const gateway_config& cfg, const std::string& name, std::string* err);
+  // Builds the table; an error names the config line of the route at fault.
+  static result<std::unique_ptr<route_table>> build(const gateway_config& cfg,
+                                                    const std::string& name);
 
   // ips in host order; fills encoded next hops (0 = no route).
   void lookup_bulk(const uint32_t* ips, uint64_t* nhs, unsigned n) const;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace ctgate::nft {
 
 struct location {
@@ -176,22 +178,17 @@ struct ruleset {
   std::vector<table> tables;
 };
 
-// An error in nft's shape:
+// Errors come in nft's shape (error::to_string() of common/result.h):
 //   FILE:LINE:COL: error: MESSAGE
 //   <the source line>
 //   <spaces>^^^^^
-struct error {
-  location loc;
-  std::string message;
-  std::string source_line;       // the line the error is on (no newline)
-  std::string to_string() const; // the three lines above, joined with '\n'
-};
+// with severity "error", and len the characters the caret underlines.
 
 // Parses a ruleset file (follows `include "file"` relative to the including
 // file, bounded depth 16). Never throws. Unsupported nft features give
 // "not supported: ..." errors, never silence.
-std::optional<ruleset> parse_file(const std::string& path, error* err);
-std::optional<ruleset> parse_string(const std::string& text, const std::string& name, error* err);
+result<ruleset> parse_file(const std::string& path);
+result<ruleset> parse_string(const std::string& text, const std::string& name);
 
 // Prints a ruleset like `nft list ruleset`. `counter_of(table, chain, rule
 // index)` returns the live {packets, bytes} of a rule's counter statement (or

@@ -196,8 +196,12 @@ class compiler {
 
  private:
   bool fail(const location& loc, const std::string& msg) {
-    err_->loc = loc;
-    err_->message = msg;
+    *err_ = error{.file = loc.file,
+                  .line = loc.line,
+                  .col = loc.col,
+                  .len = loc.len,
+                  .severity = "error",
+                  .message = msg};
     return false;
   }
 
@@ -340,14 +344,15 @@ class compiler {
 
 }  // namespace
 
-std::unique_ptr<compiled_ruleset> compile(const ruleset& rs, const std::string& source,
-                                          const std::vector<std::string>& ports,
-                                          uint16_t n_workers, error* err) {
+result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::string& source,
+                                                  const std::vector<std::string>& ports,
+                                                  uint16_t n_workers) {
   auto out = std::make_unique<compiled_ruleset>();
   out->ast = rs;
   out->source = source;
-  compiler c(rs, ports, out.get(), err);
-  if (!c.run()) return nullptr;
+  error err;
+  compiler c(rs, ports, out.get(), &err);
+  if (!c.run()) return err;
   out->limiters = std::make_unique<limiter[]>(out->n_limiters);
   for (uint32_t i = 0; i < out->n_limiters; i++) {
     out->limiters[i].interval_ns = c.limits_[i].interval_ns;

@@ -156,9 +156,10 @@ struct compiled_ruleset {
 };
 
 // Compiles a parsed ruleset. `ports` are the config's port names in order
-// (iif/oif resolve to their index). Errors point at the offending node.
-std::unique_ptr<compiled_ruleset> compile(const ruleset& rs, const std::string& source,
-                                          const std::vector<std::string>& ports,
-                                          uint16_t n_workers, error* err);
+// (iif/oif resolve to their index). Errors point at the offending node; they
+// carry no source line, as the tree keeps no text (the caller may quote() it).
+result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::string& source,
+                                                  const std::vector<std::string>& ports,
+                                                  uint16_t n_workers);
 
 }  // namespace ctgate::nft

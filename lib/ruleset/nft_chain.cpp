@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "dataplane/gateway.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate {
 

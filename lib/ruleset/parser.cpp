@@ -462,24 +462,26 @@ using detail::read_file;
 using detail::source;
 using detail::to_error;
 
-std::optional<ruleset> parse_source(std::deque<source>& sources, error* err) {
+// Internal errors (bad_alloc, a bug) have no position: they name the file only.
+error internal_error(const std::string& file, const std::exception& ex) {
+  return error{
+      .file = file, .severity = "error", .message = std::string("internal error: ") + ex.what()};
+}
+
+result<ruleset> parse_source(std::deque<source>& sources) {
   try {
     parser p(sources);
     return p.run();
   } catch (const parse_failure& f) {
-    if (err) *err = to_error(sources, f);
+    return to_error(sources, f);
   } catch (const std::exception& ex) {
-    if (err)
-      *err = error{{sources.empty() ? "" : sources[0].name, 0, 0, 1},
-                   std::string("internal error: ") + ex.what(),
-                   ""};
+    return internal_error(sources.empty() ? "" : sources[0].name, ex);
   }
-  return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<ruleset> parse_string(const std::string& text, const std::string& name, error* err) {
+result<ruleset> parse_string(const std::string& text, const std::string& name) {
   try {
     std::deque<source> sources(1);
     source& s = sources[0];
@@ -488,25 +490,23 @@ std::optional<ruleset> parse_string(const std::string& text, const std::string& 
     s.key = name.empty() ? std::string() : canonical_key(name);
     s.text = text;
     index_lines(s);
-    return parse_source(sources, err);
+    return parse_source(sources);
   } catch (const std::exception& ex) {
-    if (err) *err = error{{name, 0, 0, 1}, std::string("internal error: ") + ex.what(), ""};
-    return std::nullopt;
+    return internal_error(name, ex);
   }
 }
 
-std::optional<ruleset> parse_file(const std::string& path, error* err) {
+result<ruleset> parse_file(const std::string& path) {
   try {
-    std::string why;
-    std::optional<std::string> text = read_file(path, &why);
+    result<std::string> text = read_file(path);
     if (!text) {
-      if (err) *err = error{{path, 0, 0, 1}, "cannot open '" + path + "': " + why, ""};
-      return std::nullopt;
+      return error{.file = path,
+                   .severity = "error",
+                   .message = "cannot open '" + path + "': " + text.error().message};
     }
-    return parse_string(*text, path, err);
+    return parse_string(*text, path);
   } catch (const std::exception& ex) {
-    if (err) *err = error{{path, 0, 0, 1}, std::string("internal error: ") + ex.what(), ""};
-    return std::nullopt;
+    return internal_error(path, ex);
   }
 }
 

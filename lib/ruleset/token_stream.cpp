@@ -75,26 +75,17 @@ std::string canonical_key(const fs::path& p) {
   return c.string();
 }
 
-// Reads a whole file; an empty optional and `why` on failure.
-std::optional<std::string> read_file(const fs::path& p, std::string* why) {
+// Reads a whole file; the error's message says why it could not (no position).
+result<std::string> read_file(const fs::path& p) {
   std::error_code ec;
-  if (fs::is_directory(p, ec)) {
-    *why = "is a directory";
-    return std::nullopt;
-  }
+  if (fs::is_directory(p, ec)) return error{.message = "is a directory"};
   std::ifstream in(p, std::ios::binary);
-  if (!in) {
-    *why = std::error_code(errno, std::generic_category()).message();
-    return std::nullopt;
-  }
+  if (!in) return error{.message = std::error_code(errno, std::generic_category()).message()};
   std::string text;
   char buf[65536];
   while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
     text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxFileBytes) {
-      *why = "larger than 16 MiB";
-      return std::nullopt;
-    }
+    if (text.size() > kMaxFileBytes) return error{.message = "larger than 16 MiB"};
   }
   return text;
 }
@@ -180,9 +171,8 @@ void token_stream::open(const pending_file& file, const token& at, std::vector<p
   for (const frame& fr : frames_)
     if (sources_[fr.src].key == s.key)
       fail(at, "include cycle: '" + file.name + "' is already being read");
-  std::string why;
-  std::optional<std::string> text = read_file(file.path, &why);
-  if (!text) fail(at, "cannot open '" + file.name + "': " + why);
+  result<std::string> text = read_file(file.path);
+  if (!text) fail(at, "cannot open '" + file.name + "': " + text.error().message);
   s.text = std::move(*text);
   index_lines(s);
   sources_.push_back(std::move(s));
@@ -191,32 +181,15 @@ void token_stream::open(const pending_file& file, const token& at, std::vector<p
 }
 
 error to_error(const std::deque<source>& sources, const parse_failure& f) {
-  error e;
   const source& s = sources[f.at.src < sources.size() ? f.at.src : 0];
-  e.loc = {s.name, f.at.line, f.at.col, std::max(1, f.at.len)};
-  e.message = f.message;
-  e.source_line = line_text(s, f.at.line);
+  error e{.file = s.name,
+          .line = f.at.line,
+          .col = f.at.col,
+          .len = std::max(1, f.at.len),
+          .severity = "error",
+          .message = f.message};
+  e.quote(line_text(s, f.at.line));
   return e;
 }
 
 }  // namespace ctgate::nft::detail
-
-namespace ctgate::nft {
-
-std::string error::to_string() const {
-  if (loc.line <= 0) return loc.file + ": error: " + message;
-  if (source_line.empty())  // e.g. a compile error on text we no longer have
-    return loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col) +
-           ": error: " + message;
-  std::string out = loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col) +
-                    ": error: " + message + "\n" + source_line + "\n";
-  const size_t col = loc.col > 0 ? static_cast<size_t>(loc.col) : 1;
-  size_t len = loc.len > 0 ? static_cast<size_t>(loc.len) : 1;
-  // Underline no further than the end of the line (an error at a line's end gets one caret).
-  if (col - 1 + len > source_line.size())
-    len = col > source_line.size() ? 1 : std::max<size_t>(1, source_line.size() + 1 - col);
-  out += std::string(col - 1, ' ') + std::string(len, '^');
-  return out;
-}
-
-}  // namespace ctgate::nft

@@ -5,7 +5,8 @@
 // (parser_internal.h) sees one stream of tokens, each knowing its source, line and column.
 //
 // Errors anywhere in the front end are thrown as a parse_failure at a position in the sources;
-// to_error() turns the first one into the public error (ast.h) with its source line.
+// to_error() turns the first one into the public error (common/result.h, in the shape ast.h
+// describes) with its source line. Nothing is thrown past parse_file/parse_string.
 #pragma once
 
 #include <cstdint>
@@ -52,8 +53,8 @@ struct source {
 void index_lines(source& s);
 std::string line_text(const source& s, int line);
 std::string canonical_key(const std::filesystem::path& p);
-// Reads a whole file; an empty optional and `why` on failure.
-std::optional<std::string> read_file(const std::filesystem::path& p, std::string* why);
+// Reads a whole file; the error's message says why it could not (no position).
+result<std::string> read_file(const std::filesystem::path& p);
 
 // The public error for a failure: file name, position and the line it is on.
 error to_error(const std::deque<source>& sources, const parse_failure& f);

@@ -35,10 +35,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "conntrack/ct_ext.h"
+
 namespace ctgate::synproxy {
 
-// Exactly the 8 spare bytes of ct_entry.
+// A proxied flow's offsets: its conntrack extension (ct_ext_id::seqadj),
+// which fits the entry's inline area.
 struct seq_delta {
+  static constexpr ct::ct_ext_id ext_id = ct::ct_ext_id::seqadj;
   uint32_t seq_off = 0;
   uint32_t ts_off = 0;
 };

@@ -20,6 +20,7 @@
 #include "control/ruleset_runtime.h"
 #include "dataplane/stages.h"
 #include "packet/build.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate::test {
 
@@ -75,9 +76,9 @@ class test_gateway {
  public:
   explicit test_gateway(const gateway_config& cfg = default_config()) {
     static int seq = 0;
-    std::string err;
-    gw = gateway_create(cfg, "t" + std::to_string(seq++), &err);
-    EXPECT_NE(gw, nullptr) << err;
+    result<std::unique_ptr<gateway>> made = gateway_create(cfg, "t" + std::to_string(seq++));
+    EXPECT_TRUE(made) << made.error().to_string();
+    gw = (*made).release();
     w = gw->workers[0];
     w->tx_sink = &test_gateway::sink;
     w->tx_sink_arg = this;

@@ -68,7 +68,7 @@ rte_mbuf* parsed(test_gateway& g, const pkt_spec& s) {
 void track_one(worker_ctx& w, rte_mbuf* m) {
   verdict v[1] = {verdict::accept};
   ct_in(w.ct, w.now_ms, &m, 1, v);
-  if (v[0] == verdict::accept) ct_confirm(w.ct, &m, 1, v);
+  if (v[0] == verdict::accept) ct_confirm(w.ct, w.now_ms, &m, 1, v);
   if (v[0] != verdict::accept) ct_release(w.ct, meta_of(m));
 }
 
@@ -195,34 +195,6 @@ TEST(FlowTable, ListFilters) {
   ct_filter f2;
   ASSERT_TRUE(parse_filter("state=ESTABLISHED", &f2, &err));
   EXPECT_TRUE(list_lines(*g.gw->ct.table, f2, g.w->now_ms).empty());
-}
-
-// The finished filter counts; a saturated counter stays put, so a removal
-// can never make it claim "no finished entry" for a tuple that has one.
-TEST(FinishedFilter, CountsAndSaturates) {
-  finished_filter f;
-  ct_tuple t;
-  t.src = 0x0a000102;
-  t.dst = 0x0a000202;
-  t.sport = 1234;
-  t.dport = 80;
-  t.proto = IPPROTO_TCP;
-  flow_key k = make_key(t);
-  uint32_t slot = f.slot_of(k);
-  EXPECT_EQ(slot, f.slot_of(make_key(invert(t))));  // direction-free
-  EXPECT_FALSE(f.maybe(k));
-  f.add(slot);
-  f.add(slot);
-  EXPECT_TRUE(f.maybe(k));
-  f.remove(slot);
-  EXPECT_TRUE(f.maybe(k));
-  f.remove(slot);
-  EXPECT_FALSE(f.maybe(k));
-  f.remove(slot);  // never below zero
-  EXPECT_FALSE(f.maybe(k));
-  for (int i = 0; i < 300; i++) f.add(slot);
-  for (int i = 0; i < 300; i++) f.remove(slot);
-  EXPECT_TRUE(f.maybe(k));  // saturated: sticks
 }
 
 }  // namespace

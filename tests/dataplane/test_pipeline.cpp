@@ -189,9 +189,8 @@ TEST(Pipeline, HookOrderFollowsLinuxRule) {
       return 0;
     }
   };
-  std::string err;
   auto add = [&](int32_t prio, const char* name) {
-    ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, prio, name, named::fn, nullptr, &err), 0);
+    ASSERT_TRUE(t.gw->hooks->add(hook_point::prerouting, prio, name, named::fn, nullptr));
   };
   add(0, "filter_a");
   add(-300, "raw");

@@ -15,10 +15,11 @@ gateway_config cfg(bool enable_hooks = false, uint32_t max = 1024, bool loose = 
   return c;
 }
 
-ruleset_result load(test_gateway& t, const std::string& text) {
-  ruleset_result r = load_ruleset_text(*t.gw, text, "test.nft");
-  EXPECT_TRUE(r.ok) << r.error;
-  return r;
+// Loads a ruleset that must load; its summary (empty if it did not).
+ruleset_summary load(test_gateway& t, const std::string& text) {
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, text, "test.nft");
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? *r : ruleset_summary{};
 }
 
 bool contains(const std::string& hay, const std::string& needle) {
@@ -56,7 +57,7 @@ TEST(RulesetExperiments, IntMaxChainRegisteredBeforeConntrackConfirmsDroppedFlow
   test_gateway t(cfg(false));
   // As in the article: the drop chain first, conntrack afterwards (here the
   // second table's `ct state` rule registers it, as the ct expression does).
-  ruleset_result r = load(t, R"(
+  ruleset_summary r = load(t, R"(
 table ip my_table {
   chain my_input {
     type filter hook input priority 2147483647; policy accept;
@@ -83,7 +84,7 @@ table ip stateful {
 
   // Loaded again now that conntrack is on, the chain registers after it and
   // runs first: the drop wins, nothing new is confirmed, and no warning.
-  ruleset_result again = load(t, R"(
+  ruleset_summary again = load(t, R"(
 table ip my_table {
   chain my_input {
     type filter hook input priority 2147483647; policy accept;
@@ -100,13 +101,12 @@ table ip my_table {
 // hooks enabled at runtime (modprobe nf_conntrack enable_hooks=1).
 TEST(RulesetExperiments, EnableHooksAfterLoadWarns) {
   test_gateway t(cfg(false));
-  ruleset_result r = load(t, R"(
+  ruleset_summary r = load(t, R"(
 table ip my_table {
   chain my_input { type filter hook input priority 2147483647; tcp dport 2570 counter drop; }
 })");
   EXPECT_TRUE(r.warnings.empty());  // nothing to warn about yet
-  std::string err;
-  ASSERT_TRUE(enable_conntrack(*t.gw, &err));
+  ASSERT_TRUE(enable_conntrack(*t.gw));
   auto w = ruleset_ordering_warnings(*t.gw);
   ASSERT_EQ(w.size(), 1u);
   t.send(0, tcp("10.0.1.2", 40000, "10.0.1.1", 2570, TCPF_SYN));
@@ -262,7 +262,7 @@ TEST(Ruleset, TraceRecordsThePath) {
 table ip f {
   chain forward { type filter hook forward priority 0; tcp dport 22 drop; counter accept; }
 })");
-  ASSERT_TRUE(trace_start(*t.gw, "tcp dport 22").ok);
+  ASSERT_TRUE(trace_start(*t.gw, "tcp dport 22"));
   t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 22, TCPF_SYN));
   t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 80, TCPF_SYN));  // not selected
   size_t packets = 0;
@@ -384,7 +384,7 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   std::string on = synproxy_auto_tick(*t.gw, now + 200);
   EXPECT_TRUE(contains(on, "cookie mode ON")) << on;
   EXPECT_TRUE(contains(on, "conntrack 60% full")) << on;
-  EXPECT_TRUE(t.gw->sp_auto.on.load());
+  EXPECT_TRUE(t.gw->synproxy->auto_mode.on.load());
   t.clear_sent();
   t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_SYN));
   ASSERT_EQ(t.sent.size(), 1u);  // the cookie SYN-ACK, back to the client
@@ -405,8 +405,8 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   ASSERT_EQ(t.sent.size(), 1u);
   EXPECT_EQ(t.sent[0].first, 1);  // forwarded to the server, tracked as usual
   EXPECT_EQ(t.gw->ct.table->count(), 1);
-  EXPECT_EQ(t.gw->sp_auto.switches_on.load(), 1u);
-  EXPECT_EQ(t.gw->sp_auto.switches_off.load(), 1u);
+  EXPECT_EQ(t.gw->synproxy->auto_mode.switches_on.load(), 1u);
+  EXPECT_EQ(t.gw->synproxy->auto_mode.switches_off.load(), 1u);
 }
 
 // The synproxy ruleset nft users write, for one service port.
@@ -452,7 +452,7 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
     tu.proto = IPPROTO_TCP;
     key = ct::make_key(tu);
   }
-  EXPECT_TRUE(t.gw->ct.finished.maybe(key));  // counted once it reached TIME_WAIT
+  EXPECT_TRUE(t.gw->synproxy->finished.maybe(key));  // counted once it reached TIME_WAIT
   load(t, synproxy_rules(5001));
   t.clear_sent();
   seg(0, true, TCPF_SYN, 5000, 0);  // the same tuple, a new connection
@@ -472,11 +472,11 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
     EXPECT_EQ(rte_be_to_cpu_16(ip->total_length), 20 + (th->data_off >> 4) * 4);
   }
   EXPECT_TRUE(t.conntrack_lines().empty());  // the finished entry is gone
-  EXPECT_FALSE(t.gw->ct.finished.maybe(key));  // and uncounted
-  EXPECT_EQ(t.w->ct.counters.get(ct::ct_counter::finished_filter_skip), 0u);
+  EXPECT_FALSE(t.gw->synproxy->finished.maybe(key));  // and uncounted
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::finished_filter_skip), 0u);
   t.clear_sent();
   seg(0, true, TCPF_ACK, 5001, cookie + 1);
-  EXPECT_EQ(t.w->synproxy.get(synproxy_counter::cookies_valid), 1u);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
   ASSERT_EQ(t.sent.size(), 1u);  // our SYN to the server
   EXPECT_EQ(t.sent[0].first, 1);
   th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
@@ -498,7 +498,7 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
     }
     test_gateway t(c);
     if (automatic) {
-      t.gw->sp_auto.on.store(true);
+      t.gw->synproxy->auto_mode.on.store(true);
     } else {
       load(t, synproxy_rules(80));
     }
@@ -520,8 +520,8 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
       EXPECT_EQ(th->tcp_flags, TCPF_SYN);
       EXPECT_EQ(rte_be_to_cpu_32(th->sent_seq), 7000u);
     }
-    EXPECT_EQ(t.w->synproxy.get(synproxy_counter::cookies_valid), 1u);
-    EXPECT_EQ(t.w->synproxy.get(synproxy_counter::duplicate_acks), 1u);
+    EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
+    EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::duplicate_acks), 1u);
     EXPECT_EQ(t.gw->ct.table->count(), 1);
   }
 }
@@ -530,12 +530,16 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
   load(t, "table ip f { chain forward { type filter hook forward priority 0; drop; } }");
-  ruleset_result bad = load_ruleset_text(*t.gw, "table ip f { chain forward { type filter hook forward priority 0; tcp dport 99999 drop; } }", "bad.nft");
-  EXPECT_FALSE(bad.ok);
-  EXPECT_TRUE(contains(bad.error, "bad.nft:1:")) << bad.error;
+  result<ruleset_summary> bad = load_ruleset_text(
+      *t.gw,
+      "table ip f { chain forward { type filter hook forward priority 0; tcp dport 99999 drop; } }",
+      "bad.nft");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(contains(bad.error().to_string(), "bad.nft:1:")) << bad.error().to_string();
   bad = load_ruleset_text(*t.gw, "table ip f { chain c { iif \"nope\" drop; } }", "bad2.nft");
-  EXPECT_FALSE(bad.ok);
-  EXPECT_TRUE(contains(bad.error, "unknown interface 'nope'")) << bad.error;
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(contains(bad.error().to_string(), "unknown interface 'nope'"))
+      << bad.error().to_string();
   t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
   EXPECT_TRUE(t.sent.empty());  // the first ruleset still drops
 }

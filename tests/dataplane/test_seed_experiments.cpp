@@ -24,8 +24,7 @@ TEST(SeedExperiments, NoEntriesWhileConntrackHooksAreNotRegistered) {
   EXPECT_TRUE(t.conntrack_lines().empty());
   EXPECT_TRUE(t.gw->hooks->list().empty());
   // enable_hooks: the same traffic is now tracked.
-  std::string err;
-  ASSERT_TRUE(enable_conntrack(*t.gw, &err)) << err;
+  ASSERT_TRUE(enable_conntrack(*t.gw));
   t.send(0, tcp("10.0.1.2", 34858, "10.0.2.2", 22, TCPF_ACK));
   EXPECT_EQ(t.conntrack_lines().size(), 1u);
 }
@@ -62,8 +61,7 @@ TEST(SeedExperiments, SynDroppedByFilterLeavesNoEntry) {
   for (hook_point hp : {hook_point::input, hook_point::forward}) {
     test_gateway t(ct_config(true));
     drop_dport_hook drop{2570, 0};
-    std::string err;
-    ASSERT_GT(t.gw->hooks->add(hp, PRI_FILTER, "filter_drop_2570", drop_dport_hook::fn, &drop, &err), 0);
+    ASSERT_TRUE(t.gw->hooks->add(hp, PRI_FILTER, "filter_drop_2570", drop_dport_hook::fn, &drop));
     unsigned pool_before = rte_mempool_avail_count(t.gw->ct.pool);
     const char* dst = hp == hook_point::input ? "10.0.1.1" : "10.0.2.2";
     t.send(0, tcp("10.0.1.2", 33254, dst, 2570, TCPF_SYN));
@@ -88,10 +86,9 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
   {
     test_gateway t(ct_config(false));
     drop_dport_hook drop{2570, 0};
-    std::string err;
-    ASSERT_GT(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
-                               drop_dport_hook::fn, &drop, &err), 0);
-    ASSERT_TRUE(enable_conntrack(*t.gw, &err));
+    ASSERT_TRUE(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
+                               drop_dport_hook::fn, &drop));
+    ASSERT_TRUE(enable_conntrack(*t.gw));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
@@ -107,10 +104,9 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
   {
     test_gateway t(ct_config(false));
     drop_dport_hook drop{2570, 0};
-    std::string err;
-    ASSERT_TRUE(enable_conntrack(*t.gw, &err));
-    ASSERT_GT(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
-                               drop_dport_hook::fn, &drop, &err), 0);
+    ASSERT_TRUE(enable_conntrack(*t.gw));
+    ASSERT_TRUE(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
+                               drop_dport_hook::fn, &drop));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
@@ -128,9 +124,9 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
 TEST(SeedExperiments, TableFullDropsNewFlows) {
   test_gateway t(ct_config(true, 7));
   counting_hook raw, mangle;
-  std::string err;
-  ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, PRI_RAW, "raw", counting_hook::fn, &raw, &err), 0);
-  ASSERT_GT(t.gw->hooks->add(hook_point::prerouting, PRI_MANGLE, "mangle", counting_hook::fn, &mangle, &err), 0);
+  ASSERT_TRUE(t.gw->hooks->add(hook_point::prerouting, PRI_RAW, "raw", counting_hook::fn, &raw));
+  ASSERT_TRUE(
+      t.gw->hooks->add(hook_point::prerouting, PRI_MANGLE, "mangle", counting_hook::fn, &mangle));
   for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("10.0.1.2", p, "10.0.1.1", 80, TCPF_SYN));
   EXPECT_EQ(raw.packets, 10u);
   EXPECT_EQ(mangle.packets, 7u);

@@ -8,6 +8,13 @@ namespace {
 
 uint16_t noop(const hook_entry&, worker_ctx&, rte_mbuf**, uint16_t, verdict*) { return 0; }
 
+// The id of a registration that must succeed; 0 (never an id) when it failed.
+int add(hook_registry& r, hook_point hp, int32_t priority, const char* name) {
+  result<int> id = r.add(hp, priority, name, noop, nullptr);
+  EXPECT_TRUE(id) << id.error().to_string();
+  return id ? *id : 0;
+}
+
 std::vector<std::string> names(const hook_registry& r, hook_point hp) {
   std::vector<std::string> out;
   const auto& chain = r.current()->chains[static_cast<int>(hp)];
@@ -17,13 +24,12 @@ std::vector<std::string> names(const hook_registry& r, hook_point hp) {
 
 TEST(HookRegistry, SortedByPriorityLaterRegistrationFirstAmongEquals) {
   hook_registry r(nullptr);
-  std::string err;
-  ASSERT_GT(r.add(hook_point::input, PRI_FILTER, "filter", noop, nullptr, &err), 0);
-  ASSERT_GT(r.add(hook_point::input, PRI_CONNTRACK_CONFIRM, "user_intmax", noop, nullptr, &err), 0);
-  ASSERT_GT(r.add(hook_point::input, PRI_MANGLE, "mangle", noop, nullptr, &err), 0);
-  ASSERT_GT(r.add(hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", noop, nullptr, &err), 0);
-  ASSERT_GT(r.add(hook_point::input, PRI_SECURITY, "security", noop, nullptr, &err), 0);
-  ASSERT_GT(r.add(hook_point::input, PRI_FILTER, "filter2", noop, nullptr, &err), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_FILTER, "filter"), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_CONNTRACK_CONFIRM, "user_intmax"), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_MANGLE, "mangle"), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm"), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_SECURITY, "security"), 0);
+  ASSERT_GT(add(r, hook_point::input, PRI_FILTER, "filter2"), 0);
   EXPECT_EQ(names(r, hook_point::input),
             (std::vector<std::string>{"mangle", "filter2", "filter", "security", "ipv4_confirm",
                                       "user_intmax"}));
@@ -32,10 +38,9 @@ TEST(HookRegistry, SortedByPriorityLaterRegistrationFirstAmongEquals) {
 
 TEST(HookRegistry, ExtremePrioritiesAndRemoval) {
   hook_registry r(nullptr);
-  std::string err;
-  int a = r.add(hook_point::prerouting, INT_MIN, "first", noop, nullptr, &err);
-  int b = r.add(hook_point::prerouting, INT_MAX, "last", noop, nullptr, &err);
-  int c = r.add(hook_point::prerouting, 0, "middle", noop, nullptr, &err);
+  int a = add(r, hook_point::prerouting, INT_MIN, "first");
+  int b = add(r, hook_point::prerouting, INT_MAX, "last");
+  int c = add(r, hook_point::prerouting, 0, "middle");
   EXPECT_EQ(names(r, hook_point::prerouting), (std::vector<std::string>{"first", "middle", "last"}));
   uint64_t gen = r.current()->generation;
   EXPECT_TRUE(r.remove(c));
@@ -49,29 +54,26 @@ TEST(HookRegistry, ExtremePrioritiesAndRemoval) {
 
 TEST(HookRegistry, IdsAreUniqueAndReused) {
   hook_registry r(nullptr);
-  std::string err;
-  int a = r.add(hook_point::output, 0, "a", noop, nullptr, &err);
-  int b = r.add(hook_point::output, 0, "b", noop, nullptr, &err);
+  int a = add(r, hook_point::output, 0, "a");
+  int b = add(r, hook_point::output, 0, "b");
   EXPECT_NE(a, b);
   r.remove(a);
-  int c = r.add(hook_point::output, 0, "c", noop, nullptr, &err);
+  int c = add(r, hook_point::output, 0, "c");
   EXPECT_EQ(c, a);
 }
 
 TEST(HookRegistry, ChainCapacityIsBounded) {
   hook_registry r(nullptr);
-  std::string err;
-  for (int i = 0; i < k_max_hooks_per_point; i++)
-    ASSERT_GT(r.add(hook_point::forward, i, "x", noop, nullptr, &err), 0);
-  EXPECT_EQ(r.add(hook_point::forward, 0, "overflow", noop, nullptr, &err), -1);
-  EXPECT_EQ(err, "too many callbacks on FORWARD");
+  for (int i = 0; i < k_max_hooks_per_point; i++) ASSERT_GT(add(r, hook_point::forward, i, "x"), 0);
+  result<int> over = r.add(hook_point::forward, 0, "overflow", noop, nullptr);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().to_string(), "too many callbacks on FORWARD");
 }
 
 TEST(HookRegistry, ListingIsInRunOrder) {
   hook_registry r(nullptr);
-  std::string err;
-  r.add(hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", noop, nullptr, &err);
-  r.add(hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in", noop, nullptr, &err);
+  add(r, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm");
+  add(r, hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in");
   auto l = r.list();
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(l[0].hp, hook_point::prerouting);

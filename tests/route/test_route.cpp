@@ -16,9 +16,9 @@ TEST(RouteTable, ConnectedLocalAndStatic) {
   r2.via = ip("10.0.1.254");
   r2.port = "lan";
   c.routes.push_back(r2);
-  std::string err;
-  std::unique_ptr<route_table> t(route_table::build(c, "rt_test", &err));
-  ASSERT_NE(t, nullptr) << err;
+  result<std::unique_ptr<route_table>> built = route_table::build(c, "rt_test");
+  ASSERT_TRUE(built) << built.error().to_string();
+  const route_table* t = built->get();
   route_nh nh = t->lookup(ip("10.0.1.1"));
   EXPECT_EQ(nh.kind, route_kind::local);
   EXPECT_EQ(nh.port, 0);
@@ -38,9 +38,9 @@ TEST(RouteTable, ConnectedLocalAndStatic) {
 }
 
 TEST(RouteTable, NoDefaultMeansNoRoute) {
-  std::string err;
-  std::unique_ptr<route_table> t(route_table::build(default_config(), "rt_test2", &err));
-  ASSERT_NE(t, nullptr) << err;
+  result<std::unique_ptr<route_table>> built = route_table::build(default_config(), "rt_test2");
+  ASSERT_TRUE(built) << built.error().to_string();
+  const route_table* t = built->get();
   EXPECT_EQ(t->lookup(ip("8.8.8.8")).kind, route_kind::none);
   uint32_t ips[3] = {ip("10.0.1.5"), ip("1.1.1.1"), ip("10.0.2.1")};
   uint64_t nhs[3];
@@ -57,15 +57,15 @@ TEST(RouteTable, UnknownRoutePortIsAnError) {
   r.port = "dmz";
   r.line = 17;
   c.routes.push_back(r);
-  std::string err;
-  EXPECT_EQ(route_table::build(c, "rt_test3", &err), nullptr);
-  EXPECT_EQ(err, "test.yaml:17: routes: unknown port 'dmz'");
+  result<std::unique_ptr<route_table>> built = route_table::build(c, "rt_test3");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().to_string(), "test.yaml:17: routes: unknown port 'dmz'");
 }
 
 TEST(NeighborTable, LearnLookupStaticWins) {
-  std::string err;
-  std::unique_ptr<neighbor_table> n(neighbor_table::create("nt_test", &err));
-  ASSERT_NE(n, nullptr) << err;
+  result<std::unique_ptr<neighbor_table>> created = neighbor_table::create("nt_test");
+  ASSERT_TRUE(created) << created.error().to_string();
+  neighbor_table* n = created->get();
   mac_addr m;
   EXPECT_FALSE(n->lookup(ip("10.0.0.1"), &m));
   EXPECT_TRUE(n->learn(ip("10.0.0.1"), mac(1), true));

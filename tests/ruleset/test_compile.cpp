@@ -19,13 +19,12 @@ namespace {
 const std::vector<std::string> kPorts = {"wan", "lan"};
 
 std::unique_ptr<compiled_ruleset> compile_ok(const std::string& text, uint16_t workers = 2) {
-  error err;
-  std::optional<ruleset> rs = parse_string(text, "rs.nft", &err);
-  EXPECT_TRUE(rs.has_value()) << err.to_string();
+  result<ruleset> rs = parse_string(text, "rs.nft");
+  EXPECT_TRUE(rs.ok()) << rs.error().to_string();
   if (!rs) return nullptr;
-  std::unique_ptr<compiled_ruleset> c = compile(*rs, "rs.nft", kPorts, workers, &err);
-  EXPECT_NE(c, nullptr) << err.message;
-  return c;
+  result<std::unique_ptr<compiled_ruleset>> c = compile(*rs, "rs.nft", kPorts, workers);
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  return c ? std::move(*c) : nullptr;
 }
 
 uint32_t chain_index(const compiled_ruleset& c, const std::string& name) {
@@ -431,16 +430,20 @@ TEST(CompileInterfaces, NamesResolveToPortIndicesAndUnknownOnesFail) {
   EXPECT_EQ(match_of(*c, r0, 1).lo, 0u);
   EXPECT_EQ(match_of(*c, rule_of(*c, "fwd", 1), 0).lo, 0u);
 
-  error err;
-  std::optional<ruleset> rs = parse_string(
-      "table ip t {\n  chain c {\n    tcp dport 22 iifname \"eth9\" drop\n  }\n}\n", "x.nft", &err);
-  ASSERT_TRUE(rs.has_value()) << err.to_string();
-  EXPECT_EQ(compile(*rs, "x.nft", kPorts, 1, &err), nullptr);
+  result<ruleset> rs = parse_string(
+      "table ip t {\n  chain c {\n    tcp dport 22 iifname \"eth9\" drop\n  }\n}\n", "x.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  result<std::unique_ptr<compiled_ruleset>> bad = compile(*rs, "x.nft", kPorts, 1);
+  ASSERT_FALSE(bad.ok());
+  const error& err = bad.error();
   EXPECT_EQ(err.message, "unknown interface 'eth9' (ports are named in the gateway config)");
-  EXPECT_EQ(err.loc.file, "x.nft");
-  EXPECT_EQ(err.loc.line, 3);
-  EXPECT_EQ(err.loc.col, 18);
-  EXPECT_EQ(err.loc.len, 14);
+  EXPECT_EQ(err.file, "x.nft");
+  EXPECT_EQ(err.line, 3);
+  EXPECT_EQ(err.col, 18);
+  EXPECT_EQ(err.len, 14);
+  // The compiled form keeps no text: no source line, until a caller quotes one.
+  EXPECT_EQ(err.to_string(),
+            "x.nft:3:18: error: unknown interface 'eth9' (ports are named in the gateway config)");
 }
 
 TEST(CompileFlags, WhatTheDataPlaneMustSwitchOn) {

@@ -63,25 +63,29 @@ std::string dump(const ruleset& rs) {
 }
 
 ruleset parse_ok(const std::string& text, const std::string& name = "rs.nft") {
-  error err;
-  std::optional<ruleset> rs = parse_string(text, name, &err);
-  EXPECT_TRUE(rs.has_value()) << text << "\n" << err.to_string();
+  result<ruleset> rs = parse_string(text, name);
+  EXPECT_TRUE(rs.ok()) << text << "\n" << rs.error().to_string();
   return rs ? *rs : ruleset{};
 }
 
 std::string parse_err(const std::string& text, const std::string& name = "rs.nft") {
-  error err;
-  std::optional<ruleset> rs = parse_string(text, name, &err);
-  EXPECT_FALSE(rs.has_value()) << text;
-  return err.to_string();
+  result<ruleset> rs = parse_string(text, name);
+  EXPECT_FALSE(rs.ok()) << text;
+  return rs ? "" : rs.error().to_string();
+}
+
+// The error of parse_file(path), which must fail.
+error file_err(const std::string& path) {
+  result<ruleset> rs = parse_file(path);
+  EXPECT_FALSE(rs.ok()) << path;
+  return rs ? error{} : rs.error();
 }
 
 // format() output parses back to the same tree, and formatting that gives the same text.
 void expect_round_trip(const ruleset& rs) {
   const std::string text = format(rs);
-  error err;
-  std::optional<ruleset> again = parse_string(text, "listing.nft", &err);
-  ASSERT_TRUE(again.has_value()) << text << "\n" << err.to_string();
+  result<ruleset> again = parse_string(text, "listing.nft");
+  ASSERT_TRUE(again.ok()) << text << "\n" << again.error().to_string();
   EXPECT_EQ(dump(rs), dump(*again)) << text;
   EXPECT_EQ(format(*again), text);
 }
@@ -812,9 +816,8 @@ TEST_F(RulesetInclude, RelativeToTheIncludingFileAndInsideBlocks) {
                                  "table inet filter {\n"
                                  "  include \"rules/chains.nft\"\n"
                                  "}\n");
-  error err;
-  std::optional<ruleset> rs = parse_file(main, &err);
-  ASSERT_TRUE(rs) << err.to_string();
+  result<ruleset> rs = parse_file(main);
+  ASSERT_TRUE(rs) << rs.error().to_string();
   const chain& c = rs->tables[0].chains[0];
   EXPECT_EQ(c.name, "input");
   EXPECT_EQ(c.loc.file, "rules/chains.nft");
@@ -828,32 +831,32 @@ TEST_F(RulesetInclude, RelativeToTheIncludingFileAndInsideBlocks) {
 TEST_F(RulesetInclude, ErrorsNameTheIncludedFile) {
   write("inc/bad.nft", "table ip t {\n  chain c { drop accept }\n}\n");
   const std::string main = write("main.nft", "include \"inc/bad.nft\"\n");
-  error err;
-  EXPECT_FALSE(parse_file(main, &err));
+  const error err = file_err(main);
   EXPECT_EQ(err.to_string(),
             "inc/bad.nft:2:18: error: Statement after terminal statement has no effect\n"
             "  chain c { drop accept }\n"
             "                 ^^^^^^");
-  EXPECT_EQ(err.loc.file, "inc/bad.nft");
-  EXPECT_EQ(err.loc.line, 2);
-  EXPECT_EQ(err.loc.col, 18);
-  EXPECT_EQ(err.loc.len, 6);
+  EXPECT_EQ(err.file, "inc/bad.nft");
+  EXPECT_EQ(err.line, 2);
+  EXPECT_EQ(err.col, 18);
+  EXPECT_EQ(err.len, 6);
+  EXPECT_EQ(err.severity, "error");
+  EXPECT_EQ(err.message, "Statement after terminal statement has no effect");
+  EXPECT_EQ(err.detail.size(), 2u);
 }
 
 TEST_F(RulesetInclude, MissingFileCycleAndDepth) {
   std::string main = write("a.nft", "table ip t { }\ninclude \"nope.nft\"\n");
-  error err;
-  EXPECT_FALSE(parse_file(main, &err));
-  EXPECT_EQ(err.to_string(), main +
-                                 ":2:9: error: cannot open 'nope.nft': No such file or directory\n"
-                                 "include \"nope.nft\"\n"
-                                 "        ^^^^^^^^^^");
+  EXPECT_EQ(file_err(main).to_string(),
+            main +
+                ":2:9: error: cannot open 'nope.nft': No such file or directory\n"
+                "include \"nope.nft\"\n"
+                "        ^^^^^^^^^^");
 
   write("b.nft", "include \"c.nft\"\n");
   write("c.nft", "# c\ninclude \"b.nft\"\n");
   main = write("cycle.nft", "include \"b.nft\"\n");
-  EXPECT_FALSE(parse_file(main, &err));
-  EXPECT_EQ(err.to_string(),
+  EXPECT_EQ(file_err(main).to_string(),
             "c.nft:2:9: error: include cycle: 'b.nft' is already being read\n"
             "include \"b.nft\"\n"
             "        ^^^^^^^");
@@ -862,13 +865,13 @@ TEST_F(RulesetInclude, MissingFileCycleAndDepth) {
   for (int i = 0; i <= 17; ++i)
     write("d" + std::to_string(i) + ".nft",
           i == 17 ? "table ip deep { }\n" : "include \"d" + std::to_string(i + 1) + ".nft\"\n");
-  EXPECT_FALSE(parse_file((dir_ / "d0.nft").string(), &err));
-  EXPECT_EQ(err.to_string(),
+  EXPECT_EQ(file_err((dir_ / "d0.nft").string()).to_string(),
             "d16.nft:1:9: error: Include nested too deeply, max 16 levels\n"
             "include \"d17.nft\"\n"
             "        ^^^^^^^^^");
   write("d16.nft", "table ip deep { }\n");
-  EXPECT_TRUE(parse_file((dir_ / "d0.nft").string(), &err)) << err.to_string();
+  result<ruleset> deep = parse_file((dir_ / "d0.nft").string());
+  EXPECT_TRUE(deep) << deep.error().to_string();
 }
 
 TEST_F(RulesetInclude, WildcardsInOrderAndEmptyMatch) {
@@ -879,9 +882,8 @@ TEST_F(RulesetInclude, WildcardsInOrderAndEmptyMatch) {
                                  "include \"conf.d/*.nft\"\n"
                                  "include \"empty.d/*.nft\"\n");
   fs::create_directories(dir_ / "empty.d");
-  error err;
-  std::optional<ruleset> rs = parse_file(main, &err);
-  ASSERT_TRUE(rs) << err.to_string();
+  result<ruleset> rs = parse_file(main);
+  ASSERT_TRUE(rs) << rs.error().to_string();
   ASSERT_EQ(rs->tables.size(), 2u);
   EXPECT_EQ(rs->tables[0].name, "a");
   EXPECT_EQ(rs->tables[0].loc.file, "conf.d/10-a.nft");
@@ -889,13 +891,10 @@ TEST_F(RulesetInclude, WildcardsInOrderAndEmptyMatch) {
 }
 
 TEST_F(RulesetInclude, UnreadableTopLevelFile) {
-  error err;
   const std::string path = (dir_ / "missing.nft").string();
-  EXPECT_FALSE(parse_file(path, &err));
-  EXPECT_EQ(err.to_string(),
+  EXPECT_EQ(file_err(path).to_string(),
             path + ": error: cannot open '" + path + "': No such file or directory");
-  EXPECT_FALSE(parse_file(dir_.string(), &err));
-  EXPECT_EQ(err.message, "cannot open '" + dir_.string() + "': is a directory");
+  EXPECT_EQ(file_err(dir_.string()).message, "cannot open '" + dir_.string() + "': is a directory");
 }
 
 // --- a realistic ruleset and listings --------------------------------------------------------
@@ -1386,20 +1385,26 @@ TEST(RulesetErrors, DefinesAndNesting) {
 }
 
 TEST(RulesetErrors, ToStringShape) {
-  error e;
-  e.loc = {"f.nft", 2, 5, 3};
-  e.message = "boom";
-  e.source_line = "abcdefgh";
-  EXPECT_EQ(e.to_string(), "f.nft:2:5: error: boom\nabcdefgh\n    ^^^");
-  e.loc.len = 0;  // at least one caret
-  EXPECT_EQ(e.to_string(), "f.nft:2:5: error: boom\nabcdefgh\n    ^");
-  e.loc.len = 50;  // not past the end of the line
-  EXPECT_EQ(e.to_string(), "f.nft:2:5: error: boom\nabcdefgh\n    ^^^^");
-  e.loc.col = 9;  // just past the end: one caret
-  EXPECT_EQ(e.to_string(), "f.nft:2:9: error: boom\nabcdefgh\n        ^");
-  e.source_line = "\tx";  // a tab counts as one column
-  e.loc = {"f.nft", 1, 2, 1};
-  EXPECT_EQ(e.to_string(), "f.nft:1:2: error: boom\n\tx\n ^");
+  // Built the way the parser builds its errors: position, severity, the quoted line.
+  auto shown = [](int line, int col, int len, const std::string& source_line) {
+    error e{.file = "f.nft",
+            .line = line,
+            .col = col,
+            .len = len,
+            .severity = "error",
+            .message = "boom"};
+    e.quote(source_line);
+    return e.to_string();
+  };
+  EXPECT_EQ(shown(2, 5, 3, "abcdefgh"), "f.nft:2:5: error: boom\nabcdefgh\n    ^^^");
+  // at least one caret
+  EXPECT_EQ(shown(2, 5, 0, "abcdefgh"), "f.nft:2:5: error: boom\nabcdefgh\n    ^");
+  // not past the end of the line
+  EXPECT_EQ(shown(2, 5, 50, "abcdefgh"), "f.nft:2:5: error: boom\nabcdefgh\n    ^^^^");
+  // just past the end: one caret
+  EXPECT_EQ(shown(2, 9, 50, "abcdefgh"), "f.nft:2:9: error: boom\nabcdefgh\n        ^");
+  // a tab counts as one column
+  EXPECT_EQ(shown(1, 2, 1, "\tx"), "f.nft:1:2: error: boom\n\tx\n ^");
 }
 
 // --- robustness -----------------------------------------------------------------------------
@@ -1431,20 +1436,19 @@ TEST(RulesetRobustness, MutatedInputsNeverCrash) {
         text[next() % text.size()] = static_cast<char>(next() & 0xff);
         break;
     }
-    error err;
-    std::optional<ruleset> rs = parse_string(text, "m.nft", &err);
+    result<ruleset> rs = parse_string(text, "m.nft");
     if (rs) {
       ++ok;
       // Whatever parses must list and parse back.
       const std::string listing = format(*rs);
-      std::optional<ruleset> again = parse_string(listing, "listing.nft", &err);
-      ASSERT_TRUE(again) << text << "\n---\n" << listing << "\n" << err.to_string();
+      result<ruleset> again = parse_string(listing, "listing.nft");
+      ASSERT_TRUE(again) << text << "\n---\n" << listing << "\n" << again.error().to_string();
       EXPECT_EQ(format(*again), listing);
     } else {
       ++failed;
-      EXPECT_FALSE(err.message.empty()) << text;
-      EXPECT_FALSE(err.to_string().empty());
-      EXPECT_GE(err.loc.line, 1) << text;
+      EXPECT_FALSE(rs.error().message.empty()) << text;
+      EXPECT_FALSE(rs.error().to_string().empty());
+      EXPECT_GE(rs.error().line, 1) << text;
     }
   }
   EXPECT_GT(ok, 10);

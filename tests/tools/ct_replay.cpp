@@ -67,10 +67,9 @@ bool unhex(const std::string& h, std::vector<uint8_t>* out) {
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  ctgate::config_error cerr;
-  auto cfg = ctgate::load_config(FLAGS_config, &cerr);
+  auto cfg = ctgate::load_config(FLAGS_config);
   if (!cfg) {
-    std::fprintf(stderr, "%s\n", cerr.to_string().c_str());
+    std::fprintf(stderr, "%s\n", cfg.error().to_string().c_str());
     return 1;
   }
   cfg->workers = 1;
@@ -80,19 +79,19 @@ int main(int argc, char** argv) {
   std::vector<char*> ev;
   for (auto& s : eal) ev.push_back(s.data());
   if (rte_eal_init(static_cast<int>(ev.size()), ev.data()) < 0) return 1;
-  std::string err;
-  ctgate::gateway* gw = ctgate::gateway_create(*cfg, "replay", &err);
-  if (gw == nullptr) {
-    std::fprintf(stderr, "%s\n", err.c_str());
+  auto made = ctgate::gateway_create(*cfg, "replay");
+  if (!made) {
+    std::fprintf(stderr, "%s\n", made.error().to_string().c_str());
     return 1;
   }
+  ctgate::gateway* gw = (*made).release();
   if (!FLAGS_ruleset.empty()) {
-    ctgate::ruleset_result r = ctgate::load_ruleset_file(*gw, FLAGS_ruleset);
-    if (!r.ok) {
-      std::fprintf(stderr, "%s\n", r.error.c_str());
+    auto r = ctgate::load_ruleset_file(*gw, FLAGS_ruleset);
+    if (!r) {
+      std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
       return 1;
     }
-    for (const auto& warning : r.warnings) std::fprintf(stderr, "%s\n", warning.c_str());
+    for (const auto& warning : r->warnings) std::fprintf(stderr, "%s\n", warning.c_str());
   }
   ctgate::worker_ctx& w = *gw->workers[0];
   w.tx_sink = sink;

@@ -1,15 +1,14 @@
-#include "dataplane/synproxy.h"
+#include "synproxy/synproxy.h"
 
 #include <rte_ip.h>
 #include <rte_tcp.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
 
+#include "conntrack/conntrack.h"
 #include "dataplane/gateway.h"
-#include "dataplane/stages.h"
 #include "packet/cksum.h"
 #include "synproxy/seq_adjust.h"
 #include "synproxy/tcp_options.h"
@@ -19,21 +18,6 @@ namespace ctgate {
 namespace {
 
 using namespace synproxy;
-
-// The entry's 8 spare bytes: while joining, the cookie (our ISN) and the
-// TSval of our SYN-ACK; once joined, the seq_delta.
-struct join_state {
-  uint32_t cookie;
-  uint32_t our_tsval;
-};
-static_assert(sizeof(join_state) == 8 && sizeof(seq_delta) == 8);
-
-template <typename T>
-T load_reserved(const ct::ct_entry* e) {
-  T v;
-  std::memcpy(&v, e->reserved, sizeof(v));
-  return v;
-}
 
 rte_tcp_hdr* tcp_of(rte_mbuf* mb, const pkt_meta* m) {
   return rte_pktmbuf_mtod_offset(mb, rte_tcp_hdr*, m->l4_off);
@@ -161,10 +145,10 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
   }
   write_segment(mb, m, s);
   if (!queue_local_out(w, mb)) {
-    w.synproxy.add(synproxy_counter::cookies_not_sent);
+    w.synproxy->counters.add(synproxy_counter::cookies_not_sent);
     return synproxy_action::drop;
   }
-  w.synproxy.add(synproxy_counter::cookies_sent);
+  w.synproxy->counters.add(synproxy_counter::cookies_sent);
   return synproxy_action::stolen;
 }
 
@@ -173,8 +157,13 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
 // Linux's reopen would, or the client's ACK would match it instead of
 // reaching synproxy. The finished filter spares spoofed SYNs the lookup.
 void syn_admit(worker_ctx& w, const pkt_meta* m) {
-  w.synproxy.add(synproxy_counter::syn_received);
-  ct::ct_retire_finished(w.ct, ct::tuple_of(*m));
+  w.synproxy->counters.add(synproxy_counter::syn_received);
+  const ct::ct_tuple t = ct::tuple_of(*m);
+  if (!w.gw->synproxy->finished.maybe(ct::make_key(t))) {
+    w.synproxy->counters.add(synproxy_counter::finished_filter_skip);
+    return;
+  }
+  ct::ct_retire_finished(w.ct, t, w.now_ms);
 }
 
 // One SYN (the ruleset statement), after syn_admit.
@@ -183,7 +172,7 @@ synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   cookie_input key;
   syn_prepare(mb, m, o, &in, &key);
   uint32_t cookie;
-  make_cookies(w.gw->synproxy.current(), &key, &cookie, 1, now_s(w));
+  make_cookies(w.gw->synproxy->secrets.current(), &key, &cookie, 1, now_s(w));
   return syn_answer(w, mb, m, o, in, key, cookie);
 }
 
@@ -201,11 +190,11 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   // Accepting both keeps such a connection alive (at 2^-27 instead of 2^-28
   // per forged ACK); a repeated ACK for a flow still joining re-sends our SYN
   // (below).
-  const cookie_secrets& sec = w.gw->synproxy.current();
+  const cookie_secrets& sec = w.gw->synproxy->secrets.current();
   int which = check_cookie_pair(sec, m->src, m->dst, m->sport, m->dport, seq - 1, seq, ack - 1,
                                 now_s(w), &mss);
   if (which == 0) {
-    w.synproxy.add(synproxy_counter::cookies_invalid);
+    w.synproxy->counters.add(synproxy_counter::cookies_invalid);
     return synproxy_action::drop;
   }
   const uint32_t client_isn = which == 1 ? seq - 1 : seq;
@@ -221,14 +210,12 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   l4_info syn = m->l4;
   syn.tcp_flags = TCPF_SYN;
   ct::tracker_for(IPPROTO_TCP).new_flow(syn, w.ct.rt->params, w.now_ms, &ts);
-  join_state js{ack - 1, in.has_ts ? in.tsecr : 0};
-  uint8_t reserved[8];
-  std::memcpy(reserved, &js, sizeof(js));
+  const synproxy_join js{ack - 1, in.has_ts ? in.tsecr : 0};
   bool created = false;
-  ct::ct_entry* e =
-      ct::ct_create_confirmed(w.ct, t, ts, ct::CT_STATUS_SYNPROXY, reserved, w.now_ms, &created);
+  ct::ct_entry* e = ct::ct_create_confirmed(w.ct, t, ts, ct::ct_ext_status(synproxy_join::ext_id),
+                                            ct::ct_ext_make(js), w.now_ms, &created);
   if (e == nullptr) {
-    w.synproxy.add(synproxy_counter::table_full);
+    w.synproxy->counters.add(synproxy_counter::table_full);
     return synproxy_action::drop;
   }
   if (!created) {
@@ -237,8 +224,8 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     // While it is still joining, our SYN may have been lost: send it again
     // (the server sees a retransmitted SYN, same ISN). Once joined there is
     // nothing to open, and our zero window means the packet carries nothing.
-    w.synproxy.add(synproxy_counter::duplicate_acks);
-    if (!(e->status.load(std::memory_order_acquire) & ct::CT_STATUS_SYNPROXY))
+    w.synproxy->counters.add(synproxy_counter::duplicate_acks);
+    if (ct::ct_ext_of(e->status.load(std::memory_order_acquire)) != synproxy_join::ext_id)
       return synproxy_action::drop;
   }
   segment s;
@@ -263,7 +250,7 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   m->ct = e;
   m->ct_info = CTINFO_NEW;
   m->ct_dir = static_cast<uint8_t>(ct::ct_dir::original);
-  if (created) w.synproxy.add(synproxy_counter::cookies_valid);
+  if (created) w.synproxy->counters.add(synproxy_counter::cookies_valid);
   return synproxy_action::accept;
 }
 
@@ -277,12 +264,16 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   uint16_t window = rte_be_to_cpu_16(th->rx_win);
   tcp_opts in;
   options_of(mb, m, &in);
-  join_state js = load_reserved<join_state>(e);
+  const synproxy_join js = ct::ct_ext_get<synproxy_join>(e->ext);
   seq_delta d = make_seq_delta(js.cookie, server_isn, js.our_tsval, in.has_ts ? in.tsval : 0);
-  std::memcpy(e->reserved, &d, sizeof(d));
-  // Publish the offsets before the flag that says they are there.
-  e->status.fetch_or(ct::CT_STATUS_SEQ_ADJUST, std::memory_order_release);
-  e->status.fetch_and(static_cast<uint16_t>(~ct::CT_STATUS_SYNPROXY), std::memory_order_release);
+  ct::ct_ext_put(e->ext, d);
+  // Publish the offsets before the id that says they are there (release).
+  // A CAS, not a toggle: two copies of the server's SYN-ACK may race here.
+  uint16_t st = e->status.load(std::memory_order_relaxed);
+  while (!e->status.compare_exchange_weak(
+      st, static_cast<uint16_t>((st & ~ct::CT_STATUS_EXT_MASK) | ct::ct_ext_status(seq_delta::ext_id)),
+      std::memory_order_release, std::memory_order_relaxed)) {
+  }
 
   // Window update to the client, as if from the server, in the client's view.
   rte_mbuf* up = rte_pktmbuf_alloc(w.gw->mbuf_pool);
@@ -325,7 +316,7 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   write_segment(mb, m, s);
   m->out_port = back;
   m->nexthop = rte_be_to_cpu_32(s.dst);
-  w.synproxy.add(synproxy_counter::handshakes_completed);
+  w.synproxy->counters.add(synproxy_counter::handshakes_completed);
 }
 
 uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
@@ -334,57 +325,31 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
     pkt_meta* m = meta_of(pkts[i]);
     ct::ct_entry* e = m->ct;
     if (e == nullptr || m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK) continue;
-    uint16_t status = e->status.load(std::memory_order_acquire);
-    if (!(status & (ct::CT_STATUS_SYNPROXY | ct::CT_STATUS_SEQ_ADJUST))) continue;
+    const ct::ct_ext_id ext = ct::ct_ext_of(e->status.load(std::memory_order_acquire));
+    if (ext != synproxy_join::ext_id && ext != seq_delta::ext_id) continue;
     bool reply = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::reply);
     uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST);
-    if ((status & ct::CT_STATUS_SYNPROXY) && reply && f == (TCPF_SYN | TCPF_ACK)) {
-      on_server_synack(w, pkts[i], m, e);
+    if (ext == synproxy_join::ext_id) {
+      if (reply && f == (TCPF_SYN | TCPF_ACK)) on_server_synack(w, pkts[i], m, e);
       continue;
     }
-    if (!(status & ct::CT_STATUS_SEQ_ADJUST)) continue;
     // A server SYN-ACK after the join (our ACK was lost): it is translated
     // to the client, whose ACK then completes the server's side again.
     if (reply && f == (TCPF_SYN | TCPF_ACK))
-      w.synproxy.add(synproxy_counter::server_synack_retransmits);
-    seq_delta d = load_reserved<seq_delta>(e);
+      w.synproxy->counters.add(synproxy_counter::server_synack_retransmits);
+    const seq_delta d = ct::ct_ext_get<seq_delta>(e->ext);
     auto* th = reinterpret_cast<uint8_t*>(tcp_of(pkts[i], m));
     size_t len = m->l4_len;
     if (reply)
       adjust_server_to_client(th, len, d);
     else
       adjust_client_to_server(th, len, d);
-    w.synproxy.add(synproxy_counter::translated);
+    w.synproxy->counters.add(synproxy_counter::translated);
   }
   return 0;
 }
 
 }  // namespace
-
-synproxy_secrets::synproxy_secrets(uint64_t seed) {
-  if (seed != 0) {
-    buf_[0] = make_secrets(seed);
-    return;
-  }
-  uint8_t bytes[32] = {};
-  if (getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes)))
-    buf_[0] = make_secrets(0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(this));
-  else
-    buf_[0] = secrets_from_bytes(bytes);
-}
-
-void synproxy_secrets::maybe_rotate(uint32_t now_s) {
-  const cookie_secrets& cur = current();
-  if (now_s - last_rotation_s_ < cur.period_s * 4) return;  // keys live several cookie ages
-  int next = 1 - idx_.load(std::memory_order_relaxed);
-  buf_[next] = cur;
-  uint8_t fresh[16] = {};
-  // Never rotate in a guessable key: keep the current one until getrandom works.
-  if (getrandom(fresh, sizeof(fresh), 0) != static_cast<ssize_t>(sizeof(fresh))) return;
-  rotate(buf_[next], fresh);
-  idx_.store(next, std::memory_order_release);
-  last_rotation_s_ = now_s;
-}
 
 synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
@@ -422,7 +387,7 @@ uint16_t apply(synproxy_action act, verdict* v) {
 // looked up first, in one bulk lookup per burst.
 uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                             verdict* v) {
-  synproxy_auto_state& a = w.gw->sp_auto;
+  synproxy_auto_state& a = w.gw->synproxy->auto_mode;
   bool on = a.on.load(std::memory_order_relaxed);
   bool acks = on || static_cast<int32_t>(a.ack_check_until_ms.load(std::memory_order_relaxed) - w.now_ms) > 0;
   if (!acks) return 0;
@@ -459,7 +424,7 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
     }
     if (ns != 0) {
       uint32_t cookies[k_chunk];
-      make_cookies(w.gw->synproxy.current(), syn_keys, cookies, ns, now_s(w));
+      make_cookies(w.gw->synproxy->secrets.current(), syn_keys, cookies, ns, now_s(w));
       for (uint32_t j = 0; j < ns; j++) {
         uint16_t i = syn_index[j];
         rejected += apply(syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syn_opts[j],
@@ -470,7 +435,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
     if (nk == 0) continue;
     table.lookup_bulk(kp, nk, pos);
     for (uint32_t j = 0; j < nk; j++) {
-      if (pos[j] >= 0) continue;  // an existing flow
+      // An existing flow goes on to conntrack (an expired one is gone).
+      if (pos[j] >= 0 && !ct::ct_expired(*table.at(static_cast<uint32_t>(pos[j])), w.now_ms))
+        continue;
       uint16_t i = index[j];
       rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts), &v[i]);
     }
@@ -480,61 +447,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
 
 }  // namespace
 
-bool synproxy_auto_init(gateway& gw, std::string* err) {
-  const synproxy_auto_config& c = gw.cfg.synproxy;
-  synproxy_auto_state& a = gw.sp_auto;
-  if (!c.enable) return true;
-  a.configured = true;
-  a.opts.mss = c.mss;
-  a.opts.wscale = c.wscale;
-  a.opts.timestamp = c.timestamp;
-  a.opts.sack_perm = c.sack_perm;
-  for (uint16_t p : c.ports) a.port_bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
-  bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
-    if (ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook, nullptr, 0,
-               err) < 0)
-      return false;
-    return gw.synproxy_hook_registered || register_synproxy_hook(ed, err);
-  });
-  if (ok) gw.synproxy_hook_registered = true;
-  return ok;
-}
-
-std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms) {
-  synproxy_auto_state& a = gw.sp_auto;
-  if (!a.configured || now_ms - a.last_ms < 100) return "";
-  uint64_t news = 0, cookies = 0;
-  for (auto* w : gw.workers) {
-    news += w->ct.counters.get(ct::ct_counter::new_);
-    cookies += w->synproxy.get(synproxy_counter::cookies_sent);
-  }
-  uint32_t dt = a.last_ms == 0 ? 0 : now_ms - a.last_ms;
-  uint64_t new_rate = dt ? (news - a.last_new) * 1000 / dt : 0;
-  uint64_t syn_rate = dt ? (cookies - a.last_cookies) * 1000 / dt : 0;
-  a.last_new = news;
-  a.last_cookies = cookies;
-  a.last_ms = now_ms;
-  const synproxy_auto_config& c = gw.cfg.synproxy;
-  uint64_t fill = static_cast<uint64_t>(std::max<int64_t>(0, gw.ct.table->count())) * 100 / gw.ct.table->max();
-  bool rate_high = c.on_new_flows_per_s != 0 &&
-                   (new_rate >= c.on_new_flows_per_s || syn_rate >= c.on_new_flows_per_s);
-  std::string why = "conntrack " + std::to_string(fill) + "% full, " + std::to_string(new_rate) +
-                    " new flows/s, " + std::to_string(syn_rate) + " SYN cookies/s";
-  if (!a.on.load() && (fill >= c.on_table_percent || rate_high)) {
-    a.on.store(true);
-    a.switches_on.fetch_add(1);
-    return "synproxy auto: cookie mode ON for the protected ports (" + why + ")";
-  }
-  bool rate_low = c.on_new_flows_per_s == 0 ||
-                  (new_rate < c.on_new_flows_per_s / 2 && syn_rate < c.on_new_flows_per_s / 2);
-  if (a.on.load() && fill < c.off_table_percent && rate_low) {
-    // Cookies already handed out stay valid for two periods: keep checking ACKs.
-    a.ack_check_until_ms.store(now_ms + 2 * gw.synproxy.current().period_s * 1000);
-    a.on.store(false);
-    a.switches_off.fetch_add(1);
-    return "synproxy auto: cookie mode OFF (" + why + ")";
-  }
-  return "";
+bool register_synproxy_auto_hook(hook_registry::editor& ed, std::string* err) {
+  return ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook,
+                nullptr, 0, err) >= 0;
 }
 
 bool register_synproxy_hook(hook_registry::editor& ed, std::string* err) {

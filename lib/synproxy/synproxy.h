@@ -1,5 +1,9 @@
-// Synproxy on the data plane: nft's `synproxy` statement and the built-in
-// callback that finishes the server side and translates sequence numbers.
+// Synproxy, a vertical module: nft's `synproxy` statement and the built-in
+// callbacks on the data plane (synproxy.cpp), the automatic defence decided
+// on the control thread (auto_mode.cpp), its per-flow state as conntrack
+// extensions, and the finished-flow filter it keeps from conntrack's finish
+// reports (finished_filter.h). The gateway holds it as an opaque
+// synproxy_state: the data plane below knows nothing of it.
 //
 //   client            ctgate                         server
 //   SYN        ->     (untracked) SYN-ACK, seq = cookie, window 0    nothing allocated
@@ -18,9 +22,14 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+#include <vector>
+
 #include "common/counters.h"
+#include "conntrack/ct_ext.h"
 #include "hook/hook_registry.h"
 #include "synproxy/cookie.h"
+#include "synproxy/finished_filter.h"
 
 struct rte_mbuf;
 
@@ -39,7 +48,8 @@ struct pkt_meta;
   X(server_synack_retransmits, "server SYN-ACKs after the join (re-answered)")  \
   X(table_full, "valid cookies refused: conntrack table full")                  \
   X(duplicate_acks, "cookie ACKs for a flow already opened: SYN re-sent while joining") \
-  X(translated, "packets with sequence numbers translated")
+  X(translated, "packets with sequence numbers translated")                      \
+  X(finished_filter_skip, "SYNs that needed no lookup for a finished entry")
 CTGATE_DEFINE_COUNTERS(synproxy_counter, SYNPROXY_COUNTERS)
 
 // Cookie secrets, double-buffered: the control thread rotates the inactive
@@ -92,10 +102,36 @@ struct synproxy_auto_state {
   bool protects(uint16_t port) const { return port_bits[port >> 3] & (1u << (port & 7)); }
 };
 
+// Conntrack extension of a handshake being joined (ct_ext_id::synproxy): our
+// cookie (the ISN the client saw) and the TSval of our SYN-ACK. Once the
+// server answers, the entry switches to the seqadj extension (seq_delta).
+struct synproxy_join {
+  static constexpr ct::ct_ext_id ext_id = ct::ct_ext_id::synproxy;
+  uint32_t cookie;
+  uint32_t our_tsval;
+};
+
+// One worker's synproxy counters; written by that worker only.
+struct alignas(64) synproxy_worker {
+  synproxy_counter_block counters;
+};
+
+// A gateway's synproxy: owned through gateway::synproxy, built by
+// synproxy_init with the gateway and destroyed with it.
+struct synproxy_state {
+  synproxy_secrets secrets;
+  synproxy_auto_state auto_mode;
+  synproxy::finished_filter finished;
+  bool hook_registered = false;  // the POST_ROUTING callback; guarded by gateway::ruleset_mu
+  std::vector<std::unique_ptr<synproxy_worker>> workers;  // worker_ctx::synproxy points here
+};
+
 struct gateway;
-// Sets up `gw.sp_auto` from the config and registers its callbacks (the
-// PRE_ROUTING one before raw, and the synproxy POST_ROUTING one).
-bool synproxy_auto_init(gateway& gw, std::string* err);
+// Builds gw.synproxy for the gateway's workers, feeds the finished filter
+// from conntrack, and, when the config enables the automatic defence,
+// registers its callbacks (the PRE_ROUTING one before raw, and the synproxy
+// POST_ROUTING one). Before the workers start.
+bool synproxy_init(gateway& gw, std::string* err);
 // Control thread, every ~100 ms: switches cookie mode on or off. Returns the
 // line to log when it switched, empty otherwise.
 std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
@@ -104,5 +140,8 @@ std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
 // synproxy hook) that joins the server side and translates established
 // proxied flows. Once registered it stays: flows outlive rulesets.
 bool register_synproxy_hook(hook_registry::editor& ed, std::string* err);
+// Registers the automatic defence's PRE_ROUTING callback (PRI_SYNPROXY_AUTO,
+// before raw and conntrack).
+bool register_synproxy_auto_hook(hook_registry::editor& ed, std::string* err);
 
 }  // namespace ctgate
