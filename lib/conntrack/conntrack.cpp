@@ -320,23 +320,23 @@ ct_worker::ct_worker() {
   for (auto& h : wheel_head) h = k_no_pos;
 }
 
-bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
-                     const std::string& name, std::string* err) {
-  rt->table = flow_table::create(name + "_flows", cfg.max, qs, err);
-  if (rt->table == nullptr) return false;
+result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
+                             const std::string& name) {
+  result<std::unique_ptr<flow_table>> table = flow_table::create(name + "_flows", cfg.max, qs);
+  if (!table) return std::move(table).error();
+  rt->table = table->release();
   rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry), 64, 0,
                                 nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
-  if (rt->pool == nullptr) {
-    *err = "conntrack: unconfirmed entry pool: " + std::string(rte_strerror(rte_errno));
-    return false;
-  }
+  if (rt->pool == nullptr)
+    return error{.message = "conntrack: unconfirmed entry pool: " +
+                            std::string(rte_strerror(rte_errno))};
   rt->params.tcp_loose = cfg.tcp_loose;
   rt->check_checksums = cfg.checksum;
   rt->reserved_mark = cfg.reserved_mark;
   rt->table->set_reserved(cfg.reserved);
   rt->timeouts = make_timeout_table(cfg.timeouts);
   rt->full_log.set_interval(cfg.log_interval_ms);
-  return true;
+  return {};
 }
 
 void ct_runtime_fini(ct_runtime* rt) {
@@ -346,18 +346,16 @@ void ct_runtime_fini(ct_runtime* rt) {
   rt->pool = nullptr;
 }
 
-bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err) {
+result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms) {
   w->id = id;
   w->rt = rt;
   if (id < k_max_workers) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
   std::string name = "ct_kill_" + std::to_string(id) + "_" + std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
   w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (w->kill_ring == nullptr) {
-    *err = "conntrack: kill ring: " + std::string(rte_strerror(rte_errno));
-    return false;
-  }
-  return true;
+  if (w->kill_ring == nullptr)
+    return error{.message = "conntrack: kill ring: " + std::string(rte_strerror(rte_errno))};
+  return {};
 }
 
 void ct_worker_fini(ct_worker* w) {

@@ -111,12 +111,12 @@ struct ct_worker {
   ct_worker();
 };
 
-// Create the runtime; `max` etc. from config. On error returns false + *err.
-bool ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
-                     const std::string& name, std::string* err);
+// Create the runtime; `max` etc. from config.
+result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
+                             const std::string& name);
 void ct_runtime_fini(ct_runtime* rt);
 // Per-worker init (kill ring); `now_ms` starts the wheel.
-bool ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms, std::string* err);
+result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms);
 void ct_worker_fini(ct_worker* w);
 
 // PRE_ROUTING / LOCAL_OUT at -200: attach an entry (found or new,

@@ -88,7 +88,9 @@ bool ct_filter::matches(const entry_view& v) const {
   return true;
 }
 
-bool parse_filter(const std::string& text, ct_filter* f, std::string* err) {
+namespace {
+
+bool parse_filter_into(const std::string& text, ct_filter* f, std::string* err) {
   std::string norm = text;
   std::replace(norm.begin(), norm.end(), '&', ' ');
   std::istringstream in(norm);
@@ -146,6 +148,15 @@ bool parse_filter(const std::string& text, ct_filter* f, std::string* err) {
     }
   }
   return true;
+}
+
+}  // namespace
+
+result<ct_filter> parse_filter(const std::string& text) {
+  ct_filter f;
+  std::string err;
+  if (!parse_filter_into(text, &f, &err)) return error{.message = std::move(err)};
+  return f;
 }
 
 void scan(const flow_table& t, const ct_filter& f,

@@ -42,8 +42,8 @@ struct ct_filter {
 };
 // Parses "proto=tcp src=1.2.3.4 dport=80 state=ESTABLISHED" (space or '&'
 // separated; conntrack's option names without dashes are accepted too:
-// p, s, d). Returns false with *err on an unknown key or bad value.
-bool parse_filter(const std::string& text, ct_filter* f, std::string* err);
+// p, s, d). An unknown key or bad value is an error naming it.
+result<ct_filter> parse_filter(const std::string& text);
 
 // Parallel scan over the table (TBB); calls `fn` for matching entries, in
 // position order per chunk, from several threads: fn must be thread safe.

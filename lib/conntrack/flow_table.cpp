@@ -52,9 +52,9 @@ flow_table::~flow_table() {
   rte_free(entries_);
 }
 
-flow_table* flow_table::create(const std::string& name, uint32_t max, rte_rcu_qsbr* qs,
-                               std::string* err) {
-  auto* t = new flow_table();
+result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
+                                                       rte_rcu_qsbr* qs) {
+  std::unique_ptr<flow_table> t(new flow_table());
   t->max_ = max;
   rte_hash_parameters p{};
   p.name = name.c_str();
@@ -69,25 +69,19 @@ flow_table* flow_table::create(const std::string& name, uint32_t max, rte_rcu_qs
                  RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
   t->hash_ = rte_hash_create(&p);
   if (t->hash_ == nullptr) {
-    *err = "flow table: rte_hash_create: " + std::string(rte_strerror(rte_errno));
-    delete t;
-    return nullptr;
+    return error{.message = "flow table: rte_hash_create: " + std::string(rte_strerror(rte_errno))};
   }
   rte_hash_rcu_config rc{};
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
   if (rte_hash_rcu_qsbr_add(t->hash_, &rc) != 0) {
-    *err = "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno));
-    delete t;
-    return nullptr;
+    return error{.message = "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno))};
   }
   t->capacity_ = static_cast<uint32_t>(rte_hash_max_key_id(t->hash_)) + 1;
   size_t bytes = sizeof(ct_entry) * static_cast<size_t>(t->capacity_);
   t->entries_ = static_cast<ct_entry*>(rte_zmalloc("ct_entries", bytes, 64));
   if (t->entries_ == nullptr) {
-    *err = "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries";
-    delete t;
-    return nullptr;
+    return error{.message = "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries"};
   }
   for (uint32_t i = 0; i < t->capacity_; i++) new (&t->entries_[i]) ct_entry();
   // Hash memory: buckets (64 B each, 8 slots) twice (main + ext) plus the key

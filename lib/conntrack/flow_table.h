@@ -16,8 +16,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "common/result.h"
 #include "conntrack/ct_entry.h"
 
 struct rte_hash;
@@ -33,8 +35,8 @@ class flow_table {
 
   // `qs` must be the workers' QSBR variable (required: deleted positions are
   // reclaimed through it).
-  static flow_table* create(const std::string& name, uint32_t max, rte_rcu_qsbr* qs,
-                            std::string* err);
+  static result<std::unique_ptr<flow_table>> create(const std::string& name, uint32_t max,
+                                                    rte_rcu_qsbr* qs);
 
   // Bulk lookup (n <= 64). pos[i] = position or -1.
   void lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const;

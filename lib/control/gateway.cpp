@@ -72,8 +72,8 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     gw->neighbors->learn(n.address, mac, true);
   }
   gw->hooks = std::make_unique<hook_registry>(gw->qs);
-  std::string err;
-  if (!ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name, &err)) return plain_error(err);
+  if (result<void> ct = ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name); !ct)
+    return std::move(ct).error();
   gw->ct.mailbox = &gw->mailbox;
 
   uint32_t now = gw->clock.now_ms();
@@ -87,21 +87,21 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     w->gw = gw.get();
     w->now_ms = now;
     gw->workers.push_back(w);
-    if (!ct::ct_worker_init(&w->ct, i, &gw->ct, now, &err)) return plain_error(err);
+    if (result<void> cw = ct::ct_worker_init(&w->ct, i, &gw->ct, now); !cw)
+      return std::move(cw).error();
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
   if (cfg.conntrack.enable_hooks) {
     if (result<void> on = enable_conntrack(*gw); !on) return std::move(on).error();
   }
-  if (!synproxy_init(*gw, &err)) return plain_error(err);
+  if (result<void> sp = synproxy_init(*gw); !sp) return std::move(sp).error();
   return gw;
 }
 
 result<void> enable_conntrack(gateway& gw) {
   if (gw.ct_hooks_registered.load()) return {};
-  std::string err;
-  auto registered = [&](hook_registry::editor& ed) { return register_conntrack_hooks(ed, &err); };
-  if (!gw.hooks->edit(registered)) return plain_error(err);
+  result<void> on = gw.hooks->edit(register_conntrack_hooks);
+  if (!on) return on;
   gw.ct_hooks_registered.store(true);
   return {};
 }

@@ -121,8 +121,7 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   bool ct_was_on = gw.ct_hooks_registered.load();
   bool ct_registered_now = false;
   bool synproxy_now = false;
-  std::string herr;
-  bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
+  result<void> ok = gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
     if (old_group != 0) ed.remove_group(old_group);
     bool ct_on = ct_was_on;
     for (uint32_t i = 0; i < lr->rs->chains.size(); i++) {
@@ -131,27 +130,28 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
       if (cc.base) {
         lr->refs.push_back(std::make_unique<nft_chain_ref>(nft_chain_ref{lr->rs.get(), i}));
         std::string name = "nft " + lr->rs->ast.tables[cc.table].name + " " + cc.name;
-        if (ed.add(to_hook_point(cc.hook_point), cc.priority, name, nft_chain_hook,
-                   lr->refs.back().get(), lr->group, &herr) < 0)
-          return false;
+        result<int> id = ed.add(to_hook_point(cc.hook_point), cc.priority, name, nft_chain_hook,
+                                lr->refs.back().get(), lr->group);
+        if (!id) return std::move(id).error();
       }
       // Linux registers conntrack when the first rule needing it is added,
       // i.e. after this chain's own hook.
       if (!ct_on && chain_uses_ct(ast_chain)) {
-        if (!register_conntrack_hooks(ed, &herr)) return false;
+        if (result<void> r = register_conntrack_hooks(ed); !r) return r;
         ct_on = ct_registered_now = true;
       }
     }
     if (lr->rs->uses_synproxy && !gw.synproxy->hook_registered) {
-      if (!register_synproxy_hook(ed, &herr)) return false;
+      if (result<void> r = register_synproxy_hook(ed); !r) return r;
       synproxy_now = true;
     }
-    return true;
+    return {};
   });
   if (synproxy_now) gw.synproxy->hook_registered = true;
   if (!ok) {
     return error{
-        .file = source, .severity = "error", .message = "cannot register chains: " + herr};
+        .file = source, .severity = "error",
+        .message = "cannot register chains: " + ok.error().message};
   }
   if (lr->rs->uses_synproxy && gw.cfg.conntrack.tcp_loose)
     res.warnings.push_back(source + ": warning: synproxy with conntrack.tcp_loose: true: a client's "
@@ -226,9 +226,9 @@ void trace_stop(gateway& gw) {
   std::lock_guard<std::mutex> lock(gw.ruleset_mu);
   if (!gw.trace_ruleset) return;
   uint32_t group = gw.trace_ruleset->group;
-  gw.hooks->edit([&](hook_registry::editor& ed) {
+  (void)gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
     ed.remove_group(group);
-    return true;
+    return {};
   });
   gw.trace_ruleset.reset();
   update_tracing(gw);

@@ -188,11 +188,14 @@ bool write_reply_file(rte_tel_data* d, const std::string& text) {
 
 int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
   ct::ct_filter f;
-  std::string err;
   rte_tel_data_start_dict(d);
-  if (params != nullptr && !ct::parse_filter(params, &f, &err)) {
-    rte_tel_data_add_dict_string(d, "error", err.c_str());
-    return 0;
+  if (params != nullptr) {
+    result<ct::ct_filter> parsed = ct::parse_filter(params);
+    if (!parsed) {
+      rte_tel_data_add_dict_string(d, "error", parsed.error().message.c_str());
+      return 0;
+    }
+    f = *parsed;
   }
   auto lines = ct::list_lines(*g_gw->ct.table, f, g_gw->clock.now_ms());
   std::string text;
@@ -211,12 +214,15 @@ int cmd_ct_unconfirmed(const char*, const char*, rte_tel_data* d) {
 
 int cmd_ct_delete(const char* cmd, const char* params, rte_tel_data* d) {
   ct::ct_filter f;
-  std::string err;
   rte_tel_data_start_dict(d);
   bool flush = std::string(cmd) == "/ctgate/conntrack/flush";
-  if (!flush && params != nullptr && !ct::parse_filter(params, &f, &err)) {
-    rte_tel_data_add_dict_string(d, "error", err.c_str());
-    return 0;
+  if (!flush && params != nullptr) {
+    result<ct::ct_filter> parsed = ct::parse_filter(params);
+    if (!parsed) {
+      rte_tel_data_add_dict_string(d, "error", parsed.error().message.c_str());
+      return 0;
+    }
+    f = *parsed;
   }
   std::vector<ct::ct_worker*> ws;
   for (auto* w : g_gw->workers) ws.push_back(&w->ct);

@@ -17,7 +17,7 @@ uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, ui
 
 }  // namespace
 
-bool register_conntrack_hooks(hook_registry::editor& ed, std::string* err) {
+result<void> register_conntrack_hooks(hook_registry::editor& ed) {
   // Names follow Linux's so the listing reads like list-nf-hooks.
   struct {
     hook_point hp;
@@ -31,8 +31,9 @@ bool register_conntrack_hooks(hook_registry::editor& ed, std::string* err) {
       {hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
   };
   for (const auto& op : ops)
-    if (ed.add(op.hp, op.prio, op.name, op.fn, nullptr, 0, err) < 0) return false;
-  return true;
+    if (result<int> id = ed.add(op.hp, op.prio, op.name, op.fn, nullptr); !id)
+      return std::move(id).error();
+  return {};
 }
 
 }  // namespace ctgate

@@ -7,5 +7,5 @@
 
 namespace ctgate {
 // Adds conntrack's four callbacks to an edit of the registry.
-bool register_conntrack_hooks(hook_registry::editor& ed, std::string* err);
+result<void> register_conntrack_hooks(hook_registry::editor& ed);
 }  // namespace ctgate

@@ -36,17 +36,10 @@ class hook_registry {
   // Several changes published as one snapshot: workers see all or none.
   class editor {
    public:
-    // Returns the id (> 0), or -1 with *err set. Still `int` + `std::string*`
-    // because its callers in dataplane/ and synproxy/ are; it becomes
-    // result<int> like hook_registry::add when they move to result.
-    int add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
-            uint32_t group, std::string* err) {
-      result<int> id = r_.add_locked(hp, priority, name, fn, priv, group);
-      if (!id) {
-        if (err != nullptr) *err = id.error().message;
-        return -1;
-      }
-      return *id;
+    // As hook_registry::add, inside the edit.
+    result<int> add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
+                    void* priv, uint32_t group = 0) {
+      return r_.add_locked(hp, priority, name, fn, priv, group);
     }
     void remove_group(uint32_t group) { r_.remove_group_locked(group); }
 
@@ -55,23 +48,25 @@ class hook_registry {
     explicit editor(hook_registry& r) : r_(r) {}
     hook_registry& r_;
   };
-  // Runs `fn` under the registry lock; if it returns true the result is
-  // published as one snapshot, otherwise every change is rolled back.
+  // Runs `fn` (editor& -> result<void>) under the registry lock; if it
+  // succeeds the result is published as one snapshot, otherwise every change
+  // is rolled back and its error returned.
   template <typename F>
-  bool edit(F&& fn) {
+  result<void> edit(F&& fn) {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<hook_entry> saved[k_hook_count];
     for (int h = 0; h < k_hook_count; h++) saved[h] = chains_[h];
     bool saved_ids[k_max_hook_ids];
     std::copy(std::begin(id_used_), std::end(id_used_), saved_ids);
     editor ed(*this);
-    if (!fn(ed)) {
+    result<void> done = fn(ed);
+    if (!done) {
       for (int h = 0; h < k_hook_count; h++) chains_[h] = std::move(saved[h]);
       std::copy(std::begin(saved_ids), std::end(saved_ids), id_used_);
-      return false;
+      return done;
     }
     publish_locked();
-    return true;
+    return done;
   }
 
   // The current snapshot (acquire). Data-plane readers must be RCU readers.

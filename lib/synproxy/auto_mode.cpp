@@ -38,7 +38,7 @@ void synproxy_secrets::maybe_rotate(uint32_t now_s) {
   last_rotation_s_ = now_s;
 }
 
-bool synproxy_init(gateway& gw, std::string* err) {
+result<void> synproxy_init(gateway& gw) {
   auto st = std::make_unique<synproxy_state>();
   for (auto* w : gw.workers) {
     st->workers.push_back(std::make_unique<synproxy_worker>());
@@ -49,16 +49,16 @@ bool synproxy_init(gateway& gw, std::string* err) {
   synproxy_state& s = *gw.synproxy;
   const synproxy_auto_config& c = gw.cfg.synproxy;
   synproxy_auto_state& a = s.auto_mode;
-  if (!c.enable) return true;
+  if (!c.enable) return {};
   a.configured = true;
   a.opts.mss = c.mss;
   a.opts.wscale = c.wscale;
   a.opts.timestamp = c.timestamp;
   a.opts.sack_perm = c.sack_perm;
   for (uint16_t p : c.ports) a.port_bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
-  bool ok = gw.hooks->edit([&](hook_registry::editor& ed) {
-    return register_synproxy_auto_hook(ed, err) &&
-           (s.hook_registered || register_synproxy_hook(ed, err));
+  result<void> ok = gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
+    if (result<void> r = register_synproxy_auto_hook(ed); !r) return r;
+    return s.hook_registered ? result<void>{} : register_synproxy_hook(ed);
   });
   if (ok) s.hook_registered = true;
   return ok;

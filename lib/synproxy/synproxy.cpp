@@ -447,14 +447,18 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
 
 }  // namespace
 
-bool register_synproxy_auto_hook(hook_registry::editor& ed, std::string* err) {
-  return ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook,
-                nullptr, 0, err) >= 0;
+result<void> register_synproxy_auto_hook(hook_registry::editor& ed) {
+  result<int> id =
+      ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook, nullptr);
+  if (!id) return std::move(id).error();
+  return {};
 }
 
-bool register_synproxy_hook(hook_registry::editor& ed, std::string* err) {
-  return ed.add(hook_point::postrouting, PRI_SYNPROXY, "synproxy", synproxy_post_routing, nullptr,
-                0, err) > 0;
+result<void> register_synproxy_hook(hook_registry::editor& ed) {
+  result<int> id =
+      ed.add(hook_point::postrouting, PRI_SYNPROXY, "synproxy", synproxy_post_routing, nullptr);
+  if (!id) return std::move(id).error();
+  return {};
 }
 
 }  // namespace ctgate

@@ -131,7 +131,7 @@ struct gateway;
 // from conntrack, and, when the config enables the automatic defence,
 // registers its callbacks (the PRE_ROUTING one before raw, and the synproxy
 // POST_ROUTING one). Before the workers start.
-bool synproxy_init(gateway& gw, std::string* err);
+result<void> synproxy_init(gateway& gw);
 // Control thread, every ~100 ms: switches cookie mode on or off. Returns the
 // line to log when it switched, empty otherwise.
 std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
@@ -139,9 +139,9 @@ std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms);
 // Registers the POST_ROUTING callback (priority PRI_SYNPROXY = INT_MAX - 1, as Linux's
 // synproxy hook) that joins the server side and translates established
 // proxied flows. Once registered it stays: flows outlive rulesets.
-bool register_synproxy_hook(hook_registry::editor& ed, std::string* err);
+result<void> register_synproxy_hook(hook_registry::editor& ed);
 // Registers the automatic defence's PRE_ROUTING callback (PRI_SYNPROXY_AUTO,
 // before raw and conntrack).
-bool register_synproxy_auto_hook(hook_registry::editor& ed, std::string* err);
+result<void> register_synproxy_auto_hook(hook_registry::editor& ed);
 
 }  // namespace ctgate

@@ -166,9 +166,9 @@ TEST(FlowTable, DeleteByFilterAndFlush) {
   g.send(0, tcp("10.0.1.2", 2, "10.0.2.2", 80, TCPF_SYN));
   g.send(0, tcp("10.0.1.3", 3, "10.0.2.2", 80, TCPF_SYN));
   ASSERT_EQ(g.conntrack_lines().size(), 3u);
-  ct_filter f;
-  std::string err;
-  ASSERT_TRUE(parse_filter("proto=tcp src=10.0.1.3", &f, &err)) << err;
+  result<ct_filter> parsed = parse_filter("proto=tcp src=10.0.1.3");
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  const ct_filter f = *parsed;
   ct_worker* ws[] = {&g.w->ct};
   EXPECT_EQ(delete_matching(*g.gw->ct.table, f, ws, 1), 1u);
   g.tick();
@@ -177,9 +177,10 @@ TEST(FlowTable, DeleteByFilterAndFlush) {
   g.tick();
   EXPECT_TRUE(g.conntrack_lines().empty());
   EXPECT_EQ(g.gw->ct.table->count(), 0);
-  EXPECT_FALSE(parse_filter("bogus=1", &f, &err));
-  EXPECT_EQ(err, "unknown filter 'bogus'");
-  EXPECT_FALSE(parse_filter("dport=70000", &f, &err));
+  result<ct_filter> bogus = parse_filter("bogus=1");
+  ASSERT_FALSE(bogus);
+  EXPECT_EQ(bogus.error().message, "unknown filter 'bogus'");
+  EXPECT_FALSE(parse_filter("dport=70000"));
 }
 
 TEST(FlowTable, ListFilters) {
@@ -188,13 +189,12 @@ TEST(FlowTable, ListFilters) {
   test_gateway g(c);
   g.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
   g.send(0, tcp("10.0.1.2", 2, "10.0.2.2", 80, TCPF_SYN));
-  ct_filter f;
-  std::string err;
-  ASSERT_TRUE(parse_filter("p=tcp dport=80 state=SYN_SENT", &f, &err));
-  EXPECT_EQ(list_lines(*g.gw->ct.table, f, g.w->now_ms).size(), 1u);
-  ct_filter f2;
-  ASSERT_TRUE(parse_filter("state=ESTABLISHED", &f2, &err));
-  EXPECT_TRUE(list_lines(*g.gw->ct.table, f2, g.w->now_ms).empty());
+  result<ct_filter> f = parse_filter("p=tcp dport=80 state=SYN_SENT");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(list_lines(*g.gw->ct.table, *f, g.w->now_ms).size(), 1u);
+  result<ct_filter> f2 = parse_filter("state=ESTABLISHED");
+  ASSERT_TRUE(f2);
+  EXPECT_TRUE(list_lines(*g.gw->ct.table, *f2, g.w->now_ms).empty());
 }
 
 }  // namespace
