@@ -7,9 +7,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <sstream>
 #include <thread>
+
+#include "common/thread_annotations.h"
 
 namespace ctgate::ct {
 
@@ -170,13 +171,13 @@ void scan(const flow_table& t, const ct_filter& f,
 }
 
 std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms) {
-  std::mutex mu;
+  mutex mu;
   std::vector<std::pair<uint32_t, std::string>> rows;
   scan(t, f, [&](const entry_view& v) {
     // Timed out but not reaped yet: gone, as Linux never lists it.
     if (static_cast<int32_t>(v.expires_ms - now_ms) <= 0) return;
     std::string line = format_entry(v, now_ms);
-    std::lock_guard<std::mutex> lock(mu);
+    lock_guard lock(mu);
     rows.emplace_back(v.pos, std::move(line));
   });
   std::sort(rows.begin(), rows.end());
@@ -188,11 +189,11 @@ std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uin
 
 uint64_t delete_matching(const flow_table& t, const ct_filter& f, ct_worker* const* workers,
                          uint16_t n_workers) {
-  std::mutex mu;
+  mutex mu;
   std::vector<std::pair<uint32_t, uint32_t>> victims;  // pos, live
   std::vector<uint16_t> owners;
   scan(t, f, [&](const entry_view& v) {
-    std::lock_guard<std::mutex> lock(mu);
+    lock_guard lock(mu);
     victims.emplace_back(v.pos, v.live);
     owners.push_back(v.owner);
   });

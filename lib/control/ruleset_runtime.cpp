@@ -80,7 +80,7 @@ void warn_ordering(gateway& gw, const loaded_ruleset& lr, std::vector<std::strin
   }
 }
 
-void update_tracing(gateway& gw) {
+void update_tracing(gateway& gw) CTGATE_REQUIRES(gw.ruleset_mu) {
   bool on = gw.trace_ruleset != nullptr || (gw.ruleset && gw.ruleset->rs->uses_nftrace);
   gw.tracing.store(on, std::memory_order_relaxed);
 }
@@ -114,7 +114,7 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   if (!rs) return quote_compile_error(std::move(rs).error(), text);
   auto lr = std::make_unique<loaded_ruleset>();
   lr->rs = std::move(*rs);
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   lr->group = gw.next_ruleset_group++;
   lr->rs->group = lr->group;
   uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
@@ -223,7 +223,7 @@ result<ruleset_summary> trace_start(gateway& gw, const std::string& expr) {
 }
 
 void trace_stop(gateway& gw) {
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   if (!gw.trace_ruleset) return;
   uint32_t group = gw.trace_ruleset->group;
   (void)gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
@@ -272,7 +272,8 @@ std::string packet_text(const gateway& gw, const trace_record& r) {
 
 // "ip TABLE CHAIN" and the rule text, from whichever loaded ruleset the
 // record's generation belongs to.
-std::string chain_text(gateway& gw, const trace_record& r, std::string* rule_text) {
+std::string chain_text(gateway& gw, const trace_record& r, std::string* rule_text)
+    CTGATE_REQUIRES(gw.ruleset_mu) {
   for (auto* lr : {gw.ruleset.get(), gw.trace_ruleset.get()}) {
     if (lr == nullptr || lr->group != r.group) continue;
     const nft::compiled_ruleset& rs = *lr->rs;
@@ -294,7 +295,7 @@ std::string trace_read(gateway& gw, size_t* packets) {
   std::string out;
   char id[32];
   *packets = 0;
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   for (auto* w : gw.workers) {
     trace_record r;
     for (int i = 0; i < 4096 && w->traces.pop(&r); i++) {
@@ -330,7 +331,7 @@ std::string trace_read(gateway& gw, size_t* packets) {
 
 std::vector<std::string> ruleset_ordering_warnings(gateway& gw) {
   std::vector<std::string> w;
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   if (gw.ruleset) warn_ordering(gw, *gw.ruleset, &w);
   return w;
 }
@@ -355,7 +356,7 @@ class live_counters : public nft::counter_lookup {
 }  // namespace
 
 std::string list_limits(gateway& gw) {
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   if (!gw.ruleset) return "";
   const nft::compiled_ruleset& rs = *gw.ruleset->rs;
   std::string out;
@@ -375,7 +376,7 @@ std::string list_limits(gateway& gw) {
 }
 
 std::string list_ruleset(gateway& gw) {
-  std::lock_guard<std::mutex> lock(gw.ruleset_mu);
+  lock_guard lock(gw.ruleset_mu);
   if (!gw.ruleset) return "";
   live_counters lc(*gw.ruleset->rs);
   return nft::format(gw.ruleset->rs->ast, &lc);

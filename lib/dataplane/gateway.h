@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/log_ratelimit.h"
+#include "common/thread_annotations.h"
 #include "config/config.h"
 #include "conntrack/conntrack.h"
 #include "dataplane/worker.h"
@@ -51,13 +51,14 @@ struct gateway {
   ms_clock clock;
   std::atomic<bool> stop{false};
   std::atomic<bool> ct_hooks_registered{false};
-  // The live nftables ruleset (ruleset_runtime.h); guarded by ruleset_mu.
-  std::mutex ruleset_mu;
-  std::unique_ptr<loaded_ruleset> ruleset;
-  uint32_t next_ruleset_group = 1;
+  // The live nftables ruleset (control/ruleset_runtime.h). Workers never
+  // read these: they reach the compiled chains through the hook snapshot.
+  mutex ruleset_mu;
+  std::unique_ptr<loaded_ruleset> ruleset CTGATE_GUARDED_BY(ruleset_mu);
+  uint32_t next_ruleset_group CTGATE_GUARDED_BY(ruleset_mu) = 1;
   // Tracing: the optional trace selector chain (ctgatectl trace EXPR) and a
   // flag workers check once per hook before looking for traced packets.
-  std::unique_ptr<loaded_ruleset> trace_ruleset;
+  std::unique_ptr<loaded_ruleset> trace_ruleset CTGATE_GUARDED_BY(ruleset_mu);
   // Synproxy's state (cookie keys, automatic defence, finished filter),
   // opaque here: the module sits above the data plane.
   std::unique_ptr<synproxy_state> synproxy;

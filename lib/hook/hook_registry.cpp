@@ -21,7 +21,7 @@ hook_registry::~hook_registry() { delete cur_.load(std::memory_order_relaxed); }
 
 result<int> hook_registry::add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
                                void* priv, uint32_t group) {
-  std::lock_guard<std::mutex> lock(mu_);
+  lock_guard lock(mu_);
   result<int> id = add_locked(hp, priority, name, fn, priv, group);
   if (id) publish_locked();
   return id;
@@ -65,7 +65,7 @@ result<int> hook_registry::add_locked(hook_point hp, int32_t priority, const std
 }
 
 bool hook_registry::remove(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  lock_guard lock(mu_);
   for (auto& chain : chains_) {
     auto it = std::find_if(chain.begin(), chain.end(),
                            [&](const hook_entry& x) { return x.id == id; });
@@ -95,7 +95,7 @@ void hook_registry::publish_locked() {
 }
 
 std::vector<hook_registry::listing_entry> hook_registry::list() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  lock_guard lock(mu_);
   std::vector<listing_entry> out;
   for (int h = 0; h < k_hook_count; h++)
     for (const auto& e : chains_[h])
