@@ -439,9 +439,11 @@ bool run_synproxy(const std::string& mode, cycles_result* out) {
             (lucky != 0 && b.snk.total <= lucky);
   uint64_t answered = b.w->synproxy->counters.get(synproxy_counter::cookies_sent);
   uint64_t invalid = b.w->synproxy->counters.get(synproxy_counter::cookies_invalid);
-  if (plain ? answered != 0
-            : mode == "ack_forged" ? invalid + lucky < nb * k_burst : answered != nb * k_burst) {
-    std::fprintf(stderr, "bench: %s: %" PRIu64 " cookies sent, %" PRIu64 " invalid, of %" PRIu64 "\n",
+  if (plain                  ? answered != 0
+      : mode == "ack_forged" ? invalid + lucky < nb * k_burst
+                             : answered != nb * k_burst) {
+    std::fprintf(stderr,
+                 "bench: %s: %" PRIu64 " cookies sent, %" PRIu64 " invalid, of %" PRIu64 "\n",
                  mode.c_str(), answered, invalid, nb * k_burst);
     ok = false;
   }
@@ -723,8 +725,10 @@ int main(int argc, char** argv) {
     if (run_synproxy(mode, &r)) {
       std::string extra = "table_flows=" + std::to_string(FLAGS_syn_table_flows);
       if (!plain.empty()) extra += " x_plain=" + fmt1(r.median / plain.front().second);
-      if (std::string(mode) == "syn_plain") syn_plain = r.median;
-      else if (syn_plain > 0) extra += " x_syn_plain=" + fmt1(r.median / syn_plain);
+      if (std::string(mode) == "syn_plain")
+        syn_plain = r.median;
+      else if (syn_plain > 0)
+        extra += " x_syn_plain=" + fmt1(r.median / syn_plain);
       report(mode, FLAGS_syn_sources, r, hz, extra);
     } else {
       ok = false;

@@ -20,9 +20,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -107,7 +107,8 @@ struct bench {
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
     auto t0 = std::chrono::steady_clock::now();
     auto r = load_ruleset_text(*gw, text, "bench.nft");
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     rte_rcu_qsbr_thread_online(gw->qs, 0);
     if (!r) {
       std::fprintf(stderr, "load failed: %s\n", r.error().to_string().c_str());
@@ -140,15 +141,17 @@ std::string big_set(int n, bool interval) {
   std::string set = std::string("\tset blocked {\n\t\ttype ipv4_addr;\n") +
                     (interval ? "\t\tflags interval;\n" : "") + "\t\telements = { " + elems +
                     " }\n\t}\n";
-  return chain(set) + "\t\tip saddr @blocked counter drop\n\t\tct state established counter accept\n\t}\n}\n";
+  return chain(set) +
+         "\t\tip saddr @blocked counter drop\n\t\tct state established counter accept\n\t}\n}\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  std::vector<std::string> eal = {"bench", "--no-huge", "-m", "2048", "--no-pci",
-                                  "--file-prefix=bench-ruleset", "-l", "0", "--log-level=lib.*:error"};
+  std::vector<std::string> eal = {"bench", "--no-huge", "-m",
+                                  "2048",  "--no-pci",  "--file-prefix=bench-ruleset",
+                                  "-l",    "0",         "--log-level=lib.*:error"};
   std::vector<char*> ev;
   for (auto& s : eal) ev.push_back(s.data());
   if (rte_eal_init(static_cast<int>(ev.size()), ev.data()) < 0) return 1;
@@ -167,7 +170,8 @@ int main(int argc, char** argv) {
   rte_rcu_qsbr_thread_online(b.gw->qs, 0);
 
   std::printf("ctgate-bench-ruleset: %u flows, %lu packets per case, tsc %lu Hz\n", FLAGS_flows,
-              static_cast<unsigned long>(FLAGS_packets), static_cast<unsigned long>(rte_get_tsc_hz()));
+              static_cast<unsigned long>(FLAGS_packets),
+              static_cast<unsigned long>(rte_get_tsc_hz()));
   double plain = b.run(FLAGS_packets);
   std::printf("%-14s %8.1f cycles/pkt\n", "plain", plain);
   rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
@@ -195,8 +199,9 @@ int main(int argc, char** argv) {
   std::vector<double> loads;
   for (int i = 0; i < 5; i++) loads.push_back(b.load(big_set(100000, i % 2 == 0)));
   std::sort(loads.begin(), loads.end());
-  std::printf("reload_100k_ms median %.1f (min %.1f max %.1f): parse + compile + publish + grace period\n",
-              loads[2], loads[0], loads[4]);
+  std::printf(
+      "reload_100k_ms median %.1f (min %.1f max %.1f): parse + compile + publish + grace period\n",
+      loads[2], loads[0], loads[4]);
   std::printf("flows still tracked: %ld (every case ran on established flows)\n",
               static_cast<long>(b.gw->ct.table->count()));
   rte_rcu_qsbr_thread_offline(b.gw->qs, 0);

@@ -19,12 +19,12 @@
 
 #include "common/flag_names.h"
 #include "conntrack/ct_format.h"
-#include "control/telemetry.h"
 #include "control/gateway.h"
-#include "control/ruleset_runtime.h"
-#include "synproxy/synproxy.h"
-#include "dataplane/pipeline.h"
 #include "control/ports.h"
+#include "control/ruleset_runtime.h"
+#include "control/telemetry.h"
+#include "dataplane/pipeline.h"
+#include "synproxy/synproxy.h"
 
 DEFINE_string(config, "", "gateway config file (YAML, see docs/config.md)");
 DEFINE_string(check_config, "", "validate this config file and exit");
@@ -53,8 +53,13 @@ void on_signal(int) {
 
 std::vector<std::string> eal_args(const ctgate::gateway_config& cfg,
                                   const std::vector<std::string>& port_args) {
-  std::vector<std::string> a = {"ctgate", "--lcores", cfg.eal.lcores, "--file-prefix",
-                                cfg.eal.file_prefix, "-m", std::to_string(cfg.eal.memory_mb)};
+  std::vector<std::string> a = {"ctgate",
+                                "--lcores",
+                                cfg.eal.lcores,
+                                "--file-prefix",
+                                cfg.eal.file_prefix,
+                                "-m",
+                                std::to_string(cfg.eal.memory_mb)};
   if (cfg.eal.no_huge) a.push_back("--no-huge");
   if (cfg.eal.no_pci) a.push_back("--no-pci");
   a.insert(a.end(), port_args.begin(), port_args.end());
@@ -74,10 +79,13 @@ void drain_rule_logs(ctgate::gateway& gw) {
   for (auto* w : gw.workers) {
     for (int i = 0; i < 1024 && w->logs.pop(&r); i++) {
       auto port = [](uint16_t p) { return std::to_string(ntohs(p)); };
-      LOG(INFO) << r.prefix << "IN=" << (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?")
-                << " SRC=" << ctgate::format_ipv4(ntohl(r.src)) << " DST=" << ctgate::format_ipv4(ntohl(r.dst))
-                << " PROTO=" << int(r.proto)
-                << ((r.proto == 6 || r.proto == 17) ? " SPT=" + port(r.sport) + " DPT=" + port(r.dport) : "");
+      LOG(INFO) << r.prefix
+                << "IN=" << (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?")
+                << " SRC=" << ctgate::format_ipv4(ntohl(r.src))
+                << " DST=" << ctgate::format_ipv4(ntohl(r.dst)) << " PROTO=" << int(r.proto)
+                << ((r.proto == 6 || r.proto == 17)
+                        ? " SPT=" + port(r.sport) + " DPT=" + port(r.dport)
+                        : "");
     }
   }
 }
@@ -85,8 +93,8 @@ void drain_rule_logs(ctgate::gateway& gw) {
 void drain_log_mailbox(ctgate::gateway& gw) {
   drain_rule_logs(gw);
   if (gw.mailbox.take(ctgate::log_kind::conntrack_table_full))
-    LOG(WARNING) << "nf_conntrack: table full, dropping packet (count="
-                 << gw.ct.table->count() << " max=" << gw.ct.table->max() << ")";
+    LOG(WARNING) << "nf_conntrack: table full, dropping packet (count=" << gw.ct.table->count()
+                 << " max=" << gw.ct.table->max() << ")";
 }
 
 int run(const ctgate::gateway_config& cfg) {
@@ -125,7 +133,8 @@ int run(const ctgate::gateway_config& cfg) {
     // A relative ruleset path is relative to the config file, like include.
     std::string path = cfg.ruleset;
     auto slash = cfg.source_file.rfind('/');
-    if (path[0] != '/' && slash != std::string::npos) path = cfg.source_file.substr(0, slash + 1) + path;
+    if (path[0] != '/' && slash != std::string::npos)
+      path = cfg.source_file.substr(0, slash + 1) + path;
     ctgate::result<ctgate::ruleset_summary> r = ctgate::load_ruleset_file(*gw, path);
     if (!r) {
       print_error(r.error());
@@ -167,7 +176,8 @@ int run(const ctgate::gateway_config& cfg) {
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
     gw->synproxy->secrets.maybe_rotate(now / 1000);
-    if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty()) LOG(WARNING) << line;
+    if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty())
+      LOG(WARNING) << line;
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
       last_stats = now;

@@ -20,7 +20,9 @@ inline constexpr size_t k_cache_line = 64;
 // is enough: readers only need eventually-consistent totals.
 struct counter_slot {
   std::atomic<uint64_t> v{0};
-  void add(uint64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
@@ -32,13 +34,13 @@ struct counter_slot {
 
 // Defines `enum class TAG : uint16_t { ..., count_ }`, TAG_names[], TAG_descs[]
 // and `struct alignas(64) TAG_block { counter_slot c[count]; }`.
-#define CTGATE_DEFINE_COUNTERS(TAG, LIST)                                             \
-  enum class TAG : uint16_t { LIST(CTGATE_COUNTER_ENUM) count_ };                     \
-  inline constexpr const char* TAG##_names[] = {LIST(CTGATE_COUNTER_NAME)};           \
-  inline constexpr const char* TAG##_descs[] = {LIST(CTGATE_COUNTER_DESC)};           \
-  inline constexpr size_t TAG##_count = static_cast<size_t>(TAG::count_);             \
-  struct alignas(::ctgate::k_cache_line) TAG##_block {                                \
-    ::ctgate::counter_slot c[TAG##_count];                                            \
-    void add(TAG k, uint64_t n = 1) { c[static_cast<size_t>(k)].add(n); }             \
-    uint64_t get(TAG k) const { return c[static_cast<size_t>(k)].get(); }             \
+#define CTGATE_DEFINE_COUNTERS(TAG, LIST)                                   \
+  enum class TAG : uint16_t { LIST(CTGATE_COUNTER_ENUM) count_ };           \
+  inline constexpr const char* TAG##_names[] = {LIST(CTGATE_COUNTER_NAME)}; \
+  inline constexpr const char* TAG##_descs[] = {LIST(CTGATE_COUNTER_DESC)}; \
+  inline constexpr size_t TAG##_count = static_cast<size_t>(TAG::count_);   \
+  struct alignas(::ctgate::k_cache_line) TAG##_block {                      \
+    ::ctgate::counter_slot c[TAG##_count];                                  \
+    void add(TAG k, uint64_t n = 1) { c[static_cast<size_t>(k)].add(n); }   \
+    uint64_t get(TAG k) const { return c[static_cast<size_t>(k)].get(); }   \
   };

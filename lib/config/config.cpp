@@ -374,7 +374,8 @@ void parse_conntrack(const field& f, conntrack_config* ct) {
   if (const field* v = m.find("tcp_loose")) ct->tcp_loose = get_bool(*v);
   if (const field* v = m.find("checksum")) ct->checksum = get_bool(*v);
   if (const field* v = m.find("reserved")) ct->reserved = get_int<uint32_t>(*v, 0, ct->max);
-  if (const field* v = m.find("reserved_mark")) ct->reserved_mark = get_int<uint32_t>(*v, 1, 0xffffffff);
+  if (const field* v = m.find("reserved_mark"))
+    ct->reserved_mark = get_int<uint32_t>(*v, 1, 0xffffffff);
   if (const field* v = m.find("log_interval_ms")) {
     ct->log_interval_ms = get_int<uint32_t>(*v, 0, 3600000);
   }
@@ -394,8 +395,10 @@ void parse_synproxy(const field& f, synproxy_auto_config* sp) {
                  "mss", "wscale", "timestamp", "sack_perm"});
   if (const field* v = m.find("auto")) sp->enable = get_bool(*v);
   if (const field* v = m.find("ports"))
-    for (const field& pf : get_list(*v, 1, 1024)) sp->ports.push_back(get_int<uint16_t>(pf, 1, 65535));
-  if (const field* v = m.find("on_table_percent")) sp->on_table_percent = get_int<uint32_t>(*v, 1, 100);
+    for (const field& pf : get_list(*v, 1, 1024))
+      sp->ports.push_back(get_int<uint16_t>(pf, 1, 65535));
+  if (const field* v = m.find("on_table_percent"))
+    sp->on_table_percent = get_int<uint32_t>(*v, 1, 100);
   if (const field* v = m.find("off_table_percent")) {
     sp->off_table_percent = get_int<uint32_t>(*v, 0, 99);
     if (sp->off_table_percent >= sp->on_table_percent)

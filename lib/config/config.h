@@ -23,9 +23,9 @@ struct ipv4_prefix {
 };
 
 struct port_config {
-  std::string name;       // unique, [a-z0-9_-]{1,15}
-  std::string devargs;    // PCI address ("0000:3b:00.0") or vdev string ("net_tap0,iface=x")
-  ipv4_prefix address;    // the gateway's own address on this port, with prefix length
+  std::string name;     // unique, [a-z0-9_-]{1,15}
+  std::string devargs;  // PCI address ("0000:3b:00.0") or vdev string ("net_tap0,iface=x")
+  ipv4_prefix address;  // the gateway's own address on this port, with prefix length
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;
@@ -36,15 +36,15 @@ struct port_config {
 
 struct route_config {
   ipv4_prefix prefix;
-  uint32_t via = 0;       // next hop, host order; 0 = directly connected
-  std::string port;       // optional: output port name; derived from `via` when empty
+  uint32_t via = 0;  // next hop, host order; 0 = directly connected
+  std::string port;  // optional: output port name; derived from `via` when empty
   int line = 0;
 };
 
 struct neighbor_config {
-  uint32_t address = 0;   // host order
-  std::string mac;        // "aa:bb:cc:dd:ee:ff"
-  std::string port;       // port name
+  uint32_t address = 0;  // host order
+  std::string mac;       // "aa:bb:cc:dd:ee:ff"
+  std::string port;      // port name
   int line = 0;
 };
 
@@ -81,10 +81,10 @@ struct conntrack_config {
 // switched on by table fill or new-flow rate, off again once pressure falls.
 struct synproxy_auto_config {
   bool enable = false;
-  std::vector<uint16_t> ports;        // protected TCP destination ports
-  uint32_t on_table_percent = 80;     // switch on at this conntrack fill
-  uint32_t off_table_percent = 50;    // switch off below this fill ...
-  uint32_t on_new_flows_per_s = 0;    // ... or on above this new-flow rate (0: fill only)
+  std::vector<uint16_t> ports;      // protected TCP destination ports
+  uint32_t on_table_percent = 80;   // switch on at this conntrack fill
+  uint32_t off_table_percent = 50;  // switch off below this fill ...
+  uint32_t on_new_flows_per_s = 0;  // ... or on above this new-flow rate (0: fill only)
   uint16_t mss = 1460;
   uint8_t wscale = 7;
   bool timestamp = true;
@@ -92,27 +92,28 @@ struct synproxy_auto_config {
 };
 
 struct eal_config {
-  std::string lcores = "0-1";      // passed as --lcores; first lcore is the main (control) lcore
-  uint32_t memory_mb = 512;        // -m
+  std::string lcores = "0-1";  // passed as --lcores; first lcore is the main (control) lcore
+  uint32_t memory_mb = 512;    // -m
   std::string file_prefix = "ctgate";
-  bool no_huge = false;            // --no-huge (small test runs)
-  bool no_pci = false;             // --no-pci (vdev-only setups)
+  bool no_huge = false;  // --no-huge (small test runs)
+  bool no_pci = false;   // --no-pci (vdev-only setups)
   std::vector<std::string> extra_args;
 };
 
 struct gateway_config {
-  std::string source_file;         // path the config was read from
+  std::string source_file;  // path the config was read from
   eal_config eal;
-  uint16_t workers = 1;  // worker lcores (1..k_max_workers); each owns rx/tx queue <i> on every port
-  uint16_t burst = 32;             // rx burst size, 1..64
-  uint32_t mbufs = 16384;          // mbuf pool size per socket
+  uint16_t workers =
+      1;                // worker lcores (1..k_max_workers); each owns rx/tx queue <i> on every port
+  uint16_t burst = 32;  // rx burst size, 1..64
+  uint32_t mbufs = 16384;  // mbuf pool size per socket
   std::vector<port_config> ports;
   std::vector<route_config> routes;
   std::vector<neighbor_config> neighbors;
   conntrack_config conntrack;
   synproxy_auto_config synproxy;
-  std::string ruleset;             // reserved for the ruleset issue (path to an nft file)
-  uint32_t stats_interval_s = 0;   // 0 = no periodic stats log
+  std::string ruleset;            // reserved for the ruleset issue (path to an nft file)
+  uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
 };
 
 // Loads and validates a config file. Never throws. An error names the file,

@@ -1,9 +1,9 @@
 #include "conntrack/conntrack.h"
 
 #include <rte_errno.h>
+#include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
-#include <rte_hash_crc.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
@@ -61,7 +61,9 @@ void unconfirmed_free(ct_worker& w, ct_entry* e) {
 
 // ---- timer wheel (owner only) ----
 
-uint16_t slot_of(uint32_t ms) { return static_cast<uint16_t>((ms >> k_wheel_shift) & (k_wheel_slots - 1)); }
+uint16_t slot_of(uint32_t ms) {
+  return static_cast<uint16_t>((ms >> k_wheel_shift) & (k_wheel_slots - 1));
+}
 
 void wheel_insert(ct_worker& w, ct_entry* e) {
   uint32_t exp = e->expires_ms.load(std::memory_order_relaxed);
@@ -133,10 +135,8 @@ bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
       // Valid when pseudo-header + segment (checksum field included) sum to 0xffff.
       return ipv4_l4_sum(ip, l4, m->l4_len, m->l4.proto) == 0xffff;
     }
-    case IPPROTO_ICMP:
-      return cksum_fold(cksum_add(0, l4, m->l4_len)) == 0xffff;
-    default:
-      return true;
+    case IPPROTO_ICMP: return cksum_fold(cksum_add(0, l4, m->l4_len)) == 0xffff;
+    default: return true;
   }
 }
 
@@ -160,8 +160,7 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
   int32_t pos = w.rt->table->lookup(make_key(t));
   if (pos < 0) return invalid();
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
-  if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms))
-    return invalid();
+  if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms)) return invalid();
   // The error travels against the quoted packet.
   ct_dir quoted = direction_of(*e, t);
   m->ct = e;
@@ -195,7 +194,8 @@ void reap_expired(ct_worker& w, ct_entry* e) {
 void note_finished(ct_worker& w, ct_entry* e) {
   if (w.rt->finish.finished == nullptr) return;
   uint16_t old = e->status.fetch_or(CT_STATUS_FINISH_NOTIFIED, std::memory_order_relaxed);
-  if (!(old & CT_STATUS_FINISH_NOTIFIED)) w.rt->finish.finished(w.rt->finish.ctx, make_key(e->orig));
+  if (!(old & CT_STATUS_FINISH_NOTIFIED))
+    w.rt->finish.finished(w.rt->finish.ctx, make_key(e->orig));
 }
 
 // A packet of a known flow: run the tracker and refresh.
@@ -325,11 +325,11 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   result<std::unique_ptr<flow_table>> table = flow_table::create(name + "_flows", cfg.max, qs);
   if (!table) return std::move(table).error();
   rt->table = table->release();
-  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry), 64, 0,
-                                nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry), 64, 0, nullptr,
+                                nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
   if (rt->pool == nullptr)
-    return error{.message = "conntrack: unconfirmed entry pool: " +
-                            std::string(rte_strerror(rte_errno))};
+    return error{.message =
+                     "conntrack: unconfirmed entry pool: " + std::string(rte_strerror(rte_errno))};
   rt->params.tcp_loose = cfg.tcp_loose;
   rt->check_checksums = cfg.checksum;
   rt->reserved_mark = cfg.reserved_mark;
@@ -351,7 +351,8 @@ result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t 
   w->rt = rt;
   if (id < k_max_workers) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
-  std::string name = "ct_kill_" + std::to_string(id) + "_" + std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
+  std::string name = "ct_kill_" + std::to_string(id) + "_" +
+                     std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
   w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (w->kill_ring == nullptr)
     return error{.message = "conntrack: kill ring: " + std::string(rte_strerror(rte_errno))};
@@ -488,7 +489,8 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   proto.store_track(ts);
   proto.expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
   proto.ext = ext;
-  if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
+  if (p < 0 ||
+      !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
     // Full hash, or the flow exists already (a retransmitted ACK raced us).
     table.unreserve();
     w.counters.add(p < 0 ? ct_counter::insert_failed : ct_counter::clash_resolve);

@@ -23,33 +23,34 @@ struct rte_ring;
 namespace ctgate::ct {
 
 // Linux's conntrack -S names first, then ours.
-#define CT_COUNTERS(X)                                                      \
-  X(found, "packets that matched an entry")                                 \
-  X(invalid, "packets conntrack could not track (all reasons)")            \
-  X(insert, "entries confirmed into the table")                             \
-  X(insert_failed, "confirm failed: hash insert error")                     \
-  X(drop, "new flows dropped: table full and nothing evictable")            \
-  X(early_drop, "non-assured entries evicted to make room")                 \
-  X(error, "packets with L4 headers conntrack rejected")                    \
-  X(clash_resolve, "confirm races resolved by adopting the winner's entry") \
-  X(search_restart, "lookups retried because an entry was being claimed")   \
-  X(new_, "unconfirmed entries created")                                    \
-  X(expired, "entries removed by timeout")                                  \
-  X(deleted, "entries removed by request (conntrack -D/-F)")                \
-  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet") \
-  X(untracked, "packets marked notrack")                                    \
-  X(alloc_failed, "entry pool exhausted")                                   \
-  X(invalid_truncated_tcp, "invalid: truncated TCP header")                 \
-  X(invalid_tcp_doff, "invalid: TCP data offset")                           \
-  X(invalid_truncated_udp, "invalid: truncated UDP header")                 \
-  X(invalid_udp_len, "invalid: UDP length")                                 \
-  X(invalid_truncated_icmp, "invalid: truncated ICMP header")               \
-  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)") \
-  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                 \
-  X(related, "ICMP errors matched to a tracked flow (RELATED)")             \
-  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")      \
-  X(invalid_state, "invalid: tracker refused the packet (flags, state)")    \
-  X(expired_at_lookup, "expired entries a lookup found before the wheel reaped them (treated as gone)") \
+#define CT_COUNTERS(X)                                                               \
+  X(found, "packets that matched an entry")                                          \
+  X(invalid, "packets conntrack could not track (all reasons)")                      \
+  X(insert, "entries confirmed into the table")                                      \
+  X(insert_failed, "confirm failed: hash insert error")                              \
+  X(drop, "new flows dropped: table full and nothing evictable")                     \
+  X(early_drop, "non-assured entries evicted to make room")                          \
+  X(error, "packets with L4 headers conntrack rejected")                             \
+  X(clash_resolve, "confirm races resolved by adopting the winner's entry")          \
+  X(search_restart, "lookups retried because an entry was being claimed")            \
+  X(new_, "unconfirmed entries created")                                             \
+  X(expired, "entries removed by timeout")                                           \
+  X(deleted, "entries removed by request (conntrack -D/-F)")                         \
+  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet")        \
+  X(untracked, "packets marked notrack")                                             \
+  X(alloc_failed, "entry pool exhausted")                                            \
+  X(invalid_truncated_tcp, "invalid: truncated TCP header")                          \
+  X(invalid_tcp_doff, "invalid: TCP data offset")                                    \
+  X(invalid_truncated_udp, "invalid: truncated UDP header")                          \
+  X(invalid_udp_len, "invalid: UDP length")                                          \
+  X(invalid_truncated_icmp, "invalid: truncated ICMP header")                        \
+  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)")      \
+  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                          \
+  X(related, "ICMP errors matched to a tracked flow (RELATED)")                      \
+  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")               \
+  X(invalid_state, "invalid: tracker refused the packet (flags, state)")             \
+  X(expired_at_lookup,                                                               \
+    "expired entries a lookup found before the wheel reaped them (treated as gone)") \
   X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
@@ -78,7 +79,7 @@ struct ct_runtime {
   log_ratelimit full_log{1000};
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
-  ct_finish_listener finish;  // set before the workers start
+  ct_finish_listener finish;                      // set before the workers start
   struct ct_worker* workers[k_max_workers] = {};  // by worker id: where to send delete requests
 };
 
@@ -102,9 +103,9 @@ struct ct_worker {
 
   // timer wheel of owned, confirmed entries (positions)
   uint32_t wheel_head[k_wheel_slots];
-  uint32_t wheel_tick = 0;        // next tick to process
+  uint32_t wheel_tick = 0;           // next tick to process
   uint32_t pending_head = k_no_pos;  // detached slot being worked through
-  uint32_t owned = 0;             // confirmed entries owned
+  uint32_t owned = 0;                // confirmed entries owned
 
   ct_counter_block counters;
 
@@ -178,8 +179,9 @@ inline ct_tuple tuple_of(const pkt_meta& m) {
   t.sport = m.sport;
   t.proto = m.l4.proto;
   t.zone = m.zone;
-  t.dport = m.l4.proto == IPPROTO_ICMP ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
-                                       : m.dport;
+  t.dport = m.l4.proto == IPPROTO_ICMP
+                ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
+                : m.dport;
   return t;
 }
 

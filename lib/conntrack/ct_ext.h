@@ -32,7 +32,7 @@ enum class ct_ext_id : uint8_t {
   synproxy = 1,  // a proxied handshake joining: our cookie ISN and SYN-ACK TSval
   seqadj = 2,    // a proxied flow: sequence and timestamp offsets (nf_ct_seqadj)
   // 3..6: free for inline extensions (e.g. a timeout policy id)
-  block = 7,     // reserved: the area holds an out-of-line block's index
+  block = 7,  // reserved: the area holds an out-of-line block's index
 };
 
 inline constexpr uint16_t k_ct_ext_shift = 12;
@@ -53,10 +53,10 @@ struct ct_ext_area {
 // An extension type: plain bytes, small enough for the inline area, and
 // naming its id.
 template <typename T>
-concept ct_extension = std::is_trivially_copyable_v<T> && sizeof(T) <= k_ct_ext_inline_bytes &&
-                       requires {
-                         { T::ext_id } -> std::convertible_to<ct_ext_id>;
-                       };
+concept ct_extension = std::is_trivially_copyable_v<T> &&
+                       sizeof(T) <= k_ct_ext_inline_bytes&& requires {
+  { T::ext_id } -> std::convertible_to<ct_ext_id>;
+};
 
 template <ct_extension T>
 T ct_ext_get(const ct_ext_area& a) {

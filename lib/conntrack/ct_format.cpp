@@ -26,7 +26,8 @@ std::string ip_str(uint32_t net_order) {
 void append_tuple(std::string& s, const ct_tuple& t) {
   s += "src=" + ip_str(t.src) + " dst=" + ip_str(t.dst) + " ";
   if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
-    s += "sport=" + std::to_string(ntohs(t.sport)) + " dport=" + std::to_string(ntohs(t.dport)) + " ";
+    s += "sport=" + std::to_string(ntohs(t.sport)) + " dport=" + std::to_string(ntohs(t.dport)) +
+         " ";
   } else if (t.proto == IPPROTO_ICMP) {
     s += "type=" + std::to_string(t.dport >> 8) + " code=" + std::to_string(t.dport & 0xff) +
          " id=" + std::to_string(ntohs(t.sport)) + " ";
@@ -116,11 +117,16 @@ bool parse_filter_into(const std::string& text, ct_filter* f, std::string* err) 
     std::string key = tok.substr(0, eq), val = tok.substr(eq + 1);
     int64_t x = 0;
     if (key == "proto" || key == "p") {
-      if (val == "tcp") f->proto = 6;
-      else if (val == "udp") f->proto = 17;
-      else if (val == "icmp") f->proto = 1;
-      else if (!number(key, val, 0, 255, &x)) return false;
-      else f->proto = static_cast<int>(x);
+      if (val == "tcp")
+        f->proto = 6;
+      else if (val == "udp")
+        f->proto = 17;
+      else if (val == "icmp")
+        f->proto = 1;
+      else if (!number(key, val, 0, 255, &x))
+        return false;
+      else
+        f->proto = static_cast<int>(x);
     } else if (key == "src" || key == "s" || key == "dst" || key == "d") {
       in_addr a{};
       if (inet_pton(AF_INET, val.c_str(), &a) != 1) {

@@ -33,9 +33,9 @@ std::string format_entry(const entry_view& v, uint32_t now_ms);
 // Filters of conntrack -L/-D: -p, --src, --dst, --sport, --dport, --state, --zone, --mark.
 struct ct_filter {
   int proto = -1;
-  int64_t src = -1, dst = -1;    // host order
+  int64_t src = -1, dst = -1;  // host order
   int sport = -1, dport = -1;
-  int state = -1;                // tcp_state
+  int state = -1;  // tcp_state
   int zone = -1;
   int64_t mark = -1;
   bool matches(const entry_view& v) const;

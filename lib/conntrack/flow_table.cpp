@@ -44,7 +44,7 @@ void ct_entry::store_track(const track_state& s) {
 
 bool ct_entry::cas_track(uint64_t& expected, const track_state& s) {
   return track.compare_exchange_strong(expected, std::bit_cast<uint64_t>(s),
-                                      std::memory_order_acq_rel);
+                                       std::memory_order_acq_rel);
 }
 
 flow_table::~flow_table() {
@@ -75,13 +75,15 @@ result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, 
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
   if (rte_hash_rcu_qsbr_add(t->hash_, &rc) != 0) {
-    return error{.message = "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno))};
+    return error{.message =
+                     "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno))};
   }
   t->capacity_ = static_cast<uint32_t>(rte_hash_max_key_id(t->hash_)) + 1;
   size_t bytes = sizeof(ct_entry) * static_cast<size_t>(t->capacity_);
   t->entries_ = static_cast<ct_entry*>(rte_zmalloc("ct_entries", bytes, 64));
   if (t->entries_ == nullptr) {
-    return error{.message = "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries"};
+    return error{.message =
+                     "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries"};
   }
   for (uint32_t i = 0; i < t->capacity_; i++) new (&t->entries_[i]) ct_entry();
   // Hash memory: buckets (64 B each, 8 slots) twice (main + ext) plus the key
@@ -94,8 +96,8 @@ result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, 
 }
 
 void flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const {
-  rte_hash_lookup_bulk(hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(keys)),
-                       n, pos);
+  rte_hash_lookup_bulk(hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(keys)), n,
+                       pos);
 }
 
 int32_t flow_table::lookup(const flow_key& k) const { return rte_hash_lookup(hash_, &k); }

@@ -36,10 +36,20 @@ constexpr std::array<const char*, TCP_CT_MAX> tcp_state_names = {
 
 // The keys of conntrack.timeouts, which are the conntrack_timeouts fields.
 constexpr std::array<const char*, TC_COUNT> timeout_class_names = {
-    "tcp_syn_sent",       "tcp_syn_recv",    "tcp_established", "tcp_fin_wait",
-    "tcp_close_wait",     "tcp_last_ack",    "tcp_time_wait",   "tcp_close",
-    "tcp_unacknowledged", "tcp_max_retrans", "udp",             "udp_stream",
-    "icmp",               "generic",
+    "tcp_syn_sent",
+    "tcp_syn_recv",
+    "tcp_established",
+    "tcp_fin_wait",
+    "tcp_close_wait",
+    "tcp_last_ack",
+    "tcp_time_wait",
+    "tcp_close",
+    "tcp_unacknowledged",
+    "tcp_max_retrans",
+    "udp",
+    "udp_stream",
+    "icmp",
+    "generic",
 };
 
 // What a TCP state costs when nothing special applies. SYN_SENT2 has no
@@ -50,20 +60,13 @@ timeout_class tcp_state_class(uint8_t state) {
   switch (state) {
     case TCP_CT_NONE:
     case TCP_CT_SYN_SENT:
-    case TCP_CT_SYN_SENT2:
-      return TC_TCP_SYN_SENT;
-    case TCP_CT_SYN_RECV:
-      return TC_TCP_SYN_RECV;
-    case TCP_CT_ESTABLISHED:
-      return TC_TCP_ESTABLISHED;
-    case TCP_CT_FIN_WAIT:
-      return TC_TCP_FIN_WAIT;
-    case TCP_CT_CLOSE_WAIT:
-      return TC_TCP_CLOSE_WAIT;
-    case TCP_CT_LAST_ACK:
-      return TC_TCP_LAST_ACK;
-    case TCP_CT_TIME_WAIT:
-      return TC_TCP_TIME_WAIT;
+    case TCP_CT_SYN_SENT2: return TC_TCP_SYN_SENT;
+    case TCP_CT_SYN_RECV: return TC_TCP_SYN_RECV;
+    case TCP_CT_ESTABLISHED: return TC_TCP_ESTABLISHED;
+    case TCP_CT_FIN_WAIT: return TC_TCP_FIN_WAIT;
+    case TCP_CT_CLOSE_WAIT: return TC_TCP_CLOSE_WAIT;
+    case TCP_CT_LAST_ACK: return TC_TCP_LAST_ACK;
+    case TCP_CT_TIME_WAIT: return TC_TCP_TIME_WAIT;
     default:
       // CLOSE, and any corrupt value: the shortest TCP lifetime is the safe bet.
       return TC_TCP_CLOSE;

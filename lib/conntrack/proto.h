@@ -69,11 +69,11 @@ enum timeout_class : uint8_t {
 
 // The tracker-owned part of a conntrack entry (8 bytes).
 struct track_state {
-  uint8_t l4state = 0;        // tcp_state for TCP; 0 for the others
+  uint8_t l4state = 0;          // tcp_state for TCP; 0 for the others
   uint8_t tclass = TC_GENERIC;  // timeout class in force
-  uint8_t tcp_last_dir = 0;   // direction of the last packet that changed/probed state
-  uint8_t tcp_last_index = 0; // flag index (syn/synack/fin/ack/rst/none) of that packet
-  uint32_t stream_ms = 0;     // UDP: time after which a replied flow counts as a stream
+  uint8_t tcp_last_dir = 0;     // direction of the last packet that changed/probed state
+  uint8_t tcp_last_index = 0;   // flag index (syn/synack/fin/ack/rst/none) of that packet
+  uint32_t stream_ms = 0;       // UDP: time after which a replied flow counts as a stream
   // Field by field on purpose: a tracker has just written these with narrow
   // stores, and one 8-byte load of them would stall on store forwarding.
   bool operator==(const track_state&) const = default;
@@ -140,7 +140,7 @@ uint8_t tcp_transition(ct_dir dir, uint8_t index, uint8_t old_state);
 inline constexpr uint8_t TCP_TRANSITION_INVALID = TCP_CT_MAX;
 inline constexpr uint8_t TCP_TRANSITION_IGNORE = TCP_CT_MAX + 1;
 
-const char* tcp_state_name(uint8_t state);  // "SYN_SENT", ... ("NONE" for 0)
+const char* tcp_state_name(uint8_t state);       // "SYN_SENT", ... ("NONE" for 0)
 const char* timeout_class_name(uint8_t tclass);  // config key, e.g. "tcp_syn_sent"
 
 // Timeouts in milliseconds, indexed by timeout_class; built once from config.

@@ -2,9 +2,9 @@
 //
 // Only the four query types may open an entry; errors (unreachable, time
 // exceeded, ...) are RELATED to the flow they quote: icmp_error_quote()
-// reads the quote, and the caller looks the quoted flow up. The flow key ignores type and code, so the
-// tracker remembers the request type (in l4state) and checks each packet
-// against it, which is what Linux's tuple match does implicitly.
+// reads the quote, and the caller looks the quoted flow up. The flow key ignores type and code, so
+// the tracker remembers the request type (in l4state) and checks each packet against it, which is
+// what Linux's tuple match does implicitly.
 #include <netinet/in.h>
 
 #include <cstdint>

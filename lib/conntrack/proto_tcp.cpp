@@ -236,10 +236,8 @@ bool tcp_flags_valid(uint8_t tcp_flags) {
     case TCPF_FIN | TCPF_ACK:
     case TCPF_FIN | TCPF_ACK | TCPF_URG:
     case TCPF_ACK:
-    case TCPF_ACK | TCPF_URG:
-      return true;
-    default:
-      return false;
+    case TCPF_ACK | TCPF_URG: return true;
+    default: return false;
   }
 }
 

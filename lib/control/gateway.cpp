@@ -48,9 +48,9 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     pi.mtu = p.mtu;
     gw->ports.push_back(pi);
   }
-  gw->mbuf_pool = rte_pktmbuf_pool_create((name + "_mbufs").c_str(), cfg.mbufs, 256,
-                                          k_pkt_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                          SOCKET_ID_ANY);
+  gw->mbuf_pool =
+      rte_pktmbuf_pool_create((name + "_mbufs").c_str(), cfg.mbufs, 256, k_pkt_priv_size,
+                              RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   if (gw->mbuf_pool == nullptr) {
     return plain_error("mbuf pool of " + std::to_string(cfg.mbufs) + ": " +
                        rte_strerror(rte_errno));

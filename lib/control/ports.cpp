@@ -7,8 +7,8 @@
 
 #include <glog/logging.h>
 
-#include "dataplane/gateway.h"
 #include "control/rss.h"
+#include "dataplane/gateway.h"
 
 namespace ctgate {
 
@@ -18,7 +18,9 @@ const uint8_t k_symmetric_rss_key[40] = {
     0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
 };
 
-std::string devargs_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
+std::string devargs_name(const std::string& devargs) {
+  return devargs.substr(0, devargs.find(','));
+}
 
 bool devargs_is_vdev(const std::string& devargs) { return devargs.rfind("net_", 0) == 0; }
 
@@ -60,8 +62,8 @@ void log_rss(const std::string& port, uint16_t id, uint16_t queues, const rss_pl
               << int(got.rss_key_len) << " B " << rss_key_hex(key.data(), got.rss_key_len)
               << ", hash " << rss_hf_names(got.rss_hf);
   } else {
-    LOG(INFO) << "port " << port << ": RSS over " << queues << " queues, key "
-              << plan.key.size() << " B " << rss_key_hex(plan.key.data(), plan.key.size())
+    LOG(INFO) << "port " << port << ": RSS over " << queues << " queues, key " << plan.key.size()
+              << " B " << rss_key_hex(plan.key.data(), plan.key.size())
               << " (requested; the device cannot report it), hash " << rss_hf_names(plan.hf);
   }
 }
@@ -99,8 +101,8 @@ result<void> start_port(gateway& gw, size_t idx) {
   // verdict and conntrack (nf_conntrack_checksum) the L4 one, and fall back
   // to software for packets the NIC reports as unknown. In software the L4
   // check is the largest single cost conntrack adds to a small packet.
-  constexpr uint64_t k_rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
-                                  RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  constexpr uint64_t k_rx_cksum =
+      RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
   conf.rxmode.offloads |= info.rx_offload_capa & k_rx_cksum;
   rc = rte_eth_dev_configure(id, q, q, &conf);
   if (rc != 0 && rss.enabled) {

@@ -22,8 +22,9 @@ rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
   if (queues <= 1) return p;
   p.hf = info.flow_type_rss_offloads & wanted_rss_hf();
   if (p.hf == 0) {
-    p.warning = "the device hashes no IPv4 flow type: every packet arrives on queue 0, so one "
-                "worker receives all traffic";
+    p.warning =
+        "the device hashes no IPv4 flow type: every packet arrives on queue 0, so one "
+        "worker receives all traffic";
     return p;
   }
   p.enabled = true;

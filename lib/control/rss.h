@@ -33,10 +33,10 @@ uint64_t wanted_rss_hf();
 
 // What one port's RSS will be, decided from the device's capabilities.
 struct rss_plan {
-  bool enabled = false;       // more than one queue and some flow type to hash on
-  std::vector<uint8_t> key;   // the symmetric key at the device's length
-  uint64_t hf = 0;            // RTE_ETH_RSS_* the device will hash on
-  std::string warning;        // non-empty: why flows may not be symmetric
+  bool enabled = false;      // more than one queue and some flow type to hash on
+  std::vector<uint8_t> key;  // the symmetric key at the device's length
+  uint64_t hf = 0;           // RTE_ETH_RSS_* the device will hash on
+  std::string warning;       // non-empty: why flows may not be symmetric
 };
 rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues);
 

@@ -64,7 +64,8 @@ void warn_ordering(gateway& gw, const loaded_ruleset& lr, std::vector<std::strin
     const auto& chain = snap->chains[static_cast<int>(to_hook_point(cc.hook_point))];
     int confirm_at = -1, chain_at = -1;
     for (uint16_t i = 0; i < chain.n; i++) {
-      if (chain.e[i].fn != nullptr && std::string(chain.e[i].name) == "ipv4_confirm") confirm_at = i;
+      if (chain.e[i].fn != nullptr && std::string(chain.e[i].name) == "ipv4_confirm")
+        confirm_at = i;
       if (chain.e[i].priv == ref.get()) chain_at = i;
     }
     if (confirm_at >= 0 && chain_at > confirm_at) {
@@ -149,12 +150,13 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   });
   if (synproxy_now) gw.synproxy->hook_registered = true;
   if (!ok) {
-    return error{
-        .file = source, .severity = "error",
-        .message = "cannot register chains: " + ok.error().message};
+    return error{.file = source,
+                 .severity = "error",
+                 .message = "cannot register chains: " + ok.error().message};
   }
   if (lr->rs->uses_synproxy && gw.cfg.conntrack.tcp_loose)
-    res.warnings.push_back(source + ": warning: synproxy with conntrack.tcp_loose: true: a client's "
+    res.warnings.push_back(source +
+                           ": warning: synproxy with conntrack.tcp_loose: true: a client's "
                            "ACK is picked up as a new flow instead of reaching the synproxy rule "
                            "as INVALID. Set conntrack.tcp_loose: false (Linux: "
                            "nf_conntrack_tcp_loose=0), as synproxy requires.");
@@ -211,11 +213,13 @@ result<ruleset_summary> check_ruleset_file(const std::string& path,
 result<ruleset_summary> trace_start(gateway& gw, const std::string& expr) {
   // The selector runs first on both entry hooks; INT_MIN is below raw.
   std::string body = expr + (expr.empty() ? "" : " ") + "meta nftrace set 1";
-  std::string text = "table ip ctgate_trace {\n"
-                     "  chain trace_prerouting { type filter hook prerouting priority -2147483648; " +
-                     body + "; }\n"
-                     "  chain trace_output { type filter hook output priority -2147483648; " + body +
-                     "; }\n}\n";
+  std::string text =
+      "table ip ctgate_trace {\n"
+      "  chain trace_prerouting { type filter hook prerouting priority -2147483648; " +
+      body +
+      "; }\n"
+      "  chain trace_output { type filter hook output priority -2147483648; " +
+      body + "; }\n}\n";
   result<nft::ruleset> ast = nft::parse_string(text, "trace");
   // The selector's text is ours: only the user's part of the message helps.
   if (!ast) return error{.message = "trace expression: " + ast.error().message};
@@ -255,7 +259,8 @@ std::string proto_name(uint8_t p) {
 
 std::string packet_text(const gateway& gw, const trace_record& r) {
   char buf[64];
-  std::string s = "packet: iif \"" + (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
+  std::string s =
+      "packet: iif \"" + (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
   s += " ip saddr " + format_ipv4(ntohl(r.src)) + " ip daddr " + format_ipv4(ntohl(r.dst));
   s += " ip protocol " + proto_name(r.proto);
   if (r.proto == 6 || r.proto == 17) {

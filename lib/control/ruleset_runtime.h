@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/result.h"
-#include "ruleset/nft_chain.h"
 #include "ruleset/compiled.h"
+#include "ruleset/nft_chain.h"
 
 namespace ctgate {
 

@@ -47,8 +47,8 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     }
     rte_tel_data_add_dict_u64(c, "rx_packets", rx);
     rte_tel_data_add_dict_u64(c, "tx_packets", tx);
-    rte_tel_data_add_dict_string(c, "address",
-                                 (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
+    rte_tel_data_add_dict_string(
+        c, "address", (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
     char mac[32];
     std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
                   pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
@@ -85,8 +85,9 @@ void add_counters(rte_tel_data* d, const char* const* names, size_t n, Slots slo
 }
 
 void add_dp_counters(rte_tel_data* d, const worker_ctx* only) {
-  add_counters(d, dp_counter_names, dp_counter_count,
-               [](const worker_ctx& w) { return w.counters.c; }, only);
+  add_counters(
+      d, dp_counter_names, dp_counter_count, [](const worker_ctx& w) { return w.counters.c; },
+      only);
 }
 
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
@@ -108,10 +109,12 @@ int cmd_drops(const char*, const char*, rte_tel_data* d) {
   for (size_t i = 0; i < dp_counter_count; i++) {
     std::string name = dp_counter_names[i];
     if (name.rfind("drop_", 0) != 0) continue;
-    rte_tel_data_add_dict_u64(d, name.substr(5).c_str(), dp_total(*g_gw, static_cast<dp_counter>(i)));
+    rte_tel_data_add_dict_u64(d, name.substr(5).c_str(),
+                              dp_total(*g_gw, static_cast<dp_counter>(i)));
   }
   rte_tel_data_add_dict_u64(d, "conntrack_table_full", ct_total(*g_gw, ct::ct_counter::drop));
-  rte_tel_data_add_dict_u64(d, "conntrack_insert_failed", ct_total(*g_gw, ct::ct_counter::insert_failed));
+  rte_tel_data_add_dict_u64(d, "conntrack_insert_failed",
+                            ct_total(*g_gw, ct::ct_counter::insert_failed));
   return 0;
 }
 
@@ -139,8 +142,9 @@ int cmd_hooks(const char*, const char*, rte_tel_data* d) {
 }
 
 void add_ct_counters(rte_tel_data* d, const worker_ctx* only) {
-  add_counters(d, ct::ct_counter_names, ct::ct_counter_count,
-               [](const worker_ctx& w) { return w.ct.counters.c; }, only);
+  add_counters(
+      d, ct::ct_counter_names, ct::ct_counter_count,
+      [](const worker_ctx& w) { return w.ct.counters.c; }, only);
 }
 
 int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
@@ -305,8 +309,9 @@ int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
 
 int cmd_synproxy(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  add_counters(d, synproxy_counter_names, synproxy_counter_count,
-               [](const worker_ctx& w) { return w.synproxy->counters.c; }, nullptr);
+  add_counters(
+      d, synproxy_counter_names, synproxy_counter_count,
+      [](const worker_ctx& w) { return w.synproxy->counters.c; }, nullptr);
   rte_tel_data_add_dict_u64(d, "hook_registered", g_gw->synproxy->hook_registered ? 1 : 0);
   const synproxy_auto_state& a = g_gw->synproxy->auto_mode;
   const char* mode = a.configured ? (a.on.load() ? "auto: cookies on" : "auto: standby")

@@ -11,7 +11,8 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   // One hook snapshot per burst: a concurrent registration takes effect at
   // the next burst, never in the middle of one.
   w.hooks = w.gw->hooks->current();
-  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms) w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
+  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms)
+    w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
   w.counters.add(dp_counter::bursts);
 

@@ -39,9 +39,9 @@ void stage_arp(worker_ctx& w, rte_mbuf* m) {
     return;
   }
   // Turn the request into the reply in place.
-  size_t len = build_arp(RTE_ARP_OP_REPLY, port.mac, tip, sha, sip, sha,
-                         rte_pktmbuf_mtod(m, uint8_t*),
-                         rte_pktmbuf_tailroom(m) + rte_pktmbuf_data_len(m));
+  size_t len =
+      build_arp(RTE_ARP_OP_REPLY, port.mac, tip, sha, sip, sha, rte_pktmbuf_mtod(m, uint8_t*),
+                rte_pktmbuf_tailroom(m) + rte_pktmbuf_data_len(m));
   m->data_len = m->pkt_len = static_cast<uint32_t>(len);
   meta->out_port = meta->in_port;
   meta->nexthop = sip;

@@ -27,9 +27,8 @@ void make_echo_reply(rte_mbuf* mb, pkt_meta* m) {
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   // Echo request -> echo reply: type and code share one 16-bit word.
   ih->icmp_type = icmp::echo_reply;
-  ih->icmp_cksum =
-      cksum_replace16(ih->icmp_cksum, rte_cpu_to_be_16(icmp::echo << 8),
-                      rte_cpu_to_be_16(icmp::echo_reply << 8));
+  ih->icmp_cksum = cksum_replace16(ih->icmp_cksum, rte_cpu_to_be_16(icmp::echo << 8),
+                                   rte_cpu_to_be_16(icmp::echo_reply << 8));
   // A fresh trip through LOCAL_OUT: new metadata for the reply.
   std::swap(m->src, m->dst);
   m->l4.icmp_type = icmp::echo_reply;

@@ -43,7 +43,8 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       // Drop Ethernet padding/trailers beyond the IP datagram, as ip_rcv
       // does, so lengths and MTU checks see the datagram only.
       uint32_t end = meta->l4_off + meta->l4_len;
-      if (rte_pktmbuf_pkt_len(m) > end) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
+      if (rte_pktmbuf_pkt_len(m) > end)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
       pkts[kept++] = m;
     } else if (r == parse_result::arp) {
       stage_arp(w, m);

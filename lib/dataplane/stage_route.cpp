@@ -55,14 +55,9 @@ uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** loca
         meta_of(pkts[i])->flags |= PKT_F_LOCAL;
         local[nl++] = pkts[i];
         break;
-      case route_kind::forward:
-        pkts[kept++] = pkts[i];
-        break;
-      case route_kind::broadcast:
-        pkt_drop(w, pkts[i], dp_counter::drop_broadcast);
-        break;
-      default:
-        pkt_drop(w, pkts[i], dp_counter::drop_no_route);
+      case route_kind::forward: pkts[kept++] = pkts[i]; break;
+      case route_kind::broadcast: pkt_drop(w, pkts[i], dp_counter::drop_broadcast); break;
+      default: pkt_drop(w, pkts[i], dp_counter::drop_no_route);
     }
   }
   w.counters.add(dp_counter::local_in, nl);

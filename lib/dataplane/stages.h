@@ -3,7 +3,8 @@
 //
 //   rx -> parse(+arp) -> PRE_ROUTING -> route -+-> LOCAL_IN -> local ------+
 //                                              |                           v
-//                                              +-> forward(ttl) -> FORWARD |  LOCAL_OUT -> route_out
+//                                              +-> forward(ttl) -> FORWARD |  LOCAL_OUT ->
+//                                              route_out
 //                                                          |               |        |
 //                                                          +--> POST_ROUTING <------+ -> tx
 #pragma once

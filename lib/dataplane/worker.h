@@ -61,21 +61,21 @@ using log_ring = spsc_ring<nft_log_record, 256>;
 // One step of a traced packet's path (nft monitor trace's lines).
 enum class trace_kind : uint8_t { packet, hook, rule, policy };
 struct trace_record {
-  uint32_t id = 0;          // trace id: worker << 24 | sequence
+  uint32_t id = 0;  // trace id: worker << 24 | sequence
   trace_kind kind = trace_kind::packet;
-  uint8_t hook = 0;         // hook_point
-  uint8_t verdict = 0;      // ctgate::verdict
+  uint8_t hook = 0;     // hook_point
+  uint8_t verdict = 0;  // ctgate::verdict
   uint8_t proto = 0;
-  uint16_t hook_id = 0;     // registry id of the callback (hook records)
+  uint16_t hook_id = 0;  // registry id of the callback (hook records)
   uint16_t in_port = 0;
-  uint32_t group = 0;       // ruleset generation (rule/policy records)
-  uint32_t chain = 0;       // compiled chain index
-  uint32_t rule = 0;        // compiled rule index
+  uint32_t group = 0;  // ruleset generation (rule/policy records)
+  uint32_t chain = 0;  // compiled chain index
+  uint32_t rule = 0;   // compiled rule index
   uint32_t src = 0, dst = 0;
   uint16_t sport = 0, dport = 0;
   uint8_t tcp_flags = 0;
   uint8_t ct_info = 0;
-  char name[32] = {};       // callback name (hook records)
+  char name[32] = {};  // callback name (hook records)
 };
 using trace_ring = spsc_ring<trace_record, 1024>;
 
@@ -87,8 +87,8 @@ struct alignas(64) worker_ctx {
   uint16_t id = 0;
   unsigned lcore = 0;
   gateway* gw = nullptr;
-  uint32_t now_ms = 1;               // read once per burst (tests set it directly)
-  uint64_t now_ns = 1;               // for rate limiters; derived from now_ms unless set
+  uint32_t now_ms = 1;                    // read once per burst (tests set it directly)
+  uint64_t now_ns = 1;                    // for rate limiters; derived from now_ms unless set
   rte_mbuf* local_out[k_max_burst] = {};  // packets the gateway generated this burst (rejects)
   uint16_t n_local_out = 0;
   log_ring logs;

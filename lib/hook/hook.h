@@ -52,14 +52,14 @@ using hook_fn = uint16_t (*)(const hook_entry& self, worker_ctx& w, rte_mbuf** p
                              verdict* v);
 
 inline constexpr int k_hook_name_len = 40;
-inline constexpr uint16_t k_max_hook_ids = 256;       // ids index per-worker counters
+inline constexpr uint16_t k_max_hook_ids = 256;  // ids index per-worker counters
 inline constexpr uint16_t k_max_hooks_per_point = 32;
 
 struct hook_entry {
   hook_fn fn;
   void* priv;
   int32_t priority;
-  uint16_t id;  // registration id, 1..k_max_hook_ids-1, stable while registered
+  uint16_t id;     // registration id, 1..k_max_hook_ids-1, stable while registered
   uint32_t group;  // who registered it: 0 built-ins, others e.g. a ruleset generation
   char name[k_hook_name_len];
 };

@@ -67,8 +67,8 @@ result<int> hook_registry::add_locked(hook_point hp, int32_t priority, const std
 bool hook_registry::remove(int id) {
   lock_guard lock(mu_);
   for (auto& chain : chains_) {
-    auto it = std::find_if(chain.begin(), chain.end(),
-                           [&](const hook_entry& x) { return x.id == id; });
+    auto it =
+        std::find_if(chain.begin(), chain.end(), [&](const hook_entry& x) { return x.id == id; });
     if (it != chain.end()) {
       chain.erase(it);
       id_used_[id] = false;

@@ -94,7 +94,8 @@ class hook_registry {
 
   rte_rcu_qsbr* qs_;
   mutable mutex mu_;
-  std::vector<hook_entry> chains_[k_hook_count] CTGATE_GUARDED_BY(mu_);  // control-plane master copy
+  std::vector<hook_entry> chains_[k_hook_count] CTGATE_GUARDED_BY(
+      mu_);  // control-plane master copy
   std::atomic<const hook_snapshot*> cur_;
   uint64_t generation_ CTGATE_GUARDED_BY(mu_) = 0;
   bool id_used_[k_max_hook_ids] CTGATE_GUARDED_BY(mu_) = {};

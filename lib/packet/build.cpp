@@ -82,8 +82,7 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
       ih->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ih, l4len));
       break;
     }
-    default:
-      break;
+    default: break;
   }
   return frame;
 }

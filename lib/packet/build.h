@@ -20,7 +20,7 @@ struct pkt_spec {
   uint8_t proto = 17;  // 6 tcp, 17 udp, 1 icmp, other: raw payload
   uint8_t ttl = 64;
   uint16_t ip_id = 0;
-  uint16_t frag = 0;   // flags+offset field, host order
+  uint16_t frag = 0;  // flags+offset field, host order
   uint16_t sport = 0;
   uint16_t dport = 0;
   uint8_t tcp_flags = 0;

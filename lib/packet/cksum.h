@@ -41,7 +41,8 @@ inline uint16_t cksum_replace16(uint16_t check, uint16_t from, uint16_t to) {
   return cksum_adjust(check, static_cast<uint16_t>(~from) + uint64_t{to});
 }
 inline uint16_t cksum_replace32(uint16_t check, uint32_t from, uint32_t to) {
-  return cksum_adjust(check, uint64_t{~from >> 16} + (~from & 0xffffu) + (to >> 16) + (to & 0xffffu));
+  return cksum_adjust(check,
+                      uint64_t{~from >> 16} + (~from & 0xffffu) + (to >> 16) + (to & 0xffffu));
 }
 
 // Adds `len` bytes at p to the accumulator (an odd last byte is padded with
@@ -102,7 +103,8 @@ inline uint16_t ipv4_l4_sum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_le
 
 // The TCP/UDP checksum field value for an L4 segment whose checksum field is
 // zero. (For UDP a result of 0 must be sent as 0xffff; the caller knows.)
-inline uint16_t ipv4_l4_cksum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_len, uint8_t proto) {
+inline uint16_t ipv4_l4_cksum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_len,
+                              uint8_t proto) {
   return static_cast<uint16_t>(~ipv4_l4_sum(ip, l4, l4_len, proto));
 }
 

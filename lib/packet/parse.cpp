@@ -69,9 +69,7 @@ void parse_l4(const uint8_t* l4, uint32_t l4_len, pkt_meta* m) {
       m->l4.payload_len = static_cast<uint16_t>(l4_len - sizeof(rte_icmp_hdr));
       return;
     }
-    default:
-      m->l4.payload_len = static_cast<uint16_t>(l4_len);
-      return;
+    default: m->l4.payload_len = static_cast<uint16_t>(l4_len); return;
   }
 }
 
@@ -79,8 +77,15 @@ void parse_l4(const uint8_t* l4, uint32_t l4_len, pkt_meta* m) {
 
 const char* parse_result_name(parse_result r) {
   static constexpr const char* names[] = {
-      "ipv4",         "arp",           "runt",           "unsupported_ethertype", "ip_truncated",
-      "ip_bad_version", "ip_bad_ihl", "ip_bad_total_len", "ip_bad_checksum",
+      "ipv4",
+      "arp",
+      "runt",
+      "unsupported_ethertype",
+      "ip_truncated",
+      "ip_bad_version",
+      "ip_bad_ihl",
+      "ip_bad_total_len",
+      "ip_bad_checksum",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(parse_result::count_));
   return names[static_cast<size_t>(r)];

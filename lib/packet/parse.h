@@ -12,11 +12,11 @@ namespace ctgate {
 // of the parse stage; L4 problems are not drops (conntrack counts them as
 // invalid and rules decide).
 enum class parse_result : uint8_t {
-  ipv4 = 0,          // meta filled
-  arp,               // ARP for the arp stage (meta.l3_off set)
-  runt,              // shorter than an Ethernet header
+  ipv4 = 0,  // meta filled
+  arp,       // ARP for the arp stage (meta.l3_off set)
+  runt,      // shorter than an Ethernet header
   unsupported_ethertype,
-  ip_truncated,      // shorter than 20 bytes of IPv4 header
+  ip_truncated,  // shorter than 20 bytes of IPv4 header
   ip_bad_version,
   ip_bad_ihl,        // IHL < 5 or header beyond the frame
   ip_bad_total_len,  // total length < IHL*4 or beyond the frame

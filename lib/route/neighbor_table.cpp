@@ -56,7 +56,8 @@ bool neighbor_table::lookup(uint32_t ip, mac_addr* mac) const {
 
 int32_t neighbor_table::find_or_add(uint32_t ip) {
   void* data = nullptr;
-  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0) return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
+  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0)
+    return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
   // Slot indices are handed out in order; the slot is initialised before
   // the key is published, so a reader that finds the key sees its ip.
   uint32_t idx = count_.fetch_add(1, std::memory_order_acq_rel);
@@ -70,7 +71,8 @@ int32_t neighbor_table::find_or_add(uint32_t ip) {
   // Two threads adding the same ip concurrently: the later add overwrote
   // the data; both slots hold the same ip and the table points at one. The
   // other slot is harmless (it is never found); bounded by the rarity of it.
-  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0) return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
+  if (rte_hash_lookup_data(hash_, &ip, &data) >= 0)
+    return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
   return static_cast<int32_t>(idx);
 }
 

@@ -52,7 +52,7 @@ class neighbor_table {
   int32_t find_or_add(uint32_t ip);
 
   struct slot {
-    std::atomic<uint64_t> word{0};          // mac | k_valid | k_static
+    std::atomic<uint64_t> word{0};  // mac | k_valid | k_static
     std::atomic<uint32_t> next_request_ms{0};
     uint32_t ip = 0;
   };

@@ -34,7 +34,8 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
     t->entries_.push_back({{p.address.addr, 32}, {route_kind::local, port, 0}});
     if (p.address.len <= 30) {
       t->entries_.push_back({{net.addr, 32}, {route_kind::broadcast, port, 0}});
-      t->entries_.push_back({{net.addr | ~mask_of(p.address.len), 32}, {route_kind::broadcast, port, 0}});
+      t->entries_.push_back(
+          {{net.addr | ~mask_of(p.address.len), 32}, {route_kind::broadcast, port, 0}});
     }
   }
   for (const auto& r : cfg.routes) {

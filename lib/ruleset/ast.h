@@ -28,25 +28,25 @@ enum class hook : uint8_t { prerouting, input, forward, output, postrouting };
 
 // What a match reads from the packet.
 enum class field : uint8_t {
-  ip_saddr,       // ipv4_addr
-  ip_daddr,       // ipv4_addr
-  ip_protocol,    // u8 (by name: tcp udp icmp ...)
-  meta_l4proto,   // u8
-  meta_iif,       // port index, resolved by the compiler from the name in `str`
+  ip_saddr,      // ipv4_addr
+  ip_daddr,      // ipv4_addr
+  ip_protocol,   // u8 (by name: tcp udp icmp ...)
+  meta_l4proto,  // u8
+  meta_iif,      // port index, resolved by the compiler from the name in `str`
   meta_oif,
-  meta_iifname,   // same as iif for ctgate (names are the config's port names)
+  meta_iifname,  // same as iif for ctgate (names are the config's port names)
   meta_oifname,
-  meta_mark,      // u32
-  ct_state,       // bitmask, CT_STATE_* below
-  ct_mark,        // u32
+  meta_mark,  // u32
+  ct_state,   // bitmask, CT_STATE_* below
+  ct_mark,    // u32
   tcp_sport,
   tcp_dport,
   udp_sport,
   udp_dport,
-  th_sport,       // transport header (tcp or udp) port: `th dport`
+  th_sport,  // transport header (tcp or udp) port: `th dport`
   th_dport,
-  tcp_flags,      // u8, TCPF_* bits
-  icmp_type,      // u8
+  tcp_flags,  // u8, TCPF_* bits
+  icmp_type,  // u8
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
@@ -59,12 +59,16 @@ enum : uint32_t {
 };
 
 enum class cmp_op : uint8_t {
-  eq,         // value (or value in set / range)
-  ne,         // !=
-  lt, gt, le, ge,
+  eq,  // value (or value in set / range)
+  ne,  // !=
+  lt,
+  gt,
+  le,
+  ge,
   bits_any,   // (pkt & mask) != 0      e.g. `ct state established,related`, `tcp flags syn`
   bits_none,  // (pkt & mask) == 0      e.g. `ct state != invalid`, `tcp flags ! fin,rst`
-  masked_eq,  // (pkt & mask) == value  e.g. `tcp flags & (syn|ack) == syn`, `tcp flags syn / syn,ack`
+  masked_eq,  // (pkt & mask) == value  e.g. `tcp flags & (syn|ack) == syn`, `tcp flags syn /
+              // syn,ack`
   masked_ne,  // (pkt & mask) != value
 };
 
@@ -110,26 +114,31 @@ enum class stmt_kind : uint8_t {
   meter,     // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
 };
 
-enum class reject_kind : uint8_t { icmp_port_unreachable, icmp_host_unreachable,
-                                   icmp_net_unreachable, icmp_admin_prohibited, tcp_reset };
+enum class reject_kind : uint8_t {
+  icmp_port_unreachable,
+  icmp_host_unreachable,
+  icmp_net_unreachable,
+  icmp_admin_prohibited,
+  tcp_reset
+};
 enum class rate_unit : uint8_t { second, minute, hour, day };
 
 struct statement {
   stmt_kind kind;
   location loc;
-  std::string target;        // jump/goto chain name
-  std::string log_prefix;    // log prefix "..."
+  std::string target;      // jump/goto chain name
+  std::string log_prefix;  // log prefix "..."
   reject_kind reject = reject_kind::icmp_port_unreachable;
-  uint64_t rate = 0;         // limit rate N/unit
+  uint64_t rate = 0;  // limit rate N/unit
   rate_unit unit = rate_unit::second;
-  uint32_t burst = 0;        // limit ... burst M packets (0 = nft's default of 5)
-  bool over = false;         // limit rate over N/unit
-  uint64_t value = 0;        // meta/ct mark set VALUE, nftrace set 0|1
-  uint64_t packets = 0;      // counter packets N bytes M (as listed; starting values)
+  uint32_t burst = 0;    // limit ... burst M packets (0 = nft's default of 5)
+  bool over = false;     // limit rate over N/unit
+  uint64_t value = 0;    // meta/ct mark set VALUE, nftrace set 0|1
+  uint64_t packets = 0;  // counter packets N bytes M (as listed; starting values)
   uint64_t bytes = 0;
   // synproxy options (0 / false: not given)
   uint16_t mss = 0;
-  uint8_t wscale = 0xff;     // 0xff: not given
+  uint8_t wscale = 0xff;  // 0xff: not given
   bool timestamp = false;
   bool sack_perm = false;
   // meter: the name and the per-key field (rate/unit/burst/over as for limit)
@@ -147,20 +156,20 @@ struct rule {
 struct chain {
   std::string name;
   location loc;
-  bool base = false;             // has `type ... hook ... priority ...;`
-  std::string type = "filter";   // filter (the only type supported)
+  bool base = false;            // has `type ... hook ... priority ...;`
+  std::string type = "filter";  // filter (the only type supported)
   nft::hook hook = nft::hook::input;
   int32_t priority = 0;
-  std::string priority_text;     // as written: "filter", "raw - 10", "2147483647"
-  bool policy_drop = false;      // policy accept|drop (base chains)
+  std::string priority_text;  // as written: "filter", "raw - 10", "2147483647"
+  bool policy_drop = false;   // policy accept|drop (base chains)
   std::vector<rule> rules;
 };
 
 struct set {
   std::string name;
   location loc;
-  std::string type;              // ipv4_addr | inet_service | inet_proto | mark
-  bool interval = false;         // flags interval;
+  std::string type;       // ipv4_addr | inet_service | inet_proto | mark
+  bool interval = false;  // flags interval;
   std::vector<value_range> elems;
   std::vector<std::string> elem_text;  // as written, for listings
 };
@@ -174,7 +183,7 @@ struct table {
 };
 
 struct ruleset {
-  bool flush = false;            // `flush ruleset` seen (always implied: a load replaces all)
+  bool flush = false;  // `flush ruleset` seen (always implied: a load replaces all)
   std::vector<table> tables;
 };
 

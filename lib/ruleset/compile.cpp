@@ -10,7 +10,8 @@
 namespace ctgate::nft {
 
 range_set::range_set(std::vector<value_range> r) {
-  std::sort(r.begin(), r.end(), [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+  std::sort(r.begin(), r.end(),
+            [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
   for (const auto& x : r) {
     if (!lo_.empty() && x.lo <= hi_.back() + 1) {
       hi_.back() = std::max(hi_.back(), x.hi);
@@ -93,11 +94,12 @@ counter_value compiled_ruleset::counter_total(uint32_t i) const {
 
 namespace {
 
-constexpr uint32_t k_min_run = 4;         // shorter runs are cheaper to just try
+constexpr uint32_t k_min_run = 4;  // shorter runs are cheaper to just try
 
 // The values a rule's first match selects, if it is an exact `F == v` /
 // `F == { v1, v2 }` match on plain values (no ranges, masks or named sets).
-bool index_values(const compiled_ruleset& rs, const crule& r, field* f, std::vector<uint64_t>* vals) {
+bool index_values(const compiled_ruleset& rs, const crule& r, field* f,
+                  std::vector<uint64_t>* vals) {
   if (r.n_matches == 0) return false;
   const cmatch& m = rs.matches[r.first_match];
   if (m.op != cmp_op::eq) return false;
@@ -214,13 +216,15 @@ class compiler {
     if (!m.rhs.str.empty()) {  // interface name
       auto it = std::find(ports_.begin(), ports_.end(), m.rhs.str);
       if (it == ports_.end())
-        return fail(m.loc, "unknown interface '" + m.rhs.str + "' (ports are named in the gateway config)");
+        return fail(
+            m.loc, "unknown interface '" + m.rhs.str + "' (ports are named in the gateway config)");
       out->lo = out->hi = static_cast<uint64_t>(it - ports_.begin());
       return true;
     }
     if (!m.rhs.set_name.empty()) {
       auto it = table_sets_[t].find(m.rhs.set_name);
-      if (it == table_sets_[t].end()) return fail(m.loc, "set '" + m.rhs.set_name + "' does not exist");
+      if (it == table_sets_[t].end())
+        return fail(m.loc, "set '" + m.rhs.set_name + "' does not exist");
       out->set = it->second;
       return true;
     }
@@ -239,14 +243,13 @@ class compiler {
     out->value = s.value;
     out->reject = s.reject;
     switch (s.kind) {
-      case stmt_kind::counter:
-        out->counter = out_->n_counters++;
-        break;
+      case stmt_kind::counter: out->counter = out_->n_counters++; break;
       case stmt_kind::jump:
       case stmt_kind::goto_: {
         auto it = chain_index_.find({t, s.target});
         if (it == chain_index_.end()) return fail(s.loc, "chain '" + s.target + "' does not exist");
-        if (out_->chains[it->second].base) return fail(s.loc, "cannot jump to base chain '" + s.target + "'");
+        if (out_->chains[it->second].base)
+          return fail(s.loc, "cannot jump to base chain '" + s.target + "'");
         out->target = it->second;
         break;
       }
@@ -277,7 +280,8 @@ class compiler {
       case stmt_kind::synproxy:
         // Options packed in value: mss | wscale << 16 | timestamp << 24 | sack-perm << 25.
         out->value = (s.mss != 0 ? s.mss : 1460u) | (static_cast<uint64_t>(s.wscale) << 16) |
-                     (static_cast<uint64_t>(s.timestamp) << 24) | (static_cast<uint64_t>(s.sack_perm) << 25);
+                     (static_cast<uint64_t>(s.timestamp) << 24) |
+                     (static_cast<uint64_t>(s.sack_perm) << 25);
         out_->uses_synproxy = out_->uses_ct = true;
         break;
       case stmt_kind::log:
@@ -288,11 +292,8 @@ class compiler {
         out_->uses_nftrace = out_->uses_nftrace || s.value != 0;
         break;
       case stmt_kind::notrack:
-      case stmt_kind::ct_mark_set:
-        out_->uses_ct = true;
-        break;
-      default:
-        break;
+      case stmt_kind::ct_mark_set: out_->uses_ct = true; break;
+      default: break;
     }
     return true;
   }
@@ -365,7 +366,8 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
   out->limit_rule.insert(out->limit_rule.end(), c.meter_rules_.begin(), c.meter_rules_.end());
   out->limit_counters = std::make_unique<compiled_ruleset::limit_counter[]>(
       static_cast<size_t>(n_workers) * std::max<size_t>(1, out->limit_rule.size()));
-  out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) * std::max(1u, out->n_counters));
+  out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) *
+                                                   std::max(1u, out->n_counters));
   return out;
 }
 

@@ -35,7 +35,7 @@ class range_set {
 struct cmatch {
   field f;
   cmp_op op;
-  uint32_t set = k_none;  // index into compiled_ruleset::sets when a set/range list
+  uint32_t set = k_none;    // index into compiled_ruleset::sets when a set/range list
   uint64_t lo = 0, hi = 0;  // single value or one range when set == k_none
   uint64_t mask = 0, value = 0;
 };
@@ -55,7 +55,7 @@ struct crule {
   uint32_t first_match = 0, n_matches = 0;
   uint32_t first_stmt = 0, n_stmts = 0;
   uint32_t table = 0, chain = 0, index = 0;  // position in the AST, for listings/trace
-  uint32_t run = k_none;  // the indexed run this rule belongs to, if any
+  uint32_t run = k_none;                     // the indexed run this rule belongs to, if any
 };
 
 // A run of consecutive rules whose first match is `F == value(s)` on the
@@ -65,8 +65,8 @@ struct crule {
 // match are never touched; order, jumps and returns are unchanged.
 struct rule_run {
   field f;
-  uint32_t first = 0, end = 0;  // global rule indices [first, end)
-  std::vector<uint64_t> keys;   // sorted distinct values
+  uint32_t first = 0, end = 0;     // global rule indices [first, end)
+  std::vector<uint64_t> keys;      // sorted distinct values
   std::vector<uint32_t> list_off;  // keys[i]'s rules: rules_by_key[list_off[i] .. list_off[i+1])
   std::vector<uint32_t> rules_by_key;  // global rule indices, ascending per key
   // The first rule >= `from` in this run that may match value v; `end` if none.
@@ -117,8 +117,8 @@ struct rule_counter {
 };
 
 struct compiled_ruleset {
-  ruleset ast;                        // for listings
-  std::string source;                 // file name
+  ruleset ast;         // for listings
+  std::string source;  // file name
   std::vector<range_set> sets;
   std::vector<cmatch> matches;
   std::vector<cstmt> stmts;
@@ -126,7 +126,7 @@ struct compiled_ruleset {
   std::vector<cchain> chains;
   std::vector<rule_run> runs;
   std::vector<std::string> log_prefixes;
-  std::vector<crule> counter_rule;    // counter index -> rule position
+  std::vector<crule> counter_rule;  // counter index -> rule position
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
   std::vector<std::unique_ptr<meter_state>> meters;
@@ -137,14 +137,14 @@ struct compiled_ruleset {
     counter_slot over;
   };
   std::unique_ptr<limit_counter[]> limit_counters;  // [n_workers * (n_limiters + meters)]
-  std::vector<crule> limit_rule;                     // statement index -> rule position
+  std::vector<crule> limit_rule;                    // statement index -> rule position
   limit_counter& lcounter(uint16_t worker, uint32_t i) {
     return limit_counters[worker * (n_limiters + meters.size()) + i];
   }
-  bool uses_ct = false;               // a rule reads or writes ct state: conntrack must be on
-  bool uses_nftrace = false;          // `meta nftrace set 1` somewhere: tracing is on
-  bool uses_synproxy = false;         // a synproxy statement: its hook must be registered
-  uint32_t group = 0;                 // hook registry group once installed
+  bool uses_ct = false;        // a rule reads or writes ct state: conntrack must be on
+  bool uses_nftrace = false;   // `meta nftrace set 1` somewhere: tracing is on
+  bool uses_synproxy = false;  // a synproxy statement: its hook must be registered
+  uint32_t group = 0;          // hook registry group once installed
   uint16_t n_workers = 0;
   // counters[worker * n_counters + i]
   uint32_t n_counters = 0;

@@ -86,7 +86,9 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                               const rte_mbuf* mb, const pkt_meta* m) {
   uint64_t v;
   if (!load_field(cm.f, mb, m, &v)) return false;
-  auto in = [&] { return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi); };
+  auto in = [&] {
+    return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi);
+  };
   switch (cm.op) {
     case cmp_op::eq: return in();
     case cmp_op::ne: return !in();
@@ -105,9 +107,12 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 // Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
 // output (route, neighbor, TX) at the end of the burst.
 void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_kind kind) {
-  if (kind == reject_kind::tcp_reset && m->l4.proto != IPPROTO_TCP) kind = reject_kind::icmp_port_unreachable;
+  if (kind == reject_kind::tcp_reset && m->l4.proto != IPPROTO_TCP)
+    kind = reject_kind::icmp_port_unreachable;
   if (kind == reject_kind::tcp_reset && (m->l4.tcp_flags & TCPF_RST)) return;  // never answer a RST
-  if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != icmp::echo && m->l4.icmp_type != icmp::timestamp) return;  // no ICMP about ICMP errors
+  if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != icmp::echo &&
+      m->l4.icmp_type != icmp::timestamp)
+    return;  // no ICMP about ICMP errors
   rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
   if (r == nullptr) {
     w.counters.add(dp_counter::drop_no_mbuf);
@@ -140,8 +145,8 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
     static constexpr uint8_t codes[] = {icmp::port_unreach, icmp::host_unreach, icmp::net_unreach,
                                         icmp::pkt_filtered, icmp::port_unreach};
     // ICMP error: destination unreachable, the original IP header plus 8 bytes as payload.
-    uint16_t quote = static_cast<uint16_t>(std::min<uint32_t>(m->l4_off - m->l3_off + 8,
-                                                              rte_be_to_cpu_16(oip->total_length)));
+    uint16_t quote = static_cast<uint16_t>(
+        std::min<uint32_t>(m->l4_off - m->l3_off + 8, rte_be_to_cpu_16(oip->total_length)));
     s.proto = IPPROTO_ICMP;
     s.icmp_type = icmp::dest_unreach;
     s.icmp_code = codes[static_cast<int>(kind)];
@@ -240,14 +245,16 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
         // value (a packet without the field can match none of them).
         const rule_run& run = rs.runs[r.run];
         uint64_t v;
-        uint32_t next = load_field(run.f, mb, m, &v) ? run.next_candidate(v, c.first_rule + ri) : run.end;
+        uint32_t next =
+            load_field(run.f, mb, m, &v) ? run.next_candidate(v, c.first_rule + ri) : run.end;
         if (next != c.first_rule + ri) {
           ri = next - c.first_rule - 1;  // the loop's ri++ lands on `next`
           continue;
         }
       }
       bool hit = true;
-      for (uint32_t k = 0; k < r.n_matches && hit; k++) hit = eval_match(rs, rs.matches[r.first_match + k], mb, m);
+      for (uint32_t k = 0; k < r.n_matches && hit; k++)
+        hit = eval_match(rs, rs.matches[r.first_match + k], mb, m);
       if (!hit) continue;
       if (m->flags & PKT_F_TRACE) [[unlikely]]
         trace_rule(w, mb, rs, trace_kind::rule, chain, c.first_rule + ri, rule_verdict(rs, r));
@@ -274,7 +281,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             bool ok = mt.conforming(static_cast<uint32_t>(key), w.now_ns);
             uint32_t li = rs.n_limiters + s.meter;
             (ok ? rs.lcounter(w.id, li).within : rs.lcounter(w.id, li).over).add(1);
-            if (mt.over ? ok : !ok) goto next_rule;  // like limit: a meter that does not match ends the rule
+            if (mt.over ? ok : !ok)
+              goto next_rule;  // like limit: a meter that does not match ends the rule
             break;
           }
           case stmt_kind::synproxy: {
@@ -295,16 +303,15 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
           case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(s.value); break;
           case stmt_kind::ct_mark_set:
-            if (m->ct != nullptr) m->ct->mark.store(static_cast<uint32_t>(s.value), std::memory_order_relaxed);
+            if (m->ct != nullptr)
+              m->ct->mark.store(static_cast<uint32_t>(s.value), std::memory_order_relaxed);
             break;
           case stmt_kind::meta_nftrace_set:
             if (s.value != 0) trace_start(w, mb, m);
             break;
           case stmt_kind::accept: return verdict::accept;
           case stmt_kind::drop: return verdict::drop;
-          case stmt_kind::reject:
-            send_reject(w, mb, m, s.reject);
-            return verdict::drop;
+          case stmt_kind::reject: send_reject(w, mb, m, s.reject); return verdict::drop;
           case stmt_kind::jump:
             if (sp == k_max_depth) return verdict::drop;  // nft refuses such rulesets; be safe
             stack[sp++] = {chain, ri + 1};
@@ -313,8 +320,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             chain = s.target;
             ri = 0;
             goto next_chain;
-          case stmt_kind::return_:
-            goto chain_end;
+          case stmt_kind::return_: goto chain_end;
         }
       }
     next_rule:;

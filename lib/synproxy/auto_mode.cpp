@@ -79,7 +79,8 @@ std::string synproxy_auto_tick(gateway& gw, uint32_t now_ms) {
   a.last_cookies = cookies;
   a.last_ms = now_ms;
   const synproxy_auto_config& c = gw.cfg.synproxy;
-  uint64_t fill = static_cast<uint64_t>(std::max<int64_t>(0, gw.ct.table->count())) * 100 / gw.ct.table->max();
+  uint64_t fill =
+      static_cast<uint64_t>(std::max<int64_t>(0, gw.ct.table->count())) * 100 / gw.ct.table->max();
   bool rate_high = c.on_new_flows_per_s != 0 &&
                    (new_rate >= c.on_new_flows_per_s || syn_rate >= c.on_new_flows_per_s);
   std::string why = "conntrack " + std::to_string(fill) + "% full, " + std::to_string(new_rate) +

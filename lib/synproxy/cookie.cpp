@@ -17,10 +17,20 @@ inline uint64_t load_le64(const uint8_t* p) {
 struct sip_state {
   uint64_t v0, v1, v2, v3;
   void round() {
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
   }
   static sip_state init(const uint32_t key[4]) {
     const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
@@ -149,7 +159,8 @@ void make_cookies(const cookie_secrets& s, const cookie_input* in, uint32_t* out
   const uint32_t low = (s.generation & 1) << 3 | (count & 1) << 2;
   auto first = [](const cookie_input& c) { return c.saddr | static_cast<uint64_t>(c.daddr) << 32; };
   auto second = [](const cookie_input& c) {
-    return (static_cast<uint32_t>(c.sport) << 16 | c.dport) | static_cast<uint64_t>(c.client_isn) << 32;
+    return (static_cast<uint32_t>(c.sport) << 16 | c.dport) | static_cast<uint64_t>(c.client_isn)
+                                                                  << 32;
   };
   size_t i = 0;
   for (; i + 2 <= n; i += 2) {
@@ -218,7 +229,8 @@ bool check_cookie(const cookie_secrets& s, uint32_t saddr, uint32_t daddr, uint1
                   uint16_t* mss_out) {
   // The low bits pick the single candidate (key, count); the MAC decides.
   const cookie_candidate c = candidate_of(s, cookie, now_s);
-  if (cookie_mac(c.key, saddr, daddr, sport, dport, client_isn, c.count, c.idx) != (cookie & ~k_low_mask))
+  if (cookie_mac(c.key, saddr, daddr, sport, dport, client_isn, c.count, c.idx) !=
+      (cookie & ~k_low_mask))
     return false;
   if (mss_out) *mss_out = mss_value(c.idx);
   return true;

@@ -48,7 +48,7 @@ uint64_t siphash24_20(const uint32_t key[4], uint32_t w0, uint32_t w1, uint32_t 
 // counts rotations; its parity labels key[0] inside cookies.
 struct cookie_secrets {
   uint32_t key[2][4] = {};
-  uint32_t period_s = 64;    // length of one count period; cookies live 1..2 periods
+  uint32_t period_s = 64;  // length of one count period; cookies live 1..2 periods
   uint32_t generation = 0;
 };
 

@@ -2,7 +2,6 @@
 
 #include <random>
 
-
 namespace ctgate::synproxy {
 
 finished_filter::finished_filter() {

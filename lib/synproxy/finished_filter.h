@@ -40,8 +40,10 @@ class finished_filter {
   // by field and read back as words stalls on store forwarding.
   uint32_t slot_of(const ct::flow_key& k) const {
     const uint64_t a = k.src | uint64_t{k.dst} << 32;
-    const uint64_t b = k.sport | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 | uint64_t{k.zone} << 48;
-    uint64_t h = ((a ^ seed_[0]) * 0x9e3779b97f4a7c15ull) ^ ((b ^ seed_[1]) * 0xc2b2ae3d27d4eb4full);
+    const uint64_t b =
+        k.sport | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 | uint64_t{k.zone} << 48;
+    uint64_t h =
+        ((a ^ seed_[0]) * 0x9e3779b97f4a7c15ull) ^ ((b ^ seed_[1]) * 0xc2b2ae3d27d4eb4full);
     return static_cast<uint32_t>(h >> (64 - 16));
   }
   bool maybe(const ct::flow_key& k) const {
@@ -54,8 +56,8 @@ class finished_filter {
  private:
   void sync_summary(uint32_t slot);
   uint64_t seed_[2] = {};
-  std::unique_ptr<std::atomic<uint8_t>[]> counts_{new std::atomic<uint8_t>[k_slots]()};
-  std::unique_ptr<std::atomic<uint64_t>[]> summary_{new std::atomic<uint64_t>[k_slots / 64]()};
+  std::unique_ptr<std::atomic<uint8_t>[]> counts_ { new std::atomic<uint8_t>[ k_slots ]() };
+  std::unique_ptr<std::atomic<uint64_t>[]> summary_ { new std::atomic<uint64_t>[ k_slots / 64 ]() };
 };
 
 // Feeds the filter from conntrack: install with

@@ -1,5 +1,5 @@
-#include "synproxy/bytes.h"
 #include "synproxy/seq_adjust.h"
+#include "synproxy/bytes.h"
 
 #include "packet/cksum.h"
 #include "synproxy/tcp_options.h"
@@ -12,7 +12,6 @@ constexpr size_t k_off_seq = 4;
 constexpr size_t k_off_ack = 8;
 constexpr size_t k_off_doff = 12;
 constexpr size_t k_off_check = 16;
-
 
 inline uint32_t fold(uint32_t x) {
   while (x >> 16) x = (x & 0xffff) + (x >> 16);
@@ -75,9 +74,10 @@ bool adjust_options(uint8_t* hdr, size_t hl, const seq_delta& d, dir w, csum_upd
       } else {
         cs.replace32(hdr, i + 6, get_be32(hdr + i + 6) + d.ts_off);  // TSecr
       }
-    } else if (kind == TCPOPT_SACK && w == dir::client_to_server && d.seq_off != 0 &&
-               olen >= 10 && (olen - 2) % 8 == 0) {
-      for (size_t e = i + 2; e < i + olen; e += 4) cs.replace32(hdr, e, get_be32(hdr + e) + d.seq_off);
+    } else if (kind == TCPOPT_SACK && w == dir::client_to_server && d.seq_off != 0 && olen >= 10 &&
+               (olen - 2) % 8 == 0) {
+      for (size_t e = i + 2; e < i + olen; e += 4)
+        cs.replace32(hdr, e, get_be32(hdr + e) + d.seq_off);
     }
     i += olen;
   }
@@ -90,8 +90,10 @@ bool adjust(uint8_t* hdr, size_t tcp_len, const seq_delta& d, dir w) {
   if (d.seq_off == 0 && d.ts_off == 0) return true;
   csum_update cs;
   if (d.seq_off != 0) {
-    if (w == dir::server_to_client) cs.replace32(hdr, k_off_seq, get_be32(hdr + k_off_seq) - d.seq_off);
-    else cs.replace32(hdr, k_off_ack, get_be32(hdr + k_off_ack) + d.seq_off);
+    if (w == dir::server_to_client)
+      cs.replace32(hdr, k_off_seq, get_be32(hdr + k_off_seq) - d.seq_off);
+    else
+      cs.replace32(hdr, k_off_ack, get_be32(hdr + k_off_ack) + d.seq_off);
   }
   const bool ok = adjust_options(hdr, hl, d, w, cs);
   cs.apply(hdr);

@@ -32,13 +32,13 @@ void options_of(rte_mbuf* mb, const pkt_meta* m, tcp_opts* o) {
 }
 
 struct segment {
-  uint32_t src, dst;     // network order
-  uint16_t sport, dport; // network order
-  uint32_t seq, ack;     // host order
+  uint32_t src, dst;      // network order
+  uint16_t sport, dport;  // network order
+  uint32_t seq, ack;      // host order
   uint8_t flags;
-  uint16_t window;       // host order
+  uint16_t window;  // host order
   tcp_opts opts;
-  bool syn_options;      // write SYN-style options (MSS, WS, SACK-perm, TS); else TS only
+  bool syn_options;  // write SYN-style options (MSS, WS, SACK-perm, TS); else TS only
 };
 
 // Rewrites the packet in place into a bare TCP segment (no payload) with
@@ -66,14 +66,18 @@ void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
   const auto tcp_len = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + optlen);
   const auto ip_len = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + tcp_len);
   auto put = [](uint8_t* p, uint32_t w) { std::memcpy(p, &w, 4); };
-  auto pair = [](uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; };
-  auto bytes = [](uint8_t a, uint8_t b) { return static_cast<uint16_t>(a | b << 8); };  // memory order
+  auto pair = [](uint16_t lo, uint16_t hi) {
+    return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16;
+  };
+  auto bytes = [](uint8_t a, uint8_t b) {
+    return static_cast<uint16_t>(a | b << 8);
+  };  // memory order
   // IPv4: version/IHL, TOS 0, length; ID 0, DF; TTL 64, TCP, checksum; addresses.
   const uint32_t ip0 = pair(bytes(RTE_IPV4_VHL_DEF, 0), rte_cpu_to_be_16(ip_len));
   const uint32_t ip1 = pair(0, rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG));
   const uint16_t ttl_proto = bytes(64, IPPROTO_TCP);
-  const uint16_t ip_ck = static_cast<uint16_t>(
-      ~cksum_fold(uint64_t{ip0} + ip1 + ttl_proto + uint64_t{s.src} + s.dst));
+  const uint16_t ip_ck =
+      static_cast<uint16_t>(~cksum_fold(uint64_t{ip0} + ip1 + ttl_proto + uint64_t{s.src} + s.dst));
   put(ip, ip0);
   put(ip + 4, ip1);
   put(ip + 8, pair(ttl_proto, ip_ck));
@@ -83,7 +87,8 @@ void write_segment(rte_mbuf* mb, pkt_meta* m, const segment& s) {
   const uint32_t t0 = pair(s.sport, s.dport);
   const uint32_t t1 = rte_cpu_to_be_32(s.seq);
   const uint32_t t2 = rte_cpu_to_be_32(s.ack);
-  const uint32_t t3 = pair(bytes(static_cast<uint8_t>((tcp_len / 4) << 4), s.flags), rte_cpu_to_be_16(s.window));
+  const uint32_t t3 =
+      pair(bytes(static_cast<uint8_t>((tcp_len / 4) << 4), s.flags), rte_cpu_to_be_16(s.window));
   uint64_t sum = uint64_t{s.src} + s.dst + rte_cpu_to_be_16(static_cast<uint16_t>(IPPROTO_TCP)) +
                  rte_cpu_to_be_16(tcp_len) + t0 + t1 + t2 + t3;
   sum = cksum_add(sum, opt, optlen);  // its own word stores: forwarded
@@ -114,7 +119,11 @@ void syn_prepare(rte_mbuf* mb, pkt_meta* m, const synproxy_options& o, tcp_opts*
                  cookie_input* key) {
   options_of(mb, m, in);
   uint16_t client_mss = in->mss != 0 ? in->mss : 536;
-  *key = {m->src, m->dst, m->sport, m->dport, rte_be_to_cpu_32(tcp_of(mb, m)->sent_seq),
+  *key = {m->src,
+          m->dst,
+          m->sport,
+          m->dport,
+          rte_be_to_cpu_32(tcp_of(mb, m)->sent_seq),
           client_mss < o.mss ? client_mss : o.mss};
 }
 
@@ -271,7 +280,8 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   // A CAS, not a toggle: two copies of the server's SYN-ACK may race here.
   uint16_t st = e->status.load(std::memory_order_relaxed);
   while (!e->status.compare_exchange_weak(
-      st, static_cast<uint16_t>((st & ~ct::CT_STATUS_EXT_MASK) | ct::ct_ext_status(seq_delta::ext_id)),
+      st,
+      static_cast<uint16_t>((st & ~ct::CT_STATUS_EXT_MASK) | ct::ct_ext_status(seq_delta::ext_id)),
       std::memory_order_release, std::memory_order_relaxed)) {
   }
 
@@ -389,7 +399,8 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
                             verdict* v) {
   synproxy_auto_state& a = w.gw->synproxy->auto_mode;
   bool on = a.on.load(std::memory_order_relaxed);
-  bool acks = on || static_cast<int32_t>(a.ack_check_until_ms.load(std::memory_order_relaxed) - w.now_ms) > 0;
+  bool acks = on || static_cast<int32_t>(a.ack_check_until_ms.load(std::memory_order_relaxed) -
+                                         w.now_ms) > 0;
   if (!acks) return 0;
   constexpr uint16_t k_chunk = 64;  // RTE_HASH_LOOKUP_BULK_MAX
   ct::flow_key keys[k_chunk];
@@ -427,9 +438,9 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
       make_cookies(w.gw->synproxy->secrets.current(), syn_keys, cookies, ns, now_s(w));
       for (uint32_t j = 0; j < ns; j++) {
         uint16_t i = syn_index[j];
-        rejected += apply(syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syn_opts[j],
-                                     syn_keys[j], cookies[j]),
-                          &v[i]);
+        rejected += apply(
+            syn_answer(w, pkts[i], meta_of(pkts[i]), a.opts, syn_opts[j], syn_keys[j], cookies[j]),
+            &v[i]);
       }
     }
     if (nk == 0) continue;
@@ -448,8 +459,8 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
 }  // namespace
 
 result<void> register_synproxy_auto_hook(hook_registry::editor& ed) {
-  result<int> id =
-      ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto", synproxy_auto_hook, nullptr);
+  result<int> id = ed.add(hook_point::prerouting, PRI_SYNPROXY_AUTO, "synproxy_auto",
+                          synproxy_auto_hook, nullptr);
   if (!id) return std::move(id).error();
   return {};
 }

@@ -38,17 +38,17 @@ namespace ctgate {
 struct worker_ctx;
 struct pkt_meta;
 
-#define SYNPROXY_COUNTERS(X)                                                    \
-  X(syn_received, "SYNs that reached a synproxy rule")                          \
-  X(cookies_sent, "SYN-ACKs with a cookie sent (no state allocated)")           \
-  X(cookies_not_sent, "SYNs dropped: the burst's output queue was full")         \
-  X(cookies_valid, "ACKs with a valid cookie: connection opened to the server") \
-  X(cookies_invalid, "ACKs with a bad or expired cookie: dropped")              \
-  X(handshakes_completed, "server SYN-ACKs answered: both sides joined")        \
-  X(server_synack_retransmits, "server SYN-ACKs after the join (re-answered)")  \
-  X(table_full, "valid cookies refused: conntrack table full")                  \
+#define SYNPROXY_COUNTERS(X)                                                            \
+  X(syn_received, "SYNs that reached a synproxy rule")                                  \
+  X(cookies_sent, "SYN-ACKs with a cookie sent (no state allocated)")                   \
+  X(cookies_not_sent, "SYNs dropped: the burst's output queue was full")                \
+  X(cookies_valid, "ACKs with a valid cookie: connection opened to the server")         \
+  X(cookies_invalid, "ACKs with a bad or expired cookie: dropped")                      \
+  X(handshakes_completed, "server SYN-ACKs answered: both sides joined")                \
+  X(server_synack_retransmits, "server SYN-ACKs after the join (re-answered)")          \
+  X(table_full, "valid cookies refused: conntrack table full")                          \
   X(duplicate_acks, "cookie ACKs for a flow already opened: SYN re-sent while joining") \
-  X(translated, "packets with sequence numbers translated")                      \
+  X(translated, "packets with sequence numbers translated")                             \
   X(finished_filter_skip, "SYNs that needed no lookup for a finished entry")
 CTGATE_DEFINE_COUNTERS(synproxy_counter, SYNPROXY_COUNTERS)
 
@@ -90,7 +90,7 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
 struct synproxy_auto_state {
   bool configured = false;
   synproxy_options opts;
-  uint8_t port_bits[8192] = {};             // protected destination ports
+  uint8_t port_bits[8192] = {};  // protected destination ports
   std::atomic<bool> on{false};
   std::atomic<uint32_t> ack_check_until_ms{0};  // keep validating cookies after switching off
   std::atomic<uint64_t> switches_on{0};

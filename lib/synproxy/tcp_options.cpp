@@ -20,8 +20,8 @@ inline void put4(uint8_t* p, uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 }
 
 inline void put_word_be32(uint8_t* p, uint32_t v) {
-  put4(p, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-       static_cast<uint8_t>(v));
+  put4(p, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+       static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v));
 }
 
 bool want_wscale(const tcp_opts& o) { return o.wscale != k_no_wscale; }
@@ -63,8 +63,7 @@ bool parse_tcp_options(const uint8_t* opts, size_t len, tcp_opts* out) {
         out->tsval = get_be32(d);
         out->tsecr = get_be32(d + 4);
         break;
-      default:
-        break;  // SACK blocks, MD5, MPTCP, experiments...: not ours to read here
+      default: break;  // SACK blocks, MD5, MPTCP, experiments...: not ours to read here
     }
     i += olen;
   }
@@ -74,8 +73,10 @@ bool parse_tcp_options(const uint8_t* opts, size_t len, tcp_opts* out) {
 size_t synack_options_size(const tcp_opts& o) {
   size_t n = 0;
   if (o.mss) n += 4;
-  if (o.has_ts) n += 12;  // SACK_PERM (or NOP,NOP) + TS: SACK_PERM rides in the TS word
-  else if (o.sack_perm) n += 4;
+  if (o.has_ts)
+    n += 12;  // SACK_PERM (or NOP,NOP) + TS: SACK_PERM rides in the TS word
+  else if (o.sack_perm)
+    n += 4;
   if (want_wscale(o)) n += 4;
   return n;
 }
@@ -92,8 +93,10 @@ size_t write_synack_options(uint8_t* out, size_t cap, const tcp_opts& o) {
   // no padding and keeps TSval/TSecr 32-bit aligned, which lets fast paths
   // (ours included) rewrite them as whole words.
   if (o.has_ts) {
-    if (o.sack_perm) put4(p, TCPOPT_SACK_PERM, 2, TCPOPT_TS, 10);
-    else put4(p, TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TS, 10);
+    if (o.sack_perm)
+      put4(p, TCPOPT_SACK_PERM, 2, TCPOPT_TS, 10);
+    else
+      put4(p, TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TS, 10);
     put_word_be32(p + 4, o.tsval);
     put_word_be32(p + 8, o.tsecr);
     p += 12;

@@ -21,11 +21,11 @@ inline constexpr uint8_t k_no_wscale = 0xff;
 inline constexpr uint8_t k_max_wscale = 14;  // RFC 7323 2.3: larger values mean 14
 
 struct tcp_opts {
-  uint16_t mss = 0;                // 0: no MSS option
-  uint8_t wscale = k_no_wscale;    // 0..14, or k_no_wscale
+  uint16_t mss = 0;              // 0: no MSS option
+  uint8_t wscale = k_no_wscale;  // 0..14, or k_no_wscale
   bool sack_perm = false;
   bool has_ts = false;
-  uint32_t tsval = 0;              // host order
+  uint32_t tsval = 0;  // host order
   uint32_t tsecr = 0;
 };
 

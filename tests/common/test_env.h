@@ -29,8 +29,9 @@ class eal_environment : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string prefix = "--file-prefix=ctgate-ut-" + std::to_string(getpid());
-    std::vector<std::string> args = {"test", "--no-huge", "-m", "1024", "--no-pci",
-                                      prefix, "--log-level=lib.*:error", "-l", "0"};
+    std::vector<std::string> args = {
+        "test", "--no-huge", "-m", "1024", "--no-pci", prefix, "--log-level=lib.*:error",
+        "-l",   "0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
@@ -65,8 +66,10 @@ inline gateway_config default_config() {
   wan.address = {ip("10.0.2.1"), 24};
   c.ports = {lan, wan};
   for (int h = 2; h < 40; h++) {
-    c.neighbors.push_back({ip(("10.0.1." + std::to_string(h)).c_str()), "02:00:00:00:01:" + std::to_string(10 + h), "lan", 0});
-    c.neighbors.push_back({ip(("10.0.2." + std::to_string(h)).c_str()), "02:00:00:00:02:" + std::to_string(10 + h), "wan", 0});
+    c.neighbors.push_back({ip(("10.0.1." + std::to_string(h)).c_str()),
+                           "02:00:00:00:01:" + std::to_string(10 + h), "lan", 0});
+    c.neighbors.push_back({ip(("10.0.2." + std::to_string(h)).c_str()),
+                           "02:00:00:00:02:" + std::to_string(10 + h), "wan", 0});
   }
   c.conntrack.max = 1024;
   return c;
@@ -83,7 +86,8 @@ class test_gateway {
     w->tx_sink = &test_gateway::sink;
     w->tx_sink_arg = this;
     w->now_ms = 1000;
-    for (size_t i = 0; i < gw->ports.size(); i++) gw->ports[i].mac = mac(static_cast<uint8_t>(0xa0 + i));
+    for (size_t i = 0; i < gw->ports.size(); i++)
+      gw->ports[i].mac = mac(static_cast<uint8_t>(0xa0 + i));
   }
   ~test_gateway() {
     clear_sent();
@@ -139,7 +143,8 @@ class test_gateway {
 };
 
 // A TCP segment from `src:sport` to `dst:dport`.
-inline pkt_spec tcp(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags) {
+inline pkt_spec tcp(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                    uint8_t flags) {
   pkt_spec s;
   s.src = ip(src);
   s.dst = ip(dst);

@@ -594,7 +594,8 @@ synproxy:
   off_table_percent: 30
   on_new_flows_per_s: 50000
   wscale: 9
-)", "t.yaml");
+)",
+                                "t.yaml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   EXPECT_EQ(cfg->conntrack.reserved, 100u);
   EXPECT_EQ(cfg->conntrack.reserved_mark, 2u);

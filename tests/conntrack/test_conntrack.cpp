@@ -83,7 +83,8 @@ TEST(FlowTable, InsertClashBetweenTwoThreads) {
   std::vector<rte_mbuf*> pkts[2];
   for (int i = 0; i < 2; i++)
     for (int f = 0; f < k_flows; f++)
-      pkts[i].push_back(parsed(g, tcp("10.0.1.2", static_cast<uint16_t>(20000 + f), "10.0.2.2", 80, TCPF_SYN)));
+      pkts[i].push_back(
+          parsed(g, tcp("10.0.1.2", static_cast<uint16_t>(20000 + f), "10.0.2.2", 80, TCPF_SYN)));
   unsigned pool_before = rte_mempool_avail_count(g.gw->ct.pool);
   std::atomic<int> ready{0};
   auto run = [&](int id) {

@@ -48,11 +48,10 @@ const char* const expected_reply[TCP_IDX_COUNT] = {
 
 uint8_t parse_cell(const std::string& cell) {
   static const std::map<std::string, uint8_t> cells = {
-      {"sNO", TCP_CT_NONE},        {"sSS", TCP_CT_SYN_SENT},   {"sSR", TCP_CT_SYN_RECV},
-      {"sES", TCP_CT_ESTABLISHED}, {"sFW", TCP_CT_FIN_WAIT},   {"sCW", TCP_CT_CLOSE_WAIT},
-      {"sLA", TCP_CT_LAST_ACK},    {"sTW", TCP_CT_TIME_WAIT},  {"sCL", TCP_CT_CLOSE},
-      {"sS2", TCP_CT_SYN_SENT2},   {"sIV", TCP_TRANSITION_INVALID},
-      {"sIG", TCP_TRANSITION_IGNORE},
+      {"sNO", TCP_CT_NONE},        {"sSS", TCP_CT_SYN_SENT},        {"sSR", TCP_CT_SYN_RECV},
+      {"sES", TCP_CT_ESTABLISHED}, {"sFW", TCP_CT_FIN_WAIT},        {"sCW", TCP_CT_CLOSE_WAIT},
+      {"sLA", TCP_CT_LAST_ACK},    {"sTW", TCP_CT_TIME_WAIT},       {"sCL", TCP_CT_CLOSE},
+      {"sS2", TCP_CT_SYN_SENT2},   {"sIV", TCP_TRANSITION_INVALID}, {"sIG", TCP_TRANSITION_IGNORE},
   };
   auto it = cells.find(cell);
   EXPECT_NE(it, cells.end()) << "bad cell " << cell;
@@ -111,9 +110,14 @@ TEST(TcpFlags, IndexFollowsLinuxPrecedence) {
 
 TEST(TcpFlags, ValidCombinationsAreExactlyLinuxs) {
   const uint8_t base[] = {
-      TCPF_SYN,           TCPF_SYN | TCPF_URG, TCPF_SYN | TCPF_ACK,
-      TCPF_RST,           TCPF_RST | TCPF_ACK, TCPF_FIN | TCPF_ACK,
-      TCPF_FIN | TCPF_ACK | TCPF_URG,          TCPF_ACK,
+      TCPF_SYN,
+      TCPF_SYN | TCPF_URG,
+      TCPF_SYN | TCPF_ACK,
+      TCPF_RST,
+      TCPF_RST | TCPF_ACK,
+      TCPF_FIN | TCPF_ACK,
+      TCPF_FIN | TCPF_ACK | TCPF_URG,
+      TCPF_ACK,
       TCPF_ACK | TCPF_URG,
   };
   auto listed = [&](uint8_t core) {
@@ -233,8 +237,14 @@ TEST(TcpNew, PacketsThatCannotStartAFlow) {
 }
 
 TEST(TcpNew, InvalidFlagsRefused) {
-  const uint8_t bad[] = {TCPF_SYN | TCPF_FIN, 0, TCPF_FIN, TCPF_SYN | TCPF_RST, TCPF_PSH,
-                         TCPF_URG, TCPF_SYN | TCPF_ACK | TCPF_URG, TCPF_RST | TCPF_URG};
+  const uint8_t bad[] = {TCPF_SYN | TCPF_FIN,
+                         0,
+                         TCPF_FIN,
+                         TCPF_SYN | TCPF_RST,
+                         TCPF_PSH,
+                         TCPF_URG,
+                         TCPF_SYN | TCPF_ACK | TCPF_URG,
+                         TCPF_RST | TCPF_URG};
   for (bool loose : {false, true}) {
     for (uint8_t flags : bad) {
       flow f(6, loose);
@@ -532,15 +542,14 @@ TEST(TcpConn, LoosePickupWithoutReplyStaysUnacknowledged) {
 TEST(TcpTimeouts, ClassForEveryState) {
   const uint16_t replied = CT_STATUS_SEEN_REPLY;
   const std::pair<uint8_t, timeout_class> expected[] = {
-      {TCP_CT_NONE, TC_TCP_SYN_SENT},          {TCP_CT_SYN_SENT, TC_TCP_SYN_SENT},
-      {TCP_CT_SYN_RECV, TC_TCP_SYN_RECV},      {TCP_CT_ESTABLISHED, TC_TCP_ESTABLISHED},
-      {TCP_CT_FIN_WAIT, TC_TCP_FIN_WAIT},      {TCP_CT_CLOSE_WAIT, TC_TCP_CLOSE_WAIT},
-      {TCP_CT_LAST_ACK, TC_TCP_LAST_ACK},      {TCP_CT_TIME_WAIT, TC_TCP_TIME_WAIT},
-      {TCP_CT_CLOSE, TC_TCP_CLOSE},            {TCP_CT_SYN_SENT2, TC_TCP_SYN_SENT},
+      {TCP_CT_NONE, TC_TCP_SYN_SENT},     {TCP_CT_SYN_SENT, TC_TCP_SYN_SENT},
+      {TCP_CT_SYN_RECV, TC_TCP_SYN_RECV}, {TCP_CT_ESTABLISHED, TC_TCP_ESTABLISHED},
+      {TCP_CT_FIN_WAIT, TC_TCP_FIN_WAIT}, {TCP_CT_CLOSE_WAIT, TC_TCP_CLOSE_WAIT},
+      {TCP_CT_LAST_ACK, TC_TCP_LAST_ACK}, {TCP_CT_TIME_WAIT, TC_TCP_TIME_WAIT},
+      {TCP_CT_CLOSE, TC_TCP_CLOSE},       {TCP_CT_SYN_SENT2, TC_TCP_SYN_SENT},
   };
   for (const auto& [state, tclass] : expected) {
-    EXPECT_EQ(timeout_class_for_tcp(state, replied, TCP_IDX_ACK), tclass)
-        << tcp_state_name(state);
+    EXPECT_EQ(timeout_class_for_tcp(state, replied, TCP_IDX_ACK), tclass) << tcp_state_name(state);
   }
   EXPECT_EQ(timeout_class_for_tcp(TCP_CT_MAX, replied, TCP_IDX_ACK), TC_TCP_CLOSE);
 }
@@ -680,8 +689,8 @@ TEST(Icmp, OnlyQueriesCreate) {
     EXPECT_EQ(f.open(icmp_pkt(static_cast<uint8_t>(type))), query) << type;
   }
   flow f(1);
-  EXPECT_TRUE(f.open(icmp_pkt(8, 1)));  // any code, as Linux
-  EXPECT_FALSE(f.open(icmp_pkt(0)));  // a stray echo reply
+  EXPECT_TRUE(f.open(icmp_pkt(8, 1)));   // any code, as Linux
+  EXPECT_FALSE(f.open(icmp_pkt(0)));     // a stray echo reply
   EXPECT_FALSE(f.open(icmp_pkt(3, 1)));  // errors are RELATED, never NEW
 }
 
@@ -739,20 +748,28 @@ TEST(Trackers, TableByIpProtocol) {
 }
 
 TEST(Names, TcpStates) {
-  const char* const names[] = {"NONE",       "SYN_SENT", "SYN_RECV",  "ESTABLISHED",
-                               "FIN_WAIT",   "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
-                               "CLOSE",      "SYN_SENT2"};
+  const char* const names[] = {"NONE",       "SYN_SENT", "SYN_RECV",  "ESTABLISHED", "FIN_WAIT",
+                               "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",       "SYN_SENT2"};
   for (uint8_t s = 0; s < TCP_CT_MAX; ++s) EXPECT_STREQ(tcp_state_name(s), names[s]);
   EXPECT_STREQ(tcp_state_name(TCP_CT_MAX), "UNKNOWN");
   EXPECT_STREQ(tcp_state_name(255), "UNKNOWN");
 }
 
 TEST(Names, TimeoutClassesAreConfigKeys) {
-  const char* const names[] = {"tcp_syn_sent",   "tcp_syn_recv",    "tcp_established",
-                               "tcp_fin_wait",   "tcp_close_wait",  "tcp_last_ack",
-                               "tcp_time_wait",  "tcp_close",       "tcp_unacknowledged",
-                               "tcp_max_retrans", "udp",            "udp_stream",
-                               "icmp",           "generic"};
+  const char* const names[] = {"tcp_syn_sent",
+                               "tcp_syn_recv",
+                               "tcp_established",
+                               "tcp_fin_wait",
+                               "tcp_close_wait",
+                               "tcp_last_ack",
+                               "tcp_time_wait",
+                               "tcp_close",
+                               "tcp_unacknowledged",
+                               "tcp_max_retrans",
+                               "udp",
+                               "udp_stream",
+                               "icmp",
+                               "generic"};
   static_assert(sizeof(names) / sizeof(names[0]) == TC_COUNT);
   for (uint8_t c = 0; c < TC_COUNT; ++c) EXPECT_STREQ(timeout_class_name(c), names[c]);
   EXPECT_STREQ(timeout_class_name(TC_COUNT), "unknown");
@@ -804,8 +821,7 @@ TEST(TimeoutTable, EachKeyLandsInItsOwnClassAndHugeValuesSaturate) {
 // An ICMP error header (8 bytes) quoting an IPv4 header and 8 L4 bytes.
 std::vector<uint8_t> icmp_error_quoting(uint8_t proto, const std::vector<uint8_t>& l4) {
   std::vector<uint8_t> b = {icmp::dest_unreach, icmp::port_unreach, 0, 0, 0, 0, 0, 0};
-  std::vector<uint8_t> ip = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0,
-                             10,   0, 0, 1,  10, 0, 0, 2};
+  std::vector<uint8_t> ip = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
   b.insert(b.end(), ip.begin(), ip.end());
   b.insert(b.end(), l4.begin(), l4.end());
   return b;

@@ -19,8 +19,12 @@ gateway_config tracked(bool loose = true) {
 constexpr const char* k_client = "10.0.1.2";
 constexpr const char* k_server = "10.0.2.2";
 
-void from_client(test_gateway& t, uint8_t flags) { t.send(0, tcp(k_client, 40000, k_server, 80, flags)); }
-void from_server(test_gateway& t, uint8_t flags) { t.send(1, tcp(k_server, 80, k_client, 40000, flags)); }
+void from_client(test_gateway& t, uint8_t flags) {
+  t.send(0, tcp(k_client, 40000, k_server, 80, flags));
+}
+void from_server(test_gateway& t, uint8_t flags) {
+  t.send(1, tcp(k_server, 80, k_client, 40000, flags));
+}
 
 void handshake(test_gateway& t) {
   from_client(t, TCPF_SYN);
@@ -40,8 +44,8 @@ struct shortening {
   const char* name;
   void (*reach)(test_gateway&);  // drives the flow into the state before the transition
   void (*transition)(test_gateway&);
-  const char* state;             // the state it lands in
-  uint32_t timeout_s;            // Linux's default for that state
+  const char* state;   // the state it lands in
+  uint32_t timeout_s;  // Linux's default for that state
 };
 
 const shortening k_cases[] = {

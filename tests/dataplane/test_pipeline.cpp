@@ -223,22 +223,68 @@ TEST(Pipeline, MalformedCorpusLeavesNoEntriesAndNoLeaks) {
     iph->hdr_checksum = rte_ipv4_cksum(iph);
   };
   rte_mbuf* m;
-  m = good(IPPROTO_UDP); m->data_len = m->pkt_len = 10; corpus.push_back(m);      // runt
-  m = good(IPPROTO_UDP); rte_pktmbuf_mtod(m, uint8_t*)[12] = 0x86; rte_pktmbuf_mtod(m, uint8_t*)[13] = 0xdd; corpus.push_back(m);  // IPv6
-  m = good(IPPROTO_UDP); m->data_len = m->pkt_len = 14 + 12; corpus.push_back(m); // IP truncated
-  m = good(IPPROTO_UDP); ipb(m)[0] = 0x55; fix(m); corpus.push_back(m);          // version 5
-  m = good(IPPROTO_UDP); ipb(m)[0] = 0x44; fix(m); corpus.push_back(m);          // IHL 4
-  m = good(IPPROTO_UDP); ipb(m)[0] = 0x4f; corpus.push_back(m);                   // IHL beyond frame
-  m = good(IPPROTO_UDP); ipb(m)[2] = 0x05; fix(m); corpus.push_back(m);          // total > frame
-  m = good(IPPROTO_UDP); ipb(m)[2] = 0; ipb(m)[3] = 10; fix(m); corpus.push_back(m);  // total < IHL
-  m = good(IPPROTO_UDP); ipb(m)[10] ^= 0xff; corpus.push_back(m);                 // bad checksum
-  m = good(IPPROTO_TCP); ipb(m)[2] = 0; ipb(m)[3] = 30; fix(m); corpus.push_back(m);  // TCP truncated
-  m = good(IPPROTO_TCP); ipb(m)[20 + 12] = 0x40; corpus.push_back(m);             // TCP doff 4
-  m = good(IPPROTO_TCP); ipb(m)[20 + 12] = 0xf0; corpus.push_back(m);             // doff beyond
-  m = good(IPPROTO_UDP); ipb(m)[2] = 0; ipb(m)[3] = 24; fix(m); corpus.push_back(m);  // UDP truncated
-  m = good(IPPROTO_UDP); ipb(m)[20 + 5] = 200; corpus.push_back(m);               // UDP length
-  m = good(IPPROTO_ICMP); ipb(m)[2] = 0; ipb(m)[3] = 24; fix(m); corpus.push_back(m);  // ICMP truncated
-  m = good(IPPROTO_UDP); ipb(m)[6] = 0x00; ipb(m)[7] = 0x10; fix(m); corpus.push_back(m);  // non-first fragment
+  m = good(IPPROTO_UDP);
+  m->data_len = m->pkt_len = 10;
+  corpus.push_back(m);  // runt
+  m = good(IPPROTO_UDP);
+  rte_pktmbuf_mtod(m, uint8_t*)[12] = 0x86;
+  rte_pktmbuf_mtod(m, uint8_t*)[13] = 0xdd;
+  corpus.push_back(m);  // IPv6
+  m = good(IPPROTO_UDP);
+  m->data_len = m->pkt_len = 14 + 12;
+  corpus.push_back(m);  // IP truncated
+  m = good(IPPROTO_UDP);
+  ipb(m)[0] = 0x55;
+  fix(m);
+  corpus.push_back(m);  // version 5
+  m = good(IPPROTO_UDP);
+  ipb(m)[0] = 0x44;
+  fix(m);
+  corpus.push_back(m);  // IHL 4
+  m = good(IPPROTO_UDP);
+  ipb(m)[0] = 0x4f;
+  corpus.push_back(m);  // IHL beyond frame
+  m = good(IPPROTO_UDP);
+  ipb(m)[2] = 0x05;
+  fix(m);
+  corpus.push_back(m);  // total > frame
+  m = good(IPPROTO_UDP);
+  ipb(m)[2] = 0;
+  ipb(m)[3] = 10;
+  fix(m);
+  corpus.push_back(m);  // total < IHL
+  m = good(IPPROTO_UDP);
+  ipb(m)[10] ^= 0xff;
+  corpus.push_back(m);  // bad checksum
+  m = good(IPPROTO_TCP);
+  ipb(m)[2] = 0;
+  ipb(m)[3] = 30;
+  fix(m);
+  corpus.push_back(m);  // TCP truncated
+  m = good(IPPROTO_TCP);
+  ipb(m)[20 + 12] = 0x40;
+  corpus.push_back(m);  // TCP doff 4
+  m = good(IPPROTO_TCP);
+  ipb(m)[20 + 12] = 0xf0;
+  corpus.push_back(m);  // doff beyond
+  m = good(IPPROTO_UDP);
+  ipb(m)[2] = 0;
+  ipb(m)[3] = 24;
+  fix(m);
+  corpus.push_back(m);  // UDP truncated
+  m = good(IPPROTO_UDP);
+  ipb(m)[20 + 5] = 200;
+  corpus.push_back(m);  // UDP length
+  m = good(IPPROTO_ICMP);
+  ipb(m)[2] = 0;
+  ipb(m)[3] = 24;
+  fix(m);
+  corpus.push_back(m);  // ICMP truncated
+  m = good(IPPROTO_UDP);
+  ipb(m)[6] = 0x00;
+  ipb(m)[7] = 0x10;
+  fix(m);
+  corpus.push_back(m);  // non-first fragment
   size_t n_bad = corpus.size();
   t.burst(0, corpus);
   // Fragments and L4-invalid packets are forwarded untracked (rules decide);
@@ -247,10 +293,11 @@ TEST(Pipeline, MalformedCorpusLeavesNoEntriesAndNoLeaks) {
   EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 6u);             // broken L4 headers
   EXPECT_EQ(t.ct_counter(ct::ct_counter::untracked_fragment), 1u);  // no defrag yet
   EXPECT_EQ(t.ct_counter(ct::ct_counter::new_), 0u);
-  uint64_t parse_drops = t.dp(dp_counter::drop_runt) + t.dp(dp_counter::drop_unsupported_ethertype) +
-                         t.dp(dp_counter::drop_ip_truncated) + t.dp(dp_counter::drop_ip_bad_version) +
-                         t.dp(dp_counter::drop_ip_bad_ihl) + t.dp(dp_counter::drop_ip_bad_total_len) +
-                         t.dp(dp_counter::drop_ip_bad_checksum);
+  uint64_t parse_drops =
+      t.dp(dp_counter::drop_runt) + t.dp(dp_counter::drop_unsupported_ethertype) +
+      t.dp(dp_counter::drop_ip_truncated) + t.dp(dp_counter::drop_ip_bad_version) +
+      t.dp(dp_counter::drop_ip_bad_ihl) + t.dp(dp_counter::drop_ip_bad_total_len) +
+      t.dp(dp_counter::drop_ip_bad_checksum);
   EXPECT_EQ(parse_drops + t.sent.size(), n_bad);
   EXPECT_EQ(parse_drops, 9u);
   t.clear_sent();

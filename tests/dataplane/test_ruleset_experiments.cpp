@@ -130,7 +130,8 @@ table ip mangle {
     counter
   }
 })");
-  for (uint16_t p = 10000; p < 10010; p++) t.send(0, tcp("198.18.0.2", p, "10.0.1.1", 80, TCPF_SYN));
+  for (uint16_t p = 10000; p < 10010; p++)
+    t.send(0, tcp("198.18.0.2", p, "10.0.1.1", 80, TCPF_SYN));
   std::string listing = list_ruleset(*t.gw);
   // raw runs before conntrack assigns a state: every packet is "invalid" to
   // it (no ct yet), so the ct state rule with all states still counts 10.
@@ -165,7 +166,8 @@ table ip filter {
 })");
   t.send(0, tcp("10.0.1.2", 1000, "10.0.1.1", 80, TCPF_SYN));
   EXPECT_TRUE(t.conntrack_lines().empty());
-  EXPECT_TRUE(contains(list_ruleset(*t.gw), "ct state untracked counter packets 1")) << list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "ct state untracked counter packets 1"))
+      << list_ruleset(*t.gw);
 }
 
 // Loose and strict stray ACK, with a ruleset that references ct.
@@ -207,11 +209,11 @@ table inet fw {
     counter comment "dropped by policy"
   }
 })");
-  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 80, TCPF_SYN));   // web: ok
-  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 22, TCPF_SYN));   // ssh from mgmt: ok
-  t.send(0, tcp("10.0.1.30", 1002, "10.0.2.2", 22, TCPF_SYN));  // ssh not from mgmt: drop
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 80, TCPF_SYN));             // web: ok
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 22, TCPF_SYN));             // ssh from mgmt: ok
+  t.send(0, tcp("10.0.1.30", 1002, "10.0.2.2", 22, TCPF_SYN));            // ssh not from mgmt: drop
   t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 1000, TCPF_SYN | TCPF_ACK));  // reply: established
-  t.send(1, tcp("10.0.2.2", 5000, "10.0.1.2", 80, TCPF_SYN));   // new inbound on wan: drop
+  t.send(1, tcp("10.0.2.2", 5000, "10.0.1.2", 80, TCPF_SYN));  // new inbound on wan: drop
   EXPECT_EQ(t.sent.size(), 3u);
   std::string l = list_ruleset(*t.gw);
   EXPECT_TRUE(contains(l, "counter packets 2 bytes 80 comment \"dropped by policy\"")) << l;
@@ -247,7 +249,8 @@ TEST(Ruleset, LimitRate) {
 table ip f {
   chain forward { type filter hook forward priority 0; limit rate 1/second burst 5 packets accept; drop; }
 })");
-  for (int i = 0; i < 10; i++) t.send(0, udp("10.0.1.2", static_cast<uint16_t>(2000 + i), "10.0.2.2", 53));
+  for (int i = 0; i < 10; i++)
+    t.send(0, udp("10.0.1.2", static_cast<uint16_t>(2000 + i), "10.0.2.2", 53));
   EXPECT_EQ(t.sent.size(), 6u);
   t.w->now_ms += 2000;  // two tokens later
   for (int i = 0; i < 5; i++) t.send(0, udp("10.0.1.2", 3000, "10.0.2.2", 53));
@@ -268,7 +271,10 @@ table ip f {
   size_t packets = 0;
   std::string lines = trace_read(*t.gw, &packets);
   EXPECT_EQ(packets, 1u) << lines;
-  EXPECT_TRUE(contains(lines, "packet: iif \"lan\" ip saddr 10.0.1.2 ip daddr 10.0.2.2 ip protocol tcp tcp sport 1000 tcp dport 22")) << lines;
+  EXPECT_TRUE(contains(lines,
+                       "packet: iif \"lan\" ip saddr 10.0.1.2 ip daddr 10.0.2.2 ip protocol tcp "
+                       "tcp sport 1000 tcp dport 22"))
+      << lines;
   EXPECT_TRUE(contains(lines, "PRE_ROUTING ipv4_conntrack_in verdict accept")) << lines;
   EXPECT_TRUE(contains(lines, "ip f forward rule tcp dport 22 drop (verdict drop)")) << lines;
   EXPECT_FALSE(contains(lines, "ctgate_trace")) << lines;
@@ -285,7 +291,9 @@ table ip f {
   t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
   lines = trace_read(*t.gw, &packets);
   EXPECT_EQ(packets, 1u);
-  EXPECT_TRUE(contains(lines, "ip f forward rule counter packets 0 bytes 0 accept (verdict accept)")) << lines;
+  EXPECT_TRUE(
+      contains(lines, "ip f forward rule counter packets 0 bytes 0 accept (verdict accept)"))
+      << lines;
   EXPECT_TRUE(contains(lines, "POST_ROUTING ipv4_confirm verdict accept")) << lines;
 }
 
@@ -318,8 +326,10 @@ table ip f {
   EXPECT_EQ(t.sent.size(), 3u);
   std::string l = list_ruleset(*t.gw);
   EXPECT_TRUE(contains(l, "chain x {\n\t\tcounter packets 1 bytes 40")) << l;
-  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 81 drop")) << l;
-  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 83 drop")) << l;
+  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 81 drop"))
+      << l;
+  EXPECT_TRUE(contains(l, "\t\ttcp dport 80 counter packets 1 bytes 40\n\t\ttcp dport 83 drop"))
+      << l;
   EXPECT_TRUE(contains(l, "\t\tcounter packets 2 bytes 80 accept")) << l;
 }
 
@@ -342,7 +352,10 @@ table ip raw {
   // are dropped before conntrack ever sees them; the quiet source is untouched.
   EXPECT_EQ(t.sent.size(), 15u + 5u);
   EXPECT_EQ(t.conntrack_lines().size(), 20u);
-  EXPECT_TRUE(contains(list_ruleset(*t.gw), "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25")) << list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(
+      list_ruleset(*t.gw),
+      "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25"))
+      << list_ruleset(*t.gw);
   // Per-rule limit counters: 45 SYNs, 20 within their source's rate, 25 over.
   EXPECT_TRUE(contains(list_limits(*t.gw), "within=20 over=25")) << list_limits(*t.gw);
 }
@@ -380,7 +393,8 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   test_gateway t(c);
   uint32_t now = t.w->now_ms;
   EXPECT_EQ(synproxy_auto_tick(*t.gw, now), "");
-  for (uint16_t p = 0; p < 60; p++) t.send(0, udp("10.0.1.2", static_cast<uint16_t>(3000 + p), "10.0.2.2", 53));
+  for (uint16_t p = 0; p < 60; p++)
+    t.send(0, udp("10.0.1.2", static_cast<uint16_t>(3000 + p), "10.0.2.2", 53));
   std::string on = synproxy_auto_tick(*t.gw, now + 200);
   EXPECT_TRUE(contains(on, "cookie mode ON")) << on;
   EXPECT_TRUE(contains(on, "conntrack 60% full")) << on;
@@ -391,7 +405,7 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
   EXPECT_EQ(t.sent[0].first, 0);
   auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
   EXPECT_EQ(th->tcp_flags, TCPF_SYN | TCPF_ACK);
-  EXPECT_EQ(t.gw->ct.table->count(), 60);  // nothing allocated for the SYN
+  EXPECT_EQ(t.gw->ct.table->count(), 60);                       // nothing allocated for the SYN
   t.send(0, tcp("10.0.1.2", 40001, "10.0.2.2", 22, TCPF_SYN));  // port 22 is not protected
   EXPECT_EQ(t.gw->ct.table->count(), 61);
 
@@ -413,10 +427,13 @@ TEST(Synproxy, AutomaticDefenceSwitchesOnAndOff) {
 std::string synproxy_rules(uint16_t port) {
   const std::string p = std::to_string(port);
   return "table ip raw { chain prerouting { type filter hook prerouting priority raw; tcp dport " +
-         p + " tcp flags syn notrack; } }\n"
-             "table ip filter { chain forward { type filter hook forward priority filter;\n"
-             "  tcp dport " + p + " ct state invalid,untracked synproxy mss 1460\n"
-             "  ct state invalid drop } }\n";
+         p +
+         " tcp flags syn notrack; } }\n"
+         "table ip filter { chain forward { type filter hook forward priority filter;\n"
+         "  tcp dport " +
+         p +
+         " ct state invalid,untracked synproxy mss 1460\n"
+         "  ct state invalid drop } }\n";
 }
 
 // A client reusing the port of a connection still in TIME_WAIT: synproxy's
@@ -471,7 +488,7 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
     EXPECT_EQ(th->tcp_flags, TCPF_SYN | TCPF_ACK);
     EXPECT_EQ(rte_be_to_cpu_16(ip->total_length), 20 + (th->data_off >> 4) * 4);
   }
-  EXPECT_TRUE(t.conntrack_lines().empty());  // the finished entry is gone
+  EXPECT_TRUE(t.conntrack_lines().empty());           // the finished entry is gone
   EXPECT_FALSE(t.gw->synproxy->finished.maybe(key));  // and uncounted
   EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::finished_filter_skip), 0u);
   t.clear_sent();
@@ -548,8 +565,12 @@ TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
 // rulesets accept is lost.
 TEST(Ruleset, ReloadsLoseNoAcceptedPacket) {
   test_gateway t(cfg(true));
-  const char* a = "table ip f { chain forward { type filter hook forward priority 0; ct state established accept; tcp dport 80 accept; drop; } }";
-  const char* b = "table ip f { chain forward { type filter hook forward priority 0; tcp dport 80 counter accept; ct state established accept; drop; } }";
+  const char* a =
+      "table ip f { chain forward { type filter hook forward priority 0; ct state established "
+      "accept; tcp dport 80 accept; drop; } }";
+  const char* b =
+      "table ip f { chain forward { type filter hook forward priority 0; tcp dport 80 counter "
+      "accept; ct state established accept; drop; } }";
   load(t, a);
   t.send(0, tcp("10.0.1.2", 4000, "10.0.2.2", 80, TCPF_SYN));
   t.send(1, tcp("10.0.2.2", 80, "10.0.1.2", 4000, TCPF_SYN | TCPF_ACK));
@@ -557,7 +578,8 @@ TEST(Ruleset, ReloadsLoseNoAcceptedPacket) {
   for (int i = 0; i < 100; i++) {
     load(t, i % 2 ? a : b);
     std::vector<rte_mbuf*> burst;
-    for (int k = 0; k < 8; k++) burst.push_back(t.make(tcp("10.0.1.2", 4000, "10.0.2.2", 80, TCPF_ACK)));
+    for (int k = 0; k < 8; k++)
+      burst.push_back(t.make(tcp("10.0.1.2", 4000, "10.0.2.2", 80, TCPF_ACK)));
     t.burst(0, burst);
     sent += 8;
   }

@@ -87,7 +87,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     test_gateway t(ct_config(false));
     drop_dport_hook drop{2570, 0};
     ASSERT_TRUE(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
-                               drop_dport_hook::fn, &drop));
+                                 drop_dport_hook::fn, &drop));
     ASSERT_TRUE(enable_conntrack(*t.gw));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
@@ -106,7 +106,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     drop_dport_hook drop{2570, 0};
     ASSERT_TRUE(enable_conntrack(*t.gw));
     ASSERT_TRUE(t.gw->hooks->add(hook_point::input, PRI_CONNTRACK_CONFIRM, "nft_do_chain_ipv4",
-                               drop_dport_hook::fn, &drop));
+                                 drop_dport_hook::fn, &drop));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
       if (e.hp == hook_point::input) order.push_back(e.name);
@@ -168,7 +168,7 @@ TEST(SeedExperiments, StrayAckLooseVersusStrict) {
 // 6. Idle flows expire on time (injected clock): gone within timeout + 1 s.
 TEST(SeedExperiments, IdleFlowsExpire) {
   test_gateway t(ct_config(true));
-  t.send(0, udp("10.0.1.2", 5000, "10.0.2.2", 53));  // UDP unreplied: 30 s
+  t.send(0, udp("10.0.1.2", 5000, "10.0.2.2", 53));            // UDP unreplied: 30 s
   t.send(0, tcp("10.0.1.2", 6000, "10.0.2.2", 80, TCPF_SYN));  // SYN_SENT: 120 s
   ASSERT_EQ(t.conntrack_lines().size(), 2u);
   uint32_t start = t.w->now_ms;

@@ -41,7 +41,8 @@ TEST(HookRegistry, ExtremePrioritiesAndRemoval) {
   int a = add(r, hook_point::prerouting, INT_MIN, "first");
   int b = add(r, hook_point::prerouting, INT_MAX, "last");
   int c = add(r, hook_point::prerouting, 0, "middle");
-  EXPECT_EQ(names(r, hook_point::prerouting), (std::vector<std::string>{"first", "middle", "last"}));
+  EXPECT_EQ(names(r, hook_point::prerouting),
+            (std::vector<std::string>{"first", "middle", "last"}));
   uint64_t gen = r.current()->generation;
   EXPECT_TRUE(r.remove(c));
   EXPECT_GT(r.current()->generation, gen);  // a new snapshot was published

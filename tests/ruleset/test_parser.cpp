@@ -1462,7 +1462,8 @@ namespace ctgate::nft {
 namespace {
 
 TEST(RulesetStatement, SynproxyOptions) {
-  statement s = stmt_of("tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm");
+  statement s = stmt_of(
+      "tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm");
   EXPECT_EQ(s.kind, stmt_kind::synproxy);
   EXPECT_EQ(s.mss, 1460);
   EXPECT_EQ(s.wscale, 7);
@@ -1472,7 +1473,8 @@ TEST(RulesetStatement, SynproxyOptions) {
   EXPECT_EQ(bare.mss, 0);
   EXPECT_EQ(bare.wscale, 0xff);
   EXPECT_FALSE(bare.timestamp);
-  EXPECT_NE(rule_err("synproxy mss 100").find("synproxy mss must be at least 536"), std::string::npos);
+  EXPECT_NE(rule_err("synproxy mss 100").find("synproxy mss must be at least 536"),
+            std::string::npos);
   EXPECT_NE(rule_err("synproxy wscale 15").find("error"), std::string::npos);
 }
 
@@ -1489,7 +1491,8 @@ TEST(RulesetStatement, MeterPerSourceLimit) {
   rule d = rule_of("meter perdst { ip daddr limit rate 5/minute burst 2 packets } accept");
   EXPECT_EQ(d.stmts[0].meter_key, field::ip_daddr);
   EXPECT_EQ(d.stmts[0].burst, 2u);
-  EXPECT_NE(rule_err("meter m { tcp dport limit rate 1/second }").find("not supported"), std::string::npos);
+  EXPECT_NE(rule_err("meter m { tcp dport limit rate 1/second }").find("not supported"),
+            std::string::npos);
 }
 
 }  // namespace

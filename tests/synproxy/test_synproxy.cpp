@@ -151,10 +151,12 @@ TEST(SipHash, TwentyByteFormMatchesTheGenericOne) {
 }
 
 TEST(Cookie, MssIndexIsLargestTableEntryNotAboveClient) {
-  struct { uint16_t mss; uint16_t want; } cases[] = {
-      {0, 536},    {1, 536},    {535, 536},  {536, 536},   {537, 536},  {1299, 536},
-      {1300, 1300}, {1439, 1300}, {1440, 1440}, {1459, 1440}, {1460, 1460}, {1461, 1460},
-      {9000, 1460}, {65535, 1460}};
+  struct {
+    uint16_t mss;
+    uint16_t want;
+  } cases[] = {{0, 536},     {1, 536},     {535, 536},   {536, 536},   {537, 536},
+               {1299, 536},  {1300, 1300}, {1439, 1300}, {1440, 1440}, {1459, 1440},
+               {1460, 1460}, {1461, 1460}, {9000, 1460}, {65535, 1460}};
   for (auto c : cases) EXPECT_EQ(sp::mss_value(sp::mss_index(c.mss)), c.want) << c.mss;
   for (uint8_t i = 0; i < 4; i++) EXPECT_EQ(sp::mss_index(sp::k_mss_table[i]), i);
 }
@@ -205,7 +207,7 @@ TEST(Cookie, RandomTuplesValidate) {
 }
 
 TEST(Cookie, ExpiresAfterMaxAge) {
-  const auto s = sp::make_secrets(9);  // period 64 s
+  const auto s = sp::make_secrets(9);    // period 64 s
   const uint32_t made = 64 * 1000 + 10;  // count 1000
   const uint32_t isn = 0xdeadbeef;
   uint32_t c = sp::make_cookie(s, k_saddr, k_daddr, k_sport, k_dport, isn, 1460, made);
@@ -217,10 +219,10 @@ TEST(Cookie, ExpiresAfterMaxAge) {
   EXPECT_TRUE(ok_at(64 * 1000 + 63));  // same count
   EXPECT_TRUE(ok_at(64 * 1001));       // previous count: still valid (age 1)
   EXPECT_TRUE(ok_at(64 * 1001 + 63));
-  EXPECT_FALSE(ok_at(64 * 1002));      // age 2: expired
-  EXPECT_FALSE(ok_at(64 * 1003));      // age 3, opposite parity
+  EXPECT_FALSE(ok_at(64 * 1002));  // age 2: expired
+  EXPECT_FALSE(ok_at(64 * 1003));  // age 3, opposite parity
   EXPECT_FALSE(ok_at(64 * 1100));
-  EXPECT_FALSE(ok_at(64 * 999));       // from the future: clock went back a period
+  EXPECT_FALSE(ok_at(64 * 999));  // from the future: clock went back a period
 }
 
 TEST(Cookie, CountBoundaryAndPeriod) {
@@ -275,8 +277,8 @@ TEST(Cookie, KeyRotation) {
   // Unrelated secrets never validate each other's cookies.
   const auto other = sp::make_secrets(12);
   uint32_t c2 = sp::make_cookie(other, k_saddr, k_daddr, k_sport, k_dport, isn, 1300, now);
-  EXPECT_FALSE(sp::check_cookie(sp::make_secrets(13), k_saddr, k_daddr, k_sport, k_dport, isn, c2,
-                                now, &m));
+  EXPECT_FALSE(
+      sp::check_cookie(sp::make_secrets(13), k_saddr, k_daddr, k_sport, k_dport, isn, c2, now, &m));
 }
 
 TEST(Cookie, SecretsFromBytesLayout) {
@@ -300,8 +302,9 @@ TEST(Cookie, BatchEqualsOneByOne) {
   for (size_t n = 1; n <= 9; n++) {
     std::vector<sp::cookie_input> in(n);
     for (auto& c : in)
-      c = {static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng()), static_cast<uint16_t>(rng()),
-           static_cast<uint16_t>(rng()), static_cast<uint32_t>(rng()), static_cast<uint16_t>(rng() % 2000)};
+      c = {static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng()),
+           static_cast<uint16_t>(rng()), static_cast<uint16_t>(rng()),
+           static_cast<uint32_t>(rng()), static_cast<uint16_t>(rng() % 2000)};
     std::vector<uint32_t> out(n);
     sp::make_cookies(s, in.data(), out.data(), n, 777);
     for (size_t i = 0; i < n; i++)
@@ -321,12 +324,14 @@ TEST(Cookie, PairCheckAgreesWithSingleChecks) {
     const uint32_t isn = static_cast<uint32_t>(rng());
     const uint16_t mss = (i & 1) ? 1460 : 500;
     uint32_t cookie = sp::make_cookie(s, k_saddr, k_daddr, k_sport, k_dport, isn, mss, now);
-    if (i % 3 == 2) cookie ^= 1u << (4 + rng() % 28);  // forged
+    if (i % 3 == 2) cookie ^= 1u << (4 + rng() % 28);                 // forged
     const uint32_t later = now + static_cast<uint32_t>(rng() % 200);  // sometimes expired
     for (uint32_t seq : {isn + 1, isn}) {  // the ACK, or a zero-window probe
       uint16_t m1 = 0, m2 = 0, mp = 0;
-      bool first = sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq - 1, cookie, later, &m1);
-      bool second = sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq, cookie, later, &m2);
+      bool first =
+          sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq - 1, cookie, later, &m1);
+      bool second =
+          sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, seq, cookie, later, &m2);
       int which = sp::check_cookie_pair(s, k_saddr, k_daddr, k_sport, k_dport, seq - 1, seq, cookie,
                                         later, &mp);
       ASSERT_EQ(which, first ? 1 : second ? 2 : 0) << i;
@@ -344,8 +349,8 @@ TEST(Cookie, ValidAndForgedAck) {
   // The client's ACK: seq = isn + 1, ack = cookie + 1.
   uint32_t ack_seq = client_isn + 1, ack_ack = cookie + 1;
   uint16_t m = 0;
-  EXPECT_TRUE(sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, ack_seq - 1, ack_ack - 1,
-                               now, &m));
+  EXPECT_TRUE(
+      sp::check_cookie(s, k_saddr, k_daddr, k_sport, k_dport, ack_seq - 1, ack_ack - 1, now, &m));
   EXPECT_EQ(m, 1460);
   // Every other setting of the four attacker-chosen low bits fails.
   for (uint32_t low = 0; low < 16; low++) {
@@ -450,8 +455,8 @@ TEST(TsCookie, EdgeCases) {
 
 TEST(TcpOptions, ParseLinuxSyn) {
   // mss 1460,sackOK,TS val 0x11223344 ecr 0,nop,wscale 7
-  const std::vector<uint8_t> b = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44,
-                                  0, 0, 0, 0, 1, 3, 3, 7};
+  const std::vector<uint8_t> b = {2,    4,    0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22,
+                                  0x33, 0x44, 0,    0,    0, 0, 1, 3,  3,    7};
   sp::tcp_opts o;
   ASSERT_TRUE(parse_exact(b, b.size(), &o));
   EXPECT_EQ(o.mss, 1460);
@@ -472,8 +477,8 @@ TEST(TcpOptions, ParseOtherStacks) {
   EXPECT_TRUE(o.sack_perm);
   EXPECT_FALSE(o.has_ts);
   // macOS: mss 1460,nop,wscale 6,nop,nop,TS,sackOK,eol,eol
-  std::vector<uint8_t> mac = cat({{2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1}, ts_opt(0x01020304, 0),
-                                  {4, 2, 0, 0}});
+  std::vector<uint8_t> mac =
+      cat({{2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1}, ts_opt(0x01020304, 0), {4, 2, 0, 0}});
   ASSERT_TRUE(parse_exact(mac, mac.size(), &o));
   EXPECT_EQ(o.wscale, 6);
   EXPECT_TRUE(o.has_ts);
@@ -486,8 +491,8 @@ TEST(TcpOptions, ParseOtherStacks) {
   EXPECT_FALSE(o.sack_perm);
   EXPECT_FALSE(o.has_ts);
   // An ACK with SACK blocks and an unknown kind: skipped, TS still found.
-  std::vector<uint8_t> ack = cat({k_nop, k_nop, sack_opt({100, 200}), {0xfe, 4, 0xaa, 0xbb},
-                                  k_nop, k_nop, ts_opt(5, 6)});
+  std::vector<uint8_t> ack =
+      cat({k_nop, k_nop, sack_opt({100, 200}), {0xfe, 4, 0xaa, 0xbb}, k_nop, k_nop, ts_opt(5, 6)});
   ASSERT_TRUE(parse_exact(ack, ack.size(), &o));
   EXPECT_TRUE(o.has_ts);
   EXPECT_EQ(o.tsecr, 6u);
@@ -511,8 +516,8 @@ TEST(TcpOptions, Malformed) {
   EXPECT_FALSE(o.has_ts);
   EXPECT_FALSE(parse_exact({0xfe, 255, 0, 0}, 4, &o));
   // Truncated: a valid block cut short by len.
-  const std::vector<uint8_t> linux_syn = {2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4,
-                                          0, 0, 0, 0, 1, 3, 3, 7};
+  const std::vector<uint8_t> linux_syn = {2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2,
+                                          3, 4, 0, 0,    0, 0, 1, 3,  3, 7};
   for (size_t len = 0; len < linux_syn.size(); len++) {
     bool ok = parse_exact(linux_syn, len, &o);
     // Cuts that fall exactly between options are well formed.
@@ -520,9 +525,9 @@ TEST(TcpOptions, Malformed) {
     EXPECT_EQ(ok, boundary) << len;
   }
   // Known kinds with the wrong length.
-  EXPECT_FALSE(parse_exact({2, 3, 5, 1}, 4, &o));          // MSS len 3
-  EXPECT_FALSE(parse_exact({3, 4, 7, 0}, 4, &o));          // WS len 4
-  EXPECT_FALSE(parse_exact({4, 3, 0, 1}, 4, &o));          // SACK_PERM len 3
+  EXPECT_FALSE(parse_exact({2, 3, 5, 1}, 4, &o));                     // MSS len 3
+  EXPECT_FALSE(parse_exact({3, 4, 7, 0}, 4, &o));                     // WS len 4
+  EXPECT_FALSE(parse_exact({4, 3, 0, 1}, 4, &o));                     // SACK_PERM len 3
   EXPECT_FALSE(parse_exact({8, 9, 0, 0, 0, 0, 0, 0, 0, 1}, 10, &o));  // TS len 9
   // Window scale above 14 is read as 14 (RFC 7323).
   ASSERT_TRUE(parse_exact({1, 3, 3, 15}, 4, &o));
@@ -560,8 +565,8 @@ TEST(TcpOptions, BuildLinuxLayout) {
   o.wscale = 7;
   uint8_t buf[40];
   ASSERT_EQ(sp::write_synack_options(buf, sizeof(buf), o), 20u);
-  const uint8_t want[20] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44,
-                            0x55, 0x66, 0x77, 0x88, 1, 3, 3, 7};
+  const uint8_t want[20] = {2,    4,    5,    0xb4, 4,    2,    8, 10, 0x11, 0x22,
+                            0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1, 3,  3,    7};
   EXPECT_EQ(std::memcmp(buf, want, 20), 0);
   // Too small a buffer: nothing written.
   EXPECT_EQ(sp::write_synack_options(buf, 19, o), 0u);
@@ -625,17 +630,17 @@ TEST(SeqAdjust, ReferenceChecksumSanity) {
 
 TEST(SeqAdjust, ClientToServer) {
   const sp::seq_delta d{0x10000000, 0x00abcdef};
-  auto seg = make_segment(1000, 5000, cat({k_nop, k_nop, ts_opt(777, 888), k_nop, k_nop,
-                                           sack_opt({6000, 7000, 8000, 9000})}),
-                          33);
+  auto seg = make_segment(
+      1000, 5000,
+      cat({k_nop, k_nop, ts_opt(777, 888), k_nop, k_nop, sack_opt({6000, 7000, 8000, 9000})}), 33);
   const auto before = seg;
   ASSERT_TRUE(sp::adjust_client_to_server(seg.data(), seg.size(), d));
   EXPECT_TRUE(checksum_ok(seg));
-  EXPECT_EQ(be32(&seg[4]), 1000u);                 // seq: the client's own
-  EXPECT_EQ(be32(&seg[8]), 5000u + 0x10000000);    // ack: into server space
-  EXPECT_EQ(be32(&seg[24]), 777u);                 // TSval: the client's own
-  EXPECT_EQ(be32(&seg[28]), 888u + 0x00abcdef);    // TSecr: into server clock
-  EXPECT_EQ(be32(&seg[36]), 6000u + 0x10000000);   // SACK edges: server bytes
+  EXPECT_EQ(be32(&seg[4]), 1000u);                // seq: the client's own
+  EXPECT_EQ(be32(&seg[8]), 5000u + 0x10000000);   // ack: into server space
+  EXPECT_EQ(be32(&seg[24]), 777u);                // TSval: the client's own
+  EXPECT_EQ(be32(&seg[28]), 888u + 0x00abcdef);   // TSecr: into server clock
+  EXPECT_EQ(be32(&seg[36]), 6000u + 0x10000000);  // SACK edges: server bytes
   EXPECT_EQ(be32(&seg[40]), 7000u + 0x10000000);
   EXPECT_EQ(be32(&seg[44]), 8000u + 0x10000000);
   EXPECT_EQ(be32(&seg[48]), 9000u + 0x10000000);
@@ -644,9 +649,9 @@ TEST(SeqAdjust, ClientToServer) {
 
 TEST(SeqAdjust, ServerToClient) {
   const sp::seq_delta d{0x10000000, 0x00abcdef};
-  auto seg = make_segment(0x20000000, 4242, cat({k_nop, k_nop, ts_opt(0x01000000, 321), k_nop,
-                                                 k_nop, sack_opt({11, 22})}),
-                          7);
+  auto seg = make_segment(
+      0x20000000, 4242,
+      cat({k_nop, k_nop, ts_opt(0x01000000, 321), k_nop, k_nop, sack_opt({11, 22})}), 7);
   ASSERT_TRUE(sp::adjust_server_to_client(seg.data(), seg.size(), d));
   EXPECT_TRUE(checksum_ok(seg));
   EXPECT_EQ(be32(&seg[4]), 0x10000000u);                // seq: into cookie space
@@ -666,9 +671,9 @@ TEST(SeqAdjust, Wraparound) {
   EXPECT_EQ(be32(&s2c[4]), 0xfffffff0u);
   EXPECT_EQ(be32(&s2c[22]), 0xffffffd0u);
   EXPECT_TRUE(checksum_ok(s2c));
-  auto c2s = make_segment(1, 0xfffffff0, cat({ts_opt(1, 0xffffffe0), k_nop, k_nop,
-                                              sack_opt({0xfffffff0, 0x00000008})}),
-                          1);
+  auto c2s = make_segment(
+      1, 0xfffffff0, cat({ts_opt(1, 0xffffffe0), k_nop, k_nop, sack_opt({0xfffffff0, 0x00000008})}),
+      1);
   ASSERT_TRUE(sp::adjust_client_to_server(c2s.data(), c2s.size(), d));
   EXPECT_EQ(be32(&c2s[8]), 0x10u);
   EXPECT_EQ(be32(&c2s[26]), 0x20u);
@@ -681,10 +686,9 @@ TEST(SeqAdjust, OddOffsetOptions) {
   // One NOP before TS and before SACK puts their 32-bit fields at odd
   // offsets: the incremental checksum must still match a full recompute.
   const sp::seq_delta d{0x01234567, 0x89abcdef};
-  auto seg = make_segment(0x11111111, 0x22222222,
-                          cat({k_nop, ts_opt(0xa1b2c3d4, 0x01020304), k_nop,
-                               sack_opt({0xdeadbeef, 0xfeedface})}),
-                          3);
+  auto seg = make_segment(
+      0x11111111, 0x22222222,
+      cat({k_nop, ts_opt(0xa1b2c3d4, 0x01020304), k_nop, sack_opt({0xdeadbeef, 0xfeedface})}), 3);
   ASSERT_EQ(seg[20 + 1], sp::TCPOPT_TS);  // TSval at offset 23
   ASSERT_TRUE(sp::adjust_client_to_server(seg.data(), seg.size(), d));
   EXPECT_TRUE(checksum_ok(seg));
@@ -706,10 +710,12 @@ TEST(SeqAdjust, InverseDeltaRestoresBytes) {
     int layout = static_cast<int>(rng() % 5);
     if (layout == 1) opts = cat({k_nop, k_nop, ts_opt(r32(), r32())});
     if (layout == 2) opts = cat({k_nop, ts_opt(r32(), r32()), k_nop, sack_opt({r32(), r32()})});
-    if (layout == 3) opts = cat({k_nop, k_nop, sack_opt({r32(), r32(), r32(), r32(), r32(), r32(),
-                                                         r32(), r32()})});
-    if (layout == 4) opts = cat({ts_opt(r32(), r32()), k_nop, k_nop,
-                                 sack_opt({r32(), r32(), r32(), r32(), r32(), r32()})});
+    if (layout == 3)
+      opts =
+          cat({k_nop, k_nop, sack_opt({r32(), r32(), r32(), r32(), r32(), r32(), r32(), r32()})});
+    if (layout == 4)
+      opts = cat({ts_opt(r32(), r32()), k_nop, k_nop,
+                  sack_opt({r32(), r32(), r32(), r32(), r32(), r32()})});
     auto seg = make_segment(r32(), r32(), opts, rng() % 40, static_cast<uint8_t>(rng()));
     const auto orig = seg;
     const sp::seq_delta d{r32(), r32()};
@@ -735,10 +741,10 @@ TEST(SeqAdjust, DirectionsCompose) {
   ASSERT_TRUE(sp::adjust_server_to_client(data.data(), data.size(), d));
   const uint32_t client_sees_seq = be32(&data[4]);
   const uint32_t client_sees_ts = be32(&data[24]);
-  EXPECT_EQ(client_sees_seq, cookie + 1);          // continues right after our SYN-ACK
-  EXPECT_EQ(client_sees_ts, our_ts + 500);         // continues our SYN-ACK's clock
-  auto ack = make_segment(777, client_sees_seq + 100,
-                          cat({k_nop, k_nop, ts_opt(10, client_sees_ts)}), 0);
+  EXPECT_EQ(client_sees_seq, cookie + 1);   // continues right after our SYN-ACK
+  EXPECT_EQ(client_sees_ts, our_ts + 500);  // continues our SYN-ACK's clock
+  auto ack =
+      make_segment(777, client_sees_seq + 100, cat({k_nop, k_nop, ts_opt(10, client_sees_ts)}), 0);
   ASSERT_TRUE(sp::adjust_client_to_server(ack.data(), ack.size(), d));
   EXPECT_EQ(be32(&ack[8]), S + 100);
   EXPECT_EQ(be32(&ack[28]), T);
@@ -781,13 +787,13 @@ TEST(Synproxy, HandshakeWalkthrough) {
   const uint32_t now_s = 1'700'000'000, now_ts = 123456789;
   // 1. Client SYN: isn, mss 1460, sackOK, TS, wscale 7.
   const uint32_t client_isn = 0x9abcdef0;
-  const std::vector<uint8_t> syn_opts = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 42,
-                                         0, 0, 0, 0, 1, 3, 3, 7};
+  const std::vector<uint8_t> syn_opts = {2, 4,  5, 0xb4, 4, 2, 8, 10, 0, 0,
+                                         0, 42, 0, 0,    0, 0, 1, 3,  3, 7};
   sp::tcp_opts syn;
   ASSERT_TRUE(parse_exact(syn_opts, syn_opts.size(), &syn));
   // 2. Our SYN-ACK: cookie ISN, options from the synproxy statement, TS cookie.
-  const uint32_t cookie = sp::make_cookie(s, k_saddr, k_daddr, k_sport, k_dport, client_isn,
-                                          syn.mss, now_s);
+  const uint32_t cookie =
+      sp::make_cookie(s, k_saddr, k_daddr, k_sport, k_dport, client_isn, syn.mss, now_s);
   sp::tcp_opts synack;
   synack.mss = 1460;
   synack.sack_perm = syn.sack_perm;
@@ -811,7 +817,8 @@ TEST(Synproxy, HandshakeWalkthrough) {
   // 4. Server SYN-ACK: its own ISN and clock; from now on translate.
   const uint32_t server_isn = 0x00c0ffee, server_ts = 555;
   const sp::seq_delta d = sp::make_seq_delta(cookie, server_isn, synack.tsval, server_ts);
-  auto first = make_segment(server_isn + 1, client_isn + 1, cat({k_nop, k_nop, ts_opt(server_ts + 1, 43)}), 10);
+  auto first = make_segment(server_isn + 1, client_isn + 1,
+                            cat({k_nop, k_nop, ts_opt(server_ts + 1, 43)}), 10);
   ASSERT_TRUE(sp::adjust_server_to_client(first.data(), first.size(), d));
   EXPECT_EQ(be32(&first[4]), cookie + 1);
   EXPECT_EQ(be32(&first[24]), synack.tsval + 1);

@@ -74,8 +74,9 @@ int main(int argc, char** argv) {
   }
   cfg->workers = 1;
   std::string prefix = "--file-prefix=ctgate-replay-" + std::to_string(getpid());
-  std::vector<std::string> eal = {"ctgate-replay", "--no-huge", "-m", "512", "--no-pci",
-                                  prefix, "-l", "0", "--log-level=lib.*:error"};
+  std::vector<std::string> eal = {
+      "ctgate-replay",          "--no-huge", "-m", "512", "--no-pci", prefix, "-l", "0",
+      "--log-level=lib.*:error"};
   std::vector<char*> ev;
   for (auto& s : eal) ev.push_back(s.data());
   if (rte_eal_init(static_cast<int>(ev.size()), ev.data()) < 0) return 1;
