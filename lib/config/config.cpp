@@ -421,7 +421,7 @@ gateway_config parse_document(const YAML::Node& root) {
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
-  if (const field* v = m.find("burst")) cfg.burst = get_int<uint16_t>(*v, 1, k_max_workers);
+  if (const field* v = m.find("burst")) cfg.burst = get_int<uint16_t>(*v, 1, k_max_burst);
   if (const field* v = m.find("mbufs")) cfg.mbufs = get_int<uint32_t>(*v, 1024, 16777216);
   parse_ports(m.require("ports"), &cfg);
   if (const field* v = m.find("routes")) parse_routes(*v, &cfg);

@@ -16,6 +16,9 @@ namespace ctgate {
 // Workers a gateway can run: bounds per-worker arrays (conntrack's delete
 // rings, counters) so they need no allocation.
 inline constexpr uint16_t k_max_workers = 64;
+// Packets per RX burst at most: bounds the per-burst arrays of every stage
+// (rte_hash's bulk lookup takes 64 keys).
+inline constexpr uint16_t k_max_burst = 64;
 
 struct ipv4_prefix {
   uint32_t addr = 0;  // host byte order

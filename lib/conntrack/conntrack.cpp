@@ -176,16 +176,24 @@ void refile(ct_worker& w, ct_entry* e) {
   w.counters.add(ct_counter::refiled);
 }
 
+// Another worker's entry: ask its owner (the only one that may unlink it)
+// to delete it. False if its ring is full.
+bool ask_owner_to_delete(ct_worker& w, const ct_entry* e, uint32_t live, bool only_if_expired) {
+  ct_worker* owner = e->owner < k_max_workers ? w.rt->workers[e->owner] : nullptr;
+  return owner != nullptr && ct_request_delete(*owner, e->pos, live, only_if_expired);
+}
+
 // A lookup found `e` live but expired: reap it now if this worker owns it,
-// else ask its owner to. Either way it no longer matches packets.
+// else ask its owner to, once (CT_STATUS_DYING), if the owner still finds
+// it expired. Either way it no longer matches packets here.
 void reap_expired(ct_worker& w, ct_entry* e) {
   w.counters.add(ct_counter::expired_at_lookup);
   if (e->owner == w.id) {
     destroy_owned(w, e, ct_counter::expired);
     return;
   }
-  ct_worker* owner = e->owner < k_max_workers ? w.rt->workers[e->owner] : nullptr;
-  if (owner != nullptr) ct_request_delete(*owner, e->pos, e->live.load(std::memory_order_relaxed));
+  if (!(e->status.fetch_or(CT_STATUS_DYING, std::memory_order_relaxed) & CT_STATUS_DYING))
+    ask_owner_to_delete(w, e, e->live.load(std::memory_order_relaxed), true);
 }
 
 // The entry's connection has finished: tell the listener, once. Owner only
@@ -256,7 +264,7 @@ void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, u
 bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
   flow_table& table = *w.rt->table;
   if (table.try_reserve(privileged) ||
-      (ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity()) &&
+      (ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity(), now_ms) &&
        table.try_reserve(privileged)))
     return true;
   w.counters.add(ct_counter::drop);
@@ -303,12 +311,16 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow
 // same way: a bounded window of table slots starting at the new flow's hash,
 // evicting the first live, non-assured entry this worker owns (only the
 // owner may unlink an entry from its timer wheel).
-bool ct_early_drop(ct_worker& w, uint32_t start) {
+bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms) {
   flow_table& t = *w.rt->table;
   uint32_t cap = t.capacity();
   for (uint32_t i = 0; i < k_early_drop_window && i < cap; i++) {
     ct_entry* e = t.at((start + i) % cap);
     if (!is_live(e->live.load(std::memory_order_acquire)) || e->owner != w.id) continue;
+    if (ct_expired(*e, now_ms)) {  // timed out, the wheel not there yet: free room
+      destroy_owned(w, e, ct_counter::expired);
+      return true;
+    }
     if (e->status.load(std::memory_order_relaxed) & CT_STATUS_ASSURED) continue;
     destroy_owned(w, e, ct_counter::early_drop);
     return true;
@@ -430,10 +442,11 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
           // Timed out, not reaped yet: gone, as in Linux. This packet may
           // start a new flow; its owner's wheel would have been late.
           reap_expired(w, e);
+        } else {
+          // Claimed by another worker but not yet published, or being
+          // deleted: take the new-flow path; confirm resolves any clash.
+          w.counters.add(ct_counter::search_restart);
         }
-        // Claimed by another worker but not yet published, or being
-        // deleted: take the new-flow path; confirm resolves any clash.
-        w.counters.add(ct_counter::search_restart);
       }
       if (!create_unconfirmed(w, m, tuples[j], keys[j], now_ms)) {
         v[index[j]] = verdict::drop;
@@ -489,9 +502,18 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
   proto.store_track(ts);
   proto.expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
   proto.ext = ext;
+  if (p >= 0 && ct_live_but_expired(*table.at(static_cast<uint32_t>(p)), now_ms)) {
+    // The flow's old entry timed out but is not reaped yet: never adopt it.
+    // Its owner reaps it (this worker: now, and the key can be added again).
+    ct_entry* old = table.at(static_cast<uint32_t>(p));
+    const bool owned = old->owner == w.id;
+    reap_expired(w, old);
+    p = owned ? table.add(key) : -ENOSPC;
+  }
   if (p < 0 ||
       !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
-    // Full hash, or the flow exists already (a retransmitted ACK raced us).
+    // Full hash, an expired entry another worker must reap first, or the
+    // flow exists already (a retransmitted ACK raced us).
     table.unreserve();
     w.counters.add(p < 0 ? ct_counter::insert_failed : ct_counter::clash_resolve);
     return p < 0 ? nullptr : table.at(static_cast<uint32_t>(p));
@@ -518,8 +540,7 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
     destroy_owned(w, e, ct_counter::deleted);
     return true;
   }
-  ct_worker* owner = e->owner < k_max_workers ? w.rt->workers[e->owner] : nullptr;
-  return owner != nullptr && ct_request_delete(*owner, pos, live);
+  return ask_owner_to_delete(w, e, live, false);
 }
 
 uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
@@ -585,11 +606,20 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
   uint64_t req[32];
   unsigned got = rte_ring_dequeue_burst(w.kill_ring, reinterpret_cast<void**>(req), 32, nullptr);
   for (unsigned i = 0; i < got; i++) {
-    auto pos = static_cast<uint32_t>(req[i] >> 32);
+    const bool only_if_expired = (req[i] >> 63) != 0;
+    auto pos = static_cast<uint32_t>(req[i] >> 32) & ~k_delete_if_expired;
     auto live = static_cast<uint32_t>(req[i]);
     ct_entry* e = t.at(pos);
-    if (e->live.load(std::memory_order_acquire) == live && e->owner == w.id)
+    if (e->live.load(std::memory_order_acquire) != live || e->owner != w.id) continue;
+    if (!only_if_expired) {
       destroy_owned(w, e, ct_counter::deleted);
+    } else if (ct_expired(*e, now_ms)) {
+      destroy_owned(w, e, ct_counter::expired);
+    } else {
+      // Refreshed by its owner since: alive after all; a later expiry may
+      // be reported again.
+      e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_DYING), std::memory_order_relaxed);
+    }
   }
   // Expiry: close slots whose whole span has passed.
   while (budget > 0) {
@@ -604,7 +634,7 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
     }
     ct_entry* e = t.at(w.pending_head);
     wheel_unlink(w, e);
-    if (time_after_eq(now_ms, e->expires_ms.load(std::memory_order_relaxed)))
+    if (ct_expired(*e, now_ms))
       destroy_owned(w, e, ct_counter::expired);
     else
       wheel_insert(w, e);  // refreshed since it was filed: file it again
@@ -612,8 +642,9 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
   }
 }
 
-bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live) {
-  uint64_t v = (static_cast<uint64_t>(pos) << 32) | live;
+bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live, bool only_if_expired) {
+  const uint32_t tagged = pos | (only_if_expired ? k_delete_if_expired : 0);
+  uint64_t v = (static_cast<uint64_t>(tagged) << 32) | live;
   return rte_ring_enqueue(owner.kill_ring, reinterpret_cast<void*>(v)) == 0;
 }
 

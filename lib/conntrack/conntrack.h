@@ -155,10 +155,12 @@ void ct_release(ct_worker& w, pkt_meta* m);
 // requests from the control plane.
 void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 
-// Table full: evict one live, non-assured entry owned by `w` from the
-// window of k_early_drop_window slots starting at `start`. Bounded work.
+// Table full: free one slot owned by `w` in the window of
+// k_early_drop_window slots starting at `start`: an expired entry the wheel
+// has not reaped yet, else a live, non-assured one (Linux's early_drop does
+// both). Bounded work.
 inline constexpr uint32_t k_early_drop_window = 64;
-bool ct_early_drop(ct_worker& w, uint32_t start);
+bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms);
 
 // Frees whatever is still on the unconfirmed list (must be empty at the end
 // of a burst); returns how many it had to free.
@@ -167,8 +169,17 @@ uint16_t ct_unconfirmed_sweep(ct_worker& w);
 // Whether an entry's timeout has run out (Linux's nf_ct_is_expired). An
 // expired entry is never found, listed or adopted, even before the owner's
 // wheel reaps it: lookups treat it as absent and reap it on the spot.
+inline bool ct_expired_at(uint32_t expires_ms, uint32_t now_ms) {
+  return static_cast<int32_t>(expires_ms - now_ms) <= 0;
+}
 inline bool ct_expired(const ct_entry& e, uint32_t now_ms) {
-  return static_cast<int32_t>(e.expires_ms.load(std::memory_order_relaxed) - now_ms) <= 0;
+  return ct_expired_at(e.expires_ms.load(std::memory_order_relaxed), now_ms);
+}
+// Published (not being claimed or freed) but expired: what a lookup outside
+// conntrack (synproxy's ACK check) must treat as absent.
+inline bool ct_live_but_expired(const ct_entry& e, uint32_t now_ms) {
+  return (e.live.load(std::memory_order_acquire) & ENTRY_STATE_MASK) == ENTRY_LIVE &&
+         ct_expired(e, now_ms);
 }
 
 // Builds the packet's original-direction tuple from its metadata.
@@ -187,6 +198,10 @@ inline ct_tuple tuple_of(const pkt_meta& m) {
 
 // Control plane: ask the owner to delete the entry at `pos` if it still has
 // claim word `live`. False if the owner's ring is full (retry later).
-bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live);
+// With `only_if_expired`, the owner deletes it only if it is still expired
+// by the owner's clock: a worker that saw it expired may be a little ahead
+// of the owner, which may have refreshed the flow meanwhile.
+inline constexpr uint32_t k_delete_if_expired = 1u << 31;  // request tag; positions are smaller
+bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live, bool only_if_expired = false);
 
 }  // namespace ctgate::ct

@@ -14,9 +14,11 @@
 //   offsets fixed per gateway, as nf_ct_ext's offset table. Only such flows
 //   pay for it.
 //
-// The id changes only by one atomic update of the status word, after the new
-// extension's bytes are stored (release): a reader that loads the status with
-// acquire sees bytes at least as new as the id it read.
+// The id changes only by atomic updates of the status word. A writer that
+// replaces one extension with another first claims the area with a CAS to a
+// transient id (so a racing writer backs off), stores the new bytes, then
+// publishes the new id (release): a reader that loads the status with acquire
+// sees bytes at least as new as the id it read.
 #pragma once
 
 #include <concepts>
@@ -31,7 +33,10 @@ enum class ct_ext_id : uint8_t {
   none = 0,
   synproxy = 1,  // a proxied handshake joining: our cookie ISN and SYN-ACK TSval
   seqadj = 2,    // a proxied flow: sequence and timestamp offsets (nf_ct_seqadj)
-  // 3..6: free for inline extensions (e.g. a timeout policy id)
+  // Transient, between synproxy and seqadj: one worker is turning the
+  // server's SYN-ACK into offsets; the area is being rewritten.
+  synproxy_joining = 3,
+  // 4..6: free for inline extensions (e.g. a timeout policy id)
   block = 7,  // reserved: the area holds an out-of-line block's index
 };
 

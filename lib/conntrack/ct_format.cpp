@@ -181,7 +181,7 @@ std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uin
   std::vector<std::pair<uint32_t, std::string>> rows;
   scan(t, f, [&](const entry_view& v) {
     // Timed out but not reaped yet: gone, as Linux never lists it.
-    if (static_cast<int32_t>(v.expires_ms - now_ms) <= 0) return;
+    if (ct_expired_at(v.expires_ms, now_ms)) return;
     std::string line = format_entry(v, now_ms);
     lock_guard lock(mu);
     rows.emplace_back(v.pos, std::move(line));

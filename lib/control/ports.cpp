@@ -12,12 +12,6 @@
 
 namespace ctgate {
 
-const uint8_t k_symmetric_rss_key[40] = {
-    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-};
-
 std::string devargs_name(const std::string& devargs) {
   return devargs.substr(0, devargs.find(','));
 }
@@ -91,10 +85,13 @@ result<void> start_port(gateway& gw, size_t idx) {
                 0);
   rte_eth_conf conf{};
   rss_plan rss = plan_rss(info, q);
+  // The port keeps the key: ethdev stores the pointer in its configuration,
+  // and several PMDs read it again at every start.
+  pi.rss_key = rss.key;
   if (rss.enabled) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_key = rss.key.data();
-    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(rss.key.size());
+    conf.rx_adv_conf.rss_conf.rss_key = pi.rss_key.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(pi.rss_key.size());
     conf.rx_adv_conf.rss_conf.rss_hf = rss.hf;
   }
   // Checksum verification on the NIC where it can: parse trusts the IPv4

@@ -13,15 +13,19 @@ std::vector<uint8_t> symmetric_rss_key(size_t len) {
 }
 
 uint64_t wanted_rss_hf() {
-  return RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER |
-         RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  // IPv6 on addresses too (as before this key was sized per device): the
+  // key is symmetric for it, and it spreads the load until IPv6 is tracked.
+  return RTE_ETH_RSS_IP | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
 }
 
 rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
   rss_plan p;
   if (queues <= 1) return p;
   p.hf = info.flow_type_rss_offloads & wanted_rss_hf();
-  if (p.hf == 0) {
+  constexpr uint64_t k_ipv4 = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 |
+                              RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
+                              RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  if ((p.hf & k_ipv4) == 0) {
     p.warning =
         "the device hashes no IPv4 flow type: every packet arrives on queue 0, so one "
         "worker receives all traffic";
@@ -50,6 +54,7 @@ std::string rss_hf_names(uint64_t hf) {
       {RTE_ETH_RSS_NONFRAG_IPV6_TCP, "ipv6-tcp"},
       {RTE_ETH_RSS_NONFRAG_IPV6_UDP, "ipv6-udp"},
       {RTE_ETH_RSS_NONFRAG_IPV6_OTHER, "ipv6-other"},
+      {RTE_ETH_RSS_IPV6_EX, "ipv6-ex"},
   };
   std::string s;
   for (const auto& n : k_names)

@@ -27,8 +27,8 @@ inline constexpr uint8_t k_default_rss_key_len = 40;
 // The 0x6d5a pattern, `len` bytes long.
 std::vector<uint8_t> symmetric_rss_key(size_t len);
 
-// The flow types ctgate hashes on (and any device lacks): IPv4 addresses for
-// fragments and other protocols, plus ports for TCP and UDP.
+// The flow types ctgate hashes on (where the device has them): addresses for
+// IP fragments and other protocols, plus ports for IPv4 TCP and UDP.
 uint64_t wanted_rss_hf();
 
 // What one port's RSS will be, decided from the device's capabilities.
@@ -40,7 +40,7 @@ struct rss_plan {
 };
 rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues);
 
-// "ipv4 frag-ipv4 ipv4-tcp ..." for the log line.
+// "ipv4 ipv4-frag ipv4-tcp ..." for the log line.
 std::string rss_hf_names(uint64_t hf);
 // "6d5a6d5a..." (hex) for the log line.
 std::string rss_key_hex(const uint8_t* key, size_t len);

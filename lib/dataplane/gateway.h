@@ -34,6 +34,7 @@ struct port_info {
   uint8_t prefix_len = 0;
   mac_addr mac;
   uint16_t mtu = 1500;
+  std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
 };
 
 struct gateway {

@@ -20,7 +20,6 @@ struct gateway;
 struct synproxy_worker;  // synproxy/synproxy.h
 
 inline constexpr uint16_t k_max_ports = 32;
-inline constexpr uint16_t k_max_burst = 64;
 
 // A `log` statement's line, handed to the control thread (workers never log).
 struct nft_log_record {
@@ -122,11 +121,16 @@ inline void pkt_drop(worker_ctx& w, rte_mbuf* m, dp_counter reason) {
 // ACK to the server) for LOCAL_OUT at the end of the burst. The queue holds
 // one burst; when it is full this counts local_out_full and returns false,
 // and the caller still owns the packet.
+// Whether queue_local_out can take one more; counts local_out_full if not.
+// A caller that would build the packet first asks before allocating.
+inline bool local_out_has_room(worker_ctx& w) {
+  if (w.n_local_out < k_max_burst) return true;
+  w.counters.add(dp_counter::local_out_full);
+  return false;
+}
+
 inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
-  if (w.n_local_out >= k_max_burst) {
-    w.counters.add(dp_counter::local_out_full);
-    return false;
-  }
+  if (!local_out_has_room(w)) return false;
   pkt_meta* m = meta_of(mb);
   m->flags = PKT_F_LOCAL_OUT;
   m->ct = nullptr;

@@ -113,6 +113,7 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
   if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != icmp::echo &&
       m->l4.icmp_type != icmp::timestamp)
     return;  // no ICMP about ICMP errors
+  if (!local_out_has_room(w)) return;
   rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
   if (r == nullptr) {
     w.counters.add(dp_counter::drop_no_mbuf);

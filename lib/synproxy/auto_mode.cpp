@@ -42,6 +42,7 @@ result<void> synproxy_init(gateway& gw) {
   auto st = std::make_unique<synproxy_state>();
   for (auto* w : gw.workers) {
     st->workers.push_back(std::make_unique<synproxy_worker>());
+    st->workers.back()->finished = &st->finished;
     w->synproxy = st->workers.back().get();
   }
   gw.ct.finish = finished_filter_listener(&st->finished);

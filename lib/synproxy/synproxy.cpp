@@ -168,7 +168,7 @@ synproxy_action syn_answer(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synpr
 void syn_admit(worker_ctx& w, const pkt_meta* m) {
   w.synproxy->counters.add(synproxy_counter::syn_received);
   const ct::ct_tuple t = ct::tuple_of(*m);
-  if (!w.gw->synproxy->finished.maybe(ct::make_key(t))) {
+  if (!w.synproxy->finished->maybe(ct::make_key(t))) {
     w.synproxy->counters.add(synproxy_counter::finished_filter_skip);
     return;
   }
@@ -263,10 +263,29 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   return synproxy_action::accept;
 }
 
+// Replaces the entry's extension id `from` by `to` in the status word (other
+// bits may change concurrently). False if the id is no longer `from`.
+bool switch_ext(ct::ct_entry* e, ct::ct_ext_id from, ct::ct_ext_id to, std::memory_order order) {
+  uint16_t st = e->status.load(std::memory_order_relaxed);
+  do {
+    if (ct::ct_ext_of(st) != from) return false;
+  } while (!e->status.compare_exchange_weak(
+      st, static_cast<uint16_t>((st & ~ct::CT_STATUS_EXT_MASK) | ct::ct_ext_status(to)), order,
+      std::memory_order_relaxed));
+  return true;
+}
+
 // The server's SYN-ACK for a proxied flow: record the offsets, answer the
 // server with the ACK (this packet, rewritten and turned around), and open
-// the client's window with an ACK in the client's sequence space.
-void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e) {
+// the client's window with an ACK in the client's sequence space. False if
+// another worker is joining (or has joined) the handshake with a copy of the
+// same SYN-ACK: the caller drops this one.
+bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e) {
+  // Claim the join before touching the area (acquire: read the join state
+  // the cookie ACK stored).
+  if (!switch_ext(e, synproxy_join::ext_id, ct::ct_ext_id::synproxy_joining,
+                  std::memory_order_acquire))
+    return false;
   const rte_tcp_hdr* th = tcp_of(mb, m);
   uint32_t server_isn = rte_be_to_cpu_32(th->sent_seq);
   uint32_t ack = rte_be_to_cpu_32(th->recv_ack);  // client ISN + 1
@@ -277,13 +296,7 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   seq_delta d = make_seq_delta(js.cookie, server_isn, js.our_tsval, in.has_ts ? in.tsval : 0);
   ct::ct_ext_put(e->ext, d);
   // Publish the offsets before the id that says they are there (release).
-  // A CAS, not a toggle: two copies of the server's SYN-ACK may race here.
-  uint16_t st = e->status.load(std::memory_order_relaxed);
-  while (!e->status.compare_exchange_weak(
-      st,
-      static_cast<uint16_t>((st & ~ct::CT_STATUS_EXT_MASK) | ct::ct_ext_status(seq_delta::ext_id)),
-      std::memory_order_release, std::memory_order_relaxed)) {
-  }
+  switch_ext(e, ct::ct_ext_id::synproxy_joining, seq_delta::ext_id, std::memory_order_release);
 
   // Window update to the client, as if from the server, in the client's view.
   rte_mbuf* up = rte_pktmbuf_alloc(w.gw->mbuf_pool);
@@ -327,20 +340,35 @@ void on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   m->out_port = back;
   m->nexthop = rte_be_to_cpu_32(s.dst);
   w.synproxy->counters.add(synproxy_counter::handshakes_completed);
+  return true;
 }
 
 uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
-                               verdict*) {
+                               verdict* v) {
+  uint16_t dropped = 0;
   for (uint16_t i = 0; i < n; i++) {
     pkt_meta* m = meta_of(pkts[i]);
     ct::ct_entry* e = m->ct;
     if (e == nullptr || m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK) continue;
     const ct::ct_ext_id ext = ct::ct_ext_of(e->status.load(std::memory_order_acquire));
+    if (ext == ct::ct_ext_id::synproxy_joining) {
+      // Another worker is writing the offsets this packet needs, in the
+      // instant between its claim and publish: drop rather than leak an
+      // untranslated segment (a copy of the SYN-ACK, or a retransmit).
+      v[i] = verdict::drop;
+      dropped++;
+      w.synproxy->counters.add(synproxy_counter::join_races);
+      continue;
+    }
     if (ext != synproxy_join::ext_id && ext != seq_delta::ext_id) continue;
     bool reply = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::reply);
     uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST);
     if (ext == synproxy_join::ext_id) {
-      if (reply && f == (TCPF_SYN | TCPF_ACK)) on_server_synack(w, pkts[i], m, e);
+      if (reply && f == (TCPF_SYN | TCPF_ACK) && !on_server_synack(w, pkts[i], m, e)) {
+        v[i] = verdict::drop;
+        dropped++;
+        w.synproxy->counters.add(synproxy_counter::join_races);
+      }
       continue;
     }
     // A server SYN-ACK after the join (our ACK was lost): it is translated
@@ -356,7 +384,7 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
       adjust_client_to_server(th, len, d);
     w.synproxy->counters.add(synproxy_counter::translated);
   }
-  return 0;
+  return dropped;
 }
 
 }  // namespace
@@ -445,9 +473,13 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
     }
     if (nk == 0) continue;
     table.lookup_bulk(kp, nk, pos);
+    // The expiry check reads each found entry: start their misses together.
+    for (uint32_t j = 0; j < nk; j++)
+      if (pos[j] >= 0) rte_prefetch0(table.at(static_cast<uint32_t>(pos[j])));
     for (uint32_t j = 0; j < nk; j++) {
       // An existing flow goes on to conntrack (an expired one is gone).
-      if (pos[j] >= 0 && !ct::ct_expired(*table.at(static_cast<uint32_t>(pos[j])), w.now_ms))
+      if (pos[j] >= 0 &&
+          !ct::ct_live_but_expired(*table.at(static_cast<uint32_t>(pos[j])), w.now_ms))
         continue;
       uint16_t i = index[j];
       rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts), &v[i]);

@@ -49,6 +49,7 @@ struct pkt_meta;
   X(table_full, "valid cookies refused: conntrack table full")                          \
   X(duplicate_acks, "cookie ACKs for a flow already opened: SYN re-sent while joining") \
   X(translated, "packets with sequence numbers translated")                             \
+  X(join_races, "packets dropped while another worker joined the same handshake")       \
   X(finished_filter_skip, "SYNs that needed no lookup for a finished entry")
 CTGATE_DEFINE_COUNTERS(synproxy_counter, SYNPROXY_COUNTERS)
 
@@ -114,6 +115,9 @@ struct synproxy_join {
 // One worker's synproxy counters; written by that worker only.
 struct alignas(64) synproxy_worker {
   synproxy_counter_block counters;
+  // The gateway's filter (synproxy_state::finished), one hop nearer for
+  // the per-SYN check.
+  const synproxy::finished_filter* finished = nullptr;
 };
 
 // A gateway's synproxy: owned through gateway::synproxy, built by

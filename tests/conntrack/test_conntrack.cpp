@@ -147,11 +147,11 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
       e->status.fetch_or(CT_STATUS_ASSURED);
   }
   uint32_t first = last >= 7 ? last - 7 : 0;
-  EXPECT_TRUE(ct_early_drop(w.ct, first));
+  EXPECT_TRUE(ct_early_drop(w.ct, first, w.now_ms));
   EXPECT_EQ(g.gw->ct.table->count(), 7);
   EXPECT_EQ((g.gw->ct.table->at(last)->live.load() & ENTRY_STATE_MASK), ENTRY_FREE);
   // Only assured entries are left: nothing more can be evicted.
-  EXPECT_FALSE(ct_early_drop(w.ct, first));
+  EXPECT_FALSE(ct_early_drop(w.ct, first, w.now_ms));
   EXPECT_EQ(w.ct.counters.get(ct_counter::early_drop), 1u);
   EXPECT_EQ(g.gw->ct.table->count(), 7);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);

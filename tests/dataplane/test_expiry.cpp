@@ -139,5 +139,25 @@ TEST(Expiry, NotBeforeItsTime) {
   EXPECT_EQ(t.conntrack_lines().size(), 1u);
 }
 
+// A worker that sees another's entry expired asks the owner to delete it
+// "if still expired": the owner, whose clock may lag, refreshed it since, so
+// it stays. Asked again once it has really expired, the owner reaps it.
+TEST(Expiry, ExpiryDeleteRequestsAreRecheckedByTheOwner) {
+  test_gateway t(tracked());
+  t.send(0, udp(k_client, 5000, k_server, 53));      // UNREPLIED, 30 s
+  std::vector<std::pair<uint32_t, uint32_t>> found;  // pos, live
+  ct::scan(*t.gw->ct.table, {},
+           [&](const ct::entry_view& v) { found.emplace_back(v.pos, v.live); });
+  ASSERT_EQ(found.size(), 1u);
+  ASSERT_TRUE(ct::ct_request_delete(t.w->ct, found[0].first, found[0].second, true));
+  t.tick();
+  EXPECT_EQ(t.gw->ct.table->count(), 1) << "deleted though not expired";
+  t.w->now_ms += 30000;
+  ASSERT_TRUE(ct::ct_request_delete(t.w->ct, found[0].first, found[0].second, true));
+  t.burst(0, {});  // the request is served before the wheel gets there
+  EXPECT_EQ(t.gw->ct.table->count(), 0);
+  EXPECT_EQ(t.ct_counter(ct_counter::expired), 1u);
+}
+
 }  // namespace
 }  // namespace ctgate::test

@@ -543,6 +543,65 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
   }
 }
 
+// A proxied handshake that never joined times out (SYN_SENT, 120 s) but is
+// not reaped yet when the client tries again: its new cookie ACK must open
+// a new connection, never adopt the expired entry (which would count a
+// duplicate and drop the ACK). Both paths.
+TEST(Synproxy, CookieAckNeverAdoptsAnExpiredEntry) {
+  for (bool automatic : {false, true}) {
+    SCOPED_TRACE(automatic ? "automatic defence" : "ruleset");
+    gateway_config c = cfg(true, 1024, false);
+    if (automatic) {
+      c.synproxy.enable = true;
+      c.synproxy.ports = {80};
+    }
+    test_gateway t(c);
+    if (automatic) {
+      t.gw->synproxy->auto_mode.on.store(true);
+    } else {
+      load(t, synproxy_rules(80));
+    }
+    auto handshake = [&](uint32_t isn) {
+      pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
+      syn.seq = isn;
+      t.send(0, syn);
+      EXPECT_EQ(t.sent.size(), 1u);
+      if (t.sent.empty()) return;
+      auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+      uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+      t.clear_sent();
+      pkt_spec ack = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_ACK);
+      ack.seq = isn + 1;
+      ack.ack = cookie + 1;
+      t.send(0, ack);
+    };
+    handshake(7000);  // the server never answers: SYN_SENT, 120 s
+    ASSERT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
+    t.clear_sent();
+    // Just before it times out, a new SYN: not finished, so not retired.
+    t.w->now_ms += 119800;
+    pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
+    syn.seq = 9000;
+    t.send(0, syn);
+    ASSERT_EQ(t.sent.size(), 1u);
+    auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+    t.clear_sent();
+    // Its ACK arrives after the old entry's timeout, before the wheel's turn.
+    t.w->now_ms += 400;
+    pkt_spec ack = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_ACK);
+    ack.seq = 9001;
+    ack.ack = cookie + 1;
+    t.send(0, ack);
+    EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 2u);
+    EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::duplicate_acks), 0u);
+    ASSERT_EQ(t.sent.size(), 1u);  // the new SYN to the server
+    th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    EXPECT_EQ(rte_be_to_cpu_32(th->sent_seq), 9000u);
+    EXPECT_EQ(t.gw->ct.table->count(), 1);
+  }
+}
+
 // A failed load changes nothing.
 TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   test_gateway t(cfg(false));
