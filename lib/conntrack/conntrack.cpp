@@ -170,7 +170,7 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
 }
 
 // Files an owned entry again under its current expiry (which moved earlier).
-void refile(ct_worker& w, ct_entry* e) {
+[[gnu::cold, gnu::noinline]] void refile(ct_worker& w, ct_entry* e) {
   wheel_unlink(w, e);
   wheel_insert(w, e);
   w.counters.add(ct_counter::refiled);
@@ -186,7 +186,7 @@ bool ask_owner_to_delete(ct_worker& w, const ct_entry* e, uint32_t live, bool on
 // A lookup found `e` live but expired: reap it now if this worker owns it,
 // else ask its owner to, once (CT_STATUS_DYING), if the owner still finds
 // it expired. Either way it no longer matches packets here.
-void reap_expired(ct_worker& w, ct_entry* e) {
+[[gnu::cold, gnu::noinline]] void reap_expired(ct_worker& w, ct_entry* e) {
   w.counters.add(ct_counter::expired_at_lookup);
   if (e->owner == w.id) {
     destroy_owned(w, e, ct_counter::expired);
