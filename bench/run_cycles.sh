@@ -13,7 +13,7 @@
 #
 # Prints every run's bench-cycles lines (prefixed run=N) and a table of the
 # medians. The full output of each run stays in /tmp/ctgate-bench/cycles-*/.
-# Needs root (DPDK) and about 600 free 2 MiB hugepages; build first:
+# Needs root (DPDK) and 512 free 2 MiB hugepages (what .ci/setup.sh makes); build first:
 # `ninja -C build bench/ctgate-bench-cycles`. Environment: BUILD or
 # CTGATE_BUILD_DIR (build directory, default build), PYTHON (default python3).
 set -euo pipefail
@@ -30,9 +30,9 @@ case ${1:-} in -h|--help) sed -n 2,18p "$0"; exit 0 ;; esac
 COMMAND="bench/run_cycles.sh $RUNS"
 for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
 HUGE=--huge
-if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)" -lt 600 ]; then
+if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)" -lt 512 ]; then
   HUGE=--nohuge
-  echo "run_cycles: fewer than 600 free 2 MiB hugepages, running on 4 KiB pages" \
+  echo "run_cycles: fewer than 512 free 2 MiB hugepages (1 GiB, --memory_mb 1024), running on 4 KiB pages" \
     "(recorded as cycles_nohuge)" >&2
 fi
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
