@@ -7,10 +7,8 @@
   reaches through its declared dependencies, and the graph has no cycle.
 - docs/architecture.md shows the graph the meson files declare.
 """
-import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -19,46 +17,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-BUILD = Path(os.environ.get("CTGATE_BUILD_DIR", ROOT / "build"))
 sys.path.insert(0, str(HERE))
+import compile_db  # noqa: E402
 import module_graph  # noqa: E402
-
-
-def compile_command(source_suffix):
-    db = json.loads((BUILD / "compile_commands.json").read_text())
-    for entry in db:
-        if entry["file"].endswith(source_suffix):
-            return entry
-    raise AssertionError(f"no compile command for {source_suffix} in {BUILD}")
 
 
 def try_compile(entry, text):
     """Compiles `text` as if it were entry's source file, with its flags."""
-    args = shlex.split(entry["command"])
-    src = entry["file"]
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.cpp"
         probe.write_text(text)
-        out = []
-        skip = False
-        for a in args:
-            if skip:
-                skip = False
-                continue
-            if a in ("-o", "-MF", "-MQ"):
-                skip = True
-                continue
-            if a in ("-MD", "-c") or a == src or a.endswith(Path(src).name) and a != args[0]:
-                continue
-            out.append(a)
-        out += ["-fsyntax-only", str(probe)]
-        return subprocess.run(out, cwd=entry["directory"], capture_output=True, text=True)
+        return subprocess.run(compile_db.syntax_check_command(entry, probe), cwd=entry["directory"],
+                              capture_output=True, text=True)
 
 
 class BoundaryTest(unittest.TestCase):
     def test_undeclared_include_fails_to_compile(self):
         # packet declares only common: conntrack's headers are out of reach.
-        entry = compile_command("lib/packet/parse.cpp")
+        entry = compile_db.entry_for("lib/packet/parse.cpp")
         bad = try_compile(entry, '#include "conntrack/conntrack.h"\n')
         self.assertNotEqual(bad.returncode, 0, "packet reached conntrack's headers")
         self.assertIn("conntrack/conntrack.h", bad.stderr)
@@ -68,7 +44,7 @@ class BoundaryTest(unittest.TestCase):
         self.assertEqual(good.returncode, 0, good.stderr)
 
     def test_lower_module_cannot_reach_upper(self):
-        entry = compile_command("lib/conntrack/flow_table.cpp")
+        entry = compile_db.entry_for("lib/conntrack/flow_table.cpp")
         for header in ("dataplane/worker.h", "ruleset/ast.h", "synproxy/cookie.h"):
             with self.subTest(header=header):
                 r = try_compile(entry, f'#include "{header}"\n')

@@ -7,9 +7,7 @@ control-plane field marked CTGATE_GUARDED_BY touched without its lock fails
 CI. A probe that does exactly that must fail, which proves the check bites.
 Skipped (and counted as skipped) where clang++ is not installed.
 """
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -18,33 +16,22 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("CTGATE_BUILD_DIR", ROOT / "build"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compile_db  # noqa: E402
+
 CLANG = shutil.which("clang++")
-TSA_FLAGS = ["-fsyntax-only", "-Wno-everything", "-Wthread-safety", "-Werror=thread-safety"]
+TSA_FLAGS = ["-Wno-everything", "-Wthread-safety", "-Werror=thread-safety"]
 
 
 def clang_command(entry, source):
     """entry's GCC command, turned into a clang syntax check of `source`."""
-    out = [CLANG]
-    args = shlex.split(entry["command"])[1:]
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("-o", "-MF", "-MQ"):
-            skip = True
-            continue
-        if a in ("-MD", "-c", entry["file"]) or a.startswith("-W") or a == "-fdiagnostics-color=always":
-            continue
-        out.append(a)
-    return out + TSA_FLAGS + [str(source)]
+    return compile_db.syntax_check_command(entry, source, compiler=CLANG, drop_warnings=True,
+                                           extra=TSA_FLAGS)
 
 
 def lib_entries():
-    db = json.loads((BUILD / "compile_commands.json").read_text())
-    return [e for e in db if "/lib/" in e["file"].replace("\\", "/") and e["file"].endswith(".cpp")]
+    return [e for e in compile_db.entries()
+            if "/lib/" in e["file"].replace("\\", "/") and e["file"].endswith(".cpp")]
 
 
 @unittest.skipIf(CLANG is None, "clang++ not installed")

@@ -501,6 +501,23 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
   EXPECT_EQ(rte_be_to_cpu_32(th->sent_seq), 5000u);
 }
 
+// A gateway protecting port 80 with synproxy, by the automatic defence
+// (switched on) or by a ruleset; strict TCP, as synproxy requires.
+gateway_config synproxy_config(bool automatic) {
+  gateway_config c = cfg(true, 1024, false);
+  if (automatic) {
+    c.synproxy.enable = true;
+    c.synproxy.ports = {80};
+  }
+  return c;
+}
+void start_synproxy(test_gateway& t, bool automatic) {
+  if (automatic)
+    t.gw->synproxy->auto_mode.on.store(true);
+  else
+    load(t, synproxy_rules(80));
+}
+
 // Two copies of the client's cookie ACK in one burst both miss the table
 // (one bulk lookup): the first opens the connection, the second finds it
 // and, the flow still joining, re-sends the same SYN (a retransmission to
@@ -508,17 +525,8 @@ TEST(Synproxy, PortReuseAfterTimeWait) {
 TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
   for (bool automatic : {false, true}) {
     SCOPED_TRACE(automatic ? "automatic defence" : "ruleset");
-    gateway_config c = cfg(true, 1024, false);
-    if (automatic) {
-      c.synproxy.enable = true;
-      c.synproxy.ports = {80};
-    }
-    test_gateway t(c);
-    if (automatic) {
-      t.gw->synproxy->auto_mode.on.store(true);
-    } else {
-      load(t, synproxy_rules(80));
-    }
+    test_gateway t(synproxy_config(automatic));
+    start_synproxy(t, automatic);
     pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
     syn.seq = 7000;
     t.send(0, syn);
@@ -550,17 +558,8 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
 TEST(Synproxy, CookieAckNeverAdoptsAnExpiredEntry) {
   for (bool automatic : {false, true}) {
     SCOPED_TRACE(automatic ? "automatic defence" : "ruleset");
-    gateway_config c = cfg(true, 1024, false);
-    if (automatic) {
-      c.synproxy.enable = true;
-      c.synproxy.ports = {80};
-    }
-    test_gateway t(c);
-    if (automatic) {
-      t.gw->synproxy->auto_mode.on.store(true);
-    } else {
-      load(t, synproxy_rules(80));
-    }
+    test_gateway t(synproxy_config(automatic));
+    start_synproxy(t, automatic);
     auto handshake = [&](uint32_t isn) {
       pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
       syn.seq = isn;
