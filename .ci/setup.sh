@@ -6,8 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config
-  # checks: formatting (.clang-format) and clang's thread-safety analysis
-  clang clang-format
+  # checks: formatting (.clang-format), clang's thread-safety analysis, the
+  # callgrind instruction-count guard
+  clang clang-format valgrind
   # DPDK 22.11 LTS and the libraries the project links
   dpdk dpdk-dev libdpdk-dev libtbb-dev libgflags-dev libgoogle-glog-dev libgtest-dev libyaml-cpp-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting
