@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,7 +37,14 @@ class eal_environment : public ::testing::Environment {
     for (auto& a : args) argv.push_back(a.data());
     ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
   }
-  void TearDown() override { rte_eal_cleanup(); }
+  // EAL leaves its runtime directory (/var/run/dpdk/<prefix>) behind: one
+  // per test process, so remove it.
+  void TearDown() override {
+    std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all(runtime_dir, ec);
+  }
 };
 
 inline uint32_t ip(const char* s) {
