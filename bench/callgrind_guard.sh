@@ -29,6 +29,7 @@ command -v valgrind > /dev/null || { echo "callgrind_guard: valgrind not install
 CASES=(
   "plain|--cases plain --flows 1000"
   "ct_est|--cases ct_est --flows 1000"
+  "tcp_est|--cases ct_est --flows 1000 --proto tcp-est"
   "syn_auto|--cases syn_auto --syn_sources 1000 --syn_table_flows 1000"
 )
 P1=20000

@@ -51,7 +51,9 @@ DEFINE_string(flows, "1000,1000000", "flow counts for plain and ct_est (comma-se
 DEFINE_uint32(new_flows, 1000000, "distinct flows per round of ct_new");
 DEFINE_uint32(new_rounds, 3, "rounds of ct_new (the table is emptied by expiry between rounds)");
 DEFINE_uint64(packets, 8000000, "measured packets per plain/ct_est case");
-DEFINE_string(proto, "udp", "udp, tcp (ACK, picked up mid-stream) or tcp-syn");
+DEFINE_string(proto, "udp",
+              "udp, tcp (ACK, picked up mid-stream), tcp-est (data of connections opened "
+              "with a handshake: full window tracking) or tcp-syn");
 DEFINE_bool(huge, false, "use hugepages instead of --no-huge");
 DEFINE_uint32(memory_mb, 1024, "EAL memory (-m)");
 DEFINE_uint32(cpu, 1, "CPU to run on (--lcores 0@CPU)");
@@ -90,6 +92,24 @@ std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first,
   if (proto == "udp") {
     s.proto = IPPROTO_UDP;
     s.payload_len = 18;  // 60-byte frame: 64 on the wire with FCS
+  } else if (proto.starts_with("tcp-est")) {
+    // A connection opened with a real handshake, so window tracking runs
+    // in full: client ISN 1000, server ISN 5000. "tcp-est" is the measured
+    // data segment; the -syn, -synack and -ack kinds open it.
+    s.proto = IPPROTO_TCP;
+    s.tcp_flags = 0x18;  // PSH|ACK
+    s.seq = 1001;
+    s.ack = 5001;
+    s.payload_len = 6;
+    if (proto == "tcp-est-syn") {
+      s.tcp_flags = 0x02;
+      s.seq = 1000;
+      s.ack = 0;
+      s.payload_len = 0;
+    } else if (proto == "tcp-est-ack") {
+      s.tcp_flags = 0x10;
+      s.payload_len = 0;
+    }
   } else {
     s.proto = IPPROTO_TCP;
     s.tcp_flags = proto == "tcp-syn" ? 0x02 : 0x10;
@@ -105,6 +125,28 @@ std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first,
     s.src = base + f % k_ips;
     s.sport = static_cast<uint16_t>(1024 + f / k_ips);
     build_frame(s, &t[static_cast<size_t>(i) * k_stride], k_stride);
+  }
+  return t;
+}
+
+// The server's SYN-ACKs of the tcp-est flows, arriving on the wan port.
+std::vector<uint8_t> make_synack_templates(uint32_t flows) {
+  pkt_spec s;
+  parse_mac("02:00:00:00:02:fe", s.src_mac.b);
+  parse_mac("02:00:00:00:02:01", s.dst_mac.b);
+  parse_ipv4("198.18.0.10", &s.src);
+  s.sport = 9;
+  s.proto = IPPROTO_TCP;
+  s.tcp_flags = 0x12;
+  s.seq = 5000;
+  s.ack = 1001;
+  uint32_t base = 0;
+  parse_ipv4("10.1.1.0", &base);
+  std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
+  for (uint32_t f = 0; f < flows; f++) {
+    s.dst = base + f % k_ips;
+    s.dport = static_cast<uint16_t>(1024 + f / k_ips);
+    build_frame(s, &t[static_cast<size_t>(f) * k_stride], k_stride);
   }
   return t;
 }
@@ -288,12 +330,21 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out) {
   uint32_t next = 0;
   // Warm-up: one pass creates every flow (conntrack) and warms the caches.
   uint64_t warm = (flows + k_burst - 1) / k_burst;
-  for (uint64_t i = 0; i < warm; i++) {
-    b.fill(pkts, t, flows, &next);
-    b.w->now_ms = b.gw->clock.now_ms();
-    process_burst(*b.w, 0, pkts, k_burst);
-    b.housekeeping();
+  auto pass = [&](const std::vector<uint8_t>& frames, uint16_t port) {
+    for (uint64_t i = 0; i < warm; i++) {
+      b.fill(pkts, frames, flows, &next);
+      b.w->now_ms = b.gw->clock.now_ms();
+      process_burst(*b.w, port, pkts, k_burst);
+      b.housekeeping();
+    }
+  };
+  if (FLAGS_proto == "tcp-est") {
+    // The three-way handshake of every flow, then the measured data.
+    pass(make_templates(flows, 0, "tcp-est-syn"), 0);
+    pass(make_synack_templates(flows), 1);
+    pass(make_templates(flows, 0, "tcp-est-ack"), 0);
   }
+  pass(t, 0);
   if (conntrack && b.gw->ct.table->count() != static_cast<int64_t>(flows)) {
     std::fprintf(stderr, "bench: expected %u flows in the table after warm-up, have %" PRId64 "\n",
                  flows, b.gw->ct.table->count());
@@ -651,8 +702,9 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "ctgate-bench-cycles [--cases=...] [--flows=1000,1000000]; see docs/bench.md");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (FLAGS_proto != "udp" && FLAGS_proto != "tcp" && FLAGS_proto != "tcp-syn") {
-    std::fprintf(stderr, "bench: --proto must be udp, tcp or tcp-syn\n");
+  if (FLAGS_proto != "udp" && FLAGS_proto != "tcp" && FLAGS_proto != "tcp-syn" &&
+      FLAGS_proto != "tcp-est") {
+    std::fprintf(stderr, "bench: --proto must be udp, tcp, tcp-est or tcp-syn\n");
     return 2;
   }
   std::string lcores = "0@" + std::to_string(FLAGS_cpu);

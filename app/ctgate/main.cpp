@@ -95,6 +95,8 @@ void drain_log_mailbox(ctgate::gateway& gw) {
   if (gw.mailbox.take(ctgate::log_kind::conntrack_table_full))
     LOG(WARNING) << "nf_conntrack: table full, dropping packet (count=" << gw.ct.table->count()
                  << " max=" << gw.ct.table->max() << ")";
+  if (gw.mailbox.take(ctgate::log_kind::conntrack_invalid))
+    LOG(INFO) << ctgate::ct::format_invalid_note(gw.ct.invalid_note);
 }
 
 int run(const ctgate::gateway_config& cfg) {

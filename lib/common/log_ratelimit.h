@@ -30,7 +30,12 @@ class log_ratelimit {
 // Lines from workers to the control thread: a flag per message kind, raised
 // by the worker, drained and printed by the control loop. Bounded by design:
 // a kind is either pending or not.
-enum class log_kind : uint8_t { conntrack_table_full = 0, neighbor_unresolved, count_ };
+enum class log_kind : uint8_t {
+  conntrack_table_full = 0,
+  neighbor_unresolved,
+  conntrack_invalid,
+  count_
+};
 
 class log_mailbox {
  public:

@@ -70,11 +70,15 @@ struct conntrack_timeouts {
 };
 
 struct conntrack_config {
-  bool enable_hooks = false;  // Linux's nf_conntrack enable_hooks parameter
-  uint32_t max = 262144;      // nf_conntrack_max
-  bool tcp_loose = true;      // nf_conntrack_tcp_loose
-  bool checksum = true;       // nf_conntrack_checksum: bad L4 checksums are INVALID
-  uint32_t reserved = 0;      // entries kept for flows whose packet mark has reserved_mark bits
+  bool enable_hooks = false;            // Linux's nf_conntrack enable_hooks parameter
+  uint32_t max = 262144;                // nf_conntrack_max
+  bool tcp_loose = true;                // nf_conntrack_tcp_loose
+  bool tcp_be_liberal = false;          // nf_conntrack_tcp_be_liberal: no window checks
+  bool tcp_ignore_invalid_rst = false;  // nf_conntrack_tcp_ignore_invalid_rst
+  uint8_t tcp_max_retrans = 3;          // nf_conntrack_tcp_max_retrans
+  bool log_invalid = false;             // nf_conntrack_log_invalid (for TCP), rate-limited
+  bool checksum = true;                 // nf_conntrack_checksum: bad L4 checksums are INVALID
+  uint32_t reserved = 0;  // entries kept for flows whose packet mark has reserved_mark bits
   uint32_t reserved_mark = 0x1;
   uint32_t log_interval_ms = 1000;  // rate limit of "table full" log lines
   conntrack_timeouts timeouts;

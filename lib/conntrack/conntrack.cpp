@@ -8,10 +8,13 @@
 #include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
+#include <rte_tcp.h>
 
 #include <bit>
 #include <cstring>
 #include <new>
+#include <string>
+#include <utility>
 
 #include "common/clock.h"
 #include "packet/cksum.h"
@@ -145,6 +148,66 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
   return same ? ct_dir::original : ct_dir::reply;
 }
 
+// An unconfirmed entry's TCP window record sits right behind it in its pool
+// element; a confirmed entry's is the table's record at its position.
+tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window*>(e + 1); }
+tcp_window* window_of(ct_worker& w, ct_entry* e) {
+  return e->pos == k_no_pos ? unconfirmed_window(e) : w.rt->table->window_at(e->pos);
+}
+
+ct_counter reason_counter(uint8_t reason) {
+  switch (reason) {
+    case TCP_REASON_FLAGS: return ct_counter::invalid_tcp_flags;
+    case TCP_REASON_SEQ_OVER: return ct_counter::invalid_tcp_seq_over;
+    case TCP_REASON_ACK_OVER: return ct_counter::invalid_tcp_ack_over;
+    case TCP_REASON_RST: return ct_counter::invalid_tcp_rst;
+    case TCP_REASON_IGNORED_STATE: return ct_counter::ignored_tcp_state;
+    case TCP_REASON_OVERSHOOT: return ct_counter::ignored_tcp_overshoot;
+    case TCP_REASON_SEQ_UNDER: return ct_counter::ignored_tcp_seq_under;
+    case TCP_REASON_ACK_UNDER: return ct_counter::ignored_tcp_ack_under;
+    case TCP_REASON_CHALLENGE_ACK: return ct_counter::ignored_tcp_challenge_ack;
+    default: return ct_counter::invalid_state;
+  }
+}
+
+// conntrack.log_invalid: hand the packet to the control thread's log, at
+// most once per interval (Linux's nf_ct_l4proto_log_invalid is ratelimited too).
+[[gnu::cold, gnu::noinline]] void note_invalid(ct_worker& w, const ct_tuple& t, ct_dir dir,
+                                               const tcp_segment& seg, const track_result& r,
+                                               const tcp_window* win, uint8_t state,
+                                               uint32_t now_ms) {
+  if (!w.rt->invalid_log.allow(now_ms) || w.rt->mailbox == nullptr) return;
+  ct_invalid_note& n = w.rt->invalid_note;
+  n.tuple = t;
+  n.seq = seg.seq;
+  n.ack = seg.ack;
+  n.window = seg.window;
+  n.flags = seg.flags;
+  n.reason = r.reason;
+  if (r.reason == TCP_REASON_STATE || r.reason == TCP_REASON_IGNORED_STATE)
+    n.bound = tcp_state_bound(tcp_flag_index(seg.flags), static_cast<uint8_t>(dir), state);
+  else
+    n.bound = win != nullptr ? win->reason_bound : 0;
+  w.rt->mailbox->raise(log_kind::conntrack_invalid);
+}
+
+// The window check may lower an assured flow's timeout (Linux's
+// nf_tcp_handle_invalid): only when it has at least 120 s left and more
+// than the lowered value.
+[[gnu::cold, gnu::noinline]] void lower_timeout(ct_worker& w, ct_entry* e, uint8_t tclass,
+                                                uint32_t now_ms) {
+  const uint32_t left = e->expires_ms.load(std::memory_order_relaxed) - now_ms;
+  const uint32_t lowered = w.rt->timeouts.ms[tclass];
+  if (ct_expired(*e, now_ms) || left < 120000 || left <= lowered) return;
+  e->expires_ms.store(now_ms + lowered, std::memory_order_relaxed);
+  w.counters.add(ct_counter::tcp_timeout_lowered);
+  if (e->owner == w.id && e->pos != k_no_pos) {
+    wheel_unlink(w, e);
+    wheel_insert(w, e);
+    w.counters.add(ct_counter::refiled);
+  }
+}
+
 // nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
 // ICMP tracker reads the quote), or INVALID when that flow is not tracked.
 void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms) {
@@ -207,29 +270,64 @@ void note_finished(ct_worker& w, ct_entry* e) {
 }
 
 // A packet of a known flow: run the tracker and refresh.
-void track_existing(ct_worker& w, ct_entry* e, pkt_meta* m, const ct_tuple& t, uint32_t now_ms) {
+void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
+                    uint32_t now_ms) {
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
   uint64_t raw = e->track.load(std::memory_order_acquire);
+  // TCP: the window record, which only the owner writes (tcp_window.h).
+  tcp_segment seg;
+  const tcp_segment* segp = nullptr;
+  tcp_window* win = nullptr;
+  if (t.proto == IPPROTO_TCP) {
+    seg = tcp_segment_of(mb, *m);
+    if (dir == ct_dir::original && ct_ext_of(status) == ct_ext_id::seqadj)
+      seg.ack_offset = ct_seqadj_seq_offset(e->ext);
+    segp = &seg;
+    if (e->owner == w.id)
+      win = window_of(w, e);
+    else
+      w.counters.add(ct_counter::tcp_window_not_owner);
+  }
   track_state ts;
   track_result res;
   // Lock-free update; two workers only race here when RSS is not symmetric.
+  // The window record is updated in place on the first try only: a retry
+  // (another worker moved the state meanwhile) runs the state machine alone.
   uint8_t old_class = TC_COUNT;
   for (int tries = 0;; tries++) {
     const track_state before = std::bit_cast<track_state>(raw);
     old_class = before.tclass;
     ts = before;
-    res = tr.packet(&ts, status, dir, m->l4, w.rt->params, now_ms);
-    if (res.verdict == track_verdict::invalid) {
-      w.counters.add(ct_counter::invalid);
-      w.counters.add(ct_counter::invalid_state);
-      m->ct_info = CTINFO_INVALID;
-      return;
-    }
+    res =
+        tr.packet(&ts, tries == 0 ? win : nullptr, status, dir, m->l4, segp, w.rt->params, now_ms);
     // Unchanged (most packets of an established flow): nothing to publish,
     // and no locked instruction. This is the CAS succeeding at the load.
     if (ts == before || e->cas_track(raw, ts) || tries == 8) break;
+  }
+  if (res.verdict != track_verdict::accept) [[unlikely]] {
+    if (res.reason != TCP_REASON_NONE) w.counters.add(reason_counter(res.reason));
+    if (res.verdict == track_verdict::invalid) {
+      w.counters.add(ct_counter::invalid);
+      if (res.reason == TCP_REASON_NONE) w.counters.add(ct_counter::invalid_state);
+      if (res.lower_to_class != TC_COUNT) lower_timeout(w, e, res.lower_to_class, now_ms);
+      if (w.rt->log_invalid && segp != nullptr)
+        note_invalid(w, t, dir, seg, res, win, ts.l4state, now_ms);
+      m->ct_info = CTINFO_INVALID;
+      return;
+    }
+    // Ignored: the packet keeps the flow's ct state; nothing is refreshed.
+    // A reply still counts as one (Linux sets SEEN_REPLY for every packet
+    // the tracker did not call invalid).
+    if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY))
+      e->status.fetch_or(CT_STATUS_SEEN_REPLY, std::memory_order_relaxed);
+    m->ct = e;
+    m->ct_dir = static_cast<uint8_t>(dir);
+    bool replied = dir == ct_dir::reply || (status & CT_STATUS_SEEN_REPLY);
+    m->ct_info = replied ? CTINFO_ESTABLISHED : CTINFO_NEW;
+    w.counters.add(ct_counter::found);
+    return;
   }
   if (res.clear_status != 0) {
     // A reopened connection is a new one for Linux: fresh flags, mark 0.
@@ -273,10 +371,17 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
 }
 
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
-bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow_key& key,
-                        uint32_t now_ms) {
+bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
+                        const flow_key& key, uint32_t now_ms) {
   track_state ts;
-  if (!tracker_for(t.proto).new_flow(m->l4, w.rt->params, now_ms, &ts)) {
+  // The window record is filled in a local first: the pool element is taken
+  // only once the packet may open a flow.
+  tcp_window win;
+  tcp_segment seg;
+  const bool tcp = t.proto == IPPROTO_TCP;
+  if (tcp) seg = tcp_segment_of(mb, *m);
+  if (!tracker_for(t.proto).new_flow(m->l4, tcp ? &seg : nullptr, w.rt->params, now_ms, &ts,
+                                     tcp ? &win : nullptr)) {
     w.counters.add(ct_counter::invalid);
     w.counters.add(ct_counter::invalid_state);
     m->ct_info = CTINFO_INVALID;
@@ -291,6 +396,7 @@ bool create_unconfirmed(ct_worker& w, pkt_meta* m, const ct_tuple& t, const flow
     return false;
   }
   auto* e = new (obj) ct_entry();
+  if (tcp) *unconfirmed_window(e) = win;
   e->orig = t;
   e->owner = w.id;
   e->store_track(ts);
@@ -337,12 +443,20 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   result<std::unique_ptr<flow_table>> table = flow_table::create(name + "_flows", cfg.max, qs);
   if (!table) return std::move(table).error();
   rt->table = table->release();
-  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry), 64, 0, nullptr,
-                                nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+  static_assert(sizeof(ct_entry) % alignof(tcp_window) == 0);
+  rt->pool =
+      rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry) + sizeof(tcp_window),
+                         64, 0, nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
   if (rt->pool == nullptr)
     return error{.message =
                      "conntrack: unconfirmed entry pool: " + std::string(rte_strerror(rte_errno))};
   rt->params.tcp_loose = cfg.tcp_loose;
+  rt->params.tcp_be_liberal = cfg.tcp_be_liberal;
+  rt->params.tcp_ignore_invalid_rst = cfg.tcp_ignore_invalid_rst;
+  rt->params.tcp_max_retrans = cfg.tcp_max_retrans;
+  rt->params.timeouts = &rt->timeouts;
+  rt->log_invalid = cfg.log_invalid;
+  rt->invalid_log.set_interval(cfg.log_interval_ms);
   rt->check_checksums = cfg.checksum;
   rt->reserved_mark = cfg.reserved_mark;
   rt->table->set_reserved(cfg.reserved);
@@ -428,15 +542,20 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
     w.rt->table->lookup_bulk(kp, nk, pos);
     // Start every entry's cache miss before the first is needed: at 1M flows
     // the entry load was the largest single cost of tracking a packet.
-    for (uint32_t j = 0; j < nk; j++)
-      if (pos[j] >= 0) rte_prefetch0(w.rt->table->at(static_cast<uint32_t>(pos[j])));
+    for (uint32_t j = 0; j < nk; j++) {
+      if (pos[j] < 0) continue;
+      rte_prefetch0(w.rt->table->at(static_cast<uint32_t>(pos[j])));
+      // A TCP flow's window record is its second line.
+      if (tuples[j].proto == IPPROTO_TCP)
+        rte_prefetch0(w.rt->table->window_at(static_cast<uint32_t>(pos[j])));
+    }
     for (uint32_t j = 0; j < nk; j++) {
       pkt_meta* m = meta_of(pkts[index[j]]);
       if (pos[j] >= 0) {
         ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos[j]));
         if (is_live(e->live.load(std::memory_order_acquire))) {
           if (!ct_expired(*e, now_ms)) {
-            track_existing(w, e, m, tuples[j], now_ms);
+            track_existing(w, e, pkts[index[j]], m, tuples[j], now_ms);
             continue;
           }
           // Timed out, not reaped yet: gone, as in Linux. This packet may
@@ -448,7 +567,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
           w.counters.add(ct_counter::search_restart);
         }
       }
-      if (!create_unconfirmed(w, m, tuples[j], keys[j], now_ms)) {
+      if (!create_unconfirmed(w, pkts[index[j]], m, tuples[j], keys[j], now_ms)) {
         v[index[j]] = verdict::drop;
         drops++;
       }
@@ -462,7 +581,8 @@ namespace {
 // Claims table slot `t` (position p) for the flow described by `src` and
 // publishes it: CAS FREE -> CLAIMING, fill, release-store LIVE, file on the
 // owner's wheel. False if another worker holds the slot (a clash).
-bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& src) {
+bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& src,
+                       const tcp_window* src_win) {
   uint32_t live = t->live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_FREE ||
       !t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
@@ -478,6 +598,13 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
   t->expires_ms.store(src.expires_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->mark.store(src.mark.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t->ext = src.ext;
+  if (src.orig.proto == IPPROTO_TCP) {
+    tcp_window* tw = w.rt->table->window_at(p);
+    if (src_win != nullptr)
+      *tw = *src_win;
+    else
+      *tw = tcp_window{};
+  }
   t->pos = p;
   t->unconfirmed_idx = k_not_unconfirmed;
   t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
@@ -489,8 +616,8 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
 }  // namespace
 
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const ct_ext_area& ext, uint32_t now_ms,
-                              bool* created) {
+                              const tcp_window* win, uint16_t status, const ct_ext_area& ext,
+                              uint32_t now_ms, bool* created) {
   *created = false;
   flow_table& table = *w.rt->table;
   flow_key key = make_key(t);
@@ -510,8 +637,8 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
     reap_expired(w, old);
     p = owned ? table.add(key) : -ENOSPC;
   }
-  if (p < 0 ||
-      !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p), proto)) {
+  if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p),
+                                  proto, win)) {
     // Full hash, an expired entry another worker must reap first, or the
     // flow exists already (a retransmitted ACK raced us).
     table.unreserve();
@@ -558,7 +685,7 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       continue;
     }
     ct_entry* t = table.at(static_cast<uint32_t>(p));
-    if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e)) {
+    if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e, unconfirmed_window(e))) {
       // The flow's reservation moves to the confirmed entry.
       unconfirmed_remove(w, e);
       e->~ct_entry();
@@ -640,6 +767,26 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
       wheel_insert(w, e);  // refreshed since it was filed: file it again
     budget--;
   }
+}
+
+std::string format_invalid_note(const ct_invalid_note& n) {
+  auto ip = [](uint32_t be) {
+    const uint32_t a = rte_be_to_cpu_32(be);
+    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
+           std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
+  };
+  std::string flags;
+  constexpr std::pair<uint8_t, const char*> names[] = {
+      {TCPF_CWR, "CWR"}, {TCPF_ECE, "ECE"}, {TCPF_URG, "URG"}, {TCPF_ACK, "ACK"},
+      {TCPF_PSH, "PSH"}, {TCPF_RST, "RST"}, {TCPF_SYN, "SYN"}, {TCPF_FIN, "FIN"}};
+  for (const auto& [bit, name] : names)
+    if (n.flags & bit) flags += std::string(" ") + name;
+  return "nf_ct_proto_6: " + tcp_reason_message(n.reason, n.bound) + " SRC=" + ip(n.tuple.src) +
+         " DST=" + ip(n.tuple.dst) +
+         " PROTO=TCP SPT=" + std::to_string(rte_be_to_cpu_16(n.tuple.sport)) +
+         " DPT=" + std::to_string(rte_be_to_cpu_16(n.tuple.dport)) +
+         " SEQ=" + std::to_string(n.seq) + " ACK=" + std::to_string(n.ack) +
+         " WINDOW=" + std::to_string(n.window) + flags;
 }
 
 bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live, bool only_if_expired) {

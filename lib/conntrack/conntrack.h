@@ -9,6 +9,9 @@
 #include <memory>
 #include <string>
 
+#include <rte_byteorder.h>
+#include <rte_tcp.h>
+
 #include "common/counters.h"
 #include "common/log_ratelimit.h"
 #include "config/config.h"
@@ -23,35 +26,48 @@ struct rte_ring;
 namespace ctgate::ct {
 
 // Linux's conntrack -S names first, then ours.
-#define CT_COUNTERS(X)                                                               \
-  X(found, "packets that matched an entry")                                          \
-  X(invalid, "packets conntrack could not track (all reasons)")                      \
-  X(insert, "entries confirmed into the table")                                      \
-  X(insert_failed, "confirm failed: hash insert error")                              \
-  X(drop, "new flows dropped: table full and nothing evictable")                     \
-  X(early_drop, "non-assured entries evicted to make room")                          \
-  X(error, "packets with L4 headers conntrack rejected")                             \
-  X(clash_resolve, "confirm races resolved by adopting the winner's entry")          \
-  X(search_restart, "lookups retried because an entry was being claimed")            \
-  X(new_, "unconfirmed entries created")                                             \
-  X(expired, "entries removed by timeout")                                           \
-  X(deleted, "entries removed by request (conntrack -D/-F)")                         \
-  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet")        \
-  X(untracked, "packets marked notrack")                                             \
-  X(alloc_failed, "entry pool exhausted")                                            \
-  X(invalid_truncated_tcp, "invalid: truncated TCP header")                          \
-  X(invalid_tcp_doff, "invalid: TCP data offset")                                    \
-  X(invalid_truncated_udp, "invalid: truncated UDP header")                          \
-  X(invalid_udp_len, "invalid: UDP length")                                          \
-  X(invalid_truncated_icmp, "invalid: truncated ICMP header")                        \
-  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)")      \
-  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                          \
-  X(related, "ICMP errors matched to a tracked flow (RELATED)")                      \
-  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")               \
-  X(invalid_state, "invalid: tracker refused the packet (flags, state)")             \
-  X(expired_at_lookup,                                                               \
-    "expired entries a lookup found before the wheel reaped them (treated as gone)") \
-  X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")
+#define CT_COUNTERS(X)                                                                   \
+  X(found, "packets that matched an entry")                                              \
+  X(invalid, "packets conntrack could not track (all reasons)")                          \
+  X(insert, "entries confirmed into the table")                                          \
+  X(insert_failed, "confirm failed: hash insert error")                                  \
+  X(drop, "new flows dropped: table full and nothing evictable")                         \
+  X(early_drop, "non-assured entries evicted to make room")                              \
+  X(error, "packets with L4 headers conntrack rejected")                                 \
+  X(clash_resolve, "confirm races resolved by adopting the winner's entry")              \
+  X(search_restart, "lookups retried because an entry was being claimed")                \
+  X(new_, "unconfirmed entries created")                                                 \
+  X(expired, "entries removed by timeout")                                               \
+  X(deleted, "entries removed by request (conntrack -D/-F)")                             \
+  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet")            \
+  X(untracked, "packets marked notrack")                                                 \
+  X(alloc_failed, "entry pool exhausted")                                                \
+  X(invalid_truncated_tcp, "invalid: truncated TCP header")                              \
+  X(invalid_tcp_doff, "invalid: TCP data offset")                                        \
+  X(invalid_truncated_udp, "invalid: truncated UDP header")                              \
+  X(invalid_udp_len, "invalid: UDP length")                                              \
+  X(invalid_truncated_icmp, "invalid: truncated ICMP header")                            \
+  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)")          \
+  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                              \
+  X(related, "ICMP errors matched to a tracked flow (RELATED)")                          \
+  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")                   \
+  X(invalid_state, "invalid: tracker refused the packet (flags, state)")                 \
+  X(expired_at_lookup,                                                                   \
+    "expired entries a lookup found before the wheel reaped them (treated as gone)")     \
+  X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")          \
+  X(invalid_tcp_flags, "invalid: TCP flag combination")                                  \
+  X(invalid_tcp_seq_over, "invalid: TCP SEQ over the receiver's window")                 \
+  X(invalid_tcp_ack_over, "invalid: TCP ACK of data not seen yet")                       \
+  X(invalid_tcp_rst, "invalid: TCP RST below what the peer acknowledged (RFC 5961)")     \
+  X(ignored_tcp_state, "passed, state untouched: TCP packet the state machine ignores")  \
+  X(ignored_tcp_overshoot, "passed, state untouched: TCP data slightly past the window") \
+  X(ignored_tcp_seq_under, "passed, state untouched: retransmitted acknowledged data")   \
+  X(ignored_tcp_ack_under, "passed, state untouched: TCP ACK far below the window")      \
+  X(ignored_tcp_challenge_ack, "passed, state untouched: RFC 5961 challenge ACK")        \
+  X(tcp_timeout_lowered,                                                                 \
+    "assured flows given the unacknowledged timeout: "                                   \
+    "out-of-window FIN/RST answering a FIN/RST")                                         \
+  X(tcp_window_not_owner, "TCP packets tracked without the window: not the owner worker")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -69,14 +85,31 @@ struct ct_finish_listener {
   void* ctx = nullptr;
 };
 
+// The last INVALID TCP packet worth a log line (conntrack.log_invalid):
+// written by a worker when invalid_log allows it (at most once per interval,
+// so writers do not overlap), read by the control thread after the mailbox
+// says it is there.
+struct ct_invalid_note {
+  ct_tuple tuple;  // as the packet travelled
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint32_t bound = 0;  // track_result::bound
+  uint16_t window = 0;
+  uint8_t flags = 0;   // TCPF_*
+  uint8_t reason = 0;  // tcp_reason
+};
+
 struct ct_runtime {
   flow_table* table = nullptr;
-  rte_mempool* pool = nullptr;  // unconfirmed entries
+  rte_mempool* pool = nullptr;  // unconfirmed entries, each followed by its TCP window record
   tracker_params params;
   bool check_checksums = true;
   uint32_t reserved_mark = 0;  // packets with these mark bits may use the reserved share
   timeout_table timeouts;
   log_ratelimit full_log{1000};
+  bool log_invalid = false;  // conntrack.log_invalid
+  log_ratelimit invalid_log{1000};
+  ct_invalid_note invalid_note;
   log_mailbox* mailbox = nullptr;  // where "table full" lines go; may be null
   std::atomic<uint64_t> full_events{0};
   ct_finish_listener finish;                      // set before the workers start
@@ -135,9 +168,30 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
 // existing one if the flow is already there), or nullptr.
 // *created tells a new entry from an existing one (a duplicate ACK in the
 // same burst, or a race with another worker).
+// `win` is the flow's TCP window record (null: an empty one).
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              uint16_t status, const ct_ext_area& ext, uint32_t now_ms,
-                              bool* created);
+                              const tcp_window* win, uint16_t status, const ct_ext_area& ext,
+                              uint32_t now_ms, bool* created);
+
+// The TCP header of a parsed packet, for the trackers (seq, ack, window,
+// options, payload length). The options are read in place: the parse stage
+// checked that the header, options included, is in the datagram.
+inline tcp_segment tcp_segment_of(const rte_mbuf* mb, const pkt_meta& m) {
+  const auto* th = rte_pktmbuf_mtod_offset(mb, const rte_tcp_hdr*, m.l4_off);
+  tcp_segment s;
+  s.seq = rte_be_to_cpu_32(th->sent_seq);
+  s.ack = rte_be_to_cpu_32(th->recv_ack);
+  s.window = rte_be_to_cpu_16(th->rx_win);
+  s.flags = th->tcp_flags;
+  s.payload = m.l4.payload_len;
+  s.options_len = static_cast<uint8_t>(((th->data_off >> 4) * 4) - sizeof(rte_tcp_hdr));
+  s.options = reinterpret_cast<const uint8_t*>(th + 1);
+  return s;
+}
+
+// The log line for an invalid TCP packet, in Linux's words
+// ("nf_ct_proto_6: SEQ is over upper bound ... SRC=... DST=...").
+std::string format_invalid_note(const ct_invalid_note& n);
 
 // A SYN for a tuple whose tracked TCP connection has finished (TIME_WAIT or
 // CLOSE) reopens it in Linux. Synproxy answers such SYNs untracked, so it

@@ -63,6 +63,17 @@ concept ct_extension = std::is_trivially_copyable_v<T> &&
   { T::ext_id } -> std::convertible_to<ct_ext_id>;
 };
 
+// The seqadj extension begins with the sequence offset of the reply
+// direction (server's numbers minus the client's view of them): conntrack's
+// window tracking adds it to an original-direction packet's ACK, as Linux's
+// tcp_in_window subtracts nf_ct_seq_offset. Its owner (synproxy's seq_delta)
+// asserts that layout.
+inline uint32_t ct_seqadj_seq_offset(const ct_ext_area& a) {
+  uint32_t off;
+  std::memcpy(&off, a.bytes, sizeof off);
+  return off;
+}
+
 template <ct_extension T>
 T ct_ext_get(const ct_ext_area& a) {
   T v;

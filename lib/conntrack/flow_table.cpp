@@ -50,6 +50,7 @@ bool ct_entry::cas_track(uint64_t& expected, const track_state& s) {
 flow_table::~flow_table() {
   if (hash_ != nullptr) rte_hash_free(hash_);
   rte_free(entries_);
+  rte_free(windows_);
 }
 
 result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
@@ -86,6 +87,15 @@ result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, 
                      "flow table: cannot allocate " + std::to_string(bytes) + " bytes of entries"};
   }
   for (uint32_t i = 0; i < t->capacity_; i++) new (&t->entries_[i]) ct_entry();
+  // TCP window records, one per position (tcp_window.h). Zeroed memory is
+  // a valid empty record; every new flow initialises its own.
+  const size_t window_bytes = sizeof(tcp_window) * static_cast<size_t>(t->capacity_);
+  t->windows_ = static_cast<tcp_window*>(rte_zmalloc("ct_windows", window_bytes, 64));
+  if (t->windows_ == nullptr) {
+    return error{.message = "flow table: cannot allocate " + std::to_string(window_bytes) +
+                            " bytes of TCP window records"};
+  }
+  bytes += window_bytes;
   // Hash memory: buckets (64 B each, 8 slots) twice (main + ext) plus the key
   // store (key + data pointer per slot).
   size_t buckets = (entries + 7) / 8;

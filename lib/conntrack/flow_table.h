@@ -2,7 +2,8 @@
 // read mode plus a flat array of entries indexed by the hash's key position.
 //
 // - Readers (every worker) look keys up in bulk with no locks.
-// - The entry for key position p lives at entries_[p]. rte_hash hands a
+// - The entry for key position p lives at entries_[p], its TCP window
+//   record at windows_[p]. rte_hash hands a
 //   deleted position out again only after an RCU grace period (the table is
 //   registered with rte_hash_rcu_qsbr_add), so an entry a reader found stays
 //   valid memory, and unchanged, until that reader's next quiescent point.
@@ -50,6 +51,8 @@ class flow_table {
   void del(const flow_key& k);
 
   ct_entry* at(uint32_t pos) const { return &entries_[pos]; }
+  // The TCP window record of the entry at `pos` (written by its owner only).
+  tcp_window* window_at(uint32_t pos) const { return &windows_[pos]; }
   uint32_t capacity() const { return capacity_; }  // positions in entries_
   uint32_t max() const { return max_; }
 
@@ -68,6 +71,7 @@ class flow_table {
   flow_table() = default;
   rte_hash* hash_ = nullptr;
   ct_entry* entries_ = nullptr;
+  tcp_window* windows_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
   uint32_t reserved_ = 0;

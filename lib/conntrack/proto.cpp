@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 
 #include "config/config.h"
@@ -52,27 +53,6 @@ constexpr std::array<const char*, TC_COUNT> timeout_class_names = {
     "generic",
 };
 
-// What a TCP state costs when nothing special applies. SYN_SENT2 has no
-// class of its own (Linux has a separate, not configurable 120 s value; ours
-// follows tcp_syn_sent). NONE never lives in an entry; Linux also makes its
-// slot equal to SYN_SENT.
-timeout_class tcp_state_class(uint8_t state) {
-  switch (state) {
-    case TCP_CT_NONE:
-    case TCP_CT_SYN_SENT:
-    case TCP_CT_SYN_SENT2: return TC_TCP_SYN_SENT;
-    case TCP_CT_SYN_RECV: return TC_TCP_SYN_RECV;
-    case TCP_CT_ESTABLISHED: return TC_TCP_ESTABLISHED;
-    case TCP_CT_FIN_WAIT: return TC_TCP_FIN_WAIT;
-    case TCP_CT_CLOSE_WAIT: return TC_TCP_CLOSE_WAIT;
-    case TCP_CT_LAST_ACK: return TC_TCP_LAST_ACK;
-    case TCP_CT_TIME_WAIT: return TC_TCP_TIME_WAIT;
-    default:
-      // CLOSE, and any corrupt value: the shortest TCP lifetime is the safe bet.
-      return TC_TCP_CLOSE;
-  }
-}
-
 uint32_t seconds_to_ms(uint32_t seconds) {
   constexpr uint32_t max_ms = std::numeric_limits<uint32_t>::max();
   // Saturate instead of wrapping: a huge configured value must not become a tiny one.
@@ -84,6 +64,11 @@ uint32_t seconds_to_ms(uint32_t seconds) {
 
 const l4_tracker& tracker_for(uint8_t ip_proto) { return *tracker_table[ip_proto]; }
 
+const timeout_table& linux_default_timeouts() {
+  static const timeout_table table = make_timeout_table(conntrack_timeouts{});
+  return table;
+}
+
 const char* tcp_state_name(uint8_t state) {
   return state < tcp_state_names.size() ? tcp_state_names[state] : "UNKNOWN";
 }
@@ -92,16 +77,42 @@ const char* timeout_class_name(uint8_t tclass) {
   return tclass < timeout_class_names.size() ? timeout_class_names[tclass] : "unknown";
 }
 
-timeout_class timeout_class_for_tcp(uint8_t state, uint16_t status, uint8_t flag_index) {
-  // Linux gives any RST the close timeout, whatever state the table chose.
-  if (flag_index == TCP_IDX_RST) return TC_TCP_CLOSE;
-  // ESTABLISHED before any reply is a loose mid-stream pickup: Linux caps it
-  // at the "unacknowledged" timeout so one stray ACK cannot pin an entry for
-  // five days. (Linux also uses that cap for unacknowledged data and the
-  // retransmission cap for repeated segments; both need window tracking,
-  // which we do not have.)
-  if (state == TCP_CT_ESTABLISHED && (status & CT_STATUS_SEEN_REPLY) == 0) return TC_TCP_UNACK;
-  return tcp_state_class(state);
+std::string tcp_reason_message(uint8_t reason, uint32_t bound) {
+  char buf[160];
+  const unsigned index = bound & 0xff, dir = (bound >> 8) & 0xff;
+  const char* state = tcp_state_name(static_cast<uint8_t>(bound >> 16));
+  switch (reason) {
+    case TCP_REASON_FLAGS: return "invalid tcp flag combination";
+    case TCP_REASON_STATE:
+      std::snprintf(buf, sizeof buf, "packet (index %u) in dir %u invalid, state %s", index, dir,
+                    state);
+      return buf;
+    case TCP_REASON_SEQ_OVER:
+      std::snprintf(buf, sizeof buf, "SEQ is over upper bound %u (over the window of the receiver)",
+                    bound);
+      return buf;
+    case TCP_REASON_ACK_OVER:
+      std::snprintf(buf, sizeof buf, "ACK is over upper bound %u (ACKed data not seen yet)", bound);
+      return buf;
+    case TCP_REASON_RST: return "invalid rst";
+    case TCP_REASON_IGNORED_STATE:
+      std::snprintf(buf, sizeof buf, "packet (index %u) in dir %u ignored, state %s", index, dir,
+                    state);
+      return buf;
+    case TCP_REASON_OVERSHOOT:
+      std::snprintf(buf, sizeof buf, "%u bytes more than expected", bound);
+      return buf;
+    case TCP_REASON_SEQ_UNDER:
+      std::snprintf(buf, sizeof buf,
+                    "SEQ is under lower bound %u (already ACKed data retransmitted)", bound);
+      return buf;
+    case TCP_REASON_ACK_UNDER:
+      std::snprintf(buf, sizeof buf, "ignored ACK under lower bound %u (possible overly delayed)",
+                    bound);
+      return buf;
+    case TCP_REASON_CHALLENGE_ACK: return "challenge-ack ignored";
+    default: return "ok";
+  }
 }
 
 timeout_table make_timeout_table(const conntrack_timeouts& t) {

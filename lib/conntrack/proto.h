@@ -4,11 +4,13 @@
 // state: it reads the packet's L4 summary and the entry's tracker state and
 // returns the new state plus the status bits to set. The caller (the
 // conntrack stage) owns publication and refresh. The mapping from state to
-// timeout lives in one place: timeout_class_for_tcp() in proto.cpp.
+// timeout lives in one place: timeout_class_for_tcp() below.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "conntrack/tcp_window.h"
 #include "packet/l4_info.h"
 
 namespace ctgate {
@@ -81,7 +83,29 @@ struct track_state {
 
 enum class track_verdict : uint8_t {
   accept,   // state updated (possibly unchanged); refresh with st->tclass
-  invalid,  // packet is INVALID for this flow: entry and timeout untouched
+  invalid,  // packet is INVALID for this flow; st may carry bookkeeping, timeout untouched
+  ignore,   // packet passes with the flow's ct state, but neither changes the
+            // state machine nor refreshes the timeout (Linux's NF_ACCEPT
+            // before nf_ct_refresh); st may carry bookkeeping
+};
+
+// Why a TCP packet was invalid or ignored: one counter each, and Linux's log
+// text (tcp_reason_text).
+enum tcp_reason : uint8_t {
+  TCP_REASON_NONE = 0,
+  // invalid
+  TCP_REASON_FLAGS,     // "invalid tcp flag combination"
+  TCP_REASON_STATE,     // "packet (index %d) in dir %d invalid, state %s"
+  TCP_REASON_SEQ_OVER,  // "SEQ is over upper bound %u (over the window of the receiver)"
+  TCP_REASON_ACK_OVER,  // "ACK is over upper bound %u (ACKed data not seen yet)"
+  TCP_REASON_RST,       // "invalid rst"
+  // ignored
+  TCP_REASON_IGNORED_STATE,  // "packet (index %d) in dir %d ignored, state %s"
+  TCP_REASON_OVERSHOOT,      // "%u bytes more than expected"
+  TCP_REASON_SEQ_UNDER,      // "SEQ is under lower bound %u (already ACKed data retransmitted)"
+  TCP_REASON_ACK_UNDER,      // "ignored ACK under lower bound %u (possible overly delayed)"
+  TCP_REASON_CHALLENGE_ACK,  // "challenge-ack ignored"
+  TCP_REASON_COUNT,
 };
 
 struct track_result {
@@ -89,27 +113,60 @@ struct track_result {
   // No padding left undefined: with one, GCC assembled the returned value in
   // memory with narrow stores and reloaded it whole, a store-forwarding stall
   // on every tracked packet.
+  uint8_t reason = TCP_REASON_NONE;  // tcp_reason, for invalid and ignore
+  uint16_t set_status = 0;           // CT_STATUS_* bits to OR into the entry
+  uint16_t clear_status = 0;         // bits to clear first: a reopened connection starts fresh
+  // Linux's nf_tcp_handle_invalid: an out-of-window FIN or RST answering the
+  // other side's FIN or RST lowers an assured flow's timeout to this class's
+  // (if the flow has at least 120 s left and more than that). TC_COUNT: no.
+  // Eight bytes in all, and no padding: the value is returned in one register.
+  // (The window edge a reason names, for the log line, is in the window
+  // record: tcp_window::reason_bound.)
+  uint8_t lower_to_class = TC_COUNT;
   uint8_t reserved = 0;
-  uint16_t set_status = 0;    // CT_STATUS_* bits to OR into the entry
-  uint16_t clear_status = 0;  // bits to clear first: a reopened connection starts fresh
-  uint16_t reserved2 = 0;
 };
+static_assert(sizeof(track_result) == 8, "returned in a register");
+
+struct timeout_table;
 
 struct tracker_params {
-  bool tcp_loose = true;
+  bool tcp_loose = true;                // nf_conntrack_tcp_loose
+  bool tcp_be_liberal = false;          // nf_conntrack_tcp_be_liberal
+  bool tcp_ignore_invalid_rst = false;  // nf_conntrack_tcp_ignore_invalid_rst
+  uint8_t tcp_max_retrans = 3;          // nf_conntrack_tcp_max_retrans
+  // The configured timeouts: the TCP tracker compares them, as Linux does,
+  // to pick the shorter of a state's timeout and the unacknowledged or
+  // retransmission caps. Null: Linux's defaults.
+  const timeout_table* timeouts = nullptr;
 };
 
 struct l4_tracker {
   const char* name;  // "tcp", "udp", "icmp", "unknown" (as conntrack -L prints it)
   // May a packet that matched no entry create one? If so fills *st (state and
-  // timeout class) and returns true; false means INVALID and no entry.
-  bool (*new_flow)(const l4_info& pkt, const tracker_params& p, uint32_t now_ms, track_state* st);
+  // timeout class) and, for TCP with `win`, the window record, and returns
+  // true; false means INVALID and no entry. `seg` is the TCP header (null
+  // for other protocols, or where no header is at hand).
+  bool (*new_flow)(const l4_info& pkt, const tcp_segment* seg, const tracker_params& p,
+                   uint32_t now_ms, track_state* st, tcp_window* win);
   // A packet of an existing entry, travelling in `dir`. `status` is the
   // entry's status before this packet (SEEN_REPLY is set by the caller after
   // the first reply-direction packet, as Linux does after the l4 handler).
-  track_result (*packet)(track_state* st, uint16_t status, ct_dir dir, const l4_info& pkt,
-                         const tracker_params& p, uint32_t now_ms);
+  // TCP checks and updates `win` when both it and `seg` are given; without
+  // them it runs the state machine alone (as with be_liberal).
+  track_result (*packet)(track_state* st, tcp_window* win, uint16_t status, ct_dir dir,
+                         const l4_info& pkt, const tcp_segment* seg, const tracker_params& p,
+                         uint32_t now_ms);
 };
+
+// The value a state-machine reason's log text names.
+inline uint32_t tcp_state_bound(uint8_t index, uint8_t dir, uint8_t state) {
+  return index | (uint32_t{dir} << 8) | (uint32_t{state} << 16);
+}
+
+// Linux's log text for a TCP reason, with its value: `bound` is the window
+// edge for the window reasons (tcp_window::reason_bound), and
+// tcp_state_bound() for the state machine's.
+std::string tcp_reason_message(uint8_t reason, uint32_t bound);
 
 struct ct_tuple;  // ct_entry.h
 
@@ -143,11 +200,6 @@ inline constexpr uint8_t TCP_TRANSITION_IGNORE = TCP_CT_MAX + 1;
 const char* tcp_state_name(uint8_t state);       // "SYN_SENT", ... ("NONE" for 0)
 const char* timeout_class_name(uint8_t tclass);  // config key, e.g. "tcp_syn_sent"
 
-// Timeouts in milliseconds, indexed by timeout_class; built once from config.
-struct timeout_table {
-  uint32_t ms[TC_COUNT];
-};
-
 // ---- Additions used by the tracker implementations (proto*.cpp) ----
 
 // The trackers themselves; tracker_for() is the usual way to reach them.
@@ -177,11 +229,78 @@ enum : uint32_t {
   TCP_TRK_CLOSE_INIT = 1u << 1,         // a side has sent the first FIN (FIN_WAIT reached)
   TCP_TRK_CHALLENGE_ACK = 1u << 2,      // SYN ignored in LAST_ACK: next ACK may be a challenge
   TCP_TRK_RESET_UNREPLIED = 1u << 3,    // RST before any reply: Linux would have deleted the entry
+  TCP_TRK_MIRRORED = 1u << 4,           // reopened by the reply side: it is the opener now
 };
 
+// Window facts that shorten a TCP timeout (Linux's tcp_packet tail).
+enum : uint8_t {
+  TCP_HINT_RETRANS = 1u << 0,      // retransmissions reached tcp_max_retrans
+  TCP_HINT_DATA_UNACK = 1u << 1,   // a side has unacknowledged data
+  TCP_HINT_ZERO_WINDOW = 1u << 2,  // the last ACK-only segment offered a zero window
+};
+
+// Timeouts in milliseconds, indexed by timeout_class; built once from config.
+struct timeout_table {
+  uint32_t ms[TC_COUNT];
+};
+
+// Linux's default timeouts (conntrack_timeouts{}), for callers with no table.
+const timeout_table& linux_default_timeouts();
+
+// What a TCP state costs when nothing special applies. SYN_SENT2 has no
+// class of its own (Linux has a separate, not configurable 120 s value; ours
+// follows tcp_syn_sent). NONE never lives in an entry; Linux also makes its
+// slot equal to SYN_SENT.
+inline timeout_class tcp_state_class(uint8_t state) {
+  switch (state) {
+    case TCP_CT_NONE:
+    case TCP_CT_SYN_SENT:
+    case TCP_CT_SYN_SENT2: return TC_TCP_SYN_SENT;
+    case TCP_CT_SYN_RECV: return TC_TCP_SYN_RECV;
+    case TCP_CT_ESTABLISHED: return TC_TCP_ESTABLISHED;
+    case TCP_CT_FIN_WAIT: return TC_TCP_FIN_WAIT;
+    case TCP_CT_CLOSE_WAIT: return TC_TCP_CLOSE_WAIT;
+    case TCP_CT_LAST_ACK: return TC_TCP_LAST_ACK;
+    case TCP_CT_TIME_WAIT: return TC_TCP_TIME_WAIT;
+    default:
+      // CLOSE, and any corrupt value: the shortest TCP lifetime is the safe bet.
+      return TC_TCP_CLOSE;
+  }
+}
+
 // THE mapping from TCP state to timeout class. `status` is the entry's status
-// before the packet, `flag_index` the packet's tcp_flag_index().
-timeout_class timeout_class_for_tcp(uint8_t state, uint16_t status, uint8_t flag_index);
+// before the packet, `flag_index` the packet's tcp_flag_index(), `hints` the
+// TCP_HINT_* window facts; `t` the configured timeouts (null: Linux's
+// defaults), which decide whether a cap is shorter than the state's own.
+// Inline: the TCP tracker runs it for every packet.
+inline timeout_class timeout_class_for_tcp(uint8_t state, uint16_t status, uint8_t flag_index,
+                                           uint8_t hints = 0, const timeout_table* t = nullptr) {
+  const timeout_class own = tcp_state_class(state);
+  timeout_class c = own;
+  // The common case: an answered flow, no RST, no cap in play.
+  if (hints == 0 && flag_index != TCP_IDX_RST &&
+      (state != TCP_CT_ESTABLISHED || (status & CT_STATUS_SEEN_REPLY) != 0))
+    return c;
+  const timeout_table& ms = t != nullptr ? *t : linux_default_timeouts();
+  // Linux's order (tcp_packet): the retransmission cap first, then any RST,
+  // then unacknowledged data, then a zero window; each cap only when it is
+  // shorter than the state's own timeout.
+  if ((hints & TCP_HINT_RETRANS) && ms.ms[own] > ms.ms[TC_TCP_RETRANS])
+    c = TC_TCP_RETRANS;
+  else if (flag_index == TCP_IDX_RST)
+    c = TC_TCP_CLOSE;
+  else if ((hints & TCP_HINT_DATA_UNACK) && ms.ms[own] > ms.ms[TC_TCP_UNACK])
+    c = TC_TCP_UNACK;
+  else if ((hints & TCP_HINT_ZERO_WINDOW) && ms.ms[own] > ms.ms[TC_TCP_RETRANS])
+    c = TC_TCP_RETRANS;
+  // ESTABLISHED before any reply is a loose mid-stream pickup: Linux caps it
+  // at the "unacknowledged" timeout so one stray ACK cannot pin an entry for
+  // five days.
+  if (state == TCP_CT_ESTABLISHED && (status & CT_STATUS_SEEN_REPLY) == 0 &&
+      ms.ms[c] > ms.ms[TC_TCP_UNACK])
+    c = TC_TCP_UNACK;
+  return c;
+}
 
 // conntrack.timeouts (seconds) -> per-class milliseconds, saturating at UINT32_MAX.
 timeout_table make_timeout_table(const conntrack_timeouts& t);

@@ -7,16 +7,17 @@
 namespace ctgate::ct {
 namespace {
 
-bool generic_new_flow(const l4_info& /*pkt*/, const tracker_params& /*p*/, uint32_t /*now_ms*/,
-                      track_state* st) {
+bool generic_new_flow(const l4_info& /*pkt*/, const tcp_segment* /*seg*/,
+                      const tracker_params& /*p*/, uint32_t /*now_ms*/, track_state* st,
+                      tcp_window* /*win*/) {
   *st = track_state{};
   st->tclass = TC_GENERIC;
   return true;
 }
 
-track_result generic_packet(track_state* st, uint16_t /*status*/, ct_dir /*dir*/,
-                            const l4_info& /*pkt*/, const tracker_params& /*p*/,
-                            uint32_t /*now_ms*/) {
+track_result generic_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status*/,
+                            ct_dir /*dir*/, const l4_info& /*pkt*/, const tcp_segment* /*seg*/,
+                            const tracker_params& /*p*/, uint32_t /*now_ms*/) {
   st->tclass = TC_GENERIC;
   return track_result{};
 }

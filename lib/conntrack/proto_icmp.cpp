@@ -16,8 +16,8 @@
 namespace ctgate::ct {
 namespace {
 
-bool icmp_new_flow(const l4_info& pkt, const tracker_params& /*p*/, uint32_t /*now_ms*/,
-                   track_state* st) {
+bool icmp_new_flow(const l4_info& pkt, const tcp_segment* /*seg*/, const tracker_params& /*p*/,
+                   uint32_t /*now_ms*/, track_state* st, tcp_window* /*win*/) {
   // Any code, as Linux (the code is part of the printed tuple, not of the key).
   if (icmp_reply_type(pkt.icmp_type) == k_icmp_not_query) return false;
   *st = track_state{};
@@ -34,7 +34,8 @@ bool icmp_fits(const track_state& st, ct_dir dir, const l4_info& pkt) {
   return pkt.icmp_type == want;
 }
 
-track_result icmp_packet(track_state* st, uint16_t /*status*/, ct_dir dir, const l4_info& pkt,
+track_result icmp_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status*/, ct_dir dir,
+                         const l4_info& pkt, const tcp_segment* /*seg*/,
                          const tracker_params& /*p*/, uint32_t /*now_ms*/) {
   if (!icmp_fits(*st, dir, pkt)) {
     track_result r;

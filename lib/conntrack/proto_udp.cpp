@@ -18,15 +18,16 @@ constexpr uint32_t stream_delay_ms = 2000;
 // kernel's time_after() on jiffies.
 constexpr bool time_after(uint32_t a, uint32_t b) { return static_cast<int32_t>(b - a) < 0; }
 
-bool udp_new_flow(const l4_info& /*pkt*/, const tracker_params& /*p*/, uint32_t now_ms,
-                  track_state* st) {
+bool udp_new_flow(const l4_info& /*pkt*/, const tcp_segment* /*seg*/, const tracker_params& /*p*/,
+                  uint32_t now_ms, track_state* st, tcp_window* /*win*/) {
   *st = track_state{};
   st->tclass = TC_UDP;
   st->stream_ms = now_ms + stream_delay_ms;
   return true;
 }
 
-track_result udp_packet(track_state* st, uint16_t status, ct_dir /*dir*/, const l4_info& /*pkt*/,
+track_result udp_packet(track_state* st, tcp_window* /*win*/, uint16_t status, ct_dir /*dir*/,
+                        const l4_info& /*pkt*/, const tcp_segment* /*seg*/,
                         const tracker_params& /*p*/, uint32_t now_ms) {
   track_result r;
   const bool replied = (status & CT_STATUS_SEEN_REPLY) != 0;

@@ -47,6 +47,7 @@ struct seq_delta {
   uint32_t ts_off = 0;
 };
 static_assert(sizeof(seq_delta) == 8);
+static_assert(offsetof(seq_delta, seq_off) == 0, "conntrack reads it: ct_seqadj_seq_offset");
 
 // From the handshake: cookie_isn = our SYN-ACK's seq (= client's ACK's
 // ack - 1); server_isn = the server SYN-ACK's seq; our_tsval = TSval of our

@@ -213,16 +213,38 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     uint8_t ws = 0;
     if (ts_decode(in.tsecr, &ws, &sack, &ecn) && ws <= k_max_wscale) wscale = ws;
   }
-  // The entry: SYN_SENT as for the SYN we send now, marked as proxied.
+  // The entry: SYN_SENT as for the SYN we send now, marked as proxied. Its
+  // window record starts from that SYN too (Linux's conntrack sees it on
+  // output), so the server's SYN-ACK and what follows are checked against it.
   ct::ct_tuple t = ct::tuple_of(*m);
   ct::track_state ts;
   l4_info syn = m->l4;
   syn.tcp_flags = TCPF_SYN;
-  ct::tracker_for(IPPROTO_TCP).new_flow(syn, w.ct.rt->params, w.now_ms, &ts);
+  syn.payload_len = 0;
+  uint8_t syn_opts[8] = {};
+  uint8_t n_opts = 0;
+  if (wscale != k_no_wscale) {
+    syn_opts[n_opts++] = 3;  // window scale, length 3
+    syn_opts[n_opts++] = 3;
+    syn_opts[n_opts++] = wscale;
+  }
+  if (sack) {
+    syn_opts[n_opts++] = 4;  // SACK permitted, length 2
+    syn_opts[n_opts++] = 2;
+  }
+  ct::tcp_segment syn_seg;
+  syn_seg.seq = client_isn;
+  syn_seg.window = window;
+  syn_seg.flags = TCPF_SYN;
+  syn_seg.options = syn_opts;
+  syn_seg.options_len = n_opts;
+  ct::tcp_window win;
+  ct::tracker_for(IPPROTO_TCP).new_flow(syn, &syn_seg, w.ct.rt->params, w.now_ms, &ts, &win);
   const synproxy_join js{ack - 1, in.has_ts ? in.tsecr : 0};
   bool created = false;
-  ct::ct_entry* e = ct::ct_create_confirmed(w.ct, t, ts, ct::ct_ext_status(synproxy_join::ext_id),
-                                            ct::ct_ext_make(js), w.now_ms, &created);
+  ct::ct_entry* e =
+      ct::ct_create_confirmed(w.ct, t, ts, &win, ct::ct_ext_status(synproxy_join::ext_id),
+                              ct::ct_ext_make(js), w.now_ms, &created);
   if (e == nullptr) {
     w.synproxy->counters.add(synproxy_counter::table_full);
     return synproxy_action::drop;
@@ -306,6 +328,12 @@ bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
     pkt_meta* um = meta_of(up);
     *um = pkt_meta{};
     um->l3_off = m->l3_off;
+    // Ours, in the client's sequence space: attached to the flow like the
+    // packets Linux's synproxy sends (nf_ct_attach), so conntrack does not
+    // judge it against the server's window.
+    um->ct = e;
+    um->ct_info = CTINFO_ESTABLISHED;
+    um->ct_dir = static_cast<uint8_t>(ct::ct_dir::reply);
     segment u;
     u.src = m->src;  // the server
     u.dst = m->dst;  // the client

@@ -52,6 +52,10 @@ conntrack:
   max: 1000
   tcp_loose: false
   log_interval_ms: 0
+  tcp_be_liberal: true
+  tcp_ignore_invalid_rst: true
+  tcp_max_retrans: 7
+  log_invalid: true
   timeouts:
     tcp_syn_sent: 1
     tcp_syn_recv: 2
@@ -151,6 +155,10 @@ TEST(ConfigLoad, FullConfig) {
   EXPECT_EQ(ct.max, 1000u);
   EXPECT_FALSE(ct.tcp_loose);
   EXPECT_EQ(ct.log_interval_ms, 0u);
+  EXPECT_TRUE(ct.tcp_be_liberal);
+  EXPECT_TRUE(ct.tcp_ignore_invalid_rst);
+  EXPECT_EQ(ct.tcp_max_retrans, 7);
+  EXPECT_TRUE(ct.log_invalid);
   const conntrack_timeouts& t = ct.timeouts;
   EXPECT_EQ(t.tcp_syn_sent, 1u);
   EXPECT_EQ(t.tcp_syn_recv, 2u);

@@ -238,10 +238,23 @@ def orig_tuple(line):
             o.get("dport", o.get("type")))
 
 
+class ReplaySteps(list):
+    def __init__(self):
+        super().__init__()
+        self.stats = {}
+
+
 def parse_replay(text):
-    steps = []
+    """Per step: dict(n, out, verdict, ct). The list's `stats` attribute holds the final
+    counters (invalid=...)."""
+    steps = ReplaySteps()
     cur = None
     for line in text.splitlines():
+        if line.startswith("stat "):
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition("=")
+                steps.stats[k] = int(v)
+            continue
         if line.startswith("step "):
             cur = {"n": int(line.split()[1]), "out": [], "verdict": None, "ct": []}
             steps.append(cur)
@@ -270,7 +283,6 @@ class Step:
         self.known = list(known)
         self.ends = list(ends)  # differences that no longer apply from this step on
         self.flow = None        # TcpFlow steps: the flow's original tuple
-        self.unacked = False    # ... and whether data/FIN is in flight after this packet
 
 
 def tcp(side, sport, dport, flags, seq, ack=0, payload=b"", **kw):
@@ -300,7 +312,6 @@ class TcpFlow:
         self.cport, self.sport = cport, sport
         self.cnxt, self.snxt = cisn, sisn     # next sequence number of each side
         self.tuple = (6, CLIENT, SERVER, str(cport), str(sport))
-        self.in_flight = {"c": False, "s": False}
 
     def _pkt(self, side, flags, payload=b"", ack=True, **kw):
         if side == "c":
@@ -313,13 +324,7 @@ class TcpFlow:
             self.cnxt += adv
         else:
             self.snxt += adv
-        # Every packet acknowledges all the peer sent; data or a FIN is in flight until
-        # the peer's next packet (Linux: IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED).
-        if ack:
-            self.in_flight["s" if side == "c" else "c"] = False
-        if "S" not in flags and adv:
-            self.in_flight[side] = True
-        step.flow, step.unacked = self.tuple, any(self.in_flight.values())
+        step.flow = self.tuple
         return step
 
     def syn(self, **kw):
@@ -394,14 +399,32 @@ def cleanup_topology(peers, namespaces, tmp):
     tmp.cleanup()
 
 
+def kernel_invalid(router):
+    """conntrack -S's invalid count in netns `router`, summed over CPUs."""
+    out = ns(router, "conntrack", "-S", check=False).stdout.decode()
+    total = 0
+    for tok in out.split():
+        if tok.startswith("invalid="):
+            total += int(tok.split("=", 1)[1])
+    return total
+
+
 def kernel_conntrack(router, *args):
     """`conntrack -L` in netns `router`, one entry per line."""
     p = ns(router, "conntrack", "-L", *args)
     return [l.strip() for l in p.stdout.decode().splitlines() if l.strip()]
 
 
-class ConntrackDifferentialTest(unittest.TestCase):
+class DifferentialBase(unittest.TestCase):
+    """The two routers, the replay and the comparison; the sequences are in the
+    subclasses."""
     maxDiff = None
+    # The router's forward rules, on both sides (the kernel's chain body; ctgate loads
+    # CTGATE_RULESET, None = no ruleset, everything accepted).
+    FORWARD_RULES = "ct state new,established,related,invalid,untracked accept"
+    CTGATE_RULESET = None
+    SYSCTLS = {}          # net.netfilter.nf_conntrack_* set in the router, and in ctgate
+    CONFIG_KEYS = {}      # sysctl name -> ctgate conntrack config key
 
     def setUp(self):
         self.tmp = ct.TempDir("ctdiff")
@@ -441,12 +464,15 @@ class ConntrackDifferentialTest(unittest.TestCase):
             self._nft(n, "table inet ctdiff {\n  chain in_drop {\n    type filter hook input "
                       "priority -500; policy drop;\n  }\n}\n")
         ns(NS_R, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        # Conntrack is active only where the ruleset references ct; accept everything.
+        # Conntrack is active only where the ruleset references ct.
         self._nft(NS_R, "table ip ctdiff {\n"
                   "  chain fwd_c {\n    type filter hook forward priority 0;\n"
-                  "    ct state new,established,related,invalid,untracked accept\n  }\n"
+                  "    %s\n  }\n"
                   "  chain in_c {\n    type filter hook input priority 0;\n"
-                  "    ct state new,established,related,invalid,untracked accept\n  }\n}\n")
+                  "    ct state new,established,related,invalid,untracked accept\n  }\n}\n"
+                  % self.FORWARD_RULES)
+        for name, value in self.SYSCTLS.items():
+            ns(NS_R, "sysctl", "-qw", "net.netfilter.nf_conntrack_%s=%d" % (name, value))
         self.sysctls = prepare_oracle(self, NS_R)
         ns(NS_R, "conntrack", "-F", check=False)
         self.peers = start_peers(self.tmp, HELPER, Peer, {"c": NS_C, "s": NS_S})
@@ -506,7 +532,16 @@ class ConntrackDifferentialTest(unittest.TestCase):
                           {"address": SERVER, "mac": self.mac["s"], "port": "wan"}],
             "conntrack": {"enable_hooks": True, "tcp_loose": True, "timeouts": timeouts},
         }
+        for name, value in self.SYSCTLS.items():
+            cfg["conntrack"][self.CONFIG_KEYS.get(name, name)] = bool(value) \
+                if name.startswith("tcp_ignore") or name.startswith("tcp_be") else value
         cfg_path = ct.write_config(self.tmp.file("replay.yaml"), cfg)
+        argv = [replay_binary(), "--config", cfg_path]
+        if self.CTGATE_RULESET is not None:
+            rules = self.tmp.file("replay.nft")
+            with open(rules, "w") as f:
+                f.write(self.CTGATE_RULESET)
+            argv += ["--ruleset", rules]
         lines = []
         for i, (st, k) in enumerate(zip(steps, kernel)):
             lines.append("%d %s %d" % (0 if st.side == "c" else 1,
@@ -514,7 +549,7 @@ class ConntrackDifferentialTest(unittest.TestCase):
         with open(self.tmp.file("steps.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
         with open(self.tmp.file("steps.txt")) as inp:
-            proc = subprocess.Popen([replay_binary(), "--config", cfg_path], stdin=inp,
+            proc = subprocess.Popen(argv, stdin=inp,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 stdout, stderr = proc.communicate(timeout=REPLAY_TIMEOUT)
@@ -561,21 +596,6 @@ class ConntrackDifferentialTest(unittest.TestCase):
                 ctg.remove(c_has[0])
                 self._note_known(name, flow, "(trackers.md #3) kernel deleted the entry; "
                                  "ctgate keeps: " + c_has[0])
-            elif name == "rst_unchecked":
-                # trackers.md #1: no RST sequence checks. Linux ignored this RST (state
-                # unchanged); ctgate closed the flow (CLOSE, tcp_close).
-                want = [" ".join(l.split()[:3] + ["CLOSE"] + l.split()[4:]) for l in k_has]
-                if len(k_has) != 1 or len(c_has) != 1 or \
-                        ct_key(c_has[0])[0] != ct_key(want[0])[0] or \
-                        int(c_has[0].split()[2]) > self.sysctls.get("tcp_timeout_close", 10):
-                    failures.append("%s: expected the documented unchecked-RST difference "
-                                    "(kernel: state kept; ctgate: CLOSE), got\n  kernel: %s\n"
-                                    "  ctgate: %s" % (where, k_has, c_has))
-                    continue
-                kern.remove(k_has[0])
-                ctg.remove(c_has[0])
-                self._note_known(name, flow, "(trackers.md #1) kernel ignored the RST: %s; "
-                                 "ctgate closed: %s" % (k_has[0], c_has[0]))
             elif name == "udp_assured_timing":
                 # Not a ctgate difference: a packet of this UDP flow came within 100 ms of
                 # its 2 s stream boundary, so which side of it each clock saw is a race.
@@ -588,38 +608,12 @@ class ConntrackDifferentialTest(unittest.TestCase):
                 raise AssertionError("unknown difference " + name)
         return kern, ctg, no_timeout
 
-    def _unacked_data(self, idx, st, flow, kern, ctg, failures):
-        """trackers.md #1: without window tracking ctgate does not cap an ESTABLISHED flow
-        with data in flight at tcp_unacknowledged (Linux's IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED).
-        Tables must agree; the timeouts must be Linux's cap vs ctgate's established class.
-        Returns the keys whose timeout is not compared."""
-        c_has = [l for l in ctg if orig_tuple(l) == flow]
-        k_has = [l for l in kern if orig_tuple(l) == flow]
-        if len(c_has) != 1 or len(k_has) != 1 or c_has[0].split()[3] != "ESTABLISHED":
-            return set()
-        unack = self.sysctls.get("tcp_timeout_unacknowledged", 300)
-        est = self.sysctls.get("tcp_timeout_established", 432000)
-        kt, ctt = int(k_has[0].split()[2]), int(c_has[0].split()[2])
-        if kt > unack or ctt <= unack or ctt > est:
-            if abs(kt - ctt) > TIMEOUT_SLACK_LOW:
-                failures.append("step %d (%s): data in flight: expected kernel <= %d s and "
-                                "ctgate in the established class, got kernel %d, ctgate %d" % (
-                                    idx, st.note, unack, kt, ctt))
-            return set()
-        self._note_known("unacked_data_timeout", flow,
-                         "(trackers.md #1) data in flight: kernel caps the timeout at %d s "
-                         "(shows %d), ctgate keeps %d" % (unack, kt, ctt))
-        return {ct_key(c_has[0])[0]}
-
     def _compare(self, steps, kernel, ctg, check_verdicts=True):
         known = []        # (name, flow): documented differences, active from their step on
-        in_flight = {}    # TCP flow -> data or FIN not yet acknowledged after its last packet
         failures = []
         for i, (st, k, c) in enumerate(zip(steps, kernel, ctg)):
             idx = i + 1
             known = [d for d in known if d not in st.ends] + st.known
-            if st.flow is not None:
-                in_flight[st.flow] = st.unacked
             # verdict: the kernel forwarded the frame <=> ctgate sent it out the far port
             want_port = 1 if st.side == "c" else 0
             c_pass = c["verdict"] == "pass" and any(p == want_port for p, _ in c["out"])
@@ -635,9 +629,6 @@ class ConntrackDifferentialTest(unittest.TestCase):
                     "\n           ".join(c["ct"]) or "-"))
             kern, cl, no_timeout = self._apply_known(idx, st, known, k["ct"], c["ct"],
                                                      failures)
-            for flow, unacked in in_flight.items():
-                if unacked:
-                    no_timeout |= self._unacked_data(idx, st, flow, kern, cl, failures)
             kk = sorted(ct_key(l)[0] for l in kern)
             ck = sorted(ct_key(l)[0] for l in cl)
             if kk != ck:
@@ -663,12 +654,22 @@ class ConntrackDifferentialTest(unittest.TestCase):
             self.fail("%d mismatch(es):\n%s" % (len(failures), "\n".join(failures)))
 
     def _diff(self, steps, check_verdicts=True):
+        invalid_before = kernel_invalid(NS_R)
         kernel = self._run_kernel(steps)
+        kernel_invalid_count = kernel_invalid(NS_R) - invalid_before
         ctg = self._run_ctgate(steps, kernel)
         self._compare(steps, kernel, ctg, check_verdicts)
+        # conntrack -S: the same packets were INVALID on both sides.
+        self.assertEqual(ctg.stats.get("invalid"), kernel_invalid_count,
+                         "conntrack -S invalid: kernel %d, ctgate %s" % (
+                             kernel_invalid_count, ctg.stats.get("invalid")))
         return kernel, ctg
 
-    # ------------------------------------------------------------------ sequences
+
+class ConntrackDifferentialTest(DifferentialBase):
+    """Conntrack against the kernel's with every packet accepted: tables, timeouts and
+    conntrack -S's invalid count after each step."""
+
 
     def test_1_tcp_handshake(self):
         f = TcpFlow(41001, 80, 1000, 5000)
@@ -744,13 +745,10 @@ class ConntrackDifferentialTest(unittest.TestCase):
         self._diff(steps)
 
     def test_3f_rst_out_of_window(self):
-        # The client's RST/ACK acknowledges a SYN/ACK that never came: Linux's window
-        # check ignores it (the flow stays SYN_SENT); ctgate does not check (trackers.md
-        # #1) and closes.
+        # The client's RST/ACK acknowledges a SYN/ACK that never came: the window check
+        # finds its ACK over the bound, so the flow stays SYN_SENT.
         f = TcpFlow(41053, 80, 1000, 5000)
-        rst = f.rst("c", note="RST/ACK from client, bogus ack",
-                    known=[("rst_unchecked", f.tuple)])
-        self._diff([f.syn(note="SYN"), rst])
+        self._diff([f.syn(note="SYN"), f.rst("c", note="RST/ACK from client, bogus ack")])
 
     def test_4_loose_pickup(self):
         f = TcpFlow(41004, 80, 123456, 654321)
@@ -846,6 +844,117 @@ class ConntrackDifferentialTest(unittest.TestCase):
         self._compare(steps, kernel, ctg)
         final = kernel[-1]["ct"]
         self.assertGreaterEqual(len(final), 15, "the oracle should hold most flows: %s" % final)
+
+
+class ConntrackWindowDifferentialTest(DifferentialBase):
+    """TCP window tracking against the kernel's, with INVALID packets dropped on both
+    sides, so each packet's verdict is compared as well as the tables, the timeouts and
+    conntrack -S's invalid count."""
+
+    FORWARD_RULES = "ct state invalid drop\n    accept"
+    CTGATE_RULESET = ("table ip ctdiff {\n  chain fwd {\n    type filter hook forward "
+                      "priority 0;\n    ct state invalid drop\n  }\n}\n")
+
+    def _established(self, f, **syn_kw):
+        return [f.syn(note="SYN"), f.synack(note="SYN/ACK"), f.ack("c", note="ACK")]
+
+    def test_w1_spoofed_rst_below_the_ack_is_invalid(self):
+        f = TcpFlow(45001, 80, 1000000, 5000000)
+        spoof = tcp("s", 80, 45001, "R", 5000001 - 20000, note="spoofed RST, seq far below")
+        kernel, ctg = self._diff(self._established(f) + [
+            f.data("c", 100, note="data c->s"), f.ack("s", note="ACK of data"),
+            spoof, f.data("c", 50, note="the connection lives on")])
+        if not self.SYSCTLS.get("tcp_ignore_invalid_rst"):
+            self.assertEqual(ctg.stats["invalid"], 1, "the spoofed RST was not INVALID")
+            self.assertFalse(kernel[-2]["passed"])
+
+    def test_w2_rst_in_window_but_not_exact_keeps_the_flow(self):
+        f = TcpFlow(45002, 80, 1000, 5000)
+        guess = tcp("c", 45002, 80, "R", 1001 + 3000, note="RST in window, not exact")
+        self._diff(self._established(f) + [guess, f.ack("s", note="challenge ACK"),
+                                           f.data("c", 10, note="data again")])
+
+    def test_w3_rst_exact_closes(self):
+        f = TcpFlow(45003, 80, 1000, 5000)
+        self._diff(self._established(f) + [f.rst("s", note="RST/ACK at the exact seq")])
+
+    def test_w4_out_of_window_data_and_acks_are_invalid(self):
+        f = TcpFlow(45004, 80, 1000000, 5000000)
+        far = tcp("c", 45004, 80, "PA", 1000001 + 300000, 5000001, b"x" * 10,
+                  note="data far past the window")
+        unseen = tcp("s", 80, 45004, "A", 5000001, 1000001 + 5000, note="ACK of unsent data")
+        old = tcp("c", 45004, 80, "PA", 1000001 - 200000, 5000001, b"y" * 10,
+                  note="data far below (ignored)")
+        kernel, ctg = self._diff(self._established(f) +
+                                 [far, unseen, old, f.data("c", 10, note="data")])
+        self.assertEqual(ctg.stats["invalid"], 2)
+        self.assertEqual([k["passed"] for k in kernel[3:]], [False, False, True, True])
+
+    def test_w5_window_scaling_and_sack(self):
+        sp, cp = 80, 45005
+        o_syn = [("MSS", 1460), ("SAckOK", b""), ("WScale", 7)]
+        syn = tcp("c", cp, sp, "S", 1000, note="SYN wscale 7 sack-perm")
+        syn.pkt[TCP].options = o_syn
+        synack = tcp("s", sp, cp, "SA", 5000, 1001, note="SYN/ACK wscale 7 sack-perm")
+        synack.pkt[TCP].options = o_syn
+        ack = tcp("c", cp, sp, "A", 1001, 5001, note="ACK")
+        ack.pkt[TCP].window = 1024
+        win = tcp("s", sp, cp, "A", 5001, 1001, note="server window 1024 << 7")
+        win.pkt[TCP].window = 1024
+        # 100000 bytes ahead: inside the scaled window (128 KiB), far outside 1024.
+        ahead = tcp("c", cp, sp, "PA", 1001 + 100000, 5001, b"z" * 100,
+                    note="data inside the scaled window")
+        ahead.pkt[TCP].window = 1024
+        sack_ok = tcp("s", sp, cp, "A", 5001, 1001, note="SACK of data sent")
+        sack_ok.pkt[TCP].window = 1024
+        sack_ok.pkt[TCP].options = [("SAck", (1001 + 100000, 1001 + 100100))]
+        sack_bad = tcp("s", sp, cp, "A", 5001, 1001, note="SACK beyond data sent")
+        sack_bad.pkt[TCP].window = 1024
+        sack_bad.pkt[TCP].options = [("SAck", (1001 + 100000, 1001 + 100500))]
+        kernel, ctg = self._diff([syn, synack, ack, win, ahead, sack_ok, sack_bad])
+        self.assertEqual([k["passed"] for k in kernel[4:]], [True, True, False])
+
+    def test_w6_retransmissions_past_max_retrans(self):
+        f = TcpFlow(45006, 80, 1000, 5000)
+        steps = self._established(f) + [f.data("s", 100, note="data s->c")]
+        steps += [f.ack("c", note="ACK")]
+        for n in range(4):
+            steps.append(tcp("c", 45006, 80, "A", f.cnxt, f.snxt,
+                             note="same ACK again #%d" % (n + 1)))
+        kernel, _ = self._diff(steps)
+        timeout = int(kernel[-1]["ct"][0].split()[2])
+        self.assertLessEqual(timeout, self.sysctls.get("tcp_timeout_max_retrans", 300))
+
+    def test_w7_midstream_pickup_is_liberal(self):
+        f = TcpFlow(45007, 80, 123456, 654321)
+        far = tcp("c", 45007, 80, "PA", 123456 + 400000, 654321, b"q" * 10,
+                  note="far ahead: picked-up flows are liberal")
+        self._diff([f.ack("c", note="stray ACK"), f.ack("s", note="reply ACK"), far])
+
+    def test_w8_syn_retransmit_does_not_refresh(self):
+        f = TcpFlow(45008, 80, 1000, 5000)
+        again = tcp("c", 45008, 80, "S", 1000, note="SYN again after 2 s", sleep=2.0)
+        self._diff([f.syn(note="SYN"), again])
+
+
+class ConntrackIgnoreInvalidRstTest(DifferentialBase):
+    """RSTs with nf_conntrack_tcp_ignore_invalid_rst=1 (ctgate:
+    conntrack.tcp_ignore_invalid_rst: true)."""
+
+    FORWARD_RULES = ConntrackWindowDifferentialTest.FORWARD_RULES
+    CTGATE_RULESET = ConntrackWindowDifferentialTest.CTGATE_RULESET
+    SYSCTLS = {"tcp_ignore_invalid_rst": 1}
+    _established = ConntrackWindowDifferentialTest._established
+    test_w1_spoofed_rst_below_the_ack = \
+        ConntrackWindowDifferentialTest.test_w1_spoofed_rst_below_the_ack_is_invalid
+    test_w2_rst_in_window_but_not_exact_keeps_the_flow = \
+        ConntrackWindowDifferentialTest.test_w2_rst_in_window_but_not_exact_keeps_the_flow
+
+    def test_w1b_rst_below_the_ack_inside_the_window(self):
+        f = TcpFlow(45011, 80, 1000000, 5000000)
+        below = tcp("s", 80, 45011, "R", 5000001 - 1000, note="RST 1000 below the ack")
+        self._diff(self._established(f) + [f.data("c", 100, note="data"),
+                                           f.ack("s", note="ACK"), below])
 
 
 def random_sequence(rng, total, n_flows):

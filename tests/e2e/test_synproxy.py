@@ -203,6 +203,15 @@ class SynproxyTest(nf.NetnsForwardTest):
         self.assertGreaterEqual(stats["cookies_sent"], conns, stats)  # SYN retransmits get cookies too
         self.assertEqual(stats["cookies_invalid"], 0, stats)
         self.assertEqual(passive_opens(nf.NS_S) - opens_before, conns)
+        # Window tracking judged every segment in the server's sequence space
+        # (the client's ACKs translated): none was out of window.
+        ct_stats = json.loads(self.ctl("raw", "/ctgate/conntrack/stats"))
+        ct_stats = ct_stats["/ctgate/conntrack/stats"]
+        window_invalid = sum(v.get(k, 0) for name, v in ct_stats.items()
+                             if name.startswith("worker")
+                             for k in ("invalid_tcp_seq_over", "invalid_tcp_ack_over",
+                                       "invalid_tcp_rst"))
+        self.assertEqual(window_invalid, 0, ct_stats)
 
 
 if __name__ == "__main__":

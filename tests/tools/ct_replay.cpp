@@ -12,6 +12,8 @@
 //   out PORT HEXFRAME           (each frame transmitted)
 //   verdict pass|drop
 //   ct <conntrack -L line>      (the whole table after the step)
+// and, after the last step:
+//   stat invalid=N              (conntrack -S's invalid count)
 // The config's ports need no devices: TX is captured.
 #include <gflags/gflags.h>
 #include <rte_eal.h>
@@ -130,6 +132,9 @@ int main(int argc, char** argv) {
       std::printf("ct %s\n", l.c_str());
     std::fflush(stdout);
   }
+  // Linux's conntrack -S "invalid", for the differential tests' comparison.
+  std::printf("stat invalid=%llu\n",
+              static_cast<unsigned long long>(w.ct.counters.get(ctgate::ct::ct_counter::invalid)));
   delete gw;
   rte_eal_cleanup();
   return 0;
