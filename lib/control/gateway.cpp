@@ -46,6 +46,10 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     pi.addr = p.address.addr;
     pi.prefix_len = p.address.len;
     pi.mtu = p.mtu;
+    if (p.mac) {
+      parse_mac(*p.mac, pi.mac.b);
+      pi.filter_mac = true;
+    }
     gw->ports.push_back(pi);
   }
   gw->mbuf_pool =

@@ -125,17 +125,32 @@ result<void> start_port(gateway& gw, size_t idx) {
   }
   // MTU is best effort on virtual devices that do not implement it.
   rte_eth_dev_set_mtu(id, pc.mtu);
+  // A device that cannot take the configured MAC (memif, pcap: "Operation
+  // not supported") keeps it in software: the gateway answers ARP with it,
+  // sends from it and accepts frames to it. Those devices do not filter by
+  // MAC, so nothing is lost.
+  bool software_mac = false;
   if (pc.mac) {
     rte_ether_addr a;
     parse_mac(*pc.mac, a.addr_bytes);
-    if ((rc = rte_eth_dev_default_mac_addr_set(id, &a)) != 0) return fail("set mac", rc);
+    if ((rc = rte_eth_dev_default_mac_addr_set(id, &a)) != 0) {
+      if (rc != -ENOTSUP) return fail("set mac", rc);
+      software_mac = true;
+      LOG(WARNING) << gw.cfg.source_file << ":" << pc.line << ": port " << pc.name
+                   << ": the device "
+                   << "cannot take mac " << *pc.mac << " (" << rte_strerror(-rc)
+                   << "); using it in software (ARP, source address, frames accepted)";
+    }
   }
   if ((rc = rte_eth_dev_start(id)) != 0) return fail("start", rc);
   log_rss(pc.name, id, q, rss);
   if (pc.promiscuous) rte_eth_promiscuous_enable(id);
-  rte_ether_addr mac;
-  rte_eth_macaddr_get(id, &mac);
-  std::memcpy(pi.mac.b, mac.addr_bytes, 6);
+  if (!software_mac) {
+    rte_ether_addr mac;
+    rte_eth_macaddr_get(id, &mac);
+    std::memcpy(pi.mac.b, mac.addr_bytes, 6);
+  }
+  pi.filter_mac = true;
   pi.attached = true;
   for (auto* w : gw.workers) {
     auto* b = static_cast<rte_eth_dev_tx_buffer*>(

@@ -19,6 +19,8 @@ namespace ctgate {
   X(arp_request_sent, "ARP requests sent to resolve next hops")                         \
   X(drop_runt, "drop: frame shorter than Ethernet header")                              \
   X(drop_unsupported_ethertype, "drop: neither IPv4 nor ARP")                           \
+  X(drop_other_host, "drop: unicast frame to another host's MAC (PACKET_OTHERHOST)")    \
+  X(drop_l2_multicast_forward, "drop: to forward, but an L2 broadcast/multicast frame") \
   X(drop_ip_truncated, "drop: truncated IPv4 header")                                   \
   X(drop_ip_bad_version, "drop: IP version is not 4")                                   \
   X(drop_ip_bad_ihl, "drop: bad IPv4 header length")                                    \

@@ -33,6 +33,10 @@ struct port_info {
   uint32_t addr = 0;      // host order
   uint8_t prefix_len = 0;
   mac_addr mac;
+  // Whether unicast frames to another MAC are dropped (Linux's
+  // PACKET_OTHERHOST): set once the port has a MAC, from the device or from
+  // config. In-process test ports without a configured MAC accept any.
+  bool filter_mac = false;
   uint16_t mtu = 1500;
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
 };

@@ -12,6 +12,12 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
     pkt_meta* m = meta_of(pkts[i]);
+    // ip_forward's first check: only a frame addressed to us alone is
+    // forwarded, never an L2 broadcast or multicast one.
+    if (m->flags & PKT_F_L2_MULTICAST) [[unlikely]] {
+      pkt_drop(w, pkts[i], dp_counter::drop_l2_multicast_forward);
+      continue;
+    }
     auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, m->l3_off);
     if (ip->time_to_live <= 1) {
       pkt_drop(w, pkts[i], dp_counter::drop_ttl_exceeded);

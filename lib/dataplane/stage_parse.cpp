@@ -1,3 +1,6 @@
+#include <cstring>
+
+#include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 #include "packet/parse.h"
 
@@ -20,6 +23,23 @@ constexpr dp_counter k_parse_drop[] = {
 static_assert(sizeof(k_parse_drop) / sizeof(k_parse_drop[0]) ==
               static_cast<size_t>(parse_result::count_));
 
+// Linux's eth_type_trans: a frame to a group address (broadcast included) is
+// PACKET_BROADCAST/MULTICAST; a unicast frame to another MAC is
+// PACKET_OTHERHOST, which ip_rcv and arp_rcv discard.
+enum class l2_class : uint8_t { host, group, other_host };
+
+l2_class classify(const uint8_t* frame, const port_info& port) {
+  if (frame[0] & 1) return l2_class::group;
+  if (!port.filter_mac) return l2_class::host;
+  uint32_t a, b;
+  uint16_t c, d;
+  std::memcpy(&a, frame, 4);
+  std::memcpy(&b, port.mac.b, 4);
+  std::memcpy(&c, frame + 4, 2);
+  std::memcpy(&d, port.mac.b + 4, 2);
+  return (a == b && c == d) ? l2_class::host : l2_class::other_host;
+}
+
 }  // namespace
 
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
@@ -39,6 +59,14 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     parse_result r = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
                                  !csum_known, meta);
     meta->in_port = in_port;
+    if (r == parse_result::ipv4 || r == parse_result::arp) {
+      const l2_class l2 = classify(rte_pktmbuf_mtod(m, const uint8_t*), w.gw->ports[in_port]);
+      if (l2 == l2_class::other_host) [[unlikely]] {
+        pkt_drop(w, m, dp_counter::drop_other_host);
+        continue;
+      }
+      if (l2 == l2_class::group) meta->flags |= PKT_F_L2_MULTICAST;
+    }
     if (r == parse_result::ipv4) {
       // Drop Ethernet padding/trailers beyond the IP datagram, as ip_rcv
       // does, so lengths and MTU checks see the datagram only.

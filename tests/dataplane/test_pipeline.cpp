@@ -128,6 +128,49 @@ TEST(Pipeline, AnswersEchoToOwnAddress) {
   EXPECT_EQ(rte_raw_cksum(icmp, 8 + 56), 0xffff);  // valid ICMP checksum
 }
 
+// Linux's eth_type_trans and ip_rcv/ip_forward: a unicast frame to another
+// host's MAC (a promiscuous port, a switch flooding) is dropped before any
+// hook, so it creates no flow; an L2 broadcast or multicast frame is taken
+// in but never forwarded; our own address still answers it.
+TEST(Pipeline, FramesToOtherHostsAreDroppedAndGroupFramesNotForwarded) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  t.gw->ports[0].filter_mac = true;  // as once the port has a MAC
+  pkt_spec to_us = tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_SYN);
+  to_us.dst_mac = t.gw->ports[0].mac;
+  pkt_spec other = to_us;
+  other.sport = 40001;
+  parse_mac("02:00:00:00:99:99", other.dst_mac.b);
+  pkt_spec bcast = to_us;
+  bcast.sport = 40002;
+  parse_mac("ff:ff:ff:ff:ff:ff", bcast.dst_mac.b);
+  pkt_spec mcast = to_us;
+  mcast.sport = 40003;
+  parse_mac("01:00:5e:00:00:01", mcast.dst_mac.b);
+  t.send(0, other);
+  t.send(0, bcast);
+  t.send(0, mcast);
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_other_host), 1u);
+  EXPECT_EQ(t.dp(dp_counter::drop_l2_multicast_forward), 2u);
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  t.send(0, to_us);
+  EXPECT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+
+  pkt_spec echo;
+  echo.src = ip("10.0.1.2");
+  echo.dst = ip("10.0.1.1");
+  echo.proto = IPPROTO_ICMP;
+  echo.icmp_type = 8;
+  echo.payload_len = 8;
+  echo.dst_mac = bcast.dst_mac;
+  t.clear_sent();
+  t.send(0, echo);  // broadcast frame, our unicast address: answered
+  EXPECT_EQ(t.sent.size(), 1u);
+}
+
 TEST(Pipeline, EchoThroughConntrackIsTracked) {
   gateway_config c = default_config();
   c.conntrack.enable_hooks = true;

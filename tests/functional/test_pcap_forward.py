@@ -131,8 +131,10 @@ class Outcome:
         return [f for f in self.out[port] if ip_id(f) is None]
 
 
-def run_scenario(testcase_name, in0, in1, conntrack=True, neighbors=None, routes=None):
-    """Runs ctgate once over the given input frames (bytes or scapy packets)."""
+def run_scenario(testcase_name, in0, in1, conntrack=True, neighbors=None, routes=None,
+                 p0_mac=None):
+    """Runs ctgate once over the given input frames (bytes or scapy packets). `p0_mac`
+    configures port p0's `mac:` (net_pcap cannot take it: it is kept in software)."""
     tmp = ct.TempDir(testcase_name)
     prefix = ct.file_prefix(testcase_name)
     try:
@@ -156,6 +158,8 @@ def run_scenario(testcase_name, in0, in1, conntrack=True, neighbors=None, routes
             neighbors=neighbors, routes=routes,
             conntrack={"enable_hooks": conntrack, "max": 4096},
             no_huge=not USE_HUGEPAGES)
+        if p0_mac is not None:
+            cfg["ports"][0]["mac"] = p0_mac
         ct.write_config(paths["ctgate.yaml"], cfg)
         res = ct.run_ctgate(paths["ctgate.yaml"], paths["ctgate.log"], RUN_TIMEOUT, prefix=prefix,
                             dump_conntrack=paths["ct.txt"], **RUN_ARGS)
@@ -216,9 +220,8 @@ _DISCOVERY = None
 
 
 def discovery():
-    """One run that sends ARP requests on both ports. net_pcap does not support setting
-    a MAC (the config key `mac` fails with 'Operation not supported'), so the port MACs
-    are learned from the gateway's ARP replies."""
+    """One run that sends ARP requests on both ports. The port MACs are learned from the
+    gateway's ARP replies (net_pcap's own MACs; SoftwareMacTest configures one)."""
     global _DISCOVERY
     if _DISCOVERY is None:
         in0 = [
@@ -290,6 +293,40 @@ class ArpTest(ScenarioTestCase):
     def test_port_macs_differ(self):
         m = port_macs()
         self.assertNotEqual(m[0], m[1])
+
+
+class SoftwareMacTest(ScenarioTestCase):
+    """`mac:` on a device that cannot take it (net_pcap: "Operation not supported") is kept
+    in software instead of failing at startup: ARP answers with it, and a unicast frame to
+    any other MAC is dropped, as Linux drops PACKET_OTHERHOST frames."""
+
+    MAC = "02:00:00:00:77:01"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        to_us = Ether(dst=cls.MAC, src=H0_MAC) / IP(src=H0, dst=H1, id=7001) / \
+            UDP(sport=4000, dport=53) / Raw(b"to the configured mac")
+        to_other = Ether(dst="02:00:00:00:99:99", src=H0_MAC) / IP(src=H0, dst=H1, id=7002) / \
+            UDP(sport=4001, dport=53) / Raw(b"to another host")
+        arp = Ether(dst=BCAST, src=ARPER0_MAC) / ARP(op=1, hwsrc=ARPER0_MAC, psrc=ARPER0,
+                                                     pdst=GW0)
+        cls.outcome = run_scenario("softmac", [arp, to_us, to_other], [], p0_mac=cls.MAC)
+
+    def test_starts_and_warns(self):
+        o = self.outcome
+        self.assertCleanRun(o)
+        self.assertIn("cannot take mac " + self.MAC, o.result.log, o.result.describe())
+
+    def test_arp_answers_with_the_configured_mac(self):
+        replies = [ARP(f[14:]) for f in self.outcome.out[0] if f[12:14] == b"\x08\x06"]
+        self.assertEqual([r.hwsrc for r in replies], [self.MAC])
+
+    def test_only_the_frame_to_our_mac_is_forwarded(self):
+        ids = sorted(self.outcome.by_id(1))
+        self.assertEqual(ids, [7001], self.outcome.result.describe())
+        self.assertFalse([e for e in self.outcome.ct if e["orig"].get("sport") == "4001"],
+                         "the frame to another MAC created a flow")
 
 
 # --------------------------------------------------------------------------- forwarding
