@@ -12,7 +12,7 @@ PACKAGES=(
   # DPDK 22.11 LTS and the libraries the project links
   dpdk dpdk-dev libdpdk-dev libtbb-dev libgflags-dev libgoogle-glog-dev libgtest-dev libyaml-cpp-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting
-  iproute2 ethtool iputils-ping netcat-openbsd python3 python3-scapy nftables conntrack tcpdump
+  iproute2 ethtool iputils-ping iputils-tracepath traceroute netcat-openbsd python3 python3-scapy nftables conntrack tcpdump
 )
 
 if [ "$(id -u)" != 0 ]; then

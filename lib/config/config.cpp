@@ -396,6 +396,15 @@ void parse_conntrack(const field& f, conntrack_config* ct) {
   }
 }
 
+void parse_icmp(const field& f, icmp_config* ic) {
+  map_view m(f, {"ratelimit_ms", "ratemask", "msgs_per_sec", "msgs_burst"});
+  if (const field* v = m.find("ratelimit_ms")) ic->ratelimit_ms = get_int<uint32_t>(*v, 0, 3600000);
+  if (const field* v = m.find("ratemask")) ic->ratemask = get_int<uint32_t>(*v, 0, 0xffffffff);
+  if (const field* v = m.find("msgs_per_sec"))
+    ic->msgs_per_sec = get_int<uint32_t>(*v, 0, 10000000);
+  if (const field* v = m.find("msgs_burst")) ic->msgs_burst = get_int<uint32_t>(*v, 0, 10000000);
+}
+
 void parse_synproxy(const field& f, synproxy_auto_config* sp) {
   map_view m(f, {"auto", "ports", "on_table_percent", "off_table_percent", "on_new_flows_per_s",
                  "mss", "wscale", "timestamp", "sack_perm"});
@@ -423,7 +432,7 @@ gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "ruleset", "stats_interval_s"});
+                   "synproxy", "icmp", "ruleset", "stats_interval_s"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
@@ -434,6 +443,7 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("neighbors")) parse_neighbors(*v, &cfg);
   if (const field* v = m.find("conntrack")) parse_conntrack(*v, &cfg.conntrack);
   if (const field* v = m.find("synproxy")) parse_synproxy(*v, &cfg.synproxy);
+  if (const field* v = m.find("icmp")) parse_icmp(*v, &cfg.icmp);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);

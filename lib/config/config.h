@@ -98,6 +98,14 @@ struct synproxy_auto_config {
   bool sack_perm = true;
 };
 
+// ICMP errors the gateway sends (Linux's net.ipv4.icmp_* sysctls).
+struct icmp_config {
+  uint32_t ratelimit_ms = 1000;  // icmp_ratelimit: per destination, bursts of 6
+  uint32_t ratemask = 0x1818;    // icmp_ratemask: the limited types (3, 4, 11, 12)
+  uint32_t msgs_per_sec = 1000;  // icmp_msgs_per_sec: all destinations together
+  uint32_t msgs_burst = 50;      // icmp_msgs_burst
+};
+
 struct eal_config {
   std::string lcores = "0-1";  // passed as --lcores; first lcore is the main (control) lcore
   uint32_t memory_mb = 512;    // -m
@@ -119,6 +127,7 @@ struct gateway_config {
   std::vector<neighbor_config> neighbors;
   conntrack_config conntrack;
   synproxy_auto_config synproxy;
+  icmp_config icmp;
   std::string ruleset;            // reserved for the ruleset issue (path to an nft file)
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
 };

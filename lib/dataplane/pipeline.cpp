@@ -2,6 +2,8 @@
 
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
+
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 
@@ -45,6 +47,21 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
     uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
     w.n_local_out = 0;
     stage_tx(w, w.local_out, k);
+  }
+
+  // ICMP errors about packets this burst could not forward: through
+  // LOCAL_OUT (conntrack finds the flow they are RELATED to) and POST_ROUTING,
+  // as Linux's icmp_send output is.
+  if (w.n_icmp_out > 0) {
+    rte_mbuf* errs[k_max_burst];
+    uint16_t k = w.n_icmp_out;
+    std::copy(w.icmp_out, w.icmp_out + k, errs);
+    w.n_icmp_out = 0;
+    w.counters.add(dp_counter::local_out, k);
+    k = stage_hook(w, hook_point::output, errs, k);
+    k = stage_route_output(w, errs, k);
+    k = stage_hook(w, hook_point::postrouting, errs, k);
+    stage_tx(w, errs, k);
   }
 
   // Every packet has now been sent or dropped, so every unconfirmed entry

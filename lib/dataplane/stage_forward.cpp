@@ -3,6 +3,7 @@
 #include <rte_ip.h>
 
 #include "dataplane/gateway.h"
+#include "dataplane/icmp_error.h"
 #include "dataplane/stages.h"
 #include "packet/cksum.h"
 
@@ -20,12 +21,18 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     }
     auto* ip = rte_pktmbuf_mtod_offset(pkts[i], rte_ipv4_hdr*, m->l3_off);
     if (ip->time_to_live <= 1) {
+      send_icmp_error(w, pkts[i], icmp::time_exceeded, 0);  // code 0: TTL exceeded in transit
       pkt_drop(w, pkts[i], dp_counter::drop_ttl_exceeded);
       continue;
     }
     // ip_forward checks the MTU before the FORWARD hook, so a packet too
-    // big for its way out never confirms a flow. No fragmentation: drop.
-    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > w.gw->ports[m->out_port].mtu) {
+    // big for its way out never confirms a flow. With DF the sender learns
+    // the next-hop MTU (path-MTU discovery); without it Linux would
+    // fragment, which ctgate does not do yet: drop.
+    const uint16_t mtu = w.gw->ports[m->out_port].mtu;
+    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > mtu) {
+      if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG))
+        send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::frag_needed, mtu);
       pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
       continue;
     }

@@ -1,4 +1,5 @@
 #include "dataplane/gateway.h"
+#include "dataplane/icmp_error.h"
 #include "dataplane/stages.h"
 
 namespace ctgate {
@@ -57,7 +58,10 @@ uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** loca
         break;
       case route_kind::forward: pkts[kept++] = pkts[i]; break;
       case route_kind::broadcast: pkt_drop(w, pkts[i], dp_counter::drop_broadcast); break;
-      default: pkt_drop(w, pkts[i], dp_counter::drop_no_route);
+      default:
+        // Linux's ip_error: the sender hears the network is unreachable.
+        send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::net_unreach);
+        pkt_drop(w, pkts[i], dp_counter::drop_no_route);
     }
   }
   w.counters.add(dp_counter::local_in, nl);

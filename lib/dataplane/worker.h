@@ -10,6 +10,7 @@
 #include "common/counters.h"
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
+#include "dataplane/icmp_error.h"
 #include "hook/hook.h"
 #include "packet/build.h"
 #include "packet/pkt_meta.h"
@@ -90,6 +91,9 @@ struct alignas(64) worker_ctx {
   uint64_t now_ns = 1;                    // for rate limiters; derived from now_ms unless set
   rte_mbuf* local_out[k_max_burst] = {};  // packets the gateway generated this burst (rejects)
   uint16_t n_local_out = 0;
+  rte_mbuf* icmp_out[k_max_burst] = {};  // ICMP errors of this burst: through OUTPUT/POST_ROUTING
+  uint16_t n_icmp_out = 0;
+  icmp_peer icmp_peers[k_icmp_peers];  // per-destination ICMP error rate limit
   log_ring logs;
   trace_ring traces;
   uint32_t trace_seq = 0;

@@ -40,7 +40,11 @@ TEST(Pipeline, TtlOneAndNoRouteAreDropped) {
   s.ttl = 1;
   t.send(0, s);
   t.send(0, udp("10.0.1.2", 1, "192.0.2.9", 2));
-  EXPECT_TRUE(t.sent.empty());
+  // Neither is forwarded; the sender hears of both (test_icmp_error.cpp).
+  ASSERT_EQ(t.sent.size(), 2u);
+  EXPECT_EQ(t.sent[0].first, 0);
+  EXPECT_EQ(t.sent[1].first, 0);
+  EXPECT_EQ(t.dp(dp_counter::icmp_error_sent), 2u);
   EXPECT_EQ(t.dp(dp_counter::drop_ttl_exceeded), 1u);
   EXPECT_EQ(t.dp(dp_counter::drop_no_route), 1u);
 }

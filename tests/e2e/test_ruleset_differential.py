@@ -16,7 +16,7 @@ conntrack tables at checkpoints and at the end.
 
 The kernel side reuses test_conntrack_differential.py (imported, not copied): its Step,
 TcpFlow and packet builders, its Peer process driver, its table normalisation and its
-documented known differences (trackers.md #1, #3). What is new here is how a *drop* is
+documented known differences (trackers.md #3). What is new here is how a *drop* is
 observed fast: after each packet the sender also sends an IPv6 "sentinel" frame along the
 same path (R forwards IPv6; the rulesets are `table ip`, so IPv6 passes untouched and
 untracked). Frames on one path are handled in order, so when the far side sees the sentinel
@@ -221,10 +221,9 @@ class RulesetDifferentialTest(unittest.TestCase):
     # Reused from the conntrack differential test: the frame builder, the documented
     # conntrack differences and the table/timeout comparison (which reads self.sysctls,
     # self.applied_known and calls these).
-    _note_known = ctd.ConntrackDifferentialTest._note_known
-    _apply_known = ctd.ConntrackDifferentialTest._apply_known
-    _unacked_data = ctd.ConntrackDifferentialTest._unacked_data
-    _compare_tables = ctd.ConntrackDifferentialTest._compare
+    _note_known = ctd.DifferentialBase._note_known
+    _apply_known = ctd.DifferentialBase._apply_known
+    _compare_tables = ctd.DifferentialBase._compare
 
     def setUp(self):
         self.tmp = ct.TempDir("rsdiff")
@@ -258,8 +257,8 @@ class RulesetDifferentialTest(unittest.TestCase):
             ctd.ns(n, "ip", "link", "set", "eth0", "up")
             ctd.ns(n, "ip", "route", "add", "default", "via", gw)
             ctd.ns(n, "ethtool", "-K", "eth0", "tx", "off", check=False)
-            self.mac[side] = ctd.ConntrackDifferentialTest._link_mac(n, "eth0")
-            self.mac["r" + side] = ctd.ConntrackDifferentialTest._link_mac(NS_R, rif)
+            self.mac[side] = ctd.DifferentialBase._link_mac(n, "eth0")
+            self.mac["r" + side] = ctd.DifferentialBase._link_mac(NS_R, rif)
             # Static neighbours: R never ARPs, so no queueing and no extra frames.
             for h in hosts:
                 ctd.ns(NS_R, "ip", "neigh", "replace", h, "lladdr", self.mac[side], "dev", rif,
@@ -742,36 +741,25 @@ class RulesetDifferentialTest(unittest.TestCase):
                             expect=PASS),
         ])
 
-    # ------------------------------------------------------------------ 8: no window tracking
+    # ------------------------------------------------------------------ 8: window tracking
 
-    def test_8_window_known_differences(self):
-        # A segment Linux's window tracking refuses, through ruleset 1 (`ct state invalid
-        # drop`). trackers.md #1: ctgate has no window tracking.
+    def test_8_window_tracking(self):
+        # Segments Linux's window tracking refuses are INVALID on both sides, so ruleset
+        # 1's `ct state invalid drop` drops them (trackers.md, "Window tracking").
         data = Flow(47001, 22, 1000, 5000)
         far = tcp("c", 47001, 22, "PA", data.cnxt + 10 ** 6, data.snxt, b"x" * 100,
-                  note="data 1,000,000 bytes beyond the window", expect=DROP,
-                  vknown=("no_window_tracking", DROP, PASS,
-                          "trackers.md #1: Linux finds the segment out of window (INVALID, so "
-                          "`ct state invalid drop` drops it); ctgate has no window tracking "
-                          "and sees ESTABLISHED"))
+                  note="data 1,000,000 bytes beyond the window", expect=DROP)
         steps = [data.syn(note="SYN"), data.synack(note="SYN/ACK"),
                  data.ack("c", note="ACK"), data.data("c", 100, note="data"),
                  data.ack("s", note="ACK of data"), far,
                  data.data("c", 100, note="data in window again", expect=PASS),
                  data.ack("s", note="ACK", expect=PASS)]
-        # An out-of-window RST: Linux finds it INVALID (dropped, state kept); ctgate skips
-        # the RST sequence checks, closes the flow and lets the RST through. The server's
-        # next segment passes on both (ESTABLISHED there, CLOSE here).
+        # An out-of-window RST: INVALID (dropped), the flow stays ESTABLISHED and the
+        # server's next segment passes.
         rst = Flow(47002, 80, 1000, 5000)
         steps += [rst.syn(note="SYN"), rst.synack(note="SYN/ACK"), rst.ack("c", note="ACK"),
                   tcp("c", 47002, 80, "RA", rst.cnxt + 10 ** 6, rst.snxt,
-                      note="RST 1,000,000 bytes beyond the window", expect=DROP,
-                      known=[("rst_unchecked", rst.tuple)],
-                      vknown=("no_window_tracking", DROP, PASS,
-                              "trackers.md #1: Linux finds the RST out of window (INVALID, "
-                              "dropped by `ct state invalid drop`, the flow stays "
-                              "ESTABLISHED); ctgate skips the RST sequence checks and "
-                              "closes the flow")),
+                      note="RST 1,000,000 bytes beyond the window", expect=DROP),
                   rst.data("s", 10, note="data after it", expect=PASS)]
         self._diff("1_stateful_forward.nft", steps)
 
