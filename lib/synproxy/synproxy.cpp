@@ -328,12 +328,6 @@ bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
     pkt_meta* um = meta_of(up);
     *um = pkt_meta{};
     um->l3_off = m->l3_off;
-    // Ours, in the client's sequence space: attached to the flow like the
-    // packets Linux's synproxy sends (nf_ct_attach), so conntrack does not
-    // judge it against the server's window.
-    um->ct = e;
-    um->ct_info = CTINFO_ESTABLISHED;
-    um->ct_dir = static_cast<uint8_t>(ct::ct_dir::reply);
     segment u;
     u.src = m->src;  // the server
     u.dst = m->dst;  // the client
