@@ -405,6 +405,17 @@ void parse_icmp(const field& f, icmp_config* ic) {
   if (const field* v = m.find("msgs_burst")) ic->msgs_burst = get_int<uint32_t>(*v, 0, 10000000);
 }
 
+void parse_arp(const field& f, arp_config* a) {
+  map_view m(f, {"retrans_time_ms", "mcast_solicit", "unres_qlen_bytes", "base_reachable_time_ms"});
+  if (const field* v = m.find("retrans_time_ms"))
+    a->retrans_time_ms = get_int<uint32_t>(*v, 10, 3600000);
+  if (const field* v = m.find("mcast_solicit")) a->mcast_solicit = get_int<uint32_t>(*v, 1, 100);
+  if (const field* v = m.find("unres_qlen_bytes"))
+    a->unres_qlen_bytes = get_int<uint32_t>(*v, 0, 1u << 30);
+  if (const field* v = m.find("base_reachable_time_ms"))
+    a->base_reachable_time_ms = get_int<uint32_t>(*v, 1000, 86400000);
+}
+
 void parse_synproxy(const field& f, synproxy_auto_config* sp) {
   map_view m(f, {"auto", "ports", "on_table_percent", "off_table_percent", "on_new_flows_per_s",
                  "mss", "wscale", "timestamp", "sack_perm"});
@@ -432,7 +443,7 @@ gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "icmp", "ruleset", "stats_interval_s"});
+                   "synproxy", "icmp", "arp", "ruleset", "stats_interval_s"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
@@ -444,6 +455,7 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("conntrack")) parse_conntrack(*v, &cfg.conntrack);
   if (const field* v = m.find("synproxy")) parse_synproxy(*v, &cfg.synproxy);
   if (const field* v = m.find("icmp")) parse_icmp(*v, &cfg.icmp);
+  if (const field* v = m.find("arp")) parse_arp(*v, &cfg.arp);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);

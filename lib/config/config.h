@@ -106,6 +106,14 @@ struct icmp_config {
   uint32_t msgs_burst = 50;      // icmp_msgs_burst
 };
 
+// Neighbour resolution (Linux's net.ipv4.neigh.default.* sysctls).
+struct arp_config {
+  uint32_t retrans_time_ms = 1000;          // retrans_time_ms: between requests
+  uint32_t mcast_solicit = 3;               // requests before giving up (host unreachable)
+  uint32_t unres_qlen_bytes = 212992;       // packets held per unresolved neighbour
+  uint32_t base_reachable_time_ms = 30000;  // REACHABLE for this long, then STALE (probed)
+};
+
 struct eal_config {
   std::string lcores = "0-1";  // passed as --lcores; first lcore is the main (control) lcore
   uint32_t memory_mb = 512;    // -m
@@ -128,6 +136,7 @@ struct gateway_config {
   conntrack_config conntrack;
   synproxy_auto_config synproxy;
   icmp_config icmp;
+  arp_config arp;
   std::string ruleset;            // reserved for the ruleset issue (path to an nft file)
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
 };

@@ -14,6 +14,10 @@ namespace ctgate {
 
 gateway::~gateway() {
   for (auto* w : workers) {
+    // Packets still waiting for a neighbour go back to the pool first.
+    for (uint8_t i = 0; i < w->n_neigh_waits; i++)
+      for (rte_mbuf* m : w->neigh_waits[i].q)
+        if (m != nullptr) rte_pktmbuf_free(m);
     if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
     for (auto* b : w->txb) rte_free(b);
     w->~worker_ctx();
@@ -73,7 +77,10 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
   for (const auto& n : cfg.neighbors) {
     mac_addr mac;
     parse_mac(n.mac, mac.b);
-    gw->neighbors->learn(n.address, mac, true);
+    uint16_t port = 0;
+    for (size_t i = 0; i < cfg.ports.size(); i++)
+      if (cfg.ports[i].name == n.port) port = static_cast<uint16_t>(i);
+    gw->neighbors->learn(n.address, mac, true, 0, port);
   }
   gw->hooks = std::make_unique<hook_registry>(gw->qs);
   if (result<void> ct = ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name); !ct)

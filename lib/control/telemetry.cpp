@@ -209,6 +209,43 @@ int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// `ip neigh` lines: "10.0.2.2 dev wan lladdr 02:00:00:00:02:02 REACHABLE".
+int cmd_neigh(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const uint32_t now = g_gw->clock.now_ms();
+  const arp_config& arp = g_gw->cfg.arp;
+  std::string text;
+  size_t count = 0;
+  g_gw->neighbors->for_each([&](uint32_t ip, uint64_t word, uint32_t confirmed, uint16_t port) {
+    std::string line = format_ipv4(ip);
+    if (port < g_gw->ports.size()) line += " dev " + g_gw->ports[port].name;
+    if (word & neighbor_table::k_valid) {
+      const mac_addr m = u64_to_mac(word);
+      char mac[40];
+      std::snprintf(mac, sizeof(mac), " lladdr %02x:%02x:%02x:%02x:%02x:%02x", m.b[0], m.b[1],
+                    m.b[2], m.b[3], m.b[4], m.b[5]);
+      line += mac;
+      if (word & neighbor_table::k_static)
+        line += " PERMANENT";
+      else if (now - confirmed <= arp.base_reachable_time_ms)
+        line += " REACHABLE";
+      else
+        line += " STALE";
+    } else {
+      // Asked for, never answered: still resolving, or given up on.
+      bool resolving = false;
+      for (auto* w : g_gw->workers)
+        for (uint8_t i = 0; i < w->n_neigh_waits; i++) resolving |= w->neigh_waits[i].ip == ip;
+      line += resolving ? " INCOMPLETE" : " FAILED";
+    }
+    text += line + "\n";
+    count++;
+  });
+  if (!write_reply_file(d, text)) return 0;
+  rte_tel_data_add_dict_u64(d, "count", count);
+  return 0;
+}
+
 int cmd_ct_unconfirmed(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (auto* w : g_gw->workers)
@@ -338,6 +375,8 @@ void telemetry_register(gateway* gw) {
   g_gw = gw;
   rte_telemetry_register_cmd("/ctgate/info", cmd_info, "Gateway summary. No parameters");
   rte_telemetry_register_cmd("/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters");
+  rte_telemetry_register_cmd("/ctgate/neigh", cmd_neigh,
+                             "Neighbour (ARP) table, as ip neigh. No parameters");
   rte_telemetry_register_cmd("/ctgate/workers", cmd_workers, "Per-worker counters. No parameters");
   rte_telemetry_register_cmd("/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters");
   rte_telemetry_register_cmd("/ctgate/counters", cmd_counters, "All data-plane counters summed");

@@ -17,6 +17,10 @@ namespace ctgate {
   X(arp_in, "ARP packets received")                                                       \
   X(arp_reply_sent, "ARP replies sent for our addresses")                                 \
   X(arp_request_sent, "ARP requests sent to resolve next hops")                           \
+  X(arp_probe_sent, "unicast ARP probes of stale neighbours")                             \
+  X(arp_neigh_updated, "known neighbours refreshed by other ARP (gratuitous)")            \
+  X(neigh_queued, "packets held while their next hop resolves")                           \
+  X(neigh_queue_sent, "held packets sent once the next hop answered")                     \
   X(drop_runt, "drop: frame shorter than Ethernet header")                                \
   X(drop_unsupported_ethertype, "drop: neither IPv4 nor ARP")                             \
   X(drop_other_host, "drop: unicast frame to another host's MAC (PACKET_OTHERHOST)")      \
@@ -33,7 +37,10 @@ namespace ctgate {
   X(drop_ttl_exceeded, "drop: TTL expired in transit")                                    \
   X(drop_hook, "drop: a hook callback returned DROP")                                     \
   X(drop_local_unhandled, "drop: delivered locally, no service (not echo)")               \
-  X(drop_neigh_unresolved, "drop: next hop MAC unknown (ARP sent)")                       \
+  X(drop_neigh_unresolved, "drop: next hop MAC unknown, no room to wait for it")          \
+  X(drop_neigh_queue_overflow,                                                            \
+    "drop: oldest packet for an unresolved next hop (unres_qlen_bytes)")                  \
+  X(drop_neigh_failed, "drop: next hop never answered ARP (host unreachable sent)")       \
   X(drop_mtu_exceeded, "drop: larger than the output port's MTU")                         \
   X(drop_tx_full, "drop: TX queue full")                                                  \
   X(drop_no_mbuf, "drop: could not allocate an mbuf for a reply")                         \

@@ -31,6 +31,7 @@ bool multicast_or_broadcast(uint32_t addr_be) {
 // Whether Linux's __icmp_send would answer this packet at all.
 bool may_answer(const pkt_meta& m, const uint8_t* ip) {
   if (m.flags & PKT_F_L2_MULTICAST) return false;  // pkt_type != PACKET_HOST
+  if (m.flags & PKT_F_LOCAL_OUT) return false;     // ours: the sender is us
   if (multicast_or_broadcast(m.dst) || multicast_or_broadcast(m.src) || m.src == 0) return false;
   uint16_t frag;
   std::memcpy(&frag, ip + 6, 2);

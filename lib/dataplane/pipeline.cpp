@@ -5,9 +5,42 @@
 #include <algorithm>
 
 #include "dataplane/gateway.h"
+#include "dataplane/neigh_queue.h"
 #include "dataplane/stages.h"
 
 namespace ctgate {
+
+namespace {
+
+// What the gateway generated during a burst (or a tick): rejects and
+// synproxy's segments straight to routing and TX, ICMP errors through the
+// output hooks.
+void send_generated(worker_ctx& w) {
+  // Resets and ICMP errors built by reject: routed and sent directly, like
+  // Linux's nf_send_reset (they are answers, not new flows).
+  if (w.n_local_out > 0) {
+    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
+    w.n_local_out = 0;
+    stage_tx(w, w.local_out, k);
+  }
+
+  // ICMP errors about packets this burst could not forward: through
+  // LOCAL_OUT (conntrack finds the flow they are RELATED to) and POST_ROUTING,
+  // as Linux's icmp_send output is.
+  if (w.n_icmp_out > 0) {
+    rte_mbuf* errs[k_max_burst];
+    uint16_t k = w.n_icmp_out;
+    std::copy(w.icmp_out, w.icmp_out + k, errs);
+    w.n_icmp_out = 0;
+    w.counters.add(dp_counter::local_out, k);
+    k = stage_hook(w, hook_point::output, errs, k);
+    k = stage_route_output(w, errs, k);
+    k = stage_hook(w, hook_point::postrouting, errs, k);
+    stage_tx(w, errs, k);
+  }
+}
+
+}  // namespace
 
 void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   // One hook snapshot per burst: a concurrent registration takes effect at
@@ -41,28 +74,8 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   n = stage_hook(w, hook_point::postrouting, pkts, n);
   stage_tx(w, pkts, n);
 
-  // Resets and ICMP errors built by reject: routed and sent directly, like
-  // Linux's nf_send_reset (they are answers, not new flows).
-  if (w.n_local_out > 0) {
-    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
-    w.n_local_out = 0;
-    stage_tx(w, w.local_out, k);
-  }
-
-  // ICMP errors about packets this burst could not forward: through
-  // LOCAL_OUT (conntrack finds the flow they are RELATED to) and POST_ROUTING,
-  // as Linux's icmp_send output is.
-  if (w.n_icmp_out > 0) {
-    rte_mbuf* errs[k_max_burst];
-    uint16_t k = w.n_icmp_out;
-    std::copy(w.icmp_out, w.icmp_out + k, errs);
-    w.n_icmp_out = 0;
-    w.counters.add(dp_counter::local_out, k);
-    k = stage_hook(w, hook_point::output, errs, k);
-    k = stage_route_output(w, errs, k);
-    k = stage_hook(w, hook_point::postrouting, errs, k);
-    stage_tx(w, errs, k);
-  }
+  if (w.n_neigh_waits != 0) neigh_tick(w);
+  send_generated(w);
 
   // Every packet has now been sent or dropped, so every unconfirmed entry
   // has been confirmed or freed. Anything left is a bug: free and count it.
@@ -84,6 +97,13 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
     if (n == 0) continue;
     idle = false;
     process_burst(w, p, pkts, n);
+  }
+  // Neighbours resolving: held packets leave as soon as the answer is in,
+  // and requests are retried, even when no port has traffic.
+  if (w.n_neigh_waits != 0) {
+    w.hooks = gw.hooks->current();  // send_generated runs the output hooks
+    neigh_tick(w);
+    send_generated(w);
   }
   stage_tx_flush(w);
   if (idle) w.counters.add(dp_counter::idle_polls);

@@ -31,9 +31,16 @@ void stage_arp(worker_ctx& w, rte_mbuf* m) {
   // MAC of the port the request came in on.
   bool for_us = false;
   for (const auto& p : w.gw->ports) for_us |= tip == p.addr;
-  // Learn from anything aimed at us, and from replies (answers to our requests).
-  if (sip != 0 && (for_us || arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY)))
-    w.gw->neighbors->learn(sip, sha);
+  // Learn from anything aimed at us, and from replies (answers to our
+  // requests); any other ARP (a gratuitous one announcing a new MAC, a
+  // request for another host) only refreshes a neighbour we know, as Linux
+  // with arp_accept=0.
+  if (sip != 0) {
+    if (for_us || arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
+      w.gw->neighbors->learn(sip, sha, false, w.now_ms, meta->in_port);
+    else if (w.gw->neighbors->update_if_known(sip, sha, w.now_ms, meta->in_port))
+      w.counters.add(dp_counter::arp_neigh_updated);
+  }
   if (!for_us || arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST)) {
     pkt_drop(w, m, dp_counter::drop_arp_ignored);
     return;

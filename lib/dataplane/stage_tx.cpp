@@ -1,36 +1,18 @@
 // Output: next-hop MAC, L2 rewrite, buffered TX. A packet whose next hop is
-// unresolved triggers one ARP request (rate-limited per neighbor) and is
-// dropped: it has passed POST_ROUTING, so its flow stays confirmed, as in
-// Linux when a neighbour queue overflows.
+// unresolved waits for it (neigh_queue.h); a neighbour not confirmed for
+// arp.base_reachable_time_ms is still used, and probed with a unicast ARP
+// request (Linux's STALE -> PROBE).
 #include <rte_ether.h>
 
 #include <cstring>
 
 #include "dataplane/gateway.h"
+#include "dataplane/neigh_queue.h"
 #include "dataplane/stages.h"
 
 namespace ctgate {
 
 namespace {
-
-void send_arp_request(worker_ctx& w, uint16_t port_idx, uint32_t target) {
-  const port_info& port = w.gw->ports[port_idx];
-  if (!w.gw->neighbors->should_request(target, w.now_ms)) return;
-  rte_mbuf* m = rte_pktmbuf_alloc(w.gw->mbuf_pool);
-  if (m == nullptr) {
-    w.counters.add(dp_counter::drop_no_mbuf);
-    return;
-  }
-  mac_addr bcast;
-  std::memset(bcast.b, 0xff, 6);
-  mac_addr zero;
-  size_t len = build_arp(1, port.mac, port.addr, zero, target, bcast, rte_pktmbuf_mtod(m, uint8_t*),
-                         rte_pktmbuf_tailroom(m));
-  m->data_len = m->pkt_len = static_cast<uint32_t>(len);
-  *meta_of(m) = pkt_meta{};
-  w.counters.add(dp_counter::arp_request_sent);
-  stage_tx_one(w, port_idx, m);
-}
 
 // Hands one packet to the port's TX buffer (or the test/bench sink).
 // Counting is the caller's: per burst in stage_tx.
@@ -65,11 +47,14 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     // Bursts are mostly one flow or one next hop: cache the last answer.
     if (!last_ok || meta->nexthop != last_ip) {
       last_ip = meta->nexthop;
-      last_ok = w.gw->neighbors->lookup(last_ip, &last_mac);
+      uint32_t confirmed = 0;
+      last_ok = w.gw->neighbors->lookup(last_ip, &last_mac, &confirmed);
+      if (last_ok && confirmed != 0 && w.now_ms - confirmed > w.gw->cfg.arp.base_reachable_time_ms)
+          [[unlikely]]
+        send_arp_request(w, meta->out_port, last_ip, &last_mac);
     }
     if (!last_ok) {
-      send_arp_request(w, meta->out_port, meta->nexthop);
-      pkt_drop(w, m, dp_counter::drop_neigh_unresolved);
+      if (!neigh_enqueue(w, m)) pkt_drop(w, m, dp_counter::drop_neigh_unresolved);
       continue;
     }
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);

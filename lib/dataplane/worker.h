@@ -11,6 +11,7 @@
 #include "conntrack/conntrack.h"
 #include "dataplane/counters.h"
 #include "dataplane/icmp_error.h"
+#include "dataplane/neigh_queue.h"
 #include "hook/hook.h"
 #include "packet/build.h"
 #include "packet/pkt_meta.h"
@@ -93,7 +94,9 @@ struct alignas(64) worker_ctx {
   uint16_t n_local_out = 0;
   rte_mbuf* icmp_out[k_max_burst] = {};  // ICMP errors of this burst: through OUTPUT/POST_ROUTING
   uint16_t n_icmp_out = 0;
-  icmp_peer icmp_peers[k_icmp_peers];  // per-destination ICMP error rate limit
+  icmp_peer icmp_peers[k_icmp_peers];     // per-destination ICMP error rate limit
+  neigh_wait neigh_waits[k_neigh_waits];  // packets waiting for their next hop's MAC
+  uint8_t n_neigh_waits = 0;
   log_ring logs;
   trace_ring traces;
   uint32_t trace_seq = 0;

@@ -45,12 +45,15 @@ result<std::unique_ptr<neighbor_table>> neighbor_table::create(const std::string
   return t;
 }
 
-bool neighbor_table::lookup(uint32_t ip, mac_addr* mac) const {
+bool neighbor_table::lookup(uint32_t ip, mac_addr* mac, uint32_t* confirmed) const {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
-  uint64_t w = slots_[reinterpret_cast<uintptr_t>(data)].word.load(std::memory_order_acquire);
+  const slot& s = slots_[reinterpret_cast<uintptr_t>(data)];
+  uint64_t w = s.word.load(std::memory_order_acquire);
   if (!(w & k_valid)) return false;
   *mac = u64_to_mac(w);
+  if (confirmed != nullptr)
+    *confirmed = (w & k_static) ? 0 : s.confirmed_ms.load(std::memory_order_relaxed);
   return true;
 }
 
@@ -76,21 +79,42 @@ int32_t neighbor_table::find_or_add(uint32_t ip) {
   return static_cast<int32_t>(idx);
 }
 
-bool neighbor_table::learn(uint32_t ip, const mac_addr& mac, bool is_static) {
+bool neighbor_table::learn(uint32_t ip, const mac_addr& mac, bool is_static, uint32_t now_ms,
+                           uint16_t port) {
   int32_t idx = find_or_add(ip);
   if (idx < 0) return false;
   slot& s = slots_[idx];
   uint64_t old = s.word.load(std::memory_order_acquire);
   if ((old & k_static) && !is_static) return true;
+  s.confirmed_ms.store(now_ms, std::memory_order_relaxed);
+  s.port.store(port, std::memory_order_relaxed);
   uint64_t w = mac_to_u64(mac) | k_valid | (is_static ? k_static : 0);
   if (old != w) s.word.store(w, std::memory_order_release);
   return true;
 }
 
-bool neighbor_table::should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms) {
+bool neighbor_table::update_if_known(uint32_t ip, const mac_addr& mac, uint32_t now_ms,
+                                     uint16_t port) {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
+  const uint64_t w = slots_[reinterpret_cast<uintptr_t>(data)].word.load(std::memory_order_acquire);
+  if (w & k_static) return false;  // configured: never overridden
+  return learn(ip, mac, false, now_ms, port);
+}
+
+uint32_t neighbor_table::confirmed_ms(uint32_t ip) const {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return 0;
+  return slots_[reinterpret_cast<uintptr_t>(data)].confirmed_ms.load(std::memory_order_relaxed);
+}
+
+bool neighbor_table::should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms,
+                                    uint16_t port) {
   int32_t idx = find_or_add(ip);
   if (idx < 0) return false;
   slot& s = slots_[idx];
+  if (!(s.word.load(std::memory_order_acquire) & k_valid))
+    s.port.store(port, std::memory_order_relaxed);
   uint32_t next = s.next_request_ms.load(std::memory_order_relaxed);
   if (next != 0 && static_cast<int32_t>(now_ms - next) < 0) return false;
   return s.next_request_ms.compare_exchange_strong(next, now_ms + interval_ms,

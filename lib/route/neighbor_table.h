@@ -30,21 +30,32 @@ class neighbor_table {
   neighbor_table& operator=(const neighbor_table&) = delete;
   static result<std::unique_ptr<neighbor_table>> create(const std::string& name);
 
-  // Returns true and the MAC if `ip` (host order) is resolved.
-  bool lookup(uint32_t ip, mac_addr* mac) const;
-  // Learns or refreshes (never overrides a static entry). Safe from any
-  // thread; inserts take rte_hash's writer lock, refreshes do not.
-  bool learn(uint32_t ip, const mac_addr& mac, bool is_static = false);
+  // Returns true and the MAC if `ip` (host order) is resolved; with
+  // `confirmed`, also when the neighbour last confirmed it (0: static).
+  bool lookup(uint32_t ip, mac_addr* mac, uint32_t* confirmed = nullptr) const;
+  // Learns or refreshes (never overrides a static entry): the neighbour
+  // confirmed its address at `now_ms` on `port`. Safe from any thread;
+  // inserts take rte_hash's writer lock, refreshes do not.
+  bool learn(uint32_t ip, const mac_addr& mac, bool is_static = false, uint32_t now_ms = 0,
+             uint16_t port = 0);
+  // Refreshes an entry that exists (Linux's arp_accept=0: gratuitous ARP
+  // updates a known neighbour, never creates one). False if unknown or static.
+  bool update_if_known(uint32_t ip, const mac_addr& mac, uint32_t now_ms, uint16_t port);
+  // When `ip` last confirmed its address (0: never, or static).
+  uint32_t confirmed_ms(uint32_t ip) const;
   // Claims the right to send one ARP request for `ip` now: true at most once
   // per `interval_ms` per address (creates an unresolved entry if needed).
-  bool should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms = 1000);
+  // `port` is where the request goes (recorded for an entry not resolved yet).
+  bool should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms = 1000, uint16_t port = 0);
 
-  // For listings: calls fn(ip, word) for every entry.
+  // For listings: calls fn(ip, word, confirmed_ms, port) for every entry.
   template <typename F>
   void for_each(F&& fn) const {
     uint32_t n = count_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; i++)
-      fn(slots_[i].ip, slots_[i].word.load(std::memory_order_acquire));
+      fn(slots_[i].ip, slots_[i].word.load(std::memory_order_acquire),
+         slots_[i].confirmed_ms.load(std::memory_order_relaxed),
+         slots_[i].port.load(std::memory_order_relaxed));
   }
 
  private:
@@ -54,6 +65,8 @@ class neighbor_table {
   struct slot {
     std::atomic<uint64_t> word{0};  // mac | k_valid | k_static
     std::atomic<uint32_t> next_request_ms{0};
+    std::atomic<uint32_t> confirmed_ms{0};  // last ARP from it
+    std::atomic<uint16_t> port{0};          // where it was learned
     uint32_t ip = 0;
   };
   rte_hash* hash_ = nullptr;

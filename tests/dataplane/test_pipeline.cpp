@@ -213,18 +213,6 @@ TEST(Pipeline, ArpRequestForOwnAddressIsAnswered) {
   EXPECT_EQ(0, memcmp(learned.b, mac(0x55).b, 6));
 }
 
-TEST(Pipeline, UnknownNextHopSendsOneArpRequest) {
-  test_gateway t;
-  t.send(0, udp("10.0.1.2", 1, "10.0.2.200", 2));
-  t.send(0, udp("10.0.1.2", 1, "10.0.2.200", 2));
-  ASSERT_EQ(t.sent.size(), 1u);  // one ARP request (rate limited), both packets dropped
-  auto* arp = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_arp_hdr*, sizeof(rte_ether_hdr));
-  EXPECT_EQ(arp->arp_opcode, htons(RTE_ARP_OP_REQUEST));
-  EXPECT_EQ(arp->arp_data.arp_tip, htonl(ip("10.0.2.200")));
-  EXPECT_EQ(t.sent[0].first, 1);
-  EXPECT_EQ(t.dp(dp_counter::drop_neigh_unresolved), 2u);
-}
-
 // Hooks run in priority order, later registration first among equals.
 TEST(Pipeline, HookOrderFollowsLinuxRule) {
   test_gateway t;

@@ -6,6 +6,10 @@ net_af_packet ports):
 
 - `traceroute` from the client to the server shows the gateway as hop 1: ctgate answers the
   TTL-1 probes with time exceeded, from its lan address.
+- The first ping to the server is answered: ctgate holds it while ARP resolves the server
+  (Linux's neighbour queue), and `ctgatectl neigh` then lists the server as REACHABLE.
+- A ping to an address on the wan subnet that nobody has gets "Destination Host
+  Unreachable" from the gateway once ARP gives up (arp.mcast_solicit requests).
 - With ctgate's wan port at MTU 1280 while both hosts keep 1500, kernel TCP moves 10 MB
   from the client to the server: its 1500-byte DF segments are refused with "fragmentation
   needed, MTU 1280", the client's kernel lowers the path MTU (visible in its route cache)
@@ -71,6 +75,30 @@ class IcmpErrorsTest(nf.NetnsForwardTest):
         self.assertEqual(hops.get(2), nf.SERVER, "hop 2 should be the server:\n" + out)
         c = self.counters()
         self.assertGreaterEqual(c.get("icmp_error_sent", 0), 1, c)
+
+    def test_first_ping_to_a_new_neighbour_is_answered(self):
+        self._start()
+        p = nf.ns(nf.NS_C, "ping", "-n", "-c", "1", "-W", "5", nf.SERVER, check=False,
+                  timeout=20)
+        out = p.stdout.decode(errors="replace")
+        self.assertIn("1 received", out, "the first ping was lost:\n" + out)
+        neigh = self.ctl("neigh")
+        line = [l for l in neigh.splitlines() if l.startswith(nf.SERVER + " ")]
+        self.assertEqual(len(line), 1, neigh)
+        self.assertIn("dev wan lladdr", line[0])
+        self.assertTrue(line[0].endswith("REACHABLE"), line[0])
+        c = self.counters()
+        self.assertGreaterEqual(c.get("neigh_queue_sent", 0), 1, c)
+
+    def test_unanswered_neighbour_gives_host_unreachable(self):
+        self._start()
+        nobody = "10.77.2.99"
+        p = nf.ns(nf.NS_C, "ping", "-n", "-c", "1", "-W", "8", nobody, check=False, timeout=20)
+        out = p.stdout.decode(errors="replace")
+        self.assertIn("From %s" % nf.GW_L, out, out)
+        self.assertIn("Destination Host Unreachable", out, out)
+        neigh = self.ctl("neigh")
+        self.assertIn(nobody + " dev wan FAILED", neigh)
 
     def test_pmtu_discovery_across_a_1280_byte_link(self):
         self._start(wan_mtu=1280)
