@@ -130,6 +130,12 @@ class SynFloodTest(nf.NetnsForwardTest):
         with open(self.tmp.file("gen.log"), "wb") as log:
             gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
         self.procs.append(gen)
+        # Stopped (if still running) and its runtime directory and hugepage files
+        # (256 MB) removed, whatever happens to the test.
+        def reap(prefix="ctgt-gen-%d" % nf.PID):
+            nf.stop_pid(gen)
+            nf.ct.cleanup_prefix(prefix)
+        self.addCleanup(reap)
         return gen
 
     def _gen_result(self, gen, seconds=FLOOD_SECONDS):
