@@ -238,6 +238,9 @@ def block_targets(res):
         if r is not None and r["kind"] in ("cycles", "syn_cycles") and \
                 not stat.startswith("median of 5 "):
             note = (note + "; " if note else "") + stat.split(" (")[0].split(";")[0]
+        # A result's own caveat (a slow host, say) travels with its figures.
+        for n in (r or {}).get("notes") or []:
+            note = (note + "; " if note else "") + n.split(". ")[0]
         rows.append([what, start, ("≤ " if op == "<=" else "≥ ") + shown,
                      f(value) if value is not None else "–", met(value, op, target), where,
                      note])
