@@ -44,6 +44,9 @@ l2_class classify(const uint8_t* frame, const port_info& port) {
 
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   uint16_t kept = 0;
+  if (n == 0) return 0;
+  // A burst comes from one port (process_burst): its MAC is read once.
+  const port_info& port = w.gw->ports[meta_of(pkts[0])->in_port];
   for (uint16_t i = 0; i < n; i++) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
@@ -60,7 +63,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
                                  !csum_known, meta);
     meta->in_port = in_port;
     if (r == parse_result::ipv4 || r == parse_result::arp) {
-      const l2_class l2 = classify(rte_pktmbuf_mtod(m, const uint8_t*), w.gw->ports[in_port]);
+      const l2_class l2 = classify(rte_pktmbuf_mtod(m, const uint8_t*), port);
       if (l2 == l2_class::other_host) [[unlikely]] {
         pkt_drop(w, m, dp_counter::drop_other_host);
         continue;
