@@ -416,6 +416,13 @@ void parse_arp(const field& f, arp_config* a) {
     a->base_reachable_time_ms = get_int<uint32_t>(*v, 1000, 86400000);
 }
 
+void parse_ipfrag(const field& f, ipfrag_config* fr) {
+  map_view m(f, {"high_thresh", "time_ms", "reasm_buffers"});
+  if (const field* v = m.find("high_thresh")) fr->high_thresh = get_int<uint32_t>(*v, 0, 1u << 30);
+  if (const field* v = m.find("time_ms")) fr->time_ms = get_int<uint32_t>(*v, 1, 3600000);
+  if (const field* v = m.find("reasm_buffers")) fr->reasm_buffers = get_int<uint32_t>(*v, 1, 65536);
+}
+
 void parse_synproxy(const field& f, synproxy_auto_config* sp) {
   map_view m(f, {"auto", "ports", "on_table_percent", "off_table_percent", "on_new_flows_per_s",
                  "mss", "wscale", "timestamp", "sack_perm"});
@@ -443,7 +450,7 @@ gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "icmp", "arp", "ruleset", "stats_interval_s"});
+                   "synproxy", "icmp", "arp", "ipfrag", "ruleset", "stats_interval_s"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
@@ -456,6 +463,7 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("synproxy")) parse_synproxy(*v, &cfg.synproxy);
   if (const field* v = m.find("icmp")) parse_icmp(*v, &cfg.icmp);
   if (const field* v = m.find("arp")) parse_arp(*v, &cfg.arp);
+  if (const field* v = m.find("ipfrag")) parse_ipfrag(*v, &cfg.ipfrag);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);

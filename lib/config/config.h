@@ -114,6 +114,13 @@ struct arp_config {
   uint32_t base_reachable_time_ms = 30000;  // REACHABLE for this long, then STALE (probed)
 };
 
+// IPv4 reassembly in front of conntrack (Linux's net.ipv4.ipfrag_* sysctls).
+struct ipfrag_config {
+  uint32_t high_thresh = 4194304;  // ipfrag_high_thresh: bytes held, all workers together
+  uint32_t time_ms = 30000;        // ipfrag_time: a datagram's fragments are kept this long
+  uint32_t reasm_buffers = 64;     // 64 KiB buffers per worker for reassembled datagrams
+};
+
 struct eal_config {
   std::string lcores = "0-1";  // passed as --lcores; first lcore is the main (control) lcore
   uint32_t memory_mb = 512;    // -m
@@ -137,6 +144,7 @@ struct gateway_config {
   synproxy_auto_config synproxy;
   icmp_config icmp;
   arp_config arp;
+  ipfrag_config ipfrag;
   std::string ruleset;            // reserved for the ruleset issue (path to an nft file)
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
 };

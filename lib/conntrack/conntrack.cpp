@@ -511,8 +511,9 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         continue;
       }
       if (m->l4_invalid == L4_FRAGMENT) {
-        // Until defrag exists, later fragments carry no L4 header to track:
-        // they pass untracked (rules see `ct state untracked`), counted.
+        // Only where nothing reassembled (conntrack's hooks always come with
+        // defrag): a later fragment has no L4 header to track, so it passes
+        // untracked (rules see `ct state untracked`), counted.
         m->ct_info = CTINFO_UNTRACKED;
         w.counters.add(ct_counter::untracked_fragment);
         continue;

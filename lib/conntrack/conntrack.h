@@ -47,7 +47,7 @@ namespace ctgate::ct {
   X(invalid_truncated_udp, "invalid: truncated UDP header")                              \
   X(invalid_udp_len, "invalid: UDP length")                                              \
   X(invalid_truncated_icmp, "invalid: truncated ICMP header")                            \
-  X(untracked_fragment, "non-first fragments passed untracked (no defrag yet)")          \
+  X(untracked_fragment, "non-first fragments passed untracked (not reassembled)")        \
   X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                              \
   X(related, "ICMP errors matched to a tracked flow (RELATED)")                          \
   X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")                   \

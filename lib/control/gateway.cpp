@@ -6,8 +6,11 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
+
 #include "control/ruleset_runtime.h"
 #include "dataplane/hooks_builtin.h"
+#include "dataplane/ipv4_defrag.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -19,6 +22,7 @@ gateway::~gateway() {
       for (rte_mbuf* m : w->neigh_waits[i].q)
         if (m != nullptr) rte_pktmbuf_free(m);
     if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
+    ipv4_defrag_destroy(w->defrag);
     for (auto* b : w->txb) rte_free(b);
     w->~worker_ctx();
     rte_free(w);
@@ -30,6 +34,7 @@ gateway::~gateway() {
   neighbors.reset();
   rte_free(qs);
   rte_mempool_free(mbuf_pool);
+  rte_mempool_free(reasm_pool);
 }
 
 namespace {
@@ -63,6 +68,17 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     return plain_error("mbuf pool of " + std::to_string(cfg.mbufs) + ": " +
                        rte_strerror(rte_errno));
   }
+  // Reassembled datagrams are built whole in one buffer, so every stage
+  // reads them as it reads any packet (docs/design/fragments.md). The
+  // buffer is the largest an mbuf can describe.
+  gw->reasm_pool =
+      rte_pktmbuf_pool_create((name + "_reasm").c_str(), cfg.ipfrag.reasm_buffers * cfg.workers,
+                              std::min<unsigned>(cfg.ipfrag.reasm_buffers / 2, 32), k_pkt_priv_size,
+                              UINT16_MAX, SOCKET_ID_ANY);
+  if (gw->reasm_pool == nullptr)
+    return plain_error("reassembly pool of " +
+                       std::to_string(cfg.ipfrag.reasm_buffers * cfg.workers) +
+                       " x 64 KiB: " + rte_strerror(rte_errno));
   size_t qs_size = rte_rcu_qsbr_get_memsize(cfg.workers);
   gw->qs = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ctgate_qsbr", qs_size, RTE_CACHE_LINE_SIZE));
   if (gw->qs == nullptr || rte_rcu_qsbr_init(gw->qs, cfg.workers) != 0) {
@@ -100,6 +116,8 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     gw->workers.push_back(w);
     if (result<void> cw = ct::ct_worker_init(&w->ct, i, &gw->ct, now); !cw)
       return std::move(cw).error();
+    w->defrag = ipv4_defrag_create(cfg.ipfrag, cfg.workers, gw->reasm_pool);
+    if (w->defrag == nullptr) return plain_error("cannot allocate the reassembly state");
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
   if (cfg.conntrack.enable_hooks) {

@@ -13,15 +13,32 @@ std::vector<uint8_t> symmetric_rss_key(size_t len) {
 }
 
 uint64_t wanted_rss_hf() {
-  // IPv6 on addresses too (as before this key was sized per device): the
-  // key is symmetric for it, and it spreads the load until IPv6 is tracked.
-  return RTE_ETH_RSS_IP | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  // Addresses only, for every IPv4 (and IPv6) packet: the fragments of a
+  // datagram carry no ports, so hashing ports for whole TCP/UDP packets
+  // would send a reassembled datagram to another worker than the rest of
+  // its flow (docs/design/fragments.md).
+  return RTE_ETH_RSS_IP;
 }
 
 rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
   rss_plan p;
   if (queues <= 1) return p;
   p.hf = info.flow_type_rss_offloads & wanted_rss_hf();
+  if (!(p.hf & RTE_ETH_RSS_IPV4)) {
+    // The device has no "any IPv4 packet on addresses" type, only per
+    // packet type ones: take those, ports included where that is all
+    // there is. Flows stay symmetric; only fragmented datagrams may be
+    // handled by another worker than their flow (correct through the
+    // shared table, without TCP window tracking for those packets).
+    constexpr uint64_t k_per_type = RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER |
+                                    RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+    p.hf |= info.flow_type_rss_offloads & k_per_type;
+    if (p.hf & (RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP))
+      p.warning =
+          "the device hashes TCP/UDP with ports and fragments without: a reassembled datagram "
+          "may be handled by another worker than its flow (counted as tcp_window_not_owner for "
+          "TCP)";
+  }
   constexpr uint64_t k_ipv4 = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 |
                               RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
                               RTE_ETH_RSS_NONFRAG_IPV4_UDP;
@@ -33,9 +50,6 @@ rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
   }
   p.enabled = true;
   p.key = symmetric_rss_key(info.hash_key_size != 0 ? info.hash_key_size : k_default_rss_key_len);
-  // TCP/UDP hashed without ports (only "ipv4") is still symmetric; only a
-  // device that hashes ports for one of them but not the other would be
-  // mixed, and that is symmetric too, per flow type.
   return p;
 }
 

@@ -27,8 +27,9 @@ inline constexpr uint8_t k_default_rss_key_len = 40;
 // The 0x6d5a pattern, `len` bytes long.
 std::vector<uint8_t> symmetric_rss_key(size_t len);
 
-// The flow types ctgate hashes on (where the device has them): addresses for
-// IP fragments and other protocols, plus ports for IPv4 TCP and UDP.
+// The flow types ctgate hashes on (where the device has them): addresses
+// only, for every IP packet, so a fragment and the rest of its flow meet on
+// one worker.
 uint64_t wanted_rss_hf();
 
 // What one port's RSS will be, decided from the device's capabilities.

@@ -1,6 +1,7 @@
 #include "control/telemetry.h"
 
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
+#include "dataplane/ipv4_defrag.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -99,6 +101,9 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(c, "running", w->running.load() ? 1 : 0);
     add_dp_counters(c, w);
     rte_tel_data_add_dict_u64(c, "ct_owned", w->ct.owned);
+    // Gauges, read without synchronisation like ct_owned: a snapshot.
+    rte_tel_data_add_dict_u64(c, "ipfrag_held", w->defrag->held_frags);
+    rte_tel_data_add_dict_u64(c, "ipfrag_mem", w->defrag->mem);
     rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->id)).c_str(), c, 0);
   }
   return 0;
@@ -419,6 +424,22 @@ std::string stats_summary(const gateway& gw) {
   o << " dropped=" << drops << " ct_count=" << gw.ct.table->count()
     << " ct_insert=" << ct_total(gw, ct::ct_counter::insert)
     << " ct_drop=" << ct_total(gw, ct::ct_counter::drop);
+  // Fragments change packet counts: n in, one datagram on; one out, n sent.
+  // Printed once there were any, with what is held now and the mbufs out of
+  // the pool (held fragments, plus any a device's rings hold).
+  const uint64_t reasm = dp_total(gw, dp_counter::reasm_reqds);
+  const uint64_t frags = dp_total(gw, dp_counter::frag_oks);
+  if (reasm != 0 || frags != 0) {
+    uint64_t held = 0, mem = 0;
+    for (const auto* w : gw.workers) {
+      held += w->defrag->held_frags;
+      mem += w->defrag->mem;
+    }
+    o << " reasm_reqds=" << reasm << " reasm_oks=" << dp_total(gw, dp_counter::reasm_oks)
+      << " reasm_frags=" << dp_total(gw, dp_counter::reasm_frags) << " frag_oks=" << frags
+      << " frag_creates=" << dp_total(gw, dp_counter::frag_creates) << " ipfrag_held=" << held
+      << " ipfrag_mem=" << mem << " mbufs_in_use=" << rte_mempool_in_use_count(gw.mbuf_pool);
+  }
   return o.str();
 }
 

@@ -46,6 +46,7 @@ struct gateway {
   std::string name;  // unique prefix for DPDK object names
   std::vector<port_info> ports;
   rte_mempool* mbuf_pool = nullptr;
+  rte_mempool* reasm_pool = nullptr;  // 64 KiB buffers for reassembled datagrams
   rte_rcu_qsbr* qs = nullptr;
   std::unique_ptr<route_table> routes;
   std::unique_ptr<neighbor_table> neighbors;

@@ -1,6 +1,7 @@
 #include "dataplane/hooks_builtin.h"
 
 #include "dataplane/gateway.h"
+#include "dataplane/ipv4_defrag.h"
 
 namespace ctgate {
 
@@ -25,6 +26,10 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed) {
     const char* name;
     hook_fn fn;
   } const ops[] = {
+      // Reassembly first: conntrack sees whole datagrams (nf_defrag_ipv4,
+      // registered with conntrack, as Linux's conntrack depends on it).
+      {hook_point::prerouting, PRI_CONNTRACK_DEFRAG, "ipv4_conntrack_defrag", ipv4_defrag_hook},
+      {hook_point::output, PRI_CONNTRACK_DEFRAG, "ipv4_conntrack_defrag", ipv4_defrag_hook},
       {hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in", conntrack_in},
       {hook_point::output, PRI_CONNTRACK, "ipv4_conntrack_local", conntrack_in},
       {hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dataplane/gateway.h"
+#include "dataplane/ipv4_defrag.h"
 #include "dataplane/neigh_queue.h"
 #include "dataplane/stages.h"
 
@@ -72,6 +73,7 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   }
 
   n = stage_hook(w, hook_point::postrouting, pkts, n);
+  n = stage_fragment(w, pkts, n);
   stage_tx(w, pkts, n);
 
   if (w.n_neigh_waits != 0) neigh_tick(w);
@@ -108,6 +110,7 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
   stage_tx_flush(w);
   if (idle) w.counters.add(dp_counter::idle_polls);
   ct::ct_housekeeping(w.ct, w.now_ms);
+  if (w.defrag->oldest != k_defrag_nil) ipv4_defrag_expire(w);
   // Quiescent once per loop, never inside a burst: nothing this worker read
   // from a snapshot or the flow table is held past this point.
   rte_rcu_qsbr_quiescent(gw.qs, w.id);

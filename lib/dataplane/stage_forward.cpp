@@ -25,14 +25,17 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       pkt_drop(w, pkts[i], dp_counter::drop_ttl_exceeded);
       continue;
     }
-    // ip_forward checks the MTU before the FORWARD hook, so a packet too
-    // big for its way out never confirms a flow. With DF the sender learns
-    // the next-hop MTU (path-MTU discovery); without it Linux would
-    // fragment, which ctgate does not do yet: drop.
+    // ip_forward checks the MTU before the FORWARD hook (ip_exceeds_mtu), so
+    // a packet too big for its way out never confirms a flow. With DF the
+    // sender learns the next-hop MTU (path-MTU discovery); without it the
+    // packet is fragmented on output (stage_fragment). A reassembled
+    // datagram is judged by its largest fragment: it goes out cut the same
+    // way.
     const uint16_t mtu = w.gw->ports[m->out_port].mtu;
-    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > mtu) {
-      if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG))
-        send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::frag_needed, mtu);
+    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > mtu &&
+        (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) &&
+        (m->frag_max_size == 0 || m->frag_max_size > mtu)) {
+      send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::frag_needed, mtu);
       pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
       continue;
     }

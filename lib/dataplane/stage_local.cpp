@@ -23,6 +23,9 @@ void make_echo_reply(rte_mbuf* mb, pkt_meta* m) {
   ip->src_addr = ip->dst_addr;
   ip->dst_addr = src;
   ip->time_to_live = 64;
+  // The answer to a reassembled request is sent fragmented like any large
+  // datagram, never refused for DF (Linux's ICMP socket: IP_PMTUDISC_DONT).
+  if (m->frag_max_size != 0) ip->fragment_offset = 0;
   ip->hdr_checksum = 0;
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   // Echo request -> echo reply: type and code share one 16-bit word.
@@ -33,6 +36,7 @@ void make_echo_reply(rte_mbuf* mb, pkt_meta* m) {
   std::swap(m->src, m->dst);
   m->l4.icmp_type = icmp::echo_reply;
   m->flags = PKT_F_LOCAL_OUT;
+  m->frag_max_size = 0;  // a new datagram: fragmented for the MTU only (icmp_reply)
   m->ct = nullptr;
   m->ct_info = CTINFO_NONE;
 }

@@ -6,7 +6,8 @@
 //                                              +-> forward(ttl) -> FORWARD |  LOCAL_OUT ->
 //                                              route_out
 //                                                          |               |        |
-//                                                          +--> POST_ROUTING <------+ -> tx
+//                                                          +--> POST_ROUTING <------+ -> fragment
+//                                                          -> tx
 #pragma once
 
 #include "dataplane/worker.h"
@@ -29,6 +30,9 @@ uint16_t stage_route_output(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 uint16_t stage_local(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 // TTL check and decrement for forwarded packets.
 uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Fragments datagrams over their output MTU (DF clear) and reassembled
+// ones, sending the fragments itself; returns the packets left to send.
+uint16_t stage_fragment(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 // Next-hop resolution, L2 rewrite and buffered TX.
 uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 void stage_tx_flush(worker_ctx& w);

@@ -20,6 +20,7 @@ namespace ctgate {
 
 struct gateway;
 struct synproxy_worker;  // synproxy/synproxy.h
+struct ipv4_defrag;      // dataplane/ipv4_defrag.h
 
 inline constexpr uint16_t k_max_ports = 32;
 
@@ -108,6 +109,7 @@ struct alignas(64) worker_ctx {
 
   dp_counter_block counters;
   synproxy_worker* synproxy = nullptr;  // that module's per-worker state
+  ipv4_defrag* defrag = nullptr;        // datagrams being reassembled
   ct::ct_worker ct;
   alignas(64) counter_slot hook_pkts[k_max_hook_ids];
   counter_slot trace_lost;

@@ -35,7 +35,7 @@ enum l4_invalid_reason : uint8_t {
   L4_TRUNCATED_UDP,
   L4_UDP_LEN,  // UDP length field disagrees with the datagram
   L4_TRUNCATED_ICMP,
-  L4_FRAGMENT,  // non-first fragment: no L4 header (until defrag exists)
+  L4_FRAGMENT,  // non-first fragment: no L4 header (seen only where nothing reassembles)
   L4_INVALID_COUNT,
 };
 
@@ -65,6 +65,10 @@ struct pkt_meta {
   uint16_t in_port;
   uint16_t out_port;
   uint16_t zone;
+  // Reassembled datagrams: the largest fragment received (IP bytes), the
+  // size refragmentation keeps to (Linux's IPCB(skb)->frag_max_size). 0
+  // for everything else.
+  uint16_t frag_max_size;
   uint32_t nexthop;  // host order; 0 = destination itself
   uint32_t mark;
   uint32_t trace_id;  // set with PKT_F_TRACE

@@ -113,10 +113,22 @@ TEST(Rss, PlanTakesTheDevicesKeyLengthAndFlowTypes) {
   EXPECT_FALSE(p.enabled);
   EXPECT_NE(p.warning.find("queue 0"), std::string::npos);
 
+  // Addresses only, so fragments and whole packets of a flow meet on one
+  // worker: ports are never asked for where "ipv4" exists.
   info.flow_type_rss_offloads = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
   p = plan_rss(info, 4);
-  EXPECT_EQ(p.hf, RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
-  EXPECT_EQ(rss_hf_names(p.hf), "ipv4 ipv4-udp");
+  EXPECT_EQ(p.hf, RTE_ETH_RSS_IPV4);
+  EXPECT_EQ(rss_hf_names(p.hf), "ipv4");
+  EXPECT_TRUE(p.warning.empty());
+
+  // A device with per-packet-type hashing only: ports where it must, and a
+  // warning that fragmented datagrams may meet another worker.
+  info.flow_type_rss_offloads =
+      RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  p = plan_rss(info, 4);
+  EXPECT_TRUE(p.enabled);
+  EXPECT_EQ(rss_hf_names(p.hf), "ipv4-frag ipv4-tcp ipv4-udp");
+  EXPECT_NE(p.warning.find("another worker"), std::string::npos);
 }
 
 TEST(Rss, KeyHex) {

@@ -87,13 +87,15 @@ TEST(IcmpError, OversizedDfPacketGetsFragmentationNeededWithTheMtu) {
   t.send(0, df);
   pkt_spec no_df = df;
   no_df.frag = 0;
-  t.send(0, no_df);  // Linux would fragment it; ctgate drops it, silently
+  t.send(0, no_df);  // fragmented on its way out (test_defrag.cpp)
   auto got = icmp_sent(t);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].type, 3);
   EXPECT_EQ(got[0].code, 4);
   EXPECT_EQ(got[0].mtu, 1280);
-  EXPECT_EQ(t.dp(dp_counter::drop_mtu_exceeded), 2u);
+  EXPECT_EQ(t.dp(dp_counter::drop_mtu_exceeded), 1u);
+  EXPECT_EQ(t.dp(dp_counter::frag_oks), 1u);
+  EXPECT_EQ(t.dp(dp_counter::frag_creates), 2u);
 }
 
 TEST(IcmpError, NoRouteGetsNetUnreachable) {

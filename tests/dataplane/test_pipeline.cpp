@@ -50,7 +50,8 @@ TEST(Pipeline, TtlOneAndNoRouteAreDropped) {
 }
 
 // Linux never routes a martian source or a subnet broadcast, and drops an
-// oversized datagram in ip_forward, before FORWARD: no flow is confirmed.
+// oversized DF datagram in ip_forward, before FORWARD: no flow is confirmed
+// (the sender only hears "fragmentation needed").
 TEST(Pipeline, MartiansBroadcastsAndMtuAreDroppedBeforeForward) {
   gateway_config c = default_config();
   c.conntrack.enable_hooks = true;
@@ -61,8 +62,10 @@ TEST(Pipeline, MartiansBroadcastsAndMtuAreDroppedBeforeForward) {
   t.send(0, udp("10.0.1.2", 1, "10.0.2.0", 2));
   pkt_spec big = udp("10.0.1.2", 1, "10.0.2.2", 2);
   big.payload_len = 1500 - 28 + 1;
+  big.frag = 0x4000;  // DF
   t.send(0, big);
-  EXPECT_TRUE(t.sent.empty());
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.dp(dp_counter::icmp_error_sent), 1u);
   EXPECT_EQ(t.dp(dp_counter::drop_martian_source), 2u);
   EXPECT_EQ(t.dp(dp_counter::drop_broadcast), 2u);
   EXPECT_EQ(t.dp(dp_counter::drop_mtu_exceeded), 1u);
@@ -322,20 +325,26 @@ TEST(Pipeline, MalformedCorpusLeavesNoEntriesAndNoLeaks) {
   corpus.push_back(m);  // non-first fragment
   size_t n_bad = corpus.size();
   t.burst(0, corpus);
-  // Fragments and L4-invalid packets are forwarded untracked (rules decide);
-  // no conntrack entry may exist for any of them.
+  // L4-invalid packets are forwarded as INVALID (rules decide); the lone
+  // fragment waits for the rest of its datagram. No conntrack entry may
+  // exist for any of them.
   EXPECT_TRUE(t.conntrack_lines().empty());
-  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 6u);             // broken L4 headers
-  EXPECT_EQ(t.ct_counter(ct::ct_counter::untracked_fragment), 1u);  // no defrag yet
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 6u);  // broken L4 headers
+  EXPECT_EQ(t.dp(dp_counter::reasm_reqds), 1u);
   EXPECT_EQ(t.ct_counter(ct::ct_counter::new_), 0u);
   uint64_t parse_drops =
       t.dp(dp_counter::drop_runt) + t.dp(dp_counter::drop_unsupported_ethertype) +
       t.dp(dp_counter::drop_ip_truncated) + t.dp(dp_counter::drop_ip_bad_version) +
       t.dp(dp_counter::drop_ip_bad_ihl) + t.dp(dp_counter::drop_ip_bad_total_len) +
       t.dp(dp_counter::drop_ip_bad_checksum);
-  EXPECT_EQ(parse_drops + t.sent.size(), n_bad);
+  EXPECT_EQ(parse_drops + t.sent.size() + 1, n_bad);
   EXPECT_EQ(parse_drops, 9u);
   t.clear_sent();
+  // The fragment is given up after ipfrag.time_ms, and its mbuf freed.
+  t.w->now_ms += t.gw->cfg.ipfrag.time_ms;
+  t.tick();
+  EXPECT_EQ(t.dp(dp_counter::reasm_timeout), 1u);
+  EXPECT_EQ(t.dp(dp_counter::drop_frag_timeout), 1u);
   EXPECT_EQ(rte_mempool_avail_count(t.gw->mbuf_pool), mbufs_before);
   EXPECT_EQ(rte_mempool_avail_count(t.gw->ct.pool), ct_before);
 }

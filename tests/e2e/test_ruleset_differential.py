@@ -780,25 +780,82 @@ class RulesetDifferentialTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ 10: fragments
 
-    # Known bug, tracked by issue 10 "IPv4 defragmentation": Linux reassembles fragments
-    # before conntrack (the first one is held until the datagram is complete); ctgate has
-    # no defragmentation yet. It tracks the first fragment as the whole datagram (passed at
-    # once) and passes later ones untracked (ct_counter::untracked_fragment), which
-    # ruleset 1's policy drops, so the datagram never arrives complete.
-    @known_bug  # issue 10: no IPv4 defragmentation yet
+    # Linux reassembles before conntrack (nf_defrag_ipv4 at -400): a fragment is held until
+    # its datagram is complete, conntrack and the rules see the whole datagram, and it
+    # leaves cut as it came (frag_max_size). ctgate does the same
+    # (lib/dataplane/ipv4_defrag.cpp, docs/design/fragments.md).
+
+    @staticmethod
+    def _frag(side, payload, offset, more, note, expect, ipid, proto=17):
+        src, dst = (CLIENT, SERVER) if side == "c" else (SERVER, CLIENT)
+        chunk = payload[offset:]
+        st = ctd.Step(side, IP(src=src, dst=dst, proto=proto, flags="MF" if more else 0,
+                               frag=offset // 8) / Raw(chunk), note=note)
+        st.ipid, st.expect, st.vknown = ipid, expect, None
+        return st
+
+    def _cut(self, side, payload, offsets, note, expect_last, ipid, proto=17):
+        """Fragments of `payload` (an IP payload) starting at `offsets`; the last one
+        completes the datagram."""
+        steps = []
+        bounds = list(offsets) + [len(payload)]
+        for i, off in enumerate(offsets):
+            last = i == len(offsets) - 1
+            st = self._frag(side, payload[:bounds[i + 1]], off, not last,
+                            "%s, fragment at %d%s" % (note, off, " (complete)" if last else
+                                                      " (held)"),
+                            expect_last if last else DROP, ipid, proto)
+            steps.append(st)
+        return steps
+
     def test_10_fragmented_udp(self):
         whole = bytes(IP(src=CLIENT, dst=SERVER) / UDP(sport=49001, dport=53) /
                       Raw(b"q" * 72))[20:]                       # the UDP datagram, 80 bytes
+        answer = bytes(IP(src=SERVER, dst=CLIENT) / UDP(sport=53, dport=49001) /
+                       Raw(b"a" * 1900))[20:]
+        self._diff("1_stateful_forward.nft",
+                   self._cut("c", whole, [0, 32], "dns query", PASS, 60001) +
+                   self._cut("s", answer, [0, 1480], "dns answer", PASS, 60002) +
+                   [udp("s", 49001, 53, note="a whole answer: established", expect=PASS)])
 
-        def frag(offset, chunk, more, note, expect):
-            st = ctd.Step("c", IP(src=CLIENT, dst=SERVER, proto=17, flags="MF" if more else 0,
-                                  frag=offset // 8) / Raw(chunk), note=note)
-            st.ipid, st.expect, st.vknown = 60001, expect, None
-            return st
-        self._diff("1_stateful_forward.nft", [
-            frag(0, whole[:32], True, "dns query, first fragment (held by defrag)", DROP),
-            frag(32, whole[32:], False, "last fragment (datagram complete)", PASS),
-            udp("s", 49001, 53, note="dns answer", expect=PASS)])
+    def test_10b_overlapping_and_duplicate_fragments(self):
+        # A duplicate is dropped and the datagram kept; an overlap discards the datagram
+        # (RFC 5722, which Linux applies to IPv4 too); a fragment beyond the last one does.
+        q = bytes(IP(src=CLIENT, dst=SERVER) / UDP(sport=49002, dport=53) /
+                  Raw(b"d" * 112))[20:]                          # 120 bytes
+        F = self._frag
+        steps = [
+            F("c", q[:40], 0, True, "first fragment", DROP, 60011),
+            F("c", q[:40], 0, True, "the same again (duplicate)", DROP, 60011),
+            F("c", q[:24], 8, True, "inside the first (duplicate)", DROP, 60011),
+            F("c", q, 40, False, "last fragment: complete", PASS, 60011),
+            F("c", q[:48], 0, True, "next datagram, first fragment", DROP, 60012),
+            F("c", q[:64], 40, True, "overlapping it", DROP, 60012),
+            F("c", q, 64, False, "the rest: a new queue, never complete", DROP, 60012),
+            F("c", q, 64, False, "third datagram: last fragment", DROP, 60013),
+            F("c", q + b"x" * 8, 64, True, "past the last fragment's end (corrupt)", DROP,
+              60013),
+            F("c", q[:64], 0, True, "then its start: a new queue", DROP, 60013),
+        ]
+        self._diff("1_stateful_forward.nft", steps)
+
+    def test_10c_fragmented_ping(self):
+        req = bytes(IP(src=CLIENT, dst=SERVER) / ICMP(type=8, id=77, seq=1) /
+                    Raw(b"p" * 2000))[20:]
+        rep = bytes(IP(src=SERVER, dst=CLIENT) / ICMP(type=0, id=77, seq=1) /
+                    Raw(b"p" * 2000))[20:]
+        self._diff("1_stateful_forward.nft",
+                   self._cut("c", req, [0, 1480], "echo request", PASS, 60021, proto=1) +
+                   self._cut("s", rep, [0, 1480], "echo reply", PASS, 60022, proto=1))
+
+    def test_10d_ttl_expiry(self):
+        # TTL 1 expires at the router before FORWARD (the sender gets time exceeded,
+        # tests/e2e/test_icmp_errors.py); TTL 2 goes through.
+        dead = udp("c", 49031, 53, note="TTL 1: expires here", expect=DROP)
+        dead.pkt[IP].ttl = 1
+        live = udp("c", 49032, 53, note="TTL 2: forwarded", expect=PASS)
+        live.pkt[IP].ttl = 2
+        self._diff("1_stateful_forward.nft", [dead, live])
 
     # ------------------------------------------------------------------ 11: reopen and marks
 

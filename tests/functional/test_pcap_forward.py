@@ -606,6 +606,71 @@ class ForwardingWithoutConntrackTest(ForwardingChecks, ScenarioTestCase):
         self.assertEqual(o.stats["ct_insert"], 0)
 
 
+# --------------------------------------------------------------------------- fragment flood
+
+def frag_frame(m0, src, dst, ident, offset, payload, more, proto=17):
+    f = 0x2000 if more else 0
+    return (ether(m0, H0_MAC, 0x0800) +
+            ip_header(src, dst, proto, len(payload), ident, frag=f | (offset // 8)) + payload)
+
+
+class FragmentFloodTest(ScenarioTestCase):
+    """A flood of first fragments that never complete, then one whole datagram in three
+    fragments. Two runs: the default 4 MiB bound (the flood fills it), and a bound with
+    room left for the datagram."""
+    N_FLOOD = 3000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        m0 = port_macs()[0]
+        chunk = b"F" * 1480
+        flood = [frag_frame(m0, H0, H1, ident, 0, chunk, True)
+                 for ident in range(1, cls.N_FLOOD + 1)]
+        udp = bytes(UDP(sport=5555, dport=53, len=8 + 3992, chksum=0)) + bytes(
+            (i * 7 + 3) & 0xff for i in range(3992))
+        cls.datagram = udp
+        whole = [frag_frame(m0, H0, H1, 40000, off, udp[off:off + 1480], off + 1480 < len(udp))
+                 for off in range(0, len(udp), 1480)]
+        cls.flooded = run_scenario("fragflood", flood + whole, [], conntrack=True)
+        cls.roomy = run_scenario("fragroom", flood[:200] + whole, [], conntrack=True)
+
+    def test_clean_exits(self):
+        self.assertCleanRun(self.flooded)
+        self.assertCleanRun(self.roomy)
+
+    def test_memory_stays_within_the_bound(self):
+        s, d = self.flooded.stats, self.flooded.result.describe()
+        self.assertLessEqual(s["ipfrag_mem"], 4 * 1024 * 1024 + 4096, d)
+        self.assertGreater(s["ipfrag_held"], 1000, d)
+        self.assertEqual(s["reasm_reqds"], self.N_FLOOD + 3, d)
+        # Every frame is accounted for: held, or refused (a drop).
+        self.assertEqual(s["rx"], s["ipfrag_held"] + s["dropped"], d)
+        self.assertEqual(self.flooded.out[1], [], "nothing completes under the flood")
+
+    def test_no_mbuf_leaks(self):
+        for o in (self.flooded, self.roomy):
+            self.assertEqual(o.stats["mbufs_in_use"], o.stats["ipfrag_held"],
+                             o.result.describe())
+
+    def test_the_datagram_is_reassembled_and_refragmented_when_there_is_room(self):
+        o, d = self.roomy, self.roomy.result.describe()
+        self.assertEqual(o.stats["reasm_oks"], 1, d)
+        self.assertEqual(o.stats["frag_creates"], 3, d)
+        out = o.out[1]
+        self.assertEqual(len(out), 3, d)
+        got = b""
+        for f in sorted(out, key=lambda f: struct.unpack("!H", f[20:22])[0] & 0x1fff):
+            hdr, dgram = ip_of(f)
+            self.assertLessEqual(len(dgram), 1500)
+            self.assertTrue(cksum_ok(hdr))
+            got += dgram[20:]
+        self.assertEqual(got, self.datagram)
+        udp_entries = [e for e in o.ct if e["protonum"] == 17]
+        self.assertEqual(len(udp_entries), 1, o.ct_text)
+        self.assertEqual(udp_entries[0]["orig"].get("dport"), "53", o.ct_text)
+
+
 # --------------------------------------------------------------------------- malformed input
 
 class Malformed:
@@ -673,13 +738,13 @@ class Malformed:
         ipf("UDP length > datagram", 17, good_udp[:4] + b"\x00\x64" + good_udp[6:], "fwd", 324)
         ipf("UDP length 4 (< 8)", 17, good_udp[:4] + b"\x00\x04" + good_udp[6:], "fwd", 325)
         ipf("ICMP truncated (3 bytes)", 1, b"\x08\x00\x00", "fwd", 326)
-        ipf("non-first fragment", 17, b"fragment-tail-bytes!", "fwd", 327, frag=185)
-        # --- first fragment: forwarded; ctgate has no reassembly, so no claim is made
-        # about its conntrack entry here (Linux would reassemble before conntrack)
+        # --- fragments of datagrams that never complete: held by reassembly (in front of
+        # conntrack, as Linux's nf_defrag_ipv4), never forwarded, no conntrack entry
+        ipf("non-first fragment", 17, b"fragment-tail-bytes!", "held", 327, frag=185)
         self.first_frag_src = src()
         add("first fragment (MF, UDP header)", eth_ip + ip_header(
             self.first_frag_src, H1, 17, 16, 328, frag=0x2000) +
-            bytes(UDP(sport=3, dport=4, len=100)) + b"12345678", "fwd", 328,
+            bytes(UDP(sport=3, dport=4, len=100)) + b"12345678", "held", 328,
             self.first_frag_src)
         # --- good frames, interleaved below
         goods = []
@@ -747,16 +812,19 @@ class MalformedInputTest(ScenarioTestCase):
         s, d = o.stats, o.result.describe()
         n_fwd = sum(1 for it in sc.items if it[2] == "fwd")
         n_drop = sum(1 for it in sc.items if it[2] == "drop")
+        n_held = sum(1 for it in sc.items if it[2] == "held")
         self.assertEqual(s["rx"], len(sc.items), d)
         self.assertEqual(s["tx"], n_fwd, d)
         self.assertEqual(s["forwarded"], n_fwd, d)
         self.assertEqual(s["dropped"], n_drop, d)
         self.assertEqual(s["local_in"], 0, d)
-        self.assertEqual(s["rx"], s["tx"] + s["dropped"], "conservation\n" + d)
+        self.assertEqual(s["ipfrag_held"], n_held, d)
+        self.assertEqual(s["mbufs_in_use"], n_held, "only held fragments are out of the pool\n" + d)
+        self.assertEqual(s["rx"], s["tx"] + s["dropped"] + s["ipfrag_held"], "conservation\n" + d)
 
     def test_no_conntrack_entry_from_malformed(self):
         o, sc = self.outcome, self.sc
-        bad_srcs = {it[4] for it in sc.items[:] if it[4] and it[4] != sc.first_frag_src}
+        bad_srcs = {it[4] for it in sc.items[:] if it[4]}
         leaked = [e["raw"] for e in o.ct if e.get("orig", {}).get("src") in bad_srcs
                   or e.get("orig", {}).get("dst") in bad_srcs]
         self.assertEqual(leaked, [])
