@@ -225,6 +225,8 @@ class RulesetDifferentialTest(unittest.TestCase):
     _apply_known = ctd.DifferentialBase._apply_known
     _compare_tables = ctd.DifferentialBase._compare
 
+    WAN_MTU = None  # the router's wan link MTU (both sides), when not the default 1500
+
     def setUp(self):
         self.tmp = ct.TempDir("rsdiff")
         self.peers = {}
@@ -273,6 +275,8 @@ class RulesetDifferentialTest(unittest.TestCase):
             ctd.ns(n, "nft", "-f", path)
         ctd.ns(NS_R, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         ctd.ns(NS_R, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        if self.WAN_MTU is not None:
+            ctd.ns(NS_R, "ip", "link", "set", "wan", "mtu", str(self.WAN_MTU))
         self.sysctls = ctd.prepare_oracle(self, NS_R)
         self.peers = ctd.start_peers(self.tmp, HELPER, Peer, {"c": NS_C, "s": NS_S})
 
@@ -336,6 +340,8 @@ class RulesetDifferentialTest(unittest.TestCase):
                           for h in SERVERS],
             "conntrack": {"enable_hooks": False, "tcp_loose": True, "timeouts": timeouts},
         }
+        if self.WAN_MTU is not None:
+            cfg["ports"][1]["mtu"] = self.WAN_MTU
         cfg_path = ct.write_config(self.tmp.file("replay.yaml"), cfg)
         steps_path = self.tmp.file("steps.txt")
         with open(steps_path, "w") as f:
@@ -1013,6 +1019,43 @@ def random_sequence(rng, n_flows):
         out.append(scripts[j][pos[j]])
         pos[j] += 1
     return out
+
+
+class RulesetDifferentialMtuTest(RulesetDifferentialTest):
+    """The router's wan link at MTU 1280 while the hosts keep 1500: what is too big for the
+    next hop, with DF and without, whole and in fragments."""
+    WAN_MTU = 1280
+
+    def test_mtu_1_oversized_df_and_fragmentation(self):
+        def big(cport, df, note, expect):
+            st = udp("c", cport, 53, b"m" * 1400, note=note, expect=expect)
+            st.pkt[IP].flags = "DF" if df else 0
+            return st
+        dgram = bytes(IP(src=CLIENT, dst=SERVER) / UDP(sport=49101, dport=53) /
+                      Raw(b"f" * 2392))[20:]                     # 2400 bytes
+        F = self._frag
+
+        def df_frags(size, ipid, note, expect_last):
+            steps = self._cut("c", dgram, list(range(0, len(dgram), size)), note, expect_last,
+                              ipid)
+            for st in steps:
+                st.pkt[IP].flags = (st.pkt[IP].flags or 0) | 2   # DF
+            return steps
+        self._diff("1_stateful_forward.nft", [
+            big(49100, True, "1428 bytes, DF: fragmentation needed", DROP),
+            big(49100, False, "1428 bytes, no DF: fragmented by the router", PASS),
+            F("c", dgram[:1400], 0, True, "first fragment, 1420 bytes", DROP, 60031),
+            F("c", dgram, 1400, False, "last fragment: reassembled, refragmented", PASS,
+              60031)] +
+            df_frags(1200, 60032, "DF fragments of 1220 bytes (fit: forwarded as they came)",
+                     PASS) +
+            df_frags(1400, 60033, "DF fragments of 1420 bytes (too big: fragmentation needed)",
+                     DROP))
+
+
+# Only its own tests: the inherited ones already run at the default MTU.
+for _name in [n for n in dir(RulesetDifferentialTest) if n.startswith("test_")]:
+    setattr(RulesetDifferentialMtuTest, _name, None)
 
 
 if __name__ == "__main__":
