@@ -269,6 +269,7 @@ rte_mbuf* reassemble(worker_ctx& w, ipv4_defrag& d, uint32_t qi, rte_mbuf* last)
     return nullptr;
   }
   w.counters.add(dp_counter::reasm_oks);
+  w.frag_pending++;  // it leaves cut to its largest fragment
   return r;
 }
 
@@ -433,6 +434,9 @@ void ipv4_defrag_destroy(ipv4_defrag* d) {
 
 uint16_t ipv4_defrag_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                           verdict* v) {
+  // Most bursts hold no fragment: stage_parse said so once for all.
+  if (!w.frags_in_burst) [[likely]]
+    return 0;
   uint16_t taken = 0;
   for (uint16_t i = 0; i < n; i++) {
     pkt_meta* m = meta_of(pkts[i]);

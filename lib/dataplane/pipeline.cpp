@@ -51,6 +51,7 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
     w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
   w.counters.add(dp_counter::bursts);
+  w.frag_pending = 0;
 
   n = stage_parse(w, pkts, n);
   n = stage_hook(w, hook_point::prerouting, pkts, n);
@@ -73,7 +74,8 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   }
 
   n = stage_hook(w, hook_point::postrouting, pkts, n);
-  n = stage_fragment(w, pkts, n);
+  if (w.frag_pending != 0) [[unlikely]]
+    n = stage_fragment(w, pkts, n);
   stage_tx(w, pkts, n);
 
   if (w.n_neigh_waits != 0) neigh_tick(w);

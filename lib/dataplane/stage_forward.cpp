@@ -32,12 +32,14 @@ uint16_t stage_forward(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     // datagram is judged by its largest fragment: it goes out cut the same
     // way.
     const uint16_t mtu = w.gw->ports[m->out_port].mtu;
-    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > mtu &&
-        (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) &&
-        (m->frag_max_size == 0 || m->frag_max_size > mtu)) {
-      send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::frag_needed, mtu);
-      pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
-      continue;
+    if (static_cast<uint32_t>(m->l4_off - m->l3_off) + m->l4_len > mtu) [[unlikely]] {
+      if ((ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) &&
+          (m->frag_max_size == 0 || m->frag_max_size > mtu)) {
+        send_icmp_error(w, pkts[i], icmp::dest_unreach, icmp::frag_needed, mtu);
+        pkt_drop(w, pkts[i], dp_counter::drop_mtu_exceeded);
+        continue;
+      }
+      w.frag_pending++;
     }
     ipv4_decrease_ttl(ip);
     pkts[kept++] = pkts[i];

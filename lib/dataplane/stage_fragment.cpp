@@ -114,6 +114,7 @@ bool fragment_and_send(worker_ctx& w, rte_mbuf* m, uint32_t mtu) {
 }  // namespace
 
 uint16_t stage_fragment(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  w.frag_pending = 0;
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];

@@ -4,6 +4,7 @@
 #include <rte_icmp.h>
 #include <rte_ip.h>
 
+#include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 #include "packet/cksum.h"
 
@@ -53,6 +54,13 @@ uint16_t stage_local(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       pkt_drop(w, pkts[i], dp_counter::drop_local_unhandled);
       continue;
     }
+    // A large answer may not fit the port it leaves by.
+    const uint32_t ip_len = rte_pktmbuf_pkt_len(pkts[i]) - m->l3_off;
+    for (const port_info& p : w.gw->ports)
+      if (ip_len > p.mtu) {
+        w.frag_pending++;
+        break;
+      }
     make_echo_reply(pkts[i], m);
     pkts[out++] = pkts[i];
   }

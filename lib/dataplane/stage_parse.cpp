@@ -44,6 +44,8 @@ l2_class classify(const uint8_t* frame, const port_info& port) {
 
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   uint16_t kept = 0;
+  uint8_t flags_seen = 0;
+  w.frags_in_burst = false;
   if (n == 0) return 0;
   // A burst comes from one port (process_burst): its MAC is read once.
   const port_info& port = w.gw->ports[meta_of(pkts[0])->in_port];
@@ -76,6 +78,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       uint32_t end = meta->l4_off + meta->l4_len;
       if (rte_pktmbuf_pkt_len(m) > end)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
+      flags_seen |= meta->flags;
       pkts[kept++] = m;
     } else if (r == parse_result::arp) {
       stage_arp(w, m);
@@ -83,6 +86,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       pkt_drop(w, m, k_parse_drop[static_cast<size_t>(r)]);
     }
   }
+  w.frags_in_burst = flags_seen & PKT_F_FRAGMENT;
   return kept;
 }
 

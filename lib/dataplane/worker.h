@@ -98,6 +98,11 @@ struct alignas(64) worker_ctx {
   icmp_peer icmp_peers[k_icmp_peers];     // per-destination ICMP error rate limit
   neigh_wait neigh_waits[k_neigh_waits];  // packets waiting for their next hop's MAC
   uint8_t n_neigh_waits = 0;
+  // Packets of this burst that may leave in fragments (over an MTU without
+  // DF, reassembled, a large local answer): stage_fragment runs only then,
+  // so whole-packet bursts never pay for it.
+  uint16_t frag_pending = 0;
+  bool frags_in_burst = false;  // stage_parse saw a fragment: reassembly has work
   log_ring logs;
   trace_ring traces;
   uint32_t trace_seq = 0;
