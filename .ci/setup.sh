@@ -7,8 +7,8 @@ PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config
   # checks: formatting (.clang-format), clang's thread-safety analysis, the
-  # callgrind instruction-count guard
-  clang clang-format valgrind
+  # callgrind instruction-count guard, libFuzzer (clang's runtime libraries)
+  clang clang-format valgrind libclang-rt-14-dev
   # DPDK 22.11 LTS and the libraries the project links
   dpdk dpdk-dev libdpdk-dev libtbb-dev libgflags-dev libgoogle-glog-dev libgtest-dev libyaml-cpp-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting

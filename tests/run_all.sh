@@ -128,6 +128,18 @@ if [ "$FAST" -eq 0 ]; then
   fi
 fi
 
+if [ "$FAST" -eq 0 ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+  echo "== fuzzers, ${FUZZ_SECONDS} s each on the committed corpora (tests/fuzz/run.sh)"
+  bash tests/fuzz/run.sh --seconds "$FUZZ_SECONDS" > "$LOGDIR/fuzz.log" 2>&1
+  sed -n '/^target/,$p' "$LOGDIR/fuzz.log" | grep -v ' passed, ' || tail -20 "$LOGDIR/fuzz.log"
+  R_PASSED=0 R_FAILED=1 R_SKIPPED=0 R_SKIPS=()
+  if [[ $(tail -1 "$LOGDIR/fuzz.log") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    R_PASSED=${BASH_REMATCH[1]} R_FAILED=${BASH_REMATCH[2]}
+  fi
+  add_counts "fuzz/libFuzzer"
+fi
+
 echo "== CLI, functional and end-to-end tests"
 for t in tests/build/test_*.py tests/control/test_*.py tests/functional/test_*.py tests/e2e/test_*.py; do
   [ -f "$t" ] || continue

@@ -4,6 +4,7 @@
 #include "config/config.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -33,6 +35,40 @@ constexpr size_t kMaxQuoted = 64;
 std::string quoted(const std::string& s) {
   return "'" + (s.size() <= kMaxQuoted ? s : s.substr(0, kMaxQuoted) + "...") + "'";
 }
+
+// Where each document's first event is (document_marks::first[i]), for the
+// first two documents.
+struct document_marks : YAML::EventHandler {
+  int documents = 0;
+  YAML::Mark first[2];
+  bool seen = false;  // an event of the current document was recorded
+  void next_document() {
+    documents++;
+    seen = false;
+  }
+  void at(const YAML::Mark& m) {
+    if (!seen && documents < 2) first[documents] = m;
+    seen = true;
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { at(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { at(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    at(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    at(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    at(m);
+  }
+  void OnMapEnd() override {}
+};
 
 int line_of(const YAML::Node& n) { return n.Mark().is_null() ? 0 : n.Mark().line + 1; }
 
@@ -501,13 +537,26 @@ error config_failure(const std::string& file, int line, const std::string& key,
 }  // namespace
 
 result<gateway_config> load_config_string(const std::string& yaml, const std::string& name) {
+  if (yaml.size() > kMaxFileBytes) return config_failure(name, 0, "", "file is too large");
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
-    if (docs.empty()) return config_failure(name, 0, "", "the file is empty");
-    if (docs.size() > 1) {
-      return config_failure(name, line_of(docs[1]), "", "only one YAML document is allowed");
+    // Documents are counted with the event parser, at most two, never with
+    // YAML::LoadAll: yaml-cpp 0.7 finds an endless run of empty documents
+    // in a stray ',' (or ']', '}') and LoadAll never returns (found by
+    // tests/fuzz/fuzz_config).
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    document_marks marks;
+    for (int d = 0; d < 2 && parser.HandleNextDocument(marks); d++) marks.next_document();
+    if (marks.documents == 0) return config_failure(name, 0, "", "the file is empty");
+    if (marks.documents > 1) {
+      const YAML::Mark& m = marks.first[1];
+      if (marks.first[0].pos == m.pos && m.pos >= 0 && static_cast<size_t>(m.pos) < yaml.size())
+        return config_failure(name, m.line + 1, "",
+                              std::string("unexpected '") + yaml[static_cast<size_t>(m.pos)] +
+                                  "' (column " + std::to_string(m.column + 1) + ")");
+      return config_failure(name, m.line + 1, "", "only one YAML document is allowed");
     }
-    gateway_config cfg = parse_document(docs[0]);
+    gateway_config cfg = parse_document(YAML::Load(yaml));
     cfg.source_file = name;
     return cfg;
   } catch (const load_failure& f) {

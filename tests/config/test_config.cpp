@@ -281,6 +281,16 @@ TEST(ConfigErrors, EmptyOrNotAMap) {
             "t.yaml:6: only one YAML document is allowed");
 }
 
+// Found by tests/fuzz/fuzz_config: yaml-cpp sees an endless run of empty
+// documents in a stray ',' (']', '}'), and YAML::LoadAll never returned,
+// allocating until the process died. Each must be a prompt error.
+TEST(ConfigErrors, StrayFlowIndicatorIsAnErrorNotAHang) {
+  EXPECT_EQ(error_of(","), "t.yaml:1: unexpected ',' (column 1)");
+  EXPECT_EQ(error_of("  ,"), "t.yaml:1: unexpected ',' (column 3)");
+  for (const char* text : {"]", "}", "# comment\n,\n", "workers: 1\n,\n"})
+    EXPECT_FALSE(load_config_string(text, "t.yaml")) << text;
+}
+
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
             "t.yaml:3: workerz: unknown key");

@@ -1,0 +1,213 @@
+// libFuzzer target: the whole pipeline on arbitrary frames.
+//
+// A gateway is built once: two ports, conntrack with reassembly, a stateful
+// ruleset with notrack, marks and synproxy on tcp/8080. An input is a
+// sequence of records
+//
+//   [port & 1] [time advance] [length, 2 bytes big-endian] [frame bytes]
+//
+// (the advance byte: 0..199 ms, or 200+ meaning (b - 200) seconds, so
+// timeouts and reassembly expiry are reached). Frames of one port with no
+// time step between them go through process_burst() together, up to 32.
+//
+// After every input the invariants below must hold, or the target aborts:
+// - no unconfirmed conntrack entry is left, none ever leaked;
+// - the table's count equals the entries a scan finds;
+// - every mbuf is back in its pool, in the TX sink (freed at once), held by
+//   reassembly or waiting for a neighbour; no reassembly buffer is out;
+// - the TX sink received exactly what the counters say was transmitted.
+// Then the state is reset (table flushed, fragments expired, neighbour
+// queues emptied) so inputs do not depend on each other.
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "conntrack/ct_format.h"
+#include "control/gateway.h"
+#include "control/ruleset_runtime.h"
+#include "dataplane/ipv4_defrag.h"
+#include "dataplane/stages.h"
+#include "fuzz/fuzz_eal.h"
+
+namespace {
+
+using namespace ctgate;
+
+constexpr const char* k_ruleset = R"(
+table ip raw {
+  chain pre {
+    type filter hook prerouting priority raw;
+    tcp dport 8080 tcp flags syn notrack
+    udp dport 9000 notrack
+  }
+}
+table ip filter {
+  set blocked { type ipv4_addr; flags interval; elements = { 10.0.1.200-10.0.1.250 } }
+  chain fwd {
+    type filter hook forward priority filter; policy drop;
+    ip saddr @blocked counter drop
+    tcp dport 8080 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+    ct state invalid counter drop
+    ct state established,related ct mark set 0x2 accept
+    iifname "lan" tcp flags & (syn|ack) == syn meta mark set 0x1 accept
+    iifname "lan" udp dport { 53, 9000 } accept
+    iifname "lan" icmp type echo-request limit rate 100/second accept
+    ct state untracked accept
+    tcp dport 22 reject with tcp reset
+  }
+  chain in {
+    type filter hook input priority filter; policy accept;
+    icmp type echo-request accept
+  }
+}
+)";
+
+struct harness {
+  gateway* gw = nullptr;
+  worker_ctx* w = nullptr;
+  uint64_t sunk = 0;
+  unsigned mbufs_free = 0;  // the pool's free count with nothing in flight
+
+  static void sink(void* arg, uint16_t, rte_mbuf** pkts, uint16_t n) {
+    auto* h = static_cast<harness*>(arg);
+    h->sunk += n;
+    rte_pktmbuf_free_bulk(pkts, n);
+  }
+
+  harness() {
+    fuzz::eal_init_once();
+    gateway_config c;
+    c.source_file = "fuzz.yaml";
+    c.workers = 1;
+    c.mbufs = 8192;
+    c.conntrack.max = 512;
+    c.conntrack.enable_hooks = true;
+    c.ipfrag.high_thresh = 256 * 1024;
+    c.ipfrag.reasm_buffers = 8;
+    port_config lan, wan;
+    lan.name = "lan";
+    lan.address = {0x0a000101, 24};  // 10.0.1.1/24
+    wan.name = "wan";
+    wan.address = {0x0a000201, 24};  // 10.0.2.1/24
+    wan.mtu = 1280;                  // so fragmentation and "frag needed" are reachable
+    c.ports = {lan, wan};
+    for (uint32_t h = 2; h < 6; h++) {
+      char mac[32];
+      std::snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", h);
+      c.neighbors.push_back({0x0a000100 + h, mac, "lan", 0});
+      std::snprintf(mac, sizeof mac, "02:00:00:00:02:%02x", h);
+      c.neighbors.push_back({0x0a000200 + h, mac, "wan", 0});
+    }
+    result<std::unique_ptr<gateway>> made = gateway_create(c, "fz");
+    if (!made) {
+      std::fprintf(stderr, "gateway_create: %s\n", made.error().to_string().c_str());
+      std::abort();
+    }
+    gw = made->release();
+    if (result<ruleset_summary> r = load_ruleset_text(*gw, k_ruleset, "fuzz.nft"); !r) {
+      std::fprintf(stderr, "ruleset: %s\n", r.error().to_string().c_str());
+      std::abort();
+    }
+    w = gw->workers[0];
+    w->tx_sink = &harness::sink;
+    w->tx_sink_arg = this;
+    w->now_ms = 1000;
+    mbufs_free = rte_mempool_avail_count(gw->mbuf_pool);
+  }
+
+  void burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
+    rte_rcu_qsbr_thread_online(gw->qs, 0);
+    process_burst(*w, port, pkts, n);
+    ct::ct_housekeeping(w->ct, w->now_ms, 1u << 20);
+    ipv4_defrag_expire(*w, 1u << 20);
+    rte_rcu_qsbr_quiescent(gw->qs, 0);
+    rte_rcu_qsbr_thread_offline(gw->qs, 0);
+  }
+
+  unsigned neigh_held() const {
+    unsigned n = 0;
+    for (uint8_t i = 0; i < w->n_neigh_waits; i++) n += w->neigh_waits[i].n;
+    return n;
+  }
+
+  [[noreturn]] static void fail(const char* what) {
+    std::fprintf(stderr, "invariant broken: %s\n", what);
+    std::abort();
+  }
+
+  void check(uint64_t fed, uint64_t rx_before, uint64_t tx_before, uint64_t sunk_before) {
+    if (w->ct.n_unconfirmed != 0) fail("unconfirmed entries left after the input");
+    if (w->counters.get(dp_counter::unconfirmed_leaked) != 0) fail("an unconfirmed entry leaked");
+    std::atomic<int64_t> scanned{0};
+    ct::scan(*gw->ct.table, {}, [&](const ct::entry_view&) { scanned++; });
+    if (scanned.load() != gw->ct.table->count()) fail("table count differs from a scan");
+    const unsigned out = mbufs_free - rte_mempool_avail_count(gw->mbuf_pool);
+    if (out != w->defrag->held_frags + neigh_held()) fail("mbufs out of the pool unaccounted");
+    if (rte_mempool_in_use_count(gw->reasm_pool) != 0) fail("a reassembly buffer is out");
+    (void)fed;  // rx is counted by stage_rx, which the target does not run
+    (void)rx_before;
+    if (w->counters.get(dp_counter::tx) - tx_before != sunk - sunk_before)
+      fail("tx counter != frames transmitted");
+  }
+
+  // Back to an empty gateway: nothing carries over to the next input.
+  void reset() {
+    std::vector<ct::ct_worker*> ws = {&w->ct};
+    ct::delete_matching(*gw->ct.table, {}, ws.data(), 1);
+    w->now_ms += 61000;  // past ipfrag.time_ms
+    burst(0, nullptr, 0);
+    for (uint8_t i = 0; i < w->n_neigh_waits; i++) {
+      for (rte_mbuf*& m : w->neigh_waits[i].q)
+        if (m != nullptr) rte_pktmbuf_free(m);
+      w->neigh_waits[i] = neigh_wait{};
+    }
+    w->n_neigh_waits = 0;
+    if (gw->ct.table->count() != 0) fail("flush left entries");
+  }
+};
+
+harness* h = nullptr;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (h == nullptr) h = new harness();
+  const uint64_t rx_before = h->w->counters.get(dp_counter::rx);
+  const uint64_t tx_before = h->w->counters.get(dp_counter::tx);
+  const uint64_t sunk_before = h->sunk;
+  uint64_t fed = 0;
+  rte_mbuf* pkts[32];
+  uint16_t n = 0, burst_port = 0;
+  size_t off = 0;
+  while (off + 4 <= size) {
+    const uint16_t port = data[off] & 1;
+    const uint8_t adv = data[off + 1];
+    size_t len = static_cast<size_t>(data[off + 2]) << 8 | data[off + 3];
+    off += 4;
+    len = std::min({len, size - off, size_t{2000}});
+    if (n != 0 && (port != burst_port || adv != 0 || n == 32)) {
+      h->burst(burst_port, pkts, n);
+      n = 0;
+    }
+    h->w->now_ms += adv < 200 ? adv : (adv - 200u) * 1000u;
+    rte_mbuf* m = rte_pktmbuf_alloc(h->gw->mbuf_pool);
+    if (m == nullptr) harness::fail("mbuf pool exhausted");
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data + off, len);
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    off += len;
+    burst_port = port;
+    pkts[n++] = m;
+    fed++;
+  }
+  if (n != 0) h->burst(burst_port, pkts, n);
+  h->burst(0, nullptr, 0);  // what happens between bursts (retries, generated packets)
+  h->check(fed, rx_before, tx_before, sunk_before);
+  h->reset();
+  return 0;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/ (committed).
+
+- fuzz_nft: every ruleset the tests and the demo use (tests/e2e/rulesets, drivers-config).
+- fuzz_config: every shipped config (drivers-config/*.yaml).
+- fuzz_pipeline: packet sequences in the target's record format ([port][advance][len16]
+  [frame]): a TCP handshake, data and close; UDP both ways; pings; a fragmented datagram
+  (in order, out of order, overlapping); a SYN to the synproxy port and its ACK; ARP; TTL 1;
+  a DF packet over the wan MTU; a time step past the UDP timeout.
+- fuzz_tcp: TCP option blocks of SYNs (Linux's, Windows', none) followed by headers.
+
+File names are the content's sha1, as libFuzzer names its own. Run again after changing a
+seed; it only adds files.
+
+    python3 tests/fuzz/seeds.py
+"""
+
+import glob
+import hashlib
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import ctgate_test as ct  # noqa: E402
+
+ct.reexec_with_system_python("scapy")
+
+import logging  # noqa: E402
+
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw, fragment  # noqa: E402
+
+LAN_HOST, WAN_HOST = "10.0.1.2", "10.0.2.2"
+GW_MAC, H_MAC = "02:00:00:00:00:01", "02:00:00:00:01:02"
+
+
+def save(target, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, hashlib.sha1(data).hexdigest())
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def rec(port, frame, adv=0):
+    frame = bytes(frame)
+    return struct.pack("!BBH", port, adv, len(frame)) + frame
+
+
+def eth(pkt):
+    return Ether(dst=GW_MAC, src=H_MAC) / pkt
+
+
+def pipeline_seeds():
+    c2s = lambda p: rec(0, eth(IP(src=LAN_HOST, dst=WAN_HOST) / p))  # noqa: E731
+    s2c = lambda p: rec(1, eth(IP(src=WAN_HOST, dst=LAN_HOST) / p))  # noqa: E731
+    seeds = []
+    # TCP handshake, data both ways, FIN close.
+    seeds.append(b"".join([
+        c2s(TCP(sport=40000, dport=80, flags="S", seq=1000, options=[("MSS", 1460),
+                                                                       ("WScale", 7)])),
+        s2c(TCP(sport=80, dport=40000, flags="SA", seq=5000, ack=1001,
+                options=[("MSS", 1460), ("WScale", 7)])),
+        c2s(TCP(sport=40000, dport=80, flags="A", seq=1001, ack=5001)),
+        c2s(TCP(sport=40000, dport=80, flags="PA", seq=1001, ack=5001) / Raw(b"GET / HTTP/1.0\r\n\r\n")),
+        s2c(TCP(sport=80, dport=40000, flags="PA", seq=5001, ack=1019) / Raw(b"x" * 600)),
+        c2s(TCP(sport=40000, dport=80, flags="FA", seq=1019, ack=5601)),
+        s2c(TCP(sport=80, dport=40000, flags="FA", seq=5601, ack=1020)),
+        c2s(TCP(sport=40000, dport=80, flags="A", seq=1020, ack=5602)),
+    ]))
+    # A RST in and out of the window.
+    seeds.append(b"".join([
+        c2s(TCP(sport=40001, dport=22, flags="S", seq=1)),
+        s2c(TCP(sport=22, dport=40001, flags="SA", seq=9, ack=2)),
+        s2c(TCP(sport=22, dport=40001, flags="R", seq=100000)),
+        s2c(TCP(sport=22, dport=40001, flags="R", seq=10)),
+    ]))
+    # UDP both ways, then a step past the UDP timeout (advance byte 200 + 31 s).
+    seeds.append(c2s(UDP(sport=5353, dport=53) / Raw(b"q" * 30)) +
+                 s2c(UDP(sport=53, dport=5353) / Raw(b"a" * 60)) +
+                 rec(0, eth(IP(src=LAN_HOST, dst=WAN_HOST) / UDP(sport=5353, dport=53)), 231))
+    # Ping through and to the gateway.
+    seeds.append(c2s(ICMP(type=8, id=7, seq=1) / Raw(b"p" * 56)) +
+                 s2c(ICMP(type=0, id=7, seq=1) / Raw(b"p" * 56)) +
+                 rec(0, eth(IP(src=LAN_HOST, dst="10.0.1.1") / ICMP(type=8, id=8, seq=1))))
+    # Fragments: in order, reversed, overlapping; a large ping to the gateway.
+    big = IP(src=LAN_HOST, dst=WAN_HOST, id=77) / UDP(sport=5000, dport=53) / Raw(b"f" * 3000)
+    frags = fragment(big, fragsize=1480)
+    seeds.append(b"".join(rec(0, eth(f)) for f in frags))
+    seeds.append(b"".join(rec(0, eth(f)) for f in reversed(frags)))
+    ov = IP(src=LAN_HOST, dst=WAN_HOST, id=78, proto=17, flags="MF", frag=100) / Raw(b"o" * 800)
+    seeds.append(rec(0, eth(frags[0])) + rec(0, eth(ov)) + rec(0, eth(frags[1])))
+    pbig = IP(src=LAN_HOST, dst="10.0.1.1", id=79) / ICMP(type=8, id=9, seq=1) / Raw(b"P" * 2500)
+    seeds.append(b"".join(rec(0, eth(f)) for f in fragment(pbig, fragsize=1480)))
+    # Synproxy: a SYN to 8080 and an ACK with a guessed cookie.
+    seeds.append(c2s(TCP(sport=41000, dport=8080, flags="S", seq=77,
+                         options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)),
+                                  ("WScale", 7)])) +
+                 c2s(TCP(sport=41000, dport=8080, flags="A", seq=78, ack=12345)))
+    # ARP for the gateway, a gratuitous ARP, TTL 1, DF over the wan MTU (1280), no route.
+    seeds.append(rec(0, Ether(dst="ff:ff:ff:ff:ff:ff", src=H_MAC) /
+                     ARP(op=1, hwsrc=H_MAC, psrc=LAN_HOST, pdst="10.0.1.1")) +
+                 rec(1, Ether(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:02:09") /
+                     ARP(op=2, hwsrc="02:00:00:00:02:09", psrc="10.0.2.9", pdst="10.0.2.9")))
+    seeds.append(rec(0, eth(IP(src=LAN_HOST, dst=WAN_HOST, ttl=1) / UDP(sport=1, dport=53))) +
+                 rec(0, eth(IP(src=LAN_HOST, dst=WAN_HOST, flags="DF") / UDP(sport=2, dport=53) /
+                            Raw(b"d" * 1400))) +
+                 rec(0, eth(IP(src=LAN_HOST, dst=WAN_HOST) / UDP(sport=3, dport=53) /
+                            Raw(b"n" * 1400))) +
+                 rec(0, eth(IP(src=LAN_HOST, dst="192.0.2.1") / UDP(sport=4, dport=53))))
+    # An unresolved next hop on the wan (queued, ARP asked).
+    seeds.append(rec(0, eth(IP(src=LAN_HOST, dst="10.0.2.77") / UDP(sport=5, dport=53))) +
+                 rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:4d") /
+                     ARP(op=2, hwsrc="02:00:00:00:02:4d", psrc="10.0.2.77", pdst="10.0.2.1")))
+    for s in seeds:
+        save("fuzz_pipeline", s)
+
+
+def tcp_seeds():
+    blocks = [
+        bytes(TCP(options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None),
+                           ("WScale", 7)]))[20:],
+        bytes(TCP(options=[("MSS", 1460), ("NOP", None), ("WScale", 8), ("NOP", None),
+                           ("NOP", None), ("SAckOK", b"")]))[20:],
+        bytes(TCP(options=[("MSS", 536)]))[20:],
+        b"",
+    ]
+    hdr = bytes(TCP(sport=1, dport=2, flags="A", seq=10, ack=20,
+                    options=[("NOP", None), ("NOP", None), ("Timestamp", (5, 6)),
+                             ("SAck", (100, 200))]))
+    for b in blocks:
+        save("fuzz_tcp", b + bytes(8) + hdr)
+
+
+def text_seeds():
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "e2e", "rulesets", "*.nft")) +
+                       glob.glob(os.path.join(ROOT, "drivers-config", "*.nft"))):
+        with open(path, "rb") as f:
+            save("fuzz_nft", f.read())
+    for path in sorted(glob.glob(os.path.join(ROOT, "drivers-config", "*.yaml"))):
+        with open(path, "rb") as f:
+            save("fuzz_config", f.read())
+
+
+if __name__ == "__main__":
+    pipeline_seeds()
+    tcp_seeds()
+    text_seeds()
+    for t in sorted(os.listdir(os.path.join(HERE, "corpus"))):
+        print("%-14s %d files" % (t, len(os.listdir(os.path.join(HERE, "corpus", t)))))
