@@ -78,6 +78,11 @@ for t in "${TARGETS[@]}"; do
       > "$art/merge.log" 2>&1 || echo "$t: merge failed ($art/merge.log)"
   fi
   rm -rf "$work"
+  # A target that crashed never ran its exit handler: remove its EAL runtime
+  # directory (fuzz_eal.h names it after the pid).
+  for d in /var/run/dpdk/ctgate-fuzz-*; do
+    [ -d "$d" ] && ! kill -0 "${d##*-}" 2> /dev/null && rm -rf "$d"
+  done
 done
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
