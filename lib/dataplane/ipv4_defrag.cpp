@@ -76,23 +76,27 @@ void free_frag_ref(ipv4_defrag& d, uint32_t fi) {
   d.held_frags--;
 }
 
-// Forgets a datagram (Linux's inet_frag_kill + queue free). Held fragments
-// are dropped under `reason`; none when the datagram was reassembled (its
-// fragments were freed by then).
-void kill_queue(worker_ctx& w, ipv4_defrag& d, uint32_t qi, dp_counter reason) {
+// Returns a datagram's record, its fragments already gone.
+void free_queue(ipv4_defrag& d, uint32_t qi) {
   defrag_queue& q = d.queues[qi];
-  for (uint32_t fi = q.frags; fi != k_defrag_nil;) {
-    uint32_t next = d.frag[fi].next;
-    pkt_drop(w, d.frag[fi].m, reason);
-    free_frag_ref(d, fi);
-    fi = next;
-  }
   d.mem -= q.truesize + static_cast<uint32_t>(sizeof(defrag_queue));
   hash_unlink(d, qi);
   age_unlink(d, qi);
   q = defrag_queue{};
   q.newer = d.free_queue;
   d.free_queue = qi;
+}
+
+// Gives a datagram up (Linux's inet_frag_kill): its held fragments are
+// dropped under `reason`.
+void kill_queue(worker_ctx& w, ipv4_defrag& d, uint32_t qi, dp_counter reason) {
+  for (uint32_t fi = d.queues[qi].frags; fi != k_defrag_nil;) {
+    uint32_t next = d.frag[fi].next;
+    pkt_drop(w, d.frag[fi].m, reason);
+    free_frag_ref(d, fi);
+    fi = next;
+  }
+  free_queue(d, qi);
 }
 
 uint32_t find_queue(const ipv4_defrag& d, uint32_t src, uint32_t dst, uint16_t id, uint8_t proto) {
@@ -148,7 +152,7 @@ insert_result insert_frag(ipv4_defrag& d, defrag_queue& q, uint32_t fi) {
   if (q.tail == k_defrag_nil) {
     f.run_head = true;
     f.run_end = f.end;
-    q.frags = q.tail = fi;
+    q.frags = q.tail = q.tail_run = fi;
     return insert_result::ok;
   }
   defrag_frag& last = d.frag[q.tail];
@@ -156,14 +160,11 @@ insert_result insert_frag(ipv4_defrag& d, defrag_queue& q, uint32_t fi) {
     // The common case: after everything held.
     if (f.offset < last.end) return insert_result::overlap;
     if (f.offset == last.end) {
-      // Appended to the last run.
-      uint32_t head = q.frags;
-      for (uint32_t i = q.frags; i != k_defrag_nil; i = d.frag[i].next)
-        if (d.frag[i].run_head) head = i;
-      d.frag[head].run_end = f.end;
+      d.frag[q.tail_run].run_end = f.end;  // appended to the last run
     } else {
       f.run_head = true;
       f.run_end = f.end;
+      q.tail_run = fi;
     }
     last.next = fi;
     q.tail = fi;
@@ -259,8 +260,7 @@ rte_mbuf* reassemble(worker_ctx& w, ipv4_defrag& d, uint32_t qi, rte_mbuf* last)
     n_frags++;
     fi = next;
   }
-  q.frags = q.tail = k_defrag_nil;
-  kill_queue(w, d, qi, dp_counter::drop_frag_discarded);  // nothing left to drop
+  free_queue(d, qi);
   w.counters.add(dp_counter::reasm_frags, n_frags);
   if (pr != parse_result::ipv4) [[unlikely]] {
     // The head fragment parsed before; only a corrupt length could fail.
@@ -372,7 +372,6 @@ rte_mbuf* gather(worker_ctx& w, ipv4_defrag& d, rte_mbuf* m) {
   const auto fragsize = static_cast<uint16_t>(end - offset + ihl);
   q.max_size = std::max(q.max_size, fragsize);
   if ((frag_field & RTE_IPV4_HDR_DF_FLAG) && fragsize > q.max_df_size) q.max_df_size = fragsize;
-  meta->ct = nullptr;
 
   if ((q.flags & (DEFRAG_FIRST_IN | DEFRAG_LAST_IN)) == (DEFRAG_FIRST_IN | DEFRAG_LAST_IN) &&
       q.meat == q.len)

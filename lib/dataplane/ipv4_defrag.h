@@ -54,6 +54,7 @@ struct defrag_queue {
   uint16_t max_size = 0, max_df_size = 0;  // largest fragment, largest with DF (IP bytes)
   uint32_t truesize = 0;                   // memory held by its mbufs
   uint32_t frags = k_defrag_nil, tail = k_defrag_nil;
+  uint32_t tail_run = k_defrag_nil;                     // first fragment of the run `tail` ends
   uint32_t hnext = k_defrag_nil;                        // hash chain
   uint32_t older = k_defrag_nil, newer = k_defrag_nil;  // age list; `newer` links the free list
 };

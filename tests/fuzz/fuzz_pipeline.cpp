@@ -140,7 +140,7 @@ struct harness {
     std::abort();
   }
 
-  void check(uint64_t fed, uint64_t rx_before, uint64_t tx_before, uint64_t sunk_before) {
+  void check(uint64_t tx_before, uint64_t sunk_before) {
     if (w->ct.n_unconfirmed != 0) fail("unconfirmed entries left after the input");
     if (w->counters.get(dp_counter::unconfirmed_leaked) != 0) fail("an unconfirmed entry leaked");
     std::atomic<int64_t> scanned{0};
@@ -149,8 +149,6 @@ struct harness {
     const unsigned out = mbufs_free - rte_mempool_avail_count(gw->mbuf_pool);
     if (out != w->defrag->held_frags + neigh_held()) fail("mbufs out of the pool unaccounted");
     if (rte_mempool_in_use_count(gw->reasm_pool) != 0) fail("a reassembly buffer is out");
-    (void)fed;  // rx is counted by stage_rx, which the target does not run
-    (void)rx_before;
     if (w->counters.get(dp_counter::tx) - tx_before != sunk - sunk_before)
       fail("tx counter != frames transmitted");
   }
@@ -177,10 +175,8 @@ harness* h = nullptr;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (h == nullptr) h = new harness();
-  const uint64_t rx_before = h->w->counters.get(dp_counter::rx);
   const uint64_t tx_before = h->w->counters.get(dp_counter::tx);
   const uint64_t sunk_before = h->sunk;
-  uint64_t fed = 0;
   rte_mbuf* pkts[32];
   uint16_t n = 0, burst_port = 0;
   size_t off = 0;
@@ -203,11 +199,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     off += len;
     burst_port = port;
     pkts[n++] = m;
-    fed++;
   }
   if (n != 0) h->burst(burst_port, pkts, n);
   h->burst(0, nullptr, 0);  // what happens between bursts (retries, generated packets)
-  h->check(fed, rx_before, tx_before, sunk_before);
+  h->check(tx_before, sunk_before);
   h->reset();
   return 0;
 }
