@@ -11,9 +11,12 @@
 #include <rte_lcore.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -99,7 +102,50 @@ void drain_log_mailbox(ctgate::gateway& gw) {
     LOG(INFO) << ctgate::ct::format_invalid_note(gw.ct.invalid_note);
 }
 
+// The PID of the process holding `prefix`'s DPDK runtime lock (0: none).
+// EAL's own message for this ("Cannot create lock ... Is another primary
+// process running?") names neither the process nor the setting to change.
+// EAL locks its config file with a write lock for the whole run; F_GETLK asks
+// who holds it without taking it. Root's runtime directory only (ctgate runs
+// as root); elsewhere EAL's message stands.
+pid_t prefix_holder(const std::string& prefix) {
+  const std::string path = "/var/run/dpdk/" + prefix + "/config";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  const bool locked = fcntl(fd, F_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+  close(fd);
+  return locked ? lk.l_pid : 0;
+}
+
+// After rte_eal_cleanup: removes what EAL leaves behind, so a stopped ctgate
+// holds nothing. EAL keeps its hugepage files (HugePages_Free stays down by
+// eal.memory_mb until they are deleted) and its runtime directory with a
+// stale telemetry socket. --huge-unlink would drop the files early, but
+// secondary processes (dpdk-dumpcap) need them while ctgate runs.
+void remove_eal_leftovers(const ctgate::gateway_config& cfg) {
+  std::error_code ec;
+  std::filesystem::remove_all("/var/run/dpdk/" + cfg.eal.file_prefix, ec);
+  if (cfg.eal.no_huge) return;
+  std::ifstream mounts("/proc/mounts");
+  std::string dev, dir, type, rest;
+  const std::string stem = cfg.eal.file_prefix + "map_";
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
+    if (type != "hugetlbfs") continue;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().filename().string().starts_with(stem)) std::filesystem::remove(e.path(), ec);
+  }
+}
+
 int run(const ctgate::gateway_config& cfg) {
+  if (pid_t holder = prefix_holder(cfg.eal.file_prefix); holder != 0) {
+    LOG(ERROR) << cfg.source_file << ": eal.file_prefix '" << cfg.eal.file_prefix
+               << "' is in use by process " << holder
+               << " (another ctgate or DPDK application): give each its own file_prefix";
+    return 1;
+  }
   auto args = eal_args(cfg, ctgate::port_eal_args(cfg));
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
@@ -107,8 +153,10 @@ int run(const ctgate::gateway_config& cfg) {
   for (auto& s : args) joined += s + " ";
   LOG(INFO) << "EAL: " << joined;
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-    LOG(ERROR) << "EAL initialisation failed (" << rte_strerror(rte_errno)
-               << "): check hugepages, lcores and devargs";
+    // rte_errno is not always set (a failed lock leaves it 0: "Success").
+    LOG(ERROR) << "EAL initialisation failed"
+               << (rte_errno != 0 ? std::string(" (") + rte_strerror(rte_errno) + ")" : "")
+               << ": see the EAL lines above; check hugepages, lcores and devargs";
     return 1;
   }
   unsigned worker_lcores = rte_lcore_count() - 1;
@@ -116,12 +164,14 @@ int run(const ctgate::gateway_config& cfg) {
     LOG(ERROR) << cfg.source_file << ": workers: " << cfg.workers << " workers need "
                << cfg.workers + 1 << " lcores (eal.lcores gives " << rte_lcore_count() << ")";
     rte_eal_cleanup();
+    remove_eal_leftovers(cfg);
     return 1;
   }
   auto made = ctgate::gateway_create(cfg, "ctgate");
   if (!made) {
     LOG(ERROR) << made.error().to_string();
     rte_eal_cleanup();
+    remove_eal_leftovers(cfg);
     return 1;
   }
   ctgate::gateway* gw = (*made).release();
@@ -129,6 +179,7 @@ int run(const ctgate::gateway_config& cfg) {
     LOG(ERROR) << started.error().to_string();
     delete gw;
     rte_eal_cleanup();
+    remove_eal_leftovers(cfg);
     return 1;
   }
   if (!cfg.ruleset.empty()) {
@@ -144,6 +195,7 @@ int run(const ctgate::gateway_config& cfg) {
       ctgate::ports_stop(*gw);
       delete gw;
       rte_eal_cleanup();
+      remove_eal_leftovers(cfg);
       return 1;
     }
     for (const auto& w : r->warnings) LOG(WARNING) << w;
@@ -205,6 +257,7 @@ int run(const ctgate::gateway_config& cfg) {
   g_gw = nullptr;
   delete gw;
   rte_eal_cleanup();
+  remove_eal_leftovers(cfg);
   LOG(INFO) << "ctgate stopped";
   return 0;
 }
@@ -220,6 +273,7 @@ int main(int argc, char** argv) {
 
   if (!FLAGS_check_ruleset.empty()) {
     std::vector<std::string> ports;
+    ctgate::ruleset_limits_config limits;
     if (!FLAGS_config.empty()) {
       auto cfg = ctgate::load_config(FLAGS_config);
       if (!cfg) {
@@ -227,8 +281,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       for (const auto& p : cfg->ports) ports.push_back(p.name);
+      limits = cfg->ruleset_limits;
     }
-    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports);
+    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports, limits);
     if (!r) {
       print_error(r.error());
       return 1;

@@ -459,6 +459,13 @@ void parse_ipfrag(const field& f, ipfrag_config* fr) {
   if (const field* v = m.find("reasm_buffers")) fr->reasm_buffers = get_int<uint32_t>(*v, 1, 65536);
 }
 
+void parse_ruleset_limits(const field& f, ruleset_limits_config* l) {
+  map_view m(f, {"rules", "set_elements"});
+  if (const field* v = m.find("rules")) l->rules = get_int<uint32_t>(*v, 1, 10000000);
+  if (const field* v = m.find("set_elements"))
+    l->set_elements = get_int<uint32_t>(*v, 1, 100000000);
+}
+
 void parse_synproxy(const field& f, synproxy_auto_config* sp) {
   map_view m(f, {"auto", "ports", "on_table_percent", "off_table_percent", "on_new_flows_per_s",
                  "mss", "wscale", "timestamp", "sack_perm"});
@@ -486,7 +493,8 @@ gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "icmp", "arp", "ipfrag", "ruleset", "stats_interval_s"});
+                   "synproxy", "icmp", "arp", "ipfrag", "ruleset", "ruleset_limits",
+                   "stats_interval_s", "fault_injection"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
@@ -501,6 +509,8 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("arp")) parse_arp(*v, &cfg.arp);
   if (const field* v = m.find("ipfrag")) parse_ipfrag(*v, &cfg.ipfrag);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
+  if (const field* v = m.find("ruleset_limits")) parse_ruleset_limits(*v, &cfg.ruleset_limits);
+  if (const field* v = m.find("fault_injection")) cfg.fault_injection = get_bool(*v);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);
   }
@@ -538,6 +548,12 @@ error config_failure(const std::string& file, int line, const std::string& key,
 
 result<gateway_config> load_config_string(const std::string& yaml, const std::string& name) {
   if (yaml.size() > kMaxFileBytes) return config_failure(name, 0, "", "file is too large");
+  // YAML text never holds a NUL: say "binary" rather than let the parser
+  // report whatever it trips on first (an escape, a stray character).
+  if (size_t nul = yaml.find('\0'); nul != std::string::npos)
+    return config_failure(
+        name, 1 + std::count(yaml.begin(), yaml.begin() + nul, '\n'), "",
+        "not a text file (a NUL byte at offset " + std::to_string(nul) + "): a config is YAML");
   try {
     // Documents are counted with the event parser, at most two, never with
     // YAML::LoadAll: yaml-cpp 0.7 finds an endless run of empty documents

@@ -121,6 +121,13 @@ struct ipfrag_config {
   uint32_t reasm_buffers = 64;     // 64 KiB buffers per worker for reassembled datagrams
 };
 
+// Bounds on one ruleset load (nft::parse_limits): a ruleset over them is
+// refused with an error at the rule or set that crossed, and the live one stays.
+struct ruleset_limits_config {
+  uint32_t rules = 200000;          // rules over all chains
+  uint32_t set_elements = 2000000;  // elements (a range is one) over all named sets
+};
+
 struct eal_config {
   std::string lcores = "0-1";  // passed as --lcores; first lcore is the main (control) lcore
   uint32_t memory_mb = 512;    // -m
@@ -145,8 +152,12 @@ struct gateway_config {
   icmp_config icmp;
   arp_config arp;
   ipfrag_config ipfrag;
-  std::string ruleset;            // reserved for the ruleset issue (path to an nft file)
+  std::string ruleset;  // nft file loaded at start (relative to the config file)
+  ruleset_limits_config ruleset_limits;
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
+  // Registers the /ctgate/fault/ telemetry commands (stall a worker, hold
+  // mbufs) for fault tests. Never on a production gateway.
+  bool fault_injection = false;
 };
 
 // Loads and validates a config file. Never throws. An error names the file,

@@ -173,24 +173,29 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   return res;
 }
 
+nft::parse_limits limits_of(const ruleset_limits_config& c) {
+  return {.rules = c.rules, .set_elements = c.set_elements};
+}
+
 }  // namespace
 
 result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) {
-  result<nft::ruleset> ast = nft::parse_file(path);
+  result<nft::ruleset> ast = nft::parse_file(path, limits_of(gw.cfg.ruleset_limits));
   if (!ast) return std::move(ast).error();
   return install(gw, *ast, path);
 }
 
 result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
                                           const std::string& name) {
-  result<nft::ruleset> ast = nft::parse_string(text, name);
+  result<nft::ruleset> ast = nft::parse_string(text, name, limits_of(gw.cfg.ruleset_limits));
   if (!ast) return std::move(ast).error();
   return install(gw, *ast, name, &gateway::ruleset, &text);
 }
 
 result<ruleset_summary> check_ruleset_file(const std::string& path,
-                                           const std::vector<std::string>& ports) {
-  result<nft::ruleset> ast = nft::parse_file(path);
+                                           const std::vector<std::string>& ports,
+                                           const ruleset_limits_config& limits) {
+  result<nft::ruleset> ast = nft::parse_file(path, limits_of(limits));
   if (!ast) return std::move(ast).error();
   std::vector<std::string> names = ports;
   if (names.empty()) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "config/config.h"
 #include "ruleset/compiled.h"
 #include "ruleset/nft_chain.h"
 
@@ -41,7 +42,8 @@ result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
 // Parses and compiles only (ctgate --check-ruleset); `ports` are the port
 // names iif/oif may use (empty: any name is accepted).
 result<ruleset_summary> check_ruleset_file(const std::string& path,
-                                           const std::vector<std::string>& ports);
+                                           const std::vector<std::string>& ports,
+                                           const ruleset_limits_config& limits);
 // The ordering-trap warnings for the live ruleset against the current hook
 // order (also checked whenever conntrack's hooks get registered).
 std::vector<std::string> ruleset_ordering_warnings(gateway& gw);

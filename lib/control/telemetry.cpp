@@ -5,10 +5,13 @@
 #include <rte_telemetry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
+#include <vector>
 
 #include <glog/logging.h>
 
@@ -23,6 +26,8 @@ namespace ctgate {
 namespace {
 
 gateway* g_gw = nullptr;
+std::vector<rte_mbuf*> g_held_mbufs;  // fault injection: taken out of the pool
+std::string g_reply_dir = "/tmp";
 
 uint64_t dp_total(const gateway& gw, dp_counter c) {
   uint64_t s = 0;
@@ -104,6 +109,9 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     // Gauges, read without synchronisation like ct_owned: a snapshot.
     rte_tel_data_add_dict_u64(c, "ipfrag_held", w->defrag->held_frags);
     rte_tel_data_add_dict_u64(c, "ipfrag_mem", w->defrag->mem);
+    rte_tel_data_add_dict_u64(c, "loops", w->loops.load(std::memory_order_relaxed));
+    rte_tel_data_add_dict_u64(c, "loop_gap_max_us",
+                              w->loop_gap_max_ns.load(std::memory_order_relaxed) / 1000);
     rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->id)).c_str(), c, 0);
   }
   return 0;
@@ -181,8 +189,8 @@ int cmd_ct_count(const char*, const char*, rte_tel_data* d) {
 // removes; the reply names it. mkstemp: an unpredictable name created with
 // O_EXCL, so a planted symlink cannot redirect a root-owned write.
 bool write_reply_file(rte_tel_data* d, const std::string& text) {
-  char path[] = "/tmp/ctgate-reply-XXXXXX";
-  int fd = mkstemp(path);
+  std::string path = g_reply_dir + "/ctgate-reply-XXXXXX";
+  int fd = mkstemp(path.data());
   FILE* fp = fd >= 0 ? fdopen(fd, "w") : nullptr;
   if (fp == nullptr) {
     if (fd >= 0) close(fd);
@@ -191,7 +199,7 @@ bool write_reply_file(rte_tel_data* d, const std::string& text) {
   }
   std::fputs(text.c_str(), fp);
   std::fclose(fp);
-  rte_tel_data_add_dict_string(d, "file", path);
+  rte_tel_data_add_dict_string(d, "file", path.c_str());
   return true;
 }
 
@@ -296,7 +304,18 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
     rte_tel_data_add_dict_string(d, "error", "usage: /ctgate/ruleset/load,PATH");
     return 0;
   }
-  result<ruleset_summary> r = load_ruleset_file(*g_gw, params);
+  // The path comes from a client: a FIFO or a device would block this
+  // thread (and every later command) or never end. Files only.
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(params, ec);
+  result<ruleset_summary> r =
+      std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) &&
+              !std::filesystem::is_directory(st)
+          ? result<ruleset_summary>(
+                error{.file = params,
+                      .severity = "error",
+                      .message = std::string("cannot open '") + params + "': not a regular file"})
+          : load_ruleset_file(*g_gw, params);
   // A failed load reports zeros and its error (no newline at the end).
   const ruleset_summary s = r ? *r : ruleset_summary{};
   std::string text = r ? "" : r.error().to_string();
@@ -371,46 +390,135 @@ int cmd_info(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "ports", g_gw->ports.size());
   rte_tel_data_add_dict_u64(d, "uptime_ms", g_gw->clock.now_ms());
   rte_tel_data_add_dict_u64(d, "pid", static_cast<uint64_t>(getpid()));
+  // In use: in rings, held (reassembly, neighbour queues, fault injection)
+  // or in flight; counted by the pool, so per-lcore caches count as in use.
+  rte_tel_data_add_dict_u64(d, "mbufs_total", g_gw->mbuf_pool->size);
+  rte_tel_data_add_dict_u64(d, "mbufs_in_use", rte_mempool_in_use_count(g_gw->mbuf_pool));
+  rte_tel_data_add_dict_u64(d, "mbufs_held_by_fault_injection", g_held_mbufs.size());
   return 0;
 }
 
+// --- fault injection (config `fault_injection`; tests only) -------------------------------
+
+// /ctgate/fault/stall_worker,ID MS: worker ID stops polling for MS ms at the
+// end of its current loop, before it reports quiescence.
+int cmd_fault_stall(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  unsigned id = 0, ms = 0;
+  if (params == nullptr || std::sscanf(params, "%u %u", &id, &ms) != 2 ||
+      id >= g_gw->workers.size() || ms == 0 || ms > 60000) {
+    rte_tel_data_add_dict_string(d, "error",
+                                 "usage: /ctgate/fault/stall_worker,WORKER MS (1..60000)");
+    return 0;
+  }
+  g_gw->workers[id]->fault_stall_ms.store(ms, std::memory_order_relaxed);
+  rte_tel_data_add_dict_u64(d, "stalling_ms", ms);
+  return 0;
+}
+
+// /ctgate/fault/hold_mbufs,N: takes up to N mbufs out of the pool and holds
+// them (an exhausted pool, as a leak or a slow consumer would leave it);
+// /ctgate/fault/release_mbufs gives them all back.
+int cmd_fault_mbufs(const char* cmd, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (std::string(cmd) == "/ctgate/fault/release_mbufs") {
+    rte_tel_data_add_dict_u64(d, "released", g_held_mbufs.size());
+    for (rte_mbuf* m : g_held_mbufs) rte_pktmbuf_free(m);
+    g_held_mbufs.clear();
+    return 0;
+  }
+  unsigned long n = params != nullptr ? std::strtoul(params, nullptr, 10) : 0;
+  n = std::min<unsigned long>(n, g_gw->mbuf_pool->size);
+  // Each worker empties its own lcore cache (only it can), then this thread
+  // takes what is left in the pool's ring. What other lcores' caches keep
+  // (the main lcore's, from port setup) stays out of the workers' reach.
+  uint64_t by_workers = 0;
+  for (worker_ctx* w : g_gw->workers) {
+    if (!w->running.load(std::memory_order_acquire)) continue;
+    std::vector<rte_mbuf*> slots(n);
+    fault_hold_request req;
+    req.slots = slots.data();
+    req.want = static_cast<uint32_t>(n);
+    w->fault_hold.store(&req, std::memory_order_release);
+    for (int i = 0; i < 2000 && !req.done.load(std::memory_order_acquire); i++) usleep(1000);
+    if (!req.done.load(std::memory_order_acquire)) {
+      // Not taken within 2 s: take the request back, or wait for the worker
+      // that has just taken it (it finishes in microseconds).
+      fault_hold_request* expected = &req;
+      if (!w->fault_hold.compare_exchange_strong(expected, nullptr))
+        while (!req.done.load(std::memory_order_acquire)) usleep(1000);
+    }
+    g_held_mbufs.insert(g_held_mbufs.end(), slots.begin(), slots.begin() + req.got);
+    by_workers += req.got;
+    n -= req.got;
+  }
+  rte_tel_data_add_dict_u64(d, "held_by_workers", by_workers);
+  while (n-- > 0) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_gw->mbuf_pool);
+    if (m == nullptr) break;
+    g_held_mbufs.push_back(m);
+  }
+  rte_tel_data_add_dict_u64(d, "held", g_held_mbufs.size());
+  return 0;
+}
+
+const telemetry_command k_fault_commands[] = {
+    {"/ctgate/fault/stall_worker", cmd_fault_stall,
+     "Fault injection: worker WORKER stops polling for MS ms. Params: WORKER MS"},
+    {"/ctgate/fault/hold_mbufs", cmd_fault_mbufs,
+     "Fault injection: take up to N mbufs out of the pool. Param: N"},
+    {"/ctgate/fault/release_mbufs", cmd_fault_mbufs, "Fault injection: give held mbufs back"},
+};
+
+const telemetry_command k_commands[] = {
+    {"/ctgate/info", cmd_info, "Gateway summary. No parameters"},
+    {"/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters"},
+    {"/ctgate/neigh", cmd_neigh, "Neighbour (ARP) table, as ip neigh. No parameters"},
+    {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
+    {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},
+    {"/ctgate/counters", cmd_counters, "All data-plane counters summed"},
+    {"/ctgate/hooks", cmd_hooks, "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS"},
+    {"/ctgate/conntrack/stats", cmd_ct_stats, "conntrack -S"},
+    {"/ctgate/conntrack/count", cmd_ct_count, "conntrack -C"},
+    {"/ctgate/conntrack/list", cmd_ct_list,
+     "conntrack -L. Params: filters like 'proto=tcp dport=80'"},
+    {"/ctgate/conntrack/unconfirmed", cmd_ct_unconfirmed, "Unconfirmed entries per worker"},
+    {"/ctgate/conntrack/delete", cmd_ct_delete, "conntrack -D. Params: filters"},
+    {"/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F"},
+    {"/ctgate/conntrack/enable_hooks", cmd_ct_enable,
+     "Register conntrack's hooks now (Linux's enable_hooks)"},
+    {"/ctgate/ruleset/load", cmd_ruleset_load, "Load an nft ruleset atomically. Param: path"},
+    {"/ctgate/trace/start", cmd_trace,
+     "Trace packets matching an nft expression. Param: expression"},
+    {"/ctgate/trace/read", cmd_trace, "Trace lines since the last read"},
+    {"/ctgate/trace/stop", cmd_trace, "Stop tracing"},
+    {"/ctgate/synproxy/stats", cmd_synproxy,
+     "Synproxy: cookies sent/valid/invalid, handshakes, mode"},
+    {"/ctgate/ruleset/limits", cmd_ruleset_list,
+     "Per-rule limit/meter counters: packets within and over the rate"},
+    {"/ctgate/ruleset/list", cmd_ruleset_list,
+     "The live ruleset with counters, like nft list ruleset"},
+};
+
 }  // namespace
 
+std::span<const telemetry_command> telemetry_commands() { return k_commands; }
+
+void telemetry_attach(gateway* gw) { g_gw = gw; }
+
 void telemetry_register(gateway* gw) {
-  g_gw = gw;
-  rte_telemetry_register_cmd("/ctgate/info", cmd_info, "Gateway summary. No parameters");
-  rte_telemetry_register_cmd("/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters");
-  rte_telemetry_register_cmd("/ctgate/neigh", cmd_neigh,
-                             "Neighbour (ARP) table, as ip neigh. No parameters");
-  rte_telemetry_register_cmd("/ctgate/workers", cmd_workers, "Per-worker counters. No parameters");
-  rte_telemetry_register_cmd("/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters");
-  rte_telemetry_register_cmd("/ctgate/counters", cmd_counters, "All data-plane counters summed");
-  rte_telemetry_register_cmd("/ctgate/hooks", cmd_hooks,
-                             "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS");
-  rte_telemetry_register_cmd("/ctgate/conntrack/stats", cmd_ct_stats, "conntrack -S");
-  rte_telemetry_register_cmd("/ctgate/conntrack/count", cmd_ct_count, "conntrack -C");
-  rte_telemetry_register_cmd("/ctgate/conntrack/list", cmd_ct_list,
-                             "conntrack -L. Params: filters like 'proto=tcp dport=80'");
-  rte_telemetry_register_cmd("/ctgate/conntrack/unconfirmed", cmd_ct_unconfirmed,
-                             "Unconfirmed entries per worker");
-  rte_telemetry_register_cmd("/ctgate/conntrack/delete", cmd_ct_delete,
-                             "conntrack -D. Params: filters");
-  rte_telemetry_register_cmd("/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F");
-  rte_telemetry_register_cmd("/ctgate/conntrack/enable_hooks", cmd_ct_enable,
-                             "Register conntrack's hooks now (Linux's enable_hooks)");
-  rte_telemetry_register_cmd("/ctgate/ruleset/load", cmd_ruleset_load,
-                             "Load an nft ruleset atomically. Param: path");
-  rte_telemetry_register_cmd("/ctgate/trace/start", cmd_trace,
-                             "Trace packets matching an nft expression. Param: expression");
-  rte_telemetry_register_cmd("/ctgate/trace/read", cmd_trace, "Trace lines since the last read");
-  rte_telemetry_register_cmd("/ctgate/trace/stop", cmd_trace, "Stop tracing");
-  rte_telemetry_register_cmd("/ctgate/synproxy/stats", cmd_synproxy,
-                             "Synproxy: cookies sent/valid/invalid, handshakes, mode");
-  rte_telemetry_register_cmd("/ctgate/ruleset/limits", cmd_ruleset_list,
-                             "Per-rule limit/meter counters: packets within and over the rate");
-  rte_telemetry_register_cmd("/ctgate/ruleset/list", cmd_ruleset_list,
-                             "The live ruleset with counters, like nft list ruleset");
+  telemetry_attach(gw);
+  for (const telemetry_command& c : k_commands)
+    rte_telemetry_register_cmd(c.name, c.handler, c.help);
+  if (gw->cfg.fault_injection) {
+    for (const telemetry_command& c : k_fault_commands)
+      rte_telemetry_register_cmd(c.name, c.handler, c.help);
+    LOG(WARNING) << "fault injection on: /ctgate/fault/ commands can stall workers and empty "
+                    "the mbuf pool (config fault_injection; tests only)";
+  }
 }
+
+void telemetry_set_reply_dir(const std::string& dir) { g_reply_dir = dir; }
 
 std::string stats_summary(const gateway& gw) {
   std::ostringstream o;

@@ -89,12 +89,39 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   }
 }
 
+// A worker that stops polling (fault injection): busy, not sleeping, like a
+// thread the scheduler took away, and still holding what it read this loop.
+[[gnu::noinline, gnu::cold]] void fault_stall(worker_ctx& w) {
+  const uint32_t ms = w.fault_stall_ms.exchange(0, std::memory_order_relaxed);
+  const uint64_t until = w.gw->clock.now_ns() + uint64_t{ms} * 1000000;
+  while (w.gw->clock.now_ns() < until) rte_pause();
+}
+
+// Takes mbufs until the pool (this lcore's cache first) gives no more.
+[[gnu::noinline, gnu::cold]] void fault_hold(worker_ctx& w) {
+  fault_hold_request* r = w.fault_hold.exchange(nullptr, std::memory_order_acquire);
+  if (r == nullptr) return;
+  uint32_t n = 0;
+  while (n < r->want) {
+    rte_mbuf* m = rte_pktmbuf_alloc(w.gw->mbuf_pool);
+    if (m == nullptr) break;
+    r->slots[n++] = m;
+  }
+  r->got = n;
+  r->done.store(true, std::memory_order_release);
+}
+
 void worker_loop_once(worker_ctx& w, uint16_t burst) {
   gateway& gw = *w.gw;
   rte_mbuf* pkts[k_max_burst];
   bool idle = true;
   w.now_ns = gw.clock.now_ns();
   w.now_ms = static_cast<uint32_t>(w.now_ns / 1000000);
+  if (w.last_loop_ns != 0 &&
+      w.now_ns - w.last_loop_ns > w.loop_gap_max_ns.load(std::memory_order_relaxed))
+    w.loop_gap_max_ns.store(w.now_ns - w.last_loop_ns, std::memory_order_relaxed);
+  w.last_loop_ns = w.now_ns;
+  w.loops.store(w.loops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   for (uint16_t p = 0; p < gw.ports.size(); p++) {
     if (!gw.ports[p].attached) continue;
     uint16_t n = stage_rx(w, p, pkts, burst);
@@ -113,6 +140,10 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
   if (idle) w.counters.add(dp_counter::idle_polls);
   ct::ct_housekeeping(w.ct, w.now_ms);
   if (w.defrag->oldest != k_defrag_nil) ipv4_defrag_expire(w);
+  if (w.fault_stall_ms.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    fault_stall(w);
+  if (w.fault_hold.load(std::memory_order_relaxed) != nullptr) [[unlikely]]
+    fault_hold(w);
   // Quiescent once per loop, never inside a burst: nothing this worker read
   // from a snapshot or the flow table is held past this point.
   rte_rcu_qsbr_quiescent(gw.qs, w.id);

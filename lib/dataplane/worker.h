@@ -85,6 +85,16 @@ using trace_ring = spsc_ring<trace_record, 1024>;
 // and benchmarks): the sink takes ownership of the packets.
 using tx_sink_fn = void (*)(void* arg, uint16_t port, rte_mbuf** pkts, uint16_t n);
 
+// Fault injection: the control plane asks a worker to take mbufs out of the
+// pool, which only the worker can do for its own per-lcore cache. `slots` is
+// the control plane's memory (the worker never allocates).
+struct fault_hold_request {
+  rte_mbuf** slots = nullptr;
+  uint32_t want = 0;
+  uint32_t got = 0;               // written by the worker before `done`
+  std::atomic<bool> done{false};  // release: `got` and the slots are written
+};
+
 struct alignas(64) worker_ctx {
   uint16_t id = 0;
   unsigned lcore = 0;
@@ -121,6 +131,19 @@ struct alignas(64) worker_ctx {
   counter_slot hook_drops[k_max_hook_ids];
   counter_slot port_rx[k_max_ports];
   counter_slot port_tx[k_max_ports];
+
+  // Liveness, written by this worker once per loop, read by the control
+  // plane (relaxed: a gauge). The longest time between two loop starts is
+  // the longest packets waited unpolled and RCU grace periods waited for
+  // this worker: a stall shows here, whatever caused it.
+  alignas(64) std::atomic<uint64_t> loops{0};
+  std::atomic<uint64_t> loop_gap_max_ns{0};
+  uint64_t last_loop_ns = 0;
+  // Fault injection (config `fault_injection`, tests only): the control
+  // plane sets it; the worker stalls this long at the end of one loop,
+  // before reporting quiescence, then clears it.
+  std::atomic<uint32_t> fault_stall_ms{0};
+  std::atomic<fault_hold_request*> fault_hold{nullptr};
 };
 
 // The only way a packet is dropped: releases its unconfirmed conntrack

@@ -193,11 +193,23 @@ struct ruleset {
 //   <spaces>^^^^^
 // with severity "error", and len the characters the caret underlines.
 
+// Bounds on what one load may build. Files are already bounded (16 MiB each,
+// includes 16 deep), but includes multiply, and a load holds the old ruleset,
+// the new one and its compiled form at once: an operator's mistake must fail
+// with an error, not take the gateway's memory. A ruleset over a limit is
+// refused at the rule or set that crossed it. The gateway passes its config's
+// `ruleset_limits` (whose defaults live in config.h); unlimited otherwise.
+struct parse_limits {
+  size_t rules = SIZE_MAX;         // rules over all chains
+  size_t set_elements = SIZE_MAX;  // elements (a range is one) over all named sets
+};
+
 // Parses a ruleset file (follows `include "file"` relative to the including
 // file, bounded depth 16). Never throws. Unsupported nft features give
 // "not supported: ..." errors, never silence.
-result<ruleset> parse_file(const std::string& path);
-result<ruleset> parse_string(const std::string& text, const std::string& name);
+result<ruleset> parse_file(const std::string& path, const parse_limits& limits = {});
+result<ruleset> parse_string(const std::string& text, const std::string& name,
+                             const parse_limits& limits = {});
 
 // Prints a ruleset like `nft list ruleset`. `counter_of(table, chain, rule
 // index)` returns the live {packets, bytes} of a rule's counter statement (or

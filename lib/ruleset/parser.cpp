@@ -38,6 +38,19 @@ ruleset parser::run() {
   return std::move(rs_);
 }
 
+void parser::count_rule(const token& at) {
+  if (++rules_ > limits_.rules)
+    fail(at, "too many rules: the limit is " + std::to_string(limits_.rules) +
+                 " (ruleset_limits.rules in the config)");
+}
+
+void parser::count_elements(const token& at, size_t n) {
+  elements_ += n;
+  if (elements_ > limits_.set_elements)
+    fail(at, "too many set elements: the limit is " + std::to_string(limits_.set_elements) +
+                 " over all sets (ruleset_limits.set_elements in the config)");
+}
+
 void parser::expand_variables() {
   while (ts_.peek(0).kind == tok::variable) {
     token v = ts_.take();
@@ -353,6 +366,7 @@ void parser::chain_body(size_t ti, size_t ci) {
     } else if (t.kind == tok::word && t.text == "comment" && peek(1).kind == tok::string) {
       unsupported(t, "chain comments");
     } else {
+      count_rule(t);
       rule rl = parse_rule(ti, ci);
       rs_.tables[ti].chains[ci].rules.push_back(std::move(rl));
     }
@@ -443,6 +457,7 @@ void parser::rule_cmd() {
     unsupported(peek(), "'add rule ... " + peek().text + "'");
   log_.clear();
   if (at_statement_end()) unexpected(peek(), "a match or statement");
+  count_rule(peek());
   rule rl = parse_rule(ti, found->second);
   rs_.tables[ti].chains[found->second].rules.push_back(std::move(rl));
   end_statement();
@@ -468,9 +483,9 @@ error internal_error(const std::string& file, const std::exception& ex) {
       .file = file, .severity = "error", .message = std::string("internal error: ") + ex.what()};
 }
 
-result<ruleset> parse_source(std::deque<source>& sources) {
+result<ruleset> parse_source(std::deque<source>& sources, const parse_limits& limits) {
   try {
-    parser p(sources);
+    parser p(sources, limits);
     return p.run();
   } catch (const parse_failure& f) {
     return to_error(sources, f);
@@ -481,7 +496,8 @@ result<ruleset> parse_source(std::deque<source>& sources) {
 
 }  // namespace
 
-result<ruleset> parse_string(const std::string& text, const std::string& name) {
+result<ruleset> parse_string(const std::string& text, const std::string& name,
+                             const parse_limits& limits) {
   try {
     std::deque<source> sources(1);
     source& s = sources[0];
@@ -490,13 +506,13 @@ result<ruleset> parse_string(const std::string& text, const std::string& name) {
     s.key = name.empty() ? std::string() : canonical_key(name);
     s.text = text;
     index_lines(s);
-    return parse_source(sources);
+    return parse_source(sources, limits);
   } catch (const std::exception& ex) {
     return internal_error(name, ex);
   }
 }
 
-result<ruleset> parse_file(const std::string& path) {
+result<ruleset> parse_file(const std::string& path, const parse_limits& limits) {
   try {
     result<std::string> text = read_file(path);
     if (!text) {
@@ -504,7 +520,7 @@ result<ruleset> parse_file(const std::string& path) {
                    .severity = "error",
                    .message = "cannot open '" + path + "': " + text.error().message};
     }
-    return parse_string(*text, path);
+    return parse_string(*text, path, limits);
   } catch (const std::exception& ex) {
     return internal_error(path, ex);
   }

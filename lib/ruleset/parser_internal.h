@@ -48,7 +48,8 @@ inline bool one_of(std::string_view w, std::initializer_list<std::string_view> w
 
 class parser {
  public:
-  explicit parser(std::deque<source>& sources) : sources_(sources), ts_(sources) {}
+  parser(std::deque<source>& sources, const parse_limits& limits)
+      : sources_(sources), ts_(sources), limits_(limits) {}
 
   ruleset run();
 
@@ -205,6 +206,11 @@ class parser {
   std::vector<std::unordered_map<std::string, std::vector<token>>> scopes_;
   std::vector<token> log_;  // tokens taken since the current statement began
   size_t expanded_ = 0;
+  parse_limits limits_;
+  size_t rules_ = 0;     // rules parsed so far, against limits_.rules
+  size_t elements_ = 0;  // named-set elements parsed so far, against limits_.set_elements
+  void count_rule(const token& at);
+  void count_elements(const token& at, size_t n);
   int depth_ = 0;
   size_t current_table_ = 0;
   ruleset rs_;

@@ -264,6 +264,7 @@ void parser::set_body(size_t ti, size_t si, const token& name) {
   leave_block();
   if (rs_.tables[ti].sets[si].type.empty())
     fail(name, "set definition does not specify key data type");
+  count_elements(name, elems.size());
   add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
 }
 
@@ -293,6 +294,7 @@ void parser::element_cmd() {
     fail(name, "set definition does not specify key data type");
   std::vector<elem_syntax> elems;
   element_list(*kind_of_set_type(rs_.tables[ti].sets[si].type), elems, 1, empty_rule::syntax);
+  count_elements(name, elems.size());
   add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
   end_statement();
 }

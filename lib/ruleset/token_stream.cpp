@@ -15,6 +15,11 @@ namespace fs = std::filesystem;
 constexpr size_t kMaxIncludeDepth = 16;
 // Rulesets are kilobytes; the cap only guards against pointing the loader at a huge file.
 constexpr size_t kMaxFileBytes = 16 << 20;
+// One load reads at most this much and this many files, whatever its
+// includes: a file that includes another twice, 16 levels deep, would
+// otherwise read it 65536 times (cycles only catch a file including itself).
+constexpr size_t kMaxTotalBytes = 64 << 20;
+constexpr size_t kMaxFiles = 4096;
 
 // '*' and '?' wildcards, for `include "dir/*.nft"`. Iterative: no recursion on input.
 bool wildcard_match(std::string_view pat, std::string_view s) {
@@ -87,6 +92,10 @@ result<std::string> read_file(const fs::path& p) {
     text.append(buf, static_cast<size_t>(in.gcount()));
     if (text.size() > kMaxFileBytes) return error{.message = "larger than 16 MiB"};
   }
+  // A ruleset is text: a NUL means a binary given by mistake, which is better
+  // said than reported as the first odd character, with that line echoed.
+  if (size_t nul = text.find('\0'); nul != std::string::npos)
+    return error{.message = "not a text file (a NUL byte at offset " + std::to_string(nul) + ")"};
   return text;
 }
 
@@ -171,8 +180,18 @@ void token_stream::open(const pending_file& file, const token& at, std::vector<p
   for (const frame& fr : frames_)
     if (sources_[fr.src].key == s.key)
       fail(at, "include cycle: '" + file.name + "' is already being read");
+  if (sources_.size() >= kMaxFiles)
+    fail(at, "too many included files: one load reads at most " + std::to_string(kMaxFiles));
+  // Only regular files: a FIFO or a device would block the reader (the
+  // daemon's control thread, for a live load) or never end.
+  std::error_code ec;
+  if (fs::exists(file.path, ec) && !fs::is_regular_file(file.path, ec))
+    fail(at, "cannot open '" + file.name + "': not a regular file");
   result<std::string> text = read_file(file.path);
   if (!text) fail(at, "cannot open '" + file.name + "': " + text.error().message);
+  total_bytes_ += text->size();
+  if (total_bytes_ > kMaxTotalBytes)
+    fail(at, "the ruleset and its includes are larger than 64 MiB");
   s.text = std::move(*text);
   index_lines(s);
   sources_.push_back(std::move(s));

@@ -65,7 +65,10 @@ class token_stream {
  public:
   explicit token_stream(std::deque<source>& sources) : sources_(sources) {}
 
-  void start(uint32_t src) { frames_.push_back(frame{src, detail::lexer(sources_[src].text), {}}); }
+  void start(uint32_t src) {
+    total_bytes_ = sources_[src].text.size();
+    frames_.push_back(frame{src, detail::lexer(sources_[src].text), {}});
+  }
 
   const token& peek(size_t k) {
     while (buf_.size() <= k) fill_one();
@@ -119,6 +122,7 @@ class token_stream {
   std::vector<frame> frames_;
   std::deque<token> buf_;
   tok prev_ = tok::newline;
+  size_t total_bytes_ = 0;  // bytes this load has read, includes and all
 };
 
 }  // namespace ctgate::nft::detail

@@ -291,6 +291,40 @@ TEST(ConfigErrors, StrayFlowIndicatorIsAnErrorNotAHang) {
     EXPECT_FALSE(load_config_string(text, "t.yaml")) << text;
 }
 
+// A binary given as the config (issue 11): said plainly, with where.
+TEST(ConfigErrors, BinaryFileIsNotAText) {
+  EXPECT_EQ(error_of(std::string("\x7f"
+                                 "ELF\x02\x01\x01\0\0",
+                                 9)),
+            "t.yaml:1: not a text file (a NUL byte at offset 7): a config is YAML");
+  EXPECT_EQ(error_of(std::string(kPorts) + std::string("x: \0", 4)),
+            "t.yaml:5: not a text file (a NUL byte at offset " +
+                std::to_string(std::string(kPorts).size() + 3) + "): a config is YAML");
+}
+
+TEST(Config, RulesetLimits) {
+  result<gateway_config> c = load_config_string(kPorts, "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->ruleset_limits.rules, 200000u);
+  EXPECT_EQ(c->ruleset_limits.set_elements, 2000000u);
+  c = load_config_string(std::string(kPorts) + "ruleset_limits:\n  rules: 10\n  set_elements: 20\n",
+                         "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->ruleset_limits.rules, 10u);
+  EXPECT_EQ(c->ruleset_limits.set_elements, 20u);
+  EXPECT_EQ(error_of(std::string(kPorts) + "ruleset_limits:\n  rules: 0\n"),
+            "t.yaml:6: ruleset_limits.rules: must be between 1 and 10000000");
+}
+
+TEST(Config, FaultInjectionIsOffByDefault) {
+  result<gateway_config> c = load_config_string(kPorts, "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_FALSE(c->fault_injection);
+  c = load_config_string(std::string(kPorts) + "fault_injection: true\n", "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_TRUE(c->fault_injection);
+}
+
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
             "t.yaml:3: workerz: unknown key");

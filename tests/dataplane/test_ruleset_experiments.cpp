@@ -1,6 +1,10 @@
 // The articles' experiments again, now with real nft-syntax rulesets loaded
 // the way users load them.
 #include <rte_tcp.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "common/test_env.h"
 
@@ -615,6 +619,62 @@ TEST(Ruleset, FailedLoadKeepsTheLiveRuleset) {
   ASSERT_FALSE(bad);
   EXPECT_TRUE(contains(bad.error().to_string(), "unknown interface 'nope'"))
       << bad.error().to_string();
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
+  EXPECT_TRUE(t.sent.empty());  // the first ruleset still drops
+}
+
+// Operator mistakes (issue 11): a ruleset over the configured limits, a path
+// that is a directory, a binary file. Each is refused with an error that says
+// why, and the live ruleset keeps working.
+TEST(Ruleset, OperatorMistakesAreRefusedAndChangeNothing) {
+  gateway_config c = cfg(false);
+  c.ruleset_limits.rules = 1000;
+  c.ruleset_limits.set_elements = 5000;
+  test_gateway t(c);
+  load(t, "table ip f { chain forward { type filter hook forward priority 0; drop; } }");
+
+  std::string many = "table ip f { chain forward { type filter hook forward priority 0;\n";
+  for (int i = 0; i < 1001; i++) many += "tcp dport " + std::to_string(i + 1) + " accept\n";
+  many += "} }\n";
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, many, "many.nft");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().line, 1002);
+  EXPECT_TRUE(contains(r.error().message, "too many rules: the limit is 1000"))
+      << r.error().message;
+
+  // Over two sets and an `add element`: the limit is on the total.
+  std::string elems = "table ip f { set a { type inet_service; elements = { ";
+  for (int i = 1; i <= 3000; i++) elems += std::to_string(i) + ",";
+  elems += "} }\nset b { type ipv4_addr; }\n}\nadd element ip f b { ";
+  for (int i = 0; i < 2001; i++)
+    elems += "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ",";
+  elems += "}\n";
+  r = load_ruleset_text(*t.gw, elems, "elems.nft");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().line, 4);
+  EXPECT_TRUE(contains(r.error().message, "too many set elements: the limit is 5000"))
+      << r.error().message;
+
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ctgate-ut-rs-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  r = load_ruleset_file(*t.gw, dir.string());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error().to_string(), "is a directory")) << r.error().to_string();
+  {
+    std::ofstream bin(dir / "bin.nft", std::ios::binary);
+    bin << std::string(
+               "\x7f"
+               "ELF\x02\x01\x01\0\0\0",
+               10)
+        << "table ip f { }";
+  }
+  r = load_ruleset_file(*t.gw, (dir / "bin.nft").string());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error().to_string(), "not a text file (a NUL byte at offset 7)"))
+      << r.error().to_string();
+  std::filesystem::remove_all(dir);
+
   t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 53));
   EXPECT_TRUE(t.sent.empty());  // the first ruleset still drops
 }

@@ -100,7 +100,9 @@ class FragmentsTest(unittest.TestCase):
             self.fail("ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
         return p.stdout.decode()
 
-    def _start(self):
+    def _start(self, dump=None, huge=False, **config):
+        """ctgate on two taps with RULESET; `config`: more top-level keys; `dump`: the
+        --dump-conntrack path; `huge`: hugepages even without CTGATE_TEST_HUGE."""
         ruleset = self.tmp.file("fw.nft")
         with open(ruleset, "w") as f:
             f.write(RULESET)
@@ -111,11 +113,12 @@ class FragmentsTest(unittest.TestCase):
                    {"name": "wan", "devargs": "net_tap1,iface=%s" % TAP_W,
                     "address": GW_W + "/24"}],
             conntrack={"enable_hooks": True, "max": 65536},
-            no_huge=not os.environ.get("CTGATE_TEST_HUGE"))
+            no_huge=not (huge or os.environ.get("CTGATE_TEST_HUGE")))
         cfg["ruleset"] = ruleset
+        cfg.update(config)
         path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.daemon = ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix,
-                                run_seconds=60)
+                                run_seconds=120, dump_conntrack=dump)
         if not self.daemon.wait_for_log(r"ctgate running", timeout=20):
             self.fail("ctgate did not start:\n" + self.daemon.log()[-3000:])
         # The taps exist now: hand each to its namespace, as its host's interface.

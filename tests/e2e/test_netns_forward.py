@@ -95,7 +95,7 @@ class NetnsForwardTest(unittest.TestCase):
     def _cleanup(self):
         for p in self.procs:
             stop_pid(p)
-        if self.daemon is not None and self.daemon.proc.poll() is None:
+        if self.daemon is not None:  # also closes the log of one that exited by itself
             self.daemon.stop(grace=10)
         ct.cleanup_prefix(self.prefix)
         for n in (NS_C, NS_S):
@@ -111,7 +111,13 @@ class NetnsForwardTest(unittest.TestCase):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
         p = ct.run_ctl(self.prefix, *args, timeout=timeout)
         if p.returncode != 0:
-            self.fail("ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+            msg = "ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
+            # A command that cannot connect usually means ctgate is gone: say
+            # how it ended, with the end of its log, so CI output shows why.
+            if self.daemon is not None and self.daemon.proc.poll() is not None:
+                msg += "\nctgate exited with code %s; the end of its log:\n%s" % (
+                    self.daemon.proc.returncode, self.daemon.log()[-3000:])
+            self.fail(msg)
         return p.stdout.decode()
 
     def _start_ctgate(self):

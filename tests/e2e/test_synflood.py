@@ -108,8 +108,10 @@ class SynFloodTest(nf.NetnsForwardTest):
         if synproxy is not None:
             cfg["synproxy"] = synproxy
         path = nf.ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
+        # run_seconds only stops a ctgate whose test died without cleaning
+        # up: far above any test's length, even on a starved machine.
         self.daemon = nf.ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix,
-                                   run_seconds=120)
+                                   run_seconds=600)
         if not self.daemon.wait_for_log(r"ctgate running", timeout=30):
             self.fail("ctgate did not start:\n" + self.daemon.log()[-3000:])
 

@@ -1,5 +1,6 @@
 // EAL for fuzz targets that build a gateway: no hugepages, no PCI, a
-// runtime directory of its own, removed at exit (tests leave nothing).
+// runtime directory of its own, removed at exit (tests leave nothing), and
+// DPDK's telemetry socket only for the target that drives it.
 #pragma once
 
 #include <rte_eal.h>
@@ -12,7 +13,7 @@
 
 namespace ctgate::fuzz {
 
-inline void eal_init_once() {
+inline void eal_init_once(bool telemetry = false) {
   static bool done = false;
   if (done) return;
   done = true;
@@ -23,8 +24,8 @@ inline void eal_init_once() {
                              const_cast<char*>("512"),
                              const_cast<char*>("--no-pci"),
                              prefix.data(),
-                             const_cast<char*>("--log-level=*:crit"),
-                             const_cast<char*>("--no-telemetry")};
+                             const_cast<char*>("--log-level=*:crit")};
+  if (!telemetry) argv.push_back(const_cast<char*>("--no-telemetry"));
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) std::abort();
   std::atexit([] {
     std::string dir = rte_eal_get_runtime_dir();

@@ -1,8 +1,7 @@
 // libFuzzer target: the whole pipeline on arbitrary frames.
 //
-// A gateway is built once: two ports, conntrack with reassembly, a stateful
-// ruleset with notrack, marks and synproxy on tcp/8080. An input is a
-// sequence of records
+// The gateway of fuzz_gateway.h is built once. An input is a sequence of
+// records
 //
 //   [port & 1] [time advance] [length, 2 bytes big-endian] [frame bytes]
 //
@@ -19,7 +18,6 @@
 // Then the state is reset (table flushed, fragments expired, neighbour
 // queues emptied) so inputs do not depend on each other.
 #include <rte_mempool.h>
-#include <rte_rcu_qsbr.h>
 
 #include <atomic>
 #include <cstdio>
@@ -29,43 +27,12 @@
 
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
-#include "control/ruleset_runtime.h"
 #include "dataplane/ipv4_defrag.h"
-#include "dataplane/stages.h"
-#include "fuzz/fuzz_eal.h"
+#include "fuzz/fuzz_gateway.h"
 
 namespace {
 
 using namespace ctgate;
-
-constexpr const char* k_ruleset = R"(
-table ip raw {
-  chain pre {
-    type filter hook prerouting priority raw;
-    tcp dport 8080 tcp flags syn notrack
-    udp dport 9000 notrack
-  }
-}
-table ip filter {
-  set blocked { type ipv4_addr; flags interval; elements = { 10.0.1.200-10.0.1.250 } }
-  chain fwd {
-    type filter hook forward priority filter; policy drop;
-    ip saddr @blocked counter drop
-    tcp dport 8080 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
-    ct state invalid counter drop
-    ct state established,related ct mark set 0x2 accept
-    iifname "lan" tcp flags & (syn|ack) == syn meta mark set 0x1 accept
-    iifname "lan" udp dport { 53, 9000 } accept
-    iifname "lan" icmp type echo-request limit rate 100/second accept
-    ct state untracked accept
-    tcp dport 22 reject with tcp reset
-  }
-  chain in {
-    type filter hook input priority filter; policy accept;
-    icmp type echo-request accept
-  }
-}
-)";
 
 struct harness {
   gateway* gw = nullptr;
@@ -80,39 +47,7 @@ struct harness {
   }
 
   harness() {
-    fuzz::eal_init_once();
-    gateway_config c;
-    c.source_file = "fuzz.yaml";
-    c.workers = 1;
-    c.mbufs = 8192;
-    c.conntrack.max = 512;
-    c.conntrack.enable_hooks = true;
-    c.ipfrag.high_thresh = 256 * 1024;
-    c.ipfrag.reasm_buffers = 8;
-    port_config lan, wan;
-    lan.name = "lan";
-    lan.address = {0x0a000101, 24};  // 10.0.1.1/24
-    wan.name = "wan";
-    wan.address = {0x0a000201, 24};  // 10.0.2.1/24
-    wan.mtu = 1280;                  // so fragmentation and "frag needed" are reachable
-    c.ports = {lan, wan};
-    for (uint32_t h = 2; h < 6; h++) {
-      char mac[32];
-      std::snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", h);
-      c.neighbors.push_back({0x0a000100 + h, mac, "lan", 0});
-      std::snprintf(mac, sizeof mac, "02:00:00:00:02:%02x", h);
-      c.neighbors.push_back({0x0a000200 + h, mac, "wan", 0});
-    }
-    result<std::unique_ptr<gateway>> made = gateway_create(c, "fz");
-    if (!made) {
-      std::fprintf(stderr, "gateway_create: %s\n", made.error().to_string().c_str());
-      std::abort();
-    }
-    gw = made->release();
-    if (result<ruleset_summary> r = load_ruleset_text(*gw, k_ruleset, "fuzz.nft"); !r) {
-      std::fprintf(stderr, "ruleset: %s\n", r.error().to_string().c_str());
-      std::abort();
-    }
+    gw = fuzz::make_gateway();
     w = gw->workers[0];
     w->tx_sink = &harness::sink;
     w->tx_sink_arg = this;
@@ -121,12 +56,7 @@ struct harness {
   }
 
   void burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
-    rte_rcu_qsbr_thread_online(gw->qs, 0);
-    process_burst(*w, port, pkts, n);
-    ct::ct_housekeeping(w->ct, w->now_ms, 1u << 20);
-    ipv4_defrag_expire(*w, 1u << 20);
-    rte_rcu_qsbr_quiescent(gw->qs, 0);
-    rte_rcu_qsbr_thread_offline(gw->qs, 0);
+    fuzz::run_burst(*gw, *w, port, pkts, n);
   }
 
   unsigned neigh_held() const {

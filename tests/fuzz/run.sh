@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_pipeline fuzz_nft fuzz_config fuzz_tcp)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_pipeline fuzz_nft fuzz_config fuzz_tcp fuzz_telemetry)
 LOGDIR=${CTGATE_TEST_LOGS:-/tmp/ctgate-test-logs}/fuzz
 mkdir -p "$LOGDIR"
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -41,7 +41,7 @@ if ! ninja -C "$BUILD" > "$LOGDIR/build.log" 2>&1; then
   tail -40 "$LOGDIR/build.log"; echo "0 passed, 1 failed"; exit 1
 fi
 
-declare -A MAX_LEN=([fuzz_pipeline]=16384 [fuzz_nft]=8192 [fuzz_config]=8192 [fuzz_tcp]=256)
+declare -A MAX_LEN=([fuzz_pipeline]=16384 [fuzz_nft]=8192 [fuzz_config]=8192 [fuzz_tcp]=256 [fuzz_telemetry]=8192)
 passed=0
 failed=0
 printf '%-14s %12s %8s %8s %8s  %s\n' target executions cov features corpus result
@@ -79,8 +79,9 @@ for t in "${TARGETS[@]}"; do
   fi
   rm -rf "$work"
   # A target that crashed never ran its exit handler: remove its EAL runtime
-  # directory (fuzz_eal.h names it after the pid).
-  for d in /var/run/dpdk/ctgate-fuzz-*; do
+  # directory (fuzz_eal.h names it after the pid), nor removed its scratch
+  # directory (fuzz_telemetry).
+  for d in /var/run/dpdk/ctgate-fuzz-* /tmp/ctgate-fuzz-tel-*; do
     [ -d "$d" ] && ! kill -0 "${d##*-}" 2> /dev/null && rm -rf "$d"
   done
 done

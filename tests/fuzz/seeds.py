@@ -8,6 +8,9 @@
   (in order, out of order, overlapping); a SYN to the synproxy port and its ACK; ARP; TTL 1;
   a DF packet over the wan MTU; a time step past the UDP timeout.
 - fuzz_tcp: TCP option blocks of SYNs (Linux's, Windows', none) followed by headers.
+- fuzz_telemetry: every command once without parameters, and with what ctgatectl sends:
+  conntrack filters, trace expressions, ruleset paths (a directory, a FIFO, a missing file,
+  a wildcard include) and ruleset texts.
 
 File names are the content's sha1, as libFuzzer names its own. Run again after changing a
 seed; it only adds files.
@@ -136,6 +139,27 @@ def tcp_seeds():
         save("fuzz_tcp", b + bytes(8) + hdr)
 
 
+def telemetry_seeds():
+    """[command index][mode][params]: indices in lib/control/telemetry.cpp's table order."""
+    with open(os.path.join(ROOT, "lib", "control", "telemetry.cpp")) as f:
+        names = [l.split('"')[1] for l in f if l.strip().startswith('{"/ctgate/')]
+    idx = {n.split("/ctgate/")[1]: i for i, n in enumerate(names)}
+    for i in range(len(names)):
+        save("fuzz_telemetry", bytes([i, 1]))
+    filters = ["proto=tcp", "proto=udp dport=53", "src=10.0.1.2 dst=10.0.2.2 sport=40002",
+               "proto=icmp", "state=SYN_SENT", "mark=0x1", "zone=0", "dport=99999", "bogus"]
+    for f in filters:
+        for cmd in ("conntrack/list", "conntrack/delete"):
+            save("fuzz_telemetry", bytes([idx[cmd], 0]) + f.encode())
+    for e in ("tcp dport 80", "ip saddr 10.0.1.2 udp dport 53", "", "ct state new", "tcp dport"):
+        save("fuzz_telemetry", bytes([idx["trace/start"], 0]) + e.encode())
+    for p in ("dir", "fifo", "empty.nft", "all.nft", "missing.nft", ".."):
+        save("fuzz_telemetry", bytes([idx["ruleset/load"], 0]) + p.encode())
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "e2e", "rulesets", "*.nft")))[:8]:
+        with open(path, "rb") as f:
+            save("fuzz_telemetry", bytes([idx["ruleset/load"], 2]) + f.read())
+
+
 def text_seeds():
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "e2e", "rulesets", "*.nft")) +
                        glob.glob(os.path.join(ROOT, "drivers-config", "*.nft"))):
@@ -149,6 +173,7 @@ def text_seeds():
 if __name__ == "__main__":
     pipeline_seeds()
     tcp_seeds()
+    telemetry_seeds()
     text_seeds()
     for t in sorted(os.listdir(os.path.join(HERE, "corpus"))):
         print("%-14s %d files" % (t, len(os.listdir(os.path.join(HERE, "corpus", t)))))

@@ -3,6 +3,7 @@
 // that parse back to the same tree, exact error texts (file, line, column, source line,
 // caret), and mutated inputs that must never crash.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -888,6 +889,25 @@ TEST_F(RulesetInclude, WildcardsInOrderAndEmptyMatch) {
   EXPECT_EQ(rs->tables[0].name, "a");
   EXPECT_EQ(rs->tables[0].loc.file, "conf.d/10-a.nft");
   EXPECT_EQ(rs->tables[1].name, "b");
+}
+
+// A file that includes the next one twice, 16 levels deep, would read the
+// last 65536 times: a load reads at most 4096 files (issue 11).
+TEST_F(RulesetInclude, FanOutIsBounded) {
+  for (int i = 0; i < 16; i++) {
+    const std::string next = "f" + std::to_string(i + 1) + ".nft";
+    write("f" + std::to_string(i) + ".nft", "include \"" + next + "\"\ninclude \"" + next + "\"\n");
+  }
+  write("f16.nft", "# the leaf\n");
+  const error e = file_err((dir_ / "f0.nft").string());
+  EXPECT_EQ(e.message, "too many included files: one load reads at most 4096") << e.to_string();
+}
+
+// A FIFO (or a device) would block the reader: only regular files are included.
+TEST_F(RulesetInclude, FifoIsNotIncluded) {
+  ASSERT_EQ(mkfifo((dir_ / "pipe.nft").c_str(), 0600), 0);
+  const std::string main = write("main.nft", "include \"pipe.nft\"\n");
+  EXPECT_EQ(file_err(main).message, "cannot open 'pipe.nft': not a regular file");
 }
 
 TEST_F(RulesetInclude, UnreadableTopLevelFile) {
