@@ -62,6 +62,10 @@ DEFINE_uint32(queues, 1,
 DEFINE_int32(peer_tid, 0,
              "thread id of the forwarder's polling thread: report how much CPU it got in the "
              "window (from /proc/TID/schedstat), so a disturbed run can be told apart");
+DEFINE_double(churn, 0,
+              "share of packets (0..1) whose flow is first replaced by a new one (a new "
+              "source port): R pps make R*churn new flows/s, each living a geometric number "
+              "of turns of the flow ring (soak tests)");
 DEFINE_uint32(link_wait_ms, 10000, "how long to wait for both ports' links to come up");
 
 namespace {
@@ -106,6 +110,8 @@ struct gen_ctx {
   uint32_t stride = 0;
   uint16_t frame_len = 0;
   uint64_t rate_pps = 0;
+  uint32_t churn_threshold = 0;  // a packet's flow is replaced when rand32 < this
+  uint16_t l4_csum_off = 0;      // offset of the L4 checksum in a template
   uint64_t warmup_cycles = 0;
   uint64_t window_cycles = 0;
   int peer_tid = 0;
@@ -153,6 +159,12 @@ bool build_templates(gen_ctx& g, std::string* err) {
   uint32_t hdrs = 14 + 20 + (s.proto == IPPROTO_TCP ? 20 : 8);
   s.payload_len = static_cast<uint16_t>(frame > hdrs ? frame - hdrs : 0);
   s.dport = static_cast<uint16_t>(FLAGS_dst_port);
+  if (FLAGS_churn < 0 || FLAGS_churn > 1) {
+    *err = "--churn must be 0..1";
+    return false;
+  }
+  g.churn_threshold = static_cast<uint32_t>(FLAGS_churn * 4294967295.0);
+  g.l4_csum_off = s.proto == IPPROTO_TCP ? 14 + 20 + 16 : 14 + 20 + 6;
   g.flows = FLAGS_flows;
   g.frame_len = static_cast<uint16_t>(frame);
   g.stride = (frame + 63) / 64 * 64;  // cache-line aligned copies
@@ -236,14 +248,35 @@ uint16_t drain(uint16_t port, uint16_t queues, rte_mbuf** buf) {
   return total;
 }
 
+// A new identity for template `t`: another source port, the L4 checksum
+// updated incrementally (RFC 1624), so a churning flow is a new 5-tuple.
+void renew_flow(gen_ctx& g, uint8_t* t, uint32_t rnd) {
+  const size_t sport_off = 14 + 20;
+  const uint16_t old_port = static_cast<uint16_t>(t[sport_off] << 8 | t[sport_off + 1]);
+  const uint16_t new_port = static_cast<uint16_t>(1024 + rnd % 64512);
+  t[sport_off] = static_cast<uint8_t>(new_port >> 8);
+  t[sport_off + 1] = static_cast<uint8_t>(new_port);
+  uint8_t* c = t + g.l4_csum_off;
+  const uint16_t old_csum = static_cast<uint16_t>(c[0] << 8 | c[1]);
+  if (old_csum == 0 && g.l4_csum_off == 14 + 20 + 6) return;  // UDP without a checksum
+  uint32_t sum = static_cast<uint16_t>(~old_csum) + static_cast<uint16_t>(~old_port) + new_port;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t new_csum = static_cast<uint16_t>(~sum);
+  if (new_csum == 0 && g.l4_csum_off == 14 + 20 + 6) new_csum = 0xffff;  // 0 means none in UDP
+  c[0] = static_cast<uint8_t>(new_csum >> 8);
+  c[1] = static_cast<uint8_t>(new_csum);
+}
+
 int gen_worker(void* arg) {
   gen_ctx& g = *static_cast<gen_ctx*>(arg);
   gen_stats& st = g.st;
   const uint64_t hz = rte_get_tsc_hz();
   rte_mbuf* tx[k_max_burst];
   rte_mbuf* rx[k_max_burst];
-  uint16_t pending = 0;  // mbufs in tx[0..pending) the port did not take yet: resent first
-  uint32_t next = 0;     // next template
+  uint16_t pending = 0;        // mbufs in tx[0..pending) the port did not take yet: resent first
+  uint32_t next = 0;           // next template
+  uint32_t rng = 0x9e3779b9u;  // xorshift32 for --churn
   uint64_t sent = 0, received = 0, other = 0;
   const uint64_t t0 = rte_rdtsc();
   const uint64_t t_start = t0 + g.warmup_cycles;
@@ -276,8 +309,14 @@ int gen_worker(void* arg) {
       if (rte_pktmbuf_alloc_bulk(g.pool, tx + pending, add) == 0) {
         for (uint16_t i = pending; i < want; i++) {
           rte_mbuf* m = tx[i];
-          std::memcpy(rte_pktmbuf_mtod(m, uint8_t*),
-                      &g.templates[static_cast<size_t>(next) * g.stride], g.frame_len);
+          uint8_t* t = &g.templates[static_cast<size_t>(next) * g.stride];
+          if (g.churn_threshold != 0) {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            if (rng < g.churn_threshold) renew_flow(g, t, rng * 2654435761u);
+          }
+          std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), t, g.frame_len);
           m->data_len = g.frame_len;
           m->pkt_len = g.frame_len;
           if (++next == g.flows) next = 0;

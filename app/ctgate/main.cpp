@@ -224,6 +224,7 @@ int run(const ctgate::gateway_config& cfg) {
 
   uint32_t stats_every = FLAGS_stats_interval ? FLAGS_stats_interval : cfg.stats_interval_s;
   uint32_t start = gw->clock.now_ms(), last_stats = start, last_rx_change = start;
+  uint32_t last_port_watch = start;
   uint64_t last_rx = 0;
   while (!gw->stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -232,6 +233,10 @@ int run(const ctgate::gateway_config& cfg) {
     gw->synproxy->secrets.maybe_rotate(now / 1000);
     if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty())
       LOG(WARNING) << line;
+    if (now - last_port_watch >= 1000) {
+      for (const auto& line : ctgate::ports_watch(*gw)) LOG(WARNING) << line;
+      last_port_watch = now;
+    }
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
       last_stats = now;

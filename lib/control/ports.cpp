@@ -1,5 +1,12 @@
 #include "control/ports.h"
 
+#include <net/if.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 
@@ -60,6 +67,20 @@ void log_rss(const std::string& port, uint16_t id, uint16_t queues, const rss_pl
               << " B " << rss_key_hex(plan.key.data(), plan.key.size())
               << " (requested; the device cannot report it), hash " << rss_hf_names(plan.hf);
   }
+}
+
+// The value of `iface=` in net_af_packet devargs ("" otherwise).
+std::string af_packet_iface(const std::string& devargs) {
+  if (devargs.rfind("net_af_packet", 0) != 0) return "";
+  const size_t at = devargs.find("iface=");
+  if (at == std::string::npos) return "";
+  const size_t end = devargs.find(',', at);
+  return devargs.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6);
+}
+
+unsigned af_packet_ifindex(const std::string& devargs) {
+  const std::string iface = af_packet_iface(devargs);
+  return iface.empty() ? 0 : if_nametoindex(iface.c_str());
 }
 
 result<void> start_port(gateway& gw, size_t idx) {
@@ -151,8 +172,8 @@ result<void> start_port(gateway& gw, size_t idx) {
     std::memcpy(pi.mac.b, mac.addr_bytes, 6);
   }
   pi.filter_mac = true;
-  pi.attached = true;
   for (auto* w : gw.workers) {
+    if (w->txb[idx] != nullptr) continue;  // a port started again keeps its buffers
     auto* b = static_cast<rte_eth_dev_tx_buffer*>(
         rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(k_max_burst), 0, socket));
     if (b == nullptr) return fail("tx buffer", 0);
@@ -160,7 +181,31 @@ result<void> start_port(gateway& gw, size_t idx) {
     rte_eth_tx_buffer_set_err_callback(b, tx_unsent, w);
     w->txb[idx] = b;
   }
+  pi.ifindex = af_packet_ifindex(pc.devargs);
+  // Last: workers see port_id and the queues before they see the port.
+  std::atomic_ref<bool>(pi.attached).store(true, std::memory_order_release);
   return {};
+}
+
+// Workers stop using port `idx` (RX skipped, TX dropped as drop_port_detached)
+// and, after a grace period, none is inside a burst that read it as attached.
+void detach(gateway& gw, size_t idx) {
+  std::atomic_ref<bool>(gw.ports[idx].attached).store(false, std::memory_order_release);
+  rte_rcu_qsbr_synchronize(gw.qs, RTE_QSBR_THRID_INVALID);
+}
+
+// Closes the ethdev of a detached port and probes its vdev again.
+result<void> reprobe(gateway& gw, size_t idx) {
+  const port_config& pc = gw.cfg.ports[idx];
+  const std::string name = devargs_name(pc.devargs);
+  rte_eth_dev_stop(gw.ports[idx].port_id);
+  rte_eth_dev_close(gw.ports[idx].port_id);
+  rte_eal_hotplug_remove("vdev", name.c_str());
+  const size_t comma = pc.devargs.find(',');
+  const std::string args = comma == std::string::npos ? "" : pc.devargs.substr(comma + 1);
+  if (int rc = rte_eal_hotplug_add("vdev", name.c_str(), args.c_str()); rc != 0)
+    return error{.message = "probe " + name + ": " + rte_strerror(-rc)};
+  return start_port(gw, idx);
 }
 
 }  // namespace
@@ -182,6 +227,37 @@ void ports_stop(gateway& gw) {
     rte_eth_dev_close(p.port_id);
     p.attached = false;
   }
+}
+
+std::vector<std::string> ports_watch(gateway& gw) {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < gw.ports.size(); i++) {
+    const port_config& pc = gw.cfg.ports[i];
+    const std::string iface = af_packet_iface(pc.devargs);
+    port_info& pi = gw.ports[i];
+    if (iface.empty() || pi.ifindex == 0) continue;
+    const unsigned now = if_nametoindex(iface.c_str());
+    if (now == pi.ifindex) continue;
+    if (pi.attached) {
+      detach(gw, i);
+      const uint32_t forgotten = gw.neighbors->forget_port(static_cast<uint16_t>(i));
+      lines.push_back("port " + pc.name + ": interface " + iface +
+                      (now == 0 ? " is gone" : " was replaced") +
+                      "; port detached until it is back (packets to it: drop_port_detached), " +
+                      std::to_string(forgotten) + " neighbours forgotten");
+    }
+    if (now == 0) continue;
+    if (result<void> r = reprobe(gw, i); !r) {
+      // Retried at the next watch: the interface may be half set up.
+      lines.push_back("port " + pc.name + ": interface " + iface +
+                      " is back, but the port did not start: " + r.error().message);
+      continue;
+    }
+    lines.push_back("port " + pc.name + ": interface " + iface + " is back (ifindex " +
+                    std::to_string(now) + "); port attached again as ethdev " +
+                    std::to_string(pi.port_id));
+  }
+  return lines;
 }
 
 }  // namespace ctgate

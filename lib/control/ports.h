@@ -20,6 +20,14 @@ std::vector<std::string> port_eal_args(const gateway_config& cfg);
 result<void> ports_start(gateway& gw);
 void ports_stop(gateway& gw);
 
+// net_af_packet ports whose kernel interface was deleted, or deleted and
+// created again: the PMD's socket stays bound to the old interface index, so
+// such a port is detached (workers skip it; packets routed to it are counted
+// as drop_port_detached) and, once an interface of that name exists again,
+// closed, probed and started anew. Called by the control loop, never by a
+// worker; returns one log line per change (empty if nothing changed).
+std::vector<std::string> ports_watch(gateway& gw);
+
 // The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").
 std::string devargs_name(const std::string& devargs);
 bool devargs_is_vdev(const std::string& devargs);

@@ -60,6 +60,7 @@ namespace ctgate {
   X(frag_creates, "fragments created on output (FragCreates)")                               \
   X(frag_fails, "datagrams that could not be fragmented: DF or no mbufs (FragFails)")        \
   X(drop_tx_full, "drop: TX queue full")                                                     \
+  X(drop_port_detached, "drop: output port detached (its interface is gone)")                \
   X(drop_no_mbuf, "drop: could not allocate an mbuf for a reply")                            \
   X(reject_sent, "TCP resets / ICMP unreachables sent by reject")                            \
   X(icmp_error_sent, "ICMP errors sent about packets not forwarded (TTL, MTU, no route)")    \

@@ -28,9 +28,14 @@ struct synproxy_state;  // synproxy/synproxy.h
 
 struct port_info {
   std::string name;
-  uint16_t port_id = 0;   // ethdev id; meaningless when attached == false
-  bool attached = false;  // false in in-process tests (tx goes to the sink)
-  uint32_t addr = 0;      // host order
+  uint16_t port_id = 0;  // ethdev id; meaningless when attached == false
+  // false in in-process tests (tx goes to the sink), and while a port whose
+  // interface went away waits for it (control/ports.h). Workers read it with
+  // acquire (is_attached) before port_id; the control plane stores it with
+  // release after port_id, and waits for a grace period after clearing it.
+  bool attached = false;
+  unsigned ifindex = 0;  // net_af_packet: the kernel interface the PMD bound to
+  uint32_t addr = 0;     // host order
   uint8_t prefix_len = 0;
   mac_addr mac;
   // Whether unicast frames to another MAC are dropped (Linux's
@@ -40,6 +45,10 @@ struct port_info {
   uint16_t mtu = 1500;
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
 };
+
+inline bool is_attached(const port_info& p) {
+  return std::atomic_ref<const bool>(p.attached).load(std::memory_order_acquire);
+}
 
 struct gateway {
   gateway_config cfg;

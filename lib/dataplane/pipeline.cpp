@@ -123,7 +123,7 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
   w.last_loop_ns = w.now_ns;
   w.loops.store(w.loops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   for (uint16_t p = 0; p < gw.ports.size(); p++) {
-    if (!gw.ports[p].attached) continue;
+    if (!is_attached(gw.ports[p])) continue;
     uint16_t n = stage_rx(w, p, pkts, burst);
     if (n == 0) continue;
     idle = false;

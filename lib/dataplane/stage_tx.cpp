@@ -21,7 +21,12 @@ void tx_enqueue(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
     w.tx_sink(w.tx_sink_arg, port_idx, &m, 1);
     return;
   }
-  rte_eth_tx_buffer(w.gw->ports[port_idx].port_id, w.id, w.txb[port_idx], m);
+  const port_info& port = w.gw->ports[port_idx];
+  if (!is_attached(port)) [[unlikely]] {
+    pkt_drop(w, m, dp_counter::drop_port_detached);
+    return;
+  }
+  rte_eth_tx_buffer(port.port_id, w.id, w.txb[port_idx], m);
 }
 
 }  // namespace
@@ -77,7 +82,8 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
 void stage_tx_flush(worker_ctx& w) {
   if (w.tx_sink != nullptr) return;
   for (size_t p = 0; p < w.gw->ports.size(); p++)
-    if (w.gw->ports[p].attached) rte_eth_tx_buffer_flush(w.gw->ports[p].port_id, w.id, w.txb[p]);
+    if (is_attached(w.gw->ports[p]))
+      rte_eth_tx_buffer_flush(w.gw->ports[p].port_id, w.id, w.txb[p]);
 }
 
 }  // namespace ctgate

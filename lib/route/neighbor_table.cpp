@@ -102,6 +102,20 @@ bool neighbor_table::update_if_known(uint32_t ip, const mac_addr& mac, uint32_t 
   return learn(ip, mac, false, now_ms, port);
 }
 
+uint32_t neighbor_table::forget_port(uint16_t port) {
+  uint32_t forgotten = 0;
+  const uint32_t n = count_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    slot& s = slots_[i];
+    uint64_t w = s.word.load(std::memory_order_acquire);
+    if (!(w & k_valid) || (w & k_static) || s.port.load(std::memory_order_relaxed) != port)
+      continue;
+    // A learn() racing with this may win: then the entry is simply fresh.
+    if (s.word.compare_exchange_strong(w, 0, std::memory_order_release)) forgotten++;
+  }
+  return forgotten;
+}
+
 uint32_t neighbor_table::confirmed_ms(uint32_t ip) const {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return 0;

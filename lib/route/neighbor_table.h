@@ -43,6 +43,10 @@ class neighbor_table {
   bool update_if_known(uint32_t ip, const mac_addr& mac, uint32_t now_ms, uint16_t port);
   // When `ip` last confirmed its address (0: never, or static).
   uint32_t confirmed_ms(uint32_t ip) const;
+  // Forgets the MACs learned on `port` (static entries stay), as Linux flushes
+  // a device's neighbours when it goes down: the next packet resolves again.
+  // Returns how many were forgotten.
+  uint32_t forget_port(uint16_t port);
   // Claims the right to send one ARP request for `ip` now: true at most once
   // per `interval_ms` per address (creates an unresolved entry if needed).
   // `port` is where the request goes (recorded for an entry not resolved yet).

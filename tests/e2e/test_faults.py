@@ -202,5 +202,50 @@ class FaultsTest(fr.FragmentsTest):
         self.assertEqual(leftovers, [])
 
 
+class AfPacketVethRecreatedTest(nf.NetnsForwardTest):
+    """On net_af_packet: the server's veth deleted, then made again with the same name."""
+    test_ping_tcp_and_conntrack = None  # the topology only
+
+    def _ping_ok(self, count=3):
+        p = nf.ns(nf.NS_C, "ping", "-n", "-c", str(count), "-W", "1", "-i", "0.3", nf.SERVER,
+                  check=False, timeout=30)
+        m = re.search(r"(\d+) received", p.stdout.decode(errors="replace"))
+        return int(m.group(1)) if m else 0
+
+    def _make_wan(self):
+        nf.sh("ip", "link", "add", nf.IF_W, "type", "veth", "peer", "name", "eth0", "netns",
+              nf.NS_S)
+        nf.sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % nf.IF_W, check=False)
+        nf.sh("ip", "link", "set", nf.IF_W, "up")
+        nf.ns(nf.NS_S, "ip", "addr", "add", nf.SERVER + "/24", "dev", "eth0")
+        nf.ns(nf.NS_S, "ip", "link", "set", "eth0", "up")
+        nf.ns(nf.NS_S, "ip", "route", "add", "default", "via", nf.GW_W)
+        nf.ns(nf.NS_S, "ethtool", "-K", "eth0", "tx", "off")
+
+    def test_veth_deleted_and_made_again(self):
+        self._start_ctgate()
+        self.assertEqual(self._ping_ok(), 3)
+        nf.sh("ip", "link", "del", nf.IF_W)
+        self.assertTrue(self.daemon.wait_for_log(r"port wan: interface .* is gone", timeout=10),
+                        self.daemon.log()[-2000:])
+        self.assertEqual(self._ping_ok(2), 0, "no server while its veth is gone")
+        drops = json.loads(self.ctl("--json", "raw", "/ctgate/drops"))["/ctgate/drops"]
+        self._make_wan()
+        self.assertTrue(self.daemon.wait_for_log(r"port wan: .* attached again", timeout=10),
+                        self.daemon.log()[-2000:])
+        got = 0
+        for _ in range(10):  # the server's kernel resolves the gateway again: bounded
+            got = self._ping_ok(2)
+            if got:
+                break
+        print("af_packet veth recreated: drops while gone %s; replies after %d/2" % (
+            {k: v for k, v in drops.items() if v}, got),
+              file=sys.stderr)
+        self.assertGreater(got, 0, "forwarding again on the new veth")
+        self.assertIsNone(self.daemon.proc.poll())
+        rc = self.daemon.stop(grace=20)
+        self.assertEqual(rc, 0, self.daemon.log()[-2000:])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -77,5 +77,24 @@ TEST(NeighborTable, LearnLookupStaticWins) {
   EXPECT_TRUE(n->should_request(ip("10.0.0.9"), 2001));
 }
 
+// A port whose interface went away forgets what it learned there (Linux's
+// neigh_ifdown); other ports and static entries keep theirs.
+TEST(NeighborTable, ForgetPortKeepsStaticAndOtherPorts) {
+  result<std::unique_ptr<neighbor_table>> created = neighbor_table::create("nt_test2");
+  ASSERT_TRUE(created) << created.error().to_string();
+  neighbor_table* n = created->get();
+  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(2), false, 100, 1));
+  EXPECT_TRUE(n->learn(ip("10.0.2.3"), mac(3), true, 0, 1));
+  EXPECT_TRUE(n->learn(ip("10.0.1.2"), mac(4), false, 100, 0));
+  EXPECT_EQ(n->forget_port(1), 1u);
+  mac_addr m;
+  EXPECT_FALSE(n->lookup(ip("10.0.2.2"), &m));
+  EXPECT_TRUE(n->lookup(ip("10.0.2.3"), &m));
+  EXPECT_TRUE(n->lookup(ip("10.0.1.2"), &m));
+  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(5), false, 200, 1));  // learned again
+  ASSERT_TRUE(n->lookup(ip("10.0.2.2"), &m));
+  EXPECT_EQ(m.b[5], 5);
+}
+
 }  // namespace
 }  // namespace ctgate::test
