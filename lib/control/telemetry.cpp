@@ -1,5 +1,6 @@
 #include "control/telemetry.h"
 
+#include <malloc.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
@@ -395,6 +396,10 @@ int cmd_info(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "mbufs_total", g_gw->mbuf_pool->size);
   rte_tel_data_add_dict_u64(d, "mbufs_in_use", rte_mempool_in_use_count(g_gw->mbuf_pool));
   rte_tel_data_add_dict_u64(d, "mbufs_held_by_fault_injection", g_held_mbufs.size());
+  // The C++ heap's live bytes (every arena, mmapped blocks included): what a
+  // leak grows. RSS also holds what the allocator keeps after frees.
+  const struct mallinfo2 mi = mallinfo2();
+  rte_tel_data_add_dict_u64(d, "heap_in_use_bytes", mi.uordblks + mi.hblkhd);
   return 0;
 }
 
@@ -470,33 +475,46 @@ const telemetry_command k_fault_commands[] = {
     {"/ctgate/fault/release_mbufs", cmd_fault_mbufs, "Fault injection: give held mbufs back"},
 };
 
+// Commands that build large text (a listing of the whole table is about
+// 300 bytes an entry, twice over while it is formatted) or a whole ruleset:
+// afterwards the heap is handed back to the system. glibc keeps freed
+// memory in its arenas otherwise, and the daemon would sit on the largest
+// listing it ever made (tens of MiB at 100k entries, found by the soak).
+template <int (*Handler)(const char*, const char*, rte_tel_data*)>
+int then_trim(const char* cmd, const char* params, rte_tel_data* d) {
+  const int rc = Handler(cmd, params, d);
+  malloc_trim(0);
+  return rc;
+}
+
 const telemetry_command k_commands[] = {
     {"/ctgate/info", cmd_info, "Gateway summary. No parameters"},
     {"/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters"},
-    {"/ctgate/neigh", cmd_neigh, "Neighbour (ARP) table, as ip neigh. No parameters"},
+    {"/ctgate/neigh", then_trim<cmd_neigh>, "Neighbour (ARP) table, as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},
     {"/ctgate/counters", cmd_counters, "All data-plane counters summed"},
     {"/ctgate/hooks", cmd_hooks, "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS"},
     {"/ctgate/conntrack/stats", cmd_ct_stats, "conntrack -S"},
     {"/ctgate/conntrack/count", cmd_ct_count, "conntrack -C"},
-    {"/ctgate/conntrack/list", cmd_ct_list,
+    {"/ctgate/conntrack/list", then_trim<cmd_ct_list>,
      "conntrack -L. Params: filters like 'proto=tcp dport=80'"},
     {"/ctgate/conntrack/unconfirmed", cmd_ct_unconfirmed, "Unconfirmed entries per worker"},
     {"/ctgate/conntrack/delete", cmd_ct_delete, "conntrack -D. Params: filters"},
     {"/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F"},
     {"/ctgate/conntrack/enable_hooks", cmd_ct_enable,
      "Register conntrack's hooks now (Linux's enable_hooks)"},
-    {"/ctgate/ruleset/load", cmd_ruleset_load, "Load an nft ruleset atomically. Param: path"},
-    {"/ctgate/trace/start", cmd_trace,
+    {"/ctgate/ruleset/load", then_trim<cmd_ruleset_load>,
+     "Load an nft ruleset atomically. Param: path"},
+    {"/ctgate/trace/start", then_trim<cmd_trace>,
      "Trace packets matching an nft expression. Param: expression"},
-    {"/ctgate/trace/read", cmd_trace, "Trace lines since the last read"},
-    {"/ctgate/trace/stop", cmd_trace, "Stop tracing"},
+    {"/ctgate/trace/read", then_trim<cmd_trace>, "Trace lines since the last read"},
+    {"/ctgate/trace/stop", then_trim<cmd_trace>, "Stop tracing"},
     {"/ctgate/synproxy/stats", cmd_synproxy,
      "Synproxy: cookies sent/valid/invalid, handshakes, mode"},
-    {"/ctgate/ruleset/limits", cmd_ruleset_list,
+    {"/ctgate/ruleset/limits", then_trim<cmd_ruleset_list>,
      "Per-rule limit/meter counters: packets within and over the rate"},
-    {"/ctgate/ruleset/list", cmd_ruleset_list,
+    {"/ctgate/ruleset/list", then_trim<cmd_ruleset_list>,
      "The live ruleset with counters, like nft list ruleset"},
 };
 
