@@ -250,6 +250,12 @@ class Soak:
         self.flood_sent += int(m.group(1))
 
     # ------------------------------------------------------------------ load
+    def failed(self, name, e):
+        """Counts a failed operation; the first 20 are kept for the summary."""
+        self.failures[name] += 1
+        if len(self.errors) < 20:
+            self.errors.append("%s at %.0f s: %s" % (name, self.elapsed(), e))
+
     def loop(self, name, every, body):
         def run():
             next_t = time.monotonic()
@@ -257,9 +263,7 @@ class Soak:
                 try:
                     body()
                 except Exception as e:  # noqa: BLE001 - counted and reported
-                    self.failures[name] += 1
-                    if len(self.errors) < 20:
-                        self.errors.append("%s at %.0f s: %s" % (name, self.elapsed(), e))
+                    self.failed(name, e)
                 next_t += every
                 self.stop.wait(max(0.0, next_t - time.monotonic()))
         t = threading.Thread(target=run, name=name, daemon=True)
@@ -300,9 +304,7 @@ class Soak:
             try:
                 self.flood_once()
             except Exception as e:  # noqa: BLE001 - counted and reported
-                self.failures["flood"] += 1
-                if len(self.errors) < 20:
-                    self.errors.append("flood at %.0f s: %s" % (self.elapsed(), e))
+                self.failed("flood", e)
             start += 60.0
 
     def sample(self):

@@ -102,6 +102,9 @@ void drain_log_mailbox(ctgate::gateway& gw) {
     LOG(INFO) << ctgate::ct::format_invalid_note(gw.ct.invalid_note);
 }
 
+// EAL's runtime directory for `prefix`, as root (ctgate runs as root).
+std::string runtime_dir(const std::string& prefix) { return "/var/run/dpdk/" + prefix; }
+
 // The PID of the process holding `prefix`'s DPDK runtime lock (0: none).
 // EAL's own message for this ("Cannot create lock ... Is another primary
 // process running?") names neither the process nor the setting to change.
@@ -109,7 +112,7 @@ void drain_log_mailbox(ctgate::gateway& gw) {
 // who holds it without taking it. Root's runtime directory only (ctgate runs
 // as root); elsewhere EAL's message stands.
 pid_t prefix_holder(const std::string& prefix) {
-  const std::string path = "/var/run/dpdk/" + prefix + "/config";
+  const std::string path = runtime_dir(prefix) + "/config";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   struct flock lk {};
@@ -120,14 +123,15 @@ pid_t prefix_holder(const std::string& prefix) {
   return locked ? lk.l_pid : 0;
 }
 
-// After rte_eal_cleanup: removes what EAL leaves behind, so a stopped ctgate
+// rte_eal_cleanup, then removes what EAL leaves behind, so a stopped ctgate
 // holds nothing. EAL keeps its hugepage files (HugePages_Free stays down by
 // eal.memory_mb until they are deleted) and its runtime directory with a
 // stale telemetry socket. --huge-unlink would drop the files early, but
 // secondary processes (dpdk-dumpcap) need them while ctgate runs.
-void remove_eal_leftovers(const ctgate::gateway_config& cfg) {
+void eal_cleanup(const ctgate::gateway_config& cfg) {
+  rte_eal_cleanup();
   std::error_code ec;
-  std::filesystem::remove_all("/var/run/dpdk/" + cfg.eal.file_prefix, ec);
+  std::filesystem::remove_all(runtime_dir(cfg.eal.file_prefix), ec);
   if (cfg.eal.no_huge) return;
   std::ifstream mounts("/proc/mounts");
   std::string dev, dir, type, rest;
@@ -163,23 +167,20 @@ int run(const ctgate::gateway_config& cfg) {
   if (cfg.workers > worker_lcores) {
     LOG(ERROR) << cfg.source_file << ": workers: " << cfg.workers << " workers need "
                << cfg.workers + 1 << " lcores (eal.lcores gives " << rte_lcore_count() << ")";
-    rte_eal_cleanup();
-    remove_eal_leftovers(cfg);
+    eal_cleanup(cfg);
     return 1;
   }
   auto made = ctgate::gateway_create(cfg, "ctgate");
   if (!made) {
     LOG(ERROR) << made.error().to_string();
-    rte_eal_cleanup();
-    remove_eal_leftovers(cfg);
+    eal_cleanup(cfg);
     return 1;
   }
   ctgate::gateway* gw = (*made).release();
   if (ctgate::result<void> started = ctgate::ports_start(*gw); !started) {
     LOG(ERROR) << started.error().to_string();
     delete gw;
-    rte_eal_cleanup();
-    remove_eal_leftovers(cfg);
+    eal_cleanup(cfg);
     return 1;
   }
   if (!cfg.ruleset.empty()) {
@@ -194,8 +195,7 @@ int run(const ctgate::gateway_config& cfg) {
       LOG(ERROR) << "ruleset " << cfg.ruleset << " not loaded";
       ctgate::ports_stop(*gw);
       delete gw;
-      rte_eal_cleanup();
-      remove_eal_leftovers(cfg);
+      eal_cleanup(cfg);
       return 1;
     }
     for (const auto& w : r->warnings) LOG(WARNING) << w;
@@ -261,8 +261,7 @@ int run(const ctgate::gateway_config& cfg) {
   ctgate::ports_stop(*gw);
   g_gw = nullptr;
   delete gw;
-  rte_eal_cleanup();
-  remove_eal_leftovers(cfg);
+  eal_cleanup(cfg);
   LOG(INFO) << "ctgate stopped";
   return 0;
 }

@@ -140,7 +140,7 @@ struct harness {
         s.dport = proto == 6 ? 80 : 53;
         s.tcp_flags = 0x02;  // SYN
         s.icmp_id = static_cast<uint16_t>(h);
-        n += add(pkts + n, s);
+        pkts[n++] = frame(s);
       }
     }
     pkt_spec syn;
@@ -151,18 +151,17 @@ struct harness {
     syn.sport = 41000;
     syn.dport = 8080;
     syn.tcp_flags = 0x02;
-    n += add(pkts + n, syn);
+    pkts[n++] = frame(syn);
     fuzz::run_burst(*gw, *w, 0, pkts, n);
   }
 
-  uint16_t add(rte_mbuf** slot, const pkt_spec& s) {
+  rte_mbuf* frame(const pkt_spec& s) {
     rte_mbuf* m = rte_pktmbuf_alloc(gw->mbuf_pool);
     if (m == nullptr) fail("mbuf pool exhausted");
     const size_t len = build_frame(s, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m));
     m->data_len = static_cast<uint16_t>(len);
     m->pkt_len = static_cast<uint32_t>(len);
-    *slot = m;
-    return 1;
+    return m;
   }
 
   [[noreturn]] static void fail(const char* what) {
