@@ -50,8 +50,39 @@ void print_error(const ctgate::error& e) {
   std::fprintf(stderr, "%s%s", text.c_str(), text.empty() || text.back() == '\n' ? "" : "\n");
 }
 
-void on_signal(int) {
+// Which signal stopped ctgate, and who sent it: logged once the loop ends,
+// so a ctgate that stops unexpectedly says why.
+volatile sig_atomic_t g_stop_signal = 0;
+volatile sig_atomic_t g_stop_sender = 0;
+
+void on_signal(int sig, siginfo_t* info, void*) {
+  g_stop_signal = sig;
+  g_stop_sender = info != nullptr ? info->si_pid : 0;
   if (g_gw != nullptr) g_gw->stop.store(true);
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// "SIGTERM from pid 123 (python3 test.py)"; the sender may be gone by now.
+std::string describe_stop_signal() {
+  const int sig = g_stop_signal;
+  const pid_t pid = g_stop_sender;
+  std::string s = std::string(sig == SIGINT    ? "SIGINT"
+                              : sig == SIGTERM ? "SIGTERM"
+                                               : "signal") +
+                  " from pid " + std::to_string(pid);
+  std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmd, arg;
+  while (std::getline(f, arg, '\0')) cmd += (cmd.empty() ? "" : " ") + arg;
+  if (!cmd.empty()) s += " (" + cmd.substr(0, 200) + ")";
+  return s;
 }
 
 std::vector<std::string> eal_args(const ctgate::gateway_config& cfg,
@@ -203,8 +234,7 @@ int run(const ctgate::gateway_config& cfg) {
               << " chains, " << r->rules << " rules";
   }
   g_gw = gw;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  install_stop_handlers();
   ctgate::telemetry_register(gw);
   for (const auto& p : gw->ports)
     LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
@@ -226,6 +256,7 @@ int run(const ctgate::gateway_config& cfg) {
   uint32_t start = gw->clock.now_ms(), last_stats = start, last_rx_change = start;
   uint32_t last_port_watch = start;
   uint64_t last_rx = 0;
+  std::string stop_reason;
   while (!gw->stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t now = gw->clock.now_ms();
@@ -246,9 +277,18 @@ int run(const ctgate::gateway_config& cfg) {
       last_rx = rx;
       last_rx_change = now;
     }
-    if (FLAGS_exit_idle_ms != 0 && rx > 0 && now - last_rx_change >= FLAGS_exit_idle_ms) break;
-    if (FLAGS_run_seconds != 0 && now - start >= FLAGS_run_seconds * 1000) break;
+    if (FLAGS_exit_idle_ms != 0 && rx > 0 && now - last_rx_change >= FLAGS_exit_idle_ms) {
+      stop_reason = "no packet for --exit-idle-ms " + std::to_string(FLAGS_exit_idle_ms);
+      break;
+    }
+    if (FLAGS_run_seconds != 0 && now - start >= FLAGS_run_seconds * 1000) {
+      stop_reason = "--run-seconds " + std::to_string(FLAGS_run_seconds) + " reached (" +
+                    std::to_string(now - start) + " ms)";
+      break;
+    }
   }
+  if (stop_reason.empty()) stop_reason = describe_stop_signal();
+  LOG(INFO) << "ctgate stopping: " << stop_reason;
   gw->stop.store(true);
   rte_eal_mp_wait_lcore();
   drain_log_mailbox(*gw);

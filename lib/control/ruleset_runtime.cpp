@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "dataplane/gateway.h"
 #include "dataplane/hooks_builtin.h"
@@ -162,7 +165,9 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
                            "nf_conntrack_tcp_loose=0), as synproxy requires.");
   if (ct_registered_now) gw.ct_hooks_registered.store(true);
   // The edit waited for a grace period: no worker can still be walking the
-  // old ruleset's chains.
+  // old ruleset's chains, so its counters are final. Rules the load kept
+  // go on from them (the new ones count from zero until now).
+  if (gw.*slot) carry_counters(*(gw.*slot)->rs, lr->rs.get());
   if (slot == &gateway::ruleset) warn_ordering(gw, *lr, &res.warnings);
   for (const auto& wmsg : res.warnings) lr->rs->warnings.push_back(wmsg);
   res.tables = lr->rs->ast.tables.size();
@@ -177,17 +182,56 @@ nft::parse_limits limits_of(const ruleset_limits_config& c) {
   return {.rules = c.rules, .set_elements = c.set_elements};
 }
 
+// A load reads the live ruleset, applies the file to it and installs the result: two loads
+// at once (telemetry clients each have a thread) would each miss the other's changes. One
+// load at a time, in every gateway of the process (tests build several).
+std::mutex g_load_mu;
+
+// The live ruleset's tree, the base a file applies to (empty when none is loaded).
+nft::ruleset current_ast(gateway& gw) {
+  lock_guard lock(gw.ruleset_mu);
+  return gw.ruleset ? gw.ruleset->rs->ast : nft::ruleset{};
+}
+
 }  // namespace
 
+void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to) {
+  // A rule's identity: its table's handle, its own handle and its serial (a rule replaced
+  // in place keeps its handle but starts counting again, as in nft), and which of its
+  // counter statements this is.
+  using key = std::tuple<uint64_t, uint64_t, uint64_t, uint32_t>;
+  auto keys_of = [](const nft::compiled_ruleset& rs) {
+    std::vector<key> keys;
+    std::map<std::pair<uint64_t, uint64_t>, uint32_t> ordinal;
+    for (const nft::crule& cr : rs.counter_rule) {
+      const nft::table& tb = rs.ast.tables[cr.table];
+      const nft::rule& rl = tb.chains[cr.chain].rules[cr.index];
+      keys.emplace_back(tb.handle, rl.handle, rl.serial, ordinal[{tb.handle, rl.handle}]++);
+    }
+    return keys;
+  };
+  const std::vector<key> old_keys = keys_of(from);
+  std::map<key, uint32_t> old_index;
+  for (uint32_t i = 0; i < old_keys.size(); i++) old_index.emplace(old_keys[i], i);
+  const std::vector<key> new_keys = keys_of(*to);
+  for (uint32_t i = 0; i < new_keys.size(); i++)
+    if (auto it = old_index.find(new_keys[i]); it != old_index.end())
+      to->counter_base[i] = from.counter_total(it->second);
+}
+
 result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) {
-  result<nft::ruleset> ast = nft::parse_file(path, limits_of(gw.cfg.ruleset_limits));
+  std::lock_guard load(g_load_mu);
+  const nft::ruleset base = current_ast(gw);
+  result<nft::ruleset> ast = nft::parse_file(path, limits_of(gw.cfg.ruleset_limits), &base);
   if (!ast) return std::move(ast).error();
   return install(gw, *ast, path);
 }
 
 result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
                                           const std::string& name) {
-  result<nft::ruleset> ast = nft::parse_string(text, name, limits_of(gw.cfg.ruleset_limits));
+  std::lock_guard load(g_load_mu);
+  const nft::ruleset base = current_ast(gw);
+  result<nft::ruleset> ast = nft::parse_string(text, name, limits_of(gw.cfg.ruleset_limits), &base);
   if (!ast) return std::move(ast).error();
   return install(gw, *ast, name, &gateway::ruleset, &text);
 }
@@ -385,11 +429,11 @@ std::string list_limits(gateway& gw) {
   return out;
 }
 
-std::string list_ruleset(gateway& gw) {
+std::string list_ruleset(gateway& gw, bool handles) {
   lock_guard lock(gw.ruleset_mu);
   if (!gw.ruleset) return "";
   live_counters lc(*gw.ruleset->rs);
-  return nft::format(gw.ruleset->rs->ast, &lc);
+  return nft::format(gw.ruleset->rs->ast, &lc, handles);
 }
 
 }  // namespace ctgate

@@ -36,9 +36,18 @@ struct ruleset_summary {
   std::vector<std::string> warnings;  // e.g. the ordering trap
 };
 
+// Applies a file of nft commands to the live ruleset, as `nft -f` does: one
+// transaction, `flush ruleset` to start from nothing, tables and chains
+// declared again extended, rules the file leaves alone keeping their
+// counters. A failed load changes nothing.
 result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path);
+// The same for commands given as text (ctgatectl nft '...'); `name` stands
+// for the file in errors.
 result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
                                           const std::string& name);
+// Rules of `to` that `from` had (same table and rule handle, same text) go
+// on counting from `from`'s totals.
+void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to);
 // Parses and compiles only (ctgate --check-ruleset); `ports` are the port
 // names iif/oif may use (empty: any name is accepted).
 result<ruleset_summary> check_ruleset_file(const std::string& path,
@@ -61,7 +70,8 @@ std::string trace_read(gateway& gw, size_t* packets);
 // packets were within and over its rate (summed over workers).
 std::string list_limits(gateway& gw);
 
-// `nft list ruleset` with live counters; empty when no ruleset is loaded.
-std::string list_ruleset(gateway& gw);
+// `nft list ruleset` with live counters (`handles`: as `nft -a list
+// ruleset`); empty when no ruleset is loaded.
+std::string list_ruleset(gateway& gw, bool handles = false);
 
 }  // namespace ctgate

@@ -297,8 +297,28 @@ int cmd_ct_enable(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-// /ctgate/ruleset/load,PATH: the path is read by the daemon; the result
-// (errors in nft's shape, warnings) comes back in a reply file.
+// A load's reply: its counts, and its error (nft's shape) or warnings in a
+// reply file. A failed load reports zeros (no newline after the error).
+void reply_load(rte_tel_data* d, const result<ruleset_summary>& r, const char* source) {
+  const ruleset_summary s = r ? *r : ruleset_summary{};
+  std::string text = r ? "" : r.error().to_string();
+  for (const auto& w : s.warnings) {
+    text += w + "\n";
+    LOG(WARNING) << w;
+  }
+  if (r)
+    LOG(INFO) << "ruleset " << source << " loaded: " << s.tables << " tables, " << s.chains
+              << " chains, " << s.rules << " rules";
+  rte_tel_data_add_dict_u64(d, "ok", r ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "tables", s.tables);
+  rte_tel_data_add_dict_u64(d, "chains", s.chains);
+  rte_tel_data_add_dict_u64(d, "rules", s.rules);
+  rte_tel_data_add_dict_u64(d, "warnings", s.warnings.size());
+  write_reply_file(d, text);
+}
+
+// /ctgate/ruleset/load,PATH: the path is read by the daemon and its commands
+// applied to the live ruleset (nft -f).
 int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   if (params == nullptr || *params == '\0') {
@@ -317,29 +337,28 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
                       .severity = "error",
                       .message = std::string("cannot open '") + params + "': not a regular file"})
           : load_ruleset_file(*g_gw, params);
-  // A failed load reports zeros and its error (no newline at the end).
-  const ruleset_summary s = r ? *r : ruleset_summary{};
-  std::string text = r ? "" : r.error().to_string();
-  for (const auto& w : s.warnings) {
-    text += w + "\n";
-    LOG(WARNING) << w;
-  }
-  if (r)
-    LOG(INFO) << "ruleset " << params << " loaded: " << s.tables << " tables, " << s.chains
-              << " chains, " << s.rules << " rules";
-  rte_tel_data_add_dict_u64(d, "ok", r ? 1 : 0);
-  rte_tel_data_add_dict_u64(d, "tables", s.tables);
-  rte_tel_data_add_dict_u64(d, "chains", s.chains);
-  rte_tel_data_add_dict_u64(d, "rules", s.rules);
-  rte_tel_data_add_dict_u64(d, "warnings", s.warnings.size());
-  write_reply_file(d, text);
+  reply_load(d, r, params);
   return 0;
 }
 
-int cmd_ruleset_list(const char* cmd, const char*, rte_tel_data* d) {
+// /ctgate/nft,COMMANDS: nft commands given on the command line (ctgatectl
+// nft '...'), applied like a file; errors name the source "<cmdline>".
+int cmd_nft(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (params == nullptr || *params == '\0') {
+    rte_tel_data_add_dict_string(d, "error", "usage: /ctgate/nft,COMMANDS");
+    return 0;
+  }
+  reply_load(d, load_ruleset_text(*g_gw, params, "<cmdline>"), "<cmdline>");
+  return 0;
+}
+
+// /ctgate/ruleset/list[,handles]: `nft list ruleset` (`nft -a list ruleset`).
+int cmd_ruleset_list(const char* cmd, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   bool limits = std::string(cmd) == "/ctgate/ruleset/limits";
-  write_reply_file(d, limits ? list_limits(*g_gw) : list_ruleset(*g_gw));
+  const bool handles = params != nullptr && std::string_view(params) == "handles";
+  write_reply_file(d, limits ? list_limits(*g_gw) : list_ruleset(*g_gw, handles));
   return 0;
 }
 
@@ -505,7 +524,9 @@ const telemetry_command k_commands[] = {
     {"/ctgate/conntrack/enable_hooks", cmd_ct_enable,
      "Register conntrack's hooks now (Linux's enable_hooks)"},
     {"/ctgate/ruleset/load", then_trim<cmd_ruleset_load>,
-     "Load an nft ruleset atomically. Param: path"},
+     "Apply an nft file to the ruleset atomically, as nft -f. Param: path"},
+    {"/ctgate/nft", then_trim<cmd_nft>,
+     "Apply nft commands atomically, as nft 'CMD'. Param: commands"},
     {"/ctgate/trace/start", then_trim<cmd_trace>,
      "Trace packets matching an nft expression. Param: expression"},
     {"/ctgate/trace/read", then_trim<cmd_trace>, "Trace lines since the last read"},
@@ -515,7 +536,7 @@ const telemetry_command k_commands[] = {
     {"/ctgate/ruleset/limits", then_trim<cmd_ruleset_list>,
      "Per-rule limit/meter counters: packets within and over the rate"},
     {"/ctgate/ruleset/list", then_trim<cmd_ruleset_list>,
-     "The live ruleset with counters, like nft list ruleset"},
+     "The live ruleset with counters, like nft list ruleset. Param: handles (nft -a)"},
 };
 
 }  // namespace

@@ -146,7 +146,15 @@ struct statement {
   nft::field meter_key = nft::field::ip_saddr;
 };
 
+// Handles are nft's: tables are numbered per ruleset, and chains, sets and
+// rules share one counter per table, each new object taking the next value.
+// A handle never changes and is never reused while its table lives; `delete
+// rule ... handle N` and listings with handles (nft -a) use them, and a load
+// keeps the counters of rules it does not touch (by table and rule handle).
 struct rule {
+  uint64_t handle = 0;
+  uint64_t serial = 0;  // unique to this parse of the rule in the process: a replaced rule,
+                        // though it keeps its handle, is another rule
   std::vector<match> matches;
   std::vector<statement> stmts;  // in order; at most one verdict, and it is last
   std::string comment;           // comment "..."
@@ -154,6 +162,7 @@ struct rule {
 };
 
 struct chain {
+  uint64_t handle = 0;
   std::string name;
   location loc;
   bool base = false;            // has `type ... hook ... priority ...;`
@@ -166,15 +175,19 @@ struct chain {
 };
 
 struct set {
+  uint64_t handle = 0;
   std::string name;
   location loc;
-  std::string type;       // ipv4_addr | inet_service | inet_proto | mark
-  bool interval = false;  // flags interval;
+  std::string type;         // ipv4_addr | inet_service | inet_proto | mark
+  bool interval = false;    // flags interval;
+  bool auto_merge = false;  // auto-merge; (later elements merge with earlier ones)
   std::vector<value_range> elems;
   std::vector<std::string> elem_text;  // as written, for listings
 };
 
 struct table {
+  uint64_t handle = 0;
+  uint64_t last_handle = 0;  // of its chains, sets and rules
   nft::family fam = nft::family::ip;
   std::string name;
   location loc;
@@ -183,7 +196,8 @@ struct table {
 };
 
 struct ruleset {
-  bool flush = false;  // `flush ruleset` seen (always implied: a load replaces all)
+  bool flush = false;  // `flush ruleset` seen
+  uint64_t last_table_handle = 0;
   std::vector<table> tables;
 };
 
@@ -207,9 +221,17 @@ struct parse_limits {
 // Parses a ruleset file (follows `include "file"` relative to the including
 // file, bounded depth 16). Never throws. Unsupported nft features give
 // "not supported: ..." errors, never silence.
-result<ruleset> parse_file(const std::string& path, const parse_limits& limits = {});
+//
+// The file's commands apply to `base` (an empty ruleset by default) as
+// `nft -f` applies a file to the kernel's ruleset, in one transaction: tables,
+// chains and sets declared again are extended, `flush ruleset` starts from
+// nothing, `delete`/`flush`/`insert`/`replace` edit what exists. The result is
+// the whole ruleset after the file; `base` is untouched (a failed load
+// changes nothing). Limits count the whole result.
+result<ruleset> parse_file(const std::string& path, const parse_limits& limits = {},
+                           const ruleset* base = nullptr);
 result<ruleset> parse_string(const std::string& text, const std::string& name,
-                             const parse_limits& limits = {});
+                             const parse_limits& limits = {}, const ruleset* base = nullptr);
 
 // Prints a ruleset like `nft list ruleset`. `counter_of(table, chain, rule
 // index)` returns the live {packets, bytes} of a rule's counter statement (or
@@ -222,7 +244,9 @@ struct counter_lookup {
   virtual ~counter_lookup() = default;
   virtual std::optional<counter_value> get(size_t table, size_t chain, size_t rule) const = 0;
 };
-std::string format(const ruleset& rs, const counter_lookup* counters = nullptr);
+// `handles`: print nft -a's `# handle N` after tables, chains, sets and rules.
+std::string format(const ruleset& rs, const counter_lookup* counters = nullptr,
+                   bool handles = false);
 
 // One rule as `nft list ruleset` prints it, without live counter values
 // (trace lines use it).

@@ -84,7 +84,7 @@ bool meter_state::conforming(uint32_t key_value, uint64_t now_ns) {
 }
 
 counter_value compiled_ruleset::counter_total(uint32_t i) const {
-  counter_value v;
+  counter_value v = counter_base[i];
   for (uint16_t w = 0; w < n_workers; w++) {
     v.packets += counters[w * n_counters + i].packets.get();
     v.bytes += counters[w * n_counters + i].bytes.get();
@@ -368,6 +368,7 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
       static_cast<size_t>(n_workers) * std::max<size_t>(1, out->limit_rule.size()));
   out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) *
                                                    std::max(1u, out->n_counters));
+  out->counter_base.resize(out->n_counters);
   return out;
 }
 

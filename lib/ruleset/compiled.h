@@ -149,10 +149,14 @@ struct compiled_ruleset {
   // counters[worker * n_counters + i]
   uint32_t n_counters = 0;
   std::unique_ptr<rule_counter[]> counters;
+  // Per counter: what it had counted before this ruleset (a rule kept by an
+  // incremental load goes on from its old total). Set before workers see
+  // the ruleset's counters in a listing, never after.
+  std::vector<counter_value> counter_base;
   std::vector<std::string> warnings;
 
   rule_counter& counter(uint16_t worker, uint32_t i) { return counters[worker * n_counters + i]; }
-  counter_value counter_total(uint32_t i) const;
+  counter_value counter_total(uint32_t i) const;  // base + every worker's
 };
 
 // Compiles a parsed ruleset. `ports` are the config's port names in order

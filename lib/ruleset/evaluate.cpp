@@ -54,6 +54,7 @@ class reference_check {
   void check_references() {
     for (const set_use& u : set_uses_) {
       const table_info& info = info_[u.table];
+      if (info.deleted) continue;
       auto found = info.sets.find(u.name);
       if (found == info.sets.end())
         fail(u.at, "set '" + u.name + "' does not exist in " + table_title(rs_, u.table));
@@ -68,6 +69,7 @@ class reference_check {
     std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>> edges(info_.size());
     for (size_t ti = 0; ti < info_.size(); ++ti) edges[ti].resize(rs_.tables[ti].chains.size());
     for (const jump_ref& j : jumps_) {
+      if (info_[j.table].deleted) continue;
       auto found = info_[j.table].chains.find(j.target);
       const char* verb = j.is_goto ? "goto" : "jump";
       if (found == info_[j.table].chains.end())
@@ -102,11 +104,16 @@ class reference_check {
         if (color[to] == 1) {
           std::string cycle;
           bool on = false;
+          // Report at a jump of this file: the ruleset it was applied to had no loop, so
+          // one of the cycle's edges is new.
+          const jump_ref* culprit = ref;
           for (const auto& [n, e] : path) {
             on = on || n == to;
             if (on) cycle += chains[n].name + " -> ";
+            if (on && culprit->base && e > 0 && !g[n][e - 1].second->base)
+              culprit = g[n][e - 1].second;
           }
-          fail(ref->at, "jump loop: " + cycle + chains[to].name);
+          fail(culprit->at, "jump loop: " + cycle + chains[to].name);
         }
         if (color[to] == 0) {
           color[to] = 1;
@@ -124,8 +131,11 @@ class reference_check {
     for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
       const auto& chains = rs_.tables[ti].chains;
       from_post[ti].resize(chains.size());
+      if (info_[ti].deleted) continue;
       for (size_t base = 0; base < chains.size(); ++base) {
-        if (!chains[base].base || chains[base].hook != hook::postrouting) continue;
+        if (info_[ti].chain_deleted[base] || !chains[base].base ||
+            chains[base].hook != hook::postrouting)
+          continue;
         std::vector<size_t> todo{base};
         from_post[ti][base] = base;
         while (!todo.empty()) {
@@ -139,10 +149,18 @@ class reference_check {
         }
       }
     }
-    for (const reject_use& r : rejects_)
-      if (const std::optional<size_t> base = from_post[r.table][r.chain])
-        fail(r.at, "reject is not allowed in the postrouting hook (base chain '" +
-                       rs_.tables[r.table].chains[*base].name + "')");
+    for (const reject_use& r : rejects_) {
+      if (info_[r.table].deleted) continue;
+      const std::optional<size_t> base = from_post[r.table][r.chain];
+      if (!base) continue;
+      // A reject loaded before was fine then: a jump of this file made it reachable.
+      pos at = r.at;
+      if (r.base)
+        for (const jump_ref& j : jumps_)
+          if (!j.base && j.table == r.table && from_post[j.table][j.chain]) at = j.at;
+      fail(at, "reject is not allowed in the postrouting hook (base chain '" +
+                   rs_.tables[r.table].chains[*base].name + "')");
+    }
   }
 
   const ruleset& rs_;

@@ -29,35 +29,44 @@ struct elem_syntax {
 };
 
 // The grammar's symbol table for one table: which chains and sets it has (index into the
-// table's vectors) and which of them have had their body.
+// table's vectors). What a file deletes stays in the vectors, marked, until the end of the
+// parse, so that indices recorded meanwhile stay valid; its name leaves the map at once.
 struct table_info {
-  bool has_body = false;
+  bool deleted = false;
   std::unordered_map<std::string, size_t> chains;
   std::unordered_map<std::string, size_t> sets;
-  std::vector<bool> chain_body;
-  std::vector<bool> set_body;
-  std::vector<bool> set_automerge;
+  std::vector<bool> chain_deleted;
+  std::vector<bool> set_deleted;
 };
 
 // References checked once the whole ruleset is read (nft resolves them per table, so a rule
-// may name a chain or set declared further down).
+// may name a chain or set declared further down). `rule` is the handle of the rule holding
+// the reference (one deleted later in the file no longer counts); `base` marks references of
+// rules that were there before the file, which were checked when they were loaded and have
+// no position in this file.
 struct jump_ref {
   size_t table;
   size_t chain;
   std::string target;
   pos at;
   bool is_goto;
+  uint64_t rule = 0;
+  bool base = false;
 };
 struct set_use {
   size_t table;
+  size_t chain;
   std::string name;
   field f;
   pos at;
+  uint64_t rule = 0;
 };
 struct reject_use {
   size_t table;
   size_t chain;
   pos at;
+  uint64_t rule = 0;
+  bool base = false;
 };
 
 // "table ip NAME", as messages name a table.
@@ -76,6 +85,7 @@ void add_reject_dependency(rule& rl, uint8_t l4, const pos& at, const location& 
 
 // The references of the whole ruleset: named sets exist and have the field's type, jump and
 // goto targets exist and are not base chains, no jump loops, no reject at postrouting.
+// Deleted tables and chains, and references of deleted rules, are left out.
 void check_references(const ruleset& rs, const std::vector<table_info>& info,
                       const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
                       const std::vector<reject_use>& rejects);

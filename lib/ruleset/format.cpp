@@ -94,11 +94,13 @@ std::string elem_text(field f, const value_range& r) {
   return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
 }
 
-std::string elems_text(field f, const std::vector<value_range>& elems, bool force_set) {
+// `per_line`: nft wraps a named set's elements, `per_line` to a line (0: never).
+std::string elems_text(field f, const std::vector<value_range>& elems, bool force_set,
+                       size_t per_line = 0) {
   if (elems.size() == 1 && !force_set) return elem_text(f, elems[0]);
   std::string out = "{ ";
   for (size_t i = 0; i < elems.size(); ++i) {
-    if (i) out += ", ";
+    if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
     out += elem_text(f, elems[i]);
   }
   return out + " }";
@@ -234,18 +236,25 @@ field field_for_set_type(const std::string& type) {
   return field::ip_saddr;
 }
 
-void print_set(std::string& out, const set& s) {
-  out += "\tset " + s.name + " {\n";
+std::string handle_note(bool handles, uint64_t h) {
+  return handles ? " # handle " + std::to_string(h) : "";
+}
+
+void print_set(std::string& out, const set& s, bool handles) {
+  out += "\tset " + s.name + " {" + handle_note(handles, s.handle) + "\n";
   out += "\t\ttype " + s.type + "\n";
   if (s.interval) out += "\t\tflags interval\n";
   if (!s.elems.empty())
-    out += "\t\telements = " + elems_text(field_for_set_type(s.type), s.elems, true) + "\n";
+    // As nft lists them: addresses two to a line, other values five.
+    out += "\t\telements = " +
+           elems_text(field_for_set_type(s.type), s.elems, true, s.type == "ipv4_addr" ? 2 : 5) +
+           "\n";
   out += "\t}\n";
 }
 
 void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
-                 const counter_lookup* counters) {
-  out += "\tchain " + c.name + " {\n";
+                 const counter_lookup* counters, bool handles) {
+  out += "\tchain " + c.name + " {" + handle_note(handles, c.handle) + "\n";
   if (c.base) {
     const std::string prio = c.priority_text.empty() ? std::to_string(c.priority) : c.priority_text;
     out += "\t\ttype " + c.type + " hook " + detail::hook_name(c.hook) + " priority " + prio +
@@ -254,7 +263,7 @@ void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
   for (size_t ri = 0; ri < c.rules.size(); ++ri) {
     std::optional<counter_value> live;
     if (counters) live = counters->get(ti, ci, ri);
-    out += "\t\t" + rule_text(c.rules[ri], live) + "\n";
+    out += "\t\t" + rule_text(c.rules[ri], live) + handle_note(handles, c.rules[ri].handle) + "\n";
   }
   out += "\t}\n";
 }
@@ -263,20 +272,21 @@ void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
 
 std::string format_rule(const rule& r) { return rule_text(r, std::nullopt); }
 
-std::string format(const ruleset& rs, const counter_lookup* counters) {
+std::string format(const ruleset& rs, const counter_lookup* counters, bool handles) {
   std::string out;
   for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
     const table& t = rs.tables[ti];
-    out += std::string("table ") + detail::family_name(t.fam) + " " + t.name + " {\n";
+    out += std::string("table ") + detail::family_name(t.fam) + " " + t.name + " {" +
+           handle_note(handles, t.handle) + "\n";
     const char* delim = "";
     for (const set& s : t.sets) {
       out += delim;
-      print_set(out, s);
+      print_set(out, s, handles);
       delim = "\n";
     }
     for (size_t ci = 0; ci < t.chains.size(); ++ci) {
       out += delim;
-      print_chain(out, t.chains[ci], ti, ci, counters);
+      print_chain(out, t.chains[ci], ti, ci, counters, handles);
       delim = "\n";
     }
     out += "}\n";

@@ -11,6 +11,7 @@
 // inside table, chain and set blocks as in nft. $variables are expanded here, when they reach
 // the front of the lookahead, so a define takes effect for the tokens after it and respects
 // block scope.
+#include <atomic>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,7 +22,8 @@
 
 namespace ctgate::nft::detail {
 
-ruleset parser::run() {
+ruleset parser::run(const ruleset* base) {
+  if (base != nullptr) adopt(*base);
   ts_.start(0);
   scopes_.emplace_back();
   for (;;) {
@@ -35,7 +37,58 @@ ruleset parser::run() {
     command();
   }
   check_references(rs_, info_, jumps_, set_uses_, rejects_);
+  compact();
   return std::move(rs_);
+}
+
+// The ruleset before the file: its symbol tables, its size against the limits, and the
+// references of its rules (base: checked when they were loaded; recorded so that a jump the
+// file adds is checked against the jumps already there, for loops and for reject).
+void parser::adopt(const ruleset& base) {
+  rs_ = base;
+  rs_.flush = false;
+  for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
+    const table& tb = rs_.tables[ti];
+    table_info info;
+    for (size_t ci = 0; ci < tb.chains.size(); ++ci) {
+      info.chains.emplace(tb.chains[ci].name, ci);
+      info.chain_deleted.push_back(false);
+      for (const rule& rl : tb.chains[ci].rules) {
+        ++rules_;
+        for (const statement& st : rl.stmts) {
+          if (st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_)
+            jumps_.push_back(
+                {ti, ci, st.target, pos{}, st.kind == stmt_kind::goto_, rl.handle, true});
+          if (st.kind == stmt_kind::reject) rejects_.push_back({ti, ci, pos{}, rl.handle, true});
+        }
+      }
+    }
+    for (size_t si = 0; si < tb.sets.size(); ++si) {
+      info.sets.emplace(tb.sets[si].name, si);
+      info.set_deleted.push_back(false);
+      elements_ += tb.sets[si].elems.size();
+    }
+    info_.push_back(std::move(info));
+  }
+}
+
+// Drops what the file deleted, now that no recorded index is needed any more.
+void parser::compact() {
+  std::vector<table> tables;
+  for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
+    if (info_[ti].deleted) continue;
+    table& tb = rs_.tables[ti];
+    std::vector<chain> chains;
+    for (size_t ci = 0; ci < tb.chains.size(); ++ci)
+      if (!info_[ti].chain_deleted[ci]) chains.push_back(std::move(tb.chains[ci]));
+    std::vector<set> sets;
+    for (size_t si = 0; si < tb.sets.size(); ++si)
+      if (!info_[ti].set_deleted[si]) sets.push_back(std::move(tb.sets[si]));
+    tb.chains = std::move(chains);
+    tb.sets = std::move(sets);
+    tables.push_back(std::move(tb));
+  }
+  rs_.tables = std::move(tables);
 }
 
 void parser::count_rule(const token& at) {
@@ -161,37 +214,76 @@ void parser::command() {
     take();
     return add_cmd(w == "create");
   }
+  if (w == "insert" || w == "replace") {
+    take();
+    expect_word("rule");
+    return rule_cmd(w == "insert" ? rule_verb::insert : rule_verb::replace);
+  }
+  if (w == "delete") return delete_cmd();
   if (one_of(w, {"table", "chain", "set", "element", "rule"})) return add_cmd(false);
   if (w == "nft")
     fail(t,
          "syntax error, unexpected 'nft' (a ruleset file holds nft commands without the "
          "'nft' prefix)");
-  if (one_of(w, {"insert", "replace", "delete", "destroy", "list", "reset", "rename", "monitor",
-                 "describe", "import", "export", "get"}))
+  if (one_of(w, {"destroy", "list", "reset", "rename", "monitor", "describe", "import", "export",
+                 "get"}))
     unsupported(t, "'" + w + "' command");
   if (one_of(w, {"map", "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct"}))
     unsupported(t, "named " + w + " objects");
   unexpected(t, "command");
 }
 
+// flush ruleset | flush table T | flush chain T C | flush set T S
 void parser::flush_cmd() {
   take();
   const token what = peek();
-  if (what.kind != tok::word) unexpected(what, "ruleset");
-  if (what.text != "ruleset") {
-    if (one_of(what.text, {"table", "chain", "set", "map", "meter", "flowtable"}))
-      unsupported(what, "'flush " + what.text + "' (only 'flush ruleset')");
-    unexpected(what, "ruleset");
-  }
+  if (what.kind != tok::word) unexpected(what, "ruleset, table, chain or set");
   take();
+  if (what.text == "table") {
+    const size_t ti = require_table(table_spec());
+    // nft: every chain's rules go; chains, sets and their elements stay.
+    for (chain& ch : rs_.tables[ti].chains) {
+      rules_ -= std::min(rules_, ch.rules.size());
+      ch.rules.clear();
+    }
+    forget_refs(ti, std::nullopt, std::nullopt);
+    return end_statement();
+  }
+  if (what.text == "chain") {
+    const size_t ti = require_table(table_spec());
+    const size_t ci = require_chain(ti, expect_name("chain name"));
+    rules_ -= std::min(rules_, rs_.tables[ti].chains[ci].rules.size());
+    rs_.tables[ti].chains[ci].rules.clear();
+    forget_refs(ti, ci, std::nullopt);
+    return end_statement();
+  }
+  if (what.text == "set") {
+    const size_t ti = require_table(table_spec());
+    set& st = rs_.tables[ti].sets[require_set(ti, expect_name("set name"))];
+    elements_ -= std::min(elements_, st.elems.size());
+    st.elems.clear();
+    st.elem_text.clear();
+    return end_statement();
+  }
+  if (what.text != "ruleset") {
+    if (one_of(what.text, {"map", "meter", "flowtable"}))
+      unsupported(what, "'flush " + what.text + "'");
+    unexpected(what, "ruleset, table, chain or set");
+  }
   if (at(tok::word)) unsupported(peek(), "'flush ruleset' of one family");
-  // nft applies a file as one transaction: whatever came before the flush is gone too.
+  // nft applies a file as one transaction: whatever came before the flush is gone too,
+  // and so is the ruleset the file was applied to. Table handles keep counting.
   rs_.flush = true;
-  rs_.tables.clear();
-  info_.clear();
+  for (table_info& info : info_) {
+    info.deleted = true;
+    info.chains.clear();
+    info.sets.clear();
+  }
   jumps_.clear();
   set_uses_.clear();
   rejects_.clear();
+  rules_ = 0;
+  elements_ = 0;
   end_statement();
 }
 
@@ -204,11 +296,135 @@ void parser::add_cmd(bool create) {
   if (w == "chain") return chain_cmd(create);
   if (w == "set") return set_cmd(create);
   if (w == "element") return element_cmd();
-  if (w == "rule") return rule_cmd();
+  if (w == "rule") return rule_cmd(rule_verb::add);
   if (one_of(w, {"map", "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct",
                  "tunnel"}))
     unsupported(what, "named " + w + " objects");
   unexpected(what, "table, chain, set, element or rule");
+}
+
+// delete table T | delete chain T C | delete set T S | delete rule T C handle N |
+// delete element T S { ... }. nft refuses to delete a chain a rule jumps to, or a set a rule
+// matches against (EBUSY); here the message says which rule.
+void parser::delete_cmd() {
+  take();
+  const token what = peek();
+  if (what.kind != tok::word) unexpected(what, "table, chain, set, rule or element");
+  take();
+  if (what.text == "table") {
+    const table_ref r = table_spec();
+    const size_t ti = require_table(r);
+    for (const chain& ch : rs_.tables[ti].chains) rules_ -= std::min(rules_, ch.rules.size());
+    for (const set& st : rs_.tables[ti].sets) elements_ -= std::min(elements_, st.elems.size());
+    info_[ti].deleted = true;
+    info_[ti].chains.clear();
+    info_[ti].sets.clear();
+    forget_refs(ti, std::nullopt, std::nullopt);
+    return end_statement();
+  }
+  if (what.text == "chain") {
+    const size_t ti = require_table(table_spec());
+    const token name = expect_name("chain name");
+    const size_t ci = require_chain(ti, name);
+    chain_in_use(ti, ci, name);
+    delete_chain(ti, ci);
+    return end_statement();
+  }
+  if (what.text == "set") {
+    const size_t ti = require_table(table_spec());
+    const token name = expect_name("set name");
+    const size_t si = require_set(ti, name);
+    set_in_use(ti, si, name);
+    elements_ -= std::min(elements_, rs_.tables[ti].sets[si].elems.size());
+    info_[ti].set_deleted[si] = true;
+    info_[ti].sets.erase(name.text);
+    return end_statement();
+  }
+  if (what.text == "rule") {
+    const size_t ti = require_table(table_spec());
+    const size_t ci = require_chain(ti, expect_name("chain name"));
+    const token at = peek();
+    const uint64_t handle = handle_spec();
+    const size_t ri = rule_at_handle(ti, ci, handle, at);
+    forget_refs(ti, ci, handle);
+    auto& rules = rs_.tables[ti].chains[ci].rules;
+    rules.erase(rules.begin() + static_cast<ptrdiff_t>(ri));
+    --rules_;
+    return end_statement();
+  }
+  if (what.text == "element") return element_cmd(true);
+  if (one_of(what.text, {"map", "flowtable", "counter", "quota", "limit", "ct"}))
+    unsupported(what, "'delete " + what.text + "'");
+  unexpected(what, "table, chain, set, rule or element");
+}
+
+size_t parser::require_chain(size_t ti, const token& name) {
+  auto found = info_[ti].chains.find(name.text);
+  if (found == info_[ti].chains.end())
+    fail(name, "chain '" + name.text + "' does not exist in " + table_title(rs_, ti));
+  return found->second;
+}
+
+size_t parser::require_set(size_t ti, const token& name) {
+  auto found = info_[ti].sets.find(name.text);
+  if (found == info_[ti].sets.end())
+    fail(name, "set '" + name.text + "' does not exist in " + table_title(rs_, ti));
+  return found->second;
+}
+
+// `handle N`: a rule's handle (nft -a shows them).
+uint64_t parser::handle_spec() {
+  expect_word("handle");
+  const token n = peek();
+  if (n.kind != tok::number) unexpected(n, "handle number");
+  return number(take());
+}
+
+size_t parser::rule_at_handle(size_t ti, size_t ci, uint64_t handle, const token& at) {
+  const chain& ch = rs_.tables[ti].chains[ci];
+  for (size_t ri = 0; ri < ch.rules.size(); ++ri)
+    if (ch.rules[ri].handle == handle) return ri;
+  fail(span_from(at), "no rule with handle " + std::to_string(handle) + " in chain '" + ch.name +
+                          "' of " + table_title(rs_, ti));
+}
+
+void parser::chain_in_use(size_t ti, size_t ci, const token& at) {
+  const table& tb = rs_.tables[ti];
+  const std::string& name = tb.chains[ci].name;
+  for (size_t c = 0; c < tb.chains.size(); ++c) {
+    if (info_[ti].chain_deleted[c]) continue;
+    for (const rule& rl : tb.chains[c].rules)
+      for (const statement& st : rl.stmts)
+        if ((st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_) && st.target == name)
+          fail(at, "chain '" + name + "' is in use: rule handle " + std::to_string(rl.handle) +
+                       " in chain '" + tb.chains[c].name +
+                       "' jumps to it (nft: Device or "
+                       "resource busy)");
+  }
+}
+
+void parser::set_in_use(size_t ti, size_t si, const token& at) {
+  const table& tb = rs_.tables[ti];
+  const std::string& name = tb.sets[si].name;
+  for (size_t c = 0; c < tb.chains.size(); ++c) {
+    if (info_[ti].chain_deleted[c]) continue;
+    for (const rule& rl : tb.chains[c].rules)
+      for (const match& m : rl.matches)
+        if (m.rhs.set_name == name)
+          fail(at, "set '" + name + "' is in use: rule handle " + std::to_string(rl.handle) +
+                       " in chain '" + tb.chains[c].name +
+                       "' matches against it (nft: Device "
+                       "or resource busy)");
+  }
+}
+
+void parser::delete_chain(size_t ti, size_t ci) {
+  chain& ch = rs_.tables[ti].chains[ci];
+  rules_ -= std::min(rules_, ch.rules.size());
+  ch.rules.clear();
+  forget_refs(ti, ci, std::nullopt);
+  info_[ti].chain_deleted[ci] = true;
+  info_[ti].chains.erase(ch.name);
 }
 
 parser::table_ref parser::table_spec() {
@@ -228,7 +444,8 @@ parser::table_ref parser::table_spec() {
 
 std::optional<size_t> parser::find_table(const table_ref& r) const {
   for (size_t i = 0; i < rs_.tables.size(); ++i)
-    if (rs_.tables[i].fam == r.fam && rs_.tables[i].name == r.name.text) return i;
+    if (!info_[i].deleted && rs_.tables[i].fam == r.fam && rs_.tables[i].name == r.name.text)
+      return i;
   return std::nullopt;
 }
 
@@ -244,6 +461,7 @@ void parser::table_cmd(bool create) {
   if (ti && create) fail(r.name, table_title(rs_, *ti) + " already exists");
   if (!ti) {
     table tb;
+    tb.handle = ++rs_.last_table_handle;
     tb.fam = r.fam;
     tb.name = r.name.text;
     tb.loc = loc_of(pos_of(r.name));
@@ -251,12 +469,12 @@ void parser::table_cmd(bool create) {
     info_.emplace_back();
     ti = rs_.tables.size() - 1;
   }
+  // A table declared again is extended (nft merges them, in one file or across loads).
   if (at(tok::lbrace)) {
-    if (info_[*ti].has_body)
-      fail(r.name, "duplicate " + table_title(rs_, *ti) + " (first declared at " +
-                       where(rs_.tables[*ti].loc) + ")");
-    info_[*ti].has_body = true;
+    ++block_depth_;
     table_body(*ti);
+    --block_depth_;
+    take_handles(*ti);
   }
   end_statement();
 }
@@ -321,23 +539,24 @@ void parser::chain_def(size_t ti, const token& name, bool create) {
     if (create) fail(name, "chain '" + name.text + "' already exists in " + table_title(rs_, ti));
   } else {
     chain ch;
+    ch.handle = block_depth_ == 0 ? ++rs_.tables[ti].last_handle : 0;
     ch.name = name.text;
     ch.loc = loc_of(pos_of(name));
     rs_.tables[ti].chains.push_back(std::move(ch));
     ci = rs_.tables[ti].chains.size() - 1;
     info.chains.emplace(name.text, ci);
-    info.chain_body.push_back(false);
+    info.chain_deleted.push_back(false);
   }
   if (!at(tok::lbrace)) return;
-  if (info_[ti].chain_body[ci])
-    fail(name, "duplicate chain '" + name.text + "' in " + table_title(rs_, ti) +
-                   " (first declared at " + where(rs_.tables[ti].chains[ci].loc) + ")");
-  info_[ti].chain_body[ci] = true;
-  chain_body(ti, ci);
+  // A chain declared again is extended: its rules are appended, its policy may change, and
+  // a hook it states must be the one it has (nft).
+  chain_body(ti, ci, found != info.chains.end());
 }
 
-void parser::chain_body(size_t ti, size_t ci) {
+void parser::chain_body(size_t ti, size_t ci, bool existed) {
   const token open = take();
+  const chain before = existed ? rs_.tables[ti].chains[ci] : chain{};
+  bool hook_given = false;
   enter_block(open);
   std::optional<pos> policy_at;
   for (;;) {
@@ -350,7 +569,22 @@ void parser::chain_body(size_t ti, size_t ci) {
       continue;
     }
     if (t.kind == tok::word && t.text == "type" && peek(1).kind == tok::word) {
+      if (hook_given) fail(t, "chain '" + rs_.tables[ti].chains[ci].name + "' already has a type");
+      chain& ch = rs_.tables[ti].chains[ci];
+      ch.base = false;  // stated afresh, then compared with what it was
       hook_spec(ti, ci);
+      hook_given = true;
+      if (existed && !before.base)
+        fail(span_from(t), "chain '" + ch.name + "' already exists in " + table_title(rs_, ti) +
+                               " as a regular chain: it cannot become a base chain (nft: File "
+                               "exists)");
+      if (existed && (ch.hook != before.hook || ch.priority != before.priority))
+        fail(span_from(t), "chain '" + ch.name + "' already exists in " + table_title(rs_, ti) +
+                               " with hook " + hook_name(before.hook) + " priority " +
+                               std::to_string(before.priority) +
+                               ": its hook and priority cannot change (nft: Operation not "
+                               "supported)");
+      if (existed) ch.priority_text = before.priority_text;
     } else if (t.kind == tok::word && t.text == "policy") {
       take();
       const token v = expect_name("accept or drop");
@@ -366,8 +600,7 @@ void parser::chain_body(size_t ti, size_t ci) {
     } else if (t.kind == tok::word && t.text == "comment" && peek(1).kind == tok::string) {
       unsupported(t, "chain comments");
     } else {
-      count_rule(t);
-      rule rl = parse_rule(ti, ci);
+      rule rl = new_rule(ti, ci);
       rs_.tables[ti].chains[ci].rules.push_back(std::move(rl));
     }
     end_statement();
@@ -383,7 +616,6 @@ void parser::chain_body(size_t ti, size_t ci) {
 void parser::hook_spec(size_t ti, size_t ci) {
   chain& ch = rs_.tables[ti].chains[ci];
   const token kw = take();
-  if (ch.base) fail(kw, "chain '" + ch.name + "' already has a type");
   const token type = expect_name("chain type");
   if (type.text != "filter") {
     if (type.text == "nat" || type.text == "route") unsupported(type, "chain type " + type.text);
@@ -446,20 +678,107 @@ void parser::priority_spec(chain& ch, hook hk) {
 
 // --- rules ----------------------------------------------------------------------------------
 
-void parser::rule_cmd() {
+// One rule. Its handle comes from its table's counter once it is parsed (or is `handle`, for
+// replace); inside a table block, once the block ends (take_handles). References made while
+// it is parsed carry a provisional id until then.
+rule parser::new_rule(size_t ti, size_t ci, uint64_t handle) {
+  count_rule(peek());
+  rule_handle_ = kProvisional | ++provisional_;
+  rule rl = parse_rule(ti, ci);
+  rl.handle = rule_handle_;
+  static std::atomic<uint64_t> serials{0};
+  rl.serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (block_depth_ == 0) give_rule_handle(ti, rl, handle);
+  return rl;
+}
+
+// What nft creates in the kernel for a rule takes handles too: each anonymous set
+// (`{ 80, 443 }`; one element is a plain compare) and each meter is a set, added just before
+// the rule.
+void parser::give_rule_handle(size_t ti, rule& rl, uint64_t handle) {
+  table& tb = rs_.tables[ti];
+  for (const match& m : rl.matches)
+    if (m.rhs.set_name.empty() && m.rhs.elems.size() > 1) ++tb.last_handle;
+  for (const statement& st : rl.stmts)
+    if (st.kind == stmt_kind::meter) ++tb.last_handle;
+  const uint64_t provisional = rl.handle;
+  rl.handle = handle != 0 ? handle : ++tb.last_handle;
+  for (jump_ref& r : jumps_)
+    if (r.rule == provisional) r.rule = rl.handle;
+  for (set_use& r : set_uses_)
+    if (r.rule == provisional) r.rule = rl.handle;
+  for (reject_use& r : rejects_)
+    if (r.rule == provisional) r.rule = rl.handle;
+}
+
+// The handles of what a table block created, in the order nft adds them to the kernel: the
+// block is expanded into commands for its chains, then its sets, then the rules of each chain.
+void parser::take_handles(size_t ti) {
+  table& tb = rs_.tables[ti];
+  for (chain& ch : tb.chains)
+    if (ch.handle == 0) ch.handle = ++tb.last_handle;
+  for (set& st : tb.sets)
+    if (st.handle == 0) st.handle = ++tb.last_handle;
+  for (chain& ch : tb.chains)
+    for (rule& rl : ch.rules)
+      if (rl.handle & kProvisional) give_rule_handle(ti, rl, 0);
+}
+
+// Rules that are gone take their references with them.
+void parser::forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint64_t> rule) {
+  auto gone = [&](const auto& r) {
+    if (r.table != ti) return false;
+    if (rule) return r.rule == *rule;
+    return !ci || r.chain == *ci;
+  };
+  std::erase_if(jumps_, gone);
+  std::erase_if(rejects_, gone);
+  std::erase_if(set_uses_, gone);
+}
+
+// add rule T C [position H | handle H | index I] RULE     (after that rule; else at the end)
+// insert rule T C [position H | handle H | index I] RULE  (before it; else at the start)
+// replace rule T C handle H RULE                          (in its place, keeping its handle)
+void parser::rule_cmd(rule_verb verb) {
   const table_ref r = table_spec();
   const size_t ti = require_table(r);
   const token name = expect_name("chain name");
-  auto found = info_[ti].chains.find(name.text);
-  if (found == info_[ti].chains.end())
-    fail(name, "chain '" + name.text + "' does not exist in " + table_title(rs_, ti));
-  if (at_word("position") || at_word("handle") || at_word("index"))
-    unsupported(peek(), "'add rule ... " + peek().text + "'");
+  const size_t ci = require_chain(ti, name);
+  std::optional<size_t> at_rule;  // index of the rule named by position/handle/index
+  if (at_word("position") || at_word("handle") || at_word("index")) {
+    const token kw = take();
+    const token n = peek();
+    if (n.kind != tok::number) unexpected(n, kw.text == "index" ? "index number" : "handle number");
+    const uint64_t v = number(take());
+    if (kw.text == "index") {
+      if (verb == rule_verb::replace) unexpected(kw, "handle");
+      if (v >= rs_.tables[ti].chains[ci].rules.size())
+        fail(span_from(kw), "no rule at index " + std::to_string(v) + " in chain '" + name.text +
+                                "' of " + table_title(rs_, ti));
+      at_rule = static_cast<size_t>(v);
+    } else {
+      if (verb == rule_verb::replace && kw.text != "handle") unexpected(kw, "handle");
+      at_rule = rule_at_handle(ti, ci, v, kw);
+    }
+  } else if (verb == rule_verb::replace) {
+    unexpected(peek(), "handle");
+  }
   log_.clear();
   if (at_statement_end()) unexpected(peek(), "a match or statement");
-  count_rule(peek());
-  rule rl = parse_rule(ti, found->second);
-  rs_.tables[ti].chains[found->second].rules.push_back(std::move(rl));
+  auto& rules = rs_.tables[ti].chains[ci].rules;
+  if (verb == rule_verb::replace) {
+    // The new rule takes the old one's place and handle (as in nft; its counter starts
+    // again).
+    const uint64_t handle = rules[*at_rule].handle;
+    forget_refs(ti, ci, handle);
+    --rules_;
+    rules[*at_rule] = new_rule(ti, ci, handle);
+    return end_statement();
+  }
+  rule rl = new_rule(ti, ci);
+  size_t where_to = verb == rule_verb::add ? rules.size() : 0;
+  if (at_rule) where_to = verb == rule_verb::add ? *at_rule + 1 : *at_rule;
+  rules.insert(rules.begin() + static_cast<ptrdiff_t>(where_to), std::move(rl));
   end_statement();
 }
 
@@ -483,10 +802,11 @@ error internal_error(const std::string& file, const std::exception& ex) {
       .file = file, .severity = "error", .message = std::string("internal error: ") + ex.what()};
 }
 
-result<ruleset> parse_source(std::deque<source>& sources, const parse_limits& limits) {
+result<ruleset> parse_source(std::deque<source>& sources, const parse_limits& limits,
+                             const ruleset* base) {
   try {
     parser p(sources, limits);
-    return p.run();
+    return p.run(base);
   } catch (const parse_failure& f) {
     return to_error(sources, f);
   } catch (const std::exception& ex) {
@@ -497,7 +817,7 @@ result<ruleset> parse_source(std::deque<source>& sources, const parse_limits& li
 }  // namespace
 
 result<ruleset> parse_string(const std::string& text, const std::string& name,
-                             const parse_limits& limits) {
+                             const parse_limits& limits, const ruleset* base) {
   try {
     std::deque<source> sources(1);
     source& s = sources[0];
@@ -506,13 +826,14 @@ result<ruleset> parse_string(const std::string& text, const std::string& name,
     s.key = name.empty() ? std::string() : canonical_key(name);
     s.text = text;
     index_lines(s);
-    return parse_source(sources, limits);
+    return parse_source(sources, limits, base);
   } catch (const std::exception& ex) {
     return internal_error(name, ex);
   }
 }
 
-result<ruleset> parse_file(const std::string& path, const parse_limits& limits) {
+result<ruleset> parse_file(const std::string& path, const parse_limits& limits,
+                           const ruleset* base) {
   try {
     result<std::string> text = read_file(path);
     if (!text) {
@@ -520,7 +841,7 @@ result<ruleset> parse_file(const std::string& path, const parse_limits& limits) 
                    .severity = "error",
                    .message = "cannot open '" + path + "': " + text.error().message};
     }
-    return parse_string(*text, path, limits);
+    return parse_string(*text, path, limits, base);
   } catch (const std::exception& ex) {
     return internal_error(path, ex);
   }

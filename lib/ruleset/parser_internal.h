@@ -51,7 +51,8 @@ class parser {
   parser(std::deque<source>& sources, const parse_limits& limits)
       : sources_(sources), ts_(sources), limits_(limits) {}
 
-  ruleset run();
+  // The file's commands applied to `base` (nullptr: an empty ruleset).
+  ruleset run(const ruleset* base);
 
  private:
   // --- tokens (parser.cpp) ---
@@ -140,9 +141,12 @@ class parser {
 
   // --- commands, tables and chains (parser.cpp) ---
 
+  void adopt(const ruleset& base);
+  void compact();
   void command();
   void flush_cmd();
   void add_cmd(bool create);
+  void delete_cmd();
 
   struct table_ref {
     family fam = family::ip;
@@ -156,10 +160,22 @@ class parser {
   void table_body(size_t ti);
   void chain_cmd(bool create);
   void chain_def(size_t ti, const token& name, bool create);
-  void chain_body(size_t ti, size_t ci);
+  size_t require_chain(size_t ti, const token& name);
+  size_t require_set(size_t ti, const token& name);
+  uint64_t handle_spec();
+  size_t rule_at_handle(size_t ti, size_t ci, uint64_t handle, const token& at);
+  void chain_in_use(size_t ti, size_t ci, const token& at);
+  void set_in_use(size_t ti, size_t si, const token& at);
+  void delete_chain(size_t ti, size_t ci);
+  rule new_rule(size_t ti, size_t ci, uint64_t handle = 0);
+  void give_rule_handle(size_t ti, rule& rl, uint64_t handle);
+  void take_handles(size_t ti);
+  void forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint64_t> rule);
+  void chain_body(size_t ti, size_t ci, bool existed);
   void hook_spec(size_t ti, size_t ci);
   void priority_spec(chain& ch, hook hk);
-  void rule_cmd();
+  enum class rule_verb : uint8_t { add, insert, replace };
+  void rule_cmd(rule_verb verb);
 
   // --- values, element lists and sets (parser_set.cpp) ---
 
@@ -174,9 +190,9 @@ class parser {
   void element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
   void set_cmd(bool create);
   void set_def(size_t ti, const token& name, bool create);
-  void set_body(size_t ti, size_t si, const token& name);
+  void set_body(size_t ti, size_t si, const token& name, bool existed);
   void typeof_spec(set& st);
-  void element_cmd();
+  void element_cmd(bool remove = false);
 
   // --- rules (parser_rule.cpp) ---
 
@@ -213,6 +229,12 @@ class parser {
   void count_elements(const token& at, size_t n);
   int depth_ = 0;
   size_t current_table_ = 0;
+  size_t current_chain_ = 0;
+  // Handles: a rule's references carry a provisional id until the rule has its handle.
+  static constexpr uint64_t kProvisional = uint64_t{1} << 63;
+  uint64_t rule_handle_ = 0;  // of the rule being parsed, for its references
+  uint64_t provisional_ = 0;
+  int block_depth_ = 0;  // inside a table block, whose handles come at its end
   ruleset rs_;
   std::vector<table_info> info_;
   std::vector<jump_ref> jumps_;

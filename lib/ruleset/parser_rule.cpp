@@ -52,6 +52,7 @@ bool parser::starts_statement() {
 
 rule parser::parse_rule(size_t ti, size_t ci) {
   current_table_ = ti;
+  current_chain_ = ci;
   rule rl;
   const token first = peek();
   uint8_t l4 = 0;  // transport protocol the rule is known to match, 0 if any
@@ -313,7 +314,8 @@ void parser::value_relation(match& mt, rel r, const token& op_tok) {
     if (first.kind == tok::set_ref) {
       take();
       mt.rhs.set_name = first.text;
-      set_uses_.push_back({current_table_, first.text, mt.f, pos_of(first)});
+      set_uses_.push_back(
+          {current_table_, current_chain_, first.text, mt.f, pos_of(first), rule_handle_});
       return;
     }
     std::vector<elem_syntax> elems;
@@ -381,11 +383,11 @@ statement parser::parse_statement(size_t ti, size_t ci) {
     if (at(tok::lbrace)) unsupported(peek(), "anonymous chains");
     const token target = expect_name("chain name");
     st.target = target.text;
-    jumps_.push_back({ti, ci, target.text, pos_of(target), w == "goto"});
+    jumps_.push_back({ti, ci, target.text, pos_of(target), w == "goto", rule_handle_});
   } else if (w == "reject") {
     st.kind = stmt_kind::reject;
     reject_options(st);
-    rejects_.push_back({ti, ci, pos_of(head)});
+    rejects_.push_back({ti, ci, pos_of(head), rule_handle_});
   } else if (w == "log") {
     st.kind = stmt_kind::log;
     log_options(st);

@@ -187,27 +187,30 @@ void parser::set_def(size_t ti, const token& name, bool create) {
   if (found != info.sets.end()) {
     si = found->second;
     if (create) fail(name, "set '" + name.text + "' already exists in " + table_title(rs_, ti));
-    if (info.set_body[si])
-      fail(name, "duplicate set '" + name.text + "' in " + table_title(rs_, ti) +
-                     " (first declared at " + where(rs_.tables[ti].sets[si].loc) + ")");
   } else {
     set st;
+    st.handle = block_depth_ == 0 ? ++rs_.tables[ti].last_handle : 0;
     st.name = name.text;
     st.loc = loc_of(pos_of(name));
     rs_.tables[ti].sets.push_back(std::move(st));
     si = rs_.tables[ti].sets.size() - 1;
     info.sets.emplace(name.text, si);
-    info.set_body.push_back(false);
-    info.set_automerge.push_back(false);
+    info.set_deleted.push_back(false);
   }
-  info_[ti].set_body[si] = true;
-  set_body(ti, si, name);
+  set_body(ti, si, name, found != info.sets.end());
 }
 
-void parser::set_body(size_t ti, size_t si, const token& name) {
+// A set declared again (`existed`) is extended, as in nft: its type and flags must be the
+// ones it has, and its new elements are added.
+void parser::set_body(size_t ti, size_t si, const token& name, bool existed) {
   const token open = take();
   enter_block(open);
   std::vector<elem_syntax> elems;
+  const set before = existed ? rs_.tables[ti].sets[si] : set{};
+  if (existed) {  // the declaration states them afresh
+    rs_.tables[ti].sets[si].type.clear();
+    rs_.tables[ti].sets[si].interval = false;
+  }
   for (;;) {
     log_.clear();
     const token t = peek();
@@ -252,7 +255,7 @@ void parser::set_body(size_t ti, size_t si, const token& name) {
       element_list(k, elems, 1, empty_rule::syntax);
     } else if (t.text == "auto-merge") {
       take();
-      info_[ti].set_automerge[si] = true;
+      st.auto_merge = true;
     } else if (one_of(t.text, {"size", "timeout", "gc-interval", "policy", "counter", "comment"})) {
       unsupported(t, "set " + t.text);
     } else {
@@ -262,10 +265,15 @@ void parser::set_body(size_t ti, size_t si, const token& name) {
   }
   take();
   leave_block();
-  if (rs_.tables[ti].sets[si].type.empty())
-    fail(name, "set definition does not specify key data type");
+  set& st = rs_.tables[ti].sets[si];
+  if (st.type.empty()) fail(name, "set definition does not specify key data type");
+  if (existed && (st.type != before.type || st.interval != before.interval))
+    fail(name, "set '" + st.name + "' already exists in " + table_title(rs_, ti) + " as type " +
+                   before.type + (before.interval ? " with flags interval" : "") +
+                   ": a declaration may not change it (nft: File exists)");
+  st.auto_merge = st.auto_merge || before.auto_merge;
   count_elements(name, elems.size());
-  add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
+  add_elements(st, st.auto_merge, elems);
 }
 
 // `typeof EXPR`: nft's other way to give a set's type, from a field it is matched with.
@@ -282,20 +290,33 @@ void parser::typeof_spec(set& st) {
   unsupported(first, "typeof " + expr);
 }
 
-void parser::element_cmd() {
+// add element T S { ... } | delete element T S { ... }
+void parser::element_cmd(bool remove) {
   const table_ref r = table_spec();
   const size_t ti = require_table(r);
   const token name = expect_name("set name");
-  auto found = info_[ti].sets.find(name.text);
-  if (found == info_[ti].sets.end())
-    fail(name, "set '" + name.text + "' does not exist in " + table_title(rs_, ti));
-  const size_t si = found->second;
-  if (rs_.tables[ti].sets[si].type.empty())
-    fail(name, "set definition does not specify key data type");
+  const size_t si = require_set(ti, name);
+  set& st = rs_.tables[ti].sets[si];
+  if (st.type.empty()) fail(name, "set definition does not specify key data type");
   std::vector<elem_syntax> elems;
-  element_list(*kind_of_set_type(rs_.tables[ti].sets[si].type), elems, 1, empty_rule::syntax);
+  element_list(*kind_of_set_type(st.type), elems, 1, empty_rule::syntax);
+  if (remove) {
+    // nft deletes exactly the elements given; one that is not there fails the whole
+    // transaction (ENOENT).
+    for (const elem_syntax& e : elems) {
+      size_t i = 0;
+      while (i < st.elems.size() && !(st.elems[i].lo == e.r.lo && st.elems[i].hi == e.r.hi)) ++i;
+      if (i == st.elems.size())
+        fail(e.at, "element " + e.text + " is not in set '" + st.name + "' of " +
+                       table_title(rs_, ti) + " (nft: No such file or directory)");
+      st.elems.erase(st.elems.begin() + static_cast<ptrdiff_t>(i));
+      st.elem_text.erase(st.elem_text.begin() + static_cast<ptrdiff_t>(i));
+      --elements_;
+    }
+    return end_statement();
+  }
   count_elements(name, elems.size());
-  add_elements(rs_.tables[ti].sets[si], info_[ti].set_automerge[si], elems);
+  add_elements(st, st.auto_merge, elems);
   end_statement();
 }
 

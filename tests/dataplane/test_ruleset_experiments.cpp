@@ -54,6 +54,60 @@ table ip filter {
       << list_ruleset(*t.gw);
 }
 
+// nft -f semantics (issue 12): a file without `flush ruleset` adds to the live
+// ruleset, and the rules it leaves alone keep counting from where they were; a
+// rule replaced in place, and everything after a flush, counts from zero.
+TEST(RulesetCommands, LoadsAddToTheLiveRulesetAndKeptRulesKeepTheirCounters) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table ip filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport 2570 counter drop
+  }
+})");
+  t.send(0, tcp("10.0.1.2", 33254, "10.0.1.1", 2570, TCPF_SYN));
+  t.send(0, tcp("10.0.1.2", 33255, "10.0.1.1", 2570, TCPF_SYN));
+  // A second file adds a table next to the first (and a rule to the first).
+  load(t, R"(
+table ip other {
+  chain input { type filter hook input priority filter; udp dport 53 counter accept; }
+}
+add rule ip filter input tcp dport 2571 counter drop
+)");
+  t.send(0, tcp("10.0.1.2", 33256, "10.0.1.1", 2570, TCPF_SYN));
+  std::string listing = list_ruleset(*t.gw, true);
+  EXPECT_TRUE(contains(listing, "tcp dport 2570 counter packets 3 bytes 120 drop # handle 2"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "tcp dport 2571 counter packets 0 bytes 0 drop # handle 3"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "table ip other { # handle 2")) << listing;
+  // Replaced in place: same handle, a new counter.
+  ASSERT_TRUE(load_ruleset_text(*t.gw,
+                                "replace rule ip filter input handle 2 tcp dport 2570 "
+                                "counter drop\n",
+                                "replace.nft"));
+  listing = list_ruleset(*t.gw, true);
+  EXPECT_TRUE(contains(listing, "tcp dport 2570 counter packets 0 bytes 0 drop # handle 2"))
+      << listing;
+  // A load that fails changes nothing, counters included.
+  t.send(0, tcp("10.0.1.2", 33257, "10.0.1.1", 2570, TCPF_SYN));
+  EXPECT_FALSE(load_ruleset_text(*t.gw, "delete rule ip filter input handle 99\n", "bad.nft"));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "tcp dport 2570 counter packets 1 bytes 40 drop"));
+  // flush ruleset replaces everything.
+  load(t,
+       "flush ruleset\ntable ip filter { chain input { type filter hook input priority "
+       "filter; tcp dport 2570 counter drop; } }\n");
+  listing = list_ruleset(*t.gw, true);
+  EXPECT_EQ(listing,
+            "table ip filter { # handle 3\n"
+            "\tchain input { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\ttcp dport 2570 counter packets 0 bytes 0 drop # handle 2\n"
+            "\t}\n"
+            "}\n");
+}
+
 // Article 1, last experiment: a chain at 2147483647 registered before
 // conntrack's hooks runs after ipv4_confirm. The SYN is dropped and counted,
 // yet its flow is confirmed; ctgate warns about it.
@@ -286,8 +340,8 @@ table ip f {
   EXPECT_FALSE(t.gw->tracing.load());
   for (const auto& e : t.gw->hooks->list()) EXPECT_NE(e.name.rfind("nft ctgate_trace", 0), 0u);
 
-  // nftrace in the user's own ruleset.
-  load(t, R"(
+  // nftrace in the user's own ruleset (replacing the first, as nft -f does with a flush).
+  load(t, R"(flush ruleset
 table ip f {
   chain forward { type filter hook forward priority 0; udp dport 53 meta nftrace set 1; counter accept; }
 })");
@@ -638,7 +692,9 @@ TEST(Ruleset, OperatorMistakesAreRefusedAndChangeNothing) {
   many += "} }\n";
   result<ruleset_summary> r = load_ruleset_text(*t.gw, many, "many.nft");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().line, 1002);
+  // The file applies to the live ruleset (nft -f): its one rule counts too, so the
+  // 1000th rule of the file is the one over the limit.
+  EXPECT_EQ(r.error().line, 1001);
   EXPECT_TRUE(contains(r.error().message, "too many rules: the limit is 1000"))
       << r.error().message;
 

@@ -112,11 +112,16 @@ class NetnsForwardTest(unittest.TestCase):
         p = ct.run_ctl(self.prefix, *args, timeout=timeout)
         if p.returncode != 0:
             msg = "ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
-            # A command that cannot connect usually means ctgate is gone: say
-            # how it ended, with the end of its log, so CI output shows why.
-            if self.daemon is not None and self.daemon.proc.poll() is not None:
-                msg += "\nctgate exited with code %s; the end of its log:\n%s" % (
-                    self.daemon.proc.returncode, self.daemon.log()[-3000:])
+            # A command that cannot connect usually means ctgate is gone or
+            # going: say how it ended (given a few seconds to finish exiting),
+            # with the end of its log, so CI output shows why.
+            if self.daemon is not None:
+                try:
+                    rc = self.daemon.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    rc = "none (still running)"
+                msg += "\nctgate exit code: %s; the end of its log:\n%s" % (
+                    rc, self.daemon.log()[-3000:])
             self.fail(msg)
         return p.stdout.decode()
 

@@ -1254,15 +1254,6 @@ TEST(RulesetErrors, Chains) {
             "priority ...')\n"
             "    policy drop\n"
             "    ^^^^^^^^^^^");
-  EXPECT_EQ(parse_err("table ip t {\n  chain c { }\n  chain c { }\n}\n"),
-            "rs.nft:3:9: error: duplicate chain 'c' in table ip t (first declared at "
-            "rs.nft:2:9)\n"
-            "  chain c { }\n"
-            "        ^");
-  EXPECT_EQ(parse_err("table ip t { }\ntable ip t { }\n"),
-            "rs.nft:2:10: error: duplicate table ip t (first declared at rs.nft:1:10)\n"
-            "table ip t { }\n"
-            "         ^");
   EXPECT_EQ(parse_err("add rule ip nope c accept\n"),
             "rs.nft:1:13: error: table ip nope does not exist\n"
             "add rule ip nope c accept\n"
@@ -1319,11 +1310,6 @@ TEST(RulesetErrors, Sets) {
             "rs.nft:3:14: error: set 'missing' does not exist in table ip t\n"
             "    ip saddr @missing drop\n"
             "             ^^^^^^^^");
-  EXPECT_EQ(
-      parse_err("table ip t {\n  set s { type ipv4_addr; }\n  set s { type ipv4_addr; }\n}\n"),
-      "rs.nft:3:7: error: duplicate set 's' in table ip t (first declared at rs.nft:2:7)\n"
-      "  set s { type ipv4_addr; }\n"
-      "      ^");
   EXPECT_EQ(parse_err("table ip t {\n  set s { type ipv4_addr; elements = { 10.0.0.0/8 } }\n}\n"),
             "rs.nft:2:40: error: You must add 'flags interval' to your set declaration if you "
             "want to add prefix elements\n"

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""nft -f command semantics against the kernel (issue 12): the same steps applied to this
+machine's nftables (in a network namespace of the test's own) and to a running ctgate, and
+`nft -a list ruleset` compared with `ctgatectl ruleset list -a` after every step.
+
+Steps are files (`ctgatectl ruleset load FILE` / `nft -f FILE`) and command lines
+(`ctgatectl nft 'CMD'` / `nft 'CMD'`): a second file adds a table next to the first, a
+table and a chain declared again are extended, `flush ruleset` replaces everything, rules
+go in at positions and handles, `replace` keeps a handle, `delete` by handle removes the
+right rule, elements come and go, and a step that fails (on both) changes nothing. Handles
+are compared too: they are the kernel's numbers.
+
+Run (root):  python3 tests/e2e/test_nft_commands.py [-v]
+"""
+
+import os
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import ctgate_test as ct  # noqa: E402
+
+NS = "ctgt-nft-%d" % os.getpid()
+
+FIRST = """table ip filter {
+	set admin {
+		type ipv4_addr
+		elements = { 10.0.0.1, 10.0.0.2 }
+	}
+
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr @admin tcp dport 22 accept
+		tcp dport { 80, 443 } counter accept
+	}
+}
+"""
+
+SECOND = """table ip extra {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		udp dport 53 accept
+	}
+}
+table ip filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		icmp type echo-request accept
+	}
+}
+"""
+
+REPLACE_ALL = """flush ruleset
+table ip only {
+	chain output {
+		type filter hook output priority filter; policy accept;
+		tcp dport 25 drop
+	}
+}
+"""
+
+# (kind, text, should_succeed): kind "file" or "cmd".
+STEPS = [
+    ("file", FIRST, True),
+    ("file", SECOND, True),
+    ("cmd", "add rule ip filter input position 5 tcp dport 8080 accept", True),
+    ("cmd", "insert rule ip filter input tcp dport 1 drop", True),
+    ("cmd", "insert rule ip filter input position 5 tcp dport 2 drop", True),
+    ("cmd", "replace rule ip filter input handle 5 tcp dport 3 drop", True),
+    ("cmd", "add rule ip filter input index 0 tcp dport 4 drop", True),
+    ("cmd", "delete rule ip filter input handle 9", True),
+    ("cmd", "add element ip filter admin { 10.0.0.3 }", True),
+    ("cmd", "delete element ip filter admin { 10.0.0.1 }", True),
+    ("cmd", "delete rule ip filter input handle 999", False),
+    ("cmd", "delete set ip filter admin", False),
+    ("cmd", "delete element ip filter admin { 192.0.2.1 }", False),
+    ("cmd", "add chain ip extra forward { type filter hook input priority filter; }", False),
+    ("cmd", "add rule ip filter input tcp dport 9 accept; delete table ip nosuch", False),
+    ("cmd", "flush chain ip extra forward", True),
+    ("cmd", "add chain ip extra helper; add rule ip extra forward jump helper", True),
+    ("cmd", "delete chain ip extra helper", False),
+    ("cmd", "flush table ip filter", True),
+    ("cmd", "delete table ip extra", True),
+    ("file", REPLACE_ALL, True),
+]
+
+
+def skip_reason():
+    if os.geteuid() != 0:
+        return "needs root"
+    if ct.missing_binary_reason():
+        return ct.missing_binary_reason()
+    if subprocess.run(["which", "nft"], stdout=subprocess.DEVNULL).returncode != 0:
+        return "nft not installed"
+    return None
+
+
+def kernel(*args, stdin=None):
+    return subprocess.run(["ip", "netns", "exec", NS, "nft", *args], input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+
+
+@unittest.skipIf(skip_reason() is not None, skip_reason() or "")
+class NftCommandsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = ct.TempDir("nftcmd")
+        self.prefix = ct.file_prefix("nftcmd")
+        self.daemon = None
+        self.addCleanup(self._cleanup)
+        subprocess.run(["ip", "netns", "add", NS], check=True, timeout=30)
+        ports = [{"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
+                 {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24"}]
+        cfg = ct.make_config(self.prefix, ports)
+        path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
+        self.daemon = ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix,
+                                run_seconds=300)
+        if not self.daemon.wait_for_log(r"ctgate running", timeout=30):
+            self.fail("ctgate did not start:\n" + self.daemon.log()[-3000:])
+
+    def _cleanup(self):
+        if self.daemon is not None:
+            self.daemon.stop(grace=10)
+        subprocess.run(["ip", "netns", "del", NS], timeout=30)
+        self.tmp.cleanup()
+
+    def ctl(self, *args):
+        return ct.run_ctl(self.prefix, *args, timeout=60)
+
+    def listings(self):
+        k = kernel("-a", "list", "ruleset")
+        self.assertEqual(k.returncode, 0, k.stderr)
+        c = self.ctl("ruleset", "list", "-a")
+        self.assertEqual(c.returncode, 0, c.stderr)
+        # nft ends the last table without a newline and puts none between tables' blank lines
+        # the same way: compare line by line, ignoring blank lines at the ends.
+        return k.stdout.decode().strip(), c.stdout.decode().strip()
+
+    def test_steps_match_the_kernel(self):
+        for i, (kind, text, ok) in enumerate(STEPS):
+            with self.subTest(step=i, text=text.splitlines()[0]):
+                if kind == "file":
+                    path = self.tmp.file("step%d.nft" % i)
+                    with open(path, "w") as f:
+                        f.write(text)
+                    k = kernel("-f", path)
+                    c = self.ctl("ruleset", "load", path)
+                else:
+                    k = kernel(text)
+                    c = self.ctl("nft", text)
+                self.assertEqual(k.returncode == 0, ok, "kernel: %s" % k.stderr.decode())
+                self.assertEqual(c.returncode == 0, ok,
+                                 "ctgate: %s%s" % (c.stdout.decode(), c.stderr.decode()))
+                if not ok:
+                    self.assertIn("error", c.stderr.decode())
+                want, got = self.listings()
+                self.assertEqual(got, want, "after step %d (%s)" % (i, text.splitlines()[0]))
+        print("nft commands: %d steps, listings with handles equal to the kernel's after each"
+              % len(STEPS), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

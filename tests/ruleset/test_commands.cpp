@@ -1,0 +1,197 @@
+// Unit tests for nft -f command semantics (lib/ruleset/parser.cpp): a file applies to the
+// ruleset it is loaded onto, tables and chains declared again are extended, `flush ruleset`
+// starts from nothing, delete/flush/insert/replace edit what exists, and handles are the
+// kernel's. The expected listings were printed by `nft -a list ruleset` on this machine's
+// kernel for the same commands (tests/e2e/test_nft_commands.py checks that live).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ruleset/ast.h"
+
+namespace ctgate::nft {
+namespace {
+
+// Applies `text` to `base`; the listing with handles, or the error.
+std::string apply(const std::string& text, ruleset* base) {
+  result<ruleset> r = parse_string(text, "rs.nft", {}, base);
+  if (!r) return r.error().to_string();
+  *base = *r;
+  return format(*base, nullptr, true);
+}
+
+TEST(NftCommands, TablesDeclaredTwiceMergeWithTheKernelsHandles) {
+  ruleset rs;
+  EXPECT_EQ(apply("table ip t {\n"
+                  "  chain c { type filter hook input priority filter; policy accept; tcp dport "
+                  "22 accept; }\n"
+                  "}\n"
+                  "table ip t {\n"
+                  "  chain c { type filter hook input priority filter; policy drop; tcp dport 23 "
+                  "accept; }\n"
+                  "  set s { type ipv4_addr; elements = { 1.2.3.4 } }\n"
+                  "}\n",
+                  &rs),
+            "table ip t { # handle 1\n"
+            "\tset s { # handle 3\n"
+            "\t\ttype ipv4_addr\n"
+            "\t\telements = { 1.2.3.4 }\n"
+            "\t}\n"
+            "\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy drop;\n"
+            "\t\ttcp dport 22 accept # handle 2\n"
+            "\t\ttcp dport 23 accept # handle 4\n"
+            "\t}\n"
+            "}\n");
+}
+
+TEST(NftCommands, BlocksTakeHandlesChainsThenSetsThenRulesAndAnonymousSetsTakeOne) {
+  ruleset rs;
+  rs.last_table_handle = 1;  // one table came and went before
+  EXPECT_EQ(apply("table ip t {\n"
+                  "  set s { type ipv4_addr; }\n"
+                  "  chain c { type filter hook input priority filter; tcp dport { 80, 443 } "
+                  "accept; tcp dport { 22 } accept; tcp dport 1-5 accept; tcp dport 7 accept; }\n"
+                  "  chain b { }\n"
+                  "}\n",
+                  &rs),
+            "table ip t { # handle 2\n"
+            "\tset s { # handle 3\n"
+            "\t\ttype ipv4_addr\n"
+            "\t}\n"
+            "\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\ttcp dport { 80, 443 } accept # handle 5\n"
+            "\t\ttcp dport 22 accept # handle 6\n"
+            "\t\ttcp dport 1-5 accept # handle 7\n"
+            "\t\ttcp dport 7 accept # handle 8\n"
+            "\t}\n"
+            "\n"
+            "\tchain b { # handle 2\n"
+            "\t}\n"
+            "}\n");
+  const std::string listing =
+      apply("add rule ip t b tcp dport { 1, 2 } accept\nadd rule ip t b accept\n", &rs);
+  EXPECT_NE(listing.find("\t\ttcp dport { 1, 2 } accept # handle 10\n\t\taccept # handle 11\n"),
+            std::string::npos)
+      << listing;
+}
+
+TEST(NftCommands, PositionsInsertReplaceDeleteAndFlush) {
+  ruleset rs;
+  ASSERT_EQ(apply("table ip t {\n  chain c { type filter hook input priority filter; tcp dport 22 "
+                  "accept; }\n}\n",
+                  &rs)
+                .find("error"),
+            std::string::npos);
+  // Handles 1 (chain) and 2 (rule); then 3, 4, 5 as nft numbers them.
+  EXPECT_EQ(apply("add rule ip t c position 2 tcp dport 1 accept\n"
+                  "insert rule ip t c tcp dport 2 accept\n"
+                  "insert rule ip t c position 3 tcp dport 3 accept\n"
+                  "replace rule ip t c handle 2 tcp dport 4 accept\n"
+                  "add rule ip t c index 0 tcp dport 5 accept\n",
+                  &rs),
+            "table ip t { # handle 1\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\ttcp dport 2 accept # handle 4\n"
+            "\t\ttcp dport 5 accept # handle 6\n"
+            "\t\ttcp dport 4 accept # handle 2\n"
+            "\t\ttcp dport 3 accept # handle 5\n"
+            "\t\ttcp dport 1 accept # handle 3\n"
+            "\t}\n"
+            "}\n");
+  EXPECT_EQ(apply("delete rule ip t c handle 5\nflush chain ip t c\nadd rule ip t c accept\n", &rs),
+            "table ip t { # handle 1\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\taccept # handle 7\n"
+            "\t}\n"
+            "}\n");
+}
+
+TEST(NftCommands, FlushRulesetStartsFromNothingButTableHandlesGoOn) {
+  ruleset rs;
+  apply("table ip a { chain c { accept; } }\n", &rs);
+  EXPECT_EQ(apply("table ip b { }\n", &rs),
+            "table ip a { # handle 1\n\tchain c { # handle 1\n"
+            "\t\taccept # handle 2\n\t}\n}\n"
+            "table ip b { # handle 2\n}\n");
+  EXPECT_EQ(apply("flush ruleset\ntable ip a { }\n", &rs), "table ip a { # handle 3\n}\n");
+  EXPECT_EQ(apply("delete table ip a\n", &rs), "");
+}
+
+TEST(NftCommands, ErrorsNameWhatIsMissingOrInUse) {
+  ruleset rs;
+  apply(
+      "table ip t {\n  set s { type ipv4_addr; elements = { 2.2.2.2 } }\n"
+      "  chain c { type filter hook input priority filter; jump d; ip saddr @s accept; }\n"
+      "  chain d { accept; }\n}\n",
+      &rs);
+  const ruleset before = rs;
+  EXPECT_EQ(apply("delete rule ip t c handle 99\n", &rs),
+            "rs.nft:1:20: error: no rule with handle 99 in chain 'c' of table ip t\n"
+            "delete rule ip t c handle 99\n"
+            "                   ^^^^^^^^^");
+  EXPECT_EQ(apply("delete table ip nosuch\n", &rs),
+            "rs.nft:1:17: error: table ip nosuch does not exist\n"
+            "delete table ip nosuch\n"
+            "                ^^^^^^");
+  EXPECT_EQ(apply("delete chain ip t d\n", &rs),
+            "rs.nft:1:19: error: chain 'd' is in use: rule handle 4 in chain 'c' jumps to it "
+            "(nft: Device or resource busy)\n"
+            "delete chain ip t d\n"
+            "                  ^");
+  EXPECT_EQ(apply("delete set ip t s\n", &rs),
+            "rs.nft:1:17: error: set 's' is in use: rule handle 5 in chain 'c' matches against "
+            "it (nft: Device or resource busy)\n"
+            "delete set ip t s\n"
+            "                ^");
+  EXPECT_EQ(apply("delete element ip t s { 9.1.1.1 }\n", &rs),
+            "rs.nft:1:25: error: element 9.1.1.1 is not in set 's' of table ip t (nft: No such "
+            "file or directory)\n"
+            "delete element ip t s { 9.1.1.1 }\n"
+            "                        ^^^^^^^");
+  EXPECT_EQ(apply("add chain ip t c { type filter hook forward priority filter; }\n", &rs),
+            "rs.nft:1:20: error: chain 'c' already exists in table ip t with hook input priority "
+            "0: its hook and priority cannot change (nft: Operation not supported)\n"
+            "add chain ip t c { type filter hook forward priority filter; }\n"
+            "                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^");
+  EXPECT_EQ(apply("add chain ip t d { type filter hook input priority filter; }\n", &rs),
+            "rs.nft:1:20: error: chain 'd' already exists in table ip t as a regular chain: it "
+            "cannot become a base chain (nft: File exists)\n"
+            "add chain ip t d { type filter hook input priority filter; }\n"
+            "                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^");
+  EXPECT_EQ(apply("add set ip t s { type inet_service; }\n", &rs),
+            "rs.nft:1:14: error: set 's' already exists in table ip t as type ipv4_addr: a "
+            "declaration may not change it (nft: File exists)\n"
+            "add set ip t s { type inet_service; }\n"
+            "             ^");
+  // A jump that closes a loop with a jump loaded before is found, and reported at the new one.
+  EXPECT_EQ(apply("add rule ip t d jump c2\nadd chain ip t c2\nadd rule ip t c2 jump d\n", &rs),
+            "rs.nft:3:23: error: jump loop: d -> c2 -> d\n"
+            "add rule ip t c2 jump d\n"
+            "                      ^");
+  // Every failure left the ruleset as it was.
+  EXPECT_EQ(format(rs, nullptr, true), format(before, nullptr, true));
+  // What is not in use goes; elements come and go.
+  EXPECT_EQ(apply("delete rule ip t c handle 4\ndelete chain ip t d\n"
+                  "delete element ip t s { 2.2.2.2 }\nadd element ip t s { 3.3.3.3 }\n",
+                  &rs),
+            "table ip t { # handle 1\n"
+            "\tset s { # handle 3\n"
+            "\t\ttype ipv4_addr\n"
+            "\t\telements = { 3.3.3.3 }\n"
+            "\t}\n"
+            "\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\tip saddr @s accept # handle 5\n"
+            "\t}\n"
+            "}\n");
+}
+
+}  // namespace
+}  // namespace ctgate::nft
