@@ -34,8 +34,10 @@ bool chain_uses_ct(const nft::chain& c) {
   for (const auto& r : c.rules) {
     for (const auto& m : r.matches)
       if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark) return true;
-    for (const auto& s : r.stmts)
+    for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set) return true;
+      if (s.from == nft::field::ct_state || s.from == nft::field::ct_mark) return true;
+    }
   }
   return false;
 }
@@ -43,8 +45,10 @@ bool chain_uses_ct(const nft::chain& c) {
 bool chain_can_drop(const nft::chain& c) {
   if (c.policy_drop) return true;
   for (const auto& r : c.rules)
-    for (const auto& s : r.stmts)
+    for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::drop || s.kind == nft::stmt_kind::reject) return true;
+      if (s.kind == nft::stmt_kind::vmap) return true;  // a map may drop (named: after edits)
+    }
   return false;
 }
 

@@ -112,6 +112,15 @@ enum class stmt_kind : uint8_t {
   meta_nftrace_set,
   synproxy,  // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
   meter,     // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
+  vmap,      // FIELD vmap { key : verdict, ... } | FIELD vmap @map
+};
+
+// What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
+// with `target`) or a value (data maps: a mark).
+struct map_data {
+  stmt_kind verdict = stmt_kind::accept;
+  std::string target;  // jump/goto chain
+  uint64_t value = 0;
 };
 
 enum class reject_kind : uint8_t {
@@ -144,6 +153,13 @@ struct statement {
   // meter: the name and the per-key field (rate/unit/burst/over as for limit)
   std::string meter_name;
   nft::field meter_key = nft::field::ip_saddr;
+  // vmap, and `meta|ct mark set FIELD [map ...]`: the field looked up (or copied, with no
+  // map), and the map: named (`@map_name`) or anonymous (keys and their data).
+  std::optional<nft::field> from;
+  std::string map_name;
+  std::vector<value_range> map_keys;
+  std::vector<map_data> map_values;
+  bool has_map() const { return !map_name.empty() || !map_keys.empty(); }
 };
 
 // Handles are nft's: tables are numbered per ruleset, and chains, sets and
@@ -174,13 +190,17 @@ struct chain {
   std::vector<rule> rules;
 };
 
+// A named set, or a named map (`map NAME { type KEY : DATA; ... }`): a map is a set whose
+// elements carry data, as in nft.
 struct set {
   uint64_t handle = 0;
   std::string name;
   location loc;
-  std::string type;         // ipv4_addr | inet_service | inet_proto | mark
-  bool interval = false;    // flags interval;
-  bool auto_merge = false;  // auto-merge; (later elements merge with earlier ones)
+  std::string type;            // ipv4_addr | inet_service | inet_proto | mark
+  std::string data_type;       // maps: verdict | mark; empty for a set
+  std::vector<map_data> data;  // maps: one per element of elems (empty for a set)
+  bool interval = false;       // flags interval;
+  bool auto_merge = false;     // auto-merge; (later elements merge with earlier ones)
   std::vector<value_range> elems;
   std::vector<std::string> elem_text;  // as written, for listings
 };

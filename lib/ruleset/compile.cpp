@@ -24,10 +24,8 @@ range_set::range_set(std::vector<value_range> r) {
 
 bool range_set::contains(uint64_t v) const {
   // The last range starting at or below v is the only candidate.
-  auto it = std::upper_bound(lo_.begin(), lo_.end(), v);
-  if (it == lo_.begin()) return false;
-  size_t i = static_cast<size_t>(it - lo_.begin()) - 1;
-  return v <= hi_[i];
+  const size_t i = last_at_or_below(lo_, v);
+  return i < lo_.size() && v <= hi_[i];
 }
 
 bool limiter::conforming(uint64_t now_ns) {
@@ -81,6 +79,18 @@ bool meter_state::conforming(uint32_t key_value, uint64_t now_ns) {
   bool ok_a = gcra(a, now_ns, interval_ns, tolerance_ns);
   bool ok_b = gcra(b, now_ns, interval_ns, tolerance_ns);
   return ok_a || ok_b;
+}
+
+range_map::range_map(const std::vector<value_range>& keys, std::vector<entry> data) {
+  std::vector<size_t> order(keys.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return keys[a].lo < keys[b].lo; });
+  for (size_t i : order) {
+    lo_.push_back(keys[i].lo);
+    hi_.push_back(keys[i].hi);
+    data_.push_back(data[i]);
+  }
 }
 
 counter_value compiled_ruleset::counter_total(uint32_t i) const {
@@ -164,6 +174,7 @@ class compiler {
       const table& tb = rs_.tables[t];
       std::map<std::string, uint32_t> sets;
       for (const auto& s : tb.sets) {
+        if (!s.data_type.empty()) continue;  // maps: once every chain has its index
         sets[s.name] = static_cast<uint32_t>(out_->sets.size());
         out_->sets.emplace_back(s.elems);
       }
@@ -181,6 +192,15 @@ class compiler {
         cc.policy_drop = ch.policy_drop;
         out_->chains.push_back(cc);
       }
+    }
+    for (uint32_t t = 0; t < rs_.tables.size(); t++) {
+      std::map<std::string, uint32_t> maps;
+      for (const auto& s : rs_.tables[t].sets) {
+        if (s.data_type.empty()) continue;
+        maps[s.name] = static_cast<uint32_t>(out_->maps.size());
+        if (!add_map(t, s.elems, s.data, s.loc)) return false;
+      }
+      table_maps_.push_back(maps);
     }
     // Rules after all chains exist, so jumps resolve forwards too.
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
@@ -238,10 +258,48 @@ class compiler {
     return true;
   }
 
+  // A map's keys and data as the data plane looks them up; jump targets by chain index.
+  bool add_map(uint32_t t, const std::vector<value_range>& keys, const std::vector<map_data>& data,
+               const location& loc) {
+    std::vector<range_map::entry> entries;
+    for (const map_data& d : data) {
+      range_map::entry e;
+      e.verdict = d.verdict;
+      e.value = d.value;
+      if (!d.target.empty()) {
+        auto it = chain_index_.find({t, d.target});
+        if (it == chain_index_.end()) return fail(loc, "chain '" + d.target + "' does not exist");
+        if (out_->chains[it->second].base)
+          return fail(loc, "cannot jump to base chain '" + d.target + "'");
+        e.target = it->second;
+      }
+      entries.push_back(e);
+    }
+    out_->maps.emplace_back(keys, std::move(entries));
+    return true;
+  }
+
+  // vmap and `mark set FIELD [map ...]`: the field read, and the map looked up.
+  bool compile_source(uint32_t t, const statement& s, cstmt* out) {
+    out->has_from = true;
+    out->from = *s.from;
+    if (s.from == field::ct_mark || s.from == field::ct_state) out_->uses_ct = true;
+    if (!s.map_name.empty()) {
+      auto it = table_maps_[t].find(s.map_name);
+      if (it == table_maps_[t].end()) return fail(s.loc, "map '" + s.map_name + "' does not exist");
+      out->map = it->second;
+    } else if (!s.map_keys.empty()) {
+      out->map = static_cast<uint32_t>(out_->maps.size());
+      if (!add_map(t, s.map_keys, s.map_values, s.loc)) return false;
+    }
+    return true;
+  }
+
   bool compile_stmt(uint32_t t, const statement& s, cstmt* out) {
     out->kind = s.kind;
     out->value = s.value;
     out->reject = s.reject;
+    if (s.from && !compile_source(t, s, out)) return false;
     switch (s.kind) {
       case stmt_kind::counter: out->counter = out_->n_counters++; break;
       case stmt_kind::jump:
@@ -340,6 +398,7 @@ class compiler {
   compiled_ruleset* out_;
   error* err_;
   std::vector<std::map<std::string, uint32_t>> table_sets_;
+  std::vector<std::map<std::string, uint32_t>> table_maps_;
   std::map<std::pair<uint32_t, std::string>, uint32_t> chain_index_;
 };
 

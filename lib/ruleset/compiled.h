@@ -8,6 +8,7 @@
 // chain of single values costs 10 compares.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -21,6 +22,22 @@ namespace ctgate::nft {
 
 inline constexpr uint32_t k_none = UINT32_MAX;
 
+// The index of the last element of sorted `lo` that is <= v (lo.size() if none). A binary
+// search without branches on the data: each step is a conditional move, so keys the branch
+// predictor cannot guess (real traffic against a big set) cost no mispredictions; only the
+// loads, log2(n) of them, remain.
+inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
+  size_t n = lo.size();
+  if (n == 0) return 0;
+  const uint64_t* base = lo.data();
+  while (n > 1) {
+    const size_t half = n / 2;
+    base = base[half] <= v ? base + half : base;
+    n -= half;
+  }
+  return *base <= v ? static_cast<size_t>(base - lo.data()) : lo.size();
+}
+
 class range_set {
  public:
   // Sorts and merges overlapping/adjacent ranges.
@@ -30,6 +47,28 @@ class range_set {
 
  private:
   std::vector<uint64_t> lo_, hi_;  // split arrays: the search touches lo_ only
+};
+
+// A map (verdict or data), named or anonymous: sorted disjoint key ranges, each with its
+// verdict (jump targets resolved to chain indices) or value. Looked up in O(log n).
+class range_map {
+ public:
+  struct entry {
+    stmt_kind verdict = stmt_kind::accept;
+    uint32_t target = UINT32_MAX;  // chain index for jump/goto
+    uint64_t value = 0;            // data maps: the mark
+  };
+  // `keys` must not overlap (the parser refuses overlapping elements).
+  range_map(const std::vector<value_range>& keys, std::vector<entry> data);
+  const entry* find(uint64_t v) const {
+    const size_t i = last_at_or_below(lo_, v);
+    return i < lo_.size() && v <= hi_[i] ? &data_[i] : nullptr;
+  }
+  size_t size() const { return lo_.size(); }
+
+ private:
+  std::vector<uint64_t> lo_, hi_;
+  std::vector<entry> data_;
 };
 
 struct cmatch {
@@ -47,6 +86,9 @@ struct cstmt {
   uint32_t limit = k_none;    // limiter index
   uint32_t log = k_none;      // log prefix index
   uint32_t meter = k_none;    // meter index
+  uint32_t map = k_none;      // vmap / mark set ... map: index into compiled_ruleset::maps
+  bool has_from = false;      // the statement reads `from` (vmap, mark set FIELD [map])
+  field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
   uint64_t value = 0;
 };
@@ -120,6 +162,7 @@ struct compiled_ruleset {
   ruleset ast;         // for listings
   std::string source;  // file name
   std::vector<range_set> sets;
+  std::vector<range_map> maps;
   std::vector<cmatch> matches;
   std::vector<cstmt> stmts;
   std::vector<crule> rules;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -59,6 +60,12 @@ class reference_check {
       if (found == info.sets.end())
         fail(u.at, "set '" + u.name + "' does not exist in " + table_title(rs_, u.table));
       const set& st = rs_.tables[u.table].sets[found->second];
+      if (st.data_type != u.data_type)
+        fail(u.at,
+             (st.data_type.empty() ? "set '" : "map '") + u.name + "' " +
+                 (u.data_type.empty()    ? std::string("is a map: match against a set")
+                  : st.data_type.empty() ? "is a set: " + u.data_type + " maps need a map"
+                                         : "maps to " + st.data_type + ", not " + u.data_type));
       const char* want = set_type_for(u.f);
       if (!want || st.type != want)
         fail(u.at, std::string("datatype mismatch: '") + detail::field_name(u.f) + "' expects " +
@@ -77,7 +84,9 @@ class reference_check {
                        table_title(rs_, j.table));
       if (rs_.tables[j.table].chains[found->second].base)
         fail(j.at, std::string("cannot ") + verb + " to base chain '" + j.target + "'");
-      edges[j.table][j.chain].push_back({found->second, &j});
+      // A named map's jumps have no chain of their own (loops through them are not
+      // looked for; the data plane's jump stack is bounded).
+      if (j.chain != SIZE_MAX) edges[j.table][j.chain].push_back({found->second, &j});
     }
     for (size_t ti = 0; ti < edges.size(); ++ti) check_loops(ti, edges[ti]);
     check_reject_hooks(edges);
@@ -185,14 +194,27 @@ void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elem
                      (e.prefix ? "prefix" : "range") + " elements");
   }
   const size_t old = st.elems.size();
-  std::unordered_set<uint64_t> present;
+  const bool is_map = !st.data_type.empty();
+  std::unordered_map<uint64_t, size_t> present;
   if (!st.interval)
-    for (const value_range& v : st.elems) present.insert(v.lo);
+    for (size_t i = 0; i < st.elems.size(); ++i) present.emplace(st.elems[i].lo, i);
   for (const elem_syntax& e : elems) {
-    // A plain set holds a value once; adding it again changes nothing, as in nft.
-    if (!st.interval && !present.insert(e.r.lo).second) continue;
+    // A plain set holds a value once; adding it again changes nothing, as in nft. A map's
+    // key added again must map to the same thing.
+    if (!st.interval) {
+      auto [it, fresh] = present.emplace(e.r.lo, st.elems.size());
+      if (!fresh) {
+        const map_data* had = is_map ? &st.data[it->second] : nullptr;
+        if (had != nullptr && (had->verdict != e.data.verdict || had->target != e.data.target ||
+                               had->value != e.data.value))
+          fail(e.at, "element " + e.text + " already exists in map '" + st.name +
+                         "' with other data (nft: File exists)");
+        continue;
+      }
+    }
     st.elems.push_back(e.r);
     st.elem_text.push_back(e.text);
+    if (is_map) st.data.push_back(e.data);
   }
   if (auto_merge) {
     merge_elements(st);

@@ -26,6 +26,7 @@ struct elem_syntax {
   pos at;
   bool prefix = false;
   bool range = false;
+  map_data data;  // a map's element: what its key maps to
 };
 
 // The grammar's symbol table for one table: which chains and sets it has (index into the
@@ -60,6 +61,7 @@ struct set_use {
   field f;
   pos at;
   uint64_t rule = 0;
+  std::string data_type;  // a map's (`vmap @m`: verdict), empty for a set
 };
 struct reject_use {
   size_t table;
@@ -74,6 +76,7 @@ std::string table_title(const ruleset& rs, size_t ti);
 
 // Adds a set's new elements: duplicates dropped (plain sets), ranges and prefixes only with
 // `flags interval`, overlapping intervals refused unless the set has auto-merge, which merges.
+// A map's elements bring their data; a key already there with other data is refused.
 void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems);
 
 // nft infers the transport protocol from the matches and refuses contradictions: `l4` is the

@@ -159,8 +159,40 @@ const char* unit_name(rate_unit u) {
   return "second";
 }
 
+std::string verdict_text(const map_data& d) {
+  switch (d.verdict) {
+    case stmt_kind::drop: return "drop";
+    case stmt_kind::return_: return "return";
+    case stmt_kind::jump: return "jump " + d.target;
+    case stmt_kind::goto_: return "goto " + d.target;
+    default: return "accept";
+  }
+}
+
+// `{ key : data, ... }` as nft lists a map's elements (`per_line` as for sets).
+std::string map_elems_text(field key, const std::vector<value_range>& keys,
+                           const std::vector<map_data>& data, bool verdicts, size_t per_line) {
+  std::string out = "{ ";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
+    out +=
+        elem_text(key, keys[i]) + " : " + (verdicts ? verdict_text(data[i]) : hex32(data[i].value));
+  }
+  return out + " }";
+}
+
+// `FIELD map { ... }`, `FIELD map @m`, or FIELD alone (a mark copied from it).
+std::string source_text(const statement& s, const char* how) {
+  std::string out = detail::field_name(*s.from);
+  if (!s.has_map()) return out;
+  out += std::string(" ") + how + " ";
+  if (!s.map_name.empty()) return out + "@" + s.map_name;
+  return out + map_elems_text(*s.from, s.map_keys, s.map_values, s.kind == stmt_kind::vmap, 0);
+}
+
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
   switch (s.kind) {
+    case stmt_kind::vmap: return source_text(s, "vmap");
     case stmt_kind::counter: {
       const uint64_t packets = live ? live->packets : s.packets;
       const uint64_t bytes = live ? live->bytes : s.bytes;
@@ -190,8 +222,10 @@ std::string statement_text(const statement& s, const std::optional<counter_value
       if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
       return out;
     }
-    case stmt_kind::meta_mark_set: return "meta mark set " + hex32(s.value);
-    case stmt_kind::ct_mark_set: return "ct mark set " + hex32(s.value);
+    case stmt_kind::meta_mark_set:
+      return "meta mark set " + (s.from ? source_text(s, "map") : hex32(s.value));
+    case stmt_kind::ct_mark_set:
+      return "ct mark set " + (s.from ? source_text(s, "map") : hex32(s.value));
     case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
     case stmt_kind::synproxy: {
       std::string out = "synproxy";
@@ -241,13 +275,18 @@ std::string handle_note(bool handles, uint64_t h) {
 }
 
 void print_set(std::string& out, const set& s, bool handles) {
-  out += "\tset " + s.name + " {" + handle_note(handles, s.handle) + "\n";
-  out += "\t\ttype " + s.type + "\n";
+  const bool is_map = !s.data_type.empty();
+  out += std::string(is_map ? "\tmap " : "\tset ") + s.name + " {" +
+         handle_note(handles, s.handle) + "\n";
+  out += "\t\ttype " + s.type + (is_map ? " : " + s.data_type : "") + "\n";
   if (s.interval) out += "\t\tflags interval\n";
   if (!s.elems.empty())
     // As nft lists them: addresses two to a line, other values five.
     out += "\t\telements = " +
-           elems_text(field_for_set_type(s.type), s.elems, true, s.type == "ipv4_addr" ? 2 : 5) +
+           (is_map ? map_elems_text(field_for_set_type(s.type), s.elems, s.data,
+                                    s.data_type == "verdict", s.type == "ipv4_addr" ? 2 : 5)
+                   : elems_text(field_for_set_type(s.type), s.elems, true,
+                                s.type == "ipv4_addr" ? 2 : 5)) +
            "\n";
   out += "\t}\n";
 }

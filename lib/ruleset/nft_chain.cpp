@@ -261,7 +261,26 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
         trace_rule(w, mb, rs, trace_kind::rule, chain, c.first_rule + ri, rule_verdict(rs, r));
       for (uint32_t k = 0; k < r.n_stmts; k++) {
         const cstmt& s = rs.stmts[r.first_stmt + k];
-        switch (s.kind) {
+        stmt_kind kind = s.kind;
+        uint32_t target = s.target;
+        uint64_t value = s.value;
+        if (s.has_from) [[unlikely]] {
+          // vmap, or a mark set from a field or a map: the field's value, looked up. A
+          // packet without the field, or a key the map lacks, ends the rule (NFT_BREAK).
+          uint64_t key;
+          if (!load_field(s.from, mb, m, &key)) goto next_rule;
+          value = key;
+          if (s.map != k_none) {
+            const range_map::entry* e = rs.maps[s.map].find(key);
+            if (e == nullptr) goto next_rule;
+            value = e->value;
+            if (kind == stmt_kind::vmap) {
+              kind = e->verdict;
+              target = e->target;
+            }
+          }
+        }
+        switch (kind) {
           case stmt_kind::counter: {
             rule_counter& ctr = rs.counter(w.id, s.counter);
             ctr.packets.add(1);
@@ -302,10 +321,10 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           }
           case stmt_kind::log: log_packet(w, rs, s.log, m); break;
           case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
-          case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(s.value); break;
+          case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(value); break;
           case stmt_kind::ct_mark_set:
             if (m->ct != nullptr)
-              m->ct->mark.store(static_cast<uint32_t>(s.value), std::memory_order_relaxed);
+              m->ct->mark.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
             break;
           case stmt_kind::meta_nftrace_set:
             if (s.value != 0) trace_start(w, mb, m);
@@ -318,10 +337,11 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             stack[sp++] = {chain, ri + 1};
             [[fallthrough]];
           case stmt_kind::goto_:
-            chain = s.target;
+            chain = target;
             ri = 0;
             goto next_chain;
           case stmt_kind::return_: goto chain_end;
+          case stmt_kind::vmap: break;  // resolved above
         }
       }
     next_rule:;

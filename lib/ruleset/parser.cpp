@@ -60,6 +60,10 @@ void parser::adopt(const ruleset& base) {
             jumps_.push_back(
                 {ti, ci, st.target, pos{}, st.kind == stmt_kind::goto_, rl.handle, true});
           if (st.kind == stmt_kind::reject) rejects_.push_back({ti, ci, pos{}, rl.handle, true});
+          for (const map_data& d : st.map_values)
+            if (!d.target.empty())
+              jumps_.push_back(
+                  {ti, ci, d.target, pos{}, d.verdict == stmt_kind::goto_, rl.handle, true});
         }
       }
     }
@@ -220,7 +224,7 @@ void parser::command() {
     return rule_cmd(w == "insert" ? rule_verb::insert : rule_verb::replace);
   }
   if (w == "delete") return delete_cmd();
-  if (one_of(w, {"table", "chain", "set", "element", "rule"})) return add_cmd(false);
+  if (one_of(w, {"table", "chain", "set", "map", "element", "rule"})) return add_cmd(false);
   if (w == "nft")
     fail(t,
          "syntax error, unexpected 'nft' (a ruleset file holds nft commands without the "
@@ -228,7 +232,7 @@ void parser::command() {
   if (one_of(w, {"destroy", "list", "reset", "rename", "monitor", "describe", "import", "export",
                  "get"}))
     unsupported(t, "'" + w + "' command");
-  if (one_of(w, {"map", "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct"}))
+  if (one_of(w, {"flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct"}))
     unsupported(t, "named " + w + " objects");
   unexpected(t, "command");
 }
@@ -257,18 +261,18 @@ void parser::flush_cmd() {
     forget_refs(ti, ci, std::nullopt);
     return end_statement();
   }
-  if (what.text == "set") {
+  if (what.text == "set" || what.text == "map") {
     const size_t ti = require_table(table_spec());
-    set& st = rs_.tables[ti].sets[require_set(ti, expect_name("set name"))];
+    set& st = rs_.tables[ti].sets[require_set(ti, expect_name(what.text + " name"))];
     elements_ -= std::min(elements_, st.elems.size());
     st.elems.clear();
     st.elem_text.clear();
+    st.data.clear();
     return end_statement();
   }
   if (what.text != "ruleset") {
-    if (one_of(what.text, {"map", "meter", "flowtable"}))
-      unsupported(what, "'flush " + what.text + "'");
-    unexpected(what, "ruleset, table, chain or set");
+    if (one_of(what.text, {"meter", "flowtable"})) unsupported(what, "'flush " + what.text + "'");
+    unexpected(what, "ruleset, table, chain, set or map");
   }
   if (at(tok::word)) unsupported(peek(), "'flush ruleset' of one family");
   // nft applies a file as one transaction: whatever came before the flush is gone too,
@@ -295,10 +299,10 @@ void parser::add_cmd(bool create) {
   if (w == "table") return table_cmd(create);
   if (w == "chain") return chain_cmd(create);
   if (w == "set") return set_cmd(create);
+  if (w == "map") return set_cmd(create, true);
   if (w == "element") return element_cmd();
   if (w == "rule") return rule_cmd(rule_verb::add);
-  if (one_of(w, {"map", "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct",
-                 "tunnel"}))
+  if (one_of(w, {"flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct", "tunnel"}))
     unsupported(what, "named " + w + " objects");
   unexpected(what, "table, chain, set, element or rule");
 }
@@ -330,9 +334,9 @@ void parser::delete_cmd() {
     delete_chain(ti, ci);
     return end_statement();
   }
-  if (what.text == "set") {
+  if (what.text == "set" || what.text == "map") {
     const size_t ti = require_table(table_spec());
-    const token name = expect_name("set name");
+    const token name = expect_name(what.text + " name");
     const size_t si = require_set(ti, name);
     set_in_use(ti, si, name);
     elements_ -= std::min(elements_, rs_.tables[ti].sets[si].elems.size());
@@ -353,7 +357,7 @@ void parser::delete_cmd() {
     return end_statement();
   }
   if (what.text == "element") return element_cmd(true);
-  if (one_of(what.text, {"map", "flowtable", "counter", "quota", "limit", "ct"}))
+  if (one_of(what.text, {"flowtable", "counter", "quota", "limit", "ct"}))
     unsupported(what, "'delete " + what.text + "'");
   unexpected(what, "table, chain, set, rule or element");
 }
@@ -394,12 +398,22 @@ void parser::chain_in_use(size_t ti, size_t ci, const token& at) {
   for (size_t c = 0; c < tb.chains.size(); ++c) {
     if (info_[ti].chain_deleted[c]) continue;
     for (const rule& rl : tb.chains[c].rules)
-      for (const statement& st : rl.stmts)
-        if ((st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_) && st.target == name)
+      for (const statement& st : rl.stmts) {
+        bool jumps =
+            (st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_) && st.target == name;
+        for (const map_data& d : st.map_values) jumps = jumps || d.target == name;
+        if (jumps)
           fail(at, "chain '" + name + "' is in use: rule handle " + std::to_string(rl.handle) +
                        " in chain '" + tb.chains[c].name +
-                       "' jumps to it (nft: Device or "
-                       "resource busy)");
+                       "' jumps to it (nft: Device or resource busy)");
+      }
+  }
+  for (size_t si = 0; si < tb.sets.size(); ++si) {
+    if (info_[ti].set_deleted[si]) continue;
+    for (const map_data& d : tb.sets[si].data)
+      if (d.target == name)
+        fail(at, "chain '" + name + "' is in use: map '" + tb.sets[si].name +
+                     "' jumps to it (nft: Device or resource busy)");
   }
 }
 
@@ -408,13 +422,15 @@ void parser::set_in_use(size_t ti, size_t si, const token& at) {
   const std::string& name = tb.sets[si].name;
   for (size_t c = 0; c < tb.chains.size(); ++c) {
     if (info_[ti].chain_deleted[c]) continue;
-    for (const rule& rl : tb.chains[c].rules)
-      for (const match& m : rl.matches)
-        if (m.rhs.set_name == name)
-          fail(at, "set '" + name + "' is in use: rule handle " + std::to_string(rl.handle) +
-                       " in chain '" + tb.chains[c].name +
-                       "' matches against it (nft: Device "
-                       "or resource busy)");
+    for (const rule& rl : tb.chains[c].rules) {
+      bool uses = false;
+      for (const match& m : rl.matches) uses = uses || m.rhs.set_name == name;
+      for (const statement& st : rl.stmts) uses = uses || st.map_name == name;
+      if (uses)
+        fail(at, "set '" + name + "' is in use: rule handle " + std::to_string(rl.handle) +
+                     " in chain '" + tb.chains[c].name +
+                     "' matches against it (nft: Device or resource busy)");
+    }
   }
 }
 
@@ -503,10 +519,16 @@ void parser::table_body(size_t ti) {
       if (!at(tok::lbrace)) unexpected(peek(), "'{'");
       set_def(ti, name, false);
       end_statement();
+    } else if (t.text == "map") {
+      take();
+      const token name = expect_name("map name");
+      if (!at(tok::lbrace)) unexpected(peek(), "'{'");
+      set_def(ti, name, false, true);
+      end_statement();
     } else if (one_of(t.text, {"define", "redefine", "undefine"})) {
       define_stmt();
-    } else if (one_of(t.text, {"map", "flowtable", "counter", "quota", "limit", "secmark",
-                               "synproxy", "ct", "tunnel", "meter"})) {
+    } else if (one_of(t.text, {"flowtable", "counter", "quota", "limit", "secmark", "synproxy",
+                               "ct", "tunnel", "meter"})) {
       unsupported(t, "named " + t.text + " objects");
     } else if (t.text == "flags") {
       unsupported(t, "table flags");
@@ -693,14 +715,14 @@ rule parser::new_rule(size_t ti, size_t ci, uint64_t handle) {
 }
 
 // What nft creates in the kernel for a rule takes handles too: each anonymous set
-// (`{ 80, 443 }`; one element is a plain compare) and each meter is a set, added just before
-// the rule.
+// (`{ 80, 443 }`; one element is a plain compare), each anonymous map (even of one element)
+// and each meter is a set, added just before the rule.
 void parser::give_rule_handle(size_t ti, rule& rl, uint64_t handle) {
   table& tb = rs_.tables[ti];
   for (const match& m : rl.matches)
     if (m.rhs.set_name.empty() && m.rhs.elems.size() > 1) ++tb.last_handle;
   for (const statement& st : rl.stmts)
-    if (st.kind == stmt_kind::meter) ++tb.last_handle;
+    if (st.kind == stmt_kind::meter || !st.map_keys.empty()) ++tb.last_handle;
   const uint64_t provisional = rl.handle;
   rl.handle = handle != 0 ? handle : ++tb.last_handle;
   for (jump_ref& r : jumps_)

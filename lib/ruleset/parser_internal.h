@@ -188,9 +188,13 @@ class parser {
   uint64_t flag_list(vkind k);
   elem_syntax element(vkind k);
   void element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
-  void set_cmd(bool create);
-  void set_def(size_t ti, const token& name, bool create);
-  void set_body(size_t ti, size_t si, const token& name, bool existed);
+  void set_cmd(bool create, bool is_map = false);
+  void set_def(size_t ti, const token& name, bool create, bool is_map = false);
+  void set_body(size_t ti, size_t si, const token& name, bool existed, bool is_map);
+  static constexpr size_t kNoChain = SIZE_MAX;  // a reference from a named map
+  void map_element_list(vkind k, const std::string& data_type, std::vector<elem_syntax>& out,
+                        size_t ti, size_t ci);
+  map_data map_value(const std::string& data_type, size_t ti, size_t ci);
   void typeof_spec(set& st);
   void element_cmd(bool remove = false);
 
@@ -201,6 +205,10 @@ class parser {
   rule parse_rule(size_t ti, size_t ci);
   field sub_field(const token& head, const header_fields& h);
   match parse_match();
+  field parse_field(const token& head);
+  vkind map_key_kind(field f, const token& at);
+  statement vmap_statement(size_t ti, size_t ci);
+  void map_operand(statement& st, vkind k, const std::string& data_type, size_t ti, size_t ci);
   rel parse_op(token* op_tok);
   static cmp_op cmp_of(rel r);
   static bool is_order(rel r);

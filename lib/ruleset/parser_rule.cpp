@@ -75,7 +75,16 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       if (!at_statement_end()) unexpected(peek(), "newline or semicolon");
       break;
     }
-    const bool is_match = starts_match();
+    bool is_match = starts_match();
+    if (is_match && at_word("vmap", header_fields_of(t.text) ? 2 : 1)) {
+      // FIELD vmap { ... }: a verdict statement that reads a field.
+      if (verdict) fail(t, "Statement after terminal statement has no effect");
+      statement st = vmap_statement(ti, ci);
+      if (first_stmt.empty()) first_stmt = "vmap";
+      verdict = true;
+      rl.stmts.push_back(std::move(st));
+      continue;
+    }
     if (!is_match && !starts_statement()) {
       if (const char* feature = unsupported_rule_word(t.text)) unsupported(t, feature);
       unexpected(t, "a match or statement");
@@ -120,6 +129,19 @@ field parser::sub_field(const token& head, const header_fields& h) {
 
 match parser::parse_match() {
   const token head = take();
+  const field f = parse_field(head);
+  const token& next = peek();
+  if (next.kind == tok::word && next.text == "map") unsupported(next, next.text);
+  if (next.kind == tok::dot) unsupported(next, "concatenations");
+  match mt;
+  mt.f = f;
+  relation(mt);
+  mt.loc = loc_of(span_from(head));
+  return mt;
+}
+
+// The field a match, a vmap or a `set` statement reads, from its first word `head` (taken).
+field parser::parse_field(const token& head) {
   const std::string& w = head.text;
   field f = field::ip_saddr;
   if (const header_fields* h = header_fields_of(w)) {
@@ -135,15 +157,50 @@ match parser::parse_match() {
   } else {
     f = field::meta_mark;  // bare `mark`
   }
-  const token& next = peek();
-  if (next.kind == tok::word && (next.text == "vmap" || next.text == "map"))
-    unsupported(next, next.text);
-  if (next.kind == tok::dot) unsupported(next, "concatenations");
-  match mt;
-  mt.f = f;
-  relation(mt);
-  mt.loc = loc_of(span_from(head));
-  return mt;
+  return f;
+}
+
+// The key a map is looked up with: any field with values (interface names: not yet).
+vkind parser::map_key_kind(field f, const token& at) {
+  const vkind k = kind_of(f);
+  if (k == vkind::iface) unsupported(at, std::string("maps keyed by ") + field_name(f));
+  return k;
+}
+
+// FIELD vmap { key : verdict, ... } | FIELD vmap @map
+statement parser::vmap_statement(size_t ti, size_t ci) {
+  const token head = take();
+  statement st;
+  st.kind = stmt_kind::vmap;
+  st.from = parse_field(head);
+  const vkind k = map_key_kind(*st.from, head);
+  expect_word("vmap");
+  map_operand(st, k, "verdict", ti, ci);
+  st.loc = loc_of(span_from(head));
+  return st;
+}
+
+// `{ key : data, ... }` or `@name` after vmap or map.
+void parser::map_operand(statement& st, vkind k, const std::string& data_type, size_t ti,
+                         size_t ci) {
+  if (at(tok::set_ref)) {
+    const token ref = take();
+    st.map_name = ref.text;
+    set_uses_.push_back(
+        {current_table_, current_chain_, ref.text, *st.from, pos_of(ref), rule_handle_, data_type});
+    return;
+  }
+  std::vector<elem_syntax> elems;
+  map_element_list(k, data_type, elems, ti, ci);
+  set anon;  // checked like a named map's elements: duplicates, intervals
+  anon.name = "anonymous";
+  const char* type = set_type_for(*st.from);
+  anon.type = type != nullptr ? type : field_name(*st.from);
+  anon.data_type = data_type;
+  for (const elem_syntax& e : elems) anon.interval = anon.interval || e.prefix || e.range;
+  add_elements(anon, false, elems);
+  st.map_keys = std::move(anon.elems);
+  st.map_values = std::move(anon.data);
 }
 
 rel parser::parse_op(token* op_tok) {
@@ -563,8 +620,22 @@ void parser::set_statement(const token& head, statement& st) {
     unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
   expect_word("set");
   const token v = peek();
+  if (v.kind == tok::word && st.kind != stmt_kind::meta_nftrace_set && starts_match()) {
+    // meta mark set ct mark | ct mark set meta mark (save and restore), or
+    // meta|ct mark set FIELD map { key : mark, ... } | map @name
+    const token field_head = take();
+    st.from = parse_field(field_head);
+    if (accept_word("map")) {
+      map_operand(st, map_key_kind(*st.from, field_head), "mark", current_table_, current_chain_);
+      return;
+    }
+    if (*st.from != field::meta_mark && *st.from != field::ct_mark)
+      unsupported(field_head, "setting " + key.text + " from " + field_name(*st.from) +
+                                  " (only meta mark and ct mark, or a map)");
+    return;
+  }
   if (v.kind == tok::word || v.kind == tok::lbrace || v.kind == tok::set_ref)
-    unsupported(v, "setting " + key.text + " from an expression or a map");
+    unsupported(v, "setting " + key.text + " from this expression");
   st.value = bounded(take(), st.kind == stmt_kind::meta_nftrace_set ? 1 : 0xffffffff);
 }
 

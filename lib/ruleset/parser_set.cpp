@@ -171,22 +171,25 @@ void parser::element_list(vkind k, std::vector<elem_syntax>& out, int depth, emp
 
 // --- sets -----------------------------------------------------------------------------------
 
-void parser::set_cmd(bool create) {
+void parser::set_cmd(bool create, bool is_map) {
   const table_ref r = table_spec();
   const size_t ti = require_table(r);
-  const token name = expect_name("set name");
+  const token name = expect_name(is_map ? "map name" : "set name");
   if (!at(tok::lbrace)) unexpected(peek(), "'{'");
-  set_def(ti, name, create);
+  set_def(ti, name, create, is_map);
   end_statement();
 }
 
-void parser::set_def(size_t ti, const token& name, bool create) {
+void parser::set_def(size_t ti, const token& name, bool create, bool is_map) {
   table_info& info = info_[ti];
   auto found = info.sets.find(name.text);
   size_t si;
   if (found != info.sets.end()) {
     si = found->second;
-    if (create) fail(name, "set '" + name.text + "' already exists in " + table_title(rs_, ti));
+    const bool was_map = !rs_.tables[ti].sets[si].data_type.empty();
+    if (create || was_map != is_map)
+      fail(name, std::string(was_map ? "map '" : "set '") + name.text + "' already exists in " +
+                     table_title(rs_, ti));
   } else {
     set st;
     st.handle = block_depth_ == 0 ? ++rs_.tables[ti].last_handle : 0;
@@ -197,18 +200,19 @@ void parser::set_def(size_t ti, const token& name, bool create) {
     info.sets.emplace(name.text, si);
     info.set_deleted.push_back(false);
   }
-  set_body(ti, si, name, found != info.sets.end());
+  set_body(ti, si, name, found != info.sets.end(), is_map);
 }
 
 // A set declared again (`existed`) is extended, as in nft: its type and flags must be the
 // ones it has, and its new elements are added.
-void parser::set_body(size_t ti, size_t si, const token& name, bool existed) {
+void parser::set_body(size_t ti, size_t si, const token& name, bool existed, bool is_map) {
   const token open = take();
   enter_block(open);
   std::vector<elem_syntax> elems;
   const set before = existed ? rs_.tables[ti].sets[si] : set{};
   if (existed) {  // the declaration states them afresh
     rs_.tables[ti].sets[si].type.clear();
+    rs_.tables[ti].sets[si].data_type.clear();
     rs_.tables[ti].sets[si].interval = false;
   }
   for (;;) {
@@ -233,8 +237,23 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed) {
       if (!st.type.empty() && st.type != type.text)
         fail(type, "set '" + st.name + "' already has type " + st.type);
       st.type = type.text;
+      if (is_map) {
+        // type KEY : DATA
+        expect(tok::colon, "':'");
+        const token data = expect_name("map data type");
+        if (data.text != "verdict" && data.text != "mark") {
+          if (kind_of_set_type(data.text) || is_unsupported_set_type(data.text))
+            unsupported(data, "maps to " + data.text + " (ctgate's maps hold verdicts or marks)");
+          fail(data, "unknown map data type '" + data.text + "', expecting verdict or mark");
+        }
+        st.data_type = data.text;
+      } else if (at(tok::colon)) {
+        fail(peek(), "a set's elements carry no data: declare a map (map " + st.name + " { type " +
+                         type.text + " : ... })");
+      }
     } else if (t.text == "typeof") {
       take();
+      if (is_map) unsupported(t, "typeof in a map (use type KEY : DATA)");
       typeof_spec(st);
     } else if (t.text == "flags") {
       take();
@@ -252,9 +271,13 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed) {
       expect(tok::assign, "'='");
       if (st.type.empty()) fail(t, "set definition does not specify key data type");
       const vkind k = *kind_of_set_type(st.type);
-      element_list(k, elems, 1, empty_rule::syntax);
+      if (is_map)
+        map_element_list(k, st.data_type, elems, ti, kNoChain);
+      else
+        element_list(k, elems, 1, empty_rule::syntax);
     } else if (t.text == "auto-merge") {
       take();
+      if (is_map) unsupported(t, "auto-merge in a map");
       st.auto_merge = true;
     } else if (one_of(t.text, {"size", "timeout", "gc-interval", "policy", "counter", "comment"})) {
       unsupported(t, "set " + t.text);
@@ -267,10 +290,15 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed) {
   leave_block();
   set& st = rs_.tables[ti].sets[si];
   if (st.type.empty()) fail(name, "set definition does not specify key data type");
-  if (existed && (st.type != before.type || st.interval != before.interval))
-    fail(name, "set '" + st.name + "' already exists in " + table_title(rs_, ti) + " as type " +
-                   before.type + (before.interval ? " with flags interval" : "") +
+  if (existed && (st.type != before.type || st.interval != before.interval ||
+                  st.data_type != before.data_type)) {
+    const std::string type =
+        before.type + (before.data_type.empty() ? "" : " : " + before.data_type);
+    fail(name, std::string(is_map ? "map '" : "set '") + st.name + "' already exists in " +
+                   table_title(rs_, ti) + " as type " + type +
+                   (before.interval ? " with flags interval" : "") +
                    ": a declaration may not change it (nft: File exists)");
+  }
   st.auto_merge = st.auto_merge || before.auto_merge;
   count_elements(name, elems.size());
   add_elements(st, st.auto_merge, elems);
@@ -290,6 +318,57 @@ void parser::typeof_spec(set& st) {
   unsupported(first, "typeof " + expr);
 }
 
+// `{ key : data, ... }`: a map's elements. Keys are read like a set's; data is a verdict
+// (`accept`, `drop`, `return`, `jump C`, `goto C`) or a mark. Jumps are checked with the
+// rule's other references (`ci` is the rule's chain; kNoChain in a named map).
+void parser::map_element_list(vkind k, const std::string& data_type, std::vector<elem_syntax>& out,
+                              size_t ti, size_t ci) {
+  expect(tok::lbrace, "'{'");
+  skip_newlines();
+  if (at(tok::rbrace)) unexpected(peek(), "map element");
+  for (;;) {
+    skip_newlines();
+    elem_syntax e = element(k);
+    expect(tok::colon, "':'");
+    e.data = map_value(data_type, ti, ci);
+    out.push_back(std::move(e));
+    skip_newlines();
+    if (accept(tok::comma)) {
+      skip_newlines();
+      if (at(tok::rbrace)) break;
+      continue;
+    }
+    if (at(tok::rbrace)) break;
+    unexpected(peek(), "',' or '}'");
+  }
+  take();
+}
+
+map_data parser::map_value(const std::string& data_type, size_t ti, size_t ci) {
+  map_data d;
+  if (data_type == "mark") {
+    d.value = bounded(take(), 0xffffffff);
+    return d;
+  }
+  const token v = expect_name("verdict");
+  if (v.text == "accept" || v.text == "drop" || v.text == "return") {
+    d.verdict = v.text == "accept" ? stmt_kind::accept
+                : v.text == "drop" ? stmt_kind::drop
+                                   : stmt_kind::return_;
+    return d;
+  }
+  if (v.text == "jump" || v.text == "goto") {
+    d.verdict = v.text == "jump" ? stmt_kind::jump : stmt_kind::goto_;
+    const token target = expect_name("chain name");
+    d.target = target.text;
+    jumps_.push_back(
+        {ti, ci, target.text, pos_of(target), v.text == "goto", ci == kNoChain ? 0 : rule_handle_});
+    return d;
+  }
+  if (v.text == "continue" || v.text == "queue") unsupported(v, "verdict " + v.text + " in a map");
+  unexpected(v, "accept, drop, return, jump or goto");
+}
+
 // add element T S { ... } | delete element T S { ... }
 void parser::element_cmd(bool remove) {
   const table_ref r = table_spec();
@@ -299,7 +378,10 @@ void parser::element_cmd(bool remove) {
   set& st = rs_.tables[ti].sets[si];
   if (st.type.empty()) fail(name, "set definition does not specify key data type");
   std::vector<elem_syntax> elems;
-  element_list(*kind_of_set_type(st.type), elems, 1, empty_rule::syntax);
+  if (!st.data_type.empty() && !remove)
+    map_element_list(*kind_of_set_type(st.type), st.data_type, elems, ti, kNoChain);
+  else
+    element_list(*kind_of_set_type(st.type), elems, 1, empty_rule::syntax);
   if (remove) {
     // nft deletes exactly the elements given; one that is not there fails the whole
     // transaction (ENOENT).
@@ -311,6 +393,7 @@ void parser::element_cmd(bool remove) {
                        table_title(rs_, ti) + " (nft: No such file or directory)");
       st.elems.erase(st.elems.begin() + static_cast<ptrdiff_t>(i));
       st.elem_text.erase(st.elem_text.begin() + static_cast<ptrdiff_t>(i));
+      if (!st.data.empty()) st.data.erase(st.data.begin() + static_cast<ptrdiff_t>(i));
       --elements_;
     }
     return end_statement();

@@ -108,6 +108,52 @@ add rule ip filter input tcp dport 2571 counter drop
             "}\n");
 }
 
+// Verdict maps and mark maps (issue 12) on the data plane: a vmap picks the
+// verdict (or the chain to jump to) by key, a key it lacks ends the rule; a
+// mark map sets the connection's mark by address, and `meta mark set ct mark`
+// restores it on every packet of the connection.
+TEST(RulesetCommands, VerdictMapsAndMarkMapsDecidePerKey) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  map ports { type inet_service : verdict; elements = { 443 : accept } }
+  map marks { type ipv4_addr : mark; flags interval; elements = { 10.0.2.0/24 : 0x7 } }
+  chain web { ip saddr 10.0.1.2 counter accept; counter drop; }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct mark set ip daddr map @marks
+    meta mark set ct mark
+    tcp dport vmap { 22 : drop, 80 : jump web, 8000-8099 : accept }
+    tcp dport vmap @ports
+    meta mark 0x7 udp dport 53 counter accept
+  }
+})");
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 80, TCPF_SYN));  // jump web: accepted
+  EXPECT_EQ(t.sent.size(), 1u);
+  t.send(0, tcp("10.0.1.3", 1001, "10.0.2.2", 80, TCPF_SYN));  // jump web: dropped
+  t.send(0, tcp("10.0.1.2", 1002, "10.0.2.2", 22, TCPF_SYN));  // drop
+  EXPECT_EQ(t.sent.size(), 1u);
+  t.send(0, tcp("10.0.1.2", 1003, "10.0.2.2", 8042, TCPF_SYN));  // the interval: accept
+  t.send(0, tcp("10.0.1.2", 1004, "10.0.2.2", 443, TCPF_SYN));   // not in the anonymous map;
+  EXPECT_EQ(t.sent.size(), 3u);                                  // the named one accepts
+  t.send(0, tcp("10.0.1.2", 1005, "10.0.2.2", 444, TCPF_SYN));   // in neither: the policy
+  EXPECT_EQ(t.sent.size(), 3u);
+  // The mark came from the map through the connection.
+  t.send(0, udp("10.0.1.2", 1006, "10.0.2.2", 53));
+  EXPECT_EQ(t.sent.size(), 4u);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "ip saddr 10.0.1.2 counter packets 1 bytes 40 accept")) << listing;
+  EXPECT_TRUE(contains(listing, "meta mark 0x00000007 udp dport 53 counter packets 1")) << listing;
+  bool marked = false;
+  for (const auto& l : t.conntrack_lines())
+    marked = marked || (contains(l, "dport=53") && contains(l, "mark=7"));
+  EXPECT_TRUE(marked);
+  // Elements added at run time take effect.
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "add element ip filter ports { 444 : accept }\n", "e.nft"));
+  t.send(0, tcp("10.0.1.2", 1007, "10.0.2.2", 444, TCPF_SYN));
+  EXPECT_EQ(t.sent.size(), 5u);
+}
+
 // Article 1, last experiment: a chain at 2147483647 registered before
 // conntrack's hooks runs after ipv4_confirm. The SYN is dropped and counted,
 // yet its flow is confirmed; ctgate warns about it.

@@ -868,6 +868,35 @@ class RulesetDifferentialTest(unittest.TestCase):
     # A reopened connection is a new one: Linux kills the old entry and the SYN creates a
     # fresh one with ct mark 0. ctgate reopens in place (trackers.md #4) and resets the
     # mark with the status bits (clear_status in lib/conntrack/conntrack.cpp).
+    # ------------------------------------------------------------------ 12: maps
+
+    def test_12_maps(self):
+        steps = []
+        port = 52000
+        # TCP by port through the anonymous and the named verdict map (and the web chain).
+        for client, dport, ok in ((CLIENT, 80, PASS), ("10.0.1.3", 80, DROP), (CLIENT, 22, DROP),
+                                  (CLIENT, 8000, PASS), (CLIENT, 8099, PASS),
+                                  (CLIENT, 8100, DROP), (CLIENT, 443, PASS),
+                                  (CLIENT, 8443, PASS), ("10.0.1.3", 8443, DROP),
+                                  (CLIENT, 444, DROP)):
+            port += 1
+            f = Flow(port, dport, 1000 + port, 50000 + port, client=client)
+            note = "tcp %s -> %d" % (client, dport)
+            steps += [f.syn(note=note, expect=ok), f.synack(note="reply", expect=ok)]
+        # UDP by the ct mark the address map gave the connection.
+        for server, dport, ok in (("10.0.2.3", 53, PASS), ("10.0.2.200", 53, DROP),
+                                  ("10.0.2.200", 123, PASS), ("10.0.2.3", 123, DROP)):
+            port += 1
+            note = "udp -> %s:%d" % (server, dport)
+            steps += [udp("c", port, dport, server=server, note=note, expect=ok),
+                      udp("s", port, dport, server=server, note="reply", expect=ok)]
+        for i, st in enumerate(steps):
+            st.snap = (i + 1) % 8 == 0
+        kernel, _ = self._diff("7_maps.nft", steps)
+        final = " ".join(kernel[-1]["ct"])
+        for mark in ("mark=4", "mark=8"):
+            self.assertIn(mark, final, "the oracle did not set " + mark)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).

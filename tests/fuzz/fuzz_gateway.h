@@ -20,7 +20,9 @@
 
 namespace ctgate::fuzz {
 
-constexpr const char* k_ruleset = R"(
+// Starts with a flush: loads apply to the live ruleset (nft -f), and the
+// harnesses load it again to undo what an input's commands changed.
+constexpr const char* k_ruleset = R"(flush ruleset
 table ip raw {
   chain pre {
     type filter hook prerouting priority raw;

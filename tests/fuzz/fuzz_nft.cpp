@@ -4,6 +4,9 @@
 // Whatever the text, nothing may crash, hang or leak. When a ruleset
 // compiles, its listing must parse and compile again and list the same:
 // `nft list ruleset` output is valid input, and nothing is lost on the way.
+// The same text is also applied to a live ruleset (nft -f semantics: delete,
+// flush, insert, replace and handles edit it); what that yields must compile
+// or fail cleanly, and list with handles.
 // `include` is left out: it would read whatever file the fuzzer names.
 #include <cstdio>
 #include <cstdlib>
@@ -12,11 +15,39 @@
 #include "ruleset/ast.h"
 #include "ruleset/compiled.h"
 
+namespace {
+
+// A live ruleset for the file to apply to: tables, chains with jumps, a set,
+// maps, rules with handles 1 upwards.
+constexpr const char* k_base = R"(table ip filter {
+  set s { type ipv4_addr; elements = { 10.0.0.1, 10.0.0.2 } }
+  map m { type inet_service : verdict; elements = { 22 : accept, 80 : jump web } }
+  chain web { counter accept; }
+  chain input { type filter hook input priority filter; ip saddr @s drop; tcp dport vmap @m; }
+}
+table ip raw { chain pre { type filter hook prerouting priority raw; udp dport 53 notrack; } }
+)";
+
+void apply_to_live(const std::string& text, const std::vector<std::string>& ports) {
+  using namespace ctgate;
+  static const nft::ruleset base = *nft::parse_string(k_base, "base.nft");
+  result<nft::ruleset> after = nft::parse_string(text, "fuzz.nft", {}, &base);
+  if (!after) {
+    (void)after.error().to_string();
+    return;
+  }
+  if (auto c = nft::compile(*after, "fuzz.nft", ports, 2); c)
+    (void)nft::format(*after, nullptr, true);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ctgate;
   std::string text(reinterpret_cast<const char*>(data), size);
   if (text.find("include") != std::string::npos) return 0;
   const std::vector<std::string> ports = {"lan", "wan"};
+  apply_to_live(text, ports);
   result<nft::ruleset> ast = nft::parse_string(text, "fuzz.nft");
   if (!ast) {
     (void)ast.error().to_string();  // the error must render, caret and all

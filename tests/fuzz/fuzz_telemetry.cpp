@@ -198,6 +198,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const telemetry_command& cmd = cmds[data[0] % cmds.size()];
   bool no_params = data[1] & 1;
   const bool is_load = std::string_view(cmd.name) == "/ctgate/ruleset/load";
+  // Commands that change the ruleset: it is restored after them.
+  const bool changes_ruleset = is_load || std::string_view(cmd.name) == "/ctgate/nft";
   const bool load_text = is_load && (data[1] & 2);
   std::string params(reinterpret_cast<const char*>(data + 2), size - 2);
   std::string file_text;
@@ -225,7 +227,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   h->remove_replies();
   if (load_text) unlink(params.c_str());
-  if (is_load && !load_ruleset_text(*h->gw, fuzz::k_ruleset, "fuzz.nft"))
+  if (changes_ruleset && !load_ruleset_text(*h->gw, fuzz::k_ruleset, "fuzz.nft"))
     harness::fail("the base ruleset no longer loads");
   trace_stop(*h->gw);
   return 0;

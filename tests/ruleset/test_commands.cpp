@@ -193,5 +193,105 @@ TEST(NftCommands, ErrorsNameWhatIsMissingOrInUse) {
             "}\n");
 }
 
+// Maps and verdict maps, named and anonymous: the kernel's listing (handles included: an
+// anonymous map takes one even with one element).
+TEST(NftMaps, NamedAndAnonymousMapsListAsTheKernelDoes) {
+  ruleset rs;
+  rs.last_table_handle = 4;
+  EXPECT_EQ(apply("table ip t {\n"
+                  "  map vm { type inet_service : verdict; elements = { 22 : accept, 80 : jump "
+                  "web, 443 : drop } }\n"
+                  "  map mk { type ipv4_addr : mark; flags interval; elements = { 10.0.0.0/8 : "
+                  "0x1, 192.168.1.1 : 2 } }\n"
+                  "  chain web { counter; }\n"
+                  "  chain c { type filter hook forward priority filter;\n"
+                  "    tcp dport vmap { 22 : accept, 23 : drop, 80 : jump web };\n"
+                  "    udp dport vmap { 53 : accept };\n"
+                  "    tcp dport vmap @vm;\n"
+                  "    meta mark set ip daddr map { 10.0.0.1 : 0x5, 10.0.0.2 : 6 };\n"
+                  "    ct mark set ip saddr map @mk;\n"
+                  "    tcp dport 1-100 counter;\n"
+                  "  }\n"
+                  "}\n",
+                  &rs),
+            "table ip t { # handle 5\n"
+            "\tmap vm { # handle 3\n"
+            "\t\ttype inet_service : verdict\n"
+            "\t\telements = { 22 : accept, 80 : jump web, 443 : drop }\n"
+            "\t}\n"
+            "\n"
+            "\tmap mk { # handle 4\n"
+            "\t\ttype ipv4_addr : mark\n"
+            "\t\tflags interval\n"
+            "\t\telements = { 10.0.0.0/8 : 0x00000001, 192.168.1.1 : 0x00000002 }\n"
+            "\t}\n"
+            "\n"
+            "\tchain web { # handle 1\n"
+            "\t\tcounter packets 0 bytes 0 # handle 5\n"
+            "\t}\n"
+            "\n"
+            "\tchain c { # handle 2\n"
+            "\t\ttype filter hook forward priority filter; policy accept;\n"
+            "\t\ttcp dport vmap { 22 : accept, 23 : drop, 80 : jump web } # handle 7\n"
+            "\t\tudp dport vmap { 53 : accept } # handle 9\n"
+            "\t\ttcp dport vmap @vm # handle 10\n"
+            "\t\tmeta mark set ip daddr map { 10.0.0.1 : 0x00000005, 10.0.0.2 : 0x00000006 } "
+            "# handle 12\n"
+            "\t\tct mark set ip saddr map @mk # handle 13\n"
+            "\t\ttcp dport 1-100 counter packets 0 bytes 0 # handle 14\n"
+            "\t}\n"
+            "}\n");
+  // The listing reads back to the same listing.
+  ruleset again;
+  again.last_table_handle = 4;
+  const std::string listed = format(rs);
+  EXPECT_EQ(apply(listed, &again), format(rs, nullptr, true));
+  // Elements come and go like a set's; the map's jumps count as uses of the chain.
+  EXPECT_NE(apply("add element ip t vm { 8080 : jump web }\ndelete element ip t vm { 22 }\n", &rs)
+                .find("elements = { 80 : jump web, 443 : drop, 8080 : jump web }"),
+            std::string::npos);
+  EXPECT_NE(apply("delete chain ip t web\n", &rs).find("is in use"), std::string::npos);
+}
+
+TEST(NftMaps, SaveAndRestoreMarksAndErrors) {
+  ruleset rs;
+  EXPECT_EQ(apply("table ip t { chain c { type filter hook prerouting priority mangle;\n"
+                  "meta mark set ct mark; ct mark set meta mark; ct mark set mark;\n"
+                  "ip protocol vmap { tcp : accept, udp : drop };\n"
+                  "icmp type vmap { echo-request : accept };\n"
+                  "tcp dport vmap { 1-1024 : drop, 8080 : accept }; } }\n",
+                  &rs),
+            "table ip t { # handle 1\n"
+            "\tchain c { # handle 1\n"
+            "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+            "\t\tmeta mark set ct mark # handle 2\n"
+            "\t\tct mark set meta mark # handle 3\n"
+            "\t\tct mark set meta mark # handle 4\n"
+            "\t\tip protocol vmap { tcp : accept, udp : drop } # handle 6\n"
+            "\t\ticmp type vmap { echo-request : accept } # handle 8\n"
+            "\t\ttcp dport vmap { 1-1024 : drop, 8080 : accept } # handle 10\n"
+            "\t}\n"
+            "}\n");
+  EXPECT_EQ(apply("add rule ip t c tcp dport vmap { 1-10 : drop, 5 : accept }\n", &rs),
+            "rs.nft:1:47: error: conflicting intervals specified\n"
+            "add rule ip t c tcp dport vmap { 1-10 : drop, 5 : accept }\n"
+            "                                              ^");
+  EXPECT_EQ(apply("add rule ip t c tcp dport vmap { 5 : drop, 5 : accept }\n", &rs),
+            "rs.nft:1:44: error: element 5 already exists in map 'anonymous' with other data "
+            "(nft: File exists)\n"
+            "add rule ip t c tcp dport vmap { 5 : drop, 5 : accept }\n"
+            "                                           ^");
+  EXPECT_EQ(apply("add rule ip t c tcp dport vmap { 5 : jump nowhere }\n", &rs),
+            "rs.nft:1:43: error: jump to undefined chain 'nowhere' in table ip t\n"
+            "add rule ip t c tcp dport vmap { 5 : jump nowhere }\n"
+            "                                          ^^^^^^^");
+  EXPECT_EQ(apply("add set ip t s { type ipv4_addr; }\nadd rule ip t c tcp dport vmap @s\n", &rs),
+            "rs.nft:2:32: error: set 's' is a set: verdict maps need a map\n"
+            "add rule ip t c tcp dport vmap @s\n"
+            "                               ^^");
+  EXPECT_EQ(apply("add map ip t m { type inet_service : counter; }\n", &rs).substr(0, 60),
+            "rs.nft:1:38: error: unknown map data type 'counter', expecti");
+}
+
 }  // namespace
 }  // namespace ctgate::nft

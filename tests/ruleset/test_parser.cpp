@@ -1182,10 +1182,10 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "rs.nft:3:8: error: not supported: ct helper\n"
             "    ct helper \"ftp\" accept\n"
             "       ^^^^^^");
-  EXPECT_EQ(rule_err("tcp dport vmap { 22 : accept }"),
-            "rs.nft:3:15: error: not supported: vmap\n"
-            "    tcp dport vmap { 22 : accept }\n"
-            "              ^^^^");
+  EXPECT_EQ(rule_err("iifname vmap { \"lan\" : accept }"),
+            "rs.nft:3:5: error: not supported: maps keyed by iifname\n"
+            "    iifname vmap { \"lan\" : accept }\n"
+            "    ^^^^^^^");
   EXPECT_EQ(rule_err("log level info"),
             "rs.nft:3:15: error: not supported: log level info (only warn, the default)\n"
             "    log level info\n"
