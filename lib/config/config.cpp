@@ -285,8 +285,8 @@ uint16_t get_desc_count(const field& f) {
 
 void parse_ports(const field& f, gateway_config* cfg) {
   for (const field& pf : get_list(f, 1, 32)) {
-    map_view m(pf,
-               {"name", "devargs", "address", "rx_desc", "tx_desc", "mtu", "promiscuous", "mac"});
+    map_view m(pf, {"name", "devargs", "address", "rx_desc", "tx_desc", "mtu", "zone",
+                    "promiscuous", "mac"});
     port_config p;
     p.line = pf.line;
     const field& name = m.require("name");
@@ -309,6 +309,7 @@ void parse_ports(const field& f, gateway_config* cfg) {
     if (const field* v = m.find("rx_desc")) p.rx_desc = get_desc_count(*v);
     if (const field* v = m.find("tx_desc")) p.tx_desc = get_desc_count(*v);
     if (const field* v = m.find("mtu")) p.mtu = get_int<uint16_t>(*v, 68, 9600);
+    if (const field* v = m.find("zone")) p.zone = get_int<uint16_t>(*v, 0, 65535);
     if (const field* v = m.find("promiscuous")) p.promiscuous = get_bool(*v);
     if (const field* v = m.find("mac")) p.mac = get_unicast_mac(*v);
     for (const port_config& prev : cfg->ports) {

@@ -32,6 +32,7 @@ struct port_config {
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;
+  uint16_t zone = 0;  // conntrack zone of packets received here (before `ct zone set`)
   bool promiscuous = true;
   std::optional<std::string> mac;  // override, "02:00:00:00:00:01"
   int line = 0;                    // where this port was declared (for later errors)

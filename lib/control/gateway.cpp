@@ -55,6 +55,7 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     pi.addr = p.address.addr;
     pi.prefix_len = p.address.len;
     pi.mtu = p.mtu;
+    pi.zone = p.zone;
     if (p.mac) {
       parse_mac(*p.mac, pi.mac.b);
       pi.filter_mac = true;

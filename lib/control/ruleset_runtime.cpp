@@ -33,9 +33,12 @@ hook_point to_hook_point(nft::hook h) {
 bool chain_uses_ct(const nft::chain& c) {
   for (const auto& r : c.rules) {
     for (const auto& m : r.matches)
-      if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark) return true;
+      if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark || m.f == nft::field::ct_zone)
+        return true;
     for (const auto& s : r.stmts) {
-      if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set) return true;
+      if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||
+          s.kind == nft::stmt_kind::ct_zone_set)
+        return true;
       if (s.from == nft::field::ct_state || s.from == nft::field::ct_mark) return true;
     }
   }

@@ -43,6 +43,7 @@ struct port_info {
   // config. In-process test ports without a configured MAC accept any.
   bool filter_mac = false;
   uint16_t mtu = 1500;
+  uint16_t zone = 0;             // conntrack zone of what it receives (config ports[].zone)
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
 };
 

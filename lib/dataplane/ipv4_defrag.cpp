@@ -248,6 +248,7 @@ rte_mbuf* reassemble(worker_ctx& w, ipv4_defrag& d, uint32_t qi, rte_mbuf* last)
   rm->flags |= lm->flags & (PKT_F_TRACE | PKT_F_L2_MULTICAST | PKT_F_LOCAL_OUT);
   rm->trace_id = lm->trace_id;
   rm->mark = lm->mark;
+  rm->zone = lm->zone;
   rm->frag_max_size = q.max_size;
   r->port = last->port;
 

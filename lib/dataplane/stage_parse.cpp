@@ -64,6 +64,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     parse_result r = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
                                  !csum_known, meta);
     meta->in_port = in_port;
+    meta->zone = port.zone;
     if (r == parse_result::ipv4 || r == parse_result::arp) {
       const l2_class l2 = classify(rte_pktmbuf_mtod(m, const uint8_t*), port);
       if (l2 == l2_class::other_host) [[unlikely]] {

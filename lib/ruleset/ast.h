@@ -39,6 +39,7 @@ enum class field : uint8_t {
   meta_mark,  // u32
   ct_state,   // bitmask, CT_STATE_* below
   ct_mark,    // u32
+  ct_zone,    // u16: the connection's zone (the packet's, before conntrack has run)
   tcp_sport,
   tcp_dport,
   udp_sport,
@@ -110,9 +111,10 @@ enum class stmt_kind : uint8_t {
   meta_mark_set,
   ct_mark_set,
   meta_nftrace_set,
-  synproxy,  // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
-  meter,     // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
-  vmap,      // FIELD vmap { key : verdict, ... } | FIELD vmap @map
+  ct_zone_set,  // ct zone set N: the zone conntrack looks the packet up in (before it runs)
+  synproxy,     // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
+  meter,        // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
+  vmap,         // FIELD vmap { key : verdict, ... } | FIELD vmap @map
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto

@@ -232,7 +232,8 @@ class compiler {
     out->op = m.op;
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
-    if (m.f == field::ct_state || m.f == field::ct_mark) out_->uses_ct = true;
+    if (m.f == field::ct_state || m.f == field::ct_mark || m.f == field::ct_zone)
+      out_->uses_ct = true;
     if (!m.rhs.str.empty()) {  // interface name
       auto it = std::find(ports_.begin(), ports_.end(), m.rhs.str);
       if (it == ports_.end())
@@ -350,6 +351,7 @@ class compiler {
         out_->uses_nftrace = out_->uses_nftrace || s.value != 0;
         break;
       case stmt_kind::notrack:
+      case stmt_kind::ct_zone_set:
       case stmt_kind::ct_mark_set: out_->uses_ct = true; break;
       default: break;
     }

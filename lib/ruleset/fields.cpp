@@ -180,6 +180,7 @@ const char* field_name(field f) {
     case field::meta_mark: return "meta mark";
     case field::ct_state: return "ct state";
     case field::ct_mark: return "ct mark";
+    case field::ct_zone: return "ct zone";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -220,11 +221,12 @@ constexpr std::string_view kMetaKnown[] = {
     "ibrname", "obrname",  "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",  "random",
     "ipsec",   "secpath",  "iiftype",  "oiftype", "time",     "day",      "hour",    "iifkind",
     "oifkind", "sdif",     "sdifname", "broute",  "ibrpvid",  "ibrvproto"};
-constexpr field_entry kCtFields[] = {{"state", field::ct_state}, {"mark", field::ct_mark}};
+constexpr field_entry kCtFields[] = {
+    {"state", field::ct_state}, {"mark", field::ct_mark}, {"zone", field::ct_zone}};
 constexpr std::string_view kCtKnown[] = {
-    "status",    "direction", "expiration", "helper", "l3proto", "protocol", "saddr",      "daddr",
-    "proto-src", "proto-dst", "label",      "bytes",  "packets", "avgpkt",   "zone",       "event",
-    "secmark",   "id",        "original",   "reply",  "count",   "timeout",  "expectation"};
+    "status",    "direction", "expiration", "helper", "l3proto", "protocol",   "saddr", "daddr",
+    "proto-src", "proto-dst", "label",      "bytes",  "packets", "avgpkt",     "event", "secmark",
+    "id",        "original",  "reply",      "count",  "timeout", "expectation"};
 constexpr field_entry kTcpFields[] = {
     {"sport", field::tcp_sport}, {"dport", field::tcp_dport}, {"flags", field::tcp_flags}};
 constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "reserved",
@@ -394,6 +396,7 @@ const char* expecting_of(vkind k) {
 
 // The set type whose elements a field can be looked up in; nullptr if none.
 const char* set_type_for(field f) {
+  if (f == field::ct_zone) return nullptr;  // nft: a 16-bit integer, no set type of ctgate's
   switch (kind_of(f)) {
     case vkind::addr: return "ipv4_addr";
     case vkind::port: return "inet_service";

@@ -227,6 +227,7 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::ct_mark_set:
       return "ct mark set " + (s.from ? source_text(s, "map") : hex32(s.value));
     case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
+    case stmt_kind::ct_zone_set: return "ct zone set " + std::to_string(s.value);
     case stmt_kind::synproxy: {
       std::string out = "synproxy";
       if (s.mss != 0) out += " mss " + std::to_string(s.mss);

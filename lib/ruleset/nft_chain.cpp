@@ -54,6 +54,11 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->ct == nullptr) return false;
       *out = m->ct->mark.load(std::memory_order_relaxed);
       return true;
+    case field::ct_zone:
+      // The connection's zone; before conntrack has run, the one it will look the packet
+      // up in (Linux: the template's).
+      *out = m->ct != nullptr ? m->ct->orig.zone : m->zone;
+      return true;
     case field::tcp_sport:
     case field::tcp_dport:
       if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
@@ -325,6 +330,11 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           case stmt_kind::ct_mark_set:
             if (m->ct != nullptr)
               m->ct->mark.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
+            break;
+          case stmt_kind::ct_zone_set:
+            // Only a packet conntrack has not seen yet: a tracked one keeps its
+            // connection's zone (nft_ct_set_zone_eval).
+            if (m->ct == nullptr) m->zone = static_cast<uint16_t>(value);
             break;
           case stmt_kind::meta_nftrace_set:
             if (s.value != 0) trace_start(w, mb, m);

@@ -614,13 +614,16 @@ void parser::set_statement(const token& head, statement& st) {
   const token key = head.text == "meta" || ct ? take() : head;
   if (key.text == "mark")
     st.kind = ct ? stmt_kind::ct_mark_set : stmt_kind::meta_mark_set;
+  else if (key.text == "zone" && ct)
+    st.kind = stmt_kind::ct_zone_set;
   else if (key.text == "nftrace" && !ct)
     st.kind = stmt_kind::meta_nftrace_set;
   else
     unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
   expect_word("set");
   const token v = peek();
-  if (v.kind == tok::word && st.kind != stmt_kind::meta_nftrace_set && starts_match()) {
+  if (v.kind == tok::word && st.kind != stmt_kind::meta_nftrace_set &&
+      st.kind != stmt_kind::ct_zone_set && starts_match()) {
     // meta mark set ct mark | ct mark set meta mark (save and restore), or
     // meta|ct mark set FIELD map { key : mark, ... } | map @name
     const token field_head = take();
@@ -636,7 +639,9 @@ void parser::set_statement(const token& head, statement& st) {
   }
   if (v.kind == tok::word || v.kind == tok::lbrace || v.kind == tok::set_ref)
     unsupported(v, "setting " + key.text + " from this expression");
-  st.value = bounded(take(), st.kind == stmt_kind::meta_nftrace_set ? 1 : 0xffffffff);
+  st.value = bounded(take(), st.kind == stmt_kind::meta_nftrace_set ? 1
+                             : st.kind == stmt_kind::ct_zone_set    ? 0xffff
+                                                                    : 0xffffffff);
 }
 
 }  // namespace ctgate::nft::detail

@@ -367,6 +367,17 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(error_of("ports:\n  - name: [lan]\n"), "t.yaml:2: ports[0].name: expected a string");
 }
 
+// ports[].zone (issue 12): the conntrack zone of what the port receives.
+TEST(ConfigLoad, PortZone) {
+  result<gateway_config> cfg =
+      load_config_string(std::string(kPorts) + "    zone: 65535\n", "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  EXPECT_EQ(cfg->ports[0].zone, 65535);
+  EXPECT_EQ(load_config_string(kPorts, "t.yaml")->ports[0].zone, 0);
+  EXPECT_EQ(error_of(std::string(kPorts) + "    zone: 65536\n"),
+            "t.yaml:5: ports[0].zone: must be between 0 and 65535");
+}
+
 TEST(ConfigErrors, BadIntegers) {
   const std::string p = kPorts;
   EXPECT_EQ(error_of(p + "workers: -1\n"), "t.yaml:5: workers: must be between 1 and 64");

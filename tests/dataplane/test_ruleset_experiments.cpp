@@ -154,6 +154,49 @@ table ip filter {
   EXPECT_EQ(t.sent.size(), 5u);
 }
 
+// Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and
+// two flows with the same addresses and ports in different zones are two
+// entries; `ct zone` matches the zone; a port's configured zone is the
+// default; a tracked packet keeps its connection's zone.
+TEST(RulesetCommands, ZonesKeepOverlappingFlowsApart) {
+  gateway_config c = cfg(false);
+  c.ports[1].zone = 9;  // wan's default zone
+  test_gateway t(c);
+  load(t, R"(
+table ip raw {
+  chain pre {
+    type filter hook prerouting priority raw;
+    iifname "lan" udp dport 53 ct zone set 1
+    iifname "lan" udp dport 54 ct zone set 2
+  }
+}
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct zone 2 counter drop
+  }
+})");
+  // The same flow from lan (zone 1) and from wan (zone 9): two entries. A flow
+  // put in zone 2 is dropped by `ct zone 2` and never confirmed.
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 54));
+  t.send(1, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  std::vector<std::string> lines = t.conntrack_lines();
+  ASSERT_EQ(lines.size(), 2u);
+  int zone1 = 0, zone9 = 0;
+  for (const auto& l : lines) {
+    const bool flow = contains(l, "src=10.0.1.2 dst=10.0.2.2 sport=1000 dport=53 ");
+    zone1 += flow && contains(l, "zone=1 ");
+    zone9 += flow && contains(l, "zone=9 ");
+  }
+  EXPECT_EQ(zone1, 1) << lines[0] << "\n" << lines[1];
+  EXPECT_EQ(zone9, 1) << lines[0] << "\n" << lines[1];
+  // Zone 2's flow was dropped by `ct zone 2`; the others were forwarded.
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "ct zone 2 counter packets 1 bytes"))
+      << list_ruleset(*t.gw);
+  EXPECT_EQ(t.sent.size(), 2u);
+}
+
 // Article 1, last experiment: a chain at 2147483647 registered before
 // conntrack's hooks runs after ipv4_confirm. The SYN is dropped and counted,
 // yet its flow is confirmed; ctgate warns about it.

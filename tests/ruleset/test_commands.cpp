@@ -293,5 +293,25 @@ TEST(NftMaps, SaveAndRestoreMarksAndErrors) {
             "rs.nft:1:38: error: unknown map data type 'counter', expecti");
 }
 
+TEST(NftZones, ZoneSetAndMatchListAsNftDoes) {
+  ruleset rs;
+  EXPECT_EQ(apply("table ip raw { chain pre { type filter hook prerouting priority raw; "
+                  "iifname \"lan\" ct zone set 5; ct zone 5 accept; ct zone != 0 counter; } }\n",
+                  &rs),
+            "table ip raw { # handle 1\n"
+            "\tchain pre { # handle 1\n"
+            "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+            "\t\tiifname \"lan\" ct zone set 5 # handle 2\n"
+            "\t\tct zone 5 accept # handle 3\n"
+            "\t\tct zone != 0 counter packets 0 bytes 0 # handle 4\n"
+            "\t}\n"
+            "}\n");
+  // nft's words and place.
+  EXPECT_EQ(apply("add rule ip raw pre ct zone set 65536\n", &rs),
+            "rs.nft:1:33: error: Value 65536 exceeds valid range 0-65535\n"
+            "add rule ip raw pre ct zone set 65536\n"
+            "                                ^^^^^");
+}
+
 }  // namespace
 }  // namespace ctgate::nft
