@@ -48,6 +48,13 @@ enum class field : uint8_t {
   th_dport,
   tcp_flags,  // u8, TCPF_* bits
   icmp_type,  // u8
+  // IPv4 header fields, as numbers.
+  ip_ttl,        // u8
+  ip_length,     // u16: total length
+  ip_id,         // u16
+  ip_version,    // 4 bits
+  ip_hdrlength,  // 4 bits: IHL, in 32-bit words
+  meta_length,   // u32: the packet's length from its network header (skb->len)
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).

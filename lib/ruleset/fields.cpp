@@ -181,6 +181,12 @@ const char* field_name(field f) {
     case field::ct_state: return "ct state";
     case field::ct_mark: return "ct mark";
     case field::ct_zone: return "ct zone";
+    case field::ip_ttl: return "ip ttl";
+    case field::ip_length: return "ip length";
+    case field::ip_id: return "ip id";
+    case field::ip_version: return "ip version";
+    case field::ip_hdrlength: return "ip hdrlength";
+    case field::meta_length: return "meta length";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -209,18 +215,21 @@ const char* hook_name(hook h) {
 namespace {
 
 constexpr field_entry kIpFields[] = {
-    {"saddr", field::ip_saddr}, {"daddr", field::ip_daddr}, {"protocol", field::ip_protocol}};
-constexpr std::string_view kIpKnown[] = {"version", "hdrlength", "dscp", "ecn",      "length",
-                                         "id",      "frag-off",  "ttl",  "checksum", "option"};
+    {"saddr", field::ip_saddr},       {"daddr", field::ip_daddr},
+    {"protocol", field::ip_protocol}, {"ttl", field::ip_ttl},
+    {"length", field::ip_length},     {"id", field::ip_id},
+    {"version", field::ip_version},   {"hdrlength", field::ip_hdrlength}};
+constexpr std::string_view kIpKnown[] = {"dscp", "ecn", "frag-off", "checksum", "option"};
 constexpr field_entry kMetaFields[] = {
     {"l4proto", field::meta_l4proto}, {"mark", field::meta_mark},
     {"iif", field::meta_iif},         {"oif", field::meta_oif},
-    {"iifname", field::meta_iifname}, {"oifname", field::meta_oifname}};
+    {"iifname", field::meta_iifname}, {"oifname", field::meta_oifname},
+    {"length", field::meta_length}};
 constexpr std::string_view kMetaKnown[] = {
-    "length",  "protocol", "priority", "nfproto", "skuid",    "skgid",    "nftrace", "rtclassid",
-    "ibrname", "obrname",  "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",  "random",
-    "ipsec",   "secpath",  "iiftype",  "oiftype", "time",     "day",      "hour",    "iifkind",
-    "oifkind", "sdif",     "sdifname", "broute",  "ibrpvid",  "ibrvproto"};
+    "protocol", "priority", "nfproto", "skuid",    "skgid",    "nftrace", "rtclassid", "ibrname",
+    "obrname",  "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",  "random",    "ipsec",
+    "secpath",  "iiftype",  "oiftype", "time",     "day",      "hour",    "iifkind",   "oifkind",
+    "sdif",     "sdifname", "broute",  "ibrpvid",  "ibrvproto"};
 constexpr field_entry kCtFields[] = {
     {"state", field::ct_state}, {"mark", field::ct_mark}, {"zone", field::ct_zone}};
 constexpr std::string_view kCtKnown[] = {
@@ -238,8 +247,8 @@ constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}};
 constexpr std::string_view kIcmpKnown[] = {"code", "checksum", "id", "sequence", "gateway", "mtu"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
-    {"ip", {kIpFields, kIpKnown, "saddr, daddr or protocol"}},
-    {"meta", {kMetaFields, kMetaKnown, "l4proto, mark, iif, oif, iifname or oifname"}},
+    {"ip", {kIpFields, kIpKnown, "saddr, daddr, protocol, ttl, length, id, version or hdrlength"}},
+    {"meta", {kMetaFields, kMetaKnown, "l4proto, mark, iif, oif, iifname, oifname or length"}},
     {"ct", {kCtFields, kCtKnown, "state or mark"}},
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
@@ -366,16 +375,26 @@ vkind kind_of(field f) {
     case field::ct_state: return vkind::state;
     case field::tcp_flags: return vkind::flags;
     case field::icmp_type: return vkind::icmp;
+    case field::ct_zone:
+    case field::ip_length:
+    case field::ip_id: return vkind::u16;
+    case field::ip_ttl: return vkind::u8;
+    case field::ip_version:
+    case field::ip_hdrlength: return vkind::u4;
+    case field::meta_length: return vkind::u32;
     default: return vkind::port;
   }
 }
 
 uint64_t max_of(vkind k) {
   switch (k) {
-    case vkind::port: return 0xffff;
+    case vkind::port:
+    case vkind::u16: return 0xffff;
     case vkind::proto:
     case vkind::icmp:
+    case vkind::u8:
     case vkind::flags: return 0xff;
+    case vkind::u4: return 0xf;
     default: return 0xffffffff;
   }
 }
@@ -390,13 +409,16 @@ const char* expecting_of(vkind k) {
     case vkind::state: return "ct state";
     case vkind::flags: return "TCP flag";
     case vkind::iface: return "interface name";
+    case vkind::u4:
+    case vkind::u8:
+    case vkind::u16:
+    case vkind::u32: return "number";
   }
   return "value";
 }
 
 // The set type whose elements a field can be looked up in; nullptr if none.
 const char* set_type_for(field f) {
-  if (f == field::ct_zone) return nullptr;  // nft: a 16-bit integer, no set type of ctgate's
   switch (kind_of(f)) {
     case vkind::addr: return "ipv4_addr";
     case vkind::port: return "inet_service";

@@ -76,7 +76,8 @@ const char* unsupported_rule_word(std::string_view w);
 // --- value kinds and set types ----------------------------------------------------------------
 
 // How the value of a field is written and checked.
-enum class vkind : uint8_t { addr, port, proto, mark, icmp, state, flags, iface };
+// Plain numbers (u4..u32) have no names: `ip ttl 64`, `ct zone 5`.
+enum class vkind : uint8_t { addr, port, proto, mark, icmp, state, flags, iface, u4, u8, u16, u32 };
 
 vkind kind_of(field f);
 uint64_t max_of(vkind k);

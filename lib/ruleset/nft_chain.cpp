@@ -54,6 +54,23 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->ct == nullptr) return false;
       *out = m->ct->mark.load(std::memory_order_relaxed);
       return true;
+    case field::ip_ttl:
+    case field::ip_length:
+    case field::ip_id:
+    case field::ip_version:
+    case field::ip_hdrlength: {
+      // The IPv4 header is in the first segment (stage_parse checked it).
+      const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
+      switch (f) {
+        case field::ip_ttl: *out = ip[8]; break;
+        case field::ip_length: *out = static_cast<uint64_t>(ip[2]) << 8 | ip[3]; break;
+        case field::ip_id: *out = static_cast<uint64_t>(ip[4]) << 8 | ip[5]; break;
+        case field::ip_version: *out = ip[0] >> 4; break;
+        default: *out = ip[0] & 0xf; break;
+      }
+      return true;
+    }
+    case field::meta_length: *out = rte_pktmbuf_pkt_len(mb) - m->l3_off; return true;
     case field::ct_zone:
       // The connection's zone; before conntrack has run, the one it will look the packet
       // up in (Linux: the template's).

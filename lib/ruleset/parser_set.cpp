@@ -68,6 +68,12 @@ uint64_t parser::scalar(vkind k) {
     case vkind::icmp: return named(t, detail::icmp_type_names(), k, "ICMP type");
     case vkind::state: return named(t, detail::ct_state_names(), k, "ct state");
     case vkind::flags: return named(t, detail::tcp_flag_names(), k, "TCP flag");
+    case vkind::u4:
+    case vkind::u8:
+    case vkind::u16:
+    case vkind::u32:
+      if (t.kind == tok::number) return bounded(t, max_of(k));
+      break;
     case vkind::iface: break;
   }
   unexpected(t, expecting_of(k));

@@ -197,6 +197,33 @@ table ip filter {
   EXPECT_EQ(t.sent.size(), 2u);
 }
 
+// IPv4 header fields and the packet length (issue 12), read as received.
+TEST(RulesetCommands, HeaderFieldsMatch) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip raw {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    ip ttl 64 ip version 4 ip hdrlength 5 counter
+    meta length 20-1500 ip length 20-1500 ip id != 0-0 counter
+    ip ttl { 1, 2 } counter drop
+    ip ttl < 64 counter drop
+  }
+})");
+  pkt_spec p = udp("10.0.1.2", 1000, "10.0.2.2", 53);
+  p.ip_id = 7;
+  t.send(0, p);
+  p.ttl = 1;
+  t.send(0, p);
+  EXPECT_EQ(t.sent.size(), 1u);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "ip ttl 64 ip version 4 ip hdrlength 5 counter packets 1 "))
+      << listing;
+  EXPECT_TRUE(contains(listing, "ip id != 0 counter packets 2 ")) << listing;
+  EXPECT_TRUE(contains(listing, "ip ttl { 1, 2 } counter packets 1 ")) << listing;
+  EXPECT_TRUE(contains(listing, "ip ttl < 64 counter packets 0 ")) << listing;
+}
+
 // Article 1, last experiment: a chain at 2147483647 registered before
 // conntrack's hooks runs after ipv4_confirm. The SYN is dropped and counted,
 // yet its flow is confirmed; ctgate warns about it.

@@ -313,5 +313,40 @@ TEST(NftZones, ZoneSetAndMatchListAsNftDoes) {
             "                                ^^^^^");
 }
 
+TEST(NftFields, IpHeaderFieldsAndLengthListAsNftDoes) {
+  ruleset rs;
+  const std::string listing = apply(
+      "table ip t { chain c { type filter hook forward priority 0; ip ttl 1 drop; ip ttl < "
+      "5 counter; ip length > 1000 accept; ip id 5 accept; ip version 4 accept; ip "
+      "hdrlength 5 accept; meta length 100-200 accept; ip ttl { 1, 64 } accept; } }\n",
+      &rs);
+  // The kernel's listing of the same rules (nft list ruleset, without handles).
+  EXPECT_EQ(format(rs),
+            "table ip t {\n"
+            "\tchain c {\n"
+            "\t\ttype filter hook forward priority 0; policy accept;\n"
+            "\t\tip ttl 1 drop\n"
+            "\t\tip ttl < 5 counter packets 0 bytes 0\n"
+            "\t\tip length > 1000 accept\n"
+            "\t\tip id 5 accept\n"
+            "\t\tip version 4 accept\n"
+            "\t\tip hdrlength 5 accept\n"
+            "\t\tmeta length 100-200 accept\n"
+            "\t\tip ttl { 1, 64 } accept\n"
+            "\t}\n"
+            "}\n")
+      << listing;
+  EXPECT_EQ(apply("add rule ip t c ip ttl 256 accept\n", &rs),
+            "rs.nft:1:24: error: Value 256 exceeds valid range 0-255\n"
+            "add rule ip t c ip ttl 256 accept\n"
+            "                       ^^^");
+  // A plain number has no names (nft: "Could not parse integer").
+  EXPECT_EQ(apply("add rule ip t c ip ttl ssh accept\n", &rs)
+                .rfind("rs.nft:1:24: error: syntax "
+                       "error, unexpected 'ssh'",
+                       0),
+            0u);
+}
+
 }  // namespace
 }  // namespace ctgate::nft
