@@ -14,6 +14,9 @@
 //   vmap_10k       one rule `ip saddr vmap { ... }` with 10,000 entries (a
 //                  source in it is accepted, the others fall through to the
 //                  established rule)
+//   concat_100k    one rule `ip saddr . udp dport @pairs drop` over 100,000
+//                  address . port pairs: half the sources are in it, with
+//                  other ports, so the lookup goes through both fields
 // and the reload latency of the 100k-element ruleset (parse + compile +
 // publish + grace period), the median of 5 loads, and the latency of
 // `add element` to that ruleset's set (nft -f semantics: the file applies to
@@ -163,6 +166,20 @@ std::string vmap(int n) {
          " }\n\t\tct state established counter accept\n\t}\n}\n";
 }
 
+// 100,000 source . port pairs: sources 10.1.0.2 up to 10.1.195.81 (the first
+// 50,000 of ours), each with ports 100 and 101, never our port 9.
+std::string concat_set(int n) {
+  std::string elems;
+  for (int i = 0; i < n; i++)
+    elems += std::string(i ? ",\n\t\t\t" : "") +
+             format_ipv4((10u << 24) | (1u << 16) | static_cast<uint32_t>(i % 50000 + 2)) + " . " +
+             std::to_string(100 + i / 50000);
+  return chain("\tset pairs {\n\t\ttype ipv4_addr . inet_service;\n\t\telements = { " + elems +
+               " }\n\t}\n") +
+         "\t\tip saddr . udp dport @pairs counter drop\n\t\tct state established counter "
+         "accept\n\t}\n}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,7 +224,8 @@ int main(int argc, char** argv) {
                {"rules_1000", rules(1000)},
                {"set_100k", big_set(100000, false)},
                {"set_100k_int", big_set(100000, true)},
-               {"vmap_10k", vmap(10000)}};
+               {"vmap_10k", vmap(10000)},
+               {"concat_100k", concat_set(100000)}};
   for (const auto& k : cases) {
     double load_ms = b.load(k.text);
     double c = b.run(FLAGS_packets);

@@ -7,6 +7,7 @@
 // compiler can report errors the way the parser does.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -83,7 +84,12 @@ enum class cmp_op : uint8_t {
 struct value_range {
   uint64_t lo = 0;
   uint64_t hi = 0;  // inclusive; lo == hi for a single value
+  auto operator<=>(const value_range&) const = default;
 };
+
+// A concatenation (`ip saddr . tcp dport`) has up to this many fields. Its elements are stored
+// flat: element i is the `width` ranges at [i * width, (i + 1) * width), one per field.
+inline constexpr size_t k_max_concat = 4;
 
 struct operand {
   // Exactly one of: elems (a value, a prefix or range as [lo,hi], or an
@@ -99,8 +105,9 @@ struct operand {
 
 struct match {
   field f;
+  std::vector<field> concat;  // `f . concat[0] . ...`: the fields after the first
   cmp_op op = cmp_op::eq;
-  operand rhs;
+  operand rhs;  // for a concatenation, elems hold width = 1 + concat.size() ranges each
   location loc;
 };
 
@@ -165,6 +172,7 @@ struct statement {
   // vmap, and `meta|ct mark set FIELD [map ...]`: the field looked up (or copied, with no
   // map), and the map: named (`@map_name`) or anonymous (keys and their data).
   std::optional<nft::field> from;
+  std::vector<nft::field> concat;  // a concatenated key: the fields after `from`
   std::string map_name;
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;
@@ -205,14 +213,23 @@ struct set {
   uint64_t handle = 0;
   std::string name;
   location loc;
-  std::string type;            // ipv4_addr | inet_service | inet_proto | mark
-  std::string data_type;       // maps: verdict | mark; empty for a set
-  std::vector<map_data> data;  // maps: one per element of elems (empty for a set)
-  bool interval = false;       // flags interval;
-  bool auto_merge = false;     // auto-merge; (later elements merge with earlier ones)
-  std::vector<value_range> elems;
+  std::string type;                    // ipv4_addr | inet_service | inet_proto | mark, or a
+                                       // concatenation of them: "ipv4_addr . inet_service"
+  std::string data_type;               // maps: verdict | mark; empty for a set
+  std::vector<map_data> data;          // maps: one per element of elems (empty for a set)
+  bool interval = false;               // flags interval;
+  bool auto_merge = false;             // auto-merge; (later elements merge with earlier ones)
+  std::vector<value_range> elems;      // width() ranges per element (flat)
   std::vector<std::string> elem_text;  // as written, for listings
+  size_t width() const;                // the type's fields: 1, or a concatenation's count
+  size_t size() const { return elems.size() / width(); }  // elements
 };
+
+inline size_t set::width() const {
+  size_t n = 1;
+  for (size_t p = type.find(" . "); p != std::string::npos; p = type.find(" . ", p + 3)) ++n;
+  return n;
+}
 
 struct table {
   uint64_t handle = 0;

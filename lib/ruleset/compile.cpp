@@ -6,8 +6,39 @@
 #include <map>
 
 #include "ruleset/compiled.h"
+#include "ruleset/fields.h"
 
 namespace ctgate::nft {
+
+using detail::vkind;
+
+exact_index::exact_index(const std::vector<uint64_t>& keys) {
+  size_t cap = 2;
+  while (cap < 2 * keys.size()) cap *= 2;
+  slots_.resize(cap);
+  mask_ = cap - 1;
+  shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
+  for (size_t p = 0; p < keys.size(); ++p) {
+    if (keys[p] == k_empty) {
+      empty_key_pos_ = static_cast<uint32_t>(p);
+      continue;
+    }
+    size_t i = slot_of(keys[p]);
+    while (slots_[i].key != k_empty) i = (i + 1) & mask_;
+    slots_[i] = {keys[p], static_cast<uint32_t>(p)};
+  }
+}
+
+namespace {
+// Whether many distinct single values are better hashed than searched: every element is a
+// single value, and merging adjacent ones still leaves many ranges.
+bool worth_hashing(const std::vector<value_range>& r, size_t merged) {
+  if (merged < exact_index::k_min_keys) return false;
+  for (const value_range& x : r)
+    if (x.lo != x.hi) return false;
+  return true;
+}
+}  // namespace
 
 range_set::range_set(std::vector<value_range> r) {
   std::sort(r.begin(), r.end(),
@@ -20,12 +51,12 @@ range_set::range_set(std::vector<value_range> r) {
       hi_.push_back(x.hi);
     }
   }
-}
-
-bool range_set::contains(uint64_t v) const {
-  // The last range starting at or below v is the only candidate.
-  const size_t i = last_at_or_below(lo_, v);
-  return i < lo_.size() && v <= hi_[i];
+  if (worth_hashing(r, lo_.size())) {
+    std::vector<uint64_t> keys;
+    for (const value_range& x : r)
+      if (keys.empty() || keys.back() != x.lo) keys.push_back(x.lo);  // sorted: distinct
+    exact_ = exact_index(keys);
+  }
 }
 
 bool limiter::conforming(uint64_t now_ns) {
@@ -91,7 +122,86 @@ range_map::range_map(const std::vector<value_range>& keys, std::vector<entry> da
     hi_.push_back(keys[i].hi);
     data_.push_back(data[i]);
   }
+  // Keys do not overlap, so single-value keys are distinct; data_ is in lo_'s order.
+  if (worth_hashing(keys, keys.size())) exact_ = exact_index(lo_);
 }
+
+// Builds a concat_table (compiled.h): node(list, d) makes the node for field d of the elements
+// in `list` (sorted indices), sharing nodes already made for the same list.
+class concat_builder {
+ public:
+  // Segments created (the work of cutting, in element visits) before a build gives up: a few
+  // nested ranges per field cost little, but crossing ranges multiply.
+  static constexpr uint64_t k_budget = uint64_t{1} << 25;
+
+  concat_builder(const std::vector<value_range>& elems, size_t width, bool is_map)
+      : elems_(elems), width_(width), is_map_(is_map), memo_(width) {}
+
+  // False when the elements would cut the space into too many pieces.
+  bool build(concat_table* out) {
+    t_ = out;
+    t_->width_ = width_;
+    std::vector<uint32_t> all(elems_.size() / width_);
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint32_t>(i);
+    node(all, 0);
+    return !over_;
+  }
+
+ private:
+  const value_range& part(uint32_t e, size_t d) const { return elems_[e * width_ + d]; }
+
+  uint32_t node(const std::vector<uint32_t>& list, size_t d) {
+    auto [it, fresh] = memo_[d].emplace(list, 0);
+    if (!fresh) return it->second;
+    const auto id = static_cast<uint32_t>(t_->nodes_.size());
+    it->second = id;
+    t_->nodes_.emplace_back();
+    std::vector<uint64_t> cuts{0};
+    for (uint32_t e : list) {
+      cuts.push_back(part(e, d).lo);
+      if (part(e, d).hi != UINT64_MAX) cuts.push_back(part(e, d).hi + 1);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<uint32_t> by_lo = list;
+    std::sort(by_lo.begin(), by_lo.end(),
+              [&](uint32_t a, uint32_t b) { return part(a, d).lo < part(b, d).lo; });
+    std::vector<uint32_t> active;
+    std::vector<uint64_t> lo;
+    std::vector<uint32_t> child;
+    size_t next = 0;
+    for (uint64_t cut : cuts) {
+      while (next < by_lo.size() && part(by_lo[next], d).lo <= cut) active.push_back(by_lo[next++]);
+      std::erase_if(active, [&](uint32_t e) { return part(e, d).hi < cut; });
+      work_ += active.size() + 1;
+      if (work_ > k_budget) over_ = true;
+      if (over_) return id;
+      uint32_t c = k_none;
+      if (!active.empty() && d + 1 == width_) {
+        c = is_map_ ? *std::min_element(active.begin(), active.end()) : 0;
+      } else if (!active.empty()) {
+        std::vector<uint32_t> covering = active;
+        std::sort(covering.begin(), covering.end());
+        c = node(covering, d + 1);
+      }
+      if (!child.empty() && child.back() == c) continue;  // same as the segment before
+      lo.push_back(cut);
+      child.push_back(c);
+    }
+    t_->nodes_[id] = {static_cast<uint32_t>(t_->lo_.size()), static_cast<uint32_t>(lo.size())};
+    t_->lo_.insert(t_->lo_.end(), lo.begin(), lo.end());
+    t_->child_.insert(t_->child_.end(), child.begin(), child.end());
+    return id;
+  }
+
+  const std::vector<value_range>& elems_;
+  size_t width_;
+  bool is_map_;
+  std::vector<std::map<std::vector<uint32_t>, uint32_t>> memo_;  // per field
+  concat_table* t_ = nullptr;
+  uint64_t work_ = 0;
+  bool over_ = false;
+};
 
 counter_value compiled_ruleset::counter_total(uint32_t i) const {
   counter_value v = counter_base[i];
@@ -170,11 +280,18 @@ class compiler {
       : rs_(rs), ports_(ports), out_(out), err_(err) {}
 
   bool run() {
+    table_concat_.resize(rs_.tables.size());
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       const table& tb = rs_.tables[t];
       std::map<std::string, uint32_t> sets;
       for (const auto& s : tb.sets) {
         if (!s.data_type.empty()) continue;  // maps: once every chain has its index
+        if (s.width() > 1) {
+          if (!add_concat(t, s.elems, kinds_of_type(s.type), nullptr, s.loc,
+                          &table_concat_[t][s.name]))
+            return false;
+          continue;
+        }
         sets[s.name] = static_cast<uint32_t>(out_->sets.size());
         out_->sets.emplace_back(s.elems);
       }
@@ -197,6 +314,12 @@ class compiler {
       std::map<std::string, uint32_t> maps;
       for (const auto& s : rs_.tables[t].sets) {
         if (s.data_type.empty()) continue;
+        if (s.width() > 1) {
+          if (!add_concat(t, s.elems, kinds_of_type(s.type), &s.data, s.loc,
+                          &table_concat_[t][s.name]))
+            return false;
+          continue;
+        }
         maps[s.name] = static_cast<uint32_t>(out_->maps.size());
         if (!add_map(t, s.elems, s.data, s.loc)) return false;
       }
@@ -227,13 +350,144 @@ class compiler {
     return false;
   }
 
+  static bool reads_ct(field f) {
+    return f == field::ct_state || f == field::ct_mark || f == field::ct_zone;
+  }
+
+  // Where a concatenated set's or map's elements went (see concat_lookup).
+  struct concat_store {
+    uint32_t table = k_none, data = k_none, set = k_none, map = k_none;
+  };
+
+  static unsigned bits_of(vkind k) {
+    switch (k) {
+      case vkind::addr:
+      case vkind::mark: return 32;
+      case vkind::port: return 16;
+      default: return 8;  // protocols
+    }
+  }
+
+  // The elements as single numbers, the fields' bits side by side (the first highest), when
+  // the key fits in 64 bits and every element is one contiguous run of such numbers: exact
+  // values, then at most one range, then whole fields. False otherwise.
+  static bool pack(const std::vector<value_range>& elems, const std::vector<unsigned>& bits,
+                   std::vector<value_range>* out) {
+    unsigned total = 0;
+    for (unsigned b : bits) total += b;
+    if (total > 64) return false;
+    const size_t w = bits.size();
+    for (size_t e = 0; e < elems.size() / w; ++e) {
+      uint64_t lo = 0, hi = 0;
+      bool ranged = false;
+      for (size_t d = 0; d < w; ++d) {
+        const value_range& r = elems[e * w + d];
+        const uint64_t max = (uint64_t{1} << bits[d]) - 1;
+        if (ranged && (r.lo != 0 || r.hi != max)) return false;
+        lo = lo << bits[d] | r.lo;
+        hi = hi << bits[d] | r.hi;
+        ranged = ranged || r.lo != r.hi;
+      }
+      out->push_back({lo, hi});
+    }
+    return true;
+  }
+
+  // A concatenated set's or map's elements (`data`: a map's), compiled where their lookup is
+  // fastest.
+  bool add_concat(uint32_t t, const std::vector<value_range>& elems,
+                  const std::vector<vkind>& kinds, const std::vector<map_data>* data,
+                  const location& loc, concat_store* out) {
+    std::vector<unsigned> bits;
+    for (vkind k : kinds) bits.push_back(bits_of(k));
+    std::vector<range_map::entry> entries;
+    if (data != nullptr && !map_entries(t, *data, loc, &entries)) return false;
+    std::vector<value_range> packed;
+    if (pack(elems, bits, &packed)) {
+      if (data == nullptr) {
+        out->set = static_cast<uint32_t>(out_->sets.size());
+        out_->sets.emplace_back(packed);
+        return true;
+      }
+      // A map's keys must not overlap to be one range_map (the first element wins there).
+      std::vector<value_range> sorted = packed;
+      std::sort(sorted.begin(), sorted.end());
+      bool overlap = false;
+      for (size_t i = 1; i < sorted.size(); ++i)
+        overlap = overlap || sorted[i].lo <= sorted[i - 1].hi;
+      if (!overlap) {
+        out->map = static_cast<uint32_t>(out_->maps.size());
+        out_->maps.emplace_back(packed, std::move(entries));
+        return true;
+      }
+    }
+    concat_table table;
+    if (!concat_builder(elems, kinds.size(), data != nullptr).build(&table))
+      return fail(loc, "concatenated set too complex: its ranges cross into more than " +
+                           std::to_string(concat_builder::k_budget) + " pieces");
+    out->table = static_cast<uint32_t>(out_->concat_tables.size());
+    out_->concat_tables.push_back(std::move(table));
+    if (data != nullptr) {
+      out->data = static_cast<uint32_t>(out_->concat_data.size());
+      out_->concat_data.push_back(std::move(entries));
+    }
+    return true;
+  }
+
+  static std::vector<vkind> kinds_of_type(const std::string& type) {
+    std::vector<vkind> kinds;
+    for (std::string_view part : detail::set_type_parts(type))
+      kinds.push_back(detail::kind_of_set_type(part).value_or(vkind::mark));
+    return kinds;
+  }
+
+  // A concatenated key's lookup: in the named set or map `name`, or in new elements `elems`
+  // (anonymous; `data` for a map).
+  bool add_concat_lookup(uint32_t t, field f, const std::vector<field>& concat,
+                         const std::string& name, const std::vector<value_range>& elems,
+                         const std::vector<map_data>* data, const location& loc, uint32_t* index) {
+    concat_lookup cl;
+    cl.width = static_cast<uint8_t>(1 + concat.size());
+    cl.fields[0] = f;
+    for (size_t i = 0; i < concat.size(); ++i) cl.fields[i + 1] = concat[i];
+    std::vector<vkind> kinds;
+    for (size_t i = 0; i < cl.width; ++i) {
+      if (reads_ct(cl.fields[i])) out_->uses_ct = true;
+      kinds.push_back(detail::kind_of(cl.fields[i]));
+    }
+    unsigned shift = 0;
+    for (size_t i = cl.width; i-- > 0;) {
+      cl.shift[i] = static_cast<uint8_t>(shift);
+      shift += bits_of(kinds[i]);
+    }
+    concat_store store;
+    if (!name.empty()) {
+      auto it = table_concat_[t].find(name);
+      if (it == table_concat_[t].end()) return fail(loc, "set '" + name + "' does not exist");
+      store = it->second;
+    } else if (!add_concat(t, elems, kinds, data, loc, &store)) {
+      return false;
+    }
+    cl.table = store.table;
+    cl.data = store.data;
+    cl.set = store.set;
+    cl.map = store.map;
+    *index = static_cast<uint32_t>(out_->concat_lookups.size());
+    out_->concat_lookups.push_back(cl);
+    return true;
+  }
+
   bool compile_match(uint32_t t, const match& m, cmatch* out) {
     out->f = m.f;
     out->op = m.op;
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
-    if (m.f == field::ct_state || m.f == field::ct_mark || m.f == field::ct_zone)
-      out_->uses_ct = true;
+    if (reads_ct(m.f)) out_->uses_ct = true;
+    if (!m.concat.empty()) {
+      out->concat = true;
+      return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
+                               &out->set);
+    }
     if (!m.rhs.str.empty()) {  // interface name
       auto it = std::find(ports_.begin(), ports_.end(), m.rhs.str);
       if (it == ports_.end())
@@ -263,6 +517,14 @@ class compiler {
   bool add_map(uint32_t t, const std::vector<value_range>& keys, const std::vector<map_data>& data,
                const location& loc) {
     std::vector<range_map::entry> entries;
+    if (!map_entries(t, data, loc, &entries)) return false;
+    out_->maps.emplace_back(keys, std::move(entries));
+    return true;
+  }
+
+  bool map_entries(uint32_t t, const std::vector<map_data>& data, const location& loc,
+                   std::vector<range_map::entry>* out) {
+    std::vector<range_map::entry>& entries = *out;
     for (const map_data& d : data) {
       range_map::entry e;
       e.verdict = d.verdict;
@@ -276,7 +538,6 @@ class compiler {
       }
       entries.push_back(e);
     }
-    out_->maps.emplace_back(keys, std::move(entries));
     return true;
   }
 
@@ -284,7 +545,10 @@ class compiler {
   bool compile_source(uint32_t t, const statement& s, cstmt* out) {
     out->has_from = true;
     out->from = *s.from;
-    if (s.from == field::ct_mark || s.from == field::ct_state) out_->uses_ct = true;
+    if (reads_ct(*s.from)) out_->uses_ct = true;
+    if (!s.concat.empty())
+      return add_concat_lookup(t, *s.from, s.concat, s.map_name, s.map_keys, &s.map_values, s.loc,
+                               &out->concat);
     if (!s.map_name.empty()) {
       auto it = table_maps_[t].find(s.map_name);
       if (it == table_maps_[t].end()) return fail(s.loc, "map '" + s.map_name + "' does not exist");
@@ -401,6 +665,7 @@ class compiler {
   error* err_;
   std::vector<std::map<std::string, uint32_t>> table_sets_;
   std::vector<std::map<std::string, uint32_t>> table_maps_;
+  std::vector<std::map<std::string, concat_store>> table_concat_;  // named, per table
   std::map<std::pair<uint32_t, std::string>, uint32_t> chain_index_;
 };
 

@@ -26,31 +26,78 @@ inline constexpr uint32_t k_none = UINT32_MAX;
 // search without branches on the data: each step is a conditional move, so keys the branch
 // predictor cannot guess (real traffic against a big set) cost no mispredictions; only the
 // loads, log2(n) of them, remain.
-inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
-  size_t n = lo.size();
+inline size_t last_at_or_below(const uint64_t* lo, size_t size, uint64_t v) {
+  size_t n = size;
   if (n == 0) return 0;
-  const uint64_t* base = lo.data();
+  const uint64_t* base = lo;
   while (n > 1) {
     const size_t half = n / 2;
     base = base[half] <= v ? base + half : base;
     n -= half;
   }
-  return *base <= v ? static_cast<size_t>(base - lo.data()) : lo.size();
+  return *base <= v ? static_cast<size_t>(base - lo) : size;
 }
+inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
+  return last_at_or_below(lo.data(), lo.size(), v);
+}
+
+// Sets and maps of many exact values (no ranges or prefixes among them) are looked up in an
+// open-addressing hash table instead: one probe, usually one cache miss, where a binary search
+// over 100k keys misses on its last few levels. Linear probing at a load of at most 1/2.
+class exact_index {
+ public:
+  static constexpr size_t k_min_keys = 64;  // below this, the sorted array is as cheap
+  // `keys` must be distinct.
+  explicit exact_index(const std::vector<uint64_t>& keys);
+  exact_index() = default;
+  // The position of v in the `keys` given to the constructor, k_none if absent.
+  uint32_t find(uint64_t v) const {
+    if (v == k_empty) [[unlikely]]
+      return empty_key_pos_;
+    for (size_t i = slot_of(v);; i = (i + 1) & mask_) {
+      const uint64_t k = slots_[i].key;
+      if (k == v) return slots_[i].pos;
+      if (k == k_empty) return UINT32_MAX;
+    }
+  }
+  bool empty() const { return slots_.empty(); }
+
+ private:
+  static constexpr uint64_t k_empty = UINT64_MAX;
+  size_t slot_of(uint64_t v) const {
+    return static_cast<size_t>((v * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
+  }
+  struct slot {
+    uint64_t key = k_empty;
+    uint32_t pos = UINT32_MAX;
+  };
+  std::vector<slot> slots_;
+  size_t mask_ = 0;
+  unsigned shift_ = 63;
+  uint32_t empty_key_pos_ = UINT32_MAX;  // UINT64_MAX itself, if it is a key
+};
 
 class range_set {
  public:
   // Sorts and merges overlapping/adjacent ranges.
   explicit range_set(std::vector<value_range> r);
-  bool contains(uint64_t v) const;
+  bool contains(uint64_t v) const {
+    if (!exact_.empty()) return exact_.find(v) != UINT32_MAX;
+    // The last range starting at or below v is the only candidate.
+    const size_t i = last_at_or_below(lo_, v);
+    return i < lo_.size() && v <= hi_[i];
+  }
   size_t size() const { return lo_.size(); }
+  bool hashed() const { return !exact_.empty(); }
 
  private:
   std::vector<uint64_t> lo_, hi_;  // split arrays: the search touches lo_ only
+  exact_index exact_;              // many exact values: hashed (lo_/hi_ stay for listings)
 };
 
 // A map (verdict or data), named or anonymous: sorted disjoint key ranges, each with its
-// verdict (jump targets resolved to chain indices) or value. Looked up in O(log n).
+// verdict (jump targets resolved to chain indices) or value. Looked up in O(log n), or hashed
+// (exact_index) when it has many keys and no ranges.
 class range_map {
  public:
   struct entry {
@@ -61,19 +108,76 @@ class range_map {
   // `keys` must not overlap (the parser refuses overlapping elements).
   range_map(const std::vector<value_range>& keys, std::vector<entry> data);
   const entry* find(uint64_t v) const {
+    if (!exact_.empty()) {
+      const uint32_t i = exact_.find(v);
+      return i != UINT32_MAX ? &data_[i] : nullptr;
+    }
     const size_t i = last_at_or_below(lo_, v);
     return i < lo_.size() && v <= hi_[i] ? &data_[i] : nullptr;
   }
   size_t size() const { return lo_.size(); }
+  bool hashed() const { return !exact_.empty(); }
 
  private:
   std::vector<uint64_t> lo_, hi_;
   std::vector<entry> data_;
+  exact_index exact_;
+};
+
+// A concatenated set or map (`ip saddr . tcp dport { 10.0.0.1 . 22, 10.0.0.0/8 . 1000-2000 }`),
+// looked up one field at a time: a node splits its field's values into segments (sorted
+// starts, searched like a set), and each segment leads to the node of the elements whose
+// ranges cover it for the next field, or, at the last field, to the element that matches.
+// So a key costs one O(log n) search per field, and ranges in any field work (nft's pipapo
+// sets allow them). Nodes for the same element list are shared; building is bounded
+// (compile refuses a set whose ranges would cut the space into too many pieces).
+class concat_table {
+ public:
+  // The first element (in the order added) whose every range holds key[i]: its index into
+  // `data` for a map, or 0 for a set (whose elements are all alike); k_none if none.
+  uint32_t find(const uint64_t* key) const {
+    uint32_t node = 0;
+    for (size_t d = 0;; ++d) {
+      const node_span& n = nodes_[node];
+      // Every node's first segment starts at 0, so some segment holds the value.
+      const uint32_t c = child_[n.first + last_at_or_below(lo_.data() + n.first, n.count, key[d])];
+      if (c == k_none || d + 1 == width_) return c;
+      node = c;
+    }
+  }
+  size_t width() const { return width_; }
+  size_t segments() const { return lo_.size(); }
+
+ private:
+  friend class concat_builder;
+  struct node_span {
+    uint32_t first = 0, count = 0;  // into lo_ and child_
+  };
+  std::vector<node_span> nodes_;  // [0] is the first field's
+  std::vector<uint64_t> lo_;      // segment starts, per node
+  std::vector<uint32_t> child_;   // per segment: the next field's node, or the element
+  size_t width_ = 1;
+};
+
+// A rule's use of a concatenated set or map: the fields that make its key and where the
+// elements are. A key of at most 64 bits whose elements are each one contiguous run of keys
+// (exact values, then at most one range, then whole fields: `10.0.0.1 . 22`, `10.0.0.1 .
+// 1000-2000`) is looked up as one number, the fields side by side, in a plain range_set or
+// range_map: one binary search. Other keys take a concat_table.
+struct concat_lookup {
+  uint32_t table = k_none;  // concat_tables (general)
+  uint32_t data = k_none;   // concat_data (general maps)
+  uint32_t set = k_none;    // sets (packed sets)
+  uint32_t map = k_none;    // maps (packed maps)
+  uint8_t width = 0;
+  field fields[k_max_concat] = {};
+  uint8_t shift[k_max_concat] = {};  // packed: field i's value goes at bit shift[i]
 };
 
 struct cmatch {
   field f;
   cmp_op op;
+  bool concat = false;      // `set` is an index into compiled_ruleset::concat_lookups
   uint32_t set = k_none;    // index into compiled_ruleset::sets when a set/range list
   uint64_t lo = 0, hi = 0;  // single value or one range when set == k_none
   uint64_t mask = 0, value = 0;
@@ -87,6 +191,7 @@ struct cstmt {
   uint32_t log = k_none;      // log prefix index
   uint32_t meter = k_none;    // meter index
   uint32_t map = k_none;      // vmap / mark set ... map: index into compiled_ruleset::maps
+  uint32_t concat = k_none;   // ... or, for a concatenated key, into concat_lookups
   bool has_from = false;      // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
@@ -163,6 +268,9 @@ struct compiled_ruleset {
   std::string source;  // file name
   std::vector<range_set> sets;
   std::vector<range_map> maps;
+  std::vector<concat_table> concat_tables;                 // concatenated sets and maps
+  std::vector<std::vector<range_map::entry>> concat_data;  // a concatenated map's data
+  std::vector<concat_lookup> concat_lookups;
   std::vector<cmatch> matches;
   std::vector<cstmt> stmts;
   std::vector<crule> rules;
@@ -201,6 +309,25 @@ struct compiled_ruleset {
   rule_counter& counter(uint16_t worker, uint32_t i) { return counters[worker * n_counters + i]; }
   counter_value counter_total(uint32_t i) const;  // base + every worker's
 };
+
+// A concatenated key (key[i]: the value of field i) looked up as the data plane does: in the
+// set, or the map's data for it (nullptr: none).
+inline uint64_t packed_key(const concat_lookup& cl, const uint64_t* key) {
+  uint64_t packed = 0;
+  for (size_t i = 0; i < cl.width; ++i) packed |= key[i] << cl.shift[i];
+  return packed;
+}
+inline bool concat_contains(const compiled_ruleset& rs, const concat_lookup& cl,
+                            const uint64_t* key) {
+  if (cl.set != k_none) return rs.sets[cl.set].contains(packed_key(cl, key));
+  return rs.concat_tables[cl.table].find(key) != k_none;
+}
+inline const range_map::entry* concat_map_find(const compiled_ruleset& rs, const concat_lookup& cl,
+                                               const uint64_t* key) {
+  if (cl.map != k_none) return rs.maps[cl.map].find(packed_key(cl, key));
+  const uint32_t e = rs.concat_tables[cl.table].find(key);
+  return e == k_none ? nullptr : &rs.concat_data[cl.data][e];
+}
 
 // Compiles a parsed ruleset. `ports` are the config's port names in order
 // (iif/oif resolve to their index). Errors point at the offending node; they

@@ -2,6 +2,7 @@
 #include "ruleset/evaluate.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,11 +67,14 @@ class reference_check {
                  (u.data_type.empty()    ? std::string("is a map: match against a set")
                   : st.data_type.empty() ? "is a set: " + u.data_type + " maps need a map"
                                          : "maps to " + st.data_type + ", not " + u.data_type));
-      const char* want = set_type_for(u.f);
-      if (!want || st.type != want)
-        fail(u.at, std::string("datatype mismatch: '") + detail::field_name(u.f) + "' expects " +
-                       (want ? want : "no named set") + ", set '" + u.name + "' has type " +
+      const std::string want = set_type_for_key(u.f, u.concat);
+      if (want.empty() || st.type != want) {
+        std::string key = detail::field_name(u.f);
+        for (field g : u.concat) key += std::string(" . ") + detail::field_name(g);
+        fail(u.at, "datatype mismatch: '" + key + "' expects " +
+                       (want.empty() ? "no named set" : want) + ", set '" + u.name + "' has type " +
                        st.type);
+      }
     }
     // Resolve jumps into an adjacency list per table.
     std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>> edges(info_.size());
@@ -179,6 +183,39 @@ class reference_check {
   const std::vector<reject_use>& rejects_;
 };
 
+// An element added again to a set changes nothing; to a map, it must map to the same thing
+// as element i, which has its key.
+void check_added_again(const set& st, size_t i, const elem_syntax& e) {
+  if (st.data_type.empty()) return;
+  const map_data& had = st.data[i];
+  if (had.verdict != e.data.verdict || had.target != e.data.target || had.value != e.data.value)
+    fail(e.at, "element " + e.text + " already exists in map '" + st.name +
+                   "' with other data (nft: File exists)");
+}
+
+// A concatenation's elements: an element whose every part equals one already there is a
+// duplicate (a map's must map to the same thing). Intervals may overlap, as in nft's pipapo
+// sets; a lookup takes the first element, in the order added, that holds the key.
+void add_concat_elements(set& st, const std::vector<elem_syntax>& elems) {
+  const size_t w = st.width();
+  const bool is_map = !st.data_type.empty();
+  std::map<std::vector<value_range>, size_t> present;
+  for (size_t i = 0; i < st.size(); ++i)
+    present.emplace(std::vector<value_range>(st.elems.begin() + static_cast<ptrdiff_t>(i * w),
+                                             st.elems.begin() + static_cast<ptrdiff_t>(i * w + w)),
+                    i);
+  for (const elem_syntax& e : elems) {
+    auto [it, fresh] = present.emplace(e.parts, st.size());
+    if (!fresh) {
+      check_added_again(st, it->second, e);
+      continue;
+    }
+    st.elems.insert(st.elems.end(), e.parts.begin(), e.parts.end());
+    st.elem_text.push_back(e.text);
+    if (is_map) st.data.push_back(e.data);
+  }
+}
+
 }  // namespace
 
 std::string table_title(const ruleset& rs, size_t ti) {
@@ -193,6 +230,7 @@ void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elem
                              "want to add ") +
                      (e.prefix ? "prefix" : "range") + " elements");
   }
+  if (st.width() > 1) return add_concat_elements(st, elems);
   const size_t old = st.elems.size();
   const bool is_map = !st.data_type.empty();
   std::unordered_map<uint64_t, size_t> present;
@@ -204,11 +242,7 @@ void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elem
     if (!st.interval) {
       auto [it, fresh] = present.emplace(e.r.lo, st.elems.size());
       if (!fresh) {
-        const map_data* had = is_map ? &st.data[it->second] : nullptr;
-        if (had != nullptr && (had->verdict != e.data.verdict || had->target != e.data.target ||
-                               had->value != e.data.value))
-          fail(e.at, "element " + e.text + " already exists in map '" + st.name +
-                         "' with other data (nft: File exists)");
+        check_added_again(st, it->second, e);
         continue;
       }
     }
@@ -237,9 +271,16 @@ void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elem
 
 // nft infers the transport protocol from the matches and refuses contradictions.
 void track_l4(const match& mt, const pos& at, uint8_t& l4) {
+  for (field g : mt.concat) {
+    const uint8_t q = l4_proto_of(g);
+    if (q == 0) continue;
+    if (l4 != 0 && l4 != q)
+      fail(at, "conflicting protocols specified: " + proto_text(l4) + " vs. " + proto_text(q));
+    l4 = q;
+  }
   uint8_t p = l4_proto_of(mt.f);
-  if ((mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.op == cmp_op::eq &&
-      mt.rhs.elems.size() == 1 && mt.rhs.elems[0].lo == mt.rhs.elems[0].hi)
+  if ((mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.concat.empty() &&
+      mt.op == cmp_op::eq && mt.rhs.elems.size() == 1 && mt.rhs.elems[0].lo == mt.rhs.elems[0].hi)
     p = static_cast<uint8_t>(mt.rhs.elems[0].lo);
   if (p == 0) return;
   if (l4 != 0 && l4 != p)

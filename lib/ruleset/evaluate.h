@@ -21,7 +21,8 @@ namespace ctgate::nft::detail {
 
 // A set element as written: its value range, its text and where it is.
 struct elem_syntax {
-  value_range r;
+  value_range r;                   // the value (a concatenation's first part)
+  std::vector<value_range> parts;  // a concatenation's element: one range per field
   std::string text;
   pos at;
   bool prefix = false;
@@ -61,7 +62,8 @@ struct set_use {
   field f;
   pos at;
   uint64_t rule = 0;
-  std::string data_type;  // a map's (`vmap @m`: verdict), empty for a set
+  std::string data_type;      // a map's (`vmap @m`: verdict), empty for a set
+  std::vector<field> concat;  // `f . concat...`: a concatenated key
 };
 struct reject_use {
   size_t table;

@@ -436,6 +436,41 @@ std::optional<vkind> kind_of_set_type(std::string_view type) {
   return std::nullopt;
 }
 
+std::vector<std::string_view> set_type_parts(std::string_view type) {
+  std::vector<std::string_view> parts;
+  for (;;) {
+    const size_t dot = type.find(" . ");
+    parts.push_back(type.substr(0, dot));
+    if (dot == std::string_view::npos) return parts;
+    type.remove_prefix(dot + 3);
+  }
+}
+
+std::string set_type_for_key(field f, const std::vector<field>& concat) {
+  const char* first = set_type_for(f);
+  if (first == nullptr) return "";
+  std::string type = first;
+  for (field g : concat) {
+    const char* part = set_type_for(g);
+    if (part == nullptr) return "";
+    type += std::string(" . ") + part;
+  }
+  return type;
+}
+
+std::vector<field> fields_for_set_type(std::string_view type) {
+  std::vector<field> fields;
+  for (std::string_view part : set_type_parts(type)) {
+    const std::optional<vkind> k = kind_of_set_type(part);
+    fields.push_back(!k                   ? field::ip_saddr
+                     : *k == vkind::port  ? field::th_dport
+                     : *k == vkind::proto ? field::meta_l4proto
+                     : *k == vkind::mark  ? field::meta_mark
+                                          : field::ip_saddr);
+  }
+  return fields;
+}
+
 bool is_unsupported_set_type(std::string_view type) {
   static constexpr std::string_view types[] = {
       "ipv6_addr", "ether_addr",  "ifname",      "ct_state",    "icmp_type",

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ruleset/ast.h"
 
@@ -88,6 +89,13 @@ const char* set_type_for(field f);
 std::optional<vkind> kind_of_set_type(std::string_view type);
 // nft's set types ctgate does not implement ("not supported" rather than "unknown").
 bool is_unsupported_set_type(std::string_view type);
+// A set type's parts: "ipv4_addr . inet_service" gives {"ipv4_addr", "inet_service"}.
+std::vector<std::string_view> set_type_parts(std::string_view type);
+// The set type a key of fields is looked up in ("ipv4_addr . inet_service" for ip saddr .
+// tcp dport); empty if a field has none.
+std::string set_type_for_key(field f, const std::vector<field>& concat);
+// The fields a set type's elements are written as (for printing): one per part.
+std::vector<field> fields_for_set_type(std::string_view type);
 // The set type `typeof EXPR` gives ("ip saddr": ipv4_addr); nullptr if ctgate has none.
 const char* set_type_of_typeof(std::string_view expr);
 

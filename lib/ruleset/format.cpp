@@ -94,16 +94,37 @@ std::string elem_text(field f, const value_range& r) {
   return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
 }
 
+// One element: its ranges, one per field of the key, joined as nft joins a concatenation.
+std::string key_text(const std::vector<field>& key, const value_range* parts) {
+  std::string out;
+  for (size_t i = 0; i < key.size(); ++i) out += (i ? " . " : "") + elem_text(key[i], parts[i]);
+  return out;
+}
+
 // `per_line`: nft wraps a named set's elements, `per_line` to a line (0: never).
-std::string elems_text(field f, const std::vector<value_range>& elems, bool force_set,
-                       size_t per_line = 0) {
-  if (elems.size() == 1 && !force_set) return elem_text(f, elems[0]);
+std::string elems_text(const std::vector<field>& key, const std::vector<value_range>& elems,
+                       bool force_set, size_t per_line = 0) {
+  const size_t w = key.size(), n = elems.size() / w;
+  if (n == 1 && !force_set) return key_text(key, elems.data());
   std::string out = "{ ";
-  for (size_t i = 0; i < elems.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
-    out += elem_text(f, elems[i]);
+    out += key_text(key, &elems[i * w]);
   }
   return out + " }";
+}
+
+// A match's or a map statement's key: its first field and the rest of a concatenation.
+std::vector<field> key_of(field f, const std::vector<field>& concat) {
+  std::vector<field> key(1 + concat.size(), f);
+  std::copy(concat.begin(), concat.end(), key.begin() + 1);
+  return key;
+}
+
+std::string key_name(field f, const std::vector<field>& concat) {
+  std::string out = detail::field_name(f);
+  for (field g : concat) out += std::string(" . ") + detail::field_name(g);
+  return out;
 }
 
 std::string operand_text(const match& m) {
@@ -113,12 +134,13 @@ std::string operand_text(const match& m) {
   // A connection has one state, so the parser only reads several states compared with ==
   // or != as a set; print ct state comparisons that way, which also keeps `!= { x }` apart
   // from `!= x` (the latter reads back as bits_none).
-  const bool force_set = m.f == field::ct_state;
-  return elems_text(m.f, o.elems, force_set);
+  // A concatenation compares with sets only, a single element too.
+  const bool force_set = m.f == field::ct_state || !m.concat.empty();
+  return elems_text(key_of(m.f, m.concat), o.elems, force_set);
 }
 
 std::string match_text(const match& m) {
-  std::string out = detail::field_name(m.f);
+  std::string out = key_name(m.f, m.concat);
   out += ' ';
   const operand& o = m.rhs;
   switch (m.op) {
@@ -170,24 +192,26 @@ std::string verdict_text(const map_data& d) {
 }
 
 // `{ key : data, ... }` as nft lists a map's elements (`per_line` as for sets).
-std::string map_elems_text(field key, const std::vector<value_range>& keys,
+std::string map_elems_text(const std::vector<field>& key, const std::vector<value_range>& keys,
                            const std::vector<map_data>& data, bool verdicts, size_t per_line) {
   std::string out = "{ ";
-  for (size_t i = 0; i < keys.size(); ++i) {
+  const size_t w = key.size();
+  for (size_t i = 0; i < data.size(); ++i) {
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
-    out +=
-        elem_text(key, keys[i]) + " : " + (verdicts ? verdict_text(data[i]) : hex32(data[i].value));
+    out += key_text(key, &keys[i * w]) + " : " +
+           (verdicts ? verdict_text(data[i]) : hex32(data[i].value));
   }
   return out + " }";
 }
 
 // `FIELD map { ... }`, `FIELD map @m`, or FIELD alone (a mark copied from it).
 std::string source_text(const statement& s, const char* how) {
-  std::string out = detail::field_name(*s.from);
+  std::string out = key_name(*s.from, s.concat);
   if (!s.has_map()) return out;
   out += std::string(" ") + how + " ";
   if (!s.map_name.empty()) return out + "@" + s.map_name;
-  return out + map_elems_text(*s.from, s.map_keys, s.map_values, s.kind == stmt_kind::vmap, 0);
+  return out + map_elems_text(key_of(*s.from, s.concat), s.map_keys, s.map_values,
+                              s.kind == stmt_kind::vmap, 0);
 }
 
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
@@ -263,14 +287,6 @@ std::string rule_text(const rule& r, std::optional<counter_value> live) {
   return out;
 }
 
-// The field a set's elements print like.
-field field_for_set_type(const std::string& type) {
-  if (type == "inet_service") return field::tcp_dport;
-  if (type == "inet_proto") return field::ip_protocol;
-  if (type == "mark") return field::meta_mark;
-  return field::ip_saddr;
-}
-
 std::string handle_note(bool handles, uint64_t h) {
   return handles ? " # handle " + std::to_string(h) : "";
 }
@@ -281,13 +297,13 @@ void print_set(std::string& out, const set& s, bool handles) {
          handle_note(handles, s.handle) + "\n";
   out += "\t\ttype " + s.type + (is_map ? " : " + s.data_type : "") + "\n";
   if (s.interval) out += "\t\tflags interval\n";
+  const size_t per_line = s.width() > 1 ? 1 : s.type == "ipv4_addr" ? 2 : 5;
   if (!s.elems.empty())
-    // As nft lists them: addresses two to a line, other values five.
+    // As nft lists them: addresses two to a line, other values five; concatenations one.
     out += "\t\telements = " +
-           (is_map ? map_elems_text(field_for_set_type(s.type), s.elems, s.data,
-                                    s.data_type == "verdict", s.type == "ipv4_addr" ? 2 : 5)
-                   : elems_text(field_for_set_type(s.type), s.elems, true,
-                                s.type == "ipv4_addr" ? 2 : 5)) +
+           (is_map ? map_elems_text(detail::fields_for_set_type(s.type), s.elems, s.data,
+                                    s.data_type == "verdict", per_line)
+                   : elems_text(detail::fields_for_set_type(s.type), s.elems, true, per_line)) +
            "\n";
   out += "\t}\n";
 }

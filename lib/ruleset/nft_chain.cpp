@@ -104,8 +104,36 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   return false;
 }
 
+// Out of line, the two lookups of concatenated keys: rarer than plain matches, which should
+// not pay for their code.
+// A match: 1 in the set, 0 not, -1 the packet lacks a field (matches neither == nor !=, as
+// nft's NFT_BREAK).
+[[gnu::noinline]] int concat_in(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb,
+                                const pkt_meta* m) {
+  const concat_lookup& cl = rs.concat_lookups[lookup];
+  uint64_t key[k_max_concat];
+  for (size_t i = 0; i < cl.width; ++i)
+    if (!load_field(cl.fields[i], mb, m, &key[i])) return -1;
+  return concat_contains(rs, cl, key);
+}
+
+// A map statement: the element's data, nullptr if the packet lacks a field or no element
+// holds the key.
+[[gnu::noinline]] const range_map::entry* concat_find(const compiled_ruleset& rs, uint32_t lookup,
+                                                      const rte_mbuf* mb, const pkt_meta* m) {
+  const concat_lookup& cl = rs.concat_lookups[lookup];
+  uint64_t key[k_max_concat];
+  for (size_t i = 0; i < cl.width; ++i)
+    if (!load_field(cl.fields[i], mb, m, &key[i])) return nullptr;
+  return concat_map_find(rs, cl, key);
+}
+
 [[gnu::always_inline]] inline bool eval_match(const compiled_ruleset& rs, const cmatch& cm,
                                               const rte_mbuf* mb, const pkt_meta* m) {
+  if (cm.concat) [[unlikely]] {
+    const int in = concat_in(rs, cm.set, mb, m);
+    return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
+  }
   uint64_t v;
   if (!load_field(cm.f, mb, m, &v)) return false;
   auto in = [&] {
@@ -290,9 +318,17 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           // vmap, or a mark set from a field or a map: the field's value, looked up. A
           // packet without the field, or a key the map lacks, ends the rule (NFT_BREAK).
           uint64_t key;
-          if (!load_field(s.from, mb, m, &key)) goto next_rule;
-          value = key;
-          if (s.map != k_none) {
+          if (s.concat != k_none) {
+            const range_map::entry* e = concat_find(rs, s.concat, mb, m);
+            if (e == nullptr) goto next_rule;
+            value = e->value;
+            if (kind == stmt_kind::vmap) {
+              kind = e->verdict;
+              target = e->target;
+            }
+          } else if (!load_field(s.from, mb, m, &key)) {
+            goto next_rule;
+          } else if (value = key; s.map != k_none) {
             const range_map::entry* e = rs.maps[s.map].find(key);
             if (e == nullptr) goto next_rule;
             value = e->value;

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ruleset/ast.h"
@@ -38,6 +39,15 @@ constexpr size_t kMaxExpandedTokens = 1 << 22;
 constexpr size_t kMaxNameLength = 255;     // NFT_NAME_MAXLEN includes the NUL
 constexpr size_t kMaxLogPrefix = 127;      // NF_LOG_PREFIXLEN includes the NUL
 constexpr size_t kMaxCommentLength = 128;  // what nft accepts for a rule comment
+
+// What a set's or a match's elements are made of: one value kind per field of its key (one,
+// or a concatenation's several). Converts from a single kind.
+struct key_kinds {
+  key_kinds(vkind k) : kinds{k} {}  // NOLINT(google-explicit-constructor): a plain key
+  explicit key_kinds(std::vector<vkind> ks) : kinds(std::move(ks)) {}
+  std::vector<vkind> kinds;
+  size_t width() const { return kinds.size(); }
+};
 
 enum class rel : uint8_t { implicit, eq, ne, lt, gt, le, ge, neg };
 enum class empty_rule : uint8_t { allow, set_is_empty, syntax };
@@ -186,14 +196,17 @@ class parser {
   elem_syntax value_elem(vkind k);
   uint64_t flag_expr(vkind k);
   uint64_t flag_list(vkind k);
-  elem_syntax element(vkind k);
-  void element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
+  elem_syntax element(const key_kinds& k);
+  elem_syntax concat_element(const key_kinds& k);
+  void element_list(const key_kinds& k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
   void set_cmd(bool create, bool is_map = false);
   void set_def(size_t ti, const token& name, bool create, bool is_map = false);
   void set_body(size_t ti, size_t si, const token& name, bool existed, bool is_map);
   static constexpr size_t kNoChain = SIZE_MAX;  // a reference from a named map
-  void map_element_list(vkind k, const std::string& data_type, std::vector<elem_syntax>& out,
-                        size_t ti, size_t ci);
+  void map_element_list(const key_kinds& k, const std::string& data_type,
+                        std::vector<elem_syntax>& out, size_t ti, size_t ci);
+  key_kinds set_key_kinds(const set& st, const token& at);
+  std::string set_type_spec();
   map_data map_value(const std::string& data_type, size_t ti, size_t ci);
   void typeof_spec(set& st);
   void element_cmd(bool remove = false);
@@ -204,11 +217,16 @@ class parser {
   bool starts_statement();
   rule parse_rule(size_t ti, size_t ci);
   field sub_field(const token& head, const header_fields& h);
-  match parse_match();
+  match parse_match(const token& head, field f, std::vector<field> concat);
   field parse_field(const token& head);
+  std::vector<field> concat_fields(const token& head, field first);
+  key_kinds key_kinds_of(field f, const std::vector<field>& concat, const token& at);
   vkind map_key_kind(field f, const token& at);
-  statement vmap_statement(size_t ti, size_t ci);
-  void map_operand(statement& st, vkind k, const std::string& data_type, size_t ti, size_t ci);
+  statement vmap_statement(const token& head, field f, std::vector<field> concat, size_t ti,
+                           size_t ci);
+  void map_operand(statement& st, const key_kinds& k, const std::string& data_type, size_t ti,
+                   size_t ci);
+  void concat_relation(match& mt, rel r, const token& op_tok);
   rel parse_op(token* op_tok);
   static cmp_op cmp_of(rel r);
   static bool is_order(rel r);

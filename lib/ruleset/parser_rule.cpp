@@ -75,26 +75,29 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       if (!at_statement_end()) unexpected(peek(), "newline or semicolon");
       break;
     }
-    bool is_match = starts_match();
-    if (is_match && at_word("vmap", header_fields_of(t.text) ? 2 : 1)) {
-      // FIELD vmap { ... }: a verdict statement that reads a field.
-      if (verdict) fail(t, "Statement after terminal statement has no effect");
-      statement st = vmap_statement(ti, ci);
-      if (first_stmt.empty()) first_stmt = "vmap";
-      verdict = true;
-      rl.stmts.push_back(std::move(st));
-      continue;
-    }
+    const bool is_match = starts_match();
     if (!is_match && !starts_statement()) {
       if (const char* feature = unsupported_rule_word(t.text)) unsupported(t, feature);
       unexpected(t, "a match or statement");
     }
     if (verdict) fail(t, "Statement after terminal statement has no effect");
     if (is_match) {
+      // A key (a field, or a concatenation), then a relation, or vmap: a verdict statement
+      // that looks the key up.
+      const token head = take();
+      const field f = parse_field(head);
+      std::vector<field> concat = concat_fields(head, f);
+      if (at_word("vmap")) {
+        statement st = vmap_statement(head, f, std::move(concat), ti, ci);
+        if (first_stmt.empty()) first_stmt = "vmap";
+        verdict = true;
+        rl.stmts.push_back(std::move(st));
+        continue;
+      }
       if (!first_stmt.empty())
         unsupported(t, "a match after a statement ('" + first_stmt +
                            "'): ctgate checks all matches first, so put matches first");
-      match mt = parse_match();
+      match mt = parse_match(head, f, std::move(concat));
       track_l4(mt, span_from(t), l4);
       rl.matches.push_back(std::move(mt));
     } else {
@@ -127,17 +130,87 @@ field parser::sub_field(const token& head, const header_fields& h) {
   unexpected(t, h.expecting);
 }
 
-match parser::parse_match() {
-  const token head = take();
-  const field f = parse_field(head);
+match parser::parse_match(const token& head, field f, std::vector<field> concat) {
   const token& next = peek();
   if (next.kind == tok::word && next.text == "map") unsupported(next, next.text);
-  if (next.kind == tok::dot) unsupported(next, "concatenations");
   match mt;
   mt.f = f;
-  relation(mt);
+  mt.concat = std::move(concat);
+  if (mt.concat.empty()) {
+    relation(mt);
+  } else {
+    const pos key_at = span_from(head);
+    token op_tok;
+    const rel r = parse_op(&op_tok);
+    const size_t from = log_.size();
+    if (!at(tok::lbrace) && !at(tok::set_ref) && r != rel::lt && r != rel::gt && r != rel::le &&
+        r != rel::ge)
+      fail(key_at, "Use concatenations with sets and maps, not singleton values");
+    concat_relation(mt, r, op_tok);
+    mt.rhs.text = text_since(from);
+  }
   mt.loc = loc_of(span_from(head));
   return mt;
+}
+
+// `. FIELD . FIELD ...` after a key's first field (taken from `head`): the rest of a
+// concatenation, empty for a plain key.
+std::vector<field> parser::concat_fields(const token& head, field first) {
+  std::vector<field> concat;
+  if (!at(tok::dot)) return concat;
+  const std::vector<field> none;
+  key_kinds_of(first, none, head);
+  while (accept(tok::dot)) {
+    const token part = peek();
+    if (part.kind != tok::word || !starts_match()) unexpected(part, "a field to concatenate");
+    take();
+    const field f = parse_field(part);
+    if (concat.size() + 2 > k_max_concat)
+      unsupported(part, "concatenations of more than " + std::to_string(k_max_concat) + " fields");
+    key_kinds_of(f, none, part);
+    concat.push_back(f);
+  }
+  return concat;
+}
+
+// The kinds of a key's values. Concatenations take fields with plain values: addresses,
+// ports, protocols and marks, whose set types nft concatenates.
+key_kinds parser::key_kinds_of(field f, const std::vector<field>& concat, const token& at) {
+  std::vector<vkind> kinds;
+  for (size_t i = 0; i <= concat.size(); ++i) {
+    const field g = i == 0 ? f : concat[i - 1];
+    if (set_type_for(g) == nullptr)
+      unsupported(at, std::string(field_name(g)) + " in a concatenation");
+    kinds.push_back(kind_of(g));
+  }
+  return key_kinds(std::move(kinds));
+}
+
+// A concatenation compared with a value, an anonymous set or a named set: == and != only.
+void parser::concat_relation(match& mt, rel r, const token& op_tok) {
+  if (r != rel::implicit && r != rel::eq && r != rel::ne)
+    fail(op_tok, "Relational expression (" + op_tok.text + ") is undefined for concatenations");
+  mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
+  const token first = peek();
+  if (first.kind == tok::set_ref) {
+    take();
+    mt.rhs.set_name = first.text;
+    set_uses_.push_back({current_table_, current_chain_, first.text, mt.f, pos_of(first),
+                         rule_handle_, "", mt.concat});
+    return;
+  }
+  const key_kinds k = key_kinds_of(mt.f, mt.concat, first);
+  std::vector<elem_syntax> elems;
+  if (first.kind == tok::lbrace)
+    element_list(k, elems, 1, empty_rule::set_is_empty);
+  else
+    elems.push_back(concat_element(k));
+  set anon;  // checked like a named set's elements: duplicates dropped
+  anon.name = "anonymous";
+  anon.type = set_type_for_key(mt.f, mt.concat);
+  anon.interval = true;  // anonymous sets take ranges and prefixes
+  add_elements(anon, false, elems);
+  mt.rhs.elems = std::move(anon.elems);
 }
 
 // The field a match, a vmap or a `set` statement reads, from its first word `head` (taken).
@@ -167,13 +240,16 @@ vkind parser::map_key_kind(field f, const token& at) {
   return k;
 }
 
-// FIELD vmap { key : verdict, ... } | FIELD vmap @map
-statement parser::vmap_statement(size_t ti, size_t ci) {
-  const token head = take();
+// KEY vmap { key : verdict, ... } | KEY vmap @map, the key (a field or a concatenation)
+// taken from `head` on.
+statement parser::vmap_statement(const token& head, field f, std::vector<field> concat, size_t ti,
+                                 size_t ci) {
   statement st;
   st.kind = stmt_kind::vmap;
-  st.from = parse_field(head);
-  const vkind k = map_key_kind(*st.from, head);
+  st.from = f;
+  st.concat = std::move(concat);
+  const key_kinds k =
+      st.concat.empty() ? key_kinds(map_key_kind(f, head)) : key_kinds_of(f, st.concat, head);
   expect_word("vmap");
   map_operand(st, k, "verdict", ti, ci);
   st.loc = loc_of(span_from(head));
@@ -181,21 +257,21 @@ statement parser::vmap_statement(size_t ti, size_t ci) {
 }
 
 // `{ key : data, ... }` or `@name` after vmap or map.
-void parser::map_operand(statement& st, vkind k, const std::string& data_type, size_t ti,
+void parser::map_operand(statement& st, const key_kinds& k, const std::string& data_type, size_t ti,
                          size_t ci) {
   if (at(tok::set_ref)) {
     const token ref = take();
     st.map_name = ref.text;
-    set_uses_.push_back(
-        {current_table_, current_chain_, ref.text, *st.from, pos_of(ref), rule_handle_, data_type});
+    set_uses_.push_back({current_table_, current_chain_, ref.text, *st.from, pos_of(ref),
+                         rule_handle_, data_type, st.concat});
     return;
   }
   std::vector<elem_syntax> elems;
   map_element_list(k, data_type, elems, ti, ci);
   set anon;  // checked like a named map's elements: duplicates, intervals
   anon.name = "anonymous";
-  const char* type = set_type_for(*st.from);
-  anon.type = type != nullptr ? type : field_name(*st.from);
+  const std::string type = set_type_for_key(*st.from, st.concat);
+  anon.type = !type.empty() ? type : field_name(*st.from);
   anon.data_type = data_type;
   for (const elem_syntax& e : elems) anon.interval = anon.interval || e.prefix || e.range;
   add_elements(anon, false, elems);
@@ -628,10 +704,14 @@ void parser::set_statement(const token& head, statement& st) {
     // meta|ct mark set FIELD map { key : mark, ... } | map @name
     const token field_head = take();
     st.from = parse_field(field_head);
+    st.concat = concat_fields(field_head, *st.from);
     if (accept_word("map")) {
-      map_operand(st, map_key_kind(*st.from, field_head), "mark", current_table_, current_chain_);
+      const key_kinds k = st.concat.empty() ? key_kinds(map_key_kind(*st.from, field_head))
+                                            : key_kinds_of(*st.from, st.concat, field_head);
+      map_operand(st, k, "mark", current_table_, current_chain_);
       return;
     }
+    if (!st.concat.empty()) unexpected(peek(), "map");
     if (*st.from != field::meta_mark && *st.from != field::ct_mark)
       unsupported(field_head, "setting " + key.text + " from " + field_name(*st.from) +
                                   " (only meta mark and ct mark, or a map)");

@@ -2,6 +2,7 @@
 // prefixes, ranges, flag lists), `{ ... }` element lists, and the set commands and blocks.
 // Values come out normalized through the tables of fields.h; a set's elements go to
 // evaluation (add_elements in evaluate.h) to be merged and checked. See parser_internal.h.
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -130,7 +131,9 @@ uint64_t parser::flag_list(vkind k) {
   return v;
 }
 
-elem_syntax parser::element(vkind k) {
+elem_syntax parser::element(const key_kinds& key) {
+  if (key.width() > 1) return concat_element(key);
+  const vkind k = key.kinds[0];
   if (k == vkind::state || k == vkind::flags) {
     const size_t from = log_.size();
     const token first = peek();
@@ -144,9 +147,33 @@ elem_syntax parser::element(vkind k) {
   return value_elem(k);
 }
 
+// `a . b . c`: one value (or range, or prefix) per field of a concatenated key.
+elem_syntax parser::concat_element(const key_kinds& key) {
+  const size_t from = log_.size();
+  const token first = peek();
+  elem_syntax e;
+  for (size_t i = 0; i < key.width(); ++i) {
+    if (i > 0 && !accept(tok::dot))
+      fail(span_from(first), "element " + text_since(from) + " has " + std::to_string(i) +
+                                 " of the key's " + std::to_string(key.width()) +
+                                 " parts: write them joined with ' . '");
+    const elem_syntax part = value_elem(key.kinds[i]);
+    e.parts.push_back(part.r);
+    e.prefix = e.prefix || part.prefix;
+    e.range = e.range || part.range;
+  }
+  if (at(tok::dot))
+    fail(peek(), "element has more parts than the key's " + std::to_string(key.width()));
+  e.r = e.parts[0];
+  e.at = span_from(first);
+  e.text = text_since(from);
+  return e;
+}
+
 // `{ e, e, ... }`, newlines allowed, a trailing comma allowed, nested braces (from
 // variables holding sets) flattened. `empty` says what `{ }` means here.
-void parser::element_list(vkind k, std::vector<elem_syntax>& out, int depth, empty_rule empty) {
+void parser::element_list(const key_kinds& k, std::vector<elem_syntax>& out, int depth,
+                          empty_rule empty) {
   const token open = expect(tok::lbrace, "'{'");
   if (depth > kMaxNesting) fail(open, "nesting too deep (more than 64 levels)");
   skip_newlines();
@@ -233,16 +260,11 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
     set& st = rs_.tables[ti].sets[si];
     if (t.text == "type") {
       take();
-      const token type = expect_name("set type");
-      if (at(tok::dot)) unsupported(peek(), "concatenated set types");
-      if (!kind_of_set_type(type.text)) {
-        if (is_unsupported_set_type(type.text)) unsupported(type, "set type " + type.text);
-        fail(type, "unknown set type '" + type.text +
-                       "', expecting ipv4_addr, inet_service, inet_proto or mark");
-      }
-      if (!st.type.empty() && st.type != type.text)
-        fail(type, "set '" + st.name + "' already has type " + st.type);
-      st.type = type.text;
+      const token type_tok = peek();
+      const std::string type = set_type_spec();
+      if (!st.type.empty() && st.type != type)
+        fail(type_tok, "set '" + st.name + "' already has type " + st.type);
+      st.type = type;
       if (is_map) {
         // type KEY : DATA
         expect(tok::colon, "':'");
@@ -255,7 +277,7 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
         st.data_type = data.text;
       } else if (at(tok::colon)) {
         fail(peek(), "a set's elements carry no data: declare a map (map " + st.name + " { type " +
-                         type.text + " : ... })");
+                         type + " : ... })");
       }
     } else if (t.text == "typeof") {
       take();
@@ -276,7 +298,7 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
       take();
       expect(tok::assign, "'='");
       if (st.type.empty()) fail(t, "set definition does not specify key data type");
-      const vkind k = *kind_of_set_type(st.type);
+      const key_kinds k = set_key_kinds(st, t);
       if (is_map)
         map_element_list(k, st.data_type, elems, ti, kNoChain);
       else
@@ -306,29 +328,66 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
                    ": a declaration may not change it (nft: File exists)");
   }
   st.auto_merge = st.auto_merge || before.auto_merge;
+  if (st.auto_merge && st.width() > 1) unsupported(name, "auto-merge with concatenations");
   count_elements(name, elems.size());
   add_elements(st, st.auto_merge, elems);
 }
 
-// `typeof EXPR`: nft's other way to give a set's type, from a field it is matched with.
+// `typeof EXPR [. EXPR ...]`: nft's other way to give a set's type, from the fields it is
+// matched with.
 void parser::typeof_spec(set& st) {
-  const token first = peek();
-  const std::string a = expect_name("expression").text;
-  std::string b = at(tok::word) ? take().text : "";
-  const std::string expr = b.empty() ? a : a + " " + b;
-  if (const char* type = set_type_of_typeof(expr)) {
-    if (at(tok::dot)) unsupported(peek(), "concatenated set types");
-    st.type = type;
-    return;
+  std::string type;
+  size_t parts = 0;
+  do {
+    const token first = peek();
+    const std::string a = expect_name("expression").text;
+    std::string b = at(tok::word) && !at_word("flags") && !at_word("elements") ? take().text : "";
+    const std::string expr = b.empty() ? a : a + " " + b;
+    const char* part = set_type_of_typeof(expr);
+    if (part == nullptr) unsupported(first, "typeof " + expr);
+    if (++parts > k_max_concat)
+      unsupported(first, "concatenations of more than " + std::to_string(k_max_concat) + " fields");
+    type += (type.empty() ? "" : " . ") + std::string(part);
+  } while (accept(tok::dot));
+  if (!st.type.empty() && st.type != type)
+    fail(peek(), "set '" + st.name + "' already has type " + st.type);
+  st.type = type;
+}
+
+// `type T [. T ...]`: a set type, or a concatenation of them.
+std::string parser::set_type_spec() {
+  std::string type;
+  size_t parts = 0;
+  do {
+    const token part = expect_name("set type");
+    if (!kind_of_set_type(part.text)) {
+      if (is_unsupported_set_type(part.text)) unsupported(part, "set type " + part.text);
+      fail(part, "unknown set type '" + part.text +
+                     "', expecting ipv4_addr, inet_service, inet_proto or mark");
+    }
+    if (++parts > k_max_concat)
+      unsupported(part, "concatenations of more than " + std::to_string(k_max_concat) + " fields");
+    type += (type.empty() ? "" : " . ") + part.text;
+  } while (accept(tok::dot));
+  return type;
+}
+
+// The kinds of a named set's elements, one per part of its type.
+key_kinds parser::set_key_kinds(const set& st, const token& at) {
+  std::vector<vkind> kinds;
+  for (std::string_view part : set_type_parts(st.type)) {
+    const std::optional<vkind> k = kind_of_set_type(part);
+    if (!k) fail(at, "set '" + st.name + "' has an unknown type " + st.type);
+    kinds.push_back(*k);
   }
-  unsupported(first, "typeof " + expr);
+  return key_kinds(std::move(kinds));
 }
 
 // `{ key : data, ... }`: a map's elements. Keys are read like a set's; data is a verdict
 // (`accept`, `drop`, `return`, `jump C`, `goto C`) or a mark. Jumps are checked with the
 // rule's other references (`ci` is the rule's chain; kNoChain in a named map).
-void parser::map_element_list(vkind k, const std::string& data_type, std::vector<elem_syntax>& out,
-                              size_t ti, size_t ci) {
+void parser::map_element_list(const key_kinds& k, const std::string& data_type,
+                              std::vector<elem_syntax>& out, size_t ti, size_t ci) {
   expect(tok::lbrace, "'{'");
   skip_newlines();
   if (at(tok::rbrace)) unexpected(peek(), "map element");
@@ -384,20 +443,26 @@ void parser::element_cmd(bool remove) {
   set& st = rs_.tables[ti].sets[si];
   if (st.type.empty()) fail(name, "set definition does not specify key data type");
   std::vector<elem_syntax> elems;
+  const key_kinds k = set_key_kinds(st, name);
   if (!st.data_type.empty() && !remove)
-    map_element_list(*kind_of_set_type(st.type), st.data_type, elems, ti, kNoChain);
+    map_element_list(k, st.data_type, elems, ti, kNoChain);
   else
-    element_list(*kind_of_set_type(st.type), elems, 1, empty_rule::syntax);
+    element_list(k, elems, 1, empty_rule::syntax);
   if (remove) {
     // nft deletes exactly the elements given; one that is not there fails the whole
     // transaction (ENOENT).
+    const size_t w = st.width();
     for (const elem_syntax& e : elems) {
+      const std::vector<value_range> want = w > 1 ? e.parts : std::vector<value_range>{e.r};
       size_t i = 0;
-      while (i < st.elems.size() && !(st.elems[i].lo == e.r.lo && st.elems[i].hi == e.r.hi)) ++i;
-      if (i == st.elems.size())
+      while (i < st.size() && !std::equal(want.begin(), want.end(),
+                                          st.elems.begin() + static_cast<ptrdiff_t>(i * w)))
+        ++i;
+      if (i == st.size())
         fail(e.at, "element " + e.text + " is not in set '" + st.name + "' of " +
                        table_title(rs_, ti) + " (nft: No such file or directory)");
-      st.elems.erase(st.elems.begin() + static_cast<ptrdiff_t>(i));
+      st.elems.erase(st.elems.begin() + static_cast<ptrdiff_t>(i * w),
+                     st.elems.begin() + static_cast<ptrdiff_t>(i * w + w));
       st.elem_text.erase(st.elem_text.begin() + static_cast<ptrdiff_t>(i));
       if (!st.data.empty()) st.data.erase(st.data.begin() + static_cast<ptrdiff_t>(i));
       --elements_;

@@ -154,6 +154,62 @@ table ip filter {
   EXPECT_EQ(t.sent.size(), 5u);
 }
 
+// Concatenations (issue 12) on the data plane: a named set of address . port pairs, an
+// interval set with a prefix and a port range, a three-field verdict map, a mark map and an
+// anonymous `!=` set decide by the whole key; a packet without one of the key's fields (UDP
+// against `tcp dport`) matches neither == nor !=.
+TEST(RulesetCommands, ConcatenationsDecideByTheWholeKey) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  set pairs { type ipv4_addr . inet_service; elements = { 10.0.2.3 . 22, 10.0.2.2 . 80 } }
+  set nets { type ipv4_addr . inet_service; flags interval;
+             elements = { 10.0.1.0/28 . 8000-8099 } }
+  map udp3 { type ipv4_addr . ipv4_addr . inet_service : verdict;
+             elements = { 10.0.1.2 . 10.0.2.3 . 53 : accept, 10.0.1.3 . 10.0.2.3 . 53 : drop } }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    meta mark set ip saddr . tcp dport map { 10.0.1.2 . 443 : 0x5 }
+    meta mark 0x5 counter accept
+    ip daddr . tcp dport @pairs counter accept
+    ip saddr . tcp dport @nets counter accept
+    ip saddr . ip daddr . udp dport vmap @udp3
+    tcp dport 7 ip saddr . ip daddr != { 10.0.1.3 . 10.0.2.2 } counter accept
+    ip saddr . tcp dport != { 10.0.1.2 . 1 } ip daddr 10.0.2.9 accept
+  }
+})");
+  size_t sent = 0;
+  auto verdict = [&](const pkt_spec& m) {
+    t.send(0, m);
+    const bool passed = t.sent.size() > sent;
+    sent = t.sent.size();
+    return passed;
+  };
+  EXPECT_TRUE(verdict(tcp("10.0.1.9", 1000, "10.0.2.3", 22, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.9", 1001, "10.0.2.2", 22, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.9", 1002, "10.0.2.2", 80, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.9", 1003, "10.0.2.3", 80, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.15", 1004, "10.0.2.2", 8099, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.16", 1005, "10.0.2.2", 8050, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.15", 1006, "10.0.2.2", 8100, TCPF_SYN)));
+  EXPECT_TRUE(verdict(udp("10.0.1.2", 1007, "10.0.2.3", 53)));
+  EXPECT_FALSE(verdict(udp("10.0.1.3", 1008, "10.0.2.3", 53)));
+  EXPECT_FALSE(verdict(udp("10.0.1.2", 1009, "10.0.2.2", 53)));            // not in the map: policy
+  EXPECT_TRUE(verdict(tcp("10.0.1.2", 1010, "10.0.2.2", 443, TCPF_SYN)));  // the mark map
+  EXPECT_FALSE(verdict(tcp("10.0.1.3", 1011, "10.0.2.2", 443, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.2", 1012, "10.0.2.2", 7, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.3", 1013, "10.0.2.2", 7, TCPF_SYN)));
+  EXPECT_FALSE(verdict(udp("10.0.1.2", 1014, "10.0.2.9", 9)));  // no tcp dport: no match
+  EXPECT_TRUE(verdict(tcp("10.0.1.2", 1016, "10.0.2.9", 9, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.2", 1017, "10.0.2.9", 1, TCPF_SYN)));
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "ip daddr . tcp dport @pairs counter packets 2 bytes 80 accept"))
+      << listing;
+  // Elements added at run time take effect.
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "add element ip filter pairs { 10.0.2.3 . 80 }\n", "e.nft"));
+  EXPECT_TRUE(verdict(tcp("10.0.1.9", 1015, "10.0.2.3", 80, TCPF_SYN)));
+}
+
 // Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and
 // two flows with the same addresses and ports in different zones are two
 // entries; `ct zone` matches the zone; a port's configured zone is the

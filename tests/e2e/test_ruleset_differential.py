@@ -897,6 +897,43 @@ class RulesetDifferentialTest(unittest.TestCase):
         for mark in ("mark=4", "mark=8"):
             self.assertIn(mark, final, "the oracle did not set " + mark)
 
+    def test_13_concatenations(self):
+        steps = []
+        port = 53000
+        # TCP: by server . port, by client subnet . port range, by the mark map, and port 7
+        # to every pair but one.
+        for client, server, dport, ok in (
+                (CLIENT, "10.0.2.3", 22, PASS), (CLIENT, SERVER, 22, DROP),
+                (CLIENT, SERVER, 80, PASS), (CLIENT, "10.0.2.3", 80, DROP),
+                ("10.0.1.3", SERVER, 8050, PASS), ("10.0.1.15", SERVER, 8099, PASS),
+                ("10.0.1.16", SERVER, 8050, DROP), ("10.0.1.16", SERVER, 9000, PASS),
+                ("10.0.1.15", SERVER, 8100, DROP), ("10.0.1.15", SERVER, 9000, DROP),
+                (CLIENT, SERVER, 443, PASS), ("10.0.1.3", SERVER, 443, DROP),
+                (CLIENT, SERVER, 7, PASS), ("10.0.1.3", SERVER, 7, DROP),
+                ("10.0.1.3", "10.0.2.3", 7, PASS)):
+            port += 1
+            f = Flow(port, dport, 1000 + port, 50000 + port, client=client, server=server)
+            note = "tcp %s -> %s:%d" % (client, server, dport)
+            steps += [f.syn(note=note, expect=ok), f.synack(note="reply", expect=ok)]
+        # UDP: the three-field verdict map (exact elements, then ranges), then the anonymous
+        # set with a port range.
+        for client, server, dport, ok in (
+                (CLIENT, "10.0.2.3", 53, PASS), ("10.0.1.3", "10.0.2.3", 53, DROP),
+                ("10.0.1.15", "10.0.2.128", 53, PASS), ("10.0.1.15", "10.0.2.200", 53, PASS),
+                ("10.0.1.15", "10.0.2.127", 53, DROP), (CLIENT, SERVER, 123, PASS),
+                ("10.0.1.3", SERVER, 150, PASS), ("10.0.1.3", SERVER, 201, DROP),
+                ("10.0.1.15", SERVER, 123, DROP)):
+            port += 1
+            note = "udp %s -> %s:%d" % (client, server, dport)
+            steps += [udp("c", port, dport, client=client, server=server, note=note, expect=ok),
+                      udp("s", port, dport, client=client, server=server, note="reply",
+                          expect=ok)]
+        for i, st in enumerate(steps):
+            st.snap = (i + 1) % 8 == 0
+        kernel, _ = self._diff("8_concat.nft", steps)
+        final = " ".join(kernel[-1]["ct"])
+        self.assertIn("mark=1", final, "the oracle did not set the mark map's mark")
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
