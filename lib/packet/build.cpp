@@ -42,6 +42,7 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
 
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(buf + sizeof(rte_ether_hdr));
   ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = s.tos;
   ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(ip_total));
   ip->packet_id = rte_cpu_to_be_16(s.ip_id);
   ip->fragment_offset = rte_cpu_to_be_16(s.frag);

@@ -19,6 +19,7 @@ struct pkt_spec {
   uint32_t dst = 0;
   uint8_t proto = 17;  // 6 tcp, 17 udp, 1 icmp, other: raw payload
   uint8_t ttl = 64;
+  uint8_t tos = 0;  // DSCP << 2 | ECN
   uint16_t ip_id = 0;
   uint16_t frag = 0;  // flags+offset field, host order
   uint16_t sport = 0;

@@ -50,12 +50,19 @@ enum class field : uint8_t {
   tcp_flags,  // u8, TCPF_* bits
   icmp_type,  // u8
   // IPv4 header fields, as numbers.
-  ip_ttl,        // u8
-  ip_length,     // u16: total length
-  ip_id,         // u16
-  ip_version,    // 4 bits
-  ip_hdrlength,  // 4 bits: IHL, in 32-bit words
-  meta_length,   // u32: the packet's length from its network header (skb->len)
+  ip_ttl,         // u8
+  ip_length,      // u16: total length
+  ip_id,          // u16
+  ip_version,     // 4 bits
+  ip_hdrlength,   // 4 bits: IHL, in 32-bit words
+  meta_length,    // u32: the packet's length from its network header (skb->len)
+  meta_nfproto,   // u8: NFPROTO_IPV4 (2) for every packet ctgate filters; inet tables only
+  meta_protocol,  // u16: the EtherType (ip: 0x0800)
+  ip_dscp,        // 6 bits, by name (cs0..cs7, af11..af43, ef, ...)
+  ip_ecn,         // 2 bits: not-ect ect1 ect0 ce
+  ip_frag_off,    // u16: flags and fragment offset, as in the header
+  ct_direction,   // original | reply (no match without a connection)
+  ct_status,      // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
@@ -202,8 +209,7 @@ struct chain {
   std::string type = "filter";  // filter (the only type supported)
   nft::hook hook = nft::hook::input;
   int32_t priority = 0;
-  std::string priority_text;  // as written: "filter", "raw - 10", "2147483647"
-  bool policy_drop = false;   // policy accept|drop (base chains)
+  bool policy_drop = false;  // policy accept|drop (base chains)
   std::vector<rule> rules;
 };
 

@@ -351,7 +351,8 @@ class compiler {
   }
 
   static bool reads_ct(field f) {
-    return f == field::ct_state || f == field::ct_mark || f == field::ct_zone;
+    return f == field::ct_state || f == field::ct_mark || f == field::ct_zone ||
+           f == field::ct_direction || f == field::ct_status;
   }
 
   // Where a concatenated set's or map's elements went (see concat_lookup).
@@ -487,6 +488,17 @@ class compiler {
       out->concat = true;
       return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
                                &out->set);
+    }
+    if (!m.rhs.str.empty() && m.rhs.str.back() == '*' &&
+        (m.f == field::meta_iifname || m.f == field::meta_oifname)) {
+      // A wildcard: the ports whose names start so (none is fine, as in nft).
+      const std::string prefix = m.rhs.str.substr(0, m.rhs.str.size() - 1);
+      std::vector<value_range> ports;
+      for (size_t i = 0; i < ports_.size(); ++i)
+        if (ports_[i].compare(0, prefix.size(), prefix) == 0) ports.push_back({i, i});
+      out->set = static_cast<uint32_t>(out_->sets.size());
+      out_->sets.emplace_back(ports);
+      return true;
     }
     if (!m.rhs.str.empty()) {  // interface name
       auto it = std::find(ports_.begin(), ports_.end(), m.rhs.str);

@@ -65,6 +65,23 @@ constexpr std::array<name_value, 19> kProtocols = {{{"icmp", 1},
                                                     {"udplite", 136},
                                                     {"ipip", 4}}};
 
+constexpr name_value kNfprotos[] = {{"ipv4", 2}, {"ipv6", 10}};
+constexpr name_value kEthertypes[] = {
+    {"ip", 0x0800}, {"arp", 0x0806}, {"ip6", 0x86dd}, {"8021q", 0x8100}, {"8021ad", 0x88a8}};
+// nft's dscp table: the printed name first (cs0, not df or be).
+constexpr name_value kDscps[] = {
+    {"cs0", 0x00},  {"df", 0x00},   {"be", 0x00},   {"lephb", 0x01}, {"cs1", 0x08},
+    {"af11", 0x0a}, {"af12", 0x0c}, {"af13", 0x0e}, {"cs2", 0x10},   {"af21", 0x12},
+    {"af22", 0x14}, {"af23", 0x16}, {"cs3", 0x18},  {"af31", 0x1a},  {"af32", 0x1c},
+    {"af33", 0x1e}, {"cs4", 0x20},  {"af41", 0x22}, {"af42", 0x24},  {"af43", 0x26},
+    {"cs5", 0x28},  {"va", 0x2c},   {"ef", 0x2e},   {"cs6", 0x30},   {"cs7", 0x38}};
+constexpr name_value kEcns[] = {{"not-ect", 0}, {"ect1", 1}, {"ect0", 2}, {"ce", 3}};
+constexpr name_value kCtDirs[] = {{"original", 0}, {"reply", 1}};
+// Linux's IPS_* bits, in bit order.
+constexpr name_value kCtStatus[] = {
+    {"expected", 1u << 0}, {"seen-reply", 1u << 1}, {"assured", 1u << 2}, {"confirmed", 1u << 3},
+    {"snat", 1u << 4},     {"dnat", 1u << 5},       {"dying", 1u << 9}};
+
 constexpr std::array<name_value, 42> kServices = {{{"ftp-data", 20},
                                                    {"ftp", 21},
                                                    {"ssh", 22},
@@ -115,6 +132,38 @@ std::span<const name_value> ct_state_names() { return kCtStates; }
 std::span<const name_value> icmp_type_names() { return kIcmpTypes; }
 std::span<const name_value> protocol_names() { return kProtocols; }
 std::span<const name_value> service_names() { return kServices; }
+
+std::span<const name_value> names_of(vkind k) {
+  switch (k) {
+    case vkind::proto: return kProtocols;
+    case vkind::icmp: return kIcmpTypes;
+    case vkind::state: return kCtStates;
+    case vkind::flags: return kTcpFlags;
+    case vkind::nfproto: return kNfprotos;
+    case vkind::ethertype: return kEthertypes;
+    case vkind::dscp: return kDscps;
+    case vkind::ecn: return kEcns;
+    case vkind::ctdir: return kCtDirs;
+    case vkind::ctstatus: return kCtStatus;
+    default: return {};
+  }
+}
+
+const char* noun_of(vkind k) {
+  switch (k) {
+    case vkind::proto: return "protocol";
+    case vkind::icmp: return "ICMP type";
+    case vkind::state: return "ct state";
+    case vkind::flags: return "TCP flag";
+    case vkind::nfproto: return "nfproto";
+    case vkind::ethertype: return "ethertype";
+    case vkind::dscp: return "dscp";
+    case vkind::ecn: return "ecn";
+    case vkind::ctdir: return "ct direction";
+    case vkind::ctstatus: return "ct status";
+    default: return "value";
+  }
+}
 
 std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name) {
   for (const name_value& nv : table)
@@ -187,6 +236,13 @@ const char* field_name(field f) {
     case field::ip_version: return "ip version";
     case field::ip_hdrlength: return "ip hdrlength";
     case field::meta_length: return "meta length";
+    case field::meta_nfproto: return "meta nfproto";
+    case field::meta_protocol: return "meta protocol";
+    case field::ip_dscp: return "ip dscp";
+    case field::ip_ecn: return "ip ecn";
+    case field::ip_frag_off: return "ip frag-off";
+    case field::ct_direction: return "ct direction";
+    case field::ct_status: return "ct status";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -218,24 +274,30 @@ constexpr field_entry kIpFields[] = {
     {"saddr", field::ip_saddr},       {"daddr", field::ip_daddr},
     {"protocol", field::ip_protocol}, {"ttl", field::ip_ttl},
     {"length", field::ip_length},     {"id", field::ip_id},
-    {"version", field::ip_version},   {"hdrlength", field::ip_hdrlength}};
-constexpr std::string_view kIpKnown[] = {"dscp", "ecn", "frag-off", "checksum", "option"};
+    {"version", field::ip_version},   {"hdrlength", field::ip_hdrlength},
+    {"dscp", field::ip_dscp},         {"ecn", field::ip_ecn},
+    {"frag-off", field::ip_frag_off}};
+constexpr std::string_view kIpKnown[] = {"checksum", "option"};
 constexpr field_entry kMetaFields[] = {
-    {"l4proto", field::meta_l4proto}, {"mark", field::meta_mark},
-    {"iif", field::meta_iif},         {"oif", field::meta_oif},
-    {"iifname", field::meta_iifname}, {"oifname", field::meta_oifname},
-    {"length", field::meta_length}};
+    {"l4proto", field::meta_l4proto},  {"mark", field::meta_mark},
+    {"iif", field::meta_iif},          {"oif", field::meta_oif},
+    {"iifname", field::meta_iifname},  {"oifname", field::meta_oifname},
+    {"length", field::meta_length},    {"nfproto", field::meta_nfproto},
+    {"protocol", field::meta_protocol}};
 constexpr std::string_view kMetaKnown[] = {
-    "protocol", "priority", "nfproto", "skuid",    "skgid",    "nftrace", "rtclassid", "ibrname",
-    "obrname",  "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",  "random",    "ipsec",
-    "secpath",  "iiftype",  "oiftype", "time",     "day",      "hour",    "iifkind",   "oifkind",
-    "sdif",     "sdifname", "broute",  "ibrpvid",  "ibrvproto"};
-constexpr field_entry kCtFields[] = {
-    {"state", field::ct_state}, {"mark", field::ct_mark}, {"zone", field::ct_zone}};
+    "priority", "skuid",   "skgid",    "nftrace",  "rtclassid", "ibrname",  "obrname",
+    "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",    "random",   "ipsec",
+    "secpath",  "iiftype", "oiftype",  "time",     "day",       "hour",     "iifkind",
+    "oifkind",  "sdif",    "sdifname", "broute",   "ibrpvid",   "ibrvproto"};
+constexpr field_entry kCtFields[] = {{"state", field::ct_state},
+                                     {"mark", field::ct_mark},
+                                     {"zone", field::ct_zone},
+                                     {"direction", field::ct_direction},
+                                     {"status", field::ct_status}};
 constexpr std::string_view kCtKnown[] = {
-    "status",    "direction", "expiration", "helper", "l3proto", "protocol",   "saddr", "daddr",
-    "proto-src", "proto-dst", "label",      "bytes",  "packets", "avgpkt",     "event", "secmark",
-    "id",        "original",  "reply",      "count",  "timeout", "expectation"};
+    "expiration", "helper",   "l3proto", "protocol", "saddr",   "daddr",      "proto-src",
+    "proto-dst",  "label",    "bytes",   "packets",  "avgpkt",  "event",      "secmark",
+    "id",         "original", "reply",   "count",    "timeout", "expectation"};
 constexpr field_entry kTcpFields[] = {
     {"sport", field::tcp_sport}, {"dport", field::tcp_dport}, {"flags", field::tcp_flags}};
 constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "reserved",
@@ -247,9 +309,13 @@ constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}};
 constexpr std::string_view kIcmpKnown[] = {"code", "checksum", "id", "sequence", "gateway", "mtu"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
-    {"ip", {kIpFields, kIpKnown, "saddr, daddr, protocol, ttl, length, id, version or hdrlength"}},
-    {"meta", {kMetaFields, kMetaKnown, "l4proto, mark, iif, oif, iifname, oifname or length"}},
-    {"ct", {kCtFields, kCtKnown, "state or mark"}},
+    {"ip",
+     {kIpFields, kIpKnown,
+      "saddr, daddr, protocol, ttl, length, id, version, hdrlength, dscp, ecn or frag-off"}},
+    {"meta",
+     {kMetaFields, kMetaKnown,
+      "l4proto, mark, iif, oif, iifname, oifname, length, nfproto or protocol"}},
+    {"ct", {kCtFields, kCtKnown, "state, mark, zone, direction or status"}},
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
@@ -382,6 +448,13 @@ vkind kind_of(field f) {
     case field::ip_version:
     case field::ip_hdrlength: return vkind::u4;
     case field::meta_length: return vkind::u32;
+    case field::meta_nfproto: return vkind::nfproto;
+    case field::meta_protocol: return vkind::ethertype;
+    case field::ip_dscp: return vkind::dscp;
+    case field::ip_ecn: return vkind::ecn;
+    case field::ip_frag_off: return vkind::u16;
+    case field::ct_direction: return vkind::ctdir;
+    case field::ct_status: return vkind::ctstatus;
     default: return vkind::port;
   }
 }
@@ -389,7 +462,12 @@ vkind kind_of(field f) {
 uint64_t max_of(vkind k) {
   switch (k) {
     case vkind::port:
+    case vkind::ethertype:
     case vkind::u16: return 0xffff;
+    case vkind::dscp: return 0x3f;
+    case vkind::ecn: return 3;
+    case vkind::ctdir: return 1;
+    case vkind::nfproto:
     case vkind::proto:
     case vkind::icmp:
     case vkind::u8:
@@ -413,6 +491,12 @@ const char* expecting_of(vkind k) {
     case vkind::u8:
     case vkind::u16:
     case vkind::u32: return "number";
+    case vkind::nfproto:
+    case vkind::ethertype:
+    case vkind::dscp:
+    case vkind::ecn:
+    case vkind::ctdir:
+    case vkind::ctstatus: return noun_of(k);
   }
   return "value";
 }

@@ -78,7 +78,37 @@ const char* unsupported_rule_word(std::string_view w);
 
 // How the value of a field is written and checked.
 // Plain numbers (u4..u32) have no names: `ip ttl 64`, `ct zone 5`.
-enum class vkind : uint8_t { addr, port, proto, mark, icmp, state, flags, iface, u4, u8, u16, u32 };
+// Named kinds (nfproto ... ctstatus) read and print their values by name, numbers otherwise.
+enum class vkind : uint8_t {
+  addr,
+  port,
+  proto,
+  mark,
+  icmp,
+  state,
+  flags,
+  iface,
+  u4,
+  u8,
+  u16,
+  u32,
+  nfproto,
+  ethertype,
+  dscp,
+  ecn,
+  ctdir,
+  ctstatus
+};
+
+// The names a kind's values have (empty if none), in the order nft prints them (bit order for
+// bitmasks; the first name of a value is the printed one), and what a value of the kind is
+// called in "unknown ..." errors.
+std::span<const name_value> names_of(vkind k);
+const char* noun_of(vkind k);
+// Bitmask kinds: `ct state established,related`, `tcp flags syn`, `ct status assured`.
+inline bool is_bitmask_kind(vkind k) {
+  return k == vkind::state || k == vkind::flags || k == vkind::ctstatus;
+}
 
 vkind kind_of(field f);
 uint64_t max_of(vkind k);

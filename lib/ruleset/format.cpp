@@ -3,7 +3,9 @@
 // ports by number). The output is made to parse back to the same tree, so every choice below
 // picks a spelling the parser reads back into the same op (see tests/ruleset/test_parser.cpp).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "ruleset/ast.h"
 #include "ruleset/fields.h"
@@ -13,7 +15,7 @@ namespace {
 
 using detail::name_of;
 
-bool is_bitmask(field f) { return f == field::ct_state || f == field::tcp_flags; }
+bool is_bitmask(field f) { return detail::is_bitmask_kind(detail::kind_of(f)); }
 
 bool is_iface(field f) {
   return f == field::meta_iif || f == field::meta_oif || f == field::meta_iifname ||
@@ -41,7 +43,7 @@ int popcount(uint64_t v) {
 // Flag names in bit order joined by `sep`; bits without a name as one hex number.
 std::string flags_text(field f, uint64_t v, const char* sep) {
   if (v == 0) return "0x0";
-  const auto names = f == field::ct_state ? detail::ct_state_names() : detail::tcp_flag_names();
+  const auto names = detail::names_of(detail::kind_of(f));
   std::string out;
   uint64_t rest = v;
   for (const detail::name_value& nv : names) {
@@ -73,9 +75,23 @@ std::string scalar_text(field f, uint64_t v) {
       return n ? n : std::to_string(v);
     }
     case field::ct_state:
+    case field::ct_status:
     case field::tcp_flags: return flags_text(f, v, " | ");
-    default: return std::to_string(v);
+    default: break;
   }
+  // Named kinds: the value's name, else a number (hex where nft prints hex).
+  const detail::vkind k = detail::kind_of(f);
+  if (const char* n = name_of(detail::names_of(k), static_cast<uint32_t>(v))) return n;
+  char buf[16];
+  if (k == detail::vkind::dscp) {
+    std::snprintf(buf, sizeof(buf), "0x%02x", static_cast<unsigned>(v));
+    return buf;
+  }
+  if (k == detail::vkind::ethertype) {
+    std::snprintf(buf, sizeof(buf), "0x%04x", static_cast<unsigned>(v));
+    return buf;
+  }
+  return std::to_string(v);
 }
 
 std::string elem_text(field f, const value_range& r) {
@@ -165,7 +181,9 @@ std::string match_text(const match& m) {
       if (is_bitmask(m.f))
         return out + (m.op == cmp_op::masked_ne ? "!= " : "") + flags_text(m.f, o.value, ",") +
                " / " + flags_text(m.f, o.mask, ",");
-      return out + "& " + hex32(o.mask) + " " + op + hex32(o.value);
+      if (detail::kind_of(m.f) == detail::vkind::mark)
+        return out + "& " + hex32(o.mask) + " " + op + hex32(o.value);
+      return out + "& " + std::to_string(o.mask) + " " + op + std::to_string(o.value);
     }
   }
   return out;
@@ -308,13 +326,31 @@ void print_set(std::string& out, const set& s, bool handles) {
   out += "\t}\n";
 }
 
+// A base chain's priority as nft lists it (prio2str in nft's rule.c): the standard name the
+// value is at or within 10 of ("filter", "filter + 10", "raw - 10"), else the number. dstnat
+// is named at prerouting only and srcnat at postrouting only, as nft 1.0.6 lists them.
+std::string priority_text(hook h, int32_t prio) {
+  static const std::pair<const char*, int32_t> names[] = {{"raw", -300},    {"mangle", -150},
+                                                          {"dstnat", -100}, {"filter", 0},
+                                                          {"security", 50}, {"srcnat", 100}};
+  for (const auto& [name, value] : names) {
+    if (value == -100 && h != hook::prerouting) continue;
+    if (value == 100 && h != hook::postrouting) continue;
+    const int64_t offset = static_cast<int64_t>(prio) - value;
+    if (offset == 0) return name;
+    if (offset >= -10 && offset <= 10)
+      return std::string(name) + (offset > 0 ? " + " : " - ") + std::to_string(std::abs(offset));
+  }
+  return std::to_string(prio);
+}
+
 void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
                  const counter_lookup* counters, bool handles) {
   out += "\tchain " + c.name + " {" + handle_note(handles, c.handle) + "\n";
   if (c.base) {
-    const std::string prio = c.priority_text.empty() ? std::to_string(c.priority) : c.priority_text;
-    out += "\t\ttype " + c.type + " hook " + detail::hook_name(c.hook) + " priority " + prio +
-           "; policy " + (c.policy_drop ? "drop" : "accept") + ";\n";
+    out += "\t\ttype " + c.type + " hook " + detail::hook_name(c.hook) + " priority " +
+           priority_text(c.hook, c.priority) + "; policy " + (c.policy_drop ? "drop" : "accept") +
+           ";\n";
   }
   for (size_t ri = 0; ri < c.rules.size(); ++ri) {
     std::optional<counter_value> live;

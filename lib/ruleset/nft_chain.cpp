@@ -71,6 +71,26 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       return true;
     }
     case field::meta_length: *out = rte_pktmbuf_pkt_len(mb) - m->l3_off; return true;
+    case field::meta_nfproto: *out = 2; return true;        // NFPROTO_IPV4: all ctgate filters
+    case field::meta_protocol: *out = 0x0800; return true;  // ETH_P_IP
+    case field::ip_dscp:
+    case field::ip_ecn:
+    case field::ip_frag_off: {
+      const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
+      *out = f == field::ip_dscp  ? ip[1] >> 2
+             : f == field::ip_ecn ? ip[1] & 3
+                                  : static_cast<uint64_t>(ip[6]) << 8 | ip[7];
+      return true;
+    }
+    case field::ct_direction:
+      if (m->ct == nullptr) return false;
+      *out = m->ct_dir;
+      return true;
+    case field::ct_status:
+      // Linux's IPS_* bits 0..11; ctgate keeps its own above them.
+      if (m->ct == nullptr) return false;
+      *out = m->ct->status.load(std::memory_order_relaxed) & 0x0fffu;
+      return true;
     case field::ct_zone:
       // The connection's zone; before conntrack has run, the one it will look the packet
       // up in (Linux: the template's).

@@ -606,7 +606,6 @@ void parser::chain_body(size_t ti, size_t ci, bool existed) {
                                std::to_string(before.priority) +
                                ": its hook and priority cannot change (nft: Operation not "
                                "supported)");
-      if (existed) ch.priority_text = before.priority_text;
     } else if (t.kind == tok::word && t.text == "policy") {
       take();
       const token v = expect_name("accept or drop");
@@ -661,7 +660,6 @@ void parser::hook_spec(size_t ti, size_t ci) {
 void parser::priority_spec(chain& ch, hook hk) {
   const token first = peek();
   int64_t value = 0;
-  std::string text;
   if (first.kind == tok::word) {
     take();
     std::optional<int32_t> base = named_priority(first.text);
@@ -672,14 +670,12 @@ void parser::priority_spec(chain& ch, hook hk) {
     if (!base || !compatible)
       fail(first, "'" + first.text + "' is invalid priority in this context.");
     value = *base;
-    text = first.text;
     if (at(tok::plus) || at(tok::dash)) {
       const bool minus = take().kind == tok::dash;
       const token n = peek();
       const uint64_t offset = number(take());
       if (offset > (uint64_t{1} << 32)) fail(n, "priority offset " + n.text + " is too large");
       value += minus ? -static_cast<int64_t>(offset) : static_cast<int64_t>(offset);
-      text += (minus ? " - " : " + ") + std::to_string(offset);
     }
   } else if (first.kind == tok::dash || first.kind == tok::number) {
     const bool minus = accept(tok::dash);
@@ -687,7 +683,6 @@ void parser::priority_spec(chain& ch, hook hk) {
     const uint64_t magnitude = number(take());
     if (magnitude > (uint64_t{1} << 32)) fail(span_from(first), "priority out of range");
     value = minus ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
-    text = std::to_string(value);
   } else {
     unexpected(first, "priority value");
   }
@@ -695,7 +690,6 @@ void parser::priority_spec(chain& ch, hook hk) {
     fail(span_from(first),
          "priority " + std::to_string(value) + " out of range (-2147483648..2147483647)");
   ch.priority = static_cast<int32_t>(value);
-  ch.priority_text = std::move(text);
 }
 
 // --- rules ----------------------------------------------------------------------------------

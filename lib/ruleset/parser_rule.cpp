@@ -25,6 +25,15 @@ bool is_verdict(stmt_kind k) {
          k == stmt_kind::jump || k == stmt_kind::goto_ || k == stmt_kind::return_;
 }
 
+// An anonymous set's values in the order nft lists them: ascending.
+std::vector<value_range> sorted_values(const std::vector<elem_syntax>& elems) {
+  std::vector<value_range> out;
+  for (const elem_syntax& e : elems) out.push_back(e.r);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+  return out;
+}
+
 }  // namespace
 
 // --- rules ----------------------------------------------------------------------------------
@@ -97,6 +106,8 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       if (!first_stmt.empty())
         unsupported(t, "a match after a statement ('" + first_stmt +
                            "'): ctgate checks all matches first, so put matches first");
+      if (f == field::meta_nfproto && rs_.tables[ti].fam != family::inet)
+        fail(span_from(head), "meta nfproto is only useful in the inet family");
       match mt = parse_match(head, f, std::move(concat));
       track_l4(mt, span_from(t), l4);
       rl.matches.push_back(std::move(mt));
@@ -275,6 +286,18 @@ void parser::map_operand(statement& st, const key_kinds& k, const std::string& d
   anon.data_type = data_type;
   for (const elem_syntax& e : elems) anon.interval = anon.interval || e.prefix || e.range;
   add_elements(anon, false, elems);
+  if (st.concat.empty()) {
+    // nft lists an anonymous map by key (a concatenation's as written).
+    std::vector<size_t> order(anon.data.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return anon.elems[a].lo < anon.elems[b].lo; });
+    for (size_t i : order) {
+      st.map_keys.push_back(anon.elems[i]);
+      st.map_values.push_back(anon.data[i]);
+    }
+    return;
+  }
   st.map_keys = std::move(anon.elems);
   st.map_values = std::move(anon.data);
 }
@@ -323,7 +346,9 @@ bool parser::is_order(rel r) {
 void parser::relation(match& mt) {
   const vkind k = kind_of(mt.f);
   const char* fname = detail::field_name(mt.f);
-  if ((k == vkind::flags || k == vkind::mark) && (at(tok::amp) || at_word("and"))) {
+  const bool maskable =
+      k == vkind::flags || k == vkind::mark || k == vkind::u8 || k == vkind::u16 || k == vkind::u32;
+  if (maskable && (at(tok::amp) || at_word("and"))) {
     take();
     const size_t from = log_.size();
     masked(mt, k);
@@ -339,7 +364,7 @@ void parser::relation(match& mt) {
     unexpected(value_tok, expecting_of(k));
   if (k == vkind::iface)
     iface_relation(mt, r, op_tok, fname);
-  else if (k == vkind::state || k == vkind::flags)
+  else if (is_bitmask_kind(k))
     bitmask_relation(mt, r, op_tok, fname);
   else
     value_relation(mt, r, op_tok);
@@ -375,7 +400,7 @@ void parser::bitmask_relation(match& mt, rel r, const token& op_tok, const char*
     std::vector<elem_syntax> elems;
     element_list(k, elems, 1, empty_rule::set_is_empty);
     mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
-    for (const elem_syntax& e : elems) mt.rhs.elems.push_back(e.r);
+    mt.rhs.elems = sorted_values(elems);
     return;
   }
   const uint64_t value = flag_list(k);
@@ -453,7 +478,7 @@ void parser::value_relation(match& mt, rel r, const token& op_tok) {
     }
     std::vector<elem_syntax> elems;
     element_list(k, elems, 1, empty_rule::set_is_empty);
-    for (const elem_syntax& e : elems) mt.rhs.elems.push_back(e.r);
+    mt.rhs.elems = sorted_values(elems);
     return;
   }
   if (r == rel::neg)

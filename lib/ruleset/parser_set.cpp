@@ -38,9 +38,10 @@ uint64_t parser::bounded(const token& t, uint64_t max) {
 
 uint64_t parser::named(const token& t, std::span<const detail::name_value> names, vkind k,
                        const char* what) {
-  if (t.kind == tok::number) return bounded(t, max_of(k));
-  if (t.kind != tok::word) unexpected(t, expecting_of(k));
+  if (t.kind != tok::word && t.kind != tok::number) unexpected(t, expecting_of(k));
+  // Before numbers: some names start with a digit (the ethertype 8021q).
   if (std::optional<uint32_t> v = detail::lookup_name(names, t.text)) return *v;
+  if (t.kind == tok::number) return bounded(t, max_of(k));
   fail(t, std::string("unknown ") + what + " '" + t.text + "'");
 }
 
@@ -64,11 +65,17 @@ uint64_t parser::scalar(vkind k) {
       fail(t, "unknown service '" + t.text + "' (ctgate knows well-known names only; " +
                   "write the port number)");
     }
-    case vkind::proto: return named(t, detail::protocol_names(), k, "protocol");
     case vkind::mark: return bounded(t, 0xffffffff);
-    case vkind::icmp: return named(t, detail::icmp_type_names(), k, "ICMP type");
-    case vkind::state: return named(t, detail::ct_state_names(), k, "ct state");
-    case vkind::flags: return named(t, detail::tcp_flag_names(), k, "TCP flag");
+    case vkind::proto:
+    case vkind::icmp:
+    case vkind::state:
+    case vkind::flags:
+    case vkind::nfproto:
+    case vkind::ethertype:
+    case vkind::dscp:
+    case vkind::ecn:
+    case vkind::ctdir:
+    case vkind::ctstatus: return named(t, names_of(k), k, noun_of(k));
     case vkind::u4:
     case vkind::u8:
     case vkind::u16:
@@ -134,7 +141,7 @@ uint64_t parser::flag_list(vkind k) {
 elem_syntax parser::element(const key_kinds& key) {
   if (key.width() > 1) return concat_element(key);
   const vkind k = key.kinds[0];
-  if (k == vkind::state || k == vkind::flags) {
+  if (is_bitmask_kind(k)) {
     const size_t from = log_.size();
     const token first = peek();
     elem_syntax e;

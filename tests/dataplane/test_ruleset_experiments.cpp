@@ -30,6 +30,18 @@ bool contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
 }
 
+// Sends a packet in on the lan port: whether the gateway sent it on.
+struct forwarded {
+  test_gateway& t;
+  size_t sent = 0;
+  bool operator()(const pkt_spec& s) {
+    t.send(0, s);
+    const bool passed = t.sent.size() > sent;
+    sent = t.sent.size();
+    return passed;
+  }
+};
+
 std::vector<std::string> input_order(test_gateway& t) {
   std::vector<std::string> names;
   for (const auto& e : t.gw->hooks->list())
@@ -178,13 +190,7 @@ table ip filter {
     ip saddr . tcp dport != { 10.0.1.2 . 1 } ip daddr 10.0.2.9 accept
   }
 })");
-  size_t sent = 0;
-  auto verdict = [&](const pkt_spec& m) {
-    t.send(0, m);
-    const bool passed = t.sent.size() > sent;
-    sent = t.sent.size();
-    return passed;
-  };
+  forwarded verdict{t};
   EXPECT_TRUE(verdict(tcp("10.0.1.9", 1000, "10.0.2.3", 22, TCPF_SYN)));
   EXPECT_FALSE(verdict(tcp("10.0.1.9", 1001, "10.0.2.2", 22, TCPF_SYN)));
   EXPECT_TRUE(verdict(tcp("10.0.1.9", 1002, "10.0.2.2", 80, TCPF_SYN)));
@@ -208,6 +214,54 @@ table ip filter {
   // Elements added at run time take effect.
   ASSERT_TRUE(load_ruleset_text(*t.gw, "add element ip filter pairs { 10.0.2.3 . 80 }\n", "e.nft"));
   EXPECT_TRUE(verdict(tcp("10.0.1.9", 1015, "10.0.2.3", 80, TCPF_SYN)));
+}
+
+// Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
+// byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
+// interface name wildcard, and the direction and status of the packet's connection.
+TEST(RulesetCommands, HeaderMetaAndCtFieldsMatchThePacket) {
+  test_gateway t(cfg(true));
+  load(t, R"(
+table inet filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    meta nfproto ipv4 meta protocol ip ip dscp ef counter accept
+    ip ecn ce counter accept
+    ip frag-off & 0x4000 != 0 udp dport 7 counter accept
+    ct direction reply ct status seen-reply,assured counter accept
+    iifname "la*" tcp dport 22 ct direction original ct status ! seen-reply counter accept
+    iifname "wa*" tcp dport 23 counter accept
+  }
+})");
+  forwarded verdict{t};
+  pkt_spec ef = udp("10.0.1.2", 1000, "10.0.2.2", 53);
+  ef.tos = 46 << 2;
+  EXPECT_TRUE(verdict(ef));
+  pkt_spec cs1 = udp("10.0.1.2", 1001, "10.0.2.2", 53);
+  cs1.tos = 8 << 2;
+  EXPECT_FALSE(verdict(cs1));
+  pkt_spec ce = udp("10.0.1.2", 1002, "10.0.2.2", 53);
+  ce.tos = 3;
+  EXPECT_TRUE(verdict(ce));
+  pkt_spec df = udp("10.0.1.2", 1003, "10.0.2.2", 7);
+  df.frag = 0x4000;
+  EXPECT_TRUE(verdict(df));
+  EXPECT_FALSE(verdict(udp("10.0.1.2", 1004, "10.0.2.2", 7)));
+  // From the lan ("la*"), a new connection: original direction, no reply seen yet.
+  EXPECT_TRUE(verdict(tcp("10.0.1.2", 1005, "10.0.2.2", 22, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.2", 1006, "10.0.2.2", 23, TCPF_SYN)));  // not from "wa*"
+  // The answer comes back from the wan: the reply direction, and conntrack has seen it.
+  const size_t before = t.sent.size();
+  t.send(1, tcp("10.0.2.2", 22, "10.0.1.2", 1005, TCPF_SYN | TCPF_ACK));
+  EXPECT_EQ(t.sent.size(), before + 1);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(
+      contains(listing, "ct direction reply ct status seen-reply,assured counter packets 1"))
+      << listing;
+  EXPECT_TRUE(contains(listing,
+                       "iifname \"la*\" tcp dport 22 ct direction original ct status ! "
+                       "seen-reply counter packets 1"))
+      << listing;
 }
 
 // Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and

@@ -324,7 +324,7 @@ TEST(NftFields, IpHeaderFieldsAndLengthListAsNftDoes) {
   EXPECT_EQ(format(rs),
             "table ip t {\n"
             "\tchain c {\n"
-            "\t\ttype filter hook forward priority 0; policy accept;\n"
+            "\t\ttype filter hook forward priority filter; policy accept;\n"
             "\t\tip ttl 1 drop\n"
             "\t\tip ttl < 5 counter packets 0 bytes 0\n"
             "\t\tip length > 1000 accept\n"
@@ -346,6 +346,122 @@ TEST(NftFields, IpHeaderFieldsAndLengthListAsNftDoes) {
                        "error, unexpected 'ssh'",
                        0),
             0u);
+}
+
+// meta nfproto/protocol, ip dscp/ecn/frag-off, ct direction/status and interface name
+// wildcards: the input, and what nft 1.0.6 listed for it (nft list ruleset); ctgate's listing
+// is the same, and reads back to the same listing.
+TEST(NftFields, MetaIpAndCtFieldsListAsNftDoes) {
+  const std::string input = R"(flush ruleset
+table inet t {
+  chain c { type filter hook forward priority 0;
+    meta nfproto ipv4 accept
+    meta nfproto 2 accept
+    meta protocol ip accept
+    meta protocol { ip, arp } accept
+    ip dscp cs1 accept
+    ip dscp { ef, af41, 3 } accept
+    ip dscp 46 accept
+    ip ecn ce accept
+    ip ecn != not-ect accept
+    ip frag-off & 0x1fff != 0 drop
+    ip frag-off 0 accept
+    ip frag-off & 0x2000 == 0x2000 accept
+    ct direction original accept
+    ct direction reply accept
+    ct status assured accept
+    ct status dnat,snat accept
+    ct status ! seen-reply accept
+    ct status expected,seen-reply,assured,confirmed,snat,dnat,dying accept
+    iifname "eth*" accept
+    ip dscp 0 accept
+    ip dscp 1 accept
+    ip dscp 44 accept
+    ip dscp df accept
+    ip dscp be accept
+    meta protocol 0x8100 accept
+    meta protocol ip6 accept
+    meta protocol 0x1234 accept
+    meta nfproto ipv6 accept
+    meta nfproto 3 accept
+    ct status 0x40 accept
+    ct status == assured accept
+    ct direction 1 accept
+    tcp dport { 443, 22 } accept
+    ip ecn 2 accept
+    ip frag-off 0x4000 accept
+    ip frag-off & 0x1fff == 0 accept
+    oifname != "br-*" accept
+  }
+}
+)";
+  const std::string kernel = R"(table inet t {
+	chain c {
+		type filter hook forward priority filter; policy accept;
+		meta nfproto ipv4 accept
+		meta nfproto ipv4 accept
+		meta protocol ip accept
+		meta protocol { ip, arp } accept
+		ip dscp cs1 accept
+		ip dscp { 0x03, af41, ef } accept
+		ip dscp ef accept
+		ip ecn ce accept
+		ip ecn != not-ect accept
+		ip frag-off & 8191 != 0 drop
+		ip frag-off 0 accept
+		ip frag-off & 8192 == 8192 accept
+		ct direction original accept
+		ct direction reply accept
+		ct status assured accept
+		ct status snat,dnat accept
+		ct status ! seen-reply accept
+		ct status expected,seen-reply,assured,confirmed,snat,dnat,dying accept
+		iifname "eth*" accept
+		ip dscp cs0 accept
+		ip dscp lephb accept
+		ip dscp va accept
+		ip dscp cs0 accept
+		ip dscp cs0 accept
+		meta protocol 8021q accept
+		meta protocol ip6 accept
+		meta protocol 0x1234 accept
+		meta nfproto ipv6 accept
+		meta nfproto 3 accept
+		ct status 0x40 accept
+		ct status == assured accept
+		ct direction reply accept
+		tcp dport { 22, 443 } accept
+		ip ecn ect0 accept
+		ip frag-off 16384 accept
+		ip frag-off & 8191 == 0 accept
+		oifname != "br-*" accept
+	}
+}
+)";
+  result<ruleset> rs = parse_string(input, "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  EXPECT_EQ(format(*rs), kernel);
+  result<ruleset> again = parse_string(format(*rs), "listed.nft");
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(format(*again), kernel);
+  // nft's errors.
+  ruleset ip;
+  EXPECT_EQ(apply("table ip t { chain c { meta nfproto ipv4 accept; } }\n", &ip),
+            "rs.nft:1:24: error: meta nfproto is only useful in the inet family\n"
+            "table ip t { chain c { meta nfproto ipv4 accept; } }\n"
+            "                       ^^^^^^^^^^^^");
+  EXPECT_EQ(apply("table ip t { chain c { ip dscp af44 accept; } }\n", &ip),
+            "rs.nft:1:32: error: unknown dscp 'af44'\n"
+            "table ip t { chain c { ip dscp af44 accept; } }\n"
+            "                               ^^^^");
+  EXPECT_EQ(apply("table ip t { chain c { ip dscp 64 accept; } }\n", &ip),
+            "rs.nft:1:32: error: Value 64 exceeds valid range 0-63\n"
+            "table ip t { chain c { ip dscp 64 accept; } }\n"
+            "                               ^^");
+  EXPECT_EQ(apply("table ip t { chain c { ct status bogus accept; } }\n", &ip),
+            "rs.nft:1:34: error: unknown ct status 'bogus'\n"
+            "table ip t { chain c { ct status bogus accept; } }\n"
+            "                                 ^^^^^");
 }
 
 }  // namespace
