@@ -63,6 +63,7 @@ namespace ctgate {
   X(drop_port_detached, "drop: output port detached (its interface is gone)")                \
   X(drop_no_mbuf, "drop: could not allocate an mbuf for a reply")                            \
   X(reject_sent, "TCP resets / ICMP unreachables sent by reject")                            \
+  X(mss_clamped, "TCP MSS options lowered by tcp option maxseg size set")                    \
   X(icmp_error_sent, "ICMP errors sent about packets not forwarded (TTL, MTU, no route)")    \
   X(icmp_error_ratelimited, "ICMP errors not sent: icmp.ratelimit_ms or msgs_per_sec")       \
   X(icmp_error_not_allowed, "ICMP errors not sent: about an error, fragment, broadcast")     \

@@ -32,7 +32,8 @@ void write_eth(uint8_t* buf, const mac_addr& dst, const mac_addr& src, uint16_t 
 }  // namespace
 
 size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
-  size_t l4len = l4_header_len(s.proto) + s.payload_len;
+  const size_t tcp_opts = s.proto == IPPROTO_TCP && s.tcp_mss != 0 ? 4 : 0;
+  size_t l4len = l4_header_len(s.proto) + tcp_opts + s.payload_len;
   size_t ip_total = sizeof(rte_ipv4_hdr) + l4len;
   size_t len = sizeof(rte_ether_hdr) + ip_total;
   size_t frame = len < s.min_frame ? s.min_frame : len;
@@ -60,7 +61,14 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
       th->dst_port = rte_cpu_to_be_16(s.dport);
       th->sent_seq = rte_cpu_to_be_32(s.seq);
       th->recv_ack = rte_cpu_to_be_32(s.ack);
-      th->data_off = (sizeof(rte_tcp_hdr) / 4) << 4;
+      th->data_off = static_cast<uint8_t>(((sizeof(rte_tcp_hdr) + tcp_opts) / 4) << 4);
+      if (tcp_opts != 0) {  // MSS: kind 2, length 4, value
+        uint8_t* o = l4 + sizeof(rte_tcp_hdr);
+        o[0] = 2;
+        o[1] = 4;
+        o[2] = static_cast<uint8_t>(s.tcp_mss >> 8);
+        o[3] = static_cast<uint8_t>(s.tcp_mss);
+      }
       th->tcp_flags = s.tcp_flags;
       th->rx_win = rte_cpu_to_be_16(s.window);
       th->cksum = rte_ipv4_udptcp_cksum(ip, th);

@@ -28,6 +28,7 @@ struct pkt_spec {
   uint32_t seq = 0;
   uint32_t ack = 0;
   uint16_t window = 65535;
+  uint16_t tcp_mss = 0;  // nonzero: an MSS option (the header grows to 24 bytes)
   uint8_t icmp_type = 8;
   uint8_t icmp_code = 0;
   uint16_t icmp_id = 0;

@@ -50,19 +50,20 @@ enum class field : uint8_t {
   tcp_flags,  // u8, TCPF_* bits
   icmp_type,  // u8
   // IPv4 header fields, as numbers.
-  ip_ttl,         // u8
-  ip_length,      // u16: total length
-  ip_id,          // u16
-  ip_version,     // 4 bits
-  ip_hdrlength,   // 4 bits: IHL, in 32-bit words
-  meta_length,    // u32: the packet's length from its network header (skb->len)
-  meta_nfproto,   // u8: NFPROTO_IPV4 (2) for every packet ctgate filters; inet tables only
-  meta_protocol,  // u16: the EtherType (ip: 0x0800)
-  ip_dscp,        // 6 bits, by name (cs0..cs7, af11..af43, ef, ...)
-  ip_ecn,         // 2 bits: not-ect ect1 ect0 ce
-  ip_frag_off,    // u16: flags and fragment offset, as in the header
-  ct_direction,   // original | reply (no match without a connection)
-  ct_status,      // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
+  ip_ttl,             // u8
+  ip_length,          // u16: total length
+  ip_id,              // u16
+  ip_version,         // 4 bits
+  ip_hdrlength,       // 4 bits: IHL, in 32-bit words
+  meta_length,        // u32: the packet's length from its network header (skb->len)
+  meta_nfproto,       // u8: NFPROTO_IPV4 (2) for every packet ctgate filters; inet tables only
+  meta_protocol,      // u16: the EtherType (ip: 0x0800)
+  ip_dscp,            // 6 bits, by name (cs0..cs7, af11..af43, ef, ...)
+  ip_ecn,             // 2 bits: not-ect ect1 ect0 ce
+  ip_frag_off,        // u16: flags and fragment offset, as in the header
+  ct_direction,       // original | reply (no match without a connection)
+  ct_status,          // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
+  tcp_option_maxseg,  // u16: the MSS option's value (no match without the option)
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
@@ -136,6 +137,7 @@ enum class stmt_kind : uint8_t {
   synproxy,     // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
   meter,        // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
   vmap,         // FIELD vmap { key : verdict, ... } | FIELD vmap @map
+  tcp_mss_set,  // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
@@ -165,7 +167,8 @@ struct statement {
   rate_unit unit = rate_unit::second;
   uint32_t burst = 0;    // limit ... burst M packets (0 = nft's default of 5)
   bool over = false;     // limit rate over N/unit
-  uint64_t value = 0;    // meta/ct mark set VALUE, nftrace set 0|1
+  uint64_t value = 0;    // meta/ct mark set VALUE, nftrace set 0|1, maxseg size set N
+  bool rt_mtu = false;   // tcp option maxseg size set rt mtu
   uint64_t packets = 0;  // counter packets N bytes M (as listed; starting values)
   uint64_t bytes = 0;
   // synproxy options (0 / false: not given)

@@ -626,6 +626,9 @@ class compiler {
       case stmt_kind::meta_nftrace_set:
         out_->uses_nftrace = out_->uses_nftrace || s.value != 0;
         break;
+      case stmt_kind::tcp_mss_set:
+        if (s.rt_mtu) out->value = k_mss_rt_mtu;
+        break;
       case stmt_kind::notrack:
       case stmt_kind::ct_zone_set:
       case stmt_kind::ct_mark_set: out_->uses_ct = true; break;

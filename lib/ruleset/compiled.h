@@ -198,6 +198,9 @@ struct cstmt {
   uint64_t value = 0;
 };
 
+// cstmt::value of `tcp option maxseg size set rt mtu` (a set N has N <= 0xffff).
+inline constexpr uint64_t k_mss_rt_mtu = 0x10000;
+
 struct crule {
   uint32_t first_match = 0, n_matches = 0;
   uint32_t first_stmt = 0, n_stmts = 0;

@@ -2,6 +2,7 @@
 #include "ruleset/evaluate.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -136,43 +137,59 @@ class reference_check {
     }
   }
 
-  // The kernel refuses reject in chains that run at postrouting: mark every chain reachable
-  // from a postrouting base chain, then look at the rejects in source order.
-  void check_reject_hooks(
-      const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges) {
-    std::vector<std::vector<std::optional<size_t>>> from_post(rs_.tables.size());
+  // For each chain, a base chain at one of `hooks` that reaches it (directly or through
+  // jumps), if any.
+  std::vector<std::vector<std::optional<size_t>>> reached_from(
+      const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges,
+      std::initializer_list<hook> hooks) {
+    std::vector<std::vector<std::optional<size_t>>> from(rs_.tables.size());
     for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
       const auto& chains = rs_.tables[ti].chains;
-      from_post[ti].resize(chains.size());
+      from[ti].resize(chains.size());
       if (info_[ti].deleted) continue;
       for (size_t base = 0; base < chains.size(); ++base) {
         if (info_[ti].chain_deleted[base] || !chains[base].base ||
-            chains[base].hook != hook::postrouting)
+            std::find(hooks.begin(), hooks.end(), chains[base].hook) == hooks.end())
           continue;
         std::vector<size_t> todo{base};
-        from_post[ti][base] = base;
+        from[ti][base] = base;
         while (!todo.empty()) {
           const size_t c = todo.back();
           todo.pop_back();
           for (const auto& [to, ref] : edges[ti][c])
-            if (!from_post[ti][to]) {
-              from_post[ti][to] = base;
+            if (!from[ti][to]) {
+              from[ti][to] = base;
               todo.push_back(to);
             }
         }
       }
     }
+    return from;
+  }
+
+  // The kernel refuses reject in chains that run at postrouting, and `rt mtu` (which needs the
+  // packet's route) in chains that run at prerouting or input: look at each such statement in
+  // source order against the base chains that reach its chain.
+  void check_reject_hooks(
+      const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges) {
+    const auto from_post = reached_from(edges, {hook::postrouting});
+    const auto from_in = reached_from(edges, {hook::prerouting, hook::input});
     for (const reject_use& r : rejects_) {
       if (info_[r.table].deleted) continue;
-      const std::optional<size_t> base = from_post[r.table][r.chain];
+      const auto& from = r.rt_mtu ? from_in : from_post;
+      const std::optional<size_t> base = from[r.table][r.chain];
       if (!base) continue;
-      // A reject loaded before was fine then: a jump of this file made it reachable.
+      // A statement loaded before was fine then: a jump of this file made it reachable.
       pos at = r.at;
       if (r.base)
         for (const jump_ref& j : jumps_)
-          if (!j.base && j.table == r.table && from_post[j.table][j.chain]) at = j.at;
-      fail(at, "reject is not allowed in the postrouting hook (base chain '" +
-                   rs_.tables[r.table].chains[*base].name + "')");
+          if (!j.base && j.table == r.table && from[j.table][j.chain]) at = j.at;
+      const chain& bc = rs_.tables[r.table].chains[*base];
+      if (r.rt_mtu)
+        fail(at, std::string("rt mtu needs the packet's route: not available at the ") +
+                     hook_name(bc.hook) + " hook (base chain '" + bc.name +
+                     "'; nft: Could not process rule: Operation not supported)");
+      fail(at, "reject is not allowed in the postrouting hook (base chain '" + bc.name + "')");
     }
   }
 

@@ -65,12 +65,15 @@ struct set_use {
   std::string data_type;      // a map's (`vmap @m`: verdict), empty for a set
   std::vector<field> concat;  // `f . concat...`: a concatenated key
 };
+// A statement only some hooks allow: reject (not at postrouting) or `rt mtu` (forward, output
+// and postrouting only), checked through jumps.
 struct reject_use {
   size_t table;
   size_t chain;
   pos at;
   uint64_t rule = 0;
   bool base = false;
+  bool rt_mtu = false;  // `tcp option maxseg size set rt mtu` rather than reject
 };
 
 // "table ip NAME", as messages name a table.

@@ -243,6 +243,7 @@ const char* field_name(field f) {
     case field::ip_frag_off: return "ip frag-off";
     case field::ct_direction: return "ct direction";
     case field::ct_status: return "ct status";
+    case field::tcp_option_maxseg: return "tcp option maxseg size";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -334,7 +335,8 @@ uint8_t l4_proto_of(field f) {
   switch (f) {
     case field::tcp_sport:
     case field::tcp_dport:
-    case field::tcp_flags: return 6;
+    case field::tcp_flags:
+    case field::tcp_option_maxseg: return 6;
     case field::udp_sport:
     case field::udp_dport: return 17;
     case field::icmp_type: return 1;
@@ -452,7 +454,8 @@ vkind kind_of(field f) {
     case field::meta_protocol: return vkind::ethertype;
     case field::ip_dscp: return vkind::dscp;
     case field::ip_ecn: return vkind::ecn;
-    case field::ip_frag_off: return vkind::u16;
+    case field::ip_frag_off:
+    case field::tcp_option_maxseg: return vkind::u16;
     case field::ct_direction: return vkind::ctdir;
     case field::ct_status: return vkind::ctstatus;
     default: return vkind::port;

@@ -235,6 +235,9 @@ std::string source_text(const statement& s, const char* how) {
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
   switch (s.kind) {
     case stmt_kind::vmap: return source_text(s, "vmap");
+    case stmt_kind::tcp_mss_set:
+      return "tcp option maxseg size set " +
+             (s.rt_mtu ? std::string("rt mtu") : std::to_string(s.value));
     case stmt_kind::counter: {
       const uint64_t packets = live ? live->packets : s.packets;
       const uint64_t bytes = live ? live->bytes : s.bytes;

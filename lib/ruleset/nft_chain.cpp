@@ -9,10 +9,13 @@
 #include <rte_ip.h>
 #include <rte_tcp.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "dataplane/gateway.h"
 #include "synproxy/synproxy.h"
+#include "synproxy/tcp_options.h"
 
 namespace ctgate {
 
@@ -31,6 +34,22 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case CTINFO_UNTRACKED: return CT_STATE_UNTRACKED;
     default: return CT_STATE_INVALID;  // includes "not looked at": nft sees no ct
   }
+}
+
+// The TCP MSS option: its value, and where that is in the first segment. False when the
+// packet has none (not TCP, or no MSS option among its options).
+[[gnu::noinline]] bool mss_option(const rte_mbuf* mb, const pkt_meta* m, uint32_t* at,
+                                  uint16_t* mss) {
+  if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK) return false;
+  const uint8_t* th = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
+  const uint32_t hlen = (th[12] >> 4) * 4u;
+  if (hlen <= sizeof(rte_tcp_hdr) || m->l4_off + hlen > rte_pktmbuf_data_len(mb)) return false;
+  synproxy::tcp_opts o;
+  synproxy::parse_tcp_options(th + sizeof(rte_tcp_hdr), hlen - sizeof(rte_tcp_hdr), &o);
+  if (o.mss_at == 0) return false;
+  *at = m->l4_off + static_cast<uint32_t>(sizeof(rte_tcp_hdr)) + o.mss_at;
+  *mss = o.mss;
+  return true;
 }
 
 // Reads a field; false when the packet has no such field (e.g. tcp dport of
@@ -115,6 +134,13 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
       *out = m->l4.tcp_flags;
       return true;
+    case field::tcp_option_maxseg: {
+      uint32_t at;
+      uint16_t mss;
+      if (!mss_option(mb, m, &at, &mss)) return false;
+      *out = mss;
+      return true;
+    }
     case field::icmp_type:
       if (m->l4.proto != IPPROTO_ICMP || !l4ok) return false;
       *out = m->l4.icmp_type;
@@ -172,6 +198,41 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case cmp_op::masked_ne: return (v & cm.mask) != cm.value;
   }
   return false;
+}
+
+// `rt mtu` for TCP (Linux's get_tcpmss in nft_rt.c): the smaller of the output port's MTU
+// and that of the route back to the source, less the IPv4 and TCP headers.
+uint16_t rt_mss(const worker_ctx& w, const pkt_meta* m) {
+  const std::vector<port_info>& ports = w.gw->ports;
+  uint32_t mtu = m->out_port < ports.size() ? ports[m->out_port].mtu : 0xffff;
+  const route_nh back = w.gw->routes->lookup(rte_be_to_cpu_32(m->src));
+  if (back.kind == route_kind::forward && back.port < ports.size())
+    mtu = std::min<uint32_t>(mtu, ports[back.port].mtu);
+  constexpr uint32_t headers = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr);
+  return mtu <= headers || mtu > 0xffff ? 536 : static_cast<uint16_t>(mtu - headers);
+}
+
+// tcp option maxseg size set: lowers the MSS option to `to` (k_mss_rt_mtu: the route's), as
+// Linux's nft_exthdr does: never raises it (a larger MSS can stall the connection), and does
+// nothing to a packet without the option. The TCP checksum is updated for the two bytes.
+[[gnu::noinline]] void clamp_mss(worker_ctx& w, rte_mbuf* mb, const pkt_meta* m, uint64_t to) {
+  uint32_t at;
+  uint16_t old;
+  if (!mss_option(mb, m, &at, &old)) return;
+  const uint16_t want = to == k_mss_rt_mtu ? rt_mss(w, m) : static_cast<uint16_t>(to);
+  if (old <= want) return;
+  uint8_t* p = rte_pktmbuf_mtod_offset(mb, uint8_t*, at);
+  p[0] = static_cast<uint8_t>(want >> 8);
+  p[1] = static_cast<uint8_t>(want);
+  // RFC 1624: HC' = ~(~HC + ~m + m'), in one's complement.
+  auto* th = rte_pktmbuf_mtod_offset(mb, rte_tcp_hdr*, m->l4_off);
+  uint32_t sum = static_cast<uint16_t>(~rte_be_to_cpu_16(th->cksum));
+  sum += static_cast<uint16_t>(~old);
+  sum += want;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  th->cksum = rte_cpu_to_be_16(static_cast<uint16_t>(~sum));
+  w.counters.add(dp_counter::mss_clamped);
 }
 
 // Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
@@ -383,6 +444,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
               goto next_rule;  // like limit: a meter that does not match ends the rule
             break;
           }
+          case stmt_kind::tcp_mss_set: clamp_mss(w, mb, m, value); break;
           case stmt_kind::synproxy: {
             synproxy_options o;
             o.mss = static_cast<uint16_t>(s.value);

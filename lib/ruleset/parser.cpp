@@ -59,7 +59,8 @@ void parser::adopt(const ruleset& base) {
           if (st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_)
             jumps_.push_back(
                 {ti, ci, st.target, pos{}, st.kind == stmt_kind::goto_, rl.handle, true});
-          if (st.kind == stmt_kind::reject) rejects_.push_back({ti, ci, pos{}, rl.handle, true});
+          if (st.kind == stmt_kind::reject || st.rt_mtu)
+            rejects_.push_back({ti, ci, pos{}, rl.handle, true, st.rt_mtu});
           for (const map_data& d : st.map_values)
             if (!d.target.empty())
               jumps_.push_back(

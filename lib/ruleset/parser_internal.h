@@ -219,6 +219,7 @@ class parser {
   field sub_field(const token& head, const header_fields& h);
   match parse_match(const token& head, field f, std::vector<field> concat);
   field parse_field(const token& head);
+  void tcp_option_size();
   std::vector<field> concat_fields(const token& head, field first);
   key_kinds key_kinds_of(field f, const std::vector<field>& concat, const token& at);
   vkind map_key_kind(field f, const token& at);

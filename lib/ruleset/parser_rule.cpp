@@ -42,8 +42,8 @@ std::vector<value_range> sorted_values(const std::vector<elem_syntax>& elems) {
 bool parser::starts_match() {
   const token& t = peek();
   const std::string& w = t.text;
-  if (one_of(w, {"ip", "tcp", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname"}))
-    return true;
+  if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
+  if (one_of(w, {"ip", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname"})) return true;
   if (w == "meta" || w == "ct") return !at_word("set", 2);
   if (w == "mark") return !at_word("set", 1);
   return false;
@@ -56,7 +56,7 @@ bool parser::starts_statement() {
     return true;
   if (w == "meta" || w == "ct") return at_word("set", 2);
   if (w == "mark" || w == "nftrace") return at_word("set", 1);
-  return false;
+  return w == "tcp" && at_word("option", 1) && at_word("set", 4);
 }
 
 rule parser::parse_rule(size_t ti, size_t ci) {
@@ -228,7 +228,10 @@ void parser::concat_relation(match& mt, rel r, const token& op_tok) {
 field parser::parse_field(const token& head) {
   const std::string& w = head.text;
   field f = field::ip_saddr;
-  if (const header_fields* h = header_fields_of(w)) {
+  if (w == "tcp" && at_word("option")) {
+    tcp_option_size();
+    f = field::tcp_option_maxseg;
+  } else if (const header_fields* h = header_fields_of(w)) {
     f = sub_field(head, *h);
   } else if (w == "iif") {
     f = field::meta_iif;
@@ -242,6 +245,24 @@ field parser::parse_field(const token& head) {
     f = field::meta_mark;  // bare `mark`
   }
   return f;
+}
+
+// `option maxseg size` after `tcp`: the TCP options ctgate reads (the MSS only).
+void parser::tcp_option_size() {
+  take();  // option
+  const token opt = expect_name("tcp option");
+  if (opt.text != "maxseg") {
+    if (one_of(opt.text, {"window", "sack-perm", "sack", "sack0", "sack1", "sack2", "sack3",
+                          "timestamp", "eol", "nop", "mptcp", "fastopen", "md5sig"}) ||
+        opt.kind == tok::number)
+      unsupported(opt, "tcp option " + opt.text + " (ctgate reads maxseg only)");
+    unexpected(opt, "tcp option");
+  }
+  const token what = expect_name("size");
+  if (what.text != "size") {
+    if (one_of(what.text, {"kind", "length"})) unsupported(what, "tcp option maxseg " + what.text);
+    unexpected(what, "size");
+  }
 }
 
 // The key a map is looked up with: any field with values (interface names: not yet).
@@ -558,6 +579,23 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "meter") {
     st.kind = stmt_kind::meter;
     meter_body(st);
+  } else if (w == "tcp") {
+    // tcp option maxseg size set N | set rt mtu
+    tcp_option_size();
+    expect_word("set");
+    st.kind = stmt_kind::tcp_mss_set;
+    if (accept_word("rt")) {
+      if (!at_word("mtu")) {
+        if (at(tok::word)) unsupported(peek(), "rt " + peek().text);
+        unexpected(peek(), "mtu");
+      }
+      take();
+      st.rt_mtu = true;
+      rejects_.push_back({ti, ci, pos_of(head), rule_handle_, false, true});
+    } else {
+      if (at(tok::word)) unsupported(peek(), "setting the MSS from this expression");
+      st.value = bounded(take(), 0xffff);
+    }
   } else {
     set_statement(head, st);
   }

@@ -48,6 +48,7 @@ bool parse_tcp_options(const uint8_t* opts, size_t len, tcp_opts* out) {
       case TCPOPT_MSS:
         if (olen != 4) return false;
         out->mss = get_be16(d);
+        out->mss_at = static_cast<uint8_t>(i + 2);
         break;
       case TCPOPT_WSCALE:
         if (olen != 3) return false;

@@ -22,6 +22,7 @@ inline constexpr uint8_t k_max_wscale = 14;  // RFC 7323 2.3: larger values mean
 
 struct tcp_opts {
   uint16_t mss = 0;              // 0: no MSS option
+  uint8_t mss_at = 0;            // where its value is in the block (0: no MSS option)
   uint8_t wscale = k_no_wscale;  // 0..14, or k_no_wscale
   bool sack_perm = false;
   bool has_ts = false;

@@ -1,5 +1,6 @@
 // The articles' experiments again, now with real nft-syntax rulesets loaded
 // the way users load them.
+#include <rte_ip.h>
 #include <rte_tcp.h>
 #include <unistd.h>
 
@@ -262,6 +263,62 @@ table inet filter {
                        "iifname \"la*\" tcp dport 22 ct direction original ct status ! "
                        "seen-reply counter packets 1"))
       << listing;
+}
+
+// MSS clamping (issue 12): `tcp option maxseg size set rt mtu` lowers the MSS of SYNs to what
+// the route allows (the smaller of the output port's MTU and the way back, less 40), `set N`
+// to N; neither raises it, a SYN without the option passes unchanged, and the TCP checksum
+// stays right. `tcp option maxseg size` matches the option's value.
+TEST(RulesetCommands, MssClampingLowersTheOptionAndKeepsTheChecksum) {
+  gateway_config c = cfg(false);
+  c.ports[1].mtu = 1400;  // wan
+  test_gateway t(c);
+  load(t, R"(
+table ip mangle {
+  chain forward {
+    type filter hook forward priority mangle; policy accept;
+    tcp dport 22 tcp flags syn tcp option maxseg size set rt mtu
+    tcp dport 23 tcp flags syn tcp option maxseg size set 1200
+    tcp dport 24 tcp option maxseg size > 1400 counter drop
+  }
+})");
+  // The MSS option of the last packet sent, -1 if none; checks its TCP checksum.
+  auto sent_mss = [&]() -> int {
+    if (t.sent.empty()) return -2;
+    rte_mbuf* mb = t.sent.back().second;
+    auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+    auto* th = reinterpret_cast<rte_tcp_hdr*>(ip + 1);
+    // The sum over the pseudo-header and segment, checksum included, is 0xffff when right.
+    const uint16_t seg = static_cast<uint16_t>(rte_be_to_cpu_16(ip->total_length) - sizeof(*ip));
+    uint32_t sum = rte_ipv4_phdr_cksum(ip, 0) + rte_raw_cksum(th, seg);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    EXPECT_EQ(sum, 0xffffu) << "bad TCP checksum";
+    if ((th->data_off >> 4) * 4 <= 20) return -1;
+    const uint8_t* o = reinterpret_cast<const uint8_t*>(th + 1);
+    return o[0] == 2 ? o[2] << 8 | o[3] : -1;
+  };
+  auto syn = [](uint16_t sport, uint16_t dport, uint16_t mss) {
+    pkt_spec s = tcp("10.0.1.2", sport, "10.0.2.2", dport, TCPF_SYN);
+    s.tcp_mss = mss;
+    return s;
+  };
+  t.send(0, syn(1000, 22, 1460));
+  EXPECT_EQ(sent_mss(), 1360);  // 1400 (wan) - 40
+  t.send(0, syn(1001, 22, 1300));
+  EXPECT_EQ(sent_mss(), 1300);  // never raised
+  t.send(0, syn(1002, 23, 1460));
+  EXPECT_EQ(sent_mss(), 1200);
+  t.send(0, syn(1003, 22, 0));
+  EXPECT_EQ(sent_mss(), -1);  // no option: nothing to clamp
+  const size_t before = t.sent.size();
+  t.send(0, syn(1004, 24, 1460));
+  EXPECT_EQ(t.sent.size(), before);  // matched by its MSS and dropped
+  t.send(0, syn(1005, 24, 1400));
+  EXPECT_EQ(sent_mss(), 1400);
+  EXPECT_EQ(t.dp(dp_counter::mss_clamped), 2u);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw),
+                       "tcp dport 22 tcp flags syn tcp option maxseg size set rt mtu\n"));
 }
 
 // Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and

@@ -325,7 +325,7 @@ class RulesetDifferentialTest(unittest.TestCase):
             gap = 0 if prev_ms is None else ms - prev_ms
             prev_ms = ms
             res.append({"passed": got is not None, "late": late, "ct": snap, "gap_ms": gap,
-                        "t": t})
+                        "t": t, "frame": got})
         return res
 
     def _run_ctgate(self, ruleset, steps, kernel):
@@ -1117,6 +1117,45 @@ class RulesetDifferentialMtuTest(RulesetDifferentialTest):
                      PASS) +
             df_frags(1400, 60033, "DF fragments of 1420 bytes (too big: fragmentation needed)",
                      DROP))
+
+
+    @staticmethod
+    def _mss(raw):
+        """The MSS option of a forwarded TCP frame (Ethernet or IP), None if it has none."""
+        p = Ether(raw)
+        if IP not in p:
+            p = IP(raw)
+        return next((v for k, v in p[TCP].options if k == "MSS"), None)
+
+    def test_mtu_2_mss_clamping(self):
+        # rt mtu with the wan at 1280: min(1280, 1500) - 40 = 1240, both ways.
+        def with_mss(st, mss):
+            if mss:
+                st.pkt[TCP].options = [("MSS", mss)]
+            return st
+        f22, f23 = Flow(49201, 22, 1000, 5000), Flow(49202, 23, 2000, 6000)
+        steps = [
+            with_mss(f22.syn(note="SYN, MSS 1460: rt mtu", expect=PASS), 1460),
+            with_mss(f22.synack(note="SYN/ACK, MSS 1460: rt mtu", expect=PASS), 1460),
+            with_mss(f23.syn(note="SYN to 23, MSS 1460: set 1200", expect=PASS), 1460),
+            with_mss(Flow(49203, 22, 3000, 7000).syn(note="SYN, MSS 1000: not raised",
+                                                     expect=PASS), 1000),
+            with_mss(Flow(49204, 24, 4000, 8000).syn(note="SYN to 24, MSS 1460: dropped",
+                                                     expect=DROP), 1460),
+            with_mss(Flow(49205, 24, 5000, 9000).syn(note="SYN to 24, MSS 1300: rt mtu",
+                                                     expect=PASS), 1300),
+            Flow(49206, 22, 6000, 10000).syn(note="SYN without MSS", expect=PASS)]
+        kernel, ctg = self._diff("9_mss.nft", steps)
+        seen = []
+        for st, k, c in zip(steps, kernel, ctg):
+            if not k["passed"]:
+                continue
+            kmss = self._mss(k["frame"])
+            cmss = self._mss(bytes.fromhex(c["out"][0][1]))
+            self.assertEqual(kmss, cmss, "%s: the kernel forwarded MSS %s, ctgate %s" % (
+                st.note, kmss, cmss))
+            seen.append(kmss)
+        self.assertEqual(seen, [1240, 1240, 1200, 1000, 1240, None], "the oracle's MSS values")
 
 
 # Only its own tests: the inherited ones already run at the default MTU.

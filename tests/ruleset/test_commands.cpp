@@ -464,5 +464,49 @@ table inet t {
             "                                 ^^^^^");
 }
 
+// MSS clamping and the MSS option as nft 1.0.6 lists them, and nft's refusals: `rt mtu` needs
+// a route, so not at prerouting or input, directly or through a jump.
+TEST(NftFields, TcpOptionMaxsegListsAndIsRefusedWhereNftRefusesIt) {
+  const std::string text =
+      "table inet t {\n"
+      "\tchain f {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ttcp flags syn tcp option maxseg size set rt mtu\n"
+      "\t\ttcp flags syn tcp option maxseg size set 1400\n"
+      "\t\ttcp option maxseg size > 1400 counter packets 0 bytes 0\n"
+      "\t\ttcp option maxseg size 1000-1460 counter packets 0 bytes 0\n"
+      "\t\ttcp flags syn / syn,rst tcp option maxseg size set rt mtu\n"
+      "\t}\n"
+      "}\n";
+  result<ruleset> rs = parse_string(text, "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  EXPECT_EQ(format(*rs), text);
+  ruleset base;
+  EXPECT_EQ(apply("table ip t {\n chain in {\n type filter hook input priority 0;\n"
+                  " tcp flags syn tcp option maxseg size set rt mtu\n }\n}\n",
+                  &base),
+            "rs.nft:4:16: error: rt mtu needs the packet's route: not available at the input hook "
+            "(base chain 'in'; nft: Could not process rule: Operation not supported)\n"
+            " tcp flags syn tcp option maxseg size set rt mtu\n"
+            "               ^^^");
+  EXPECT_EQ(apply("table ip t {\n chain g {\n tcp option maxseg size set rt mtu\n }\n"
+                  " chain pre {\n type filter hook prerouting priority 0;\n jump g\n }\n}\n",
+                  &base),
+            // (nft, which adds rules one by one, reports the jump that made it reachable)
+            "rs.nft:3:2: error: rt mtu needs the packet's route: not available at the "
+            "prerouting hook (base chain 'pre'; nft: Could not process rule: Operation not "
+            "supported)\n"
+            " tcp option maxseg size set rt mtu\n"
+            " ^^^");
+  EXPECT_EQ(apply("table ip t { chain c { tcp option maxseg size set 65536; } }\n", &base),
+            "rs.nft:1:51: error: Value 65536 exceeds valid range 0-65535\n"
+            "table ip t { chain c { tcp option maxseg size set 65536; } }\n"
+            "                                                  ^^^^^");
+  EXPECT_EQ(apply("table ip t { chain c { tcp option window kind 3; } }\n", &base),
+            "rs.nft:1:35: error: not supported: tcp option window (ctgate reads maxseg only)\n"
+            "table ip t { chain c { tcp option window kind 3; } }\n"
+            "                                  ^^^^^^");
+}
+
 }  // namespace
 }  // namespace ctgate::nft
