@@ -401,7 +401,9 @@ def block_fwd(res):
 RS_LABELS = {"plain": "plain forwarding", "ct_only": "conntrack, no ruleset",
              "rules_10": "10 rules", "rules_1000": "1,000 rules (`udp dport N` each)",
              "set_100k": "`ip saddr @set`, 100,000 addresses",
-             "set_100k_int": "`ip saddr @set`, 100,000 prefixes (interval)"}
+             "set_100k_int": "`ip saddr @set`, 100,000 prefixes (interval)",
+             "vmap_10k": "`ip saddr vmap { ... }`, 10,000 sources (hashed)",
+             "concat_100k": "`ip saddr . udp dport @set`, 100,000 pairs (packed, hashed)"}
 
 
 def block_ruleset(res):

@@ -24,6 +24,7 @@
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/ports.h"
+#include "control/rule_log.h"
 #include "control/ruleset_runtime.h"
 #include "control/telemetry.h"
 #include "dataplane/pipeline.h"
@@ -107,19 +108,19 @@ uint64_t total_rx(const ctgate::gateway& gw) {
   return n;
 }
 
-// `log` statements: workers queue records; the control thread prints them.
+// `log` statements: workers queue records; the control thread prints them, at the glog
+// severity of their level (emerg..err: ERROR, warn: WARNING, notice..debug: INFO).
 void drain_rule_logs(ctgate::gateway& gw) {
   ctgate::nft_log_record r;
   for (auto* w : gw.workers) {
     for (int i = 0; i < 1024 && w->logs.pop(&r); i++) {
-      auto port = [](uint16_t p) { return std::to_string(ntohs(p)); };
-      LOG(INFO) << r.prefix
-                << "IN=" << (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?")
-                << " SRC=" << ctgate::format_ipv4(ntohl(r.src))
-                << " DST=" << ctgate::format_ipv4(ntohl(r.dst)) << " PROTO=" << int(r.proto)
-                << ((r.proto == 6 || r.proto == 17)
-                        ? " SPT=" + port(r.sport) + " DPT=" + port(r.dport)
-                        : "");
+      const std::string line = ctgate::rule_log_line(gw, r);
+      if (r.level <= 3)
+        LOG(ERROR) << line;
+      else if (r.level == 4)
+        LOG(WARNING) << line;
+      else
+        LOG(INFO) << line;
     }
   }
 }

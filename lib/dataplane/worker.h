@@ -30,7 +30,14 @@ struct nft_log_record {
   uint32_t src = 0, dst = 0;  // network order
   uint16_t sport = 0, dport = 0;
   uint8_t proto = 0;
+  uint8_t level = 4;  // syslog's: emerg 0 ... debug 7
+  uint8_t flags = 0;  // nft::LOG_F_*: what else was copied below
+  uint8_t n_ip_opts = 0, n_tcp_opts = 0;
   uint16_t in_port = 0;
+  uint32_t seq = 0, ack = 0;  // flags tcp sequence; network order
+  uint8_t mac[14] = {};       // flags ether: destination, source, EtherType, as on the wire
+  uint8_t ip_opts[40] = {};   // flags ip options
+  uint8_t tcp_opts[40] = {};  // flags tcp options
 };
 
 // Single-producer (the worker), single-consumer (the control thread) ring.

@@ -148,6 +148,16 @@ struct map_data {
   uint64_t value = 0;
 };
 
+// `log flags`, at the kernel's NF_LOG_* bits.
+enum : uint8_t {
+  LOG_F_TCPSEQ = 0x01,     // flags tcp sequence: SEQ= ACK=
+  LOG_F_TCPOPT = 0x02,     // flags tcp options: OPT (...)
+  LOG_F_IPOPT = 0x04,      // flags ip options: OPT (...) of the IPv4 header
+  LOG_F_UID = 0x08,        // flags skuid: the socket's owner (ctgate forwards: none)
+  LOG_F_MACDECODE = 0x20,  // flags ether: MACSRC= MACDST= MACPROTO=
+  LOG_F_ALL = 0x2f,        // flags all
+};
+
 enum class reject_kind : uint8_t {
   icmp_port_unreachable,
   icmp_host_unreachable,
@@ -162,6 +172,8 @@ struct statement {
   location loc;
   std::string target;      // jump/goto chain name
   std::string log_prefix;  // log prefix "..."
+  uint8_t log_level = 4;   // log level: syslog's numbers, emerg 0 ... debug 7 (warn, 4: nft's)
+  uint8_t log_flags = 0;   // log flags: LOG_F_* below
   reject_kind reject = reject_kind::icmp_port_unreachable;
   uint64_t rate = 0;  // limit rate N/unit
   rate_unit unit = rate_unit::second;

@@ -620,8 +620,8 @@ class compiler {
         out_->uses_synproxy = out_->uses_ct = true;
         break;
       case stmt_kind::log:
-        out->log = static_cast<uint32_t>(out_->log_prefixes.size());
-        out_->log_prefixes.push_back(s.log_prefix);
+        out->log = static_cast<uint32_t>(out_->logs.size());
+        out_->logs.push_back({s.log_prefix, s.log_level, s.log_flags});
         break;
       case stmt_kind::meta_nftrace_set:
         out_->uses_nftrace = out_->uses_nftrace || s.value != 0;

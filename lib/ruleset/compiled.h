@@ -279,7 +279,12 @@ struct compiled_ruleset {
   std::vector<crule> rules;
   std::vector<cchain> chains;
   std::vector<rule_run> runs;
-  std::vector<std::string> log_prefixes;
+  struct log_spec {
+    std::string prefix;
+    uint8_t level = 4;  // syslog's
+    uint8_t flags = 0;  // LOG_F_*
+  };
+  std::vector<log_spec> logs;       // per log statement
   std::vector<crule> counter_rule;  // counter index -> rule position
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;

@@ -232,6 +232,27 @@ std::string source_text(const statement& s, const char* how) {
                               s.kind == stmt_kind::vmap, 0);
 }
 
+// As nft's log_stmt_print: prefix, level unless warn, then the flags.
+std::string log_text(const statement& s) {
+  static const char* const levels[] = {"emerg", "alert",  "crit", "err",
+                                       "warn",  "notice", "info", "debug"};
+  std::string out = "log";
+  if (!s.log_prefix.empty()) out += " prefix \"" + s.log_prefix + "\"";
+  if (s.log_level != 4 && s.log_level < 8) out += std::string(" level ") + levels[s.log_level];
+  const uint8_t f = s.log_flags;
+  if ((f & LOG_F_ALL) == LOG_F_ALL) return out + " flags all";
+  if (f & (LOG_F_TCPSEQ | LOG_F_TCPOPT)) {
+    out += " flags tcp";
+    if (f & LOG_F_TCPSEQ) out += " sequence";
+    if ((f & LOG_F_TCPSEQ) && (f & LOG_F_TCPOPT)) out += ",";
+    if (f & LOG_F_TCPOPT) out += (f & LOG_F_TCPSEQ) ? "options" : " options";
+  }
+  if (f & LOG_F_IPOPT) out += " flags ip options";
+  if (f & LOG_F_UID) out += " flags skuid";
+  if (f & LOG_F_MACDECODE) out += " flags ether";
+  return out;
+}
+
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
   switch (s.kind) {
     case stmt_kind::vmap: return source_text(s, "vmap");
@@ -258,8 +279,7 @@ std::string statement_text(const statement& s, const std::optional<counter_value
         case reject_kind::tcp_reset: return "reject with tcp reset";
       }
       return "reject";
-    case stmt_kind::log:
-      return s.log_prefix.empty() ? "log" : "log prefix \"" + s.log_prefix + "\"";
+    case stmt_kind::log: return log_text(s);
     case stmt_kind::limit: {
       std::string out = "limit rate ";
       if (s.over) out += "over ";

@@ -239,6 +239,7 @@ class parser {
   statement parse_statement(size_t ti, size_t ci);
   void reject_options(statement& st);
   void log_options(statement& st);
+  void log_flags(statement& st);
   void synproxy_options(statement& st);
   void meter_body(statement& st);
   void limit_options(statement& st);

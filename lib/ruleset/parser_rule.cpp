@@ -642,6 +642,9 @@ void parser::reject_options(statement& st) {
 
 void parser::log_options(statement& st) {
   bool prefix = false, level = false;
+  static const std::pair<std::string_view, uint8_t> levels[] = {
+      {"emerg", 0}, {"alert", 1},  {"crit", 2}, {"err", 3},
+      {"warn", 4},  {"notice", 5}, {"info", 6}, {"debug", 7}};
   while (at(tok::word)) {
     const token opt = peek();
     if (opt.text == "prefix" && !prefix) {
@@ -655,18 +658,52 @@ void parser::log_options(statement& st) {
     } else if (opt.text == "level" && !level) {
       take();
       const token lv = expect_name("log level");
-      // ctgate logs at one level; warn, nft's default, changes nothing, so it is accepted.
-      if (lv.text != "warn") {
-        if (one_of(lv.text, {"emerg", "alert", "crit", "err", "notice", "info", "debug", "audit"}))
-          unsupported(lv, "log level " + lv.text + " (only warn, the default)");
+      bool known = false;
+      for (const auto& [name, value] : levels)
+        if (lv.text == name) {
+          st.log_level = value;
+          known = true;
+        }
+      if (!known) {
+        if (lv.text == "audit") unsupported(lv, "log level audit (the audit subsystem)");
         fail(lv, "unknown log level '" + lv.text + "'");
       }
       level = true;
-    } else if (one_of(opt.text, {"group", "snaplen", "queue-threshold", "flags"})) {
-      unsupported(opt, "log " + opt.text);
+    } else if (opt.text == "flags") {
+      take();
+      log_flags(st);
+    } else if (one_of(opt.text, {"group", "snaplen", "queue-threshold"})) {
+      unsupported(opt, "log " + opt.text + " (NFLOG)");
     } else {
       break;
     }
+  }
+}
+
+// After `log flags`: all | tcp sequence[,options] | tcp options | ip options | skuid | ether.
+void parser::log_flags(statement& st) {
+  const token f = expect_name("log flags");
+  if (f.text == "all") {
+    st.log_flags |= LOG_F_ALL;
+  } else if (f.text == "tcp") {
+    do {
+      const token t = expect_name("sequence or options");
+      if (t.text == "sequence")
+        st.log_flags |= LOG_F_TCPSEQ;
+      else if (t.text == "options")
+        st.log_flags |= LOG_F_TCPOPT;
+      else
+        unexpected(t, "sequence or options");
+    } while (accept(tok::comma));
+  } else if (f.text == "ip") {
+    expect_word("options");
+    st.log_flags |= LOG_F_IPOPT;
+  } else if (f.text == "skuid") {
+    st.log_flags |= LOG_F_UID;
+  } else if (f.text == "ether") {
+    st.log_flags |= LOG_F_MACDECODE;
+  } else {
+    unexpected(f, "all, tcp, ip, skuid or ether");
   }
 }
 

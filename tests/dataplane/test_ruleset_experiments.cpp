@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/test_env.h"
+#include "control/rule_log.h"
 
 namespace ctgate::test {
 namespace {
@@ -319,6 +320,37 @@ table ip mangle {
   EXPECT_EQ(t.dp(dp_counter::mss_clamped), 2u);
   EXPECT_TRUE(contains(list_ruleset(*t.gw),
                        "tcp dport 22 tcp flags syn tcp option maxseg size set rt mtu\n"));
+}
+
+// log level and flags (issue 12): the record carries the level and what the flags asked for,
+// and the control thread's line shows it in the kernel's words.
+TEST(RulesetCommands, LogFlagsCopyWhatTheLineShows) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    tcp dport 22 log prefix "ssh: " level info flags all
+    tcp dport 23 log
+  }
+})");
+  pkt_spec syn = tcp("10.0.1.2", 1000, "10.0.2.2", 22, TCPF_SYN);
+  syn.seq = 12345;
+  syn.tcp_mss = 1460;
+  syn.src_mac = mac_addr{{0x02, 0, 0, 0, 0, 0x01}};
+  syn.dst_mac = mac_addr{{0x02, 0, 0, 0, 0, 0xaa}};
+  t.send(0, syn);
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 23, TCPF_SYN));
+  nft_log_record r;
+  ASSERT_TRUE(t.w->logs.pop(&r));
+  EXPECT_EQ(r.level, 6);
+  EXPECT_EQ(r.flags, nft::LOG_F_ALL);
+  EXPECT_EQ(rule_log_line(*t.gw, r),
+            "ssh: IN=lan MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:aa MACPROTO=0800 "
+            "SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1000 DPT=22 SEQ=12345 ACK=0 OPT (020405B4)");
+  ASSERT_TRUE(t.w->logs.pop(&r));
+  EXPECT_EQ(r.level, 4);
+  EXPECT_EQ(rule_log_line(*t.gw, r), "IN=lan SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1001 DPT=23");
 }
 
 // Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and

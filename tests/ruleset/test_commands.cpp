@@ -508,5 +508,37 @@ TEST(NftFields, TcpOptionMaxsegListsAndIsRefusedWhereNftRefusesIt) {
             "                                  ^^^^^^");
 }
 
+// log level and flags as nft 1.0.6 lists them (the kernel's listing of the same rules).
+TEST(NftFields, LogLevelsAndFlagsListAsNftDoes) {
+  const std::string text =
+      "table ip t {\n"
+      "\tchain f {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tlog prefix \"a \" level info\n"
+      "\t\tlog level debug flags all\n"
+      "\t\tlog flags tcp sequence,options\n"
+      "\t\tlog flags ip options flags ether\n"
+      "\t\tlog prefix \"b\" flags skuid\n"
+      "\t\tlog level emerg\n"
+      "\t\tlog flags tcp options\n"
+      "\t}\n"
+      "}\n";
+  result<ruleset> rs = parse_string(
+      "table ip t {\n chain f {\n type filter hook forward priority 0;\n"
+      " log prefix \"a \" level info\n log level debug flags all\n"
+      " log flags tcp sequence,options\n log flags ip options flags ether\n"
+      " log level warn prefix \"b\" flags skuid\n log level emerg\n log flags tcp options\n"
+      " }\n}\n",
+      "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  EXPECT_EQ(format(*rs), text);
+  result<ruleset> again = parse_string(text, "listed.nft");
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(format(*again), text);
+  const statement& all = again->tables[0].chains[0].rules[1].stmts[0];
+  EXPECT_EQ(all.log_level, 7);
+  EXPECT_EQ(all.log_flags, LOG_F_ALL);
+}
+
 }  // namespace
 }  // namespace ctgate::nft

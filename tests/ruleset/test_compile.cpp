@@ -309,7 +309,7 @@ TEST(CompileStatements, VerdictsLandLastAfterTheirStatements) {
   const cstmt& log = stmt_of(*c, r0, 1);
   EXPECT_EQ(log.kind, stmt_kind::log);
   ASSERT_NE(log.log, k_none);
-  EXPECT_EQ(c->log_prefixes[log.log], "ssh ");
+  EXPECT_EQ(c->logs[log.log].prefix, "ssh ");
   EXPECT_EQ(stmt_of(*c, r0, 2).kind, stmt_kind::accept);
   const crule& r1 = rule_of(*c, "in", 1);
   EXPECT_EQ(r1.n_matches, 0u);
@@ -330,7 +330,7 @@ TEST(CompileStatements, VerdictsLandLastAfterTheirStatements) {
   EXPECT_EQ(state.mask, uint64_t{CT_STATE_ESTABLISHED | CT_STATE_RELATED});
   const cstmt& log2 = stmt_of(*c, rule_of(*c, "in", 4), 0);
   ASSERT_EQ(log2.log, 1u);
-  EXPECT_EQ(c->log_prefixes[log2.log], "telnet ");
+  EXPECT_EQ(c->logs[log2.log].prefix, "telnet ");
   EXPECT_EQ(stmt_of(*c, rule_of(*c, "in", 4), 1).reject, reject_kind::icmp_host_unreachable);
   // Each rule knows where it came from, for listings and trace lines.
   const crule& last = rule_of(*c, "in", 4);

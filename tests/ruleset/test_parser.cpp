@@ -1195,10 +1195,14 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "rs.nft:3:5: error: not supported: maps keyed by iifname\n"
             "    iifname vmap { \"lan\" : accept }\n"
             "    ^^^^^^^");
-  EXPECT_EQ(rule_err("log level info"),
-            "rs.nft:3:15: error: not supported: log level info (only warn, the default)\n"
-            "    log level info\n"
-            "              ^^^^");
+  EXPECT_EQ(rule_err("log level audit"),
+            "rs.nft:3:15: error: not supported: log level audit (the audit subsystem)\n"
+            "    log level audit\n"
+            "              ^^^^^");
+  EXPECT_EQ(rule_err("log group 2"),
+            "rs.nft:3:9: error: not supported: log group (NFLOG)\n"
+            "    log group 2\n"
+            "        ^^^^^");
   EXPECT_EQ(rule_err("iifname \"eth0"),
             "rs.nft:3:13: error: unterminated string\n"
             "    iifname \"eth0\n"
