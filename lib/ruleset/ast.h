@@ -64,6 +64,7 @@ enum class field : uint8_t {
   ct_direction,       // original | reply (no match without a connection)
   ct_status,          // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
   tcp_option_maxseg,  // u16: the MSS option's value (no match without the option)
+  numgen,             // not read from the packet: numgen inc|random mod N [offset M]
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
@@ -195,6 +196,10 @@ struct statement {
   // map), and the map: named (`@map_name`) or anonymous (keys and their data).
   std::optional<nft::field> from;
   std::vector<nft::field> concat;  // a concatenated key: the fields after `from`
+  // from == numgen: `numgen inc|random mod N [offset M]`, a number made per packet.
+  bool numgen_random = false;
+  uint32_t numgen_mod = 0;
+  uint32_t numgen_offset = 0;
   std::string map_name;
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;

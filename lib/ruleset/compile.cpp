@@ -2,6 +2,8 @@
 // parse_file/parse_string) becomes the flat arrays of compiled.h that the data plane walks:
 // sets as sorted range arrays, chains and rules by index, jumps resolved, counters, limiters
 // and meters allocated per worker, runs of exact-match rules indexed. See compiled.h.
+#include <rte_random.h>
+
 #include <algorithm>
 #include <map>
 
@@ -68,6 +70,18 @@ bool limiter::conforming(uint64_t now_ns) {
       return true;
   }
   return false;  // heavy contention: count it as over the rate
+}
+
+uint32_t numgen_state::next() {
+  if (random) {
+    // reciprocal_scale, as the kernel scales get_random_u32() into [0, mod).
+    return static_cast<uint32_t>((static_cast<uint64_t>(rte_rand()) & 0xffffffffu) * mod >> 32) +
+           offset;
+  }
+  uint32_t v = counter.load(std::memory_order_relaxed);
+  while (!counter.compare_exchange_weak(v, v + 1 < mod ? v + 1 : 0, std::memory_order_relaxed)) {
+  }
+  return v + offset;
 }
 
 uint32_t rule_run::next_candidate(uint64_t v, uint32_t from) const {
@@ -558,6 +572,14 @@ class compiler {
     out->has_from = true;
     out->from = *s.from;
     if (reads_ct(*s.from)) out_->uses_ct = true;
+    if (*s.from == field::numgen) {
+      auto ng = std::make_unique<numgen_state>();
+      ng->mod = s.numgen_mod;
+      ng->offset = s.numgen_offset;
+      ng->random = s.numgen_random;
+      out->numgen = static_cast<uint32_t>(out_->numgens.size());
+      out_->numgens.push_back(std::move(ng));
+    }
     if (!s.concat.empty())
       return add_concat_lookup(t, *s.from, s.concat, s.map_name, s.map_keys, &s.map_values, s.loc,
                                &out->concat);

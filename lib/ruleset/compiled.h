@@ -192,6 +192,7 @@ struct cstmt {
   uint32_t meter = k_none;    // meter index
   uint32_t map = k_none;      // vmap / mark set ... map: index into compiled_ruleset::maps
   uint32_t concat = k_none;   // ... or, for a concatenated key, into concat_lookups
+  uint32_t numgen = k_none;   // `from` is numgen: index into compiled_ruleset::numgens
   bool has_from = false;      // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
@@ -261,6 +262,17 @@ struct meter_state {
   bool conforming(uint32_t key_value, uint64_t now_ns);
 };
 
+// numgen inc|random mod N [offset M] (Linux's nft_numgen): `inc` counts 0, 1, ... N-1, 0, ...
+// over all workers (one shared counter, as the kernel's); `random` scales a random number
+// into [0, N). Both add the offset.
+struct numgen_state {
+  uint32_t mod = 1;
+  uint32_t offset = 0;
+  bool random = false;
+  alignas(64) std::atomic<uint32_t> counter{0};
+  uint32_t next();
+};
+
 struct rule_counter {
   counter_slot packets;
   counter_slot bytes;
@@ -289,6 +301,7 @@ struct compiled_ruleset {
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
   std::vector<std::unique_ptr<meter_state>> meters;
+  std::vector<std::unique_ptr<numgen_state>> numgens;
   // Per limit/meter statement, per worker: packets within and over the rate
   // (the per-rule limit counters). Index: limits first, then meters.
   struct limit_counter {

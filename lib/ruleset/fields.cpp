@@ -244,6 +244,7 @@ const char* field_name(field f) {
     case field::ct_direction: return "ct direction";
     case field::ct_status: return "ct status";
     case field::tcp_option_maxseg: return "tcp option maxseg size";
+    case field::numgen: return "numgen";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -363,7 +364,6 @@ const char* unsupported_rule_word(std::string_view w) {
       {"osf", "osf"},
       {"rt", "rt"},
       {"ipsec", "ipsec"},
-      {"numgen", "numgen"},
       {"jhash", "jhash"},
       {"symhash", "symhash"},
       {"sctp", "sctp"},
@@ -449,7 +449,8 @@ vkind kind_of(field f) {
     case field::ip_ttl: return vkind::u8;
     case field::ip_version:
     case field::ip_hdrlength: return vkind::u4;
-    case field::meta_length: return vkind::u32;
+    case field::meta_length:
+    case field::numgen: return vkind::u32;
     case field::meta_nfproto: return vkind::nfproto;
     case field::meta_protocol: return vkind::ethertype;
     case field::ip_dscp: return vkind::dscp;

@@ -138,7 +138,7 @@ std::vector<field> key_of(field f, const std::vector<field>& concat) {
 }
 
 std::string key_name(field f, const std::vector<field>& concat) {
-  std::string out = detail::field_name(f);
+  std::string out = detail::field_name(f);  // (numgen: see source_text)
   for (field g : concat) out += std::string(" . ") + detail::field_name(g);
   return out;
 }
@@ -225,6 +225,11 @@ std::string map_elems_text(const std::vector<field>& key, const std::vector<valu
 // `FIELD map { ... }`, `FIELD map @m`, or FIELD alone (a mark copied from it).
 std::string source_text(const statement& s, const char* how) {
   std::string out = key_name(*s.from, s.concat);
+  if (*s.from == field::numgen) {
+    out +=
+        std::string(s.numgen_random ? " random" : " inc") + " mod " + std::to_string(s.numgen_mod);
+    if (s.numgen_offset != 0) out += " offset " + std::to_string(s.numgen_offset);
+  }
   if (!s.has_map()) return out;
   out += std::string(" ") + how + " ";
   if (!s.map_name.empty()) return out + "@" + s.map_name;

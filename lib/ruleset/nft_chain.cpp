@@ -134,6 +134,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
       *out = m->l4.tcp_flags;
       return true;
+    case field::numgen: return false;  // made by its statement, not read (see numgen_state)
     case field::tcp_option_maxseg: {
       uint32_t at;
       uint16_t mss;
@@ -422,7 +423,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
         uint32_t target = s.target;
         uint64_t value = s.value;
         if (s.has_from) [[unlikely]] {
-          // vmap, or a mark set from a field or a map: the field's value, looked up. A
+          // vmap, or a mark set from a field (or numgen) or a map: the key, looked up. A
           // packet without the field, or a key the map lacks, ends the rule (NFT_BREAK).
           uint64_t key;
           if (s.concat != k_none) {
@@ -433,15 +434,20 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
               kind = e->verdict;
               target = e->target;
             }
-          } else if (!load_field(s.from, mb, m, &key)) {
-            goto next_rule;
-          } else if (value = key; s.map != k_none) {
-            const range_map::entry* e = rs.maps[s.map].find(key);
-            if (e == nullptr) goto next_rule;
-            value = e->value;
-            if (kind == stmt_kind::vmap) {
-              kind = e->verdict;
-              target = e->target;
+          } else {
+            if (s.numgen != k_none)
+              key = rs.numgens[s.numgen]->next();
+            else if (!load_field(s.from, mb, m, &key))
+              goto next_rule;
+            value = key;
+            if (s.map != k_none) {
+              const range_map::entry* e = rs.maps[s.map].find(key);
+              if (e == nullptr) goto next_rule;
+              value = e->value;
+              if (kind == stmt_kind::vmap) {
+                kind = e->verdict;
+                target = e->target;
+              }
             }
           }
         }

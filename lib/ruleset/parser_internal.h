@@ -220,6 +220,7 @@ class parser {
   match parse_match(const token& head, field f, std::vector<field> concat);
   field parse_field(const token& head);
   void tcp_option_size();
+  void numgen_spec(statement& st);
   std::vector<field> concat_fields(const token& head, field first);
   key_kinds key_kinds_of(field f, const std::vector<field>& concat, const token& at);
   vkind map_key_kind(field f, const token& at);

@@ -85,6 +85,23 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       break;
     }
     const bool is_match = starts_match();
+    if (t.text == "numgen") {
+      // numgen ... vmap { ... }: a verdict statement on a number made per packet.
+      if (verdict) fail(t, "Statement after terminal statement has no effect");
+      const token head = take();
+      statement st;
+      numgen_spec(st);
+      if (!at_word("vmap"))
+        unsupported(t, "numgen as a match (ctgate has it in vmap and mark set)");
+      take();
+      st.kind = stmt_kind::vmap;
+      map_operand(st, vkind::u32, "verdict", ti, ci);
+      st.loc = loc_of(span_from(head));
+      if (first_stmt.empty()) first_stmt = "vmap";
+      verdict = true;
+      rl.stmts.push_back(std::move(st));
+      continue;
+    }
     if (!is_match && !starts_statement()) {
       if (const char* feature = unsupported_rule_word(t.text)) unsupported(t, feature);
       unexpected(t, "a match or statement");
@@ -245,6 +262,19 @@ field parser::parse_field(const token& head) {
     f = field::meta_mark;  // bare `mark`
   }
   return f;
+}
+
+// After `numgen`: `inc|random mod N [offset M]` (nft_numgen). Sets st.from to numgen.
+void parser::numgen_spec(statement& st) {
+  const token how = expect_name("inc or random");
+  if (how.text != "inc" && how.text != "random") unexpected(how, "inc or random");
+  st.numgen_random = how.text == "random";
+  expect_word("mod");
+  const token mod = peek();
+  st.numgen_mod = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  if (st.numgen_mod == 0) fail(mod, "numgen modulus must be at least 1");
+  if (accept_word("offset")) st.numgen_offset = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  st.from = field::numgen;
 }
 
 // `option maxseg size` after `tcp`: the TCP options ctgate reads (the MSS only).
@@ -798,6 +828,14 @@ void parser::set_statement(const token& head, statement& st) {
     unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
   expect_word("set");
   const token v = peek();
+  if (at_word("numgen") &&
+      (st.kind == stmt_kind::meta_mark_set || st.kind == stmt_kind::ct_mark_set)) {
+    // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }]
+    take();
+    numgen_spec(st);
+    if (accept_word("map")) map_operand(st, vkind::u32, "mark", current_table_, current_chain_);
+    return;
+  }
   if (v.kind == tok::word && st.kind != stmt_kind::meta_nftrace_set &&
       st.kind != stmt_kind::ct_zone_set && starts_match()) {
     // meta mark set ct mark | ct mark set meta mark (save and restore), or

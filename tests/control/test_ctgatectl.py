@@ -63,15 +63,16 @@ class FakeTelemetry:
 
     NO_REPLY = object()
 
-    def __init__(self, path, replies):
+    def __init__(self, path, replies, backlog=4, hold=None):
         self.path = path
+        self.hold = hold  # an Event: accept nothing until it is set
         self.replies = replies
         self.received = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.srv.bind(path)
-        self.srv.listen(4)
+        self.srv.listen(backlog)
         self.srv.settimeout(SERVER_POLL)
         self.threads = [threading.Thread(target=self._accept_loop, daemon=True)]
         self.threads[0].start()
@@ -87,6 +88,8 @@ class FakeTelemetry:
         self.srv.close()
 
     def _accept_loop(self):
+        if self.hold is not None:
+            self.hold.wait(RUN_TIMEOUT)
         while not self.stop.is_set():
             try:
                 conn, _ = self.srv.accept()
@@ -389,6 +392,38 @@ class CtgatectlTest(unittest.TestCase):
         self.assert_one_line_error(res, "ctgatectl: /nope: unknown command or failed in ctgate")
 
     # ---- errors, connection ---------------------------------------------
+
+    def test_connect_waits_while_the_queue_is_full(self):
+        # DPDK telemetry listens with a backlog of 1 and accepts in a thread: a client that
+        # finds the queue full gets EAGAIN and must wait for room, not fail (the soak test
+        # met this with reloads, scans and deletes at once).
+        path = os.path.join(self.tmp.name, "busy.sock")
+        hold = threading.Event()
+        busy = FakeTelemetry(path, self.canned_replies(), backlog=0, hold=hold)
+        fillers = []
+        try:
+            for _ in range(4):  # connections nobody accepts yet, until the queue is full
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.setblocking(False)
+                try:
+                    s.connect(path)
+                except BlockingIOError:
+                    s.close()
+                    break
+                fillers.append(s)
+            self.assertTrue(fillers, "the queue did not take one connection")
+            timer = threading.Timer(0.5, hold.set)
+            timer.start()
+            res = subprocess.run([sys.executable, CLI, "--socket", path, "info"],
+                                 capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            timer.join()
+            self.assert_ok(res)
+            self.assertIn("uptime", res.stdout)
+        finally:
+            for s in fillers:
+                s.close()
+            hold.set()
+            busy.close()
 
     def test_timeout_is_bounded(self):
         res = self.run_cli("--timeout", "0.3", "raw", "/ctgate/slow")

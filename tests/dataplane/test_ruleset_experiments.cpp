@@ -353,6 +353,29 @@ table ip filter {
   EXPECT_EQ(rule_log_line(*t.gw, r), "IN=lan SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1001 DPT=23");
 }
 
+// numgen (issue 12): `inc` counts round the modulus, shared by every packet of the rule, so a
+// mark alternates and a vmap spreads packets over its verdicts in turn.
+TEST(RulesetCommands, NumgenSpreadsPacketsInTurn) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta mark set numgen inc mod 2 offset 5
+    meta mark 5 counter
+    meta mark 6 counter
+    udp dport 9 numgen inc mod 3 vmap { 0 : accept, 1 : drop, 2 : accept }
+  }
+})");
+  forwarded verdict{t};
+  for (uint16_t i = 0; i < 6; ++i)
+    EXPECT_EQ(verdict(udp("10.0.1.2", static_cast<uint16_t>(1000 + i), "10.0.2.2", 9)), i % 3 != 1)
+        << i;
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "meta mark 0x00000005 counter packets 3")) << listing;
+  EXPECT_TRUE(contains(listing, "meta mark 0x00000006 counter packets 3")) << listing;
+}
+
 // Zones (issue 12): `ct zone set` before conntrack puts a flow in a zone, and
 // two flows with the same addresses and ports in different zones are two
 // entries; `ct zone` matches the zone; a port's configured zone is the
