@@ -113,7 +113,7 @@ uint64_t total_rx(const ctgate::gateway& gw) {
 void drain_rule_logs(ctgate::gateway& gw) {
   ctgate::nft_log_record r;
   for (auto* w : gw.workers) {
-    for (int i = 0; i < 1024 && w->logs.pop(&r); i++) {
+    for (int i = 0; i < 1024 && w->logs->pop(&r); i++) {
       const std::string line = ctgate::rule_log_line(gw, r);
       if (r.level <= 3)
         LOG(ERROR) << line;

@@ -24,6 +24,10 @@ gateway::~gateway() {
     if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
     ipv4_defrag_destroy(w->defrag);
     for (auto* b : w->txb) rte_free(b);
+    if (w->logs != nullptr) w->logs->~log_ring();
+    if (w->traces != nullptr) w->traces->~trace_ring();
+    rte_free(w->logs);
+    rte_free(w->traces);
     w->~worker_ctx();
     rte_free(w);
   }
@@ -115,6 +119,12 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     w->gw = gw.get();
     w->now_ms = now;
     gw->workers.push_back(w);
+    void* logs = rte_zmalloc("worker_logs", sizeof(log_ring), RTE_CACHE_LINE_SIZE);
+    void* traces = rte_zmalloc("worker_traces", sizeof(trace_ring), RTE_CACHE_LINE_SIZE);
+    if (logs != nullptr) w->logs = new (logs) log_ring();
+    if (traces != nullptr) w->traces = new (traces) trace_ring();
+    if (logs == nullptr || traces == nullptr)
+      return plain_error("cannot allocate a worker's log and trace rings");
     if (result<void> cw = ct::ct_worker_init(&w->ct, i, &gw->ct, now); !cw)
       return std::move(cw).error();
     w->defrag = ipv4_defrag_create(cfg.ipfrag, cfg.workers, gw->reasm_pool);

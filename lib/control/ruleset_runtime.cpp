@@ -359,7 +359,7 @@ std::string trace_read(gateway& gw, size_t* packets) {
   lock_guard lock(gw.ruleset_mu);
   for (auto* w : gw.workers) {
     trace_record r;
-    for (int i = 0; i < 4096 && w->traces.pop(&r); i++) {
+    for (int i = 0; i < 4096 && w->traces->pop(&r); i++) {
       std::snprintf(id, sizeof(id), "trace id %08x ", r.id);
       std::string rule;
       // The selector chain that marked the packet is not part of its path.

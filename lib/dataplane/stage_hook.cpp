@@ -21,7 +21,7 @@ uint16_t compact_verdicts(worker_ctx& w, rte_mbuf** pkts, uint16_t n, const verd
 void trace_event(worker_ctx& w, const rte_mbuf* m, trace_record r) {
   const pkt_meta* meta = meta_of(const_cast<rte_mbuf*>(m));
   r.id = meta->trace_id;
-  if (!w.traces.push(r)) w.trace_lost.add(1);
+  if (!w.traces->push(r)) w.trace_lost.add(1);
 }
 
 namespace {

@@ -120,8 +120,10 @@ struct alignas(64) worker_ctx {
   // so whole-packet bursts never pay for it.
   uint16_t frag_pending = 0;
   bool frags_in_burst = false;  // stage_parse saw a fragment: reassembly has work
-  log_ring logs;
-  trace_ring traces;
+  // The rings are cold (only log and trace statements write them) and large: they live in
+  // their own allocations so that the hot fields around them share fewer pages and lines.
+  log_ring* logs = nullptr;
+  trace_ring* traces = nullptr;
   uint32_t trace_seq = 0;
   const hook_snapshot* hooks = nullptr;  // loaded once per burst
   rte_eth_dev_tx_buffer* txb[k_max_ports] = {};

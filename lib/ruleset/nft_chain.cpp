@@ -345,7 +345,7 @@ void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, const r
       std::memcpy(rec.tcp_opts, frame + m->l4_off + sizeof(rte_tcp_hdr), rec.n_tcp_opts);
     }
   }
-  if (!w.logs.push(rec)) w.counters.add(dp_counter::log_suppressed);
+  if (!w.logs->push(rec)) w.counters.add(dp_counter::log_suppressed);
 }
 
 // The verdict a rule ends with, for trace lines (accept when it has none:

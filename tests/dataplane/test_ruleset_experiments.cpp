@@ -342,13 +342,13 @@ table ip filter {
   t.send(0, syn);
   t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 23, TCPF_SYN));
   nft_log_record r;
-  ASSERT_TRUE(t.w->logs.pop(&r));
+  ASSERT_TRUE(t.w->logs->pop(&r));
   EXPECT_EQ(r.level, 6);
   EXPECT_EQ(r.flags, nft::LOG_F_ALL);
   EXPECT_EQ(rule_log_line(*t.gw, r),
             "ssh: IN=lan MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:aa MACPROTO=0800 "
             "SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1000 DPT=22 SEQ=12345 ACK=0 OPT (020405B4)");
-  ASSERT_TRUE(t.w->logs.pop(&r));
+  ASSERT_TRUE(t.w->logs->pop(&r));
   EXPECT_EQ(r.level, 4);
   EXPECT_EQ(rule_log_line(*t.gw, r), "IN=lan SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1001 DPT=23");
 }
