@@ -33,6 +33,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -364,12 +365,26 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out) {
   return ok;
 }
 
+// Loads a ruleset into the bench gateway (the worker goes offline meanwhile: the load waits
+// for a grace period). On failure, says why and closes the gateway.
+bool load_rules(bench_gw& b, const char* text) {
+  rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
+  auto r = load_ruleset_text(*b.gw, text, "bench.nft");
+  rte_rcu_qsbr_thread_online(b.gw->qs, 0);
+  if (r) return true;
+  std::fprintf(stderr, "bench: ruleset: %s\n", r.error().to_string().c_str());
+  b.close();
+  return false;
+}
+
 // ct_new: every packet a flow the table has not seen. Between rounds the
 // clock jumps past the UDP timeout and housekeeping expires the whole table
 // (timed too: every flow that is created is eventually destroyed).
-bool run_new(uint32_t flows, uint32_t rounds, cycles_result* out, double* expire_per_flow) {
+bool run_new(uint32_t flows, uint32_t rounds, cycles_result* out, double* expire_per_flow,
+             const char* ruleset = nullptr) {
   bench_gw b;
   if (!b.open(flows + flows / 4, true)) return false;
+  if (ruleset != nullptr && !load_rules(b, ruleset)) return false;
   auto t = make_templates(flows, 0);
   rte_mbuf* pkts[k_burst];
   std::vector<uint32_t> bursts;
@@ -453,14 +468,7 @@ bool run_synproxy(const std::string& mode, cycles_result* out) {
   if (plain) {
     legit = 0;
   } else if (mode != "syn_auto") {
-    rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
-    auto r = load_ruleset_text(*b.gw, k_synproxy_ruleset, "bench.nft");
-    rte_rcu_qsbr_thread_online(b.gw->qs, 0);
-    if (!r) {
-      std::fprintf(stderr, "bench: ruleset: %s\n", r.error().to_string().c_str());
-      b.close();
-      return false;
-    }
+    if (!load_rules(b, k_synproxy_ruleset)) return false;
   } else {
     b.gw->synproxy->auto_mode.on.store(true);
   }
@@ -756,16 +764,28 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (want("ct_new")) {
+  // ct_new_dynset: ct_new through a ruleset that puts every new flow's source in a dynamic
+  // set (issue 12's "dynamic set updated on every new flow"), to compare with ct_new.
+  // ct_new_counter: the same chain with a counter instead, the baseline of the chain's cost.
+  for (const char* mode : {"ct_new", "ct_new_counter", "ct_new_dynset"}) {
+    if (!want(mode)) continue;
+    const std::string m = mode;
+    const std::string size = std::to_string(std::bit_ceil(FLAGS_new_flows));
+    const std::string rules =
+        "table ip f {\n\tset seen { type ipv4_addr . inet_service; size " + size +
+        "; flags dynamic,timeout; timeout 60s; }\n\tchain forward { type filter hook forward "
+        "priority filter; ct state new " +
+        (m == "ct_new_dynset" ? "update @seen { ip saddr . udp sport }" : "counter") + "; }\n}\n";
     cycles_result r;
     double expire = 0;
-    if (run_new(FLAGS_new_flows, FLAGS_new_rounds, &r, &expire)) {
+    if (run_new(FLAGS_new_flows, FLAGS_new_rounds, &r, &expire,
+                m == "ct_new" ? nullptr : rules.c_str())) {
       char extra[160];
       std::snprintf(extra, sizeof(extra),
                     "new_flows_per_s=%.0f expire_cycles_per_flow=%.1f "
                     "new_flows_per_s_with_expiry=%.0f",
                     hz / r.median, expire, hz / (r.median + expire));
-      report("ct_new", FLAGS_new_flows, r, hz, extra);
+      report(mode, FLAGS_new_flows, r, hz, extra);
     } else {
       ok = false;
     }

@@ -403,7 +403,9 @@ RS_LABELS = {"plain": "plain forwarding", "ct_only": "conntrack, no ruleset",
              "set_100k": "`ip saddr @set`, 100,000 addresses",
              "set_100k_int": "`ip saddr @set`, 100,000 prefixes (interval)",
              "vmap_10k": "`ip saddr vmap { ... }`, 10,000 sources (hashed)",
-             "concat_100k": "`ip saddr . udp dport @set`, 100,000 pairs (packed, hashed)"}
+             "concat_100k": "`ip saddr . udp dport @set`, 100,000 pairs (packed, hashed)",
+             "dynset_hot": "`update @set { udp dport }` every packet, one element (in cache)",
+             "dynset_1m": "`update @set { ip saddr }` every packet, 1,048,576 elements"}
 
 
 def block_ruleset(res):

@@ -17,6 +17,15 @@
 //   concat_100k    one rule `ip saddr . udp dport @pairs drop` over 100,000
 //                  address . port pairs: half the sources are in it, with
 //                  other ports, so the lookup goes through both fields
+//   dynset_1m      `update @seen { ip saddr }` on every packet into a dynamic
+//                  set of 1,048,576 elements with a 60 s timeout (one element
+//                  per flow's source, refreshed per packet), warmed first.
+//                  The bench's flows see no replies, so conntrack keeps them
+//                  NEW: a rule behind `ct state new` would run for every
+//                  packet too. The cost of the insert on a flow's first
+//                  packet: ctgate-bench-cycles ct_new_dynset.
+//   dynset_hot     the same keyed by udp dport (one element, in cache): the
+//                  statement's own cost, without the memory access
 // and the reload latency of the 100k-element ruleset (parse + compile +
 // publish + grace period), the median of 5 loads, and the latency of
 // `add element` to that ruleset's set (nft -f semantics: the file applies to
@@ -180,6 +189,14 @@ std::string concat_set(int n) {
          "accept\n\t}\n}\n";
 }
 
+// A dynamic set every packet updates with its `key` (type `type`).
+std::string dynset(uint32_t size, const std::string& type = "ipv4_addr",
+                   const std::string& key = "ip saddr") {
+  return chain("\tset seen {\n\t\ttype " + type + ";\n\t\tsize " + std::to_string(size) +
+               ";\n\t\tflags dynamic,timeout;\n\t\ttimeout 60s;\n\t}\n") +
+         "\t\tupdate @seen { " + key + " }\n\t\tct state established counter accept\n\t}\n}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,14 +237,18 @@ int main(int argc, char** argv) {
   struct kase {
     const char* name;
     std::string text;
+    bool warm = false;  // one packet per flow first (fills a dynamic set)
   } cases[] = {{"rules_10", rules(10)},
                {"rules_1000", rules(1000)},
                {"set_100k", big_set(100000, false)},
                {"set_100k_int", big_set(100000, true)},
                {"vmap_10k", vmap(10000)},
-               {"concat_100k", concat_set(100000)}};
+               {"concat_100k", concat_set(100000)},
+               {"dynset_hot", dynset(1024, "inet_service", "udp dport"), true},
+               {"dynset_1m", dynset(1u << 20), true}};
   for (const auto& k : cases) {
     double load_ms = b.load(k.text);
+    if (k.warm) b.run(FLAGS_flows);
     double c = b.run(FLAGS_packets);
     std::printf("%-14s %8.1f cycles/pkt  (+%.1f over ct_only, x%.2f of plain)  load %.1f ms\n",
                 k.name, c, c - ct_only, c / plain, load_ms);

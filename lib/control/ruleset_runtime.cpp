@@ -126,6 +126,8 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   auto lr = std::make_unique<loaded_ruleset>();
   lr->rs = std::move(*rs);
   lock_guard lock(gw.ruleset_mu);
+  // Before workers can see it: the live sets the load keeps go on with their elements.
+  nft::fill_live_sets(*lr->rs, (gw.*slot) ? (gw.*slot)->rs.get() : nullptr, gw.clock.now_ms());
   lr->group = gw.next_ruleset_group++;
   lr->rs->group = lr->group;
   uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
@@ -401,7 +403,7 @@ namespace {
 
 class live_counters : public nft::counter_lookup {
  public:
-  explicit live_counters(const nft::compiled_ruleset& rs) : rs_(rs) {}
+  live_counters(const nft::compiled_ruleset& rs, uint32_t now_ms) : rs_(rs), now_ms_(now_ms) {}
   std::optional<nft::counter_value> get(size_t t, size_t c, size_t r) const override {
     for (uint32_t i = 0; i < rs_.counter_rule.size(); i++) {
       const auto& cr = rs_.counter_rule[i];
@@ -409,9 +411,16 @@ class live_counters : public nft::counter_lookup {
     }
     return std::nullopt;
   }
+  std::optional<std::vector<std::string>> set_elements(size_t t, size_t s) const override {
+    for (uint32_t i = 0; i < rs_.live_sets.size(); i++)
+      if (rs_.live_sets[i].ast_table == t && rs_.live_sets[i].ast_set == s)
+        return nft::live_elements_text(rs_, i, now_ms_);
+    return std::nullopt;
+  }
 
  private:
   const nft::compiled_ruleset& rs_;
+  uint32_t now_ms_ = 0;
 };
 
 }  // namespace
@@ -436,10 +445,18 @@ std::string list_limits(gateway& gw) {
   return out;
 }
 
+uint32_t sweep_live_sets(gateway& gw, uint32_t now_ms) {
+  lock_guard lock(gw.ruleset_mu);
+  if (!gw.ruleset) return 0;
+  uint32_t freed = 0;
+  for (const nft::live_set& ls : gw.ruleset->rs->live_sets) freed += ls.table->sweep(now_ms);
+  return freed;
+}
+
 std::string list_ruleset(gateway& gw, bool handles) {
   lock_guard lock(gw.ruleset_mu);
   if (!gw.ruleset) return "";
-  live_counters lc(*gw.ruleset->rs);
+  live_counters lc(*gw.ruleset->rs, gw.clock.now_ms());
   return nft::format(gw.ruleset->rs->ast, &lc, handles);
 }
 

@@ -70,6 +70,11 @@ std::string trace_read(gateway& gw, size_t* packets);
 // packets were within and over its rate (summed over workers).
 std::string list_limits(gateway& gw);
 
+// Frees the expired elements of dynamic sets and sets with timeouts (nft's set garbage
+// collection; the control thread runs it once a second), so that they stop counting against
+// the sets' sizes. `now_ms`: the workers' clock (gw.clock). Returns how many.
+uint32_t sweep_live_sets(gateway& gw, uint32_t now_ms);
+
 // `nft list ruleset` with live counters (`handles`: as `nft -a list
 // ruleset`); empty when no ruleset is loaded.
 std::string list_ruleset(gateway& gw, bool handles = false);

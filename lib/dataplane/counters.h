@@ -69,6 +69,7 @@ namespace ctgate {
   X(icmp_error_not_allowed, "ICMP errors not sent: about an error, fragment, broadcast")     \
   X(local_out_full, "generated packets not sent: the burst's local-out queue was full")      \
   X(log_suppressed, "log statements dropped: log ring full")                                 \
+  X(set_full, "set elements not added from a rule: the set is full (its size)")              \
   X(unconfirmed_leaked, "unconfirmed entries left at the end of a burst (bug if > 0)")
 CTGATE_DEFINE_COUNTERS(dp_counter, DP_COUNTERS)
 

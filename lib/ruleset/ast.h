@@ -9,6 +9,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,6 +101,14 @@ struct value_range {
 // flat: element i is the `width` ranges at [i * width, (i + 1) * width), one per field.
 inline constexpr size_t k_max_concat = 4;
 
+// Sets whose elements live in a table the workers update (dynamic sets, timeouts, meters):
+// timeouts run on the workers' 32-bit millisecond clock, so at most 2^31 - 1 ms (24.8 days);
+// the table is sized for `size` elements up front, at most this many (a set declared without
+// a size gets nft's default for dynamic sets, 65535).
+inline constexpr uint64_t k_max_timeout_ms = 2147483647;
+inline constexpr uint32_t k_max_live_set_size = 1u << 22;
+inline constexpr uint32_t k_default_live_set_size = 65535;
+
 struct operand {
   // Exactly one of: elems (a value, a prefix or range as [lo,hi], or an
   // anonymous set `{ ... }` as several), set_name (`@name`), str (an
@@ -136,8 +145,9 @@ enum class stmt_kind : uint8_t {
   meta_nftrace_set,
   ct_zone_set,  // ct zone set N: the zone conntrack looks the packet up in (before it runs)
   synproxy,     // synproxy [mss N] [wscale N] [timestamp] [sack-perm]
-  meter,        // meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
-  vmap,         // FIELD vmap { key : verdict, ... } | FIELD vmap @map
+  meter,   // meter NAME [size N] { KEY [timeout T] limit rate [over] N/unit [burst M packets] }
+  dynset,  // add|update|delete @set { KEY [timeout T] [limit rate ...] } (nft_dynset)
+  vmap,    // FIELD vmap { key : verdict, ... } | FIELD vmap @map
   tcp_mss_set,  // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
 };
 
@@ -167,6 +177,7 @@ enum class reject_kind : uint8_t {
   tcp_reset
 };
 enum class rate_unit : uint8_t { second, minute, hour, day };
+enum class set_op : uint8_t { add, update, delete_ };
 
 struct statement {
   stmt_kind kind;
@@ -189,9 +200,15 @@ struct statement {
   uint8_t wscale = 0xff;  // 0xff: not given
   bool timestamp = false;
   bool sack_perm = false;
-  // meter: the name and the per-key field (rate/unit/burst/over as for limit)
+  // dynset (`add|update|delete @set_name { KEY ... }`) and meter (`meter meter_name ...`):
+  // the key is `from` and `concat`; the element's timeout (0: the set's); with `has_limit`, a
+  // limit per element (rate/unit/burst/over as for limit).
   std::string meter_name;
-  nft::field meter_key = nft::field::ip_saddr;
+  std::string set_name;
+  set_op op = set_op::add;
+  uint64_t elem_timeout_ms = 0;
+  bool has_limit = false;
+  uint32_t meter_size = 0;  // meter NAME size N (0: not given; nft's default is 65535)
   // vmap, and `meta|ct mark set FIELD [map ...]`: the field looked up (or copied, with no
   // map), and the map: named (`@map_name`) or anonymous (keys and their data).
   std::optional<nft::field> from;
@@ -237,14 +254,32 @@ struct chain {
 // elements carry data, as in nft.
 struct set {
   uint64_t handle = 0;
+  uint64_t serial = 0;  // unique to this creation of the set in the process (see rule::serial)
   std::string name;
   location loc;
-  std::string type;                    // ipv4_addr | inet_service | inet_proto | mark, or a
-                                       // concatenation of them: "ipv4_addr . inet_service"
-  std::string data_type;               // maps: verdict | mark; empty for a set
-  std::vector<map_data> data;          // maps: one per element of elems (empty for a set)
-  bool interval = false;               // flags interval;
-  bool auto_merge = false;             // auto-merge; (later elements merge with earlier ones)
+  std::string type;            // ipv4_addr | inet_service | inet_proto | mark, or a
+                               // concatenation of them: "ipv4_addr . inet_service"
+  std::string data_type;       // maps: verdict | mark; empty for a set
+  std::vector<map_data> data;  // maps: one per element of elems (empty for a set)
+  bool interval = false;       // flags interval;
+  bool auto_merge = false;     // auto-merge; (later elements merge with earlier ones)
+  bool dynamic = false;        // flags dynamic, or updated from a rule (nft marks it so)
+  bool timeout_flag = false;   // flags timeout
+  uint64_t timeout_ms = 0;     // timeout T: an element's default (0: none)
+  uint64_t gc_interval_ms = 0;
+  uint32_t size_limit = 0;  // size N (0: not given)
+  // An element's `timeout T` and `expires T` as written (ms), by its parts.
+  std::map<std::vector<value_range>, std::pair<uint64_t, uint64_t>> elem_timeouts;
+  // This load's element commands (`add element` / `delete element`, in order), which a live
+  // set carried over from the ruleset before applies to its elements.
+  struct elem_op {
+    bool remove = false;
+    std::vector<value_range> parts;
+  };
+  std::vector<elem_op> ops;
+  // Whether the elements live in a table workers update (dynamic sets, timeouts), rather than
+  // in the compiled ruleset.
+  bool live() const { return dynamic || timeout_flag || timeout_ms != 0; }
   std::vector<value_range> elems;      // width() ranges per element (flat)
   std::vector<std::string> elem_text;  // as written, for listings
   size_t width() const;                // the type's fields: 1, or a concatenation's count
@@ -315,10 +350,19 @@ struct counter_value {
 struct counter_lookup {
   virtual ~counter_lookup() = default;
   virtual std::optional<counter_value> get(size_t table, size_t chain, size_t rule) const = 0;
+  // A set whose elements workers update (set::live): its elements now, each as nft lists one
+  // (`10.0.0.1 timeout 1m expires 59s964ms`); nullopt to print the ones written.
+  virtual std::optional<std::vector<std::string>> set_elements(size_t /*table*/,
+                                                               size_t /*set*/) const {
+    return std::nullopt;
+  }
 };
 // `handles`: print nft -a's `# handle N` after tables, chains, sets and rules.
 std::string format(const ruleset& rs, const counter_lookup* counters = nullptr,
                    bool handles = false);
+
+// A time as nft prints it: 1h2m3s, 9s964ms (0: 0s).
+std::string duration_text(uint64_t ms);
 
 // One rule as `nft list ruleset` prints it, without live counter values
 // (trace lines use it).

@@ -61,7 +61,8 @@ range_set::range_set(std::vector<value_range> r) {
   }
 }
 
-bool limiter::conforming(uint64_t now_ns) {
+bool gcra_conforming(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t interval_ns,
+                     uint64_t tolerance_ns) {
   uint64_t tat = tat_ns.load(std::memory_order_relaxed);
   for (int tries = 0; tries < 8; tries++) {
     uint64_t base = tat > now_ns ? tat : now_ns;
@@ -70,6 +71,10 @@ bool limiter::conforming(uint64_t now_ns) {
       return true;
   }
   return false;  // heavy contention: count it as over the rate
+}
+
+bool limiter::conforming(uint64_t now_ns) {
+  return gcra_conforming(tat_ns, now_ns, interval_ns, tolerance_ns);
 }
 
 uint32_t numgen_state::next() {
@@ -91,39 +96,6 @@ uint32_t rule_run::next_candidate(uint64_t v, uint32_t from) const {
   auto b = rules_by_key.begin() + list_off[i], e = rules_by_key.begin() + list_off[i + 1];
   auto r = std::lower_bound(b, e, from);
   return r == e ? end : *r;
-}
-
-namespace {
-
-// One GCRA step on an atomic theoretical-arrival-time word.
-bool gcra(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t interval, uint64_t tolerance) {
-  uint64_t tat = tat_ns.load(std::memory_order_relaxed);
-  for (int tries = 0; tries < 8; tries++) {
-    uint64_t base = tat > now_ns ? tat : now_ns;
-    if (base - now_ns > tolerance) return false;
-    if (tat_ns.compare_exchange_weak(tat, base + interval, std::memory_order_relaxed)) return true;
-  }
-  return false;
-}
-
-uint32_t mix32(uint32_t x, uint32_t seed) {  // murmur3 finalizer: cheap, well spread
-  x ^= seed;
-  x ^= x >> 16;
-  x *= 0x85ebca6bu;
-  x ^= x >> 13;
-  x *= 0xc2b2ae35u;
-  x ^= x >> 16;
-  return x;
-}
-
-}  // namespace
-
-bool meter_state::conforming(uint32_t key_value, uint64_t now_ns) {
-  std::atomic<uint64_t>& a = cells[mix32(key_value, 0x9e3779b9u) & (k_cells - 1)];
-  std::atomic<uint64_t>& b = cells[k_cells + (mix32(key_value, 0x7f4a7c15u) & (k_cells - 1))];
-  bool ok_a = gcra(a, now_ns, interval_ns, tolerance_ns);
-  bool ok_b = gcra(b, now_ns, interval_ns, tolerance_ns);
-  return ok_a || ok_b;
 }
 
 range_map::range_map(const std::vector<value_range>& keys, std::vector<entry> data) {
@@ -295,11 +267,17 @@ class compiler {
 
   bool run() {
     table_concat_.resize(rs_.tables.size());
+    table_live_.resize(rs_.tables.size());
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       const table& tb = rs_.tables[t];
       std::map<std::string, uint32_t> sets;
-      for (const auto& s : tb.sets) {
+      for (uint32_t si = 0; si < tb.sets.size(); ++si) {
+        const set& s = tb.sets[si];
         if (!s.data_type.empty()) continue;  // maps: once every chain has its index
+        if (s.live()) {
+          table_live_[t][s.name] = add_live_set(s.size_limit, s.timeout_ms, t, si);
+          continue;
+        }
         if (s.width() > 1) {
           if (!add_concat(t, s.elems, kinds_of_type(s.type), nullptr, s.loc,
                           &table_concat_[t][s.name]))
@@ -348,6 +326,7 @@ class compiler {
         for (uint32_t r = 0; r < tb.chains[c].rules.size(); r++)
           if (!compile_rule(t, c, r)) return false;
         cc.n_rules = static_cast<uint32_t>(out_->rules.size()) - cc.first_rule;
+        note_live_lookups(cc);
       }
     }
     return true;
@@ -492,12 +471,90 @@ class compiler {
     return true;
   }
 
+  // The live-set lookups of a chain's rules, for the evaluator to prefetch, with the
+  // matches in front of each. Not those keyed by a field a statement can change before the
+  // lookup (their keys are computed ahead).
+  void note_live_lookups(cchain& cc) {
+    auto note = [&](uint32_t lookup, uint32_t first_guard, uint32_t n_guards) {
+      const live_lookup& ll = out_->live_lookups[lookup];
+      for (size_t i = 0; i < ll.width; ++i)
+        if (ll.fields[i] == field::meta_mark || ll.fields[i] == field::ct_mark ||
+            ll.fields[i] == field::ct_zone || ll.fields[i] == field::tcp_option_maxseg)
+          return;
+      std::vector<cchain::prefetch>& pf = cc.live_prefetch;
+      if (pf.size() >= k_max_prefetch) return;
+      for (const cchain::prefetch& p : pf)
+        if (p.lookup == lookup) return;
+      pf.push_back({lookup, first_guard, n_guards});
+    };
+    for (uint32_t r = cc.first_rule; r < cc.first_rule + cc.n_rules; ++r) {
+      const crule& cr = out_->rules[r];
+      for (uint32_t k = 0; k < cr.n_matches; ++k)
+        if (out_->matches[cr.first_match + k].live)
+          note(out_->matches[cr.first_match + k].set, cr.first_match, k);
+      for (uint32_t k = 0; k < cr.n_stmts; ++k)
+        if (out_->stmts[cr.first_stmt + k].live != k_none)
+          note(out_->stmts[cr.first_stmt + k].live, cr.first_match, cr.n_matches);
+    }
+  }
+
+  uint32_t add_live_set(uint32_t size, uint64_t timeout_ms, uint32_t t, uint32_t si) {
+    live_set ls;
+    ls.size = size != 0 ? size : k_default_live_set_size;
+    ls.timeout_ms = static_cast<uint32_t>(timeout_ms);
+    ls.ast_table = t;
+    ls.ast_set = si;
+    out_->live_sets.push_back(std::move(ls));
+    return static_cast<uint32_t>(out_->live_sets.size() - 1);
+  }
+
+  uint32_t add_live_lookup(uint32_t set, field f, const std::vector<field>& concat) {
+    live_lookup ll;
+    ll.set = set;
+    ll.width = static_cast<uint8_t>(1 + concat.size());
+    ll.fields[0] = f;
+    for (size_t i = 0; i < concat.size(); ++i) ll.fields[i + 1] = concat[i];
+    for (size_t i = 0; i < ll.width; ++i)
+      if (reads_ct(ll.fields[i])) out_->uses_ct = true;
+    out_->live_lookups.push_back(ll);
+    return static_cast<uint32_t>(out_->live_lookups.size() - 1);
+  }
+
+  // The live set `name` of table t, k_none if it is not one.
+  uint32_t live_set_of(uint32_t t, const std::string& name) const {
+    auto it = table_live_[t].find(name);
+    return it == table_live_[t].end() ? k_none : it->second;
+  }
+
+  // A per-element limit (meters, dynset statements with limit), with its counters.
+  uint32_t add_elem_limit(const statement& s) {
+    elem_limit l;
+    l.interval_ns = unit_ns(s.unit) / s.rate;
+    l.tolerance_ns = l.interval_ns * (s.rate + (s.burst == 0 ? 5u : s.burst) - 1);
+    l.over = s.over;
+    out_->elem_limits.push_back(l);
+    return static_cast<uint32_t>(out_->elem_limits.size() - 1);
+  }
+
+  static uint64_t unit_ns(rate_unit u) {
+    static constexpr uint64_t ns[] = {1000000000ull, 60000000000ull, 3600000000000ull,
+                                      86400000000000ull};
+    return ns[static_cast<int>(u)];
+  }
+
   bool compile_match(uint32_t t, const match& m, cmatch* out) {
     out->f = m.f;
     out->op = m.op;
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
     if (reads_ct(m.f)) out_->uses_ct = true;
+    if (!m.rhs.set_name.empty()) {
+      if (const uint32_t ls = live_set_of(t, m.rhs.set_name); ls != k_none) {
+        out->live = true;
+        out->set = add_live_lookup(ls, m.f, m.concat);
+        return true;
+      }
+    }
     if (!m.concat.empty()) {
       out->concat = true;
       return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
@@ -598,7 +655,9 @@ class compiler {
     out->kind = s.kind;
     out->value = s.value;
     out->reject = s.reject;
-    if (s.from && !compile_source(t, s, out)) return false;
+    if (s.from && s.kind != stmt_kind::meter && s.kind != stmt_kind::dynset &&
+        !compile_source(t, s, out))
+      return false;
     switch (s.kind) {
       case stmt_kind::counter: out->counter = out_->n_counters++; break;
       case stmt_kind::jump:
@@ -611,27 +670,34 @@ class compiler {
         break;
       }
       case stmt_kind::limit: {
-        static constexpr uint64_t unit_ns[] = {1000000000ull, 60000000000ull, 3600000000000ull,
-                                               86400000000000ull};
         if (s.rate == 0) return fail(s.loc, "limit rate must be positive");
         out->limit = out_->n_limiters++;
         // nft_limit's bucket holds rate + burst packets' worth of tokens.
         uint64_t burst = s.burst == 0 ? 5u : s.burst;
-        limits_.push_back({unit_ns[static_cast<int>(s.unit)] / s.rate, s.rate + burst - 1, s.over});
+        limits_.push_back({unit_ns(s.unit) / s.rate, s.rate + burst - 1, s.over});
         break;
       }
       case stmt_kind::meter: {
-        static constexpr uint64_t unit_ns[] = {1000000000ull, 60000000000ull, 3600000000000ull,
-                                               86400000000000ull};
         if (s.rate == 0) return fail(s.loc, "meter rate must be positive");
-        auto m = std::make_unique<meter_state>();
-        m->key = s.meter_key;
-        m->interval_ns = unit_ns[static_cast<int>(s.unit)] / s.rate;
-        m->tolerance_ns = m->interval_ns * (s.rate + (s.burst == 0 ? 5u : s.burst) - 1);
-        m->over = s.over;
-        m->cells = std::make_unique<std::atomic<uint64_t>[]>(2 * meter_state::k_cells);
-        out->meter = static_cast<uint32_t>(out_->meters.size());
-        out_->meters.push_back(std::move(m));
+        // A dynamic set of its own, which no rule can look up: nft's meter.
+        const uint32_t ls = add_live_set(s.meter_size, 0, k_none, k_none);
+        out_->live_sets[ls].limits = true;
+        out->live = add_live_lookup(ls, *s.from, s.concat);
+        out->meter = add_elem_limit(s);
+        out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
+        break;
+      }
+      case stmt_kind::dynset: {
+        const uint32_t ls = live_set_of(t, s.set_name);
+        if (ls == k_none) return fail(s.loc, "set '" + s.set_name + "' is not dynamic");
+        out->live = add_live_lookup(ls, *s.from, s.concat);
+        out->value = static_cast<uint64_t>(s.op);
+        out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
+        if (s.has_limit) {
+          if (s.rate == 0) return fail(s.loc, "limit rate must be positive");
+          out->meter = add_elem_limit(s);
+          out_->live_sets[ls].limits = true;
+        }
         break;
       }
       case stmt_kind::synproxy:
@@ -703,6 +769,7 @@ class compiler {
   std::vector<std::map<std::string, uint32_t>> table_sets_;
   std::vector<std::map<std::string, uint32_t>> table_maps_;
   std::vector<std::map<std::string, concat_store>> table_concat_;  // named, per table
+  std::vector<std::map<std::string, uint32_t>> table_live_;        // live sets, per table
   std::map<std::pair<uint32_t, std::string>, uint32_t> chain_index_;
 };
 
@@ -733,6 +800,97 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
                                                    std::max(1u, out->n_counters));
   out->counter_base.resize(out->n_counters);
   return out;
+}
+
+namespace {
+
+dyn_key key_of_parts(const std::vector<value_range>& parts) {
+  uint64_t v[k_max_concat] = {};
+  for (size_t i = 0; i < parts.size() && i < k_max_concat; ++i) v[i] = parts[i].lo;
+  return dyn_key::of(v);
+}
+
+// Adds an element; `expires_ms` (0: its timeout) is how long until it expires.
+void insert_element(dyn_table& t, const dyn_key& k, uint32_t timeout_ms, uint32_t expires_ms,
+                    uint32_t now_ms) {
+  dyn_slot* slot = nullptr;
+  if (t.add(k, timeout_ms, true, now_ms, &slot) == dyn_table::outcome::full) return;
+  if (expires_ms != 0 && expires_ms != timeout_ms) {
+    const uint32_t at = now_ms + expires_ms;
+    slot->expires_ms.store(at == 0 ? 1 : at, std::memory_order_relaxed);
+  }
+}
+
+// A written element's timeout and expiry, as insert_element takes them.
+std::pair<uint32_t, uint32_t> written_timeouts(const set& st,
+                                               const std::vector<value_range>& parts) {
+  uint64_t timeout = st.timeout_ms, expires = 0;
+  if (auto it = st.elem_timeouts.find(parts); it != st.elem_timeouts.end()) {
+    if (it->second.first != 0) timeout = it->second.first;
+    expires = it->second.second;
+  }
+  return {static_cast<uint32_t>(timeout), static_cast<uint32_t>(expires)};
+}
+
+// The live set of `from` that `ls` (of `to`) continues: the same set (not one made again by
+// this load: its serial), of the same type; nullptr if none.
+const live_set* predecessor(const compiled_ruleset& to, const live_set& ls,
+                            const compiled_ruleset& from) {
+  const table& tb = to.ast.tables[ls.ast_table];
+  const set& st = tb.sets[ls.ast_set];
+  for (const live_set& o : from.live_sets) {
+    if (o.ast_set == k_none) continue;
+    const table& otb = from.ast.tables[o.ast_table];
+    const set& ost = otb.sets[o.ast_set];
+    if (ost.serial == st.serial && otb.name == tb.name && ost.name == st.name &&
+        ost.type == st.type)
+      return &o;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t now_ms) {
+  for (live_set& ls : to.live_sets) {
+    const live_set* old =
+        from != nullptr && ls.ast_set != k_none ? predecessor(to, ls, *from) : nullptr;
+    if (old != nullptr && old->table->size() == ls.size && old->table->limits() == ls.limits) {
+      // Kept: the elements are where they were; apply this load's element commands.
+      ls.table = old->table;
+      const set& st = to.ast.tables[ls.ast_table].sets[ls.ast_set];
+      for (const set::elem_op& op : st.ops) {
+        const dyn_key k = key_of_parts(op.parts);
+        if (op.remove) {
+          ls.table->remove(k, now_ms);
+          continue;
+        }
+        const auto [timeout, expires] = written_timeouts(st, op.parts);
+        insert_element(*ls.table, k, timeout, expires, now_ms);
+      }
+      continue;
+    }
+    ls.table = std::make_shared<dyn_table>(ls.size, ls.limits, true);
+    if (ls.ast_set == k_none) continue;  // a meter: starts empty
+    const set& st = to.ast.tables[ls.ast_table].sets[ls.ast_set];
+    if (old != nullptr) {
+      // Resized: the elements move to the new table (as many as fit), then the commands.
+      old->table->for_each(now_ms, [&](const dyn_key& k, uint32_t timeout, uint32_t expires) {
+        insert_element(*ls.table, k, timeout, expires, now_ms);
+      });
+      for (const set::elem_op& op : st.ops)
+        if (op.remove) ls.table->remove(key_of_parts(op.parts), now_ms);
+    }
+    const size_t w = st.width();
+    for (size_t i = 0; i < st.size(); ++i) {
+      const std::vector<value_range> parts(st.elems.begin() + static_cast<ptrdiff_t>(i * w),
+                                           st.elems.begin() + static_cast<ptrdiff_t>(i * w + w));
+      const dyn_key k = key_of_parts(parts);
+      if (old != nullptr && ls.table->contains(k, now_ms)) continue;
+      const auto [timeout, expires] = written_timeouts(st, parts);
+      insert_element(*ls.table, k, timeout, expires, now_ms);
+    }
+  }
 }
 
 }  // namespace ctgate::nft

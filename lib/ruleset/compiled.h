@@ -17,6 +17,7 @@
 
 #include "common/counters.h"
 #include "ruleset/ast.h"
+#include "ruleset/dynset.h"
 
 namespace ctgate::nft {
 
@@ -178,6 +179,7 @@ struct cmatch {
   field f;
   cmp_op op;
   bool concat = false;      // `set` is an index into compiled_ruleset::concat_lookups
+  bool live = false;        // `set` is an index into compiled_ruleset::live_lookups
   uint32_t set = k_none;    // index into compiled_ruleset::sets when a set/range list
   uint64_t lo = 0, hi = 0;  // single value or one range when set == k_none
   uint64_t mask = 0, value = 0;
@@ -185,15 +187,17 @@ struct cmatch {
 
 struct cstmt {
   stmt_kind kind;
-  uint32_t target = k_none;   // chain index for jump/goto
-  uint32_t counter = k_none;  // counter index
-  uint32_t limit = k_none;    // limiter index
-  uint32_t log = k_none;      // log prefix index
-  uint32_t meter = k_none;    // meter index
-  uint32_t map = k_none;      // vmap / mark set ... map: index into compiled_ruleset::maps
-  uint32_t concat = k_none;   // ... or, for a concatenated key, into concat_lookups
-  uint32_t numgen = k_none;   // `from` is numgen: index into compiled_ruleset::numgens
-  bool has_from = false;      // the statement reads `from` (vmap, mark set FIELD [map])
+  uint32_t target = k_none;      // chain index for jump/goto
+  uint32_t counter = k_none;     // counter index
+  uint32_t limit = k_none;       // limiter index
+  uint32_t log = k_none;         // log prefix index
+  uint32_t meter = k_none;       // per-element limit: index into compiled_ruleset::elem_limits
+  uint32_t live = k_none;        // meter, dynset: index into compiled_ruleset::live_lookups
+  uint32_t elem_timeout_ms = 0;  // dynset, meter: the element's timeout (0: the set's)
+  uint32_t map = k_none;         // vmap / mark set ... map: index into compiled_ruleset::maps
+  uint32_t concat = k_none;      // ... or, for a concatenated key, into concat_lookups
+  uint32_t numgen = k_none;      // `from` is numgen: index into compiled_ruleset::numgens
+  bool has_from = false;         // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
   uint64_t value = 0;
@@ -233,7 +237,18 @@ struct cchain {
   int32_t priority = 0;
   bool policy_drop = false;
   uint32_t first_rule = 0, n_rules = 0;
+  // Live-set lookups of this chain's own rules (at most k_max_prefetch): the evaluator
+  // prefetches each packet's slot a few packets ahead, as the flow table does, when the
+  // rule's matches before the lookup (its guards: `ct state new` in front of `update @s`)
+  // pass for the packet.
+  struct prefetch {
+    uint32_t lookup;       // index into compiled_ruleset::live_lookups
+    uint32_t first_guard;  // index into compiled_ruleset::matches
+    uint32_t n_guards;
+  };
+  std::vector<prefetch> live_prefetch;
 };
+inline constexpr size_t k_max_prefetch = 2;
 
 // GCRA limiter (one atomic word): conforming while the theoretical arrival
 // time is at most `tolerance` ahead of now.
@@ -246,20 +261,35 @@ struct limiter {
   bool conforming(uint64_t now_ns);
 };
 
-// Per-key rate limits (`meter NAME { ip saddr limit rate over N/s }`) in
-// bounded memory whatever the number of distinct keys: two rows of GCRA
-// cells, each key hashed into one cell per row. A key is over its rate only
-// when both of its cells are, so a collision with a flooding source in one
-// row does not throttle an innocent one (a count-min sketch of limiters).
-struct meter_state {
-  static constexpr uint32_t k_cells = 1u << 16;  // per row; 2 rows x 64 Ki x 8 B = 1 MiB
-  field key = field::ip_saddr;
+// A limit per element of a live set (meters, `update @s { KEY limit rate ... }`): GCRA on
+// the element's own word (dyn_slot::tat_ns).
+struct elem_limit {
   uint64_t interval_ns = 0;
   uint64_t tolerance_ns = 0;
   bool over = false;
-  std::unique_ptr<std::atomic<uint64_t>[]> cells;  // [2 * k_cells] theoretical arrival times
-  // True when this key's packet is within the rate (and charges it).
-  bool conforming(uint32_t key_value, uint64_t now_ns);
+};
+
+// One GCRA step on an atomic theoretical-arrival-time word: true when the packet is within
+// the rate (and charges it).
+bool gcra_conforming(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t interval_ns,
+                     uint64_t tolerance_ns);
+
+// A set whose elements live in a table the workers update (set::live(): dynamic sets, sets
+// with timeouts), or a meter's. The table is shared with the next ruleset when a load keeps
+// the set (carry_live_sets), so elements added from the packet path survive reloads.
+struct live_set {
+  std::shared_ptr<dyn_table> table;  // made by fill_live_sets (null before)
+  uint32_t size = k_default_live_set_size;
+  bool limits = false;                            // its elements carry limits (dyn_slot::aux)
+  uint32_t timeout_ms = 0;                        // elements added without one get this
+  uint32_t ast_table = k_none, ast_set = k_none;  // where it is in the AST (meters: k_none)
+};
+
+// A key looked up in, or added to, a live set: its fields.
+struct live_lookup {
+  uint32_t set = k_none;  // index into compiled_ruleset::live_sets
+  uint8_t width = 1;
+  field fields[k_max_concat] = {};
 };
 
 // numgen inc|random mod N [offset M] (Linux's nft_numgen): `inc` counts 0, 1, ... N-1, 0, ...
@@ -300,10 +330,12 @@ struct compiled_ruleset {
   std::vector<crule> counter_rule;  // counter index -> rule position
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
-  std::vector<std::unique_ptr<meter_state>> meters;
+  std::vector<elem_limit> elem_limits;
+  std::vector<live_set> live_sets;
+  std::vector<live_lookup> live_lookups;
   std::vector<std::unique_ptr<numgen_state>> numgens;
-  // Per limit/meter statement, per worker: packets within and over the rate
-  // (the per-rule limit counters). Index: limits first, then meters.
+  // Per limit statement and per-element limit, per worker: packets within and over the rate
+  // (the per-rule limit counters). Index: limits first, then elem_limits.
   struct limit_counter {
     counter_slot within;
     counter_slot over;
@@ -311,7 +343,7 @@ struct compiled_ruleset {
   std::unique_ptr<limit_counter[]> limit_counters;  // [n_workers * (n_limiters + meters)]
   std::vector<crule> limit_rule;                    // statement index -> rule position
   limit_counter& lcounter(uint16_t worker, uint32_t i) {
-    return limit_counters[worker * (n_limiters + meters.size()) + i];
+    return limit_counters[worker * (n_limiters + elem_limits.size()) + i];
   }
   bool uses_ct = false;        // a rule reads or writes ct state: conntrack must be on
   bool uses_nftrace = false;   // `meta nftrace set 1` somewhere: tracing is on
@@ -330,6 +362,17 @@ struct compiled_ruleset {
   rule_counter& counter(uint16_t worker, uint32_t i) { return counters[worker * n_counters + i]; }
   counter_value counter_total(uint32_t i) const;  // base + every worker's
 };
+
+// The tables of a compiled ruleset's live sets, made at install (now_ms: the workers' clock);
+// workers must not see the ruleset before. A set `from` (the live ruleset, may be null) has
+// that the load keeps is carried over with its elements and this load's element commands
+// applied; a new one gets the elements written.
+void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t now_ms);
+
+// A live set's elements as nft lists them (`10.0.0.1 timeout 1m expires 59s964ms`; the
+// timeout only where it is not the set's).
+std::vector<std::string> live_elements_text(const compiled_ruleset& rs, uint32_t live,
+                                            uint32_t now_ms);
 
 // A concatenated key (key[i]: the value of field i) looked up as the data plane does: in the
 // set, or the map's data for it (nullptr: none).

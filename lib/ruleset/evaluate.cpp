@@ -76,6 +76,13 @@ class reference_check {
                        (want.empty() ? "no named set" : want) + ", set '" + u.name + "' has type " +
                        st.type);
       }
+      if (u.kind != set_use_kind::lookup && st.interval)
+        fail(u.at, "not supported: adding to or deleting from set '" + u.name +
+                       "' from a rule: it has flags interval");
+      if (u.timeout && !st.timeout_flag && st.timeout_ms == 0)
+        fail(u.at, "set '" + u.name +
+                       "' has no timeouts: declare it with flags timeout to give its elements "
+                       "one (nft: Operation not supported)");
     }
     // Resolve jumps into an adjacency list per table.
     std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>> edges(info_.size());

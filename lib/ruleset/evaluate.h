@@ -27,7 +27,9 @@ struct elem_syntax {
   pos at;
   bool prefix = false;
   bool range = false;
-  map_data data;  // a map's element: what its key maps to
+  map_data data;            // a map's element: what its key maps to
+  uint64_t timeout_ms = 0;  // `timeout T` written after it (0: none)
+  uint64_t expires_ms = 0;  // `expires T` written after it (0: none)
 };
 
 // The grammar's symbol table for one table: which chains and sets it has (index into the
@@ -55,6 +57,9 @@ struct jump_ref {
   uint64_t rule = 0;
   bool base = false;
 };
+// How a rule uses a named set: looks keys up in it, or adds/updates or deletes elements from
+// the packet path (which makes it a dynamic set, as nft does).
+enum class set_use_kind : uint8_t { lookup, update, delete_ };
 struct set_use {
   size_t table;
   size_t chain;
@@ -64,6 +69,8 @@ struct set_use {
   uint64_t rule = 0;
   std::string data_type;      // a map's (`vmap @m`: verdict), empty for a set
   std::vector<field> concat;  // `f . concat...`: a concatenated key
+  set_use_kind kind = set_use_kind::lookup;
+  bool timeout = false;  // the update gives the element a timeout
 };
 // A statement only some hooks allow: reject (not at postrouting) or `rt mtu` (forward, output
 // and postrouting only), checked through jumps.

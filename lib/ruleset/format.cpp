@@ -2,12 +2,14 @@
 // between them, values in nft's notation (marks as 0x%08x, protocols and ICMP types by name,
 // ports by number). The output is made to parse back to the same tree, so every choice below
 // picks a spelling the parser reads back into the same op (see tests/ruleset/test_parser.cpp).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <utility>
 
 #include "ruleset/ast.h"
+#include "ruleset/compiled.h"
 #include "ruleset/fields.h"
 
 namespace ctgate::nft {
@@ -237,6 +239,22 @@ std::string source_text(const statement& s, const char* how) {
                               s.kind == stmt_kind::vmap, 0);
 }
 
+std::string limit_text(const statement& s) {
+  std::string out = "limit rate ";
+  if (s.over) out += "over ";
+  out += std::to_string(s.rate) + "/" + unit_name(s.unit);
+  if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
+  return out;
+}
+
+// `{ KEY [timeout T] [limit ...] }` of add/update/delete @set and meter.
+std::string dynset_element_text(const statement& s) {
+  std::string out = "{ " + key_name(*s.from, s.concat);
+  if (s.elem_timeout_ms != 0) out += " timeout " + duration_text(s.elem_timeout_ms);
+  if (s.has_limit) out += " " + limit_text(s);
+  return out + " }";
+}
+
 // As nft's log_stmt_print: prefix, level unless warn, then the flags.
 std::string log_text(const statement& s) {
   static const char* const levels[] = {"emerg", "alert",  "crit", "err",
@@ -285,13 +303,7 @@ std::string statement_text(const statement& s, const std::optional<counter_value
       }
       return "reject";
     case stmt_kind::log: return log_text(s);
-    case stmt_kind::limit: {
-      std::string out = "limit rate ";
-      if (s.over) out += "over ";
-      out += std::to_string(s.rate) + "/" + unit_name(s.unit);
-      if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
-      return out;
-    }
+    case stmt_kind::limit: return limit_text(s);
     case stmt_kind::meta_mark_set:
       return "meta mark set " + (s.from ? source_text(s, "map") : hex32(s.value));
     case stmt_kind::ct_mark_set:
@@ -306,13 +318,14 @@ std::string statement_text(const statement& s, const std::optional<counter_value
       if (s.sack_perm) out += " sack-perm";
       return out;
     }
-    case stmt_kind::meter: {
-      std::string out = "meter " + s.meter_name + " { ip " +
-                        (s.meter_key == field::ip_daddr ? "daddr" : "saddr") + " limit rate ";
-      if (s.over) out += "over ";
-      out += std::to_string(s.rate) + "/" + unit_name(s.unit);
-      if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
-      return out + " }";
+    case stmt_kind::meter:
+      return "meter " + s.meter_name + " size " +
+             std::to_string(s.meter_size != 0 ? s.meter_size : k_default_live_set_size) + " " +
+             dynset_element_text(s);
+    case stmt_kind::dynset: {
+      static const char* const ops[] = {"add", "update", "delete"};
+      return std::string(ops[static_cast<int>(s.op)]) + " @" + s.set_name + " " +
+             dynset_element_text(s);
     }
   }
   return "";
@@ -337,20 +350,63 @@ std::string handle_note(bool handles, uint64_t h) {
   return handles ? " # handle " + std::to_string(h) : "";
 }
 
-void print_set(std::string& out, const set& s, bool handles) {
+// A set's elements as written, with their timeouts (a ruleset not installed has no live ones).
+std::vector<std::string> written_elements(const set& s) {
+  std::vector<std::string> out;
+  const std::vector<field> key = detail::fields_for_set_type(s.type);
+  const size_t w = s.width();
+  for (size_t i = 0; i < s.size(); ++i) {
+    const std::vector<value_range> parts(s.elems.begin() + static_cast<ptrdiff_t>(i * w),
+                                         s.elems.begin() + static_cast<ptrdiff_t>(i * w + w));
+    std::string text = key_text(key, parts.data());
+    if (auto t = s.elem_timeouts.find(parts); t != s.elem_timeouts.end()) {
+      if (t->second.first != 0) text += " timeout " + duration_text(t->second.first);
+      if (t->second.second != 0) text += " expires " + duration_text(t->second.second);
+    }
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+// As nft's set_print: size, flags (a timeout alone is implied by `timeout T`), timeout,
+// gc-interval, elements.
+void print_set(std::string& out, const set& s, bool handles, const std::vector<std::string>* live) {
   const bool is_map = !s.data_type.empty();
   out += std::string(is_map ? "\tmap " : "\tset ") + s.name + " {" +
          handle_note(handles, s.handle) + "\n";
   out += "\t\ttype " + s.type + (is_map ? " : " + s.data_type : "") + "\n";
-  if (s.interval) out += "\t\tflags interval\n";
+  if (s.size_limit != 0) out += "\t\tsize " + std::to_string(s.size_limit) + "\n";
+  const bool timeouts = s.timeout_flag || s.timeout_ms != 0;
+  if (s.interval || s.dynamic || (timeouts && s.timeout_ms == 0)) {
+    std::string flags;
+    if (s.interval) flags += ",interval";
+    if (s.dynamic) flags += ",dynamic";
+    if (timeouts) flags += ",timeout";
+    out += "\t\tflags " + flags.substr(1) + "\n";
+  }
+  if (s.timeout_ms != 0) out += "\t\ttimeout " + duration_text(s.timeout_ms) + "\n";
+  if (s.gc_interval_ms != 0) out += "\t\tgc-interval " + duration_text(s.gc_interval_ms) + "\n";
   const size_t per_line = s.width() > 1 ? 1 : s.type == "ipv4_addr" ? 2 : 5;
-  if (!s.elems.empty())
+  if (s.live()) {
+    const std::vector<std::string> written =
+        live != nullptr ? std::vector<std::string>{} : written_elements(s);
+    const std::vector<std::string>& elems = live != nullptr ? *live : written;
+    if (!elems.empty()) {
+      out += "\t\telements = { ";
+      for (size_t i = 0; i < elems.size(); ++i) {
+        if (i) out += i % per_line == 0 ? ",\n\t\t\t     " : ", ";
+        out += elems[i];
+      }
+      out += " }\n";
+    }
+  } else if (!s.elems.empty()) {
     // As nft lists them: addresses two to a line, other values five; concatenations one.
     out += "\t\telements = " +
            (is_map ? map_elems_text(detail::fields_for_set_type(s.type), s.elems, s.data,
                                     s.data_type == "verdict", per_line)
                    : elems_text(detail::fields_for_set_type(s.type), s.elems, true, per_line)) +
            "\n";
+  }
   out += "\t}\n";
 }
 
@@ -392,6 +448,19 @@ void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
 
 std::string format_rule(const rule& r) { return rule_text(r, std::nullopt); }
 
+std::string duration_text(uint64_t ms) {
+  if (ms == 0) return "0s";
+  static const std::pair<uint64_t, const char*> units[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}};
+  std::string out;
+  for (const auto& [scale, name] : units) {
+    if (ms < scale) continue;
+    out += std::to_string(ms / scale) + name;
+    ms %= scale;
+  }
+  return out;
+}
+
 std::string format(const ruleset& rs, const counter_lookup* counters, bool handles) {
   std::string out;
   for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
@@ -399,9 +468,12 @@ std::string format(const ruleset& rs, const counter_lookup* counters, bool handl
     out += std::string("table ") + detail::family_name(t.fam) + " " + t.name + " {" +
            handle_note(handles, t.handle) + "\n";
     const char* delim = "";
-    for (const set& s : t.sets) {
+    for (size_t si = 0; si < t.sets.size(); ++si) {
+      const set& s = t.sets[si];
       out += delim;
-      print_set(out, s, handles);
+      std::optional<std::vector<std::string>> live;
+      if (counters != nullptr && s.live()) live = counters->set_elements(ti, si);
+      print_set(out, s, handles, live ? &*live : nullptr);
       delim = "\n";
     }
     for (size_t ci = 0; ci < t.chains.size(); ++ci) {
@@ -410,6 +482,41 @@ std::string format(const ruleset& rs, const counter_lookup* counters, bool handl
       delim = "\n";
     }
     out += "}\n";
+  }
+  return out;
+}
+
+std::vector<std::string> live_elements_text(const compiled_ruleset& rs, uint32_t live,
+                                            uint32_t now_ms) {
+  const live_set& ls = rs.live_sets[live];
+  const set& st = rs.ast.tables[ls.ast_table].sets[ls.ast_set];
+  const std::vector<field> key = detail::fields_for_set_type(st.type);
+  struct element {
+    dyn_key k;
+    uint32_t timeout, expires;
+  };
+  std::vector<element> all;
+  ls.table->for_each(now_ms, [&](const dyn_key& k, uint32_t timeout, uint32_t expires) {
+    all.push_back({k, timeout, expires});
+  });
+  // In key order (nft's hash sets list in hash order: any order is theirs).
+  std::sort(all.begin(), all.end(), [](const element& a, const element& b) {
+    return a.k.hi != b.k.hi ? a.k.hi < b.k.hi : a.k.lo < b.k.lo;
+  });
+  std::vector<std::string> out;
+  for (const element& e : all) {
+    value_range parts[k_max_concat];
+    for (size_t i = 0; i < key.size() && i < k_max_concat; ++i)
+      parts[i] = {e.k.part(static_cast<unsigned>(i)), e.k.part(static_cast<unsigned>(i))};
+    std::string text = key_text(key, parts);
+    if (e.timeout != 0 && e.timeout != st.timeout_ms)
+      text += " timeout " + duration_text(e.timeout);
+    // A worker's clock may run a little ahead of the control thread's: never more than the
+    // timeout left.
+    if (e.expires != 0)
+      text +=
+          " expires " + duration_text(e.timeout != 0 ? std::min(e.expires, e.timeout) : e.expires);
+    out.push_back(std::move(text));
   }
   return out;
 }

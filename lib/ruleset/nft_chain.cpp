@@ -7,6 +7,7 @@
 #include <rte_ether.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 #include <rte_tcp.h>
 
 #include <algorithm>
@@ -175,8 +176,84 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   return concat_map_find(rs, cl, key);
 }
 
+// A live set's key for this packet; false if the packet lacks one of its fields.
+bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_key* k) {
+  uint64_t parts[k_max_concat] = {};
+  for (size_t i = 0; i < ll.width; ++i)
+    if (!load_field(ll.fields[i], mb, m, &parts[i])) return false;
+  *k = dyn_key::of(parts);
+  return true;
+}
+
+// The keys of one packet's live-set lookups in its base chain (cchain::live_prefetch),
+// computed when their slots were prefetched, so that the lookups do not compute them again.
+struct live_keys {
+  const cchain* chain = nullptr;
+  dyn_key keys[k_max_prefetch];
+  uint8_t have = 0;   // bit j: keys[j] holds the packet's key for chain->live_prefetch[j]
+  uint8_t lacks = 0;  // bit j: the packet lacks one of that lookup's fields
+};
+
+// The key of `lookup` for this packet, from `lk` when it has it; false if the packet lacks a
+// field.
+bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, const pkt_meta* m,
+             const live_keys* lk, dyn_key* k) {
+  if (lk != nullptr) {
+    for (size_t j = 0; j < lk->chain->live_prefetch.size(); ++j) {
+      if (lk->chain->live_prefetch[j].lookup != lookup) continue;
+      if (lk->lacks >> j & 1) return false;
+      if (lk->have >> j & 1) {
+        *k = lk->keys[j];
+        return true;
+      }
+    }
+  }
+  return live_key(rs.live_lookups[lookup], mb, m, k);
+}
+
+// `KEY @live_set`: 1 in the set, 0 not, -1 the packet lacks a field.
+[[gnu::noinline]] int live_in(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb,
+                              const pkt_meta* m, uint32_t now_ms, const live_keys* lk) {
+  dyn_key k;
+  if (!key_for(rs, lookup, mb, m, lk, &k)) return -1;
+  return rs.live_sets[rs.live_lookups[lookup].set].table->contains(k, now_ms) ? 1 : 0;
+}
+
+// add|update|delete @set { KEY ... } and meter (nft_dynset_eval): false ends the rule (the
+// packet lacks a field, the set is full, or the element's limit does not match).
+[[gnu::noinline]] bool update_live_set(worker_ctx& w, compiled_ruleset& rs, const cstmt& s,
+                                       const rte_mbuf* mb, const pkt_meta* m, const live_keys* lk) {
+  const live_lookup& ll = rs.live_lookups[s.live];
+  dyn_key k;
+  if (!key_for(rs, s.live, mb, m, lk, &k)) return false;
+  const live_set& ls = rs.live_sets[ll.set];
+  const auto op = static_cast<set_op>(s.value);
+  if (s.kind == stmt_kind::dynset && op == set_op::delete_) {
+    ls.table->remove(k, w.now_ms);
+    return true;
+  }
+  const uint32_t timeout = s.elem_timeout_ms != 0 ? s.elem_timeout_ms : ls.timeout_ms;
+  dyn_slot* slot = nullptr;
+  if (ls.table->add(k, timeout, op == set_op::update, w.now_ms, &slot) ==
+      dyn_table::outcome::full) {
+    w.counters.add(dp_counter::set_full);
+    return false;
+  }
+  if (s.meter == k_none) return true;
+  const elem_limit& l = rs.elem_limits[s.meter];
+  const bool ok = gcra_conforming(slot->aux, w.now_ns, l.interval_ns, l.tolerance_ns);
+  compiled_ruleset::limit_counter& c = rs.lcounter(w.id, rs.n_limiters + s.meter);
+  (ok ? c.within : c.over).add(1);
+  return l.over ? !ok : ok;
+}
+
 [[gnu::always_inline]] inline bool eval_match(const compiled_ruleset& rs, const cmatch& cm,
-                                              const rte_mbuf* mb, const pkt_meta* m) {
+                                              const rte_mbuf* mb, const pkt_meta* m,
+                                              uint32_t now_ms, const live_keys* lk) {
+  if (cm.live) [[unlikely]] {
+    const int in = live_in(rs, cm.set, mb, m, now_ms, lk);
+    return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
+  }
   if (cm.concat) [[unlikely]] {
     const int in = concat_in(rs, cm.set, mb, m);
     return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
@@ -388,7 +465,8 @@ void trace_rule(worker_ctx& w, rte_mbuf* mb, const compiled_ruleset& rs, trace_k
 }
 
 // The verdict of `chain` for one packet.
-verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf* mb) {
+verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf* mb,
+                    const live_keys* lk) {
   pkt_meta* m = meta_of(mb);
   struct frame {
     uint32_t chain, rule;
@@ -413,7 +491,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
       }
       bool hit = true;
       for (uint32_t k = 0; k < r.n_matches && hit; k++)
-        hit = eval_match(rs, rs.matches[r.first_match + k], mb, m);
+        hit = eval_match(rs, rs.matches[r.first_match + k], mb, m, w.now_ms, lk);
       if (!hit) continue;
       if (m->flags & PKT_F_TRACE) [[unlikely]]
         trace_rule(w, mb, rs, trace_kind::rule, chain, c.first_rule + ri, rule_verdict(rs, r));
@@ -465,17 +543,10 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             if (l.over ? ok : !ok) goto next_rule;  // a limit that does not match ends the rule
             break;
           }
-          case stmt_kind::meter: {
-            meter_state& mt = *rs.meters[s.meter];
-            uint64_t key;
-            if (!load_field(mt.key, mb, m, &key)) goto next_rule;
-            bool ok = mt.conforming(static_cast<uint32_t>(key), w.now_ns);
-            uint32_t li = rs.n_limiters + s.meter;
-            (ok ? rs.lcounter(w.id, li).within : rs.lcounter(w.id, li).over).add(1);
-            if (mt.over ? ok : !ok)
-              goto next_rule;  // like limit: a meter that does not match ends the rule
+          case stmt_kind::meter:
+          case stmt_kind::dynset:
+            if (!update_live_set(w, rs, s, mb, m, lk)) goto next_rule;
             break;
-          }
           case stmt_kind::tcp_mss_set: clamp_mss(w, mb, m, value); break;
           case stmt_kind::synproxy: {
             synproxy_options o;
@@ -538,14 +609,53 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
   }
 }
 
+// Starts loading the slots packet `mb`'s keys hash to in the chain's live sets, for the
+// lookups whose guards pass (a set of a million elements is a cache miss per lookup
+// otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that reads
+// what an earlier rule changes may be judged wrong here; the lookup then computes its key.
+[[gnu::noinline]] void prefetch_live(const compiled_ruleset& rs, const cchain& c, rte_mbuf* mb,
+                                     uint32_t now_ms, live_keys* lk) {
+  const pkt_meta* m = meta_of(mb);
+  lk->chain = &c;
+  lk->have = lk->lacks = 0;
+  for (size_t j = 0; j < c.live_prefetch.size(); ++j) {
+    const cchain::prefetch& p = c.live_prefetch[j];
+    bool pass = true;
+    for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
+      const cmatch& cm = rs.matches[p.first_guard + g];
+      if (!cm.live) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
+    }
+    if (!pass) continue;
+    const live_lookup& ll = rs.live_lookups[p.lookup];
+    if (!live_key(ll, mb, m, &lk->keys[j])) {
+      lk->lacks |= static_cast<uint8_t>(1u << j);
+      continue;
+    }
+    lk->have |= static_cast<uint8_t>(1u << j);
+    rte_prefetch0(rs.live_sets[ll.set].table->home_of(lk->keys[j]));
+  }
+}
+
+constexpr uint16_t k_prefetch_ahead = 4;
+
 }  // namespace
 
 uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                         verdict* v) {
   const auto* ref = static_cast<const nft_chain_ref*>(self.priv);
+  const cchain& c = ref->rs->chains[ref->chain];
+  const bool prefetch = !c.live_prefetch.empty();
+  live_keys keys[k_prefetch_ahead * 2];  // packet i's at [i % size]
+  constexpr uint16_t ring = k_prefetch_ahead * 2;
+  if (prefetch) [[unlikely]]
+    for (uint16_t i = 0; i < n && i < k_prefetch_ahead; i++)
+      prefetch_live(*ref->rs, c, pkts[i], w.now_ms, &keys[i % ring]);
   uint16_t rejected = 0;
   for (uint16_t i = 0; i < n; i++) {
-    v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i]);
+    if (prefetch && i + k_prefetch_ahead < n) [[unlikely]]
+      prefetch_live(*ref->rs, c, pkts[i + k_prefetch_ahead], w.now_ms,
+                    &keys[(i + k_prefetch_ahead) % ring]);
+    v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i], prefetch ? &keys[i % ring] : nullptr);
     rejected += v[i] != verdict::accept;
   }
   return rejected;

@@ -37,8 +37,23 @@ ruleset parser::run(const ruleset* base) {
     command();
   }
   check_references(rs_, info_, jumps_, set_uses_, rejects_);
+  mark_dynamic_sets();
   compact();
   return std::move(rs_);
+}
+
+// A set a rule adds elements to is dynamic, as nft makes it (with nft's default size when it
+// has none).
+void parser::mark_dynamic_sets() {
+  for (const set_use& u : set_uses_) {
+    if (u.kind == set_use_kind::lookup || info_[u.table].deleted) continue;
+    auto found = info_[u.table].sets.find(u.name);
+    if (found == info_[u.table].sets.end()) continue;
+    set& st = rs_.tables[u.table].sets[found->second];
+    if (st.dynamic) continue;
+    st.dynamic = true;
+    if (st.size_limit == 0) st.size_limit = k_default_live_set_size;
+  }
 }
 
 // The ruleset before the file: its symbol tables, its size against the limits, and the
@@ -47,6 +62,8 @@ ruleset parser::run(const ruleset* base) {
 void parser::adopt(const ruleset& base) {
   rs_ = base;
   rs_.flush = false;
+  for (table& tb : rs_.tables)
+    for (set& st : tb.sets) st.ops.clear();  // the base's were applied when it was installed
   for (size_t ti = 0; ti < rs_.tables.size(); ++ti) {
     const table& tb = rs_.tables[ti];
     table_info info;
@@ -695,6 +712,12 @@ void parser::priority_spec(chain& ch, hook hk) {
 
 // --- rules ----------------------------------------------------------------------------------
 
+// Unique in the process: what tells a rule or set kept by a load from one made again.
+uint64_t next_serial() {
+  static std::atomic<uint64_t> serials{0};
+  return serials.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 // One rule. Its handle comes from its table's counter once it is parsed (or is `handle`, for
 // replace); inside a table block, once the block ends (take_handles). References made while
 // it is parsed carry a provisional id until then.
@@ -703,8 +726,7 @@ rule parser::new_rule(size_t ti, size_t ci, uint64_t handle) {
   rule_handle_ = kProvisional | ++provisional_;
   rule rl = parse_rule(ti, ci);
   rl.handle = rule_handle_;
-  static std::atomic<uint64_t> serials{0};
-  rl.serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
+  rl.serial = next_serial();
   if (block_depth_ == 0) give_rule_handle(ti, rl, handle);
   return rl;
 }

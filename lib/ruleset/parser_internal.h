@@ -31,6 +31,8 @@
 
 namespace ctgate::nft::detail {
 
+uint64_t next_serial();
+
 constexpr int kMaxNesting = 64;
 // A define may not grow past this many tokens, and all expansions together past the total:
 // nested defines can otherwise double in size at every level.
@@ -198,6 +200,9 @@ class parser {
   uint64_t flag_list(vkind k);
   elem_syntax element(const key_kinds& k);
   elem_syntax concat_element(const key_kinds& k);
+  void element_options(elem_syntax& e);
+  void live_elements(set& st, const std::vector<elem_syntax>& elems, bool remove);
+  uint64_t duration(const token& t, uint64_t max_ms);
   void element_list(const key_kinds& k, std::vector<elem_syntax>& out, int depth, empty_rule empty);
   void set_cmd(bool create, bool is_map = false);
   void set_def(size_t ti, const token& name, bool create, bool is_map = false);
@@ -243,6 +248,8 @@ class parser {
   void log_flags(statement& st);
   void synproxy_options(statement& st);
   void meter_body(statement& st);
+  void dynset_element(statement& st, bool meter);
+  void mark_dynamic_sets();
   void limit_options(statement& st);
   void set_statement(const token& head, statement& st);
 

@@ -56,6 +56,7 @@ bool parser::starts_statement() {
     return true;
   if (w == "meta" || w == "ct") return at_word("set", 2);
   if (w == "mark" || w == "nftrace") return at_word("set", 1);
+  if (w == "add" || w == "update" || w == "delete") return peek(1).kind == tok::set_ref;
   return w == "tcp" && at_word("option", 1) && at_word("set", 4);
 }
 
@@ -609,6 +610,19 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "meter") {
     st.kind = stmt_kind::meter;
     meter_body(st);
+  } else if (w == "add" || w == "update" || w == "delete") {
+    // add|update|delete @set { KEY [timeout T] [limit ...] } (nft_dynset)
+    st.kind = stmt_kind::dynset;
+    st.op = w == "add" ? set_op::add : w == "update" ? set_op::update : set_op::delete_;
+    const token ref = take();
+    st.set_name = ref.text;
+    dynset_element(st, false);
+    if (st.op == set_op::delete_ && (st.elem_timeout_ms != 0 || st.has_limit))
+      fail(span_from(head), "delete takes a key only");
+    set_uses_.push_back({current_table_, current_chain_, ref.text, *st.from, pos_of(ref),
+                         rule_handle_, "", st.concat,
+                         st.op == set_op::delete_ ? set_use_kind::delete_ : set_use_kind::update,
+                         st.elem_timeout_ms != 0});
   } else if (w == "tcp") {
     // tcp option maxseg size set N | set rt mtu
     tcp_option_size();
@@ -762,22 +776,45 @@ void parser::synproxy_options(statement& st) {
   }
 }
 
-// meter NAME { ip saddr|daddr limit rate [over] N/unit [burst M packets] }
+// meter NAME [size N] { KEY [timeout T] limit rate [over] N/unit [burst M packets] }: a
+// dynamic set of its own (nft lists it with its size).
 void parser::meter_body(statement& st) {
   st.meter_name = expect_name("meter name").text;
+  if (accept_word("size")) {
+    const token n = peek();
+    st.meter_size = static_cast<uint32_t>(bounded(take(), k_max_live_set_size));
+    if (st.meter_size == 0) fail(n, "meter size must be at least 1");
+  }
+  dynset_element(st, true);
+}
+
+// `{ KEY [timeout T] [limit rate ...] }`: the element a dynset or meter statement adds.
+void parser::dynset_element(statement& st, bool meter) {
   expect(tok::lbrace, "'{'");
-  const token proto = expect_name("ip");
-  if (proto.text != "ip") unsupported(proto, "meter keys other than ip saddr/daddr");
-  const token key = expect_name("saddr or daddr");
-  if (key.text == "saddr")
-    st.meter_key = field::ip_saddr;
-  else if (key.text == "daddr")
-    st.meter_key = field::ip_daddr;
+  const token head = peek();
+  if (head.kind != tok::word || !starts_match()) unexpected(head, "a key (such as ip saddr)");
+  take();
+  st.from = parse_field(head);
+  st.concat = concat_fields(head, *st.from);
+  if (st.concat.empty())
+    map_key_kind(*st.from, head);
   else
-    unsupported(key, "meter key ip " + key.text);
-  const token lim = expect_name("limit");
-  if (lim.text != "limit") unsupported(lim, "meter statements other than limit");
-  limit_options(st);
+    key_kinds_of(*st.from, st.concat, head);
+  if (accept_word("timeout")) {
+    const token t = peek();
+    st.elem_timeout_ms = duration(take(), k_max_timeout_ms);
+    if (st.elem_timeout_ms == 0) fail(t, "element timeout must be positive");
+  }
+  if (accept_word("limit")) {
+    limit_options(st);
+    st.has_limit = true;
+  } else if (at(tok::word) && one_of(peek().text, {"counter", "ct", "quota", "log"})) {
+    unsupported(peek(), peek().text + " in a set element statement");
+  }
+  if (meter && !st.has_limit) {
+    if (at(tok::word)) unsupported(peek(), "meter statements other than limit");
+    unexpected(peek(), "limit");
+  }
   expect(tok::rbrace, "'}'");
 }
 

@@ -36,6 +36,46 @@ uint64_t parser::bounded(const token& t, uint64_t max) {
   return v;
 }
 
+// A time as nft writes it: `90s`, `1m30s`, `500ms`, `1h`, `2d` (a bare number is seconds),
+// in milliseconds, at most `max_ms`.
+uint64_t parser::duration(const token& t, uint64_t max_ms) {
+  if (t.kind != tok::number) unexpected(t, "a time (such as 30s, 5m or 1h)");
+  std::string_view s = t.text;
+  uint64_t total = 0;
+  bool any = false;
+  while (!s.empty()) {
+    size_t digits = 0;
+    while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + digits, n);
+    if (digits == 0 || ec != std::errc()) fail(t, "invalid time '" + t.text + "'");
+    s.remove_prefix(digits);
+    size_t letters = 0;
+    while (letters < s.size() && !(s[letters] >= '0' && s[letters] <= '9')) ++letters;
+    const std::string_view unit = s.substr(0, letters);
+    s.remove_prefix(letters);
+    uint64_t scale = 0;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s" || (unit.empty() && !any && s.empty()))
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    else
+      fail(t, "invalid time '" + t.text + "': units are d, h, m, s and ms");
+    if (n > max_ms / scale || total + n * scale > max_ms)
+      fail(t, "time '" + t.text + "' is too long: at most " + std::to_string(max_ms / 1000) +
+                  " seconds");
+    total += n * scale;
+    any = true;
+  }
+  return total;
+}
+
 uint64_t parser::named(const token& t, std::span<const detail::name_value> names, vkind k,
                        const char* what) {
   if (t.kind != tok::word && t.kind != tok::number) unexpected(t, expecting_of(k));
@@ -177,6 +217,23 @@ elem_syntax parser::concat_element(const key_kinds& key) {
   return e;
 }
 
+// `timeout T` and `expires T` after an element (sets with timeouts; checked where the element
+// is added).
+void parser::element_options(elem_syntax& e) {
+  for (;;) {
+    if (accept_word("timeout")) {
+      e.timeout_ms = duration(take(), k_max_timeout_ms);
+      if (e.timeout_ms == 0) fail(e.at, "element timeout must be positive");
+    } else if (accept_word("expires")) {
+      e.expires_ms = duration(take(), k_max_timeout_ms);
+    } else if (at_word("comment") || at_word("counter")) {
+      unsupported(peek(), "element " + peek().text + "s");
+    } else {
+      return;
+    }
+  }
+}
+
 // `{ e, e, ... }`, newlines allowed, a trailing comma allowed, nested braces (from
 // variables holding sets) flattened. `empty` says what `{ }` means here.
 void parser::element_list(const key_kinds& k, std::vector<elem_syntax>& out, int depth,
@@ -193,10 +250,12 @@ void parser::element_list(const key_kinds& k, std::vector<elem_syntax>& out, int
   }
   for (;;) {
     skip_newlines();
-    if (at(tok::lbrace))
+    if (at(tok::lbrace)) {
       element_list(k, out, depth + 1, empty_rule::allow);
-    else
+    } else {
       out.push_back(element(k));
+      element_options(out.back());
+    }
     skip_newlines();
     if (accept(tok::comma)) {
       skip_newlines();
@@ -232,6 +291,7 @@ void parser::set_def(size_t ti, const token& name, bool create, bool is_map) {
                      table_title(rs_, ti));
   } else {
     set st;
+    st.serial = next_serial();
     st.handle = block_depth_ == 0 ? ++rs_.tables[ti].last_handle : 0;
     st.name = name.text;
     st.loc = loc_of(pos_of(name));
@@ -296,10 +356,13 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
         const token f = expect_name("set flag");
         if (f.text == "interval")
           st.interval = true;
+        else if (f.text == "dynamic")
+          st.dynamic = true;
+        else if (f.text == "timeout")
+          st.timeout_flag = true;
         else if (f.text != "constant")  // a static set is constant on ctgate anyway
-          one_of(f.text, {"timeout", "dynamic", "eval"})
-              ? unsupported(f, "set flag " + f.text)
-              : fail(f, "unknown set flag '" + f.text + "'");
+          f.text == "eval" ? unsupported(f, "set flag " + f.text)
+                           : fail(f, "unknown set flag '" + f.text + "'");
       } while (accept(tok::comma));
     } else if (t.text == "elements") {
       take();
@@ -314,7 +377,18 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
       take();
       if (is_map) unsupported(t, "auto-merge in a map");
       st.auto_merge = true;
-    } else if (one_of(t.text, {"size", "timeout", "gc-interval", "policy", "counter", "comment"})) {
+    } else if (t.text == "size") {
+      take();
+      const token n = peek();
+      st.size_limit = static_cast<uint32_t>(bounded(take(), k_max_live_set_size));
+      if (st.size_limit == 0) fail(n, "set size must be at least 1");
+    } else if (t.text == "timeout") {
+      take();
+      st.timeout_ms = duration(take(), k_max_timeout_ms);
+    } else if (t.text == "gc-interval") {
+      take();
+      st.gc_interval_ms = duration(take(), k_max_timeout_ms);
+    } else if (one_of(t.text, {"policy", "counter", "comment"})) {
       unsupported(t, "set " + t.text);
     } else {
       unexpected(t, "type, flags, elements or '}'");
@@ -336,8 +410,29 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
   }
   st.auto_merge = st.auto_merge || before.auto_merge;
   if (st.auto_merge && st.width() > 1) unsupported(name, "auto-merge with concatenations");
+  if (st.live() && st.interval)
+    unsupported(name, "sets with flags interval and timeouts or dynamic updates");
+  if (st.live() && is_map) unsupported(name, "maps with timeouts or dynamic updates");
+  if (st.gc_interval_ms != 0 && !st.timeout_flag && st.timeout_ms == 0)
+    fail(name, "set '" + st.name + "' has a gc-interval but no timeouts (nft: Invalid argument)");
   count_elements(name, elems.size());
+  live_elements(st, elems, false);
   add_elements(st, st.auto_merge, elems);
+}
+
+// Elements of a set with timeouts or dynamic updates: their timeouts, and the commands a
+// set carried over from the live ruleset applies (see set::ops).
+void parser::live_elements(set& st, const std::vector<elem_syntax>& elems, bool remove) {
+  for (const elem_syntax& e : elems) {
+    if ((e.timeout_ms != 0 || e.expires_ms != 0) && st.timeout_flag == false && st.timeout_ms == 0)
+      fail(e.at, "element " + e.text + " has a timeout, but set '" + st.name +
+                     "' has none: declare it with flags timeout (nft: Operation not supported)");
+    if (!st.live()) continue;
+    std::vector<value_range> parts = st.width() > 1 ? e.parts : std::vector<value_range>{e.r};
+    if (e.timeout_ms != 0 || e.expires_ms != 0)
+      st.elem_timeouts[parts] = {e.timeout_ms, e.expires_ms};
+    st.ops.push_back({remove, std::move(parts)});
+  }
 }
 
 // `typeof EXPR [. EXPR ...]`: nft's other way to give a set's type, from the fields it is
@@ -455,6 +550,26 @@ void parser::element_cmd(bool remove) {
     map_element_list(k, st.data_type, elems, ti, kNoChain);
   else
     element_list(k, elems, 1, empty_rule::syntax);
+  if (remove && st.live()) {
+    // Workers add elements to this set: whether one is there is known only when the load is
+    // installed (deleting one that is not is not an error here).
+    live_elements(st, elems, true);
+    const size_t w = st.width();
+    for (const elem_syntax& e : elems) {
+      const std::vector<value_range> want = w > 1 ? e.parts : std::vector<value_range>{e.r};
+      st.elem_timeouts.erase(want);
+      for (size_t i = 0; i < st.size(); ++i) {
+        if (!std::equal(want.begin(), want.end(), st.elems.begin() + static_cast<ptrdiff_t>(i * w)))
+          continue;
+        st.elems.erase(st.elems.begin() + static_cast<ptrdiff_t>(i * w),
+                       st.elems.begin() + static_cast<ptrdiff_t>(i * w + w));
+        st.elem_text.erase(st.elem_text.begin() + static_cast<ptrdiff_t>(i));
+        --elements_;
+        break;
+      }
+    }
+    return end_statement();
+  }
   if (remove) {
     // nft deletes exactly the elements given; one that is not there fails the whole
     // transaction (ENOENT).
@@ -477,6 +592,7 @@ void parser::element_cmd(bool remove) {
     return end_statement();
   }
   count_elements(name, elems.size());
+  live_elements(st, elems, false);
   add_elements(st, st.auto_merge, elems);
   end_statement();
 }

@@ -218,6 +218,73 @@ table ip filter {
   EXPECT_TRUE(verdict(tcp("10.0.1.9", 1015, "10.0.2.3", 80, TCPF_SYN)));
 }
 
+// Dynamic sets (issue 12): elements added, refreshed and deleted from the packet path, with
+// the set's timeout and the element's, a size limit, listings with what expires when, and
+// elements that survive a load which keeps the set (and not a flush).
+TEST(RulesetCommands, DynamicSetsFillFromThePacketPathAndExpire) {
+  test_gateway t(cfg(false));
+  const std::string rules = R"(
+table ip filter {
+  set blocked { type ipv4_addr; flags dynamic, timeout; timeout 10s; size 3; }
+  set seen { type ipv4_addr . inet_service; flags timeout; elements = { 10.0.1.50 . 80 timeout 1h } }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    tcp dport 25 delete @blocked { ip saddr } accept
+    ip saddr @blocked counter drop
+    tcp dport 23 add @blocked { ip saddr } drop
+    tcp dport 24 update @blocked { ip saddr timeout 1m } drop
+    udp dport 9 update @seen { ip saddr . udp dport timeout 5s }
+    ip saddr . tcp dport @seen counter drop
+  }
+})";
+  load(t, rules);
+  forwarded verdict{t};
+  EXPECT_TRUE(verdict(tcp("10.0.1.9", 1000, "10.0.2.2", 80, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.9", 1001, "10.0.2.2", 23, TCPF_SYN)));  // now blocked
+  EXPECT_FALSE(verdict(tcp("10.0.1.9", 1002, "10.0.2.2", 80, TCPF_SYN)));
+  std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "\t\tsize 3\n\t\tflags dynamic,timeout\n\t\ttimeout 10s\n"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.9 expires ")) << listing;
+  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.50 . 80 timeout 1h expires ")) << listing;
+  EXPECT_TRUE(contains(listing, "tcp dport 24 update @blocked { ip saddr timeout 1m } drop"));
+  // The set's timeout passes: the source is let through again.
+  t.w->now_ms += 10'001;
+  EXPECT_TRUE(verdict(tcp("10.0.1.9", 1003, "10.0.2.2", 80, TCPF_SYN)));
+  // update with the element's own timeout; delete.
+  EXPECT_FALSE(verdict(tcp("10.0.1.10", 1004, "10.0.2.2", 24, TCPF_SYN)));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "10.0.1.10 timeout 1m expires "));
+  t.w->now_ms += 30'000;
+  EXPECT_FALSE(verdict(tcp("10.0.1.10", 1005, "10.0.2.2", 80, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.10", 1006, "10.0.2.2", 25, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.10", 1007, "10.0.2.2", 80, TCPF_SYN)));
+  // Concatenated keys from the packet path.
+  EXPECT_TRUE(verdict(udp("10.0.1.8", 1008, "10.0.2.2", 9)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.8", 1009, "10.0.2.2", 9, TCPF_SYN)));
+  // Expired elements count against the size until the set's garbage collection frees them
+  // (the daemon sweeps once a second).
+  EXPECT_EQ(sweep_live_sets(*t.gw, t.w->now_ms), 1u);  // 10.0.1.9
+  // size 3: the fourth source is not added, the rule ends there (nft: NFT_BREAK), counted.
+  EXPECT_FALSE(verdict(tcp("10.0.1.11", 1010, "10.0.2.2", 23, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.12", 1011, "10.0.2.2", 23, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.0.1.13", 1012, "10.0.2.2", 23, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.14", 1013, "10.0.2.2", 23, TCPF_SYN)));
+  EXPECT_EQ(t.dp(dp_counter::set_full), 1u);
+  // A load that keeps the set keeps its elements; element commands apply to them.
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "table ip other { }\n", "other.nft"));
+  EXPECT_FALSE(verdict(tcp("10.0.1.11", 1014, "10.0.2.2", 80, TCPF_SYN)));
+  ASSERT_TRUE(
+      load_ruleset_text(*t.gw, "delete element ip filter blocked { 10.0.1.11 }\n", "d.nft"));
+  EXPECT_TRUE(verdict(tcp("10.0.1.11", 1015, "10.0.2.2", 80, TCPF_SYN)));
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "add element ip filter blocked { 10.0.1.20 timeout 2m }\n",
+                                "a.nft"));
+  EXPECT_FALSE(verdict(tcp("10.0.1.20", 1016, "10.0.2.2", 80, TCPF_SYN)));
+  // flush ruleset: a new set, empty.
+  load(t, "flush ruleset\n" + rules);
+  EXPECT_TRUE(verdict(tcp("10.0.1.12", 1017, "10.0.2.2", 80, TCPF_SYN)));
+  EXPECT_TRUE(verdict(tcp("10.0.1.20", 1018, "10.0.2.2", 80, TCPF_SYN)));
+}
+
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
 // byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
 // interface name wildcard, and the direction and status of the packet's connection.
@@ -750,7 +817,8 @@ table ip raw {
   EXPECT_EQ(t.conntrack_lines().size(), 20u);
   EXPECT_TRUE(contains(
       list_ruleset(*t.gw),
-      "meter synflood { ip saddr limit rate over 10/second burst 5 packets } counter packets 25"))
+      "meter synflood size 65535 { ip saddr limit rate over 10/second burst 5 packets } counter "
+      "packets 25"))
       << list_ruleset(*t.gw);
   // Per-rule limit counters: 45 SYNs, 20 within their source's rate, 25 over.
   EXPECT_TRUE(contains(list_limits(*t.gw), "within=20 over=25")) << list_limits(*t.gw);

@@ -934,6 +934,49 @@ class RulesetDifferentialTest(unittest.TestCase):
         final = " ".join(kernel[-1]["ct"])
         self.assertIn("mark=1", final, "the oracle did not set the mark map's mark")
 
+    def test_14_dynamic_sets(self):
+        """A blocklist filled from the packet path (the set's timeout, an element's own,
+        delete) and a port knock keyed by client . server, timed by the kernel's clock: the
+        replay advances ctgate's by the same gaps."""
+        steps = []
+        port = [54000]
+
+        def syn(client, dport, ok, note, sleep=0.0, server=SERVER):
+            port[0] += 1
+            f = Flow(port[0], dport, 1000 + port[0], 50000 + port[0], client=client,
+                     server=server)
+            st = f.syn(note=note, expect=ok)
+            st.sleep = sleep
+            return [st, f.synack(note=note + " reply", expect=ok)]
+
+        def knock(client, server, note, sleep=0.0):
+            port[0] += 1
+            st = udp("c", port[0], 7000, client=client, server=server, note=note, expect=DROP)
+            st.sleep = sleep
+            return [st]
+
+        other = "10.0.1.3"
+        steps += syn(CLIENT, 80, PASS, "web")
+        steps += syn(CLIENT, 22, DROP, "ssh before knocking")
+        steps += knock(CLIENT, SERVER, "knock")
+        steps += syn(CLIENT, 22, PASS, "ssh after knocking")
+        steps += syn(CLIENT, 22, DROP, "ssh to another server", server="10.0.2.3")
+        steps += syn(CLIENT, 23, DROP, "telnet: blocked for 2 s")
+        steps += syn(CLIENT, 80, DROP, "web while blocked")
+        steps += syn(other, 24, DROP, "tcp 24: blocked for 4 s")
+        steps += syn(other, 80, DROP, "web while blocked")
+        steps += syn(CLIENT, 80, PASS, "web after the set's 2 s", sleep=2.3)
+        steps += syn(other, 80, DROP, "web: still within the element's 4 s")
+        steps += syn(CLIENT, 22, DROP, "ssh after the knock's 3 s", sleep=0.9)
+        steps += knock(other, SERVER, "knock while blocked")
+        port[0] += 1
+        steps += [udp("c", port[0], 25, client=other, note="unblock", expect=PASS)]
+        steps += syn(other, 80, PASS, "web after unblocking")
+        steps += syn(other, 22, DROP, "ssh: the knock came while blocked")
+        for i, st in enumerate(steps):
+            st.snap = (i + 1) % 6 == 0
+        self._diff("10_dynset.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).

@@ -397,14 +397,18 @@ TEST(CompileLimits, LimitersAndMetersGetTheirRatesAndCounters) {
   EXPECT_EQ(b.interval_ns, 30'000'000'000u);
   EXPECT_EQ(b.tolerance_ns, 30'000'000'000u * 4);
   EXPECT_TRUE(b.over);
-  ASSERT_EQ(c->meters.size(), 1u);
-  EXPECT_EQ(stmt_of(*c, rule_of(*c, "in", 2), 0).meter, 0u);
-  const meter_state& m = *c->meters[0];
-  EXPECT_EQ(m.key, field::ip_saddr);
+  ASSERT_EQ(c->elem_limits.size(), 1u);
+  const cstmt& ms = stmt_of(*c, rule_of(*c, "in", 2), 0);
+  EXPECT_EQ(ms.meter, 0u);
+  const elem_limit& m = c->elem_limits[0];
   EXPECT_EQ(m.interval_ns, 10'000'000u);
   EXPECT_EQ(m.tolerance_ns, 10'000'000u * 104);
   EXPECT_TRUE(m.over);
-  ASSERT_NE(m.cells, nullptr);
+  // The meter's own dynamic set, keyed by ip saddr, nft's default size.
+  ASSERT_EQ(c->live_lookups.size(), 1u);
+  EXPECT_EQ(c->live_lookups[ms.live].fields[0], field::ip_saddr);
+  EXPECT_EQ(c->live_sets[c->live_lookups[ms.live].set].size, 65535u);
+  EXPECT_TRUE(c->live_sets[c->live_lookups[ms.live].set].limits);
   // Per-statement counters: limits first, then meters, each pointing back at its rule.
   ASSERT_EQ(c->limit_rule.size(), 3u);
   EXPECT_EQ(c->limit_rule[2].index, 2u);

@@ -1503,14 +1503,25 @@ TEST(RulesetStatement, MeterPerSourceLimit) {
   const statement& m = r.stmts[0];
   EXPECT_EQ(m.kind, stmt_kind::meter);
   EXPECT_EQ(m.meter_name, "synflood");
-  EXPECT_EQ(m.meter_key, field::ip_saddr);
+  EXPECT_EQ(m.from, field::ip_saddr);
+  EXPECT_EQ(m.meter_size, 0u);
   EXPECT_TRUE(m.over);
   EXPECT_EQ(m.rate, 100u);
   EXPECT_EQ(m.unit, rate_unit::second);
   rule d = rule_of("meter perdst { ip daddr limit rate 5/minute burst 2 packets } accept");
-  EXPECT_EQ(d.stmts[0].meter_key, field::ip_daddr);
+  EXPECT_EQ(d.stmts[0].from, field::ip_daddr);
   EXPECT_EQ(d.stmts[0].burst, 2u);
-  EXPECT_NE(rule_err("meter m { tcp dport limit rate 1/second }").find("not supported"),
+  // Any key, as a dynamic set's: a concatenation, a size, a timeout.
+  rule c = rule_of(
+      "meter m size 1000 { ip saddr . tcp dport timeout 10s limit rate 5/minute burst 3 packets }");
+  EXPECT_EQ(c.stmts[0].meter_size, 1000u);
+  ASSERT_EQ(c.stmts[0].concat.size(), 1u);
+  EXPECT_EQ(c.stmts[0].concat[0], field::tcp_dport);
+  EXPECT_EQ(c.stmts[0].elem_timeout_ms, 10'000u);
+  EXPECT_NE(
+      rule_err("meter m { ip saddr counter }").find("not supported: counter in a set element"),
+      std::string::npos);
+  EXPECT_NE(rule_err("meter m { ip saddr }").find("syntax error, unexpected '}', expecting limit"),
             std::string::npos);
 }
 
