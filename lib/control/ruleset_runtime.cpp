@@ -207,25 +207,34 @@ nft::ruleset current_ast(gateway& gw) {
 void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to) {
   // A rule's identity: its table's handle, its own handle and its serial (a rule replaced
   // in place keeps its handle but starts counting again, as in nft), and which of its
-  // counter statements this is.
+  // counter (or quota) statements this is.
   using key = std::tuple<uint64_t, uint64_t, uint64_t, uint32_t>;
-  auto keys_of = [](const nft::compiled_ruleset& rs) {
+  auto keys_of = [](const nft::compiled_ruleset& rs, const std::vector<nft::crule>& rules) {
     std::vector<key> keys;
     std::map<std::pair<uint64_t, uint64_t>, uint32_t> ordinal;
-    for (const nft::crule& cr : rs.counter_rule) {
+    for (const nft::crule& cr : rules) {
       const nft::table& tb = rs.ast.tables[cr.table];
       const nft::rule& rl = tb.chains[cr.chain].rules[cr.index];
       keys.emplace_back(tb.handle, rl.handle, rl.serial, ordinal[{tb.handle, rl.handle}]++);
     }
     return keys;
   };
-  const std::vector<key> old_keys = keys_of(from);
-  std::map<key, uint32_t> old_index;
-  for (uint32_t i = 0; i < old_keys.size(); i++) old_index.emplace(old_keys[i], i);
-  const std::vector<key> new_keys = keys_of(*to);
-  for (uint32_t i = 0; i < new_keys.size(); i++)
-    if (auto it = old_index.find(new_keys[i]); it != old_index.end())
-      to->counter_base[i] = from.counter_total(it->second);
+  // For each of `to`'s statements, the index of the same statement in `from`, if kept.
+  auto carried = [&](const std::vector<nft::crule>& old_rules,
+                     const std::vector<nft::crule>& new_rules, auto&& copy) {
+    const std::vector<key> old_keys = keys_of(from, old_rules);
+    std::map<key, uint32_t> old_index;
+    for (uint32_t i = 0; i < old_keys.size(); i++) old_index.emplace(old_keys[i], i);
+    const std::vector<key> new_keys = keys_of(*to, new_rules);
+    for (uint32_t i = 0; i < new_keys.size(); i++)
+      if (auto it = old_index.find(new_keys[i]); it != old_index.end()) copy(it->second, i);
+  };
+  carried(from.counter_rule, to->counter_rule,
+          [&](uint32_t was, uint32_t is) { to->counter_base[is] = from.counter_total(was); });
+  carried(from.quota_rule, to->quota_rule, [&](uint32_t was, uint32_t is) {
+    to->quotas[is].consumed.store(from.quotas[was].consumed.load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
+  });
 }
 
 result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) {
@@ -408,6 +417,14 @@ class live_counters : public nft::counter_lookup {
     for (uint32_t i = 0; i < rs_.counter_rule.size(); i++) {
       const auto& cr = rs_.counter_rule[i];
       if (cr.table == t && cr.chain == c && cr.index == r) return rs_.counter_total(i);
+    }
+    return std::nullopt;
+  }
+  std::optional<uint64_t> quota_used(size_t t, size_t c, size_t r) const override {
+    for (uint32_t i = 0; i < rs_.quota_rule.size(); i++) {
+      const auto& qr = rs_.quota_rule[i];
+      if (qr.table == t && qr.chain == c && qr.index == r)
+        return rs_.quotas[i].consumed.load(std::memory_order_relaxed);
     }
     return std::nullopt;
   }

@@ -149,6 +149,7 @@ enum class stmt_kind : uint8_t {
   dynset,  // add|update|delete @set { KEY [timeout T] [limit rate ...] } (nft_dynset)
   vmap,    // FIELD vmap { key : verdict, ... } | FIELD vmap @map
   tcp_mss_set,  // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
+  quota,        // quota [over|until] N bytes|kbytes|mbytes [used M ...] (nft_quota)
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
@@ -194,7 +195,8 @@ struct statement {
   uint64_t value = 0;    // meta/ct mark set VALUE, nftrace set 0|1, maxseg size set N
   bool rt_mtu = false;   // tcp option maxseg size set rt mtu
   uint64_t packets = 0;  // counter packets N bytes M (as listed; starting values)
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;    // ... and quota: its size in bytes (`over` as for limit)
+  uint64_t used = 0;     // quota ... used M: bytes already consumed (starting value)
   // synproxy options (0 / false: not given)
   uint16_t mss = 0;
   uint8_t wscale = 0xff;  // 0xff: not given
@@ -350,6 +352,11 @@ struct counter_value {
 struct counter_lookup {
   virtual ~counter_lookup() = default;
   virtual std::optional<counter_value> get(size_t table, size_t chain, size_t rule) const = 0;
+  // The bytes the rule's first quota has used now; nullopt to print the written `used`.
+  virtual std::optional<uint64_t> quota_used(size_t /*table*/, size_t /*chain*/,
+                                             size_t /*rule*/) const {
+    return std::nullopt;
+  }
   // A set whose elements workers update (set::live): its elements now, each as nft lists one
   // (`10.0.0.1 timeout 1m expires 59s964ms`); nullopt to print the ones written.
   virtual std::optional<std::vector<std::string>> set_elements(size_t /*table*/,

@@ -59,6 +59,11 @@ range_set::range_set(std::vector<value_range> r) {
       if (keys.empty() || keys.back() != x.lo) keys.push_back(x.lo);  // sorted: distinct
     exact_ = exact_index(keys);
   }
+  n_ = lo_.size();
+  if (hashed()) {  // the hash answers every lookup: the sorted arrays would only take memory
+    std::vector<uint64_t>().swap(lo_);
+    std::vector<uint64_t>().swap(hi_);
+  }
 }
 
 bool gcra_conforming(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t interval_ns,
@@ -109,7 +114,11 @@ range_map::range_map(const std::vector<value_range>& keys, std::vector<entry> da
     data_.push_back(data[i]);
   }
   // Keys do not overlap, so single-value keys are distinct; data_ is in lo_'s order.
-  if (worth_hashing(keys, keys.size())) exact_ = exact_index(lo_);
+  if (worth_hashing(keys, keys.size())) {
+    exact_ = exact_index(lo_);
+    std::vector<uint64_t>().swap(lo_);
+    std::vector<uint64_t>().swap(hi_);
+  }
 }
 
 // Builds a concat_table (compiled.h): node(list, d) makes the node for field d of the elements
@@ -717,6 +726,10 @@ class compiler {
       case stmt_kind::tcp_mss_set:
         if (s.rt_mtu) out->value = k_mss_rt_mtu;
         break;
+      case stmt_kind::quota:
+        out->quota = static_cast<uint32_t>(quotas_.size());
+        quotas_.push_back(s);
+        break;
       case stmt_kind::notrack:
       case stmt_kind::ct_zone_set:
       case stmt_kind::ct_mark_set: out_->uses_ct = true; break;
@@ -743,6 +756,7 @@ class compiler {
       cstmt cs;
       if (!compile_stmt(t, s, &cs)) return false;
       if (cs.counter != k_none) out_->counter_rule.push_back(cr);
+      if (cs.quota != k_none) out_->quota_rule.push_back(cr);
       if (cs.limit != k_none) limit_rules_.push_back(cr);
       if (cs.meter != k_none) meter_rules_.push_back(cr);
       out_->stmts.push_back(cs);
@@ -760,6 +774,7 @@ class compiler {
   };
   std::vector<limit_params> limits_;
   std::vector<crule> limit_rules_, meter_rules_;
+  std::vector<statement> quotas_;
 
  private:
   const ruleset& rs_;
@@ -789,6 +804,12 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
     out->limiters[i].interval_ns = c.limits_[i].interval_ns;
     out->limiters[i].tolerance_ns = c.limits_[i].interval_ns * c.limits_[i].tolerance;
     out->limiters[i].over = c.limits_[i].over;
+  }
+  out->quotas = std::make_unique<quota_state[]>(std::max<size_t>(1, c.quotas_.size()));
+  for (size_t i = 0; i < c.quotas_.size(); ++i) {
+    out->quotas[i].bytes = c.quotas_[i].bytes;
+    out->quotas[i].over = c.quotas_[i].over;
+    out->quotas[i].consumed.store(c.quotas_[i].used, std::memory_order_relaxed);
   }
   build_runs(*out);
   out->n_workers = n_workers;

@@ -88,12 +88,13 @@ class range_set {
     const size_t i = last_at_or_below(lo_, v);
     return i < lo_.size() && v <= hi_[i];
   }
-  size_t size() const { return lo_.size(); }
+  size_t size() const { return n_; }
   bool hashed() const { return !exact_.empty(); }
 
  private:
   std::vector<uint64_t> lo_, hi_;  // split arrays: the search touches lo_ only
-  exact_index exact_;              // many exact values: hashed (lo_/hi_ stay for listings)
+  exact_index exact_;              // many exact values: hashed (then lo_ and hi_ are freed)
+  size_t n_ = 0;                   // ranges after merging
 };
 
 // A map (verdict or data), named or anonymous: sorted disjoint key ranges, each with its
@@ -116,11 +117,11 @@ class range_map {
     const size_t i = last_at_or_below(lo_, v);
     return i < lo_.size() && v <= hi_[i] ? &data_[i] : nullptr;
   }
-  size_t size() const { return lo_.size(); }
+  size_t size() const { return data_.size(); }
   bool hashed() const { return !exact_.empty(); }
 
  private:
-  std::vector<uint64_t> lo_, hi_;
+  std::vector<uint64_t> lo_, hi_;  // freed once hashed
   std::vector<entry> data_;
   exact_index exact_;
 };
@@ -197,6 +198,7 @@ struct cstmt {
   uint32_t map = k_none;         // vmap / mark set ... map: index into compiled_ruleset::maps
   uint32_t concat = k_none;      // ... or, for a concatenated key, into concat_lookups
   uint32_t numgen = k_none;      // `from` is numgen: index into compiled_ruleset::numgens
+  uint32_t quota = k_none;       // index into compiled_ruleset::quotas
   bool has_from = false;         // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
@@ -303,6 +305,14 @@ struct numgen_state {
   uint32_t next();
 };
 
+// quota [over|until] N bytes (nft_quota): bytes consumed by the packets that reached the
+// statement, over all workers (one shared word, as the kernel's).
+struct quota_state {
+  uint64_t bytes = 0;  // the quota
+  bool over = false;   // `quota over`: the rule matches once the quota is used up
+  alignas(64) std::atomic<uint64_t> consumed{0};
+};
+
 struct rule_counter {
   counter_slot packets;
   counter_slot bytes;
@@ -328,6 +338,8 @@ struct compiled_ruleset {
   };
   std::vector<log_spec> logs;       // per log statement
   std::vector<crule> counter_rule;  // counter index -> rule position
+  std::unique_ptr<quota_state[]> quotas;
+  std::vector<crule> quota_rule;  // quota index -> rule position
   std::unique_ptr<limiter[]> limiters;
   uint32_t n_limiters = 0;
   std::vector<elem_limit> elem_limits;

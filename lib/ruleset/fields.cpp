@@ -165,6 +165,20 @@ const char* noun_of(vkind k) {
   }
 }
 
+std::span<const name_value> log_level_names() {
+  static constexpr name_value names[] = {{"emerg", 0}, {"alert", 1},  {"crit", 2}, {"err", 3},
+                                         {"warn", 4},  {"notice", 5}, {"info", 6}, {"debug", 7}};
+  return names;
+}
+
+std::span<const name_value> rate_unit_names() {
+  static constexpr name_value names[] = {{"second", static_cast<uint32_t>(rate_unit::second)},
+                                         {"minute", static_cast<uint32_t>(rate_unit::minute)},
+                                         {"hour", static_cast<uint32_t>(rate_unit::hour)},
+                                         {"day", static_cast<uint32_t>(rate_unit::day)}};
+  return names;
+}
+
 std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name) {
   for (const name_value& nv : table)
     if (nv.name == name) return nv.value;
@@ -392,12 +406,8 @@ const char* unsupported_rule_word(std::string_view w) {
       {"dup", "dup"},
       {"fwd", "fwd"},
       {"tproxy", "tproxy"},
-      {"quota", "quota"},
       {"flow", "flow offload"},
-      {"update", "dynamic set updates"},
-      {"add", "dynamic set updates"},
-      {"delete", "dynamic set updates"},
-      {"set", "dynamic set updates"},
+      {"set", "the set statement's old syntax (write add @set { KEY })"},
       {"continue", "continue"},
       {"xt", "xt (iptables-nft compat)"},
       {"secmark", "secmark"},

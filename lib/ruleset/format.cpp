@@ -192,13 +192,8 @@ std::string match_text(const match& m) {
 }
 
 const char* unit_name(rate_unit u) {
-  switch (u) {
-    case rate_unit::second: return "second";
-    case rate_unit::minute: return "minute";
-    case rate_unit::hour: return "hour";
-    case rate_unit::day: return "day";
-  }
-  return "second";
+  const char* n = name_of(detail::rate_unit_names(), static_cast<uint32_t>(u));
+  return n != nullptr ? n : "second";
 }
 
 std::string verdict_text(const map_data& d) {
@@ -239,6 +234,21 @@ std::string source_text(const statement& s, const char* how) {
                               s.kind == stmt_kind::vmap, 0);
 }
 
+// A byte amount as nft prints a quota's: in the largest of mbytes, kbytes and bytes that
+// holds it whole.
+std::string bytes_text(uint64_t b) {
+  if (b != 0 && b % (1u << 20) == 0) return std::to_string(b >> 20) + " mbytes";
+  if (b != 0 && b % 1024 == 0) return std::to_string(b >> 10) + " kbytes";
+  return std::to_string(b) + " bytes";
+}
+
+std::string quota_text(const statement& s, std::optional<uint64_t> used) {
+  std::string out = std::string("quota ") + (s.over ? "over " : "") + bytes_text(s.bytes);
+  const uint64_t u = used.value_or(s.used);
+  if (u != 0) out += " used " + bytes_text(u);
+  return out;
+}
+
 std::string limit_text(const statement& s) {
   std::string out = "limit rate ";
   if (s.over) out += "over ";
@@ -257,11 +267,11 @@ std::string dynset_element_text(const statement& s) {
 
 // As nft's log_stmt_print: prefix, level unless warn, then the flags.
 std::string log_text(const statement& s) {
-  static const char* const levels[] = {"emerg", "alert",  "crit", "err",
-                                       "warn",  "notice", "info", "debug"};
   std::string out = "log";
   if (!s.log_prefix.empty()) out += " prefix \"" + s.log_prefix + "\"";
-  if (s.log_level != 4 && s.log_level < 8) out += std::string(" level ") + levels[s.log_level];
+  if (s.log_level != 4)
+    if (const char* level = name_of(detail::log_level_names(), s.log_level))
+      out += std::string(" level ") + level;
   const uint8_t f = s.log_flags;
   if ((f & LOG_F_ALL) == LOG_F_ALL) return out + " flags all";
   if (f & (LOG_F_TCPSEQ | LOG_F_TCPOPT)) {
@@ -279,6 +289,7 @@ std::string log_text(const statement& s) {
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
   switch (s.kind) {
     case stmt_kind::vmap: return source_text(s, "vmap");
+    case stmt_kind::quota: return quota_text(s, std::nullopt);
     case stmt_kind::tcp_mss_set:
       return "tcp option maxseg size set " +
              (s.rt_mtu ? std::string("rt mtu") : std::to_string(s.value));
@@ -331,7 +342,9 @@ std::string statement_text(const statement& s, const std::optional<counter_value
   return "";
 }
 
-std::string rule_text(const rule& r, std::optional<counter_value> live) {
+// `live`: the first counter's values now; `used`: the first quota's bytes used now.
+std::string rule_text(const rule& r, std::optional<counter_value> live,
+                      std::optional<uint64_t> used = std::nullopt) {
   std::string out;
   auto add = [&out](const std::string& part) {
     if (!out.empty()) out += ' ';
@@ -339,6 +352,11 @@ std::string rule_text(const rule& r, std::optional<counter_value> live) {
   };
   for (const match& m : r.matches) add(match_text(m));
   for (const statement& s : r.stmts) {
+    if (s.kind == stmt_kind::quota) {
+      add(quota_text(s, used));
+      used.reset();
+      continue;
+    }
     add(statement_text(s, s.kind == stmt_kind::counter ? live : std::nullopt));
     if (s.kind == stmt_kind::counter) live.reset();  // live values belong to the first counter
   }
@@ -438,8 +456,13 @@ void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
   }
   for (size_t ri = 0; ri < c.rules.size(); ++ri) {
     std::optional<counter_value> live;
-    if (counters) live = counters->get(ti, ci, ri);
-    out += "\t\t" + rule_text(c.rules[ri], live) + handle_note(handles, c.rules[ri].handle) + "\n";
+    std::optional<uint64_t> used;
+    if (counters) {
+      live = counters->get(ti, ci, ri);
+      used = counters->quota_used(ti, ci, ri);
+    }
+    out += "\t\t" + rule_text(c.rules[ri], live, used) + handle_note(handles, c.rules[ri].handle) +
+           "\n";
   }
   out += "\t}\n";
 }

@@ -548,6 +548,16 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             if (!update_live_set(w, rs, s, mb, m, lk)) goto next_rule;
             break;
           case stmt_kind::tcp_mss_set: clamp_mss(w, mb, m, value); break;
+          case stmt_kind::quota: {
+            // nft_quota: every packet reaching it consumes; `until` matches while the total
+            // stays below the quota, `over` once it has reached it.
+            quota_state& q = rs.quotas[s.quota];
+            const uint64_t len = rte_pktmbuf_pkt_len(mb) - m->l3_off;
+            const bool used_up =
+                q.consumed.fetch_add(len, std::memory_order_relaxed) + len >= q.bytes;
+            if (used_up != q.over) goto next_rule;
+            break;
+          }
           case stmt_kind::synproxy: {
             synproxy_options o;
             o.mss = static_cast<uint16_t>(s.value);

@@ -248,6 +248,8 @@ class parser {
   void log_flags(statement& st);
   void synproxy_options(statement& st);
   void meter_body(statement& st);
+  void quota_options(statement& st);
+  uint64_t byte_amount();
   void dynset_element(statement& st, bool meter);
   void mark_dynamic_sets();
   void limit_options(statement& st);

@@ -52,7 +52,7 @@ bool parser::starts_match() {
 bool parser::starts_statement() {
   const std::string& w = peek().text;
   if (one_of(w, {"counter", "accept", "drop", "reject", "notrack", "jump", "goto", "return", "log",
-                 "limit", "synproxy", "meter"}))
+                 "limit", "synproxy", "meter", "quota"}))
     return true;
   if (w == "meta" || w == "ct") return at_word("set", 2);
   if (w == "mark" || w == "nftrace") return at_word("set", 1);
@@ -610,6 +610,9 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "meter") {
     st.kind = stmt_kind::meter;
     meter_body(st);
+  } else if (w == "quota") {
+    st.kind = stmt_kind::quota;
+    quota_options(st);
   } else if (w == "add" || w == "update" || w == "delete") {
     // add|update|delete @set { KEY [timeout T] [limit ...] } (nft_dynset)
     st.kind = stmt_kind::dynset;
@@ -686,9 +689,6 @@ void parser::reject_options(statement& st) {
 
 void parser::log_options(statement& st) {
   bool prefix = false, level = false;
-  static const std::pair<std::string_view, uint8_t> levels[] = {
-      {"emerg", 0}, {"alert", 1},  {"crit", 2}, {"err", 3},
-      {"warn", 4},  {"notice", 5}, {"info", 6}, {"debug", 7}};
   while (at(tok::word)) {
     const token opt = peek();
     if (opt.text == "prefix" && !prefix) {
@@ -702,16 +702,12 @@ void parser::log_options(statement& st) {
     } else if (opt.text == "level" && !level) {
       take();
       const token lv = expect_name("log level");
-      bool known = false;
-      for (const auto& [name, value] : levels)
-        if (lv.text == name) {
-          st.log_level = value;
-          known = true;
-        }
-      if (!known) {
+      const std::optional<uint32_t> value = detail::lookup_name(detail::log_level_names(), lv.text);
+      if (!value) {
         if (lv.text == "audit") unsupported(lv, "log level audit (the audit subsystem)");
         fail(lv, "unknown log level '" + lv.text + "'");
       }
+      st.log_level = static_cast<uint8_t>(*value);
       level = true;
     } else if (opt.text == "flags") {
       take();
@@ -776,6 +772,31 @@ void parser::synproxy_options(statement& st) {
   }
 }
 
+// After `quota`: [over|until] N bytes|kbytes|mbytes [used M bytes|kbytes|mbytes].
+void parser::quota_options(statement& st) {
+  if (at_word("name")) unsupported(peek(), "named quotas");
+  st.over = accept_word("over");
+  if (!st.over) accept_word("until");
+  st.bytes = byte_amount();
+  if (st.bytes == 0) fail(peek(), "quota must be at least 1 byte");
+  if (accept_word("used")) st.used = byte_amount();
+}
+
+// N bytes|kbytes|mbytes (nft's quota units: powers of 1024).
+uint64_t parser::byte_amount() {
+  const token n = peek();
+  const uint64_t v = number(take());
+  const token unit = expect_name("bytes, kbytes or mbytes");
+  static constexpr detail::name_value units[] = {{"bytes", 0}, {"kbytes", 10}, {"mbytes", 20}};
+  const std::optional<uint32_t> shift = detail::lookup_name(units, unit.text);
+  if (!shift) {
+    if (unit.text == "gbytes") fail(span_from(n), "Wrong rate format");  // as nft
+    unexpected(unit, "bytes, kbytes or mbytes");
+  }
+  if (v > (~uint64_t{0} >> *shift)) fail(n, "number '" + n.text + "' is too large");
+  return v << *shift;
+}
+
 // meter NAME [size N] { KEY [timeout T] limit rate [over] N/unit [burst M packets] }: a
 // dynamic set of its own (nft lists it with its size).
 void parser::meter_body(statement& st) {
@@ -828,20 +849,12 @@ void parser::limit_options(statement& st) {
     unsupported(peek(), "byte rate limits");
   expect(tok::slash, "'/'");
   const token unit = expect_name("second, minute, hour or day");
-  static const std::pair<std::string_view, rate_unit> units[] = {{"second", rate_unit::second},
-                                                                 {"minute", rate_unit::minute},
-                                                                 {"hour", rate_unit::hour},
-                                                                 {"day", rate_unit::day}};
-  bool found = false;
-  for (const auto& [name, u] : units)
-    if (unit.text == name) {
-      st.unit = u;
-      found = true;
-    }
-  if (!found) {
+  const std::optional<uint32_t> u = detail::lookup_name(detail::rate_unit_names(), unit.text);
+  if (!u) {
     if (unit.text == "week") unsupported(unit, "limit per week");
     unexpected(unit, "second, minute, hour or day");
   }
+  st.unit = static_cast<rate_unit>(*u);
   if (st.rate == 0) fail(n, "limit rate must be at least 1");
   if (accept_word("burst")) {
     st.burst = static_cast<uint32_t>(bounded(take(), 0xffffffff));

@@ -285,6 +285,34 @@ table ip filter {
   EXPECT_TRUE(verdict(tcp("10.0.1.20", 1018, "10.0.2.2", 80, TCPF_SYN)));
 }
 
+// quota (issue 12): every packet reaching it consumes its IP length; `over` matches once the
+// total reaches the quota. The listing shows what is used; a load that keeps the rule keeps it.
+TEST(RulesetCommands, QuotaDropsOnceUsedUp) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    udp dport 9 quota over 100 bytes drop
+    udp dport 10 quota until 60 bytes accept
+    udp dport 10 drop
+  }
+})");
+  forwarded verdict{t};
+  // 28-byte datagrams (IP + UDP): 28, 56, 84 pass; the fourth makes 112 >= 100.
+  for (uint16_t i = 0; i < 3; ++i) EXPECT_TRUE(verdict(udp("10.0.1.9", 1000 + i, "10.0.2.2", 9)));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1003, "10.0.2.2", 9)));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1004, "10.0.2.2", 9)));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1005, "10.0.2.2", 10)));   // 28 < 60
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1006, "10.0.2.2", 10)));   // 56 < 60
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1007, "10.0.2.2", 10)));  // 84: over, next rule drops
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "udp dport 9 quota over 100 bytes used 140 bytes drop"))
+      << list_ruleset(*t.gw);
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "table ip other { }\n", "other.nft"));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1008, "10.0.2.2", 9)));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "quota over 100 bytes used 168 bytes drop"));
+}
+
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
 // byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
 // interface name wildcard, and the direction and status of the packet's connection.

@@ -585,5 +585,44 @@ TEST(NftFields, NumgenListsAsNftDoes) {
             "                                                    ^");
 }
 
+// quota (nft_quota), listed as nft 1.0.6 lists the same rules on this machine: the largest
+// unit that holds the amount whole, `until` left out, `used` only when not zero.
+TEST(NftCommands, QuotasListAsNft) {
+  expect_lists_as(R"(table ip q {
+  chain c { type filter hook input priority 0;
+    quota 25 mbytes accept
+    quota over 1000 bytes drop
+    quota until 500 kbytes used 100 kbytes
+    quota 1500 bytes used 1024 bytes counter
+    quota over 3000000 bytes
+    quota 2048 kbytes
+  }
+}
+)",
+                  R"(table ip q {
+	chain c {
+		type filter hook input priority filter; policy accept;
+		quota 25 mbytes accept
+		quota over 1000 bytes drop
+		quota 500 kbytes used 100 kbytes
+		quota 1500 bytes used 1 kbytes counter packets 0 bytes 0
+		quota over 3000000 bytes
+		quota 2 mbytes
+	}
+}
+)");
+  auto err = [](const std::string& rule) {
+    result<ruleset> r = parse_string(
+        "table ip q { chain c { type filter hook input priority 0; " + rule + "; } }\n", "rs.nft");
+    return r ? std::string() : r.error().to_string();
+  };
+  EXPECT_NE(err("quota over 2 gbytes").find("rs.nft:1:70: error: Wrong rate format"),
+            std::string::npos)
+      << err("quota over 2 gbytes");
+  EXPECT_NE(err("quota 0 bytes").find("quota must be at least 1 byte"), std::string::npos);
+  EXPECT_NE(err("quota 10").find("expecting bytes, kbytes or mbytes"), std::string::npos);
+  EXPECT_NE(err("quota name \"q\"").find("not supported: named quotas"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ctgate::nft
