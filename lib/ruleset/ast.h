@@ -66,6 +66,7 @@ enum class field : uint8_t {
   ct_status,          // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
   tcp_option_maxseg,  // u16: the MSS option's value (no match without the option)
   numgen,             // not read from the packet: numgen inc|random mod N [offset M]
+  meta_pkttype,       // host | broadcast | multicast (| other): the frame's L2 destination
 };
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).

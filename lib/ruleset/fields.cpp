@@ -77,6 +77,9 @@ constexpr name_value kDscps[] = {
     {"cs5", 0x28},  {"va", 0x2c},   {"ef", 0x2e},   {"cs6", 0x30},   {"cs7", 0x38}};
 constexpr name_value kEcns[] = {{"not-ect", 0}, {"ect1", 1}, {"ect0", 2}, {"ce", 3}};
 constexpr name_value kCtDirs[] = {{"original", 0}, {"reply", 1}};
+// Linux's PACKET_* (if_packet.h); `unicast` reads as host, which prints.
+constexpr name_value kPktTypes[] = {
+    {"host", 0}, {"unicast", 0}, {"broadcast", 1}, {"multicast", 2}, {"other", 3}};
 // Linux's IPS_* bits, in bit order.
 constexpr name_value kCtStatus[] = {
     {"expected", 1u << 0}, {"seen-reply", 1u << 1}, {"assured", 1u << 2}, {"confirmed", 1u << 3},
@@ -144,6 +147,7 @@ std::span<const name_value> names_of(vkind k) {
     case vkind::dscp: return kDscps;
     case vkind::ecn: return kEcns;
     case vkind::ctdir: return kCtDirs;
+    case vkind::pkttype: return kPktTypes;
     case vkind::ctstatus: return kCtStatus;
     default: return {};
   }
@@ -160,6 +164,7 @@ const char* noun_of(vkind k) {
     case vkind::dscp: return "dscp";
     case vkind::ecn: return "ecn";
     case vkind::ctdir: return "ct direction";
+    case vkind::pkttype: return "packet type";
     case vkind::ctstatus: return "ct status";
     default: return "value";
   }
@@ -256,6 +261,7 @@ const char* field_name(field f) {
     case field::ip_ecn: return "ip ecn";
     case field::ip_frag_off: return "ip frag-off";
     case field::ct_direction: return "ct direction";
+    case field::meta_pkttype: return "meta pkttype";
     case field::ct_status: return "ct status";
     case field::tcp_option_maxseg: return "tcp option maxseg size";
     case field::numgen: return "numgen";
@@ -295,16 +301,16 @@ constexpr field_entry kIpFields[] = {
     {"frag-off", field::ip_frag_off}};
 constexpr std::string_view kIpKnown[] = {"checksum", "option"};
 constexpr field_entry kMetaFields[] = {
-    {"l4proto", field::meta_l4proto},  {"mark", field::meta_mark},
-    {"iif", field::meta_iif},          {"oif", field::meta_oif},
-    {"iifname", field::meta_iifname},  {"oifname", field::meta_oifname},
-    {"length", field::meta_length},    {"nfproto", field::meta_nfproto},
-    {"protocol", field::meta_protocol}};
+    {"l4proto", field::meta_l4proto},   {"mark", field::meta_mark},
+    {"iif", field::meta_iif},           {"oif", field::meta_oif},
+    {"iifname", field::meta_iifname},   {"oifname", field::meta_oifname},
+    {"length", field::meta_length},     {"nfproto", field::meta_nfproto},
+    {"protocol", field::meta_protocol}, {"pkttype", field::meta_pkttype}};
 constexpr std::string_view kMetaKnown[] = {
-    "priority", "skuid",   "skgid",    "nftrace",  "rtclassid", "ibrname",  "obrname",
-    "pkttype",  "cpu",     "iifgroup", "oifgroup", "cgroup",    "random",   "ipsec",
-    "secpath",  "iiftype", "oiftype",  "time",     "day",       "hour",     "iifkind",
-    "oifkind",  "sdif",    "sdifname", "broute",   "ibrpvid",   "ibrvproto"};
+    "priority", "skuid",    "skgid",    "nftrace", "rtclassid", "ibrname", "obrname",
+    "cpu",      "iifgroup", "oifgroup", "cgroup",  "random",    "ipsec",   "secpath",
+    "iiftype",  "oiftype",  "time",     "day",     "hour",      "iifkind", "oifkind",
+    "sdif",     "sdifname", "broute",   "ibrpvid", "ibrvproto"};
 constexpr field_entry kCtFields[] = {{"state", field::ct_state},
                                      {"mark", field::ct_mark},
                                      {"zone", field::ct_zone},
@@ -468,6 +474,7 @@ vkind kind_of(field f) {
     case field::ip_frag_off:
     case field::tcp_option_maxseg: return vkind::u16;
     case field::ct_direction: return vkind::ctdir;
+    case field::meta_pkttype: return vkind::pkttype;
     case field::ct_status: return vkind::ctstatus;
     default: return vkind::port;
   }
@@ -481,6 +488,7 @@ uint64_t max_of(vkind k) {
     case vkind::dscp: return 0x3f;
     case vkind::ecn: return 3;
     case vkind::ctdir: return 1;
+    case vkind::pkttype: return 3;
     case vkind::nfproto:
     case vkind::proto:
     case vkind::icmp:
@@ -510,6 +518,7 @@ const char* expecting_of(vkind k) {
     case vkind::dscp:
     case vkind::ecn:
     case vkind::ctdir:
+    case vkind::pkttype:
     case vkind::ctstatus: return noun_of(k);
   }
   return "value";

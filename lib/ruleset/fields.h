@@ -99,6 +99,7 @@ enum class vkind : uint8_t {
   dscp,
   ecn,
   ctdir,
+  pkttype,
   ctstatus
 };
 

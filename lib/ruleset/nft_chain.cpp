@@ -102,6 +102,19 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                   : static_cast<uint64_t>(ip[6]) << 8 | ip[7];
       return true;
     }
+    case field::meta_pkttype:
+      // stage_parse dropped frames for other hosts; what is left is ours, or a group
+      // address (PKT_F_L2_MULTICAST) whose first byte says which. Packets the gateway makes
+      // are the host's, as Linux's are.
+      if (!(m->flags & PKT_F_L2_MULTICAST) || m->l3_off < sizeof(rte_ether_hdr)) {
+        *out = 0;
+      } else {
+        const uint8_t* dst =
+            rte_pktmbuf_mtod(mb, const uint8_t*) + m->l3_off - sizeof(rte_ether_hdr);
+        static constexpr uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        *out = std::memcmp(dst, bcast, sizeof(bcast)) == 0 ? 1 : 2;
+      }
+      return true;
     case field::ct_direction:
       if (m->ct == nullptr) return false;
       *out = m->ct_dir;

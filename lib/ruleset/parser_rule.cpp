@@ -43,7 +43,8 @@ bool parser::starts_match() {
   const token& t = peek();
   const std::string& w = t.text;
   if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
-  if (one_of(w, {"ip", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname"})) return true;
+  if (one_of(w, {"ip", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname", "pkttype"}))
+    return true;
   if (w == "meta" || w == "ct") return !at_word("set", 2);
   if (w == "mark") return !at_word("set", 1);
   return false;
@@ -259,6 +260,8 @@ field parser::parse_field(const token& head) {
     f = field::meta_iifname;
   } else if (w == "oifname") {
     f = field::meta_oifname;
+  } else if (w == "pkttype") {
+    f = field::meta_pkttype;
   } else {
     f = field::meta_mark;  // bare `mark`
   }

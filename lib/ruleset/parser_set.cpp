@@ -115,6 +115,7 @@ uint64_t parser::scalar(vkind k) {
     case vkind::dscp:
     case vkind::ecn:
     case vkind::ctdir:
+    case vkind::pkttype:
     case vkind::ctstatus: return named(t, names_of(k), k, noun_of(k));
     case vkind::u4:
     case vkind::u8:

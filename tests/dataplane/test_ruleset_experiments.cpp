@@ -313,6 +313,36 @@ table ip filter {
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "quota over 100 bytes used 168 bytes drop"));
 }
 
+// meta pkttype (issue 12): from the frame's destination MAC, as Linux's skb->pkt_type.
+TEST(RulesetCommands, PkttypeReadsTheFramesDestination) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    meta pkttype broadcast counter
+    meta pkttype multicast counter
+    meta pkttype host counter
+  }
+})");
+  pkt_spec echo;
+  echo.src = ip("10.0.1.2");
+  echo.dst = ip("10.0.1.1");
+  echo.proto = IPPROTO_ICMP;
+  echo.icmp_type = 8;
+  echo.payload_len = 8;
+  t.send(0, echo);
+  parse_mac("ff:ff:ff:ff:ff:ff", echo.dst_mac.b);
+  t.send(0, echo);
+  t.send(0, echo);
+  parse_mac("01:00:5e:00:00:01", echo.dst_mac.b);
+  t.send(0, echo);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "meta pkttype broadcast counter packets 2 ")) << listing;
+  EXPECT_TRUE(contains(listing, "meta pkttype multicast counter packets 1 ")) << listing;
+  EXPECT_TRUE(contains(listing, "meta pkttype host counter packets 1 ")) << listing;
+}
+
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
 // byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
 // interface name wildcard, and the direction and status of the packet's connection.

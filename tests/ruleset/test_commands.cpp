@@ -624,5 +624,30 @@ TEST(NftCommands, QuotasListAsNft) {
   EXPECT_NE(err("quota name \"q\"").find("not supported: named quotas"), std::string::npos);
 }
 
+// meta pkttype, listed as nft 1.0.6 lists it (unicast reads as host; bare pkttype is meta's).
+TEST(NftCommands, PkttypeListsAsNft) {
+  expect_lists_as(R"(table ip p {
+  chain c { type filter hook input priority 0;
+    meta pkttype broadcast counter
+    meta pkttype unicast counter
+    meta pkttype { broadcast, multicast } drop
+    meta pkttype != host accept
+    pkttype other
+  }
+}
+)",
+                  R"(table ip p {
+	chain c {
+		type filter hook input priority filter; policy accept;
+		meta pkttype broadcast counter packets 0 bytes 0
+		meta pkttype host counter packets 0 bytes 0
+		meta pkttype { broadcast, multicast } drop
+		meta pkttype != host accept
+		meta pkttype other
+	}
+}
+)");
+}
+
 }  // namespace
 }  // namespace ctgate::nft
