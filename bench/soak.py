@@ -377,16 +377,20 @@ class Soak:
         # Traffic has stopped, but entries still expire: a count, a scan, a count, until
         # the two counts agree (bounded).
         agree = False
+        tries = []
         for _ in range(10):
             c1 = int(self.raw("/ctgate/conntrack/count")["count"])
             rc, out, _ = self.ctl("conntrack", "-L", timeout=120)
             c2 = int(self.raw("/ctgate/conntrack/count")["count"])
             lines = len(out.splitlines()) if rc == 0 else -1
+            tries.append("%d/%d/%d" % (c1, lines, c2))
             if c1 == c2:
                 agree = True
                 break
         checks["table"] = (agree and lines == c1,
-                           "count %d, scan %d lines" % (c1, lines))
+                           "count %d, scan %d lines%s" % (
+                               c1, lines, "" if len(tries) == 1 else
+                               " (count/scan/count: %s)" % " ".join(tries)))
         # Scans and reloads allocate transiently (a 131k-entry listing is tens of MiB),
         # so single samples jump. A leak raises the floor: the end, idle, against the
         # lowest sample of the first half after warm-up. The heap's live bytes are the

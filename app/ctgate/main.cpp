@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -311,6 +312,13 @@ int run(const ctgate::gateway_config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The control plane's large, short-lived buffers (a listing of the whole table is tens of
+  // MiB) go to mmap and back to the system when freed. glibc's dynamic threshold would raise
+  // itself to the largest buffer seen and then keep up to twice that at the top of a thread
+  // arena, which malloc_trim does not release: the soak saw RSS 20 MiB above its idle floor
+  // with 2 MiB of the heap in use. Fixed thresholds turn the adjustment off.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
   ctgate::normalize_flag_names(argc, argv);
   gflags::SetUsageMessage("ctgate --config FILE | --check-config FILE");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
