@@ -209,11 +209,18 @@ void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to
   // in place keeps its handle but starts counting again, as in nft), and which of its
   // counter (or quota) statements this is.
   using key = std::tuple<uint64_t, uint64_t, uint64_t, uint32_t>;
+  // A named object's: its table's handle, its own handle and serial (rules and objects share
+  // a table's handle numbers).
   auto keys_of = [](const nft::compiled_ruleset& rs, const std::vector<nft::crule>& rules) {
     std::vector<key> keys;
     std::map<std::pair<uint64_t, uint64_t>, uint32_t> ordinal;
     for (const nft::crule& cr : rules) {
       const nft::table& tb = rs.ast.tables[cr.table];
+      if (cr.chain == nft::k_none) {
+        const nft::object& ob = tb.objects[cr.index];
+        keys.emplace_back(tb.handle, ob.handle, ob.serial, 0);
+        continue;
+      }
       const nft::rule& rl = tb.chains[cr.chain].rules[cr.index];
       keys.emplace_back(tb.handle, rl.handle, rl.serial, ordinal[{tb.handle, rl.handle}]++);
     }
@@ -420,6 +427,12 @@ class live_counters : public nft::counter_lookup {
     }
     return std::nullopt;
   }
+  std::optional<nft::counter_value> object_counter(size_t t, size_t o) const override {
+    return get(t, nft::k_none, o);
+  }
+  std::optional<uint64_t> object_quota_used(size_t t, size_t o) const override {
+    return quota_used(t, nft::k_none, o);
+  }
   std::optional<uint64_t> quota_used(size_t t, size_t c, size_t r) const override {
     for (uint32_t i = 0; i < rs_.quota_rule.size(); i++) {
       const auto& qr = rs_.quota_rule[i];
@@ -455,9 +468,15 @@ std::string list_limits(gateway& gw) {
     }
     const nft::crule& cr = rs.limit_rule[i];
     const nft::table& t = rs.ast.tables[cr.table];
+    const std::string counts =
+        "  within=" + std::to_string(within) + " over=" + std::to_string(over) + "\n";
+    if (cr.chain == nft::k_none) {  // a named limit: within and over of every rule naming it
+      const nft::object& ob = t.objects[cr.index];
+      out += t.name + " limit " + ob.name + ": " + nft::format_statement(ob.spec) + counts;
+      continue;
+    }
     const nft::chain& c = t.chains[cr.chain];
-    out += t.name + " " + c.name + ": " + nft::format_rule(c.rules[cr.index]) +
-           "  within=" + std::to_string(within) + " over=" + std::to_string(over) + "\n";
+    out += t.name + " " + c.name + ": " + nft::format_rule(c.rules[cr.index]) + counts;
   }
   return out;
 }

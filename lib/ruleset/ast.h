@@ -212,6 +212,9 @@ struct statement {
   uint64_t elem_timeout_ms = 0;
   bool has_limit = false;
   uint32_t meter_size = 0;  // meter NAME size N (0: not given; nft's default is 65535)
+  // counter|quota|limit name "NAME": the table's named object of that kind (the parameters
+  // above are unused); empty for an anonymous one.
+  std::string obj_name;
   // vmap, and `meta|ct mark set FIELD [map ...]`: the field looked up (or copied, with no
   // map), and the map: named (`@map_name`) or anonymous (keys and their data).
   std::optional<nft::field> from;
@@ -295,12 +298,31 @@ inline size_t set::width() const {
   return n;
 }
 
+// A named stateful object (`counter NAME { ... }`, `quota NAME { ... }`, `limit NAME { ... }`):
+// one state shared by every rule that names it (`counter name "NAME"`), kept by loads that do
+// not delete it, as nft's objects. Names are per kind: a counter and a quota may share one.
+enum class obj_kind : uint8_t { counter, quota, limit };
+struct object {
+  uint64_t handle = 0;
+  uint64_t serial = 0;  // unique to this creation of the object (see rule::serial)
+  obj_kind kind = obj_kind::counter;
+  std::string name;
+  location loc;
+  // The parameters, in the fields the anonymous statement of the same kind uses (counter:
+  // packets/bytes as written; quota: bytes/over/used; limit: rate/unit/burst/over).
+  statement spec{stmt_kind::counter, {}};
+};
+
+// nft's word for an object kind: counter, quota, limit.
+const char* obj_kind_name(obj_kind k);
+
 struct table {
   uint64_t handle = 0;
-  uint64_t last_handle = 0;  // of its chains, sets and rules
+  uint64_t last_handle = 0;  // of its chains, objects, sets and rules
   nft::family fam = nft::family::ip;
   std::string name;
   location loc;
+  std::vector<object> objects;  // in creation order, as nft lists them
   std::vector<set> sets;
   std::vector<chain> chains;
 };
@@ -358,6 +380,14 @@ struct counter_lookup {
                                              size_t /*rule*/) const {
     return std::nullopt;
   }
+  // A named counter's live {packets, bytes}, and the bytes a named quota has used (`object`:
+  // its index in table::objects); nullopt to print the written values.
+  virtual std::optional<counter_value> object_counter(size_t /*table*/, size_t /*object*/) const {
+    return std::nullopt;
+  }
+  virtual std::optional<uint64_t> object_quota_used(size_t /*table*/, size_t /*object*/) const {
+    return std::nullopt;
+  }
   // A set whose elements workers update (set::live): its elements now, each as nft lists one
   // (`10.0.0.1 timeout 1m expires 59s964ms`); nullopt to print the ones written.
   virtual std::optional<std::vector<std::string>> set_elements(size_t /*table*/,
@@ -375,6 +405,8 @@ std::string duration_text(uint64_t ms);
 // One rule as `nft list ruleset` prints it, without live counter values
 // (trace lines use it).
 std::string format_rule(const rule& r);
+// One statement as nft prints it in a rule (without live values).
+std::string format_statement(const statement& s);
 
 // Named priorities (nft's table for family ip): raw -300, mangle -150,
 // dstnat -100, filter 0, security 50, srcnat 100. nullopt if unknown.

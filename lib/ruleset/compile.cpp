@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "ruleset/compiled.h"
 #include "ruleset/fields.h"
@@ -270,6 +271,12 @@ void build_runs(compiled_ruleset& rs) {
 
 class compiler {
  public:
+  struct limit_params {
+    uint64_t interval_ns;
+    uint64_t tolerance;  // packets beyond the first that may arrive at once
+    bool over;
+  };
+
   compiler(const ruleset& rs, const std::vector<std::string>& ports, compiled_ruleset* out,
            error* err)
       : rs_(rs), ports_(ports), out_(out), err_(err) {}
@@ -326,6 +333,7 @@ class compiler {
       }
       table_maps_.push_back(maps);
     }
+    for (uint32_t t = 0; t < rs_.tables.size(); t++) compile_objects(t);
     // Rules after all chains exist, so jumps resolve forwards too.
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       const table& tb = rs_.tables[t];
@@ -539,7 +547,7 @@ class compiler {
   uint32_t add_elem_limit(const statement& s) {
     elem_limit l;
     l.interval_ns = unit_ns(s.unit) / s.rate;
-    l.tolerance_ns = l.interval_ns * (s.rate + (s.burst == 0 ? 5u : s.burst) - 1);
+    l.tolerance_ns = l.interval_ns * ((s.burst == 0 ? 5u : s.burst) - 1);  // as limit_params_of
     l.over = s.over;
     out_->elem_limits.push_back(l);
     return static_cast<uint32_t>(out_->elem_limits.size() - 1);
@@ -660,15 +668,74 @@ class compiler {
     return true;
   }
 
+  // Named objects: each gets the state an anonymous statement of its kind would, which every
+  // rule naming it shares. Its position is {table, k_none, object index} where a statement's
+  // is its rule's (listings and carried counters tell them apart by the chain).
+  void compile_objects(uint32_t t) {
+    const table& tb = rs_.tables[t];
+    for (uint32_t oi = 0; oi < tb.objects.size(); ++oi) {
+      const object& ob = tb.objects[oi];
+      crule where;
+      where.table = t;
+      where.chain = k_none;
+      where.index = oi;
+      uint32_t state = 0;
+      switch (ob.kind) {
+        case obj_kind::counter:
+          state = out_->n_counters++;
+          counter_start_.push_back({ob.spec.packets, ob.spec.bytes});
+          out_->counter_rule.push_back(where);
+          break;
+        case obj_kind::quota:
+          state = static_cast<uint32_t>(quotas_.size());
+          quotas_.push_back(ob.spec);
+          out_->quota_rule.push_back(where);
+          break;
+        case obj_kind::limit:
+          state = out_->n_limiters++;
+          limits_.push_back(limit_params_of(ob.spec));
+          limit_rules_.push_back(where);
+          break;
+      }
+      table_objects_[{t, ob.kind, ob.name}] = state;
+    }
+  }
+
+  static limit_params limit_params_of(const statement& s) {
+    // nft_limit's bucket holds `burst` packets' worth of tokens (5 when not given; Linux 6.x,
+    // checked against this machine's kernel by differential test 15): `burst` packets pass
+    // back to back, then one per interval.
+    const uint64_t burst = s.burst == 0 ? 5u : s.burst;
+    return {unit_ns(s.unit) / s.rate, burst - 1, s.over};
+  }
+
+  // `counter|quota|limit name "NAME"`: the object's state (the parser checked it exists).
+  bool named_object(uint32_t t, const statement& s, cstmt* out) {
+    const obj_kind kind = s.kind == stmt_kind::counter ? obj_kind::counter
+                          : s.kind == stmt_kind::quota ? obj_kind::quota
+                                                       : obj_kind::limit;
+    auto it = table_objects_.find({t, kind, s.obj_name});
+    if (it == table_objects_.end())
+      return fail(s.loc, std::string(obj_kind_name(kind)) + " '" + s.obj_name + "' does not exist");
+    if (kind == obj_kind::counter) out->counter = it->second;
+    if (kind == obj_kind::quota) out->quota = it->second;
+    if (kind == obj_kind::limit) out->limit = it->second;
+    return true;
+  }
+
   bool compile_stmt(uint32_t t, const statement& s, cstmt* out) {
     out->kind = s.kind;
     out->value = s.value;
     out->reject = s.reject;
+    if (!s.obj_name.empty()) return named_object(t, s, out);
     if (s.from && s.kind != stmt_kind::meter && s.kind != stmt_kind::dynset &&
         !compile_source(t, s, out))
       return false;
     switch (s.kind) {
-      case stmt_kind::counter: out->counter = out_->n_counters++; break;
+      case stmt_kind::counter:
+        out->counter = out_->n_counters++;
+        counter_start_.push_back({s.packets, s.bytes});
+        break;
       case stmt_kind::jump:
       case stmt_kind::goto_: {
         auto it = chain_index_.find({t, s.target});
@@ -681,9 +748,7 @@ class compiler {
       case stmt_kind::limit: {
         if (s.rate == 0) return fail(s.loc, "limit rate must be positive");
         out->limit = out_->n_limiters++;
-        // nft_limit's bucket holds rate + burst packets' worth of tokens.
-        uint64_t burst = s.burst == 0 ? 5u : s.burst;
-        limits_.push_back({unit_ns(s.unit) / s.rate, s.rate + burst - 1, s.over});
+        limits_.push_back(limit_params_of(s));
         break;
       }
       case stmt_kind::meter: {
@@ -755,9 +820,11 @@ class compiler {
     for (const auto& s : ru.stmts) {
       cstmt cs;
       if (!compile_stmt(t, s, &cs)) return false;
-      if (cs.counter != k_none) out_->counter_rule.push_back(cr);
-      if (cs.quota != k_none) out_->quota_rule.push_back(cr);
-      if (cs.limit != k_none) limit_rules_.push_back(cr);
+      // A named object's state has its position already (compile_objects).
+      const bool own = s.obj_name.empty();
+      if (own && cs.counter != k_none) out_->counter_rule.push_back(cr);
+      if (own && cs.quota != k_none) out_->quota_rule.push_back(cr);
+      if (own && cs.limit != k_none) limit_rules_.push_back(cr);
       if (cs.meter != k_none) meter_rules_.push_back(cr);
       out_->stmts.push_back(cs);
     }
@@ -767,14 +834,10 @@ class compiler {
   }
 
  public:
-  struct limit_params {
-    uint64_t interval_ns;
-    uint64_t tolerance;  // packets beyond the first that may arrive at once
-    bool over;
-  };
   std::vector<limit_params> limits_;
   std::vector<crule> limit_rules_, meter_rules_;
   std::vector<statement> quotas_;
+  std::vector<counter_value> counter_start_;  // per counter: the values written in the file
 
  private:
   const ruleset& rs_;
@@ -786,6 +849,7 @@ class compiler {
   std::vector<std::map<std::string, concat_store>> table_concat_;  // named, per table
   std::vector<std::map<std::string, uint32_t>> table_live_;        // live sets, per table
   std::map<std::pair<uint32_t, std::string>, uint32_t> chain_index_;
+  std::map<std::tuple<uint32_t, obj_kind, std::string>, uint32_t> table_objects_;
 };
 
 }  // namespace
@@ -819,7 +883,9 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
       static_cast<size_t>(n_workers) * std::max<size_t>(1, out->limit_rule.size()));
   out->counters = std::make_unique<rule_counter[]>(static_cast<size_t>(n_workers) *
                                                    std::max(1u, out->n_counters));
-  out->counter_base.resize(out->n_counters);
+  // A counter starts from the values the file gives it, as in nft (a listing saved with
+  // `ruleset list` reloads with its counts).
+  out->counter_base = std::move(c.counter_start_);
   return out;
 }
 

@@ -253,7 +253,8 @@ std::string limit_text(const statement& s) {
   std::string out = "limit rate ";
   if (s.over) out += "over ";
   out += std::to_string(s.rate) + "/" + unit_name(s.unit);
-  if (s.burst != 0) out += " burst " + std::to_string(s.burst) + " packets";
+  // nft leaves out its default burst.
+  if (s.burst != 0 && s.burst != 5) out += " burst " + std::to_string(s.burst) + " packets";
   return out;
 }
 
@@ -287,6 +288,12 @@ std::string log_text(const statement& s) {
 }
 
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
+  if (!s.obj_name.empty()) {
+    const char* kind = s.kind == stmt_kind::counter ? "counter"
+                       : s.kind == stmt_kind::quota ? "quota"
+                                                    : "limit";
+    return std::string(kind) + " name \"" + s.obj_name + "\"";
+  }
   switch (s.kind) {
     case stmt_kind::vmap: return source_text(s, "vmap");
     case stmt_kind::quota: return quota_text(s, std::nullopt);
@@ -352,13 +359,16 @@ std::string rule_text(const rule& r, std::optional<counter_value> live,
   };
   for (const match& m : r.matches) add(match_text(m));
   for (const statement& s : r.stmts) {
-    if (s.kind == stmt_kind::quota) {
+    // Live values belong to the first anonymous counter and quota (named ones list theirs in
+    // their object).
+    const bool own = s.obj_name.empty();
+    if (s.kind == stmt_kind::quota && own) {
       add(quota_text(s, used));
       used.reset();
       continue;
     }
-    add(statement_text(s, s.kind == stmt_kind::counter ? live : std::nullopt));
-    if (s.kind == stmt_kind::counter) live.reset();  // live values belong to the first counter
+    add(statement_text(s, s.kind == stmt_kind::counter && own ? live : std::nullopt));
+    if (s.kind == stmt_kind::counter && own) live.reset();
   }
   if (!r.comment.empty()) add("comment \"" + r.comment + "\"");
   return out;
@@ -471,6 +481,17 @@ void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
 
 std::string format_rule(const rule& r) { return rule_text(r, std::nullopt); }
 
+std::string format_statement(const statement& s) { return statement_text(s, std::nullopt); }
+
+const char* obj_kind_name(obj_kind k) {
+  switch (k) {
+    case obj_kind::counter: return "counter";
+    case obj_kind::quota: return "quota";
+    case obj_kind::limit: return "limit";
+  }
+  return "?";
+}
+
 std::string duration_text(uint64_t ms) {
   if (ms == 0) return "0s";
   static const std::pair<uint64_t, const char*> units[] = {
@@ -484,6 +505,32 @@ std::string duration_text(uint64_t ms) {
   return out;
 }
 
+namespace {
+
+// `counter NAME { packets N bytes M }`, `quota NAME { [over ]N UNIT[ used M UNIT] }`,
+// `limit NAME { rate [over ]N/UNIT[ burst M packets] }`: the statement's text without its
+// keyword, with the live values.
+void print_object(std::string& out, const object& ob, size_t ti, size_t oi,
+                  const counter_lookup* counters, bool handles) {
+  std::string body;
+  if (ob.kind == obj_kind::counter) {
+    counter_value v{ob.spec.packets, ob.spec.bytes};
+    if (counters != nullptr)
+      if (std::optional<counter_value> live = counters->object_counter(ti, oi)) v = *live;
+    body = "packets " + std::to_string(v.packets) + " bytes " + std::to_string(v.bytes);
+  } else if (ob.kind == obj_kind::quota) {
+    std::optional<uint64_t> used;
+    if (counters != nullptr) used = counters->object_quota_used(ti, oi);
+    body = quota_text(ob.spec, used).substr(std::string_view("quota ").size());
+  } else {
+    body = limit_text(ob.spec).substr(std::string_view("limit ").size());
+  }
+  out += std::string("\t") + obj_kind_name(ob.kind) + " " + ob.name + " {" +
+         handle_note(handles, ob.handle) + "\n\t\t" + body + "\n\t}\n";
+}
+
+}  // namespace
+
 std::string format(const ruleset& rs, const counter_lookup* counters, bool handles) {
   std::string out;
   for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
@@ -491,6 +538,11 @@ std::string format(const ruleset& rs, const counter_lookup* counters, bool handl
     out += std::string("table ") + detail::family_name(t.fam) + " " + t.name + " {" +
            handle_note(handles, t.handle) + "\n";
     const char* delim = "";
+    for (size_t oi = 0; oi < t.objects.size(); ++oi) {
+      out += delim;
+      print_object(out, t.objects[oi], ti, oi, counters, handles);
+      delim = "\n";
+    }
     for (size_t si = 0; si < t.sets.size(); ++si) {
       const set& s = t.sets[si];
       out += delim;

@@ -37,6 +37,7 @@ ruleset parser::run(const ruleset* base) {
     command();
   }
   check_references(rs_, info_, jumps_, set_uses_, rejects_);
+  check_object_uses();
   mark_dynamic_sets();
   compact();
   return std::move(rs_);
@@ -304,6 +305,7 @@ void parser::flush_cmd() {
   jumps_.clear();
   set_uses_.clear();
   rejects_.clear();
+  obj_uses_.clear();
   rules_ = 0;
   elements_ = 0;
   end_statement();
@@ -320,7 +322,10 @@ void parser::add_cmd(bool create) {
   if (w == "map") return set_cmd(create, true);
   if (w == "element") return element_cmd();
   if (w == "rule") return rule_cmd(rule_verb::add);
-  if (one_of(w, {"flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct", "tunnel"}))
+  if (w == "counter") return object_cmd(create, obj_kind::counter);
+  if (w == "quota") return object_cmd(create, obj_kind::quota);
+  if (w == "limit") return object_cmd(create, obj_kind::limit);
+  if (one_of(w, {"flowtable", "secmark", "synproxy", "ct", "tunnel"}))
     unsupported(what, "named " + w + " objects");
   unexpected(what, "table, chain, set, element or rule");
 }
@@ -375,8 +380,21 @@ void parser::delete_cmd() {
     return end_statement();
   }
   if (what.text == "element") return element_cmd(true);
-  if (one_of(what.text, {"flowtable", "counter", "quota", "limit", "ct"}))
-    unsupported(what, "'delete " + what.text + "'");
+  if (one_of(what.text, {"counter", "quota", "limit"})) {
+    const obj_kind kind = what.text == "counter" ? obj_kind::counter
+                          : what.text == "quota" ? obj_kind::quota
+                                                 : obj_kind::limit;
+    const size_t ti = require_table(table_spec());
+    const token name = expect_name(what.text + " name");
+    const std::optional<size_t> oi = find_object(ti, kind, name.text);
+    if (!oi)
+      fail(name, what.text + " '" + name.text + "' does not exist in " + table_title(rs_, ti));
+    object_in_use(ti, *oi, name);
+    auto& objects = rs_.tables[ti].objects;
+    objects.erase(objects.begin() + static_cast<ptrdiff_t>(*oi));
+    return end_statement();
+  }
+  if (one_of(what.text, {"flowtable", "ct"})) unsupported(what, "'delete " + what.text + "'");
   unexpected(what, "table, chain, set, rule or element");
 }
 
@@ -545,8 +563,16 @@ void parser::table_body(size_t ti) {
       end_statement();
     } else if (one_of(t.text, {"define", "redefine", "undefine"})) {
       define_stmt();
-    } else if (one_of(t.text, {"flowtable", "counter", "quota", "limit", "secmark", "synproxy",
-                               "ct", "tunnel", "meter"})) {
+    } else if (one_of(t.text, {"counter", "quota", "limit"})) {
+      take();
+      const obj_kind kind = t.text == "counter" ? obj_kind::counter
+                            : t.text == "quota" ? obj_kind::quota
+                                                : obj_kind::limit;
+      const token name = expect_name(t.text + " name");
+      if (!at(tok::lbrace)) unexpected(peek(), "'{'");
+      object_def(ti, kind, name, false);
+      end_statement();
+    } else if (one_of(t.text, {"flowtable", "secmark", "synproxy", "ct", "tunnel", "meter"})) {
       unsupported(t, "named " + t.text + " objects");
     } else if (t.text == "flags") {
       unsupported(t, "table flags");
@@ -748,14 +774,19 @@ void parser::give_rule_handle(size_t ti, rule& rl, uint64_t handle) {
     if (r.rule == provisional) r.rule = rl.handle;
   for (reject_use& r : rejects_)
     if (r.rule == provisional) r.rule = rl.handle;
+  for (obj_use& r : obj_uses_)
+    if (r.rule == provisional) r.rule = rl.handle;
 }
 
 // The handles of what a table block created, in the order nft adds them to the kernel: the
-// block is expanded into commands for its chains, then its sets, then the rules of each chain.
+// block is expanded into commands for its chains, then its objects, then its sets, then the
+// rules of each chain.
 void parser::take_handles(size_t ti) {
   table& tb = rs_.tables[ti];
   for (chain& ch : tb.chains)
     if (ch.handle == 0) ch.handle = ++tb.last_handle;
+  for (object& ob : tb.objects)
+    if (ob.handle == 0) ob.handle = ++tb.last_handle;
   for (set& st : tb.sets)
     if (st.handle == 0) st.handle = ++tb.last_handle;
   for (chain& ch : tb.chains)
@@ -773,6 +804,120 @@ void parser::forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint
   std::erase_if(jumps_, gone);
   std::erase_if(rejects_, gone);
   std::erase_if(set_uses_, gone);
+  std::erase_if(obj_uses_, gone);
+}
+
+// --- named objects --------------------------------------------------------------------------
+
+std::optional<size_t> parser::find_object(size_t ti, obj_kind kind, const std::string& name) const {
+  const std::vector<object>& objects = rs_.tables[ti].objects;
+  for (size_t oi = 0; oi < objects.size(); ++oi)
+    if (objects[oi].kind == kind && objects[oi].name == name) return oi;
+  return std::nullopt;
+}
+
+// add|create counter|quota|limit T NAME [{ ... }]
+void parser::object_cmd(bool create, obj_kind kind) {
+  const size_t ti = require_table(table_spec());
+  const token name = expect_name(std::string(obj_kind_name(kind)) + " name");
+  object_def(ti, kind, name, create);
+  end_statement();
+}
+
+// counter NAME { [packets N bytes M] }, quota NAME { [over|until] N UNIT [used M UNIT] },
+// limit NAME { rate [over] N/UNIT [burst M packets] }. Declared again, a counter and a limit
+// stay as they are and a quota takes the new size and mode, keeping what it has used: what
+// the kernel does (nft_quota has an update operation; nft_counter and nft_limit do not).
+void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create) {
+  const std::optional<size_t> existing = find_object(ti, kind, name.text);
+  if (existing && create)
+    fail(name, std::string(obj_kind_name(kind)) + " '" + name.text + "' already exists in " +
+                   table_title(rs_, ti) + " (nft: File exists)");
+  object ob;
+  ob.kind = kind;
+  ob.name = name.text;
+  ob.loc = loc_of(pos_of(name));
+  ob.spec.kind = kind == obj_kind::counter ? stmt_kind::counter
+                 : kind == obj_kind::quota ? stmt_kind::quota
+                                           : stmt_kind::limit;
+  // Only a counter may come without a block (`add counter T NAME`).
+  const bool block = at(tok::lbrace);
+  if (!block && kind != obj_kind::counter) unexpected(peek(), "'{'");
+  if (block) {
+    const token open = take();
+    enter_block(open);
+    skip_newlines();
+    while (accept(tok::semicolon)) skip_newlines();
+    if (!at(tok::rbrace)) {
+      if (kind == obj_kind::counter) {
+        if (accept_word("packets")) {
+          ob.spec.packets = number(take());
+          expect_word("bytes");
+          ob.spec.bytes = number(take());
+        } else if (!at(tok::rbrace)) {
+          unexpected(peek(), "packets or '}'");
+        }
+      } else if (kind == obj_kind::quota) {
+        quota_options(ob.spec);
+      } else {
+        limit_options(ob.spec);
+      }
+      while (is_sep(peek())) take();
+    }
+    if (!at(tok::rbrace)) unexpected(peek(), "'}'");
+    take();
+    leave_block();
+  }
+  table& tb = rs_.tables[ti];
+  if (existing) {
+    object& was = tb.objects[*existing];
+    if (kind == obj_kind::quota && block) {
+      was.spec.bytes = ob.spec.bytes;
+      was.spec.over = ob.spec.over;
+    }
+    return;
+  }
+  ob.serial = next_serial();
+  ob.handle = block_depth_ == 0 ? ++tb.last_handle : 0;
+  tb.objects.push_back(std::move(ob));
+}
+
+// Deleting an object a rule names fails, as in nft (EBUSY).
+void parser::object_in_use(size_t ti, size_t oi, const token& at) {
+  const table& tb = rs_.tables[ti];
+  const object& ob = tb.objects[oi];
+  for (size_t c = 0; c < tb.chains.size(); ++c) {
+    if (info_[ti].chain_deleted[c]) continue;
+    for (const rule& rl : tb.chains[c].rules)
+      for (const statement& st : rl.stmts)
+        if (st.obj_name == ob.name && st.kind == ob.spec.kind)
+          fail(at, std::string(obj_kind_name(ob.kind)) + " '" + ob.name +
+                       "' is in use: rule handle " + std::to_string(rl.handle) + " in chain '" +
+                       tb.chains[c].name + "' names it (nft: Device or resource busy)");
+  }
+}
+
+// `counter|quota|limit name "NAME"` (or NAME unquoted).
+void parser::object_ref(statement& st, obj_kind kind) {
+  expect_word("name");
+  const token name = peek();
+  if (name.kind != tok::string && name.kind != tok::word)
+    unexpected(name, std::string(obj_kind_name(kind)) + " name");
+  take();
+  if (name.text.empty() || name.text.size() > kMaxNameLength)
+    fail(name, "invalid " + std::string(obj_kind_name(kind)) + " name");
+  st.obj_name = name.text;
+  obj_uses_.push_back(
+      {current_table_, current_chain_, kind, name.text, pos_of(name), rule_handle_});
+}
+
+void parser::check_object_uses() {
+  for (const obj_use& u : obj_uses_) {
+    if (info_[u.table].deleted) continue;
+    if (!find_object(u.table, u.kind, u.name))
+      fail(u.at, std::string(obj_kind_name(u.kind)) + " '" + u.name + "' does not exist in " +
+                     table_title(rs_, u.table) + " (nft: No such file or directory)");
+  }
 }
 
 // add rule T C [position H | handle H | index I] RULE     (after that rule; else at the end)

@@ -179,6 +179,12 @@ class parser {
   void chain_in_use(size_t ti, size_t ci, const token& at);
   void set_in_use(size_t ti, size_t si, const token& at);
   void delete_chain(size_t ti, size_t ci);
+  // named objects (parser.cpp)
+  std::optional<size_t> find_object(size_t ti, obj_kind kind, const std::string& name) const;
+  void object_cmd(bool create, obj_kind kind);
+  void object_def(size_t ti, obj_kind kind, const token& name, bool create);
+  void object_in_use(size_t ti, size_t oi, const token& at);
+  void object_ref(statement& st, obj_kind kind);
   rule new_rule(size_t ti, size_t ci, uint64_t handle = 0);
   void give_rule_handle(size_t ti, rule& rl, uint64_t handle);
   void take_handles(size_t ti);
@@ -278,6 +284,18 @@ class parser {
   std::vector<jump_ref> jumps_;
   std::vector<set_use> set_uses_;
   std::vector<reject_use> rejects_;
+  // `counter|quota|limit name "NAME"` in this file's rules, checked once the file is read (a
+  // table block may declare the object after the rule).
+  struct obj_use {
+    size_t table;
+    size_t chain;
+    obj_kind kind;
+    std::string name;
+    pos at;
+    uint64_t rule = 0;
+  };
+  std::vector<obj_use> obj_uses_;
+  void check_object_uses();
 };
 
 }  // namespace ctgate::nft::detail

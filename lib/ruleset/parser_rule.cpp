@@ -580,8 +580,8 @@ statement parser::parse_statement(size_t ti, size_t ci) {
       st.packets = number(take());
       expect_word("bytes");
       st.bytes = number(take());
-    } else if (at_word("name") || at(tok::string)) {
-      unsupported(peek(), "named counters");
+    } else if (at_word("name")) {
+      object_ref(st, obj_kind::counter);
     }
   } else if (w == "accept") {
     st.kind = stmt_kind::accept;
@@ -777,7 +777,7 @@ void parser::synproxy_options(statement& st) {
 
 // After `quota`: [over|until] N bytes|kbytes|mbytes [used M bytes|kbytes|mbytes].
 void parser::quota_options(statement& st) {
-  if (at_word("name")) unsupported(peek(), "named quotas");
+  if (at_word("name")) return object_ref(st, obj_kind::quota);
   st.over = accept_word("over");
   if (!st.over) accept_word("until");
   st.bytes = byte_amount();
@@ -843,7 +843,7 @@ void parser::dynset_element(statement& st, bool meter) {
 }
 
 void parser::limit_options(statement& st) {
-  if (at_word("name")) unsupported(peek(), "named limits");
+  if (at_word("name")) return object_ref(st, obj_kind::limit);
   expect_word("rate");
   st.over = accept_word("over");
   const token n = peek();

@@ -313,6 +313,65 @@ table ip filter {
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "quota over 100 bytes used 168 bytes drop"));
 }
 
+// Named objects (issue 12): one counter, quota and limit shared by every rule that names it,
+// listed in the table with its live values, kept with its counts by a load that keeps it and
+// reset by one that recreates it.
+TEST(RulesetCommands, NamedObjectsAreSharedByTheirRulesAndKeptByLoads) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  counter web { }
+  quota dns { over 60 bytes }
+  limit slow { rate 1/minute burst 2 packets }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    udp dport 80 counter name "web"
+    udp dport 443 counter name web
+    udp dport 53 quota name "dns" drop
+    udp dport 54 quota name "dns" drop
+    udp dport 7 limit name "slow" accept
+    udp dport 7 drop
+  }
+})");
+  forwarded verdict{t};
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1000, "10.0.2.2", 80)));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1001, "10.0.2.2", 443)));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1002, "10.0.2.2", 443)));
+  // One quota for both ports: 28 + 28 < 60, the third makes 84.
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1003, "10.0.2.2", 53)));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1004, "10.0.2.2", 54)));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1005, "10.0.2.2", 53)));
+  // 1/minute with a burst of 2: nft_limit's bucket holds `burst` packets, so two pass and the
+  // third falls through to the drop.
+  for (uint16_t i = 0; i < 2; ++i) EXPECT_TRUE(verdict(udp("10.0.1.9", 1006 + i, "10.0.2.2", 7)));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1020, "10.0.2.2", 7)));
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "\tcounter web {\n\t\tpackets 3 bytes 84\n\t}\n")) << listing;
+  EXPECT_TRUE(contains(listing, "\tquota dns {\n\t\tover 60 bytes used 84 bytes\n\t}\n"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "\t\tudp dport 443 counter name \"web\"\n")) << listing;
+  EXPECT_TRUE(contains(list_limits(*t.gw),
+                       "filter limit slow: limit rate 1/minute burst 2 packets  "
+                       "within=2 over=1"))
+      << list_limits(*t.gw);
+  // A load that keeps the objects keeps their state; redeclared, the counter stays as it is.
+  ASSERT_TRUE(load_ruleset_text(*t.gw, "table ip filter { counter web { packets 99 bytes 9 } }\n",
+                                "again.nft"));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1009, "10.0.2.2", 80)));
+  EXPECT_FALSE(verdict(udp("10.0.1.9", 1010, "10.0.2.2", 54)));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "\t\tpackets 4 bytes 112\n")) << list_ruleset(*t.gw);
+  // Deleting an object a rule names fails and changes nothing.
+  EXPECT_FALSE(load_ruleset_text(*t.gw, "delete counter ip filter web\n", "delete.nft"));
+  // Recreated after a flush, it starts from the file's values.
+  ASSERT_TRUE(load_ruleset_text(*t.gw,
+                                "flush ruleset\ntable ip filter { counter web { packets 7 bytes 70 "
+                                "}; chain forward { type filter hook forward priority filter; "
+                                "udp dport 80 counter name web; }; }\n",
+                                "flush.nft"));
+  EXPECT_TRUE(verdict(udp("10.0.1.9", 1011, "10.0.2.2", 80)));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "\t\tpackets 8 bytes 98\n")) << list_ruleset(*t.gw);
+}
+
 // meta pkttype (issue 12): from the frame's destination MAC, as Linux's skb->pkt_type.
 TEST(RulesetCommands, PkttypeReadsTheFramesDestination) {
   test_gateway t(cfg(false));
@@ -762,8 +821,8 @@ table ip f {
   EXPECT_EQ(t.sent[0].first, 1);
 }
 
-// limit rate, with nft_limit's bucket of rate + burst tokens: 1/second burst
-// 5 passes 6 back-to-back packets, then one per second.
+// limit rate, with nft_limit's bucket of `burst` tokens (Linux 6.x): 1/second burst 5 passes
+// 5 back-to-back packets, then one per second.
 TEST(Ruleset, LimitRate) {
   test_gateway t(cfg(false));
   load(t, R"(
@@ -772,10 +831,10 @@ table ip f {
 })");
   for (int i = 0; i < 10; i++)
     t.send(0, udp("10.0.1.2", static_cast<uint16_t>(2000 + i), "10.0.2.2", 53));
-  EXPECT_EQ(t.sent.size(), 6u);
+  EXPECT_EQ(t.sent.size(), 5u);
   t.w->now_ms += 2000;  // two tokens later
   for (int i = 0; i < 5; i++) t.send(0, udp("10.0.1.2", 3000, "10.0.2.2", 53));
-  EXPECT_EQ(t.sent.size(), 8u);
+  EXPECT_EQ(t.sent.size(), 7u);
 }
 
 // Tracing: `meta nftrace set 1` in a rule, or a selector from ctgatectl
@@ -869,17 +928,16 @@ table ip raw {
     t.send(0, tcp("10.0.1.66", static_cast<uint16_t>(20000 + i), "10.0.2.2", 80, TCPF_SYN));
   for (int i = 0; i < 5; i++)
     t.send(0, tcp("10.0.1.7", static_cast<uint16_t>(30000 + i), "10.0.2.2", 80, TCPF_SYN));
-  // 10/second with burst 5: the flooder gets rate + burst = 15 through, the rest
-  // are dropped before conntrack ever sees them; the quiet source is untouched.
-  EXPECT_EQ(t.sent.size(), 15u + 5u);
-  EXPECT_EQ(t.conntrack_lines().size(), 20u);
-  EXPECT_TRUE(contains(
-      list_ruleset(*t.gw),
-      "meter synflood size 65535 { ip saddr limit rate over 10/second burst 5 packets } counter "
-      "packets 25"))
+  // 10/second with burst 5: the flooder gets its burst of 5 through, the rest are dropped
+  // before conntrack ever sees them; the quiet source is untouched.
+  EXPECT_EQ(t.sent.size(), 5u + 5u);
+  EXPECT_EQ(t.conntrack_lines().size(), 10u);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw),
+                       "meter synflood size 65535 { ip saddr limit rate over 10/second } counter "
+                       "packets 35"))
       << list_ruleset(*t.gw);
-  // Per-rule limit counters: 45 SYNs, 20 within their source's rate, 25 over.
-  EXPECT_TRUE(contains(list_limits(*t.gw), "within=20 over=25")) << list_limits(*t.gw);
+  // Per-rule limit counters: 45 SYNs, 10 within their source's rate, 35 over.
+  EXPECT_TRUE(contains(list_limits(*t.gw), "within=10 over=35")) << list_limits(*t.gw);
 }
 
 // Reserved capacity: when ordinary flows have used max - reserved entries,

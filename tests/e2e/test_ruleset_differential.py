@@ -977,6 +977,30 @@ class RulesetDifferentialTest(unittest.TestCase):
             st.snap = (i + 1) % 6 == 0
         self._diff("10_dynset.nft", steps)
 
+    def test_15_named_objects(self):
+        """A quota object shared by two rules (DNS on 53 and 5353), a limit object (pings)
+        and a counter object named by two rules: the kernel's verdicts once the shared quota
+        is used up and once the bucket is empty (burst packets, not rate + burst)."""
+        steps = []
+        port = 55000
+        # 29-byte datagrams: 29, 58 and 87 bytes are under the quota, the fourth makes 116.
+        for dport, ok in ((53, PASS), (5353, PASS), (53, PASS), (53, DROP), (5353, DROP)):
+            port += 1
+            note = "dns to %d" % dport
+            steps += [udp("c", port, dport, note=note, expect=ok),
+                      udp("s", port, dport, note=note + " reply", expect=ok)]
+        # rate 1/minute, burst 2: the bucket holds two packets (Linux 6.x's nft_limit), so two
+        # pings get through and the next two do not.
+        for ident, ok in ((700, PASS), (701, PASS), (702, DROP), (703, DROP)):
+            steps += [icmp("c", 8, ident, 1, note="ping %d" % ident, expect=ok),
+                      icmp("s", 0, ident, 1, note="pong %d" % ident, expect=ok)]
+        for dport, ok in ((80, PASS), (443, PASS), (22, DROP)):
+            port += 1
+            f = Flow(port, dport, 1000 + port, 50000 + port)
+            steps += [f.syn(note="tcp %d" % dport, expect=ok),
+                      f.synack(note="reply", expect=ok)]
+        self._diff("11_objects.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).

@@ -621,7 +621,8 @@ TEST(NftCommands, QuotasListAsNft) {
       << err("quota over 2 gbytes");
   EXPECT_NE(err("quota 0 bytes").find("quota must be at least 1 byte"), std::string::npos);
   EXPECT_NE(err("quota 10").find("expecting bytes, kbytes or mbytes"), std::string::npos);
-  EXPECT_NE(err("quota name \"q\"").find("not supported: named quotas"), std::string::npos);
+  EXPECT_NE(err("quota name \"q\"").find("quota 'q' does not exist in table ip q"),
+            std::string::npos);
 }
 
 // meta pkttype, listed as nft 1.0.6 lists it (unicast reads as host; bare pkttype is meta's).
