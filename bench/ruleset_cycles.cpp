@@ -51,6 +51,8 @@
 
 DEFINE_uint32(flows, 1000000, "established flows (conntrack.max = 1.25x)");
 DEFINE_uint64(packets, 4000000, "packets measured per case");
+DEFINE_bool(latency, true, "measure reload and add element latency after the cases");
+DEFINE_string(cases, "", "comma-separated cases to run (all when empty; plain and ct_only always)");
 
 namespace {
 
@@ -246,7 +248,10 @@ int main(int argc, char** argv) {
                {"concat_100k", concat_set(100000)},
                {"dynset_hot", dynset(1024, "inet_service", "udp dport"), true},
                {"dynset_1m", dynset(1u << 20), true}};
+  const std::string wanted = "," + FLAGS_cases + ",";
   for (const auto& k : cases) {
+    if (!FLAGS_cases.empty() && wanted.find("," + std::string(k.name) + ",") == std::string::npos)
+      continue;
     double load_ms = b.load(k.text);
     if (k.warm) b.run(FLAGS_flows);
     double c = b.run(FLAGS_packets);
@@ -254,6 +259,12 @@ int main(int argc, char** argv) {
                 k.name, c, c - ct_only, c / plain, load_ms);
   }
   // The SYN-cookie path is measured by ctgate-bench-cycles (syn_* cases).
+  if (!FLAGS_latency) {
+    rte_rcu_qsbr_thread_offline(b.gw->qs, 0);
+    delete b.gw;
+    rte_eal_cleanup();
+    return 0;
+  }
   std::vector<double> loads;
   for (int i = 0; i < 5; i++) loads.push_back(b.load(big_set(100000, i % 2 == 0)));
   std::sort(loads.begin(), loads.end());

@@ -66,6 +66,7 @@ enum class field : uint8_t {
   ct_status,          // bitmask, Linux's IPS_* bits (expected seen-reply assured confirmed ...)
   tcp_option_maxseg,  // u16: the MSS option's value (no match without the option)
   numgen,             // not read from the packet: numgen inc|random mod N [offset M]
+  jhash,              // not read: jhash KEY mod N [seed S] [offset M], a hash of fields
   meta_pkttype,       // host | broadcast | multicast (| other): the frame's L2 destination
 };
 
@@ -219,10 +220,16 @@ struct statement {
   // map), and the map: named (`@map_name`) or anonymous (keys and their data).
   std::optional<nft::field> from;
   std::vector<nft::field> concat;  // a concatenated key: the fields after `from`
-  // from == numgen: `numgen inc|random mod N [offset M]`, a number made per packet.
+  // from == numgen: `numgen inc|random mod N [offset M]`, a number made per packet. from ==
+  // jhash: `jhash KEY mod N [seed S] [offset M]` (nft_hash): the fields of KEY (`ip saddr .
+  // tcp dport`) hashed with Linux's jhash, scaled into [0, N), plus M. A seed not written is
+  // drawn when the rule is parsed (as the kernel draws one per rule) and not listed.
   bool numgen_random = false;
-  uint32_t numgen_mod = 0;
+  uint32_t numgen_mod = 0;  // (numgen and jhash) mod N
   uint32_t numgen_offset = 0;
+  std::vector<nft::field> hash_key;
+  uint32_t hash_seed = 0;
+  bool hash_seed_set = false;
   std::string map_name;
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;

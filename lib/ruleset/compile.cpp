@@ -83,6 +83,63 @@ bool limiter::conforming(uint64_t now_ns) {
   return gcra_conforming(tat_ns, now_ns, interval_ns, tolerance_ns);
 }
 
+namespace {
+constexpr uint32_t rol32(uint32_t v, int s) { return v << s | v >> (32 - s); }
+}  // namespace
+
+uint32_t jhash_bytes(const uint8_t* k, uint32_t len, uint32_t initval) {
+  // lookup3's mix and final steps, with Linux's starting value (JHASH_INITVAL + len + seed).
+  uint32_t a = 0xdeadbeefu + len + initval, b = a, c = a;
+  auto word = [](const uint8_t* p) {
+    return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+           static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+  };
+  while (len > 12) {
+    a += word(k);
+    b += word(k + 4);
+    c += word(k + 8);
+    a -= c, a ^= rol32(c, 4), c += b;
+    b -= a, b ^= rol32(a, 6), a += c;
+    c -= b, c ^= rol32(b, 8), b += a;
+    a -= c, a ^= rol32(c, 16), c += b;
+    b -= a, b ^= rol32(a, 19), a += c;
+    c -= b, c ^= rol32(b, 4), b += a;
+    len -= 12;
+    k += 12;
+  }
+  if (len == 0) return c;
+  // The last 1..12 bytes, little-endian into a, b, c (the kernel's fall-through switch).
+  uint32_t tail[3] = {0, 0, 0};
+  for (uint32_t i = 0; i < len; ++i) tail[i / 4] |= static_cast<uint32_t>(k[i]) << (8 * (i % 4));
+  a += tail[0];
+  b += tail[1];
+  c += tail[2];
+  c ^= b, c -= rol32(b, 14);
+  a ^= c, a -= rol32(c, 11);
+  b ^= a, b -= rol32(a, 25);
+  c ^= b, c -= rol32(b, 16);
+  a ^= c, a -= rol32(c, 4);
+  b ^= a, b -= rol32(a, 14);
+  c ^= b, c -= rol32(b, 24);
+  return c;
+}
+
+uint32_t hash_state::of(const uint64_t* values) const {
+  uint8_t bytes[4 * k_max_concat] = {};
+  uint32_t len = 0;
+  for (size_t i = 0; i < width; ++i) {
+    const detail::register_layout l = *detail::hash_layout(fields[i]);
+    for (uint32_t b = 0; b < l.len; ++b) {
+      // Host order on x86 is little-endian: the low byte first; the packet's order, the high.
+      const uint32_t shift = l.host_order ? 8 * b : 8 * (l.len - 1 - b);
+      bytes[len + b] = static_cast<uint8_t>(values[i] >> shift);
+    }
+    len += width == 1 ? l.len : 4;  // a concatenation pads each field to a register
+  }
+  const uint32_t h = jhash_bytes(bytes, len, seed);
+  return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
+}
+
 uint32_t numgen_state::next() {
   if (random) {
     // reciprocal_scale, as the kernel scales get_random_u32() into [0, mod).
@@ -653,6 +710,19 @@ class compiler {
       ng->random = s.numgen_random;
       out->numgen = static_cast<uint32_t>(out_->numgens.size());
       out_->numgens.push_back(std::move(ng));
+    }
+    if (*s.from == field::jhash) {
+      hash_state h;
+      h.width = static_cast<uint8_t>(s.hash_key.size());
+      for (size_t i = 0; i < s.hash_key.size() && i < k_max_concat; ++i) {
+        h.fields[i] = s.hash_key[i];
+        if (reads_ct(s.hash_key[i])) out_->uses_ct = true;
+      }
+      h.mod = s.numgen_mod;
+      h.offset = s.numgen_offset;
+      h.seed = s.hash_seed;
+      out->hash = static_cast<uint32_t>(out_->hashes.size());
+      out_->hashes.push_back(h);
     }
     if (!s.concat.empty())
       return add_concat_lookup(t, *s.from, s.concat, s.map_name, s.map_keys, &s.map_values, s.loc,

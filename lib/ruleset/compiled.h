@@ -198,6 +198,7 @@ struct cstmt {
   uint32_t map = k_none;         // vmap / mark set ... map: index into compiled_ruleset::maps
   uint32_t concat = k_none;      // ... or, for a concatenated key, into concat_lookups
   uint32_t numgen = k_none;      // `from` is numgen: index into compiled_ruleset::numgens
+  uint32_t hash = k_none;        // `from` is jhash: index into compiled_ruleset::hashes
   uint32_t quota = k_none;       // index into compiled_ruleset::quotas
   bool has_from = false;         // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
@@ -305,6 +306,24 @@ struct numgen_state {
   uint32_t next();
 };
 
+// Linux's jhash (Bob Jenkins' lookup3 hashlittle, as include/linux/jhash.h computes it on a
+// little-endian CPU) of `len` bytes.
+uint32_t jhash_bytes(const uint8_t* key, uint32_t len, uint32_t initval);
+
+// jhash KEY mod N [seed S] [offset M] (Linux's nft_jhash): KEY's fields laid out as nft's
+// registers hold them (a single field in its own length; in a concatenation each field padded
+// to 4 bytes; packet fields in network order, marks in host order), hashed, scaled into
+// [0, N) as reciprocal_scale does, plus M.
+struct hash_state {
+  uint8_t width = 0;
+  field fields[k_max_concat] = {};
+  uint32_t mod = 1;
+  uint32_t offset = 0;
+  uint32_t seed = 0;
+  // The result for the fields' values (load_field's, in field order).
+  uint32_t of(const uint64_t* values) const;
+};
+
 // quota [over|until] N bytes (nft_quota): bytes consumed by the packets that reached the
 // statement, over all workers (one shared word, as the kernel's).
 struct quota_state {
@@ -346,6 +365,7 @@ struct compiled_ruleset {
   std::vector<live_set> live_sets;
   std::vector<live_lookup> live_lookups;
   std::vector<std::unique_ptr<numgen_state>> numgens;
+  std::vector<hash_state> hashes;
   // Per limit statement and per-element limit, per worker: packets within and over the rate
   // (the per-rule limit counters). Index: limits first, then elem_limits.
   struct limit_counter {

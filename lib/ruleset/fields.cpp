@@ -235,6 +235,25 @@ int prefix_length(uint32_t lo, uint32_t hi) {
 
 const char* family_name(family f) { return f == family::ip ? "ip" : "inet"; }
 
+std::optional<register_layout> hash_layout(field f) {
+  switch (f) {
+    case field::ip_saddr:
+    case field::ip_daddr: return register_layout{4, false};
+    case field::tcp_sport:
+    case field::tcp_dport:
+    case field::udp_sport:
+    case field::udp_dport:
+    case field::th_sport:
+    case field::th_dport: return register_layout{2, false};
+    case field::ip_protocol:
+    case field::meta_l4proto:
+    case field::ip_ttl: return register_layout{1, false};
+    case field::meta_mark:
+    case field::ct_mark: return register_layout{4, true};
+    default: return std::nullopt;
+  }
+}
+
 const char* field_name(field f) {
   switch (f) {
     case field::ip_saddr: return "ip saddr";
@@ -265,6 +284,7 @@ const char* field_name(field f) {
     case field::ct_status: return "ct status";
     case field::tcp_option_maxseg: return "tcp option maxseg size";
     case field::numgen: return "numgen";
+    case field::jhash: return "jhash";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -384,7 +404,7 @@ const char* unsupported_rule_word(std::string_view w) {
       {"osf", "osf"},
       {"rt", "rt"},
       {"ipsec", "ipsec"},
-      {"jhash", "jhash"},
+      {"jhash", "jhash as a match (ctgate has it in vmap and mark set)"},
       {"symhash", "symhash"},
       {"sctp", "sctp"},
       {"dccp", "dccp"},
@@ -466,7 +486,8 @@ vkind kind_of(field f) {
     case field::ip_version:
     case field::ip_hdrlength: return vkind::u4;
     case field::meta_length:
-    case field::numgen: return vkind::u32;
+    case field::numgen:
+    case field::jhash: return vkind::u32;
     case field::meta_nfproto: return vkind::nfproto;
     case field::meta_protocol: return vkind::ethertype;
     case field::ip_dscp: return vkind::dscp;

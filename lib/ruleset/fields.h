@@ -46,6 +46,15 @@ int prefix_length(uint32_t lo, uint32_t hi);
 
 const char* family_name(family f);
 const char* field_name(field f);  // as nft lists it: "ip saddr", "iifname", "meta mark"
+
+// How nft's register holds a field that `jhash` hashes: its length in bytes and whether in
+// host byte order (meta and ct marks) rather than the packet's. nullopt for fields jhash does
+// not take in ctgate.
+struct register_layout {
+  uint8_t len;
+  bool host_order;
+};
+std::optional<register_layout> hash_layout(field f);
 const char* hook_name(hook h);
 
 // --- fields -----------------------------------------------------------------------------------

@@ -222,6 +222,18 @@ std::string map_elems_text(const std::vector<field>& key, const std::vector<valu
 // `FIELD map { ... }`, `FIELD map @m`, or FIELD alone (a mark copied from it).
 std::string source_text(const statement& s, const char* how) {
   std::string out = key_name(*s.from, s.concat);
+  if (*s.from == field::jhash) {
+    out +=
+        " " +
+        key_name(s.hash_key.front(), std::vector<field>(s.hash_key.begin() + 1, s.hash_key.end())) +
+        " mod " + std::to_string(s.numgen_mod);
+    if (s.hash_seed_set) {
+      char seed[16];
+      std::snprintf(seed, sizeof seed, "0x%x", s.hash_seed);
+      out += std::string(" seed ") + seed;
+    }
+    if (s.numgen_offset != 0) out += " offset " + std::to_string(s.numgen_offset);
+  }
   if (*s.from == field::numgen) {
     out +=
         std::string(s.numgen_random ? " random" : " inc") + " mod " + std::to_string(s.numgen_mod);

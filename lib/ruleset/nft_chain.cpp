@@ -148,7 +148,8 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->l4.proto != IPPROTO_TCP || !l4ok) return false;
       *out = m->l4.tcp_flags;
       return true;
-    case field::numgen: return false;  // made by its statement, not read (see numgen_state)
+    case field::numgen:
+    case field::jhash: return false;  // made by its statement, not read (see numgen_state)
     case field::tcp_option_maxseg: {
       uint32_t at;
       uint16_t mss;
@@ -187,6 +188,16 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   for (size_t i = 0; i < cl.width; ++i)
     if (!load_field(cl.fields[i], mb, m, &key[i])) return nullptr;
   return concat_map_find(rs, cl, key);
+}
+
+// jhash KEY mod N ...: false if the packet lacks one of KEY's fields (nft: NFT_BREAK).
+[[gnu::noinline]] bool hash_of(const hash_state& h, const rte_mbuf* mb, const pkt_meta* m,
+                               uint64_t* out) {
+  uint64_t values[k_max_concat];
+  for (size_t i = 0; i < h.width; ++i)
+    if (!load_field(h.fields[i], mb, m, &values[i])) return false;
+  *out = h.of(values);
+  return true;
 }
 
 // A live set's key for this packet; false if the packet lacks one of its fields.
@@ -526,10 +537,13 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
               target = e->target;
             }
           } else {
-            if (s.numgen != k_none)
+            if (s.numgen != k_none) {
               key = rs.numgens[s.numgen]->next();
-            else if (!load_field(s.from, mb, m, &key))
+            } else if (s.hash != k_none) {
+              if (!hash_of(rs.hashes[s.hash], mb, m, &key)) goto next_rule;
+            } else if (!load_field(s.from, mb, m, &key)) {
               goto next_rule;
+            }
             value = key;
             if (s.map != k_none) {
               const range_map::entry* e = rs.maps[s.map].find(key);

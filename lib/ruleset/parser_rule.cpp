@@ -5,6 +5,7 @@
 // checks at the end. See parser_internal.h.
 #include <algorithm>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,14 +88,17 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       break;
     }
     const bool is_match = starts_match();
-    if (t.text == "numgen") {
-      // numgen ... vmap { ... }: a verdict statement on a number made per packet.
+    if (t.text == "numgen" || t.text == "jhash") {
+      // numgen|jhash ... vmap { ... }: a verdict statement on a number made per packet.
       if (verdict) fail(t, "Statement after terminal statement has no effect");
       const token head = take();
       statement st;
-      numgen_spec(st);
+      if (t.text == "numgen")
+        numgen_spec(st);
+      else
+        jhash_spec(st);
       if (!at_word("vmap"))
-        unsupported(t, "numgen as a match (ctgate has it in vmap and mark set)");
+        unsupported(t, t.text + " as a match (ctgate has it in vmap and mark set)");
       take();
       st.kind = stmt_kind::vmap;
       map_operand(st, vkind::u32, "verdict", ti, ci);
@@ -279,6 +283,33 @@ void parser::numgen_spec(statement& st) {
   if (st.numgen_mod == 0) fail(mod, "numgen modulus must be at least 1");
   if (accept_word("offset")) st.numgen_offset = static_cast<uint32_t>(bounded(take(), 0xffffffff));
   st.from = field::numgen;
+}
+
+// After `jhash`: `KEY mod N [seed S] [offset M]` (nft_hash's jhash), KEY a field or a
+// concatenation of fields nft's registers hold as ctgate lays them out (fields.h
+// hash_layout). Sets st.from to jhash. Without a seed one is drawn now, as the kernel draws
+// one per rule, so a load that keeps the rule keeps its hash.
+void parser::jhash_spec(statement& st) {
+  const token key_head = take();
+  const field first = parse_field(key_head);
+  std::vector<field> rest = concat_fields(key_head, first);
+  st.hash_key.push_back(first);
+  st.hash_key.insert(st.hash_key.end(), rest.begin(), rest.end());
+  for (field f : st.hash_key)
+    if (!detail::hash_layout(f))
+      unsupported(key_head, std::string("jhash of ") + detail::field_name(f));
+  expect_word("mod");
+  const token mod = peek();
+  st.numgen_mod = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  if (st.numgen_mod == 0) fail(mod, "jhash modulus must be at least 1");
+  if (accept_word("seed")) {
+    st.hash_seed = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+    st.hash_seed_set = true;
+  } else {
+    st.hash_seed = static_cast<uint32_t>(std::random_device{}());
+  }
+  if (accept_word("offset")) st.numgen_offset = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  st.from = field::jhash;
 }
 
 // `option maxseg size` after `tcp`: the TCP options ctgate reads (the MSS only).
@@ -881,11 +912,14 @@ void parser::set_statement(const token& head, statement& st) {
     unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
   expect_word("set");
   const token v = peek();
-  if (at_word("numgen") &&
+  if ((at_word("numgen") || at_word("jhash")) &&
       (st.kind == stmt_kind::meta_mark_set || st.kind == stmt_kind::ct_mark_set)) {
-    // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }]
-    take();
-    numgen_spec(st);
+    // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }], or jhash ...
+    const token gen = take();
+    if (gen.text == "numgen")
+      numgen_spec(st);
+    else
+      jhash_spec(st);
     if (accept_word("map")) map_operand(st, vkind::u32, "mark", current_table_, current_chain_);
     return;
   }

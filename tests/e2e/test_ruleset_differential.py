@@ -34,6 +34,7 @@ Environment: CTGATE_BUILD_DIR, CTGATE_KEEP_TMP, CTDIFF_VERBOSE=1 (print every ta
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -1000,6 +1001,25 @@ class RulesetDifferentialTest(unittest.TestCase):
             steps += [f.syn(note="tcp %d" % dport, expect=ok),
                       f.synack(note="reply", expect=ok)]
         self._diff("11_objects.nft", steps)
+
+    def test_16_jhash(self):
+        """ct marks from a jhash of source address . port (the conntrack table shows them) and
+        verdicts from a jhash of destination address . port: the same numbers as the kernel's
+        hash, register layout and scaling."""
+        steps = []
+        for i in range(12):
+            port = 56000 + i * 7
+            steps += [udp("c", port, 53, note="udp %d" % port, expect=PASS),
+                      udp("s", port, 53, note="reply", expect=PASS)]
+        for i in range(12):
+            port = 57000 + i
+            f = Flow(port, 1000 + i * 13, 1000 + port, 50000 + port)
+            steps += [f.syn(note="tcp to %d" % (1000 + i * 13)),
+                      f.synack(note="reply")]
+        kernel, _ = self._diff("12_jhash.nft", steps)
+        final = " ".join(kernel[-1]["ct"])
+        self.assertGreater(len(set(re.findall(r"mark=(\d)", final)) - {"0"}), 1,
+                           "the oracle's marks do not spread: " + final)
 
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ruleset/ast.h"
+#include "ruleset/compiled.h"
 
 namespace ctgate::nft {
 namespace {
@@ -583,6 +584,64 @@ TEST(NftFields, NumgenListsAsNftDoes) {
             "rs.nft:1:53: error: numgen modulus must be at least 1\n"
             "table ip t { chain c { meta mark set numgen inc mod 0; } }\n"
             "                                                    ^");
+}
+
+// jhash (issue 12), listed as nft 1.0.6 lists the same rules on this machine: a written seed in
+// hex, a drawn one not at all, the offset when not zero.
+TEST(NftFields, JhashListsAsNftDoes) {
+  const std::string text =
+      "table ip t {\n"
+      "\tchain f {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tct mark set jhash ip saddr . udp sport mod 4 seed 0xdeadbeef offset 1\n"
+      "\t\tmeta mark set jhash ip saddr mod 2\n"
+      "\t\tjhash ip daddr mod 2 seed 0x0 vmap { 0 : accept, 1 : drop }\n"
+      "\t\tmeta mark set jhash tcp dport mod 10 seed 0x5 offset 3 map { 3 : 0x00000001, 4 : "
+      "0x00000002 }\n"
+      "\t}\n"
+      "}\n";
+  expect_lists_as(
+      "table ip t { chain f { type filter hook forward priority 0; ct mark set jhash ip saddr . "
+      "udp sport mod 4 seed 0xdeadbeef offset 1; meta mark set jhash ip saddr mod 2; jhash ip "
+      "daddr mod 2 seed 0x0 vmap { 0 : accept, 1 : drop }; meta mark set jhash tcp dport mod 10 "
+      "seed 5 offset 3 map { 3 : 1, 4 : 2 }; }; }\n",
+      text);
+  // A drawn seed stays with the rule: the parse tree keeps it (a kept rule hashes the same).
+  result<ruleset> rs = parse_string(text, "rs.nft");
+  ASSERT_TRUE(rs.ok());
+  const statement& drawn = rs->tables[0].chains[0].rules[1].stmts[0];
+  EXPECT_FALSE(drawn.hash_seed_set);
+  ruleset base;
+  EXPECT_NE(apply("table ip t { chain c { meta mark set jhash ip saddr mod 0; } }\n", &base)
+                .find("error: jhash modulus must be at least 1"),
+            std::string::npos);
+  EXPECT_NE(apply("table ip t { chain c { meta mark set jhash ct state mod 2; } }\n", &base)
+                .find("not supported: jhash of ct state"),
+            std::string::npos);
+  EXPECT_NE(apply("table ip t { chain c { jhash ip saddr mod 2 1 accept; } }\n", &base)
+                .find("not supported: jhash as a match"),
+            std::string::npos);
+}
+
+// Linux's jhash is lookup3's hashlittle: its published test values.
+TEST(NftFields, JhashIsLookup3) {
+  EXPECT_EQ(jhash_bytes(nullptr, 0, 0), 0xdeadbeefu);
+  const std::string s = "Four score and seven years ago";
+  const auto* k = reinterpret_cast<const uint8_t*>(s.data());
+  EXPECT_EQ(jhash_bytes(k, 30, 0), 0x17770551u);
+  EXPECT_EQ(jhash_bytes(k, 30, 1), 0xcd628161u);
+  // The key as nft's registers hold `ip saddr . udp sport`: 10.0.1.2 in network order, then
+  // port 4000 in network order padded to 4 bytes.
+  hash_state h;
+  h.width = 2;
+  h.fields[0] = field::ip_saddr;
+  h.fields[1] = field::udp_sport;
+  h.mod = 4;
+  h.seed = 0xdeadbeef;
+  const uint64_t values[] = {0x0a000102, 4000};
+  const uint8_t regs[] = {10, 0, 1, 2, 0x0f, 0xa0, 0, 0};
+  EXPECT_EQ(h.of(values), static_cast<uint32_t>(
+                              static_cast<uint64_t>(jhash_bytes(regs, 8, 0xdeadbeef)) * 4 >> 32));
 }
 
 // quota (nft_quota), listed as nft 1.0.6 lists the same rules on this machine: the largest
