@@ -1021,6 +1021,41 @@ class RulesetDifferentialTest(unittest.TestCase):
         self.assertGreater(len(set(re.findall(r"mark=(\d)", final)) - {"0"}), 1,
                            "the oracle's marks do not spread: " + final)
 
+    def test_17_zones_keep_overlapping_flows_apart(self):
+        """Two flows with one tuple, one in zone 0 and one in zone 1 (DSCP cs1 sets the zone in
+        prerouting at priority raw): two entries, each with its own state, and a reply in the
+        other zone is not theirs."""
+        cs1 = 0x20  # DSCP cs1 in the TOS byte
+
+        def zoned(st, tos):
+            st.pkt[IP].tos = tos
+            return st
+
+        steps = []
+        # UDP: the same tuple in both zones, each answered in its own zone.
+        steps += [udp("c", 40000, 53, note="udp zone 0", expect=PASS),
+                  udp("s", 40000, 53, note="reply zone 0", expect=PASS),
+                  zoned(udp("c", 40000, 53, note="same tuple, zone 1", expect=PASS), cs1),
+                  zoned(udp("s", 40000, 53, note="reply zone 1", expect=PASS), cs1)]
+        # A flow only in zone 0: its reply marked cs1 is looked up in zone 1, finds nothing and
+        # is a new connection from the server's side, which the ruleset drops.
+        steps += [udp("c", 40001, 53, note="udp zone 0 only", expect=PASS),
+                  zoned(udp("s", 40001, 53, note="reply in zone 1: not its flow", expect=DROP),
+                        cs1),
+                  udp("s", 40001, 53, note="reply in zone 0", expect=PASS)]
+        # TCP: one handshake in each zone for the same tuple.
+        a = Flow(40002, 22, 1000, 5000)
+        b = Flow(40002, 22, 90000, 70000)
+        steps += [a.syn(note="ssh SYN zone 0", expect=PASS),
+                  a.synack(note="ssh SYN/ACK zone 0", expect=PASS),
+                  zoned(b.syn(note="ssh SYN zone 1, same tuple", expect=PASS), cs1),
+                  zoned(b.synack(note="ssh SYN/ACK zone 1", expect=PASS), cs1),
+                  a.ack("c", note="ssh ACK zone 0", expect=PASS),
+                  zoned(b.ack("c", note="ssh ACK zone 1", expect=PASS), cs1)]
+        kernel, _ = self._diff("13_zones.nft", steps)
+        final = " ".join(kernel[-1]["ct"])
+        self.assertIn("zone=1", final, "the oracle made no zone 1 entry: " + final)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
