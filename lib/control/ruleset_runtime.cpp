@@ -272,8 +272,10 @@ result<ruleset_summary> check_ruleset_file(const std::string& path,
     for (const auto& t : ast->tables)
       for (const auto& c : t.chains)
         for (const auto& r : c.rules)
-          for (const auto& m : r.matches)
+          for (const auto& m : r.matches) {
             if (!m.rhs.str.empty()) names.push_back(m.rhs.str);
+            names.insert(names.end(), m.rhs.strs.begin(), m.rhs.strs.end());
+          }
   }
   auto rs = nft::compile(*ast, path, names, 1);
   if (!rs) return quote_compile_error(std::move(rs).error(), nullptr);

@@ -114,10 +114,12 @@ inline constexpr uint32_t k_default_live_set_size = 65535;
 struct operand {
   // Exactly one of: elems (a value, a prefix or range as [lo,hi], or an
   // anonymous set `{ ... }` as several), set_name (`@name`), str (an
-  // interface name for iif/oif/iifname/oifname).
+  // interface name for iif/oif/iifname/oifname), strs (an anonymous set of two or more
+  // interface names, sorted as nft lists them; a name may end in `*`).
   std::vector<value_range> elems;
   std::string set_name;
   std::string str;
+  std::vector<std::string> strs;
   uint64_t mask = 0;   // for bits_* and masked_* ops
   uint64_t value = 0;  // for masked_* ops
   std::string text;    // the operand as written (for listings and errors)

@@ -634,6 +634,34 @@ class compiler {
       return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
                                &out->set);
     }
+    if (!m.rhs.strs.empty()) {
+      // A set of interface names: the ports they name (wildcards: the ports whose names start
+      // so), as one set of port indices.
+      std::vector<value_range> ports;
+      for (const std::string& name : m.rhs.strs) {
+        const bool wild =
+            name.back() == '*' && (m.f == field::meta_iifname || m.f == field::meta_oifname);
+        const std::string prefix = wild ? name.substr(0, name.size() - 1) : name;
+        bool any = false;
+        for (size_t i = 0; i < ports_.size(); ++i)
+          if (wild ? ports_[i].compare(0, prefix.size(), prefix) == 0 : ports_[i] == name) {
+            ports.push_back({i, i});
+            any = true;
+          }
+        if (!any && !wild)
+          return fail(m.loc,
+                      "unknown interface '" + name + "' (ports are named in the gateway config)");
+      }
+      std::sort(ports.begin(), ports.end(),
+                [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+      ports.erase(
+          std::unique(ports.begin(), ports.end(),
+                      [](const value_range& a, const value_range& b) { return a.lo == b.lo; }),
+          ports.end());
+      out->set = static_cast<uint32_t>(out_->sets.size());
+      out_->sets.emplace_back(ports);
+      return true;
+    }
     if (!m.rhs.str.empty() && m.rhs.str.back() == '*' &&
         (m.f == field::meta_iifname || m.f == field::meta_oifname)) {
       // A wildcard: the ports whose names start so (none is fine, as in nft).

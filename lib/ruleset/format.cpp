@@ -148,6 +148,11 @@ std::string key_name(field f, const std::vector<field>& concat) {
 std::string operand_text(const match& m) {
   const operand& o = m.rhs;
   if (!o.set_name.empty()) return "@" + o.set_name;
+  if (is_iface(m.f) && !o.strs.empty()) {
+    std::string out = "{ ";
+    for (size_t i = 0; i < o.strs.size(); ++i) out += (i ? ", \"" : "\"") + o.strs[i] + "\"";
+    return out + " }";
+  }
   if (is_iface(m.f)) return "\"" + o.str + "\"";
   // A connection has one state, so the parser only reads several states compared with ==
   // or != as a set; print ct state comparisons that way, which also keeps `!= { x }` apart

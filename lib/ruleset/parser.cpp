@@ -763,7 +763,7 @@ rule parser::new_rule(size_t ti, size_t ci, uint64_t handle) {
 void parser::give_rule_handle(size_t ti, rule& rl, uint64_t handle) {
   table& tb = rs_.tables[ti];
   for (const match& m : rl.matches)
-    if (m.rhs.set_name.empty() && m.rhs.elems.size() > 1) ++tb.last_handle;
+    if (m.rhs.set_name.empty() && (m.rhs.elems.size() > 1 || !m.rhs.strs.empty())) ++tb.last_handle;
   for (const statement& st : rl.stmts)
     if (st.kind == stmt_kind::meter || !st.map_keys.empty()) ++tb.last_handle;
   const uint64_t provisional = rl.handle;

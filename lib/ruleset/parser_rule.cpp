@@ -460,15 +460,45 @@ void parser::relation(match& mt) {
 void parser::iface_relation(match& mt, rel r, const token& op_tok, const char* fname) {
   if (r != rel::implicit && r != rel::eq && r != rel::ne)
     fail(op_tok, "operator '" + op_tok.text + "' cannot be used with " + fname);
-  const token t = peek();
-  if (t.kind == tok::lbrace) unsupported(t, "sets of interface names");
-  if (t.kind == tok::set_ref) unsupported(t, "sets of interface names");
-  if (t.kind != tok::string && t.kind != tok::word && t.kind != tok::number)
-    unexpected(t, "interface name");
-  take();
-  if (t.text.empty()) fail(t, "empty interface name");
   mt.op = r == rel::ne ? cmp_op::ne : cmp_op::eq;
-  mt.rhs.str = t.text;
+  const token t = peek();
+  if (t.kind == tok::set_ref) unsupported(t, "named sets of interface names");
+  auto name = [this]() {
+    const token n = peek();
+    if (n.kind != tok::string && n.kind != tok::word && n.kind != tok::number)
+      unexpected(n, "interface name");
+    take();
+    if (n.text.empty()) fail(n, "empty interface name");
+    if (n.text.size() > 15) fail(n, "interface name too long (IFNAMSIZ is 16)");
+    return n.text;
+  };
+  if (t.kind != tok::lbrace) {
+    mt.rhs.str = name();
+    return;
+  }
+  // `{ "lan", "wan*" }`: sorted and without repeats, as nft lists the set; one name is a
+  // plain compare, as nft makes it.
+  const token open = take();
+  enter_block(open);
+  std::vector<std::string> names;
+  for (;;) {
+    skip_newlines();
+    if (at(tok::rbrace)) break;
+    names.push_back(name());
+    skip_newlines();
+    if (!accept(tok::comma)) break;
+  }
+  skip_newlines();
+  if (!at(tok::rbrace)) unexpected(peek(), "',' or '}'");
+  take();
+  leave_block();
+  if (names.empty()) fail(open, "set is empty");
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  if (names.size() == 1)
+    mt.rhs.str = names.front();
+  else
+    mt.rhs.strs = std::move(names);
 }
 
 void parser::bitmask_relation(match& mt, rel r, const token& op_tok, const char* fname) {

@@ -623,6 +623,35 @@ TEST(NftFields, JhashListsAsNftDoes) {
             std::string::npos);
 }
 
+// Anonymous sets of interface names (issue 12), as nft 1.0.6 lists them on this machine: sorted,
+// one name a plain compare, and each set of two or more taking a handle before its rule.
+TEST(NftFields, InterfaceNameSetsListAsNftDoes) {
+  ruleset rs;
+  EXPECT_EQ(apply("table ip t { chain f { type filter hook forward priority 0; iifname { \"wan\", "
+                  "\"lan\", \"eth*\" } accept; oifname != { \"zz\", \"aa\" } drop; iifname "
+                  "{ \"lan\" } counter; iif { \"lo\" } accept; }; }\n",
+                  &rs),
+            "table ip t { # handle 1\n"
+            "\tchain f { # handle 1\n"
+            "\t\ttype filter hook forward priority filter; policy accept;\n"
+            "\t\tiifname { \"eth*\", \"lan\", \"wan\" } accept # handle 3\n"
+            "\t\toifname != { \"aa\", \"zz\" } drop # handle 5\n"
+            "\t\tiifname \"lan\" counter packets 0 bytes 0 # handle 6\n"
+            "\t\tiif \"lo\" accept # handle 7\n"
+            "\t}\n"
+            "}\n");
+  // Compiled against the gateway's ports: the names and the wildcard's matches, as one set.
+  auto c = compile(rs, "rs.nft", {"lan", "wan", "eth0", "eth1", "lo", "aa", "zz"}, 1);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  const cmatch& any = (*c)->matches[(*c)->rules[0].first_match];
+  ASSERT_NE(any.set, k_none);
+  for (uint64_t port : {0u, 1u, 2u, 3u}) EXPECT_TRUE((*c)->sets[any.set].contains(port));
+  EXPECT_FALSE((*c)->sets[any.set].contains(4));
+  EXPECT_FALSE(compile(rs, "rs.nft", {"lan", "wan", "lo"}, 1).ok());  // no port named aa
+  EXPECT_NE(apply("table ip t { chain f { iifname { } accept; }; }\n", &rs).find("error:"),
+            std::string::npos);
+}
+
 // Linux's jhash is lookup3's hashlittle: its published test values.
 TEST(NftFields, JhashIsLookup3) {
   EXPECT_EQ(jhash_bytes(nullptr, 0, 0), 0xdeadbeefu);
