@@ -561,11 +561,25 @@ class compiler {
         if (p.lookup == lookup) return;
       pf.push_back({lookup, first_guard, n_guards});
     };
+    // A hashed set looked up by a field no statement changes. Not packed concatenations: an
+    // A/B on concat_100k showed no gain, and their key costs two fields to compute again
+    // (docs/bench.md).
+    auto note_set = [&](uint32_t match, uint32_t first_guard, uint32_t n_guards) {
+      const cmatch& cm = out_->matches[match];
+      if (cm.live || cm.concat || cm.set == k_none) return;
+      if (cm.op != cmp_op::eq && cm.op != cmp_op::ne) return;
+      if (cm.f == field::meta_mark || cm.f == field::ct_mark) return;
+      if (!out_->sets[cm.set].hashed() || cc.set_prefetch.size() >= k_max_prefetch) return;
+      cc.set_prefetch.push_back({match, first_guard, n_guards});
+    };
     for (uint32_t r = cc.first_rule; r < cc.first_rule + cc.n_rules; ++r) {
       const crule& cr = out_->rules[r];
-      for (uint32_t k = 0; k < cr.n_matches; ++k)
+      for (uint32_t k = 0; k < cr.n_matches; ++k) {
         if (out_->matches[cr.first_match + k].live)
           note(out_->matches[cr.first_match + k].set, cr.first_match, k);
+        else
+          note_set(cr.first_match + k, cr.first_match, k);
+      }
       for (uint32_t k = 0; k < cr.n_stmts; ++k)
         if (out_->stmts[cr.first_stmt + k].live != k_none)
           note(out_->stmts[cr.first_stmt + k].live, cr.first_match, cr.n_matches);

@@ -646,10 +646,10 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
   }
 }
 
-// Starts loading the slots packet `mb`'s keys hash to in the chain's live sets, for the
-// lookups whose guards pass (a set of a million elements is a cache miss per lookup
-// otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that reads
-// what an earlier rule changes may be judged wrong here; the lookup then computes its key.
+// Starts loading the slots packet `mb`'s keys hash to in the chain's live sets and hashed
+// sets, for the lookups whose guards pass (a set of a million elements is a cache miss per
+// lookup otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that
+// reads what an earlier rule changes may be judged wrong here; the lookup then computes its key.
 [[gnu::noinline]] void prefetch_live(const compiled_ruleset& rs, const cchain& c, rte_mbuf* mb,
                                      uint32_t now_ms, live_keys* lk) {
   const pkt_meta* m = meta_of(mb);
@@ -671,6 +671,17 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
     lk->have |= static_cast<uint8_t>(1u << j);
     rte_prefetch0(rs.live_sets[ll.set].table->home_of(lk->keys[j]));
   }
+  for (const cchain::prefetch& p : c.set_prefetch) {
+    bool pass = true;
+    for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
+      const cmatch& cm = rs.matches[p.first_guard + g];
+      if (!cm.live) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
+    }
+    if (!pass) continue;
+    const cmatch& cm = rs.matches[p.lookup];
+    uint64_t key;
+    if (load_field(cm.f, mb, m, &key)) rte_prefetch0(rs.sets[cm.set].home_of(key));
+  }
 }
 
 constexpr uint16_t k_prefetch_ahead = 4;
@@ -681,7 +692,7 @@ uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, 
                         verdict* v) {
   const auto* ref = static_cast<const nft_chain_ref*>(self.priv);
   const cchain& c = ref->rs->chains[ref->chain];
-  const bool prefetch = !c.live_prefetch.empty();
+  const bool prefetch = !c.live_prefetch.empty() || !c.set_prefetch.empty();
   live_keys keys[k_prefetch_ahead * 2];  // packet i's at [i % size]
   constexpr uint16_t ring = k_prefetch_ahead * 2;
   if (prefetch) [[unlikely]]

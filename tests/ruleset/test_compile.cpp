@@ -515,3 +515,35 @@ TEST(CompileLayout, EmptyRulesetStillHasAddressableCounterBlocks) {
 
 }  // namespace
 }  // namespace ctgate::nft
+
+namespace ctgate::nft {
+namespace {
+
+// A base chain's lookups in hashed sets of one field are prefetched a few packets ahead (the
+// evaluator's set_prefetch), with the matches before them as guards; small sets, ranges and
+// concatenations are not.
+TEST(CompilePrefetch, HashedSetsOfOneFieldArePrefetched) {
+  std::string many;
+  for (int i = 0; i < 100; i++) many += (i ? ", " : "") + std::to_string(1000 + 2 * i);
+  result<ruleset> rs = parse_string(
+      "table ip t { chain c { type filter hook forward priority 0;\n"
+      "  tcp dport { 22, 80 } accept\n"
+      "  meta l4proto udp udp dport { " +
+          many +
+          " } drop\n"
+          "  ip saddr . udp dport { 10.0.0.1 . 53, 10.0.0.2 . 53 } accept\n"
+          "} }\n",
+      "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  auto c = compile(*rs, "rs.nft", {}, 1);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  const cchain& cc = (*c)->chains[0];
+  ASSERT_EQ(cc.set_prefetch.size(), 1u);
+  const crule& second = (*c)->rules[cc.first_rule + 1];
+  EXPECT_EQ(cc.set_prefetch[0].lookup, second.first_match + 1);   // udp dport { ... }
+  EXPECT_EQ(cc.set_prefetch[0].first_guard, second.first_match);  // behind meta l4proto udp
+  EXPECT_EQ(cc.set_prefetch[0].n_guards, 1u);
+}
+
+}  // namespace
+}  // namespace ctgate::nft
