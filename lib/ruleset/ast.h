@@ -67,6 +67,7 @@ enum class field : uint8_t {
   tcp_option_maxseg,  // u16: the MSS option's value (no match without the option)
   numgen,             // not read from the packet: numgen inc|random mod N [offset M]
   jhash,              // not read: jhash KEY mod N [seed S] [offset M], a hash of fields
+  ct_expiration,      // time (ms) the connection has left; 0 while unconfirmed, as Linux
   meta_pkttype,       // host | broadcast | multicast (| other): the frame's L2 destination
 };
 

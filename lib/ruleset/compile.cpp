@@ -417,9 +417,15 @@ class compiler {
     return false;
   }
 
+  // ct expiration needs the worker's clock, which only a plain match reads (eval_match).
+  static bool uses_expiration(field f, const std::vector<field>& concat) {
+    return f == field::ct_expiration ||
+           std::find(concat.begin(), concat.end(), field::ct_expiration) != concat.end();
+  }
+
   static bool reads_ct(field f) {
     return f == field::ct_state || f == field::ct_mark || f == field::ct_zone ||
-           f == field::ct_direction || f == field::ct_status;
+           f == field::ct_direction || f == field::ct_status || f == field::ct_expiration;
   }
 
   // Where a concatenated set's or map's elements went (see concat_lookup).
@@ -636,6 +642,8 @@ class compiler {
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
     if (reads_ct(m.f)) out_->uses_ct = true;
+    if (uses_expiration(m.f, m.concat) && (!m.concat.empty() || !m.rhs.set_name.empty()))
+      return fail(m.loc, "not supported: ct expiration in a concatenation or a named set");
     if (!m.rhs.set_name.empty()) {
       if (const uint32_t ls = live_set_of(t, m.rhs.set_name); ls != k_none) {
         out->live = true;
@@ -840,6 +848,8 @@ class compiler {
     out->value = s.value;
     out->reject = s.reject;
     if (!s.obj_name.empty()) return named_object(t, s, out);
+    if (s.from && uses_expiration(*s.from, s.concat))
+      return fail(s.loc, "not supported: ct expiration as a key or a value");
     if (s.from && s.kind != stmt_kind::meter && s.kind != stmt_kind::dynset &&
         !compile_source(t, s, out))
       return false;

@@ -166,6 +166,7 @@ const char* noun_of(vkind k) {
     case vkind::ctdir: return "ct direction";
     case vkind::pkttype: return "packet type";
     case vkind::ctstatus: return "ct status";
+    case vkind::time: return "time";
     default: return "value";
   }
 }
@@ -285,6 +286,7 @@ const char* field_name(field f) {
     case field::tcp_option_maxseg: return "tcp option maxseg size";
     case field::numgen: return "numgen";
     case field::jhash: return "jhash";
+    case field::ct_expiration: return "ct expiration";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -331,15 +333,14 @@ constexpr std::string_view kMetaKnown[] = {
     "cpu",      "iifgroup", "oifgroup", "cgroup",  "random",    "ipsec",   "secpath",
     "iiftype",  "oiftype",  "time",     "day",     "hour",      "iifkind", "oifkind",
     "sdif",     "sdifname", "broute",   "ibrpvid", "ibrvproto"};
-constexpr field_entry kCtFields[] = {{"state", field::ct_state},
-                                     {"mark", field::ct_mark},
-                                     {"zone", field::ct_zone},
-                                     {"direction", field::ct_direction},
-                                     {"status", field::ct_status}};
+constexpr field_entry kCtFields[] = {
+    {"state", field::ct_state},   {"mark", field::ct_mark},
+    {"zone", field::ct_zone},     {"direction", field::ct_direction},
+    {"status", field::ct_status}, {"expiration", field::ct_expiration}};
 constexpr std::string_view kCtKnown[] = {
-    "expiration", "helper",   "l3proto", "protocol", "saddr",   "daddr",      "proto-src",
-    "proto-dst",  "label",    "bytes",   "packets",  "avgpkt",  "event",      "secmark",
-    "id",         "original", "reply",   "count",    "timeout", "expectation"};
+    "helper",   "l3proto", "protocol", "saddr",   "daddr",      "proto-src", "proto-dst",
+    "label",    "bytes",   "packets",  "avgpkt",  "event",      "secmark",   "id",
+    "original", "reply",   "count",    "timeout", "expectation"};
 constexpr field_entry kTcpFields[] = {
     {"sport", field::tcp_sport}, {"dport", field::tcp_dport}, {"flags", field::tcp_flags}};
 constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "reserved",
@@ -357,7 +358,7 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"meta",
      {kMetaFields, kMetaKnown,
       "l4proto, mark, iif, oif, iifname, oifname, length, nfproto or protocol"}},
-    {"ct", {kCtFields, kCtKnown, "state, mark, zone, direction or status"}},
+    {"ct", {kCtFields, kCtKnown, "state, mark, zone, direction, status or expiration"}},
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
@@ -488,6 +489,7 @@ vkind kind_of(field f) {
     case field::meta_length:
     case field::numgen:
     case field::jhash: return vkind::u32;
+    case field::ct_expiration: return vkind::time;
     case field::meta_nfproto: return vkind::nfproto;
     case field::meta_protocol: return vkind::ethertype;
     case field::ip_dscp: return vkind::dscp;
@@ -530,6 +532,7 @@ const char* expecting_of(vkind k) {
     case vkind::state: return "ct state";
     case vkind::flags: return "TCP flag";
     case vkind::iface: return "interface name";
+    case vkind::time: return "a time (such as 30s, 5m or 1h)";
     case vkind::u4:
     case vkind::u8:
     case vkind::u16:

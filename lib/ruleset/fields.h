@@ -109,7 +109,8 @@ enum class vkind : uint8_t {
   ecn,
   ctdir,
   pkttype,
-  ctstatus
+  ctstatus,
+  time  // milliseconds, written and listed as nft's times (30s, 1h30m, 500ms)
 };
 
 // The names a kind's values have (empty if none), in the order nft prints them (bit order for

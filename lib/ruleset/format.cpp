@@ -79,6 +79,7 @@ std::string scalar_text(field f, uint64_t v) {
     case field::ct_state:
     case field::ct_status:
     case field::tcp_flags: return flags_text(f, v, " | ");
+    case field::ct_expiration: return duration_text(v);
     default: break;
   }
   // Named kinds: the value's name, else a number (hex where nft prints hex).
@@ -106,6 +107,12 @@ std::string elem_text(field f, const value_range& r) {
     return out + "-" + detail::ipv4_to_string(static_cast<uint32_t>(r.hi));
   }
   if (r.lo == r.hi) return scalar_text(f, r.lo);
+  if (f == field::ct_expiration) {  // nft lists a range of times in seconds: 60s-120s
+    auto bound = [](uint64_t ms) {
+      return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : duration_text(ms);
+    };
+    return bound(r.lo) + "-" + bound(r.hi);
+  }
   // Names carry dashes (echo-reply), so a range of names would read back as one word.
   if (f == field::icmp_type || f == field::ip_protocol || f == field::meta_l4proto)
     return std::to_string(r.lo) + "-" + std::to_string(r.hi);

@@ -149,7 +149,8 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       *out = m->l4.tcp_flags;
       return true;
     case field::numgen:
-    case field::jhash: return false;  // made by its statement, not read (see numgen_state)
+    case field::jhash: return false;          // made by its statement, not read (see numgen_state)
+    case field::ct_expiration: return false;  // needs the clock: eval_match reads it
     case field::tcp_option_maxseg: {
       uint32_t at;
       uint16_t mss;
@@ -283,7 +284,15 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
     return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
   }
   uint64_t v;
-  if (!load_field(cm.f, mb, m, &v)) return false;
+  if (!load_field(cm.f, mb, m, &v)) {
+    // ct expiration: the time the entry has left by the worker's clock (Linux's
+    // nf_ct_expires, in ms). An unconfirmed entry's is 0, as Linux's: its timeout is still
+    // relative. Out of the fast path: load_field has no clock.
+    if (cm.f != field::ct_expiration || m->ct == nullptr) return false;
+    const int32_t left =
+        static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
+    v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
+  }
   auto in = [&] {
     return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi);
   };

@@ -123,6 +123,7 @@ uint64_t parser::scalar(vkind k) {
     case vkind::u32:
       if (t.kind == tok::number) return bounded(t, max_of(k));
       break;
+    case vkind::time: return duration(t, max_of(k));
     case vkind::iface: break;
   }
   unexpected(t, expecting_of(k));

@@ -1056,6 +1056,21 @@ class RulesetDifferentialTest(unittest.TestCase):
         final = " ".join(kernel[-1]["ct"])
         self.assertIn("zone=1", final, "the oracle made no zone 1 entry: " + final)
 
+    def test_18_ct_expiration(self):
+        """ct expiration against the kernel's: 0 for a new (unconfirmed) connection, 30 s for
+        a replied UDP flow (dropped: under 50 s), 60 s in SYN_RECV and days when established
+        (both kept)."""
+        u = 41000
+        f = Flow(41001, 80, 1000, 5000)
+        steps = [udp("c", u, 53, note="udp new: expiration 0", expect=PASS),
+                 udp("s", u, 53, note="udp reply: 30 s left", expect=DROP),
+                 udp("c", u, 53, note="udp again: 30 s left", expect=DROP),
+                 f.syn(note="SYN: new", expect=PASS),
+                 f.synack(note="SYN/ACK: 60 s left", expect=PASS),
+                 f.ack("c", note="ACK: established, days left", expect=PASS),
+                 f.data("c", 100, note="data", expect=PASS)]
+        self._diff("14_expiration.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).

@@ -652,6 +652,36 @@ TEST(NftFields, InterfaceNameSetsListAsNftDoes) {
             std::string::npos);
 }
 
+// ct expiration (issue 12), listed as nft 1.0.6 lists the same rules on this machine: times in
+// nft's units, a range in seconds, a bare number as seconds.
+TEST(NftFields, CtExpirationListsAsNftDoes) {
+  expect_lists_as(
+      "table ip t { chain f { type filter hook forward priority 0; ct expiration < 10s accept; "
+      "ct expiration 30 drop; ct expiration 1m-2m counter; ct expiration { 5s, 1h30m } counter; "
+      "ct expiration != 500ms accept; }; }\n",
+      "table ip t {\n"
+      "\tchain f {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tct expiration < 10s accept\n"
+      "\t\tct expiration 30s drop\n"
+      "\t\tct expiration 60s-120s counter packets 0 bytes 0\n"
+      "\t\tct expiration { 5s, 1h30m } counter packets 0 bytes 0\n"
+      "\t\tct expiration != 500ms accept\n"
+      "\t}\n"
+      "}\n");
+  ruleset base;
+  EXPECT_NE(
+      apply("table ip t { chain f { ct expiration < tomorrow accept; }; }\n", &base).find("error:"),
+      std::string::npos);
+  result<ruleset> rs =
+      parse_string("table ip t { chain f { meta mark set ct expiration; }; }\n", "rs.nft");
+  if (rs) {
+    auto c = compile(*rs, "rs.nft", {}, 1);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().to_string().find("ct expiration as a key or a value"), std::string::npos);
+  }
+}
+
 // Linux's jhash is lookup3's hashlittle: its published test values.
 TEST(NftFields, JhashIsLookup3) {
   EXPECT_EQ(jhash_bytes(nullptr, 0, 0), 0xdeadbeefu);
