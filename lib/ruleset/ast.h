@@ -126,12 +126,15 @@ struct operand {
   std::string text;    // the operand as written (for listings and errors)
 };
 
+struct statement;
 struct match {
   field f;
   std::vector<field> concat;  // `f . concat[0] . ...`: the fields after the first
   cmp_op op = cmp_op::eq;
   operand rhs;  // for a concatenation, elems hold width = 1 + concat.size() ranges each
   location loc;
+  // f == numgen or jhash: the generator's parameters, in a statement's fields (one element).
+  std::vector<statement> gen;
 };
 
 enum class stmt_kind : uint8_t {

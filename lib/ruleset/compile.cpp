@@ -276,6 +276,9 @@ bool index_values(const compiled_ruleset& rs, const crule& r, field* f,
   if (r.n_matches == 0) return false;
   const cmatch& m = rs.matches[r.first_match];
   if (m.op != cmp_op::eq) return false;
+  // Values made per evaluation (numgen advances a counter) or read with the clock: not
+  // loadable once for a run.
+  if (m.f == field::numgen || m.f == field::jhash || m.f == field::ct_expiration) return false;
   vals->clear();
   if (m.set == k_none) {
     if (m.lo != m.hi) return false;
@@ -415,6 +418,31 @@ class compiler {
                   .severity = "error",
                   .message = msg};
     return false;
+  }
+
+  // numgen inc|random mod N [offset M]: its shared state; the index into numgens.
+  uint32_t add_numgen(const statement& s) {
+    auto ng = std::make_unique<numgen_state>();
+    ng->mod = s.numgen_mod;
+    ng->offset = s.numgen_offset;
+    ng->random = s.numgen_random;
+    out_->numgens.push_back(std::move(ng));
+    return static_cast<uint32_t>(out_->numgens.size() - 1);
+  }
+
+  // jhash KEY mod N [seed S] [offset M]: the index into hashes.
+  uint32_t add_hash(const statement& s) {
+    hash_state h;
+    h.width = static_cast<uint8_t>(s.hash_key.size());
+    for (size_t i = 0; i < s.hash_key.size() && i < k_max_concat; ++i) {
+      h.fields[i] = s.hash_key[i];
+      if (reads_ct(s.hash_key[i])) out_->uses_ct = true;
+    }
+    h.mod = s.numgen_mod;
+    h.offset = s.numgen_offset;
+    h.seed = s.hash_seed;
+    out_->hashes.push_back(h);
+    return static_cast<uint32_t>(out_->hashes.size() - 1);
   }
 
   // ct expiration needs the worker's clock, which only a plain match reads (eval_match).
@@ -642,6 +670,8 @@ class compiler {
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
     if (reads_ct(m.f)) out_->uses_ct = true;
+    if (!m.gen.empty())
+      out->gen = m.f == field::numgen ? add_numgen(m.gen.front()) : add_hash(m.gen.front());
     if (uses_expiration(m.f, m.concat) && (!m.concat.empty() || !m.rhs.set_name.empty()))
       return fail(m.loc, "not supported: ct expiration in a concatenation or a named set");
     if (!m.rhs.set_name.empty()) {
@@ -753,27 +783,8 @@ class compiler {
     out->has_from = true;
     out->from = *s.from;
     if (reads_ct(*s.from)) out_->uses_ct = true;
-    if (*s.from == field::numgen) {
-      auto ng = std::make_unique<numgen_state>();
-      ng->mod = s.numgen_mod;
-      ng->offset = s.numgen_offset;
-      ng->random = s.numgen_random;
-      out->numgen = static_cast<uint32_t>(out_->numgens.size());
-      out_->numgens.push_back(std::move(ng));
-    }
-    if (*s.from == field::jhash) {
-      hash_state h;
-      h.width = static_cast<uint8_t>(s.hash_key.size());
-      for (size_t i = 0; i < s.hash_key.size() && i < k_max_concat; ++i) {
-        h.fields[i] = s.hash_key[i];
-        if (reads_ct(s.hash_key[i])) out_->uses_ct = true;
-      }
-      h.mod = s.numgen_mod;
-      h.offset = s.numgen_offset;
-      h.seed = s.hash_seed;
-      out->hash = static_cast<uint32_t>(out_->hashes.size());
-      out_->hashes.push_back(h);
-    }
+    if (*s.from == field::numgen) out->numgen = add_numgen(s);
+    if (*s.from == field::jhash) out->hash = add_hash(s);
     if (!s.concat.empty())
       return add_concat_lookup(t, *s.from, s.concat, s.map_name, s.map_keys, &s.map_values, s.loc,
                                &out->concat);

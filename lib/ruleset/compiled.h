@@ -188,6 +188,7 @@ struct cmatch {
   uint32_t set = k_none;    // index into compiled_ruleset::sets when a set/range list
   uint64_t lo = 0, hi = 0;  // single value or one range when set == k_none
   uint64_t mask = 0, value = 0;
+  uint32_t gen = k_none;  // f is numgen or jhash: index into numgens or hashes
 };
 
 struct cstmt {

@@ -405,7 +405,6 @@ const char* unsupported_rule_word(std::string_view w) {
       {"osf", "osf"},
       {"rt", "rt"},
       {"ipsec", "ipsec"},
-      {"jhash", "jhash as a match (ctgate has it in vmap and mark set)"},
       {"symhash", "symhash"},
       {"sctp", "sctp"},
       {"dccp", "dccp"},

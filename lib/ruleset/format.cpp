@@ -169,8 +169,10 @@ std::string operand_text(const match& m) {
   return elems_text(key_of(m.f, m.concat), o.elems, force_set);
 }
 
+std::string source_text(const statement& s, const char* how);
+
 std::string match_text(const match& m) {
-  std::string out = key_name(m.f, m.concat);
+  std::string out = m.gen.empty() ? key_name(m.f, m.concat) : source_text(m.gen.front(), "");
   out += ' ';
   const operand& o = m.rhs;
   switch (m.op) {

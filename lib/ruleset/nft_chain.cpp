@@ -288,10 +288,16 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
     // ct expiration: the time the entry has left by the worker's clock (Linux's
     // nf_ct_expires, in ms). An unconfirmed entry's is 0, as Linux's: its timeout is still
     // relative. Out of the fast path: load_field has no clock.
-    if (cm.f != field::ct_expiration || m->ct == nullptr) return false;
-    const int32_t left =
-        static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
-    v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
+    if (cm.f == field::numgen) {  // numgen ... as a match: a number made now
+      v = rs.numgens[cm.gen]->next();
+    } else if (cm.f == field::jhash) {
+      if (!hash_of(rs.hashes[cm.gen], mb, m, &v)) return false;
+    } else {
+      if (cm.f != field::ct_expiration || m->ct == nullptr) return false;
+      const int32_t left =
+          static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
+      v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
+    }
   }
   auto in = [&] {
     return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi);
@@ -669,7 +675,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
     bool pass = true;
     for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
       const cmatch& cm = rs.matches[p.first_guard + g];
-      if (!cm.live) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
+      // numgen advances a counter: not evaluated ahead (taken as passing).
+      if (!cm.live && cm.f != field::numgen) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
     }
     if (!pass) continue;
     const live_lookup& ll = rs.live_lookups[p.lookup];
@@ -684,7 +691,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
     bool pass = true;
     for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
       const cmatch& cm = rs.matches[p.first_guard + g];
-      if (!cm.live) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
+      // numgen advances a counter: not evaluated ahead (taken as passing).
+      if (!cm.live && cm.f != field::numgen) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
     }
     if (!pass) continue;
     const cmatch& cm = rs.matches[p.lookup];

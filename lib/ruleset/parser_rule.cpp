@@ -97,8 +97,19 @@ rule parser::parse_rule(size_t ti, size_t ci) {
         numgen_spec(st);
       else
         jhash_spec(st);
-      if (!at_word("vmap"))
-        unsupported(t, t.text + " as a match (ctgate has it in vmap and mark set)");
+      if (!at_word("vmap")) {
+        // numgen|jhash ... [op] VALUE: a match on the number.
+        if (!first_stmt.empty())
+          unsupported(t, "a match after a statement ('" + first_stmt +
+                             "'): ctgate checks all matches first, so put matches first");
+        match mt;
+        mt.f = *st.from;
+        mt.gen.push_back(std::move(st));
+        relation(mt);
+        mt.loc = loc_of(span_from(head));
+        rl.matches.push_back(std::move(mt));
+        continue;
+      }
       take();
       st.kind = stmt_kind::vmap;
       map_operand(st, vkind::u32, "verdict", ti, ci);

@@ -372,6 +372,33 @@ table ip filter {
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "\t\tpackets 8 bytes 98\n")) << list_ruleset(*t.gw);
 }
 
+// numgen as a match (issue 12): `numgen inc mod 2 0` passes every other packet, and a guard
+// evaluated ahead for a prefetch does not advance the counter.
+TEST(RulesetCommands, NumgenMatchAlternates) {
+  test_gateway t(cfg(false));
+  std::string many;
+  for (int i = 0; i < 100; i++) many += (i ? ", " : "") + std::to_string(2000 + 2 * i);
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    numgen inc mod 2 0 udp dport { )" +
+              many + R"( } drop
+  }
+})");
+  forwarded verdict{t};
+  for (uint16_t i = 0; i < 8; ++i)
+    EXPECT_EQ(verdict(udp("10.0.1.9", 1000 + i, "10.0.2.2", 2000)), i % 2 == 1) << i;
+  // A burst of 16: the set's probe is prefetched four packets ahead, and the counter still
+  // advances once per packet (8 of 16 pass).
+  std::vector<rte_mbuf*> burst;
+  for (uint16_t i = 0; i < 16; ++i)
+    burst.push_back(t.make(udp("10.0.1.9", 3000 + i, "10.0.2.2", 2000)));
+  const size_t before = t.sent.size();
+  t.burst(0, burst);
+  EXPECT_EQ(t.sent.size() - before, 8u);
+}
+
 // meta pkttype (issue 12): from the frame's destination MAC, as Linux's skb->pkt_type.
 TEST(RulesetCommands, PkttypeReadsTheFramesDestination) {
   test_gateway t(cfg(false));
