@@ -613,7 +613,6 @@ TEST(NftFields, JhashListsAsNftDoes) {
   EXPECT_NE(apply("table ip t { chain c { meta mark set jhash ct state mod 2; } }\n", &base)
                 .find("not supported: jhash of ct state"),
             std::string::npos);
-
 }
 
 // Anonymous sets of interface names (issue 12), as nft 1.0.6 lists them on this machine: sorted,
