@@ -127,6 +127,37 @@ class FakeTelemetry:
                 conn.send(json.dumps({cmd: reply}).encode())
 
 
+# A listing with named objects in two tables and none in a third (as nft lists it).
+RULESET_WITH_OBJECTS = """table ip a {
+\tchain c {
+\t\taccept
+\t}
+}
+table inet filter {
+\tcounter http {
+\t\tpackets 3 bytes 100
+\t}
+
+\tquota q {
+\t\t5 kbytes
+\t}
+
+\tcounter z {
+\t\tpackets 0 bytes 0
+\t}
+
+\tchain c {
+\t\tcounter name "http"
+\t}
+}
+table ip b {
+\tcounter x {
+\t\tpackets 0 bytes 0
+\t}
+}
+"""
+
+
 class CtgatectlTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ctgatectl-test-")
@@ -180,7 +211,14 @@ class CtgatectlTest(unittest.TestCase):
             "/ctgate/conntrack/delete": lambda params: {"deleted": 1 if params else 2},
             "/ctgate/conntrack/flush": {"deleted": 2},
             "/ctgate/slow": FakeTelemetry.NO_REPLY,
+            "/ctgate/ruleset/list": self.write_listing,
         }
+
+    def write_listing(self, params):
+        path = os.path.join(self.tmp.name, "ctgate-1-ruleset.txt")
+        with open(path, "w") as f:
+            f.write(RULESET_WITH_OBJECTS)
+        return {"file": path}
 
     # ---- helpers --------------------------------------------------------
 
@@ -470,6 +508,20 @@ class CtgatectlTest(unittest.TestCase):
         with open(CLI) as f:
             self.assertEqual(f.readline(), "#!/usr/bin/env python3\n")
 
+
+    def test_nft_list_objects_prints_what_nft_prints(self):
+        # The outputs of nft 1.0.6 for the same tables (checked live by test_nft_commands).
+        res = self.run_cli("nft", "list quotas")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "table inet filter {\n\tquota q {\n\t\t5 kbytes\n\t}\n}\n"
+                                     "table ip b {\n}\n")
+        res = self.run_cli("nft", "list counter inet filter http")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "table inet filter {\n\tcounter http {\n\t\tpackets 3 bytes "
+                                     "100\n\t}\n}\n")
+        self.assert_one_line_error(self.run_cli("nft", "list counter inet filter nope"),
+                                   "ctgatectl: counter 'nope' does not exist in table inet "
+                                   "filter (nft: No such file or directory)")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -79,7 +79,8 @@ table ip only {
 }
 """
 
-# (kind, text, should_succeed): kind "file" or "cmd".
+# (kind, text, should_succeed): kind "file" or "cmd", or "list": a listing command whose output
+# is compared with nft's.
 STEPS = [
     ("file", FIRST, True),
     ("file", SECOND, True),
@@ -109,6 +110,10 @@ STEPS = [
     ("file", "table ip objs {\n\tquota q { 20 mbytes }\n\tcounter web { packets 5 bytes 5 }\n}\n",
      True),
     ("cmd", "add rule ip objs input counter name nope", False),
+    ("list", "list counters", True),
+    ("list", "list quotas", True),
+    ("list", "list limits table ip objs", True),
+    ("list", "list counter ip objs web", True),
     ("cmd", "delete table ip extra", True),
     ("file", REPLACE_ALL, True),
 ]
@@ -168,6 +173,13 @@ class NftCommandsTest(unittest.TestCase):
         self.maxDiff = None
         for i, (kind, text, ok) in enumerate(STEPS):
             with self.subTest(step=i, text=text.splitlines()[0]):
+                if kind == "list":
+                    k = kernel(*text.split())
+                    c = self.ctl("nft", text)
+                    self.assertEqual(k.returncode, 0, k.stderr.decode())
+                    self.assertEqual(c.returncode, 0, c.stderr.decode())
+                    self.assertEqual(c.stdout.decode().strip(), k.stdout.decode().strip(), text)
+                    continue
                 if kind == "file":
                     path = self.tmp.file("step%d.nft" % i)
                     with open(path, "w") as f:
