@@ -1,6 +1,7 @@
 #include "control/ruleset_runtime.h"
 
 #include <arpa/inet.h>
+#include <rte_rcu_qsbr.h>
 
 #include <climits>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "dataplane/gateway.h"
 #include "dataplane/hooks_builtin.h"
+#include "ruleset/element_update.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -202,6 +204,44 @@ nft::ruleset current_ast(gateway& gw) {
   return gw.ruleset ? gw.ruleset->rs->ast : nft::ruleset{};
 }
 
+// A text of nothing but `add element` / `delete element`: applied to copies of the sets it
+// names, swapped in, without copying or compiling the rest (element_update.h). nullopt when
+// this path does not take the text, which then loads as any other; errors in its syntax come
+// from that load too, so both paths word them alike. Called with g_load_mu held: no other
+// load changes the live ruleset meanwhile.
+std::optional<result<ruleset_summary>> update_elements(gateway& gw, const std::string& text,
+                                                       const std::string& name,
+                                                       const std::string* quote_text) {
+  nft::ruleset skeleton;
+  {
+    lock_guard lock(gw.ruleset_mu);
+    if (!gw.ruleset) return std::nullopt;
+    skeleton = nft::skeleton_of(gw.ruleset->rs->ast);
+  }
+  auto cmds = nft::parse_element_commands(text, name, skeleton);
+  if (!cmds || !*cmds || (*cmds)->empty()) return std::nullopt;
+  ruleset_summary res;
+  nft::retired_sets retired;
+  {
+    lock_guard lock(gw.ruleset_mu);
+    nft::compiled_ruleset& rs = *gw.ruleset->rs;
+    auto plan = nft::plan_element_update(rs, **cmds, gw.cfg.ruleset_limits.set_elements);
+    if (!plan)
+      return result<ruleset_summary>(quote_compile_error(std::move(plan).error(), quote_text));
+    if (!*plan) return std::nullopt;
+    res.in_place = true;
+    res.elements_added = (*plan)->added;
+    res.elements_deleted = (*plan)->removed;
+    retired = nft::apply_element_update(rs, std::move(**plan));
+    res.tables = rs.ast.tables.size();
+    res.chains = rs.chains.size();
+    res.rules = rs.rules.size();
+  }
+  // Workers may still read the replaced sets until each has passed a quiescent state.
+  if (gw.qs != nullptr) rte_rcu_qsbr_synchronize(gw.qs, RTE_QSBR_THRID_INVALID);
+  return result<ruleset_summary>(std::move(res));
+}
+
 }  // namespace
 
 void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to) {
@@ -246,6 +286,14 @@ void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to
 
 result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) {
   std::lock_guard load(g_load_mu);
+  {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in && !text.str().empty()) {
+      if (auto done = update_elements(gw, text.str(), path, nullptr)) return std::move(*done);
+    }
+  }
   const nft::ruleset base = current_ast(gw);
   result<nft::ruleset> ast = nft::parse_file(path, limits_of(gw.cfg.ruleset_limits), &base);
   if (!ast) return std::move(ast).error();
@@ -255,6 +303,7 @@ result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path) 
 result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
                                           const std::string& name) {
   std::lock_guard load(g_load_mu);
+  if (auto done = update_elements(gw, text, name, &text)) return std::move(*done);
   const nft::ruleset base = current_ast(gw);
   result<nft::ruleset> ast = nft::parse_string(text, name, limits_of(gw.cfg.ruleset_limits), &base);
   if (!ast) return std::move(ast).error();

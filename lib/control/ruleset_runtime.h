@@ -34,6 +34,9 @@ struct loaded_ruleset {
 struct ruleset_summary {
   size_t tables = 0, chains = 0, rules = 0;
   std::vector<std::string> warnings;  // e.g. the ordering trap
+  // Element commands applied to the live sets without a rebuild (element_update.h).
+  bool in_place = false;
+  size_t elements_added = 0, elements_deleted = 0;
 };
 
 // Applies a file of nft commands to the live ruleset, as `nft -f` does: one

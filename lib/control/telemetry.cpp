@@ -306,7 +306,10 @@ void reply_load(rte_tel_data* d, const result<ruleset_summary>& r, const char* s
     text += w + "\n";
     LOG(WARNING) << w;
   }
-  if (r)
+  if (r && s.in_place)
+    LOG(INFO) << "ruleset " << source << ": " << s.elements_added << " elements added, "
+              << s.elements_deleted << " deleted, in place";
+  else if (r)
     LOG(INFO) << "ruleset " << source << " loaded: " << s.tables << " tables, " << s.chains
               << " chains, " << s.rules << " rules";
   rte_tel_data_add_dict_u64(d, "ok", r ? 1 : 0);
@@ -314,6 +317,11 @@ void reply_load(rte_tel_data* d, const result<ruleset_summary>& r, const char* s
   rte_tel_data_add_dict_u64(d, "chains", s.chains);
   rte_tel_data_add_dict_u64(d, "rules", s.rules);
   rte_tel_data_add_dict_u64(d, "warnings", s.warnings.size());
+  if (s.in_place) {
+    rte_tel_data_add_dict_u64(d, "in_place", 1);
+    rte_tel_data_add_dict_u64(d, "elements_added", s.elements_added);
+    rte_tel_data_add_dict_u64(d, "elements_deleted", s.elements_deleted);
+  }
   write_reply_file(d, text);
 }
 

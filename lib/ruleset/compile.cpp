@@ -21,6 +21,7 @@ exact_index::exact_index(const std::vector<uint64_t>& keys) {
   slots_.resize(cap);
   mask_ = cap - 1;
   shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
+  keys_ = keys.size();
   for (size_t p = 0; p < keys.size(); ++p) {
     if (keys[p] == k_empty) {
       empty_key_pos_ = static_cast<uint32_t>(p);
@@ -44,8 +45,8 @@ bool worth_hashing(const std::vector<value_range>& r, size_t merged) {
 }  // namespace
 
 range_set::range_set(std::vector<value_range> r) {
-  std::sort(r.begin(), r.end(),
-            [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
+  auto by_lo = [](const value_range& a, const value_range& b) { return a.lo < b.lo; };
+  if (!std::is_sorted(r.begin(), r.end(), by_lo)) std::sort(r.begin(), r.end(), by_lo);
   for (const auto& x : r) {
     if (!lo_.empty() && x.lo <= hi_.back() + 1) {
       hi_.back() = std::max(hi_.back(), x.hi);
@@ -124,19 +125,27 @@ uint32_t jhash_bytes(const uint8_t* k, uint32_t len, uint32_t initval) {
   return c;
 }
 
+void hash_state::add_field(field f) {
+  const detail::register_layout l =
+      detail::hash_layout(f).value_or(detail::register_layout{4, true});
+  fields[width] = f;
+  len[width] = static_cast<uint8_t>(l.len);
+  host_order[width] = l.host_order;
+  ++width;
+}
+
 uint32_t hash_state::of(const uint64_t* values) const {
   uint8_t bytes[4 * k_max_concat] = {};
-  uint32_t len = 0;
+  uint32_t used = 0;
   for (size_t i = 0; i < width; ++i) {
-    const detail::register_layout l = *detail::hash_layout(fields[i]);
-    for (uint32_t b = 0; b < l.len; ++b) {
+    for (uint32_t b = 0; b < len[i]; ++b) {
       // Host order on x86 is little-endian: the low byte first; the packet's order, the high.
-      const uint32_t shift = l.host_order ? 8 * b : 8 * (l.len - 1 - b);
-      bytes[len + b] = static_cast<uint8_t>(values[i] >> shift);
+      const uint32_t shift = host_order[i] ? 8 * b : 8 * (len[i] - 1 - b);
+      bytes[used + b] = static_cast<uint8_t>(values[i] >> shift);
     }
-    len += width == 1 ? l.len : 4;  // a concatenation pads each field to a register
+    used += width == 1 ? len[i] : 4;  // a concatenation pads each field to a register
   }
-  const uint32_t h = jhash_bytes(bytes, len, seed);
+  const uint32_t h = jhash_bytes(bytes, used, seed);
   return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
 }
 
@@ -344,6 +353,9 @@ class compiler {
   bool run() {
     table_concat_.resize(rs_.tables.size());
     table_live_.resize(rs_.tables.size());
+    out_->named.resize(rs_.tables.size());
+    for (uint32_t t = 0; t < rs_.tables.size(); t++)
+      out_->named[t].resize(rs_.tables[t].sets.size());
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       const table& tb = rs_.tables[t];
       std::map<std::string, uint32_t> sets;
@@ -361,6 +373,7 @@ class compiler {
           continue;
         }
         sets[s.name] = static_cast<uint32_t>(out_->sets.size());
+        out_->named[t][si].set = sets[s.name];
         out_->sets.emplace_back(s.elems);
       }
       table_sets_.push_back(sets);
@@ -380,7 +393,8 @@ class compiler {
     }
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       std::map<std::string, uint32_t> maps;
-      for (const auto& s : rs_.tables[t].sets) {
+      for (uint32_t si = 0; si < rs_.tables[t].sets.size(); ++si) {
+        const set& s = rs_.tables[t].sets[si];
         if (s.data_type.empty()) continue;
         if (s.width() > 1) {
           if (!add_concat(t, s.elems, kinds_of_type(s.type), &s.data, s.loc,
@@ -389,6 +403,7 @@ class compiler {
           continue;
         }
         maps[s.name] = static_cast<uint32_t>(out_->maps.size());
+        out_->named[t][si].map = maps[s.name];
         if (!add_map(t, s.elems, s.data, s.loc)) return false;
       }
       table_maps_.push_back(maps);
@@ -433,9 +448,8 @@ class compiler {
   // jhash KEY mod N [seed S] [offset M]: the index into hashes.
   uint32_t add_hash(const statement& s) {
     hash_state h;
-    h.width = static_cast<uint8_t>(s.hash_key.size());
     for (size_t i = 0; i < s.hash_key.size() && i < k_max_concat; ++i) {
-      h.fields[i] = s.hash_key[i];
+      h.add_field(s.hash_key[i]);
       if (reads_ct(s.hash_key[i])) out_->uses_ct = true;
     }
     h.mod = s.numgen_mod;
@@ -603,7 +617,7 @@ class compiler {
       if (cm.live || cm.concat || cm.set == k_none) return;
       if (cm.op != cmp_op::eq && cm.op != cmp_op::ne) return;
       if (cm.f == field::meta_mark || cm.f == field::ct_mark) return;
-      if (!out_->sets[cm.set].hashed() || cc.set_prefetch.size() >= k_max_prefetch) return;
+      if (!out_->sets[cm.set]->hashed() || cc.set_prefetch.size() >= k_max_prefetch) return;
       cc.set_prefetch.push_back({match, first_guard, n_guards});
     };
     for (uint32_t r = cc.first_rule; r < cc.first_rule + cc.n_rules; ++r) {

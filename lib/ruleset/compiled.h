@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/counters.h"
@@ -64,6 +66,13 @@ class exact_index {
   bool empty() const { return slots_.empty(); }
   // Where a lookup of v starts (for a prefetch).
   const void* home_of(uint64_t v) const { return &slots_[slot_of(v)]; }
+  // Editing a private copy (element updates, element_update.cpp). insert() takes a key not
+  // present; false (nothing done) when the table would pass a load of 1/2: build a bigger one.
+  bool insert(uint64_t v, uint32_t pos);
+  void erase(uint64_t v);  // v present or not
+  size_t keys() const { return keys_; }
+  // Every key with its position, in slot order.
+  std::vector<std::pair<uint64_t, uint32_t>> entries() const;
 
  private:
   static constexpr uint64_t k_empty = UINT64_MAX;
@@ -78,6 +87,7 @@ class exact_index {
   size_t mask_ = 0;
   unsigned shift_ = 63;
   uint32_t empty_key_pos_ = UINT32_MAX;  // UINT64_MAX itself, if it is a key
+  size_t keys_ = 0;
 };
 
 class range_set {
@@ -92,10 +102,18 @@ class range_set {
   }
   size_t size() const { return n_; }
   bool hashed() const { return !exact_.empty(); }
-  // Hashed sets: where a lookup of v starts (for a prefetch).
-  const void* home_of(uint64_t v) const { return exact_.home_of(v); }
+  // Where a lookup of v starts (for a prefetch): its hash slot, or the sorted array.
+  const void* home_of(uint64_t v) const { return hashed() ? exact_.home_of(v) : lo_.data(); }
+  // Whether some value in r is in the set.
+  bool overlaps(const value_range& r) const;
+  // A copy with `add` added and `remove` taken out (each of `remove` is an element of the set,
+  // and no two elements overlap: nft's rule for named sets). Copies the hash table, or merges
+  // the sorted arrays: O(n) memory traffic, no sort, no rehash unless the table must grow.
+  std::unique_ptr<range_set> edited(const std::vector<value_range>& add,
+                                    const std::vector<value_range>& remove) const;
 
  private:
+  range_set() = default;
   std::vector<uint64_t> lo_, hi_;  // split arrays: the search touches lo_ only
   exact_index exact_;              // many exact values: hashed (then lo_ and hi_ are freed)
   size_t n_ = 0;                   // ranges after merging
@@ -121,13 +139,48 @@ class range_map {
     const size_t i = last_at_or_below(lo_, v);
     return i < lo_.size() && v <= hi_[i] ? &data_[i] : nullptr;
   }
-  size_t size() const { return data_.size(); }
+  size_t size() const { return hashed() ? exact_.keys() : data_.size(); }
   bool hashed() const { return !exact_.empty(); }
+  bool overlaps(const value_range& r) const;  // some key shares a value with r
+  // A copy with the keys `remove` (each a key of the map) taken out, then `add` added (keys
+  // that overlap none left). As range_set::edited.
+  std::unique_ptr<range_map> edited(const std::vector<std::pair<value_range, entry>>& add,
+                                    const std::vector<value_range>& remove) const;
 
  private:
+  range_map() = default;
   std::vector<uint64_t> lo_, hi_;  // freed once hashed
   std::vector<entry> data_;
   exact_index exact_;
+};
+
+// A named set's or map's compiled elements change without a reload (`add element`,
+// element_update.h): the data plane reaches them through a pointer that the control plane
+// swaps, and frees the old after a grace period, as whole rulesets are. One more load per
+// lookup, from a line the lookup's own fields share.
+template <class T>
+class swappable {
+ public:
+  template <class... A>
+  requires std::is_constructible_v<T, A...>
+  explicit swappable(A&&... a)
+      : owned_(std::make_unique<T>(std::forward<A>(a)...)), cur_(owned_.get()) {}
+  swappable(swappable&& o) noexcept : owned_(std::move(o.owned_)), cur_(owned_.get()) {}
+  swappable& operator=(swappable&&) = delete;
+  const T& operator*() const { return *cur_.load(std::memory_order_acquire); }
+  const T* operator->() const { return cur_.load(std::memory_order_acquire); }
+  // Control plane: publishes `next` (built completely before: the release pairs with the
+  // workers' acquire) and hands back the old one, which workers may still read until the
+  // next grace period.
+  std::unique_ptr<T> replace(std::unique_ptr<T> next) {
+    cur_.store(next.get(), std::memory_order_release);
+    owned_.swap(next);
+    return next;
+  }
+
+ private:
+  std::unique_ptr<T> owned_;
+  std::atomic<const T*> cur_;
 };
 
 // A concatenated set or map (`ip saddr . tcp dport { 10.0.0.1 . 22, 10.0.0.0/8 . 1000-2000 }`),
@@ -325,9 +378,15 @@ uint32_t jhash_bytes(const uint8_t* key, uint32_t len, uint32_t initval);
 struct hash_state {
   uint8_t width = 0;
   field fields[k_max_concat] = {};
+  // Per field, fixed at compile (fields.h hash_layout): its bytes in nft's register, and
+  // whether they are in host order (marks) rather than the packet's.
+  uint8_t len[k_max_concat] = {};
+  bool host_order[k_max_concat] = {};
   uint32_t mod = 1;
   uint32_t offset = 0;
   uint32_t seed = 0;
+  // Appends a key field (one nft's registers hold: fields.h hash_layout) with its layout.
+  void add_field(field f);
   // The result for the fields' values (load_field's, in field order).
   uint32_t of(const uint64_t* values) const;
 };
@@ -348,8 +407,14 @@ struct rule_counter {
 struct compiled_ruleset {
   ruleset ast;         // for listings
   std::string source;  // file name
-  std::vector<range_set> sets;
-  std::vector<range_map> maps;
+  std::vector<swappable<range_set>> sets;
+  std::vector<swappable<range_map>> maps;
+  // Where each named set's elements are (by AST table and set): its index into sets or maps,
+  // for element updates without a rebuild; k_none for the others (live, concatenated).
+  struct named_store {
+    uint32_t set = k_none, map = k_none;
+  };
+  std::vector<std::vector<named_store>> named;
   std::vector<concat_table> concat_tables;                 // concatenated sets and maps
   std::vector<std::vector<range_map::entry>> concat_data;  // a concatenated map's data
   std::vector<concat_lookup> concat_lookups;
@@ -423,12 +488,12 @@ inline uint64_t packed_key(const concat_lookup& cl, const uint64_t* key) {
 }
 inline bool concat_contains(const compiled_ruleset& rs, const concat_lookup& cl,
                             const uint64_t* key) {
-  if (cl.set != k_none) return rs.sets[cl.set].contains(packed_key(cl, key));
+  if (cl.set != k_none) return rs.sets[cl.set]->contains(packed_key(cl, key));
   return rs.concat_tables[cl.table].find(key) != k_none;
 }
 inline const range_map::entry* concat_map_find(const compiled_ruleset& rs, const concat_lookup& cl,
                                                const uint64_t* key) {
-  if (cl.map != k_none) return rs.maps[cl.map].find(packed_key(cl, key));
+  if (cl.map != k_none) return rs.maps[cl.map]->find(packed_key(cl, key));
   const uint32_t e = rs.concat_tables[cl.table].find(key);
   return e == k_none ? nullptr : &rs.concat_data[cl.data][e];
 }

@@ -247,13 +247,17 @@ std::string table_title(const ruleset& rs, size_t ti) {
   return std::string("table ") + detail::family_name(tb.fam) + " " + tb.name;
 }
 
-void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems) {
+void check_interval_flag(const set& st, const std::vector<elem_syntax>& elems) {
   for (const elem_syntax& e : elems) {
     if (!st.interval && (e.prefix || e.range))
       fail(e.at, std::string("You must add 'flags interval' to your set declaration if you "
                              "want to add ") +
                      (e.prefix ? "prefix" : "range") + " elements");
   }
+}
+
+void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems) {
+  check_interval_flag(st, elems);
   if (st.width() > 1) return add_concat_elements(st, elems);
   const size_t old = st.elems.size();
   const bool is_map = !st.data_type.empty();

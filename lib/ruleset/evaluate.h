@@ -90,6 +90,8 @@ std::string table_title(const ruleset& rs, size_t ti);
 // `flags interval`, overlapping intervals refused unless the set has auto-merge, which merges.
 // A map's elements bring their data; a key already there with other data is refused.
 void add_elements(set& st, bool auto_merge, const std::vector<elem_syntax>& elems);
+// nft's refusal of prefixes and ranges in a set without `flags interval`.
+void check_interval_flag(const set& st, const std::vector<elem_syntax>& elems);
 
 // nft infers the transport protocol from the matches and refuses contradictions: `l4` is the
 // protocol the rule's matches so far imply (0 if any), updated with `mt` written at `at`.

@@ -126,15 +126,28 @@ std::string key_text(const std::vector<field>& key, const value_range* parts) {
   return out;
 }
 
+// The order nft lists elements in (the elements of `elems`, `w` ranges each): one field's by
+// value, whatever order they were added in (as nft 1.0.6 lists the kernel's hash and rbtree
+// sets); a concatenation's in the order added (as it lists the kernel's pipapo sets).
+std::vector<size_t> listing_order(const std::vector<value_range>& elems, size_t w) {
+  std::vector<size_t> order(elems.size() / w);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (w == 1)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return elems[a] < elems[b]; });
+  return order;
+}
+
 // `per_line`: nft wraps a named set's elements, `per_line` to a line (0: never).
 std::string elems_text(const std::vector<field>& key, const std::vector<value_range>& elems,
                        bool force_set, size_t per_line = 0) {
   const size_t w = key.size(), n = elems.size() / w;
   if (n == 1 && !force_set) return key_text(key, elems.data());
   std::string out = "{ ";
+  const std::vector<size_t> order = listing_order(elems, w);
   for (size_t i = 0; i < n; ++i) {
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
-    out += key_text(key, &elems[i * w]);
+    out += key_text(key, &elems[order[i] * w]);
   }
   return out + " }";
 }
@@ -225,10 +238,12 @@ std::string map_elems_text(const std::vector<field>& key, const std::vector<valu
                            const std::vector<map_data>& data, bool verdicts, size_t per_line) {
   std::string out = "{ ";
   const size_t w = key.size();
+  const std::vector<size_t> order = listing_order(keys, w);
   for (size_t i = 0; i < data.size(); ++i) {
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
-    out += key_text(key, &keys[i * w]) + " : " +
-           (verdicts ? verdict_text(data[i]) : hex32(data[i].value));
+    const size_t e = order[i];
+    out += key_text(key, &keys[e * w]) + " : " +
+           (verdicts ? verdict_text(data[e]) : hex32(data[e].value));
   }
   return out + " }";
 }

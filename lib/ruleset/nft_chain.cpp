@@ -272,6 +272,29 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
   return l.over ? !ok : ok;
 }
 
+// The values load_field does not read from the packet or its entry, made per evaluation, out
+// of the fast path (false: the packet has none):
+// - numgen: the next number (a match advances the counter, as a statement does);
+// - jhash: the hash of the key's fields;
+// - ct expiration: the time the entry has left by the worker's clock (Linux's nf_ct_expires,
+//   in ms); an unconfirmed entry's is 0, as Linux's, its timeout still being relative.
+[[gnu::noinline, gnu::cold]] bool made_value(const compiled_ruleset& rs, const cmatch& cm,
+                                             const rte_mbuf* mb, const pkt_meta* m, uint32_t now_ms,
+                                             uint64_t* v) {
+  switch (cm.f) {
+    case field::numgen: *v = rs.numgens[cm.gen]->next(); return true;
+    case field::jhash: return hash_of(rs.hashes[cm.gen], mb, m, v);
+    case field::ct_expiration: {
+      if (m->ct == nullptr) return false;
+      const int32_t left =
+          static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
+      *v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
+      return true;
+    }
+    default: return false;
+  }
+}
+
 [[gnu::always_inline]] inline bool eval_match(const compiled_ruleset& rs, const cmatch& cm,
                                               const rte_mbuf* mb, const pkt_meta* m,
                                               uint32_t now_ms, const live_keys* lk) {
@@ -284,23 +307,9 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
     return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
   }
   uint64_t v;
-  if (!load_field(cm.f, mb, m, &v)) {
-    // ct expiration: the time the entry has left by the worker's clock (Linux's
-    // nf_ct_expires, in ms). An unconfirmed entry's is 0, as Linux's: its timeout is still
-    // relative. Out of the fast path: load_field has no clock.
-    if (cm.f == field::numgen) {  // numgen ... as a match: a number made now
-      v = rs.numgens[cm.gen]->next();
-    } else if (cm.f == field::jhash) {
-      if (!hash_of(rs.hashes[cm.gen], mb, m, &v)) return false;
-    } else {
-      if (cm.f != field::ct_expiration || m->ct == nullptr) return false;
-      const int32_t left =
-          static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
-      v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
-    }
-  }
+  if (!load_field(cm.f, mb, m, &v) && !made_value(rs, cm, mb, m, now_ms, &v)) return false;
   auto in = [&] {
-    return cm.set != k_none ? rs.sets[cm.set].contains(v) : (v >= cm.lo && v <= cm.hi);
+    return cm.set != k_none ? rs.sets[cm.set]->contains(v) : (v >= cm.lo && v <= cm.hi);
   };
   switch (cm.op) {
     case cmp_op::eq: return in();
@@ -561,7 +570,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             }
             value = key;
             if (s.map != k_none) {
-              const range_map::entry* e = rs.maps[s.map].find(key);
+              const range_map::entry* e = rs.maps[s.map]->find(key);
               if (e == nullptr) goto next_rule;
               value = e->value;
               if (kind == stmt_kind::vmap) {
@@ -661,6 +670,19 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
   }
 }
 
+// Whether a prefetch's guards (the matches in front of its lookup) pass for the packet, as far
+// as can be told ahead: numgen advances a counter and live lookups change nothing yet, so
+// both are taken as passing.
+inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, rte_mbuf* mb,
+                        const pkt_meta* m, uint32_t now_ms) {
+  for (uint32_t g = 0; g < p.n_guards; ++g) {
+    const cmatch& cm = rs.matches[p.first_guard + g];
+    if (!cm.live && cm.f != field::numgen && !eval_match(rs, cm, mb, m, now_ms, nullptr))
+      return false;
+  }
+  return true;
+}
+
 // Starts loading the slots packet `mb`'s keys hash to in the chain's live sets and hashed
 // sets, for the lookups whose guards pass (a set of a million elements is a cache miss per
 // lookup otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that
@@ -672,13 +694,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
   lk->have = lk->lacks = 0;
   for (size_t j = 0; j < c.live_prefetch.size(); ++j) {
     const cchain::prefetch& p = c.live_prefetch[j];
-    bool pass = true;
-    for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
-      const cmatch& cm = rs.matches[p.first_guard + g];
-      // numgen advances a counter: not evaluated ahead (taken as passing).
-      if (!cm.live && cm.f != field::numgen) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
-    }
-    if (!pass) continue;
+    if (!guards_pass(rs, p, mb, m, now_ms)) continue;
     const live_lookup& ll = rs.live_lookups[p.lookup];
     if (!live_key(ll, mb, m, &lk->keys[j])) {
       lk->lacks |= static_cast<uint8_t>(1u << j);
@@ -688,16 +704,10 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
     rte_prefetch0(rs.live_sets[ll.set].table->home_of(lk->keys[j]));
   }
   for (const cchain::prefetch& p : c.set_prefetch) {
-    bool pass = true;
-    for (uint32_t g = 0; g < p.n_guards && pass; ++g) {
-      const cmatch& cm = rs.matches[p.first_guard + g];
-      // numgen advances a counter: not evaluated ahead (taken as passing).
-      if (!cm.live && cm.f != field::numgen) pass = eval_match(rs, cm, mb, m, now_ms, nullptr);
-    }
-    if (!pass) continue;
+    if (!guards_pass(rs, p, mb, m, now_ms)) continue;
     const cmatch& cm = rs.matches[p.lookup];
     uint64_t key;
-    if (load_field(cm.f, mb, m, &key)) rte_prefetch0(rs.sets[cm.set].home_of(key));
+    if (load_field(cm.f, mb, m, &key)) rte_prefetch0(rs.sets[cm.set]->home_of(key));
   }
 }
 

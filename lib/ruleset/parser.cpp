@@ -231,6 +231,14 @@ void parser::command() {
   const token t = peek();
   if (t.kind != tok::word) unexpected(t, "command");
   const std::string& w = t.text;
+  if (element_cmds_ != nullptr) {
+    // Element-only mode: `add element`, `delete element` or `element`, nothing else.
+    const bool verb = w == "add" || w == "delete";
+    if (!(verb ? at_word("element", 1) : w == "element")) throw not_element_only{};
+    if (verb) take();
+    take();
+    return element_cmd(w == "delete");
+  }
   if (w == "flush") return flush_cmd();
   if (one_of(w, {"define", "redefine", "undefine"})) return define_stmt();
   if (w == "add" || w == "create") {
@@ -999,6 +1007,77 @@ result<ruleset> parse_source(std::deque<source>& sources, const parse_limits& li
 }
 
 }  // namespace
+
+ruleset skeleton_of(const ruleset& rs) {
+  ruleset out;
+  out.last_table_handle = rs.last_table_handle;
+  out.tables.reserve(rs.tables.size());
+  for (const table& tb : rs.tables) {
+    table t;
+    t.handle = tb.handle;
+    t.last_handle = tb.last_handle;
+    t.fam = tb.fam;
+    t.name = tb.name;
+    t.loc = tb.loc;
+    t.objects = tb.objects;
+    for (const chain& ch : tb.chains) {
+      chain c;
+      c.handle = ch.handle;
+      c.name = ch.name;
+      c.loc = ch.loc;
+      c.base = ch.base;
+      c.hook = ch.hook;
+      c.priority = ch.priority;
+      c.policy_drop = ch.policy_drop;
+      t.chains.push_back(std::move(c));
+    }
+    for (const set& st : tb.sets) {
+      set s;
+      s.handle = st.handle;
+      s.serial = st.serial;
+      s.name = st.name;
+      s.loc = st.loc;
+      s.type = st.type;
+      s.data_type = st.data_type;
+      s.interval = st.interval;
+      s.auto_merge = st.auto_merge;
+      s.dynamic = st.dynamic;
+      s.timeout_flag = st.timeout_flag;
+      s.timeout_ms = st.timeout_ms;
+      s.gc_interval_ms = st.gc_interval_ms;
+      s.size_limit = st.size_limit;
+      t.sets.push_back(std::move(s));
+    }
+    out.tables.push_back(std::move(t));
+  }
+  return out;
+}
+
+result<std::optional<std::vector<element_command>>> parse_element_commands(
+    const std::string& text, const std::string& name, const ruleset& skeleton) {
+  std::deque<source> sources(1);
+  try {
+    source& s = sources[0];
+    s.name = name;
+    s.dir = fs::path(name).parent_path();
+    s.key = name.empty() ? std::string() : canonical_key(name);
+    s.text = text;
+    index_lines(s);
+    std::vector<element_command> cmds;
+    parser p(sources, {});
+    p.record_elements(&cmds);
+    p.run(&skeleton);
+    // Included files: errors found later would quote the wrong text.
+    if (sources.size() > 1) return std::optional<std::vector<element_command>>{};
+    return std::optional<std::vector<element_command>>(std::move(cmds));
+  } catch (const parser::not_element_only&) {
+    return std::optional<std::vector<element_command>>{};
+  } catch (const parse_failure& f) {
+    return to_error(sources, f);
+  } catch (const std::exception& ex) {
+    return internal_error(name, ex);
+  }
+}
 
 result<ruleset> parse_string(const std::string& text, const std::string& name,
                              const parse_limits& limits, const ruleset* base) {

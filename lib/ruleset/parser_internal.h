@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ruleset/ast.h"
+#include "ruleset/element_update.h"
 #include "ruleset/evaluate.h"
 #include "ruleset/fields.h"
 #include "ruleset/lexer.h"
@@ -65,6 +66,11 @@ class parser {
 
   // The file's commands applied to `base` (nullptr: an empty ruleset).
   ruleset run(const ruleset* base);
+
+  // Element-only mode (parse_element_commands): element commands are recorded in `out`
+  // instead of applied, and any other command throws not_element_only.
+  struct not_element_only {};
+  void record_elements(std::vector<element_command>* out) { element_cmds_ = out; }
 
  private:
   // --- tokens (parser.cpp) ---
@@ -221,6 +227,8 @@ class parser {
   map_data map_value(const std::string& data_type, size_t ti, size_t ci);
   void typeof_spec(set& st);
   void element_cmd(bool remove = false);
+  void record_element_cmd(bool remove, size_t ti, size_t si, const token& name,
+                          const std::vector<elem_syntax>& elems);
 
   // --- rules (parser_rule.cpp) ---
 
@@ -296,6 +304,7 @@ class parser {
     uint64_t rule = 0;
   };
   std::vector<obj_use> obj_uses_;
+  std::vector<element_command>* element_cmds_ = nullptr;  // element-only mode
   void check_object_uses();
 };
 

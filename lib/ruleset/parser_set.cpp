@@ -552,6 +552,7 @@ void parser::element_cmd(bool remove) {
     map_element_list(k, st.data_type, elems, ti, kNoChain);
   else
     element_list(k, elems, 1, empty_rule::syntax);
+  if (element_cmds_ != nullptr) return record_element_cmd(remove, ti, si, name, elems);
   if (remove && st.live()) {
     // Workers add elements to this set: whether one is there is known only when the load is
     // installed (deleting one that is not is not an error here).
@@ -596,6 +597,23 @@ void parser::element_cmd(bool remove) {
   count_elements(name, elems.size());
   live_elements(st, elems, false);
   add_elements(st, st.auto_merge, elems);
+  end_statement();
+}
+
+// Element-only mode: the checks that need no elements, then the command as written.
+void parser::record_element_cmd(bool remove, size_t ti, size_t si, const token& name,
+                                const std::vector<elem_syntax>& elems) {
+  set& st = rs_.tables[ti].sets[si];
+  if (st.width() > 1) throw not_element_only{};
+  live_elements(st, elems, remove);
+  if (!remove) check_interval_flag(st, elems);
+  element_command cmd;
+  cmd.remove = remove;
+  cmd.table = static_cast<uint32_t>(ti);
+  cmd.set = static_cast<uint32_t>(si);
+  cmd.at = loc_of(pos_of(name));
+  for (const elem_syntax& e : elems) cmd.elems.push_back({e.r, e.text, e.data, loc_of(e.at)});
+  element_cmds_->push_back(std::move(cmd));
   end_statement();
 }
 

@@ -168,6 +168,52 @@ table ip filter {
   EXPECT_EQ(t.sent.size(), 5u);
 }
 
+// `add element` / `delete element` alone edit the live sets in place (element_update.h): no
+// reload, rule counters go on, the listing shows the elements, a failed command changes
+// nothing and says where it failed.
+TEST(RulesetCommands, ElementCommandsEditTheLiveSetsInPlace) {
+  test_gateway t(cfg(false));
+  std::string blocked;
+  for (int i = 0; i < 100; ++i)
+    blocked += (i ? ", " : "") + std::string("10.9.0.") + std::to_string(2 * i);
+  load(t, "table ip filter {\n  set block { type ipv4_addr; elements = { " + blocked +
+              " } }\n  map svc { type inet_service : verdict; elements = { 80 : accept } }\n"
+              "  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
+              "    ip saddr @block counter drop\n    tcp dport vmap @svc\n  }\n}\n");
+  forwarded verdict{t};
+  EXPECT_TRUE(verdict(tcp("10.0.1.77", 1000, "10.0.2.2", 80, TCPF_SYN)));
+  EXPECT_FALSE(verdict(tcp("10.9.0.4", 1001, "10.0.2.2", 80, TCPF_SYN)));
+  result<ruleset_summary> r =
+      load_ruleset_text(*t.gw, "add element ip filter block { 10.0.1.77, 10.9.0.4 }\n", "e.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->in_place);
+  EXPECT_EQ(r->elements_added, 1u);  // 10.9.0.4 was there
+  EXPECT_FALSE(verdict(tcp("10.0.1.77", 1002, "10.0.2.2", 80, TCPF_SYN)));
+  r = load_ruleset_text(*t.gw, "add element ip filter svc { 22 : accept }\n", "e.nft");
+  ASSERT_TRUE(r && r->in_place);
+  EXPECT_TRUE(verdict(tcp("10.0.1.78", 1003, "10.0.2.2", 22, TCPF_SYN)));
+  r = load_ruleset_text(*t.gw, "delete element ip filter block { 10.0.1.77 }\n", "e.nft");
+  ASSERT_TRUE(r && r->in_place);
+  EXPECT_EQ(r->elements_deleted, 1u);
+  EXPECT_TRUE(verdict(tcp("10.0.1.77", 1004, "10.0.2.2", 80, TCPF_SYN)));
+  // The whole transaction fails at the missing element; the first one stays.
+  r = load_ruleset_text(*t.gw,
+                        "delete element ip filter block { 10.9.0.6 }\n"
+                        "delete element ip filter block { 10.0.1.77 }\n",
+                        "e.nft");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().to_string(),
+            "e.nft:2:34: error: element 10.0.1.77 is not in set 'block' of table ip filter "
+            "(nft: No such file or directory)\n"
+            "delete element ip filter block { 10.0.1.77 }\n"
+            "                                 ^^^^^^^^^");
+  EXPECT_FALSE(verdict(tcp("10.9.0.6", 1005, "10.0.2.2", 80, TCPF_SYN)));
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "ip saddr @block counter packets 3 bytes 120 drop")) << listing;
+  EXPECT_TRUE(contains(listing, "elements = { 22 : accept, 80 : accept }")) << listing;
+  EXPECT_FALSE(contains(listing, "10.0.1.77")) << listing;
+}
+
 // Concatenations (issue 12) on the data plane: a named set of address . port pairs, an
 // interval set with a prefix and a port range, a three-field verdict map, a mark map and an
 // anonymous `!=` set decide by the whole key; a packet without one of the key's fields (UDP

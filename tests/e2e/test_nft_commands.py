@@ -15,6 +15,7 @@ Run (root):  python3 tests/e2e/test_nft_commands.py [-v]
 """
 
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -95,6 +96,13 @@ STEPS = [
     ("cmd", "delete rule ip filter input handle 999", False),
     ("cmd", "delete set ip filter admin", False),
     ("cmd", "delete element ip filter admin { 192.0.2.1 }", False),
+    # Element commands alone are applied in place (no reload): the listing must not tell.
+    ("cmd", "add element ip filter admin { 10.0.0.7, 10.0.0.2, 10.0.0.9 }; "
+            "delete element ip filter admin { 10.0.0.3 }", True),
+    ("file", "add element ip filter admin { 10.0.0.3 }\n"
+             "delete element ip filter admin { 10.0.0.7 }\n", True),
+    ("cmd", "add element ip filter admin { 10.0.0.11 }; "
+            "delete element ip filter admin { 10.0.0.12 }", False),
     ("cmd", "add chain ip extra forward { type filter hook input priority filter; }", False),
     ("cmd", "add rule ip filter input tcp dport 9 accept; delete table ip nosuch", False),
     ("cmd", "flush chain ip extra forward", True),
@@ -194,6 +202,9 @@ class NftCommandsTest(unittest.TestCase):
                                  "ctgate: %s%s" % (c.stdout.decode(), c.stderr.decode()))
                 if not ok:
                     self.assertIn("error", c.stderr.decode())
+                elif all(re.match(r"\s*(add|delete) element ", cmd)
+                         for cmd in re.split(r"[;\n]", text) if cmd.strip()):
+                    self.assertIn("(in place, no reload)", c.stdout.decode() + c.stderr.decode())
                 want, got = self.listings()
                 self.assertEqual(got, want, "after step %d (%s)" % (i, text.splitlines()[0]))
         print("nft commands: %d steps, listings with handles equal to the kernel's after each"

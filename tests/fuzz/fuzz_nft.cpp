@@ -7,6 +7,8 @@
 // The same text is also applied to a live ruleset (nft -f semantics: delete,
 // flush, insert, replace and handles edit it); what that yields must compile
 // or fail cleanly, and list with handles.
+// A text of element commands alone is also applied in place (element_update.h) to the
+// compiled live ruleset: both paths must succeed or fail alike and list the same.
 // `include` is left out: it would read whatever file the fuzzer names.
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 
 #include "ruleset/ast.h"
 #include "ruleset/compiled.h"
+#include "ruleset/element_update.h"
 
 namespace {
 
@@ -28,10 +31,34 @@ constexpr const char* k_base = R"(table ip filter {
 table ip raw { chain pre { type filter hook prerouting priority raw; udp dport 53 notrack; } }
 )";
 
+// The in-place path against the full load's result `after` (null: the load failed).
+void check_in_place(const std::string& text, const ctgate::nft::ruleset& base,
+                    const ctgate::nft::ruleset* after) {
+  using namespace ctgate;
+  auto cmds = nft::parse_element_commands(text, "fuzz.nft", nft::skeleton_of(base));
+  if (!cmds || !*cmds) return;  // a full load's text, or an error the full load reports
+  auto live = nft::compile(base, "base.nft", {"lan", "wan"}, 2);
+  if (!live) return;
+  auto plan = nft::plan_element_update(**live, **cmds, SIZE_MAX);
+  if (plan && !*plan) return;  // this path declined
+  if (!plan != (after == nullptr)) {
+    std::fprintf(stderr, "in place %s but the load %s:\n%s\n", plan ? "applied" : "failed",
+                 after ? "applied" : "failed", text.c_str());
+    std::abort();
+  }
+  if (!plan) return;
+  nft::retired_sets old = nft::apply_element_update(**live, std::move(**plan));
+  if (nft::format((*live)->ast, nullptr, true) != nft::format(*after, nullptr, true)) {
+    std::fprintf(stderr, "in place and load list differently:\n%s\n", text.c_str());
+    std::abort();
+  }
+}
+
 void apply_to_live(const std::string& text, const std::vector<std::string>& ports) {
   using namespace ctgate;
   static const nft::ruleset base = *nft::parse_string(k_base, "base.nft");
   result<nft::ruleset> after = nft::parse_string(text, "fuzz.nft", {}, &base);
+  check_in_place(text, base, after ? &*after : nullptr);
   if (!after) {
     (void)after.error().to_string();
     return;

@@ -63,7 +63,7 @@ TEST(CompileSets, AnonymousSetIsOneSortedMergedRangeArray) {
   EXPECT_EQ(m.f, field::tcp_dport);
   EXPECT_EQ(m.op, cmp_op::eq);
   ASSERT_NE(m.set, k_none);
-  const range_set& s = c->sets[m.set];
+  const range_set& s = *c->sets[m.set];
   // 80-90, 85-100 and 101 overlap or touch: one range. 22 and 443 stay apart.
   EXPECT_EQ(s.size(), 3u);
   for (uint64_t v : {22, 80, 85, 90, 95, 100, 101, 443}) EXPECT_TRUE(s.contains(v)) << v;
@@ -126,14 +126,14 @@ TEST(CompileSets, NamedSetsComeFirstAndAreSharedByTheirUsers) {
   EXPECT_EQ(match_of(*c, r1, 1).set, 1u);
   EXPECT_EQ(match_of(*c, rule_of(*c, "in", 2), 0).set, 0u);
   EXPECT_EQ(match_of(*c, rule_of(*c, "in", 0), 0).set, 2u);
-  const range_set& nets = c->sets[0];
+  const range_set& nets = *c->sets[0];
   EXPECT_EQ(nets.size(), 2u);  // the two /24s are adjacent
   EXPECT_TRUE(nets.contains(0x0a000000u));
   EXPECT_TRUE(nets.contains(0xc0a801ffu));
   EXPECT_FALSE(nets.contains(0xc0a80200u));
   EXPECT_FALSE(nets.contains(0x0b000000u));
-  EXPECT_TRUE(c->sets[1].contains(22));
-  EXPECT_FALSE(c->sets[1].contains(80));
+  EXPECT_TRUE(c->sets[1]->contains(22));
+  EXPECT_FALSE(c->sets[1]->contains(80));
 }
 
 TEST(CompileRuns, ExactMatchRulesOnOneFieldAreIndexed) {

@@ -6,18 +6,14 @@
 
 #include <string>
 
+#include "nft_test_util.h"
 #include "ruleset/ast.h"
 #include "ruleset/compiled.h"
 
 namespace ctgate::nft {
 namespace {
 
-std::string apply(const std::string& text, ruleset* base) {
-  result<ruleset> r = parse_string(text, "rs.nft", {}, base);
-  if (!r) return r.error().to_string();
-  *base = *r;
-  return format(*base, nullptr, true);
-}
+using test::apply;
 
 const char* const k_objects_file =
     "table inet filter {\n"

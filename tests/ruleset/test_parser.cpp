@@ -3,9 +3,11 @@
 // that parse back to the same tree, exact error texts (file, line, column, source line,
 // caret), and mutated inputs that must never crash.
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -31,7 +33,10 @@ std::string dump(const ruleset& rs) {
     add("table " + std::to_string(static_cast<int>(t.fam)) + " " + t.name);
     for (const set& s : t.sets) {
       std::string e;
-      for (const value_range& r : s.elems)
+      // A set's elements have no order (nft lists one field's sorted): compare them sorted.
+      std::vector<value_range> elems = s.elems;
+      if (s.width() == 1) std::sort(elems.begin(), elems.end());
+      for (const value_range& r : elems)
         e += " " + std::to_string(r.lo) + "-" + std::to_string(r.hi);
       add(" set " + s.name + " " + s.type + " " + std::to_string(s.interval) + e);
     }
@@ -43,7 +48,9 @@ std::string dump(const ruleset& rs) {
         add("  rule comment='" + r.comment + "'");
         for (const match& m : r.matches) {
           std::string e;
-          for (const value_range& v : m.rhs.elems)
+          std::vector<value_range> elems = m.rhs.elems;
+          if (m.concat.empty()) std::sort(elems.begin(), elems.end());
+          for (const value_range& v : elems)
             e += " " + std::to_string(v.lo) + "-" + std::to_string(v.hi);
           add("   match f=" + std::to_string(static_cast<int>(m.f)) +
               " op=" + std::to_string(static_cast<int>(m.op)) + " set=" + m.rhs.set_name +
