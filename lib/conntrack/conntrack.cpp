@@ -191,13 +191,35 @@ ct_counter reason_counter(uint8_t reason) {
   w.rt->mailbox->raise(log_kind::conntrack_invalid);
 }
 
+// The tracker settings (timeouts included) of an entry with a timeout policy (ct_timeout.h):
+// the policy's while it is published, else `gateway`.
+[[gnu::cold, gnu::noinline]] const tracker_params* policy_params(const ct_worker& w,
+                                                                 const ct_entry& e,
+                                                                 const tracker_params* gateway) {
+  const ct_timeout_policies* all = w.rt->policies.load(std::memory_order_acquire);
+  if (all == nullptr) return gateway;
+  const auto x = ct_ext_get<ct_timeout_ext>(e.ext);
+  const ct_timeout_policy& p = all->slot[x.slot];
+  return p.gen == x.gen ? &p.params : gateway;
+}
+
+// The tracker settings an entry follows: its policy's or the gateway's (whose `timeouts` is
+// w.rt->timeouts). `status` is the entry's: the extension id is in it, so a flow without a
+// policy pays one compare.
+inline const tracker_params* params_of(const ct_worker& w, uint16_t status, const ct_entry& e) {
+  if (ct_ext_of(status) != ct_ext_id::timeout) [[likely]]
+    return &w.rt->params;
+  return policy_params(w, e, &w.rt->params);
+}
+
 // The window check may lower an assured flow's timeout (Linux's
 // nf_tcp_handle_invalid): only when it has at least 120 s left and more
 // than the lowered value.
 [[gnu::cold, gnu::noinline]] void lower_timeout(ct_worker& w, ct_entry* e, uint8_t tclass,
                                                 uint32_t now_ms) {
   const uint32_t left = e->expires_ms.load(std::memory_order_relaxed) - now_ms;
-  const uint32_t lowered = w.rt->timeouts.ms[tclass];
+  const uint32_t lowered =
+      params_of(w, e->status.load(std::memory_order_relaxed), *e)->timeouts->ms[tclass];
   if (ct_expired(*e, now_ms) || left < 120000 || left <= lowered) return;
   e->expires_ms.store(now_ms + lowered, std::memory_order_relaxed);
   w.counters.add(ct_counter::tcp_timeout_lowered);
@@ -292,6 +314,8 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   }
   track_state ts;
   track_result res;
+  const tracker_params& params = *params_of(w, status, *e);
+  const timeout_table& timeouts = *params.timeouts;
   // Lock-free update; two workers only race here when RSS is not symmetric.
   // The window record is updated in place on the first try only: a retry
   // (another worker moved the state meanwhile) runs the state machine alone.
@@ -300,8 +324,7 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
     const track_state before = std::bit_cast<track_state>(raw);
     old_class = before.tclass;
     ts = before;
-    res =
-        tr.packet(&ts, tries == 0 ? win : nullptr, status, dir, m->l4, segp, w.rt->params, now_ms);
+    res = tr.packet(&ts, tries == 0 ? win : nullptr, status, dir, m->l4, segp, params, now_ms);
     // Unchanged (most packets of an established flow): nothing to publish,
     // and no locked instruction. This is the CAS succeeding at the load.
     if (ts == before || e->cas_track(raw, ts) || tries == 8) break;
@@ -341,13 +364,12 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
       !(status & CT_STATUS_FINISH_NOTIFIED) && e->owner == w.id)
     note_finished(w, e);
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
-  e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  e->expires_ms.store(now_ms + timeouts.ms[ts.tclass], std::memory_order_relaxed);
   // A shorter timeout (ESTABLISHED -> CLOSE after an RST, SYN_SENT ->
   // SYN_RECV, ...) would leave the entry filed under its old, later expiry:
   // file it again so the wheel reaps it on time. Class changes are rare, and
   // only the owner may move its wheel links.
-  if (ts.tclass != old_class && e->owner == w.id &&
-      w.rt->timeouts.ms[ts.tclass] < w.rt->timeouts.ms[old_class])
+  if (ts.tclass != old_class && e->owner == w.id && timeouts.ms[ts.tclass] < timeouts.ms[old_class])
     refile(w, e);
   m->ct = e;
   m->ct_dir = static_cast<uint8_t>(dir);
@@ -794,6 +816,25 @@ bool ct_request_delete(ct_worker& owner, uint32_t pos, uint32_t live, bool only_
   const uint32_t tagged = pos | (only_if_expired ? k_delete_if_expired : 0);
   uint64_t v = (static_cast<uint64_t>(tagged) << 32) | live;
   return rte_ring_enqueue(owner.kill_ring, reinterpret_cast<void*>(v)) == 0;
+}
+
+void ct_set_timeout_policy(ct_worker& w, ct_entry* e, uint8_t l4proto, uint32_t ref,
+                           uint32_t now_ms) {
+  // Unconfirmed entries belong to this worker alone: plain stores, published at confirm.
+  if (e == nullptr || e->pos != k_no_pos || e->orig.proto != l4proto) return;
+  const ct_timeout_policies* all = w.rt->policies.load(std::memory_order_acquire);
+  const ct_timeout_ext x{
+      .slot = static_cast<uint8_t>(ref & 0xff), .pad = 0, .gen = static_cast<uint16_t>(ref >> 8)};
+  if (all == nullptr || x.gen == 0 || all->slot[x.slot].gen != x.gen) return;
+  const uint16_t status = e->status.load(std::memory_order_relaxed);
+  if (ct_ext_of(status) != ct_ext_id::none && ct_ext_of(status) != ct_ext_id::timeout) return;
+  ct_ext_put(e->ext, x);
+  e->status.store(
+      static_cast<uint16_t>((status & ~CT_STATUS_EXT_MASK) | ct_ext_status(ct_ext_id::timeout)),
+      std::memory_order_relaxed);
+  e->expires_ms.store(now_ms + all->slot[x.slot].t.ms[all->slot[x.slot].first],
+                      std::memory_order_relaxed);
+  w.counters.add(ct_counter::timeout_policy_set);
 }
 
 }  // namespace ctgate::ct

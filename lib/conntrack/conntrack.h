@@ -15,6 +15,7 @@
 #include "common/counters.h"
 #include "common/log_ratelimit.h"
 #include "config/config.h"
+#include "conntrack/ct_timeout.h"
 #include "conntrack/flow_table.h"
 #include "conntrack/proto.h"
 #include "hook/hook.h"
@@ -26,48 +27,49 @@ struct rte_ring;
 namespace ctgate::ct {
 
 // Linux's conntrack -S names first, then ours.
-#define CT_COUNTERS(X)                                                                   \
-  X(found, "packets that matched an entry")                                              \
-  X(invalid, "packets conntrack could not track (all reasons)")                          \
-  X(insert, "entries confirmed into the table")                                          \
-  X(insert_failed, "confirm failed: hash insert error")                                  \
-  X(drop, "new flows dropped: table full and nothing evictable")                         \
-  X(early_drop, "non-assured entries evicted to make room")                              \
-  X(error, "packets with L4 headers conntrack rejected")                                 \
-  X(clash_resolve, "confirm races resolved by adopting the winner's entry")              \
-  X(search_restart, "lookups retried because an entry was being claimed")                \
-  X(new_, "unconfirmed entries created")                                                 \
-  X(expired, "entries removed by timeout")                                               \
-  X(deleted, "entries removed by request (conntrack -D/-F)")                             \
-  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet")            \
-  X(untracked, "packets marked notrack")                                                 \
-  X(alloc_failed, "entry pool exhausted")                                                \
-  X(invalid_truncated_tcp, "invalid: truncated TCP header")                              \
-  X(invalid_tcp_doff, "invalid: TCP data offset")                                        \
-  X(invalid_truncated_udp, "invalid: truncated UDP header")                              \
-  X(invalid_udp_len, "invalid: UDP length")                                              \
-  X(invalid_truncated_icmp, "invalid: truncated ICMP header")                            \
-  X(untracked_fragment, "non-first fragments passed untracked (not reassembled)")        \
-  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                              \
-  X(related, "ICMP errors matched to a tracked flow (RELATED)")                          \
-  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")                   \
-  X(invalid_state, "invalid: tracker refused the packet (flags, state)")                 \
-  X(expired_at_lookup,                                                                   \
-    "expired entries a lookup found before the wheel reaped them (treated as gone)")     \
-  X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")          \
-  X(invalid_tcp_flags, "invalid: TCP flag combination")                                  \
-  X(invalid_tcp_seq_over, "invalid: TCP SEQ over the receiver's window")                 \
-  X(invalid_tcp_ack_over, "invalid: TCP ACK of data not seen yet")                       \
-  X(invalid_tcp_rst, "invalid: TCP RST below what the peer acknowledged (RFC 5961)")     \
-  X(ignored_tcp_state, "passed, state untouched: TCP packet the state machine ignores")  \
-  X(ignored_tcp_overshoot, "passed, state untouched: TCP data slightly past the window") \
-  X(ignored_tcp_seq_under, "passed, state untouched: retransmitted acknowledged data")   \
-  X(ignored_tcp_ack_under, "passed, state untouched: TCP ACK far below the window")      \
-  X(ignored_tcp_challenge_ack, "passed, state untouched: RFC 5961 challenge ACK")        \
-  X(tcp_timeout_lowered,                                                                 \
-    "assured flows given the unacknowledged timeout: "                                   \
-    "out-of-window FIN/RST answering a FIN/RST")                                         \
-  X(tcp_window_not_owner, "TCP packets tracked without the window: not the owner worker")
+#define CT_COUNTERS(X)                                                                    \
+  X(found, "packets that matched an entry")                                               \
+  X(invalid, "packets conntrack could not track (all reasons)")                           \
+  X(insert, "entries confirmed into the table")                                           \
+  X(insert_failed, "confirm failed: hash insert error")                                   \
+  X(drop, "new flows dropped: table full and nothing evictable")                          \
+  X(early_drop, "non-assured entries evicted to make room")                               \
+  X(error, "packets with L4 headers conntrack rejected")                                  \
+  X(clash_resolve, "confirm races resolved by adopting the winner's entry")               \
+  X(search_restart, "lookups retried because an entry was being claimed")                 \
+  X(new_, "unconfirmed entries created")                                                  \
+  X(expired, "entries removed by timeout")                                                \
+  X(deleted, "entries removed by request (conntrack -D/-F)")                              \
+  X(unconfirmed_freed, "unconfirmed entries freed with their dropped packet")             \
+  X(untracked, "packets marked notrack")                                                  \
+  X(alloc_failed, "entry pool exhausted")                                                 \
+  X(invalid_truncated_tcp, "invalid: truncated TCP header")                               \
+  X(invalid_tcp_doff, "invalid: TCP data offset")                                         \
+  X(invalid_truncated_udp, "invalid: truncated UDP header")                               \
+  X(invalid_udp_len, "invalid: UDP length")                                               \
+  X(invalid_truncated_icmp, "invalid: truncated ICMP header")                             \
+  X(untracked_fragment, "non-first fragments passed untracked (not reassembled)")         \
+  X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                               \
+  X(related, "ICMP errors matched to a tracked flow (RELATED)")                           \
+  X(invalid_icmp_error, "invalid: ICMP error quoting no tracked flow")                    \
+  X(invalid_state, "invalid: tracker refused the packet (flags, state)")                  \
+  X(expired_at_lookup,                                                                    \
+    "expired entries a lookup found before the wheel reaped them (treated as gone)")      \
+  X(refiled, "entries moved to an earlier wheel slot: their timeout shortened")           \
+  X(invalid_tcp_flags, "invalid: TCP flag combination")                                   \
+  X(invalid_tcp_seq_over, "invalid: TCP SEQ over the receiver's window")                  \
+  X(invalid_tcp_ack_over, "invalid: TCP ACK of data not seen yet")                        \
+  X(invalid_tcp_rst, "invalid: TCP RST below what the peer acknowledged (RFC 5961)")      \
+  X(ignored_tcp_state, "passed, state untouched: TCP packet the state machine ignores")   \
+  X(ignored_tcp_overshoot, "passed, state untouched: TCP data slightly past the window")  \
+  X(ignored_tcp_seq_under, "passed, state untouched: retransmitted acknowledged data")    \
+  X(ignored_tcp_ack_under, "passed, state untouched: TCP ACK far below the window")       \
+  X(ignored_tcp_challenge_ack, "passed, state untouched: RFC 5961 challenge ACK")         \
+  X(tcp_timeout_lowered,                                                                  \
+    "assured flows given the unacknowledged timeout: "                                    \
+    "out-of-window FIN/RST answering a FIN/RST")                                          \
+  X(tcp_window_not_owner, "TCP packets tracked without the window: not the owner worker") \
+  X(timeout_policy_set, "new flows given a timeout policy (nft ct timeout set)")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -106,6 +108,9 @@ struct ct_runtime {
   bool check_checksums = true;
   uint32_t reserved_mark = 0;  // packets with these mark bits may use the reserved share
   timeout_table timeouts;
+  // The timeout policies rules may give flows (nft ct timeout set): published by the control
+  // plane, read by workers between quiescent states (ct_timeout.h). Null: none.
+  std::atomic<const ct_timeout_policies*> policies{nullptr};
   log_ratelimit full_log{1000};
   bool log_invalid = false;  // conntrack.log_invalid
   log_ratelimit invalid_log{1000};
@@ -172,6 +177,13 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
                               const tcp_window* win, uint16_t status, const ct_ext_area& ext,
                               uint32_t now_ms, bool* created);
+
+// nft `ct timeout set` (Linux's nft_ct_timeout_obj_eval): an unconfirmed entry of protocol
+// `l4proto` follows the policy `ref` (ct_timeout_ref) from now, and its timeout becomes the
+// policy's for a new flow (Linux's values[0]: syn_sent, unreplied, timeout). A confirmed
+// entry, one of another protocol, or a policy no longer published (or ref 0) is left alone.
+void ct_set_timeout_policy(ct_worker& w, ct_entry* e, uint8_t l4proto, uint32_t ref,
+                           uint32_t now_ms);
 
 // The TCP header of a parsed packet, for the trackers (seq, ack, window,
 // options, payload length). The options are read in place: the parse stage

@@ -36,7 +36,8 @@ enum class ct_ext_id : uint8_t {
   // Transient, between synproxy and seqadj: one worker is turning the
   // server's SYN-ACK into offsets; the area is being rewritten.
   synproxy_joining = 3,
-  // 4..6: free for inline extensions (e.g. a timeout policy id)
+  timeout = 4,  // a timeout policy the flow follows (nft ct timeout set; ct_timeout.h)
+  // 5..6: free for inline extensions
   block = 7,  // reserved: the area holds an out-of-line block's index
 };
 

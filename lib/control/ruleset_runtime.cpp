@@ -39,7 +39,7 @@ bool chain_uses_ct(const nft::chain& c) {
         return true;
     for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||
-          s.kind == nft::stmt_kind::ct_zone_set)
+          s.kind == nft::stmt_kind::ct_zone_set || s.kind == nft::stmt_kind::ct_timeout_set)
         return true;
       if (s.from == nft::field::ct_state || s.from == nft::field::ct_mark) return true;
     }
@@ -128,8 +128,24 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   auto lr = std::make_unique<loaded_ruleset>();
   lr->rs = std::move(*rs);
   lock_guard lock(gw.ruleset_mu);
-  // Before workers can see it: the live sets the load keeps go on with their elements.
+  // Its timeout policies' slots (a policy the load keeps keeps its slot).
+  ct::ct_timeout_registry slots = gw.ct_timeout_slots;
+  std::unique_ptr<ct::ct_timeout_policies> policies;
+  if (slot == &gateway::ruleset) {
+    std::vector<ct::ct_timeout_request> wanted;
+    for (const nft::ct_timeout_spec& p : lr->rs->ct_timeouts)
+      wanted.push_back({{p.table_handle, p.handle, p.serial}, p.l4proto, p.first, p.ms});
+    policies = slots.assign(wanted, gw.ct.params, gw.ct.timeouts, &lr->rs->ct_timeout_refs);
+    if (!policies)
+      return error{.file = source,
+                   .severity = "error",
+                   .message = "too many ct timeout policies: at most " +
+                              std::to_string(ct::k_max_timeout_policies)};
+  }
+  // Before workers can see it: the live sets the load keeps go on with their elements, and its
+  // timeout policies are published.
   nft::fill_live_sets(*lr->rs, (gw.*slot) ? (gw.*slot)->rs.get() : nullptr, gw.clock.now_ms());
+  if (policies) gw.ct.policies.store(policies.get(), std::memory_order_release);
   lr->group = gw.next_ruleset_group++;
   lr->rs->group = lr->group;
   uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
@@ -163,6 +179,12 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
     return {};
   });
   if (synproxy_now) gw.synproxy->hook_registered = true;
+  if (!ok && policies) {
+    // Workers may have loaded the new policies: put the old ones back and free the new ones
+    // only after a grace period.
+    gw.ct.policies.store(gw.ct_timeout_policies.get(), std::memory_order_release);
+    if (gw.qs != nullptr) rte_rcu_qsbr_synchronize(gw.qs, RTE_QSBR_THRID_INVALID);
+  }
   if (!ok) {
     return error{.file = source,
                  .severity = "error",
@@ -179,6 +201,11 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   // old ruleset's chains, so its counters are final. Rules the load kept
   // go on from them (the new ones count from zero until now).
   if (gw.*slot) carry_counters(*(gw.*slot)->rs, lr->rs.get());
+  if (policies) {
+    // The edit's grace period has passed: no worker reads the old policies any more.
+    gw.ct_timeout_slots = slots;
+    gw.ct_timeout_policies = std::move(policies);
+  }
   if (slot == &gateway::ruleset) warn_ordering(gw, *lr, &res.warnings);
   for (const auto& wmsg : res.warnings) lr->rs->warnings.push_back(wmsg);
   res.tables = lr->rs->ast.tables.size();

@@ -76,6 +76,10 @@ struct gateway {
   // Tracing: the optional trace selector chain (ctgatectl trace EXPR) and a
   // flag workers check once per hook before looking for traced packets.
   std::unique_ptr<loaded_ruleset> trace_ruleset CTGATE_GUARDED_BY(ruleset_mu);
+  // The ruleset's `ct timeout` policies: their slots, and the snapshot conntrack reads
+  // (ct.policies points at it; conntrack/ct_timeout.h).
+  ct::ct_timeout_registry ct_timeout_slots CTGATE_GUARDED_BY(ruleset_mu);
+  std::unique_ptr<ct::ct_timeout_policies> ct_timeout_policies CTGATE_GUARDED_BY(ruleset_mu);
   // Synproxy's state (cookie keys, automatic defence, finished filter),
   // opaque here: the module sits above the data plane.
   std::unique_ptr<synproxy_state> synproxy;

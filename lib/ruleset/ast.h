@@ -156,8 +156,9 @@ enum class stmt_kind : uint8_t {
   meter,   // meter NAME [size N] { KEY [timeout T] limit rate [over] N/unit [burst M packets] }
   dynset,  // add|update|delete @set { KEY [timeout T] [limit rate ...] } (nft_dynset)
   vmap,    // FIELD vmap { key : verdict, ... } | FIELD vmap @map
-  tcp_mss_set,  // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
-  quota,        // quota [over|until] N bytes|kbytes|mbytes [used M ...] (nft_quota)
+  tcp_mss_set,     // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
+  quota,           // quota [over|until] N bytes|kbytes|mbytes [used M ...] (nft_quota)
+  ct_timeout_set,  // ct timeout set "NAME": the flow follows a timeout policy (obj_name)
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
@@ -314,7 +315,9 @@ inline size_t set::width() const {
 // A named stateful object (`counter NAME { ... }`, `quota NAME { ... }`, `limit NAME { ... }`):
 // one state shared by every rule that names it (`counter name "NAME"`), kept by loads that do
 // not delete it, as nft's objects. Names are per kind: a counter and a quota may share one.
-enum class obj_kind : uint8_t { counter, quota, limit };
+// `ct timeout NAME { protocol P; l3proto ip; policy = { STATE : SECONDS, ... }; }` is one too:
+// a timeout policy `ct timeout set "NAME"` gives a flow (nf_conntrack_timeout).
+enum class obj_kind : uint8_t { counter, quota, limit, ct_timeout };
 struct object {
   uint64_t handle = 0;
   uint64_t serial = 0;  // unique to this creation of the object (see rule::serial)
@@ -324,6 +327,13 @@ struct object {
   // The parameters, in the fields the anonymous statement of the same kind uses (counter:
   // packets/bytes as written; quota: bytes/over/used; limit: rate/unit/burst/over).
   statement spec{stmt_kind::counter, {}};
+  // ct timeout: its protocol, its l3proto (NFPROTO_*: 2 ip, 10 ip6, 1 inet; the table's family
+  // unless written; listed, not matched, as in the kernel), and the timeout in seconds of each
+  // state (nft's list for the protocol, fields.h ct_timeout_states; unwritten ones hold nft's
+  // defaults).
+  uint8_t l4proto = 0;
+  uint8_t l3proto = 0;
+  std::vector<uint32_t> policy;
 };
 
 // nft's word for an object kind: counter, quota, limit.

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <map>
+#include <span>
 #include <tuple>
 
+#include "conntrack/proto.h"
 #include "ruleset/compiled.h"
 #include "ruleset/fields.h"
 
@@ -841,9 +843,38 @@ class compiler {
           limits_.push_back(limit_params_of(ob.spec));
           limit_rules_.push_back(where);
           break;
+        case obj_kind::ct_timeout:
+          state = static_cast<uint32_t>(out_->ct_timeouts.size());
+          out_->ct_timeouts.push_back(ct_timeout_of(tb, ob));
+          break;
       }
       table_objects_[{t, ob.kind, ob.name}] = state;
     }
+  }
+
+  // A policy's states as conntrack's timeout classes (every state: the parser filled the ones
+  // not written with nft's defaults). TCP's syn_sent2 has no class of its own in ctgate (the
+  // SYN_SENT2 state follows syn_sent): accepted and listed, not applied. Timeouts are kept in
+  // ms within a signed 32-bit value (conntrack.h ct_expired_at): longer ones are cut to
+  // 2147483 s, as the config's are bounded.
+  static ct_timeout_spec ct_timeout_of(const table& tb, const object& ob) {
+    static constexpr uint8_t k_tcp[] = {
+        ct::TC_TCP_SYN_SENT,   ct::TC_TCP_SYN_RECV, ct::TC_TCP_ESTABLISHED, ct::TC_TCP_FIN_WAIT,
+        ct::TC_TCP_CLOSE_WAIT, ct::TC_TCP_LAST_ACK, ct::TC_TCP_TIME_WAIT,   ct::TC_TCP_CLOSE,
+        ct::TC_COUNT,          ct::TC_TCP_RETRANS,  ct::TC_TCP_UNACK};
+    static constexpr uint8_t k_udp[] = {ct::TC_UDP, ct::TC_UDP_STREAM};
+    const std::span<const uint8_t> classes =
+        ob.l4proto == 6 ? std::span<const uint8_t>(k_tcp) : std::span<const uint8_t>(k_udp);
+    ct_timeout_spec spec;
+    spec.table_handle = tb.handle;
+    spec.handle = ob.handle;
+    spec.serial = ob.serial;
+    spec.l4proto = ob.l4proto;
+    spec.first = classes[0];  // Linux starts a flow with values[0]: syn_sent, unreplied
+    for (size_t i = 0; i < ob.policy.size() && i < classes.size(); ++i)
+      if (classes[i] != ct::TC_COUNT)
+        spec.ms.emplace_back(classes[i], std::min<uint32_t>(ob.policy[i], 2147483) * 1000);
+    return spec;
   }
 
   static limit_params limit_params_of(const statement& s) {
@@ -856,15 +887,20 @@ class compiler {
 
   // `counter|quota|limit name "NAME"`: the object's state (the parser checked it exists).
   bool named_object(uint32_t t, const statement& s, cstmt* out) {
-    const obj_kind kind = s.kind == stmt_kind::counter ? obj_kind::counter
-                          : s.kind == stmt_kind::quota ? obj_kind::quota
-                                                       : obj_kind::limit;
+    const obj_kind kind = s.kind == stmt_kind::counter          ? obj_kind::counter
+                          : s.kind == stmt_kind::quota          ? obj_kind::quota
+                          : s.kind == stmt_kind::ct_timeout_set ? obj_kind::ct_timeout
+                                                                : obj_kind::limit;
     auto it = table_objects_.find({t, kind, s.obj_name});
     if (it == table_objects_.end())
       return fail(s.loc, std::string(obj_kind_name(kind)) + " '" + s.obj_name + "' does not exist");
     if (kind == obj_kind::counter) out->counter = it->second;
     if (kind == obj_kind::quota) out->quota = it->second;
     if (kind == obj_kind::limit) out->limit = it->second;
+    if (kind == obj_kind::ct_timeout) {
+      out->value = it->second;
+      out_->uses_ct = true;
+    }
     return true;
   }
 
@@ -1033,6 +1069,8 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
   // A counter starts from the values the file gives it, as in nft (a listing saved with
   // `ruleset list` reloads with its counts).
   out->counter_base = std::move(c.counter_start_);
+  // No policy until the install assigns the slots (ref 0 names none).
+  out->ct_timeout_refs.assign(out->ct_timeouts.size(), 0);
   return out;
 }
 

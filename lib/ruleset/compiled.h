@@ -404,6 +404,15 @@ struct rule_counter {
   counter_slot bytes;
 };
 
+// A `ct timeout` object: the protocol it applies to and the timeout classes it sets
+// (conntrack/proto.h timeout_class, ms), for conntrack's policy slots (conntrack/ct_timeout.h).
+struct ct_timeout_spec {
+  uint64_t table_handle = 0, handle = 0, serial = 0;  // its identity across loads
+  uint8_t l4proto = 0;
+  uint8_t first = 0;  // the class a new flow starts in
+  std::vector<std::pair<uint8_t, uint32_t>> ms;
+};
+
 struct compiled_ruleset {
   ruleset ast;         // for listings
   std::string source;  // file name
@@ -438,6 +447,10 @@ struct compiled_ruleset {
   std::vector<live_set> live_sets;
   std::vector<live_lookup> live_lookups;
   std::vector<std::unique_ptr<numgen_state>> numgens;
+  std::vector<ct_timeout_spec> ct_timeouts;  // `ct timeout set` statements index these
+  // Per ct_timeouts entry, its slot in conntrack (ct_timeout_ref), set at install before
+  // workers see the ruleset.
+  std::vector<uint32_t> ct_timeout_refs;
   std::vector<hash_state> hashes;
   // Per limit statement and per-element limit, per worker: packets within and over the rate
   // (the per-rule limit counters). Index: limits first, then elem_limits.

@@ -65,6 +65,16 @@ constexpr std::array<name_value, 19> kProtocols = {{{"icmp", 1},
                                                     {"udplite", 136},
                                                     {"ipip", 4}}};
 
+// nft's names (src/ct.c) and built-in defaults in seconds: nft sends every state of a policy,
+// the ones not written with these values (not the host's sysctls).
+constexpr name_value kTcpTimeoutStates[] = {{"syn_sent", 0},  {"syn_recv", 1},   {"established", 2},
+                                            {"fin_wait", 3},  {"close_wait", 4}, {"last_ack", 5},
+                                            {"time_wait", 6}, {"close", 7},      {"syn_sent2", 8},
+                                            {"retrans", 9},   {"unack", 10}};
+constexpr uint32_t kTcpTimeoutDefaults[] = {120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300};
+constexpr name_value kUdpTimeoutStates[] = {{"unreplied", 0}, {"replied", 1}};
+constexpr uint32_t kUdpTimeoutDefaults[] = {30, 120};
+
 constexpr name_value kNfprotos[] = {{"ipv4", 2}, {"ipv6", 10}};
 constexpr name_value kEthertypes[] = {
     {"ip", 0x0800}, {"arp", 0x0806}, {"ip6", 0x86dd}, {"8021q", 0x8100}, {"8021ad", 0x88a8}};
@@ -175,6 +185,22 @@ std::span<const name_value> log_level_names() {
   static constexpr name_value names[] = {{"emerg", 0}, {"alert", 1},  {"crit", 2}, {"err", 3},
                                          {"warn", 4},  {"notice", 5}, {"info", 6}, {"debug", 7}};
   return names;
+}
+
+std::span<const name_value> ct_timeout_states(uint8_t l4proto) {
+  switch (l4proto) {
+    case 6: return kTcpTimeoutStates;
+    case 17: return kUdpTimeoutStates;
+    default: return {};
+  }
+}
+
+std::span<const uint32_t> ct_timeout_defaults(uint8_t l4proto) {
+  switch (l4proto) {
+    case 6: return kTcpTimeoutDefaults;
+    case 17: return kUdpTimeoutDefaults;
+    default: return {};
+  }
 }
 
 std::span<const name_value> rate_unit_names() {

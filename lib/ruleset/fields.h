@@ -35,6 +35,14 @@ std::span<const name_value> rate_unit_names();  // second minute hour day (rate_
 // Well-known ports from /etc/services, built in so a ruleset means the same on every host.
 std::span<const name_value> service_names();
 
+// nft's names for the states a `ct timeout` policy sets, for protocol `l4proto`, in the order
+// nft lists them (the kernel's); the value is the position. Empty for a protocol nft's policies
+// do not take (all but tcp and udp).
+std::span<const name_value> ct_timeout_states(uint8_t l4proto);
+// nft's built-in timeout, in seconds, of each of those states: what a policy has for a state
+// it does not write, and what the listing leaves out.
+std::span<const uint32_t> ct_timeout_defaults(uint8_t l4proto);
+
 std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name);
 // nullptr when the value has no name.
 const char* name_of(std::span<const name_value> table, uint32_t value);

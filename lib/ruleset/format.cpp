@@ -329,7 +329,7 @@ std::string log_text(const statement& s) {
 }
 
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
-  if (!s.obj_name.empty()) {
+  if (!s.obj_name.empty() && s.kind != stmt_kind::ct_timeout_set) {
     const char* kind = s.kind == stmt_kind::counter ? "counter"
                        : s.kind == stmt_kind::quota ? "quota"
                                                     : "limit";
@@ -369,6 +369,7 @@ std::string statement_text(const statement& s, const std::optional<counter_value
       return "ct mark set " + (s.from ? source_text(s, "map") : hex32(s.value));
     case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
     case stmt_kind::ct_zone_set: return "ct zone set " + std::to_string(s.value);
+    case stmt_kind::ct_timeout_set: return "ct timeout set \"" + s.obj_name + "\"";
     case stmt_kind::synproxy: {
       std::string out = "synproxy";
       if (s.mss != 0) out += " mss " + std::to_string(s.mss);
@@ -529,6 +530,7 @@ const char* obj_kind_name(obj_kind k) {
     case obj_kind::counter: return "counter";
     case obj_kind::quota: return "quota";
     case obj_kind::limit: return "limit";
+    case obj_kind::ct_timeout: return "ct timeout";
   }
   return "?";
 }
@@ -563,8 +565,26 @@ void print_object(std::string& out, const object& ob, size_t ti, size_t oi,
     std::optional<uint64_t> used;
     if (counters != nullptr) used = counters->object_quota_used(ti, oi);
     body = quota_text(ob.spec, used).substr(std::string_view("quota ").size());
-  } else {
+  } else if (ob.kind == obj_kind::limit) {
     body = limit_text(ob.spec).substr(std::string_view("limit ").size());
+  } else {
+    // As nft lists a ct timeout: the protocol, l3proto, and the states whose timeout is not
+    // nft's default, in the kernel's order ("{  }" when none is).
+    const auto states = detail::ct_timeout_states(ob.l4proto);
+    const auto defaults = detail::ct_timeout_defaults(ob.l4proto);
+    body = std::string("protocol ") + (ob.l4proto == 6 ? "tcp" : "udp") + "\n\t\tl3proto " +
+           (ob.l3proto == 2    ? "ip"
+            : ob.l3proto == 10 ? "ip6"
+                               : "inet") +
+           "\n\t\tpolicy = { ";
+    const char* sep = "";
+    for (size_t i = 0; i < ob.policy.size() && i < defaults.size(); ++i) {
+      if (ob.policy[i] == defaults[i]) continue;
+      body += std::string(sep) + detail::name_of(states, static_cast<uint32_t>(i)) + " : " +
+              std::to_string(ob.policy[i]);
+      sep = ", ";
+    }
+    body += " }";
   }
   out += std::string("\t") + obj_kind_name(ob.kind) + " " + ob.name + " {" +
          handle_note(handles, ob.handle) + "\n\t\t" + body + "\n\t}\n";

@@ -638,6 +638,10 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           case stmt_kind::meta_nftrace_set:
             if (s.value != 0) trace_start(w, mb, m);
             break;
+          case stmt_kind::ct_timeout_set:
+            ct::ct_set_timeout_policy(w.ct, m->ct, rs.ct_timeouts[s.value].l4proto,
+                                      rs.ct_timeout_refs[s.value], w.now_ms);
+            break;
           case stmt_kind::accept: return verdict::accept;
           case stmt_kind::drop: return verdict::drop;
           case stmt_kind::reject: send_reject(w, mb, m, s.reject); return verdict::drop;

@@ -333,7 +333,9 @@ void parser::add_cmd(bool create) {
   if (w == "counter") return object_cmd(create, obj_kind::counter);
   if (w == "quota") return object_cmd(create, obj_kind::quota);
   if (w == "limit") return object_cmd(create, obj_kind::limit);
-  if (one_of(w, {"flowtable", "secmark", "synproxy", "ct", "tunnel"}))
+  if (w == "ct" && accept_word("timeout")) return object_cmd(create, obj_kind::ct_timeout);
+  if (w == "ct") unsupported(what, "named ct " + peek().text + " objects");
+  if (one_of(w, {"flowtable", "secmark", "synproxy", "tunnel"}))
     unsupported(what, "named " + w + " objects");
   unexpected(what, "table, chain, set, element or rule");
 }
@@ -388,15 +390,19 @@ void parser::delete_cmd() {
     return end_statement();
   }
   if (what.text == "element") return element_cmd(true);
-  if (one_of(what.text, {"counter", "quota", "limit"})) {
-    const obj_kind kind = what.text == "counter" ? obj_kind::counter
-                          : what.text == "quota" ? obj_kind::quota
-                                                 : obj_kind::limit;
+  const bool ct_timeout = what.text == "ct" && at_word("timeout");
+  if (ct_timeout || one_of(what.text, {"counter", "quota", "limit"})) {
+    if (ct_timeout) take();
+    const obj_kind kind = ct_timeout               ? obj_kind::ct_timeout
+                          : what.text == "counter" ? obj_kind::counter
+                          : what.text == "quota"   ? obj_kind::quota
+                                                   : obj_kind::limit;
+    const std::string kind_name = obj_kind_name(kind);
     const size_t ti = require_table(table_spec());
-    const token name = expect_name(what.text + " name");
+    const token name = expect_name(kind_name + " name");
     const std::optional<size_t> oi = find_object(ti, kind, name.text);
     if (!oi)
-      fail(name, what.text + " '" + name.text + "' does not exist in " + table_title(rs_, ti));
+      fail(name, kind_name + " '" + name.text + "' does not exist in " + table_title(rs_, ti));
     object_in_use(ti, *oi, name);
     auto& objects = rs_.tables[ti].objects;
     objects.erase(objects.begin() + static_cast<ptrdiff_t>(*oi));
@@ -580,7 +586,16 @@ void parser::table_body(size_t ti) {
       if (!at(tok::lbrace)) unexpected(peek(), "'{'");
       object_def(ti, kind, name, false);
       end_statement();
-    } else if (one_of(t.text, {"flowtable", "secmark", "synproxy", "ct", "tunnel", "meter"})) {
+    } else if (t.text == "ct" && at_word("timeout", 1)) {
+      take();
+      take();
+      const token name = expect_name("ct timeout name");
+      if (!at(tok::lbrace)) unexpected(peek(), "'{'");
+      object_def(ti, obj_kind::ct_timeout, name, false);
+      end_statement();
+    } else if (t.text == "ct") {
+      unsupported(t, "named ct " + peek(1).text + " objects");
+    } else if (one_of(t.text, {"flowtable", "secmark", "synproxy", "tunnel", "meter"})) {
       unsupported(t, "named " + t.text + " objects");
     } else if (t.text == "flags") {
       unsupported(t, "table flags");
@@ -847,7 +862,8 @@ void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create
   ob.loc = loc_of(pos_of(name));
   ob.spec.kind = kind == obj_kind::counter ? stmt_kind::counter
                  : kind == obj_kind::quota ? stmt_kind::quota
-                                           : stmt_kind::limit;
+                 : kind == obj_kind::limit ? stmt_kind::limit
+                                           : stmt_kind::ct_timeout_set;
   // Only a counter may come without a block (`add counter T NAME`).
   const bool block = at(tok::lbrace);
   if (!block && kind != obj_kind::counter) unexpected(peek(), "'{'");
@@ -856,7 +872,9 @@ void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create
     enter_block(open);
     skip_newlines();
     while (accept(tok::semicolon)) skip_newlines();
-    if (!at(tok::rbrace)) {
+    if (kind == obj_kind::ct_timeout) {
+      ct_timeout_options(ti, ob, name);
+    } else if (!at(tok::rbrace)) {
       if (kind == obj_kind::counter) {
         if (accept_word("packets")) {
           ob.spec.packets = number(take());
@@ -888,6 +906,59 @@ void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create
   ob.serial = next_serial();
   ob.handle = block_depth_ == 0 ? ++tb.last_handle : 0;
   tb.objects.push_back(std::move(ob));
+}
+
+// The body of `ct timeout NAME { ... }`: `protocol tcp|udp`, `l3proto ip|ip6|inet` and
+// `policy = { STATE : SECONDS, ... }`, each ended by a newline or semicolon, in any order and
+// any number of times (nft's grammar: later values win, policies merge). The states are
+// resolved against the protocol once the block is read, as nft does.
+void parser::ct_timeout_options(size_t ti, object& ob, const token& name) {
+  std::vector<std::pair<token, uint32_t>> written;
+  ob.l3proto = rs_.tables[ti].fam == family::inet ? 1 : 2;
+  while (!at(tok::rbrace)) {
+    const token key = expect_name("protocol, l3proto or policy");
+    if (key.text == "protocol") {
+      const token p = expect_name("udp or tcp");
+      if (p.text != "tcp" && p.text != "udp") unexpected(p, "udp or tcp");
+      ob.l4proto = p.text == "tcp" ? 6 : 17;
+    } else if (key.text == "l3proto") {
+      const token l3 = expect_name("ip, ip6 or inet");
+      if (l3.text != "ip" && l3.text != "ip6" && l3.text != "inet")
+        unexpected(l3, "ip, ip6 or inet");
+      ob.l3proto = l3.text == "ip" ? 2 : l3.text == "ip6" ? 10 : 1;
+    } else if (key.text == "policy") {
+      expect(tok::assign, "'='");
+      const token open = expect(tok::lbrace, "'{'");
+      enter_block(open);
+      skip_newlines();
+      // `policy = {  }` is how nft lists a policy at its defaults.
+      if (!at(tok::rbrace)) do {
+          skip_newlines();
+          const token st = expect_name("timeout state");
+          expect(tok::colon, "':'");
+          if (peek().kind != tok::number) unexpected(peek(), "number");
+          const uint64_t secs = bounded(take(), 0xffffffff);
+          written.emplace_back(st, static_cast<uint32_t>(secs));
+          skip_newlines();
+        } while (accept(tok::comma));
+      expect(tok::rbrace, "',' or '}'");
+      leave_block();
+    } else {
+      unexpected(key, "protocol, l3proto or policy");
+    }
+    if (!is_sep(peek())) unexpected(peek(), "newline or semicolon");
+    while (is_sep(peek())) take();
+  }
+  if (ob.l4proto == 0)
+    fail(name, "ct timeout '" + name.text + "' has no protocol (nft: Operation not supported)");
+  const auto states = detail::ct_timeout_states(ob.l4proto);
+  const auto defaults = detail::ct_timeout_defaults(ob.l4proto);
+  ob.policy.assign(defaults.begin(), defaults.end());
+  for (const auto& [st, secs] : written) {
+    const std::optional<uint32_t> idx = detail::lookup_name(states, st.text);
+    if (!idx) fail(st, "invalid state for this protocol: '" + st.text + "'");
+    ob.policy[*idx] = secs;
+  }
 }
 
 // Deleting an object a rule names fails, as in nft (EBUSY).

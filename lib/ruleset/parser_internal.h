@@ -227,6 +227,7 @@ class parser {
   map_data map_value(const std::string& data_type, size_t ti, size_t ci);
   void typeof_spec(set& st);
   void element_cmd(bool remove = false);
+  void ct_timeout_options(size_t ti, object& ob, const token& name);
   void record_element_cmd(bool remove, size_t ti, size_t si, const token& name,
                           const std::vector<elem_syntax>& elems);
 

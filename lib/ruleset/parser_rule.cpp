@@ -947,12 +947,24 @@ void parser::set_statement(const token& head, statement& st) {
     st.kind = ct ? stmt_kind::ct_mark_set : stmt_kind::meta_mark_set;
   else if (key.text == "zone" && ct)
     st.kind = stmt_kind::ct_zone_set;
+  else if (key.text == "timeout" && ct)
+    st.kind = stmt_kind::ct_timeout_set;
   else if (key.text == "nftrace" && !ct)
     st.kind = stmt_kind::meta_nftrace_set;
   else
     unsupported(key, (key.text == head.text ? "" : head.text + " ") + key.text + " set");
   expect_word("set");
   const token v = peek();
+  if (st.kind == stmt_kind::ct_timeout_set) {
+    // ct timeout set "NAME": the policy object of this table (nft_ct_timeout_obj).
+    if (v.kind != tok::string && v.kind != tok::word) unexpected(v, "ct timeout name");
+    take();
+    if (v.text.empty() || v.text.size() > kMaxNameLength) fail(v, "invalid ct timeout name");
+    st.obj_name = v.text;
+    obj_uses_.push_back(
+        {current_table_, current_chain_, obj_kind::ct_timeout, v.text, pos_of(v), rule_handle_});
+    return;
+  }
   if ((at_word("numgen") || at_word("jhash")) &&
       (st.kind == stmt_kind::meta_mark_set || st.kind == stmt_kind::ct_mark_set)) {
     // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }], or jhash ...

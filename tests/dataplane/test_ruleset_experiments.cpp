@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/test_env.h"
 #include "control/rule_log.h"
@@ -674,6 +675,82 @@ table ip filter {
   EXPECT_TRUE(contains(list_ruleset(*t.gw), "ct zone 2 counter packets 1 bytes"))
       << list_ruleset(*t.gw);
   EXPECT_EQ(t.sent.size(), 2u);
+}
+
+// The seconds left that `conntrack -L` shows for the flow whose line contains `flow` (-1: none).
+int timeout_of(test_gateway& t, const std::string& flow) {
+  for (const auto& l : t.conntrack_lines())
+    if (contains(l, flow)) {
+      std::istringstream in(l);
+      std::string proto, num;
+      int secs = -1;
+      in >> proto >> num >> secs;
+      return secs;
+    }
+  return -1;
+}
+
+// ct timeout (issue 12), as the kernel does it (nft_ct_timeout_obj_eval; checked by
+// tests/e2e/test_ruleset_differential.py): `ct timeout set` in a filter chain gives a new flow
+// a policy, and the first packet takes the policy's first state (udp unreplied, tcp syn_sent);
+// the flow's later states follow the policy. A chain before conntrack (raw) has no flow yet, a
+// policy of another protocol leaves the flow alone, a confirmed flow keeps what it has, and
+// when the policy is gone its flows go back to the gateway's timeouts.
+TEST(RulesetCommands, CtTimeoutPoliciesGiveNewFlowsTheirTimeouts) {
+  test_gateway t(cfg(false));
+  const std::string policies = R"(
+table ip raw {
+  ct timeout early { protocol udp; policy = { unreplied: 7 }; }
+  chain pre { type filter hook prerouting priority raw; udp dport 55 ct timeout set "early"; }
+}
+table ip filter {
+  ct timeout u { protocol udp; policy = { unreplied: 5, replied: 50 }; }
+  ct timeout t { protocol tcp; policy = { syn_sent: 9, established: 77 }; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    udp dport { 53, 54 } ct timeout set "u"
+    udp dport 54 ct timeout set "t"
+    tcp dport 22 ct timeout set "t"
+  }
+})";
+  load(t, "flush ruleset\n" + policies);
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.2", 1001, "10.0.2.2", 54));
+  t.send(0, udp("10.0.1.2", 1002, "10.0.2.2", 55));
+  t.send(0, tcp("10.0.1.2", 1003, "10.0.2.2", 22, TCPF_SYN));
+  EXPECT_EQ(timeout_of(t, "dport=53 "), 5);
+  EXPECT_EQ(timeout_of(t, "dport=54 "), 5);   // "t" is for tcp: the flow keeps "u"
+  EXPECT_EQ(timeout_of(t, "dport=55 "), 30);  // raw runs before conntrack: the default
+  EXPECT_EQ(timeout_of(t, "dport=22 "), 9);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::timeout_policy_set), 3u);
+  // Later packets: the policy's states. Traffic both ways after 2 s makes a UDP stream
+  // (replied: 50) from the packet after the reply, as in Linux.
+  t.w->now_ms += 3000;
+  t.send(1, udp("10.0.2.2", 53, "10.0.1.2", 1000));
+  t.send(1, udp("10.0.2.2", 55, "10.0.1.2", 1002));
+  EXPECT_EQ(timeout_of(t, "dport=53 "), 5);
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.2", 1002, "10.0.2.2", 55));
+  t.send(1, tcp("10.0.2.2", 22, "10.0.1.2", 1003, TCPF_SYN | TCPF_ACK));
+  t.send(0, tcp("10.0.1.2", 1003, "10.0.2.2", 22, TCPF_ACK));
+  EXPECT_EQ(timeout_of(t, "dport=53 "), 50);
+  EXPECT_EQ(timeout_of(t, "dport=55 "), 120);  // the gateway's udp_stream
+  EXPECT_EQ(timeout_of(t, "dport=22 "), 77);
+  // The confirmed flow passed `ct timeout set` again: nothing changed.
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::timeout_policy_set), 3u);
+  // The same file again without flush adds nothing: the policies stay, and so do their flows'.
+  load(t, policies);
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  EXPECT_EQ(timeout_of(t, "dport=53 "), 50);
+  // Replaced (flush ruleset deletes the objects): the flows follow the gateway's timeouts.
+  load(t, "flush ruleset\n" + policies);
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  t.send(0, tcp("10.0.1.2", 1003, "10.0.2.2", 22, TCPF_ACK));
+  EXPECT_EQ(timeout_of(t, "dport=53 "), 120);
+  EXPECT_EQ(timeout_of(t, "dport=22 "), 432000);
+  // A new flow gets the new "u".
+  t.send(0, udp("10.0.1.2", 1004, "10.0.2.2", 53));
+  EXPECT_EQ(timeout_of(t, "sport=1004 "), 5);
 }
 
 // IPv4 header fields and the packet length (issue 12), read as received.

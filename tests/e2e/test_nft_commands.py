@@ -7,8 +7,8 @@ Steps are files (`ctgatectl ruleset load FILE` / `nft -f FILE`) and command line
 (`ctgatectl nft 'CMD'` / `nft 'CMD'`): a second file adds a table next to the first, a
 table and a chain declared again are extended, `flush ruleset` replaces everything, rules
 go in at positions and handles, `replace` keeps a handle, `delete` by handle removes the
-right rule, elements come and go, named counters, quotas and limits are added, named, redeclared
-and deleted, and a step that fails (on both) changes nothing. Handles
+right rule, elements come and go, named counters, quotas, limits and ct timeout policies are
+added, named, redeclared and deleted, and a step that fails (on both) changes nothing. Handles
 are compared too: they are the kernel's numbers.
 
 Run (root):  python3 tests/e2e/test_nft_commands.py [-v]
@@ -122,6 +122,19 @@ STEPS = [
     ("list", "list quotas", True),
     ("list", "list limits table ip objs", True),
     ("list", "list counter ip objs web", True),
+    # ct timeout objects, in a table of their own, the failing steps after the others (a
+    # failed kernel transaction uses up handles, see OBJECTS).
+    ("cmd", "add table ip tmo; add chain ip tmo input { type filter hook input priority 0; }; "
+            "add ct timeout ip tmo ssh { protocol tcp; policy = { established: 3600, close: 5 }; "
+            "}; add rule ip tmo input tcp dport 22 ct timeout set \"ssh\"", True),
+    ("file", "table ip tmo {\n\tct timeout dns {\n\t\tprotocol udp\n\t\tl3proto ip\n"
+             "\t\tpolicy = { unreplied : 10, replied : 120 }\n\t}\n}\n", True),
+    ("cmd", "add ct timeout ip tmo ssh { protocol udp; }", True),
+    ("list", "list ct timeout ip tmo ssh", True),
+    ("cmd", "delete ct timeout ip tmo dns", True),
+    ("cmd", "create ct timeout ip tmo ssh { protocol udp; }", False),
+    ("cmd", "delete ct timeout ip tmo ssh", False),
+    ("cmd", "add ct timeout ip tmo dns { protocol icmp; }", False),
     ("cmd", "delete table ip extra", True),
     ("file", REPLACE_ALL, True),
 ]

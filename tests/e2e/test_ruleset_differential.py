@@ -1071,6 +1071,30 @@ class RulesetDifferentialTest(unittest.TestCase):
                  f.data("c", 100, note="data", expect=PASS)]
         self._diff("14_expiration.nft", steps)
 
+    def test_19_ct_timeout_policies(self):
+        """ct timeout objects against the kernel's: the policy's timeouts in every TCP state
+        of a connection given one in the forward chain (SYN_SENT to TIME_WAIT), the policy's
+        unreplied timeout for UDP; none at priority raw (before conntrack) and none from a
+        policy of another protocol. The tables' timeout columns carry the comparison."""
+        f = Flow(42001, 22, 1000, 5000)
+        steps = [udp("c", 42000, 53, note="udp: policy u (17 s)", expect=PASS),
+                 udp("s", 42000, 53, note="udp reply", expect=PASS),
+                 udp("c", 42002, 54, note="udp: u, then tcp's t ignored", expect=PASS),
+                 udp("c", 42003, 55, note="udp: raw's policy comes too early", expect=PASS),
+                 f.syn(note="SYN: syn_sent 11", expect=PASS),
+                 f.synack(note="SYN/ACK: syn_recv 13", expect=PASS),
+                 f.ack("c", note="ACK: established 99", expect=PASS),
+                 f.data("c", 100, note="data", expect=PASS),
+                 f.ack("s", note="ACK", expect=PASS),
+                 f.fin("c", note="FIN: fin_wait 23", expect=PASS),
+                 f.ack("s", note="ACK: close_wait 21", expect=PASS),
+                 f.fin("s", note="FIN: last_ack 19", expect=PASS),
+                 f.ack("c", note="last ACK: time_wait 9", expect=PASS)]
+        kernel, _ = self._diff("15_ct_timeout.nft", steps)
+        final = " ".join(kernel[-1]["ct"])
+        # The policy's 9 s, not the sysctl's 120 s: the oracle applied it.
+        self.assertRegex(final, r"tcp +6 [0-9] TIME_WAIT", "the oracle's policy: " + final)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
