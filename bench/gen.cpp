@@ -67,6 +67,9 @@ DEFINE_double(churn, 0,
               "source port): R pps make R*churn new flows/s, each living a geometric number "
               "of turns of the flow ring (soak tests)");
 DEFINE_uint32(link_wait_ms, 10000, "how long to wait for both ports' links to come up");
+DEFINE_bool(hold_until_stdin_eof, false,
+            "after printing the result, keep the ports open until stdin is closed, so that "
+            "the peer can be stopped first (docs/reliability.md, Faults: memif peer disconnects)");
 
 namespace {
 
@@ -500,6 +503,11 @@ int main(int argc, char** argv) {
               sent, received, secs, static_cast<double>(sent) / secs / 1e6,
               static_cast<double>(received) / secs / 1e6, cpu.c_str());
   std::fflush(stdout);
+  // The worker has stopped polling, so the peer may close its end now without
+  // racing a burst here; closing ours first could race a burst of the peer's.
+  if (FLAGS_hold_until_stdin_eof)
+    while (std::fgetc(stdin) != EOF) {
+    }
   for (uint16_t p : ports) {
     rte_eth_dev_stop(p);
     rte_eth_dev_close(p);

@@ -28,6 +28,7 @@ Run (root):  python3 tests/e2e/test_synflood.py [-v]
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -125,23 +126,43 @@ class SynFloodTest(nf.NetnsForwardTest):
         cmd = [GEN, "--rate-pps", str(rate_pps), "--tx-port", "0", "--rx-port", "0", "--proto", "tcp", "--tcp-syn",
                "--flows", str(FLOOD_FLOWS), "--src-ip", "10.99.0.0", "--dst-ip", nf.SERVER,
                "--dst-port", str(PORT), "--src-mac", GEN_MAC, "--dst-mac", GW_FLOOD_MAC,
-               "--seconds", str(seconds), "--warmup", "0", "--",
+               "--seconds", str(seconds), "--warmup", "0", "--hold-until-stdin-eof", "--",
                "--no-pci", "--file-prefix", "ctgt-gen-%d" % nf.PID, "--lcores", "0@1,1@0",
                "-m", "256", "--vdev",
                "net_memif0,role=client,socket=%s,socket-abstract=no" % SOCK]
         with open(self.tmp.file("gen.log"), "wb") as log:
-            gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-        self.procs.append(gen)
-        # Stopped (if still running) and its runtime directory and hugepage files
-        # (256 MB) removed, whatever happens to the test.
+            gen = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        # The generator keeps its memif port open after its result until its stdin
+        # closes: ctgate is stopped first, since a memif peer leaving while ctgate
+        # still sends on the port can crash it (docs/reliability.md, Faults). Then
+        # the generator is stopped (if still running) and its runtime directory
+        # and hugepage files (256 MB) removed, whatever happens to the test.
         def reap(prefix="ctgt-gen-%d" % nf.PID):
+            if self.daemon is not None:
+                self.daemon.stop(grace=10)
+            try:
+                gen.stdin.close()
+                gen.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
             nf.stop_pid(gen)
+            gen.stdout.close()
             nf.ct.cleanup_prefix(prefix)
         self.addCleanup(reap)
         return gen
 
     def _gen_result(self, gen, seconds=FLOOD_SECONDS):
-        out, _ = gen.communicate(timeout=seconds + 60)
+        """The generator's result line, read without closing its stdin (it holds its
+        port open until then); waits at most `seconds` + 60 s."""
+        out, deadline = b"", time.monotonic() + seconds + 60
+        while b"gen: sent=" not in out or not out.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([gen.stdout], [], [], left)[0]:
+                break
+            chunk = os.read(gen.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            out += chunk
         m = re.search(rb"gen: sent=(\d+) received=(\d+)", out)
         if m is None:
             with open(self.tmp.file("gen.log"), "rb") as log:
