@@ -69,7 +69,8 @@ namespace ctgate::ct {
     "assured flows given the unacknowledged timeout: "                                    \
     "out-of-window FIN/RST answering a FIN/RST")                                          \
   X(tcp_window_not_owner, "TCP packets tracked without the window: not the owner worker") \
-  X(timeout_policy_set, "new flows given a timeout policy (nft ct timeout set)")
+  X(timeout_policy_set, "new flows given a timeout policy (nft ct timeout set)")          \
+  X(count_list_full, "ct count: a new connection not remembered, the worker's list full")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 

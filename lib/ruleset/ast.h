@@ -159,6 +159,7 @@ enum class stmt_kind : uint8_t {
   tcp_mss_set,     // tcp option maxseg size set N | set rt mtu: lowers the MSS option (clamping)
   quota,           // quota [over|until] N bytes|kbytes|mbytes [used M ...] (nft_quota)
   ct_timeout_set,  // ct timeout set "NAME": the flow follows a timeout policy (obj_name)
+  ct_count,        // ct count [over] N: open connections that passed it (nft_connlimit)
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto

@@ -978,6 +978,11 @@ class compiler {
         out->quota = static_cast<uint32_t>(quotas_.size());
         quotas_.push_back(s);
         break;
+      case stmt_kind::ct_count:
+        out->ct_count = static_cast<uint32_t>(out_->ct_counts.size());
+        out_->ct_counts.push_back({static_cast<uint32_t>(s.value), s.over, nullptr});
+        out_->uses_ct = true;
+        break;
       case stmt_kind::notrack:
       case stmt_kind::ct_zone_set:
       case stmt_kind::ct_mark_set: out_->uses_ct = true; break;
@@ -1060,6 +1065,8 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
   }
   build_runs(*out);
   out->n_workers = n_workers;
+  for (auto& cc : out->ct_counts)
+    cc.lists = std::make_unique<ct::ct_count_lists>(n_workers, ct::ct_count_capacity(cc.limit));
   out->limit_rule = c.limit_rules_;
   out->limit_rule.insert(out->limit_rule.end(), c.meter_rules_.begin(), c.meter_rules_.end());
   out->limit_counters = std::make_unique<compiled_ruleset::limit_counter[]>(

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "conntrack/ct_count.h"
 #include "ruleset/ast.h"
 #include "ruleset/dynset.h"
 
@@ -258,6 +259,7 @@ struct cstmt {
   uint32_t numgen = k_none;      // `from` is numgen: index into compiled_ruleset::numgens
   uint32_t hash = k_none;        // `from` is jhash: index into compiled_ruleset::hashes
   uint32_t quota = k_none;       // index into compiled_ruleset::quotas
+  uint32_t ct_count = k_none;    // index into compiled_ruleset::ct_counts
   bool has_from = false;         // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;
@@ -452,6 +454,14 @@ struct compiled_ruleset {
   // workers see the ruleset.
   std::vector<uint32_t> ct_timeout_refs;
   std::vector<hash_state> hashes;
+  // Per `ct count` statement: its limit, `over`, and the connections it remembers (per
+  // worker), new with each compiled ruleset as a new nft expression's list is.
+  struct ct_count_spec {
+    uint32_t limit = 0;
+    bool over = false;
+    std::unique_ptr<ct::ct_count_lists> lists;
+  };
+  std::vector<ct_count_spec> ct_counts;
   // Per limit statement and per-element limit, per worker: packets within and over the rate
   // (the per-rule limit counters). Index: limits first, then elem_limits.
   struct limit_counter {

@@ -370,6 +370,8 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::meta_nftrace_set: return "meta nftrace set " + std::to_string(s.value);
     case stmt_kind::ct_zone_set: return "ct zone set " + std::to_string(s.value);
     case stmt_kind::ct_timeout_set: return "ct timeout set \"" + s.obj_name + "\"";
+    case stmt_kind::ct_count:
+      return std::string("ct count ") + (s.over ? "over " : "") + std::to_string(s.value);
     case stmt_kind::synproxy: {
       std::string out = "synproxy";
       if (s.mss != 0) out += " mss " + std::to_string(s.mss);

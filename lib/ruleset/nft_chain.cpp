@@ -642,6 +642,13 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             ct::ct_set_timeout_policy(w.ct, m->ct, rs.ct_timeouts[s.value].l4proto,
                                       rs.ct_timeout_refs[s.value], w.now_ms);
             break;
+          case stmt_kind::ct_count: {
+            // nft_connlimit: no match when (count > limit) ^ over.
+            const auto& cc = rs.ct_counts[s.ct_count];
+            const uint32_t n = ct::ct_count_eval(w.ct, *cc.lists, m->ct, w.now_ms);
+            if ((n > cc.limit) != cc.over) goto next_rule;
+            break;
+          }
           case stmt_kind::accept: return verdict::accept;
           case stmt_kind::drop: return verdict::drop;
           case stmt_kind::reject: send_reject(w, mb, m, s.reject); return verdict::drop;

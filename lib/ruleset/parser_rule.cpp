@@ -46,6 +46,7 @@ bool parser::starts_match() {
   if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
   if (one_of(w, {"ip", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname", "pkttype"}))
     return true;
+  if (w == "ct" && at_word("count", 1)) return false;  // ct count [over] N: a statement
   if (w == "meta" || w == "ct") return !at_word("set", 2);
   if (w == "mark") return !at_word("set", 1);
   return false;
@@ -56,6 +57,7 @@ bool parser::starts_statement() {
   if (one_of(w, {"counter", "accept", "drop", "reject", "notrack", "jump", "goto", "return", "log",
                  "limit", "synproxy", "meter", "quota"}))
     return true;
+  if (w == "ct" && at_word("count", 1)) return true;
   if (w == "meta" || w == "ct") return at_word("set", 2);
   if (w == "mark" || w == "nftrace") return at_word("set", 1);
   if (w == "add" || w == "update" || w == "delete") return peek(1).kind == tok::set_ref;
@@ -688,6 +690,13 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "quota") {
     st.kind = stmt_kind::quota;
     quota_options(st);
+  } else if (w == "ct" && accept_word("count")) {
+    // ct count [over] N (nft_connlimit): N is 32 bits (nft truncates larger numbers; an
+    // error here).
+    st.kind = stmt_kind::ct_count;
+    st.over = accept_word("over");
+    if (!at(tok::number)) unexpected(peek(), st.over ? "number" : "number or over");
+    st.value = bounded(take(), 0xffffffff);
   } else if (w == "add" || w == "update" || w == "delete") {
     // add|update|delete @set { KEY [timeout T] [limit ...] } (nft_dynset)
     st.kind = stmt_kind::dynset;

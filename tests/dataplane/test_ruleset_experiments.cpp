@@ -753,6 +753,72 @@ table ip filter {
   EXPECT_EQ(timeout_of(t, "sport=1004 "), 5);
 }
 
+// ct count (issue 12), as nft_connlimit in Linux 6.18 (checked against the kernel by
+// tests/e2e/test_ruleset_differential.py, test 20): a connection counts from its first packet
+// until it is gone or closed; a third SSH connection is dropped while two are open, and is
+// forgotten once dropped; a closed one (RST) stops counting.
+TEST(RulesetCommands, CtCountLimitsOpenConnections) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    tcp dport 22 ct count over 2 counter drop
+  }
+})");
+  auto ssh = [&](uint16_t port, uint8_t flags) {
+    const size_t before = t.sent.size();
+    t.send(0, tcp("10.0.1.2", port, "10.0.2.2", 22, flags));
+    t.w->now_ms += 10;
+    return t.sent.size() > before;
+  };
+  EXPECT_TRUE(ssh(1000, TCPF_SYN));
+  EXPECT_TRUE(ssh(1001, TCPF_SYN));
+  EXPECT_FALSE(ssh(1002, TCPF_SYN));
+  // 1000 completes its handshake: packets of counted connections add nothing.
+  t.send(1, tcp("10.0.2.2", 22, "10.0.1.2", 1000, TCPF_SYN | TCPF_ACK));
+  EXPECT_TRUE(ssh(1000, TCPF_ACK));
+  EXPECT_TRUE(ssh(1000, TCPF_ACK));
+  EXPECT_FALSE(ssh(1003, TCPF_SYN));
+  // 1001 is reset: CLOSE no longer counts, so the next connection gets through.
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 22, TCPF_RST));
+  t.w->now_ms += 10;
+  EXPECT_TRUE(ssh(1004, TCPF_SYN));
+  EXPECT_FALSE(ssh(1005, TCPF_SYN));
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "tcp dport 22 ct count over 2 counter packets 3 "))
+      << list_ruleset(*t.gw);
+}
+
+// ct count within one burst: the new connections of earlier packets of the burst are not
+// confirmed yet and still count. And bounded memory: a list that is full (64 connections for
+// a small limit) remembers no more, and the count reads as over any limit (fails closed).
+TEST(RulesetCommands, CtCountCountsWithinABurstAndFailsClosedWhenFull) {
+  test_gateway t(cfg(false, 4096));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    udp dport 53 ct count 2 counter accept
+    udp dport 54 ct count 1000 counter
+    udp dport 54 accept
+  }
+})");
+  std::vector<rte_mbuf*> burst;
+  for (uint16_t i = 0; i < 3; ++i)
+    burst.push_back(t.make(udp("10.0.1.2", 1000 + i, "10.0.2.2", 53)));
+  t.burst(0, burst);
+  EXPECT_EQ(t.sent.size(), 2u);  // the third is over 2: policy drop
+  // 2,016 connections fit under `ct count 1000` (2 * limit + 16); the next ones find the list
+  // full, are not remembered and do not match `ct count 1000`.
+  t.w->now_ms += 10;
+  for (uint32_t i = 0; i < 2020; ++i)
+    t.send(0, udp("10.0.1.3", static_cast<uint16_t>(2000 + i), "10.0.2.2", 54));
+  EXPECT_EQ(t.sent.size(), 2u + 2020u);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "udp dport 54 ct count 1000 counter packets 1000 ")) << listing;
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::count_list_full), 4u);
+}
+
 // IPv4 header fields and the packet length (issue 12), read as received.
 TEST(RulesetCommands, HeaderFieldsMatch) {
   test_gateway t(cfg(false));

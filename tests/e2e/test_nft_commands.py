@@ -135,6 +135,10 @@ STEPS = [
     ("cmd", "create ct timeout ip tmo ssh { protocol udp; }", False),
     ("cmd", "delete ct timeout ip tmo ssh", False),
     ("cmd", "add ct timeout ip tmo dns { protocol icmp; }", False),
+    # ct count (a syntax error never reaches the kernel: no handles used).
+    ("cmd", "add rule ip tmo input tcp dport 22 ct count over 2 counter reject; "
+            "insert rule ip tmo input ct count 5 accept", True),
+    ("cmd", "add rule ip tmo input ct count until 3", False),
     ("cmd", "delete table ip extra", True),
     ("file", REPLACE_ALL, True),
 ]

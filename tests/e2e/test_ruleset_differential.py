@@ -1095,6 +1095,41 @@ class RulesetDifferentialTest(unittest.TestCase):
         # The policy's 9 s, not the sysctl's 120 s: the oracle applied it.
         self.assertRegex(final, r"tcp +6 [0-9] TIME_WAIT", "the oracle's policy: " + final)
 
+    def test_20_ct_count(self):
+        """ct count against the kernel's nft_connlimit: a third SSH connection is dropped
+        while two are open, and no longer counts once dropped; packets of counted
+        connections add nothing; a connection in TIME_WAIT stops counting, so a new one
+        passes; `ct count 1` accepts one DNS flow and lets the next fall through to drop,
+        and a packet of a connection not assured yet walks the list only up to itself
+        (Linux 6.18), so the dropped flow after it still counts.
+        The kernel forgets a dropped connection that another CPU added only 2 jiffies
+        later: the step after each drop waits 50 ms."""
+        f1, f2, f3 = (Flow(43001 + i, 22, 1000 * (i + 1), 5000 * (i + 1)) for i in range(3))
+        f4, f5, f6 = (Flow(43004 + i, 22, 1000 * (i + 4), 5000 * (i + 4)) for i in range(3))
+        def later(st):
+            st.sleep = 0.05
+            return st
+
+        steps = [f1.syn(note="SSH 1: count 1", expect=PASS),
+                 f2.syn(note="SSH 2: count 2", expect=PASS),
+                 f3.syn(note="SSH 3: count 3, over 2", expect=DROP),
+                 later(f1.synack(note="SSH 1 SYN/ACK: adds nothing; 3 forgotten", expect=PASS)),
+                 f1.ack("c", note="SSH 1 ACK", expect=PASS),
+                 f1.data("c", 100, note="SSH 1 data", expect=PASS),
+                 f4.syn(note="SSH 4: over 2 again", expect=DROP),
+                 later(f1.ack("s", note="ACK", expect=PASS)),
+                 f1.fin("c", note="SSH 1 FIN", expect=PASS),
+                 f1.ack("s", note="ACK", expect=PASS),
+                 f1.fin("s", note="FIN", expect=PASS),
+                 f1.ack("c", note="last ACK: SSH 1 in TIME_WAIT", expect=PASS),
+                 f5.syn(note="SSH 5: 1 closed, count 2", expect=PASS),
+                 f6.syn(note="SSH 6: over 2", expect=DROP),
+                 udp("c", 44001, 53, note="DNS 1: count 1, accepted", expect=PASS),
+                 udp("c", 44002, 53, note="DNS 2: count 2, falls to drop", expect=DROP),
+                 later(udp("c", 44001, 53, note="DNS 1 again: not assured, so its walk stops "
+                           "at itself, before 2: still 2", expect=DROP))]
+        self._diff("16_ct_count.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
