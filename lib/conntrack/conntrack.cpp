@@ -27,7 +27,6 @@ constexpr uint32_t k_wheel_span_ms = 1u << k_wheel_shift;
 constexpr int k_claim_spin = 100000;
 
 uint32_t next_claim(uint32_t live, uint32_t state) { return (((live >> 2) + 1) << 2) | state; }
-bool is_live(uint32_t live) { return (live & ENTRY_STATE_MASK) == ENTRY_LIVE; }
 
 ct_counter invalid_counter(uint8_t reason) {
   switch (reason) {
@@ -360,8 +359,8 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   }
   uint16_t set = res.set_status;
   if (dir == ct_dir::reply && !(status & CT_STATUS_SEEN_REPLY)) set |= CT_STATUS_SEEN_REPLY;
-  if (t.proto == IPPROTO_TCP && (ts.l4state == TCP_CT_TIME_WAIT || ts.l4state == TCP_CT_CLOSE) &&
-      !(status & CT_STATUS_FINISH_NOTIFIED) && e->owner == w.id)
+  if (t.proto == IPPROTO_TCP && tcp_finished(ts.l4state) && !(status & CT_STATUS_FINISH_NOTIFIED) &&
+      e->owner == w.id)
     note_finished(w, e);
   if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
   e->expires_ms.store(now_ms + timeouts.ms[ts.tclass], std::memory_order_relaxed);
@@ -684,8 +683,7 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
     reap_expired(w, e);  // gone already; make it so in the table too
     return true;
   }
-  uint8_t state = e->load_track().l4state;
-  if (state != TCP_CT_TIME_WAIT && state != TCP_CT_CLOSE) return false;
+  if (!tcp_finished(e->load_track().l4state)) return false;
   if (e->owner == w.id) {
     destroy_owned(w, e, ct_counter::deleted);
     return true;

@@ -245,8 +245,7 @@ inline bool ct_expired(const ct_entry& e, uint32_t now_ms) {
 // Published (not being claimed or freed) but expired: what a lookup outside
 // conntrack (synproxy's ACK check) must treat as absent.
 inline bool ct_live_but_expired(const ct_entry& e, uint32_t now_ms) {
-  return (e.live.load(std::memory_order_acquire) & ENTRY_STATE_MASK) == ENTRY_LIVE &&
-         ct_expired(e, now_ms);
+  return is_live(e.live.load(std::memory_order_acquire)) && ct_expired(e, now_ms);
 }
 
 // Builds the packet's original-direction tuple from its metadata.

@@ -55,11 +55,8 @@ bool still_open(const ct_worker& w, ct_count_conn& c, uint32_t now_ms) {
   }
   const ct_entry& e = *table.at(c.pos);
   const uint32_t live = e.live.load(std::memory_order_acquire);
-  if (live != c.live || (live & ENTRY_STATE_MASK) != ENTRY_LIVE || ct_expired(e, now_ms))
-    return false;
-  if (e.orig.proto != IPPROTO_TCP) return true;
-  const uint8_t state = e.load_track().l4state;
-  return state != TCP_CT_TIME_WAIT && state != TCP_CT_CLOSE;
+  if (live != c.live || !is_live(live) || ct_expired(e, now_ms)) return false;
+  return e.orig.proto != IPPROTO_TCP || !tcp_finished(e.load_track().l4state);
 }
 
 // Walks the worker's list oldest first, forgetting closed connections, and stops at an open

@@ -63,6 +63,8 @@ inline flow_key make_key(const ct_tuple& t) {
 // after the slot is reused.
 enum : uint32_t { ENTRY_FREE = 0, ENTRY_CLAIMING = 1, ENTRY_LIVE = 2, ENTRY_STATE_MASK = 3 };
 
+inline constexpr bool is_live(uint32_t live) { return (live & ENTRY_STATE_MASK) == ENTRY_LIVE; }
+
 inline constexpr uint32_t k_no_pos = UINT32_MAX;
 inline constexpr uint16_t k_not_unconfirmed = UINT16_MAX;
 

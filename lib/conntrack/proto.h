@@ -50,6 +50,12 @@ enum tcp_state : uint8_t {
   TCP_CT_MAX,
 };
 
+// A TCP connection that has finished (Linux's already_closed): a SYN may reopen it, and
+// connlimit no longer counts it.
+constexpr bool tcp_finished(uint8_t l4state) {
+  return l4state == TCP_CT_TIME_WAIT || l4state == TCP_CT_CLOSE;
+}
+
 // Timeout classes. Each has one duration, configured in conntrack.timeouts.
 enum timeout_class : uint8_t {
   TC_TCP_SYN_SENT = 0,
