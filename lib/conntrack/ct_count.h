@@ -18,9 +18,10 @@
 // first packets reach the worker that creates its entry), and the count is the
 // sum of the lists' sizes.
 //
-// A list is a fixed array (bounded memory: ct_count_capacity); when it is
-// full, the connection is not remembered and the count reads as UINT32_MAX:
-// `ct count over N` matches and `ct count N` does not (fails closed).
+// A statement's lists (or, for `add @s { KEY ct count ... }`, one list per element of the
+// set) take their connections from a fixed pool per worker (bounded memory: a full pool
+// does not remember the connection and the count reads as UINT32_MAX: `ct count over N`
+// matches and `ct count N` does not, failing closed).
 #pragma once
 
 #include <atomic>
@@ -33,7 +34,10 @@ namespace ctgate::ct {
 
 struct ct_worker;
 
-// One remembered connection: its key, and where it is once confirmed.
+inline constexpr uint32_t k_ct_count_nil = UINT32_MAX;
+
+// One remembered connection: its key, where it is once confirmed, and the next one of its
+// list (or of the pool's free nodes).
 struct ct_count_conn {
   flow_key key;
   // While the entry is unconfirmed (pos == k_no_pos): the worker's unconfirmed entry it
@@ -41,41 +45,74 @@ struct ct_count_conn {
   const ct_entry* unconfirmed = nullptr;
   uint32_t pos = k_no_pos;  // table position once found there
   uint32_t live = 0;        // the entry's claim word then: a reused slot differs
+  uint32_t next = k_ct_count_nil;
 };
 
-// One worker's connections of one statement: written by that worker only, `size` read by
-// every worker summing the count.
-struct alignas(64) ct_count_list {
+// One worker's connections of one statement or set element, oldest first: written by that
+// worker only; `size` and `touched_ms` are read by every worker.
+struct ct_count_list {
   std::atomic<uint32_t> size{0};
-  uint32_t cap = 0;
-  uint32_t gc_ms = 0;    // worker clock of the last whole walk
-  uint32_t gc_size = 0;  // the list's size after it
+  std::atomic<uint32_t> touched_ms{0};  // worker clock of the last connection added
+  uint32_t head = k_ct_count_nil, tail = k_ct_count_nil;
+  uint32_t fresh = k_ct_count_nil;  // the first connection added since the last whole walk
+  uint32_t gc_ms = 0;               // worker clock of the last whole walk
+  uint32_t gc_size = 0;             // the list's size after it
+  uint32_t owner = 0;               // per element: the set slot's state word the list belongs to
   bool collected = false;
-  std::unique_ptr<ct_count_conn[]> conns;
 };
 
-// A statement's lists, one per worker, made on the control plane.
+// A worker's lists and the pool of their connections.
+struct alignas(64) ct_count_worker {
+  std::unique_ptr<ct_count_list[]> lists;
+  std::unique_ptr<ct_count_conn[]> pool;
+  uint32_t free_head = k_ct_count_nil;
+  uint32_t gc_cursor = 0;  // per element: the next list the background walk visits
+  uint32_t gc_ms = 0;      // and the worker clock of its last step
+};
+
+// The lists of a statement (n_lists 1) or of a set's elements (one per slot), per worker,
+// made on the control plane.
 class ct_count_lists {
  public:
-  // `per_worker`: each list's capacity.
-  ct_count_lists(uint16_t n_workers, uint32_t per_worker);
-  uint32_t total() const;
-  ct_count_list& of(uint16_t worker) { return lists_[worker]; }
+  // `pool`: each worker's connections, over all of its lists.
+  ct_count_lists(uint16_t n_workers, uint32_t n_lists, uint32_t pool);
+  // The count of list `i`: the sum of every worker's.
+  uint32_t total(uint32_t i = 0) const;
+  // The latest worker clock at which a connection was added to list `i` (any worker).
+  uint32_t touched_ms(uint32_t i) const;
+  ct_count_worker& of(uint16_t worker) { return workers_[worker]; }
   uint16_t n_workers() const { return n_workers_; }
+  uint32_t n_lists() const { return n_lists_; }
+  uint32_t pool() const { return pool_; }
 
  private:
   uint16_t n_workers_;
-  std::unique_ptr<ct_count_list[]> lists_;
+  uint32_t n_lists_;
+  uint32_t pool_;
+  std::unique_ptr<ct_count_worker[]> workers_;
 };
 
-// The capacity given to each worker's list for a limit of `limit`: room for the limit and
+// The pool given to each worker for a statement's limit of `limit`: room for the limit and
 // the connections over it that have not been forgotten yet (2 * limit + 16), at least 64 and
-// at most 65,536 (2 MB).
+// at most 65,536 (2.5 MB).
 uint32_t ct_count_capacity(uint32_t limit);
+// The pool per worker of a set of `size` elements counted with limit `limit`: each
+// element's ct_count_capacity, at most 262,144 connections (10 MB).
+uint32_t ct_count_set_capacity(uint32_t size, uint32_t limit);
 
-// The statement's count for packet `e`'s connection (null: an untracked packet, which
+// The count of list `list` for packet `e`'s connection (null: an untracked packet, which
 // counts as one connection for itself, as Linux adds its tuple): remembers a connection
 // seen for the first time, forgets the closed ones. Worker `w` only, on its own list.
-uint32_t ct_count_eval(ct_worker& w, ct_count_lists& lists, const ct_entry* e, uint32_t now_ms);
+uint32_t ct_count_eval(ct_worker& w, ct_count_lists& lists, const ct_entry* e, uint32_t now_ms,
+                       uint32_t list = 0);
+
+// Per element: makes worker `w`'s list `list` belong to the element whose slot state is
+// `owner`, forgetting what it held for an element that was there before.
+void ct_count_own(ct_worker& w, ct_count_lists& lists, uint32_t list, uint32_t owner);
+// Per element, the background walk: forgets the closed connections of worker `w`'s list
+// `list` (at most once per millisecond), or all of them when the list belongs to another
+// element than `owner` (0: the slot holds none). Returns the list's size after it.
+uint32_t ct_count_collect(ct_worker& w, ct_count_lists& lists, uint32_t list, uint32_t owner,
+                          uint32_t now_ms);
 
 }  // namespace ctgate::ct

@@ -40,7 +40,8 @@ bool chain_uses_ct(const nft::chain& c) {
     for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||
           s.kind == nft::stmt_kind::ct_zone_set || s.kind == nft::stmt_kind::ct_timeout_set ||
-          s.kind == nft::stmt_kind::ct_count)
+          s.kind == nft::stmt_kind::ct_count ||
+          (s.kind == nft::stmt_kind::dynset && s.has_ct_count))
         return true;
       if (s.from == nft::field::ct_state || s.from == nft::field::ct_mark) return true;
     }

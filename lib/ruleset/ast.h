@@ -214,12 +214,17 @@ struct statement {
   bool sack_perm = false;
   // dynset (`add|update|delete @set_name { KEY ... }`) and meter (`meter meter_name ...`):
   // the key is `from` and `concat`; the element's timeout (0: the set's); with `has_limit`, a
-  // limit per element (rate/unit/burst/over as for limit).
+  // limit per element (rate/unit/burst/over as for limit); with `has_ct_count`, a count.
   std::string meter_name;
   std::string set_name;
   set_op op = set_op::add;
   uint64_t elem_timeout_ms = 0;
   bool has_limit = false;
+  // dynset `{ KEY ct count [over] N }`: a connection count per element (nft_connlimit on
+  // the element).
+  bool has_ct_count = false;
+  bool count_over = false;
+  uint32_t count_limit = 0;
   uint32_t meter_size = 0;  // meter NAME size N (0: not given; nft's default is 65535)
   // counter|quota|limit name "NAME": the table's named object of that kind (the parameters
   // above are unused); empty for an anonymous one.

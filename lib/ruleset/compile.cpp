@@ -955,6 +955,14 @@ class compiler {
           out->meter = add_elem_limit(s);
           out_->live_sets[ls].limits = true;
         }
+        if (s.has_ct_count) {
+          live_set& counted = out_->live_sets[ls];
+          counted.counted = true;
+          counted.count_limit = std::max(counted.count_limit, s.count_limit);
+          out->ct_count = static_cast<uint32_t>(out_->ct_counts.size());
+          out_->ct_counts.push_back({s.count_limit, s.count_over, true, nullptr});
+          out_->uses_ct = true;
+        }
         break;
       }
       case stmt_kind::synproxy:
@@ -980,7 +988,7 @@ class compiler {
         break;
       case stmt_kind::ct_count:
         out->ct_count = static_cast<uint32_t>(out_->ct_counts.size());
-        out_->ct_counts.push_back({static_cast<uint32_t>(s.value), s.over, nullptr});
+        out_->ct_counts.push_back({static_cast<uint32_t>(s.value), s.over, false, nullptr});
         out_->uses_ct = true;
         break;
       case stmt_kind::notrack:
@@ -1065,8 +1073,10 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
   }
   build_runs(*out);
   out->n_workers = n_workers;
-  for (auto& cc : out->ct_counts)
-    cc.lists = std::make_unique<ct::ct_count_lists>(n_workers, ct::ct_count_capacity(cc.limit));
+  for (auto& cc : out->ct_counts)  // counts per element take their set's (fill_live_sets)
+    if (!cc.per_element)
+      cc.lists =
+          std::make_unique<ct::ct_count_lists>(n_workers, 1, ct::ct_count_capacity(cc.limit));
   out->limit_rule = c.limit_rules_;
   out->limit_rule.insert(out->limit_rule.end(), c.meter_rules_.begin(), c.meter_rules_.end());
   out->limit_counters = std::make_unique<compiled_ruleset::limit_counter[]>(
@@ -1130,6 +1140,23 @@ const live_set* predecessor(const compiled_ruleset& to, const live_set& ls,
 
 }  // namespace
 
+namespace {
+
+// A counted set's lists: its predecessor's when the table and the pool are the same (the
+// counts go on), new otherwise.
+void fill_counts(live_set& ls, const live_set* old, uint16_t n_workers) {
+  if (!ls.counted) return;
+  const uint32_t pool = ct::ct_count_set_capacity(ls.size, ls.count_limit);
+  if (old != nullptr && old->table == ls.table && old->counts != nullptr &&
+      old->counts->pool() == pool && old->counts->n_workers() == n_workers) {
+    ls.counts = old->counts;
+    return;
+  }
+  ls.counts = std::make_shared<ct::ct_count_lists>(n_workers, ls.table->n_slots(), pool);
+}
+
+}  // namespace
+
 void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t now_ms) {
   for (live_set& ls : to.live_sets) {
     const live_set* old =
@@ -1137,6 +1164,7 @@ void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t
     if (old != nullptr && old->table->size() == ls.size && old->table->limits() == ls.limits) {
       // Kept: the elements are where they were; apply this load's element commands.
       ls.table = old->table;
+      fill_counts(ls, old, to.n_workers);
       const set& st = to.ast.tables[ls.ast_table].sets[ls.ast_set];
       for (const set::elem_op& op : st.ops) {
         const dyn_key k = key_of_parts(op.parts);
@@ -1150,6 +1178,7 @@ void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t
       continue;
     }
     ls.table = std::make_shared<dyn_table>(ls.size, ls.limits, true);
+    fill_counts(ls, nullptr, to.n_workers);
     if (ls.ast_set == k_none) continue;  // a meter: starts empty
     const set& st = to.ast.tables[ls.ast_table].sets[ls.ast_set];
     if (old != nullptr) {

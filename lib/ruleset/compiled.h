@@ -346,8 +346,14 @@ bool gcra_conforming(std::atomic<uint64_t>& tat_ns, uint64_t now_ns, uint64_t in
 struct live_set {
   std::shared_ptr<dyn_table> table;  // made by fill_live_sets (null before)
   uint32_t size = k_default_live_set_size;
-  bool limits = false;                            // its elements carry limits (dyn_slot::aux)
-  uint32_t timeout_ms = 0;                        // elements added without one get this
+  bool limits = false;      // its elements carry limits (dyn_slot::aux)
+  uint32_t timeout_ms = 0;  // elements added without one get this
+  // `add @s { KEY ct count ... }`: a connection count per element, in lists per slot of the
+  // table (made by fill_live_sets, kept with the table), with a pool sized for the largest
+  // limit of the statements counting into the set.
+  bool counted = false;
+  uint32_t count_limit = 0;
+  std::shared_ptr<ct::ct_count_lists> counts;
   uint32_t ast_table = k_none, ast_set = k_none;  // where it is in the AST (meters: k_none)
 };
 
@@ -456,10 +462,13 @@ struct compiled_ruleset {
   std::vector<hash_state> hashes;
   // Per `ct count` statement: its limit, `over`, and the connections it remembers (per
   // worker), new with each compiled ruleset as a new nft expression's list is.
+  // A count per element of a set (`add @s { KEY ct count ... }`) has no lists of its own:
+  // they are the set's (live_set::counts).
   struct ct_count_spec {
     uint32_t limit = 0;
     bool over = false;
-    std::unique_ptr<ct::ct_count_lists> lists;
+    bool per_element = false;
+    std::unique_ptr<ct::ct_count_lists> lists;  // null per element
   };
   std::vector<ct_count_spec> ct_counts;
   // Per limit statement and per-element limit, per worker: packets within and over the rate

@@ -180,6 +180,19 @@ bool dyn_table::remove(const dyn_key& k, uint32_t now_ms) {
   return removed;
 }
 
+uint32_t dyn_table::live_state(uint32_t i) const {
+  const uint32_t state = slots_[i].state.load(std::memory_order_acquire);
+  return phase(state) == kLive ? state : 0;
+}
+
+bool dyn_table::remove_at(uint32_t i, uint32_t state) {
+  if (!slots_[i].state.compare_exchange_strong(state, next(state, kFree), std::memory_order_release,
+                                               std::memory_order_relaxed))
+    return false;
+  count_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
 uint32_t dyn_table::sweep(uint32_t now_ms) {
   uint32_t freed = 0;
   for (uint32_t i = 0; i <= mask_; ++i) {

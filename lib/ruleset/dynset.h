@@ -68,6 +68,15 @@ class dyn_table {
   void for_each(uint32_t now_ms,
                 const std::function<void(const dyn_key&, uint32_t, uint32_t)>& fn) const;
 
+  // Slots by index, for per-element state kept beside the table (ct count lists): an
+  // element's slot index and its state word (`live_state`: 0 unless a live element is there)
+  // stay the same while it lives; a new element in the slot has another state.
+  uint32_t n_slots() const { return mask_ + 1; }
+  uint32_t index_of(const dyn_slot* s) const { return static_cast<uint32_t>(s - slots_); }
+  uint32_t live_state(uint32_t i) const;
+  // Removes the element in slot `i` if its state is still `state`.
+  bool remove_at(uint32_t i, uint32_t state);
+
   uint32_t size() const { return size_; }
   bool limits() const { return limits_; }
   // Where k's probe window starts (to prefetch before a lookup).

@@ -79,6 +79,10 @@ class reference_check {
       if (u.kind != set_use_kind::lookup && st.interval)
         fail(u.at, "not supported: adding to or deleting from set '" + u.name +
                        "' from a rule: it has flags interval");
+      if (u.ct_count && (st.timeout_flag || st.timeout_ms != 0))
+        fail(u.at, "set '" + u.name +
+                       "' has timeouts: its elements cannot keep a ct count (nft: Operation not "
+                       "supported)");
       if (u.timeout && !st.timeout_flag && st.timeout_ms == 0)
         fail(u.at, "set '" + u.name +
                        "' has no timeouts: declare it with flags timeout to give its elements "

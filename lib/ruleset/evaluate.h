@@ -70,7 +70,8 @@ struct set_use {
   std::string data_type;      // a map's (`vmap @m`: verdict), empty for a set
   std::vector<field> concat;  // `f . concat...`: a concatenated key
   set_use_kind kind = set_use_kind::lookup;
-  bool timeout = false;  // the update gives the element a timeout
+  bool timeout = false;   // the update gives the element a timeout
+  bool ct_count = false;  // ... or a connection count
 };
 // A statement only some hooks allow: reject (not at postrouting) or `rt mtu` (forward, output
 // and postrouting only), checked through jumps.

@@ -299,11 +299,14 @@ std::string limit_text(const statement& s) {
   return out;
 }
 
-// `{ KEY [timeout T] [limit ...] }` of add/update/delete @set and meter.
+// `{ KEY [timeout T] [limit ...|ct count ...] }` of add/update/delete @set and meter.
 std::string dynset_element_text(const statement& s) {
   std::string out = "{ " + key_name(*s.from, s.concat);
   if (s.elem_timeout_ms != 0) out += " timeout " + duration_text(s.elem_timeout_ms);
   if (s.has_limit) out += " " + limit_text(s);
+  if (s.has_ct_count)
+    out +=
+        std::string(" ct count ") + (s.count_over ? "over " : "") + std::to_string(s.count_limit);
   return out + " }";
 }
 

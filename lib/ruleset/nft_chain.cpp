@@ -244,8 +244,52 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
   return rs.live_sets[rs.live_lookups[lookup].set].table->contains(k, now_ms) ? 1 : 0;
 }
 
+// Counted sets' elements go when their count is 0 (Linux: the set's gc asks nft_connlimit's
+// gc): each worker's statement walks this many of its lists per millisecond, from a cursor,
+// and frees an element that no worker's list counts and none has added to for k_idle_ms.
+constexpr uint32_t k_count_gc_slots = 64;
+constexpr uint32_t k_count_gc_walks = 8;
+constexpr uint32_t k_count_idle_ms = 1000;
+
+void collect_counted_set(worker_ctx& w, const live_set& ls) {
+  ct::ct_count_lists& lists = *ls.counts;
+  ct::ct_count_worker& cw = lists.of(w.ct.id);
+  if (cw.gc_ms == w.now_ms) return;
+  cw.gc_ms = w.now_ms;
+  dyn_table& table = *ls.table;
+  const uint32_t mask = table.n_slots() - 1;
+  uint32_t walks = 0;
+  for (uint32_t k = 0; k < k_count_gc_slots && walks < k_count_gc_walks; ++k) {
+    const uint32_t i = cw.gc_cursor;
+    cw.gc_cursor = (i + 1) & mask;
+    const uint32_t state = table.live_state(i);
+    const ct::ct_count_list& l = cw.lists[i];
+    if (state == 0 && l.head == ct::k_ct_count_nil) continue;
+    walks++;
+    if (ct::ct_count_collect(w.ct, lists, i, state, w.now_ms) != 0 || state == 0) continue;
+    if (lists.total(i) == 0 && static_cast<int32_t>(w.now_ms - lists.touched_ms(i)) >=
+                                   static_cast<int32_t>(k_count_idle_ms))
+      table.remove_at(i, state);
+  }
+}
+
+// `add @s { KEY ct count [over] N }`: the element's count (nft_connlimit on the element), in
+// the set's lists for the element's slot. False ends the rule.
+[[gnu::noinline]] bool count_element(worker_ctx& w, const compiled_ruleset& rs, const cstmt& s,
+                                     const live_set& ls, const dyn_slot* slot, const pkt_meta* m) {
+  const uint32_t i = ls.table->index_of(slot);
+  const uint32_t owner = ls.table->live_state(i);
+  if (owner == 0) return false;  // freed since the add: as if the set were full
+  ct::ct_count_lists& lists = *ls.counts;
+  ct::ct_count_own(w.ct, lists, i, owner);
+  const uint32_t n = ct::ct_count_eval(w.ct, lists, m->ct, w.now_ms, i);
+  collect_counted_set(w, ls);
+  const auto& cc = rs.ct_counts[s.ct_count];
+  return (n > cc.limit) == cc.over;  // nft_connlimit: no match when (count > limit) ^ over
+}
+
 // add|update|delete @set { KEY ... } and meter (nft_dynset_eval): false ends the rule (the
-// packet lacks a field, the set is full, or the element's limit does not match).
+// packet lacks a field, the set is full, or the element's limit or count does not match).
 [[gnu::noinline]] bool update_live_set(worker_ctx& w, compiled_ruleset& rs, const cstmt& s,
                                        const rte_mbuf* mb, const pkt_meta* m, const live_keys* lk) {
   const live_lookup& ll = rs.live_lookups[s.live];
@@ -264,6 +308,7 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, co
     w.counters.add(dp_counter::set_full);
     return false;
   }
+  if (s.ct_count != k_none) return count_element(w, rs, s, ls, slot, m);
   if (s.meter == k_none) return true;
   const elem_limit& l = rs.elem_limits[s.meter];
   const bool ok = gcra_conforming(slot->aux, w.now_ns, l.interval_ns, l.tolerance_ns);

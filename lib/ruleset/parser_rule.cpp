@@ -698,18 +698,18 @@ statement parser::parse_statement(size_t ti, size_t ci) {
     if (!at(tok::number)) unexpected(peek(), st.over ? "number" : "number or over");
     st.value = bounded(take(), 0xffffffff);
   } else if (w == "add" || w == "update" || w == "delete") {
-    // add|update|delete @set { KEY [timeout T] [limit ...] } (nft_dynset)
+    // add|update|delete @set { KEY [timeout T] [limit ...|ct count ...] } (nft_dynset)
     st.kind = stmt_kind::dynset;
     st.op = w == "add" ? set_op::add : w == "update" ? set_op::update : set_op::delete_;
     const token ref = take();
     st.set_name = ref.text;
     dynset_element(st, false);
-    if (st.op == set_op::delete_ && (st.elem_timeout_ms != 0 || st.has_limit))
+    if (st.op == set_op::delete_ && (st.elem_timeout_ms != 0 || st.has_limit || st.has_ct_count))
       fail(span_from(head), "delete takes a key only");
     set_uses_.push_back({current_table_, current_chain_, ref.text, *st.from, pos_of(ref),
                          rule_handle_, "", st.concat,
                          st.op == set_op::delete_ ? set_use_kind::delete_ : set_use_kind::update,
-                         st.elem_timeout_ms != 0});
+                         st.elem_timeout_ms != 0, st.has_ct_count});
   } else if (w == "tcp") {
     // tcp option maxseg size set N | set rt mtu
     tcp_option_size();
@@ -893,7 +893,8 @@ void parser::meter_body(statement& st) {
   dynset_element(st, true);
 }
 
-// `{ KEY [timeout T] [limit rate ...] }`: the element a dynset or meter statement adds.
+// `{ KEY [timeout T] [limit rate ...|ct count ...] }`: the element a dynset or meter
+// statement adds.
 void parser::dynset_element(statement& st, bool meter) {
   expect(tok::lbrace, "'{'");
   const token head = peek();
@@ -913,6 +914,19 @@ void parser::dynset_element(statement& st, bool meter) {
   if (accept_word("limit")) {
     limit_options(st);
     st.has_limit = true;
+  } else if (!meter && at_word("ct") && at_word("count", 1)) {
+    // { KEY ct count [over] N }: Linux refuses it with an element timeout (the count
+    // decides when the element goes).
+    const token at_ct = take();
+    take();
+    if (st.elem_timeout_ms != 0)
+      fail(at_ct,
+           "ct count in an element with a timeout: not supported (nft: Operation not "
+           "supported)");
+    st.has_ct_count = true;
+    st.count_over = accept_word("over");
+    if (!at(tok::number)) unexpected(peek(), st.count_over ? "number" : "number or over");
+    st.count_limit = static_cast<uint32_t>(bounded(take(), 0xffffffff));
   } else if (at(tok::word) && one_of(peek().text, {"counter", "ct", "quota", "log"})) {
     unsupported(peek(), peek().text + " in a set element statement");
   }

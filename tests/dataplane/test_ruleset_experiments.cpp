@@ -789,6 +789,59 @@ table ip filter {
       << list_ruleset(*t.gw);
 }
 
+// `add @s { ip saddr ct count over 2 }`: a count per source. Each source has two SSH
+// connections open at most; another source has its own count; an element whose connections
+// all closed is freed from the set about a second later (the set's gc, from the statement).
+TEST(RulesetCommands, CtCountPerElementLimitsEachSource) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  set per_source {
+    type ipv4_addr
+    size 16
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    tcp dport 22 add @per_source { ip saddr ct count over 2 } counter drop
+  }
+})");
+  auto ssh = [&](const char* src, uint16_t port, uint8_t flags) {
+    const size_t before = t.sent.size();
+    t.send(0, tcp(src, port, "10.0.2.2", 22, flags));
+    t.w->now_ms += 10;
+    return t.sent.size() > before;
+  };
+  EXPECT_TRUE(ssh("10.0.1.2", 1000, TCPF_SYN));
+  EXPECT_TRUE(ssh("10.0.1.2", 1001, TCPF_SYN));
+  EXPECT_FALSE(ssh("10.0.1.2", 1002, TCPF_SYN));
+  EXPECT_TRUE(ssh("10.0.1.3", 1000, TCPF_SYN));  // another source: a count of its own
+  EXPECT_TRUE(ssh("10.0.1.3", 1001, TCPF_SYN));
+  EXPECT_FALSE(ssh("10.0.1.3", 1002, TCPF_SYN));
+  // 10.0.1.2's connections are reset: CLOSE no longer counts.
+  t.send(0, tcp("10.0.1.2", 1000, "10.0.2.2", 22, TCPF_RST));
+  t.send(0, tcp("10.0.1.2", 1001, "10.0.2.2", 22, TCPF_RST));
+  t.w->now_ms += 10;
+  EXPECT_TRUE(ssh("10.0.1.2", 1003, TCPF_SYN));
+  EXPECT_FALSE(ssh("10.0.1.3", 1003, TCPF_SYN));
+  std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.2, 10.0.1.3 }") ||
+              contains(listing, "elements = { 10.0.1.3, 10.0.1.2 }"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "add @per_source { ip saddr ct count over 2 } counter packets 3 "))
+      << listing;
+  // Every connection of 10.0.1.3 closes; once idle for a second, packets of another source
+  // reaching the statement free its element.
+  for (uint16_t p = 1000; p < 1002; ++p) t.send(0, tcp("10.0.1.3", p, "10.0.2.2", 22, TCPF_RST));
+  t.w->now_ms += 1500;
+  for (uint16_t i = 0; i < 40; ++i) {
+    t.send(0, tcp("10.0.1.2", 1003, "10.0.2.2", 22, TCPF_ACK));
+    t.w->now_ms += 1;
+  }
+  listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.2 }")) << listing;
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::count_list_full), 0u);
+}
+
 // ct count within one burst: the new connections of earlier packets of the burst are not
 // confirmed yet and still count. And bounded memory: a list that is full (64 connections for
 // a small limit) remembers no more, and the count reads as over any limit (fails closed).

@@ -1130,6 +1130,41 @@ class RulesetDifferentialTest(unittest.TestCase):
                            "at itself, before 2: still 2", expect=DROP))]
         self._diff("16_ct_count.nft", steps)
 
+    def test_21_ct_count_per_source(self):
+        """ct count per element of a dynamic set (`add @s { ip saddr ct count over 2 }`)
+        against the kernel's: two SSH connections per source, a third dropped; a second
+        source has a count of its own; a source whose connection closed (TIME_WAIT) gets
+        another; `ct count 1` per source accepts one DNS flow per address. The step after each
+        drop waits 50 ms, as in test 20 (the kernel forgets a dropped connection that another
+        CPU added 2 jiffies later)."""
+        a, b = CLIENTS[1], CLIENTS[2]
+        fa = [Flow(45001 + i, 22, 1000 * (i + 1), 5000 * (i + 1), client=a) for i in range(4)]
+        fb = [Flow(45101 + i, 22, 1000 * (i + 1), 5000 * (i + 1), client=b) for i in range(3)]
+
+        def later(st):
+            st.sleep = 0.05
+            return st
+
+        steps = [fa[0].syn(note="a SSH 1: count 1", expect=PASS),
+                 fa[1].syn(note="a SSH 2: count 2", expect=PASS),
+                 fa[2].syn(note="a SSH 3: over 2", expect=DROP),
+                 later(fb[0].syn(note="b SSH 1: b's own count", expect=PASS)),
+                 fb[1].syn(note="b SSH 2", expect=PASS),
+                 fb[2].syn(note="b SSH 3: over 2", expect=DROP),
+                 later(fa[0].synack(note="a SSH 1 SYN/ACK", expect=PASS)),
+                 fa[0].ack("c", note="a SSH 1 ACK", expect=PASS),
+                 fa[0].data("c", 100, note="a SSH 1 data", expect=PASS),
+                 fa[0].ack("s", note="ACK", expect=PASS),
+                 fa[0].fin("c", note="a SSH 1 FIN", expect=PASS),
+                 fa[0].ack("s", note="ACK", expect=PASS),
+                 fa[0].fin("s", note="FIN", expect=PASS),
+                 fa[0].ack("c", note="last ACK: a SSH 1 in TIME_WAIT", expect=PASS),
+                 fa[3].syn(note="a SSH 4: 1 closed, count 2", expect=PASS),
+                 udp("c", 46001, 53, client=a, note="a DNS 1: accepted", expect=PASS),
+                 udp("c", 46002, 53, client=a, note="a DNS 2: falls to drop", expect=DROP),
+                 later(udp("c", 46003, 53, client=b, note="b DNS 1: accepted", expect=PASS))]
+        self._diff("17_ct_count_per_source.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).
