@@ -776,10 +776,10 @@ int main(int argc, char** argv) {
     if (!want(mode)) continue;
     const std::string m = mode;
     const std::string size = std::to_string(std::bit_ceil(FLAGS_new_flows));
-    const std::string stmt =
-        m == "ct_new_dynset"  ? "update @seen { ip saddr . udp sport }"
-        : m == "ct_new_count" ? "add @per_source { ip saddr ct count over 1000000 }"
-                              : "counter";
+    const std::string stmt = m == "ct_new_dynset" ? "update @seen { ip saddr . udp sport }"
+                             : m == "ct_new_count"
+                                 ? "add @per_source { ip saddr ct count over 1000000 }"
+                                 : "counter";
     const std::string rules =
         "table ip f {\n\tset seen { type ipv4_addr . inet_service; size " + size +
         "; flags dynamic,timeout; timeout 60s; }\n\tset per_source { type ipv4_addr; size 4096; "

@@ -283,9 +283,13 @@ struct set {
   uint64_t serial = 0;  // unique to this creation of the set in the process (see rule::serial)
   std::string name;
   location loc;
-  std::string type;            // ipv4_addr | inet_service | inet_proto | mark, or a
-                               // concatenation of them: "ipv4_addr . inet_service"
-  std::string data_type;       // maps: verdict | mark; empty for a set
+  std::string type;       // ipv4_addr | inet_service | inet_proto | mark, or a
+                          // concatenation of them: "ipv4_addr . inet_service"
+  std::string data_type;  // maps: verdict | mark; empty for a set
+  // Declared with `typeof`: the expressions as nft lists them ("ip saddr . tcp dport", and a
+  // map's data: "meta mark", "ct mark" or "verdict"), which the listing prints instead of the
+  // types.
+  std::string typeof_key, typeof_data;
   std::vector<map_data> data;  // maps: one per element of elems (empty for a set)
   bool interval = false;       // flags interval;
   bool auto_merge = false;     // auto-merge; (later elements merge with earlier ones)

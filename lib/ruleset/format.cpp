@@ -449,7 +449,10 @@ void print_set(std::string& out, const set& s, bool handles, const std::vector<s
   const bool is_map = !s.data_type.empty();
   out += std::string(is_map ? "\tmap " : "\tset ") + s.name + " {" +
          handle_note(handles, s.handle) + "\n";
-  out += "\t\ttype " + s.type + (is_map ? " : " + s.data_type : "") + "\n";
+  if (!s.typeof_key.empty())
+    out += "\t\ttypeof " + s.typeof_key + (is_map ? " : " + s.typeof_data : "") + "\n";
+  else
+    out += "\t\ttype " + s.type + (is_map ? " : " + s.data_type : "") + "\n";
   if (s.size_limit != 0) out += "\t\tsize " + std::to_string(s.size_limit) + "\n";
   const bool timeouts = s.timeout_flag || s.timeout_ms != 0;
   if (s.interval || s.dynamic || (timeouts && s.timeout_ms == 0)) {

@@ -225,7 +225,8 @@ class parser {
   key_kinds set_key_kinds(const set& st, const token& at);
   std::string set_type_spec();
   map_data map_value(const std::string& data_type, size_t ti, size_t ci);
-  void typeof_spec(set& st);
+  void typeof_spec(set& st, bool is_map);
+  std::string typeof_expr();
   void element_cmd(bool remove = false);
   void ct_timeout_options(size_t ti, object& ob, const token& name);
   void record_element_cmd(bool remove, size_t ti, size_t si, const token& name,

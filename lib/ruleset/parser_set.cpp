@@ -350,8 +350,7 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
       }
     } else if (t.text == "typeof") {
       take();
-      if (is_map) unsupported(t, "typeof in a map (use type KEY : DATA)");
-      typeof_spec(st);
+      typeof_spec(st, is_map);
     } else if (t.text == "flags") {
       take();
       do {
@@ -437,25 +436,54 @@ void parser::live_elements(set& st, const std::vector<elem_syntax>& elems, bool 
   }
 }
 
-// `typeof EXPR [. EXPR ...]`: nft's other way to give a set's type, from the fields it is
-// matched with.
-void parser::typeof_spec(set& st) {
-  std::string type;
+// One expression of a typeof (`ip saddr`, `meta mark`, `mark`), as nft lists it.
+std::string parser::typeof_expr() {
+  const std::string a = expect_name("expression").text;
+  if (a == "mark") return "meta mark";  // nft's shorthand for meta mark
+  if (!at(tok::word) || at_word("flags") || at_word("elements")) return a;
+  return a + " " + take().text;
+}
+
+// `typeof EXPR [. EXPR ...] [: DATA]`: nft's other way to give a set's type (and a map's data
+// type), from the expressions it is used with. The listing keeps the expressions.
+void parser::typeof_spec(set& st, bool is_map) {
+  std::string type, key;
   size_t parts = 0;
   do {
     const token first = peek();
-    const std::string a = expect_name("expression").text;
-    std::string b = at(tok::word) && !at_word("flags") && !at_word("elements") ? take().text : "";
-    const std::string expr = b.empty() ? a : a + " " + b;
+    const std::string expr = typeof_expr();
     const char* part = set_type_of_typeof(expr);
     if (part == nullptr) unsupported(first, "typeof " + expr);
     if (++parts > k_max_concat)
       unsupported(first, "concatenations of more than " + std::to_string(k_max_concat) + " fields");
     type += (type.empty() ? "" : " . ") + std::string(part);
+    key += (key.empty() ? "" : " . ") + expr;
   } while (accept(tok::dot));
   if (!st.type.empty() && st.type != type)
     fail(peek(), "set '" + st.name + "' already has type " + st.type);
+  std::string data_type, data_expr;
+  if (is_map) {
+    // typeof KEY : verdict | meta mark | ct mark
+    expect(tok::colon, "':'");
+    const token first = peek();
+    data_expr = at_word("verdict") ? take().text : typeof_expr();
+    const char* data_kind = set_type_of_typeof(data_expr);
+    if (data_expr == "verdict")
+      data_type = "verdict";
+    else if (data_kind != nullptr && std::string_view(data_kind) == "mark")
+      data_type = "mark";
+    if (data_type.empty())
+      unsupported(first, "maps to typeof " + data_expr + " (ctgate's maps hold verdicts or marks)");
+    if (!st.data_type.empty() && st.data_type != data_type)
+      fail(first, "map '" + st.name + "' already maps to " + st.data_type);
+  } else if (at(tok::colon)) {
+    fail(peek(), "a set's elements carry no data: declare a map (map " + st.name + " { typeof " +
+                     key + " : ... })");
+  }
   st.type = type;
+  st.typeof_key = key;
+  st.data_type = data_type;
+  st.typeof_data = data_expr;
 }
 
 // `type T [. T ...]`: a set type, or a concatenation of them.

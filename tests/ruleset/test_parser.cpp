@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "nft_test_util.h"
 #include "ruleset/ast.h"
 
 namespace ctgate::nft {
@@ -332,6 +333,59 @@ TEST(RulesetStructure, SetAutoMergeTypeofAndDuplicates) {
   EXPECT_TRUE(t.sets[2].interval);
   EXPECT_EQ(t.sets[3].type, "mark");
   expect_round_trip(rs);
+}
+
+// typeof sets and maps list their expressions, as nft 1.0.6 prints them on this machine's
+// kernel for the same file (`mark` alone lists as `meta mark`); maps take typeof too.
+TEST(RulesetStructure, TypeofListsAsNft) {
+  test::expect_lists_as(
+      "table ip t {\n"
+      " map m { typeof ip daddr : meta mark; }\n"
+      " map v { typeof tcp dport : verdict; elements = { 22 : accept } }\n"
+      " set s { typeof ip saddr . tcp dport; elements = { 10.0.0.1 . 22 } }\n"
+      " set k { typeof mark; }\n"
+      " map c { typeof ip saddr : ct mark; elements = { 10.0.0.1 : 5 } }\n"
+      " chain f { type filter hook forward priority 0; tcp dport vmap @v;\n"
+      "   ct mark set ip saddr map @c; meta mark set ip daddr map @m; }\n"
+      "}\n",
+      "table ip t {\n"
+      "\tmap m {\n"
+      "\t\ttypeof ip daddr : meta mark\n"
+      "\t}\n"
+      "\n"
+      "\tmap v {\n"
+      "\t\ttypeof tcp dport : verdict\n"
+      "\t\telements = { 22 : accept }\n"
+      "\t}\n"
+      "\n"
+      "\tset s {\n"
+      "\t\ttypeof ip saddr . tcp dport\n"
+      "\t\telements = { 10.0.0.1 . 22 }\n"
+      "\t}\n"
+      "\n"
+      "\tset k {\n"
+      "\t\ttypeof meta mark\n"
+      "\t}\n"
+      "\n"
+      "\tmap c {\n"
+      "\t\ttypeof ip saddr : ct mark\n"
+      "\t\telements = { 10.0.0.1 : 0x00000005 }\n"
+      "\t}\n"
+      "\n"
+      "\tchain f {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ttcp dport vmap @v\n"
+      "\t\tct mark set ip saddr map @c\n"
+      "\t\tmeta mark set ip daddr map @m\n"
+      "\t}\n"
+      "}\n");
+  ruleset rs;
+  EXPECT_NE(test::apply("add table ip t\nadd map ip t m { typeof ip saddr : ip daddr; }\n", &rs)
+                .find("not supported: maps to typeof ip daddr"),
+            std::string::npos);
+  EXPECT_NE(test::apply("add table ip t\nadd set ip t s { typeof ip saddr : meta mark; }\n", &rs)
+                .find("a set's elements carry no data"),
+            std::string::npos);
 }
 
 // --- the first article ----------------------------------------------------------------------
