@@ -269,7 +269,7 @@ struct chain {
   std::string name;
   location loc;
   bool base = false;            // has `type ... hook ... priority ...;`
-  std::string type = "filter";  // filter (the only type supported)
+  std::string type = "filter";  // filter, or route (output only; runs as filter)
   nft::hook hook = nft::hook::input;
   int32_t priority = 0;
   bool policy_drop = false;  // policy accept|drop (base chains)

@@ -667,6 +667,10 @@ void parser::chain_body(size_t ti, size_t ci, bool existed) {
         fail(span_from(t), "chain '" + ch.name + "' already exists in " + table_title(rs_, ti) +
                                " as a regular chain: it cannot become a base chain (nft: File "
                                "exists)");
+      if (existed && ch.type != before.type)
+        fail(span_from(t), "chain '" + ch.name + "' already exists in " + table_title(rs_, ti) +
+                               " as type " + before.type +
+                               ": its type cannot change (nft: File exists)");
       if (existed && (ch.hook != before.hook || ch.priority != before.priority))
         fail(span_from(t), "chain '" + ch.name + "' already exists in " + table_title(rs_, ti) +
                                " with hook " + hook_name(before.hook) + " priority " +
@@ -705,9 +709,9 @@ void parser::hook_spec(size_t ti, size_t ci) {
   chain& ch = rs_.tables[ti].chains[ci];
   const token kw = take();
   const token type = expect_name("chain type");
-  if (type.text != "filter") {
-    if (type.text == "nat" || type.text == "route") unsupported(type, "chain type " + type.text);
-    fail(type, "unknown chain type '" + type.text + "', expecting filter");
+  if (type.text != "filter" && type.text != "route") {
+    if (type.text == "nat") unsupported(type, "chain type " + type.text);
+    fail(type, "unknown chain type '" + type.text + "', expecting filter or route");
   }
   expect_word("hook");
   const token h = expect_name("hook");
@@ -717,10 +721,18 @@ void parser::hook_spec(size_t ti, size_t ci) {
     fail(h, "unknown chain hook '" + h.text + "'");
   }
   if (at_word("device") || at_word("devices")) unsupported(peek(), "chain devices");
+  // A route chain is a filter chain at output after which Linux routes the packet again if
+  // the chain changed its mark or addresses (ip_route_me_harder). ctgate routes by
+  // destination only and no rule rewrites addresses, so the route cannot change: it runs as a
+  // filter chain.
+  if (type.text == "route" && *hk != hook::output)
+    fail(span_from(type),
+         "chain type route is only valid at hook output (nft: Operation not "
+         "supported)");
   expect_word("priority");
   priority_spec(ch, *hk);
   ch.base = true;
-  ch.type = "filter";
+  ch.type = type.text;
   ch.hook = *hk;
 }
 

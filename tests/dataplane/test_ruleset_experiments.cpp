@@ -476,6 +476,31 @@ table ip filter {
   EXPECT_TRUE(contains(listing, "meta pkttype host counter packets 1 ")) << listing;
 }
 
+// A route chain (`type route hook output`, Debian's ipv4-mangle.nft) filters what the gateway
+// sends itself, as a filter chain at output does: here the echo replies.
+TEST(RulesetCommands, RouteChainFiltersLocalOutput) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip mangle {
+  chain output {
+    type route hook output priority mangle; policy accept;
+    icmp type echo-reply counter drop
+  }
+})");
+  pkt_spec echo;
+  echo.src = ip("10.0.1.2");
+  echo.dst = ip("10.0.1.1");
+  echo.proto = IPPROTO_ICMP;
+  echo.icmp_type = 8;
+  echo.payload_len = 8;
+  t.send(0, echo);
+  EXPECT_TRUE(t.sent.empty());
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "type route hook output priority mangle; policy accept;"))
+      << listing;
+  EXPECT_TRUE(contains(listing, "icmp type echo-reply counter packets 1 ")) << listing;
+}
+
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
 // byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
 // interface name wildcard, and the direction and status of the packet's connection.

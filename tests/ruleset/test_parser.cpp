@@ -388,6 +388,30 @@ TEST(RulesetStructure, TypeofListsAsNft) {
             std::string::npos);
 }
 
+// `type route` chains, as nft 1.0.6 lists and refuses them here: output only; a chain keeps
+// its type.
+TEST(RulesetStructure, RouteChains) {
+  test::expect_lists_as(
+      "table mangle {\n\tchain output\t\t{ type route hook output priority -150; }\n}\n",
+      "table ip mangle {\n"
+      "\tchain output {\n"
+      "\t\ttype route hook output priority mangle; policy accept;\n"
+      "\t}\n"
+      "}\n");
+  ruleset rs;
+  EXPECT_EQ(
+      test::apply("add table ip x\nadd chain ip x c { type route hook input priority 0; }\n", &rs),
+      "rs.nft:2:25: error: chain type route is only valid at hook output (nft: Operation "
+      "not supported)\n"
+      "add chain ip x c { type route hook input priority 0; }\n"
+      "                        ^^^^^^^^^^^^^^^^");
+  EXPECT_NE(test::apply("add table ip x\nadd chain ip x c { type filter hook output priority 0; }\n"
+                        "add chain ip x c { type route hook output priority 0; }\n",
+                        &rs)
+                .find("already exists in table ip x as type filter: its type cannot change"),
+            std::string::npos);
+}
+
 // --- the first article ----------------------------------------------------------------------
 
 TEST(RulesetArticle, CommandsFromTheBlogPost) {
