@@ -15,6 +15,7 @@
 #include "dataplane/gateway.h"
 #include "dataplane/hooks_builtin.h"
 #include "ruleset/element_update.h"
+#include "ruleset/fields.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -567,6 +568,61 @@ uint32_t sweep_live_sets(gateway& gw, uint32_t now_ms) {
   uint32_t freed = 0;
   for (const nft::live_set& ls : gw.ruleset->rs->live_sets) freed += ls.table->sweep(now_ms);
   return freed;
+}
+
+namespace {
+
+// live_counters, with the values some named objects had when they were reset.
+class reset_view : public live_counters {
+ public:
+  using live_counters::live_counters;
+  std::map<size_t, nft::counter_value> counters;  // table << 32 | object
+  std::map<size_t, uint64_t> quotas;
+  std::optional<nft::counter_value> object_counter(size_t t, size_t o) const override {
+    if (auto it = counters.find(t << 32 | o); it != counters.end()) return it->second;
+    return live_counters::object_counter(t, o);
+  }
+  std::optional<uint64_t> object_quota_used(size_t t, size_t o) const override {
+    if (auto it = quotas.find(t << 32 | o); it != quotas.end()) return it->second;
+    return live_counters::object_quota_used(t, o);
+  }
+};
+
+}  // namespace
+
+std::string reset_objects(gateway& gw, const std::string& kind, const std::string& family,
+                          const std::string& table_name, const std::string& name) {
+  lock_guard lock(gw.ruleset_mu);
+  if (!gw.ruleset) return "";
+  nft::compiled_ruleset& rs = *gw.ruleset->rs;
+  const nft::obj_kind want = kind == "quota" ? nft::obj_kind::quota : nft::obj_kind::counter;
+  auto selected = [&](size_t t, size_t o) {
+    const nft::table& tb = rs.ast.tables[t];
+    if (!table_name.empty() &&
+        (nft::detail::family_name(tb.fam) != family || tb.name != table_name))
+      return false;
+    const nft::object& ob = tb.objects[o];
+    return ob.kind == want && (name.empty() || ob.name == name);
+  };
+  reset_view view(rs, gw.clock.now_ms());
+  if (want == nft::obj_kind::counter) {
+    for (uint32_t i = 0; i < rs.counter_rule.size(); i++) {
+      const auto& cr = rs.counter_rule[i];
+      if (cr.chain != nft::k_none || !selected(cr.table, cr.index)) continue;
+      const nft::counter_value v = rs.counter_total(i);
+      view.counters[size_t{cr.table} << 32 | cr.index] = v;
+      rs.counter_base[i].packets -= v.packets;
+      rs.counter_base[i].bytes -= v.bytes;
+    }
+  } else {
+    for (uint32_t i = 0; i < rs.quota_rule.size(); i++) {
+      const auto& qr = rs.quota_rule[i];
+      if (qr.chain != nft::k_none || !selected(qr.table, qr.index)) continue;
+      view.quotas[size_t{qr.table} << 32 | qr.index] =
+          rs.quotas[i].consumed.exchange(0, std::memory_order_relaxed);
+    }
+  }
+  return nft::format(rs.ast, &view, false);
 }
 
 std::string list_ruleset(gateway& gw, bool handles) {

@@ -82,4 +82,14 @@ uint32_t sweep_live_sets(gateway& gw, uint32_t now_ms);
 // ruleset`); empty when no ruleset is loaded.
 std::string list_ruleset(gateway& gw, bool handles = false);
 
+// `nft reset counters|quotas [table FAMILY NAME]` and `nft reset counter|quota FAMILY TABLE
+// NAME`: zeroes the named counters (or quotas' bytes used) selected, and returns the listing
+// of the whole ruleset with their values as they were (the caller picks the objects out, as
+// for `list counters`). `kind`: "counter" or "quota"; an empty `table_name`: every table; an
+// empty `name`: every object of that kind in the table. A counter is zeroed by moving its
+// base back by what it had, so the workers' per-lcore counts are not written: a packet
+// counted meanwhile is counted after the reset, never lost.
+std::string reset_objects(gateway& gw, const std::string& kind, const std::string& family,
+                          const std::string& table_name, const std::string& name);
+
 }  // namespace ctgate

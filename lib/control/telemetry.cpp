@@ -370,6 +370,24 @@ int cmd_ruleset_list(const char* cmd, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// /ctgate/ruleset/reset,KIND[,FAMILY,TABLE[,NAME]]: `nft reset counters|quotas ...` (KIND:
+// counter or quota): the listing with the selected named objects' values before they were
+// zeroed.
+int cmd_ruleset_reset(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  std::vector<std::string> p;
+  std::stringstream in(params != nullptr ? params : "");
+  for (std::string part; std::getline(in, part, ',');) p.push_back(part);
+  if (p.empty() || (p[0] != "counter" && p[0] != "quota") || p.size() == 2 || p.size() > 4) {
+    rte_tel_data_add_dict_string(
+        d, "error", "usage: /ctgate/ruleset/reset,counter|quota[,FAMILY,TABLE[,NAME]]");
+    return 0;
+  }
+  p.resize(4);
+  write_reply_file(d, reset_objects(*g_gw, p[0], p[1], p[2], p[3]));
+  return 0;
+}
+
 int cmd_trace(const char* cmd, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   std::string c = cmd;
@@ -543,6 +561,8 @@ const telemetry_command k_commands[] = {
      "Synproxy: cookies sent/valid/invalid, handshakes, mode"},
     {"/ctgate/ruleset/limits", then_trim<cmd_ruleset_list>,
      "Per-rule limit/meter counters: packets within and over the rate"},
+    {"/ctgate/ruleset/reset", then_trim<cmd_ruleset_reset>,
+     "Zero named counters or quotas, as nft reset. Param: counter|quota[,FAMILY,TABLE[,NAME]]"},
     {"/ctgate/ruleset/list", then_trim<cmd_ruleset_list>,
      "The live ruleset with counters, like nft list ruleset. Param: handles (nft -a)"},
 };

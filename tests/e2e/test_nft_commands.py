@@ -122,6 +122,14 @@ STEPS = [
     ("list", "list quotas", True),
     ("list", "list limits table ip objs", True),
     ("list", "list counter ip objs web", True),
+    # nft reset: the objects as listed, then zeroed.
+    ("list", "reset counters", True),
+    ("list", "list counters", True),
+    ("file", "table ip objs {\n\tcounter web { packets 7 bytes 70 }\n\tquota q { 20 mbytes "
+             "used 3 mbytes }\n}\n", True),
+    ("list", "reset counter ip objs web", True),
+    ("list", "reset quotas table ip objs", True),
+    ("list", "list quotas", True),
     # ct timeout objects, in a table of their own, the failing steps after the others (a
     # failed kernel transaction uses up handles, see OBJECTS).
     ("cmd", "add table ip tmo; add chain ip tmo input { type filter hook input priority 0; }; "
