@@ -65,6 +65,7 @@ DEFINE_uint32(syn_table_flows, 100000, "synproxy cases: established flows in the
 DEFINE_uint32(syn_sources, 1000000, "synproxy cases: distinct spoofed sources");
 DEFINE_bool(ct_checksum, true,
             "conntrack.checksum (nf_conntrack_checksum): verify L4 checksums in PRE_ROUTING");
+DEFINE_bool(ct_acct, false, "conntrack.acct (nf_conntrack_acct): packets and bytes per flow");
 
 namespace {
 
@@ -79,6 +80,7 @@ constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.1.0 + i % 4096, port 10
 gateway_config make_config(uint32_t ct_max) {
   gateway_config cfg = bench_gateway_config(ct_max, 4096, k_burst);
   cfg.conntrack.checksum = FLAGS_ct_checksum;
+  cfg.conntrack.acct = FLAGS_ct_acct;
   return cfg;
 }
 
@@ -737,9 +739,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double hz = static_cast<double>(rte_get_tsc_hz());
-  std::printf("bench-cycles: tsc_hz=%.0f cpu=%u memory=%s proto=%s burst=%u ct_checksum=%d\n", hz,
-              FLAGS_cpu, FLAGS_huge ? "hugepages" : "no-huge (4 KiB pages)", FLAGS_proto.c_str(),
-              k_burst, FLAGS_ct_checksum ? 1 : 0);
+  std::printf(
+      "bench-cycles: tsc_hz=%.0f cpu=%u memory=%s proto=%s burst=%u ct_checksum=%d ct_acct=%d\n",
+      hz, FLAGS_cpu, FLAGS_huge ? "hugepages" : "no-huge (4 KiB pages)", FLAGS_proto.c_str(),
+      k_burst, FLAGS_ct_checksum ? 1 : 0, FLAGS_ct_acct ? 1 : 0);
   std::fflush(stdout);
 
   bool ok = true;

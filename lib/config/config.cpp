@@ -405,7 +405,7 @@ constexpr std::pair<std::string_view, uint32_t conntrack_timeouts::*> kTimeouts[
 
 void parse_conntrack(const field& f, conntrack_config* ct) {
   map_view m(f, {"enable_hooks", "max", "tcp_loose", "tcp_be_liberal", "tcp_ignore_invalid_rst",
-                 "tcp_max_retrans", "log_invalid", "checksum", "reserved", "reserved_mark",
+                 "tcp_max_retrans", "log_invalid", "checksum", "acct", "reserved", "reserved_mark",
                  "log_interval_ms", "timeouts"});
   if (const field* v = m.find("enable_hooks")) ct->enable_hooks = get_bool(*v);
   if (const field* v = m.find("max")) ct->max = get_int<uint32_t>(*v, 1, 67108864);
@@ -416,6 +416,7 @@ void parse_conntrack(const field& f, conntrack_config* ct) {
     ct->tcp_max_retrans = get_int<uint8_t>(*v, 0, 255);
   if (const field* v = m.find("log_invalid")) ct->log_invalid = get_bool(*v);
   if (const field* v = m.find("checksum")) ct->checksum = get_bool(*v);
+  if (const field* v = m.find("acct")) ct->acct = get_bool(*v);
   if (const field* v = m.find("reserved")) ct->reserved = get_int<uint32_t>(*v, 0, ct->max);
   if (const field* v = m.find("reserved_mark"))
     ct->reserved_mark = get_int<uint32_t>(*v, 1, 0xffffffff);

@@ -79,6 +79,7 @@ struct conntrack_config {
   uint8_t tcp_max_retrans = 3;          // nf_conntrack_tcp_max_retrans
   bool log_invalid = false;             // nf_conntrack_log_invalid (for TCP), rate-limited
   bool checksum = true;                 // nf_conntrack_checksum: bad L4 checksums are INVALID
+  bool acct = false;                    // nf_conntrack_acct: packets and bytes per flow
   uint32_t reserved = 0;  // entries kept for flows whose packet mark has reserved_mark bits
   uint32_t reserved_mark = 0x1;
   uint32_t log_interval_ms = 1000;  // rate limit of "table full" log lines

@@ -150,6 +150,17 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
 // An unconfirmed entry's TCP window record sits right behind it in its pool
 // element; a confirmed entry's is the table's record at its position.
 tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window*>(e + 1); }
+// An unconfirmed entry's accounting: after its window record in the pool element.
+ct_acct* unconfirmed_acct(ct_entry* e) {
+  return reinterpret_cast<ct_acct*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window));
+}
+// Packet `m`'s turn in its flow's accounting (`acct`: the table's array, loaded once per
+// burst; ct_acct.h). Callers test `acct` first: with accounting off, a test and no call.
+void account(ct_acct* acct, ct_entry* e, ct_dir dir, const rte_mbuf* mb, const pkt_meta* m) {
+  ct_acct* a = e->pos == k_no_pos ? unconfirmed_acct(e) : &acct[e->pos];
+  const auto* ip = rte_pktmbuf_mtod_offset(mb, const rte_ipv4_hdr*, m->l3_off);
+  a->add(static_cast<unsigned>(dir), rte_be_to_cpu_16(ip->total_length));
+}
 tcp_window* window_of(ct_worker& w, ct_entry* e) {
   return e->pos == k_no_pos ? unconfirmed_window(e) : w.rt->table->window_at(e->pos);
 }
@@ -292,7 +303,7 @@ void note_finished(ct_worker& w, ct_entry* e) {
 
 // A packet of a known flow: run the tracker and refresh.
 void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
-                    uint32_t now_ms) {
+                    uint32_t now_ms, ct_acct* acct) {
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
@@ -370,6 +381,7 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   // only the owner may move its wheel links.
   if (ts.tclass != old_class && e->owner == w.id && timeouts.ms[ts.tclass] < timeouts.ms[old_class])
     refile(w, e);
+  if (acct != nullptr) account(acct, e, dir, mb, m);
   m->ct = e;
   m->ct_dir = static_cast<uint8_t>(dir);
   bool replied = dir == ct_dir::reply || (status & CT_STATUS_SEEN_REPLY);
@@ -393,7 +405,7 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
 
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
 bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
-                        const flow_key& key, uint32_t now_ms) {
+                        const flow_key& key, uint32_t now_ms, ct_acct* acct) {
   track_state ts;
   // The window record is filled in a local first: the pool element is taken
   // only once the packet may open a flow.
@@ -418,11 +430,13 @@ bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple&
   }
   auto* e = new (obj) ct_entry();
   if (tcp) *unconfirmed_window(e) = win;
+  unconfirmed_acct(e)->clear();
   e->orig = t;
   e->owner = w.id;
   e->store_track(ts);
   e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
   unconfirmed_add(w, e);
+  if (acct != nullptr) account(acct, e, ct_dir::original, mb, m);
   m->ct = e;
   m->ct_dir = static_cast<uint8_t>(ct_dir::original);
   m->ct_info = CTINFO_NEW;
@@ -465,9 +479,9 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   if (!table) return std::move(table).error();
   rt->table = table->release();
   static_assert(sizeof(ct_entry) % alignof(tcp_window) == 0);
-  rt->pool =
-      rte_mempool_create((name + "_unconf").c_str(), 8191, sizeof(ct_entry) + sizeof(tcp_window),
-                         64, 0, nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191,
+                                sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct), 64, 0,
+                                nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
   if (rt->pool == nullptr)
     return error{.message =
                      "conntrack: unconfirmed entry pool: " + std::string(rte_strerror(rte_errno))};
@@ -479,6 +493,8 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   rt->log_invalid = cfg.log_invalid;
   rt->invalid_log.set_interval(cfg.log_interval_ms);
   rt->check_checksums = cfg.checksum;
+  if (cfg.acct)
+    if (result<void> on = rt->table->enable_accounting(); !on) return std::move(on).error();
   rt->reserved_mark = cfg.reserved_mark;
   rt->table->set_reserved(cfg.reserved);
   rt->timeouts = make_timeout_table(cfg.timeouts);
@@ -562,6 +578,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
     }
     if (nk == 0) continue;
     w.rt->table->lookup_bulk(kp, nk, pos);
+    ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
     // the entry load was the largest single cost of tracking a packet.
     for (uint32_t j = 0; j < nk; j++) {
@@ -570,6 +587,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
       // A TCP flow's window record is its second line.
       if (tuples[j].proto == IPPROTO_TCP)
         rte_prefetch0(w.rt->table->window_at(static_cast<uint32_t>(pos[j])));
+      if (acct != nullptr) rte_prefetch0(&acct[pos[j]]);
     }
     for (uint32_t j = 0; j < nk; j++) {
       pkt_meta* m = meta_of(pkts[index[j]]);
@@ -577,7 +595,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos[j]));
         if (is_live(e->live.load(std::memory_order_acquire))) {
           if (!ct_expired(*e, now_ms)) {
-            track_existing(w, e, pkts[index[j]], m, tuples[j], now_ms);
+            track_existing(w, e, pkts[index[j]], m, tuples[j], now_ms, acct);
             continue;
           }
           // Timed out, not reaped yet: gone, as in Linux. This packet may
@@ -589,7 +607,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
           w.counters.add(ct_counter::search_restart);
         }
       }
-      if (!create_unconfirmed(w, pkts[index[j]], m, tuples[j], keys[j], now_ms)) {
+      if (!create_unconfirmed(w, pkts[index[j]], m, tuples[j], keys[j], now_ms, acct)) {
         v[index[j]] = verdict::drop;
         drops++;
       }
@@ -604,7 +622,7 @@ namespace {
 // publishes it: CAS FREE -> CLAIMING, fill, release-store LIVE, file on the
 // owner's wheel. False if another worker holds the slot (a clash).
 bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& src,
-                       const tcp_window* src_win) {
+                       const tcp_window* src_win, const ct_acct* src_acct) {
   uint32_t live = t->live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_FREE ||
       !t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
@@ -626,6 +644,12 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
       *tw = *src_win;
     else
       *tw = tcp_window{};
+  }
+  if (ct_acct* a = w.rt->table->acct_at(p)) {
+    if (src_acct != nullptr)
+      a->copy_from(*src_acct);
+    else
+      a->clear();
   }
   t->pos = p;
   t->unconfirmed_idx = k_not_unconfirmed;
@@ -660,7 +684,7 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
     p = owned ? table.add(key) : -ENOSPC;
   }
   if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p),
-                                  proto, win)) {
+                                  proto, win, nullptr)) {
     // Full hash, an expired entry another worker must reap first, or the
     // flow exists already (a retransmitted ACK raced us).
     table.unreserve();
@@ -691,6 +715,11 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
   return ask_owner_to_delete(w, e, live, false);
 }
 
+const ct_acct* ct_acct_of(const flow_table& table, const ct_entry* e) {
+  if (!table.accounting()) return nullptr;
+  return e->pos == k_no_pos ? unconfirmed_acct(const_cast<ct_entry*>(e)) : table.acct_at(e->pos);
+}
+
 uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
   flow_table& table = *w.rt->table;
   uint16_t drops = 0;
@@ -706,7 +735,8 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       continue;
     }
     ct_entry* t = table.at(static_cast<uint32_t>(p));
-    if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e, unconfirmed_window(e))) {
+    if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e, unconfirmed_window(e),
+                          unconfirmed_acct(e))) {
       // The flow's reservation moves to the confirmed entry.
       unconfirmed_remove(w, e);
       e->~ct_entry();
@@ -726,6 +756,7 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       drops++;
       continue;
     }
+    if (ct_acct* a = table.acct_at(static_cast<uint32_t>(p))) a->merge_from(*unconfirmed_acct(e));
     ct_release(w, m);
     m->ct = t;
     w.counters.add(ct_counter::clash_resolve);

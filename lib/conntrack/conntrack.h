@@ -229,6 +229,10 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 inline constexpr uint32_t k_early_drop_window = 64;
 bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms);
 
+// The accounting of entry `e` (confirmed in `table`, or unconfirmed), or null while
+// accounting is off (ct_acct.h).
+const ct_acct* ct_acct_of(const flow_table& table, const ct_entry* e);
+
 // Frees whatever is still on the unconfirmed list (must be empty at the end
 // of a burst); returns how many it had to free.
 uint16_t ct_unconfirmed_sweep(ct_worker& w);

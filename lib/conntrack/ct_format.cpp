@@ -42,7 +42,7 @@ int tcp_state_from_name(const std::string& name) {
 
 }  // namespace
 
-bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out) {
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct) {
   uint32_t live = e.live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_LIVE) return false;
   out->pos = pos;
@@ -53,6 +53,11 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out) {
   out->ts = e.load_track();
   out->expires_ms = e.expires_ms.load(std::memory_order_relaxed);
   out->mark = e.mark.load(std::memory_order_relaxed);
+  out->acct = acct != nullptr;
+  for (unsigned d = 0; acct != nullptr && d < 2; d++) {
+    out->packets[d] = acct->packets[d].load(std::memory_order_relaxed);
+    out->bytes[d] = acct->bytes[d].load(std::memory_order_relaxed);
+  }
   // Seqlock-style check: the claim word changes on every reuse of the slot.
   std::atomic_thread_fence(std::memory_order_acquire);
   return e.live.load(std::memory_order_relaxed) == live;
@@ -66,9 +71,16 @@ std::string format_entry(const entry_view& v, uint32_t now_ms) {
   std::snprintf(head, sizeof(head), "%-8s %u %u ", tr.name, v.orig.proto, left);
   std::string s = head;
   if (v.orig.proto == IPPROTO_TCP) s += std::string(tcp_state_name(v.ts.l4state)) + " ";
+  // With accounting, each tuple's counts follow it (conntrack-tools' layout).
+  auto counts = [&](unsigned d) {
+    if (v.acct)
+      s += "packets=" + std::to_string(v.packets[d]) + " bytes=" + std::to_string(v.bytes[d]) + " ";
+  };
   append_tuple(s, v.orig);
+  counts(0);
   if (!(v.status & CT_STATUS_SEEN_REPLY)) s += "[UNREPLIED] ";
   append_tuple(s, invert(v.orig));
+  counts(1);
   if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
   s += "mark=" + std::to_string(v.mark) + " ";
   if (v.orig.zone != 0) s += "zone=" + std::to_string(v.orig.zone) + " ";
@@ -172,7 +184,7 @@ void scan(const flow_table& t, const ct_filter& f,
                     [&](const tbb::blocked_range<uint32_t>& r) {
                       entry_view v;
                       for (uint32_t p = r.begin(); p != r.end(); p++)
-                        if (read_entry(*t.at(p), p, &v) && f.matches(v)) fn(v);
+                        if (read_entry(*t.at(p), p, &v, t.acct_at(p)) && f.matches(v)) fn(v);
                     });
 }
 

@@ -22,9 +22,12 @@ struct entry_view {
   track_state ts;
   uint32_t expires_ms;
   uint32_t mark;
+  bool acct = false;  // accounting on: the counts below are printed
+  uint64_t packets[2] = {}, bytes[2] = {};
 };
-// False if the slot is not live or changed while being read.
-bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out);
+// False if the slot is not live or changed while being read. `acct`: the entry's accounting
+// (flow_table::acct_at), null when off.
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct = nullptr);
 
 // `conntrack -L` line (no newline), exactly conntrack-tools' layout:
 // tcp      6 115 SYN_SENT src=... dst=... sport=.. dport=.. [UNREPLIED] src=... ... mark=0 use=1

@@ -51,6 +51,7 @@ flow_table::~flow_table() {
   if (hash_ != nullptr) rte_hash_free(hash_);
   rte_free(entries_);
   rte_free(windows_);
+  rte_free(acct_.load(std::memory_order_relaxed));
 }
 
 result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
@@ -115,6 +116,19 @@ int32_t flow_table::lookup(const flow_key& k) const { return rte_hash_lookup(has
 int32_t flow_table::add(const flow_key& k) { return rte_hash_add_key(hash_, &k); }
 
 void flow_table::del(const flow_key& k) { rte_hash_del_key(hash_, &k); }
+
+result<void> flow_table::enable_accounting() {
+  if (accounting()) return {};
+  const size_t bytes = sizeof(ct_acct) * static_cast<size_t>(capacity_);
+  auto* a = static_cast<ct_acct*>(rte_zmalloc("ct_acct", bytes, 64));
+  if (a == nullptr)
+    return error{.message = "conntrack accounting: cannot allocate " + std::to_string(bytes) +
+                            " bytes (32 per flow)"};
+  // Release: the zeroed array before workers see its pointer.
+  acct_.store(a, std::memory_order_release);
+  memory_bytes_ += bytes;
+  return {};
+}
 
 bool flow_table::try_reserve(bool privileged) {
   int64_t limit = static_cast<int64_t>(privileged ? max_ : max_ - reserved_);

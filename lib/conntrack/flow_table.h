@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "conntrack/ct_acct.h"
 #include "conntrack/ct_entry.h"
 
 struct rte_hash;
@@ -53,6 +54,17 @@ class flow_table {
   ct_entry* at(uint32_t pos) const { return &entries_[pos]; }
   // The TCP window record of the entry at `pos` (written by its owner only).
   tcp_window* window_at(uint32_t pos) const { return &windows_[pos]; }
+  // The accounting of the entry at `pos`, or null while accounting is off (ct_acct.h).
+  ct_acct* acct_at(uint32_t pos) const {
+    ct_acct* a = acct_.load(std::memory_order_acquire);
+    return a != nullptr ? &a[pos] : nullptr;
+  }
+  bool accounting() const { return acct_.load(std::memory_order_acquire) != nullptr; }
+  // The whole array (null while off): loaded once per burst, indexed by position.
+  ct_acct* acct_array() const { return acct_.load(std::memory_order_acquire); }
+  // Control plane: turns accounting on (for good, as Linux's nf_ct_set_acct), allocating the
+  // array; flows confirmed before count from now. Fails only when memory runs out.
+  result<void> enable_accounting();
   uint32_t capacity() const { return capacity_; }  // positions in entries_
   uint32_t max() const { return max_; }
 
@@ -72,6 +84,7 @@ class flow_table {
   rte_hash* hash_ = nullptr;
   ct_entry* entries_ = nullptr;
   tcp_window* windows_ = nullptr;
+  std::atomic<ct_acct*> acct_{nullptr};
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
   uint32_t reserved_ = 0;

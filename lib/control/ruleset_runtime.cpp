@@ -35,8 +35,11 @@ hook_point to_hook_point(nft::hook h) {
 
 bool chain_uses_ct(const nft::chain& c) {
   for (const auto& r : c.rules) {
+    // Every ct expression registers conntrack in Linux (nft_ct_get_init).
     for (const auto& m : r.matches)
-      if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark || m.f == nft::field::ct_zone)
+      if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark || m.f == nft::field::ct_zone ||
+          m.f == nft::field::ct_direction || m.f == nft::field::ct_status ||
+          m.f == nft::field::ct_expiration || nft::is_ct_acct_field(m.f))
         return true;
     for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||
@@ -145,6 +148,12 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
                    .message = "too many ct timeout policies: at most " +
                               std::to_string(ct::k_max_timeout_policies)};
   }
+  // `ct bytes|packets|avgpkt` turn accounting on for good (nft's ct expression calls
+  // nf_ct_set_acct), before any rule reads it.
+  lr->rs->ct_table = gw.ct.table;
+  if (lr->rs->uses_acct)
+    if (result<void> on = gw.ct.table->enable_accounting(); !on)
+      return error{.file = source, .severity = "error", .message = on.error().message};
   // Before workers can see it: the live sets the load keeps go on with their elements, and its
   // timeout policies are published.
   nft::fill_live_sets(*lr->rs, (gw.*slot) ? (gw.*slot)->rs.get() : nullptr, gw.clock.now_ms());

@@ -69,7 +69,23 @@ enum class field : uint8_t {
   jhash,              // not read: jhash KEY mod N [seed S] [offset M], a hash of fields
   ct_expiration,      // time (ms) the connection has left; 0 while unconfirmed, as Linux
   meta_pkttype,       // host | broadcast | multicast (| other): the frame's L2 destination
+  // Conntrack accounting (u64; 0 while accounting was off for the flow): both directions,
+  // then `ct original ...` and `ct reply ...`. avgpkt: bytes / packets (0 without packets).
+  ct_bytes,
+  ct_packets,
+  ct_avgpkt,
+  ct_original_bytes,
+  ct_original_packets,
+  ct_original_avgpkt,
+  ct_reply_bytes,
+  ct_reply_packets,
+  ct_reply_avgpkt,
 };
+
+// Whether `f` reads conntrack's accounting.
+inline bool is_ct_acct_field(field f) {
+  return f >= field::ct_bytes && f <= field::ct_reply_avgpkt;
+}
 
 // nft's ct state bits (NF_CT_STATE_*_BIT as nft prints them).
 enum : uint32_t {

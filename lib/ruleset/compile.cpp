@@ -289,7 +289,9 @@ bool index_values(const compiled_ruleset& rs, const crule& r, field* f,
   if (m.op != cmp_op::eq) return false;
   // Values made per evaluation (numgen advances a counter) or read with the clock: not
   // loadable once for a run.
-  if (m.f == field::numgen || m.f == field::jhash || m.f == field::ct_expiration) return false;
+  if (m.f == field::numgen || m.f == field::jhash || m.f == field::ct_expiration ||
+      is_ct_acct_field(m.f))
+    return false;
   vals->clear();
   if (m.set == k_none) {
     if (m.lo != m.hi) return false;
@@ -469,7 +471,8 @@ class compiler {
 
   static bool reads_ct(field f) {
     return f == field::ct_state || f == field::ct_mark || f == field::ct_zone ||
-           f == field::ct_direction || f == field::ct_status || f == field::ct_expiration;
+           f == field::ct_direction || f == field::ct_status || f == field::ct_expiration ||
+           is_ct_acct_field(f);
   }
 
   // Where a concatenated set's or map's elements went (see concat_lookup).
@@ -686,6 +689,12 @@ class compiler {
     out->mask = m.rhs.mask;
     out->value = m.rhs.value;
     if (reads_ct(m.f)) out_->uses_ct = true;
+    if (is_ct_acct_field(m.f)) {
+      if (!m.concat.empty() || !m.rhs.set_name.empty() || m.rhs.elems.size() > 1)
+        return fail(m.loc, std::string("not supported: ") + detail::field_name(m.f) +
+                               " in a set or a concatenation (compare it: ct bytes > 1000)");
+      out_->uses_acct = true;
+    }
     if (!m.gen.empty())
       out->gen = m.f == field::numgen ? add_numgen(m.gen.front()) : add_hash(m.gen.front());
     if (uses_expiration(m.f, m.concat) && (!m.concat.empty() || !m.rhs.set_name.empty()))
@@ -911,6 +920,9 @@ class compiler {
     if (!s.obj_name.empty()) return named_object(t, s, out);
     if (s.from && uses_expiration(*s.from, s.concat))
       return fail(s.loc, "not supported: ct expiration as a key or a value");
+    if (s.from && is_ct_acct_field(*s.from))
+      return fail(s.loc, std::string("not supported: ") + detail::field_name(*s.from) +
+                             " as a key or a value");
     if (s.from && s.kind != stmt_kind::meter && s.kind != stmt_kind::dynset &&
         !compile_source(t, s, out))
       return false;

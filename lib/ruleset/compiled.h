@@ -22,6 +22,10 @@
 #include "ruleset/ast.h"
 #include "ruleset/dynset.h"
 
+namespace ctgate::ct {
+class flow_table;
+}  // namespace ctgate::ct
+
 namespace ctgate::nft {
 
 inline constexpr uint32_t k_none = UINT32_MAX;
@@ -459,6 +463,11 @@ struct compiled_ruleset {
   // Per ct_timeouts entry, its slot in conntrack (ct_timeout_ref), set at install before
   // workers see the ruleset.
   std::vector<uint32_t> ct_timeout_refs;
+  // The flow table whose accounting `ct bytes|packets|avgpkt` read, set at install before
+  // workers see the ruleset (null: none, and they read 0). uses_acct: the ruleset reads them,
+  // and the install turns accounting on (as nft's ct expression does).
+  const ct::flow_table* ct_table = nullptr;
+  bool uses_acct = false;
   std::vector<hash_state> hashes;
   // Per `ct count` statement: its limit, `over`, and the connections it remembers (per
   // worker), new with each compiled ruleset as a new nft expression's list is.

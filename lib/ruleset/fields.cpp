@@ -313,6 +313,15 @@ const char* field_name(field f) {
     case field::numgen: return "numgen";
     case field::jhash: return "jhash";
     case field::ct_expiration: return "ct expiration";
+    case field::ct_bytes: return "ct bytes";
+    case field::ct_packets: return "ct packets";
+    case field::ct_avgpkt: return "ct avgpkt";
+    case field::ct_original_bytes: return "ct original bytes";
+    case field::ct_original_packets: return "ct original packets";
+    case field::ct_original_avgpkt: return "ct original avgpkt";
+    case field::ct_reply_bytes: return "ct reply bytes";
+    case field::ct_reply_packets: return "ct reply packets";
+    case field::ct_reply_avgpkt: return "ct reply avgpkt";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -362,11 +371,12 @@ constexpr std::string_view kMetaKnown[] = {
 constexpr field_entry kCtFields[] = {
     {"state", field::ct_state},   {"mark", field::ct_mark},
     {"zone", field::ct_zone},     {"direction", field::ct_direction},
-    {"status", field::ct_status}, {"expiration", field::ct_expiration}};
+    {"status", field::ct_status}, {"expiration", field::ct_expiration},
+    {"bytes", field::ct_bytes},   {"packets", field::ct_packets},
+    {"avgpkt", field::ct_avgpkt}};
 constexpr std::string_view kCtKnown[] = {
-    "helper",   "l3proto", "protocol", "saddr",   "daddr",      "proto-src", "proto-dst",
-    "label",    "bytes",   "packets",  "avgpkt",  "event",      "secmark",   "id",
-    "original", "reply",   "count",    "timeout", "expectation"};
+    "helper", "l3proto", "protocol", "saddr",    "daddr", "proto-src", "proto-dst", "label",
+    "event",  "secmark", "id",       "original", "reply", "count",     "timeout",   "expectation"};
 constexpr field_entry kTcpFields[] = {
     {"sport", field::tcp_sport}, {"dport", field::tcp_dport}, {"flags", field::tcp_flags}};
 constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "reserved",
@@ -384,7 +394,9 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"meta",
      {kMetaFields, kMetaKnown,
       "l4proto, mark, iif, oif, iifname, oifname, length, nfproto or protocol"}},
-    {"ct", {kCtFields, kCtKnown, "state, mark, zone, direction, status or expiration"}},
+    {"ct",
+     {kCtFields, kCtKnown,
+      "state, mark, zone, direction, status, expiration, bytes, packets or avgpkt"}},
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
@@ -524,7 +536,7 @@ vkind kind_of(field f) {
     case field::ct_direction: return vkind::ctdir;
     case field::meta_pkttype: return vkind::pkttype;
     case field::ct_status: return vkind::ctstatus;
-    default: return vkind::port;
+    default: return is_ct_acct_field(f) ? vkind::u64 : vkind::port;
   }
 }
 
@@ -543,6 +555,7 @@ uint64_t max_of(vkind k) {
     case vkind::u8:
     case vkind::flags: return 0xff;
     case vkind::u4: return 0xf;
+    case vkind::u64: return ~uint64_t{0};
     default: return 0xffffffff;
   }
 }
@@ -561,7 +574,8 @@ const char* expecting_of(vkind k) {
     case vkind::u4:
     case vkind::u8:
     case vkind::u16:
-    case vkind::u32: return "number";
+    case vkind::u32:
+    case vkind::u64: return "number";
     case vkind::nfproto:
     case vkind::ethertype:
     case vkind::dscp:

@@ -111,6 +111,7 @@ enum class vkind : uint8_t {
   u8,
   u16,
   u32,
+  u64,
   nfproto,
   ethertype,
   dscp,

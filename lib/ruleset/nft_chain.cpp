@@ -151,6 +151,15 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case field::numgen:
     case field::jhash: return false;          // made by its statement, not read (see numgen_state)
     case field::ct_expiration: return false;  // needs the clock: eval_match reads it
+    case field::ct_bytes:
+    case field::ct_packets:
+    case field::ct_avgpkt:
+    case field::ct_original_bytes:
+    case field::ct_original_packets:
+    case field::ct_original_avgpkt:
+    case field::ct_reply_bytes:
+    case field::ct_reply_packets:
+    case field::ct_reply_avgpkt: return false;  // out of line: made_value reads them
     case field::tcp_option_maxseg: {
       uint32_t at;
       uint16_t mss;
@@ -317,12 +326,35 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
   return l.over ? !ok : ok;
 }
 
+// ct [original|reply] bytes|packets|avgpkt (nft_ct_get_eval): one direction's count or both
+// summed; avgpkt is bytes / packets, 0 without packets. A flow without accounting reads 0, a
+// packet without a connection matches nothing.
+bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t* v) {
+  if (m->ct == nullptr) return false;
+  const ct::ct_acct* a = rs.ct_table != nullptr ? ct::ct_acct_of(*rs.ct_table, m->ct) : nullptr;
+  const unsigned which = static_cast<unsigned>(f) - static_cast<unsigned>(field::ct_bytes);
+  const unsigned dir = which / 3;  // 0: both, 1: original, 2: reply
+  uint64_t packets = 0, bytes = 0;
+  for (unsigned d = 0; a != nullptr && d < 2; d++) {
+    if (dir != 0 && d != dir - 1) continue;
+    packets += a->packets[d].load(std::memory_order_relaxed);
+    bytes += a->bytes[d].load(std::memory_order_relaxed);
+  }
+  switch (which % 3) {
+    case 0: *v = bytes; break;
+    case 1: *v = packets; break;
+    default: *v = packets != 0 ? bytes / packets : 0; break;
+  }
+  return true;
+}
+
 // The values load_field does not read from the packet or its entry, made per evaluation, out
 // of the fast path (false: the packet has none):
 // - numgen: the next number (a match advances the counter, as a statement does);
 // - jhash: the hash of the key's fields;
 // - ct expiration: the time the entry has left by the worker's clock (Linux's nf_ct_expires,
-//   in ms); an unconfirmed entry's is 0, as Linux's, its timeout still being relative.
+//   in ms); an unconfirmed entry's is 0, as Linux's, its timeout still being relative;
+// - ct bytes, packets and avgpkt: the entry's accounting (acct_value).
 [[gnu::noinline, gnu::cold]] bool made_value(const compiled_ruleset& rs, const cmatch& cm,
                                              const rte_mbuf* mb, const pkt_meta* m, uint32_t now_ms,
                                              uint64_t* v) {
@@ -336,7 +368,9 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
       *v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
       return true;
     }
-    default: return false;
+    default:
+      if (is_ct_acct_field(cm.f)) return acct_value(rs, cm.f, m, v);
+      return false;
   }
 }
 

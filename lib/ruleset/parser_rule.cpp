@@ -267,6 +267,18 @@ field parser::parse_field(const token& head) {
   if (w == "tcp" && at_word("option")) {
     tcp_option_size();
     f = field::tcp_option_maxseg;
+  } else if (w == "ct" && (at_word("original") || at_word("reply"))) {
+    // ct original|reply bytes|packets|avgpkt: one direction's accounting.
+    const bool original = take().text == "original";
+    const token key = expect_name("bytes, packets or avgpkt");
+    if (key.text == "bytes")
+      f = original ? field::ct_original_bytes : field::ct_reply_bytes;
+    else if (key.text == "packets")
+      f = original ? field::ct_original_packets : field::ct_reply_packets;
+    else if (key.text == "avgpkt")
+      f = original ? field::ct_original_avgpkt : field::ct_reply_avgpkt;
+    else
+      unsupported(key, std::string("ct ") + (original ? "original " : "reply ") + key.text);
   } else if (const header_fields* h = header_fields_of(w)) {
     f = sub_field(head, *h);
   } else if (w == "iif") {

@@ -121,6 +121,7 @@ uint64_t parser::scalar(vkind k) {
     case vkind::u8:
     case vkind::u16:
     case vkind::u32:
+    case vkind::u64:
       if (t.kind == tok::number) return bounded(t, max_of(k));
       break;
     case vkind::time: return duration(t, max_of(k));

@@ -184,6 +184,41 @@ TEST(FlowTable, DeleteByFilterAndFlush) {
   EXPECT_FALSE(parse_filter("dport=70000"));
 }
 
+// conntrack.acct: each direction's packets and IP bytes, counted from the flow's first
+// packet (unconfirmed) on, and listed after each tuple as conntrack-tools prints them.
+TEST(FlowTable, AccountingCountsEachDirection) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  c.conntrack.acct = true;
+  test_gateway g(c);
+  ASSERT_TRUE(g.gw->ct.table->accounting());
+  pkt_spec q = udp("10.0.1.2", 1000, "10.0.2.2", 53);
+  q.payload_len = 20;                  // 48 bytes of IP
+  g.burst(0, {g.make(q), g.make(q)});  // two packets before confirmation
+  g.send(0, q);
+  pkt_spec a = udp("10.0.2.2", 53, "10.0.1.2", 1000);
+  a.payload_len = 100;  // 128
+  g.send(1, a);
+  const std::vector<std::string> lines = g.conntrack_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("sport=1000 dport=53 packets=3 bytes=144 src=10.0.2.2 dst=10.0.1.2 "
+                          "sport=53 dport=1000 packets=1 bytes=128 mark=0"),
+            std::string::npos)
+      << lines[0];
+}
+
+// Without accounting, the lines have no counts.
+TEST(FlowTable, NoAccountingNoCounts) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway g(c);
+  EXPECT_FALSE(g.gw->ct.table->accounting());
+  g.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  const std::vector<std::string> lines = g.conntrack_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].find("packets="), std::string::npos) << lines[0];
+}
+
 TEST(FlowTable, ListFilters) {
   gateway_config c = default_config();
   c.conntrack.enable_hooks = true;

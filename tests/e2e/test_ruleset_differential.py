@@ -1165,6 +1165,36 @@ class RulesetDifferentialTest(unittest.TestCase):
                  later(udp("c", 46003, 53, client=b, note="b DNS 1: accepted", expect=PASS))]
         self._diff("17_ct_count_per_source.nft", steps)
 
+    def test_22_ct_accounting(self):
+        """ct bytes, packets and avgpkt against the kernel's (nft_ct over nf_conn_acct): the
+        counts include the packet itself and packets dropped after conntrack; each direction
+        alone and both summed; avgpkt is bytes / packets. Reading them turns accounting on,
+        so both tables list packets= and bytes= per direction, compared line by line."""
+        f = Flow(47001, 80, 1000, 5000)
+        steps = [udp("c", 47100, 53, note="dns 1: 1 packet", expect=PASS),
+                 udp("c", 47100, 53, note="dns 2", expect=PASS),
+                 udp("c", 47100, 53, note="dns 3", expect=PASS),
+                 udp("c", 47100, 53, note="dns 4: original packets 4 > 3", expect=DROP),
+                 udp("s", 47100, 53, payload=b"a" * 60, note="answer: reply bytes 88",
+                     expect=PASS),
+                 udp("s", 47100, 53, payload=b"a" * 60, note="answer 2: reply bytes 176",
+                     expect=DROP),
+                 f.syn(note="SYN: 40 bytes", expect=PASS),
+                 f.synack(note="SYN/ACK: 80", expect=PASS),
+                 f.ack("c", note="ACK: 120", expect=PASS),
+                 f.data("c", 200, note="data: 360, not over 400", expect=PASS),
+                 f.data("s", 100, note="answer: 500 (the rule is for dport 80)", expect=PASS),
+                 f.data("c", 10, note="data: 550, over 400", expect=DROP),
+                 udp("c", 47101, 54, payload=b"b" * 300, note="avgpkt 328", expect=DROP),
+                 udp("c", 47102, 54, payload=b"b" * 100, note="avgpkt 128", expect=PASS),
+                 udp("c", 47103, 55, payload=b"c" * 6, note="original avgpkt 34", expect=DROP),
+                 udp("c", 47104, 55, payload=b"c" * 30, note="original avgpkt 58", expect=PASS),
+                 udp("c", 47105, 56, note="packets 1: != 2, accepted", expect=PASS),
+                 udp("c", 47105, 56, note="packets 2: falls to drop", expect=DROP),
+                 udp("s", 47105, 56, note="reply: 3 (no rule for it)", expect=PASS),
+                 udp("c", 47105, 56, note="packets 4: accepted", expect=PASS)]
+        self._diff("18_ct_acct.nft", steps)
+
     def test_11_reopen_keeps_no_mark(self):
         # TIME_WAIT reopen: Linux kills the old entry and the SYN creates a fresh one, with
         # ct mark 0; ctgate reopens in place (trackers.md #4).

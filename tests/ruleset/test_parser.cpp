@@ -15,6 +15,7 @@
 
 #include "nft_test_util.h"
 #include "ruleset/ast.h"
+#include "ruleset/compiled.h"
 
 namespace ctgate::nft {
 namespace {
@@ -410,6 +411,45 @@ TEST(RulesetStructure, RouteChains) {
                         &rs)
                 .find("already exists in table ip x as type filter: its type cannot change"),
             std::string::npos);
+}
+
+// ct bytes, packets and avgpkt, in both directions and each, as nft 1.0.6 lists them here;
+// sets of them are not supported.
+TEST(RulesetStructure, CtAccountingListsAsNft) {
+  test::expect_lists_as(
+      "table ip filter { chain forward { type filter hook forward priority filter;\n"
+      "  udp dport 53 ct original packets > 3 counter drop\n"
+      "  udp sport 53 ct reply bytes >= 100 drop\n"
+      "  tcp dport 80 ct bytes > 400 drop\n"
+      "  udp dport 55 ct original avgpkt 30-40 drop\n"
+      "  ct packets 0x10 ct reply avgpkt <= 5 accept\n"
+      "} }\n",
+      "table ip filter {\n"
+      "\tchain forward {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tudp dport 53 ct original packets > 3 counter packets 0 bytes 0 drop\n"
+      "\t\tudp sport 53 ct reply bytes >= 100 drop\n"
+      "\t\ttcp dport 80 ct bytes > 400 drop\n"
+      "\t\tudp dport 55 ct original avgpkt 30-40 drop\n"
+      "\t\tct packets 16 ct reply avgpkt <= 5 accept\n"
+      "\t}\n"
+      "}\n");
+  ruleset rs;
+  EXPECT_NE(test::apply("add table ip t\nadd chain ip t c\nadd rule ip t c ct original saddr "
+                        "1.2.3.4\n",
+                        &rs)
+                .find("not supported: ct original saddr"),
+            std::string::npos);
+  result<ruleset> sets = parse_string(
+      "table ip t { chain c { type filter hook forward priority 0; ct original bytes { 1, 5 } "
+      "accept; } }\n",
+      "rs.nft");
+  ASSERT_TRUE(sets.ok()) << sets.error().to_string();
+  auto compiled = compile(*sets, "rs.nft", {}, 1);
+  ASSERT_FALSE(compiled.ok());
+  EXPECT_NE(compiled.error().message.find("not supported: ct original bytes in a set"),
+            std::string::npos)
+      << compiled.error().message;
 }
 
 // --- the first article ----------------------------------------------------------------------
