@@ -259,6 +259,9 @@ struct statement {
   std::vector<nft::field> hash_key;
   uint32_t hash_seed = 0;
   bool hash_seed_set = false;
+  // from == jhash: `symhash mod N [offset M]` instead (no key: the packet's flow, the same
+  // for both directions).
+  bool hash_symmetric = false;
   std::string map_name;
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;

@@ -151,6 +151,19 @@ uint32_t hash_state::of(const uint64_t* values) const {
   return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
 }
 
+uint32_t hash_state::of_flow(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+                             uint8_t proto) const {
+  if (daddr < saddr || (daddr == saddr && dport < sport)) {
+    std::swap(saddr, daddr);
+    std::swap(sport, dport);
+  }
+  const uint32_t words[4] = {saddr, daddr, static_cast<uint32_t>(sport) << 16 | dport, proto};
+  uint8_t bytes[sizeof words];
+  std::memcpy(bytes, words, sizeof words);
+  const uint32_t h = jhash_bytes(bytes, sizeof bytes, seed);
+  return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
+}
+
 uint32_t numgen_state::next() {
   if (random) {
     // reciprocal_scale, as the kernel scales get_random_u32() into [0, mod).
@@ -459,6 +472,7 @@ class compiler {
     h.mod = s.numgen_mod;
     h.offset = s.numgen_offset;
     h.seed = s.hash_seed;
+    h.symmetric = s.hash_symmetric;
     out_->hashes.push_back(h);
     return static_cast<uint32_t>(out_->hashes.size() - 1);
   }

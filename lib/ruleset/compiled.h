@@ -397,10 +397,16 @@ struct hash_state {
   uint32_t mod = 1;
   uint32_t offset = 0;
   uint32_t seed = 0;
+  bool symmetric = false;  // symhash: no fields; the flow's addresses, ports and protocol
   // Appends a key field (one nft's registers hold: fields.h hash_layout) with its layout.
   void add_field(field f);
   // The result for the fields' values (load_field's, in field order).
   uint32_t of(const uint64_t* values) const;
+  // symhash's result for a flow (addresses and ports in network order as in the packet):
+  // the same for both directions, as Linux's flow dissector orders the endpoints before
+  // hashing (__flow_hash_consistentify).
+  uint32_t of_flow(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+                   uint8_t proto) const;
 };
 
 // quota [over|until] N bytes (nft_quota): bytes consumed by the packets that reached the

@@ -251,7 +251,10 @@ std::string map_elems_text(const std::vector<field>& key, const std::vector<valu
 // `FIELD map { ... }`, `FIELD map @m`, or FIELD alone (a mark copied from it).
 std::string source_text(const statement& s, const char* how) {
   std::string out = key_name(*s.from, s.concat);
-  if (*s.from == field::jhash) {
+  if (*s.from == field::jhash && s.hash_symmetric) {
+    out = "symhash mod " + std::to_string(s.numgen_mod);
+    if (s.numgen_offset != 0) out += " offset " + std::to_string(s.numgen_offset);
+  } else if (*s.from == field::jhash) {
     out +=
         " " +
         key_name(s.hash_key.front(), std::vector<field>(s.hash_key.begin() + 1, s.hash_key.end())) +

@@ -203,6 +203,13 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 // jhash KEY mod N ...: false if the packet lacks one of KEY's fields (nft: NFT_BREAK).
 [[gnu::noinline]] bool hash_of(const hash_state& h, const rte_mbuf* mb, const pkt_meta* m,
                                uint64_t* out) {
+  if (h.symmetric) {
+    // symhash: the ports of TCP and UDP (0 for other protocols), as the flow dissector.
+    const bool ports =
+        (m->l4.proto == IPPROTO_TCP || m->l4.proto == IPPROTO_UDP) && m->l4_invalid == L4_OK;
+    *out = h.of_flow(m->src, m->dst, ports ? m->sport : 0, ports ? m->dport : 0, m->l4.proto);
+    return true;
+  }
   uint64_t values[k_max_concat];
   for (size_t i = 0; i < h.width; ++i)
     if (!load_field(h.fields[i], mb, m, &values[i])) return false;

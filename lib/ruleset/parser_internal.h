@@ -243,6 +243,7 @@ class parser {
   void tcp_option_size();
   void numgen_spec(statement& st);
   void jhash_spec(statement& st);
+  void symhash_spec(statement& st);
   std::vector<field> concat_fields(const token& head, field first);
   key_kinds key_kinds_of(field f, const std::vector<field>& concat, const token& at);
   vkind map_key_kind(field f, const token& at);

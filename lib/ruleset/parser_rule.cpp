@@ -90,13 +90,15 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       break;
     }
     const bool is_match = starts_match();
-    if (t.text == "numgen" || t.text == "jhash") {
-      // numgen|jhash ... vmap { ... }: a verdict statement on a number made per packet.
+    if (t.text == "numgen" || t.text == "jhash" || t.text == "symhash") {
+      // numgen|jhash|symhash ... vmap { ... }: a verdict statement on a number made per packet.
       if (verdict) fail(t, "Statement after terminal statement has no effect");
       const token head = take();
       statement st;
       if (t.text == "numgen")
         numgen_spec(st);
+      else if (t.text == "symhash")
+        symhash_spec(st);
       else
         jhash_spec(st);
       if (!at_word("vmap")) {
@@ -334,6 +336,20 @@ void parser::jhash_spec(statement& st) {
     st.hash_seed = static_cast<uint32_t>(std::random_device{}());
   }
   if (accept_word("offset")) st.numgen_offset = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  st.from = field::jhash;
+}
+
+// After `symhash`: `mod N [offset M]` (nft_hash's symhash): a hash of the packet's flow that
+// both directions share. Sets st.from to jhash with hash_symmetric; the seed is drawn now
+// (the kernel's is one random value per boot, not listed either).
+void parser::symhash_spec(statement& st) {
+  expect_word("mod");
+  const token mod = peek();
+  st.numgen_mod = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  if (st.numgen_mod == 0) fail(mod, "symhash modulus must be at least 1");
+  if (accept_word("offset")) st.numgen_offset = static_cast<uint32_t>(bounded(take(), 0xffffffff));
+  st.hash_seed = static_cast<uint32_t>(std::random_device{}());
+  st.hash_symmetric = true;
   st.from = field::jhash;
 }
 
@@ -1000,12 +1016,15 @@ void parser::set_statement(const token& head, statement& st) {
         {current_table_, current_chain_, obj_kind::ct_timeout, v.text, pos_of(v), rule_handle_});
     return;
   }
-  if ((at_word("numgen") || at_word("jhash")) &&
+  if ((at_word("numgen") || at_word("jhash") || at_word("symhash")) &&
       (st.kind == stmt_kind::meta_mark_set || st.kind == stmt_kind::ct_mark_set)) {
-    // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }], or jhash ...
+    // meta|ct mark set numgen inc|random mod N [offset M] [map { ... }], jhash ... or
+    // symhash ...
     const token gen = take();
     if (gen.text == "numgen")
       numgen_spec(st);
+    else if (gen.text == "symhash")
+      symhash_spec(st);
     else
       jhash_spec(st);
     if (accept_word("map")) map_operand(st, vkind::u32, "mark", current_table_, current_chain_);

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/test_env.h"
@@ -499,6 +500,33 @@ table ip mangle {
   EXPECT_TRUE(contains(listing, "type route hook output priority mangle; policy accept;"))
       << listing;
   EXPECT_TRUE(contains(listing, "icmp type echo-reply counter packets 1 ")) << listing;
+}
+
+// symhash: both directions of a flow get the same number, in [offset, offset + mod), and
+// flows spread over the range.
+TEST(RulesetCommands, SymhashIsTheSameBothWays) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta mark set symhash mod 4 offset 10
+  }
+})");
+  std::set<uint32_t> seen;
+  for (uint16_t p = 1000; p < 1040; ++p) {
+    t.sent.clear();
+    t.send(0, udp("10.0.1.2", p, "10.0.2.2", 53));
+    t.send(1, udp("10.0.2.2", 53, "10.0.1.2", p));
+    ASSERT_EQ(t.sent.size(), 2u);
+    const uint32_t there = meta_of(t.sent[0].second)->mark;
+    const uint32_t back = meta_of(t.sent[1].second)->mark;
+    EXPECT_EQ(there, back) << "port " << p;
+    EXPECT_GE(there, 10u);
+    EXPECT_LT(there, 14u);
+    seen.insert(there);
+  }
+  EXPECT_GE(seen.size(), 3u);  // 40 flows over 4 values
 }
 
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS

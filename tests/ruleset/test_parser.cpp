@@ -452,6 +452,32 @@ TEST(RulesetStructure, CtAccountingListsAsNft) {
       << compiled.error().message;
 }
 
+// symhash, as nft 1.0.6 lists it here (its seed is the kernel's, never listed).
+TEST(RulesetStructure, SymhashListsAsNft) {
+  test::expect_lists_as(
+      "table ip t { chain c { type filter hook forward priority 0;\n"
+      "  meta mark set symhash mod 2 offset 100\n"
+      "  ct mark set symhash mod 4\n"
+      "  symhash mod 2 0 accept\n"
+      "  symhash mod 2 vmap { 0 : accept, 1 : drop }\n"
+      "} }\n",
+      "table ip t {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tmeta mark set symhash mod 2 offset 100\n"
+      "\t\tct mark set symhash mod 4\n"
+      "\t\tsymhash mod 2 0 accept\n"
+      "\t\tsymhash mod 2 vmap { 0 : accept, 1 : drop }\n"
+      "\t}\n"
+      "}\n");
+  ruleset rs;
+  EXPECT_NE(test::apply("add table ip t\nadd chain ip t c\nadd rule ip t c meta mark set symhash "
+                        "mod 0\n",
+                        &rs)
+                .find("symhash modulus must be at least 1"),
+            std::string::npos);
+}
+
 // --- the first article ----------------------------------------------------------------------
 
 TEST(RulesetArticle, CommandsFromTheBlogPost) {
