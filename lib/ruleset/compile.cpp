@@ -987,6 +987,7 @@ class compiler {
           counted.count_limit = std::max(counted.count_limit, s.count_limit);
           out->ct_count = static_cast<uint32_t>(out_->ct_counts.size());
           out_->ct_counts.push_back({s.count_limit, s.count_over, true, nullptr});
+          if (counted.count_stmt == k_none) counted.count_stmt = out->ct_count;
           out_->uses_ct = true;
         }
         break;

@@ -357,6 +357,7 @@ struct live_set {
   // limit of the statements counting into the set.
   bool counted = false;
   uint32_t count_limit = 0;
+  uint32_t count_stmt = k_none;  // the first counting statement (ct_counts), for listings
   std::shared_ptr<ct::ct_count_lists> counts;
   uint32_t ast_table = k_none, ast_set = k_none;  // where it is in the AST (meters: k_none)
 };

@@ -656,6 +656,12 @@ std::vector<std::string> live_elements_text(const compiled_ruleset& rs, uint32_t
     for (size_t i = 0; i < key.size() && i < k_max_concat; ++i)
       parts[i] = {e.k.part(static_cast<unsigned>(i)), e.k.part(static_cast<unsigned>(i))};
     std::string text = key_text(key, parts);
+    if (ls.count_stmt != k_none) {
+      // An element of a counted set lists the count it keeps, as nft lists the expression the
+      // element took from the rule that added it.
+      const auto& cc = rs.ct_counts[ls.count_stmt];
+      text += std::string(" ct count ") + (cc.over ? "over " : "") + std::to_string(cc.limit);
+    }
     if (e.timeout != 0 && e.timeout != st.timeout_ms)
       text += " timeout " + duration_text(e.timeout);
     // A worker's clock may run a little ahead of the control thread's: never more than the

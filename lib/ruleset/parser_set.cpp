@@ -229,6 +229,14 @@ void parser::element_options(elem_syntax& e) {
       if (e.timeout_ms == 0) fail(e.at, "element timeout must be positive");
     } else if (accept_word("expires")) {
       e.expires_ms = duration(take(), k_max_timeout_ms);
+    } else if (at_word("ct") && at_word("count", 1)) {
+      // `ct count [over] N`, as nft lists an element of a set a rule counts into: accepted,
+      // and the element counts with the rule's limit (docs/ruleset.md).
+      take();
+      take();
+      accept_word("over");
+      if (!at(tok::number)) unexpected(peek(), "number or over");
+      bounded(take(), 0xffffffff);
     } else if (at_word("comment") || at_word("counter")) {
       unsupported(peek(), "element " + peek().text + "s");
     } else {

@@ -877,8 +877,8 @@ table ip filter {
   EXPECT_TRUE(ssh("10.0.1.2", 1003, TCPF_SYN));
   EXPECT_FALSE(ssh("10.0.1.3", 1003, TCPF_SYN));
   std::string listing = list_ruleset(*t.gw);
-  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.2, 10.0.1.3 }") ||
-              contains(listing, "elements = { 10.0.1.3, 10.0.1.2 }"))
+  EXPECT_TRUE(
+      contains(listing, "elements = { 10.0.1.2 ct count over 2, 10.0.1.3 ct count over 2 }"))
       << listing;
   EXPECT_TRUE(contains(listing, "add @per_source { ip saddr ct count over 2 } counter packets 3 "))
       << listing;
@@ -891,8 +891,11 @@ table ip filter {
     t.w->now_ms += 1;
   }
   listing = list_ruleset(*t.gw);
-  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.2 }")) << listing;
+  EXPECT_TRUE(contains(listing, "elements = { 10.0.1.2 ct count over 2 }")) << listing;
   EXPECT_EQ(t.ct_counter(ct::ct_counter::count_list_full), 0u);
+  // The listing loads back (nft's element syntax with its expression).
+  load(t, listing);
+  EXPECT_TRUE(contains(list_ruleset(*t.gw), "elements = { 10.0.1.2 ct count over 2 }"));
 }
 
 // ct count within one burst: the new connections of earlier packets of the burst are not
