@@ -523,5 +523,29 @@ class CtgatectlTest(unittest.TestCase):
                                    "ctgatectl: counter 'nope' does not exist in table inet "
                                    "filter (nft: No such file or directory)")
 
+    def test_nft_list_parts(self):
+        # Shapes of nft 1.0.6's outputs (checked live by test_nft_commands).
+        res = self.run_cli("nft", "list tables")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "table ip a\ntable inet filter\ntable ip b\n")
+        res = self.run_cli("nft", "list chain inet filter c")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout,
+                         "table inet filter {\n\tchain c {\n\t\tcounter name \"http\"\n\t}\n}\n")
+        res = self.run_cli("nft", "list table b")  # the family defaults to ip
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "table ip b {\n\tcounter x {\n\t\tpackets 0 bytes 0\n\t}\n}\n")
+        res = self.run_cli("nft", "list chains")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "table ip a {\n\tchain c {\n\t}\n}\n"
+                                     "table inet filter {\n\tchain c {\n\t}\n}\n")
+        self.assert_one_line_error(self.run_cli("nft", "list set inet filter s"),
+                                   "ctgatectl: set 's' does not exist in table inet filter "
+                                   "(nft: No such file or directory)")
+        self.assert_one_line_error(self.run_cli("nft", "list table ip nope"),
+                                   "ctgatectl: table ip nope does not exist (nft: No such file or "
+                                   "directory)")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

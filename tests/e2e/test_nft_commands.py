@@ -103,6 +103,16 @@ STEPS = [
              "delete element ip filter admin { 10.0.0.7 }\n", True),
     ("cmd", "add element ip filter admin { 10.0.0.11 }; "
             "delete element ip filter admin { 10.0.0.12 }", False),
+    # Parts of the ruleset, as nft lists them.
+    ("list", "list tables", True),
+    ("list", "list table ip filter", True),
+    ("list", "list table filter", True),
+    ("list", "list chain ip filter input", True),
+    ("list", "list set ip filter admin", True),
+    ("list", "list sets", True),
+    ("list", "list maps", True),
+    ("list", "list chains", True),
+    ("list", "list sets table ip filter", True),
     ("cmd", "add chain ip extra forward { type filter hook input priority filter; }", False),
     ("cmd", "add rule ip filter input tcp dport 9 accept; delete table ip nosuch", False),
     ("cmd", "flush chain ip extra forward", True),
