@@ -184,6 +184,8 @@ struct map_data {
   stmt_kind verdict = stmt_kind::accept;
   std::string target;  // jump/goto chain
   uint64_t value = 0;
+  std::string object;         // object maps (data type counter or quota): the named object
+  bool object_quota = false;  // ... a quota (else a counter)
 };
 
 // `log flags`, at the kernel's NF_LOG_* bits.
@@ -266,6 +268,10 @@ struct statement {
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;
   bool has_map() const { return !map_name.empty() || !map_keys.empty(); }
+  // `counter|quota name KEY map ...`: the object is the one the key maps to.
+  bool is_object_map() const {
+    return (kind == stmt_kind::counter || kind == stmt_kind::quota) && has_map();
+  }
 };
 
 // Handles are nft's: tables are numbered per ruleset, and chains, sets and

@@ -408,6 +408,8 @@ class compiler {
         out_->chains.push_back(cc);
       }
     }
+    // Objects before maps: an object map's elements name them.
+    for (uint32_t t = 0; t < rs_.tables.size(); t++) compile_objects(t);
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       std::map<std::string, uint32_t> maps;
       for (uint32_t si = 0; si < rs_.tables[t].sets.size(); ++si) {
@@ -425,7 +427,6 @@ class compiler {
       }
       table_maps_.push_back(maps);
     }
-    for (uint32_t t = 0; t < rs_.tables.size(); t++) compile_objects(t);
     // Rules after all chains exist, so jumps resolve forwards too.
     for (uint32_t t = 0; t < rs_.tables.size(); t++) {
       const table& tb = rs_.tables[t];
@@ -805,6 +806,14 @@ class compiler {
       range_map::entry e;
       e.verdict = d.verdict;
       e.value = d.value;
+      if (!d.object.empty()) {
+        // An object map's element: the object's state (its counter or quota index).
+        const obj_kind kind = d.object_quota ? obj_kind::quota : obj_kind::counter;
+        auto it = table_objects_.find({t, kind, d.object});
+        if (it == table_objects_.end())
+          return fail(loc, std::string(obj_kind_name(kind)) + " '" + d.object + "' does not exist");
+        e.value = it->second;
+      }
       if (!d.target.empty()) {
         auto it = chain_index_.find({t, d.target});
         if (it == chain_index_.end()) return fail(loc, "chain '" + d.target + "' does not exist");
@@ -940,6 +949,13 @@ class compiler {
     if (s.from && s.kind != stmt_kind::meter && s.kind != stmt_kind::dynset &&
         !compile_source(t, s, out))
       return false;
+    if (s.is_object_map()) {
+      // The map's values are the objects' indices (map_entries); the data plane takes the
+      // one the packet's key maps to.
+      if (!s.concat.empty())
+        return fail(s.loc, "not supported: object maps with concatenated keys");
+      return true;
+    }
     switch (s.kind) {
       case stmt_kind::counter:
         out->counter = out_->n_counters++;

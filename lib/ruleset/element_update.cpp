@@ -23,10 +23,23 @@ error error_at(const location& at, const std::string& message) {
                .message = message};
 }
 
-range_map::entry entry_of(const map_data& d) {
+// A map element's compiled entry. An object map's names an object of table `t`: its value is
+// the object's state index (compile.cpp map_entries), or UINT64_MAX when there is no such
+// object (the caller takes the full load, which reports it).
+range_map::entry entry_of(const map_data& d, const compiled_ruleset& rs, size_t t) {
   range_map::entry e;
   e.verdict = d.verdict;
   e.value = d.value;
+  if (d.object.empty()) return e;
+  e.value = UINT64_MAX;
+  const obj_kind kind = d.object_quota ? obj_kind::quota : obj_kind::counter;
+  const std::vector<object>& objects = rs.ast.tables[t].objects;
+  for (uint32_t oi = 0; oi < objects.size(); ++oi) {
+    if (objects[oi].kind != kind || objects[oi].name != d.object) continue;
+    const std::vector<crule>& where = d.object_quota ? rs.quota_rule : rs.counter_rule;
+    for (uint32_t i = 0; i < where.size(); ++i)
+      if (where[i].table == t && where[i].chain == k_none && where[i].index == oi) e.value = i;
+  }
   return e;
 }
 
@@ -71,6 +84,9 @@ class planner {
     }
     for (const element_command::elem& e : cmd.elems) {
       if (!e.data.target.empty()) return false;  // a jump: the loop check is the compiler's
+      // An object that does not exist: the full load reports it.
+      if (!e.data.object.empty() && entry_of(e.data, rs_, cmd.table).value == UINT64_MAX)
+        return false;
       result<bool> ok = st.interval ? interval(w, cmd.remove, e) : exact(w, cmd.remove, e);
       if (!ok || !*ok) return ok;
     }
@@ -100,7 +116,7 @@ class planner {
       } else {
         std::vector<std::pair<value_range, range_map::entry>> pairs;
         for (const element_command::elem& e : edit.ast_added)
-          pairs.emplace_back(e.r, entry_of(e.data));
+          pairs.emplace_back(e.r, entry_of(e.data, rs_, w.table));
         edit.map_body = rs_.maps[w.store.map]->edited(pairs, edit.ast_removed);
       }
       u.edits.push_back(std::move(edit));
@@ -142,7 +158,7 @@ class planner {
       return true;
     }
     if (present) {
-      const range_map::entry want = entry_of(e.data);
+      const range_map::entry want = entry_of(e.data, rs_, w.table);
       if (w.store.map != k_none &&
           (now.verdict != want.verdict || now.value != want.value || now.target != k_none))
         return error_at(e.at, "element " + e.text + " already exists in map '" + w.ast->name +
@@ -150,7 +166,7 @@ class planner {
       return true;
     }
     if (w.deleted.contains(v)) return false;  // deleted and added in one batch: a full load
-    w.added.emplace(v, entry_of(e.data));
+    w.added.emplace(v, entry_of(e.data, rs_, w.table));
     w.ast_added.push_back(e);
     return true;
   }

@@ -243,7 +243,9 @@ std::string map_elems_text(const std::vector<field>& key, const std::vector<valu
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
     const size_t e = order[i];
     out += key_text(key, &keys[e * w]) + " : " +
-           (verdicts ? verdict_text(data[e]) : hex32(data[e].value));
+           (!data[e].object.empty() ? "\"" + data[e].object + "\""
+            : verdicts              ? verdict_text(data[e])
+                                    : hex32(data[e].value));
   }
   return out + " }";
 }
@@ -335,6 +337,9 @@ std::string log_text(const statement& s) {
 }
 
 std::string statement_text(const statement& s, const std::optional<counter_value>& live) {
+  if (s.is_object_map())
+    return std::string(s.kind == stmt_kind::counter ? "counter" : "quota") + " name " +
+           source_text(s, "map");
   if (!s.obj_name.empty() && s.kind != stmt_kind::ct_timeout_set) {
     const char* kind = s.kind == stmt_kind::counter ? "counter"
                        : s.kind == stmt_kind::quota ? "quota"
@@ -411,7 +416,7 @@ std::string rule_text(const rule& r, std::optional<counter_value> live,
   for (const statement& s : r.stmts) {
     // Live values belong to the first anonymous counter and quota (named ones list theirs in
     // their object).
-    const bool own = s.obj_name.empty();
+    const bool own = s.obj_name.empty() && !s.is_object_map();
     if (s.kind == stmt_kind::quota && own) {
       add(quota_text(s, used));
       used.reset();

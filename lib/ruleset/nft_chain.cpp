@@ -668,7 +668,9 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
         }
         switch (kind) {
           case stmt_kind::counter: {
-            rule_counter& ctr = rs.counter(w.id, s.counter);
+            // An object map's value is the counter's index.
+            rule_counter& ctr =
+                rs.counter(w.id, s.has_from ? static_cast<uint32_t>(value) : s.counter);
             ctr.packets.add(1);
             ctr.bytes.add(rte_pktmbuf_pkt_len(mb) - m->l3_off);
             break;
@@ -688,7 +690,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
           case stmt_kind::quota: {
             // nft_quota: every packet reaching it consumes; `until` matches while the total
             // stays below the quota, `over` once it has reached it.
-            quota_state& q = rs.quotas[s.quota];
+            quota_state& q = rs.quotas[s.has_from ? value : s.quota];
             const uint64_t len = rte_pktmbuf_pkt_len(mb) - m->l3_off;
             const bool used_up =
                 q.consumed.fetch_add(len, std::memory_order_relaxed) + len >= q.bytes;

@@ -226,6 +226,7 @@ class parser {
   std::string set_type_spec();
   map_data map_value(const std::string& data_type, size_t ti, size_t ci);
   void typeof_spec(set& st, bool is_map);
+  bool object_map(statement& st, obj_kind kind);
   std::string typeof_expr();
   void element_cmd(bool remove = false);
   void ct_timeout_options(size_t ti, object& ob, const token& name);

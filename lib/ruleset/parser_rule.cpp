@@ -683,7 +683,7 @@ statement parser::parse_statement(size_t ti, size_t ci) {
       expect_word("bytes");
       st.bytes = number(take());
     } else if (at_word("name")) {
-      object_ref(st, obj_kind::counter);
+      if (!object_map(st, obj_kind::counter)) object_ref(st, obj_kind::counter);
     }
   } else if (w == "accept") {
     st.kind = stmt_kind::accept;
@@ -885,7 +885,33 @@ void parser::synproxy_options(statement& st) {
 }
 
 // After `quota`: [over|until] N bytes|kbytes|mbytes [used M bytes|kbytes|mbytes].
+// `counter|quota name KEY map { k : "object", ... }` or `... map @m` (nft's objref map):
+// the named object the packet's key maps to. False (nothing taken) when `name` is followed
+// by an object's name instead.
+bool parser::object_map(statement& st, obj_kind kind) {
+  // A key starts with a field; the map follows it (a field is at most 3 words, `ip saddr .
+  // tcp dport` 5 tokens, a concatenation of 4 at most 15).
+  if (!at_word("name", 0) || peek(1).kind != tok::word) return false;
+  bool has_map = false;
+  for (size_t i = 2; i < 18 && !has_map; ++i) {
+    const token& t = peek(i);
+    if (t.kind == tok::end || t.kind == tok::newline || t.kind == tok::semicolon) break;
+    has_map = t.kind == tok::word && t.text == "map";
+  }
+  if (!has_map) return false;
+  take();  // name
+  const token field_head = take();
+  st.from = parse_field(field_head);
+  st.concat = concat_fields(field_head, *st.from);
+  expect_word("map");
+  const key_kinds k = st.concat.empty() ? key_kinds(map_key_kind(*st.from, field_head))
+                                        : key_kinds_of(*st.from, st.concat, field_head);
+  map_operand(st, k, obj_kind_name(kind), current_table_, current_chain_);
+  return true;
+}
+
 void parser::quota_options(statement& st) {
+  if (at_word("name") && object_map(st, obj_kind::quota)) return;
   if (at_word("name")) return object_ref(st, obj_kind::quota);
   st.over = accept_word("over");
   if (!st.over) accept_word("until");

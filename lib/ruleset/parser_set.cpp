@@ -347,10 +347,13 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
         // type KEY : DATA
         expect(tok::colon, "':'");
         const token data = expect_name("map data type");
-        if (data.text != "verdict" && data.text != "mark") {
+        if (data.text != "verdict" && data.text != "mark" && data.text != "counter" &&
+            data.text != "quota") {
           if (kind_of_set_type(data.text) || is_unsupported_set_type(data.text))
-            unsupported(data, "maps to " + data.text + " (ctgate's maps hold verdicts or marks)");
-          fail(data, "unknown map data type '" + data.text + "', expecting verdict or mark");
+            unsupported(data, "maps to " + data.text +
+                                  " (ctgate's maps hold verdicts, marks, counters or quotas)");
+          fail(data, "unknown map data type '" + data.text +
+                         "', expecting verdict, mark, counter or quota");
         }
         st.data_type = data.text;
       } else if (at(tok::colon)) {
@@ -554,6 +557,17 @@ map_data parser::map_value(const std::string& data_type, size_t ti, size_t ci) {
   map_data d;
   if (data_type == "mark") {
     d.value = bounded(take(), 0xffffffff);
+    return d;
+  }
+  if (data_type == "counter" || data_type == "quota") {
+    // An object of the map's table, by name (quoted or not); it must exist when the load ends.
+    const token name = peek();
+    if (name.kind != tok::string && name.kind != tok::word) unexpected(name, data_type + " name");
+    take();
+    d.object = name.text;
+    d.object_quota = data_type == "quota";
+    obj_uses_.push_back({ti, ci, data_type == "counter" ? obj_kind::counter : obj_kind::quota,
+                         name.text, pos_of(name), rule_handle_});
     return d;
   }
   const token v = expect_name("verdict");

@@ -529,6 +529,40 @@ table ip filter {
   EXPECT_GE(seen.size(), 3u);  // 40 flows over 4 values
 }
 
+// Object maps: each packet counts in the counter its port maps to (none for a port the map
+// lacks: the rule ends there), and a quota per source through a named map.
+TEST(RulesetCommands, ObjectMapsPickTheObject) {
+  test_gateway t(cfg(false));
+  load(t, R"(
+table ip filter {
+  counter web { }
+  counter dns { }
+  quota q { over 100 bytes }
+  map per_source { type ipv4_addr : quota; elements = { 10.0.1.3 : "q" } }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    counter name udp dport map { 80 : "web", 53 : "dns" } counter
+    quota name ip saddr map @per_source drop
+  }
+})");
+  t.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.2", 1001, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.2", 1002, "10.0.2.2", 80));
+  t.send(0, udp("10.0.1.2", 1003, "10.0.2.2", 99));  // not in the map: no counter at all
+  EXPECT_EQ(t.sent.size(), 4u);
+  // 10.0.1.3's quota: 100 bytes, 28 a packet; the fourth packet uses it up and is dropped.
+  for (int i = 0; i < 4; ++i) t.send(0, udp("10.0.1.3", 2000, "10.0.2.2", 99));
+  EXPECT_EQ(t.sent.size(), 7u);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_TRUE(contains(listing, "counter web {\n\t\tpackets 1 bytes 28\n")) << listing;
+  EXPECT_TRUE(contains(listing, "counter dns {\n\t\tpackets 2 bytes 56\n")) << listing;
+  EXPECT_TRUE(contains(listing, "quota q {\n\t\tover 100 bytes used 112 bytes\n")) << listing;
+  EXPECT_TRUE(contains(listing,
+                       "counter name udp dport map { 53 : \"dns\", 80 : \"web\" } "
+                       "counter packets 3 bytes 84"))
+      << listing;
+}
+
 // Header, meta and ct fields (issue 12) on the data plane: the DSCP and ECN bits of the TOS
 // byte, the DF flag through a mask on frag-off, nfproto and protocol (IPv4 everywhere), an
 // interface name wildcard, and the direction and status of the packet's connection.

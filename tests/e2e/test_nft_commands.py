@@ -132,6 +132,14 @@ STEPS = [
     ("list", "list quotas", True),
     ("list", "list limits table ip objs", True),
     ("list", "list counter ip objs web", True),
+    # Object maps, in a table of their own (a failed rule above used up a handle in the
+    # kernel's objs): a named one, and an anonymous one in a rule.
+    ("cmd", 'add table ip om; add counter ip om web; add quota ip om q { 5 kbytes }; '
+            'add chain ip om input { type filter hook input priority 0; }; '
+            'add map ip om cnt { type inet_service : counter; elements = { 80 : "web" } }; '
+            'add rule ip om input counter name tcp dport map @cnt', True),
+    ("cmd", 'add rule ip om input quota name ip saddr map { 10.0.0.1 : "q" } drop', True),
+    ("cmd", 'add element ip om cnt { 8080 : "web" }', True),
     # nft reset: the objects as listed, then zeroed.
     ("list", "reset counters", True),
     ("list", "list counters", True),

@@ -286,8 +286,11 @@ TEST(NftMaps, SaveAndRestoreMarksAndErrors) {
             "rs.nft:2:32: error: set 's' is a set: verdict maps need a map\n"
             "add rule ip t c tcp dport vmap @s\n"
             "                               ^^");
-  EXPECT_EQ(apply("add map ip t m { type inet_service : counter; }\n", &rs).substr(0, 60),
-            "rs.nft:1:38: error: unknown map data type 'counter', expecti");
+  EXPECT_EQ(apply("add map ip t m { type inet_service : bogus; }\n", &rs),
+            "rs.nft:1:38: error: unknown map data type 'bogus', expecting verdict, mark, counter "
+            "or quota\n"
+            "add map ip t m { type inet_service : bogus; }\n"
+            "                                     ^^^^^");
 }
 
 TEST(NftZones, ZoneSetAndMatchListAsNftDoes) {

@@ -478,6 +478,44 @@ TEST(RulesetStructure, SymhashListsAsNft) {
             std::string::npos);
 }
 
+// Object maps (`counter name KEY map { k : "obj" }`, maps of type `X : counter|quota`), as nft
+// 1.0.6 lists them here.
+TEST(RulesetStructure, ObjectMapsListAsNft) {
+  test::expect_lists_as(
+      "table ip t {\n"
+      "  counter web { }\n"
+      "  counter tls { }\n"
+      "  quota q1 { 10 mbytes }\n"
+      "  map cnt { type inet_service : counter; elements = { 80 : \"web\", 443 : \"tls\" } }\n"
+      "  chain c { type filter hook input priority 0;\n"
+      "    counter name tcp dport map { 80 : \"web\", 443 : \"tls\" }\n"
+      "    counter name tcp dport map @cnt\n"
+      "    quota name ip saddr map { 10.0.0.1 : \"q1\" } drop\n"
+      "  }\n"
+      "}\n",
+      "table ip t {\n"
+      "\tcounter web {\n\t\tpackets 0 bytes 0\n\t}\n\n"
+      "\tcounter tls {\n\t\tpackets 0 bytes 0\n\t}\n\n"
+      "\tquota q1 {\n\t\t10 mbytes\n\t}\n\n"
+      "\tmap cnt {\n"
+      "\t\ttype inet_service : counter\n"
+      "\t\telements = { 80 : \"web\", 443 : \"tls\" }\n"
+      "\t}\n\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook input priority filter; policy accept;\n"
+      "\t\tcounter name tcp dport map { 80 : \"web\", 443 : \"tls\" }\n"
+      "\t\tcounter name tcp dport map @cnt\n"
+      "\t\tquota name ip saddr map { 10.0.0.1 : \"q1\" } drop\n"
+      "\t}\n"
+      "}\n");
+  ruleset rs;
+  EXPECT_NE(test::apply("add table ip t\nadd chain ip t c\nadd rule ip t c counter name tcp dport "
+                        "map { 80 : \"nope\" }\n",
+                        &rs)
+                .find("counter 'nope' does not exist in table ip t"),
+            std::string::npos);
+}
+
 // --- the first article ----------------------------------------------------------------------
 
 TEST(RulesetArticle, CommandsFromTheBlogPost) {
