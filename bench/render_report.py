@@ -399,6 +399,7 @@ def block_fwd(res):
 
 
 RS_LABELS = {"plain": "plain forwarding", "ct_only": "conntrack, no ruleset",
+             "rules_0": "`ct state established counter accept` alone (every case's last rule)",
              "rules_10": "10 rules", "rules_1000": "1,000 rules (`udp dport N` each)",
              "set_100k": "`ip saddr @set`, 100,000 addresses",
              "set_100k_int": "`ip saddr @set`, 100,000 prefixes (interval)",

@@ -17,24 +17,6 @@ namespace ctgate::nft {
 
 using detail::vkind;
 
-exact_index::exact_index(const std::vector<uint64_t>& keys) {
-  size_t cap = 2;
-  while (cap < 2 * keys.size()) cap *= 2;
-  slots_.resize(cap);
-  mask_ = cap - 1;
-  shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
-  keys_ = keys.size();
-  for (size_t p = 0; p < keys.size(); ++p) {
-    if (keys[p] == k_empty) {
-      empty_key_pos_ = static_cast<uint32_t>(p);
-      continue;
-    }
-    size_t i = slot_of(keys[p]);
-    while (slots_[i].key != k_empty) i = (i + 1) & mask_;
-    slots_[i] = {keys[p], static_cast<uint32_t>(p)};
-  }
-}
-
 namespace {
 // Whether many distinct single values are better hashed than searched: every element is a
 // single value, and merging adjacent ones still leaves many ranges.
@@ -61,7 +43,7 @@ range_set::range_set(std::vector<value_range> r) {
     std::vector<uint64_t> keys;
     for (const value_range& x : r)
       if (keys.empty() || keys.back() != x.lo) keys.push_back(x.lo);  // sorted: distinct
-    exact_ = exact_index(keys);
+    exact_ = exact_index(keys, /*positions=*/false);
   }
   n_ = lo_.size();
   if (hashed()) {  // the hash answers every lookup: the sorted arrays would only take memory
@@ -629,25 +611,11 @@ class compiler {
         if (p.lookup == lookup) return;
       pf.push_back({lookup, first_guard, n_guards});
     };
-    // A hashed set looked up by a field no statement changes. Not packed concatenations: an
-    // A/B on concat_100k showed no gain, and their key costs two fields to compute again
-    // (docs/bench.md).
-    auto note_set = [&](uint32_t match, uint32_t first_guard, uint32_t n_guards) {
-      const cmatch& cm = out_->matches[match];
-      if (cm.live || cm.concat || cm.set == k_none) return;
-      if (cm.op != cmp_op::eq && cm.op != cmp_op::ne) return;
-      if (cm.f == field::meta_mark || cm.f == field::ct_mark) return;
-      if (!out_->sets[cm.set]->hashed() || cc.set_prefetch.size() >= k_max_prefetch) return;
-      cc.set_prefetch.push_back({match, first_guard, n_guards});
-    };
     for (uint32_t r = cc.first_rule; r < cc.first_rule + cc.n_rules; ++r) {
       const crule& cr = out_->rules[r];
-      for (uint32_t k = 0; k < cr.n_matches; ++k) {
+      for (uint32_t k = 0; k < cr.n_matches; ++k)
         if (out_->matches[cr.first_match + k].live)
           note(out_->matches[cr.first_match + k].set, cr.first_match, k);
-        else
-          note_set(cr.first_match + k, cr.first_match, k);
-      }
       for (uint32_t k = 0; k < cr.n_stmts; ++k)
         if (out_->stmts[cr.first_stmt + k].live != k_none)
           note(out_->stmts[cr.first_stmt + k].live, cr.first_match, cr.n_matches);

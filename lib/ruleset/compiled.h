@@ -52,46 +52,73 @@ inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
 // Sets and maps of many exact values (no ranges or prefixes among them) are looked up in an
 // open-addressing hash table instead: one probe, usually one cache miss, where a binary search
 // over 100k keys misses on its last few levels. Linear probing at a load of at most 1/2.
+//
+// Keys are kept apart from positions, and in 32 bits when they all fit (addresses, ports,
+// marks: most sets); a set keeps no positions at all. So a lookup that misses, a blocklist's
+// usual case, reads 4-byte slots: 100,000 addresses take 1 MiB, where 16-byte key-and-position
+// slots took 4 MiB, and more of them stay in cache next to a large flow table. Two layouts
+// were tried and measured worse (docs/bench.md): buckets of a cache line compared in SIMD (3
+// cycles better on 32-bit keys in cache, 7 worse on 64-bit ones, whose compare SSE2 lacks),
+// and each map position stored next to its key (more instructions per probe than the line
+// it saves).
 class exact_index {
  public:
   static constexpr size_t k_min_keys = 64;  // below this, the sorted array is as cheap
-  // `keys` must be distinct.
-  explicit exact_index(const std::vector<uint64_t>& keys);
+  // `keys` must be distinct. Without `positions` (sets), find() answers 0 for every key present.
+  explicit exact_index(const std::vector<uint64_t>& keys, bool positions = true);
   exact_index() = default;
   // The position of v in the `keys` given to the constructor, k_none if absent.
   uint32_t find(uint64_t v) const {
-    if (v == k_empty) [[unlikely]]
-      return empty_key_pos_;
-    for (size_t i = slot_of(v);; i = (i + 1) & mask_) {
-      const uint64_t k = slots_[i].key;
-      if (k == v) return slots_[i].pos;
-      if (k == k_empty) return UINT32_MAX;
-    }
+    if (wide_) return probe(keys64_.data(), v);
+    return v > UINT32_MAX ? k_none : probe(keys32_.data(), static_cast<uint32_t>(v));
   }
-  bool empty() const { return slots_.empty(); }
-  // Where a lookup of v starts (for a prefetch).
-  const void* home_of(uint64_t v) const { return &slots_[slot_of(v)]; }
-  // Editing a private copy (element updates, element_update.cpp). insert() takes a key not
-  // present; false (nothing done) when the table would pass a load of 1/2: build a bigger one.
+  bool empty() const { return capacity_ == 0; }
+  // Where a lookup of v starts (tests make keys that collide with it).
+  const void* home_of(uint64_t v) const {
+    return wide_ ? static_cast<const void*>(&keys64_[slot_of(v)])
+                 : static_cast<const void*>(&keys32_[slot_of(v)]);
+  }
+  // Editing a private copy (element updates, set_edit.cpp). insert() takes a key not present;
+  // false (nothing done) when the table would pass a load of 1/2, or v needs more than the
+  // table's 32 bits: build a new one with every key.
   bool insert(uint64_t v, uint32_t pos);
   void erase(uint64_t v);  // v present or not
   size_t keys() const { return keys_; }
-  // Every key with its position, in slot order.
+  // Every key with its position (0 without positions), in slot order.
   std::vector<std::pair<uint64_t, uint32_t>> entries() const;
 
  private:
-  static constexpr uint64_t k_empty = UINT64_MAX;
+  // An empty slot holds all ones; the key all-ones itself lives in empty_key_pos_.
+  template <class K>
+  static constexpr K k_empty = static_cast<K>(~K{0});
   size_t slot_of(uint64_t v) const {
     return static_cast<size_t>((v * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
   }
-  struct slot {
-    uint64_t key = k_empty;
-    uint32_t pos = UINT32_MAX;
-  };
-  std::vector<slot> slots_;
+  template <class K>
+  uint32_t probe(const K* keys, K v) const {
+    if (v == k_empty<K>) [[unlikely]]
+      return empty_key_pos_;
+    for (size_t i = slot_of(v);; i = (i + 1) & mask_) {
+      if (keys[i] == v) return pos_.empty() ? 0 : pos_[i];
+      if (keys[i] == k_empty<K>) return k_none;
+    }
+  }
+  template <class K>
+  void place(std::vector<K>& keys, K v, uint32_t pos);
+  template <class K>
+  void remove(std::vector<K>& keys, K v);
+  template <class K>
+  void list(const std::vector<K>& keys, std::vector<std::pair<uint64_t, uint32_t>>& out) const;
+
+  // What every lookup reads first, then the slots: one of keys32_ and keys64_ holds the keys.
+  size_t capacity_ = 0;
   size_t mask_ = 0;
   unsigned shift_ = 63;
-  uint32_t empty_key_pos_ = UINT32_MAX;  // UINT64_MAX itself, if it is a key
+  bool wide_ = false;
+  uint32_t empty_key_pos_ = k_none;  // the all-ones key, if it is a key
+  std::vector<uint32_t> keys32_;
+  std::vector<uint32_t> pos_;  // per slot, when positions are kept
+  std::vector<uint64_t> keys64_;
   size_t keys_ = 0;
 };
 
@@ -99,16 +126,14 @@ class range_set {
  public:
   // Sorts and merges overlapping/adjacent ranges.
   explicit range_set(std::vector<value_range> r);
-  bool contains(uint64_t v) const {
-    if (!exact_.empty()) return exact_.find(v) != UINT32_MAX;
+  [[gnu::always_inline]] bool contains(uint64_t v) const {
+    if (!exact_.empty()) return exact_.find(v) != k_none;
     // The last range starting at or below v is the only candidate.
     const size_t i = last_at_or_below(lo_, v);
     return i < lo_.size() && v <= hi_[i];
   }
   size_t size() const { return n_; }
   bool hashed() const { return !exact_.empty(); }
-  // Where a lookup of v starts (for a prefetch): its hash slot, or the sorted array.
-  const void* home_of(uint64_t v) const { return hashed() ? exact_.home_of(v) : lo_.data(); }
   // Whether some value in r is in the set.
   bool overlaps(const value_range& r) const;
   // A copy with `add` added and `remove` taken out (each of `remove` is an element of the set,
@@ -314,9 +339,6 @@ struct cchain {
     uint32_t n_guards;
   };
   std::vector<prefetch> live_prefetch;
-  // The same for lookups in hashed sets of one field (many exact values: a cache miss each
-  // at 100k elements): `lookup` is the match's index into compiled_ruleset::matches.
-  std::vector<prefetch> set_prefetch;
 };
 inline constexpr size_t k_max_prefetch = 2;
 

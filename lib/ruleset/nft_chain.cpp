@@ -394,7 +394,7 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
   }
   uint64_t v;
   if (!load_field(cm.f, mb, m, &v) && !made_value(rs, cm, mb, m, now_ms, &v)) return false;
-  auto in = [&] {
+  auto in = [&]() __attribute__((always_inline)) {
     return cm.set != k_none ? rs.sets[cm.set]->contains(v) : (v >= cm.lo && v <= cm.hi);
   };
   switch (cm.op) {
@@ -782,9 +782,9 @@ inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, r
   return true;
 }
 
-// Starts loading the slots packet `mb`'s keys hash to in the chain's live sets and hashed
-// sets, for the lookups whose guards pass (a set of a million elements is a cache miss per
-// lookup otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that
+// Starts loading the slots packet `mb`'s keys hash to in the chain's live sets, for the
+// lookups whose guards pass (a set of a million elements is a cache miss per lookup
+// otherwise). The keys go to `lk` for the lookups themselves. Only a hint: a guard that
 // reads what an earlier rule changes may be judged wrong here; the lookup then computes its key.
 [[gnu::noinline]] void prefetch_live(const compiled_ruleset& rs, const cchain& c, rte_mbuf* mb,
                                      uint32_t now_ms, live_keys* lk) {
@@ -802,12 +802,6 @@ inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, r
     lk->have |= static_cast<uint8_t>(1u << j);
     rte_prefetch0(rs.live_sets[ll.set].table->home_of(lk->keys[j]));
   }
-  for (const cchain::prefetch& p : c.set_prefetch) {
-    if (!guards_pass(rs, p, mb, m, now_ms)) continue;
-    const cmatch& cm = rs.matches[p.lookup];
-    uint64_t key;
-    if (load_field(cm.f, mb, m, &key)) rte_prefetch0(rs.sets[cm.set]->home_of(key));
-  }
 }
 
 constexpr uint16_t k_prefetch_ahead = 4;
@@ -818,7 +812,7 @@ uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, 
                         verdict* v) {
   const auto* ref = static_cast<const nft_chain_ref*>(self.priv);
   const cchain& c = ref->rs->chains[ref->chain];
-  const bool prefetch = !c.live_prefetch.empty() || !c.set_prefetch.empty();
+  const bool prefetch = !c.live_prefetch.empty();
   live_keys keys[k_prefetch_ahead * 2];  // packet i's at [i % size]
   constexpr uint16_t ring = k_prefetch_ahead * 2;
   if (prefetch) [[unlikely]]

@@ -9,50 +9,101 @@
 
 namespace ctgate::nft {
 
-bool exact_index::insert(uint64_t v, uint32_t pos) {
-  if (v == k_empty) {
-    if (empty_key_pos_ == UINT32_MAX) ++keys_;
-    empty_key_pos_ = pos;
-    return true;
+exact_index::exact_index(const std::vector<uint64_t>& keys, bool positions) {
+  size_t cap = 2;
+  while (cap < 2 * keys.size()) cap *= 2;
+  capacity_ = cap;
+  mask_ = cap - 1;
+  shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
+  wide_ = std::any_of(keys.begin(), keys.end(), [](uint64_t k) { return k > UINT32_MAX; });
+  if (wide_)
+    keys64_.assign(cap, k_empty<uint64_t>);
+  else
+    keys32_.assign(cap, k_empty<uint32_t>);
+  if (positions) pos_.assign(cap, k_none);
+  keys_ = keys.size();
+  for (size_t p = 0; p < keys.size(); ++p) {
+    if (wide_)
+      place(keys64_, keys[p], static_cast<uint32_t>(p));
+    else
+      place(keys32_, static_cast<uint32_t>(keys[p]), static_cast<uint32_t>(p));
   }
-  if (2 * (keys_ + 1) > slots_.size()) return false;
-  size_t i = slot_of(v);
-  while (slots_[i].key != k_empty) i = (i + 1) & mask_;
-  slots_[i] = {v, pos};
-  ++keys_;
-  return true;
 }
 
-void exact_index::erase(uint64_t v) {
-  if (v == k_empty) {
-    if (empty_key_pos_ != UINT32_MAX) --keys_;
-    empty_key_pos_ = UINT32_MAX;
+// Precondition: v is not in the table, and the table has an empty slot.
+template <class K>
+void exact_index::place(std::vector<K>& keys, K v, uint32_t pos) {
+  if (v == k_empty<K>) {
+    empty_key_pos_ = pos_.empty() ? 0 : pos;
     return;
   }
   size_t i = slot_of(v);
-  while (slots_[i].key != v) {
-    if (slots_[i].key == k_empty) return;
+  while (keys[i] != k_empty<K>) i = (i + 1) & mask_;
+  keys[i] = v;
+  if (!pos_.empty()) pos_[i] = pos;
+}
+
+bool exact_index::insert(uint64_t v, uint32_t pos) {
+  if (!wide_ && v > UINT32_MAX) return false;
+  const bool all_ones = wide_ ? v == k_empty<uint64_t> : v == k_empty<uint32_t>;
+  if (!all_ones && 2 * (keys_ + 1) > capacity_) return false;
+  if (!all_ones || empty_key_pos_ == k_none) ++keys_;
+  if (wide_)
+    place(keys64_, v, pos);
+  else
+    place(keys32_, static_cast<uint32_t>(v), pos);
+  return true;
+}
+
+template <class K>
+void exact_index::remove(std::vector<K>& keys, K v) {
+  if (v == k_empty<K>) {
+    if (empty_key_pos_ != k_none) --keys_;
+    empty_key_pos_ = k_none;
+    return;
+  }
+  size_t i = slot_of(v);
+  while (keys[i] != v) {
+    if (keys[i] == k_empty<K>) return;
     i = (i + 1) & mask_;
   }
   --keys_;
   // Linear probing without tombstones: move back each later key of the cluster whose home is
   // not between the hole and it, so that every key stays reachable from its home.
-  for (size_t j = (i + 1) & mask_; slots_[j].key != k_empty; j = (j + 1) & mask_) {
-    const size_t home = slot_of(slots_[j].key);
+  for (size_t j = (i + 1) & mask_; keys[j] != k_empty<K>; j = (j + 1) & mask_) {
+    const size_t home = slot_of(keys[j]);
     const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;
-    slots_[i] = slots_[j];
+    keys[i] = keys[j];
+    if (!pos_.empty()) pos_[i] = pos_[j];
     i = j;
   }
-  slots_[i] = slot{};
+  keys[i] = k_empty<K>;
+  if (!pos_.empty()) pos_[i] = k_none;
+}
+
+void exact_index::erase(uint64_t v) {
+  if (wide_)
+    remove(keys64_, v);
+  else if (v <= UINT32_MAX)
+    remove(keys32_, static_cast<uint32_t>(v));
+}
+
+template <class K>
+void exact_index::list(const std::vector<K>& keys,
+                       std::vector<std::pair<uint64_t, uint32_t>>& out) const {
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (keys[i] != k_empty<K>) out.emplace_back(keys[i], pos_.empty() ? 0 : pos_[i]);
+  if (empty_key_pos_ != k_none) out.emplace_back(k_empty<K>, empty_key_pos_);
 }
 
 std::vector<std::pair<uint64_t, uint32_t>> exact_index::entries() const {
   std::vector<std::pair<uint64_t, uint32_t>> out;
   out.reserve(keys_);
-  for (const slot& s : slots_)
-    if (s.key != k_empty) out.emplace_back(s.key, s.pos);
-  if (empty_key_pos_ != UINT32_MAX) out.emplace_back(k_empty, empty_key_pos_);
+  if (wide_)
+    list(keys64_, out);
+  else
+    list(keys32_, out);
   return out;
 }
 
@@ -90,7 +141,7 @@ std::vector<value_range> subtract(const std::vector<value_range>& ranges,
 bool overlap(const exact_index& exact, const std::vector<uint64_t>& lo,
              const std::vector<uint64_t>& hi, const value_range& r) {
   if (!exact.empty()) {
-    if (r.lo == r.hi) return exact.find(r.lo) != UINT32_MAX;
+    if (r.lo == r.hi) return exact.find(r.lo) != k_none;
     for (const auto& kv : exact.entries())
       if (kv.first >= r.lo && kv.first <= r.hi) return true;
     return false;
@@ -115,7 +166,7 @@ std::unique_ptr<range_set> range_set::edited(const std::vector<value_range>& add
       std::vector<uint64_t> keys;
       for (const auto& kv : out->exact_.entries()) keys.push_back(kv.first);
       for (size_t k = i; k < add.size(); ++k) keys.push_back(add[k].lo);
-      out->exact_ = exact_index(keys);
+      out->exact_ = exact_index(keys, /*positions=*/false);
       break;
     }
     out->n_ = out->exact_.keys();

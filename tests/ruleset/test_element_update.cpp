@@ -226,31 +226,95 @@ TEST(ElementUpdate, OtherTextsTakeAFullLoad) {
 }
 
 // exact_index's insert and erase (backward-shift deletion) against std::set, on a crowded table.
+// Random inserts and erases against a std::set, for each layout: 32-bit keys (all fit) or
+// 64-bit keys, with positions (maps) or without (sets).
 TEST(ElementUpdate, ExactIndexEditsKeepEveryKeyReachable) {
-  std::mt19937_64 rng(7);
-  std::vector<uint64_t> keys;
-  std::set<uint64_t> want;
-  for (uint64_t k = 0; k < 40; ++k) {
-    keys.push_back(k * 3);
-    want.insert(k * 3);
-  }
-  exact_index ix(keys);  // 128 slots
-  for (int step = 0; step < 20000; ++step) {
-    const uint64_t v = rng() % 200;
-    if (rng() % 2 == 0) {
-      ix.erase(v);
-      want.erase(v);
-    } else if (!want.contains(v) && ix.insert(v, 1)) {
-      want.insert(v);
+  for (const uint64_t base : {uint64_t{0}, uint64_t{1} << 40})
+    for (const bool positions : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "base " << base << " positions " << positions);
+      std::mt19937_64 rng(7);
+      std::vector<uint64_t> keys;
+      std::set<uint64_t> want;
+      for (uint64_t k = 0; k < 40; ++k) {
+        keys.push_back(base + k * 3);
+        want.insert(base + k * 3);
+      }
+      exact_index ix(keys, positions);  // 128 slots
+      for (int step = 0; step < 20000; ++step) {
+        const uint64_t v = base + rng() % 200;
+        if (rng() % 2 == 0) {
+          ix.erase(v);
+          want.erase(v);
+        } else if (!want.contains(v) && ix.insert(v, 1)) {
+          want.insert(v);
+        }
+        ASSERT_EQ(ix.keys(), want.size());
+        if (step % 97 != 0) continue;
+        for (uint64_t x = base; x < base + 200; ++x)
+          ASSERT_EQ(ix.find(x) != k_none, want.contains(x)) << x;
+      }
+      const uint64_t all_ones = base ? UINT64_MAX : UINT32_MAX;  // the empty slot's pattern
+      ASSERT_TRUE(ix.insert(all_ones, 3));
+      EXPECT_EQ(ix.find(all_ones), positions ? 3u : 0u);
+      EXPECT_EQ(ix.keys(), want.size() + 1);
+      ix.erase(all_ones);
+      EXPECT_EQ(ix.find(all_ones), k_none);
+      EXPECT_EQ(ix.keys(), want.size());
     }
-    ASSERT_EQ(ix.keys(), want.size());
-    if (step % 97 != 0) continue;
-    for (uint64_t x = 0; x < 200; ++x) ASSERT_EQ(ix.find(x) != UINT32_MAX, want.contains(x)) << x;
+}
+
+// Keys that share a home slot make one long cluster; erasing any of them must leave every
+// other reachable (the cluster is shifted back), for both key widths.
+TEST(ElementUpdate, ExactIndexOverflowingBucketsStayReachable) {
+  for (const uint64_t base : {uint64_t{0}, uint64_t{1} << 40}) {
+    SCOPED_TRACE(testing::Message() << "base " << base);
+    std::vector<uint64_t> seed;
+    for (uint64_t k = 0; k < 40; ++k) seed.push_back(base + 1'000'000 + k);
+    exact_index ix(seed, true);  // 128 slots
+    for (uint64_t k : seed) ix.erase(k);
+    ASSERT_EQ(ix.keys(), 0u);
+    std::vector<uint64_t> same_home;
+    for (uint64_t v = base; same_home.size() < 40 && v < base + 100'000; ++v)
+      if (ix.home_of(v) == ix.home_of(base)) same_home.push_back(v);
+    ASSERT_EQ(same_home.size(), 40u);
+    std::mt19937_64 rng(11);
+    std::set<uint64_t> want;
+    for (int step = 0; step < 5000; ++step) {
+      const uint64_t v = same_home[rng() % same_home.size()];
+      if (rng() % 3 == 0) {
+        ix.erase(v);
+        want.erase(v);
+      } else if (!want.contains(v)) {
+        ASSERT_TRUE(ix.insert(v, static_cast<uint32_t>(v - base)));
+        want.insert(v);
+      }
+      ASSERT_EQ(ix.keys(), want.size());
+      for (uint64_t x : same_home)
+        ASSERT_EQ(ix.find(x), want.contains(x) ? static_cast<uint32_t>(x - base) : k_none) << x;
+    }
   }
-  ix.insert(UINT64_MAX, 3);
-  EXPECT_EQ(ix.find(UINT64_MAX), 3u);
-  ix.erase(UINT64_MAX);
-  EXPECT_EQ(ix.find(UINT64_MAX), UINT32_MAX);
+}
+
+// A table of 32-bit keys refuses a key that needs more (the caller rebuilds with every key,
+// and the new table is 64-bit); a 64-bit key is never found in it.
+TEST(ElementUpdate, ExactIndexOf32BitKeysRefusesAWiderKey) {
+  exact_index ix({1, 2, 3}, false);
+  EXPECT_FALSE(ix.insert(uint64_t{1} << 32, 0));
+  EXPECT_EQ(ix.find((uint64_t{1} << 32) | 1), k_none);
+  EXPECT_EQ(ix.find(UINT64_MAX), k_none);
+  exact_index wide({1, 2, uint64_t{1} << 32}, true);
+  EXPECT_EQ(wide.find(uint64_t{1} << 32), 2u);
+  EXPECT_EQ(wide.find(UINT32_MAX), k_none);
+  // A set of addresses edited past 32 bits through range_set::edited: rebuilt, every key kept.
+  std::vector<value_range> r;
+  for (uint64_t k = 0; k < 100; ++k) r.push_back({k * 2, k * 2});
+  range_set s(r);
+  ASSERT_TRUE(s.hashed());
+  auto e = s.edited({{uint64_t{1} << 33, uint64_t{1} << 33}}, {{4, 4}});
+  EXPECT_TRUE(e->contains(uint64_t{1} << 33));
+  EXPECT_TRUE(e->contains(198));
+  EXPECT_FALSE(e->contains(4));
+  EXPECT_EQ(e->size(), 100u);
 }
 
 }  // namespace
