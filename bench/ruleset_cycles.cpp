@@ -13,7 +13,10 @@
 //   rules_1000     1,000 such rules
 //   set_100k       one rule matching ip saddr against a 100,000-element set (hashed;
 //                  no source of the traffic is in it)
-//   set_100k_int   the same with an interval set of 100,000 prefixes (searched)
+//   set_100k_hit   `ip saddr @allowed counter accept` over 100,000 addresses that hold
+//                  every source of the traffic (10.1.0.2 up, gaps after them): every
+//                  lookup hits
+//   set_100k_int   the same as set_100k with an interval set of 100,000 prefixes (searched)
 //   vmap_10k       one rule `ip saddr vmap { ... }` with 10,000 entries (a
 //                  source in it is accepted, the others fall through to the
 //                  established rule)
@@ -171,6 +174,18 @@ std::string big_set(int n, bool interval) {
          "\t\tip saddr @blocked counter drop\n\t\tct state established counter accept\n\t}\n}\n";
 }
 
+// n addresses from our first source up, then every other one: all of our 65,000 sources
+// are in it, and every lookup hits.
+std::string allowed_set(int n) {
+  std::string elems;
+  for (int i = 0; i < n; i++) {
+    const uint32_t off = i < 65000 ? i + 2 : 65002 + 2 * static_cast<uint32_t>(i - 65000);
+    elems += (i ? ", " : "") + format_ipv4((10u << 24) | (1u << 16) | off);
+  }
+  return chain("\tset allowed {\n\t\ttype ipv4_addr;\n\t\telements = { " + elems + " }\n\t}\n") +
+         "\t\tip saddr @allowed counter accept\n\t\tct state established counter accept\n\t}\n}\n";
+}
+
 // A verdict map of n source addresses; our traffic's sources are 10.1.0.2 up,
 // so the first n hit it and the rest miss (and reach the established rule).
 std::string vmap(int n) {
@@ -249,6 +264,7 @@ int main(int argc, char** argv) {
                {"rules_10", rules(10)},
                {"rules_1000", rules(1000)},
                {"set_100k", big_set(100000, false)},
+               {"set_100k_hit", allowed_set(100000)},
                {"set_100k_int", big_set(100000, true)},
                {"vmap_10k", vmap(10000)},
                {"concat_100k", concat_set(100000)},

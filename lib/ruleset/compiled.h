@@ -61,14 +61,21 @@ inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
 // cycles better on 32-bit keys in cache, 7 worse on 64-bit ones, whose compare SSE2 lacks),
 // and each map position stored next to its key (more instructions per probe than the line
 // it saves).
+//
+// A table too big for the cache (k_filter_min_bytes and up) gets a filter in front: 8 bits per
+// key, 128 KiB for 100,000 keys, which stays in L2. Most lookups that miss read only the
+// filter: no miss to the table, and no probe loop whose exit the branch predictor cannot
+// guess. A lookup that hits pays the filter on top (one cached word).
 class exact_index {
  public:
   static constexpr size_t k_min_keys = 64;  // below this, the sorted array is as cheap
+  static constexpr size_t k_filter_min_bytes = 256 * 1024;
   // `keys` must be distinct. Without `positions` (sets), find() answers 0 for every key present.
   explicit exact_index(const std::vector<uint64_t>& keys, bool positions = true);
   exact_index() = default;
   // The position of v in the `keys` given to the constructor, k_none if absent.
   uint32_t find(uint64_t v) const {
+    if (!filter_.empty() && !maybe_present(v)) return k_none;
     if (wide_) return probe(keys64_.data(), v);
     return v > UINT32_MAX ? k_none : probe(keys32_.data(), static_cast<uint32_t>(v));
   }
@@ -94,6 +101,23 @@ class exact_index {
   size_t slot_of(uint64_t v) const {
     return static_cast<size_t>((v * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
   }
+  // The filter: a Bloom filter blocked by 64-bit word, three bits per key in the word its
+  // hash picks (a hash independent of slot_of's). Absent keys pass it about 3% of the time.
+  static uint64_t filter_hash(uint64_t v) { return v * 0xc2b2ae3d27d4eb4full; }
+  static uint64_t filter_bits(uint64_t h) {
+    return (uint64_t{1} << ((h >> 20) & 63)) | (uint64_t{1} << ((h >> 26) & 63)) |
+           (uint64_t{1} << ((h >> 32) & 63));
+  }
+  bool maybe_present(uint64_t v) const {
+    const uint64_t h = filter_hash(v);
+    const uint64_t bits = filter_bits(h);
+    return (filter_[h >> filter_shift_] & bits) == bits;
+  }
+  void filter_add(uint64_t v) {
+    const uint64_t h = filter_hash(v);
+    filter_[h >> filter_shift_] |= filter_bits(h);
+  }
+  void build_filter();
   template <class K>
   uint32_t probe(const K* keys, K v) const {
     if (v == k_empty<K>) [[unlikely]]
@@ -111,6 +135,8 @@ class exact_index {
   void list(const std::vector<K>& keys, std::vector<std::pair<uint64_t, uint32_t>>& out) const;
 
   // What every lookup reads first, then the slots: one of keys32_ and keys64_ holds the keys.
+  std::vector<uint64_t> filter_;  // empty while the table fits in cache
+  unsigned filter_shift_ = 63;
   size_t capacity_ = 0;
   size_t mask_ = 0;
   unsigned shift_ = 63;
@@ -120,6 +146,7 @@ class exact_index {
   std::vector<uint32_t> pos_;  // per slot, when positions are kept
   std::vector<uint64_t> keys64_;
   size_t keys_ = 0;
+  size_t stale_ = 0;  // keys erased since the filter was built (their bits stay set)
 };
 
 class range_set {

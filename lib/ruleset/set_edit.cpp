@@ -28,6 +28,30 @@ exact_index::exact_index(const std::vector<uint64_t>& keys, bool positions) {
     else
       place(keys32_, static_cast<uint32_t>(keys[p]), static_cast<uint32_t>(p));
   }
+  build_filter();
+}
+
+// One 64-bit word per 8 keys, a power of two; none while the slots fit in cache. Built from
+// every key, which also drops the bits of keys erased since.
+void exact_index::build_filter() {
+  stale_ = 0;
+  const size_t slot_bytes = wide_ ? sizeof(uint64_t) : sizeof(uint32_t);
+  if (capacity_ * slot_bytes < k_filter_min_bytes) {
+    std::vector<uint64_t>().swap(filter_);
+    return;
+  }
+  size_t words = 2;
+  while (words * 8 < keys_) words *= 2;
+  filter_.assign(words, 0);
+  filter_shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(words));
+  if (wide_) {
+    for (uint64_t k : keys64_)
+      if (k != k_empty<uint64_t>) filter_add(k);
+  } else {
+    for (uint32_t k : keys32_)
+      if (k != k_empty<uint32_t>) filter_add(k);
+  }
+  if (empty_key_pos_ != k_none) filter_add(wide_ ? k_empty<uint64_t> : k_empty<uint32_t>);
 }
 
 // Precondition: v is not in the table, and the table has an empty slot.
@@ -52,6 +76,7 @@ bool exact_index::insert(uint64_t v, uint32_t pos) {
     place(keys64_, v, pos);
   else
     place(keys32_, static_cast<uint32_t>(v), pos);
+  if (!filter_.empty()) filter_add(v);
   return true;
 }
 
@@ -83,10 +108,14 @@ void exact_index::remove(std::vector<K>& keys, K v) {
 }
 
 void exact_index::erase(uint64_t v) {
+  const size_t before = keys_;
   if (wide_)
     remove(keys64_, v);
   else if (v <= UINT32_MAX)
     remove(keys32_, static_cast<uint32_t>(v));
+  // An erased key's bits stay set (they may be other keys' too): the filter passes more absent
+  // keys, never fewer present ones. Rebuilt once a quarter of the keys went that way.
+  if (keys_ < before && !filter_.empty() && ++stale_ > keys_ / 4) build_filter();
 }
 
 template <class K>
