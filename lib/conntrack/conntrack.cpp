@@ -154,10 +154,15 @@ tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window
 ct_acct* unconfirmed_acct(ct_entry* e) {
   return reinterpret_cast<ct_acct*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window));
 }
+// Entry e's accounting record: behind it while unconfirmed, else at its position in the
+// table's array `acct` (not null: accounting is on).
+ct_acct* acct_record(ct_acct* acct, ct_entry* e) {
+  return e->pos == k_no_pos ? unconfirmed_acct(e) : &acct[e->pos];
+}
 // Packet `m`'s turn in its flow's accounting (`acct`: the table's array, loaded once per
 // burst; ct_acct.h). Callers test `acct` first: with accounting off, a test and no call.
 void account(ct_acct* acct, ct_entry* e, ct_dir dir, const rte_mbuf* mb, const pkt_meta* m) {
-  ct_acct* a = e->pos == k_no_pos ? unconfirmed_acct(e) : &acct[e->pos];
+  ct_acct* a = acct_record(acct, e);
   const auto* ip = rte_pktmbuf_mtod_offset(mb, const rte_ipv4_hdr*, m->l3_off);
   a->add(static_cast<unsigned>(dir), rte_be_to_cpu_16(ip->total_length));
 }
@@ -716,8 +721,8 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
 }
 
 const ct_acct* ct_acct_of(const flow_table& table, const ct_entry* e) {
-  if (!table.accounting()) return nullptr;
-  return e->pos == k_no_pos ? unconfirmed_acct(const_cast<ct_entry*>(e)) : table.acct_at(e->pos);
+  ct_acct* acct = table.accounting() ? table.acct_array() : nullptr;
+  return acct != nullptr ? acct_record(acct, const_cast<ct_entry*>(e)) : nullptr;
 }
 
 uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {

@@ -336,21 +336,41 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
 // ct [original|reply] bytes|packets|avgpkt (nft_ct_get_eval): one direction's count or both
 // summed; avgpkt is bytes / packets, 0 without packets. A flow without accounting reads 0, a
 // packet without a connection matches nothing.
+// What each accounting field reads: which directions, and which count.
+enum class acct_count : uint8_t { bytes, packets, avgpkt };
+struct acct_read {
+  bool original, reply;
+  acct_count count;
+};
+acct_read acct_read_of(field f) {
+  switch (f) {
+    case field::ct_bytes: return {true, true, acct_count::bytes};
+    case field::ct_packets: return {true, true, acct_count::packets};
+    case field::ct_avgpkt: return {true, true, acct_count::avgpkt};
+    case field::ct_original_bytes: return {true, false, acct_count::bytes};
+    case field::ct_original_packets: return {true, false, acct_count::packets};
+    case field::ct_original_avgpkt: return {true, false, acct_count::avgpkt};
+    case field::ct_reply_bytes: return {false, true, acct_count::bytes};
+    case field::ct_reply_packets: return {false, true, acct_count::packets};
+    default:
+      return {false, true, acct_count::avgpkt};  // ct_reply_avgpkt (callers check is_ct_acct_field)
+  }
+}
+
 bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t* v) {
   if (m->ct == nullptr) return false;
   const ct::ct_acct* a = rs.ct_table != nullptr ? ct::ct_acct_of(*rs.ct_table, m->ct) : nullptr;
-  const unsigned which = static_cast<unsigned>(f) - static_cast<unsigned>(field::ct_bytes);
-  const unsigned dir = which / 3;  // 0: both, 1: original, 2: reply
+  const acct_read r = acct_read_of(f);
   uint64_t packets = 0, bytes = 0;
   for (unsigned d = 0; a != nullptr && d < 2; d++) {
-    if (dir != 0 && d != dir - 1) continue;
+    if (!(d == 0 ? r.original : r.reply)) continue;
     packets += a->packets[d].load(std::memory_order_relaxed);
     bytes += a->bytes[d].load(std::memory_order_relaxed);
   }
-  switch (which % 3) {
-    case 0: *v = bytes; break;
-    case 1: *v = packets; break;
-    default: *v = packets != 0 ? bytes / packets : 0; break;
+  switch (r.count) {
+    case acct_count::bytes: *v = bytes; break;
+    case acct_count::packets: *v = packets; break;
+    case acct_count::avgpkt: *v = packets != 0 ? bytes / packets : 0; break;
   }
   return true;
 }
