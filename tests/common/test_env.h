@@ -174,6 +174,17 @@ inline pkt_spec udp(const char* src, uint16_t sport, const char* dst, uint16_t d
   return s;
 }
 
+// An ICMP echo request (ping) with `payload_len` bytes of data.
+inline pkt_spec echo_request(const char* src, const char* dst, uint16_t payload_len = 8) {
+  pkt_spec s;
+  s.src = ip(src);
+  s.dst = ip(dst);
+  s.proto = IPPROTO_ICMP;
+  s.icmp_type = 8;
+  s.payload_len = payload_len;
+  return s;
+}
+
 // A hook callback that counts packets (like an iptables rule with no target).
 struct counting_hook {
   uint64_t packets = 0;

@@ -115,14 +115,9 @@ TEST(Pipeline, ChecksumsAndIcmpErrors) {
 
 TEST(Pipeline, AnswersEchoToOwnAddress) {
   test_gateway t;
-  pkt_spec s;
-  s.src = ip("10.0.1.2");
-  s.dst = ip("10.0.1.1");
-  s.proto = IPPROTO_ICMP;
-  s.icmp_type = 8;
+  pkt_spec s = echo_request("10.0.1.2", "10.0.1.1", 56);
   s.icmp_id = 77;
   s.icmp_seq = 3;
-  s.payload_len = 56;
   t.send(0, s);
   ASSERT_EQ(t.sent.size(), 1u);
   auto [port, m] = t.sent[0];

@@ -459,12 +459,7 @@ table ip filter {
     meta pkttype host counter
   }
 })");
-  pkt_spec echo;
-  echo.src = ip("10.0.1.2");
-  echo.dst = ip("10.0.1.1");
-  echo.proto = IPPROTO_ICMP;
-  echo.icmp_type = 8;
-  echo.payload_len = 8;
+  pkt_spec echo = echo_request("10.0.1.2", "10.0.1.1");
   t.send(0, echo);
   parse_mac("ff:ff:ff:ff:ff:ff", echo.dst_mac.b);
   t.send(0, echo);
@@ -488,12 +483,7 @@ table ip mangle {
     icmp type echo-reply counter drop
   }
 })");
-  pkt_spec echo;
-  echo.src = ip("10.0.1.2");
-  echo.dst = ip("10.0.1.1");
-  echo.proto = IPPROTO_ICMP;
-  echo.icmp_type = 8;
-  echo.payload_len = 8;
+  pkt_spec echo = echo_request("10.0.1.2", "10.0.1.1");
   t.send(0, echo);
   EXPECT_TRUE(t.sent.empty());
   const std::string listing = list_ruleset(*t.gw);
