@@ -102,7 +102,8 @@ class exact_index {
     return static_cast<size_t>((v * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
   }
   // The filter: a Bloom filter blocked by 64-bit word, three bits per key in the word its
-  // hash picks (a hash independent of slot_of's). Absent keys pass it about 3% of the time.
+  // hash picks (a hash independent of slot_of's). Absent keys pass it 1 to 5% of the time
+  // (the bench's keys; docs/bench.md).
   static uint64_t filter_hash(uint64_t v) { return v * 0xc2b2ae3d27d4eb4full; }
   static uint64_t filter_bits(uint64_t h) {
     return (uint64_t{1} << ((h >> 20) & 63)) | (uint64_t{1} << ((h >> 26) & 63)) |

@@ -333,9 +333,6 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
   return l.over ? !ok : ok;
 }
 
-// ct [original|reply] bytes|packets|avgpkt (nft_ct_get_eval): one direction's count or both
-// summed; avgpkt is bytes / packets, 0 without packets. A flow without accounting reads 0, a
-// packet without a connection matches nothing.
 // What each accounting field reads: which directions, and which count.
 enum class acct_count : uint8_t { bytes, packets, avgpkt };
 struct acct_read {
@@ -357,6 +354,9 @@ acct_read acct_read_of(field f) {
   }
 }
 
+// ct [original|reply] bytes|packets|avgpkt (nft_ct_get_eval): one direction's count or both
+// summed; avgpkt is bytes / packets, 0 without packets. A flow without accounting reads 0, a
+// packet without a connection matches nothing.
 bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t* v) {
   if (m->ct == nullptr) return false;
   const ct::ct_acct* a = rs.ct_table != nullptr ? ct::ct_acct_of(*rs.ct_table, m->ct) : nullptr;
