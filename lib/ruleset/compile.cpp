@@ -597,10 +597,11 @@ class compiler {
 
   // The live-set lookups of a chain's rules, for the evaluator to prefetch, with the
   // matches in front of each. Not those keyed by a field a statement can change before the
-  // lookup (their keys are computed ahead).
+  // lookup (their keys are computed ahead), nor those of sets small enough to stay in cache.
   void note_live_lookups(cchain& cc) {
     auto note = [&](uint32_t lookup, uint32_t first_guard, uint32_t n_guards) {
       const live_lookup& ll = out_->live_lookups[lookup];
+      if (dyn_table::bytes_for(out_->live_sets[ll.set].size) < k_prefetch_min_bytes) return;
       for (size_t i = 0; i < ll.width; ++i)
         if (ll.fields[i] == field::meta_mark || ll.fields[i] == field::ct_mark ||
             ll.fields[i] == field::ct_zone || ll.fields[i] == field::tcp_option_maxseg)

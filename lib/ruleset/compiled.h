@@ -357,10 +357,10 @@ struct cchain {
   int32_t priority = 0;
   bool policy_drop = false;
   uint32_t first_rule = 0, n_rules = 0;
-  // Live-set lookups of this chain's own rules (at most k_max_prefetch): the evaluator
-  // prefetches each packet's slot a few packets ahead, as the flow table does, when the
-  // rule's matches before the lookup (its guards: `ct state new` in front of `update @s`)
-  // pass for the packet.
+  // Live-set lookups of this chain's own rules (at most k_max_prefetch), in sets too big to
+  // stay in cache: the evaluator prefetches the slots of a group of packets before it
+  // evaluates them, for the packets whose matches before the lookup (its guards: `ct state
+  // new` in front of `update @s`) pass.
   struct prefetch {
     uint32_t lookup;       // index into compiled_ruleset::live_lookups
     uint32_t first_guard;  // index into compiled_ruleset::matches
@@ -369,6 +369,9 @@ struct cchain {
   std::vector<prefetch> live_prefetch;
 };
 inline constexpr size_t k_max_prefetch = 2;
+// Live sets whose slots take less are not prefetched: they stay in cache, and computing the
+// key ahead cost more than the miss it hid (dynset_hot in docs/bench.md).
+inline constexpr size_t k_prefetch_min_bytes = 256 * 1024;
 
 // GCRA limiter (one atomic word): conforming while the theoretical arrival
 // time is at most `tolerance` ahead of now.

@@ -28,9 +28,7 @@ uint32_t deadline(uint32_t now_ms, uint32_t timeout_ms) {
 }  // namespace
 
 dyn_table::dyn_table(uint32_t size, bool limits, bool dpdk_memory)
-    : size_(size),
-      limits_(limits),
-      mask_(std::bit_ceil(std::max<uint32_t>(2 * size, kWindow)) - 1) {
+    : size_(size), limits_(limits), mask_(slots_for(size) - 1) {
   const size_t n = size_t{mask_} + 1;
   void* mem =
       dpdk_memory ? rte_malloc("dynset", n * sizeof(dyn_slot), RTE_CACHE_LINE_SIZE) : nullptr;
@@ -47,6 +45,10 @@ dyn_table::~dyn_table() {
     ::operator delete (slots_, std::align_val_t{64});
 }
 
+uint32_t dyn_table::slots_for(uint32_t size) {
+  return std::bit_ceil(std::max<uint32_t>(2 * size, kWindow));
+}
+
 uint32_t dyn_table::home(const dyn_key& k) const {
   uint64_t x = k.hi * 0x9e3779b97f4a7c15ull ^ k.lo;
   x ^= x >> 32;
@@ -55,8 +57,7 @@ uint32_t dyn_table::home(const dyn_key& k) const {
   return static_cast<uint32_t>(x) & mask_;
 }
 
-dyn_slot* dyn_table::find(const dyn_key& k, uint32_t now_ms, uint32_t* seen) const {
-  const uint32_t h = home(k);
+dyn_slot* dyn_table::find(const dyn_key& k, uint32_t h, uint32_t now_ms, uint32_t* seen) const {
   for (uint32_t i = 0; i < kWindow; ++i) {
     dyn_slot& s = slots_[(h + i) & mask_];
     const uint32_t before = s.state.load(std::memory_order_acquire);
@@ -95,9 +96,8 @@ void dyn_table::publish(dyn_slot& s, const dyn_key& k, uint32_t timeout_ms, uint
   s.state.store(next(s.state.load(std::memory_order_relaxed), kLive), std::memory_order_release);
 }
 
-dyn_table::outcome dyn_table::add(const dyn_key& k, uint32_t timeout_ms, bool refresh,
+dyn_table::outcome dyn_table::add(const dyn_key& k, uint32_t h, uint32_t timeout_ms, bool refresh,
                                   uint32_t now_ms, dyn_slot** slot) {
-  const uint32_t h = home(k);
   // One scan finds the element, or the slot to put it in: an expired element's (already
   // counted) before a free one. A claim lost to another worker scans again, once.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -125,7 +125,10 @@ dyn_table::outcome dyn_table::add(const dyn_key& k, uint32_t timeout_ms, bool re
       if (hi == k.hi && lo == k.lo && !dead) {
         if (refresh) {
           // A refresh races only with other refreshes of this live element: last one wins.
-          s.expires_ms.store(deadline(now_ms, timeout_ms), std::memory_order_relaxed);
+          // Not stored when the clock has not moved since the last: an element refreshed by
+          // every packet would otherwise dirty its line for every worker that reads it.
+          const uint32_t at = deadline(now_ms, timeout_ms);
+          if (at != expires) s.expires_ms.store(at, std::memory_order_relaxed);
           if (!limits_ && s.aux.load(std::memory_order_relaxed) != timeout_ms)
             s.aux.store(timeout_ms, std::memory_order_relaxed);
         }
@@ -159,16 +162,12 @@ dyn_table::outcome dyn_table::add(const dyn_key& k, uint32_t timeout_ms, bool re
   return outcome::full;
 }
 
-bool dyn_table::contains(const dyn_key& k, uint32_t now_ms) const {
-  return find(k, now_ms) != nullptr;
-}
-
 bool dyn_table::remove(const dyn_key& k, uint32_t now_ms) {
   bool removed = false;
   // Every copy: two workers adding one new key at once may both have added it.
   for (uint32_t tries = 0; tries < 2 * kWindow; ++tries) {
     uint32_t seen = 0;
-    dyn_slot* s = find(k, now_ms, &seen);
+    dyn_slot* s = find(k, home(k), now_ms, &seen);
     if (s == nullptr) break;
     // From the state find() saw: fails if the slot was rewritten since.
     if (s->state.compare_exchange_strong(seen, next(seen, kFree), std::memory_order_release,

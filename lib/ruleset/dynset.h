@@ -57,8 +57,18 @@ class dyn_table {
   // limit state the caller may use until its next lookup. Full: no free slot within the
   // key's probe window, or `size` elements already.
   outcome add(const dyn_key& k, uint32_t timeout_ms, bool refresh, uint32_t now_ms,
+              dyn_slot** slot) {
+    return add(k, home(k), timeout_ms, refresh, now_ms, slot);
+  }
+  // The same with k's home(), computed ahead (when its slot was prefetched).
+  outcome add(const dyn_key& k, uint32_t home, uint32_t timeout_ms, bool refresh, uint32_t now_ms,
               dyn_slot** slot);
-  bool contains(const dyn_key& k, uint32_t now_ms) const;
+  bool contains(const dyn_key& k, uint32_t now_ms) const {
+    return find(k, home(k), now_ms) != nullptr;
+  }
+  bool contains(const dyn_key& k, uint32_t home, uint32_t now_ms) const {
+    return find(k, home, now_ms) != nullptr;
+  }
   // Removes `k`; false if it was not there.
   bool remove(const dyn_key& k, uint32_t now_ms);
   // Control plane: frees expired elements, returns how many.
@@ -79,8 +89,12 @@ class dyn_table {
 
   uint32_t size() const { return size_; }
   bool limits() const { return limits_; }
-  // Where k's probe window starts (to prefetch before a lookup).
-  const void* home_of(const dyn_key& k) const { return &slots_[home(k)]; }
+  // Where k's probe window starts: its index (a hash of k), and the slot's address there (to
+  // prefetch before a lookup).
+  uint32_t home(const dyn_key& k) const;
+  const void* slot_at(uint32_t home) const { return &slots_[home]; }
+  // The bytes of the slots of a table of `size` elements.
+  static size_t bytes_for(uint32_t size) { return sizeof(dyn_slot) * slots_for(size); }
   uint32_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t bytes() const { return sizeof(dyn_slot) * (mask_ + 1); }
   // Probe window: an element lives in one of the kWindow slots after its hash.
@@ -90,9 +104,10 @@ class dyn_table {
   static bool expired(uint32_t expires_ms, uint32_t now_ms) {
     return expires_ms != 0 && static_cast<int32_t>(now_ms - expires_ms) >= 0;
   }
-  uint32_t home(const dyn_key& k) const;
-  // The live, unexpired slot holding k, or null; `seen`: its state when read.
-  dyn_slot* find(const dyn_key& k, uint32_t now_ms, uint32_t* seen = nullptr) const;
+  static uint32_t slots_for(uint32_t size);
+  // The live, unexpired slot holding k (whose home is `h`), or null; `seen`: its state when
+  // read.
+  dyn_slot* find(const dyn_key& k, uint32_t h, uint32_t now_ms, uint32_t* seen = nullptr) const;
   bool claim(dyn_slot& s, uint32_t seen) const;
   void publish(dyn_slot& s, const dyn_key& k, uint32_t timeout_ms, uint32_t now_ms) const;
 

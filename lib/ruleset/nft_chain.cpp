@@ -176,6 +176,17 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   return false;
 }
 
+// Reads the `width` fields of a key into `out`; false when the packet lacks one. One and two
+// fields, the usual keys, are unrolled: the loop cost more than the loads.
+[[gnu::always_inline]] inline bool load_fields(const field* f, size_t width, const rte_mbuf* mb,
+                                               const pkt_meta* m, uint64_t* out) {
+  if (width == 1) return load_field(f[0], mb, m, &out[0]);
+  if (width == 2) return load_field(f[0], mb, m, &out[0]) && load_field(f[1], mb, m, &out[1]);
+  for (size_t i = 0; i < width; ++i)
+    if (!load_field(f[i], mb, m, &out[i])) return false;
+  return true;
+}
+
 // Out of line, the two lookups of concatenated keys: rarer than plain matches, which should
 // not pay for their code.
 // A match: 1 in the set, 0 not, -1 the packet lacks a field (matches neither == nor !=, as
@@ -184,8 +195,9 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                 const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
   uint64_t key[k_max_concat];
-  for (size_t i = 0; i < cl.width; ++i)
-    if (!load_field(cl.fields[i], mb, m, &key[i])) return -1;
+  if (!load_fields(cl.fields, cl.width, mb, m, key)) return -1;
+  if (cl.width == 2 && cl.set != k_none)  // the usual `addr . port`, packed without a loop
+    return rs.sets[cl.set]->contains(key[0] << cl.shift[0] | key[1] << cl.shift[1]) ? 1 : 0;
   return concat_contains(rs, cl, key);
 }
 
@@ -195,8 +207,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                                       const rte_mbuf* mb, const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
   uint64_t key[k_max_concat];
-  for (size_t i = 0; i < cl.width; ++i)
-    if (!load_field(cl.fields[i], mb, m, &key[i])) return nullptr;
+  if (!load_fields(cl.fields, cl.width, mb, m, key)) return nullptr;
   return concat_map_find(rs, cl, key);
 }
 
@@ -219,9 +230,19 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 
 // A live set's key for this packet; false if the packet lacks one of its fields.
 bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_key* k) {
+  uint64_t a, b;
+  if (ll.width == 1) {  // the usual keys, without the parts array
+    if (!load_field(ll.fields[0], mb, m, &a)) return false;
+    *k = {a << 32, 0};
+    return true;
+  }
+  if (ll.width == 2) {
+    if (!load_field(ll.fields[0], mb, m, &a) || !load_field(ll.fields[1], mb, m, &b)) return false;
+    *k = {a << 32 | b, 0};
+    return true;
+  }
   uint64_t parts[k_max_concat] = {};
-  for (size_t i = 0; i < ll.width; ++i)
-    if (!load_field(ll.fields[i], mb, m, &parts[i])) return false;
+  if (!load_fields(ll.fields, ll.width, mb, m, parts)) return false;
   *k = dyn_key::of(parts);
   return true;
 }
@@ -231,33 +252,40 @@ bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_
 struct live_keys {
   const cchain* chain = nullptr;
   dyn_key keys[k_max_prefetch];
+  uint32_t homes[k_max_prefetch];  // the keys' dyn_table::home()
   uint8_t have = 0;   // bit j: keys[j] holds the packet's key for chain->live_prefetch[j]
   uint8_t lacks = 0;  // bit j: the packet lacks one of that lookup's fields
 };
 
-// The key of `lookup` for this packet, from `lk` when it has it; false if the packet lacks a
-// field.
-bool key_for(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb, const pkt_meta* m,
-             const live_keys* lk, dyn_key* k) {
+// The key of `lookup` for this packet and its home in `table`, from `lk` when it has them;
+// false if the packet lacks a field.
+bool key_for(const compiled_ruleset& rs, uint32_t lookup, const dyn_table& table,
+             const rte_mbuf* mb, const pkt_meta* m, const live_keys* lk, dyn_key* k,
+             uint32_t* home) {
   if (lk != nullptr) {
     for (size_t j = 0; j < lk->chain->live_prefetch.size(); ++j) {
       if (lk->chain->live_prefetch[j].lookup != lookup) continue;
       if (lk->lacks >> j & 1) return false;
       if (lk->have >> j & 1) {
         *k = lk->keys[j];
+        *home = lk->homes[j];
         return true;
       }
     }
   }
-  return live_key(rs.live_lookups[lookup], mb, m, k);
+  if (!live_key(rs.live_lookups[lookup], mb, m, k)) return false;
+  *home = table.home(*k);
+  return true;
 }
 
 // `KEY @live_set`: 1 in the set, 0 not, -1 the packet lacks a field.
 [[gnu::noinline]] int live_in(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb,
                               const pkt_meta* m, uint32_t now_ms, const live_keys* lk) {
+  const dyn_table& table = *rs.live_sets[rs.live_lookups[lookup].set].table;
   dyn_key k;
-  if (!key_for(rs, lookup, mb, m, lk, &k)) return -1;
-  return rs.live_sets[rs.live_lookups[lookup].set].table->contains(k, now_ms) ? 1 : 0;
+  uint32_t home;
+  if (!key_for(rs, lookup, table, mb, m, lk, &k, &home)) return -1;
+  return table.contains(k, home, now_ms) ? 1 : 0;
 }
 
 // Counted sets' elements go when their count is 0 (Linux: the set's gc asks nft_connlimit's
@@ -308,10 +336,10 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
 // packet lacks a field, the set is full, or the element's limit or count does not match).
 [[gnu::noinline]] bool update_live_set(worker_ctx& w, compiled_ruleset& rs, const cstmt& s,
                                        const rte_mbuf* mb, const pkt_meta* m, const live_keys* lk) {
-  const live_lookup& ll = rs.live_lookups[s.live];
+  const live_set& ls = rs.live_sets[rs.live_lookups[s.live].set];
   dyn_key k;
-  if (!key_for(rs, s.live, mb, m, lk, &k)) return false;
-  const live_set& ls = rs.live_sets[ll.set];
+  uint32_t home;
+  if (!key_for(rs, s.live, *ls.table, mb, m, lk, &k, &home)) return false;
   const auto op = static_cast<set_op>(s.value);
   if (s.kind == stmt_kind::dynset && op == set_op::delete_) {
     ls.table->remove(k, w.now_ms);
@@ -319,7 +347,7 @@ void collect_counted_set(worker_ctx& w, const live_set& ls) {
   }
   const uint32_t timeout = s.elem_timeout_ms != 0 ? s.elem_timeout_ms : ls.timeout_ms;
   dyn_slot* slot = nullptr;
-  if (ls.table->add(k, timeout, op == set_op::update, w.now_ms, &slot) ==
+  if (ls.table->add(k, home, timeout, op == set_op::update, w.now_ms, &slot) ==
       dyn_table::outcome::full) {
     w.counters.add(dp_counter::set_full);
     return false;
@@ -820,11 +848,17 @@ inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, r
       continue;
     }
     lk->have |= static_cast<uint8_t>(1u << j);
-    rte_prefetch0(rs.live_sets[ll.set].table->home_of(lk->keys[j]));
+    const dyn_table& table = *rs.live_sets[ll.set].table;
+    lk->homes[j] = table.home(lk->keys[j]);
+    rte_prefetch0(table.slot_at(lk->homes[j]));
   }
 }
 
-constexpr uint16_t k_prefetch_ahead = 4;
+// Packets whose live-set slots are prefetched before the first of them is evaluated. The
+// whole group, not a few packets ahead: a chain's rules take tens of cycles per packet, far
+// less than a miss to DRAM, so a short distance left most of the miss exposed (ct_new_dynset
+// in docs/design/dynamic-sets.md).
+constexpr uint16_t k_prefetch_group = 32;
 
 }  // namespace
 
@@ -832,19 +866,23 @@ uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, 
                         verdict* v) {
   const auto* ref = static_cast<const nft_chain_ref*>(self.priv);
   const cchain& c = ref->rs->chains[ref->chain];
-  const bool prefetch = !c.live_prefetch.empty();
-  live_keys keys[k_prefetch_ahead * 2];  // packet i's at [i % size]
-  constexpr uint16_t ring = k_prefetch_ahead * 2;
-  if (prefetch) [[unlikely]]
-    for (uint16_t i = 0; i < n && i < k_prefetch_ahead; i++)
-      prefetch_live(*ref->rs, c, pkts[i], w.now_ms, &keys[i % ring]);
   uint16_t rejected = 0;
-  for (uint16_t i = 0; i < n; i++) {
-    if (prefetch && i + k_prefetch_ahead < n) [[unlikely]]
-      prefetch_live(*ref->rs, c, pkts[i + k_prefetch_ahead], w.now_ms,
-                    &keys[(i + k_prefetch_ahead) % ring]);
-    v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i], prefetch ? &keys[i % ring] : nullptr);
-    rejected += v[i] != verdict::accept;
+  if (c.live_prefetch.empty()) [[likely]] {
+    for (uint16_t i = 0; i < n; i++) {
+      v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i], nullptr);
+      rejected += v[i] != verdict::accept;
+    }
+    return rejected;
+  }
+  live_keys keys[k_prefetch_group];
+  for (uint16_t first = 0; first < n; first += k_prefetch_group) {
+    const uint16_t end = std::min<uint16_t>(n, first + k_prefetch_group);
+    for (uint16_t i = first; i < end; i++)
+      prefetch_live(*ref->rs, c, pkts[i], w.now_ms, &keys[i - first]);
+    for (uint16_t i = first; i < end; i++) {
+      v[i] = eval_packet(w, *ref->rs, ref->chain, pkts[i], &keys[i - first]);
+      rejected += v[i] != verdict::accept;
+    }
   }
   return rejected;
 }

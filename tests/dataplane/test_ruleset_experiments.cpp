@@ -333,6 +333,27 @@ table ip filter {
   EXPECT_TRUE(verdict(tcp("10.0.1.20", 1018, "10.0.2.2", 80, TCPF_SYN)));
 }
 
+// One burst of 32 packets, 16 sources each sent twice: the second packet of a source finds
+// the element its first added earlier in the same burst, whether the set is big enough for
+// its slots to be prefetched before the burst is evaluated (`big`) or not (`small`).
+TEST(RulesetCommands, DynamicSetsSeeElementsAddedEarlierInTheBurst) {
+  for (const char* size : {"size 65535", "size 64"}) {
+    SCOPED_TRACE(size);
+    test_gateway t(cfg(false));
+    load(t, std::string("table ip filter {\n  set seen { type ipv4_addr; flags dynamic; ") + size +
+                "; }\n  chain forward {\n    type filter hook forward priority filter;\n"
+                "    ip saddr @seen counter drop\n    add @seen { ip saddr }\n  }\n}\n");
+    std::vector<rte_mbuf*> pkts;
+    for (int i = 0; i < 32; ++i) {
+      const std::string src = "10.0.1." + std::to_string(100 + i % 16);
+      pkts.push_back(t.make(udp(src.c_str(), static_cast<uint16_t>(2000 + i), "10.0.2.2", 53)));
+    }
+    t.burst(0, pkts);
+    EXPECT_EQ(t.sent.size(), 16u);
+    EXPECT_TRUE(contains(list_ruleset(*t.gw), "ip saddr @seen counter packets 16 ")) << size;
+  }
+}
+
 // quota (issue 12): every packet reaching it consumes its IP length; `over` matches once the
 // total reaches the quota. The listing shows what is used; a load that keeps the rule keeps it.
 TEST(RulesetCommands, QuotaDropsOnceUsedUp) {
