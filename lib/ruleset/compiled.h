@@ -62,8 +62,9 @@ inline size_t last_at_or_below(const std::vector<uint64_t>& lo, uint64_t v) {
 // and each map position stored next to its key (more instructions per probe than the line
 // it saves).
 //
-// A table too big for the cache (k_filter_min_bytes and up) gets a filter in front: 8 bits per
-// key, 128 KiB for 100,000 keys, which stays in L2. Most lookups that miss read only the
+// A table too big for the cache (k_filter_min_bytes and up) gets a filter in front, an eighth
+// of its size: 8 bits per 32-bit key (128 KiB for 100,000 addresses, which stays in L2), 16 per
+// 64-bit key. Most lookups that miss read only the
 // filter: no miss to the table, and no probe loop whose exit the branch predictor cannot
 // guess. A lookup that hits pays the filter on top (one cached word).
 class exact_index {

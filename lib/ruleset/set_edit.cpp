@@ -31,8 +31,11 @@ exact_index::exact_index(const std::vector<uint64_t>& keys, bool positions) {
   build_filter();
 }
 
-// One 64-bit word per 8 keys, a power of two; none while the slots fit in cache. Built from
-// every key, which also drops the bits of keys erased since.
+// A power of two of 64-bit words, an eighth of the table's bytes: 8 bits per key for 32-bit
+// keys, 16 for 64-bit ones, whose table is twice as big and each pass through the filter a
+// costlier miss (at 8 bits, about 5% of concat_100k's absent keys passed, and the lookup cost
+// 8 cycles more; docs/bench.md). None while the slots fit in cache. Built from every key,
+// which also drops the bits of keys erased since.
 void exact_index::build_filter() {
   stale_ = 0;
   const size_t slot_bytes = wide_ ? sizeof(uint64_t) : sizeof(uint32_t);
@@ -40,8 +43,9 @@ void exact_index::build_filter() {
     std::vector<uint64_t>().swap(filter_);
     return;
   }
+  const size_t keys_per_word = wide_ ? 4 : 8;
   size_t words = 2;
-  while (words * 8 < keys_) words *= 2;
+  while (words * keys_per_word < keys_) words *= 2;
   filter_.assign(words, 0);
   filter_shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(words));
   if (wide_) {
