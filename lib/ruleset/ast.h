@@ -176,6 +176,34 @@ enum class stmt_kind : uint8_t {
   quota,           // quota [over|until] N bytes|kbytes|mbytes [used M ...] (nft_quota)
   ct_timeout_set,  // ct timeout set "NAME": the flow follows a timeout policy (obj_name)
   ct_count,        // ct count [over] N: open connections that passed it (nft_connlimit)
+  nat,             // snat|dnat|masquerade|redirect (nat_spec below): terminal, as in nft
+};
+
+// What a NAT statement asks for (nft_nat, nft_masq, nft_redir).
+enum class nat_kind : uint8_t { snat, dnat, masquerade, redirect };
+// Its flags, at the kernel's NF_NAT_RANGE_* bits.
+enum : uint8_t {
+  NAT_F_RANDOM = 1u << 2,        // random: the port search starts at a hash of the flow
+  NAT_F_PERSISTENT = 1u << 3,    // persistent: the address depends on the source only
+  NAT_F_FULLY_RANDOM = 1u << 4,  // fully-random: ... at a random number
+};
+inline const char* nat_kind_name(nat_kind k) {
+  switch (k) {
+    case nat_kind::snat: return "snat";
+    case nat_kind::dnat: return "dnat";
+    case nat_kind::masquerade: return "masquerade";
+    case nat_kind::redirect: return "redirect";
+  }
+  return "snat";
+}
+struct nat_spec {
+  nat_kind kind = nat_kind::snat;
+  bool show_family = false;  // listed as `snat ip to ...`: nft names the family in inet tables
+  bool has_addr = false;     // snat/dnat to ADDR[-ADDR]
+  uint32_t addr_min = 0, addr_max = 0;  // host order
+  bool has_port = false;                // ...:PORT[-PORT], or masquerade|redirect to :PORT
+  uint16_t port_min = 0, port_max = 0;
+  uint8_t flags = 0;  // NAT_F_*
 };
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
@@ -264,6 +292,7 @@ struct statement {
   // from == jhash: `symhash mod N [offset M]` instead (no key: the packet's flow, the same
   // for both directions).
   bool hash_symmetric = false;
+  nat_spec nat;  // kind == nat
   std::string map_name;
   std::vector<value_range> map_keys;
   std::vector<map_data> map_values;
@@ -294,7 +323,7 @@ struct chain {
   std::string name;
   location loc;
   bool base = false;            // has `type ... hook ... priority ...;`
-  std::string type = "filter";  // filter, or route (output only; runs as filter)
+  std::string type = "filter";  // filter, route (output only; runs as filter), or nat
   nft::hook hook = nft::hook::input;
   int32_t priority = 0;
   bool policy_drop = false;  // policy accept|drop (base chains)

@@ -51,8 +51,8 @@ class reference_check {
  public:
   reference_check(const ruleset& rs, const std::vector<table_info>& info,
                   const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
-                  const std::vector<reject_use>& rejects)
-      : rs_(rs), info_(info), jumps_(jumps), set_uses_(set_uses), rejects_(rejects) {}
+                  const std::vector<reject_use>& rejects, const std::vector<nat_use>& nats)
+      : rs_(rs), info_(info), jumps_(jumps), set_uses_(set_uses), rejects_(rejects), nats_(nats) {}
 
   void check_references() {
     for (const set_use& u : set_uses_) {
@@ -106,6 +106,7 @@ class reference_check {
     }
     for (size_t ti = 0; ti < edges.size(); ++ti) check_loops(ti, edges[ti]);
     check_reject_hooks(edges);
+    check_nat_hooks(edges);
   }
 
  private:
@@ -204,11 +205,64 @@ class reference_check {
     }
   }
 
+  // The kernel takes NAT statements only in chains of type nat, snat and masquerade at
+  // postrouting and input, dnat and redirect at prerouting and output (nft_nat_validate):
+  // each statement is checked against every base chain that reaches its chain.
+  void check_nat_hooks(
+      const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges) {
+    for (const nat_use& n : nats_) {
+      if (info_[n.table].deleted) continue;
+      const auto& chains = rs_.tables[n.table].chains;
+      const bool source = n.kind == nat_kind::snat || n.kind == nat_kind::masquerade;
+      for (size_t b = 0; b < chains.size(); ++b) {
+        const chain& bc = chains[b];
+        if (info_[n.table].chain_deleted[b] || !bc.base) continue;
+        if (b != n.chain && !reaches(edges[n.table], b, n.chain)) continue;
+        pos at = n.at;
+        if (n.base)
+          for (const jump_ref& j : jumps_)
+            if (!j.base && j.table == n.table) at = j.at;
+        const char* what = nat_kind_name(n.kind);
+        const std::string nft = "; nft: Could not process rule: Operation not supported)";
+        if (bc.type != "nat")
+          fail(at, std::string(what) + " is only valid in chains of type nat (base chain '" +
+                       bc.name + "' is type " + bc.type + nft);
+        const bool ok = source ? bc.hook == hook::postrouting || bc.hook == hook::input
+                               : bc.hook == hook::prerouting || bc.hook == hook::output;
+        if (!ok)
+          fail(at, std::string(what) + " is not allowed in the " + hook_name(bc.hook) +
+                       " hook (base chain '" + bc.name + "'; " + what + " runs at " +
+                       (source ? "postrouting and input" : "prerouting and output") + nft);
+      }
+    }
+  }
+
+  // Whether chain `from` reaches chain `to` through jumps and gotos.
+  static bool reaches(const std::vector<std::vector<std::pair<size_t, const jump_ref*>>>& g,
+                      size_t from, size_t to) {
+    std::vector<bool> seen(g.size(), false);
+    std::vector<size_t> todo{from};
+    seen[from] = true;
+    while (!todo.empty()) {
+      const size_t c = todo.back();
+      todo.pop_back();
+      for (const auto& [next, ref] : g[c]) {
+        if (next == to) return true;
+        if (!seen[next]) {
+          seen[next] = true;
+          todo.push_back(next);
+        }
+      }
+    }
+    return false;
+  }
+
   const ruleset& rs_;
   const std::vector<table_info>& info_;
   const std::vector<jump_ref>& jumps_;
   const std::vector<set_use>& set_uses_;
   const std::vector<reject_use>& rejects_;
+  const std::vector<nat_use>& nats_;
 };
 
 // An element added again to a set changes nothing; to a map, it must map to the same thing
@@ -336,8 +390,8 @@ void add_reject_dependency(rule& rl, uint8_t l4, const pos& at, const location& 
 
 void check_references(const ruleset& rs, const std::vector<table_info>& info,
                       const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
-                      const std::vector<reject_use>& rejects) {
-  reference_check(rs, info, jumps, set_uses, rejects).check_references();
+                      const std::vector<reject_use>& rejects, const std::vector<nat_use>& nats) {
+  reference_check(rs, info, jumps, set_uses, rejects, nats).check_references();
 }
 
 }  // namespace ctgate::nft::detail

@@ -84,6 +84,17 @@ struct reject_use {
   bool rt_mtu = false;  // `tcp option maxseg size set rt mtu` rather than reject
 };
 
+// A NAT statement: only valid in chains of type nat at the hooks its kind runs at, checked
+// against the base chains that reach its chain.
+struct nat_use {
+  size_t table;
+  size_t chain;
+  pos at;
+  uint64_t rule = 0;
+  bool base = false;  // loaded before this file (as reject_use::base)
+  nat_kind kind = nat_kind::snat;
+};
+
 // "table ip NAME", as messages name a table.
 std::string table_title(const ruleset& rs, size_t ti);
 
@@ -106,6 +117,6 @@ void add_reject_dependency(rule& rl, uint8_t l4, const pos& at, const location& 
 // Deleted tables and chains, and references of deleted rules, are left out.
 void check_references(const ruleset& rs, const std::vector<table_info>& info,
                       const std::vector<jump_ref>& jumps, const std::vector<set_use>& set_uses,
-                      const std::vector<reject_use>& rejects);
+                      const std::vector<reject_use>& rejects, const std::vector<nat_use>& nats);
 
 }  // namespace ctgate::nft::detail

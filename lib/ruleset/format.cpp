@@ -383,6 +383,28 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::ct_timeout_set: return "ct timeout set \"" + s.obj_name + "\"";
     case stmt_kind::ct_count:
       return std::string("ct count ") + (s.over ? "over " : "") + std::to_string(s.value);
+    case stmt_kind::nat: {
+      const nat_spec& n = s.nat;
+      std::string out = nat_kind_name(n.kind);
+      if (n.show_family) out += " ip";
+      if (n.has_addr || n.has_port) out += " to ";
+      if (n.has_addr) {
+        out += detail::ipv4_to_string(n.addr_min);
+        if (n.addr_max != n.addr_min) out += "-" + detail::ipv4_to_string(n.addr_max);
+      }
+      if (n.has_port) {
+        out += ":" + std::to_string(n.port_min);
+        if (n.port_max != n.port_min) out += "-" + std::to_string(n.port_max);
+      }
+      // nft's order: random, fully-random, persistent.
+      std::string flags;
+      for (const auto& [bit, name] :
+           {std::pair{NAT_F_RANDOM, "random"}, std::pair{NAT_F_FULLY_RANDOM, "fully-random"},
+            std::pair{NAT_F_PERSISTENT, "persistent"}})
+        if (n.flags & bit) flags += (flags.empty() ? "" : ",") + std::string(name);
+      if (!flags.empty()) out += " " + flags;
+      return out;
+    }
     case stmt_kind::synproxy: {
       std::string out = "synproxy";
       if (s.mss != 0) out += " mss " + std::to_string(s.mss);

@@ -36,7 +36,7 @@ ruleset parser::run(const ruleset* base) {
     }
     command();
   }
-  check_references(rs_, info_, jumps_, set_uses_, rejects_);
+  check_references(rs_, info_, jumps_, set_uses_, rejects_, nat_uses_);
   check_object_uses();
   mark_dynamic_sets();
   compact();
@@ -79,6 +79,8 @@ void parser::adopt(const ruleset& base) {
                 {ti, ci, st.target, pos{}, st.kind == stmt_kind::goto_, rl.handle, true});
           if (st.kind == stmt_kind::reject || st.rt_mtu)
             rejects_.push_back({ti, ci, pos{}, rl.handle, true, st.rt_mtu});
+          if (st.kind == stmt_kind::nat)
+            nat_uses_.push_back({ti, ci, pos{}, rl.handle, true, st.nat.kind});
           for (const map_data& d : st.map_values)
             if (!d.target.empty())
               jumps_.push_back(
@@ -313,6 +315,7 @@ void parser::flush_cmd() {
   jumps_.clear();
   set_uses_.clear();
   rejects_.clear();
+  nat_uses_.clear();
   obj_uses_.clear();
   rules_ = 0;
   elements_ = 0;
@@ -709,10 +712,8 @@ void parser::hook_spec(size_t ti, size_t ci) {
   chain& ch = rs_.tables[ti].chains[ci];
   const token kw = take();
   const token type = expect_name("chain type");
-  if (type.text != "filter" && type.text != "route") {
-    if (type.text == "nat") unsupported(type, "chain type " + type.text);
-    fail(type, "unknown chain type '" + type.text + "', expecting filter or route");
-  }
+  if (type.text != "filter" && type.text != "route" && type.text != "nat")
+    fail(type, "unknown chain type '" + type.text + "', expecting filter, route or nat");
   expect_word("hook");
   const token h = expect_name("hook");
   const std::optional<hook> hk = hook_of(h.text);
@@ -729,6 +730,10 @@ void parser::hook_spec(size_t ti, size_t ci) {
     fail(span_from(type),
          "chain type route is only valid at hook output (nft: Operation not "
          "supported)");
+  if (type.text == "nat" && *hk == hook::forward)
+    fail(span_from(type),
+         "chain type nat is not valid at hook forward: NAT runs at prerouting, input, output "
+         "and postrouting (nft: Could not process rule: Operation not supported)");
   expect_word("priority");
   priority_spec(ch, *hk);
   ch.base = true;
@@ -809,6 +814,8 @@ void parser::give_rule_handle(size_t ti, rule& rl, uint64_t handle) {
     if (r.rule == provisional) r.rule = rl.handle;
   for (reject_use& r : rejects_)
     if (r.rule == provisional) r.rule = rl.handle;
+  for (nat_use& r : nat_uses_)
+    if (r.rule == provisional) r.rule = rl.handle;
   for (obj_use& r : obj_uses_)
     if (r.rule == provisional) r.rule = rl.handle;
 }
@@ -838,6 +845,7 @@ void parser::forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint
   };
   std::erase_if(jumps_, gone);
   std::erase_if(rejects_, gone);
+  std::erase_if(nat_uses_, gone);
   std::erase_if(set_uses_, gone);
   std::erase_if(obj_uses_, gone);
 }

@@ -266,6 +266,8 @@ class parser {
   void log_options(statement& st);
   void log_flags(statement& st);
   void synproxy_options(statement& st);
+  void nat_options(const token& head, statement& st, bool transport);
+  void nat_ports(statement& st, bool transport);
   void meter_body(statement& st);
   void quota_options(statement& st);
   uint64_t byte_amount();
@@ -297,6 +299,8 @@ class parser {
   std::vector<jump_ref> jumps_;
   std::vector<set_use> set_uses_;
   std::vector<reject_use> rejects_;
+  std::vector<nat_use> nat_uses_;
+  bool rule_transport_ = false;  // the rule being parsed matches a transport protocol
   // `counter|quota|limit name "NAME"` in this file's rules, checked once the file is read (a
   // table block may declare the object after the rule).
   struct obj_use {

@@ -23,7 +23,18 @@ int popcount(uint64_t v) {
 
 bool is_verdict(stmt_kind k) {
   return k == stmt_kind::accept || k == stmt_kind::drop || k == stmt_kind::reject ||
-         k == stmt_kind::jump || k == stmt_kind::goto_ || k == stmt_kind::return_;
+         k == stmt_kind::jump || k == stmt_kind::goto_ || k == stmt_kind::return_ ||
+         k == stmt_kind::nat;
+}
+
+// Whether a match tells the transport protocol, as nft requires before a NAT statement maps
+// ports: a field of a transport header, or `ip protocol` / `meta l4proto` compared for
+// equality (one protocol or a set of them).
+bool matches_transport(const match& mt) {
+  if (l4_proto_of(mt.f) != 0 || mt.f == field::th_sport || mt.f == field::th_dport) return true;
+  for (field g : mt.concat)
+    if (l4_proto_of(g) != 0) return true;
+  return (mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.op == cmp_op::eq;
 }
 
 // An anonymous set's values in the order nft lists them: ascending.
@@ -55,7 +66,7 @@ bool parser::starts_match() {
 bool parser::starts_statement() {
   const std::string& w = peek().text;
   if (one_of(w, {"counter", "accept", "drop", "reject", "notrack", "jump", "goto", "return", "log",
-                 "limit", "synproxy", "meter", "quota"}))
+                 "limit", "synproxy", "meter", "quota", "snat", "dnat", "masquerade", "redirect"}))
     return true;
   if (w == "ct" && at_word("count", 1)) return true;
   if (w == "meta" || w == "ct") return at_word("set", 2);
@@ -70,6 +81,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   rule rl;
   const token first = peek();
   uint8_t l4 = 0;  // transport protocol the rule is known to match, 0 if any
+  rule_transport_ = false;
   bool verdict = false;
   std::string first_stmt;
   std::optional<pos> tcp_reset_at;
@@ -148,6 +160,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
         fail(span_from(head), "meta nfproto is only useful in the inet family");
       match mt = parse_match(head, f, std::move(concat));
       track_l4(mt, span_from(t), l4);
+      rule_transport_ = rule_transport_ || matches_transport(mt);
       rl.matches.push_back(std::move(mt));
     } else {
       statement st = parse_statement(ti, ci);
@@ -712,6 +725,11 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "synproxy") {
     st.kind = stmt_kind::synproxy;
     synproxy_options(st);
+  } else if (one_of(w, {"snat", "dnat", "masquerade", "redirect"})) {
+    st.kind = stmt_kind::nat;
+    nat_options(head, st, rule_transport_);
+    st.nat.show_family = st.nat.has_addr && rs_.tables[ti].fam == family::inet;
+    nat_uses_.push_back({ti, ci, pos_of(head), rule_handle_, false, st.nat.kind});
   } else if (w == "meter") {
     st.kind = stmt_kind::meter;
     meter_body(st);
@@ -882,6 +900,71 @@ void parser::synproxy_options(statement& st) {
       break;
     }
   }
+}
+
+// snat|dnat [ip] [to] ADDR[-ADDR][:PORT[-PORT]] [FLAGS]
+// masquerade [to :PORT[-PORT]] [FLAGS]
+// redirect [to [:]PORT[-PORT]] [FLAGS]
+// FLAGS: random, fully-random, persistent, comma-separated (a second list replaces the
+// first, as nft's grammar does). Ports need a transport protocol match before them.
+void parser::nat_options(const token& head, statement& st, bool transport) {
+  nat_spec& n = st.nat;
+  const std::string& w = head.text;
+  n.kind = w == "snat"         ? nat_kind::snat
+           : w == "dnat"       ? nat_kind::dnat
+           : w == "masquerade" ? nat_kind::masquerade
+                               : nat_kind::redirect;
+  const bool addressed = n.kind == nat_kind::snat || n.kind == nat_kind::dnat;
+  // `snat ip to ...` names the family; `snat ip saddr map { ... }` (and `dnat tcp dport map`,
+  // the old form without `to`) maps a key to the address.
+  if (addressed && at_word("ip") && (at_word("to", 1) || peek(1).kind == tok::number)) take();
+  if (addressed && at_word("ip6")) unsupported(peek(), std::string(w) + " ip6 (IPv6 NAT)");
+  const bool to = accept_word("to");
+  if (addressed) {
+    if (at(tok::word) || at(tok::set_ref))
+      unsupported(peek(), std::string(w) + " to a mapped address (" + w + " to KEY map { ... })");
+    if (!to && !at(tok::number) && !at(tok::colon)) unexpected(peek(), "to");
+    if (!at(tok::colon)) {
+      const token first = peek();
+      n.has_addr = true;
+      n.addr_min = n.addr_max = static_cast<uint32_t>(scalar(vkind::addr));
+      if (accept(tok::dash)) n.addr_max = static_cast<uint32_t>(scalar(vkind::addr));
+      if (n.addr_max < n.addr_min) fail(span_from(first), "Range has zero or negative size");
+    }
+    if (accept(tok::colon)) nat_ports(st, transport);
+  } else if (to) {
+    // masquerade to :PORT[-PORT]; redirect to [:]PORT[-PORT]
+    const bool colon = accept(tok::colon);
+    if (!colon && n.kind == nat_kind::masquerade) unexpected(peek(), "colon");
+    nat_ports(st, transport);
+  }
+  while (at_word("random") || at_word("fully-random") || at_word("persistent")) {
+    n.flags = 0;  // a list after a list replaces it, as in nft
+    do {
+      const token f = expect_name("nat flag");
+      if (f.text == "random")
+        n.flags |= NAT_F_RANDOM;
+      else if (f.text == "fully-random")
+        n.flags |= NAT_F_FULLY_RANDOM;
+      else if (f.text == "persistent")
+        n.flags |= NAT_F_PERSISTENT;
+      else
+        unexpected(f, "random, fully-random or persistent");
+    } while (accept(tok::comma));
+  }
+}
+
+// PORT[-PORT] after a NAT statement's colon.
+void parser::nat_ports(statement& st, bool transport) {
+  nat_spec& n = st.nat;
+  const token first = peek();
+  n.has_port = true;
+  n.port_min = n.port_max = static_cast<uint16_t>(scalar(vkind::port));
+  if (accept(tok::dash)) n.port_max = static_cast<uint16_t>(scalar(vkind::port));
+  const pos at = span_from(first);
+  if (n.port_max < n.port_min) fail(at, "Range has zero or negative size");
+  if (!transport)
+    fail(at, "transport protocol mapping is only valid after transport protocol match");
 }
 
 // After `quota`: [over|until] N bytes|kbytes|mbytes [used M bytes|kbytes|mbytes].

@@ -543,5 +543,20 @@ TEST(CompilePrefetch, OnlyLiveSetLookupsArePrefetched) {
   EXPECT_EQ(cc.live_prefetch[0].n_guards, 1u);
 }
 
+// NAT is parsed and checked (test_parser.cpp, Nat.*) but not translated yet: a ruleset with a
+// nat chain does not load, and says so at the chain.
+TEST(CompileChains, NatChainsAreRefusedUntilNatIsTranslated) {
+  result<ruleset> rs = parse_string(
+      "table ip nat {\n  chain post {\n    type nat hook postrouting priority srcnat;\n"
+      "    masquerade\n  }\n}\n",
+      "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  result<std::unique_ptr<compiled_ruleset>> c = compile(*rs, "rs.nft", kPorts, 2);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().to_string(),
+            "rs.nft:2:9: error: not supported: chain type nat (NAT is parsed and checked, not yet "
+            "translated)");
+}
+
 }  // namespace
 }  // namespace ctgate::nft

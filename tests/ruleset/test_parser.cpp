@@ -65,7 +65,12 @@ std::string dump(const ruleset& rs) {
               " rate=" + std::to_string(s.rate) + " unit=" +
               std::to_string(static_cast<int>(s.unit)) + " burst=" + std::to_string(s.burst) +
               " over=" + std::to_string(s.over) + " value=" + std::to_string(s.value) +
-              " packets=" + std::to_string(s.packets) + " bytes=" + std::to_string(s.bytes));
+              " packets=" + std::to_string(s.packets) + " bytes=" + std::to_string(s.bytes) +
+              " nat=" + std::to_string(static_cast<int>(s.nat.kind)) + "," +
+              std::to_string(s.nat.has_addr) + "," + std::to_string(s.nat.addr_min) + "-" +
+              std::to_string(s.nat.addr_max) + "," + std::to_string(s.nat.has_port) + "," +
+              std::to_string(s.nat.port_min) + "-" + std::to_string(s.nat.port_max) + "," +
+              std::to_string(s.nat.flags) + "," + std::to_string(s.nat.show_family));
       }
     }
   }
@@ -1372,10 +1377,6 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "rs.nft:3:5: error: not supported: ip6 (IPv6)\n"
             "    ip6 saddr ::1 drop\n"
             "    ^^^");
-  EXPECT_EQ(rule_err("ip saddr 10.0.0.1 masquerade"),
-            "rs.nft:3:23: error: not supported: masquerade (NAT)\n"
-            "    ip saddr 10.0.0.1 masquerade\n"
-            "                      ^^^^^^^^^^");
   EXPECT_EQ(rule_err("ct helper \"ftp\" accept"),
             "rs.nft:3:8: error: not supported: ct helper\n"
             "    ct helper \"ftp\" accept\n"
@@ -1426,11 +1427,6 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
 }
 
 TEST(RulesetErrors, Chains) {
-  EXPECT_EQ(parse_err("table ip t {\n  chain c {\n    type nat hook postrouting priority srcnat;\n"
-                      "  }\n}\n"),
-            "rs.nft:3:10: error: not supported: chain type nat\n"
-            "    type nat hook postrouting priority srcnat;\n"
-            "         ^^^");
   EXPECT_EQ(parse_err("table ip t { chain c { type filter hook input; } }"),
             "rs.nft:1:46: error: syntax error, unexpected ';', expecting priority\n"
             "table ip t { chain c { type filter hook input; } }\n"
@@ -1712,6 +1708,158 @@ TEST(RulesetStatement, MeterPerSourceLimit) {
       std::string::npos);
   EXPECT_NE(rule_err("meter m { ip saddr }").find("syntax error, unexpected '}', expecting limit"),
             std::string::npos);
+}
+
+// NAT (issue 13): the statements and `type nat` chains parse, check and list as nft does. The
+// expected text is what nft 1.0.6 lists for the same file on this machine's kernel.
+TEST(Nat, StatementsAndChainsListAsNft) {
+  const ruleset rs = parse_ok(R"(table ip nat {
+  chain pre { type nat hook prerouting priority dstnat; policy accept;
+    tcp dport 80 dnat to 10.0.0.5:8080
+    tcp dport 81 dnat ip to 10.0.0.5
+    tcp dport 82 redirect to :8080
+    tcp dport 83 redirect
+    tcp dport 84 dnat to 10.0.0.5-10.0.0.9
+    tcp dport 85 redirect to 8080
+  }
+  chain post { type nat hook postrouting priority srcnat; policy accept;
+    oifname "eth0" masquerade
+    ip saddr 10.1.0.0/16 snat to 10.0.0.1
+    ip saddr 10.2.0.0/16 snat to 10.0.0.1-10.0.0.4
+    ip saddr 10.3.0.0/16 tcp dport 1-65535 snat to 10.0.0.1:1024-2000
+    ip saddr 10.4.0.0/16 meta l4proto udp snat ip to 10.0.0.1:1024-2000 random
+    ip saddr 10.5.0.0/16 snat to 10.0.0.1 fully-random,persistent
+    ip saddr 10.6.0.0/16 meta l4proto { tcp, udp } masquerade to :10000-20000 random
+    ip saddr 10.7.0.0/16 ip protocol tcp snat to 10.0.0.1:5000
+    ip saddr 10.8.0.0/16 masquerade random,persistent
+    ip saddr 10.9.0.0/16 snat 10.0.0.9 persistent random
+  }
+  chain in { type nat hook input priority 100; }
+  chain out { type nat hook output priority -100; }
+}
+table inet nat6 {
+  chain post { type nat hook postrouting priority srcnat;
+    snat ip to 10.0.0.1
+    masquerade
+  }
+}
+)");
+  EXPECT_EQ(format(rs),
+            "table ip nat {\n"
+            "\tchain pre {\n"
+            "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+            "\t\ttcp dport 80 dnat to 10.0.0.5:8080\n"
+            "\t\ttcp dport 81 dnat to 10.0.0.5\n"
+            "\t\ttcp dport 82 redirect to :8080\n"
+            "\t\ttcp dport 83 redirect\n"
+            "\t\ttcp dport 84 dnat to 10.0.0.5-10.0.0.9\n"
+            "\t\ttcp dport 85 redirect to :8080\n"
+            "\t}\n\n"
+            "\tchain post {\n"
+            "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+            "\t\toifname \"eth0\" masquerade\n"
+            "\t\tip saddr 10.1.0.0/16 snat to 10.0.0.1\n"
+            "\t\tip saddr 10.2.0.0/16 snat to 10.0.0.1-10.0.0.4\n"
+            "\t\tip saddr 10.3.0.0/16 tcp dport 1-65535 snat to 10.0.0.1:1024-2000\n"
+            "\t\tip saddr 10.4.0.0/16 meta l4proto udp snat to 10.0.0.1:1024-2000 random\n"
+            "\t\tip saddr 10.5.0.0/16 snat to 10.0.0.1 fully-random,persistent\n"
+            "\t\tip saddr 10.6.0.0/16 meta l4proto { tcp, udp } masquerade to :10000-20000 "
+            "random\n"
+            "\t\tip saddr 10.7.0.0/16 ip protocol tcp snat to 10.0.0.1:5000\n"
+            "\t\tip saddr 10.8.0.0/16 masquerade random,persistent\n"
+            "\t\tip saddr 10.9.0.0/16 snat to 10.0.0.9 random\n"
+            "\t}\n\n"
+            "\tchain in {\n"
+            "\t\ttype nat hook input priority 100; policy accept;\n"
+            "\t}\n\n"
+            "\tchain out {\n"
+            "\t\ttype nat hook output priority -100; policy accept;\n"
+            "\t}\n"
+            "}\n"
+            "table inet nat6 {\n"
+            "\tchain post {\n"
+            "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+            "\t\tsnat ip to 10.0.0.1\n"
+            "\t\tmasquerade\n"
+            "\t}\n"
+            "}\n");
+  expect_round_trip(rs);
+  const statement& s = rs.tables[0].chains[1].rules[3].stmts[0];
+  EXPECT_EQ(s.nat.kind, nat_kind::snat);
+  EXPECT_EQ(s.nat.addr_min, 0x0a000001u);
+  EXPECT_EQ(s.nat.port_min, 1024);
+  EXPECT_EQ(s.nat.port_max, 2000);
+}
+
+// The kernel's checks (nft_nat_validate and friends), with nft's texts where nft has them.
+TEST(Nat, ErrorsSayWhatIsWrong) {
+  auto chain_err = [](const std::string& type, const std::string& rule,
+                      const std::string& more = "") {
+    return parse_err("table ip t {\n  chain c {\n    " + type + "\n    " + rule + "\n  }\n" + more +
+                     "}\n");
+  };
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "snat to 10.0.0.4-10.0.0.1"),
+            "rs.nft:4:13: error: Range has zero or negative size\n"
+            "    snat to 10.0.0.4-10.0.0.1\n"
+            "            ^^^^^^^^^^^^^^^^^");
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;",
+                      "tcp dport 1 snat to 10.0.0.4:2000-1000"),
+            "rs.nft:4:34: error: Range has zero or negative size\n"
+            "    tcp dport 1 snat to 10.0.0.4:2000-1000\n"
+            "                                 ^^^^^^^^^");
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "snat to 10.0.0.1:1024-2000"),
+            "rs.nft:4:22: error: transport protocol mapping is only valid after transport "
+            "protocol match\n"
+            "    snat to 10.0.0.1:1024-2000\n"
+            "                     ^^^^^^^^^");
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "snat to 10.0.0.1 counter"),
+            "rs.nft:4:22: error: Statement after terminal statement has no effect\n"
+            "    snat to 10.0.0.1 counter\n"
+            "                     ^^^^^^^");
+  EXPECT_EQ(chain_err("type filter hook forward priority 0;", "snat to 10.0.0.1"),
+            "rs.nft:4:5: error: snat is only valid in chains of type nat (base chain 'c' is type "
+            "filter; nft: Could not process rule: Operation not supported)\n"
+            "    snat to 10.0.0.1\n"
+            "    ^^^^");
+  EXPECT_EQ(chain_err("type nat hook prerouting priority dstnat;", "masquerade"),
+            "rs.nft:4:5: error: masquerade is not allowed in the prerouting hook (base chain "
+            "'c'; masquerade runs at postrouting and input; nft: Could not process rule: "
+            "Operation not supported)\n"
+            "    masquerade\n"
+            "    ^^^^^^^^^^");
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "redirect"),
+            "rs.nft:4:5: error: redirect is not allowed in the postrouting hook (base chain "
+            "'c'; redirect runs at prerouting and output; nft: Could not process rule: "
+            "Operation not supported)\n"
+            "    redirect\n"
+            "    ^^^^^^^^");
+  // Through a jump: the statement is checked against the base chains that reach it.
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "jump d",
+                      "  chain d {\n    dnat to 10.0.0.1\n  }\n"),
+            "rs.nft:7:5: error: dnat is not allowed in the postrouting hook (base chain 'c'; "
+            "dnat runs at prerouting and output; nft: Could not process rule: Operation not "
+            "supported)\n"
+            "    dnat to 10.0.0.1\n"
+            "    ^^^^");
+  EXPECT_EQ(parse_err("table ip t {\n  chain c {\n    type nat hook forward priority 0;\n  }\n}\n"),
+            "rs.nft:3:10: error: chain type nat is not valid at hook forward: NAT runs at "
+            "prerouting, input, output and postrouting (nft: Could not process rule: Operation "
+            "not supported)\n"
+            "    type nat hook forward priority 0;\n"
+            "         ^^^^^^^^^^^^^^^^");
+  EXPECT_EQ(
+      chain_err("type nat hook prerouting priority dstnat;",
+                "dnat to ip daddr map { 1.2.3.4 : 10.0.0.5 }"),
+      "rs.nft:4:13: error: not supported: dnat to a mapped address (dnat to KEY map { ... })\n"
+      "    dnat to ip daddr map { 1.2.3.4 : 10.0.0.5 }\n"
+      "            ^^");
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "snat to 10.0.0.1 sticky"),
+            "rs.nft:4:22: error: syntax error, unexpected 'sticky', expecting a match or "
+            "statement\n"
+            "    snat to 10.0.0.1 sticky\n"
+            "                     ^^^^^^");
+  // A regular chain with NAT that no base chain reaches is fine, as in nft.
+  parse_ok("table ip t {\n  chain d {\n    dnat to 10.0.0.1\n  }\n}\n");
 }
 
 }  // namespace
