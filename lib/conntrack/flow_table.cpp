@@ -54,32 +54,40 @@ flow_table::~flow_table() {
   rte_free(acct_.load(std::memory_order_relaxed));
 }
 
-result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
-                                                       rte_rcu_qsbr* qs) {
-  std::unique_ptr<flow_table> t(new flow_table());
-  t->max_ = max;
+result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
+                                     const char* what) {
   rte_hash_parameters p{};
   p.name = name.c_str();
-  // Slack over max: positions freed by deletes wait a grace period before
-  // reuse, and cuckoo displacement can fail near 100% load.
-  uint64_t entries = static_cast<uint64_t>(max) + max / 8 + 64;
-  p.entries = static_cast<uint32_t>(entries);
+  p.entries = entries;
   p.key_len = sizeof(flow_key);
   p.hash_func = rte_hash_crc;
   p.socket_id = SOCKET_ID_ANY;
   p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
                  RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-  t->hash_ = rte_hash_create(&p);
-  if (t->hash_ == nullptr) {
-    return error{.message = "flow table: rte_hash_create: " + std::string(rte_strerror(rte_errno))};
-  }
+  rte_hash* h = rte_hash_create(&p);
+  if (h == nullptr)
+    return error{.message = std::string(what) + ": rte_hash_create: " + rte_strerror(rte_errno)};
   rte_hash_rcu_config rc{};
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
-  if (rte_hash_rcu_qsbr_add(t->hash_, &rc) != 0) {
-    return error{.message =
-                     "flow table: rte_hash_rcu_qsbr_add: " + std::string(rte_strerror(rte_errno))};
+  if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
+    const std::string why = rte_strerror(rte_errno);
+    rte_hash_free(h);
+    return error{.message = std::string(what) + ": rte_hash_rcu_qsbr_add: " + why};
   }
+  return h;
+}
+
+result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
+                                                       rte_rcu_qsbr* qs) {
+  std::unique_ptr<flow_table> t(new flow_table());
+  t->max_ = max;
+  // Slack over max: positions freed by deletes wait a grace period before
+  // reuse, and cuckoo displacement can fail near 100% load.
+  uint64_t entries = static_cast<uint64_t>(max) + max / 8 + 64;
+  result<rte_hash*> h = create_shared_hash(name, static_cast<uint32_t>(entries), qs, "flow table");
+  if (!h) return h.error();
+  t->hash_ = *h;
   t->capacity_ = static_cast<uint32_t>(rte_hash_max_key_id(t->hash_)) + 1;
   size_t bytes = sizeof(ct_entry) * static_cast<size_t>(t->capacity_);
   t->entries_ = static_cast<ct_entry*>(rte_zmalloc("ct_entries", bytes, 64));

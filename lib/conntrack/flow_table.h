@@ -29,6 +29,12 @@ struct rte_rcu_qsbr;
 
 namespace ctgate::ct {
 
+// An rte_hash of flow keys as the flow and reply tables use it: lock-free reads, multi-writer
+// adds, an extendable bucket table, and deleted positions reused only after a grace period of
+// `qs`. `what` names the table in errors.
+result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
+                                     const char* what);
+
 class flow_table {
  public:
   ~flow_table();

@@ -6,6 +6,7 @@
 #include <rte_lcore.h>
 
 #include "common/test_env.h"
+#include "conntrack/reply_table.h"
 #include "packet/parse.h"
 
 namespace ctgate::test {
@@ -122,6 +123,74 @@ TEST(FlowTable, InsertClashBetweenTwoThreads) {
   EXPECT_EQ(rte_mempool_avail_count(g.gw->ct.pool), pool_before);
   for (auto& v : pkts)
     for (auto* m : v) rte_pktmbuf_free(m);
+}
+
+// The reply table (docs/design/nat.md, "Keys"): a translated flow's reply key points at the
+// flow's position; one flow holds a key at a time; a deleted key can be held again.
+TEST(ReplyTable, OneFlowHoldsAKeyUntilItsOwnerDeletesIt) {
+  test_gateway g;
+  auto made = reply_table::create("test_reply", 64, g.gw->qs);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  reply_table& t = **made;
+  // The reply tuple of 10.0.1.2:2000 -> 198.18.0.9:80 behind snat to 192.0.2.1:61000.
+  const flow_key k = make_key(tup("198.18.0.9", 80, "192.0.2.1", 61000, IPPROTO_TCP));
+  const flow_key other = make_key(tup("198.18.0.9", 80, "192.0.2.1", 61001, IPPROTO_TCP));
+  EXPECT_EQ(t.lookup(k), -1);
+  EXPECT_EQ(t.add(k, 7), 0);
+  EXPECT_EQ(t.lookup(k), 7);
+  EXPECT_EQ(t.lookup(other), -1);
+  EXPECT_EQ(t.add(k, 9), -EEXIST);  // the tuple is taken: a NAT clash
+  EXPECT_EQ(t.lookup(k), 7);
+  t.del(k, 9);  // not the holder: nothing happens
+  EXPECT_EQ(t.lookup(k), 7);
+  EXPECT_EQ(t.count(), 1);
+  t.del(k, 7);
+  EXPECT_EQ(t.lookup(k), -1);
+  EXPECT_EQ(t.count(), 0);
+  EXPECT_EQ(t.add(k, 9), 0);
+  EXPECT_EQ(t.lookup(k), 9);
+  const flow_key* keys[2] = {&other, &k};
+  int32_t pos[2];
+  t.lookup_bulk(keys, 2, pos);
+  EXPECT_EQ(pos[0], -1);
+  EXPECT_EQ(pos[1], 9);
+}
+
+// Two workers add the same reply keys at the same time (two connections that chose the same
+// translated tuple): exactly one holds each key, the other is told -EEXIST.
+TEST(ReplyTable, RacingAddsLeaveOneHolderPerKey) {
+  test_gateway g;
+  auto made = reply_table::create("test_reply_race", 1024, g.gw->qs);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  reply_table& t = **made;
+  constexpr int k_keys = 300;
+  std::vector<flow_key> keys;
+  for (int i = 0; i < k_keys; ++i)
+    keys.push_back(
+        make_key(tup("198.18.0.9", 80, "192.0.2.1", static_cast<uint16_t>(1024 + i), 6)));
+  std::atomic<int> ready{0};
+  int won[2] = {0, 0};
+  auto run = [&](int id) {
+    ASSERT_EQ(rte_thread_register(), 0);
+    for (int i = 0; i < k_keys; ++i) {
+      ready.fetch_add(1);
+      while (ready.load() < 2 * (i + 1)) {
+      }
+      const int r = t.add(keys[i], static_cast<uint32_t>(id * 1000 + i));
+      EXPECT_TRUE(r == 0 || r == -EEXIST) << r;
+      won[id] += r == 0;
+    }
+    rte_thread_unregister();
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(won[0] + won[1], k_keys);
+  EXPECT_EQ(t.count(), k_keys);
+  for (int i = 0; i < k_keys; ++i) {
+    const int32_t p = t.lookup(keys[i]);
+    EXPECT_TRUE(p == i || p == 1000 + i) << p;
+  }
 }
 
 // Early drop evicts only entries that are not ASSURED.
