@@ -53,16 +53,27 @@ int32_t reply_table::lookup(const flow_key& k) const {
 
 int reply_table::add(const flow_key& k, uint32_t flow_pos) {
   // A key already present (another flow's, or one being added by another worker) comes back
-  // with its position: the CAS below is the arbiter.
-  const int32_t at = rte_hash_add_key(hash_, &k);
-  if (at < 0) return -ENOSPC;
-  uint32_t none = 0;
-  // Release: the caller's flow (its entry, already published) before the key points at it.
-  if (!owner_[at].compare_exchange_strong(none, flow_pos + 1, std::memory_order_release,
-                                          std::memory_order_relaxed))
-    return -EEXIST;
-  count_.fetch_add(1, std::memory_order_relaxed);
-  return 0;
+  // with its position: the CAS below is the arbiter. Two tries: the second covers a holder
+  // that deleted the key between our add and our CAS (below).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const int32_t at = rte_hash_add_key(hash_, &k);
+    if (at < 0) return -ENOSPC;
+    uint32_t none = 0;
+    // Release: the caller's flow (its entry, already published) before the key points at it.
+    if (!owner_[at].compare_exchange_strong(none, flow_pos + 1, std::memory_order_release,
+                                            std::memory_order_relaxed))
+      return -EEXIST;
+    // The position may be a deleted key's: its holder deleted it after our add returned it,
+    // then cleared the owner word, and our CAS took a position no longer in the hash (it
+    // waits out the grace period, which our own burst holds open, so it is not yet another
+    // key's). Give it back and add again.
+    if (rte_hash_lookup(hash_, &k) == at) {
+      count_.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    owner_[at].store(0, std::memory_order_relaxed);
+  }
+  return -EEXIST;
 }
 
 void reply_table::del(const flow_key& k, uint32_t flow_pos) {

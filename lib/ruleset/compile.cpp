@@ -983,6 +983,10 @@ class compiler {
         }
         break;
       }
+      case stmt_kind::nat:
+        // In a regular chain no nat chain reaches (others are refused with their chain).
+        return fail(s.loc, std::string("not supported: ") + nat_kind_name(s.nat.kind) +
+                               " (NAT is parsed and checked, not yet translated)");
       case stmt_kind::synproxy:
         // Options packed in value: mss | wscale << 16 | timestamp << 24 | sack-perm << 25.
         out->value = (s.mss != 0 ? s.mss : 1460u) | (static_cast<uint64_t>(s.wscale) << 16) |

@@ -124,9 +124,10 @@ dyn_table::outcome dyn_table::add(const dyn_key& k, uint32_t h, uint32_t timeout
       const bool dead = expired(expires, now_ms);
       if (hi == k.hi && lo == k.lo && !dead) {
         if (refresh) {
-          // A refresh races only with other refreshes of this live element: last one wins.
-          // Not stored when the clock has not moved since the last: an element refreshed by
-          // every packet would otherwise dirty its line for every worker that reads it.
+          // A refresh races with other refreshes of this live element (last one wins), and
+          // rarely with a reuse of the slot (docs/design/dynamic-sets.md, "Races that
+          // remain"). Not stored when the clock has not moved since the last: an element refreshed
+          // by every packet would otherwise dirty its line for every worker that reads it.
           const uint32_t at = deadline(now_ms, timeout_ms);
           if (at != expires) s.expires_ms.store(at, std::memory_order_relaxed);
           if (!limits_ && s.aux.load(std::memory_order_relaxed) != timeout_ms)

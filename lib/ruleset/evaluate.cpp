@@ -213,7 +213,10 @@ class reference_check {
     for (const nat_use& n : nats_) {
       if (info_[n.table].deleted) continue;
       const auto& chains = rs_.tables[n.table].chains;
-      const bool source = n.kind == nat_kind::snat || n.kind == nat_kind::masquerade;
+      // nft_nat_validate, nft_masq_validate, nft_redir_validate.
+      const char* allowed = n.kind == nat_kind::snat         ? "postrouting and input"
+                            : n.kind == nat_kind::masquerade ? "postrouting"
+                                                             : "prerouting and output";
       for (size_t b = 0; b < chains.size(); ++b) {
         const chain& bc = chains[b];
         if (info_[n.table].chain_deleted[b] || !bc.base) continue;
@@ -227,12 +230,15 @@ class reference_check {
         if (bc.type != "nat")
           fail(at, std::string(what) + " is only valid in chains of type nat (base chain '" +
                        bc.name + "' is type " + bc.type + nft);
-        const bool ok = source ? bc.hook == hook::postrouting || bc.hook == hook::input
-                               : bc.hook == hook::prerouting || bc.hook == hook::output;
+        const bool ok = n.kind == nat_kind::snat
+                            ? bc.hook == hook::postrouting || bc.hook == hook::input
+                        : n.kind == nat_kind::masquerade
+                            ? bc.hook == hook::postrouting
+                            : bc.hook == hook::prerouting || bc.hook == hook::output;
         if (!ok)
           fail(at, std::string(what) + " is not allowed in the " + hook_name(bc.hook) +
-                       " hook (base chain '" + bc.name + "'; " + what + " runs at " +
-                       (source ? "postrouting and input" : "prerouting and output") + nft);
+                       " hook (base chain '" + bc.name + "'; " + what + " runs at " + allowed +
+                       nft);
       }
     }
   }

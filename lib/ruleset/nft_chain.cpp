@@ -798,7 +798,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             goto next_chain;
           case stmt_kind::return_: goto chain_end;
           case stmt_kind::vmap: break;                  // resolved above
-          case stmt_kind::nat: return verdict::accept;  // compile() refuses nat chains
+          case stmt_kind::nat: return verdict::accept;  // compile() refuses NAT statements
         }
       }
     next_rule:;

@@ -734,25 +734,35 @@ void parser::hook_spec(size_t ti, size_t ci) {
     fail(span_from(type),
          "chain type nat is not valid at hook forward: NAT runs at prerouting, input, output "
          "and postrouting (nft: Could not process rule: Operation not supported)");
-  expect_word("priority");
-  priority_spec(ch, *hk);
+  const token priority_kw = expect_word("priority");
+  priority_spec(ch, *hk, priority_kw);
+  if (type.text == "nat" && ch.priority <= -200)
+    fail(span_from(type),
+         "chain type nat must run after conntrack: priority above -200 (nft: Could not process "
+         "rule: Operation not supported)");
   ch.base = true;
   ch.type = type.text;
   ch.hook = *hk;
 }
 
-void parser::priority_spec(chain& ch, hook hk) {
+void parser::priority_spec(chain& ch, hook hk, const token& keyword) {
   const token first = peek();
   int64_t value = 0;
   if (first.kind == tok::word) {
     take();
     std::optional<int32_t> base = named_priority(first.text);
     const bool nat_dst = first.text == "dstnat", nat_src = first.text == "srcnat";
-    // nft allows the NAT names only at the hooks NAT runs at.
-    const bool compatible = (!nat_dst || hk == hook::prerouting || hk == hook::output) &&
-                            (!nat_src || hk == hook::input || hk == hook::postrouting);
-    if (!base || !compatible)
-      fail(first, "'" + first.text + "' is invalid priority in this context.");
+    // nft 1.0.6 takes the NAT names at prerouting (dstnat) and postrouting (srcnat) only, not
+    // at output and input, where NAT also runs (write -100 and 100 there).
+    const bool compatible =
+        (!nat_dst || hk == hook::prerouting) && (!nat_src || hk == hook::postrouting);
+    if (!base || !compatible) {
+      if (at(tok::plus) || at(tok::dash)) {  // the whole expression, as nft marks it
+        take();
+        take();
+      }
+      fail(span_from(keyword), "invalid priority expression value in this context.");
+    }
     value = *base;
     if (at(tok::plus) || at(tok::dash)) {
       const bool minus = take().kind == tok::dash;

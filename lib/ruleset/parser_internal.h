@@ -197,7 +197,7 @@ class parser {
   void forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint64_t> rule);
   void chain_body(size_t ti, size_t ci, bool existed);
   void hook_spec(size_t ti, size_t ci);
-  void priority_spec(chain& ch, hook hk);
+  void priority_spec(chain& ch, hook hk, const token& keyword);
   enum class rule_verb : uint8_t { add, insert, replace };
   void rule_cmd(rule_verb verb);
 
@@ -301,6 +301,8 @@ class parser {
   std::vector<reject_use> rejects_;
   std::vector<nat_use> nat_uses_;
   bool rule_transport_ = false;  // the rule being parsed matches a transport protocol
+  bool rule_ipv4_ = false;       // ... matches IPv4 (an `ip` field or meta nfproto ipv4)
+  bool nat_family_ = false;      // the NAT statement just read named its family (`snat ip to`)
   // `counter|quota|limit name "NAME"` in this file's rules, checked once the file is read (a
   // table block may declare the object after the rule).
   struct obj_use {

@@ -28,13 +28,22 @@ bool is_verdict(stmt_kind k) {
 }
 
 // Whether a match tells the transport protocol, as nft requires before a NAT statement maps
-// ports: a field of a transport header, or `ip protocol` / `meta l4proto` compared for
-// equality (one protocol or a set of them).
+// ports: a field of a TCP, UDP or ICMP header, or `ip protocol` / `meta l4proto` compared for
+// equality (one protocol or an anonymous set of them).
 bool matches_transport(const match& mt) {
-  if (l4_proto_of(mt.f) != 0 || mt.f == field::th_sport || mt.f == field::th_dport) return true;
+  if (l4_proto_of(mt.f) != 0) return true;  // not `th`: nft reads it as raw payload
   for (field g : mt.concat)
     if (l4_proto_of(g) != 0) return true;
-  return (mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.op == cmp_op::eq;
+  return (mt.f == field::ip_protocol || mt.f == field::meta_l4proto) && mt.op == cmp_op::eq &&
+         mt.rhs.set_name.empty();  // a named set tells nft nothing
+}
+
+// Whether a match tells an inet table's rule that the packet is IPv4 (an `ip` field, or `meta
+// nfproto ipv4`), which a NAT address needs there, as in nft.
+bool matches_ipv4(const match& mt) {
+  if (std::string_view(detail::field_name(mt.f)).starts_with("ip ")) return true;
+  return mt.f == field::meta_nfproto && mt.op == cmp_op::eq && mt.rhs.elems.size() == 1 &&
+         mt.rhs.elems[0].lo == 2;
 }
 
 // An anonymous set's values in the order nft lists them: ascending.
@@ -82,6 +91,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   const token first = peek();
   uint8_t l4 = 0;  // transport protocol the rule is known to match, 0 if any
   rule_transport_ = false;
+  rule_ipv4_ = false;
   bool verdict = false;
   std::string first_stmt;
   std::optional<pos> tcp_reset_at;
@@ -161,6 +171,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       match mt = parse_match(head, f, std::move(concat));
       track_l4(mt, span_from(t), l4);
       rule_transport_ = rule_transport_ || matches_transport(mt);
+      rule_ipv4_ = rule_ipv4_ || matches_ipv4(mt);
       rl.matches.push_back(std::move(mt));
     } else {
       statement st = parse_statement(ti, ci);
@@ -729,6 +740,8 @@ statement parser::parse_statement(size_t ti, size_t ci) {
     st.kind = stmt_kind::nat;
     nat_options(head, st, rule_transport_);
     st.nat.show_family = st.nat.has_addr && rs_.tables[ti].fam == family::inet;
+    if (st.nat.show_family && !nat_family_ && !rule_ipv4_)
+      fail(head, "ip or ip6 must be specified with address for inet tables.");
     nat_uses_.push_back({ti, ci, pos_of(head), rule_handle_, false, st.nat.kind});
   } else if (w == "meter") {
     st.kind = stmt_kind::meter;
@@ -915,9 +928,10 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
            : w == "masquerade" ? nat_kind::masquerade
                                : nat_kind::redirect;
   const bool addressed = n.kind == nat_kind::snat || n.kind == nat_kind::dnat;
-  // `snat ip to ...` names the family; `snat ip saddr map { ... }` (and `dnat tcp dport map`,
-  // the old form without `to`) maps a key to the address.
-  if (addressed && at_word("ip") && (at_word("to", 1) || peek(1).kind == tok::number)) take();
+  // `snat ip to ...` names the family; `snat ip saddr map { ... }` and `dnat tcp dport map
+  // { ... }` (the form without `to`) map a key to the address.
+  nat_family_ = addressed && at_word("ip") && at_word("to", 1);
+  if (nat_family_) take();
   if (addressed && at_word("ip6")) unsupported(peek(), std::string(w) + " ip6 (IPv6 NAT)");
   const bool to = accept_word("to");
   if (addressed) {
@@ -938,8 +952,12 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
     if (!colon && n.kind == nat_kind::masquerade) unexpected(peek(), "colon");
     nat_ports(st, transport);
   }
-  while (at_word("random") || at_word("fully-random") || at_word("persistent")) {
-    n.flags = 0;  // a list after a list replaces it, as in nft
+  // snat and dnat take a second list, which replaces the first (nft's grammar); masquerade
+  // and redirect take one.
+  for (int lists = 0; lists < (addressed ? 2 : 1) &&
+                      (at_word("random") || at_word("fully-random") || at_word("persistent"));
+       ++lists) {
+    n.flags = 0;
     do {
       const token f = expect_name("nat flag");
       if (f.text == "random")

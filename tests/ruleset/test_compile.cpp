@@ -556,6 +556,14 @@ TEST(CompileChains, NatChainsAreRefusedUntilNatIsTranslated) {
   EXPECT_EQ(c.error().to_string(),
             "rs.nft:2:9: error: not supported: chain type nat (NAT is parsed and checked, not yet "
             "translated)");
+  // A NAT statement in a regular chain that no nat chain reaches does not load either.
+  rs = parse_string("table ip f {\n  chain d {\n    dnat to 10.0.0.1\n  }\n}\n", "rs.nft");
+  ASSERT_TRUE(rs.ok()) << rs.error().to_string();
+  c = compile(*rs, "rs.nft", kPorts, 2);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().to_string(),
+            "rs.nft:3:5: error: not supported: dnat (NAT is parsed and checked, not yet "
+            "translated)");
 }
 
 }  // namespace

@@ -212,15 +212,15 @@ TEST(RulesetStructure, BaseChainHooksAndNamedPriorities) {
     int32_t value;
     const char* text;
   } cases[] = {// `text`: as nft 1.0.6 lists it (dstnat only at prerouting, srcnat only at
-               // postrouting; within 10 of a name, as an offset from it)
+               // postrouting, where alone it takes them; within 10 of a name, as an offset)
                {"prerouting", "raw", -300, "raw"},
                {"prerouting", "mangle", -150, "mangle"},
                {"prerouting", "dstnat", -100, "dstnat"},
-               {"output", "dstnat", -100, "-100"},
+               {"output", "-100", -100, "-100"},
                {"input", "security", 50, "security"},
                {"postrouting", "srcnat", 100, "srcnat"},
                {"postrouting", "srcnat + 10", 110, "srcnat + 10"},
-               {"input", "srcnat", 100, "100"},
+               {"input", "100", 100, "100"},
                {"input", "95", 95, "95"},
                {"forward", "raw - 10", -310, "raw - 10"},
                {"forward", "filter+5", 5, "filter + 5"},
@@ -1444,9 +1444,19 @@ TEST(RulesetErrors, Chains) {
             "table ip t { chain c { type filter hook input priority -2147483649; } }\n"
             "                                                       ^^^^^^^^^^^");
   EXPECT_EQ(parse_err("table ip t { chain c { type filter hook input priority dstnat; } }"),
-            "rs.nft:1:56: error: 'dstnat' is invalid priority in this context.\n"
+            "rs.nft:1:47: error: invalid priority expression value in this context.\n"
             "table ip t { chain c { type filter hook input priority dstnat; } }\n"
-            "                                                       ^^^^^^");
+            "                                              ^^^^^^^^^^^^^^^");
+  // nft 1.0.6: the NAT names at prerouting and postrouting only, also for nat chains.
+  EXPECT_EQ(
+      parse_err("table ip t {\n  chain c {\n    type nat hook input priority srcnat;\n  }\n}\n"),
+      "rs.nft:3:25: error: invalid priority expression value in this context.\n"
+      "    type nat hook input priority srcnat;\n"
+      "                        ^^^^^^^^^^^^^^^");
+  EXPECT_EQ(parse_err("table ip t { chain c { type filter hook input priority foo + 5; } }"),
+            "rs.nft:1:47: error: invalid priority expression value in this context.\n"
+            "table ip t { chain c { type filter hook input priority foo + 5; } }\n"
+            "                                              ^^^^^^^^^^^^^^^^");
   EXPECT_EQ(parse_err("table ip t {\n  chain c {\n    policy drop\n    accept\n  }\n}\n"),
             "rs.nft:3:5: error: policy is only valid in a base chain (one with 'type ... hook ... "
             "priority ...')\n"
@@ -1823,7 +1833,7 @@ TEST(Nat, ErrorsSayWhatIsWrong) {
             "    ^^^^");
   EXPECT_EQ(chain_err("type nat hook prerouting priority dstnat;", "masquerade"),
             "rs.nft:4:5: error: masquerade is not allowed in the prerouting hook (base chain "
-            "'c'; masquerade runs at postrouting and input; nft: Could not process rule: "
+            "'c'; masquerade runs at postrouting; nft: Could not process rule: "
             "Operation not supported)\n"
             "    masquerade\n"
             "    ^^^^^^^^^^");
@@ -1858,6 +1868,45 @@ TEST(Nat, ErrorsSayWhatIsWrong) {
             "statement\n"
             "    snat to 10.0.0.1 sticky\n"
             "                     ^^^^^^");
+  // masquerade runs at postrouting only (snat at input too).
+  EXPECT_EQ(chain_err("type nat hook input priority 100;", "masquerade"),
+            "rs.nft:4:5: error: masquerade is not allowed in the input hook (base chain 'c'; "
+            "masquerade runs at postrouting; nft: Could not process rule: Operation not "
+            "supported)\n"
+            "    masquerade\n"
+            "    ^^^^^^^^^^");
+  // NAT runs after conntrack (-200).
+  EXPECT_EQ(parse_err("table ip t {\n  chain c {\n    type nat hook prerouting priority -200;\n"
+                      "  }\n}\n"),
+            "rs.nft:3:10: error: chain type nat must run after conntrack: priority above -200 "
+            "(nft: Could not process rule: Operation not supported)\n"
+            "    type nat hook prerouting priority -200;\n"
+            "         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^");
+  // `th` names no protocol for nft; a named set of protocols neither.
+  EXPECT_EQ(
+      chain_err("type nat hook prerouting priority dstnat;", "th dport 80 dnat to 1.2.3.4:8080"),
+      "rs.nft:4:33: error: transport protocol mapping is only valid after transport "
+      "protocol match\n"
+      "    th dport 80 dnat to 1.2.3.4:8080\n"
+      "                                ^^^^");
+  // masquerade and redirect take one flag list.
+  EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "masquerade random persistent"),
+            "rs.nft:4:23: error: syntax error, unexpected 'persistent', expecting a match or "
+            "statement\n"
+            "    masquerade random persistent\n"
+            "                      ^^^^^^^^^^");
+  // In an inet table an address needs its family, written or matched.
+  EXPECT_EQ(
+      parse_err("table inet t {\n  chain c {\n    type nat hook postrouting priority srcnat;\n"
+                "    snat to 10.0.0.1\n  }\n}\n"),
+      "rs.nft:4:5: error: ip or ip6 must be specified with address for inet tables.\n"
+      "    snat to 10.0.0.1\n"
+      "    ^^^^");
+  const ruleset inet = parse_ok(
+      "table inet t {\n  chain c {\n    type nat hook postrouting priority srcnat;\n"
+      "    ip saddr 10.1.0.0/16 snat to 10.0.0.1\n  }\n}\n");
+  EXPECT_EQ(format_rule(inet.tables[0].chains[0].rules[0]),
+            "ip saddr 10.1.0.0/16 snat ip to 10.0.0.1");
   // A regular chain with NAT that no base chain reaches is fine, as in nft.
   parse_ok("table ip t {\n  chain d {\n    dnat to 10.0.0.1\n  }\n}\n");
 }
