@@ -131,6 +131,20 @@ void drain_log_mailbox(ctgate::gateway& gw) {
   if (gw.mailbox.take(ctgate::log_kind::conntrack_table_full))
     LOG(WARNING) << "nf_conntrack: table full, dropping packet (count=" << gw.ct.table->count()
                  << " max=" << gw.ct.table->max() << ")";
+  if (gw.mailbox.take(ctgate::log_kind::nat_no_port)) {
+    const auto& n = gw.ct.nat_full_note;
+    auto ip = [](uint32_t a) {
+      return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
+             std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
+    };
+    LOG(WARNING) << "nf_nat: no free tuple in " << (n.manip == 0 ? "source" : "destination")
+                 << " range " << ip(n.addr_min)
+                 << (n.addr_max != n.addr_min ? "-" + ip(n.addr_max) : "")
+                 << (n.port_min != 0
+                         ? ":" + std::to_string(n.port_min) + "-" + std::to_string(n.port_max)
+                         : "")
+                 << ", dropping new connection (conntrack -S nat_no_port)";
+  }
   if (gw.mailbox.take(ctgate::log_kind::conntrack_invalid))
     LOG(INFO) << ctgate::ct::format_invalid_note(gw.ct.invalid_note);
 }

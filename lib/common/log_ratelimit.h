@@ -34,6 +34,7 @@ enum class log_kind : uint8_t {
   conntrack_table_full = 0,
   neighbor_unresolved,
   conntrack_invalid,
+  nat_no_port,
   count_
 };
 

@@ -99,6 +99,11 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   wheel_unlink(w, e);
   flow_key key = make_key(e->orig);
+  // A translated flow's reply key first: once the flow's own key is gone, its position may
+  // be claimed again after the grace period, and the reply key must not outlive it.
+  if (e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) [[unlikely]]
+    if (reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire))
+      replies->del(make_key(*w.rt->table->nat_reply_at(e->pos)), e->pos);
   // Take the bit off as well: whatever happens to the slot next, the
   // listener hears of this entry's end exactly once.
   if (e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_FINISH_NOTIFIED),
@@ -150,6 +155,9 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
 // An unconfirmed entry's TCP window record sits right behind it in its pool
 // element; a confirmed entry's is the table's record at its position.
 tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window*>(e + 1); }
+// Pool element layout: entry, window record, accounting, NAT reply tuple.
+constexpr size_t k_unconfirmed_bytes =
+    sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct) + sizeof(ct_tuple);
 // An unconfirmed entry's accounting: after its window record in the pool element.
 ct_acct* unconfirmed_acct(ct_entry* e) {
   return reinterpret_cast<ct_acct*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window));
@@ -258,11 +266,24 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
                         &t))
     return invalid();
   int32_t pos = w.rt->table->lookup(make_key(t));
+  bool via_reply = false;
+  if (pos < 0)
+    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+        replies != nullptr && replies->count() > 0) {
+      pos = replies->lookup(make_key(t));
+      via_reply = true;
+    }
   if (pos < 0) return invalid();
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
   if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms)) return invalid();
-  // The error travels against the quoted packet.
+  // The error travels against the quoted packet. A quote found by a translated flow's reply
+  // key is its reply, or its original as translated.
   ct_dir quoted = direction_of(*e, t);
+  if (via_reply) {
+    const ct_tuple r = ct_reply_tuple(*w.rt->table, e);
+    quoted = t.src == r.src && (t.proto == IPPROTO_ICMP || t.sport == r.sport) ? ct_dir::reply
+                                                                               : ct_dir::original;
+  }
   m->ct = e;
   m->ct_dir = static_cast<uint8_t>(quoted == ct_dir::original ? ct_dir::reply : ct_dir::original);
   m->ct_info = CTINFO_RELATED;
@@ -306,12 +327,28 @@ void note_finished(ct_worker& w, ct_entry* e) {
     w.rt->finish.finished(w.rt->finish.ctx, make_key(e->orig));
 }
 
+// Whether `t` travels as translated flow e's reply tuple says replies do.
+[[gnu::cold, gnu::noinline]] bool is_nat_reply(const ct_worker& w, ct_entry* e, const ct_tuple& t) {
+  const ct_tuple r = ct_reply_tuple(*w.rt->table, e);
+  return make_key(t) == make_key(r) && t.src == r.src &&
+         (t.proto == IPPROTO_ICMP || t.sport == r.sport);
+}
+
 // A packet of a known flow: run the tracker and refresh.
 void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
                     uint32_t now_ms, ct_acct* acct) {
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
+  if (dir == ct_dir::reply && (status & CT_STATUS_NAT_MASK) && !is_nat_reply(w, e, t))
+      [[unlikely]] {
+    // The inverse of a translated flow's original (its server answering the client's own
+    // address): not this flow's reply. Linux would start a flow that clashes at confirm.
+    m->ct_info = CTINFO_INVALID;
+    w.counters.add(ct_counter::invalid);
+    w.counters.add(ct_counter::invalid_nat_tuple);
+    return;
+  }
   uint64_t raw = e->track.load(std::memory_order_acquire);
   // TCP: the window record, which only the owner writes (tcp_window.h).
   tcp_segment seg;
@@ -408,6 +445,24 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
   return false;
 }
 
+// Keys the flow table missed, looked up as translated flows' reply keys (a second bulk
+// lookup, paid only while some flow is translated): pos[j] becomes the flow's position.
+[[gnu::noinline]] void lookup_replies(const reply_table& replies, const flow_key* const* kp,
+                                      uint32_t nk, int32_t* pos) {
+  const flow_key* missed[64];
+  uint32_t at[64];
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < nk; j++)
+    if (pos[j] < 0) {
+      missed[n] = kp[j];
+      at[n++] = j;
+    }
+  if (n == 0) return;
+  int32_t found[64];
+  replies.lookup_bulk(missed, n, found);
+  for (uint32_t k = 0; k < n; k++) pos[at[k]] = found[k];
+}
+
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
 bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
                         const flow_key& key, uint32_t now_ms, ct_acct* acct) {
@@ -484,8 +539,9 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   if (!table) return std::move(table).error();
   rt->table = table->release();
   static_assert(sizeof(ct_entry) % alignof(tcp_window) == 0);
-  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191,
-                                sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct), 64, 0,
+  rt->qs = qs;
+  rt->name = name;
+  rt->pool = rte_mempool_create((name + "_unconf").c_str(), 8191, k_unconfirmed_bytes, 64, 0,
                                 nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
   if (rt->pool == nullptr)
     return error{.message =
@@ -504,10 +560,12 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   rt->table->set_reserved(cfg.reserved);
   rt->timeouts = make_timeout_table(cfg.timeouts);
   rt->full_log.set_interval(cfg.log_interval_ms);
+  rt->nat_log.set_interval(cfg.log_interval_ms);
   return {};
 }
 
 void ct_runtime_fini(ct_runtime* rt) {
+  delete rt->nat_replies.exchange(nullptr);
   delete rt->table;
   rt->table = nullptr;
   rte_mempool_free(rt->pool);
@@ -517,6 +575,7 @@ void ct_runtime_fini(ct_runtime* rt) {
 result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms) {
   w->id = id;
   w->rt = rt;
+  w->nat_rand ^= (static_cast<uint64_t>(id) + 1) * 0xbf58476d1ce4e5b9ull ^ now_ms;
   if (id < k_max_workers) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
   std::string name = "ct_kill_" + std::to_string(id) + "_" +
@@ -583,6 +642,9 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
     }
     if (nk == 0) continue;
     w.rt->table->lookup_bulk(kp, nk, pos);
+    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+        replies != nullptr && replies->count() > 0) [[unlikely]]
+      lookup_replies(*replies, kp, nk, pos);
     ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
     // the entry load was the largest single cost of tracking a packet.
@@ -627,7 +689,8 @@ namespace {
 // publishes it: CAS FREE -> CLAIMING, fill, release-store LIVE, file on the
 // owner's wheel. False if another worker holds the slot (a clash).
 bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& src,
-                       const tcp_window* src_win, const ct_acct* src_acct) {
+                       const tcp_window* src_win, const ct_acct* src_acct,
+                       const ct_tuple* src_reply) {
   uint32_t live = t->live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_FREE ||
       !t->live.compare_exchange_strong(live, next_claim(live, ENTRY_CLAIMING),
@@ -656,6 +719,10 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
     else
       a->clear();
   }
+  // A translated flow's reply tuple, before the entry is LIVE: a reader that finds the flow
+  // by its original key reads it to tell a reply from a stray packet.
+  if (src.status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)
+    *w.rt->table->nat_reply_at(p) = *src_reply;
   t->pos = p;
   t->unconfirmed_idx = k_not_unconfirmed;
   t->live.store(next_claim(live, ENTRY_LIVE), std::memory_order_release);
@@ -664,7 +731,44 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
   return true;
 }
 
+// Adds confirmed translated flow t's reply key; false when another flow holds it.
+bool publish_reply_key(ct_worker& w, ct_entry* t) {
+  reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+  return replies != nullptr &&
+         replies->add(make_key(*w.rt->table->nat_reply_at(t->pos)), t->pos) == 0;
+}
+
+// Clash resolution adopts the winner's entry only when the loser's packet would have been
+// translated the same way (Linux's nf_ct_resolve_clash compares both tuples).
+bool same_nat(const ct_worker& w, const ct_entry& winner, ct_entry* loser) {
+  const uint16_t a = winner.status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
+  const uint16_t b = loser->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
+  if (a != b) return false;
+  return a == 0 || *w.rt->table->nat_reply_at(winner.pos) == *ct_unconfirmed_reply(loser);
+}
+
 }  // namespace
+
+ct_tuple* ct_unconfirmed_reply(ct_entry* e) {
+  return reinterpret_cast<ct_tuple*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window) +
+                                     sizeof(ct_acct));
+}
+
+ct_tuple ct_reply_tuple(const flow_table& table, const ct_entry* e) {
+  if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)) return invert(e->orig);
+  if (e->pos == k_no_pos) return *ct_unconfirmed_reply(const_cast<ct_entry*>(e));
+  const ct_tuple* r = table.nat_reply_at(e->pos);
+  return r != nullptr ? *r : invert(e->orig);
+}
+
+result<void> ct_enable_nat(ct_runtime* rt) {
+  if (rt->nat_replies.load(std::memory_order_acquire) != nullptr) return {};
+  if (result<void> r = rt->table->enable_nat_replies(); !r) return r;
+  auto replies = reply_table::create(rt->name + "_nat", rt->table->max(), rt->qs);
+  if (!replies) return std::move(replies).error();
+  rt->nat_replies.store(replies->release(), std::memory_order_release);
+  return {};
+}
 
 ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
                               const tcp_window* win, uint16_t status, const ct_ext_area& ext,
@@ -689,7 +793,7 @@ ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state
     p = owned ? table.add(key) : -ENOSPC;
   }
   if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p),
-                                  proto, win, nullptr)) {
+                                  proto, win, nullptr, nullptr)) {
     // Full hash, an expired entry another worker must reap first, or the
     // flow exists already (a retransmitted ACK raced us).
     table.unreserve();
@@ -740,13 +844,24 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       continue;
     }
     ct_entry* t = table.at(static_cast<uint32_t>(p));
+    const uint16_t nat = e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
     if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e, unconfirmed_window(e),
-                          unconfirmed_acct(e))) {
+                          unconfirmed_acct(e), ct_unconfirmed_reply(e))) {
       // The flow's reservation moves to the confirmed entry.
       unconfirmed_remove(w, e);
       e->~ct_entry();
       rte_mempool_put(w.rt->pool, e);
       m->ct = t;
+      if (nat != 0 && !publish_reply_key(w, t)) [[unlikely]] {
+        // Another flow holds the reply tuple (chosen by another worker in the same moment,
+        // as between CPUs in Linux): the loser's packet is dropped, its client retries.
+        m->ct = nullptr;
+        destroy_owned(w, t, ct_counter::insert_failed);
+        w.counters.add(ct_counter::drop);
+        v[i] = verdict::drop;
+        drops++;
+        continue;
+      }
       w.counters.add(ct_counter::insert);
       continue;
     }
@@ -755,7 +870,8 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
     // never an expired one (its owner has been asked to reap it).
     int spins = 0;
     while (!is_live(t->live.load(std::memory_order_acquire)) && spins++ < k_claim_spin) rte_pause();
-    if (!is_live(t->live.load(std::memory_order_acquire)) || ct_expired(*t, now_ms)) {
+    if (!is_live(t->live.load(std::memory_order_acquire)) || ct_expired(*t, now_ms) ||
+        !same_nat(w, *t, e)) {
       w.counters.add(ct_counter::insert_failed);
       v[i] = verdict::drop;
       drops++;

@@ -18,6 +18,7 @@
 #include "conntrack/ct_timeout.h"
 #include "conntrack/flow_table.h"
 #include "conntrack/proto.h"
+#include "conntrack/reply_table.h"
 #include "hook/hook.h"
 #include "packet/pkt_meta.h"
 
@@ -32,7 +33,7 @@ namespace ctgate::ct {
   X(invalid, "packets conntrack could not track (all reasons)")                           \
   X(insert, "entries confirmed into the table")                                           \
   X(insert_failed, "confirm failed: hash insert error")                                   \
-  X(drop, "new flows dropped: table full and nothing evictable")                          \
+  X(drop, "new flows dropped: table full, or NAT found no free tuple")                    \
   X(early_drop, "non-assured entries evicted to make room")                               \
   X(error, "packets with L4 headers conntrack rejected")                                  \
   X(clash_resolve, "confirm races resolved by adopting the winner's entry")               \
@@ -70,7 +71,11 @@ namespace ctgate::ct {
     "out-of-window FIN/RST answering a FIN/RST")                                          \
   X(tcp_window_not_owner, "TCP packets tracked without the window: not the owner worker") \
   X(timeout_policy_set, "new flows given a timeout policy (nft ct timeout set)")          \
-  X(count_list_full, "ct count: a new connection not remembered, the worker's list full")
+  X(count_list_full, "ct count: a new connection not remembered, the worker's list full") \
+  X(nat_bound, "new flows given a NAT binding (source or destination)")                   \
+  X(nat_no_port, "new flows dropped: every address and port of the NAT range taken")      \
+  X(nat_no_addr, "new flows dropped: masquerade or redirect found no port address")       \
+  X(invalid_nat_tuple, "invalid: a translated flow's packet matching neither tuple")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -120,7 +125,30 @@ struct ct_runtime {
   std::atomic<uint64_t> full_events{0};
   ct_finish_listener finish;                      // set before the workers start
   struct ct_worker* workers[k_max_workers] = {};  // by worker id: where to send delete requests
+  // NAT (docs/design/nat.md): the reply keys of translated flows, created by ct_enable_nat
+  // when the first ruleset with a nat chain loads; null until then.
+  std::atomic<reply_table*> nat_replies{nullptr};
+  // The last full NAT range worth a log line (written by a worker nat_log allows, at most
+  // once per interval; read by the control thread after the mailbox says so): host order.
+  log_ratelimit nat_log{1000};
+  struct {
+    uint32_t addr_min, addr_max;
+    uint16_t port_min, port_max;
+    uint8_t manip;  // nat_manip
+  } nat_full_note{};
+  rte_rcu_qsbr* qs = nullptr;  // the workers' QSBR variable, for tables created later
+  std::string name;            // DPDK object name prefix
 };
+
+// Control plane: readies conntrack for translated flows (the reply table and the flow
+// table's reply tuples). Idempotent; before the first ruleset that translates is published.
+result<void> ct_enable_nat(ct_runtime* rt);
+
+// The reply tuple of entry `e` (confirmed in `table`, or unconfirmed): the stored one for a
+// translated flow, else the inverse of its original.
+ct_tuple ct_reply_tuple(const flow_table& table, const ct_entry* e);
+// Where a translated unconfirmed entry keeps its reply tuple until confirm.
+ct_tuple* ct_unconfirmed_reply(ct_entry* e);
 
 // Timer wheel geometry: 4096 slots of 256 ms span ~17.5 minutes. Entries
 // whose expiry is further out are re-filed when their slot comes round, so
@@ -147,6 +175,9 @@ struct ct_worker {
   uint32_t owned = 0;                // confirmed entries owned
 
   ct_counter_block counters;
+
+  // NAT's random port offsets (Linux's get_random_u16), xorshift64*: no syscall, no lock.
+  uint64_t nat_rand = 0x9e3779b97f4a7c15ull;
 
   ct_worker();
 };

@@ -42,7 +42,8 @@ int tcp_state_from_name(const std::string& name) {
 
 }  // namespace
 
-bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct) {
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct,
+                const ct_tuple* nat_reply) {
   uint32_t live = e.live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_LIVE) return false;
   out->pos = pos;
@@ -50,6 +51,9 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct*
   out->owner = e.owner;
   std::memcpy(&out->orig, &e.orig, sizeof(out->orig));
   out->status = e.status.load(std::memory_order_relaxed);
+  // Written before the entry was published, unchanged while its claim word is.
+  out->reply =
+      (out->status & CT_STATUS_NAT_MASK) && nat_reply != nullptr ? *nat_reply : invert(out->orig);
   out->ts = e.load_track();
   out->expires_ms = e.expires_ms.load(std::memory_order_relaxed);
   out->mark = e.mark.load(std::memory_order_relaxed);
@@ -79,7 +83,7 @@ std::string format_entry(const entry_view& v, uint32_t now_ms) {
   append_tuple(s, v.orig);
   counts(0);
   if (!(v.status & CT_STATUS_SEEN_REPLY)) s += "[UNREPLIED] ";
-  append_tuple(s, invert(v.orig));
+  append_tuple(s, v.reply);
   counts(1);
   if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
   s += "mark=" + std::to_string(v.mark) + " ";
@@ -99,6 +103,14 @@ bool ct_filter::matches(const entry_view& v) const {
   if (state >= 0 && (t.proto != IPPROTO_TCP || v.ts.l4state != state)) return false;
   if (zone >= 0 && t.zone != zone) return false;
   if (mark >= 0 && v.mark != static_cast<uint32_t>(mark)) return false;
+  if (nat != 0) {
+    // conntrack-tools compares ports only where the tuples have them; for ICMP it compares
+    // the id with the type and code, which differ.
+    const bool icmp = t.proto == IPPROTO_ICMP;
+    const bool snat = v.reply.dst != t.src || icmp || v.reply.dport != t.sport;
+    const bool dnat = v.reply.src != t.dst || icmp || v.reply.sport != t.dport;
+    if (!(((nat & 1) && snat) || ((nat & 2) && dnat))) return false;
+  }
   return true;
 }
 
@@ -158,6 +170,17 @@ bool parse_filter_into(const std::string& text, ct_filter* f, std::string* err) 
     } else if (key == "zone") {
       if (!number(key, val, 0, 65535, &x)) return false;
       f->zone = static_cast<int>(x);
+    } else if (key == "nat") {
+      if (val == "src")
+        f->nat = 1;
+      else if (val == "dst")
+        f->nat = 2;
+      else if (val == "any")
+        f->nat = 3;
+      else {
+        *err = "nat: expected src, dst or any, got '" + val + "'";
+        return false;
+      }
     } else if (key == "mark") {
       if (!number(key, val, 0, UINT32_MAX, &x)) return false;
       f->mark = x;
@@ -180,12 +203,13 @@ result<ct_filter> parse_filter(const std::string& text) {
 
 void scan(const flow_table& t, const ct_filter& f,
           const std::function<void(const entry_view&)>& fn) {
-  tbb::parallel_for(tbb::blocked_range<uint32_t>(0, t.capacity(), 16384),
-                    [&](const tbb::blocked_range<uint32_t>& r) {
-                      entry_view v;
-                      for (uint32_t p = r.begin(); p != r.end(); p++)
-                        if (read_entry(*t.at(p), p, &v, t.acct_at(p)) && f.matches(v)) fn(v);
-                    });
+  tbb::parallel_for(
+      tbb::blocked_range<uint32_t>(0, t.capacity(), 16384),
+      [&](const tbb::blocked_range<uint32_t>& r) {
+        entry_view v;
+        for (uint32_t p = r.begin(); p != r.end(); p++)
+          if (read_entry(*t.at(p), p, &v, t.acct_at(p), t.nat_reply_at(p)) && f.matches(v)) fn(v);
+      });
 }
 
 std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms) {

@@ -18,6 +18,7 @@ struct entry_view {
   uint32_t live;
   uint16_t owner;
   ct_tuple orig;
+  ct_tuple reply;  // the stored one of a translated flow, else the inverse of orig
   uint16_t status;
   track_state ts;
   uint32_t expires_ms;
@@ -27,7 +28,9 @@ struct entry_view {
 };
 // False if the slot is not live or changed while being read. `acct`: the entry's accounting
 // (flow_table::acct_at), null when off.
-bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct = nullptr);
+// `nat_reply`: the table's reply tuple at pos (flow_table::nat_reply_at), null before NAT.
+bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct = nullptr,
+                const ct_tuple* nat_reply = nullptr);
 
 // `conntrack -L` line (no newline), exactly conntrack-tools' layout:
 // tcp      6 115 SYN_SENT src=... dst=... sport=.. dport=.. [UNREPLIED] src=... ... mark=0 use=1
@@ -41,6 +44,10 @@ struct ct_filter {
   int state = -1;  // tcp_state
   int zone = -1;
   int64_t mark = -1;
+  // conntrack --src-nat / --dst-nat / --any-nat (1, 2, 3): as conntrack-tools filters, by
+  // comparing the tuples (the reply's destination against the original's source, the reply's
+  // source against the original's destination; an ICMP flow's "ports" always differ).
+  int nat = 0;
   bool matches(const entry_view& v) const;
 };
 // Parses "proto=tcp src=1.2.3.4 dport=80 state=ESTABLISHED" (space or '&'

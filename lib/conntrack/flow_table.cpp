@@ -52,6 +52,7 @@ flow_table::~flow_table() {
   rte_free(entries_);
   rte_free(windows_);
   rte_free(acct_.load(std::memory_order_relaxed));
+  rte_free(nat_replies_.load(std::memory_order_relaxed));
 }
 
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
@@ -134,6 +135,18 @@ result<void> flow_table::enable_accounting() {
                             " bytes (32 per flow)"};
   // Release: the zeroed array before workers see its pointer.
   acct_.store(a, std::memory_order_release);
+  memory_bytes_ += bytes;
+  return {};
+}
+
+result<void> flow_table::enable_nat_replies() {
+  if (nat_replies_.load(std::memory_order_acquire) != nullptr) return {};
+  const size_t bytes = sizeof(ct_tuple) * static_cast<size_t>(capacity_);
+  auto* r = static_cast<ct_tuple*>(rte_zmalloc("ct_nat_replies", bytes, 64));
+  if (r == nullptr)
+    return error{.message = "conntrack NAT: cannot allocate " + std::to_string(bytes) +
+                            " bytes (16 per flow)"};
+  nat_replies_.store(r, std::memory_order_release);
   memory_bytes_ += bytes;
   return {};
 }

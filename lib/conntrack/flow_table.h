@@ -71,6 +71,15 @@ class flow_table {
   // Control plane: turns accounting on (for good, as Linux's nf_ct_set_acct), allocating the
   // array; flows confirmed before count from now. Fails only when memory runs out.
   result<void> enable_accounting();
+  // The reply tuple of a translated flow at `pos` (its status has CT_STATUS_SRC_NAT or
+  // _DST_NAT), written before the entry is published; null while no ruleset translates.
+  ct_tuple* nat_reply_at(uint32_t pos) const {
+    ct_tuple* r = nat_replies_.load(std::memory_order_acquire);
+    return r != nullptr ? &r[pos] : nullptr;
+  }
+  // Control plane: makes room for translated flows' reply tuples (for good, as accounting),
+  // 16 bytes per position. Fails only when memory runs out.
+  result<void> enable_nat_replies();
   uint32_t capacity() const { return capacity_; }  // positions in entries_
   uint32_t max() const { return max_; }
 
@@ -91,6 +100,7 @@ class flow_table {
   ct_entry* entries_ = nullptr;
   tcp_window* windows_ = nullptr;
   std::atomic<ct_acct*> acct_{nullptr};
+  std::atomic<ct_tuple*> nat_replies_{nullptr};
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
   uint32_t reserved_ = 0;

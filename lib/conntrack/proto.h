@@ -26,6 +26,12 @@ enum : uint16_t {
   CT_STATUS_SEEN_REPLY = 1u << 1,
   CT_STATUS_ASSURED = 1u << 2,
   CT_STATUS_CONFIRMED = 1u << 3,
+  // NAT (ct_nat.h): the connection's source or destination is translated, and the
+  // translation of each kind has been decided (a null binding sets DONE alone).
+  CT_STATUS_SRC_NAT = 1u << 4,
+  CT_STATUS_DST_NAT = 1u << 5,
+  CT_STATUS_SRC_NAT_DONE = 1u << 7,
+  CT_STATUS_DST_NAT_DONE = 1u << 8,
   CT_STATUS_DYING = 1u << 9,
   // Bits 12..14: the id of the entry's inline extension (ct_ext.h). Linux
   // keeps TEMPLATE/HELPER/OFFLOAD there, which ctgate does not use.
@@ -34,6 +40,7 @@ enum : uint16_t {
   // bit 15 is IPS_HW_OFFLOAD, which ctgate does not use.
   CT_STATUS_FINISH_NOTIFIED = 1u << 15,
 };
+inline constexpr uint16_t CT_STATUS_NAT_MASK = CT_STATUS_SRC_NAT | CT_STATUS_DST_NAT;
 
 // TCP states with Linux's names and order (enum tcp_conntrack).
 enum tcp_state : uint8_t {

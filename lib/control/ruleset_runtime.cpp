@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "dataplane/hooks_builtin.h"
 #include "ruleset/element_update.h"
 #include "ruleset/fields.h"
+#include "ruleset/nft_nat.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -104,6 +106,37 @@ void update_tracing(gateway& gw) CTGATE_REQUIRES(gw.ruleset_mu) {
   gw.tracing.store(on, std::memory_order_relaxed);
 }
 
+// The NAT hooks of a ruleset with nat chains (nft_nat.h), at Linux's priorities: all four
+// as soon as one nat chain exists (nf_nat_register_fn registers them together), since a
+// translated connection's packets are rewritten at every one of them, whichever hook its
+// binding came from. Among themselves the chains run by priority, and among equals the
+// later registered first, as hooks do.
+result<void> register_nat_hooks(hook_registry::editor& ed, loaded_ruleset& lr,
+                                std::vector<uint32_t> (&by_hook)[5]) {
+  if (std::all_of(std::begin(by_hook), std::end(by_hook), [](const auto& c) { return c.empty(); }))
+    return {};
+  for (int h = 0; h < 5; h++) {
+    if (static_cast<hook_point>(h) == hook_point::forward) continue;
+    std::vector<uint32_t>& chains = by_hook[h];
+    std::stable_sort(chains.begin(), chains.end(), [&](uint32_t a, uint32_t b) {
+      const int32_t pa = lr.rs->chains[a].priority, pb = lr.rs->chains[b].priority;
+      return pa != pb ? pa < pb : a > b;
+    });
+    const auto point = static_cast<hook_point>(h);
+    const bool dst = point == hook_point::prerouting || point == hook_point::output;
+    const char* name = point == hook_point::prerouting ? "nf_nat_ipv4_pre_routing"
+                       : point == hook_point::input    ? "nf_nat_ipv4_local_in"
+                       : point == hook_point::output   ? "nf_nat_ipv4_local_fn"
+                                                       : "nf_nat_ipv4_out";
+    lr.nat_refs.push_back(std::make_unique<nft_nat_ref>(nft_nat_ref{
+        lr.rs.get(), dst ? ct::nat_manip::dst : ct::nat_manip::src, std::move(chains)}));
+    result<int> id = ed.add(point, dst ? k_nat_dst_priority : k_nat_src_priority, name,
+                            nft_nat_hook, lr.nat_refs.back().get(), lr.group);
+    if (!id) return std::move(id).error();
+  }
+  return {};
+}
+
 // Compile errors point into the source: show the line like parse errors do,
 // from the loaded text or else from the file named in the location.
 error quote_compile_error(error err, const std::string* text) {
@@ -154,6 +187,10 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   if (lr->rs->uses_acct)
     if (result<void> on = gw.ct.table->enable_accounting(); !on)
       return error{.file = source, .severity = "error", .message = on.error().message};
+  // NAT's reply keys and tuples, for good, before a worker can bind a connection.
+  if (lr->rs->uses_nat)
+    if (result<void> on = ct::ct_enable_nat(&gw.ct); !on)
+      return error{.file = source, .severity = "error", .message = on.error().message};
   // Before workers can see it: the live sets the load keeps go on with their elements, and its
   // timeout policies are published.
   nft::fill_live_sets(*lr->rs, (gw.*slot) ? (gw.*slot)->rs.get() : nullptr, gw.clock.now_ms());
@@ -167,9 +204,20 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   result<void> ok = gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
     if (old_group != 0) ed.remove_group(old_group);
     bool ct_on = ct_was_on;
+    // Nat chains by hook point, for the NAT hooks.
+    std::vector<uint32_t> nat_chains[5];
     for (uint32_t i = 0; i < lr->rs->chains.size(); i++) {
       const nft::cchain& cc = lr->rs->chains[i];
       const nft::chain& ast_chain = lr->rs->ast.tables[cc.table].chains[cc.ast_chain];
+      if (cc.nat) {
+        nat_chains[static_cast<int>(to_hook_point(cc.hook_point))].push_back(i);
+        // A nat chain needs conntrack (nf_ct_netns_get), registered with it.
+        if (!ct_on) {
+          if (result<void> r = register_conntrack_hooks(ed); !r) return r;
+          ct_on = ct_registered_now = true;
+        }
+        continue;
+      }
       if (cc.base) {
         lr->refs.push_back(std::make_unique<nft_chain_ref>(nft_chain_ref{lr->rs.get(), i}));
         std::string name = "nft " + lr->rs->ast.tables[cc.table].name + " " + cc.name;
@@ -184,6 +232,7 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
         ct_on = ct_registered_now = true;
       }
     }
+    if (result<void> r = register_nat_hooks(ed, *lr, nat_chains); !r) return r;
     if (lr->rs->uses_synproxy && !gw.synproxy->hook_registered) {
       if (result<void> r = register_synproxy_hook(ed); !r) return r;
       synproxy_now = true;

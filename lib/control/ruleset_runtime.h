@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "ruleset/compiled.h"
 #include "ruleset/nft_chain.h"
+#include "ruleset/nft_nat.h"
 
 namespace ctgate {
 
@@ -26,7 +27,8 @@ struct gateway;
 struct loaded_ruleset {
   std::unique_ptr<nft::compiled_ruleset> rs;
   std::vector<std::unique_ptr<nft_chain_ref>> refs;
-  uint32_t group = 0;  // hook registry group of its base chains
+  std::vector<std::unique_ptr<nft_nat_ref>> nat_refs;  // one per hook point with nat chains
+  uint32_t group = 0;                                  // hook registry group of its base chains
 };
 
 // What a load, check or trace start installed (errors are nft-style, with

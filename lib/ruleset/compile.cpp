@@ -378,12 +378,6 @@ class compiler {
       table_sets_.push_back(sets);
       for (uint32_t c = 0; c < tb.chains.size(); c++) {
         const chain& ch = tb.chains[c];
-        // The language is parsed, checked and listed; the translation itself (conntrack's
-        // reply tuples, port allocation, rewriting: docs/design/nat.md) is not built yet.
-        if (ch.type == "nat")
-          return fail(ch.loc,
-                      "not supported: chain type nat (NAT is parsed and checked, not "
-                      "yet translated)");
         chain_index_[{t, ch.name}] = static_cast<uint32_t>(out_->chains.size());
         cchain cc;
         cc.name = ch.name;
@@ -393,6 +387,8 @@ class compiler {
         cc.hook_point = ch.hook;
         cc.priority = ch.priority;
         cc.policy_drop = ch.policy_drop;
+        cc.nat = ch.base && ch.type == "nat";
+        if (cc.nat) out_->uses_nat = out_->uses_ct = true;
         out_->chains.push_back(cc);
       }
     }
@@ -984,9 +980,10 @@ class compiler {
         break;
       }
       case stmt_kind::nat:
-        // In a regular chain no nat chain reaches (others are refused with their chain).
-        return fail(s.loc, std::string("not supported: ") + nat_kind_name(s.nat.kind) +
-                               " (NAT is parsed and checked, not yet translated)");
+        out->value = out_->nats.size();
+        out_->nats.push_back(s.nat);
+        out_->uses_nat = out_->uses_ct = true;
+        break;
       case stmt_kind::synproxy:
         // Options packed in value: mss | wscale << 16 | timestamp << 24 | sack-perm << 25.
         out->value = (s.mss != 0 ? s.mss : 1460u) | (static_cast<uint64_t>(s.wscale) << 16) |

@@ -357,6 +357,7 @@ struct cchain {
   hook hook_point = hook::input;
   int32_t priority = 0;
   bool policy_drop = false;
+  bool nat = false;  // a base chain of type nat: run by the NAT hook of its hook point
   uint32_t first_rule = 0, n_rules = 0;
   // Live-set lookups of this chain's own rules (at most k_max_prefetch), in sets too big to
   // stay in cache: the evaluator prefetches the slots of a group of packets before it
@@ -555,7 +556,11 @@ struct compiled_ruleset {
   bool uses_ct = false;        // a rule reads or writes ct state: conntrack must be on
   bool uses_nftrace = false;   // `meta nftrace set 1` somewhere: tracing is on
   bool uses_synproxy = false;  // a synproxy statement: its hook must be registered
-  uint32_t group = 0;          // hook registry group once installed
+  // NAT statements (cstmt::value indexes them); the rules' nat chains are run by the NAT hooks
+  // (nft_nat.h), not registered on their hooks themselves, as in Linux.
+  std::vector<nat_spec> nats;
+  bool uses_nat = false;
+  uint32_t group = 0;  // hook registry group once installed
   uint16_t n_workers = 0;
   // counters[worker * n_counters + i]
   uint32_t n_counters = 0;

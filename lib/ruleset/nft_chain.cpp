@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dataplane/gateway.h"
+#include "ruleset/nft_nat.h"
 #include "synproxy/synproxy.h"
 #include "synproxy/tcp_options.h"
 
@@ -797,8 +798,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             ri = 0;
             goto next_chain;
           case stmt_kind::return_: goto chain_end;
-          case stmt_kind::vmap: break;                  // resolved above
-          case stmt_kind::nat: return verdict::accept;  // compile() refuses NAT statements
+          case stmt_kind::vmap: break;  // resolved above
+          case stmt_kind::nat: return nft_nat_stmt(w, rs, static_cast<uint32_t>(value), mb);
         }
       }
     next_rule:;
@@ -862,6 +863,10 @@ inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, r
 constexpr uint16_t k_prefetch_group = 32;
 
 }  // namespace
+
+verdict nft_eval_chain(worker_ctx& w, nft::compiled_ruleset& rs, uint32_t chain, rte_mbuf* mb) {
+  return eval_packet(w, rs, chain, mb, nullptr);
+}
 
 uint16_t nft_chain_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                         verdict* v) {

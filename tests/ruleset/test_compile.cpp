@@ -543,27 +543,27 @@ TEST(CompilePrefetch, OnlyLiveSetLookupsArePrefetched) {
   EXPECT_EQ(cc.live_prefetch[0].n_guards, 1u);
 }
 
-// NAT is parsed and checked (test_parser.cpp, Nat.*) but not translated yet: a ruleset with a
-// nat chain does not load, and says so at the chain.
-TEST(CompileChains, NatChainsAreRefusedUntilNatIsTranslated) {
+// Nat chains compile as chains the NAT hooks run (not registered on their own hooks), and
+// their statements index the ruleset's NAT specs.
+TEST(CompileChains, NatChainsCompileForTheNatHooks) {
   result<ruleset> rs = parse_string(
       "table ip nat {\n  chain post {\n    type nat hook postrouting priority srcnat;\n"
-      "    masquerade\n  }\n}\n",
+      "    masquerade\n    meta l4proto tcp snat to 10.0.0.1-10.0.0.4:2000-3000 random\n  }\n}\n",
       "rs.nft");
   ASSERT_TRUE(rs.ok()) << rs.error().to_string();
   result<std::unique_ptr<compiled_ruleset>> c = compile(*rs, "rs.nft", kPorts, 2);
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().to_string(),
-            "rs.nft:2:9: error: not supported: chain type nat (NAT is parsed and checked, not yet "
-            "translated)");
-  // A NAT statement in a regular chain that no nat chain reaches does not load either.
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE((*c)->uses_nat);
+  EXPECT_TRUE((*c)->uses_ct);
+  ASSERT_EQ((*c)->chains.size(), 1u);
+  EXPECT_TRUE((*c)->chains[0].nat);
+  ASSERT_EQ((*c)->nats.size(), 2u);
+  EXPECT_EQ((*c)->nats[1].addr_min, 0x0a000001u);
+  EXPECT_EQ((*c)->nats[1].port_max, 3000);
+  // A NAT statement in a regular chain that no nat chain reaches loads (it never runs).
   rs = parse_string("table ip f {\n  chain d {\n    dnat to 10.0.0.1\n  }\n}\n", "rs.nft");
   ASSERT_TRUE(rs.ok()) << rs.error().to_string();
-  c = compile(*rs, "rs.nft", kPorts, 2);
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().to_string(),
-            "rs.nft:3:5: error: not supported: dnat (NAT is parsed and checked, not yet "
-            "translated)");
+  EXPECT_TRUE(compile(*rs, "rs.nft", kPorts, 2).ok());
 }
 
 }  // namespace

@@ -1,0 +1,318 @@
+#include "conntrack/ct_nat.h"
+
+#include <rte_byteorder.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "packet/cksum.h"
+#include "packet/manip.h"
+
+namespace ctgate::ct {
+
+namespace {
+
+// Linux tries this many ports, then halves the count for each new random start while it
+// stays at 16 or more (nf_nat_l4proto_unique_tuple): 128 + 64 + 32 + 16 + 8 at most.
+constexpr unsigned k_max_attempts = 128;
+
+uint16_t random_u16(ct_worker& w) {
+  uint64_t x = w.nat_rand;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  w.nat_rand = x;
+  return static_cast<uint16_t>((x * 0x2545f4914f6cdd1dull) >> 48);
+}
+
+bool entry_holds(const ct_entry* o, uint32_t now_ms) {
+  return is_live(o->live.load(std::memory_order_acquire)) && !ct_expired(*o, now_ms);
+}
+
+// Linux's nf_nat_used_tuple: whether a connection other than `e` would have candidate `t`
+// (the original direction as translated) as its reply, i.e. some connection already uses the
+// inverse of t. ctgate's keys are direction-free, so a flow holding either tuple of that key
+// counts (Linux counts only the exact tuple: this is stricter for the rare flow that is t's
+// own mirror image). Unconfirmed flows of this worker that chose the same reply count too:
+// Linux needs no such check, since a CPU confirms each packet's flow before taking the next.
+bool tuple_taken(const ct_worker& w, const ct_entry* e, const ct_tuple& t, uint32_t now_ms) {
+  const flow_key key = make_key(t);
+  const flow_table& table = *w.rt->table;
+  if (const int32_t p = table.lookup(key); p >= 0 && entry_holds(table.at(p), now_ms)) return true;
+  if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+      replies != nullptr && replies->count() > 0)
+    if (const int32_t p = replies->lookup(key); p >= 0 && entry_holds(table.at(p), now_ms))
+      return true;
+  for (uint16_t i = 0; i < w.n_unconfirmed; i++) {
+    ct_entry* u = w.unconfirmed[i];
+    if (u != e && (u->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) &&
+        make_key(*ct_unconfirmed_reply(u)) == key)
+      return true;
+  }
+  return false;
+}
+
+// The port (ICMP: the id) a binding of `manip` changes, in tuple t.
+uint16_t& key_port(ct_tuple& t, nat_manip manip) {
+  if (t.proto == IPPROTO_ICMP) return t.sport;
+  return manip == nat_manip::src ? t.sport : t.dport;
+}
+
+bool has_ports(uint8_t proto) {
+  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMP;
+}
+
+// Linux's l4proto_in_range.
+bool port_in_range(const ct_tuple& t, nat_manip manip, const nat_range& r) {
+  if (!has_ports(t.proto)) return true;
+  ct_tuple c = t;
+  const uint16_t port = rte_be_to_cpu_16(key_port(c, manip));
+  return port >= r.port_min && port <= r.port_max;
+}
+
+// Linux's nf_in_range: the source address (and port) already in the range.
+bool in_range(const ct_tuple& t, const nat_range& r) {
+  if (r.flags & NAT_RANGE_MAP_IPS) {
+    const uint32_t a = rte_be_to_cpu_32(t.src);
+    if (a < r.addr_min || a > r.addr_max) return false;
+  }
+  return !(r.flags & NAT_RANGE_PROTO_SPECIFIED) || port_in_range(t, nat_manip::src, r);
+}
+
+// Linux's find_best_ips_proto: one address, or one picked by a hash of the source (and, unless
+// persistent, the destination), so a client keeps its address per server.
+void find_best_ips(ct_tuple& t, const nat_range& r, nat_manip manip) {
+  if (!(r.flags & NAT_RANGE_MAP_IPS)) return;
+  uint32_t& var = manip == nat_manip::src ? t.src : t.dst;
+  if (r.addr_min == r.addr_max) {
+    var = rte_cpu_to_be_32(r.addr_min);
+    return;
+  }
+  // The kernel hashes the whole nf_inet_addr (16 bytes, the IPv4 address first), seeded with
+  // the destination's word as it lies in memory, xor the zone id.
+  const uint32_t words[4] = {t.src, 0, 0, 0};
+  const uint32_t seed = (r.flags & NAT_RANGE_PERSISTENT) ? 0 : t.dst ^ t.zone;
+  const uint32_t j = nat_jhash2(words, 4, seed);
+  const uint32_t dist = r.addr_max - r.addr_min + 1;  // a whole-space range wraps to 0
+  const uint32_t off =
+      dist == 0 ? j : static_cast<uint32_t>((static_cast<uint64_t>(j) * dist) >> 32);
+  var = rte_cpu_to_be_32(r.addr_min + off);
+}
+
+// Linux's nf_nat_l4proto_unique_tuple: searches the port range from an offset; false when
+// every port it tried is taken.
+bool unique_port(ct_worker& w, const ct_entry* e, ct_tuple& t, const nat_range& r, nat_manip manip,
+                 uint32_t now_ms) {
+  if (!has_ports(t.proto)) return !tuple_taken(w, e, t, now_ms);
+  uint16_t& key = key_port(t, manip);
+  uint32_t min, range_size;
+  if (t.proto == IPPROTO_ICMP && !(r.flags & NAT_RANGE_PROTO_SPECIFIED)) {
+    min = 0;
+    range_size = 65536;
+  } else if (!(r.flags & NAT_RANGE_PROTO_SPECIFIED)) {
+    if (manip == nat_manip::dst) return !tuple_taken(w, e, t, now_ms);  // never moves
+    const uint16_t port = rte_be_to_cpu_16(key);
+    if (port < 512) {
+      min = 1;
+      range_size = 511;
+    } else if (port < 1024) {
+      min = 600;
+      range_size = 424;
+    } else {
+      min = 1024;
+      range_size = 65535 - 1024 + 1;
+    }
+  } else {
+    min = std::min(r.port_min, r.port_max);
+    range_size = static_cast<uint32_t>(std::max(r.port_min, r.port_max)) - min + 1;
+  }
+  const bool random = (r.flags & NAT_RANGE_PROTO_RANDOM_ALL) || manip != nat_manip::dst;
+  uint16_t off = random ? random_u16(w) : 0;  // 16 bits, wrapping, as Linux's
+  unsigned attempts = std::min<uint32_t>(range_size, k_max_attempts);
+  for (;;) {
+    for (unsigned i = 0; i < attempts; i++, off++) {
+      key = rte_cpu_to_be_16(static_cast<uint16_t>(min + off % range_size));
+      if (!tuple_taken(w, e, t, now_ms)) return true;
+    }
+    if (attempts >= range_size || attempts < 16) return false;
+    attempts /= 2;
+    off = random_u16(w);
+  }
+}
+
+}  // namespace
+
+uint32_t nat_jhash2(const uint32_t* k, uint32_t n, uint32_t initval) {
+  auto rol = [](uint32_t x, int s) { return std::rotl(x, s); };
+  uint32_t a, b, c;
+  a = b = c = 0xdeadbeef + (n << 2) + initval;
+  while (n > 3) {
+    a += k[0];
+    b += k[1];
+    c += k[2];
+    a -= c, a ^= rol(c, 4), c += b;
+    b -= a, b ^= rol(a, 6), a += c;
+    c -= b, c ^= rol(b, 8), b += a;
+    a -= c, a ^= rol(c, 16), c += b;
+    b -= a, b ^= rol(a, 19), a += c;
+    c -= b, c ^= rol(b, 4), b += a;
+    n -= 3;
+    k += 3;
+  }
+  switch (n) {
+    case 3: c += k[2]; [[fallthrough]];
+    case 2: b += k[1]; [[fallthrough]];
+    case 1:
+      a += k[0];
+      c ^= b, c -= rol(b, 14);
+      a ^= c, a -= rol(c, 11);
+      b ^= a, b -= rol(a, 25);
+      c ^= b, c -= rol(b, 16);
+      a ^= c, a -= rol(c, 4);
+      b ^= a, b -= rol(a, 14);
+      c ^= b, c -= rol(b, 24);
+      break;
+    default: break;
+  }
+  return c;
+}
+
+nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_manip manip,
+                           uint32_t now_ms) {
+  // The connection as its original packets will look once translated: the inverse of the
+  // reply tuple so far (a destination binding may already have changed it).
+  const ct_tuple orig = invert(ct_reply_tuple(*w.rt->table, e));
+  ct_tuple t = orig;
+  bool found = false;
+  // get_unique_tuple: a source translation first keeps the connection as it is when that is
+  // in the range and free (Linux then tries the source's existing mapping, find_appropriate_src:
+  // not kept by ctgate, docs/design/nat.md).
+  if (manip == nat_manip::src && !(r.flags & NAT_RANGE_PROTO_RANDOM_ALL) && in_range(orig, r) &&
+      !tuple_taken(w, e, orig, now_ms))
+    found = true;
+  if (!found) {
+    t = orig;
+    find_best_ips(t, r, manip);
+    if (!(r.flags & NAT_RANGE_PROTO_RANDOM_ALL)) {
+      if (r.flags & NAT_RANGE_PROTO_SPECIFIED) {
+        // A single port is taken without a check, as Linux does: a clash drops at confirm.
+        found = port_in_range(t, manip, r) &&
+                (r.port_min == r.port_max || !tuple_taken(w, e, t, now_ms));
+      } else {
+        found = !tuple_taken(w, e, t, now_ms);
+      }
+    }
+    if (!found && !unique_port(w, e, t, r, manip, now_ms)) {
+      w.counters.add(ct_counter::nat_no_port);
+      if (w.rt->nat_log.allow(now_ms) && w.rt->mailbox != nullptr) {
+        w.rt->nat_full_note = {r.addr_min, r.addr_max, r.port_min, r.port_max,
+                               static_cast<uint8_t>(manip)};
+        w.rt->mailbox->raise(log_kind::nat_no_port);
+      }
+      return nat_setup_result::no_port;
+    }
+  }
+  const uint16_t done = manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE;
+  if (t == orig) {
+    e->status.fetch_or(done, std::memory_order_relaxed);
+    return nat_setup_result::null;
+  }
+  *ct_unconfirmed_reply(e) = invert(t);
+  const uint16_t bit = manip == nat_manip::src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT;
+  e->status.fetch_or(static_cast<uint16_t>(done | bit), std::memory_order_relaxed);
+  w.counters.add(ct_counter::nat_bound);
+  return nat_setup_result::bound;
+}
+
+namespace {
+
+// The status bit that says whether a packet in direction `dir` is rewritten at a hook of kind
+// `manip`: originals get their own kind's translation; replies the other kind's undone
+// (Linux's statusbit ^= IPS_NAT_MASK).
+uint16_t rewrite_bit(nat_manip manip, uint8_t dir) {
+  const bool src = (manip == nat_manip::src) != (dir == static_cast<uint8_t>(ct_dir::reply));
+  return src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT;
+}
+
+// The tuple of the direction opposite to `dir` (Linux's ct->tuplehash[!dir].tuple).
+ct_tuple other_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir) {
+  return dir == static_cast<uint8_t>(ct_dir::original) ? ct_reply_tuple(*w.rt->table, e) : e->orig;
+}
+
+// What a manipulation of kind `kind` writes from tuple `t`: its source or destination
+// address, and port (for ICMP, its id, whichever end).
+uint32_t manip_addr(const ct_tuple& t, manip_kind kind) {
+  return kind == manip_kind::src ? t.src : t.dst;
+}
+uint16_t manip_port(const ct_tuple& t, manip_kind kind) {
+  if (t.proto == IPPROTO_ICMP) return t.sport;
+  return kind == manip_kind::src ? t.sport : t.dport;
+}
+
+}  // namespace
+
+void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
+  const ct_entry* e = m->ct;
+  if (!(e->status.load(std::memory_order_relaxed) & rewrite_bit(manip, m->ct_dir))) return;
+  // The packet becomes the inverse of the other direction's tuple (nf_nat_manip_pkt).
+  const ct_tuple target = invert(other_tuple(w, e, m->ct_dir));
+  const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
+  const uint32_t addr = manip_addr(target, kind);
+  const uint16_t port = manip_port(target, kind);
+  auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
+  const uint32_t in_buf =
+      rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
+  const size_t avail = (m->flags & PKT_F_FRAGMENT) && !(m->flags & PKT_F_FIRST_FRAGMENT)
+                           ? 0
+                           : std::min<uint32_t>(m->l4_len, in_buf);
+  ipv4_manip(ip, rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), avail, kind, addr, port);
+  if (kind == manip_kind::src) {
+    m->src = addr;
+    if (has_ports(target.proto)) m->sport = port;
+  } else {
+    m->dst = addr;
+    if (target.proto == IPPROTO_ICMP)
+      m->sport = port;
+    else if (has_ports(target.proto))
+      m->dport = port;
+  }
+}
+
+bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
+  const ct_entry* e = m->ct;
+  if (!(e->status.load(std::memory_order_relaxed) & rewrite_bit(manip, m->ct_dir))) return true;
+  // The parse stage and conntrack's quote check saw an ICMP header, the quoted IPv4 header
+  // and 8 bytes of its transport header in the buffer's first segment.
+  const uint32_t in_buf =
+      rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
+  const uint32_t icmp_len = std::min<uint32_t>(m->l4_len, in_buf);
+  auto* icmp = rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l4_off);
+  if (icmp_len < sizeof(rte_icmp_hdr) + sizeof(rte_ipv4_hdr) + 8) return false;
+  auto* inner = reinterpret_cast<rte_ipv4_hdr*>(icmp + sizeof(rte_icmp_hdr));
+  const uint32_t ihl = (inner->version_ihl & 0xf) * 4u;
+  if (ihl < sizeof(rte_ipv4_hdr) || icmp_len < sizeof(rte_icmp_hdr) + ihl + 8) return false;
+  // The quoted packet went the other way: it is put back as its sender saw it, with the
+  // opposite manipulation, from the other direction's tuple itself.
+  const ct_tuple other = other_tuple(w, e, m->ct_dir);
+  const manip_kind inner_kind = manip == nat_manip::src ? manip_kind::dst : manip_kind::src;
+  ipv4_manip(inner, icmp + sizeof(rte_icmp_hdr) + ihl, icmp_len - sizeof(rte_icmp_hdr) - ihl,
+             inner_kind, manip_addr(other, inner_kind), manip_port(other, inner_kind));
+  // The quote changed under the ICMP checksum, by amounts the update above did not all see
+  // (the quoted transport checksum is often cut off): sum the message again, as Linux does.
+  auto* ih = reinterpret_cast<rte_icmp_hdr*>(icmp);
+  ih->icmp_cksum = 0;
+  ih->icmp_cksum = static_cast<uint16_t>(~cksum_fold(cksum_add(0, icmp, icmp_len)));
+  // The outer header: as a packet of the connection in this direction would be; only the
+  // address (an error has no port).
+  const ct_tuple target = invert(other);
+  const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
+  auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
+  ipv4_manip(ip, icmp, 0, kind, manip_addr(target, kind), 0);
+  (kind == manip_kind::src ? m->src : m->dst) = manip_addr(target, kind);
+  return true;
+}
+
+}  // namespace ctgate::ct

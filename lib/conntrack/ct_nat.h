@@ -1,0 +1,74 @@
+// NAT on conntrack (docs/design/nat.md): a binding changes a new connection's reply tuple
+// once, on its first packet, and every packet of the connection is then rewritten from its
+// entry. Linux's model: nf_nat_setup_info (get_unique_tuple, find_best_ips_proto,
+// nf_nat_l4proto_unique_tuple) for the binding, nf_nat_packet for the rewrite,
+// nf_nat_icmp_reply_translation for ICMP errors.
+#pragma once
+
+#include <cstdint>
+
+#include "conntrack/conntrack.h"
+
+namespace ctgate::ct {
+
+// Which end a binding translates: the source (snat, masquerade; Linux's NF_NAT_MANIP_SRC, at
+// postrouting and input) or the destination (dnat, redirect; at prerouting and output).
+enum class nat_manip : uint8_t { src, dst };
+
+// Linux's nf_nat_range2 flags, same values.
+enum : uint8_t {
+  NAT_RANGE_MAP_IPS = 1,
+  NAT_RANGE_PROTO_SPECIFIED = 2,
+  NAT_RANGE_PROTO_RANDOM = 4,
+  NAT_RANGE_PERSISTENT = 8,
+  NAT_RANGE_PROTO_RANDOM_FULLY = 16,
+};
+inline constexpr uint8_t NAT_RANGE_PROTO_RANDOM_ALL =
+    NAT_RANGE_PROTO_RANDOM | NAT_RANGE_PROTO_RANDOM_FULLY;
+
+// Where a binding may put the translated end: addresses and ports in host order, inclusive.
+struct nat_range {
+  uint8_t flags = 0;
+  uint32_t addr_min = 0, addr_max = 0;  // with NAT_RANGE_MAP_IPS
+  uint16_t port_min = 0, port_max = 0;  // with NAT_RANGE_PROTO_SPECIFIED
+};
+
+enum class nat_setup_result : uint8_t {
+  bound,    // the reply tuple is translated
+  null,     // the range keeps the tuple as it is: nothing to translate
+  no_port,  // every candidate tuple is taken: the caller drops the packet
+};
+
+// The binding of unconfirmed entry `e` (owned by `w`) for `manip`, within `r`; sets the
+// entry's NAT status bits (translated and done) and its reply tuple. Precondition: e is
+// unconfirmed and has no binding of this kind yet (CT_STATUS_*_NAT_DONE clear), and NAT is
+// enabled (ct_enable_nat). Counts nat_bound or nat_no_port.
+nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_manip manip,
+                           uint32_t now_ms);
+
+// Linux's null binding: the connection's `manip` is decided, untranslated.
+inline void nat_null_binding(ct_entry* e, nat_manip manip) {
+  e->status.fetch_or(manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE,
+                     std::memory_order_relaxed);
+}
+
+inline bool nat_done(uint16_t status, nat_manip manip) {
+  return status & (manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE);
+}
+
+// The rewrite at a NAT hook of kind `manip` (nf_nat_packet): the packet's source or
+// destination becomes what its connection's bindings say, and its metadata follows so the
+// stages after (routing after dnat) see the translated header. A packet whose connection is
+// not translated at this end passes untouched. Precondition: m->ct is set.
+void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
+
+// An ICMP error RELATED to a translated connection (nf_nat_icmp_reply_translation): the header
+// it quotes is translated back to what its sender saw, and its outer address as a packet of
+// the connection would be. False when the error is too short to translate (drop it).
+bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
+
+// Linux's jhash2 over 32-bit words (lib/jhash.h), for find_best_ips_proto's choice of an
+// address in a range; exposed for tests.
+uint32_t nat_jhash2(const uint32_t* k, uint32_t n, uint32_t initval);
+
+}  // namespace ctgate::ct
