@@ -41,7 +41,8 @@ bool chain_uses_ct(const nft::chain& c) {
     for (const auto& m : r.matches)
       if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark || m.f == nft::field::ct_zone ||
           m.f == nft::field::ct_direction || m.f == nft::field::ct_status ||
-          m.f == nft::field::ct_expiration || nft::is_ct_acct_field(m.f))
+          m.f == nft::field::ct_expiration || nft::is_ct_acct_field(m.f) ||
+          nft::is_ct_addr_field(m.f))
         return true;
     for (const auto& s : r.stmts) {
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||

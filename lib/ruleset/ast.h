@@ -80,7 +80,22 @@ enum class field : uint8_t {
   ct_reply_bytes,
   ct_reply_packets,
   ct_reply_avgpkt,
+  // A connection's addresses (ipv4_addr): `ct original|reply ip saddr|daddr`. The reply
+  // tuple's differ from the original's inverse once NAT translates the connection.
+  ct_original_saddr,
+  ct_original_daddr,
+  ct_reply_saddr,
+  ct_reply_daddr,
 };
+
+// Whether `f` reads an address of the packet's connection.
+inline bool is_ct_addr_field(field f) {
+  return f >= field::ct_original_saddr && f <= field::ct_reply_daddr;
+}
+// Whether `f` is an IPv4 address (of the packet or its connection).
+inline bool is_addr_field(field f) {
+  return f == field::ip_saddr || f == field::ip_daddr || is_ct_addr_field(f);
+}
 
 // Whether `f` reads conntrack's accounting.
 inline bool is_ct_acct_field(field f) {

@@ -322,6 +322,10 @@ const char* field_name(field f) {
     case field::ct_reply_bytes: return "ct reply bytes";
     case field::ct_reply_packets: return "ct reply packets";
     case field::ct_reply_avgpkt: return "ct reply avgpkt";
+    case field::ct_original_saddr: return "ct original ip saddr";
+    case field::ct_original_daddr: return "ct original ip daddr";
+    case field::ct_reply_saddr: return "ct reply ip saddr";
+    case field::ct_reply_daddr: return "ct reply ip daddr";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -501,7 +505,11 @@ const char* unsupported_rule_word(std::string_view w) {
 vkind kind_of(field f) {
   switch (f) {
     case field::ip_saddr:
-    case field::ip_daddr: return vkind::addr;
+    case field::ip_daddr:
+    case field::ct_original_saddr:
+    case field::ct_original_daddr:
+    case field::ct_reply_saddr:
+    case field::ct_reply_daddr: return vkind::addr;
     case field::ip_protocol:
     case field::meta_l4proto: return vkind::proto;
     case field::meta_iif:

@@ -62,9 +62,8 @@ std::string flags_text(field f, uint64_t v, const char* sep) {
 }
 
 std::string scalar_text(field f, uint64_t v) {
+  if (is_addr_field(f)) return detail::ipv4_to_string(static_cast<uint32_t>(v));
   switch (f) {
-    case field::ip_saddr:
-    case field::ip_daddr: return detail::ipv4_to_string(static_cast<uint32_t>(v));
     case field::ip_protocol:
     case field::meta_l4proto: {
       const char* n = name_of(detail::protocol_names(), static_cast<uint32_t>(v));
@@ -98,7 +97,7 @@ std::string scalar_text(field f, uint64_t v) {
 }
 
 std::string elem_text(field f, const value_range& r) {
-  if (f == field::ip_saddr || f == field::ip_daddr) {
+  if (is_addr_field(f)) {
     const int plen =
         detail::prefix_length(static_cast<uint32_t>(r.lo), static_cast<uint32_t>(r.hi));
     std::string out = detail::ipv4_to_string(static_cast<uint32_t>(r.lo));

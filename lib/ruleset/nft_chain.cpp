@@ -160,7 +160,11 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case field::ct_original_avgpkt:
     case field::ct_reply_bytes:
     case field::ct_reply_packets:
-    case field::ct_reply_avgpkt: return false;  // out of line: made_value reads them
+    case field::ct_reply_avgpkt:
+    case field::ct_original_saddr:
+    case field::ct_original_daddr:
+    case field::ct_reply_saddr:
+    case field::ct_reply_daddr: return false;  // out of line: made_value reads them
     case field::tcp_option_maxseg: {
       uint32_t at;
       uint16_t mss;
@@ -422,6 +426,20 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
       const int32_t left =
           static_cast<int32_t>(m->ct->expires_ms.load(std::memory_order_relaxed) - now_ms);
       *v = m->ct->pos == ct::k_no_pos || left < 0 ? 0 : static_cast<uint64_t>(left);
+      return true;
+    }
+    case field::ct_original_saddr:
+    case field::ct_original_daddr:
+    case field::ct_reply_saddr:
+    case field::ct_reply_daddr: {
+      // nft_ct_get_eval: the tuple of that direction, the reply one as NAT made it.
+      if (m->ct == nullptr) return false;
+      const bool reply = cm.f == field::ct_reply_saddr || cm.f == field::ct_reply_daddr;
+      const ct::ct_tuple t = !reply                     ? m->ct->orig
+                             : rs.ct_table != nullptr ? ct::ct_reply_tuple(*rs.ct_table, m->ct)
+                                                      : ct::invert(m->ct->orig);
+      const bool src = cm.f == field::ct_original_saddr || cm.f == field::ct_reply_saddr;
+      *v = rte_be_to_cpu_32(src ? t.src : t.dst);
       return true;
     }
     default:

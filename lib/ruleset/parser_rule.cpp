@@ -294,10 +294,16 @@ field parser::parse_field(const token& head) {
     tcp_option_size();
     f = field::tcp_option_maxseg;
   } else if (w == "ct" && (at_word("original") || at_word("reply"))) {
-    // ct original|reply bytes|packets|avgpkt: one direction's accounting.
+    // ct original|reply bytes|packets|avgpkt: one direction's accounting; ct original|reply
+    // [ip] saddr|daddr: one of its tuple's addresses.
     const bool original = take().text == "original";
-    const token key = expect_name("bytes, packets or avgpkt");
-    if (key.text == "bytes")
+    if (at_word("ip")) take();
+    const token key = expect_name("bytes, packets, avgpkt, saddr or daddr");
+    if (key.text == "saddr")
+      f = original ? field::ct_original_saddr : field::ct_reply_saddr;
+    else if (key.text == "daddr")
+      f = original ? field::ct_original_daddr : field::ct_reply_daddr;
+    else if (key.text == "bytes")
       f = original ? field::ct_original_bytes : field::ct_reply_bytes;
     else if (key.text == "packets")
       f = original ? field::ct_original_packets : field::ct_reply_packets;

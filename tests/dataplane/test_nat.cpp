@@ -371,6 +371,31 @@ TEST(Nat, StrayReplyToTheUntranslatedAddressIsInvalid) {
   EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_nat_tuple), 1u);
 }
 
+// `ct status snat` and the tuples' addresses: the reply tuple carries the translation once
+// the binding is made (at postrouting: a forward chain sees it from the second packet on).
+TEST(Nat, CtStatusAndTupleAddressesSeeTheTranslation) {
+  test_gateway t;
+  load(t, std::string(k_snat) + R"(
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter;
+    ct reply ip daddr 10.0.2.1 ct status snat counter accept
+    ct direction reply ct original ip saddr 10.0.1.5 ct reply ip saddr 10.0.2.2 counter accept
+    counter
+  }
+})");
+  t.send(0, udp("10.0.1.5", 5000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.5", 5000, "10.0.2.2", 53));
+  t.send(1, udp("10.0.2.2", 53, "10.0.2.1", 5000));
+  EXPECT_EQ(t.sent.size(), 3u);
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_NE(listing.find("ct reply ip daddr 10.0.2.1 ct status snat counter packets 2 bytes 56 "
+                         "accept"),
+            std::string::npos)
+      << listing;
+  EXPECT_NE(listing.find("\t\tcounter packets 1 bytes 28\n"), std::string::npos) << listing;
+}
+
 // Linux's jhash2: no words give the initial value; the seed changes the hash. (The choice it
 // makes in an address range is compared with the kernel's in the differential tests.)
 TEST(Nat, Jhash2) {
