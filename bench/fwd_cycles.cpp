@@ -12,6 +12,10 @@
 // Cases:
 //   plain   conntrack hooks not registered
 //   ct_est  conntrack on, every packet of an established (already confirmed) flow
+//   ct_reply  as ct_est, measuring the flows' replies (arriving on the wan port)
+//   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten
+//   dnat_reply  as ct_reply for flows through `dnat to 198.19.0.9`: every reply found by its
+//           reply key (the second lookup) and rewritten; compare with ct_reply
 //   ct_new  conntrack on, every packet a new flow, created and confirmed
 //   ct_new_counter, ct_new_dynset, ct_new_count  ct_new through a chain with a counter, a
 //           dynamic-set update, or a count per source (`add @s { ip saddr ct count ... }`)
@@ -130,6 +134,26 @@ std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first,
     s.src = base + f % k_ips;
     s.sport = static_cast<uint16_t>(1024 + f / k_ips);
     build_frame(s, &t[static_cast<size_t>(i) * k_stride], k_stride);
+  }
+  return t;
+}
+
+// UDP replies to flows 0..flows-1 of make_templates, from `src`:9, arriving on the wan port.
+std::vector<uint8_t> make_udp_reply_templates(uint32_t flows, const char* src) {
+  pkt_spec s;
+  parse_mac("02:00:00:00:02:fe", s.src_mac.b);
+  parse_mac("02:00:00:00:02:01", s.dst_mac.b);
+  parse_ipv4(src, &s.src);
+  s.sport = 9;
+  s.proto = IPPROTO_UDP;
+  s.payload_len = 18;
+  uint32_t base = 0;
+  parse_ipv4("10.1.1.0", &base);
+  std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
+  for (uint32_t f = 0; f < flows; f++) {
+    s.dst = base + f % k_ips;
+    s.dport = static_cast<uint16_t>(1024 + f / k_ips);
+    build_frame(s, &t[static_cast<size_t>(f) * k_stride], k_stride);
   }
   return t;
 }
@@ -267,7 +291,7 @@ cycles_result summarize(std::vector<uint32_t>& bursts, uint64_t total_cycles, ui
 // Times `nb` bursts of the frames in `t` (from *next, wrapping at `flows`)
 // through process_burst(), housekeeping after each burst, outside the timing.
 cycles_result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next,
-                      uint64_t nb) {
+                      uint64_t nb, uint16_t port = 0) {
   b.snk.total = 0;
   b.hk_cycles = b.hk_calls = 0;
   std::vector<uint32_t> bursts;
@@ -278,7 +302,7 @@ cycles_result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows
     b.fill(pkts, t, flows, next);
     b.w->now_ms = b.gw->clock.now_ms();
     uint64_t t0 = rte_rdtsc_precise();
-    process_burst(*b.w, 0, pkts, k_burst);
+    process_burst(*b.w, port, pkts, k_burst);
     uint64_t c = rte_rdtsc_precise() - t0;
     bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
     total += c;
@@ -325,11 +349,17 @@ void report(const std::string& name, uint32_t flows, const cycles_result& r, dou
 
 // ---- cases ----
 
-// plain / ct_est: warm every flow once, then measure `packets` packets.
-bool run_steady(bool conntrack, uint32_t flows, cycles_result* out) {
+bool load_rules(bench_gw& b, const char* text);
+
+// plain / ct_est: warm every flow once, then measure `packets` packets. With `rules`, the
+// ruleset is loaded first; with `reply_src`, the measured packets are UDP replies from that
+// address (ct_reply, dnat_reply).
+bool run_steady(bool conntrack, uint32_t flows, cycles_result* out, const char* rules = nullptr,
+                const char* reply_src = nullptr) {
   bench_gw b;
   uint32_t ct_max = std::max<uint32_t>(flows + flows / 4, 65536);
   if (!b.open(ct_max, conntrack)) return false;
+  if (rules != nullptr && !load_rules(b, rules)) return false;
   auto t = make_templates(flows, 0);
   rte_mbuf* pkts[k_burst];
   uint32_t next = 0;
@@ -357,7 +387,14 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out) {
     return false;
   }
   uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
-  *out = measure(b, t, flows, &next, nb);
+  uint16_t port = 0;
+  if (reply_src != nullptr) {
+    t = make_udp_reply_templates(flows, reply_src);
+    port = 1;
+    next = 0;
+  }
+  b.snk.total = 0;
+  *out = measure(b, t, flows, &next, nb, port);
   bool ok = check_forwarded(b, nb * k_burst, conntrack ? "ct_est" : "plain");
   if (conntrack && b.w->ct.counters.get(ct::ct_counter::new_) != flows) {
     std::fprintf(stderr,
@@ -758,12 +795,47 @@ int main(int argc, char** argv) {
         ok = false;
       }
     }
+    double ct_est = 0, ct_reply = 0;
     if (want("ct_est")) {
       if (run_steady(true, f, &r)) {
         std::string extra;
         for (auto& [pf, pc] : plain)
           if (pf == f) extra = "overhead_vs_plain=" + fmt1(r.median - pc);
         report("ct_est", f, r, hz, extra);
+        ct_est = r.median;
+      } else {
+        ok = false;
+      }
+    }
+    // NAT (issue 13's budget: established flows through snat at most 30 cycles over
+    // conntrack alone). The snat range is 256 addresses so a million flows to one server
+    // find free tuples; the dnat flows' replies come from the one new destination.
+    if (want("snat_est")) {
+      const char* rules =
+          "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+          "  snat to 10.2.1.0-10.2.1.255\n }\n}\n";
+      if (run_steady(true, f, &r, rules)) {
+        report("snat_est", f, r, hz,
+               ct_est > 0 ? "overhead_vs_ct_est=" + fmt1(r.median - ct_est) : "");
+      } else {
+        ok = false;
+      }
+    }
+    if (want("ct_reply")) {
+      if (run_steady(true, f, &r, nullptr, "198.18.0.10")) {
+        report("ct_reply", f, r, hz);
+        ct_reply = r.median;
+      } else {
+        ok = false;
+      }
+    }
+    if (want("dnat_reply")) {
+      const char* rules =
+          "table ip nat {\n chain pre {\n  type nat hook prerouting priority dstnat;\n"
+          "  dnat to 198.19.0.9\n }\n}\n";
+      if (run_steady(true, f, &r, rules, "198.19.0.9")) {
+        report("dnat_reply", f, r, hz,
+               ct_reply > 0 ? "overhead_vs_ct_reply=" + fmt1(r.median - ct_reply) : "");
       } else {
         ok = false;
       }

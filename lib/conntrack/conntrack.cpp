@@ -340,6 +340,10 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
+  // A translated flow's reply tuple, which its NAT hooks read to rewrite the packet: start
+  // the miss now (a line of the 16-byte-per-flow array), many stages before it is needed.
+  if (status & CT_STATUS_NAT_MASK) [[unlikely]]
+    rte_prefetch0(w.rt->table->nat_reply_at(e->pos));
   if (dir == ct_dir::reply && (status & CT_STATUS_NAT_MASK) && !is_nat_reply(w, e, t))
       [[unlikely]] {
     // The inverse of a translated flow's original (its server answering the client's own

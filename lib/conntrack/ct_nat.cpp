@@ -229,14 +229,6 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
 
 namespace {
 
-// The status bit that says whether a packet in direction `dir` is rewritten at a hook of kind
-// `manip`: originals get their own kind's translation; replies the other kind's undone
-// (Linux's statusbit ^= IPS_NAT_MASK).
-uint16_t rewrite_bit(nat_manip manip, uint8_t dir) {
-  const bool src = (manip == nat_manip::src) != (dir == static_cast<uint8_t>(ct_dir::reply));
-  return src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT;
-}
-
 // The tuple of the direction opposite to `dir` (Linux's ct->tuplehash[!dir].tuple).
 ct_tuple other_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir) {
   return dir == static_cast<uint8_t>(ct_dir::original) ? ct_reply_tuple(*w.rt->table, e) : e->orig;
@@ -255,13 +247,18 @@ uint16_t manip_port(const ct_tuple& t, manip_kind kind) {
 }  // namespace
 
 void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
-  const ct_entry* e = m->ct;
-  if (!(e->status.load(std::memory_order_relaxed) & rewrite_bit(manip, m->ct_dir))) return;
-  // The packet becomes the inverse of the other direction's tuple (nf_nat_manip_pkt).
-  const ct_tuple target = invert(other_tuple(w, e, m->ct_dir));
+  ct_entry* e = m->ct;
+  // The packet becomes the inverse of the other direction's tuple (nf_nat_manip_pkt), read
+  // in place: its source is the other's destination, and the other way round; an ICMP
+  // query's id is its sport either way.
+  const ct_tuple* other = &e->orig;
+  if (m->ct_dir == static_cast<uint8_t>(ct_dir::original))
+    other = e->pos == k_no_pos ? ct_unconfirmed_reply(e) : w.rt->table->nat_reply_at(e->pos);
   const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
-  const uint32_t addr = manip_addr(target, kind);
-  const uint16_t port = manip_port(target, kind);
+  const uint32_t addr = kind == manip_kind::src ? other->dst : other->src;
+  const uint16_t port = other->proto == IPPROTO_ICMP ? other->sport
+                        : kind == manip_kind::src    ? other->dport
+                                                     : other->sport;
   auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
   const uint32_t in_buf =
       rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
@@ -271,19 +268,19 @@ void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
   ipv4_manip(ip, rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), avail, kind, addr, port);
   if (kind == manip_kind::src) {
     m->src = addr;
-    if (has_ports(target.proto)) m->sport = port;
+    if (has_ports(other->proto)) m->sport = port;
   } else {
     m->dst = addr;
-    if (target.proto == IPPROTO_ICMP)
+    if (other->proto == IPPROTO_ICMP)
       m->sport = port;
-    else if (has_ports(target.proto))
+    else if (has_ports(other->proto))
       m->dport = port;
   }
 }
 
 bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
   const ct_entry* e = m->ct;
-  if (!(e->status.load(std::memory_order_relaxed) & rewrite_bit(manip, m->ct_dir))) return true;
+  if (!nat_rewrites(e->status.load(std::memory_order_relaxed), manip, m->ct_dir)) return true;
   // The parse stage and conntrack's quote check saw an ICMP header, the quoted IPv4 header
   // and 8 bytes of its transport header in the buffer's first segment.
   const uint32_t in_buf =

@@ -56,10 +56,18 @@ inline bool nat_done(uint16_t status, nat_manip manip) {
   return status & (manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE);
 }
 
+// Whether a packet in direction `dir` of a connection with `status` is rewritten at a hook of
+// kind `manip`: originals get their own kind's translation, replies the other kind's undone
+// (Linux's statusbit ^= IPS_NAT_MASK in nf_nat_packet).
+inline bool nat_rewrites(uint16_t status, nat_manip manip, uint8_t dir) {
+  const bool src = (manip == nat_manip::src) != (dir == static_cast<uint8_t>(ct_dir::reply));
+  return status & (src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT);
+}
+
 // The rewrite at a NAT hook of kind `manip` (nf_nat_packet): the packet's source or
 // destination becomes what its connection's bindings say, and its metadata follows so the
-// stages after (routing after dnat) see the translated header. A packet whose connection is
-// not translated at this end passes untouched. Precondition: m->ct is set.
+// stages after (routing after dnat) see the translated header. Precondition: m->ct is set
+// and nat_rewrites() says the packet is rewritten here.
 void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 
 // An ICMP error RELATED to a translated connection (nf_nat_icmp_reply_translation): the header

@@ -105,7 +105,8 @@ uint16_t nft_nat_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, ui
       if (!ct::nat_done(e->status.load(std::memory_order_relaxed), ref->manip))
         ct::nat_null_binding(e, ref->manip);
     }
-    ct::nat_packet(w.ct, mb, m, ref->manip);
+    if (ct::nat_rewrites(e->status.load(std::memory_order_relaxed), ref->manip, m->ct_dir))
+      ct::nat_packet(w.ct, mb, m, ref->manip);
   }
   return rejected;
 }
