@@ -19,6 +19,7 @@
 //   ct_new  conntrack on, every packet a new flow, created and confirmed
 //   ct_new_counter, ct_new_dynset, ct_new_count  ct_new through a chain with a counter, a
 //           dynamic-set update, or a count per source (`add @s { ip saddr ct count ... }`)
+//   ct_new_snat  ct_new through `snat to` 256 addresses: a binding per new flow
 //   bytes   flow-table memory per flow (estimate and measured heap growth)
 //   stages  per-stage breakdown of plain and ct_est (an instrumented copy of
 //           process_burst's forward path; see staged_burst())
@@ -609,7 +610,17 @@ bool run_bytes(uint32_t max) {
   double est = static_cast<double>(b.gw->ct.table->memory_bytes()) / max;
   double measured = static_cast<double>(large - small) / (max - k_small);
   uint32_t capacity = b.gw->ct.table->capacity();
+  // What a ruleset with a nat chain adds (ct_enable_nat): the reply tuples and the reply table.
+  const size_t before_nat = heap_in_use();
+  if (result<void> on = ct::ct_enable_nat(&b.gw->ct); !on) {
+    std::fprintf(stderr, "bench: ct_enable_nat: %s\n", on.error().to_string().c_str());
+    b.close();
+    return false;
+  }
+  const double nat_per_flow = static_cast<double>(heap_in_use() - before_nat) / max;
   b.close();
+  std::printf("bench-cycles: case=bytes_nat max=%u nat_bytes_per_flow_measured=%.1f\n", max,
+              nat_per_flow);
   std::printf(
       "bench-cycles: case=bytes max=%u bytes_per_flow_estimate=%.1f "
       "bytes_per_flow_measured=%.1f sizeof_ct_entry=%zu table_capacity=%u "
@@ -847,7 +858,8 @@ int main(int argc, char** argv) {
   // ct_new_count: a count per source (`add @per_source { ip saddr ct count over N }`, N above
   // any source's flows, so all pass): every new flow is remembered in its source's list
   // (4,096 sources).
-  for (const char* mode : {"ct_new", "ct_new_counter", "ct_new_dynset", "ct_new_count"}) {
+  for (const char* mode :
+       {"ct_new", "ct_new_counter", "ct_new_dynset", "ct_new_count", "ct_new_snat"}) {
     if (!want(mode)) continue;
     const std::string m = mode;
     const std::string size = std::to_string(std::bit_ceil(FLAGS_new_flows));
@@ -856,10 +868,14 @@ int main(int argc, char** argv) {
                                  ? "add @per_source { ip saddr ct count over 1000000 }"
                                  : "counter";
     const std::string rules =
-        "table ip f {\n\tset seen { type ipv4_addr . inet_service; size " + size +
-        "; flags dynamic,timeout; timeout 60s; }\n\tset per_source { type ipv4_addr; size 4096; "
-        "}\n\tchain forward { type filter hook forward priority filter; ct state new " +
-        stmt + "; }\n}\n";
+        m == "ct_new_snat"
+            ? "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+              "  snat to 10.2.1.0-10.2.1.255\n }\n}\n"
+            : "table ip f {\n\tset seen { type ipv4_addr . inet_service; size " + size +
+                  "; flags dynamic,timeout; timeout 60s; }\n\tset per_source { type ipv4_addr; "
+                  "size 4096; "
+                  "}\n\tchain forward { type filter hook forward priority filter; ct state new " +
+                  stmt + "; }\n}\n";
     cycles_result r;
     double expire = 0;
     if (run_new(FLAGS_new_flows, FLAGS_new_rounds, &r, &expire,
