@@ -449,6 +449,21 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
   return false;
 }
 
+// A packet of a translated flow another worker owns goes to that worker's hand-off ring, to
+// be tracked there from conntrack on (docs/design/nat.md, Workers): only the owner keeps the
+// TCP window record and the expiry wheel. False (drop it) when the ring is full.
+[[gnu::noinline]] bool hand_off(ct_worker& w, uint16_t owner_id, rte_mbuf* mb, pkt_meta* m) {
+  ct_worker* owner = owner_id < k_max_workers ? w.rt->workers[owner_id] : nullptr;
+  m->ct = nullptr;
+  if (owner == nullptr || owner->handoff_ring == nullptr ||
+      rte_ring_mp_enqueue(owner->handoff_ring, mb) != 0) {
+    w.counters.add(ct_counter::handoff_full);
+    return false;
+  }
+  w.counters.add(ct_counter::handoff);
+  return true;
+}
+
 // Keys the flow table missed, looked up as translated flows' reply keys (a second bulk
 // lookup, paid only while some flow is translated): pos[j] becomes the flow's position.
 [[gnu::noinline]] void lookup_replies(const reply_table& replies, const flow_key* const* kp,
@@ -587,12 +602,25 @@ result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t 
   w->kill_ring = rte_ring_create(name.c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (w->kill_ring == nullptr)
     return error{.message = "conntrack: kill ring: " + std::string(rte_strerror(rte_errno))};
+  name = "ct_hand_" + std::to_string(id) + "_" +
+         std::to_string(reinterpret_cast<uintptr_t>(w) & 0xffffff);
+  w->handoff_ring = rte_ring_create(name.c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (w->handoff_ring == nullptr)
+    return error{.message = "conntrack: hand-off ring: " + std::string(rte_strerror(rte_errno))};
   return {};
 }
 
 void ct_worker_fini(ct_worker* w) {
   rte_ring_free(w->kill_ring);
   w->kill_ring = nullptr;
+  // Packets still waiting for this worker (it stopped first): free them.
+  if (w->handoff_ring != nullptr) {
+    void* left[64];
+    while (unsigned n = rte_ring_dequeue_burst(w->handoff_ring, left, 64, nullptr))
+      rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(left), n);
+  }
+  rte_ring_free(w->handoff_ring);
+  w->handoff_ring = nullptr;
 }
 
 uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
@@ -666,6 +694,14 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
         ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos[j]));
         if (is_live(e->live.load(std::memory_order_acquire))) {
           if (!ct_expired(*e, now_ms)) {
+            if (e->owner != w.id &&
+                (e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) &&
+                !(m->flags & PKT_F_LOCAL_OUT)) [[unlikely]] {
+              v[index[j]] =
+                  hand_off(w, e->owner, pkts[index[j]], m) ? verdict::stolen : verdict::drop;
+              drops++;
+              continue;
+            }
             track_existing(w, e, pkts[index[j]], m, tuples[j], now_ms, acct);
             continue;
           }

@@ -75,7 +75,10 @@ namespace ctgate::ct {
   X(nat_bound, "new flows given a NAT binding (source or destination)")                   \
   X(nat_no_port, "new flows dropped: every address and port of the NAT range taken")      \
   X(nat_no_addr, "new flows dropped: masquerade or redirect found no port address")       \
-  X(invalid_nat_tuple, "invalid: a translated flow's packet matching neither tuple")
+  X(invalid_nat_tuple, "invalid: a translated flow's packet matching neither tuple")      \
+  X(handoff, "packets of translated flows passed to the worker that owns them")           \
+  X(handoff_full, "packets dropped: the owner's hand-off ring was full")                  \
+  X(handoff_in, "packets handed off by other workers, tracked here")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -163,6 +166,9 @@ struct ct_worker {
   uint16_t id = 0;
   ct_runtime* rt = nullptr;
   rte_ring* kill_ring = nullptr;  // (position << 32 | live word) from the control plane
+  // Packets of translated flows this worker owns, from the workers RSS gave them to (their
+  // replies hash elsewhere: docs/design/nat.md, Workers). Many producers, this consumer.
+  rte_ring* handoff_ring = nullptr;
 
   // unconfirmed list: swap-remove array, no links, no atomics
   uint16_t n_unconfirmed = 0;
@@ -192,7 +198,9 @@ void ct_worker_fini(ct_worker* w);
 
 // PRE_ROUTING / LOCAL_OUT at -200: attach an entry (found or new,
 // unconfirmed) to each packet and set meta->ct_info. Sets v[i] = drop for
-// packets that cannot get an entry (table full). Returns the number of drops.
+// packets that cannot get an entry (table full), and v[i] = stolen for a received packet of
+// a translated flow another worker owns, which goes to that worker's hand-off ring. Returns
+// how many packets it did not accept.
 uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
 
 // LOCAL_IN / POST_ROUTING at INT_MAX: publish unconfirmed entries. Drops

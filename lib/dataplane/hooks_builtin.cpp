@@ -5,11 +5,12 @@
 
 namespace ctgate {
 
-namespace {
-
-uint16_t conntrack_in(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v) {
+uint16_t conntrack_in_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                           verdict* v) {
   return ct::ct_in(w.ct, w.now_ms, pkts, n, v);
 }
+
+namespace {
 
 uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v) {
@@ -30,8 +31,8 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed) {
       // registered with conntrack, as Linux's conntrack depends on it).
       {hook_point::prerouting, PRI_CONNTRACK_DEFRAG, "ipv4_conntrack_defrag", ipv4_defrag_hook},
       {hook_point::output, PRI_CONNTRACK_DEFRAG, "ipv4_conntrack_defrag", ipv4_defrag_hook},
-      {hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in", conntrack_in},
-      {hook_point::output, PRI_CONNTRACK, "ipv4_conntrack_local", conntrack_in},
+      {hook_point::prerouting, PRI_CONNTRACK, "ipv4_conntrack_in", conntrack_in_hook},
+      {hook_point::output, PRI_CONNTRACK, "ipv4_conntrack_local", conntrack_in_hook},
       {hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
       {hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
   };

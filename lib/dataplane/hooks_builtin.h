@@ -8,4 +8,7 @@
 namespace ctgate {
 // Adds conntrack's four callbacks to an edit of the registry.
 result<void> register_conntrack_hooks(hook_registry::editor& ed);
+// Conntrack's prerouting callback, where a packet handed off by another worker resumes.
+uint16_t conntrack_in_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                           verdict* v);
 }  // namespace ctgate

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dataplane/gateway.h"
+#include "dataplane/hooks_builtin.h"
 #include "dataplane/ipv4_defrag.h"
 #include "dataplane/neigh_queue.h"
 #include "dataplane/stages.h"
@@ -41,20 +42,10 @@ void send_generated(worker_ctx& w) {
   }
 }
 
-}  // namespace
-
-void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
-  // One hook snapshot per burst: a concurrent registration takes effect at
-  // the next burst, never in the middle of one.
-  w.hooks = w.gw->hooks->current();
-  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms)
-    w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
-  for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
-  w.counters.add(dp_counter::bursts);
-  w.frag_pending = 0;
-
-  n = stage_parse(w, pkts, n);
-  n = stage_hook(w, hook_point::prerouting, pkts, n);
+// A burst after parsing: from prerouting's first callback, or, for packets handed off by
+// another worker, from conntrack's (`resume`).
+void process_parsed(worker_ctx& w, rte_mbuf** pkts, uint16_t n, hook_fn resume) {
+  n = stage_hook_from(w, hook_point::prerouting, pkts, n, resume);
 
   rte_mbuf* local[k_max_burst];
   uint16_t n_local = 0;
@@ -87,6 +78,36 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
     w.counters.add(dp_counter::unconfirmed_leaked, ct::ct_unconfirmed_sweep(w.ct));
     RTE_ASSERT(false);
   }
+}
+
+// The start of a burst: one hook snapshot per burst (a concurrent registration takes effect
+// at the next burst, never in the middle of one), the clock's nanoseconds in step.
+void begin_burst(worker_ctx& w) {
+  w.hooks = w.gw->hooks->current();
+  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms)
+    w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
+  w.counters.add(dp_counter::bursts);
+  w.frag_pending = 0;
+}
+
+}  // namespace
+
+void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  begin_burst(w);
+  for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
+  n = stage_parse(w, pkts, n);
+  process_parsed(w, pkts, n, nullptr);
+}
+
+uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {
+  rte_mbuf* pkts[k_max_burst];
+  const uint16_t n = static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
+      w.ct.handoff_ring, reinterpret_cast<void**>(pkts), std::min(burst, k_max_burst), nullptr));
+  if (n == 0) return 0;
+  begin_burst(w);
+  w.ct.counters.add(ct::ct_counter::handoff_in, n);
+  process_parsed(w, pkts, n, conntrack_in_hook);
+  return n;
 }
 
 // A worker that stops polling (fault injection): busy, not sleeping, like a
@@ -136,6 +157,9 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
     neigh_tick(w);
     send_generated(w);
   }
+  // Packets of flows this worker owns that RSS gave to others (translated flows' replies).
+  if (!rte_ring_empty(w.ct.handoff_ring)) [[unlikely]]
+    if (process_handoffs(w, burst) != 0) idle = false;
   stage_tx_flush(w);
   if (idle) w.counters.add(dp_counter::idle_polls);
   ct::ct_housekeeping(w.ct, w.now_ms);

@@ -49,11 +49,18 @@ bool any_traced(rte_mbuf** pkts, uint16_t n) {
 
 }  // namespace
 
-uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
+uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
   const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+  uint16_t first = 0;
+  if (from != nullptr) {
+    while (first < chain.n && chain.e[first].fn != from) first++;
+    // Gone since (conntrack unregistered): what would have run after it.
+    if (first == chain.n)
+      for (first = 0; first < chain.n && chain.e[first].priority < PRI_CONNTRACK;) first++;
+  }
   verdict v[k_max_burst];
   bool tracing = w.gw->tracing.load(std::memory_order_relaxed);
-  for (uint16_t c = 0; c < chain.n && n > 0; c++) {
+  for (uint16_t c = first; c < chain.n && n > 0; c++) {
     const hook_entry& e = chain.e[c];
     std::fill(v, v + n, verdict::accept);
     w.hook_pkts[e.id].add(n);
@@ -66,6 +73,10 @@ uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
     n = kept;
   }
   return n;
+}
+
+uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
+  return stage_hook_from(w, hp, pkts, n, nullptr);
 }
 
 }  // namespace ctgate

@@ -20,6 +20,9 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 void stage_arp(worker_ctx& w, rte_mbuf* m);
 // Runs every callback of a hook point over the burst.
 uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
+// The same from the first callback `from` (null: all of them), for packets that ran the ones
+// before on another worker (a hand-off resumes at conntrack).
+uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from);
 // Looks destinations up; local packets go to `local`, forwarded ones stay in
 // `pkts`. Returns the number left in pkts; *n_local gets the local count.
 uint16_t stage_route(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
@@ -42,5 +45,8 @@ void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
 // One RX burst through the whole pipeline (used by the worker loop, tests
 // and benchmarks). `pkts` holds n received packets of port `port`.
 void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n);
+// Packets other workers handed to this one (conntrack's hand-off ring: translated flows this
+// worker owns), through the rest of the pipeline from conntrack on. Returns how many it took.
+uint16_t process_handoffs(worker_ctx& w, uint16_t burst);
 
 }  // namespace ctgate

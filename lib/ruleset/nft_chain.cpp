@@ -435,7 +435,7 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
       // nft_ct_get_eval: the tuple of that direction, the reply one as NAT made it.
       if (m->ct == nullptr) return false;
       const bool reply = cm.f == field::ct_reply_saddr || cm.f == field::ct_reply_daddr;
-      const ct::ct_tuple t = !reply                     ? m->ct->orig
+      const ct::ct_tuple t = !reply                   ? m->ct->orig
                              : rs.ct_table != nullptr ? ct::ct_reply_tuple(*rs.ct_table, m->ct)
                                                       : ct::invert(m->ct->orig);
       const bool src = cm.f == field::ct_original_saddr || cm.f == field::ct_reply_saddr;

@@ -12,6 +12,7 @@
 #include "common/test_env.h"
 #include "conntrack/ct_format.h"
 #include "conntrack/ct_nat.h"
+#include "dataplane/stages.h"
 #include "packet/cksum.h"
 
 namespace ctgate::test {
@@ -394,6 +395,45 @@ table ip filter {
             std::string::npos)
       << listing;
   EXPECT_NE(listing.find("\t\tcounter packets 1 bytes 28\n"), std::string::npos) << listing;
+}
+
+// Two workers: a translated flow's reply that RSS gives to the worker that does not own the
+// flow is handed to the owner, which tracks it (TCP window included) and sends it on.
+TEST(Nat, RepliesOnAnotherWorkerAreHandedToTheOwner) {
+  gateway_config c = default_config();
+  c.workers = 2;
+  test_gateway t(c);
+  load(t, k_snat);
+  t.send(0, syn("10.0.1.5", 40000, "10.0.2.2", 80));  // worker 0 owns the flow
+  ASSERT_EQ(take(t).size(), 1u);
+  worker_ctx& w1 = *t.gw->workers[1];
+  w1.tx_sink = t.w->tx_sink;
+  w1.tx_sink_arg = t.w->tx_sink_arg;
+  w1.now_ms = t.w->now_ms;
+  rte_mbuf* reply =
+      t.make(tcp("10.0.2.2", 80, "10.0.2.1", 40000, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  rte_rcu_qsbr_thread_online(t.gw->qs, 1);
+  process_burst(w1, 1, &reply, 1);
+  rte_rcu_qsbr_quiescent(t.gw->qs, 1);
+  rte_rcu_qsbr_thread_offline(t.gw->qs, 1);
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::handoff), 1u);
+  // The owner's next loop takes it from its ring.
+  rte_rcu_qsbr_thread_online(t.gw->qs, 0);
+  EXPECT_EQ(process_handoffs(*t.w, 32), 1u);
+  rte_rcu_qsbr_quiescent(t.gw->qs, 0);
+  rte_rcu_qsbr_thread_offline(t.gw->qs, 0);
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 0);
+  EXPECT_EQ(out[0].dst, ip("10.0.1.5"));
+  EXPECT_EQ(out[0].dport, 40000);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::handoff_in), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::tcp_window_not_owner), 0u);
+  EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::tcp_window_not_owner), 0u);
+  has_line(t,
+           "tcp      6 60 SYN_RECV src=10.0.1.5 dst=10.0.2.2 sport=40000 dport=80 "
+           "src=10.0.2.2 dst=10.0.2.1 sport=80 dport=40000 mark=0 use=1");
 }
 
 // Linux's jhash2: no words give the initial value; the seed changes the hash. (The choice it

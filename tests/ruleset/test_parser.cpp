@@ -440,11 +440,20 @@ TEST(RulesetStructure, CtAccountingListsAsNft) {
       "\t}\n"
       "}\n");
   ruleset rs;
-  EXPECT_NE(test::apply("add table ip t\nadd chain ip t c\nadd rule ip t c ct original saddr "
-                        "1.2.3.4\n",
+  EXPECT_NE(test::apply("add table ip t\nadd chain ip t c\nadd rule ip t c ct original proto-src "
+                        "1000\n",
                         &rs)
-                .find("not supported: ct original saddr"),
+                .find("not supported: ct original proto-src"),
             std::string::npos);
+  // The addresses of the connection's tuples (NAT's reply tuple), listed with `ip` as nft
+  // 1.0.6 lists them.
+  const std::string listed = test::apply(
+      "add table ip u\nadd chain ip u c\nadd rule ip u c ct original saddr "
+      "10.0.1.0/24 ct reply ip daddr != 10.0.2.1 accept\n",
+      &rs);
+  EXPECT_NE(listed.find("ct original ip saddr 10.0.1.0/24 ct reply ip daddr != 10.0.2.1 accept"),
+            std::string::npos)
+      << listed;
   result<ruleset> sets = parse_string(
       "table ip t { chain c { type filter hook forward priority 0; ct original bytes { 1, 5 } "
       "accept; } }\n",
