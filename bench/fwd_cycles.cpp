@@ -16,6 +16,8 @@
 //   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten
 //   dnat_reply  as ct_reply for flows through `dnat to 198.19.0.9`: every reply found by its
 //           reply key (the second lookup) and rewritten; compare with ct_reply
+//   dnat_handoff  dnat_reply with two workers, every reply arriving on the one that does not
+//           own its flow: handed off, then processed by the owner (both timed)
 //   ct_new  conntrack on, every packet a new flow, created and confirmed
 //   ct_new_counter, ct_new_dynset, ct_new_count  ct_new through a chain with a counter, a
 //           dynamic-set update, or a count per source (`add @s { ip saddr ct count ... }`)
@@ -209,9 +211,11 @@ struct bench_gw {
   uint64_t hk_cycles = 0;  // housekeeping + quiescent
   uint64_t hk_calls = 0;
 
-  bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr) {
+  bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr,
+            uint16_t workers = 1) {
     static int seq = 0;
     gateway_config cfg = make_config(ct_max);
+    cfg.workers = workers;
     if (sp != nullptr) {
       cfg.synproxy = *sp;
       // Synproxy needs an ACK with no entry to be INVALID, not a loose pickup
@@ -351,6 +355,64 @@ void report(const std::string& name, uint32_t flows, const cycles_result& r, dou
 // ---- cases ----
 
 bool load_rules(bench_gw& b, const char* text);
+
+// dnat_handoff: dnat_reply with two workers, the replies arriving on the one that does not own
+// the flows (as RSS spreads a translated flow's replies): each burst is handed off by worker
+// 1 and processed by worker 0, both timed.
+bool run_handoff(uint32_t flows, cycles_result* out) {
+  bench_gw b;
+  uint32_t ct_max = std::max<uint32_t>(flows + flows / 4, 65536);
+  if (!b.open(ct_max, true, nullptr, 2)) return false;
+  if (!load_rules(b,
+                  "table ip nat {\n chain pre {\n  type nat hook prerouting priority dstnat;\n"
+                  "  dnat to 198.19.0.9\n }\n}\n"))
+    return false;
+  rte_mbuf* pkts[k_burst];
+  uint32_t next = 0;
+  auto t = make_templates(flows, 0);
+  const uint64_t warm = (flows + k_burst - 1) / k_burst;
+  for (uint64_t i = 0; i < warm; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    process_burst(*b.w, 0, pkts, k_burst);
+    b.housekeeping();
+  }
+  worker_ctx& w1 = b.gw->worker(1);
+  w1.tx_sink = sink_fn;
+  w1.tx_sink_arg = &b.snk;
+  rte_rcu_qsbr_thread_online(b.gw->qs, 1);
+  t = make_udp_reply_templates(flows, "198.19.0.9");
+  next = 0;
+  b.snk.total = 0;
+  b.hk_cycles = b.hk_calls = 0;
+  const uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
+  std::vector<uint32_t> bursts;
+  bursts.reserve(nb);
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < nb; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = w1.now_ms = b.gw->clock.now_ms();
+    const uint64_t t0 = rte_rdtsc_precise();
+    process_burst(w1, 1, pkts, k_burst);
+    process_handoffs(*b.w, k_burst);
+    const uint64_t c = rte_rdtsc_precise() - t0;
+    bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
+    total += c;
+    ct::ct_housekeeping(w1.ct, w1.now_ms);
+    rte_rcu_qsbr_quiescent(b.gw->qs, 1);
+    b.housekeeping();
+  }
+  *out = summarize(bursts, total, nb * k_burst, b);
+  bool ok = check_forwarded(b, nb * k_burst, "dnat_handoff");
+  if (w1.ct.counters.get(ct::ct_counter::handoff) != nb * k_burst) {
+    std::fprintf(stderr, "bench: dnat_handoff: %" PRIu64 " of %" PRIu64 " handed off\n",
+                 w1.ct.counters.get(ct::ct_counter::handoff), nb * k_burst);
+    ok = false;
+  }
+  rte_rcu_qsbr_thread_offline(b.gw->qs, 1);
+  b.close();
+  return ok;
+}
 
 // plain / ct_est: warm every flow once, then measure `packets` packets. With `rules`, the
 // ruleset is loaded first; with `reply_src`, the measured packets are UDP replies from that
@@ -836,6 +898,14 @@ int main(int argc, char** argv) {
       if (run_steady(true, f, &r, nullptr, "198.18.0.10")) {
         report("ct_reply", f, r, hz);
         ct_reply = r.median;
+      } else {
+        ok = false;
+      }
+    }
+    if (want("dnat_handoff")) {
+      if (run_handoff(f, &r)) {
+        report("dnat_handoff", f, r, hz,
+               ct_reply > 0 ? "overhead_vs_ct_reply=" + fmt1(r.median - ct_reply) : "");
       } else {
         ok = false;
       }
