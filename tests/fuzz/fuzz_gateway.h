@@ -2,7 +2,8 @@
 // 10.0.2.1/24 with MTU 1280 so fragmentation and "frag needed" are
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
-// sets, marks, a limit, reject and synproxy on tcp/8080. Built once per process.
+// sets, marks, a limit, reject, synproxy on tcp/8080, and NAT (dnat of tcp/8081, masquerade
+// and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are reached). Built once per process.
 #pragma once
 
 #include <cstdio>
@@ -42,11 +43,24 @@ table ip filter {
     iifname "lan" udp dport { 53, 9000 } accept
     iifname "lan" icmp type echo-request limit rate 100/second accept
     ct state untracked accept
+    iifname "wan" tcp dport 80 ct status dnat accept
     tcp dport 22 reject with tcp reset
   }
   chain in {
     type filter hook input priority filter; policy accept;
     icmp type echo-request accept
+  }
+}
+table ip nat {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    iifname "wan" tcp dport 8081 dnat to 10.0.1.3:80
+  }
+  chain post {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" udp dport 53 masquerade
+    oifname "wan" meta l4proto icmp snat to 10.0.2.1
+    oifname "wan" meta l4proto tcp snat to 10.0.2.1:2000-2003
   }
 }
 )";
