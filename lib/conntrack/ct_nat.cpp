@@ -184,7 +184,9 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
                            uint32_t now_ms) {
   // The connection as its original packets will look once translated: the inverse of the
   // reply tuple so far (a destination binding may already have changed it).
-  const ct_tuple orig = invert(ct_reply_tuple(*w.rt->table, e));
+  ct_tuple orig = invert(ct_reply_tuple(*w.rt->table, e));
+  // invert() maps a query's type to its reply's, not back: an echo's stays the request's.
+  if (orig.proto == IPPROTO_ICMP) orig.dport = e->orig.dport;
   ct_tuple t = orig;
   bool found = false;
   // get_unique_tuple: a source translation first keeps the connection as it is when that is
