@@ -7,6 +7,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <cstring>
 #include <set>
 
 #include "common/test_env.h"
@@ -322,8 +323,12 @@ TEST(Nat, IcmpErrorsAboutATranslatedFlowAreTranslatedBack) {
   EXPECT_TRUE(s.checksums_ok);
   const auto* oip =
       rte_pktmbuf_mtod_offset(t.sent[0].second, const uint8_t*, sizeof(rte_ether_hdr));
-  const uint8_t* inner = oip + 20 + 8;
-  EXPECT_EQ(rte_be_to_cpu_32(*reinterpret_cast<const uint32_t*>(inner + 12)), ip("10.0.1.6"));
+  // The quoted header sits at no particular alignment: read it through a copy.
+  alignas(8) uint8_t inner[28];
+  std::memcpy(inner, oip + 20 + 8, sizeof(inner));
+  uint32_t quoted_src;
+  std::memcpy(&quoted_src, inner + 12, 4);
+  EXPECT_EQ(rte_be_to_cpu_32(quoted_src), ip("10.0.1.6"));
   EXPECT_EQ(inner[20] << 8 | inner[21], 5000);
   EXPECT_NE(moved, 5000);
   EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(inner)), 0);
