@@ -182,6 +182,19 @@ uint32_t nat_jhash2(const uint32_t* k, uint32_t n, uint32_t initval) {
 
 nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_manip manip,
                            uint32_t now_ms) {
+  const uint16_t done = manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE;
+  const uint16_t bit = manip == nat_manip::src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT;
+  // A second packet of the same new connection in this burst has its own unconfirmed entry
+  // (confirm adopts the first's): it takes the first's binding, so both are translated alike
+  // and the clash at confirm resolves (Linux confirms the first before it sees the second).
+  for (uint16_t i = 0; i < w.n_unconfirmed; i++) {
+    ct_entry* u = w.unconfirmed[i];
+    const uint16_t us = u->status.load(std::memory_order_relaxed);
+    if (u == e || !(us & done) || !(u->orig == e->orig)) continue;
+    if (us & bit) *ct_unconfirmed_reply(e) = *ct_unconfirmed_reply(u);
+    e->status.fetch_or(static_cast<uint16_t>(us & (done | bit)), std::memory_order_relaxed);
+    return (us & bit) ? nat_setup_result::bound : nat_setup_result::null;
+  }
   // The connection as its original packets will look once translated: the inverse of the
   // reply tuple so far (a destination binding may already have changed it).
   ct_tuple orig = invert(ct_reply_tuple(*w.rt->table, e));
@@ -217,13 +230,11 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
       return nat_setup_result::no_port;
     }
   }
-  const uint16_t done = manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE;
   if (t == orig) {
     e->status.fetch_or(done, std::memory_order_relaxed);
     return nat_setup_result::null;
   }
   *ct_unconfirmed_reply(e) = invert(t);
-  const uint16_t bit = manip == nat_manip::src ? CT_STATUS_SRC_NAT : CT_STATUS_DST_NAT;
   e->status.fetch_or(static_cast<uint16_t>(done | bit), std::memory_order_relaxed);
   w.counters.add(ct_counter::nat_bound);
   return nat_setup_result::bound;

@@ -187,6 +187,35 @@ table ip nat {
   EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 24u);
 }
 
+// Two packets of one new connection in one burst (a resolver's A and AAAA queries from one
+// socket): the second takes the first's binding and is forwarded alike, not dropped.
+TEST(Nat, PacketsOfANewFlowInOneBurstShareItsBinding) {
+  test_gateway t;
+  load(t, std::string(k_snat) + R"(
+table ip dn {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    udp dport 5353 dnat to 10.0.2.3
+  }
+})");
+  // 10.0.1.6:5000 takes port 5000 first, so 10.0.1.5:5000's binding needs a random port.
+  t.send(0, udp("10.0.1.6", 5000, "10.0.2.2", 53));
+  t.clear_sent();
+  t.burst(0, {t.make(udp("10.0.1.5", 5000, "10.0.2.2", 53)),
+              t.make(udp("10.0.1.5", 5000, "10.0.2.2", 53)),
+              t.make(udp("10.0.1.5", 5001, "10.0.2.2", 5353)),
+              t.make(udp("10.0.1.5", 5001, "10.0.2.2", 5353))});
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].sport, out[1].sport);
+  EXPECT_NE(out[0].sport, 5000);
+  EXPECT_EQ(out[2].dst, ip("10.0.2.3"));
+  EXPECT_EQ(out[3].dst, ip("10.0.2.3"));
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::insert_failed), 0u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_no_port), 0u);
+  EXPECT_EQ(t.conntrack_lines().size(), 3u);
+}
+
 // Port forwarding: dnat at prerouting, routed to the inside server; its replies leave with the
 // public address and port.
 TEST(Nat, DnatForwardsAPortAndRepliesLeaveFromThePublicAddress) {
