@@ -1,5 +1,6 @@
 #include "conntrack/conntrack.h"
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
@@ -9,6 +10,8 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_tcp.h>
+
+#include <sys/random.h>
 
 #include <bit>
 #include <cstring>
@@ -335,8 +338,9 @@ void note_finished(ct_worker& w, ct_entry* e) {
 }
 
 // A packet of a known flow: run the tracker and refresh.
+// `by_reply`: found by its reply key (the flow is translated).
 void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const ct_tuple& t,
-                    uint32_t now_ms, ct_acct* acct) {
+                    bool by_reply, uint32_t now_ms, ct_acct* acct) {
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
@@ -344,10 +348,13 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   // the miss now (a line of the 16-byte-per-flow array), many stages before it is needed.
   if (status & CT_STATUS_NAT_MASK) [[unlikely]]
     rte_prefetch0(w.rt->table->nat_reply_at(e->pos));
-  if (dir == ct_dir::reply && (status & CT_STATUS_NAT_MASK) && !is_nat_reply(w, e, t))
-      [[unlikely]] {
-    // The inverse of a translated flow's original (its server answering the client's own
-    // address): not this flow's reply. Linux would start a flow that clashes at confirm.
+  // A translated flow's key found by a packet that is not one of its two directions: the
+  // inverse of its original (its server answering the client's own address), or a packet
+  // matching its reply key the other way (the client addressing the server directly, past a
+  // dnat). Not this flow's. Linux would start a new flow, which clashes at confirm or has
+  // its null binding's port moved (docs/design/nat.md).
+  if ((by_reply || (dir == ct_dir::reply && (status & CT_STATUS_NAT_MASK))) &&
+      (dir != ct_dir::reply || !is_nat_reply(w, e, t))) [[unlikely]] {
     m->ct_info = CTINFO_INVALID;
     w.counters.add(ct_counter::invalid);
     w.counters.add(ct_counter::invalid_nat_tuple);
@@ -466,8 +473,9 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
 
 // Keys the flow table missed, looked up as translated flows' reply keys (a second bulk
 // lookup, paid only while some flow is translated): pos[j] becomes the flow's position.
-[[gnu::noinline]] void lookup_replies(const reply_table& replies, const flow_key* const* kp,
-                                      uint32_t nk, int32_t* pos) {
+// Returns the keys found here, bit j for key j.
+[[gnu::noinline]] uint64_t lookup_replies(const reply_table& replies, const flow_key* const* kp,
+                                          uint32_t nk, int32_t* pos) {
   const flow_key* missed[64];
   uint32_t at[64];
   uint32_t n = 0;
@@ -476,10 +484,15 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
       missed[n] = kp[j];
       at[n++] = j;
     }
-  if (n == 0) return;
+  if (n == 0) return 0;
   int32_t found[64];
   replies.lookup_bulk(missed, n, found);
-  for (uint32_t k = 0; k < n; k++) pos[at[k]] = found[k];
+  uint64_t hit = 0;
+  for (uint32_t k = 0; k < n; k++) {
+    pos[at[k]] = found[k];
+    if (found[k] >= 0) hit |= uint64_t{1} << at[k];
+  }
+  return hit;
 }
 
 // A packet of an unknown flow: an unconfirmed entry, or a verdict.
@@ -594,7 +607,13 @@ void ct_runtime_fini(ct_runtime* rt) {
 result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t now_ms) {
   w->id = id;
   w->rt = rt;
-  w->nat_rand ^= (static_cast<uint64_t>(id) + 1) * 0xbf58476d1ce4e5b9ull ^ now_ms;
+  // Translated ports must not be predictable across boots (an off-path attacker who knows
+  // them can inject into the connection): seed from the kernel's CSPRNG. The worker id and
+  // TSC only matter if getrandom fails, which it does not once the pool is initialised.
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) seed = rte_rdtsc();
+  w->nat_rand ^= seed ^ (static_cast<uint64_t>(id) + 1) * 0xbf58476d1ce4e5b9ull;
+  if (w->nat_rand == 0) w->nat_rand = 0x9e3779b97f4a7c15ull;  // xorshift's one fixed point
   if (id < k_max_workers) rt->workers[id] = w;
   w->wheel_tick = now_ms & ~(k_wheel_span_ms - 1);
   std::string name = "ct_kill_" + std::to_string(id) + "_" +
@@ -674,9 +693,15 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
     }
     if (nk == 0) continue;
     w.rt->table->lookup_bulk(kp, nk, pos);
-    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
-        replies != nullptr && replies->count() > 0) [[unlikely]]
-      lookup_replies(*replies, kp, nk, pos);
+    // The reply table's count is a line every worker writes under NAT churn: read only when
+    // some key missed (a burst of known flows never touches it).
+    uint64_t by_reply = 0;
+    bool missed = false;
+    for (uint32_t j = 0; j < nk; j++) missed |= pos[j] < 0;
+    if (missed)
+      if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+          replies != nullptr && replies->count() > 0)
+        by_reply = lookup_replies(*replies, kp, nk, pos);
     ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
     // the entry load was the largest single cost of tracking a packet.
@@ -702,7 +727,7 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
               drops++;
               continue;
             }
-            track_existing(w, e, pkts[index[j]], m, tuples[j], now_ms, acct);
+            track_existing(w, e, pkts[index[j]], m, tuples[j], (by_reply >> j) & 1, now_ms, acct);
             continue;
           }
           // Timed out, not reaped yet: gone, as in Linux. This packet may

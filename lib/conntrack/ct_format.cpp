@@ -104,11 +104,14 @@ bool ct_filter::matches(const entry_view& v) const {
   if (zone >= 0 && t.zone != zone) return false;
   if (mark >= 0 && v.mark != static_cast<uint32_t>(mark)) return false;
   if (nat != 0) {
-    // conntrack-tools compares ports only where the tuples have them; for ICMP it compares
-    // the id with the type and code, which differ.
+    // libnetfilter_conntrack's is_snat/is_spat (is_dnat/is_dpat): the kind's DONE bit set,
+    // and an address or port that differs. For ICMP it compares the id with the type and
+    // code, which differ, so every ICMP flow a NAT hook has decided is listed.
     const bool icmp = t.proto == IPPROTO_ICMP;
-    const bool snat = v.reply.dst != t.src || icmp || v.reply.dport != t.sport;
-    const bool dnat = v.reply.src != t.dst || icmp || v.reply.sport != t.dport;
+    const bool snat = (v.status & CT_STATUS_SRC_NAT_DONE) &&
+                      (v.reply.dst != t.src || icmp || v.reply.dport != t.sport);
+    const bool dnat = (v.status & CT_STATUS_DST_NAT_DONE) &&
+                      (v.reply.src != t.dst || icmp || v.reply.sport != t.dport);
     if (!(((nat & 1) && snat) || ((nat & 2) && dnat))) return false;
   }
   return true;

@@ -1,13 +1,14 @@
 #include "conntrack/ct_nat.h"
 
 #include <rte_byteorder.h>
+#include <rte_cycles.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include <algorithm>
-#include <bit>
 
+#include "common/jhash.h"
 #include "packet/cksum.h"
 #include "packet/manip.h"
 
@@ -19,8 +20,11 @@ namespace {
 // stays at 16 or more (nf_nat_l4proto_unique_tuple): 128 + 64 + 32 + 16 + 8 at most.
 constexpr unsigned k_max_attempts = 128;
 
+// The TSC's low bits, mixed in at every draw, keep an observer of translated ports from
+// running the generator forward.
 uint16_t random_u16(ct_worker& w) {
-  uint64_t x = w.nat_rand;
+  uint64_t x = w.nat_rand ^ (rte_rdtsc() & 0xffff);
+  if (x == 0) x = 0x9e3779b97f4a7c15ull;
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
@@ -95,7 +99,7 @@ void find_best_ips(ct_tuple& t, const nat_range& r, nat_manip manip) {
   // the destination's word as it lies in memory, xor the zone id.
   const uint32_t words[4] = {t.src, 0, 0, 0};
   const uint32_t seed = (r.flags & NAT_RANGE_PERSISTENT) ? 0 : t.dst ^ t.zone;
-  const uint32_t j = nat_jhash2(words, 4, seed);
+  const uint32_t j = jhash2(words, 4, seed);
   const uint32_t dist = r.addr_max - r.addr_min + 1;  // a whole-space range wraps to 0
   const uint32_t off =
       dist == 0 ? j : static_cast<uint32_t>((static_cast<uint64_t>(j) * dist) >> 32);
@@ -144,41 +148,6 @@ bool unique_port(ct_worker& w, const ct_entry* e, ct_tuple& t, const nat_range& 
 }
 
 }  // namespace
-
-uint32_t nat_jhash2(const uint32_t* k, uint32_t n, uint32_t initval) {
-  auto rol = [](uint32_t x, int s) { return std::rotl(x, s); };
-  uint32_t a, b, c;
-  a = b = c = 0xdeadbeef + (n << 2) + initval;
-  while (n > 3) {
-    a += k[0];
-    b += k[1];
-    c += k[2];
-    a -= c, a ^= rol(c, 4), c += b;
-    b -= a, b ^= rol(a, 6), a += c;
-    c -= b, c ^= rol(b, 8), b += a;
-    a -= c, a ^= rol(c, 16), c += b;
-    b -= a, b ^= rol(a, 19), a += c;
-    c -= b, c ^= rol(b, 4), b += a;
-    n -= 3;
-    k += 3;
-  }
-  switch (n) {
-    case 3: c += k[2]; [[fallthrough]];
-    case 2: b += k[1]; [[fallthrough]];
-    case 1:
-      a += k[0];
-      c ^= b, c -= rol(b, 14);
-      a ^= c, a -= rol(c, 11);
-      b ^= a, b -= rol(a, 25);
-      c ^= b, c -= rol(b, 16);
-      a ^= c, a -= rol(c, 4);
-      b ^= a, b -= rol(a, 14);
-      c ^= b, c -= rol(b, 24);
-      break;
-    default: break;
-  }
-  return c;
-}
 
 nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_manip manip,
                            uint32_t now_ms) {
@@ -242,86 +211,92 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
 
 namespace {
 
-// The tuple of the direction opposite to `dir` (Linux's ct->tuplehash[!dir].tuple).
-ct_tuple other_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir) {
-  return dir == static_cast<uint8_t>(ct_dir::original) ? ct_reply_tuple(*w.rt->table, e) : e->orig;
+// The tuple of the direction opposite to `dir` (Linux's ct->tuplehash[!dir].tuple), in place.
+const ct_tuple& other_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir) {
+  if (dir != static_cast<uint8_t>(ct_dir::original)) return e->orig;
+  return e->pos == k_no_pos ? *ct_unconfirmed_reply(const_cast<ct_entry*>(e))
+                            : *w.rt->table->nat_reply_at(e->pos);
 }
 
-// What a manipulation of kind `kind` writes from tuple `t`: its source or destination
-// address, and port (for ICMP, its id, whichever end).
-uint32_t manip_addr(const ct_tuple& t, manip_kind kind) {
-  return kind == manip_kind::src ? t.src : t.dst;
-}
-uint16_t manip_port(const ct_tuple& t, manip_kind kind) {
-  if (t.proto == IPPROTO_ICMP) return t.sport;
-  return kind == manip_kind::src ? t.sport : t.dport;
+// What a rewrite of kind `kind` writes (nf_nat_manip_pkt): the packet becomes the inverse of
+// the other direction's tuple, so its source is the other's destination, and the other way
+// round; an ICMP query's id is the other's sport either way.
+struct nat_target {
+  uint32_t addr;
+  uint16_t port;
+};
+nat_target target_of(const ct_tuple& other, manip_kind kind) {
+  if (kind == manip_kind::src)
+    return {other.dst, other.proto == IPPROTO_ICMP ? other.sport : other.dport};
+  return {other.src, other.sport};
 }
 
 }  // namespace
 
 void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
-  ct_entry* e = m->ct;
-  // The packet becomes the inverse of the other direction's tuple (nf_nat_manip_pkt), read
-  // in place: its source is the other's destination, and the other way round; an ICMP
-  // query's id is its sport either way.
-  const ct_tuple* other = &e->orig;
-  if (m->ct_dir == static_cast<uint8_t>(ct_dir::original))
-    other = e->pos == k_no_pos ? ct_unconfirmed_reply(e) : w.rt->table->nat_reply_at(e->pos);
+  const ct_tuple& other = other_tuple(w, m->ct, m->ct_dir);
   const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
-  const uint32_t addr = kind == manip_kind::src ? other->dst : other->src;
-  const uint16_t port = other->proto == IPPROTO_ICMP ? other->sport
-                        : kind == manip_kind::src    ? other->dport
-                                                     : other->sport;
+  const nat_target to = target_of(other, kind);
   auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
   const uint32_t in_buf =
       rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
   const size_t avail = (m->flags & PKT_F_FRAGMENT) && !(m->flags & PKT_F_FIRST_FRAGMENT)
                            ? 0
                            : std::min<uint32_t>(m->l4_len, in_buf);
-  ipv4_manip(ip, rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), avail, kind, addr, port);
+  ipv4_manip(ip, rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), avail, kind, to.addr, to.port);
   if (kind == manip_kind::src) {
-    m->src = addr;
-    if (has_ports(other->proto)) m->sport = port;
+    m->src = to.addr;
+    if (has_ports(other.proto)) m->sport = to.port;
   } else {
-    m->dst = addr;
-    if (other->proto == IPPROTO_ICMP)
-      m->sport = port;
-    else if (has_ports(other->proto))
-      m->dport = port;
+    m->dst = to.addr;
+    if (other.proto == IPPROTO_ICMP)
+      m->sport = to.port;
+    else if (has_ports(other.proto))
+      m->dport = to.port;
   }
 }
 
 bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
   const ct_entry* e = m->ct;
-  if (!nat_rewrites(e->status.load(std::memory_order_relaxed), manip, m->ct_dir)) return true;
+  const uint16_t status = e->status.load(std::memory_order_relaxed);
   // The parse stage and conntrack's quote check saw an ICMP header, the quoted IPv4 header
   // and 8 bytes of its transport header in the buffer's first segment.
   const uint32_t in_buf =
       rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
   const uint32_t icmp_len = std::min<uint32_t>(m->l4_len, in_buf);
   auto* icmp = rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l4_off);
+  // Linux checks the message's checksum here whatever conntrack was told
+  // (nf_ip_checksum); ctgate's conntrack already did unless checksums are off.
+  if (!w.rt->check_checksums &&
+      (icmp_len < m->l4_len || cksum_fold(cksum_add(0, icmp, icmp_len)) != 0xffff))
+    return false;
+  // A redirect about a translated connection would have its ends talk to each other past the
+  // translation: dropped, as are redirects about connections not yet bound both ways.
+  if (m->l4.icmp_type == icmp::redirect &&
+      ((status & CT_STATUS_NAT_DONE_MASK) != CT_STATUS_NAT_DONE_MASK ||
+       (status & CT_STATUS_NAT_MASK)))
+    return false;
+  if (!nat_rewrites(status, manip, m->ct_dir)) return true;
   if (icmp_len < sizeof(rte_icmp_hdr) + sizeof(rte_ipv4_hdr) + 8) return false;
   auto* inner = reinterpret_cast<rte_ipv4_hdr*>(icmp + sizeof(rte_icmp_hdr));
   const uint32_t ihl = (inner->version_ihl & 0xf) * 4u;
   if (ihl < sizeof(rte_ipv4_hdr) || icmp_len < sizeof(rte_icmp_hdr) + ihl + 8) return false;
-  // The quoted packet went the other way: it is put back as its sender saw it, with the
-  // opposite manipulation, from the other direction's tuple itself.
-  const ct_tuple other = other_tuple(w, e, m->ct_dir);
-  const manip_kind inner_kind = manip == nat_manip::src ? manip_kind::dst : manip_kind::src;
+  // The outer header becomes what a packet of the connection in this direction would be
+  // (only the address: an error has no port), and the quote, which went the other way, what
+  // its sender saw: the same address and port, at the quote's other end.
+  const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
+  const manip_kind inner_kind = kind == manip_kind::src ? manip_kind::dst : manip_kind::src;
+  const nat_target to = target_of(other_tuple(w, e, m->ct_dir), kind);
   ipv4_manip(inner, icmp + sizeof(rte_icmp_hdr) + ihl, icmp_len - sizeof(rte_icmp_hdr) - ihl,
-             inner_kind, manip_addr(other, inner_kind), manip_port(other, inner_kind));
+             inner_kind, to.addr, to.port);
   // The quote changed under the ICMP checksum, by amounts the update above did not all see
   // (the quoted transport checksum is often cut off): sum the message again, as Linux does.
   auto* ih = reinterpret_cast<rte_icmp_hdr*>(icmp);
   ih->icmp_cksum = 0;
   ih->icmp_cksum = static_cast<uint16_t>(~cksum_fold(cksum_add(0, icmp, icmp_len)));
-  // The outer header: as a packet of the connection in this direction would be; only the
-  // address (an error has no port).
-  const ct_tuple target = invert(other);
-  const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
   auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
-  ipv4_manip(ip, icmp, 0, kind, manip_addr(target, kind), 0);
-  (kind == manip_kind::src ? m->src : m->dst) = manip_addr(target, kind);
+  ipv4_manip(ip, icmp, 0, kind, to.addr, 0);
+  (kind == manip_kind::src ? m->src : m->dst) = to.addr;
   return true;
 }
 

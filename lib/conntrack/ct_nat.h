@@ -75,8 +75,4 @@ void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 // the connection would be. False when the error is too short to translate (drop it).
 bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 
-// Linux's jhash2 over 32-bit words (lib/jhash.h), for find_best_ips_proto's choice of an
-// address in a range; exposed for tests.
-uint32_t nat_jhash2(const uint32_t* k, uint32_t n, uint32_t initval);
-
 }  // namespace ctgate::ct

@@ -41,6 +41,7 @@ enum : uint16_t {
   CT_STATUS_FINISH_NOTIFIED = 1u << 15,
 };
 inline constexpr uint16_t CT_STATUS_NAT_MASK = CT_STATUS_SRC_NAT | CT_STATUS_DST_NAT;
+inline constexpr uint16_t CT_STATUS_NAT_DONE_MASK = CT_STATUS_SRC_NAT_DONE | CT_STATUS_DST_NAT_DONE;
 
 // TCP states with Linux's names and order (enum tcp_conntrack).
 enum tcp_state : uint8_t {

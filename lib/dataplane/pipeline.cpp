@@ -106,6 +106,10 @@ uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {
   if (n == 0) return 0;
   begin_burst(w);
   w.ct.counters.add(ct::ct_counter::handoff_in, n);
+  // A reassembled datagram must leave cut to its largest fragment (stage_fragment): the
+  // worker that reassembled it marked its own burst, not this one.
+  for (uint16_t i = 0; i < n; i++)
+    if (meta_of(pkts[i])->frag_max_size != 0) w.frag_pending++;
   process_parsed(w, pkts, n, conntrack_in_hook);
   return n;
 }

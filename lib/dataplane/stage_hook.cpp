@@ -6,15 +6,18 @@
 namespace ctgate {
 
 uint16_t compact_verdicts(worker_ctx& w, rte_mbuf** pkts, uint16_t n, const verdict* v,
-                          dp_counter reason) {
-  uint16_t kept = 0;
+                          dp_counter reason, uint16_t* dropped) {
+  uint16_t kept = 0, drops = 0;
   for (uint16_t i = 0; i < n; i++) {
-    if (v[i] == verdict::accept)
+    if (v[i] == verdict::accept) {
       pkts[kept++] = pkts[i];
-    else if (v[i] == verdict::drop)
+    } else if (v[i] == verdict::drop) {
       pkt_drop(w, pkts[i], reason);
-    // stolen: the callback owns the packet now
+      drops++;
+    }
+    // stolen: the callback owns the packet now (queued, or handed to another worker)
   }
+  *dropped = drops;
   return kept;
 }
 
@@ -68,8 +71,9 @@ uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t
     if (tracing && any_traced(pkts, n)) [[unlikely]]
       trace_hook(w, hp, e, pkts, n, v);
     if (rejected == 0) continue;
-    uint16_t kept = compact_verdicts(w, pkts, n, v, dp_counter::drop_hook);
-    w.hook_drops[e.id].add(n - kept);
+    uint16_t dropped = 0;
+    uint16_t kept = compact_verdicts(w, pkts, n, v, dp_counter::drop_hook, &dropped);
+    w.hook_drops[e.id].add(dropped);
     n = kept;
   }
   return n;

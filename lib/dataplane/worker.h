@@ -188,8 +188,8 @@ inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
 void trace_event(worker_ctx& w, const rte_mbuf* m, trace_record r);
 
 // Keeps pkts[i] where v[i] == accept, drops those with v[i] == drop (counted
-// under `reason`), forgets stolen ones. Returns the new count.
+// under `reason`, and in *dropped), forgets stolen ones. Returns the new count.
 uint16_t compact_verdicts(worker_ctx& w, rte_mbuf** pkts, uint16_t n, const verdict* v,
-                          dp_counter reason);
+                          dp_counter reason, uint16_t* dropped);
 
 }  // namespace ctgate

@@ -9,6 +9,7 @@
 #include <span>
 #include <tuple>
 
+#include "common/jhash.h"
 #include "conntrack/proto.h"
 #include "ruleset/compiled.h"
 #include "ruleset/fields.h"
@@ -68,47 +69,6 @@ bool limiter::conforming(uint64_t now_ns) {
   return gcra_conforming(tat_ns, now_ns, interval_ns, tolerance_ns);
 }
 
-namespace {
-constexpr uint32_t rol32(uint32_t v, int s) { return v << s | v >> (32 - s); }
-}  // namespace
-
-uint32_t jhash_bytes(const uint8_t* k, uint32_t len, uint32_t initval) {
-  // lookup3's mix and final steps, with Linux's starting value (JHASH_INITVAL + len + seed).
-  uint32_t a = 0xdeadbeefu + len + initval, b = a, c = a;
-  auto word = [](const uint8_t* p) {
-    return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-           static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-  };
-  while (len > 12) {
-    a += word(k);
-    b += word(k + 4);
-    c += word(k + 8);
-    a -= c, a ^= rol32(c, 4), c += b;
-    b -= a, b ^= rol32(a, 6), a += c;
-    c -= b, c ^= rol32(b, 8), b += a;
-    a -= c, a ^= rol32(c, 16), c += b;
-    b -= a, b ^= rol32(a, 19), a += c;
-    c -= b, c ^= rol32(b, 4), b += a;
-    len -= 12;
-    k += 12;
-  }
-  if (len == 0) return c;
-  // The last 1..12 bytes, little-endian into a, b, c (the kernel's fall-through switch).
-  uint32_t tail[3] = {0, 0, 0};
-  for (uint32_t i = 0; i < len; ++i) tail[i / 4] |= static_cast<uint32_t>(k[i]) << (8 * (i % 4));
-  a += tail[0];
-  b += tail[1];
-  c += tail[2];
-  c ^= b, c -= rol32(b, 14);
-  a ^= c, a -= rol32(c, 11);
-  b ^= a, b -= rol32(a, 25);
-  c ^= b, c -= rol32(b, 16);
-  a ^= c, a -= rol32(c, 4);
-  b ^= a, b -= rol32(a, 14);
-  c ^= b, c -= rol32(b, 24);
-  return c;
-}
-
 void hash_state::add_field(field f) {
   const detail::register_layout l =
       detail::hash_layout(f).value_or(detail::register_layout{4, true});
@@ -129,7 +89,7 @@ uint32_t hash_state::of(const uint64_t* values) const {
     }
     used += width == 1 ? len[i] : 4;  // a concatenation pads each field to a register
   }
-  const uint32_t h = jhash_bytes(bytes, used, seed);
+  const uint32_t h = jhash(bytes, used, seed);
   return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
 }
 
@@ -142,7 +102,7 @@ uint32_t hash_state::of_flow(uint32_t saddr, uint32_t daddr, uint16_t sport, uin
   const uint32_t words[4] = {saddr, daddr, static_cast<uint32_t>(sport) << 16 | dport, proto};
   uint8_t bytes[sizeof words];
   std::memcpy(bytes, words, sizeof words);
-  const uint32_t h = jhash_bytes(bytes, sizeof bytes, seed);
+  const uint32_t h = jhash(bytes, sizeof bytes, seed);
   return static_cast<uint32_t>(static_cast<uint64_t>(h) * mod >> 32) + offset;
 }
 

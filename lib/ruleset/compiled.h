@@ -435,10 +435,6 @@ struct numgen_state {
   uint32_t next();
 };
 
-// Linux's jhash (Bob Jenkins' lookup3 hashlittle, as include/linux/jhash.h computes it on a
-// little-endian CPU) of `len` bytes.
-uint32_t jhash_bytes(const uint8_t* key, uint32_t len, uint32_t initval);
-
 // jhash KEY mod N [seed S] [offset M] (Linux's nft_jhash): KEY's fields laid out as nft's
 // registers hold them (a single field in its own length; in a concatenation each field padded
 // to 4 bytes; packet fields in network order, marks in host order), hashed, scaled into

@@ -508,5 +508,40 @@ TEST(Defrag, TwoWorkersFallbackTracksADatagramOnAnotherWorker) {
   EXPECT_EQ(tw.t.conntrack_lines().size(), 1u);
 }
 
+// A translated flow's datagram reassembled on the worker that does not own the flow is handed
+// to the owner, and still leaves cut to the largest fragment it came in (it fits the MTU).
+TEST(Defrag, TwoWorkersHandedOffDatagramLeavesInFragments) {
+  two_workers tw(ct_config());
+  ASSERT_TRUE(load_ruleset_text(*tw.t.gw,
+                                "table ip nat { chain post { type nat hook postrouting priority "
+                                "srcnat; oifname \"wan\" snat to 10.0.2.1; } }",
+                                "nat.nft"));
+  tw.burst(0, 0, {tw.t.make(udp("10.0.1.2", 40000, "10.0.2.2", 53))});  // worker 0 owns it
+  ASSERT_EQ(tw.t.sent.size(), 1u);
+  tw.t.clear_sent();
+  pkt_spec s = udp("10.0.2.2", 53, "10.0.2.1", 40000);
+  s.ip_id = 0x2345;
+  datagram d = make_datagram(s, 1000);
+  tw.burst(1, 1, cut(tw.t, d, 552));
+  EXPECT_EQ(tw.dp(1, dp_counter::reasm_oks), 1u);
+  EXPECT_EQ(tw.ct_counter(1, ct::ct_counter::handoff), 1u);
+  EXPECT_TRUE(tw.t.sent.empty());
+  worker_ctx& w0 = *tw.t.gw->workers[0];
+  rte_rcu_qsbr_thread_online(tw.t.gw->qs, 0);
+  EXPECT_EQ(process_handoffs(w0, 32), 1u);
+  rte_rcu_qsbr_quiescent(tw.t.gw->qs, 0);
+  rte_rcu_qsbr_thread_offline(tw.t.gw->qs, 0);
+  auto got = sent_ip(tw.t);
+  ASSERT_EQ(got.size(), 2u);
+  size_t payload = 0;
+  for (auto& f : got) {
+    EXPECT_EQ(f.port, 0);
+    EXPECT_LE(f.total, 576u);
+    EXPECT_TRUE(f.csum_ok);
+    payload += f.payload.size();
+  }
+  EXPECT_EQ(payload, d.ip_payload());
+}
+
 }  // namespace
 }  // namespace ctgate::test

@@ -80,6 +80,28 @@ bool has_line(test_gateway& t, const std::string& want) {
   return false;
 }
 
+// An ICMP error from the server 10.0.2.2 to the gateway's wan address quoting `quote` (an IPv4
+// header and 8 bytes), with a right checksum.
+rte_mbuf* icmp_error(test_gateway& t, uint8_t type, uint8_t code, const uint8_t (&quote)[28]) {
+  pkt_spec e;
+  e.src = ip("10.0.2.2");
+  e.dst = ip("10.0.2.1");
+  e.proto = IPPROTO_ICMP;
+  e.icmp_type = type;
+  e.icmp_code = code;
+  e.payload_len = sizeof(quote);
+  rte_mbuf* m = t.make(e);
+  // The payload follows the 8-byte ICMP header: put the quote there and sum the message again.
+  auto* ip4 = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+  auto* ic = reinterpret_cast<uint8_t*>(ip4 + 1);
+  std::memset(ic + 4, 0, 4);
+  std::memcpy(ic + 8, quote, sizeof(quote));
+  ic[2] = ic[3] = 0;
+  const uint16_t c = static_cast<uint16_t>(~cksum_fold(cksum_add(0, ic, 8 + sizeof(quote))));
+  std::memcpy(ic + 2, &c, 2);
+  return m;
+}
+
 inline constexpr const char* k_snat = R"(
 table ip nat {
   chain postrouting {
@@ -328,22 +350,7 @@ TEST(Nat, IcmpErrorsAboutATranslatedFlowAreTranslatedBack) {
   uint8_t quote[28];
   std::memcpy(quote, qip, sizeof(quote));
   t.clear_sent();
-  pkt_spec e;
-  e.src = ip("10.0.2.2");
-  e.dst = ip("10.0.2.1");
-  e.proto = IPPROTO_ICMP;
-  e.icmp_type = 3;
-  e.icmp_code = 3;
-  e.payload_len = sizeof(quote);
-  rte_mbuf* m = t.make(e);
-  // The payload follows the 8-byte ICMP header: put the quote there and sum the message again.
-  auto* ip4 = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, sizeof(rte_ether_hdr));
-  auto* ic = reinterpret_cast<uint8_t*>(ip4 + 1);
-  std::memset(ic + 4, 0, 4);
-  std::memcpy(ic + 8, quote, sizeof(quote));
-  ic[2] = ic[3] = 0;
-  const uint16_t c = static_cast<uint16_t>(~cksum_fold(cksum_add(0, ic, 8 + sizeof(quote))));
-  std::memcpy(ic + 2, &c, 2);
+  rte_mbuf* m = icmp_error(t, 3, 3, quote);
   t.burst(1, {m});
   ASSERT_EQ(t.sent.size(), 1u);
   const seen s = look(t.sent[0].first, t.sent[0].second);
@@ -474,13 +481,90 @@ TEST(Nat, RepliesOnAnotherWorkerAreHandedToTheOwner) {
            "src=10.0.2.2 dst=10.0.2.1 sport=80 dport=40000 mark=0 use=1");
 }
 
-// Linux's jhash2: no words give the initial value; the seed changes the hash. (The choice it
-// makes in an address range is compared with the kernel's in the differential tests.)
-TEST(Nat, Jhash2) {
-  const uint32_t none[1] = {0};
-  EXPECT_EQ(ct::nat_jhash2(none, 0, 0), 0xdeadbeefu);
-  const uint32_t k[4] = {0x0100000a, 0, 0, 0};
-  EXPECT_NE(ct::nat_jhash2(k, 4, 0), ct::nat_jhash2(k, 4, 1));
+// A redirect about a translated connection would let its two ends talk past the translation:
+// dropped, as Linux's nf_nat_icmp_reply_translation does.
+TEST(Nat, RedirectsAboutATranslatedFlowAreDropped) {
+  test_gateway t;
+  load(t, k_snat);
+  t.send(0, udp("10.0.1.5", 5000, "10.0.2.2", 53));
+  ASSERT_EQ(t.sent.size(), 1u);
+  const auto* qip =
+      rte_pktmbuf_mtod_offset(t.sent[0].second, const uint8_t*, sizeof(rte_ether_hdr));
+  uint8_t quote[28];
+  std::memcpy(quote, qip, sizeof(quote));
+  t.clear_sent();
+  t.burst(1, {icmp_error(t, 5, 1, quote)});  // redirect for the host
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::related), 1u);
+  t.burst(1, {icmp_error(t, 3, 3, quote)});  // a port unreachable still goes through
+  EXPECT_EQ(t.sent.size(), 1u);
+}
+
+// A packet that matches a dnat flow's reply key the other way round (the client addressing
+// the server directly, past the dnat) is not that flow's: INVALID, counted, and the flow's
+// state is left alone.
+TEST(Nat, AClientAddressingTheServerPastTheDnatIsNotTheFlow) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    iifname "wan" tcp dport 8080 dnat to 10.0.1.5:80
+  }
+})");
+  t.send(1, syn("10.0.2.2", 5555, "10.0.2.1", 8080));
+  t.clear_sent();
+  t.send(1, tcp("10.0.2.2", 5555, "10.0.1.5", 80, RTE_TCP_ACK_FLAG));
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_nat_tuple), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::found), 0u);
+  has_line(t,
+           "tcp      6 120 SYN_SENT src=10.0.2.2 dst=10.0.2.1 sport=5555 dport=8080 [UNREPLIED] "
+           "src=10.0.1.5 dst=10.0.2.2 sport=80 dport=5555 mark=0 use=1");
+}
+
+// Packets handed to the owning worker are not drops: no hook drop is counted for them.
+TEST(Nat, HandedOffPacketsAreNotHookDrops) {
+  gateway_config c = default_config();
+  c.workers = 2;
+  test_gateway t(c);
+  load(t, k_snat);
+  t.send(0, syn("10.0.1.5", 40000, "10.0.2.2", 80));  // worker 0 owns the flow
+  t.clear_sent();
+  worker_ctx& w1 = *t.gw->workers[1];
+  w1.tx_sink = t.w->tx_sink;
+  w1.tx_sink_arg = t.w->tx_sink_arg;
+  w1.now_ms = t.w->now_ms;
+  rte_mbuf* reply =
+      t.make(tcp("10.0.2.2", 80, "10.0.2.1", 40000, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  rte_rcu_qsbr_thread_online(t.gw->qs, 1);
+  process_burst(w1, 1, &reply, 1);
+  rte_rcu_qsbr_quiescent(t.gw->qs, 1);
+  rte_rcu_qsbr_thread_offline(t.gw->qs, 1);
+  EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::handoff), 1u);
+  uint64_t hook_drops = 0;
+  for (const counter_slot& d : w1.hook_drops) hook_drops += d.get();
+  EXPECT_EQ(hook_drops, 0u);
+  EXPECT_EQ(w1.counters.get(dp_counter::drop_hook), 0u);
+  rte_rcu_qsbr_thread_online(t.gw->qs, 0);
+  EXPECT_EQ(process_handoffs(*t.w, 32), 1u);
+  rte_rcu_qsbr_quiescent(t.gw->qs, 0);
+  rte_rcu_qsbr_thread_offline(t.gw->qs, 0);
+  EXPECT_EQ(t.sent.size(), 1u);
+}
+
+// `--src-nat` lists what libnetfilter_conntrack's is_snat/is_spat call translated: the SRC_NAT
+// DONE bit and a changed address or port. An echo flow that no nat hook decided is not listed.
+TEST(Nat, NatFiltersNeedTheDoneBits) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  t.send(0, echo_request("10.0.1.5", "10.0.2.2"));
+  auto count = [&](const char* f) {
+    return ct::list_lines(*t.gw->ct.table, *ct::parse_filter(f), t.w->now_ms).size();
+  };
+  ASSERT_EQ(count(""), 1u);
+  EXPECT_EQ(count("nat=src"), 0u);
+  EXPECT_EQ(count("nat=any"), 0u);
 }
 
 }  // namespace
