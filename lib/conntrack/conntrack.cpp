@@ -344,21 +344,21 @@ void track_existing(ct_worker& w, ct_entry* e, rte_mbuf* mb, pkt_meta* m, const 
   const l4_tracker& tr = tracker_for(t.proto);
   ct_dir dir = direction_of(*e, t);
   uint16_t status = e->status.load(std::memory_order_relaxed);
-  // A translated flow's reply tuple, which its NAT hooks read to rewrite the packet: start
-  // the miss now (a line of the 16-byte-per-flow array), many stages before it is needed.
-  if (status & CT_STATUS_NAT_MASK) [[unlikely]]
+  if (status & CT_STATUS_NAT_MASK) [[unlikely]] {
+    // A translated flow's reply tuple, which its NAT hooks read to rewrite the packet: start
+    // the miss now (a line of the 16-byte-per-flow array), many stages before it is needed.
     rte_prefetch0(w.rt->table->nat_reply_at(e->pos));
-  // A translated flow's key found by a packet that is not one of its two directions: the
-  // inverse of its original (its server answering the client's own address), or a packet
-  // matching its reply key the other way (the client addressing the server directly, past a
-  // dnat). Not this flow's. Linux would start a new flow, which clashes at confirm or has
-  // its null binding's port moved (docs/design/nat.md).
-  if ((by_reply || (dir == ct_dir::reply && (status & CT_STATUS_NAT_MASK))) &&
-      (dir != ct_dir::reply || !is_nat_reply(w, e, t))) [[unlikely]] {
-    m->ct_info = CTINFO_INVALID;
-    w.counters.add(ct_counter::invalid);
-    w.counters.add(ct_counter::invalid_nat_tuple);
-    return;
+    // Its key found by a packet that is not one of its two directions: the inverse of its
+    // original (its server answering the client's own address), or a packet matching its
+    // reply key the other way (the client addressing the server directly, past a dnat). Not
+    // this flow's. Linux would start a new flow, which clashes at confirm or has its null
+    // binding's port moved (docs/design/nat.md).
+    if ((by_reply || dir == ct_dir::reply) && (dir != ct_dir::reply || !is_nat_reply(w, e, t))) {
+      m->ct_info = CTINFO_INVALID;
+      w.counters.add(ct_counter::invalid);
+      w.counters.add(ct_counter::invalid_nat_tuple);
+      return;
+    }
   }
   uint64_t raw = e->track.load(std::memory_order_acquire);
   // TCP: the window record, which only the owner writes (tcp_window.h).
@@ -472,7 +472,8 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
 }
 
 // Keys the flow table missed, looked up as translated flows' reply keys (a second bulk
-// lookup, paid only while some flow is translated): pos[j] becomes the flow's position.
+// lookup, paid only while some flow is translated; called once NAT is enabled): pos[j]
+// becomes the flow's position.
 // Returns the keys found here, bit j for key j.
 [[gnu::noinline]] uint64_t lookup_replies(const reply_table& replies, const flow_key* const* kp,
                                           uint32_t nk, int32_t* pos) {
@@ -484,7 +485,9 @@ bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32
       missed[n] = kp[j];
       at[n++] = j;
     }
-  if (n == 0) return 0;
+  // The table's count is a line every worker writes under NAT churn: read only when some key
+  // missed (a burst of known flows never touches it).
+  if (n == 0 || replies.count() == 0) return 0;
   int32_t found[64];
   replies.lookup_bulk(missed, n, found);
   uint64_t hit = 0;
@@ -693,15 +696,10 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
     }
     if (nk == 0) continue;
     w.rt->table->lookup_bulk(kp, nk, pos);
-    // The reply table's count is a line every worker writes under NAT churn: read only when
-    // some key missed (a burst of known flows never touches it).
     uint64_t by_reply = 0;
-    bool missed = false;
-    for (uint32_t j = 0; j < nk; j++) missed |= pos[j] < 0;
-    if (missed)
-      if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
-          replies != nullptr && replies->count() > 0)
-        by_reply = lookup_replies(*replies, kp, nk, pos);
+    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+        replies != nullptr) [[unlikely]]
+      by_reply = lookup_replies(*replies, kp, nk, pos);
     ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
     // the entry load was the largest single cost of tracking a packet.

@@ -300,4 +300,13 @@ bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
   return true;
 }
 
+bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out) {
+  if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)) return false;
+  const uint8_t other = dir == static_cast<uint8_t>(ct_dir::original)
+                            ? static_cast<uint8_t>(ct_dir::reply)
+                            : static_cast<uint8_t>(ct_dir::original);
+  *out = other_tuple(w, e, other);
+  return true;
+}
+
 }  // namespace ctgate::ct

@@ -75,4 +75,10 @@ void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 // the connection would be. False when the error is too short to translate (drop it).
 bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 
+// The tuple of direction `dir` of translated connection `e` (Linux's ct->tuplehash[dir].tuple):
+// a packet of that direction as its sender sent it, before any translation. False when `e`
+// is not translated. For answers the gateway builds to such a packet (reject), which Linux
+// attaches to the connection so its NAT hooks translate them back (nf_ct_attach).
+bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out);
+
 }  // namespace ctgate::ct

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <vector>
 
+#include "conntrack/ct_nat.h"
 #include "dataplane/gateway.h"
+#include "packet/manip.h"
 #include "ruleset/nft_nat.h"
 #include "synproxy/synproxy.h"
 #include "synproxy/tcp_options.h"
@@ -514,6 +516,18 @@ uint16_t rt_mss(const worker_ctx& w, const pkt_meta* m) {
   w.counters.add(dp_counter::mss_clamped);
 }
 
+// The quoted packet (`len` bytes: its IPv4 header and what follows) put back as its sender
+// sent it (`sent`), with its checksums updated: what the NAT hooks do to an ICMP error's quote
+// (nf_nat_icmp_reply_translation).
+void restore_quote(uint8_t* quote, uint16_t len, const ct::ct_tuple& sent) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(quote);
+  const uint32_t ihl = (quote[0] & 0xf) * 4u;
+  if (len < ihl) return;
+  const bool icmp = sent.proto == IPPROTO_ICMP;  // the echo id at both ends
+  ipv4_manip(ip, quote + ihl, len - ihl, manip_kind::src, sent.src, sent.sport);
+  ipv4_manip(ip, quote + ihl, len - ihl, manip_kind::dst, sent.dst, icmp ? sent.sport : sent.dport);
+}
+
 // Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
 // output (route, neighbor, TX) at the end of the burst.
 void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_kind kind) {
@@ -530,16 +544,32 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
     return;
   }
   const auto* oip = rte_pktmbuf_mtod_offset(orig, const rte_ipv4_hdr*, m->l3_off);
+  // A packet of a translated connection is answered as its sender sent it: Linux attaches the
+  // connection to the answer (nf_ct_attach), and the NAT hooks it then passes translate it
+  // back as RELATED, so a client rejected past a dnat hears from the public address.
+  ct::ct_tuple sent;
+  const bool nat = m->ct != nullptr && ct::nat_sent_tuple(w.ct, m->ct, m->ct_dir, &sent);
   pkt_spec s;
   s.src = rte_be_to_cpu_32(m->dst);
   s.dst = rte_be_to_cpu_32(m->src);
+  if (nat) {
+    const uint8_t answer_dir = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::original)
+                                   ? static_cast<uint8_t>(ct::ct_dir::reply)
+                                   : static_cast<uint8_t>(ct::ct_dir::original);
+    // The answer's source is translated at postrouting when its direction's source is.
+    if (kind == reject_kind::tcp_reset ||
+        ct::nat_rewrites(m->ct->status.load(std::memory_order_relaxed), ct::nat_manip::src,
+                         answer_dir))
+      s.src = rte_be_to_cpu_32(sent.dst);
+    s.dst = rte_be_to_cpu_32(sent.src);
+  }
   size_t len;
   uint8_t* buf = rte_pktmbuf_mtod(r, uint8_t*);
   if (kind == reject_kind::tcp_reset) {
     const auto* th = rte_pktmbuf_mtod_offset(orig, const rte_tcp_hdr*, m->l4_off);
     s.proto = IPPROTO_TCP;
-    s.sport = rte_be_to_cpu_16(m->dport);
-    s.dport = rte_be_to_cpu_16(m->sport);
+    s.sport = rte_be_to_cpu_16(nat ? sent.dport : m->dport);
+    s.dport = rte_be_to_cpu_16(nat ? sent.sport : m->sport);
     s.window = 0;
     if (m->l4.tcp_flags & TCPF_ACK) {
       s.seq = rte_be_to_cpu_32(th->recv_ack);
@@ -566,6 +596,7 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
     if (len != 0) {
       uint8_t* icmp = buf + sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr);
       std::memcpy(icmp + 8, oip, quote);
+      if (nat) restore_quote(icmp + 8, quote, sent);
       icmp[2] = icmp[3] = 0;
       uint16_t ck = static_cast<uint16_t>(~rte_raw_cksum(icmp, 8u + quote));
       std::memcpy(icmp + 2, &ck, 2);

@@ -567,5 +567,52 @@ TEST(Nat, NatFiltersNeedTheDoneBits) {
   EXPECT_EQ(count("nat=any"), 0u);
 }
 
+// A connection rejected past a dnat is answered from the public address, as its client sent
+// it: Linux attaches the connection to the RST or ICMP error, and its NAT hooks translate it.
+TEST(Nat, RejectsPastADnatAnswerFromThePublicAddress) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    iifname "wan" tcp dport 8080 dnat to 10.0.1.5:80
+    iifname "wan" udp dport 5353 dnat to 10.0.1.5:53
+  }
+}
+table ip filter {
+  chain forward {
+    type filter hook forward priority filter;
+    tcp dport 80 reject with tcp reset
+    udp dport 53 reject
+  }
+})");
+  t.send(1, syn("10.0.2.2", 5555, "10.0.2.1", 8080));
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].proto, IPPROTO_TCP);
+  EXPECT_EQ(out[0].src, ip("10.0.2.1"));
+  EXPECT_EQ(out[0].sport, 8080);
+  EXPECT_EQ(out[0].dst, ip("10.0.2.2"));
+  EXPECT_EQ(out[0].dport, 5555);
+  EXPECT_TRUE(out[0].checksums_ok);
+  t.send(1, udp("10.0.2.2", 6000, "10.0.2.1", 5353));
+  ASSERT_EQ(t.sent.size(), 1u);
+  const seen s = look(t.sent[0].first, t.sent[0].second);
+  EXPECT_EQ(s.proto, IPPROTO_ICMP);
+  EXPECT_EQ(s.src, ip("10.0.2.1"));
+  EXPECT_EQ(s.dst, ip("10.0.2.2"));
+  EXPECT_TRUE(s.checksums_ok);
+  const auto* oip =
+      rte_pktmbuf_mtod_offset(t.sent[0].second, const uint8_t*, sizeof(rte_ether_hdr));
+  alignas(8) uint8_t inner[28];
+  std::memcpy(inner, oip + 20 + 8, sizeof(inner));
+  uint32_t quoted_dst;
+  std::memcpy(&quoted_dst, inner + 16, 4);
+  EXPECT_EQ(rte_be_to_cpu_32(quoted_dst), ip("10.0.2.1"));
+  EXPECT_EQ(inner[22] << 8 | inner[23], 5353);
+  EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(inner)), 0);
+}
+
 }  // namespace
 }  // namespace ctgate::test
