@@ -794,11 +794,51 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
   return true;
 }
 
-// Adds confirmed translated flow t's reply key; false when another flow holds it.
-bool publish_reply_key(ct_worker& w, ct_entry* t) {
+// Whether the flow at position p (found by a lookup) is another flow that still holds its
+// key: being published or live, not expired. An expired one is reaped (this worker's) or its
+// owner asked to, as a lookup that meets it does.
+bool holds_key(ct_worker& w, int32_t p, const ct_entry* self, uint32_t now_ms) {
+  if (p < 0) return false;
+  ct_entry* o = w.rt->table->at(static_cast<uint32_t>(p));
+  if (o == self) return false;
+  const uint32_t live = o->live.load(std::memory_order_acquire);
+  if ((live & ENTRY_STATE_MASK) == ENTRY_FREE) return false;
+  if (is_live(live) && ct_expired(*o, now_ms)) {
+    reap_expired(w, o);
+    return false;
+  }
+  return true;
+}
+
+// Adds confirmed translated flow t's reply key; false when another flow holds it. A holder
+// that expired but is not reaped yet is reaped here when this worker owns it, and the key
+// added again (it would otherwise block the tuple until its owner's wheel comes round).
+bool publish_reply_key(ct_worker& w, ct_entry* t, uint32_t now_ms) {
   reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
-  return replies != nullptr &&
-         replies->add(make_key(*w.rt->table->nat_reply_at(t->pos)), t->pos) == 0;
+  if (replies == nullptr) return false;
+  const flow_key key = make_key(*w.rt->table->nat_reply_at(t->pos));
+  if (replies->add(key, t->pos) == 0) return true;
+  const int32_t p = replies->lookup(key);
+  if (p < 0 || holds_key(w, p, t, now_ms)) return false;
+  return replies->add(key, t->pos) == 0;
+}
+
+// Linux keeps both tuples of every flow in one hash and refuses, at confirm, a flow either of
+// whose tuples another flow has. ctgate's two tables are checked across after the insert, so
+// a plain flow and a translated flow's reply that take one key in the same instant do not
+// both stay: each side publishes, then (after a full fence, so that at least one of two
+// racing workers sees the other) looks in the other table. Only while NAT is on.
+bool key_taken_across(ct_worker& w, const ct_entry* t, uint16_t nat, uint32_t now_ms) {
+  reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+  if (replies == nullptr) return false;
+  // A plain flow skips the fence while no flow is translated: a race with the very first
+  // translated flow can still let both stay, as before this check.
+  if (nat == 0 && replies->count() == 0) return false;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (nat != 0)
+    return holds_key(w, w.rt->table->lookup(make_key(*w.rt->table->nat_reply_at(t->pos))), t,
+                     now_ms);
+  return holds_key(w, replies->lookup(make_key(t->orig)), t, now_ms);
 }
 
 // Clash resolution adopts the winner's entry only when the loser's packet would have been
@@ -915,9 +955,10 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       e->~ct_entry();
       rte_mempool_put(w.rt->pool, e);
       m->ct = t;
-      if (nat != 0 && !publish_reply_key(w, t)) [[unlikely]] {
-        // Another flow holds the reply tuple (chosen by another worker in the same moment,
-        // as between CPUs in Linux): the loser's packet is dropped, its client retries.
+      if ((nat != 0 && !publish_reply_key(w, t, now_ms)) || key_taken_across(w, t, nat, now_ms))
+          [[unlikely]] {
+        // Another flow holds the reply tuple or this key (chosen by another worker in the same
+        // moment, as between CPUs in Linux): the loser's packet is dropped, its client retries.
         m->ct = nullptr;
         destroy_owned(w, t, ct_counter::insert_failed);
         w.counters.add(ct_counter::drop);

@@ -614,5 +614,33 @@ table ip filter {
   EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(inner)), 0);
 }
 
+// A flow that has expired but is not reaped yet still holds its reply key: a new binding that
+// picks the same reply tuple reaps it at confirm and goes through (it was dropped).
+TEST(Nat, AnExpiredUnreapedFlowDoesNotBlockItsReplyTuple) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" meta l4proto udp snat to 10.0.2.1:5000
+  }
+})");
+  t.send(0, udp("10.0.1.5", 1111, "10.0.2.2", 53));
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sport, 5000);
+  t.w->now_ms += 200 * 1000;  // past UDP's timeout; no housekeeping before the next packet
+  t.send(0, udp("10.0.1.6", 2222, "10.0.2.2", 53));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sport, 5000);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::insert_failed), 0u);
+  t.send(1, udp("10.0.2.2", 53, "10.0.2.1", 5000));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dst, ip("10.0.1.6"));
+  EXPECT_EQ(out[0].dport, 2222);
+}
+
 }  // namespace
 }  // namespace ctgate::test
