@@ -219,7 +219,16 @@ struct nat_spec {
   bool has_port = false;                // ...:PORT[-PORT], or masquerade|redirect to :PORT
   uint16_t port_min = 0, port_max = 0;
   uint8_t flags = 0;  // NAT_F_*
+  // `snat|dnat to KEY map { key : data, ... }` (or `map @m`): the statement's `from`, `concat`
+  // and map give the address (map_data::value: min | max << 32, host order) or, with
+  // `ip addr . port to`, the address and port (addr | port << 32).
+  bool map_addr_port = false;
+  bool map_ranges = false;  // the data are address ranges (then listed as `snat ip to`)
 };
+
+// The map data types a NAT statement's map holds.
+inline constexpr const char* k_nat_map_addr = "ipv4_addr";
+inline constexpr const char* k_nat_map_addr_port = "ipv4_addr . inet_service";
 
 // What a map holds for one key: a verdict (verdict maps: accept, drop, return, jump or goto
 // with `target`) or a value (data maps: a mark).

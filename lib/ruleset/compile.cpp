@@ -940,9 +940,10 @@ class compiler {
         break;
       }
       case stmt_kind::nat:
-        out->value = out_->nats.size();
+        out->nat = static_cast<uint32_t>(out_->nats.size());
         out_->nats.push_back(s.nat);
         out_->uses_nat = out_->uses_ct = true;
+        if (s.has_map() && !compile_source(t, s, out)) return false;
         break;
       case stmt_kind::synproxy:
         // Options packed in value: mss | wscale << 16 | timestamp << 24 | sack-perm << 25.

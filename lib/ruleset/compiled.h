@@ -318,6 +318,7 @@ struct cstmt {
   uint32_t hash = k_none;        // `from` is jhash: index into compiled_ruleset::hashes
   uint32_t quota = k_none;       // index into compiled_ruleset::quotas
   uint32_t ct_count = k_none;    // index into compiled_ruleset::ct_counts
+  uint32_t nat = k_none;         // index into compiled_ruleset::nats
   bool has_from = false;         // the statement reads `from` (vmap, mark set FIELD [map])
   field from = field::meta_mark;
   reject_kind reject = reject_kind::icmp_port_unreachable;

@@ -232,19 +232,31 @@ std::string verdict_text(const map_data& d) {
   }
 }
 
+// One element's data as nft lists it, by the map's data type.
+std::string map_data_text(const map_data& d, const std::string& data_type) {
+  if (!d.object.empty()) return "\"" + d.object + "\"";
+  if (data_type == "verdict") return verdict_text(d);
+  if (data_type == k_nat_map_addr) {
+    const auto lo = static_cast<uint32_t>(d.value), hi = static_cast<uint32_t>(d.value >> 32);
+    return detail::ipv4_to_string(lo) + (hi != lo ? "-" + detail::ipv4_to_string(hi) : "");
+  }
+  if (data_type == k_nat_map_addr_port)
+    return detail::ipv4_to_string(static_cast<uint32_t>(d.value)) + " . " +
+           std::to_string(static_cast<uint16_t>(d.value >> 32));
+  return hex32(d.value);
+}
+
 // `{ key : data, ... }` as nft lists a map's elements (`per_line` as for sets).
 std::string map_elems_text(const std::vector<field>& key, const std::vector<value_range>& keys,
-                           const std::vector<map_data>& data, bool verdicts, size_t per_line) {
+                           const std::vector<map_data>& data, const std::string& data_type,
+                           size_t per_line) {
   std::string out = "{ ";
   const size_t w = key.size();
   const std::vector<size_t> order = listing_order(keys, w);
   for (size_t i = 0; i < data.size(); ++i) {
     if (i) out += per_line != 0 && i % per_line == 0 ? ",\n\t\t\t     " : ", ";
     const size_t e = order[i];
-    out += key_text(key, &keys[e * w]) + " : " +
-           (!data[e].object.empty() ? "\"" + data[e].object + "\""
-            : verdicts              ? verdict_text(data[e])
-                                    : hex32(data[e].value));
+    out += key_text(key, &keys[e * w]) + " : " + map_data_text(data[e], data_type);
   }
   return out + " }";
 }
@@ -275,8 +287,11 @@ std::string source_text(const statement& s, const char* how) {
   if (!s.has_map()) return out;
   out += std::string(" ") + how + " ";
   if (!s.map_name.empty()) return out + "@" + s.map_name;
-  return out + map_elems_text(key_of(*s.from, s.concat), s.map_keys, s.map_values,
-                              s.kind == stmt_kind::vmap, 0);
+  const std::string data_type = s.kind == stmt_kind::vmap  ? "verdict"
+                                : s.kind != stmt_kind::nat ? "mark"
+                                : s.nat.map_addr_port      ? k_nat_map_addr_port
+                                                           : k_nat_map_addr;
+  return out + map_elems_text(key_of(*s.from, s.concat), s.map_keys, s.map_values, data_type, 0);
 }
 
 // A byte amount as nft prints a quota's: in the largest of mbytes, kbytes and bytes that
@@ -387,7 +402,9 @@ std::string statement_text(const statement& s, const std::optional<counter_value
       std::string out = nat_kind_name(n.kind);
       if (n.show_family) out += " ip";
       if (n.has_addr || n.has_port) out += " to ";
-      if (n.has_addr) {
+      if (s.has_map()) {
+        out += source_text(s, "map");
+      } else if (n.has_addr) {
         out += detail::ipv4_to_string(n.addr_min);
         if (n.addr_max != n.addr_min) out += "-" + detail::ipv4_to_string(n.addr_max);
       }
@@ -510,7 +527,7 @@ void print_set(std::string& out, const set& s, bool handles, const std::vector<s
     // As nft lists them: addresses two to a line, other values five; concatenations one.
     out += "\t\telements = " +
            (is_map ? map_elems_text(detail::fields_for_set_type(s.type), s.elems, s.data,
-                                    s.data_type == "verdict", per_line)
+                                    s.data_type, per_line)
                    : elems_text(detail::fields_for_set_type(s.type), s.elems, true, per_line)) +
            "\n";
   }

@@ -848,7 +848,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             goto next_chain;
           case stmt_kind::return_: goto chain_end;
           case stmt_kind::vmap: break;  // resolved above
-          case stmt_kind::nat: return nft_nat_stmt(w, rs, static_cast<uint32_t>(value), mb);
+          case stmt_kind::nat: return nft_nat_stmt(w, rs, s.nat, mb, s.has_from ? &value : nullptr);
         }
       }
     next_rule:;

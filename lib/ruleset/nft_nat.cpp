@@ -28,7 +28,8 @@ uint32_t port_addr(const worker_ctx& w, const pkt_meta* m, nft::nat_kind k) {
 
 }  // namespace
 
-verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t nat, rte_mbuf* mb) {
+verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t nat, rte_mbuf* mb,
+                     const uint64_t* mapped) {
   pkt_meta* m = meta_of(mb);
   ct::ct_entry* e = m->ct;
   // Linux binds only a new connection (the NAT hook runs the chains for nothing else); a
@@ -48,6 +49,14 @@ verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t na
     }
     r.flags |= ct::NAT_RANGE_MAP_IPS;
     r.addr_min = r.addr_max = a;
+  } else if (mapped != nullptr && ns.map_addr_port) {
+    r.flags |= ct::NAT_RANGE_MAP_IPS | ct::NAT_RANGE_PROTO_SPECIFIED;
+    r.addr_min = r.addr_max = static_cast<uint32_t>(*mapped);
+    r.port_min = r.port_max = static_cast<uint16_t>(*mapped >> 32);
+  } else if (mapped != nullptr) {
+    r.flags |= ct::NAT_RANGE_MAP_IPS;
+    r.addr_min = static_cast<uint32_t>(*mapped);
+    r.addr_max = static_cast<uint32_t>(*mapped >> 32);
   } else if (ns.has_addr) {
     r.flags |= ct::NAT_RANGE_MAP_IPS;
     r.addr_min = ns.addr_min;

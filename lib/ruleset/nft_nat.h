@@ -34,6 +34,8 @@ uint16_t nft_nat_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, ui
 
 // A nat statement (rs.nats[nat]) reached by packet `mb`: binds its new connection, or drops it
 // when the range has no free tuple. Only a connection's first packet, unconfirmed, is bound.
-verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t nat, rte_mbuf* mb);
+// `mapped`: the data its map gave for the packet's key (nat_spec: map_addr_port), or nullptr.
+verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t nat, rte_mbuf* mb,
+                     const uint64_t* mapped);
 
 }  // namespace ctgate

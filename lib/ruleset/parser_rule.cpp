@@ -745,8 +745,10 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (one_of(w, {"snat", "dnat", "masquerade", "redirect"})) {
     st.kind = stmt_kind::nat;
     nat_options(head, st, rule_transport_);
-    st.nat.show_family = st.nat.has_addr && rs_.tables[ti].fam == family::inet;
-    if (st.nat.show_family && !nat_family_ && !rule_ipv4_)
+    const bool inet = rs_.tables[ti].fam == family::inet;
+    // nft names the family of a mapped address and port, or of mapped ranges, in any table.
+    st.nat.show_family = (st.nat.has_addr && inet) || st.nat.map_addr_port || st.nat.map_ranges;
+    if (st.nat.has_addr && inet && !nat_family_ && !rule_ipv4_)
       fail(head, "ip or ip6 must be specified with address for inet tables.");
     nat_uses_.push_back({ti, ci, pos_of(head), rule_handle_, false, st.nat.kind});
   } else if (w == "meter") {
@@ -934,15 +936,23 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
            : w == "masquerade" ? nat_kind::masquerade
                                : nat_kind::redirect;
   const bool addressed = n.kind == nat_kind::snat || n.kind == nat_kind::dnat;
-  // `snat ip to ...` names the family; `snat ip saddr map { ... }` and `dnat tcp dport map
-  // { ... }` (the form without `to`) map a key to the address.
-  nat_family_ = addressed && at_word("ip") && at_word("to", 1);
+  // `snat ip to ...` names the family; `dnat ip addr . port to KEY map { ... }` maps a key to
+  // an address and a port.
+  const bool addr_port = addressed && at_word("ip") && at_word("addr", 1) &&
+                         peek(2).kind == tok::dot && at_word("port", 3) && at_word("to", 4);
+  nat_family_ = addressed && at_word("ip") && (at_word("to", 1) || addr_port);
   if (nat_family_) take();
+  if (addr_port) {
+    take();  // addr
+    take();  // .
+    take();  // port
+  }
   if (addressed && at_word("ip6")) unsupported(peek(), std::string(w) + " ip6 (IPv6 NAT)");
   const bool to = accept_word("to");
-  if (addressed) {
-    if (at(tok::word) || at(tok::set_ref))
-      unsupported(peek(), std::string(w) + " to a mapped address (" + w + " to KEY map { ... })");
+  if (addressed && to && at(tok::word)) {
+    nat_map(head, st, addr_port, transport);
+  } else if (addressed) {
+    if (at(tok::word) || at(tok::set_ref)) unexpected(peek(), "to");
     if (!to && !at(tok::number) && !at(tok::colon)) unexpected(peek(), "to");
     if (!at(tok::colon)) {
       const token first = peek();
@@ -976,6 +986,51 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
         unexpected(f, "random, fully-random or persistent");
     } while (accept(tok::comma));
   }
+}
+
+// `snat|dnat [ip] to KEY map { key : ADDR[-ADDR], ... }[:PORT[-PORT]]`, or `... map @m`;
+// `snat|dnat ip addr . port to KEY map { key : ADDR . PORT, ... }`: the key (a field or a
+// concatenation) picks the address, or the address and port (nft_nat with a map lookup). A
+// key the map lacks ends the rule.
+void parser::nat_map(const token& head, statement& st, bool addr_port, bool transport) {
+  constexpr uint64_t k_nat_data_port = uint64_t{1} << 63;  // map_value: `a . p` read
+  nat_spec& n = st.nat;
+  const token field_head = take();
+  st.from = parse_field(field_head);
+  st.concat = concat_fields(field_head, *st.from);
+  bool key_transport = l4_proto_of(*st.from) != 0;
+  for (field g : st.concat) key_transport = key_transport || l4_proto_of(g) != 0;
+  expect_word("map");
+  const key_kinds k = st.concat.empty() ? key_kinds(map_key_kind(*st.from, field_head))
+                                        : key_kinds_of(*st.from, st.concat, field_head);
+  // nft reads the data's type from the map: a named map's declaration, or an anonymous map's
+  // elements (`a . p` data without `addr . port` written, as nft lists it).
+  if (!addr_port && at(tok::set_ref))
+    for (const set& m : rs_.tables[current_table_].sets)
+      if (m.name == peek().text && m.data_type == k_nat_map_addr_port) addr_port = true;
+  map_operand(st, k, addr_port ? k_nat_map_addr_port : k_nat_map_addr, current_table_,
+              current_chain_);
+  const pos map_span = span_from(field_head);
+  if (!addr_port && !st.map_values.empty() && (st.map_values.front().value & k_nat_data_port)) {
+    addr_port = true;
+    for (map_data& d : st.map_values) {
+      if (!(d.value & k_nat_data_port)) fail(map_span, "Could not process rule: Invalid argument");
+      d.value &= ~k_nat_data_port;
+    }
+  }
+  n.has_addr = true;
+  n.map_addr_port = addr_port;
+  if (addr_port && !transport && !key_transport)
+    fail(map_span, "transport protocol mapping is only valid after transport protocol match");
+  size_t ranged = 0;
+  for (const map_data& d : st.map_values)
+    ranged += (d.value >> 32) != (d.value & 0xffffffff) ? 1 : 0;
+  n.map_ranges = !addr_port && ranged != 0;
+  // The kernel refuses a map whose data are ranges for some keys and single addresses for
+  // others (one data width per map).
+  if (ranged != 0 && ranged != st.map_values.size())
+    fail(span_from(head), "Could not process rule: Operation not supported");
+  if (!addr_port && accept(tok::colon)) nat_ports(st, transport || key_transport);
 }
 
 // PORT[-PORT] after a NAT statement's colon.

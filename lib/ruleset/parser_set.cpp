@@ -347,15 +347,25 @@ void parser::set_body(size_t ti, size_t si, const token& name, bool existed, boo
         // type KEY : DATA
         expect(tok::colon, "':'");
         const token data = expect_name("map data type");
+        std::string data_type = data.text;
+        // ipv4_addr [. inet_service]: the address (and port) of a NAT statement's map.
+        if (data.text == "ipv4_addr" && accept(tok::dot)) {
+          const token port = expect_name("inet_service");
+          if (port.text != "inet_service") unexpected(port, "inet_service");
+          data_type = k_nat_map_addr_port;
+        }
+        if (data.text == "interval")
+          unsupported(data, "maps to address ranges by name (write the ranges in the statement)");
         if (data.text != "verdict" && data.text != "mark" && data.text != "counter" &&
-            data.text != "quota") {
+            data.text != "quota" && data.text != "ipv4_addr") {
           if (kind_of_set_type(data.text) || is_unsupported_set_type(data.text))
             unsupported(data, "maps to " + data.text +
-                                  " (ctgate's maps hold verdicts, marks, counters or quotas)");
+                                  " (ctgate's maps hold verdicts, marks, counters, quotas or "
+                                  "NAT addresses)");
           fail(data, "unknown map data type '" + data.text +
-                         "', expecting verdict, mark, counter or quota");
+                         "', expecting verdict, mark, counter, quota or ipv4_addr");
         }
-        st.data_type = data.text;
+        st.data_type = data_type;
       } else if (at(tok::colon)) {
         fail(peek(), "a set's elements carry no data: declare a map (map " + st.name + " { type " +
                          type + " : ... })");
@@ -557,6 +567,25 @@ map_data parser::map_value(const std::string& data_type, size_t ti, size_t ci) {
   map_data d;
   if (data_type == "mark") {
     d.value = bounded(take(), 0xffffffff);
+    return d;
+  }
+  if (data_type == k_nat_map_addr) {
+    // ADDR[-ADDR]: min | max << 32; or ADDR . PORT, which makes the statement map to an
+    // address and a port (parser::nat_map): addr | port << 32 | 1 << 63.
+    const token first = peek();
+    const uint64_t lo = scalar(vkind::addr);
+    if (accept(tok::dot))
+      return map_data{.value = lo | scalar(vkind::port) << 32 | uint64_t{1} << 63};
+    uint64_t hi = lo;
+    if (accept(tok::dash)) hi = scalar(vkind::addr);
+    if (hi < lo) fail(span_from(first), "Range has zero or negative size");
+    d.value = lo | hi << 32;
+    return d;
+  }
+  if (data_type == k_nat_map_addr_port) {
+    const uint64_t a = scalar(vkind::addr);
+    expect(tok::dot, "'.'");
+    d.value = a | scalar(vkind::port) << 32;
     return d;
   }
   if (data_type == "counter" || data_type == "quota") {

@@ -642,5 +642,47 @@ table ip nat {
   EXPECT_EQ(out[0].dport, 2222);
 }
 
+// dnat through a map (`dnat ip addr . port to ip daddr . tcp dport map { ... }`, and a named
+// map of addresses): the key picks the server; a key the map lacks ends the rule, so the next
+// one runs.
+TEST(Nat, DnatThroughAMapPicksTheServerByKey) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  map hosts {
+    type ipv4_addr : ipv4_addr
+    elements = { 10.0.2.1 : 10.0.1.7 }
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    iifname "wan" dnat ip addr . port to ip daddr . tcp dport map { 10.0.2.1 . 8080 : 10.0.1.5 . 80, 10.0.2.1 . 8081 : 10.0.1.6 . 81 }
+    iifname "wan" udp dport 53 dnat to ip daddr map @hosts
+  }
+})");
+  t.send(1, syn("10.0.2.2", 5555, "10.0.2.1", 8081));
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dst, ip("10.0.1.6"));
+  EXPECT_EQ(out[0].dport, 81);
+  EXPECT_TRUE(out[0].checksums_ok);
+  t.send(1, syn("10.0.2.2", 5556, "10.0.2.1", 8080));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dst, ip("10.0.1.5"));
+  EXPECT_EQ(out[0].dport, 80);
+  // Not in the first map: the second rule maps the address, the port is kept.
+  t.send(1, udp("10.0.2.2", 7000, "10.0.2.1", 53));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dst, ip("10.0.1.7"));
+  EXPECT_EQ(out[0].dport, 53);
+  // The replies leave from the public address and port.
+  t.send(0, tcp("10.0.1.6", 81, "10.0.2.2", 5555, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].src, ip("10.0.2.1"));
+  EXPECT_EQ(out[0].sport, 8081);
+}
+
 }  // namespace
 }  // namespace ctgate::test

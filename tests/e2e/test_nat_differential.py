@@ -50,6 +50,7 @@ Environment: CTGATE_BUILD_DIR, CTGATE_KEEP_TMP, CTDIFF_VERBOSE=1 (print every ta
 import json
 import os
 import select
+import socket
 import struct
 import subprocess
 import sys
@@ -90,6 +91,44 @@ ICMP_IDS = (0, 65535)
 
 
 # --------------------------------------------------------------------------- frames
+
+def _jhash(words, initval):
+    """Linux's jhash2 (lookup3 over 32-bit words), for the address a range gives."""
+    def rol(x, k):
+        return ((x << k) | (x >> (32 - k))) & 0xffffffff
+    a = b = c = (0xdeadbeef + (len(words) << 2) + initval) & 0xffffffff
+    k = list(words)
+    while len(k) > 3:
+        a, b, c = (a + k[0]) & 0xffffffff, (b + k[1]) & 0xffffffff, (c + k[2]) & 0xffffffff
+        for x, y, z, sh in (("a", "c", "b", 4), ("b", "a", "c", 6), ("c", "b", "a", 8),
+                            ("a", "c", "b", 16), ("b", "a", "c", 19), ("c", "b", "a", 4)):
+            v = {"a": a, "b": b, "c": c}
+            v[x] = (v[x] - v[y]) & 0xffffffff
+            v[x] ^= rol(v[y], sh)
+            v[y] = (v[y] + v[z]) & 0xffffffff
+            a, b, c = v["a"], v["b"], v["c"]
+        k = k[3:]
+    if k:
+        k = k + [0] * (3 - len(k))
+        a, b, c = (a + k[0]) & 0xffffffff, (b + k[1]) & 0xffffffff, (c + k[2]) & 0xffffffff
+        for x, y, sh in (("c", "b", 14), ("a", "c", 11), ("b", "a", 25), ("c", "b", 16),
+                         ("a", "c", 4), ("b", "a", 14), ("c", "b", 24)):
+            v = {"a": a, "b": b, "c": c}
+            v[x] ^= v[y]
+            v[x] = (v[x] - rol(v[y], sh)) & 0xffffffff
+            a, b, c = v["a"], v["b"], v["c"]
+    return c
+
+
+def jhash_pick(src, dst, persistent, lo="10.0.2.100", size=4):
+    """find_best_ips_proto: the address of range lo..lo+size-1 a source gets: jhash2 of the
+    source (as a 16-byte address, the word as it lies in memory), seeded with the
+    destination's word (0 with persistent)."""
+    word = lambda a: struct.unpack("<I", socket.inet_aton(a))[0]
+    j = _jhash([word(src), 0, 0, 0], 0 if persistent else word(dst))
+    base = struct.unpack(">I", socket.inet_aton(lo))[0]
+    return socket.inet_ntoa(struct.pack(">I", base + ((j * size) >> 32)))
+
 
 def _sum16(data):
     if len(data) % 2:
@@ -686,6 +725,55 @@ class NatDifferentialTest(rs.RulesetDifferentialTest):
             o2.answered(o)
             o2.send(r, "a", "SA", note="SYN/ACK")
         self._nat_diff("nat_4_dnat.nft", script)
+
+    # ------------------------------------------------------------------ 9: dnat through maps
+
+    def test_9_dnat_map(self):
+        def script(r):
+            c = Conn("s", SERVER, 33100, GW_W, 8443, 1000, 2000)
+            o = c.send(r, "o", "S", note="SYN to 10.0.2.1:8443 (map: 10.0.1.2:443)",
+                       fwd=(SERVER, CLIENT))
+            c.answered(o)
+            c.send(r, "a", "SA", note="SYN/ACK from 10.0.1.2:443")
+            c.send(r, "o", "A", note="ACK")
+            d = Conn("s", SERVER, 33101, GW_W, 8080, 3000, 4000)
+            o = d.send(r, "o", "S", note="SYN to 10.0.2.1:8080 (map: 10.0.1.2:80)",
+                       fwd=(SERVER, CLIENT))
+            d.answered(o)
+            d.send(r, "a", "SA", note="SYN/ACK from 10.0.1.2:80")
+            u = r.send(step("s", IP(src=SERVER, dst=GW_W) / UDP(sport=33102, dport=5353) /
+                            Raw(b"m"), "udp to 10.0.2.1:5353 (anonymous map)", PASS),
+                       (SERVER, CLIENT))
+            r.send(step("c", answer(u, fallback=IP(src=SERVER, dst=CLIENT) /
+                                    UDP(sport=33102, dport=5353)),
+                        "its answer from 10.0.1.2", PASS), (GW_W, SERVER))
+            # Not in the map: the rule ends, nothing translates it, the router keeps it.
+            r.send(step("s", IP(src=SERVER, dst=GW_W) / TCP(sport=33103, dport=8081,
+                                                             flags="S", seq=1),
+                        "SYN to 10.0.2.1:8081 (not in the map: the router's own)", DROP),
+                   (SERVER, GW_W))
+        self._nat_diff("nat_9_dnat_map.nft", script)
+
+    # ------------------------------------------------------------------ 10: address range
+
+    def test_10_snat_address_range(self):
+        """The address chosen in a range is Linux's jhash: the far side's headers are compared
+        exactly, addresses included (the frames are awaited at the address jhash_pick says)."""
+        def script(r):
+            for i, (src, dst) in enumerate([(CLIENT, SERVER), (CLIENT2, SERVER),
+                                            (rs.CLIENTS[2], SERVER), (CLIENT, rs.SERVERS[1]),
+                                            (rs.CLIENTS[3], rs.SERVERS[2])]):
+                c = Conn("c", src, 42000 + i, dst, 80, 10 * i, 10 * i + 5)
+                o = c.send(r, "o", "S", note="SYN %s -> %s" % (src, dst),
+                           fwd=(jhash_pick(src, dst, False), dst))
+                c.answered(o)
+                c.send(r, "a", "SA", note="SYN/ACK to %s" % src)
+                u = r.send(step("c", IP(src=src, dst=dst) / UDP(sport=5000 + i, dport=53) /
+                                Raw(b"q"), "udp %s -> %s (persistent)" % (src, dst), PASS),
+                           (jhash_pick(src, dst, True), dst))
+                r.send(step("s", answer(u, fallback=u.pkt), "answer to %s" % src, PASS),
+                       (dst, src))
+        self._nat_diff("nat_10_snat_addresses.nft", script)
 
     # ------------------------------------------------------------------ 5: redirect
 

@@ -288,8 +288,8 @@ TEST(NftMaps, SaveAndRestoreMarksAndErrors) {
             "add rule ip t c tcp dport vmap @s\n"
             "                               ^^");
   EXPECT_EQ(apply("add map ip t m { type inet_service : bogus; }\n", &rs),
-            "rs.nft:1:38: error: unknown map data type 'bogus', expecting verdict, mark, counter "
-            "or quota\n"
+            "rs.nft:1:38: error: unknown map data type 'bogus', expecting verdict, mark, counter, "
+            "quota or ipv4_addr\n"
             "add map ip t m { type inet_service : bogus; }\n"
             "                                     ^^^^^");
 }

@@ -1810,6 +1810,68 @@ table inet nat6 {
   EXPECT_EQ(s.nat.port_max, 2000);
 }
 
+// The mapped forms (`dnat to KEY map`, `dnat ip addr . port to KEY map`, named maps of
+// addresses), listed as nft 1.0.6 lists the same file on this machine's kernel.
+TEST(Nat, MappedAddressesListAsNft) {
+  const std::string listing =
+      "table ip nat {\n"
+      "\tmap pf {\n"
+      "\t\ttype ipv4_addr : ipv4_addr\n"
+      "\t\telements = { 10.0.2.1 : 10.0.1.5 }\n"
+      "\t}\n\n"
+      "\tmap pf2 {\n"
+      "\t\ttype ipv4_addr . inet_service : ipv4_addr . inet_service\n"
+      "\t\telements = { 10.0.2.1 . 8080 : 10.0.1.5 . 80 }\n"
+      "\t}\n\n"
+      "\tchain prerouting {\n"
+      "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+      "\t\tdnat to ip daddr map { 10.0.2.1 : 10.0.1.5, 10.0.2.3 : 10.0.1.6 }\n"
+      "\t\tdnat to tcp dport map { 80 : 10.0.1.5, 8080-8090 : 10.0.1.6 }\n"
+      "\t\tdnat to ip daddr map @pf\n"
+      "\t\tdnat ip to ip daddr . tcp dport map { 10.0.2.1 . 8080 : 10.0.1.5 . 80 }\n"
+      "\t\tdnat ip to ip daddr . tcp dport map @pf2\n"
+      "\t\tdnat to tcp dport map { 80 : 10.0.1.5 }:8080\n"
+      "\t\ttcp dport 22 dnat to ip saddr map { 10.0.0.0/8 : 10.0.1.7 }\n"
+      "\t\tdnat to ip saddr . ip daddr map { 10.0.1.5 . 10.0.2.2 : 10.0.2.7 }\n"
+      "\t\tip protocol tcp dnat to ip daddr map { 10.0.2.1 : 10.0.1.5 }:80\n"
+      "\t}\n\n"
+      "\tchain postrouting {\n"
+      "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+      "\t\tsnat to ip saddr map { 10.0.1.0/24 : 10.0.2.1 }\n"
+      "\t\tsnat ip to ip saddr map { 10.0.1.0/24 : 10.0.2.1-10.0.2.5 }\n"
+      "\t}\n"
+      "}\n";
+  nft::test::expect_lists_as(R"(table ip nat {
+	map pf {
+		type ipv4_addr : ipv4_addr
+		elements = { 10.0.2.1 : 10.0.1.5 }
+	}
+	map pf2 {
+		type ipv4_addr . inet_service : ipv4_addr . inet_service
+		elements = { 10.0.2.1 . 8080 : 10.0.1.5 . 80 }
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat;
+		dnat to ip daddr map { 10.0.2.1 : 10.0.1.5, 10.0.2.3 : 10.0.1.6 }
+		dnat to tcp dport map { 80 : 10.0.1.5, 8080-8090 : 10.0.1.6 }
+		dnat to ip daddr map @pf
+		dnat ip addr . port to ip daddr . tcp dport map { 10.0.2.1 . 8080 : 10.0.1.5 . 80 }
+		dnat ip addr . port to ip daddr . tcp dport map @pf2
+		dnat to tcp dport map { 80 : 10.0.1.5 } : 8080
+		tcp dport 22 dnat to ip saddr map { 10.0.0.0/8 : 10.0.1.7 }
+		dnat ip to ip saddr . ip daddr map { 10.0.1.5 . 10.0.2.2 : 10.0.2.7 }
+		ip protocol tcp dnat to ip daddr map { 10.0.2.1 : 10.0.1.5 }:80
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat;
+		snat to ip saddr map { 10.0.1.0/24 : 10.0.2.1 }
+		snat ip to ip saddr map { 10.0.1.0/24 : 10.0.2.1-10.0.2.5 }
+	}
+}
+)",
+                             listing);
+}
+
 // The kernel's checks (nft_nat_validate and friends), with nft's texts where nft has them.
 TEST(Nat, ErrorsSayWhatIsWrong) {
   auto chain_err = [](const std::string& type, const std::string& rule,
@@ -1866,12 +1928,19 @@ TEST(Nat, ErrorsSayWhatIsWrong) {
             "not supported)\n"
             "    type nat hook forward priority 0;\n"
             "         ^^^^^^^^^^^^^^^^");
-  EXPECT_EQ(
-      chain_err("type nat hook prerouting priority dstnat;",
-                "dnat to ip daddr map { 1.2.3.4 : 10.0.0.5 }"),
-      "rs.nft:4:13: error: not supported: dnat to a mapped address (dnat to KEY map { ... })\n"
-      "    dnat to ip daddr map { 1.2.3.4 : 10.0.0.5 }\n"
-      "            ^^");
+  // Mapped forms: nft 1.0.6's texts for the same mistakes.
+  EXPECT_EQ(chain_err("type nat hook prerouting priority dstnat;",
+                      "dnat to ip daddr map { 10.0.2.1 : 10.0.1.5 }:80"),
+            "rs.nft:4:50: error: transport protocol mapping is only valid after transport "
+            "protocol match\n"
+            "    dnat to ip daddr map { 10.0.2.1 : 10.0.1.5 }:80\n"
+            "                                                 ^^");
+  EXPECT_EQ(chain_err("type nat hook prerouting priority dstnat;",
+                      "dnat ip addr . port to ip daddr map { 10.0.2.1 : 10.0.1.5 . 80 }"),
+            "rs.nft:4:28: error: transport protocol mapping is only valid after transport "
+            "protocol match\n"
+            "    dnat ip addr . port to ip daddr map { 10.0.2.1 : 10.0.1.5 . 80 }\n"
+            "                           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^");
   EXPECT_EQ(chain_err("type nat hook postrouting priority srcnat;", "snat to 10.0.0.1 sticky"),
             "rs.nft:4:22: error: syntax error, unexpected 'sticky', expecting a match or "
             "statement\n"
