@@ -191,20 +191,26 @@ _PMD = re.compile(r"^\s+([a-z0-9]+)-(\d+)(?:\.retry(\d+))?: pmd avg processing c
                   r"([0-9.]+)")
 _FWD_LABEL = {"testpmd": "testpmd io", "plain": "ctgate plain", "ct1k": "ctgate conntrack",
               "ctbig": "ctgate conntrack", "ovsplain": "OVS-DPDK output",
-              "ovsct1k": "OVS-DPDK ct(commit)", "ovsctbig": "OVS-DPDK ct(commit)"}
+              "ovsct1k": "OVS-DPDK ct(commit)", "ovsctbig": "OVS-DPDK ct(commit)",
+              "masq1k": "ctgate masquerade", "masqbig": "ctgate masquerade",
+              "ovsmasq1k": "OVS-DPDK ct(commit,nat(src))",
+              "ovsmasqbig": "OVS-DPDK ct(commit,nat(src))"}
 
 
 def parse_fwd(lines):
-    """bench/run_fwd_bench.sh's results file -> {proto, params, cases, cycles}.
+    """bench/run_fwd_bench.sh's results file -> {proto, params, cases, pairs, cycles}.
 
     cases: one per forwarder as in its summary ('fwd-bench:' lines): mpps
     (median of the runs), best, quiet (median of the runs where both pollers
     had >= 95% of their CPU), mpps_per_fwd_cpu, ratio / quiet_ratio /
     per_cpu_ratio (to testpmd's figure of the same run), and runs: every
     run's rx Mpps, CPU shares, quiet flag and (OVS) pmd cycles/packet.
+    pairs: the same-run ratios of two forwarders at one flow count
+    ('fwd-bench-pair:' lines: ctgate / OVS, masquerade / conntrack alone):
+    a, b, flows, ratio (medians), quiet_ratio, per_cpu_ratio.
     cycles: the ctgate-bench-cycles sections, {"nohuge": ..., "huge": ...},
     each as parse_cycles()."""
-    params, runs, pmd, summary = {}, {}, {}, []
+    params, runs, pmd, summary, pairs = {}, {}, {}, [], []
     sections, mode = {}, None
     for line in lines:
         m = re.match(r"^# dpdk (\S*), ctgate (.*), build (\S+), nice (\S+)$", line)
@@ -245,6 +251,8 @@ def parse_fwd(lines):
             continue
         if line.startswith("fwd-bench: "):
             summary.append(kv_fields(line[len("fwd-bench: "):]))
+        if line.startswith("fwd-bench-pair: "):
+            pairs.append(kv_fields(line[len("fwd-bench-pair: "):]))
     cases = []
     for s in summary:
         name = s.get("case")
@@ -260,7 +268,7 @@ def parse_fwd(lines):
     cycles = {m: parse_cycles(ls) for m, ls in sections.items()}
     tsc = next((c["tsc_hz"] for c in cycles.values() if c.get("tsc_hz")), None)
     return {"proto": params.get("proto", "udp"), "params": params, "tsc_hz": tsc,
-            "cases": cases, "cycles": cycles}
+            "cases": cases, "pairs": pairs, "cycles": cycles}
 
 
 _RS_CASE = re.compile(r"^(\w+)\s+([0-9.]+) cycles/pkt(?:.*?load ([0-9.]+) ms)?")

@@ -141,37 +141,23 @@ std::vector<uint8_t> make_templates(uint32_t flows, uint32_t first,
   return t;
 }
 
-// UDP replies to flows 0..flows-1 of make_templates, from `src`:9, arriving on the wan port.
-std::vector<uint8_t> make_udp_reply_templates(uint32_t flows, const char* src) {
+// Replies to flows 0..flows-1 of make_templates, from `src`:9, arriving on the wan port:
+// UDP, or (tcp) the server's SYN-ACKs of the tcp-est flows.
+std::vector<uint8_t> make_reply_templates(uint32_t flows, const char* src, bool tcp) {
   pkt_spec s;
   parse_mac("02:00:00:00:02:fe", s.src_mac.b);
   parse_mac("02:00:00:00:02:01", s.dst_mac.b);
   parse_ipv4(src, &s.src);
   s.sport = 9;
-  s.proto = IPPROTO_UDP;
-  s.payload_len = 18;
-  uint32_t base = 0;
-  parse_ipv4("10.1.1.0", &base);
-  std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
-  for (uint32_t f = 0; f < flows; f++) {
-    s.dst = base + f % k_ips;
-    s.dport = static_cast<uint16_t>(1024 + f / k_ips);
-    build_frame(s, &t[static_cast<size_t>(f) * k_stride], k_stride);
+  if (tcp) {
+    s.proto = IPPROTO_TCP;
+    s.tcp_flags = 0x12;
+    s.seq = 5000;
+    s.ack = 1001;
+  } else {
+    s.proto = IPPROTO_UDP;
+    s.payload_len = 18;
   }
-  return t;
-}
-
-// The server's SYN-ACKs of the tcp-est flows, arriving on the wan port.
-std::vector<uint8_t> make_synack_templates(uint32_t flows) {
-  pkt_spec s;
-  parse_mac("02:00:00:00:02:fe", s.src_mac.b);
-  parse_mac("02:00:00:00:02:01", s.dst_mac.b);
-  parse_ipv4("198.18.0.10", &s.src);
-  s.sport = 9;
-  s.proto = IPPROTO_TCP;
-  s.tcp_flags = 0x12;
-  s.seq = 5000;
-  s.ack = 1001;
   uint32_t base = 0;
   parse_ipv4("10.1.1.0", &base);
   std::vector<uint8_t> t(static_cast<size_t>(flows) * k_stride);
@@ -381,7 +367,7 @@ bool run_handoff(uint32_t flows, cycles_result* out) {
   w1.tx_sink = sink_fn;
   w1.tx_sink_arg = &b.snk;
   rte_rcu_qsbr_thread_online(b.gw->qs, 1);
-  t = make_udp_reply_templates(flows, "198.19.0.9");
+  t = make_reply_templates(flows, "198.19.0.9", false);
   next = 0;
   b.snk.total = 0;
   b.hk_cycles = b.hk_calls = 0;
@@ -439,7 +425,7 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out, const char* 
   if (FLAGS_proto == "tcp-est") {
     // The three-way handshake of every flow, then the measured data.
     pass(make_templates(flows, 0, "tcp-est-syn"), 0);
-    pass(make_synack_templates(flows), 1);
+    pass(make_reply_templates(flows, "198.18.0.10", true), 1);
     pass(make_templates(flows, 0, "tcp-est-ack"), 0);
   }
   pass(t, 0);
@@ -452,7 +438,7 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out, const char* 
   uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
   uint16_t port = 0;
   if (reply_src != nullptr) {
-    t = make_udp_reply_templates(flows, reply_src);
+    t = make_reply_templates(flows, reply_src, false);
     port = 1;
     next = 0;
   }

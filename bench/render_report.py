@@ -385,11 +385,27 @@ def fwd_table(r):
                   "runs: Mpps (fwd CPU/gen CPU)"], rows)
 
 
+def fwd_pairs_table(r):
+    """The same-run ratios the script printed (ctgate / OVS, masquerade /
+    conntrack alone), or None for results without them."""
+    pairs = r["figures"].get("pairs") or []
+    if not pairs:
+        return None
+    label = {c["case"]: c.get("label", c["case"]) for c in r["figures"]["cases"]}
+    rows = [["%s ÷ %s" % (label.get(p.get("a"), p.get("a")), label.get(p.get("b"), p.get("b"))),
+             fmt(p.get("flows"), 0), fmt(p.get("ratio"), 2), fmt(p.get("quiet_ratio"), 2),
+             fmt(p.get("per_cpu_ratio"), 2)] for p in pairs]
+    return table(["same run", "flows", "× median", "× quiet", "× per CPU"], rows)
+
+
 def block_fwd(res):
     _, r = res.newest("fwd", lambda r: r["figures"]["cases"] or None)
     if r is None:
         return "*No forwarding results yet.*"
     out = [source(r), "", fwd_table(r)]
+    pt = fwd_pairs_table(r)
+    if pt is not None:
+        out += ["", pt]
     if fcase(r, "ovsctbig") is None and fcase(r, "ovsct1k") is None:
         _, o = res.newest("fwd", lambda r: fcase(r, "ovsctbig") or fcase(r, "ovsct1k"))
         if o is not None:
@@ -533,7 +549,9 @@ def render_doc(text, res):
 
 SHORT = {"testpmd": "testpmd\nio", "plain": "ctgate\nplain", "ct1k": "ctgate\nconntrack",
          "ctbig": "ctgate\nconntrack", "ovsplain": "OVS\noutput", "ovsct1k": "OVS\nct(commit)",
-         "ovsctbig": "OVS\nct(commit)"}
+         "ovsctbig": "OVS\nct(commit)", "masq1k": "ctgate\nmasquerade",
+         "masqbig": "ctgate\nmasquerade", "ovsmasq1k": "OVS\nct nat(src)",
+         "ovsmasqbig": "OVS\nct nat(src)"}
 
 def plots(res, img_dir):
     import matplotlib

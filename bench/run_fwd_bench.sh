@@ -8,6 +8,10 @@
 #   5. ctgate-bench-cycles                      (in-process cycles/packet, no ports)
 #   6. with --ovs: OVS-DPDK (Debian openvswitch-switch-dpdk) on the same memif
 #      setup: plain output, ct(commit) at 1K and --big-flows flows
+#   7. with --nat: ctgate, conntrack on and a ruleset that masquerades
+#      everything leaving the wan port (to its address, 10.2.0.1), at 1K and
+#      --masq-big-flows flows; with --ovs too, OVS-DPDK
+#      `ct(commit,nat(src=10.2.0.1)),output:2` at the same flow counts
 #
 # Every forwarder runs as a DPDK process with two net_memif server ports;
 # ctgate-gen is the client on the other side: it sends on port 0, counts
@@ -16,10 +20,20 @@
 #
 # usage: bench/run_fwd_bench.sh [--seconds N] [--warmup N] [--repeat N] [--big-flows N]
 #                               [--proto udp|tcp] [--results FILE] [--no-cycles] [--only LIST]
+#                               [--ovs] [--nat] [--masq-big-flows N]
 #                               [--quiet-wait N] [--retries N] [--nice N]
 #   --only LIST      comma-separated subset of: testpmd,plain,ct1k,ctbig,cycles
-#                    (and ovsplain,ovsct1k,ovsctbig)
+#                    (and ovsplain,ovsct1k,ovsctbig, masq1k,masqbig, ovsmasq1k,ovsmasqbig)
 #   --ovs            add the OVS-DPDK cases (needs openvswitch-switch-dpdk)
+#   --nat            add masq1k,masqbig; with --ovs also ovsmasq1k,ovsmasqbig
+#                    (--ovs and --nat add to the list, wherever --only stands)
+#   --masq-big-flows N  flows of masqbig and ovsmasqbig (default 50000, at most
+#                    --big-flows). One source address has 64,512 ports (1024-65535)
+#                    toward the generator's one destination 198.18.0.10:9, so that
+#                    many flows at most can be masqueraded at once, by ctgate, OVS
+#                    or Linux; 50000 fills 78% of them. Beyond the port space, the
+#                    other flows' packets are dropped (ctgate: nat_no_port; OVS:
+#                    "Unable to NAT due to tuple space exhaustion").
 #   --quiet-wait N   before each run, wait up to N s (default 120) for the other
 #                    processes on the host to use < 15% CPU; 0: do not wait
 #   --retries N      repeat a run whose pollers did not both get >= 95% of their
@@ -34,6 +48,9 @@
 # Each run records how much CPU its two pollers really got in the window (the
 # generator reads the forwarder thread's /proc schedstat) and how much other
 # processes took; "quiet" results only use runs where both pollers had >= 95%.
+# The NAT cases also record that the translation happened: ctgate's entry of
+# the generator's first flow (`ctgatectl conntrack -L`) and its NAT counters;
+# OVS's translated connections (`dpctl/dump-conntrack`) and datapath flows.
 #
 # Needs root, hugepages (about 1 GiB free: `grep Huge /proc/meminfo`) and a
 # build: `ninja -C build app/ctgate bench/ctgate-gen bench/ctgate-bench-cycles`.
@@ -54,12 +71,15 @@ SECONDS_RUN=10
 WARMUP=2
 REPEAT=1
 BIG_FLOWS=1000000
+MASQ_BIG_FLOWS=50000
 PROTO=udp
 RESULTS=""
 ONLY="testpmd,plain,ct1k,ctbig,cycles"
 QUIET_WAIT=120
 NICE=0
 RETRIES=0
+OVS=0
+NAT=0
 
 COMMAND="bench/run_fwd_bench.sh"  # for the result file
 for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
@@ -78,11 +98,20 @@ while [ $# -gt 0 ]; do
     --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     --nice) NICE=$2; shift 2 ;;
     --retries) RETRIES=$2; shift 2 ;;
-    --ovs) ONLY="$ONLY,ovsplain,ovsct1k,ovsctbig"; shift ;;
-    -h|--help) sed -n 2,42p "$0"; exit 0 ;;
+    --ovs) OVS=1; shift ;;
+    --nat) NAT=1; shift ;;
+    --masq-big-flows) MASQ_BIG_FLOWS=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -u/{/^set -u/d;p}' "$0"; exit 0 ;;
     *) echo "run_fwd_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[ $OVS = 1 ] && ONLY="$ONLY,ovsplain,ovsct1k,ovsctbig"
+[ $NAT = 1 ] && ONLY="$ONLY,masq1k,masqbig"
+[ $NAT = 1 ] && [ $OVS = 1 ] && ONLY="$ONLY,ovsmasq1k,ovsmasqbig"
+[ "$MASQ_BIG_FLOWS" -gt "$BIG_FLOWS" ] && MASQ_BIG_FLOWS=$BIG_FLOWS
+[ "$MASQ_BIG_FLOWS" -gt 64512 ] && [[ ",$ONLY," == *masqbig,* ]] &&
+  echo "run_fwd_bench: warning: $MASQ_BIG_FLOWS flows need more than the 64512 ports of" \
+    "one masquerade address: the rest are dropped" >&2
 
 for b in "$GEN" "$CTGATE" "$CYCLES"; do
   [ -x "$b" ] || { echo "run_fwd_bench: $b not built" >&2; exit 1; }
@@ -116,6 +145,20 @@ SERVER_LIMIT=$((SECONDS_RUN + WARMUP + 60))
 STARTED=()   # PIDs this script started and has not reaped
 OVS_DB_PIDS=()  # pidfiles of detached OVS daemons this script started
 GEN_EXTRA=()
+# The generator sends 10.1.1.0-10.1.16.255 -> 198.18.0.10 into ctgate's lan
+# port; ctgate routes it out of wan, whose address the NAT cases masquerade to
+# (and OVS's nat(src=...) takes the same address).
+WAN_ADDR=10.2.0.1
+# Every DPDK process here has its own file prefix. DPDK leaves its runtime
+# dir and, without --huge-unlink, its hugepage files (<prefix>map_N) behind
+# at exit, still holding the pages: each is removed once its process is gone.
+DPDK_PREFIXES=("$GEN_PREFIX" ctg-bench-tpmd ctg-bench-fwd ctg-bench-ovs ctg-bench-cycles)
+HUGE_DIRS=$(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts)
+clean_prefix() {  # clean_prefix PREFIX: only after its process has exited
+  local h
+  rm -rf "/var/run/dpdk/$1"
+  for h in $HUGE_DIRS; do rm -f "$h/$1map_"*; done
+}
 log() { echo "$*" | tee -a "$RESULTS"; }
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -136,6 +179,7 @@ cleanup() {
   for p in "${STARTED[@]}"; do stop_pid "$p" TERM; done
   STARTED=()
   for p in "${OVS_DB_PIDS[@]}"; do stop_pidfile "$p"; done
+  for p in "${DPDK_PREFIXES[@]}"; do clean_prefix "$p"; done
   exec 3>&-
   rm -f "$SOCK0" "$SOCK1"
   [ -n "${AUTOGROUP_OLD:-}" ] && echo "$AUTOGROUP_OLD" > /proc/$$/autogroup 2>/dev/null
@@ -189,6 +233,7 @@ run_gen() {
     --seconds "$SECONDS_RUN" \
     --warmup "$WARMUP" --link-wait-ms 30000 "${extra[@]}" -- "${GEN_EAL[@]}" \
     > "$WORK/$name.gen.out" 2> "$WORK/$name.gen.err"
+  clean_prefix "$GEN_PREFIX"
   line=$(grep '^gen: sent=' "$WORK/$name.gen.out")
   echo "  $name: $line" >> "$RESULTS"
   echo "  $name: $line" >&2
@@ -224,13 +269,28 @@ bench_testpmd() {
   exec 3>&-
   stop_pid "$pid" INT
   forget "$pid"
+  clean_prefix ctg-bench-tpmd
 }
 
-# One ctgate run; sets MPPS. $3: conntrack (true/false), $4: conntrack max.
+# One ctgate run; sets MPPS. $3: conntrack (true/false), $4: conntrack max,
+# $5: ruleset (none, or masq: masquerade everything leaving wan).
 bench_ctgate() {
-  local name=$1 flows=$2 ct=$3 max=$4 pid cfg=$WORK/$1.yaml mem=512
+  local name=$1 flows=$2 ct=$3 max=$4 rs=${5:-none} pid cfg=$WORK/$1.yaml mem=512
+  local ruleset='""'
   MPPS="" FWD_CPU="" GEN_CPU="" CAPACITY="" PEER_TID=""
   [ "$max" -gt 400000 ] && mem=768
+  if [ "$rs" = masq ]; then
+    ruleset=$WORK/$name.nft
+    cat > "$ruleset" <<EOF
+# generated by bench/run_fwd_bench.sh: source NAT of every flow to wan's address
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" masquerade
+  }
+}
+EOF
+  fi
   cat > "$cfg" <<EOF
 # generated by bench/run_fwd_bench.sh
 eal:
@@ -244,9 +304,10 @@ ports:
   - name: lan
     devargs: "net_memif0,role=server,socket=$SOCK0,$MEMIF_OPTS"
     address: 10.1.0.1/16
+    mac: "02:00:00:00:01:01"   # ctgate-gen's --dst-mac: other MACs are drop_other_host
   - name: wan
     devargs: "net_memif1,role=server,socket=$SOCK1,$MEMIF_OPTS"
-    address: 10.2.0.1/16
+    address: $WAN_ADDR/16
 routes:
   - prefix: 198.18.0.0/15  # the generator's destination 198.18.0.10
     via: 10.2.0.254
@@ -257,6 +318,7 @@ neighbors:
 conntrack:
   enable_hooks: $ct
   max: $max
+ruleset: $ruleset
 EOF
   rm -f "$SOCK0" "$SOCK1"
   nice -n "$NICE" "$CTGATE" --config "$cfg" --run-seconds "$SERVER_LIMIT" \
@@ -268,24 +330,46 @@ EOF
     run_gen "$name" "$flows"
     # Per-reason drop counters, while the daemon still runs.
     timeout 10 python3 "$CTGATECTL" stats --file-prefix ctg-bench-fwd > "$WORK/$name.stats" 2>&1
+    # NAT: the generator's first flow as conntrack lists it (its reply tuple
+    # goes to the masquerade address), and the per-worker counters.
+    if [ "$rs" = masq ]; then
+      timeout 20 python3 "$CTGATECTL" conntrack -L -s 10.1.1.0 --sport 1024 \
+        --file-prefix ctg-bench-fwd > "$WORK/$name.ct-sample" 2>&1
+      timeout 20 python3 "$CTGATECTL" conntrack -S --file-prefix ctg-bench-fwd \
+        > "$WORK/$name.ct-stats" 2>&1
+      timeout 20 python3 "$CTGATECTL" conntrack -C --file-prefix ctg-bench-fwd \
+        > "$WORK/$name.ct-count" 2>&1
+    fi
   else
     echo "  $name: ctgate did not come up, see $WORK/$name.server.log" | tee -a "$RESULTS" >&2
   fi
   stop_pid "$pid" INT
   forget "$pid"
+  clean_prefix ctg-bench-fwd
   grep -o 'final stats: .*' "$WORK/$name.server.log" | head -c 600 | sed "s/^/  $name: /" \
     >> "$RESULTS"
   echo >> "$RESULTS"
   sed -n '/^DROP_REASON/,/^$/p' "$WORK/$name.stats" 2>/dev/null | grep -v '^$' \
     | sed "s/^/  $name: /" \
     >> "$RESULTS"
+  if [ "$rs" = masq ]; then
+    echo "  $name: nat: entries $(head -1 "$WORK/$name.ct-count" 2>/dev/null | xargs)," \
+      "first flow: $(grep -m1 'src=10.1.1.0 ' "$WORK/$name.ct-sample" 2>/dev/null)" \
+      >> "$RESULTS"
+    grep '^cpu=' "$WORK/$name.ct-stats" 2>/dev/null | while read -r line; do
+      echo "  $name: nat: $(grep -oE '^cpu=[0-9]+|\<(insert|insert_failed|drop|nat_[a-z_]+|invalid_nat_tuple)=[0-9]+' <<< "$line" | xargs)"
+    done >> "$RESULTS"
+    grep -q "dst=$WAN_ADDR " "$WORK/$name.ct-sample" 2>/dev/null ||
+      echo "  $name: nat: the first flow is not masqueraded to $WAN_ADDR," \
+        "see $WORK/$name.ct-sample" | tee -a "$RESULTS" >&2
+  fi
 }
 
 # OVS-DPDK, following the lab notes: private run/db/log dirs, the DPDK
 # build of ovs-vswitchd called directly (no update-alternatives), main lcore
 # on CPU 0 and the PMD on CPU 1 like the other forwarders, two memif server
 # ports with 2 rx queues (OVS transmits on queue 1, so the generator polls
-# 2 queues). $3: plain or commit. Sets MPPS.
+# 2 queues). $3: plain, commit or masq (ct(commit,nat(src=WAN_ADDR))). Sets MPPS.
 OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 stop_pidfile() {  # daemons detach: they are ours, but not our children
   local pid i st
@@ -327,11 +411,16 @@ bench_ovs() {
     options:n_rxq=2 ofport_request=2 &&
   ovs-ofctl del-flows br0 && ok=1
   if [ $ok = 1 ]; then
-    if [ "$mode" = plain ]; then
-      ovs-ofctl add-flow br0 "in_port=1,actions=output:2"
-    else
-      ovs-ofctl add-flow br0 "ip,in_port=1,actions=ct(commit),output:2"
-    fi
+    case $mode in
+      plain) ovs-ofctl add-flow br0 "in_port=1,actions=output:2" ;;
+      commit) ovs-ofctl add-flow br0 "ip,in_port=1,actions=ct(commit),output:2" ;;
+      # Source NAT as the lab notes' commit flow: one pass, no recirculation.
+      # The datapath's ct action rewrites the packet before output:2 (ports
+      # from 1024-65535 since the generator's are; the original when free).
+      masq) ovs-ofctl add-flow br0 \
+        "ip,in_port=1,actions=ct(commit,nat(src=$WAN_ADDR)),output:2" ;;
+    esac
+    ovs-ofctl dump-flows br0 > "$d/of-flows.txt" 2>&1
     "${vsctl[@]}" get Open_vSwitch . other_config > "$d/other_config.txt" 2>&1
     # The daemon detached into its own session, hence its own autogroup.
     [ -n "$AUTOGROUP_OLD" ] &&
@@ -347,6 +436,24 @@ bench_ovs() {
       GEN_EXTRA=()
       "${appctl[@]}" dpif-netdev/pmd-stats-show > "$d/pmd-stats.txt" 2>&1
       "${appctl[@]}" dpctl/ct-stats-show > "$d/ct-stats.txt" 2>&1
+      if [ "$mode" = masq ]; then
+        # Proof of translation: the committed connections' reply tuples go
+        # to WAN_ADDR, and the datapath flow carries the nat action.
+        "${appctl[@]}" dpctl/dump-conntrack > "$d/conntrack.txt" 2>&1
+        "${appctl[@]}" dpctl/dump-flows > "$d/dp-flows.txt" 2>&1
+        echo "  $name: nat: connections $(grep -c '^udp\|^tcp' "$d/conntrack.txt")," \
+          "translated to $WAN_ADDR $(grep -c "reply=(src=[^,]*,dst=$WAN_ADDR," \
+          "$d/conntrack.txt"), first flow:" \
+          "$(grep -m1 'orig=(src=10\.1\.1\.0,[^)]*sport=1024,' "$d/conntrack.txt")" \
+          >> "$RESULTS"
+        echo "  $name: nat: datapath actions: $(grep -o 'actions:.*' "$d/dp-flows.txt" \
+          | sort | uniq -c | sort -rn | head -3 | xargs)" >> "$RESULTS"
+        echo "  $name: nat: tuple space exhausted $(grep -c 'Unable to NAT' \
+          "$d/ovs-vswitchd.log") times (ovs-vswitchd.log, rate-limited)" >> "$RESULTS"
+        grep -q "reply=(src=[^,]*,dst=$WAN_ADDR," "$d/conntrack.txt" ||
+          echo "  $name: nat: no connection translated to $WAN_ADDR, see $d/conntrack.txt" \
+            | tee -a "$RESULTS" >&2
+      fi
       sed -n '/^pmd thread/,/^main thread/p' "$d/pmd-stats.txt" \
         | grep -E 'idle cycles|avg processing cycles|packets received' \
         | sed "s/^ */  $name: pmd /" >> "$RESULTS"
@@ -359,6 +466,7 @@ bench_ovs() {
   stop_pidfile "$d/ovs-vswitchd.pid"
   stop_pidfile "$d/ovsdb-server.pid"
   OVS_DB_PIDS=()
+  clean_prefix ctg-bench-ovs
   unset OVS_RUNDIR OVS_DBDIR OVS_LOGDIR
 }
 
@@ -450,9 +558,13 @@ want testpmd && CASES+=("testpmd:1000")
 want plain && CASES+=("plain:1000")
 want ct1k && CASES+=("ct1k:1000")
 want ctbig && CASES+=("ctbig:$BIG_FLOWS")
+want masq1k && CASES+=("masq1k:1000")
+want masqbig && CASES+=("masqbig:$MASQ_BIG_FLOWS")
 want ovsplain && CASES+=("ovsplain:1000")
 want ovsct1k && CASES+=("ovsct1k:1000")
 want ovsctbig && CASES+=("ovsctbig:$BIG_FLOWS")
+want ovsmasq1k && CASES+=("ovsmasq1k:1000")
+want ovsmasqbig && CASES+=("ovsmasqbig:$MASQ_BIG_FLOWS")
 # run_case NAME FLOWS TAG: one run of a case, with its bookkeeping. Sets
 # RUN_QUIET to 1 when both pollers had their CPU.
 run_case() {
@@ -466,8 +578,11 @@ run_case() {
     plain) bench_ctgate "$tag" "$flows" false 65536 ;;
     ct1k) bench_ctgate "$tag" "$flows" true 65536 ;;
     ctbig) bench_ctgate "$tag" "$flows" true $((flows + flows / 4 + 1024)) ;;
+    masq1k) bench_ctgate "$tag" "$flows" true 65536 masq ;;
+    masqbig) bench_ctgate "$tag" "$flows" true $((flows + flows / 4 + 1024)) masq ;;
     ovsplain) bench_ovs "$tag" "$flows" plain ;;
     ovsct1k|ovsctbig) bench_ovs "$tag" "$flows" commit ;;
+    ovsmasq1k|ovsmasqbig) bench_ovs "$tag" "$flows" masq ;;
   esac
   usage_end
   echo "  $tag: other processes used ${OTHERS}% of the CPUs during the run, steal ${STEAL}%" \
@@ -506,7 +621,8 @@ if [ ${#CASES[@]} -gt 0 ]; then
   qbase=$(nums <<< "${QUIET[testpmd]:-}" | median)
   cbase=$(nums <<< "${CAP[testpmd]:-}" | median)
   ratio() {
-    [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo -
+    [ -n "$1" ] && [ -n "$2" ] &&
+      awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) exit 1; printf "%.2f", a / b}' || echo -
   }
   log ""
   log "Mpps received by the generator (64 B, $PROTO), median and best of the runs."
@@ -525,6 +641,8 @@ if [ ${#CASES[@]} -gt 0 ]; then
       plain) label="ctgate plain" ;;
       ovsplain) label="OVS-DPDK plain" ;;
       ovsct*) label="OVS-DPDK ct(commit)" ;;
+      ovsmasq*) label="OVS-DPDK ct nat(src)" ;;
+      masq*) label="ctgate masquerade" ;;
       *) label="ctgate conntrack" ;;
     esac
     log "$(printf '%-22s %8s %7s %7s %7s %7s %6s %6s %6s  %s' "$label" "$flows" "${med:-FAIL}" \
@@ -534,6 +652,31 @@ if [ ${#CASES[@]} -gt 0 ]; then
       "mpps_per_fwd_cpu=${cmed:-none} ratio_vs_testpmd=$(ratio "$med" "$base")" \
       "quiet_ratio=$(ratio "$qmed" "$qbase") per_cpu_ratio=$(ratio "$cmed" "$cbase")" >> "$RESULTS"
   done
+  # Same-run ratios of two forwarders at the same flow count: ctgate against
+  # OVS-DPDK doing the same work, and what source NAT costs each of them.
+  pairs=""
+  for p in ct1k:ovsct1k ctbig:ovsctbig masq1k:ovsmasq1k masqbig:ovsmasqbig \
+      masq1k:ct1k masqbig:ctbig ovsmasq1k:ovsct1k ovsmasqbig:ovsctbig; do
+    a=${p%%:*} b=${p##*:} fa="" fb=""
+    for c in "${CASES[@]}"; do
+      [ "${c%%:*}" = "$a" ] && fa=${c##*:}
+      [ "${c%%:*}" = "$b" ] && fb=${c##*:}
+    done
+    [ -n "$fa" ] && [ "$fa" = "$fb" ] && pairs+=" $a:$b:$fa"
+  done
+  if [ -n "$pairs" ]; then
+    log ""
+    log "Same-run ratios, Mpps of the first over the second (median, quiet, per-cpu):"
+    for p in $pairs; do
+      IFS=: read -r a b fl <<< "$p"
+      med=$(ratio "$(nums <<< "${RUNS[$a]:-}" | median)" "$(nums <<< "${RUNS[$b]:-}" | median)")
+      qmed=$(ratio "$(nums <<< "${QUIET[$a]:-}" | median)" "$(nums <<< "${QUIET[$b]:-}" | median)")
+      cmed=$(ratio "$(nums <<< "${CAP[$a]:-}" | median)" "$(nums <<< "${CAP[$b]:-}" | median)")
+      log "$(printf '  %-22s %8s %6s %6s %6s' "$a / $b" "$fl" "$med" "$qmed" "$cmed")"
+      echo "fwd-bench-pair: a=$a b=$b flows=$fl ratio=$med quiet_ratio=$qmed" \
+        "per_cpu_ratio=$cmed" >> "$RESULTS"
+    done
+  fi
   log "# load average at end of forwarding runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 
@@ -550,6 +693,7 @@ if want cycles; then
       --flows "1000,$BIG_FLOWS" --new_flows "$BIG_FLOWS" "${args[@]}" \
       > "$WORK/cycles-$mode.out" 2> "$WORK/cycles-$mode.err"
     rc=$?
+    clean_prefix ctg-bench-cycles
     grep -v '^EAL\|^TELEMETRY' "$WORK/cycles-$mode.out" | tee -a "$RESULTS"
     [ $rc = 0 ] || log "# ctgate-bench-cycles exited with $rc, see $WORK/cycles-$mode.err"
   done

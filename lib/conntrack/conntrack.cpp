@@ -927,6 +927,35 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
   return ask_owner_to_delete(w, e, live, false);
 }
 
+bool ct_nat_evict_finished(ct_worker& w, const ct_entry* e, const flow_key& reply_key,
+                           uint32_t now_ms) {
+  reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+  if (replies == nullptr || e->orig.proto != IPPROTO_TCP) return false;
+  const int32_t p = replies->lookup(reply_key);
+  if (p < 0) return false;
+  flow_table& table = *w.rt->table;
+  ct_entry* o = table.at(static_cast<uint32_t>(p));
+  const uint32_t live = o->live.load(std::memory_order_acquire);
+  if (!is_live(live) || o->orig.proto != IPPROTO_TCP || ct_expired(*o, now_ms)) return false;
+  // nf_nat_may_kill: a finished, source-translated flow not already on its way out.
+  const uint16_t st = o->status.load(std::memory_order_relaxed);
+  if (!(st & CT_STATUS_SRC_NAT) || (st & CT_STATUS_DYING) || !tcp_finished(o->load_track().l4state))
+    return false;
+  // nf_seq_has_advanced: the new SYN starts past what the old connection's client sent, so
+  // the server cannot take the SYN for an old duplicate.
+  const tcp_window* now = unconfirmed_window(const_cast<ct_entry*>(e));
+  if (static_cast<int32_t>(now->seen[0].td_end -
+                           table.window_at(static_cast<uint32_t>(p))->seen[0].td_end) <= 0)
+    return false;
+  if (o->owner == w.id) {
+    destroy_owned(w, o, ct_counter::nat_evicted);
+    return true;
+  }
+  if (!(o->status.fetch_or(CT_STATUS_DYING, std::memory_order_relaxed) & CT_STATUS_DYING))
+    ask_owner_to_delete(w, o, live, false);
+  return false;
+}
+
 const ct_acct* ct_acct_of(const flow_table& table, const ct_entry* e) {
   ct_acct* acct = table.accounting() ? table.acct_array() : nullptr;
   return acct != nullptr ? acct_record(acct, const_cast<ct_entry*>(e)) : nullptr;

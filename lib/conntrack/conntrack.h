@@ -76,6 +76,7 @@ namespace ctgate::ct {
   X(nat_no_port, "new flows dropped: every address and port of the NAT range taken")      \
   X(nat_no_addr, "new flows dropped: masquerade or redirect found no port address")       \
   X(invalid_nat_tuple, "invalid: a translated flow's packet matching neither tuple")      \
+  X(nat_evicted, "TIME_WAIT flows evicted for a new connection's NAT port")               \
   X(handoff, "packets of translated flows passed to the worker that owns them")           \
   X(handoff_full, "packets dropped: the owner's hand-off ring was full")                  \
   X(handoff_in, "packets handed off by other workers, tracked here")
@@ -253,6 +254,14 @@ std::string format_invalid_note(const ct_invalid_note& n);
 // owner asked to). Costs a flow-table lookup: a caller facing floods rules
 // tuples out first (synproxy's finished filter, fed by ct_finish_listener).
 bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
+
+// NAT's last resort in a full port range (Linux's nf_nat_used_tuple_harder): the flow whose
+// reply key is `reply_key` is evicted for new TCP connection `e` (unconfirmed, SYN_SENT) when
+// it is a source-translated TCP flow in TIME_WAIT or CLOSE and `e`'s SYN is past its last
+// sequence number. True when the key is free now (this worker owned the flow and removed it);
+// another worker's flow is only asked for, so its key is still taken this time.
+bool ct_nat_evict_finished(ct_worker& w, const ct_entry* e, const flow_key& reply_key,
+                           uint32_t now_ms);
 
 // The drop path's half: release the packet's unconfirmed entry, if any.
 // Every packet leaving the data plane without being confirmed goes here.

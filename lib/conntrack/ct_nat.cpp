@@ -106,6 +106,20 @@ void find_best_ips(ct_tuple& t, const nat_range& r, nat_manip manip) {
   var = rte_cpu_to_be_32(r.addr_min + off);
 }
 
+// Linux's nf_nat_used_tuple_harder: in the last attempts of a search for a new TCP
+// connection's port (its SYN), a candidate held by a finished source-translated flow is
+// freed by evicting that flow (ct_nat_evict_finished) instead of being skipped.
+constexpr unsigned k_harder_threshold = k_max_attempts / 4;
+
+bool tuple_taken_harder(ct_worker& w, const ct_entry* e, const ct_tuple& t, unsigned attempts_left,
+                        uint32_t now_ms) {
+  if (!tuple_taken(w, e, t, now_ms)) return false;
+  if (attempts_left > k_harder_threshold || t.proto != IPPROTO_TCP ||
+      e->load_track().l4state != TCP_CT_SYN_SENT)
+    return true;
+  return !ct_nat_evict_finished(w, e, make_key(t), now_ms) || tuple_taken(w, e, t, now_ms);
+}
+
 // Linux's nf_nat_l4proto_unique_tuple: searches the port range from an offset; false when
 // every port it tried is taken.
 bool unique_port(ct_worker& w, const ct_entry* e, ct_tuple& t, const nat_range& r, nat_manip manip,
@@ -139,7 +153,7 @@ bool unique_port(ct_worker& w, const ct_entry* e, ct_tuple& t, const nat_range& 
   for (;;) {
     for (unsigned i = 0; i < attempts; i++, off++) {
       key = rte_cpu_to_be_16(static_cast<uint16_t>(min + off % range_size));
-      if (!tuple_taken(w, e, t, now_ms)) return true;
+      if (!tuple_taken_harder(w, e, t, attempts - i, now_ms)) return true;
     }
     if (attempts >= range_size || attempts < 16) return false;
     attempts /= 2;

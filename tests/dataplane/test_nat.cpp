@@ -684,5 +684,56 @@ table ip nat {
   EXPECT_EQ(out[0].sport, 8081);
 }
 
+// Linux's last resort in a full range (nf_nat_used_tuple_harder): a new TCP connection takes
+// the port of a finished (TIME_WAIT) source-translated connection whose client sent less than
+// its SYN's sequence number; that connection is evicted, counted.
+TEST(Nat, AFullRangeEvictsATimeWaitFlowForANewSyn) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" meta l4proto tcp snat to 10.0.2.1:5000-5001
+  }
+})");
+  auto seg = [](const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags,
+                uint32_t seq, uint32_t ack) {
+    pkt_spec p = tcp(src, sport, dst, dport, flags);
+    p.seq = seq;
+    p.ack = ack;
+    return p;
+  };
+  constexpr uint8_t S = RTE_TCP_SYN_FLAG, A = RTE_TCP_ACK_FLAG, F = RTE_TCP_FIN_FLAG;
+  t.send(0, seg("10.0.1.5", 1000, "10.0.2.2", 80, S, 1000, 0));
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  const uint16_t port_a = out[0].sport;
+  t.send(1, seg("10.0.2.2", 80, "10.0.2.1", port_a, S | A, 5000, 1001));
+  t.send(0, seg("10.0.1.5", 1000, "10.0.2.2", 80, A, 1001, 5001));
+  t.send(0, seg("10.0.1.5", 1000, "10.0.2.2", 80, F | A, 1001, 5001));
+  t.send(1, seg("10.0.2.2", 80, "10.0.2.1", port_a, F | A, 5001, 1002));
+  t.send(0, seg("10.0.1.5", 1000, "10.0.2.2", 80, A, 1002, 5002));
+  t.clear_sent();
+  has_line(t,
+           "tcp      6 120 TIME_WAIT src=10.0.1.5 dst=10.0.2.2 sport=1000 dport=80 "
+           "src=10.0.2.2 dst=10.0.2.1 sport=80 dport=" +
+               std::to_string(port_a) + " [ASSURED] mark=0 use=1");
+  t.send(0, seg("10.0.1.6", 1000, "10.0.2.2", 80, S, 1000, 0));  // the other port
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].sport, port_a);
+  // The range is full: the third client's SYN, past the old connection's sequence, evicts it.
+  t.send(0, seg("10.0.1.7", 1000, "10.0.2.2", 80, S, 90000, 0));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sport, port_a);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_evicted), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_no_port), 0u);
+  // A fourth finds nothing to evict (both live connections are open): dropped.
+  t.send(0, seg("10.0.1.8", 1000, "10.0.2.2", 80, S, 90000, 0));
+  EXPECT_TRUE(take(t).empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_no_port), 1u);
+}
+
 }  // namespace
 }  // namespace ctgate::test

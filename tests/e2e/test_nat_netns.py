@@ -79,7 +79,6 @@ INSIDE_SERVER, HAIRPIN_CLIENT, OUTSIDE = "10.77.1.2", "10.77.1.3", "10.77.2.2"
 CLIENTS = ["10.77.1.%d" % (10 + i) for i in range(200)]
 LAN_NET = "10.77.1.0/24"
 OUT_PORT, IN_PORT, PUB_PORT = 5001, 80, 8080
-CMD_TIMEOUT = 30
 PY = ct.SYSTEM_PYTHON
 
 RULESET = """flush ruleset
@@ -210,19 +209,7 @@ print(json.dumps(out), flush=True)
 """
 
 
-def sh(*args, check=True, timeout=CMD_TIMEOUT, stdin=None):
-    """Runs a command (list), bounded in time; returns CompletedProcess."""
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                       timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(args), p.returncode,
-                                                  p.stdout.decode(errors="replace")))
-    return p
-
-
-def ns(name, *args, **kw):
-    return sh("ip", "netns", "exec", name, *args, **kw)
+sh, ns = ct.sh, ct.ns  # shared helpers; also used by the tests importing this module
 
 
 def skip_reason():
@@ -297,29 +284,14 @@ class NatNetnsTest(unittest.TestCase):
         if self.daemon is not None:  # also closes the log of one that exited by itself
             self.daemon.stop(grace=10)
         ct.cleanup_prefix(self.prefix)
-        for n in (NS_C, NS_I, NS_S):
-            sh("ip", "netns", "del", n, check=False)
-        for i in (IF_L, IF_W):   # gone with the netns peer; make sure
-            if os.path.exists("/sys/class/net/%s" % i):
-                sh("ip", "link", "del", i, check=False)
+        ct.remove_netns((NS_C, NS_I, NS_S), (IF_L, IF_W))
         self.tmp.cleanup()
 
     # ------------------------------------------------------------------ daemon
 
     def ctl(self, *args, timeout=60):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
-        p = ct.run_ctl(self.prefix, *args, timeout=timeout)
-        if p.returncode != 0:
-            msg = "ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
-            if self.daemon is not None:
-                try:
-                    rc = self.daemon.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    rc = "none (still running)"
-                msg += "\nctgate exit code: %s; the end of its log:\n%s" % (
-                    rc, self.daemon.log()[-3000:])
-            self.fail(msg)
-        return p.stdout.decode()
+        return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
     def diag(self):
         """Counters and the log tail for a failure message (best effort, never fails)."""

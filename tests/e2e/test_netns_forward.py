@@ -35,21 +35,8 @@ DATA_BYTES = 2 * 1024 * 1024 + 12345
 CMD_TIMEOUT = 30
 
 
-def sh(*args, check=True, timeout=CMD_TIMEOUT):
-    """Runs a command (list), bounded in time; returns CompletedProcess."""
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       stdin=subprocess.DEVNULL, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(args), p.returncode,
-                                                  p.stdout.decode(errors="replace")))
-    return p
-
-
-def ns(name, *args, **kw):
-    return sh("ip", "netns", "exec", name, *args, **kw)
-
-
-stop_pid = ct.stop_pid  # shared helper; also used by the tests importing this module
+sh, ns = ct.sh, ct.ns  # shared helpers; also used by the tests importing this module
+stop_pid = ct.stop_pid
 
 
 def skip_reason():
@@ -98,32 +85,14 @@ class NetnsForwardTest(unittest.TestCase):
         if self.daemon is not None:  # also closes the log of one that exited by itself
             self.daemon.stop(grace=10)
         ct.cleanup_prefix(self.prefix)
-        for n in (NS_C, NS_S):
-            sh("ip", "netns", "del", n, check=False)
-        for i in (IF_L, IF_W):   # gone with the netns peer; make sure
-            if os.path.exists("/sys/class/net/%s" % i):
-                sh("ip", "link", "del", i, check=False)
+        ct.remove_netns((NS_C, NS_S), (IF_L, IF_W))
         self.tmp.cleanup()
 
     # ------------------------------------------------------------------ daemon
 
     def ctl(self, *args, timeout=60):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
-        p = ct.run_ctl(self.prefix, *args, timeout=timeout)
-        if p.returncode != 0:
-            msg = "ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
-            # A command that cannot connect usually means ctgate is gone or
-            # going: say how it ended (given a few seconds to finish exiting),
-            # with the end of its log, so CI output shows why.
-            if self.daemon is not None:
-                try:
-                    rc = self.daemon.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    rc = "none (still running)"
-                msg += "\nctgate exit code: %s; the end of its log:\n%s" % (
-                    rc, self.daemon.log()[-3000:])
-            self.fail(msg)
-        return p.stdout.decode()
+        return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
     def _start_ctgate(self):
         cfg = ct.make_config(

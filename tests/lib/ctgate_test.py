@@ -252,6 +252,54 @@ def run_ctl(prefix, *args, timeout=60):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
 
 
+def ctl_or_fail(test, prefix, daemon, *args, timeout=60):
+    """ctgatectl against a test's ctgate: its output. A failure fails `test` (a TestCase),
+    saying how the daemon ended and with the end of its log: a command that cannot connect
+    usually means ctgate is gone or going."""
+    p = run_ctl(prefix, *args, timeout=timeout)
+    if p.returncode != 0:
+        msg = "ctgatectl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
+        if daemon is not None:
+            try:
+                rc = daemon.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = "none (still running)"
+            msg += "\nctgate exit code: %s; the end of its log:\n%s" % (rc, daemon.log()[-3000:])
+        test.fail(msg)
+    return p.stdout.decode()
+
+
+# --------------------------------------------------------------------------- namespaces
+
+CMD_TIMEOUT = 30
+
+
+def sh(*args, check=True, timeout=CMD_TIMEOUT, stdin=None):
+    """Runs a command (list), bounded in time; returns CompletedProcess (output in stdout)."""
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(args), p.returncode,
+                                                  p.stdout.decode(errors="replace")))
+    return p
+
+
+def ns(name, *args, **kw):
+    """sh() inside network namespace `name`."""
+    return sh("ip", "netns", "exec", name, *args, **kw)
+
+
+def remove_netns(namespaces, host_ifs):
+    """Deletes the test's namespaces and the host ends of its veths (gone with their netns
+    peers; made sure of)."""
+    for n in namespaces:
+        sh("ip", "netns", "del", n, check=False)
+    for i in host_ifs:
+        if os.path.exists("/sys/class/net/%s" % i):
+            sh("ip", "link", "del", i, check=False)
+
+
 def stop_pid(proc, grace=5):
     """Ends one process we started, by its PID: SIGTERM, then SIGKILL."""
     if proc is None or proc.poll() is not None:
