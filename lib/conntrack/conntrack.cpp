@@ -795,8 +795,10 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
 }
 
 // Whether the flow at position p (found by a lookup) is another flow that still holds its
-// key: being published or live, not expired. An expired one is reaped (this worker's) or its
-// owner asked to, as a lookup that meets it does.
+// key: being published or live. An expired one that this worker owns is reaped, and no longer
+// holds it; one another worker owns is asked for (reap_expired) but holds the key until its
+// owner removes it (Linux kills an expired holder at once; ctgate cannot destroy another
+// worker's entry, so the new flow is dropped and its client's retry finds the key free).
 bool holds_key(ct_worker& w, int32_t p, const ct_entry* self, uint32_t now_ms) {
   if (p < 0) return false;
   ct_entry* o = w.rt->table->at(static_cast<uint32_t>(p));
@@ -804,15 +806,16 @@ bool holds_key(ct_worker& w, int32_t p, const ct_entry* self, uint32_t now_ms) {
   const uint32_t live = o->live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) == ENTRY_FREE) return false;
   if (is_live(live) && ct_expired(*o, now_ms)) {
+    const bool owned = o->owner == w.id;
     reap_expired(w, o);
-    return false;
+    return !owned;
   }
   return true;
 }
 
 // Adds confirmed translated flow t's reply key; false when another flow holds it. A holder
 // that expired but is not reaped yet is reaped here when this worker owns it, and the key
-// added again (it would otherwise block the tuple until its owner's wheel comes round).
+// added again (it would otherwise block the tuple until the wheel comes round).
 bool publish_reply_key(ct_worker& w, ct_entry* t, uint32_t now_ms) {
   reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
   if (replies == nullptr) return false;
@@ -825,19 +828,20 @@ bool publish_reply_key(ct_worker& w, ct_entry* t, uint32_t now_ms) {
 
 // Linux keeps both tuples of every flow in one hash and refuses, at confirm, a flow either of
 // whose tuples another flow has. ctgate's two tables are checked across after the insert, so
-// a plain flow and a translated flow's reply that take one key in the same instant do not
-// both stay: each side publishes, then (after a full fence, so that at least one of two
-// racing workers sees the other) looks in the other table. Only while NAT is on.
+// a flow's key and another flow's reply key that are taken in the same instant do not both
+// stay: each side publishes, then (after a full fence, so that at least one of two racing
+// workers sees the other) looks in the other table; a translated flow looks up both its keys
+// there. Only while NAT is on.
 bool key_taken_across(ct_worker& w, const ct_entry* t, uint16_t nat, uint32_t now_ms) {
   reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
   if (replies == nullptr) return false;
-  // A plain flow skips the fence while no flow is translated: a race with the very first
-  // translated flow can still let both stay, as before this check.
+  // A plain flow skips the fence while the reply table is empty: a translated flow that
+  // publishes its first reply key in the same instant can then miss it, and both stay.
   if (nat == 0 && replies->count() == 0) return false;
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (nat != 0)
-    return holds_key(w, w.rt->table->lookup(make_key(*w.rt->table->nat_reply_at(t->pos))), t,
-                     now_ms);
+  if (nat != 0 &&
+      holds_key(w, w.rt->table->lookup(make_key(*w.rt->table->nat_reply_at(t->pos))), t, now_ms))
+    return true;
   return holds_key(w, replies->lookup(make_key(t->orig)), t, now_ms);
 }
 
@@ -939,20 +943,31 @@ bool ct_nat_evict_finished(ct_worker& w, const ct_entry* e, const flow_key& repl
   if (!is_live(live) || o->orig.proto != IPPROTO_TCP || ct_expired(*o, now_ms)) return false;
   // nf_nat_may_kill: a finished, source-translated flow not already on its way out.
   const uint16_t st = o->status.load(std::memory_order_relaxed);
-  if (!(st & CT_STATUS_SRC_NAT) || (st & CT_STATUS_DYING) || !tcp_finished(o->load_track().l4state))
+  // Linux's test is state >= TIME_WAIT: CLOSE and SYN_SENT2 as well.
+  if (!(st & CT_STATUS_SRC_NAT) || (st & CT_STATUS_DYING) ||
+      o->load_track().l4state < TCP_CT_TIME_WAIT)
     return false;
   // nf_seq_has_advanced: the new SYN starts past what the old connection's client sent, so
   // the server cannot take the SYN for an old duplicate.
+  // The old flow's record is its owner's to write: read with a relaxed atomic load.
   const tcp_window* now = unconfirmed_window(const_cast<ct_entry*>(e));
-  if (static_cast<int32_t>(now->seen[0].td_end -
-                           table.window_at(static_cast<uint32_t>(p))->seen[0].td_end) <= 0)
-    return false;
+  const uint32_t old_end =
+      std::atomic_ref<uint32_t>(table.window_at(static_cast<uint32_t>(p))->seen[0].td_end)
+          .load(std::memory_order_relaxed);
+  if (static_cast<int32_t>(now->seen[0].td_end - old_end) <= 0) return false;
   if (o->owner == w.id) {
     destroy_owned(w, o, ct_counter::nat_evicted);
     return true;
   }
-  if (!(o->status.fetch_or(CT_STATUS_DYING, std::memory_order_relaxed) & CT_STATUS_DYING))
-    ask_owner_to_delete(w, o, live, false);
+  // Another worker's: its owner removes it (counted there as `deleted`). DYING marks the
+  // request sent; a full kill ring leaves it unmarked, to be asked again.
+  if (!(o->status.fetch_or(CT_STATUS_DYING, std::memory_order_relaxed) & CT_STATUS_DYING)) {
+    if (!ask_owner_to_delete(w, o, live, false)) {
+      o->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_DYING), std::memory_order_relaxed);
+      return false;
+    }
+    w.counters.add(ct_counter::nat_evicted);
+  }
   return false;
 }
 

@@ -257,9 +257,10 @@ bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
 
 // NAT's last resort in a full port range (Linux's nf_nat_used_tuple_harder): the flow whose
 // reply key is `reply_key` is evicted for new TCP connection `e` (unconfirmed, SYN_SENT) when
-// it is a source-translated TCP flow in TIME_WAIT or CLOSE and `e`'s SYN is past its last
-// sequence number. True when the key is free now (this worker owned the flow and removed it);
-// another worker's flow is only asked for, so its key is still taken this time.
+// it is a source-translated TCP flow in TIME_WAIT, CLOSE or SYN_SENT2 and `e`'s SYN is past
+// its last sequence number (nat_evicted counts each flow evicted or asked for, once). True when the
+// key is free now (this worker owned the flow and removed it); another worker's flow is only asked
+// for, so its key is still taken this time.
 bool ct_nat_evict_finished(ct_worker& w, const ct_entry* e, const flow_key& reply_key,
                            uint32_t now_ms);
 

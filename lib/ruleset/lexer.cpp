@@ -101,6 +101,19 @@ token lexer::next() {
       ++pos_;
       continue;
     }
+    // A backslash ending a line continues it, as in nft (the examples shipped with nft use it).
+    if (c == '\\') {
+      size_t after = pos_ + 1;
+      while (after < text_.size() &&
+             (text_[after] == ' ' || text_[after] == '\t' || text_[after] == '\r'))
+        ++after;
+      if (after < text_.size() && text_[after] == '\n') {
+        pos_ = after + 1;
+        ++line_;
+        line_start_ = pos_;
+        continue;
+      }
+    }
     if (c == '#') {
       while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
       continue;

@@ -949,10 +949,11 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
   }
   if (addressed && at_word("ip6")) unsupported(peek(), std::string(w) + " ip6 (IPv6 NAT)");
   const bool to = accept_word("to");
-  if (addressed && to && at(tok::word)) {
+  if (addressed && at(tok::word)) {
+    // A key and its map, with or without `to` (nft lists it with).
     nat_map(head, st, addr_port, transport);
   } else if (addressed) {
-    if (at(tok::word) || at(tok::set_ref)) unexpected(peek(), "to");
+    if (at(tok::set_ref)) unexpected(peek(), "to");
     if (!to && !at(tok::number) && !at(tok::colon)) unexpected(peek(), "to");
     if (!at(tok::colon)) {
       const token first = peek();
@@ -961,7 +962,10 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
       if (accept(tok::dash)) n.addr_max = static_cast<uint32_t>(scalar(vkind::addr));
       if (n.addr_max < n.addr_min) fail(span_from(first), "Range has zero or negative size");
     }
-    if (accept(tok::colon)) nat_ports(st, transport);
+    if (accept(tok::colon)) {
+      if (at(tok::word)) unsupported(peek(), "a NAT port from a map (: KEY map { ... })");
+      nat_ports(st, transport);
+    }
   } else if (to) {
     // masquerade to :PORT[-PORT]; redirect to [:]PORT[-PORT]
     const bool colon = accept(tok::colon);
@@ -1008,15 +1012,19 @@ void parser::nat_map(const token& head, statement& st, bool addr_port, bool tran
   if (!addr_port && at(tok::set_ref))
     for (const set& m : rs_.tables[current_table_].sets)
       if (m.name == peek().text && m.data_type == k_nat_map_addr_port) addr_port = true;
+  nat_map_elems_ = true;
   map_operand(st, k, addr_port ? k_nat_map_addr_port : k_nat_map_addr, current_table_,
               current_chain_);
+  nat_map_elems_ = false;
   const pos map_span = span_from(field_head);
-  if (!addr_port && !st.map_values.empty() && (st.map_values.front().value & k_nat_data_port)) {
+  size_t with_port = 0;
+  for (const map_data& d : st.map_values) with_port += (d.value & k_nat_data_port) ? 1 : 0;
+  // One data type per map: all ADDR . PORT, or none.
+  if (with_port != 0 && with_port != st.map_values.size())
+    fail(map_span, "Could not process rule: Invalid argument");
+  if (with_port != 0) {
     addr_port = true;
-    for (map_data& d : st.map_values) {
-      if (!(d.value & k_nat_data_port)) fail(map_span, "Could not process rule: Invalid argument");
-      d.value &= ~k_nat_data_port;
-    }
+    for (map_data& d : st.map_values) d.value &= ~k_nat_data_port;
   }
   n.has_addr = true;
   n.map_addr_port = addr_port;
@@ -1030,7 +1038,10 @@ void parser::nat_map(const token& head, statement& st, bool addr_port, bool tran
   // others (one data width per map).
   if (ranged != 0 && ranged != st.map_values.size())
     fail(span_from(head), "Could not process rule: Operation not supported");
-  if (!addr_port && accept(tok::colon)) nat_ports(st, transport || key_transport);
+  if (!addr_port && accept(tok::colon)) {
+    if (at(tok::word)) unsupported(peek(), "a NAT port from a map (: KEY map { ... })");
+    nat_ports(st, transport || key_transport);
+  }
 }
 
 // PORT[-PORT] after a NAT statement's colon.

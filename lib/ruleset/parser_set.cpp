@@ -570,10 +570,18 @@ map_data parser::map_value(const std::string& data_type, size_t ti, size_t ci) {
     return d;
   }
   if (data_type == k_nat_map_addr) {
-    // ADDR[-ADDR]: min | max << 32; or ADDR . PORT, which makes the statement map to an
-    // address and a port (parser::nat_map): addr | port << 32 | 1 << 63.
+    // ADDR: lo | lo << 32. In a NAT statement's own map (nat_map_elems_) also ADDR-ADDR,
+    // lo | hi << 32, or ADDR . PORT, which makes the statement map to an address and a port
+    // (parser::nat_map): addr | port << 32 | 1 << 63. A named map's data are single addresses
+    // (nft: ranges need `interval` data, which ctgate does not read by name).
     const token first = peek();
     const uint64_t lo = scalar(vkind::addr);
+    if (!nat_map_elems_) {
+      if (at(tok::dash)) fail(span_from(first), "Value must be a singleton");
+      if (at(tok::dot))
+        fail(peek(), "the map's data are addresses (ipv4_addr), not address . port");
+      return map_data{.value = lo | lo << 32};
+    }
     if (accept(tok::dot))
       return map_data{.value = lo | scalar(vkind::port) << 32 | uint64_t{1} << 63};
     uint64_t hi = lo;

@@ -1872,6 +1872,30 @@ TEST(Nat, MappedAddressesListAsNft) {
                              listing);
 }
 
+// nft's own example (/usr/share/doc/nftables/examples/nat.nft): the map form without `to`
+// (listed with it), and a line continued by a backslash. nft 1.0.6's listing of the same.
+TEST(Nat, MapWithoutToAndContinuedLines) {
+  nft::test::expect_lists_as(
+      "table ip nat {\n"
+      "\tchain postrouting {\n"
+      "\t\ttype nat hook postrouting priority 0;\n"
+      "\t\tsnat ip saddr map { 192.168.1.1 : 1.1.1.1, \\\n"
+      "\t\t\t192.168.2.2 : 2.2.2.2 }\n"
+      "\t}\n"
+      "}\n",
+      "table ip nat {\n"
+      "\tchain postrouting {\n"
+      "\t\ttype nat hook postrouting priority filter; policy accept;\n"
+      "\t\tsnat to ip saddr map { 192.168.1.1 : 1.1.1.1, 192.168.2.2 : 2.2.2.2 }\n"
+      "\t}\n"
+      "}\n");
+  EXPECT_NE(parse_err("table ip nat {\n  chain pre {\n    type nat hook prerouting priority 0;\n"
+                      "    dnat tcp dport map { 1000 : 1.1.1.1 } : tcp dport map { 1000 : 1234 }\n"
+                      "  }\n}\n")
+                .find("rs.nft:4:45: error: not supported: a NAT port from a map"),
+            std::string::npos);
+}
+
 // The kernel's checks (nft_nat_validate and friends), with nft's texts where nft has them.
 TEST(Nat, ErrorsSayWhatIsWrong) {
   auto chain_err = [](const std::string& type, const std::string& rule,
@@ -1928,6 +1952,25 @@ TEST(Nat, ErrorsSayWhatIsWrong) {
             "not supported)\n"
             "    type nat hook forward priority 0;\n"
             "         ^^^^^^^^^^^^^^^^");
+  // A named map of addresses holds single addresses (not ranges, not address . port), and an
+  // anonymous map one kind of data.
+  auto has = [](const std::string& err, const std::string& what) {
+    return err.find(what) != std::string::npos;
+  };
+  const std::string pre = "type nat hook prerouting priority dstnat;";
+  EXPECT_TRUE(
+      has(chain_err(pre, "dnat to ip daddr map @m",
+                    "  map m {\n    type ipv4_addr : ipv4_addr\n    elements = { 10.0.2.1 "
+                    ": 10.0.1.5 . 80 }\n  }\n"),
+          "rs.nft:8:38: error: the map's data are addresses (ipv4_addr), not address . port"));
+  EXPECT_TRUE(has(chain_err(pre, "dnat to ip daddr map @m",
+                            "  map m {\n    type ipv4_addr : ipv4_addr\n    elements = { 10.0.2.1 "
+                            ": 10.0.1.5-10.0.1.6 }\n  }\n"),
+                  "rs.nft:8:29: error: Value must be a singleton"));
+  EXPECT_TRUE(has(chain_err(pre,
+                            "tcp dport 1 dnat to ip daddr map { 10.0.2.1 : 10.0.1.5-10.0.1.6, "
+                            "10.0.2.2 : 10.0.1.7 . 80 }"),
+                  "error: Could not process rule: Invalid argument"));
   // Mapped forms: nft 1.0.6's texts for the same mistakes.
   EXPECT_EQ(chain_err("type nat hook prerouting priority dstnat;",
                       "dnat to ip daddr map { 10.0.2.1 : 10.0.1.5 }:80"),
