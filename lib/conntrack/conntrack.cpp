@@ -877,39 +877,46 @@ result<void> ct_enable_nat(ct_runtime* rt) {
   return {};
 }
 
-ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              const tcp_window* win, uint16_t status, const ct_ext_area& ext,
-                              uint32_t now_ms, bool* created) {
-  *created = false;
+ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
+                                const tcp_window* win, uint16_t status, const ct_ext_area& ext,
+                                uint32_t now_ms) {
   flow_table& table = *w.rt->table;
-  flow_key key = make_key(t);
-  if (!reserve_or_evict(w, key, false, now_ms)) return nullptr;
-  int32_t p = table.add(key);
-  ct_entry proto;
-  proto.orig = t;
-  proto.status.store(status, std::memory_order_relaxed);
-  proto.store_track(ts);
-  proto.expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
-  proto.ext = ext;
-  if (p >= 0 && ct_live_but_expired(*table.at(static_cast<uint32_t>(p)), now_ms)) {
-    // The flow's old entry timed out but is not reaped yet: never adopt it.
-    // Its owner reaps it (this worker: now, and the key can be added again).
-    ct_entry* old = table.at(static_cast<uint32_t>(p));
-    const bool owned = old->owner == w.id;
-    reap_expired(w, old);
-    p = owned ? table.add(key) : -ENOSPC;
-  }
-  if (p < 0 || !claim_and_publish(w, table.at(static_cast<uint32_t>(p)), static_cast<uint32_t>(p),
-                                  proto, win, nullptr, nullptr)) {
-    // Full hash, an expired entry another worker must reap first, or the
-    // flow exists already (a retransmitted ACK raced us).
+  if (!reserve_or_evict(w, make_key(t), false, now_ms)) return nullptr;
+  void* obj = nullptr;
+  if (w.n_unconfirmed >= k_max_unconfirmed || rte_mempool_get(w.rt->pool, &obj) != 0) {
     table.unreserve();
-    w.counters.add(p < 0 ? ct_counter::insert_failed : ct_counter::clash_resolve);
-    return p < 0 ? nullptr : table.at(static_cast<uint32_t>(p));
+    w.counters.add(ct_counter::alloc_failed);
+    return nullptr;
   }
-  w.counters.add(ct_counter::insert);
-  *created = true;
-  return table.at(static_cast<uint32_t>(p));
+  auto* e = new (obj) ct_entry();
+  if (t.proto == IPPROTO_TCP) *unconfirmed_window(e) = win != nullptr ? *win : tcp_window{};
+  unconfirmed_acct(e)->clear();
+  e->orig = t;
+  e->owner = w.id;
+  e->status.store(status, std::memory_order_relaxed);
+  e->store_track(ts);
+  e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  e->ext = ext;
+  unconfirmed_add(w, e);
+  w.counters.add(ct_counter::new_);
+  return e;
+}
+
+ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
+  const flow_key key = make_key(t);
+  // This worker's unconfirmed entries first: a packet earlier in this burst opened it.
+  for (uint16_t i = 0; i < w.n_unconfirmed; i++)
+    if (make_key(w.unconfirmed[i]->orig) == key) return w.unconfirmed[i];
+  const int32_t p = w.rt->table->lookup(key);
+  if (p < 0) return nullptr;
+  ct_entry* e = w.rt->table->at(static_cast<uint32_t>(p));
+  if (!is_live(e->live.load(std::memory_order_acquire))) return nullptr;
+  if (ct_expired(*e, now_ms)) {
+    // Timed out, not reaped yet: gone, as in Linux (and its key free again, when it is ours).
+    reap_expired(w, e);
+    return nullptr;
+  }
+  return e;
 }
 
 bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {

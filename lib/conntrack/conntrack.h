@@ -209,16 +209,21 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
 // (v[i] = drop) a packet whose entry cannot be inserted.
 uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
 
-// Creates and confirms an entry directly, without an unconfirmed phase:
-// for flows the gateway itself opens (synproxy, after a valid cookie). The
-// usual bound applies (early drop, then fail). Returns the live entry (an
-// existing one if the flow is already there), or nullptr.
-// *created tells a new entry from an existing one (a duplicate ACK in the
-// same burst, or a race with another worker).
-// `win` is the flow's TCP window record (null: an empty one).
-ct_entry* ct_create_confirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
-                              const tcp_window* win, uint16_t status, const ct_ext_area& ext,
-                              uint32_t now_ms, bool* created);
+// An unconfirmed entry for a connection the gateway itself opens (synproxy's SYN to the
+// server, after a valid cookie), as Linux's conntrack makes one from the template the SYN
+// carries through LOCAL_OUT: the packet that carries it passes the output hook (its nat
+// chains bind it), routing and postrouting, whose confirm publishes it. The usual bound
+// applies (early drop, then fail: nullptr, counted). `win` is the flow's TCP window record
+// (null: an empty one); `status` and `ext` its extension.
+ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
+                                const tcp_window* win, uint16_t status, const ct_ext_area& ext,
+                                uint32_t now_ms);
+
+// The entry that holds `t`'s key (its flow, in either direction): one of this worker's
+// unconfirmed entries, or a live one in the table; nullptr if none. An expired entry found is
+// reaped (or its owner asked to), never returned. (A translated flow found by its reply
+// tuple is not looked for.)
+ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
 
 // nft `ct timeout set` (Linux's nft_ct_timeout_obj_eval): an unconfirmed entry of protocol
 // `l4proto` follows the policy `ref` (ct_timeout_ref) from now, and its timeout becomes the

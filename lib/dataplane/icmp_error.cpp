@@ -113,10 +113,7 @@ void send_icmp_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t 
       return;
     }
   }
-  if (w.n_icmp_out >= k_max_burst) {
-    w.counters.add(dp_counter::local_out_full);
-    return;
-  }
+  if (!hooked_out_has_room(w)) return;
   rte_mbuf* r = rte_pktmbuf_alloc(gw.mbuf_pool);
   if (r == nullptr) {
     w.counters.add(dp_counter::drop_no_mbuf);
@@ -166,7 +163,7 @@ void send_icmp_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t 
   rm->l4.payload_len = quote;
   rm->flags = PKT_F_LOCAL_OUT;
   rm->in_port = m.in_port;
-  w.icmp_out[w.n_icmp_out++] = r;
+  queue_hooked_out(w, r);
   w.counters.add(dp_counter::icmp_error_sent);
 }
 

@@ -14,9 +14,9 @@ namespace ctgate {
 
 namespace {
 
-// What the gateway generated during a burst (or a tick): rejects and
-// synproxy's segments straight to routing and TX, ICMP errors through the
-// output hooks.
+// What the gateway generated during a burst (or a tick): answers (rejects, synproxy's
+// cookies and its ACKs) straight to routing and TX; ICMP errors and synproxy's SYNs through
+// the output hooks.
 void send_generated(worker_ctx& w) {
   // Resets and ICMP errors built by reject: routed and sent directly, like
   // Linux's nf_send_reset (they are answers, not new flows).
@@ -26,19 +26,19 @@ void send_generated(worker_ctx& w) {
     stage_tx(w, w.local_out, k);
   }
 
-  // ICMP errors about packets this burst could not forward: through
-  // LOCAL_OUT (conntrack finds the flow they are RELATED to) and POST_ROUTING,
-  // as Linux's icmp_send output is.
-  if (w.n_icmp_out > 0) {
-    rte_mbuf* errs[k_max_burst];
-    uint16_t k = w.n_icmp_out;
-    std::copy(w.icmp_out, w.icmp_out + k, errs);
-    w.n_icmp_out = 0;
+  // ICMP errors about packets this burst could not forward, and synproxy's SYNs to servers:
+  // through LOCAL_OUT (conntrack finds the flow an error is RELATED to; the nat chains bind a
+  // proxied connection) and POST_ROUTING, as Linux's ip_local_out.
+  if (w.n_hooked_out > 0) {
+    rte_mbuf* out[k_max_burst];
+    uint16_t k = w.n_hooked_out;
+    std::copy(w.hooked_out, w.hooked_out + k, out);
+    w.n_hooked_out = 0;
     w.counters.add(dp_counter::local_out, k);
-    k = stage_hook(w, hook_point::output, errs, k);
-    k = stage_route_output(w, errs, k);
-    k = stage_hook(w, hook_point::postrouting, errs, k);
-    stage_tx(w, errs, k);
+    k = stage_hook(w, hook_point::output, out, k);
+    k = stage_route_output(w, out, k);
+    k = stage_hook(w, hook_point::postrouting, out, k);
+    stage_tx(w, out, k);
   }
 }
 

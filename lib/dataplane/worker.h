@@ -108,10 +108,12 @@ struct alignas(64) worker_ctx {
   gateway* gw = nullptr;
   uint32_t now_ms = 1;                    // read once per burst (tests set it directly)
   uint64_t now_ns = 1;                    // for rate limiters; derived from now_ms unless set
-  rte_mbuf* local_out[k_max_burst] = {};  // packets the gateway generated this burst (rejects)
+  rte_mbuf* local_out[k_max_burst] = {};  // answers the gateway built this burst: routed, sent
   uint16_t n_local_out = 0;
-  rte_mbuf* icmp_out[k_max_burst] = {};  // ICMP errors of this burst: through OUTPUT/POST_ROUTING
-  uint16_t n_icmp_out = 0;
+  // What the gateway originates this burst through OUTPUT and POST_ROUTING, as Linux's
+  // ip_local_out: ICMP errors, synproxy's SYN to the server.
+  rte_mbuf* hooked_out[k_max_burst] = {};
+  uint16_t n_hooked_out = 0;
   icmp_peer icmp_peers[k_icmp_peers];     // per-destination ICMP error rate limit
   neigh_wait neigh_waits[k_neigh_waits];  // packets waiting for their next hop's MAC
   uint8_t n_neigh_waits = 0;
@@ -181,6 +183,24 @@ inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
   m->flags = PKT_F_LOCAL_OUT;
   m->ct = nullptr;
   w.local_out[w.n_local_out++] = mb;
+  return true;
+}
+
+// Whether queue_hooked_out can take one more; counts local_out_full if not.
+inline bool hooked_out_has_room(worker_ctx& w) {
+  if (w.n_hooked_out < k_max_burst) return true;
+  w.counters.add(dp_counter::local_out_full);
+  return false;
+}
+
+// Queues a packet the gateway originates for the OUTPUT hooks, routing, POST_ROUTING and TX
+// at the end of the burst (Linux's ip_local_out). Its metadata is the caller's: the headers
+// parsed, PKT_F_LOCAL_OUT set, and its conntrack entry, if it has one, attached (conntrack at
+// OUTPUT leaves an attached entry alone, as Linux does a template's connection). When the
+// queue is full this counts local_out_full and returns false; the caller still owns it.
+inline bool queue_hooked_out(worker_ctx& w, rte_mbuf* mb) {
+  if (!hooked_out_has_room(w)) return false;
+  w.hooked_out[w.n_hooked_out++] = mb;
   return true;
 }
 

@@ -186,9 +186,12 @@ class reference_check {
       const std::vector<std::vector<std::vector<std::pair<size_t, const jump_ref*>>>>& edges) {
     const auto from_post = reached_from(edges, {hook::postrouting});
     const auto from_in = reached_from(edges, {hook::prerouting, hook::input});
+    // nft_synproxy_validate: local in and forward only.
+    const auto from_not_in_fwd =
+        reached_from(edges, {hook::prerouting, hook::output, hook::postrouting});
     for (const reject_use& r : rejects_) {
       if (info_[r.table].deleted) continue;
-      const auto& from = r.rt_mtu ? from_in : from_post;
+      const auto& from = r.synproxy ? from_not_in_fwd : r.rt_mtu ? from_in : from_post;
       const std::optional<size_t> base = from[r.table][r.chain];
       if (!base) continue;
       // A statement loaded before was fine then: a jump of this file made it reachable.
@@ -197,6 +200,11 @@ class reference_check {
         for (const jump_ref& j : jumps_)
           if (!j.base && j.table == r.table && from[j.table][j.chain]) at = j.at;
       const chain& bc = rs_.tables[r.table].chains[*base];
+      if (r.synproxy)
+        fail(at, std::string("synproxy is only allowed in the input and forward hooks (base "
+                             "chain '") +
+                     bc.name + "' is at " + hook_name(bc.hook) +
+                     "; nft: Could not process rule: Operation not supported)");
       if (r.rt_mtu)
         fail(at, std::string("rt mtu needs the packet's route: not available at the ") +
                      hook_name(bc.hook) + " hook (base chain '" + bc.name +

@@ -73,15 +73,16 @@ struct set_use {
   bool timeout = false;   // the update gives the element a timeout
   bool ct_count = false;  // ... or a connection count
 };
-// A statement only some hooks allow: reject (not at postrouting) or `rt mtu` (forward, output
-// and postrouting only), checked through jumps.
+// A statement only some hooks allow: reject (not at postrouting), `rt mtu` (forward, output
+// and postrouting only) or synproxy (input and forward only), checked through jumps.
 struct reject_use {
   size_t table;
   size_t chain;
   pos at;
   uint64_t rule = 0;
   bool base = false;
-  bool rt_mtu = false;  // `tcp option maxseg size set rt mtu` rather than reject
+  bool rt_mtu = false;    // `tcp option maxseg size set rt mtu` rather than reject
+  bool synproxy = false;  // `synproxy` rather than reject
 };
 
 // A NAT statement: only valid in chains of type nat at the hooks its kind runs at, checked

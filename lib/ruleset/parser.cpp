@@ -77,8 +77,9 @@ void parser::adopt(const ruleset& base) {
           if (st.kind == stmt_kind::jump || st.kind == stmt_kind::goto_)
             jumps_.push_back(
                 {ti, ci, st.target, pos{}, st.kind == stmt_kind::goto_, rl.handle, true});
-          if (st.kind == stmt_kind::reject || st.rt_mtu)
-            rejects_.push_back({ti, ci, pos{}, rl.handle, true, st.rt_mtu});
+          if (st.kind == stmt_kind::reject || st.rt_mtu || st.kind == stmt_kind::synproxy)
+            rejects_.push_back(
+                {ti, ci, pos{}, rl.handle, true, st.rt_mtu, st.kind == stmt_kind::synproxy});
           if (st.kind == stmt_kind::nat)
             nat_uses_.push_back({ti, ci, pos{}, rl.handle, true, st.nat.kind});
           for (const map_data& d : st.map_values)

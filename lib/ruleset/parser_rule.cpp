@@ -742,6 +742,7 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   } else if (w == "synproxy") {
     st.kind = stmt_kind::synproxy;
     synproxy_options(st);
+    rejects_.push_back({ti, ci, pos_of(head), rule_handle_, false, false, true});
   } else if (one_of(w, {"snat", "dnat", "masquerade", "redirect"})) {
     st.kind = stmt_kind::nat;
     nat_options(head, st, rule_transport_);

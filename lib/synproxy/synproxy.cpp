@@ -213,14 +213,20 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     uint8_t ws = 0;
     if (ts_decode(in.tsecr, &ws, &sack, &ecn) && ws <= k_max_wscale) wscale = ws;
   }
-  // The entry: SYN_SENT as for the SYN we send now, marked as proxied. Its
-  // window record starts from that SYN too (Linux's conntrack sees it on
-  // output), so the server's SYN-ACK and what follows are checked against it.
-  ct::ct_tuple t = ct::tuple_of(*m);
-  ct::track_state ts;
-  l4_info syn = m->l4;
-  syn.tcp_flags = TCPF_SYN;
-  syn.payload_len = 0;
+  // A flow with this tuple already: a repeated ACK (or probe) of a handshake we opened, that
+  // conntrack found INVALID (or, never opened again, another flow between the same ends). While it
+  // is still joining, our SYN may have been lost: send it again (the server sees a retransmitted
+  // SYN, same ISN). Once joined there is nothing to open, and our zero window means the packet
+  // carries nothing. A copy in the same burst as the ACK that opened it is dropped too: that SYN
+  // has not left yet.
+  const ct::ct_tuple t = ct::tuple_of(*m);
+  ct::ct_entry* e = ct::ct_find_flow(w.ct, t, w.now_ms);
+  if (e != nullptr) {
+    w.synproxy->counters.add(synproxy_counter::duplicate_acks);
+    if (e->pos == ct::k_no_pos ||
+        ct::ct_ext_of(e->status.load(std::memory_order_acquire)) != synproxy_join::ext_id)
+      return synproxy_action::drop;
+  }
   uint8_t syn_opts[8] = {};
   uint8_t n_opts = 0;
   if (wscale != k_no_wscale) {
@@ -232,32 +238,31 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     syn_opts[n_opts++] = 4;  // SACK permitted, length 2
     syn_opts[n_opts++] = 2;
   }
-  ct::tcp_segment syn_seg;
-  syn_seg.seq = client_isn;
-  syn_seg.window = window;
-  syn_seg.flags = TCPF_SYN;
-  syn_seg.options = syn_opts;
-  syn_seg.options_len = n_opts;
-  ct::tcp_window win;
-  ct::tracker_for(IPPROTO_TCP).new_flow(syn, &syn_seg, w.ct.rt->params, w.now_ms, &ts, &win);
-  const synproxy_join js{ack - 1, in.has_ts ? in.tsecr : 0};
-  bool created = false;
-  ct::ct_entry* e =
-      ct::ct_create_confirmed(w.ct, t, ts, &win, ct::ct_ext_status(synproxy_join::ext_id),
-                              ct::ct_ext_make(js), w.now_ms, &created);
   if (e == nullptr) {
-    w.synproxy->counters.add(synproxy_counter::table_full);
-    return synproxy_action::drop;
-  }
-  if (!created) {
-    // The flow exists: a repeated ACK (or probe) of a handshake we already
-    // opened, in this burst or, if conntrack found it INVALID, a later one.
-    // While it is still joining, our SYN may have been lost: send it again
-    // (the server sees a retransmitted SYN, same ISN). Once joined there is
-    // nothing to open, and our zero window means the packet carries nothing.
-    w.synproxy->counters.add(synproxy_counter::duplicate_acks);
-    if (ct::ct_ext_of(e->status.load(std::memory_order_acquire)) != synproxy_join::ext_id)
+    // The entry: SYN_SENT as for the SYN we send now, marked as proxied, unconfirmed like the
+    // connection Linux's conntrack makes from the SYN's template at LOCAL_OUT. Its window
+    // record starts from that SYN, so the server's SYN-ACK and what follows are checked
+    // against it.
+    ct::track_state ts;
+    l4_info syn = m->l4;
+    syn.tcp_flags = TCPF_SYN;
+    syn.payload_len = 0;
+    ct::tcp_segment syn_seg;
+    syn_seg.seq = client_isn;
+    syn_seg.window = window;
+    syn_seg.flags = TCPF_SYN;
+    syn_seg.options = syn_opts;
+    syn_seg.options_len = n_opts;
+    ct::tcp_window win;
+    ct::tracker_for(IPPROTO_TCP).new_flow(syn, &syn_seg, w.ct.rt->params, w.now_ms, &ts, &win);
+    const synproxy_join js{ack - 1, in.has_ts ? in.tsecr : 0};
+    e = ct::ct_create_unconfirmed(w.ct, t, ts, &win, ct::ct_ext_status(synproxy_join::ext_id),
+                                  ct::ct_ext_make(js), w.now_ms);
+    if (e == nullptr) {
+      w.synproxy->counters.add(synproxy_counter::table_full);
       return synproxy_action::drop;
+    }
+    w.synproxy->counters.add(synproxy_counter::cookies_valid);
   }
   segment s;
   s.src = m->src;
@@ -278,11 +283,16 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
     s.opts.tsecr = 0;
   }
   write_segment(mb, m, s);
+  // The SYN leaves as Linux's synproxy_send_server_syn sends it: a packet of the gateway's
+  // own, through LOCAL_OUT (whose nat chains may bind the connection: synproxy in front of a
+  // dnat'ed service), routing and POST_ROUTING, where its entry is confirmed.
   m->ct = e;
   m->ct_info = CTINFO_NEW;
   m->ct_dir = static_cast<uint8_t>(ct::ct_dir::original);
-  if (created) w.synproxy->counters.add(synproxy_counter::cookies_valid);
-  return synproxy_action::accept;
+  m->flags = static_cast<uint8_t>(PKT_F_LOCAL_OUT | (m->flags & PKT_F_TRACE));
+  m->mark = 0;
+  if (!queue_hooked_out(w, mb)) return synproxy_action::drop;  // the drop releases `e`
+  return synproxy_action::stolen;
 }
 
 // Replaces the entry's extension id `from` by `to` in the status word (other
@@ -344,12 +354,15 @@ bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
     if (!queue_local_out(w, up)) rte_pktmbuf_free(up);
   }
 
-  // This SYN-ACK becomes the ACK that completes the server's handshake.
+  // This SYN-ACK becomes the ACK that completes the server's handshake, addressed as the
+  // server sees the connection (its reply tuple, turned round): this packet's addresses are
+  // already those the client sees, when NAT rewrote them before this hook.
+  const ct::ct_tuple r = ct::ct_reply_tuple(*w.ct.rt->table, e);
   segment s;
-  s.src = m->dst;  // the client
-  s.dst = m->src;  // the server
-  s.sport = m->dport;
-  s.dport = m->sport;
+  s.src = r.dst;  // the client, or the address its connection was translated to
+  s.dst = r.src;  // the server
+  s.sport = r.dport;
+  s.dport = r.sport;
   s.seq = ack;
   s.ack = server_isn + 1;
   s.flags = TCPF_ACK;

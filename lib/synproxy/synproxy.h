@@ -7,7 +7,7 @@
 //
 //   client            ctgate                         server
 //   SYN        ->     (untracked) SYN-ACK, seq = cookie, window 0    nothing allocated
-//   ACK        ->     cookie ok: entry created, ACK rewritten into SYN ->
+//   ACK        ->     cookie ok: entry created, our SYN via LOCAL_OUT ->
 //                                                <-  SYN-ACK (server ISN)
 //                     offsets stored; SYN-ACK rewritten into ACK  ->
 //              <-     window update (opens the client's window)
@@ -77,12 +77,12 @@ struct synproxy_options {
   bool sack_perm = false;
 };
 
-enum class synproxy_action : uint8_t { none, stolen, drop, accept };
+enum class synproxy_action : uint8_t { none, stolen, drop };
 
 // The `synproxy` statement for one packet. none: the statement does not
-// apply (evaluation continues); stolen: the packet became the SYN-ACK and is
-// queued back to the client; accept: the client's ACK became the SYN to the
-// server (with its new entry attached); drop: a bad cookie.
+// apply (evaluation continues); stolen: the packet became the SYN-ACK, queued
+// back to the client, or the client's ACK became the SYN to the server, queued
+// for LOCAL_OUT with its new entry attached; drop: a bad cookie.
 synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o);
 
 // Automatic defence (config `synproxy.auto`): cookie mode for protected TCP

@@ -15,6 +15,7 @@
 #include "conntrack/ct_nat.h"
 #include "dataplane/stages.h"
 #include "packet/cksum.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate::test {
 namespace {
@@ -733,6 +734,132 @@ table ip nat {
   t.send(0, seg("10.0.1.8", 1000, "10.0.2.2", 80, S, 90000, 0));
   EXPECT_TRUE(take(t).empty());
   EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_no_port), 1u);
+}
+
+// Synproxy in front of a dnat'ed service, as Linux 6.18 has it (docs/design/nat.md): the SYN
+// untracked, synproxy at input for the public address, the dnat in an output nat chain. The
+// cookie ACK's SYN to the server leaves through LOCAL_OUT, where the output chain binds the
+// connection; the server's SYN-ACK becomes the ACK to the server, and the client's window
+// update comes from the public address; every later packet is rewritten both ways.
+TEST(Nat, SynproxyInFrontOfADnatedService) {
+  gateway_config c = default_config();
+  c.conntrack.tcp_loose = false;  // the client's ACK must be INVALID, not a pickup
+  test_gateway t(c);
+  load(t, R"(
+table ip raw {
+  chain prerouting {
+    type filter hook prerouting priority raw;
+    iifname "wan" ip daddr 10.0.2.1 tcp dport 8080 tcp flags syn notrack
+  }
+}
+table ip nat {
+  chain out {
+    type nat hook output priority -100;
+    ip daddr 10.0.2.1 tcp dport 8080 dnat to 10.0.1.5:80
+  }
+}
+table ip filter {
+  chain input {
+    type filter hook input priority filter;
+    tcp dport 8080 ct state invalid,untracked synproxy mss 1460
+    ct state invalid drop
+  }
+})");
+  struct tcp_seen {
+    seen s;
+    uint32_t seq = 0, ack = 0;
+    uint8_t flags = 0;
+  };
+  auto take_tcp = [&] {
+    std::vector<tcp_seen> out;
+    for (auto& [port, m] : t.sent) {
+      tcp_seen x;
+      x.s = look(port, m);
+      const auto* th = rte_pktmbuf_mtod_offset(m, const rte_tcp_hdr*, 34);
+      x.seq = rte_be_to_cpu_32(th->sent_seq);
+      x.ack = rte_be_to_cpu_32(th->recv_ack);
+      x.flags = th->tcp_flags;
+      out.push_back(x);
+    }
+    t.clear_sent();
+    return out;
+  };
+  auto seg = [](const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags,
+                uint32_t seq, uint32_t ack, uint16_t payload = 0) {
+    pkt_spec p = tcp(src, sport, dst, dport, flags);
+    p.seq = seq;
+    p.ack = ack;
+    p.payload_len = payload;
+    return p;
+  };
+  constexpr uint8_t S = RTE_TCP_SYN_FLAG, A = RTE_TCP_ACK_FLAG;
+  t.send(1, seg("10.0.2.2", 5555, "10.0.2.1", 8080, S, 7000, 0));
+  auto out = take_tcp();
+  ASSERT_EQ(out.size(), 1u);  // the cookie, from the public address
+  EXPECT_EQ(out[0].flags, S | A);
+  EXPECT_EQ(out[0].s.src, ip("10.0.2.1"));
+  EXPECT_EQ(out[0].s.sport, 8080);
+  const uint32_t cookie = out[0].seq;
+  EXPECT_EQ(t.gw->ct.table->count(), 0);  // nothing allocated for the SYN
+
+  t.send(1, seg("10.0.2.2", 5555, "10.0.2.1", 8080, A, 7001, cookie + 1));
+  out = take_tcp();
+  ASSERT_EQ(out.size(), 1u);  // our SYN, translated by the output chain's binding
+  EXPECT_EQ(out[0].flags, S);
+  EXPECT_EQ(out[0].s.port, 0);
+  EXPECT_EQ(out[0].s.src, ip("10.0.2.2"));
+  EXPECT_EQ(out[0].s.sport, 5555);
+  EXPECT_EQ(out[0].s.dst, ip("10.0.1.5"));
+  EXPECT_EQ(out[0].s.dport, 80);
+  EXPECT_EQ(out[0].seq, 7000u);
+  EXPECT_TRUE(out[0].s.checksums_ok);
+  has_line(t,
+           "tcp      6 120 SYN_SENT src=10.0.2.2 dst=10.0.2.1 sport=5555 dport=8080 [UNREPLIED] "
+           "src=10.0.1.5 dst=10.0.2.2 sport=80 dport=5555 mark=0 use=1");
+
+  t.send(0, seg("10.0.1.5", 80, "10.0.2.2", 5555, S | A, 90000, 7001));
+  out = take_tcp();
+  ASSERT_EQ(out.size(), 2u);
+  const tcp_seen& to_server = out[0].s.port == 0 ? out[0] : out[1];
+  const tcp_seen& to_client = out[0].s.port == 0 ? out[1] : out[0];
+  EXPECT_EQ(to_server.flags, A);  // completes the server's handshake, as the server sees it
+  EXPECT_EQ(to_server.s.src, ip("10.0.2.2"));
+  EXPECT_EQ(to_server.s.sport, 5555);
+  EXPECT_EQ(to_server.s.dst, ip("10.0.1.5"));
+  EXPECT_EQ(to_server.s.dport, 80);
+  EXPECT_EQ(to_server.seq, 7001u);
+  EXPECT_EQ(to_server.ack, 90001u);
+  EXPECT_TRUE(to_server.s.checksums_ok);
+  EXPECT_EQ(to_client.flags, A);  // the window update, from the address the client called
+  EXPECT_EQ(to_client.s.port, 1);
+  EXPECT_EQ(to_client.s.src, ip("10.0.2.1"));
+  EXPECT_EQ(to_client.s.sport, 8080);
+  EXPECT_EQ(to_client.s.dst, ip("10.0.2.2"));
+  EXPECT_EQ(to_client.seq, cookie + 1);
+  EXPECT_EQ(to_client.ack, 7001u);
+  EXPECT_TRUE(to_client.s.checksums_ok);
+
+  // Data both ways: addresses and sequence numbers translated.
+  t.send(1, seg("10.0.2.2", 5555, "10.0.2.1", 8080, A, 7001, cookie + 1, 100));
+  out = take_tcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].s.dst, ip("10.0.1.5"));
+  EXPECT_EQ(out[0].s.dport, 80);
+  EXPECT_EQ(out[0].ack, 90001u);
+  EXPECT_TRUE(out[0].s.checksums_ok);
+  t.send(0, seg("10.0.1.5", 80, "10.0.2.2", 5555, A, 90001, 7101, 50));
+  out = take_tcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].s.port, 1);
+  EXPECT_EQ(out[0].s.src, ip("10.0.2.1"));
+  EXPECT_EQ(out[0].s.sport, 8080);
+  EXPECT_EQ(out[0].seq, cookie + 1);
+  EXPECT_TRUE(out[0].s.checksums_ok);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::handshakes_completed), 1u);
+  // 300: the server's 50 bytes are not acknowledged yet (Linux's timeout_unacknowledged).
+  has_line(t,
+           "tcp      6 300 ESTABLISHED src=10.0.2.2 dst=10.0.2.1 sport=5555 dport=8080 "
+           "src=10.0.1.5 dst=10.0.2.2 sport=80 dport=5555 [ASSURED] mark=0 use=1");
 }
 
 }  // namespace

@@ -5,7 +5,8 @@ Client and server namespaces with ctgate between them and the usual synproxy
 ruleset: SYNs to the service untracked in raw prerouting, `ct state
 invalid,untracked synproxy ...` in forward, `ct state invalid drop`. Through
 it: a 10 MB transfer with a checksum, 1,000 short connections, a half-close
-and a reset. The server's kernel must see exactly one normal handshake per
+and a reset. Then the same through synproxy in front of a dnat'ed service (the
+client calls the gateway's address; an output nat chain forwards to the server). The server's kernel must see exactly one normal handshake per
 connection (TcpPassiveOpens), and ctgate's counters account for every cookie.
 
 Run (root):  python3 tests/e2e/test_synproxy.py [-v]
@@ -41,6 +42,32 @@ table ip filter {
 	}
 }
 """ % (PORT, PORT)
+
+# Synproxy in front of a dnat'ed service, as Linux 6.18 has it (docs/design/nat.md): the
+# client calls the gateway's lan address on port 8080; synproxy answers at input, and the
+# output nat chain binds the SYN it sends to the server.
+DNAT_PORT = 8080
+DNAT_RULESET = """flush ruleset
+table ip raw {
+	chain prerouting {
+		type filter hook prerouting priority raw;
+		iifname "lan" ip daddr %(gw)s tcp dport %(dp)d tcp flags syn notrack
+	}
+}
+table ip nat {
+	chain out {
+		type nat hook output priority -100;
+		ip daddr %(gw)s tcp dport %(dp)d dnat to %(srv)s:%(port)d
+	}
+}
+table ip filter {
+	chain input {
+		type filter hook input priority filter;
+		tcp dport %(dp)d ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		ct state invalid counter drop
+	}
+}
+""" % {"gw": nf.GW_L, "dp": DNAT_PORT, "srv": nf.SERVER, "port": PORT}
 
 # A server that handles every accepted connection by one small protocol:
 #   "BULK"  -> read to EOF, reply with the sha256 of what it read
@@ -89,7 +116,7 @@ while True:
 
 CLIENT = r"""
 import hashlib, json, os, socket, sys, time
-server = ("%s", %d)
+server = ("%(addr)s", %(port)d)
 out = {}
 def conn():
     c = socket.create_connection(server, timeout=20)
@@ -109,7 +136,7 @@ c.close()
 out["bulk_ok"] = got.decode() == hashlib.sha256(data).hexdigest()
 # 2. short connections
 ok = 0
-for i in range(%d):
+for i in range(%(short)d):
     try:
         c = conn()
         msg = b"ECHO" + b"hello %%d" %% i
@@ -142,7 +169,7 @@ except ConnectionResetError:
     out["rst_ok"] = True
 c.close()
 print(json.dumps(out), flush=True)
-""" % (nf.SERVER, PORT, SHORT)
+"""
 
 
 def passive_opens(ns):
@@ -170,11 +197,13 @@ class SynproxyTest(nf.NetnsForwardTest):
         finally:
             nf.ct.make_config = orig
 
-    def test_real_tcp_through_synproxy(self):
+    def _run(self, ruleset, addr, port, short):
+        """Loads `ruleset`, runs the client against addr:port with `short` short connections,
+        and checks the transfers, the server's handshakes and synproxy's counters."""
         self._start_strict()
         path = self.tmp.file("synproxy.nft")
         with open(path, "w") as f:
-            f.write(RULESET)
+            f.write(ruleset)
         self.ctl("ruleset", "load", path)
         self._ping(nf.SERVER)  # neighbours resolved both ways
         opens_before = passive_opens(nf.NS_S)
@@ -183,18 +212,19 @@ class SynproxyTest(nf.NetnsForwardTest):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.procs.append(srv)
         self.assertEqual(srv.stdout.readline().strip(), b"ready")
-        cli = subprocess.run(["ip", "netns", "exec", nf.NS_C, "/usr/bin/python3", "-c", CLIENT],
+        client = CLIENT % {"addr": addr, "port": port, "short": short}
+        cli = subprocess.run(["ip", "netns", "exec", nf.NS_C, "/usr/bin/python3", "-c", client],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
         self.assertEqual(cli.returncode, 0, cli.stderr.decode(errors="replace")[-2000:])
         res = json.loads(cli.stdout.decode().strip().splitlines()[-1])
         stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats"))["/ctgate/synproxy/stats"]
         self.assertTrue(res["bulk_ok"], "10 MB transfer checksum")
-        self.assertEqual(res["short_ok"], SHORT,
+        self.assertEqual(res["short_ok"], short,
                          "%s\n%s" % (cli.stderr.decode(errors="replace")[-2000:], stats))
         self.assertTrue(res["half_ok"], "half-close")
         self.assertTrue(res["rst_ok"], "reset")
 
-        conns = 1 + SHORT + 2
+        conns = 1 + short + 2
         # Every connection went through the cookie path (a lost ACK is
         # recovered by a repeat), and the server accepted exactly one ordinary
         # handshake per connection.
@@ -213,6 +243,17 @@ class SynproxyTest(nf.NetnsForwardTest):
                                        "invalid_tcp_rst"))
         self.assertEqual(window_invalid, 0, ct_stats)
 
+    def test_real_tcp_through_synproxy(self):
+        self._run(RULESET, nf.SERVER, PORT, SHORT)
+
+    def test_real_tcp_through_synproxy_to_a_dnated_service(self):
+        self._run(DNAT_RULESET, nf.GW_L, DNAT_PORT, 200)
+        # The proxied connections were bound by the output nat chain: their reply tuples are
+        # the server's.
+        listing = self.ctl("conntrack", "-L", "--dst-nat")
+        self.assertIn("dst=%s sport=" % nf.GW_L, listing)
+        self.assertIn("dport=%d src=%s dst=%s sport=%d" % (DNAT_PORT, nf.SERVER, nf.CLIENT, PORT),
+                      listing)
 
 if __name__ == "__main__":
     unittest.main()

@@ -1514,6 +1514,14 @@ TEST(RulesetErrors, JumpsAndVerdicts) {
             "'post')\n"
             "  chain x { reject }\n"
             "            ^^^^^^");
+  // nft_synproxy_validate: input and forward only, also through a jump.
+  EXPECT_EQ(parse_err("table ip t {\n  chain pre { type filter hook prerouting priority 0; "
+                      "jump x }\n  chain x { tcp dport 80 synproxy }\n}\n"),
+            "rs.nft:3:26: error: synproxy is only allowed in the input and forward hooks (base "
+            "chain 'pre' is at prerouting; nft: Could not process rule: Operation not "
+            "supported)\n"
+            "  chain x { tcp dport 80 synproxy }\n"
+            "                         ^^^^^^^^");
 }
 
 TEST(RulesetErrors, Sets) {
