@@ -21,7 +21,10 @@
 //   ct_new  conntrack on, every packet a new flow, created and confirmed
 //   ct_new_counter, ct_new_dynset, ct_new_count  ct_new through a chain with a counter, a
 //           dynamic-set update, or a count per source (`add @s { ip saddr ct count ... }`)
-//   ct_new_snat  ct_new through `snat to` 256 addresses: a binding per new flow
+//   ct_new_snat  ct_new through `snat to` 256 addresses: a binding per new flow (each one
+//           offered to its source's later connections: an address picked per destination)
+//   ct_new_snatp  ct_new_snat with `persistent` (an address per source): ports kept, nothing
+//           offered to later connections (find_appropriate_src costs it nothing)
 //   bytes   flow-table memory per flow (estimate and measured heap growth)
 //   stages  per-stage breakdown of plain and ct_est (an instrumented copy of
 //           process_burst's forward path; see staged_burst())
@@ -914,8 +917,8 @@ int main(int argc, char** argv) {
   // ct_new_count: a count per source (`add @per_source { ip saddr ct count over N }`, N above
   // any source's flows, so all pass): every new flow is remembered in its source's list
   // (4,096 sources).
-  for (const char* mode :
-       {"ct_new", "ct_new_counter", "ct_new_dynset", "ct_new_count", "ct_new_snat"}) {
+  for (const char* mode : {"ct_new", "ct_new_counter", "ct_new_dynset", "ct_new_count",
+                           "ct_new_snat", "ct_new_snatp"}) {
     if (!want(mode)) continue;
     const std::string m = mode;
     const std::string size = std::to_string(std::bit_ceil(FLAGS_new_flows));
@@ -924,9 +927,11 @@ int main(int argc, char** argv) {
                                  ? "add @per_source { ip saddr ct count over 1000000 }"
                                  : "counter";
     const std::string rules =
-        m == "ct_new_snat"
-            ? "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-              "  snat to 10.2.1.0-10.2.1.255\n }\n}\n"
+        m == "ct_new_snat" ? "table ip nat {\n chain post {\n  type nat hook postrouting "
+                             "priority srcnat;\n  snat to 10.2.1.0-10.2.1.255\n }\n}\n"
+        : m == "ct_new_snatp"
+            ? "table ip nat {\n chain post {\n  type nat hook postrouting "
+              "priority srcnat;\n  snat to 10.2.1.0-10.2.1.255 persistent\n }\n}\n"
             : "table ip f {\n\tset seen { type ipv4_addr . inet_service; size " + size +
                   "; flags dynamic,timeout; timeout 60s; }\n\tset per_source { type ipv4_addr; "
                   "size 4096; "

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "conntrack/ct_nat.h"
 #include "packet/cksum.h"
 
 namespace ctgate::ct {
@@ -104,9 +105,17 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   flow_key key = make_key(e->orig);
   // A translated flow's reply key first: once the flow's own key is gone, its position may
   // be claimed again after the grace period, and the reply key must not outlive it.
-  if (e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) [[unlikely]]
+  if (const uint16_t st = e->status.load(std::memory_order_relaxed); st & CT_STATUS_NAT_MASK)
+      [[unlikely]] {
     if (reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire))
       replies->del(make_key(*w.rt->table->nat_reply_at(e->pos)), e->pos);
+    // Its source key, if it is the flow that holds it (another flow of the source may, or
+    // none: most translations offer nothing, and an empty table is not looked at).
+    if (st & CT_STATUS_SRC_NAT)
+      if (reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire);
+          by_source != nullptr && by_source->count() > 0)
+        by_source->del(nat_source_key(e->orig), e->pos);
+  }
   // Take the bit off as well: whatever happens to the slot next, the
   // listener hears of this entry's end exactly once.
   if (e->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_FINISH_NOTIFIED),
@@ -158,9 +167,10 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
 // An unconfirmed entry's TCP window record sits right behind it in its pool
 // element; a confirmed entry's is the table's record at its position.
 tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window*>(e + 1); }
-// Pool element layout: entry, window record, accounting, NAT reply tuple.
+// Pool element layout: entry, window record, accounting, NAT reply tuple, whether a source
+// translation offers its mapping (8 bytes, for alignment).
 constexpr size_t k_unconfirmed_bytes =
-    sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct) + sizeof(ct_tuple);
+    sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct) + sizeof(ct_tuple) + sizeof(uint64_t);
 // An unconfirmed entry's accounting: after its window record in the pool element.
 ct_acct* unconfirmed_acct(ct_entry* e) {
   return reinterpret_cast<ct_acct*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window));
@@ -601,6 +611,7 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
 
 void ct_runtime_fini(ct_runtime* rt) {
   delete rt->nat_replies.exchange(nullptr);
+  delete rt->nat_by_source.exchange(nullptr);
   delete rt->table;
   rt->table = nullptr;
   rte_mempool_free(rt->pool);
@@ -826,6 +837,14 @@ bool publish_reply_key(ct_worker& w, ct_entry* t, uint32_t now_ms) {
   return replies->add(key, t->pos) == 0;
 }
 
+// A source-translated flow that offers its mapping to its source's next connections
+// (find_appropriate_src, ct_nat.cpp): its source key, unless another live flow of the source
+// holds it already (one flow per source; when it ends, the next flow that offers takes it).
+void publish_source_key(ct_worker& w, const ct_entry* t) {
+  if (reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire))
+    by_source->add(nat_source_key(t->orig), t->pos);
+}
+
 // Linux keeps both tuples of every flow in one hash and refuses, at confirm, a flow either of
 // whose tuples another flow has. ctgate's two tables are checked across after the insert, so
 // a flow's key and another flow's reply key that are taken in the same instant do not both
@@ -861,6 +880,10 @@ ct_tuple* ct_unconfirmed_reply(ct_entry* e) {
                                      sizeof(ct_acct));
 }
 
+bool* ct_unconfirmed_offers_source(ct_entry* e) {
+  return reinterpret_cast<bool*>(ct_unconfirmed_reply(e) + 1);
+}
+
 ct_tuple ct_reply_tuple(const flow_table& table, const ct_entry* e) {
   if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)) return invert(e->orig);
   if (e->pos == k_no_pos) return *ct_unconfirmed_reply(const_cast<ct_entry*>(e));
@@ -873,6 +896,10 @@ result<void> ct_enable_nat(ct_runtime* rt) {
   if (result<void> r = rt->table->enable_nat_replies(); !r) return r;
   auto replies = reply_table::create(rt->name + "_nat", rt->table->max(), rt->qs);
   if (!replies) return std::move(replies).error();
+  auto by_source = reply_table::create(rt->name + "_nsrc", rt->table->max(), rt->qs);
+  if (!by_source) return std::move(by_source).error();
+  // The source table first: a worker that sees the reply table finds it too.
+  rt->nat_by_source.store(by_source->release(), std::memory_order_release);
   rt->nat_replies.store(replies->release(), std::memory_order_release);
   return {};
 }
@@ -999,6 +1026,7 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
     }
     ct_entry* t = table.at(static_cast<uint32_t>(p));
     const uint16_t nat = e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
+    const bool offers_source = (nat & CT_STATUS_SRC_NAT) && *ct_unconfirmed_offers_source(e);
     if (claim_and_publish(w, t, static_cast<uint32_t>(p), *e, unconfirmed_window(e),
                           unconfirmed_acct(e), ct_unconfirmed_reply(e))) {
       // The flow's reservation moves to the confirmed entry.
@@ -1017,6 +1045,7 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
         drops++;
         continue;
       }
+      if (offers_source) publish_source_key(w, t);
       w.counters.add(ct_counter::insert);
       continue;
     }

@@ -132,6 +132,11 @@ struct ct_runtime {
   // NAT (docs/design/nat.md): the reply keys of translated flows, created by ct_enable_nat
   // when the first ruleset with a nat chain loads; null until then.
   std::atomic<reply_table*> nat_replies{nullptr};
+  // The source keys of source-translated flows (nat_source_key: original source address,
+  // port, protocol and zone), one flow per source, for Linux's find_appropriate_src: a
+  // source's next connection is offered the mapping its earlier one got. Created with
+  // nat_replies.
+  std::atomic<reply_table*> nat_by_source{nullptr};
   // The last full NAT range worth a log line (written by a worker nat_log allows, at most
   // once per interval; read by the control thread after the mailbox says so): host order.
   log_ratelimit nat_log{1000};
@@ -153,6 +158,9 @@ result<void> ct_enable_nat(ct_runtime* rt);
 ct_tuple ct_reply_tuple(const flow_table& table, const ct_entry* e);
 // Where a translated unconfirmed entry keeps its reply tuple until confirm.
 ct_tuple* ct_unconfirmed_reply(ct_entry* e);
+// Whether source-translated unconfirmed entry e offers its mapping to its source's later
+// connections (find_appropriate_src): written by nat_setup, read at confirm.
+bool* ct_unconfirmed_offers_source(ct_entry* e);
 
 // Timer wheel geometry: 4096 slots of 256 ms span ~17.5 minutes. Entries
 // whose expiry is further out are re-filed when their slot comes round, so

@@ -86,6 +86,45 @@ bool in_range(const ct_tuple& t, const nat_range& r) {
   return !(r.flags & NAT_RANGE_PROTO_SPECIFIED) || port_in_range(t, nat_manip::src, r);
 }
 
+// Linux's find_appropriate_src: the mapping an earlier connection from the same source got
+// (the source table's flow; Linux walks every such connection, ctgate keeps one per source),
+// offered to connection `orig` as candidate *t when it lies in the range.
+bool find_appropriate_src(const ct_worker& w, const ct_entry* e, const ct_tuple& orig,
+                          const nat_range& r, uint32_t now_ms, ct_tuple* t) {
+  auto same_src = [&](const ct_tuple& o) {
+    return o.src == orig.src && o.sport == orig.sport && o.proto == orig.proto &&
+           o.zone == orig.zone;
+  };
+  // This worker's unconfirmed flows first (Linux adds a connection to its source's chain
+  // when it binds it, before confirm): an earlier packet of this burst.
+  for (uint16_t i = 0; i < w.n_unconfirmed; i++) {
+    ct_entry* u = w.unconfirmed[i];
+    if (u == e || !(u->status.load(std::memory_order_relaxed) & CT_STATUS_SRC_NAT) ||
+        !*ct_unconfirmed_offers_source(u) || !same_src(u->orig))
+      continue;
+    *t = orig;
+    t->src = ct_unconfirmed_reply(u)->dst;
+    t->sport = ct_unconfirmed_reply(u)->dport;
+    if (in_range(*t, r)) return true;
+  }
+  const reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire);
+  if (by_source == nullptr || by_source->count() == 0) return false;
+  const int32_t p = by_source->lookup(nat_source_key(orig));
+  if (p < 0) return false;
+  const flow_table& table = *w.rt->table;
+  const ct_entry* o = table.at(static_cast<uint32_t>(p));
+  // The position may have been reused: the flow must still be the source's, and live.
+  if (!entry_holds(o, now_ms) || !same_src(o->orig) ||
+      !(o->status.load(std::memory_order_relaxed) & CT_STATUS_SRC_NAT))
+    return false;
+  const ct_tuple* reply = table.nat_reply_at(static_cast<uint32_t>(p));
+  if (reply == nullptr) return false;
+  *t = orig;
+  t->src = reply->dst;
+  t->sport = reply->dport;
+  return in_range(*t, r);
+}
+
 // Linux's find_best_ips_proto: one address, or one picked by a hash of the source (and, unless
 // persistent, the destination), so a client keeps its address per server.
 void find_best_ips(ct_tuple& t, const nat_range& r, nat_manip manip) {
@@ -174,7 +213,10 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     ct_entry* u = w.unconfirmed[i];
     const uint16_t us = u->status.load(std::memory_order_relaxed);
     if (u == e || !(us & done) || !(u->orig == e->orig)) continue;
-    if (us & bit) *ct_unconfirmed_reply(e) = *ct_unconfirmed_reply(u);
+    if (us & bit) {
+      *ct_unconfirmed_reply(e) = *ct_unconfirmed_reply(u);
+      *ct_unconfirmed_offers_source(e) = *ct_unconfirmed_offers_source(u);
+    }
     e->status.fetch_or(static_cast<uint16_t>(us & (done | bit)), std::memory_order_relaxed);
     return (us & bit) ? nat_setup_result::bound : nat_setup_result::null;
   }
@@ -186,11 +228,14 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
   ct_tuple t = orig;
   bool found = false;
   // get_unique_tuple: a source translation first keeps the connection as it is when that is
-  // in the range and free (Linux then tries the source's existing mapping, find_appropriate_src:
-  // not kept by ctgate, docs/design/nat.md).
-  if (manip == nat_manip::src && !(r.flags & NAT_RANGE_PROTO_RANDOM_ALL) && in_range(orig, r) &&
-      !tuple_taken(w, e, orig, now_ms))
-    found = true;
+  // in the range and free; when it is out of the range, it takes the mapping the source's
+  // earlier connection got, when that is in the range and free (find_appropriate_src).
+  if (manip == nat_manip::src && !(r.flags & NAT_RANGE_PROTO_RANDOM_ALL)) {
+    if (in_range(orig, r))
+      found = !tuple_taken(w, e, orig, now_ms);
+    else
+      found = find_appropriate_src(w, e, orig, r, now_ms, &t) && !tuple_taken(w, e, t, now_ms);
+  }
   if (!found) {
     t = orig;
     find_best_ips(t, r, manip);
@@ -218,6 +263,14 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     return nat_setup_result::null;
   }
   *ct_unconfirmed_reply(e) = invert(t);
+  // The mapping is offered to the source's later connections only where their own choice
+  // could differ from it (find_appropriate_src): a moved port, or an address picked per
+  // destination from a range. A kept port on one address (masquerade, most snat) is what
+  // they get anyway, so most flows cost the source table nothing.
+  if (manip == nat_manip::src)
+    *ct_unconfirmed_offers_source(e) =
+        t.sport != orig.sport || ((r.flags & NAT_RANGE_MAP_IPS) && r.addr_min != r.addr_max &&
+                                  !(r.flags & NAT_RANGE_PERSISTENT));
   e->status.fetch_or(static_cast<uint16_t>(done | bit), std::memory_order_relaxed);
   w.counters.add(ct_counter::nat_bound);
   return nat_setup_result::bound;

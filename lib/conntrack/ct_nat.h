@@ -46,6 +46,18 @@ enum class nat_setup_result : uint8_t {
 nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_manip manip,
                            uint32_t now_ms);
 
+// The key of a connection's source in conntrack's source table (ct_runtime::nat_by_source):
+// what Linux's same_src compares (original source address and port or ICMP id, protocol),
+// and the zone.
+inline flow_key nat_source_key(const ct_tuple& orig) {
+  flow_key k;
+  k.src = orig.src;
+  k.sport = orig.sport;
+  k.proto = orig.proto;
+  k.zone = orig.zone;
+  return k;
+}
+
 // Linux's null binding: the connection's `manip` is decided, untranslated.
 inline void nat_null_binding(ct_entry* e, nat_manip manip) {
   e->status.fetch_or(manip == nat_manip::src ? CT_STATUS_SRC_NAT_DONE : CT_STATUS_DST_NAT_DONE,

@@ -34,7 +34,7 @@ class reply_table {
   reply_table(const reply_table&) = delete;
   reply_table& operator=(const reply_table&) = delete;
 
-  // Room for `max` keys (conntrack.nat_max); `qs` is the workers' QSBR variable.
+  // Room for `max` keys (conntrack.max); `qs` is the workers' QSBR variable.
   static result<std::unique_ptr<reply_table>> create(const std::string& name, uint32_t max,
                                                      rte_rcu_qsbr* qs);
   // Bulk lookup (n <= 64): flow_pos[i] = the position in the flow table of the flow whose reply

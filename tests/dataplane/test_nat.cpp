@@ -178,6 +178,45 @@ TEST(Nat, SnatMovesAClashingPortAndEachReplyFindsItsClient) {
   EXPECT_NE(out[1].sport, 800);
 }
 
+// Linux's find_appropriate_src: a client whose first connection was moved to another port
+// keeps that port for its next connections (to other servers here), rather than a fresh pick
+// from the range; a client with no earlier connection gets a fresh pick.
+TEST(Nat, ASourceKeepsItsMapping) {
+  test_gateway t;
+  load(t, R"(
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" meta l4proto udp snat to 10.0.2.1:20000-20015
+  }
+})");
+  t.send(0, udp("10.0.1.5", 5000, "10.0.2.2", 53));
+  t.send(0, udp("10.0.1.6", 5000, "10.0.2.2", 53));
+  auto out = take(t);
+  ASSERT_EQ(out.size(), 2u);
+  const uint16_t pb = out[1].sport;
+  EXPECT_NE(out[0].sport, pb);
+  for (const char* server : {"10.0.2.3", "10.0.2.4", "10.0.2.5", "10.0.2.6"}) {
+    SCOPED_TRACE(server);
+    t.send(0, udp("10.0.1.6", 5000, server, 53));
+    out = take(t);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].sport, pb);
+    EXPECT_EQ(out[0].src, ip("10.0.2.1"));
+    // Its replies reach the client.
+    t.send(1, udp(server, 53, "10.0.2.1", pb));
+    out = take(t);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].dst, ip("10.0.1.6"));
+    EXPECT_EQ(out[0].dport, 5000);
+  }
+  // A client with no earlier connection gets a fresh pick, never a port taken toward its server.
+  t.send(0, udp("10.0.1.7", 5000, "10.0.2.2", 53));
+  out = take(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].sport, pb);
+}
+
 // The issue's exhaustion case: a 16-port range and 40 flows give 16 entries and 24 drops,
 // counted as nat_no_port (and as Linux counts a NAT clash: insert_failed and drop). Most of
 // the flows come in one burst, so unconfirmed choices must see each other.

@@ -654,6 +654,28 @@ class NatDifferentialTest(rs.RulesetDifferentialTest):
                 cn.send(r, "o", "A", note=note + " ACK")
         self._nat_diff("nat_2_snat_range.nft", script)
 
+    def test_2b_a_source_keeps_its_mapping(self):
+        """Linux's find_appropriate_src: a source whose first connection was moved to another
+        port gets that port again for its next connection (to another server port here),
+        when it is free, rather than a fresh pick from the range."""
+        def script(r):
+            a = r.send(step("c", IP(src=CLIENT, dst=SERVER) / UDP(sport=5000, dport=53) /
+                            Raw(b"a"), "10.0.1.2:5000", PASS), (GW_W, SERVER))
+            pa = r.name_port("A", a, "sport", 20000, 20015)
+            b = r.send(step("c", IP(src=CLIENT2, dst=SERVER) / UDP(sport=5000, dport=53) /
+                            Raw(b"b"), "10.0.1.3:5000, same port and server", PASS),
+                       (GW_W, SERVER))
+            pb = r.name_port("B", b, "sport", 20000, 20015, differs=(pa,))
+            for dport in (54, 55, 56):
+                o = r.send(step("c", IP(src=CLIENT2, dst=SERVER) / UDP(sport=5000, dport=dport) /
+                                Raw(b"b%d" % dport), "10.0.1.3:5000 to port %d" % dport, PASS),
+                           (GW_W, SERVER))
+                if r.name_port("B", o, "sport", 20000, 20015) != pb:
+                    r.problems.append("%s: 10.0.1.3:5000 to port %d left from port %d, not "
+                                      "from its first connection's %d" % (
+                                          r.side_name, dport, o.pkt[UDP].sport, pb))
+        self._nat_diff("nat_2_snat_range.nft", script)
+
     # ------------------------------------------------------------------ 3: masquerade
 
     def test_3_masquerade(self):
@@ -773,6 +795,13 @@ class NatDifferentialTest(rs.RulesetDifferentialTest):
                            (jhash_pick(src, dst, True), dst))
                 r.send(step("s", answer(u, fallback=u.pkt), "answer to %s" % src, PASS),
                        (dst, src))
+            # The first client's source again, to other servers: find_appropriate_src gives
+            # it the address (and port) its first connection got, not the pick for the server.
+            for j, dst in enumerate((rs.SERVERS[1], rs.SERVERS[2])):
+                c = Conn("c", CLIENT, 42000, dst, 80, 100 + j, 200 + j)
+                o = c.send(r, "o", "S", note="SYN %s:42000 -> %s again" % (CLIENT, dst),
+                           fwd=(jhash_pick(CLIENT, SERVER, False), dst))
+                c.answered(o)
         self._nat_diff("nat_10_snat_addresses.nft", script)
 
     # ------------------------------------------------------------------ 5: redirect
