@@ -38,7 +38,7 @@ struct segment {
   uint8_t flags;
   uint16_t window;  // host order
   tcp_opts opts;
-  bool syn_options;  // write SYN-style options (MSS, WS, SACK-perm, TS); else TS only
+  bool syn_options = false;  // write SYN-style options (MSS, WS, SACK-perm, TS); else TS only
 };
 
 // Rewrites the packet in place into a bare TCP segment (no payload) with
