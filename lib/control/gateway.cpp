@@ -131,7 +131,8 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     if (w->defrag == nullptr) return plain_error("cannot allocate the reassembly state");
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
-  if (cfg.conntrack.enable_hooks) {
+  // The automatic synproxy opens connections that conntrack's confirm must publish.
+  if (cfg.conntrack.enable_hooks || cfg.synproxy.enable) {
     if (result<void> on = enable_conntrack(*gw); !on) return std::move(on).error();
   }
   if (result<void> sp = synproxy_init(*gw); !sp) return std::move(sp).error();

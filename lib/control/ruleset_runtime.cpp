@@ -45,9 +45,11 @@ bool chain_uses_ct(const nft::chain& c) {
           nft::is_ct_addr_field(m.f))
         return true;
     for (const auto& s : r.stmts) {
+      // synproxy too (nft_synproxy_init takes conntrack): the connection it opens is confirmed
+      // at postrouting.
       if (s.kind == nft::stmt_kind::notrack || s.kind == nft::stmt_kind::ct_mark_set ||
-          s.kind == nft::stmt_kind::ct_zone_set || s.kind == nft::stmt_kind::ct_timeout_set ||
-          s.kind == nft::stmt_kind::ct_count ||
+          s.kind == nft::stmt_kind::synproxy || s.kind == nft::stmt_kind::ct_zone_set ||
+          s.kind == nft::stmt_kind::ct_timeout_set || s.kind == nft::stmt_kind::ct_count ||
           (s.kind == nft::stmt_kind::dynset && s.has_ct_count))
         return true;
       if (s.from == nft::field::ct_state || s.from == nft::field::ct_mark) return true;

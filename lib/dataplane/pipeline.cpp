@@ -18,17 +18,10 @@ namespace {
 // cookies and its ACKs) straight to routing and TX; ICMP errors and synproxy's SYNs through
 // the output hooks.
 void send_generated(worker_ctx& w) {
-  // Resets and ICMP errors built by reject: routed and sent directly, like
-  // Linux's nf_send_reset (they are answers, not new flows).
-  if (w.n_local_out > 0) {
-    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
-    w.n_local_out = 0;
-    stage_tx(w, w.local_out, k);
-  }
-
   // ICMP errors about packets this burst could not forward, and synproxy's SYNs to servers:
   // through LOCAL_OUT (conntrack finds the flow an error is RELATED to; the nat chains bind a
-  // proxied connection) and POST_ROUTING, as Linux's ip_local_out.
+  // proxied connection) and POST_ROUTING, as Linux's ip_local_out. First: their chains may
+  // reject, which queues an answer below.
   if (w.n_hooked_out > 0) {
     rte_mbuf* out[k_max_burst];
     uint16_t k = w.n_hooked_out;
@@ -39,6 +32,14 @@ void send_generated(worker_ctx& w) {
     k = stage_route_output(w, out, k);
     k = stage_hook(w, hook_point::postrouting, out, k);
     stage_tx(w, out, k);
+  }
+
+  // Resets and ICMP errors built by reject, synproxy's cookies and window updates: routed and
+  // sent directly, like Linux's nf_send_reset (they are answers, not new flows).
+  if (w.n_local_out > 0) {
+    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
+    w.n_local_out = 0;
+    stage_tx(w, w.local_out, k);
   }
 }
 

@@ -165,10 +165,6 @@ inline void pkt_drop(worker_ctx& w, rte_mbuf* m, dp_counter reason) {
   w.counters.add(reason);
 }
 
-// Queues a packet the gateway generated (a reject, a SYN-ACK, synproxy's
-// ACK to the server) for LOCAL_OUT at the end of the burst. The queue holds
-// one burst; when it is full this counts local_out_full and returns false,
-// and the caller still owns the packet.
 // Whether queue_local_out can take one more; counts local_out_full if not.
 // A caller that would build the packet first asks before allocating.
 inline bool local_out_has_room(worker_ctx& w) {
@@ -177,11 +173,17 @@ inline bool local_out_has_room(worker_ctx& w) {
   return false;
 }
 
+// Queues an answer the gateway built (a reject, synproxy's cookie SYN-ACK and window update)
+// for routing and TX at the end of the burst, past the hooks. The queue holds one burst; when
+// it is full this counts local_out_full and returns false, and the caller still owns the
+// packet.
 inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
   if (!local_out_has_room(w)) return false;
   pkt_meta* m = meta_of(mb);
   m->flags = PKT_F_LOCAL_OUT;
-  m->ct = nullptr;
+  // The packet it was made from is gone (Linux consumes it): so is that packet's unconfirmed
+  // entry, if it had one (a SYN synproxy answers without notrack in front of it).
+  ct::ct_release(w.ct, m);
   w.local_out[w.n_local_out++] = mb;
   return true;
 }
@@ -196,7 +198,8 @@ inline bool hooked_out_has_room(worker_ctx& w) {
 // Queues a packet the gateway originates for the OUTPUT hooks, routing, POST_ROUTING and TX
 // at the end of the burst (Linux's ip_local_out). Its metadata is the caller's: the headers
 // parsed, PKT_F_LOCAL_OUT set, and its conntrack entry, if it has one, attached (conntrack at
-// OUTPUT leaves an attached entry alone, as Linux does a template's connection). When the
+// OUTPUT leaves an attached entry alone: the entry Linux makes there from a template is made
+// by the caller). When the
 // queue is full this counts local_out_full and returns false; the caller still owns it.
 inline bool queue_hooked_out(worker_ctx& w, rte_mbuf* mb) {
   if (!hooked_out_has_room(w)) return false;

@@ -805,6 +805,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
               case synproxy_action::none: break;
               case synproxy_action::stolen: return verdict::stolen;
               case synproxy_action::drop: return verdict::drop;
+              case synproxy_action::accept: return verdict::accept;
             }
             break;
           }

@@ -186,7 +186,8 @@ synproxy_action on_syn(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
 }
 
 // Client ACK with no entry: a valid cookie opens the connection to the server.
-synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
+                       bool in_place) {
   const rte_tcp_hdr* th = tcp_of(mb, m);
   uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
   uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
@@ -289,7 +290,12 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_
   m->ct = e;
   m->ct_info = CTINFO_NEW;
   m->ct_dir = static_cast<uint8_t>(ct::ct_dir::original);
+  // The automatic defence (before conntrack, at prerouting) lets the SYN go on in its place:
+  // conntrack leaves the attached entry alone, a prerouting nat chain may bind it, and
+  // postrouting (or input) confirms it.
+  if (in_place) return synproxy_action::accept;
   m->flags = static_cast<uint8_t>(PKT_F_LOCAL_OUT | (m->flags & PKT_F_TRACE));
+  m->frag_max_size = 0;
   m->mark = 0;
   if (!queue_hooked_out(w, mb)) return synproxy_action::drop;  // the drop releases `e`
   return synproxy_action::stolen;
@@ -424,7 +430,8 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
 
 }  // namespace
 
-synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o) {
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
+                              bool in_place) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
     return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
@@ -432,7 +439,7 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
     syn_admit(w, m);
     return on_syn(w, mb, m, o);
   }
-  if (f == TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o);
+  if (f == TCPF_ACK && m->ct == nullptr) return on_ack(w, mb, m, o, in_place);
   return synproxy_action::none;
 }
 
@@ -517,7 +524,7 @@ uint16_t synproxy_auto_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, u
           !ct::ct_live_but_expired(*table.at(static_cast<uint32_t>(pos[j])), w.now_ms))
         continue;
       uint16_t i = index[j];
-      rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts), &v[i]);
+      rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts, true), &v[i]);
     }
   }
   return rejected;

@@ -77,13 +77,16 @@ struct synproxy_options {
   bool sack_perm = false;
 };
 
-enum class synproxy_action : uint8_t { none, stolen, drop };
+enum class synproxy_action : uint8_t { none, stolen, drop, accept };
 
 // The `synproxy` statement for one packet. none: the statement does not
 // apply (evaluation continues); stolen: the packet became the SYN-ACK, queued
 // back to the client, or the client's ACK became the SYN to the server, queued
-// for LOCAL_OUT with its new entry attached; drop: a bad cookie.
-synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o);
+// for LOCAL_OUT with its new entry attached; accept (`in_place`, the automatic
+// defence's): that SYN goes on in the packet's place; drop: a bad cookie, a
+// duplicate ACK with nothing to send, or no room (table or queue full).
+synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
+                              bool in_place = false);
 
 // Automatic defence (config `synproxy.auto`): cookie mode for protected TCP
 // ports without a ruleset change. Workers read `on` once per burst; the

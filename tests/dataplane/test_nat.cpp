@@ -895,6 +895,7 @@ table ip filter {
   EXPECT_EQ(out[0].seq, cookie + 1);
   EXPECT_TRUE(out[0].s.checksums_ok);
   EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::handshakes_completed), 1u);
+  EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
   // 300: the server's 50 bytes are not acknowledged yet (Linux's timeout_unacknowledged).
   has_line(t,
            "tcp      6 300 ESTABLISHED src=10.0.2.2 dst=10.0.2.1 sport=5555 dport=8080 "

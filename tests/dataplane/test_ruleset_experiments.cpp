@@ -1508,6 +1508,50 @@ TEST(Synproxy, DuplicateAcksInOneBurstOpenOneConnectionOnly) {
   }
 }
 
+// Synproxy needs conntrack and turns it on, as nft's does (nft_synproxy_init), in a ruleset
+// and in the automatic defence, with conntrack.enable_hooks off: the connection it opens is
+// confirmed, and nothing is left unconfirmed. A SYN answered without notrack in front of it
+// gives its own entry back.
+TEST(Synproxy, TurnsConntrackOnAndLeavesNothingUnconfirmed) {
+  for (int mode = 0; mode < 3; mode++) {
+    SCOPED_TRACE(mode == 0 ? "ruleset" : mode == 1 ? "ruleset without notrack" : "automatic");
+    gateway_config c = cfg(false, 1024, false);
+    if (mode == 2) {
+      c.synproxy.enable = true;
+      c.synproxy.ports = {80};
+    }
+    test_gateway t(c);
+    if (mode == 2) {
+      t.gw->synproxy->auto_mode.on.store(true);
+    } else {
+      load(t, std::string(mode == 0 ? "table ip raw { chain prerouting { type filter hook "
+                                      "prerouting priority raw; tcp dport 80 tcp flags syn "
+                                      "notrack; } }\n"
+                                    : "") +
+                  "table ip filter { chain forward { type filter hook forward priority "
+                  "filter; tcp dport 80 synproxy mss 1460; } }\n");
+    }
+    EXPECT_TRUE(t.gw->ct_hooks_registered.load());
+    pkt_spec syn = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_SYN);
+    syn.seq = 7000;
+    t.send(0, syn);
+    ASSERT_EQ(t.sent.size(), 1u);
+    auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    const uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+    t.clear_sent();
+    pkt_spec ack = tcp("10.0.1.2", 42000, "10.0.2.2", 80, TCPF_ACK);
+    ack.seq = 7001;
+    ack.ack = cookie + 1;
+    t.send(0, ack);
+    ASSERT_EQ(t.sent.size(), 1u);  // the SYN to the server
+    th = rte_pktmbuf_mtod_offset(t.sent[0].second, rte_tcp_hdr*, 34);
+    EXPECT_EQ(th->tcp_flags, TCPF_SYN);
+    EXPECT_EQ(t.gw->ct.table->count(), 1);
+    EXPECT_EQ(t.w->ct.n_unconfirmed, 0u);
+    EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
+  }
+}
+
 // A proxied handshake that never joined times out (SYN_SENT, 120 s) but is
 // not reaped yet when the client tries again: its new cookie ACK must open
 // a new connection, never adopt the expired entry (which would count a
