@@ -3,6 +3,7 @@
 // threading a status through each helper, and nothing escapes the API.
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -222,6 +223,30 @@ ipv4_prefix get_prefix(const field& f) {
   return p;
 }
 
+ipv6_prefix get_prefix6(const field& f) {
+  ipv6_prefix p;
+  if (!parse_ipv6_prefix(get_string(f), &p)) {
+    f.fail("invalid IPv6 prefix " + quoted(f.node.Scalar()));
+  }
+  return p;
+}
+
+ipv6_addr get_ipv6(const field& f) {
+  ipv6_addr a;
+  if (!parse_ipv6(get_string(f), &a)) f.fail("invalid IPv6 address " + quoted(f.node.Scalar()));
+  return a;
+}
+
+std::string format_prefix6(const ipv6_prefix& p) {
+  return format_ipv6(p.addr) + "/" + std::to_string(p.len);
+}
+
+bool host_bits_set(const ipv6_prefix& p) {
+  for (unsigned i = p.len; i < 128; i++)
+    if (p.addr.b[i / 8] & (0x80u >> (i % 8))) return true;
+  return false;
+}
+
 // Returns the MAC in canonical lower-case form; multicast and zero addresses cannot belong to
 // a port or a neighbor.
 std::string get_unicast_mac(const field& f) {
@@ -285,7 +310,7 @@ uint16_t get_desc_count(const field& f) {
 
 void parse_ports(const field& f, gateway_config* cfg) {
   for (const field& pf : get_list(f, 1, 32)) {
-    map_view m(pf, {"name", "devargs", "address", "rx_desc", "tx_desc", "mtu", "zone",
+    map_view m(pf, {"name", "devargs", "address", "address6", "rx_desc", "tx_desc", "mtu", "zone",
                     "promiscuous", "mac"});
     port_config p;
     p.line = pf.line;
@@ -306,16 +331,35 @@ void parse_ports(const field& f, gateway_config* cfg) {
         ((p.address.addr & host_mask) == 0 || (p.address.addr & host_mask) == host_mask)) {
       addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
     }
+    const field* addr6 = m.find("address6");
+    if (addr6 != nullptr) {
+      ipv6_prefix a = get_prefix6(*addr6);
+      if (a.len == 0) addr6->fail("prefix length must be between 1 and 128");
+      if (a.addr.is_multicast() || a.addr.is_link_local() || a.addr.is_zero())
+        addr6->fail(quoted(addr6->node.Scalar()) +
+                    " is not a global unicast address (the link-local address comes from the "
+                    "port's MAC)");
+      p.address6 = a;
+    }
     if (const field* v = m.find("rx_desc")) p.rx_desc = get_desc_count(*v);
     if (const field* v = m.find("tx_desc")) p.tx_desc = get_desc_count(*v);
     if (const field* v = m.find("mtu")) p.mtu = get_int<uint16_t>(*v, 68, 9600);
     if (const field* v = m.find("zone")) p.zone = get_int<uint16_t>(*v, 0, 65535);
     if (const field* v = m.find("promiscuous")) p.promiscuous = get_bool(*v);
     if (const field* v = m.find("mac")) p.mac = get_unicast_mac(*v);
+    if (p.address6 && p.mtu < 1280)
+      addr6->fail("IPv6 needs an MTU of at least 1280 (the port's mtu is " + std::to_string(p.mtu) +
+                  ")");
     for (const port_config& prev : cfg->ports) {
       if (prev.name == p.name) {
         name.fail("duplicate port name " + quoted(p.name) + " (first declared on line " +
                   std::to_string(prev.line) + ")");
+      }
+      if (p.address6 && prev.address6) {
+        const ipv6_prefix& a = *prev.address6;
+        const ipv6_prefix& b = *p.address6;
+        if ((a.len < b.len ? a : b).contains(a.len < b.len ? b.addr : a.addr))
+          addr6->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix6(a) + ")");
       }
       const ipv4_prefix& shorter = prev.address.len < p.address.len ? prev.address : p.address;
       if (contains(shorter, prev.address.addr) && contains(shorter, p.address.addr)) {
@@ -326,13 +370,57 @@ void parse_ports(const field& f, gateway_config* cfg) {
   }
 }
 
+// An IPv6 route: `via` a global address on a port's subnet, or a link-local one with `port`.
+route_config parse_route6(const field& pf, const field* via, const field* port,
+                          const gateway_config& cfg, std::map<std::string, int>* seen) {
+  route_config r;
+  r.v6 = true;
+  r.prefix6 = get_prefix6(pf);
+  if (host_bits_set(r.prefix6)) pf.fail("host bits set in " + quoted(pf.node.Scalar()));
+  auto [it, inserted] = seen->emplace(format_prefix6(r.prefix6), pf.line);
+  if (!inserted) {
+    pf.fail("duplicate route prefix " + format_prefix6(r.prefix6) + " (first on line " +
+            std::to_string(it->second) + ")");
+  }
+  const port_config* out = port ? &get_port_ref(*port, cfg) : nullptr;
+  if (out && !out->address6)
+    port->fail("port '" + out->name + "' has no address6 (an IPv6 route needs one)");
+  if (via) {
+    r.via6 = get_ipv6(*via);
+    if (r.via6.is_zero() || r.via6.is_multicast())
+      via->fail(quoted(via->node.Scalar()) + " cannot be a next hop");
+    if (r.via6.is_link_local()) {
+      if (!out) via->fail("a link-local next hop needs 'port'");
+    } else if (out) {
+      if (!out->address6->contains(r.via6))
+        via->fail(format_ipv6(r.via6) + " is not in the subnet of port '" + out->name + "' (" +
+                  format_prefix6(*out->address6) + ")");
+    } else {
+      for (const port_config& p : cfg.ports)
+        if (p.address6 && p.address6->contains(r.via6)) out = &p;
+      if (!out) via->fail(format_ipv6(r.via6) + " is not in the subnet of any port");
+    }
+  } else if (!out) {
+    pf.fail("'port' is required when 'via' is absent");
+  }
+  r.port = out->name;
+  return r;
+}
+
 void parse_routes(const field& f, gateway_config* cfg) {
   std::map<std::pair<uint32_t, uint8_t>, int> seen;  // prefix -> line
+  std::map<std::string, int> seen6;
   for (const field& rf : get_list(f, 0, 1 << 20)) {
     map_view m(rf, {"prefix", "via", "port"});
     route_config r;
     r.line = rf.line;
     const field& pf = m.require("prefix");
+    if (get_string(pf).find(':') != std::string::npos) {
+      r = parse_route6(pf, m.find("via"), m.find("port"), *cfg, &seen6);
+      r.line = rf.line;
+      cfg->routes.push_back(std::move(r));
+      continue;
+    }
     r.prefix = get_prefix(pf);
     if (r.prefix.addr & ~mask_of(r.prefix.len)) {
       pf.fail("host bits set in " + quoted(pf.node.Scalar()));
@@ -366,11 +454,31 @@ void parse_routes(const field& f, gateway_config* cfg) {
 
 void parse_neighbors(const field& f, gateway_config* cfg) {
   std::map<uint32_t, int> seen;  // address -> line
+  std::map<std::string, int> seen6;
   for (const field& nf : get_list(f, 0, 1 << 20)) {
     map_view m(nf, {"address", "mac", "port"});
     neighbor_config n;
     n.line = nf.line;
     const field& addr = m.require("address");
+    if (get_string(addr).find(':') != std::string::npos) {
+      n.v6 = true;
+      n.address6 = get_ipv6(addr);
+      if (n.address6.is_zero() || n.address6.is_multicast())
+        addr.fail(quoted(addr.node.Scalar()) + " cannot be a neighbour");
+      n.mac = get_unicast_mac(m.require("mac"));
+      const field& port = m.require("port");
+      const port_config& p = get_port_ref(port, *cfg);
+      n.port = p.name;
+      if (!n.address6.is_link_local() && !(p.address6 && p.address6->contains(n.address6)))
+        addr.fail(format_ipv6(n.address6) + " is not in the IPv6 subnet of port '" + p.name + "'");
+      auto [it6, inserted6] = seen6.emplace(format_ipv6(n.address6), n.line);
+      if (!inserted6) {
+        addr.fail("duplicate neighbor " + format_ipv6(n.address6) + " (first on line " +
+                  std::to_string(it6->second) + ")");
+      }
+      cfg->neighbors.push_back(std::move(n));
+      continue;
+    }
     n.address = get_ipv4(addr);
     n.mac = get_unicast_mac(m.require("mac"));
     const field& port = m.require("port");
@@ -649,6 +757,53 @@ bool parse_mac(const std::string& s, uint8_t out[6]) {
 std::string format_ipv4(uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
          std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
+}
+
+bool ipv6_prefix::contains(const ipv6_addr& a) const {
+  for (unsigned i = 0; i < len; i += 8) {
+    const unsigned bits = len - i < 8 ? len - i : 8;
+    const uint8_t mask = static_cast<uint8_t>(0xff00u >> bits);
+    if ((addr.b[i / 8] ^ a.b[i / 8]) & mask) return false;
+  }
+  return true;
+}
+
+// inet_pton's grammar (RFC 4291 2.2, embedded IPv4 included) is what users write.
+bool parse_ipv6(const std::string& s, ipv6_addr* out) {
+  return inet_pton(AF_INET6, s.c_str(), out->b) == 1;
+}
+
+bool parse_ipv6_prefix(const std::string& s, ipv6_prefix* out) {
+  size_t slash = s.find('/');
+  unsigned len = 0;
+  ipv6_addr a;
+  if (slash == std::string::npos || !parse_ipv6(s.substr(0, slash), &a) ||
+      !parse_digits(std::string_view(s).substr(slash + 1), 3, 128, 10, &len)) {
+    return false;
+  }
+  *out = {a, static_cast<uint8_t>(len)};
+  return true;
+}
+
+std::string format_ipv6(const ipv6_addr& a) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a.b, buf, sizeof buf);
+  return buf;
+}
+
+ipv6_addr ipv6_link_local_from_mac(const uint8_t mac[6]) {
+  ipv6_addr a;
+  a.b[0] = 0xfe;
+  a.b[1] = 0x80;
+  a.b[8] = mac[0] ^ 0x02;
+  a.b[9] = mac[1];
+  a.b[10] = mac[2];
+  a.b[11] = 0xff;
+  a.b[12] = 0xfe;
+  a.b[13] = mac[3];
+  a.b[14] = mac[4];
+  a.b[15] = mac[5];
+  return a;
 }
 
 }  // namespace ctgate

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,10 +26,40 @@ struct ipv4_prefix {
   uint8_t len = 0;
 };
 
+// An IPv6 address in network byte order, as in the packet. Aligned for the word loads of
+// hash functions (rte_jhash) and comparisons; never cast onto packet bytes (copied out).
+struct alignas(8) ipv6_addr {
+  uint8_t b[16] = {};
+  // As two 64-bit words: the defaulted comparison went byte by byte, 16 branches on the
+  // data plane's every IPv6 packet.
+  bool operator==(const ipv6_addr& o) const {
+    uint64_t x[2], y[2];
+    std::memcpy(x, b, 16);
+    std::memcpy(y, o.b, 16);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+  }
+  bool is_zero() const {
+    uint64_t x[2];
+    std::memcpy(x, b, 16);
+    return (x[0] | x[1]) == 0;
+  }
+  bool is_link_local() const { return b[0] == 0xfe && (b[1] & 0xc0) == 0x80; }  // fe80::/10
+  bool is_multicast() const { return b[0] == 0xff; }
+};
+
+struct ipv6_prefix {
+  ipv6_addr addr;
+  uint8_t len = 0;
+  bool contains(const ipv6_addr& a) const;
+};
+
 struct port_config {
   std::string name;     // unique, [a-z0-9_-]{1,15}
   std::string devargs;  // PCI address ("0000:3b:00.0") or vdev string ("net_tap0,iface=x")
   ipv4_prefix address;  // the gateway's own address on this port, with prefix length
+  // Its IPv6 address, if it has one. Every port also has its EUI-64 link-local address
+  // (fe80::/64 from its MAC, Linux's addrgenmode eui64), whether or not this is set.
+  std::optional<ipv6_prefix> address6;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;
@@ -43,6 +74,9 @@ struct route_config {
   uint32_t via = 0;  // next hop, host order; 0 = directly connected
   std::string port;  // optional: output port name; derived from `via` when empty
   int line = 0;
+  bool v6 = false;  // an IPv6 route: prefix6 and via6 instead of prefix and via
+  ipv6_prefix prefix6;
+  ipv6_addr via6;  // zero = directly connected
 };
 
 struct neighbor_config {
@@ -50,6 +84,8 @@ struct neighbor_config {
   std::string mac;       // "aa:bb:cc:dd:ee:ff"
   std::string port;      // port name
   int line = 0;
+  bool v6 = false;  // address6 instead of address
+  ipv6_addr address6;
 };
 
 // Linux's nf_conntrack_* defaults, in seconds.
@@ -176,5 +212,11 @@ bool parse_ipv4(const std::string& s, uint32_t* out);
 bool parse_ipv4_prefix(const std::string& s, ipv4_prefix* out);
 bool parse_mac(const std::string& s, uint8_t out[6]);
 std::string format_ipv4(uint32_t host_order_addr);
+bool parse_ipv6(const std::string& s, ipv6_addr* out);
+bool parse_ipv6_prefix(const std::string& s, ipv6_prefix* out);  // "2001:db8::1/64"
+std::string format_ipv6(const ipv6_addr& a);                     // RFC 5952, as inet_ntop
+// The EUI-64 link-local address of a MAC (RFC 4291 appendix A): fe80::, the MAC with the
+// universal/local bit flipped and ff:fe in its middle.
+ipv6_addr ipv6_link_local_from_mac(const uint8_t mac[6]);
 
 }  // namespace ctgate

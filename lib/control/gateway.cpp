@@ -60,10 +60,17 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     pi.prefix_len = p.address.len;
     pi.mtu = p.mtu;
     pi.zone = p.zone;
+    if (p.address6) {
+      pi.has_addr6 = true;
+      pi.addr6 = p.address6->addr;
+      pi.prefix6_len = p.address6->len;
+    }
+    uint8_t mac[6] = {};
     if (p.mac) {
-      parse_mac(*p.mac, pi.mac.b);
+      parse_mac(*p.mac, mac);
       pi.filter_mac = true;
     }
+    set_port_mac(pi, mac);
     gw->ports.push_back(pi);
   }
   gw->mbuf_pool =
@@ -92,16 +99,25 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
   result<std::unique_ptr<route_table>> rt = route_table::build(cfg, name + "_fib");
   if (!rt) return std::move(rt).error();
   gw->routes = std::move(*rt);
+  result<std::unique_ptr<route6_table>> rt6 = route6_table::build(cfg, name + "_fib6");
+  if (!rt6) return std::move(rt6).error();
+  gw->routes6 = std::move(*rt6);
   result<std::unique_ptr<neighbor_table>> nt = neighbor_table::create(name + "_neigh");
   if (!nt) return std::move(nt).error();
   gw->neighbors = std::move(*nt);
+  result<std::unique_ptr<neighbor6_table>> nt6 = neighbor6_table::create(name + "_neigh6");
+  if (!nt6) return std::move(nt6).error();
+  gw->neighbors6 = std::move(*nt6);
   for (const auto& n : cfg.neighbors) {
     mac_addr mac;
     parse_mac(n.mac, mac.b);
     uint16_t port = 0;
     for (size_t i = 0; i < cfg.ports.size(); i++)
       if (cfg.ports[i].name == n.port) port = static_cast<uint16_t>(i);
-    gw->neighbors->learn(n.address, mac, true, 0, port);
+    if (n.v6)
+      gw->neighbors6->learn(neigh6_key{n.address6, port}, mac, true, 0, port);
+    else
+      gw->neighbors->learn(n.address, mac, true, 0, port);
   }
   gw->hooks = std::make_unique<hook_registry>(gw->qs);
   if (result<void> ct = ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name); !ct)

@@ -169,7 +169,7 @@ result<void> start_port(gateway& gw, size_t idx) {
   if (!software_mac) {
     rte_ether_addr mac;
     rte_eth_macaddr_get(id, &mac);
-    std::memcpy(pi.mac.b, mac.addr_bytes, 6);
+    set_port_mac(pi, mac.addr_bytes);
   }
   pi.filter_mac = true;
   for (auto* w : gw.workers) {

@@ -39,6 +39,12 @@ rss_plan plan_rss(const rte_eth_dev_info& info, uint16_t queues) {
           "may be handled by another worker than its flow (counted as tcp_window_not_owner for "
           "TCP)";
   }
+  if (!(p.hf & RTE_ETH_RSS_IPV6)) {
+    // The same for IPv6: per packet type where the device has no "any IPv6 packet" type.
+    constexpr uint64_t k_per_type6 = RTE_ETH_RSS_FRAG_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_OTHER |
+                                     RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+    p.hf |= info.flow_type_rss_offloads & k_per_type6;
+  }
   constexpr uint64_t k_ipv4 = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 |
                               RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
                               RTE_ETH_RSS_NONFRAG_IPV4_UDP;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "config/config.h"
@@ -42,7 +43,14 @@ std::string rule_log_line(const gateway& gw, const nft_log_record& r) {
     std::snprintf(proto, sizeof(proto), "%02x%02x", r.mac[12], r.mac[13]);
     out += " MACSRC=" + mac(r.mac + 6) + " MACDST=" + mac(r.mac) + " MACPROTO=" + proto;
   }
-  out += " SRC=" + format_ipv4(ntohl(r.src)) + " DST=" + format_ipv4(ntohl(r.dst));
+  if (r.v6) {
+    ipv6_addr s, d;
+    std::memcpy(s.b, r.src6, 16);
+    std::memcpy(d.b, r.dst6, 16);
+    out += " SRC=" + format_ipv6(s) + " DST=" + format_ipv6(d);
+  } else {
+    out += " SRC=" + format_ipv4(ntohl(r.src)) + " DST=" + format_ipv4(ntohl(r.dst));
+  }
   if (r.n_ip_opts != 0) out += " OPT (" + hex_bytes(r.ip_opts, r.n_ip_opts) + ")";
   out += " PROTO=" + std::to_string(r.proto);
   if (r.proto == 6 || r.proto == 17) out += " SPT=" + port(r.sport) + " DPT=" + port(r.dport);

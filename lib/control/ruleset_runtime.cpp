@@ -224,8 +224,13 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
       if (cc.base) {
         lr->refs.push_back(std::make_unique<nft_chain_ref>(nft_chain_ref{lr->rs.get(), i}));
         std::string name = "nft " + lr->rs->ast.tables[cc.table].name + " " + cc.name;
+        // An inet table's chains see both families, an ip table's IPv4 only (as Linux
+        // registers them per family).
+        const uint8_t families = lr->rs->ast.tables[cc.table].fam == nft::family::inet
+                                     ? static_cast<uint8_t>(HOOK_FAM_IPV4 | HOOK_FAM_IPV6)
+                                     : static_cast<uint8_t>(HOOK_FAM_IPV4);
         result<int> id = ed.add(to_hook_point(cc.hook_point), cc.priority, name, nft_chain_hook,
-                                lr->refs.back().get(), lr->group);
+                                lr->refs.back().get(), lr->group, families);
         if (!id) return std::move(id).error();
       }
       // Linux registers conntrack when the first rule needing it is added,

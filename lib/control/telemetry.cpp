@@ -223,23 +223,22 @@ int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
-// `ip neigh` lines: "10.0.2.2 dev wan lladdr 02:00:00:00:02:02 REACHABLE".
-int cmd_neigh(const char*, const char*, rte_tel_data* d) {
-  rte_tel_data_start_dict(d);
+// One family's `ip neigh` lines: "10.0.2.2 dev wan lladdr 02:00:00:00:02:02 REACHABLE".
+template <typename Table, typename Format, typename Waited>
+size_t neigh_lines(const Table& table, Format format, Waited waited, std::string* text) {
   const uint32_t now = g_gw->clock.now_ms();
   const arp_config& arp = g_gw->cfg.arp;
-  std::string text;
   size_t count = 0;
-  g_gw->neighbors->for_each([&](uint32_t ip, uint64_t word, uint32_t confirmed, uint16_t port) {
-    std::string line = format_ipv4(ip);
+  table.for_each([&](const auto& ip, uint64_t word, uint32_t confirmed, uint16_t port) {
+    std::string line = format(ip);
     if (port < g_gw->ports.size()) line += " dev " + g_gw->ports[port].name;
-    if (word & neighbor_table::k_valid) {
+    if (word & Table::k_valid) {
       const mac_addr m = u64_to_mac(word);
       char mac[40];
       std::snprintf(mac, sizeof(mac), " lladdr %02x:%02x:%02x:%02x:%02x:%02x", m.b[0], m.b[1],
                     m.b[2], m.b[3], m.b[4], m.b[5]);
       line += mac;
-      if (word & neighbor_table::k_static)
+      if (word & Table::k_static)
         line += " PERMANENT";
       else if (now - confirmed <= arp.base_reachable_time_ms)
         line += " REACHABLE";
@@ -249,12 +248,28 @@ int cmd_neigh(const char*, const char*, rte_tel_data* d) {
       // Asked for, never answered: still resolving, or given up on.
       bool resolving = false;
       for (auto* w : g_gw->workers)
-        for (uint8_t i = 0; i < w->n_neigh_waits; i++) resolving |= w->neigh_waits[i].ip == ip;
+        for (uint8_t i = 0; i < w->n_neigh_waits; i++) resolving |= waited(w->neigh_waits[i], ip);
       line += resolving ? " INCOMPLETE" : " FAILED";
     }
-    text += line + "\n";
+    *text += line + "\n";
     count++;
   });
+  return count;
+}
+
+// `ip neigh`: IPv4's neighbours (ARP), then IPv6's (neighbour discovery).
+int cmd_neigh(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  std::string text;
+  size_t count = neigh_lines(
+      *g_gw->neighbors, [](uint32_t ip) { return format_ipv4(ip); },
+      [](const neigh_wait& nw, uint32_t ip) { return !nw.v6 && nw.ip == ip; }, &text);
+  count += neigh_lines(
+      *g_gw->neighbors6, [](const neigh6_key& k) { return format_ipv6(k.addr); },
+      [](const neigh_wait& nw, const neigh6_key& k) {
+        return nw.v6 && nw.ip6 == k.addr && nw.port == k.port;
+      },
+      &text);
   if (!write_reply_file(d, text)) return 0;
   rte_tel_data_add_dict_u64(d, "count", count);
   return 0;
@@ -535,7 +550,8 @@ int then_trim(const char* cmd, const char* params, rte_tel_data* d) {
 const telemetry_command k_commands[] = {
     {"/ctgate/info", cmd_info, "Gateway summary. No parameters"},
     {"/ctgate/ports", cmd_ports, "Per-port packet counts. No parameters"},
-    {"/ctgate/neigh", then_trim<cmd_neigh>, "Neighbour (ARP) table, as ip neigh. No parameters"},
+    {"/ctgate/neigh", then_trim<cmd_neigh>,
+     "Neighbour table (ARP and IPv6 ND), as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},
     {"/ctgate/counters", cmd_counters, "All data-plane counters summed"},

@@ -3,6 +3,7 @@
 // atomics. The control plane builds and destroys it (control/gateway.h).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
 #include "route/neighbor_table.h"
+#include "route/route6_table.h"
 #include "route/route_table.h"
 
 struct rte_mempool;
@@ -37,6 +39,12 @@ struct port_info {
   unsigned ifindex = 0;  // net_af_packet: the kernel interface the PMD bound to
   uint32_t addr = 0;     // host order
   uint8_t prefix_len = 0;
+  // IPv6: the configured address (if has_addr6) and the EUI-64 link-local address, derived
+  // from `mac` whenever it is set (set_port_mac).
+  bool has_addr6 = false;
+  uint8_t prefix6_len = 0;
+  ipv6_addr addr6;
+  ipv6_addr link_local;
   mac_addr mac;
   // Whether unicast frames to another MAC are dropped (Linux's
   // PACKET_OTHERHOST): set once the port has a MAC, from the device or from
@@ -46,6 +54,12 @@ struct port_info {
   uint16_t zone = 0;             // conntrack zone of what it receives (config ports[].zone)
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
 };
+
+// Sets a port's MAC and the link-local address that follows from it.
+inline void set_port_mac(port_info& p, const uint8_t mac[6]) {
+  std::copy(mac, mac + 6, p.mac.b);
+  p.link_local = ipv6_link_local_from_mac(mac);
+}
 
 inline bool is_attached(const port_info& p) {
   return std::atomic_ref<const bool>(p.attached).load(std::memory_order_acquire);
@@ -60,6 +74,8 @@ struct gateway {
   rte_rcu_qsbr* qs = nullptr;
   std::unique_ptr<route_table> routes;
   std::unique_ptr<neighbor_table> neighbors;
+  std::unique_ptr<route6_table> routes6;
+  std::unique_ptr<neighbor6_table> neighbors6;
   std::unique_ptr<hook_registry> hooks;
   ct::ct_runtime ct;
   log_mailbox mailbox;

@@ -10,6 +10,7 @@
 
 #include <rte_mbuf.h>
 
+#include "config/config.h"
 #include "packet/build.h"
 
 namespace ctgate {
@@ -20,6 +21,8 @@ inline constexpr uint16_t k_neigh_queue = 101;  // Linux's unres_qlen
 inline constexpr uint8_t k_neigh_waits = 8;     // neighbours resolving at once, per worker
 
 struct neigh_wait {
+  bool v6 = false;  // an IPv6 next hop: ip6, resolved by neighbour solicitation
+  ipv6_addr ip6;
   uint32_t ip = 0;  // next hop, host order
   uint16_t port = 0;
   uint8_t tries = 0;     // requests sent
@@ -34,6 +37,8 @@ struct neigh_wait {
 // asks for the neighbour if this is the first packet waiting for it. False
 // if every wait slot is taken (the caller drops the packet).
 bool neigh_enqueue(worker_ctx& w, rte_mbuf* m);
+// The same for an IPv6 packet, whose next hop is `nh`.
+bool neigh_enqueue6(worker_ctx& w, rte_mbuf* m, const ipv6_addr& nh);
 
 // Sends what waits for neighbours that have answered, asks again where it
 // is time, and gives up (host unreachable) after arp.mcast_solicit tries.
@@ -44,5 +49,9 @@ void neigh_tick(worker_ctx& w);
 // (arp.retrans_time_ms) unless `force`.
 void send_arp_request(worker_ctx& w, uint16_t port_idx, uint32_t target,
                       const mac_addr* unicast = nullptr, bool force = false);
+// IPv6's: a neighbour solicitation for `target` from `port_idx`'s link-local address, to the
+// target's solicited-node group, or to `unicast` (a probe). Rate-limited the same way.
+void send_ns(worker_ctx& w, uint16_t port_idx, const ipv6_addr& target,
+             const mac_addr* unicast = nullptr, bool force = false);
 
 }  // namespace ctgate

@@ -34,6 +34,19 @@ void send_generated(worker_ctx& w) {
     stage_tx(w, out, k);
   }
 
+  // ICMPv6 errors: the same, through the IPv6 hooks.
+  if (w.n_hooked_out6 > 0) {
+    rte_mbuf* out[k_max_burst];
+    uint16_t k = w.n_hooked_out6;
+    std::copy(w.hooked_out6, w.hooked_out6 + k, out);
+    w.n_hooked_out6 = 0;
+    w.counters.add(dp_counter::local_out, k);
+    k = stage_hook6(w, hook_point::output, out, k);
+    k = stage_route_output6(w, out, k);
+    k = stage_hook6(w, hook_point::postrouting, out, k);
+    stage_tx6(w, out, k);
+  }
+
   // Resets and ICMP errors built by reject, synproxy's cookies and window updates: routed and
   // sent directly, like Linux's nf_send_reset (they are answers, not new flows).
   if (w.n_local_out > 0) {
@@ -41,6 +54,26 @@ void send_generated(worker_ctx& w) {
     w.n_local_out = 0;
     stage_tx(w, w.local_out, k);
   }
+}
+
+// An IPv6 burst after parsing, through IPv6's stages and the hooks registered for IPv6
+// (docs/design/ipv6.md). What it generates is sent with the IPv4 burst's (process_parsed).
+void process_parsed6(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  n = stage_hook6(w, hook_point::prerouting, pkts, n);
+  rte_mbuf* local[k_max_burst];
+  uint16_t n_local = 0;
+  n = stage_route6(w, pkts, n, local, &n_local);
+  n = stage_forward6(w, pkts, n);
+  n = stage_hook6(w, hook_point::forward, pkts, n);
+  if (n_local > 0) {
+    n_local = stage_hook6(w, hook_point::input, local, n_local);
+    n_local = stage_local6(w, local, n_local);
+    n_local = stage_hook6(w, hook_point::output, local, n_local);
+    n_local = stage_route_output6(w, local, n_local);
+    for (uint16_t i = 0; i < n_local; i++) pkts[n++] = local[i];
+  }
+  n = stage_hook6(w, hook_point::postrouting, pkts, n);
+  stage_tx6(w, pkts, n);
 }
 
 // A burst after parsing: from prerouting's first callback, or, for packets handed off by
@@ -96,7 +129,11 @@ void begin_burst(worker_ctx& w) {
 void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   begin_burst(w);
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
-  n = stage_parse(w, pkts, n);
+  rte_mbuf* v6[k_max_burst];
+  uint16_t n6 = 0;
+  n = stage_parse(w, pkts, n, v6, &n6);
+  if (n6 != 0) [[unlikely]]
+    process_parsed6(w, v6, n6);
   process_parsed(w, pkts, n, nullptr);
 }
 

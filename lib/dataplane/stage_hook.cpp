@@ -39,7 +39,9 @@ void trace_hook(worker_ctx& w, hook_point hp, const hook_entry& e, rte_mbuf** pk
     r.hook = static_cast<uint8_t>(hp);
     r.hook_id = e.id;
     r.verdict = static_cast<uint8_t>(v[i]);
-    std::strncpy(r.name, e.name, sizeof(r.name) - 1);
+    // The first bytes of the name (a longer one is cut; the record's last byte stays 0).
+    static_assert(sizeof(r.name) < sizeof(e.name));
+    std::memcpy(r.name, e.name, sizeof(r.name) - 1);
     trace_event(w, pkts[i], r);
   }
 }
@@ -50,21 +52,15 @@ bool any_traced(rte_mbuf** pkts, uint16_t n) {
   return false;
 }
 
-}  // namespace
-
-uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
-  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
-  uint16_t first = 0;
-  if (from != nullptr) {
-    while (first < chain.n && chain.e[first].fn != from) first++;
-    // Gone since (conntrack unregistered): what would have run after it.
-    if (first == chain.n)
-      for (first = 0; first < chain.n && chain.e[first].priority < PRI_CONNTRACK;) first++;
-  }
+// Every callback from the first one (`first`) for packets of `family`, over the burst.
+template <uint8_t family>
+uint16_t run_chain(worker_ctx& w, hook_point hp, const hook_snapshot::chain& chain, uint16_t first,
+                   rte_mbuf** pkts, uint16_t n) {
   verdict v[k_max_burst];
   bool tracing = w.gw->tracing.load(std::memory_order_relaxed);
   for (uint16_t c = first; c < chain.n && n > 0; c++) {
     const hook_entry& e = chain.e[c];
+    if (!(e.families & family)) continue;  // once per callback and burst
     std::fill(v, v + n, verdict::accept);
     w.hook_pkts[e.id].add(n);
     uint16_t rejected = e.fn(e, w, pkts, n, v);
@@ -77,6 +73,24 @@ uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t
     n = kept;
   }
   return n;
+}
+
+}  // namespace
+
+uint16_t stage_hook6(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
+  return run_chain<HOOK_FAM_IPV6>(w, hp, w.hooks->chains[static_cast<int>(hp)], 0, pkts, n);
+}
+
+uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
+  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+  uint16_t first = 0;
+  if (from != nullptr) {
+    while (first < chain.n && chain.e[first].fn != from) first++;
+    // Gone since (conntrack unregistered): what would have run after it.
+    if (first == chain.n)
+      for (first = 0; first < chain.n && chain.e[first].priority < PRI_CONNTRACK;) first++;
+  }
+  return run_chain<HOOK_FAM_IPV4>(w, hp, chain, first, pkts, n);
 }
 
 uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {

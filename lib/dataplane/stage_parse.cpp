@@ -12,6 +12,7 @@ namespace {
 constexpr dp_counter k_parse_drop[] = {
     dp_counter::rx,  // ipv4 (unused)
     dp_counter::rx,  // arp (unused)
+    dp_counter::rx,  // ipv6 (unused)
     dp_counter::drop_runt,
     dp_counter::drop_unsupported_ethertype,
     dp_counter::drop_ip_truncated,
@@ -19,6 +20,11 @@ constexpr dp_counter k_parse_drop[] = {
     dp_counter::drop_ip_bad_ihl,
     dp_counter::drop_ip_bad_total_len,
     dp_counter::drop_ip_bad_checksum,
+    dp_counter::drop_ip6_truncated,
+    dp_counter::drop_ip6_bad_payload_len,
+    dp_counter::drop_ip6_ext_truncated,
+    dp_counter::drop_ip6_ext_too_many,
+    dp_counter::drop_ip6_hbh_not_first,
 };
 static_assert(sizeof(k_parse_drop) / sizeof(k_parse_drop[0]) ==
               static_cast<size_t>(parse_result::count_));
@@ -42,8 +48,9 @@ l2_class classify(const uint8_t* frame, const port_info& port) {
 
 }  // namespace
 
-uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
-  uint16_t kept = 0;
+uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, uint16_t* n6) {
+  uint16_t kept = 0, kept6 = 0;
+  *n6 = 0;
   uint8_t flags_seen = 0;
   w.frags_in_burst = false;
   if (n == 0) return 0;
@@ -65,7 +72,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
                                  !csum_known, meta);
     meta->in_port = in_port;
     meta->zone = port.zone;
-    if (r == parse_result::ipv4 || r == parse_result::arp) {
+    if (r <= parse_result::ipv6) {  // ipv4, arp or ipv6: a frame kept
       const l2_class l2 = classify(rte_pktmbuf_mtod(m, const uint8_t*), port);
       if (l2 == l2_class::other_host) [[unlikely]] {
         pkt_drop(w, m, dp_counter::drop_other_host);
@@ -81,6 +88,12 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
         rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
       flags_seen |= meta->flags;
       pkts[kept++] = m;
+    } else if (r == parse_result::ipv6) {
+      // The same for IPv6's payload length (ip6_rcv_core's pskb_trim_rcsum).
+      uint32_t end = meta->l4_off + meta->l4_len;
+      if (rte_pktmbuf_pkt_len(m) > end)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
+      v6[kept6++] = m;
     } else if (r == parse_result::arp) {
       stage_arp(w, m);
     } else {
@@ -88,6 +101,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     }
   }
   w.frags_in_burst = flags_seen & PKT_F_FRAGMENT;
+  *n6 = kept6;
   return kept;
 }
 

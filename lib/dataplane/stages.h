@@ -15,9 +15,13 @@
 namespace ctgate {
 
 uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
-// Parses; ARP is answered/learned here and consumed. Returns IPv4 packets.
-uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Parses; ARP is answered/learned here and consumed. Returns IPv4 packets; IPv6 ones go to
+// v6 (*n6 of them), in order.
+uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, uint16_t* n6);
 void stage_arp(worker_ctx& w, rte_mbuf* m);
+// Neighbour discovery to the gateway (an ICMPv6 message of types 133-137, checksum checked):
+// answered and learned here, consumed.
+void stage_nd(worker_ctx& w, rte_mbuf* m);
 // Runs every callback of a hook point over the burst.
 uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
 // The same from the first callback `from` (null: all of them), for packets that ran the ones
@@ -41,6 +45,23 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 void stage_tx_flush(worker_ctx& w);
 // Sends one fully built frame on a port (ARP replies and requests).
 void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
+
+// IPv6's stages (docs/design/ipv6.md): the same path over an IPv6 burst.
+// The hooks' callbacks registered for IPv6 (an inet table's chains).
+uint16_t stage_hook6(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
+// Looks destinations up (rte_fib6; link-local and multicast by port); local packets go to
+// `local`, forwarded ones stay in pkts.
+uint16_t stage_route6(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,
+                      uint16_t* n_local);
+// Routes IPv6 packets the gateway generated (a link-local destination: out the port the
+// packet they answer came in on, meta->in_port).
+uint16_t stage_route_output6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Hop limit and MTU (packet too big: IPv6 is never fragmented on the way).
+uint16_t stage_forward6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Local delivery: neighbour discovery (consumed), echo answered in place; returns replies.
+uint16_t stage_local6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Next-hop resolution (neighbour discovery), L2 rewrite and buffered TX.
+uint16_t stage_tx6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 
 // One RX burst through the whole pipeline (used by the worker loop, tests
 // and benchmarks). `pkts` holds n received packets of port `port`.

@@ -38,6 +38,8 @@ struct nft_log_record {
   uint8_t mac[14] = {};       // flags ether: destination, source, EtherType, as on the wire
   uint8_t ip_opts[40] = {};   // flags ip options
   uint8_t tcp_opts[40] = {};  // flags tcp options
+  bool v6 = false;            // an IPv6 packet: src6 and dst6 instead of src and dst
+  uint8_t src6[16] = {}, dst6[16] = {};
 };
 
 // Single-producer (the worker), single-consumer (the control thread) ring.
@@ -114,6 +116,8 @@ struct alignas(64) worker_ctx {
   // ip_local_out: ICMP errors, synproxy's SYN to the server.
   rte_mbuf* hooked_out[k_max_burst] = {};
   uint16_t n_hooked_out = 0;
+  rte_mbuf* hooked_out6[k_max_burst] = {};  // the same for IPv6 (ICMPv6 errors)
+  uint16_t n_hooked_out6 = 0;
   icmp_peer icmp_peers[k_icmp_peers];     // per-destination ICMP error rate limit
   neigh_wait neigh_waits[k_neigh_waits];  // packets waiting for their next hop's MAC
   uint8_t n_neigh_waits = 0;
@@ -204,6 +208,18 @@ inline bool hooked_out_has_room(worker_ctx& w) {
 inline bool queue_hooked_out(worker_ctx& w, rte_mbuf* mb) {
   if (!hooked_out_has_room(w)) return false;
   w.hooked_out[w.n_hooked_out++] = mb;
+  return true;
+}
+
+// The same for IPv6 packets, which run the IPv6 hooks.
+inline bool hooked_out6_has_room(worker_ctx& w) {
+  if (w.n_hooked_out6 < k_max_burst) return true;
+  w.counters.add(dp_counter::local_out_full);
+  return false;
+}
+inline bool queue_hooked_out6(worker_ctx& w, rte_mbuf* mb) {
+  if (!hooked_out6_has_room(w)) return false;
+  w.hooked_out6[w.n_hooked_out6++] = mb;
   return true;
 }
 

@@ -43,6 +43,11 @@ enum hook_priority : int32_t {
 
 struct hook_entry;
 
+// The packet families a callback is for (Linux registers hooks per family: an ip table's
+// chains see IPv4, an inet table's both). Bursts are one family: an IPv6 burst runs the
+// callbacks that have HOOK_FAM_IPV6.
+enum : uint8_t { HOOK_FAM_IPV4 = 1u << 0, HOOK_FAM_IPV6 = 1u << 1 };
+
 // A callback processes a whole burst. v[] arrives all `accept`; the callback
 // sets drop or stolen for the packets it rejects or takes, and returns how
 // many it did not accept (0 lets the runner skip compaction). It must not
@@ -59,8 +64,9 @@ struct hook_entry {
   hook_fn fn;
   void* priv;
   int32_t priority;
-  uint16_t id;     // registration id, 1..k_max_hook_ids-1, stable while registered
-  uint32_t group;  // who registered it: 0 built-ins, others e.g. a ruleset generation
+  uint16_t id;       // registration id, 1..k_max_hook_ids-1, stable while registered
+  uint32_t group;    // who registered it: 0 built-ins, others e.g. a ruleset generation
+  uint8_t families;  // HOOK_FAM_* bits
   char name[k_hook_name_len];
 };
 

@@ -20,9 +20,9 @@ hook_registry::hook_registry(rte_rcu_qsbr* qs) : qs_(qs), cur_(new hook_snapshot
 hook_registry::~hook_registry() { delete cur_.load(std::memory_order_relaxed); }
 
 result<int> hook_registry::add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                               void* priv, uint32_t group) {
+                               void* priv, uint32_t group, uint8_t families) {
   lock_guard lock(mu_);
-  result<int> id = add_locked(hp, priority, name, fn, priv, group);
+  result<int> id = add_locked(hp, priority, name, fn, priv, group, families);
   if (id) publish_locked();
   return id;
 }
@@ -36,7 +36,7 @@ void hook_registry::remove_group_locked(uint32_t group) {
 }
 
 result<int> hook_registry::add_locked(hook_point hp, int32_t priority, const std::string& name,
-                                      hook_fn fn, void* priv, uint32_t group) {
+                                      hook_fn fn, void* priv, uint32_t group, uint8_t families) {
   auto& chain = chains_[static_cast<int>(hp)];
   if (chain.size() >= k_max_hooks_per_point) {
     return error{.message = std::string("too many callbacks on ") + hook_point_name(hp)};
@@ -56,6 +56,7 @@ result<int> hook_registry::add_locked(hook_point hp, int32_t priority, const std
   e.priority = priority;
   e.id = id;
   e.group = group;
+  e.families = families;
   std::strncpy(e.name, name.c_str(), k_hook_name_len - 1);
   // Linux's rule: insert before the first entry with priority >= ours.
   auto pos = std::find_if(chain.begin(), chain.end(),

@@ -30,7 +30,7 @@ class hook_registry {
   // (nf_hook_entries_grow): among equal priorities the later registration
   // runs first. Returns the id (> 0). Arguments in editor::add's order.
   result<int> add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn, void* priv,
-                  uint32_t group = 0);
+                  uint32_t group = 0, uint8_t families = HOOK_FAM_IPV4);
   bool remove(int id);
 
   // Several changes published as one snapshot: workers see all or none.
@@ -40,8 +40,9 @@ class hook_registry {
     // edit(), which holds the registry lock: the analysis cannot follow
     // that through the callback, so these two are exempt.
     result<int> add(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                    void* priv, uint32_t group = 0) CTGATE_NO_THREAD_SAFETY_ANALYSIS {
-      return r_.add_locked(hp, priority, name, fn, priv, group);
+                    void* priv, uint32_t group = 0,
+                    uint8_t families = HOOK_FAM_IPV4) CTGATE_NO_THREAD_SAFETY_ANALYSIS {
+      return r_.add_locked(hp, priority, name, fn, priv, group, families);
     }
     void remove_group(uint32_t group) CTGATE_NO_THREAD_SAFETY_ANALYSIS {
       r_.remove_group_locked(group);
@@ -88,7 +89,7 @@ class hook_registry {
 
  private:
   result<int> add_locked(hook_point hp, int32_t priority, const std::string& name, hook_fn fn,
-                         void* priv, uint32_t group) CTGATE_REQUIRES(mu_);
+                         void* priv, uint32_t group, uint8_t families) CTGATE_REQUIRES(mu_);
   void remove_group_locked(uint32_t group) CTGATE_REQUIRES(mu_);
   void publish_locked() CTGATE_REQUIRES(mu_);
 

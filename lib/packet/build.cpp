@@ -9,6 +9,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include "packet/cksum.h"
+
 namespace ctgate {
 
 namespace {
@@ -89,6 +91,67 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
       ih->icmp_ident = rte_cpu_to_be_16(s.icmp_id);
       ih->icmp_seq_nb = rte_cpu_to_be_16(s.icmp_seq);
       ih->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(ih, l4len));
+      break;
+    }
+    default: break;
+  }
+  return frame;
+}
+
+size_t build_frame6(const pkt_spec6& s, uint8_t* buf, size_t cap) {
+  const size_t l4h = s.proto == IPPROTO_ICMPV6 ? 8 : l4_header_len(s.proto);
+  const size_t l4len = l4h + s.payload_len;
+  const size_t payload = s.ext_len + l4len;
+  const size_t len = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + payload;
+  const size_t frame = len < s.min_frame ? s.min_frame : len;
+  if (frame > cap || payload > 65535) return 0;
+  std::memset(buf, 0, frame);
+  write_eth(buf, s.dst_mac, s.src_mac, RTE_ETHER_TYPE_IPV6);
+  uint8_t* ip = buf + sizeof(rte_ether_hdr);
+  const uint32_t vtc = rte_cpu_to_be_32(6u << 28 | uint32_t{s.traffic_class} << 20);
+  std::memcpy(ip, &vtc, 4);
+  const uint16_t plen = rte_cpu_to_be_16(static_cast<uint16_t>(payload));
+  std::memcpy(ip + 4, &plen, 2);
+  ip[6] = s.ext_len != 0 ? s.ext_first : s.proto;
+  ip[7] = s.hop_limit;
+  std::memcpy(ip + 8, s.src, 16);
+  std::memcpy(ip + 24, s.dst, 16);
+  if (s.ext_len != 0) std::memcpy(ip + 40, s.ext, s.ext_len);
+  uint8_t* l4 = ip + 40 + s.ext_len;
+  if (s.payload != nullptr) std::memcpy(l4 + l4h, s.payload, s.payload_len);
+  auto put16 = [](uint8_t* at, uint16_t v) {
+    v = rte_cpu_to_be_16(v);
+    std::memcpy(at, &v, 2);
+  };
+  switch (s.proto) {
+    case IPPROTO_TCP: {
+      auto* th = reinterpret_cast<rte_tcp_hdr*>(l4);
+      th->src_port = rte_cpu_to_be_16(s.sport);
+      th->dst_port = rte_cpu_to_be_16(s.dport);
+      th->sent_seq = rte_cpu_to_be_32(s.seq);
+      th->recv_ack = rte_cpu_to_be_32(s.ack);
+      th->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) / 4) << 4);
+      th->tcp_flags = s.tcp_flags;
+      th->rx_win = rte_cpu_to_be_16(s.window);
+      th->cksum = ipv6_l4_cksum(ip, l4, l4len, IPPROTO_TCP);
+      break;
+    }
+    case IPPROTO_UDP: {
+      put16(l4, s.sport);
+      put16(l4 + 2, s.dport);
+      put16(l4 + 4, static_cast<uint16_t>(l4len));
+      uint16_t c = ipv6_l4_cksum(ip, l4, l4len, IPPROTO_UDP);
+      if (c == 0) c = 0xffff;
+      std::memcpy(l4 + 6, &c, 2);
+      break;
+    }
+    case IPPROTO_ICMPV6: {
+      l4[0] = s.icmp_type;
+      l4[1] = s.icmp_code;
+      put16(l4 + 4, s.icmp_id);
+      put16(l4 + 6, s.icmp_seq);
+      const uint16_t c = ipv6_l4_cksum(ip, l4, l4len, IPPROTO_ICMPV6);
+      std::memcpy(l4 + 2, &c, 2);
       break;
     }
     default: break;

@@ -108,4 +108,19 @@ inline uint16_t ipv4_l4_cksum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_
   return static_cast<uint16_t>(~ipv4_l4_sum(ip, l4, l4_len, proto));
 }
 
+// The IPv6 upper-layer checksum (RFC 8200 8.1) of `l4_len` bytes at l4, whose checksum field
+// is zero, under the pseudo header of `ip6` (the 40-byte header: its addresses) and `proto`.
+inline uint16_t ipv6_l4_cksum(const void* ip6, const void* l4, size_t l4_len, uint8_t proto) {
+  uint64_t s = cksum_add(0, static_cast<const uint8_t*>(ip6) + 8, 32);
+  s += rte_cpu_to_be_32(static_cast<uint32_t>(l4_len)) + uint64_t{rte_cpu_to_be_32(proto)};
+  return static_cast<uint16_t>(~cksum_fold(cksum_add(s, l4, l4_len)));
+}
+
+// Whether an upper-layer segment (checksum field included) sums right under the pseudo header.
+inline bool ipv6_l4_cksum_ok(const void* ip6, const void* l4, size_t l4_len, uint8_t proto) {
+  uint64_t s = cksum_add(0, static_cast<const uint8_t*>(ip6) + 8, 32);
+  s += rte_cpu_to_be_32(static_cast<uint32_t>(l4_len)) + uint64_t{rte_cpu_to_be_32(proto)};
+  return cksum_fold(cksum_add(s, l4, l4_len)) == 0xffff;
+}
+
 }  // namespace ctgate

@@ -42,6 +42,27 @@ inline constexpr uint8_t frag_needed = 4;
 inline constexpr uint8_t pkt_filtered = 13;  // communication administratively prohibited
 }  // namespace icmp
 
+// ICMPv6 types ctgate reads or writes (RFC 4443, RFC 4861).
+namespace icmp6 {
+inline constexpr uint8_t dest_unreach = 1;
+inline constexpr uint8_t pkt_too_big = 2;
+inline constexpr uint8_t time_exceeded = 3;
+inline constexpr uint8_t param_problem = 4;
+inline constexpr uint8_t echo_request = 128;
+inline constexpr uint8_t echo_reply = 129;
+inline constexpr uint8_t router_solicit = 133;
+inline constexpr uint8_t router_advert = 134;
+inline constexpr uint8_t neighbour_solicit = 135;
+inline constexpr uint8_t neighbour_advert = 136;
+inline constexpr uint8_t redirect = 137;
+// dest_unreach codes
+inline constexpr uint8_t no_route = 0;
+inline constexpr uint8_t adm_prohibited = 1;
+inline constexpr uint8_t beyond_scope = 2;
+inline constexpr uint8_t addr_unreach = 3;
+inline constexpr uint8_t port_unreach = 4;
+}  // namespace icmp6
+
 struct l4_info {
   uint8_t proto = 0;
   uint8_t tcp_flags = 0;  // TCPF_* bits

@@ -14,16 +14,28 @@ namespace ctgate {
 enum class parse_result : uint8_t {
   ipv4 = 0,  // meta filled
   arp,       // ARP for the arp stage (meta.l3_off set)
-  runt,      // shorter than an Ethernet header
+  ipv6,      // meta filled, PKT_F_IPV6 set; addresses are read from the header
+  runt,  // (the three above are the frames kept: one comparison tells them apart)      // shorter
+         // than an Ethernet header
   unsupported_ethertype,
   ip_truncated,  // shorter than 20 bytes of IPv4 header
   ip_bad_version,
   ip_bad_ihl,        // IHL < 5 or header beyond the frame
   ip_bad_total_len,  // total length < IHL*4 or beyond the frame
   ip_bad_checksum,
+  ip6_truncated,        // shorter than 40 bytes of IPv6 header
+  ip6_bad_payload_len,  // payload length 0 (a jumbogram) or beyond the frame
+  ip6_ext_truncated,    // an extension header runs past the payload
+  ip6_ext_too_many,     // more than k_max_ipv6_ext extension headers
+  ip6_hbh_not_first,    // a hop-by-hop options header after another header (RFC 8200 4.1)
   count_,
 };
 const char* parse_result_name(parse_result r);
+
+// Extension headers an IPv6 packet may carry before its upper layer: enough for every
+// legitimate chain (RFC 8200 4.1 lists six, the destination options header twice), few enough
+// that a chain of small headers cannot make parsing cost much.
+inline constexpr unsigned k_max_ipv6_ext = 8;
 
 // Parses `len` bytes at `frame`. Fills every field of *m that parsing owns
 // (offsets, addresses, ports, l4 info, flags, l4_invalid) and clears ct, mark,

@@ -21,21 +21,24 @@ mac_addr u64_to_mac(uint64_t w) {
   return m;
 }
 
-neighbor_table::~neighbor_table() {
+template <typename Key>
+neighbor_table_t<Key>::~neighbor_table_t() {
   if (hash_ != nullptr) rte_hash_free(hash_);
   delete[] slots_;
 }
 
-result<std::unique_ptr<neighbor_table>> neighbor_table::create(const std::string& name) {
+template <typename Key>
+result<std::unique_ptr<neighbor_table_t<Key>>> neighbor_table_t<Key>::create(
+    const std::string& name) {
   rte_hash_parameters p{};
   p.name = name.c_str();
   p.entries = k_capacity;
-  p.key_len = sizeof(uint32_t);
+  p.key_len = sizeof(Key);
   p.hash_func = rte_jhash;
   p.socket_id = SOCKET_ID_ANY;
   p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD;
   // The constructor is private: make_unique cannot reach it.
-  std::unique_ptr<neighbor_table> t(new neighbor_table());
+  std::unique_ptr<neighbor_table_t> t(new neighbor_table_t());
   t->hash_ = rte_hash_create(&p);
   if (t->hash_ == nullptr) {
     return error{.message =
@@ -45,7 +48,8 @@ result<std::unique_ptr<neighbor_table>> neighbor_table::create(const std::string
   return t;
 }
 
-bool neighbor_table::lookup(uint32_t ip, mac_addr* mac, uint32_t* confirmed) const {
+template <typename Key>
+bool neighbor_table_t<Key>::lookup(const Key& ip, mac_addr* mac, uint32_t* confirmed) const {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
   const slot& s = slots_[reinterpret_cast<uintptr_t>(data)];
@@ -57,7 +61,8 @@ bool neighbor_table::lookup(uint32_t ip, mac_addr* mac, uint32_t* confirmed) con
   return true;
 }
 
-int32_t neighbor_table::find_or_add(uint32_t ip) {
+template <typename Key>
+int32_t neighbor_table_t<Key>::find_or_add(const Key& ip) {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) >= 0)
     return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
@@ -79,8 +84,9 @@ int32_t neighbor_table::find_or_add(uint32_t ip) {
   return static_cast<int32_t>(idx);
 }
 
-bool neighbor_table::learn(uint32_t ip, const mac_addr& mac, bool is_static, uint32_t now_ms,
-                           uint16_t port) {
+template <typename Key>
+bool neighbor_table_t<Key>::learn(const Key& ip, const mac_addr& mac, bool is_static,
+                                  uint32_t now_ms, uint16_t port) {
   int32_t idx = find_or_add(ip);
   if (idx < 0) return false;
   slot& s = slots_[idx];
@@ -93,8 +99,9 @@ bool neighbor_table::learn(uint32_t ip, const mac_addr& mac, bool is_static, uin
   return true;
 }
 
-bool neighbor_table::update_if_known(uint32_t ip, const mac_addr& mac, uint32_t now_ms,
-                                     uint16_t port) {
+template <typename Key>
+bool neighbor_table_t<Key>::update_if_known(const Key& ip, const mac_addr& mac, uint32_t now_ms,
+                                            uint16_t port) {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
   const uint64_t w = slots_[reinterpret_cast<uintptr_t>(data)].word.load(std::memory_order_acquire);
@@ -102,7 +109,8 @@ bool neighbor_table::update_if_known(uint32_t ip, const mac_addr& mac, uint32_t 
   return learn(ip, mac, false, now_ms, port);
 }
 
-uint32_t neighbor_table::forget_port(uint16_t port) {
+template <typename Key>
+uint32_t neighbor_table_t<Key>::forget_port(uint16_t port) {
   uint32_t forgotten = 0;
   const uint32_t n = count_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
@@ -116,14 +124,16 @@ uint32_t neighbor_table::forget_port(uint16_t port) {
   return forgotten;
 }
 
-uint32_t neighbor_table::confirmed_ms(uint32_t ip) const {
+template <typename Key>
+uint32_t neighbor_table_t<Key>::confirmed_ms(const Key& ip) const {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return 0;
   return slots_[reinterpret_cast<uintptr_t>(data)].confirmed_ms.load(std::memory_order_relaxed);
 }
 
-bool neighbor_table::should_request(uint32_t ip, uint32_t now_ms, uint32_t interval_ms,
-                                    uint16_t port) {
+template <typename Key>
+bool neighbor_table_t<Key>::should_request(const Key& ip, uint32_t now_ms, uint32_t interval_ms,
+                                           uint16_t port) {
   int32_t idx = find_or_add(ip);
   if (idx < 0) return false;
   slot& s = slots_[idx];
@@ -134,5 +144,19 @@ bool neighbor_table::should_request(uint32_t ip, uint32_t now_ms, uint32_t inter
   return s.next_request_ms.compare_exchange_strong(next, now_ms + interval_ms,
                                                    std::memory_order_relaxed);
 }
+
+template <typename Key>
+bool neighbor_table_t<Key>::confirm(const Key& ip, uint32_t now_ms) {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
+  slot& s = slots_[reinterpret_cast<uintptr_t>(data)];
+  const uint64_t w = s.word.load(std::memory_order_acquire);
+  if (!(w & k_valid) || (w & k_static)) return false;
+  s.confirmed_ms.store(now_ms, std::memory_order_relaxed);
+  return true;
+}
+
+template class neighbor_table_t<uint32_t>;
+template class neighbor_table_t<neigh6_key>;
 
 }  // namespace ctgate

@@ -39,6 +39,7 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
     }
   }
   for (const auto& r : cfg.routes) {
+    if (r.v6) continue;  // route6_table's
     int port = port_index(cfg, r.port);
     if (port < 0) {
       return error{.file = cfg.source_file,

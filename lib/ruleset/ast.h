@@ -48,8 +48,9 @@ enum class field : uint8_t {
   udp_dport,
   th_sport,  // transport header (tcp or udp) port: `th dport`
   th_dport,
-  tcp_flags,  // u8, TCPF_* bits
-  icmp_type,  // u8
+  tcp_flags,    // u8, TCPF_* bits
+  icmp_type,    // u8
+  icmpv6_type,  // u8: an ICMPv6 message's type (IPv6 packets of inet tables)
   // IPv4 header fields, as numbers.
   ip_ttl,             // u8
   ip_length,          // u16: total length
@@ -166,6 +167,9 @@ struct match {
   location loc;
   // f == numgen or jhash: the generator's parameters, in a statement's fields (one element).
   std::vector<statement> gen;
+  // A dependency nft adds and its listing leaves out (`meta nfproto ipv4` in front of an inet
+  // rule's `reject with icmp ...`): evaluated, never printed.
+  bool hidden = false;
 };
 
 enum class stmt_kind : uint8_t {
@@ -268,7 +272,8 @@ struct statement {
   uint8_t log_level = 4;   // log level: syslog's numbers, emerg 0 ... debug 7 (warn, 4: nft's)
   uint8_t log_flags = 0;   // log flags: LOG_F_* below
   reject_kind reject = reject_kind::icmp_port_unreachable;
-  uint64_t rate = 0;  // limit rate N/unit
+  bool reject_icmp4 = false;  // `reject with icmp ...`: IPv4's ICMP by name (not icmpx)
+  uint64_t rate = 0;          // limit rate N/unit
   rate_unit unit = rate_unit::second;
   uint32_t burst = 0;    // limit ... burst M packets (0 = nft's default of 5)
   bool over = false;     // limit rate over N/unit

@@ -44,6 +44,27 @@ constexpr std::array<name_value, 15> kIcmpTypes = {{{"echo-reply", 0},
                                                     {"address-mask-request", 17},
                                                     {"address-mask-reply", 18}}};
 
+// nft's icmpv6_type names (src/proto.c, icmp6_type_tbl), in value order.
+constexpr std::array<name_value, 19> kIcmpv6Types = {{{"destination-unreachable", 1},
+                                                      {"packet-too-big", 2},
+                                                      {"time-exceeded", 3},
+                                                      {"parameter-problem", 4},
+                                                      {"echo-request", 128},
+                                                      {"echo-reply", 129},
+                                                      {"mld-listener-query", 130},
+                                                      {"mld-listener-report", 131},
+                                                      {"mld-listener-done", 132},
+                                                      {"mld-listener-reduction", 132},
+                                                      {"nd-router-solicit", 133},
+                                                      {"nd-router-advert", 134},
+                                                      {"nd-neighbor-solicit", 135},
+                                                      {"nd-neighbor-advert", 136},
+                                                      {"nd-redirect", 137},
+                                                      {"router-renumbering", 138},
+                                                      {"ind-neighbor-solicit", 141},
+                                                      {"ind-neighbor-advert", 142},
+                                                      {"mld2-listener-report", 143}}};
+
 // The first name of a value is the one printed (nft prints /etc/protocols names).
 constexpr std::array<name_value, 19> kProtocols = {{{"icmp", 1},
                                                     {"igmp", 2},
@@ -143,6 +164,7 @@ constexpr std::array<name_value, 42> kServices = {{{"ftp-data", 20},
 std::span<const name_value> tcp_flag_names() { return kTcpFlags; }
 std::span<const name_value> ct_state_names() { return kCtStates; }
 std::span<const name_value> icmp_type_names() { return kIcmpTypes; }
+std::span<const name_value> icmpv6_type_names() { return kIcmpv6Types; }
 std::span<const name_value> protocol_names() { return kProtocols; }
 std::span<const name_value> service_names() { return kServices; }
 
@@ -150,6 +172,7 @@ std::span<const name_value> names_of(vkind k) {
   switch (k) {
     case vkind::proto: return kProtocols;
     case vkind::icmp: return kIcmpTypes;
+    case vkind::icmpv6: return kIcmpv6Types;
     case vkind::state: return kCtStates;
     case vkind::flags: return kTcpFlags;
     case vkind::nfproto: return kNfprotos;
@@ -167,6 +190,7 @@ const char* noun_of(vkind k) {
   switch (k) {
     case vkind::proto: return "protocol";
     case vkind::icmp: return "ICMP type";
+    case vkind::icmpv6: return "ICMPv6 type";
     case vkind::state: return "ct state";
     case vkind::flags: return "TCP flag";
     case vkind::nfproto: return "nfproto";
@@ -334,6 +358,7 @@ const char* field_name(field f) {
     case field::th_dport: return "th dport";
     case field::tcp_flags: return "tcp flags";
     case field::icmp_type: return "icmp type";
+    case field::icmpv6_type: return "icmpv6 type";
   }
   return "?";
 }
@@ -390,6 +415,9 @@ constexpr std::string_view kUdpKnown[] = {"length", "checksum"};
 constexpr field_entry kThFields[] = {{"sport", field::th_sport}, {"dport", field::th_dport}};
 constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}};
 constexpr std::string_view kIcmpKnown[] = {"code", "checksum", "id", "sequence", "gateway", "mtu"};
+constexpr field_entry kIcmpv6Fields[] = {{"type", field::icmpv6_type}};
+constexpr std::string_view kIcmpv6Known[] = {"code", "checksum",  "id",    "sequence",
+                                             "mtu",  "max-delay", "taddr", "daddr"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"ip",
@@ -405,6 +433,7 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
     {"icmp", {kIcmpFields, kIcmpKnown, "type"}},
+    {"icmpv6", {kIcmpv6Fields, kIcmpv6Known, "type"}},
 };
 
 }  // namespace
@@ -424,6 +453,7 @@ uint8_t l4_proto_of(field f) {
     case field::udp_sport:
     case field::udp_dport: return 17;
     case field::icmp_type: return 1;
+    case field::icmpv6_type: return 58;
     default: return 0;
   }
 }
@@ -437,8 +467,6 @@ std::string proto_text(uint32_t p) {
 const char* unsupported_rule_word(std::string_view w) {
   static const std::pair<std::string_view, const char*> words[] = {
       {"ip6", "ip6 (IPv6)"},
-      {"icmpv6", "icmpv6"},
-      {"icmp6", "icmpv6"},
       {"ether", "ether"},
       {"vlan", "vlan"},
       {"arp", "arp"},
@@ -521,6 +549,7 @@ vkind kind_of(field f) {
     case field::ct_state: return vkind::state;
     case field::tcp_flags: return vkind::flags;
     case field::icmp_type: return vkind::icmp;
+    case field::icmpv6_type: return vkind::icmpv6;
     case field::ct_zone:
     case field::ip_length:
     case field::ip_id: return vkind::u16;
@@ -556,6 +585,7 @@ uint64_t max_of(vkind k) {
     case vkind::nfproto:
     case vkind::proto:
     case vkind::icmp:
+    case vkind::icmpv6:
     case vkind::u8:
     case vkind::flags: return 0xff;
     case vkind::u4: return 0xf;
@@ -571,6 +601,7 @@ const char* expecting_of(vkind k) {
     case vkind::proto: return "protocol";
     case vkind::mark: return "number";
     case vkind::icmp: return "ICMP type";
+    case vkind::icmpv6: return "ICMPv6 type";
     case vkind::state: return "ct state";
     case vkind::flags: return "TCP flag";
     case vkind::iface: return "interface name";

@@ -26,12 +26,13 @@ struct name_value {
 };
 
 // In bit order, which is also the order nft lists them in.
-std::span<const name_value> tcp_flag_names();   // fin syn rst psh ack urg ecn cwr
-std::span<const name_value> ct_state_names();   // invalid established related new untracked
-std::span<const name_value> icmp_type_names();  // echo-reply ... address-mask-reply
-std::span<const name_value> protocol_names();   // tcp udp icmp and other IANA names nft knows
-std::span<const name_value> log_level_names();  // syslog's: emerg 0 ... debug 7
-std::span<const name_value> rate_unit_names();  // second minute hour day (rate_unit's order)
+std::span<const name_value> tcp_flag_names();     // fin syn rst psh ack urg ecn cwr
+std::span<const name_value> ct_state_names();     // invalid established related new untracked
+std::span<const name_value> icmp_type_names();    // echo-reply ... address-mask-reply
+std::span<const name_value> icmpv6_type_names();  // destination-unreachable ... (nft's)
+std::span<const name_value> protocol_names();     // tcp udp icmp and other IANA names nft knows
+std::span<const name_value> log_level_names();    // syslog's: emerg 0 ... debug 7
+std::span<const name_value> rate_unit_names();    // second minute hour day (rate_unit's order)
 // Well-known ports from /etc/services, built in so a ruleset means the same on every host.
 std::span<const name_value> service_names();
 
@@ -104,6 +105,7 @@ enum class vkind : uint8_t {
   proto,
   mark,
   icmp,
+  icmpv6,
   state,
   flags,
   iface,

@@ -75,6 +75,10 @@ std::string scalar_text(field f, uint64_t v) {
       const char* n = name_of(detail::icmp_type_names(), static_cast<uint32_t>(v));
       return n ? n : std::to_string(v);
     }
+    case field::icmpv6_type: {
+      const char* n = name_of(detail::icmpv6_type_names(), static_cast<uint32_t>(v));
+      return n ? n : std::to_string(v);
+    }
     case field::ct_state:
     case field::ct_status:
     case field::tcp_flags: return flags_text(f, v, " | ");
@@ -113,7 +117,8 @@ std::string elem_text(field f, const value_range& r) {
     return bound(r.lo) + "-" + bound(r.hi);
   }
   // Names carry dashes (echo-reply), so a range of names would read back as one word.
-  if (f == field::icmp_type || f == field::ip_protocol || f == field::meta_l4proto)
+  if (f == field::icmp_type || f == field::icmpv6_type || f == field::ip_protocol ||
+      f == field::meta_l4proto)
     return std::to_string(r.lo) + "-" + std::to_string(r.hi);
   return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
 }
@@ -450,7 +455,8 @@ std::string rule_text(const rule& r, std::optional<counter_value> live,
     if (!out.empty()) out += ' ';
     out += part;
   };
-  for (const match& m : r.matches) add(match_text(m));
+  for (const match& m : r.matches)
+    if (!m.hidden) add(match_text(m));
   for (const statement& s : r.stmts) {
     // Live values belong to the first anonymous counter and quota (named ones list theirs in
     // their object).

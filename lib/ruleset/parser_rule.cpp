@@ -64,7 +64,8 @@ bool parser::starts_match() {
   const token& t = peek();
   const std::string& w = t.text;
   if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
-  if (one_of(w, {"ip", "udp", "th", "icmp", "iif", "oif", "iifname", "oifname", "pkttype"}))
+  if (one_of(w,
+             {"ip", "udp", "th", "icmp", "icmpv6", "iif", "oif", "iifname", "oifname", "pkttype"}))
     return true;
   if (w == "ct" && at_word("count", 1)) return false;  // ct count [over] N: a statement
   if (w == "meta" || w == "ct") return !at_word("set", 2);
@@ -95,6 +96,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   bool verdict = false;
   std::string first_stmt;
   std::optional<pos> tcp_reset_at;
+  bool icmp4_reject = false;
   while (!at_statement_end()) {
     const token t = peek();
     if (t.kind != tok::word) unexpected(t, "a match or statement");
@@ -177,12 +179,24 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       statement st = parse_statement(ti, ci);
       if (st.kind == stmt_kind::reject && st.reject == reject_kind::tcp_reset)
         tcp_reset_at = span_from(t);
+      if (st.kind == stmt_kind::reject && st.reject_icmp4) icmp4_reject = true;
       if (first_stmt.empty()) first_stmt = t.text;
       verdict = is_verdict(st.kind);
       rl.stmts.push_back(std::move(st));
     }
   }
   if (tcp_reset_at) add_reject_dependency(rl, l4, *tcp_reset_at, loc_of(*tcp_reset_at));
+  // `reject with icmp ...` in an inet table answers IPv4 only: nft puts `meta nfproto ipv4` in
+  // front (and leaves it out of the listing), so IPv6 packets skip the rule.
+  if (icmp4_reject && rs_.tables[ti].fam == family::inet && !rule_ipv4_) {
+    match dep;
+    dep.f = field::meta_nfproto;
+    dep.rhs.elems.push_back({2, 2});
+    dep.rhs.text = "ipv4";
+    dep.loc = rl.matches.empty() ? loc_of(span_from(first)) : rl.matches.front().loc;
+    dep.hidden = true;
+    rl.matches.insert(rl.matches.begin(), std::move(dep));
+  }
   rl.loc = loc_of(span_from(first));
   return rl;
 }
@@ -812,6 +826,7 @@ void parser::reject_options(statement& st) {
   }
   if (how.text == "icmpv6" || how.text == "icmp6") unsupported(how, "reject with icmpv6");
   if (how.text != "icmp" && how.text != "icmpx") unexpected(how, "icmp, icmpx or tcp");
+  st.reject_icmp4 = how.text == "icmp";
   accept_word("type");
   const token code = peek();
   if (code.kind != tok::word) {

@@ -108,6 +108,7 @@ uint64_t parser::scalar(vkind k) {
     case vkind::mark: return bounded(t, 0xffffffff);
     case vkind::proto:
     case vkind::icmp:
+    case vkind::icmpv6:
     case vkind::state:
     case vkind::flags:
     case vkind::nfproto:

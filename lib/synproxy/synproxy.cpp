@@ -432,7 +432,9 @@ uint16_t synproxy_post_routing(const hook_entry&, worker_ctx& w, rte_mbuf** pkts
 
 synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const synproxy_options& o,
                               bool in_place) {
-  if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
+  // IPv6 is not proxied yet (docs/design/ipv6.md): such a SYN goes on to the rules after.
+  if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK ||
+      (m->flags & (PKT_F_FRAGMENT | PKT_F_IPV6)))
     return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
   if (f == TCPF_SYN) {

@@ -96,7 +96,7 @@ class test_gateway {
     w->tx_sink_arg = this;
     w->now_ms = 1000;
     for (size_t i = 0; i < gw->ports.size(); i++)
-      gw->ports[i].mac = mac(static_cast<uint8_t>(0xa0 + i));
+      set_port_mac(gw->ports[i], mac(static_cast<uint8_t>(0xa0 + i)).b);
   }
   ~test_gateway() {
     clear_sent();

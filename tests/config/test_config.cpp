@@ -507,6 +507,73 @@ TEST(ConfigErrors, Neighbors) {
             "t.yaml:7: neighbors[1].address: duplicate neighbor 10.10.1.2 (first on line 6)");
 }
 
+// IPv6: a port's address6, routes and neighbours by the form of their address.
+TEST(Config, Ipv6) {
+  const std::string doc = R"(ports:
+  - name: lan
+    devargs: x
+    address: 10.10.1.1/24
+    address6: 2001:db8:1::1/64
+  - name: wan
+    devargs: y
+    address: 10.10.2.1/24
+    address6: 2001:db8:2::1/64
+routes:
+  - prefix: ::/0
+    via: 2001:db8:2::2
+  - prefix: 2001:db8:99::/48
+    via: fe80::1
+    port: lan
+  - prefix: 0.0.0.0/0
+    via: 10.10.2.2
+neighbors:
+  - address: fe80::1
+    mac: 02:00:00:00:00:01
+    port: lan
+)";
+  result<gateway_config> cfg = load_config_string(doc, "t.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  ASSERT_TRUE(cfg->ports[0].address6.has_value());
+  EXPECT_EQ(format_ipv6(cfg->ports[0].address6->addr), "2001:db8:1::1");
+  EXPECT_EQ(cfg->ports[0].address6->len, 64);
+  ASSERT_EQ(cfg->routes.size(), 3u);
+  EXPECT_TRUE(cfg->routes[0].v6);
+  EXPECT_EQ(cfg->routes[0].port, "wan");  // from the next hop's subnet
+  EXPECT_EQ(cfg->routes[1].port, "lan");
+  EXPECT_EQ(format_ipv6(cfg->routes[1].via6), "fe80::1");
+  EXPECT_FALSE(cfg->routes[2].v6);
+  ASSERT_EQ(cfg->neighbors.size(), 1u);
+  EXPECT_TRUE(cfg->neighbors[0].v6);
+  uint8_t m[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+  EXPECT_EQ(format_ipv6(ipv6_link_local_from_mac(m)), "fe80::11:22ff:fe33:4455");
+}
+
+TEST(ConfigErrors, Ipv6) {
+  const std::string p = std::string(kPorts) + "    address6: 2001:db8:1::1/64\n";
+  EXPECT_EQ(error_of(std::string(kPorts) + "    address6: 2001:db8::1\n"),
+            "t.yaml:5: ports[0].address6: invalid IPv6 prefix '2001:db8::1'");
+  EXPECT_EQ(error_of(std::string(kPorts) + "    address6: fe80::1/64\n"),
+            "t.yaml:5: ports[0].address6: 'fe80::1/64' is not a global unicast address (the "
+            "link-local address comes from the port's MAC)");
+  EXPECT_EQ(error_of(p + "  - name: wan\n    devargs: y\n    address: 10.10.2.1/24\n" +
+                     "    address6: 2001:db8::1/32\n"),
+            "t.yaml:9: ports[1].address6: subnet overlaps port 'lan' (2001:db8:1::1/64)");
+  EXPECT_EQ(error_of(p + "routes:\n  - prefix: 2001:db8:9::1/48\n    via: 2001:db8:1::2\n"),
+            "t.yaml:7: routes[0].prefix: host bits set in '2001:db8:9::1/48'");
+  EXPECT_EQ(error_of(p + "routes:\n  - prefix: 2001:db8:9::/48\n    via: 2001:db8:7::2\n"),
+            "t.yaml:8: routes[0].via: 2001:db8:7::2 is not in the subnet of any port");
+  EXPECT_EQ(error_of(p + "routes:\n  - prefix: 2001:db8:9::/48\n    via: fe80::2\n"),
+            "t.yaml:8: routes[0].via: a link-local next hop needs 'port'");
+  EXPECT_EQ(error_of(p + "routes:\n  - prefix: 2001:db8:9::/48\n    via: 10.10.1.2\n"),
+            "t.yaml:8: routes[0].via: invalid IPv6 address '10.10.1.2'");
+  EXPECT_EQ(error_of(std::string(kPorts) + "routes:\n  - prefix: ::/0\n    port: lan\n"),
+            "t.yaml:7: routes[0].port: port 'lan' has no address6 (an IPv6 route needs one)");
+  EXPECT_EQ(error_of(p + "neighbors:\n  - address: 2001:db8:5::2\n    mac: 02:00:00:00:00:01\n" +
+                     "    port: lan\n"),
+            "t.yaml:7: neighbors[0].address: 2001:db8:5::2 is not in the IPv6 subnet of port "
+            "'lan'");
+}
+
 TEST(ConfigErrors, OneLineEvenWithControlCharacters) {
   EXPECT_EQ(error_of(std::string(kPorts) + "\"bad\\nkey\": 1\n"),
             "t.yaml:5: bad\\nkey: unknown key");

@@ -129,6 +129,10 @@ TEST(Rss, PlanTakesTheDevicesKeyLengthAndFlowTypes) {
   EXPECT_TRUE(p.enabled);
   EXPECT_EQ(rss_hf_names(p.hf), "ipv4-frag ipv4-tcp ipv4-udp");
   EXPECT_NE(p.warning.find("another worker"), std::string::npos);
+  // ... and IPv6's per-type hashing beside it.
+  info.flow_type_rss_offloads |= RTE_ETH_RSS_FRAG_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP;
+  p = plan_rss(info, 4);
+  EXPECT_EQ(rss_hf_names(p.hf), "ipv4-frag ipv4-tcp ipv4-udp ipv6-frag ipv6-tcp");
 }
 
 TEST(Rss, KeyHex) {

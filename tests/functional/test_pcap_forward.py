@@ -29,6 +29,9 @@ import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw  # noqa: E402
+from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA,  # noqa: E402
+                                ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
+                                ICMPv6TimeExceeded, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop)
 
 RUN_TIMEOUT = 60          # hard limit per daemon run (the daemon itself stops after 30 s)
 RUN_ARGS = dict(run_seconds=30, exit_idle_ms=1500)
@@ -43,6 +46,9 @@ ROUTED_NET_HOST = "10.9.1.1"                              # via 10.2.0.2
 UNRESOLVED = "10.2.0.99"                                  # on p1's subnet, no neighbor
 NO_ROUTE = "192.0.2.1"
 BCAST = "ff:ff:ff:ff:ff:ff"
+GW6_0, GW6_1 = "2001:db8:a::1", "2001:db8:b::1"
+H0_6, H1_6 = "2001:db8:a::2", "2001:db8:b::2"      # H1_6 a static neighbor
+UNRESOLVED6 = "2001:db8:b::99"
 PLACEHOLDER_MAC = "02:00:00:00:00:fe"   # dst MAC until the port MACs are known
 
 
@@ -132,7 +138,7 @@ class Outcome:
 
 
 def run_scenario(testcase_name, in0, in1, conntrack=True, neighbors=None, routes=None,
-                 p0_mac=None, arp=None):
+                 p0_mac=None, arp=None, ipv6=False):
     """Runs ctgate once over the given input frames (bytes or scapy packets). `p0_mac`
     configures port p0's `mac:` (net_pcap cannot take it: it is kept in software)."""
     tmp = ct.TempDir(testcase_name)
@@ -158,6 +164,10 @@ def run_scenario(testcase_name, in0, in1, conntrack=True, neighbors=None, routes
             neighbors=neighbors, routes=routes,
             conntrack={"enable_hooks": conntrack, "max": 4096},
             no_huge=not USE_HUGEPAGES)
+        if ipv6:
+            cfg["ports"][0]["address6"] = GW6_0 + "/64"
+            cfg["ports"][1]["address6"] = GW6_1 + "/64"
+            cfg["eal"]["memory_mb"] = 384  # IPv6's fib: 64 MiB
         if p0_mac is not None:
             cfg["ports"][0]["mac"] = p0_mac
         if arp is not None:
@@ -841,6 +851,114 @@ class MalformedInputTest(ScenarioTestCase):
 
 
 # --------------------------------------------------------------------------- Linux router semantics
+
+class Ipv6Test(ScenarioTestCase):
+    """Neighbour discovery, echo, forwarding, hop limit and malformed extension chains on
+    p0, in one run (docs/design/ipv6.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        m = port_macs()
+        cls.m0, cls.m1 = m[0], m[1]
+        sn = "33:33:ff:00:00:01"  # the gateway's solicited-node group, 2001:db8:a::1
+        ns = (Ether(dst=sn, src=H0_MAC) / IPv6(src=H0_6, dst="ff02::1:ff00:1", hlim=255) /
+              ICMPv6ND_NS(tgt=GW6_0) / ICMPv6NDOptSrcLLAddr(lladdr=H0_MAC))
+        udp6 = Ether(dst=cls.m0, src=H0_MAC) / IPv6(src=H0_6, dst=H1_6, hlim=9)
+        bad = [  # each dropped by the parser, nothing out
+            udp6 / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() /
+                    IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() /
+                    IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()) /
+            UDP(sport=1, dport=2),
+            udp6 / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop() / UDP(sport=1, dport=3),
+        ]
+        trunc = bytearray(bytes(udp6 / IPv6ExtHdrDestOpt(len=20) / UDP(sport=1, dport=4)))
+        bad.append(bytes(trunc))
+        long_len = bytearray(bytes(udp6 / UDP(sport=1, dport=5) / Raw(b"x" * 8)))
+        long_len[18:20] = (200).to_bytes(2, "big")  # payload length past the frame
+        bad.append(bytes(long_len))
+        cls.in0 = [
+            ns,                                                               # -> NA
+            Ether(dst=sn, src=H0_MAC) / IPv6(src=H0_6, dst="ff02::1:ff00:1", hlim=64) /
+            ICMPv6ND_NS(tgt=GW6_0),                                           # hop limit: ignored
+            Ether(dst=cls.m0, src=H0_MAC) / IPv6(src=H0_6, dst=GW6_0) /
+            ICMPv6EchoRequest(id=7, seq=1, data=b"ping6"),                    # -> echo reply
+            udp6 / UDP(sport=1000, dport=53) / Raw(b"through"),               # -> p1
+            udp6 / IPv6ExtHdrDestOpt() / UDP(sport=1001, dport=53),           # -> p1
+            Ether(dst=cls.m0, src=H0_MAC) / IPv6(src=H0_6, dst=H1_6, hlim=1) /
+            UDP(sport=1002, dport=53),                                        # -> time exceeded
+            Ether(dst=cls.m0, src=H0_MAC) / IPv6(src=H0_6, dst=UNRESOLVED6) /
+            UDP(sport=1003, dport=53),                                        # -> NS on p1
+        ] + bad
+        cls.n_bad = len(bad)
+        neighbors = [{"address": H0, "mac": H0_MAC, "port": "p0"},
+                     {"address": H1, "mac": H1_MAC, "port": "p1"},
+                     {"address": H1_6, "mac": H1_MAC, "port": "p1"}]
+        cls.outcome = run_scenario("ipv6", cls.in0, [], conntrack=True, neighbors=neighbors,
+                                   ipv6=True)
+
+    def out(self, port):
+        return [Ether(f) for f in self.outcome.out[port]]
+
+    def test_run_is_clean(self):
+        self.assertCleanRun(self.outcome)
+
+    def test_solicitation_answered(self):
+        na = [p for p in self.out(0) if p.haslayer(ICMPv6ND_NA)]
+        self.assertEqual(len(na), 1, self.outcome.result.describe())
+        p = na[0]
+        self.assertEqual(p.dst, H0_MAC)
+        self.assertEqual(p.src, self.m0)
+        self.assertEqual(p[IPv6].src, GW6_0)
+        self.assertEqual(p[IPv6].dst, H0_6)
+        self.assertEqual(p[IPv6].hlim, 255)
+        self.assertEqual((p[ICMPv6ND_NA].R, p[ICMPv6ND_NA].S, p[ICMPv6ND_NA].O), (1, 1, 1))
+        self.assertEqual(p[ICMPv6ND_NA].tgt, GW6_0)
+        self.assertEqual(p[ICMPv6NDOptDstLLAddr].lladdr, self.m0)
+        want = p[ICMPv6ND_NA].cksum
+        del p[ICMPv6ND_NA].cksum
+        self.assertEqual(Ether(bytes(p))[ICMPv6ND_NA].cksum, want, "checksum")
+
+    def test_echo_answered(self):
+        r = [p for p in self.out(0) if p.haslayer(ICMPv6EchoReply)]
+        self.assertEqual(len(r), 1)
+        self.assertEqual(r[0][IPv6].src, GW6_0)
+        self.assertEqual(r[0][ICMPv6EchoReply].data, b"ping6")
+        self.assertEqual(r[0].dst, H0_MAC, "to the MAC the solicitation taught")
+
+    def test_hop_limit_error(self):
+        te = [p for p in self.out(0) if p.haslayer(ICMPv6TimeExceeded)]
+        self.assertEqual(len(te), 1)
+        self.assertEqual(te[0][IPv6].src, GW6_0)
+        self.assertEqual(te[0][IPv6].dst, H0_6)
+
+    def test_nothing_else_back_on_p0(self):
+        self.assertEqual(len(self.out(0)), 3, [p.summary() for p in self.out(0)])
+
+    def test_forwarded_with_hop_limit_decremented(self):
+        fwd = [p for p in self.out(1) if p.haslayer(UDP)]
+        self.assertEqual(sorted(p[UDP].sport for p in fwd), [1000, 1001])
+        for p in fwd:
+            self.assertEqual(p.dst, H1_MAC)
+            self.assertEqual(p.src, self.m1)
+            self.assertEqual(p[IPv6].hlim, 8)
+        self.assertEqual([bytes(p[UDP].payload) for p in fwd if p[UDP].sport == 1000],
+                         [b"through"])
+
+    def test_unresolved_next_hop_is_solicited(self):
+        ns = [p for p in self.out(1) if p.haslayer(ICMPv6ND_NS)]
+        self.assertGreaterEqual(len(ns), 1, [p.summary() for p in self.out(1)])
+        for p in ns:
+            self.assertEqual(p.dst, "33:33:ff:00:00:99")
+            self.assertEqual(p[IPv6].dst, "ff02::1:ff00:99")
+            self.assertEqual(p[IPv6].hlim, 255)
+            self.assertEqual(p[ICMPv6ND_NS].tgt, UNRESOLVED6)
+            self.assertTrue(p[IPv6].src.startswith("fe80::"), p[IPv6].src)
+
+    def test_malformed_chains_dropped(self):
+        d = self.outcome.result.describe()
+        self.assertGreaterEqual(self.outcome.stats["dropped"], self.n_bad + 1, d)
+
 
 class LinuxRouterSemanticsTest(ScenarioTestCase):
     """Behaviours where ctgate once differed from a Linux router with conntrack

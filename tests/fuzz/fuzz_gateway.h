@@ -82,7 +82,26 @@ inline gateway* make_gateway(const char* ruleset = k_ruleset, bool telemetry = f
   wan.name = "wan";
   wan.address = {0x0a000201, 24};  // 10.0.2.1/24
   wan.mtu = 1280;
+  // IPv6 too (2001:db8:1::1/64, 2001:db8:2::1/64; hosts ::2 .. ::5 static neighbours).
+  ipv6_prefix a6;
+  parse_ipv6_prefix("2001:db8:1::1/64", &a6);
+  lan.address6 = a6;
+  parse_ipv6_prefix("2001:db8:2::1/64", &a6);
+  wan.address6 = a6;
   c.ports = {lan, wan};
+  for (uint32_t h = 2; h < 6; h++) {
+    for (int side = 1; side <= 2; side++) {
+      neighbor_config n;
+      n.v6 = true;
+      parse_ipv6(("2001:db8:" + std::to_string(side) + "::" + std::to_string(h)).c_str(),
+                 &n.address6);
+      char mac[32];
+      std::snprintf(mac, sizeof mac, "02:00:00:00:0%d:%02x", side, h);
+      n.mac = mac;
+      n.port = side == 1 ? "lan" : "wan";
+      c.neighbors.push_back(n);
+    }
+  }
   for (uint32_t h = 2; h < 6; h++) {
     char mac[32];
     std::snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", h);

@@ -34,7 +34,10 @@ ct.reexec_with_system_python("scapy")
 import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw, fragment  # noqa: E402
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, fragment  # noqa: E402
+from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,  # noqa: E402
+                                ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, IPv6ExtHdrDestOpt,
+                                IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
 
 LAN_HOST, WAN_HOST = "10.0.1.2", "10.0.2.2"
 GW_MAC, H_MAC = "02:00:00:00:00:01", "02:00:00:00:01:02"
@@ -119,6 +122,28 @@ def pipeline_seeds():
     seeds.append(rec(0, eth(IP(src=LAN_HOST, dst="10.0.2.77") / UDP(sport=5, dport=53))) +
                  rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:4d") /
                      ARP(op=2, hwsrc="02:00:00:00:02:4d", psrc="10.0.2.77", pdst="10.0.2.1")))
+    # IPv6: neighbour discovery, echo to the gateway, UDP and TCP through, extension headers,
+    # a later fragment, hop limit 1, too big for the wan (1280), an unresolved next hop.
+    c6 = lambda p, **kw: rec(0, eth(IPv6(src="2001:db8:1::2", dst="2001:db8:2::2", **kw) / p))  # noqa: E731
+    seeds.append(
+        rec(0, Ether(dst="33:33:ff:00:00:01", src=H_MAC) /
+            IPv6(src="2001:db8:1::2", dst="ff02::1:ff00:1", hlim=255) /
+            ICMPv6ND_NS(tgt="2001:db8:1::1") / ICMPv6NDOptSrcLLAddr(lladdr=H_MAC)) +
+        rec(0, eth(IPv6(src="2001:db8:1::2", dst="2001:db8:1::1") /
+                   ICMPv6EchoRequest(id=3, seq=1, data=b"e" * 32))) +
+        c6(UDP(sport=5353, dport=53) / Raw(b"q" * 30)) +
+        c6(TCP(sport=40000, dport=80, flags="S", seq=1)) +
+        c6(IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / IPv6ExtHdrRouting() /
+           UDP(sport=1, dport=53)) +
+        c6(IPv6ExtHdrFragment(offset=100, m=1, id=5, nh=17) / Raw(b"t" * 64)) +
+        c6(UDP(sport=2, dport=53), hlim=1) +
+        c6(UDP(sport=3, dport=53) / Raw(b"b" * 1300)))
+    seeds.append(
+        rec(0, eth(IPv6(src="2001:db8:1::2", dst="2001:db8:2::77") / UDP(sport=6, dport=53))) +
+        rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:77") /
+            IPv6(src="2001:db8:2::77", dst="2001:db8:2::1", hlim=255) /
+            ICMPv6ND_NA(tgt="2001:db8:2::77", S=1, O=1) /
+            ICMPv6NDOptDstLLAddr(lladdr="02:00:00:00:02:77")))
     for s in seeds:
         save("fuzz_pipeline", s)
 

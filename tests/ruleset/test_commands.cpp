@@ -349,6 +349,30 @@ TEST(NftFields, IpHeaderFieldsAndLengthListAsNftDoes) {
             0u);
 }
 
+// icmpv6 type (inet tables' IPv6 packets): names, sets and ranges as nft 1.0.6 listed them.
+TEST(NftFields, Icmpv6TypeListsAsNftDoes) {
+  ruleset rs;
+  const std::string listing = apply(
+      "table inet t { chain c { type filter hook input priority 0; icmpv6 type { echo-request, "
+      "nd-neighbor-solicit, nd-neighbor-advert } accept; icmpv6 type 1-4 counter; icmpv6 type "
+      "mld-listener-reduction drop; } }\n",
+      &rs);
+  EXPECT_EQ(format(rs),
+            "table inet t {\n"
+            "\tchain c {\n"
+            "\t\ttype filter hook input priority filter; policy accept;\n"
+            "\t\ticmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept\n"
+            "\t\ticmpv6 type 1-4 counter packets 0 bytes 0\n"
+            "\t\ticmpv6 type mld-listener-done drop\n"
+            "\t}\n"
+            "}\n")
+      << listing;
+  EXPECT_EQ(apply("add rule inet t c icmpv6 type 256 accept\n", &rs),
+            "rs.nft:1:31: error: Value 256 exceeds valid range 0-255\n"
+            "add rule inet t c icmpv6 type 256 accept\n"
+            "                              ^^^");
+}
+
 // meta nfproto/protocol, ip dscp/ecn/frag-off, ct direction/status and interface name
 // wildcards: the input, and what nft 1.0.6 listed for it (nft list ruleset); ctgate's listing
 // is the same, and reads back to the same listing.

@@ -1,0 +1,384 @@
+// IPv6 through the worker pipeline without ports: forwarding, routing, neighbour discovery,
+// ICMPv6 echo and errors, and which hooks see IPv6 (docs/design/ipv6.md).
+#include <rte_ether.h>
+
+#include <cstring>
+
+#include "common/test_env.h"
+#include "dataplane/ipv6.h"
+#include "packet/cksum.h"
+#include "packet/parse.h"
+
+namespace ctgate::test {
+namespace {
+
+ipv6_addr a6(const char* s) {
+  ipv6_addr a;
+  EXPECT_TRUE(parse_ipv6(s, &a)) << s;
+  return a;
+}
+
+// default_config with IPv6: lan 2001:db8:1::1/64 (hosts ::2 ...), wan 2001:db8:2::1/64
+// (server ::2, a static neighbour), and 2001:db8:99::/48 via the server.
+gateway_config v6_config() {
+  gateway_config c = default_config();
+  c.ports[0].address6 = ipv6_prefix{a6("2001:db8:1::1"), 64};
+  c.ports[1].address6 = ipv6_prefix{a6("2001:db8:2::1"), 64};
+  neighbor_config n;
+  n.v6 = true;
+  n.address6 = a6("2001:db8:2::2");
+  n.mac = "02:00:00:00:02:12";
+  n.port = "wan";
+  c.neighbors.push_back(n);
+  n.address6 = a6("2001:db8:1::2");
+  n.mac = "02:00:00:00:01:12";
+  n.port = "lan";
+  c.neighbors.push_back(n);
+  route_config r;
+  r.v6 = true;
+  r.prefix6 = {a6("2001:db8:99::"), 48};
+  r.via6 = a6("2001:db8:2::2");
+  r.port = "wan";
+  c.routes.push_back(r);
+  return c;
+}
+
+pkt_spec6 udp6(const char* src, const char* dst, uint16_t dport = 53) {
+  pkt_spec6 s;
+  std::memcpy(s.src, a6(src).b, 16);
+  std::memcpy(s.dst, a6(dst).b, 16);
+  s.proto = IPPROTO_UDP;
+  s.sport = 4000;
+  s.dport = dport;
+  s.payload_len = 12;
+  return s;
+}
+
+class v6_gateway : public test_gateway {
+ public:
+  explicit v6_gateway(const gateway_config& c = v6_config()) : test_gateway(c) {}
+  rte_mbuf* make6(const pkt_spec6& s) {
+    rte_mbuf* m = rte_pktmbuf_alloc(gw->mbuf_pool);
+    size_t len = build_frame6(s, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m));
+    m->data_len = m->pkt_len = static_cast<uint32_t>(len);
+    return m;
+  }
+  void send6(uint16_t port, const pkt_spec6& s) { burst(port, {make6(s)}); }
+};
+
+const uint8_t* ip6_of(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, const uint8_t*, 14); }
+ipv6_addr addr_at(const uint8_t* p) {
+  ipv6_addr a;
+  std::memcpy(a.b, p, 16);
+  return a;
+}
+uint16_t ip6_payload(rte_mbuf* m) {
+  const uint8_t* ip = ip6_of(m);
+  return static_cast<uint16_t>(ip[4] << 8 | ip[5]);
+}
+// The ICMPv6 message of a sent packet (no extension headers), checksum verified.
+const uint8_t* icmp6_of(rte_mbuf* m) {
+  const uint8_t* ip = ip6_of(m);
+  EXPECT_EQ(ip[6], IPPROTO_ICMPV6);
+  EXPECT_TRUE(ipv6_l4_cksum_ok(ip, ip + 40, ip6_payload(m), IPPROTO_ICMPV6));
+  return ip + 40;
+}
+bool mac_is(const uint8_t* at, const char* s) {
+  uint8_t want[6];
+  parse_mac(s, want);
+  return std::memcmp(at, want, 6) == 0;
+}
+
+// A solicited advertisement from `from` (MAC 02:00:00:00:00:99) to wan's link-local address,
+// with its target link-layer address option unless `bare`; `body` holds the message body.
+pkt_spec6 advert(const test_gateway& t, const char* from, uint8_t (&body)[24], bool bare = false) {
+  pkt_spec6 na;
+  na.src_mac.b[0] = 0x02;
+  na.src_mac.b[5] = 0x99;
+  na.dst_mac = t.gw->ports[1].mac;
+  std::memcpy(na.src, a6(from).b, 16);
+  std::memcpy(na.dst, t.gw->ports[1].link_local.b, 16);
+  na.proto = IPPROTO_ICMPV6;
+  na.hop_limit = 255;
+  na.icmp_type = icmp6::neighbour_advert;
+  na.icmp_id = 0x6000;  // solicited, override
+  std::memset(body, 0, sizeof(body));
+  std::memcpy(body, a6(from).b, 16);
+  body[16] = 2;
+  body[17] = 1;
+  std::memcpy(body + 18, na.src_mac.b, 6);
+  na.payload = body;
+  na.payload_len = bare ? 16 : sizeof(body);
+  return na;
+}
+
+TEST(Ipv6, ForwardsWithHopLimitDecrementAndL2Rewrite) {
+  v6_gateway t;
+  pkt_spec6 s = udp6("2001:db8:1::2", "2001:db8:2::2");
+  s.hop_limit = 17;
+  t.send6(0, s);
+  ASSERT_EQ(t.sent.size(), 1u);
+  auto [port, m] = t.sent[0];
+  EXPECT_EQ(port, 1);
+  const uint8_t* ip = ip6_of(m);
+  EXPECT_EQ(ip[7], 16);
+  EXPECT_TRUE(ipv6_l4_cksum_ok(ip, ip + 40, ip6_payload(m), IPPROTO_UDP));
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  EXPECT_TRUE(mac_is(eth->dst_addr.addr_bytes, "02:00:00:00:02:12"));
+  EXPECT_EQ(0, memcmp(eth->src_addr.addr_bytes, t.gw->ports[1].mac.b, 6));
+  EXPECT_EQ(t.dp(dp_counter::ip6_forwarded), 1u);
+  EXPECT_EQ(t.dp(dp_counter::forwarded), 1u);
+}
+
+TEST(Ipv6, RoutesThroughAGatewayAndRefusesWhatHasNoRoute) {
+  v6_gateway t;
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:99::5"));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(t.sent[0].second, uint8_t*), "02:00:00:00:02:12"));
+  t.clear_sent();
+  // No route: destination unreachable, code 0, back to the sender from our lan address.
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:77::1"));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 0);
+  const uint8_t* ic = icmp6_of(t.sent[0].second);
+  EXPECT_EQ(ic[0], icmp6::dest_unreach);
+  EXPECT_EQ(ic[1], icmp6::no_route);
+  EXPECT_EQ(addr_at(ip6_of(t.sent[0].second) + 8), a6("2001:db8:1::1"));
+  EXPECT_EQ(addr_at(ip6_of(t.sent[0].second) + 24), a6("2001:db8:1::2"));
+  EXPECT_EQ(addr_at(ic + 8 + 24), a6("2001:db8:77::1"));  // the quoted header's destination
+  EXPECT_EQ(t.dp(dp_counter::drop_no_route), 1u);
+}
+
+TEST(Ipv6, HopLimitAndMtuAreAnsweredNeverFragmented) {
+  v6_gateway t;
+  pkt_spec6 s = udp6("2001:db8:1::2", "2001:db8:2::2");
+  s.hop_limit = 1;
+  t.send6(0, s);
+  pkt_spec6 big = udp6("2001:db8:1::2", "2001:db8:2::2");
+  big.payload_len = 1500 - 40 - 8 + 1;
+  t.send6(0, big);
+  ASSERT_EQ(t.sent.size(), 2u);
+  const uint8_t* te = icmp6_of(t.sent[0].second);
+  EXPECT_EQ(te[0], icmp6::time_exceeded);
+  EXPECT_EQ(te[1], 0);
+  const uint8_t* ptb = icmp6_of(t.sent[1].second);
+  EXPECT_EQ(ptb[0], icmp6::pkt_too_big);
+  EXPECT_EQ(ptb[4] << 24 | ptb[5] << 16 | ptb[6] << 8 | ptb[7], 1500);
+  // The error fits the minimum MTU.
+  EXPECT_LE(rte_pktmbuf_pkt_len(t.sent[1].second) - 14, 1280u);
+  EXPECT_EQ(t.dp(dp_counter::drop_hop_limit_exceeded), 1u);
+  EXPECT_EQ(t.dp(dp_counter::drop_ip6_too_big), 1u);
+  EXPECT_EQ(t.dp(dp_counter::frag_creates), 0u);
+}
+
+TEST(Ipv6, AnswersSolicitationsAndLearnsTheSender) {
+  v6_gateway t;
+  const ipv6_addr target = a6("2001:db8:1::1");
+  pkt_spec6 ns;
+  ns.src_mac.b[0] = 0x02;
+  ns.src_mac.b[5] = 0x77;
+  multicast_mac(solicited_node(target), ns.dst_mac.b);
+  std::memcpy(ns.src, a6("2001:db8:1::7").b, 16);
+  std::memcpy(ns.dst, solicited_node(target).b, 16);
+  ns.proto = IPPROTO_ICMPV6;
+  ns.hop_limit = 255;
+  ns.icmp_type = icmp6::neighbour_solicit;
+  uint8_t body[24] = {};
+  std::memcpy(body, target.b, 16);
+  body[16] = 1;  // source link-layer address
+  body[17] = 1;
+  std::memcpy(body + 18, ns.src_mac.b, 6);
+  ns.payload = body;
+  ns.payload_len = sizeof(body);
+  t.send6(0, ns);
+  ASSERT_EQ(t.sent.size(), 1u);
+  rte_mbuf* na = t.sent[0].second;
+  EXPECT_EQ(t.sent[0].first, 0);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(na, uint8_t*), "02:00:00:00:00:77"));
+  EXPECT_EQ(ip6_of(na)[7], 255);
+  EXPECT_EQ(addr_at(ip6_of(na) + 8), target);
+  EXPECT_EQ(addr_at(ip6_of(na) + 24), a6("2001:db8:1::7"));
+  const uint8_t* ic = icmp6_of(na);
+  EXPECT_EQ(ic[0], icmp6::neighbour_advert);
+  EXPECT_EQ(ic[4], 0xe0);  // router, solicited, override
+  EXPECT_EQ(addr_at(ic + 8), target);
+  EXPECT_EQ(ic[24], 2);  // target link-layer address: the port's
+  EXPECT_EQ(0, std::memcmp(ic + 26, t.gw->ports[0].mac.b, 6));
+  t.clear_sent();
+  // The sender was learned: a packet to it leaves at once.
+  t.send6(1, udp6("2001:db8:2::2", "2001:db8:1::7"));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(t.sent[0].second, uint8_t*), "02:00:00:00:00:77"));
+  // A solicitation for an address that is not ours is ignored.
+  t.clear_sent();
+  std::memcpy(body, a6("2001:db8:1::55").b, 16);
+  t.send6(0, ns);
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_nd_ignored), 1u);
+}
+
+TEST(Ipv6, ResolvesNextHopsBySolicitationAndSendsWhatWaited) {
+  v6_gateway t;
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::9"));
+  ASSERT_EQ(t.sent.size(), 1u);  // the solicitation; the packet waits
+  rte_mbuf* ns = t.sent[0].second;
+  EXPECT_EQ(t.sent[0].first, 1);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(ns, uint8_t*), "33:33:ff:00:00:09"));
+  EXPECT_EQ(addr_at(ip6_of(ns) + 8), t.gw->ports[1].link_local);
+  EXPECT_EQ(addr_at(ip6_of(ns) + 24), a6("ff02::1:ff00:9"));
+  const uint8_t* ic = icmp6_of(ns);
+  EXPECT_EQ(ic[0], icmp6::neighbour_solicit);
+  EXPECT_EQ(addr_at(ic + 8), a6("2001:db8:2::9"));
+  EXPECT_EQ(t.dp(dp_counter::neigh_queued), 1u);
+  t.clear_sent();
+  // The advertisement: the held packet leaves to the MAC it gave.
+  uint8_t body[24];
+  t.send6(1, advert(t, "2001:db8:2::9", body));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(t.sent[0].second, uint8_t*), "02:00:00:00:00:99"));
+  EXPECT_EQ(t.dp(dp_counter::neigh_queue_sent), 1u);
+}
+
+TEST(Ipv6, EchoToTheGatewaysAddressesIsAnswered) {
+  v6_gateway t;
+  pkt_spec6 e;
+  std::memcpy(e.src, a6("2001:db8:1::2").b, 16);
+  std::memcpy(e.dst, a6("2001:db8:1::1").b, 16);
+  e.proto = IPPROTO_ICMPV6;
+  e.icmp_type = icmp6::echo_request;
+  e.icmp_id = 77;
+  e.icmp_seq = 3;
+  e.payload_len = 56;
+  t.send6(0, e);
+  // To the link-local address, from a link-local sender the gateway learns by its NS.
+  std::memcpy(e.dst, t.gw->ports[1].link_local.b, 16);
+  std::memcpy(e.src, a6("2001:db8:2::2").b, 16);
+  t.send6(1, e);
+  ASSERT_EQ(t.sent.size(), 2u);
+  const uint8_t* r = icmp6_of(t.sent[0].second);
+  EXPECT_EQ(r[0], icmp6::echo_reply);
+  EXPECT_EQ(r[4] << 8 | r[5], 77);
+  EXPECT_EQ(addr_at(ip6_of(t.sent[0].second) + 8), a6("2001:db8:1::1"));
+  EXPECT_EQ(addr_at(ip6_of(t.sent[0].second) + 24), a6("2001:db8:1::2"));
+  EXPECT_EQ(t.sent[1].first, 1);
+  EXPECT_EQ(addr_at(ip6_of(t.sent[1].second) + 8), t.gw->ports[1].link_local);
+  // Another host's link-local address is never forwarded.
+  t.clear_sent();
+  t.send6(0, udp6("2001:db8:1::2", "fe80::1234"));
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_ip6_link_local), 1u);
+}
+
+// Neighbours are per port (Linux: address and device): fe80::1 on lan and on wan are two hosts.
+TEST(Ipv6, LinkLocalNextHopsArePerPort) {
+  gateway_config c = v6_config();
+  neighbor_config n;
+  n.v6 = true;
+  n.address6 = a6("fe80::1");
+  n.mac = "02:00:00:00:01:99";
+  n.port = "lan";
+  c.neighbors.push_back(n);
+  n.mac = "02:00:00:00:02:99";
+  n.port = "wan";
+  c.neighbors.push_back(n);
+  route_config r;
+  r.v6 = true;
+  r.prefix6 = {a6("2001:db8:77::"), 48};
+  r.via6 = a6("fe80::1");
+  r.port = "wan";
+  c.routes.push_back(r);
+  v6_gateway t(c);
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:77::1"));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+  EXPECT_TRUE(mac_is(rte_pktmbuf_mtod(t.sent[0].second, uint8_t*), "02:00:00:00:02:99"));
+}
+
+// A stale neighbour is probed by a unicast solicitation; Linux answers it with a solicited
+// advertisement without a link-layer option, which confirms the neighbour (no more probes).
+TEST(Ipv6, ASolicitedAdvertisementWithoutAnAddressConfirms) {
+  v6_gateway t;
+  uint8_t body[24];
+  pkt_spec6 na = advert(t, "2001:db8:2::9", body);
+  // Resolve 2001:db8:2::9 (solicitation, then its answer).
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::9"));
+  t.send6(1, na);
+  EXPECT_EQ(t.dp(dp_counter::neigh_queue_sent), 1u);
+  t.clear_sent();
+  const uint64_t ns_before = t.dp(dp_counter::nd_ns_sent);
+  t.w->now_ms += t.gw->cfg.arp.base_reachable_time_ms + 1000;  // stale now
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::9"));
+  EXPECT_EQ(t.dp(dp_counter::nd_ns_sent), ns_before + 1);  // the unicast probe
+  t.send6(1, advert(t, "2001:db8:2::9", body, true));      // no target link-layer address
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::9"));
+  EXPECT_EQ(t.dp(dp_counter::nd_ns_sent), ns_before + 1);  // confirmed: not probed again
+}
+
+// Without an address6 on any port the gateway routes no IPv6 (Linux's forwarding=0): what is
+// not for it is dropped without an answer, while its link-local address still answers.
+TEST(Ipv6, WithoutAnAddress6NothingIsRouted) {
+  v6_gateway t(default_config());
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::2"));
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.dp(dp_counter::drop_ip6_not_routing), 1u);
+  EXPECT_EQ(t.dp(dp_counter::icmp_error_sent), 0u);
+  pkt_spec6 e;
+  std::memcpy(e.src, a6("fe80::2").b, 16);
+  std::memcpy(e.dst, t.gw->ports[0].link_local.b, 16);
+  e.proto = IPPROTO_ICMPV6;
+  e.icmp_type = icmp6::echo_request;
+  t.send6(0, e);
+  // The reply waits for fe80::2's address: a solicitation goes out first.
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(icmp6_of(t.sent[0].second)[0], icmp6::neighbour_solicit);
+}
+
+// An ip table's chains see IPv4 only, an inet table's both; in an inet chain an `ip` match
+// never matches an IPv6 packet, and meta nfproto tells the families apart.
+TEST(Ipv6, IpChainsSeeIpv4OnlyAndInetChainsBoth) {
+  v6_gateway t;
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(
+table ip four {
+  chain fwd { type filter hook forward priority 0; policy drop; }
+}
+table inet both {
+  chain fwd {
+    type filter hook forward priority 10; policy accept;
+    ip saddr 0.0.0.0/0 udp dport 54 drop
+    meta nfproto ipv6 udp dport 53 drop
+    udp dport 55 reject with icmp host-unreachable
+    udp dport 56 reject
+  }
+}
+)",
+                                                "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::2", 53));  // inet: dropped
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::2", 54));  // ip saddr: no match, accepted
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 54));           // ip table's policy: dropped
+  ASSERT_EQ(t.sent.size(), 1u);
+  const uint8_t* ip = ip6_of(t.sent[0].second);
+  EXPECT_EQ(ip[40 + 3], 54);
+  EXPECT_EQ(t.dp(dp_counter::drop_hook), 2u);
+  // `reject with icmp` is IPv4's (nft's hidden meta nfproto ipv4): IPv6 passes the rule; a
+  // plain reject answers IPv6 with ICMPv6 port unreachable.
+  t.clear_sent();
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::2", 55));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+  t.clear_sent();
+  t.send6(0, udp6("2001:db8:1::2", "2001:db8:2::2", 56));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 0);
+  const uint8_t* un = icmp6_of(t.sent[0].second);
+  EXPECT_EQ(un[0], icmp6::dest_unreach);
+  EXPECT_EQ(un[1], icmp6::port_unreach);
+  EXPECT_NE(list_ruleset(*t.gw).find("udp dport 55 reject with icmp host-unreachable"),
+            std::string::npos)
+      << list_ruleset(*t.gw);
+}
+
+}  // namespace
+}  // namespace ctgate::test
