@@ -14,6 +14,30 @@ namespace ctgate {
 
 namespace {
 
+// The stages one family's generated packets take after they are made (Linux's ip_local_out
+// and ip6_local_out).
+struct output_stages {
+  uint16_t (*hook)(worker_ctx&, hook_point, rte_mbuf**, uint16_t);
+  uint16_t (*route_output)(worker_ctx&, rte_mbuf**, uint16_t);
+  uint16_t (*tx)(worker_ctx&, rte_mbuf**, uint16_t);
+};
+constexpr output_stages k_ipv4_stages{stage_hook, stage_route_output, stage_tx};
+constexpr output_stages k_ipv6_stages{stage_hook6, stage_route_output6, stage_tx6};
+
+// Sends a queue of generated packets through OUTPUT, routing, POST_ROUTING and TX. The queue
+// is emptied first: a chain may reject, which queues more.
+void send_hooked_out(worker_ctx& w, rte_mbuf** queue, uint16_t* n, const output_stages& f) {
+  rte_mbuf* out[k_max_burst];
+  uint16_t k = *n;
+  std::copy(queue, queue + k, out);
+  *n = 0;
+  w.counters.add(dp_counter::local_out, k);
+  k = f.hook(w, hook_point::output, out, k);
+  k = f.route_output(w, out, k);
+  k = f.hook(w, hook_point::postrouting, out, k);
+  f.tx(w, out, k);
+}
+
 // What the gateway generated during a burst (or a tick): answers (rejects, synproxy's
 // cookies and its ACKs) straight to routing and TX; ICMP errors and synproxy's SYNs through
 // the output hooks.
@@ -22,30 +46,9 @@ void send_generated(worker_ctx& w) {
   // through LOCAL_OUT (conntrack finds the flow an error is RELATED to; the nat chains bind a
   // proxied connection) and POST_ROUTING, as Linux's ip_local_out. First: their chains may
   // reject, which queues an answer below.
-  if (w.n_hooked_out > 0) {
-    rte_mbuf* out[k_max_burst];
-    uint16_t k = w.n_hooked_out;
-    std::copy(w.hooked_out, w.hooked_out + k, out);
-    w.n_hooked_out = 0;
-    w.counters.add(dp_counter::local_out, k);
-    k = stage_hook(w, hook_point::output, out, k);
-    k = stage_route_output(w, out, k);
-    k = stage_hook(w, hook_point::postrouting, out, k);
-    stage_tx(w, out, k);
-  }
-
-  // ICMPv6 errors: the same, through the IPv6 hooks.
-  if (w.n_hooked_out6 > 0) {
-    rte_mbuf* out[k_max_burst];
-    uint16_t k = w.n_hooked_out6;
-    std::copy(w.hooked_out6, w.hooked_out6 + k, out);
-    w.n_hooked_out6 = 0;
-    w.counters.add(dp_counter::local_out, k);
-    k = stage_hook6(w, hook_point::output, out, k);
-    k = stage_route_output6(w, out, k);
-    k = stage_hook6(w, hook_point::postrouting, out, k);
-    stage_tx6(w, out, k);
-  }
+  // ICMPv6 errors the same way, through the IPv6 hooks.
+  if (w.n_hooked_out > 0) send_hooked_out(w, w.hooked_out, &w.n_hooked_out, k_ipv4_stages);
+  if (w.n_hooked_out6 > 0) send_hooked_out(w, w.hooked_out6, &w.n_hooked_out6, k_ipv6_stages);
 
   // Resets and ICMP errors built by reject, synproxy's cookies and window updates: routed and
   // sent directly, like Linux's nf_send_reset (they are answers, not new flows).

@@ -31,6 +31,19 @@ void write_eth(uint8_t* buf, const mac_addr& dst, const mac_addr& src, uint16_t 
   eth->ether_type = rte_cpu_to_be_16(type);
 }
 
+// A TCP header with `opts_len` bytes of options after it (checksum left to the caller), for
+// either family's spec.
+template <typename Spec>
+void write_tcp(rte_tcp_hdr* th, const Spec& s, size_t opts_len) {
+  th->src_port = rte_cpu_to_be_16(s.sport);
+  th->dst_port = rte_cpu_to_be_16(s.dport);
+  th->sent_seq = rte_cpu_to_be_32(s.seq);
+  th->recv_ack = rte_cpu_to_be_32(s.ack);
+  th->data_off = static_cast<uint8_t>(((sizeof(rte_tcp_hdr) + opts_len) / 4) << 4);
+  th->tcp_flags = s.tcp_flags;
+  th->rx_win = rte_cpu_to_be_16(s.window);
+}
+
 }  // namespace
 
 size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
@@ -59,11 +72,7 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
   switch (s.proto) {
     case IPPROTO_TCP: {
       auto* th = reinterpret_cast<rte_tcp_hdr*>(l4);
-      th->src_port = rte_cpu_to_be_16(s.sport);
-      th->dst_port = rte_cpu_to_be_16(s.dport);
-      th->sent_seq = rte_cpu_to_be_32(s.seq);
-      th->recv_ack = rte_cpu_to_be_32(s.ack);
-      th->data_off = static_cast<uint8_t>(((sizeof(rte_tcp_hdr) + tcp_opts) / 4) << 4);
+      write_tcp(th, s, tcp_opts);
       if (tcp_opts != 0) {  // MSS: kind 2, length 4, value
         uint8_t* o = l4 + sizeof(rte_tcp_hdr);
         o[0] = 2;
@@ -71,8 +80,6 @@ size_t build_frame(const pkt_spec& s, uint8_t* buf, size_t cap) {
         o[2] = static_cast<uint8_t>(s.tcp_mss >> 8);
         o[3] = static_cast<uint8_t>(s.tcp_mss);
       }
-      th->tcp_flags = s.tcp_flags;
-      th->rx_win = rte_cpu_to_be_16(s.window);
       th->cksum = rte_ipv4_udptcp_cksum(ip, th);
       break;
     }
@@ -126,13 +133,7 @@ size_t build_frame6(const pkt_spec6& s, uint8_t* buf, size_t cap) {
   switch (s.proto) {
     case IPPROTO_TCP: {
       auto* th = reinterpret_cast<rte_tcp_hdr*>(l4);
-      th->src_port = rte_cpu_to_be_16(s.sport);
-      th->dst_port = rte_cpu_to_be_16(s.dport);
-      th->sent_seq = rte_cpu_to_be_32(s.seq);
-      th->recv_ack = rte_cpu_to_be_32(s.ack);
-      th->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) / 4) << 4);
-      th->tcp_flags = s.tcp_flags;
-      th->rx_win = rte_cpu_to_be_16(s.window);
+      write_tcp(th, s, 0);
       th->cksum = ipv6_l4_cksum(ip, l4, l4len, IPPROTO_TCP);
       break;
     }
