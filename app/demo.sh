@@ -83,14 +83,15 @@ ip netns exec ctg-client timeout 10 tracepath -6 -n -m 3 2001:db8:2::2 || true
 "${CTL[@]}" neigh
 
 say "load the demo ruleset: allow ssh/http/5001 and ping from lan, drop the rest"
-echo "(IPv6 is not tracked yet: the inet table's stateful rules see it as ct state invalid)"
+echo "(one inet table: its stateful rules track IPv4 and IPv6 alike)"
 sed 's/^/    /' drivers-config/demo.nft | grep -v '^    #'
 "${CTL[@]}" ruleset load drivers-config/demo.nft
 "${CTL[@]}" hooks
 
-say "ping the gateway and, through it, the server"
+say "ping the gateway and, through it, the server (IPv4 and IPv6)"
 ip netns exec ctg-client ping -c 3 -i 0.3 -W 1 10.10.1.1 | tail -2
 ip netns exec ctg-client ping -c 3 -i 0.3 -W 1 10.10.2.2 | tail -2
+ip netns exec ctg-client ping -6 -c 3 -i 0.3 -W 1 2001:db8:2::2 | tail -2
 
 say "kernel TCP through ctgate: 20 MB with a checksum"
 head -c 20000000 /dev/urandom > /tmp/ctgate-demo.in
@@ -114,8 +115,9 @@ ip netns exec ctg-server timeout 3 nc -z -w 2 10.10.1.2 6000 && echo "connected?
 say "the ruleset with live counters"
 "${CTL[@]}" ruleset list
 
-say "conntrack -L"
+say "conntrack -L (both families), then conntrack -L -f ipv6 -o extended"
 "${CTL[@]}" conntrack -L || true
+"${CTL[@]}" conntrack -L -f ipv6 -o extended || true
 
 say "live stats while a ping runs (until the gateway's ${SECONDS_TOTAL}s are up, or Ctrl-C)"
 ip netns exec ctg-client ping -i 0.5 -W 1 10.10.2.2 > /dev/null 2>&1 &

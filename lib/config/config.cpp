@@ -509,6 +509,7 @@ constexpr std::pair<std::string_view, uint32_t conntrack_timeouts::*> kTimeouts[
     {"udp_stream", &conntrack_timeouts::udp_stream},
     {"icmp", &conntrack_timeouts::icmp},
     {"generic", &conntrack_timeouts::generic},
+    {"icmpv6", &conntrack_timeouts::icmpv6},
 };
 
 void parse_conntrack(const field& f, conntrack_config* ct) {

@@ -104,6 +104,7 @@ struct conntrack_timeouts {
   uint32_t udp_stream = 120;
   uint32_t icmp = 30;
   uint32_t generic = 600;
+  uint32_t icmpv6 = 30;  // nf_conntrack_icmpv6_timeout
 };
 
 struct conntrack_config {

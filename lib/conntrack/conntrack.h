@@ -35,7 +35,7 @@ namespace ctgate::ct {
   X(insert_failed, "confirm failed: hash insert error")                                   \
   X(drop, "new flows dropped: table full, or NAT found no free tuple")                    \
   X(early_drop, "non-assured entries evicted to make room")                               \
-  X(error, "packets with L4 headers conntrack rejected")                                  \
+  X(error, "ICMP/ICMPv6 refused: truncated, bad checksum, an error quoting no flow")      \
   X(clash_resolve, "confirm races resolved by adopting the winner's entry")               \
   X(search_restart, "lookups retried because an entry was being claimed")                 \
   X(new_, "unconfirmed entries created")                                                  \
@@ -79,7 +79,9 @@ namespace ctgate::ct {
   X(nat_evicted, "TIME_WAIT flows evicted for a new connection's NAT port")               \
   X(handoff, "packets of translated flows passed to the worker that owns them")           \
   X(handoff_full, "packets dropped: the owner's hand-off ring was full")                  \
-  X(handoff_in, "packets handed off by other workers, tracked here")
+  X(handoff_in, "packets handed off by other workers, tracked here")                      \
+  X(clash_addr6, "invalid: an IPv6 packet whose key another flow's addresses hold")       \
+  X(untracked_ipv6_off, "IPv6 packets untracked: conntrack for IPv6 is off")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -103,6 +105,7 @@ struct ct_finish_listener {
 // says it is there.
 struct ct_invalid_note {
   ct_tuple tuple;  // as the packet travelled
+  ct_addr6 addr6;  // an IPv6 packet's addresses (tuple.family k_family_ipv6)
   uint32_t seq = 0;
   uint32_t ack = 0;
   uint32_t bound = 0;  // track_result::bound
@@ -145,6 +148,8 @@ struct ct_runtime {
     uint16_t port_min, port_max;
     uint8_t manip;  // nat_manip
   } nat_full_note{};
+  // SipHash key of the IPv6 address digests (ct_entry.h), random at start.
+  uint32_t addr6_key[4] = {};
   rte_rcu_qsbr* qs = nullptr;  // the workers' QSBR variable, for tables created later
   std::string name;            // DPDK object name prefix
 };
@@ -212,6 +217,10 @@ void ct_worker_fini(ct_worker* w);
 // a translated flow another worker owns, which goes to that worker's hand-off ring. Returns
 // how many packets it did not accept.
 uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
+// The same for a burst of IPv6 packets (ipv6_conntrack_in/local): their tuples carry the
+// addresses' digests (ct_entry.h), their full addresses are compared on every hit. ND and MLD
+// messages are untracked; ICMPv6 errors are RELATED to the flow they quote.
+uint16_t ct_in6(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v);
 
 // LOCAL_IN / POST_ROUTING at INT_MAX: publish unconfirmed entries. Drops
 // (v[i] = drop) a packet whose entry cannot be inserted.
@@ -292,6 +301,9 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 inline constexpr uint32_t k_early_drop_window = 64;
 bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms);
 
+// The addresses of IPv6 entry `e` (confirmed in `table`, or unconfirmed); null for IPv4.
+const ct_addr6* ct_addr6_of(const flow_table& table, const ct_entry* e);
+
 // The accounting of entry `e` (confirmed in `table`, or unconfirmed), or null while
 // accounting is off (ct_acct.h).
 const ct_acct* ct_acct_of(const flow_table& table, const ct_entry* e);
@@ -323,9 +335,8 @@ inline ct_tuple tuple_of(const pkt_meta& m) {
   t.sport = m.sport;
   t.proto = m.l4.proto;
   t.zone = m.zone;
-  t.dport = m.l4.proto == IPPROTO_ICMP
-                ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
-                : m.dport;
+  t.dport = is_icmp_like(m.l4.proto) ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
+                                     : m.dport;
   return t;
 }
 

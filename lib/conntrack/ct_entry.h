@@ -3,30 +3,42 @@
 // One hash key per flow: the key orders the two (address, port) endpoints so
 // both directions of a flow produce the same 16-byte key, and the packet's
 // direction is recovered by comparing it with the entry's original tuple.
-// 16 bytes is rte_hash's fastest comparator size. IPv6 gets its own 48-byte
-// key and table later; nothing here assumes the IPv4 key is the only one.
+// 16 bytes is rte_hash's fastest comparator size.
+//
+// IPv6 flows use the same 16-byte key and table: their tuple's family byte is
+// k_family_ipv6, and its src and dst are 32-bit keyed digests of the two
+// addresses (addr6_digests). The full addresses (ct_addr6) are kept beside the
+// entry and compared on every hit, so a digest collision can never merge two
+// flows: it costs the second one its tracking, and with SipHash under a
+// secret key nobody can aim one (docs/design/ipv6.md, Conntrack).
 #pragma once
 
 #include <netinet/in.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
+#include "common/siphash.h"
+#include "config/config.h"
 #include "conntrack/ct_ext.h"
 #include "conntrack/proto.h"
 
 namespace ctgate::ct {
 
-// Network byte order, as in the packet. For ICMP: sport = identifier,
+inline constexpr uint8_t k_family_ipv4 = 0;
+inline constexpr uint8_t k_family_ipv6 = 10;  // AF_INET6, as conntrack -o extended prints it
+
+// Network byte order, as in the packet. For ICMP and ICMPv6: sport = identifier,
 // dport = type << 8 | code of the original (request) packet.
 struct ct_tuple {
-  uint32_t src = 0;
+  uint32_t src = 0;  // IPv4 address, or an IPv6 address's digest
   uint32_t dst = 0;
   uint16_t sport = 0;
   uint16_t dport = 0;
   uint8_t proto = 0;
-  uint8_t pad = 0;
+  uint8_t family = k_family_ipv4;
   uint16_t zone = 0;
   bool operator==(const ct_tuple&) const = default;
 };
@@ -34,10 +46,55 @@ static_assert(sizeof(ct_tuple) == 16);
 
 using flow_key = ct_tuple;  // normalized: (src,sport) <= (dst,dport); ICMP dport = 0
 
+// An IPv6 flow's addresses, in its original direction, kept beside its entry.
+struct ct_addr6 {
+  ipv6_addr src, dst;
+  bool operator==(const ct_addr6&) const = default;
+};
+static_assert(sizeof(ct_addr6) == 32);
+
+// The digests that stand for an IPv6 packet's source and destination in its tuple:
+// SipHash-1-3 under `key` of the address pair in a fixed order, one 32-bit half per address,
+// so the reply's packets get the same two digests swapped. Equal addresses get equal digests,
+// different ones never do (within a pair), so digests order and compare a flow's endpoints as
+// the addresses would.
+// Inline: it runs for every IPv6 packet conntrack sees.
+inline void addr6_digests(const uint32_t key[4], const ipv6_addr& src, const ipv6_addr& dst,
+                          uint32_t* src_digest, uint32_t* dst_digest) {
+  uint64_t a[2], b[2];
+  std::memcpy(a, src.b, 16);
+  std::memcpy(b, dst.b, 16);
+  // Any fixed order of the pair makes both directions hash the same message.
+  const bool src_first = a[0] < b[0] || (a[0] == b[0] && a[1] <= b[1]);
+  const uint64_t* lo = src_first ? a : b;
+  const uint64_t* hi = src_first ? b : a;
+  siphash13_state h = siphash13_state::init(key);
+  h.compress(lo[0]);
+  h.compress(lo[1]);
+  h.compress(hi[0]);
+  h.compress(hi[1]);
+  h.compress(uint64_t{32} << 56);  // the length word
+  const uint64_t d = h.finish();
+  const auto d_lo = static_cast<uint32_t>(d);
+  auto d_hi = static_cast<uint32_t>(d >> 32);
+  if ((a[0] ^ b[0]) | (a[1] ^ b[1])) {
+    if (d_hi == d_lo) d_hi ^= 1;  // different addresses, different digests
+  } else {
+    d_hi = d_lo;  // one address, one digest
+  }
+  *src_digest = src_first ? d_lo : d_hi;
+  *dst_digest = src_first ? d_hi : d_lo;
+}
+
 // ICMP query types map to their reply type (Linux's invmap); anything else
 // is not a query and maps to k_icmp_not_query.
 inline constexpr uint8_t k_icmp_not_query = 0xff;
 uint8_t icmp_reply_type(uint8_t request_type);
+// ICMPv6's: echo 128 -> 129 and node information 139 -> 140 (nf_conntrack_proto_icmpv6's
+// valid_new and invmap).
+uint8_t icmp6_reply_type(uint8_t request_type);
+// Whether a tuple's protocol is ICMP or ICMPv6, whose flows the query id identifies.
+inline bool is_icmp_like(uint8_t proto) { return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6; }
 
 // The reply tuple: endpoints swapped, ICMP type inverted.
 ct_tuple invert(const ct_tuple& t);
@@ -46,7 +103,7 @@ ct_tuple invert(const ct_tuple& t);
 // packet, and as a call its 16-byte result went through memory.
 inline flow_key make_key(const ct_tuple& t) {
   flow_key k = t;
-  if (t.proto == IPPROTO_ICMP) {
+  if (is_icmp_like(t.proto)) {
     k.dport = 0;  // the id alone identifies an ICMP query flow
     if (t.src > t.dst) std::swap(k.src, k.dst);
     return k;

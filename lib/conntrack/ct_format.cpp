@@ -23,12 +23,22 @@ std::string ip_str(uint32_t net_order) {
   return buf;
 }
 
-void append_tuple(std::string& s, const ct_tuple& t) {
-  s += "src=" + ip_str(t.src) + " dst=" + ip_str(t.dst) + " ";
+std::string ip6_str(const ipv6_addr& a) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a.b, buf, sizeof(buf));
+  return buf;
+}
+
+// `a6`: an IPv6 tuple's addresses, in its own direction (its digests are not printable).
+void append_tuple(std::string& s, const ct_tuple& t, const ct_addr6* a6) {
+  if (a6 != nullptr)
+    s += "src=" + ip6_str(a6->src) + " dst=" + ip6_str(a6->dst) + " ";
+  else
+    s += "src=" + ip_str(t.src) + " dst=" + ip_str(t.dst) + " ";
   if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
     s += "sport=" + std::to_string(ntohs(t.sport)) + " dport=" + std::to_string(ntohs(t.dport)) +
          " ";
-  } else if (t.proto == IPPROTO_ICMP) {
+  } else if (is_icmp_like(t.proto)) {
     s += "type=" + std::to_string(t.dport >> 8) + " code=" + std::to_string(t.dport & 0xff) +
          " id=" + std::to_string(ntohs(t.sport)) + " ";
   }
@@ -43,7 +53,7 @@ int tcp_state_from_name(const std::string& name) {
 }  // namespace
 
 bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct,
-                const ct_tuple* nat_reply) {
+                const ct_tuple* nat_reply, const ct_addr6* addr6) {
   uint32_t live = e.live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_LIVE) return false;
   out->pos = pos;
@@ -57,6 +67,7 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct*
   out->ts = e.load_track();
   out->expires_ms = e.expires_ms.load(std::memory_order_relaxed);
   out->mark = e.mark.load(std::memory_order_relaxed);
+  if (out->orig.family == k_family_ipv6 && addr6 != nullptr) out->addr6 = *addr6;
   out->acct = acct != nullptr;
   for (unsigned d = 0; acct != nullptr && d < 2; d++) {
     out->packets[d] = acct->packets[d].load(std::memory_order_relaxed);
@@ -67,23 +78,27 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct*
   return e.live.load(std::memory_order_relaxed) == live;
 }
 
-std::string format_entry(const entry_view& v, uint32_t now_ms) {
+std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
   const l4_tracker& tr = tracker_for(v.orig.proto);
   int32_t left_ms = static_cast<int32_t>(v.expires_ms - now_ms);
   uint32_t left = left_ms > 0 ? static_cast<uint32_t>(left_ms) / 1000 : 0;
+  const bool v6 = v.orig.family == k_family_ipv6;
   char head[64];
   std::snprintf(head, sizeof(head), "%-8s %u %u ", tr.name, v.orig.proto, left);
-  std::string s = head;
+  std::string s;
+  if (extended) s = v6 ? "ipv6     10 " : "ipv4     2 ";
+  s += head;
+  const ct_addr6 reply6{v.addr6.dst, v.addr6.src};
   if (v.orig.proto == IPPROTO_TCP) s += std::string(tcp_state_name(v.ts.l4state)) + " ";
   // With accounting, each tuple's counts follow it (conntrack-tools' layout).
   auto counts = [&](unsigned d) {
     if (v.acct)
       s += "packets=" + std::to_string(v.packets[d]) + " bytes=" + std::to_string(v.bytes[d]) + " ";
   };
-  append_tuple(s, v.orig);
+  append_tuple(s, v.orig, v6 ? &v.addr6 : nullptr);
   counts(0);
   if (!(v.status & CT_STATUS_SEEN_REPLY)) s += "[UNREPLIED] ";
-  append_tuple(s, v.reply);
+  append_tuple(s, v.reply, v6 ? &reply6 : nullptr);
   counts(1);
   if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
   s += "mark=" + std::to_string(v.mark) + " ";
@@ -94,9 +109,13 @@ std::string format_entry(const entry_view& v, uint32_t now_ms) {
 
 bool ct_filter::matches(const entry_view& v) const {
   const ct_tuple& t = v.orig;
+  const bool v6 = t.family == k_family_ipv6;
+  if (family >= 0 && t.family != family) return false;
   if (proto >= 0 && t.proto != proto) return false;
-  if (src >= 0 && ntohl(t.src) != static_cast<uint32_t>(src)) return false;
-  if (dst >= 0 && ntohl(t.dst) != static_cast<uint32_t>(dst)) return false;
+  if (src >= 0 && (v6 || ntohl(t.src) != static_cast<uint32_t>(src))) return false;
+  if (dst >= 0 && (v6 || ntohl(t.dst) != static_cast<uint32_t>(dst))) return false;
+  if (src6 && (!v6 || !(v.addr6.src == *src6))) return false;
+  if (dst6 && (!v6 || !(v.addr6.dst == *dst6))) return false;
   bool ports = t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP;
   if (sport >= 0 && (!ports || ntohs(t.sport) != sport)) return false;
   if (dport >= 0 && (!ports || ntohs(t.dport) != dport)) return false;
@@ -150,10 +169,35 @@ bool parse_filter_into(const std::string& text, ct_filter* f, std::string* err) 
         f->proto = 17;
       else if (val == "icmp")
         f->proto = 1;
+      else if (val == "icmpv6")
+        f->proto = 58;
       else if (!number(key, val, 0, 255, &x))
         return false;
       else
         f->proto = static_cast<int>(x);
+    } else if (key == "family" || key == "f") {
+      if (val == "ipv4")
+        f->family = k_family_ipv4;
+      else if (val == "ipv6")
+        f->family = k_family_ipv6;
+      else {
+        *err = key + ": expected ipv4 or ipv6, got '" + val + "'";
+        return false;
+      }
+    } else if (key == "output" || key == "o") {
+      if (val != "extended") {
+        *err = key + ": only 'extended' is supported, got '" + val + "'";
+        return false;
+      }
+      f->extended = true;
+    } else if ((key == "src" || key == "s" || key == "dst" || key == "d") &&
+               val.find(':') != std::string::npos) {
+      ipv6_addr a;
+      if (inet_pton(AF_INET6, val.c_str(), a.b) != 1) {
+        *err = key + ": bad IPv6 address '" + val + "'";
+        return false;
+      }
+      (key[0] == 's' ? f->src6 : f->dst6) = a;
     } else if (key == "src" || key == "s" || key == "dst" || key == "d") {
       in_addr a{};
       if (inet_pton(AF_INET, val.c_str(), &a) != 1) {
@@ -211,7 +255,9 @@ void scan(const flow_table& t, const ct_filter& f,
       [&](const tbb::blocked_range<uint32_t>& r) {
         entry_view v;
         for (uint32_t p = r.begin(); p != r.end(); p++)
-          if (read_entry(*t.at(p), p, &v, t.acct_at(p), t.nat_reply_at(p)) && f.matches(v)) fn(v);
+          if (read_entry(*t.at(p), p, &v, t.acct_at(p), t.nat_reply_at(p), t.addr6_at(p)) &&
+              f.matches(v))
+            fn(v);
       });
 }
 
@@ -221,7 +267,7 @@ std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uin
   scan(t, f, [&](const entry_view& v) {
     // Timed out but not reaped yet: gone, as Linux never lists it.
     if (ct_expired_at(v.expires_ms, now_ms)) return;
-    std::string line = format_entry(v, now_ms);
+    std::string line = format_entry(v, now_ms, f.extended);
     lock_guard lock(mu);
     rows.emplace_back(v.pos, std::move(line));
   });

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,23 +24,28 @@ struct entry_view {
   track_state ts;
   uint32_t expires_ms;
   uint32_t mark;
+  ct_addr6 addr6{};   // an IPv6 entry's addresses (orig.family k_family_ipv6), original direction
   bool acct = false;  // accounting on: the counts below are printed
   uint64_t packets[2] = {}, bytes[2] = {};
 };
 // False if the slot is not live or changed while being read. `acct`: the entry's accounting
 // (flow_table::acct_at), null when off.
 // `nat_reply`: the table's reply tuple at pos (flow_table::nat_reply_at), null before NAT.
+// `addr6`: the table's IPv6 addresses at pos (flow_table::addr6_at), null without IPv6.
 bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct = nullptr,
-                const ct_tuple* nat_reply = nullptr);
+                const ct_tuple* nat_reply = nullptr, const ct_addr6* addr6 = nullptr);
 
 // `conntrack -L` line (no newline), exactly conntrack-tools' layout:
 // tcp      6 115 SYN_SENT src=... dst=... sport=.. dport=.. [UNREPLIED] src=... ... mark=0 use=1
-std::string format_entry(const entry_view& v, uint32_t now_ms);
+// `extended` (conntrack -o extended) puts the family first: "ipv4     2 tcp      6 ...".
+std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended = false);
 
-// Filters of conntrack -L/-D: -p, --src, --dst, --sport, --dport, --state, --zone, --mark.
+// Filters of conntrack -L/-D: -f, -p, --src, --dst, --sport, --dport, --state, --zone, --mark.
 struct ct_filter {
+  int family = -1;  // k_family_ipv4 or k_family_ipv6 (-f ipv4, -f ipv6)
   int proto = -1;
-  int64_t src = -1, dst = -1;  // host order
+  int64_t src = -1, dst = -1;           // host order; an IPv4 address matches IPv4 entries only
+  std::optional<ipv6_addr> src6, dst6;  // an IPv6 address matches IPv6 entries only
   int sport = -1, dport = -1;
   int state = -1;  // tcp_state
   int zone = -1;
@@ -48,11 +54,14 @@ struct ct_filter {
   // comparing the tuples (the reply's destination against the original's source, the reply's
   // source against the original's destination; an ICMP flow's "ports" always differ).
   int nat = 0;
+  // Not a filter: conntrack's -o extended (output=extended), the family before each line.
+  bool extended = false;
   bool matches(const entry_view& v) const;
 };
-// Parses "proto=tcp src=1.2.3.4 dport=80 state=ESTABLISHED" (space or '&'
+// Parses "family=ipv6 proto=tcp src=2001:db8::1 dport=80 state=ESTABLISHED" (space or '&'
 // separated; conntrack's option names without dashes are accepted too:
-// p, s, d). An unknown key or bad value is an error naming it.
+// f, p, s, d; output=extended is -o extended). An unknown key or bad value is an error naming
+// it.
 result<ct_filter> parse_filter(const std::string& text);
 
 // Parallel scan over the table (TBB); calls `fn` for matching entries, in
@@ -60,7 +69,7 @@ result<ct_filter> parse_filter(const std::string& text);
 void scan(const flow_table& t, const ct_filter& f,
           const std::function<void(const entry_view&)>& fn);
 
-// Convenience: the matching lines, sorted by position.
+// Convenience: the matching lines (f.extended: -o extended's), sorted by position.
 std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms);
 
 // Asks owners to delete matching entries; returns how many were requested.

@@ -6,6 +6,7 @@
 #include <rte_malloc.h>
 
 #include <bit>
+#include <cstring>
 #include <utility>
 
 namespace ctgate::ct {
@@ -20,13 +21,22 @@ uint8_t icmp_reply_type(uint8_t t) {
   }
 }
 
+uint8_t icmp6_reply_type(uint8_t t) {
+  switch (t) {
+    case 128: return 129;  // echo request, reply
+    case 139: return 140;  // node information query, reply
+    default: return k_icmp_not_query;
+  }
+}
+
 ct_tuple invert(const ct_tuple& t) {
   ct_tuple r = t;
   r.src = t.dst;
   r.dst = t.src;
-  if (t.proto == IPPROTO_ICMP) {
-    uint8_t type = static_cast<uint8_t>(t.dport >> 8);
-    r.dport = static_cast<uint16_t>((icmp_reply_type(type) << 8) | (t.dport & 0xff));
+  if (is_icmp_like(t.proto)) {
+    const auto type = static_cast<uint8_t>(t.dport >> 8);
+    const uint8_t reply = t.proto == IPPROTO_ICMP ? icmp_reply_type(type) : icmp6_reply_type(type);
+    r.dport = static_cast<uint16_t>((reply << 8) | (t.dport & 0xff));
   } else {
     r.sport = t.dport;
     r.dport = t.sport;
@@ -53,6 +63,7 @@ flow_table::~flow_table() {
   rte_free(windows_);
   rte_free(acct_.load(std::memory_order_relaxed));
   rte_free(nat_replies_.load(std::memory_order_relaxed));
+  rte_free(addrs6_);
 }
 
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
@@ -135,6 +146,17 @@ result<void> flow_table::enable_accounting() {
                             " bytes (32 per flow)"};
   // Release: the zeroed array before workers see its pointer.
   acct_.store(a, std::memory_order_release);
+  memory_bytes_ += bytes;
+  return {};
+}
+
+result<void> flow_table::enable_ipv6() {
+  if (addrs6_ != nullptr) return {};
+  const size_t bytes = sizeof(ct_addr6) * static_cast<size_t>(capacity_);
+  addrs6_ = static_cast<ct_addr6*>(rte_zmalloc("ct_addr6", bytes, 64));
+  if (addrs6_ == nullptr)
+    return error{.message = "conntrack for IPv6: cannot allocate " + std::to_string(bytes) +
+                            " bytes (32 per flow) of addresses"};
   memory_bytes_ += bytes;
   return {};
 }

@@ -80,6 +80,14 @@ class flow_table {
   // Control plane: makes room for translated flows' reply tuples (for good, as accounting),
   // 16 bytes per position. Fails only when memory runs out.
   result<void> enable_nat_replies();
+  // The addresses of the IPv6 flow at `pos` (ct_entry.h), written before the entry is
+  // published and unchanged while it lives; null until enable_ipv6.
+  ct_addr6* addr6_at(uint32_t pos) const { return addrs6_ != nullptr ? &addrs6_[pos] : nullptr; }
+  bool ipv6() const { return addrs6_ != nullptr; }
+  // Control plane, before the workers start: makes room for IPv6 flows' addresses, 32 bytes
+  // per position. Without it IPv6 packets are not tracked (ct_in6). Fails only when memory runs
+  // out.
+  result<void> enable_ipv6();
   uint32_t capacity() const { return capacity_; }  // positions in entries_
   uint32_t max() const { return max_; }
 
@@ -101,6 +109,7 @@ class flow_table {
   tcp_window* windows_ = nullptr;
   std::atomic<ct_acct*> acct_{nullptr};
   std::atomic<ct_tuple*> nat_replies_{nullptr};
+  ct_addr6* addrs6_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
   uint32_t reserved_ = 0;

@@ -15,6 +15,7 @@ namespace {
 constexpr uint8_t ip_proto_icmp = 1;
 constexpr uint8_t ip_proto_tcp = 6;
 constexpr uint8_t ip_proto_udp = 17;
+constexpr uint8_t ip_proto_icmpv6 = 58;
 
 // Built at compile time so a lookup on the packet path is one indexed load
 // and the table needs no start-up code (no initialisation-order questions).
@@ -24,6 +25,7 @@ constexpr std::array<const l4_tracker*, 256> build_tracker_table() {
   table[ip_proto_icmp] = &icmp_tracker;
   table[ip_proto_tcp] = &tcp_tracker;
   table[ip_proto_udp] = &udp_tracker;
+  table[ip_proto_icmpv6] = &icmpv6_tracker;
   return table;
 }
 
@@ -51,6 +53,7 @@ constexpr std::array<const char*, TC_COUNT> timeout_class_names = {
     "udp_stream",
     "icmp",
     "generic",
+    "icmpv6",
 };
 
 uint32_t seconds_to_ms(uint32_t seconds) {
@@ -116,7 +119,7 @@ std::string tcp_reason_message(uint8_t reason, uint32_t bound) {
 }
 
 timeout_table make_timeout_table(const conntrack_timeouts& t) {
-  static_assert(TC_COUNT == 14, "a new timeout class needs a config key and a line here");
+  static_assert(TC_COUNT == 15, "a new timeout class needs a config key and a line here");
   timeout_table out{};
   out.ms[TC_TCP_SYN_SENT] = seconds_to_ms(t.tcp_syn_sent);
   out.ms[TC_TCP_SYN_RECV] = seconds_to_ms(t.tcp_syn_recv);
@@ -132,6 +135,7 @@ timeout_table make_timeout_table(const conntrack_timeouts& t) {
   out.ms[TC_UDP_STREAM] = seconds_to_ms(t.udp_stream);
   out.ms[TC_ICMP] = seconds_to_ms(t.icmp);
   out.ms[TC_GENERIC] = seconds_to_ms(t.generic);
+  out.ms[TC_ICMPV6] = seconds_to_ms(t.icmpv6);
   return out;
 }
 

@@ -80,6 +80,7 @@ enum timeout_class : uint8_t {
   TC_UDP_STREAM,
   TC_ICMP,
   TC_GENERIC,
+  TC_ICMPV6,
   TC_COUNT,
 };
 
@@ -197,6 +198,19 @@ inline bool icmp_is_error(uint8_t type) {
 // Pure: the caller looks the tuple up.
 bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted);
 
+// ICMPv6 (nf_conntrack_proto_icmpv6.c). Types below 128 are errors, which quote the IPv6
+// packet they are about and are RELATED to its flow.
+inline bool icmp6_is_error(uint8_t type) { return type < 128; }
+// Neighbour discovery and multicast listener messages (Linux's noct_valid_new): link-local
+// chatter conntrack leaves untracked, as Linux does.
+inline bool icmp6_is_untracked(uint8_t type) { return (type >= 130 && type <= 136) || type == 143; }
+// The quote of the ICMPv6 error at `icmp`, as icmp_error_quote: the tuple (its src and dst
+// left 0: the caller digests `addrs`) and the quoted packet's addresses. The quoted header's
+// extension chain is walked as the packet's own (ipv6_skip_ext).
+struct ct_addr6;  // ct_entry.h
+bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted,
+                       ct_addr6* addrs);
+
 // The table, indexed by IP protocol; protocols without their own tracker get
 // the generic one.
 const l4_tracker& tracker_for(uint8_t ip_proto);
@@ -220,6 +234,7 @@ const char* timeout_class_name(uint8_t tclass);  // config key, e.g. "tcp_syn_se
 extern const l4_tracker tcp_tracker;
 extern const l4_tracker udp_tracker;
 extern const l4_tracker icmp_tracker;
+extern const l4_tracker icmpv6_tracker;
 extern const l4_tracker generic_tracker;
 
 // Names for tcp_flag_index() results (Linux's enum tcp_bit_set order).

@@ -1,4 +1,5 @@
-// ICMP tracker: query/answer pairs (nf_conntrack_proto_icmp.c).
+// ICMP and ICMPv6 trackers: query/answer pairs (nf_conntrack_proto_icmp.c,
+// nf_conntrack_proto_icmpv6.c).
 //
 // Only the four query types may open an entry; errors (unreachable, time
 // exceeded, ...) are RELATED to the flow they quote: icmp_error_quote()
@@ -12,39 +13,39 @@
 
 #include "conntrack/ct_entry.h"
 #include "conntrack/proto.h"
+#include "packet/parse.h"
 
 namespace ctgate::ct {
 namespace {
 
+// ICMP and ICMPv6 differ in their query types (reply_of) and timeout class only.
+template <uint8_t (*reply_of)(uint8_t), uint8_t tclass>
 bool icmp_new_flow(const l4_info& pkt, const tcp_segment* /*seg*/, const tracker_params& /*p*/,
                    uint32_t /*now_ms*/, track_state* st, tcp_window* /*win*/) {
   // Any code, as Linux (the code is part of the printed tuple, not of the key).
-  if (icmp_reply_type(pkt.icmp_type) == k_icmp_not_query) return false;
+  if (reply_of(pkt.icmp_type) == k_icmp_not_query) return false;
   *st = track_state{};
   st->l4state = pkt.icmp_type;
-  st->tclass = TC_ICMP;
+  st->tclass = tclass;
   return true;
 }
 
 // Original-direction packets repeat the query, reply-direction packets answer
 // it. The code is not compared (Linux's tuple would also require the same code).
-bool icmp_fits(const track_state& st, ct_dir dir, const l4_info& pkt) {
-  if (icmp_reply_type(st.l4state) == k_icmp_not_query) return false;
-  const uint8_t want = dir == ct_dir::original ? st.l4state : icmp_reply_type(st.l4state);
-  return pkt.icmp_type == want;
-}
-
+template <uint8_t (*reply_of)(uint8_t), uint8_t tclass>
 track_result icmp_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status*/, ct_dir dir,
                          const l4_info& pkt, const tcp_segment* /*seg*/,
                          const tracker_params& /*p*/, uint32_t /*now_ms*/) {
-  if (!icmp_fits(*st, dir, pkt)) {
+  const uint8_t reply = reply_of(st->l4state);
+  if (reply == k_icmp_not_query ||
+      pkt.icmp_type != (dir == ct_dir::original ? st->l4state : reply)) {
     track_result r;
     r.verdict = track_verdict::invalid;
     return r;
   }
   // Every answered query refreshes the same short timeout; queries are never
   // ASSURED, so they stay the first candidates for early drop.
-  st->tclass = TC_ICMP;
+  st->tclass = tclass;
   return track_result{};
 }
 
@@ -74,6 +75,39 @@ bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tu
   return true;
 }
 
-const l4_tracker icmp_tracker = {"icmp", icmp_new_flow, icmp_packet};
+bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted,
+                       ct_addr6* addrs) {
+  constexpr uint32_t k_ip6 = 40;
+  if (l4_len < 8 + k_ip6) return false;
+  const uint8_t* q = icmp + 8;  // the quoted IPv6 header
+  if ((q[0] >> 4) != 6) return false;
+  ipv6_chain c;
+  // The quote ends where the error does, whatever the quoted payload length says.
+  if (ipv6_skip_ext(q, l4_len - 8, &c) != parse_result::ipv6 || c.later_fragment) return false;
+  ct_tuple& t = *quoted;
+  t = ct_tuple{};
+  t.family = k_family_ipv6;
+  t.proto = c.proto;
+  t.zone = zone;
+  std::memcpy(addrs->src.b, q + 8, 16);
+  std::memcpy(addrs->dst.b, q + 24, 16);
+  const uint8_t* l4 = q + c.l4_off;
+  const uint32_t l4_avail = l4_len - 8 - c.l4_off;
+  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
+    if (l4_avail < 8) return false;
+    std::memcpy(&t.sport, l4, 2);
+    std::memcpy(&t.dport, l4 + 2, 2);
+  } else if (t.proto == IPPROTO_ICMPV6) {
+    if (l4_avail < 8 || icmp6_reply_type(l4[0]) == k_icmp_not_query) return false;
+    std::memcpy(&t.sport, l4 + 4, 2);
+    t.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
+  }
+  return true;
+}
+
+const l4_tracker icmp_tracker = {"icmp", icmp_new_flow<icmp_reply_type, TC_ICMP>,
+                                 icmp_packet<icmp_reply_type, TC_ICMP>};
+const l4_tracker icmpv6_tracker = {"icmpv6", icmp_new_flow<icmp6_reply_type, TC_ICMPV6>,
+                                   icmp_packet<icmp6_reply_type, TC_ICMPV6>};
 
 }  // namespace ctgate::ct

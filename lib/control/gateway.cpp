@@ -122,6 +122,9 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
   gw->hooks = std::make_unique<hook_registry>(gw->qs);
   if (result<void> ct = ct::ct_runtime_init(&gw->ct, cfg.conntrack, gw->qs, name); !ct)
     return std::move(ct).error();
+  // IPv6 flows' addresses (32 bytes a position) only where IPv6 is routed at all.
+  if (gw->routes6->enabled())
+    if (result<void> on = gw->ct.table->enable_ipv6(); !on) return std::move(on).error();
   gw->ct.mailbox = &gw->mailbox;
 
   uint32_t now = gw->clock.now_ms();
@@ -156,10 +159,14 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
 }
 
 result<void> enable_conntrack(gateway& gw) {
-  if (gw.ct_hooks_registered.load()) return {};
-  result<void> on = gw.hooks->edit(register_conntrack_hooks);
+  // Both families, as Linux's enable_hooks.
+  const uint8_t missing =
+      static_cast<uint8_t>((HOOK_FAM_IPV4 | HOOK_FAM_IPV6) & ~gw.ct_hooks_registered.load());
+  if (missing == 0) return {};
+  result<void> on = gw.hooks->edit(
+      [missing](hook_registry::editor& ed) { return register_conntrack_hooks(ed, missing); });
   if (!on) return on;
-  gw.ct_hooks_registered.store(true);
+  gw.ct_hooks_registered.fetch_or(missing);
   return {};
 }
 

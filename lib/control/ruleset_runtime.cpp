@@ -35,6 +35,13 @@ hook_point to_hook_point(nft::hook h) {
   return hook_point::input;
 }
 
+// The packet families a table's chains see: an inet table's both, an ip table's IPv4 (Linux
+// registers hooks per family).
+uint8_t table_families(nft::family f) {
+  return f == nft::family::inet ? static_cast<uint8_t>(HOOK_FAM_IPV4 | HOOK_FAM_IPV6)
+                                : static_cast<uint8_t>(HOOK_FAM_IPV4);
+}
+
 bool chain_uses_ct(const nft::chain& c) {
   for (const auto& r : c.rules) {
     // Every ct expression registers conntrack in Linux (nft_ct_get_init).
@@ -201,12 +208,21 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   lr->group = gw.next_ruleset_group++;
   lr->rs->group = lr->group;
   uint32_t old_group = (gw.*slot) ? (gw.*slot)->group : 0;
-  bool ct_was_on = gw.ct_hooks_registered.load();
-  bool ct_registered_now = false;
+  const uint8_t ct_was_on = gw.ct_hooks_registered.load();
+  uint8_t ct_on = ct_was_on;
   bool synproxy_now = false;
   result<void> ok = gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
     if (old_group != 0) ed.remove_group(old_group);
-    bool ct_on = ct_was_on;
+    // Conntrack for the families of table `t`, if not yet: Linux registers it per family (an
+    // inet table's rule both), when the first rule that needs it is added.
+    auto need_ct = [&](uint32_t t) -> result<void> {
+      const uint8_t fams = table_families(lr->rs->ast.tables[t].fam);
+      if ((ct_on & fams) == fams) return {};
+      if (result<void> r = register_conntrack_hooks(ed, static_cast<uint8_t>(fams & ~ct_on)); !r)
+        return r;
+      ct_on |= fams;
+      return {};
+    };
     // Nat chains by hook point, for the NAT hooks.
     std::vector<uint32_t> nat_chains[5];
     for (uint32_t i = 0; i < lr->rs->chains.size(); i++) {
@@ -215,10 +231,7 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
       if (cc.nat) {
         nat_chains[static_cast<int>(to_hook_point(cc.hook_point))].push_back(i);
         // A nat chain needs conntrack (nf_ct_netns_get), registered with it.
-        if (!ct_on) {
-          if (result<void> r = register_conntrack_hooks(ed); !r) return r;
-          ct_on = ct_registered_now = true;
-        }
+        if (result<void> r = need_ct(cc.table); !r) return r;
         continue;
       }
       if (cc.base) {
@@ -226,19 +239,15 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
         std::string name = "nft " + lr->rs->ast.tables[cc.table].name + " " + cc.name;
         // An inet table's chains see both families, an ip table's IPv4 only (as Linux
         // registers them per family).
-        const uint8_t families = lr->rs->ast.tables[cc.table].fam == nft::family::inet
-                                     ? static_cast<uint8_t>(HOOK_FAM_IPV4 | HOOK_FAM_IPV6)
-                                     : static_cast<uint8_t>(HOOK_FAM_IPV4);
         result<int> id = ed.add(to_hook_point(cc.hook_point), cc.priority, name, nft_chain_hook,
-                                lr->refs.back().get(), lr->group, families);
+                                lr->refs.back().get(), lr->group,
+                                table_families(lr->rs->ast.tables[cc.table].fam));
         if (!id) return std::move(id).error();
       }
       // Linux registers conntrack when the first rule needing it is added,
       // i.e. after this chain's own hook.
-      if (!ct_on && chain_uses_ct(ast_chain)) {
-        if (result<void> r = register_conntrack_hooks(ed); !r) return r;
-        ct_on = ct_registered_now = true;
-      }
+      if (chain_uses_ct(ast_chain))
+        if (result<void> r = need_ct(cc.table); !r) return r;
     }
     if (result<void> r = register_nat_hooks(ed, *lr, nat_chains); !r) return r;
     if (lr->rs->uses_synproxy && !gw.synproxy->hook_registered) {
@@ -265,7 +274,7 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
                            "ACK is picked up as a new flow instead of reaching the synproxy rule "
                            "as INVALID. Set conntrack.tcp_loose: false (Linux: "
                            "nf_conntrack_tcp_loose=0), as synproxy requires.");
-  if (ct_registered_now) gw.ct_hooks_registered.store(true);
+  if (ok && ct_on != ct_was_on) gw.ct_hooks_registered.store(ct_on);
   // The edit waited for a grace period: no worker can still be walking the
   // old ruleset's chains, so its counters are final. Rules the load kept
   // go on from them (the new ones count from zero until now).

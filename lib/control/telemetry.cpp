@@ -138,10 +138,15 @@ int cmd_counters(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-int cmd_hooks(const char*, const char*, rte_tel_data* d) {
-  // An array of "HOOK PRIORITY NAME PACKETS DROPS" rows, in run order.
+int cmd_hooks(const char*, const char* params, rte_tel_data* d) {
+  // An array of "HOOK PRIORITY NAME PACKETS DROPS" rows, in run order, of one family's
+  // callbacks: "ipv4" (the default) or "ipv6", as Linux lists hooks per family.
+  const std::string fam = params != nullptr ? params : "";
+  if (!fam.empty() && fam != "ipv4" && fam != "ipv6") return -EINVAL;
+  const uint8_t want = fam == "ipv6" ? HOOK_FAM_IPV6 : HOOK_FAM_IPV4;
   rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
   for (const auto& e : g_gw->hooks->list()) {
+    if (!(e.families & want)) continue;
     uint64_t pk = 0, dr = 0;
     for (auto* w : g_gw->workers) {
       pk += w->hook_pkts[e.id].get();
@@ -165,7 +170,11 @@ int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_u64(d, "count", static_cast<uint64_t>(g_gw->ct.table->count()));
   rte_tel_data_add_dict_u64(d, "max", g_gw->ct.table->max());
-  rte_tel_data_add_dict_u64(d, "hooks_registered", g_gw->ct_hooks_registered.load() ? 1 : 0);
+  // 1 while any family is tracked (as before IPv6); the families apart in the two below.
+  const uint8_t fams = g_gw->ct_hooks_registered.load();
+  rte_tel_data_add_dict_u64(d, "hooks_registered", fams != 0 ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "hooks_registered_ipv4", (fams & HOOK_FAM_IPV4) ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "hooks_registered_ipv6", (fams & HOOK_FAM_IPV6) ? 1 : 0);
   rte_tel_data_add_dict_u64(d, "table_full_events", g_gw->ct.full_events.load());
   rte_tel_data_add_dict_u64(d, "table_full_logged", g_gw->ct.full_log.emitted());
   for (auto* w : g_gw->workers) {
@@ -555,7 +564,8 @@ const telemetry_command k_commands[] = {
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},
     {"/ctgate/counters", cmd_counters, "All data-plane counters summed"},
-    {"/ctgate/hooks", cmd_hooks, "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS"},
+    {"/ctgate/hooks", cmd_hooks,
+     "Callbacks per hook: HOOK PRIORITY NAME PACKETS DROPS. Param: ipv4 (default) or ipv6"},
     {"/ctgate/conntrack/stats", cmd_ct_stats, "conntrack -S"},
     {"/ctgate/conntrack/count", cmd_ct_count, "conntrack -C"},
     {"/ctgate/conntrack/list", then_trim<cmd_ct_list>,

@@ -82,8 +82,8 @@ struct gateway {
   std::vector<worker_ctx*> workers;
   ms_clock clock;
   std::atomic<bool> stop{false};
-  std::atomic<bool> ct_hooks_registered{false};
-  icmp_global_bucket icmp_global;  // icmp.msgs_per_sec / msgs_burst, all workers
+  std::atomic<uint8_t> ct_hooks_registered{0};  // HOOK_FAM_* bits: the families tracked
+  icmp_global_bucket icmp_global;               // icmp.msgs_per_sec / msgs_burst, all workers
   // The live nftables ruleset (control/ruleset_runtime.h). Workers never
   // read these: they reach the compiled chains through the hook snapshot.
   mutex ruleset_mu;

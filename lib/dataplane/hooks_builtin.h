@@ -6,8 +6,9 @@
 #include "hook/hook_registry.h"
 
 namespace ctgate {
-// Adds conntrack's four callbacks to an edit of the registry.
-result<void> register_conntrack_hooks(hook_registry::editor& ed);
+// Adds conntrack's callbacks for `families` (HOOK_FAM_* bits) to an edit of the registry, as
+// Linux's nf_ct_netns_get does per family.
+result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t families);
 // Conntrack's prerouting callback, where a packet handed off by another worker resumes.
 uint16_t conntrack_in_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v);

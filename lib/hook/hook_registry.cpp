@@ -100,7 +100,7 @@ std::vector<hook_registry::listing_entry> hook_registry::list() const {
   std::vector<listing_entry> out;
   for (int h = 0; h < k_hook_count; h++)
     for (const auto& e : chains_[h])
-      out.push_back({static_cast<hook_point>(h), e.priority, e.id, e.group, e.name});
+      out.push_back({static_cast<hook_point>(h), e.priority, e.id, e.group, e.name, e.families});
   return out;
 }
 

@@ -84,6 +84,7 @@ class hook_registry {
     uint16_t id;
     uint32_t group;
     std::string name;
+    uint8_t families;  // HOOK_FAM_* bits
   };
   std::vector<listing_entry> list() const;
 

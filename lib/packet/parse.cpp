@@ -77,23 +77,13 @@ T load(const uint8_t* p) {
   }
 }
 
-// IPv6 after the Ethernet header. The extension chain is walked as Linux's
-// ipv6_skip_exthdr walks it (hop-by-hop, routing, destination options and AH are skipped, a
-// fragment header with a nonzero offset ends the walk), bounded to k_max_ipv6_ext headers.
-// Like ip6_rcv, a hop-by-hop header anywhere but first is refused, and a jumbogram (payload
-// length 0) is not taken: no port here carries 64 KiB frames.
-parse_result parse_ipv6(const uint8_t* frame, uint32_t len, pkt_meta* m) {
-  const uint8_t* ip = frame + m->l3_off;
-  const uint32_t avail = len - m->l3_off;
-  if (avail < sizeof(rte_ipv6_hdr)) return parse_result::ip6_truncated;
-  if ((ip[0] >> 4) != 6) return parse_result::ip_bad_version;
-  const uint32_t payload = rte_be_to_cpu_16(load<uint16_t>(ip + 4));
-  if (payload == 0 || sizeof(rte_ipv6_hdr) + payload > avail)
-    return parse_result::ip6_bad_payload_len;
-  const uint32_t end = sizeof(rte_ipv6_hdr) + payload;  // from ip
-  m->flags = PKT_F_IPV6;
+}  // namespace
+
+parse_result ipv6_skip_ext(const uint8_t* ip, uint32_t end, ipv6_chain* c) {
   uint8_t next = ip[6];
   uint32_t off = sizeof(rte_ipv6_hdr);
+  c->frag_flags = 0;
+  c->later_fragment = false;
   // The extension headers ipv6_skip_exthdr skips (0, 43, 44, 51, 60), as one mask: a packet
   // without any costs one test.
   constexpr uint64_t k_ext = 1ull << IPPROTO_HOPOPTS | 1ull << IPPROTO_ROUTING |
@@ -110,15 +100,15 @@ parse_result parse_ipv6(const uint8_t* frame, uint32_t len, pkt_meta* m) {
       const uint16_t frag = rte_be_to_cpu_16(load<uint16_t>(h + 2));
       const bool more = frag & 1;
       const uint16_t offset = frag & ~7u;
-      m->flags |= PKT_F_FRAGMENT;
-      if (offset == 0) m->flags |= PKT_F_FIRST_FRAGMENT;
-      if (!more && offset == 0) m->flags &= ~(PKT_F_FRAGMENT | PKT_F_FIRST_FRAGMENT);  // atomic
       hlen = 8;
+      if (more || offset != 0) {  // not an atomic fragment
+        c->frag_flags = PKT_F_FRAGMENT;
+        if (offset == 0) c->frag_flags |= PKT_F_FIRST_FRAGMENT;
+      }
       if (offset != 0) {
-        m->l4_off = static_cast<uint16_t>(m->l3_off + off + hlen);
-        m->l4_len = static_cast<uint16_t>(end - off - hlen);
-        m->l4.proto = h[0];
-        m->l4_invalid = L4_FRAGMENT;
+        c->later_fragment = true;
+        c->proto = h[0];
+        c->l4_off = off + hlen;
         return parse_result::ipv6;
       }
     } else if (next == IPPROTO_AH) {
@@ -130,9 +120,36 @@ parse_result parse_ipv6(const uint8_t* frame, uint32_t len, pkt_meta* m) {
     next = h[0];
     off += hlen;
   }
-  m->l4_off = static_cast<uint16_t>(m->l3_off + off);
-  m->l4_len = static_cast<uint16_t>(end - off);
-  m->l4.proto = next;
+  c->proto = next;
+  c->l4_off = off;
+  return parse_result::ipv6;
+}
+
+namespace {
+
+// IPv6 after the Ethernet header, its extension chain walked by ipv6_skip_ext. Like ip6_rcv, a
+// hop-by-hop header anywhere but first is refused, and a jumbogram (payload length 0) is not taken:
+// no port here carries 64 KiB frames.
+parse_result parse_ipv6(const uint8_t* frame, uint32_t len, pkt_meta* m) {
+  const uint8_t* ip = frame + m->l3_off;
+  const uint32_t avail = len - m->l3_off;
+  if (avail < sizeof(rte_ipv6_hdr)) return parse_result::ip6_truncated;
+  if ((ip[0] >> 4) != 6) return parse_result::ip_bad_version;
+  const uint32_t payload = rte_be_to_cpu_16(load<uint16_t>(ip + 4));
+  if (payload == 0 || sizeof(rte_ipv6_hdr) + payload > avail)
+    return parse_result::ip6_bad_payload_len;
+  const uint32_t end = sizeof(rte_ipv6_hdr) + payload;  // from ip
+  m->flags = PKT_F_IPV6;
+  ipv6_chain c;
+  if (const parse_result r = ipv6_skip_ext(ip, end, &c); r != parse_result::ipv6) return r;
+  m->flags |= c.frag_flags;
+  m->l4_off = static_cast<uint16_t>(m->l3_off + c.l4_off);
+  m->l4_len = static_cast<uint16_t>(end - c.l4_off);
+  m->l4.proto = c.proto;
+  if (c.later_fragment) {
+    m->l4_invalid = L4_FRAGMENT;
+    return parse_result::ipv6;
+  }
   parse_l4(frame + m->l4_off, m->l4_len, m);
   return parse_result::ipv6;
 }

@@ -37,6 +37,20 @@ const char* parse_result_name(parse_result r);
 // that a chain of small headers cannot make parsing cost much.
 inline constexpr unsigned k_max_ipv6_ext = 8;
 
+// Where an IPv6 header's extension chain ends (ipv6_skip_ext).
+struct ipv6_chain {
+  uint8_t proto;        // the upper-layer protocol (or, after a later fragment, the next header)
+  uint8_t frag_flags;   // PKT_F_FRAGMENT, PKT_F_FIRST_FRAGMENT of a fragment header
+  bool later_fragment;  // a fragment header with a nonzero offset ended the walk
+  uint32_t l4_off;      // from the IPv6 header
+};
+// Walks the extension chain of the IPv6 header at `ip`, whose datagram has `end` bytes (40 of
+// header included), as Linux's ipv6_skip_exthdr does: hop-by-hop, routing, destination options
+// and AH are skipped, a fragment header with a nonzero offset ends the walk, at most
+// k_max_ipv6_ext headers. Returns parse_result::ipv6, or the reason the chain is malformed.
+// Shared by parsing and by conntrack, which walks the header an ICMPv6 error quotes.
+parse_result ipv6_skip_ext(const uint8_t* ip, uint32_t end, ipv6_chain* c);
+
 // Parses `len` bytes at `frame`. Fills every field of *m that parsing owns
 // (offsets, addresses, ports, l4 info, flags, l4_invalid) and clears ct, mark,
 // zone, ct_info. `check_ip_csum` is false when the NIC already verified it.

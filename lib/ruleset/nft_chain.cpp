@@ -445,8 +445,9 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
     case field::ct_original_daddr:
     case field::ct_reply_saddr:
     case field::ct_reply_daddr: {
-      // nft_ct_get_eval: the tuple of that direction, the reply one as NAT made it.
-      if (m->ct == nullptr) return false;
+      // nft_ct_get_eval: the tuple of that direction, the reply one as NAT made it. An IPv6
+      // flow's are 16-byte addresses, never an IPv4 one (nft's typed comparison fails).
+      if (m->ct == nullptr || m->ct->orig.family != ct::k_family_ipv4) return false;
       const bool reply = cm.f == field::ct_reply_saddr || cm.f == field::ct_reply_daddr;
       const ct::ct_tuple t = !reply                   ? m->ct->orig
                              : rs.ct_table != nullptr ? ct::ct_reply_tuple(*rs.ct_table, m->ct)

@@ -2,11 +2,11 @@
 
 #include <cstring>
 
+#include "common/siphash.h"
+
 namespace ctgate::synproxy {
 
 namespace {
-
-inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
 inline uint64_t load_le64(const uint8_t* p) {
   uint64_t v = 0;
@@ -14,48 +14,7 @@ inline uint64_t load_le64(const uint8_t* p) {
   return v;
 }
 
-struct sip_state {
-  uint64_t v0, v1, v2, v3;
-  void round() {
-    v0 += v1;
-    v1 = rotl(v1, 13);
-    v1 ^= v0;
-    v0 = rotl(v0, 32);
-    v2 += v3;
-    v3 = rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = rotl(v1, 17);
-    v1 ^= v2;
-    v2 = rotl(v2, 32);
-  }
-  static sip_state init(const uint32_t key[4]) {
-    const uint64_t k0 = key[0] | static_cast<uint64_t>(key[1]) << 32;
-    const uint64_t k1 = key[2] | static_cast<uint64_t>(key[3]) << 32;
-    // Initialisation constants: "somepseudorandomlygeneratedbytes".
-    return {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull, k0 ^ 0x6c7967656e657261ull,
-            k1 ^ 0x7465646279746573ull};
-  }
-  // "2" of SipHash-2-4: two rounds per 8-byte message word.
-  void compress(uint64_t m) {
-    v3 ^= m;
-    round();
-    round();
-    v0 ^= m;
-  }
-  // "4": four finalisation rounds.
-  uint64_t finish() {
-    v2 ^= 0xff;
-    round();
-    round();
-    round();
-    round();
-    return v0 ^ v1 ^ v2 ^ v3;
-  }
-};
+using sip_state = siphash24_state;
 
 uint64_t splitmix64(uint64_t& x) {
   uint64_t z = (x += 0x9e3779b97f4a7c15ull);

@@ -738,12 +738,14 @@ TEST(Trackers, TableByIpProtocol) {
   EXPECT_EQ(&tracker_for(6), &tcp_tracker);
   EXPECT_EQ(&tracker_for(17), &udp_tracker);
   EXPECT_EQ(&tracker_for(1), &icmp_tracker);
+  EXPECT_EQ(&tracker_for(58), &icmpv6_tracker);
+  EXPECT_STREQ(tracker_for(58).name, "icmpv6");
   for (int proto = 0; proto < 256; ++proto) {
     const l4_tracker& t = tracker_for(static_cast<uint8_t>(proto));
     ASSERT_NE(t.name, nullptr);
     ASSERT_NE(t.new_flow, nullptr);
     ASSERT_NE(t.packet, nullptr);
-    if (proto != 1 && proto != 6 && proto != 17) {
+    if (proto != 1 && proto != 6 && proto != 17 && proto != 58) {
       EXPECT_EQ(&t, &generic_tracker) << proto;
     }
   }
@@ -771,7 +773,8 @@ TEST(Names, TimeoutClassesAreConfigKeys) {
                                "udp",
                                "udp_stream",
                                "icmp",
-                               "generic"};
+                               "generic",
+                               "icmpv6"};
   static_assert(sizeof(names) / sizeof(names[0]) == TC_COUNT);
   for (uint8_t c = 0; c < TC_COUNT; ++c) EXPECT_STREQ(timeout_class_name(c), names[c]);
   EXPECT_STREQ(timeout_class_name(TC_COUNT), "unknown");
@@ -793,6 +796,7 @@ TEST(TimeoutTable, LinuxDefaultsInMilliseconds) {
   EXPECT_EQ(t.ms[TC_UDP_STREAM], 120000u);
   EXPECT_EQ(t.ms[TC_ICMP], 30000u);
   EXPECT_EQ(t.ms[TC_GENERIC], 600000u);
+  EXPECT_EQ(t.ms[TC_ICMPV6], 30000u);
 }
 
 TEST(TimeoutTable, EachKeyLandsInItsOwnClassAndHugeValuesSaturate) {
@@ -811,9 +815,11 @@ TEST(TimeoutTable, EachKeyLandsInItsOwnClassAndHugeValuesSaturate) {
   c.udp_stream = 12;
   c.icmp = 13;
   c.generic = UINT32_MAX;
+  c.icmpv6 = 15;
   const timeout_table t = make_timeout_table(c);
   for (uint8_t k = 0; k < TC_GENERIC; ++k) EXPECT_EQ(t.ms[k], (k + 1u) * 1000u) << int{k};
   EXPECT_EQ(t.ms[TC_GENERIC], UINT32_MAX);
+  EXPECT_EQ(t.ms[TC_ICMPV6], 15000u);
 }
 
 // ---------------------------------------------------------------------------
@@ -880,6 +886,117 @@ TEST(IcmpError, BadQuotesAreRefused) {
   auto about_reply = icmp_error_quoting(IPPROTO_ICMP, {icmp::echo_reply, 0, 0, 0, 0, 1, 0, 1});
   EXPECT_FALSE(
       icmp_error_quote(about_reply.data(), static_cast<uint32_t>(about_reply.size()), 0, &t));
+}
+
+// ---------------------------------------------------------------------------
+// IPv6: address digests, the ICMPv6 query map, and the quote of an ICMPv6 error.
+
+ipv6_addr v6(uint8_t last, uint8_t first = 0x20) {
+  ipv6_addr a;
+  a.b[0] = first;
+  a.b[1] = 0x01;
+  a.b[15] = last;
+  return a;
+}
+
+TEST(Addr6Digests, SymmetricPerPairAndKeyed) {
+  const uint32_t key[4] = {1, 2, 3, 4};
+  uint32_t s1, d1, s2, d2;
+  addr6_digests(key, v6(1), v6(2), &s1, &d1);
+  addr6_digests(key, v6(2), v6(1), &s2, &d2);
+  EXPECT_EQ(s1, d2);  // the reply's digests are the same two, swapped
+  EXPECT_EQ(d1, s2);
+  EXPECT_NE(s1, d1);  // different addresses never share a digest within a pair
+  uint32_t a, b;
+  addr6_digests(key, v6(7), v6(7), &a, &b);
+  EXPECT_EQ(a, b);  // one address, one digest: a flow to itself orders by ports
+  const uint32_t other_key[4] = {1, 2, 3, 5};
+  uint32_t s3, d3;
+  addr6_digests(other_key, v6(1), v6(2), &s3, &d3);
+  EXPECT_FALSE(s3 == s1 && d3 == d1);
+  // Tuples of both directions make one key; ICMPv6 keys on the id alone, as ICMP.
+  ct_tuple t{s1, d1, 40000, 80, IPPROTO_TCP, k_family_ipv6, 0};
+  EXPECT_EQ(make_key(t), make_key(invert(t)));
+  ct_tuple ping{s1, d1, 7, static_cast<uint16_t>(128 << 8), IPPROTO_ICMPV6, k_family_ipv6, 0};
+  EXPECT_EQ(invert(ping).dport, 129 << 8);
+  EXPECT_EQ(make_key(ping), make_key(invert(ping)));
+  // The family byte keeps IPv4 and IPv6 keys apart whatever the digests are.
+  ct_tuple four = t;
+  four.family = k_family_ipv4;
+  EXPECT_NE(make_key(four), make_key(t));
+}
+
+TEST(Icmpv6Tracker, QueriesOpenFlowsRepliesAnswerThem) {
+  EXPECT_EQ(icmp6_reply_type(128), 129);
+  EXPECT_EQ(icmp6_reply_type(139), 140);
+  EXPECT_EQ(icmp6_reply_type(129), k_icmp_not_query);  // a reply opens nothing
+  EXPECT_EQ(icmp6_reply_type(135), k_icmp_not_query);
+  EXPECT_EQ(icmp_reply_type(128), k_icmp_not_query);  // an IPv4 type 128 is nothing
+  EXPECT_TRUE(icmp6_is_error(1));
+  EXPECT_FALSE(icmp6_is_error(128));
+  for (uint8_t t : {130, 131, 132, 133, 134, 135, 136, 143}) EXPECT_TRUE(icmp6_is_untracked(t));
+  EXPECT_FALSE(icmp6_is_untracked(137));  // a redirect is not: Linux calls it invalid
+  const l4_tracker& tr = tracker_for(IPPROTO_ICMPV6);
+  tracker_params p;
+  l4_info req;
+  req.proto = IPPROTO_ICMPV6;
+  req.icmp_type = 128;
+  track_state st;
+  ASSERT_TRUE(tr.new_flow(req, nullptr, p, 0, &st, nullptr));
+  EXPECT_EQ(st.tclass, TC_ICMPV6);
+  l4_info rep = req;
+  rep.icmp_type = 129;
+  EXPECT_EQ(tr.packet(&st, nullptr, 0, reply, rep, nullptr, p, 0).verdict, track_verdict::accept);
+  EXPECT_EQ(tr.packet(&st, nullptr, 0, orig, rep, nullptr, p, 0).verdict, track_verdict::invalid);
+  EXPECT_FALSE(tr.new_flow(rep, nullptr, p, 0, &st, nullptr));
+}
+
+// An ICMPv6 error (8 bytes) quoting an IPv6 header, `ext` extension bytes, then `l4`.
+std::vector<uint8_t> icmp6_error_quoting(uint8_t first_next, const std::vector<uint8_t>& ext,
+                                         const std::vector<uint8_t>& l4) {
+  std::vector<uint8_t> b = {1, 4, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> ip(40, 0);
+  ip[0] = 0x60;
+  const size_t payload = ext.size() + l4.size();
+  ip[4] = static_cast<uint8_t>(payload >> 8);
+  ip[5] = static_cast<uint8_t>(payload);
+  ip[6] = first_next;
+  ip[7] = 64;
+  std::memcpy(ip.data() + 8, v6(1).b, 16);
+  std::memcpy(ip.data() + 24, v6(2).b, 16);
+  b.insert(b.end(), ip.begin(), ip.end());
+  b.insert(b.end(), ext.begin(), ext.end());
+  b.insert(b.end(), l4.begin(), l4.end());
+  return b;
+}
+
+TEST(Icmpv6Error, QuoteWalksTheQuotedExtensionChain) {
+  // A destination options header (8 bytes, next: UDP) before the quoted UDP header.
+  auto b = icmp6_error_quoting(IPPROTO_DSTOPTS, {IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0},
+                               {0x9c, 0x40, 0, 53, 0, 8, 0, 0});
+  ct_tuple t;
+  ct_addr6 a;
+  ASSERT_TRUE(icmp6_error_quote(b.data(), static_cast<uint32_t>(b.size()), 3, &t, &a));
+  EXPECT_EQ(t.proto, IPPROTO_UDP);
+  EXPECT_EQ(t.family, k_family_ipv6);
+  EXPECT_EQ(t.zone, 3);
+  EXPECT_EQ(ntohs(t.sport), 40000);
+  EXPECT_EQ(ntohs(t.dport), 53);
+  EXPECT_EQ(a.src, v6(1));
+  EXPECT_EQ(a.dst, v6(2));
+  // Truncated in the ports, an IPv4 quote, or an error about an error: refused.
+  EXPECT_FALSE(icmp6_error_quote(b.data(), static_cast<uint32_t>(b.size() - 5), 0, &t, &a));
+  auto four = b;
+  four[8] = 0x45;
+  EXPECT_FALSE(icmp6_error_quote(four.data(), static_cast<uint32_t>(four.size()), 0, &t, &a));
+  auto about_error = icmp6_error_quoting(IPPROTO_ICMPV6, {}, {1, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_FALSE(
+      icmp6_error_quote(about_error.data(), static_cast<uint32_t>(about_error.size()), 0, &t, &a));
+  auto about_echo = icmp6_error_quoting(IPPROTO_ICMPV6, {}, {128, 0, 0, 0, 0, 9, 0, 1});
+  ASSERT_TRUE(
+      icmp6_error_quote(about_echo.data(), static_cast<uint32_t>(about_echo.size()), 0, &t, &a));
+  EXPECT_EQ(ntohs(t.sport), 9);
+  EXPECT_EQ(t.dport, 128 << 8);
 }
 
 }  // namespace

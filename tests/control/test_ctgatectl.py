@@ -29,6 +29,10 @@ HOOK_ROWS = [
     "FORWARD 0 filter_forward 12 3",
     "POST_ROUTING 2147483647 ipv4_confirm 12 0",
 ]
+HOOK6_ROWS = [
+    "PRE_ROUTING -200 ipv6_conntrack_in 3 0",
+    "FORWARD 0 filter_forward 12 3",
+]
 
 CT_LINES = (
     "tcp      6 431999 ESTABLISHED src=10.10.1.2 dst=10.10.2.2 sport=40000 dport=2570 "
@@ -197,7 +201,7 @@ class CtgatectlTest(unittest.TestCase):
             "/ctgate/drops": {"runt": 0, "no_route": 2, "hook": 2, "conntrack_table_full": 0,
                               "conntrack_insert_failed": 0},
             "/ctgate/counters": {"rx": 18, "tx": 18},
-            "/ctgate/hooks": HOOK_ROWS,
+            "/ctgate/hooks": lambda params: HOOK6_ROWS if params == "ipv6" else HOOK_ROWS,
             "/ctgate/conntrack/stats": {"count": 2, "max": 65536, "hooks_registered": 1,
                                         "table_full_events": 0, "table_full_logged": 0,
                                         "worker0": ct_worker_stats(3),
@@ -255,8 +259,25 @@ class CtgatectlTest(unittest.TestCase):
             "          0 → filter_forward\n"
             "\n"
             "🪝 ipv4 POST_ROUTING\n"
-            " 2147483647 → ipv4_confirm\n"))
-        self.assertEqual(self.server.commands(), ["/ctgate/hooks"])
+            " 2147483647 → ipv4_confirm\n"
+            "\n"
+            "🪝 ipv6 PRE_ROUTING\n"
+            "       -200 → ipv6_conntrack_in\n"
+            "\n"
+            "🪝 ipv6 FORWARD\n"
+            "          0 → filter_forward\n"))
+        self.assertEqual(self.server.commands(), ["/ctgate/hooks,ipv4", "/ctgate/hooks,ipv6"])
+
+    def test_hooks_one_family(self):
+        res = self.run_cli("hooks", "-f", "ipv6")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, (
+            "🪝 ipv6 PRE_ROUTING\n"
+            "       -200 → ipv6_conntrack_in\n"
+            "\n"
+            "🪝 ipv6 FORWARD\n"
+            "          0 → filter_forward\n"))
+        self.assertEqual(self.server.commands(), ["/ctgate/hooks,ipv6"])
 
     def test_hooks_verbose(self):
         res = self.run_cli("hooks", "-v")
@@ -269,7 +290,7 @@ class CtgatectlTest(unittest.TestCase):
     def test_hooks_json_is_raw_reply(self):
         res = self.run_cli("hooks", "--json")
         self.assert_ok(res)
-        self.assertEqual(json.loads(res.stdout), HOOK_ROWS)
+        self.assertEqual(json.loads(res.stdout), {"ipv4": HOOK_ROWS, "ipv6": HOOK6_ROWS})
 
     # ---- conntrack ------------------------------------------------------
 
@@ -290,6 +311,16 @@ class CtgatectlTest(unittest.TestCase):
         self.assertEqual(self.server.commands(), [
             "/ctgate/conntrack/list,proto=tcp src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 "
             "state=ESTABLISHED zone=3 mark=16"])
+
+    def test_list_ipv6_family_addresses_and_extended_output(self):
+        res = self.run_cli("conntrack", "-L", "-o", "extended", "-s", "2001:DB8::0:1",
+                           "-f", "ipv6", "-p", "icmpv6")
+        self.assert_ok(res)
+        self.assertEqual(self.server.commands(), [
+            "/ctgate/conntrack/list,family=ipv6 proto=icmpv6 src=2001:db8::1 output=extended"])
+        bad = self.run_cli("conntrack", "-L", "-s", "2001:db8::g")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("not an IP address", bad.stderr)
 
     def test_list_without_filters_sends_no_params(self):
         res = self.run_cli("conntrack", "-L")

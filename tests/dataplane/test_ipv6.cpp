@@ -6,65 +6,12 @@
 
 #include "common/test_env.h"
 #include "dataplane/ipv6.h"
+#include "dataplane/ipv6_env.h"
 #include "packet/cksum.h"
 #include "packet/parse.h"
 
 namespace ctgate::test {
 namespace {
-
-ipv6_addr a6(const char* s) {
-  ipv6_addr a;
-  EXPECT_TRUE(parse_ipv6(s, &a)) << s;
-  return a;
-}
-
-// default_config with IPv6: lan 2001:db8:1::1/64 (hosts ::2 ...), wan 2001:db8:2::1/64
-// (server ::2, a static neighbour), and 2001:db8:99::/48 via the server.
-gateway_config v6_config() {
-  gateway_config c = default_config();
-  c.ports[0].address6 = ipv6_prefix{a6("2001:db8:1::1"), 64};
-  c.ports[1].address6 = ipv6_prefix{a6("2001:db8:2::1"), 64};
-  neighbor_config n;
-  n.v6 = true;
-  n.address6 = a6("2001:db8:2::2");
-  n.mac = "02:00:00:00:02:12";
-  n.port = "wan";
-  c.neighbors.push_back(n);
-  n.address6 = a6("2001:db8:1::2");
-  n.mac = "02:00:00:00:01:12";
-  n.port = "lan";
-  c.neighbors.push_back(n);
-  route_config r;
-  r.v6 = true;
-  r.prefix6 = {a6("2001:db8:99::"), 48};
-  r.via6 = a6("2001:db8:2::2");
-  r.port = "wan";
-  c.routes.push_back(r);
-  return c;
-}
-
-pkt_spec6 udp6(const char* src, const char* dst, uint16_t dport = 53) {
-  pkt_spec6 s;
-  std::memcpy(s.src, a6(src).b, 16);
-  std::memcpy(s.dst, a6(dst).b, 16);
-  s.proto = IPPROTO_UDP;
-  s.sport = 4000;
-  s.dport = dport;
-  s.payload_len = 12;
-  return s;
-}
-
-class v6_gateway : public test_gateway {
- public:
-  explicit v6_gateway(const gateway_config& c = v6_config()) : test_gateway(c) {}
-  rte_mbuf* make6(const pkt_spec6& s) {
-    rte_mbuf* m = rte_pktmbuf_alloc(gw->mbuf_pool);
-    size_t len = build_frame6(s, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m));
-    m->data_len = m->pkt_len = static_cast<uint32_t>(len);
-    return m;
-  }
-  void send6(uint16_t port, const pkt_spec6& s) { burst(port, {make6(s)}); }
-};
 
 const uint8_t* ip6_of(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, const uint8_t*, 14); }
 ipv6_addr addr_at(const uint8_t* p) {

@@ -91,7 +91,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
     ASSERT_TRUE(enable_conntrack(*t.gw));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
-      if (e.hp == hook_point::input) order.push_back(e.name);
+      if (e.hp == hook_point::input && (e.families & HOOK_FAM_IPV4)) order.push_back(e.name);
     EXPECT_EQ(order, (std::vector<std::string>{"ipv4_confirm", "nft_do_chain_ipv4"}));
     t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, TCPF_SYN));
     EXPECT_EQ(drop.dropped, 1u);
@@ -109,7 +109,7 @@ TEST(SeedExperiments, IntMaxDropBeforeAndAfterConntrackRegistration) {
                                  drop_dport_hook::fn, &drop));
     std::vector<std::string> order;
     for (const auto& e : t.gw->hooks->list())
-      if (e.hp == hook_point::input) order.push_back(e.name);
+      if (e.hp == hook_point::input && (e.families & HOOK_FAM_IPV4)) order.push_back(e.name);
     EXPECT_EQ(order, (std::vector<std::string>{"nft_do_chain_ipv4", "ipv4_confirm"}));
     t.send(0, tcp("10.0.1.2", 54868, "10.0.1.1", 2570, TCPF_SYN));
     EXPECT_EQ(drop.dropped, 1u);

@@ -47,13 +47,17 @@ ct.reexec_with_system_python("scapy")
 import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw  # noqa: E402
+from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach,  # noqa: E402
+                       ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, Raw)
 
 PID = os.getpid()
 NS_R = "ctdf-r-%d" % PID
 NS_C = "ctdf-c-%d" % PID
 NS_S = "ctdf-s-%d" % PID
 CLIENT, GW_L, SERVER, GW_W = "10.0.1.2", "10.0.1.1", "10.0.2.2", "10.0.2.1"
+CLIENT6, GW6_L, SERVER6, GW6_W = "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::2", "2001:db8:2::1"
+# The family the step builders make packets of when not told (the IPv6 classes set it).
+DEFAULT_V6 = False
 CMD_TIMEOUT = 20           # any single command
 FORWARD_WAIT_MS = 2000     # how long the far side waits for a forwarded frame
 REPLAY_TIMEOUT = 120       # the whole ctgate-replay run
@@ -77,11 +81,13 @@ TIMEOUT_SYSCTLS = {
     "udp_timeout_stream": "udp_stream",
     "icmp_timeout": "icmp",
     "generic_timeout": "generic",
+    "icmpv6_timeout": "icmpv6",
 }
 
 # The per-namespace packet helper: standard library only, so it runs anywhere.
 #   send HEX            -> "sent"
-#   wait IPID MS        -> "got HEX" | "none"   (first received IPv4 frame with that IP id)
+#   wait IPID MS        -> "got HEX" | "none"   (first received IPv4 frame with that IP id,
+#                                                or IPv6 frame with that flow label)
 HELPER = r'''
 import select, socket, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
@@ -115,6 +121,11 @@ while True:
                     continue
                 if len(data) >= 34 and data[12:14] == b"\x08\x00" and \
                         int.from_bytes(data[18:20], "big") == want:
+                    got = data
+                    break
+                # IPv6 has no id: the flow label carries the marker.
+                if len(data) >= 54 and data[12:14] == b"\x86\xdd" and \
+                        int.from_bytes(data[15:18], "big") & 0xfffff == want:
                     got = data
                     break
         print("got " + got.hex() if got is not None else "none", flush=True)
@@ -285,40 +296,63 @@ class Step:
         self.flow = None        # TcpFlow steps: the flow's original tuple
 
 
-def tcp(side, sport, dport, flags, seq, ack=0, payload=b"", **kw):
-    src, dst = (CLIENT, SERVER) if side == "c" else (SERVER, CLIENT)
-    p = IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack,
-                                   window=65535)
+def ends(side, v6=None):
+    """(src, dst) of a packet sent by `side`, in the family asked for (default DEFAULT_V6)."""
+    c, srv = (CLIENT6, SERVER6) if (DEFAULT_V6 if v6 is None else v6) else (CLIENT, SERVER)
+    return (c, srv) if side == "c" else (srv, c)
+
+
+def ip_layer(side, v6=None, proto=None):
+    src, dst = ends(side, v6)
+    if DEFAULT_V6 if v6 is None else v6:
+        return IPv6(src=src, dst=dst) if proto is None else IPv6(src=src, dst=dst, nh=proto)
+    return IP(src=src, dst=dst) if proto is None else IP(src=src, dst=dst, proto=proto)
+
+
+def tcp(side, sport, dport, flags, seq, ack=0, payload=b"", v6=None, **kw):
+    p = ip_layer(side, v6) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack,
+                                 window=65535)
     if payload:
         p = p / Raw(payload)
     return Step(side, p, **kw)
 
 
-def udp(side, sport, dport, payload=b"x", **kw):
-    src, dst = (CLIENT, SERVER) if side == "c" else (SERVER, CLIENT)
-    return Step(side, IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(payload), **kw)
+def udp(side, sport, dport, payload=b"x", v6=None, **kw):
+    return Step(side, ip_layer(side, v6) / UDP(sport=sport, dport=dport) / Raw(payload), **kw)
 
 
-def icmp(side, itype, ident, seq, **kw):
-    src, dst = (CLIENT, SERVER) if side == "c" else (SERVER, CLIENT)
-    return Step(side, IP(src=src, dst=dst) / ICMP(type=itype, code=0, id=ident, seq=seq) /
+def icmp(side, itype, ident, seq, v6=None, **kw):
+    """An echo request (8) or reply (0); over IPv6, ICMPv6's (128, 129)."""
+    if DEFAULT_V6 if v6 is None else v6:
+        echo = ICMPv6EchoRequest if itype == 8 else ICMPv6EchoReply
+        return Step(side, ip_layer(side, True) / echo(id=ident, seq=seq, data=b"ctdiff"), **kw)
+    return Step(side, ip_layer(side, False) / ICMP(type=itype, code=0, id=ident, seq=seq) /
                 Raw(b"ctdiff"), **kw)
+
+
+def icmp_layer(pkt):
+    """The ICMP or ICMPv6 echo header of a packet."""
+    for layer in (ICMP, ICMPv6EchoRequest, ICMPv6EchoReply):
+        if pkt.haslayer(layer):
+            return pkt[layer]
+    raise AssertionError("no echo header in %r" % pkt)
 
 
 class TcpFlow:
     """Consistent sequence numbers for one connection (client port cport -> server sport)."""
 
-    def __init__(self, cport, sport, cisn, sisn):
+    def __init__(self, cport, sport, cisn, sisn, v6=None):
         self.cport, self.sport = cport, sport
         self.cnxt, self.snxt = cisn, sisn     # next sequence number of each side
-        self.tuple = (6, CLIENT, SERVER, str(cport), str(sport))
+        self.v6 = DEFAULT_V6 if v6 is None else v6
+        self.tuple = (6,) + ends("c", self.v6) + (str(cport), str(sport))
 
     def _pkt(self, side, flags, payload=b"", ack=True, **kw):
         if side == "c":
             seq, ackn, sp, dp = self.cnxt, self.snxt, self.cport, self.sport
         else:
             seq, ackn, sp, dp = self.snxt, self.cnxt, self.sport, self.cport
-        step = tcp(side, sp, dp, flags, seq, ackn if ack else 0, payload, **kw)
+        step = tcp(side, sp, dp, flags, seq, ackn if ack else 0, payload, v6=self.v6, **kw)
         adv = len(payload) + (1 if ("S" in flags or "F" in flags) else 0)
         if side == "c":
             self.cnxt += adv
@@ -425,12 +459,18 @@ class DifferentialBase(unittest.TestCase):
     CTGATE_RULESET = None
     SYSCTLS = {}          # net.netfilter.nf_conntrack_* set in the router, and in ctgate
     CONFIG_KEYS = {}      # sysctl name -> ctgate conntrack config key
+    # Dual stack: IPv6 addresses on both routers, an inet table in the kernel's (so its
+    # conntrack tracks both families), and the step builders' default family IPv6.
+    IPV6 = False
 
     def setUp(self):
+        global DEFAULT_V6
         self.tmp = ct.TempDir("ctdiff")
         self.peers = {}
         self.applied_known = []
         self.addCleanup(self._cleanup)
+        DEFAULT_V6 = self.IPV6
+        self.addCleanup(lambda: globals().__setitem__("DEFAULT_V6", False))
         self._make_topology()
 
     # ------------------------------------------------------------------ topology
@@ -439,8 +479,16 @@ class DifferentialBase(unittest.TestCase):
         for n in (NS_R, NS_C, NS_S):
             sh("ip", "netns", "add", n)
         for n in (NS_R, NS_C, NS_S):
-            ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
-            ns(n, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", check=False)
+            if self.IPV6:
+                # No duplicate address detection or router solicitations: nothing but the
+                # test's frames (neighbour discovery and MLD are untracked anyway).
+                for key in ("accept_dad=0", "router_solicitations=0", "accept_ra=0"):
+                    for scope in ("all", "default"):
+                        ns(n, "sysctl", "-qw", "net.ipv6.conf.%s.%s" % (scope, key),
+                           check=False)
+            else:
+                ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
+                ns(n, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", check=False)
             ns(n, "ip", "link", "set", "lo", "up")
         sh("ip", "-n", NS_R, "link", "add", "r0", "type", "veth", "peer", "name", "eth0",
            "netns", NS_C)
@@ -460,12 +508,22 @@ class DifferentialBase(unittest.TestCase):
             # Static neighbours: the router never ARPs, so no queueing and no extra frames.
             ns(NS_R, "ip", "neigh", "replace", addr, "lladdr", self.mac[side], "dev", rif,
                "nud", "permanent")
+            if self.IPV6:
+                addr6, gw6 = (CLIENT6, GW6_L) if side == "c" else (SERVER6, GW6_W)
+                ns(NS_R, "ip", "-6", "addr", "add", gw6 + "/64", "dev", rif, "nodad")
+                ns(n, "ip", "-6", "addr", "add", addr6 + "/64", "dev", "eth0", "nodad")
+                ns(n, "ip", "-6", "route", "add", "default", "via", gw6)
+                ns(NS_R, "ip", "-6", "neigh", "replace", addr6, "lladdr", self.mac[side],
+                   "dev", rif, "nud", "permanent")
             # The end hosts answer nothing: no RST, no ICMP, no echo reply.
             self._nft(n, "table inet ctdiff {\n  chain in_drop {\n    type filter hook input "
                       "priority -500; policy drop;\n  }\n}\n")
         ns(NS_R, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        # Conntrack is active only where the ruleset references ct.
-        self._nft(NS_R, "table ip ctdiff {\n"
+        if self.IPV6:
+            ns(NS_R, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        # Conntrack is active only where the ruleset references ct (for the families of the
+        # table: an inet table tracks both).
+        self._nft(NS_R, ("table inet ctdiff {\n" if self.IPV6 else "table ip ctdiff {\n") +
                   "  chain fwd_c {\n    type filter hook forward priority 0;\n"
                   "    %s\n  }\n"
                   "  chain in_c {\n    type filter hook input priority 0;\n"
@@ -498,7 +556,10 @@ class DifferentialBase(unittest.TestCase):
         """The Ethernet frame of a step as the kernel router sees it. ctgate gets the same
         bytes (it routes on IP; the MACs do not matter to it)."""
         pkt = step.pkt.copy()
-        pkt[IP].id = ipid
+        if pkt.haslayer(IPv6):
+            pkt[IPv6].fl = ipid
+        else:
+            pkt[IP].id = ipid
         return bytes(Ether(dst=self.mac["r" + step.side], src=self.mac[step.side]) / pkt)
 
     # ------------------------------------------------------------------ the two runs
@@ -532,6 +593,11 @@ class DifferentialBase(unittest.TestCase):
                           {"address": SERVER, "mac": self.mac["s"], "port": "wan"}],
             "conntrack": {"enable_hooks": True, "tcp_loose": True, "timeouts": timeouts},
         }
+        if self.IPV6:
+            cfg["ports"][0]["address6"] = GW6_L + "/64"
+            cfg["ports"][1]["address6"] = GW6_W + "/64"
+            cfg["neighbors"] += [{"address": CLIENT6, "mac": self.mac["c"], "port": "lan"},
+                                 {"address": SERVER6, "mac": self.mac["s"], "port": "wan"}]
         for name, value in self.SYSCTLS.items():
             cfg["conntrack"][self.CONFIG_KEYS.get(name, name)] = bool(value) \
                 if name.startswith("tcp_ignore") or name.startswith("tcp_be") else value
@@ -813,15 +879,29 @@ class ConntrackDifferentialTest(DifferentialBase):
 
     def test_10_icmp_nonzero_code(self):
         req = icmp("c", 8, 0x4321, 1, note="echo request code 1")
-        req.pkt[ICMP].code = 1
+        icmp_layer(req.pkt).code = 1
         self._diff([req])
 
     def test_11_generic_protocol(self):
         def raw(side, note):
-            src, dst = (CLIENT, SERVER) if side == "c" else (SERVER, CLIENT)
-            return Step(side, IP(src=src, dst=dst, proto=253) / Raw(b"generic"), note=note)
+            return Step(side, ip_layer(side, proto=253) / Raw(b"generic"), note=note)
         self._diff([raw("c", "proto 253 c->s"), raw("s", "proto 253 s->c"),
                     raw("c", "proto 253 again")])
+
+    def test_12_icmp_errors_are_related(self):
+        """An error quoting a tracked flow is RELATED (no change to the table); one quoting
+        no flow is counted by conntrack -S as `error`, not `invalid`."""
+        u = udp("c", 42101, 53, note="datagram c->s")
+        quoted = bytes(u.pkt)
+
+        def unreach(payload, note):
+            err = ICMPv6DestUnreach(code=4) if DEFAULT_V6 else ICMP(type=3, code=3)
+            return Step("s", ip_layer("s") / err / Raw(payload), note=note)
+        other = bytearray(quoted)
+        other[23 if DEFAULT_V6 else 15] ^= 0x40  # the quoted source's last byte: no such flow
+        self._diff([u, unreach(quoted, "port unreachable quoting it"),
+                    udp("c", 42101, 53, note="datagram again"),
+                    unreach(bytes(other), "an error quoting no flow")])
 
     def test_8_randomized(self):
         steps = random_sequence(random.Random(1234), 200, 20)
@@ -829,17 +909,7 @@ class ConntrackDifferentialTest(DifferentialBase):
             st.snap = (i + 1) % 10 == 0
         self.assertEqual(len(steps), 200)
         kernel = self._run_kernel(steps)
-        # UDP flows with a packet within 100 ms of their 2 s stream boundary: race, not
-        # semantics. Flag them from the measured kernel times.
-        first = {}
-        for st, k in zip(steps, kernel):
-            if st.pkt.haslayer(UDP):
-                u = st.pkt[UDP]
-                flow = (17, CLIENT, SERVER, str(u.sport if st.side == "c" else u.dport),
-                        str(u.dport if st.side == "c" else u.sport))
-                t0 = first.setdefault(flow, k["t"])
-                if abs(k["t"] - t0 - 2.0) < 0.1:
-                    st.known.append(("udp_assured_timing", flow))
+        flag_udp_stream_races(steps, kernel)
         ctg = self._run_ctgate(steps, kernel)
         self._compare(steps, kernel, ctg)
         final = kernel[-1]["ct"]
@@ -957,8 +1027,24 @@ class ConntrackIgnoreInvalidRstTest(DifferentialBase):
                                            f.ack("s", note="ACK"), below])
 
 
-def random_sequence(rng, total, n_flows):
-    """`total` packets over `n_flows` flows, interleaved at random but in order per flow:
+def flag_udp_stream_races(steps, kernel):
+    """UDP flows with a packet within 100 ms of their 2 s stream boundary: a race, not
+    semantics. Flagged from the measured kernel times."""
+    first = {}
+    for st, k in zip(steps, kernel):
+        if st.pkt.haslayer(UDP):
+            u = st.pkt[UDP]
+            flow = (17,) + ends("c", st.pkt.haslayer(IPv6)) + (
+                str(u.sport if st.side == "c" else u.dport),
+                str(u.dport if st.side == "c" else u.sport))
+            t0 = first.setdefault(flow, k["t"])
+            if abs(k["t"] - t0 - 2.0) < 0.1:
+                st.known.append(("udp_assured_timing", flow))
+
+
+def random_sequence(rng, total, n_flows, mixed=False):
+    """`total` packets over `n_flows` flows, interleaved at random but in order per flow
+    (`mixed`: every other flow IPv6, the rest IPv4; else all DEFAULT_V6's family):
     TCP connections with consistent sequence numbers (some stop mid-handshake, some send
     data, some close with FINs or a RST after the handshake), UDP in both directions and
     ICMP echo request/reply pairs. A 2.5 s pause in the middle lets some UDP flows become
@@ -966,10 +1052,11 @@ def random_sequence(rng, total, n_flows):
     scripts = []
     for i in range(n_flows):
         kind = ("tcp", "tcp", "udp", "icmp")[i % 4] if i >= 2 else ("tcp", "udp")[i]
+        v6 = (i // 4) % 2 == 1 if mixed else None  # each kind in both families
         s = []
         if kind == "tcp":
             f = TcpFlow(43000 + i, rng.choice((80, 443, 8080)), rng.randrange(1, 2 ** 31),
-                        rng.randrange(1, 2 ** 31))
+                        rng.randrange(1, 2 ** 31), v6=v6)
             s.append(f.syn(note="f%d SYN" % i))
             stop = rng.random()
             if stop > 0.1:
@@ -992,18 +1079,18 @@ def random_sequence(rng, total, n_flows):
                     s.append(f.rst(rng.choice("cs"), note="f%d RST" % i))
         elif kind == "udp":
             cport, sport = 44000 + i, rng.choice((53, 123, 5000))
-            s.append(udp("c", cport, sport, note="f%d udp c" % i))
+            s.append(udp("c", cport, sport, v6=v6, note="f%d udp c" % i))
             for _ in range(rng.randrange(4, 18)):
                 side = rng.choice("cs")
                 a, b = (cport, sport) if side == "c" else (sport, cport)
-                s.append(udp(side, a, b, b"u" * rng.randrange(1, 200),
+                s.append(udp(side, a, b, b"u" * rng.randrange(1, 200), v6=v6,
                              note="f%d udp %s" % (i, side)))
         else:
             ident = 0x100 + i
             for seq in range(1, rng.randrange(3, 10)):
-                s.append(icmp("c", 8, ident, seq, note="f%d echo" % i))
+                s.append(icmp("c", 8, ident, seq, v6=v6, note="f%d echo" % i))
                 if rng.random() < 0.8:
-                    s.append(icmp("s", 0, ident, seq, note="f%d echo reply" % i))
+                    s.append(icmp("s", 0, ident, seq, v6=v6, note="f%d echo reply" % i))
         scripts.append(s)
     out = []
     pos = [0] * len(scripts)
@@ -1019,6 +1106,48 @@ def random_sequence(rng, total, n_flows):
     if len(out) > total // 2:
         out[total // 2].sleep = 2.5
     return out
+
+
+class Ipv6ConntrackDifferentialTest(ConntrackDifferentialTest):
+    """Every sequence of ConntrackDifferentialTest again over IPv6 (ICMPv6 echo in place of
+    ICMP's), both routers dual stack, the kernel's conntrack in an inet table; then IPv6's
+    own: ICMPv6 errors RELATED through their quote, extension headers, and IPv4 and IPv6
+    flows interleaved."""
+
+    IPV6 = True
+
+    def test_v6_2_extension_headers(self):
+        def opts(step):
+            ip6 = step.pkt[IPv6]
+            step.pkt = IPv6(src=ip6.src, dst=ip6.dst) / IPv6ExtHdrDestOpt() / ip6.payload
+            return step
+        f = TcpFlow(41201, 80, 1000, 5000)
+        self._diff([opts(f.syn(note="SYN behind destination options")),
+                    f.synack(note="SYN/ACK"), opts(f.ack("c", note="ACK with options")),
+                    opts(udp("c", 42201, 53, note="UDP behind destination options"))])
+
+    def test_v6_3_mixed_families_randomized(self):
+        steps = random_sequence(random.Random(2026), 1000, 100, mixed=True)
+        for i, st in enumerate(steps):
+            st.snap = (i + 1) % 25 == 0
+        self.assertEqual(len(steps), 1000)
+        self.assertTrue(any(st.pkt.haslayer(IPv6) for st in steps) and
+                        any(st.pkt.haslayer(IP) for st in steps))
+        kernel = self._run_kernel(steps)
+        flag_udp_stream_races(steps, kernel)
+        ctg = self._run_ctgate(steps, kernel)
+        self._compare(steps, kernel, ctg)
+        final = kernel[-1]["ct"]
+        self.assertTrue(any(":" in l for l in final) and any("src=10." in l for l in final),
+                        final)
+
+
+class Ipv6ConntrackWindowDifferentialTest(ConntrackWindowDifferentialTest):
+    """The window tracking sequences over IPv6, INVALID dropped by an inet table."""
+
+    IPV6 = True
+    CTGATE_RULESET = ConntrackWindowDifferentialTest.CTGATE_RULESET.replace("table ip ",
+                                                                           "table inet ")
 
 
 if __name__ == "__main__":

@@ -308,6 +308,46 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         self._start_ctgate()
         self._assert_transfer(DATA_BYTES)
 
+    def test_2b_stateful_inet_ruleset_tracks_ipv6(self):
+        """A stateful inet forward policy: the client's connection passes (10 MB, checked),
+        conntrack -L -f ipv6 lists it as conntrack-tools does, and a connection the server
+        opens towards the client is refused."""
+        self._start_ctgate()
+        rules = self.tmp.file("stateful.nft")
+        with open(rules, "w") as f:
+            f.write('flush ruleset\n'
+                    'table inet fw {\n'
+                    '  chain fwd {\n'
+                    '    type filter hook forward priority 0; policy drop;\n'
+                    '    ct state established,related accept\n'
+                    '    ct state invalid drop\n'
+                    '    iifname "lan" ct state new accept\n'
+                    '  }\n'
+                    '}\n')
+        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
+        self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
+        n, out, _ = self._ping(SERVER6)
+        self.assertGreaterEqual(n, 2, "ping -6 through the stateful policy:\n" + out)
+        self._assert_transfer(DATA_BYTES)
+        listing = ct.run_ctl(self.prefix, "conntrack", "-L", "-f", "ipv6", "-p", "tcp",
+                             "--dport", str(TCP_PORT), timeout=30)
+        lines = listing.stdout.decode(errors="replace").splitlines()
+        self.assertEqual(listing.returncode, 0, listing.stderr.decode(errors="replace"))
+        self.assertTrue(lines, "no IPv6 TCP entry:\n" + self.stats())
+        e = ct.parse_conntrack_lines(lines[0])[0]
+        self.assertEqual((e["orig"]["src"], e["orig"]["dst"]), (CLIENT6, SERVER6), lines[0])
+        self.assertIn("ASSURED", e["flags"], lines[0])
+        self.assertIn(e["state"], ("TIME_WAIT", "CLOSE", "FIN_WAIT", "LAST_ACK", "CLOSE_WAIT",
+                                   "ESTABLISHED"), lines[0])
+        # The extended format leads with the family, as conntrack -o extended.
+        ext = ct.run_ctl(self.prefix, "conntrack", "-L", "-f", "ipv6", "-o", "extended",
+                         timeout=30).stdout.decode(errors="replace").splitlines()
+        self.assertTrue(ext and all(l.startswith("ipv6     10 ") for l in ext), ext)
+        # The server opening a connection to the client: a new flow from wan, refused.
+        p = ns(NS_S, "timeout", "5", "nc", "-6", "-z", "-w", "2", CLIENT6, "22", check=False,
+               timeout=15)
+        self.assertNotEqual(p.returncode, 0, "a connection from the server passed")
+
     def test_3_tracepath6_shows_the_gateway_hop(self):
         if shutil.which("tracepath") is None:
             self.skipTest("tracepath not installed (Debian package iputils-tracepath)")

@@ -1,0 +1,323 @@
+// Conntrack for IPv6 through the worker pipeline: tuples keyed by address digests with the
+// full addresses compared, the ICMPv6 tracker, errors RELATED through their quote, neighbour
+// discovery untracked, per-family hook registration, and conntrack -L as conntrack-tools
+// prints IPv6 (checked against this machine's kernel, docs/design/ipv6.md).
+#include <rte_ether.h>
+
+#include <cstring>
+#include <vector>
+
+#include "common/test_env.h"
+#include "conntrack/ct_format.h"
+#include "dataplane/ipv6_env.h"
+
+namespace ctgate::test {
+namespace {
+
+constexpr const char* k_client = "2001:db8:1::2";
+constexpr const char* k_server = "2001:db8:2::2";
+
+// A stateful inet forward policy: replies and related errors in, new flows from lan only.
+constexpr const char* k_stateful = R"(table inet f {
+  chain fwd {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    ct state invalid counter drop
+    iifname "lan" ct state new accept
+  }
+}
+)";
+
+pkt_spec6 tcp6(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags,
+               uint32_t seq, uint32_t ack) {
+  pkt_spec6 s = udp6(src, dst, dport);
+  s.proto = IPPROTO_TCP;
+  s.sport = sport;
+  s.tcp_flags = flags;
+  s.seq = seq;
+  s.ack = ack;
+  s.payload_len = 0;
+  return s;
+}
+
+pkt_spec6 echo6(const char* src, const char* dst, uint8_t type, uint16_t id) {
+  pkt_spec6 s = udp6(src, dst);
+  s.proto = IPPROTO_ICMPV6;
+  s.icmp_type = type;
+  s.icmp_id = id;
+  s.icmp_seq = 1;
+  s.payload_len = 8;
+  return s;
+}
+
+class ct6_gateway : public v6_gateway {
+ public:
+  explicit ct6_gateway(bool acct = false) : v6_gateway(config(acct)) {}
+  static gateway_config config(bool acct) {
+    gateway_config c = v6_config();
+    c.conntrack.tcp_loose = false;
+    c.conntrack.acct = acct;
+    return c;
+  }
+  void load(const std::string& text) {
+    result<ruleset_summary> r = load_ruleset_text(*gw, text, "test.nft");
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+  std::vector<std::string> lines(const std::string& filter) {
+    result<ct::ct_filter> f = ct::parse_filter(filter);
+    EXPECT_TRUE(f) << f.error().message;
+    return ct::list_lines(*gw->ct.table, f ? *f : ct::ct_filter{}, w->now_ms);
+  }
+  // How many packets a burst of one packet sent out.
+  size_t pass6(uint16_t port, const pkt_spec6& s) {
+    clear_sent();
+    send6(port, s);
+    return sent.size();
+  }
+};
+
+// The TCP handshake through an inet table, listed exactly as conntrack-tools lists the
+// kernel's IPv6 entries (plain: no family; -o extended: "ipv6     10").
+TEST(Ipv6Conntrack, TcpLifecycleThroughAnInetTableListsAsConntrackTools) {
+  ct6_gateway t;
+  t.load(k_stateful);
+  EXPECT_EQ(t.gw->ct_hooks_registered.load(), HOOK_FAM_IPV4 | HOOK_FAM_IPV6);
+  EXPECT_EQ(t.pass6(0, tcp6(k_client, 40000, k_server, 80, TCPF_SYN, 1000, 0)), 1u);
+  std::vector<std::string> l = t.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 120 SYN_SENT src=2001:db8:1::2 dst=2001:db8:2::2 sport=40000 dport=80 "
+            "[UNREPLIED] src=2001:db8:2::2 dst=2001:db8:1::2 sport=80 dport=40000 mark=0 use=1");
+  EXPECT_EQ(t.pass6(1, tcp6(k_server, 80, k_client, 40000, TCPF_SYN | TCPF_ACK, 5000, 1001)), 1u);
+  EXPECT_EQ(t.pass6(0, tcp6(k_client, 40000, k_server, 80, TCPF_ACK, 1001, 5001)), 1u);
+  l = t.lines("family=ipv6 output=extended");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "ipv6     10 tcp      6 432000 ESTABLISHED src=2001:db8:1::2 dst=2001:db8:2::2 "
+            "sport=40000 dport=80 src=2001:db8:2::2 dst=2001:db8:1::2 sport=80 dport=40000 "
+            "[ASSURED] mark=0 use=1");
+  EXPECT_TRUE(t.lines("family=ipv4").empty());
+  EXPECT_EQ(t.lines("src=2001:db8:1::2 dport=80").size(), 1u);
+  EXPECT_TRUE(t.lines("src=2001:db8:2::2").empty());
+  EXPECT_TRUE(t.lines("src=10.0.1.2").empty());  // an IPv4 address never matches IPv6
+  // A new flow from wan is refused; a stray ACK is INVALID (tcp_loose off), dropped.
+  EXPECT_EQ(t.pass6(1, tcp6(k_server, 81, k_client, 40001, TCPF_SYN, 1, 0)), 0u);
+  EXPECT_EQ(t.pass6(0, tcp6(k_client, 40002, k_server, 80, TCPF_ACK, 1, 1)), 0u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::insert), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::found), 2u);
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+}
+
+// ICMPv6 echo: a flow of its own, replied with 129, on the icmpv6 timeout (30 s); neighbour
+// discovery stays untracked, as Linux leaves it.
+TEST(Ipv6Conntrack, EchoIsTrackedAndNeighbourDiscoveryIsNot) {
+  ct6_gateway t;
+  t.load(k_stateful);
+  EXPECT_EQ(t.pass6(0, echo6(k_client, k_server, icmp6::echo_request, 7)), 1u);
+  EXPECT_EQ(t.pass6(1, echo6(k_server, k_client, icmp6::echo_reply, 7)), 1u);
+  const std::vector<std::string> l = t.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "icmpv6   58 30 src=2001:db8:1::2 dst=2001:db8:2::2 type=128 code=0 id=7 "
+            "src=2001:db8:2::2 dst=2001:db8:1::2 type=129 code=0 id=7 mark=0 use=1");
+  // An unsolicited reply is no query: INVALID, dropped; a reply of the wrong id is a new
+  // (invalid) flow too.
+  EXPECT_EQ(t.pass6(1, echo6(k_server, k_client, icmp6::echo_reply, 8)), 0u);
+  // A neighbour solicitation for the gateway is answered, untracked.
+  pkt_spec6 ns = echo6("fe80::99", "ff02::1:ff00:1", icmp6::neighbour_solicit, 0);
+  ns.hop_limit = 255;
+  uint8_t body[16];
+  std::memcpy(body, a6("2001:db8:1::1").b, 16);
+  ns.payload = body;
+  ns.payload_len = sizeof body;
+  const uint64_t untracked = t.ct_counter(ct::ct_counter::untracked);
+  t.clear_sent();
+  t.send6(0, ns);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::untracked), untracked + 1);
+  EXPECT_EQ(t.conntrack_lines().size(), 1u);
+  // Echo to the gateway itself is tracked on the input path.
+  EXPECT_EQ(t.pass6(0, echo6(k_client, "2001:db8:1::1", icmp6::echo_request, 9)), 1u);
+  EXPECT_EQ(t.lines("proto=icmpv6 dst=2001:db8:1::1").size(), 1u);
+}
+
+// An ICMPv6 error is RELATED to the flow its quote names (the quoted header's addresses,
+// compared in full), and INVALID when it names none.
+TEST(Ipv6Conntrack, ErrorsAreRelatedThroughTheirQuote) {
+  ct6_gateway t;
+  t.load(k_stateful);
+  pkt_spec6 u = udp6(k_client, "2001:db8:99::5", 53);
+  ASSERT_EQ(t.pass6(0, u), 1u);
+  // The router behind wan answers port unreachable, quoting the datagram.
+  rte_mbuf* sent = t.sent[0].second;
+  std::vector<uint8_t> quote(rte_pktmbuf_mtod_offset(sent, const uint8_t*, 14),
+                             rte_pktmbuf_mtod_offset(sent, const uint8_t*, 14) + 40 + 8 + 12);
+  auto error_from = [&](const std::vector<uint8_t>& q) {
+    pkt_spec6 e = echo6("2001:db8:99::1", k_client, icmp6::dest_unreach, 0);
+    e.icmp_code = 4;
+    e.icmp_seq = 0;
+    e.payload = q.data();
+    e.payload_len = static_cast<uint16_t>(q.size());
+    return e;
+  };
+  EXPECT_EQ(t.pass6(1, error_from(quote)), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::related), 1u);
+  // The same quote with another source address: no such flow.
+  std::vector<uint8_t> other = quote;
+  other[8 + 15] ^= 0x40;
+  EXPECT_EQ(t.pass6(1, error_from(other)), 0u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_icmp_error), 1u);
+}
+
+// Two flows whose keys are equal with different addresses (a digest collision, forced here by
+// rewriting the stored addresses: SipHash under a random key gives no way to find one) are
+// never merged: the packet is INVALID, counted, and the flow keeps its entry.
+TEST(Ipv6Conntrack, ADigestCollisionNeverMergesTwoFlows) {
+  ct6_gateway t;
+  t.load(k_stateful);
+  ASSERT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);
+  ASSERT_EQ(t.conntrack_lines().size(), 1u);
+  ct::entry_view v{};
+  bool found = false;
+  ct::scan(*t.gw->ct.table, {}, [&](const ct::entry_view& e) {
+    v = e;
+    found = true;
+  });
+  ASSERT_TRUE(found);
+  ct::ct_addr6* stored = t.gw->ct.table->addr6_at(v.pos);
+  const ct::ct_addr6 real = *stored;
+  stored->src = a6("2001:db8:1::77");
+  EXPECT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 0u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::clash_addr6), 1u);
+  *stored = real;
+  EXPECT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::found), 1u);
+}
+
+// Linux registers conntrack per family: an ip table's ct rule tracks IPv4 only, and IPv6
+// passes untracked until an inet table asks for it. The hook listing is per family too.
+TEST(Ipv6Conntrack, AnIpTableTracksIpv4OnlyAnInetTableBoth) {
+  ct6_gateway t;
+  t.load(
+      "table ip f { chain fwd { type filter hook forward priority 0; ct state new counter } }\n");
+  EXPECT_EQ(t.gw->ct_hooks_registered.load(), HOOK_FAM_IPV4);
+  EXPECT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  bool v6_hooks = false;
+  for (const auto& e : t.gw->hooks->list()) v6_hooks |= (e.families & HOOK_FAM_IPV6) != 0;
+  EXPECT_FALSE(v6_hooks);
+  t.load(
+      "table inet g { chain fwd { type filter hook forward priority 0; ct state new counter } }\n");
+  EXPECT_EQ(t.gw->ct_hooks_registered.load(), HOOK_FAM_IPV4 | HOOK_FAM_IPV6);
+  std::vector<std::string> v6_names;
+  for (const auto& e : t.gw->hooks->list())
+    if (e.families == HOOK_FAM_IPV6) v6_names.push_back(e.name);
+  EXPECT_EQ(v6_names, (std::vector<std::string>{"ipv6_conntrack_in", "ipv6_confirm",
+                                                "ipv6_conntrack_local", "ipv6_confirm"}));
+  EXPECT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);
+  EXPECT_EQ(t.lines("family=ipv6 proto=udp").size(), 1u);
+}
+
+// Accounting counts IPv6's whole datagram (header included), as Linux counts skb->len. A bad
+// checksum is INVALID; a UDP checksum of zero passes, as Linux's udp_error lets it for IPv6 too.
+TEST(Ipv6Conntrack, AccountingAndTheZeroUdpChecksum) {
+  ct6_gateway t(true);
+  t.load(k_stateful);
+  ASSERT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);  // 40 + 8 + 12 bytes
+  const std::vector<std::string> l = t.lines("family=ipv6");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_NE(l[0].find("sport=4000 dport=53 packets=1 bytes=60 [UNREPLIED]"), std::string::npos)
+      << l[0];
+  rte_mbuf* m = t.make6(udp6(k_client, k_server, 54));
+  uint8_t* udp = rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 40);
+  udp[6] ^= 0x01;
+  t.clear_sent();
+  t.burst(0, {m});
+  EXPECT_TRUE(t.sent.empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), 1u);
+  m = t.make6(udp6(k_client, k_server, 55));
+  udp = rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 40);
+  udp[6] = udp[7] = 0;
+  t.clear_sent();
+  t.burst(0, {m});
+  EXPECT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), 1u);
+}
+
+// The seed experiments over IPv6 (test_seed_experiments.cpp has IPv4's).
+
+// Table full: conntrack.max = 7 and 10 SYNs of distinct IPv6 flows give 7 entries and 3 drops,
+// counted and logged once; IPv6 and IPv4 flows share the one bound.
+TEST(Ipv6SeedExperiments, TableFullDropsNewFlows) {
+  gateway_config c = v6_config();
+  c.conntrack.enable_hooks = true;
+  c.conntrack.max = 7;
+  v6_gateway t(c);
+  counting_hook raw, mangle;
+  ASSERT_TRUE(t.gw->hooks->add(hook_point::prerouting, PRI_RAW, "raw", counting_hook::fn, &raw, 0,
+                               HOOK_FAM_IPV6));
+  ASSERT_TRUE(t.gw->hooks->add(hook_point::prerouting, PRI_MANGLE, "mangle", counting_hook::fn,
+                               &mangle, 0, HOOK_FAM_IPV6));
+  for (uint16_t p = 10000; p < 10010; p++)
+    t.send6(0, tcp6(k_client, p, "2001:db8:1::1", 80, TCPF_SYN, 1, 0));
+  EXPECT_EQ(raw.packets, 10u);
+  EXPECT_EQ(mangle.packets, 7u);
+  EXPECT_EQ(t.conntrack_lines().size(), 7u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 3u);
+  EXPECT_EQ(t.gw->ct.full_log.emitted(), 1u);
+  // An IPv4 flow finds the table full too.
+  t.send(0, tcp("10.0.1.2", 10000, "10.0.1.1", 80, TCPF_SYN));
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 4u);
+  // Packets of existing flows are never affected.
+  t.send6(0, tcp6(k_client, 10000, "2001:db8:1::1", 80, TCPF_SYN, 1, 0));
+  EXPECT_EQ(mangle.packets, 8u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 4u);
+}
+
+// Loose mode picks up a stray ACK (ESTABLISHED, 300 s, unreplied); strict mode calls it INVALID
+// and rules decide.
+TEST(Ipv6SeedExperiments, StrayAckLooseVersusStrict) {
+  {
+    gateway_config c = v6_config();
+    c.conntrack.enable_hooks = true;
+    v6_gateway t(c);
+    t.send6(0, tcp6(k_client, 5555, k_server, 80, TCPF_ACK, 1, 1));
+    const std::vector<std::string> l = t.conntrack_lines();
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0],
+              "tcp      6 300 ESTABLISHED src=2001:db8:1::2 dst=2001:db8:2::2 sport=5555 "
+              "dport=80 [UNREPLIED] src=2001:db8:2::2 dst=2001:db8:1::2 sport=80 dport=5555 "
+              "mark=0 use=1");
+  }
+  {
+    gateway_config c = v6_config();
+    c.conntrack.enable_hooks = true;
+    c.conntrack.tcp_loose = false;
+    v6_gateway t(c);
+    t.send6(0, tcp6(k_client, 5555, k_server, 80, TCPF_ACK, 1, 1));
+    EXPECT_TRUE(t.conntrack_lines().empty());
+    EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid), 1u);
+    EXPECT_EQ(t.sent.size(), 1u);
+  }
+}
+
+// Idle IPv6 flows expire on the injected clock: UDP at 30 s, an echo at the icmpv6 timeout.
+TEST(Ipv6SeedExperiments, IdleFlowsExpire) {
+  gateway_config c = v6_config();
+  c.conntrack.enable_hooks = true;
+  c.conntrack.timeouts.icmpv6 = 10;
+  v6_gateway t(c);
+  t.send6(0, udp6(k_client, k_server, 53));
+  t.send6(0, echo6(k_client, k_server, icmp6::echo_request, 3));
+  ASSERT_EQ(t.conntrack_lines().size(), 2u);
+  t.w->now_ms += 11000;
+  t.tick();
+  ASSERT_EQ(t.conntrack_lines().size(), 1u);
+  EXPECT_EQ(t.conntrack_lines()[0].rfind("udp      17 ", 0), 0u) << t.conntrack_lines()[0];
+  t.w->now_ms += 20000;
+  t.tick();
+  EXPECT_TRUE(t.conntrack_lines().empty());
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::expired), 2u);
+}
+
+}  // namespace
+}  // namespace ctgate::test
