@@ -35,11 +35,15 @@ hook_point to_hook_point(nft::hook h) {
   return hook_point::input;
 }
 
-// The packet families a table's chains see: an inet table's both, an ip table's IPv4 (Linux
-// registers hooks per family).
+// The packet families a table's chains see: an inet table's both, an ip table's IPv4, an ip6
+// table's IPv6 (Linux registers hooks per family).
 uint8_t table_families(nft::family f) {
-  return f == nft::family::inet ? static_cast<uint8_t>(HOOK_FAM_IPV4 | HOOK_FAM_IPV6)
-                                : static_cast<uint8_t>(HOOK_FAM_IPV4);
+  switch (f) {
+    case nft::family::inet: return HOOK_FAM_IPV4 | HOOK_FAM_IPV6;
+    case nft::family::ip6: return HOOK_FAM_IPV6;
+    case nft::family::ip: break;
+  }
+  return HOOK_FAM_IPV4;
 }
 
 bool chain_uses_ct(const nft::chain& c) {
@@ -519,7 +523,10 @@ std::string chain_text(gateway& gw, const trace_record& r, std::string* rule_tex
       const nft::rule& ru = rs.ast.tables[cr.table].chains[cr.chain].rules[cr.index];
       *rule_text = nft::format_rule(ru);
     }
-    return std::string(t.fam == nft::family::inet ? "inet " : "ip ") + t.name + " " + c.name;
+    const char* fam = t.fam == nft::family::inet  ? "inet "
+                      : t.fam == nft::family::ip6 ? "ip6 "
+                                                  : "ip ";
+    return std::string(fam) + t.name + " " + c.name;
   }
   return "(a replaced ruleset)";
 }

@@ -142,7 +142,11 @@ int cmd_hooks(const char*, const char* params, rte_tel_data* d) {
   // An array of "HOOK PRIORITY NAME PACKETS DROPS" rows, in run order, of one family's
   // callbacks: "ipv4" (the default) or "ipv6", as Linux lists hooks per family.
   const std::string fam = params != nullptr ? params : "";
-  if (!fam.empty() && fam != "ipv4" && fam != "ipv6") return -EINVAL;
+  if (!fam.empty() && fam != "ipv4" && fam != "ipv6") {
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "error", "expected ipv4 or ipv6 after /ctgate/hooks,");
+    return 0;
+  }
   const uint8_t want = fam == "ipv6" ? HOOK_FAM_IPV6 : HOOK_FAM_IPV4;
   rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
   for (const auto& e : g_gw->hooks->list()) {

@@ -115,7 +115,8 @@ size_t build_frame6(const pkt_spec6& s, uint8_t* buf, size_t cap) {
   std::memset(buf, 0, frame);
   write_eth(buf, s.dst_mac, s.src_mac, RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = buf + sizeof(rte_ether_hdr);
-  const uint32_t vtc = rte_cpu_to_be_32(6u << 28 | uint32_t{s.traffic_class} << 20);
+  const uint32_t vtc =
+      rte_cpu_to_be_32(6u << 28 | uint32_t{s.traffic_class} << 20 | (s.flow_label & 0xfffff));
   std::memcpy(ip, &vtc, 4);
   const uint16_t plen = rte_cpu_to_be_16(static_cast<uint16_t>(payload));
   std::memcpy(ip + 4, &plen, 2);

@@ -49,6 +49,7 @@ struct pkt_spec6 {
   uint8_t proto = 17;  // 6 tcp, 17 udp, 58 icmpv6, other: raw payload
   uint8_t hop_limit = 64;
   uint8_t traffic_class = 0;
+  uint32_t flow_label = 0;  // 20 bits
   uint16_t sport = 0;
   uint16_t dport = 0;
   uint8_t tcp_flags = 0;

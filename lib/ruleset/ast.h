@@ -25,7 +25,7 @@ struct location {
   int len = 1;       // characters to underline
 };
 
-enum class family : uint8_t { ip, inet };
+enum class family : uint8_t { ip, inet, ip6 };
 enum class hook : uint8_t { prerouting, input, forward, output, postrouting };
 
 // What a match reads from the packet.
@@ -58,7 +58,7 @@ enum class field : uint8_t {
   ip_version,         // 4 bits
   ip_hdrlength,       // 4 bits: IHL, in 32-bit words
   meta_length,        // u32: the packet's length from its network header (skb->len)
-  meta_nfproto,       // u8: NFPROTO_IPV4 (2) for every packet ctgate filters; inet tables only
+  meta_nfproto,       // u8: NFPROTO_IPV4 (2) or NFPROTO_IPV6 (10); inet tables only
   meta_protocol,      // u16: the EtherType (ip: 0x0800)
   ip_dscp,            // 6 bits, by name (cs0..cs7, af11..af43, ef, ...)
   ip_ecn,             // 2 bits: not-ect ect1 ect0 ce
@@ -87,7 +87,37 @@ enum class field : uint8_t {
   ct_original_daddr,
   ct_reply_saddr,
   ct_reply_daddr,
+  icmp_code,    // u8, by name (port-unreachable ...)
+  icmpv6_code,  // u8, by name (no-route ...)
+  // IPv6 header fields, as numbers (no match on IPv4 packets).
+  ip6_nexthdr,    // u8: the header's next header (the first extension header's, if any)
+  ip6_hoplimit,   // u8
+  ip6_length,     // u16: payload length
+  ip6_version,    // 4 bits
+  ip6_flowlabel,  // 20 bits
+  ip6_dscp,       // 6 bits of the traffic class, by name as ip dscp
+  ip6_ecn,        // 2 bits of the traffic class
 };
+
+// Whether `f` reads the IPv4 header (nft's `ip` expressions; never in an ip6 table).
+inline bool is_ip4_header_field(field f) {
+  switch (f) {
+    case field::ip_saddr:
+    case field::ip_daddr:
+    case field::ip_protocol:
+    case field::ip_ttl:
+    case field::ip_length:
+    case field::ip_id:
+    case field::ip_version:
+    case field::ip_hdrlength:
+    case field::ip_dscp:
+    case field::ip_ecn:
+    case field::ip_frag_off: return true;
+    default: return false;
+  }
+}
+// Whether `f` reads the IPv6 header (nft's `ip6` expressions; never in an ip table).
+inline bool is_ip6_header_field(field f) { return f >= field::ip6_nexthdr && f <= field::ip6_ecn; }
 
 // Whether `f` reads an address of the packet's connection.
 inline bool is_ct_addr_field(field f) {

@@ -65,26 +65,22 @@ constexpr std::array<name_value, 19> kIcmpv6Types = {{{"destination-unreachable"
                                                       {"ind-neighbor-advert", 142},
                                                       {"mld2-listener-report", 143}}};
 
-// The first name of a value is the one printed (nft prints /etc/protocols names).
-constexpr std::array<name_value, 19> kProtocols = {{{"icmp", 1},
-                                                    {"igmp", 2},
-                                                    {"tcp", 6},
-                                                    {"udp", 17},
-                                                    {"dccp", 33},
-                                                    {"ipv6", 41},
-                                                    {"gre", 47},
-                                                    {"esp", 50},
-                                                    {"ah", 51},
-                                                    {"ipv6-icmp", 58},
-                                                    {"icmpv6", 58},
-                                                    {"ospf", 89},
-                                                    {"pim", 103},
-                                                    {"comp", 108},
-                                                    {"vrrp", 112},
-                                                    {"l2tp", 115},
-                                                    {"sctp", 132},
-                                                    {"udplite", 136},
-                                                    {"ipip", 4}}};
+// nft's icmp_code names (src/proto.c, icmp_code_tbl).
+constexpr name_value kIcmpCodes[] = {{"net-unreachable", 0},  {"host-unreachable", 1},
+                                     {"prot-unreachable", 2}, {"port-unreachable", 3},
+                                     {"frag-needed", 4},      {"net-prohibited", 9},
+                                     {"host-prohibited", 10}, {"admin-prohibited", 13}};
+// nft's icmpv6_code names (icmpv6_code_tbl).
+constexpr name_value kIcmpv6Codes[] = {{"no-route", 0},         {"admin-prohibited", 1},
+                                       {"addr-unreachable", 3}, {"port-unreachable", 4},
+                                       {"policy-fail", 5},      {"reject-route", 6}};
+
+// The first name of a value is the one printed (nft prints /etc/protocols names: 0 is `ip`).
+constexpr std::array<name_value, 20> kProtocols = {
+    {{"ip", 0},         {"icmp", 1},    {"igmp", 2},   {"tcp", 6},       {"udp", 17},
+     {"dccp", 33},      {"ipv6", 41},   {"gre", 47},   {"esp", 50},      {"ah", 51},
+     {"ipv6-icmp", 58}, {"icmpv6", 58}, {"ospf", 89},  {"pim", 103},     {"comp", 108},
+     {"vrrp", 112},     {"l2tp", 115},  {"sctp", 132}, {"udplite", 136}, {"ipip", 4}}};
 
 // nft's names (src/ct.c) and built-in defaults in seconds: nft sends every state of a policy,
 // the ones not written with these values (not the host's sysctls).
@@ -182,6 +178,8 @@ std::span<const name_value> names_of(vkind k) {
     case vkind::ctdir: return kCtDirs;
     case vkind::pkttype: return kPktTypes;
     case vkind::ctstatus: return kCtStatus;
+    case vkind::icmpcode: return kIcmpCodes;
+    case vkind::icmpv6code: return kIcmpv6Codes;
     default: return {};
   }
 }
@@ -200,6 +198,8 @@ const char* noun_of(vkind k) {
     case vkind::ctdir: return "ct direction";
     case vkind::pkttype: return "packet type";
     case vkind::ctstatus: return "ct status";
+    case vkind::icmpcode: return "ICMP code";
+    case vkind::icmpv6code: return "ICMPv6 code";
     case vkind::time: return "time";
     default: return "value";
   }
@@ -284,7 +284,9 @@ int prefix_length(uint32_t lo, uint32_t hi) {
   return 32 - host_bits;
 }
 
-const char* family_name(family f) { return f == family::ip ? "ip" : "inet"; }
+const char* family_name(family f) {
+  return f == family::ip ? "ip" : f == family::ip6 ? "ip6" : "inet";
+}
 
 std::optional<register_layout> hash_layout(field f) {
   switch (f) {
@@ -359,6 +361,15 @@ const char* field_name(field f) {
     case field::tcp_flags: return "tcp flags";
     case field::icmp_type: return "icmp type";
     case field::icmpv6_type: return "icmpv6 type";
+    case field::icmp_code: return "icmp code";
+    case field::icmpv6_code: return "icmpv6 code";
+    case field::ip6_nexthdr: return "ip6 nexthdr";
+    case field::ip6_hoplimit: return "ip6 hoplimit";
+    case field::ip6_length: return "ip6 length";
+    case field::ip6_version: return "ip6 version";
+    case field::ip6_flowlabel: return "ip6 flowlabel";
+    case field::ip6_dscp: return "ip6 dscp";
+    case field::ip6_ecn: return "ip6 ecn";
   }
   return "?";
 }
@@ -413,11 +424,21 @@ constexpr std::string_view kTcpKnown[] = {"sequence", "ackseq",   "doff",   "res
 constexpr field_entry kUdpFields[] = {{"sport", field::udp_sport}, {"dport", field::udp_dport}};
 constexpr std::string_view kUdpKnown[] = {"length", "checksum"};
 constexpr field_entry kThFields[] = {{"sport", field::th_sport}, {"dport", field::th_dport}};
-constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}};
-constexpr std::string_view kIcmpKnown[] = {"code", "checksum", "id", "sequence", "gateway", "mtu"};
-constexpr field_entry kIcmpv6Fields[] = {{"type", field::icmpv6_type}};
-constexpr std::string_view kIcmpv6Known[] = {"code", "checksum",  "id",    "sequence",
-                                             "mtu",  "max-delay", "taddr", "daddr"};
+constexpr field_entry kIcmpFields[] = {{"type", field::icmp_type}, {"code", field::icmp_code}};
+constexpr std::string_view kIcmpKnown[] = {"checksum", "id", "sequence", "gateway", "mtu"};
+constexpr field_entry kIcmpv6Fields[] = {{"type", field::icmpv6_type},
+                                         {"code", field::icmpv6_code}};
+constexpr std::string_view kIcmpv6Known[] = {"checksum",  "id",    "sequence", "mtu",
+                                             "max-delay", "taddr", "daddr"};
+constexpr field_entry kIp6Fields[] = {{"nexthdr", field::ip6_nexthdr},
+                                      {"hoplimit", field::ip6_hoplimit},
+                                      {"length", field::ip6_length},
+                                      {"version", field::ip6_version},
+                                      {"flowlabel", field::ip6_flowlabel},
+                                      {"dscp", field::ip6_dscp},
+                                      {"ecn", field::ip6_ecn}};
+// IPv6 addresses in rules need 128-bit values in the evaluator (docs/design/ipv6.md).
+constexpr std::string_view kIp6Known[] = {"saddr", "daddr"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"ip",
@@ -432,8 +453,9 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
-    {"icmp", {kIcmpFields, kIcmpKnown, "type"}},
-    {"icmpv6", {kIcmpv6Fields, kIcmpv6Known, "type"}},
+    {"ip6", {kIp6Fields, kIp6Known, "nexthdr, hoplimit, length, version, flowlabel, dscp or ecn"}},
+    {"icmp", {kIcmpFields, kIcmpKnown, "type or code"}},
+    {"icmpv6", {kIcmpv6Fields, kIcmpv6Known, "type or code"}},
 };
 
 }  // namespace
@@ -452,8 +474,10 @@ uint8_t l4_proto_of(field f) {
     case field::tcp_option_maxseg: return 6;
     case field::udp_sport:
     case field::udp_dport: return 17;
-    case field::icmp_type: return 1;
-    case field::icmpv6_type: return 58;
+    case field::icmp_type:
+    case field::icmp_code: return 1;
+    case field::icmpv6_type:
+    case field::icmpv6_code: return 58;
     default: return 0;
   }
 }
@@ -466,7 +490,6 @@ std::string proto_text(uint32_t p) {
 // nft words that start a match or statement ctgate does not implement.
 const char* unsupported_rule_word(std::string_view w) {
   static const std::pair<std::string_view, const char*> words[] = {
-      {"ip6", "ip6 (IPv6)"},
       {"ether", "ether"},
       {"vlan", "vlan"},
       {"arp", "arp"},
@@ -550,6 +573,15 @@ vkind kind_of(field f) {
     case field::tcp_flags: return vkind::flags;
     case field::icmp_type: return vkind::icmp;
     case field::icmpv6_type: return vkind::icmpv6;
+    case field::icmp_code: return vkind::icmpcode;
+    case field::icmpv6_code: return vkind::icmpv6code;
+    case field::ip6_nexthdr: return vkind::proto;
+    case field::ip6_hoplimit: return vkind::u8;
+    case field::ip6_length: return vkind::u16;
+    case field::ip6_version: return vkind::u4;
+    case field::ip6_flowlabel: return vkind::u20;
+    case field::ip6_dscp: return vkind::dscp;
+    case field::ip6_ecn: return vkind::ecn;
     case field::ct_zone:
     case field::ip_length:
     case field::ip_id: return vkind::u16;
@@ -586,9 +618,12 @@ uint64_t max_of(vkind k) {
     case vkind::proto:
     case vkind::icmp:
     case vkind::icmpv6:
+    case vkind::icmpcode:
+    case vkind::icmpv6code:
     case vkind::u8:
     case vkind::flags: return 0xff;
     case vkind::u4: return 0xf;
+    case vkind::u20: return 0xfffff;
     case vkind::u64: return ~uint64_t{0};
     default: return 0xffffffff;
   }
@@ -609,6 +644,7 @@ const char* expecting_of(vkind k) {
     case vkind::u4:
     case vkind::u8:
     case vkind::u16:
+    case vkind::u20:
     case vkind::u32:
     case vkind::u64: return "number";
     case vkind::nfproto:
@@ -617,6 +653,8 @@ const char* expecting_of(vkind k) {
     case vkind::ecn:
     case vkind::ctdir:
     case vkind::pkttype:
+    case vkind::icmpcode:
+    case vkind::icmpv6code:
     case vkind::ctstatus: return noun_of(k);
   }
   return "value";

@@ -112,6 +112,7 @@ enum class vkind : uint8_t {
   u4,
   u8,
   u16,
+  u20,  // ip6 flowlabel
   u32,
   u64,
   nfproto,
@@ -121,7 +122,9 @@ enum class vkind : uint8_t {
   ctdir,
   pkttype,
   ctstatus,
-  time  // milliseconds, written and listed as nft's times (30s, 1h30m, 500ms)
+  icmpcode,    // icmp code, by nft's names
+  icmpv6code,  // icmpv6 code, by nft's names
+  time         // milliseconds, written and listed as nft's times (30s, 1h30m, 500ms)
 };
 
 // The names a kind's values have (empty if none), in the order nft prints them (bit order for

@@ -118,7 +118,8 @@ std::string elem_text(field f, const value_range& r) {
   }
   // Names carry dashes (echo-reply), so a range of names would read back as one word.
   if (f == field::icmp_type || f == field::icmpv6_type || f == field::ip_protocol ||
-      f == field::meta_l4proto)
+      f == field::meta_l4proto || f == field::icmp_code || f == field::icmpv6_code ||
+      f == field::ip6_nexthdr)
     return std::to_string(r.lo) + "-" + std::to_string(r.hi);
   return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
 }

@@ -189,6 +189,39 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (m->l4.proto != IPPROTO_ICMPV6 || !l4ok) return false;
       *out = m->l4.icmp_type;
       return true;
+    case field::icmp_code:
+      if (m->l4.proto != IPPROTO_ICMP || !l4ok) return false;
+      *out = m->l4.icmp_code;
+      return true;
+    case field::icmpv6_code:
+      if (m->l4.proto != IPPROTO_ICMPV6 || !l4ok) return false;
+      *out = m->l4.icmp_code;
+      return true;
+    case field::ip6_nexthdr:
+    case field::ip6_hoplimit:
+    case field::ip6_length:
+    case field::ip6_version:
+    case field::ip6_flowlabel:
+    case field::ip6_dscp:
+    case field::ip6_ecn: {
+      if (!v6()) return false;
+      // The fixed header is in the first segment (stage_parse checked it).
+      const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
+      const uint32_t traffic_class = (ip[0] & 0xfu) << 4 | ip[1] >> 4;
+      switch (f) {
+        case field::ip6_nexthdr: *out = ip[6]; break;
+        case field::ip6_hoplimit: *out = ip[7]; break;
+        case field::ip6_length: *out = static_cast<uint64_t>(ip[4]) << 8 | ip[5]; break;
+        case field::ip6_version: *out = ip[0] >> 4; break;
+        case field::ip6_flowlabel:
+          *out =
+              static_cast<uint64_t>(ip[1] & 0xf) << 16 | static_cast<uint64_t>(ip[2]) << 8 | ip[3];
+          break;
+        case field::ip6_dscp: *out = traffic_class >> 2; break;
+        default: *out = traffic_class & 3; break;
+      }
+      return true;
+    }
   }
   (void)mb;
   return false;

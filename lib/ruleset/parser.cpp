@@ -501,11 +501,11 @@ parser::table_ref parser::table_spec() {
   table_ref r;
   const token& t = peek();
   if (t.kind == tok::word && peek(1).kind == tok::word) {
-    if (t.text == "ip" || t.text == "inet") {
-      r.fam = t.text == "ip" ? family::ip : family::inet;
+    if (t.text == "ip" || t.text == "inet" || t.text == "ip6") {
+      r.fam = t.text == "ip" ? family::ip : t.text == "ip6" ? family::ip6 : family::inet;
       take();
-    } else if (one_of(t.text, {"ip6", "arp", "bridge", "netdev"})) {
-      unsupported(t, "family " + t.text + " (ctgate reads ip and inet tables)");
+    } else if (one_of(t.text, {"arp", "bridge", "netdev"})) {
+      unsupported(t, "family " + t.text + " (ctgate reads ip, ip6 and inet tables)");
     }
   }
   r.name = expect_name("table name");
@@ -715,6 +715,8 @@ void parser::hook_spec(size_t ti, size_t ci) {
   const token type = expect_name("chain type");
   if (type.text != "filter" && type.text != "route" && type.text != "nat")
     fail(type, "unknown chain type '" + type.text + "', expecting filter, route or nat");
+  if (type.text == "nat" && rs_.tables[ti].fam == family::ip6)
+    unsupported(type, "IPv6 NAT (a nat chain in an ip6 table)");
   expect_word("hook");
   const token h = expect_name("hook");
   const std::optional<hook> hk = hook_of(h.text);
@@ -945,7 +947,7 @@ void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create
 // resolved against the protocol once the block is read, as nft does.
 void parser::ct_timeout_options(size_t ti, object& ob, const token& name) {
   std::vector<std::pair<token, uint32_t>> written;
-  ob.l3proto = rs_.tables[ti].fam == family::inet ? 1 : 2;
+  ob.l3proto = rs_.tables[ti].fam == family::inet ? 1 : rs_.tables[ti].fam == family::ip6 ? 10 : 2;
   while (!at(tok::rbrace)) {
     const token key = expect_name("protocol, l3proto or policy");
     if (key.text == "protocol") {

@@ -64,8 +64,8 @@ bool parser::starts_match() {
   const token& t = peek();
   const std::string& w = t.text;
   if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
-  if (one_of(w,
-             {"ip", "udp", "th", "icmp", "icmpv6", "iif", "oif", "iifname", "oifname", "pkttype"}))
+  if (one_of(w, {"ip", "ip6", "udp", "th", "icmp", "icmpv6", "iif", "oif", "iifname", "oifname",
+                 "pkttype"}))
     return true;
   if (w == "ct" && at_word("count", 1)) return false;  // ct count [over] N: a statement
   if (w == "meta" || w == "ct") return !at_word("set", 2);
@@ -170,6 +170,12 @@ rule parser::parse_rule(size_t ti, size_t ci) {
                            "'): ctgate checks all matches first, so put matches first");
       if (f == field::meta_nfproto && rs_.tables[ti].fam != family::inet)
         fail(span_from(head), "meta nfproto is only useful in the inet family");
+      // An ip table sees IPv4 only, an ip6 table IPv6 only: nft refuses the other header.
+      if ((rs_.tables[ti].fam == family::ip6 && is_ip4_header_field(f)) ||
+          (rs_.tables[ti].fam == family::ip && is_ip6_header_field(f)))
+        fail(span_from(head), rs_.tables[ti].fam == family::ip6
+                                  ? "conflicting protocols specified: ip6 vs. ip"
+                                  : "conflicting protocols specified: ip vs. ip6");
       match mt = parse_match(head, f, std::move(concat));
       track_l4(mt, span_from(t), l4);
       rule_transport_ = rule_transport_ || matches_transport(mt);
@@ -179,7 +185,14 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       statement st = parse_statement(ti, ci);
       if (st.kind == stmt_kind::reject && st.reject == reject_kind::tcp_reset)
         tcp_reset_at = span_from(t);
-      if (st.kind == stmt_kind::reject && st.reject_icmp4) icmp4_reject = true;
+      if (st.kind == stmt_kind::reject && st.reject_icmp4) {
+        if (rs_.tables[ti].fam == family::ip6)
+          fail(span_from(t), "conflicting protocols specified: ip vs ip6");
+        icmp4_reject = true;
+      }
+      // Synproxy answers IPv4 SYNs only (docs/design/ipv6.md): an ip6 table's would do nothing.
+      if (st.kind == stmt_kind::synproxy && rs_.tables[ti].fam == family::ip6)
+        unsupported(t, "synproxy for IPv6");
       if (first_stmt.empty()) first_stmt = t.text;
       verdict = is_verdict(st.kind);
       rl.stmts.push_back(std::move(st));

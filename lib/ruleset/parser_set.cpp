@@ -117,10 +117,13 @@ uint64_t parser::scalar(vkind k) {
     case vkind::ecn:
     case vkind::ctdir:
     case vkind::pkttype:
+    case vkind::icmpcode:
+    case vkind::icmpv6code:
     case vkind::ctstatus: return named(t, names_of(k), k, noun_of(k));
     case vkind::u4:
     case vkind::u8:
     case vkind::u16:
+    case vkind::u20:
     case vkind::u32:
     case vkind::u64:
       if (t.kind == tok::number) return bounded(t, max_of(k));

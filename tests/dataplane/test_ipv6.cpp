@@ -284,6 +284,60 @@ TEST(Ipv6, WithoutAnAddress6NothingIsRouted) {
 
 // An ip table's chains see IPv4 only, an inet table's both; in an inet chain an `ip` match
 // never matches an IPv6 packet, and meta nfproto tells the families apart.
+// An ip6 table's chains see IPv6 only (Linux registers them for NFPROTO_IPV6), and its ip6
+// header fields read the fixed header: hop limit, next header (the first one), flow label,
+// traffic class.
+TEST(Ipv6, Ip6TablesSeeIpv6OnlyAndMatchTheirHeader) {
+  v6_gateway t;
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(
+table ip6 six {
+  chain pre {
+    type filter hook prerouting priority 0; policy accept;
+    ip6 hoplimit 9 counter drop
+    ip6 nexthdr udp ip6 flowlabel 77 counter drop
+    ip6 dscp cs1 ip6 ecn ce counter drop
+    ip6 nexthdr 60 counter drop
+  }
+}
+)",
+                                                "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto passes = [&](const pkt_spec6& s) {
+    t.clear_sent();
+    t.send6(0, s);
+    return t.sent.size() == 1;
+  };
+  pkt_spec6 s = udp6("2001:db8:1::2", "2001:db8:2::2", 53);
+  EXPECT_TRUE(passes(s));
+  s.hop_limit = 9;
+  EXPECT_FALSE(passes(s));
+  s.hop_limit = 64;
+  s.traffic_class = 0x08 << 2 | 3;  // cs1, ce
+  EXPECT_FALSE(passes(s));
+  s.traffic_class = 0x08 << 2 | 2;  // cs1, ect0
+  EXPECT_TRUE(passes(s));
+  s.flow_label = 77;
+  EXPECT_FALSE(passes(s));
+  s.flow_label = 78;
+  EXPECT_TRUE(passes(s));
+  // A destination options header first: nexthdr is 60, whatever the upper layer.
+  static const uint8_t dst_opts[8] = {IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0};
+  s.ext = dst_opts;
+  s.ext_len = sizeof dst_opts;
+  s.ext_first = IPPROTO_DSTOPTS;
+  EXPECT_FALSE(passes(s));
+  // IPv4 never meets the ip6 table, whatever its TTL.
+  pkt_spec four = udp("10.0.1.2", 1, "10.0.2.2", 53);
+  four.ttl = 9;
+  t.clear_sent();
+  t.send(0, four);
+  EXPECT_EQ(t.sent.size(), 1u);
+  EXPECT_NE(list_ruleset(*t.gw).find("table ip6 six {"), std::string::npos) << list_ruleset(*t.gw);
+  EXPECT_NE(list_ruleset(*t.gw).find("ip6 hoplimit 9 counter packets 1 bytes 60 drop"),
+            std::string::npos)
+      << list_ruleset(*t.gw);
+}
+
 TEST(Ipv6, IpChainsSeeIpv4OnlyAndInetChainsBoth) {
   v6_gateway t;
   result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(

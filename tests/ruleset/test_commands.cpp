@@ -373,6 +373,113 @@ TEST(NftFields, Icmpv6TypeListsAsNftDoes) {
             "                              ^^^");
 }
 
+// The ip6 family, ip6 header fields and icmp/icmpv6 code: the input, and what nft 1.0.6 listed
+// for it on this machine (nft list ruleset); ctgate's listing is the same, and reads back to it.
+TEST(NftFields, Ip6TableAndFieldsListAsNftDoes) {
+  const std::string input = R"(flush ruleset
+table ip6 t6 {
+  chain c { type filter hook forward priority 0;
+    icmpv6 code 4 accept
+    icmpv6 code { 0, 1, 3 } accept
+    ip6 nexthdr tcp accept
+    ip6 nexthdr { tcp, udp } accept
+    ip6 hoplimit 1 drop
+    ip6 length 100 accept
+    ip6 flowlabel 12345 accept
+    ip6 dscp cs1 accept
+    ip6 ecn ce accept
+    ip6 version 6 accept
+    icmp code 3 accept
+  }
+}
+table inet t {
+  chain c { type filter hook input priority 0;
+    icmp code { 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15 } accept
+    icmpv6 code { 0,1,2,3,4,5,6,7 } accept
+    icmpv6 code 2-5 accept
+    ip6 nexthdr 0 accept
+    ip6 nexthdr ipv6-icmp accept
+    ip6 flowlabel 0-100 accept
+    ip6 dscp 0x01 accept
+    ip6 hoplimit { 1, 255 } accept
+  }
+}
+)";
+  const std::string want =
+      "table ip6 t6 {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ticmpv6 code port-unreachable accept\n"
+      "\t\ticmpv6 code { no-route, admin-prohibited, addr-unreachable } accept\n"
+      "\t\tip6 nexthdr tcp accept\n"
+      "\t\tip6 nexthdr { tcp, udp } accept\n"
+      "\t\tip6 hoplimit 1 drop\n"
+      "\t\tip6 length 100 accept\n"
+      "\t\tip6 flowlabel 12345 accept\n"
+      "\t\tip6 dscp cs1 accept\n"
+      "\t\tip6 ecn ce accept\n"
+      "\t\tip6 version 6 accept\n"
+      "\t\ticmp code port-unreachable accept\n"
+      "\t}\n"
+      "}\n"
+      "table inet t {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook input priority filter; policy accept;\n"
+      "\t\ticmp code { net-unreachable, host-unreachable, prot-unreachable, port-unreachable, "
+      "frag-needed, 5, 6, 7, 8, net-prohibited, host-prohibited, 11, 12, admin-prohibited, 14, "
+      "15 } accept\n"
+      "\t\ticmpv6 code { no-route, admin-prohibited, 2, addr-unreachable, port-unreachable, "
+      "policy-fail, reject-route, 7 } accept\n"
+      "\t\ticmpv6 code 2-5 accept\n"
+      "\t\tip6 nexthdr ip accept\n"
+      "\t\tip6 nexthdr ipv6-icmp accept\n"
+      "\t\tip6 flowlabel 0-100 accept\n"
+      "\t\tip6 dscp lephb accept\n"
+      "\t\tip6 hoplimit { 1, 255 } accept\n"
+      "\t}\n"
+      "}\n";
+  ruleset rs;
+  apply(input.c_str(), &rs);
+  EXPECT_EQ(format(rs), want);
+  ruleset again;
+  apply(("flush ruleset\n" + format(rs)).c_str(), &again);
+  EXPECT_EQ(format(again), want);
+}
+
+// nft's errors for the other family's header, IPv6 NAT and synproxy, and flow labels past 20
+// bits.
+TEST(NftFields, Ip6TableRefusesIpv4Headers) {
+  ruleset rs;
+  EXPECT_EQ(
+      apply("table ip6 y { chain c { type filter hook input priority 0; ip saddr 1.2.3.4 "
+            "drop; } }\n",
+            &rs),
+      "rs.nft:1:60: error: conflicting protocols specified: ip6 vs. ip\n"
+      "table ip6 y { chain c { type filter hook input priority 0; ip saddr 1.2.3.4 drop; } }\n"
+      "                                                           ^^^^^^^^");
+  EXPECT_EQ(apply("table ip x { chain c { type filter hook input priority 0; ip6 hoplimit 1 drop; "
+                  "} }\n",
+                  &rs),
+            "rs.nft:1:59: error: conflicting protocols specified: ip vs. ip6\n"
+            "table ip x { chain c { type filter hook input priority 0; ip6 hoplimit 1 drop; } }\n"
+            "                                                          ^^^^^^^^^^^^");
+  EXPECT_NE(
+      apply("table ip6 n { chain c { type nat hook postrouting priority 100; masquerade; } }\n",
+            &rs)
+          .find("IPv6 NAT"),
+      std::string::npos);
+  EXPECT_NE(apply("table ip6 s { chain c { type filter hook input priority 0; ip6 flowlabel "
+                  "1048576 accept; } }\n",
+                  &rs)
+                .find("exceeds valid range 0-1048575"),
+            std::string::npos);
+  EXPECT_NE(apply("table ip6 r { chain c { type filter hook input priority 0; reject with icmp "
+                  "type port-unreachable; } }\n",
+                  &rs)
+                .find("conflicting protocols specified: ip vs ip6"),
+            std::string::npos);
+}
+
 // meta nfproto/protocol, ip dscp/ecn/frag-off, ct direction/status and interface name
 // wildcards: the input, and what nft 1.0.6 listed for it (nft list ruleset); ctgate's listing
 // is the same, and reads back to the same listing.

@@ -1383,9 +1383,9 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "    foo bar\n"
             "    ^^^");
   EXPECT_EQ(rule_err("ip6 saddr ::1 drop"),
-            "rs.nft:3:5: error: not supported: ip6 (IPv6)\n"
+            "rs.nft:3:9: error: not supported: ip6 saddr\n"
             "    ip6 saddr ::1 drop\n"
-            "    ^^^");
+            "        ^^^^^");
   EXPECT_EQ(rule_err("ct helper \"ftp\" accept"),
             "rs.nft:3:8: error: not supported: ct helper\n"
             "    ct helper \"ftp\" accept\n"
@@ -1410,9 +1410,9 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "rs.nft:3:18: error: syntax error, unexpected character '^'\n"
             "    tcp dport 22 ^ accept\n"
             "                 ^");
-  EXPECT_EQ(parse_err("table ip6 t { }\n"),
-            "rs.nft:1:7: error: not supported: family ip6 (ctgate reads ip and inet tables)\n"
-            "table ip6 t { }\n"
+  EXPECT_EQ(parse_err("table arp t { }\n"),
+            "rs.nft:1:7: error: not supported: family arp (ctgate reads ip, ip6 and inet tables)\n"
+            "table arp t { }\n"
             "      ^^^");
   EXPECT_EQ(parse_err("add table ip t\nadd chain ip t c\nadd rule ip t c comment \"x\"\n"),
             "rs.nft:3:17: error: syntax error, unexpected 'comment', expecting a match or "
