@@ -11,7 +11,6 @@
 #include <rte_ring.h>
 #include <rte_tcp.h>
 
-#include <arpa/inet.h>
 #include <sys/random.h>
 
 #include <bit>
@@ -138,46 +137,36 @@ void note_table_full(ct_worker& w, uint32_t now_ms) {
     w.rt->mailbox->raise(log_kind::conntrack_table_full);
 }
 
-// nf_conntrack_checksum: received TCP/UDP/ICMP with a bad checksum are
-// INVALID. The NIC's verdict is used when it gave one; packets the gateway
-// built itself (LOCAL_OUT) are not checked, nor first fragments (incomplete).
+// nf_conntrack_checksum (nf_ip_checksum, nf_ip6_checksum): received TCP/UDP/ICMP(v6) with a
+// bad checksum are INVALID. The NIC's verdict is used when it gave one; packets the gateway
+// built itself (LOCAL_OUT) are not checked, nor first fragments (incomplete). A UDP checksum of
+// zero passes for both families, as in Linux's udp_error: RFC 8200 forbids it over IPv6, but
+// refusing it is the receiving stack's business, not the firewall's.
+template <bool V6>
 bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
   if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
   uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
   if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
   if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
-  const auto* ip = rte_pktmbuf_mtod_offset(mb, const rte_ipv4_hdr*, m->l3_off);
-  const uint8_t* l4 = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
-  switch (m->l4.proto) {
-    case IPPROTO_UDP:
-      if (l4[6] == 0 && l4[7] == 0) return true;  // no checksum
-      [[fallthrough]];
-    case IPPROTO_TCP: {
-      // Valid when pseudo-header + segment (checksum field included) sum to 0xffff.
-      return ipv4_l4_sum(ip, l4, m->l4_len, m->l4.proto) == 0xffff;
-    }
-    case IPPROTO_ICMP: return cksum_fold(cksum_add(0, l4, m->l4_len)) == 0xffff;
-    default: return true;
-  }
-}
-
-// The same for IPv6 (nf_ip6_checksum), where ICMPv6 has a pseudo header too. A UDP checksum
-// of zero passes, as in Linux's udp_error for both families: RFC 8200 forbids it, but refusing
-// it is the receiving stack's business, not the firewall's.
-bool l4_checksum6_ok(rte_mbuf* mb, const pkt_meta* m) {
-  if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
-  uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
-  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+  const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
   const uint8_t* l4 = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
   switch (m->l4.proto) {
     case IPPROTO_UDP:
       if (l4[6] == 0 && l4[7] == 0) return true;  // no checksum
       [[fallthrough]];
     case IPPROTO_TCP:
+      // Valid when pseudo-header + segment (checksum field included) sum to 0xffff.
+      if constexpr (V6)
+        return ipv6_l4_cksum_ok(ip, l4, m->l4_len, m->l4.proto);
+      else
+        return ipv4_l4_sum(reinterpret_cast<const rte_ipv4_hdr*>(ip), l4, m->l4_len, m->l4.proto) ==
+               0xffff;
+    case IPPROTO_ICMP:
+      if constexpr (V6) return true;  // not ICMP's protocol here: nothing to check
+      return cksum_fold(cksum_add(0, l4, m->l4_len)) == 0xffff;
     case IPPROTO_ICMPV6:
-      return ipv6_l4_cksum_ok(rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off), l4, m->l4_len,
-                              m->l4.proto);
+      if constexpr (V6) return ipv6_l4_cksum_ok(ip, l4, m->l4_len, m->l4.proto);
+      return true;
     default: return true;
   }
 }
@@ -758,15 +747,10 @@ namespace {
 
 // An IPv6 packet's tuple (family k_family_ipv6, its addresses' digests) and addresses, or false
 // when conntrack gave it its state here: a bad checksum, an ICMPv6 error (RELATED or INVALID),
-// neighbour discovery (untracked, as Linux), or conntrack for IPv6 off.
+// or neighbour discovery (untracked, as Linux).
 bool ipv6_tuple(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms, ct_tuple* t,
                 ct_addr6* a) {
-  if (!w.rt->table->ipv6()) [[unlikely]] {
-    m->ct_info = CTINFO_UNTRACKED;
-    w.counters.add(ct_counter::untracked_ipv6_off);
-    return false;
-  }
-  if (w.rt->check_checksums && !l4_checksum6_ok(mb, m)) {
+  if (w.rt->check_checksums && !l4_checksum_ok<true>(mb, m)) {
     refuse(w, m, ct_counter::invalid_checksum);
     return false;
   }
@@ -830,7 +814,7 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
       if constexpr (V6) {
         if (!ipv6_tuple(w, pkts[i], m, now_ms, &tuples[nk], &addrs[nk])) continue;
       } else {
-        if (w.rt->check_checksums && !l4_checksum_ok(pkts[i], m)) {
+        if (w.rt->check_checksums && !l4_checksum_ok<false>(pkts[i], m)) {
           refuse(w, m, ct_counter::invalid_checksum);
           continue;
         }
@@ -913,6 +897,16 @@ uint16_t ct_in(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdi
 }
 
 uint16_t ct_in6(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, verdict* v) {
+  // Conntrack for IPv6 off (no port has address6, so no addresses array): once per burst, every
+  // packet not already attached passes untracked.
+  if (!w.rt->table->ipv6()) [[unlikely]] {
+    for (uint16_t i = 0; i < n; i++)
+      if (pkt_meta* m = meta_of(pkts[i]); m->ct == nullptr) {
+        m->ct_info = CTINFO_UNTRACKED;
+        w.counters.add(ct_counter::untracked_ipv6_off);
+      }
+    return 0;
+  }
   return ct_in_family<true>(w, now_ms, pkts, n, v);
 }
 
@@ -1303,11 +1297,6 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
 }
 
 std::string format_invalid_note(const ct_invalid_note& n) {
-  auto ip = [](uint32_t be) {
-    const uint32_t a = rte_be_to_cpu_32(be);
-    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
-           std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
-  };
   std::string flags;
   constexpr std::pair<uint8_t, const char*> names[] = {
       {TCPF_CWR, "CWR"}, {TCPF_ECE, "ECE"}, {TCPF_URG, "URG"}, {TCPF_ACK, "ACK"},
@@ -1315,10 +1304,9 @@ std::string format_invalid_note(const ct_invalid_note& n) {
   for (const auto& [bit, name] : names)
     if (n.flags & bit) flags += std::string(" ") + name;
   auto addr = [&](bool src) {
-    if (n.tuple.family != k_family_ipv6) return ip(src ? n.tuple.src : n.tuple.dst);
-    char buf[INET6_ADDRSTRLEN];
-    inet_ntop(AF_INET6, (src ? n.addr6.src : n.addr6.dst).b, buf, sizeof buf);
-    return std::string(buf);
+    if (n.tuple.family != k_family_ipv6)
+      return format_ipv4(rte_be_to_cpu_32(src ? n.tuple.src : n.tuple.dst));
+    return format_ipv6(src ? n.addr6.src : n.addr6.dst);
   };
   return "nf_ct_proto_6: " + tcp_reason_message(n.reason, n.bound) + " SRC=" + addr(true) +
          " DST=" + addr(false) +

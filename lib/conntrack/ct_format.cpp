@@ -23,16 +23,10 @@ std::string ip_str(uint32_t net_order) {
   return buf;
 }
 
-std::string ip6_str(const ipv6_addr& a) {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, a.b, buf, sizeof(buf));
-  return buf;
-}
-
 // `a6`: an IPv6 tuple's addresses, in its own direction (its digests are not printable).
 void append_tuple(std::string& s, const ct_tuple& t, const ct_addr6* a6) {
   if (a6 != nullptr)
-    s += "src=" + ip6_str(a6->src) + " dst=" + ip6_str(a6->dst) + " ";
+    s += "src=" + format_ipv6(a6->src) + " dst=" + format_ipv6(a6->dst) + " ";
   else
     s += "src=" + ip_str(t.src) + " dst=" + ip_str(t.dst) + " ";
   if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {

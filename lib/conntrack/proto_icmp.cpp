@@ -49,6 +49,22 @@ track_result icmp_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status
   return track_result{};
 }
 
+// The ports (or an echo's id and type) of a quoted packet's L4 header `l4` (8 bytes at hand)
+// into t, whose proto is set; `icmp_proto` and `reply_of` are the family's ICMP. False when the
+// quote is of an ICMP message that is no query: only queries have flows.
+bool quoted_ports(const uint8_t* l4, uint8_t icmp_proto, uint8_t (*reply_of)(uint8_t),
+                  ct_tuple* t) {
+  if (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) {
+    std::memcpy(&t->sport, l4, 2);
+    std::memcpy(&t->dport, l4 + 2, 2);
+  } else if (t->proto == icmp_proto) {
+    if (reply_of(l4[0]) == k_icmp_not_query) return false;
+    std::memcpy(&t->sport, l4 + 4, 2);
+    t->dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted) {
@@ -63,16 +79,7 @@ bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tu
   t.zone = zone;
   std::memcpy(&t.src, q + 12, 4);
   std::memcpy(&t.dst, q + 16, 4);
-  const uint8_t* l4 = q + ihl;
-  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
-    std::memcpy(&t.sport, l4, 2);
-    std::memcpy(&t.dport, l4 + 2, 2);
-  } else if (t.proto == IPPROTO_ICMP) {
-    if (icmp_reply_type(l4[0]) == k_icmp_not_query) return false;  // only queries have flows
-    std::memcpy(&t.sport, l4 + 4, 2);
-    t.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
-  }
-  return true;
+  return quoted_ports(q + ihl, IPPROTO_ICMP, icmp_reply_type, &t);
 }
 
 bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted,
@@ -91,18 +98,9 @@ bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_t
   t.zone = zone;
   std::memcpy(addrs->src.b, q + 8, 16);
   std::memcpy(addrs->dst.b, q + 24, 16);
-  const uint8_t* l4 = q + c.l4_off;
-  const uint32_t l4_avail = l4_len - 8 - c.l4_off;
-  if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP) {
-    if (l4_avail < 8) return false;
-    std::memcpy(&t.sport, l4, 2);
-    std::memcpy(&t.dport, l4 + 2, 2);
-  } else if (t.proto == IPPROTO_ICMPV6) {
-    if (l4_avail < 8 || icmp6_reply_type(l4[0]) == k_icmp_not_query) return false;
-    std::memcpy(&t.sport, l4 + 4, 2);
-    t.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
-  }
-  return true;
+  // At least the 8 bytes IPv4's quote must hold too: ports, or an echo's id.
+  if (l4_len - 8 - c.l4_off < 8) return false;
+  return quoted_ports(q + c.l4_off, IPPROTO_ICMPV6, icmp6_reply_type, &t);
 }
 
 const l4_tracker icmp_tracker = {"icmp", icmp_new_flow<icmp_reply_type, TC_ICMP>,

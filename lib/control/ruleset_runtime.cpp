@@ -523,10 +523,7 @@ std::string chain_text(gateway& gw, const trace_record& r, std::string* rule_tex
       const nft::rule& ru = rs.ast.tables[cr.table].chains[cr.chain].rules[cr.index];
       *rule_text = nft::format_rule(ru);
     }
-    const char* fam = t.fam == nft::family::inet  ? "inet "
-                      : t.fam == nft::family::ip6 ? "ip6 "
-                                                  : "ip ";
-    return std::string(fam) + t.name + " " + c.name;
+    return std::string(nft::detail::family_name(t.fam)) + " " + t.name + " " + c.name;
   }
   return "(a replaced ruleset)";
 }

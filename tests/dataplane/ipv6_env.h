@@ -13,28 +13,36 @@ inline ipv6_addr a6(const char* s) {
   return a;
 }
 
+// A static IPv6 neighbour of the config.
+inline void add_neighbor6(gateway_config& c, const char* addr, const char* mac, const char* port) {
+  neighbor_config n;
+  n.v6 = true;
+  n.address6 = a6(addr);
+  n.mac = mac;
+  n.port = port;
+  c.neighbors.push_back(n);
+}
+
+// An IPv6 route of the config: `prefix`/`len` via `via` out of `port`.
+inline void add_route6(gateway_config& c, const char* prefix, uint8_t len, const char* via,
+                       const char* port) {
+  route_config r;
+  r.v6 = true;
+  r.prefix6 = {a6(prefix), len};
+  r.via6 = a6(via);
+  r.port = port;
+  c.routes.push_back(r);
+}
+
 // default_config with IPv6: lan 2001:db8:1::1/64 (hosts ::2 ...), wan 2001:db8:2::1/64
 // (server ::2, a static neighbour), and 2001:db8:99::/48 via the server.
 inline gateway_config v6_config() {
   gateway_config c = default_config();
   c.ports[0].address6 = ipv6_prefix{a6("2001:db8:1::1"), 64};
   c.ports[1].address6 = ipv6_prefix{a6("2001:db8:2::1"), 64};
-  neighbor_config n;
-  n.v6 = true;
-  n.address6 = a6("2001:db8:2::2");
-  n.mac = "02:00:00:00:02:12";
-  n.port = "wan";
-  c.neighbors.push_back(n);
-  n.address6 = a6("2001:db8:1::2");
-  n.mac = "02:00:00:00:01:12";
-  n.port = "lan";
-  c.neighbors.push_back(n);
-  route_config r;
-  r.v6 = true;
-  r.prefix6 = {a6("2001:db8:99::"), 48};
-  r.via6 = a6("2001:db8:2::2");
-  r.port = "wan";
-  c.routes.push_back(r);
+  add_neighbor6(c, "2001:db8:2::2", "02:00:00:00:02:12", "wan");
+  add_neighbor6(c, "2001:db8:1::2", "02:00:00:00:01:12", "lan");
+  add_route6(c, "2001:db8:99::", 48, "2001:db8:2::2", "wan");
   return c;
 }
 

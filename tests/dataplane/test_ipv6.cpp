@@ -221,21 +221,9 @@ TEST(Ipv6, EchoToTheGatewaysAddressesIsAnswered) {
 // Neighbours are per port (Linux: address and device): fe80::1 on lan and on wan are two hosts.
 TEST(Ipv6, LinkLocalNextHopsArePerPort) {
   gateway_config c = v6_config();
-  neighbor_config n;
-  n.v6 = true;
-  n.address6 = a6("fe80::1");
-  n.mac = "02:00:00:00:01:99";
-  n.port = "lan";
-  c.neighbors.push_back(n);
-  n.mac = "02:00:00:00:02:99";
-  n.port = "wan";
-  c.neighbors.push_back(n);
-  route_config r;
-  r.v6 = true;
-  r.prefix6 = {a6("2001:db8:77::"), 48};
-  r.via6 = a6("fe80::1");
-  r.port = "wan";
-  c.routes.push_back(r);
+  add_neighbor6(c, "fe80::1", "02:00:00:00:01:99", "lan");
+  add_neighbor6(c, "fe80::1", "02:00:00:00:02:99", "wan");
+  add_route6(c, "2001:db8:77::", 48, "fe80::1", "wan");
   v6_gateway t(c);
   t.send6(0, udp6("2001:db8:1::2", "2001:db8:77::1"));
   ASSERT_EQ(t.sent.size(), 1u);
