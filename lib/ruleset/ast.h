@@ -97,6 +97,19 @@ enum class field : uint8_t {
   ip6_flowlabel,  // 20 bits
   ip6_dscp,       // 6 bits of the traffic class, by name as ip dscp
   ip6_ecn,        // 2 bits of the traffic class
+  ip6_saddr,      // ipv6_addr: 128 bits (a value_range's full width)
+  ip6_daddr,
+  // Compiled rulesets only: the 32-bit words of an IPv6 address, the most significant first.
+  // The compiler lowers every ip6 saddr|daddr into its four words (a concatenation of them), so
+  // the sets, maps and live sets built for 32- and 64-bit keys hold IPv6 addresses unchanged.
+  ip6_saddr_w0,
+  ip6_saddr_w1,
+  ip6_saddr_w2,
+  ip6_saddr_w3,
+  ip6_daddr_w0,
+  ip6_daddr_w1,
+  ip6_daddr_w2,
+  ip6_daddr_w3,
 };
 
 // Whether `f` reads the IPv4 header (nft's `ip` expressions; never in an ip6 table).
@@ -117,7 +130,18 @@ inline bool is_ip4_header_field(field f) {
   }
 }
 // Whether `f` reads the IPv6 header (nft's `ip6` expressions; never in an ip table).
-inline bool is_ip6_header_field(field f) { return f >= field::ip6_nexthdr && f <= field::ip6_ecn; }
+inline bool is_ip6_header_field(field f) {
+  return f >= field::ip6_nexthdr && f <= field::ip6_daddr;
+}
+// Whether `f` is an IPv6 address (128 bits: lowered into words by the compiler).
+inline bool is_addr6_field(field f) { return f == field::ip6_saddr || f == field::ip6_daddr; }
+// Whether `f` is a word of a lowered IPv6 address (compiled rulesets only).
+inline bool is_addr6_word(field f) { return f >= field::ip6_saddr_w0 && f <= field::ip6_daddr_w3; }
+// Word i of the four an IPv6 address field is lowered into (ip6_saddr_w0 ...).
+inline field addr6_word(field f, unsigned i) {
+  return static_cast<field>(
+      static_cast<unsigned>(f == field::ip6_saddr ? field::ip6_saddr_w0 : field::ip6_daddr_w0) + i);
+}
 
 // Whether `f` reads an address of the packet's connection.
 inline bool is_ct_addr_field(field f) {
@@ -156,15 +180,22 @@ enum class cmp_op : uint8_t {
   masked_ne,  // (pkt & mask) != value
 };
 
+// Values as wide as the widest field: an IPv6 address (host order, the first byte highest).
+// Every other field's values fit in 64 bits, and the compiler narrows them so.
+__extension__ typedef unsigned __int128 uint128;
+
 struct value_range {
-  uint64_t lo = 0;
-  uint64_t hi = 0;  // inclusive; lo == hi for a single value
+  uint128 lo = 0;
+  uint128 hi = 0;  // inclusive; lo == hi for a single value
   auto operator<=>(const value_range&) const = default;
 };
 
 // A concatenation (`ip saddr . tcp dport`) has up to this many fields. Its elements are stored
 // flat: element i is the `width` ranges at [i * width, (i + 1) * width), one per field.
 inline constexpr size_t k_max_concat = 4;
+// A compiled key's fields once IPv6 addresses are lowered into their four words (ast.h
+// field::ip6_saddr_w0): four parts, each at most an address, as nft's 64-byte key.
+inline constexpr size_t k_max_key_words = 4 * k_max_concat;
 
 // Sets whose elements live in a table the workers update (dynamic sets, timeouts, meters):
 // timeouts run on the workers' 32-bit millisecond clock, so at most 2^31 - 1 ms (24.8 days);
@@ -186,6 +217,9 @@ struct operand {
   uint64_t mask = 0;   // for bits_* and masked_* ops
   uint64_t value = 0;  // for masked_* ops
   std::string text;    // the operand as written (for listings and errors)
+  // An anonymous set whose elements nft merged into one (`{ 10.0.0.0/25, 10.0.0.128/25 }`):
+  // listed in braces, as nft lists it.
+  bool merged_set = false;
 };
 
 struct statement;

@@ -5,6 +5,7 @@
 #include <rte_random.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <span>
 #include <tuple>
@@ -27,6 +28,115 @@ bool worth_hashing(const std::vector<value_range>& r, size_t merged) {
     if (x.lo != x.hi) return false;
   return true;
 }
+
+// --- IPv6 addresses, lowered into 32-bit words ------------------------------------------------
+// The compiled sets, maps and live sets hold keys of 64-bit fields; an IPv6 address is a
+// concatenation of its four words there (ast.h field::ip6_saddr_w0). A prefix is one element
+// of word ranges; any other range of addresses, several (cover6).
+
+using words6 = std::array<value_range, 4>;
+
+uint32_t word_of(uint128 v, unsigned d) { return static_cast<uint32_t>(v >> (32 * (3 - d))); }
+
+// Appends to `out` the elements of word ranges that hold exactly the addresses [lo, hi], which
+// agree on the words before d (in cur[0..d)): at most seven, one for a prefix.
+void cover6(uint128 lo, uint128 hi, unsigned d, words6& cur, std::vector<words6>& out) {
+  if (d == 4) {
+    out.push_back(cur);
+    return;
+  }
+  const uint128 below = d == 3 ? 0 : (uint128{1} << (32 * (3 - d))) - 1;  // the later words
+  const uint32_t wl = word_of(lo, d), wh = word_of(hi, d);
+  if (wl == wh) {
+    cur[d] = {wl, wl};
+    cover6(lo, hi, d + 1, cur, out);
+    return;
+  }
+  uint32_t mid_lo = wl, mid_hi = wh;
+  if ((lo & below) != 0) {  // lo's word, from lo's later words up to all ones
+    cur[d] = {wl, wl};
+    cover6(lo, lo | below, d + 1, cur, out);
+    ++mid_lo;
+  }
+  const bool upper = (hi & below) != below;
+  if (upper) --mid_hi;
+  if (mid_lo <= mid_hi) {  // whole words between: every later word takes any value
+    cur[d] = {mid_lo, mid_hi};
+    for (unsigned k = d + 1; k < 4; ++k) cur[k] = {0, 0xffffffffu};
+    out.push_back(cur);
+  }
+  if (upper) {  // hi's word, from all zeros up to hi's later words
+    cur[d] = {wh, wh};
+    cover6(hi & ~below, hi, d + 1, cur, out);
+  }
+}
+
+bool has_addr6(const std::vector<vkind>& kinds) {
+  return std::find(kinds.begin(), kinds.end(), vkind::addr6) != kinds.end();
+}
+
+// The kinds of a key once lowered: four u32 words for each IPv6 address.
+std::vector<vkind> lower_kinds(const std::vector<vkind>& kinds) {
+  std::vector<vkind> out;
+  for (vkind k : kinds)
+    out.insert(out.end(), k == vkind::addr6 ? 4 : 1, k == vkind::addr6 ? vkind::u32 : k);
+  return out;
+}
+
+// Elements of a key of `kinds` (kinds.size() ranges each) as elements of the lowered key: each
+// element becomes the product of its parts' covers. `origin[i]`: the element lowered element i
+// came from (a map's data follows its key).
+std::vector<value_range> lower_elems(const std::vector<value_range>& elems,
+                                     const std::vector<vkind>& kinds,
+                                     std::vector<uint32_t>* origin) {
+  const size_t w = kinds.size();
+  std::vector<value_range> out;
+  for (size_t e = 0; e < elems.size() / w; ++e) {
+    std::vector<std::vector<value_range>> rows{{}};
+    for (size_t d = 0; d < w; ++d) {
+      const value_range& r = elems[e * w + d];
+      std::vector<words6> covers;
+      if (kinds[d] == vkind::addr6) {
+        words6 cur;
+        cover6(r.lo, r.hi, 0, cur, covers);
+      }
+      std::vector<std::vector<value_range>> next;
+      for (const std::vector<value_range>& row : rows) {
+        if (kinds[d] != vkind::addr6) {
+          next.push_back(row);
+          next.back().push_back(r);
+          continue;
+        }
+        for (const words6& c : covers) {
+          next.push_back(row);
+          next.back().insert(next.back().end(), c.begin(), c.end());
+        }
+      }
+      rows = std::move(next);
+    }
+    for (const std::vector<value_range>& row : rows) {
+      out.insert(out.end(), row.begin(), row.end());
+      origin->push_back(static_cast<uint32_t>(e));
+    }
+  }
+  return out;
+}
+
+// A key's fields once lowered: four words for each IPv6 address.
+std::vector<field> lower_fields(field f, const std::vector<field>& concat) {
+  std::vector<field> out;
+  auto add = [&](field g) {
+    if (!is_addr6_field(g)) {
+      out.push_back(g);
+      return;
+    }
+    for (unsigned i = 0; i < 4; ++i) out.push_back(addr6_word(g, i));
+  };
+  add(f);
+  for (field g : concat) add(g);
+  return out;
+}
+
 }  // namespace
 
 range_set::range_set(std::vector<value_range> r) {
@@ -34,7 +144,7 @@ range_set::range_set(std::vector<value_range> r) {
   if (!std::is_sorted(r.begin(), r.end(), by_lo)) std::sort(r.begin(), r.end(), by_lo);
   for (const auto& x : r) {
     if (!lo_.empty() && x.lo <= hi_.back() + 1) {
-      hi_.back() = std::max(hi_.back(), x.hi);
+      hi_.back() = std::max(hi_.back(), static_cast<uint64_t>(x.hi));
     } else {
       lo_.push_back(x.lo);
       hi_.push_back(x.hi);
@@ -79,7 +189,7 @@ void hash_state::add_field(field f) {
 }
 
 uint32_t hash_state::of(const uint64_t* values) const {
-  uint8_t bytes[4 * k_max_concat] = {};
+  uint8_t bytes[4 * k_max_key_words] = {};
   uint32_t used = 0;
   for (size_t i = 0; i < width; ++i) {
     for (uint32_t b = 0; b < len[i]; ++b) {
@@ -325,7 +435,7 @@ class compiler {
           table_live_[t][s.name] = add_live_set(s.size_limit, s.timeout_ms, t, si);
           continue;
         }
-        if (s.width() > 1) {
+        if (s.width() > 1 || has_addr6(kinds_of_type(s.type))) {
           if (!add_concat(t, s.elems, kinds_of_type(s.type), nullptr, s.loc,
                           &table_concat_[t][s.name]))
             return false;
@@ -359,7 +469,7 @@ class compiler {
       for (uint32_t si = 0; si < rs_.tables[t].sets.size(); ++si) {
         const set& s = rs_.tables[t].sets[si];
         if (s.data_type.empty()) continue;
-        if (s.width() > 1) {
+        if (s.width() > 1 || has_addr6(kinds_of_type(s.type))) {
           if (!add_concat(t, s.elems, kinds_of_type(s.type), &s.data, s.loc,
                           &table_concat_[t][s.name]))
             return false;
@@ -410,9 +520,14 @@ class compiler {
   // jhash KEY mod N [seed S] [offset M]: the index into hashes.
   uint32_t add_hash(const statement& s) {
     hash_state h;
-    for (size_t i = 0; i < s.hash_key.size() && i < k_max_concat; ++i) {
-      h.add_field(s.hash_key[i]);
+    for (size_t i = 0; i < s.hash_key.size(); ++i) {
       if (reads_ct(s.hash_key[i])) out_->uses_ct = true;
+      if (!is_addr6_field(s.hash_key[i])) {
+        h.add_field(s.hash_key[i]);
+        continue;
+      }
+      // Four registers of the address, as nft's: a concatenation of its words.
+      for (unsigned w = 0; w < 4; ++w) h.add_field(addr6_word(s.hash_key[i], w));
     }
     h.mod = s.numgen_mod;
     h.offset = s.numgen_offset;
@@ -442,6 +557,7 @@ class compiler {
   static unsigned bits_of(vkind k) {
     switch (k) {
       case vkind::addr:
+      case vkind::u32:
       case vkind::mark: return 32;
       case vkind::port: return 16;
       default: return 8;  // protocols
@@ -478,6 +594,15 @@ class compiler {
   bool add_concat(uint32_t t, const std::vector<value_range>& elems,
                   const std::vector<vkind>& kinds, const std::vector<map_data>* data,
                   const location& loc, concat_store* out) {
+    if (has_addr6(kinds)) {
+      std::vector<uint32_t> origin;
+      const std::vector<value_range> lowered = lower_elems(elems, kinds, &origin);
+      std::vector<map_data> lowered_data;
+      if (data != nullptr)
+        for (uint32_t o : origin) lowered_data.push_back((*data)[o]);
+      return add_concat(t, lowered, lower_kinds(kinds), data != nullptr ? &lowered_data : nullptr,
+                        loc, out);
+    }
     std::vector<unsigned> bits;
     for (vkind k : kinds) bits.push_back(bits_of(k));
     std::vector<range_map::entry> entries;
@@ -527,18 +652,18 @@ class compiler {
                          const std::string& name, const std::vector<value_range>& elems,
                          const std::vector<map_data>* data, const location& loc, uint32_t* index) {
     concat_lookup cl;
-    cl.width = static_cast<uint8_t>(1 + concat.size());
-    cl.fields[0] = f;
-    for (size_t i = 0; i < concat.size(); ++i) cl.fields[i + 1] = concat[i];
-    std::vector<vkind> kinds;
-    for (size_t i = 0; i < cl.width; ++i) {
+    const std::vector<field> lowered = lower_fields(f, concat);
+    cl.width = static_cast<uint8_t>(lowered.size());
+    std::copy(lowered.begin(), lowered.end(), cl.fields);
+    std::vector<vkind> kinds{detail::kind_of(f)};  // the key's, before lowering
+    for (field g : concat) kinds.push_back(detail::kind_of(g));
+    const std::vector<vkind> lowered_kinds = lower_kinds(kinds);
+    for (size_t i = 0; i < cl.width; ++i)
       if (reads_ct(cl.fields[i])) out_->uses_ct = true;
-      kinds.push_back(detail::kind_of(cl.fields[i]));
-    }
     unsigned shift = 0;
     for (size_t i = cl.width; i-- > 0;) {
       cl.shift[i] = static_cast<uint8_t>(shift);
-      shift += bits_of(kinds[i]);
+      shift += bits_of(lowered_kinds[i]);
     }
     concat_store store;
     if (!name.empty()) {
@@ -595,16 +720,28 @@ class compiler {
     return static_cast<uint32_t>(out_->live_sets.size() - 1);
   }
 
-  uint32_t add_live_lookup(uint32_t set, field f, const std::vector<field>& concat) {
+  // A live set's key is at most 128 bits (dyn_key): four 32-bit words.
+  bool add_live_lookup(uint32_t set, field f, const std::vector<field>& concat, const location& loc,
+                       uint32_t* index) {
     live_lookup ll;
     ll.set = set;
-    ll.width = static_cast<uint8_t>(1 + concat.size());
-    ll.fields[0] = f;
-    for (size_t i = 0; i < concat.size(); ++i) ll.fields[i + 1] = concat[i];
+    const std::vector<field> lowered = lower_fields(f, concat);
+    if (lowered.size() > 4)
+      return fail(loc, "not supported: a key of more than 128 bits (" + key_name(f, concat) +
+                           ") in a dynamic set or meter");
+    ll.width = static_cast<uint8_t>(lowered.size());
+    std::copy(lowered.begin(), lowered.end(), ll.fields);
     for (size_t i = 0; i < ll.width; ++i)
       if (reads_ct(ll.fields[i])) out_->uses_ct = true;
     out_->live_lookups.push_back(ll);
-    return static_cast<uint32_t>(out_->live_lookups.size() - 1);
+    *index = static_cast<uint32_t>(out_->live_lookups.size() - 1);
+    return true;
+  }
+
+  static std::string key_name(field f, const std::vector<field>& concat) {
+    std::string out = detail::field_name(f);
+    for (field g : concat) out += std::string(" . ") + detail::field_name(g);
+    return out;
   }
 
   // The live set `name` of table t, k_none if it is not one.
@@ -629,6 +766,23 @@ class compiler {
     return ns[static_cast<int>(u)];
   }
 
+  // `ip6 saddr < ADDR` (and >, <=, >=): the addresses it holds, as a range looked up.
+  bool addr6_order(uint32_t t, const match& m, cmatch* out) {
+    const uint128 v = m.rhs.elems.front().lo, all = ~uint128{0};
+    value_range r{0, all};
+    switch (m.op) {
+      case cmp_op::lt: r.hi = v - 1; break;
+      case cmp_op::le: r.hi = v; break;
+      case cmp_op::gt: r.lo = v + 1; break;
+      default: r.lo = v; break;
+    }
+    // `< ::` and `> ffff:...:ffff` hold no address: compare with != all of them.
+    const bool none = (m.op == cmp_op::lt && v == 0) || (m.op == cmp_op::gt && v == all);
+    out->op = none ? cmp_op::ne : cmp_op::eq;
+    return add_concat_lookup(t, m.f, m.concat, "", {none ? value_range{0, all} : r}, nullptr, m.loc,
+                             &out->set);
+  }
+
   bool compile_match(uint32_t t, const match& m, cmatch* out) {
     out->f = m.f;
     out->op = m.op;
@@ -648,12 +802,12 @@ class compiler {
     if (!m.rhs.set_name.empty()) {
       if (const uint32_t ls = live_set_of(t, m.rhs.set_name); ls != k_none) {
         out->live = true;
-        out->set = add_live_lookup(ls, m.f, m.concat);
-        return true;
+        return add_live_lookup(ls, m.f, m.concat, m.loc, &out->set);
       }
     }
-    if (!m.concat.empty()) {
+    if (!m.concat.empty() || is_addr6_field(m.f)) {
       out->concat = true;
+      if (m.op != cmp_op::eq && m.op != cmp_op::ne) return addr6_order(t, m, out);
       return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
                                &out->set);
     }
@@ -764,9 +918,13 @@ class compiler {
     if (reads_ct(*s.from)) out_->uses_ct = true;
     if (*s.from == field::numgen) out->numgen = add_numgen(s);
     if (*s.from == field::jhash) out->hash = add_hash(s);
-    if (!s.concat.empty())
+    if (!s.concat.empty() || is_addr6_field(*s.from)) {
+      if (!s.has_map())
+        return fail(s.loc, std::string("not supported: ") + detail::field_name(*s.from) +
+                               " as a value (it does not fit a mark)");
       return add_concat_lookup(t, *s.from, s.concat, s.map_name, s.map_keys, &s.map_values, s.loc,
                                &out->concat);
+    }
     if (!s.map_name.empty()) {
       auto it = table_maps_[t].find(s.map_name);
       if (it == table_maps_[t].end()) return fail(s.loc, "map '" + s.map_name + "' does not exist");
@@ -912,7 +1070,7 @@ class compiler {
         // A dynamic set of its own, which no rule can look up: nft's meter.
         const uint32_t ls = add_live_set(s.meter_size, 0, k_none, k_none);
         out_->live_sets[ls].limits = true;
-        out->live = add_live_lookup(ls, *s.from, s.concat);
+        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live)) return false;
         out->meter = add_elem_limit(s);
         out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
         break;
@@ -920,7 +1078,7 @@ class compiler {
       case stmt_kind::dynset: {
         const uint32_t ls = live_set_of(t, s.set_name);
         if (ls == k_none) return fail(s.loc, "set '" + s.set_name + "' is not dynamic");
-        out->live = add_live_lookup(ls, *s.from, s.concat);
+        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live)) return false;
         out->value = static_cast<uint64_t>(s.op);
         out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
         if (s.has_limit) {
@@ -1073,9 +1231,18 @@ result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::
 
 namespace {
 
-dyn_key key_of_parts(const std::vector<value_range>& parts) {
-  uint64_t v[k_max_concat] = {};
-  for (size_t i = 0; i < parts.size() && i < k_max_concat; ++i) v[i] = parts[i].lo;
+// An element's key: its parts' values side by side, an IPv6 address as its four words.
+dyn_key key_of_parts(const set& st, const std::vector<value_range>& parts) {
+  const std::vector<std::string_view> types = detail::set_type_parts(st.type);
+  uint64_t v[k_max_key_words] = {};
+  size_t n = 0;
+  for (size_t i = 0; i < parts.size() && n < 4; ++i) {
+    if (i >= types.size() || types[i] != "ipv6_addr") {
+      v[n++] = static_cast<uint64_t>(parts[i].lo);
+      continue;
+    }
+    for (unsigned w = 0; w < 4 && n < 4; ++w) v[n++] = word_of(parts[i].lo, w);
+  }
   return dyn_key::of(v);
 }
 
@@ -1147,7 +1314,7 @@ void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t
       fill_counts(ls, old, to.n_workers);
       const set& st = to.ast.tables[ls.ast_table].sets[ls.ast_set];
       for (const set::elem_op& op : st.ops) {
-        const dyn_key k = key_of_parts(op.parts);
+        const dyn_key k = key_of_parts(st, op.parts);
         if (op.remove) {
           ls.table->remove(k, now_ms);
           continue;
@@ -1167,13 +1334,13 @@ void fill_live_sets(compiled_ruleset& to, const compiled_ruleset* from, uint32_t
         insert_element(*ls.table, k, timeout, expires, now_ms);
       });
       for (const set::elem_op& op : st.ops)
-        if (op.remove) ls.table->remove(key_of_parts(op.parts), now_ms);
+        if (op.remove) ls.table->remove(key_of_parts(st, op.parts), now_ms);
     }
     const size_t w = st.width();
     for (size_t i = 0; i < st.size(); ++i) {
       const std::vector<value_range> parts(st.elems.begin() + static_cast<ptrdiff_t>(i * w),
                                            st.elems.begin() + static_cast<ptrdiff_t>(i * w + w));
-      const dyn_key k = key_of_parts(parts);
+      const dyn_key k = key_of_parts(st, parts);
       if (old != nullptr && ls.table->contains(k, now_ms)) continue;
       const auto [timeout, expires] = written_timeouts(st, parts);
       insert_element(*ls.table, k, timeout, expires, now_ms);

@@ -288,8 +288,8 @@ struct concat_lookup {
   uint32_t set = k_none;    // sets (packed sets)
   uint32_t map = k_none;    // maps (packed maps)
   uint8_t width = 0;
-  field fields[k_max_concat] = {};
-  uint8_t shift[k_max_concat] = {};  // packed: field i's value goes at bit shift[i]
+  field fields[k_max_key_words] = {};
+  uint8_t shift[k_max_key_words] = {};  // packed: field i's value goes at bit shift[i]
 };
 
 struct cmatch {
@@ -422,7 +422,7 @@ struct live_set {
 struct live_lookup {
   uint32_t set = k_none;  // index into compiled_ruleset::live_sets
   uint8_t width = 1;
-  field fields[k_max_concat] = {};
+  field fields[k_max_key_words] = {};
 };
 
 // numgen inc|random mod N [offset M] (Linux's nft_numgen): `inc` counts 0, 1, ... N-1, 0, ...
@@ -442,11 +442,11 @@ struct numgen_state {
 // [0, N) as reciprocal_scale does, plus M.
 struct hash_state {
   uint8_t width = 0;
-  field fields[k_max_concat] = {};
+  field fields[k_max_key_words] = {};
   // Per field, fixed at compile (fields.h hash_layout): its bytes in nft's register, and
   // whether they are in host order (marks) rather than the packet's.
-  uint8_t len[k_max_concat] = {};
-  bool host_order[k_max_concat] = {};
+  uint8_t len[k_max_key_words] = {};
+  bool host_order[k_max_key_words] = {};
   uint32_t mod = 1;
   uint32_t offset = 0;
   uint32_t seed = 0;

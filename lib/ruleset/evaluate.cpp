@@ -38,9 +38,16 @@ void merge_elements(set& st) {
         text += "/" + std::to_string(plen);
       else if (plen < 0)
         text += "-" + detail::ipv4_to_string(static_cast<uint32_t>(r.hi));
+    } else if (st.type == "ipv6_addr") {
+      const int plen = detail::prefix_length6(r.lo, r.hi);
+      text = detail::ipv6_to_string(r.lo);
+      if (plen >= 0 && plen < 128)
+        text += "/" + std::to_string(plen);
+      else if (plen < 0)
+        text += "-" + detail::ipv6_to_string(r.hi);
     } else {
-      text = std::to_string(r.lo);
-      if (r.hi != r.lo) text += "-" + std::to_string(r.hi);
+      text = std::to_string(static_cast<uint64_t>(r.lo));
+      if (r.hi != r.lo) text += "-" + std::to_string(static_cast<uint64_t>(r.hi));
     }
     st.elem_text.push_back(text);
   }

@@ -1,6 +1,9 @@
 // The field and type tables of the nftables subset. See fields.h.
 #include "ruleset/fields.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -284,14 +287,43 @@ int prefix_length(uint32_t lo, uint32_t hi) {
   return 32 - host_bits;
 }
 
+std::string ipv6_to_string(uint128 a) {
+  in6_addr bytes;
+  for (int i = 15; i >= 0; --i, a >>= 8) bytes.s6_addr[i] = static_cast<uint8_t>(a);
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, &bytes, buf, sizeof(buf)) != nullptr ? buf : "::";
+}
+
+std::optional<uint128> parse_ipv6(std::string_view text) {
+  if (text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string z(text);  // inet_pton wants a terminated string
+  in6_addr bytes;
+  if (inet_pton(AF_INET6, z.c_str(), &bytes) != 1) return std::nullopt;
+  uint128 a = 0;
+  for (uint8_t b : bytes.s6_addr) a = a << 8 | b;
+  return a;
+}
+
+int prefix_length6(uint128 lo, uint128 hi) {
+  if (hi < lo) return -1;
+  const uint128 host = hi - lo;  // a prefix's host part: 2^k - 1, clear in lo
+  if ((host & (host + 1)) != 0 || (lo & host) != 0) return -1;
+  int host_bits = 0;
+  for (uint128 h = host; h != 0; h >>= 1) ++host_bits;
+  return 128 - host_bits;
+}
+
 const char* family_name(family f) {
   return f == family::ip ? "ip" : f == family::ip6 ? "ip6" : "inet";
 }
 
 std::optional<register_layout> hash_layout(field f) {
+  if (is_addr6_word(f)) return register_layout{4, false};
   switch (f) {
     case field::ip_saddr:
     case field::ip_daddr: return register_layout{4, false};
+    case field::ip6_saddr:
+    case field::ip6_daddr: return register_layout{16, false};
     case field::tcp_sport:
     case field::tcp_dport:
     case field::udp_sport:
@@ -308,6 +340,7 @@ std::optional<register_layout> hash_layout(field f) {
 }
 
 const char* field_name(field f) {
+  if (is_addr6_word(f)) return f <= field::ip6_saddr_w3 ? "ip6 saddr" : "ip6 daddr";
   switch (f) {
     case field::ip_saddr: return "ip saddr";
     case field::ip_daddr: return "ip daddr";
@@ -370,6 +403,9 @@ const char* field_name(field f) {
     case field::ip6_flowlabel: return "ip6 flowlabel";
     case field::ip6_dscp: return "ip6 dscp";
     case field::ip6_ecn: return "ip6 ecn";
+    case field::ip6_saddr: return "ip6 saddr";
+    case field::ip6_daddr: return "ip6 daddr";
+    default: break;
   }
   return "?";
 }
@@ -436,9 +472,10 @@ constexpr field_entry kIp6Fields[] = {{"nexthdr", field::ip6_nexthdr},
                                       {"version", field::ip6_version},
                                       {"flowlabel", field::ip6_flowlabel},
                                       {"dscp", field::ip6_dscp},
-                                      {"ecn", field::ip6_ecn}};
-// IPv6 addresses in rules need 128-bit values in the evaluator (docs/design/ipv6.md).
-constexpr std::string_view kIp6Known[] = {"saddr", "daddr"};
+                                      {"ecn", field::ip6_ecn},
+                                      {"saddr", field::ip6_saddr},
+                                      {"daddr", field::ip6_daddr}};
+constexpr std::string_view kIp6Known[] = {"priority"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"ip",
@@ -453,7 +490,9 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"tcp", {kTcpFields, kTcpKnown, "sport, dport or flags"}},
     {"udp", {kUdpFields, kUdpKnown, "sport or dport"}},
     {"th", {kThFields, {}, "sport or dport"}},
-    {"ip6", {kIp6Fields, kIp6Known, "nexthdr, hoplimit, length, version, flowlabel, dscp or ecn"}},
+    {"ip6",
+     {kIp6Fields, kIp6Known,
+      "saddr, daddr, nexthdr, hoplimit, length, version, flowlabel, dscp or ecn"}},
     {"icmp", {kIcmpFields, kIcmpKnown, "type or code"}},
     {"icmpv6", {kIcmpv6Fields, kIcmpv6Known, "type or code"}},
 };
@@ -582,6 +621,8 @@ vkind kind_of(field f) {
     case field::ip6_flowlabel: return vkind::u20;
     case field::ip6_dscp: return vkind::dscp;
     case field::ip6_ecn: return vkind::ecn;
+    case field::ip6_saddr:
+    case field::ip6_daddr: return vkind::addr6;
     case field::ct_zone:
     case field::ip_length:
     case field::ip_id: return vkind::u16;
@@ -632,6 +673,7 @@ uint64_t max_of(vkind k) {
 const char* expecting_of(vkind k) {
   switch (k) {
     case vkind::addr: return "IPv4 address";
+    case vkind::addr6: return "IPv6 address";
     case vkind::port: return "port number";
     case vkind::proto: return "protocol";
     case vkind::mark: return "number";
@@ -664,6 +706,7 @@ const char* expecting_of(vkind k) {
 const char* set_type_for(field f) {
   switch (kind_of(f)) {
     case vkind::addr: return "ipv4_addr";
+    case vkind::addr6: return "ipv6_addr";
     case vkind::port: return "inet_service";
     case vkind::proto: return "inet_proto";
     case vkind::mark: return "mark";
@@ -673,6 +716,7 @@ const char* set_type_for(field f) {
 
 std::optional<vkind> kind_of_set_type(std::string_view type) {
   if (type == "ipv4_addr") return vkind::addr;
+  if (type == "ipv6_addr") return vkind::addr6;
   if (type == "inet_service") return vkind::port;
   if (type == "inet_proto") return vkind::proto;
   if (type == "mark") return vkind::mark;
@@ -709,6 +753,7 @@ std::vector<field> fields_for_set_type(std::string_view type) {
                      : *k == vkind::port  ? field::th_dport
                      : *k == vkind::proto ? field::meta_l4proto
                      : *k == vkind::mark  ? field::meta_mark
+                     : *k == vkind::addr6 ? field::ip6_saddr
                                           : field::ip_saddr);
   }
   return fields;
@@ -716,27 +761,20 @@ std::vector<field> fields_for_set_type(std::string_view type) {
 
 bool is_unsupported_set_type(std::string_view type) {
   static constexpr std::string_view types[] = {
-      "ipv6_addr", "ether_addr",  "ifname",      "ct_state",    "icmp_type",
-      "tcp_flag",  "verdict",     "iface_index", "integer",     "string",
-      "ct_status", "nf_proto",    "time",        "day",         "hour",
-      "cgroupsv2", "ipsec_proto", "pkt_type",    "icmpv6_type", "dccp_pkttype"};
+      "ether_addr",  "ifname",      "ct_state",    "icmp_type",   "tcp_flag",
+      "verdict",     "iface_index", "integer",     "string",      "ct_status",
+      "nf_proto",    "time",        "day",         "hour",        "cgroupsv2",
+      "ipsec_proto", "pkt_type",    "icmpv6_type", "dccp_pkttype"};
   return std::find(std::begin(types), std::end(types), type) != std::end(types);
 }
 
 const char* set_type_of_typeof(std::string_view expr) {
-  static const std::pair<std::string_view, const char*> types[] = {{"ip saddr", "ipv4_addr"},
-                                                                   {"ip daddr", "ipv4_addr"},
-                                                                   {"tcp sport", "inet_service"},
-                                                                   {"tcp dport", "inet_service"},
-                                                                   {"udp sport", "inet_service"},
-                                                                   {"udp dport", "inet_service"},
-                                                                   {"th sport", "inet_service"},
-                                                                   {"th dport", "inet_service"},
-                                                                   {"ip protocol", "inet_proto"},
-                                                                   {"meta l4proto", "inet_proto"},
-                                                                   {"meta mark", "mark"},
-                                                                   {"ct mark", "mark"},
-                                                                   {"mark", "mark"}};
+  static const std::pair<std::string_view, const char*> types[] = {
+      {"ip saddr", "ipv4_addr"},     {"ip daddr", "ipv4_addr"},     {"ip6 saddr", "ipv6_addr"},
+      {"ip6 daddr", "ipv6_addr"},    {"tcp sport", "inet_service"}, {"tcp dport", "inet_service"},
+      {"udp sport", "inet_service"}, {"udp dport", "inet_service"}, {"th sport", "inet_service"},
+      {"th dport", "inet_service"},  {"ip protocol", "inet_proto"}, {"meta l4proto", "inet_proto"},
+      {"meta mark", "mark"},         {"ct mark", "mark"},           {"mark", "mark"}};
   for (const auto& [e, type] : types)
     if (expr == e) return type;
   return nullptr;

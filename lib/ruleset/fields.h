@@ -52,6 +52,11 @@ std::string ipv4_to_string(uint32_t host_order);
 std::optional<uint32_t> parse_ipv4(std::string_view text);  // strict dotted quad
 // The [lo, hi] range as a prefix length if it is exactly one CIDR block, else -1.
 int prefix_length(uint32_t lo, uint32_t hi);
+// IPv6 addresses as 128-bit numbers (the first byte highest), written as inet_ntop writes
+// them, which is how nft lists them.
+std::string ipv6_to_string(uint128 a);
+std::optional<uint128> parse_ipv6(std::string_view text);
+int prefix_length6(uint128 lo, uint128 hi);  // as prefix_length, 0..128
 
 const char* family_name(family f);
 const char* field_name(field f);  // as nft lists it: "ip saddr", "iifname", "meta mark"
@@ -101,6 +106,7 @@ const char* unsupported_rule_word(std::string_view w);
 // Named kinds (nfproto ... ctstatus) read and print their values by name, numbers otherwise.
 enum class vkind : uint8_t {
   addr,
+  addr6,  // an IPv6 address: 128 bits
   port,
   proto,
   mark,

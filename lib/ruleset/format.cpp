@@ -101,6 +101,13 @@ std::string scalar_text(field f, uint64_t v) {
 }
 
 std::string elem_text(field f, const value_range& r) {
+  if (is_addr6_field(f)) {
+    const int plen = detail::prefix_length6(r.lo, r.hi);
+    std::string out = detail::ipv6_to_string(r.lo);
+    if (plen >= 0 && plen < 128) return out + "/" + std::to_string(plen);
+    if (plen == 128) return out;
+    return out + "-" + detail::ipv6_to_string(r.hi);
+  }
   if (is_addr_field(f)) {
     const int plen =
         detail::prefix_length(static_cast<uint32_t>(r.lo), static_cast<uint32_t>(r.hi));
@@ -120,8 +127,10 @@ std::string elem_text(field f, const value_range& r) {
   if (f == field::icmp_type || f == field::icmpv6_type || f == field::ip_protocol ||
       f == field::meta_l4proto || f == field::icmp_code || f == field::icmpv6_code ||
       f == field::ip6_nexthdr)
-    return std::to_string(r.lo) + "-" + std::to_string(r.hi);
-  return scalar_text(f, r.lo) + "-" + scalar_text(f, r.hi);
+    return std::to_string(static_cast<uint64_t>(r.lo)) + "-" +
+           std::to_string(static_cast<uint64_t>(r.hi));
+  return scalar_text(f, static_cast<uint64_t>(r.lo)) + "-" +
+         scalar_text(f, static_cast<uint64_t>(r.hi));
 }
 
 // One element: its ranges, one per field of the key, joined as nft joins a concatenation.
@@ -183,7 +192,7 @@ std::string operand_text(const match& m) {
   // or != as a set; print ct state comparisons that way, which also keeps `!= { x }` apart
   // from `!= x` (the latter reads back as bits_none).
   // A concatenation compares with sets only, a single element too.
-  const bool force_set = m.f == field::ct_state || !m.concat.empty();
+  const bool force_set = m.f == field::ct_state || !m.concat.empty() || o.merged_set;
   return elems_text(key_of(m.f, m.concat), o.elems, force_set);
 }
 
@@ -517,7 +526,11 @@ void print_set(std::string& out, const set& s, bool handles, const std::vector<s
   }
   if (s.timeout_ms != 0) out += "\t\ttimeout " + duration_text(s.timeout_ms) + "\n";
   if (s.gc_interval_ms != 0) out += "\t\tgc-interval " + duration_text(s.gc_interval_ms) + "\n";
-  const size_t per_line = s.width() > 1 ? 1 : s.type == "ipv4_addr" ? 2 : 5;
+  // nft's calculate_delim: addresses two to a line, other numbers five, the rest (IPv6
+  // addresses, concatenations) one.
+  const size_t per_line = s.width() > 1 || s.type == "ipv6_addr" ? 1
+                          : s.type == "ipv4_addr"                ? 2
+                                                                 : 5;
   if (s.live()) {
     const std::vector<std::string> written =
         live != nullptr ? std::vector<std::string>{} : written_elements(s);
@@ -702,9 +715,15 @@ std::vector<std::string> live_elements_text(const compiled_ruleset& rs, uint32_t
   });
   std::vector<std::string> out;
   for (const element& e : all) {
+    // The key's 32-bit parts, an IPv6 address taking four.
     value_range parts[k_max_concat];
-    for (size_t i = 0; i < key.size() && i < k_max_concat; ++i)
-      parts[i] = {e.k.part(static_cast<unsigned>(i)), e.k.part(static_cast<unsigned>(i))};
+    unsigned word = 0;
+    for (size_t i = 0; i < key.size() && i < k_max_concat; ++i) {
+      uint128 v = e.k.part(word++);
+      if (is_addr6_field(key[i]))
+        for (unsigned w = 1; w < 4; ++w) v = v << 32 | e.k.part(word++);
+      parts[i] = {v, v};
+    }
     std::string text = key_text(key, parts);
     if (ls.count_stmt != k_none) {
       // An element of a counted set lists the count it keeps, as nft lists the expression the

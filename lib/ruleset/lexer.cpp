@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdio>
 
+#include "ruleset/fields.h"
+
 namespace ctgate::nft::detail {
 namespace {
 
@@ -16,6 +18,19 @@ bool is_word_char(char c) { return is_name_char(c) || c == '-' || c == '.' || c 
 // Numbers run on through letters and dots so that 0x1f and 10.0.0.1 are one token and a
 // typo such as 22s is reported as one bad number instead of two tokens.
 bool is_number_char(char c) { return is_name_char(c) || c == '.'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// The length of the IPv6 address at the start of `s` (2001:db8::1, ::ffff:10.0.0.1, ::), 0 if
+// none. nft's scanner has such a token; here it must be a whole valid address that no name
+// character follows (a range's '-' and a prefix's '/' may), so `22 : accept`, `10.0.0.1:80`
+// and names such as `dead` lex as before.
+size_t ipv6_length(std::string_view s) {
+  size_t i = 0;
+  bool colon = false;
+  while (i < s.size() && (is_hex(s[i]) || s[i] == ':' || s[i] == '.')) colon |= s[i++] == ':';
+  if (!colon || (i < s.size() && (is_name_char(s[i]) || s[i] == '*'))) return 0;
+  return parse_ipv6(s.substr(0, i)) ? i : 0;
+}
 
 std::string printable(char c) {
   if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
@@ -133,6 +148,9 @@ token lexer::next() {
   if (c == '"') return lex_string(start, col);
   if (c == '$') return lex_sigil(tok::variable, start, col);
   if (c == '@') return lex_sigil(tok::set_ref, start, col);
+  if (is_hex(c) || c == ':')
+    if (const size_t len = ipv6_length(text_.substr(start)); len != 0)
+      return make(tok::word, start, start + len, col);
   if (is_digit(c)) {
     size_t i = start;
     while (i < text_.size() && is_number_char(text_[i])) ++i;

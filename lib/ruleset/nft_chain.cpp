@@ -222,6 +222,26 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       }
       return true;
     }
+    case field::ip6_saddr:
+    case field::ip6_daddr: return false;  // lowered into words by the compiler
+    case field::ip6_saddr_w0:
+    case field::ip6_saddr_w1:
+    case field::ip6_saddr_w2:
+    case field::ip6_saddr_w3:
+    case field::ip6_daddr_w0:
+    case field::ip6_daddr_w1:
+    case field::ip6_daddr_w2:
+    case field::ip6_daddr_w3: {
+      if (!v6()) return false;
+      // Source then destination, four words each, from byte 8 of the fixed header (in the
+      // first segment: stage_parse checked it), as the fields are ordered.
+      const auto word = static_cast<uint32_t>(f) - static_cast<uint32_t>(field::ip6_saddr_w0);
+      uint32_t be;
+      std::memcpy(&be, rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off + 8 + 4 * word),
+                  sizeof be);
+      *out = rte_be_to_cpu_32(be);
+      return true;
+    }
   }
   (void)mb;
   return false;
@@ -245,7 +265,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 [[gnu::noinline]] int concat_in(const compiled_ruleset& rs, uint32_t lookup, const rte_mbuf* mb,
                                 const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
-  uint64_t key[k_max_concat];
+  uint64_t key[k_max_key_words];
   if (!load_fields(cl.fields, cl.width, mb, m, key)) return -1;
   if (cl.width == 2 && cl.set != k_none)  // the usual `addr . port`, packed without a loop
     return rs.sets[cl.set]->contains(key[0] << cl.shift[0] | key[1] << cl.shift[1]) ? 1 : 0;
@@ -257,7 +277,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 [[gnu::noinline]] const range_map::entry* concat_find(const compiled_ruleset& rs, uint32_t lookup,
                                                       const rte_mbuf* mb, const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
-  uint64_t key[k_max_concat];
+  uint64_t key[k_max_key_words];
   if (!load_fields(cl.fields, cl.width, mb, m, key)) return nullptr;
   return concat_map_find(rs, cl, key);
 }
@@ -272,7 +292,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     *out = h.of_flow(m->src, m->dst, ports ? m->sport : 0, ports ? m->dport : 0, m->l4.proto);
     return true;
   }
-  uint64_t values[k_max_concat];
+  uint64_t values[k_max_key_words];
   for (size_t i = 0; i < h.width; ++i)
     if (!load_field(h.fields[i], mb, m, &values[i])) return false;
   *out = h.of(values);
@@ -292,7 +312,7 @@ bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_
     *k = {a << 32 | b, 0};
     return true;
   }
-  uint64_t parts[k_max_concat] = {};
+  uint64_t parts[k_max_key_words] = {};
   if (!load_fields(ll.fields, ll.width, mb, m, parts)) return false;
   *k = dyn_key::of(parts);
   return true;

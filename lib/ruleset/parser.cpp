@@ -43,15 +43,14 @@ ruleset parser::run(const ruleset* base) {
   return std::move(rs_);
 }
 
-// A set a rule adds elements to is dynamic, as nft makes it (with nft's default size when it
-// has none).
+// A set a rule adds elements to is dynamic, as nft makes it, with nft's default size when it
+// has none (also when it was declared dynamic: nft 1.0.6 lists the size then).
 void parser::mark_dynamic_sets() {
   for (const set_use& u : set_uses_) {
     if (u.kind == set_use_kind::lookup || info_[u.table].deleted) continue;
     auto found = info_[u.table].sets.find(u.name);
     if (found == info_[u.table].sets.end()) continue;
     set& st = rs_.tables[u.table].sets[found->second];
-    if (st.dynamic) continue;
     st.dynamic = true;
     if (st.size_limit == 0) st.size_limit = k_default_live_set_size;
   }

@@ -208,6 +208,7 @@ class parser {
   uint64_t named(const token& t, std::span<const name_value> names, vkind k, const char* what);
   uint64_t scalar(vkind k);
   elem_syntax value_elem(vkind k);
+  uint128 addr6();
   uint64_t flag_expr(vkind k);
   uint64_t flag_list(vkind k);
   elem_syntax element(const key_kinds& k);

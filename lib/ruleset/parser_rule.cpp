@@ -49,10 +49,24 @@ bool matches_ipv4(const match& mt) {
 // An anonymous set's values in the order nft lists them: ascending.
 std::vector<value_range> sorted_values(const std::vector<elem_syntax>& elems) {
   std::vector<value_range> out;
-  for (const elem_syntax& e : elems) out.push_back(e.r);
+  bool intervals = false;
+  for (const elem_syntax& e : elems) {
+    out.push_back(e.r);
+    intervals = intervals || e.range || e.prefix;
+  }
   std::stable_sort(out.begin(), out.end(),
                    [](const value_range& a, const value_range& b) { return a.lo < b.lo; });
-  return out;
+  if (!intervals) return out;
+  // With a range or prefix among them, nft makes the set an interval set and merges
+  // overlapping and adjacent elements ({ 22, 23, 1000-2000 } lists as { 22-23, 1000-2000 }).
+  std::vector<value_range> merged;
+  for (const value_range& r : out) {
+    if (!merged.empty() && (merged.back().hi == ~uint128{0} || r.lo <= merged.back().hi + 1))
+      merged.back().hi = std::max(merged.back().hi, r.hi);
+    else
+      merged.push_back(r);
+  }
+  return merged;
 }
 
 }  // namespace
@@ -693,6 +707,7 @@ void parser::value_relation(match& mt, rel r, const token& op_tok) {
     std::vector<elem_syntax> elems;
     element_list(k, elems, 1, empty_rule::set_is_empty);
     mt.rhs.elems = sorted_values(elems);
+    mt.rhs.merged_set = elems.size() > 1 && mt.rhs.elems.size() == 1;
     return;
   }
   if (r == rel::neg)

@@ -91,6 +91,7 @@ uint64_t parser::scalar(vkind k) {
   if (t.kind != tok::number && t.kind != tok::word) unexpected(t, expecting_of(k));
   take();
   switch (k) {
+    case vkind::addr6: break;  // 128 bits: addr6()
     case vkind::addr: {
       if (t.kind == tok::word)
         unsupported(t, "host name '" + t.text + "' (ctgate does not resolve names)");
@@ -134,30 +135,45 @@ uint64_t parser::scalar(vkind k) {
   unexpected(t, expecting_of(k));
 }
 
+// One IPv6 address.
+uint128 parser::addr6() {
+  const token t = peek();
+  if (t.kind != tok::number && t.kind != tok::word) unexpected(t, "IPv6 address");
+  take();
+  if (std::optional<uint128> a = detail::parse_ipv6(t.text)) return *a;
+  if (t.kind == tok::word && t.text.find(':') == std::string::npos)
+    unsupported(t, "host name '" + t.text + "' (ctgate does not resolve names)");
+  fail(t, "invalid IPv6 address '" + t.text + "'");
+}
+
 // A value, a range `a-b`, or for addresses a prefix `a/len`.
 elem_syntax parser::value_elem(vkind k) {
   const size_t from = log_.size();
   const token first = peek();
+  auto value = [&]() -> uint128 { return k == vkind::addr6 ? addr6() : scalar(k); };
+  auto addr_text = [k](uint128 a) {
+    return k == vkind::addr6 ? detail::ipv6_to_string(a)
+                             : detail::ipv4_to_string(static_cast<uint32_t>(a));
+  };
   elem_syntax e;
-  const uint64_t lo = scalar(k);
+  const uint128 lo = value();
   e.r = {lo, lo};
-  if (k == vkind::addr && at(tok::slash)) {
-    take();
+  const unsigned bits = k == vkind::addr6 ? 128 : k == vkind::addr ? 32 : 0;
+  if (bits != 0 && accept(tok::slash)) {
     const token len_tok = peek();
     const uint64_t len = number(take());
-    if (len > 32)
-      fail(len_tok, "Prefix length " + len_tok.text + " is invalid for type of 32 bits width");
-    const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-    const auto addr = static_cast<uint32_t>(lo);
-    if ((addr & ~mask) != 0)
+    if (len > bits)
+      fail(len_tok, "Prefix length " + len_tok.text + " is invalid for type of " +
+                        std::to_string(bits) + " bits width");
+    const unsigned host_bits = bits - static_cast<unsigned>(len);
+    const uint128 host = host_bits == 128 ? ~uint128{0} : (uint128{1} << host_bits) - 1;
+    if ((lo & host) != 0)
       fail(span_from(first), "prefix " + text_since(from) + " has host bits set (did you mean " +
-                                 detail::ipv4_to_string(addr & mask) + "/" + std::to_string(len) +
-                                 "?)");
-    e.r = {addr & mask, addr | ~mask};
+                                 addr_text(lo & ~host) + "/" + std::to_string(len) + "?)");
+    e.r = {lo, lo | host};
     e.prefix = true;
-  } else if (at(tok::dash)) {
-    take();
-    const uint64_t hi = scalar(k);
+  } else if (accept(tok::dash)) {
+    const uint128 hi = value();
     if (hi < lo)
       fail(span_from(first),
            "range " + text_since(from) + " is empty: its low end is above its high end");

@@ -326,6 +326,74 @@ table ip6 six {
       << list_ruleset(*t.gw);
 }
 
+// ip6 saddr|daddr: single addresses, prefixes, ranges, != and <, named interval sets, a
+// concatenation with a port, a verdict map, a dynamic set the rules fill and a meter per
+// source: each decides the packets it should, and never an IPv4 packet (nft's implicit
+// `meta nfproto ipv6`).
+TEST(Ipv6, Ip6AddressesMatchInRulesSetsMapsAndMeters) {
+  v6_gateway t;
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(
+table inet f {
+  set blk { type ipv6_addr; flags interval;
+            elements = { 2001:db8:1::100-2001:db8:1::1ff, 2001:db8:1:0:8000::/65 } }
+  set pairs { type ipv6_addr . inet_service; elements = { 2001:db8:1::2 . 60 } }
+  map vm { type ipv6_addr : verdict; elements = { 2001:db8:1::3 : drop } }
+  set seen { type ipv6_addr; flags dynamic; }
+  chain fwd {
+    type filter hook forward priority 0; policy accept;
+    ip6 saddr 2001:db8:1::2 udp dport 50 drop
+    ip6 daddr != 2001:db8:2::100/120 udp dport 51 drop
+    ip6 saddr @blk drop
+    ip6 saddr . udp dport @pairs drop
+    ip6 saddr vmap @vm
+    ip6 saddr { 2001:db8:1::4, 2001:db8:1::10-2001:db8:1::1f } drop
+    udp dport 70 ip6 saddr < 2001:db8:1::5 drop
+    ip6 saddr != 2001:db8:1::2 udp dport 90 drop
+    update @seen { ip6 saddr }
+    udp dport 80 meter m { ip6 saddr limit rate over 1/minute burst 2 packets } drop
+  }
+}
+)",
+                                                "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto passes = [&](const char* src, uint16_t dport) {
+    t.clear_sent();
+    t.send6(0, udp6(src, "2001:db8:2::2", dport));
+    return t.sent.size() == 1;
+  };
+  EXPECT_FALSE(passes("2001:db8:1::2", 50));
+  EXPECT_TRUE(passes("2001:db8:1::5", 50));
+  EXPECT_FALSE(passes("2001:db8:1::5", 51));  // 2::2 is not in 2::100/120
+  EXPECT_FALSE(passes("2001:db8:1::100", 53));
+  EXPECT_FALSE(passes("2001:db8:1::1ff", 53));
+  EXPECT_TRUE(passes("2001:db8:1::200", 53));
+  EXPECT_FALSE(passes("2001:db8:1:0:8000::7", 53));  // the /65
+  EXPECT_TRUE(passes("2001:db8:1:0:7fff::7", 53));
+  EXPECT_FALSE(passes("2001:db8:1::2", 60));  // the pair
+  EXPECT_TRUE(passes("2001:db8:1::2", 61));
+  EXPECT_FALSE(passes("2001:db8:1::3", 53));  // the map
+  EXPECT_FALSE(passes("2001:db8:1::4", 53));
+  EXPECT_FALSE(passes("2001:db8:1::1a", 53));
+  EXPECT_TRUE(passes("2001:db8:1::20", 53));
+  EXPECT_FALSE(passes("2001:db8:1::2", 70));  // below 1::5
+  EXPECT_TRUE(passes("2001:db8:1::6", 70));
+  EXPECT_FALSE(passes("2001:db8:1::6", 90));
+  EXPECT_TRUE(passes("2001:db8:1::2", 90));
+  // An IPv4 packet matches no ip6 address, == or !=.
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 90));
+  EXPECT_EQ(t.sent.size(), 1u);
+  // The meter: two packets a minute per source, then drops; another source has its own.
+  EXPECT_TRUE(passes("2001:db8:1::7", 80));
+  EXPECT_TRUE(passes("2001:db8:1::7", 80));
+  EXPECT_FALSE(passes("2001:db8:1::7", 80));
+  EXPECT_TRUE(passes("2001:db8:1::8", 80));
+  const std::string listing = list_ruleset(*t.gw);
+  EXPECT_NE(listing.find("elements = { 2001:db8:1::2,\n\t\t\t     2001:db8:1::5,"),
+            std::string::npos)
+      << listing;
+}
+
 TEST(Ipv6, IpChainsSeeIpv4OnlyAndInetChainsBoth) {
   v6_gateway t;
   result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(

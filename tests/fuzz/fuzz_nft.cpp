@@ -67,6 +67,15 @@ void apply_to_live(const std::string& text, const std::vector<std::string>& port
     (void)nft::format(*after, nullptr, true);
 }
 
+bool has_merged_set(const ctgate::nft::ruleset& rs) {
+  for (const auto& t : rs.tables)
+    for (const auto& c : t.chains)
+      for (const auto& r : c.rules)
+        for (const auto& m : r.matches)
+          if (m.rhs.merged_set) return true;
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -94,7 +103,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  c2.error().to_string().c_str());
     std::abort();
   }
-  const std::string relisted = nft::format(*again);
+  std::string relisted = nft::format(*again);
+  if (relisted != listed && has_merged_set(*ast)) {
+    // nft lists an anonymous set it merged into one element in braces, and reads that back as
+    // a single value: the listing is the same from the second round on.
+    result<nft::ruleset> third = nft::parse_string(relisted, "relisted.nft");
+    if (!third) {
+      std::fprintf(stderr, "the second listing does not parse:\n%s\n", relisted.c_str());
+      std::abort();
+    }
+    const std::string second = relisted;
+    relisted = nft::format(*third);
+    if (relisted == second) return 0;
+  }
   if (relisted != listed) {
     std::fprintf(stderr, "listing changed on a round trip:\n--- first\n%s\n--- second\n%s\n",
                  listed.c_str(), relisted.c_str());

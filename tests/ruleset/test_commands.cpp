@@ -446,6 +446,120 @@ table inet t {
   EXPECT_EQ(format(again), want);
 }
 
+// IPv6 addresses in rules, sets, maps, concatenations, dynamic sets and meters, listed as nft
+// 1.0.6 lists them here (addresses as inet_ntop writes them, prefixes, ranges, one IPv6
+// element to a line in named sets), and read back from the listing.
+TEST(NftFields, Ip6AddressesListAsNftDoes) {
+  const std::string input = R"(flush ruleset
+table inet t {
+  set blk { type ipv6_addr; flags interval; elements = { 2001:db8:bad::/48, 2001:DB8:0:0:0:0:0:5, fe80::1-fe80::9 } }
+  set hosts { type ipv6_addr; elements = { ::1, 2001:db8::2 } }
+  set pairs { type ipv6_addr . inet_service; elements = { 2001:db8::1 . 22, 2001:db8::2 . 80 } }
+  map vm { type ipv6_addr : verdict; elements = { 2001:db8::10 : accept, 2001:db8::11 : drop } }
+  set dyn6 { type ipv6_addr; flags dynamic, timeout; timeout 1m; }
+  chain c { type filter hook forward priority 0;
+    ip6 saddr 2001:db8::/32 accept
+    ip6 daddr 2001:db8:1::1 drop
+    ip6 saddr != fe80::/10 counter
+    ip6 saddr { 2001:db8::1, 2001:db8::/64, ::ffff:10.0.0.1 } accept
+    ip6 daddr 2001:db8::1-2001:db8::ff accept
+    ip6 saddr @blk drop
+    ip6 daddr @hosts accept
+    ip6 saddr . tcp dport @pairs accept
+    ip6 saddr . tcp dport { 2001:db8::5 . 443 } accept
+    ip6 saddr vmap @vm
+    ip6 daddr vmap { 2001:db8:5::20 : accept, 2001:db8::/64 : drop }
+    ip6 saddr < 2001:db8:: accept
+    update @dyn6 { ip6 saddr }
+    meter m6 size 1000 { ip6 saddr limit rate 10/second } accept
+    ip6 saddr ::/0 accept
+    ip6 daddr 0:0:0:0:0:0:0:0/128 accept
+    tcp dport { 22, 23, 1000-2000 } accept
+    tcp dport { 22, 23, 24 } accept
+    ip saddr { 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.0/30 } accept
+    ip saddr != { 10.0.0.0/25, 10.0.0.128/25, 10.0.2.1 } accept
+    ip6 saddr { 2001:db8::1-2001:db8::9, 2001:db8::5-2001:db8::20 } accept
+    ip6 saddr { ::1 } accept
+    ip6 daddr >= 2001:db8:ffff:: drop
+  }
+}
+)";
+  const std::string want =
+      "table inet t {\n"
+      "\tset blk {\n"
+      "\t\ttype ipv6_addr\n"
+      "\t\tflags interval\n"
+      "\t\telements = { 2001:db8::5,\n"
+      "\t\t\t     2001:db8:bad::/48,\n"
+      "\t\t\t     fe80::1-fe80::9 }\n"
+      "\t}\n"
+      "\n"
+      "\tset hosts {\n"
+      "\t\ttype ipv6_addr\n"
+      "\t\telements = { ::1,\n"
+      "\t\t\t     2001:db8::2 }\n"
+      "\t}\n"
+      "\n"
+      "\tset pairs {\n"
+      "\t\ttype ipv6_addr . inet_service\n"
+      "\t\telements = { 2001:db8::1 . 22,\n"
+      "\t\t\t     2001:db8::2 . 80 }\n"
+      "\t}\n"
+      "\n"
+      "\tmap vm {\n"
+      "\t\ttype ipv6_addr : verdict\n"
+      "\t\telements = { 2001:db8::10 : accept,\n"
+      "\t\t\t     2001:db8::11 : drop }\n"
+      "\t}\n"
+      "\n"
+      "\tset dyn6 {\n"
+      "\t\ttype ipv6_addr\n"
+      "\t\tsize 65535\n"
+      "\t\tflags dynamic,timeout\n"
+      "\t\ttimeout 1m\n"
+      "\t}\n"
+      "\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tip6 saddr 2001:db8::/32 accept\n"
+      "\t\tip6 daddr 2001:db8:1::1 drop\n"
+      "\t\tip6 saddr != fe80::/10 counter packets 0 bytes 0\n"
+      "\t\tip6 saddr { ::ffff:10.0.0.1, 2001:db8::/64 } accept\n"
+      "\t\tip6 daddr 2001:db8::1-2001:db8::ff accept\n"
+      "\t\tip6 saddr @blk drop\n"
+      "\t\tip6 daddr @hosts accept\n"
+      "\t\tip6 saddr . tcp dport @pairs accept\n"
+      "\t\tip6 saddr . tcp dport { 2001:db8::5 . 443 } accept\n"
+      "\t\tip6 saddr vmap @vm\n"
+      "\t\tip6 daddr vmap { 2001:db8::/64 : drop, 2001:db8:5::20 : accept }\n"
+      "\t\tip6 saddr < 2001:db8:: accept\n"
+      "\t\tupdate @dyn6 { ip6 saddr }\n"
+      "\t\tmeter m6 size 1000 { ip6 saddr limit rate 10/second } accept\n"
+      "\t\tip6 saddr ::/0 accept\n"
+      "\t\tip6 daddr :: accept\n"
+      "\t\ttcp dport { 22-23, 1000-2000 } accept\n"
+      "\t\ttcp dport { 22, 23, 24 } accept\n"
+      "\t\tip saddr { 10.0.0.0/30 } accept\n"
+      "\t\tip saddr != { 10.0.0.0/24, 10.0.2.1 } accept\n"
+      "\t\tip6 saddr { 2001:db8::1-2001:db8::20 } accept\n"
+      "\t\tip6 saddr ::1 accept\n"
+      "\t\tip6 daddr >= 2001:db8:ffff:: drop\n"
+      "\t}\n"
+      "}\n";
+  ruleset rs;
+  apply(input.c_str(), &rs);
+  EXPECT_EQ(format(rs), want);
+  // Read back, a merged set of one element is a single value, as nft reads it.
+  std::string want_again = want;
+  for (const char* merged : {"{ 10.0.0.0/30 }", "{ 2001:db8::1-2001:db8::20 }"}) {
+    const std::string m = merged;
+    want_again.replace(want_again.find(m), m.size(), m.substr(2, m.size() - 4));
+  }
+  ruleset again;
+  apply(("flush ruleset\n" + format(rs)).c_str(), &again);
+  EXPECT_EQ(format(again), want_again);
+}
+
 // nft's errors for the other family's header, IPv6 NAT and synproxy, and flow labels past 20
 // bits.
 TEST(NftFields, Ip6TableRefusesIpv4Headers) {

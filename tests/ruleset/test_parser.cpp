@@ -19,6 +19,17 @@
 
 namespace ctgate::nft {
 namespace {
+// A value as a number (an IPv6 address in hex).
+std::string num(ctgate::nft::uint128 v) {
+  if (v <= UINT64_MAX) return std::to_string(static_cast<uint64_t>(v));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "0x%016llx%016llx", static_cast<unsigned long long>(v >> 64),
+                static_cast<unsigned long long>(v));
+  return buf;
+}
+}  // namespace
+
+namespace {
 
 namespace fs = std::filesystem;
 
@@ -38,8 +49,7 @@ std::string dump(const ruleset& rs) {
       // A set's elements have no order (nft lists one field's sorted): compare them sorted.
       std::vector<value_range> elems = s.elems;
       if (s.width() == 1) std::sort(elems.begin(), elems.end());
-      for (const value_range& r : elems)
-        e += " " + std::to_string(r.lo) + "-" + std::to_string(r.hi);
+      for (const value_range& r : elems) e += " " + num(r.lo) + "-" + num(r.hi);
       add(" set " + s.name + " " + s.type + " " + std::to_string(s.interval) + e);
     }
     for (const chain& c : t.chains) {
@@ -52,8 +62,7 @@ std::string dump(const ruleset& rs) {
           std::string e;
           std::vector<value_range> elems = m.rhs.elems;
           if (m.concat.empty()) std::sort(elems.begin(), elems.end());
-          for (const value_range& v : elems)
-            e += " " + std::to_string(v.lo) + "-" + std::to_string(v.hi);
+          for (const value_range& v : elems) e += " " + num(v.lo) + "-" + num(v.hi);
           add("   match f=" + std::to_string(static_cast<int>(m.f)) +
               " op=" + std::to_string(static_cast<int>(m.op)) + " set=" + m.rhs.set_name +
               " str=" + m.rhs.str + " mask=" + std::to_string(m.rhs.mask) +
@@ -148,7 +157,7 @@ std::vector<value_range> ranges(std::initializer_list<std::pair<uint64_t, uint64
 
 std::string ranges_text(const std::vector<value_range>& v) {
   std::string out = "{";
-  for (const value_range& r : v) out += " " + std::to_string(r.lo) + "-" + std::to_string(r.hi);
+  for (const value_range& r : v) out += " " + num(r.lo) + "-" + num(r.hi);
   return out + " }";
 }
 
@@ -1302,10 +1311,10 @@ TEST(RulesetListing, LiveCountersComeFromTheLookup) {
 
 TEST(RulesetListing, OneRuleForTraceLines) {
   const rule r = rule_of(
-      "ip saddr { 10.0.0.0/8, 10.1.1.1 } tcp dport 22 counter packets 4 bytes 5 "
+      "ip saddr { 10.0.0.0/8, 192.168.1.1 } tcp dport 22 counter packets 4 bytes 5 "
       "accept comment \"x\"");
   EXPECT_EQ(format_rule(r),
-            "ip saddr { 10.0.0.0/8, 10.1.1.1 } tcp dport 22 counter packets 4 bytes 5 accept "
+            "ip saddr { 10.0.0.0/8, 192.168.1.1 } tcp dport 22 counter packets 4 bytes 5 accept "
             "comment \"x\"");
   EXPECT_EQ(format_rule(rule_of("reject with tcp reset")),
             "meta l4proto tcp reject with tcp reset");
@@ -1383,9 +1392,9 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "    foo bar\n"
             "    ^^^");
   EXPECT_EQ(rule_err("ip6 saddr ::1 drop"),
-            "rs.nft:3:9: error: not supported: ip6 saddr\n"
+            "rs.nft:3:5: error: conflicting protocols specified: ip vs. ip6\n"
             "    ip6 saddr ::1 drop\n"
-            "        ^^^^^");
+            "    ^^^^^^^^^");
   EXPECT_EQ(rule_err("ct helper \"ftp\" accept"),
             "rs.nft:3:8: error: not supported: ct helper\n"
             "    ct helper \"ftp\" accept\n"
