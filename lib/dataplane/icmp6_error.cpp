@@ -61,13 +61,13 @@ ipv6_addr error_source(const gateway& gw, uint16_t in_port, const ipv6_addr& ori
   return in.link_local;
 }
 
-void send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
+bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
                       uint32_t info) {
   const gateway& gw = *w.gw;
   const pkt_meta& m = *meta_of(const_cast<rte_mbuf*>(orig));
   if (!may_answer(orig, m, type)) {
     w.counters.add(dp_counter::icmp_error_not_allowed);
-    return;
+    return false;
   }
   const ipv6_addr to = ip6_src(orig, &m);
   if (type != icmp6::pkt_too_big) {
@@ -77,14 +77,14 @@ void send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t
         !icmp_global_allow(w.gw->icmp_global, w.now_ms, gw.cfg.icmp.msgs_per_sec,
                            gw.cfg.icmp.msgs_burst, static_cast<uint32_t>(rte_rand() % 3))) {
       w.counters.add(dp_counter::icmp_error_ratelimited);
-      return;
+      return false;
     }
   }
-  if (!hooked_out6_has_room(w)) return;
+  if (!hooked_out6_has_room(w)) return false;
   rte_mbuf* r = rte_pktmbuf_alloc(gw.mbuf_pool);
   if (r == nullptr) {
     w.counters.add(dp_counter::drop_no_mbuf);
-    return;
+    return false;
   }
   const ipv6_addr from = error_source(gw, m.in_port, ip6_dst(orig, &m), to);
   const uint32_t ip_len = m.l4_off + m.l4_len - m.l3_off;  // the datagram as parsed
@@ -103,7 +103,7 @@ void send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t
   if (len == 0) {
     rte_pktmbuf_free(r);
     w.counters.add(dp_counter::drop_no_mbuf);
-    return;
+    return false;
   }
   r->data_len = r->pkt_len = static_cast<uint32_t>(len);
   pkt_meta* rm = meta_of(r);
@@ -119,6 +119,7 @@ void send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t
   rm->in_port = m.in_port;
   queue_hooked_out6(w, r);
   w.counters.add(dp_counter::icmp_error_sent);
+  return true;
 }
 
 }  // namespace ctgate

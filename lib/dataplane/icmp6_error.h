@@ -21,8 +21,8 @@ namespace ctgate {
 struct worker_ctx;
 
 // Sends `type`/`code` about `orig` (still the caller's) if the rules allow; `info` is the
-// header's second word (the MTU for packet too big).
-void send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
+// header's second word (the MTU for packet too big). True when it was queued.
+bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
                       uint32_t info = 0);
 
 }  // namespace ctgate

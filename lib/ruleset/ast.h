@@ -325,6 +325,10 @@ enum class reject_kind : uint8_t {
   icmp_admin_prohibited,
   tcp_reset
 };
+// How nft lists a reject: `reject`, or `reject with icmp|icmpv6|icmpx CODE` (each with its own
+// names for the codes). Decided where the rule is read: nft leaves out a table family's
+// default (port-unreachable in its own ICMP) and turns icmpx into the family's ICMP.
+enum class reject_with : uint8_t { plain, icmp, icmpv6, icmpx };
 enum class rate_unit : uint8_t { second, minute, hour, day };
 enum class set_op : uint8_t { add, update, delete_ };
 
@@ -337,7 +341,9 @@ struct statement {
   uint8_t log_flags = 0;   // log flags: LOG_F_* below
   reject_kind reject = reject_kind::icmp_port_unreachable;
   bool reject_icmp4 = false;  // `reject with icmp ...`: IPv4's ICMP by name (not icmpx)
-  uint64_t rate = 0;          // limit rate N/unit
+  bool reject_icmp6 = false;  // `reject with icmpv6 ...`: IPv6's
+  nft::reject_with reject_with = nft::reject_with::plain;
+  uint64_t rate = 0;  // limit rate N/unit
   rate_unit unit = rate_unit::second;
   uint32_t burst = 0;    // limit ... burst M packets (0 = nft's default of 5)
   bool over = false;     // limit rate over N/unit

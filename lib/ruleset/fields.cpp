@@ -250,6 +250,16 @@ const char* name_of(std::span<const name_value> table, uint32_t value) {
   return nullptr;
 }
 
+std::span<const std::string_view> reject_code_names(reject_with w) {
+  static constexpr std::string_view icmp4[] = {"port-unreachable", "host-unreachable",
+                                               "net-unreachable", "admin-prohibited"};
+  static constexpr std::string_view icmp6[] = {"port-unreachable", "addr-unreachable", "no-route",
+                                               "admin-prohibited"};
+  static constexpr std::string_view icmpx[] = {"port-unreachable", "host-unreachable", "no-route",
+                                               "admin-prohibited"};
+  return w == reject_with::icmp ? icmp4 : w == reject_with::icmpv6 ? icmp6 : icmpx;
+}
+
 std::string ipv4_to_string(uint32_t a) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,

@@ -44,6 +44,10 @@ std::span<const name_value> ct_timeout_states(uint8_t l4proto);
 // it does not write, and what the listing leaves out.
 std::span<const uint32_t> ct_timeout_defaults(uint8_t l4proto);
 
+// Each ICMP's names for the four codes a reject sends, in reject_kind's order (port, host, net,
+// admin): IPv4's, IPv6's (addr-unreachable, no-route) and icmpx's, which nft maps to either.
+std::span<const std::string_view> reject_code_names(reject_with w);
+
 std::optional<uint32_t> lookup_name(std::span<const name_value> table, std::string_view name);
 // nullptr when the value has no name.
 const char* name_of(std::span<const name_value> table, uint32_t value);

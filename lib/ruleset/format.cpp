@@ -324,6 +324,15 @@ std::string quota_text(const statement& s, std::optional<uint64_t> used) {
   return out;
 }
 
+// A reject as nft lists it: the ICMP the rule names, with that ICMP's name for the code.
+std::string reject_text(const statement& s) {
+  if (s.reject == reject_kind::tcp_reset) return "reject with tcp reset";
+  if (s.reject_with == reject_with::plain) return "reject";
+  static constexpr const char* icmp[] = {"", "icmp", "icmpv6", "icmpx"};
+  return std::string("reject with ") + icmp[static_cast<int>(s.reject_with)] + " " +
+         std::string(detail::reject_code_names(s.reject_with)[static_cast<size_t>(s.reject)]);
+}
+
 std::string limit_text(const statement& s) {
   std::string out = "limit rate ";
   if (s.over) out += "over ";
@@ -392,15 +401,7 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::return_: return "return";
     case stmt_kind::jump: return "jump " + s.target;
     case stmt_kind::goto_: return "goto " + s.target;
-    case stmt_kind::reject:
-      switch (s.reject) {
-        case reject_kind::icmp_port_unreachable: return "reject";
-        case reject_kind::icmp_host_unreachable: return "reject with icmp host-unreachable";
-        case reject_kind::icmp_net_unreachable: return "reject with icmp net-unreachable";
-        case reject_kind::icmp_admin_prohibited: return "reject with icmp admin-prohibited";
-        case reject_kind::tcp_reset: return "reject with tcp reset";
-      }
-      return "reject";
+    case stmt_kind::reject: return reject_text(s);
     case stmt_kind::log: return log_text(s);
     case stmt_kind::limit: return limit_text(s);
     case stmt_kind::meta_mark_set:

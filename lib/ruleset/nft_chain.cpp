@@ -595,20 +595,94 @@ void restore_quote(uint8_t* quote, uint16_t len, const ct::ct_tuple& sent) {
   ipv4_manip(ip, quote + ihl, len - ihl, manip_kind::dst, sent.dst, icmp ? sent.sport : sent.dport);
 }
 
+// The RST or RST/ACK that answers a TCP segment (nf_reject_ip_tcphdr_put and its IPv6 twin):
+// an ACK's acknowledgment is the RST's sequence; otherwise the RST acknowledges the segment.
+struct reset_numbers {
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = TCPF_RST;
+};
+reset_numbers reset_for(const rte_mbuf* orig, const pkt_meta* m) {
+  const auto* th = rte_pktmbuf_mtod_offset(orig, const rte_tcp_hdr*, m->l4_off);
+  reset_numbers r;
+  if (m->l4.tcp_flags & TCPF_ACK) {
+    r.seq = rte_be_to_cpu_32(th->recv_ack);
+    return r;
+  }
+  const uint32_t seg = m->l4.payload_len + ((m->l4.tcp_flags & TCPF_SYN) ? 1 : 0) +
+                       ((m->l4.tcp_flags & TCPF_FIN) ? 1 : 0);
+  r.ack = rte_be_to_cpu_32(th->sent_seq) + seg;
+  r.flags = TCPF_RST | TCPF_ACK;
+  return r;
+}
+
+// A frame the gateway built into `r` (`len` bytes, 0: it did not fit): its length set and its
+// metadata cleared but for the network header's place after Ethernet. nullptr, with `r` freed,
+// when nothing was built.
+pkt_meta* built_frame(rte_mbuf* r, size_t len) {
+  if (len == 0) {
+    rte_pktmbuf_free(r);
+    return nullptr;
+  }
+  r->data_len = r->pkt_len = static_cast<uint32_t>(len);
+  pkt_meta* rm = meta_of(r);
+  *rm = pkt_meta{};
+  rm->l3_off = sizeof(rte_ether_hdr);
+  return rm;
+}
+
+// nf_send_reset6: a RST from the segment's destination to its source, through LOCAL_OUT and
+// POST_ROUTING. Never about a RST, a segment that failed its checks, or to or from a multicast
+// address.
+void send_reset6(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m) {
+  if (m->l4_invalid != L4_OK || (m->l4.tcp_flags & TCPF_RST)) return;
+  const ipv6_addr from = ip6_dst(orig, m), to = ip6_src(orig, m);
+  if (from.b[0] == 0xff || to.b[0] == 0xff) return;
+  if (!hooked_out6_has_room(w)) return;
+  rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
+  if (r == nullptr) {
+    w.counters.add(dp_counter::drop_no_mbuf);
+    return;
+  }
+  const reset_numbers n = reset_for(orig, m);
+  pkt_spec6 s;
+  std::memcpy(s.src, from.b, 16);
+  std::memcpy(s.dst, to.b, 16);
+  s.proto = IPPROTO_TCP;
+  s.sport = rte_be_to_cpu_16(m->dport);
+  s.dport = rte_be_to_cpu_16(m->sport);
+  s.seq = n.seq;
+  s.ack = n.ack;
+  s.tcp_flags = n.flags;
+  s.window = 0;
+  pkt_meta* rm =
+      built_frame(r, build_frame6(s, rte_pktmbuf_mtod(r, uint8_t*), rte_pktmbuf_tailroom(r)));
+  if (rm == nullptr) return;
+  rm->l4_off = static_cast<uint16_t>(sizeof(rte_ether_hdr) + 40);
+  rm->l4_len = sizeof(rte_tcp_hdr);
+  rm->l4.proto = IPPROTO_TCP;
+  rm->l4.tcp_flags = n.flags;
+  rm->sport = rte_cpu_to_be_16(s.sport);
+  rm->dport = rte_cpu_to_be_16(s.dport);
+  rm->flags = PKT_F_LOCAL_OUT | PKT_F_IPV6;
+  rm->in_port = m->in_port;
+  queue_hooked_out6(w, r);
+  w.counters.add(dp_counter::reject_sent);
+}
+
 // Builds a TCP RST or ICMP unreachable answering `orig` and queues it for
 // output (route, neighbor, TX) at the end of the burst.
 void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_kind kind) {
-  if (m->flags & PKT_F_IPV6) {
-    // nf_send_unreach6: ICMPv6, through icmpv6_send's rules. A TCP reset over IPv6 is not
-    // built yet: the packet is dropped without an answer (docs/design/ipv6.md).
-    static constexpr uint8_t code[] = {icmp6::port_unreach, icmp6::addr_unreach, icmp6::no_route,
-                                       icmp6::adm_prohibited};
-    if (kind != reject_kind::tcp_reset)
-      send_icmp6_error(w, orig, icmp6::dest_unreach, code[static_cast<int>(kind)]);
-    return;
-  }
   if (kind == reject_kind::tcp_reset && m->l4.proto != IPPROTO_TCP)
     kind = reject_kind::icmp_port_unreachable;
+  if (m->flags & PKT_F_IPV6) {
+    if (kind == reject_kind::tcp_reset) return send_reset6(w, orig, m);
+    // nf_send_unreach6: ICMPv6, through icmpv6_send's rules.
+    static constexpr uint8_t code[] = {icmp6::port_unreach, icmp6::addr_unreach, icmp6::no_route,
+                                       icmp6::adm_prohibited};
+    if (send_icmp6_error(w, orig, icmp6::dest_unreach, code[static_cast<int>(kind)]))
+      w.counters.add(dp_counter::reject_sent);
+    return;
+  }
   if (kind == reject_kind::tcp_reset && (m->l4.tcp_flags & TCPF_RST)) return;  // never answer a RST
   if (m->l4.proto == IPPROTO_ICMP && m->l4.icmp_type != icmp::echo &&
       m->l4.icmp_type != icmp::timestamp)
@@ -642,20 +716,14 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
   size_t len;
   uint8_t* buf = rte_pktmbuf_mtod(r, uint8_t*);
   if (kind == reject_kind::tcp_reset) {
-    const auto* th = rte_pktmbuf_mtod_offset(orig, const rte_tcp_hdr*, m->l4_off);
+    const reset_numbers n = reset_for(orig, m);
     s.proto = IPPROTO_TCP;
     s.sport = rte_be_to_cpu_16(nat ? sent.dport : m->dport);
     s.dport = rte_be_to_cpu_16(nat ? sent.sport : m->sport);
     s.window = 0;
-    if (m->l4.tcp_flags & TCPF_ACK) {
-      s.seq = rte_be_to_cpu_32(th->recv_ack);
-      s.tcp_flags = TCPF_RST;
-    } else {
-      uint32_t seg = m->l4.payload_len + ((m->l4.tcp_flags & TCPF_SYN) ? 1 : 0) +
-                     ((m->l4.tcp_flags & TCPF_FIN) ? 1 : 0);
-      s.ack = rte_be_to_cpu_32(th->sent_seq) + seg;
-      s.tcp_flags = TCPF_RST | TCPF_ACK;
-    }
+    s.seq = n.seq;
+    s.ack = n.ack;
+    s.tcp_flags = n.flags;
     len = build_frame(s, buf, rte_pktmbuf_tailroom(r));
   } else {
     // By reject_kind: port, host, net, admin, (tcp-reset: unused).
@@ -678,14 +746,8 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
       std::memcpy(icmp + 2, &ck, 2);
     }
   }
-  if (len == 0) {
-    rte_pktmbuf_free(r);
-    return;
-  }
-  r->data_len = r->pkt_len = static_cast<uint32_t>(len);
-  pkt_meta* rm = meta_of(r);
-  *rm = pkt_meta{};
-  rm->l3_off = sizeof(rte_ether_hdr);
+  pkt_meta* rm = built_frame(r, len);
+  if (rm == nullptr) return;
   rm->src = rte_cpu_to_be_32(s.src);
   rm->dst = rte_cpu_to_be_32(s.dst);
   if (!queue_local_out(w, r)) {

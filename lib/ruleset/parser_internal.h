@@ -304,6 +304,7 @@ class parser {
   std::vector<nat_use> nat_uses_;
   bool rule_transport_ = false;  // the rule being parsed matches a transport protocol
   bool rule_ipv4_ = false;       // ... matches IPv4 (an `ip` field or meta nfproto ipv4)
+  bool rule_ipv6_ = false;       // ... matches IPv6 (an `ip6` field or meta nfproto ipv6)
   bool nat_map_elems_ = false;   // reading a NAT statement's anonymous map: ranges, ADDR . PORT
   bool nat_family_ = false;      // the NAT statement just read named its family (`snat ip to`)
   // `counter|quota|limit name "NAME"` in this file's rules, checked once the file is read (a

@@ -46,6 +46,12 @@ bool matches_ipv4(const match& mt) {
          mt.rhs.elems[0].lo == 2;
 }
 
+bool matches_ipv6(const match& mt) {
+  if (is_ip6_header_field(mt.f)) return true;
+  return mt.f == field::meta_nfproto && mt.op == cmp_op::eq && mt.rhs.elems.size() == 1 &&
+         mt.rhs.elems[0].lo == 10;
+}
+
 // An anonymous set's values in the order nft lists them: ascending.
 std::vector<value_range> sorted_values(const std::vector<elem_syntax>& elems) {
   std::vector<value_range> out;
@@ -107,10 +113,11 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   uint8_t l4 = 0;  // transport protocol the rule is known to match, 0 if any
   rule_transport_ = false;
   rule_ipv4_ = false;
+  rule_ipv6_ = false;
   bool verdict = false;
   std::string first_stmt;
   std::optional<pos> tcp_reset_at;
-  bool icmp4_reject = false;
+  bool icmp4_reject = false, icmp6_reject = false;
   while (!at_statement_end()) {
     const token t = peek();
     if (t.kind != tok::word) unexpected(t, "a match or statement");
@@ -194,15 +201,17 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       track_l4(mt, span_from(t), l4);
       rule_transport_ = rule_transport_ || matches_transport(mt);
       rule_ipv4_ = rule_ipv4_ || matches_ipv4(mt);
+      rule_ipv6_ = rule_ipv6_ || matches_ipv6(mt);
       rl.matches.push_back(std::move(mt));
     } else {
       statement st = parse_statement(ti, ci);
       if (st.kind == stmt_kind::reject && st.reject == reject_kind::tcp_reset)
         tcp_reset_at = span_from(t);
-      if (st.kind == stmt_kind::reject && st.reject_icmp4) {
-        if (rs_.tables[ti].fam == family::ip6)
+      if (st.kind == stmt_kind::reject && (st.reject_icmp4 || st.reject_icmp6)) {
+        if (rs_.tables[ti].fam == (st.reject_icmp4 ? family::ip6 : family::ip))
           fail(span_from(t), "conflicting protocols specified: ip vs ip6");
-        icmp4_reject = true;
+        icmp4_reject = icmp4_reject || st.reject_icmp4;
+        icmp6_reject = icmp6_reject || st.reject_icmp6;
       }
       // Synproxy answers IPv4 SYNs only (docs/design/ipv6.md): an ip6 table's would do nothing.
       if (st.kind == stmt_kind::synproxy && rs_.tables[ti].fam == family::ip6)
@@ -215,11 +224,13 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   if (tcp_reset_at) add_reject_dependency(rl, l4, *tcp_reset_at, loc_of(*tcp_reset_at));
   // `reject with icmp ...` in an inet table answers IPv4 only: nft puts `meta nfproto ipv4` in
   // front (and leaves it out of the listing), so IPv6 packets skip the rule.
-  if (icmp4_reject && rs_.tables[ti].fam == family::inet && !rule_ipv4_) {
+  // `reject with icmpv6 ...` the same with `meta nfproto ipv6`.
+  if (rs_.tables[ti].fam == family::inet &&
+      ((icmp4_reject && !rule_ipv4_) || (icmp6_reject && !rule_ipv6_))) {
     match dep;
     dep.f = field::meta_nfproto;
-    dep.rhs.elems.push_back({2, 2});
-    dep.rhs.text = "ipv4";
+    dep.rhs.elems.push_back(icmp4_reject ? value_range{2, 2} : value_range{10, 10});
+    dep.rhs.text = icmp4_reject ? "ipv4" : "ipv6";
     dep.loc = rl.matches.empty() ? loc_of(span_from(first)) : rl.matches.front().loc;
     dep.hidden = true;
     rl.matches.insert(rl.matches.begin(), std::move(dep));
@@ -846,15 +857,15 @@ statement parser::parse_statement(size_t ti, size_t ci) {
 
 void parser::reject_options(statement& st) {
   if (!accept_word("with")) return;
-  const token how = expect_name("icmp, icmpx or tcp");
+  const family fam = rs_.tables[current_table_].fam;
+  const token how = expect_name("icmp, icmpv6, icmpx or tcp");
   if (how.text == "tcp") {
     expect_word("reset");
     st.reject = reject_kind::tcp_reset;
     return;
   }
-  if (how.text == "icmpv6" || how.text == "icmp6") unsupported(how, "reject with icmpv6");
-  if (how.text != "icmp" && how.text != "icmpx") unexpected(how, "icmp, icmpx or tcp");
-  st.reject_icmp4 = how.text == "icmp";
+  if (how.text != "icmp" && how.text != "icmpv6" && how.text != "icmpx")
+    unexpected(how, "icmp, icmpv6, icmpx or tcp");
   accept_word("type");
   const token code = peek();
   if (code.kind != tok::word) {
@@ -862,22 +873,27 @@ void parser::reject_options(statement& st) {
     unexpected(code, "ICMP code");
   }
   take();
-  static const std::pair<std::string_view, reject_kind> codes[] = {
-      {"port-unreachable", reject_kind::icmp_port_unreachable},
-      {"host-unreachable", reject_kind::icmp_host_unreachable},
-      {"net-unreachable", reject_kind::icmp_net_unreachable},
-      {"admin-prohibited", reject_kind::icmp_admin_prohibited}};
-  for (const auto& [name, kind] : codes)
-    if (code.text == name && (how.text == "icmp" || name != "net-unreachable")) {
-      st.reject = kind;
-      return;
-    }
-  // icmpx's no-route is ICMP net-unreachable for IPv4 (nft_reject_icmp_code).
-  if (how.text == "icmpx" && code.text == "no-route") {
-    st.reject = reject_kind::icmp_net_unreachable;
+  // nft: icmpx (an ICMP code for either family) only in inet tables.
+  if (how.text == "icmpx" && fam != family::inet)
+    fail(code, "abstracted ICMP unreachable not supported");
+  const reject_with with = how.text == "icmp"     ? reject_with::icmp
+                           : how.text == "icmpv6" ? reject_with::icmpv6
+                                                  : reject_with::icmpx;
+  const std::span<const std::string_view> names = detail::reject_code_names(with);
+  for (int k = 0; k < 4; ++k) {
+    if (code.text != names[k]) continue;
+    st.reject = static_cast<reject_kind>(k);
+    st.reject_icmp4 = how.text == "icmp";
+    st.reject_icmp6 = how.text == "icmpv6";
+    // Listed as nft lists it: port-unreachable of the table's own ICMP is plain `reject`.
+    const reject_with own = fam == family::ip    ? reject_with::icmp
+                            : fam == family::ip6 ? reject_with::icmpv6
+                                                 : reject_with::icmpx;
+    st.reject_with = k == 0 && with == own ? reject_with::plain : with;
     return;
   }
-  if (one_of(code.text, {"prot-unreachable", "net-prohibited", "host-prohibited", "frag-needed"}))
+  if (one_of(code.text, {"prot-unreachable", "net-prohibited", "host-prohibited", "frag-needed",
+                         "policy-fail", "reject-route"}))
     unsupported(code, "reject with " + how.text + " " + code.text);
   fail(code, "unknown ICMP reject code '" + code.text + "'");
 }

@@ -437,5 +437,75 @@ table inet both {
       << list_ruleset(*t.gw);
 }
 
+// reject with icmpv6 CODE answers IPv6 with that code and leaves IPv4 to the next rule (nft's
+// hidden meta nfproto ipv6); reject with tcp reset answers an IPv6 segment with a RST (an ACK's
+// acknowledgment as its sequence) or a RST/ACK (acknowledging a SYN), from the segment's
+// destination, checksum complete, as nf_send_reset6 builds it; never about a RST.
+TEST(Ipv6, RejectWithIcmpv6CodesAndTcpReset) {
+  v6_gateway t;
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(
+table inet f {
+  chain fwd {
+    type filter hook forward priority 0; policy accept;
+    udp dport 60 reject with icmpv6 admin-prohibited
+    udp dport 61 reject with icmpv6 no-route
+    tcp dport 62 reject with tcp reset
+  }
+}
+)",
+                                                "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto answer = [&](const pkt_spec6& s) -> const uint8_t* {
+    t.clear_sent();
+    t.send6(0, s);
+    if (t.sent.size() != 1 || t.sent[0].first != 0) return nullptr;
+    return ip6_of(t.sent[0].second);
+  };
+  const uint8_t* ip = answer(udp6("2001:db8:1::2", "2001:db8:2::2", 60));
+  ASSERT_NE(ip, nullptr);
+  const uint8_t* un = icmp6_of(t.sent[0].second);
+  EXPECT_EQ(un[0], icmp6::dest_unreach);
+  EXPECT_EQ(un[1], icmp6::adm_prohibited);
+  ip = answer(udp6("2001:db8:1::2", "2001:db8:2::2", 61));
+  ASSERT_NE(ip, nullptr);
+  EXPECT_EQ(icmp6_of(t.sent[0].second)[1], icmp6::no_route);
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", 1, "10.0.2.2", 60));  // IPv4: not the icmpv6 rule's
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);
+
+  pkt_spec6 syn = udp6("2001:db8:1::2", "2001:db8:2::2", 62);
+  syn.proto = IPPROTO_TCP;
+  syn.sport = 40000;
+  syn.tcp_flags = TCPF_SYN;
+  syn.seq = 1000;
+  syn.payload_len = 0;
+  ip = answer(syn);
+  ASSERT_NE(ip, nullptr);
+  EXPECT_EQ(ip[6], IPPROTO_TCP);
+  EXPECT_EQ(addr_at(ip + 8), a6("2001:db8:2::2"));
+  EXPECT_EQ(addr_at(ip + 24), a6("2001:db8:1::2"));
+  const uint8_t* th = ip + 40;
+  EXPECT_TRUE(ipv6_l4_cksum_ok(ip, th, ip6_payload(t.sent[0].second), IPPROTO_TCP));
+  EXPECT_EQ(th[0] << 8 | th[1], 62);
+  EXPECT_EQ(th[2] << 8 | th[3], 40000);
+  EXPECT_EQ(th[13], TCPF_RST | TCPF_ACK);
+  EXPECT_EQ(static_cast<uint32_t>(th[8] << 24 | th[9] << 16 | th[10] << 8 | th[11]), 1001u);
+  pkt_spec6 ack = syn;
+  ack.tcp_flags = TCPF_ACK;
+  ack.ack = 5000;
+  ip = answer(ack);
+  ASSERT_NE(ip, nullptr);
+  th = ip + 40;
+  EXPECT_EQ(th[13], TCPF_RST);
+  EXPECT_EQ(static_cast<uint32_t>(th[4] << 24 | th[5] << 16 | th[6] << 8 | th[7]), 5000u);
+  pkt_spec6 rst = syn;
+  rst.tcp_flags = TCPF_RST;
+  t.clear_sent();
+  t.send6(0, rst);
+  EXPECT_EQ(t.sent.size(), 0u);
+  EXPECT_EQ(t.dp(dp_counter::reject_sent), 4u);
+}
+
 }  // namespace
 }  // namespace ctgate::test

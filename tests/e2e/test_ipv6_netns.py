@@ -348,6 +348,42 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
                timeout=15)
         self.assertNotEqual(p.returncode, 0, "a connection from the server passed")
 
+    def test_2c_ip6_address_rules_and_rejects_reach_the_kernel_client(self):
+        """ip6 saddr|daddr rules with reject: the client's kernel hears a TCP reset
+        (ECONNREFUSED) and ICMPv6 admin-prohibited (EACCES) and no-route (ENETUNREACH) from the
+        gateway, as from Linux's nf_reject_ipv6; a connection the rules do not name passes."""
+        self._start_ctgate()
+        rules = self.tmp.file("reject6.nft")
+        with open(rules, "w") as f:
+            f.write('flush ruleset\n'
+                    'table inet fw {\n'
+                    '  chain fwd {\n'
+                    '    type filter hook forward priority 0; policy accept;\n'
+                    '    ip6 saddr 2001:db8:1::/64 tcp dport 7001 reject with tcp reset\n'
+                    '    ip6 daddr %s tcp dport 7002 reject with icmpv6 admin-prohibited\n'
+                    '    ip6 saddr { %s } tcp dport 7003 reject with icmpv6 no-route\n'
+                    '  }\n'
+                    '}\n' % (SERVER6, CLIENT6))
+        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
+        self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
+        n, out, _ = self._ping(SERVER6)  # neighbours resolved both ways
+        self.assertGreaterEqual(n, 1, out)
+        probe = ("import errno, socket, sys\n"
+                 "s = socket.socket(socket.AF_INET6)\n"
+                 "s.settimeout(4)\n"
+                 "try:\n"
+                 "    s.connect((sys.argv[1], int(sys.argv[2])))\n"
+                 "    print('CONNECTED')\n"
+                 "except OSError as e:\n"
+                 "    print(errno.errorcode.get(e.errno, 'TIMEOUT') if e.errno else 'TIMEOUT')\n")
+        got = {}
+        for port in (7001, 7002, 7003):
+            p = ns(NS_C, "python3", "-c", probe, SERVER6, str(port), check=False, timeout=15)
+            got[port] = p.stdout.decode(errors="replace").strip()
+        self.assertEqual(got, {7001: "ECONNREFUSED", 7002: "EACCES", 7003: "ENETUNREACH"},
+                         self.stats())
+        self._assert_transfer(256 * 1024)
+
     def test_3_tracepath6_shows_the_gateway_hop(self):
         if shutil.which("tracepath") is None:
             self.skipTest("tracepath not installed (Debian package iputils-tracepath)")

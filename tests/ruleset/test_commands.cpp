@@ -560,6 +560,105 @@ table inet t {
   EXPECT_EQ(format(again), want_again);
 }
 
+// reject with icmp, icmpv6 and icmpx codes in each family, listed as nft 1.0.6 lists them here
+// (a family's own port-unreachable is plain `reject`), with nft's errors for icmpx outside
+// inet and for the other family's ICMP; icmpv6 in an inet table skips IPv4 packets.
+TEST(NftFields, RejectCodesListAsNftDoesPerFamily) {
+  const std::string input = R"(flush ruleset
+table inet t {
+  chain c { type filter hook forward priority 0;
+    tcp dport 1 reject with icmpv6 type admin-prohibited
+    tcp dport 2 reject with icmpv6 no-route
+    tcp dport 3 reject with icmpv6 addr-unreachable
+    tcp dport 4 reject with icmpv6 port-unreachable
+    ip6 saddr ::1 reject with icmpv6 port-unreachable
+    tcp dport 5 reject with tcp reset
+    tcp dport 6 reject with icmpx admin-prohibited
+    tcp dport 7 reject with icmpx port-unreachable
+    tcp dport 8 reject with icmpx no-route
+    tcp dport 9 reject with icmp port-unreachable
+    tcp dport 10 reject with icmp host-unreachable
+  }
+}
+table ip6 s {
+  chain c { type filter hook forward priority 0;
+    tcp dport 1 reject with icmpv6 type admin-prohibited
+    tcp dport 4 reject with icmpv6 port-unreachable
+    tcp dport 5 reject with tcp reset
+    reject
+  }
+}
+table ip a {
+  chain c { type filter hook forward priority 0;
+    tcp dport 1 reject with icmp port-unreachable
+    tcp dport 2 reject with icmp net-unreachable
+    reject
+  }
+}
+)";
+  const std::string want =
+      "table inet t {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ttcp dport 1 reject with icmpv6 admin-prohibited\n"
+      "\t\ttcp dport 2 reject with icmpv6 no-route\n"
+      "\t\ttcp dport 3 reject with icmpv6 addr-unreachable\n"
+      "\t\ttcp dport 4 reject with icmpv6 port-unreachable\n"
+      "\t\tip6 saddr ::1 reject with icmpv6 port-unreachable\n"
+      "\t\ttcp dport 5 reject with tcp reset\n"
+      "\t\ttcp dport 6 reject with icmpx admin-prohibited\n"
+      "\t\ttcp dport 7 reject\n"
+      "\t\ttcp dport 8 reject with icmpx no-route\n"
+      "\t\ttcp dport 9 reject with icmp port-unreachable\n"
+      "\t\ttcp dport 10 reject with icmp host-unreachable\n"
+      "\t}\n"
+      "}\n"
+      "table ip6 s {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ttcp dport 1 reject with icmpv6 admin-prohibited\n"
+      "\t\ttcp dport 4 reject\n"
+      "\t\ttcp dport 5 reject with tcp reset\n"
+      "\t\treject\n"
+      "\t}\n"
+      "}\n"
+      "table ip a {\n"
+      "\tchain c {\n"
+      "\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\ttcp dport 1 reject\n"
+      "\t\ttcp dport 2 reject with icmp net-unreachable\n"
+      "\t\treject\n"
+      "\t}\n"
+      "}\n";
+  ruleset rs;
+  apply(input.c_str(), &rs);
+  EXPECT_EQ(format(rs), want);
+  ruleset again;
+  apply(("flush ruleset\n" + format(rs)).c_str(), &again);
+  EXPECT_EQ(format(again), want);
+  const rule& v6 = rs.tables[0].chains[0].rules[0];
+  ASSERT_EQ(v6.matches.size(), 2u);
+  EXPECT_TRUE(v6.matches[0].hidden);
+  EXPECT_EQ(v6.matches[0].rhs.elems[0].lo, 10u);                  // meta nfproto ipv6
+  EXPECT_EQ(rs.tables[0].chains[0].rules[4].matches.size(), 1u);  // ip6 saddr: no dependency
+  ruleset bad;
+  EXPECT_NE(apply("table ip x { chain c { type filter hook input priority 0; reject with icmpx "
+                  "admin-prohibited; } }\n",
+                  &bad)
+                .find("abstracted ICMP unreachable not supported"),
+            std::string::npos);
+  EXPECT_NE(apply("table ip x { chain c { type filter hook input priority 0; reject with icmpv6 "
+                  "no-route; } }\n",
+                  &bad)
+                .find("conflicting protocols specified: ip vs ip6"),
+            std::string::npos);
+  EXPECT_NE(apply("table ip6 x { chain c { type filter hook input priority 0; reject with icmpv6 "
+                  "policy-fail; } }\n",
+                  &bad)
+                .find("not supported: reject with icmpv6 policy-fail"),
+            std::string::npos);
+}
+
 // nft's errors for the other family's header, IPv6 NAT and synproxy, and flow labels past 20
 // bits.
 TEST(NftFields, Ip6TableRefusesIpv4Headers) {

@@ -135,8 +135,8 @@ match match_of(const std::string& r, const std::string& fam = "ip") {
   return rl.matches[0];
 }
 
-statement stmt_of(const std::string& r) {
-  const rule rl = rule_of(r);
+statement stmt_of(const std::string& r, const std::string& fam = "ip") {
+  const rule rl = rule_of(r, fam);
   if (rl.stmts.size() != 1) {
     ADD_FAILURE() << "expected one statement in: " << r;
     return {};
@@ -888,9 +888,16 @@ TEST(RulesetStatement, Reject) {
                {"reject with icmp net-unreachable", reject_kind::icmp_net_unreachable},
                {"reject with icmp type admin-prohibited", reject_kind::icmp_admin_prohibited},
                {"reject with icmpx type no-route", reject_kind::icmp_net_unreachable},
-               {"reject with icmpx admin-prohibited", reject_kind::icmp_admin_prohibited}};
+               {"reject with icmpx admin-prohibited", reject_kind::icmp_admin_prohibited},
+               {"reject with icmpv6 type no-route", reject_kind::icmp_net_unreachable},
+               {"reject with icmpv6 addr-unreachable", reject_kind::icmp_host_unreachable}};
   for (const auto& c : cases) {
-    const statement s = stmt_of(c.text);
+    // icmpx and icmpv6 are not an ip table's (nft's errors; RulesetErrors has them).
+    const statement s =
+        stmt_of(c.text, std::string(c.text).find("icmp") == std::string::npos ||
+                                std::string(c.text).find("icmp ") != std::string::npos
+                            ? "ip"
+                            : "inet");
     EXPECT_EQ(s.kind, stmt_kind::reject) << c.text;
     EXPECT_EQ(s.reject, c.kind) << c.text;
   }
