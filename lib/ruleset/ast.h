@@ -365,6 +365,9 @@ struct statement {
   set_op op = set_op::add;
   uint64_t elem_timeout_ms = 0;
   bool has_limit = false;
+  // `{ ip6 saddr and ffff:ffff:ffff:ffff:: ... }`: the key's address masked (one address field;
+  // ~0 when not written), so that an element stands for a prefix (nft's bitwise and).
+  uint128 key_mask = ~uint128{0};
   // dynset `{ KEY ct count [over] N }`: a connection count per element (nft_connlimit on
   // the element).
   bool has_ct_count = false;

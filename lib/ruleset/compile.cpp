@@ -721,8 +721,9 @@ class compiler {
   }
 
   // A live set's key is at most 128 bits (dyn_key): four 32-bit words.
+  // `mask`: the key's address ANDed with it (a one-field key; statement::key_mask).
   bool add_live_lookup(uint32_t set, field f, const std::vector<field>& concat, const location& loc,
-                       uint32_t* index) {
+                       uint32_t* index, uint128 mask = ~uint128{0}) {
     live_lookup ll;
     ll.set = set;
     const std::vector<field> lowered = lower_fields(f, concat);
@@ -733,6 +734,10 @@ class compiler {
     std::copy(lowered.begin(), lowered.end(), ll.fields);
     for (size_t i = 0; i < ll.width; ++i)
       if (reads_ct(ll.fields[i])) out_->uses_ct = true;
+    if (is_addr6_field(f))
+      for (unsigned w = 0; w < 4; ++w) ll.mask[w] = word_of(mask, w);
+    else
+      ll.mask[0] = static_cast<uint32_t>(mask);
     out_->live_lookups.push_back(ll);
     *index = static_cast<uint32_t>(out_->live_lookups.size() - 1);
     return true;
@@ -1070,7 +1075,7 @@ class compiler {
         // A dynamic set of its own, which no rule can look up: nft's meter.
         const uint32_t ls = add_live_set(s.meter_size, 0, k_none, k_none);
         out_->live_sets[ls].limits = true;
-        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live)) return false;
+        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live, s.key_mask)) return false;
         out->meter = add_elem_limit(s);
         out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
         break;
@@ -1078,7 +1083,7 @@ class compiler {
       case stmt_kind::dynset: {
         const uint32_t ls = live_set_of(t, s.set_name);
         if (ls == k_none) return fail(s.loc, "set '" + s.set_name + "' is not dynamic");
-        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live)) return false;
+        if (!add_live_lookup(ls, *s.from, s.concat, s.loc, &out->live, s.key_mask)) return false;
         out->value = static_cast<uint64_t>(s.op);
         out->elem_timeout_ms = static_cast<uint32_t>(s.elem_timeout_ms);
         if (s.has_limit) {

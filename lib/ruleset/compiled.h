@@ -418,11 +418,13 @@ struct live_set {
   uint32_t ast_table = k_none, ast_set = k_none;  // where it is in the AST (meters: k_none)
 };
 
-// A key looked up in, or added to, a live set: its fields.
+// A key looked up in, or added to, a live set: its fields (at most four 32-bit words), each
+// ANDed with its mask (all ones but for `ip6 saddr and MASK` in a dynset or meter).
 struct live_lookup {
   uint32_t set = k_none;  // index into compiled_ruleset::live_sets
   uint8_t width = 1;
   field fields[k_max_key_words] = {};
+  uint32_t mask[4] = {~0u, ~0u, ~0u, ~0u};
 };
 
 // numgen inc|random mod N [offset M] (Linux's nft_numgen): `inc` counts 0, 1, ... N-1, 0, ...

@@ -345,6 +345,10 @@ std::string limit_text(const statement& s) {
 // `{ KEY [timeout T] [limit ...|ct count ...] }` of add/update/delete @set and meter.
 std::string dynset_element_text(const statement& s) {
   std::string out = "{ " + key_name(*s.from, s.concat);
+  if (s.key_mask != ~uint128{0})
+    out += " & " + (is_addr6_field(*s.from)
+                        ? detail::ipv6_to_string(s.key_mask)
+                        : detail::ipv4_to_string(static_cast<uint32_t>(s.key_mask)));
   if (s.elem_timeout_ms != 0) out += " timeout " + duration_text(s.elem_timeout_ms);
   if (s.has_limit) out += " " + limit_text(s);
   if (s.has_ct_count)

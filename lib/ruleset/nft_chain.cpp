@@ -304,16 +304,17 @@ bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_
   uint64_t a, b;
   if (ll.width == 1) {  // the usual keys, without the parts array
     if (!load_field(ll.fields[0], mb, m, &a)) return false;
-    *k = {a << 32, 0};
+    *k = {(a & ll.mask[0]) << 32, 0};
     return true;
   }
   if (ll.width == 2) {
     if (!load_field(ll.fields[0], mb, m, &a) || !load_field(ll.fields[1], mb, m, &b)) return false;
-    *k = {a << 32 | b, 0};
+    *k = {(a & ll.mask[0]) << 32 | (b & ll.mask[1]), 0};
     return true;
   }
   uint64_t parts[k_max_key_words] = {};
   if (!load_fields(ll.fields, ll.width, mb, m, parts)) return false;
+  for (size_t i = 0; i < 4; ++i) parts[i] &= ll.mask[i];
   *k = dyn_key::of(parts);
   return true;
 }

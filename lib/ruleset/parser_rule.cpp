@@ -1193,6 +1193,14 @@ void parser::dynset_element(statement& st, bool meter) {
     map_key_kind(*st.from, head);
   else
     key_kinds_of(*st.from, st.concat, head);
+  // `ip6 saddr and MASK` (or `&`): elements per prefix, as nft's bitwise expression.
+  if (at_word("and") || at(tok::amp)) {
+    const token op = take();
+    const vkind k = kind_of(*st.from);
+    if (!st.concat.empty() || (k != vkind::addr && k != vkind::addr6))
+      unsupported(op, "a mask on a key other than one address");
+    st.key_mask = k == vkind::addr6 ? addr6() : scalar(vkind::addr);
+  }
   if (accept_word("timeout")) {
     const token t = peek();
     st.elem_timeout_ms = duration(take(), k_max_timeout_ms);

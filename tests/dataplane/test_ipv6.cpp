@@ -351,6 +351,7 @@ table inet f {
     ip6 saddr != 2001:db8:1::2 udp dport 90 drop
     update @seen { ip6 saddr }
     udp dport 80 meter m { ip6 saddr limit rate over 1/minute burst 2 packets } drop
+    udp dport 81 meter p { ip6 saddr and ffff:ffff:ffff:ffff:: limit rate over 1/minute burst 2 packets } drop
   }
 }
 )",
@@ -388,6 +389,11 @@ table inet f {
   EXPECT_TRUE(passes("2001:db8:1::7", 80));
   EXPECT_FALSE(passes("2001:db8:1::7", 80));
   EXPECT_TRUE(passes("2001:db8:1::8", 80));
+  // Per /64: the sources of one prefix share the meter's element.
+  EXPECT_TRUE(passes("2001:db8:1::7", 81));
+  EXPECT_TRUE(passes("2001:db8:1::8", 81));
+  EXPECT_FALSE(passes("2001:db8:1::9", 81));
+  EXPECT_TRUE(passes("2001:db8:1:1::9", 81));
   const std::string listing = list_ruleset(*t.gw);
   EXPECT_NE(listing.find("elements = { 2001:db8:1::2,\n\t\t\t     2001:db8:1::5,"),
             std::string::npos)
