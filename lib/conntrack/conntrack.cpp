@@ -305,6 +305,15 @@ void refuse(ct_worker& w, pkt_meta* m, ct_counter reason) {
   w.counters.add(reason);
 }
 
+// ICMPv6 over IPv4 or ICMP over IPv6: Linux picks the tracker by protocol number, and each
+// ICMP tracker refuses the other family's packets (nf_conntrack_icmp_packet's and
+// nf_conntrack_icmpv6_packet's family checks): INVALID, counted as `invalid`, no entry.
+[[gnu::cold, gnu::noinline]] void other_family_icmp(ct_worker& w, pkt_meta* m) {
+  m->ct_info = CTINFO_INVALID;
+  w.counters.add(ct_counter::invalid);
+  w.counters.add(ct_counter::invalid_icmp_family);
+}
+
 // An ICMP error quoting no tracked flow.
 void icmp_error_invalid(ct_worker& w, pkt_meta* m) { refuse(w, m, ct_counter::invalid_icmp_error); }
 
@@ -324,12 +333,16 @@ inline bool same_flow6(const ct_addr6& f, const ct_addr6& a) {
 }
 
 // nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
-// ICMP tracker reads the quote), or INVALID when that flow is not tracked.
+// ICMP tracker reads the quote), or INVALID when that flow is not tracked, or when the error
+// does not go to the quoted packet's source: Linux checks that the outer destination is the
+// found tuple's destination, which is the quote's source, so that an error quoting A->B
+// cannot reach a third host as RELATED.
 void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms) {
   auto invalid = [&] { icmp_error_invalid(w, m); };
   ct_tuple t;
   if (!icmp_error_quote(rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off), m->l4_len, m->zone,
-                        &t))
+                        &t) ||
+      t.src != m->dst)
     return invalid();
   int32_t pos = w.rt->table->lookup(make_key(t));
   bool via_reply = false;
@@ -360,7 +373,8 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
   ct_tuple t;
   ct_addr6 a;
   if (!icmp6_error_quote(rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off), m->l4_len, m->zone,
-                         &t, &a))
+                         &t, &a) ||
+      std::memcmp(a.src.b, rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off + 24), 16) != 0)
     return icmp_error_invalid(w, m);
   addr6_digests(w.rt->addr6_key, a.src, a.dst, &t.src, &t.dst);
   const int32_t pos = w.rt->table->lookup(make_key(t));
@@ -750,6 +764,10 @@ namespace {
 // or neighbour discovery (untracked, as Linux).
 bool ipv6_tuple(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms, ct_tuple* t,
                 ct_addr6* a) {
+  if (m->l4.proto == IPPROTO_ICMP) [[unlikely]] {
+    other_family_icmp(w, m);
+    return false;
+  }
   if (w.rt->check_checksums && !l4_checksum_ok<true>(mb, m)) {
     refuse(w, m, ct_counter::invalid_checksum);
     return false;
@@ -814,6 +832,10 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
       if constexpr (V6) {
         if (!ipv6_tuple(w, pkts[i], m, now_ms, &tuples[nk], &addrs[nk])) continue;
       } else {
+        if (m->l4.proto == IPPROTO_ICMPV6) [[unlikely]] {
+          other_family_icmp(w, m);
+          continue;
+        }
         if (w.rt->check_checksums && !l4_checksum_ok<false>(pkts[i], m)) {
           refuse(w, m, ct_counter::invalid_checksum);
           continue;

@@ -888,6 +888,20 @@ class ConntrackDifferentialTest(DifferentialBase):
         self._diff([raw("c", "proto 253 c->s"), raw("s", "proto 253 s->c"),
                     raw("c", "proto 253 again")])
 
+    def test_11b_the_other_familys_icmp(self):
+        """ICMPv6 echo carried over IPv4 (protocol 58), and ICMP echo over IPv6 (next header
+        1): Linux picks the tracker by protocol number, and each ICMP tracker refuses the
+        other family's packets: INVALID, no entry, counted as `invalid`."""
+        v6 = DEFAULT_V6
+        proto = 1 if v6 else 58
+        request, reply = (8, 0) if v6 else (128, 129)
+
+        def echo(side, itype, seq, note):
+            body = bytes([itype, 0, 0, 0, 0x12, 0x34, 0, seq]) + b"ctdiff"
+            return Step(side, ip_layer(side, proto=proto) / Raw(body), note=note)
+        self._diff([echo("c", request, 1, "echo request"), echo("s", reply, 1, "echo reply"),
+                    echo("c", request, 2, "echo request again")])
+
     def test_12_icmp_errors_are_related(self):
         """An error quoting a tracked flow is RELATED (no change to the table); one quoting
         no flow is counted by conntrack -S as `error`, not `invalid`."""
@@ -927,6 +941,20 @@ class ConntrackWindowDifferentialTest(DifferentialBase):
 
     def _established(self, f, **syn_kw):
         return [f.syn(note="SYN"), f.synack(note="SYN/ACK"), f.ack("c", note="ACK")]
+
+    def test_w9_icmp_error_must_go_to_the_quoted_sender(self):
+        """nf_conntrack_inet_error: an error is RELATED only when it goes to the quoted packet's
+        source. One to the client quoting the client's datagram passes; one to the client
+        quoting the server's datagram is INVALID (dropped here), as in the kernel."""
+        u = udp("c", 42301, 53, note="datagram c->s")
+        back = udp("s", 53, 42301, note="datagram s->c")
+
+        def unreach(quoted, note):
+            err = ICMPv6DestUnreach(code=4) if DEFAULT_V6 else ICMP(type=3, code=3)
+            return Step("s", ip_layer("s") / err / Raw(quoted), note=note)
+        kernel, _ = self._diff([u, back, unreach(bytes(u.pkt), "error quoting the client's"),
+                                unreach(bytes(back.pkt), "error quoting the server's")])
+        self.assertEqual([k["passed"] for k in kernel], [True, True, True, False])
 
     def test_w1_spoofed_rst_below_the_ack_is_invalid(self):
         f = TcpFlow(45001, 80, 1000000, 5000000)
