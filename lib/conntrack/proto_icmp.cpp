@@ -49,16 +49,26 @@ track_result icmp_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status
   return track_result{};
 }
 
+// Whether a quoted ICMP message belongs to a query's flow: the query or its answer (Linux
+// inverts the quote with invmap, which maps both ways, so an error about an echo reply is
+// RELATED as one about the request is).
+bool icmp_flow_type(uint8_t t) {
+  return icmp_reply_type(t) != k_icmp_not_query || t == icmp::echo_reply ||
+         t == icmp::timestamp_reply || t == icmp::info_reply || t == icmp::address_reply;
+}
+bool icmp6_flow_type(uint8_t t) {
+  return icmp6_reply_type(t) != k_icmp_not_query || t == 129 || t == 140;
+}
+
 // The ports (or an echo's id and type) of a quoted packet's L4 header `l4` (8 bytes at hand)
-// into t, whose proto is set; `icmp_proto` and `reply_of` are the family's ICMP. False when the
-// quote is of an ICMP message that is no query: only queries have flows.
-bool quoted_ports(const uint8_t* l4, uint8_t icmp_proto, uint8_t (*reply_of)(uint8_t),
-                  ct_tuple* t) {
+// into t, whose proto is set; `icmp_proto` and `flow_type` are the family's ICMP. False when the
+// quote is of an ICMP message that is neither a query nor an answer: only queries have flows.
+bool quoted_ports(const uint8_t* l4, uint8_t icmp_proto, bool (*flow_type)(uint8_t), ct_tuple* t) {
   if (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) {
     std::memcpy(&t->sport, l4, 2);
     std::memcpy(&t->dport, l4 + 2, 2);
   } else if (t->proto == icmp_proto) {
-    if (reply_of(l4[0]) == k_icmp_not_query) return false;
+    if (!flow_type(l4[0])) return false;
     std::memcpy(&t->sport, l4 + 4, 2);
     t->dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
   }
@@ -79,7 +89,7 @@ bool icmp_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tu
   t.zone = zone;
   std::memcpy(&t.src, q + 12, 4);
   std::memcpy(&t.dst, q + 16, 4);
-  return quoted_ports(q + ihl, IPPROTO_ICMP, icmp_reply_type, &t);
+  return quoted_ports(q + ihl, IPPROTO_ICMP, icmp_flow_type, &t);
 }
 
 bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_tuple* quoted,
@@ -100,7 +110,7 @@ bool icmp6_error_quote(const uint8_t* icmp, uint32_t l4_len, uint16_t zone, ct_t
   std::memcpy(addrs->dst.b, q + 24, 16);
   // At least the 8 bytes IPv4's quote must hold too: ports, or an echo's id.
   if (l4_len - 8 - c.l4_off < 8) return false;
-  return quoted_ports(q + c.l4_off, IPPROTO_ICMPV6, icmp6_reply_type, &t);
+  return quoted_ports(q + c.l4_off, IPPROTO_ICMPV6, icmp6_flow_type, &t);
 }
 
 const l4_tracker icmp_tracker = {"icmp", icmp_new_flow<icmp_reply_type, TC_ICMP>,

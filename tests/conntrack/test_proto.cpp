@@ -879,13 +879,20 @@ TEST(IcmpError, BadQuotesAreRefused) {
   auto short_ihl = b;
   short_ihl[8] = 0x44;
   EXPECT_FALSE(icmp_error_quote(short_ihl.data(), static_cast<uint32_t>(short_ihl.size()), 0, &t));
-  // An error about an error, or about a reply: no flow can be its subject.
+  // An error about an error: no flow can be its subject.
   auto about_error = icmp_error_quoting(IPPROTO_ICMP, {icmp::dest_unreach, 3, 0, 0, 0, 0, 0, 0});
   EXPECT_FALSE(
       icmp_error_quote(about_error.data(), static_cast<uint32_t>(about_error.size()), 0, &t));
+  // About an echo reply: its echo's flow, keyed on the id (Linux's invmap maps both ways;
+  // test_w10_an_error_about_an_echo_reply_is_related checks it against the kernel).
   auto about_reply = icmp_error_quoting(IPPROTO_ICMP, {icmp::echo_reply, 0, 0, 0, 0, 1, 0, 1});
-  EXPECT_FALSE(
+  ASSERT_TRUE(
       icmp_error_quote(about_reply.data(), static_cast<uint32_t>(about_reply.size()), 0, &t));
+  EXPECT_EQ(t.proto, IPPROTO_ICMP);
+  // Nor an ICMP message that is neither a query nor an answer (a router advertisement).
+  auto about_advert = icmp_error_quoting(IPPROTO_ICMP, {9, 0, 0, 0, 0, 1, 0, 1});
+  EXPECT_FALSE(
+      icmp_error_quote(about_advert.data(), static_cast<uint32_t>(about_advert.size()), 0, &t));
 }
 
 // ---------------------------------------------------------------------------

@@ -942,6 +942,17 @@ class ConntrackWindowDifferentialTest(DifferentialBase):
     def _established(self, f, **syn_kw):
         return [f.syn(note="SYN"), f.synack(note="SYN/ACK"), f.ack("c", note="ACK")]
 
+    def test_w10_an_error_about_an_echo_reply_is_related(self):
+        """Linux inverts a quote with invmap, which maps both ways: an error about an echo
+        reply is RELATED to the echo's flow, as one about the request is."""
+        request = icmp("c", 8, 0x77, 1, note="echo request")
+        reply = icmp("s", 0, 0x77, 1, note="echo reply")
+        err = ICMPv6DestUnreach(code=4) if DEFAULT_V6 else ICMP(type=3, code=3)
+        kernel, _ = self._diff([request, reply,
+                                Step("c", ip_layer("c") / err / Raw(bytes(reply.pkt)),
+                                     note="unreachable about the reply")])
+        self.assertEqual([k["passed"] for k in kernel], [True, True, True])
+
     def test_w9_icmp_error_must_go_to_the_quoted_sender(self):
         """nf_conntrack_inet_error: an error is RELATED only when it goes to the quoted packet's
         source. One to the client quoting the client's datagram passes; one to the client
