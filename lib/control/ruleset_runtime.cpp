@@ -96,18 +96,24 @@ void warn_ordering(gateway& gw, const loaded_ruleset& lr, std::vector<std::strin
     const nft::chain& ast = tb.chains[cc.ast_chain];
     if (!chain_can_drop(ast)) continue;
     const auto& chain = snap->chains[static_cast<int>(to_hook_point(cc.hook_point))];
-    int confirm_at = -1, chain_at = -1;
-    for (uint16_t i = 0; i < chain.n; i++) {
-      if (chain.e[i].fn != nullptr && std::string(chain.e[i].name) == "ipv4_confirm")
-        confirm_at = i;
+    int chain_at = -1;
+    for (uint16_t i = 0; i < chain.n; i++)
       if (chain.e[i].priv == ref.get()) chain_at = i;
+    if (chain_at < 0) continue;
+    // A confirm of a family the chain sees (ipv4_confirm, ipv6_confirm) that runs before it.
+    const char* confirm = nullptr;
+    for (int i = 0; i < chain_at && confirm == nullptr; i++) {
+      const std::string name = chain.e[i].name;
+      if (chain.e[i].fn != nullptr && (name == "ipv4_confirm" || name == "ipv6_confirm") &&
+          (chain.e[i].families & chain.e[chain_at].families) != 0)
+        confirm = chain.e[i].name;
     }
-    if (confirm_at >= 0 && chain_at > confirm_at) {
+    if (confirm != nullptr) {
       warnings->push_back(
           ast.loc.file + ":" + std::to_string(ast.loc.line) + ": warning: chain " + tb.name + " " +
           ast.name + " (hook " + hook_point_name(to_hook_point(cc.hook_point)) + ", priority " +
-          std::to_string(cc.priority) +
-          ") runs AFTER ipv4_confirm: it was registered before conntrack's hooks, and among "
+          std::to_string(cc.priority) + ") runs AFTER " + confirm +
+          ": it was registered before conntrack's hooks, and among "
           "equal priorities the later registration runs first. Its drops will not undo the "
           "confirmation: a dropped packet's flow stays in the conntrack table. Use a priority "
           "below 2147483647 to filter before confirm.");

@@ -273,6 +273,30 @@ TEST(Ipv6SeedExperiments, TableFullDropsNewFlows) {
   EXPECT_EQ(t.ct_counter(ct::ct_counter::drop), 4u);
 }
 
+// The first article's last experiment over IPv6: an ip6 chain at 2147483647 registered before
+// conntrack runs after ipv6_confirm, and the load warns about it by that name.
+TEST(Ipv6SeedExperiments, IntMaxChainAfterIpv6ConfirmIsWarnedAbout) {
+  v6_gateway t;
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, R"(
+table ip6 late {
+  chain in {
+    type filter hook input priority 2147483647; policy accept;
+    tcp dport 2570 counter drop
+  }
+}
+table inet stateful {
+  chain forward {
+    type filter hook forward priority filter;
+    ct state established,related accept
+  }
+}
+)",
+                                                "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("runs AFTER ipv6_confirm"), std::string::npos) << r->warnings[0];
+}
+
 // Loose mode picks up a stray ACK (ESTABLISHED, 300 s, unreplied); strict mode calls it INVALID
 // and rules decide.
 TEST(Ipv6SeedExperiments, StrayAckLooseVersusStrict) {
