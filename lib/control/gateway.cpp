@@ -159,6 +159,9 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
 }
 
 result<void> enable_conntrack(gateway& gw) {
+  // Under the lock ruleset loads hold while they register conntrack for their tables' families
+  // (ruleset_runtime.cpp install): one reads, registers and stores the families at a time.
+  lock_guard lock(gw.ruleset_mu);
   // Both families, as Linux's enable_hooks.
   const uint8_t missing =
       static_cast<uint8_t>((HOOK_FAM_IPV4 | HOOK_FAM_IPV6) & ~gw.ct_hooks_registered.load());
