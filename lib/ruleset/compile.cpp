@@ -432,6 +432,12 @@ class compiler {
         const set& s = tb.sets[si];
         if (!s.data_type.empty()) continue;  // maps: once every chain has its index
         if (s.live()) {
+          // Its elements live in dyn_table slots, whose keys hold 128 bits (four words).
+          if (lower_kinds(kinds_of_type(s.type)).size() > 4)
+            return fail(s.loc,
+                        "not supported: a dynamic set or a set with timeouts whose "
+                        "elements take more than 128 bits (" +
+                            s.type + ")");
           table_live_[t][s.name] = add_live_set(s.size_limit, s.timeout_ms, t, si);
           continue;
         }

@@ -93,6 +93,8 @@ uint64_t parser::scalar(vkind k) {
   switch (k) {
     case vkind::addr6: break;  // 128 bits: addr6()
     case vkind::addr: {
+      if (t.kind == tok::word && detail::parse_ipv6(t.text))
+        fail(t, "datatype mismatch, expected IPv4 address, expression has type IPv6 address");
       if (t.kind == tok::word)
         unsupported(t, "host name '" + t.text + "' (ctgate does not resolve names)");
       std::optional<uint32_t> a = detail::parse_ipv4(t.text);
@@ -141,6 +143,8 @@ uint128 parser::addr6() {
   if (t.kind != tok::number && t.kind != tok::word) unexpected(t, "IPv6 address");
   take();
   if (std::optional<uint128> a = detail::parse_ipv6(t.text)) return *a;
+  if (detail::parse_ipv4(t.text))
+    fail(t, "datatype mismatch, expected IPv6 address, expression has type IPv4 address");
   if (t.kind == tok::word && t.text.find(':') == std::string::npos)
     unsupported(t, "host name '" + t.text + "' (ctgate does not resolve names)");
   fail(t, "invalid IPv6 address '" + t.text + "'");

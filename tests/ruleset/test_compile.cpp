@@ -566,5 +566,39 @@ TEST(CompileChains, NatChainsCompileForTheNatHooks) {
   EXPECT_TRUE(compile(*rs, "rs.nft", kPorts, 2).ok());
 }
 
+// The keys an IPv6 address is lowered into: a live set holds at most 128 bits, so a dynamic
+// set of `ipv6_addr . inet_service` is refused where it is declared (its written elements would
+// not fit), and a meter keyed so where it is written; a plain set of the same type compiles.
+TEST(CompileIpv6, LiveSetsHoldAt128Bits) {
+  auto error_of = [](const std::string& text) -> std::string {
+    result<ruleset> rs = parse_string(text, "x.nft");
+    if (!rs) return rs.error().to_string();
+    result<std::unique_ptr<compiled_ruleset>> c = compile(*rs, "x.nft", kPorts, 1);
+    return c ? "" : c.error().message;
+  };
+  EXPECT_NE(error_of("table inet t {\n  set s { type ipv6_addr . inet_service; flags dynamic; "
+                     "elements = { 2001:db8::1 . 22 } }\n}\n")
+                .find("not supported: a dynamic set or a set with timeouts whose elements take "
+                      "more than 128 bits (ipv6_addr . inet_service)"),
+            std::string::npos);
+  EXPECT_NE(error_of("table inet t {\n  chain c {\n    type filter hook input priority 0;\n    "
+                     "meter m { ip6 saddr . tcp dport limit rate 1/second }\n  }\n}\n")
+                .find("not supported: a key of more than 128 bits (ip6 saddr . tcp dport)"),
+            std::string::npos);
+  EXPECT_EQ(error_of("table inet t {\n  set s { type ipv6_addr . inet_service; elements = { "
+                     "2001:db8::1 . 22 } }\n  set d { type ipv6_addr; flags dynamic; elements = "
+                     "{ 2001:db8::1 } }\n}\n"),
+            "");
+  // The other family's address where one is expected: nft's datatype mismatch.
+  EXPECT_NE(error_of("table inet t {\n  chain c {\n    ip saddr 2001:db8::1 drop\n  }\n}\n")
+                .find("datatype mismatch, expected IPv4 address, expression has type IPv6 "
+                      "address"),
+            std::string::npos);
+  EXPECT_NE(error_of("table inet t {\n  chain c {\n    ip6 saddr 10.0.0.1 drop\n  }\n}\n")
+                .find("datatype mismatch, expected IPv6 address, expression has type IPv4 "
+                      "address"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ctgate::nft
