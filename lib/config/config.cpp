@@ -563,8 +563,10 @@ void parse_arp(const field& f, arp_config* a) {
     a->base_reachable_time_ms = get_int<uint32_t>(*v, 1000, 86400000);
 }
 
-void parse_ipfrag(const field& f, ipfrag_config* fr) {
-  map_view m(f, {"high_thresh", "time_ms", "reasm_buffers"});
+void parse_ipfrag(const field& f, ipfrag_config* fr, bool v6) {
+  // reasm_buffers is ipfrag's alone: both families share the buffers.
+  map_view m(f, v6 ? std::vector<std::string_view>{"high_thresh", "time_ms"}
+                   : std::vector<std::string_view>{"high_thresh", "time_ms", "reasm_buffers"});
   if (const field* v = m.find("high_thresh")) fr->high_thresh = get_int<uint32_t>(*v, 0, 1u << 30);
   if (const field* v = m.find("time_ms")) fr->time_ms = get_int<uint32_t>(*v, 1, 3600000);
   if (const field* v = m.find("reasm_buffers")) fr->reasm_buffers = get_int<uint32_t>(*v, 1, 65536);
@@ -604,7 +606,7 @@ gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "icmp", "arp", "ipfrag", "ruleset", "ruleset_limits",
+                   "synproxy", "icmp", "arp", "ipfrag", "ipfrag6", "ruleset", "ruleset_limits",
                    "stats_interval_s", "fault_injection"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
@@ -618,7 +620,8 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("synproxy")) parse_synproxy(*v, &cfg.synproxy);
   if (const field* v = m.find("icmp")) parse_icmp(*v, &cfg.icmp);
   if (const field* v = m.find("arp")) parse_arp(*v, &cfg.arp);
-  if (const field* v = m.find("ipfrag")) parse_ipfrag(*v, &cfg.ipfrag);
+  if (const field* v = m.find("ipfrag")) parse_ipfrag(*v, &cfg.ipfrag, false);
+  if (const field* v = m.find("ipfrag6")) parse_ipfrag(*v, &cfg.ipfrag6, true);
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("ruleset_limits")) parse_ruleset_limits(*v, &cfg.ruleset_limits);
   if (const field* v = m.find("fault_injection")) cfg.fault_injection = get_bool(*v);

@@ -191,6 +191,9 @@ struct gateway_config {
   icmp_config icmp;
   arp_config arp;
   ipfrag_config ipfrag;
+  // IPv6 reassembly in front of conntrack (net.netfilter.nf_conntrack_frag6_*): reasm_buffers
+  // is ipfrag's, shared.
+  ipfrag_config ipfrag6{.high_thresh = 4194304, .time_ms = 60000};
   std::string ruleset;  // nft file loaded at start (relative to the config file)
   ruleset_limits_config ruleset_limits;
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log

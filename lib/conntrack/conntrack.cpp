@@ -817,12 +817,13 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
         w.counters.add(ct_counter::untracked);
         continue;
       }
-      if (m->l4_invalid == L4_FRAGMENT) {
-        // Only where nothing reassembled (conntrack's hooks always come with
-        // defrag): a later fragment has no L4 header to track, so it passes
-        // untracked (rules see `ct state untracked`), counted.
-        m->ct_info = CTINFO_UNTRACKED;
-        w.counters.add(ct_counter::untracked_fragment);
+      if (m->l4_invalid == L4_FRAGMENT) [[unlikely]] {
+        // A later fragment reassembly let through (IPv6's, for a length that is not a
+        // multiple of 8): no L4 header, so INVALID and counted `invalid`, as Linux's
+        // get_l4proto refuses it; rules see `ct state invalid`.
+        m->ct_info = CTINFO_INVALID;
+        w.counters.add(ct_counter::invalid);
+        w.counters.add(ct_counter::invalid_fragment);
         continue;
       }
       if (m->l4_invalid != L4_OK) {

@@ -50,7 +50,7 @@ namespace ctgate::ct {
   X(invalid_udp_len, "invalid: UDP length")                                               \
   X(invalid_truncated_icmp, "invalid: truncated ICMP header")                             \
   X(invalid_icmp_family, "invalid: ICMP over IPv6 or ICMPv6 over IPv4")                   \
-  X(untracked_fragment, "non-first fragments passed untracked (not reassembled)")         \
+  X(invalid_fragment, "invalid: a non-first fragment reassembly let through")             \
   X(invalid_checksum, "invalid: bad TCP/UDP/ICMP checksum")                               \
   X(related, "ICMP errors matched to a tracked flow (RELATED)")                           \
   X(invalid_icmp_error, "invalid: ICMP error quoting no flow, or not to its source")      \

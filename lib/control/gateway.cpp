@@ -9,8 +9,8 @@
 #include <algorithm>
 
 #include "control/ruleset_runtime.h"
+#include "dataplane/defrag.h"
 #include "dataplane/hooks_builtin.h"
-#include "dataplane/ipv4_defrag.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -22,7 +22,8 @@ gateway::~gateway() {
       for (rte_mbuf* m : w->neigh_waits[i].q)
         if (m != nullptr) rte_pktmbuf_free(m);
     if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
-    ipv4_defrag_destroy(w->defrag);
+    defrag_destroy(w->defrag);
+    defrag_destroy(w->defrag6);
     for (auto* b : w->txb) rte_free(b);
     if (w->logs != nullptr) w->logs->~log_ring();
     if (w->traces != nullptr) w->traces->~trace_ring();
@@ -146,8 +147,10 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
       return plain_error("cannot allocate a worker's log and trace rings");
     if (result<void> cw = ct::ct_worker_init(&w->ct, i, &gw->ct, now); !cw)
       return std::move(cw).error();
-    w->defrag = ipv4_defrag_create(cfg.ipfrag, cfg.workers, gw->reasm_pool);
-    if (w->defrag == nullptr) return plain_error("cannot allocate the reassembly state");
+    w->defrag = defrag_create(cfg.ipfrag, cfg.workers, gw->reasm_pool, false);
+    w->defrag6 = defrag_create(cfg.ipfrag6, cfg.workers, gw->reasm_pool, true);
+    if (w->defrag == nullptr || w->defrag6 == nullptr)
+      return plain_error("cannot allocate the reassembly state");
     rte_rcu_qsbr_thread_register(gw->qs, i);
   }
   // The automatic synproxy opens connections that conntrack's confirm must publish.

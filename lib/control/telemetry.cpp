@@ -19,7 +19,7 @@
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
-#include "dataplane/ipv4_defrag.h"
+#include "dataplane/defrag.h"
 #include "synproxy/synproxy.h"
 
 namespace ctgate {
@@ -107,9 +107,9 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(c, "running", w->running.load() ? 1 : 0);
     add_dp_counters(c, w);
     rte_tel_data_add_dict_u64(c, "ct_owned", w->ct.owned);
-    // Gauges, read without synchronisation like ct_owned: a snapshot.
-    rte_tel_data_add_dict_u64(c, "ipfrag_held", w->defrag->held_frags);
-    rte_tel_data_add_dict_u64(c, "ipfrag_mem", w->defrag->mem);
+    // Gauges, read without synchronisation like ct_owned: a snapshot. Both families.
+    rte_tel_data_add_dict_u64(c, "ipfrag_held", w->defrag->held_frags + w->defrag6->held_frags);
+    rte_tel_data_add_dict_u64(c, "ipfrag_mem", w->defrag->mem + w->defrag6->mem);
     rte_tel_data_add_dict_u64(c, "loops", w->loops.load(std::memory_order_relaxed));
     rte_tel_data_add_dict_u64(c, "loop_gap_max_us",
                               w->loop_gap_max_ns.load(std::memory_order_relaxed) / 1000);
@@ -637,8 +637,8 @@ std::string stats_summary(const gateway& gw) {
   if (reasm != 0 || frags != 0) {
     uint64_t held = 0, mem = 0;
     for (const auto* w : gw.workers) {
-      held += w->defrag->held_frags;
-      mem += w->defrag->mem;
+      held += w->defrag->held_frags + w->defrag6->held_frags;
+      mem += w->defrag->mem + w->defrag6->mem;
     }
     o << " reasm_reqds=" << reasm << " reasm_oks=" << dp_total(gw, dp_counter::reasm_oks)
       << " reasm_frags=" << dp_total(gw, dp_counter::reasm_frags) << " frag_oks=" << frags

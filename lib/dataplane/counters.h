@@ -49,7 +49,8 @@ namespace ctgate {
     "drop: IPv6 source multicast, loopback, v4-mapped, unspecified; or to ::1")                    \
   X(drop_hop_limit_exceeded, "drop: IPv6 hop limit expired in transit")                            \
   X(drop_ip6_too_big, "drop: IPv6 over the output MTU (packet too big sent; not fragmented)")      \
-  X(drop_ip6_fragment_local, "drop: an IPv6 fragment to the gateway (no IPv6 reassembly yet)")     \
+  X(drop_ip6_fragment_local,                                                                       \
+    "drop: an IPv6 fragment to the gateway, not reassembled (no conntrack)")                       \
   X(drop_icmp6_bad_checksum, "drop: ICMPv6 to the gateway with a bad checksum")                    \
   X(drop_no_route, "drop: no route to destination")                                                \
   X(drop_broadcast, "drop: to a subnet broadcast/network address")                                 \

@@ -1,7 +1,7 @@
 #include "dataplane/hooks_builtin.h"
 
+#include "dataplane/defrag.h"
 #include "dataplane/gateway.h"
-#include "dataplane/ipv4_defrag.h"
 
 namespace ctgate {
 
@@ -45,8 +45,10 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t familie
       {HOOK_FAM_IPV4, hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv4_confirm", conntrack_confirm},
       {HOOK_FAM_IPV4, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv4_confirm",
        conntrack_confirm},
-      // IPv6 has no reassembly yet (nf_defrag_ipv6, docs/design/ipv6.md): a later fragment
-      // passes untracked, counted.
+      // nf_defrag_ipv6 registers its callback as ipv6_defrag.
+      {HOOK_FAM_IPV6, hook_point::prerouting, PRI_CONNTRACK_DEFRAG, "ipv6_defrag",
+       ipv6_defrag_hook},
+      {HOOK_FAM_IPV6, hook_point::output, PRI_CONNTRACK_DEFRAG, "ipv6_defrag", ipv6_defrag_hook},
       {HOOK_FAM_IPV6, hook_point::prerouting, PRI_CONNTRACK, "ipv6_conntrack_in",
        conntrack_in6_hook},
       {HOOK_FAM_IPV6, hook_point::output, PRI_CONNTRACK, "ipv6_conntrack_local",

@@ -30,6 +30,14 @@ inline ipv6_addr ip6_dst(const rte_mbuf* mb, const pkt_meta* m) {
   return a;
 }
 
+// An atomic fragment: a fragment header with offset 0 and no MF (parse flags it PKT_F_FRAGMENT
+// alone, with its upper layer parsed). A whole packet to the stack (RFC 6946); conntrack's
+// reassembly strips the header.
+inline bool is_atomic_fragment6(const pkt_meta* m) {
+  return (m->flags & (PKT_F_FRAGMENT | PKT_F_FIRST_FRAGMENT)) == PKT_F_FRAGMENT &&
+         m->l4_invalid != L4_FRAGMENT;
+}
+
 // ff02::1:ffXX:XXXX, the solicited-node group of `a` (RFC 4291 2.7.1).
 inline ipv6_addr solicited_node(const ipv6_addr& a) {
   ipv6_addr g;

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "dataplane/defrag.h"
 #include "dataplane/gateway.h"
 #include "dataplane/hooks_builtin.h"
-#include "dataplane/ipv4_defrag.h"
 #include "dataplane/neigh_queue.h"
 #include "dataplane/stages.h"
 
@@ -76,6 +76,8 @@ void process_parsed6(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     for (uint16_t i = 0; i < n_local; i++) pkts[n++] = local[i];
   }
   n = stage_hook6(w, hook_point::postrouting, pkts, n);
+  if (w.frag_pending != 0) [[unlikely]]
+    n = stage_fragment6(w, pkts, n);
   stage_tx6(w, pkts, n);
 }
 
@@ -177,6 +179,14 @@ uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {
   r->done.store(true, std::memory_order_release);
 }
 
+void defrag_tick(worker_ctx& w, uint32_t budget) {
+  defrag_expire(w, budget);
+  if (w.n_hooked_out6 != 0) {          // IPv6's "fragment reassembly time exceeded"
+    w.hooks = w.gw->hooks->current();  // send_generated runs the output hooks
+    send_generated(w);
+  }
+}
+
 void worker_loop_once(worker_ctx& w, uint16_t burst) {
   gateway& gw = *w.gw;
   rte_mbuf* pkts[k_max_burst];
@@ -205,10 +215,11 @@ void worker_loop_once(worker_ctx& w, uint16_t burst) {
   // Packets of flows this worker owns that RSS gave to others (translated flows' replies).
   if (!rte_ring_empty(w.ct.handoff_ring)) [[unlikely]]
     if (process_handoffs(w, burst) != 0) idle = false;
+  if (w.defrag->oldest != k_defrag_nil || w.defrag6->oldest != k_defrag_nil) [[unlikely]]
+    defrag_tick(w);
   stage_tx_flush(w);
   if (idle) w.counters.add(dp_counter::idle_polls);
   ct::ct_housekeeping(w.ct, w.now_ms);
-  if (w.defrag->oldest != k_defrag_nil) ipv4_defrag_expire(w);
   if (w.fault_stall_ms.load(std::memory_order_relaxed) != 0) [[unlikely]]
     fault_stall(w);
   if (w.fault_hold.load(std::memory_order_relaxed) != nullptr) [[unlikely]]

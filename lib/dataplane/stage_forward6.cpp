@@ -35,8 +35,11 @@ uint16_t stage_forward6(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       pkt_drop(w, mb, dp_counter::drop_ip6_link_local);
       continue;
     }
+    // ip6_pkt_too_big: a datagram reassembled for conntrack is too big only if its largest
+    // fragment was (stage_fragment6 cuts it back to that size).
     const uint16_t mtu = w.gw->ports[m->out_port].mtu;
-    if (rte_pktmbuf_pkt_len(mb) - m->l3_off > mtu) [[unlikely]] {
+    if (rte_pktmbuf_pkt_len(mb) - m->l3_off > mtu &&
+        (m->frag_max_size == 0 || m->frag_max_size > mtu)) [[unlikely]] {
       send_icmp6_error(w, mb, icmp6::pkt_too_big, 0, mtu);
       pkt_drop(w, mb, dp_counter::drop_ip6_too_big);
       continue;

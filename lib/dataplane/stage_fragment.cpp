@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "dataplane/fragment_batch.h"
 #include "dataplane/gateway.h"
 #include "dataplane/icmp_error.h"
 #include "dataplane/stages.h"
@@ -55,22 +56,16 @@ bool fragment_and_send(worker_ctx& w, rte_mbuf* m, uint32_t mtu) {
   const uint32_t payload = total - ihl;
   if (step == 0) return false;
 
-  rte_mbuf* out[k_max_burst];
-  uint16_t k = 0;
+  fragment_batch batch(w, stage_tx);
   uint8_t hdr[60 + RTE_ETHER_HDR_LEN];
   std::memcpy(hdr, rte_pktmbuf_mtod(m, const uint8_t*), l3 + ihl);
-  const uint32_t n_frags = (payload + step - 1) / step;
   for (uint32_t off = 0; off < payload; off += step) {
     const uint32_t len = std::min(step, payload - off);
     rte_mbuf* f = rte_pktmbuf_alloc(w.gw->mbuf_pool);
     if (f == nullptr || rte_pktmbuf_tailroom(f) < l3 + ihl + len) {
       if (f != nullptr) rte_pktmbuf_free(f);
       if (off == 0) return false;
-      // Part of the datagram is out already: the rest is lost, as it is
-      // when Linux's ip_do_fragment fails halfway.
-      rte_pktmbuf_free_bulk(out, k);
-      w.counters.add(dp_counter::frag_fails);
-      pkt_drop(w, m, dp_counter::drop_no_mbuf);
+      batch.abandon(m);
       return true;
     }
     auto* p =
@@ -91,23 +86,9 @@ bool fragment_and_send(worker_ctx& w, rte_mbuf* m, uint32_t mtu) {
     if (off == 0)
       strip_uncopied_options(hdr + l3 + sizeof(rte_ipv4_hdr), ihl - sizeof(rte_ipv4_hdr));
 
-    pkt_meta* fm = meta_of(f);
-    *fm = *meta;
-    fm->ct = nullptr;  // the original keeps (and releases) its entry
-    fm->frag_max_size = 0;
-    fm->flags |= PKT_F_FRAGMENT;
-    fm->l4_len = static_cast<uint16_t>(len);
-    out[k++] = f;
-    if (k == k_max_burst) {
-      stage_tx(w, out, k);
-      k = 0;
-    }
+    batch.add(f, *meta, meta->l4_off, static_cast<uint16_t>(len));
   }
-  if (k != 0) stage_tx(w, out, k);
-  w.counters.add(dp_counter::frag_oks);
-  w.counters.add(dp_counter::frag_creates, n_frags);
-  ct::ct_release(w.ct, meta);
-  rte_pktmbuf_free(m);
+  batch.finish(m);
   return true;
 }
 

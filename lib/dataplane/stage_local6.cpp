@@ -38,6 +38,7 @@ void make_echo_reply(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
   std::memcpy(l4 + 2, &c, 2);
   m->l4.icmp_type = icmp6::echo_reply;
   m->flags = PKT_F_LOCAL_OUT | PKT_F_IPV6;
+  m->frag_max_size = 0;  // a new datagram: cut to the MTU only, as Linux's reply would be
   m->ct = nullptr;
   m->ct_info = CTINFO_NONE;
 }
@@ -49,7 +50,7 @@ uint16_t stage_local6(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* mb = pkts[i];
     pkt_meta* m = meta_of(mb);
-    if (m->flags & PKT_F_FRAGMENT) {
+    if ((m->flags & PKT_F_FRAGMENT) && !is_atomic_fragment6(m)) {
       pkt_drop(w, mb, dp_counter::drop_ip6_fragment_local);
       continue;
     }

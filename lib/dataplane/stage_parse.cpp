@@ -51,8 +51,8 @@ l2_class classify(const uint8_t* frame, const port_info& port) {
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, uint16_t* n6) {
   uint16_t kept = 0, kept6 = 0;
   *n6 = 0;
-  uint8_t flags_seen = 0;
-  w.frags_in_burst = false;
+  uint8_t flags_seen = 0, flags_seen6 = 0;
+  w.frags_in_burst = w.frags_in_burst6 = false;
   if (n == 0) return 0;
   // A burst comes from one port (process_burst): its MAC is read once.
   const port_info& port = w.gw->ports[meta_of(pkts[0])->in_port];
@@ -93,6 +93,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
       uint32_t end = meta->l4_off + meta->l4_len;
       if (rte_pktmbuf_pkt_len(m) > end)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - end));
+      flags_seen6 |= meta->flags;
       v6[kept6++] = m;
     } else if (r == parse_result::arp) {
       stage_arp(w, m);
@@ -101,6 +102,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
     }
   }
   w.frags_in_burst = flags_seen & PKT_F_FRAGMENT;
+  w.frags_in_burst6 = flags_seen6 & PKT_F_FRAGMENT;
   *n6 = kept6;
   return kept;
 }

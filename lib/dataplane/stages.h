@@ -66,6 +66,12 @@ uint16_t stage_tx6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 // One RX burst through the whole pipeline (used by the worker loop, tests
 // and benchmarks). `pkts` holds n received packets of port `port`.
 void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n);
+// Reassembly's timers, between bursts (defrag_expire), and what they generate: IPv6's time
+// exceeded about a datagram given up. At most `budget` datagrams of each family.
+// IPv6 fragmentation after POST_ROUTING: reassembled datagrams over their largest fragment,
+// and the gateway's own packets over the MTU (stage_fragment6.cpp).
+uint16_t stage_fragment6(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+void defrag_tick(worker_ctx& w, uint32_t budget = 64);
 // Packets other workers handed to this one (conntrack's hand-off ring: translated flows this
 // worker owns), through the rest of the pipeline from conntrack on. Returns how many it took.
 uint16_t process_handoffs(worker_ctx& w, uint16_t burst);

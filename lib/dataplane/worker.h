@@ -20,7 +20,7 @@ namespace ctgate {
 
 struct gateway;
 struct synproxy_worker;  // synproxy/synproxy.h
-struct ipv4_defrag;      // dataplane/ipv4_defrag.h
+struct defrag_table;     // dataplane/defrag.h
 
 inline constexpr uint16_t k_max_ports = 32;
 
@@ -125,7 +125,8 @@ struct alignas(64) worker_ctx {
   // DF, reassembled, a large local answer): stage_fragment runs only then,
   // so whole-packet bursts never pay for it.
   uint16_t frag_pending = 0;
-  bool frags_in_burst = false;  // stage_parse saw a fragment: reassembly has work
+  bool frags_in_burst = false;   // stage_parse saw an IPv4 fragment: reassembly has work
+  bool frags_in_burst6 = false;  // and an IPv6 one
   // The rings are cold (only log and trace statements write them) and large: they live in
   // their own allocations so that the hot fields around them share fewer pages and lines.
   log_ring* logs = nullptr;
@@ -139,7 +140,8 @@ struct alignas(64) worker_ctx {
 
   dp_counter_block counters;
   synproxy_worker* synproxy = nullptr;  // that module's per-worker state
-  ipv4_defrag* defrag = nullptr;        // datagrams being reassembled
+  defrag_table* defrag = nullptr;       // IPv4 datagrams being reassembled
+  defrag_table* defrag6 = nullptr;      // IPv6 datagrams being reassembled
   ct::ct_worker ct;
   alignas(64) counter_slot hook_pkts[k_max_hook_ids];
   counter_slot trace_lost;

@@ -101,10 +101,11 @@ parse_result ipv6_skip_ext(const uint8_t* ip, uint32_t end, ipv6_chain* c) {
       const bool more = frag & 1;
       const uint16_t offset = frag & ~7u;
       hlen = 8;
-      if (more || offset != 0) {  // not an atomic fragment
-        c->frag_flags = PKT_F_FRAGMENT;
-        if (offset == 0) c->frag_flags |= PKT_F_FIRST_FRAGMENT;
-      }
+      // An atomic fragment (offset 0, no MF) is flagged too, without PKT_F_FIRST_FRAGMENT:
+      // conntrack's reassembly takes it as a datagram of one fragment and strips the header,
+      // as Linux's nf_ct_frag6_gather does.
+      c->frag_flags = PKT_F_FRAGMENT;
+      if (offset == 0 && more) c->frag_flags |= PKT_F_FIRST_FRAGMENT;
       if (offset != 0) {
         c->later_fragment = true;
         c->proto = h[0];
@@ -213,7 +214,7 @@ parse_result parse_frame(const uint8_t* frame, uint32_t len, bool check_ip_csum,
     if (offset == 0) m->flags |= PKT_F_FIRST_FRAGMENT;
   }
   if (offset != 0) {
-    // No L4 header here; until defrag exists these are untracked.
+    // No L4 header here: reassembly in front of conntrack takes it.
     m->l4_invalid = L4_FRAGMENT;
     return parse_result::ipv4;
   }

@@ -40,7 +40,7 @@ inline constexpr unsigned k_max_ipv6_ext = 8;
 // Where an IPv6 header's extension chain ends (ipv6_skip_ext).
 struct ipv6_chain {
   uint8_t proto;        // the upper-layer protocol (or, after a later fragment, the next header)
-  uint8_t frag_flags;   // PKT_F_FRAGMENT, PKT_F_FIRST_FRAGMENT of a fragment header
+  uint8_t frag_flags;   // PKT_F_FRAGMENT (atomic ones too), PKT_F_FIRST_FRAGMENT with MF
   bool later_fragment;  // a fragment header with a nonzero offset ended the walk
   uint32_t l4_off;      // from the IPv6 header
 };

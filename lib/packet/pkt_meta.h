@@ -36,7 +36,7 @@ enum l4_invalid_reason : uint8_t {
   L4_TRUNCATED_UDP,
   L4_UDP_LEN,  // UDP length field disagrees with the datagram
   L4_TRUNCATED_ICMP,
-  L4_FRAGMENT,  // non-first fragment: no L4 header (seen only where nothing reassembles)
+  L4_FRAGMENT,  // non-first fragment: no L4 header (conntrack sees one only if defrag let it by)
   L4_INVALID_COUNT,
 };
 

@@ -19,7 +19,7 @@
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
-#include "dataplane/ipv4_defrag.h"
+#include "dataplane/defrag.h"
 #include "dataplane/stages.h"
 #include "packet/build.h"
 #include "synproxy/synproxy.h"
@@ -118,7 +118,7 @@ class test_gateway {
       process_burst(*w, port, pkts.data() + off, n);
     }
     ct::ct_housekeeping(w->ct, w->now_ms, 1u << 20);
-    ipv4_defrag_expire(*w, 1u << 20);
+    defrag_tick(*w, 1u << 20);
     rte_rcu_qsbr_quiescent(gw->qs, 0);
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
   }

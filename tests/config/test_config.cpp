@@ -316,6 +316,21 @@ TEST(Config, RulesetLimits) {
             "t.yaml:6: ruleset_limits.rules: must be between 1 and 10000000");
 }
 
+TEST(Config, Ipfrag6HasLinuxsDefaultsAndSharesTheReassemblyBuffers) {
+  result<gateway_config> c = load_config_string(kPorts, "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->ipfrag6.high_thresh, 4194304u);  // nf_conntrack_frag6_high_thresh
+  EXPECT_EQ(c->ipfrag6.time_ms, 60000u);        // nf_conntrack_frag6_timeout
+  c = load_config_string(std::string(kPorts) + "ipfrag6:\n  high_thresh: 0\n  time_ms: 1000\n",
+                         "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->ipfrag6.high_thresh, 0u);
+  EXPECT_EQ(c->ipfrag6.time_ms, 1000u);
+  EXPECT_EQ(c->ipfrag.time_ms, 30000u);
+  EXPECT_EQ(error_of(std::string(kPorts) + "ipfrag6:\n  reasm_buffers: 8\n"),
+            "t.yaml:6: ipfrag6.reasm_buffers: unknown key");
+}
+
 TEST(Config, FaultInjectionIsOffByDefault) {
   result<gateway_config> c = load_config_string(kPorts, "t.yaml");
   ASSERT_TRUE(c) << c.error().to_string();

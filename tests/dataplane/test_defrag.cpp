@@ -1,4 +1,4 @@
-// IPv4 reassembly (lib/dataplane/ipv4_defrag.cpp) and output fragmentation
+// IPv4 reassembly (lib/dataplane/defrag.cpp) and output fragmentation
 // (stage_fragment.cpp): Linux's ip_defrag rules for order, duplicates,
 // overlaps, lengths, ECN, the memory bound and the timeout; refragmenting to
 // the largest fragment received; DF handling; no mbuf ever lost.
@@ -167,7 +167,7 @@ TEST(Defrag, FragmentsInOrderAreTrackedAsOneDatagramAndLeaveAsTheyCame) {
   EXPECT_EQ(t.dp(dp_counter::reasm_frags), 3u);
   EXPECT_EQ(t.dp(dp_counter::frag_oks), 1u);
   EXPECT_EQ(t.dp(dp_counter::frag_creates), 3u);
-  EXPECT_EQ(t.ct_counter(ct::ct_counter::untracked_fragment), 0u);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_fragment), 0u);
   t.clear_sent();
   EXPECT_EQ(rte_mempool_avail_count(t.gw->mbuf_pool), before);
   EXPECT_EQ(rte_mempool_in_use_count(t.gw->reasm_pool), 0u);
@@ -311,7 +311,7 @@ TEST(Defrag, MemoryIsBoundedAndEverythingIsFreedOnTimeout) {
     flood.push_back(m);
   }
   t.burst(0, flood);
-  const ipv4_defrag& st = *t.w->defrag;
+  const defrag_table& st = *t.w->defrag;
   const uint32_t one = static_cast<uint32_t>(sizeof(rte_mbuf)) + k_pkt_priv_size +
                        RTE_MBUF_DEFAULT_BUF_SIZE + static_cast<uint32_t>(sizeof(defrag_queue));
   EXPECT_LE(st.mem, c.ipfrag.high_thresh + one);

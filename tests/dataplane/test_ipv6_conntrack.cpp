@@ -211,8 +211,9 @@ TEST(Ipv6Conntrack, AnIpTableTracksIpv4OnlyAnInetTableBoth) {
   std::vector<std::string> v6_names;
   for (const auto& e : t.gw->hooks->list())
     if (e.families == HOOK_FAM_IPV6) v6_names.push_back(e.name);
-  EXPECT_EQ(v6_names, (std::vector<std::string>{"ipv6_conntrack_in", "ipv6_confirm",
-                                                "ipv6_conntrack_local", "ipv6_confirm"}));
+  EXPECT_EQ(v6_names,
+            (std::vector<std::string>{"ipv6_defrag", "ipv6_conntrack_in", "ipv6_confirm",
+                                      "ipv6_defrag", "ipv6_conntrack_local", "ipv6_confirm"}));
   EXPECT_EQ(t.pass6(0, udp6(k_client, k_server, 53)), 1u);
   EXPECT_EQ(t.lines("family=ipv6 proto=udp").size(), 1u);
 }

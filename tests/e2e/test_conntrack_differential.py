@@ -48,7 +48,8 @@ import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import (ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach,  # noqa: E402
-                       ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, Raw)
+                       ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,
+                       IPv6ExtHdrFragment, Raw)
 
 PID = os.getpid()
 NS_R = "ctdf-r-%d" % PID
@@ -557,7 +558,10 @@ class DifferentialBase(unittest.TestCase):
         bytes (it routes on IP; the MACs do not matter to it)."""
         pkt = step.pkt.copy()
         if pkt.haslayer(IPv6):
-            pkt[IPv6].fl = ipid
+            # The fragments of one datagram share a label: the kernel's refragmented
+            # datagram carries the first fragment's header, so its label marks the step
+            # that completed it.
+            pkt[IPv6].fl = getattr(step, "label", None) or ipid
         else:
             pkt[IP].id = ipid
         return bytes(Ether(dst=self.mac["r" + step.side], src=self.mac[step.side]) / pkt)
@@ -576,7 +580,8 @@ class DifferentialBase(unittest.TestCase):
             far = self.peers["s" if st.side == "c" else "c"]
             t = time.monotonic()
             self.peers[st.side].send(frame)
-            got = far.wait_for(i + 1, FORWARD_WAIT_MS)
+            got = far.wait_for(getattr(st, "label", None) or i + 1,
+                               getattr(st, "wait_ms", None) or FORWARD_WAIT_MS)
             snap = kernel_conntrack(NS_R) if (st.snap or i == len(steps) - 1) else None
             gap = 0 if prev_t is None else max(0, int(round((t - prev_t) * 1000)))
             prev_t = t
@@ -1179,6 +1184,94 @@ class Ipv6ConntrackDifferentialTest(ConntrackDifferentialTest):
         final = kernel[-1]["ct"]
         self.assertTrue(any(":" in l for l in final) and any("src=10." in l for l in final),
                         final)
+
+
+def fragments6(side, l4, pieces, ident, note):
+    """Steps sending the upper-layer bytes `l4` (checksummed for the pair of hosts) in IPv6
+    fragments: `pieces` lists (offset, length, more); offsets in bytes. Each step remembers
+    its datagram (`dgram`) for label_datagrams."""
+    steps = []
+    for off, length, more in pieces:
+        src, dst = ends(side, True)
+        pkt = (IPv6(src=src, dst=dst) /
+               IPv6ExtHdrFragment(nh=l4.nh, offset=off // 8, m=more, id=ident) /
+               Raw(l4.data[off:off + length]))
+        st = Step(side, pkt, note="%s: fragment at %d, %d bytes%s" % (
+            note, off, length, ", MF" if more else ""))
+        st.dgram = (side, ident)
+        steps.append(st)
+    return steps
+
+
+class L4Bytes:
+    """An upper-layer header and payload as bytes, with its IPv6 next header."""
+
+    def __init__(self, side, layer):
+        src, dst = ends(side, True)
+        whole = IPv6(src=src, dst=dst) / layer
+        self.data = bytes(whole)[40:]
+        self.nh = whole[IPv6].nh
+
+
+def label_datagrams(steps, completes):
+    """Gives each fragment step its datagram's label: the 1-based index of the step that
+    completes it (`completes` maps a datagram to that step), else its own index. A step whose
+    datagram is still held is waited for briefly: nothing is expected."""
+    for i, st in enumerate(steps):
+        d = getattr(st, "dgram", None)
+        if d is None:
+            continue
+        done = completes.get(d)
+        st.label = steps.index(done) + 1 if done is not None else i + 1
+        if done is not st:
+            st.wait_ms = 400
+    return steps
+
+
+class Ipv6FragmentsDifferentialTest(DifferentialBase):
+    """nf_defrag_ipv6 against ctgate's IPv6 reassembly: a fragmented query and an answer out
+    of order, a duplicate, an overlap, a non-last fragment whose length is not a multiple of 8
+    (let through, INVALID), a first fragment without its whole UDP header (let through,
+    INVALID), an atomic fragment, and a fragmented ping; the verdicts, conntrack's table after
+    each datagram and the `invalid` count must be the kernel's."""
+
+    IPV6 = True
+
+    def test_f1_fragments_as_the_kernel_reassembles_them(self):
+        q = L4Bytes("c", UDP(sport=45001, dport=53) / Raw(b"q" * 192))         # 200 bytes
+        a = L4Bytes("s", UDP(sport=53, dport=45001) / Raw(b"a" * 2992))        # 3000 bytes
+        d = L4Bytes("c", UDP(sport=45002, dport=53) / Raw(b"d" * 112))         # 120 bytes
+        o = L4Bytes("c", UDP(sport=45003, dport=53) / Raw(b"o" * 112))
+        odd = L4Bytes("c", UDP(sport=45004, dport=53) / Raw(b"x" * 112))
+        short = L4Bytes("c", UDP(sport=45005, dport=53) / Raw(b"s" * 40))
+        ping = L4Bytes("c", ICMPv6EchoRequest(id=0x77, seq=1, data=b"p" * 2000))
+        pong = L4Bytes("s", ICMPv6EchoReply(id=0x77, seq=1, data=b"p" * 2000))
+        F = fragments6
+        query = F("c", q, [(0, 96, 1), (96, 104, 0)], 0x1001, "query")
+        answer = F("s", a, [(2464, 536, 0), (0, 1232, 1), (1232, 1232, 1)], 0x2001, "answer")
+        dup = F("c", d, [(0, 48, 1), (0, 48, 1), (48, 72, 0)], 0x1002, "duplicate")
+        ovl = F("c", o, [(0, 64, 1), (32, 88, 0)], 0x1003, "overlap")
+        odd_steps = F("c", odd, [(0, 64, 1), (64, 45, 1)], 0x1004, "odd length")
+        short_steps = F("c", short, [(0, 4, 1)], 0x1005, "first fragment, UDP header cut")
+        atomic = F("c", L4Bytes("c", UDP(sport=45006, dport=53) / Raw(b"t" * 24)),
+                   [(0, 32, 0)], 0x1006, "atomic fragment")
+        ping_steps = F("c", ping, [(0, 1232, 1), (1232, 776, 0)], 0x1007, "echo request")
+        pong_steps = F("s", pong, [(1232, 776, 0), (0, 1232, 1)], 0x2002, "echo reply")
+        for st in (query[-1], answer[-1], dup[-1], odd_steps[-1], short_steps[-1], atomic[-1],
+                   ping_steps[-1], pong_steps[-1]):
+            st.snap = True
+        steps = (query + answer + dup + ovl + odd_steps + short_steps + atomic + ping_steps +
+                 pong_steps + [udp("s", 53, 45001, note="a whole answer: established")])
+        completes = {st.dgram: st for st in (query[-1], answer[-1], dup[-1], atomic[-1],
+                                             ping_steps[-1], pong_steps[-1])}
+        # Let through as they are: the odd-length fragment and the cut first fragment.
+        completes[odd_steps[-1].dgram] = odd_steps[-1]
+        completes[short_steps[-1].dgram] = short_steps[-1]
+        label_datagrams(steps, completes)
+        kernel, _ = self._diff(steps)
+        passed = [k["passed"] for k in kernel]
+        self.assertTrue(passed[len(query) - 1], "the kernel did not forward the query")
+        self.assertFalse(passed[0], "the kernel forwarded a held fragment")
 
 
 class Ipv6AddressRulesDifferentialTest(DifferentialBase):

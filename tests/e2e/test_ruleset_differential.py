@@ -790,7 +790,7 @@ class RulesetDifferentialTest(unittest.TestCase):
     # Linux reassembles before conntrack (nf_defrag_ipv4 at -400): a fragment is held until
     # its datagram is complete, conntrack and the rules see the whole datagram, and it
     # leaves cut as it came (frag_max_size). ctgate does the same
-    # (lib/dataplane/ipv4_defrag.cpp, docs/design/fragments.md).
+    # (lib/dataplane/defrag.cpp, docs/design/fragments.md).
 
     @staticmethod
     def _frag(side, payload, offset, more, note, expect, ipid, proto=17):

@@ -16,7 +16,7 @@
 #include "conntrack/conntrack.h"
 #include "control/gateway.h"
 #include "control/ruleset_runtime.h"
-#include "dataplane/ipv4_defrag.h"
+#include "dataplane/defrag.h"
 #include "dataplane/stages.h"
 #include "fuzz/fuzz_eal.h"
 
@@ -128,7 +128,7 @@ inline void run_burst(gateway& gw, worker_ctx& w, uint16_t port, rte_mbuf** pkts
   rte_rcu_qsbr_thread_online(gw.qs, 0);
   process_burst(w, port, pkts, n);
   ct::ct_housekeeping(w.ct, w.now_ms, 1u << 20);
-  ipv4_defrag_expire(w, 1u << 20);
+  defrag_tick(w, 1u << 20);
   rte_rcu_qsbr_quiescent(gw.qs, 0);
   rte_rcu_qsbr_thread_offline(gw.qs, 0);
 }

@@ -144,6 +144,28 @@ def pipeline_seeds():
             IPv6(src="2001:db8:2::77", dst="2001:db8:2::1", hlim=255) /
             ICMPv6ND_NA(tgt="2001:db8:2::77", S=1, O=1) /
             ICMPv6NDOptDstLLAddr(lladdr="02:00:00:00:02:77")))
+    # IPv6 fragments for nf_defrag_ipv6: in order, reversed, an overlap, an odd length, an
+    # atomic fragment, a fragmented echo to the gateway, a datagram whose fragments are too big
+    # for the wan (1280).
+    def frags6(l4, pieces, ident, dst="2001:db8:2::2"):
+        whole = IPv6(src="2001:db8:1::2", dst=dst) / l4
+        data, nh = bytes(whole)[40:], whole[IPv6].nh
+        return [rec(0, eth(IPv6(src="2001:db8:1::2", dst=dst) /
+                           IPv6ExtHdrFragment(nh=nh, offset=o // 8, m=m, id=ident) /
+                           Raw(data[o:o + n]))) for o, n, m in pieces]
+    q = UDP(sport=5354, dport=53) / Raw(b"f" * 2000)
+    seeds.append(b"".join(frags6(q, [(0, 1232, 1), (1232, 776, 0)], 21)))
+    seeds.append(b"".join(reversed(frags6(q, [(0, 1000, 1), (1000, 1008, 0)], 22))))
+    seeds.append(b"".join(frags6(q, [(0, 1000, 1), (504, 1000, 1), (1000, 1008, 0)], 23)))
+    seeds.append(b"".join(frags6(q, [(0, 1000, 1), (1000, 999, 1)], 24)))
+    seeds.append(b"".join(frags6(UDP(sport=5355, dport=53) / Raw(b"a" * 24), [(0, 32, 0)], 25)))
+    seeds.append(b"".join(frags6(ICMPv6EchoRequest(id=4, seq=1, data=b"p" * 3000),
+                                 [(0, 1448, 1), (1448, 1448, 1), (2896, 112, 0)], 26,
+                                 dst="2001:db8:1::1")))
+    seeds.append(b"".join(frags6(q, [(0, 1400, 1), (1400, 608, 0)], 27)))
+    # Found by the fuzzer: an atomic fragment to an unresolved neighbour leaves whole and waits.
+    seeds.append(b"".join(frags6(UDP(sport=5356, dport=53) / Raw(b"n" * 24), [(0, 32, 0)], 28,
+                                 dst="2001:db8:2::5602")))
     for s in seeds:
         save("fuzz_pipeline", s)
 

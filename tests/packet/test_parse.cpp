@@ -213,11 +213,13 @@ TEST(Parse6, EspIsTheUpperLayerAndALaterFragmentHasNone) {
   EXPECT_EQ(m.l4_invalid, L4_FRAGMENT);
   EXPECT_EQ(m.l4.proto, IPPROTO_TCP);
   EXPECT_EQ(m.flags & (PKT_F_FRAGMENT | PKT_F_FIRST_FRAGMENT), PKT_F_FRAGMENT);
-  // An atomic fragment (offset 0, no more) is a whole packet (RFC 6946).
+  // An atomic fragment (offset 0, no more) is parsed to its upper layer, flagged a fragment
+  // but not a first one, for conntrack's reassembly to strip the header.
   const uint8_t atomic[8] = {IPPROTO_TCP, 0, 0, 0, 0, 0, 0, 7};
   auto whole = frame6({atomic, atomic + 8}, IPPROTO_FRAGMENT);
   ASSERT_EQ(parse_frame(whole.data(), whole.size(), true, &m), parse_result::ipv6);
-  EXPECT_FALSE(m.flags & PKT_F_FRAGMENT);
+  EXPECT_EQ(m.flags & (PKT_F_FRAGMENT | PKT_F_FIRST_FRAGMENT), PKT_F_FRAGMENT);
+  EXPECT_NE(m.l4_invalid, L4_FRAGMENT);
   EXPECT_EQ(m.l4.proto, IPPROTO_TCP);
 }
 

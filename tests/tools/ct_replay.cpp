@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
     rte_rcu_qsbr_thread_online(gw->qs, 0);
     ctgate::process_burst(w, static_cast<uint16_t>(port), &m, 1);
     ctgate::ct::ct_housekeeping(w.ct, w.now_ms, 1u << 20);
+    ctgate::defrag_tick(w, 1u << 20);
     rte_rcu_qsbr_quiescent(gw->qs, 0);
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
     std::printf("step %d\n", ++step);
