@@ -53,7 +53,7 @@ bool chain_uses_ct(const nft::chain& c) {
       if (m.f == nft::field::ct_state || m.f == nft::field::ct_mark || m.f == nft::field::ct_zone ||
           m.f == nft::field::ct_direction || m.f == nft::field::ct_status ||
           m.f == nft::field::ct_expiration || nft::is_ct_acct_field(m.f) ||
-          nft::is_ct_addr_field(m.f))
+          nft::is_ct_addr_field(m.f) || nft::is_ct_addr6_field(m.f))
         return true;
     for (const auto& s : r.stmts) {
       // synproxy too (nft_synproxy_init takes conntrack): the connection it opens is confirmed
@@ -493,6 +493,7 @@ std::string proto_name(uint8_t p) {
     case 6: return "tcp";
     case 17: return "udp";
     case 1: return "icmp";
+    case 58: return "ipv6-icmp";
     default: return std::to_string(p);
   }
 }
@@ -501,8 +502,16 @@ std::string packet_text(const gateway& gw, const trace_record& r) {
   char buf[64];
   std::string s =
       "packet: iif \"" + (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
-  s += " ip saddr " + format_ipv4(ntohl(r.src)) + " ip daddr " + format_ipv4(ntohl(r.dst));
-  s += " ip protocol " + proto_name(r.proto);
+  if (r.v6) {
+    ipv6_addr src, dst;
+    std::memcpy(src.b, r.src6, 16);
+    std::memcpy(dst.b, r.dst6, 16);
+    s += " ip6 saddr " + format_ipv6(src) + " ip6 daddr " + format_ipv6(dst);
+    s += " ip6 nexthdr " + proto_name(r.proto);
+  } else {
+    s += " ip saddr " + format_ipv4(ntohl(r.src)) + " ip daddr " + format_ipv4(ntohl(r.dst));
+    s += " ip protocol " + proto_name(r.proto);
+  }
   if (r.proto == 6 || r.proto == 17) {
     std::string l4 = proto_name(r.proto);
     s += " " + l4 + " sport " + std::to_string(ntohs(r.sport)) + " " + l4 + " dport " +

@@ -86,6 +86,8 @@ struct trace_record {
   uint16_t sport = 0, dport = 0;
   uint8_t tcp_flags = 0;
   uint8_t ct_info = 0;
+  bool v6 = false;  // packet records of IPv6 packets: the addresses are src6, dst6
+  uint8_t src6[16] = {}, dst6[16] = {};
   char name[32] = {};  // callback name (hook records)
 };
 using trace_ring = spsc_ring<trace_record, 1024>;

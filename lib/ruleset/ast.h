@@ -110,6 +110,28 @@ enum class field : uint8_t {
   ip6_daddr_w1,
   ip6_daddr_w2,
   ip6_daddr_w3,
+  // An IPv6 connection's addresses (ipv6_addr): `ct original|reply ip6 saddr|daddr`, lowered
+  // into words as ip6 saddr is; their words follow, four per field, in the same order.
+  ct_original_ip6_saddr,
+  ct_original_ip6_daddr,
+  ct_reply_ip6_saddr,
+  ct_reply_ip6_daddr,
+  ct_original_ip6_saddr_w0,
+  ct_original_ip6_saddr_w1,
+  ct_original_ip6_saddr_w2,
+  ct_original_ip6_saddr_w3,
+  ct_original_ip6_daddr_w0,
+  ct_original_ip6_daddr_w1,
+  ct_original_ip6_daddr_w2,
+  ct_original_ip6_daddr_w3,
+  ct_reply_ip6_saddr_w0,
+  ct_reply_ip6_saddr_w1,
+  ct_reply_ip6_saddr_w2,
+  ct_reply_ip6_saddr_w3,
+  ct_reply_ip6_daddr_w0,
+  ct_reply_ip6_daddr_w1,
+  ct_reply_ip6_daddr_w2,
+  ct_reply_ip6_daddr_w3,
 };
 
 // Whether `f` reads the IPv4 header (nft's `ip` expressions; never in an ip6 table).
@@ -133,14 +155,39 @@ inline bool is_ip4_header_field(field f) {
 inline bool is_ip6_header_field(field f) {
   return f >= field::ip6_nexthdr && f <= field::ip6_daddr;
 }
+// Whether `f` reads an IPv6 address of the packet's connection.
+inline bool is_ct_addr6_field(field f) {
+  return f >= field::ct_original_ip6_saddr && f <= field::ct_reply_ip6_daddr;
+}
 // Whether `f` is an IPv6 address (128 bits: lowered into words by the compiler).
-inline bool is_addr6_field(field f) { return f == field::ip6_saddr || f == field::ip6_daddr; }
+inline bool is_addr6_field(field f) {
+  return f == field::ip6_saddr || f == field::ip6_daddr || is_ct_addr6_field(f);
+}
+// Whether `f` is a word of a lowered connection address (ct_original_ip6_saddr_w0 ...).
+inline bool is_ct_addr6_word(field f) {
+  return f >= field::ct_original_ip6_saddr_w0 && f <= field::ct_reply_ip6_daddr_w3;
+}
 // Whether `f` is a word of a lowered IPv6 address (compiled rulesets only).
-inline bool is_addr6_word(field f) { return f >= field::ip6_saddr_w0 && f <= field::ip6_daddr_w3; }
+inline bool is_addr6_word(field f) {
+  return (f >= field::ip6_saddr_w0 && f <= field::ip6_daddr_w3) || is_ct_addr6_word(f);
+}
 // Word i of the four an IPv6 address field is lowered into (ip6_saddr_w0 ...).
 inline field addr6_word(field f, unsigned i) {
+  unsigned base;
+  if (f == field::ip6_saddr || f == field::ip6_daddr)
+    base = static_cast<unsigned>(f == field::ip6_saddr ? field::ip6_saddr_w0 : field::ip6_daddr_w0);
+  else
+    base = static_cast<unsigned>(field::ct_original_ip6_saddr_w0) +
+           4 * (static_cast<unsigned>(f) - static_cast<unsigned>(field::ct_original_ip6_saddr));
+  return static_cast<field>(base + i);
+}
+// The address field a word belongs to (the inverse of addr6_word).
+inline field addr6_of_word(field w) {
+  if (w <= field::ip6_daddr_w3)
+    return w <= field::ip6_saddr_w3 ? field::ip6_saddr : field::ip6_daddr;
   return static_cast<field>(
-      static_cast<unsigned>(f == field::ip6_saddr ? field::ip6_saddr_w0 : field::ip6_daddr_w0) + i);
+      static_cast<unsigned>(field::ct_original_ip6_saddr) +
+      (static_cast<unsigned>(w) - static_cast<unsigned>(field::ct_original_ip6_saddr_w0)) / 4);
 }
 
 // Whether `f` reads an address of the packet's connection.

@@ -552,7 +552,7 @@ class compiler {
   static bool reads_ct(field f) {
     return f == field::ct_state || f == field::ct_mark || f == field::ct_zone ||
            f == field::ct_direction || f == field::ct_status || f == field::ct_expiration ||
-           is_ct_acct_field(f) || is_ct_addr_field(f);
+           is_ct_acct_field(f) || is_ct_addr_field(f) || is_ct_addr6_field(f);
   }
 
   // Where a concatenated set's or map's elements went (see concat_lookup).

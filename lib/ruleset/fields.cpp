@@ -333,7 +333,11 @@ std::optional<register_layout> hash_layout(field f) {
     case field::ip_saddr:
     case field::ip_daddr: return register_layout{4, false};
     case field::ip6_saddr:
-    case field::ip6_daddr: return register_layout{16, false};
+    case field::ip6_daddr:
+    case field::ct_original_ip6_saddr:
+    case field::ct_original_ip6_daddr:
+    case field::ct_reply_ip6_saddr:
+    case field::ct_reply_ip6_daddr: return register_layout{16, false};
     case field::tcp_sport:
     case field::tcp_dport:
     case field::udp_sport:
@@ -350,7 +354,7 @@ std::optional<register_layout> hash_layout(field f) {
 }
 
 const char* field_name(field f) {
-  if (is_addr6_word(f)) return f <= field::ip6_saddr_w3 ? "ip6 saddr" : "ip6 daddr";
+  if (is_addr6_word(f)) return field_name(addr6_of_word(f));
   switch (f) {
     case field::ip_saddr: return "ip saddr";
     case field::ip_daddr: return "ip daddr";
@@ -395,6 +399,10 @@ const char* field_name(field f) {
     case field::ct_original_daddr: return "ct original ip daddr";
     case field::ct_reply_saddr: return "ct reply ip saddr";
     case field::ct_reply_daddr: return "ct reply ip daddr";
+    case field::ct_original_ip6_saddr: return "ct original ip6 saddr";
+    case field::ct_original_ip6_daddr: return "ct original ip6 daddr";
+    case field::ct_reply_ip6_saddr: return "ct reply ip6 saddr";
+    case field::ct_reply_ip6_daddr: return "ct reply ip6 daddr";
     case field::tcp_sport: return "tcp sport";
     case field::tcp_dport: return "tcp dport";
     case field::udp_sport: return "udp sport";
@@ -632,7 +640,11 @@ vkind kind_of(field f) {
     case field::ip6_dscp: return vkind::dscp;
     case field::ip6_ecn: return vkind::ecn;
     case field::ip6_saddr:
-    case field::ip6_daddr: return vkind::addr6;
+    case field::ip6_daddr:
+    case field::ct_original_ip6_saddr:
+    case field::ct_original_ip6_daddr:
+    case field::ct_reply_ip6_saddr:
+    case field::ct_reply_ip6_daddr: return vkind::addr6;
     case field::ct_zone:
     case field::ip_length:
     case field::ip_id: return vkind::u16;
@@ -780,11 +792,25 @@ bool is_unsupported_set_type(std::string_view type) {
 
 const char* set_type_of_typeof(std::string_view expr) {
   static const std::pair<std::string_view, const char*> types[] = {
-      {"ip saddr", "ipv4_addr"},     {"ip daddr", "ipv4_addr"},     {"ip6 saddr", "ipv6_addr"},
-      {"ip6 daddr", "ipv6_addr"},    {"tcp sport", "inet_service"}, {"tcp dport", "inet_service"},
-      {"udp sport", "inet_service"}, {"udp dport", "inet_service"}, {"th sport", "inet_service"},
-      {"th dport", "inet_service"},  {"ip protocol", "inet_proto"}, {"meta l4proto", "inet_proto"},
-      {"meta mark", "mark"},         {"ct mark", "mark"},           {"mark", "mark"}};
+      {"ip saddr", "ipv4_addr"},
+      {"ip daddr", "ipv4_addr"},
+      {"ip6 saddr", "ipv6_addr"},
+      {"ip6 daddr", "ipv6_addr"},
+      {"tcp sport", "inet_service"},
+      {"tcp dport", "inet_service"},
+      {"udp sport", "inet_service"},
+      {"udp dport", "inet_service"},
+      {"th sport", "inet_service"},
+      {"th dport", "inet_service"},
+      {"ip protocol", "inet_proto"},
+      {"meta l4proto", "inet_proto"},
+      {"meta mark", "mark"},
+      {"ct mark", "mark"},
+      {"mark", "mark"},
+      {"ct original ip6 saddr", "ipv6_addr"},
+      {"ct original ip6 daddr", "ipv6_addr"},
+      {"ct reply ip6 saddr", "ipv6_addr"},
+      {"ct reply ip6 daddr", "ipv6_addr"}};
   for (const auto& [e, type] : types)
     if (expr == e) return type;
   return nullptr;

@@ -58,10 +58,31 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   return true;
 }
 
+// A word of an IPv6 connection's address (`ct original|reply ip6 saddr|daddr`, lowered):
+// nft_ct_get_eval's tuple of that direction. IPv6 connections are never translated (ctgate has
+// no IPv6 NAT), so the reply tuple is the original's inverse. False for an IPv4 connection,
+// so neither == nor != matches it (nft's implicit `meta nfproto ipv6`).
+[[gnu::noinline, gnu::cold]] bool ct_addr6_word(const compiled_ruleset& rs, field f,
+                                                const pkt_meta* m, uint64_t* out) {
+  if (m->ct == nullptr || rs.ct_table == nullptr) return false;
+  const ct::ct_addr6* a = ct::ct_addr6_of(*rs.ct_table, m->ct);
+  if (a == nullptr) return false;
+  // Four words of original saddr, original daddr, reply saddr, reply daddr, in that order.
+  const auto idx =
+      static_cast<unsigned>(f) - static_cast<unsigned>(field::ct_original_ip6_saddr_w0);
+  const unsigned which = idx / 4;
+  const bool orig_src = which == 0 || which == 3;  // the reply's daddr is the original's saddr
+  uint32_t be;
+  std::memcpy(&be, (orig_src ? a->src : a->dst).b + 4 * (idx % 4), sizeof be);
+  *out = rte_be_to_cpu_32(be);
+  return true;
+}
+
 // Reads a field; false when the packet has no such field (e.g. tcp dport of
 // a UDP packet), in which case nft's match fails.
 // Inlined into the evaluator: a call per match cost more than the match.
-[[gnu::always_inline]] inline bool load_field(field f, const rte_mbuf* mb, const pkt_meta* m,
+[[gnu::always_inline]] inline bool load_field(const compiled_ruleset& rs, field f,
+                                              const rte_mbuf* mb, const pkt_meta* m,
                                               uint64_t* out) {
   bool l4ok = m->l4_invalid == L4_OK;
   // An inet chain's IPv6 packet: no `ip` field matches it. Tested in the cases that need it,
@@ -223,7 +244,27 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       return true;
     }
     case field::ip6_saddr:
-    case field::ip6_daddr: return false;  // lowered into words by the compiler
+    case field::ip6_daddr:
+    case field::ct_original_ip6_saddr:
+    case field::ct_original_ip6_daddr:
+    case field::ct_reply_ip6_saddr:
+    case field::ct_reply_ip6_daddr: return false;  // lowered into words by the compiler
+    case field::ct_original_ip6_saddr_w0:
+    case field::ct_original_ip6_saddr_w1:
+    case field::ct_original_ip6_saddr_w2:
+    case field::ct_original_ip6_saddr_w3:
+    case field::ct_original_ip6_daddr_w0:
+    case field::ct_original_ip6_daddr_w1:
+    case field::ct_original_ip6_daddr_w2:
+    case field::ct_original_ip6_daddr_w3:
+    case field::ct_reply_ip6_saddr_w0:
+    case field::ct_reply_ip6_saddr_w1:
+    case field::ct_reply_ip6_saddr_w2:
+    case field::ct_reply_ip6_saddr_w3:
+    case field::ct_reply_ip6_daddr_w0:
+    case field::ct_reply_ip6_daddr_w1:
+    case field::ct_reply_ip6_daddr_w2:
+    case field::ct_reply_ip6_daddr_w3: return ct_addr6_word(rs, f, m, out);
     case field::ip6_saddr_w0:
     case field::ip6_saddr_w1:
     case field::ip6_saddr_w2:
@@ -249,12 +290,14 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 
 // Reads the `width` fields of a key into `out`; false when the packet lacks one. One and two
 // fields, the usual keys, are unrolled: the loop cost more than the loads.
-[[gnu::always_inline]] inline bool load_fields(const field* f, size_t width, const rte_mbuf* mb,
-                                               const pkt_meta* m, uint64_t* out) {
-  if (width == 1) return load_field(f[0], mb, m, &out[0]);
-  if (width == 2) return load_field(f[0], mb, m, &out[0]) && load_field(f[1], mb, m, &out[1]);
+[[gnu::always_inline]] inline bool load_fields(const compiled_ruleset& rs, const field* f,
+                                               size_t width, const rte_mbuf* mb, const pkt_meta* m,
+                                               uint64_t* out) {
+  if (width == 1) return load_field(rs, f[0], mb, m, &out[0]);
+  if (width == 2)
+    return load_field(rs, f[0], mb, m, &out[0]) && load_field(rs, f[1], mb, m, &out[1]);
   for (size_t i = 0; i < width; ++i)
-    if (!load_field(f[i], mb, m, &out[i])) return false;
+    if (!load_field(rs, f[i], mb, m, &out[i])) return false;
   return true;
 }
 
@@ -266,7 +309,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                 const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
   uint64_t key[k_max_key_words];
-  if (!load_fields(cl.fields, cl.width, mb, m, key)) return -1;
+  if (!load_fields(rs, cl.fields, cl.width, mb, m, key)) return -1;
   if (cl.width == 2 && cl.set != k_none)  // the usual `addr . port`, packed without a loop
     return rs.sets[cl.set]->contains(key[0] << cl.shift[0] | key[1] << cl.shift[1]) ? 1 : 0;
   return concat_contains(rs, cl, key);
@@ -278,42 +321,58 @@ uint32_t ct_state_bit(const pkt_meta* m) {
                                                       const rte_mbuf* mb, const pkt_meta* m) {
   const concat_lookup& cl = rs.concat_lookups[lookup];
   uint64_t key[k_max_key_words];
-  if (!load_fields(cl.fields, cl.width, mb, m, key)) return nullptr;
+  if (!load_fields(rs, cl.fields, cl.width, mb, m, key)) return nullptr;
   return concat_map_find(rs, cl, key);
 }
 
 // jhash KEY mod N ...: false if the packet lacks one of KEY's fields (nft: NFT_BREAK).
-[[gnu::noinline]] bool hash_of(const hash_state& h, const rte_mbuf* mb, const pkt_meta* m,
-                               uint64_t* out) {
+[[gnu::noinline]] bool hash_of(const compiled_ruleset& rs, const hash_state& h, const rte_mbuf* mb,
+                               const pkt_meta* m, uint64_t* out) {
   if (h.symmetric) {
     // symhash: the ports of TCP and UDP (0 for other protocols), as the flow dissector.
     const bool ports =
         (m->l4.proto == IPPROTO_TCP || m->l4.proto == IPPROTO_UDP) && m->l4_invalid == L4_OK;
-    *out = h.of_flow(m->src, m->dst, ports ? m->sport : 0, ports ? m->dport : 0, m->l4.proto);
+    uint32_t src = m->src, dst = m->dst;
+    if (m->flags & PKT_F_IPV6) [[unlikely]] {
+      // An IPv6 packet's addresses, each folded to 32 bits as the flow dissector's
+      // ipv6_addr_hash does (the words xored): the hash stays symmetric.
+      const auto* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
+      src = dst = 0;
+      for (unsigned i = 0; i < 4; ++i) {
+        uint32_t s, d;
+        std::memcpy(&s, ip + 8 + 4 * i, 4);
+        std::memcpy(&d, ip + 24 + 4 * i, 4);
+        src ^= s;
+        dst ^= d;
+      }
+    }
+    *out = h.of_flow(src, dst, ports ? m->sport : 0, ports ? m->dport : 0, m->l4.proto);
     return true;
   }
   uint64_t values[k_max_key_words];
   for (size_t i = 0; i < h.width; ++i)
-    if (!load_field(h.fields[i], mb, m, &values[i])) return false;
+    if (!load_field(rs, h.fields[i], mb, m, &values[i])) return false;
   *out = h.of(values);
   return true;
 }
 
 // A live set's key for this packet; false if the packet lacks one of its fields.
-bool live_key(const live_lookup& ll, const rte_mbuf* mb, const pkt_meta* m, dyn_key* k) {
+bool live_key(const compiled_ruleset& rs, const live_lookup& ll, const rte_mbuf* mb,
+              const pkt_meta* m, dyn_key* k) {
   uint64_t a, b;
   if (ll.width == 1) {  // the usual keys, without the parts array
-    if (!load_field(ll.fields[0], mb, m, &a)) return false;
+    if (!load_field(rs, ll.fields[0], mb, m, &a)) return false;
     *k = {(a & ll.mask[0]) << 32, 0};
     return true;
   }
   if (ll.width == 2) {
-    if (!load_field(ll.fields[0], mb, m, &a) || !load_field(ll.fields[1], mb, m, &b)) return false;
+    if (!load_field(rs, ll.fields[0], mb, m, &a) || !load_field(rs, ll.fields[1], mb, m, &b))
+      return false;
     *k = {(a & ll.mask[0]) << 32 | (b & ll.mask[1]), 0};
     return true;
   }
   uint64_t parts[k_max_key_words] = {};
-  if (!load_fields(ll.fields, ll.width, mb, m, parts)) return false;
+  if (!load_fields(rs, ll.fields, ll.width, mb, m, parts)) return false;
   for (size_t i = 0; i < 4; ++i) parts[i] &= ll.mask[i];
   *k = dyn_key::of(parts);
   return true;
@@ -345,7 +404,7 @@ bool key_for(const compiled_ruleset& rs, uint32_t lookup, const dyn_table& table
       }
     }
   }
-  if (!live_key(rs.live_lookups[lookup], mb, m, k)) return false;
+  if (!live_key(rs, rs.live_lookups[lookup], mb, m, k)) return false;
   *home = table.home(*k);
   return true;
 }
@@ -487,7 +546,7 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
                                              uint64_t* v) {
   switch (cm.f) {
     case field::numgen: *v = rs.numgens[cm.gen]->next(); return true;
-    case field::jhash: return hash_of(rs.hashes[cm.gen], mb, m, v);
+    case field::jhash: return hash_of(rs, rs.hashes[cm.gen], mb, m, v);
     case field::ct_expiration: {
       if (m->ct == nullptr) return false;
       const int32_t left =
@@ -528,7 +587,7 @@ bool acct_value(const compiled_ruleset& rs, field f, const pkt_meta* m, uint64_t
     return in >= 0 && (cm.op == cmp_op::ne ? in == 0 : in == 1);
   }
   uint64_t v;
-  if (!load_field(cm.f, mb, m, &v) && !made_value(rs, cm, mb, m, now_ms, &v)) return false;
+  if (!load_field(rs, cm.f, mb, m, &v) && !made_value(rs, cm, mb, m, now_ms, &v)) return false;
   auto in = [&]() __attribute__((always_inline)) {
     return cm.set != k_none ? rs.sets[cm.set]->contains(v) : (v >= cm.lo && v <= cm.hi);
   };
@@ -821,6 +880,13 @@ void trace_start(worker_ctx& w, rte_mbuf* mb, pkt_meta* m) {
   r.in_port = m->in_port;
   r.src = m->src;
   r.dst = m->dst;
+  if (m->flags & PKT_F_IPV6) {
+    // Source then destination, from byte 8 of the fixed header.
+    r.v6 = true;
+    const auto* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
+    std::memcpy(r.src6, ip + 8, 16);
+    std::memcpy(r.dst6, ip + 24, 16);
+  }
   r.sport = m->sport;
   r.dport = m->dport;
   r.proto = m->l4.proto;
@@ -859,7 +925,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
         const rule_run& run = rs.runs[r.run];
         uint64_t v;
         uint32_t next =
-            load_field(run.f, mb, m, &v) ? run.next_candidate(v, c.first_rule + ri) : run.end;
+            load_field(rs, run.f, mb, m, &v) ? run.next_candidate(v, c.first_rule + ri) : run.end;
         if (next != c.first_rule + ri) {
           ri = next - c.first_rule - 1;  // the loop's ri++ lands on `next`
           continue;
@@ -892,8 +958,8 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             if (s.numgen != k_none) {
               key = rs.numgens[s.numgen]->next();
             } else if (s.hash != k_none) {
-              if (!hash_of(rs.hashes[s.hash], mb, m, &key)) goto next_rule;
-            } else if (!load_field(s.from, mb, m, &key)) {
+              if (!hash_of(rs, rs.hashes[s.hash], mb, m, &key)) goto next_rule;
+            } else if (!load_field(rs, s.from, mb, m, &key)) {
               goto next_rule;
             }
             value = key;
@@ -1038,7 +1104,7 @@ inline bool guards_pass(const compiled_ruleset& rs, const cchain::prefetch& p, r
     const cchain::prefetch& p = c.live_prefetch[j];
     if (!guards_pass(rs, p, mb, m, now_ms)) continue;
     const live_lookup& ll = rs.live_lookups[p.lookup];
-    if (!live_key(ll, mb, m, &lk->keys[j])) {
+    if (!live_key(rs, ll, mb, m, &lk->keys[j])) {
       lk->lacks |= static_cast<uint8_t>(1u << j);
       continue;
     }

@@ -47,7 +47,7 @@ bool matches_ipv4(const match& mt) {
 }
 
 bool matches_ipv6(const match& mt) {
-  if (is_ip6_header_field(mt.f)) return true;
+  if (is_ip6_header_field(mt.f) || is_ct_addr6_field(mt.f)) return true;
   return mt.f == field::meta_nfproto && mt.op == cmp_op::eq && mt.rhs.elems.size() == 1 &&
          mt.rhs.elems[0].lo == 10;
 }
@@ -193,7 +193,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
         fail(span_from(head), "meta nfproto is only useful in the inet family");
       // An ip table sees IPv4 only, an ip6 table IPv6 only: nft refuses the other header.
       if ((rs_.tables[ti].fam == family::ip6 && is_ip4_header_field(f)) ||
-          (rs_.tables[ti].fam == family::ip && is_ip6_header_field(f)))
+          (rs_.tables[ti].fam == family::ip && (is_ip6_header_field(f) || is_ct_addr6_field(f))))
         fail(span_from(head), rs_.tables[ti].fam == family::ip6
                                   ? "conflicting protocols specified: ip6 vs. ip"
                                   : "conflicting protocols specified: ip vs. ip6");
@@ -347,11 +347,17 @@ field parser::parse_field(const token& head) {
     f = field::tcp_option_maxseg;
   } else if (w == "ct" && (at_word("original") || at_word("reply"))) {
     // ct original|reply bytes|packets|avgpkt: one direction's accounting; ct original|reply
-    // [ip] saddr|daddr: one of its tuple's addresses.
+    // ip|ip6 saddr|daddr: one of its tuple's addresses (bare saddr|daddr is IPv4's; nft takes
+    // it where the table's family tells, ctgate as IPv4).
     const bool original = take().text == "original";
-    if (at_word("ip")) take();
+    const bool ip6 = at_word("ip6");
+    if (at_word("ip") || ip6) take();
     const token key = expect_name("bytes, packets, avgpkt, saddr or daddr");
-    if (key.text == "saddr")
+    if (key.text == "saddr" && ip6)
+      f = original ? field::ct_original_ip6_saddr : field::ct_reply_ip6_saddr;
+    else if (key.text == "daddr" && ip6)
+      f = original ? field::ct_original_ip6_daddr : field::ct_reply_ip6_daddr;
+    else if (key.text == "saddr")
       f = original ? field::ct_original_saddr : field::ct_reply_saddr;
     else if (key.text == "daddr")
       f = original ? field::ct_original_daddr : field::ct_reply_daddr;

@@ -48,7 +48,7 @@ rte_mbuf* frag6(test_gateway& t, const datagram6& d, size_t off, size_t len, boo
   const size_t hdr = 14 + 40 + d.unfrag.size();
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(hdr + 8 + len)));
   std::memcpy(p, d.frame.data(), 14 + 40);
-  std::memcpy(p + 54, d.unfrag.data(), d.unfrag.size());
+  if (!d.unfrag.empty()) std::memcpy(p + 54, d.unfrag.data(), d.unfrag.size());
   uint8_t* ip = p + 14;
   const uint16_t plen = rte_cpu_to_be_16(static_cast<uint16_t>(d.unfrag.size() + 8 + len));
   std::memcpy(ip + 4, &plen, 2);

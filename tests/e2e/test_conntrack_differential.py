@@ -1277,7 +1277,8 @@ class Ipv6FragmentsDifferentialTest(DifferentialBase):
 class Ipv6AddressRulesDifferentialTest(DifferentialBase):
     """ip6 saddr|daddr in rules against the kernel's nft: an address, a prefix with !=, a range
     in an anonymous set, a concatenation with a port, a verdict map with a prefix, < on
-    addresses; IPv6 packets both ways and IPv4 ones, which no ip6 match matches."""
+    addresses, and the connection's addresses (ct original|reply ip6 saddr|daddr); IPv6 packets
+    both ways and IPv4 ones, which no ip6 match matches."""
 
     IPV6 = True
     FORWARD_RULES = (
@@ -1288,13 +1289,15 @@ class Ipv6AddressRulesDifferentialTest(DifferentialBase):
         "    udp dport 5005 ip6 daddr vmap { 2001:db8:2::2 : drop, 2001:db8:1::/64 : accept }\n"
         "    udp dport 5006 ip6 saddr < 2001:db8:2:: drop\n"
         "    ip6 saddr != 2001:db8:1::/64 udp dport 5007 drop\n"
+        "    ct original ip6 saddr 2001:db8:1::2 udp dport 5008 drop\n"
+        "    ct reply ip6 daddr != 2001:db8:1::2 udp dport 5009 drop\n"
         "    accept")
     CTGATE_RULESET = ("table inet ctdiff {\n  chain fwd {\n    type filter hook forward "
                       "priority 0;\n    " + FORWARD_RULES + "\n  }\n}\n")
 
     def test_a1_ip6_addresses_decide_as_in_the_kernel(self):
         steps = []
-        for dport in range(5001, 5008):
+        for dport in range(5001, 5010):
             for side in "cs":
                 steps.append(udp(side, 30000 + len(steps), dport, v6=True,
                                  note="IPv6 from %s to port %d" % (side, dport)))

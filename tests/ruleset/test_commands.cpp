@@ -700,6 +700,36 @@ table ip a {
             std::string::npos);
 }
 
+// ct original|reply ip6 saddr|daddr, as nft 1.0.6 lists them here (anonymous sets sorted), and
+// refused in an ip table with nft's error.
+TEST(NftFields, CtIp6AddressesListAsNftDoes) {
+  ruleset rs;
+  apply(R"(table inet t {
+ chain c { type filter hook forward priority 0;
+ ct original ip6 saddr 2001:db8::1 accept
+ ct reply ip6 daddr { 2001:db8::/32, ::1 } counter
+ ct original ip6 saddr . tcp dport { 2001:db8::2 . 22 } accept
+ }
+}
+)",
+        &rs);
+  EXPECT_EQ(format(rs),
+            "table inet t {\n"
+            "\tchain c {\n"
+            "\t\ttype filter hook forward priority filter; policy accept;\n"
+            "\t\tct original ip6 saddr 2001:db8::1 accept\n"
+            "\t\tct reply ip6 daddr { ::1, 2001:db8::/32 } counter packets 0 bytes 0\n"
+            "\t\tct original ip6 saddr . tcp dport { 2001:db8::2 . 22 } accept\n"
+            "\t}\n"
+            "}\n");
+  ruleset other;
+  EXPECT_NE(apply("table ip x { chain c { type filter hook forward priority 0; ct original ip6 "
+                  "saddr ::1 accept; } }\n",
+                  &other)
+                .find("conflicting protocols specified: ip vs. ip6"),
+            std::string::npos);
+}
+
 // nft's errors for the other family's header, IPv6 NAT and synproxy, and flow labels past 20
 // bits.
 TEST(NftFields, Ip6TableRefusesIpv4Headers) {
