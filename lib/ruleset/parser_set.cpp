@@ -486,6 +486,13 @@ void parser::live_elements(set& st, const std::vector<elem_syntax>& elems, bool 
 std::string parser::typeof_expr() {
   const std::string a = expect_name("expression").text;
   if (a == "mark") return "meta mark";  // nft's shorthand for meta mark
+  if (a == "ct" && (at_word("original") || at_word("reply"))) {
+    // ct original|reply ip|ip6 saddr|daddr: four words.
+    std::string e = a + " " + take().text;
+    if (at_word("ip") || at_word("ip6")) e += " " + take().text;
+    if (at(tok::word) && !at_word("flags") && !at_word("elements")) e += " " + take().text;
+    return e;
+  }
   if (!at(tok::word) || at_word("flags") || at_word("elements")) return a;
   return a + " " + take().text;
 }

@@ -705,21 +705,29 @@ table ip a {
 TEST(NftFields, CtIp6AddressesListAsNftDoes) {
   ruleset rs;
   apply(R"(table inet t {
+ set peers { typeof ct original ip6 saddr; elements = { 2001:db8::1 } }
  chain c { type filter hook forward priority 0;
  ct original ip6 saddr 2001:db8::1 accept
  ct reply ip6 daddr { 2001:db8::/32, ::1 } counter
  ct original ip6 saddr . tcp dport { 2001:db8::2 . 22 } accept
+ ct original ip6 saddr @peers accept
  }
 }
 )",
         &rs);
   EXPECT_EQ(format(rs),
             "table inet t {\n"
+            "\tset peers {\n"
+            "\t\ttypeof ct original ip6 saddr\n"
+            "\t\telements = { 2001:db8::1 }\n"
+            "\t}\n"
+            "\n"
             "\tchain c {\n"
             "\t\ttype filter hook forward priority filter; policy accept;\n"
             "\t\tct original ip6 saddr 2001:db8::1 accept\n"
             "\t\tct reply ip6 daddr { ::1, 2001:db8::/32 } counter packets 0 bytes 0\n"
             "\t\tct original ip6 saddr . tcp dport { 2001:db8::2 . 22 } accept\n"
+            "\t\tct original ip6 saddr @peers accept\n"
             "\t}\n"
             "}\n");
   ruleset other;
