@@ -332,6 +332,13 @@ inline bool same_flow6(const ct_addr6& f, const ct_addr6& a) {
   return (a.src == f.src && a.dst == f.dst) || (a.src == f.dst && a.dst == f.src);
 }
 
+// Whether the flow at `pos` has addresses `a` (either direction); false in a table that holds
+// no IPv6 addresses.
+inline bool stored_flow6(const flow_table& table, uint32_t pos, const ct_addr6& a) {
+  const ct_addr6* f = table.addr6_at(pos);
+  return f != nullptr && same_flow6(*f, a);
+}
+
 // nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
 // ICMP tracker reads the quote), or INVALID when that flow is not tracked, or when the error
 // does not go to the quoted packet's source: Linux checks that the outer destination is the
@@ -1085,7 +1092,7 @@ result<void> ct_enable_nat(ct_runtime* rt) {
 
 ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
                                 const tcp_window* win, uint16_t status, const ct_ext_area& ext,
-                                uint32_t now_ms) {
+                                uint32_t now_ms, const ct_addr6* a6) {
   flow_table& table = *w.rt->table;
   if (!reserve_or_evict(w, make_key(t), false, now_ms)) return nullptr;
   void* obj = nullptr;
@@ -1103,20 +1110,24 @@ ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_sta
   e->store_track(ts);
   e->expires_ms.store(now_ms + w.rt->timeouts.ms[ts.tclass], std::memory_order_relaxed);
   e->ext = ext;
+  if (a6 != nullptr) *unconfirmed_addr6(e) = *a6;
   unconfirmed_add(w, e);
   w.counters.add(ct_counter::new_);
   return e;
 }
 
-ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
+ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms, const ct_addr6* a6) {
   const flow_key key = make_key(t);
   // This worker's unconfirmed entries first: a packet earlier in this burst opened it.
   for (uint16_t i = 0; i < w.n_unconfirmed; i++)
-    if (make_key(w.unconfirmed[i]->orig) == key) return w.unconfirmed[i];
+    if (make_key(w.unconfirmed[i]->orig) == key &&
+        (a6 == nullptr || same_flow6(*unconfirmed_addr6(w.unconfirmed[i]), *a6)))
+      return w.unconfirmed[i];
   const int32_t p = w.rt->table->lookup(key);
   if (p < 0) return nullptr;
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(p));
   if (!is_live(e->live.load(std::memory_order_acquire))) return nullptr;
+  if (a6 != nullptr && !stored_flow6(*w.rt->table, static_cast<uint32_t>(p), *a6)) return nullptr;
   if (ct_expired(*e, now_ms)) {
     // Timed out, not reaped yet: gone, as in Linux (and its key free again, when it is ours).
     reap_expired(w, e);
@@ -1125,13 +1136,14 @@ ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
   return e;
 }
 
-bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms) {
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms, const ct_addr6* a6) {
   int32_t p = w.rt->table->lookup(make_key(t));
   if (p < 0) return false;
   const auto pos = static_cast<uint32_t>(p);
   ct_entry* e = w.rt->table->at(pos);
   uint32_t live = e->live.load(std::memory_order_acquire);
   if (!is_live(live) || e->orig.proto != IPPROTO_TCP) return false;
+  if (a6 != nullptr && !stored_flow6(*w.rt->table, pos, *a6)) return false;
   if (ct_expired(*e, now_ms)) {
     reap_expired(w, e);  // gone already; make it so in the table too
     return true;

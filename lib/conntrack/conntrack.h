@@ -232,16 +232,19 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
 // carries through LOCAL_OUT: the packet that carries it passes the output hook (its nat
 // chains bind it), routing and postrouting, whose confirm publishes it. The usual bound
 // applies (early drop, then fail: nullptr, counted). `win` is the flow's TCP window record
-// (null: an empty one); `status` and `ext` its extension.
+// (null: an empty one); `status` and `ext` its extension; `a6` an IPv6 flow's addresses
+// (t.family k_family_ipv6, its digests from tuple6_of), null for IPv4.
 ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_state& ts,
                                 const tcp_window* win, uint16_t status, const ct_ext_area& ext,
-                                uint32_t now_ms);
+                                uint32_t now_ms, const ct_addr6* a6 = nullptr);
 
 // The entry that holds `t`'s key (its flow, in either direction): one of this worker's
 // unconfirmed entries, or a live one in the table; nullptr if none. An expired entry found is
 // reaped (or its owner asked to), never returned. (A translated flow found by its reply
-// tuple is not looked for.)
-ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
+// tuple is not looked for.) For an IPv6 tuple `a6` holds its addresses: a flow whose
+// addresses differ (a digest collision) is not it.
+ct_entry* ct_find_flow(ct_worker& w, const ct_tuple& t, uint32_t now_ms,
+                       const ct_addr6* a6 = nullptr);
 
 // nft `ct timeout set` (Linux's nft_ct_timeout_obj_eval): an unconfirmed entry of protocol
 // `l4proto` follows the policy `ref` (ct_timeout_ref) from now, and its timeout becomes the
@@ -275,8 +278,10 @@ std::string format_invalid_note(const ct_invalid_note& n);
 // retires the old entry here instead; otherwise the client's next ACK would
 // match the finished connection. Returns true if an entry was retired (or its
 // owner asked to). Costs a flow-table lookup: a caller facing floods rules
-// tuples out first (synproxy's finished filter, fed by ct_finish_listener).
-bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms);
+// tuples out first (synproxy's finished filter, fed by ct_finish_listener). `a6` as for
+// ct_find_flow.
+bool ct_retire_finished(ct_worker& w, const ct_tuple& t, uint32_t now_ms,
+                        const ct_addr6* a6 = nullptr);
 
 // NAT's last resort in a full port range (Linux's nf_nat_used_tuple_harder): the flow whose
 // reply key is `reply_key` is evicted for new TCP connection `e` (unconfirmed, SYN_SENT) when
@@ -338,6 +343,15 @@ inline ct_tuple tuple_of(const pkt_meta& m) {
   t.zone = m.zone;
   t.dport = is_icmp_like(m.l4.proto) ? static_cast<uint16_t>((m.l4.icmp_type << 8) | m.l4.icmp_code)
                                      : m.dport;
+  return t;
+}
+
+// The original-direction tuple of an IPv6 packet whose addresses are `a`: its addresses'
+// digests under the runtime's key stand for them (ct_entry.h), as conntrack's own.
+inline ct_tuple tuple6_of(const ct_runtime& rt, const pkt_meta& m, const ct_addr6& a) {
+  ct_tuple t = tuple_of(m);
+  t.family = k_family_ipv6;
+  addr6_digests(rt.addr6_key, a.src, a.dst, &t.src, &t.dst);
   return t;
 }
 

@@ -53,9 +53,19 @@ void send_generated(worker_ctx& w) {
   // Resets and ICMP errors built by reject, synproxy's cookies and window updates: routed and
   // sent directly, like Linux's nf_send_reset (they are answers, not new flows).
   if (w.n_local_out > 0) {
-    uint16_t k = stage_route_output(w, w.local_out, w.n_local_out);
+    // IPv6's (synproxy's) after IPv4's, each family by its own stages.
+    rte_mbuf* v6[k_max_burst];
+    uint16_t n4 = 0, n6 = 0;
+    for (uint16_t i = 0; i < w.n_local_out; i++) {
+      rte_mbuf* mb = w.local_out[i];
+      if (meta_of(mb)->flags & PKT_F_IPV6)
+        v6[n6++] = mb;
+      else
+        w.local_out[n4++] = mb;
+    }
     w.n_local_out = 0;
-    stage_tx(w, w.local_out, k);
+    stage_tx(w, w.local_out, stage_route_output(w, w.local_out, n4));
+    if (n6 != 0) stage_tx6(w, v6, stage_route_output6(w, v6, n6));
   }
 }
 

@@ -182,13 +182,13 @@ inline bool local_out_has_room(worker_ctx& w) {
 }
 
 // Queues an answer the gateway built (a reject, synproxy's cookie SYN-ACK and window update)
-// for routing and TX at the end of the burst, past the hooks. The queue holds one burst; when
-// it is full this counts local_out_full and returns false, and the caller still owns the
-// packet.
+// for routing and TX at the end of the burst, past the hooks; IPv6 ones (PKT_F_IPV6 kept) by
+// IPv6's stages. The queue holds one burst; when it is full this counts local_out_full and
+// returns false, and the caller still owns the packet.
 inline bool queue_local_out(worker_ctx& w, rte_mbuf* mb) {
   if (!local_out_has_room(w)) return false;
   pkt_meta* m = meta_of(mb);
-  m->flags = PKT_F_LOCAL_OUT;
+  m->flags = static_cast<uint8_t>(PKT_F_LOCAL_OUT | (m->flags & PKT_F_IPV6));
   // The packet it was made from is gone (Linux consumes it): so is that packet's unconfirmed
   // entry, if it had one (a SYN synproxy answers without notrack in front of it).
   ct::ct_release(w.ct, m);

@@ -213,9 +213,6 @@ rule parser::parse_rule(size_t ti, size_t ci) {
         icmp4_reject = icmp4_reject || st.reject_icmp4;
         icmp6_reject = icmp6_reject || st.reject_icmp6;
       }
-      // Synproxy answers IPv4 SYNs only (docs/design/ipv6.md): an ip6 table's would do nothing.
-      if (st.kind == stmt_kind::synproxy && rs_.tables[ti].fam == family::ip6)
-        unsupported(t, "synproxy for IPv6");
       if (first_stmt.empty()) first_stmt = t.text;
       verdict = is_verdict(st.kind);
       rl.stmts.push_back(std::move(st));

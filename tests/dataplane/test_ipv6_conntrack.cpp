@@ -3,6 +3,8 @@
 // discovery untracked, per-family hook registration, and conntrack -L as conntrack-tools
 // prints IPv6 (checked against this machine's kernel, docs/design/ipv6.md).
 #include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
 
 #include <cstring>
 #include <set>
@@ -12,6 +14,8 @@
 #include "conntrack/ct_format.h"
 #include "control/ruleset_runtime.h"
 #include "dataplane/ipv6_env.h"
+#include "packet/cksum.h"
+#include "synproxy/synproxy.h"
 
 namespace ctgate::test {
 namespace {
@@ -426,6 +430,213 @@ TEST(Ipv6Rules, TraceListsIpv6Addresses) {
                        "ip6 nexthdr udp udp sport 4000 udp dport 53"),
             std::string::npos)
       << lines;
+}
+
+// ---------------------------------------------------------------- synproxy over IPv6
+
+// The synproxy ruleset nft users write, in an inet table: it now answers IPv6 SYNs too.
+constexpr const char* k_synproxy6 = R"(table inet raw {
+  chain pre { type filter hook prerouting priority raw; tcp dport 80 tcp flags syn notrack; }
+}
+table inet filter {
+  chain fwd {
+    type filter hook forward priority filter;
+    tcp dport 80 ct state invalid,untracked synproxy mss 1460
+    ct state invalid drop
+  }
+}
+)";
+
+// One TCP segment the gateway sent: where, its addresses, numbers and whether its checksum
+// (over IPv6's pseudo-header) holds.
+struct seg6 {
+  uint16_t port = 0;
+  ipv6_addr src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  uint16_t window = 0;
+  bool checksum_ok = false;
+};
+
+std::vector<seg6> take_segments6(ct6_gateway& t) {
+  std::vector<seg6> out;
+  for (auto& [port, mb] : t.sent) {
+    const auto* ip = rte_pktmbuf_mtod_offset(mb, const rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+    EXPECT_EQ(ip->proto, IPPROTO_TCP);
+    const auto* th = reinterpret_cast<const rte_tcp_hdr*>(ip + 1);
+    seg6 x;
+    x.port = port;
+    std::memcpy(x.src.b, ip->src_addr, 16);
+    std::memcpy(x.dst.b, ip->dst_addr, 16);
+    x.sport = rte_be_to_cpu_16(th->src_port);
+    x.dport = rte_be_to_cpu_16(th->dst_port);
+    x.seq = rte_be_to_cpu_32(th->sent_seq);
+    x.ack = rte_be_to_cpu_32(th->recv_ack);
+    x.flags = th->tcp_flags;
+    x.window = rte_be_to_cpu_16(th->rx_win);
+    const uint16_t len = rte_be_to_cpu_16(ip->payload_len);
+    x.checksum_ok = len == mb->pkt_len - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr) &&
+                    ipv6_l4_cksum_ok(reinterpret_cast<const uint8_t*>(ip),
+                                     reinterpret_cast<const uint8_t*>(th), len, IPPROTO_TCP);
+    out.push_back(x);
+  }
+  t.clear_sent();
+  return out;
+}
+
+// The whole proxied handshake over IPv6, as over IPv4: the SYN answered with a cookie and
+// nothing allocated; the cookie ACK opens the entry (with its full addresses) and sends our
+// SYN to the server; the server's SYN-ACK becomes the ACK that completes its handshake and a
+// window update to the client; data is translated both ways for the connection's life.
+TEST(Ipv6Synproxy, HandshakeAndTranslationThroughAnInetTable) {
+  ct6_gateway t;
+  t.load(k_synproxy6);
+  const ipv6_addr client = a6(k_client), server = a6(k_server);
+  constexpr uint8_t S = TCPF_SYN, A = TCPF_ACK;
+  t.send6(0, tcp6(k_client, 40000, k_server, 80, S, 7000, 0));
+  std::vector<seg6> out = take_segments6(t);
+  ASSERT_EQ(out.size(), 1u);  // the cookie, back to the client, from the server's address
+  EXPECT_EQ(out[0].port, 0);
+  EXPECT_EQ(out[0].flags, S | A);
+  EXPECT_TRUE(out[0].src == server);
+  EXPECT_TRUE(out[0].dst == client);
+  EXPECT_EQ(out[0].sport, 80);
+  EXPECT_EQ(out[0].ack, 7001u);
+  EXPECT_EQ(out[0].window, 0);
+  EXPECT_TRUE(out[0].checksum_ok);
+  const uint32_t cookie = out[0].seq;
+  EXPECT_EQ(t.gw->ct.table->count(), 0);  // nothing allocated for the SYN
+
+  // A forged ACK: dropped, nothing allocated.
+  t.send6(0, tcp6(k_client, 40000, k_server, 80, A, 7001, cookie + 2));
+  EXPECT_TRUE(take_segments6(t).empty());
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_invalid), 1u);
+  // The cookie from another client address (the same digest key, another pair): refused.
+  t.send6(0, tcp6("2001:db8:1::3", 40000, k_server, 80, A, 7001, cookie + 1));
+  EXPECT_TRUE(take_segments6(t).empty());
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_invalid), 2u);
+
+  t.send6(0, tcp6(k_client, 40000, k_server, 80, A, 7001, cookie + 1));
+  out = take_segments6(t);
+  ASSERT_EQ(out.size(), 1u);  // our SYN to the server, with the client's ISN
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].flags, S);
+  EXPECT_TRUE(out[0].src == client);
+  EXPECT_TRUE(out[0].dst == server);
+  EXPECT_EQ(out[0].seq, 7000u);
+  EXPECT_TRUE(out[0].checksum_ok);
+  std::vector<std::string> l = t.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 120 SYN_SENT src=2001:db8:1::2 dst=2001:db8:2::2 sport=40000 dport=80 "
+            "[UNREPLIED] src=2001:db8:2::2 dst=2001:db8:1::2 sport=80 dport=40000 mark=0 use=1");
+
+  t.send6(1, tcp6(k_server, 80, k_client, 40000, S | A, 90000, 7001));
+  out = take_segments6(t);
+  ASSERT_EQ(out.size(), 2u);
+  const seg6& to_server = out[0].port == 1 ? out[0] : out[1];
+  const seg6& to_client = out[0].port == 1 ? out[1] : out[0];
+  EXPECT_EQ(to_server.flags, A);  // completes the server's handshake
+  EXPECT_TRUE(to_server.src == client);
+  EXPECT_TRUE(to_server.dst == server);
+  EXPECT_EQ(to_server.seq, 7001u);
+  EXPECT_EQ(to_server.ack, 90001u);
+  EXPECT_TRUE(to_server.checksum_ok);
+  EXPECT_EQ(to_client.port, 0);  // the window update, in the client's sequence space
+  EXPECT_EQ(to_client.flags, A);
+  EXPECT_TRUE(to_client.src == server);
+  EXPECT_TRUE(to_client.dst == client);
+  EXPECT_EQ(to_client.seq, cookie + 1);
+  EXPECT_EQ(to_client.ack, 7001u);
+  EXPECT_GT(to_client.window, 0);
+  EXPECT_TRUE(to_client.checksum_ok);
+
+  // Data both ways: the server's sequence numbers translated to the cookie's and back.
+  pkt_spec6 up = tcp6(k_client, 40000, k_server, 80, A, 7001, cookie + 1);
+  up.payload_len = 100;
+  t.send6(0, up);
+  out = take_segments6(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].ack, 90001u);
+  EXPECT_TRUE(out[0].checksum_ok);
+  pkt_spec6 down = tcp6(k_server, 80, k_client, 40000, A, 90001, 7101);
+  down.payload_len = 50;
+  t.send6(1, down);
+  out = take_segments6(t);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 0);
+  EXPECT_EQ(out[0].seq, cookie + 1);
+  EXPECT_TRUE(out[0].checksum_ok);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::handshakes_completed), 1u);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
+  EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
+  l = t.lines("family=ipv6");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_NE(l[0].find("ESTABLISHED src=2001:db8:1::2 dst=2001:db8:2::2 sport=40000 dport=80"),
+            std::string::npos)
+      << l[0];
+}
+
+// An ip6 table takes the statement now; IPv4 SYNs do not reach it (its chains see IPv6 only),
+// and the hook listing shows synproxy's callback for both families.
+TEST(Ipv6Synproxy, AnIp6TableProxiesIpv6Only) {
+  ct6_gateway t;
+  t.load(R"(table ip6 raw {
+  chain pre { type filter hook prerouting priority raw; tcp dport 80 tcp flags syn notrack; }
+}
+table ip6 filter {
+  chain fwd {
+    type filter hook forward priority filter;
+    tcp dport 80 ct state invalid,untracked synproxy mss 1460
+  }
+}
+)");
+  EXPECT_EQ(t.pass6(0, tcp6(k_client, 40000, k_server, 80, TCPF_SYN, 1, 0)), 1u);
+  EXPECT_EQ(t.sent[0].first, 0);  // the cookie
+  t.clear_sent();
+  t.send(0, tcp("10.0.1.2", 40000, "10.0.2.2", 80, TCPF_SYN));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);  // IPv4: forwarded
+  t.clear_sent();
+  int found = 0;
+  for (const hook_registry::listing_entry& h : t.gw->hooks->list()) {
+    if (h.name != "synproxy") continue;
+    found++;
+    EXPECT_EQ(h.hp, hook_point::postrouting);
+    EXPECT_EQ(h.families, HOOK_FAM_IPV4 | HOOK_FAM_IPV6);
+  }
+  EXPECT_EQ(found, 1);
+}
+
+// The automatic defence protects IPv6 ports as well: with cookie mode on, a SYN to a
+// protected port is answered with a cookie and allocates nothing, and the cookie ACK opens
+// the connection to the server in its place.
+TEST(Ipv6Synproxy, AutomaticDefenceAnswersIpv6Syns) {
+  gateway_config c = ct6_gateway::config(false);
+  c.synproxy.enable = true;
+  c.synproxy.ports = {80};
+  v6_gateway t(c);
+  t.gw->synproxy->auto_mode.on.store(true);
+  t.send6(0, tcp6(k_client, 40000, k_server, 80, TCPF_SYN, 7000, 0));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 0);
+  const auto* th = rte_pktmbuf_mtod_offset(t.sent[0].second, const rte_tcp_hdr*,
+                                           sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr));
+  EXPECT_EQ(th->tcp_flags, TCPF_SYN | TCPF_ACK);
+  const uint32_t cookie = rte_be_to_cpu_32(th->sent_seq);
+  t.clear_sent();
+  EXPECT_EQ(t.gw->ct.table->count(), 0);
+  t.send6(0, tcp6(k_client, 40000, k_server, 80, TCPF_ACK, 7001, cookie + 1));
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].first, 1);  // the SYN, to the server
+  th = rte_pktmbuf_mtod_offset(t.sent[0].second, const rte_tcp_hdr*,
+                               sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr));
+  EXPECT_EQ(th->tcp_flags, TCPF_SYN);
+  t.clear_sent();
+  EXPECT_EQ(t.gw->ct.table->count(), 1);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
 }
 
 }  // namespace

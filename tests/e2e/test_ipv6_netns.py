@@ -105,6 +105,7 @@ class _Ipv6NetnsBase(unittest.TestCase):
     in the cleanup. No tests of its own."""
 
     WAN_MTU = None  # ctgate's wan `mtu:`; None: the default (1500)
+    CONNTRACK = {"enable_hooks": True, "max": 65536}  # the config's `conntrack:`
 
     def setUp(self):
         self.tmp = ct.TempDir("e2e6")
@@ -187,7 +188,7 @@ class _Ipv6NetnsBase(unittest.TestCase):
                     "address": GW_L + "/24", "address6": GW6_L + "/64", "mac": MAC_L},
                    wan],
             routes=[{"prefix": ROUTED_PREFIX6, "via": SERVER6}],
-            conntrack={"enable_hooks": True, "max": 65536},
+            conntrack=dict(self.CONNTRACK),
             # IPv6's fib takes 64 MiB more (route6_table.h).
             memory_mb=384,
             no_huge=not os.environ.get("CTGATE_TEST_HUGE"))

@@ -118,7 +118,7 @@ class SynFloodTest(nf.NetnsForwardTest):
 
     def _server(self):
         srv = subprocess.Popen(["ip", "netns", "exec", nf.NS_S, "/usr/bin/python3", "-c",
-                                sp.SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                sp.server_script()], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.procs.append(srv)
         self.assertEqual(srv.stdout.readline().strip(), b"ready")
 

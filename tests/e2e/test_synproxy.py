@@ -7,7 +7,9 @@ invalid,untracked synproxy ...` in forward, `ct state invalid drop`. Through
 it: a 10 MB transfer with a checksum, 1,000 short connections, a half-close
 and a reset. Then the same through synproxy in front of a dnat'ed service (the
 client calls the gateway's address; an output nat chain forwards to the server). The server's kernel must see exactly one normal handshake per
-connection (TcpPassiveOpens), and ctgate's counters account for every cookie.
+connection (TcpPassiveOpens), and ctgate's counters account for every cookie. Over IPv6
+(Synproxy6Test, the dual-stack topology of test_ipv6_netns.py): the same client and server
+through the statement in inet tables, 300 short connections.
 
 Run (root):  python3 tests/e2e/test_synproxy.py [-v]
 """
@@ -23,6 +25,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_netns_forward as nf  # noqa: E402
+import test_ipv6_netns as n6  # noqa: E402
 
 PORT = 5001
 SHORT = 1000
@@ -69,6 +72,23 @@ table ip filter {
 }
 """ % {"gw": nf.GW_L, "dp": DNAT_PORT, "srv": nf.SERVER, "port": PORT}
 
+# The same over IPv6, in inet tables: IPv4 passes through untouched.
+RULESET6 = """flush ruleset
+table inet raw {
+	chain prerouting {
+		type filter hook prerouting priority raw;
+		tcp dport %d tcp flags syn notrack
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter;
+		meta nfproto ipv6 tcp dport %d ct state invalid,untracked synproxy mss 1440 wscale 7 timestamp sack-perm
+		ct state invalid counter drop
+	}
+}
+""" % (PORT, PORT)
+
 # A server that handles every accepted connection by one small protocol:
 #   "BULK"  -> read to EOF, reply with the sha256 of what it read
 #   "ECHO"  -> echo one line and close
@@ -76,9 +96,9 @@ table ip filter {
 #   "RST"   -> read a line and close with SO_LINGER 0 (a reset)
 SERVER = r"""
 import hashlib, socket, struct, sys, threading
-s = socket.socket()
+s = socket.socket(socket.%(af)s)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", %d))
+s.bind(("%(bind)s", %(port)d))
 s.listen(512)
 s.settimeout(120)
 print("ready", flush=True)
@@ -112,7 +132,12 @@ while True:
     except socket.timeout:
         break
     threading.Thread(target=handle, args=(c,), daemon=True).start()
-""" % PORT
+"""
+
+
+def server_script(v6=False):
+    return SERVER % {"af": "AF_INET6" if v6 else "AF_INET", "bind": "::" if v6 else "0.0.0.0",
+                     "port": PORT}
 
 CLIENT = r"""
 import hashlib, json, os, socket, sys, time
@@ -179,6 +204,17 @@ def passive_opens(ns):
     return int(lines[1][lines[0].index("PassiveOpens")])
 
 
+def check_client_run(test, cli, short, stats):
+    """The client's results: every transfer, short connection, half-close and reset."""
+    test.assertEqual(cli.returncode, 0, cli.stderr.decode(errors="replace")[-2000:])
+    res = json.loads(cli.stdout.decode().strip().splitlines()[-1])
+    test.assertTrue(res["bulk_ok"], "10 MB transfer checksum")
+    test.assertEqual(res["short_ok"], short,
+                     "%s\n%s" % (cli.stderr.decode(errors="replace")[-2000:], stats))
+    test.assertTrue(res["half_ok"], "half-close")
+    test.assertTrue(res["rst_ok"], "reset")
+
+
 @unittest.skipIf(nf.skip_reason() is not None, nf.skip_reason() or "")
 class SynproxyTest(nf.NetnsForwardTest):
     test_ping_tcp_and_conntrack = None  # inherited topology only
@@ -208,21 +244,16 @@ class SynproxyTest(nf.NetnsForwardTest):
         self._ping(nf.SERVER)  # neighbours resolved both ways
         opens_before = passive_opens(nf.NS_S)
 
-        srv = subprocess.Popen(["ip", "netns", "exec", nf.NS_S, "/usr/bin/python3", "-c", SERVER],
+        srv = subprocess.Popen(["ip", "netns", "exec", nf.NS_S, "/usr/bin/python3", "-c",
+                                server_script()],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.procs.append(srv)
         self.assertEqual(srv.stdout.readline().strip(), b"ready")
         client = CLIENT % {"addr": addr, "port": port, "short": short}
         cli = subprocess.run(["ip", "netns", "exec", nf.NS_C, "/usr/bin/python3", "-c", client],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
-        self.assertEqual(cli.returncode, 0, cli.stderr.decode(errors="replace")[-2000:])
-        res = json.loads(cli.stdout.decode().strip().splitlines()[-1])
         stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats"))["/ctgate/synproxy/stats"]
-        self.assertTrue(res["bulk_ok"], "10 MB transfer checksum")
-        self.assertEqual(res["short_ok"], short,
-                         "%s\n%s" % (cli.stderr.decode(errors="replace")[-2000:], stats))
-        self.assertTrue(res["half_ok"], "half-close")
-        self.assertTrue(res["rst_ok"], "reset")
+        check_client_run(self, cli, short, stats)
 
         conns = 1 + short + 2
         # Every connection went through the cookie path (a lost ACK is
@@ -242,6 +273,7 @@ class SynproxyTest(nf.NetnsForwardTest):
                              for k in ("invalid_tcp_seq_over", "invalid_tcp_ack_over",
                                        "invalid_tcp_rst"))
         self.assertEqual(window_invalid, 0, ct_stats)
+        return stats
 
     def test_real_tcp_through_synproxy(self):
         self._run(RULESET, nf.SERVER, PORT, SHORT)
@@ -254,6 +286,49 @@ class SynproxyTest(nf.NetnsForwardTest):
         self.assertIn("dst=%s sport=" % nf.GW_L, listing)
         self.assertIn("dport=%d src=%s dst=%s sport=%d" % (DNAT_PORT, nf.SERVER, nf.CLIENT, PORT),
                       listing)
+
+
+@unittest.skipIf(n6.skip_reason() is not None, n6.skip_reason() or "")
+class Synproxy6Test(n6._Ipv6NetnsBase):
+    """Kernel TCP over IPv6 through the synproxy statement in an inet table: the same
+    client and server as over IPv4, with the server's kernel seeing one ordinary handshake
+    per connection."""
+
+    CONNTRACK = dict(n6._Ipv6NetnsBase.CONNTRACK, tcp_loose=False)
+    SHORT6 = 300
+
+    def ctl(self, *args):
+        p = n6.ct.run_ctl(self.prefix, *args, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        return p.stdout.decode(errors="replace")
+
+    def test_real_tcp6_through_synproxy(self):
+        self._start_ctgate()
+        path = self.tmp.file("synproxy6.nft")
+        with open(path, "w") as f:
+            f.write(RULESET6)
+        self.ctl("ruleset", "load", path)
+        n, out, _ = self._ping(n6.SERVER6)  # neighbours resolved both ways
+        self.assertGreaterEqual(n, 2, out)
+        opens_before = passive_opens(n6.NS_S)
+        srv = subprocess.Popen(["ip", "netns", "exec", n6.NS_S, "/usr/bin/python3", "-c",
+                                server_script(v6=True)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(srv)
+        self.assertEqual(srv.stdout.readline().strip(), b"ready")
+        client = CLIENT % {"addr": n6.SERVER6, "port": PORT, "short": self.SHORT6}
+        cli = subprocess.run(["ip", "netns", "exec", n6.NS_C, "/usr/bin/python3", "-c", client],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
+        stats = json.loads(self.ctl("raw", "/ctgate/synproxy/stats"))["/ctgate/synproxy/stats"]
+        check_client_run(self, cli, self.SHORT6, stats)
+        conns = 1 + self.SHORT6 + 2
+        self.assertGreaterEqual(stats["cookies_valid"], conns, stats)
+        self.assertEqual(stats["handshakes_completed"], conns, stats)
+        self.assertEqual(stats["cookies_invalid"], 0, stats)
+        self.assertEqual(passive_opens(n6.NS_S) - opens_before, conns)
+        listing = self.ctl("conntrack", "-L", "-f", "ipv6", "-p", "tcp", "--dport", str(PORT))
+        self.assertIn("src=%s dst=%s" % (n6.CLIENT6, n6.SERVER6), listing)
+
 
 if __name__ == "__main__":
     unittest.main()

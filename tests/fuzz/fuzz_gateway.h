@@ -2,7 +2,7 @@
 // 10.0.2.1/24 with MTU 1280 so fragmentation and "frag needed" are
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
-// sets, marks, a limit, reject, synproxy on tcp/8080, and NAT (dnat of tcp/8081, masquerade
+// sets, marks, a limit, reject, synproxy on tcp/8080 (both families), and NAT (dnat of tcp/8081, masquerade
 // and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are reached). Built
 // once per process.
 #pragma once
@@ -50,6 +50,17 @@ table ip filter {
   chain in {
     type filter hook input priority filter; policy accept;
     icmp type echo-request accept
+  }
+}
+table ip6 sp6 {
+  chain pre {
+    type filter hook prerouting priority raw;
+    tcp dport 8080 tcp flags syn notrack
+  }
+  chain fwd {
+    type filter hook forward priority filter;
+    tcp dport 8080 ct state invalid,untracked synproxy mss 1440 wscale 7 timestamp sack-perm
+    ct state invalid counter drop
   }
 }
 table ip nat {

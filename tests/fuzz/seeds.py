@@ -138,6 +138,15 @@ def pipeline_seeds():
         c6(IPv6ExtHdrFragment(offset=100, m=1, id=5, nh=17) / Raw(b"t" * 64)) +
         c6(UDP(sport=2, dport=53), hlim=1) +
         c6(UDP(sport=3, dport=53) / Raw(b"b" * 1300)))
+    # IPv6 synproxy: a SYN to 8080 with options, an ACK with a guessed cookie, a server SYN-ACK.
+    seeds.append(
+        c6(TCP(sport=41000, dport=8080, flags="S", seq=77,
+               options=[("MSS", 1440), ("SAckOK", b""), ("Timestamp", (5, 0)),
+                        ("WScale", 7)])) +
+        c6(TCP(sport=41000, dport=8080, flags="A", seq=78, ack=12345)) +
+        rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:02") /
+            IPv6(src="2001:db8:2::2", dst="2001:db8:1::2") /
+            TCP(sport=8080, dport=41000, flags="SA", seq=900, ack=78)))
     seeds.append(
         rec(0, eth(IPv6(src="2001:db8:1::2", dst="2001:db8:2::77") / UDP(sport=6, dport=53))) +
         rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:77") /

@@ -738,7 +738,7 @@ TEST(NftFields, CtIp6AddressesListAsNftDoes) {
             std::string::npos);
 }
 
-// nft's errors for the other family's header, IPv6 NAT and synproxy, and flow labels past 20
+// nft's errors for the other family's header, IPv6 NAT, and flow labels past 20
 // bits.
 TEST(NftFields, Ip6TableRefusesIpv4Headers) {
   ruleset rs;
