@@ -283,6 +283,7 @@ int run(const ctgate::gateway_config& cfg) {
     if (now - last_port_watch >= 1000) {
       for (const auto& line : ctgate::ports_watch(*gw)) LOG(WARNING) << line;
       ctgate::sweep_live_sets(*gw, now);
+      ctgate::neighbours_gc(*gw, now);
       last_port_watch = now;
     }
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {

@@ -553,7 +553,8 @@ void parse_icmp(const field& f, icmp_config* ic) {
 }
 
 void parse_arp(const field& f, arp_config* a) {
-  map_view m(f, {"retrans_time_ms", "mcast_solicit", "unres_qlen_bytes", "base_reachable_time_ms"});
+  map_view m(f, {"retrans_time_ms", "mcast_solicit", "unres_qlen_bytes", "base_reachable_time_ms",
+                 "gc_stale_time_ms", "gc_thresh1"});
   if (const field* v = m.find("retrans_time_ms"))
     a->retrans_time_ms = get_int<uint32_t>(*v, 10, 3600000);
   if (const field* v = m.find("mcast_solicit")) a->mcast_solicit = get_int<uint32_t>(*v, 1, 100);
@@ -561,6 +562,9 @@ void parse_arp(const field& f, arp_config* a) {
     a->unres_qlen_bytes = get_int<uint32_t>(*v, 0, 1u << 30);
   if (const field* v = m.find("base_reachable_time_ms"))
     a->base_reachable_time_ms = get_int<uint32_t>(*v, 1000, 86400000);
+  if (const field* v = m.find("gc_stale_time_ms"))
+    a->gc_stale_time_ms = get_int<uint32_t>(*v, 1000, 86400000);
+  if (const field* v = m.find("gc_thresh1")) a->gc_thresh1 = get_int<uint32_t>(*v, 0, 4096);
 }
 
 void parse_ipfrag(const field& f, ipfrag_config* fr, bool v6) {

@@ -151,6 +151,8 @@ struct arp_config {
   uint32_t mcast_solicit = 3;               // requests before giving up (host unreachable)
   uint32_t unres_qlen_bytes = 212992;       // packets held per unresolved neighbour
   uint32_t base_reachable_time_ms = 30000;  // REACHABLE for this long, then STALE (probed)
+  uint32_t gc_stale_time_ms = 60000;        // unconfirmed this long: the collector may remove it
+  uint32_t gc_thresh1 = 128;                // no garbage collection below this many entries
 };
 
 // IPv4 reassembly in front of conntrack (Linux's net.ipv4.ipfrag_* sysctls).

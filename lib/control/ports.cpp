@@ -260,4 +260,15 @@ std::vector<std::string> ports_watch(gateway& gw) {
   return lines;
 }
 
+uint32_t neighbours_gc(gateway& gw, uint32_t now_ms) {
+  const arp_config& a = gw.cfg.arp;
+  // Given up on: the workers stopped asking after mcast_solicit requests, one retrans_time_ms
+  // apart; a neighbour a packet still waits for is asked again every retrans_time_ms.
+  neigh_gc_params p;
+  p.thresh1 = a.gc_thresh1;
+  p.failed_after_ms = a.mcast_solicit * a.retrans_time_ms;
+  p.stale_ms = a.gc_stale_time_ms;
+  return gw.neighbors->gc(now_ms, p, gw.qs) + gw.neighbors6->gc(now_ms, p, gw.qs);
+}
+
 }  // namespace ctgate

@@ -28,6 +28,11 @@ void ports_stop(gateway& gw);
 // worker; returns one log line per change (empty if nothing changed).
 std::vector<std::string> ports_watch(gateway& gw);
 
+// Control thread, about once a second: the neighbour caches' garbage collection (Linux's
+// neigh_periodic_work, with `arp:`'s gc_thresh1 and gc_stale_time_ms), both families.
+// Waits for a workers' grace period when it removes anything. Returns how many it removed.
+uint32_t neighbours_gc(gateway& gw, uint32_t now_ms);
+
 // The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").
 std::string devargs_name(const std::string& devargs);
 bool devargs_is_vdev(const std::string& devargs);

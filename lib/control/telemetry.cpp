@@ -285,6 +285,8 @@ int cmd_neigh(const char*, const char*, rte_tel_data* d) {
       &text);
   if (!write_reply_file(d, text)) return 0;
   rte_tel_data_add_dict_u64(d, "count", count);
+  rte_tel_data_add_dict_u64(d, "gc_removed",
+                            g_gw->neighbors->gc_removed() + g_gw->neighbors6->gc_removed());
   return 0;
 }
 

@@ -3,6 +3,10 @@
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_jhash.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <vector>
 
 namespace ctgate {
 
@@ -24,6 +28,7 @@ mac_addr u64_to_mac(uint64_t w) {
 template <typename Key>
 neighbor_table_t<Key>::~neighbor_table_t() {
   if (hash_ != nullptr) rte_hash_free(hash_);
+  if (free_ != nullptr) rte_ring_free(free_);
   delete[] slots_;
 }
 
@@ -44,6 +49,12 @@ result<std::unique_ptr<neighbor_table_t<Key>>> neighbor_table_t<Key>::create(
     return error{.message =
                      "neighbor table: rte_hash_create: " + std::string(rte_strerror(rte_errno))};
   }
+  // Multi-producer, multi-consumer: workers take slots, the collector returns them.
+  t->free_ = rte_ring_create((name + "_free").c_str(), k_capacity, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+  if (t->free_ == nullptr) {
+    return error{.message =
+                     "neighbor table: rte_ring_create: " + std::string(rte_strerror(rte_errno))};
+  }
   t->slots_ = new slot[k_capacity];
   return t;
 }
@@ -61,21 +72,45 @@ bool neighbor_table_t<Key>::lookup(const Key& ip, mac_addr* mac, uint32_t* confi
   return true;
 }
 
+// A free slot: one never used (handed out in order), else one the collector freed. -1 when
+// the table is full.
+template <typename Key>
+int32_t neighbor_table_t<Key>::take_slot() {
+  uint32_t n = count_.load(std::memory_order_relaxed);
+  while (n < k_capacity)
+    if (count_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel))
+      return static_cast<int32_t>(n);
+  void* obj = nullptr;
+  if (rte_ring_dequeue(free_, &obj) != 0) return -1;
+  return static_cast<int32_t>(reinterpret_cast<uintptr_t>(obj));
+}
+
+// Gives back a slot that holds no entry (reset, and no reader can still reach it).
+template <typename Key>
+void neighbor_table_t<Key>::release_slot(uint32_t idx) {
+  // The ring holds every slot: it cannot be full.
+  rte_ring_enqueue(free_, reinterpret_cast<void*>(static_cast<uintptr_t>(idx)));
+}
+
 template <typename Key>
 int32_t neighbor_table_t<Key>::find_or_add(const Key& ip) {
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &ip, &data) >= 0)
     return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
-  // Slot indices are handed out in order; the slot is initialised before
-  // the key is published, so a reader that finds the key sees its ip.
-  uint32_t idx = count_.fetch_add(1, std::memory_order_acq_rel);
-  if (idx >= k_capacity) {
-    count_.fetch_sub(1, std::memory_order_acq_rel);
+  // The slot is initialised before the key is published, so a reader that finds the key
+  // sees its ip. A freed slot comes back reset (gc).
+  const int32_t taken = take_slot();
+  if (taken < 0) return -1;
+  const auto idx = static_cast<uint32_t>(taken);
+  slots_[idx].ip = ip;
+  slots_[idx].used.store(true, std::memory_order_release);
+  in_use_.fetch_add(1, std::memory_order_relaxed);
+  if (rte_hash_add_key_data(hash_, &ip, reinterpret_cast<void*>(static_cast<uintptr_t>(idx))) < 0) {
+    slots_[idx].used.store(false, std::memory_order_relaxed);
+    in_use_.fetch_sub(1, std::memory_order_relaxed);
+    release_slot(idx);  // never published: nobody can have seen it
     return -1;
   }
-  slots_[idx].ip = ip;
-  if (rte_hash_add_key_data(hash_, &ip, reinterpret_cast<void*>(static_cast<uintptr_t>(idx))) < 0)
-    return -1;
   // Two threads adding the same ip concurrently: the later add overwrote
   // the data; both slots hold the same ip and the table points at one. The
   // other slot is harmless (it is never found); bounded by the rarity of it.
@@ -154,6 +189,57 @@ bool neighbor_table_t<Key>::confirm(const Key& ip, uint32_t now_ms) {
   if (!(w & k_valid) || (w & k_static)) return false;
   s.confirmed_ms.store(now_ms, std::memory_order_relaxed);
   return true;
+}
+
+template <typename Key>
+uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rte_rcu_qsbr* qs) {
+  if (in_use_.load(std::memory_order_relaxed) < p.thresh1) return 0;
+  struct doomed {
+    uint32_t idx;
+    int32_t key_pos;  // -1: the slot lost an add race and was never in the hash
+  };
+  std::vector<doomed> gone;
+  const uint32_t n = count_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    slot& s = slots_[i];
+    if (!s.used.load(std::memory_order_acquire)) continue;
+    const uint64_t w = s.word.load(std::memory_order_acquire);
+    if (w & k_static) continue;
+    // next_request_ms is when the next request may go: a worker resolving it moves it on
+    // every retrans_time_ms, so it lies past failed_after_ms only when nobody asks any more.
+    const bool failed =
+        !(w & k_valid) &&
+        static_cast<int32_t>(now_ms - s.next_request_ms.load(std::memory_order_relaxed)) >=
+            static_cast<int32_t>(p.failed_after_ms);
+    const bool stale =
+        (w & k_valid) && now_ms - s.confirmed_ms.load(std::memory_order_relaxed) >= p.stale_ms;
+    if (!failed && !stale) continue;
+    void* data = nullptr;
+    const int32_t at = rte_hash_lookup_data(hash_, &s.ip, &data);
+    int32_t pos = -1;
+    if (at >= 0 && reinterpret_cast<uintptr_t>(data) == i) {
+      pos = rte_hash_del_key(hash_, &s.ip);
+      if (pos < 0) continue;
+    }
+    s.used.store(false, std::memory_order_release);  // listings skip it from now
+    gone.push_back({i, pos});
+  }
+  if (gone.empty()) return 0;
+  // Workers may still hold a slot or key position found before the delete: wait until each
+  // has passed a quiescent state (the end of its loop), after which none can.
+  if (qs != nullptr) rte_rcu_qsbr_synchronize(qs, RTE_QSBR_THRID_INVALID);
+  for (const doomed& d : gone) {
+    if (d.key_pos >= 0) rte_hash_free_key_with_position(hash_, d.key_pos);
+    slot& s = slots_[d.idx];
+    s.word.store(0, std::memory_order_relaxed);
+    s.next_request_ms.store(0, std::memory_order_relaxed);
+    s.confirmed_ms.store(0, std::memory_order_relaxed);
+    s.port.store(0, std::memory_order_relaxed);
+    release_slot(d.idx);
+  }
+  in_use_.fetch_sub(static_cast<uint32_t>(gone.size()), std::memory_order_relaxed);
+  gc_removed_.fetch_add(gone.size(), std::memory_order_relaxed);
+  return static_cast<uint32_t>(gone.size());
 }
 
 template class neighbor_table_t<uint32_t>;

@@ -4,8 +4,11 @@
 // Lookups are lock-free (rte_hash with RW_CONCURRENCY_LF). An entry's MAC,
 // valid and static bits live in one 64-bit word written with a single
 // release store, so a reader sees either the old or the new address, never a
-// torn one. Entries are never deleted: the table is bounded and an address
-// only ever gets its MAC refreshed, which avoids any reclamation question.
+// torn one. Entries are deleted only by the garbage collector (gc, on the control thread):
+// the key first, then, after an RCU grace period in which every worker passed a quiescent
+// state, its rte_hash position and its slot, which go back to a free ring for reuse. A reader
+// that found an entry therefore never sees its slot reused under it
+// (docs/design/neighbours.md, "Garbage collection").
 #pragma once
 
 #include <atomic>
@@ -18,8 +21,21 @@
 #include "packet/build.h"
 
 struct rte_hash;
+struct rte_ring;
+struct rte_rcu_qsbr;
 
 namespace ctgate {
+
+// What the garbage collector may remove (Linux's neigh_periodic_work): nothing while fewer
+// than `thresh1` entries are in use (gc_thresh1); otherwise every entry that is not static and
+// is either unresolved with no request for `failed_after_ms` past its last retry (given up on,
+// FAILED, and no packet waits for it), or resolved but not confirmed for `stale_ms`
+// (gc_staletime).
+struct neigh_gc_params {
+  uint32_t thresh1 = 128;
+  uint32_t failed_after_ms = 3000;
+  uint32_t stale_ms = 60000;
+};
 
 template <typename Key>
 class neighbor_table_t {
@@ -60,30 +76,46 @@ class neighbor_table_t {
   bool should_request(const Key& ip, uint32_t now_ms, uint32_t interval_ms = 1000,
                       uint16_t port = 0);
 
+  // Removes what `p` allows at `now_ms` and returns how many. Control thread only, one caller
+  // at a time; waits for a grace period of `qs` (the workers') when it removed anything
+  // (null: no concurrent reader, as in tests).
+  uint32_t gc(uint32_t now_ms, const neigh_gc_params& p, rte_rcu_qsbr* qs);
+  // Entries in use (the garbage collector's measure), and removed since the start.
+  uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  uint64_t gc_removed() const { return gc_removed_.load(std::memory_order_relaxed); }
+
   // For listings: calls fn(ip, word, confirmed_ms, port) for every entry.
   template <typename F>
   void for_each(F&& fn) const {
     uint32_t n = count_.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
+      if (!slots_[i].used.load(std::memory_order_acquire)) continue;
       fn(slots_[i].ip, slots_[i].word.load(std::memory_order_acquire),
          slots_[i].confirmed_ms.load(std::memory_order_relaxed),
          slots_[i].port.load(std::memory_order_relaxed));
+    }
   }
 
  private:
   neighbor_table_t() = default;
   int32_t find_or_add(const Key& ip);
+  int32_t take_slot();
+  void release_slot(uint32_t idx);
 
   struct slot {
     std::atomic<uint64_t> word{0};  // mac | k_valid | k_static
     std::atomic<uint32_t> next_request_ms{0};
     std::atomic<uint32_t> confirmed_ms{0};  // last ARP from it
     std::atomic<uint16_t> port{0};          // where it was learned
+    std::atomic<bool> used{false};          // holds an entry (false: free, or being freed)
     Key ip{};
   };
   rte_hash* hash_ = nullptr;
   slot* slots_ = nullptr;
-  std::atomic<uint32_t> count_{0};
+  rte_ring* free_ = nullptr;        // slots the garbage collector freed, for reuse
+  std::atomic<uint32_t> count_{0};  // slots ever handed out (a high-water mark)
+  std::atomic<uint32_t> in_use_{0};
+  std::atomic<uint64_t> gc_removed_{0};
 };
 
 // An IPv6 neighbour is one address on one port, as Linux keys neighbours by address and

@@ -331,6 +331,21 @@ TEST(Config, Ipfrag6HasLinuxsDefaultsAndSharesTheReassemblyBuffers) {
             "t.yaml:6: ipfrag6.reasm_buffers: unknown key");
 }
 
+// The neighbour collector's knobs: Linux's gc_stale_time and gc_thresh1, with their defaults.
+TEST(Config, NeighbourGarbageCollectionHasLinuxsDefaults) {
+  result<gateway_config> c = load_config_string(kPorts, "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->arp.gc_stale_time_ms, 60000u);
+  EXPECT_EQ(c->arp.gc_thresh1, 128u);
+  c = load_config_string(std::string(kPorts) + "arp:\n  gc_stale_time_ms: 5000\n  gc_thresh1: 0\n",
+                         "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->arp.gc_stale_time_ms, 5000u);
+  EXPECT_EQ(c->arp.gc_thresh1, 0u);
+  EXPECT_EQ(error_of(std::string(kPorts) + "arp:\n  gc_thresh1: 5000\n"),
+            "t.yaml:6: arp.gc_thresh1: must be between 0 and 4096");
+}
+
 TEST(Config, FaultInjectionIsOffByDefault) {
   result<gateway_config> c = load_config_string(kPorts, "t.yaml");
   ASSERT_TRUE(c) << c.error().to_string();

@@ -11,6 +11,7 @@
 
 #include "common/test_env.h"
 #include "control/rss.h"
+#include "dataplane/fragments_env.h"
 #include "packet/cksum.h"
 
 namespace ctgate::test {
@@ -111,17 +112,6 @@ std::vector<ip_frag_seen> sent_ip(test_gateway& t) {
     const auto* b = reinterpret_cast<const uint8_t*>(ip) + 20;
     s.payload.assign(b, b + s.total - 20);
     out.push_back(s);
-  }
-  return out;
-}
-
-// The IP payload the fragments carry, put back together in offset order.
-std::vector<uint8_t> joined(std::vector<ip_frag_seen> f) {
-  std::sort(f.begin(), f.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
-  std::vector<uint8_t> out;
-  for (auto& x : f) {
-    EXPECT_EQ(x.offset, out.size());
-    out.insert(out.end(), x.payload.begin(), x.payload.end());
   }
   return out;
 }

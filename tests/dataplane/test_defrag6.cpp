@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/test_env.h"
+#include "dataplane/fragments_env.h"
 #include "dataplane/ipv6_env.h"
 #include "packet/cksum.h"
 
@@ -117,16 +118,6 @@ std::vector<frag6_seen> sent6(test_gateway& t, size_t unfrag = 0) {
   return out;
 }
 
-std::vector<uint8_t> joined6(std::vector<frag6_seen> f) {
-  std::sort(f.begin(), f.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
-  std::vector<uint8_t> out;
-  for (auto& x : f) {
-    EXPECT_EQ(x.offset, out.size());
-    out.insert(out.end(), x.payload.begin(), x.payload.end());
-  }
-  return out;
-}
-
 std::vector<uint8_t> payload_of(const datagram6& d) {
   return std::vector<uint8_t>(d.frame.begin() + static_cast<long>(d.payload_off()), d.frame.end());
 }
@@ -161,7 +152,7 @@ TEST_F(Defrag6Reassembly, FragmentsAreTrackedAsOneDatagramAndLeaveNoLargerThanTh
     EXPECT_LE(f.ip_len, 1280u);
     EXPECT_EQ(f.id, got[0].id);
   }
-  EXPECT_EQ(joined6(got), payload_of(d));
+  EXPECT_EQ(joined(got), payload_of(d));
   EXPECT_TRUE(got[0].more && got[1].more && !got[2].more);
   auto lines = t.conntrack_lines();
   ASSERT_EQ(lines.size(), 1u);
@@ -263,7 +254,7 @@ TEST_F(Defrag6Reassembly, LargestFragmentOverTheNextHopMtuIsRefusedWithPacketToo
   g.burst(0, cut6(g, e, 1000));
   got = sent6(g);
   ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(joined6(got), payload_of(e));
+  EXPECT_EQ(joined(got), payload_of(e));
   EXPECT_EQ(got[0].ip_len, 1048u);
 }
 
@@ -275,7 +266,7 @@ TEST_F(Defrag6Reassembly, FragmentsUnder1280BytesLeaveNoLarger) {
   auto got = sent6(t);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].ip_len, 600u);
-  EXPECT_EQ(joined6(got), payload_of(d));
+  EXPECT_EQ(joined(got), payload_of(d));
   expect_no_mbuf_lost();
 }
 
@@ -325,7 +316,7 @@ TEST_F(Defrag6Reassembly, DestinationOptionsStayInTheUnfragmentablePart) {
     EXPECT_TRUE(f.fragment);
     EXPECT_LE(f.ip_len, 1280u);
   }
-  EXPECT_EQ(joined6(got), payload_of(d));
+  EXPECT_EQ(joined(got), payload_of(d));
   EXPECT_EQ(t.conntrack_lines().size(), 1u);
   expect_no_mbuf_lost();
 }
@@ -345,7 +336,7 @@ TEST_F(Defrag6Reassembly, FragmentedEchoToTheGatewayIsAnsweredInMtuSizedFragment
     EXPECT_TRUE(f.fragment);
     EXPECT_LE(f.ip_len, 1500u);
   }
-  auto reply = joined6(got);
+  auto reply = joined(got);
   ASSERT_EQ(reply.size(), 4000u);
   EXPECT_EQ(reply[0], 129);  // echo reply
   EXPECT_TRUE(std::equal(reply.begin() + 8, reply.end(), payload_of(d).begin() + 8));

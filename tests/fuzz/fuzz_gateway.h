@@ -2,9 +2,9 @@
 // 10.0.2.1/24 with MTU 1280 so fragmentation and "frag needed" are
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
-// sets, marks, a limit, reject, synproxy on tcp/8080 (both families), and NAT (dnat of tcp/8081, masquerade
-// and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are reached). Built
-// once per process.
+// sets, marks, a limit, reject, synproxy on tcp/8080 (both families), and NAT (dnat of tcp/8081,
+// masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
+// reached). Built once per process.
 #pragma once
 
 #include <cstdio>

@@ -96,5 +96,84 @@ TEST(NeighborTable, ForgetPortKeepsStaticAndOtherPorts) {
   EXPECT_EQ(m.b[5], 5);
 }
 
+// The garbage collector (Linux's neigh_periodic_work): nothing below gc_thresh1; above it,
+// neighbours given up on (no request for failed_after_ms) and those unconfirmed for stale_ms
+// go, static ones never; a neighbour still being asked for stays.
+TEST(NeighborTable, GarbageCollectorRemovesFailedAndStaleEntries) {
+  result<std::unique_ptr<neighbor_table>> created = neighbor_table::create("nt_gc");
+  ASSERT_TRUE(created) << created.error().to_string();
+  neighbor_table* n = created->get();
+  neigh_gc_params p;
+  p.thresh1 = 4;
+  p.failed_after_ms = 3000;
+  p.stale_ms = 60000;
+  EXPECT_TRUE(n->learn(ip("10.0.2.9"), mac(9), true));              // static
+  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(2), false, 10000, 1));   // learned
+  EXPECT_TRUE(n->should_request(ip("10.0.2.50"), 10000, 1000, 1));  // asked once
+  EXPECT_EQ(n->gc(20000, p, nullptr), 0u);                          // 3 < thresh1
+  EXPECT_TRUE(n->should_request(ip("10.0.2.51"), 10000, 1000, 1));
+  EXPECT_EQ(n->in_use(), 4u);
+  // 10.0.2.51 is still asked for (a packet waits): it stays; .50 was given up on.
+  EXPECT_TRUE(n->should_request(ip("10.0.2.51"), 13500, 1000, 1));
+  EXPECT_EQ(n->gc(14000, p, nullptr), 1u);
+  EXPECT_EQ(n->in_use(), 3u);
+  size_t listed = 0;
+  n->for_each([&](uint32_t a, uint64_t, uint32_t, uint16_t) {
+    EXPECT_NE(a, ip("10.0.2.50"));
+    listed++;
+  });
+  EXPECT_EQ(listed, 3u);
+  EXPECT_EQ(n->gc(14000, p, nullptr), 0u);  // below thresh1 again
+  // Stale: unconfirmed for 60 s. A fourth entry brings the table to thresh1.
+  EXPECT_TRUE(n->should_request(ip("10.0.2.52"), 69000, 1000, 1));
+  EXPECT_EQ(n->gc(69999, p, nullptr), 1u);  // .51, given up on; 10.0.2.2 not stale yet
+  EXPECT_TRUE(n->should_request(ip("10.0.2.53"), 69999, 1000, 1));
+  EXPECT_EQ(n->gc(70000, p, nullptr), 1u);  // 10.0.2.2, unconfirmed for 60 s
+  mac_addr m;
+  EXPECT_FALSE(n->lookup(ip("10.0.2.2"), &m));
+  EXPECT_TRUE(n->lookup(ip("10.0.2.9"), &m));  // static, kept
+  EXPECT_EQ(n->gc_removed(), 3u);
+  // A removed neighbour is learned again in a reused slot.
+  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(7), false, 70000, 1));
+  ASSERT_TRUE(n->lookup(ip("10.0.2.2"), &m));
+  EXPECT_EQ(m.b[5], 7);
+}
+
+// Packets to every address of a /64 that nobody answers (a scan) fill the IPv6 cache; once
+// the workers give up on them, the collector frees the table, and new neighbours resolve
+// again. Before, the cache stayed full for good.
+TEST(NeighborTable, ACacheFilledByAScanRecovers) {
+  result<std::unique_ptr<neighbor6_table>> created = neighbor6_table::create("nt_gc6");
+  ASSERT_TRUE(created) << created.error().to_string();
+  neighbor6_table* n = created->get();
+  auto key = [](uint32_t i) {
+    neigh6_key k;
+    k.addr.b[0] = 0x20;
+    k.addr.b[1] = 0x01;
+    k.addr.b[12] = static_cast<uint8_t>(i >> 24);
+    k.addr.b[13] = static_cast<uint8_t>(i >> 16);
+    k.addr.b[14] = static_cast<uint8_t>(i >> 8);
+    k.addr.b[15] = static_cast<uint8_t>(i);
+    k.port = 1;
+    return k;
+  };
+  mac_addr real;
+  real.b[5] = 0x42;
+  EXPECT_TRUE(n->learn(key(1), real, false, 1000, 1));  // a neighbour in use, confirmed
+  // Until an address finds no room (rte_hash's buckets may fill a little before 4,096).
+  uint32_t i = 2;
+  while (i < 10000 && n->should_request(key(i), 1000, 1000, 1)) i++;
+  const uint32_t stuck = i;  // a new neighbour that cannot be resolved
+  EXPECT_GT(n->in_use(), neighbor6_table::k_capacity * 9 / 10);
+  EXPECT_FALSE(n->should_request(key(stuck), 1000, 1000, 1));
+  const neigh_gc_params p;
+  EXPECT_EQ(n->gc(3500, p, nullptr), 0u);  // still being resolved (3 requests, 1 s apart)
+  EXPECT_EQ(n->gc(5000, p, nullptr), stuck - 2);
+  mac_addr m;
+  EXPECT_TRUE(n->lookup(key(1), &m));  // the confirmed neighbour stays
+  EXPECT_TRUE(n->should_request(key(stuck), 5000, 1000, 1));
+  EXPECT_EQ(n->in_use(), 2u);
+}
+
 }  // namespace
 }  // namespace ctgate::test
