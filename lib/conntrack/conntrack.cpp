@@ -766,9 +766,10 @@ void ct_worker_fini(ct_worker* w) {
 
 namespace {
 
-// An IPv6 packet's tuple (family k_family_ipv6, its addresses' digests) and addresses, or false
-// when conntrack gave it its state here: a bad checksum, an ICMPv6 error (RELATED or INVALID),
-// or neighbour discovery (untracked, as Linux).
+// An IPv6 packet's tuple (family k_family_ipv6; its addresses' digests are the caller's to
+// compute, ct_in6 does a burst's in pairs) and addresses, or false when conntrack gave it its
+// state here: a bad checksum, an ICMPv6 error (RELATED or INVALID), or neighbour discovery
+// (untracked, as Linux).
 bool ipv6_tuple(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms, ct_tuple* t,
                 ct_addr6* a) {
   if (m->l4.proto == IPPROTO_ICMP) [[unlikely]] {
@@ -795,8 +796,28 @@ bool ipv6_tuple(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms, ct_tup
   std::memcpy(a->dst.b, ip6->dst_addr, 16);
   *t = tuple_of(*m);
   t->family = k_family_ipv6;
-  addr6_digests(w.rt->addr6_key, a->src, a->dst, &t->src, &t->dst);
   return true;
+}
+
+// The digests of tuples[0..n) from their addresses, k_digest_lanes at a time.
+constexpr int k_digest_lanes = 2;  // 4 measured no better (docs/design/ipv6.md)
+void digest_tuples6(const ct_worker& w, ct_tuple* tuples, const ct_addr6* addrs, uint32_t n) {
+  uint32_t j = 0;
+  for (; j + k_digest_lanes <= n; j += k_digest_lanes) {
+    const ipv6_addr* src[k_digest_lanes];
+    const ipv6_addr* dst[k_digest_lanes];
+    uint32_t* sd[k_digest_lanes];
+    uint32_t* dd[k_digest_lanes];
+    for (int i = 0; i < k_digest_lanes; i++) {
+      src[i] = &addrs[j + i].src;
+      dst[i] = &addrs[j + i].dst;
+      sd[i] = &tuples[j + i].src;
+      dd[i] = &tuples[j + i].dst;
+    }
+    addr6_digests_n<k_digest_lanes>(w.rt->addr6_key, src, dst, sd, dd);
+  }
+  for (; j < n; j++)
+    addr6_digests(w.rt->addr6_key, addrs[j].src, addrs[j].dst, &tuples[j].src, &tuples[j].dst);
 }
 
 // ct_in for one family: a burst is all IPv4 or all IPv6 (hook.h), and IPv4's pays nothing for
@@ -853,12 +874,16 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
           continue;
         }
         tuples[nk] = tuple_of(*m);
+        keys[nk] = make_key(tuples[nk]);
       }
-      keys[nk] = make_key(tuples[nk]);
       kp[nk] = &keys[nk];
       index[nk++] = i;
     }
     if (nk == 0) continue;
+    if constexpr (V6) {
+      digest_tuples6(w, tuples, addrs, nk);
+      for (uint32_t j = 0; j < nk; j++) keys[j] = make_key(tuples[j]);
+    }
     w.rt->table->lookup_bulk(kp, nk, pos);
     uint64_t by_reply = 0;
     if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);

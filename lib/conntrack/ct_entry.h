@@ -58,32 +58,73 @@ static_assert(sizeof(ct_addr6) == 32);
 // so the reply's packets get the same two digests swapped. Equal addresses get equal digests,
 // different ones never do (within a pair), so digests order and compare a flow's endpoints as
 // the addresses would.
-// Inline: it runs for every IPv6 packet conntrack sees.
-inline void addr6_digests(const uint32_t key[4], const ipv6_addr& src, const ipv6_addr& dst,
-                          uint32_t* src_digest, uint32_t* dst_digest) {
+//
+// The pair in its fixed order: any fixed order makes both directions hash the same message.
+struct addr6_message {
+  uint64_t w[4];
+  bool src_first, same;
+};
+inline addr6_message addr6_message_of(const ipv6_addr& src, const ipv6_addr& dst) {
   uint64_t a[2], b[2];
   std::memcpy(a, src.b, 16);
   std::memcpy(b, dst.b, 16);
-  // Any fixed order of the pair makes both directions hash the same message.
-  const bool src_first = a[0] < b[0] || (a[0] == b[0] && a[1] <= b[1]);
-  const uint64_t* lo = src_first ? a : b;
-  const uint64_t* hi = src_first ? b : a;
-  siphash13_state h = siphash13_state::init(key);
-  h.compress(lo[0]);
-  h.compress(lo[1]);
-  h.compress(hi[0]);
-  h.compress(hi[1]);
-  h.compress(uint64_t{32} << 56);  // the length word
-  const uint64_t d = h.finish();
+  addr6_message m;
+  m.src_first = a[0] < b[0] || (a[0] == b[0] && a[1] <= b[1]);
+  m.same = ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+  const uint64_t* lo = m.src_first ? a : b;
+  const uint64_t* hi = m.src_first ? b : a;
+  m.w[0] = lo[0];
+  m.w[1] = lo[1];
+  m.w[2] = hi[0];
+  m.w[3] = hi[1];
+  return m;
+}
+// The two digests from the pair's hash `d`.
+inline void addr6_split(uint64_t d, const addr6_message& m, uint32_t* src_digest,
+                        uint32_t* dst_digest) {
   const auto d_lo = static_cast<uint32_t>(d);
   auto d_hi = static_cast<uint32_t>(d >> 32);
-  if ((a[0] ^ b[0]) | (a[1] ^ b[1])) {
+  if (!m.same) {
     if (d_hi == d_lo) d_hi ^= 1;  // different addresses, different digests
   } else {
     d_hi = d_lo;  // one address, one digest
   }
-  *src_digest = src_first ? d_lo : d_hi;
-  *dst_digest = src_first ? d_hi : d_lo;
+  *src_digest = m.src_first ? d_lo : d_hi;
+  *dst_digest = m.src_first ? d_hi : d_lo;
+}
+// Inline: it runs for every IPv6 packet conntrack sees.
+inline void addr6_digests(const uint32_t key[4], const ipv6_addr& src, const ipv6_addr& dst,
+                          uint32_t* src_digest, uint32_t* dst_digest) {
+  const addr6_message m = addr6_message_of(src, dst);
+  siphash13_state h = siphash13_state::init(key);
+  for (uint64_t word : m.w) h.compress(word);
+  h.compress(uint64_t{32} << 56);  // the length word
+  addr6_split(h.finish(), m, src_digest, dst_digest);
+}
+// The same for N pairs at once (pair i: src[i], dst[i]; digests into *src_digest[i] and
+// *dst_digest[i]). SipHash is a chain of dependent rounds: chains side by side keep the
+// core's ports busy where one leaves them waiting, so a burst's digests are computed N at a
+// time (ct_in6).
+template <int N>
+inline void addr6_digests_n(const uint32_t key[4], const ipv6_addr* const* src,
+                            const ipv6_addr* const* dst, uint32_t* const* src_digest,
+                            uint32_t* const* dst_digest) {
+  addr6_message m[N];
+  siphash13_state h[N];
+#pragma GCC unroll 8
+  for (int i = 0; i < N; i++) {
+    m[i] = addr6_message_of(*src[i], *dst[i]);
+    h[i] = siphash13_state::init(key);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; k++)
+#pragma GCC unroll 8
+    for (int i = 0; i < N; i++) h[i].compress(m[i].w[k]);
+#pragma GCC unroll 8
+  for (int i = 0; i < N; i++) {
+    h[i].compress(uint64_t{32} << 56);
+    addr6_split(h[i].finish(), m[i], src_digest[i], dst_digest[i]);
+  }
 }
 
 // ICMP query types map to their reply type (Linux's invmap); anything else
