@@ -817,46 +817,29 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
   w.counters.add(dp_counter::reject_sent);
 }
 
-void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, const rte_mbuf* mb,
-                const pkt_meta* m) {
+// The packet of a `log` statement in a chain of base hook `hp`, copied for the control
+// thread: the bytes its line is made of, no parsing here.
+void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, hook hp,
+                const rte_mbuf* mb, const pkt_meta* m) {
   const compiled_ruleset::log_spec& spec = rs.logs[log];
   nft_log_record rec;
   std::strncpy(rec.prefix, spec.prefix.c_str(), sizeof(rec.prefix) - 1);
-  rec.src = m->src;
-  rec.dst = m->dst;
-  if (m->flags & PKT_F_IPV6) {
-    rec.v6 = true;
-    std::memcpy(rec.src6, ip6_src(mb, m).b, 16);
-    std::memcpy(rec.dst6, ip6_dst(mb, m).b, 16);
-  }
-  rec.sport = m->sport;
-  rec.dport = m->dport;
-  rec.proto = m->l4.proto;
-  rec.in_port = m->in_port;
   rec.level = spec.level;
   rec.flags = spec.flags;
-  // What the flags ask for, from the first segment (where stage_parse found the headers).
+  rec.hook = static_cast<uint8_t>(hp);
+  rec.v6 = m->flags & PKT_F_IPV6;
+  rec.local = m->flags & PKT_F_LOCAL_OUT;
+  rec.in_port = m->in_port;
+  rec.out_port = m->out_port;
+  rec.mark = m->mark;
+  rec.l3_len = static_cast<uint16_t>(m->l4_off - m->l3_off + m->l4_len);
+  // From the first segment, where stage_parse found the headers.
   const uint8_t* frame = rte_pktmbuf_mtod(mb, const uint8_t*);
-  if ((spec.flags & LOG_F_MACDECODE) && m->l3_off >= sizeof(rec.mac))
+  const uint32_t in_segment = rte_pktmbuf_data_len(mb) - m->l3_off;
+  rec.copied = static_cast<uint16_t>(std::min<uint32_t>({k_log_copy, in_segment, rec.l3_len}));
+  std::memcpy(rec.net, frame + m->l3_off, rec.copied);
+  if (m->l3_off >= sizeof(rec.mac))
     std::memcpy(rec.mac, frame + m->l3_off - sizeof(rec.mac), sizeof(rec.mac));
-  if ((spec.flags & LOG_F_IPOPT) && !(m->flags & PKT_F_IPV6)) {  // IPv6 has no IP options
-    const uint32_t ihl = (frame[m->l3_off] & 0xf) * 4u;
-    rec.n_ip_opts = static_cast<uint8_t>(std::min<uint32_t>(ihl - 20, sizeof(rec.ip_opts)));
-    std::memcpy(rec.ip_opts, frame + m->l3_off + 20, rec.n_ip_opts);
-  }
-  if ((spec.flags & (LOG_F_TCPSEQ | LOG_F_TCPOPT)) && m->l4.proto == IPPROTO_TCP &&
-      m->l4_invalid == L4_OK) {
-    const auto* th = reinterpret_cast<const rte_tcp_hdr*>(frame + m->l4_off);
-    rec.seq = th->sent_seq;
-    rec.ack = th->recv_ack;
-    const uint32_t hlen = (th->data_off >> 4) * 4u;
-    if ((spec.flags & LOG_F_TCPOPT) && hlen > sizeof(rte_tcp_hdr) &&
-        m->l4_off + hlen <= rte_pktmbuf_data_len(mb)) {
-      rec.n_tcp_opts = static_cast<uint8_t>(
-          std::min<uint32_t>(hlen - sizeof(rte_tcp_hdr), sizeof(rec.tcp_opts)));
-      std::memcpy(rec.tcp_opts, frame + m->l4_off + sizeof(rte_tcp_hdr), rec.n_tcp_opts);
-    }
-  }
   if (!w.logs->push(rec)) w.counters.add(dp_counter::log_suppressed);
 }
 
@@ -1019,7 +1002,7 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             }
             break;
           }
-          case stmt_kind::log: log_packet(w, rs, s.log, mb, m); break;
+          case stmt_kind::log: log_packet(w, rs, s.log, rs.chains[base].hook_point, mb, m); break;
           case stmt_kind::notrack: m->flags |= PKT_F_NOTRACK; break;
           case stmt_kind::meta_mark_set: m->mark = static_cast<uint32_t>(value); break;
           case stmt_kind::ct_mark_set:

@@ -702,11 +702,16 @@ table ip filter {
   EXPECT_EQ(r.level, 6);
   EXPECT_EQ(r.flags, nft::LOG_F_ALL);
   EXPECT_EQ(rule_log_line(*t.gw, r),
-            "ssh: IN=lan MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:aa MACPROTO=0800 "
-            "SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1000 DPT=22 SEQ=12345 ACK=0 OPT (020405B4)");
+            "ssh: IN=lan OUT=wan MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:aa "
+            "MACPROTO=0800 SRC=10.0.1.2 DST=10.0.2.2 LEN=44 TOS=0x00 PREC=0x00 TTL=63 ID=0 "
+            "PROTO=TCP SPT=1000 DPT=22 SEQ=12345 ACK=0 WINDOW=65535 RES=0x00 SYN URGP=0 "
+            "OPT (020405B4) ");
   ASSERT_TRUE(t.w->logs->pop(&r));
   EXPECT_EQ(r.level, 4);
-  EXPECT_EQ(rule_log_line(*t.gw, r), "IN=lan SRC=10.0.1.2 DST=10.0.2.2 PROTO=6 SPT=1001 DPT=23");
+  EXPECT_EQ(rule_log_line(*t.gw, r),
+            "IN=lan OUT=wan MAC=00:00:00:00:00:00:00:00:00:00:00:00:08:00 SRC=10.0.1.2 "
+            "DST=10.0.2.2 LEN=40 TOS=0x00 PREC=0x00 TTL=63 ID=0 PROTO=TCP SPT=1001 DPT=23 "
+            "WINDOW=65535 RES=0x00 SYN URGP=0 ");
 }
 
 // numgen (issue 12): `inc` counts round the modulus, shared by every packet of the rule, so a

@@ -2,7 +2,8 @@
 // 10.0.2.1/24 with MTU 1280 so fragmentation and "frag needed" are
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
-// sets, marks, a limit, reject, synproxy on tcp/8080 (both families), and NAT (dnat of tcp/8081,
+// sets, marks, a limit, reject, log (every packet, both families, all flags), synproxy on
+// tcp/8080 (both families), and NAT (dnat of tcp/8081,
 // masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
 // reached). Built once per process.
 #pragma once
@@ -30,6 +31,7 @@ table ip raw {
     type filter hook prerouting priority raw;
     tcp dport 8080 tcp flags syn notrack
     udp dport 9000 notrack
+    log prefix "fz4: " flags all
   }
 }
 table ip filter {
@@ -56,6 +58,7 @@ table ip6 sp6 {
   chain pre {
     type filter hook prerouting priority raw;
     tcp dport 8080 tcp flags syn notrack
+    log prefix "fz6: " flags all
   }
   chain fwd {
     type filter hook forward priority filter;

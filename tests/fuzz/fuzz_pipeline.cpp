@@ -27,6 +27,7 @@
 
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
+#include "control/rule_log.h"
 #include "dataplane/defrag.h"
 #include "fuzz/fuzz_gateway.h"
 
@@ -87,8 +88,17 @@ struct harness {
       fail("tx counter != frames transmitted");
   }
 
+  // The log lines of the input's packets, written as the control thread writes them: the
+  // formatter parses whatever bytes the packets had.
+  void drain_logs() {
+    nft_log_record r;
+    while (w->logs->pop(&r))
+      if (rule_log_line(*gw, r).empty()) fail("empty log line");
+  }
+
   // Back to an empty gateway: nothing carries over to the next input.
   void reset() {
+    drain_logs();
     std::vector<ct::ct_worker*> ws = {&w->ct};
     ct::delete_matching(*gw->ct.table, {}, ws.data(), 1);
     w->now_ms += 61000;  // past ipfrag.time_ms and ipfrag6.time_ms
