@@ -1119,6 +1119,7 @@ ct_entry* ct_create_unconfirmed(ct_worker& w, const ct_tuple& t, const track_sta
                                 const tcp_window* win, uint16_t status, const ct_ext_area& ext,
                                 uint32_t now_ms, const ct_addr6* a6) {
   flow_table& table = *w.rt->table;
+  if (a6 != nullptr && !table.ipv6()) return nullptr;  // no port has IPv6: nowhere to keep them
   if (!reserve_or_evict(w, make_key(t), false, now_ms)) return nullptr;
   void* obj = nullptr;
   if (w.n_unconfirmed >= k_max_unconfirmed || rte_mempool_get(w.rt->pool, &obj) != 0) {

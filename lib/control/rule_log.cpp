@@ -81,7 +81,7 @@ bool tcp_header(std::string& out, const datagram& d, uint8_t proto_flags, bool f
   if ((proto_flags & nft::LOG_F_TCPOPT) && hlen > 20) {
     const uint8_t* op = d.at(off + 20, hlen - 20);
     if (op == nullptr) {
-      out += "TRUNCATED";
+      out += "OPT (TRUNCATED)";
       return true;
     }
     out += "OPT (";
@@ -104,8 +104,9 @@ bool udp_header(std::string& out, const datagram& d, uint8_t proto, bool fragmen
   return false;
 }
 
-// AH and ESP: their SPI.
+// AH and ESP: their SPI. A later fragment of AH prints nothing at all, of ESP its name only.
 void spi_header(std::string& out, const datagram& d, bool esp, bool fragment, uint32_t off) {
+  if (fragment && !esp) return;
   out += esp ? "PROTO=ESP " : "PROTO=AH ";
   if (fragment) return;
   const uint8_t* h = d.at(off, esp ? 8 : 12);  // ip_esp_hdr, ip_auth_hdr

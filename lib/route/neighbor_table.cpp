@@ -98,19 +98,20 @@ int32_t neighbor_table_t<Key>::find_or_add(const Key& ip) {
   if (rte_hash_lookup_data(hash_, &ip, &data) >= 0)
     return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
   // The slot is initialised before the key is published, so a reader that finds the key
-  // sees its ip. A freed slot comes back reset (gc).
+  // sees its ip. A freed slot comes back reset (gc). It is marked used only once its key is
+  // in the hash: the collector never sees a slot whose key is still being added (it would
+  // take it for an orphan and free it under the key), and a slot whose add failed is
+  // released by this thread alone.
   const int32_t taken = take_slot();
   if (taken < 0) return -1;
   const auto idx = static_cast<uint32_t>(taken);
   slots_[idx].ip = ip;
-  slots_[idx].used.store(true, std::memory_order_release);
-  in_use_.fetch_add(1, std::memory_order_relaxed);
   if (rte_hash_add_key_data(hash_, &ip, reinterpret_cast<void*>(static_cast<uintptr_t>(idx))) < 0) {
-    slots_[idx].used.store(false, std::memory_order_relaxed);
-    in_use_.fetch_sub(1, std::memory_order_relaxed);
     release_slot(idx);  // never published: nobody can have seen it
     return -1;
   }
+  slots_[idx].used.store(true, std::memory_order_release);
+  in_use_.fetch_add(1, std::memory_order_relaxed);
   // Two threads adding the same ip concurrently: the later add overwrote
   // the data; both slots hold the same ip and the table points at one. The
   // other slot is harmless (it is never found); bounded by the rarity of it.
@@ -207,12 +208,15 @@ uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rt
     if (w & k_static) continue;
     // next_request_ms is when the next request may go: a worker resolving it moves it on
     // every retrans_time_ms, so it lies past failed_after_ms only when nobody asks any more.
+    // 0: never asked for. Either just added (its first request is being claimed: it stays)
+    // or learned and then forgotten (forget_port), which goes once stale.
+    const uint32_t next = s.next_request_ms.load(std::memory_order_relaxed);
+    const uint32_t confirmed = s.confirmed_ms.load(std::memory_order_relaxed);
     const bool failed =
         !(w & k_valid) &&
-        static_cast<int32_t>(now_ms - s.next_request_ms.load(std::memory_order_relaxed)) >=
-            static_cast<int32_t>(p.failed_after_ms);
-    const bool stale =
-        (w & k_valid) && now_ms - s.confirmed_ms.load(std::memory_order_relaxed) >= p.stale_ms;
+        (next != 0 ? static_cast<int32_t>(now_ms - next) >= static_cast<int32_t>(p.failed_after_ms)
+                   : confirmed != 0 && now_ms - confirmed >= p.stale_ms);
+    const bool stale = (w & k_valid) && now_ms - confirmed >= p.stale_ms;
     if (!failed && !stale) continue;
     void* data = nullptr;
     const int32_t at = rte_hash_lookup_data(hash_, &s.ip, &data);

@@ -53,7 +53,8 @@ class neighbor_table_t {
   // `confirmed`, also when the neighbour last confirmed it (0: static).
   bool lookup(const Key& ip, mac_addr* mac, uint32_t* confirmed = nullptr) const;
   // Learns or refreshes (never overrides a static entry): the neighbour
-  // confirmed its address at `now_ms` on `port`. Safe from any thread;
+  // confirmed its address at `now_ms` on `port`. From the workers and the control thread
+  // (which alone runs gc);
   // inserts take rte_hash's writer lock, refreshes do not.
   bool learn(const Key& ip, const mac_addr& mac, bool is_static = false, uint32_t now_ms = 0,
              uint16_t port = 0);
@@ -84,7 +85,9 @@ class neighbor_table_t {
   uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
   uint64_t gc_removed() const { return gc_removed_.load(std::memory_order_relaxed); }
 
-  // For listings: calls fn(ip, word, confirmed_ms, port) for every entry.
+  // For listings: calls fn(ip, word, confirmed_ms, port) for every entry. Not an RCU reader
+  // (the telemetry thread): a slot the collector frees and another address reuses meanwhile
+  // can be listed with a mix of the two; listings are advisory.
   template <typename F>
   void for_each(F&& fn) const {
     uint32_t n = count_.load(std::memory_order_acquire);

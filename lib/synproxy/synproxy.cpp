@@ -383,6 +383,18 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const flow_id& 
   return synproxy_action::stolen;
 }
 
+// Whether an IPv6 packet may be proxied: conntrack keeps IPv6 flows (some port has an IPv6
+// address, so the table holds their addresses), and its source is one a host can answer from:
+// never multicast, unspecified or loopback (Linux drops those in ip6_rcv_core; routing drops
+// them here, after this hook), so no SYN-ACK goes to a group.
+bool proxies_ipv6(const worker_ctx& w, const rte_mbuf* mb, const pkt_meta* m) {
+  if (!w.ct.rt->table->ipv6()) return false;
+  const ipv6_addr src = ip6_src(mb, m);
+  ipv6_addr loopback;
+  loopback.b[15] = 1;
+  return !src.is_multicast() && !src.is_zero() && !(src == loopback);
+}
+
 // Replaces the entry's extension id `from` by `to` in the status word (other
 // bits may change concurrently). False if the id is no longer `from`.
 bool switch_ext(ct::ct_entry* e, ct::ct_ext_id from, ct::ct_ext_id to, std::memory_order order) {
@@ -426,6 +438,7 @@ bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
     pkt_meta* um = meta_of(up);
     *um = pkt_meta{};
     um->l3_off = m->l3_off;
+    um->in_port = m->out_port;  // toward the client: where a link-local answer leaves
     segment u;
     if (m->flags & PKT_F_IPV6) {
       u.v6 = true;
@@ -534,6 +547,7 @@ synproxy_action synproxy_stmt(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const sy
                               bool in_place) {
   if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT))
     return synproxy_action::none;
+  if ((m->flags & PKT_F_IPV6) && !proxies_ipv6(w, mb, m)) return synproxy_action::none;
   uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
   if (f == TCPF_SYN) {
     const flow_id id = flow_of_any(w, mb, m);
@@ -589,6 +603,9 @@ uint16_t auto_hook_family(worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v
       if (m->l4.proto != IPPROTO_TCP || m->l4_invalid != L4_OK || (m->flags & PKT_F_FRAGMENT) ||
           !a.protects(rte_be_to_cpu_16(m->dport)))
         continue;
+      if constexpr (V6) {
+        if (!proxies_ipv6(w, pkts[i], m)) continue;
+      }
       uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
       if (on && f == TCPF_SYN) {
         const flow_id id = flow_of<V6>(w, pkts[i], m);

@@ -201,6 +201,39 @@ TEST(RuleLog, LinesAreTheKernels) {
   EXPECT_EQ(lines.size(), n);
 }
 
+// What the kernel's source prints where the corpus has no packet: a later IPv4 fragment of AH
+// prints no protocol at all (ESP's prints its name), and TCP options cut short print
+// "OPT (TRUNCATED)".
+TEST(RuleLog, AhFragmentsAndTruncatedTcpOptions) {
+  gateway_config c = router_config();
+  c.neighbors.clear();
+  test_gateway t(c);
+  nft_log_record r;
+  r.hook = static_cast<uint8_t>(nft::hook::input);
+  const uint8_t ah_frag[] = {0x45, 0, 0,  40, 0, 1, 0x00, 0x03, 63, 51, 0, 0, 10, 88,
+                             1,    2, 10, 88, 2, 2, 0,    0,    0,  0,  0, 0, 0,  0};
+  std::memcpy(r.net, ah_frag, sizeof(ah_frag));
+  r.copied = r.l3_len = sizeof(ah_frag);
+  EXPECT_EQ(rule_log_line(*t.gw, r),
+            "IN=lan OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:00:00 SRC=10.88.1.2 "
+            "DST=10.88.2.2 LEN=40 TOS=0x00 PREC=0x00 TTL=63 ID=1 FRAG:3 ");
+  r.net[9] = 50;  // ESP
+  EXPECT_EQ(rule_log_line(*t.gw, r),
+            "IN=lan OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:00:00 SRC=10.88.1.2 "
+            "DST=10.88.2.2 LEN=40 TOS=0x00 PREC=0x00 TTL=63 ID=1 FRAG:3 PROTO=ESP ");
+  // A TCP header that says 60 bytes in a 40-byte datagram, with tcp options asked for.
+  const uint8_t tcp[] = {0x45, 0, 0,  40, 0,    2,    0, 0,   63, 6,  0, 0, 10, 88,
+                         1,    2, 10, 88, 2,    2,    0, 80,  0,  22, 0, 0, 0,  1,
+                         0,    0, 0,  0,  0xf0, 0x02, 0, 100, 0,  0,  0, 0};
+  std::memcpy(r.net, tcp, sizeof(tcp));
+  r.copied = r.l3_len = sizeof(tcp);
+  r.flags = nft::LOG_F_TCPOPT;
+  EXPECT_EQ(rule_log_line(*t.gw, r),
+            "IN=lan OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:00:00 SRC=10.88.1.2 "
+            "DST=10.88.2.2 LEN=40 TOS=0x00 PREC=0x00 TTL=63 ID=2 PROTO=TCP SPT=80 DPT=22 "
+            "WINDOW=100 RES=0x00 SYN URGP=0 OPT (TRUNCATED)");
+}
+
 // The formatter alone over the kernel's corpus (kernel_log_corpus.h): 71 packets, TCP, UDP,
 // UDP-Lite, ICMP and ICMPv6 of every kind with their quotes, fragments of both families, IP
 // options, extension headers, AH, ESP, GRE, SCTP, truncated headers, marks; each logged in the

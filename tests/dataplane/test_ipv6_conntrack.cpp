@@ -639,5 +639,26 @@ TEST(Ipv6Synproxy, AutomaticDefenceAnswersIpv6Syns) {
   EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_valid), 1u);
 }
 
+// What synproxy leaves alone over IPv6: a SYN from a multicast source (no SYN-ACK to a group;
+// routing drops it as a martian), and any IPv6 packet when no port has IPv6, where conntrack
+// keeps no IPv6 addresses (a gateway with no address6 still sees IPv6 frames).
+TEST(Ipv6Synproxy, NoCookieToAGroupNorWithoutIpv6) {
+  for (bool with_v6 : {true, false}) {
+    gateway_config c = with_v6 ? ct6_gateway::config(false) : default_config();
+    c.synproxy.enable = true;
+    c.synproxy.ports = {80};
+    v6_gateway t(c);
+    t.gw->synproxy->auto_mode.on.store(true);
+    t.send6(0, tcp6("ff02::1", 40000, k_server, 80, TCPF_SYN, 7000, 0));
+    t.send6(0, tcp6(with_v6 ? k_client : "fe80::2", 40000, with_v6 ? k_server : "fe80::1", 80,
+                    TCPF_SYN, 7000, 0));
+    t.send6(0, tcp6(with_v6 ? k_client : "fe80::2", 40000, with_v6 ? k_server : "fe80::1", 80,
+                    TCPF_ACK, 7001, 1));
+    EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_sent), with_v6 ? 1u : 0u);
+    EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
+    t.clear_sent();
+  }
+}
+
 }  // namespace
 }  // namespace ctgate::test

@@ -133,8 +133,15 @@ TEST(NeighborTable, GarbageCollectorRemovesFailedAndStaleEntries) {
   EXPECT_FALSE(n->lookup(ip("10.0.2.2"), &m));
   EXPECT_TRUE(n->lookup(ip("10.0.2.9"), &m));  // static, kept
   EXPECT_EQ(n->gc_removed(), 3u);
+  // A neighbour learned and then forgotten (its port went down) goes once stale.
+  p.thresh1 = 0;
+  EXPECT_TRUE(n->learn(ip("10.0.2.60"), mac(6), false, 70000, 1));
+  EXPECT_EQ(n->forget_port(1), 1u);
+  EXPECT_EQ(n->gc(129999, p, nullptr), 2u);  // .52 and .53, given up on
+  EXPECT_EQ(n->gc(130000, p, nullptr), 1u);  // .60, forgotten, stale now
+  EXPECT_EQ(n->gc_removed(), 6u);
   // A removed neighbour is learned again in a reused slot.
-  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(7), false, 70000, 1));
+  EXPECT_TRUE(n->learn(ip("10.0.2.2"), mac(7), false, 130000, 1));
   ASSERT_TRUE(n->lookup(ip("10.0.2.2"), &m));
   EXPECT_EQ(m.b[5], 7);
 }
