@@ -13,7 +13,8 @@
 //   plain   conntrack hooks not registered
 //   ct_est  conntrack on, every packet of an established (already confirmed) flow
 //   ct_reply  as ct_est, measuring the flows' replies (arriving on the wan port)
-//   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten
+//   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten (with
+//           --proto udp6, an ip6 table's `snat to` 256 IPv6 addresses)
 //   dnat_reply  as ct_reply for flows through `dnat to 198.19.0.9`: every reply found by its
 //           reply key (the second lookup) and rewritten; compare with ct_reply
 //   dnat_handoff  dnat_reply with two workers, every reply arriving on the one that does not
@@ -879,10 +880,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: --proto must be udp, tcp, tcp-est, tcp-syn or udp6\n");
     return 2;
   }
-  if (FLAGS_proto == "udp6" && FLAGS_cases != "plain" && FLAGS_cases != "ct_est" &&
-      FLAGS_cases != "plain,ct_est") {
-    std::fprintf(stderr, "bench: --proto udp6 runs --cases plain and ct_est\n");
-    return 2;
+  if (FLAGS_proto == "udp6") {
+    std::stringstream cases(FLAGS_cases);
+    for (std::string c; std::getline(cases, c, ',');)
+      if (c != "plain" && c != "ct_est" && c != "snat_est") {
+        std::fprintf(stderr, "bench: --proto udp6 runs --cases plain, ct_est and snat_est\n");
+        return 2;
+      }
   }
   std::string lcores = "0@" + std::to_string(FLAGS_cpu);
   std::string mem = std::to_string(FLAGS_memory_mb);
@@ -940,8 +944,11 @@ int main(int argc, char** argv) {
     // find free tuples; the dnat flows' replies come from the one new destination.
     if (want("snat_est")) {
       const char* rules =
-          "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-          "  snat to 10.2.1.0-10.2.1.255\n }\n}\n";
+          FLAGS_proto == "udp6"
+              ? "table ip6 nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+                "  snat to 2001:db8:2::100-2001:db8:2::1ff\n }\n}\n"
+              : "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+                "  snat to 10.2.1.0-10.2.1.255\n }\n}\n";
       if (run_steady(true, f, &r, rules)) {
         report("snat_est", f, r, hz,
                ct_est > 0 ? "overhead_vs_ct_est=" + fmt1(r.median - ct_est) : "");

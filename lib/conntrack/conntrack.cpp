@@ -180,17 +180,18 @@ ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
 // element; a confirmed entry's is the table's record at its position.
 tcp_window* unconfirmed_window(ct_entry* e) { return reinterpret_cast<tcp_window*>(e + 1); }
 // Pool element layout: entry, window record, accounting, NAT reply tuple, whether a source
-// translation offers its mapping (8 bytes, for alignment), an IPv6 flow's addresses.
+// translation offers its mapping (8 bytes, for alignment), an IPv6 flow's addresses, and a
+// translated IPv6 flow's reply addresses.
 constexpr size_t k_unconfirmed_bytes = sizeof(ct_entry) + sizeof(tcp_window) + sizeof(ct_acct) +
-                                       sizeof(ct_tuple) + sizeof(uint64_t) + sizeof(ct_addr6);
+                                       sizeof(ct_tuple) + sizeof(uint64_t) + 2 * sizeof(ct_addr6);
 // An unconfirmed entry's accounting: after its window record in the pool element.
 ct_acct* unconfirmed_acct(ct_entry* e) {
   return reinterpret_cast<ct_acct*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window));
 }
-// An unconfirmed IPv6 entry's addresses: the element's last field.
+// An unconfirmed IPv6 entry's addresses: the element's last field but one.
 ct_addr6* unconfirmed_addr6(ct_entry* e) {
   return reinterpret_cast<ct_addr6*>(reinterpret_cast<char*>(e) + k_unconfirmed_bytes -
-                                     sizeof(ct_addr6));
+                                     2 * sizeof(ct_addr6));
 }
 // Entry e's accounting record: behind it while unconfirmed, else at its position in the
 // table's array `acct` (not null: accounting is on).
@@ -339,6 +340,29 @@ inline bool stored_flow6(const flow_table& table, uint32_t pos, const ct_addr6& 
   return f != nullptr && same_flow6(*f, a);
 }
 
+// The flow an ICMP error's quote `t` names: by its key, else (a translated flow's reply, or its
+// original as translated) by its reply key, then *via_reply is set. -1 when none holds it.
+int32_t find_quoted(const ct_worker& w, const ct_tuple& t, bool* via_reply) {
+  int32_t pos = w.rt->table->lookup(make_key(t));
+  *via_reply = false;
+  if (pos < 0)
+    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+        replies != nullptr && replies->count() > 0) {
+      pos = replies->lookup(make_key(t));
+      *via_reply = true;
+    }
+  return pos;
+}
+
+// The direction the quoted packet travelled in flow e. A quote found by a translated flow's
+// reply key is its reply, or its original as translated.
+ct_dir quoted_direction(const ct_worker& w, const ct_entry& e, const ct_tuple& t, bool via_reply) {
+  if (!via_reply) return direction_of(e, t);
+  const ct_tuple r = ct_reply_tuple(*w.rt->table, &e);
+  return t.src == r.src && (is_icmp_like(t.proto) || t.sport == r.sport) ? ct_dir::reply
+                                                                         : ct_dir::original;
+}
+
 // nf_conntrack_inet_error: an ICMP error RELATED to the flow it quotes (the
 // ICMP tracker reads the quote), or INVALID when that flow is not tracked, or when the error
 // does not go to the quoted packet's source: Linux checks that the outer destination is the
@@ -351,26 +375,13 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
                         &t) ||
       t.src != m->dst)
     return invalid();
-  int32_t pos = w.rt->table->lookup(make_key(t));
-  bool via_reply = false;
-  if (pos < 0)
-    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
-        replies != nullptr && replies->count() > 0) {
-      pos = replies->lookup(make_key(t));
-      via_reply = true;
-    }
+  bool via_reply;
+  const int32_t pos = find_quoted(w, t, &via_reply);
   if (pos < 0) return invalid();
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
   if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms)) return invalid();
-  // The error travels against the quoted packet. A quote found by a translated flow's reply
-  // key is its reply, or its original as translated.
-  ct_dir quoted = direction_of(*e, t);
-  if (via_reply) {
-    const ct_tuple r = ct_reply_tuple(*w.rt->table, e);
-    quoted = t.src == r.src && (is_icmp_like(t.proto) || t.sport == r.sport) ? ct_dir::reply
-                                                                             : ct_dir::original;
-  }
-  mark_related(w, m, e, quoted);
+  // The error travels against the quoted packet.
+  mark_related(w, m, e, quoted_direction(w, *e, t, via_reply));
 }
 
 // nf_conntrack_icmpv6_error's half of the same: the quote's addresses digested as a packet's,
@@ -384,13 +395,17 @@ void icmp_error_related(ct_worker& w, rte_mbuf* mb, pkt_meta* m, uint32_t now_ms
       std::memcmp(a.src.b, rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off + 24), 16) != 0)
     return icmp_error_invalid(w, m);
   addr6_digests(w.rt->addr6_key, a.src, a.dst, &t.src, &t.dst);
-  const int32_t pos = w.rt->table->lookup(make_key(t));
+  bool via_reply;
+  const int32_t pos = find_quoted(w, t, &via_reply);
   if (pos < 0) return icmp_error_invalid(w, m);
   ct_entry* e = w.rt->table->at(static_cast<uint32_t>(pos));
-  if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms) ||
-      !same_flow6(*w.rt->table->addr6_at(static_cast<uint32_t>(pos)), a))
+  const ct_addr6* f = via_reply ? w.rt->table->nat_reply6_at(static_cast<uint32_t>(pos))
+                                : w.rt->table->addr6_at(static_cast<uint32_t>(pos));
+  if (!is_live(e->live.load(std::memory_order_acquire)) || ct_expired(*e, now_ms) || f == nullptr ||
+      !same_flow6(*f, a))
     return icmp_error_invalid(w, m);
-  mark_related(w, m, e, direction_of(*e, t));
+  // The digests of one address pair compare as its addresses.
+  mark_related(w, m, e, quoted_direction(w, *e, t, via_reply));
 }
 
 // Files an owned entry again under its current expiry (which moved earlier).
@@ -886,8 +901,8 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
     }
     w.rt->table->lookup_bulk(kp, nk, pos);
     uint64_t by_reply = 0;
-    if (const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
-        replies != nullptr) [[unlikely]]
+    const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
+    if (replies != nullptr) [[unlikely]]
       by_reply = lookup_replies(*replies, kp, nk, pos);
     ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
@@ -900,6 +915,12 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
         rte_prefetch0(w.rt->table->window_at(static_cast<uint32_t>(pos[j])));
       if (acct != nullptr) rte_prefetch0(&acct[pos[j]]);
       if constexpr (V6) rte_prefetch0(w.rt->table->addr6_at(static_cast<uint32_t>(pos[j])));
+      // With NAT on, a translated IPv6 flow's reply addresses: read below for a reply and at
+      // the rewrite (its reply tuple is prefetched by track_existing, once it is known
+      // translated).
+      if constexpr (V6)
+        if (replies != nullptr) [[unlikely]]
+          rte_prefetch0(w.rt->table->nat_reply6_at(static_cast<uint32_t>(pos[j])));
     }
     for (uint32_t j = 0; j < nk; j++) {
       pkt_meta* m = meta_of(pkts[index[j]]);
@@ -908,8 +929,11 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
         if (is_live(e->live.load(std::memory_order_acquire))) {
           if (!ct_expired(*e, now_ms)) {
             if constexpr (V6) {
-              if (!same_flow6(*w.rt->table->addr6_at(static_cast<uint32_t>(pos[j])), addrs[j]))
-                  [[unlikely]] {
+              // A translated flow found by its reply key has its reply's addresses.
+              const uint32_t p = static_cast<uint32_t>(pos[j]);
+              const ct_addr6* f =
+                  ((by_reply >> j) & 1) ? w.rt->table->nat_reply6_at(p) : w.rt->table->addr6_at(p);
+              if (f == nullptr || !same_flow6(*f, addrs[j])) [[unlikely]] {
                 digest_clash(w, m);
                 continue;
               }
@@ -1003,8 +1027,11 @@ bool claim_and_publish(ct_worker& w, ct_entry* t, uint32_t p, const ct_entry& sr
   }
   // A translated flow's reply tuple, before the entry is LIVE: a reader that finds the flow
   // by its original key reads it to tell a reply from a stray packet.
-  if (src.status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)
+  if (src.status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) {
     *w.rt->table->nat_reply_at(p) = *src_reply;
+    if (src.orig.family == k_family_ipv6)
+      *w.rt->table->nat_reply6_at(p) = *ct_unconfirmed_reply6(const_cast<ct_entry*>(&src));
+  }
   // An IPv6 flow's addresses, before it is LIVE: a reader that finds its key compares them.
   if (src.orig.family == k_family_ipv6)
     *w.rt->table->addr6_at(p) = *unconfirmed_addr6(const_cast<ct_entry*>(&src));
@@ -1081,7 +1108,10 @@ bool same_nat(const ct_worker& w, const ct_entry& winner, ct_entry* loser) {
   const uint16_t a = winner.status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
   const uint16_t b = loser->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK;
   if (a != b) return false;
-  return a == 0 || *w.rt->table->nat_reply_at(winner.pos) == *ct_unconfirmed_reply(loser);
+  if (a == 0) return true;
+  if (!(*w.rt->table->nat_reply_at(winner.pos) == *ct_unconfirmed_reply(loser))) return false;
+  return loser->orig.family != k_family_ipv6 ||
+         *w.rt->table->nat_reply6_at(winner.pos) == *ct_unconfirmed_reply6(loser);
 }
 
 }  // namespace
@@ -1089,6 +1119,19 @@ bool same_nat(const ct_worker& w, const ct_entry& winner, ct_entry* loser) {
 ct_tuple* ct_unconfirmed_reply(ct_entry* e) {
   return reinterpret_cast<ct_tuple*>(reinterpret_cast<char*>(e + 1) + sizeof(tcp_window) +
                                      sizeof(ct_acct));
+}
+
+ct_addr6* ct_unconfirmed_reply6(ct_entry* e) {
+  return reinterpret_cast<ct_addr6*>(reinterpret_cast<char*>(e) + k_unconfirmed_bytes -
+                                     sizeof(ct_addr6));
+}
+
+const ct_addr6* ct_reply_addr6(const flow_table& table, const ct_entry* e) {
+  if (e->orig.family != k_family_ipv6 ||
+      !(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK))
+    return nullptr;
+  if (e->pos == k_no_pos) return ct_unconfirmed_reply6(const_cast<ct_entry*>(e));
+  return table.nat_reply6_at(e->pos);
 }
 
 bool* ct_unconfirmed_offers_source(ct_entry* e) {

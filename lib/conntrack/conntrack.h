@@ -164,6 +164,13 @@ result<void> ct_enable_nat(ct_runtime* rt);
 ct_tuple ct_reply_tuple(const flow_table& table, const ct_entry* e);
 // Where a translated unconfirmed entry keeps its reply tuple until confirm.
 ct_tuple* ct_unconfirmed_reply(ct_entry* e);
+// Where a translated unconfirmed IPv6 entry keeps its reply's addresses until confirm (as its
+// reply tuple: the reply's sender first).
+ct_addr6* ct_unconfirmed_reply6(ct_entry* e);
+// The reply addresses of translated IPv6 entry `e` (confirmed in `table`, or unconfirmed);
+// null for an IPv4 entry or one that is not translated (its reply has its original's
+// addresses swapped).
+const ct_addr6* ct_reply_addr6(const flow_table& table, const ct_entry* e);
 // Whether source-translated unconfirmed entry e offers its mapping to its source's later
 // connections (find_appropriate_src): written by nat_setup, read at confirm.
 bool* ct_unconfirmed_offers_source(ct_entry* e);

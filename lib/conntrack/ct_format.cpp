@@ -47,7 +47,7 @@ int tcp_state_from_name(const std::string& name) {
 }  // namespace
 
 bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct,
-                const ct_tuple* nat_reply, const ct_addr6* addr6) {
+                const ct_tuple* nat_reply, const ct_addr6* addr6, const ct_addr6* nat_reply6) {
   uint32_t live = e.live.load(std::memory_order_acquire);
   if ((live & ENTRY_STATE_MASK) != ENTRY_LIVE) return false;
   out->pos = pos;
@@ -61,7 +61,12 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct*
   out->ts = e.load_track();
   out->expires_ms = e.expires_ms.load(std::memory_order_relaxed);
   out->mark = e.mark.load(std::memory_order_relaxed);
-  if (out->orig.family == k_family_ipv6 && addr6 != nullptr) out->addr6 = *addr6;
+  if (out->orig.family == k_family_ipv6 && addr6 != nullptr) {
+    out->addr6 = *addr6;
+    out->reply6 = (out->status & CT_STATUS_NAT_MASK) && nat_reply6 != nullptr
+                      ? *nat_reply6
+                      : ct_addr6{addr6->dst, addr6->src};
+  }
   out->acct = acct != nullptr;
   for (unsigned d = 0; acct != nullptr && d < 2; d++) {
     out->packets[d] = acct->packets[d].load(std::memory_order_relaxed);
@@ -82,7 +87,6 @@ std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
   std::string s;
   if (extended) s = v6 ? "ipv6     10 " : "ipv4     2 ";
   s += head;
-  const ct_addr6 reply6{v.addr6.dst, v.addr6.src};
   if (v.orig.proto == IPPROTO_TCP) s += std::string(tcp_state_name(v.ts.l4state)) + " ";
   // With accounting, each tuple's counts follow it (conntrack-tools' layout).
   auto counts = [&](unsigned d) {
@@ -92,7 +96,7 @@ std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
   append_tuple(s, v.orig, v6 ? &v.addr6 : nullptr);
   counts(0);
   if (!(v.status & CT_STATUS_SEEN_REPLY)) s += "[UNREPLIED] ";
-  append_tuple(s, v.reply, v6 ? &reply6 : nullptr);
+  append_tuple(s, v.reply, v6 ? &v.reply6 : nullptr);
   counts(1);
   if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
   s += "mark=" + std::to_string(v.mark) + " ";
@@ -120,11 +124,14 @@ bool ct_filter::matches(const entry_view& v) const {
     // libnetfilter_conntrack's is_snat/is_spat (is_dnat/is_dpat): the kind's DONE bit set,
     // and an address or port that differs. For ICMP it compares the id with the type and
     // code, which differ, so every ICMP flow a NAT hook has decided is listed.
-    const bool icmp = t.proto == IPPROTO_ICMP;
-    const bool snat = (v.status & CT_STATUS_SRC_NAT_DONE) &&
-                      (v.reply.dst != t.src || icmp || v.reply.dport != t.sport);
-    const bool dnat = (v.status & CT_STATUS_DST_NAT_DONE) &&
-                      (v.reply.src != t.dst || icmp || v.reply.sport != t.dport);
+    // An IPv6 flow's addresses are compared, not its digests (a pair's hash).
+    const bool icmp = is_icmp_like(t.proto);
+    const bool src_moved = v6 ? !(v.reply6.dst == v.addr6.src) : v.reply.dst != t.src;
+    const bool dst_moved = v6 ? !(v.reply6.src == v.addr6.dst) : v.reply.src != t.dst;
+    const bool snat =
+        (v.status & CT_STATUS_SRC_NAT_DONE) && (src_moved || icmp || v.reply.dport != t.sport);
+    const bool dnat =
+        (v.status & CT_STATUS_DST_NAT_DONE) && (dst_moved || icmp || v.reply.sport != t.dport);
     if (!(((nat & 1) && snat) || ((nat & 2) && dnat))) return false;
   }
   return true;
@@ -244,15 +251,15 @@ result<ct_filter> parse_filter(const std::string& text) {
 
 void scan(const flow_table& t, const ct_filter& f,
           const std::function<void(const entry_view&)>& fn) {
-  tbb::parallel_for(
-      tbb::blocked_range<uint32_t>(0, t.capacity(), 16384),
-      [&](const tbb::blocked_range<uint32_t>& r) {
-        entry_view v;
-        for (uint32_t p = r.begin(); p != r.end(); p++)
-          if (read_entry(*t.at(p), p, &v, t.acct_at(p), t.nat_reply_at(p), t.addr6_at(p)) &&
-              f.matches(v))
-            fn(v);
-      });
+  tbb::parallel_for(tbb::blocked_range<uint32_t>(0, t.capacity(), 16384),
+                    [&](const tbb::blocked_range<uint32_t>& r) {
+                      entry_view v;
+                      for (uint32_t p = r.begin(); p != r.end(); p++)
+                        if (read_entry(*t.at(p), p, &v, t.acct_at(p), t.nat_reply_at(p),
+                                       t.addr6_at(p), t.nat_reply6_at(p)) &&
+                            f.matches(v))
+                          fn(v);
+                    });
 }
 
 std::vector<std::string> list_lines(const flow_table& t, const ct_filter& f, uint32_t now_ms) {

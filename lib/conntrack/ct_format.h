@@ -25,6 +25,7 @@ struct entry_view {
   uint32_t expires_ms;
   uint32_t mark;
   ct_addr6 addr6{};   // an IPv6 entry's addresses (orig.family k_family_ipv6), original direction
+  ct_addr6 reply6{};  // ... and its reply's (its original's swapped unless translated)
   bool acct = false;  // accounting on: the counts below are printed
   uint64_t packets[2] = {}, bytes[2] = {};
 };
@@ -33,7 +34,8 @@ struct entry_view {
 // `nat_reply`: the table's reply tuple at pos (flow_table::nat_reply_at), null before NAT.
 // `addr6`: the table's IPv6 addresses at pos (flow_table::addr6_at), null without IPv6.
 bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct* acct = nullptr,
-                const ct_tuple* nat_reply = nullptr, const ct_addr6* addr6 = nullptr);
+                const ct_tuple* nat_reply = nullptr, const ct_addr6* addr6 = nullptr,
+                const ct_addr6* nat_reply6 = nullptr);
 
 // `conntrack -L` line (no newline), exactly conntrack-tools' layout:
 // tcp      6 115 SYN_SENT src=... dst=... sport=.. dport=.. [UNREPLIED] src=... ... mark=0 use=1

@@ -11,6 +11,7 @@
 #include "common/jhash.h"
 #include "packet/cksum.h"
 #include "packet/manip.h"
+#include "packet/parse.h"
 
 namespace ctgate::ct {
 
@@ -59,14 +60,23 @@ bool tuple_taken(const ct_worker& w, const ct_entry* e, const ct_tuple& t, uint3
   return false;
 }
 
-// The port (ICMP: the id) a binding of `manip` changes, in tuple t.
+// The port (ICMP, ICMPv6: the id) a binding of `manip` changes, in tuple t.
 uint16_t& key_port(ct_tuple& t, nat_manip manip) {
-  if (t.proto == IPPROTO_ICMP) return t.sport;
+  if (is_icmp_like(t.proto)) return t.sport;
   return manip == nat_manip::src ? t.sport : t.dport;
 }
 
 bool has_ports(uint8_t proto) {
-  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMP;
+  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || is_icmp_like(proto);
+}
+
+// An IPv6 address against a range's end, as 128-bit numbers (ipv6_addr_cmp).
+int addr6_cmp(const ipv6_addr& a, const ipv6_addr& b) { return std::memcmp(a.b, b.b, 16); }
+
+// An IPv6 candidate's digests follow its addresses: a changed address changes both (they are
+// the hash of the pair, ct_entry.h).
+void redigest(const ct_worker& w, ct_tuple& t, const ct_addr6& a) {
+  addr6_digests(w.rt->addr6_key, a.src, a.dst, &t.src, &t.dst);
 }
 
 // Linux's l4proto_in_range.
@@ -77,9 +87,12 @@ bool port_in_range(const ct_tuple& t, nat_manip manip, const nat_range& r) {
   return port >= r.port_min && port <= r.port_max;
 }
 
-// Linux's nf_in_range: the source address (and port) already in the range.
-bool in_range(const ct_tuple& t, const nat_range& r) {
-  if (r.flags & NAT_RANGE_MAP_IPS) {
+// Linux's nf_in_range: the source address (and port) already in the range. `a6`: an IPv6
+// connection's addresses.
+bool in_range(const ct_tuple& t, const nat_range& r, const ct_addr6* a6 = nullptr) {
+  if ((r.flags & NAT_RANGE_MAP_IPS) && a6 != nullptr) {
+    if (addr6_cmp(a6->src, r.addr6_min) < 0 || addr6_cmp(a6->src, r.addr6_max) > 0) return false;
+  } else if (r.flags & NAT_RANGE_MAP_IPS) {
     const uint32_t a = rte_be_to_cpu_32(t.src);
     if (a < r.addr_min || a > r.addr_max) return false;
   }
@@ -91,6 +104,9 @@ bool in_range(const ct_tuple& t, const nat_range& r) {
 // offered to connection `orig` as candidate *t when it lies in the range.
 bool find_appropriate_src(const ct_worker& w, const ct_entry* e, const ct_tuple& orig,
                           const nat_range& r, uint32_t now_ms, ct_tuple* t) {
+  // IPv6 sources are not kept: their digests depend on the destination (the hash of the pair),
+  // so they cannot key a source (docs/design/nat.md, "IPv6").
+  if (orig.family == k_family_ipv6) return false;
   auto same_src = [&](const ct_tuple& o) {
     return o.src == orig.src && o.sport == orig.sport && o.proto == orig.proto &&
            o.zone == orig.zone;
@@ -143,6 +159,45 @@ void find_best_ips(ct_tuple& t, const nat_range& r, nat_manip manip) {
   const uint32_t off =
       dist == 0 ? j : static_cast<uint32_t>((static_cast<uint64_t>(j) * dist) >> 32);
   var = rte_cpu_to_be_32(r.addr_min + off);
+}
+
+// The same for an IPv6 connection (the kernel's loop over the address's four words): the hash
+// of the source address, seeded with the destination's last word xor the zone unless
+// persistent, scales into the first word's span; once a word falls short of the range's
+// maximum the later words take any value; the hash takes in each destination word as it goes
+// (the translated one, for a destination binding, as the kernel reads it after writing).
+void find_best_ips6(const ct_worker& w, ct_tuple& t, ct_addr6& a, const nat_range& r,
+                    nat_manip manip) {
+  if (!(r.flags & NAT_RANGE_MAP_IPS)) return;
+  ipv6_addr& var = manip == nat_manip::src ? a.src : a.dst;
+  if (r.addr6_min == r.addr6_max) {
+    var = r.addr6_min;
+    redigest(w, t, a);
+    return;
+  }
+  auto word = [](const ipv6_addr& x, int i) {
+    uint32_t v;
+    std::memcpy(&v, x.b + 4 * i, 4);
+    return v;
+  };
+  uint32_t src_words[4];
+  std::memcpy(src_words, a.src.b, 16);
+  const bool persistent = r.flags & NAT_RANGE_PERSISTENT;
+  uint32_t j = jhash2(src_words, 4, persistent ? 0 : word(a.dst, 3) ^ t.zone);
+  bool full_range = false;
+  for (int i = 0; i < 4; i++) {
+    uint32_t min = 0, dist = ~0u;
+    if (!full_range) {
+      min = rte_be_to_cpu_32(word(r.addr6_min, i));
+      dist = rte_be_to_cpu_32(word(r.addr6_max, i)) - min + 1;
+    }
+    const uint32_t v =
+        rte_cpu_to_be_32(min + static_cast<uint32_t>((static_cast<uint64_t>(j) * dist) >> 32));
+    std::memcpy(var.b + 4 * i, &v, 4);
+    if (v != word(r.addr6_max, i)) full_range = true;
+    if (!persistent) j ^= word(a.dst, i);
+  }
+  redigest(w, t, a);
 }
 
 // Linux's nf_nat_used_tuple_harder: in the last attempts of a search for a new TCP
@@ -216,6 +271,7 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     if (us & bit) {
       *ct_unconfirmed_reply(e) = *ct_unconfirmed_reply(u);
       *ct_unconfirmed_offers_source(e) = *ct_unconfirmed_offers_source(u);
+      if (e->orig.family == k_family_ipv6) *ct_unconfirmed_reply6(e) = *ct_unconfirmed_reply6(u);
     }
     e->status.fetch_or(static_cast<uint16_t>(us & (done | bit)), std::memory_order_relaxed);
     return (us & bit) ? nat_setup_result::bound : nat_setup_result::null;
@@ -224,21 +280,34 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
   // reply tuple so far (a destination binding may already have changed it).
   ct_tuple orig = invert(ct_reply_tuple(*w.rt->table, e));
   // invert() maps a query's type to its reply's, not back: an echo's stays the request's.
-  if (orig.proto == IPPROTO_ICMP) orig.dport = e->orig.dport;
+  if (is_icmp_like(orig.proto)) orig.dport = e->orig.dport;
+  // An IPv6 connection's addresses, as orig's digests stand for them; a6 is the candidate's.
+  const bool v6 = e->orig.family == k_family_ipv6;
+  ct_addr6 orig6{}, a6{};
+  if (v6) {
+    const ct_addr6* r6 = ct_reply_addr6(*w.rt->table, e);
+    orig6 = r6 != nullptr ? ct_addr6{r6->dst, r6->src} : *ct_addr6_of(*w.rt->table, e);
+    a6 = orig6;
+  }
   ct_tuple t = orig;
   bool found = false;
   // get_unique_tuple: a source translation first keeps the connection as it is when that is
   // in the range and free; when it is out of the range, it takes the mapping the source's
   // earlier connection got, when that is in the range and free (find_appropriate_src).
   if (manip == nat_manip::src && !(r.flags & NAT_RANGE_PROTO_RANDOM_ALL)) {
-    if (in_range(orig, r))
+    if (in_range(orig, r, v6 ? &orig6 : nullptr))
       found = !tuple_taken(w, e, orig, now_ms);
     else
       found = find_appropriate_src(w, e, orig, r, now_ms, &t) && !tuple_taken(w, e, t, now_ms);
   }
   if (!found) {
     t = orig;
-    find_best_ips(t, r, manip);
+    if (v6) {
+      a6 = orig6;
+      find_best_ips6(w, t, a6, r, manip);
+    } else {
+      find_best_ips(t, r, manip);
+    }
     if (!(r.flags & NAT_RANGE_PROTO_RANDOM_ALL)) {
       if (r.flags & NAT_RANGE_PROTO_SPECIFIED) {
         // A single port is taken without a check, as Linux does: a clash drops at confirm.
@@ -258,19 +327,21 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
       return nat_setup_result::no_port;
     }
   }
-  if (t == orig) {
+  if (t == orig && (!v6 || a6 == orig6)) {
     e->status.fetch_or(done, std::memory_order_relaxed);
     return nat_setup_result::null;
   }
   *ct_unconfirmed_reply(e) = invert(t);
+  if (v6) *ct_unconfirmed_reply6(e) = ct_addr6{a6.dst, a6.src};
   // The mapping is offered to the source's later connections only where their own choice
   // could differ from it (find_appropriate_src): a moved port, or an address picked per
   // destination from a range. A kept port on one address (masquerade, most snat) is what
   // they get anyway, so most flows cost the source table nothing.
   if (manip == nat_manip::src)
     *ct_unconfirmed_offers_source(e) =
-        t.sport != orig.sport || ((r.flags & NAT_RANGE_MAP_IPS) && r.addr_min != r.addr_max &&
-                                  !(r.flags & NAT_RANGE_PERSISTENT));
+        !v6 &&
+        (t.sport != orig.sport || ((r.flags & NAT_RANGE_MAP_IPS) && r.addr_min != r.addr_max &&
+                                   !(r.flags & NAT_RANGE_PERSISTENT)));
   e->status.fetch_or(static_cast<uint16_t>(done | bit), std::memory_order_relaxed);
   w.counters.add(ct_counter::nat_bound);
   return nat_setup_result::bound;
@@ -294,8 +365,34 @@ struct nat_target {
 };
 nat_target target_of(const ct_tuple& other, manip_kind kind) {
   if (kind == manip_kind::src)
-    return {other.dst, other.proto == IPPROTO_ICMP ? other.sport : other.dport};
+    return {other.dst, is_icmp_like(other.proto) ? other.sport : other.dport};
   return {other.src, other.sport};
+}
+
+// An IPv6 connection's addresses of the direction opposite to `dir`, and the address a
+// rewrite of kind `kind` writes from them. Precondition: the connection is translated.
+const ipv6_addr& target6_of(const ct_worker& w, const ct_entry* e, uint8_t dir, manip_kind kind) {
+  const ct_addr6& other = dir != static_cast<uint8_t>(ct_dir::original)
+                              ? *ct_addr6_of(*w.rt->table, e)
+                              : *ct_reply_addr6(*w.rt->table, e);
+  return kind == manip_kind::src ? other.dst : other.src;
+}
+
+// The transport bytes of packet m the buffer holds: none of a later fragment.
+size_t l4_avail(const rte_mbuf* mb, const pkt_meta* m) {
+  const uint32_t in_buf =
+      rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
+  return (m->flags & PKT_F_FRAGMENT) && !(m->flags & PKT_F_FIRST_FRAGMENT)
+             ? 0
+             : std::min<uint32_t>(m->l4_len, in_buf);
+}
+
+// The IPv6 half of nat_packet: the address from the connection's IPv6 addresses.
+[[gnu::noinline]] void nat_packet6(ct_worker& w, rte_mbuf* mb, pkt_meta* m, manip_kind kind,
+                                   const nat_target& to) {
+  const ipv6_addr& addr = target6_of(w, m->ct, m->ct_dir, kind);
+  ipv6_manip(rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l3_off), m->l4.proto,
+             rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), l4_avail(mb, m), kind, addr.b, to.port);
 }
 
 }  // namespace
@@ -304,26 +401,66 @@ void nat_packet(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
   const ct_tuple& other = other_tuple(w, m->ct, m->ct_dir);
   const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
   const nat_target to = target_of(other, kind);
-  auto* ip = rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off);
-  const uint32_t in_buf =
-      rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
-  const size_t avail = (m->flags & PKT_F_FRAGMENT) && !(m->flags & PKT_F_FIRST_FRAGMENT)
-                           ? 0
-                           : std::min<uint32_t>(m->l4_len, in_buf);
-  ipv4_manip(ip, rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), avail, kind, to.addr, to.port);
+  if (m->flags & PKT_F_IPV6) [[unlikely]] {
+    nat_packet6(w, mb, m, kind, to);
+  } else {
+    ipv4_manip(rte_pktmbuf_mtod_offset(mb, rte_ipv4_hdr*, m->l3_off),
+               rte_pktmbuf_mtod_offset(mb, void*, m->l4_off), l4_avail(mb, m), kind, to.addr,
+               to.port);
+    (kind == manip_kind::src ? m->src : m->dst) = to.addr;
+  }
   if (kind == manip_kind::src) {
-    m->src = to.addr;
     if (has_ports(other.proto)) m->sport = to.port;
   } else {
-    m->dst = to.addr;
-    if (other.proto == IPPROTO_ICMP)
+    if (is_icmp_like(other.proto))
       m->sport = to.port;
     else if (has_ports(other.proto))
       m->dport = to.port;
   }
 }
 
+namespace {
+
+// nat_icmp_error for ICMPv6 (nf_nat_icmpv6_reply_translation): the quote, after its extension
+// headers, is translated back; the outer address as for IPv4; the checksum, which covers the
+// pseudo header, summed again.
+bool nat_icmp6_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
+  const ct_entry* e = m->ct;
+  const uint16_t status = e->status.load(std::memory_order_relaxed);
+  const uint32_t in_buf =
+      rte_pktmbuf_data_len(mb) > m->l4_off ? rte_pktmbuf_data_len(mb) - m->l4_off : 0;
+  // The message is summed again below: all of it must be in the first segment.
+  if (in_buf < m->l4_len) return false;
+  const uint32_t icmp_len = m->l4_len;
+  auto* icmp = rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l4_off);
+  auto* ip6 = rte_pktmbuf_mtod_offset(mb, uint8_t*, m->l3_off);
+  if (!w.rt->check_checksums && !ipv6_l4_cksum_ok(ip6, icmp, icmp_len, IPPROTO_ICMPV6))
+    return false;
+  if (!nat_rewrites(status, manip, m->ct_dir)) return true;
+  constexpr uint32_t k_icmp6_hdr = 8, k_ip6_hdr = 40;
+  if (icmp_len < k_icmp6_hdr + k_ip6_hdr + 8) return false;
+  uint8_t* quote = icmp + k_icmp6_hdr;
+  ipv6_chain c;
+  if (ipv6_skip_ext(quote, icmp_len - k_icmp6_hdr, &c) != parse_result::ipv6 ||
+      icmp_len - k_icmp6_hdr < c.l4_off + 8)
+    return false;
+  const manip_kind kind = manip == nat_manip::src ? manip_kind::src : manip_kind::dst;
+  const manip_kind inner_kind = kind == manip_kind::src ? manip_kind::dst : manip_kind::src;
+  const nat_target to = target_of(other_tuple(w, e, m->ct_dir), kind);
+  const ipv6_addr addr = target6_of(w, e, m->ct_dir, kind);
+  ipv6_manip(quote, c.proto, quote + c.l4_off, icmp_len - k_icmp6_hdr - c.l4_off, inner_kind,
+             addr.b, to.port);
+  ipv6_manip(ip6, IPPROTO_ICMPV6, icmp, 0, kind, addr.b, 0);
+  icmp[2] = icmp[3] = 0;
+  const uint16_t sum = ipv6_l4_cksum(ip6, icmp, icmp_len, IPPROTO_ICMPV6);
+  std::memcpy(icmp + 2, &sum, 2);
+  return true;
+}
+
+}  // namespace
+
 bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
+  if (m->flags & PKT_F_IPV6) return nat_icmp6_error(w, mb, m, manip);
   const ct_entry* e = m->ct;
   const uint16_t status = e->status.load(std::memory_order_relaxed);
   // The parse stage and conntrack's quote check saw an ICMP header, the quoted IPv4 header
@@ -368,7 +505,11 @@ bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
 }
 
 bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out) {
-  if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK)) return false;
+  // An IPv6 tuple holds digests, not addresses: answers to translated IPv6 connections are
+  // built from the packet (docs/design/nat.md, "IPv6").
+  if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) ||
+      e->orig.family == k_family_ipv6)
+    return false;
   const uint8_t other = dir == static_cast<uint8_t>(ct_dir::original)
                             ? static_cast<uint8_t>(ct_dir::reply)
                             : static_cast<uint8_t>(ct_dir::original);

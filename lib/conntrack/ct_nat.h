@@ -27,10 +27,13 @@ inline constexpr uint8_t NAT_RANGE_PROTO_RANDOM_ALL =
     NAT_RANGE_PROTO_RANDOM | NAT_RANGE_PROTO_RANDOM_FULLY;
 
 // Where a binding may put the translated end: addresses and ports in host order, inclusive.
+// An IPv6 connection's range has its addresses in addr6_min..addr6_max (network order,
+// compared as 128-bit numbers).
 struct nat_range {
   uint8_t flags = 0;
   uint32_t addr_min = 0, addr_max = 0;  // with NAT_RANGE_MAP_IPS
   uint16_t port_min = 0, port_max = 0;  // with NAT_RANGE_PROTO_SPECIFIED
+  ipv6_addr addr6_min, addr6_max;       // with NAT_RANGE_MAP_IPS, for an IPv6 connection
 };
 
 enum class nat_setup_result : uint8_t {

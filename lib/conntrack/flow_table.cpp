@@ -64,6 +64,7 @@ flow_table::~flow_table() {
   rte_free(acct_.load(std::memory_order_relaxed));
   rte_free(nat_replies_.load(std::memory_order_relaxed));
   rte_free(addrs6_);
+  rte_free(nat_replies6_);
 }
 
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
@@ -158,11 +159,25 @@ result<void> flow_table::enable_ipv6() {
     return error{.message = "conntrack for IPv6: cannot allocate " + std::to_string(bytes) +
                             " bytes (32 per flow) of addresses"};
   memory_bytes_ += bytes;
+  if (nat_replies_.load(std::memory_order_acquire) != nullptr) return enable_nat_replies6();
+  return {};
+}
+
+result<void> flow_table::enable_nat_replies6() {
+  if (nat_replies6_ != nullptr || addrs6_ == nullptr) return {};
+  const size_t bytes = sizeof(ct_addr6) * static_cast<size_t>(capacity_);
+  nat_replies6_ = static_cast<ct_addr6*>(rte_zmalloc("ct_nat_replies6", bytes, 64));
+  if (nat_replies6_ == nullptr)
+    return error{.message = "conntrack NAT for IPv6: cannot allocate " + std::to_string(bytes) +
+                            " bytes (32 per flow) of reply addresses"};
+  memory_bytes_ += bytes;
   return {};
 }
 
 result<void> flow_table::enable_nat_replies() {
   if (nat_replies_.load(std::memory_order_acquire) != nullptr) return {};
+  // The IPv6 reply addresses first: a worker that sees the reply tuples finds them too.
+  if (result<void> r6 = enable_nat_replies6(); !r6) return r6;
   const size_t bytes = sizeof(ct_tuple) * static_cast<size_t>(capacity_);
   auto* r = static_cast<ct_tuple*>(rte_zmalloc("ct_nat_replies", bytes, 64));
   if (r == nullptr)

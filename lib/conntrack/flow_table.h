@@ -80,6 +80,16 @@ class flow_table {
   // Control plane: makes room for translated flows' reply tuples (for good, as accounting),
   // 16 bytes per position. Fails only when memory runs out.
   result<void> enable_nat_replies();
+  // ... and, when IPv6 is on too, translated IPv6 flows' reply addresses (32 bytes per position).
+  result<void> enable_nat_replies6();
+  // The reply addresses of the translated IPv6 flow at `pos` (as its reply tuple: the
+  // reply's sender first), written with its reply tuple; null while no ruleset translates or
+  // no port has IPv6.
+  ct_addr6* nat_reply6_at(uint32_t pos) const {
+    return nat_replies_.load(std::memory_order_acquire) != nullptr && nat_replies6_ != nullptr
+               ? &nat_replies6_[pos]
+               : nullptr;
+  }
   // The addresses of the IPv6 flow at `pos` (ct_entry.h), written before the entry is
   // published and unchanged while it lives; null until enable_ipv6.
   ct_addr6* addr6_at(uint32_t pos) const { return addrs6_ != nullptr ? &addrs6_[pos] : nullptr; }
@@ -110,6 +120,7 @@ class flow_table {
   std::atomic<ct_acct*> acct_{nullptr};
   std::atomic<ct_tuple*> nat_replies_{nullptr};
   ct_addr6* addrs6_ = nullptr;
+  ct_addr6* nat_replies6_ = nullptr;  // allocated before nat_replies_ is published
   uint32_t capacity_ = 0;
   uint32_t max_ = 0;
   uint32_t reserved_ = 0;

@@ -131,10 +131,15 @@ void update_tracing(gateway& gw) CTGATE_REQUIRES(gw.ruleset_mu) {
 // translated connection's packets are rewritten at every one of them, whichever hook its
 // binding came from. Among themselves the chains run by priority, and among equals the
 // later registered first, as hooks do.
+//
+// Per family, as Linux registers nf_nat_ipv4_ops and nf_nat_ipv6_ops: an ip table's nat chains
+// register IPv4's, an ip6 table's IPv6's, an inet table's both, and each family's hooks run
+// the chains that see that family.
 result<void> register_nat_hooks(hook_registry::editor& ed, loaded_ruleset& lr,
-                                std::vector<uint32_t> (&by_hook)[5]) {
+                                std::vector<uint32_t> (&by_hook)[5], uint8_t family) {
   if (std::all_of(std::begin(by_hook), std::end(by_hook), [](const auto& c) { return c.empty(); }))
     return {};
+  const bool v6 = family == HOOK_FAM_IPV6;
   for (int h = 0; h < 5; h++) {
     if (static_cast<hook_point>(h) == hook_point::forward) continue;
     std::vector<uint32_t>& chains = by_hook[h];
@@ -144,14 +149,15 @@ result<void> register_nat_hooks(hook_registry::editor& ed, loaded_ruleset& lr,
     });
     const auto point = static_cast<hook_point>(h);
     const bool dst = point == hook_point::prerouting || point == hook_point::output;
-    const char* name = point == hook_point::prerouting ? "nf_nat_ipv4_pre_routing"
-                       : point == hook_point::input    ? "nf_nat_ipv4_local_in"
-                       : point == hook_point::output   ? "nf_nat_ipv4_local_fn"
-                                                       : "nf_nat_ipv4_out";
+    const char* name =
+        point == hook_point::prerouting ? (v6 ? "nf_nat_ipv6_in" : "nf_nat_ipv4_pre_routing")
+        : point == hook_point::input    ? (v6 ? "nf_nat_ipv6_local_in" : "nf_nat_ipv4_local_in")
+        : point == hook_point::output   ? (v6 ? "nf_nat_ipv6_local_fn" : "nf_nat_ipv4_local_fn")
+                                        : (v6 ? "nf_nat_ipv6_out" : "nf_nat_ipv4_out");
     lr.nat_refs.push_back(std::make_unique<nft_nat_ref>(nft_nat_ref{
         lr.rs.get(), dst ? ct::nat_manip::dst : ct::nat_manip::src, std::move(chains)}));
     result<int> id = ed.add(point, dst ? k_nat_dst_priority : k_nat_src_priority, name,
-                            nft_nat_hook, lr.nat_refs.back().get(), lr.group);
+                            nft_nat_hook, lr.nat_refs.back().get(), lr.group, family);
     if (!id) return std::move(id).error();
   }
   return {};
@@ -233,13 +239,16 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
       ct_on |= fams;
       return {};
     };
-    // Nat chains by hook point, for the NAT hooks.
-    std::vector<uint32_t> nat_chains[5];
+    // Nat chains by family (IPv4, IPv6) and hook point, for the NAT hooks.
+    std::vector<uint32_t> nat_chains[2][5];
     for (uint32_t i = 0; i < lr->rs->chains.size(); i++) {
       const nft::cchain& cc = lr->rs->chains[i];
       const nft::chain& ast_chain = lr->rs->ast.tables[cc.table].chains[cc.ast_chain];
       if (cc.nat) {
-        nat_chains[static_cast<int>(to_hook_point(cc.hook_point))].push_back(i);
+        const uint8_t fams = table_families(lr->rs->ast.tables[cc.table].fam);
+        for (int f = 0; f < 2; f++)
+          if (fams & (f == 0 ? HOOK_FAM_IPV4 : HOOK_FAM_IPV6))
+            nat_chains[f][static_cast<int>(to_hook_point(cc.hook_point))].push_back(i);
         // A nat chain needs conntrack (nf_ct_netns_get), registered with it.
         if (result<void> r = need_ct(cc.table); !r) return r;
         continue;
@@ -259,7 +268,8 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
       if (chain_uses_ct(ast_chain))
         if (result<void> r = need_ct(cc.table); !r) return r;
     }
-    if (result<void> r = register_nat_hooks(ed, *lr, nat_chains); !r) return r;
+    if (result<void> r = register_nat_hooks(ed, *lr, nat_chains[0], HOOK_FAM_IPV4); !r) return r;
+    if (result<void> r = register_nat_hooks(ed, *lr, nat_chains[1], HOOK_FAM_IPV6); !r) return r;
     if (lr->rs->uses_synproxy && !gw.synproxy->hook_registered) {
       if (result<void> r = register_synproxy_hook(ed); !r) return r;
       synproxy_now = true;

@@ -10,12 +10,12 @@ uint16_t conntrack_in_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, ui
   return ct::ct_in(w.ct, w.now_ms, pkts, n, v);
 }
 
-namespace {
-
 uint16_t conntrack_in6_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                             verdict* v) {
   return ct::ct_in6(w.ct, w.now_ms, pkts, n, v);
 }
+
+namespace {
 
 uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v) {

@@ -12,4 +12,7 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t familie
 // Conntrack's prerouting callback, where a packet handed off by another worker resumes.
 uint16_t conntrack_in_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v);
+// IPv6's (ipv6_conntrack_in): a hand-off of an IPv6 packet resumes here.
+uint16_t conntrack_in6_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                            verdict* v);
 }  // namespace ctgate

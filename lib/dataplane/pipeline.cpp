@@ -70,9 +70,10 @@ void send_generated(worker_ctx& w) {
 }
 
 // An IPv6 burst after parsing, through IPv6's stages and the hooks registered for IPv6
-// (docs/design/ipv6.md). What it generates is sent with the IPv4 burst's (process_parsed).
-void process_parsed6(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
-  n = stage_hook6(w, hook_point::prerouting, pkts, n);
+// (docs/design/ipv6.md), from prerouting's first callback or, handed off, from conntrack's
+// (`resume`). What it generates is sent with the IPv4 burst's (process_parsed).
+void process_parsed6(worker_ctx& w, rte_mbuf** pkts, uint16_t n, hook_fn resume = nullptr) {
+  n = stage_hook6_from(w, hook_point::prerouting, pkts, n, resume);
   rte_mbuf* local[k_max_burst];
   uint16_t n_local = 0;
   n = stage_route6(w, pkts, n, local, &n_local);
@@ -161,9 +162,19 @@ uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {
   w.ct.counters.add(ct::ct_counter::handoff_in, n);
   // A reassembled datagram must leave cut to its largest fragment (stage_fragment): the
   // worker that reassembled it marked its own burst, not this one.
-  for (uint16_t i = 0; i < n; i++)
+  // IPv6 packets (of translated IPv6 flows) go through IPv6's stages, before the IPv4 burst,
+  // as process_burst orders them.
+  rte_mbuf* v6[k_max_burst];
+  uint16_t n4 = 0, n6 = 0;
+  for (uint16_t i = 0; i < n; i++) {
     if (meta_of(pkts[i])->frag_max_size != 0) w.frag_pending++;
-  process_parsed(w, pkts, n, conntrack_in_hook);
+    if (meta_of(pkts[i])->flags & PKT_F_IPV6)
+      v6[n6++] = pkts[i];
+    else
+      pkts[n4++] = pkts[i];
+  }
+  if (n6 != 0) process_parsed6(w, v6, n6, conntrack_in6_hook);
+  process_parsed(w, pkts, n4, conntrack_in_hook);
   return n;
 }
 

@@ -81,8 +81,10 @@ uint16_t stage_hook6(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) 
   return run_chain<HOOK_FAM_IPV6>(w, hp, w.hooks->chains[static_cast<int>(hp)], 0, pkts, n);
 }
 
-uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
-  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+namespace {
+
+// Where a chain resumes at callback `from` (null: its start).
+uint16_t resume_at(const hook_snapshot::chain& chain, hook_fn from) {
   uint16_t first = 0;
   if (from != nullptr) {
     while (first < chain.n && chain.e[first].fn != from) first++;
@@ -90,7 +92,19 @@ uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t
     if (first == chain.n)
       for (first = 0; first < chain.n && chain.e[first].priority < PRI_CONNTRACK;) first++;
   }
-  return run_chain<HOOK_FAM_IPV4>(w, hp, chain, first, pkts, n);
+  return first;
+}
+
+}  // namespace
+
+uint16_t stage_hook6_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
+  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+  return run_chain<HOOK_FAM_IPV6>(w, hp, chain, resume_at(chain, from), pkts, n);
+}
+
+uint16_t stage_hook_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from) {
+  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+  return run_chain<HOOK_FAM_IPV4>(w, hp, chain, resume_at(chain, from), pkts, n);
 }
 
 uint16_t stage_hook(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {

@@ -49,6 +49,8 @@ void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
 // IPv6's stages (docs/design/ipv6.md): the same path over an IPv6 burst.
 // The hooks' callbacks registered for IPv6 (an inet table's chains).
 uint16_t stage_hook6(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
+// ... from the first callback `from`, as stage_hook_from.
+uint16_t stage_hook6_from(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n, hook_fn from);
 // Looks destinations up (rte_fib6; link-local and multicast by port); local packets go to
 // `local`, forwarded ones stay in pkts.
 uint16_t stage_route6(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** local,

@@ -81,4 +81,57 @@ inline void ipv4_manip(rte_ipv4_hdr* ip, void* l4, size_t l4_avail, manip_kind k
   }
 }
 
+// The same for IPv6 (nf_nat_ipv6_manip_pkt): the 16-byte address at `ip6` (the fixed header,
+// which has no checksum), the port or echo id in the transport header of protocol `l4proto`
+// at `l4`, and the transport checksum, which covers the addresses through the pseudo header:
+// TCP's, UDP's (0 stays 0, as Linux leaves it) and ICMPv6's, for an error as well as a query
+// (an error's quote is translated on its own, and its checksum summed again after).
+inline void ipv6_manip(uint8_t* ip6, uint8_t l4proto, void* l4, size_t l4_avail, manip_kind kind,
+                       const uint8_t (&addr)[16], uint16_t port) {
+  auto get16 = [](const uint8_t* at) {
+    uint16_t v;
+    std::memcpy(&v, at, 2);
+    return v;
+  };
+  auto put16 = [](uint8_t* at, uint16_t v) { std::memcpy(at, &v, 2); };
+  uint8_t* addr_at = ip6 + (kind == manip_kind::src ? 8 : 24);
+  // The pseudo header's change: eight 16-bit words.
+  uint64_t delta = 0;
+  for (int i = 0; i < 16; i += 2)
+    delta += static_cast<uint16_t>(~get16(addr_at + i)) + uint64_t{get16(addr + i)};
+  std::memcpy(addr_at, addr, 16);
+  auto* p = static_cast<uint8_t*>(l4);
+  const size_t port_at = kind == manip_kind::src ? 0 : 2;
+  switch (l4proto) {
+    case IPPROTO_TCP: {
+      if (l4_avail < 8) return;
+      const uint16_t old_port = get16(p + port_at);
+      put16(p + port_at, port);
+      if (l4_avail < sizeof(rte_tcp_hdr)) return;  // the checksum is not in the buffer
+      put16(p + 16, cksum_replace16(cksum_adjust(get16(p + 16), delta), old_port, port));
+      return;
+    }
+    case IPPROTO_UDP: {
+      if (l4_avail < sizeof(rte_udp_hdr)) return;
+      const uint16_t old_port = get16(p + port_at);
+      put16(p + port_at, port);
+      if (get16(p + 6) == 0) return;
+      const uint16_t c = cksum_replace16(cksum_adjust(get16(p + 6), delta), old_port, port);
+      put16(p + 6, c == 0 ? 0xffff : c);
+      return;
+    }
+    case IPPROTO_ICMPV6: {
+      if (l4_avail < 8) return;
+      uint16_t c = cksum_adjust(get16(p + 2), delta);
+      if (p[0] == 128 || p[0] == 129) {  // echo request, reply: the id is the port
+        c = cksum_replace16(c, get16(p + 4), port);
+        put16(p + 4, port);
+      }
+      put16(p + 2, c);
+      return;
+    }
+    default: return;
+  }
+}
+
 }  // namespace ctgate

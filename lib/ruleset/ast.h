@@ -331,7 +331,11 @@ struct nat_spec {
   bool show_family = false;  // listed as `snat ip to ...`: nft names the family in inet tables
   bool has_addr = false;     // snat/dnat to ADDR[-ADDR]
   uint32_t addr_min = 0, addr_max = 0;  // host order
-  bool has_port = false;                // ...:PORT[-PORT], or masquerade|redirect to :PORT
+  // An IPv6 statement (`snat ip6 to`, or any addressed one in an ip6 table): its addresses are
+  // addr6_min..addr6_max. It translates IPv6 packets only, an IPv4 one IPv4 packets only.
+  bool v6 = false;
+  uint128 addr6_min = 0, addr6_max = 0;
+  bool has_port = false;  // ...:PORT[-PORT], or masquerade|redirect to :PORT
   uint16_t port_min = 0, port_max = 0;
   uint8_t flags = 0;  // NAT_F_*
   // `snat|dnat to KEY map { key : data, ... }` (or `map @m`): the statement's `from`, `concat`

@@ -420,10 +420,17 @@ std::string statement_text(const statement& s, const std::optional<counter_value
     case stmt_kind::nat: {
       const nat_spec& n = s.nat;
       std::string out = nat_kind_name(n.kind);
-      if (n.show_family) out += " ip";
+      if (n.show_family) out += n.v6 ? " ip6" : " ip";
       if (n.has_addr || n.has_port) out += " to ";
       if (s.has_map()) {
         out += source_text(s, "map");
+      } else if (n.has_addr && n.v6) {
+        // nft brackets IPv6 addresses when a port follows.
+        auto addr = [&](uint128 a) {
+          return n.has_port ? "[" + detail::ipv6_to_string(a) + "]" : detail::ipv6_to_string(a);
+        };
+        out += addr(n.addr6_min);
+        if (n.addr6_max != n.addr6_min) out += "-" + addr(n.addr6_max);
       } else if (n.has_addr) {
         out += detail::ipv4_to_string(n.addr_min);
         if (n.addr_max != n.addr_min) out += "-" + detail::ipv4_to_string(n.addr_max);

@@ -179,7 +179,7 @@ token lexer::next() {
     char c;
     tok kind;
   };
-  static constexpr std::array<one, 17> ones = {{{';', tok::semicolon},
+  static constexpr std::array<one, 19> ones = {{{';', tok::semicolon},
                                                 {'{', tok::lbrace},
                                                 {'}', tok::rbrace},
                                                 {'(', tok::lparen},
@@ -195,7 +195,9 @@ token lexer::next() {
                                                 {'&', tok::amp},
                                                 {'|', tok::pipe},
                                                 {'.', tok::dot},
-                                                {':', tok::colon}}};
+                                                {':', tok::colon},
+                                                {'[', tok::lbracket},
+                                                {']', tok::rbracket}}};
   for (const one& o : ones)
     if (c == o.c) return make(o.kind, start, start + 1, col);
   if (c == '*') return make(tok::star, start, start + 1, col);

@@ -39,6 +39,8 @@ enum class tok : uint8_t {
   pipe,  // |
   dot,
   colon,
+  lbracket,  // [ (an IPv6 address with a port: [2001:db8::1]:80)
+  rbracket,
   star,
   invalid,  // a lexical error; text holds the message
 };

@@ -59,9 +59,8 @@ uint32_t ct_state_bit(const pkt_meta* m) {
 }
 
 // A word of an IPv6 connection's address (`ct original|reply ip6 saddr|daddr`, lowered):
-// nft_ct_get_eval's tuple of that direction. IPv6 connections are never translated (ctgate has
-// no IPv6 NAT), so the reply tuple is the original's inverse. False for an IPv4 connection,
-// so neither == nor != matches it (nft's implicit `meta nfproto ipv6`).
+// nft_ct_get_eval's tuple of that direction, the reply one as NAT made it. False for an IPv4
+// connection, so neither == nor != matches it (nft's implicit `meta nfproto ipv6`).
 [[gnu::noinline, gnu::cold]] bool ct_addr6_word(const compiled_ruleset& rs, field f,
                                                 const pkt_meta* m, uint64_t* out) {
   if (m->ct == nullptr || rs.ct_table == nullptr) return false;
@@ -71,9 +70,13 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   const auto idx =
       static_cast<unsigned>(f) - static_cast<unsigned>(field::ct_original_ip6_saddr_w0);
   const unsigned which = idx / 4;
-  const bool orig_src = which == 0 || which == 3;  // the reply's daddr is the original's saddr
+  const ipv6_addr* addr;
+  if (const ct::ct_addr6* r = ct::ct_reply_addr6(*rs.ct_table, m->ct); r != nullptr && which >= 2)
+    addr = which == 2 ? &r->src : &r->dst;
+  else  // untranslated: the reply's daddr is the original's saddr
+    addr = which == 0 || which == 3 ? &a->src : &a->dst;
   uint32_t be;
-  std::memcpy(&be, (orig_src ? a->src : a->dst).b + 4 * (idx % 4), sizeof be);
+  std::memcpy(&be, addr->b + 4 * (idx % 4), sizeof be);
   *out = rte_be_to_cpu_32(be);
   return true;
 }
@@ -1041,7 +1044,13 @@ verdict eval_packet(worker_ctx& w, compiled_ruleset& rs, uint32_t base, rte_mbuf
             goto next_chain;
           case stmt_kind::return_: goto chain_end;
           case stmt_kind::vmap: break;  // resolved above
-          case stmt_kind::nat: return nft_nat_stmt(w, rs, s.nat, mb, s.has_from ? &value : nullptr);
+          case stmt_kind::nat:
+            // nft_nat_inet_eval: an inet table's statement for the other family leaves the
+            // verdict as it was, and the next rule runs.
+            if (rs.nats[s.nat].has_addr && rs.nats[s.nat].v6 != ((m->flags & PKT_F_IPV6) != 0))
+                [[unlikely]]
+              goto next_rule;
+            return nft_nat_stmt(w, rs, s.nat, mb, s.has_from ? &value : nullptr);
         }
       }
     next_rule:;

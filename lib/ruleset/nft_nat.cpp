@@ -26,6 +26,37 @@ uint32_t port_addr(const worker_ctx& w, const pkt_meta* m, nft::nat_kind k) {
   return m->out_port < ports.size() ? ports[m->out_port].addr : 0;
 }
 
+// The same for an IPv6 packet: the egress port's address for masquerade (the link-local one
+// toward a link-local destination, as source address selection picks), the ingress port's for
+// redirect (::1 for the gateway's own packets). False when the port has none.
+bool port_addr6(const worker_ctx& w, rte_mbuf* mb, const pkt_meta* m, nft::nat_kind k,
+                ipv6_addr* out) {
+  const std::vector<port_info>& ports = w.gw->ports;
+  if (k == nft::nat_kind::redirect && (m->flags & PKT_F_LOCAL_OUT)) {
+    *out = ipv6_addr{};
+    out->b[15] = 1;
+    return true;
+  }
+  const uint16_t port = k == nft::nat_kind::redirect ? m->in_port : m->out_port;
+  if (port >= ports.size()) return false;
+  const port_info& p = ports[port];
+  const uint8_t* dst = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off + 24);
+  const bool link_local_dst = dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80;
+  if (p.has_addr6 && !link_local_dst) {
+    *out = p.addr6;
+    return true;
+  }
+  if (p.link_local.is_zero()) return false;
+  *out = p.link_local;
+  return true;
+}
+
+ipv6_addr addr6_of(nft::uint128 a) {
+  ipv6_addr out;
+  for (int i = 15; i >= 0; i--, a >>= 8) out.b[i] = static_cast<uint8_t>(a);
+  return out;
+}
+
 }  // namespace
 
 verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t nat, rte_mbuf* mb,
@@ -38,9 +69,24 @@ verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t na
   const nft::nat_spec& ns = rs.nats[nat];
   const ct::nat_manip manip = manip_of(ns.kind);
   if (ct::nat_done(e->status.load(std::memory_order_relaxed), manip)) return verdict::accept;
+  const bool v6 = m->flags & PKT_F_IPV6;
+  // The chain skips a statement of the other family (nft_eval_chain); maps hold IPv4 addresses
+  // only.
+  if (ns.has_addr && (ns.v6 != v6 || (v6 && mapped != nullptr))) return verdict::accept;
   ct::nat_range r;
   r.flags = ns.flags & (ct::NAT_RANGE_PROTO_RANDOM_ALL | ct::NAT_RANGE_PERSISTENT);
-  if (ns.kind == nft::nat_kind::masquerade || ns.kind == nft::nat_kind::redirect) {
+  if (v6 && (ns.kind == nft::nat_kind::masquerade || ns.kind == nft::nat_kind::redirect)) {
+    if (!port_addr6(w, mb, m, ns.kind, &r.addr6_min)) {
+      w.ct.counters.add(ct::ct_counter::nat_no_addr);
+      return verdict::drop;
+    }
+    r.flags |= ct::NAT_RANGE_MAP_IPS;
+    r.addr6_max = r.addr6_min;
+  } else if (v6 && ns.has_addr) {
+    r.flags |= ct::NAT_RANGE_MAP_IPS;
+    r.addr6_min = addr6_of(ns.addr6_min);
+    r.addr6_max = addr6_of(ns.addr6_max);
+  } else if (ns.kind == nft::nat_kind::masquerade || ns.kind == nft::nat_kind::redirect) {
     const uint32_t a = port_addr(w, m, ns.kind);
     if (a == 0) {
       // Linux's masquerade without a source address on the device: NF_DROP.
@@ -89,7 +135,8 @@ uint16_t nft_nat_hook(const hook_entry& self, worker_ctx& w, rte_mbuf** pkts, ui
     if (m->ct_info == CTINFO_RELATED) {
       // ICMP errors about a connection: their quote is translated back (a related flow of
       // another protocol would need a helper, which ctgate does not have).
-      if (m->l4.proto == IPPROTO_ICMP && !ct::nat_icmp_error(w.ct, mb, m, ref->manip)) {
+      if ((m->l4.proto == IPPROTO_ICMP || m->l4.proto == IPPROTO_ICMPV6) &&
+          !ct::nat_icmp_error(w.ct, mb, m, ref->manip)) {
         v[i] = verdict::drop;
         rejected++;
       }

@@ -714,8 +714,6 @@ void parser::hook_spec(size_t ti, size_t ci) {
   const token type = expect_name("chain type");
   if (type.text != "filter" && type.text != "route" && type.text != "nat")
     fail(type, "unknown chain type '" + type.text + "', expecting filter, route or nat");
-  if (type.text == "nat" && rs_.tables[ti].fam == family::ip6)
-    unsupported(type, "IPv6 NAT (a nat chain in an ip6 table)");
   expect_word("hook");
   const token h = expect_name("hook");
   const std::optional<hook> hk = hook_of(h.text);

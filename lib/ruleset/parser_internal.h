@@ -268,6 +268,7 @@ class parser {
   void log_flags(statement& st);
   void synproxy_options(statement& st);
   void nat_options(const token& head, statement& st, bool transport);
+  void nat_address6(statement& st, bool to, bool transport);
   void nat_map(const token& head, statement& st, bool addr_port, bool transport);
   void nat_ports(statement& st, bool transport);
   void meter_body(statement& st);

@@ -805,7 +805,7 @@ statement parser::parse_statement(size_t ti, size_t ci) {
     const bool inet = rs_.tables[ti].fam == family::inet;
     // nft names the family of a mapped address and port, or of mapped ranges, in any table.
     st.nat.show_family = (st.nat.has_addr && inet) || st.nat.map_addr_port || st.nat.map_ranges;
-    if (st.nat.has_addr && inet && !nat_family_ && !rule_ipv4_)
+    if (st.nat.has_addr && inet && !nat_family_ && !rule_ipv4_ && !rule_ipv6_)
       fail(head, "ip or ip6 must be specified with address for inet tables.");
     nat_uses_.push_back({ti, ci, pos_of(head), rule_handle_, false, st.nat.kind});
   } else if (w == "meter") {
@@ -1003,16 +1003,33 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
   // an address and a port.
   const bool addr_port = addressed && at_word("ip") && at_word("addr", 1) &&
                          peek(2).kind == tok::dot && at_word("port", 3) && at_word("to", 4);
-  nat_family_ = addressed && at_word("ip") && (at_word("to", 1) || addr_port);
+  const family table_family = rs_.tables[current_table_].fam;
+  const bool named_ip = addressed && at_word("ip") && (at_word("to", 1) || addr_port);
+  const bool named_ip6 = addressed && at_word("ip6") && at_word("to", 1);
+  // nft's words when the family named contradicts the table's.
+  if ((named_ip && table_family == family::ip6) || (named_ip6 && table_family == family::ip))
+    fail(peek(), std::string("conflicting protocols specified: ") +
+                     (named_ip ? "ip6 vs. ip" : "ip vs. ip6") +
+                     ". You must specify ip or ip6 family in nat statement");
+  if (addressed && at_word("ip6") && !named_ip6)
+    unsupported(peek(), std::string(w) + " ip6 addr . port (an IPv6 NAT map)");
+  nat_family_ = named_ip || named_ip6;
   if (nat_family_) take();
   if (addr_port) {
     take();  // addr
     take();  // .
     take();  // port
   }
-  if (addressed && at_word("ip6")) unsupported(peek(), std::string(w) + " ip6 (IPv6 NAT)");
+  // An IPv6 statement: named so, in an ip6 table, or in an inet table after an IPv6 match.
+  n.v6 = addressed && (named_ip6 || table_family == family::ip6 ||
+                       (table_family == family::inet && !nat_family_ && rule_ipv6_ && !rule_ipv4_));
   const bool to = accept_word("to");
-  if (addressed && at(tok::word)) {
+  if (addressed && !n.v6 && table_family == family::inet && !nat_family_ && !rule_ipv4_ &&
+      at(tok::word) && detail::parse_ipv6(peek().text))
+    fail(head, "ip or ip6 must be specified with address for inet tables.");
+  if (n.v6) {
+    nat_address6(st, to, transport);
+  } else if (addressed && at(tok::word) && !detail::parse_ipv6(peek().text)) {
     // A key and its map, with or without `to` (nft lists it with).
     nat_map(head, st, addr_port, transport);
   } else if (addressed) {
@@ -1052,6 +1069,39 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
       else
         unexpected(f, "random, fully-random or persistent");
     } while (accept(tok::comma));
+  }
+}
+
+// An IPv6 statement's `to ADDR[-ADDR]` or `to [ADDR][-[ADDR]]:PORT[-PORT]` (nft writes the
+// address in brackets when a port follows).
+void parser::nat_address6(statement& st, bool to, bool transport) {
+  nat_spec& n = st.nat;
+  if (!to) unexpected(peek(), "to");
+  if (accept(tok::colon)) {
+    nat_ports(st, transport);
+    return;
+  }
+  if (at(tok::set_ref) || (at(tok::word) && !detail::parse_ipv6(peek().text)))
+    unsupported(peek(), "an IPv6 NAT address from a map");
+  const token first = peek();
+  bool bracketed = false;
+  auto address = [&] {
+    const bool open = accept(tok::lbracket);
+    bracketed = bracketed || open;
+    if (detail::parse_ipv4(peek().text))
+      fail(peek(), "Could not resolve hostname: Address family for hostname not supported");
+    const uint128 a = addr6();
+    if (open) expect(tok::rbracket, "']'");
+    return a;
+  };
+  n.has_addr = true;
+  n.addr6_min = n.addr6_max = address();
+  if (accept(tok::dash)) n.addr6_max = address();
+  if (n.addr6_max < n.addr6_min) fail(span_from(first), "Range has zero or negative size");
+  if (at(tok::colon)) {
+    if (!bracketed) unexpected(peek(), "'[' around an IPv6 address with a port");
+    take();
+    nat_ports(st, transport);
   }
 }
 

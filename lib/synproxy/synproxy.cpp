@@ -466,10 +466,15 @@ bool on_server_synack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, ct::ct_entry* e)
   const ct::ct_tuple r = ct::ct_reply_tuple(*w.ct.rt->table, e);
   segment s;
   if (const ct::ct_addr6* a = ct::ct_addr6_of(*w.ct.rt->table, e)) {
-    // IPv6 has no NAT: the reply tuple is the original's inverse.
+    // The reply's addresses turned round, as the tuple's.
     s.v6 = true;
-    s.addrs6.src = a->src;
-    s.addrs6.dst = a->dst;
+    if (const ct::ct_addr6* r6 = ct::ct_reply_addr6(*w.ct.rt->table, e)) {
+      s.addrs6.src = r6->dst;
+      s.addrs6.dst = r6->src;
+    } else {
+      s.addrs6.src = a->src;
+      s.addrs6.dst = a->dst;
+    }
   }
   s.src = r.dst;  // the client, or the address its connection was translated to
   s.dst = r.src;  // the server

@@ -57,6 +57,29 @@ inline pkt_spec6 udp6(const char* src, const char* dst, uint16_t dport = 53) {
   return s;
 }
 
+// A TCP segment and an ICMPv6 echo (request 128 or reply 129) between two hosts.
+inline pkt_spec6 tcp6(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                      uint8_t flags, uint32_t seq, uint32_t ack) {
+  pkt_spec6 s = udp6(src, dst, dport);
+  s.proto = IPPROTO_TCP;
+  s.sport = sport;
+  s.tcp_flags = flags;
+  s.seq = seq;
+  s.ack = ack;
+  s.payload_len = 0;
+  return s;
+}
+
+inline pkt_spec6 echo6(const char* src, const char* dst, uint8_t type, uint16_t id) {
+  pkt_spec6 s = udp6(src, dst);
+  s.proto = IPPROTO_ICMPV6;
+  s.icmp_type = type;
+  s.icmp_id = id;
+  s.icmp_seq = 1;
+  s.payload_len = 8;
+  return s;
+}
+
 class v6_gateway : public test_gateway {
  public:
   explicit v6_gateway(const gateway_config& c = v6_config()) : test_gateway(c) {}

@@ -34,28 +34,6 @@ constexpr const char* k_stateful = R"(table inet f {
 }
 )";
 
-pkt_spec6 tcp6(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags,
-               uint32_t seq, uint32_t ack) {
-  pkt_spec6 s = udp6(src, dst, dport);
-  s.proto = IPPROTO_TCP;
-  s.sport = sport;
-  s.tcp_flags = flags;
-  s.seq = seq;
-  s.ack = ack;
-  s.payload_len = 0;
-  return s;
-}
-
-pkt_spec6 echo6(const char* src, const char* dst, uint8_t type, uint16_t id) {
-  pkt_spec6 s = udp6(src, dst);
-  s.proto = IPPROTO_ICMPV6;
-  s.icmp_type = type;
-  s.icmp_id = id;
-  s.icmp_seq = 1;
-  s.payload_len = 8;
-  return s;
-}
-
 class ct6_gateway : public v6_gateway {
  public:
   explicit ct6_gateway(bool acct = false) : v6_gateway(config(acct)) {}

@@ -272,6 +272,14 @@ class _Ipv6NetnsBase(unittest.TestCase):
             data = f.read()
         return want, hashlib.sha256(data).hexdigest(), len(data), client, server
 
+    def _load_rules(self, name, text):
+        """Loads ruleset `text` into the running ctgate (ctgatectl ruleset load)."""
+        rules = self.tmp.file(name + ".nft")
+        with open(rules, "w") as f:
+            f.write(text)
+        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
+        self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
+
     def _assert_transfer(self, size):
         want, got, n, client, server = self._tcp_transfer(size)
         context = "\nnc client exit %s: %s\nnc server exit %s\n%s" % (
@@ -314,19 +322,16 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         conntrack -L -f ipv6 lists it as conntrack-tools does, and a connection the server
         opens towards the client is refused."""
         self._start_ctgate()
-        rules = self.tmp.file("stateful.nft")
-        with open(rules, "w") as f:
-            f.write('flush ruleset\n'
-                    'table inet fw {\n'
-                    '  chain fwd {\n'
-                    '    type filter hook forward priority 0; policy drop;\n'
-                    '    ct state established,related accept\n'
-                    '    ct state invalid drop\n'
-                    '    iifname "lan" ct state new accept\n'
-                    '  }\n'
-                    '}\n')
-        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
-        self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
+        self._load_rules("stateful",
+                         'flush ruleset\n'
+                         'table inet fw {\n'
+                         '  chain fwd {\n'
+                         '    type filter hook forward priority 0; policy drop;\n'
+                         '    ct state established,related accept\n'
+                         '    ct state invalid drop\n'
+                         '    iifname "lan" ct state new accept\n'
+                         '  }\n'
+                         '}\n')
         n, out, _ = self._ping(SERVER6)
         self.assertGreaterEqual(n, 2, "ping -6 through the stateful policy:\n" + out)
         self._assert_transfer(DATA_BYTES)
@@ -349,24 +354,44 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
                timeout=15)
         self.assertNotEqual(p.returncode, 0, "a connection from the server passed")
 
+    def test_2d_masquerade_ipv6(self):
+        """IPv6 masquerade (an inet table's nat chain): kernel TCP (10 MB, checked) and ping -6
+        from the client reach the server from the gateway's wan address, and conntrack -L
+        shows the translated reply tuple."""
+        self._start_ctgate()
+        self._load_rules("masq6",
+                         'flush ruleset\n'
+                         'table inet nat {\n'
+                         '  chain post {\n'
+                         '    type nat hook postrouting priority srcnat;\n'
+                         '    oifname "wan" masquerade\n'
+                         '  }\n'
+                         '}\n')
+        n, out, _ = self._ping(SERVER6)
+        self.assertGreaterEqual(n, 2, "ping -6 through masquerade:\n" + out)
+        self._assert_transfer(DATA_BYTES)
+        listing = ct.run_ctl(self.prefix, "conntrack", "-L", "-f", "ipv6", "-p", "tcp",
+                             "--dport", str(TCP_PORT), "--src-nat", timeout=30)
+        lines = listing.stdout.decode(errors="replace").splitlines()
+        self.assertTrue(lines, "no translated IPv6 TCP entry:\n" + self.stats())
+        e = ct.parse_conntrack_lines(lines[0])[0]
+        self.assertEqual((e["orig"]["src"], e["reply"]["dst"]), (CLIENT6, GW6_W), lines[0])
+
     def test_2c_ip6_address_rules_and_rejects_reach_the_kernel_client(self):
         """ip6 saddr|daddr rules with reject: the client's kernel hears a TCP reset
         (ECONNREFUSED) and ICMPv6 admin-prohibited (EACCES) and no-route (ENETUNREACH) from the
         gateway, as from Linux's nf_reject_ipv6; a connection the rules do not name passes."""
         self._start_ctgate()
-        rules = self.tmp.file("reject6.nft")
-        with open(rules, "w") as f:
-            f.write('flush ruleset\n'
-                    'table inet fw {\n'
-                    '  chain fwd {\n'
-                    '    type filter hook forward priority 0; policy accept;\n'
-                    '    ip6 saddr 2001:db8:1::/64 tcp dport 7001 reject with tcp reset\n'
-                    '    ip6 daddr %s tcp dport 7002 reject with icmpv6 admin-prohibited\n'
-                    '    ip6 saddr { %s } tcp dport 7003 reject with icmpv6 no-route\n'
-                    '  }\n'
-                    '}\n' % (SERVER6, CLIENT6))
-        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
-        self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
+        self._load_rules("reject6",
+                         'flush ruleset\n'
+                         'table inet fw {\n'
+                         '  chain fwd {\n'
+                         '    type filter hook forward priority 0; policy accept;\n'
+                         '    ip6 saddr 2001:db8:1::/64 tcp dport 7001 reject with tcp reset\n'
+                         '    ip6 daddr %s tcp dport 7002 reject with icmpv6 admin-prohibited\n'
+                         '    ip6 saddr { %s } tcp dport 7003 reject with icmpv6 no-route\n'
+                         '  }\n'
+                         '}\n' % (SERVER6, CLIENT6))
         n, out, _ = self._ping(SERVER6)  # neighbours resolved both ways
         self.assertGreaterEqual(n, 1, out)
         probe = ("import errno, socket, sys\n"

@@ -3,7 +3,7 @@
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
 // sets, marks, a limit, reject, log (every packet, both families, all flags), synproxy on
-// tcp/8080 (both families), and NAT (dnat of tcp/8081,
+// tcp/8080 (both families), and NAT for both families (dnat of tcp/8081,
 // masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
 // reached). Built once per process.
 #pragma once
@@ -76,6 +76,18 @@ table ip nat {
     oifname "wan" udp dport 53 masquerade
     oifname "wan" meta l4proto icmp snat to 10.0.2.1
     oifname "wan" meta l4proto tcp snat to 10.0.2.1:2000-2003
+  }
+}
+table ip6 nat6 {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    iifname "wan" tcp dport 8081 dnat to [2001:db8:1::3]:80
+  }
+  chain post {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" udp dport 53 masquerade
+    oifname "wan" meta l4proto ipv6-icmp snat to 2001:db8:2::1
+    oifname "wan" meta l4proto tcp snat to [2001:db8:2::1]:2000-2003
   }
 }
 )";

@@ -35,9 +35,10 @@ import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, fragment  # noqa: E402
-from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,  # noqa: E402
-                                ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, IPv6ExtHdrDestOpt,
-                                IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
+from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoReply,  # noqa: E402
+                                ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
+                                ICMPv6NDOptSrcLLAddr, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
+                                IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
 
 LAN_HOST, WAN_HOST = "10.0.1.2", "10.0.2.2"
 GW_MAC, H_MAC = "02:00:00:00:00:01", "02:00:00:00:01:02"
@@ -153,6 +154,21 @@ def pipeline_seeds():
             IPv6(src="2001:db8:2::77", dst="2001:db8:2::1", hlim=255) /
             ICMPv6ND_NA(tgt="2001:db8:2::77", S=1, O=1) /
             ICMPv6NDOptDstLLAddr(lladdr="02:00:00:00:02:77")))
+    # IPv6 NAT: dnat of tcp/8081 and the inside server's answer, a masqueraded query, its
+    # answer and an ICMPv6 error quoting it, an echo through snat.
+    w6 = lambda src, dst, p: rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:02") /  # noqa: E731
+                                 IPv6(src=src, dst=dst) / p)
+    seeds.append(
+        w6("2001:db8:2::2", "2001:db8:2::1", TCP(sport=43000, dport=8081, flags="S", seq=5)) +
+        rec(0, eth(IPv6(src="2001:db8:1::3", dst="2001:db8:2::2") /
+                   TCP(sport=80, dport=43000, flags="SA", seq=70, ack=6))) +
+        c6(UDP(sport=5400, dport=53) / Raw(b"m" * 20)) +
+        w6("2001:db8:2::2", "2001:db8:2::1", UDP(sport=53, dport=5400) / Raw(b"r" * 20)) +
+        w6("2001:db8:2::2", "2001:db8:2::1",
+           ICMPv6DestUnreach(code=4) / IPv6(src="2001:db8:2::1", dst="2001:db8:2::2", hlim=63) /
+           UDP(sport=5400, dport=53) / Raw(b"m" * 20)) +
+        c6(ICMPv6EchoRequest(id=0x99, seq=1, data=b"n" * 8)) +
+        w6("2001:db8:2::2", "2001:db8:2::1", ICMPv6EchoReply(id=0x99, seq=1, data=b"n" * 8)))
     # IPv6 fragments for nf_defrag_ipv6: in order, reversed, an overlap, an odd length, an
     # atomic fragment, a fragmented echo to the gateway, a datagram whose fragments are too big
     # for the wan (1280).
