@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <type_traits>
 
 #include "conntrack/conntrack.h"
 #include "dataplane/gateway.h"
@@ -383,16 +384,20 @@ synproxy_action on_ack(worker_ctx& w, rte_mbuf* mb, pkt_meta* m, const flow_id& 
   return synproxy_action::stolen;
 }
 
-// Whether an IPv6 packet may be proxied: conntrack keeps IPv6 flows (some port has an IPv6
-// address, so the table holds their addresses), and its source is one a host can answer from:
-// never multicast, unspecified or loopback (Linux drops those in ip6_rcv_core; routing drops
-// them here, after this hook), so no SYN-ACK goes to a group.
-bool proxies_ipv6(const worker_ctx& w, const rte_mbuf* mb, const pkt_meta* m) {
-  if (!w.ct.rt->table->ipv6()) return false;
+// Whether an IPv6 packet's source is one a host can answer from: never multicast, unspecified
+// or loopback (Linux drops those in ip6_rcv_core; routing drops them here, after this hook), so
+// no SYN-ACK goes to a group.
+bool answerable_source6(const rte_mbuf* mb, const pkt_meta* m) {
   const ipv6_addr src = ip6_src(mb, m);
   ipv6_addr loopback;
   loopback.b[15] = 1;
   return !src.is_multicast() && !src.is_zero() && !(src == loopback);
+}
+
+// Whether an IPv6 packet may be proxied: conntrack keeps IPv6 flows (some port has an IPv6
+// address, so the table holds their addresses), and its source is answerable.
+bool proxies_ipv6(const worker_ctx& w, const rte_mbuf* mb, const pkt_meta* m) {
+  return w.ct.rt->table->ipv6() && answerable_source6(mb, m);
 }
 
 // Replaces the entry's extension id `from` by `to` in the status word (other
@@ -596,6 +601,11 @@ uint16_t auto_hook_family(worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v
   int32_t pos[k_chunk];
   uint16_t rejected = 0;
   const ct::flow_table& table = *w.ct.rt->table;
+  // IPv6 is proxied only where conntrack keeps IPv6 flows (proxies_ipv6): once per burst.
+  if (V6 && !table.ipv6()) return 0;
+  // IPv6 ACKs' flows (their digests), kept for the cookie check of those the table does not
+  // hold; an IPv4 flow costs less to take again than to keep.
+  std::conditional_t<V6, flow_id[k_chunk], char> ack_ids;
   for (uint16_t base = 0; base < n; base += k_chunk) {
     uint16_t end = static_cast<uint16_t>(n - base > k_chunk ? base + k_chunk : n);
     uint32_t nk = 0, ns = 0;
@@ -609,7 +619,7 @@ uint16_t auto_hook_family(worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v
           !a.protects(rte_be_to_cpu_16(m->dport)))
         continue;
       if constexpr (V6) {
-        if (!proxies_ipv6(w, pkts[i], m)) continue;
+        if (!answerable_source6(pkts[i], m)) continue;
       }
       uint8_t f = m->l4.tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN);
       if (on && f == TCPF_SYN) {
@@ -620,7 +630,12 @@ uint16_t auto_hook_family(worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v
         continue;
       }
       if (f != TCPF_ACK) continue;
-      keys[nk] = ct::make_key(flow_of<V6>(w, pkts[i], m).t);
+      if constexpr (V6) {
+        ack_ids[nk] = flow_of<true>(w, pkts[i], m);
+        keys[nk] = ct::make_key(ack_ids[nk].t);
+      } else {
+        keys[nk] = ct::make_key(flow_of<false>(w, pkts[i], m).t);
+      }
       kp[nk] = &keys[nk];
       index[nk++] = i;
     }
@@ -644,8 +659,16 @@ uint16_t auto_hook_family(worker_ctx& w, rte_mbuf** pkts, uint16_t n, verdict* v
       if (pos[j] >= 0 &&
           !ct::ct_live_but_expired(*table.at(static_cast<uint32_t>(pos[j])), w.now_ms))
         continue;
+      // synproxy_stmt's ACK path, with the flow already taken: its other checks were made
+      // above.
       uint16_t i = index[j];
-      rejected += apply(synproxy_stmt(w, pkts[i], meta_of(pkts[i]), a.opts, true), &v[i]);
+      pkt_meta* m = meta_of(pkts[i]);
+      if (m->ct != nullptr) continue;
+      if constexpr (V6)
+        rejected += apply(on_ack(w, pkts[i], m, ack_ids[j], a.opts, true), &v[i]);
+      else
+        rejected +=
+            apply(on_ack(w, pkts[i], m, flow_of<false>(w, pkts[i], m), a.opts, true), &v[i]);
     }
   }
   return rejected;

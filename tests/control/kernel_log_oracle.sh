@@ -16,23 +16,7 @@ ip netns exec $S ip addr add 10.88.2.2/24 dev klgs0; ip netns exec $S ip -6 addr
 ip netns exec $C ip route add default via 10.88.1.1; ip netns exec $C ip -6 route add default via 2001:db8:88:1::1
 ip netns exec $S ip route add default via 10.88.2.1; ip netns exec $S ip -6 route add default via 2001:db8:88:2::1
 ip netns exec $R sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip netns exec $R nft -f - <<'NFT'
-table inet t {
-  chain fw { type filter hook forward priority 0;
-    meta l4proto tcp tcp dport 7001 log prefix "KA: "
-    meta l4proto tcp tcp dport 7002 log prefix "KB: " flags all
-    meta l4proto udp udp dport 7003 meta mark set 5 log prefix "KC: "
-    meta l4proto icmp log prefix "KD: "
-    meta l4proto ipv6-icmp log prefix "KE: "
-    ip6 nexthdr 44 log prefix "KF: " flags all
-    ip protocol 47 log prefix "KG: "
-    ip frag-off & 0x1fff != 0 log prefix "KH: "
-    ip6 nexthdr 0 log prefix "KI: " flags all
-    meta l4proto tcp tcp dport 7009 log prefix "KJ: " flags ip options
-  }
-  chain inp { type filter hook input priority 0; meta l4proto tcp tcp dport 7010 log prefix "KK: "; }
-}
-NFT
+ip netns exec $R nft -f "$(dirname "$0")/kernel_log_rules.nft"
 # neighbours
 ip netns exec $C ping -c1 -W1 10.88.2.2 >/dev/null || true; ip netns exec $C ping -6 -c1 -W1 2001:db8:88:2::2 >/dev/null || true
 sysctl -qw net.netfilter.nf_log_all_netns=1

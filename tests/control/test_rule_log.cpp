@@ -1,8 +1,10 @@
 // nft `log` lines against the kernel's (lib/control/rule_log.cpp): the frames below were sent
 // through a Linux router (this machine's kernel, 6.18) whose forward chain held the rules of
-// k_rules, and the lines are what its nf_log_syslog wrote (dmesg, with nf_log_all_netns=1),
-// its interfaces renamed lan and wan. The same frames through ctgate, with the same rules,
-// must give the same lines, byte for byte. How they were made: docs/design/log.md.
+// kernel_log_rules.nft, and the lines are what its nf_log_syslog wrote (dmesg, with
+// nf_log_all_netns=1), its interfaces renamed lan and wan. The same frames through ctgate, with the
+// same rules, must give the same lines, byte for byte. How they were made: docs/design/log.md.
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,24 +16,14 @@
 namespace ctgate::test {
 namespace {
 
-// The kernel's rules, its chains renamed (the kernel's were fw and inp).
-constexpr const char* k_rules = R"(table inet t {
-  chain forward {
-    type filter hook forward priority 0;
-    meta l4proto tcp tcp dport 7001 log prefix "KA: "
-    meta l4proto tcp tcp dport 7002 log prefix "KB: " flags all
-    meta l4proto udp udp dport 7003 meta mark set 5 log prefix "KC: "
-    meta l4proto icmp log prefix "KD: "
-    meta l4proto ipv6-icmp log prefix "KE: "
-    ip6 nexthdr 44 log prefix "KF: " flags all
-    ip protocol 47 log prefix "KG: "
-    ip frag-off & 0x1fff != 0 log prefix "KH: "
-    ip6 nexthdr 0 log prefix "KI: " flags all
-    meta l4proto tcp tcp dport 7009 log prefix "KJ: " flags ip options
-  }
-  chain input { type filter hook input priority 0; meta l4proto tcp tcp dport 7010 log prefix "KK: "; }
+// The kernel's rules (kernel_log_rules.nft, the file kernel_log_oracle.sh loads).
+std::string kernel_rules() {
+  std::ifstream in(CTGATE_KERNEL_LOG_RULES);
+  EXPECT_TRUE(in) << "cannot read " << CTGATE_KERNEL_LOG_RULES;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
-)";
 
 // The frames the client sent (scapy), in order, from its Ethernet header.
 const char* const k_frames[] = {
@@ -158,19 +150,12 @@ std::vector<uint8_t> unhex(const std::string& h) {
 // 10.88.2.1/24 and 2001:db8:88:2::1/64, the server .2 on wan; no conntrack, so fragments
 // reach the rules as they came, as in the kernel's namespace.
 gateway_config router_config() {
-  gateway_config c;
-  c.source_file = "test.yaml";
-  c.workers = 1;
-  c.mbufs = 4096;
-  port_config lan, wan;
-  lan.name = "lan";
-  lan.address = {ip("10.88.1.1"), 24};
-  parse_ipv6_prefix("2001:db8:88:1::1/64", &lan.address6.emplace());
-  wan.name = "wan";
-  wan.address = {ip("10.88.2.1"), 24};
-  parse_ipv6_prefix("2001:db8:88:2::1/64", &wan.address6.emplace());
-  c.ports = {lan, wan};
-  c.neighbors.push_back({ip("10.88.2.2"), "02:00:00:00:02:02", "wan", 0});
+  gateway_config c = default_config();
+  c.ports[0].address = {ip("10.88.1.1"), 24};
+  parse_ipv6_prefix("2001:db8:88:1::1/64", &c.ports[0].address6.emplace());
+  c.ports[1].address = {ip("10.88.2.1"), 24};
+  parse_ipv6_prefix("2001:db8:88:2::1/64", &c.ports[1].address6.emplace());
+  c.neighbors = {{ip("10.88.2.2"), "02:00:00:00:02:02", "wan", 0}};
   neighbor_config n6;
   n6.v6 = true;
   parse_ipv6("2001:db8:88:2::2", &n6.address6);
@@ -183,7 +168,7 @@ gateway_config router_config() {
 TEST(RuleLog, LinesAreTheKernels) {
   test_gateway t(router_config());
   set_port_mac(t.gw->ports[0], mac_addr{{0x02, 0, 0, 0, 0x01, 0x01}}.b);
-  result<ruleset_summary> r = load_ruleset_text(*t.gw, k_rules, "test.nft");
+  result<ruleset_summary> r = load_ruleset_text(*t.gw, kernel_rules(), "kernel_log_rules.nft");
   ASSERT_TRUE(r) << r.error().to_string();
   for (const char* hex : k_frames) {
     const std::vector<uint8_t> f = unhex(hex);

@@ -619,7 +619,8 @@ TEST(Ipv6Synproxy, AutomaticDefenceAnswersIpv6Syns) {
 
 // What synproxy leaves alone over IPv6: a SYN from a multicast source (no SYN-ACK to a group;
 // routing drops it as a martian), and any IPv6 packet when no port has IPv6, where conntrack
-// keeps no IPv6 addresses (a gateway with no address6 still sees IPv6 frames).
+// keeps no IPv6 addresses (a gateway with no address6 still sees IPv6 frames). Both through
+// the automatic defence and through the statement, whose chain is shown to see the packets.
 TEST(Ipv6Synproxy, NoCookieToAGroupNorWithoutIpv6) {
   for (bool with_v6 : {true, false}) {
     gateway_config c = with_v6 ? ct6_gateway::config(false) : default_config();
@@ -636,6 +637,30 @@ TEST(Ipv6Synproxy, NoCookieToAGroupNorWithoutIpv6) {
     EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
     t.clear_sent();
   }
+  // The statement, without IPv6 in conntrack: a SYN and an ACK to the lan port's link-local
+  // address reach the input chain (local: no route needed) and get no cookie.
+  v6_gateway t(default_config());
+  result<ruleset_summary> r = load_ruleset_text(
+      *t.gw,
+      "table inet f { chain input { type filter hook input priority 0; tcp dport 80 synproxy "
+      "mss 1460 wscale 7; } }\n",
+      "test.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  pkt_spec6 syn = tcp6("fe80::2", 40000, "fe80::1", 80, TCPF_SYN, 7000, 0);
+  std::memcpy(syn.dst, t.gw->ports[0].link_local.b, 16);
+  pkt_spec6 ack = syn;
+  ack.tcp_flags = TCPF_ACK;
+  ack.seq = 7001;
+  ack.ack = 1;
+  t.send6(0, syn);
+  t.send6(0, ack);
+  uint64_t seen = 0;
+  for (const hook_registry::listing_entry& h : t.gw->hooks->list())
+    if (h.name == "nft f input") seen = t.w->hook_pkts[h.id].get();
+  EXPECT_EQ(seen, 2u);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_sent), 0u);
+  EXPECT_EQ(t.w->synproxy->counters.get(synproxy_counter::cookies_invalid), 0u);
+  EXPECT_EQ(t.dp(dp_counter::unconfirmed_leaked), 0u);
 }
 
 }  // namespace

@@ -30,21 +30,24 @@ import test_ipv6_netns as n6  # noqa: E402
 PORT = 5001
 SHORT = 1000
 
-RULESET = """flush ruleset
-table ip raw {
+# The ruleset of both families from one template: an ip table's (IPv4, MSS 1460) and, for
+# IPv6, inet tables whose forward rule names the family (IPv4 passes through untouched).
+SYNPROXY_TEMPLATE = """flush ruleset
+table %(family)s raw {
 	chain prerouting {
 		type filter hook prerouting priority raw;
-		tcp dport %d tcp flags syn notrack
+		tcp dport %(port)d tcp flags syn notrack
 	}
 }
-table ip filter {
+table %(family)s filter {
 	chain forward {
 		type filter hook forward priority filter;
-		tcp dport %d ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		%(match)stcp dport %(port)d ct state invalid,untracked synproxy mss %(mss)d wscale 7 timestamp sack-perm
 		ct state invalid counter drop
 	}
 }
-""" % (PORT, PORT)
+"""
+RULESET = SYNPROXY_TEMPLATE % {"family": "ip", "match": "", "port": PORT, "mss": 1460}
 
 # Synproxy in front of a dnat'ed service, as Linux 6.18 has it (docs/design/nat.md): the
 # client calls the gateway's lan address on port 8080; synproxy answers at input, and the
@@ -72,22 +75,8 @@ table ip filter {
 }
 """ % {"gw": nf.GW_L, "dp": DNAT_PORT, "srv": nf.SERVER, "port": PORT}
 
-# The same over IPv6, in inet tables: IPv4 passes through untouched.
-RULESET6 = """flush ruleset
-table inet raw {
-	chain prerouting {
-		type filter hook prerouting priority raw;
-		tcp dport %d tcp flags syn notrack
-	}
-}
-table inet filter {
-	chain forward {
-		type filter hook forward priority filter;
-		meta nfproto ipv6 tcp dport %d ct state invalid,untracked synproxy mss 1440 wscale 7 timestamp sack-perm
-		ct state invalid counter drop
-	}
-}
-""" % (PORT, PORT)
+RULESET6 = SYNPROXY_TEMPLATE % {"family": "inet", "match": "meta nfproto ipv6 ", "port": PORT,
+                                "mss": 1440}
 
 # A server that handles every accepted connection by one small protocol:
 #   "BULK"  -> read to EOF, reply with the sha256 of what it read
