@@ -28,6 +28,12 @@ namespace ctgate::ct {
 
 namespace {
 
+// An IPv6 flow's original source address (its source key's, nat_source_key); null for IPv4.
+const ipv6_addr* source6(const flow_table& table, const ct_entry* e) {
+  const ct_addr6* a = ct_addr6_of(table, e);
+  return a != nullptr ? &a->src : nullptr;
+}
+
 constexpr uint32_t k_wheel_span_ms = 1u << k_wheel_shift;
 constexpr int k_claim_spin = 100000;
 
@@ -115,7 +121,7 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
     if (st & CT_STATUS_SRC_NAT)
       if (reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire);
           by_source != nullptr && by_source->count() > 0)
-        by_source->del(nat_source_key(e->orig), e->pos);
+        by_source->del(nat_source_key(*w.rt, e->orig, source6(*w.rt->table, e)), e->pos);
   }
   // Take the bit off as well: whatever happens to the slot next, the
   // listener hears of this entry's end exactly once.
@@ -1080,7 +1086,7 @@ bool publish_reply_key(ct_worker& w, ct_entry* t, uint32_t now_ms) {
 // holds it already (one flow per source; when it ends, the next flow that offers takes it).
 void publish_source_key(ct_worker& w, const ct_entry* t) {
   if (reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire))
-    by_source->add(nat_source_key(t->orig), t->pos);
+    by_source->add(nat_source_key(*w.rt, t->orig, source6(*w.rt->table, t)), t->pos);
 }
 
 // Linux keeps both tuples of every flow in one hash and refuses, at confirm, a flow either of

@@ -101,44 +101,55 @@ bool in_range(const ct_tuple& t, const nat_range& r, const ct_addr6* a6 = nullpt
 
 // Linux's find_appropriate_src: the mapping an earlier connection from the same source got
 // (the source table's flow; Linux walks every such connection, ctgate keeps one per source),
-// offered to connection `orig` as candidate *t when it lies in the range.
+// offered to connection `orig` as candidate *t when it lies in the range. An IPv6 connection
+// (`orig6`: its addresses) compares sources by address, and gets the candidate's addresses in
+// *a6 (its digests follow them).
 bool find_appropriate_src(const ct_worker& w, const ct_entry* e, const ct_tuple& orig,
-                          const nat_range& r, uint32_t now_ms, ct_tuple* t) {
-  // IPv6 sources are not kept: their digests depend on the destination (the hash of the pair),
-  // so they cannot key a source (docs/design/nat.md, "IPv6").
-  if (orig.family == k_family_ipv6) return false;
-  auto same_src = [&](const ct_tuple& o) {
-    return o.src == orig.src && o.sport == orig.sport && o.proto == orig.proto &&
-           o.zone == orig.zone;
+                          const ct_addr6* orig6, const nat_range& r, uint32_t now_ms, ct_tuple* t,
+                          ct_addr6* a6) {
+  const flow_table& table = *w.rt->table;
+  auto same_src = [&](const ct_entry* o) {
+    if (o->orig.sport != orig.sport || o->orig.proto != orig.proto || o->orig.zone != orig.zone ||
+        o->orig.family != orig.family)
+      return false;
+    if (orig6 == nullptr) return o->orig.src == orig.src;
+    const ct_addr6* oa = ct_addr6_of(table, o);
+    return oa != nullptr && oa->src == orig6->src;
+  };
+  // The candidate: orig with the mapping's source (`reply`'s destination, and `reply6`'s).
+  auto take = [&](const ct_tuple& reply, const ct_addr6* reply6) {
+    *t = orig;
+    t->src = reply.dst;
+    t->sport = reply.dport;
+    if (orig6 == nullptr) return in_range(*t, r);
+    if (reply6 == nullptr) return false;
+    *a6 = ct_addr6{reply6->dst, orig6->dst};
+    redigest(w, *t, *a6);
+    return in_range(*t, r, a6);
   };
   // This worker's unconfirmed flows first (Linux adds a connection to its source's chain
   // when it binds it, before confirm): an earlier packet of this burst.
   for (uint16_t i = 0; i < w.n_unconfirmed; i++) {
     ct_entry* u = w.unconfirmed[i];
     if (u == e || !(u->status.load(std::memory_order_relaxed) & CT_STATUS_SRC_NAT) ||
-        !*ct_unconfirmed_offers_source(u) || !same_src(u->orig))
+        !*ct_unconfirmed_offers_source(u) || !same_src(u))
       continue;
-    *t = orig;
-    t->src = ct_unconfirmed_reply(u)->dst;
-    t->sport = ct_unconfirmed_reply(u)->dport;
-    if (in_range(*t, r)) return true;
+    if (take(*ct_unconfirmed_reply(u), orig6 != nullptr ? ct_unconfirmed_reply6(u) : nullptr))
+      return true;
   }
   const reply_table* by_source = w.rt->nat_by_source.load(std::memory_order_acquire);
   if (by_source == nullptr || by_source->count() == 0) return false;
-  const int32_t p = by_source->lookup(nat_source_key(orig));
+  const int32_t p =
+      by_source->lookup(nat_source_key(*w.rt, orig, orig6 != nullptr ? &orig6->src : nullptr));
   if (p < 0) return false;
-  const flow_table& table = *w.rt->table;
   const ct_entry* o = table.at(static_cast<uint32_t>(p));
   // The position may have been reused: the flow must still be the source's, and live.
-  if (!entry_holds(o, now_ms) || !same_src(o->orig) ||
+  if (!entry_holds(o, now_ms) || !same_src(o) ||
       !(o->status.load(std::memory_order_relaxed) & CT_STATUS_SRC_NAT))
     return false;
   const ct_tuple* reply = table.nat_reply_at(static_cast<uint32_t>(p));
   if (reply == nullptr) return false;
-  *t = orig;
-  t->src = reply->dst;
-  t->sport = reply->dport;
-  return in_range(*t, r);
+  return take(*reply, table.nat_reply6_at(static_cast<uint32_t>(p)));
 }
 
 // Linux's find_best_ips_proto: one address, or one picked by a hash of the source (and, unless
@@ -298,7 +309,8 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     if (in_range(orig, r, v6 ? &orig6 : nullptr))
       found = !tuple_taken(w, e, orig, now_ms);
     else
-      found = find_appropriate_src(w, e, orig, r, now_ms, &t) && !tuple_taken(w, e, t, now_ms);
+      found = find_appropriate_src(w, e, orig, v6 ? &orig6 : nullptr, r, now_ms, &t, &a6) &&
+              !tuple_taken(w, e, t, now_ms);
   }
   if (!found) {
     t = orig;
@@ -339,9 +351,9 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
   // they get anyway, so most flows cost the source table nothing.
   if (manip == nat_manip::src)
     *ct_unconfirmed_offers_source(e) =
-        !v6 &&
-        (t.sport != orig.sport || ((r.flags & NAT_RANGE_MAP_IPS) && r.addr_min != r.addr_max &&
-                                   !(r.flags & NAT_RANGE_PERSISTENT)));
+        t.sport != orig.sport || ((r.flags & NAT_RANGE_MAP_IPS) &&
+                                  (v6 ? !(r.addr6_min == r.addr6_max) : r.addr_min != r.addr_max) &&
+                                  !(r.flags & NAT_RANGE_PERSISTENT));
   e->status.fetch_or(static_cast<uint16_t>(done | bit), std::memory_order_relaxed);
   w.counters.add(ct_counter::nat_bound);
   return nat_setup_result::bound;
@@ -505,8 +517,7 @@ bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip) {
 }
 
 bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out) {
-  // An IPv6 tuple holds digests, not addresses: answers to translated IPv6 connections are
-  // built from the packet (docs/design/nat.md, "IPv6").
+  // An IPv6 tuple holds digests, not addresses: nat_sent_tuple6.
   if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) ||
       e->orig.family == k_family_ipv6)
     return false;
@@ -514,6 +525,19 @@ bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple
                             ? static_cast<uint8_t>(ct_dir::reply)
                             : static_cast<uint8_t>(ct_dir::original);
   *out = other_tuple(w, e, other);
+  return true;
+}
+
+bool nat_sent_tuple6(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out,
+                     ct_addr6* addrs) {
+  if (!(e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) ||
+      e->orig.family != k_family_ipv6)
+    return false;
+  const bool original = dir == static_cast<uint8_t>(ct_dir::original);
+  *out = other_tuple(
+      w, e,
+      original ? static_cast<uint8_t>(ct_dir::reply) : static_cast<uint8_t>(ct_dir::original));
+  *addrs = original ? *ct_addr6_of(*w.rt->table, e) : *ct_reply_addr6(*w.rt->table, e);
   return true;
 }
 

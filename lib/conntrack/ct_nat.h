@@ -51,12 +51,19 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
 
 // The key of a connection's source in conntrack's source table (ct_runtime::nat_by_source):
 // what Linux's same_src compares (original source address and port or ICMP id, protocol),
-// and the zone.
-inline flow_key nat_source_key(const ct_tuple& orig) {
+// and the zone. An IPv6 connection's (`src6`: its original source address) holds a digest of
+// that address alone, since its tuple's digest depends on the destination too (ct_entry.h).
+inline flow_key nat_source_key(const ct_runtime& rt, const ct_tuple& orig,
+                               const ipv6_addr* src6 = nullptr) {
   flow_key k;
   k.src = orig.src;
+  if (src6 != nullptr) {
+    uint32_t same;
+    addr6_digests(rt.addr6_key, *src6, *src6, &k.src, &same);
+  }
   k.sport = orig.sport;
   k.proto = orig.proto;
+  k.family = orig.family;
   k.zone = orig.zone;
   return k;
 }
@@ -95,5 +102,9 @@ bool nat_icmp_error(ct_worker& w, rte_mbuf* mb, pkt_meta* m, nat_manip manip);
 // is not translated. For answers the gateway builds to such a packet (reject), which Linux
 // attaches to the connection so its NAT hooks translate them back (nf_ct_attach).
 bool nat_sent_tuple(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out);
+// The same for an IPv6 connection (whose tuples hold digests): the ports in *out, the addresses
+// in *addrs. False when `e` is not a translated IPv6 connection.
+bool nat_sent_tuple6(const ct_worker& w, const ct_entry* e, uint8_t dir, ct_tuple* out,
+                     ct_addr6* addrs);
 
 }  // namespace ctgate::ct

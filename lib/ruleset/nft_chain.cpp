@@ -698,7 +698,21 @@ pkt_meta* built_frame(rte_mbuf* r, size_t len) {
 // address.
 void send_reset6(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m) {
   if (m->l4_invalid != L4_OK || (m->l4.tcp_flags & TCPF_RST)) return;
-  const ipv6_addr from = ip6_dst(orig, m), to = ip6_src(orig, m);
+  ipv6_addr from = ip6_dst(orig, m), to = ip6_src(orig, m);
+  uint16_t sport = m->dport, dport = m->sport;  // network order
+  // A new translated connection's packet is answered as its sender sent it (Linux attaches the
+  // connection to the answer, whose NAT hooks translate it). An established one's needs nothing
+  // here: its answer is found as the connection's reply at LOCAL_OUT and translated at
+  // POST_ROUTING; this one's connection is not confirmed, so nothing would find it.
+  ct::ct_tuple sent;
+  ct::ct_addr6 sent6;
+  if (m->ct != nullptr && m->ct->pos == ct::k_no_pos &&
+      ct::nat_sent_tuple6(w.ct, m->ct, m->ct_dir, &sent, &sent6)) {
+    from = sent6.dst;
+    to = sent6.src;
+    sport = sent.dport;
+    dport = sent.sport;
+  }
   if (from.b[0] == 0xff || to.b[0] == 0xff) return;
   if (!hooked_out6_has_room(w)) return;
   rte_mbuf* r = rte_pktmbuf_alloc(w.gw->mbuf_pool);
@@ -711,8 +725,8 @@ void send_reset6(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m) {
   std::memcpy(s.src, from.b, 16);
   std::memcpy(s.dst, to.b, 16);
   s.proto = IPPROTO_TCP;
-  s.sport = rte_be_to_cpu_16(m->dport);
-  s.dport = rte_be_to_cpu_16(m->sport);
+  s.sport = rte_be_to_cpu_16(sport);
+  s.dport = rte_be_to_cpu_16(dport);
   s.seq = n.seq;
   s.ack = n.ack;
   s.tcp_flags = n.flags;

@@ -70,6 +70,9 @@ class nat6_gateway : public v6_gateway {
     c.workers = workers;
     c.conntrack.tcp_loose = false;
     add_neighbor6(c, "2001:db8:1::3", "02:00:00:00:01:13", "lan");
+    add_neighbor6(c, "2001:db8:1::4", "02:00:00:00:01:14", "lan");
+    add_neighbor6(c, "2001:db8:2::3", "02:00:00:00:02:13", "wan");
+    add_neighbor6(c, "2001:db8:2::4", "02:00:00:00:02:14", "wan");
     return c;
   }
   void load(const std::string& text) {
@@ -337,6 +340,85 @@ TEST(Nat6, RepliesOnAnotherWorkerAreHandedToTheOwner) {
   t.has_line(
       "tcp      6 60 SYN_RECV src=2001:db8:1::2 dst=2001:db8:2::2 sport=40000 dport=80 "
       "src=2001:db8:2::2 dst=2001:db8:2::1 sport=80 dport=40000 mark=0 use=1");
+}
+
+// find_appropriate_src over IPv6: a client whose first connection's port was moved keeps that
+// mapping for its next connections to other servers (its source key is a digest of its
+// address alone); a client with no earlier connection gets a fresh pick.
+TEST(Nat6, ASourceKeepsItsMapping) {
+  nat6_gateway t;
+  t.load(R"(table ip6 nat {
+  chain post { type nat hook postrouting priority srcnat;
+    oifname "wan" meta l4proto udp snat to [2001:db8:2::1]:20000-20015
+  }
+})");
+  pkt_spec6 a = udp6("2001:db8:1::2", k_server, 53), b = udp6("2001:db8:1::3", k_server, 53);
+  a.sport = b.sport = 5000;
+  std::vector<seen6> out = t.pass6(0, a);
+  ASSERT_EQ(out.size(), 1u);
+  const uint16_t pa = out[0].sport;
+  out = t.pass6(0, b);
+  ASSERT_EQ(out.size(), 1u);
+  const uint16_t pb = out[0].sport;
+  EXPECT_NE(pa, pb);
+  for (const char* server : {"2001:db8:2::3", "2001:db8:2::4", "2001:db8:99::5"}) {
+    SCOPED_TRACE(server);
+    pkt_spec6 next = udp6("2001:db8:1::3", server, 53);
+    next.sport = 5000;
+    out = t.pass6(0, next);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].sport, pb);
+    EXPECT_EQ(out[0].src, a6(k_wan));
+    EXPECT_TRUE(out[0].checksum_ok);
+  }
+  pkt_spec6 fresh = udp6("2001:db8:1::4", k_server, 53);
+  fresh.sport = 5000;
+  out = t.pass6(0, fresh);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].sport, pb);
+  EXPECT_NE(out[0].sport, pa);
+}
+
+// A reject past a dnat answers from the public address and port, as the client addressed it:
+// for an established connection the RST, built from the translated packet, passes the output
+// hooks as the connection's reply and is translated there (as Linux translates the answer it
+// attaches to the connection); for a new connection's SYN, which has no confirmed entry to
+// find, the RST is built from the connection's original tuple.
+TEST(Nat6, RejectsPastADnatAnswerFromThePublicAddress) {
+  nat6_gateway t;
+  t.load(R"(table ip6 nat {
+  chain pre { type nat hook prerouting priority dstnat;
+    iifname "wan" tcp dport { 8080, 8081 } dnat to [2001:db8:1::2]:80
+  }
+}
+table inet f {
+  chain fwd { type filter hook forward priority 0;
+    tcp dport 80 tcp flags & (psh) == psh reject with tcp reset
+    tcp dport 80 ip6 saddr 2001:db8:99::8 reject with tcp reset
+  }
+})");
+  const char* far = "2001:db8:99::7";
+  ASSERT_EQ(t.pass6(1, seg6(far, 50000, k_wan, 8080, TCPF_SYN)).size(), 1u);
+  ASSERT_EQ(t.pass6(0, seg6(k_client, 80, far, 50000, TCPF_SYN | TCPF_ACK)).size(), 1u);
+  pkt_spec6 psh = tcp6(far, 50000, k_wan, 8080, TCPF_ACK | TCPF_PSH, 1001, 5001);
+  psh.payload_len = 10;
+  std::vector<seen6> out = t.pass6(1, psh);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].src, a6(k_wan));
+  EXPECT_EQ(out[0].sport, 8080);
+  EXPECT_EQ(out[0].dst, a6(far));
+  EXPECT_EQ(out[0].dport, 50000);
+  EXPECT_TRUE(out[0].l4.size() >= 14 && (out[0].l4[13] & TCPF_RST));
+  EXPECT_TRUE(out[0].checksum_ok);
+  // A new connection's SYN, rejected.
+  out = t.pass6(1, seg6("2001:db8:99::8", 50001, k_wan, 8081, TCPF_SYN));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].src, a6(k_wan));
+  EXPECT_EQ(out[0].sport, 8081);
+  EXPECT_EQ(out[0].dst, a6("2001:db8:99::8"));
+  EXPECT_TRUE(out[0].checksum_ok);
 }
 
 }  // namespace
