@@ -9,6 +9,8 @@
 #include "dataplane/ipv6.h"
 #include "dataplane/worker.h"
 #include "packet/build.h"
+#include "packet/manip.h"
+#include "packet/parse.h"
 
 namespace ctgate {
 
@@ -61,15 +63,31 @@ ipv6_addr error_source(const gateway& gw, uint16_t in_port, const ipv6_addr& ori
   return in.link_local;
 }
 
+// The quote of an error about a translated packet, as its sender sent it (`as`), and the
+// message's checksum summed again over the new pseudo header.
+void quote_as_sent(uint8_t* ip6, uint32_t quote_len, const icmp6_as_sent& as) {
+  uint8_t* icmp = ip6 + 40;
+  uint8_t* quote = icmp + 8;
+  ipv6_chain c;
+  if (ipv6_skip_ext(quote, quote_len, &c) == parse_result::ipv6 && quote_len >= c.l4_off + 8) {
+    const uint32_t l4_len = quote_len - c.l4_off;
+    ipv6_manip(quote, c.proto, quote + c.l4_off, l4_len, manip_kind::src, as.src.b, as.sport);
+    ipv6_manip(quote, c.proto, quote + c.l4_off, l4_len, manip_kind::dst, as.dst.b, as.dport);
+  }
+  icmp[2] = icmp[3] = 0;
+  const uint16_t sum = ipv6_l4_cksum(ip6, icmp, 8 + quote_len, IPPROTO_ICMPV6);
+  std::memcpy(icmp + 2, &sum, 2);
+}
+
 bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
-                      uint32_t info) {
+                      uint32_t info, const icmp6_as_sent* as_sent) {
   const gateway& gw = *w.gw;
   const pkt_meta& m = *meta_of(const_cast<rte_mbuf*>(orig));
   if (!may_answer(orig, m, type)) {
     w.counters.add(dp_counter::icmp_error_not_allowed);
     return false;
   }
-  const ipv6_addr to = ip6_src(orig, &m);
+  const ipv6_addr to = as_sent != nullptr ? as_sent->src : ip6_src(orig, &m);
   if (type != icmp6::pkt_too_big) {
     const uint32_t key = peer_key(to);
     icmp_peer& peer = w.icmp_peers[key % k_icmp_peers];
@@ -86,7 +104,8 @@ bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t
     w.counters.add(dp_counter::drop_no_mbuf);
     return false;
   }
-  const ipv6_addr from = error_source(gw, m.in_port, ip6_dst(orig, &m), to);
+  const ipv6_addr from =
+      as_sent != nullptr ? as_sent->answer_src : error_source(gw, m.in_port, ip6_dst(orig, &m), to);
   const uint32_t ip_len = m.l4_off + m.l4_len - m.l3_off;  // the datagram as parsed
   const uint16_t quote = static_cast<uint16_t>(std::min<uint32_t>(ip_len, k_min_mtu - 40 - 8));
   pkt_spec6 s;
@@ -106,6 +125,8 @@ bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t
     return false;
   }
   r->data_len = r->pkt_len = static_cast<uint32_t>(len);
+  if (as_sent != nullptr)
+    quote_as_sent(rte_pktmbuf_mtod_offset(r, uint8_t*, sizeof(rte_ether_hdr)), quote, *as_sent);
   pkt_meta* rm = meta_of(r);
   *rm = pkt_meta{};
   rm->l3_off = sizeof(rte_ether_hdr);

@@ -16,13 +16,26 @@
 
 #include <rte_mbuf.h>
 
+#include "config/config.h"
+
 namespace ctgate {
 
 struct worker_ctx;
 
+// A packet of a translated connection as its sender sent it (ports in network order; an
+// echo's id in both), and the address its answer comes from: what an error about it quotes
+// and where it goes, as NAT would translate the error (nft's reject of a new connection, which
+// no hook can find translated).
+struct icmp6_as_sent {
+  ipv6_addr src, dst;
+  uint16_t sport = 0, dport = 0;
+  ipv6_addr answer_src;
+};
+
 // Sends `type`/`code` about `orig` (still the caller's) if the rules allow; `info` is the
-// header's second word (the MTU for packet too big). True when it was queued.
+// header's second word (the MTU for packet too big). `as_sent`: the packet as its sender sent
+// it, when NAT translated it. True when it was queued.
 bool send_icmp6_error(worker_ctx& w, const rte_mbuf* orig, uint8_t type, uint8_t code,
-                      uint32_t info = 0);
+                      uint32_t info = 0, const icmp6_as_sent* as_sent = nullptr);
 
 }  // namespace ctgate

@@ -756,7 +756,29 @@ void send_reject(worker_ctx& w, const rte_mbuf* orig, const pkt_meta* m, reject_
     // nf_send_unreach6: ICMPv6, through icmpv6_send's rules.
     static constexpr uint8_t code[] = {icmp6::port_unreach, icmp6::addr_unreach, icmp6::no_route,
                                        icmp6::adm_prohibited};
-    if (send_icmp6_error(w, orig, icmp6::dest_unreach, code[static_cast<int>(kind)]))
+    // A new translated connection's packet is answered as its sender sent it (send_reset6).
+    ct::ct_tuple sent;
+    ct::ct_addr6 sent6;
+    icmp6_as_sent as;
+    const bool nat = m->ct != nullptr && m->ct->pos == ct::k_no_pos &&
+                     ct::nat_sent_tuple6(w.ct, m->ct, m->ct_dir, &sent, &sent6);
+    if (nat) {
+      as.src = sent6.src;
+      as.dst = sent6.dst;
+      as.sport = sent.sport;
+      as.dport = ct::is_icmp_like(sent.proto) ? sent.sport : sent.dport;
+      // From the address the sender addressed when NAT would translate the answer's source
+      // (a reply of a destination-translated connection), else as icmp6_send picks it.
+      const uint8_t answer_dir = m->ct_dir == static_cast<uint8_t>(ct::ct_dir::original)
+                                     ? static_cast<uint8_t>(ct::ct_dir::reply)
+                                     : static_cast<uint8_t>(ct::ct_dir::original);
+      as.answer_src = ct::nat_rewrites(m->ct->status.load(std::memory_order_relaxed),
+                                       ct::nat_manip::src, answer_dir)
+                          ? sent6.dst
+                          : error_source(*w.gw, m->in_port, ip6_dst(orig, m), sent6.src);
+    }
+    if (send_icmp6_error(w, orig, icmp6::dest_unreach, code[static_cast<int>(kind)], 0,
+                         nat ? &as : nullptr))
       w.counters.add(dp_counter::reject_sent);
     return;
   }

@@ -395,6 +395,7 @@ table inet f {
   chain fwd { type filter hook forward priority 0;
     tcp dport 80 tcp flags & (psh) == psh reject with tcp reset
     tcp dport 80 ip6 saddr 2001:db8:99::8 reject with tcp reset
+    tcp dport 80 ip6 saddr 2001:db8:99::9 reject
   }
 })");
   const char* far = "2001:db8:99::7";
@@ -419,6 +420,24 @@ table inet f {
   EXPECT_EQ(out[0].sport, 8081);
   EXPECT_EQ(out[0].dst, a6("2001:db8:99::8"));
   EXPECT_TRUE(out[0].checksum_ok);
+  // Its ICMPv6 port unreachable: from the public address, quoting the SYN as it was sent.
+  out = t.pass6(1, seg6("2001:db8:99::9", 50002, k_wan, 8081, TCPF_SYN));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, 1);
+  EXPECT_EQ(out[0].proto, IPPROTO_ICMPV6);
+  EXPECT_EQ(out[0].src, a6(k_wan));
+  EXPECT_EQ(out[0].dst, a6("2001:db8:99::9"));
+  EXPECT_TRUE(out[0].checksum_ok);
+  ASSERT_GE(out[0].l4.size(), 8u + 40 + 8);
+  ipv6_addr quoted_src, quoted_dst;
+  std::memcpy(quoted_src.b, out[0].l4.data() + 8 + 8, 16);
+  std::memcpy(quoted_dst.b, out[0].l4.data() + 8 + 24, 16);
+  EXPECT_EQ(quoted_src, a6("2001:db8:99::9"));
+  EXPECT_EQ(quoted_dst, a6(k_wan));
+  EXPECT_EQ(out[0].l4[8 + 40 + 2] << 8 | out[0].l4[8 + 40 + 3], 8081);
+  // The quoted TCP header's checksum is right for the quoted addresses, as the client sent it.
+  EXPECT_TRUE(ipv6_l4_cksum_ok(out[0].l4.data() + 8, out[0].l4.data() + 8 + 40,
+                               out[0].l4.size() - 8 - 40, IPPROTO_TCP));
 }
 
 }  // namespace
