@@ -137,9 +137,12 @@ void drain_log_mailbox(ctgate::gateway& gw) {
       return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
              std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
     };
+    const std::string range =
+        n.v6 ? "[" + ctgate::format_ipv6(n.addr6_min) + "]" +
+                   (n.addr6_max == n.addr6_min ? "" : "-[" + ctgate::format_ipv6(n.addr6_max) + "]")
+             : ip(n.addr_min) + (n.addr_max != n.addr_min ? "-" + ip(n.addr_max) : "");
     LOG(WARNING) << "nf_nat: no free tuple in " << (n.manip == 0 ? "source" : "destination")
-                 << " range " << ip(n.addr_min)
-                 << (n.addr_max != n.addr_min ? "-" + ip(n.addr_max) : "")
+                 << " range " << range
                  << (n.port_min != 0
                          ? ":" + std::to_string(n.port_min) + "-" + std::to_string(n.port_max)
                          : "")

@@ -244,13 +244,17 @@ ct_counter reason_counter(uint8_t reason) {
 [[gnu::cold, gnu::noinline]] void note_invalid(ct_worker& w, const ct_tuple& t, ct_dir dir,
                                                const tcp_segment& seg, const track_result& r,
                                                const tcp_window* win, uint8_t state,
-                                               uint32_t now_ms, const ct_addr6* flow6) {
+                                               uint32_t now_ms, const ct_entry* e) {
   if (!w.rt->invalid_log.allow(now_ms) || w.rt->mailbox == nullptr) return;
   ct_invalid_note& n = w.rt->invalid_note;
   n.tuple = t;
-  // An IPv6 flow's addresses, as the packet travelled.
-  if (flow6 != nullptr)
-    n.addr6 = dir == ct_dir::original ? *flow6 : ct_addr6{flow6->dst, flow6->src};
+  // An IPv6 flow's addresses, as the packet travelled: a translated flow's reply has its own.
+  if (const ct_addr6* flow6 = ct_addr6_of(*w.rt->table, e)) {
+    const ct_addr6* reply6 = ct_reply_addr6(*w.rt->table, e);
+    n.addr6 = dir == ct_dir::original ? *flow6
+              : reply6 != nullptr     ? *reply6
+                                      : ct_addr6{flow6->dst, flow6->src};
+  }
   n.seq = seg.seq;
   n.ack = seg.ack;
   n.window = seg.window;
@@ -522,7 +526,7 @@ void note_finished(ct_worker& w, ct_entry* e) {
       if (res.reason == TCP_REASON_NONE) w.counters.add(ct_counter::invalid_state);
       if (res.lower_to_class != TC_COUNT) lower_timeout(w, e, res.lower_to_class, now_ms);
       if (w.rt->log_invalid && segp != nullptr)
-        note_invalid(w, t, dir, seg, res, win, ts.l4state, now_ms, ct_addr6_of(*w.rt->table, e));
+        note_invalid(w, t, dir, seg, res, win, ts.l4state, now_ms, e);
       m->ct_info = CTINFO_INVALID;
       return;
     }

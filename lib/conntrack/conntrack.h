@@ -148,6 +148,8 @@ struct ct_runtime {
     uint32_t addr_min, addr_max;
     uint16_t port_min, port_max;
     uint8_t manip;  // nat_manip
+    bool v6;        // an IPv6 range: addr6_min..addr6_max
+    ipv6_addr addr6_min, addr6_max;
   } nat_full_note{};
   // SipHash key of the IPv6 address digests (ct_entry.h), random at start.
   uint32_t addr6_key[4] = {};

@@ -232,7 +232,7 @@ bool unique_port(ct_worker& w, const ct_entry* e, ct_tuple& t, const nat_range& 
   if (!has_ports(t.proto)) return !tuple_taken(w, e, t, now_ms);
   uint16_t& key = key_port(t, manip);
   uint32_t min, range_size;
-  if (t.proto == IPPROTO_ICMP && !(r.flags & NAT_RANGE_PROTO_SPECIFIED)) {
+  if (is_icmp_like(t.proto) && !(r.flags & NAT_RANGE_PROTO_SPECIFIED)) {
     min = 0;
     range_size = 65536;
   } else if (!(r.flags & NAT_RANGE_PROTO_SPECIFIED)) {
@@ -279,6 +279,10 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     ct_entry* u = w.unconfirmed[i];
     const uint16_t us = u->status.load(std::memory_order_relaxed);
     if (u == e || !(us & done) || !(u->orig == e->orig)) continue;
+    // An IPv6 tuple is digests: the same connection has the same addresses too.
+    if (e->orig.family == k_family_ipv6 &&
+        !(*ct_addr6_of(*w.rt->table, u) == *ct_addr6_of(*w.rt->table, e)))
+      continue;
     if (us & bit) {
       *ct_unconfirmed_reply(e) = *ct_unconfirmed_reply(u);
       *ct_unconfirmed_offers_source(e) = *ct_unconfirmed_offers_source(u);
@@ -332,8 +336,9 @@ nat_setup_result nat_setup(ct_worker& w, ct_entry* e, const nat_range& r, nat_ma
     if (!found && !unique_port(w, e, t, r, manip, now_ms)) {
       w.counters.add(ct_counter::nat_no_port);
       if (w.rt->nat_log.allow(now_ms) && w.rt->mailbox != nullptr) {
-        w.rt->nat_full_note = {r.addr_min, r.addr_max, r.port_min, r.port_max,
-                               static_cast<uint8_t>(manip)};
+        w.rt->nat_full_note = {
+            r.addr_min, r.addr_max,  r.port_min, r.port_max, static_cast<uint8_t>(manip),
+            v6,         r.addr6_min, r.addr6_max};
         w.rt->mailbox->raise(log_kind::nat_no_port);
       }
       return nat_setup_result::no_port;

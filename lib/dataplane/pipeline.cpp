@@ -164,16 +164,24 @@ uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {
   // worker that reassembled it marked its own burst, not this one.
   // IPv6 packets (of translated IPv6 flows) go through IPv6's stages, before the IPv4 burst,
   // as process_burst orders them.
+  // Each family's count is its own: IPv6's stages clear it.
   rte_mbuf* v6[k_max_burst];
-  uint16_t n4 = 0, n6 = 0;
+  uint16_t n4 = 0, n6 = 0, reassembled4 = 0, reassembled6 = 0;
   for (uint16_t i = 0; i < n; i++) {
-    if (meta_of(pkts[i])->frag_max_size != 0) w.frag_pending++;
-    if (meta_of(pkts[i])->flags & PKT_F_IPV6)
+    const pkt_meta* m = meta_of(pkts[i]);
+    if (m->flags & PKT_F_IPV6) {
+      reassembled6 += m->frag_max_size != 0 ? 1 : 0;
       v6[n6++] = pkts[i];
-    else
+    } else {
+      reassembled4 += m->frag_max_size != 0 ? 1 : 0;
       pkts[n4++] = pkts[i];
+    }
   }
-  if (n6 != 0) process_parsed6(w, v6, n6, conntrack_in6_hook);
+  if (n6 != 0) {
+    w.frag_pending = reassembled6;
+    process_parsed6(w, v6, n6, conntrack_in6_hook);
+  }
+  w.frag_pending = reassembled4;
   process_parsed(w, pkts, n4, conntrack_in_hook);
   return n;
 }

@@ -1025,8 +1025,10 @@ void parser::nat_options(const token& head, statement& st, bool transport) {
                        (table_family == family::inet && !nat_family_ && rule_ipv6_ && !rule_ipv4_));
   const bool to = accept_word("to");
   if (addressed && !n.v6 && table_family == family::inet && !nat_family_ && !rule_ipv4_ &&
-      at(tok::word) && detail::parse_ipv6(peek().text))
+      (at(tok::lbracket) || (at(tok::word) && detail::parse_ipv6(peek().text))))
     fail(head, "ip or ip6 must be specified with address for inet tables.");
+  // A family named takes an address (nft: `snat ip to :80` is a syntax error).
+  if (nat_family_ && to && at(tok::colon)) unexpected(peek(), "an address");
   if (n.v6) {
     nat_address6(st, to, transport);
   } else if (addressed && at(tok::word) && !detail::parse_ipv6(peek().text)) {

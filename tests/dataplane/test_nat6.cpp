@@ -262,6 +262,31 @@ TEST(Nat6, EchoIdsAndErrorsAreTranslated) {
   EXPECT_EQ(t.ct_counter(ct::ct_counter::related), 1u);
 }
 
+// An echo id is searched over 0-65535 for ICMPv6 as for ICMP, for a destination binding too
+// (nf_nat_l4proto_unique_tuple): a client pinging the server directly and through a dnat'ed
+// address with the same id gets its second echo's id moved, not dropped.
+TEST(Nat6, EchoIdsAreSearchedForADestinationBinding) {
+  nat6_gateway t;
+  t.load(R"(table ip6 nat {
+  chain pre { type nat hook prerouting priority dstnat;
+    iifname "lan" ip6 daddr 2001:db8:2::50 dnat to 2001:db8:2::2
+  }
+})");
+  std::vector<seen6> out = t.pass6(0, echo6(k_client, k_server, icmp6::echo_request, 7));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sport, 7);
+  out = t.pass6(0, echo6(k_client, "2001:db8:2::50", icmp6::echo_request, 7));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].dst, a6(k_server));
+  EXPECT_EQ(out[0].sport, 0);  // the search starts at the bottom for a destination binding
+  EXPECT_TRUE(out[0].checksum_ok);
+  EXPECT_EQ(t.ct_counter(ct::ct_counter::nat_no_port), 0u);
+  out = t.pass6(1, echo6(k_server, k_client, icmp6::echo_reply, 0));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].src, a6("2001:db8:2::50"));
+  EXPECT_EQ(out[0].sport, 7);
+}
+
 // An inet table's `snat ip to` does nothing to IPv6 packets (nft_nat_inet_eval), and the rule
 // goes on: the next rule's `snat ip6 to` binds them.
 TEST(Nat6, AStatementOfTheOtherFamilyDoesNothing) {

@@ -852,6 +852,11 @@ table inet nat {
             std::string::npos);
   EXPECT_NE(error_of("ip6", "snat to 10.0.0.1").find("Could not resolve hostname"),
             std::string::npos);
+  EXPECT_NE(error_of("inet", "meta l4proto tcp snat ip6 to :1000").find("unexpected"),
+            std::string::npos);
+  EXPECT_NE(error_of("inet", "dnat to [2001:db8::1]:80")
+                .find("ip or ip6 must be specified with address for inet tables."),
+            std::string::npos);
 }
 
 // meta nfproto/protocol, ip dscp/ecn/frag-off, ct direction/status and interface name
