@@ -29,6 +29,7 @@
 #include "control/ruleset_runtime.h"
 #include "control/telemetry.h"
 #include "dataplane/pipeline.h"
+#include "service.h"
 #include "synproxy/synproxy.h"
 
 DEFINE_string(config, "", "gateway config file (YAML, see docs/config.md)");
@@ -270,6 +271,11 @@ int run(const ctgate::gateway_config& cfg) {
   LOG(INFO) << "ctgate running: " << cfg.workers << " worker(s), conntrack "
             << (gw->ct_hooks_registered ? "hooks registered" : "hooks not registered (lazy)")
             << ", telemetry /var/run/dpdk/" << cfg.eal.file_prefix << "/dpdk_telemetry.v2";
+  // systemd (Type=notify): ready now that the workers run; pinged while they make progress.
+  ctgate::service_notifier service;
+  service.ready("forwarding, " + std::to_string(cfg.workers) + " worker(s)");
+  if (service.watchdog_usec() != 0)
+    LOG(INFO) << "systemd watchdog: every " << service.watchdog_usec() / 1000 << " ms";
 
   uint32_t stats_every = FLAGS_stats_interval ? FLAGS_stats_interval : cfg.stats_interval_s;
   uint32_t start = gw->clock.now_ms(), last_stats = start, last_rx_change = start;
@@ -280,6 +286,7 @@ int run(const ctgate::gateway_config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
+    if (std::string line = service.tick(*gw, now); !line.empty()) LOG(WARNING) << line;
     gw->synproxy->secrets.maybe_rotate(now / 1000);
     if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty())
       LOG(WARNING) << line;
@@ -310,6 +317,7 @@ int run(const ctgate::gateway_config& cfg) {
   }
   if (stop_reason.empty()) stop_reason = describe_stop_signal();
   LOG(INFO) << "ctgate stopping: " << stop_reason;
+  service.stopping(stop_reason);
   gw->stop.store(true);
   rte_eal_mp_wait_lcore();
   drain_log_mailbox(*gw);

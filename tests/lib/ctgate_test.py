@@ -338,16 +338,17 @@ def run_ctgate(config_path, log_path, timeout, prefix=None, **kw):
 
 
 class Daemon:
-    """A ctgate running in the background (e2e). stop() sends SIGINT to its PID and
-    waits, escalating to SIGKILL after `grace` seconds."""
+    """A ctgate running in the background (e2e), with environment `env` (None: this
+    process's). stop() sends SIGINT to its PID and waits, escalating to SIGKILL after `grace`
+    seconds."""
 
-    def __init__(self, config_path, log_path, prefix=None, **kw):
+    def __init__(self, config_path, log_path, prefix=None, env=None, **kw):
         self.cmd = ctgate_cmd(config_path, **kw)
         self.log_path = log_path
         self.prefix = prefix
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         self.killed = False
 
     def log(self):
