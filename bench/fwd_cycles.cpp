@@ -26,6 +26,8 @@
 //           offered to its source's later connections: an address picked per destination)
 //   ct_new_snatp  ct_new_snat with `persistent` (an address per source): ports kept, nothing
 //           offered to later connections (find_appropriate_src costs it nothing)
+//   bridge  frames switched between two bridge members by the FDB; --flows is the number of
+//           source MACs (each with its own destination: twice as many entries)
 //   bytes   flow-table memory per flow (estimate and measured heap growth)
 //   stages  per-stage breakdown of plain and ct_est (an instrumented copy of
 //           process_burst's forward path; see staged_burst())
@@ -88,6 +90,43 @@ constexpr uint32_t k_stride = 64;
 constexpr uint32_t k_ips = 4096;  // flow i: source 10.1.1.0 + i % 4096, port 1024 + i / 4096
 
 // ---- setup ----
+
+// The bridge case's ports: b0 (port 2) and b1 (port 3), access ports of bridge br0 (VLAN 1)
+// with room for `macs` entries and some.
+void add_bridge(gateway_config* cfg, uint32_t macs) {
+  bridge_config br;
+  br.name = "br0";
+  br.max_entries = macs + macs / 4 + 64;
+  for (const char* name : {"b0", "b1"}) {
+    port_config p;
+    p.name = name;
+    p.devargs = std::string("net_null_") + name;
+    p.bridge_member = true;
+    cfg->ports.push_back(p);
+    br.ports.push_back({.port = name});
+  }
+  cfg->bridges = {br};
+}
+
+// Bridge frames: frame i from 02:5e:00:XX:XX:XX (i) to 02:dd:00:XX:XX:XX (i), or, as
+// `reverse`, from the destination to broadcast (which teaches the bridge where it is).
+std::vector<uint8_t> make_bridge_frames(uint32_t macs, bool reverse) {
+  std::vector<uint8_t> t(static_cast<size_t>(macs) * k_stride);
+  for (uint32_t i = 0; i < macs; i++) {
+    uint8_t* f = &t[static_cast<size_t>(i) * k_stride];
+    const uint8_t tail[3] = {uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+    uint8_t src[6] = {0x02, 0x5e, 0, tail[0], tail[1], tail[2]};
+    uint8_t dst[6] = {0x02, 0xdd, 0, tail[0], tail[1], tail[2]};
+    if (reverse) {
+      std::memcpy(src, dst, 6);
+      std::memset(dst, 0xff, 6);
+    }
+    std::memcpy(f, dst, 6);
+    std::memcpy(f + 6, src, 6);
+    f[12] = 0x08;  // IPv4's EtherType; the bridge reads no further
+  }
+  return t;
+}
 
 gateway_config make_config(uint32_t ct_max) {
   gateway_config cfg = bench_gateway_config(ct_max, 4096, k_burst);
@@ -248,10 +287,11 @@ struct bench_gw {
   uint64_t hk_calls = 0;
 
   bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr,
-            uint16_t workers = 1) {
+            uint16_t workers = 1, uint32_t bridge_macs = 0) {
     static int seq = 0;
     gateway_config cfg = make_config(ct_max);
     cfg.workers = workers;
+    if (bridge_macs != 0) add_bridge(&cfg, bridge_macs);
     if (sp != nullptr) {
       cfg.synproxy = *sp;
       // Synproxy needs an ACK with no entry to be INVALID, not a loose pickup
@@ -448,6 +488,39 @@ bool run_handoff(uint32_t flows, cycles_result* out) {
     ok = false;
   }
   rte_rcu_qsbr_thread_offline(b.gw->qs, 1);
+  b.close();
+  return ok;
+}
+
+// bridge: 64-byte frames switched from b0 to b1 by the FDB, `macs` sources on b0 each sending
+// to its own destination on b1 (2 x `macs` entries). Learning runs on every frame (a refresh
+// once a second per MAC), then one lookup.
+bool run_bridge(uint32_t macs, cycles_result* out) {
+  bench_gw b;
+  if (!b.open(65536, false, nullptr, 1, macs * 2)) return false;
+  rte_mbuf* pkts[k_burst];
+  const uint64_t warm = (macs + k_burst - 1) / k_burst;
+  uint32_t next = 0;
+  for (const auto& [frames, port] : {std::pair{make_bridge_frames(macs, true), uint16_t{3}},
+                                     std::pair{make_bridge_frames(macs, false), uint16_t{2}}}) {
+    for (uint64_t i = 0; i < warm; i++) {
+      b.fill(pkts, frames, macs, &next);
+      b.w->now_ms = b.gw->clock.now_ms();
+      process_burst(*b.w, port, pkts, k_burst);
+      b.housekeeping();
+    }
+    next = 0;
+  }
+  const fdb& table = *b.gw->bridges[0].table;
+  if (table.count() != 2 * macs) {
+    std::fprintf(stderr, "bench: bridge: %u MACs learned, expected %u\n", table.count(), 2 * macs);
+    b.close();
+    return false;
+  }
+  const uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
+  *out = measure(b, make_bridge_frames(macs, false), macs, &next, nb, 2);
+  const bool ok = check_forwarded(b, nb * k_burst, "bridge") &&
+                  b.w->counters.get(dp_counter::bridged) >= nb * k_burst;
   b.close();
   return ok;
 }
@@ -1038,6 +1111,19 @@ int main(int argc, char** argv) {
       report(mode, FLAGS_syn_sources, r, hz, extra);
     } else {
       ok = false;
+    }
+  }
+  if (want("bridge")) {
+    for (uint32_t f : flows) {
+      cycles_result r;
+      if (run_bridge(f, &r)) {
+        std::string extra = "fdb_entries=" + std::to_string(2 * f);
+        for (auto& [pf, pc] : plain)
+          if (pf == f) extra += " x_plain=" + fmt1(r.median / pc);
+        report("bridge", f, r, hz, extra);
+      } else {
+        ok = false;
+      }
     }
   }
   if (want("bytes")) ok = run_bytes(1u << 20) && ok;

@@ -256,9 +256,19 @@ int run(const ctgate::gateway_config& cfg) {
   g_gw = gw;
   install_stop_handlers();
   ctgate::telemetry_register(gw);
-  for (const auto& p : gw->ports)
-    LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
-              << int(p.prefix_len) << " ethdev " << p.port_id;
+  for (const auto& p : gw->ports) {
+    if (p.bridge >= 0)
+      LOG(INFO) << "port " << p.name << ": member of bridge "
+                << gw->bridges[static_cast<size_t>(p.bridge)].name << " (pvid " << p.pvid
+                << ") ethdev " << p.port_id;
+    else
+      LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
+                << int(p.prefix_len) << " ethdev " << p.port_id;
+  }
+  for (const auto& br : gw->bridges)
+    LOG(INFO) << "bridge " << br.name << ": " << br.members.size() << " ports, FDB of "
+              << br.table->max_entries() << " entries (" << br.table->memory_bytes() / 1024
+              << " KiB), ageing " << br.ageing_s << " s";
 
   uint16_t wi = 0;
   unsigned lcore;
@@ -294,6 +304,7 @@ int run(const ctgate::gateway_config& cfg) {
       for (const auto& line : ctgate::ports_watch(*gw)) LOG(WARNING) << line;
       ctgate::sweep_live_sets(*gw, now);
       ctgate::neighbours_gc(*gw, now);
+      ctgate::bridges_age(*gw, now);
       last_port_watch = now;
     }
     if (stats_every != 0 && now - last_stats >= stats_every * 1000) {

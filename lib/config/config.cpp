@@ -261,12 +261,127 @@ std::string get_unicast_mac(const field& f) {
   return buf;
 }
 
+const std::vector<std::string_view> k_port_keys = {"name",        "devargs", "address", "address6",
+                                                   "rx_desc",     "tx_desc", "mtu",     "zone",
+                                                   "promiscuous", "mac"};
+
+// A routed port: bridge members have no address, so routes and neighbours cannot name them.
 const port_config& get_port_ref(const field& f, const gateway_config& cfg) {
   const std::string name = get_string(f);
   for (const port_config& p : cfg.ports) {
-    if (p.name == name) return p;
+    if (p.name != name) continue;
+    if (p.bridge_member)
+      f.fail("port " + quoted(name) + " is a bridge member: its frames are switched, not routed");
+    return p;
   }
   f.fail("unknown port " + quoted(name));
+}
+
+// Any port, routed or not, by name; its index in cfg.ports.
+size_t get_port_index(const field& f, const gateway_config& cfg) {
+  const std::string name = get_string(f);
+  for (size_t i = 0; i < cfg.ports.size(); i++)
+    if (cfg.ports[i].name == name) return i;
+  f.fail("unknown port " + quoted(name));
+}
+
+uint16_t get_vlan_id(const field& f) { return get_int<uint16_t>(f, 1, k_vlan_max); }
+
+void parse_bridge_port(const field& f, gateway_config* cfg, bridge_config* br) {
+  map_view m(f, {"port", "pvid", "vlans", "learning_limit"});
+  bridge_port_config bp;
+  bp.line = f.line;
+  const field& port = m.require("port");
+  const size_t idx = get_port_index(port, *cfg);
+  port_config& pc = cfg->ports[idx];
+  bp.port = pc.name;
+  if (pc.bridge_member)
+    port.fail("port " + quoted(pc.name) + " is already a bridge member (a port is in one bridge)");
+  if (pc.address.len != 0 || pc.address6)
+    port.fail("port " + quoted(pc.name) + " has an address: a bridge member has none (line " +
+              std::to_string(pc.line) + ")");
+  pc.bridge_member = true;
+  if (const field* v = m.find("pvid")) bp.pvid = get_int<uint16_t>(*v, 0, k_vlan_max);
+  if (const field* v = m.find("vlans")) {
+    for (const field& vf : get_list(*v, 1, k_vlan_max)) {
+      const uint16_t vid = get_vlan_id(vf);
+      if (vid == bp.pvid) vf.fail("VLAN " + std::to_string(vid) + " is the port's pvid already");
+      if (std::find(bp.vlans.begin(), bp.vlans.end(), vid) != bp.vlans.end())
+        vf.fail("duplicate VLAN " + std::to_string(vid));
+      bp.vlans.push_back(vid);
+    }
+    std::sort(bp.vlans.begin(), bp.vlans.end());
+  }
+  if (bp.pvid == 0 && bp.vlans.empty())
+    f.fail("port " + quoted(pc.name) + " carries no VLAN: give it a pvid or vlans");
+  if (const field* v = m.find("learning_limit"))
+    bp.learning_limit = get_int<uint32_t>(*v, 0, 1u << 24);
+  br->ports.push_back(std::move(bp));
+}
+
+bool carries(const bridge_port_config& bp, uint16_t vid) {
+  return bp.pvid == vid || std::binary_search(bp.vlans.begin(), bp.vlans.end(), vid);
+}
+
+void parse_bridges(const field& f, gateway_config* cfg) {
+  for (const field& bf : get_list(f, 0, 32)) {
+    map_view m(bf, {"name", "ports", "ageing_time_s", "max_entries", "fdb"});
+    bridge_config br;
+    br.line = bf.line;
+    const field& name = m.require("name");
+    br.name = get_string(name);
+    if (!is_token(br.name, 15, false))
+      name.fail("invalid bridge name " + quoted(br.name) + " (allowed: [a-z0-9_-]{1,15})");
+    for (const port_config& p : cfg->ports)
+      if (p.name == br.name) name.fail("bridge name " + quoted(br.name) + " is a port's name");
+    for (const bridge_config& prev : cfg->bridges)
+      if (prev.name == br.name)
+        name.fail("duplicate bridge name " + quoted(br.name) + " (first declared on line " +
+                  std::to_string(prev.line) + ")");
+    for (const field& pf : get_list(m.require("ports"), 1, 32)) parse_bridge_port(pf, cfg, &br);
+    // Linux takes 0 (entries age at once: a hub) up to about 11 days; 0 would make every
+    // frame flood, which a config should say with more than a number: 1 s is the floor.
+    if (const field* v = m.find("ageing_time_s"))
+      br.ageing_time_s = get_int<uint32_t>(*v, 1, 1000000);
+    if (const field* v = m.find("max_entries"))
+      br.max_entries = get_int<uint32_t>(*v, 16, 1u << 24);
+    if (const field* v = m.find("fdb")) {
+      for (const field& ef : get_list(*v, 0, 65536)) {
+        map_view em(ef, {"mac", "vlan", "port"});
+        fdb_static_config e;
+        e.line = ef.line;
+        e.mac = get_unicast_mac(em.require("mac"));
+        if (const field* vl = em.find("vlan")) e.vlan = get_vlan_id(*vl);
+        const field& port = em.require("port");
+        e.port = get_string(port);
+        auto member = std::find_if(br.ports.begin(), br.ports.end(),
+                                   [&](const bridge_port_config& bp) { return bp.port == e.port; });
+        if (member == br.ports.end())
+          port.fail("port " + quoted(e.port) + " is not a member of bridge " + quoted(br.name));
+        if (!carries(*member, e.vlan))
+          ef.fail("port " + quoted(e.port) + " does not carry VLAN " + std::to_string(e.vlan));
+        for (const fdb_static_config& prev : br.fdb)
+          if (prev.mac == e.mac && prev.vlan == e.vlan)
+            ef.fail("duplicate FDB entry " + e.mac + " vlan " + std::to_string(e.vlan) +
+                    " (first on line " + std::to_string(prev.line) + ")");
+        br.fdb.push_back(std::move(e));
+      }
+      if (br.fdb.size() > br.max_entries)
+        v->fail("more static entries than max_entries (" + std::to_string(br.max_entries) + ")");
+    }
+    cfg->bridges.push_back(std::move(br));
+  }
+}
+
+// Every port has an address or is a bridge member (checked once the bridges are read).
+void check_port_addresses(const field& ports, const gateway_config& cfg) {
+  std::vector<field> list = get_list(ports, 1, 32);
+  for (size_t i = 0; i < cfg.ports.size(); i++) {
+    const port_config& p = cfg.ports[i];
+    if (p.address.len == 0 && !p.bridge_member)
+      map_view(list[i], k_port_keys)
+          .missing("address", "missing required key (a port without one must be a bridge member)");
+  }
 }
 
 // Next hops and neighbors must be on-link, otherwise ARP can never resolve them.
@@ -310,8 +425,7 @@ uint16_t get_desc_count(const field& f) {
 
 void parse_ports(const field& f, gateway_config* cfg) {
   for (const field& pf : get_list(f, 1, 32)) {
-    map_view m(pf, {"name", "devargs", "address", "address6", "rx_desc", "tx_desc", "mtu", "zone",
-                    "promiscuous", "mac"});
+    map_view m(pf, k_port_keys);
     port_config p;
     p.line = pf.line;
     const field& name = m.require("name");
@@ -322,14 +436,18 @@ void parse_ports(const field& f, gateway_config* cfg) {
     const field& devargs = m.require("devargs");
     p.devargs = get_string(devargs);
     if (p.devargs.empty()) devargs.fail("must not be empty");
-    const field& addr = m.require("address");
-    p.address = get_prefix(addr);
-    const uint32_t host_mask = ~mask_of(p.address.len);
-    if (p.address.len == 0) addr.fail("prefix length must be between 1 and 32");
-    // /31 and /32 have no network or broadcast address (RFC 3021).
-    if (p.address.len <= 30 &&
-        ((p.address.addr & host_mask) == 0 || (p.address.addr & host_mask) == host_mask)) {
-      addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
+    // Required unless the port is a bridge member: parse_bridges checks which it is.
+    const field* addr_field = m.find("address");
+    if (addr_field != nullptr) {
+      const field& addr = *addr_field;
+      p.address = get_prefix(addr);
+      const uint32_t host_mask = ~mask_of(p.address.len);
+      if (p.address.len == 0) addr.fail("prefix length must be between 1 and 32");
+      // /31 and /32 have no network or broadcast address (RFC 3021).
+      if (p.address.len <= 30 &&
+          ((p.address.addr & host_mask) == 0 || (p.address.addr & host_mask) == host_mask)) {
+        addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
+      }
     }
     const field* addr6 = m.find("address6");
     if (addr6 != nullptr) {
@@ -362,8 +480,10 @@ void parse_ports(const field& f, gateway_config* cfg) {
           addr6->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix6(a) + ")");
       }
       const ipv4_prefix& shorter = prev.address.len < p.address.len ? prev.address : p.address;
-      if (contains(shorter, prev.address.addr) && contains(shorter, p.address.addr)) {
-        addr.fail("subnet overlaps port '" + prev.name + "' (" + format_prefix(prev.address) + ")");
+      if (addr_field != nullptr && prev.address.len != 0 && contains(shorter, prev.address.addr) &&
+          contains(shorter, p.address.addr)) {
+        addr_field->fail("subnet overlaps port '" + prev.name + "' (" +
+                         format_prefix(prev.address) + ")");
       }
     }
     cfg->ports.push_back(std::move(p));
@@ -609,15 +729,17 @@ void parse_synproxy(const field& f, synproxy_auto_config* sp) {
 gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
-  map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "routes", "neighbors", "conntrack",
-                   "synproxy", "icmp", "arp", "ipfrag", "ipfrag6", "ruleset", "ruleset_limits",
-                   "stats_interval_s", "fault_injection"});
+  map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "bridges", "routes", "neighbors",
+                   "conntrack", "synproxy", "icmp", "arp", "ipfrag", "ipfrag6", "ruleset",
+                   "ruleset_limits", "stats_interval_s", "fault_injection"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
   if (const field* v = m.find("burst")) cfg.burst = get_int<uint16_t>(*v, 1, k_max_burst);
   if (const field* v = m.find("mbufs")) cfg.mbufs = get_int<uint32_t>(*v, 1024, 16777216);
   parse_ports(m.require("ports"), &cfg);
+  if (const field* v = m.find("bridges")) parse_bridges(*v, &cfg);
+  check_port_addresses(m.require("ports"), cfg);
   if (const field* v = m.find("routes")) parse_routes(*v, &cfg);
   if (const field* v = m.find("neighbors")) parse_neighbors(*v, &cfg);
   if (const field* v = m.find("conntrack")) parse_conntrack(*v, &cfg.conntrack);

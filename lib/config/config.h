@@ -67,6 +67,41 @@ struct port_config {
   bool promiscuous = true;
   std::optional<std::string> mac;  // override, "02:00:00:00:00:01"
   int line = 0;                    // where this port was declared (for later errors)
+  // A bridge member has no address of its own (address stays 0/0): its frames are switched
+  // (bridges[].ports), never routed.
+  bool bridge_member = false;
+};
+
+// VLAN ids a bridge port carries: 1..4094 (0 and 4095 are reserved by 802.1Q).
+inline constexpr uint16_t k_vlan_max = 4094;
+
+// One port of a bridge, in Linux's vlan_filtering model: untagged frames belong to the PVID
+// and leave untagged in it (an access port: `pvid` alone); `vlans` are carried tagged (a trunk;
+// with a `pvid` too, that is its native VLAN).
+struct bridge_port_config {
+  std::string port;             // a ports[] name
+  uint16_t pvid = 1;            // 0: untagged frames are dropped (Linux's default_pvid is 1)
+  std::vector<uint16_t> vlans;  // tagged VLANs, sorted, without the PVID
+  uint32_t learning_limit = 0;  // MACs this port may hold in the FDB; 0: only the bridge's bound
+  int line = 0;
+};
+
+// A static FDB entry (bridge fdb add MAC dev PORT vlan VID master static): never aged, never
+// moved by learning.
+struct fdb_static_config {
+  std::string mac;  // unicast, "aa:bb:cc:dd:ee:ff"
+  uint16_t vlan = 1;
+  std::string port;
+  int line = 0;
+};
+
+struct bridge_config {
+  std::string name;
+  std::vector<bridge_port_config> ports;
+  uint32_t ageing_time_s = 300;  // Linux's ageing_time (BR_DEFAULT_AGEING_TIME)
+  uint32_t max_entries = 65536;  // FDB bound, all ports: past it frames flood, memory stays
+  std::vector<fdb_static_config> fdb;
+  int line = 0;
 };
 
 struct route_config {
@@ -188,6 +223,7 @@ struct gateway_config {
   std::vector<port_config> ports;
   std::vector<route_config> routes;
   std::vector<neighbor_config> neighbors;
+  std::vector<bridge_config> bridges;
   conntrack_config conntrack;
   synproxy_auto_config synproxy;
   icmp_config icmp;

@@ -47,6 +47,47 @@ namespace {
 // conntrack's and synproxy's setup still report `bool` + a message; wrap it.
 error plain_error(std::string message) { return error{.message = std::move(message)}; }
 
+int port_index(const gateway_config& cfg, const std::string& port) {
+  for (size_t i = 0; i < cfg.ports.size(); i++)
+    if (cfg.ports[i].name == port) return static_cast<int>(i);
+  return -1;
+}
+
+// Marks each bridge's members (their VLANs) and makes its FDB, static entries in.
+result<void> build_bridges(gateway& gw, const gateway_config& cfg, const std::string& name) {
+  gw.port_vlans.resize(cfg.ports.size());
+  for (const bridge_config& bc : cfg.bridges) {
+    bridge_info br;
+    br.name = bc.name;
+    br.ageing_s = bc.ageing_time_s;
+    std::vector<uint32_t> limits(cfg.ports.size(), 0);
+    for (const bridge_port_config& bp : bc.ports) {
+      const int idx = port_index(cfg, bp.port);
+      port_info& pi = gw.ports[static_cast<size_t>(idx)];
+      pi.bridge = static_cast<int8_t>(gw.bridges.size());
+      pi.pvid = bp.pvid;
+      vlan_set& carried = gw.port_vlans[static_cast<size_t>(idx)];
+      for (uint16_t vid : bp.vlans) carried.add(vid);
+      if (bp.pvid != 0) carried.add(bp.pvid);
+      limits[static_cast<size_t>(idx)] = bp.learning_limit;
+      br.members.push_back(static_cast<uint16_t>(idx));
+    }
+    result<std::unique_ptr<fdb>> table = fdb::create(name + "_" + bc.name, bc.max_entries, limits);
+    if (!table) return std::move(table).error();
+    br.table = std::move(*table);
+    for (const fdb_static_config& e : bc.fdb) {
+      uint8_t mac[6];
+      parse_mac(e.mac, mac);
+      if (!br.table->add_static(e.vlan, mac, static_cast<uint16_t>(port_index(cfg, e.port))))
+        return error{.file = cfg.source_file,
+                     .line = e.line,
+                     .message = "bridge " + bc.name + ": no FDB slot for static entry " + e.mac};
+    }
+    gw.bridges.push_back(std::move(br));
+  }
+  return {};
+}
+
 }  // namespace
 
 result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
@@ -74,6 +115,7 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     set_port_mac(pi, mac);
     gw->ports.push_back(pi);
   }
+  if (result<void> b = build_bridges(*gw, cfg, name); !b) return std::move(b).error();
   gw->mbuf_pool =
       rte_pktmbuf_pool_create((name + "_mbufs").c_str(), cfg.mbufs, 256, k_pkt_priv_size,
                               RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);

@@ -271,4 +271,11 @@ uint32_t neighbours_gc(gateway& gw, uint32_t now_ms) {
   return gw.neighbors->gc(now_ms, p, gw.qs) + gw.neighbors6->gc(now_ms, p, gw.qs);
 }
 
+uint32_t bridges_age(gateway& gw, uint32_t now_ms) {
+  uint32_t removed = 0;
+  // Workers stamp entries with now_ms / 1000 of the same clock.
+  for (bridge_info& br : gw.bridges) removed += br.table->age(now_ms / 1000, br.ageing_s);
+  return removed;
+}
+
 }  // namespace ctgate

@@ -33,6 +33,10 @@ std::vector<std::string> ports_watch(gateway& gw);
 // Waits for a workers' grace period when it removes anything. Returns how many it removed.
 uint32_t neighbours_gc(gateway& gw, uint32_t now_ms);
 
+// Control thread, about once a second: removes learned FDB entries not seen for their bridge's
+// ageing_time_s (Linux's br_fdb_cleanup). Returns how many it removed.
+uint32_t bridges_age(gateway& gw, uint32_t now_ms);
+
 // The device name inside devargs ("net_tap0,iface=x" -> "net_tap0").
 std::string devargs_name(const std::string& devargs);
 bool devargs_is_vdev(const std::string& devargs);

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include <glog/logging.h>
@@ -55,8 +57,11 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     }
     rte_tel_data_add_dict_u64(c, "rx_packets", rx);
     rte_tel_data_add_dict_u64(c, "tx_packets", tx);
-    rte_tel_data_add_dict_string(
-        c, "address", (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
+    if (pi.bridge >= 0)
+      rte_tel_data_add_dict_string(c, "bridge", g_gw->bridges[size_t(pi.bridge)].name.c_str());
+    else
+      rte_tel_data_add_dict_string(
+          c, "address", (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
     char mac[32];
     std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
                   pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
@@ -287,6 +292,67 @@ int cmd_neigh(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "count", count);
   rte_tel_data_add_dict_u64(d, "gc_removed",
                             g_gw->neighbors->gc_removed() + g_gw->neighbors6->gc_removed());
+  return 0;
+}
+
+// bridge fdb show: MAC dev PORT vlan VID master BRIDGE [static].
+int cmd_fdb(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  std::string text;
+  uint64_t count = 0;
+  rte_tel_data* bridges = rte_tel_data_alloc();
+  rte_tel_data_start_dict(bridges);
+  for (const bridge_info& br : g_gw->bridges) {
+    std::vector<fdb_entry> es = br.table->entries();
+    std::sort(es.begin(), es.end(), [](const fdb_entry& a, const fdb_entry& b) {
+      if (a.port != b.port || a.vlan != b.vlan)
+        return std::tie(a.port, a.vlan) < std::tie(b.port, b.vlan);
+      return std::memcmp(a.mac, b.mac, 6) < 0;
+    });
+    for (const fdb_entry& e : es) {
+      char line[128];
+      std::snprintf(line, sizeof line, "%02x:%02x:%02x:%02x:%02x:%02x dev %s vlan %u master %s%s\n",
+                    e.mac[0], e.mac[1], e.mac[2], e.mac[3], e.mac[4], e.mac[5],
+                    g_gw->ports[e.port].name.c_str(), e.vlan, br.name.c_str(),
+                    e.is_static ? " static" : "");
+      text += line;
+    }
+    count += es.size();
+    rte_tel_data* b = rte_tel_data_alloc();
+    rte_tel_data_start_dict(b);
+    rte_tel_data_add_dict_u64(b, "entries", br.table->count());
+    rte_tel_data_add_dict_u64(b, "max_entries", br.table->max_entries());
+    rte_tel_data_add_dict_u64(b, "ageing_time_s", br.ageing_s);
+    rte_tel_data_add_dict_u64(b, "memory_bytes", br.table->memory_bytes());
+    rte_tel_data_add_dict_container(bridges, br.name.c_str(), b, 0);
+  }
+  if (!write_reply_file(d, text)) {
+    rte_tel_data_free(bridges);
+    return 0;
+  }
+  rte_tel_data_add_dict_u64(d, "count", count);
+  rte_tel_data_add_dict_container(d, "bridges", bridges, 0);
+  return 0;
+}
+
+// bridge vlan show: per member, its PVID and the VLANs it carries.
+int cmd_bridge_vlan(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (const bridge_info& br : g_gw->bridges)
+    for (uint16_t p : br.members) {
+      const port_info& pi = g_gw->ports[p];
+      rte_tel_data* c = rte_tel_data_alloc();
+      rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_string(c, "bridge", br.name.c_str());
+      rte_tel_data_add_dict_u64(c, "pvid", pi.pvid);
+      rte_tel_data* vl = rte_tel_data_alloc();
+      rte_tel_data_start_array(vl, RTE_TEL_U64_VAL);
+      for (uint16_t vid = 1; vid <= k_vlan_max; vid++)
+        if (g_gw->port_vlans[p].has(vid)) rte_tel_data_add_array_u64(vl, vid);
+      rte_tel_data_add_dict_container(c, "vlans", vl, 0);
+      rte_tel_data_add_dict_u64(c, "fdb_entries", br.table->port_count(p));
+      rte_tel_data_add_dict_container(d, pi.name.c_str(), c, 0);
+    }
   return 0;
 }
 
@@ -568,6 +634,8 @@ const telemetry_command k_commands[] = {
     {"/ctgate/neigh", then_trim<cmd_neigh>,
      "Neighbour table (ARP and IPv6 ND), as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
+    {"/ctgate/fdb", then_trim<cmd_fdb>, "Bridges' forwarding databases, as bridge fdb show"},
+    {"/ctgate/bridge/vlan", cmd_bridge_vlan, "Bridge members' VLANs, as bridge vlan show"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},
     {"/ctgate/counters", cmd_counters, "All data-plane counters summed"},
     {"/ctgate/hooks", cmd_hooks,

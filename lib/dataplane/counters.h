@@ -52,6 +52,18 @@ namespace ctgate {
   X(drop_ip6_fragment_local,                                                                       \
     "drop: an IPv6 fragment to the gateway, not reassembled (no conntrack)")                       \
   X(drop_icmp6_bad_checksum, "drop: ICMPv6 to the gateway with a bad checksum")                    \
+  X(bridged, "frames switched to the one port the FDB names")                                      \
+  X(bridge_flooded, "frames flooded in their VLAN: broadcast, multicast, unknown unicast")         \
+  X(fdb_learned, "source MACs learned (new FDB entries)")                                          \
+  X(fdb_moved, "source MACs seen on another port: their entry moved")                              \
+  X(fdb_not_learned,                                                                               \
+    "source MACs not learned: FDB full, the port's learning_limit, or static elsewhere")           \
+  X(drop_bridge_vlan, "drop: VLAN not carried by the ingress port, or untagged with no pvid")      \
+  X(drop_bridge_bad_source, "drop: bridged frame from a multicast or all-zero source MAC")         \
+  X(drop_bridge_link_local, "drop: to 01:80:c2:00:00:0X (STP, LLDP, pause): never forwarded")      \
+  X(drop_bridge_same_port, "drop: destination learned on the ingress port")                        \
+  X(drop_bridge_egress_vlan, "drop: destination port does not carry the frame's VLAN")             \
+  X(drop_bridge_no_egress, "drop: flooded, but no other port carries the frame's VLAN")            \
   X(drop_no_route, "drop: no route to destination")                                                \
   X(drop_broadcast, "drop: to a subnet broadcast/network address")                                 \
   X(drop_martian_source, "drop: source is loopback, 0/8, multicast, broadcast or ours")            \
@@ -82,7 +94,7 @@ namespace ctgate {
   X(frag_fails, "datagrams that could not be fragmented: DF or no mbufs (FragFails)")              \
   X(drop_tx_full, "drop: TX queue full")                                                           \
   X(drop_port_detached, "drop: output port detached (its interface is gone)")                      \
-  X(drop_no_mbuf, "drop: could not allocate an mbuf for a reply")                                  \
+  X(drop_no_mbuf, "drop: no mbuf for a reply or a flooded frame's retagged header")                \
   X(reject_sent, "TCP resets / ICMP unreachables sent by reject (over IPv6 also icmp_error_sent)") \
   X(mss_clamped, "TCP MSS options lowered by tcp option maxseg size set")                          \
   X(icmp_error_sent, "ICMP errors sent about packets not forwarded (TTL, MTU, no route)")          \

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bridge/fdb.h"
 #include "common/clock.h"
 #include "common/log_ratelimit.h"
 #include "common/thread_annotations.h"
@@ -53,6 +55,28 @@ struct port_info {
   uint16_t mtu = 1500;
   uint16_t zone = 0;             // conntrack zone of what it receives (config ports[].zone)
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)
+  // A bridge member (bridge >= 0, an index in gateway::bridges): its frames are switched
+  // (stage_bridge). It carries the VLANs of gateway::port_vlans[its index]; untagged frames
+  // belong to `pvid` (0: none), and frames of the PVID leave untagged. (The VLAN set lives
+  // apart: 512 bytes here would widen the stride of every stage's port lookup.)
+  int8_t bridge = -1;
+  uint16_t pvid = 0;
+};
+
+// The VLANs a bridge member carries, one bit per VID.
+struct vlan_set {
+  std::array<uint64_t, 64> bits{};
+  bool has(uint16_t vid) const { return (bits[vid >> 6] >> (vid & 63)) & 1; }
+  void add(uint16_t vid) { bits[vid >> 6] |= uint64_t{1} << (vid & 63); }
+};
+
+// A bridge: its member ports and its FDB. Fixed once the gateway is built; the FDB's entries
+// change under workers and the control thread (bridge/fdb.h).
+struct bridge_info {
+  std::string name;
+  std::vector<uint16_t> members;  // port indexes, in config order
+  uint32_t ageing_s = 300;
+  std::unique_ptr<fdb> table;
 };
 
 // Sets a port's MAC and the link-local address that follows from it.
@@ -69,6 +93,8 @@ struct gateway {
   gateway_config cfg;
   std::string name;  // unique prefix for DPDK object names
   std::vector<port_info> ports;
+  std::vector<bridge_info> bridges;
+  std::vector<vlan_set> port_vlans;  // by port index: what each bridge member carries
   rte_mempool* mbuf_pool = nullptr;
   rte_mempool* reasm_pool = nullptr;  // 64 KiB buffers for reassembled datagrams
   rte_rcu_qsbr* qs = nullptr;

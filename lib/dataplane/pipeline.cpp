@@ -145,6 +145,9 @@ void begin_burst(worker_ctx& w) {
 void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   begin_burst(w);
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
+  // A bridge member's frames are switched; routed ports' bursts pay this one test.
+  if (w.gw->ports[port].bridge >= 0) [[unlikely]]
+    if ((n = stage_bridge(w, pkts, n)) == 0) return;
   rte_mbuf* v6[k_max_burst];
   uint16_t n6 = 0;
   n = stage_parse(w, pkts, n, v6, &n6);

@@ -31,6 +31,8 @@ void tx_enqueue(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
 
 }  // namespace
 
+void stage_tx_frame(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) { tx_enqueue(w, port_idx, m); }
+
 void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
   w.port_tx[port_idx].add(1);
   w.counters.add(dp_counter::tx);

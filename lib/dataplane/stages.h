@@ -1,6 +1,8 @@
 // The stages of the worker pipeline. Each takes a burst and returns how many
 // packets it handed on (the rest were dropped, consumed or set aside).
 //
+//   rx -> bridge (a bridge member's frames: switched, sent)
+//
 //   rx -> parse(+arp) -> PRE_ROUTING -> route -+-> LOCAL_IN -> local ------+
 //                                              |                           v
 //                                              +-> forward(ttl) -> FORWARD |  LOCAL_OUT ->
@@ -15,6 +17,10 @@
 namespace ctgate {
 
 uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
+// Switches a burst from a bridge member (port_info::bridge): learns, forwards or floods in the
+// frame's VLAN, sends. Returns the frames for the gateway itself, left in pkts (none yet: a
+// bridge has no address).
+uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 // Parses; ARP is answered/learned here and consumed. Returns IPv4 packets; IPv6 ones go to
 // v6 (*n6 of them), in order.
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, uint16_t* n6);
@@ -45,6 +51,8 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 void stage_tx_flush(worker_ctx& w);
 // Sends one fully built frame on a port (ARP replies and requests).
 void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
+// The same, counted by the caller (per burst): switched frames.
+void stage_tx_frame(worker_ctx& w, uint16_t port_idx, rte_mbuf* m);
 
 // IPv6's stages (docs/design/ipv6.md): the same path over an IPv6 burst.
 // The hooks' callbacks registered for IPv6 (an inet table's chains).

@@ -29,6 +29,7 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
   for (size_t i = 0; i < cfg.ports.size(); i++) {
     const auto& p = cfg.ports[i];
     uint16_t port = static_cast<uint16_t>(i);
+    if (p.address.len == 0) continue;  // a bridge member: switched, no address
     ipv4_prefix net{p.address.addr & mask_of(p.address.len), p.address.len};
     t->entries_.push_back({net, {route_kind::forward, port, 0}});
     t->entries_.push_back({{p.address.addr, 32}, {route_kind::local, port, 0}});

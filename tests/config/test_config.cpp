@@ -775,5 +775,98 @@ TEST(ConfigErrors, SynproxyAutoThresholds) {
             "t.yaml:7: conntrack.reserved: must be between 0 and 10");
 }
 
+// Bridges (issue 15): members without addresses, access and trunk ports, static entries.
+constexpr const char* kBridged = R"(ports:
+  - name: p0
+    devargs: x
+  - name: p1
+    devargs: y
+  - name: wan
+    devargs: z
+    address: 10.0.2.1/24
+bridges:
+  - name: br0
+    ageing_time_s: 30
+    max_entries: 1024
+    ports:
+      - port: p0
+        pvid: 10
+      - port: p1
+        pvid: 0
+        vlans: [20, 10]
+        learning_limit: 64
+    fdb:
+      - mac: 02:00:00:00:00:05
+        vlan: 20
+        port: p1
+)";
+
+TEST(ConfigBridges, AccessAndTrunkPorts) {
+  result<gateway_config> cfg = load_config_string(kBridged, "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  ASSERT_EQ(cfg->bridges.size(), 1u);
+  const bridge_config& br = cfg->bridges[0];
+  EXPECT_EQ(br.name, "br0");
+  EXPECT_EQ(br.ageing_time_s, 30u);
+  EXPECT_EQ(br.max_entries, 1024u);
+  ASSERT_EQ(br.ports.size(), 2u);
+  EXPECT_EQ(br.ports[0].pvid, 10);
+  EXPECT_TRUE(br.ports[0].vlans.empty());
+  EXPECT_EQ(br.ports[1].pvid, 0);
+  EXPECT_EQ(br.ports[1].vlans, (std::vector<uint16_t>{10, 20}));
+  EXPECT_EQ(br.ports[1].learning_limit, 64u);
+  ASSERT_EQ(br.fdb.size(), 1u);
+  EXPECT_EQ(br.fdb[0].mac, "02:00:00:00:00:05");
+  EXPECT_TRUE(cfg->ports[0].bridge_member);
+  EXPECT_FALSE(cfg->ports[2].bridge_member);
+  // Linux's defaults: PVID 1, ageing 300 s.
+  cfg = load_config_string(
+      "ports:\n  - name: a\n    devargs: x\nbridges:\n  - name: b\n    ports:\n"
+      "      - port: a\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  EXPECT_EQ(cfg->bridges[0].ports[0].pvid, 1);
+  EXPECT_EQ(cfg->bridges[0].ageing_time_s, 300u);
+}
+
+TEST(ConfigBridges, Errors) {
+  const std::string ports =
+      "ports:\n  - name: p0\n    devargs: x\n  - name: r\n    devargs: y\n"
+      "    address: 10.0.0.1/24\n";
+  // A port with no address must be a bridge member.
+  EXPECT_EQ(error_of(ports),
+            "t.yaml:2: ports[0].address: missing required key (a port without one must be a "
+            "bridge member)");
+  const std::string br = ports + "bridges:\n  - name: br0\n    ports:\n";
+  EXPECT_EQ(error_of(br + "      - port: r\n"),
+            "t.yaml:10: bridges[0].ports[0].port: port 'r' has an address: a bridge member has "
+            "none (line 4)");
+  EXPECT_EQ(error_of(br + "      - port: p0\n      - port: p0\n"),
+            "t.yaml:11: bridges[0].ports[1].port: port 'p0' is already a bridge member (a port "
+            "is in one bridge)");
+  EXPECT_EQ(error_of(br + "      - port: p0\n        vlans: [4095]\n"),
+            "t.yaml:11: bridges[0].ports[0].vlans[0]: must be between 1 and 4094");
+  EXPECT_EQ(error_of(br + "      - port: p0\n        vlans: [1]\n"),
+            "t.yaml:11: bridges[0].ports[0].vlans[0]: VLAN 1 is the port's pvid already");
+  EXPECT_EQ(error_of(br + "      - port: p0\n        pvid: 0\n"),
+            "t.yaml:10: bridges[0].ports[0]: port 'p0' carries no VLAN: give it a pvid or vlans");
+  EXPECT_EQ(error_of(br + "      - port: nope\n"),
+            "t.yaml:10: bridges[0].ports[0].port: unknown port 'nope'");
+  EXPECT_EQ(error_of(br + "      - port: p0\n    fdb:\n      - mac: 02:00:00:00:00:01\n"
+                          "        vlan: 7\n        port: p0\n"),
+            "t.yaml:12: bridges[0].fdb[0]: port 'p0' does not carry VLAN 7");
+  EXPECT_EQ(error_of(br + "      - port: p0\n    fdb:\n      - mac: 01:00:00:00:00:01\n"
+                          "        port: p0\n"),
+            "t.yaml:12: bridges[0].fdb[0].mac: MAC address '01:00:00:00:00:01' is not a unicast "
+            "address");
+  // Routes and neighbours cannot name a member.
+  EXPECT_EQ(error_of(br + "      - port: p0\nneighbors:\n  - address: 10.0.0.9\n"
+                          "    mac: 02:00:00:00:00:09\n    port: p0\n"),
+            "t.yaml:14: neighbors[0].port: port 'p0' is a bridge member: its frames are "
+            "switched, not routed");
+  EXPECT_EQ(error_of(ports + "bridges:\n  - name: r\n    ports:\n      - port: p0\n"),
+            "t.yaml:8: bridges[0].name: bridge name 'r' is a port's name");
+}
+
 }  // namespace
 }  // namespace ctgate

@@ -1,11 +1,11 @@
-// The gateway the fuzz targets drive: two ports (lan 10.0.1.1/24, wan
+// The gateway the fuzz targets drive: two routed ports (lan 10.0.1.1/24, wan
 // 10.0.2.1/24 with MTU 1280 so fragmentation and "frag needed" are
 // reachable), one worker, conntrack with reassembly, static neighbours
 // .2 to .5 on both sides, and a stateful ruleset (below) with notrack,
 // sets, marks, a limit, reject, log (every packet, both families, all flags), synproxy on
 // tcp/8080 (both families), and NAT for both families (dnat of tcp/8081,
 // masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
-// reached). Built once per process.
+// reached); and a bridge of two members (b0, b1: see make_gateway). Built once per process.
 #pragma once
 
 #include <cstdio>
@@ -114,7 +114,18 @@ inline gateway* make_gateway(const char* ruleset = k_ruleset, bool telemetry = f
   lan.address6 = a6;
   parse_ipv6_prefix("2001:db8:2::1/64", &a6);
   wan.address6 = a6;
-  c.ports = {lan, wan};
+  // And a bridge: b0 an access port of VLAN 10, b1 a trunk of 10 and 20, a small FDB.
+  port_config b0, b1;
+  b0.name = "b0";
+  b0.bridge_member = true;
+  b1.name = "b1";
+  b1.bridge_member = true;
+  c.ports = {lan, wan, b0, b1};
+  bridge_config br;
+  br.name = "br0";
+  br.max_entries = 16;
+  br.ports = {{.port = "b0", .pvid = 10}, {.port = "b1", .pvid = 0, .vlans = {10, 20}}};
+  c.bridges = {br};
   for (uint32_t h = 2; h < 6; h++) {
     for (int side = 1; side <= 2; side++) {
       neighbor_config n;

@@ -3,8 +3,9 @@
 // The gateway of fuzz_gateway.h is built once. An input is a sequence of
 // records
 //
-//   [port & 1] [time advance] [length, 2 bytes big-endian] [frame bytes]
+//   [port & 3] [time advance] [length, 2 bytes big-endian] [frame bytes]
 //
+// (ports 0 and 1 route; 2 and 3 are members of a bridge: an access port and a trunk)
 // (the advance byte: 0..199 ms, or 200+ meaning (b - 200) seconds, so
 // timeouts and reassembly expiry are reached). Frames of one port with no
 // time step between them go through process_burst() together, up to 32.
@@ -110,6 +111,7 @@ struct harness {
     }
     w->n_neigh_waits = 0;
     if (gw->ct.table->count() != 0) fail("flush left entries");
+    for (bridge_info& br : gw->bridges) br.table->flush(-1);
   }
 };
 
@@ -125,7 +127,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint16_t n = 0, burst_port = 0;
   size_t off = 0;
   while (off + 4 <= size) {
-    const uint16_t port = data[off] & 1;
+    const uint16_t port = data[off] & 3;
     const uint8_t adv = data[off + 1];
     size_t len = static_cast<size_t>(data[off + 2]) << 8 | data[off + 3];
     off += 4;

@@ -34,7 +34,7 @@ ct.reexec_with_system_python("scapy")
 import logging  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, fragment  # noqa: E402
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw, fragment  # noqa: E402
 from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoReply,  # noqa: E402
                                 ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                                 ICMPv6NDOptSrcLLAddr, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
@@ -191,6 +191,20 @@ def pipeline_seeds():
     # Found by the fuzzer: an atomic fragment to an unresolved neighbour leaves whole and waits.
     seeds.append(b"".join(frags6(UDP(sport=5356, dport=53) / Raw(b"n" * 24), [(0, 32, 0)], 28,
                                  dst="2001:db8:2::5602")))
+    # Switching (ports 2 and 3: an access port of VLAN 10, a trunk of 10 and 20): a broadcast
+    # learned and flooded tagged, the tagged answer switched back untagged, VLAN 20 and a
+    # priority tag, a MAC moving, STP's address, and ten new MACs into the 16-entry FDB.
+    b1, b2 = "02:00:00:00:0b:01", "02:00:00:00:0b:02"
+    seeds.append(b"".join([
+        rec(2, Ether(dst="ff:ff:ff:ff:ff:ff", src=b1) / ARP(psrc="10.9.0.1", pdst="10.9.0.2")),
+        rec(3, Ether(dst=b1, src=b2) / Dot1Q(vlan=10) / IP(src="10.9.0.2", dst="10.9.0.1") /
+            ICMP()),
+        rec(2, Ether(dst=b2, src=b1) / IP(src="10.9.0.1", dst="10.9.0.2") / ICMP()),
+        rec(3, Ether(dst=b1, src=b2) / Dot1Q(vlan=20) / IP() / UDP()),
+        rec(3, Ether(dst=b1, src=b2) / Dot1Q(vlan=0, prio=5) / IP() / UDP()),
+        rec(3, Ether(dst=b2, src=b1) / Dot1Q(vlan=10) / IP() / UDP(), adv=250),
+        rec(2, Ether(dst="01:80:c2:00:00:00", src=b1) / Raw(b"\x00" * 40)),
+    ] + [rec(2, Ether(dst=b2, src="02:00:00:00:0c:%02x" % i) / IP() / UDP()) for i in range(10)]))
     for s in seeds:
         save("fuzz_pipeline", s)
 
