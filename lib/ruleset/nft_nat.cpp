@@ -3,6 +3,7 @@
 #include <rte_byteorder.h>
 
 #include "dataplane/gateway.h"
+#include "dataplane/ipv6.h"
 #include "ruleset/nft_chain.h"
 
 namespace ctgate {
@@ -40,9 +41,7 @@ bool port_addr6(const worker_ctx& w, rte_mbuf* mb, const pkt_meta* m, nft::nat_k
   const uint16_t port = k == nft::nat_kind::redirect ? m->in_port : m->out_port;
   if (port >= ports.size()) return false;
   const port_info& p = ports[port];
-  const uint8_t* dst = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off + 24);
-  const bool link_local_dst = dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80;
-  if (p.has_addr6 && !link_local_dst) {
+  if (p.has_addr6 && !ip6_dst(mb, m).is_link_local()) {
     *out = p.addr6;
     return true;
   }
@@ -69,10 +68,9 @@ verdict nft_nat_stmt(worker_ctx& w, const nft::compiled_ruleset& rs, uint32_t na
   const nft::nat_spec& ns = rs.nats[nat];
   const ct::nat_manip manip = manip_of(ns.kind);
   if (ct::nat_done(e->status.load(std::memory_order_relaxed), manip)) return verdict::accept;
+  // A statement of the other family never gets here: the chain skips it (nft_eval_chain), and
+  // the parser refuses IPv6 NAT from maps.
   const bool v6 = m->flags & PKT_F_IPV6;
-  // The chain skips a statement of the other family (nft_eval_chain); maps hold IPv4 addresses
-  // only.
-  if (ns.has_addr && (ns.v6 != v6 || (v6 && mapped != nullptr))) return verdict::accept;
   ct::nat_range r;
   r.flags = ns.flags & (ct::NAT_RANGE_PROTO_RANDOM_ALL | ct::NAT_RANGE_PERSISTENT);
   if (v6 && (ns.kind == nft::nat_kind::masquerade || ns.kind == nft::nat_kind::redirect)) {

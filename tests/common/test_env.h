@@ -123,6 +123,31 @@ class test_gateway {
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
   }
   void send(uint16_t port, const pkt_spec& s) { burst(port, {make(s)}); }
+
+  // Another worker (of a config with several), sending to this one's sink on its clock.
+  worker_ctx& other_worker(uint16_t i) {
+    worker_ctx& o = *gw->workers[i];
+    o.tx_sink = w->tx_sink;
+    o.tx_sink_arg = w->tx_sink_arg;
+    o.now_ms = w->now_ms;
+    return o;
+  }
+  // One packet through worker `o`'s burst, as its loop would run it, then its quiescent point.
+  void burst_on(worker_ctx& o, uint16_t port, rte_mbuf* m) {
+    rte_rcu_qsbr_thread_online(gw->qs, o.id);
+    process_burst(o, port, &m, 1);
+    rte_rcu_qsbr_quiescent(gw->qs, o.id);
+    rte_rcu_qsbr_thread_offline(gw->qs, o.id);
+  }
+  // Worker 0's loop taking what other workers handed it (conntrack's hand-off ring). Returns
+  // how many it took.
+  uint16_t take_handoffs() {
+    rte_rcu_qsbr_thread_online(gw->qs, 0);
+    const uint16_t n = process_handoffs(*w, 32);
+    rte_rcu_qsbr_quiescent(gw->qs, 0);
+    rte_rcu_qsbr_thread_offline(gw->qs, 0);
+    return n;
+  }
   // Housekeeping only (expiry) at the current w->now_ms.
   void tick() { burst(0, {}); }
 

@@ -491,23 +491,14 @@ TEST(Nat, RepliesOnAnotherWorkerAreHandedToTheOwner) {
   load(t, k_snat);
   t.send(0, syn("10.0.1.5", 40000, "10.0.2.2", 80));  // worker 0 owns the flow
   ASSERT_EQ(take(t).size(), 1u);
-  worker_ctx& w1 = *t.gw->workers[1];
-  w1.tx_sink = t.w->tx_sink;
-  w1.tx_sink_arg = t.w->tx_sink_arg;
-  w1.now_ms = t.w->now_ms;
+  worker_ctx& w1 = t.other_worker(1);
   rte_mbuf* reply =
       t.make(tcp("10.0.2.2", 80, "10.0.2.1", 40000, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
-  rte_rcu_qsbr_thread_online(t.gw->qs, 1);
-  process_burst(w1, 1, &reply, 1);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 1);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 1);
+  t.burst_on(w1, 1, reply);
   EXPECT_TRUE(t.sent.empty());
   EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::handoff), 1u);
   // The owner's next loop takes it from its ring.
-  rte_rcu_qsbr_thread_online(t.gw->qs, 0);
-  EXPECT_EQ(process_handoffs(*t.w, 32), 1u);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 0);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 0);
+  EXPECT_EQ(t.take_handoffs(), 1u);
   auto out = take(t);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].port, 0);
@@ -570,25 +561,16 @@ TEST(Nat, HandedOffPacketsAreNotHookDrops) {
   load(t, k_snat);
   t.send(0, syn("10.0.1.5", 40000, "10.0.2.2", 80));  // worker 0 owns the flow
   t.clear_sent();
-  worker_ctx& w1 = *t.gw->workers[1];
-  w1.tx_sink = t.w->tx_sink;
-  w1.tx_sink_arg = t.w->tx_sink_arg;
-  w1.now_ms = t.w->now_ms;
+  worker_ctx& w1 = t.other_worker(1);
   rte_mbuf* reply =
       t.make(tcp("10.0.2.2", 80, "10.0.2.1", 40000, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
-  rte_rcu_qsbr_thread_online(t.gw->qs, 1);
-  process_burst(w1, 1, &reply, 1);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 1);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 1);
+  t.burst_on(w1, 1, reply);
   EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::handoff), 1u);
   uint64_t hook_drops = 0;
   for (const counter_slot& d : w1.hook_drops) hook_drops += d.get();
   EXPECT_EQ(hook_drops, 0u);
   EXPECT_EQ(w1.counters.get(dp_counter::drop_hook), 0u);
-  rte_rcu_qsbr_thread_online(t.gw->qs, 0);
-  EXPECT_EQ(process_handoffs(*t.w, 32), 1u);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 0);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 0);
+  EXPECT_EQ(t.take_handoffs(), 1u);
   EXPECT_EQ(t.sent.size(), 1u);
 }
 

@@ -338,21 +338,12 @@ TEST(Nat6, RepliesOnAnotherWorkerAreHandedToTheOwner) {
   chain post { type nat hook postrouting priority srcnat; oifname "wan" masquerade; }
 })");
   ASSERT_EQ(t.pass6(0, seg6(k_client, 40000, k_server, 80, TCPF_SYN)).size(), 1u);
-  worker_ctx& w1 = *t.gw->workers[1];
-  w1.tx_sink = t.w->tx_sink;
-  w1.tx_sink_arg = t.w->tx_sink_arg;
-  w1.now_ms = t.w->now_ms;
+  worker_ctx& w1 = t.other_worker(1);
   rte_mbuf* reply = t.make6(seg6(k_server, 80, k_wan, 40000, TCPF_SYN | TCPF_ACK));
-  rte_rcu_qsbr_thread_online(t.gw->qs, 1);
-  process_burst(w1, 1, &reply, 1);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 1);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 1);
+  t.burst_on(w1, 1, reply);
   EXPECT_TRUE(t.sent.empty());
   EXPECT_EQ(w1.ct.counters.get(ct::ct_counter::handoff), 1u);
-  rte_rcu_qsbr_thread_online(t.gw->qs, 0);
-  EXPECT_EQ(process_handoffs(*t.w, 32), 1u);
-  rte_rcu_qsbr_quiescent(t.gw->qs, 0);
-  rte_rcu_qsbr_thread_offline(t.gw->qs, 0);
+  EXPECT_EQ(t.take_handoffs(), 1u);
   ASSERT_EQ(t.sent.size(), 1u);
   const seen6 out = look6(t.sent[0].first, t.sent[0].second);
   t.clear_sent();

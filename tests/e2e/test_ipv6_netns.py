@@ -272,12 +272,15 @@ class _Ipv6NetnsBase(unittest.TestCase):
             data = f.read()
         return want, hashlib.sha256(data).hexdigest(), len(data), client, server
 
-    def _load_rules(self, name, text):
-        """Loads ruleset `text` into the running ctgate (ctgatectl ruleset load)."""
-        rules = self.tmp.file(name + ".nft")
-        with open(rules, "w") as f:
+    def _load_chain(self, name, table, chain, hook, *rules):
+        """Replaces the running ctgate's ruleset (ctgatectl ruleset load) with one inet table
+        of one base chain: `hook` is its type-hook-priority-policy line, `rules` its rules."""
+        text = "flush ruleset\ntable inet %s {\n  chain %s {\n    %s;\n" % (table, chain, hook)
+        text += "".join("    %s\n" % r for r in rules) + "  }\n}\n"
+        path = self.tmp.file(name + ".nft")
+        with open(path, "w") as f:
             f.write(text)
-        load = ct.run_ctl(self.prefix, "ruleset", "load", rules, timeout=30)
+        load = ct.run_ctl(self.prefix, "ruleset", "load", path, timeout=30)
         self.assertEqual(load.returncode, 0, load.stderr.decode(errors="replace"))
 
     def _assert_transfer(self, size):
@@ -322,16 +325,10 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         conntrack -L -f ipv6 lists it as conntrack-tools does, and a connection the server
         opens towards the client is refused."""
         self._start_ctgate()
-        self._load_rules("stateful",
-                         'flush ruleset\n'
-                         'table inet fw {\n'
-                         '  chain fwd {\n'
-                         '    type filter hook forward priority 0; policy drop;\n'
-                         '    ct state established,related accept\n'
-                         '    ct state invalid drop\n'
-                         '    iifname "lan" ct state new accept\n'
-                         '  }\n'
-                         '}\n')
+        self._load_chain("stateful", "fw", "fwd",
+                         "type filter hook forward priority 0; policy drop",
+                         "ct state established,related accept", "ct state invalid drop",
+                         'iifname "lan" ct state new accept')
         n, out, _ = self._ping(SERVER6)
         self.assertGreaterEqual(n, 2, "ping -6 through the stateful policy:\n" + out)
         self._assert_transfer(DATA_BYTES)
@@ -359,14 +356,8 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         from the client reach the server from the gateway's wan address, and conntrack -L
         shows the translated reply tuple."""
         self._start_ctgate()
-        self._load_rules("masq6",
-                         'flush ruleset\n'
-                         'table inet nat {\n'
-                         '  chain post {\n'
-                         '    type nat hook postrouting priority srcnat;\n'
-                         '    oifname "wan" masquerade\n'
-                         '  }\n'
-                         '}\n')
+        self._load_chain("masq6", "nat", "post", "type nat hook postrouting priority srcnat",
+                         'oifname "wan" masquerade')
         n, out, _ = self._ping(SERVER6)
         self.assertGreaterEqual(n, 2, "ping -6 through masquerade:\n" + out)
         self._assert_transfer(DATA_BYTES)
@@ -382,16 +373,11 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         (ECONNREFUSED) and ICMPv6 admin-prohibited (EACCES) and no-route (ENETUNREACH) from the
         gateway, as from Linux's nf_reject_ipv6; a connection the rules do not name passes."""
         self._start_ctgate()
-        self._load_rules("reject6",
-                         'flush ruleset\n'
-                         'table inet fw {\n'
-                         '  chain fwd {\n'
-                         '    type filter hook forward priority 0; policy accept;\n'
-                         '    ip6 saddr 2001:db8:1::/64 tcp dport 7001 reject with tcp reset\n'
-                         '    ip6 daddr %s tcp dport 7002 reject with icmpv6 admin-prohibited\n'
-                         '    ip6 saddr { %s } tcp dport 7003 reject with icmpv6 no-route\n'
-                         '  }\n'
-                         '}\n' % (SERVER6, CLIENT6))
+        self._load_chain(
+            "reject6", "fw", "fwd", "type filter hook forward priority 0; policy accept",
+            "ip6 saddr 2001:db8:1::/64 tcp dport 7001 reject with tcp reset",
+            "ip6 daddr %s tcp dport 7002 reject with icmpv6 admin-prohibited" % SERVER6,
+            "ip6 saddr { %s } tcp dport 7003 reject with icmpv6 no-route" % CLIENT6)
         n, out, _ = self._ping(SERVER6)  # neighbours resolved both ways
         self.assertGreaterEqual(n, 1, out)
         probe = ("import errno, socket, sys\n"
