@@ -51,6 +51,10 @@ DEFINE_double(warmup, 1, "seconds of traffic before the window (not counted)");
 DEFINE_uint64(rate_pps, 0, "cap on the transmit rate in packets/s (0: as fast as possible)");
 DEFINE_string(src_mac, "02:00:00:00:00:01", "source MAC of generated frames");
 DEFINE_string(dst_mac, "02:00:00:00:01:01", "destination MAC of generated frames");
+DEFINE_uint32(macs, 0,
+              "bridge benches: flow i goes from --src-mac + i % N to --dst-mac + i % N (the "
+              "low 24 bits), and before the warm-up each destination announces itself with a "
+              "broadcast from --rx-port, so a switch learns where it is (0: fixed MACs)");
 DEFINE_string(src_ip, "10.1.1.0", "base source IP; flow i adds i % 4096 to it");
 DEFINE_string(dst_ip, "198.18.0.10", "destination IP (same for every flow)");
 DEFINE_uint32(src_port, 1024, "base source port; flow i adds i / 4096 to it");
@@ -121,6 +125,52 @@ struct gen_ctx {
   gen_stats st;
 };
 
+// A MAC plus n in its low 24 bits (--macs).
+ctgate::mac_addr mac_plus(ctgate::mac_addr m, uint32_t n) {
+  const uint32_t low = ((uint32_t{m.b[3]} << 16 | uint32_t{m.b[4]} << 8 | m.b[5]) + n) & 0xffffff;
+  m.b[3] = static_cast<uint8_t>(low >> 16);
+  m.b[4] = static_cast<uint8_t>(low >> 8);
+  m.b[5] = static_cast<uint8_t>(low);
+  return m;
+}
+
+// --macs: one broadcast from each destination MAC, out of the receiving port, so that a
+// learning switch knows every destination before the first measured frame. Bounded: a minute
+// of retries while the ring is full (OVS learns each new MAC in its slow path: 100,000 take it
+// tens of seconds).
+bool announce_macs(const gen_ctx& g, std::string* err) {
+  ctgate::mac_addr base;
+  ctgate::parse_mac(FLAGS_dst_mac, base.b);
+  const uint64_t deadline = rte_get_tsc_cycles() + 60 * rte_get_tsc_hz();
+  for (uint32_t i = 0; i < FLAGS_macs;) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g.pool);
+    if (m == nullptr) {
+      *err = "announce: mbuf pool empty";
+      return false;
+    }
+    auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memset(f, 0, 60);
+    std::memset(f, 0xff, 6);
+    const ctgate::mac_addr src = mac_plus(base, i);
+    std::memcpy(f + 6, src.b, 6);
+    f[12] = 0x88;  // IEEE local experimental EtherType: nothing routes it
+    f[13] = 0xb5;
+    m->data_len = m->pkt_len = 60;
+    if (rte_eth_tx_burst(g.rx_port, 0, &m, 1) == 1) {
+      i++;
+      continue;
+    }
+    rte_pktmbuf_free(m);
+    if (rte_get_tsc_cycles() > deadline) {
+      *err = "announce: the port took " + std::to_string(i) + " of " + std::to_string(FLAGS_macs) +
+             " frames in 60 s";
+      return false;
+    }
+    rte_pause();
+  }
+  return true;
+}
+
 bool build_templates(gen_ctx& g, std::string* err) {
   ctgate::pkt_spec s;
   if (!ctgate::parse_mac(FLAGS_src_mac, s.src_mac.b) ||
@@ -172,7 +222,26 @@ bool build_templates(gen_ctx& g, std::string* err) {
   g.frame_len = static_cast<uint16_t>(frame);
   g.stride = (frame + 63) / 64 * 64;  // cache-line aligned copies
   g.templates.assign(static_cast<size_t>(g.flows) * g.stride, 0);
+  const ctgate::mac_addr src_mac = s.src_mac, dst_mac = s.dst_mac;
+  if (FLAGS_macs != 0) {
+    // A source that is also a destination would be learned on the sending port, and frames
+    // to it dropped there: the two ranges must not meet.
+    auto low = [](const ctgate::mac_addr& m) {
+      return uint32_t{m.b[3]} << 16 | uint32_t{m.b[4]} << 8 | m.b[5];
+    };
+    const bool same_top = std::memcmp(src_mac.b, dst_mac.b, 3) == 0;
+    const uint32_t a = low(src_mac), b = low(dst_mac);
+    if (FLAGS_macs > 0x1000000 || (same_top && (a < b ? b - a : a - b) < FLAGS_macs)) {
+      *err = "--macs: the --src-mac and --dst-mac ranges of " + std::to_string(FLAGS_macs) +
+             " overlap (give them different first three bytes)";
+      return false;
+    }
+  }
   for (uint32_t i = 0; i < g.flows; i++) {
+    if (FLAGS_macs != 0) {
+      s.src_mac = mac_plus(src_mac, i % FLAGS_macs);
+      s.dst_mac = mac_plus(dst_mac, i % FLAGS_macs);
+    }
     s.src = src_base + i % k_ips;
     s.sport = static_cast<uint16_t>(FLAGS_src_port + i / k_ips);
     size_t len = ctgate::build_frame(s, &g.templates[static_cast<size_t>(i) * g.stride], g.stride);
@@ -428,6 +497,15 @@ int main(int argc, char** argv) {
       rte_eal_cleanup();
       return 1;
     }
+  }
+  if (FLAGS_macs != 0) {
+    if (!announce_macs(g, &err)) {
+      std::fprintf(stderr, "gen: %s\n", err.c_str());
+      rte_eal_cleanup();
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let the switch drain its ring
+    std::fprintf(stderr, "gen: announced %u destination MACs on port %u\n", FLAGS_macs, g.rx_port);
   }
   const uint64_t hz = rte_get_tsc_hz();
   g.warmup_cycles = static_cast<uint64_t>(FLAGS_warmup * static_cast<double>(hz));

@@ -699,6 +699,15 @@ std::string stats_summary(const gateway& gw) {
   o << " dropped=" << drops << " ct_count=" << gw.ct.table->count()
     << " ct_insert=" << ct_total(gw, ct::ct_counter::insert)
     << " ct_drop=" << ct_total(gw, ct::ct_counter::drop);
+  // Switching, once a bridge switched anything.
+  const uint64_t bridged = dp_total(gw, dp_counter::bridged);
+  const uint64_t flooded = dp_total(gw, dp_counter::bridge_flooded);
+  if (bridged != 0 || flooded != 0) {
+    uint64_t entries = 0;
+    for (const bridge_info& br : gw.bridges) entries += br.table->count();
+    o << " bridged=" << bridged << " bridge_flooded=" << flooded
+      << " fdb_learned=" << dp_total(gw, dp_counter::fdb_learned) << " fdb_entries=" << entries;
+  }
   // Fragments change packet counts: n in, one datagram on; one out, n sent.
   // Printed once there were any, with what is held now and the mbufs out of
   // the pool (held fragments, plus any a device's rings hold).
