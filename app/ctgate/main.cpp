@@ -57,6 +57,10 @@ void print_error(const ctgate::error& e) {
 // so a ctgate that stops unexpectedly says why.
 volatile sig_atomic_t g_stop_signal = 0;
 volatile sig_atomic_t g_stop_sender = 0;
+// SIGHUP: reload the ruleset, from the control loop (a handler may do nothing more).
+volatile sig_atomic_t g_reload_requested = 0;
+
+void on_reload_signal(int) { g_reload_requested = 1; }
 
 void on_signal(int sig, siginfo_t* info, void*) {
   g_stop_signal = sig;
@@ -71,6 +75,26 @@ void install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_reload_signal;
+  hup.sa_flags = SA_RESTART;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
+}
+
+// SIGHUP's reload: systemd hears RELOADING=1, then READY=1 with the outcome in STATUS.
+void reload_on_signal(ctgate::gateway& gw, ctgate::service_notifier& service) {
+  service.reloading();
+  ctgate::result<ctgate::ruleset_summary> r = ctgate::reload_ruleset(gw);
+  if (!r) {
+    LOG(ERROR) << "SIGHUP: ruleset not reloaded, the live one stays: " << r.error().to_string();
+    service.ready("forwarding; the last reload failed: " + r.error().to_string());
+    return;
+  }
+  for (const auto& w : r->warnings) LOG(WARNING) << w;
+  LOG(INFO) << "SIGHUP: ruleset " << gw.cfg.ruleset << " reloaded: " << r->tables << " tables, "
+            << r->chains << " chains, " << r->rules << " rules";
+  service.ready("forwarding; ruleset reloaded");
 }
 
 // "SIGTERM from pid 123 (python3 test.py)"; the sender may be gone by now.
@@ -235,11 +259,7 @@ int run(const ctgate::gateway_config& cfg) {
     return 1;
   }
   if (!cfg.ruleset.empty()) {
-    // A relative ruleset path is relative to the config file, like include.
-    std::string path = cfg.ruleset;
-    auto slash = cfg.source_file.rfind('/');
-    if (path[0] != '/' && slash != std::string::npos)
-      path = cfg.source_file.substr(0, slash + 1) + path;
+    const std::string path = ctgate::config_ruleset_path(cfg);
     ctgate::result<ctgate::ruleset_summary> r = ctgate::load_ruleset_file(*gw, path);
     if (!r) {
       print_error(r.error());
@@ -296,6 +316,10 @@ int run(const ctgate::gateway_config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t now = gw->clock.now_ms();
     drain_log_mailbox(*gw);
+    if (g_reload_requested) {
+      g_reload_requested = 0;
+      reload_on_signal(*gw, service);
+    }
     if (std::string line = service.tick(*gw, now); !line.empty()) LOG(WARNING) << line;
     gw->synproxy->secrets.maybe_rotate(now / 1000);
     if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty())

@@ -20,6 +20,8 @@ void service_notifier::ready(const std::string& status) {
              static_cast<unsigned long>(getpid()));
 }
 
+void service_notifier::reloading() { sd_notify(0, "RELOADING=1"); }
+
 void service_notifier::stopping(const std::string& status) {
   sd_notifyf(0, "STOPPING=1\nSTATUS=%s", status.c_str());
 }

@@ -18,6 +18,8 @@ class service_notifier {
   service_notifier();
   void ready(const std::string& status);
   void stopping(const std::string& status);
+  // A reload begins (RELOADING=1); ready() again says it ended.
+  void reloading();
   // Called from the control loop: pings the watchdog every half interval, when every worker's
   // loop counter moved since the last ping. A worker that did not is named in the returned line
   // (empty when nothing is to be logged), once per stall; systemd restarts the service when the

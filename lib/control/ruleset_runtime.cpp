@@ -435,6 +435,24 @@ result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
   return install(gw, *ast, name, &gateway::ruleset, &text);
 }
 
+std::string config_ruleset_path(const gateway_config& cfg) {
+  std::string path = cfg.ruleset;
+  const auto slash = cfg.source_file.rfind('/');
+  if (!path.empty() && path[0] != '/' && slash != std::string::npos)
+    path = cfg.source_file.substr(0, slash + 1) + path;
+  return path;
+}
+
+result<ruleset_summary> reload_ruleset(gateway& gw) {
+  const std::string path = config_ruleset_path(gw.cfg);
+  if (path.empty())
+    return error{.file = gw.cfg.source_file,
+                 .message = "the config names no ruleset (ruleset:): nothing to reload"};
+  if (path.find('"') != std::string::npos)
+    return error{.file = path, .message = "a ruleset path with '\"' cannot be included"};
+  return load_ruleset_text(gw, "flush ruleset\ninclude \"" + path + "\"\n", "reload");
+}
+
 result<ruleset_summary> check_ruleset_file(const std::string& path,
                                            const std::vector<std::string>& ports,
                                            const ruleset_limits_config& limits) {

@@ -50,6 +50,14 @@ result<ruleset_summary> load_ruleset_file(gateway& gw, const std::string& path);
 // for the file in errors.
 result<ruleset_summary> load_ruleset_text(gateway& gw, const std::string& text,
                                           const std::string& name);
+
+// The config's ruleset file (`ruleset:`), a relative path taken relative to the config file as
+// an include is; empty when the config names none.
+std::string config_ruleset_path(const gateway_config& cfg);
+// Reload (SIGHUP, ctgatectl reload): the config's ruleset file replaces the live ruleset in
+// one transaction, `flush ruleset` then the file, as nftables.service's reload does. An error
+// (with its file:line) leaves the live ruleset as it was. The config itself is not read again.
+result<ruleset_summary> reload_ruleset(gateway& gw);
 // Rules of `to` that `from` had (same table and rule handle, same text) go
 // on counting from `from`'s totals.
 void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to);

@@ -445,6 +445,13 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// /ctgate/reload: the config's ruleset file again, replacing the live ruleset (SIGHUP's).
+int cmd_reload(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  reply_load(d, reload_ruleset(*g_gw), config_ruleset_path(g_gw->cfg).c_str());
+  return 0;
+}
+
 // /ctgate/nft,COMMANDS: nft commands given on the command line (ctgatectl
 // nft '...'), applied like a file; errors name the source "<cmdline>".
 int cmd_nft(const char*, const char* params, rte_tel_data* d) {
@@ -651,6 +658,8 @@ const telemetry_command k_commands[] = {
      "Register conntrack's hooks now (Linux's enable_hooks)"},
     {"/ctgate/ruleset/load", then_trim<cmd_ruleset_load>,
      "Apply an nft file to the ruleset atomically, as nft -f. Param: path"},
+    {"/ctgate/reload", then_trim<cmd_reload>,
+     "Replace the live ruleset with the config's ruleset file, as SIGHUP. No parameters"},
     {"/ctgate/nft", then_trim<cmd_nft>,
      "Apply nft commands atomically, as nft 'CMD'. Param: commands"},
     {"/ctgate/trace/start", then_trim<cmd_trace>,

@@ -15,7 +15,6 @@ Run (root):  python3 tests/control/test_service.py [-v]
 """
 
 import os
-import socket
 import sys
 import time
 import unittest
@@ -35,38 +34,24 @@ class ServiceTest(unittest.TestCase):
         self.tmp = ct.TempDir("svc")
         self.prefix = ct.file_prefix("svc")
         self.sock_path = self.tmp.file("notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.sock_path)
-        self.addCleanup(self.sock.close)
+        self.notify = ct.NotifySocket(self.sock_path)
+        self.addCleanup(self.notify.close)
         cfg = ct.make_config(self.prefix, [
             {"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
             {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24"}])
         cfg["fault_injection"] = True
         self.cfg_path = ct.write_config(self.tmp.file("svc.yaml"), cfg)
 
-    def _next(self, want, deadline):
-        """The next notification holding `want` (a line such as READY=1) before `deadline`
-        (monotonic), or None; other notifications are skipped."""
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                msg = self.sock.recv(4096).decode(errors="replace")
-            except socket.timeout:
-                return None
-            if want in msg.split("\n"):
-                return msg
-        return None
-
     def test_ready_watchdog_and_stop(self):
         env = dict(os.environ, NOTIFY_SOCKET=self.sock_path, WATCHDOG_USEC=str(WATCHDOG_USEC))
         d = ct.Daemon(self.cfg_path, self.tmp.file("ctgate.log"), prefix=self.prefix, env=env)
         self.addCleanup(d.stop)
-        ready = self._next("READY=1", time.monotonic() + WAIT)
+        ready = self.notify.next("READY=1", time.monotonic() + WAIT)
         self.assertIsNotNone(ready, "no READY=1:\n" + d.log()[-2000:])
         self.assertIn("STATUS=forwarding, 1 worker(s)", ready)
         self.assertTrue(d.wait_for_log(r"systemd watchdog: every 400 ms", WAIT), d.log()[-2000:])
         for i in range(3):
-            self.assertIsNotNone(self._next("WATCHDOG=1", time.monotonic() + WAIT),
+            self.assertIsNotNone(self.notify.next("WATCHDOG=1", time.monotonic() + WAIT),
                                  "watchdog ping %d missing:\n%s" % (i, d.log()[-2000:]))
         # A worker that stops polling: ctgate stops pinging (and says so), then pings again.
         stall = ct.run_ctl(self.prefix, "raw", "/ctgate/fault/stall_worker,0 3000", timeout=30)
@@ -75,10 +60,10 @@ class ServiceTest(unittest.TestCase):
                         "the stall was not noticed:\n" + d.log()[-2000:])
         self.assertTrue(d.wait_for_log(r"watchdog: every worker is making progress again", WAIT),
                         d.log()[-2000:])
-        self.assertIsNotNone(self._next("WATCHDOG=1", time.monotonic() + WAIT),
+        self.assertIsNotNone(self.notify.next("WATCHDOG=1", time.monotonic() + WAIT),
                              "no ping after the stall:\n" + d.log()[-2000:])
         rc = d.stop()
-        self.assertIsNotNone(self._next("STOPPING=1", time.monotonic() + 5),
+        self.assertIsNotNone(self.notify.next("STOPPING=1", time.monotonic() + 5),
                              "no STOPPING=1:\n" + d.log()[-2000:])
         self.assertEqual(rc, 0, d.log()[-2000:])
 

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -335,6 +336,32 @@ def run_ctgate(config_path, log_path, timeout, prefix=None, **kw):
     with open(log_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     return RunResult(proc.returncode, text, timed_out, cmd)
+
+
+class NotifySocket:
+    """The datagram socket a service manager listens on (NOTIFY_SOCKET, sd_notify(3)), for
+    tests that play systemd. `path` is where it is bound."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+
+    def next(self, want, deadline):
+        """The next notification holding the line `want` (READY=1, ...) before `deadline`
+        (time.monotonic()), or None; other notifications are skipped."""
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                msg = self.sock.recv(4096).decode(errors="replace")
+            except socket.timeout:
+                return None
+            if want in msg.split("\n"):
+                return msg
+        return None
+
+    def close(self):
+        self.sock.close()
 
 
 class Daemon:
