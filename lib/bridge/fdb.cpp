@@ -119,8 +119,8 @@ int fdb::lookup(const lookup_key& k) const {
   return -1;
 }
 
-bool fdb::insert(uint64_t key, uint64_t value) {
-  const uint64_t h = hash(key);
+bool fdb::insert(const lookup_key& k, uint64_t value) {
+  const uint64_t key = k.word, h = k.hash;
   // The emptier bucket first (two choices, the less loaded: at half load no bucket pair
   // overflows in practice; first-fit left one key in 200,000 without a slot).
   bucket* b1 = first(h);
@@ -178,15 +178,15 @@ fdb_learn fdb::learn(const lookup_key& k, uint16_t port, uint32_t now_s) {
   if (port_limit_[port] != 0 &&
       port_count_[port].load(std::memory_order_relaxed) >= port_limit_[port])
     return fdb_learn::limited;
-  if (!insert(key, make_value(now_s, port, h, 0))) return fdb_learn::full;
+  if (!insert(k, make_value(now_s, port, h, 0))) return fdb_learn::full;
   count_.fetch_add(1, std::memory_order_relaxed);
   port_count_[port].fetch_add(1, std::memory_order_relaxed);
   return fdb_learn::learned;
 }
 
 bool fdb::add_static(uint16_t vlan, const uint8_t mac[6], uint16_t port) {
-  const uint64_t key = key_word(vlan, mac);
-  if (!insert(key, make_value(0, port, hash(key), k_static))) return false;
+  const lookup_key k = make_key(vlan, mac);
+  if (!insert(k, make_value(0, port, k.hash, k_static))) return false;
   count_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -98,7 +98,7 @@ class fdb {
   bucket* first(uint64_t h) const;
   bucket* second(uint64_t h) const;
   // Inserts a key known to be absent; false if both buckets are full.
-  bool insert(uint64_t key, uint64_t value);
+  bool insert(const lookup_key& k, uint64_t value);
   bool remove_slot(bucket* b, unsigned i, uint64_t value);
 
   bucket* buckets_ = nullptr;
