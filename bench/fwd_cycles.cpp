@@ -28,6 +28,9 @@
 //           offered to later connections (find_appropriate_src costs it nothing)
 //   bridge  frames switched between two bridge members by the FDB; --flows is the number of
 //           source MACs (each with its own destination: twice as many entries)
+//   bridge_ct  bridge through a stateful bridge table (nf_conntrack_bridge's hooks and a
+//           `ct state established,related accept` forward chain): each MAC pair one UDP flow,
+//           every measured frame of an established connection
 //   bytes   flow-table memory per flow (estimate and measured heap growth)
 //   stages  per-stage breakdown of plain and ct_est (an instrumented copy of
 //           process_burst's forward path; see staged_burst())
@@ -492,17 +495,40 @@ bool run_handoff(uint32_t flows, cycles_result* out) {
   return ok;
 }
 
+// The forward frames of make_bridge_frames as UDP flows (flow i between MAC pair i), for the
+// bridge's conntrack.
+std::vector<uint8_t> make_bridge_udp_frames(uint32_t macs) {
+  std::vector<uint8_t> t = make_templates(macs, 0, "udp");
+  const std::vector<uint8_t> l2 = make_bridge_frames(macs, false);
+  for (uint32_t i = 0; i < macs; i++)
+    std::memcpy(&t[static_cast<size_t>(i) * k_stride], &l2[static_cast<size_t>(i) * k_stride], 12);
+  return t;
+}
+
+constexpr const char* k_bridge_ct_rules = R"(table bridge filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state established,related accept
+  }
+}
+)";
+
 // bridge: 64-byte frames switched from b0 to b1 by the FDB, `macs` sources on b0 each sending
 // to its own destination on b1 (2 x `macs` entries). Learning runs on every frame (a refresh
-// once a second per MAC), then one lookup.
-bool run_bridge(uint32_t macs, cycles_result* out) {
+// once a second per MAC), then one lookup. bridge_ct (`conntrack`): the same through
+// k_bridge_ct_rules, each frame a UDP packet of its MAC pair's established flow.
+bool run_bridge(uint32_t macs, cycles_result* out, bool conntrack = false) {
   bench_gw b;
-  if (!b.open(65536, false, nullptr, 1, macs * 2)) return false;
+  if (!b.open(std::max<uint32_t>(macs + macs / 4, 65536), false, nullptr, 1, macs * 2))
+    return false;
+  if (conntrack && !load_rules(b, k_bridge_ct_rules)) return false;
+  const std::vector<uint8_t> measured =
+      conntrack ? make_bridge_udp_frames(macs) : make_bridge_frames(macs, false);
   rte_mbuf* pkts[k_burst];
   const uint64_t warm = (macs + k_burst - 1) / k_burst;
   uint32_t next = 0;
-  for (const auto& [frames, port] : {std::pair{make_bridge_frames(macs, true), uint16_t{3}},
-                                     std::pair{make_bridge_frames(macs, false), uint16_t{2}}}) {
+  for (const auto& [frames, port] :
+       {std::pair{make_bridge_frames(macs, true), uint16_t{3}}, std::pair{measured, uint16_t{2}}}) {
     for (uint64_t i = 0; i < warm; i++) {
       b.fill(pkts, frames, macs, &next);
       b.w->now_ms = b.gw->clock.now_ms();
@@ -517,9 +543,15 @@ bool run_bridge(uint32_t macs, cycles_result* out) {
     b.close();
     return false;
   }
+  if (conntrack && b.gw->ct.table->count() != static_cast<int64_t>(macs)) {
+    std::fprintf(stderr, "bench: bridge_ct: %" PRId64 " flows tracked, expected %u\n",
+                 b.gw->ct.table->count(), macs);
+    b.close();
+    return false;
+  }
   const uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
-  *out = measure(b, make_bridge_frames(macs, false), macs, &next, nb, 2);
-  const bool ok = check_forwarded(b, nb * k_burst, "bridge") &&
+  *out = measure(b, measured, macs, &next, nb, 2);
+  const bool ok = check_forwarded(b, nb * k_burst, conntrack ? "bridge_ct" : "bridge") &&
                   b.w->counters.get(dp_counter::bridged) >= nb * k_burst;
   b.close();
   return ok;
@@ -1113,14 +1145,16 @@ int main(int argc, char** argv) {
       ok = false;
     }
   }
-  if (want("bridge")) {
+  for (const bool conntrack : {false, true}) {
+    const char* name = conntrack ? "bridge_ct" : "bridge";
+    if (!want(name)) continue;
     for (uint32_t f : flows) {
       cycles_result r;
-      if (run_bridge(f, &r)) {
+      if (run_bridge(f, &r, conntrack)) {
         std::string extra = "fdb_entries=" + std::to_string(2 * f);
         for (auto& [pf, pc] : plain)
           if (pf == f) extra += " x_plain=" + fmt1(r.median / pc);
-        report("bridge", f, r, hz, extra);
+        report(name, f, r, hz, extra);
       } else {
         ok = false;
       }

@@ -388,6 +388,7 @@ int main(int argc, char** argv) {
 
   if (!FLAGS_check_ruleset.empty()) {
     std::vector<std::string> ports;
+    std::vector<ctgate::nft::bridge_members> bridges;
     ctgate::ruleset_limits_config limits;
     if (!FLAGS_config.empty()) {
       auto cfg = ctgate::load_config(FLAGS_config);
@@ -396,9 +397,16 @@ int main(int argc, char** argv) {
         return 1;
       }
       for (const auto& p : cfg->ports) ports.push_back(p.name);
+      for (const auto& b : cfg->bridges) {
+        ctgate::nft::bridge_members m{b.name, {}};
+        for (const auto& member : b.ports)
+          for (size_t i = 0; i < ports.size(); i++)
+            if (ports[i] == member.port) m.ports.push_back(static_cast<uint16_t>(i));
+        bridges.push_back(std::move(m));
+      }
       limits = cfg->ruleset_limits;
     }
-    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports, limits);
+    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports, limits, bridges);
     if (!r) {
       print_error(r.error());
       return 1;

@@ -950,7 +950,7 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
             }
             if (e->owner != w.id &&
                 (e->status.load(std::memory_order_relaxed) & CT_STATUS_NAT_MASK) &&
-                !(m->flags & PKT_F_LOCAL_OUT)) [[unlikely]] {
+                !(m->flags & PKT_F_LOCAL_OUT) && !(m->l2_flags & L2F_BRIDGED)) [[unlikely]] {
               v[index[j]] =
                   hand_off(w, e->owner, pkts[index[j]], m) ? verdict::stolen : verdict::drop;
               drops++;

@@ -41,6 +41,7 @@ uint8_t table_families(nft::family f) {
   switch (f) {
     case nft::family::inet: return HOOK_FAM_IPV4 | HOOK_FAM_IPV6;
     case nft::family::ip6: return HOOK_FAM_IPV6;
+    case nft::family::bridge: return HOOK_FAM_BRIDGE;
     case nft::family::ip: break;
   }
   return HOOK_FAM_IPV4;
@@ -83,6 +84,13 @@ std::vector<std::string> port_names(const gateway& gw) {
   std::vector<std::string> names;
   for (const auto& p : gw.ports) names.push_back(p.name);
   return names;
+}
+
+// The bridges `meta ibrname` and `obrname` may name, with their members.
+std::vector<nft::bridge_members> bridge_members(const gateway& gw) {
+  std::vector<nft::bridge_members> out;
+  for (const auto& b : gw.bridges) out.push_back({b.name, b.members});
+  return out;
 }
 
 // The first article's trap: a chain that runs after conntrack's confirm on
@@ -188,7 +196,8 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
                                 std::unique_ptr<loaded_ruleset> gateway::*slot = &gateway::ruleset,
                                 const std::string* text = nullptr) {
   ruleset_summary res;
-  auto rs = nft::compile(ast, source, port_names(gw), static_cast<uint16_t>(gw.workers.size()));
+  auto rs = nft::compile(ast, source, port_names(gw), static_cast<uint16_t>(gw.workers.size()),
+                         bridge_members(gw));
   if (!rs) return quote_compile_error(std::move(rs).error(), text);
   auto lr = std::make_unique<loaded_ruleset>();
   lr->rs = std::move(*rs);
@@ -455,10 +464,12 @@ result<ruleset_summary> reload_ruleset(gateway& gw) {
 
 result<ruleset_summary> check_ruleset_file(const std::string& path,
                                            const std::vector<std::string>& ports,
-                                           const ruleset_limits_config& limits) {
+                                           const ruleset_limits_config& limits,
+                                           const std::vector<nft::bridge_members>& bridges) {
   result<nft::ruleset> ast = nft::parse_file(path, limits_of(limits));
   if (!ast) return std::move(ast).error();
   std::vector<std::string> names = ports;
+  std::vector<nft::bridge_members> known_bridges = bridges;
   if (names.empty()) {
     // Without a config, accept any interface name the ruleset uses.
     for (const auto& t : ast->tables)
@@ -469,7 +480,10 @@ result<ruleset_summary> check_ruleset_file(const std::string& path,
             names.insert(names.end(), m.rhs.strs.begin(), m.rhs.strs.end());
           }
   }
-  auto rs = nft::compile(*ast, path, names, 1);
+  // Without a config, any bridge name too (a bridge of no ports).
+  if (ports.empty())
+    for (const std::string& name : names) known_bridges.push_back({name, {}});
+  auto rs = nft::compile(*ast, path, names, 1, known_bridges);
   if (!rs) return quote_compile_error(std::move(rs).error(), nullptr);
   ruleset_summary res;
   res.tables = (*rs)->ast.tables.size();

@@ -62,10 +62,12 @@ result<ruleset_summary> reload_ruleset(gateway& gw);
 // on counting from `from`'s totals.
 void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to);
 // Parses and compiles only (ctgate --check-ruleset); `ports` are the port
-// names iif/oif may use (empty: any name is accepted).
+// names iif/oif may use and `bridges` the bridges ibrname/obrname may (empty ports: any name
+// is accepted).
 result<ruleset_summary> check_ruleset_file(const std::string& path,
                                            const std::vector<std::string>& ports,
-                                           const ruleset_limits_config& limits);
+                                           const ruleset_limits_config& limits,
+                                           const std::vector<nft::bridge_members>& bridges = {});
 // The ordering-trap warnings for the live ruleset against the current hook
 // order (also checked whenever conntrack's hooks get registered).
 std::vector<std::string> ruleset_ordering_warnings(gateway& gw);

@@ -145,14 +145,16 @@ int cmd_counters(const char*, const char*, rte_tel_data* d) {
 
 int cmd_hooks(const char*, const char* params, rte_tel_data* d) {
   // An array of "HOOK PRIORITY NAME PACKETS DROPS" rows, in run order, of one family's
-  // callbacks: "ipv4" (the default) or "ipv6", as Linux lists hooks per family.
+  // callbacks: "ipv4" (the default), "ipv6" or "bridge", as Linux lists hooks per family.
   const std::string fam = params != nullptr ? params : "";
-  if (!fam.empty() && fam != "ipv4" && fam != "ipv6") {
+  if (!fam.empty() && fam != "ipv4" && fam != "ipv6" && fam != "bridge") {
     rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_string(d, "error", "expected ipv4 or ipv6 after /ctgate/hooks,");
+    rte_tel_data_add_dict_string(d, "error", "expected ipv4, ipv6 or bridge after /ctgate/hooks,");
     return 0;
   }
-  const uint8_t want = fam == "ipv6" ? HOOK_FAM_IPV6 : HOOK_FAM_IPV4;
+  const uint8_t want = fam == "ipv6"     ? HOOK_FAM_IPV6
+                       : fam == "bridge" ? HOOK_FAM_BRIDGE
+                                         : HOOK_FAM_IPV4;
   rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
   for (const auto& e : g_gw->hooks->list()) {
     if (!(e.families & want)) continue;
@@ -184,6 +186,7 @@ int cmd_ct_stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "hooks_registered", fams != 0 ? 1 : 0);
   rte_tel_data_add_dict_u64(d, "hooks_registered_ipv4", (fams & HOOK_FAM_IPV4) ? 1 : 0);
   rte_tel_data_add_dict_u64(d, "hooks_registered_ipv6", (fams & HOOK_FAM_IPV6) ? 1 : 0);
+  rte_tel_data_add_dict_u64(d, "hooks_registered_bridge", (fams & HOOK_FAM_BRIDGE) ? 1 : 0);
   rte_tel_data_add_dict_u64(d, "table_full_events", g_gw->ct.full_events.load());
   rte_tel_data_add_dict_u64(d, "table_full_logged", g_gw->ct.full_log.emitted());
   for (auto* w : g_gw->workers) {

@@ -1,5 +1,7 @@
 #include "dataplane/hooks_builtin.h"
 
+#include <algorithm>
+
 #include "dataplane/defrag.h"
 #include "dataplane/gateway.h"
 
@@ -20,6 +22,36 @@ namespace {
 uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                            verdict* v) {
   return ct::ct_confirm(w.ct, w.now_ms, pkts, n, v);
+}
+
+// nf_conntrack_bridge's prerouting callback (nf_ct_bridge_pre). A bridge's burst mixes
+// families: its IPv4 frames go to IPv4's tracker, its IPv6 frames to IPv6's, each as one
+// sub-burst, and the rest (ARP, ...) pass with no entry, which `ct state` reads as invalid, as
+// Linux's nft_ct_get does for a frame conntrack never saw.
+uint16_t conntrack_bridge_in_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
+                                  verdict* v) {
+  rte_mbuf* sub[2][k_max_burst];
+  uint16_t at[2][k_max_burst];
+  uint16_t k[2] = {0, 0};
+  for (uint16_t i = 0; i < n; i++) {
+    const pkt_meta* m = meta_of(pkts[i]);
+    if (m->l2_flags & L2F_NOT_IP) continue;
+    const int f = (m->flags & PKT_F_IPV6) ? 1 : 0;
+    sub[f][k[f]] = pkts[i];
+    at[f][k[f]++] = i;
+  }
+  uint16_t rejected = 0;
+  for (int f = 0; f < 2; f++) {
+    if (k[f] == 0) continue;
+    verdict sv[k_max_burst];
+    std::fill(sv, sv + k[f], verdict::accept);
+    if ((f == 0 ? ct::ct_in : ct::ct_in6)(w.ct, w.now_ms, sub[f], k[f], sv) == 0) continue;
+    for (uint16_t j = 0; j < k[f]; j++) {
+      v[at[f][j]] = sv[j];
+      rejected += sv[j] != verdict::accept ? 1 : 0;
+    }
+  }
+  return rejected;
 }
 
 }  // namespace
@@ -55,6 +87,12 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t familie
        conntrack_in6_hook},
       {HOOK_FAM_IPV6, hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv6_confirm", conntrack_confirm},
       {HOOK_FAM_IPV6, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv6_confirm",
+       conntrack_confirm},
+      // nf_conntrack_bridge: tracked at the bridge's prerouting, confirmed at its postrouting
+      // (a bridge has no local delivery in ctgate, so Linux's nf_ct_bridge_in has no hook).
+      {HOOK_FAM_BRIDGE, hook_point::prerouting, PRI_CONNTRACK, "nf_ct_bridge_pre",
+       conntrack_bridge_in_hook},
+      {HOOK_FAM_BRIDGE, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "nf_ct_bridge_post",
        conntrack_confirm},
   };
   for (const auto& op : ops)

@@ -8,6 +8,7 @@
 
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
+#include "packet/parse.h"
 
 namespace ctgate {
 
@@ -28,6 +29,13 @@ bool is_zero_mac(const uint8_t* m) { return (m[0] | m[1] | m[2] | m[3] | m[4] | 
 // The frame's VLAN form: its L2 header length (12 + [4] + 2).
 uint16_t l2_len(bool tagged) { return k_mac_bytes + (tagged ? k_vlan_tag : 0) + 2; }
 
+// Writes an 802.1Q tag of VLAN `vid` after the MAC addresses at `f`.
+void write_tag(uint8_t* f, uint16_t vid) {
+  const rte_be16_t tpid = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN), tci = rte_cpu_to_be_16(vid);
+  std::memcpy(f + k_mac_bytes, &tpid, 2);
+  std::memcpy(f + k_mac_bytes + 2, &tci, 2);
+}
+
 // Rewrites a frame this worker alone holds between the two forms, in place. Returns false
 // (frame unchanged) when there is no headroom for a tag.
 bool retag_in_place(rte_mbuf* m, bool tagged, bool want_tag, uint16_t vid) {
@@ -36,9 +44,7 @@ bool retag_in_place(rte_mbuf* m, bool tagged, bool want_tag, uint16_t vid) {
     auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, k_vlan_tag));
     if (f == nullptr) return false;
     std::memmove(f, f + k_vlan_tag, k_mac_bytes);
-    const rte_be16_t tpid = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN), tci = rte_cpu_to_be_16(vid);
-    std::memcpy(f + k_mac_bytes, &tpid, 2);
-    std::memcpy(f + k_mac_bytes + 2, &tci, 2);
+    write_tag(f, vid);
     return true;
   }
   auto* f = rte_pktmbuf_mtod(m, uint8_t*);
@@ -63,11 +69,7 @@ rte_mbuf* other_form(worker_ctx& w, rte_mbuf* m, bool tagged, uint16_t vid) {
   const uint16_t new_len = l2_len(!tagged);
   auto* h = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, new_len));
   std::memcpy(h, f, k_mac_bytes);
-  if (!tagged) {
-    const rte_be16_t tpid = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN), tci = rte_cpu_to_be_16(vid);
-    std::memcpy(h + k_mac_bytes, &tpid, 2);
-    std::memcpy(h + k_mac_bytes + 2, &tci, 2);
-  }
+  if (!tagged) write_tag(h, vid);
   std::memcpy(h + new_len - 2, f + l2_len(tagged) - 2, 2);  // the inner EtherType
   rte_pktmbuf_adj(body, l2_len(tagged));
   hdr->next = body;
@@ -99,15 +101,22 @@ struct bridge_tally {
   }
 };
 
-// Sends `m` (in the form `tagged`) to every member other than `in_port` that carries `vid`:
-// as it is to those whose form it has, as one shared other_form to the rest.
+// Whether a flood in VLAN `vid` from `in_port` leaves by member `p`.
+bool floods_to(const worker_ctx& w, uint16_t p, uint16_t in_port, uint16_t vid) {
+  return p != in_port && w.gw->port_vlans[p].has(vid);
+}
+
+// Sends `m` (in the form `tagged`) to every member other than `in_port` that carries `vid`
+// and is in `allowed` (a bit per port): as it is to those whose form it has, as one shared
+// other_form to the rest.
 void flood(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port, bool tagged,
-           uint16_t vid, bridge_tally* t) {
+           uint16_t vid, bridge_tally* t, uint32_t allowed = ~0u) {
+  static_assert(k_max_ports <= 32, "a port bit in `allowed`");
   uint16_t same[k_max_ports], other[k_max_ports];
   uint16_t n_same = 0, n_other = 0;
   for (uint16_t p : br.members) {
     const port_info& out = w.gw->ports[p];
-    if (p == in_port || !w.gw->port_vlans[p].has(vid)) continue;
+    if (!floods_to(w, p, in_port, vid) || !((allowed >> p) & 1)) continue;
     if ((vid != out.pvid) == tagged)
       same[n_same++] = p;
     else
@@ -134,10 +143,6 @@ void flood(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port, 
   add_references(m, static_cast<uint16_t>(n_same - 1));
   for (uint16_t i = 0; i < n_same; i++) t->send(w, same[i], m);
 }
-
-}  // namespace
-
-namespace {
 
 // What the first pass learns about a frame it keeps.
 struct bridge_frame {
@@ -198,6 +203,154 @@ bool admit(worker_ctx& w, const port_info& in, const vlan_set& carried, const fd
   return true;
 }
 
+// Learns a frame's source (Linux's br_fdb_update), tallied.
+[[gnu::always_inline]] inline void learn_source(fdb& table, const fdb::lookup_key& src,
+                                                uint16_t in_port, uint32_t now_s, bridge_tally* t) {
+  switch (table.learn(src, in_port, now_s)) {
+    case fdb_learn::known: break;
+    case fdb_learn::learned: t->learned++; break;
+    case fdb_learn::moved: t->moved++; break;
+    case fdb_learn::full:
+    case fdb_learn::limited:
+    case fdb_learn::fixed: t->not_learned++; break;
+  }
+}
+
+// Sends a frame to its one known port in that port's form of VLAN `vid`, or drops it, counted.
+[[gnu::always_inline]] inline void forward_known(worker_ctx& w, rte_mbuf* m, uint16_t out_port,
+                                                 bool tagged, uint16_t vid, bridge_tally* t) {
+  // A received frame has the headroom for a tag (RTE_PKTMBUF_HEADROOM): retag_in_place fails
+  // only on one built without.
+  if (!retag_in_place(m, tagged, vid != w.gw->ports[out_port].pvid, vid)) [[unlikely]] {
+    pkt_drop(w, m, dp_counter::drop_bridge_egress_vlan);
+    return;
+  }
+  t->bridged++;
+  t->send(w, out_port, m);
+}
+
+// Where a frame goes (Linux's br_handle_frame_finish and should_deliver): a port, or
+// k_out_port_flood; -1 when it goes nowhere (dropped here, counted).
+[[gnu::always_inline]] inline int egress_of(worker_ctx& w, const fdb& table, rte_mbuf* m,
+                                            const bridge_frame& f, uint16_t in_port) {
+  const int to = f.group ? -1 : table.lookup(f.dst);
+  if (to < 0) return k_out_port_flood;
+  if (to == in_port) {
+    pkt_drop(w, m, dp_counter::drop_bridge_same_port);
+    return -1;
+  }
+  if (!w.gw->port_vlans[to].has(f.vid)) [[unlikely]] {
+    pkt_drop(w, m, dp_counter::drop_bridge_egress_vlan);
+    return -1;
+  }
+  return to;
+}
+
+// The L3 view of a switched frame, for the bridge family's hooks: stage_parse's metadata (past
+// the tag, if any), with what the bridge knows in l2_flags and vlan. A frame that is not IPv4
+// or IPv6, or whose IP header does not parse, is L2F_NOT_IP: nf_conntrack_bridge passes what
+// it cannot parse as IP untracked, and no IP match applies to it.
+void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
+  pkt_meta* meta = meta_of(m);
+  const uint16_t in_port = meta->in_port;
+  const uint16_t skip = f.tagged ? k_vlan_tag : 0;
+  const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  const parse_result r =
+      parse_frame(frame + skip, rte_pktmbuf_data_len(m) - skip, /*check_ip_csum=*/true, meta);
+  meta->l3_off = static_cast<uint16_t>(meta->l3_off + skip);
+  meta->l4_off = static_cast<uint16_t>(meta->l4_off + skip);
+  meta->in_port = in_port;
+  meta->out_port = k_out_port_flood;  // not known before prerouting: no oifname matches there
+  meta->zone = in.zone;
+  meta->vlan = f.vid;
+  meta->l2_flags = static_cast<uint8_t>(L2F_BRIDGED | (f.tagged ? L2F_TAGGED : 0));
+  if (r != parse_result::ipv4 && r != parse_result::ipv6) {
+    meta->flags = 0;
+    meta->l4 = l4_info{};
+    meta->l3_off = static_cast<uint16_t>(RTE_ETHER_HDR_LEN + skip);
+    meta->l2_flags |= L2F_NOT_IP;
+  }
+  if (f.group) meta->flags |= PKT_F_L2_MULTICAST;
+}
+
+// A flood through FORWARD and POST_ROUTING once per port it would leave by, each time with that
+// port as its output (Linux's br_flood clones it per port before the hooks), then sent to the
+// ports whose chains accepted it. Conntrack confirms the frame's connection at the first
+// accepting POST_ROUTING; the later ones find it confirmed.
+void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port,
+                  bridge_tally* t) {
+  pkt_meta* meta = meta_of(m);
+  uint32_t candidates = 0, allowed = 0;
+  for (uint16_t p : br.members) {
+    if (!floods_to(w, p, in_port, meta->vlan)) continue;
+    candidates |= 1u << p;
+    meta->out_port = p;
+    if (bridge_hook_verdict(w, hook_point::forward, m) == verdict::accept &&
+        bridge_hook_verdict(w, hook_point::postrouting, m) == verdict::accept)
+      allowed |= 1u << p;
+  }
+  meta->out_port = k_out_port_flood;
+  if (candidates != 0 && allowed == 0) {
+    pkt_drop(w, m, dp_counter::drop_hook);
+    return;
+  }
+  flood(w, br, m, in_port, meta->l2_flags & L2F_TAGGED, meta->vlan, t, allowed);
+}
+
+// Switching through the bridge family's hooks (a bridge table's chains, conntrack), as Linux's
+// br_handle_frame runs NF_BR_PRE_ROUTING before it learns, and br_forward NF_BR_FORWARD and
+// NF_BR_POST_ROUTING before it sends (a flood once per output port: flood_hooked). Hooks may
+// drop frames, so what the first pass learned rides in each frame's metadata from here on.
+[[gnu::noinline]] void bridge_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf** pkts,
+                                     uint16_t n, const bridge_frame* frames, bridge_tally* t) {
+  const uint16_t in_port = meta_of(pkts[0])->in_port;
+  const port_info& in = w.gw->ports[in_port];
+  fdb& table = *br.table;
+  for (uint16_t i = 0; i < n; i++) parse_bridged(in, pkts[i], frames[i]);
+  const uint16_t admitted = n;
+  n = stage_hook_bridge(w, hook_point::prerouting, pkts, n);
+  const uint32_t now_s = w.now_ms / 1000;
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    pkt_meta* meta = meta_of(m);
+    // Prerouting dropped nothing (the usual case): the first pass's keys are still the
+    // frames'. Otherwise they are made again from what the metadata kept.
+    bridge_frame f;
+    if (n == admitted) {
+      f = frames[i];
+    } else {
+      const uint8_t* h = rte_pktmbuf_mtod(m, const uint8_t*);
+      f.vid = meta->vlan;
+      f.tagged = meta->l2_flags & L2F_TAGGED;
+      f.group = h[0] & 1;
+      f.src = table.make_key(f.vid, h + 6);
+      if (!f.group) f.dst = table.make_key(f.vid, h);
+    }
+    learn_source(table, f.src, in_port, now_s, t);
+    const int to = egress_of(w, table, m, f, in_port);
+    if (to < 0) continue;
+    meta->out_port = static_cast<uint16_t>(to);
+    pkts[kept++] = m;
+  }
+  // Known destinations as one burst; floods after them, frame by frame, port by port.
+  rte_mbuf* floods[k_max_burst];
+  uint16_t n_known = 0, n_floods = 0;
+  for (uint16_t i = 0; i < kept; i++) {
+    if (meta_of(pkts[i])->out_port == k_out_port_flood)
+      floods[n_floods++] = pkts[i];
+    else
+      pkts[n_known++] = pkts[i];
+  }
+  n = stage_hook_bridge(w, hook_point::forward, pkts, n_known);
+  n = stage_hook_bridge(w, hook_point::postrouting, pkts, n);
+  for (uint16_t i = 0; i < n; i++) {
+    const pkt_meta* meta = meta_of(pkts[i]);
+    forward_known(w, pkts[i], meta->out_port, meta->l2_flags & L2F_TAGGED, meta->vlan, t);
+  }
+  for (uint16_t i = 0; i < n_floods; i++) flood_hooked(w, br, floods[i], in_port, t);
+}
+
 }  // namespace
 
 uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
@@ -218,37 +371,23 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     if (admit(w, in, gw.port_vlans[in_port], table, pkts[i], &frames[kept])) pkts[kept++] = pkts[i];
   }
   bridge_tally t;
-  for (uint16_t i = 0; i < kept; i++) {
-    rte_mbuf* m = pkts[i];
-    const bridge_frame& f = frames[i];
-    switch (table.learn(f.src, in_port, now_s)) {
-      case fdb_learn::known: break;
-      case fdb_learn::learned: t.learned++; break;
-      case fdb_learn::moved: t.moved++; break;
-      case fdb_learn::full:
-      case fdb_learn::limited:
-      case fdb_learn::fixed: t.not_learned++; break;
+  const hook_snapshot::chain* chains = w.hooks->chains;
+  if (((chains[static_cast<int>(hook_point::prerouting)].families |
+        chains[static_cast<int>(hook_point::forward)].families |
+        chains[static_cast<int>(hook_point::postrouting)].families) &
+       HOOK_FAM_BRIDGE) != 0) [[unlikely]] {
+    if (kept != 0) bridge_hooked(w, br, pkts, kept, frames, &t);
+  } else {
+    for (uint16_t i = 0; i < kept; i++) {
+      rte_mbuf* m = pkts[i];
+      const bridge_frame& f = frames[i];
+      learn_source(table, f.src, in_port, now_s, &t);
+      const int to = egress_of(w, table, m, f, in_port);
+      if (to == k_out_port_flood)
+        flood(w, br, m, in_port, f.tagged, f.vid, &t);
+      else if (to >= 0)
+        forward_known(w, m, static_cast<uint16_t>(to), f.tagged, f.vid, &t);
     }
-    const int to = f.group ? -1 : table.lookup(f.dst);
-    if (to < 0) {
-      flood(w, br, m, in_port, f.tagged, f.vid, &t);
-      continue;
-    }
-    const uint16_t out_port = static_cast<uint16_t>(to);
-    if (out_port == in_port) {
-      pkt_drop(w, m, dp_counter::drop_bridge_same_port);
-      continue;
-    }
-    const port_info& out = gw.ports[out_port];
-    // A received frame has the headroom for a tag (RTE_PKTMBUF_HEADROOM): retag_in_place
-    // fails only on one built without.
-    if (!gw.port_vlans[out_port].has(f.vid) ||
-        !retag_in_place(m, f.tagged, f.vid != out.pvid, f.vid)) [[unlikely]] {
-      pkt_drop(w, m, dp_counter::drop_bridge_egress_vlan);
-      continue;
-    }
-    t.bridged++;
-    t.send(w, out_port, m);
   }
   w.counters.add(dp_counter::bridged, t.bridged);
   w.counters.add(dp_counter::bridge_flooded, t.flooded);

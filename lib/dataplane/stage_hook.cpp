@@ -77,6 +77,29 @@ uint16_t run_chain(worker_ctx& w, hook_point hp, const hook_snapshot::chain& cha
 
 }  // namespace
 
+uint16_t stage_hook_bridge(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
+  return run_chain<HOOK_FAM_BRIDGE>(w, hp, w.hooks->chains[static_cast<int>(hp)], 0, pkts, n);
+}
+
+verdict bridge_hook_verdict(worker_ctx& w, hook_point hp, rte_mbuf* m) {
+  const hook_snapshot::chain& chain = w.hooks->chains[static_cast<int>(hp)];
+  const bool tracing = w.gw->tracing.load(std::memory_order_relaxed);
+  for (uint16_t c = 0; c < chain.n; c++) {
+    const hook_entry& e = chain.e[c];
+    if (!(e.families & HOOK_FAM_BRIDGE)) continue;
+    verdict v = verdict::accept;
+    w.hook_pkts[e.id].add(1);
+    e.fn(e, w, &m, 1, &v);
+    if (tracing && any_traced(&m, 1)) [[unlikely]]
+      trace_hook(w, hp, e, &m, 1, &v);
+    if (v != verdict::accept) {
+      w.hook_drops[e.id].add(1);
+      return v;
+    }
+  }
+  return verdict::accept;
+}
+
 uint16_t stage_hook6(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n) {
   return run_chain<HOOK_FAM_IPV6>(w, hp, w.hooks->chains[static_cast<int>(hp)], 0, pkts, n);
 }

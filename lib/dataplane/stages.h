@@ -1,7 +1,8 @@
 // The stages of the worker pipeline. Each takes a burst and returns how many
 // packets it handed on (the rest were dropped, consumed or set aside).
 //
-//   rx -> bridge (a bridge member's frames: switched, sent)
+//   rx -> bridge (a bridge member's frames: switched, sent; with bridge-family hooks,
+//         through bridge PRE_ROUTING -> learn, look up -> bridge FORWARD -> POST_ROUTING)
 //
 //   rx -> parse(+arp) -> PRE_ROUTING -> route -+-> LOCAL_IN -> local ------+
 //                                              |                           v
@@ -21,6 +22,13 @@ uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
 // frame's VLAN, sends. Returns the frames for the gateway itself, left in pkts (none yet: a
 // bridge has no address).
 uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// The callbacks of a hook point registered for the bridge family (a bridge table's chains,
+// nf_conntrack_bridge's), over a burst of switched frames.
+uint16_t stage_hook_bridge(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
+// One frame's verdict at a bridge hook point, the frame left alone whatever it is: a flooded
+// frame meets FORWARD and POST_ROUTING once per output port (Linux's br_flood), and is dropped
+// only if no port takes it. The bridge's callbacks never steal a frame.
+verdict bridge_hook_verdict(worker_ctx& w, hook_point hp, rte_mbuf* m);
 // Parses; ARP is answered/learned here and consumed. Returns IPv4 packets; IPv6 ones go to
 // v6 (*n6 of them), in order.
 uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, uint16_t* n6);

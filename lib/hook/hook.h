@@ -41,12 +41,26 @@ enum hook_priority : int32_t {
   PRI_SYNPROXY_AUTO = PRI_RAW - 10,
 };
 
+// Linux's priorities on the bridge's hooks (enum nf_br_hook_priorities); nft's bridge family
+// names -300 dstnat, -200 filter, 100 out and 300 srcnat. nf_conntrack_bridge uses the IPv4
+// ones above (PRI_CONNTRACK in prerouting, PRI_CONNTRACK_CONFIRM in postrouting).
+enum bridge_hook_priority : int32_t {
+  PRI_BR_NAT_DST_BRIDGED = -300,
+  PRI_BR_FILTER_BRIDGED = -200,
+  PRI_BR_BRNF = 0,
+  PRI_BR_NAT_DST_OTHER = 100,
+  PRI_BR_FILTER_OTHER = 200,
+  PRI_BR_NAT_SRC = 300,
+};
+
 struct hook_entry;
 
 // The packet families a callback is for (Linux registers hooks per family: an ip table's
 // chains see IPv4, an inet table's both). Bursts are one family: an IPv6 burst runs the
-// callbacks that have HOOK_FAM_IPV6.
-enum : uint8_t { HOOK_FAM_IPV4 = 1u << 0, HOOK_FAM_IPV6 = 1u << 1 };
+// callbacks that have HOOK_FAM_IPV6. HOOK_FAM_BRIDGE is Linux's NFPROTO_BRIDGE: the hooks
+// a bridge's switched frames meet (a bridge table's chains, nf_conntrack_bridge), whatever
+// their EtherType.
+enum : uint8_t { HOOK_FAM_IPV4 = 1u << 0, HOOK_FAM_IPV6 = 1u << 1, HOOK_FAM_BRIDGE = 1u << 2 };
 
 // A callback processes a whole burst. v[] arrives all `accept`; the callback
 // sets drop or stolen for the packets it rejects or takes, and returns how
@@ -73,6 +87,7 @@ struct hook_entry {
 struct hook_snapshot {
   struct chain {
     uint16_t n = 0;
+    uint8_t families = 0;  // the union of the entries' families: whom the chain has work for
     hook_entry e[k_max_hooks_per_point];
   } chains[k_hook_count];
   uint64_t generation = 0;

@@ -85,6 +85,7 @@ void hook_registry::publish_locked() {
   for (int h = 0; h < k_hook_count; h++) {
     next->chains[h].n = static_cast<uint16_t>(chains_[h].size());
     std::copy(chains_[h].begin(), chains_[h].end(), next->chains[h].e);
+    for (const hook_entry& e : chains_[h]) next->chains[h].families |= e.families;
   }
   next->generation = ++generation_;
   // Release: a worker that loads the new pointer sees a fully built array.

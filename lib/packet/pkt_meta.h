@@ -28,6 +28,15 @@ enum : uint8_t {
   PKT_F_IPV6 = 1u << 7,            // an IPv6 packet: src, dst and nexthop are not used
 };
 
+// What a bridge knows of a switched frame (pkt_meta::l2_flags); 0 for routed packets.
+enum : uint8_t {
+  L2F_BRIDGED = 1u << 0,  // switched by a bridge: in_port (and out_port, if known) are members
+  L2F_TAGGED = 1u << 1,   // carries an 802.1Q tag now: its L3 header is at 18
+  L2F_NOT_IP = 1u << 2,   // neither IPv4 nor IPv6 (ARP, ...): only L2 and meta fields match it
+};
+// pkt_meta::out_port of a bridged frame that is flooded: no one output port.
+inline constexpr uint16_t k_out_port_flood = 0xffff;
+
 // Why a packet's L4 header cannot be tracked. 0 = fine.
 enum l4_invalid_reason : uint8_t {
   L4_OK = 0,
@@ -70,6 +79,8 @@ struct pkt_meta {
   // size refragmentation keeps to (Linux's IPCB(skb)->frag_max_size). 0
   // for everything else.
   uint16_t frag_max_size;
+  uint16_t vlan;     // bridged frames: the VLAN the bridge switches them in (tag or PVID)
+  uint8_t l2_flags;  // L2F_*
   uint32_t nexthop;  // host order; 0 = destination itself
   uint32_t mark;
   uint32_t trace_id;  // set with PKT_F_TRACE

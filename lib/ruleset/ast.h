@@ -25,7 +25,9 @@ struct location {
   int len = 1;       // characters to underline
 };
 
-enum class family : uint8_t { ip, inet, ip6 };
+// bridge: the bridge's hooks (Linux's NF_BR_*), which a bridge's switched frames meet whatever
+// their EtherType; prerouting, input, forward, output and postrouting are its hook names too.
+enum class family : uint8_t { ip, inet, ip6, bridge };
 enum class hook : uint8_t { prerouting, input, forward, output, postrouting };
 
 // What a match reads from the packet.
@@ -132,6 +134,14 @@ enum class field : uint8_t {
   ct_reply_ip6_daddr_w1,
   ct_reply_ip6_daddr_w2,
   ct_reply_ip6_daddr_w3,
+  // The link layer: the frame's Ethernet header (no match without one: a packet the gateway
+  // made has none), and what the bridge knows of a switched frame.
+  ether_saddr,   // ether_addr: 48 bits, the first byte highest
+  ether_daddr,   // ether_addr
+  ether_type,    // u16: the EtherType as on the wire (0x8100 for a tagged frame)
+  vlan_id,       // 12 bits: the VLAN a bridge switches the frame in (bridged frames only)
+  meta_ibrname,  // the bridge the frame came in by: its member ports, resolved by the compiler
+  meta_obrname,  // ... it leaves by
 };
 
 // Whether `f` reads the IPv4 header (nft's `ip` expressions; never in an ip6 table).
@@ -197,6 +207,11 @@ inline bool is_ct_addr_field(field f) {
 // Whether `f` is an IPv4 address (of the packet or its connection).
 inline bool is_addr_field(field f) {
   return f == field::ip_saddr || f == field::ip_daddr || is_ct_addr_field(f);
+}
+
+// Whether `f` names a bridge (its members, once compiled): meta ibrname, meta obrname.
+inline bool is_bridge_name_field(field f) {
+  return f == field::meta_ibrname || f == field::meta_obrname;
 }
 
 // Whether `f` reads conntrack's accounting.
@@ -648,8 +663,9 @@ std::string format_rule(const rule& r);
 // One statement as nft prints it in a rule (without live values).
 std::string format_statement(const statement& s);
 
-// Named priorities (nft's table for family ip): raw -300, mangle -150,
-// dstnat -100, filter 0, security 50, srcnat 100. nullopt if unknown.
-std::optional<int32_t> named_priority(const std::string& name);
+// Named priorities, nft's for the family: ip, ip6 and inet name raw -300, mangle -150,
+// dstnat -100, filter 0, security 50, srcnat 100; bridge names dstnat -300, filter -200,
+// out 100, srcnat 300. nullopt if the family has no such name.
+std::optional<int32_t> named_priority(const std::string& name, family f = family::ip);
 
 }  // namespace ctgate::nft

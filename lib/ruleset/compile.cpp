@@ -75,6 +75,13 @@ bool has_addr6(const std::vector<vkind>& kinds) {
   return std::find(kinds.begin(), kinds.end(), vkind::addr6) != kinds.end();
 }
 
+// A live set's key is made of 32-bit words (dyn_key), which an Ethernet address does not fit.
+bool has_ether(const std::vector<vkind>& kinds) {
+  return std::find(kinds.begin(), kinds.end(), vkind::ether) != kinds.end();
+}
+constexpr const char* k_no_live_ether =
+    "not supported: Ethernet addresses in a dynamic set, a set with timeouts or a meter";
+
 // The kinds of a key once lowered: four u32 words for each IPv6 address.
 std::vector<vkind> lower_kinds(const std::vector<vkind>& kinds) {
   std::vector<vkind> out;
@@ -415,9 +422,9 @@ class compiler {
     bool over;
   };
 
-  compiler(const ruleset& rs, const std::vector<std::string>& ports, compiled_ruleset* out,
-           error* err)
-      : rs_(rs), ports_(ports), out_(out), err_(err) {}
+  compiler(const ruleset& rs, const std::vector<std::string>& ports,
+           const std::vector<bridge_members>& bridges, compiled_ruleset* out, error* err)
+      : rs_(rs), ports_(ports), bridges_(bridges), out_(out), err_(err) {}
 
   bool run() {
     table_concat_.resize(rs_.tables.size());
@@ -438,6 +445,7 @@ class compiler {
                         "not supported: a dynamic set or a set with timeouts whose "
                         "elements take more than 128 bits (" +
                             s.type + ")");
+          if (has_ether(kinds_of_type(s.type))) return fail(s.loc, k_no_live_ether);
           table_live_[t][s.name] = add_live_set(s.size_limit, s.timeout_ms, t, si);
           continue;
         }
@@ -562,10 +570,12 @@ class compiler {
 
   static unsigned bits_of(vkind k) {
     switch (k) {
+      case vkind::ether: return 48;
       case vkind::addr:
       case vkind::u32:
       case vkind::mark: return 32;
-      case vkind::port: return 16;
+      case vkind::port:
+      case vkind::ethertype: return 16;
       default: return 8;  // protocols
     }
   }
@@ -736,6 +746,8 @@ class compiler {
     if (lowered.size() > 4)
       return fail(loc, "not supported: a key of more than 128 bits (" + key_name(f, concat) +
                            ") in a dynamic set or meter");
+    for (field g : lowered)
+      if (detail::kind_of(g) == vkind::ether) return fail(loc, k_no_live_ether);
     ll.width = static_cast<uint8_t>(lowered.size());
     std::copy(lowered.begin(), lowered.end(), ll.fields);
     for (size_t i = 0; i < ll.width; ++i)
@@ -822,6 +834,7 @@ class compiler {
       return add_concat_lookup(t, m.f, m.concat, m.rhs.set_name, m.rhs.elems, nullptr, m.loc,
                                &out->set);
     }
+    if (is_bridge_name_field(m.f)) return bridge_ports(m, out);
     if (!m.rhs.strs.empty()) {
       // A set of interface names: the ports they name (wildcards: the ports whose names start
       // so), as one set of port indices.
@@ -883,6 +896,31 @@ class compiler {
       out->set = static_cast<uint32_t>(out_->sets.size());
       out_->sets.emplace_back(m.rhs.elems);
     }
+    return true;
+  }
+
+  // meta ibrname|obrname NAME, or a set of names: the member ports of the bridges they name (a
+  // name ending in `*`: of the bridges whose names start so, none being fine, as for
+  // iifname), as one set of port indices the input or output port is looked up in.
+  bool bridge_ports(const match& m, cmatch* out) {
+    std::vector<std::string> names = m.rhs.strs;
+    if (names.empty()) names.push_back(m.rhs.str);
+    std::vector<value_range> ports;
+    for (const std::string& name : names) {
+      const bool wild = name.back() == '*';
+      const std::string prefix = wild ? name.substr(0, name.size() - 1) : name;
+      bool any = false;
+      for (const bridge_members& br : bridges_) {
+        if (wild ? br.name.compare(0, prefix.size(), prefix) != 0 : br.name != name) continue;
+        any = true;
+        for (uint16_t p : br.ports) ports.push_back({p, p});
+      }
+      if (!any && !wild)
+        return fail(m.loc,
+                    "unknown bridge '" + name + "' (bridges are named in the gateway config)");
+    }
+    out->set = static_cast<uint32_t>(out_->sets.size());
+    out_->sets.emplace_back(ports);  // sorted and merged by range_set
     return true;
   }
 
@@ -1187,6 +1225,7 @@ class compiler {
  private:
   const ruleset& rs_;
   const std::vector<std::string>& ports_;
+  const std::vector<bridge_members>& bridges_;
   compiled_ruleset* out_;
   error* err_;
   std::vector<std::map<std::string, uint32_t>> table_sets_;
@@ -1201,12 +1240,13 @@ class compiler {
 
 result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::string& source,
                                                   const std::vector<std::string>& ports,
-                                                  uint16_t n_workers) {
+                                                  uint16_t n_workers,
+                                                  const std::vector<bridge_members>& bridges) {
   auto out = std::make_unique<compiled_ruleset>();
   out->ast = rs;
   out->source = source;
   error err;
-  compiler c(rs, ports, out.get(), &err);
+  compiler c(rs, ports, bridges, out.get(), &err);
   if (!c.run()) return err;
   out->limiters = std::make_unique<limiter[]>(out->n_limiters);
   for (uint32_t i = 0; i < out->n_limiters; i++) {

@@ -604,11 +604,19 @@ inline const range_map::entry* concat_map_find(const compiled_ruleset& rs, const
   return e == k_none ? nullptr : &rs.concat_data[cl.data][e];
 }
 
+// A bridge of the config: its name and its member ports (indices into the config's ports).
+struct bridge_members {
+  std::string name;
+  std::vector<uint16_t> ports;
+};
+
 // Compiles a parsed ruleset. `ports` are the config's port names in order
-// (iif/oif resolve to their index). Errors point at the offending node; they
+// (iif/oif resolve to their index); `bridges` the config's bridges (meta ibrname and obrname
+// resolve to their members' indices). Errors point at the offending node; they
 // carry no source line, as the tree keeps no text (the caller may quote() it).
 result<std::unique_ptr<compiled_ruleset>> compile(const ruleset& rs, const std::string& source,
                                                   const std::vector<std::string>& ports,
-                                                  uint16_t n_workers);
+                                                  uint16_t n_workers,
+                                                  const std::vector<bridge_members>& bridges = {});
 
 }  // namespace ctgate::nft

@@ -45,6 +45,9 @@ void merge_elements(set& st) {
         text += "/" + std::to_string(plen);
       else if (plen < 0)
         text += "-" + detail::ipv6_to_string(r.hi);
+    } else if (st.type == "ether_addr") {
+      text = detail::ether_to_string(static_cast<uint64_t>(r.lo));
+      if (r.hi != r.lo) text += "-" + detail::ether_to_string(static_cast<uint64_t>(r.hi));
     } else {
       text = std::to_string(static_cast<uint64_t>(r.lo));
       if (r.hi != r.lo) text += "-" + std::to_string(static_cast<uint64_t>(r.hi));

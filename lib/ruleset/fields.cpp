@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <utility>
@@ -96,8 +97,9 @@ constexpr name_value kUdpTimeoutStates[] = {{"unreplied", 0}, {"replied", 1}};
 constexpr uint32_t kUdpTimeoutDefaults[] = {30, 120};
 
 constexpr name_value kNfprotos[] = {{"ipv4", 2}, {"ipv6", 10}};
-constexpr name_value kEthertypes[] = {
-    {"ip", 0x0800}, {"arp", 0x0806}, {"ip6", 0x86dd}, {"8021q", 0x8100}, {"8021ad", 0x88a8}};
+// nft's ethertype names; vlan reads as 8021q, which prints.
+constexpr name_value kEthertypes[] = {{"ip", 0x0800},    {"arp", 0x0806},    {"ip6", 0x86dd},
+                                      {"8021q", 0x8100}, {"8021ad", 0x88a8}, {"vlan", 0x8100}};
 // nft's dscp table: the printed name first (cs0, not df or be).
 constexpr name_value kDscps[] = {
     {"cs0", 0x00},  {"df", 0x00},   {"be", 0x00},   {"lephb", 0x01}, {"cs1", 0x08},
@@ -204,6 +206,7 @@ const char* noun_of(vkind k) {
     case vkind::icmpcode: return "ICMP code";
     case vkind::icmpv6code: return "ICMPv6 code";
     case vkind::time: return "time";
+    case vkind::ether: return "Ethernet address";
     default: return "value";
   }
 }
@@ -323,8 +326,44 @@ int prefix_length6(uint128 lo, uint128 hi) {
   return 128 - host_bits;
 }
 
+std::string ether_to_string(uint64_t a) {
+  char buf[18];
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x",
+                static_cast<unsigned>(a >> 40 & 0xff), static_cast<unsigned>(a >> 32 & 0xff),
+                static_cast<unsigned>(a >> 24 & 0xff), static_cast<unsigned>(a >> 16 & 0xff),
+                static_cast<unsigned>(a >> 8 & 0xff), static_cast<unsigned>(a & 0xff));
+  return buf;
+}
+
+std::optional<uint64_t> parse_ether(std::string_view text) {
+  uint64_t a = 0;
+  for (int group = 0; group < 6; ++group) {
+    if (group > 0) {
+      if (text.empty() || text[0] != ':') return std::nullopt;
+      text.remove_prefix(1);
+    }
+    size_t digits = 0;
+    while (digits < text.size() && digits < 3 &&
+           std::isxdigit(static_cast<unsigned char>(text[digits])))
+      ++digits;
+    if (digits == 0 || digits > 2) return std::nullopt;
+    unsigned v = 0;
+    std::from_chars(text.data(), text.data() + digits, v, 16);
+    a = a << 8 | v;
+    text.remove_prefix(digits);
+  }
+  if (!text.empty()) return std::nullopt;
+  return a;
+}
+
 const char* family_name(family f) {
-  return f == family::ip ? "ip" : f == family::ip6 ? "ip6" : "inet";
+  switch (f) {
+    case family::ip: return "ip";
+    case family::ip6: return "ip6";
+    case family::inet: return "inet";
+    case family::bridge: return "bridge";
+  }
+  return "ip";
 }
 
 std::optional<register_layout> hash_layout(field f) {
@@ -423,6 +462,12 @@ const char* field_name(field f) {
     case field::ip6_ecn: return "ip6 ecn";
     case field::ip6_saddr: return "ip6 saddr";
     case field::ip6_daddr: return "ip6 daddr";
+    case field::ether_saddr: return "ether saddr";
+    case field::ether_daddr: return "ether daddr";
+    case field::ether_type: return "ether type";
+    case field::vlan_id: return "vlan id";
+    case field::meta_ibrname: return "meta ibrname";
+    case field::meta_obrname: return "meta obrname";
     default: break;
   }
   return "?";
@@ -456,12 +501,13 @@ constexpr field_entry kMetaFields[] = {
     {"iif", field::meta_iif},           {"oif", field::meta_oif},
     {"iifname", field::meta_iifname},   {"oifname", field::meta_oifname},
     {"length", field::meta_length},     {"nfproto", field::meta_nfproto},
-    {"protocol", field::meta_protocol}, {"pkttype", field::meta_pkttype}};
+    {"protocol", field::meta_protocol}, {"pkttype", field::meta_pkttype},
+    {"ibrname", field::meta_ibrname},   {"obrname", field::meta_obrname}};
 constexpr std::string_view kMetaKnown[] = {
-    "priority", "skuid",    "skgid",    "nftrace", "rtclassid", "ibrname", "obrname",
-    "cpu",      "iifgroup", "oifgroup", "cgroup",  "random",    "ipsec",   "secpath",
-    "iiftype",  "oiftype",  "time",     "day",     "hour",      "iifkind", "oifkind",
-    "sdif",     "sdifname", "broute",   "ibrpvid", "ibrvproto"};
+    "priority", "skuid",   "skgid",     "nftrace", "rtclassid", "cpu",      "iifgroup",
+    "oifgroup", "cgroup",  "random",    "ipsec",   "secpath",   "iiftype",  "oiftype",
+    "time",     "day",     "hour",      "iifkind", "oifkind",   "sdif",     "sdifname",
+    "broute",   "ibrpvid", "ibrvproto", "ibrport", "obrport",   "ibrhwaddr"};
 constexpr field_entry kCtFields[] = {
     {"state", field::ct_state},   {"mark", field::ct_mark},
     {"zone", field::ct_zone},     {"direction", field::ct_direction},
@@ -494,6 +540,10 @@ constexpr field_entry kIp6Fields[] = {{"nexthdr", field::ip6_nexthdr},
                                       {"saddr", field::ip6_saddr},
                                       {"daddr", field::ip6_daddr}};
 constexpr std::string_view kIp6Known[] = {"priority"};
+constexpr field_entry kEtherFields[] = {
+    {"saddr", field::ether_saddr}, {"daddr", field::ether_daddr}, {"type", field::ether_type}};
+constexpr field_entry kVlanFields[] = {{"id", field::vlan_id}};
+constexpr std::string_view kVlanKnown[] = {"dei", "cfi", "pcp", "type"};
 
 const std::pair<std::string_view, header_fields> kHeaders[] = {
     {"ip",
@@ -501,7 +551,8 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
       "saddr, daddr, protocol, ttl, length, id, version, hdrlength, dscp, ecn or frag-off"}},
     {"meta",
      {kMetaFields, kMetaKnown,
-      "l4proto, mark, iif, oif, iifname, oifname, length, nfproto or protocol"}},
+      "l4proto, mark, iif, oif, iifname, oifname, length, nfproto, protocol, pkttype, ibrname "
+      "or obrname"}},
     {"ct",
      {kCtFields, kCtKnown,
       "state, mark, zone, direction, status, expiration, bytes, packets or avgpkt"}},
@@ -513,6 +564,8 @@ const std::pair<std::string_view, header_fields> kHeaders[] = {
       "saddr, daddr, nexthdr, hoplimit, length, version, flowlabel, dscp or ecn"}},
     {"icmp", {kIcmpFields, kIcmpKnown, "type or code"}},
     {"icmpv6", {kIcmpv6Fields, kIcmpv6Known, "type or code"}},
+    {"ether", {kEtherFields, {}, "saddr, daddr or type"}},
+    {"vlan", {kVlanFields, kVlanKnown, "id"}},
 };
 
 }  // namespace
@@ -547,8 +600,6 @@ std::string proto_text(uint32_t p) {
 // nft words that start a match or statement ctgate does not implement.
 const char* unsupported_rule_word(std::string_view w) {
   static const std::pair<std::string_view, const char*> words[] = {
-      {"ether", "ether"},
-      {"vlan", "vlan"},
       {"arp", "arp"},
       {"fib", "fib"},
       {"socket", "socket"},
@@ -596,8 +647,6 @@ const char* unsupported_rule_word(std::string_view w) {
       {"skgid", "meta skgid"},
       {"rtclassid", "meta rtclassid"},
       {"cgroup", "meta cgroup"},
-      {"ibrname", "meta ibrname"},
-      {"obrname", "meta obrname"},
       {"time", "meta time"},
       {"day", "meta day"},
       {"hour", "meta hour"},
@@ -623,7 +672,9 @@ vkind kind_of(field f) {
     case field::meta_iif:
     case field::meta_oif:
     case field::meta_iifname:
-    case field::meta_oifname: return vkind::iface;
+    case field::meta_oifname:
+    case field::meta_ibrname:
+    case field::meta_obrname: return vkind::iface;
     case field::meta_mark:
     case field::ct_mark: return vkind::mark;
     case field::ct_state: return vkind::state;
@@ -664,6 +715,10 @@ vkind kind_of(field f) {
     case field::ct_direction: return vkind::ctdir;
     case field::meta_pkttype: return vkind::pkttype;
     case field::ct_status: return vkind::ctstatus;
+    case field::ether_saddr:
+    case field::ether_daddr: return vkind::ether;
+    case field::ether_type: return vkind::ethertype;
+    case field::vlan_id: return vkind::u12;
     default: return is_ct_acct_field(f) ? vkind::u64 : vkind::port;
   }
 }
@@ -686,7 +741,9 @@ uint64_t max_of(vkind k) {
     case vkind::u8:
     case vkind::flags: return 0xff;
     case vkind::u4: return 0xf;
+    case vkind::u12: return 0xfff;
     case vkind::u20: return 0xfffff;
+    case vkind::ether: return 0xffffffffffff;
     case vkind::u64: return ~uint64_t{0};
     default: return 0xffffffff;
   }
@@ -705,8 +762,10 @@ const char* expecting_of(vkind k) {
     case vkind::flags: return "TCP flag";
     case vkind::iface: return "interface name";
     case vkind::time: return "a time (such as 30s, 5m or 1h)";
+    case vkind::ether: return "Ethernet address";
     case vkind::u4:
     case vkind::u8:
+    case vkind::u12:
     case vkind::u16:
     case vkind::u20:
     case vkind::u32:
@@ -732,6 +791,8 @@ const char* set_type_for(field f) {
     case vkind::port: return "inet_service";
     case vkind::proto: return "inet_proto";
     case vkind::mark: return "mark";
+    case vkind::ether: return "ether_addr";
+    case vkind::ethertype: return "ether_type";
     default: return nullptr;
   }
 }
@@ -742,6 +803,8 @@ std::optional<vkind> kind_of_set_type(std::string_view type) {
   if (type == "inet_service") return vkind::port;
   if (type == "inet_proto") return vkind::proto;
   if (type == "mark") return vkind::mark;
+  if (type == "ether_addr") return vkind::ether;
+  if (type == "ether_type") return vkind::ethertype;
   return std::nullopt;
 }
 
@@ -771,22 +834,23 @@ std::vector<field> fields_for_set_type(std::string_view type) {
   std::vector<field> fields;
   for (std::string_view part : set_type_parts(type)) {
     const std::optional<vkind> k = kind_of_set_type(part);
-    fields.push_back(!k                   ? field::ip_saddr
-                     : *k == vkind::port  ? field::th_dport
-                     : *k == vkind::proto ? field::meta_l4proto
-                     : *k == vkind::mark  ? field::meta_mark
-                     : *k == vkind::addr6 ? field::ip6_saddr
-                                          : field::ip_saddr);
+    fields.push_back(!k                       ? field::ip_saddr
+                     : *k == vkind::port      ? field::th_dport
+                     : *k == vkind::proto     ? field::meta_l4proto
+                     : *k == vkind::mark      ? field::meta_mark
+                     : *k == vkind::addr6     ? field::ip6_saddr
+                     : *k == vkind::ether     ? field::ether_saddr
+                     : *k == vkind::ethertype ? field::ether_type
+                                              : field::ip_saddr);
   }
   return fields;
 }
 
 bool is_unsupported_set_type(std::string_view type) {
   static constexpr std::string_view types[] = {
-      "ether_addr",  "ifname",      "ct_state",    "icmp_type",   "tcp_flag",
-      "verdict",     "iface_index", "integer",     "string",      "ct_status",
-      "nf_proto",    "time",        "day",         "hour",        "cgroupsv2",
-      "ipsec_proto", "pkt_type",    "icmpv6_type", "dccp_pkttype"};
+      "ifname",  "ct_state",  "icmp_type",   "tcp_flag", "verdict",     "iface_index",
+      "integer", "string",    "ct_status",   "nf_proto", "time",        "day",
+      "hour",    "cgroupsv2", "ipsec_proto", "pkt_type", "icmpv6_type", "dccp_pkttype"};
   return std::find(std::begin(types), std::end(types), type) != std::end(types);
 }
 
@@ -810,7 +874,10 @@ const char* set_type_of_typeof(std::string_view expr) {
       {"ct original ip6 saddr", "ipv6_addr"},
       {"ct original ip6 daddr", "ipv6_addr"},
       {"ct reply ip6 saddr", "ipv6_addr"},
-      {"ct reply ip6 daddr", "ipv6_addr"}};
+      {"ct reply ip6 daddr", "ipv6_addr"},
+      {"ether saddr", "ether_addr"},
+      {"ether daddr", "ether_addr"},
+      {"ether type", "ether_type"}};
   for (const auto& [e, type] : types)
     if (expr == e) return type;
   return nullptr;
@@ -830,16 +897,27 @@ std::optional<hook> hook_of(std::string_view name) {
   return hk;
 }
 
+std::span<const priority_name> priority_names(family f) {
+  static constexpr priority_name ip[] = {
+      {"raw", -300, std::nullopt},        {"mangle", -150, std::nullopt},
+      {"dstnat", -100, hook::prerouting}, {"filter", 0, std::nullopt},
+      {"security", 50, std::nullopt},     {"srcnat", 100, hook::postrouting}};
+  // Linux's NF_BR_PRI_NAT_DST_BRIDGED, _FILTER_BRIDGED, _NAT_DST_OTHER and _NAT_SRC.
+  static constexpr priority_name bridge[] = {{"dstnat", -300, hook::prerouting},
+                                             {"filter", -200, std::nullopt},
+                                             {"out", 100, hook::output},
+                                             {"srcnat", 300, hook::postrouting}};
+  if (f == family::bridge) return bridge;
+  return ip;
+}
+
 }  // namespace ctgate::nft::detail
 
 namespace ctgate::nft {
 
-std::optional<int32_t> named_priority(const std::string& name) {
-  static const std::pair<std::string_view, int32_t> names[] = {{"raw", -300},    {"mangle", -150},
-                                                               {"dstnat", -100}, {"filter", 0},
-                                                               {"security", 50}, {"srcnat", 100}};
-  for (const auto& [n, v] : names)
-    if (name == n) return v;
+std::optional<int32_t> named_priority(const std::string& name, family f) {
+  for (const detail::priority_name& p : detail::priority_names(f))
+    if (name == p.name) return p.value;
   return std::nullopt;
 }
 

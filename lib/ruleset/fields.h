@@ -61,6 +61,11 @@ int prefix_length(uint32_t lo, uint32_t hi);
 std::string ipv6_to_string(uint128 a);
 std::optional<uint128> parse_ipv6(std::string_view text);
 int prefix_length6(uint128 lo, uint128 hi);  // as prefix_length, 0..128
+// Ethernet addresses as 48-bit numbers (the first byte highest), written as nft lists them:
+// six lowercase two-digit groups (02:00:00:00:0b:05). Parsing takes one or two hex digits a
+// group, as nft does (2:0:0:0:b:5).
+std::string ether_to_string(uint64_t a);
+std::optional<uint64_t> parse_ether(std::string_view text);
 
 const char* family_name(family f);
 const char* field_name(field f);  // as nft lists it: "ip saddr", "iifname", "meta mark"
@@ -82,8 +87,9 @@ struct field_entry {
   field f;
 };
 
-// The fields of one match header (`ip`, `meta`, `ct`, `tcp`, `udp`, `th`, `icmp`): the ones
-// ctgate reads, and nft's others, which are "not supported" rather than syntax errors.
+// The fields of one match header (`ip`, `ip6`, `meta`, `ct`, `tcp`, `udp`, `th`, `icmp`,
+// `icmpv6`, `ether`, `vlan`): the ones ctgate reads, and nft's others, which are "not
+// supported" rather than syntax errors.
 struct header_fields {
   std::span<const field_entry> fields;
   std::span<const std::string_view> known;
@@ -121,6 +127,7 @@ enum class vkind : uint8_t {
   iface,
   u4,
   u8,
+  u12,  // vlan id
   u16,
   u20,  // ip6 flowlabel
   u32,
@@ -134,7 +141,8 @@ enum class vkind : uint8_t {
   ctstatus,
   icmpcode,    // icmp code, by nft's names
   icmpv6code,  // icmpv6 code, by nft's names
-  time         // milliseconds, written and listed as nft's times (30s, 1h30m, 500ms)
+  time,        // milliseconds, written and listed as nft's times (30s, 1h30m, 500ms)
+  ether        // an Ethernet address: 48 bits
 };
 
 // The names a kind's values have (empty if none), in the order nft prints them (bit order for
@@ -169,6 +177,16 @@ const char* set_type_of_typeof(std::string_view expr);
 // --- hooks ------------------------------------------------------------------------------------
 
 std::optional<hook> hook_of(std::string_view name);
-// The named priorities are public: named_priority() in ast.h.
+
+// A family's named priority (nft's std_prios), and the one hook it is valid at if it is a NAT
+// name nft takes at one hook only (dstnat at prerouting, srcnat at postrouting, the bridge's
+// out at output). named_priority() in ast.h looks the names up without a hook.
+struct priority_name {
+  std::string_view name;
+  int32_t value;
+  std::optional<hook> only_at;
+};
+// In nft's order, which is the order a listing tries them in.
+std::span<const priority_name> priority_names(family f);
 
 }  // namespace ctgate::nft::detail

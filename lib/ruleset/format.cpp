@@ -19,10 +19,7 @@ using detail::name_of;
 
 bool is_bitmask(field f) { return detail::is_bitmask_kind(detail::kind_of(f)); }
 
-bool is_iface(field f) {
-  return f == field::meta_iif || f == field::meta_oif || f == field::meta_iifname ||
-         f == field::meta_oifname;
-}
+bool is_iface(field f) { return detail::kind_of(f) == detail::vkind::iface; }
 
 std::string hex32(uint64_t v) {
   char buf[16];
@@ -61,6 +58,13 @@ std::string flags_text(field f, uint64_t v, const char* sep) {
   return out;
 }
 
+// An EtherType as nft prints a number of its: 0x0800.
+std::string ethertype_number(uint64_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%04x", static_cast<unsigned>(v));
+  return buf;
+}
+
 std::string scalar_text(field f, uint64_t v) {
   if (is_addr_field(f)) return detail::ipv4_to_string(static_cast<uint32_t>(v));
   switch (f) {
@@ -83,6 +87,8 @@ std::string scalar_text(field f, uint64_t v) {
     case field::ct_status:
     case field::tcp_flags: return flags_text(f, v, " | ");
     case field::ct_expiration: return duration_text(v);
+    case field::ether_saddr:
+    case field::ether_daddr: return detail::ether_to_string(v);
     default: break;
   }
   // Named kinds: the value's name, else a number (hex where nft prints hex).
@@ -93,10 +99,7 @@ std::string scalar_text(field f, uint64_t v) {
     std::snprintf(buf, sizeof(buf), "0x%02x", static_cast<unsigned>(v));
     return buf;
   }
-  if (k == detail::vkind::ethertype) {
-    std::snprintf(buf, sizeof(buf), "0x%04x", static_cast<unsigned>(v));
-    return buf;
-  }
+  if (k == detail::vkind::ethertype) return ethertype_number(v);
   return std::to_string(v);
 }
 
@@ -129,6 +132,10 @@ std::string elem_text(field f, const value_range& r) {
       f == field::ip6_nexthdr)
     return std::to_string(static_cast<uint64_t>(r.lo)) + "-" +
            std::to_string(static_cast<uint64_t>(r.hi));
+  // nft prints a range's ends as numbers, and EtherTypes in hex: 0x0800-0x0806.
+  if (detail::kind_of(f) == detail::vkind::ethertype)
+    return ethertype_number(static_cast<uint64_t>(r.lo)) + "-" +
+           ethertype_number(static_cast<uint64_t>(r.hi));
   return scalar_text(f, static_cast<uint64_t>(r.lo)) + "-" +
          scalar_text(f, static_cast<uint64_t>(r.hi));
 }
@@ -538,11 +545,10 @@ void print_set(std::string& out, const set& s, bool handles, const std::vector<s
   }
   if (s.timeout_ms != 0) out += "\t\ttimeout " + duration_text(s.timeout_ms) + "\n";
   if (s.gc_interval_ms != 0) out += "\t\tgc-interval " + duration_text(s.gc_interval_ms) + "\n";
-  // nft's calculate_delim: addresses two to a line, other numbers five, the rest (IPv6
-  // addresses, concatenations) one.
-  const size_t per_line = s.width() > 1 || s.type == "ipv6_addr" ? 1
-                          : s.type == "ipv4_addr"                ? 2
-                                                                 : 5;
+  // nft's calculate_delim: IPv4 addresses two to a line, ports, protocols and marks five, the
+  // rest (IPv6 and Ethernet addresses, EtherTypes, concatenations) one.
+  const bool numbers = s.type == "inet_service" || s.type == "inet_proto" || s.type == "mark";
+  const size_t per_line = s.type == "ipv4_addr" ? 2 : numbers ? 5 : 1;
   if (s.live()) {
     const std::vector<std::string> written =
         live != nullptr ? std::vector<std::string>{} : written_elements(s);
@@ -566,31 +572,28 @@ void print_set(std::string& out, const set& s, bool handles, const std::vector<s
   out += "\t}\n";
 }
 
-// A base chain's priority as nft lists it (prio2str in nft's rule.c): the standard name the
-// value is at or within 10 of ("filter", "filter + 10", "raw - 10"), else the number. dstnat
-// is named at prerouting only and srcnat at postrouting only, as nft 1.0.6 lists them.
-std::string priority_text(hook h, int32_t prio) {
-  static const std::pair<const char*, int32_t> names[] = {{"raw", -300},    {"mangle", -150},
-                                                          {"dstnat", -100}, {"filter", 0},
-                                                          {"security", 50}, {"srcnat", 100}};
-  for (const auto& [name, value] : names) {
-    if (value == -100 && h != hook::prerouting) continue;
-    if (value == 100 && h != hook::postrouting) continue;
-    const int64_t offset = static_cast<int64_t>(prio) - value;
-    if (offset == 0) return name;
+// A base chain's priority as nft lists it (prio2str in nft's rule.c): the family's standard
+// name the value is at or within 10 of ("filter", "filter + 10", "raw - 10"), else the
+// number. A NAT name is named at its one hook only (dstnat at prerouting, srcnat at
+// postrouting, the bridge's out at output), as nft 1.0.6 lists them.
+std::string priority_text(family fam, hook h, int32_t prio) {
+  for (const detail::priority_name& p : detail::priority_names(fam)) {
+    if (p.only_at && *p.only_at != h) continue;
+    const int64_t offset = static_cast<int64_t>(prio) - p.value;
+    if (offset == 0) return std::string(p.name);
     if (offset >= -10 && offset <= 10)
-      return std::string(name) + (offset > 0 ? " + " : " - ") + std::to_string(std::abs(offset));
+      return std::string(p.name) + (offset > 0 ? " + " : " - ") + std::to_string(std::abs(offset));
   }
   return std::to_string(prio);
 }
 
-void print_chain(std::string& out, const chain& c, size_t ti, size_t ci,
+void print_chain(std::string& out, family fam, const chain& c, size_t ti, size_t ci,
                  const counter_lookup* counters, bool handles) {
   out += "\tchain " + c.name + " {" + handle_note(handles, c.handle) + "\n";
   if (c.base) {
     out += "\t\ttype " + c.type + " hook " + detail::hook_name(c.hook) + " priority " +
-           priority_text(c.hook, c.priority) + "; policy " + (c.policy_drop ? "drop" : "accept") +
-           ";\n";
+           priority_text(fam, c.hook, c.priority) + "; policy " +
+           (c.policy_drop ? "drop" : "accept") + ";\n";
   }
   for (size_t ri = 0; ri < c.rules.size(); ++ri) {
     std::optional<counter_value> live;
@@ -700,7 +703,7 @@ std::string format(const ruleset& rs, const counter_lookup* counters, bool handl
     }
     for (size_t ci = 0; ci < t.chains.size(); ++ci) {
       out += delim;
-      print_chain(out, t.chains[ci], ti, ci, counters, handles);
+      print_chain(out, t.fam, t.chains[ci], ti, ci, counters, handles);
       delim = "\n";
     }
     out += "}\n";

@@ -32,6 +32,25 @@ size_t ipv6_length(std::string_view s) {
   return parse_ipv6(s.substr(0, i)) ? i : 0;
 }
 
+// The length of the Ethernet address at the start of `s` (02:00:00:00:0b:05, 2:0:0:0:b:5), 0
+// if none: six groups of one or two hex digits joined by ':', which no name character, ':' or
+// '.' follows (nft's scanner has such a token). Nothing else in the grammar is written so:
+// an IPv6 address has eight groups or a '::', and map elements put spaces around ':'.
+size_t ether_length(std::string_view s) {
+  size_t i = 0;
+  for (int group = 0; group < 6; ++group) {
+    if (group > 0) {
+      if (i >= s.size() || s[i] != ':') return 0;
+      ++i;
+    }
+    const size_t start = i;
+    while (i < s.size() && i - start < 2 && is_hex(s[i])) ++i;
+    if (i == start) return 0;
+  }
+  if (i < s.size() && (is_name_char(s[i]) || s[i] == ':' || s[i] == '.' || s[i] == '*')) return 0;
+  return i;
+}
+
 std::string printable(char c) {
   if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
   char buf[8];
@@ -150,6 +169,9 @@ token lexer::next() {
   if (c == '@') return lex_sigil(tok::set_ref, start, col);
   if (is_hex(c) || c == ':')
     if (const size_t len = ipv6_length(text_.substr(start)); len != 0)
+      return make(tok::word, start, start + len, col);
+  if (is_hex(c))
+    if (const size_t len = ether_length(text_.substr(start)); len != 0)
       return make(tok::word, start, start + len, col);
   if (is_digit(c)) {
     size_t i = start;

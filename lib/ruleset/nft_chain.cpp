@@ -81,6 +81,36 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   return true;
 }
 
+// The link-layer fields: a frame's Ethernet header, read from its start, and the bridge's view
+// of a switched frame. False when the packet has no Ethernet header (one the gateway made) or
+// the field is a bridge's and no bridge switched the frame. Inlined as load_field is: a bridge
+// table's rules are mostly these.
+[[gnu::always_inline]] inline bool link_field(field f, const rte_mbuf* mb, const pkt_meta* m,
+                                              uint64_t* out) {
+  const bool bridged = (m->l2_flags & L2F_BRIDGED) != 0;
+  if (f == field::vlan_id) {
+    *out = m->vlan;
+    return bridged;
+  }
+  if (f == field::meta_ibrname || f == field::meta_obrname) {
+    // A bridge's members: the port the frame came in by, or the one it leaves by (a flood
+    // has none, so no name matches it).
+    *out = f == field::meta_ibrname ? m->in_port : m->out_port;
+    return bridged && *out != k_out_port_flood;
+  }
+  if (m->l3_off < sizeof(rte_ether_hdr)) return false;
+  const uint8_t* h = rte_pktmbuf_mtod(mb, const uint8_t*);
+  if (f == field::ether_type) {
+    *out = static_cast<uint64_t>(h[12]) << 8 | h[13];  // as on the wire: 0x8100 when tagged
+    return true;
+  }
+  // Eight bytes from the address on (the header has 14), the first six the address.
+  uint64_t be;
+  std::memcpy(&be, h + (f == field::ether_saddr ? 6 : 0), sizeof be);
+  *out = rte_be_to_cpu_64(be) >> 16;
+  return true;
+}
+
 // Reads a field; false when the packet has no such field (e.g. tcp dport of
 // a UDP packet), in which case nft's match fails.
 // Inlined into the evaluator: a call per match cost more than the match.
@@ -91,15 +121,20 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   // An inet chain's IPv6 packet: no `ip` field matches it. Tested in the cases that need it,
   // so that the other fields cost nothing more.
   auto v6 = [m] { return (m->flags & PKT_F_IPV6) != 0; };
+  // Nor a bridge's frame that is not IP (ARP, ...), which matches no IP or L4 field (nft's
+  // implicit `ether type ip` in front of them); its PKT_F_IPV6 is clear, so the `ip6` fields
+  // fail on it already, and its l4.proto is 0, so the TCP, UDP and ICMP ones.
+  auto not_ip = [m] { return (m->l2_flags & L2F_NOT_IP) != 0; };
+  auto not_ip4 = [&] { return v6() || not_ip(); };
   switch (f) {
-    case field::ip_saddr: *out = rte_be_to_cpu_32(m->src); return !v6();
-    case field::ip_daddr: *out = rte_be_to_cpu_32(m->dst); return !v6();
-    case field::ip_protocol: *out = m->l4.proto; return !v6();
-    case field::meta_l4proto: *out = m->l4.proto; return true;
+    case field::ip_saddr: *out = rte_be_to_cpu_32(m->src); return !not_ip4();
+    case field::ip_daddr: *out = rte_be_to_cpu_32(m->dst); return !not_ip4();
+    case field::ip_protocol: *out = m->l4.proto; return !not_ip4();
+    case field::meta_l4proto: *out = m->l4.proto; return !not_ip();
     case field::meta_iif:
     case field::meta_iifname: *out = m->in_port; return true;
     case field::meta_oif:
-    case field::meta_oifname: *out = m->out_port; return true;
+    case field::meta_oifname: *out = m->out_port; return m->out_port != k_out_port_flood;
     case field::meta_mark: *out = m->mark; return true;
     case field::ct_state: *out = ct_state_bit(m); return true;
     case field::ct_mark:
@@ -111,7 +146,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case field::ip_id:
     case field::ip_version:
     case field::ip_hdrlength: {
-      if (v6()) return false;
+      if (not_ip4()) return false;
       // The IPv4 header is in the first segment (stage_parse checked it).
       const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
       switch (f) {
@@ -124,12 +159,24 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       return true;
     }
     case field::meta_length: *out = rte_pktmbuf_pkt_len(mb) - m->l3_off; return true;
-    case field::meta_nfproto: *out = v6() ? 10 : 2; return true;  // NFPROTO_IPV6, NFPROTO_IPV4
-    case field::meta_protocol: *out = v6() ? 0x86dd : 0x0800; return true;  // ETH_P_IPV6, ETH_P_IP
+    case field::meta_nfproto:
+      // The family of the chain's hook, Linux's pkt->state->pf: NFPROTO_BRIDGE (7) for a
+      // bridge's frames, NFPROTO_IPV6 or NFPROTO_IPV4 for routed packets.
+      *out = (m->l2_flags & L2F_BRIDGED) ? 7 : v6() ? 10 : 2;
+      return true;
+    case field::meta_protocol:
+      if (m->l2_flags & L2F_BRIDGED) {
+        // skb->protocol: the EtherType in front of the network header (inside the tag).
+        const uint8_t* type = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off - 2);
+        *out = static_cast<uint64_t>(type[0]) << 8 | type[1];
+        return true;
+      }
+      *out = v6() ? 0x86dd : 0x0800;  // ETH_P_IPV6, ETH_P_IP
+      return true;
     case field::ip_dscp:
     case field::ip_ecn:
     case field::ip_frag_off: {
-      if (v6()) return false;
+      if (not_ip4()) return false;
       const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
       *out = f == field::ip_dscp  ? ip[1] >> 2
              : f == field::ip_ecn ? ip[1] & 3
@@ -143,8 +190,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       if (!(m->flags & PKT_F_L2_MULTICAST) || m->l3_off < sizeof(rte_ether_hdr)) {
         *out = 0;
       } else {
-        const uint8_t* dst =
-            rte_pktmbuf_mtod(mb, const uint8_t*) + m->l3_off - sizeof(rte_ether_hdr);
+        const uint8_t* dst = rte_pktmbuf_mtod(mb, const uint8_t*);  // first, tagged or not
         static constexpr uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         *out = std::memcmp(dst, bcast, sizeof(bcast)) == 0 ? 1 : 2;
       }
@@ -286,6 +332,12 @@ uint32_t ct_state_bit(const pkt_meta* m) {
       *out = rte_be_to_cpu_32(be);
       return true;
     }
+    case field::ether_saddr:
+    case field::ether_daddr:
+    case field::ether_type:
+    case field::vlan_id:
+    case field::meta_ibrname:
+    case field::meta_obrname: return link_field(f, mb, m, out);
   }
   (void)mb;
   return false;
@@ -877,8 +929,12 @@ void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, hook hp
   const uint32_t in_segment = rte_pktmbuf_data_len(mb) - m->l3_off;
   rec.copied = static_cast<uint16_t>(std::min<uint32_t>({k_log_copy, in_segment, rec.l3_len}));
   std::memcpy(rec.net, frame + m->l3_off, rec.copied);
-  if (m->l3_off >= sizeof(rec.mac))
-    std::memcpy(rec.mac, frame + m->l3_off - sizeof(rec.mac), sizeof(rec.mac));
+  if (m->l3_off >= sizeof(rec.mac)) {
+    // The addresses from the frame's start, and the EtherType in front of the network header
+    // (a tagged bridged frame's inner one, as Linux's header is once the tag is stripped).
+    std::memcpy(rec.mac, frame, 12);
+    std::memcpy(rec.mac + 12, frame + m->l3_off - 2, 2);
+  }
   if (!w.logs->push(rec)) w.counters.add(dp_counter::log_suppressed);
 }
 

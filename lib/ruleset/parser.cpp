@@ -500,11 +500,14 @@ parser::table_ref parser::table_spec() {
   table_ref r;
   const token& t = peek();
   if (t.kind == tok::word && peek(1).kind == tok::word) {
-    if (t.text == "ip" || t.text == "inet" || t.text == "ip6") {
-      r.fam = t.text == "ip" ? family::ip : t.text == "ip6" ? family::ip6 : family::inet;
+    if (one_of(t.text, {"ip", "inet", "ip6", "bridge"})) {
+      r.fam = t.text == "ip"     ? family::ip
+              : t.text == "ip6"  ? family::ip6
+              : t.text == "inet" ? family::inet
+                                 : family::bridge;
       take();
-    } else if (one_of(t.text, {"arp", "bridge", "netdev"})) {
-      unsupported(t, "family " + t.text + " (ctgate reads ip, ip6 and inet tables)");
+    } else if (one_of(t.text, {"arp", "netdev"})) {
+      unsupported(t, "family " + t.text + " (ctgate reads ip, ip6, inet and bridge tables)");
     }
   }
   r.name = expect_name("table name");
@@ -714,6 +717,11 @@ void parser::hook_spec(size_t ti, size_t ci) {
   const token type = expect_name("chain type");
   if (type.text != "filter" && type.text != "route" && type.text != "nat")
     fail(type, "unknown chain type '" + type.text + "', expecting filter, route or nat");
+  // A bridge switches frames: nothing translates them (bridge nat rewrites MAC addresses,
+  // which ctgate does not) and nothing routes them again.
+  if (rs_.tables[ti].fam == family::bridge && type.text != "filter")
+    unsupported(type,
+                "chain type " + type.text + " in a bridge table (its chains are of type filter)");
   expect_word("hook");
   const token h = expect_name("hook");
   const std::optional<hook> hk = hook_of(h.text);
@@ -735,7 +743,7 @@ void parser::hook_spec(size_t ti, size_t ci) {
          "chain type nat is not valid at hook forward: NAT runs at prerouting, input, output "
          "and postrouting (nft: Could not process rule: Operation not supported)");
   const token priority_kw = expect_word("priority");
-  priority_spec(ch, *hk, priority_kw);
+  priority_spec(ch, rs_.tables[ti].fam, *hk, priority_kw);
   if (type.text == "nat" && ch.priority <= -200)
     fail(span_from(type),
          "chain type nat must run after conntrack: priority above -200 (nft: Could not process "
@@ -745,18 +753,18 @@ void parser::hook_spec(size_t ti, size_t ci) {
   ch.hook = *hk;
 }
 
-void parser::priority_spec(chain& ch, hook hk, const token& keyword) {
+void parser::priority_spec(chain& ch, family fam, hook hk, const token& keyword) {
   const token first = peek();
   int64_t value = 0;
   if (first.kind == tok::word) {
     take();
-    std::optional<int32_t> base = named_priority(first.text);
-    const bool nat_dst = first.text == "dstnat", nat_src = first.text == "srcnat";
-    // nft 1.0.6 takes the NAT names at prerouting (dstnat) and postrouting (srcnat) only, not
-    // at output and input, where NAT also runs (write -100 and 100 there).
-    const bool compatible =
-        (!nat_dst || hk == hook::prerouting) && (!nat_src || hk == hook::postrouting);
-    if (!base || !compatible) {
+    // nft 1.0.6 takes the NAT names at one hook only: dstnat at prerouting and srcnat at
+    // postrouting, not at output and input, where NAT also runs (write -100 and 100 there);
+    // the bridge's out at output.
+    std::optional<int32_t> base;
+    for (const detail::priority_name& p : detail::priority_names(fam))
+      if (first.text == p.name && (!p.only_at || *p.only_at == hk)) base = p.value;
+    if (!base) {
       if (at(tok::plus) || at(tok::dash)) {  // the whole expression, as nft marks it
         take();
         take();
@@ -944,7 +952,9 @@ void parser::object_def(size_t ti, obj_kind kind, const token& name, bool create
 // resolved against the protocol once the block is read, as nft does.
 void parser::ct_timeout_options(size_t ti, object& ob, const token& name) {
   std::vector<std::pair<token, uint32_t>> written;
-  ob.l3proto = rs_.tables[ti].fam == family::inet ? 1 : rs_.tables[ti].fam == family::ip6 ? 10 : 2;
+  const family fam = rs_.tables[ti].fam;
+  ob.l3proto = fam == family::inet ? 1 : fam == family::ip6 ? 10 : 2;
+  bool l3proto_written = false;
   while (!at(tok::rbrace)) {
     const token key = expect_name("protocol, l3proto or policy");
     if (key.text == "protocol") {
@@ -956,6 +966,7 @@ void parser::ct_timeout_options(size_t ti, object& ob, const token& name) {
       if (l3.text != "ip" && l3.text != "ip6" && l3.text != "inet")
         unexpected(l3, "ip, ip6 or inet");
       ob.l3proto = l3.text == "ip" ? 2 : l3.text == "ip6" ? 10 : 1;
+      l3proto_written = true;
     } else if (key.text == "policy") {
       expect(tok::assign, "'='");
       const token open = expect(tok::lbrace, "'{'");
@@ -981,6 +992,12 @@ void parser::ct_timeout_options(size_t ti, object& ob, const token& name) {
   }
   if (ob.l4proto == 0)
     fail(name, "ct timeout '" + name.text + "' has no protocol (nft: Operation not supported)");
+  // A bridge table's own family is no layer 3 protocol: conntrack tracks the IPv4 and IPv6
+  // frames a bridge switches, so the policy says which.
+  if (fam == family::bridge && !l3proto_written)
+    fail(name, "ct timeout '" + name.text +
+                   "' in a bridge table needs an l3proto: ip, ip6 or inet (the frames "
+                   "conntrack tracks)");
   const auto states = detail::ct_timeout_states(ob.l4proto);
   const auto defaults = detail::ct_timeout_defaults(ob.l4proto);
   ob.policy.assign(defaults.begin(), defaults.end());

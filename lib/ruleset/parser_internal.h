@@ -197,7 +197,7 @@ class parser {
   void forget_refs(size_t ti, std::optional<size_t> ci, std::optional<uint64_t> rule);
   void chain_body(size_t ti, size_t ci, bool existed);
   void hook_spec(size_t ti, size_t ci);
-  void priority_spec(chain& ch, hook hk, const token& keyword);
+  void priority_spec(chain& ch, family fam, hook hk, const token& keyword);
   enum class rule_verb : uint8_t { add, insert, replace };
   void rule_cmd(rule_verb verb);
 
@@ -263,6 +263,16 @@ class parser {
   void value_relation(match& mt, rel r, const token& op_tok);
   void masked(match& mt, vkind k);
   statement parse_statement(size_t ti, size_t ci);
+  void refuse_on_bridge(const token& head);
+  void check_bridge_only(const token& head, field f);
+  // A rule's `ether type P` (or, outside inet tables, `meta protocol P`) of a protocol nft knows,
+  // not yet followed by a match of P's header: the match's index in the rule, and P.
+  struct link_dependency {
+    size_t at;
+    uint16_t proto;
+  };
+  void track_link_layer(const match& mt, const pos& at, rule& rl,
+                        std::vector<link_dependency>& pending);
   void reject_options(statement& st);
   void log_options(statement& st);
   void log_flags(statement& st);

@@ -85,7 +85,7 @@ bool parser::starts_match() {
   const std::string& w = t.text;
   if (w == "tcp") return !(at_word("option", 1) && at_word("set", 4));  // else MSS clamping
   if (one_of(w, {"ip", "ip6", "udp", "th", "icmp", "icmpv6", "iif", "oif", "iifname", "oifname",
-                 "pkttype"}))
+                 "pkttype", "ether", "vlan", "ibrname", "obrname"}))
     return true;
   if (w == "ct" && at_word("count", 1)) return false;  // ct count [over] N: a statement
   if (w == "meta" || w == "ct") return !at_word("set", 2);
@@ -118,6 +118,7 @@ rule parser::parse_rule(size_t ti, size_t ci) {
   std::string first_stmt;
   std::optional<pos> tcp_reset_at;
   bool icmp4_reject = false, icmp6_reject = false;
+  std::vector<link_dependency> link_deps;
   while (!at_statement_end()) {
     const token t = peek();
     if (t.kind != tok::word) unexpected(t, "a match or statement");
@@ -197,7 +198,9 @@ rule parser::parse_rule(size_t ti, size_t ci) {
         fail(span_from(head), rs_.tables[ti].fam == family::ip6
                                   ? "conflicting protocols specified: ip6 vs. ip"
                                   : "conflicting protocols specified: ip vs. ip6");
+      const pos key_at = span_from(head);
       match mt = parse_match(head, f, std::move(concat));
+      track_link_layer(mt, key_at, rl, link_deps);
       track_l4(mt, span_from(t), l4);
       rule_transport_ = rule_transport_ || matches_transport(mt);
       rule_ipv4_ = rule_ipv4_ || matches_ipv4(mt);
@@ -205,6 +208,8 @@ rule parser::parse_rule(size_t ti, size_t ci) {
       rl.matches.push_back(std::move(mt));
     } else {
       statement st = parse_statement(ti, ci);
+      if (st.rt_mtu && rs_.tables[ti].fam == family::bridge)
+        unsupported(t, "rt mtu in a bridge table (the bridge path has no routes)");
       if (st.kind == stmt_kind::reject && st.reject == reject_kind::tcp_reset)
         tcp_reset_at = span_from(t);
       if (st.kind == stmt_kind::reject && (st.reject_icmp4 || st.reject_icmp6)) {
@@ -378,10 +383,29 @@ field parser::parse_field(const token& head) {
     f = field::meta_oifname;
   } else if (w == "pkttype") {
     f = field::meta_pkttype;
+  } else if (w == "ibrname") {
+    f = field::meta_ibrname;
+  } else if (w == "obrname") {
+    f = field::meta_obrname;
   } else {
     f = field::meta_mark;  // bare `mark`
   }
+  check_bridge_only(head, f);
   return f;
+}
+
+// The fields only a bridge's frames have. nft refuses the bridge names elsewhere (the
+// kernel's meta expression has them in the bridge family only); `vlan id` it takes in any
+// table, but ctgate's routed ports carry no VLANs, so there it would match nothing.
+void parser::check_bridge_only(const token& head, field f) {
+  if (rs_.tables[current_table_].fam == family::bridge) return;
+  if (is_bridge_name_field(f))
+    fail(span_from(head), std::string(field_name(f)) +
+                              " is only valid in a bridge table (nft: Could not process rule: "
+                              "Operation not supported)");
+  if (f == field::vlan_id)
+    fail(span_from(head),
+         "not supported: vlan id outside a bridge table (ctgate's routed ports carry no VLANs)");
 }
 
 // After `numgen`: `inc|random mod N [offset M]` (nft_numgen). Sets st.from to numgen.
@@ -761,6 +785,7 @@ void parser::masked(match& mt, vkind k) {
 statement parser::parse_statement(size_t ti, size_t ci) {
   const token head = take();
   const std::string& w = head.text;
+  if (rs_.tables[ti].fam == family::bridge) refuse_on_bridge(head);
   statement st;
   if (w == "counter") {
     st.kind = stmt_kind::counter;
@@ -856,6 +881,64 @@ statement parser::parse_statement(size_t ti, size_t ci) {
   }
   st.loc = loc_of(span_from(head));
   return st;
+}
+
+// Statements a bridge table refuses: what sends packets of its own or needs the routed path.
+// ctgate's bridge path switches frames: it answers none, routes none and translates none.
+void parser::refuse_on_bridge(const token& head) {
+  const std::string& w = head.text;
+  if (w == "reject" || w == "synproxy")
+    unsupported(head, w + " in a bridge table (the bridge path sends no packets of its own)");
+  if (one_of(w, {"snat", "dnat", "masquerade", "redirect"}))
+    unsupported(head, w + " in a bridge table (a bridge neither routes nor translates)");
+  if (w == "notrack")
+    unsupported(head,
+                "notrack in a bridge table (conntrack on the bridge path tracks every IP frame)");
+}
+
+// nft's link-layer dependencies: `ether type ip` (and outside inet tables `meta protocol ip`)
+// is what nft puts in front of an `ip` match itself, so one written in front of it is dropped
+// from the rule, and one that names another protocol contradicts it. Likewise `ether type
+// vlan` in front of `vlan id`. EtherTypes nft has no protocol for (0x1234) are left alone.
+// nft forgets all but the latest of several; ctgate drops them all, so that the listing reads
+// back to itself.
+void parser::track_link_layer(const match& mt, const pos& at, rule& rl,
+                              std::vector<link_dependency>& pending) {
+  bool net4 = false, net6 = false, vlan = false;
+  uint8_t l4 = l4_proto_of(mt.f);
+  for (size_t i = 0; i <= mt.concat.size(); ++i) {
+    const field g = i == 0 ? mt.f : mt.concat[i - 1];
+    net4 = net4 || is_ip4_header_field(g);
+    net6 = net6 || is_ip6_header_field(g);
+    vlan = vlan || g == field::vlan_id;
+    if (l4 == 0) l4 = l4_proto_of(g);
+  }
+  const uint16_t want = net4 ? 0x0800 : net6 ? 0x86dd : vlan ? 0x8100 : 0;
+  for (const link_dependency& d : pending) {
+    if (want != 0 && d.proto != want)
+      fail(at, std::string("conflicting protocols specified: ") +
+                   (vlan ? "ether" : name_of(names_of(vkind::ethertype), d.proto)) + " vs. " +
+                   (net4   ? "ip"
+                    : net6 ? "ip6"
+                           : "vlan"));
+    if (want == 0 && l4 != 0 && d.proto == 0x0806)
+      fail(at, "conflicting protocols specified: arp vs. " + proto_text(l4));
+  }
+  if (want != 0) {
+    for (auto d = pending.rbegin(); d != pending.rend(); ++d)  // later indices first
+      rl.matches.erase(rl.matches.begin() + static_cast<ptrdiff_t>(d->at));
+    pending.clear();
+  }
+  // An inet table's dependency is `meta nfproto`: there nft keeps `meta protocol`.
+  const bool link_field =
+      mt.f == field::ether_type ||
+      (mt.f == field::meta_protocol && rs_.tables[current_table_].fam != family::inet);
+  if (!link_field || !mt.concat.empty() || mt.op != cmp_op::eq || !mt.rhs.set_name.empty() ||
+      mt.rhs.elems.size() != 1 || mt.rhs.elems[0].lo != mt.rhs.elems[0].hi)
+    return;
+  const auto proto = static_cast<uint16_t>(mt.rhs.elems[0].lo);
+  if (proto != 0x0800 && proto != 0x86dd && proto != 0x0806 && proto != 0x8100) return;
+  pending.push_back({rl.matches.size(), proto});  // where mt goes
 }
 
 void parser::reject_options(statement& st) {

@@ -109,6 +109,10 @@ uint64_t parser::scalar(vkind k) {
                   "write the port number)");
     }
     case vkind::mark: return bounded(t, 0xffffffff);
+    case vkind::ether: {
+      if (std::optional<uint64_t> a = detail::parse_ether(t.text)) return *a;
+      fail(t, "invalid Ethernet address '" + t.text + "' (write six hex bytes: 02:00:5e:00:00:01)");
+    }
     case vkind::proto:
     case vkind::icmp:
     case vkind::icmpv6:
@@ -125,6 +129,7 @@ uint64_t parser::scalar(vkind k) {
     case vkind::ctstatus: return named(t, names_of(k), k, noun_of(k));
     case vkind::u4:
     case vkind::u8:
+    case vkind::u12:
     case vkind::u16:
     case vkind::u20:
     case vkind::u32:
@@ -548,7 +553,8 @@ std::string parser::set_type_spec() {
     if (!kind_of_set_type(part.text)) {
       if (is_unsupported_set_type(part.text)) unsupported(part, "set type " + part.text);
       fail(part, "unknown set type '" + part.text +
-                     "', expecting ipv4_addr, inet_service, inet_proto or mark");
+                     "', expecting ipv4_addr, ipv6_addr, inet_service, inet_proto, mark, "
+                     "ether_addr or ether_type");
     }
     if (++parts > k_max_concat)
       unsupported(part, "concatenations of more than " + std::to_string(k_max_concat) + " fields");

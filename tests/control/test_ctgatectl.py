@@ -33,6 +33,11 @@ HOOK6_ROWS = [
     "PRE_ROUTING -200 ipv6_conntrack_in 3 0",
     "FORWARD 0 filter_forward 12 3",
 ]
+HOOK_BRIDGE_ROWS = [
+    "PRE_ROUTING -200 nf_ct_bridge_pre 5 0",
+    "FORWARD -200 nft filter forward 5 1",
+    "POST_ROUTING 2147483647 nf_ct_bridge_post 4 0",
+]
 
 CT_LINES = (
     "tcp      6 431999 ESTABLISHED src=10.10.1.2 dst=10.10.2.2 sport=40000 dport=2570 "
@@ -201,7 +206,8 @@ class CtgatectlTest(unittest.TestCase):
             "/ctgate/drops": {"runt": 0, "no_route": 2, "hook": 2, "conntrack_table_full": 0,
                               "conntrack_insert_failed": 0},
             "/ctgate/counters": {"rx": 18, "tx": 18},
-            "/ctgate/hooks": lambda params: HOOK6_ROWS if params == "ipv6" else HOOK_ROWS,
+            "/ctgate/hooks": lambda params: {"ipv6": HOOK6_ROWS,
+                                             "bridge": HOOK_BRIDGE_ROWS}.get(params, HOOK_ROWS),
             "/ctgate/conntrack/stats": {"count": 2, "max": 65536, "hooks_registered": 1,
                                         "table_full_events": 0, "table_full_logged": 0,
                                         "worker0": ct_worker_stats(3),
@@ -265,8 +271,18 @@ class CtgatectlTest(unittest.TestCase):
             "       -200 → ipv6_conntrack_in\n"
             "\n"
             "🪝 ipv6 FORWARD\n"
-            "          0 → filter_forward\n"))
-        self.assertEqual(self.server.commands(), ["/ctgate/hooks,ipv4", "/ctgate/hooks,ipv6"])
+            "          0 → filter_forward\n"
+            "\n"
+            "🪝 bridge PRE_ROUTING\n"
+            "       -200 → nf_ct_bridge_pre\n"
+            "\n"
+            "🪝 bridge FORWARD\n"
+            "       -200 → nft filter forward\n"
+            "\n"
+            "🪝 bridge POST_ROUTING\n"
+            " 2147483647 → nf_ct_bridge_post\n"))
+        self.assertEqual(self.server.commands(),
+                         ["/ctgate/hooks,ipv4", "/ctgate/hooks,ipv6", "/ctgate/hooks,bridge"])
 
     def test_hooks_one_family(self):
         res = self.run_cli("hooks", "-f", "ipv6")
@@ -290,7 +306,8 @@ class CtgatectlTest(unittest.TestCase):
     def test_hooks_json_is_raw_reply(self):
         res = self.run_cli("hooks", "--json")
         self.assert_ok(res)
-        self.assertEqual(json.loads(res.stdout), {"ipv4": HOOK_ROWS, "ipv6": HOOK6_ROWS})
+        self.assertEqual(json.loads(res.stdout),
+                         {"ipv4": HOOK_ROWS, "ipv6": HOOK6_ROWS, "bridge": HOOK_BRIDGE_ROWS})
 
     # ---- conntrack ------------------------------------------------------
 

@@ -238,5 +238,130 @@ TEST_F(BridgeTest, RoutedPortsStillRoute) {
   EXPECT_EQ(g.dp(dp_counter::bridged) + g.dp(dp_counter::bridge_flooded), 0u);
 }
 
+// --- the bridge family's hooks (a bridge table, nf_conntrack_bridge) ----------------------------
+
+// An IPv4 frame of `s` from `src` to `dst`, tagged `vid` unless 0.
+bytes ip_frame(const bytes& dst, const bytes& src, uint16_t vid, pkt_spec s) {
+  std::memcpy(s.dst_mac.b, dst.data(), 6);
+  std::memcpy(s.src_mac.b, src.data(), 6);
+  bytes f(256);
+  f.resize(build_frame(s, f.data(), f.size()));
+  if (vid != 0)
+    f.insert(f.begin() + 12, {0x81, 0x00, static_cast<uint8_t>(vid >> 8), uint8_t(vid)});
+  return f;
+}
+
+// An ARP request from `src`, broadcast.
+bytes arp_frame(const bytes& src) {
+  bytes f(k_broadcast);
+  f.insert(f.end(), src.begin(), src.end());
+  f.insert(f.end(), {0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1});
+  f.insert(f.end(), src.begin(), src.end());
+  f.insert(f.end(), 18, 0);
+  f.resize(60);
+  return f;
+}
+
+// A transparent stateful firewall between p0 (inside) and p1 (outside), both VLAN 10: what
+// p0's hosts open is let back in, nothing else enters.
+constexpr const char* k_stateful_bridge = R"(table bridge filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ether type arp accept
+    ct state established,related accept
+    ct state invalid drop
+    iifname "p0" ip saddr 10.10.0.0/24 accept
+  }
+}
+)";
+
+TEST_F(BridgeTest, StatefulFirewallBetweenSegments) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_stateful_bridge, "bridge.nft"));
+  in(0, arp_frame(host(1)));    // h1 on p0, h2 on p1: learned, and ARP passes both ways
+  EXPECT_EQ(out().size(), 2u);  // to the other access port and the trunk
+  in(1, arp_frame(host(2)));
+  EXPECT_EQ(out().size(), 2u);
+  const pkt_spec ask = udp("10.10.0.1", 4000, "10.10.0.2", 53);
+  const pkt_spec answer = udp("10.10.0.2", 53, "10.10.0.1", 4000);
+  in(1, ip_frame(host(1), host(2), 0, answer));  // unsolicited from outside: dropped
+  EXPECT_TRUE(out().empty());
+  in(0, ip_frame(host(2), host(1), 0, ask));  // from inside: out, and tracked
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[1], ip_frame(host(2), host(1), 0, ask));
+  in(1, ip_frame(host(1), host(2), 0, answer));  // the answer: established
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0], ip_frame(host(1), host(2), 0, answer));
+  const auto lines = g.conntrack_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("udp      17 "), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("src=10.10.0.1 dst=10.10.0.2 sport=4000 dport=53 src=10.10.0.2 "
+                          "dst=10.10.0.1 sport=53 dport=4000"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 1u);
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// Linux's nft_ct_get: a frame conntrack never saw (ARP) is `ct state invalid`, so a rule that
+// drops invalid before accepting ARP drops it. Tagged IP frames are tracked past their tag.
+TEST_F(BridgeTest, NonIpFramesHaveNoConnectionAndTagsAreSkipped) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state invalid drop
+  }
+}
+)",
+                                "bridge.nft"));
+  in(0, arp_frame(host(1)));
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 1u);
+  // The bridge learned h1 all the same: it learns after prerouting, before forward. So a
+  // frame from the trunk, tagged 10, goes to p0 alone, untagged.
+  EXPECT_EQ(table().lookup(10, host(1).data()), 0);
+  const pkt_spec s = udp("10.10.0.3", 5000, "10.10.0.1", 6000);
+  in(2, ip_frame(host(1), host(3), 10, s));
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o[0], ip_frame(host(1), host(3), 0, s));
+  ASSERT_EQ(g.conntrack_lines().size(), 1u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// What the bridge knows is matched: the VLAN (a PVID for an untagged frame), the MACs, the
+// bridge's name; and the hooks are listed under the bridge family.
+TEST_F(BridgeTest, BridgeMatchesAndTheHookListing) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain prerouting {
+    type filter hook prerouting priority filter; policy accept;
+    ether saddr 02:00:00:00:0b:05 drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta ibrname "br0" vlan id 20 ether type ip drop
+  }
+}
+)",
+                                "bridge.nft"));
+  const pkt_spec s = udp("10.10.0.4", 1, "10.10.0.9", 2);
+  in(3, ip_frame(k_broadcast, host(4), 0, s));  // VLAN 20 (p3's PVID), IPv4: dropped
+  in(3, arp_frame(host(4)));                    // VLAN 20, ARP: flooded to the trunk
+  in(0, ip_frame(k_broadcast, host(1), 0, s));  // VLAN 10: flooded to p1 and the trunk
+  in(1, ip_frame(k_broadcast, host(5), 0, s));  // h5's MAC: dropped in prerouting, not learned
+  EXPECT_EQ(g.sent.size(), 3u);
+  g.clear_sent();
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 2u);
+  EXPECT_EQ(table().lookup(10, host(5).data()), -1);
+  EXPECT_EQ(table().lookup(20, host(4).data()), 3);
+  int bridge_callbacks = 0;
+  for (const auto& e : g.gw->hooks->list())
+    if (e.families == HOOK_FAM_BRIDGE) bridge_callbacks++;
+  EXPECT_EQ(bridge_callbacks, 2);  // the two chains; no ct expression, so no conntrack
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+}
+
 }  // namespace
 }  // namespace ctgate::test

@@ -15,7 +15,9 @@ share one subnet; VLANs alone keep 10 and 20 apart.
 Checked: ping and kernel TCP (2 MB, sha256) within VLAN 10 across access and trunk ports;
 VLAN 20 across the trunk; no traffic between the VLANs; `ctgatectl fdb` and `bridge vlan`;
 a MAC moving to another port; learned entries ageing out; and, with a small FDB flooded by
-random source MACs, the table bounded, its memory unchanged, and traffic still flowing.
+random source MACs, the table bounded, its memory unchanged, and traffic still flowing. And a
+stateful firewall on the bridge (`table bridge` with `ct state`): connections out of p0 work,
+none into it.
 
 Run (root):  python3 tests/e2e/test_bridge_netns.py [-v]
 """
@@ -118,7 +120,7 @@ class BridgeNetnsTest(unittest.TestCase):
     def ctl(self, *args, timeout=60):
         return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
-    def _start(self, ageing_time_s=300, max_entries=4096):
+    def _start(self, ageing_time_s=300, max_entries=4096, ruleset=None):
         cfg = ct.make_config(
             self.prefix,
             ports=[{"name": "p%d" % i, "devargs": "net_af_packet%d,iface=%s,qpairs=1" %
@@ -129,6 +131,10 @@ class BridgeNetnsTest(unittest.TestCase):
             "ports": [{"port": "p0", "pvid": 10}, {"port": "p1", "pvid": 10},
                       {"port": "p2", "pvid": 0, "vlans": [10, 20]},
                       {"port": "p3", "pvid": 20}]}]
+        if ruleset is not None:
+            cfg["ruleset"] = self.tmp.file("bridge.nft")
+            with open(cfg["ruleset"], "w") as f:
+                f.write(ruleset)
         path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.daemon = ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix,
                                 run_seconds=90)
@@ -268,6 +274,45 @@ class BridgeNetnsTest(unittest.TestCase):
         # The frames of unlearned hosts flood: traffic keeps flowing.
         n, out = self.ping("h2", "h3")
         self.assertGreaterEqual(n, 3, "h2 -> h3 with the FDB full:\n" + out)
+
+    def test_3_stateful_firewall_on_the_bridge(self):
+        # A transparent firewall: p0's host may open TCP and ping to anyone in VLAN 10; the
+        # answers come back as established; nothing may open a connection towards p0.
+        self._start(ruleset=FIREWALL)
+        n, out = self.ping("h1", "h2")
+        self.assertGreaterEqual(n, 3, "h1 -> h2 through the firewall:\n" + out)
+        try:
+            self.tcp_transfer("h1", "h3")  # across the trunk, every answer established
+        except AssertionError as e:
+            raise AssertionError("%s\ncounters: %s\nconntrack -S: %s\nhooks: %s" % (
+                e, self.counters(), self.ctl("conntrack", "-S"), self.ctl("hooks", "-v"))) from e
+        n, out = self.ping("h2", "h1", count=2)
+        self.assertEqual(n, 0, "h2 opened a flow towards p0:\n" + out)
+        n, out = self.ping("h2", "h3")  # the rest of VLAN 10 is not fenced
+        self.assertGreaterEqual(n, 3, "h2 -> h3:\n" + out)
+        lines = self.ctl("conntrack", "-L")
+        self.assertRegex(lines, r"tcp +6 \d+ \w+ src=10\.88\.0\.1 dst=10\.88\.0\.3 sport=\d+ "
+                         r"dport=%d src=10\.88\.0\.3 dst=10\.88\.0\.1 .*\[ASSURED\]" % TCP_PORT)
+        self.assertRegex(lines, r"icmp +1 \d+ src=10\.88\.0\.1 dst=10\.88\.0\.2 type=8 ")
+        hooks = self.ctl("hooks", "-f", "bridge")
+        self.assertRegex(hooks, r"bridge PRE_ROUTING\n +-200 → nf_ct_bridge_pre")
+        self.assertRegex(hooks, r"bridge FORWARD\n +-200 → nft filter forward")
+        self.assertRegex(hooks, r"bridge POST_ROUTING\n +2147483647 → nf_ct_bridge_post")
+        c = self.counters()
+        self.assertGreater(c["drop_hook"], 0)
+
+
+# The firewall of test_3 (docs/design/bridge.md shows it too).
+FIREWALL = """table bridge filter {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		meta protocol arp accept
+		ct state established,related accept
+		oifname "p0" ct state new drop
+		ct state invalid drop
+	}
+}
+"""
 
 
 if __name__ == "__main__":

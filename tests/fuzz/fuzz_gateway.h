@@ -5,7 +5,8 @@
 // sets, marks, a limit, reject, log (every packet, both families, all flags), synproxy on
 // tcp/8080 (both families), and NAT for both families (dnat of tcp/8081,
 // masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
-// reached); and a bridge of two members (b0, b1: see make_gateway). Built once per process.
+// reached); and a bridge of two members (b0, b1: see make_gateway), firewalled by a stateful
+// bridge table (conntrack on the bridge path). Built once per process.
 #pragma once
 
 #include <cstdio>
@@ -88,6 +89,20 @@ table ip6 nat6 {
     oifname "wan" udp dport 53 masquerade
     oifname "wan" meta l4proto ipv6-icmp snat to 2001:db8:2::1
     oifname "wan" meta l4proto tcp snat to [2001:db8:2::1]:2000-2003
+  }
+}
+table bridge br {
+  chain pre {
+    type filter hook prerouting priority filter;
+    ether saddr 02:00:00:00:00:66 drop
+  }
+  chain fwd {
+    type filter hook forward priority filter;
+    meta protocol arp accept
+    ct state established,related accept
+    vlan id 20 ct state new udp dport 53 drop
+    oifname "b0" ct state new drop
+    ct state invalid counter drop
   }
 }
 )";

@@ -1427,7 +1427,8 @@ TEST(RulesetErrors, SyntaxAndUnsupported) {
             "    tcp dport 22 ^ accept\n"
             "                 ^");
   EXPECT_EQ(parse_err("table arp t { }\n"),
-            "rs.nft:1:7: error: not supported: family arp (ctgate reads ip, ip6 and inet tables)\n"
+            "rs.nft:1:7: error: not supported: family arp (ctgate reads ip, ip6, inet and bridge "
+            "tables)\n"
             "table arp t { }\n"
             "      ^^^");
   EXPECT_EQ(parse_err("add table ip t\nadd chain ip t c\nadd rule ip t c comment \"x\"\n"),
@@ -1569,10 +1570,10 @@ TEST(RulesetErrors, Sets) {
             "rs.nft:2:7: error: set definition does not specify key data type\n"
             "  set s { flags interval; }\n"
             "      ^");
-  EXPECT_EQ(parse_err("table ip t {\n  set s { type ether_addr; }\n}\n"),
-            "rs.nft:2:16: error: not supported: set type ether_addr\n"
-            "  set s { type ether_addr; }\n"
-            "               ^^^^^^^^^^");
+  EXPECT_EQ(parse_err("table ip t {\n  set s { type ifname; }\n}\n"),
+            "rs.nft:2:16: error: not supported: set type ifname\n"
+            "  set s { type ifname; }\n"
+            "               ^^^^^^");
 }
 
 TEST(RulesetErrors, StatesFlagsAndProtocols) {
