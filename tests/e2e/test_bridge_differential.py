@@ -153,10 +153,7 @@ class BridgeFirewallDifferential(unittest.TestCase):
 
     def _ctgate_bridge(self):
         for i, far, mac in ((0, "ga", MAC_A), (1, "gb", MAC_B)):
-            sh("ip", "link", "add", CTGATE_IF[i], "type", "veth", "peer", "name", "eth0",
-               "netns", NS[far])
-            sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % CTGATE_IF[i], check=False)
-            sh("ip", "link", "set", CTGATE_IF[i], "up")
+            ct.veth_into(NS[far], CTGATE_IF[i])
             self._host(NS[far], mac)
         cfg = ct.make_config(
             self.prefix,

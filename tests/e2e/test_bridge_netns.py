@@ -87,11 +87,8 @@ class BridgeNetnsTest(unittest.TestCase):
             ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
             ns(n, "ip", "link", "set", "lo", "up")
         for i, far in enumerate(("h1", "h2", "tr", "h5")):
-            sh("ip", "link", "add", HOST_IF[i], "type", "veth", "peer", "name", "eth0", "netns",
-               NS[far])
-            sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % HOST_IF[i], check=False)
+            ct.veth_into(NS[far], HOST_IF[i])
             sh("ip", "link", "set", HOST_IF[i], "mtu", "1500")
-            sh("ip", "link", "set", HOST_IF[i], "up")
         for h in ("h1", "h2", "h5"):
             host_setup(NS[h], "eth0", h)
         # The trunk's far end: tr's eth0, and one veth per VLAN to h3 and h4.

@@ -131,11 +131,7 @@ class _Ipv6NetnsBase(unittest.TestCase):
                 (IF_W, MAC_W, NS_S, SERVER, GW_W, SERVER6, GW6_W)):
             # The host end gets the ctgate port's MAC too, so it is the same whether or
             # not af_packet applies `mac:` to the interface.
-            sh("ip", "link", "add", host_if, "address", mac, "type", "veth", "peer", "name",
-               "eth0", "netns", n)
-            # The host ends carry no IP; keep IPv6 from chattering on them.
-            sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % host_if, check=False)
-            sh("ip", "link", "set", host_if, "up")
+            ct.veth_into(n, host_if, mac)
             ns(n, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0")
             ns(n, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
             ns(n, "ip", "link", "set", "lo", "up")

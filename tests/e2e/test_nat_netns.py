@@ -250,10 +250,7 @@ class NatNetnsTest(unittest.TestCase):
                 ns(n, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % k, check=False)
             ns(n, "ip", "link", "set", "lo", "up")
         for host_if, n in ((IF_L, NS_C), (IF_W, NS_S)):
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", n)
-            # The host ends carry no IP; keep IPv6 from chattering on them.
-            sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % host_if, check=False)
-            sh("ip", "link", "set", host_if, "up")
+            ct.veth_into(n, host_if)
         # The lan segment: bridge br0 in the client netns over ctgate's veth and a veth to
         # the inside server's netns.
         sh("ip", "-n", NS_C, "link", "add", "vi0", "type", "veth", "peer", "name", "eth0",

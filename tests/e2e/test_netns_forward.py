@@ -67,10 +67,7 @@ class NetnsForwardTest(unittest.TestCase):
         for n in (NS_C, NS_S):
             sh("ip", "netns", "add", n)
         for host_if, n, addr, gw in ((IF_L, NS_C, CLIENT, GW_L), (IF_W, NS_S, SERVER, GW_W)):
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", n)
-            # The host ends carry no IP; keep IPv6 from chattering on them.
-            sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % host_if, check=False)
-            sh("ip", "link", "set", host_if, "up")
+            ct.veth_into(n, host_if)
             ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
             ns(n, "ip", "link", "set", "lo", "up")
             ns(n, "ip", "addr", "add", addr + "/24", "dev", "eth0")

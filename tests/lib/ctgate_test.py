@@ -291,6 +291,16 @@ def ns(name, *args, **kw):
     return sh("ip", "netns", "exec", name, *args, **kw)
 
 
+def veth_into(netns, host_if, mac=None):
+    """A veth from the host end `host_if` (ctgate's port, MAC `mac` if given) to eth0 in
+    `netns`. The host end is up, carries no IP, and has IPv6 off so that it does not chatter."""
+    address = ("address", mac) if mac else ()
+    sh("ip", "link", "add", host_if, *address, "type", "veth", "peer", "name", "eth0", "netns",
+       netns)
+    sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % host_if, check=False)
+    sh("ip", "link", "set", host_if, "up")
+
+
 def remove_netns(namespaces, host_ifs):
     """Deletes the test's namespaces and the host ends of its veths (gone with their netns
     peers; made sure of)."""
