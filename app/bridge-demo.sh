@@ -16,15 +16,11 @@ CTL=(python3 "$ROOT/app/ctgatectl/ctgatectl" --file-prefix "$PREFIX")
 LOG=/tmp/ctgate-bridge-demo.log
 GW_PID=""
 HOSTS=(ctb-inside:ctb-in:10.20.0.1 ctb-outside1:ctb-out1:10.20.0.2 ctb-outside2:ctb-out2:10.20.0.3)
-
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+source app/demo-lib.sh
 
 cleanup() {
   set +e
-  if [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill -INT "$GW_PID"
-    for _ in $(seq 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
+  stop_gateway
   for h in "${HOSTS[@]}"; do
     IFS=: read -r ns ifname _ <<< "$h"
     ip netns del "$ns" 2>/dev/null
@@ -34,11 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "interrupted"; exit 130' INT TERM
 
-say "install and build"
-bash .ci/setup.sh
-bash .ci/build.sh > /tmp/ctgate-bridge-demo-build.log 2>&1 ||
-  { tail -30 /tmp/ctgate-bridge-demo-build.log; exit 1; }
-echo "built build/app/ctgate"
+install_and_build /tmp/ctgate-bridge-demo-build.log
 
 say "network: ctb-inside (10.20.0.1) -- [inside  ctgate br0  out1, out2] -- ctb-outside1 (.2), ctb-outside2 (.3)"
 cleanup
@@ -56,14 +48,7 @@ for h in "${HOSTS[@]}"; do
   ip netns exec "$ns" ethtool -K eth0 tx off > /dev/null
 done
 
-say "start ctgate --config $CONFIG (log: $LOG)"
-build/app/ctgate --config "$CONFIG" --run-seconds "$SECONDS_TOTAL" > "$LOG" 2>&1 &
-GW_PID=$!
-for _ in $(seq 100); do
-  [ -S /var/run/dpdk/$PREFIX/dpdk_telemetry.v2 ] && "${CTL[@]}" info > /dev/null 2>&1 && break
-  kill -0 $GW_PID 2>/dev/null || { cat "$LOG"; exit 1; }
-  sleep 0.2
-done
+start_gateway "$CONFIG" "$SECONDS_TOTAL" "$LOG"
 sed 's/^/    /' drivers-config/bridge-demo.nft | grep -v '^    #'
 
 say "the bridge's hooks: nf_conntrack_bridge's and the forward chain"

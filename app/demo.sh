@@ -14,15 +14,11 @@ PREFIX=ctgate-demo
 CTL=(python3 "$ROOT/app/ctgatectl/ctgatectl" --file-prefix "$PREFIX")
 LOG=/tmp/ctgate-demo.log
 GW_PID=""
-
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+source app/demo-lib.sh
 
 cleanup() {
   set +e
-  if [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill -INT "$GW_PID"
-    for _ in $(seq 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
+  stop_gateway
   ip netns del ctg-client 2>/dev/null
   ip netns del ctg-server 2>/dev/null
   ip link del ctg-lan 2>/dev/null
@@ -31,10 +27,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "interrupted"; exit 130' INT TERM
 
-say "install and build"
-bash .ci/setup.sh
-bash .ci/build.sh > /tmp/ctgate-demo-build.log 2>&1 || { tail -30 /tmp/ctgate-demo-build.log; exit 1; }
-echo "built build/app/ctgate"
+install_and_build /tmp/ctgate-demo-build.log
 
 say "network: ctg-client (10.10.1.2, 2001:db8:1::2) -- [lan  ctgate  wan] -- ctg-server (10.10.2.2, 2001:db8:2::2)"
 cleanup
@@ -63,14 +56,7 @@ ip -n ctg-server addr add 2001:db8:2::2/64 dev eth0 nodad
 ip -n ctg-client -6 route add default via 2001:db8:1::1
 ip -n ctg-server -6 route add default via 2001:db8:2::1
 
-say "start ctgate --config $CONFIG (log: $LOG)"
-build/app/ctgate --config "$CONFIG" --run-seconds "$SECONDS_TOTAL" > "$LOG" 2>&1 &
-GW_PID=$!
-for _ in $(seq 100); do
-  [ -S /var/run/dpdk/$PREFIX/dpdk_telemetry.v2 ] && "${CTL[@]}" info > /dev/null 2>&1 && break
-  kill -0 $GW_PID 2>/dev/null || { cat "$LOG"; exit 1; }
-  sleep 0.2
-done
+start_gateway "$CONFIG" "$SECONDS_TOTAL" "$LOG"
 "${CTL[@]}" info
 
 say "hooks registered (conntrack.enable_hooks: true)"

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "common/flag_names.h"
@@ -281,6 +282,9 @@ int run(const ctgate::gateway_config& cfg) {
       LOG(INFO) << "port " << p.name << ": member of bridge "
                 << gw->bridges[static_cast<size_t>(p.bridge)].name << " (pvid " << p.pvid
                 << ") ethdev " << p.port_id;
+    else if (p.vlan != 0)
+      LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
+                << int(p.prefix_len) << " VLAN " << p.vlan << " on " << gw->ports[p.parent].name;
     else
       LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
                 << int(p.prefix_len) << " ethdev " << p.port_id;
@@ -387,26 +391,16 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
 
   if (!FLAGS_check_ruleset.empty()) {
-    std::vector<std::string> ports;
-    std::vector<ctgate::nft::bridge_members> bridges;
-    ctgate::ruleset_limits_config limits;
+    std::optional<ctgate::gateway_config> cfg;
     if (!FLAGS_config.empty()) {
-      auto cfg = ctgate::load_config(FLAGS_config);
-      if (!cfg) {
-        print_error(cfg.error());
+      auto loaded = ctgate::load_config(FLAGS_config);
+      if (!loaded) {
+        print_error(loaded.error());
         return 1;
       }
-      for (const auto& p : cfg->ports) ports.push_back(p.name);
-      for (const auto& b : cfg->bridges) {
-        ctgate::nft::bridge_members m{b.name, {}};
-        for (const auto& member : b.ports)
-          for (size_t i = 0; i < ports.size(); i++)
-            if (ports[i] == member.port) m.ports.push_back(static_cast<uint16_t>(i));
-        bridges.push_back(std::move(m));
-      }
-      limits = cfg->ruleset_limits;
+      cfg = std::move(*loaded);
     }
-    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, ports, limits, bridges);
+    auto r = ctgate::check_ruleset_file(FLAGS_check_ruleset, cfg ? &*cfg : nullptr);
     if (!r) {
       print_error(r.error());
       return 1;

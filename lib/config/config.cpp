@@ -263,7 +263,7 @@ std::string get_unicast_mac(const field& f) {
 
 const std::vector<std::string_view> k_port_keys = {"name",        "devargs", "address", "address6",
                                                    "rx_desc",     "tx_desc", "mtu",     "zone",
-                                                   "promiscuous", "mac"};
+                                                   "promiscuous", "mac",     "vlans"};
 
 // A routed port: bridge members have no address, so routes and neighbours cannot name them.
 const port_config& get_port_ref(const field& f, const gateway_config& cfg) {
@@ -280,9 +280,9 @@ const port_config& get_port_ref(const field& f, const gateway_config& cfg) {
 // Any port, routed or not, by name; its index in cfg.ports.
 size_t get_port_index(const field& f, const gateway_config& cfg) {
   const std::string name = get_string(f);
-  for (size_t i = 0; i < cfg.ports.size(); i++)
-    if (cfg.ports[i].name == name) return i;
-  f.fail("unknown port " + quoted(name));
+  const int idx = port_index(cfg, name);
+  if (idx < 0) f.fail("unknown port " + quoted(name));
+  return static_cast<size_t>(idx);
 }
 
 uint16_t get_vlan_id(const field& f) { return get_int<uint16_t>(f, 1, k_vlan_max); }
@@ -297,6 +297,13 @@ void parse_bridge_port(const field& f, gateway_config* cfg, bridge_config* br) {
   bp.port = pc.name;
   if (pc.bridge_member)
     port.fail("port " + quoted(pc.name) + " is already a bridge member (a port is in one bridge)");
+  if (pc.vlan != 0)
+    port.fail("port " + quoted(pc.name) +
+              " is a VLAN subinterface: a bridge takes the port itself, as a trunk (vlans)");
+  for (const port_config& sub : cfg->ports)
+    if (sub.parent == pc.name)
+      port.fail("port " + quoted(pc.name) + " has VLAN subinterfaces (" + sub.name +
+                "): a bridge member carries its VLANs itself (vlans)");
   if (pc.address.len != 0 || pc.address6)
     port.fail("port " + quoted(pc.name) + " has an address: a bridge member has none (line " +
               std::to_string(pc.line) + ")");
@@ -373,14 +380,18 @@ void parse_bridges(const field& f, gateway_config* cfg) {
   }
 }
 
-// Every port has an address or is a bridge member (checked once the bridges are read).
+// Every port has an address or is a bridge member (checked once the bridges are read). The
+// YAML is walked again only to point at the port that has neither.
 void check_port_addresses(const field& ports, const gateway_config& cfg) {
-  std::vector<field> list = get_list(ports, 1, 32);
-  for (size_t i = 0; i < cfg.ports.size(); i++) {
-    const port_config& p = cfg.ports[i];
-    if (p.address.len == 0 && !p.bridge_member)
-      map_view(list[i], k_port_keys)
+  size_t listed = 0;  // the port's place in the YAML list (VLAN subinterfaces are not there)
+  for (const port_config& p : cfg.ports) {
+    if (p.vlan != 0) continue;
+    const bool has_vlans = std::any_of(cfg.ports.begin(), cfg.ports.end(),
+                                       [&](const port_config& s) { return s.parent == p.name; });
+    if (p.address.len == 0 && !p.bridge_member && !has_vlans)
+      map_view(get_list(ports, 1, 32)[listed], k_port_keys)
           .missing("address", "missing required key (a port without one must be a bridge member)");
+    listed++;
   }
 }
 
@@ -423,6 +434,94 @@ uint16_t get_desc_count(const field& f) {
   return n;
 }
 
+// A port's addresses (`address`, `address6`), each checked against the ports before it: no
+// subnet may overlap another port's. The port's mtu must be read first.
+void parse_port_addresses(const map_view& m, const gateway_config& cfg, port_config* p) {
+  // Required unless the port is a bridge member: parse_bridges checks which it is.
+  const field* addr_field = m.find("address");
+  if (addr_field != nullptr) {
+    const field& addr = *addr_field;
+    p->address = get_prefix(addr);
+    const uint32_t host_mask = ~mask_of(p->address.len);
+    if (p->address.len == 0) addr.fail("prefix length must be between 1 and 32");
+    // /31 and /32 have no network or broadcast address (RFC 3021).
+    if (p->address.len <= 30 &&
+        ((p->address.addr & host_mask) == 0 || (p->address.addr & host_mask) == host_mask)) {
+      addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
+    }
+  }
+  const field* addr6 = m.find("address6");
+  if (addr6 != nullptr) {
+    ipv6_prefix a = get_prefix6(*addr6);
+    if (a.len == 0) addr6->fail("prefix length must be between 1 and 128");
+    if (a.addr.is_multicast() || a.addr.is_link_local() || a.addr.is_zero())
+      addr6->fail(quoted(addr6->node.Scalar()) +
+                  " is not a global unicast address (the link-local address comes from the "
+                  "port's MAC)");
+    p->address6 = a;
+    if (p->mtu < 1280)
+      addr6->fail("IPv6 needs an MTU of at least 1280 (the port's mtu is " +
+                  std::to_string(p->mtu) + ")");
+  }
+  for (const port_config& prev : cfg.ports) {
+    if (p->address6 && prev.address6) {
+      const ipv6_prefix& a = *prev.address6;
+      const ipv6_prefix& b = *p->address6;
+      if ((a.len < b.len ? a : b).contains(a.len < b.len ? b.addr : a.addr))
+        addr6->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix6(a) + ")");
+    }
+    const ipv4_prefix& shorter = prev.address.len < p->address.len ? prev.address : p->address;
+    if (addr_field != nullptr && prev.address.len != 0 && contains(shorter, prev.address.addr) &&
+        contains(shorter, p->address.addr)) {
+      addr_field->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix(prev.address) +
+                       ")");
+    }
+  }
+}
+
+void check_unique_name(const field& name, const gateway_config& cfg, const std::string& n) {
+  for (const port_config& prev : cfg.ports)
+    if (prev.name == n)
+      name.fail("duplicate port name " + quoted(n) + " (first declared on line " +
+                std::to_string(prev.line) + ")");
+}
+
+// ports[].vlans: the port's VLAN subinterfaces (Linux's `ip link add link lan name lan.100
+// type vlan id 100`), each a routed port named PARENT.ID with its own addresses, the parent's
+// MAC and device. They follow their parent in cfg.ports.
+void parse_port_vlans(const field& f, const port_config& parent, gateway_config* cfg) {
+  std::vector<uint16_t> ids;
+  for (const field& vf : get_list(f, 1, 64)) {
+    map_view m(vf, {"id", "address", "address6", "zone", "mtu"});
+    port_config v;
+    v.line = vf.line;
+    const field& id = m.require("id");
+    v.vlan = get_vlan_id(id);
+    if (std::find(ids.begin(), ids.end(), v.vlan) != ids.end())
+      id.fail("duplicate VLAN " + std::to_string(v.vlan) + " on port " + quoted(parent.name));
+    ids.push_back(v.vlan);
+    v.parent = parent.name;
+    v.name = parent.name + "." + std::to_string(v.vlan);
+    if (v.name.size() > 15)
+      id.fail("subinterface name " + quoted(v.name) +
+              " is longer than 15 characters (IFNAMSIZ); shorten the port's name");
+    check_unique_name(id, *cfg, v.name);
+    v.mtu = parent.mtu;
+    if (const field* mtu = m.find("mtu")) {
+      v.mtu = get_int<uint16_t>(*mtu, 68, 9600);
+      if (v.mtu > parent.mtu)
+        mtu->fail("a VLAN's mtu cannot exceed its port's (" + std::to_string(parent.mtu) + ")");
+    }
+    v.zone = parent.zone;
+    if (const field* z = m.find("zone")) v.zone = get_int<uint16_t>(*z, 0, 65535);
+    v.mac = parent.mac;
+    v.promiscuous = parent.promiscuous;
+    m.require("address");
+    parse_port_addresses(m, *cfg, &v);
+    cfg->ports.push_back(std::move(v));
+  }
+}
+
 void parse_ports(const field& f, gateway_config* cfg) {
   for (const field& pf : get_list(f, 1, 32)) {
     map_view m(pf, k_port_keys);
@@ -433,61 +532,24 @@ void parse_ports(const field& f, gateway_config* cfg) {
     if (!is_token(p.name, 15, false)) {
       name.fail("invalid port name " + quoted(p.name) + " (allowed: [a-z0-9_-]{1,15})");
     }
+    check_unique_name(name, *cfg, p.name);
     const field& devargs = m.require("devargs");
     p.devargs = get_string(devargs);
     if (p.devargs.empty()) devargs.fail("must not be empty");
-    // Required unless the port is a bridge member: parse_bridges checks which it is.
-    const field* addr_field = m.find("address");
-    if (addr_field != nullptr) {
-      const field& addr = *addr_field;
-      p.address = get_prefix(addr);
-      const uint32_t host_mask = ~mask_of(p.address.len);
-      if (p.address.len == 0) addr.fail("prefix length must be between 1 and 32");
-      // /31 and /32 have no network or broadcast address (RFC 3021).
-      if (p.address.len <= 30 &&
-          ((p.address.addr & host_mask) == 0 || (p.address.addr & host_mask) == host_mask)) {
-        addr.fail(quoted(addr.node.Scalar()) + " is a network or broadcast address");
-      }
-    }
-    const field* addr6 = m.find("address6");
-    if (addr6 != nullptr) {
-      ipv6_prefix a = get_prefix6(*addr6);
-      if (a.len == 0) addr6->fail("prefix length must be between 1 and 128");
-      if (a.addr.is_multicast() || a.addr.is_link_local() || a.addr.is_zero())
-        addr6->fail(quoted(addr6->node.Scalar()) +
-                    " is not a global unicast address (the link-local address comes from the "
-                    "port's MAC)");
-      p.address6 = a;
-    }
     if (const field* v = m.find("rx_desc")) p.rx_desc = get_desc_count(*v);
     if (const field* v = m.find("tx_desc")) p.tx_desc = get_desc_count(*v);
     if (const field* v = m.find("mtu")) p.mtu = get_int<uint16_t>(*v, 68, 9600);
     if (const field* v = m.find("zone")) p.zone = get_int<uint16_t>(*v, 0, 65535);
     if (const field* v = m.find("promiscuous")) p.promiscuous = get_bool(*v);
     if (const field* v = m.find("mac")) p.mac = get_unicast_mac(*v);
-    if (p.address6 && p.mtu < 1280)
-      addr6->fail("IPv6 needs an MTU of at least 1280 (the port's mtu is " + std::to_string(p.mtu) +
-                  ")");
-    for (const port_config& prev : cfg->ports) {
-      if (prev.name == p.name) {
-        name.fail("duplicate port name " + quoted(p.name) + " (first declared on line " +
-                  std::to_string(prev.line) + ")");
-      }
-      if (p.address6 && prev.address6) {
-        const ipv6_prefix& a = *prev.address6;
-        const ipv6_prefix& b = *p.address6;
-        if ((a.len < b.len ? a : b).contains(a.len < b.len ? b.addr : a.addr))
-          addr6->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix6(a) + ")");
-      }
-      const ipv4_prefix& shorter = prev.address.len < p.address.len ? prev.address : p.address;
-      if (addr_field != nullptr && prev.address.len != 0 && contains(shorter, prev.address.addr) &&
-          contains(shorter, p.address.addr)) {
-        addr_field->fail("subnet overlaps port '" + prev.name + "' (" +
-                         format_prefix(prev.address) + ")");
-      }
-    }
+    parse_port_addresses(m, *cfg, &p);
+    const port_config parent = p;
     cfg->ports.push_back(std::move(p));
+    if (const field* v = m.find("vlans")) parse_port_vlans(*v, parent, cfg);
   }
+  if (cfg->ports.size() > 32)
+    f.fail("too many ports and VLAN subinterfaces (" + std::to_string(cfg->ports.size()) +
+           ", at most 32)");
 }
 
 // An IPv6 route: `via` a global address on a port's subnet, or a link-local one with `port`.
@@ -844,6 +906,12 @@ result<gateway_config> load_config(const std::string& path) {
   // A directory opens fine and only fails on read (EISDIR).
   if (std::ferror(f.get())) return os_error("cannot read file", errno);
   return load_config_string(text, path);
+}
+
+int port_index(const gateway_config& cfg, std::string_view name) {
+  for (size_t i = 0; i < cfg.ports.size(); i++)
+    if (cfg.ports[i].name == name) return static_cast<int>(i);
+  return -1;
 }
 
 bool parse_ipv4(const std::string& s, uint32_t* out) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -70,6 +71,10 @@ struct port_config {
   // A bridge member has no address of its own (address stays 0/0): its frames are switched
   // (bridges[].ports), never routed.
   bool bridge_member = false;
+  // A VLAN subinterface (ports[].vlans; vlan != 0): named PARENT.VLAN, it sends and receives
+  // through its parent port's device, frames tagged with `vlan`. It has no devargs.
+  std::string parent;
+  uint16_t vlan = 0;
 };
 
 // VLAN ids a bridge port carries: 1..4094 (0 and 4095 are reserved by 802.1Q).
@@ -250,6 +255,8 @@ result<gateway_config> load_config(const std::string& path);
 result<gateway_config> load_config_string(const std::string& yaml, const std::string& name);
 
 // Address helpers shared with the rest of the code base (host byte order).
+// The index in cfg.ports of the port named `name`, or -1.
+int port_index(const gateway_config& cfg, std::string_view name);
 bool parse_ipv4(const std::string& s, uint32_t* out);
 bool parse_ipv4_prefix(const std::string& s, ipv4_prefix* out);
 bool parse_mac(const std::string& s, uint8_t out[6]);

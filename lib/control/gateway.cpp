@@ -47,12 +47,6 @@ namespace {
 // conntrack's and synproxy's setup still report `bool` + a message; wrap it.
 error plain_error(std::string message) { return error{.message = std::move(message)}; }
 
-int port_index(const gateway_config& cfg, const std::string& port) {
-  for (size_t i = 0; i < cfg.ports.size(); i++)
-    if (cfg.ports[i].name == port) return static_cast<int>(i);
-  return -1;
-}
-
 // Marks each bridge's members (their VLANs) and makes its FDB, static entries in.
 result<void> build_bridges(gateway& gw, const gateway_config& cfg, const std::string& name) {
   gw.port_vlans.resize(cfg.ports.size());
@@ -113,8 +107,18 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
       pi.filter_mac = true;
     }
     set_port_mac(pi, mac);
+    if (p.vlan != 0) {
+      const int parent = port_index(cfg, p.parent);
+      pi.vlan = p.vlan;
+      pi.parent = static_cast<uint16_t>(parent);
+      gw->ports[static_cast<size_t>(parent)].has_vlans = true;
+    }
     gw->ports.push_back(pi);
   }
+  gw->vlan_subifs.resize(gw->ports.size());
+  for (size_t i = 0; i < gw->ports.size(); i++)
+    if (gw->ports[i].vlan != 0)
+      gw->vlan_subifs[gw->ports[i].parent].push_back({gw->ports[i].vlan, static_cast<uint16_t>(i)});
   if (result<void> b = build_bridges(*gw, cfg, name); !b) return std::move(b).error();
   gw->mbuf_pool =
       rte_pktmbuf_pool_create((name + "_mbufs").c_str(), cfg.mbufs, 256, k_pkt_priv_size,

@@ -28,6 +28,7 @@ bool devargs_is_vdev(const std::string& devargs) { return devargs.rfind("net_", 
 std::vector<std::string> port_eal_args(const gateway_config& cfg) {
   std::vector<std::string> args;
   for (const auto& p : cfg.ports) {
+    if (p.vlan != 0) continue;  // a VLAN subinterface rides its parent's device
     args.push_back(devargs_is_vdev(p.devargs) ? "--vdev" : "-a");
     args.push_back(p.devargs);
   }
@@ -182,6 +183,11 @@ result<void> start_port(gateway& gw, size_t idx) {
     w->txb[idx] = b;
   }
   pi.ifindex = af_packet_ifindex(pc.devargs);
+  // Its VLAN subinterfaces send from its MAC and take the frames it takes.
+  for (const vlan_subif& s : gw.vlan_subifs[idx]) {
+    set_port_mac(gw.ports[s.port], pi.mac.b);
+    gw.ports[s.port].filter_mac = true;
+  }
   // Last: workers see port_id and the queues before they see the port.
   std::atomic_ref<bool>(pi.attached).store(true, std::memory_order_release);
   return {};
@@ -215,6 +221,7 @@ result<void> ports_start(gateway& gw) {
     return error{.message = "too many ports (max " + std::to_string(k_max_ports) + ")"};
   }
   for (size_t i = 0; i < gw.ports.size(); i++) {
+    if (gw.ports[i].vlan != 0) continue;  // started with its parent, never attached itself
     if (result<void> started = start_port(gw, i); !started) return started;
   }
   return {};

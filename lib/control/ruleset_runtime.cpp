@@ -462,28 +462,35 @@ result<ruleset_summary> reload_ruleset(gateway& gw) {
   return load_ruleset_text(gw, "flush ruleset\ninclude \"" + path + "\"\n", "reload");
 }
 
-result<ruleset_summary> check_ruleset_file(const std::string& path,
-                                           const std::vector<std::string>& ports,
-                                           const ruleset_limits_config& limits,
-                                           const std::vector<nft::bridge_members>& bridges) {
-  result<nft::ruleset> ast = nft::parse_file(path, limits_of(limits));
+result<ruleset_summary> check_ruleset_file(const std::string& path, const gateway_config* cfg) {
+  result<nft::ruleset> ast = nft::parse_file(
+      path, limits_of(cfg != nullptr ? cfg->ruleset_limits : ruleset_limits_config{}));
   if (!ast) return std::move(ast).error();
-  std::vector<std::string> names = ports;
-  std::vector<nft::bridge_members> known_bridges = bridges;
-  if (names.empty()) {
-    // Without a config, accept any interface name the ruleset uses.
+  std::vector<std::string> names;
+  std::vector<nft::bridge_members> bridges;
+  if (cfg != nullptr) {
+    for (const port_config& p : cfg->ports) names.push_back(p.name);
+    for (const bridge_config& b : cfg->bridges) {
+      nft::bridge_members m{b.name, {}};
+      for (const bridge_port_config& bp : b.ports)
+        m.ports.push_back(static_cast<uint16_t>(port_index(*cfg, bp.port)));
+      bridges.push_back(std::move(m));
+    }
+  } else {
+    // Without a config, any interface name the ruleset uses is a port, and any name `meta
+    // ibrname` or `obrname` compares with is a bridge (of no ports).
     for (const auto& t : ast->tables)
       for (const auto& c : t.chains)
         for (const auto& r : c.rules)
           for (const auto& m : r.matches) {
-            if (!m.rhs.str.empty()) names.push_back(m.rhs.str);
-            names.insert(names.end(), m.rhs.strs.begin(), m.rhs.strs.end());
+            std::vector<std::string> strs = m.rhs.strs;
+            if (!m.rhs.str.empty()) strs.push_back(m.rhs.str);
+            names.insert(names.end(), strs.begin(), strs.end());
+            if (m.f == nft::field::meta_ibrname || m.f == nft::field::meta_obrname)
+              for (const std::string& s : strs) bridges.push_back({s, {}});
           }
   }
-  // Without a config, any bridge name too (a bridge of no ports).
-  if (ports.empty())
-    for (const std::string& name : names) known_bridges.push_back({name, {}});
-  auto rs = nft::compile(*ast, path, names, 1, known_bridges);
+  auto rs = nft::compile(*ast, path, names, 1, bridges);
   if (!rs) return quote_compile_error(std::move(rs).error(), nullptr);
   ruleset_summary res;
   res.tables = (*rs)->ast.tables.size();

@@ -61,13 +61,9 @@ result<ruleset_summary> reload_ruleset(gateway& gw);
 // Rules of `to` that `from` had (same table and rule handle, same text) go
 // on counting from `from`'s totals.
 void carry_counters(const nft::compiled_ruleset& from, nft::compiled_ruleset* to);
-// Parses and compiles only (ctgate --check-ruleset); `ports` are the port
-// names iif/oif may use and `bridges` the bridges ibrname/obrname may (empty ports: any name
-// is accepted).
-result<ruleset_summary> check_ruleset_file(const std::string& path,
-                                           const std::vector<std::string>& ports,
-                                           const ruleset_limits_config& limits,
-                                           const std::vector<nft::bridge_members>& bridges = {});
+// Parses and compiles only (ctgate --check-ruleset): against the config's ports, bridges and
+// ruleset limits, or with no config (null) accepting any interface and bridge name it uses.
+result<ruleset_summary> check_ruleset_file(const std::string& path, const gateway_config* cfg);
 // The ordering-trap warnings for the live ruleset against the current hook
 // order (also checked whenever conntrack's hooks get registered).
 std::vector<std::string> ruleset_ordering_warnings(gateway& gw);

@@ -44,12 +44,17 @@ uint64_t ct_total(const gateway& gw, ct::ct_counter c) {
   return s;
 }
 
+// Per-port replies are keyed by the port's index, its name inside: telemetry keys may hold only
+// [A-Za-z0-9_/], and port names have '-' (and a VLAN subinterface's '.'), which it would refuse.
+std::string port_key(size_t index) { return std::to_string(index); }
+
 int cmd_ports(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (size_t p = 0; p < g_gw->ports.size(); p++) {
     const port_info& pi = g_gw->ports[p];
     rte_tel_data* c = rte_tel_data_alloc();
     rte_tel_data_start_dict(c);
+    rte_tel_data_add_dict_string(c, "name", pi.name.c_str());
     uint64_t rx = 0, tx = 0;
     for (auto* w : g_gw->workers) {
       rx += w->port_rx[p].get();
@@ -62,6 +67,10 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     else
       rte_tel_data_add_dict_string(
           c, "address", (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
+    if (pi.vlan != 0) {
+      rte_tel_data_add_dict_string(c, "vlan_of", g_gw->ports[pi.parent].name.c_str());
+      rte_tel_data_add_dict_u64(c, "vlan", pi.vlan);
+    }
     char mac[32];
     std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
                   pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
@@ -77,7 +86,7 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
       rte_tel_data_add_dict_u64(c, "hw_oerrors", st.oerrors);
       rte_tel_data_add_dict_u64(c, "hw_rx_nombuf", st.rx_nombuf);
     }
-    rte_tel_data_add_dict_container(d, pi.name.c_str(), c, 0);
+    rte_tel_data_add_dict_container(d, port_key(p).c_str(), c, 0);
   }
   return 0;
 }
@@ -346,6 +355,7 @@ int cmd_bridge_vlan(const char*, const char*, rte_tel_data* d) {
       const port_info& pi = g_gw->ports[p];
       rte_tel_data* c = rte_tel_data_alloc();
       rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_string(c, "name", pi.name.c_str());
       rte_tel_data_add_dict_string(c, "bridge", br.name.c_str());
       rte_tel_data_add_dict_u64(c, "pvid", pi.pvid);
       rte_tel_data* vl = rte_tel_data_alloc();
@@ -354,7 +364,7 @@ int cmd_bridge_vlan(const char*, const char*, rte_tel_data* d) {
         if (g_gw->port_vlans[p].has(vid)) rte_tel_data_add_array_u64(vl, vid);
       rte_tel_data_add_dict_container(c, "vlans", vl, 0);
       rte_tel_data_add_dict_u64(c, "fdb_entries", br.table->port_count(p));
-      rte_tel_data_add_dict_container(d, pi.name.c_str(), c, 0);
+      rte_tel_data_add_dict_container(d, port_key(p).c_str(), c, 0);
     }
   return 0;
 }

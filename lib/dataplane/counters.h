@@ -52,6 +52,9 @@ namespace ctgate {
   X(drop_ip6_fragment_local,                                                                       \
     "drop: an IPv6 fragment to the gateway, not reassembled (no conntrack)")                       \
   X(drop_icmp6_bad_checksum, "drop: ICMPv6 to the gateway with a bad checksum")                    \
+  X(vlan_rx, "frames received tagged for a VLAN subinterface (tag removed)")                       \
+  X(drop_vlan_unknown, "drop: tagged with a VLAN no subinterface of the port takes")               \
+  X(drop_vlan_tag, "drop: no room to tag a frame for a VLAN subinterface (shared or no headroom)") \
   X(bridged, "frames switched to the one port the FDB names")                                      \
   X(bridge_flooded, "frames flooded in their VLAN: broadcast, multicast, unknown unicast")         \
   X(fdb_learned, "source MACs learned (new FDB entries)")                                          \

@@ -61,6 +61,18 @@ struct port_info {
   // apart: 512 bytes here would widen the stride of every stage's port lookup.)
   int8_t bridge = -1;
   uint16_t pvid = 0;
+  // A VLAN subinterface (vlan != 0) has no device: it receives what its `parent` receives
+  // tagged `vlan` (stage_vlan), and what it sends leaves by the parent, tagged (stage_tx). The
+  // parent has `has_vlans`, its subinterfaces listed in gateway::vlan_subifs[its index].
+  uint16_t vlan = 0;
+  uint16_t parent = 0;
+  bool has_vlans = false;
+};
+
+// A port's VLAN subinterface: the VID it takes and its port index.
+struct vlan_subif {
+  uint16_t vid;
+  uint16_t port;
 };
 
 // The VLANs a bridge member carries, one bit per VID.
@@ -95,6 +107,7 @@ struct gateway {
   std::vector<port_info> ports;
   std::vector<bridge_info> bridges;
   std::vector<vlan_set> port_vlans;  // by port index: what each bridge member carries
+  std::vector<std::vector<vlan_subif>> vlan_subifs;  // by port index: its VLAN subinterfaces
   rte_mempool* mbuf_pool = nullptr;
   rte_mempool* reasm_pool = nullptr;  // 64 KiB buffers for reassembled datagrams
   rte_rcu_qsbr* qs = nullptr;

@@ -142,7 +142,36 @@ void begin_burst(worker_ctx& w) {
 
 }  // namespace
 
-void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+namespace {
+
+void process_port_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n);
+
+// A burst of a port with VLAN subinterfaces: its untagged frames, then each subinterface's
+// frames as a burst of that subinterface (in the order their first frame came).
+[[gnu::noinline]] void process_vlans(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  rte_mbuf* tagged[k_max_burst];
+  uint16_t to[k_max_burst];
+  uint16_t n_tagged = 0;
+  n = stage_vlan(w, port, pkts, n, tagged, to, &n_tagged);
+  if (n != 0) process_port_burst(w, port, pkts, n);
+  while (n_tagged != 0) {
+    const uint16_t sub = to[0];
+    uint16_t mine = 0, rest = 0;
+    for (uint16_t i = 0; i < n_tagged; i++) {
+      if (to[i] == sub) {
+        pkts[mine++] = tagged[i];
+      } else {
+        tagged[rest] = tagged[i];
+        to[rest++] = to[i];
+      }
+    }
+    w.port_rx[sub].add(mine);
+    process_port_burst(w, sub, pkts, mine);
+    n_tagged = rest;
+  }
+}
+
+void process_port_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   begin_burst(w);
   for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = port;
   // A bridge member's frames are switched; routed ports' bursts pay this one test.
@@ -154,6 +183,16 @@ void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   if (n6 != 0) [[unlikely]]
     process_parsed6(w, v6, n6);
   process_parsed(w, pkts, n, nullptr);
+}
+
+}  // namespace
+
+void process_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  if (w.gw->ports[port].has_vlans) [[unlikely]] {
+    process_vlans(w, port, pkts, n);
+    return;
+  }
+  process_port_burst(w, port, pkts, n);
 }
 
 uint16_t process_handoffs(worker_ctx& w, uint16_t burst) {

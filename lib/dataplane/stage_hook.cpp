@@ -52,6 +52,19 @@ bool any_traced(rte_mbuf** pkts, uint16_t n) {
   return false;
 }
 
+// One callback over the burst, its verdicts in `v`: counted, and traced when asked. Returns how
+// many it did not accept.
+[[gnu::always_inline]] inline uint16_t call_hook(worker_ctx& w, hook_point hp, const hook_entry& e,
+                                                 bool tracing, rte_mbuf** pkts, uint16_t n,
+                                                 verdict* v) {
+  std::fill(v, v + n, verdict::accept);
+  w.hook_pkts[e.id].add(n);
+  const uint16_t rejected = e.fn(e, w, pkts, n, v);
+  if (tracing && any_traced(pkts, n)) [[unlikely]]
+    trace_hook(w, hp, e, pkts, n, v);
+  return rejected;
+}
+
 // Every callback from the first one (`first`) for packets of `family`, over the burst.
 template <uint8_t family>
 uint16_t run_chain(worker_ctx& w, hook_point hp, const hook_snapshot::chain& chain, uint16_t first,
@@ -61,12 +74,7 @@ uint16_t run_chain(worker_ctx& w, hook_point hp, const hook_snapshot::chain& cha
   for (uint16_t c = first; c < chain.n && n > 0; c++) {
     const hook_entry& e = chain.e[c];
     if (!(e.families & family)) continue;  // once per callback and burst
-    std::fill(v, v + n, verdict::accept);
-    w.hook_pkts[e.id].add(n);
-    uint16_t rejected = e.fn(e, w, pkts, n, v);
-    if (tracing && any_traced(pkts, n)) [[unlikely]]
-      trace_hook(w, hp, e, pkts, n, v);
-    if (rejected == 0) continue;
+    if (call_hook(w, hp, e, tracing, pkts, n, v) == 0) continue;
     uint16_t dropped = 0;
     uint16_t kept = compact_verdicts(w, pkts, n, v, dp_counter::drop_hook, &dropped);
     w.hook_drops[e.id].add(dropped);
@@ -87,12 +95,8 @@ verdict bridge_hook_verdict(worker_ctx& w, hook_point hp, rte_mbuf* m) {
   for (uint16_t c = 0; c < chain.n; c++) {
     const hook_entry& e = chain.e[c];
     if (!(e.families & HOOK_FAM_BRIDGE)) continue;
-    verdict v = verdict::accept;
-    w.hook_pkts[e.id].add(1);
-    e.fn(e, w, &m, 1, &v);
-    if (tracing && any_traced(&m, 1)) [[unlikely]]
-      trace_hook(w, hp, e, &m, 1, &v);
-    if (v != verdict::accept) {
+    verdict v;
+    if (call_hook(w, hp, e, tracing, &m, 1, &v) != 0) {
       w.hook_drops[e.id].add(1);
       return v;
     }

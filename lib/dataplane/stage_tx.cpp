@@ -14,14 +14,31 @@ namespace ctgate {
 
 namespace {
 
-// Hands one packet to the port's TX buffer (or the test/bench sink).
-// Counting is the caller's: per burst in stage_tx.
-void tx_enqueue(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
+void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m);
+
+// A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only ports with
+// subinterfaces come here).
+[[gnu::noinline]] void tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
+  m->vlan_tci = sub.vlan;
+  if (rte_vlan_insert(&m) != 0) {  // a shared or cloned mbuf, or no headroom
+    pkt_drop(w, m, dp_counter::drop_vlan_tag);
+    return;
+  }
+  tx_enqueue(w, sub.parent, w.gw->ports[sub.parent], m);
+}
+
+// Hands one packet to the port's TX buffer (or the test/bench sink). `port` is
+// w.gw->ports[port_idx], which callers have at hand. Counting is the caller's: per burst in
+// stage_tx.
+void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m) {
+  if (port.vlan != 0) [[unlikely]] {
+    tx_tagged(w, port, m);
+    return;
+  }
   if (w.tx_sink != nullptr) {
     w.tx_sink(w.tx_sink_arg, port_idx, &m, 1);
     return;
   }
-  const port_info& port = w.gw->ports[port_idx];
   if (!is_attached(port)) [[unlikely]] {
     pkt_drop(w, m, dp_counter::drop_port_detached);
     return;
@@ -31,12 +48,14 @@ void tx_enqueue(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
 
 }  // namespace
 
-void stage_tx_frame(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) { tx_enqueue(w, port_idx, m); }
+void stage_tx_frame(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
+  tx_enqueue(w, port_idx, w.gw->ports[port_idx], m);
+}
 
 void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
   w.port_tx[port_idx].add(1);
   w.counters.add(dp_counter::tx);
-  tx_enqueue(w, port_idx, m);
+  tx_enqueue(w, port_idx, w.gw->ports[port_idx], m);
 }
 
 uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
@@ -73,7 +92,7 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       run_len = 0;
     }
     run_len++;
-    tx_enqueue(w, meta->out_port, m);
+    tx_enqueue(w, meta->out_port, port, m);
     sent++;
   }
   if (run_len != 0) w.port_tx[run_port].add(run_len);

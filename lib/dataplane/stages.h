@@ -1,6 +1,7 @@
 // The stages of the worker pipeline. Each takes a burst and returns how many
 // packets it handed on (the rest were dropped, consumed or set aside).
 //
+//   rx -> vlan (a port with VLAN subinterfaces: tagged frames become their subinterface's)
 //   rx -> bridge (a bridge member's frames: switched, sent; with bridge-family hooks,
 //         through bridge PRE_ROUTING -> learn, look up -> bridge FORWARD -> POST_ROUTING)
 //
@@ -18,6 +19,12 @@
 namespace ctgate {
 
 uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
+// A burst of a port with VLAN subinterfaces (port_info::has_vlans): frames tagged for one of
+// them lose the tag and go to `tagged`, with the subinterface's port index in `tagged_port`
+// (*n_tagged of them, in order); untagged frames stay in pkts (the count returned); frames of
+// other VLANs are dropped.
+uint16_t stage_vlan(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n, rte_mbuf** tagged,
+                    uint16_t* tagged_port, uint16_t* n_tagged);
 // Switches a burst from a bridge member (port_info::bridge): learns, forwards or floods in the
 // frame's VLAN, sends. Returns the frames for the gateway itself, left in pkts (none yet: a
 // bridge has no address).

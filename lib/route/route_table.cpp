@@ -8,12 +8,6 @@ namespace ctgate {
 
 namespace {
 
-int port_index(const gateway_config& cfg, const std::string& name) {
-  for (size_t i = 0; i < cfg.ports.size(); i++)
-    if (cfg.ports[i].name == name) return static_cast<int>(i);
-  return -1;
-}
-
 uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
 
 }  // namespace

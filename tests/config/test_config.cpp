@@ -801,6 +801,65 @@ bridges:
         port: p1
 )";
 
+TEST(ConfigVlans, SubinterfacesFollowTheirPort) {
+  result<gateway_config> cfg = load_config_string(
+      "ports:\n  - name: lan\n    devargs: x\n    address: 10.0.1.1/24\n    mtu: 9000\n"
+      "    zone: 3\n    vlans:\n      - id: 100\n        address: 10.0.100.1/24\n"
+      "      - id: 200\n        address: 10.0.200.1/24\n        address6: 2001:db8:200::1/64\n"
+      "        mtu: 1500\n        zone: 7\n"
+      "  - name: wan\n    devargs: y\n    address: 10.0.2.1/24\n"
+      "routes:\n  - prefix: 10.9.0.0/16\n    via: 10.0.100.9\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  ASSERT_EQ(cfg->ports.size(), 4u);
+  EXPECT_EQ(cfg->ports[1].name, "lan.100");
+  EXPECT_EQ(cfg->ports[1].parent, "lan");
+  EXPECT_EQ(cfg->ports[1].vlan, 100);
+  EXPECT_TRUE(cfg->ports[1].devargs.empty());
+  EXPECT_EQ(cfg->ports[1].mtu, 9000);  // the port's, unless set
+  EXPECT_EQ(cfg->ports[1].zone, 3);
+  EXPECT_EQ(cfg->ports[2].name, "lan.200");
+  EXPECT_EQ(cfg->ports[2].mtu, 1500);
+  EXPECT_EQ(cfg->ports[2].zone, 7);
+  EXPECT_TRUE(cfg->ports[2].address6);
+  EXPECT_EQ(cfg->ports[3].name, "wan");
+  EXPECT_EQ(cfg->routes[0].port, "lan.100");
+  // The port itself may have no address of its own.
+  cfg = load_config_string(
+      "ports:\n  - name: trunk\n    devargs: x\n    vlans:\n      - id: 5\n"
+      "        address: 10.0.5.1/24\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+}
+
+TEST(ConfigVlans, Errors) {
+  const std::string lan = "ports:\n  - name: lan\n    devargs: x\n    address: 10.0.1.1/24\n";
+  EXPECT_EQ(error_of(lan + "    vlans:\n      - id: 4095\n        address: 10.0.5.1/24\n"),
+            "t.yaml:6: ports[0].vlans[0].id: must be between 1 and 4094");
+  EXPECT_EQ(error_of(lan + "    vlans:\n      - id: 5\n"),
+            "t.yaml:6: ports[0].vlans[0].address: missing required key");
+  EXPECT_EQ(error_of(lan + "    vlans:\n      - id: 5\n        address: 10.0.1.9/24\n"),
+            "t.yaml:7: ports[0].vlans[0].address: subnet overlaps port 'lan' (10.0.1.1/24)");
+  EXPECT_EQ(error_of(lan + "    vlans:\n      - id: 5\n        address: 10.0.5.1/24\n"
+                           "      - id: 5\n        address: 10.0.6.1/24\n"),
+            "t.yaml:8: ports[0].vlans[1].id: duplicate VLAN 5 on port 'lan'");
+  EXPECT_EQ(error_of(lan + "    vlans:\n      - id: 5\n        address: 10.0.5.1/24\n"
+                           "        mtu: 9000\n"),
+            "t.yaml:8: ports[0].vlans[0].mtu: a VLAN's mtu cannot exceed its port's (1500)");
+  EXPECT_EQ(error_of("ports:\n  - name: abcdefghijklm\n    devargs: x\n    vlans:\n"
+                     "      - id: 100\n        address: 10.0.5.1/24\n"),
+            "t.yaml:5: ports[0].vlans[0].id: subinterface name 'abcdefghijklm.100' is longer "
+            "than 15 characters (IFNAMSIZ); shorten the port's name");
+  // Neither the port nor its subinterface can be a bridge member.
+  const std::string sub = lan +
+                          "    vlans:\n      - id: 5\n        address: 10.0.5.1/24\n"
+                          "  - name: p1\n    devargs: y\n"
+                          "bridges:\n  - name: br0\n    ports:\n      - port: p1\n";
+  EXPECT_EQ(error_of(sub + "      - port: lan.5\n"),
+            "t.yaml:14: bridges[0].ports[1].port: port 'lan.5' is a VLAN subinterface: a bridge "
+            "takes the port itself, as a trunk (vlans)");
+}
+
 TEST(ConfigBridges, AccessAndTrunkPorts) {
   result<gateway_config> cfg = load_config_string(kBridged, "t.yaml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();

@@ -76,7 +76,8 @@ class FaultsTest(fr.FragmentsTest):
         return self._raw("/ctgate/info")
 
     def _port(self, name):
-        return json.loads(self.ctl("--json", "raw", "/ctgate/ports"))["/ctgate/ports"][name]
+        ports = json.loads(self.ctl("--json", "raw", "/ctgate/ports"))["/ctgate/ports"]
+        return next(p for p in ports.values() if p["name"] == name)
 
     def test_link_down_and_up(self):
         self._start()

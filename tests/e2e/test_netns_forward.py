@@ -14,6 +14,7 @@ Run (root):  python3 tests/e2e/test_netns_forward.py [-v]
 """
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -30,6 +31,9 @@ NS_S = "ctgt-s-%d" % PID
 IF_L = "ctgtl%d" % (PID % 10000)      # host ends, <= 15 chars
 IF_W = "ctgtw%d" % (PID % 10000)
 CLIENT, GW_L, SERVER, GW_W = "10.77.1.2", "10.77.1.1", "10.77.2.2", "10.77.2.1"
+VLAN_HOST, VLAN_GW = "10.77.100.2", "10.77.100.1"  # a host in VLAN 100, ctgate's lan.100
+NS_V = "ctgt-v-%d" % PID
+RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "vlan_relay.py")
 TCP_PORT = 5001
 DATA_BYTES = 2 * 1024 * 1024 + 12345
 CMD_TIMEOUT = 30
@@ -68,13 +72,18 @@ class NetnsForwardTest(unittest.TestCase):
             sh("ip", "netns", "add", n)
         for host_if, n, addr, gw in ((IF_L, NS_C, CLIENT, GW_L), (IF_W, NS_S, SERVER, GW_W)):
             ct.veth_into(n, host_if)
-            ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
-            ns(n, "ip", "link", "set", "lo", "up")
-            ns(n, "ip", "addr", "add", addr + "/24", "dev", "eth0")
-            ns(n, "ip", "link", "set", "eth0", "up")
-            ns(n, "ip", "route", "add", "default", "via", gw)
-            # af_packet never fills in partial checksums: TX offload off in the netns.
-            ns(n, "ethtool", "-K", "eth0", "tx", "off")
+            self._host(n, addr, gw)
+
+    @staticmethod
+    def _host(n, addr, gw):
+        """Namespace n's eth0 as a host: addr/24, default route via gw, IPv4 only."""
+        ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
+        ns(n, "ip", "link", "set", "lo", "up")
+        ns(n, "ip", "addr", "add", addr + "/24", "dev", "eth0")
+        ns(n, "ip", "link", "set", "eth0", "up")
+        ns(n, "ip", "route", "add", "default", "via", gw)
+        # af_packet never fills in partial checksums: TX offload off in the netns.
+        ns(n, "ethtool", "-K", "eth0", "tx", "off")
 
     def _cleanup(self):
         for p in self.procs:
@@ -91,11 +100,14 @@ class NetnsForwardTest(unittest.TestCase):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
         return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
-    def _start_ctgate(self):
+    def _start_ctgate(self, lan_vlans=None):
+        lan = {"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % IF_L,
+               "address": GW_L + "/24"}
+        if lan_vlans:
+            lan["vlans"] = lan_vlans
         cfg = ct.make_config(
             self.prefix,
-            ports=[{"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % IF_L,
-                    "address": GW_L + "/24"},
+            ports=[lan,
                    {"name": "wan", "devargs": "net_af_packet1,iface=%s,qpairs=1" % IF_W,
                     "address": GW_W + "/24"}],
             conntrack={"enable_hooks": True, "max": 65536},
@@ -107,14 +119,14 @@ class NetnsForwardTest(unittest.TestCase):
         if not self.daemon.wait_for_log(r"ctgate running", timeout=20):
             self.fail("ctgate did not start:\n" + self.daemon.log()[-3000:])
 
-    def _ping(self, dst):
-        p = ns(NS_C, "ping", "-n", "-c", "5", "-W", "1", "-i", "0.3", dst, check=False,
+    def _ping(self, dst, src_ns=NS_C):
+        p = ns(src_ns, "ping", "-n", "-c", "5", "-W", "1", "-i", "0.3", dst, check=False,
                timeout=20)
         out = p.stdout.decode(errors="replace")
         m = re.search(r"(\d+) received", out)
         return (int(m.group(1)) if m else 0), out
 
-    def _tcp_transfer(self):
+    def _tcp_transfer(self, src_ns=NS_C):
         src = self.tmp.file("in.bin")
         dst = self.tmp.file("out.bin")
         with open(src, "wb") as f:
@@ -135,7 +147,7 @@ class NetnsForwardTest(unittest.TestCase):
             self.fail("nc server did not listen")
         with open(src, "rb") as inp:
             client = subprocess.run(
-                ["ip", "netns", "exec", NS_C, "timeout", str(CMD_TIMEOUT), "nc", "-q", "1",
+                ["ip", "netns", "exec", src_ns, "timeout", str(CMD_TIMEOUT), "nc", "-q", "1",
                  "-w", "10", SERVER, str(TCP_PORT)], stdin=inp, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, timeout=CMD_TIMEOUT + 10)
         try:
@@ -192,6 +204,58 @@ class NetnsForwardTest(unittest.TestCase):
             self.assertNotIn("UNREPLIED", e["flags"], e["raw"])
         self.assertEqual(sorted({e["orig"]["dst"] for e in icmp}), sorted([GW_L, SERVER]),
                          "echo entries for the gateway and the server:\n" + dump)
+
+
+    def test_vlan_subinterface(self):
+        """lan.100 (VLAN 100 on lan, 10.77.100.1/24): a host in VLAN 100 reaches the server
+        through it, tagged both ways on lan's wire. This kernel has no 802.1Q subinterfaces
+        (CONFIG_VLAN_8021Q is off), so the host's side of the tag is tests/lib/vlan_relay.py
+        in the client's namespace, between its eth0 (the trunk) and the host's veth."""
+        sh("ip", "netns", "add", NS_V)
+        self.addCleanup(ct.remove_netns, (NS_V,), ())
+        ns(NS_C, "ip", "link", "add", "tr100", "type", "veth", "peer", "name", "eth0",
+           "netns", NS_V)
+        ns(NS_C, "sysctl", "-qw", "net.ipv6.conf.tr100.disable_ipv6=1", check=False)
+        ns(NS_C, "ip", "link", "set", "tr100", "up")
+        self._host(NS_V, VLAN_HOST, VLAN_GW)
+        relay_log = self.tmp.file("relay.log")
+        with open(relay_log, "w") as log:
+            relay = subprocess.Popen(
+                ["ip", "netns", "exec", NS_C, sys.executable, RELAY, "eth0", "tr100:100",
+                 "--seconds", "90"], stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(relay)
+        for _ in range(50):
+            with open(relay_log) as f:
+                if "relay ready" in f.read():
+                    break
+            time.sleep(0.1)
+        self._start_ctgate(lan_vlans=[{"id": 100, "address": VLAN_GW + "/24"}])
+
+        n, out = self._ping(VLAN_GW, src_ns=NS_V)
+        self.assertGreaterEqual(n, 3, "ping lan.100's address:\n" + out)
+        n, out = self._ping(GW_L)
+        self.assertGreaterEqual(n, 3, "ping lan's own address, untagged:\n" + out)
+        n, out = self._ping(SERVER, src_ns=NS_V)
+        self.assertGreaterEqual(n, 3, "ping the server through lan.100:\n" + out)
+        want, got, size, client, server = self._tcp_transfer(src_ns=NS_V)
+        self.assertEqual(client.returncode, 0, "nc client: %s" % client.stderr)
+        self.assertEqual(got, want, "sha256 of the transferred data")
+
+        stats = json.loads(self.ctl("stats", "--json"))
+        self.assertIn("lan.100", stats["ports"], stats["ports"])
+        lan100 = stats["ports"]["lan.100"]
+        self.assertGreater(lan100["rx_packets"], 0, lan100)
+        self.assertGreater(lan100["tx_packets"], 0, lan100)
+        self.assertEqual(lan100.get("vlan"), 100)
+        self.assertEqual(lan100.get("vlan_of"), "lan")
+
+        self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
+        with open(self.dump_path) as f:
+            dump = f.read()
+        tcp = [e for e in ct.parse_conntrack_lines(dump) if e["protonum"] == 6
+               and e["orig"].get("src") == VLAN_HOST and e["orig"].get("dst") == SERVER]
+        self.assertEqual(len(tcp), 1, "one entry for the TCP transfer over lan.100:\n" + dump)
+        self.assertIn("ASSURED", tcp[0]["flags"], tcp[0]["raw"])
 
 
 if __name__ == "__main__":

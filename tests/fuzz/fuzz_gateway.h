@@ -135,7 +135,14 @@ inline gateway* make_gateway(const char* ruleset = k_ruleset, bool telemetry = f
   b0.bridge_member = true;
   b1.name = "b1";
   b1.bridge_member = true;
-  c.ports = {lan, wan, b0, b1};
+  // And lan.100, a VLAN subinterface of lan (10.0.100.1/24): lan's frames tagged 100 are its.
+  port_config lan100;
+  lan100.name = "lan.100";
+  lan100.parent = "lan";
+  lan100.vlan = 100;
+  lan100.address = {0x0a006401, 24};
+  c.ports = {lan, wan, b0, b1, lan100};
+  c.neighbors.push_back({0x0a006402, "02:00:00:00:64:02", "lan.100", 0});
   bridge_config br;
   br.name = "br0";
   br.max_entries = 16;

@@ -5,7 +5,8 @@
 //
 //   [port & 3] [time advance] [length, 2 bytes big-endian] [frame bytes]
 //
-// (ports 0 and 1 route; 2 and 3 are members of a bridge: an access port and a trunk)
+// (ports 0 and 1 route; 2 and 3 are members of a bridge: an access port and a trunk; port 0's
+// frames tagged 100 are its VLAN subinterface lan.100's)
 // (the advance byte: 0..199 ms, or 200+ meaning (b - 200) seconds, so
 // timeouts and reassembly expiry are reached). Frames of one port with no
 // time step between them go through process_burst() together, up to 32.

@@ -205,6 +205,19 @@ def pipeline_seeds():
         rec(3, Ether(dst=b2, src=b1) / Dot1Q(vlan=10) / IP() / UDP(), adv=250),
         rec(2, Ether(dst="01:80:c2:00:00:00", src=b1) / Raw(b"\x00" * 40)),
     ] + [rec(2, Ether(dst=b2, src="02:00:00:00:0c:%02x" % i) / IP() / UDP()) for i in range(10)]))
+    # lan.100 (port 0 tagged 100): ARP and ping to its address, a flow routed to wan and its
+    # answer tagged back, an unknown VLAN, a priority tag, and a tagged frame cut short.
+    v = lambda vid, p: rec(0, Ether(dst=GW_MAC, src=H_MAC) / Dot1Q(vlan=vid) / p)  # noqa: E731
+    seeds.append(b"".join([
+        v(100, ARP(psrc="10.0.100.2", pdst="10.0.100.1", hwsrc=H_MAC)),
+        v(100, IP(src="10.0.100.2", dst="10.0.100.1") / ICMP()),
+        v(100, IP(src="10.0.100.2", dst=WAN_HOST) / UDP(sport=4000, dport=53)),
+        rec(1, Ether(dst=GW_MAC, src="02:00:00:00:02:02") /
+            IP(src=WAN_HOST, dst="10.0.100.2") / UDP(sport=53, dport=4000)),
+        v(200, IP(src="10.0.100.2", dst="10.0.100.1") / ICMP()),
+        v(0, IP(src=LAN_HOST, dst="10.0.1.1") / ICMP()),
+        bytes(rec(0, Ether(dst=GW_MAC, src=H_MAC, type=0x8100) / Raw(b"\x00\x64"))),
+    ]))
     for s in seeds:
         save("fuzz_pipeline", s)
 
