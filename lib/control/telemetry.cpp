@@ -44,8 +44,9 @@ uint64_t ct_total(const gateway& gw, ct::ct_counter c) {
   return s;
 }
 
-// Per-port replies are keyed by the port's index, its name inside: telemetry keys may hold only
-// [A-Za-z0-9_/], and port names have '-' (and a VLAN subinterface's '.'), which it would refuse.
+// Per-port (and per-bridge) replies are keyed by index, the name inside: telemetry keys may hold
+// only [A-Za-z0-9_/], and port and bridge names may have '-' (a VLAN subinterface's a '.'),
+// which it would refuse.
 std::string port_key(size_t index) { return std::to_string(index); }
 
 int cmd_ports(const char*, const char*, rte_tel_data* d) {
@@ -314,7 +315,8 @@ int cmd_fdb(const char*, const char*, rte_tel_data* d) {
   uint64_t count = 0;
   rte_tel_data* bridges = rte_tel_data_alloc();
   rte_tel_data_start_dict(bridges);
-  for (const bridge_info& br : g_gw->bridges) {
+  for (size_t bi = 0; bi < g_gw->bridges.size(); bi++) {
+    const bridge_info& br = g_gw->bridges[bi];
     std::vector<fdb_entry> es = br.table->entries();
     std::sort(es.begin(), es.end(), [](const fdb_entry& a, const fdb_entry& b) {
       if (a.port != b.port || a.vlan != b.vlan)
@@ -332,11 +334,12 @@ int cmd_fdb(const char*, const char*, rte_tel_data* d) {
     count += es.size();
     rte_tel_data* b = rte_tel_data_alloc();
     rte_tel_data_start_dict(b);
+    rte_tel_data_add_dict_string(b, "name", br.name.c_str());
     rte_tel_data_add_dict_u64(b, "entries", br.table->count());
     rte_tel_data_add_dict_u64(b, "max_entries", br.table->max_entries());
     rte_tel_data_add_dict_u64(b, "ageing_time_s", br.ageing_s);
     rte_tel_data_add_dict_u64(b, "memory_bytes", br.table->memory_bytes());
-    rte_tel_data_add_dict_container(bridges, br.name.c_str(), b, 0);
+    rte_tel_data_add_dict_container(bridges, port_key(bi).c_str(), b, 0);
   }
   if (!write_reply_file(d, text)) {
     rte_tel_data_free(bridges);
