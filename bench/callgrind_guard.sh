@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deterministic performance guard (issue 16): instructions per packet of
 # process_burst() under callgrind, for plain forwarding, conntrack on
-# established flows and the automatic SYN-cookie path, compared with the
+# established flows, the automatic SYN-cookie path and routing into and out of
+# a VLAN subinterface, compared with the
 # committed baseline (bench/callgrind_baseline.txt). Fails when a case rises
 # by more than TOL percent (default 5). Instruction counts do not depend on
 # the machine's load, so this is not a timing test; it runs in CI
@@ -31,6 +32,8 @@ CASES=(
   "ct_est|--cases ct_est --flows 1000"
   "tcp_est|--cases ct_est --flows 1000 --proto tcp-est"
   "syn_auto|--cases syn_auto --syn_sources 1000 --syn_table_flows 1000"
+  "vlan_in|--cases vlan_in --flows 1000"
+  "vlan_out|--cases vlan_out --flows 1000"
 )
 P1=20000
 P2=40000

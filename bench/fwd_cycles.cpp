@@ -31,6 +31,9 @@
 //   bridge_ct  bridge through a stateful bridge table (nf_conntrack_bridge's hooks and a
 //           `ct state established,related accept` forward chain): each MAC pair one UDP flow,
 //           every measured frame of an established connection
+//   vlan_in, vlan_out  plain through a VLAN subinterface, lan.100 on lan: frames tagged 100
+//           into lan.100, routed to wan untagged (vlan_in); the flows' replies from wan
+//           routed out lan.100, tagged on lan (vlan_out)
 //   bytes   flow-table memory per flow (estimate and measured heap growth)
 //   stages  per-stage breakdown of plain and ct_est (an instrumented copy of
 //           process_burst's forward path; see staged_burst())
@@ -129,6 +132,37 @@ std::vector<uint8_t> make_bridge_frames(uint32_t macs, bool reverse) {
     f[12] = 0x08;  // IPv4's EtherType; the bridge reads no further
   }
   return t;
+}
+
+// The vlan cases' subinterface: lan.100 (port 2) on lan, 10.3.0.1/16, and the default route
+// (the flows' sources) through it, to a static neighbour.
+void add_vlan(gateway_config* cfg) {
+  port_config v;
+  v.name = "lan.100";
+  v.parent = "lan";
+  v.vlan = 100;
+  parse_ipv4_prefix("10.3.0.1/16", &v.address);
+  cfg->ports.push_back(v);
+  for (route_config& r : cfg->routes)
+    if (r.prefix.len == 0) {
+      parse_ipv4("10.3.0.254", &r.via);
+      r.port = "lan.100";
+    }
+  neighbor_config n;
+  parse_ipv4("10.3.0.254", &n.address);
+  n.mac = "02:00:00:00:03:fe";
+  n.port = "lan.100";
+  cfg->neighbors.push_back(n);
+}
+
+// Templates of 60-byte frames tagged 100 in place: 64 bytes, the stride.
+void tag_templates(std::vector<uint8_t>* t, uint32_t flows) {
+  for (uint32_t i = 0; i < flows; i++) {
+    uint8_t* f = &(*t)[static_cast<size_t>(i) * k_stride];
+    std::memmove(f + 16, f + 12, 48);
+    const uint8_t tag[4] = {0x81, 0x00, 0x00, 100};
+    std::memcpy(f + 12, tag, 4);
+  }
 }
 
 gateway_config make_config(uint32_t ct_max) {
@@ -288,6 +322,8 @@ struct bench_gw {
   uint64_t hz = rte_get_tsc_hz();
   uint64_t hk_cycles = 0;  // housekeeping + quiescent
   uint64_t hk_calls = 0;
+  bool vlan = false;       // add_vlan before the gateway is made
+  uint16_t frame_len = 0;  // fill()'s frames, when not the protocol's smallest
 
   bool open(uint32_t ct_max, bool conntrack, const synproxy_auto_config* sp = nullptr,
             uint16_t workers = 1, uint32_t bridge_macs = 0) {
@@ -295,6 +331,7 @@ struct bench_gw {
     gateway_config cfg = make_config(ct_max);
     cfg.workers = workers;
     if (bridge_macs != 0) add_bridge(&cfg, bridge_macs);
+    if (vlan) add_vlan(&cfg);
     if (sp != nullptr) {
       cfg.synproxy = *sp;
       // Synproxy needs an ACK with no entry to be INVALID, not a loose pickup
@@ -334,13 +371,13 @@ struct bench_gw {
   // Refills pkts with the next k_burst frames of `t` (wrapping at `flows`).
   void fill(rte_mbuf** pkts, const std::vector<uint8_t>& t, uint32_t flows, uint32_t* next) {
     // The smallest frame: IPv4's 60 bytes, IPv6's 62 (an empty UDP datagram).
-    const uint16_t frame_len = FLAGS_proto == "udp6" ? 62 : 60;
+    const uint16_t len = frame_len != 0 ? frame_len : FLAGS_proto == "udp6" ? 62 : 60;
     while (rte_pktmbuf_alloc_bulk(gw->mbuf_pool, pkts, k_burst) != 0) flush_sink();
     for (uint16_t i = 0; i < k_burst; i++) {
       std::memcpy(rte_pktmbuf_mtod(pkts[i], uint8_t*), &t[static_cast<size_t>(*next) * k_stride],
-                  frame_len);
-      pkts[i]->data_len = frame_len;
-      pkts[i]->pkt_len = frame_len;
+                  len);
+      pkts[i]->data_len = len;
+      pkts[i]->pkt_len = len;
       if (++*next == flows) *next = 0;
     }
   }
@@ -606,6 +643,45 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out, const char* 
     std::fprintf(stderr,
                  "bench: ct_est created %" PRIu64 " entries, expected %u (flows expired?)\n",
                  b.w->ct.counters.get(ct::ct_counter::new_), flows);
+    ok = false;
+  }
+  b.close();
+  return ok;
+}
+
+// vlan_in / vlan_out (see the top): plain forwarding into or out of lan.100.
+bool run_vlan(bool out_dir, uint32_t flows, cycles_result* out) {
+  bench_gw b;
+  b.vlan = true;
+  if (!b.open(65536, false)) return false;
+  std::vector<uint8_t> t;
+  uint16_t port = 0;
+  if (out_dir) {
+    t = make_reply_templates(flows, "198.18.0.10", false);
+    port = 1;
+  } else {
+    t = make_templates(flows, 0, "udp");
+    tag_templates(&t, flows);
+    b.frame_len = 64;
+  }
+  rte_mbuf* pkts[k_burst];
+  uint32_t next = 0;
+  const uint64_t warm = (flows + k_burst - 1) / k_burst;
+  for (uint64_t i = 0; i < warm; i++) {
+    b.fill(pkts, t, flows, &next);
+    b.w->now_ms = b.gw->clock.now_ms();
+    process_burst(*b.w, port, pkts, k_burst);
+    b.housekeeping();
+  }
+  const uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
+  *out = measure(b, t, flows, &next, nb, port);
+  const char* name = out_dir ? "vlan_out" : "vlan_in";
+  const uint16_t sub = 2;
+  bool ok = check_forwarded(b, nb * k_burst, name);
+  const uint64_t through = out_dir ? b.w->port_tx[sub].get() : b.w->port_rx[sub].get();
+  if (through < nb * k_burst) {
+    std::fprintf(stderr, "bench: %s: %" PRIu64 " packets through lan.100, expected %" PRIu64 "\n",
+                 name, through, nb * k_burst);
     ok = false;
   }
   b.close();
@@ -1154,6 +1230,21 @@ int main(int argc, char** argv) {
         std::string extra = "fdb_entries=" + std::to_string(2 * f);
         for (auto& [pf, pc] : plain)
           if (pf == f) extra += " x_plain=" + fmt1(r.median / pc);
+        report(name, f, r, hz, extra);
+      } else {
+        ok = false;
+      }
+    }
+  }
+  for (const bool out_dir : {false, true}) {
+    const char* name = out_dir ? "vlan_out" : "vlan_in";
+    if (!want(name)) continue;
+    for (uint32_t f : flows) {
+      cycles_result r;
+      if (run_vlan(out_dir, f, &r)) {
+        std::string extra;
+        for (auto& [pf, pc] : plain)
+          if (pf == f) extra = "x_plain=" + fmt1(r.median / pc);
         report(name, f, r, hz, extra);
       } else {
         ok = false;

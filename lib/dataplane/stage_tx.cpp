@@ -17,13 +17,23 @@ namespace {
 void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m);
 
 // A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only ports with
-// subinterfaces come here).
+// subinterfaces come here). The addresses move 4 bytes down by a fixed-size copy the compiler
+// inlines (rte_vlan_insert's memmove call costs about twice as much a frame).
 [[gnu::noinline]] void tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
-  m->vlan_tci = sub.vlan;
-  if (rte_vlan_insert(&m) != 0) {  // a shared or cloned mbuf, or no headroom
+  // A shared or indirect mbuf cannot be written in front; nor one without headroom.
+  if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) > 1 || m->data_len < RTE_ETHER_HDR_LEN ||
+      rte_pktmbuf_headroom(m) < sizeof(rte_vlan_hdr)) [[unlikely]] {
     pkt_drop(w, m, dp_counter::drop_vlan_tag);
     return;
   }
+  uint8_t* old = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t addrs[2 * RTE_ETHER_ADDR_LEN];
+  std::memcpy(addrs, old, sizeof addrs);
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, sizeof(rte_vlan_hdr)));
+  std::memcpy(p, addrs, sizeof addrs);
+  const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(sub.vlan >> 8),
+                          static_cast<uint8_t>(sub.vlan)};
+  std::memcpy(p + sizeof addrs, tag, sizeof tag);
   tx_enqueue(w, sub.parent, w.gw->ports[sub.parent], m);
 }
 

@@ -4,6 +4,8 @@
 // Linux drops it when no vlan device has it. Only bursts of a port with subinterfaces come here.
 #include <rte_ether.h>
 
+#include <cstring>
+
 #include "dataplane/gateway.h"
 #include "dataplane/stages.h"
 
@@ -12,6 +14,21 @@ namespace ctgate {
 namespace {
 
 constexpr uint16_t k_untagged = 0xffff;
+
+// Takes the 802.1Q tag off a frame that has one in its first segment: the two addresses move
+// 4 bytes up. A fixed-size copy the compiler inlines: rte_vlan_strip's memmove call and flag
+// updates cost about twice as much per frame, and nothing later reads the flags.
+uint16_t pop_tag(rte_mbuf* m) {
+  uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
+  const uint16_t tci = static_cast<uint16_t>(p[14] << 8 | p[15]);
+  uint8_t addrs[2 * RTE_ETHER_ADDR_LEN];
+  std::memcpy(addrs, p, sizeof addrs);
+  std::memcpy(p + sizeof(rte_vlan_hdr), addrs, sizeof addrs);
+  m->data_off = static_cast<uint16_t>(m->data_off + sizeof(rte_vlan_hdr));
+  m->data_len = static_cast<uint16_t>(m->data_len - sizeof(rte_vlan_hdr));
+  m->pkt_len -= sizeof(rte_vlan_hdr);
+  return tci & 0xfff;
+}
 
 // The port index a frame of `port` belongs to (k_untagged: the port itself), its tag removed.
 // Drops and returns k_max_ports for a VLAN no subinterface takes.
@@ -24,8 +41,7 @@ uint16_t demux_one(worker_ctx& w, const std::vector<vlan_subif>& subifs, rte_mbu
     if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
         m->data_len < RTE_ETHER_HDR_LEN + sizeof(rte_vlan_hdr))
       return k_untagged;
-    rte_vlan_strip(m);  // sets vlan_tci and RTE_MBUF_F_RX_VLAN_STRIPPED
-    vid = m->vlan_tci & 0xfff;
+    vid = pop_tag(m);
   }
   if (vid == 0) return k_untagged;  // 802.1p priority tag: the port's own frame
   for (const vlan_subif& s : subifs)
