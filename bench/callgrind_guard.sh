@@ -13,9 +13,9 @@
 #
 # Each case runs twice, with 20,000 and 40,000 measured packets; the
 # difference of the two totals over the 20,000 extra packets is the steady
-# per-packet cost, free of set-up and warm-up. Only process_burst() and what
-# it calls are counted (--toggle-collect), which includes the bench's TX
-# sink. About a minute on two cores. Needs valgrind and a built
+# per-packet cost, free of set-up and warm-up. Only process_burst(), the
+# stage_tx_flush() after it, and what they call are counted (--toggle-collect),
+# which includes the bench's TX sink (where a device's TX queue would be). About a minute on two cores. Needs valgrind and a built
 # bench/ctgate-bench-cycles (CTGATE_BUILD_DIR or BUILD, default build/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,11 +40,12 @@ P2=40000
 WORK=$(mktemp -d /tmp/ctgate-callgrind.XXXXXX)
 trap 'rm -rf "$WORK"; rm -rf /var/run/dpdk/cgguard$$* 2>/dev/null || true' EXIT
 
-# Total instructions inside process_burst() for one run.
+# Total instructions inside process_burst() and stage_tx_flush() for one run.
 instructions() {  # name flags packets
   local out="$WORK/$1.$3.out"
   # shellcheck disable=SC2086
   if ! valgrind --tool=callgrind --toggle-collect='ctgate::process_burst*' \
+      --toggle-collect='ctgate::stage_tx_flush*' \
       --callgrind-out-file="$out" "$BIN" $2 --packets "$3" --memory_mb 256 \
       --file_prefix "cgguard$$" > "$WORK/$1.$3.log" 2>&1; then
     echo "callgrind_guard: $1 with $3 packets failed:" >&2
@@ -65,7 +66,7 @@ done
 
 if [ "$UPDATE" = 1 ]; then
   {
-    echo "# Instructions per packet of process_burst() under callgrind (bench/callgrind_guard.sh)."
+    echo "# Instructions per packet of process_burst() and stage_tx_flush() under callgrind (bench/callgrind_guard.sh)."
     echo "# Written by: bench/callgrind_guard.sh --update, $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     for c in "${CASES[@]}"; do
       name=${c%%|*}

@@ -425,7 +425,9 @@ cycles_result measure(bench_gw& b, const std::vector<uint8_t>& t, uint32_t flows
     b.fill(pkts, t, flows, next);
     b.w->now_ms = b.gw->clock.now_ms();
     uint64_t t0 = rte_rdtsc_precise();
+    sync_clock_from_ms(*b.w);
     process_burst(*b.w, port, pkts, k_burst);
+    stage_tx_flush(*b.w);
     uint64_t c = rte_rdtsc_precise() - t0;
     bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
     total += c;
@@ -492,7 +494,9 @@ bool run_handoff(uint32_t flows, cycles_result* out) {
   for (uint64_t i = 0; i < warm; i++) {
     b.fill(pkts, t, flows, &next);
     b.w->now_ms = b.gw->clock.now_ms();
+    sync_clock_from_ms(*b.w);
     process_burst(*b.w, 0, pkts, k_burst);
+    stage_tx_flush(*b.w);
     b.housekeeping();
   }
   worker_ctx& w1 = b.gw->worker(1);
@@ -511,8 +515,11 @@ bool run_handoff(uint32_t flows, cycles_result* out) {
     b.fill(pkts, t, flows, &next);
     b.w->now_ms = w1.now_ms = b.gw->clock.now_ms();
     const uint64_t t0 = rte_rdtsc_precise();
+    sync_clock_from_ms(w1);
     process_burst(w1, 1, pkts, k_burst);
+    stage_tx_flush(w1);
     process_handoffs(*b.w, k_burst);
+    stage_tx_flush(*b.w);
     const uint64_t c = rte_rdtsc_precise() - t0;
     bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
     total += c;
@@ -569,7 +576,9 @@ bool run_bridge(uint32_t macs, cycles_result* out, bool conntrack = false) {
     for (uint64_t i = 0; i < warm; i++) {
       b.fill(pkts, frames, macs, &next);
       b.w->now_ms = b.gw->clock.now_ms();
+      sync_clock_from_ms(*b.w);
       process_burst(*b.w, port, pkts, k_burst);
+      stage_tx_flush(*b.w);
       b.housekeeping();
     }
     next = 0;
@@ -612,7 +621,9 @@ bool run_steady(bool conntrack, uint32_t flows, cycles_result* out, const char* 
     for (uint64_t i = 0; i < warm; i++) {
       b.fill(pkts, frames, flows, &next);
       b.w->now_ms = b.gw->clock.now_ms();
+      sync_clock_from_ms(*b.w);
       process_burst(*b.w, port, pkts, k_burst);
+      stage_tx_flush(*b.w);
       b.housekeeping();
     }
   };
@@ -670,7 +681,9 @@ bool run_vlan(bool out_dir, uint32_t flows, cycles_result* out) {
   for (uint64_t i = 0; i < warm; i++) {
     b.fill(pkts, t, flows, &next);
     b.w->now_ms = b.gw->clock.now_ms();
+    sync_clock_from_ms(*b.w);
     process_burst(*b.w, port, pkts, k_burst);
+    stage_tx_flush(*b.w);
     b.housekeeping();
   }
   const uint64_t nb = std::max<uint64_t>(FLAGS_packets / k_burst, 3 * warm);
@@ -720,7 +733,9 @@ bool run_new(uint32_t flows, uint32_t rounds, cycles_result* out, double* expire
       b.fill(pkts, t, flows, &next);
       b.w->now_ms = now;
       uint64_t t0 = rte_rdtsc_precise();
+      sync_clock_from_ms(*b.w);
       process_burst(*b.w, 0, pkts, k_burst);
+      stage_tx_flush(*b.w);
       uint64_t c = rte_rdtsc_precise() - t0;
       bursts.push_back(static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
       total += c;
@@ -802,7 +817,9 @@ bool run_synproxy(const std::string& mode, cycles_result* out) {
     for (uint32_t i = 0; i < (legit + k_burst - 1) / k_burst; i++) {
       b.fill(pkts, t, legit, &next);
       b.w->now_ms = b.gw->clock.now_ms();
+      sync_clock_from_ms(*b.w);
       process_burst(*b.w, 0, pkts, k_burst);
+      stage_tx_flush(*b.w);
       b.housekeeping();
     }
   }
@@ -983,6 +1000,7 @@ void staged_burst(worker_ctx& w, rte_mbuf** pkts, uint16_t n, uint64_t* lapc) {
   n = stage_hook(w, hook_point::postrouting, pkts, n);
   lap(S_POST);
   stage_tx(w, pkts, n);
+  stage_tx_flush(w);
   lap(S_TX);
   if (n_local != 0) rte_pktmbuf_free_bulk(local, n_local);  // not expected here
 }

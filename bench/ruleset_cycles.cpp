@@ -116,7 +116,9 @@ struct bench {
       }
       w->now_ms = gw->clock.now_ms();
       uint64_t t0 = rte_rdtsc_precise();
+      sync_clock_from_ms(*w);
       process_burst(*w, 0, pkts, k_burst);
+      stage_tx_flush(*w);
       samples.push_back(rte_rdtsc_precise() - t0);
       rte_pktmbuf_free_bulk(snk.out.data(), static_cast<unsigned>(snk.out.size()));
       snk.out.clear();

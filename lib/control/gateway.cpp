@@ -24,7 +24,10 @@ gateway::~gateway() {
     if (ct.table != nullptr) ct::ct_worker_fini(&w->ct);
     defrag_destroy(w->defrag);
     defrag_destroy(w->defrag6);
-    for (auto* b : w->txb) rte_free(b);
+    for (size_t p = 0; p < k_max_ports; p++) {  // a loop's frames still unsent
+      rte_pktmbuf_free_bulk(w->tx_pending[p].pkts, w->tx_pending[p].n);
+      w->tx_pending[p].n = 0;
+    }
     if (w->logs != nullptr) w->logs->~log_ring();
     if (w->traces != nullptr) w->traces->~trace_ring();
     rte_free(w->logs);
@@ -184,6 +187,7 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     w->id = i;
     w->gw = gw.get();
     w->now_ms = now;
+    w->tx_batch_max = cfg.burst;
     gw->workers.push_back(w);
     void* logs = rte_zmalloc("worker_logs", sizeof(log_ring), RTE_CACHE_LINE_SIZE);
     void* traces = rte_zmalloc("worker_traces", sizeof(trace_ring), RTE_CACHE_LINE_SIZE);

@@ -37,13 +37,6 @@ std::vector<std::string> port_eal_args(const gateway_config& cfg) {
 
 namespace {
 
-// A full TX queue: free what did not fit and count it.
-void tx_unsent(rte_mbuf** pkts, uint16_t unsent, void* arg) {
-  auto* w = static_cast<worker_ctx*>(arg);
-  rte_pktmbuf_free_bulk(pkts, unsent);
-  w->counters.add(dp_counter::drop_tx_full, unsent);
-}
-
 // One line per port at startup: the key and hash functions in force, read
 // back from the device where it can tell, and a warning where flows may not
 // be symmetric.
@@ -173,15 +166,6 @@ result<void> start_port(gateway& gw, size_t idx) {
     set_port_mac(pi, mac.addr_bytes);
   }
   pi.filter_mac = true;
-  for (auto* w : gw.workers) {
-    if (w->txb[idx] != nullptr) continue;  // a port started again keeps its buffers
-    auto* b = static_cast<rte_eth_dev_tx_buffer*>(
-        rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(k_max_burst), 0, socket));
-    if (b == nullptr) return fail("tx buffer", 0);
-    rte_eth_tx_buffer_init(b, gw.cfg.burst);
-    rte_eth_tx_buffer_set_err_callback(b, tx_unsent, w);
-    w->txb[idx] = b;
-  }
   pi.ifindex = af_packet_ifindex(pc.devargs);
   // Its VLAN subinterfaces send from its MAC and take the frames it takes.
   for (const vlan_subif& s : gw.vlan_subifs[idx]) {

@@ -131,11 +131,9 @@ void process_parsed(worker_ctx& w, rte_mbuf** pkts, uint16_t n, hook_fn resume) 
 }
 
 // The start of a burst: one hook snapshot per burst (a concurrent registration takes effect
-// at the next burst, never in the middle of one), the clock's nanoseconds in step.
+// at the next burst, never in the middle of one).
 void begin_burst(worker_ctx& w) {
   w.hooks = w.gw->hooks->current();
-  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms)
-    w.now_ns = static_cast<uint64_t>(w.now_ms) * 1000000;
   w.counters.add(dp_counter::bursts);
   w.frag_pending = 0;
 }

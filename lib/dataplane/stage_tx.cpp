@@ -1,4 +1,4 @@
-// Output: next-hop MAC, L2 rewrite, buffered TX. A packet whose next hop is
+// Output: next-hop MAC, L2 rewrite, batched TX (worker.h's tx_batch). A packet whose next hop is
 // unresolved waits for it (neigh_queue.h); a neighbour not confirmed for
 // arp.base_reachable_time_ms is still used, and probed with a unicast ARP
 // request (Linux's STALE -> PROBE).
@@ -37,23 +37,41 @@ void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbu
   tx_enqueue(w, sub.parent, w.gw->ports[sub.parent], m);
 }
 
-// Hands one packet to the port's TX buffer (or the test/bench sink). `port` is
-// w.gw->ports[port_idx], which callers have at hand. Counting is the caller's: per burst in
-// stage_tx.
+// Sends port_idx's batch to the device's queue w.id, or to the test/bench sink. What the
+// queue does not take is dropped as drop_tx_full. A port detached since the frames were
+// batched drops them as drop_port_detached: detach's grace period waits for this loop, so the
+// device is not used after it.
+void tx_flush_port(worker_ctx& w, size_t port_idx) {
+  tx_batch& b = w.tx_pending[port_idx];
+  const uint16_t n = b.n;
+  b.n = 0;
+  if (w.tx_sink != nullptr) [[unlikely]] {
+    w.tx_sink(w.tx_sink_arg, static_cast<uint16_t>(port_idx), b.pkts, n);
+    return;
+  }
+  const port_info& port = w.gw->ports[port_idx];
+  if (!is_attached(port)) [[unlikely]] {
+    for (uint16_t i = 0; i < n; i++) pkt_drop(w, b.pkts[i], dp_counter::drop_port_detached);
+    return;
+  }
+  const uint16_t sent = rte_eth_tx_burst(port.port_id, w.id, b.pkts, n);
+  if (sent < n) [[unlikely]] {
+    rte_pktmbuf_free_bulk(b.pkts + sent, n - sent);
+    w.counters.add(dp_counter::drop_tx_full, n - sent);
+  }
+}
+
+// Adds one frame to its port's batch. `port` is w.gw->ports[port_idx], which callers have at
+// hand. Counting is the caller's: per burst in stage_tx.
 void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m) {
   if (port.vlan != 0) [[unlikely]] {
     tx_tagged(w, port, m);
     return;
   }
-  if (w.tx_sink != nullptr) {
-    w.tx_sink(w.tx_sink_arg, port_idx, &m, 1);
-    return;
-  }
-  if (!is_attached(port)) [[unlikely]] {
-    pkt_drop(w, m, dp_counter::drop_port_detached);
-    return;
-  }
-  rte_eth_tx_buffer(port.port_id, w.id, w.txb[port_idx], m);
+  tx_batch& b = w.tx_pending[port_idx];
+  b.pkts[b.n++] = m;
+  if (b.n >= w.tx_batch_max) [[unlikely]]
+    tx_flush_port(w, port_idx);
 }
 
 }  // namespace
@@ -111,10 +129,9 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
 }
 
 void stage_tx_flush(worker_ctx& w) {
-  if (w.tx_sink != nullptr) return;
-  for (size_t p = 0; p < w.gw->ports.size(); p++)
-    if (is_attached(w.gw->ports[p]))
-      rte_eth_tx_buffer_flush(w.gw->ports[p].port_id, w.id, w.txb[p]);
+  const size_t n_ports = w.gw->ports.size();
+  for (size_t p = 0; p < n_ports; p++)
+    if (w.tx_pending[p].n != 0) tx_flush_port(w, p);
 }
 
 }  // namespace ctgate

@@ -95,8 +95,18 @@ struct trace_record {
 using trace_ring = spsc_ring<trace_record, 1024>;
 
 // Where transmitted packets go when no ethdev is attached (in-process tests
-// and benchmarks): the sink takes ownership of the packets.
+// and benchmarks): the sink takes ownership of the packets. It is called where a device's TX
+// queue would be, by stage_tx_flush, so whoever runs process_burst without worker_loop_once
+// calls stage_tx_flush after it.
 using tx_sink_fn = void (*)(void* arg, uint16_t port, rte_mbuf** pkts, uint16_t n);
+
+// The frames for one port's TX queue, sent by stage_tx_flush once a loop or as soon as it
+// holds tx_batch_max. A frame costs a store: whether the port is attached, and whether a test
+// sink stands in for the device, are asked once a batch.
+struct tx_batch {
+  uint16_t n = 0;
+  rte_mbuf* pkts[k_max_burst];
+};
 
 // Fault injection: the control plane asks a worker to take mbufs out of the
 // pool, which only the worker can do for its own per-lcore cache. `slots` is
@@ -112,8 +122,10 @@ struct alignas(64) worker_ctx {
   uint16_t id = 0;
   unsigned lcore = 0;
   gateway* gw = nullptr;
-  uint32_t now_ms = 1;                    // read once per burst (tests set it directly)
-  uint64_t now_ns = 1;                    // for rate limiters; derived from now_ms unless set
+  // The loop's clock, read once per loop (worker_loop_once). Harnesses that set now_ms
+  // directly call sync_clock_from_ms before process_burst.
+  uint32_t now_ms = 1;
+  uint64_t now_ns = 1;                    // the same instant, for rate limiters
   rte_mbuf* local_out[k_max_burst] = {};  // answers the gateway built this burst: routed, sent
   uint16_t n_local_out = 0;
   // What the gateway originates this burst through OUTPUT and POST_ROUTING, as Linux's
@@ -137,7 +149,7 @@ struct alignas(64) worker_ctx {
   trace_ring* traces = nullptr;
   uint32_t trace_seq = 0;
   const hook_snapshot* hooks = nullptr;  // loaded once per burst
-  rte_eth_dev_tx_buffer* txb[k_max_ports] = {};
+  uint16_t tx_batch_max = k_max_burst;   // the config's burst
   tx_sink_fn tx_sink = nullptr;
   void* tx_sink_arg = nullptr;
   std::atomic<bool> running{false};
@@ -165,7 +177,16 @@ struct alignas(64) worker_ctx {
   // before reporting quiescence, then clears it.
   std::atomic<uint32_t> fault_stall_ms{0};
   std::atomic<fault_hold_request*> fault_hold{nullptr};
+
+  alignas(64) tx_batch tx_pending[k_max_ports];
 };
+
+// For harnesses that run process_burst themselves and move the clock by setting now_ms
+// (tests, fuzzers, benches): now_ns follows, as worker_loop_once's clock read sets both.
+inline void sync_clock_from_ms(worker_ctx& w) {
+  if (static_cast<uint32_t>(w.now_ns / 1000000) != w.now_ms)
+    w.now_ns = uint64_t{w.now_ms} * 1000000;
+}
 
 // The only way a packet is dropped: releases its unconfirmed conntrack
 // entry (as Linux's skb destructor does), frees the mbuf, counts the reason.

@@ -112,13 +112,20 @@ class test_gateway {
     rte_rcu_qsbr_thread_online(gw->qs, 0);
     // An empty burst still runs: what the worker does between packets
     // (neighbour retries, generated packets) happens there.
-    if (pkts.empty()) process_burst(*w, port, nullptr, 0);
+    if (pkts.empty()) {
+      sync_clock_from_ms(*w);
+      process_burst(*w, port, nullptr, 0);
+      stage_tx_flush(*w);
+    }
     for (size_t off = 0; off < pkts.size(); off += 32) {
       uint16_t n = static_cast<uint16_t>(std::min<size_t>(32, pkts.size() - off));
+      sync_clock_from_ms(*w);
       process_burst(*w, port, pkts.data() + off, n);
+      stage_tx_flush(*w);
     }
     ct::ct_housekeeping(w->ct, w->now_ms, 1u << 20);
     defrag_tick(*w, 1u << 20);
+    stage_tx_flush(*w);
     rte_rcu_qsbr_quiescent(gw->qs, 0);
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
   }
@@ -135,7 +142,9 @@ class test_gateway {
   // One packet through worker `o`'s burst, as its loop would run it, then its quiescent point.
   void burst_on(worker_ctx& o, uint16_t port, rte_mbuf* m) {
     rte_rcu_qsbr_thread_online(gw->qs, o.id);
+    sync_clock_from_ms(o);
     process_burst(o, port, &m, 1);
+    stage_tx_flush(o);
     rte_rcu_qsbr_quiescent(gw->qs, o.id);
     rte_rcu_qsbr_thread_offline(gw->qs, o.id);
   }
@@ -144,6 +153,7 @@ class test_gateway {
   uint16_t take_handoffs() {
     rte_rcu_qsbr_thread_online(gw->qs, 0);
     const uint16_t n = process_handoffs(*w, 32);
+    stage_tx_flush(*w);
     rte_rcu_qsbr_quiescent(gw->qs, 0);
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
     return n;

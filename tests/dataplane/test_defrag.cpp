@@ -393,7 +393,9 @@ struct two_workers {
   void burst(uint16_t wid, uint16_t port, std::vector<rte_mbuf*> pkts) {
     worker_ctx& w = *t.gw->workers[wid];
     rte_rcu_qsbr_thread_online(t.gw->qs, wid);
+    sync_clock_from_ms(w);
     process_burst(w, port, pkts.data(), static_cast<uint16_t>(pkts.size()));
+    stage_tx_flush(w);
     ct::ct_housekeeping(w.ct, w.now_ms, 1u << 20);
     rte_rcu_qsbr_quiescent(t.gw->qs, wid);
     rte_rcu_qsbr_thread_offline(t.gw->qs, wid);
@@ -519,6 +521,7 @@ TEST(Defrag, TwoWorkersHandedOffDatagramLeavesInFragments) {
   worker_ctx& w0 = *tw.t.gw->workers[0];
   rte_rcu_qsbr_thread_online(tw.t.gw->qs, 0);
   EXPECT_EQ(process_handoffs(w0, 32), 1u);
+  stage_tx_flush(w0);
   rte_rcu_qsbr_quiescent(tw.t.gw->qs, 0);
   rte_rcu_qsbr_thread_offline(tw.t.gw->qs, 0);
   auto got = sent_ip(tw.t);

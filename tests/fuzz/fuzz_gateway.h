@@ -185,9 +185,12 @@ inline gateway* make_gateway(const char* ruleset = k_ruleset, bool telemetry = f
 // meanwhile (as worker_main is), so a reload between bursts never waits.
 inline void run_burst(gateway& gw, worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n) {
   rte_rcu_qsbr_thread_online(gw.qs, 0);
+  sync_clock_from_ms(w);
   process_burst(w, port, pkts, n);
+  stage_tx_flush(w);
   ct::ct_housekeeping(w.ct, w.now_ms, 1u << 20);
   defrag_tick(w, 1u << 20);
+  stage_tx_flush(w);
   rte_rcu_qsbr_quiescent(gw.qs, 0);
   rte_rcu_qsbr_thread_offline(gw.qs, 0);
 }

@@ -120,9 +120,12 @@ int main(int argc, char** argv) {
     g_out.clear();
     uint64_t tx_before = w.counters.get(ctgate::dp_counter::tx);
     rte_rcu_qsbr_thread_online(gw->qs, 0);
+    ctgate::sync_clock_from_ms(w);
     ctgate::process_burst(w, static_cast<uint16_t>(port), &m, 1);
+    ctgate::stage_tx_flush(w);
     ctgate::ct::ct_housekeeping(w.ct, w.now_ms, 1u << 20);
     ctgate::defrag_tick(w, 1u << 20);
+    ctgate::stage_tx_flush(w);
     rte_rcu_qsbr_quiescent(gw->qs, 0);
     rte_rcu_qsbr_thread_offline(gw->qs, 0);
     std::printf("step %d\n", ++step);
