@@ -14,6 +14,10 @@
 #      too, OVS-DPDK's NORMAL action (its MAC learning) on the same ports; and at 1K, the
 #      same bridge with a stateful bridge table (brct1k: nf_conntrack_bridge's hooks and `ct
 #      state`) against OVS's NORMAL after ct(commit) (ovsnormalct1k)
+#   9. with --capture: ctgate plain while dpdk-dumpcap captures lan (both directions), with
+#      a filter that matches nothing (capnone: the callbacks and the BPF filter a packet) and
+#      with none, every packet copied to the capture (capall, written to /dev/null, 64 bytes
+#      kept): what a live capture costs the worker (docs/operations.md, "Capture")
 #   7. with --nat: ctgate, conntrack on and a ruleset that masquerades
 #      everything leaving the wan port (to its address, 10.2.0.1), at 1K and
 #      --masq-big-flows flows; with --ovs too, OVS-DPDK
@@ -27,11 +31,13 @@
 # usage: bench/run_fwd_bench.sh [--seconds N] [--warmup N] [--repeat N] [--big-flows N]
 #                               [--proto udp|tcp] [--results FILE] [--no-cycles] [--only LIST]
 #                               [--ovs] [--nat] [--masq-big-flows N] [--bridge]
-#                               [--bridge-big-macs N]
+#                               [--bridge-big-macs N] [--capture]
 #                               [--quiet-wait N] [--retries N] [--nice N]
 #   --only LIST      comma-separated subset of: testpmd,plain,ct1k,ctbig,cycles
 #                    (and ovsplain,ovsct1k,ovsctbig, masq1k,masqbig, ovsmasq1k,ovsmasqbig,
-#                    br1k,brbig,brct1k, ovsnormal1k,ovsnormalbig,ovsnormalct1k)
+#                    br1k,brbig,brct1k, ovsnormal1k,ovsnormalbig,ovsnormalct1k,
+#                    capnone,capall)
+#   --capture        add capnone,capall
 #   --bridge         add br1k,brbig,brct1k; with --ovs also ovsnormal1k,ovsnormalbig,
 #                    ovsnormalct1k
 #   --bridge-big-macs N  MACs of brbig and ovsnormalbig (default 100000)
@@ -93,6 +99,7 @@ OVS=0
 NAT=0
 BRIDGE=0
 BRIDGE_BIG_MACS=100000
+CAPTURE=0
 
 COMMAND="bench/run_fwd_bench.sh"  # for the result file
 for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
@@ -116,6 +123,7 @@ while [ $# -gt 0 ]; do
     --masq-big-flows) MASQ_BIG_FLOWS=$2; shift 2 ;;
     --bridge) BRIDGE=1; shift ;;
     --bridge-big-macs) BRIDGE_BIG_MACS=$2; shift 2 ;;
+    --capture) CAPTURE=1; shift ;;
     -h|--help) sed -n '2,/^set -u/{/^set -u/d;p}' "$0"; exit 0 ;;
     *) echo "run_fwd_bench: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -125,6 +133,7 @@ done
 [ $NAT = 1 ] && [ $OVS = 1 ] && ONLY="$ONLY,ovsmasq1k,ovsmasqbig"
 [ $BRIDGE = 1 ] && ONLY="$ONLY,br1k,brbig,brct1k"
 [ $BRIDGE = 1 ] && [ $OVS = 1 ] && ONLY="$ONLY,ovsnormal1k,ovsnormalbig,ovsnormalct1k"
+[ $CAPTURE = 1 ] && ONLY="$ONLY,capnone,capall"
 [ "$MASQ_BIG_FLOWS" -gt "$BIG_FLOWS" ] && MASQ_BIG_FLOWS=$BIG_FLOWS
 [ "$MASQ_BIG_FLOWS" -gt 64512 ] && [[ ",$ONLY," == *masqbig,* ]] &&
   echo "run_fwd_bench: warning: $MASQ_BIG_FLOWS flows need more than the 64512 ports of" \
@@ -386,6 +395,33 @@ EOF
   run_ctgate_with "$name" "$flows" "$cfg" "$rs"
 }
 
+# start_capture NAME capnone|capall: dpdk-dumpcap on lan (net_memif0) of the running ctgate,
+# through ctgatectl capture; returns once dumpcap reports (its callbacks are on the queues).
+start_capture() {
+  local name=$1 kind=$2 i filter=()
+  [ "$kind" = capnone ] && filter=(tcp port 7)  # the generator sends UDP or TCP to port 9
+  python3 "$CTGATECTL" --file-prefix ctg-bench-fwd capture lan "${filter[@]}" -s 64 \
+    --duration $((SECONDS_RUN + WARMUP + 30)) -w /dev/null > "$WORK/$name.capture.log" 2>&1 &
+  CAPTURE_PID=$!
+  STARTED+=("$CAPTURE_PID")
+  for i in $(seq 150); do
+    grep -q 'Packets captured' "$WORK/$name.capture.log" && return
+    kill -0 "$CAPTURE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "  $name: capture did not start, see $WORK/$name.capture.log" | tee -a "$RESULTS" >&2
+}
+
+stop_capture() {  # stop_capture NAME: dumpcap's own summary goes to the results
+  stop_pid "$CAPTURE_PID" INT
+  forget "$CAPTURE_PID"
+  CAPTURE_PID=""
+  # dumpcap rewrites its count in place; the last number is the total.
+  echo "  $1: dumpcap: captured $(tr '\b' ' ' < "$WORK/$1.capture.log" \
+    | grep -o 'Packets captured: [0-9 ]*' | tail -1 | awk '{print $NF}'); $(grep -o \
+    'Packets received/dropped.*' "$WORK/$1.capture.log" | tail -1)" >> "$RESULTS"
+}
+
 # run_ctgate_with NAME FLOWS CONFIG RULESET-KIND: starts ctgate on CONFIG, runs the generator,
 # keeps the stats, stops it. Sets MPPS.
 run_ctgate_with() {
@@ -397,7 +433,9 @@ run_ctgate_with() {
   STARTED+=("$pid")
   if wait_sockets "$pid"; then
     PEER_TID=$(find_tid "$pid" '^(rte-worker|lcore-worker)')
+    [ "$rs" = capnone ] || [ "$rs" = capall ] && start_capture "$name" "$rs"
     run_gen "$name" "$flows"
+    [ -n "${CAPTURE_PID:-}" ] && stop_capture "$name"
     # Per-reason drop counters, while the daemon still runs.
     timeout 10 python3 "$CTGATECTL" stats --file-prefix ctg-bench-fwd > "$WORK/$name.stats" 2>&1
     # Bridging: the FDB learned every MAC (its size, and the counters of learning).
@@ -660,6 +698,8 @@ want ovsnormal1k && CASES+=("ovsnormal1k:1000")
 want ovsnormalbig && CASES+=("ovsnormalbig:$BRIDGE_BIG_MACS")
 want brct1k && CASES+=("brct1k:1000")
 want ovsnormalct1k && CASES+=("ovsnormalct1k:1000")
+want capnone && CASES+=("capnone:1000")
+want capall && CASES+=("capall:1000")
 # run_case NAME FLOWS TAG: one run of a case, with its bookkeeping. Sets
 # RUN_QUIET to 1 when both pollers had their CPU.
 run_case() {
@@ -682,6 +722,7 @@ run_case() {
     ovsnormal1k|ovsnormalbig) bench_ovs "$tag" "$flows" normal ;;
     brct1k) bench_ctgate "$tag" "$flows" false $((flows * 2 + flows / 2 + 1024)) bridge_ct ;;
     ovsnormalct1k) bench_ovs "$tag" "$flows" normal_ct ;;
+    capnone|capall) bench_ctgate "$tag" "$flows" false 65536 "$name" ;;
   esac
   usage_end
   echo "  $tag: other processes used ${OTHERS}% of the CPUs during the run, steal ${STEAL}%" \
@@ -744,6 +785,8 @@ if [ ${#CASES[@]} -gt 0 ]; then
       ovsnormalct*) label="OVS-DPDK ct+NORMAL" ;;
       ovsnormal*) label="OVS-DPDK NORMAL" ;;
       brct*) label="ctgate bridge+ct" ;;
+      capnone) label="ctgate plain, capture" ;;
+      capall) label="ctgate plain, capture all" ;;
       br*) label="ctgate bridge" ;;
       masq*) label="ctgate masquerade" ;;
       *) label="ctgate conntrack" ;;

@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
+#include <rte_pdump.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -205,6 +206,7 @@ pid_t prefix_holder(const std::string& prefix) {
 // stale telemetry socket. --huge-unlink would drop the files early, but
 // secondary processes (dpdk-dumpcap) need them while ctgate runs.
 void eal_cleanup(const ctgate::gateway_config& cfg) {
+  rte_pdump_uninit();
   rte_eal_cleanup();
   std::error_code ec;
   std::filesystem::remove_all(runtime_dir(cfg.eal.file_prefix), ec);
@@ -217,6 +219,26 @@ void eal_cleanup(const ctgate::gateway_config& cfg) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec))
       if (e.path().filename().string().starts_with(stem)) std::filesystem::remove(e.path(), ec);
   }
+}
+
+// Live capture (docs/operations.md, "Capture"): dpdk-dumpcap and dpdk-pdump attach as
+// secondary processes and ask over EAL's multi-process channel for RX/TX callbacks on the
+// ports' queues; rte_pdump_init registers the handler that installs them. Until a capture
+// starts there is no callback, and rte_eth_rx_burst/tx_burst pay one test of an empty list.
+// Secondary processes map the primary's hugepage files, so without hugepages no capture can
+// attach: the log says so instead of leaving dumpcap to fail obscurely.
+void capture_init(const ctgate::gateway_config& cfg) {
+  if (cfg.eal.no_huge) {
+    LOG(INFO) << "capture: unavailable (eal.no_huge: dpdk-dumpcap cannot map this process's "
+                 "memory)";
+    return;
+  }
+  if (rte_pdump_init() != 0) {
+    LOG(WARNING) << "capture: unavailable: rte_pdump_init: " << rte_strerror(rte_errno);
+    return;
+  }
+  LOG(INFO) << "capture: ready (ctgatectl capture PORT, or dpdk-dumpcap --file-prefix "
+            << cfg.eal.file_prefix << ")";
 }
 
 int run(const ctgate::gateway_config& cfg) {
@@ -239,6 +261,7 @@ int run(const ctgate::gateway_config& cfg) {
                << ": see the EAL lines above; check hugepages, lcores and devargs";
     return 1;
   }
+  capture_init(cfg);
   unsigned worker_lcores = rte_lcore_count() - 1;
   if (cfg.workers > worker_lcores) {
     LOG(ERROR) << cfg.source_file << ": workers: " << cfg.workers << " workers need "

@@ -149,6 +149,10 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
   result<std::unique_ptr<route_table>> rt = route_table::build(cfg, name + "_fib");
   if (!rt) return std::move(rt).error();
   gw->routes = std::move(*rt);
+  {
+    lock_guard lock(gw->routes_mu);
+    gw->static_routes = cfg.routes;
+  }
   result<std::unique_ptr<route6_table>> rt6 = route6_table::build(cfg, name + "_fib6");
   if (!rt6) return std::move(rt6).error();
   gw->routes6 = std::move(*rt6);

@@ -20,6 +20,7 @@
 
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
+#include "control/routes.h"
 #include "control/ruleset_runtime.h"
 #include "dataplane/defrag.h"
 #include "synproxy/synproxy.h"
@@ -76,6 +77,12 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
                   pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
     rte_tel_data_add_dict_string(c, "mac", mac);
+    // The DPDK device behind the port: dpdk-dumpcap's -i takes its name or port_id.
+    if (char dev[RTE_ETH_NAME_MAX_LEN];
+        pi.attached && pi.vlan == 0 && rte_eth_dev_get_name_by_port(pi.port_id, dev) == 0) {
+      rte_tel_data_add_dict_string(c, "ethdev", dev);
+      rte_tel_data_add_dict_u64(c, "port_id", pi.port_id);
+    }
     rte_eth_stats st{};
     if (pi.attached && rte_eth_stats_get(pi.port_id, &st) == 0) {
       rte_tel_data_add_dict_u64(c, "hw_ipackets", st.ipackets);
@@ -305,6 +312,29 @@ int cmd_neigh(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "count", count);
   rte_tel_data_add_dict_u64(d, "gc_removed",
                             g_gw->neighbors->gc_removed() + g_gw->neighbors6->gc_removed());
+  return 0;
+}
+
+// `ip route`: the IPv4 routes in force.
+int cmd_route_list(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const std::string text = route_list(*g_gw);
+  if (!write_reply_file(d, text)) return 0;
+  rte_tel_data_add_dict_u64(d, "count",
+                            static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n')));
+  return 0;
+}
+
+// `ip route add|replace|del ...`: {"done": what changed} or {"error": why not}.
+int cmd_route_change(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  result<std::string> r = route_command(*g_gw, params != nullptr ? params : "");
+  if (!r) {
+    rte_tel_data_add_dict_string(d, "error", r.error().to_string().c_str());
+    return 0;
+  }
+  LOG(INFO) << "route: " << *r;
+  rte_tel_data_add_dict_string(d, "done", r->c_str());
   return 0;
 }
 
@@ -555,6 +585,9 @@ int cmd_info(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "ports", g_gw->ports.size());
   rte_tel_data_add_dict_u64(d, "uptime_ms", g_gw->clock.now_ms());
   rte_tel_data_add_dict_u64(d, "pid", static_cast<uint64_t>(getpid()));
+  // ctgatectl capture asks first: a secondary process cannot attach without hugepages.
+  rte_tel_data_add_dict_string(d, "capture",
+                               g_gw->cfg.eal.no_huge ? "unavailable: eal.no_huge" : "available");
   // In use: in rings, held (reassembly, neighbour queues, fault injection)
   // or in flight; counted by the pool, so per-lcore caches count as in use.
   rte_tel_data_add_dict_u64(d, "mbufs_total", g_gw->mbuf_pool->size);
@@ -657,6 +690,9 @@ const telemetry_command k_commands[] = {
     {"/ctgate/neigh", then_trim<cmd_neigh>,
      "Neighbour table (ARP and IPv6 ND), as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
+    {"/ctgate/route/list", cmd_route_list, "IPv4 routes, as ip route. No parameters"},
+    {"/ctgate/route/change", cmd_route_change,
+     "Change the IPv4 routes live. Param: add|replace|del PREFIX [via ADDRESS] [dev PORT]"},
     {"/ctgate/fdb", then_trim<cmd_fdb>, "Bridges' forwarding databases, as bridge fdb show"},
     {"/ctgate/bridge/vlan", cmd_bridge_vlan, "Bridge members' VLANs, as bridge vlan show"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},

@@ -111,7 +111,11 @@ struct gateway {
   rte_mempool* mbuf_pool = nullptr;
   rte_mempool* reasm_pool = nullptr;  // 64 KiB buffers for reassembled datagrams
   rte_rcu_qsbr* qs = nullptr;
+  // The IPv4 routes. Workers look up; control/routes.cpp changes routes in place, one at a
+  // time, under routes_mu (which also guards the table's list of entries).
   std::unique_ptr<route_table> routes;
+  mutex routes_mu;
+  std::vector<route_config> static_routes CTGATE_GUARDED_BY(routes_mu);  // the config's, then live
   std::unique_ptr<neighbor_table> neighbors;
   std::unique_ptr<route6_table> routes6;
   std::unique_ptr<neighbor6_table> neighbors6;

@@ -4,11 +4,20 @@
 #include <rte_fib.h>
 #include <rte_memory.h>
 
+#include <algorithm>
+
 namespace ctgate {
 
 namespace {
 
 uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
+
+constexpr int k_spare_routes = 4096;
+constexpr uint32_t k_tbl8_groups = 1024;
+
+std::string prefix_text(const ipv4_prefix& p) {
+  return format_ipv4(p.addr) + "/" + std::to_string(p.len);
+}
 
 }  // namespace
 
@@ -48,11 +57,13 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
   rte_fib_conf conf{};
   conf.type = RTE_FIB_DIR24_8;
   conf.default_nh = 0;
-  conf.max_routes = static_cast<int>(t->entries_.size()) + 16;
+  // Room for routes added while running (control/routes.cpp): a rib node each, and a tbl8 group
+  // (2 KiB) for each /24 that holds a longer prefix.
+  conf.max_routes = static_cast<int>(t->entries_.size()) + k_spare_routes;
   // 255.255.255.255 (limited broadcast) is never forwarded either.
   t->entries_.push_back({{0xffffffffu, 32}, {route_kind::broadcast, 0, 0}});
   conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_8B;
-  conf.dir24_8.num_tbl8 = 256;
+  conf.dir24_8.num_tbl8 = k_tbl8_groups;
   t->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &conf);
   if (t->fib_ == nullptr) {
     return error{.message = "rte_fib_create: " + std::string(rte_strerror(rte_errno))};
@@ -65,6 +76,28 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
     }
   }
   return t;
+}
+
+result<void> route_table::add(const entry& e) {
+  if (int rc = rte_fib_add(fib_, e.prefix.addr, e.prefix.len, encode_nh(e.nh)); rc != 0)
+    return error{.message = "rte_fib_add " + prefix_text(e.prefix) + ": " + rte_strerror(-rc)};
+  auto same = [&](const entry& x) {
+    return x.prefix.addr == e.prefix.addr && x.prefix.len == e.prefix.len;
+  };
+  if (auto it = std::find_if(entries_.begin(), entries_.end(), same); it != entries_.end())
+    it->nh = e.nh;
+  else
+    entries_.push_back(e);
+  return {};
+}
+
+result<void> route_table::remove(const ipv4_prefix& prefix) {
+  if (int rc = rte_fib_delete(fib_, prefix.addr, prefix.len); rc != 0)
+    return error{.message = "rte_fib_delete " + prefix_text(prefix) + ": " + rte_strerror(-rc)};
+  std::erase_if(entries_, [&](const entry& x) {
+    return x.prefix.addr == prefix.addr && x.prefix.len == prefix.len;
+  });
+  return {};
 }
 
 void route_table::lookup_bulk(const uint32_t* ips, uint64_t* nhs, unsigned n) const {

@@ -1,8 +1,9 @@
 // IPv4 routing: an rte_fib (DIR-24-8) built on the control plane from the
 // config's connected subnets, local addresses and static routes.
 //
-// Built once at startup, before the workers start, and immutable after that:
-// routes cannot change while ctgate runs (see docs/design/concurrency.md).
+// Workers look up while the control plane changes a route in place (add, remove), one change
+// at a time with a grace period after each: control/routes.h says why a lookup then sees the
+// old next hop or the new one, never a mix (docs/design/concurrency.md, "Live routes").
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,11 @@ inline route_nh decode_nh(uint64_t v) {
 
 class route_table {
  public:
+  struct entry {
+    ipv4_prefix prefix;
+    route_nh nh;
+  };
+
   ~route_table();
   route_table(const route_table&) = delete;
   route_table& operator=(const route_table&) = delete;
@@ -47,14 +53,16 @@ class route_table {
   static result<std::unique_ptr<route_table>> build(const gateway_config& cfg,
                                                     const std::string& name);
 
+  // Routes the config did not have, and their removal (control/routes.cpp; not thread-safe:
+  // one caller at a time). add replaces the next hop of an existing prefix. Errors are
+  // rte_fib's: no room (ENOSPC: the table's spare routes or tbl8 groups are used up).
+  result<void> add(const entry& e);
+  result<void> remove(const ipv4_prefix& prefix);
+
   // ips in host order; fills encoded next hops (0 = no route).
   void lookup_bulk(const uint32_t* ips, uint64_t* nhs, unsigned n) const;
   route_nh lookup(uint32_t ip) const;
 
-  struct entry {
-    ipv4_prefix prefix;
-    route_nh nh;
-  };
   const std::vector<entry>& entries() const { return entries_; }
 
  private:

@@ -477,6 +477,120 @@ class CtgatectlTest(unittest.TestCase):
         self.assertEqual(json.loads(res.stdout), {"/nope": None})
         self.assert_one_line_error(res, "ctgatectl: /nope: unknown command or failed in ctgate")
 
+    # ---- route ----------------------------------------------------------
+
+    def serve_routes(self):
+        replies = self.server.replies
+        listing = os.path.join(self.tmp.name, "ctgate-1-routes.txt")
+
+        def route_list(params):
+            with open(listing, "w") as f:
+                f.write("10.0.1.0/24 dev lan proto kernel scope link src 10.0.1.1\n"
+                        "default via 10.0.2.9 dev wan\n")
+            return {"file": listing, "count": 2}
+
+        def route_change(params):
+            if "10.9.9.9" in params:
+                return {"error": "route: via: 10.9.9.9 is not in the subnet of any port"}
+            return {"done": "did " + params}
+
+        replies["/ctgate/route/list"] = route_list
+        replies["/ctgate/route/change"] = route_change
+        return listing
+
+    def test_route_list_prints_ip_route_lines_and_removes_the_file(self):
+        listing = self.serve_routes()
+        for argv in (("route",), ("route", "list"), ("route", "show")):
+            res = self.run_cli(*argv)
+            self.assert_ok(res)
+            self.assertEqual(res.stdout, "10.0.1.0/24 dev lan proto kernel scope link src "
+                                         "10.0.1.1\ndefault via 10.0.2.9 dev wan\n")
+            self.assertFalse(os.path.exists(listing))
+        res = self.run_cli("route", "--json")
+        self.assertEqual(json.loads(res.stdout)["count"], 2)
+
+    def test_route_changes_are_sent_as_typed(self):
+        self.serve_routes()
+        res = self.run_cli("route", "add", "198.51.100.0/24", "via", "10.0.2.9", "dev", "wan")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout, "did add 198.51.100.0/24 via 10.0.2.9 dev wan\n")
+        self.assertIn("/ctgate/route/change,add 198.51.100.0/24 via 10.0.2.9 dev wan",
+                      self.server.commands())
+        self.assert_one_line_error(
+            self.run_cli("route", "add", "10.9.0.0/16", "via", "10.9.9.9"),
+            "ctgatectl: /ctgate/route/change: route: via: 10.9.9.9 is not in the subnet of any "
+            "port")
+        res = self.run_cli("route", "del")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("route del PREFIX", res.stderr)
+        res = self.run_cli("route", "add", "10.0.0.0/8,x")
+        self.assertEqual(res.returncode, 2)
+
+    # ---- capture --------------------------------------------------------
+
+    def serve_capture_ports(self, capture="available"):
+        """The daemon as it keys /ctgate/ports (by index, name inside), with a VLAN
+        subinterface, and a fake dpdk-dumpcap that records its arguments."""
+        replies = self.server.replies
+        replies["/ctgate/info"] = dict(replies["/ctgate/info"], capture=capture)
+        replies["/ctgate/ports"] = {
+            "0": {"name": "lan", "ethdev": "net_af_packet0", "port_id": 0},
+            "1": {"name": "lan.100", "vlan": 100, "vlan_of": "lan"},
+            "2": {"name": "wan", "ethdev": "0000:5e:00.1", "port_id": 1},
+            "3": {"name": "gone"},
+        }
+        self.args_file = os.path.join(self.tmp.name, "dumpcap-args")
+        fake = os.path.join(self.tmp.name, "dpdk-dumpcap")
+        with open(fake, "w") as f:
+            f.write('#!/bin/sh\nprintf "%%s\\n" "$@" > %s\nexit ${FAKE_RC:-0}\n' % self.args_file)
+        os.chmod(fake, 0o755)
+        return {"CTGATE_DUMPCAP": fake}
+
+    def dumpcap_args(self):
+        with open(self.args_file) as f:
+            return f.read().splitlines()
+
+    def test_capture_runs_dumpcap_on_the_ports_device(self):
+        env = self.serve_capture_ports()
+        res = self.run_cli("--file-prefix", "gw1", "capture", "wan", "-w", "/tmp/x.pcapng",
+                           "-c", "5", env=env)
+        self.assert_ok(res)
+        self.assertEqual(self.dumpcap_args(), ["--file-prefix=gw1", "-i", "0000:5e:00.1", "-w",
+                                               "/tmp/x.pcapng", "-p", "-c", "5"])
+        self.assertIn("capturing on wan (0000:5e:00.1) to /tmp/x.pcapng", res.stderr)
+
+    def test_capture_on_a_vlan_subinterface_filters_its_tag(self):
+        env = self.serve_capture_ports()
+        res = self.run_cli("capture", "lan.100", "tcp", "port", "80", "-w", "v.pcap", "--pcap",
+                           "--duration", "9", "-s", "128", "--promiscuous", env=env)
+        self.assert_ok(res)
+        self.assertEqual(self.dumpcap_args(),
+                         ["--file-prefix=ctgate", "-i", "net_af_packet0", "-w", "v.pcap", "-f",
+                          "vlan 100 and (tcp port 80)", "-a", "duration:9", "-s", "128", "-P"])
+
+    def test_capture_errors(self):
+        env = self.serve_capture_ports()
+        self.assert_one_line_error(
+            self.run_cli("capture", "dmz", "-w", "x", env=env),
+            "ctgatectl: no port 'dmz' (ports: lan, lan.100, wan, gone)")
+        self.assert_one_line_error(
+            self.run_cli("capture", "gone", "-w", "x", env=env),
+            "ctgatectl: port gone has no device attached now (see ctgatectl stats)")
+        res = self.run_cli("capture", "lan", "-w", "x", env=dict(env, FAKE_RC="2"))
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("ctgatectl: dpdk-dumpcap exited with status 2: ", res.stderr)
+        res = self.run_cli("capture", "lan", env=env)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("-w/--write", res.stderr)
+
+    def test_capture_refused_without_hugepages(self):
+        env = self.serve_capture_ports(capture="unavailable: eal.no_huge")
+        self.assert_one_line_error(
+            self.run_cli("capture", "lan", "-w", "x", env=env),
+            "ctgatectl: capture unavailable: eal.no_huge (dpdk-dumpcap maps the gateway's "
+            "hugepages)")
+        self.assertFalse(os.path.exists(self.args_file))
+
     # ---- errors, connection ---------------------------------------------
 
     def test_connect_waits_while_the_queue_is_full(self):

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -100,7 +101,7 @@ class NetnsForwardTest(unittest.TestCase):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
         return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
-    def _start_ctgate(self, lan_vlans=None):
+    def _start_ctgate(self, lan_vlans=None, huge=False):
         lan = {"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % IF_L,
                "address": GW_L + "/24"}
         if lan_vlans:
@@ -111,7 +112,7 @@ class NetnsForwardTest(unittest.TestCase):
                    {"name": "wan", "devargs": "net_af_packet1,iface=%s,qpairs=1" % IF_W,
                     "address": GW_W + "/24"}],
             conntrack={"enable_hooks": True, "max": 65536},
-            no_huge=not os.environ.get("CTGATE_TEST_HUGE"))
+            no_huge=not (huge or os.environ.get("CTGATE_TEST_HUGE")))
         self.cfg_path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.dump_path = self.tmp.file("ct.txt")
         self.daemon = ct.Daemon(self.cfg_path, self.tmp.file("ctgate.log"), prefix=self.prefix,
@@ -229,10 +230,19 @@ class NetnsForwardTest(unittest.TestCase):
                 if "relay ready" in f.read():
                     break
             time.sleep(0.1)
-        self._start_ctgate(lan_vlans=[{"id": 100, "address": VLAN_GW + "/24"}])
+        self._start_ctgate(lan_vlans=[{"id": 100, "address": VLAN_GW + "/24"}], huge=True)
+        capture, capture_path, _ = self._capture("lan.100", "icmp", "-c", "4", "--duration",
+                                                 "30")
 
         n, out = self._ping(VLAN_GW, src_ns=NS_V)
         self.assertGreaterEqual(n, 3, "ping lan.100's address:\n" + out)
+        # Captured on lan's device with `vlan 100`: the tagged frames, nothing untagged.
+        capture.wait(timeout=40)
+        p = subprocess.run(["tcpdump", "-nn", "-e", "-r", capture_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=CMD_TIMEOUT)
+        lines = p.stdout.decode(errors="replace").splitlines()
+        self.assertEqual(len(lines), 4, lines)
+        self.assertTrue(all("vlan 100" in l and "ICMP echo" in l for l in lines), lines)
         n, out = self._ping(GW_L)
         self.assertGreaterEqual(n, 3, "ping lan's own address, untagged:\n" + out)
         n, out = self._ping(SERVER, src_ns=NS_V)
@@ -256,6 +266,113 @@ class NetnsForwardTest(unittest.TestCase):
                and e["orig"].get("src") == VLAN_HOST and e["orig"].get("dst") == SERVER]
         self.assertEqual(len(tcp), 1, "one entry for the TCP transfer over lan.100:\n" + dump)
         self.assertIn("ASSURED", tcp[0]["flags"], tcp[0]["raw"])
+
+    def test_route_changes_during_transfer(self):
+        """ctgatectl route add/replace/del while kernel TCP crosses the gateway: a host route
+        to the server is added, moved and deleted over and over during the transfer; the data
+        arrives whole, no packet is dropped for want of a route, and the list ends as it
+        began."""
+        self._start_ctgate()
+        n, out = self._ping(SERVER)
+        self.assertGreaterEqual(n, 3, out)
+        before = self.ctl("route", "list")
+        self.assertIn("10.77.2.0/24 dev wan proto kernel scope link src %s\n" % GW_W, before)
+        changes, errors, done = [], [], threading.Event()
+
+        def churn():
+            cmds = (("add", SERVER, "dev", "wan"), ("replace", SERVER, "via", SERVER),
+                    ("del", SERVER))
+            for i in range(300):  # bounded; stops when the transfer ends
+                if done.is_set():
+                    break
+                p = ct.run_ctl(self.prefix, "route", *cmds[i % 3], timeout=30)
+                (changes if p.returncode == 0 else errors).append(
+                    (p.stdout + p.stderr).decode(errors="replace").strip())
+            if len(changes) % 3 != 0:  # leave no host route behind
+                ct.run_ctl(self.prefix, "route", "del", SERVER, timeout=30)
+
+        t = threading.Thread(target=churn)
+        t.start()
+        try:
+            want, got, size, client, server = self._tcp_transfer()
+        finally:
+            done.set()
+            t.join(timeout=120)
+        print("route changes during the transfer: %d" % len(changes))
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(len(changes), 3, "route changes during the transfer")
+        self.assertEqual(changes[0], "added %s/32 dev wan" % SERVER)
+        self.assertEqual(changes[1], "replaced %s/32 dev wan with %s/32 via %s dev wan" %
+                         (SERVER, SERVER, SERVER))
+        self.assertEqual(client.returncode, 0, "nc client: %s" % client.stderr)
+        self.assertEqual(got, want, "sha256 of the transferred data")
+        stats = json.loads(self.ctl("stats", "--json"))
+        self.assertEqual(stats["drops"].get("no_route", 0), 0, stats["drops"])
+        self.assertEqual(self.ctl("route", "list"), before)
+        self.assertIn("route: added %s/32 dev wan" % SERVER, self.daemon.log())
+
+    def _capture(self, port, *args):
+        """`ctgatectl capture PORT ARGS` started in the background, once dumpcap says it
+        captures: the process and its output file's path."""
+        path = self.tmp.file("%s.pcapng" % port)
+        err = self.tmp.file("capture-%s.err" % port)
+        with open(err, "w") as f:
+            proc = subprocess.Popen([ct.SYSTEM_PYTHON, ct.CTL, "--file-prefix", self.prefix,
+                                     "capture", port, *args, "-w", path],
+                                    stdout=f, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        for _ in range(150):  # dumpcap's EAL start: a second or two
+            with open(err) as f:
+                text = f.read()
+            # Its counts line comes once its callbacks are on the queues; "Capturing on"
+            # is on stdout, which a file buffers until dumpcap exits.
+            if "Packets captured" in text or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.assertIn("Packets captured", text, "dumpcap did not start:\n" + text +
+                      "\nctgate's log:\n" + self.daemon.log()[-2000:])
+        return proc, path, err
+
+    @staticmethod
+    def _read_capture(path):
+        """tcpdump's one-line summaries of a capture file (pcapng)."""
+        p = subprocess.run(["tcpdump", "-nn", "-r", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=CMD_TIMEOUT)
+        return p.stdout.decode(errors="replace")
+
+    def test_capture(self):
+        """ctgatectl capture (dpdk-dumpcap attached to the running gateway): the pings
+        through lan are in the file, both ways, the other traffic filtered out; after the
+        capture ends the gateway forwards on, and its log has no error."""
+        self._start_ctgate(huge=True)
+        n, out = self._ping(SERVER)  # neighbours resolved before the capture
+        self.assertGreaterEqual(n, 3, out)
+        proc, path, err = self._capture("lan", "icmp", "-c", "10", "--duration", "30")
+        wan_proc, wan_path, _ = self._capture("wan", "icmp", "--duration", "30", "-c", "4")
+        n, out = self._ping(SERVER)
+        self.assertEqual(n, 5, out)
+        for p in (proc, wan_proc):
+            try:
+                p.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.fail("capture did not stop after -c")
+        with open(err) as f:
+            self.assertEqual(proc.returncode, 0, f.read())
+        lines = self._read_capture(path)
+        requests = re.findall(r"IP %s > %s: ICMP echo request" % (CLIENT, SERVER), lines)
+        replies = re.findall(r"IP %s > %s: ICMP echo reply" % (SERVER, CLIENT), lines)
+        self.assertEqual((len(requests), len(replies)), (5, 5), lines)
+        self.assertEqual(len(lines.splitlines()), 10, lines)
+        # On wan, the same pings, after the gateway routed them (TTL 63 at the server).
+        wan_lines = self._read_capture(wan_path)
+        self.assertEqual(len(re.findall(r"IP %s > %s: ICMP echo request" % (CLIENT, SERVER),
+                                        wan_lines)), 2, wan_lines)
+        self.assertEqual(len(wan_lines.splitlines()), 4, wan_lines)
+        n, out = self._ping(SERVER)
+        self.assertEqual(n, 5, "forwarding after the capture:\n" + out)
+        self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
+        self.assertIn("capture: ready", self.daemon.log())
+        self.assertNotRegex(self.daemon.log(), r"(?m)^[EW]\d{8} ", self.daemon.log()[-3000:])
 
 
 if __name__ == "__main__":

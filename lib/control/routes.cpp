@@ -1,0 +1,214 @@
+#include "control/routes.h"
+
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "dataplane/gateway.h"
+
+namespace ctgate {
+
+namespace {
+
+uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
+
+std::string prefix_text(const ipv4_prefix& p) {
+  return p.len == 0 && p.addr == 0 ? "default" : format_ipv4(p.addr) + "/" + std::to_string(p.len);
+}
+
+std::string route_text(const route_config& r) {
+  return prefix_text(r.prefix) + (r.via != 0 ? " via " + format_ipv4(r.via) : "") + " dev " +
+         r.port;
+}
+
+error command_error(std::string message) { return error{.key = "route", .message = message}; }
+
+struct parsed_command {
+  std::string verb;
+  route_config route;
+  bool has_via = false;
+  bool has_dev = false;
+};
+
+std::vector<std::string> words(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') i++;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ') j++;
+    if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// `VERB PREFIX [via ADDR] [dev PORT]`, checked against the ports as the config loader checks
+// a route: the next hop on a port's subnet, the port known and routed.
+result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
+  const std::vector<std::string> w = words(text);
+  if (w.size() < 2) return command_error("usage: add|replace|del PREFIX [via ADDRESS] [dev PORT]");
+  parsed_command c;
+  c.verb = w[0];
+  if (c.verb != "add" && c.verb != "replace" && c.verb != "del")
+    return command_error("unknown command '" + c.verb + "' (add, replace, del)");
+  route_config& r = c.route;
+  if (w[1] == "default") {
+    r.prefix = {0, 0};
+  } else if (w[1].find('/') != std::string::npos) {
+    if (!parse_ipv4_prefix(w[1], &r.prefix))
+      return command_error("'" + w[1] + "' is not an IPv4 prefix (a.b.c.d/len)");
+  } else if (parse_ipv4(w[1], &r.prefix.addr)) {
+    r.prefix.len = 32;
+  } else {
+    return command_error("'" + w[1] + "' is not an IPv4 prefix (a.b.c.d/len)");
+  }
+  if ((r.prefix.addr & ~mask_of(r.prefix.len)) != 0)
+    return command_error("invalid prefix for its length: " + w[1] + " (did you mean " +
+                         format_ipv4(r.prefix.addr & mask_of(r.prefix.len)) + "/" +
+                         std::to_string(r.prefix.len) + "?)");
+  for (size_t i = 2; i < w.size(); i += 2) {
+    if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
+    if (w[i] == "via" && !c.has_via) {
+      if (!parse_ipv4(w[i + 1], &r.via) || r.via == 0)
+        return command_error("via: '" + w[i + 1] + "' is not an IPv4 address");
+      c.has_via = true;
+    } else if (w[i] == "dev" && !c.has_dev) {
+      r.port = w[i + 1];
+      c.has_dev = true;
+    } else {
+      return command_error("unexpected '" + w[i] + "' (via ADDRESS, dev PORT)");
+    }
+  }
+  if (c.verb == "del") return c;
+  // As the config loader: the port of `via`'s subnet, or the one named, which must hold it.
+  const port_config* out = nullptr;
+  if (c.has_dev) {
+    const int idx = port_index(gw.cfg, r.port);
+    if (idx < 0) return command_error("dev: unknown port '" + r.port + "'");
+    out = &gw.cfg.ports[static_cast<size_t>(idx)];
+    if (out->address.len == 0)
+      return command_error("dev: port '" + r.port + "' is switched (a bridge member), not routed");
+  }
+  if (c.has_via) {
+    if (out != nullptr) {
+      const uint32_t m = mask_of(out->address.len);
+      if ((r.via & m) != (out->address.addr & m))
+        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of port '" +
+                             out->name + "'");
+    } else {
+      for (const port_config& p : gw.cfg.ports) {
+        const uint32_t m = mask_of(p.address.len);
+        if (p.address.len != 0 && (r.via & m) == (p.address.addr & m)) out = &p;
+      }
+      if (out == nullptr)
+        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of any port");
+    }
+  } else if (out == nullptr) {
+    return command_error("dev PORT is required when via is absent");
+  }
+  r.port = out->name;
+  return c;
+}
+
+bool same_prefix(const route_config& a, const route_config& b) {
+  return !a.v6 && !b.v6 && a.prefix.addr == b.prefix.addr && a.prefix.len == b.prefix.len;
+}
+
+// Wait until no worker can still be inside a burst that read the table before the change.
+// rte_fib changes an entry with one aligned 8-byte store, and fills a tbl8 group before it
+// links it, so a lookup meanwhile sees the old next hop or the new one. A group a change frees
+// may be reused by the next change; waiting here means no lookup still holds its old link
+// then. Tests without workers have no thread online to wait for.
+void grace_period(gateway& gw) {
+  if (gw.qs != nullptr) rte_rcu_qsbr_synchronize(gw.qs, RTE_QSBR_THRID_INVALID);
+}
+
+route_nh next_hop(const gateway& gw, const route_config& r) {
+  return {route_kind::forward, static_cast<uint16_t>(port_index(gw.cfg, r.port)), r.via};
+}
+
+}  // namespace
+
+result<std::string> route_command(gateway& gw, std::string_view command) {
+  result<parsed_command> parsed = parse_command(gw, command);
+  if (!parsed) return std::move(parsed).error();
+  const parsed_command& c = *parsed;
+  lock_guard lock(gw.routes_mu);
+  std::vector<route_config>& routes = gw.static_routes;
+  auto match = [&](const route_config& r) {
+    return same_prefix(r, c.route) && (!c.has_via || r.via == c.route.via) &&
+           (!c.has_dev || r.port == c.route.port);
+  };
+  auto it = std::find_if(routes.begin(), routes.end(), match);
+  std::string done;
+  if (c.verb == "del") {
+    if (it == routes.end()) {
+      for (size_t p = 0; p < gw.cfg.ports.size(); p++) {
+        const ipv4_prefix& a = gw.cfg.ports[p].address;
+        if (a.len != 0 && c.route.prefix.len == a.len &&
+            c.route.prefix.addr == (a.addr & mask_of(a.len)))
+          return command_error(prefix_text(c.route.prefix) + " is port " + gw.cfg.ports[p].name +
+                               "'s subnet: it goes with the port's address");
+      }
+      return command_error("no such route: " + prefix_text(c.route.prefix));
+    }
+    if (result<void> ok = gw.routes->remove(it->prefix); !ok) return std::move(ok).error();
+    grace_period(gw);
+    done = "deleted " + route_text(*it);
+    routes.erase(it);
+  } else {
+    auto same = std::find_if(routes.begin(), routes.end(),
+                             [&](const route_config& r) { return same_prefix(r, c.route); });
+    if (same != routes.end() && c.verb == "add")
+      return command_error("a route to " + prefix_text(c.route.prefix) + " exists (" +
+                           route_text(*same) + "); use replace");
+    route_config r = c.route;
+    r.line = 0;
+    if (result<void> ok = gw.routes->add({r.prefix, next_hop(gw, r)}); !ok)
+      return std::move(ok).error();
+    grace_period(gw);
+    if (same != routes.end()) {
+      done = "replaced " + route_text(*same) + " with " + route_text(r);
+      *same = r;
+    } else {
+      done = "added " + route_text(r);
+      routes.push_back(r);
+    }
+  }
+  return done;
+}
+
+std::string route_list(gateway& gw) {
+  lock_guard lock(gw.routes_mu);  // the entries' list changes with the routes
+  const route_table* t = gw.routes.get();
+  struct line {
+    ipv4_prefix prefix;
+    std::string text;
+  };
+  std::vector<line> lines;
+  for (const route_table::entry& e : t->entries()) {
+    if (e.nh.kind != route_kind::forward) continue;  // local and broadcast: `table local`
+    const port_info& port = gw.ports[e.nh.port];
+    std::string text = prefix_text(e.prefix);
+    if (e.nh.gateway != 0)
+      text += " via " + format_ipv4(e.nh.gateway) + " dev " + port.name;
+    else if (e.prefix.len == port.prefix_len &&
+             e.prefix.addr == (port.addr & mask_of(port.prefix_len)))
+      text += " dev " + port.name + " proto kernel scope link src " + format_ipv4(port.addr);
+    else
+      text += " dev " + port.name + " scope link";
+    lines.push_back({e.prefix, std::move(text)});
+  }
+  // ip route's order: by prefix, a shorter one first among equal addresses; default first.
+  std::stable_sort(lines.begin(), lines.end(), [](const line& a, const line& b) {
+    return a.prefix.addr != b.prefix.addr ? a.prefix.addr < b.prefix.addr
+                                          : a.prefix.len < b.prefix.len;
+  });
+  std::string out;
+  for (const line& l : lines) out += l.text + "\n";
+  return out;
+}
+
+}  // namespace ctgate
