@@ -3,6 +3,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 #include "dataplane/gateway.h"
@@ -178,6 +179,59 @@ result<std::string> route_command(gateway& gw, std::string_view command) {
     }
   }
   return done;
+}
+
+result<std::string> neigh_command(gateway& gw, std::string_view command) {
+  auto fail = [](std::string message) { return error{.key = "neigh", .message = message}; };
+  const std::vector<std::string> w = words(command);
+  if (w.size() < 2 || (w[0] != "add" && w[0] != "replace" && w[0] != "del"))
+    return fail("usage: add|replace|del ADDRESS [lladdr MAC] [dev PORT]");
+  uint32_t addr = 0;
+  if (!parse_ipv4(w[1], &addr) || addr == 0) return fail("'" + w[1] + "' is not an IPv4 address");
+  std::string mac_text, port_name;
+  for (size_t i = 2; i < w.size(); i += 2) {
+    if (i + 1 >= w.size()) return fail("'" + w[i] + "' needs a value");
+    if (w[i] == "lladdr" && mac_text.empty())
+      mac_text = w[i + 1];
+    else if (w[i] == "dev" && port_name.empty())
+      port_name = w[i + 1];
+    else
+      return fail("unexpected '" + w[i] + "' (lladdr MAC, dev PORT)");
+  }
+  const std::string who = format_ipv4(addr);
+  int port = -1;
+  if (!port_name.empty()) {
+    port = port_index(gw.cfg, port_name);
+    if (port < 0) return fail("dev: unknown port '" + port_name + "'");
+  }
+  if (w[0] == "del") {
+    if (!gw.neighbors->remove(addr, gw.qs)) return fail("no neighbour " + who);
+    return "deleted " + who;
+  }
+  mac_addr mac;
+  if (mac_text.empty()) return fail("lladdr MAC is required");
+  if (!parse_mac(mac_text, mac.b) || (mac.b[0] & 1) != 0 ||
+      std::all_of(mac.b, mac.b + 6, [](uint8_t b) { return b == 0; }))
+    return fail("lladdr: '" + mac_text + "' is not a unicast MAC address");
+  if (port < 0) return fail("dev PORT is required");
+  const port_config& p = gw.cfg.ports[static_cast<size_t>(port)];
+  const uint32_t m = mask_of(p.address.len);
+  if (p.address.len == 0 || (addr & m) != (p.address.addr & m))
+    return fail(who + " is not in the subnet of port '" + p.name + "'");
+  if (addr == p.address.addr) return fail(who + " is port " + p.name + "'s own address");
+  bool is_static = false;
+  const bool known = gw.neighbors->resolved(addr, &is_static);
+  if (w[0] == "add" && known)
+    return fail(who + " is known already (" + (is_static ? "PERMANENT" : "learned") +
+                "); use replace");
+  char text[18];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac.b[0], mac.b[1], mac.b[2],
+                mac.b[3], mac.b[4], mac.b[5]);
+  // One release store of the entry's word: workers see the old MAC or this one.
+  if (!gw.neighbors->learn(addr, mac, true, 0, static_cast<uint16_t>(port)))
+    return fail("the neighbour table is full");
+  return (known ? "replaced " : "added ") + who + " lladdr " + text + " dev " + p.name +
+         " PERMANENT";
 }
 
 std::string route_list(gateway& gw) {

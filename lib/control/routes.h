@@ -1,4 +1,5 @@
-// Live IPv4 routes: `ctgatectl route add|del|replace|list`, in `ip route`'s words.
+// Live IPv4 routes and neighbours: `ctgatectl route add|del|replace|list` and
+// `ctgatectl neigh add|replace|del`, in `ip route`'s and `ip neigh`'s words.
 //
 // A change goes into the fib the workers read (rte_fib_add/rte_fib_delete), one at a time,
 // followed by a grace period; a lookup meanwhile gets the old next hop or the new one. Workers
@@ -20,6 +21,11 @@ struct gateway;
 // 10.2.0.254 dev wan"). Errors say what was wrong with the command; the routes stay as they
 // were. Concurrent callers are serialised.
 result<std::string> route_command(gateway& gw, std::string_view command);
+
+// `add|replace|del ADDRESS [lladdr MAC] [dev PORT]` on the IPv4 neighbour table: add and replace
+// make a static (PERMANENT) entry, as the config's neighbors do; del removes a static or learned
+// one after a grace period. Returns what changed; errors leave the table as it was.
+result<std::string> neigh_command(gateway& gw, std::string_view command);
 
 // The routes in force as `ip route` prints the main table: connected subnets, then static
 // routes, most specific first. One line each, '\n'-terminated.

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
 #include <unistd.h>
@@ -325,16 +326,54 @@ int cmd_route_list(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-// `ip route add|replace|del ...`: {"done": what changed} or {"error": why not}.
-int cmd_route_change(const char*, const char* params, rte_tel_data* d) {
-  rte_tel_data_start_dict(d);
-  result<std::string> r = route_command(*g_gw, params != nullptr ? params : "");
+// A live change's reply: {"done": what changed} (also logged) or {"error": why not}.
+void reply_change(rte_tel_data* d, const char* what, const result<std::string>& r) {
   if (!r) {
     rte_tel_data_add_dict_string(d, "error", r.error().to_string().c_str());
+    return;
+  }
+  LOG(INFO) << what << ": " << *r;
+  rte_tel_data_add_dict_string(d, "done", r->c_str());
+}
+
+// `ip route add|replace|del ...`.
+int cmd_route_change(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  reply_change(d, "route", route_command(*g_gw, params != nullptr ? params : ""));
+  return 0;
+}
+
+// rte_hash keeps its free-slot caches per lcore id, and a telemetry thread (one per client)
+// has none: a handler that inserts into or deletes from one (the neighbour table) borrows an
+// id for its duration (docs/design/concurrency.md, "Threads that insert into rte_hash").
+class borrowed_lcore_id {
+ public:
+  borrowed_lcore_id() {
+    if (rte_lcore_id() != LCORE_ID_ANY) return;  // an EAL thread, or one registered already
+    registered_ = rte_thread_register() == 0;
+    ok_ = registered_;
+  }
+  ~borrowed_lcore_id() {
+    if (registered_) rte_thread_unregister();
+  }
+  borrowed_lcore_id(const borrowed_lcore_id&) = delete;
+  borrowed_lcore_id& operator=(const borrowed_lcore_id&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = true;
+  bool registered_ = false;
+};
+
+// `ip neigh add|replace|del ...`.
+int cmd_neigh_change(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  borrowed_lcore_id lcore;
+  if (!lcore.ok()) {
+    rte_tel_data_add_dict_string(d, "error", "neigh: no free lcore id for this request");
     return 0;
   }
-  LOG(INFO) << "route: " << *r;
-  rte_tel_data_add_dict_string(d, "done", r->c_str());
+  reply_change(d, "neigh", neigh_command(*g_gw, params != nullptr ? params : ""));
   return 0;
 }
 
@@ -690,6 +729,8 @@ const telemetry_command k_commands[] = {
     {"/ctgate/neigh", then_trim<cmd_neigh>,
      "Neighbour table (ARP and IPv6 ND), as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
+    {"/ctgate/neigh/change", cmd_neigh_change,
+     "Change the IPv4 neighbours live. Param: add|replace|del ADDRESS [lladdr MAC] [dev PORT]"},
     {"/ctgate/route/list", cmd_route_list, "IPv4 routes, as ip route. No parameters"},
     {"/ctgate/route/change", cmd_route_change,
      "Change the IPv4 routes live. Param: add|replace|del PREFIX [via ADDRESS] [dev PORT]"},

@@ -15,14 +15,25 @@ namespace ctgate {
 namespace {
 
 void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m);
+inline void tx_append(worker_ctx& w, size_t port_idx, rte_mbuf* m);
+
+// Whether a tag can be written in front of `m`: not into a shared or indirect mbuf, nor without
+// headroom.
+inline bool can_tag(const rte_mbuf* m) {
+  return RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+         rte_pktmbuf_headroom(m) >= sizeof(rte_vlan_hdr);
+}
+
+inline void write_tag(uint8_t* at, uint16_t vid) {
+  const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(vid >> 8), static_cast<uint8_t>(vid)};
+  std::memcpy(at, tag, sizeof tag);
+}
 
 // A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only ports with
 // subinterfaces come here). The addresses move 4 bytes down by a fixed-size copy the compiler
 // inlines (rte_vlan_insert's memmove call costs about twice as much a frame).
 [[gnu::noinline]] void tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
-  // A shared or indirect mbuf cannot be written in front; nor one without headroom.
-  if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) > 1 || m->data_len < RTE_ETHER_HDR_LEN ||
-      rte_pktmbuf_headroom(m) < sizeof(rte_vlan_hdr)) [[unlikely]] {
+  if (!can_tag(m) || m->data_len < RTE_ETHER_HDR_LEN) [[unlikely]] {
     pkt_drop(w, m, dp_counter::drop_vlan_tag);
     return;
   }
@@ -31,10 +42,23 @@ void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbu
   std::memcpy(addrs, old, sizeof addrs);
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, sizeof(rte_vlan_hdr)));
   std::memcpy(p, addrs, sizeof addrs);
-  const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(sub.vlan >> 8),
-                          static_cast<uint8_t>(sub.vlan)};
-  std::memcpy(p + sizeof addrs, tag, sizeof tag);
-  tx_enqueue(w, sub.parent, w.gw->ports[sub.parent], m);
+  write_tag(p + sizeof addrs, sub.vlan);
+  tx_append(w, sub.parent, m);
+}
+
+// A routed frame of a VLAN subinterface (stage_tx, once per run of such frames knows it): the
+// tag's room is made first, then the addresses are written once, where they go.
+[[gnu::noinline]] void tx_tagged_routed(worker_ctx& w, const port_info& sub, rte_mbuf* m,
+                                        const mac_addr& dst) {
+  if (!can_tag(m)) [[unlikely]] {
+    pkt_drop(w, m, dp_counter::drop_vlan_tag);
+    return;
+  }
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, sizeof(rte_vlan_hdr)));
+  std::memcpy(p, dst.b, RTE_ETHER_ADDR_LEN);
+  std::memcpy(p + RTE_ETHER_ADDR_LEN, sub.mac.b, RTE_ETHER_ADDR_LEN);
+  write_tag(p + 2 * RTE_ETHER_ADDR_LEN, sub.vlan);
+  tx_append(w, sub.parent, m);
 }
 
 // Sends port_idx's batch to the device's queue w.id, or to the test/bench sink. What the
@@ -61,17 +85,23 @@ void tx_flush_port(worker_ctx& w, size_t port_idx) {
   }
 }
 
-// Adds one frame to its port's batch. `port` is w.gw->ports[port_idx], which callers have at
-// hand. Counting is the caller's: per burst in stage_tx.
+// Adds one frame to a device port's batch.
+inline void tx_append(worker_ctx& w, size_t port_idx, rte_mbuf* m) {
+  tx_batch& b = w.tx_pending[port_idx];
+  b.pkts[b.n++] = m;
+  if (b.n >= w.tx_batch_max) [[unlikely]]
+    tx_flush_port(w, port_idx);
+}
+
+// Adds one frame, its addresses written, to its port's batch; a VLAN subinterface's goes to
+// its parent's, tagged. `port` is w.gw->ports[port_idx], which callers have at hand. Counting
+// is the caller's.
 void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m) {
   if (port.vlan != 0) [[unlikely]] {
     tx_tagged(w, port, m);
     return;
   }
-  tx_batch& b = w.tx_pending[port_idx];
-  b.pkts[b.n++] = m;
-  if (b.n >= w.tx_batch_max) [[unlikely]]
-    tx_flush_port(w, port_idx);
+  tx_append(w, port_idx, m);
 }
 
 }  // namespace
@@ -92,8 +122,10 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   mac_addr last_mac;
   bool last_ok = false;
   // Per-port counts are added per run of packets to one port (a burst is
-  // mostly one or two runs), the total once per burst.
-  uint16_t run_port = 0, run_len = 0;
+  // mostly one or two runs), the total once per burst; whether the run's port is a VLAN
+  // subinterface is asked once a run.
+  uint16_t run_port = k_max_ports, run_len = 0;
+  bool run_tagged = false;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     pkt_meta* meta = meta_of(m);
@@ -111,17 +143,22 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
       if (!neigh_enqueue(w, m)) pkt_drop(w, m, dp_counter::drop_neigh_unresolved);
       continue;
     }
-    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    std::memcpy(eth->dst_addr.addr_bytes, last_mac.b, 6);
-    std::memcpy(eth->src_addr.addr_bytes, port.mac.b, 6);
     if (meta->out_port != run_port) {
       if (run_len != 0) w.port_tx[run_port].add(run_len);
       run_port = meta->out_port;
       run_len = 0;
+      run_tagged = port.vlan != 0;
     }
     run_len++;
-    tx_enqueue(w, meta->out_port, port, m);
     sent++;
+    if (run_tagged) [[unlikely]] {
+      tx_tagged_routed(w, port, m, last_mac);
+      continue;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    std::memcpy(eth->dst_addr.addr_bytes, last_mac.b, 6);
+    std::memcpy(eth->src_addr.addr_bytes, port.mac.b, 6);
+    tx_append(w, meta->out_port, m);
   }
   if (run_len != 0) w.port_tx[run_port].add(run_len);
   if (sent != 0) w.counters.add(dp_counter::tx, sent);

@@ -193,8 +193,8 @@ bool neighbor_table_t<Key>::confirm(const Key& ip, uint32_t now_ms) {
 }
 
 template <typename Key>
-uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rte_rcu_qsbr* qs) {
-  if (in_use_.load(std::memory_order_relaxed) < p.thresh1) return 0;
+template <typename Pred>
+uint32_t neighbor_table_t<Key>::remove_where(Pred doomed_slot, rte_rcu_qsbr* qs) {
   struct doomed {
     uint32_t idx;
     int32_t key_pos;  // -1: the slot lost an add race and was never in the hash
@@ -203,21 +203,7 @@ uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rt
   const uint32_t n = count_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     slot& s = slots_[i];
-    if (!s.used.load(std::memory_order_acquire)) continue;
-    const uint64_t w = s.word.load(std::memory_order_acquire);
-    if (w & k_static) continue;
-    // next_request_ms is when the next request may go: a worker resolving it moves it on
-    // every retrans_time_ms, so it lies past failed_after_ms only when nobody asks any more.
-    // 0: never asked for. Either just added (its first request is being claimed: it stays)
-    // or learned and then forgotten (forget_port), which goes once stale.
-    const uint32_t next = s.next_request_ms.load(std::memory_order_relaxed);
-    const uint32_t confirmed = s.confirmed_ms.load(std::memory_order_relaxed);
-    const bool failed =
-        !(w & k_valid) &&
-        (next != 0 ? static_cast<int32_t>(now_ms - next) >= static_cast<int32_t>(p.failed_after_ms)
-                   : confirmed != 0 && now_ms - confirmed >= p.stale_ms);
-    const bool stale = (w & k_valid) && now_ms - confirmed >= p.stale_ms;
-    if (!failed && !stale) continue;
+    if (!s.used.load(std::memory_order_acquire) || !doomed_slot(s)) continue;
     void* data = nullptr;
     const int32_t at = rte_hash_lookup_data(hash_, &s.ip, &data);
     int32_t pos = -1;
@@ -242,8 +228,48 @@ uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rt
     release_slot(d.idx);
   }
   in_use_.fetch_sub(static_cast<uint32_t>(gone.size()), std::memory_order_relaxed);
-  gc_removed_.fetch_add(gone.size(), std::memory_order_relaxed);
   return static_cast<uint32_t>(gone.size());
+}
+
+template <typename Key>
+uint32_t neighbor_table_t<Key>::gc(uint32_t now_ms, const neigh_gc_params& p, rte_rcu_qsbr* qs) {
+  if (in_use_.load(std::memory_order_relaxed) < p.thresh1) return 0;
+  lock_guard lock(remove_mu_);
+  const uint32_t removed = remove_where(
+      [&](const slot& s) {
+        const uint64_t w = s.word.load(std::memory_order_acquire);
+        if (w & k_static) return false;
+        // next_request_ms is when the next request may go: a worker resolving it moves it on
+        // every retrans_time_ms, so it lies past failed_after_ms only when nobody asks any
+        // more. 0: never asked for. Either just added (its first request is being claimed: it
+        // stays) or learned and then forgotten (forget_port), which goes once stale.
+        const uint32_t next = s.next_request_ms.load(std::memory_order_relaxed);
+        const uint32_t confirmed = s.confirmed_ms.load(std::memory_order_relaxed);
+        const bool failed =
+            !(w & k_valid) && (next != 0 ? static_cast<int32_t>(now_ms - next) >=
+                                               static_cast<int32_t>(p.failed_after_ms)
+                                         : confirmed != 0 && now_ms - confirmed >= p.stale_ms);
+        const bool stale = (w & k_valid) && now_ms - confirmed >= p.stale_ms;
+        return failed || stale;
+      },
+      qs);
+  gc_removed_.fetch_add(removed, std::memory_order_relaxed);
+  return removed;
+}
+
+template <typename Key>
+bool neighbor_table_t<Key>::remove(const Key& ip, rte_rcu_qsbr* qs) {
+  lock_guard lock(remove_mu_);
+  return remove_where([&](const slot& s) { return s.ip == ip; }, qs) != 0;
+}
+
+template <typename Key>
+bool neighbor_table_t<Key>::resolved(const Key& ip, bool* is_static) const {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
+  const uint64_t w = slots_[reinterpret_cast<uintptr_t>(data)].word.load(std::memory_order_acquire);
+  if (is_static != nullptr) *is_static = (w & k_static) != 0;
+  return (w & k_valid) != 0;
 }
 
 template class neighbor_table_t<uint32_t>;

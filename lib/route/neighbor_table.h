@@ -4,10 +4,10 @@
 // Lookups are lock-free (rte_hash with RW_CONCURRENCY_LF). An entry's MAC,
 // valid and static bits live in one 64-bit word written with a single
 // release store, so a reader sees either the old or the new address, never a
-// torn one. Entries are deleted only by the garbage collector (gc, on the control thread):
-// the key first, then, after an RCU grace period in which every worker passed a quiescent
-// state, its rte_hash position and its slot, which go back to a free ring for reuse. A reader
-// that found an entry therefore never sees its slot reused under it
+// torn one. Entries are deleted only by the control plane (gc, and remove for
+// `ctgatectl neigh del`), one deletion at a time: the key first, then, after an RCU grace period in
+// which every worker passed a quiescent state, its rte_hash position and its slot, which go back to
+// a free ring for reuse. A reader that found an entry therefore never sees its slot reused under it
 // (docs/design/neighbours.md, "Garbage collection").
 #pragma once
 
@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/thread_annotations.h"
 #include "config/config.h"
 #include "packet/build.h"
 
@@ -81,6 +82,11 @@ class neighbor_table_t {
   // at a time; waits for a grace period of `qs` (the workers') when it removed anything
   // (null: no concurrent reader, as in tests).
   uint32_t gc(uint32_t now_ms, const neigh_gc_params& p, rte_rcu_qsbr* qs);
+  // Removes `ip`'s entry, static or learned, as gc removes one (`ip neigh del`). Control plane,
+  // any thread. False if there is none.
+  bool remove(const Key& ip, rte_rcu_qsbr* qs);
+  // Whether `ip` has an entry with a MAC, and whether it is static.
+  bool resolved(const Key& ip, bool* is_static = nullptr) const;
   // Entries in use (the garbage collector's measure), and removed since the start.
   uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
   uint64_t gc_removed() const { return gc_removed_.load(std::memory_order_relaxed); }
@@ -104,6 +110,9 @@ class neighbor_table_t {
   int32_t find_or_add(const Key& ip);
   int32_t take_slot();
   void release_slot(uint32_t idx);
+  // Removes the entries `doomed(slot)` picks, after a grace period of `qs`. One caller at a time.
+  template <typename Pred>
+  uint32_t remove_where(Pred doomed, rte_rcu_qsbr* qs) CTGATE_REQUIRES(remove_mu_);
 
   struct slot {
     std::atomic<uint64_t> word{0};  // mac | k_valid | k_static
@@ -119,6 +128,7 @@ class neighbor_table_t {
   std::atomic<uint32_t> count_{0};  // slots ever handed out (a high-water mark)
   std::atomic<uint32_t> in_use_{0};
   std::atomic<uint64_t> gc_removed_{0};
+  mutex remove_mu_;  // gc (the main loop) and remove (telemetry threads) one at a time
 };
 
 // An IPv6 neighbour is one address on one port, as Linux keys neighbours by address and

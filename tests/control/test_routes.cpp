@@ -12,10 +12,14 @@ const char* const k_connected =
     "10.0.1.0/24 dev lan proto kernel scope link src 10.0.1.1\n"
     "10.0.2.0/24 dev wan proto kernel scope link src 10.0.2.1\n";
 
-std::string change(test_gateway& t, const char* command) {
-  result<std::string> r = route_command(*t.gw, command);
+// What a route_command or neigh_command said: what changed, or "error: " and why not.
+template <result<std::string> (*Command)(gateway&, std::string_view)>
+std::string said(test_gateway& t, const char* command) {
+  result<std::string> r = Command(*t.gw, command);
   return r ? *r : "error: " + r.error().to_string();
 }
+std::string change(test_gateway& t, const char* command) { return said<route_command>(t, command); }
+std::string neigh(test_gateway& t, const char* command) { return said<neigh_command>(t, command); }
 
 // One UDP datagram from a lan host to `dst`: the port it left by, or -1 if it was not sent.
 int route_of(test_gateway& t, const char* dst) {
@@ -114,6 +118,67 @@ TEST(Routes, ConfigRoutesAreTheStartingList) {
                                    "198.51.100.0/24 via 10.0.2.9 dev wan\n");
   EXPECT_EQ(route_of(t, "192.0.2.1"), 1);
   t.clear_sent();
+}
+
+// The frames sent toward wan for one datagram to `dst`: its destination MAC's last byte, or
+// -1 when an ARP request went instead (the datagram waits for the answer).
+int next_hop_mac(test_gateway& t, const char* dst) {
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", 4000, dst, 53));
+  int got = -2;
+  for (const auto& [port, m] : t.sent) {
+    const auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    if (port != 1) continue;
+    if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) got = -1;
+    if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) got = eth->dst_addr.addr_bytes[5];
+  }
+  t.clear_sent();
+  return got;
+}
+
+TEST(Neighbours, AddReplaceDeleteAsIpNeigh) {
+  test_gateway t;
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 02:00:00:00:02:50 dev wan"),
+            "added 10.0.2.50 lladdr 02:00:00:00:02:50 dev wan PERMANENT");
+  EXPECT_EQ(next_hop_mac(t, "10.0.2.50"), 0x50);
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 02:00:00:00:02:51 dev wan"),
+            "error: neigh: 10.0.2.50 is known already (PERMANENT); use replace");
+  EXPECT_EQ(neigh(t, "replace 10.0.2.50 lladdr 02:00:00:00:02:51 dev wan"),
+            "replaced 10.0.2.50 lladdr 02:00:00:00:02:51 dev wan PERMANENT");
+  EXPECT_EQ(next_hop_mac(t, "10.0.2.50"), 0x51);
+  EXPECT_EQ(neigh(t, "del 10.0.2.50"), "deleted 10.0.2.50");
+  // Unknown again: the datagram waits while the gateway asks (ARP), as for any new neighbour.
+  EXPECT_EQ(next_hop_mac(t, "10.0.2.50"), -1);
+  // That left an entry being resolved (INCOMPLETE), which del removes as ip neigh del does.
+  EXPECT_EQ(neigh(t, "del 10.0.2.50"), "deleted 10.0.2.50");
+  EXPECT_EQ(neigh(t, "del 10.0.2.50"), "error: neigh: no neighbour 10.0.2.50");
+  // The config's static neighbours go too.
+  EXPECT_EQ(neigh(t, "del 10.0.2.9"), "deleted 10.0.2.9");
+  EXPECT_EQ(neigh(t, "replace 10.0.2.9 lladdr 02:00:00:00:02:99 dev wan"),
+            "added 10.0.2.9 lladdr 02:00:00:00:02:99 dev wan PERMANENT");
+  EXPECT_EQ(next_hop_mac(t, "10.0.2.9"), 0x99);
+}
+
+TEST(Neighbours, Errors) {
+  test_gateway t;
+  EXPECT_EQ(neigh(t, "add 10.0.2.9 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 10.0.2.9 is known already (PERMANENT); use replace");
+  EXPECT_EQ(neigh(t, "add 10.0.3.1 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 10.0.3.1 is not in the subnet of port 'wan'");
+  EXPECT_EQ(neigh(t, "add 10.0.2.1 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 10.0.2.1 is port wan's own address");
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 01:00:5e:00:00:01 dev wan"),
+            "error: neigh: lladdr: '01:00:5e:00:00:01' is not a unicast MAC address");
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 02:00:00:00:02:50"),
+            "error: neigh: dev PORT is required");
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 dev wan"), "error: neigh: lladdr MAC is required");
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 02:00:00:00:02:50 dev dmz"),
+            "error: neigh: dev: unknown port 'dmz'");
+  EXPECT_EQ(neigh(t, "add 10.0.2.50 lladdr 02:00:00:00:02:50 dev wan nud permanent"),
+            "error: neigh: unexpected 'nud' (lladdr MAC, dev PORT)");
+  EXPECT_EQ(neigh(t, "flush all"),
+            "error: neigh: usage: add|replace|del ADDRESS [lladdr MAC] [dev PORT]");
+  EXPECT_EQ(neigh(t, "del fe80::1"), "error: neigh: 'fe80::1' is not an IPv4 address");
 }
 
 }  // namespace

@@ -271,7 +271,7 @@ class NetnsForwardTest(unittest.TestCase):
         """ctgatectl route add/replace/del while kernel TCP crosses the gateway: a host route
         to the server is added, moved and deleted over and over during the transfer; the data
         arrives whole, no packet is dropped for want of a route, and the list ends as it
-        began."""
+        began. Then ctgatectl neigh add/del."""
         self._start_ctgate()
         n, out = self._ping(SERVER)
         self.assertGreaterEqual(n, 3, out)
@@ -310,6 +310,14 @@ class NetnsForwardTest(unittest.TestCase):
         self.assertEqual(stats["drops"].get("no_route", 0), 0, stats["drops"])
         self.assertEqual(self.ctl("route", "list"), before)
         self.assertIn("route: added %s/32 dev wan" % SERVER, self.daemon.log())
+        # Neighbours, as ip neigh: a static entry added, listed, deleted.
+        self.assertEqual(self.ctl("neigh", "add", "10.77.2.50", "lladdr", "02:00:00:00:02:50",
+                                  "dev", "wan").strip(),
+                         "added 10.77.2.50 lladdr 02:00:00:00:02:50 dev wan PERMANENT")
+        self.assertIn("10.77.2.50 dev wan lladdr 02:00:00:00:02:50 PERMANENT\n",
+                      self.ctl("neigh"))
+        self.assertEqual(self.ctl("neigh", "del", "10.77.2.50").strip(), "deleted 10.77.2.50")
+        self.assertNotIn("10.77.2.50 ", self.ctl("neigh"))
 
     def _capture(self, port, *args):
         """`ctgatectl capture PORT ARGS` started in the background, once dumpcap says it
