@@ -11,8 +11,8 @@ PACKAGES=(
   clang clang-format valgrind libclang-rt-14-dev
   # DPDK 22.11 LTS and the libraries the project links
   dpdk dpdk-dev libdpdk-dev libtbb-dev libgflags-dev libgoogle-glog-dev libgtest-dev libyaml-cpp-dev
-  # systemd's readiness and watchdog protocol (sd_notify)
-  libsystemd-dev
+  # systemd's readiness and watchdog protocol (sd_notify); the Prometheus endpoint's HTTP server
+  libsystemd-dev libmicrohttpd-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting
   iproute2 ethtool iputils-ping iputils-tracepath traceroute netcat-openbsd python3 python3-scapy nftables conntrack tcpdump
 )

@@ -26,6 +26,7 @@
 #include "common/flag_names.h"
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
+#include "control/metrics.h"
 #include "control/ports.h"
 #include "control/rule_log.h"
 #include "control/ruleset_runtime.h"
@@ -300,6 +301,22 @@ int run(const ctgate::gateway_config& cfg) {
   g_gw = gw;
   install_stop_handlers();
   ctgate::telemetry_register(gw);
+  std::unique_ptr<ctgate::metrics_server> metrics;
+  if (!cfg.metrics.listen.empty()) {
+    auto started = ctgate::metrics_server::start(*gw, cfg.metrics);
+    if (!started) {
+      LOG(ERROR) << started.error().to_string();
+      g_gw = nullptr;
+      ctgate::ports_stop(*gw);
+      delete gw;
+      eal_cleanup(cfg);
+      return 1;
+    }
+    metrics = std::move(*started);
+    LOG(INFO) << "metrics: http://"
+              << (cfg.metrics.ipv6 ? "[" + cfg.metrics.host + "]" : cfg.metrics.host) << ":"
+              << metrics->port() << "/metrics";
+  }
   for (const auto& p : gw->ports) {
     if (p.bridge >= 0)
       LOG(INFO) << "port " << p.name << ": member of bridge "
@@ -382,6 +399,7 @@ int run(const ctgate::gateway_config& cfg) {
   service.stopping(stop_reason);
   gw->stop.store(true);
   rte_eal_mp_wait_lcore();
+  metrics.reset();  // its thread reads the gateway: gone before the gateway is
   drain_log_mailbox(*gw);
   LOG(INFO) << "final stats: " << ctgate::stats_summary(*gw);
   if (!FLAGS_dump_conntrack.empty()) {

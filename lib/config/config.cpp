@@ -201,13 +201,7 @@ bool is_token(const std::string& s, size_t max_len, bool allow_upper) {
   return true;
 }
 
-uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
-bool contains(const ipv4_prefix& p, uint32_t addr) {
-  return ((p.addr ^ addr) & mask_of(p.len)) == 0;
-}
-std::string format_prefix(const ipv4_prefix& p) {
-  return format_ipv4(p.addr) + "/" + std::to_string(p.len);
-}
+uint32_t mask_of(uint8_t len) { return ipv4_prefix{0, len}.mask(); }
 
 uint32_t get_ipv4(const field& f) {
   uint32_t a = 0;
@@ -397,7 +391,7 @@ void check_port_addresses(const field& ports, const gateway_config& cfg) {
 
 // Next hops and neighbors must be on-link, otherwise ARP can never resolve them.
 void check_on_link(const field& f, const port_config& port, uint32_t addr) {
-  if (!contains(port.address, addr)) {
+  if (!port.address.contains(addr)) {
     f.fail(format_ipv4(addr) + " is not in the subnet of port '" + port.name + "' (" +
            format_prefix(port.address) + ")");
   }
@@ -471,8 +465,8 @@ void parse_port_addresses(const map_view& m, const gateway_config& cfg, port_con
         addr6->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix6(a) + ")");
     }
     const ipv4_prefix& shorter = prev.address.len < p->address.len ? prev.address : p->address;
-    if (addr_field != nullptr && prev.address.len != 0 && contains(shorter, prev.address.addr) &&
-        contains(shorter, p->address.addr)) {
+    if (addr_field != nullptr && prev.address.len != 0 && shorter.contains(prev.address.addr) &&
+        shorter.contains(p->address.addr)) {
       addr_field->fail("subnet overlaps port '" + prev.name + "' (" + format_prefix(prev.address) +
                        ")");
     }
@@ -622,7 +616,7 @@ void parse_routes(const field& f, gateway_config* cfg) {
         check_on_link(*via, *out, r.via);
       } else {
         for (const port_config& p : cfg->ports) {
-          if (contains(p.address, r.via)) out = &p;
+          if (p.address.contains(r.via)) out = &p;
         }
         if (!out) via->fail(format_ipv4(r.via) + " is not in the subnet of any port");
       }
@@ -788,12 +782,46 @@ void parse_synproxy(const field& f, synproxy_auto_config* sp) {
   if (sp->enable && sp->ports.empty()) f.fail("auto needs at least one port to protect");
 }
 
+// metrics: { listen: ADDRESS:PORT }, ADDRESS an IPv4 address or a bracketed IPv6 one, as
+// Prometheus's own --web.listen-address takes them. A bare port would listen on every
+// address: the metrics name the gateway's ports, flows and rules, so the address is asked for.
+bool parse_digits(std::string_view s, size_t max_digits, unsigned max, int base, unsigned* out);
+
+void parse_metrics(const field& f, metrics_config* mc) {
+  map_view m(f, {"listen"});
+  const field* v = m.find("listen");
+  if (v == nullptr) return;
+  const std::string text = get_string(*v);
+  const size_t colon = text.rfind(':');
+  if (text.empty() || colon == std::string::npos || colon + 1 == text.size())
+    v->fail("expected ADDRESS:PORT, e.g. 127.0.0.1:9101 or [::1]:9101");
+  std::string host = text.substr(0, colon);
+  const std::string port_text = text.substr(colon + 1);
+  bool ipv6 = false;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    ipv6_addr a6;
+    if (!parse_ipv6(host, &a6)) v->fail("'" + host + "' is not an IPv6 address");
+    ipv6 = true;
+  } else if (uint32_t a4; !parse_ipv4(host, &a4)) {
+    v->fail("'" + host + "' is not an IPv4 address (an IPv6 one goes in brackets: [::1]:9101)");
+  }
+  unsigned port = 0;
+  if (!parse_digits(port_text, 5, 65535, 10, &port))
+    v->fail("'" + port_text + "' is not a port (0..65535)");
+  *mc = metrics_config{.listen = text,
+                       .line = v->line,
+                       .host = host,
+                       .port = static_cast<uint16_t>(port),
+                       .ipv6 = ipv6};
+}
+
 gateway_config parse_document(const YAML::Node& root) {
   field top{root, "", line_of(root)};
   if (!root.IsMap()) top.fail("the top level must be a map of settings");
   map_view m(top, {"eal", "workers", "burst", "mbufs", "ports", "bridges", "routes", "neighbors",
                    "conntrack", "synproxy", "icmp", "arp", "ipfrag", "ipfrag6", "ruleset",
-                   "ruleset_limits", "stats_interval_s", "fault_injection"});
+                   "ruleset_limits", "stats_interval_s", "metrics", "fault_injection"});
   gateway_config cfg;
   if (const field* v = m.find("eal")) parse_eal(*v, &cfg.eal);
   if (const field* v = m.find("workers")) cfg.workers = get_int<uint16_t>(*v, 1, k_max_workers);
@@ -813,6 +841,7 @@ gateway_config parse_document(const YAML::Node& root) {
   if (const field* v = m.find("ruleset")) cfg.ruleset = get_string(*v);
   if (const field* v = m.find("ruleset_limits")) parse_ruleset_limits(*v, &cfg.ruleset_limits);
   if (const field* v = m.find("fault_injection")) cfg.fault_injection = get_bool(*v);
+  if (const field* v = m.find("metrics")) parse_metrics(*v, &cfg.metrics);
   if (const field* v = m.find("stats_interval_s")) {
     cfg.stats_interval_s = get_int<uint32_t>(*v, 0, 86400);
   }
@@ -952,9 +981,20 @@ bool parse_mac(const std::string& s, uint8_t out[6]) {
   return true;
 }
 
+std::string format_mac(const uint8_t mac[6]) {
+  char text[18];
+  std::snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return text;
+}
+
 std::string format_ipv4(uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." +
          std::to_string((a >> 8) & 0xff) + "." + std::to_string(a & 0xff);
+}
+
+std::string format_prefix(const ipv4_prefix& p) {
+  return format_ipv4(p.addr) + "/" + std::to_string(p.len);
 }
 
 bool ipv6_prefix::contains(const ipv6_addr& a) const {

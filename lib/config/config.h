@@ -25,7 +25,11 @@ inline constexpr uint16_t k_max_burst = 64;
 struct ipv4_prefix {
   uint32_t addr = 0;  // host byte order
   uint8_t len = 0;
+  uint32_t mask() const { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+  uint32_t network() const { return addr & mask(); }
+  bool contains(uint32_t a) const { return ((addr ^ a) & mask()) == 0; }
 };
+std::string format_prefix(const ipv4_prefix& p);  // "10.0.0.0/8"
 
 // An IPv6 address in network byte order, as in the packet. Aligned for the word loads of
 // hash functions (rte_jhash) and comparisons; never cast onto packet bytes (copied out).
@@ -218,6 +222,15 @@ struct eal_config {
   std::vector<std::string> extra_args;
 };
 
+// The Prometheus endpoint (control/metrics.h). Off unless `listen` is set.
+struct metrics_config {
+  std::string listen;  // as written: "127.0.0.1:9101", "[::1]:9101"; empty: no endpoint
+  int line = 0;        // where, for errors found when the server starts (the port is taken)
+  std::string host;    // the address part, without brackets
+  uint16_t port = 0;   // 0: any free port (tests)
+  bool ipv6 = false;
+};
+
 struct gateway_config {
   std::string source_file;  // path the config was read from
   eal_config eal;
@@ -240,6 +253,7 @@ struct gateway_config {
   std::string ruleset;  // nft file loaded at start (relative to the config file)
   ruleset_limits_config ruleset_limits;
   uint32_t stats_interval_s = 0;  // 0 = no periodic stats log
+  metrics_config metrics;
   // Registers the /ctgate/fault/ telemetry commands (stall a worker, hold
   // mbufs) for fault tests. Never on a production gateway.
   bool fault_injection = false;
@@ -260,6 +274,7 @@ int port_index(const gateway_config& cfg, std::string_view name);
 bool parse_ipv4(const std::string& s, uint32_t* out);
 bool parse_ipv4_prefix(const std::string& s, ipv4_prefix* out);
 bool parse_mac(const std::string& s, uint8_t out[6]);
+std::string format_mac(const uint8_t mac[6]);  // "02:00:00:00:01:01", as ip link prints it
 std::string format_ipv4(uint32_t host_order_addr);
 bool parse_ipv6(const std::string& s, ipv6_addr* out);
 bool parse_ipv6_prefix(const std::string& s, ipv6_prefix* out);  // "2001:db8::1/64"

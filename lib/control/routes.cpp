@@ -12,10 +12,9 @@ namespace ctgate {
 
 namespace {
 
-uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
-
+// As ip route names routes: 0.0.0.0/0 is "default".
 std::string prefix_text(const ipv4_prefix& p) {
-  return p.len == 0 && p.addr == 0 ? "default" : format_ipv4(p.addr) + "/" + std::to_string(p.len);
+  return p.len == 0 && p.addr == 0 ? "default" : format_prefix(p);
 }
 
 std::string route_text(const route_config& r) {
@@ -65,10 +64,10 @@ result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
   } else {
     return command_error("'" + w[1] + "' is not an IPv4 prefix (a.b.c.d/len)");
   }
-  if ((r.prefix.addr & ~mask_of(r.prefix.len)) != 0)
+  if (r.prefix.addr != r.prefix.network())
     return command_error("invalid prefix for its length: " + w[1] + " (did you mean " +
-                         format_ipv4(r.prefix.addr & mask_of(r.prefix.len)) + "/" +
-                         std::to_string(r.prefix.len) + "?)");
+                         format_ipv4(r.prefix.network()) + "/" + std::to_string(r.prefix.len) +
+                         "?)");
   for (size_t i = 2; i < w.size(); i += 2) {
     if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
     if (w[i] == "via" && !c.has_via) {
@@ -94,15 +93,12 @@ result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
   }
   if (c.has_via) {
     if (out != nullptr) {
-      const uint32_t m = mask_of(out->address.len);
-      if ((r.via & m) != (out->address.addr & m))
+      if (!out->address.contains(r.via))
         return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of port '" +
                              out->name + "'");
     } else {
-      for (const port_config& p : gw.cfg.ports) {
-        const uint32_t m = mask_of(p.address.len);
-        if (p.address.len != 0 && (r.via & m) == (p.address.addr & m)) out = &p;
-      }
+      for (const port_config& p : gw.cfg.ports)
+        if (p.address.len != 0 && p.address.contains(r.via)) out = &p;
       if (out == nullptr)
         return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of any port");
     }
@@ -148,8 +144,7 @@ result<std::string> route_command(gateway& gw, std::string_view command) {
     if (it == routes.end()) {
       for (size_t p = 0; p < gw.cfg.ports.size(); p++) {
         const ipv4_prefix& a = gw.cfg.ports[p].address;
-        if (a.len != 0 && c.route.prefix.len == a.len &&
-            c.route.prefix.addr == (a.addr & mask_of(a.len)))
+        if (a.len != 0 && c.route.prefix.len == a.len && c.route.prefix.addr == a.network())
           return command_error(prefix_text(c.route.prefix) + " is port " + gw.cfg.ports[p].name +
                                "'s subnet: it goes with the port's address");
       }
@@ -215,8 +210,7 @@ result<std::string> neigh_command(gateway& gw, std::string_view command) {
     return fail("lladdr: '" + mac_text + "' is not a unicast MAC address");
   if (port < 0) return fail("dev PORT is required");
   const port_config& p = gw.cfg.ports[static_cast<size_t>(port)];
-  const uint32_t m = mask_of(p.address.len);
-  if (p.address.len == 0 || (addr & m) != (p.address.addr & m))
+  if (p.address.len == 0 || !p.address.contains(addr))
     return fail(who + " is not in the subnet of port '" + p.name + "'");
   if (addr == p.address.addr) return fail(who + " is port " + p.name + "'s own address");
   bool is_static = false;
@@ -224,14 +218,11 @@ result<std::string> neigh_command(gateway& gw, std::string_view command) {
   if (w[0] == "add" && known)
     return fail(who + " is known already (" + (is_static ? "PERMANENT" : "learned") +
                 "); use replace");
-  char text[18];
-  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac.b[0], mac.b[1], mac.b[2],
-                mac.b[3], mac.b[4], mac.b[5]);
   // One release store of the entry's word: workers see the old MAC or this one.
   if (!gw.neighbors->learn(addr, mac, true, 0, static_cast<uint16_t>(port)))
     return fail("the neighbour table is full");
-  return (known ? "replaced " : "added ") + who + " lladdr " + text + " dev " + p.name +
-         " PERMANENT";
+  return (known ? "replaced " : "added ") + who + " lladdr " + format_mac(mac.b) + " dev " +
+         p.name + " PERMANENT";
 }
 
 std::string route_list(gateway& gw) {
@@ -249,7 +240,7 @@ std::string route_list(gateway& gw) {
     if (e.nh.gateway != 0)
       text += " via " + format_ipv4(e.nh.gateway) + " dev " + port.name;
     else if (e.prefix.len == port.prefix_len &&
-             e.prefix.addr == (port.addr & mask_of(port.prefix_len)))
+             e.prefix.addr == ipv4_prefix{port.addr, port.prefix_len}.network())
       text += " dev " + port.name + " proto kernel scope link src " + format_ipv4(port.addr);
     else
       text += " dev " + port.name + " scope link";

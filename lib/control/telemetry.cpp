@@ -74,10 +74,7 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
       rte_tel_data_add_dict_string(c, "vlan_of", g_gw->ports[pi.parent].name.c_str());
       rte_tel_data_add_dict_u64(c, "vlan", pi.vlan);
     }
-    char mac[32];
-    std::snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", pi.mac.b[0], pi.mac.b[1],
-                  pi.mac.b[2], pi.mac.b[3], pi.mac.b[4], pi.mac.b[5]);
-    rte_tel_data_add_dict_string(c, "mac", mac);
+    rte_tel_data_add_dict_string(c, "mac", format_mac(pi.mac.b).c_str());
     // The DPDK device behind the port: dpdk-dumpcap's -i takes its name or port_id.
     if (char dev[RTE_ETH_NAME_MAX_LEN];
         pi.attached && pi.vlan == 0 && rte_eth_dev_get_name_by_port(pi.port_id, dev) == 0) {
@@ -272,11 +269,7 @@ size_t neigh_lines(const Table& table, Format format, Waited waited, std::string
     std::string line = format(ip);
     if (port < g_gw->ports.size()) line += " dev " + g_gw->ports[port].name;
     if (word & Table::k_valid) {
-      const mac_addr m = u64_to_mac(word);
-      char mac[40];
-      std::snprintf(mac, sizeof(mac), " lladdr %02x:%02x:%02x:%02x:%02x:%02x", m.b[0], m.b[1],
-                    m.b[2], m.b[3], m.b[4], m.b[5]);
-      line += mac;
+      line += " lladdr " + format_mac(u64_to_mac(word).b);
       if (word & Table::k_static)
         line += " PERMANENT";
       else if (now - confirmed <= arp.base_reachable_time_ms)
@@ -393,12 +386,8 @@ int cmd_fdb(const char*, const char*, rte_tel_data* d) {
       return std::memcmp(a.mac, b.mac, 6) < 0;
     });
     for (const fdb_entry& e : es) {
-      char line[128];
-      std::snprintf(line, sizeof line, "%02x:%02x:%02x:%02x:%02x:%02x dev %s vlan %u master %s%s\n",
-                    e.mac[0], e.mac[1], e.mac[2], e.mac[3], e.mac[4], e.mac[5],
-                    g_gw->ports[e.port].name.c_str(), e.vlan, br.name.c_str(),
-                    e.is_static ? " static" : "");
-      text += line;
+      text += format_mac(e.mac) + " dev " + g_gw->ports[e.port].name + " vlan " +
+              std::to_string(e.vlan) + " master " + br.name + (e.is_static ? " static" : "") + "\n";
     }
     count += es.size();
     rte_tel_data* b = rte_tel_data_alloc();

@@ -10,14 +10,8 @@ namespace ctgate {
 
 namespace {
 
-uint32_t mask_of(uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
-
 constexpr int k_spare_routes = 4096;
 constexpr uint32_t k_tbl8_groups = 1024;
-
-std::string prefix_text(const ipv4_prefix& p) {
-  return format_ipv4(p.addr) + "/" + std::to_string(p.len);
-}
 
 }  // namespace
 
@@ -33,13 +27,12 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
     const auto& p = cfg.ports[i];
     uint16_t port = static_cast<uint16_t>(i);
     if (p.address.len == 0) continue;  // a bridge member: switched, no address
-    ipv4_prefix net{p.address.addr & mask_of(p.address.len), p.address.len};
+    ipv4_prefix net{p.address.network(), p.address.len};
     t->entries_.push_back({net, {route_kind::forward, port, 0}});
     t->entries_.push_back({{p.address.addr, 32}, {route_kind::local, port, 0}});
     if (p.address.len <= 30) {
       t->entries_.push_back({{net.addr, 32}, {route_kind::broadcast, port, 0}});
-      t->entries_.push_back(
-          {{net.addr | ~mask_of(p.address.len), 32}, {route_kind::broadcast, port, 0}});
+      t->entries_.push_back({{net.addr | ~p.address.mask(), 32}, {route_kind::broadcast, port, 0}});
     }
   }
   for (const auto& r : cfg.routes) {
@@ -80,7 +73,7 @@ result<std::unique_ptr<route_table>> route_table::build(const gateway_config& cf
 
 result<void> route_table::add(const entry& e) {
   if (int rc = rte_fib_add(fib_, e.prefix.addr, e.prefix.len, encode_nh(e.nh)); rc != 0)
-    return error{.message = "rte_fib_add " + prefix_text(e.prefix) + ": " + rte_strerror(-rc)};
+    return error{.message = "rte_fib_add " + format_prefix(e.prefix) + ": " + rte_strerror(-rc)};
   auto same = [&](const entry& x) {
     return x.prefix.addr == e.prefix.addr && x.prefix.len == e.prefix.len;
   };
@@ -93,7 +86,7 @@ result<void> route_table::add(const entry& e) {
 
 result<void> route_table::remove(const ipv4_prefix& prefix) {
   if (int rc = rte_fib_delete(fib_, prefix.addr, prefix.len); rc != 0)
-    return error{.message = "rte_fib_delete " + prefix_text(prefix) + ": " + rte_strerror(-rc)};
+    return error{.message = "rte_fib_delete " + format_prefix(prefix) + ": " + rte_strerror(-rc)};
   std::erase_if(entries_, [&](const entry& x) {
     return x.prefix.addr == prefix.addr && x.prefix.len == prefix.len;
   });

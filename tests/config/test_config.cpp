@@ -355,6 +355,40 @@ TEST(Config, FaultInjectionIsOffByDefault) {
   EXPECT_TRUE(c->fault_injection);
 }
 
+TEST(Config, MetricsListen) {
+  result<gateway_config> c = load_config_string(kPorts, "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_TRUE(c->metrics.listen.empty());
+  c = load_config_string(std::string(kPorts) + "metrics:\n  listen: 127.0.0.1:9101\n", "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->metrics.host, "127.0.0.1");
+  EXPECT_EQ(c->metrics.port, 9101);
+  EXPECT_FALSE(c->metrics.ipv6);
+  EXPECT_EQ(c->metrics.line, 6);
+  c = load_config_string(std::string(kPorts) + "metrics: { listen: \"[::1]:0\" }\n", "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->metrics.host, "::1");
+  EXPECT_EQ(c->metrics.port, 0);
+  EXPECT_TRUE(c->metrics.ipv6);
+  const std::pair<const char*, const char*> bad[] = {
+      {"9101", "expected ADDRESS:PORT, e.g. 127.0.0.1:9101 or [::1]:9101"},
+      {"127.0.0.1:", "expected ADDRESS:PORT"},
+      {"::1:9101", "'::1' is not an IPv4 address (an IPv6 one goes in brackets: [::1]:9101)"},
+      {"localhost:9101", "'localhost' is not an IPv4 address"},
+      {"[10.0.0.1]:9101", "'10.0.0.1' is not an IPv6 address"},
+      {"127.0.0.1:65536", "'65536' is not a port (0..65535)"},
+      {"127.0.0.1:-1", "'-1' is not a port"},
+  };
+  for (const auto& [listen, why] : bad) {
+    c = load_config_string(std::string(kPorts) + "metrics:\n  listen: \"" + listen + "\"\n",
+                           "t.yaml");
+    ASSERT_FALSE(c) << listen;
+    EXPECT_NE(c.error().to_string().find(std::string("t.yaml:6: metrics.listen: ") + why),
+              std::string::npos)
+        << c.error().to_string();
+  }
+}
+
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
             "t.yaml:3: workerz: unknown key");

@@ -101,7 +101,7 @@ class NetnsForwardTest(unittest.TestCase):
         """ctgatectl against this test's ctgate: its output; a failure fails the test."""
         return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
-    def _start_ctgate(self, lan_vlans=None, huge=False):
+    def _start_ctgate(self, lan_vlans=None, huge=False, metrics=False):
         lan = {"name": "lan", "devargs": "net_af_packet0,iface=%s,qpairs=1" % IF_L,
                "address": GW_L + "/24"}
         if lan_vlans:
@@ -113,6 +113,8 @@ class NetnsForwardTest(unittest.TestCase):
                     "address": GW_W + "/24"}],
             conntrack={"enable_hooks": True, "max": 65536},
             no_huge=not (huge or os.environ.get("CTGATE_TEST_HUGE")))
+        if metrics:
+            cfg["metrics"] = {"listen": "127.0.0.1:0"}  # any free port: the log says which
         self.cfg_path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.dump_path = self.tmp.file("ct.txt")
         self.daemon = ct.Daemon(self.cfg_path, self.tmp.file("ctgate.log"), prefix=self.prefix,
@@ -160,6 +162,16 @@ class NetnsForwardTest(unittest.TestCase):
         with open(dst, "rb") as f:
             data = f.read()
         return want, hashlib.sha256(data).hexdigest(), len(data), client, server
+
+    def _transfer_while(self, work, done):
+        """_tcp_transfer with `work` running on a thread meanwhile; `done` is set after it."""
+        t = threading.Thread(target=work)
+        t.start()
+        try:
+            return self._tcp_transfer()
+        finally:
+            done.set()
+            t.join(timeout=120)
 
     # ------------------------------------------------------------------ the test
 
@@ -291,13 +303,7 @@ class NetnsForwardTest(unittest.TestCase):
             if len(changes) % 3 != 0:  # leave no host route behind
                 ct.run_ctl(self.prefix, "route", "del", SERVER, timeout=30)
 
-        t = threading.Thread(target=churn)
-        t.start()
-        try:
-            want, got, size, client, server = self._tcp_transfer()
-        finally:
-            done.set()
-            t.join(timeout=120)
+        want, got, size, client, server = self._transfer_while(churn, done)
         print("route changes during the transfer: %d" % len(changes))
         self.assertEqual(errors, [])
         self.assertGreaterEqual(len(changes), 3, "route changes during the transfer")
@@ -380,6 +386,61 @@ class NetnsForwardTest(unittest.TestCase):
         self.assertEqual(n, 5, "forwarding after the capture:\n" + out)
         self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
         self.assertIn("capture: ready", self.daemon.log())
+        self.assertNotRegex(self.daemon.log(), r"(?m)^[EW]\d{8} ", self.daemon.log()[-3000:])
+
+    def test_metrics_scrape(self):
+        """The Prometheus endpoint during a TCP transfer: every scrape parses, the counters
+        move, the transfer is intact, and the ports' and conntrack's figures agree with
+        ctgatectl stats (taken between two scrapes once the traffic stopped)."""
+        self._start_ctgate(metrics=True)
+        m = re.search(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", self.daemon.log())
+        self.assertIsNotNone(m, self.daemon.log()[-3000:])
+        url = m.group(1)
+        ctype, before = ct.scrape(url)
+        self.assertEqual(ctype, "text/plain; version=0.0.4; charset=utf-8")
+        n, out = self._ping(SERVER)
+        self.assertGreaterEqual(n, 3, out)
+
+        scrapes, errors, done = [], [], threading.Event()
+
+        def scrape_loop():
+            for _ in range(400):  # bounded; ~10 a second while the transfer runs
+                if done.is_set():
+                    return
+                try:
+                    scrapes.append(ct.scrape(url)[1])
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(repr(e))
+                time.sleep(0.1)
+
+        want, got, size, client, _ = self._transfer_while(scrape_loop, done)
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(len(scrapes), 1)
+        self.assertEqual((size, got), (DATA_BYTES, want), "the transfer, scraped meanwhile")
+
+        def lan_rx(s):
+            return s['ctgate_port_rx_packets_total{port="lan"}']
+
+        series = [before] + scrapes
+        for a, b in zip(series, series[1:]):
+            self.assertLessEqual(lan_rx(a), lan_rx(b), "a counter never goes back")
+        first, stats_json, last = ct.scrape(url)[1], self.ctl("stats", "--json"), ct.scrape(url)[1]
+        stats = json.loads(stats_json)
+        self.assertGreater(lan_rx(last), lan_rx(before) + DATA_BYTES // 1500 // 2)
+        self.assertGreater(last['ctgate_conntrack_stat_new_total{worker="0"}'],
+                           before['ctgate_conntrack_stat_new_total{worker="0"}'])
+        self.assertGreater(last['ctgate_dataplane_forwarded_total{worker="0"}'], 0)
+        for port in stats["ports"].values():
+            key = 'ctgate_port_%%s_packets_total{port="%s"}' % port["name"]
+            for d in ("rx", "tx"):
+                self.assertLessEqual(first[key % d], port[d + "_packets"], (key, d))
+                self.assertLessEqual(port[d + "_packets"], last[key % d], (key, d))
+        self.assertEqual(last["ctgate_conntrack_max"], stats["conntrack"]["max"])
+        w0 = stats["workers"]["worker0"]
+        self.assertLessEqual(first['ctgate_dataplane_forwarded_total{worker="0"}'],
+                             w0["forwarded"])
+        self.assertLessEqual(w0["forwarded"], last['ctgate_dataplane_forwarded_total{worker="0"}'])
+        self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
         self.assertNotRegex(self.daemon.log(), r"(?m)^[EW]\d{8} ", self.daemon.log()[-3000:])
 
 

@@ -429,6 +429,30 @@ _CT_LINE_RE = re.compile(
     r"(?P<rest>src=.*)$")
 
 
+_METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? ([0-9.e+-]+)$')
+
+
+def parse_metrics(text):
+    """Prometheus text exposition -> {'name{labels}': float}; raises ValueError on a line that is
+    neither a comment nor a sample."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _METRIC_RE.match(line)
+        if not m:
+            raise ValueError("not a metric line: %r" % line)
+        out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def scrape(url, timeout=10):
+    """GET a metrics URL: (content type, {'name{labels}': float})."""
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.headers.get("Content-Type"), parse_metrics(r.read().decode())
+
+
 def parse_conntrack_lines(text):
     """Parses `conntrack -L` lines into dicts: proto, protonum, timeout, state (TCP),
     orig/reply dicts of key=value, flags (set of [..] words), extra (key=value after the
