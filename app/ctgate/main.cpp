@@ -365,6 +365,7 @@ int run(const ctgate::gateway_config& cfg) {
       reload_on_signal(*gw, service);
     }
     if (std::string line = service.tick(*gw, now); !line.empty()) LOG(WARNING) << line;
+    gw->ct_events.tick(gw->ct, static_cast<uint16_t>(gw->workers.size()), now);
     gw->synproxy->secrets.maybe_rotate(now / 1000);
     if (std::string line = ctgate::synproxy_auto_tick(*gw, now); !line.empty())
       LOG(WARNING) << line;

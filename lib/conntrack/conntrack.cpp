@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
@@ -21,6 +22,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "conntrack/ct_event.h"
 #include "conntrack/ct_nat.h"
 #include "packet/cksum.h"
 
@@ -108,6 +110,11 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 // The position is reused only after a grace period (rte_hash RCU), so
 // workers still holding it in this burst read a stable entry.
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
+  // A flow that failed its confirm was never announced (Linux sends no event for it). The
+  // wheel's tick stands for now (within 256 ms): a DESTROY shows whole seconds left, if any.
+  if ((w.rt->events.load(std::memory_order_relaxed) & CT_EVENT_DESTROY) &&
+      why != ct_counter::insert_failed) [[unlikely]]
+    emit_event(w, CT_EVENT_DESTROY, e, w.wheel_tick);
   wheel_unlink(w, e);
   flow_key key = make_key(e->orig);
   // A translated flow's reply key first: once the flow's own key is gone, its position may
@@ -553,8 +560,18 @@ void note_finished(ct_worker& w, ct_entry* e) {
   if (t.proto == IPPROTO_TCP && tcp_finished(ts.l4state) && !(status & CT_STATUS_FINISH_NOTIFIED) &&
       e->owner == w.id)
     note_finished(w, e);
-  if ((set & ~status) != 0) e->status.fetch_or(set, std::memory_order_relaxed);
+  const uint16_t newly_set = set & ~status;
+  if (newly_set != 0) e->status.fetch_or(set, std::memory_order_relaxed);
   e->expires_ms.store(now_ms + timeouts.ms[ts.tclass], std::memory_order_relaxed);
+  // conntrack -E's UPDATE: Linux's IPCT_PROTOINFO (the TCP state moved), IPCT_REPLY and
+  // IPCT_ASSURED, one event per packet. Most packets change none of these and skip the load.
+  // `raw` still holds the state this packet started from (the CAS leaves it when it succeeds;
+  // after 8 lost races it holds the winner's, and that packet's event is the winner's).
+  if ((newly_set & (CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED) ||
+       ts.l4state != std::bit_cast<track_state>(raw).l4state) &&
+      e->pos != k_no_pos && (w.rt->events.load(std::memory_order_relaxed) & CT_EVENT_UPDATE))
+      [[unlikely]]
+    emit_event(w, CT_EVENT_UPDATE, e, now_ms);
   // A shorter timeout (ESTABLISHED -> CLOSE after an RST, SYN_SENT ->
   // SYN_RECV, ...) would leave the entry filed under its old, later expiry:
   // file it again so the wheel reaps it on time. Class changes are rare, and
@@ -773,10 +790,33 @@ result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t 
   w->handoff_ring = rte_ring_create(name.c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
   if (w->handoff_ring == nullptr)
     return error{.message = "conntrack: hand-off ring: " + std::string(rte_strerror(rte_errno))};
+  // In DPDK's memory, as the worker's context that points at it (and so where a leak checker
+  // that scans only the process heap does not look for the pointer).
+  void* ring = rte_zmalloc("ct_events", sizeof(ct_event_ring), alignof(ct_event_ring));
+  if (ring == nullptr)
+    return error{.message = "conntrack: event ring: " + std::string(rte_strerror(rte_errno))};
+  w->events = new (ring) ct_event_ring;
   return {};
 }
 
+void emit_event(ct_worker& w, uint8_t type, const ct_entry* e, uint32_t now_ms) {
+  ct_event ev;
+  ev.at_ms = now_ms;
+  ev.type = type;
+  const flow_table& t = *w.rt->table;
+  const uint32_t p = e->pos;
+  if (!read_entry(*e, p, &ev.view, t.acct_at(p), t.nat_reply_at(p), t.addr6_at(p),
+                  t.nat_reply6_at(p)))
+    return;
+  if (!w.events->push(ev)) w.counters.add(ct_counter::event_dropped);
+}
+
 void ct_worker_fini(ct_worker* w) {
+  if (w->events != nullptr) {
+    w->events->~ct_event_ring();
+    rte_free(w->events);
+    w->events = nullptr;
+  }
   rte_ring_free(w->kill_ring);
   w->kill_ring = nullptr;
   // Packets still waiting for this worker (it stopped first): free them.
@@ -1322,6 +1362,8 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
       }
       if (offers_source) publish_source_key(w, t);
       w.counters.add(ct_counter::insert);
+      if (w.rt->events.load(std::memory_order_relaxed) & CT_EVENT_NEW) [[unlikely]]
+        emit_event(w, CT_EVENT_NEW, t, now_ms);
       continue;
     }
     // Clash: another worker (or an earlier packet of this burst) inserted

@@ -82,7 +82,8 @@ namespace ctgate::ct {
   X(handoff_full, "packets dropped: the owner's hand-off ring was full")                  \
   X(handoff_in, "packets handed off by other workers, tracked here")                      \
   X(clash_addr6, "invalid: an IPv6 packet whose key another flow's addresses hold")       \
-  X(untracked_ipv6_off, "IPv6 packets untracked: conntrack for IPv6 is off")
+  X(untracked_ipv6_off, "IPv6 packets untracked: conntrack for IPv6 is off")              \
+  X(event_dropped, "conntrack events lost: the worker's event ring was full")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -115,8 +116,14 @@ struct ct_invalid_note {
   uint8_t reason = 0;  // tcp_reason
 };
 
+struct ct_event_ring;  // ct_event.h
+
 struct ct_runtime {
   flow_table* table = nullptr;
+  // The event types someone listens to (CT_EVENT_* bits, ct_event.h; conntrack -E): 0 while
+  // nobody does, and then an event costs one relaxed load where it would be made. Set by the
+  // control plane.
+  std::atomic<uint8_t> events{0};
   rte_mempool* pool = nullptr;  // unconfirmed entries, each followed by its TCP window record
   tracker_params params;
   bool check_checksums = true;
@@ -193,6 +200,9 @@ struct ct_worker {
   // Packets of translated flows this worker owns, from the workers RSS gave them to (their
   // replies hash elsewhere: docs/design/nat.md, Workers). Many producers, this consumer.
   rte_ring* handoff_ring = nullptr;
+
+  // Conntrack events for the control plane (ct_event.h), made only while rt->events asks.
+  ct_event_ring* events = nullptr;
 
   // unconfirmed list: swap-remove array, no links, no atomics
   uint16_t n_unconfirmed = 0;

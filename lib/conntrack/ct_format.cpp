@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/thread_annotations.h"
+#include "conntrack/ct_event.h"
 
 namespace ctgate::ct {
 
@@ -77,13 +78,22 @@ bool read_entry(const ct_entry& e, uint32_t pos, entry_view* out, const ct_acct*
   return e.live.load(std::memory_order_relaxed) == live;
 }
 
-std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
+namespace {
+
+// The body of a -L line or an -E event: `timeout` false leaves the seconds out when none are
+// left (a DESTROY by expiry: ctnetlink_dump_timeout's skip_zero);
+// `event` prints mark and zone only when set and no use= (ctnetlink's events carry no use count).
+std::string format_body(const entry_view& v, uint32_t now_ms, bool extended, bool timeout,
+                        bool event) {
   const l4_tracker& tr = tracker_for(v.orig.proto);
   int32_t left_ms = static_cast<int32_t>(v.expires_ms - now_ms);
   uint32_t left = left_ms > 0 ? static_cast<uint32_t>(left_ms) / 1000 : 0;
   const bool v6 = v.orig.family == k_family_ipv6;
   char head[64];
-  std::snprintf(head, sizeof(head), "%-8s %u %u ", tr.name, v.orig.proto, left);
+  if (timeout || left != 0)
+    std::snprintf(head, sizeof(head), "%-8s %u %u ", tr.name, v.orig.proto, left);
+  else
+    std::snprintf(head, sizeof(head), "%-8s %u ", tr.name, v.orig.proto);
   std::string s;
   if (extended) s = v6 ? "ipv6     10 " : "ipv4     2 ";
   s += head;
@@ -99,9 +109,95 @@ std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
   append_tuple(s, v.reply, v6 ? &v.reply6 : nullptr);
   counts(1);
   if (v.status & CT_STATUS_ASSURED) s += "[ASSURED] ";
-  s += "mark=" + std::to_string(v.mark) + " ";
+  if (!event || v.mark != 0) s += "mark=" + std::to_string(v.mark) + " ";
   if (v.orig.zone != 0) s += "zone=" + std::to_string(v.orig.zone) + " ";
+  if (event) {
+    s.pop_back();
+    return s;
+  }
   s += "use=1";
+  return s;
+}
+
+}  // namespace
+
+std::string format_entry(const entry_view& v, uint32_t now_ms, bool extended) {
+  return format_body(v, now_ms, extended, true, false);
+}
+
+const char* event_name(uint8_t type) {
+  return type == CT_EVENT_NEW ? "NEW" : type == CT_EVENT_UPDATE ? "UPDATE" : "DESTROY";
+}
+
+uint8_t parse_event_mask(const std::string& text) {
+  uint8_t mask = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string name = text.substr(start, comma - start);
+    if (name == "NEW" || name == "new")
+      mask |= CT_EVENT_NEW;
+    else if (name == "UPDATE" || name == "update")
+      mask |= CT_EVENT_UPDATE;
+    else if (name == "DESTROY" || name == "destroy")
+      mask |= CT_EVENT_DESTROY;
+    else if (name == "ALL" || name == "all")
+      mask |= CT_EVENT_ALL;
+    else
+      return 0;
+    start = comma + 1;
+  }
+  return mask;
+}
+
+std::string format_event(const ct_event& ev, bool extended) {
+  char head[32];
+  std::snprintf(head, sizeof(head), "%9s ", (std::string("[") + event_name(ev.type) + "]").c_str());
+  return head + format_body(ev.view, ev.at_ms, extended, ev.type != CT_EVENT_DESTROY, true);
+}
+
+std::string format_event_json(const ct_event& ev) {
+  const entry_view& v = ev.view;
+  const bool v6 = v.orig.family == k_family_ipv6;
+  std::string s = std::string("{\"event\":\"") + event_name(ev.type) + "\",\"family\":\"" +
+                  (v6 ? "ipv6" : "ipv4") + "\",\"proto\":\"" + tracker_for(v.orig.proto).name +
+                  "\",\"protonum\":" + std::to_string(v.orig.proto);
+  if (const int32_t left_ms = static_cast<int32_t>(v.expires_ms - ev.at_ms);
+      ev.type != CT_EVENT_DESTROY || left_ms >= 1000)
+    s += ",\"timeout\":" + std::to_string(left_ms > 0 ? left_ms / 1000 : 0);
+  if (v.orig.proto == IPPROTO_TCP)
+    s += std::string(",\"state\":\"") + tcp_state_name(v.ts.l4state) + "\"";
+  auto tuple = [&](const char* name, const ct_tuple& t, const ct_addr6* a6, unsigned d) {
+    s += std::string(",\"") + name + "\":{\"src\":\"" +
+         (a6 != nullptr ? format_ipv6(a6->src) : ip_str(t.src)) + "\",\"dst\":\"" +
+         (a6 != nullptr ? format_ipv6(a6->dst) : ip_str(t.dst)) + "\"";
+    if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP)
+      s += ",\"sport\":" + std::to_string(ntohs(t.sport)) +
+           ",\"dport\":" + std::to_string(ntohs(t.dport));
+    else if (is_icmp_like(t.proto))
+      s += ",\"type\":" + std::to_string(t.dport >> 8) +
+           ",\"code\":" + std::to_string(t.dport & 0xff) +
+           ",\"id\":" + std::to_string(ntohs(t.sport));
+    if (v.acct)
+      s += ",\"packets\":" + std::to_string(v.packets[d]) +
+           ",\"bytes\":" + std::to_string(v.bytes[d]);
+    s += "}";
+  };
+  tuple("orig", v.orig, v6 ? &v.addr6 : nullptr, 0);
+  tuple("reply", v.reply, v6 ? &v.reply6 : nullptr, 1);
+  s += ",\"flags\":[";
+  bool first = true;
+  auto flag = [&](const char* f) {
+    s += std::string(first ? "" : ",") + "\"" + f + "\"";
+    first = false;
+  };
+  if (!(v.status & CT_STATUS_SEEN_REPLY)) flag("UNREPLIED");
+  if (v.status & CT_STATUS_ASSURED) flag("ASSURED");
+  if (v.status & CT_STATUS_SRC_NAT_DONE) flag("SNAT");
+  if (v.status & CT_STATUS_DST_NAT_DONE) flag("DNAT");
+  s += "],\"mark\":" + std::to_string(v.mark) + ",\"zone\":" + std::to_string(v.orig.zone) +
+       ",\"uptime_ms\":" + std::to_string(ev.at_ms) + "}";
   return s;
 }
 

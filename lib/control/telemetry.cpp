@@ -13,12 +13,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <vector>
 
 #include <glog/logging.h>
 
+#include "conntrack/ct_event.h"
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
 #include "control/routes.h"
@@ -256,6 +258,58 @@ int cmd_ct_list(const char*, const char* params, rte_tel_data* d) {
   for (const auto& l : lines) text += l + "\n";
   if (!write_reply_file(d, text)) return 0;
   rte_tel_data_add_dict_u64(d, "count", lines.size());
+  return 0;
+}
+
+// /ctgate/conntrack/events,cursor=N|start [events=NEW,UPDATE,DESTROY] [output=json|extended]
+// [filters]: conntrack -E's events after the reader's cursor (start: from now on), in a reply
+// file;
+// the reply gives the next cursor and how many events fell off the log meanwhile. A poll turns
+// events on for 10 s (ct_event_log).
+int cmd_ct_events(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  std::optional<uint64_t> cursor;  // none: cursor=start, a new reader
+  uint8_t mask = ct::CT_EVENT_ALL;
+  bool json = false;
+  std::string filter;
+  std::istringstream in(params != nullptr ? params : "");
+  for (std::string word; in >> word;) {
+    if (word == "cursor=start") {
+      cursor.reset();
+    } else if (word.starts_with("cursor=")) {
+      cursor = std::strtoull(word.c_str() + 7, nullptr, 10);
+    } else if (word.starts_with("events=")) {
+      mask = ct::parse_event_mask(word.substr(7));
+      if (mask == 0) {
+        rte_tel_data_add_dict_string(
+            d, "error",
+            ("events: '" + word.substr(7) + "': expected NEW, UPDATE, DESTROY or ALL")
+                .substr(0, RTE_TEL_MAX_STRING_LEN - 1)
+                .c_str());
+        return 0;
+      }
+    } else if (word == "output=json") {
+      json = true;
+    } else {
+      filter += word + " ";
+    }
+  }
+  result<ct::ct_filter> f = ct::parse_filter(filter);
+  if (!f) {
+    rte_tel_data_add_dict_string(d, "error", f.error().message.c_str());
+    return 0;
+  }
+  uint64_t next = 0, lost = 0;
+  size_t count = 0;
+  const std::string text =
+      g_gw->ct_events.read(g_gw->ct, static_cast<uint16_t>(g_gw->workers.size()),
+                           g_gw->clock.now_ms(), cursor, mask, *f, json, &next, &lost, &count);
+  if (!write_reply_file(d, text)) return 0;
+  rte_tel_data_add_dict_u64(d, "cursor", next);
+  rte_tel_data_add_dict_u64(d, "count", count);
+  rte_tel_data_add_dict_u64(d, "lost", lost);
+  rte_tel_data_add_dict_u64(d, "dropped_by_workers",
+                            ct_total(*g_gw, ct::ct_counter::event_dropped));
   return 0;
 }
 
@@ -733,6 +787,8 @@ const telemetry_command k_commands[] = {
     {"/ctgate/conntrack/count", cmd_ct_count, "conntrack -C"},
     {"/ctgate/conntrack/list", then_trim<cmd_ct_list>,
      "conntrack -L. Params: filters like 'proto=tcp dport=80'"},
+    {"/ctgate/conntrack/events", cmd_ct_events,
+     "conntrack -E. Params: cursor=N|start [events=NEW,UPDATE,DESTROY] [output=json] [filters]"},
     {"/ctgate/conntrack/unconfirmed", cmd_ct_unconfirmed, "Unconfirmed entries per worker"},
     {"/ctgate/conntrack/delete", cmd_ct_delete, "conntrack -D. Params: filters"},
     {"/ctgate/conntrack/flush", cmd_ct_delete, "conntrack -F"},

@@ -16,6 +16,7 @@
 #include "common/thread_annotations.h"
 #include "config/config.h"
 #include "conntrack/conntrack.h"
+#include "conntrack/ct_event.h"
 #include "dataplane/worker.h"
 #include "hook/hook_registry.h"
 #include "route/neighbor_table.h"
@@ -121,6 +122,7 @@ struct gateway {
   std::unique_ptr<neighbor6_table> neighbors6;
   std::unique_ptr<hook_registry> hooks;
   ct::ct_runtime ct;
+  ct::ct_event_log ct_events;  // conntrack -E (conntrack/ct_event.h)
   log_mailbox mailbox;
   std::vector<worker_ctx*> workers;
   ms_clock clock;

@@ -1,12 +1,14 @@
 // Conntrack core: tuples, keys, the shared table's clash resolution, early
 // drop and accounting.
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <rte_lcore.h>
 
 #include "common/test_env.h"
+#include "conntrack/ct_event.h"
 #include "conntrack/reply_table.h"
 #include "packet/parse.h"
 
@@ -277,6 +279,83 @@ TEST(FlowTable, DeleteByFilterAndFlush) {
   ASSERT_FALSE(bogus);
   EXPECT_EQ(bogus.error().message, "unknown filter 'bogus'");
   EXPECT_FALSE(parse_filter("dport=70000"));
+}
+
+// conntrack -E (ct_event.h): nothing is made while nobody reads; a reader gets NEW, UPDATE
+// (first reply) and DESTROY (deleted) in conntrack-tools' layout, in JSON too, and only the
+// types and flows it asked for.
+TEST(Events, MadeOnlyWhileReadAndInConntrackToolsLayout) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway g(c);
+  const uint16_t n = 1;
+  g.send(0, udp("10.0.1.2", 999, "10.0.2.2", 53));
+  ct_event ev;
+  EXPECT_FALSE(g.w->ct.events->pop(&ev)) << "no reader: no event";
+  uint64_t cursor = 0, lost = 0;
+  size_t count = 0;
+  auto read = [&](std::optional<uint64_t> from, uint8_t mask = CT_EVENT_ALL,
+                  const char* filter = "", bool json = false) {
+    return g.gw->ct_events.read(g.gw->ct, n, g.w->now_ms, from, mask, *parse_filter(filter), json,
+                                &cursor, &lost, &count);
+  };
+  EXPECT_EQ(read(std::nullopt), "");  // a new reader starts now
+  const uint64_t start = cursor;
+  g.send(0, udp("10.0.1.2", 1000, "10.0.2.2", 53));
+  g.send(1, udp("10.0.2.2", 53, "10.0.1.2", 1000));
+  g.send(0, tcp("10.0.1.3", 2000, "10.0.2.2", 80, TCPF_SYN));
+  ct_worker* ws[] = {&g.w->ct};
+  ASSERT_TRUE(parse_filter("proto=udp sport=1000"));
+  EXPECT_EQ(delete_matching(*g.gw->ct.table, *parse_filter("proto=udp sport=1000"), ws, 1), 1u);
+  g.tick();
+  EXPECT_EQ(read(start),
+            "    [NEW] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1000 dport=53 [UNREPLIED] "
+            "src=10.0.2.2 dst=10.0.1.2 sport=53 dport=1000\n"
+            " [UPDATE] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1000 dport=53 src=10.0.2.2 "
+            "dst=10.0.1.2 sport=53 dport=1000\n"
+            "    [NEW] tcp      6 120 SYN_SENT src=10.0.1.3 dst=10.0.2.2 sport=2000 dport=80 "
+            "[UNREPLIED] src=10.0.2.2 dst=10.0.1.3 sport=80 dport=2000\n"
+            "[DESTROY] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1000 dport=53 src=10.0.2.2 "
+            "dst=10.0.1.2 sport=53 dport=1000\n");
+  EXPECT_EQ(count, 4u);
+  EXPECT_EQ(lost, 0u);
+  const uint64_t end = cursor;
+  EXPECT_EQ(read(end), "") << "nothing new";
+  EXPECT_EQ(read(start, CT_EVENT_NEW | CT_EVENT_DESTROY, "proto=tcp"),
+            "    [NEW] tcp      6 120 SYN_SENT src=10.0.1.3 dst=10.0.2.2 sport=2000 dport=80 "
+            "[UNREPLIED] src=10.0.2.2 dst=10.0.1.3 sport=80 dport=2000\n");
+  EXPECT_EQ(read(start, CT_EVENT_NEW, "proto=tcp", true),
+            R"({"event":"NEW","family":"ipv4","proto":"tcp","protonum":6,"timeout":120,)"
+            R"("state":"SYN_SENT","orig":{"src":"10.0.1.3","dst":"10.0.2.2","sport":2000,)"
+            R"("dport":80},"reply":{"src":"10.0.2.2","dst":"10.0.1.3","sport":80,"dport":2000},)"
+            R"("flags":["UNREPLIED"],"mark":0,"zone":0,"uptime_ms":1000})"
+            "\n");
+  // Nobody reads for 10 s: events stop, and what was logged goes.
+  g.gw->ct_events.tick(g.gw->ct, n, g.w->now_ms + ct_event_log::k_idle_off_ms);
+  EXPECT_EQ(g.gw->ct.events.load(), 0);
+  g.send(0, udp("10.0.1.2", 1001, "10.0.2.2", 53));
+  EXPECT_FALSE(g.w->ct.events->pop(&ev));
+  EXPECT_EQ(parse_event_mask("NEW,update"), CT_EVENT_NEW | CT_EVENT_UPDATE);
+  EXPECT_EQ(parse_event_mask("ALL"), CT_EVENT_ALL);
+  EXPECT_EQ(parse_event_mask("NEW,BOGUS"), 0);
+}
+
+// A worker whose ring is full loses the event and counts it; the packet is not held up.
+TEST(Events, AFullRingDropsAndCounts) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  c.conntrack.max = 8192;
+  test_gateway g(c);
+  g.gw->ct.events.store(CT_EVENT_ALL);
+  const int flows = 2100;  // the ring holds 2048
+  for (int i = 0; i < flows; i++) g.send(0, udp("10.0.1.2", uint16_t(1024 + i), "10.0.2.2", 53));
+  EXPECT_EQ(g.gw->ct.table->count(), flows);
+  EXPECT_EQ(g.w->ct.counters.get(ct_counter::event_dropped), uint64_t(flows - 2048));
+  ct_event ev;
+  int drained = 0;
+  while (g.w->ct.events->pop(&ev)) drained++;
+  EXPECT_EQ(drained, 2048);
+  g.gw->ct.events.store(0);
 }
 
 // conntrack.acct: each direction's packets and IP bytes, counted from the flow's first

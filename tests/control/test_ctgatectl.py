@@ -367,7 +367,7 @@ class CtgatectlTest(unittest.TestCase):
     def test_filters_rejected_where_unsupported(self):
         res = self.run_cli("conntrack", "-S", "-p", "tcp")
         self.assertEqual(res.returncode, 2)
-        self.assertIn("filters apply only to -L and -D", res.stderr)
+        self.assertIn("filters apply only to -L, -D and -E", res.stderr)
         res = self.run_cli("conntrack", "-L", "--src", "1.2.3.4 dport=5")
         self.assertEqual(res.returncode, 2)
         self.assertEqual(self.server.commands(), [])
@@ -525,6 +525,66 @@ class CtgatectlTest(unittest.TestCase):
         self.assertIn("route del PREFIX", res.stderr)
         res = self.run_cli("route", "add", "10.0.0.0/8,x")
         self.assertEqual(res.returncode, 2)
+
+    # ---- conntrack -E -----------------------------------------------------
+
+    def test_conntrack_events_polls_from_a_cursor_and_prints_each_event(self):
+        """-E starts with cursor=start, then asks from the cursor each reply gives; prints
+        what the reply files hold; --limit stops it; lost events are reported."""
+        replies = self.server.replies
+        polls = []
+        batches = [["    [NEW] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 "
+                    "[UNREPLIED] src=10.0.2.2 dst=10.0.1.2 sport=53 dport=1"],
+                   [],
+                   [" [UPDATE] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 "
+                    "src=10.0.2.2 dst=10.0.1.2 sport=53 dport=1",
+                    "[DESTROY] udp      17 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 "
+                    "src=10.0.2.2 dst=10.0.1.2 sport=53 dport=1"]]
+
+        def events(params):
+            polls.append(params)
+            if params.startswith("cursor=start"):
+                return {"cursor": 7, "count": 0, "lost": 0}
+            lines = batches.pop(0) if batches else []
+            path = os.path.join(self.tmp.name, "ev-%d.txt" % len(polls))
+            with open(path, "w") as f:
+                f.write("".join(l + "\n" for l in lines))
+            return {"file": path, "cursor": 7 + len(polls), "count": len(lines),
+                    "lost": 3 if len(polls) == 3 else 0}
+
+        replies["/ctgate/conntrack/events"] = events
+        res = self.run_cli("conntrack", "-E", "-p", "udp", "-e", "new,destroy,update",
+                           "--limit", "3")
+        self.assert_ok(res)
+        self.assertEqual(res.stdout.splitlines(), [
+            "    [NEW] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 [UNREPLIED] "
+            "src=10.0.2.2 dst=10.0.1.2 sport=53 dport=1",
+            " [UPDATE] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 src=10.0.2.2 "
+            "dst=10.0.1.2 sport=53 dport=1",
+            "[DESTROY] udp      17 src=10.0.1.2 dst=10.0.2.2 sport=1 dport=53 src=10.0.2.2 "
+            "dst=10.0.1.2 sport=53 dport=1"])
+        self.assertEqual(polls[0], "cursor=start events=NEW,DESTROY,UPDATE proto=udp")
+        self.assertEqual(polls[1], "cursor=7 events=NEW,DESTROY,UPDATE proto=udp")
+        self.assertEqual(polls[2], "cursor=9 events=NEW,DESTROY,UPDATE proto=udp")
+        self.assertIn("3 events lost", res.stderr)
+        self.assertIn("3 flow events have been shown. 3 lost.", res.stderr)
+        self.assertEqual([f for f in os.listdir(self.tmp.name) if f.startswith("ev-")], [])
+
+    def test_conntrack_events_options(self):
+        self.server.replies["/ctgate/conntrack/events"] = lambda p: {"cursor": 1, "count": 0}
+        res = self.run_cli("conntrack", "-E", "-o", "json", "--duration", "0.3")
+        self.assert_ok(res)
+        self.assertIn("/ctgate/conntrack/events,cursor=start output=json", self.server.commands())
+        self.assertIn("0 flow events have been shown.", res.stderr)
+        res = self.run_cli("conntrack", "-E", "-e", "NEW,BOGUS")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("expected NEW, UPDATE, DESTROY or ALL", res.stderr)
+        res = self.run_cli("conntrack", "-L", "-o", "json")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("-o json is for -E", res.stderr)
+        res = self.run_cli("conntrack", "-L", "--limit", "3")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("are for -E", res.stderr)
 
     # ---- capture --------------------------------------------------------
 

@@ -443,6 +443,183 @@ class NetnsForwardTest(unittest.TestCase):
         self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
         self.assertNotRegex(self.daemon.log(), r"(?m)^[EW]\d{8} ", self.daemon.log()[-3000:])
 
+    def test_conntrack_events(self):
+        """ctgatectl conntrack -E during a TCP transfer and a conntrack -D: the flow's NEW,
+        its UPDATEs through the handshake and the close, and its DESTROY, in conntrack -E's
+        format (each line also parses as a -L line); -o json gives the same events as objects."""
+        self._start_ctgate()
+        n, out = self._ping(SERVER)  # neighbours resolved: the transfer's flow is the only TCP one
+        self.assertGreaterEqual(n, 3, out)
+
+        def listen(*extra):
+            path = self.tmp.file("events-%d.txt" % len(self.procs))
+            err = self.tmp.file("events-%d.err" % len(self.procs))
+            with open(path, "w") as out, open(err, "w") as errf:
+                p = subprocess.Popen([ct.SYSTEM_PYTHON, ct.CTL, "--file-prefix", self.prefix,
+                                      "conntrack", "-E", "-p", "tcp", "--duration", "12"]
+                                     + list(extra), stdout=out, stderr=errf)
+            self.procs.append(p)
+            return p, path, err
+
+        text_proc, text_path, text_err = listen()
+        json_proc, json_path, json_err = listen("-o", "json", "-e", "NEW,DESTROY")
+        time.sleep(1.5)  # both have polled once: events are on
+        want, got, size, client, _ = self._tcp_transfer()
+        self.assertEqual((size, got), (DATA_BYTES, want))
+        time.sleep(0.5)
+        self.ctl("conntrack", "-D", "-p", "tcp")
+        for p in (text_proc, json_proc):
+            p.wait(timeout=30)
+        with open(text_path) as f:
+            lines = f.read().splitlines()
+        with open(text_err) as f:
+            err = f.read()
+        self.assertEqual(text_proc.returncode, 0, err)
+        self.assertIn("flow events have been shown", err)
+        print("\n".join(lines))
+        kinds = [l.split("]")[0].strip() + "]" for l in lines]
+        self.assertEqual(kinds[0], "[NEW]", "\n".join(lines))
+        self.assertEqual(kinds[-1], "[DESTROY]", "\n".join(lines))
+        self.assertEqual(kinds.count("[NEW]"), 1, "\n".join(lines))
+        self.assertRegex(lines[0], r"^    \[NEW\] tcp      6 120 SYN_SENT src=%s dst=%s sport=\d+ "
+                         r"dport=%d \[UNREPLIED\] src=%s dst=%s sport=%d dport=\d+$"
+                         % (CLIENT, SERVER, TCP_PORT, SERVER, CLIENT, TCP_PORT))
+        states = [l.split()[4] for l in lines if l.startswith(" [UPDATE]")]
+        self.assertEqual(states[:2], ["SYN_RECV", "ESTABLISHED"], "\n".join(lines))
+        self.assertIn("TIME_WAIT", states, "\n".join(lines))
+        # Deleted with time left: the seconds it had, as Linux's conntrack -D shows them.
+        self.assertRegex(lines[-1], r"^\[DESTROY\] tcp      6 1\d\d TIME_WAIT src=%s .*\[ASSURED\]$"
+                         % CLIENT)
+        # Each event is a -L line after its tag.
+        for line in lines:
+            body = line.split("] ", 1)[1]
+            parsed = ct.parse_conntrack_lines(body + " use=1")
+            self.assertFalse(parsed[0]["unparsed"], line)
+        with open(json_path) as f:
+            objs = [json.loads(l) for l in f.read().splitlines()]
+        with open(json_err) as f:
+            err = f.read()
+        self.assertEqual([o["event"] for o in objs], ["NEW", "DESTROY"], err)
+        self.assertEqual(objs[0]["orig"]["dport"], TCP_PORT)
+        self.assertEqual(objs[0]["state"], "SYN_SENT")
+        self.assertEqual(objs[0]["flags"], ["UNREPLIED"])
+        self.assertIn("ASSURED", objs[1]["flags"])
+        self.assertGreater(objs[1]["timeout"], 100)
+        self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
+
+    # ------------------------------------------------------------- events against the kernel
+
+    def _event_traffic(self, client_ns, server_ns):
+        """One ping, then a 100 kB TCP transfer (connect, data, close)."""
+        ns(client_ns, "ping", "-n", "-c", "1", "-W", "2", SERVER, check=False, timeout=20)
+        with open(os.devnull, "wb") as null:
+            server = subprocess.Popen(["ip", "netns", "exec", server_ns, "timeout", "10", "nc",
+                                       "-d", "-l", "-p", str(TCP_PORT)], stdout=null,
+                                      stderr=null, stdin=subprocess.DEVNULL)
+        self.procs.append(server)
+        for _ in range(50):  # bounded wait for the listener
+            ss = ns(server_ns, "ss", "-Htln", "sport", "= :%d" % TCP_PORT, check=False)
+            if str(TCP_PORT) in ss.stdout.decode(errors="replace"):
+                break
+            time.sleep(0.1)
+        subprocess.run(["ip", "netns", "exec", client_ns, "timeout", "10", "nc", "-q", "1", "-w",
+                        "5", SERVER, str(TCP_PORT)], input=os.urandom(100000),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+        server.wait(timeout=20)
+        time.sleep(0.5)
+
+    def _kernel_events(self):
+        """conntrack -E of a Linux router (netns, ip_forward) carrying _event_traffic between
+        the same addresses, then conntrack -D."""
+        kc, kr, ks = ("ctgt-k%s-%d" % (x, PID) for x in "crs")
+        self.addCleanup(ct.remove_netns, (kc, kr, ks), ())
+        for n in (kc, kr, ks):
+            sh("ip", "netns", "add", n)
+            ns(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", check=False)
+            ns(n, "ip", "link", "set", "lo", "up")
+        for n, addr, gw, dev in ((kc, CLIENT, GW_L, "r0"), (ks, SERVER, GW_W, "r1")):
+            ns(n, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", dev)
+            ns(n, "ip", "link", "set", dev, "netns", kr)
+            ns(n, "ip", "addr", "add", addr + "/24", "dev", "eth0")
+            ns(n, "ip", "link", "set", "eth0", "up")
+            ns(n, "ip", "route", "add", "default", "via", gw)
+            ns(kr, "ip", "addr", "add", gw + "/24", "dev", dev)
+            ns(kr, "ip", "link", "set", dev, "up")
+        ns(kr, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # Conntrack on in the router: a ruleset that uses it, as ctgate's enable_hooks.
+        ns(kr, "nft", "add table ip t; add chain ip t f { type filter hook forward priority 0; }; "
+           "add rule ip t f ct state established counter")
+        out = self.tmp.file("kernel-events.txt")
+        with open(out, "w") as f:
+            listener = subprocess.Popen(["ip", "netns", "exec", kr, "timeout", "15", "conntrack",
+                                         "-E", "-f", "ipv4"], stdout=f, stderr=subprocess.DEVNULL)
+        self.procs.append(listener)
+        time.sleep(1)
+        self._event_traffic(kc, ks)
+        ns(kr, "conntrack", "-D", "-f", "ipv4", check=False)
+        time.sleep(1)
+        stop_pid(listener)
+        with open(out) as f:
+            return f.read().splitlines()
+
+    def _ctgate_events(self):
+        out = self.tmp.file("ctgate-events.txt")
+        with open(out, "w") as f:
+            listener = subprocess.Popen([ct.SYSTEM_PYTHON, ct.CTL, "--file-prefix", self.prefix,
+                                         "conntrack", "-E", "-f", "ipv4", "--duration", "20"],
+                                        stdout=f, stderr=subprocess.DEVNULL)
+        self.procs.append(listener)
+        time.sleep(1.5)
+        self._event_traffic(NS_C, NS_S)
+        self.ctl("conntrack", "-D", "-f", "ipv4")
+        time.sleep(1)
+        stop_pid(listener)  # SIGTERM after its last poll
+        with open(out) as f:
+            return f.read().splitlines()
+
+    @staticmethod
+    def _normalise_events(lines):
+        """(line without ports, ids and timeouts, timeout or None) per event; conntrack-tools'
+        [USERSPACE] note (who deleted it) left out. Two things are the endpoints' timing or
+        the table's order, not conntrack's, and are evened out: an UPDATE to CLOSE_WAIT is
+        there only when the server ACKs the client's FIN before sending its own (else FIN+ACK
+        goes FIN_WAIT -> LAST_ACK), and conntrack -D destroys in table order (the final DESTROY
+        block is sorted)."""
+        out = []
+        for line in lines:
+            if not line.lstrip().startswith("[") or " CLOSE_WAIT " in line:
+                continue
+            line = re.sub(r" \[USERSPACE\].*$", "", line)
+            line = re.sub(r"(sport|dport)=(?!%d\b)\d+" % TCP_PORT, r"\1=P", line)
+            line = re.sub(r"id=\d+", "id=I", line)
+            m = re.match(r"^(\s*\[\w+\] \w+\s+\d+) (\d+) (.*)$", line)
+            if m:
+                out.append((m.group(1) + " T " + m.group(3), int(m.group(2))))
+            else:
+                out.append((line, None))
+        first_destroy = len(out)
+        while first_destroy > 0 and out[first_destroy - 1][0].startswith("[DESTROY]"):
+            first_destroy -= 1
+        return out[:first_destroy] + sorted(out[first_destroy:])
+
+    def test_conntrack_events_match_the_kernel(self):
+        """conntrack -E of the same ping and TCP connection, and their deletion, through a
+        Linux router and through ctgate: the same events in the same order, the same states,
+        tuples and flags, timeouts within 2 s."""
+        kernel = self._normalise_events(self._kernel_events())
+        self._start_ctgate()
+        n, out = self._ping(SERVER)  # neighbours resolved; the ping's flow is deleted below
+        self.assertGreaterEqual(n, 3, out)
+        self.ctl("conntrack", "-F")
+        ours = self._normalise_events(self._ctgate_events())
+        print("kernel:\n" + "\n".join(l for l, _ in kernel))
+        self.assertGreaterEqual(len(kernel), 10, kernel)
+        self.assertEqual([l for l, _ in ours], [l for l, _ in kernel])
+        for (line, t_ours), (_, t_kernel) in zip(ours, kernel):
+            if t_kernel is not None:
+                self.assertLessEqual(abs(t_ours - t_kernel), 2, line)
+        self.assertEqual(self.daemon.stop(grace=20), 0, self.daemon.log()[-3000:])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
