@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -28,6 +29,7 @@
 #include "control/gateway.h"
 #include "control/metrics.h"
 #include "control/ports.h"
+#include "control/reload.h"
 #include "control/rule_log.h"
 #include "control/ruleset_runtime.h"
 #include "control/telemetry.h"
@@ -88,16 +90,18 @@ void install_stop_handlers() {
 // SIGHUP's reload: systemd hears RELOADING=1, then READY=1 with the outcome in STATUS.
 void reload_on_signal(ctgate::gateway& gw, ctgate::service_notifier& service) {
   service.reloading();
-  ctgate::result<ctgate::ruleset_summary> r = ctgate::reload_ruleset(gw);
+  ctgate::result<ctgate::reload_summary> r = ctgate::reload_config(gw);
   if (!r) {
-    LOG(ERROR) << "SIGHUP: ruleset not reloaded, the live one stays: " << r.error().to_string();
+    LOG(ERROR) << "SIGHUP: config not reloaded, the running one stays: " << r.error().to_string();
     service.ready("forwarding; the last reload failed: " + r.error().to_string());
     return;
   }
-  for (const auto& w : r->warnings) LOG(WARNING) << w;
-  LOG(INFO) << "SIGHUP: ruleset " << gw.cfg.ruleset << " reloaded: " << r->tables << " tables, "
-            << r->chains << " chains, " << r->rules << " rules";
-  service.ready("forwarding; ruleset reloaded");
+  for (const auto& w : r->ruleset.warnings) LOG(WARNING) << w;
+  if (r->has_ruleset)
+    LOG(INFO) << "SIGHUP: ruleset " << gw.cfg.ruleset << " reloaded: " << r->ruleset.tables
+              << " tables, " << r->ruleset.chains << " chains, " << r->ruleset.rules << " rules";
+  for (const auto& c : r->changes) LOG(INFO) << "SIGHUP: " << c;
+  service.ready("forwarding; config reloaded");
 }
 
 // "SIGTERM from pid 123 (python3 test.py)"; the sender may be gone by now.
@@ -301,22 +305,39 @@ int run(const ctgate::gateway_config& cfg) {
   g_gw = gw;
   install_stop_handlers();
   ctgate::telemetry_register(gw);
+  // The metrics endpoint; a reload may move it (from a telemetry thread: under metrics_mu).
+  std::mutex metrics_mu;
   std::unique_ptr<ctgate::metrics_server> metrics;
+  auto start_metrics = [&](const ctgate::metrics_config& mc) -> ctgate::result<void> {
+    auto started = ctgate::metrics_server::start(*gw, mc);
+    if (!started) return std::move(started).error();
+    metrics = std::move(*started);
+    LOG(INFO) << "metrics: http://" << (mc.ipv6 ? "[" + mc.host + "]" : mc.host) << ":"
+              << metrics->port() << "/metrics";
+    return {};
+  };
   if (!cfg.metrics.listen.empty()) {
-    auto started = ctgate::metrics_server::start(*gw, cfg.metrics);
-    if (!started) {
-      LOG(ERROR) << started.error().to_string();
+    if (auto ok = start_metrics(cfg.metrics); !ok) {
+      LOG(ERROR) << ok.error().to_string();
       g_gw = nullptr;
       ctgate::ports_stop(*gw);
       delete gw;
       eal_cleanup(cfg);
       return 1;
     }
-    metrics = std::move(*started);
-    LOG(INFO) << "metrics: http://"
-              << (cfg.metrics.ipv6 ? "[" + cfg.metrics.host + "]" : cfg.metrics.host) << ":"
-              << metrics->port() << "/metrics";
   }
+  // A reload that changes `metrics`: the old endpoint stops (the new one may want its port),
+  // the new one starts; if it cannot, the old one starts again and the reload fails.
+  ctgate::reload_set_metrics_mover([&](const ctgate::metrics_config& mc) -> ctgate::result<void> {
+    std::lock_guard lock(metrics_mu);
+    const ctgate::metrics_config old = gw->cfg.metrics;
+    metrics.reset();
+    if (mc.listen.empty()) return {};
+    ctgate::result<void> ok = start_metrics(mc);
+    if (!ok && !old.listen.empty())
+      if (auto back = start_metrics(old); !back) LOG(ERROR) << back.error().to_string();
+    return ok;
+  });
   for (const auto& p : gw->ports) {
     if (p.bridge >= 0)
       LOG(INFO) << "port " << p.name << ": member of bridge "
@@ -351,7 +372,12 @@ int run(const ctgate::gateway_config& cfg) {
   if (service.watchdog_usec() != 0)
     LOG(INFO) << "systemd watchdog: every " << service.watchdog_usec() / 1000 << " ms";
 
-  uint32_t stats_every = FLAGS_stats_interval ? FLAGS_stats_interval : cfg.stats_interval_s;
+  // The config's interval may change with a reload; --stats_interval overrides it.
+  auto stats_every = [&] {
+    return FLAGS_stats_interval != 0 ? FLAGS_stats_interval
+                                     : std::atomic_ref<uint32_t>(gw->cfg.stats_interval_s)
+                                           .load(std::memory_order_relaxed);
+  };
   uint32_t start = gw->clock.now_ms(), last_stats = start, last_rx_change = start;
   uint32_t last_port_watch = start;
   uint64_t last_rx = 0;
@@ -376,7 +402,7 @@ int run(const ctgate::gateway_config& cfg) {
       ctgate::bridges_age(*gw, now);
       last_port_watch = now;
     }
-    if (stats_every != 0 && now - last_stats >= stats_every * 1000) {
+    if (stats_every() != 0 && now - last_stats >= stats_every() * 1000) {
       LOG(INFO) << "stats: " << ctgate::stats_summary(*gw);
       last_stats = now;
     }
@@ -400,7 +426,11 @@ int run(const ctgate::gateway_config& cfg) {
   service.stopping(stop_reason);
   gw->stop.store(true);
   rte_eal_mp_wait_lcore();
-  metrics.reset();  // its thread reads the gateway: gone before the gateway is
+  ctgate::reload_set_metrics_mover({});
+  {
+    std::lock_guard lock(metrics_mu);
+    metrics.reset();  // its thread reads the gateway: gone before the gateway is
+  }
   drain_log_mailbox(*gw);
   LOG(INFO) << "final stats: " << ctgate::stats_summary(*gw);
   if (!FLAGS_dump_conntrack.empty()) {

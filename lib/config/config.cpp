@@ -905,6 +905,7 @@ result<gateway_config> load_config_string(const std::string& yaml, const std::st
     }
     gateway_config cfg = parse_document(YAML::Load(yaml));
     cfg.source_file = name;
+    cfg.source_text = yaml;
     return cfg;
   } catch (const load_failure& f) {
     return config_failure(name, f.line, f.key, f.message);
@@ -935,6 +936,67 @@ result<gateway_config> load_config(const std::string& path) {
   // A directory opens fine and only fails on read (EISDIR).
   if (std::ferror(f.get())) return os_error("cannot read file", errno);
   return load_config_string(text, path);
+}
+
+namespace {
+
+bool same_yaml(const YAML::Node& a, const YAML::Node& b) {
+  if (a.Type() != b.Type()) return false;
+  switch (a.Type()) {
+    case YAML::NodeType::Scalar: return a.Scalar() == b.Scalar();
+    case YAML::NodeType::Sequence:
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); i++)
+        if (!same_yaml(a[i], b[i])) return false;
+      return true;
+    case YAML::NodeType::Map:
+      if (a.size() != b.size()) return false;
+      for (const auto& kv : a) {
+        const YAML::Node other = b[kv.first.Scalar()];
+        if (!other || !same_yaml(kv.second, other)) return false;
+      }
+      return true;
+    default: return true;
+  }
+}
+
+// The keys of map `a` or `b` (under `prefix`) whose values differ, with their lines.
+void differing_keys(const YAML::Node& a, const YAML::Node& b, const std::string& prefix,
+                    const std::vector<std::string>& descend, std::vector<config_difference>* out) {
+  std::vector<std::string> keys;
+  for (const YAML::Node* m : {&a, &b})
+    if (m->IsMap())
+      for (const auto& kv : *m)
+        if (std::find(keys.begin(), keys.end(), kv.first.Scalar()) == keys.end())
+          keys.push_back(kv.first.Scalar());
+  for (const std::string& k : keys) {
+    const YAML::Node va = a.IsMap() ? a[k] : YAML::Node();
+    const YAML::Node vb = b.IsMap() ? b[k] : YAML::Node();
+    if (va && vb && same_yaml(va, vb)) continue;
+    const std::string key = prefix + k;
+    // A section compared key by key; one side without it counts as an empty one.
+    const bool map_or_none_a = !va || va.IsMap() || va.IsNull();
+    const bool map_or_none_b = !vb || vb.IsMap() || vb.IsNull();
+    if (map_or_none_a && map_or_none_b &&
+        std::find(descend.begin(), descend.end(), key) != descend.end()) {
+      differing_keys(va ? va : YAML::Node(YAML::NodeType::Map),
+                     vb ? vb : YAML::Node(YAML::NodeType::Map), key + ".", {}, out);
+      continue;
+    }
+    out->push_back({key, line_of(vb ? vb : va)});
+  }
+}
+
+}  // namespace
+
+std::vector<config_difference> config_differences(const std::string& before,
+                                                  const std::string& after) {
+  std::vector<config_difference> out;
+  differing_keys(YAML::Load(before), YAML::Load(after), "", {"conntrack"}, &out);
+  std::stable_sort(
+      out.begin(), out.end(),
+      [](const config_difference& x, const config_difference& y) { return x.line < y.line; });
+  return out;
 }
 
 int port_index(const gateway_config& cfg, std::string_view name) {

@@ -233,6 +233,7 @@ struct metrics_config {
 
 struct gateway_config {
   std::string source_file;  // path the config was read from
+  std::string source_text;  // its text, as read (a reload compares the new text with it)
   eal_config eal;
   uint16_t workers =
       1;                // worker lcores (1..k_max_workers); each owns rx/tx queue <i> on every port
@@ -258,6 +259,17 @@ struct gateway_config {
   // mbufs) for fault tests. Never on a production gateway.
   bool fault_injection = false;
 };
+
+// What a reload changes: each top-level key whose YAML differs between two valid configs'
+// texts, and each key of `conntrack` one level down ("conntrack.max"), with its line in
+// `after` (its line in `before` when `after` has no such key). Compared as YAML trees: a
+// reordered map is the same, a value written another way ("0x10" for 16) is a change.
+struct config_difference {
+  std::string key;
+  int line = 0;
+};
+std::vector<config_difference> config_differences(const std::string& before,
+                                                  const std::string& after);
 
 // Loads and validates a config file. Never throws. An error names the file,
 // line and key ("FILE:LINE: KEY: MESSAGE" from to_string(); line and key are

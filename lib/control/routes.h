@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <rte_lcore.h>
+
 #include "common/result.h"
 
 namespace ctgate {
@@ -30,5 +32,28 @@ result<std::string> neigh_command(gateway& gw, std::string_view command);
 // The routes in force as `ip route` prints the main table: connected subnets, then static
 // routes, most specific first. One line each, '\n'-terminated.
 std::string route_list(gateway& gw);
+
+// rte_hash keeps its free-slot caches per lcore id, and a telemetry thread (one per client)
+// has none: a handler that inserts into or deletes from one (the neighbour table: neigh_command,
+// reload_config) borrows an id for its duration (docs/design/concurrency.md, "Threads that insert
+// into rte_hash").
+class borrowed_lcore_id {
+ public:
+  borrowed_lcore_id() {
+    if (rte_lcore_id() != LCORE_ID_ANY) return;  // an EAL thread, or one registered already
+    registered_ = rte_thread_register() == 0;
+    ok_ = registered_;
+  }
+  ~borrowed_lcore_id() {
+    if (registered_) rte_thread_unregister();
+  }
+  borrowed_lcore_id(const borrowed_lcore_id&) = delete;
+  borrowed_lcore_id& operator=(const borrowed_lcore_id&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = true;
+  bool registered_ = false;
+};
 
 }  // namespace ctgate

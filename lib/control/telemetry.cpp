@@ -23,6 +23,7 @@
 #include "conntrack/ct_event.h"
 #include "conntrack/ct_format.h"
 #include "control/gateway.h"
+#include "control/reload.h"
 #include "control/routes.h"
 #include "control/ruleset_runtime.h"
 #include "dataplane/defrag.h"
@@ -390,28 +391,6 @@ int cmd_route_change(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
-// rte_hash keeps its free-slot caches per lcore id, and a telemetry thread (one per client)
-// has none: a handler that inserts into or deletes from one (the neighbour table) borrows an
-// id for its duration (docs/design/concurrency.md, "Threads that insert into rte_hash").
-class borrowed_lcore_id {
- public:
-  borrowed_lcore_id() {
-    if (rte_lcore_id() != LCORE_ID_ANY) return;  // an EAL thread, or one registered already
-    registered_ = rte_thread_register() == 0;
-    ok_ = registered_;
-  }
-  ~borrowed_lcore_id() {
-    if (registered_) rte_thread_unregister();
-  }
-  borrowed_lcore_id(const borrowed_lcore_id&) = delete;
-  borrowed_lcore_id& operator=(const borrowed_lcore_id&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  bool ok_ = true;
-  bool registered_ = false;
-};
-
 // `ip neigh add|replace|del ...`.
 int cmd_neigh_change(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
@@ -523,9 +502,14 @@ int cmd_ct_enable(const char*, const char*, rte_tel_data* d) {
 
 // A load's reply: its counts, and its error (nft's shape) or warnings in a
 // reply file. A failed load reports zeros (no newline after the error).
-void reply_load(rte_tel_data* d, const result<ruleset_summary>& r, const char* source) {
+void reply_load(rte_tel_data* d, const result<ruleset_summary>& r, const char* source,
+                const std::vector<std::string>& changes = {}) {
   const ruleset_summary s = r ? *r : ruleset_summary{};
   std::string text = r ? "" : r.error().to_string();
+  for (const std::string& c : changes) {
+    text += "reload: " + c + "\n";
+    LOG(INFO) << "reload: " << c;
+  }
   for (const auto& w : s.warnings) {
     text += w + "\n";
     LOG(WARNING) << w;
@@ -574,9 +558,24 @@ int cmd_ruleset_load(const char*, const char* params, rte_tel_data* d) {
 }
 
 // /ctgate/reload: the config's ruleset file again, replacing the live ruleset (SIGHUP's).
+// /ctgate/reload: the config file again (reload.h): its ruleset replaces the live one, its
+// routes, neighbours, timeouts and metrics endpoint apply; a key that takes a restart is
+// refused with its line. SIGHUP's.
 int cmd_reload(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  reply_load(d, reload_ruleset(*g_gw), config_ruleset_path(g_gw->cfg).c_str());
+  borrowed_lcore_id lcore;  // the config's neighbours go into the neighbour table
+  if (!lcore.ok()) {
+    rte_tel_data_add_dict_string(d, "error", "reload: no free lcore id for this request");
+    return 0;
+  }
+  result<reload_summary> r = reload_config(*g_gw);
+  const std::string source = config_ruleset_path(g_gw->cfg);
+  if (!r) {
+    reply_load(d, std::move(r).error(), source.c_str());
+  } else {
+    reply_load(d, r->ruleset, source.c_str(), r->changes);
+    rte_tel_data_add_dict_u64(d, "ruleset", r->has_ruleset ? 1 : 0);
+  }
   return 0;
 }
 
@@ -797,7 +796,8 @@ const telemetry_command k_commands[] = {
     {"/ctgate/ruleset/load", then_trim<cmd_ruleset_load>,
      "Apply an nft file to the ruleset atomically, as nft -f. Param: path"},
     {"/ctgate/reload", then_trim<cmd_reload>,
-     "Replace the live ruleset with the config's ruleset file, as SIGHUP. No parameters"},
+     "Reread the config file, as SIGHUP: ruleset, routes, neighbours, timeouts, metrics. No "
+     "parameters"},
     {"/ctgate/nft", then_trim<cmd_nft>,
      "Apply nft commands atomically, as nft 'CMD'. Param: commands"},
     {"/ctgate/trace/start", then_trim<cmd_trace>,

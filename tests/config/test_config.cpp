@@ -389,6 +389,36 @@ TEST(Config, MetricsListen) {
   }
 }
 
+// What a reload compares: top-level keys, conntrack's one level down, as YAML trees.
+TEST(Config, DifferencesForAReload) {
+  const std::string a = std::string(kPorts) +
+                        "workers: 1\nconntrack:\n  max: 1024\n  timeouts: {udp: 30}\n"
+                        "routes: []\n";
+  EXPECT_TRUE(config_differences(a, a).empty());
+  // Reordered, reformatted maps are the same.
+  const std::string b =
+      std::string(kPorts) + "routes: []\nconntrack: {timeouts: {udp: 30}, max: 1024}\nworkers: 1\n";
+  EXPECT_TRUE(config_differences(a, b).empty());
+  const std::string c = std::string(kPorts) +
+                        "workers: 2\nconntrack:\n  max: 1024\n  timeouts: {udp: 45}\n"
+                        "metrics: {listen: 127.0.0.1:9101}\n";
+  const auto d = config_differences(a, c);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].key, "workers");
+  EXPECT_EQ(d[0].line, 5);
+  EXPECT_EQ(d[1].key, "conntrack.timeouts");
+  EXPECT_EQ(d[1].line, 8);
+  EXPECT_EQ(d[2].key, "routes");  // gone: its line in the old text
+  EXPECT_EQ(d[2].line, 9);
+  EXPECT_EQ(d[3].key, "metrics");
+  EXPECT_EQ(d[3].line, 9);
+  // A section one side lacks is compared key by key.
+  const auto e =
+      config_differences(kPorts, std::string(kPorts) + "conntrack: {timeouts: {udp: 45}}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].key, "conntrack.timeouts");
+}
+
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
             "t.yaml:3: workerz: unknown key");

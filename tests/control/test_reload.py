@@ -15,6 +15,7 @@ Run (root):  python3 tests/control/test_reload.py [-v]
 """
 
 import os
+import re
 import signal
 import sys
 import time
@@ -72,13 +73,17 @@ class ReloadTest(unittest.TestCase):
         with open(self.rules, "w") as f:
             f.write(text)
 
-    def start(self, ruleset):
+    def config(self, ruleset, **keys):
         cfg = ct.make_config(self.prefix, [
             {"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
             {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24"}])
         if ruleset:
             cfg["ruleset"] = "rules.nft"  # relative to the config file
-        path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
+        cfg.update(keys)
+        return ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
+
+    def start(self, ruleset, **keys):
+        path = self.config(ruleset, **keys)
         env = dict(os.environ, NOTIFY_SOCKET=self.sock_path)
         d = ct.Daemon(path, self.tmp.file("ctgate.log"), prefix=self.prefix, env=env)
         self.addCleanup(d.stop)
@@ -103,7 +108,7 @@ class ReloadTest(unittest.TestCase):
         self.assertIsNotNone(self.next_msg("RELOADING=1"), d.log()[-2000:])
         ready = self.next_msg("READY=1")
         self.assertIsNotNone(ready, d.log()[-2000:])
-        self.assertIn("STATUS=forwarding; ruleset reloaded", ready)
+        self.assertIn("STATUS=forwarding; config reloaded", ready)
         self.assertTrue(d.wait_for_log(r"SIGHUP: ruleset rules.nft reloaded: 2 tables, 2 chains, "
                                        r"1 rules", WAIT), d.log()[-2000:])
         text = self.listing()
@@ -116,7 +121,7 @@ class ReloadTest(unittest.TestCase):
         ready = self.next_msg("READY=1")
         self.assertIsNotNone(ready, d.log()[-2000:])
         self.assertIn("the last reload failed", ready)
-        self.assertTrue(d.wait_for_log(r"SIGHUP: ruleset not reloaded, the live one stays: "
+        self.assertTrue(d.wait_for_log(r"SIGHUP: config not reloaded, the running one stays: "
                                        r".*rules\.nft:4:", WAIT), d.log()[-2000:])
         self.assertIn("table ip extra", self.listing())
 
@@ -126,17 +131,74 @@ class ReloadTest(unittest.TestCase):
         self.write(RULES_A)
         p = ct.run_ctl(self.prefix, "reload", timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        self.assertIn("ruleset reloaded: 1 tables, 1 chains, 1 rules",
+        self.assertIn("config reloaded: 1 tables, 1 chains, 1 rules",
                       p.stderr.decode(errors="replace") + p.stdout.decode(errors="replace"))
         self.assertIn("tcp dport 22 accept", self.listing())
         self.assertEqual(d.stop(), 0, d.log()[-2000:])
 
+    def reload(self, rc=0):
+        p = ct.run_ctl(self.prefix, "reload", timeout=30)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, rc, err)
+        return err
+
     def test_nothing_to_reload(self):
         d = self.start(ruleset=False)
-        p = ct.run_ctl(self.prefix, "reload", timeout=30)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("the config names no ruleset (ruleset:): nothing to reload",
-                      p.stderr.decode(errors="replace"))
+        err = self.reload()
+        self.assertIn("reload: the config file is the running one: nothing else changed", err)
+        self.assertIn("config reloaded.", err)
+        self.assertEqual(d.stop(), 0, d.log()[-2000:])
+
+    def test_routes_neighbours_timeouts_and_metrics_reload(self):
+        """What can change live does, each change listed; a key that takes a restart is
+        refused with its line, and then nothing changes; the config's routes replace the
+        static ones, ctgatectl's included."""
+        d = self.start(ruleset=False)
+        ct.run_ctl(self.prefix, "route", "add", "192.0.2.0/24", "via", "10.0.2.7", timeout=30)
+        self.config(False, routes=[{"prefix": "198.51.100.0/24", "via": "10.0.2.9"}],
+                    neighbors=[{"address": "10.0.2.9", "mac": "02:00:00:00:02:09",
+                                "port": "wan"}],
+                    conntrack={"timeouts": {"udp": 45}},
+                    metrics={"listen": "127.0.0.1:0"}, stats_interval_s=5)
+        err = self.reload()
+        for line in ("reload: metrics: listening on 127.0.0.1:0",
+                     "reload: route: deleted 192.0.2.0/24 via 10.0.2.7 dev wan",
+                     "reload: route: added 198.51.100.0/24 via 10.0.2.9 dev wan",
+                     "reload: neigh: added 10.0.2.9 lladdr 02:00:00:00:02:09 dev wan PERMANENT",
+                     "reload: conntrack.timeouts: the new values apply from each flow's next "
+                     "packet",
+                     "reload: stats_interval_s: 5"):
+            self.assertIn(line, err)
+        routes = ct.run_ctl(self.prefix, "route", timeout=30).stdout.decode()
+        self.assertIn("198.51.100.0/24 via 10.0.2.9 dev wan", routes)
+        self.assertNotIn("192.0.2.0/24", routes)
+        neigh = ct.run_ctl(self.prefix, "neigh", timeout=30).stdout.decode()
+        self.assertIn("10.0.2.9 dev wan lladdr 02:00:00:00:02:09 PERMANENT", neigh)
+        self.assertTrue(d.wait_for_log(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", WAIT))
+        url = re.findall(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", d.log())[-1]
+        _, metrics = ct.scrape(url)
+        self.assertEqual(metrics['ctgate_routes{family="ipv4"}'], 3)
+        self.assertTrue(d.wait_for_log(r"stats: rx=", WAIT), "stats every 5 s now")
+
+        # workers and a port: refused with their lines, nothing reloaded (the route stays).
+        cfg = ct.make_config(self.prefix, [
+            {"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
+            {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24", "mtu": 9000}])
+        cfg["workers"] = 2
+        with open(self.tmp.file("ctgate.yaml"), "w") as f:
+            f.write(ct.to_yaml(cfg))
+        err = self.reload(rc=1)
+        self.assertRegex(err, r"ctgate\.yaml:\d+: workers: changed, and it takes a restart: "
+                              r"nothing was reloaded")
+        self.assertRegex(err, r"ctgate\.yaml:\d+: ports: changed too, and it takes a restart")
+        self.assertIn("198.51.100.0/24", ct.run_ctl(self.prefix, "route", timeout=30).stdout
+                      .decode())
+        # Back to the first config: the route and the neighbour go, metrics stop.
+        self.config(False)
+        err = self.reload()
+        self.assertIn("reload: route: deleted 198.51.100.0/24 via 10.0.2.9 dev wan", err)
+        self.assertIn("reload: neigh: deleted 10.0.2.9", err)
+        self.assertIn("reload: metrics: off", err)
         self.assertEqual(d.stop(), 0, d.log()[-2000:])
 
 
