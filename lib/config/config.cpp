@@ -587,11 +587,12 @@ void parse_routes(const field& f, gateway_config* cfg) {
   std::map<std::pair<uint32_t, uint8_t>, int> seen;  // prefix -> line
   std::map<std::string, int> seen6;
   for (const field& rf : get_list(f, 0, 1 << 20)) {
-    map_view m(rf, {"prefix", "via", "port"});
+    map_view m(rf, {"prefix", "via", "port", "nexthops"});
     route_config r;
     r.line = rf.line;
     const field& pf = m.require("prefix");
     if (get_string(pf).find(':') != std::string::npos) {
+      if (const field* nh = m.find("nexthops")) nh->fail("multipath routes are IPv4 only");
       r = parse_route6(pf, m.find("via"), m.find("port"), *cfg, &seen6);
       r.line = rf.line;
       cfg->routes.push_back(std::move(r));
@@ -606,24 +607,46 @@ void parse_routes(const field& f, gateway_config* cfg) {
       pf.fail("duplicate route prefix " + format_prefix(r.prefix) + " (first on line " +
               std::to_string(it->second) + ")");
     }
-    const field* via = m.find("via");
-    const field* port = m.find("port");
-    const port_config* out = port ? &get_port_ref(*port, *cfg) : nullptr;
-    if (via) {
-      r.via = get_ipv4(*via);
-      if (r.via == 0) via->fail("next hop must not be 0.0.0.0");
-      if (out) {
-        check_on_link(*via, *out, r.via);
-      } else {
-        for (const port_config& p : cfg->ports) {
-          if (p.address.contains(r.via)) out = &p;
+    // One next hop: `via` on a port's subnet (the port follows) or on the named port's, or a
+    // port alone (directly connected).
+    auto hop = [&](const field* via, const field* port, const map_view& at) {
+      route_hop h;
+      const port_config* out = port ? &get_port_ref(*port, *cfg) : nullptr;
+      if (via) {
+        h.via = get_ipv4(*via);
+        if (h.via == 0) via->fail("next hop must not be 0.0.0.0");
+        if (out) {
+          check_on_link(*via, *out, h.via);
+        } else {
+          for (const port_config& p : cfg->ports) {
+            if (p.address.contains(h.via)) out = &p;
+          }
+          if (!out) via->fail(format_ipv4(h.via) + " is not in the subnet of any port");
         }
-        if (!out) via->fail(format_ipv4(r.via) + " is not in the subnet of any port");
+      } else if (!out) {
+        at.missing("port", "required when 'via' is absent");
       }
-    } else if (!out) {
-      m.missing("port", "required when 'via' is absent");
+      h.port = out->name;
+      return h;
+    };
+    if (const field* nh = m.find("nexthops")) {
+      if (m.find("via") || m.find("port"))
+        nh->fail("a route has 'via' and 'port', or 'nexthops', not both");
+      for (const field& hf : get_list(*nh, 2, 16)) {
+        map_view hm(hf, {"via", "port"});
+        const field* via = &hm.require("via");
+        route_hop h = hop(via, hm.find("port"), hm);
+        if (std::find(r.nexthops.begin(), r.nexthops.end(), h) != r.nexthops.end())
+          hf.fail("next hop " + format_ipv4(h.via) + " dev " + h.port + " is listed twice");
+        r.nexthops.push_back(std::move(h));
+      }
+      r.via = r.nexthops[0].via;
+      r.port = r.nexthops[0].port;
+    } else {
+      route_hop h = hop(m.find("via"), m.find("port"), m);
+      r.via = h.via;
+      r.port = h.port;
     }
-    r.port = out->name;
     cfg->routes.push_back(std::move(r));
   }
 }

@@ -113,10 +113,20 @@ struct bridge_config {
   int line = 0;
 };
 
+// One next hop of a multipath (ECMP) route.
+struct route_hop {
+  uint32_t via = 0;  // host order
+  std::string port;
+  bool operator==(const route_hop&) const = default;
+};
+
 struct route_config {
   ipv4_prefix prefix;
   uint32_t via = 0;  // next hop, host order; 0 = directly connected
   std::string port;  // optional: output port name; derived from `via` when empty
+  // A multipath (ECMP) route: two or more next hops, a flow's packets all to the one its
+  // symmetric hash picks (via and port are the first's). Empty: one next hop, via and port.
+  std::vector<route_hop> nexthops;
   int line = 0;
   bool v6 = false;  // an IPv6 route: prefix6 and via6 instead of prefix and via
   ipv6_prefix prefix6;

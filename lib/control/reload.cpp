@@ -20,6 +20,11 @@ bool is_live(const std::string& key) {
 
 std::string route_args(const route_config& r) {
   std::string s = format_prefix(r.prefix);
+  if (!r.nexthops.empty()) {
+    for (const route_hop& h : r.nexthops)
+      s += " nexthop via " + format_ipv4(h.via) + " dev " + h.port;
+    return s;
+  }
   if (r.via != 0) s += " via " + format_ipv4(r.via);
   if (!r.port.empty()) s += " dev " + r.port;
   return s;
@@ -83,7 +88,8 @@ void apply_routes(gateway& gw, const gateway_config& next, reload_summary* out,
     auto it = find(current, r);
     if (it == current.end())
       run("add " + route_args(r));
-    else if (it->via != r.via || (!r.port.empty() && it->port != r.port))
+    else if (it->via != r.via || (!r.port.empty() && it->port != r.port) ||
+             it->nexthops != r.nexthops)
       run("replace " + route_args(r));
   }
 }

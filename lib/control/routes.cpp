@@ -18,6 +18,12 @@ std::string prefix_text(const ipv4_prefix& p) {
 }
 
 std::string route_text(const route_config& r) {
+  if (!r.nexthops.empty()) {
+    std::string s = prefix_text(r.prefix);
+    for (const route_hop& h : r.nexthops)
+      s += " nexthop via " + format_ipv4(h.via) + " dev " + h.port;
+    return s;
+  }
   return prefix_text(r.prefix) + (r.via != 0 ? " via " + format_ipv4(r.via) : "") + " dev " +
          r.port;
 }
@@ -44,8 +50,53 @@ std::vector<std::string> words(std::string_view s) {
   return out;
 }
 
-// `VERB PREFIX [via ADDR] [dev PORT]`, checked against the ports as the config loader checks
-// a route: the next hop on a port's subnet, the port known and routed.
+// One `via ADDRESS` or `dev PORT` pair of a command into r.
+result<void> via_or_dev(const std::string& key, const std::string& value, route_config* r,
+                        bool* has_via, bool* has_dev) {
+  if (key == "via" && !*has_via) {
+    if (!parse_ipv4(value, &r->via) || r->via == 0)
+      return command_error("via: '" + value + "' is not an IPv4 address");
+    *has_via = true;
+  } else if (key == "dev" && !*has_dev) {
+    r->port = value;
+    *has_dev = true;
+  } else {
+    return command_error("unexpected '" + key + "' (via ADDRESS, dev PORT)");
+  }
+  return {};
+}
+
+// As the config loader: the port of `via`'s subnet, or the one named, which must hold it.
+result<route_hop> resolve_hop(const gateway& gw, const route_config& r, bool has_via,
+                              bool has_dev) {
+  const port_config* out = nullptr;
+  if (has_dev) {
+    const int idx = port_index(gw.cfg, r.port);
+    if (idx < 0) return command_error("dev: unknown port '" + r.port + "'");
+    out = &gw.cfg.ports[static_cast<size_t>(idx)];
+    if (out->address.len == 0)
+      return command_error("dev: port '" + r.port + "' is switched (a bridge member), not routed");
+  }
+  if (has_via) {
+    if (out != nullptr) {
+      if (!out->address.contains(r.via))
+        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of port '" +
+                             out->name + "'");
+    } else {
+      for (const port_config& p : gw.cfg.ports)
+        if (p.address.len != 0 && p.address.contains(r.via)) out = &p;
+      if (out == nullptr)
+        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of any port");
+    }
+  } else if (out == nullptr) {
+    return command_error("dev PORT is required when via is absent");
+  }
+  return route_hop{r.via, out->name};
+}
+
+// `VERB PREFIX [via ADDR] [dev PORT]` or `VERB PREFIX nexthop via ADDR [dev PORT] nexthop ...`,
+// checked against the ports as the config loader checks a route: each next hop on a port's
+// subnet, the port known and routed.
 result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
   const std::vector<std::string> w = words(text);
   if (w.size() < 2) return command_error("usage: add|replace|del PREFIX [via ADDRESS] [dev PORT]");
@@ -68,44 +119,43 @@ result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
     return command_error("invalid prefix for its length: " + w[1] + " (did you mean " +
                          format_ipv4(r.prefix.network()) + "/" + std::to_string(r.prefix.len) +
                          "?)");
+  if (w.size() > 2 && w[2] == "nexthop") {
+    // ip route's multipath form: nexthop via A [dev P] nexthop via B [dev P] ...
+    if (c.verb == "del") return command_error("del takes PREFIX [via ADDRESS] [dev PORT]");
+    for (size_t i = 2; i < w.size();) {
+      if (w[i] != "nexthop") return command_error("expected 'nexthop', got '" + w[i] + "'");
+      route_config one;
+      bool has_via = false, has_dev = false;
+      for (i++; i < w.size() && w[i] != "nexthop"; i += 2) {
+        if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
+        if (result<void> ok = via_or_dev(w[i], w[i + 1], &one, &has_via, &has_dev); !ok)
+          return std::move(ok).error();
+      }
+      if (!has_via) return command_error("each nexthop needs via ADDRESS");
+      result<route_hop> h = resolve_hop(gw, one, has_via, has_dev);
+      if (!h) return std::move(h).error();
+      if (std::find(r.nexthops.begin(), r.nexthops.end(), *h) != r.nexthops.end())
+        return command_error("nexthop via " + format_ipv4(h->via) + " dev " + h->port +
+                             " is given twice");
+      r.nexthops.push_back(*h);
+    }
+    if (r.nexthops.size() < 2 || r.nexthops.size() > k_max_nexthops)
+      return command_error("a multipath route takes 2 to " + std::to_string(k_max_nexthops) +
+                           " nexthops");
+    r.via = r.nexthops[0].via;
+    r.port = r.nexthops[0].port;
+    c.has_via = c.has_dev = true;
+    return c;
+  }
   for (size_t i = 2; i < w.size(); i += 2) {
     if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
-    if (w[i] == "via" && !c.has_via) {
-      if (!parse_ipv4(w[i + 1], &r.via) || r.via == 0)
-        return command_error("via: '" + w[i + 1] + "' is not an IPv4 address");
-      c.has_via = true;
-    } else if (w[i] == "dev" && !c.has_dev) {
-      r.port = w[i + 1];
-      c.has_dev = true;
-    } else {
-      return command_error("unexpected '" + w[i] + "' (via ADDRESS, dev PORT)");
-    }
+    if (result<void> ok = via_or_dev(w[i], w[i + 1], &r, &c.has_via, &c.has_dev); !ok)
+      return std::move(ok).error();
   }
   if (c.verb == "del") return c;
-  // As the config loader: the port of `via`'s subnet, or the one named, which must hold it.
-  const port_config* out = nullptr;
-  if (c.has_dev) {
-    const int idx = port_index(gw.cfg, r.port);
-    if (idx < 0) return command_error("dev: unknown port '" + r.port + "'");
-    out = &gw.cfg.ports[static_cast<size_t>(idx)];
-    if (out->address.len == 0)
-      return command_error("dev: port '" + r.port + "' is switched (a bridge member), not routed");
-  }
-  if (c.has_via) {
-    if (out != nullptr) {
-      if (!out->address.contains(r.via))
-        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of port '" +
-                             out->name + "'");
-    } else {
-      for (const port_config& p : gw.cfg.ports)
-        if (p.address.len != 0 && p.address.contains(r.via)) out = &p;
-      if (out == nullptr)
-        return command_error("via: " + format_ipv4(r.via) + " is not in the subnet of any port");
-    }
-  } else if (out == nullptr) {
-    return command_error("dev PORT is required when via is absent");
-  }
-  r.port = out->name;
+  result<route_hop> h = resolve_hop(gw, r, c.has_via, c.has_dev);
+  if (!h) return std::move(h).error();
+  r.port = h->port;
   return c;
 }
 
@@ -124,6 +174,14 @@ void grace_period(gateway& gw) {
 
 route_nh next_hop(const gateway& gw, const route_config& r) {
   return {route_kind::forward, static_cast<uint16_t>(port_index(gw.cfg, r.port)), r.via};
+}
+
+// A multipath route's next hops as the table stores them (empty for one next hop).
+std::vector<route_nh> hops_of(const gateway& gw, const route_config& r) {
+  std::vector<route_nh> hops;
+  for (const route_hop& h : r.nexthops)
+    hops.push_back({route_kind::forward, static_cast<uint16_t>(port_index(gw.cfg, h.port)), h.via});
+  return hops;
 }
 
 }  // namespace
@@ -162,7 +220,7 @@ result<std::string> route_command(gateway& gw, std::string_view command) {
                            route_text(*same) + "); use replace");
     route_config r = c.route;
     r.line = 0;
-    if (result<void> ok = gw.routes->add({r.prefix, next_hop(gw, r)}); !ok)
+    if (result<void> ok = gw.routes->add({r.prefix, next_hop(gw, r), hops_of(gw, r)}); !ok)
       return std::move(ok).error();
     grace_period(gw);
     if (same != routes.end()) {
@@ -234,6 +292,15 @@ std::string route_list(gateway& gw) {
   };
   std::vector<line> lines;
   for (const route_table::entry& e : t->entries()) {
+    if (e.nh.kind == route_kind::multipath) {
+      // As ip route prints one: the prefix, then a line per next hop.
+      std::string text = prefix_text(e.prefix);
+      for (const route_nh& h : e.hops)
+        text += "\n\tnexthop via " + format_ipv4(h.gateway) + " dev " + gw.ports[h.port].name +
+                " weight 1";
+      lines.push_back({e.prefix, std::move(text)});
+      continue;
+    }
     if (e.nh.kind != route_kind::forward) continue;  // local and broadcast: `table local`
     const port_info& port = gw.ports[e.nh.port];
     std::string text = prefix_text(e.prefix);

@@ -419,6 +419,43 @@ TEST(Config, DifferencesForAReload) {
   EXPECT_EQ(e[0].key, "conntrack.timeouts");
 }
 
+TEST(Config, MultipathRoutes) {
+  const std::string two_ports = R"(ports:
+  - name: lan
+    devargs: x
+    address: 10.10.1.1/24
+  - name: wan
+    devargs: y
+    address: 10.10.2.1/24
+routes:
+  - prefix: 0.0.0.0/0
+)";
+  result<gateway_config> c = load_config_string(
+      two_ports + "    nexthops:\n      - via: 10.10.2.9\n      - {via: 10.10.1.9, port: lan}\n",
+      "t.yaml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  ASSERT_EQ(c->routes.size(), 1u);
+  ASSERT_EQ(c->routes[0].nexthops.size(), 2u);
+  EXPECT_EQ(c->routes[0].nexthops[0], (route_hop{ip(10, 10, 2, 9), "wan"}));
+  EXPECT_EQ(c->routes[0].nexthops[1], (route_hop{ip(10, 10, 1, 9), "lan"}));
+  EXPECT_EQ(c->routes[0].via, ip(10, 10, 2, 9));
+  const std::pair<const char*, const char*> bad[] = {
+      {"    via: 10.10.2.9\n    nexthops: [{via: 10.10.2.9}, {via: 10.10.2.8}]\n",
+       "t.yaml:11: routes[0].nexthops: a route has 'via' and 'port', or 'nexthops', not both"},
+      {"    nexthops: [{via: 10.10.2.9}]\n", "routes[0].nexthops: "},
+      {"    nexthops: [{via: 10.10.2.9}, {via: 10.10.2.9}]\n", "is listed twice"},
+      {"    nexthops: [{via: 10.10.2.9}, {port: lan}]\n",
+       "routes[0].nexthops[1].via: missing required key"},
+      {"    nexthops: [{via: 10.10.2.9}, {via: 10.99.0.1}]\n",
+       "10.99.0.1 is not in the subnet of any port"},
+  };
+  for (const auto& [text, why] : bad) {
+    c = load_config_string(two_ports + text, "t.yaml");
+    ASSERT_FALSE(c) << text;
+    EXPECT_NE(c.error().to_string().find(why), std::string::npos) << c.error().to_string();
+  }
+}
+
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_EQ(error_of("workers: 1\n\nworkerz: 2\n" + std::string(kPorts)),
             "t.yaml:3: workerz: unknown key");

@@ -1,9 +1,12 @@
 // Live IPv4 routes (lib/control/routes.cpp): ctgatectl route add|replace|del|list. Each change
 // publishes a whole new table; the packets after it are routed by it.
+#include <map>
+#include <set>
 #include <string>
 
 #include "common/test_env.h"
 #include "control/routes.h"
+#include "route/route_table.h"
 
 namespace ctgate::test {
 namespace {
@@ -134,6 +137,101 @@ int next_hop_mac(test_gateway& t, const char* dst) {
   }
   t.clear_sent();
   return got;
+}
+
+// The destination MAC's last byte of the frame a UDP datagram from 10.0.1.2:`sport` to `dst`
+// left by (-1: none).
+int hop_of(test_gateway& t, const char* dst, uint16_t sport) {
+  t.clear_sent();
+  t.send(0, udp("10.0.1.2", sport, dst, 53));
+  int got = -1;
+  for (const auto& [port, m] : t.sent)
+    if (port == 1) got = rte_pktmbuf_mtod(m, rte_ether_hdr*)->dst_addr.addr_bytes[5];
+  t.clear_sent();
+  return got;
+}
+
+// ECMP: a multipath route spreads flows over its next hops by the flow's symmetric hash; one
+// flow's packets keep to one; replace and del take it back; groups are reused.
+TEST(Routes, MultipathSpreadsFlowsAndKeepsEachOnOneHop) {
+  test_gateway t;
+  EXPECT_EQ(change(t,
+                   "add 198.51.100.0/24 nexthop via 10.0.2.9 nexthop via 10.0.2.10 dev wan "
+                   "nexthop via 10.0.2.11"),
+            "added 198.51.100.0/24 nexthop via 10.0.2.9 dev wan nexthop via 10.0.2.10 dev wan "
+            "nexthop via 10.0.2.11 dev wan");
+  EXPECT_EQ(route_list(*t.gw), std::string(k_connected) +
+                                   "198.51.100.0/24\n"
+                                   "\tnexthop via 10.0.2.9 dev wan weight 1\n"
+                                   "\tnexthop via 10.0.2.10 dev wan weight 1\n"
+                                   "\tnexthop via 10.0.2.11 dev wan weight 1\n");
+  std::map<int, int> per_hop;
+  for (uint16_t sport = 1000; sport < 1300; sport++) {
+    const int hop = hop_of(t, "198.51.100.7", sport);
+    per_hop[hop]++;
+    if (sport % 50 == 0) {  // the same flow again: the same next hop
+      for (int again = 0; again < 3; again++) EXPECT_EQ(hop_of(t, "198.51.100.7", sport), hop);
+    }
+  }
+  ASSERT_EQ(per_hop.size(), 3u) << "every next hop carries flows";
+  for (const auto& [mac, n] : per_hop) {
+    EXPECT_TRUE(mac == 0x19 || mac == 0x20 || mac == 0x21) << mac;
+    EXPECT_GT(n, 50) << "300 flows over 3 next hops, each well used";
+  }
+  // Symmetric: a flow's two directions hash alike.
+  EXPECT_EQ(symmetric_flow_hash(htonl(ip("10.0.1.2")), htonl(ip("198.51.100.7")), htons(1000),
+                                htons(53), IPPROTO_UDP),
+            symmetric_flow_hash(htonl(ip("198.51.100.7")), htonl(ip("10.0.1.2")), htons(53),
+                                htons(1000), IPPROTO_UDP));
+  EXPECT_EQ(change(t, "replace 198.51.100.0/24 via 10.0.2.12"),
+            "replaced 198.51.100.0/24 nexthop via 10.0.2.9 dev wan nexthop via 10.0.2.10 dev wan "
+            "nexthop via 10.0.2.11 dev wan with 198.51.100.0/24 via 10.0.2.12 dev wan");
+  for (uint16_t sport = 1000; sport < 1020; sport++)
+    EXPECT_EQ(hop_of(t, "198.51.100.7", sport), 0x22);
+  EXPECT_EQ(change(t, "del 198.51.100.0/24"), "deleted 198.51.100.0/24 via 10.0.2.12 dev wan");
+  // More changes than there are groups: each change's group is reused after it.
+  for (int i = 0; i < 300; i++) {
+    ASSERT_TRUE(route_command(*t.gw,
+                              "replace 203.0.113.0/24 nexthop via 10.0.2.9 nexthop via "
+                              "10.0.2.10"))
+        << i;
+  }
+  EXPECT_EQ(change(t, "del 203.0.113.0/24"),
+            "deleted 203.0.113.0/24 nexthop via 10.0.2.9 dev wan nexthop via 10.0.2.10 dev wan");
+  EXPECT_EQ(route_list(*t.gw), k_connected);
+  EXPECT_EQ(change(t, "add 203.0.113.0/24 nexthop via 10.0.2.9"),
+            "error: route: a multipath route takes 2 to 16 nexthops");
+  EXPECT_EQ(change(t, "add 203.0.113.0/24 nexthop via 10.0.2.9 nexthop via 10.0.2.9"),
+            "error: route: nexthop via 10.0.2.9 dev wan is given twice");
+  EXPECT_EQ(change(t, "add 203.0.113.0/24 nexthop dev wan nexthop via 10.0.2.9"),
+            "error: route: each nexthop needs via ADDRESS");
+  EXPECT_EQ(change(t, "add 203.0.113.0/24 nexthop via 10.9.0.1 nexthop via 10.0.2.9"),
+            "error: route: via: 10.9.0.1 is not in the subnet of any port");
+}
+
+// A config's multipath route (routes[].nexthops) is one from the start.
+TEST(Routes, ConfigMultipathRoute) {
+  gateway_config c = default_config();
+  route_config r;
+  r.prefix = {0, 0};
+  r.nexthops = {{ip("10.0.2.9"), "wan"}, {ip("10.0.1.9"), "lan"}};
+  r.via = r.nexthops[0].via;
+  r.port = "wan";
+  c.routes.push_back(r);
+  test_gateway t(c);
+  EXPECT_EQ(route_list(*t.gw),
+            "default\n"
+            "\tnexthop via 10.0.2.9 dev wan weight 1\n"
+            "\tnexthop via 10.0.1.9 dev lan weight 1\n" +
+                std::string(k_connected));
+  std::set<int> ports;
+  for (uint16_t sport = 1000; sport < 1100; sport++) {
+    t.clear_sent();
+    t.send(0, udp("10.0.1.2", sport, "192.0.2.1", 53));
+    for (const auto& [port, m] : t.sent) ports.insert(port);
+  }
+  t.clear_sent();
+  EXPECT_EQ(ports, (std::set<int>{0, 1}));
 }
 
 TEST(Neighbours, AddReplaceDeleteAsIpNeigh) {
