@@ -153,7 +153,7 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
     lock_guard lock(gw->routes_mu);
     gw->static_routes = cfg.routes;
   }
-  result<std::unique_ptr<route6_table>> rt6 = route6_table::build(cfg, name + "_fib6");
+  result<std::unique_ptr<route6_table>> rt6 = route6_table::build(cfg, name + "_f6");
   if (!rt6) return std::move(rt6).error();
   gw->routes6 = std::move(*rt6);
   result<std::unique_ptr<neighbor_table>> nt = neighbor_table::create(name + "_neigh");

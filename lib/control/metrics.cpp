@@ -340,12 +340,8 @@ void ruleset_metrics(exposition& ex, gateway& gw) {
 
 void table_metrics(exposition& ex, gateway& gw) {
   ex.family("ctgate_routes", "gauge", "Routes in force (ctgatectl route): connected and static");
-  // A route per line of ip route's listing, a multipath route's next-hop lines ("\tnexthop")
-  // not counted.
-  const std::string routes = route_list(gw);
-  ex.sample({{"family", "ipv4"}},
-            static_cast<uint64_t>(std::count(routes.begin(), routes.end(), '\n') -
-                                  std::count(routes.begin(), routes.end(), '\t')));
+  ex.sample({{"family", "ipv4"}}, route_count(gw, false));
+  ex.sample({{"family", "ipv6"}}, route_count(gw, true));
   ex.family("ctgate_neighbours", "gauge", "Neighbour entries in use: resolved, resolving, failed");
   ex.sample({{"family", "ipv4"}}, gw.neighbors->in_use());
   ex.sample({{"family", "ipv6"}}, gw.neighbors6->in_use());

@@ -19,6 +19,9 @@ bool is_live(const std::string& key) {
 }
 
 std::string route_args(const route_config& r) {
+  if (r.v6)
+    return format_ipv6(r.prefix6.addr) + "/" + std::to_string(r.prefix6.len) +
+           (r.via6.is_zero() ? "" : " via " + format_ipv6(r.via6)) + " dev " + r.port;
   std::string s = format_prefix(r.prefix);
   if (!r.nexthops.empty()) {
     for (const route_hop& h : r.nexthops)
@@ -30,23 +33,36 @@ std::string route_args(const route_config& r) {
   return s;
 }
 
-std::string route6_text(const route_config& r) {
-  return format_ipv6(r.prefix6.addr) + "/" + std::to_string(r.prefix6.len) + " via " +
-         format_ipv6(r.via6) + " dev " + r.port;
+std::string route_prefix(const route_config& r) {
+  return r.v6 ? format_ipv6(r.prefix6.addr) + "/" + std::to_string(r.prefix6.len)
+              : format_prefix(r.prefix);
 }
 
-std::string neigh6_text(const neighbor_config& n) {
-  return format_ipv6(n.address6) + " " + n.mac + " " + n.port;
+bool same_route_prefix(const route_config& a, const route_config& b) {
+  if (a.v6 != b.v6) return false;
+  return a.v6 ? a.prefix6.len == b.prefix6.len && a.prefix6.addr == b.prefix6.addr
+              : a.prefix.addr == b.prefix.addr && a.prefix.len == b.prefix.len;
 }
 
-// The IPv6 halves, which are built once (route6_table::build): compared as text.
-template <typename T, typename Text>
-std::vector<std::string> v6_texts(const std::vector<T>& items, Text text) {
-  std::vector<std::string> out;
-  for (const T& x : items)
-    if (x.v6) out.push_back(text(x));
-  std::sort(out.begin(), out.end());
-  return out;
+bool same_neighbour(const neighbor_config& a, const neighbor_config& b) {
+  if (a.v6 != b.v6) return false;
+  return a.v6 ? a.address6 == b.address6 && a.port == b.port : a.address == b.address;
+}
+
+std::string neighbour_address(const neighbor_config& n) {
+  return n.v6 ? format_ipv6(n.address6) : format_ipv4(n.address);
+}
+
+// Runs one live change (route_command's or neigh_command's words) and notes what it did, or why
+// it failed, under `what`.
+template <typename Command>
+void run_change(Command command, gateway& gw, const char* what, const std::string& words,
+                reload_summary* out, std::vector<std::string>* errors) {
+  result<std::string> r = command(gw, words);
+  if (r)
+    out->changes.push_back(std::string(what) + ": " + *r);
+  else
+    errors->push_back(std::string(what) + " " + words + ": " + r.error().message);
 }
 
 error refuse(const gateway_config& next, const std::vector<config_difference>& fixed) {
@@ -60,7 +76,7 @@ error refuse(const gateway_config& next, const std::vector<config_difference>& f
   return e;
 }
 
-// The IPv4 routes of `next` become the static ones: routes it no longer has go (ctgatectl's
+// The routes of `next` become the static ones: routes it no longer has go (ctgatectl's
 // included), new ones are added, changed ones replaced. Each is one live change.
 void apply_routes(gateway& gw, const gateway_config& next, reload_summary* out,
                   std::vector<std::string>* errors) {
@@ -70,52 +86,41 @@ void apply_routes(gateway& gw, const gateway_config& next, reload_summary* out,
     current = gw.static_routes;
   }
   auto find = [](const std::vector<route_config>& in, const route_config& r) {
-    return std::find_if(in.begin(), in.end(), [&](const route_config& x) {
-      return !x.v6 && x.prefix.addr == r.prefix.addr && x.prefix.len == r.prefix.len;
-    });
+    return std::find_if(in.begin(), in.end(),
+                        [&](const route_config& x) { return same_route_prefix(x, r); });
   };
-  auto run = [&](const std::string& command) {
-    result<std::string> r = route_command(gw, command);
-    if (r)
-      out->changes.push_back("route: " + *r);
-    else
-      errors->push_back("route " + command + ": " + r.error().message);
+  auto run = [&](const std::string& words) {
+    run_change(route_command, gw, "route", words, out, errors);
   };
   for (const route_config& r : current)
-    if (!r.v6 && find(next.routes, r) == next.routes.end()) run("del " + format_prefix(r.prefix));
+    if (find(next.routes, r) == next.routes.end()) run("del " + route_prefix(r));
   for (const route_config& r : next.routes) {
-    if (r.v6) continue;
     auto it = find(current, r);
     if (it == current.end())
       run("add " + route_args(r));
-    else if (it->via != r.via || (!r.port.empty() && it->port != r.port) ||
+    else if (it->via != r.via || !(it->via6 == r.via6) || (!r.port.empty() && it->port != r.port) ||
              it->nexthops != r.nexthops)
       run("replace " + route_args(r));
   }
 }
 
-// The config's static IPv4 neighbours: those it dropped are removed, new or changed ones set.
+// The config's static neighbours: those it dropped are removed, new or changed ones set.
 void apply_neighbours(gateway& gw, const gateway_config& next, reload_summary* out,
                       std::vector<std::string>* errors) {
   auto find = [](const std::vector<neighbor_config>& in, const neighbor_config& n) {
     return std::find_if(in.begin(), in.end(),
-                        [&](const neighbor_config& x) { return !x.v6 && x.address == n.address; });
+                        [&](const neighbor_config& x) { return same_neighbour(x, n); });
   };
-  auto run = [&](const std::string& command) {
-    result<std::string> r = neigh_command(gw, command);
-    if (r)
-      out->changes.push_back("neigh: " + *r);
-    else
-      errors->push_back("neigh " + command + ": " + r.error().message);
+  auto run = [&](const std::string& words) {
+    run_change(neigh_command, gw, "neigh", words, out, errors);
   };
   for (const neighbor_config& n : gw.cfg.neighbors)
-    if (!n.v6 && find(next.neighbors, n) == next.neighbors.end())
-      run("del " + format_ipv4(n.address));
+    if (find(next.neighbors, n) == next.neighbors.end())
+      run("del " + neighbour_address(n) + (n.v6 ? " dev " + n.port : ""));
   for (const neighbor_config& n : next.neighbors) {
-    if (n.v6) continue;
     auto it = find(gw.cfg.neighbors, n);
     if (it == gw.cfg.neighbors.end() || it->mac != n.mac || it->port != n.port)
-      run("replace " + format_ipv4(n.address) + " lladdr " + n.mac + " dev " + n.port);
+      run("replace " + neighbour_address(n) + " lladdr " + n.mac + " dev " + n.port);
   }
 }
 
@@ -149,16 +154,11 @@ result<reload_summary> reload_config(gateway& gw) {
   std::vector<config_difference> fixed;
   for (const config_difference& d : diffs)
     if (!is_live(d.key)) fixed.push_back(d);
-  // IPv6 routes and neighbours are built once: a change to them is a change to a fixed key.
-  auto v6_line = [&](const std::string& key) {
+  auto line_of = [&](const std::string& key) {
     for (const config_difference& d : diffs)
       if (d.key == key) return d.line;
     return 0;
   };
-  if (v6_texts(gw.cfg.routes, route6_text) != v6_texts(next.routes, route6_text))
-    fixed.push_back({"routes (IPv6)", v6_line("routes")});
-  if (v6_texts(gw.cfg.neighbors, neigh6_text) != v6_texts(next.neighbors, neigh6_text))
-    fixed.push_back({"neighbors (IPv6)", v6_line("neighbors")});
   if (!fixed.empty()) return refuse(next, fixed);
 
   // The ruleset is checked against the new config before anything changes.
@@ -175,7 +175,7 @@ result<reload_summary> reload_config(gateway& gw) {
   if (changed("metrics")) {
     if (!g_metrics_mover)
       return error{.file = next.source_file,
-                   .line = v6_line("metrics"),
+                   .line = line_of("metrics"),
                    .key = "metrics",
                    .message = "changed, and this gateway cannot move its endpoint: restart it"};
     if (result<void> ok = g_metrics_mover(next.metrics); !ok) return std::move(ok).error();

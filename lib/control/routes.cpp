@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "dataplane/gateway.h"
@@ -29,6 +30,35 @@ std::string route_text(const route_config& r) {
 }
 
 error command_error(std::string message) { return error{.key = "route", .message = message}; }
+
+// IPv6: as ip -6 route names routes (::/0 is "default").
+std::string prefix6_text(const ipv6_prefix& p) {
+  return p.len == 0 ? "default" : format_ipv6(p.addr) + "/" + std::to_string(p.len);
+}
+
+std::string route6_text(const route_config& r) {
+  return prefix6_text(r.prefix6) + (r.via6.is_zero() ? "" : " via " + format_ipv6(r.via6)) +
+         " dev " + r.port;
+}
+
+ipv6_prefix network6(ipv6_prefix p) {
+  for (unsigned b = p.len; b < 128; b++)
+    p.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
+  return p;
+}
+
+bool same_prefix6(const ipv6_prefix& a, const ipv6_prefix& b) {
+  return a.len == b.len && a.addr == b.addr;
+}
+
+// Whether a command names IPv6: its prefix or a next hop is an IPv6 address (ip route infers
+// the family the same way).
+bool is_v6_command(const std::vector<std::string>& w) {
+  if (w.size() > 1 && w[1].find(':') != std::string::npos) return true;
+  for (size_t i = 2; i + 1 < w.size(); i++)
+    if (w[i] == "via" && w[i + 1].find(':') != std::string::npos) return true;
+  return false;
+}
 
 struct parsed_command {
   std::string verb;
@@ -184,9 +214,147 @@ std::vector<route_nh> hops_of(const gateway& gw, const route_config& r) {
   return hops;
 }
 
+// Keeps the static routes in step with an add or replace made: `r` takes *same's place, or
+// joins the list. Says what changed, in `text`'s words.
+std::string note_set(std::vector<route_config>& routes, std::vector<route_config>::iterator same,
+                     const route_config& r, std::string (*text)(const route_config&)) {
+  if (same == routes.end()) {
+    routes.push_back(r);
+    return "added " + text(r);
+  }
+  std::string done = "replaced " + text(*same) + " with " + text(r);
+  *same = r;
+  return done;
+}
+
+// `VERB PREFIX6 [via ADDRESS6] [dev PORT]`, checked as the config loader checks an IPv6 route:
+// a link-local next hop needs dev, a global one lies on a port's subnet, the port has an
+// address6.
+result<parsed_command> parse_command6(const gateway& gw, const std::vector<std::string>& w) {
+  parsed_command c;
+  c.verb = w[0];
+  route_config& r = c.route;
+  r.v6 = true;
+  if (w[1] == "default") {
+    r.prefix6 = {};
+  } else if (w[1].find('/') != std::string::npos) {
+    if (!parse_ipv6_prefix(w[1], &r.prefix6))
+      return command_error("'" + w[1] + "' is not an IPv6 prefix (2001:db8::/32)");
+  } else if (parse_ipv6(w[1], &r.prefix6.addr)) {
+    r.prefix6.len = 128;
+  } else {
+    return command_error("'" + w[1] + "' is not an IPv6 prefix (2001:db8::/32)");
+  }
+  if (!(network6(r.prefix6).addr == r.prefix6.addr))
+    return command_error("invalid prefix for its length: " + w[1] + " (did you mean " +
+                         prefix6_text(network6(r.prefix6)) + "?)");
+  for (size_t i = 2; i < w.size(); i += 2) {
+    if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
+    if (w[i] == "via" && !c.has_via) {
+      if (!parse_ipv6(w[i + 1], &r.via6) || r.via6.is_zero() || r.via6.is_multicast())
+        return command_error("via: '" + w[i + 1] + "' is not a unicast IPv6 address");
+      c.has_via = true;
+    } else if (w[i] == "dev" && !c.has_dev) {
+      r.port = w[i + 1];
+      c.has_dev = true;
+    } else {
+      return command_error("unexpected '" + w[i] + "' (via ADDRESS, dev PORT)");
+    }
+  }
+  if (c.verb == "del") return c;
+  const port_config* out = nullptr;
+  if (c.has_dev) {
+    const int idx = port_index(gw.cfg, r.port);
+    if (idx < 0) return command_error("dev: unknown port '" + r.port + "'");
+    out = &gw.cfg.ports[static_cast<size_t>(idx)];
+    if (!out->address6)
+      return command_error("dev: port '" + r.port + "' has no address6 (an IPv6 route needs one)");
+  }
+  if (c.has_via) {
+    if (r.via6.is_link_local()) {
+      if (out == nullptr) return command_error("via: a link-local next hop needs dev PORT");
+    } else if (out != nullptr) {
+      if (!out->address6->contains(r.via6))
+        return command_error("via: " + format_ipv6(r.via6) + " is not in the subnet of port '" +
+                             out->name + "'");
+    } else {
+      for (const port_config& p : gw.cfg.ports)
+        if (p.address6 && p.address6->contains(r.via6)) out = &p;
+      if (out == nullptr)
+        return command_error("via: " + format_ipv6(r.via6) + " is not in the subnet of any port");
+    }
+  } else if (out == nullptr) {
+    return command_error("dev PORT is required when via is absent");
+  }
+  r.port = out->name;
+  return c;
+}
+
+// A port's own IPv6 prefixes (its subnet and its address) go with the port, not with routes.
+const port_config* owner_of6(const gateway& gw, const ipv6_prefix& p) {
+  for (const port_config& port : gw.cfg.ports) {
+    if (!port.address6) continue;
+    if (same_prefix6(p, network6(*port.address6)) ||
+        same_prefix6(p, ipv6_prefix{port.address6->addr, 128}))
+      return &port;
+  }
+  return nullptr;
+}
+
+// IPv6's half of route_command: the trie is rebuilt and swapped (route6_table), then the old
+// one freed after the grace period.
+result<std::string> route6_command(gateway& gw, const parsed_command& c) {
+  const route_config& want = c.route;
+  if (const port_config* p = owner_of6(gw, want.prefix6))
+    return command_error(prefix6_text(want.prefix6) + " is port " + p->name +
+                         "'s: it goes with the port's address6");
+  lock_guard lock(gw.routes_mu);
+  std::vector<route_config>& routes = gw.static_routes;
+  auto same = std::find_if(routes.begin(), routes.end(), [&](const route_config& r) {
+    return r.v6 && same_prefix6(r.prefix6, want.prefix6);
+  });
+  std::string done;
+  if (c.verb == "del") {
+    if (same == routes.end() || (c.has_via && !(same->via6 == want.via6)) ||
+        (c.has_dev && same->port != want.port))
+      return command_error("no such route: " + prefix6_text(want.prefix6));
+    if (result<void> ok = gw.routes6->remove(want.prefix6); !ok) return std::move(ok).error();
+    grace_period(gw);
+    gw.routes6->release_retired();
+    done = "deleted " + route6_text(*same);
+    routes.erase(same);
+    return done;
+  }
+  if (same != routes.end() && c.verb == "add")
+    return command_error("a route to " + prefix6_text(want.prefix6) + " exists (" +
+                         route6_text(*same) + "); use replace");
+  route_config r = want;
+  r.line = 0;
+  if (result<void> ok =
+          gw.routes6->set(r.prefix6, static_cast<uint16_t>(port_index(gw.cfg, r.port)), r.via6);
+      !ok)
+    return std::move(ok).error();
+  grace_period(gw);
+  gw.routes6->release_retired();
+  return note_set(routes, same, r, route6_text);
+}
+
 }  // namespace
 
 result<std::string> route_command(gateway& gw, std::string_view command) {
+  // `-6 VERB ...`: IPv6 whatever the words (ip -6 route del default).
+  std::vector<std::string> w = words(command);
+  const bool forced6 = !w.empty() && w[0] == "-6";
+  if (forced6) w.erase(w.begin());
+  if (forced6 || (w.size() >= 2 && is_v6_command(w))) {
+    if (w.size() < 2)
+      return command_error("usage: [-6] add|replace|del PREFIX [via ADDRESS] [dev PORT]");
+    if (w[0] != "add" && w[0] != "replace" && w[0] != "del")
+      return command_error("unknown command '" + w[0] + "' (add, replace, del)");
+    result<parsed_command> parsed6 = parse_command6(gw, w);
+    if (!parsed6) return std::move(parsed6).error();
+    return route6_command(gw, *parsed6);
+  }
   result<parsed_command> parsed = parse_command(gw, command);
   if (!parsed) return std::move(parsed).error();
   const parsed_command& c = *parsed;
@@ -223,24 +391,88 @@ result<std::string> route_command(gateway& gw, std::string_view command) {
     if (result<void> ok = gw.routes->add({r.prefix, next_hop(gw, r), hops_of(gw, r)}); !ok)
       return std::move(ok).error();
     grace_period(gw);
-    if (same != routes.end()) {
-      done = "replaced " + route_text(*same) + " with " + route_text(r);
-      *same = r;
-    } else {
-      done = "added " + route_text(r);
-      routes.push_back(r);
-    }
+    done = note_set(routes, same, r, route_text);
   }
   return done;
 }
 
+namespace {
+
+// A MAC a neighbour may have: unicast, not zero.
+bool unicast_mac(const std::string& text, mac_addr* mac) {
+  return parse_mac(text, mac->b) && (mac->b[0] & 1) == 0 &&
+         !std::all_of(mac->b, mac->b + 6, [](uint8_t b) { return b == 0; });
+}
+
+error neigh_error(std::string message) { return error{.key = "neigh", .message = message}; }
+
+// add and replace, either family: the MAC given, and the port (an index of gw.cfg.ports).
+result<mac_addr> static_mac(const std::string& mac_text, int port) {
+  mac_addr mac;
+  if (mac_text.empty()) return neigh_error("lladdr MAC is required");
+  if (!unicast_mac(mac_text, &mac))
+    return neigh_error("lladdr: '" + mac_text + "' is not a unicast MAC address");
+  if (port < 0) return neigh_error("dev PORT is required");
+  return mac;
+}
+
+// add and replace's last step, either family: a static (PERMANENT) entry for `key`. One release
+// store of the entry's word: workers see the old MAC or this one.
+template <typename Table, typename Key>
+result<std::string> set_static(Table& table, const Key& key, const std::string& verb,
+                               const std::string& who, const mac_addr& mac, int port,
+                               const std::string& port_name) {
+  bool is_static = false;
+  const bool known = table.resolved(key, &is_static);
+  if (verb == "add" && known)
+    return neigh_error(who + " is known already (" + (is_static ? "PERMANENT" : "learned") +
+                       "); use replace");
+  if (!table.learn(key, mac, true, 0, static_cast<uint16_t>(port)))
+    return neigh_error("the neighbour table is full");
+  return (known ? "replaced " : "added ") + who + " lladdr " + format_mac(mac.b) + " dev " +
+         port_name + " PERMANENT";
+}
+
+// IPv6's half of neigh_command. An IPv6 neighbour is an address on a port (a link-local one is
+// unique only on its link): del without dev removes it from every port.
+result<std::string> neigh6_command(gateway& gw, const std::string& verb, const std::string& who,
+                                   const std::string& mac_text, const std::string& port_name) {
+  auto fail = neigh_error;
+  ipv6_addr addr;
+  if (!parse_ipv6(who, &addr) || addr.is_zero() || addr.is_multicast())
+    return fail("'" + who + "' is not a unicast IPv6 address");
+  int port = -1;
+  if (!port_name.empty()) {
+    port = port_index(gw.cfg, port_name);
+    if (port < 0) return fail("dev: unknown port '" + port_name + "'");
+  }
+  const std::string text = format_ipv6(addr);
+  if (verb == "del") {
+    bool removed = false;
+    for (size_t p = 0; p < gw.cfg.ports.size(); p++)
+      if (port < 0 || static_cast<size_t>(port) == p)
+        removed |= gw.neighbors6->remove(neigh6_key{addr, static_cast<uint32_t>(p)}, gw.qs);
+    if (!removed) return fail("no neighbour " + text);
+    return "deleted " + text;
+  }
+  result<mac_addr> mac = static_mac(mac_text, port);
+  if (!mac) return std::move(mac).error();
+  const port_config& p = gw.cfg.ports[static_cast<size_t>(port)];
+  if (!p.address6) return fail("port '" + p.name + "' has no address6");
+  if (!addr.is_link_local() && !p.address6->contains(addr))
+    return fail(text + " is not link-local or in the subnet of port '" + p.name + "'");
+  if (addr == p.address6->addr) return fail(text + " is port " + p.name + "'s own address");
+  return set_static(*gw.neighbors6, neigh6_key{addr, static_cast<uint32_t>(port)}, verb, text, *mac,
+                    port, p.name);
+}
+
+}  // namespace
+
 result<std::string> neigh_command(gateway& gw, std::string_view command) {
-  auto fail = [](std::string message) { return error{.key = "neigh", .message = message}; };
+  auto fail = neigh_error;
   const std::vector<std::string> w = words(command);
   if (w.size() < 2 || (w[0] != "add" && w[0] != "replace" && w[0] != "del"))
     return fail("usage: add|replace|del ADDRESS [lladdr MAC] [dev PORT]");
-  uint32_t addr = 0;
-  if (!parse_ipv4(w[1], &addr) || addr == 0) return fail("'" + w[1] + "' is not an IPv4 address");
   std::string mac_text, port_name;
   for (size_t i = 2; i < w.size(); i += 2) {
     if (i + 1 >= w.size()) return fail("'" + w[i] + "' needs a value");
@@ -251,6 +483,10 @@ result<std::string> neigh_command(gateway& gw, std::string_view command) {
     else
       return fail("unexpected '" + w[i] + "' (lladdr MAC, dev PORT)");
   }
+  if (w[1].find(':') != std::string::npos)
+    return neigh6_command(gw, w[0], w[1], mac_text, port_name);
+  uint32_t addr = 0;
+  if (!parse_ipv4(w[1], &addr) || addr == 0) return fail("'" + w[1] + "' is not an IPv4 address");
   const std::string who = format_ipv4(addr);
   int port = -1;
   if (!port_name.empty()) {
@@ -261,26 +497,13 @@ result<std::string> neigh_command(gateway& gw, std::string_view command) {
     if (!gw.neighbors->remove(addr, gw.qs)) return fail("no neighbour " + who);
     return "deleted " + who;
   }
-  mac_addr mac;
-  if (mac_text.empty()) return fail("lladdr MAC is required");
-  if (!parse_mac(mac_text, mac.b) || (mac.b[0] & 1) != 0 ||
-      std::all_of(mac.b, mac.b + 6, [](uint8_t b) { return b == 0; }))
-    return fail("lladdr: '" + mac_text + "' is not a unicast MAC address");
-  if (port < 0) return fail("dev PORT is required");
+  result<mac_addr> mac = static_mac(mac_text, port);
+  if (!mac) return std::move(mac).error();
   const port_config& p = gw.cfg.ports[static_cast<size_t>(port)];
   if (p.address.len == 0 || !p.address.contains(addr))
     return fail(who + " is not in the subnet of port '" + p.name + "'");
   if (addr == p.address.addr) return fail(who + " is port " + p.name + "'s own address");
-  bool is_static = false;
-  const bool known = gw.neighbors->resolved(addr, &is_static);
-  if (w[0] == "add" && known)
-    return fail(who + " is known already (" + (is_static ? "PERMANENT" : "learned") +
-                "); use replace");
-  // One release store of the entry's word: workers see the old MAC or this one.
-  if (!gw.neighbors->learn(addr, mac, true, 0, static_cast<uint16_t>(port)))
-    return fail("the neighbour table is full");
-  return (known ? "replaced " : "added ") + who + " lladdr " + format_mac(mac.b) + " dev " +
-         p.name + " PERMANENT";
+  return set_static(*gw.neighbors, addr, w[0], who, *mac, port, p.name);
 }
 
 std::string route_list(gateway& gw) {
@@ -321,6 +544,49 @@ std::string route_list(gateway& gw) {
   std::string out;
   for (const line& l : lines) out += l.text + "\n";
   return out;
+}
+
+std::string route6_list(gateway& gw) {
+  lock_guard lock(gw.routes_mu);  // the entries' list changes with the routes
+  const route6_table& t = *gw.routes6;
+  struct line {
+    ipv6_prefix prefix;
+    std::string text;
+  };
+  std::vector<line> lines;
+  for (const route6_table::entry& e : t.entries()) {
+    if (e.nh.kind != route_kind::forward) continue;  // the ports' addresses: `table local`
+    const std::string& port = gw.ports[e.nh.port].name;
+    std::string text = prefix6_text(e.prefix);
+    const port_config& pc = gw.cfg.ports[e.nh.port];
+    if (e.nh.gateway != 0)
+      text += " via " + format_ipv6(t.gateway(e.nh.gateway)) + " dev " + port;
+    else if (pc.address6 && same_prefix6(e.prefix, network6(*pc.address6)))
+      text += " dev " + port + " proto kernel";
+    else
+      text += " dev " + port;
+    lines.push_back({e.prefix, std::move(text)});
+  }
+  std::stable_sort(lines.begin(), lines.end(), [](const line& a, const line& b) {
+    const int c = std::memcmp(a.prefix.addr.b, b.prefix.addr.b, sizeof a.prefix.addr.b);
+    return c != 0 ? c < 0 : a.prefix.len < b.prefix.len;
+  });
+  std::string out;
+  for (const line& l : lines) out += l.text + "\n";
+  return out;
+}
+
+size_t route_count(gateway& gw, bool v6) {
+  lock_guard lock(gw.routes_mu);
+  size_t n = 0;
+  if (v6) {
+    for (const route6_table::entry& e : gw.routes6->entries())
+      n += e.nh.kind == route_kind::forward;
+  } else {
+    for (const route_table::entry& e : gw.routes->entries())
+      n += e.nh.kind == route_kind::forward || e.nh.kind == route_kind::multipath;
+  }
+  return n;
 }
 
 }  // namespace ctgate

@@ -365,12 +365,12 @@ int cmd_neigh(const char*, const char*, rte_tel_data* d) {
 }
 
 // `ip route`: the IPv4 routes in force.
-int cmd_route_list(const char*, const char*, rte_tel_data* d) {
+int cmd_route_list(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  const std::string text = route_list(*g_gw);
+  const bool v6 = params != nullptr && std::string_view(params) == "6";
+  const std::string text = v6 ? route6_list(*g_gw) : route_list(*g_gw);
   if (!write_reply_file(d, text)) return 0;
-  rte_tel_data_add_dict_u64(d, "count",
-                            static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n')));
+  rte_tel_data_add_dict_u64(d, "count", route_count(*g_gw, v6));
   return 0;
 }
 
@@ -772,10 +772,11 @@ const telemetry_command k_commands[] = {
      "Neighbour table (ARP and IPv6 ND), as ip neigh. No parameters"},
     {"/ctgate/workers", cmd_workers, "Per-worker counters. No parameters"},
     {"/ctgate/neigh/change", cmd_neigh_change,
-     "Change the IPv4 neighbours live. Param: add|replace|del ADDRESS [lladdr MAC] [dev PORT]"},
-    {"/ctgate/route/list", cmd_route_list, "IPv4 routes, as ip route. No parameters"},
+     "Change the neighbours live. Param: add|replace|del ADDRESS [lladdr MAC] [dev PORT]"},
+    {"/ctgate/route/list", cmd_route_list,
+     "Routes, as ip route. Param: 6 for IPv6's (ip -6 route); none for IPv4's"},
     {"/ctgate/route/change", cmd_route_change,
-     "Change the IPv4 routes live. Param: add|replace|del PREFIX [via ADDRESS] [dev PORT]"},
+     "Change the routes live. Param: add|replace|del PREFIX [via ADDRESS] [dev PORT]"},
     {"/ctgate/fdb", then_trim<cmd_fdb>, "Bridges' forwarding databases, as bridge fdb show"},
     {"/ctgate/bridge/vlan", cmd_bridge_vlan, "Bridge members' VLANs, as bridge vlan show"},
     {"/ctgate/drops", cmd_drops, "Drop counters by reason. No parameters"},

@@ -15,12 +15,8 @@ void lookup(worker_ctx& w, rte_mbuf** pkts, uint16_t n, route_kind* kinds, uint6
   for (uint16_t i = 0; i < n; i++) ips[i] = rte_be_to_cpu_32(meta_of(pkts[i])->dst);
   w.gw->routes->lookup_bulk(ips, nhs, n);
   for (uint16_t i = 0; i < n; i++) {
-    route_nh nh = decode_nh(nhs[i]);
+    const route_nh nh = decode_nh(nhs[i]);
     pkt_meta* m = meta_of(pkts[i]);
-    // ECMP: the flow's next hop, the same for each of its packets (and both its directions).
-    if (nh.kind == route_kind::multipath) [[unlikely]]
-      nh = w.gw->routes->pick(nh,
-                              symmetric_flow_hash(m->src, m->dst, m->sport, m->dport, m->l4.proto));
     m->out_port = nh.port;
     m->nexthop = nh.gateway != 0 ? nh.gateway : ips[i];
     kinds[i] = nh.kind;

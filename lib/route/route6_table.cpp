@@ -5,79 +5,159 @@
 #include <rte_memory.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace ctgate {
 
+namespace {
+
+ipv6_prefix network_of(ipv6_prefix p) {
+  for (unsigned b = p.len; b < 128; b++)
+    p.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
+  return p;
+}
+
+bool same_prefix(const ipv6_prefix& a, const ipv6_prefix& b) {
+  return a.len == b.len && std::memcmp(a.addr.b, b.addr.b, sizeof a.addr.b) == 0;
+}
+
+std::string prefix_text(const ipv6_prefix& p) {
+  return format_ipv6(p.addr) + "/" + std::to_string(p.len);
+}
+
+}  // namespace
+
 route6_table::~route6_table() {
-  if (fib_ != nullptr) rte_fib6_free(fib_);
+  release_retired();
+  if (rte_fib6* f = fib_.load(std::memory_order_relaxed); f != nullptr) rte_fib6_free(f);
 }
 
 result<std::unique_ptr<route6_table>> route6_table::build(const gateway_config& cfg,
                                                           const std::string& name) {
   // The constructor is private: make_unique cannot reach it.
   std::unique_ptr<route6_table> t(new route6_table());
+  t->name_ = name;
+  t->gateways_ = std::make_unique<ipv6_addr[]>(k_max_gateways);
+  std::vector<entry> entries;
   for (size_t i = 0; i < cfg.ports.size(); i++) {
     const auto& p = cfg.ports[i];
     if (!p.address6) continue;
     const uint16_t port = static_cast<uint16_t>(i);
-    ipv6_prefix net = *p.address6;
-    for (unsigned b = net.len; b < 128; b++)
-      net.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
-    t->entries_.push_back({net, {route_kind::forward, port, 0}});
-    t->entries_.push_back({{p.address6->addr, 128}, {route_kind::local, port, 0}});
+    entries.push_back({network_of(*p.address6), {route_kind::forward, port, 0}});
+    entries.push_back({{p.address6->addr, 128}, {route_kind::local, port, 0}});
   }
   for (const auto& r : cfg.routes) {
     if (!r.v6) continue;
-    int port = -1;
-    for (size_t i = 0; i < cfg.ports.size(); i++)
-      if (cfg.ports[i].name == r.port) port = static_cast<int>(i);
+    const int port = port_index(cfg, r.port);
     if (port < 0) {
       return error{.file = cfg.source_file,
                    .line = r.line,
                    .key = "routes",
                    .message = "unknown port '" + r.port + "'"};
     }
-    uint32_t gw = 0;
-    if (!r.via6.is_zero()) {
-      gw = static_cast<uint32_t>(t->gateways_.size());
-      t->gateways_.push_back(r.via6);
-    }
-    t->entries_.push_back({r.prefix6, {route_kind::forward, static_cast<uint16_t>(port), gw}});
+    result<uint32_t> gw = t->gateway_slot(r.via6);
+    if (!gw)
+      return error{
+          .file = cfg.source_file, .line = r.line, .key = "routes", .message = gw.error().message};
+    entries.push_back({r.prefix6, {route_kind::forward, static_cast<uint16_t>(port), *gw}});
   }
-
-  if (t->entries_.empty()) return t;  // no IPv6: every lookup finds nothing
-  if (t->gateways_.size() > 0xffffff || cfg.ports.size() > 32)
-    return error{.message = "IPv6 routes: too many next hops or ports for the encoding"};
-
-  rte_fib6_conf conf{};
-  conf.type = RTE_FIB6_TRIE;
-  conf.default_nh = 0;
-  conf.max_routes = static_cast<int>(t->entries_.size()) + 16;
-  conf.trie.nh_sz = RTE_FIB6_TRIE_4B;
-  conf.trie.num_tbl8 = 1 << 12;
-  t->fib_ = rte_fib6_create(name.c_str(), SOCKET_ID_ANY, &conf);
-  if (t->fib_ == nullptr) {
-    return error{.message = "rte_fib6_create: " + std::string(rte_strerror(rte_errno))};
-  }
-  for (const auto& e : t->entries_) {
-    int rc = rte_fib6_add(t->fib_, e.prefix.addr.b, e.prefix.len, encode6(e.nh));
-    if (rc != 0) {
-      return error{.message = "rte_fib6_add " + format_ipv6(e.prefix.addr) + "/" +
-                              std::to_string(e.prefix.len) + ": " + rte_strerror(-rc)};
-    }
-  }
+  if (entries.empty()) return t;  // no IPv6: every lookup finds nothing
+  if (cfg.ports.size() > 32)
+    return error{.message = "IPv6 routes: too many ports for the encoding"};
+  t->enabled_ = true;
+  if (result<void> ok = t->publish(std::move(entries)); !ok) return std::move(ok).error();
   return t;
 }
 
+result<uint32_t> route6_table::gateway_slot(const ipv6_addr& via) {
+  if (via.is_zero()) return 0u;
+  const std::string key(reinterpret_cast<const char*>(via.b), sizeof via.b);
+  if (auto it = gateway_slots_.find(key); it != gateway_slots_.end()) return it->second;
+  if (n_gateways_ == k_max_gateways)
+    return error{.message = "IPv6 routes: more than " + std::to_string(k_max_gateways - 1) +
+                            " distinct next hops"};
+  // Written before any trie names the slot; publish()'s release store orders the two.
+  gateways_[n_gateways_] = via;
+  gateway_slots_.emplace(key, n_gateways_);
+  return n_gateways_++;
+}
+
+result<rte_fib6*> route6_table::make_fib(const std::vector<entry>& entries) {
+  rte_fib6_conf conf{};
+  conf.type = RTE_FIB6_TRIE;
+  conf.default_nh = 0;
+  conf.max_routes = static_cast<int>(entries.size()) + 16;
+  conf.trie.nh_sz = RTE_FIB6_TRIE_4B;
+  conf.trie.num_tbl8 = 1 << 12;
+  // Two tries exist at most (the one in use and the next): two names. rte_rib6 names a mempool
+  // after the trie, and mempool names are short (29 characters).
+  const std::string name = name_ + (generation_ % 2 == 0 ? "" : "b");
+  rte_fib6* fib = rte_fib6_create(name.c_str(), SOCKET_ID_ANY, &conf);
+  if (fib == nullptr)
+    return error{.message = "rte_fib6_create: " + std::string(rte_strerror(rte_errno))};
+  for (const auto& e : entries) {
+    const int rc = rte_fib6_add(fib, e.prefix.addr.b, e.prefix.len, encode6(e.nh));
+    if (rc != 0) {
+      rte_fib6_free(fib);
+      return error{.message = "rte_fib6_add " + prefix_text(e.prefix) + ": " + rte_strerror(-rc)};
+    }
+  }
+  generation_++;
+  return fib;
+}
+
+// The new trie is complete before the release store that publishes it: a worker's acquire
+// load (lookup_bulk) sees all of it. The old one is retired, not freed: a worker may still be
+// inside a lookup of it until its next quiescent report.
+result<void> route6_table::publish(std::vector<entry> entries) {
+  release_retired();  // the caller waited a grace period since the last change
+  result<rte_fib6*> fib = make_fib(entries);
+  if (!fib) return std::move(fib).error();
+  retired_ = fib_.exchange(*fib, std::memory_order_release);
+  entries_ = std::move(entries);
+  return {};
+}
+
+result<void> route6_table::set(const ipv6_prefix& prefix, uint16_t port, const ipv6_addr& via) {
+  if (!enabled_) return error{.message = "no port has an IPv6 address (address6)"};
+  result<uint32_t> gw = gateway_slot(via);
+  if (!gw) return std::move(gw).error();
+  std::vector<entry> next = entries_;
+  const entry e{prefix, {route_kind::forward, port, *gw}};
+  auto it = std::find_if(next.begin(), next.end(),
+                         [&](const entry& x) { return same_prefix(x.prefix, prefix); });
+  if (it != next.end())
+    *it = e;
+  else
+    next.push_back(e);
+  return publish(std::move(next));
+}
+
+result<void> route6_table::remove(const ipv6_prefix& prefix) {
+  std::vector<entry> next = entries_;
+  auto it = std::find_if(next.begin(), next.end(),
+                         [&](const entry& x) { return same_prefix(x.prefix, prefix); });
+  if (it == next.end()) return error{.message = "no such route: " + prefix_text(prefix)};
+  next.erase(it);
+  return publish(std::move(next));
+}
+
+void route6_table::release_retired() {
+  if (retired_ != nullptr) rte_fib6_free(retired_);
+  retired_ = nullptr;
+}
+
 void route6_table::lookup_bulk(const ipv6_addr* ips, uint64_t* nhs, unsigned n) const {
-  if (fib_ == nullptr) {
+  // Acquire: pairs with publish's release store, so the trie is seen whole.
+  rte_fib6* fib = fib_.load(std::memory_order_acquire);
+  if (fib == nullptr) {
     std::fill(nhs, nhs + n, 0);
     return;
   }
   static_assert(sizeof(ipv6_addr) == RTE_FIB6_IPV6_ADDR_SIZE);
   // rte_fib6_lookup_bulk takes a non-const array but does not modify it.
   rte_fib6_lookup_bulk(
-      fib_, reinterpret_cast<uint8_t(*)[RTE_FIB6_IPV6_ADDR_SIZE]>(const_cast<ipv6_addr*>(ips)), nhs,
+      fib, reinterpret_cast<uint8_t(*)[RTE_FIB6_IPV6_ADDR_SIZE]>(const_cast<ipv6_addr*>(ips)), nhs,
       static_cast<int>(n));
 }
 

@@ -526,6 +526,22 @@ class CtgatectlTest(unittest.TestCase):
         res = self.run_cli("route", "add", "10.0.0.0/8,x")
         self.assertEqual(res.returncode, 2)
 
+    def test_route_minus_6_lists_and_changes_ipv6(self):
+        """-6 asks for IPv6's listing and leads a change (ip -6 route del default); an IPv6
+        prefix needs no -6, the daemon tells the family by it."""
+        self.serve_routes()
+        for argv in (("route", "-6"), ("route", "list", "-6"), ("route", "-6", "show")):
+            self.assert_ok(self.run_cli(*argv))
+        self.assertEqual([c for c in self.server.commands() if "/route/list" in c],
+                         ["/ctgate/route/list,6"] * 3)
+        res = self.run_cli("route", "-6", "del", "default")
+        self.assert_ok(res)
+        self.assertIn("/ctgate/route/change,-6 del default", self.server.commands())
+        res = self.run_cli("route", "add", "2001:db8:77::/48", "via", "fe80::1", "dev", "wan")
+        self.assert_ok(res)
+        self.assertIn("/ctgate/route/change,add 2001:db8:77::/48 via fe80::1 dev wan",
+                      self.server.commands())
+
     # ---- conntrack -E -----------------------------------------------------
 
     def test_conntrack_events_polls_from_a_cursor_and_prints_each_event(self):

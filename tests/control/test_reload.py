@@ -73,10 +73,14 @@ class ReloadTest(unittest.TestCase):
         with open(self.rules, "w") as f:
             f.write(text)
 
-    def config(self, ruleset, **keys):
-        cfg = ct.make_config(self.prefix, [
-            {"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
-            {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24"}])
+    def config(self, ruleset, v6=False, **keys):
+        ports = [{"name": "lan", "devargs": "net_null0", "address": "10.0.1.1/24"},
+                 {"name": "wan", "devargs": "net_null1", "address": "10.0.2.1/24"}]
+        if v6:
+            ports[0]["address6"] = "2001:db8:1::1/64"
+            ports[1]["address6"] = "2001:db8:2::1/64"
+        # IPv6's trie takes 64 MiB, and a live change builds the next one beside it.
+        cfg = ct.make_config(self.prefix, ports, memory_mb=512 if v6 else 256)
         if ruleset:
             cfg["ruleset"] = "rules.nft"  # relative to the config file
         cfg.update(keys)
@@ -199,6 +203,44 @@ class ReloadTest(unittest.TestCase):
         self.assertIn("reload: route: deleted 198.51.100.0/24 via 10.0.2.9 dev wan", err)
         self.assertIn("reload: neigh: deleted 10.0.2.9", err)
         self.assertIn("reload: metrics: off", err)
+        self.assertEqual(d.stop(), 0, d.log()[-2000:])
+
+    def test_ipv6_routes_and_neighbours_reload(self):
+        """IPv6 routes and neighbours change live as IPv4's do: ctgatectl's and the config's,
+        each change listed; the trie is rebuilt and swapped under the running workers."""
+        d = self.start(ruleset=False, v6=True,
+                       routes=[{"prefix": "2001:db8:99::/48", "via": "2001:db8:2::2"}])
+        out = ct.run_ctl(self.prefix, "route", "add", "2001:db8:77::/48", "via", "fe80::7",
+                         "dev", "wan", timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("added 2001:db8:77::/48 via fe80::7 dev wan", out.stdout.decode())
+        self.assertIn("2001:db8:77::/48 via fe80::7 dev wan",
+                      ct.run_ctl(self.prefix, "route", "-6", timeout=30).stdout.decode())
+        self.config(False, v6=True,
+                    routes=[{"prefix": "2001:db8:99::/48", "via": "2001:db8:2::3"},
+                            {"prefix": "::/0", "via": "fe80::1", "port": "wan"}],
+                    neighbors=[{"address": "fe80::1", "mac": "02:00:00:00:02:01",
+                                "port": "wan"}])
+        err = self.reload()
+        for line in ("reload: route: deleted 2001:db8:77::/48 via fe80::7 dev wan",
+                     "reload: route: replaced 2001:db8:99::/48 via 2001:db8:2::2 dev wan with "
+                     "2001:db8:99::/48 via 2001:db8:2::3 dev wan",
+                     "reload: route: added default via fe80::1 dev wan",
+                     "reload: neigh: added fe80::1 lladdr 02:00:00:00:02:01 dev wan PERMANENT"):
+            self.assertIn(line, err)
+        routes = ct.run_ctl(self.prefix, "route", "-6", timeout=30).stdout.decode()
+        self.assertEqual(routes, "default via fe80::1 dev wan\n"
+                                 "2001:db8:1::/64 dev lan proto kernel\n"
+                                 "2001:db8:2::/64 dev wan proto kernel\n"
+                                 "2001:db8:99::/48 via 2001:db8:2::3 dev wan\n")
+        neigh = ct.run_ctl(self.prefix, "neigh", timeout=30).stdout.decode()
+        self.assertIn("fe80::1 dev wan lladdr 02:00:00:00:02:01 PERMANENT", neigh)
+        self.config(False, v6=True)
+        err = self.reload()
+        self.assertIn("reload: route: deleted default via fe80::1 dev wan", err)
+        self.assertIn("reload: neigh: deleted fe80::1", err)
+        self.assertNotIn("fe80::1 dev wan", ct.run_ctl(self.prefix, "neigh", timeout=30)
+                         .stdout.decode())
         self.assertEqual(d.stop(), 0, d.log()[-2000:])
 
 

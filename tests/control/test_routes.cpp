@@ -1,11 +1,12 @@
-// Live IPv4 routes (lib/control/routes.cpp): ctgatectl route add|replace|del|list. Each change
-// publishes a whole new table; the packets after it are routed by it.
+// Live routes and neighbours (lib/control/routes.cpp): ctgatectl route add|replace|del|list and
+// ctgatectl neigh, IPv4 and IPv6. The packets after a change are routed by it.
 #include <map>
 #include <set>
 #include <string>
 
 #include "common/test_env.h"
 #include "control/routes.h"
+#include "dataplane/ipv6_env.h"
 #include "route/route_table.h"
 
 namespace ctgate::test {
@@ -276,7 +277,140 @@ TEST(Neighbours, Errors) {
             "error: neigh: unexpected 'nud' (lladdr MAC, dev PORT)");
   EXPECT_EQ(neigh(t, "flush all"),
             "error: neigh: usage: add|replace|del ADDRESS [lladdr MAC] [dev PORT]");
-  EXPECT_EQ(neigh(t, "del fe80::1"), "error: neigh: 'fe80::1' is not an IPv4 address");
+  EXPECT_EQ(neigh(t, "del 10.0.2.300"), "error: neigh: '10.0.2.300' is not an IPv4 address");
+}
+
+const char* const k_routes6 =
+    "2001:db8:1::/64 dev lan proto kernel\n"
+    "2001:db8:2::/64 dev wan proto kernel\n"
+    "2001:db8:99::/48 via 2001:db8:2::2 dev wan\n";
+
+// The port a UDP datagram from a lan host to `dst` left by, and the destination MAC's last
+// byte (-1, -1: none forwarded; an ICMPv6 error back to lan is not).
+std::pair<int, int> route6_of(v6_gateway& t, const char* dst) {
+  t.clear_sent();
+  t.send6(0, udp6("2001:db8:1::2", dst));
+  std::pair<int, int> got{-1, -1};
+  for (const auto& [port, m] : t.sent) {
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, sizeof(rte_ether_hdr));
+    if (ip[6] == IPPROTO_UDP) got = {port, rte_pktmbuf_mtod(m, uint8_t*)[5]};
+  }
+  t.clear_sent();
+  return got;
+}
+
+TEST(Routes6, AddReplaceDeleteAsIpRoute) {
+  v6_gateway t;
+  EXPECT_EQ(route6_list(*t.gw), k_routes6);
+  EXPECT_EQ(route_count(*t.gw, true), 3u);
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(-1, -1));
+  EXPECT_EQ(t.dp(dp_counter::drop_no_route), 1u);
+
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via 2001:db8:2::2"),
+            "added 2001:db8:77::/48 via 2001:db8:2::2 dev wan");
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(1, 0x12));
+  // A link-local next hop, known from a neighbour added live.
+  EXPECT_EQ(neigh(t, "add fe80::55 lladdr 02:00:00:00:02:55 dev wan"),
+            "added fe80::55 lladdr 02:00:00:00:02:55 dev wan PERMANENT");
+  EXPECT_EQ(change(t, "replace 2001:db8:77::/48 via fe80::55 dev wan"),
+            "replaced 2001:db8:77::/48 via 2001:db8:2::2 dev wan with 2001:db8:77::/48 via "
+            "fe80::55 dev wan");
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(1, 0x55));
+  EXPECT_EQ(change(t, "add default via fe80::55 dev wan"), "added default via fe80::55 dev wan");
+  EXPECT_EQ(route6_list(*t.gw),
+            "default via fe80::55 dev wan\n" +
+                std::string(k_routes6).insert(std::string(k_routes6).find("2001:db8:99::"),
+                                              "2001:db8:77::/48 via fe80::55 dev wan\n"));
+  EXPECT_EQ(route6_of(t, "2001:db8:5555::1"), std::make_pair(1, 0x55));
+  // `default` alone is IPv4's, as ip route's; -6 says otherwise.
+  EXPECT_EQ(change(t, "del default"), "error: route: no such route: default");
+  EXPECT_EQ(change(t, "-6 del default"), "deleted default via fe80::55 dev wan");
+  EXPECT_EQ(change(t, "del 2001:db8:77::/48 via fe80::55"),
+            "deleted 2001:db8:77::/48 via fe80::55 dev wan");
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(-1, -1));
+  EXPECT_EQ(route6_list(*t.gw), k_routes6);
+  // The config's route goes like any other; the IPv4 routes never notice.
+  EXPECT_EQ(change(t, "del 2001:db8:99::/48"),
+            "deleted 2001:db8:99::/48 via 2001:db8:2::2 dev wan");
+  EXPECT_EQ(route6_of(t, "2001:db8:99::1"), std::make_pair(-1, -1));
+  EXPECT_EQ(route_list(*t.gw), k_connected);
+}
+
+// Each change builds a trie and frees the one before: many in a row reuse the two names and
+// the memory, and a next hop's slot is given once.
+TEST(Routes6, ManyChangesInARow) {
+  v6_gateway t;
+  for (int i = 0; i < 40; i++) {
+    const std::string via = "2001:db8:2::" + std::to_string(10 + i % 4);
+    ASSERT_EQ(change(t, ("replace 2001:db8:77::/48 via " + via).c_str()),
+              (i == 0 ? "added"
+                      : "replaced 2001:db8:77::/48 via 2001:db8:2::" +
+                            std::to_string(10 + (i - 1) % 4) + " dev wan with") +
+                  std::string(i == 0 ? "" : "") + " 2001:db8:77::/48 via " + via + " dev wan");
+  }
+  EXPECT_EQ(change(t, "del 2001:db8:77::/48"),
+            "deleted 2001:db8:77::/48 via 2001:db8:2::13 dev wan");
+  EXPECT_EQ(route6_list(*t.gw), k_routes6);
+}
+
+TEST(Routes6, ErrorsLeaveTheTableAlone) {
+  v6_gateway t;
+  EXPECT_EQ(change(t, "add 2001:db8:99::/48 via 2001:db8:2::3"),
+            "error: route: a route to 2001:db8:99::/48 exists (2001:db8:99::/48 via 2001:db8:2::2 "
+            "dev wan); use replace");
+  EXPECT_EQ(change(t, "add 2001:db8:1::/64 dev wan"),
+            "error: route: 2001:db8:1::/64 is port lan's: it goes with the port's address6");
+  EXPECT_EQ(change(t, "del 2001:db8:2::1/128"),
+            "error: route: 2001:db8:2::1/128 is port wan's: it goes with the port's address6");
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via fe80::1"),
+            "error: route: via: a link-local next hop needs dev PORT");
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via 2001:db8:5::1"),
+            "error: route: via: 2001:db8:5::1 is not in the subnet of any port");
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via 2001:db8:1::9 dev wan"),
+            "error: route: via: 2001:db8:1::9 is not in the subnet of port 'wan'");
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via ff02::1 dev wan"),
+            "error: route: via: 'ff02::1' is not a unicast IPv6 address");
+  EXPECT_EQ(change(t, "add 2001:db8:77::1/48 dev wan"),
+            "error: route: invalid prefix for its length: 2001:db8:77::1/48 (did you mean "
+            "2001:db8:77::/48?)");
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48"),
+            "error: route: dev PORT is required when via is absent");
+  EXPECT_EQ(change(t, "del 2001:db8:77::/48"), "error: route: no such route: 2001:db8:77::/48");
+  EXPECT_EQ(change(t, "del 2001:db8:99::/48 via 2001:db8:2::3"),
+            "error: route: no such route: 2001:db8:99::/48");
+  EXPECT_EQ(route6_list(*t.gw), k_routes6);
+  // A gateway without IPv6 has no trie to change.
+  test_gateway v4;
+  EXPECT_EQ(change(v4, "add 2001:db8:77::/48 via fe80::1 dev wan"),
+            "error: route: dev: port 'wan' has no address6 (an IPv6 route needs one)");
+  EXPECT_EQ(route6_list(*v4.gw), "");
+}
+
+TEST(Neighbours6, AddReplaceDeleteAsIpNeigh) {
+  v6_gateway t;
+  EXPECT_EQ(change(t, "add 2001:db8:77::/48 via 2001:db8:2::50"),
+            "added 2001:db8:77::/48 via 2001:db8:2::50 dev wan");
+  EXPECT_EQ(neigh(t, "add 2001:db8:2::50 lladdr 02:00:00:00:02:50 dev wan"),
+            "added 2001:db8:2::50 lladdr 02:00:00:00:02:50 dev wan PERMANENT");
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(1, 0x50));
+  EXPECT_EQ(neigh(t, "add 2001:db8:2::50 lladdr 02:00:00:00:02:51 dev wan"),
+            "error: neigh: 2001:db8:2::50 is known already (PERMANENT); use replace");
+  EXPECT_EQ(neigh(t, "replace 2001:db8:2::50 lladdr 02:00:00:00:02:51 dev wan"),
+            "replaced 2001:db8:2::50 lladdr 02:00:00:00:02:51 dev wan PERMANENT");
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(1, 0x51));
+  EXPECT_EQ(neigh(t, "del 2001:db8:2::50"), "deleted 2001:db8:2::50");
+  // Unknown again: the datagram waits while the gateway solicits it.
+  EXPECT_EQ(route6_of(t, "2001:db8:77::1"), std::make_pair(-1, -1));
+  EXPECT_EQ(neigh(t, "del 2001:db8:2::50 dev wan"), "deleted 2001:db8:2::50");
+  EXPECT_EQ(neigh(t, "del 2001:db8:2::50"), "error: neigh: no neighbour 2001:db8:2::50");
+  // Errors.
+  EXPECT_EQ(neigh(t, "add 2001:db8:1::7 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 2001:db8:1::7 is not link-local or in the subnet of port 'wan'");
+  EXPECT_EQ(neigh(t, "add 2001:db8:2::1 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 2001:db8:2::1 is port wan's own address");
+  EXPECT_EQ(neigh(t, "add ff02::1 lladdr 02:00:00:00:02:50 dev wan"),
+            "error: neigh: 'ff02::1' is not a unicast IPv6 address");
+  EXPECT_EQ(neigh(t, "add fe80::9 lladdr 02:00:00:00:02:50"), "error: neigh: dev PORT is required");
 }
 
 }  // namespace

@@ -33,11 +33,13 @@ Run (root):  python3 tests/e2e/test_ipv6_netns.py [-v]
 
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -185,8 +187,9 @@ class _Ipv6NetnsBase(unittest.TestCase):
                    wan],
             routes=[{"prefix": ROUTED_PREFIX6, "via": SERVER6}],
             conntrack=dict(self.CONNTRACK),
-            # IPv6's fib takes 64 MiB more (route6_table.h).
-            memory_mb=384,
+            # IPv6's fib takes 64 MiB more (route6_table.h), and a live route change builds
+            # the next one beside it.
+            memory_mb=512,
             no_huge=not os.environ.get("CTGATE_TEST_HUGE"))
         self.cfg_path = ct.write_config(self.tmp.file("ctgate.yaml"), cfg)
         self.daemon = ct.Daemon(self.cfg_path, self.tmp.file("ctgate.log"), prefix=self.prefix,
@@ -311,6 +314,48 @@ class Ipv6NetnsTest(_Ipv6NetnsBase):
         n, out, _ = self._ping(ROUTED6)
         self.assertGreaterEqual(n, 2, "ping -6 %s, routed %s via %s:\n%s\n%s" % (
             ROUTED6, ROUTED_PREFIX6, SERVER6, out, self.stats()))
+
+    def test_2e_route_changes_during_transfer(self):
+        """ctgatectl route add/replace/del on IPv6 while kernel TCP crosses the gateway: a host
+        route to the server is added, moved to a next hop and deleted over and over (each a new
+        trie swapped in under the workers); the data arrives whole, nothing is dropped for want
+        of a route, and the list ends as it began. Then an IPv6 neighbour added and deleted."""
+        self._start_ctgate()
+        n, out, _ = self._ping(SERVER6)  # neighbours resolved both ways
+        self.assertGreaterEqual(n, 2, out)
+        before = ct.run_ctl(self.prefix, "route", "-6", timeout=30).stdout.decode()
+        self.assertIn("2001:db8:2::/64 dev wan proto kernel\n", before)
+        done, churned = threading.Event(), []
+        t = threading.Thread(
+            target=lambda: churned.append(ct.churn_host_route(self.prefix, SERVER6, done)))
+        t.start()
+        try:
+            want, got, size, client, server = self._tcp_transfer(DATA_BYTES)
+        finally:
+            done.set()
+            t.join(timeout=120)
+        changes, errors = churned[0]
+        print("IPv6 route changes during the transfer: %d" % len(changes))
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(len(changes), 3, "route changes during the transfer")
+        self.assertEqual(changes[0], "added %s/128 dev wan" % SERVER6)
+        self.assertEqual(changes[1], "replaced %s/128 dev wan with %s/128 via %s dev wan" %
+                         (SERVER6, SERVER6, SERVER6))
+        self.assertEqual(client.returncode, 0, "nc client: %s" % client.stderr)
+        self.assertEqual(got, want, "sha256 of the transferred data")
+        stats = json.loads(ct.run_ctl(self.prefix, "stats", "--json", timeout=30).stdout)
+        self.assertEqual(stats["drops"].get("no_route", 0), 0, stats["drops"])
+        self.assertEqual(ct.run_ctl(self.prefix, "route", "-6", timeout=30).stdout.decode(),
+                         before)
+        add = ct.run_ctl(self.prefix, "neigh", "add", "2001:db8:2::50", "lladdr",
+                         "02:00:00:00:02:50", "dev", "wan", timeout=30)
+        self.assertEqual(add.stdout.decode().strip(),
+                         "added 2001:db8:2::50 lladdr 02:00:00:00:02:50 dev wan PERMANENT")
+        self.assertIn("2001:db8:2::50 dev wan lladdr 02:00:00:00:02:50 PERMANENT\n",
+                      ct.run_ctl(self.prefix, "neigh", timeout=30).stdout.decode())
+        self.assertEqual(ct.run_ctl(self.prefix, "neigh", "del", "2001:db8:2::50",
+                                    timeout=30).stdout.decode().strip(), "deleted 2001:db8:2::50")
+        self._assert_clean_exit()
 
     def test_2_tcp6_10mb(self):
         self._start_ctgate()

@@ -289,21 +289,13 @@ class NetnsForwardTest(unittest.TestCase):
         self.assertGreaterEqual(n, 3, out)
         before = self.ctl("route", "list")
         self.assertIn("10.77.2.0/24 dev wan proto kernel scope link src %s\n" % GW_W, before)
-        changes, errors, done = [], [], threading.Event()
+        done, churned = threading.Event(), []
 
         def churn():
-            cmds = (("add", SERVER, "dev", "wan"), ("replace", SERVER, "via", SERVER),
-                    ("del", SERVER))
-            for i in range(300):  # bounded; stops when the transfer ends
-                if done.is_set():
-                    break
-                p = ct.run_ctl(self.prefix, "route", *cmds[i % 3], timeout=30)
-                (changes if p.returncode == 0 else errors).append(
-                    (p.stdout + p.stderr).decode(errors="replace").strip())
-            if len(changes) % 3 != 0:  # leave no host route behind
-                ct.run_ctl(self.prefix, "route", "del", SERVER, timeout=30)
+            churned.append(ct.churn_host_route(self.prefix, SERVER, done))
 
         want, got, size, client, server = self._transfer_while(churn, done)
+        changes, errors = churned[0]
         print("route changes during the transfer: %d" % len(changes))
         self.assertEqual(errors, [])
         self.assertGreaterEqual(len(changes), 3, "route changes during the transfer")

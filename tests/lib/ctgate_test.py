@@ -253,6 +253,23 @@ def run_ctl(prefix, *args, timeout=60):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
 
 
+def churn_host_route(prefix, host, done, rounds=300):
+    """`ctgatectl route` add (dev wan), replace (via the host itself) and del of a host route
+    to `host`, over and over until `done` is set, at most `rounds` changes; leaves no host route
+    behind. Returns (changes, errors): each change's output, by outcome."""
+    cmds = (("add", host, "dev", "wan"), ("replace", host, "via", host), ("del", host))
+    changes, errors = [], []
+    for i in range(rounds):
+        if done.is_set():
+            break
+        p = run_ctl(prefix, "route", *cmds[i % 3], timeout=30)
+        (changes if p.returncode == 0 else errors).append(
+            (p.stdout + p.stderr).decode(errors="replace").strip())
+    if len(changes) % 3 != 0:
+        run_ctl(prefix, "route", "del", host, timeout=30)
+    return changes, errors
+
+
 def ctl_or_fail(test, prefix, daemon, *args, timeout=60):
     """ctgatectl against a test's ctgate: its output. A failure fails `test` (a TestCase),
     saying how the daemon ended and with the end of its log: a command that cannot connect
