@@ -217,11 +217,15 @@ def parse_fwd(lines):
         if m:
             params.update(dpdk=m.group(1) or None, rev=m.group(2), build=m.group(3),
                           nice=num(m.group(4)))
-        m = re.match(r"^# (\w+), 64-byte frames, (\S+)s window after (\S+)s warm-up, "
-                     r"repeat (\d+), retries (\d+), logs in (\S+)", line)
+        # ctgate-gen: "# udp, 64-byte frames, ..."; pktgen (--generator pktgen): "# pktgen_udp,
+        # pktgen frames, rate 100%, ...", the profile's name after "pktgen_".
+        m = re.match(r"^# (\w+), (?:64-byte|pktgen) frames(?:, rate (\S+)%)?, (\S+)s window "
+                     r"after (\S+)s warm-up, repeat (\d+), retries (\d+), logs in (\S+)", line)
         if m:
-            params.update(proto=m.group(1), seconds=num(m.group(2)), warmup=num(m.group(3)),
-                          repeat=num(m.group(4)), retries=num(m.group(5)), log_dir=m.group(6))
+            params.update(proto=m.group(1), seconds=num(m.group(3)), warmup=num(m.group(4)),
+                          repeat=num(m.group(5)), retries=num(m.group(6)), log_dir=m.group(7))
+            if m.group(2) is not None:
+                params.update(generator="pktgen", rate_percent=num(m.group(2)))
         m = re.match(r"^# ctgate-bench-cycles \((\w+);", line)
         if m:
             mode = m.group(1)

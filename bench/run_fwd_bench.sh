@@ -25,7 +25,8 @@
 #
 # Every forwarder runs as a DPDK process with two net_memif server ports;
 # ctgate-gen is the client on the other side: it sends on port 0, counts
-# what comes back on port 1. Forwarder worker on CPU 1, generator worker on
+# what comes back on port 1. With --generator pktgen, pktgen-dpdk takes its place
+# (bench/run_pktgen.sh is the way in: a profile of bench/pktgen/ per run). Forwarder worker on CPU 1, generator worker on
 # CPU 0; both main lcores sleep and share the CPUs.
 #
 # usage: bench/run_fwd_bench.sh [--seconds N] [--warmup N] [--repeat N] [--big-flows N]
@@ -33,6 +34,21 @@
 #                               [--ovs] [--nat] [--masq-big-flows N] [--bridge]
 #                               [--bridge-big-macs N] [--capture]
 #                               [--quiet-wait N] [--retries N] [--nice N]
+#                               [--generator ctgate-gen|pktgen] [--pktgen-profile NAME]
+#                               [--pktgen-rate PCT]
+#   --generator pktgen   pktgen-dpdk ($PKTGEN, built by bench/pktgen/build_pktgen.sh) sends
+#                    instead of ctgate-gen, in tmux (it needs a terminal); counts come from its
+#                    ports' ethdev statistics (DPDK telemetry), CPU shares from schedstat
+#   --pktgen-profile NAME  bench/pktgen/NAME.pkt for every case; "udp" (default) picks
+#                    udp-1k, udp-100k or udp-1m by the case's flows (1000, 100000, 1000000)
+#   --pktgen-rate PCT  pktgen's rate on port 0, percent of its line rate (default 100: the peak)
+#   --pktgen-ports ARGS  pktgen's EAL port arguments instead of the two memif clients, e.g.
+#                    "-a 0000:5e:00.0 -a 0000:5e:00.1" for NIC ports cabled to a gateway
+#   --pktgen-dst-macs LAN,WAN  the MACs pktgen sends to (the profiles' 02:00:00:00:01:01 and
+#                    02:00:00:00:02:01): the gateway's ports, on real hardware
+#   --external-flows N  the "external" case (--only external): no forwarder is started, pktgen
+#                    sends to one running elsewhere (a gateway from a drivers-config/ profile);
+#                    N picks the udp profile (default 1000)
 #   --only LIST      comma-separated subset of: testpmd,plain,ct1k,ctbig,cycles
 #                    (and ovsplain,ovsct1k,ovsctbig, masq1k,masqbig, ovsmasq1k,ovsmasqbig,
 #                    br1k,brbig,brct1k, ovsnormal1k,ovsnormalbig,ovsnormalct1k,
@@ -100,6 +116,13 @@ NAT=0
 BRIDGE=0
 BRIDGE_BIG_MACS=100000
 CAPTURE=0
+GENERATOR=ctgate-gen
+PKTGEN=${PKTGEN:-}
+PKTGEN_PROFILE=udp
+PKTGEN_RATE=100
+PKTGEN_PORTS=""
+PKTGEN_DST_MACS="02:00:00:00:01:01,02:00:00:00:02:01"
+EXTERNAL_FLOWS=1000
 
 COMMAND="bench/run_fwd_bench.sh"  # for the result file
 for a in "$@"; do COMMAND+=" $(printf %q "$a")"; done
@@ -124,6 +147,12 @@ while [ $# -gt 0 ]; do
     --bridge) BRIDGE=1; shift ;;
     --bridge-big-macs) BRIDGE_BIG_MACS=$2; shift 2 ;;
     --capture) CAPTURE=1; shift ;;
+    --generator) GENERATOR=$2; shift 2 ;;
+    --pktgen-profile) PKTGEN_PROFILE=$2; shift 2 ;;
+    --pktgen-rate) PKTGEN_RATE=$2; shift 2 ;;
+    --pktgen-ports) PKTGEN_PORTS=$2; shift 2 ;;
+    --pktgen-dst-macs) PKTGEN_DST_MACS=$2; shift 2 ;;
+    --external-flows) EXTERNAL_FLOWS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -u/{/^set -u/d;p}' "$0"; exit 0 ;;
     *) echo "run_fwd_bench: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -142,6 +171,16 @@ done
 for b in "$GEN" "$CTGATE" "$CYCLES"; do
   [ -x "$b" ] || { echo "run_fwd_bench: $b not built" >&2; exit 1; }
 done
+case $GENERATOR in
+  ctgate-gen) ;;
+  pktgen)
+    [ -n "$PKTGEN" ] && [ -x "$PKTGEN" ] || { echo "run_fwd_bench: set PKTGEN to pktgen's" \
+      "binary (bench/pktgen/build_pktgen.sh builds one)" >&2; exit 1; }
+    command -v tmux > /dev/null || { echo "run_fwd_bench: pktgen needs tmux" >&2; exit 1; }
+    [ "$PKTGEN_PROFILE" = udp ] || [ -f "$ROOT/bench/pktgen/$PKTGEN_PROFILE.pkt" ] ||
+      { echo "run_fwd_bench: no bench/pktgen/$PKTGEN_PROFILE.pkt" >&2; exit 1; } ;;
+  *) echo "run_fwd_bench: --generator is ctgate-gen or pktgen" >&2; exit 2 ;;
+esac
 command -v "$TESTPMD" >/dev/null || { echo "run_fwd_bench: $TESTPMD not found" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "run_fwd_bench: needs root (DPDK)" >&2; exit 1; }
 if [[ ",$ONLY," == *,ovs* ]]; then
@@ -246,12 +285,28 @@ find_tid() {
   done
 }
 
+# take_gen_line NAME LINE: records a generator's "gen:" line and sets MPPS, FWD_CPU, GEN_CPU
+# and CAPACITY from it.
+take_gen_line() {
+  local name=$1 line=$2
+  echo "  $name: $line" >> "$RESULTS"
+  echo "  $name: $line" >&2
+  MPPS=$(sed -n 's/.* rx_mpps=\([0-9.]*\).*/\1/p' <<< "$line")
+  FWD_CPU=$(sed -n 's/.* fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+  GEN_CPU=$(sed -n 's/.* gen_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+  CAPACITY=$(sed -n 's/.* rx_mpps_per_fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+}
+
 # run_gen NAME FLOWS: runs the generator against whatever server is up;
 # sets MPPS to the received rate (empty on failure). Functions set globals
 # rather than print, so no server is ever started inside a $(...) subshell
 # where the cleanup trap could not see its PID.
 run_gen() {
   local name=$1 flows=$2 line
+  if [ "$GENERATOR" = pktgen ]; then
+    run_pktgen "$name" "$flows"
+    return
+  fi
   local extra=("${GEN_EXTRA[@]}")
   [ -n "${PEER_TID:-}" ] && extra+=(--peer-tid "$PEER_TID")
   [ "$PROTO" = tcp ] && extra+=(--proto tcp)
@@ -261,12 +316,90 @@ run_gen() {
     > "$WORK/$name.gen.out" 2> "$WORK/$name.gen.err"
   clean_prefix "$GEN_PREFIX"
   line=$(grep '^gen: sent=' "$WORK/$name.gen.out")
-  echo "  $name: $line" >> "$RESULTS"
-  echo "  $name: $line" >&2
-  MPPS=$(sed -n 's/.* rx_mpps=\([0-9.]*\).*/\1/p' <<< "$line")
-  FWD_CPU=$(sed -n 's/.* fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
-  GEN_CPU=$(sed -n 's/.* gen_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
-  CAPACITY=$(sed -n 's/.* rx_mpps_per_fwd_cpu=\([0-9.]*\).*/\1/p' <<< "$line")
+  take_gen_line "$name" "$line"
+}
+
+# pktgen_stats: "tx rx" packets over all of pktgen's ports (ethdev statistics, through its
+# DPDK telemetry socket).
+pktgen_stats() {  # three tries: a telemetry connection can be refused while another closes
+  local i out
+  for i in 1 2 3; do
+    out=$("${PYTHON:-python3}" "$ROOT/bench/pktgen/ethstats.py" "/var/run/dpdk/$GEN_PREFIX") &&
+      [ -n "$out" ] && { echo "$out"; return 0; }
+    sleep 0.2
+  done
+  return 1
+}
+
+# cpu_ns TID: nanoseconds thread TID has run (schedstat's first field); 0 if unknown.
+cpu_ns() { { [ -n "$1" ] && cut -d' ' -f1 "/proc/$1/schedstat" 2>/dev/null; } || echo 0; }
+
+# run_pktgen NAME FLOWS: run_gen with pktgen-dpdk. The profile's .pkt file configures the
+# ports and starts sending; after the warm-up, the window's counts give the rates. Writes the
+# same "gen:" line as ctgate-gen, with loss (1 - received/sent) and the profile.
+run_pktgen() {
+  local name=$1 flows=$2 profile=$PKTGEN_PROFILE session="ctg-pktgen-$$" pid="" tid="" i
+  local t0 t1 s0 s1 f0 f1 g0 g1 tx rx secs line
+  MPPS=""
+  if [ "$profile" = udp ]; then
+    case $flows in
+      1000) profile=udp-1k ;; 100000) profile=udp-100k ;; 1000000) profile=udp-1m ;;
+      *) echo "  $name: pktgen has no udp profile for $flows flows (1000, 100000, 1000000)" \
+           | tee -a "$RESULTS" >&2; return ;;
+    esac
+  fi
+  local ports=${PKTGEN_PORTS:-"--no-pci --vdev net_memif0,role=client,socket=$SOCK0,$MEMIF_OPTS,mac=02:00:00:00:00:01 --vdev net_memif1,role=client,socket=$SOCK1,$MEMIF_OPTS,mac=02:00:00:00:00:02"}
+  sed -e "s/^set 0 rate 100$/set 0 rate $PKTGEN_RATE/" \
+    -e "s/02:00:00:00:01:01/${PKTGEN_DST_MACS%%,*}/g" -e "s/02:00:00:00:02:01/${PKTGEN_DST_MACS##*,}/g" \
+    "$ROOT/bench/pktgen/$profile.pkt" > "$WORK/$name.pkt"
+  # Its main lcore (display, CLI) shares CPU 1 with the forwarder's main lcore; lcore 1 polls
+  # both ports on CPU 0. 1.5 GB: its packet pools. OVS's PMD transmits on queue 1 (ctgate-gen's
+  # --queues 2): pktgen gives a port one queue per lcore, so a second lcore, on CPU 0 too,
+  # polls each port's queue 1, and the generator's CPU is shared by two pollers.
+  local lcores="0@1,1@0" map="1.[0-1]"
+  if [[ " ${GEN_EXTRA[*]:-} " == *" --queues 2 "* ]]; then
+    lcores="0@1,1@0,2@0" map="[1-2:1].0, [1-2:1].1"
+  fi
+  tmux new-session -d -s "$session" -x 200 -y 50 \
+    "timeout --foreground -s INT $((SECONDS_RUN + WARMUP + 40)) nice -n $NICE $PKTGEN \
+     --lcores $lcores --file-prefix $GEN_PREFIX --socket-mem 1500 $ports \
+     -- -P -m '$map' -f $WORK/$name.pkt > $WORK/$name.gen.err 2>&1"
+  for i in $(seq 100); do  # EAL, then the profile's own 3 s for the links
+    pid=$(pgrep -n -x pktgen) && tid=$(find_tid "$pid" '^(rte-worker|lcore-worker)') && [ -n "$tid" ] && break
+    sleep 0.1
+  done
+  sleep $((WARMUP + 4))
+  s0=$(pktgen_stats); t0=$(date +%s.%N); f0=$(cpu_ns "$PEER_TID"); g0=$(cpu_ns "$tid")
+  sleep "$SECONDS_RUN"
+  s1=$(pktgen_stats); t1=$(date +%s.%N); f1=$(cpu_ns "$PEER_TID"); g1=$(cpu_ns "$tid")
+  tmux send-keys -t "$session" "quit" Enter 2>/dev/null
+  for i in $(seq 100); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.1; done
+  tmux kill-session -t "$session" 2>/dev/null
+  clean_prefix "$GEN_PREFIX"
+  if [ -z "$s0" ] || [ -z "$s1" ]; then
+    echo "  $name: no counts from pktgen (telemetry), see $WORK/$name.gen.err" \
+      | tee -a "$RESULTS" >&2
+    return
+  fi
+  line=$(awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v f0="$f0" -v f1="$f1" \
+    -v g0="$g0" -v g1="$g1" -v prof="$profile" -v rate="$PKTGEN_RATE" 'BEGIN {
+      split(s0, a, " "); split(s1, b, " "); secs = t1 - t0
+      tx = b[1] - a[1]; rx = b[2] - a[2]
+      fc = (f1 - f0) / (secs * 1e9); gc = (g1 - g0) / (secs * 1e9)
+      loss = tx > 0 ? 1 - rx / tx : 0
+      printf "gen: sent=%d received=%d seconds=%.2f", tx, rx, secs
+      printf " tx_mpps=%.3f rx_mpps=%.3f loss=%.4f", tx / secs / 1e6, rx / secs / 1e6, loss
+      if (f1 > 0) printf " fwd_cpu=%.2f", fc
+      if (g1 > 0) printf " gen_cpu=%.2f", gc
+      if (f1 > 0 && fc > 0) printf " rx_mpps_per_fwd_cpu=%.3f", rx / secs / 1e6 / fc
+      printf " generator=pktgen profile=%s rate=%s", prof, rate }')
+  take_gen_line "$name" "$line"
+}
+
+# The external case: the forwarder runs elsewhere (real NICs); only the generator here.
+bench_external() {
+  MPPS="" FWD_CPU="" GEN_CPU="" CAPACITY="" PEER_TID=""
+  run_gen "$1" "$2"
 }
 
 # One testpmd io run; sets MPPS.
@@ -379,6 +512,7 @@ EOF
   - name: wan
     devargs: "net_memif1,role=server,socket=$SOCK1,$MEMIF_OPTS"
     address: $WAN_ADDR/16
+    mac: "02:00:00:00:02:01"   # pktgen's mixed profile sends into wan too
 routes:
   - prefix: 198.18.0.0/15  # the generator's destination 198.18.0.10
     via: 10.2.0.254
@@ -386,6 +520,9 @@ neighbors:
   - address: 10.2.0.254
     mac: "02:00:00:00:02:fe"
     port: wan
+  - address: 10.1.0.2     # pktgen's port 0: the mixed profile's new flows come back to it
+    mac: "02:00:00:00:00:01"
+    port: lan
 conntrack:
   enable_hooks: $ct
   max: $max
@@ -675,12 +812,15 @@ if [ -z "${CTGATE_REV:-}" ]; then  # set it when the tree is not a git checkout
 fi
 log "# dpdk $(pkg-config --modversion libdpdk 2>/dev/null), ctgate $CTGATE_REV, build $BUILD," \
   "nice $NICE"
-log "# $PROTO, 64-byte frames, ${SECONDS_RUN}s window after ${WARMUP}s warm-up, repeat $REPEAT," \
+FRAMES_LABEL="$PROTO, 64-byte frames"
+[ "$GENERATOR" = pktgen ] && FRAMES_LABEL="pktgen_${PKTGEN_PROFILE//-/_}, pktgen frames, rate $PKTGEN_RATE%"
+log "# $FRAMES_LABEL, ${SECONDS_RUN}s window after ${WARMUP}s warm-up, repeat $REPEAT," \
   "retries $RETRIES, logs in $WORK"
 log "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 declare -A RUNS QUIET SHOWN CAP
 CASES=()
+want external && CASES+=("external:$EXTERNAL_FLOWS")
 want testpmd && CASES+=("testpmd:1000")
 want plain && CASES+=("plain:1000")
 want ct1k && CASES+=("ct1k:1000")
@@ -710,6 +850,7 @@ run_case() {
   usage_begin
   case $name in
     testpmd) bench_testpmd "$tag" "$flows" ;;
+    external) bench_external "$tag" "$flows" ;;
     plain) bench_ctgate "$tag" "$flows" false 65536 ;;
     ct1k) bench_ctgate "$tag" "$flows" true 65536 ;;
     ctbig) bench_ctgate "$tag" "$flows" true $((flows + flows / 4 + 1024)) ;;
@@ -778,6 +919,7 @@ if [ ${#CASES[@]} -gt 0 ]; then
     cmed=$(nums <<< "${CAP[$name]:-}" | median)
     case $name in
       testpmd) label="testpmd io (baseline)" ;;
+      external) label="external forwarder" ;;
       plain) label="ctgate plain" ;;
       ovsplain) label="OVS-DPDK plain" ;;
       ovsct*) label="OVS-DPDK ct(commit)" ;;

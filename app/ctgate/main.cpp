@@ -9,6 +9,8 @@
 #include <glog/logging.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_pcapng.h>
 #include <rte_pdump.h>
 
 #include <arpa/inet.h>
@@ -226,6 +228,27 @@ void eal_cleanup(const ctgate::gateway_config& cfg) {
   }
 }
 
+// DPDK 22.11's rte_pcapng sets its clock (TSC to wall time) at its first conversion, and the
+// first conversion is of a timestamp the capture callback read before: the difference wraps,
+// and every timestamp after it is 2^64 ns / tsc_hz ahead (224 years at 2.6 GHz, which tcpdump's
+// time of day shows as about 2 hours behind). Converting one timestamp half a second ahead
+// first sets the clock right. Fixed upstream in 23.11 (166591931b, "pcapng: modify timestamp
+// calculation"), not backported. docs/operations.md, "Capture".
+void set_capture_clock() {
+  rte_mempool* mp =
+      rte_pktmbuf_pool_create("ctgate_pcapng_clock", 7, 0, 0,
+                              static_cast<uint16_t>(rte_pcapng_mbuf_size(64)), SOCKET_ID_ANY);
+  rte_mbuf* m = mp != nullptr ? rte_pktmbuf_alloc(mp) : nullptr;
+  if (m == nullptr || rte_pktmbuf_append(m, 64) == nullptr) {
+    LOG(WARNING) << "capture: could not set the capture clock: timestamps may be off";
+  } else {
+    rte_pktmbuf_free(rte_pcapng_copy(0, 0, m, mp, 64, rte_get_tsc_cycles() + rte_get_tsc_hz() / 2,
+                                     RTE_PCAPNG_DIRECTION_UNKNOWN));
+  }
+  rte_pktmbuf_free(m);
+  rte_mempool_free(mp);
+}
+
 // Live capture (docs/operations.md, "Capture"): dpdk-dumpcap and dpdk-pdump attach as
 // secondary processes and ask over EAL's multi-process channel for RX/TX callbacks on the
 // ports' queues; rte_pdump_init registers the handler that installs them. Until a capture
@@ -242,6 +265,7 @@ void capture_init(const ctgate::gateway_config& cfg) {
     LOG(WARNING) << "capture: unavailable: rte_pdump_init: " << rte_strerror(rte_errno);
     return;
   }
+  set_capture_clock();
   LOG(INFO) << "capture: ready (ctgatectl capture PORT, or dpdk-dumpcap --file-prefix "
             << cfg.eal.file_prefix << ")";
 }

@@ -355,7 +355,9 @@ class NetnsForwardTest(unittest.TestCase):
         self.assertGreaterEqual(n, 3, out)
         proc, path, err = self._capture("lan", "icmp", "-c", "10", "--duration", "30")
         wan_proc, wan_path, _ = self._capture("wan", "icmp", "--duration", "30", "-c", "4")
+        before = time.time()
         n, out = self._ping(SERVER)
+        after = time.time()
         self.assertEqual(n, 5, out)
         for p in (proc, wan_proc):
             try:
@@ -369,6 +371,12 @@ class NetnsForwardTest(unittest.TestCase):
         replies = re.findall(r"IP %s > %s: ICMP echo reply" % (SERVER, CLIENT), lines)
         self.assertEqual((len(requests), len(replies)), (5, 5), lines)
         self.assertEqual(len(lines.splitlines()), 10, lines)
+        # The packets' times are the wall clock's (DPDK 22.11's capture clock, set right at
+        # start: main.cpp set_capture_clock); a generous bound, not a timing.
+        for t in ct.pcapng_times(path):
+            self.assertTrue(before - 60 <= t <= after + 60,
+                            "packet time %.3f, ping between %.3f and %.3f" % (t, before, after))
+        self.assertEqual(len(ct.pcapng_times(path)), 10)
         # On wan, the same pings, after the gateway routed them (TTL 63 at the server).
         wan_lines = self._read_capture(wan_path)
         self.assertEqual(len(re.findall(r"IP %s > %s: ICMP echo request" % (CLIENT, SERVER),
@@ -520,10 +528,27 @@ class NetnsForwardTest(unittest.TestCase):
         server.wait(timeout=20)
         time.sleep(0.5)
 
-    def _kernel_events(self):
+    def _kernel_events(self, setup=True):
         """conntrack -E of a Linux router (netns, ip_forward) carrying _event_traffic between
-        the same addresses, then conntrack -D."""
+        the same addresses, then conntrack -D. setup=False: the router is there already."""
         kc, kr, ks = ("ctgt-k%s-%d" % (x, PID) for x in "crs")
+        if setup:
+            self._kernel_router(kc, kr, ks)
+        out = self.tmp.file("kernel-events.txt")
+        with open(out, "w") as f:
+            listener = subprocess.Popen(["ip", "netns", "exec", kr, "timeout", "15", "conntrack",
+                                         "-E", "-f", "ipv4"], stdout=f, stderr=subprocess.DEVNULL)
+        self.procs.append(listener)
+        time.sleep(1)
+        self._event_traffic(kc, ks)
+        ns(kr, "conntrack", "-D", "-f", "ipv4", check=False)
+        time.sleep(1)
+        stop_pid(listener)
+        with open(out) as f:
+            return f.read().splitlines()
+
+    def _kernel_router(self, kc, kr, ks):
+        """Client, router and server namespaces, the router's conntrack on."""
         self.addCleanup(ct.remove_netns, (kc, kr, ks), ())
         for n in (kc, kr, ks):
             sh("ip", "netns", "add", n)
@@ -541,18 +566,6 @@ class NetnsForwardTest(unittest.TestCase):
         # Conntrack on in the router: a ruleset that uses it, as ctgate's enable_hooks.
         ns(kr, "nft", "add table ip t; add chain ip t f { type filter hook forward priority 0; }; "
            "add rule ip t f ct state established counter")
-        out = self.tmp.file("kernel-events.txt")
-        with open(out, "w") as f:
-            listener = subprocess.Popen(["ip", "netns", "exec", kr, "timeout", "15", "conntrack",
-                                         "-E", "-f", "ipv4"], stdout=f, stderr=subprocess.DEVNULL)
-        self.procs.append(listener)
-        time.sleep(1)
-        self._event_traffic(kc, ks)
-        ns(kr, "conntrack", "-D", "-f", "ipv4", check=False)
-        time.sleep(1)
-        stop_pid(listener)
-        with open(out) as f:
-            return f.read().splitlines()
 
     def _ctgate_events(self):
         out = self.tmp.file("ctgate-events.txt")
@@ -598,7 +611,14 @@ class NetnsForwardTest(unittest.TestCase):
         """conntrack -E of the same ping and TCP connection, and their deletion, through a
         Linux router and through ctgate: the same events in the same order, the same states,
         tuples and flags, timeouts within 2 s."""
-        kernel = self._normalise_events(self._kernel_events())
+        # ctnetlink's events are best effort: under load the kernel can fold one into the next
+        # (a FIN_WAIT update seen only as LAST_ACK; CI saw it once). The oracle's run is
+        # repeated, at most 3 times, until it has every event.
+        for attempt in range(3):
+            kernel = self._normalise_events(self._kernel_events(setup=attempt == 0))
+            if len(kernel) >= 10:
+                break
+            print("kernel run %d had %d events: again" % (attempt + 1, len(kernel)))
         self._start_ctgate()
         n, out = self._ping(SERVER)  # neighbours resolved; the ping's flow is deleted below
         self.assertGreaterEqual(n, 3, out)

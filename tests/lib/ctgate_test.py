@@ -505,6 +505,36 @@ def parse_conntrack_lines(text):
 
 # --------------------------------------------------------------------------- pcap files
 
+def pcapng_times(path):
+    """The packet timestamps (seconds since the epoch) of a pcapng file's enhanced packet
+    blocks, each at its interface's resolution (if_tsresol; pcapng's default: microseconds).
+    Little-endian sections only, as DPDK writes them."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    times, resol, off = [], [], 0
+    while off + 12 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, off)
+        if blen < 12:
+            break
+        if btype == 1:  # interface description: options after link type, snaplen
+            res, o = 1e-6, off + 16
+            while o + 4 <= off + blen - 4:
+                code, olen = struct.unpack_from("<HH", data, o)
+                if code == 0:
+                    break
+                if code == 9:
+                    v = data[o + 4]
+                    res = 2.0 ** -(v & 0x7f) if v & 0x80 else 10.0 ** -v
+                o += 4 + (olen + 3) // 4 * 4
+            resol.append(res)
+        elif btype == 6:
+            ifid, hi, lo = struct.unpack_from("<III", data, off + 8)
+            times.append(((hi << 32) | lo) * (resol[ifid] if ifid < len(resol) else 1e-6))
+        off += blen
+    return times
+
+
 def write_pcap(path, frames):
     """Writes raw Ethernet frames (bytes) as a classic little-endian pcap, byte-exact
     (malformed and runt frames included)."""
