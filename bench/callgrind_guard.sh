@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Deterministic performance guard (issue 16): instructions per packet of
 # process_burst() under callgrind, for plain forwarding, conntrack on
-# established flows, the automatic SYN-cookie path and routing into and out of
-# a VLAN subinterface, compared with the
+# established flows, the automatic SYN-cookie path, routing into and out of
+# a VLAN subinterface, and switching (plain and through a stateful bridge
+# table), compared with the
 # committed baseline (bench/callgrind_baseline.txt). Fails when a case rises
 # by more than TOL percent (default 5). Instruction counts do not depend on
 # the machine's load, so this is not a timing test; it runs in CI
@@ -34,6 +35,8 @@ CASES=(
   "syn_auto|--cases syn_auto --syn_sources 1000 --syn_table_flows 1000"
   "vlan_in|--cases vlan_in --flows 1000"
   "vlan_out|--cases vlan_out --flows 1000"
+  "bridge|--cases bridge --flows 1000"
+  "bridge_ct|--cases bridge_ct --flows 1000"
 )
 P1=20000
 P2=40000

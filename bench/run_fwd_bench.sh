@@ -372,6 +372,10 @@ run_pktgen() {
   s0=$(pktgen_stats); t0=$(date +%s.%N); f0=$(cpu_ns "$PEER_TID"); g0=$(cpu_ns "$tid")
   sleep "$SECONDS_RUN"
   s1=$(pktgen_stats); t1=$(date +%s.%N); f1=$(cpu_ns "$PEER_TID"); g1=$(cpu_ns "$tid")
+  # Traffic stops before pktgen quits: its ports close while nothing is in flight, so the
+  # forwarder's memif peer sees a quiet disconnect.
+  tmux send-keys -t "$session" "stop all" Enter 2>/dev/null
+  sleep 1
   tmux send-keys -t "$session" "quit" Enter 2>/dev/null
   for i in $(seq 100); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.1; done
   tmux kill-session -t "$session" 2>/dev/null

@@ -367,6 +367,10 @@ int run(const ctgate::gateway_config& cfg) {
       LOG(INFO) << "port " << p.name << ": member of bridge "
                 << gw->bridges[static_cast<size_t>(p.bridge)].name << " (pvid " << p.pvid
                 << ") ethdev " << p.port_id;
+    else if (p.iface_of >= 0)
+      LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
+                << int(p.prefix_len) << " interface of bridge "
+                << gw->bridges[static_cast<size_t>(p.iface_of)].name << " in VLAN " << p.vlan;
     else if (p.vlan != 0)
       LOG(INFO) << "port " << p.name << ": " << ctgate::format_ipv4(p.addr) << "/"
                 << int(p.prefix_len) << " VLAN " << p.vlan << " on " << gw->ports[p.parent].name;

@@ -231,16 +231,6 @@ ipv6_addr get_ipv6(const field& f) {
   return a;
 }
 
-std::string format_prefix6(const ipv6_prefix& p) {
-  return format_ipv6(p.addr) + "/" + std::to_string(p.len);
-}
-
-bool host_bits_set(const ipv6_prefix& p) {
-  for (unsigned i = p.len; i < 128; i++)
-    if (p.addr.b[i / 8] & (0x80u >> (i % 8))) return true;
-  return false;
-}
-
 // Returns the MAC in canonical lower-case form; multicast and zero addresses cannot belong to
 // a port or a neighbor.
 std::string get_unicast_mac(const field& f) {
@@ -291,6 +281,9 @@ void parse_bridge_port(const field& f, gateway_config* cfg, bridge_config* br) {
   bp.port = pc.name;
   if (pc.bridge_member)
     port.fail("port " + quoted(pc.name) + " is already a bridge member (a port is in one bridge)");
+  if (!pc.bridge.empty())
+    port.fail("port " + quoted(pc.name) + " is an interface of bridge " + quoted(pc.bridge) +
+              ": a bridge's members are devices");
   if (pc.vlan != 0)
     port.fail("port " + quoted(pc.name) +
               " is a VLAN subinterface: a bridge takes the port itself, as a trunk (vlans)");
@@ -324,9 +317,62 @@ bool carries(const bridge_port_config& bp, uint16_t vid) {
   return bp.pvid == vid || std::binary_search(bp.vlans.begin(), bp.vlans.end(), vid);
 }
 
+void parse_port_addresses(const map_view& m, const gateway_config& cfg, port_config* p);
+void check_unique_name(const field& name, const gateway_config& cfg, const std::string& n);
+
+// bridges[].interfaces: the bridge's own routed interfaces, as Linux's br0 with an address (in
+// the bridge's default PVID, 1) or a VLAN device on it (br0.20). Each is a port with no device,
+// appended to cfg.ports: named BRIDGE without `vlan`, BRIDGE.VLAN with it.
+void parse_bridge_interfaces(const field& f, const bridge_config& br, gateway_config* cfg) {
+  std::vector<uint16_t> vids;
+  for (const field& itf : get_list(f, 1, 16)) {
+    map_view m(itf, {"vlan", "address", "address6", "zone", "mtu", "mac"});
+    port_config p;
+    p.line = itf.line;
+    p.bridge = br.name;
+    p.vlan = 1;  // Linux's default_pvid: the VLAN of br0's own untagged traffic
+    p.name = br.name;
+    const field* vlan = m.find("vlan");
+    if (vlan != nullptr) {
+      p.vlan = get_vlan_id(*vlan);
+      p.name = br.name + "." + std::to_string(p.vlan);
+      if (p.name.size() > 15)
+        vlan->fail("interface name " + quoted(p.name) +
+                   " is longer than 15 characters (IFNAMSIZ); shorten the bridge's name");
+    }
+    const field& at = vlan != nullptr ? *vlan : itf;
+    if (std::find(vids.begin(), vids.end(), p.vlan) != vids.end())
+      at.fail("bridge " + quoted(br.name) + " has an interface in VLAN " + std::to_string(p.vlan) +
+              " already");
+    vids.push_back(p.vlan);
+    // The smallest MTU of the members that carry the VLAN: what every one of them can send.
+    uint16_t mtu = 0;
+    for (const bridge_port_config& bp : br.ports) {
+      if (!carries(bp, p.vlan)) continue;
+      const uint16_t member_mtu = cfg->ports[static_cast<size_t>(port_index(*cfg, bp.port))].mtu;
+      if (mtu == 0 || member_mtu < mtu) mtu = member_mtu;
+    }
+    if (mtu == 0)
+      at.fail("no member of bridge " + quoted(br.name) + " carries VLAN " + std::to_string(p.vlan));
+    check_unique_name(at, *cfg, p.name);
+    p.mtu = mtu;
+    if (const field* v = m.find("mtu")) {
+      p.mtu = get_int<uint16_t>(*v, 68, 9600);
+      if (p.mtu > mtu)
+        v->fail("the interface's mtu cannot exceed its members' (" + std::to_string(mtu) + ")");
+    }
+    if (const field* v = m.find("zone")) p.zone = get_int<uint16_t>(*v, 0, 65535);
+    if (const field* v = m.find("mac")) p.mac = get_unicast_mac(*v);
+    if (m.find("address") == nullptr && m.find("address6") == nullptr)
+      m.missing("address", "missing required key (an interface has address, address6 or both)");
+    parse_port_addresses(m, *cfg, &p);
+    cfg->ports.push_back(std::move(p));
+  }
+}
+
 void parse_bridges(const field& f, gateway_config* cfg) {
   for (const field& bf : get_list(f, 0, 32)) {
-    map_view m(bf, {"name", "ports", "ageing_time_s", "max_entries", "fdb"});
+    map_view m(bf, {"name", "ports", "ageing_time_s", "max_entries", "fdb", "interfaces"});
     bridge_config br;
     br.line = bf.line;
     const field& name = m.require("name");
@@ -369,6 +415,12 @@ void parse_bridges(const field& f, gateway_config* cfg) {
       }
       if (br.fdb.size() > br.max_entries)
         v->fail("more static entries than max_entries (" + std::to_string(br.max_entries) + ")");
+    }
+    if (const field* v = m.find("interfaces")) {
+      parse_bridge_interfaces(*v, br, cfg);
+      if (cfg->ports.size() > 32)
+        v->fail("too many ports, VLAN subinterfaces and bridge interfaces (" +
+                std::to_string(cfg->ports.size()) + ", at most 32)");
     }
     cfg->bridges.push_back(std::move(br));
   }
@@ -552,7 +604,7 @@ route_config parse_route6(const field& pf, const field* via, const field* port,
   route_config r;
   r.v6 = true;
   r.prefix6 = get_prefix6(pf);
-  if (host_bits_set(r.prefix6)) pf.fail("host bits set in " + quoted(pf.node.Scalar()));
+  if (!(r.prefix6.network() == r.prefix6)) pf.fail("host bits set in " + quoted(pf.node.Scalar()));
   auto [it, inserted] = seen->emplace(format_prefix6(r.prefix6), pf.line);
   if (!inserted) {
     pf.fail("duplicate route prefix " + format_prefix6(r.prefix6) + " (first on line " +
@@ -1080,6 +1132,17 @@ std::string format_ipv4(uint32_t a) {
 
 std::string format_prefix(const ipv4_prefix& p) {
   return format_ipv4(p.addr) + "/" + std::to_string(p.len);
+}
+
+std::string format_prefix6(const ipv6_prefix& p) {
+  return format_ipv6(p.addr) + "/" + std::to_string(p.len);
+}
+
+ipv6_prefix ipv6_prefix::network() const {
+  ipv6_prefix p = *this;
+  for (unsigned b = p.len; b < 128; b++)
+    p.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
+  return p;
 }
 
 bool ipv6_prefix::contains(const ipv6_addr& a) const {

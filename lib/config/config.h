@@ -56,6 +56,9 @@ struct ipv6_prefix {
   ipv6_addr addr;
   uint8_t len = 0;
   bool contains(const ipv6_addr& a) const;
+  // The prefix with its host bits cleared: 2001:db8::1/64 -> 2001:db8::/64.
+  ipv6_prefix network() const;
+  bool operator==(const ipv6_prefix&) const = default;
 };
 
 struct port_config {
@@ -79,6 +82,10 @@ struct port_config {
   // through its parent port's device, frames tagged with `vlan`. It has no devargs.
   std::string parent;
   uint16_t vlan = 0;
+  // A bridge's own interface (bridges[].interfaces; vlan != 0, parent empty): a routed port with
+  // no device, named BRIDGE or BRIDGE.VLAN, that receives what the bridge switches to its MAC in
+  // `vlan` and sends through the bridge.
+  std::string bridge;
 };
 
 // VLAN ids a bridge port carries: 1..4094 (0 and 4095 are reserved by 802.1Q).
@@ -301,6 +308,7 @@ std::string format_ipv4(uint32_t host_order_addr);
 bool parse_ipv6(const std::string& s, ipv6_addr* out);
 bool parse_ipv6_prefix(const std::string& s, ipv6_prefix* out);  // "2001:db8::1/64"
 std::string format_ipv6(const ipv6_addr& a);                     // RFC 5952, as inet_ntop
+std::string format_prefix6(const ipv6_prefix& p);                // "2001:db8::/32"
 // The EUI-64 link-local address of a MAC (RFC 4291 appendix A): fe80::, the MAC with the
 // universal/local bit flipped and ff:fe in its middle.
 ipv6_addr ipv6_link_local_from_mac(const uint8_t mac[6]);

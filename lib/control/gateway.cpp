@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "control/ports.h"
 #include "control/ruleset_runtime.h"
 #include "dataplane/defrag.h"
 #include "dataplane/hooks_builtin.h"
@@ -80,8 +81,12 @@ result<void> build_bridges(gateway& gw, const gateway_config& cfg, const std::st
                      .line = e.line,
                      .message = "bridge " + bc.name + ": no FDB slot for static entry " + e.mac};
     }
+    for (size_t i = 0; i < gw.ports.size(); i++)
+      if (gw.ports[i].iface_of == static_cast<int8_t>(gw.bridges.size()))
+        br.ifaces.push_back({gw.ports[i].vlan, static_cast<uint16_t>(i)});
     gw.bridges.push_back(std::move(br));
   }
+  set_bridge_iface_macs(gw);
   return {};
 }
 
@@ -110,7 +115,11 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
       pi.filter_mac = true;
     }
     set_port_mac(pi, mac);
-    if (p.vlan != 0) {
+    if (!p.bridge.empty()) {
+      pi.vlan = p.vlan;
+      for (size_t b = 0; b < cfg.bridges.size(); b++)
+        if (cfg.bridges[b].name == p.bridge) pi.iface_of = static_cast<int8_t>(b);
+    } else if (p.vlan != 0) {
       const int parent = port_index(cfg, p.parent);
       pi.vlan = p.vlan;
       pi.parent = static_cast<uint16_t>(parent);
@@ -120,7 +129,7 @@ result<std::unique_ptr<gateway>> gateway_create(const gateway_config& cfg,
   }
   gw->vlan_subifs.resize(gw->ports.size());
   for (size_t i = 0; i < gw->ports.size(); i++)
-    if (gw->ports[i].vlan != 0)
+    if (gw->ports[i].vlan != 0 && gw->ports[i].iface_of < 0)
       gw->vlan_subifs[gw->ports[i].parent].push_back({gw->ports[i].vlan, static_cast<uint16_t>(i)});
   if (result<void> b = build_bridges(*gw, cfg, name); !b) return std::move(b).error();
   gw->mbuf_pool =

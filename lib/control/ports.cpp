@@ -5,6 +5,7 @@
 #include <rte_dev.h>
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include <rte_ethdev.h>
@@ -200,14 +201,34 @@ result<void> reprobe(gateway& gw, size_t idx) {
 
 }  // namespace
 
+void set_bridge_iface_macs(gateway& gw) {
+  for (const bridge_info& br : gw.bridges) {
+    const mac_addr* lowest = nullptr;
+    for (uint16_t p : br.members) {
+      const mac_addr& m = gw.ports[p].mac;
+      if (std::all_of(m.b, m.b + 6, [](uint8_t b) { return b == 0; })) continue;
+      if (lowest == nullptr || std::lexicographical_compare(m.b, m.b + 6, lowest->b, lowest->b + 6))
+        lowest = &m;
+    }
+    for (const vlan_subif& itf : br.ifaces) {
+      port_info& pi = gw.ports[itf.port];
+      if (gw.cfg.ports[itf.port].mac || lowest == nullptr) continue;
+      set_port_mac(pi, lowest->b);
+      pi.filter_mac = true;
+    }
+  }
+}
+
 result<void> ports_start(gateway& gw) {
   if (gw.ports.size() > k_max_ports) {
     return error{.message = "too many ports (max " + std::to_string(k_max_ports) + ")"};
   }
   for (size_t i = 0; i < gw.ports.size(); i++) {
-    if (gw.ports[i].vlan != 0) continue;  // started with its parent, never attached itself
+    // A VLAN subinterface starts with its parent; a bridge interface has no device.
+    if (gw.ports[i].vlan != 0) continue;
     if (result<void> started = start_port(gw, i); !started) return started;
   }
+  set_bridge_iface_macs(gw);
   return {};
 }
 

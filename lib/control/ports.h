@@ -18,6 +18,10 @@ std::vector<std::string> port_eal_args(const gateway_config& cfg);
 // Finds, configures and starts every port; fills port_info. An error names
 // the port and the config line that declares it.
 result<void> ports_start(gateway& gw);
+// Gives each bridge interface without a configured MAC the smallest of its bridge's members'
+// MACs, as Linux's bridge takes its ports' lowest address (br_stp_recalculate_bridge_id). Run
+// when the gateway is built and again once the devices have told their MACs.
+void set_bridge_iface_macs(gateway& gw);
 void ports_stop(gateway& gw);
 
 // net_af_packet ports whose kernel interface was deleted, or deleted and

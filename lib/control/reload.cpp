@@ -34,13 +34,12 @@ std::string route_args(const route_config& r) {
 }
 
 std::string route_prefix(const route_config& r) {
-  return r.v6 ? format_ipv6(r.prefix6.addr) + "/" + std::to_string(r.prefix6.len)
-              : format_prefix(r.prefix);
+  return r.v6 ? format_prefix6(r.prefix6) : format_prefix(r.prefix);
 }
 
 bool same_route_prefix(const route_config& a, const route_config& b) {
   if (a.v6 != b.v6) return false;
-  return a.v6 ? a.prefix6.len == b.prefix6.len && a.prefix6.addr == b.prefix6.addr
+  return a.v6 ? a.prefix6 == b.prefix6
               : a.prefix.addr == b.prefix.addr && a.prefix.len == b.prefix.len;
 }
 

@@ -33,22 +33,12 @@ error command_error(std::string message) { return error{.key = "route", .message
 
 // IPv6: as ip -6 route names routes (::/0 is "default").
 std::string prefix6_text(const ipv6_prefix& p) {
-  return p.len == 0 ? "default" : format_ipv6(p.addr) + "/" + std::to_string(p.len);
+  return p.len == 0 ? "default" : format_prefix6(p);
 }
 
 std::string route6_text(const route_config& r) {
   return prefix6_text(r.prefix6) + (r.via6.is_zero() ? "" : " via " + format_ipv6(r.via6)) +
          " dev " + r.port;
-}
-
-ipv6_prefix network6(ipv6_prefix p) {
-  for (unsigned b = p.len; b < 128; b++)
-    p.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
-  return p;
-}
-
-bool same_prefix6(const ipv6_prefix& a, const ipv6_prefix& b) {
-  return a.len == b.len && a.addr == b.addr;
 }
 
 // Whether a command names IPv6: its prefix or a next hop is an IPv6 address (ip route infers
@@ -80,18 +70,32 @@ std::vector<std::string> words(std::string_view s) {
   return out;
 }
 
-// One `via ADDRESS` or `dev PORT` pair of a command into r.
+// One `via ADDRESS` or `dev PORT` pair of a command into r, the address of r's family.
 result<void> via_or_dev(const std::string& key, const std::string& value, route_config* r,
                         bool* has_via, bool* has_dev) {
   if (key == "via" && !*has_via) {
-    if (!parse_ipv4(value, &r->via) || r->via == 0)
+    if (r->v6) {
+      if (!parse_ipv6(value, &r->via6) || r->via6.is_zero() || r->via6.is_multicast())
+        return command_error("via: '" + value + "' is not a unicast IPv6 address");
+    } else if (!parse_ipv4(value, &r->via) || r->via == 0) {
       return command_error("via: '" + value + "' is not an IPv4 address");
+    }
     *has_via = true;
   } else if (key == "dev" && !*has_dev) {
     r->port = value;
     *has_dev = true;
   } else {
     return command_error("unexpected '" + key + "' (via ADDRESS, dev PORT)");
+  }
+  return {};
+}
+
+// A one-next-hop command's words after the prefix: `via ADDRESS` and `dev PORT`, each once.
+result<void> via_and_dev(const std::vector<std::string>& w, parsed_command* c) {
+  for (size_t i = 2; i < w.size(); i += 2) {
+    if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
+    if (result<void> ok = via_or_dev(w[i], w[i + 1], &c->route, &c->has_via, &c->has_dev); !ok)
+      return ok;
   }
   return {};
 }
@@ -177,11 +181,7 @@ result<parsed_command> parse_command(const gateway& gw, std::string_view text) {
     c.has_via = c.has_dev = true;
     return c;
   }
-  for (size_t i = 2; i < w.size(); i += 2) {
-    if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
-    if (result<void> ok = via_or_dev(w[i], w[i + 1], &r, &c.has_via, &c.has_dev); !ok)
-      return std::move(ok).error();
-  }
+  if (result<void> ok = via_and_dev(w, &c); !ok) return std::move(ok).error();
   if (c.verb == "del") return c;
   result<route_hop> h = resolve_hop(gw, r, c.has_via, c.has_dev);
   if (!h) return std::move(h).error();
@@ -245,22 +245,10 @@ result<parsed_command> parse_command6(const gateway& gw, const std::vector<std::
   } else {
     return command_error("'" + w[1] + "' is not an IPv6 prefix (2001:db8::/32)");
   }
-  if (!(network6(r.prefix6).addr == r.prefix6.addr))
+  if (!(r.prefix6.network() == r.prefix6))
     return command_error("invalid prefix for its length: " + w[1] + " (did you mean " +
-                         prefix6_text(network6(r.prefix6)) + "?)");
-  for (size_t i = 2; i < w.size(); i += 2) {
-    if (i + 1 >= w.size()) return command_error("'" + w[i] + "' needs a value");
-    if (w[i] == "via" && !c.has_via) {
-      if (!parse_ipv6(w[i + 1], &r.via6) || r.via6.is_zero() || r.via6.is_multicast())
-        return command_error("via: '" + w[i + 1] + "' is not a unicast IPv6 address");
-      c.has_via = true;
-    } else if (w[i] == "dev" && !c.has_dev) {
-      r.port = w[i + 1];
-      c.has_dev = true;
-    } else {
-      return command_error("unexpected '" + w[i] + "' (via ADDRESS, dev PORT)");
-    }
-  }
+                         prefix6_text(r.prefix6.network()) + "?)");
+  if (result<void> ok = via_and_dev(w, &c); !ok) return std::move(ok).error();
   if (c.verb == "del") return c;
   const port_config* out = nullptr;
   if (c.has_dev) {
@@ -294,9 +282,7 @@ result<parsed_command> parse_command6(const gateway& gw, const std::vector<std::
 const port_config* owner_of6(const gateway& gw, const ipv6_prefix& p) {
   for (const port_config& port : gw.cfg.ports) {
     if (!port.address6) continue;
-    if (same_prefix6(p, network6(*port.address6)) ||
-        same_prefix6(p, ipv6_prefix{port.address6->addr, 128}))
-      return &port;
+    if (p == port.address6->network() || p == ipv6_prefix{port.address6->addr, 128}) return &port;
   }
   return nullptr;
 }
@@ -311,7 +297,7 @@ result<std::string> route6_command(gateway& gw, const parsed_command& c) {
   lock_guard lock(gw.routes_mu);
   std::vector<route_config>& routes = gw.static_routes;
   auto same = std::find_if(routes.begin(), routes.end(), [&](const route_config& r) {
-    return r.v6 && same_prefix6(r.prefix6, want.prefix6);
+    return r.v6 && r.prefix6 == want.prefix6;
   });
   std::string done;
   if (c.verb == "del") {
@@ -561,7 +547,7 @@ std::string route6_list(gateway& gw) {
     const port_config& pc = gw.cfg.ports[e.nh.port];
     if (e.nh.gateway != 0)
       text += " via " + format_ipv6(t.gateway(e.nh.gateway)) + " dev " + port;
-    else if (pc.address6 && same_prefix6(e.prefix, network6(*pc.address6)))
+    else if (pc.address6 && e.prefix == pc.address6->network())
       text += " dev " + port + " proto kernel";
     else
       text += " dev " + port;

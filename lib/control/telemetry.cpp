@@ -73,7 +73,11 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     else
       rte_tel_data_add_dict_string(
           c, "address", (format_ipv4(pi.addr) + "/" + std::to_string(pi.prefix_len)).c_str());
-    if (pi.vlan != 0) {
+    if (pi.iface_of >= 0) {
+      rte_tel_data_add_dict_string(c, "interface_of",
+                                   g_gw->bridges[size_t(pi.iface_of)].name.c_str());
+      rte_tel_data_add_dict_u64(c, "vlan", pi.vlan);
+    } else if (pi.vlan != 0) {
       rte_tel_data_add_dict_string(c, "vlan_of", g_gw->ports[pi.parent].name.c_str());
       rte_tel_data_add_dict_u64(c, "vlan", pi.vlan);
     }

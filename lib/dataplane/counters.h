@@ -57,6 +57,7 @@ namespace ctgate {
   X(drop_vlan_tag, "drop: no room to tag a frame for a VLAN subinterface (shared or no headroom)") \
   X(bridged, "frames switched to the one port the FDB names")                                      \
   X(bridge_flooded, "frames flooded in their VLAN: broadcast, multicast, unknown unicast")         \
+  X(bridge_up, "frames handed to a bridge interface: to its MAC, or a group frame's copy")         \
   X(fdb_learned, "source MACs learned (new FDB entries)")                                          \
   X(fdb_moved, "source MACs seen on another port: their entry moved")                              \
   X(fdb_not_learned,                                                                               \

@@ -68,6 +68,10 @@ struct port_info {
   uint16_t vlan = 0;
   uint16_t parent = 0;
   bool has_vlans = false;
+  // A bridge's interface (iface_of >= 0, an index in gateway::bridges) has no device either: it
+  // receives what the bridge switches to its MAC in VLAN `vlan` (stage_bridge hands it on), and
+  // what it sends is switched by the bridge in `vlan` (bridge_output). parent is unused.
+  int8_t iface_of = -1;
 };
 
 // A port's VLAN subinterface: the VID it takes and its port index.
@@ -87,7 +91,8 @@ struct vlan_set {
 // change under workers and the control thread (bridge/fdb.h).
 struct bridge_info {
   std::string name;
-  std::vector<uint16_t> members;  // port indexes, in config order
+  std::vector<uint16_t> members;   // port indexes, in config order
+  std::vector<vlan_subif> ifaces;  // its interfaces: each one's VLAN and port index
   uint32_t ageing_s = 300;
   std::unique_ptr<fdb> table;
 };

@@ -88,10 +88,12 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t familie
       {HOOK_FAM_IPV6, hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv6_confirm", conntrack_confirm},
       {HOOK_FAM_IPV6, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv6_confirm",
        conntrack_confirm},
-      // nf_conntrack_bridge: tracked at the bridge's prerouting, confirmed at its postrouting
-      // (a bridge has no local delivery in ctgate, so Linux's nf_ct_bridge_in has no hook).
+      // nf_conntrack_bridge: tracked at the bridge's prerouting, confirmed at its input (frames
+      // to a bridge interface) or its postrouting.
       {HOOK_FAM_BRIDGE, hook_point::prerouting, PRI_CONNTRACK, "nf_ct_bridge_pre",
        conntrack_bridge_in_hook},
+      {HOOK_FAM_BRIDGE, hook_point::input, PRI_CONNTRACK_CONFIRM, "nf_ct_bridge_in",
+       conntrack_confirm},
       {HOOK_FAM_BRIDGE, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "nf_ct_bridge_post",
        conntrack_confirm},
   };

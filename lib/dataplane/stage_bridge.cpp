@@ -4,6 +4,7 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/gateway.h"
@@ -92,7 +93,7 @@ void add_references(rte_mbuf* m, uint16_t extra) {
 
 // Per-burst tallies, added to the worker's counters once.
 struct bridge_tally {
-  uint16_t bridged = 0, flooded = 0, learned = 0, moved = 0, not_learned = 0, sent = 0;
+  uint16_t bridged = 0, flooded = 0, learned = 0, moved = 0, not_learned = 0, sent = 0, up = 0;
   uint16_t port_sent[k_max_ports] = {};
   void send(worker_ctx& w, uint16_t port, rte_mbuf* m) {
     port_sent[port]++;
@@ -109,8 +110,10 @@ bool floods_to(const worker_ctx& w, uint16_t p, uint16_t in_port, uint16_t vid) 
 // Sends `m` (in the form `tagged`) to every member other than `in_port` that carries `vid`
 // and is in `allowed` (a bit per port): as it is to those whose form it has, as one shared
 // other_form to the rest.
+// A frame with no port to leave by is dropped, counted, unless a copy went up to a bridge
+// interface (`went_up`): then it has gone where it could.
 void flood(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port, bool tagged,
-           uint16_t vid, bridge_tally* t, uint32_t allowed = ~0u) {
+           uint16_t vid, bridge_tally* t, uint32_t allowed = ~0u, bool went_up = false) {
   static_assert(k_max_ports <= 32, "a port bit in `allowed`");
   uint16_t same[k_max_ports], other[k_max_ports];
   uint16_t n_same = 0, n_other = 0;
@@ -123,7 +126,10 @@ void flood(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port, 
       other[n_other++] = p;
   }
   if (n_same + n_other == 0) {
-    pkt_drop(w, m, dp_counter::drop_bridge_no_egress);
+    if (went_up)
+      rte_pktmbuf_free(m);
+    else
+      pkt_drop(w, m, dp_counter::drop_bridge_no_egress);
     return;
   }
   t->flooded++;
@@ -229,6 +235,43 @@ bool admit(worker_ctx& w, const port_info& in, const vlan_set& carried, const fd
   t->send(w, out_port, m);
 }
 
+// The bridge's interface in VLAN `vid` (its port index), or k_max_ports if it has none there.
+uint16_t iface_in(const bridge_info& br, uint16_t vid) {
+  for (const vlan_subif& s : br.ifaces)
+    if (s.vid == vid) return s.port;
+  return k_max_ports;
+}
+
+// What goes up to bridge interface `itf`, if anything (Linux's br_handle_frame_finish: a frame
+// to the bridge's own address is passed up, not forwarded; a group frame is passed up and
+// flooded): the frame itself (`*up` = m; it is not switched), a copy of a group frame for the
+// interface, its conntrack entry left to the original (`*up` = the copy), or nothing.
+void frame_up(worker_ctx& w, rte_mbuf* m, bool group, uint16_t itf, rte_mbuf** up) {
+  *up = nullptr;
+  if (itf == k_max_ports) return;
+  if (!group) {
+    if (std::memcmp(rte_pktmbuf_mtod(m, const uint8_t*), w.gw->ports[itf].mac.b, 6) == 0) *up = m;
+    return;
+  }
+  rte_mbuf* c = rte_pktmbuf_copy(m, w.gw->mbuf_pool, 0, UINT32_MAX);
+  if (c == nullptr) [[unlikely]] {
+    w.counters.add(dp_counter::drop_no_mbuf);
+    return;
+  }
+  pkt_meta* cm = meta_of(c);
+  *cm = *meta_of(m);
+  cm->ct = nullptr;
+  cm->ct_info = CTINFO_UNTRACKED;
+  *up = c;
+}
+
+// A frame going up: untagged, received by the interface (stage_parse reads it afresh).
+void hand_up(rte_mbuf* m, bool tagged, uint16_t itf, rte_mbuf** up, uint16_t* n_up) {
+  retag_in_place(m, tagged, false, 0);  // untagging needs no room
+  meta_of(m)->in_port = itf;
+  up[(*n_up)++] = m;
+}
+
 // Where a frame goes (Linux's br_handle_frame_finish and should_deliver): a port, or
 // k_out_port_flood; -1 when it goes nowhere (dropped here, counted).
 [[gnu::always_inline]] inline int egress_of(worker_ctx& w, const fdb& table, rte_mbuf* m,
@@ -278,7 +321,7 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
 // ports whose chains accepted it. Conntrack confirms the frame's connection at the first
 // accepting POST_ROUTING; the later ones find it confirmed.
 void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port,
-                  bridge_tally* t) {
+                  bridge_tally* t, bool went_up) {
   pkt_meta* meta = meta_of(m);
   uint32_t candidates = 0, allowed = 0;
   for (uint16_t p : br.members) {
@@ -294,15 +337,19 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
     pkt_drop(w, m, dp_counter::drop_hook);
     return;
   }
-  flood(w, br, m, in_port, meta->l2_flags & L2F_TAGGED, meta->vlan, t, allowed);
+  flood(w, br, m, in_port, meta->l2_flags & L2F_TAGGED, meta->vlan, t, allowed, went_up);
 }
 
 // Switching through the bridge family's hooks (a bridge table's chains, conntrack), as Linux's
 // br_handle_frame runs NF_BR_PRE_ROUTING before it learns, and br_forward NF_BR_FORWARD and
 // NF_BR_POST_ROUTING before it sends (a flood once per output port: flood_hooked). Hooks may
 // drop frames, so what the first pass learned rides in each frame's metadata from here on.
+// Frames for a bridge interface meet the bridge's INPUT hook (conntrack confirms there, as
+// nf_ct_bridge_in) and are returned in `up` (*n_up), each keeping its conntrack entry for the
+// IP path, as Linux's IP conntrack keeps the entry the bridge attached.
 [[gnu::noinline]] void bridge_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf** pkts,
-                                     uint16_t n, const bridge_frame* frames, bridge_tally* t) {
+                                     uint16_t n, const bridge_frame* frames, bridge_tally* t,
+                                     rte_mbuf** up, uint16_t* n_up) {
   const uint16_t in_port = meta_of(pkts[0])->in_port;
   const port_info& in = w.gw->ports[in_port];
   fdb& table = *br.table;
@@ -328,10 +375,27 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
       if (!f.group) f.dst = table.make_key(f.vid, h);
     }
     learn_source(table, f.src, in_port, now_s, t);
+    if (!br.ifaces.empty()) [[unlikely]] {
+      rte_mbuf* u;
+      frame_up(w, m, f.group, iface_in(br, f.vid), &u);
+      if (u != nullptr) up[(*n_up)++] = u;
+      if (u == m) continue;
+      if (u != nullptr) meta->l2_flags |= L2F_WENT_UP;
+    }
     const int to = egress_of(w, table, m, f, in_port);
     if (to < 0) continue;
     meta->out_port = static_cast<uint16_t>(to);
     pkts[kept++] = m;
+  }
+  if (*n_up != 0) [[unlikely]] {
+    rte_mbuf* in_up[k_max_burst];
+    std::copy(up, up + *n_up, in_up);
+    const uint16_t n_in = stage_hook_bridge(w, hook_point::input, in_up, *n_up);
+    *n_up = 0;
+    for (uint16_t i = 0; i < n_in; i++) {
+      const pkt_meta* um = meta_of(in_up[i]);
+      hand_up(in_up[i], um->l2_flags & L2F_TAGGED, iface_in(br, um->vlan), up, n_up);
+    }
   }
   // Known destinations as one burst; floods after them, frame by frame, port by port.
   rte_mbuf* floods[k_max_burst];
@@ -348,7 +412,35 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
     const pkt_meta* meta = meta_of(pkts[i]);
     forward_known(w, pkts[i], meta->out_port, meta->l2_flags & L2F_TAGGED, meta->vlan, t);
   }
-  for (uint16_t i = 0; i < n_floods; i++) flood_hooked(w, br, floods[i], in_port, t);
+  for (uint16_t i = 0; i < n_floods; i++)
+    flood_hooked(w, br, floods[i], in_port, t, meta_of(floods[i])->l2_flags & L2F_WENT_UP);
+}
+
+// Switching with no bridge-family hooks: learn, then up to an interface (`Ifaces`: the bridge
+// has some; a bridge without pays nothing for them), forward or flood.
+template <bool Ifaces>
+void switch_frames(worker_ctx& w, const bridge_info& br, uint16_t in_port, rte_mbuf** pkts,
+                   uint16_t n, const bridge_frame* frames, bridge_tally* t, rte_mbuf** up,
+                   uint16_t* n_up) {
+  fdb& table = *br.table;
+  const uint32_t now_s = w.now_ms / 1000;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    const bridge_frame& f = frames[i];
+    learn_source(table, f.src, in_port, now_s, t);
+    rte_mbuf* u = nullptr;
+    if constexpr (Ifaces) {
+      const uint16_t itf = iface_in(br, f.vid);
+      frame_up(w, m, f.group, itf, &u);
+      if (u != nullptr) hand_up(u, f.tagged, itf, up, n_up);
+      if (u == m) continue;
+    }
+    const int to = egress_of(w, table, m, f, in_port);
+    if (to == k_out_port_flood)
+      flood(w, br, m, in_port, f.tagged, f.vid, t, ~0u, u != nullptr);
+    else if (to >= 0)
+      forward_known(w, m, static_cast<uint16_t>(to), f.tagged, f.vid, t);
+  }
 }
 
 }  // namespace
@@ -361,7 +453,6 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   const port_info& in = gw.ports[in_port];
   const bridge_info& br = gw.bridges[static_cast<size_t>(in.bridge)];
   fdb& table = *br.table;
-  const uint32_t now_s = w.now_ms / 1000;
   // First pass: admit, key, and prefetch every frame's FDB buckets, so that the second pass's
   // lookups find them in cache (rte_hash's bulk lookup does the same).
   bridge_frame frames[k_max_burst];
@@ -371,23 +462,20 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     if (admit(w, in, gw.port_vlans[in_port], table, pkts[i], &frames[kept])) pkts[kept++] = pkts[i];
   }
   bridge_tally t;
+  rte_mbuf* up[k_max_burst];
+  uint16_t n_up = 0;
   const hook_snapshot::chain* chains = w.hooks->chains;
   if (((chains[static_cast<int>(hook_point::prerouting)].families |
+        chains[static_cast<int>(hook_point::input)].families |
         chains[static_cast<int>(hook_point::forward)].families |
         chains[static_cast<int>(hook_point::postrouting)].families) &
        HOOK_FAM_BRIDGE) != 0) [[unlikely]] {
-    if (kept != 0) bridge_hooked(w, br, pkts, kept, frames, &t);
+    if (kept != 0) bridge_hooked(w, br, pkts, kept, frames, &t, up, &n_up);
   } else {
-    for (uint16_t i = 0; i < kept; i++) {
-      rte_mbuf* m = pkts[i];
-      const bridge_frame& f = frames[i];
-      learn_source(table, f.src, in_port, now_s, &t);
-      const int to = egress_of(w, table, m, f, in_port);
-      if (to == k_out_port_flood)
-        flood(w, br, m, in_port, f.tagged, f.vid, &t);
-      else if (to >= 0)
-        forward_known(w, m, static_cast<uint16_t>(to), f.tagged, f.vid, &t);
-    }
+    if (br.ifaces.empty())
+      switch_frames<false>(w, br, in_port, pkts, kept, frames, &t, up, &n_up);
+    else
+      switch_frames<true>(w, br, in_port, pkts, kept, frames, &t, up, &n_up);
   }
   w.counters.add(dp_counter::bridged, t.bridged);
   w.counters.add(dp_counter::bridge_flooded, t.flooded);
@@ -395,10 +483,29 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   w.counters.add(dp_counter::fdb_moved, t.moved);
   w.counters.add(dp_counter::fdb_not_learned, t.not_learned);
   w.counters.add(dp_counter::tx, t.sent);
+  w.counters.add(dp_counter::bridge_up, n_up);
   for (uint16_t p : br.members)
     if (t.port_sent[p] != 0) w.port_tx[p].add(t.port_sent[p]);
-  // Nothing is handed on: the bridge has no interface of its own yet.
-  return 0;
+  // Handed on: what goes up to the bridge's interfaces, each frame received by its interface.
+  std::copy(up, up + n_up, pkts);
+  return n_up;
+}
+
+void bridge_output(worker_ctx& w, const port_info& itf, rte_mbuf* m) {
+  const bridge_info& br = w.gw->bridges[static_cast<size_t>(itf.iface_of)];
+  const uint16_t vid = itf.vlan;
+  const uint8_t* h = rte_pktmbuf_mtod(m, const uint8_t*);
+  bridge_tally t;
+  const int to = (h[0] & 1) ? -1 : br.table->lookup(vid, h);
+  if (to >= 0 && w.gw->port_vlans[static_cast<size_t>(to)].has(vid))
+    forward_known(w, m, static_cast<uint16_t>(to), false, vid, &t);
+  else  // unknown, a group address, or learned where the VLAN no longer is: flooded
+    flood(w, br, m, k_max_ports, false, vid, &t);
+  w.counters.add(dp_counter::bridged, t.bridged);
+  w.counters.add(dp_counter::bridge_flooded, t.flooded);
+  w.counters.add(dp_counter::tx, t.sent);
+  for (uint16_t p : br.members)
+    if (t.port_sent[p] != 0) w.port_tx[p].add(t.port_sent[p]);
 }
 
 }  // namespace ctgate

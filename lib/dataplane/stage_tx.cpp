@@ -14,7 +14,7 @@ namespace ctgate {
 
 namespace {
 
-void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m);
+uint16_t tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m);
 inline void tx_append(worker_ctx& w, size_t port_idx, rte_mbuf* m);
 
 // Whether a tag can be written in front of `m`: not into a shared or indirect mbuf, nor without
@@ -32,10 +32,17 @@ inline void write_tag(uint8_t* at, uint16_t vid) {
 // A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only ports with
 // subinterfaces come here). The addresses move 4 bytes down by a fixed-size copy the compiler
 // inlines (rte_vlan_insert's memmove call costs about twice as much a frame).
-[[gnu::noinline]] void tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
+// A bridge interface's frame (vlan != 0 too) is switched by its bridge instead. Returns how
+// many frames went to device batches: one, or none if dropped; a bridge interface's are counted
+// by bridge_output, so none here.
+[[gnu::noinline]] uint16_t tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
+  if (sub.iface_of >= 0) {
+    bridge_output(w, sub, m);
+    return 0;
+  }
   if (!can_tag(m) || m->data_len < RTE_ETHER_HDR_LEN) [[unlikely]] {
     pkt_drop(w, m, dp_counter::drop_vlan_tag);
-    return;
+    return 0;
   }
   uint8_t* old = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t addrs[2 * RTE_ETHER_ADDR_LEN];
@@ -44,21 +51,31 @@ inline void write_tag(uint8_t* at, uint16_t vid) {
   std::memcpy(p, addrs, sizeof addrs);
   write_tag(p + sizeof addrs, sub.vlan);
   tx_append(w, sub.parent, m);
+  return 1;
 }
 
 // A routed frame of a VLAN subinterface (stage_tx, once per run of such frames knows it): the
-// tag's room is made first, then the addresses are written once, where they go.
-[[gnu::noinline]] void tx_tagged_routed(worker_ctx& w, const port_info& sub, rte_mbuf* m,
-                                        const mac_addr& dst) {
+// tag's room is made first, then the addresses are written once, where they go. Counted as
+// tx_tagged counts.
+[[gnu::noinline]] uint16_t tx_tagged_routed(worker_ctx& w, const port_info& sub, rte_mbuf* m,
+                                            const mac_addr& dst) {
+  if (sub.iface_of >= 0) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    std::memcpy(eth->dst_addr.addr_bytes, dst.b, RTE_ETHER_ADDR_LEN);
+    std::memcpy(eth->src_addr.addr_bytes, sub.mac.b, RTE_ETHER_ADDR_LEN);
+    bridge_output(w, sub, m);
+    return 0;
+  }
   if (!can_tag(m)) [[unlikely]] {
     pkt_drop(w, m, dp_counter::drop_vlan_tag);
-    return;
+    return 0;
   }
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, sizeof(rte_vlan_hdr)));
   std::memcpy(p, dst.b, RTE_ETHER_ADDR_LEN);
   std::memcpy(p + RTE_ETHER_ADDR_LEN, sub.mac.b, RTE_ETHER_ADDR_LEN);
   write_tag(p + 2 * RTE_ETHER_ADDR_LEN, sub.vlan);
   tx_append(w, sub.parent, m);
+  return 1;
 }
 
 // Sends port_idx's batch to the device's queue w.id, or to the test/bench sink. What the
@@ -94,14 +111,14 @@ inline void tx_append(worker_ctx& w, size_t port_idx, rte_mbuf* m) {
 }
 
 // Adds one frame, its addresses written, to its port's batch; a VLAN subinterface's goes to
-// its parent's, tagged. `port` is w.gw->ports[port_idx], which callers have at hand. Counting
-// is the caller's.
-void tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m) {
-  if (port.vlan != 0) [[unlikely]] {
-    tx_tagged(w, port, m);
-    return;
-  }
+// its parent's, tagged; a bridge interface's through its bridge. `port` is
+// w.gw->ports[port_idx], which callers have at hand. Returns the frames to count as `tx`
+// (tx_tagged's count); counting them is the caller's.
+uint16_t tx_enqueue(worker_ctx& w, uint16_t port_idx, const port_info& port, rte_mbuf* m) {
+  if (port.vlan != 0) [[unlikely]]
+    return tx_tagged(w, port, m);
   tx_append(w, port_idx, m);
+  return 1;
 }
 
 }  // namespace
@@ -112,8 +129,7 @@ void stage_tx_frame(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
 
 void stage_tx_one(worker_ctx& w, uint16_t port_idx, rte_mbuf* m) {
   w.port_tx[port_idx].add(1);
-  w.counters.add(dp_counter::tx);
-  tx_enqueue(w, port_idx, w.gw->ports[port_idx], m);
+  w.counters.add(dp_counter::tx, tx_enqueue(w, port_idx, w.gw->ports[port_idx], m));
 }
 
 uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
@@ -152,7 +168,9 @@ uint16_t stage_tx(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     run_len++;
     sent++;
     if (run_tagged) [[unlikely]] {
-      tx_tagged_routed(w, port, m, last_mac);
+      // Counted above as one: a bridge interface's frames are counted where the bridge sends
+      // them, and a dropped one is not sent.
+      sent = static_cast<uint16_t>(sent - 1 + tx_tagged_routed(w, port, m, last_mac));
       continue;
     }
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);

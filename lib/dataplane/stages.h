@@ -26,9 +26,15 @@ uint16_t stage_rx(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t max);
 uint16_t stage_vlan(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n, rte_mbuf** tagged,
                     uint16_t* tagged_port, uint16_t* n_tagged);
 // Switches a burst from a bridge member (port_info::bridge): learns, forwards or floods in the
-// frame's VLAN, sends. Returns the frames for the gateway itself, left in pkts (none yet: a
-// bridge has no address).
+// frame's VLAN, sends. Returns the frames for the bridge's interfaces (to an interface's MAC,
+// or copies of group frames in its VLAN), left in pkts untagged, each with in_port its
+// interface's.
 uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
+// Sends a frame of bridge interface `itf` (port_info::iface_of), its addresses written: switched
+// by the bridge's FDB in the interface's VLAN (tagged where the member carries it tagged), or
+// flooded in it. Counts `tx` for each frame it gives a member; the interface's own TX count is
+// the caller's.
+void bridge_output(worker_ctx& w, const port_info& itf, rte_mbuf* m);
 // The callbacks of a hook point registered for the bridge family (a bridge table's chains,
 // nf_conntrack_bridge's), over a burst of switched frames.
 uint16_t stage_hook_bridge(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);

@@ -9,24 +9,6 @@
 
 namespace ctgate {
 
-namespace {
-
-ipv6_prefix network_of(ipv6_prefix p) {
-  for (unsigned b = p.len; b < 128; b++)
-    p.addr.b[b / 8] &= static_cast<uint8_t>(~(0x80u >> (b % 8)));
-  return p;
-}
-
-bool same_prefix(const ipv6_prefix& a, const ipv6_prefix& b) {
-  return a.len == b.len && std::memcmp(a.addr.b, b.addr.b, sizeof a.addr.b) == 0;
-}
-
-std::string prefix_text(const ipv6_prefix& p) {
-  return format_ipv6(p.addr) + "/" + std::to_string(p.len);
-}
-
-}  // namespace
-
 route6_table::~route6_table() {
   release_retired();
   if (rte_fib6* f = fib_.load(std::memory_order_relaxed); f != nullptr) rte_fib6_free(f);
@@ -43,7 +25,7 @@ result<std::unique_ptr<route6_table>> route6_table::build(const gateway_config& 
     const auto& p = cfg.ports[i];
     if (!p.address6) continue;
     const uint16_t port = static_cast<uint16_t>(i);
-    entries.push_back({network_of(*p.address6), {route_kind::forward, port, 0}});
+    entries.push_back({p.address6->network(), {route_kind::forward, port, 0}});
     entries.push_back({{p.address6->addr, 128}, {route_kind::local, port, 0}});
   }
   for (const auto& r : cfg.routes) {
@@ -99,7 +81,8 @@ result<rte_fib6*> route6_table::make_fib(const std::vector<entry>& entries) {
     const int rc = rte_fib6_add(fib, e.prefix.addr.b, e.prefix.len, encode6(e.nh));
     if (rc != 0) {
       rte_fib6_free(fib);
-      return error{.message = "rte_fib6_add " + prefix_text(e.prefix) + ": " + rte_strerror(-rc)};
+      return error{.message =
+                       "rte_fib6_add " + format_prefix6(e.prefix) + ": " + rte_strerror(-rc)};
     }
   }
   generation_++;
@@ -124,8 +107,8 @@ result<void> route6_table::set(const ipv6_prefix& prefix, uint16_t port, const i
   if (!gw) return std::move(gw).error();
   std::vector<entry> next = entries_;
   const entry e{prefix, {route_kind::forward, port, *gw}};
-  auto it = std::find_if(next.begin(), next.end(),
-                         [&](const entry& x) { return same_prefix(x.prefix, prefix); });
+  auto it =
+      std::find_if(next.begin(), next.end(), [&](const entry& x) { return x.prefix == prefix; });
   if (it != next.end())
     *it = e;
   else
@@ -135,9 +118,9 @@ result<void> route6_table::set(const ipv6_prefix& prefix, uint16_t port, const i
 
 result<void> route6_table::remove(const ipv6_prefix& prefix) {
   std::vector<entry> next = entries_;
-  auto it = std::find_if(next.begin(), next.end(),
-                         [&](const entry& x) { return same_prefix(x.prefix, prefix); });
-  if (it == next.end()) return error{.message = "no such route: " + prefix_text(prefix)};
+  auto it =
+      std::find_if(next.begin(), next.end(), [&](const entry& x) { return x.prefix == prefix; });
+  if (it == next.end()) return error{.message = "no such route: " + format_prefix6(prefix)};
   next.erase(it);
   return publish(std::move(next));
 }

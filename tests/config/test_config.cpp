@@ -1028,5 +1028,77 @@ TEST(ConfigBridges, Errors) {
             "t.yaml:8: bridges[0].name: bridge name 'r' is a port's name");
 }
 
+// bridges[].interfaces: the bridge's own routed ports, as br0 and br0.VLAN.
+TEST(ConfigBridges, Interfaces) {
+  result<gateway_config> cfg = load_config_string(
+      std::string(kBridged) +
+          "    interfaces:\n      - address: 10.0.1.1/24\n"
+          "      - vlan: 20\n        address: 10.0.20.1/24\n        address6: 2001:db8:20::1/64\n"
+          "        zone: 4\n        mac: 02:00:00:00:00:fe\n"
+          "routes:\n  - prefix: 10.9.0.0/16\n    via: 10.0.20.9\n",
+      "t.yaml");
+  ASSERT_FALSE(cfg.ok());  // VLAN 1 is nobody's: p0 is in 10, p1 carries 10 and 20
+  EXPECT_EQ(cfg.error().to_string(),
+            "t.yaml:25: bridges[0].interfaces[0]: no member of bridge 'br0' carries VLAN 1");
+  cfg = load_config_string(
+      std::string(kBridged) +
+          "    interfaces:\n      - vlan: 10\n        address: 10.0.1.1/24\n"
+          "      - vlan: 20\n        address: 10.0.20.1/24\n        address6: 2001:db8:20::1/64\n"
+          "        zone: 4\n        mac: 02:00:00:00:00:fe\n"
+          "routes:\n  - prefix: 10.9.0.0/16\n    via: 10.0.20.9\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  ASSERT_EQ(cfg->ports.size(), 5u);
+  const port_config& a = cfg->ports[3];
+  EXPECT_EQ(a.name, "br0.10");
+  EXPECT_EQ(a.bridge, "br0");
+  EXPECT_EQ(a.vlan, 10);
+  EXPECT_TRUE(a.devargs.empty());
+  EXPECT_FALSE(a.mac);
+  const port_config& b = cfg->ports[4];
+  EXPECT_EQ(b.name, "br0.20");
+  EXPECT_EQ(b.zone, 4);
+  EXPECT_TRUE(b.address6);
+  EXPECT_EQ(*b.mac, "02:00:00:00:00:fe");
+  EXPECT_EQ(cfg->routes[0].port, "br0.20");
+  // Without `vlan`: the bridge's own name, in VLAN 1 (Linux's default_pvid).
+  cfg = load_config_string(
+      "ports:\n  - name: a\n    devargs: x\n    mtu: 9000\n  - name: b\n    devargs: y\n"
+      "bridges:\n  - name: lan\n    ports:\n      - port: a\n      - port: b\n"
+      "    interfaces:\n      - address: 192.168.1.1/24\n",
+      "t.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  EXPECT_EQ(cfg->ports[2].name, "lan");
+  EXPECT_EQ(cfg->ports[2].vlan, 1);
+  EXPECT_EQ(cfg->ports[2].mtu, 1500);  // the smallest member's
+}
+
+TEST(ConfigBridges, InterfaceErrors) {
+  const std::string br =
+      "ports:\n  - name: p0\n    devargs: x\n  - name: r\n    devargs: y\n"
+      "    address: 10.0.0.1/24\nbridges:\n  - name: br0\n    ports:\n      - port: p0\n"
+      "    interfaces:\n";
+  EXPECT_EQ(error_of(br + "      - vlan: 1\n"),
+            "t.yaml:12: bridges[0].interfaces[0].address: missing required key (an interface "
+            "has address, address6 or both)");
+  EXPECT_EQ(error_of(br + "      - address: 10.0.0.9/24\n"),
+            "t.yaml:12: bridges[0].interfaces[0].address: subnet overlaps port 'r' (10.0.0.1/24)");
+  EXPECT_EQ(error_of(br + "      - address: 10.0.1.1/24\n      - address: 10.0.2.1/24\n"),
+            "t.yaml:13: bridges[0].interfaces[1]: bridge 'br0' has an interface in VLAN 1 "
+            "already");
+  EXPECT_EQ(error_of(br + "      - vlan: 7\n        address: 10.0.1.1/24\n"),
+            "t.yaml:12: bridges[0].interfaces[0].vlan: no member of bridge 'br0' carries VLAN 7");
+  EXPECT_EQ(error_of(br + "      - address: 10.0.1.1/24\n        mtu: 9000\n"),
+            "t.yaml:13: bridges[0].interfaces[0].mtu: the interface's mtu cannot exceed its "
+            "members' (1500)");
+  // An interface is no member of another bridge.
+  EXPECT_EQ(error_of("ports:\n  - name: p0\n    devargs: x\n  - name: p1\n    devargs: y\n"
+                     "bridges:\n  - name: br0\n    ports:\n      - port: p0\n"
+                     "    interfaces:\n      - address: 10.0.1.1/24\n"
+                     "  - name: br1\n    ports:\n      - port: p1\n      - port: br0\n"),
+            "t.yaml:15: bridges[1].ports[1].port: port 'br0' is an interface of bridge 'br0': "
+            "a bridge's members are devices");
+}
+
 }  // namespace
 }  // namespace ctgate

@@ -346,7 +346,7 @@ TEST(Routes6, ManyChangesInARow) {
               (i == 0 ? "added"
                       : "replaced 2001:db8:77::/48 via 2001:db8:2::" +
                             std::to_string(10 + (i - 1) % 4) + " dev wan with") +
-                  std::string(i == 0 ? "" : "") + " 2001:db8:77::/48 via " + via + " dev wan");
+                  " 2001:db8:77::/48 via " + via + " dev wan");
   }
   EXPECT_EQ(change(t, "del 2001:db8:77::/48"),
             "deleted 2001:db8:77::/48 via 2001:db8:2::13 dev wan");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/test_env.h"
+#include "dataplane/ipv6.h"
 
 namespace ctgate::test {
 
@@ -11,6 +12,29 @@ inline ipv6_addr a6(const char* s) {
   ipv6_addr a;
   EXPECT_TRUE(parse_ipv6(s, &a)) << s;
   return a;
+}
+
+// A neighbour solicitation from `src` (MAC `mac`) for `target`, to the target's solicited-node
+// group, with the source link-layer address option. Its body lives in `body`, which must
+// outlive the spec.
+inline pkt_spec6 solicitation(const mac_addr& mac, const ipv6_addr& src, const ipv6_addr& target,
+                              uint8_t (&body)[24]) {
+  pkt_spec6 ns;
+  ns.src_mac = mac;
+  multicast_mac(solicited_node(target), ns.dst_mac.b);
+  std::memcpy(ns.src, src.b, 16);
+  std::memcpy(ns.dst, solicited_node(target).b, 16);
+  ns.proto = IPPROTO_ICMPV6;
+  ns.hop_limit = 255;
+  ns.icmp_type = icmp6::neighbour_solicit;
+  std::memset(body, 0, sizeof body);
+  std::memcpy(body, target.b, 16);
+  body[16] = 1;  // source link-layer address
+  body[17] = 1;
+  std::memcpy(body + 18, mac.b, 6);
+  ns.payload = body;
+  ns.payload_len = sizeof body;
+  return ns;
 }
 
 // A static IPv6 neighbour of the config.

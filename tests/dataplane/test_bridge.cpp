@@ -8,6 +8,7 @@
 
 #include "common/test_env.h"
 #include "control/ports.h"
+#include "dataplane/ipv6_env.h"
 
 namespace ctgate::test {
 namespace {
@@ -54,7 +55,9 @@ bytes frame(const bytes& dst, const bytes& src, uint16_t vid, size_t payload = 4
 
 class BridgeTest : public ::testing::Test {
  protected:
-  test_gateway g{bridge_config_4()};
+  BridgeTest() : g(bridge_config_4()) {}
+  explicit BridgeTest(const gateway_config& c) : g(c) {}
+  test_gateway g;
 
   rte_mbuf* mbuf(const bytes& f) {
     rte_mbuf* m = rte_pktmbuf_alloc(g.gw->mbuf_pool);
@@ -361,6 +364,223 @@ TEST_F(BridgeTest, BridgeMatchesAndTheHookListing) {
     if (e.families == HOOK_FAM_BRIDGE) bridge_callbacks++;
   EXPECT_EQ(bridge_callbacks, 2);  // the two chains; no ct expression, so no conntrack
   EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+}
+
+// --- a bridge's own interface (bridges[].interfaces): br0.10 in VLAN 10, 10.10.0.254/24 -------
+
+gateway_config bridge_iface_config() {
+  gateway_config c = bridge_config_4();
+  port_config itf;
+  itf.name = "br0.10";
+  itf.bridge = "br0";
+  itf.vlan = 10;
+  itf.address = {ip("10.10.0.254"), 24};
+  itf.address6 = ipv6_prefix{a6("2001:db8:10::fe"), 64};
+  c.ports.push_back(itf);  // port 5
+  return c;
+}
+
+class BridgeIfaceTest : public BridgeTest {
+ protected:
+  BridgeIfaceTest() : BridgeTest(bridge_iface_config()) {}
+  static constexpr uint16_t k_itf = 5;
+  bytes itf_mac() const {
+    const mac_addr& m = g.gw->ports[k_itf].mac;
+    return bytes(m.b, m.b + 6);
+  }
+  // An ARP request from host `n` (10.10.0.n) for `target`, tagged `vid` unless 0.
+  bytes arp_request(uint8_t n, const char* target, uint16_t vid) {
+    mac_addr sha, none, bcast;
+    std::memcpy(sha.b, host(n).data(), 6);
+    std::memset(bcast.b, 0xff, 6);
+    bytes f(60);
+    f.resize(build_arp(1, sha, ip(("10.10.0." + std::to_string(n)).c_str()), none, ip(target),
+                       bcast, f.data(), f.size()));
+    if (vid != 0)
+      f.insert(f.begin() + 12, {0x81, 0x00, static_cast<uint8_t>(vid >> 8), uint8_t(vid)});
+    return f;
+  }
+  // Whether `f` is an ARP reply from the interface to host `n`, tagged `vid` unless 0.
+  void expect_arp_reply(const bytes& f, uint8_t n, uint16_t vid) {
+    const size_t tag = vid != 0 ? 4 : 0;
+    ASSERT_GE(f.size(), 42 + tag);
+    EXPECT_EQ(bytes(f.begin(), f.begin() + 6), host(n));
+    EXPECT_EQ(bytes(f.begin() + 6, f.begin() + 12), itf_mac());
+    if (vid != 0) {
+      EXPECT_EQ(f[15], vid & 0xff);
+    }
+    EXPECT_EQ(f[12 + tag], 0x08);
+    EXPECT_EQ(f[13 + tag], 0x06);
+    EXPECT_EQ(f[21 + tag], 2);  // op: reply
+  }
+};
+
+TEST_F(BridgeIfaceTest, ArpForTheInterfaceIsAnsweredAndStillFlooded) {
+  in(0, arp_request(1, "10.10.0.254", 0));
+  EXPECT_EQ(g.dp(dp_counter::tx), g.sent.size());  // `tx` counts frames given to devices
+  auto o = out();
+  ASSERT_EQ(o.size(), 3u);  // the answer to p0; the request flooded to p1 and the trunk
+  expect_arp_reply(o[0], 1, 0);
+  EXPECT_EQ(o[1], arp_request(1, "10.10.0.254", 0));
+  EXPECT_EQ(o[2], arp_request(1, "10.10.0.254", 10));
+  // From behind the trunk, tagged 10: answered tagged.
+  in(2, arp_request(3, "10.10.0.254", 10));
+  o = out();
+  ASSERT_EQ(o.size(), 3u);
+  expect_arp_reply(o[2], 3, 10);
+  EXPECT_EQ(g.dp(dp_counter::bridge_up), 2u);
+  // VLAN 20 has no interface: its ARP for the address floods, unanswered.
+  in(3, arp_request(5, "10.10.0.254", 0));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o.count(2), 1u);
+  EXPECT_EQ(g.dp(dp_counter::bridge_up), 2u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+TEST_F(BridgeIfaceTest, PingsAreAnsweredInTheFrameVlanForm) {
+  in(0, arp_request(1, "10.10.0.254", 0));  // h1 on p0, h3 behind the trunk: learned
+  out();
+  in(2, arp_request(3, "10.10.0.254", 10));
+  out();
+  in(0, ip_frame(itf_mac(), host(1), 0, echo_request("10.10.0.1", "10.10.0.254")));
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(0), 1u);
+  EXPECT_EQ(bytes(o[0].begin(), o[0].begin() + 6), host(1));
+  EXPECT_EQ(o[0][12], 0x08);    // untagged IPv4
+  EXPECT_EQ(o[0][14 + 20], 0);  // echo reply
+  in(2, ip_frame(itf_mac(), host(3), 10, echo_request("10.10.0.3", "10.10.0.254")));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(2), 1u);
+  EXPECT_EQ(o[2][12], 0x81);  // tagged 10
+  EXPECT_EQ(o[2][15], 10);
+  EXPECT_EQ(o[2][18 + 20], 0);
+  // The interface's MAC in VLAN 20, which has no interface: not for it; switched as unknown.
+  in(3, ip_frame(itf_mac(), host(5), 0, echo_request("10.10.0.5", "10.10.0.254")));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o.count(2), 1u);
+  EXPECT_EQ(g.dp(dp_counter::local_in), 2u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+TEST_F(BridgeIfaceTest, RoutedBetweenTheBridgeAndARoutedPort) {
+  in(0, arp_request(1, "10.10.0.254", 0));  // h1's address and MAC: learned by ARP and the FDB
+  out();
+  // h1 to wan's neighbour: routed out wan from wan's MAC, TTL down by one.
+  const pkt_spec there = udp("10.10.0.1", 4000, "10.0.2.2", 53);
+  in(0, ip_frame(itf_mac(), host(1), 0, there));
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(4), 1u);
+  const mac_addr& wan = g.gw->ports[4].mac;
+  EXPECT_EQ(bytes(o[4].begin() + 6, o[4].begin() + 12), bytes(wan.b, wan.b + 6));
+  EXPECT_EQ(o[4][14 + 8], 63);
+  // The answer: to h1 alone, on p0, from the interface's MAC.
+  g.send(4, udp("10.0.2.2", 53, "10.10.0.1", 4000));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(0), 1u);
+  EXPECT_EQ(bytes(o[0].begin(), o[0].begin() + 6), host(1));
+  EXPECT_EQ(bytes(o[0].begin() + 6, o[0].begin() + 12), itf_mac());
+  // To a host not yet resolved: the ARP request floods VLAN 10 (tagged on the trunk), not 20.
+  const uint64_t tx_before = g.dp(dp_counter::tx);
+  g.send(4, udp("10.0.2.2", 53, "10.10.0.3", 4000));
+  EXPECT_EQ(g.dp(dp_counter::tx) - tx_before, 3u);  // the request, once per member
+  o = out();
+  ASSERT_EQ(o.size(), 3u);
+  EXPECT_EQ(o.count(3), 0u);
+  EXPECT_EQ(o[2][12], 0x81);
+  EXPECT_EQ(o[2][16], 0x08);
+  EXPECT_EQ(o[2][17], 0x06);
+  // h3 answers from behind the trunk; the held packet leaves to it, tagged.
+  mac_addr h3, itf;
+  std::memcpy(h3.b, host(3).data(), 6);
+  std::memcpy(itf.b, itf_mac().data(), 6);
+  bytes reply(60);
+  reply.resize(
+      build_arp(2, h3, ip("10.10.0.3"), itf, ip("10.10.0.254"), itf, reply.data(), reply.size()));
+  reply.insert(reply.begin() + 12, {0x81, 0x00, 0x00, 10});
+  in(2, reply);
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(2), 1u);
+  EXPECT_EQ(bytes(o[2].begin(), o[2].begin() + 6), host(3));
+  EXPECT_EQ(o[2][15], 10);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// IPv6: a solicitation for the interface's address (to its solicited-node group, a multicast
+// frame) goes up as a copy and is answered; then a ping is.
+TEST_F(BridgeIfaceTest, Ipv6NeighbourDiscoveryAndPing) {
+  const ipv6_addr target = g.gw->ports[k_itf].addr6;
+  const ipv6_addr h1 = a6("2001:db8:10::1");
+  mac_addr h1_mac;
+  std::memcpy(h1_mac.b, host(1).data(), 6);
+  uint8_t body[24];
+  const pkt_spec6 ns = solicitation(h1_mac, h1, target, body);
+  bytes f(128);
+  f.resize(build_frame6(ns, f.data(), f.size()));
+  in(0, f);
+  auto o = out();
+  ASSERT_EQ(o.size(), 3u);  // the advertisement to p0; the solicitation flooded on
+  EXPECT_EQ(bytes(o[0].begin(), o[0].begin() + 6), host(1));
+  EXPECT_EQ(o[0][14 + 40], icmp6::neighbour_advert);
+  // A ping to the interface's address, answered to the sender just learned.
+  pkt_spec6 echo;
+  std::memcpy(echo.src_mac.b, host(1).data(), 6);
+  std::memcpy(echo.dst_mac.b, itf_mac().data(), 6);
+  std::memcpy(echo.src, h1.b, 16);
+  std::memcpy(echo.dst, target.b, 16);
+  echo.proto = IPPROTO_ICMPV6;
+  echo.icmp_type = 128;
+  echo.icmp_id = 9;
+  echo.payload_len = 8;
+  f.assign(128, 0);
+  f.resize(build_frame6(echo, f.data(), f.size()));
+  in(0, f);
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o.count(0), 1u);
+  EXPECT_EQ(o[0][14 + 40], 129);  // echo reply
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// With the bridge's conntrack on (a bridge table reads ct state), a frame to the interface is
+// tracked once: the entry the bridge made, confirmed at its input, is the one the IP path's
+// rules see.
+TEST_F(BridgeIfaceTest, TrackedOnceThroughTheBridgeAndTheIpPath) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ct state new counter
+  }
+}
+table ip filter {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state new,established accept
+  }
+}
+)",
+                                "iface.nft"));
+  in(0, arp_request(1, "10.10.0.254", 0));
+  out();
+  for (uint16_t seq = 1; seq <= 3; seq++) {
+    pkt_spec s = echo_request("10.10.0.1", "10.10.0.254");
+    s.icmp_id = 7;
+    s.icmp_seq = seq;
+    in(0, ip_frame(itf_mac(), host(1), 0, s));
+    auto o = out();
+    ASSERT_EQ(o.size(), 1u) << seq;
+  }
+  const auto lines = g.conntrack_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("icmp     1 "), std::string::npos) << lines[0];
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
 }
 
 }  // namespace

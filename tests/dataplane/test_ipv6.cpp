@@ -122,22 +122,11 @@ TEST(Ipv6, HopLimitAndMtuAreAnsweredNeverFragmented) {
 TEST(Ipv6, AnswersSolicitationsAndLearnsTheSender) {
   v6_gateway t;
   const ipv6_addr target = a6("2001:db8:1::1");
-  pkt_spec6 ns;
-  ns.src_mac.b[0] = 0x02;
-  ns.src_mac.b[5] = 0x77;
-  multicast_mac(solicited_node(target), ns.dst_mac.b);
-  std::memcpy(ns.src, a6("2001:db8:1::7").b, 16);
-  std::memcpy(ns.dst, solicited_node(target).b, 16);
-  ns.proto = IPPROTO_ICMPV6;
-  ns.hop_limit = 255;
-  ns.icmp_type = icmp6::neighbour_solicit;
-  uint8_t body[24] = {};
-  std::memcpy(body, target.b, 16);
-  body[16] = 1;  // source link-layer address
-  body[17] = 1;
-  std::memcpy(body + 18, ns.src_mac.b, 6);
-  ns.payload = body;
-  ns.payload_len = sizeof(body);
+  mac_addr sender;
+  sender.b[0] = 0x02;
+  sender.b[5] = 0x77;
+  uint8_t body[24];
+  const pkt_spec6 ns = solicitation(sender, a6("2001:db8:1::7"), target, body);
   t.send6(0, ns);
   ASSERT_EQ(t.sent.size(), 1u);
   rte_mbuf* na = t.sent[0].second;

@@ -7,6 +7,7 @@ net_af_packet ports, two of them in VLANs over a trunk.
     h5 10.88.0.5 -- p3 (access VLAN 20) --+
                   p2 (trunk: VLANs 10, 20) -- tr: vlan_relay.py -- h3 10.88.0.3 (VLAN 10)
                                                                 -- h4 10.88.0.4 (VLAN 20)
+    hw 10.89.0.2 -- wan (routed, 10.89.0.1; test 4 only)
 
 This kernel has no 802.1Q subinterfaces, so the trunk's far end is tests/lib/vlan_relay.py in
 namespace tr: it tags h3's frames 10 and h4's 20, and untags what comes back. All five hosts
@@ -15,9 +16,11 @@ share one subnet; VLANs alone keep 10 and 20 apart.
 Checked: ping and kernel TCP (2 MB, sha256) within VLAN 10 across access and trunk ports;
 VLAN 20 across the trunk; no traffic between the VLANs; `ctgatectl fdb` and `bridge vlan`;
 a MAC moving to another port; learned entries ageing out; and, with a small FDB flooded by
-random source MACs, the table bounded, its memory unchanged, and traffic still flowing. And a
+random source MACs, the table bounded, its memory unchanged, and traffic still flowing. A
 stateful firewall on the bridge (`table bridge` with `ct state`): connections out of p0 work,
-none into it.
+none into it. And a routed bridge interface (br0.10, 10.88.0.254 in VLAN 10): answered on
+the access ports and the trunk, routing between VLAN 10 and the routed port wan both ways
+(ping and kernel TCP), none from VLAN 20.
 
 Run (root):  python3 tests/e2e/test_bridge_netns.py [-v]
 """
@@ -36,11 +39,12 @@ import ctgate_test as ct  # noqa: E402
 
 PID = os.getpid()
 TAG = PID % 10000
-NS = {h: "ctbr-%s-%d" % (h, PID) for h in ("h1", "h2", "h3", "h4", "h5", "tr")}
-HOST_IF = ["cbr%d_%d" % (i, TAG) for i in range(4)]  # ctgate's ends, p0..p3
+NS = {h: "ctbr-%s-%d" % (h, PID) for h in ("h1", "h2", "h3", "h4", "h5", "tr", "hw")}
+HOST_IF = ["cbr%d_%d" % (i, TAG) for i in range(5)]  # ctgate's ends, p0..p3 and wan
 ADDR = {"h1": "10.88.0.1", "h2": "10.88.0.2", "h3": "10.88.0.3", "h4": "10.88.0.4",
-        "h5": "10.88.0.5"}
-MAC = {h: "02:00:00:88:00:0%d" % i for i, h in enumerate(("h1", "h2", "h3", "h4", "h5"), 1)}
+        "h5": "10.88.0.5", "hw": "10.89.0.2", "br0.10": "10.88.0.254"}
+MAC = {h: "02:00:00:88:00:0%d" % i
+       for i, h in enumerate(("h1", "h2", "h3", "h4", "h5", "hw"), 1)}
 RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "vlan_relay.py")
 TCP_PORT = 5002
 DATA_BYTES = 2 * 1024 * 1024 + 777
@@ -89,7 +93,8 @@ class BridgeNetnsTest(unittest.TestCase):
         for i, far in enumerate(("h1", "h2", "tr", "h5")):
             ct.veth_into(NS[far], HOST_IF[i])
             sh("ip", "link", "set", HOST_IF[i], "mtu", "1500")
-        for h in ("h1", "h2", "h5"):
+        ct.veth_into(NS["hw"], HOST_IF[4])
+        for h in ("h1", "h2", "h5", "hw"):
             host_setup(NS[h], "eth0", h)
         # The trunk's far end: tr's eth0, and one veth per VLAN to h3 and h4.
         ns(NS["tr"], "ip", "link", "set", "eth0", "up")
@@ -117,17 +122,21 @@ class BridgeNetnsTest(unittest.TestCase):
     def ctl(self, *args, timeout=60):
         return ct.ctl_or_fail(self, self.prefix, self.daemon, *args, timeout=timeout)
 
-    def _start(self, ageing_time_s=300, max_entries=4096, ruleset=None):
-        cfg = ct.make_config(
-            self.prefix,
-            ports=[{"name": "p%d" % i, "devargs": "net_af_packet%d,iface=%s,qpairs=1" %
-                    (i, HOST_IF[i])} for i in range(4)],
-            no_huge=not os.environ.get("CTGATE_TEST_HUGE"))
+    def _start(self, ageing_time_s=300, max_entries=4096, ruleset=None, interfaces=None):
+        ports = [{"name": "p%d" % i, "devargs": "net_af_packet%d,iface=%s,qpairs=1" %
+                  (i, HOST_IF[i])} for i in range(4)]
+        if interfaces:  # and the routed port behind them
+            ports.append({"name": "wan", "devargs": "net_af_packet4,iface=%s,qpairs=1" %
+                          HOST_IF[4], "address": "10.89.0.1/24"})
+        cfg = ct.make_config(self.prefix, ports=ports,
+                             no_huge=not os.environ.get("CTGATE_TEST_HUGE"))
         cfg["bridges"] = [{
             "name": "br0", "ageing_time_s": ageing_time_s, "max_entries": max_entries,
             "ports": [{"port": "p0", "pvid": 10}, {"port": "p1", "pvid": 10},
                       {"port": "p2", "pvid": 0, "vlans": [10, 20]},
                       {"port": "p3", "pvid": 20}]}]
+        if interfaces:
+            cfg["bridges"][0]["interfaces"] = interfaces
         if ruleset is not None:
             cfg["ruleset"] = self.tmp.file("bridge.nft")
             with open(cfg["ruleset"], "w") as f:
@@ -298,6 +307,51 @@ class BridgeNetnsTest(unittest.TestCase):
         c = self.counters()
         self.assertGreater(c["drop_hook"], 0)
 
+    def test_4_routed_bridge_interface(self):
+        # br0.10: the bridge's interface in VLAN 10, the hosts' gateway to wan's hw.
+        self._start(interfaces=[{"vlan": 10, "address": "10.88.0.254/24"}],
+                    ruleset=ROUTED_FIREWALL)
+        for h in ("h1", "h3"):
+            ns(NS[h], "ip", "route", "add", "default", "via", ADDR["br0.10"])
+        ns(NS["hw"], "ip", "route", "add", "10.88.0.0/24", "via", "10.89.0.1")
+        for src, dst in (("h1", "br0.10"), ("h3", "br0.10"), ("h1", "hw"), ("hw", "h3")):
+            n, out = self.ping(src, dst)
+            self.assertGreaterEqual(n, 3, "%s -> %s:\n%s\nfdb:\n%s\ncounters: %s" % (
+                src, dst, out, self.fdb()[1], self.counters()))
+        self.tcp_transfer("hw", "h3")  # routed into the bridge, tagged on the trunk
+        self.tcp_transfer("h1", "hw")  # and out of it
+        # VLAN 20 shares the subnet but has no interface: nothing answers it.
+        n, out = self.ping("h4", "br0.10", count=2)
+        self.assertEqual(n, 0, "h4 (VLAN 20) reached br0.10:\n" + out)
+        c = self.counters()
+        self.assertGreater(c["bridge_up"], 1000)  # the transfer from h1, up to br0.10
+        stats = self.ctl("stats")
+        self.assertRegex(stats, r"br0\.10 +10\.88\.0\.254/24")
+        # Tracked once: the routed flows' entries, none doubled by the bridge's conntrack.
+        lines = self.ctl("conntrack", "-L")
+        self.assertEqual(len(re.findall(r"src=10\.89\.0\.2 dst=10\.88\.0\.3 sport=\d+ dport=%d "
+                                        % TCP_PORT, lines)), 1, lines)
+        self.assertRegex(lines, r"src=10\.88\.0\.1 dst=10\.89\.0\.2 sport=\d+ dport=%d .*"
+                         r"\[ASSURED\]" % TCP_PORT)
+
+
+# test_4's: a bridge table that tracks (so the bridge's conntrack runs and frames to br0.10 come
+# up with their entry) and an inet table that lets in only what is established or from VLAN 10.
+ROUTED_FIREWALL = """table bridge filter {
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+		ct state invalid counter
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "br0.10" accept
+		iifname "wan" ip daddr 10.88.0.3 accept
+	}
+}
+"""
 
 # The firewall of test_3 (docs/design/bridge.md shows it too).
 FIREWALL = """table bridge filter {

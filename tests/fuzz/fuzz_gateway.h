@@ -5,8 +5,9 @@
 // sets, marks, a limit, reject, log (every packet, both families, all flags), synproxy on
 // tcp/8080 (both families), and NAT for both families (dnat of tcp/8081,
 // masquerade and snat to a 4-port range, so translated replies, ICMP errors and exhaustion are
-// reached); and a bridge of two members (b0, b1: see make_gateway), firewalled by a stateful
-// bridge table (conntrack on the bridge path). Built once per process.
+// reached); and a bridge of two members (b0, b1: see make_gateway) with an interface in VLAN
+// 10, firewalled by a stateful bridge table (conntrack on the bridge path). Built once per
+// process.
 #pragma once
 
 #include <cstdio>
@@ -141,7 +142,16 @@ inline gateway* make_gateway(const char* ruleset = k_ruleset, bool telemetry = f
   lan100.parent = "lan";
   lan100.vlan = 100;
   lan100.address = {0x0a006401, 24};
-  c.ports = {lan, wan, b0, b1, lan100};
+  // And br0.10, the bridge's interface in VLAN 10 (10.0.10.1/24): frames to its MAC and copies
+  // of VLAN 10's group frames go up to routing; what it sends is switched.
+  port_config br10;
+  br10.name = "br0.10";
+  br10.bridge = "br0";
+  br10.vlan = 10;
+  br10.address = {0x0a000a01, 24};
+  br10.mac = "02:00:00:00:0a:01";
+  c.ports = {lan, wan, b0, b1, lan100, br10};
+  c.neighbors.push_back({0x0a000a02, "02:00:00:00:0a:02", "br0.10", 0});
   c.neighbors.push_back({0x0a006402, "02:00:00:00:64:02", "lan.100", 0});
   bridge_config br;
   br.name = "br0";
