@@ -15,6 +15,8 @@ PACKAGES=(
   libsystemd-dev libmicrohttpd-dev
   # tests: namespaces, real kernel traffic, the kernel oracle, packet crafting
   iproute2 ethtool iputils-ping iputils-tracepath traceroute netcat-openbsd python3 python3-scapy nftables conntrack tcpdump
+  # the reference for VLAN switching (this kernel has no vlan_filtering): OVS in userspace
+  openvswitch-switch
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -443,6 +443,8 @@ void check_port_addresses(const field& ports, const gateway_config& cfg) {
 
 // Next hops and neighbors must be on-link, otherwise ARP can never resolve them.
 void check_on_link(const field& f, const port_config& port, uint32_t addr) {
+  if (port.address.len == 0)
+    f.fail("port '" + port.name + "' has no IPv4 address (address) for " + format_ipv4(addr));
   if (!port.address.contains(addr)) {
     f.fail(format_ipv4(addr) + " is not in the subnet of port '" + port.name + "' (" +
            format_prefix(port.address) + ")");
@@ -671,7 +673,7 @@ void parse_routes(const field& f, gateway_config* cfg) {
           check_on_link(*via, *out, h.via);
         } else {
           for (const port_config& p : cfg->ports) {
-            if (p.address.contains(h.via)) out = &p;
+            if (p.address.len != 0 && p.address.contains(h.via)) out = &p;
           }
           if (!out) via->fail(format_ipv4(h.via) + " is not in the subnet of any port");
         }

@@ -29,7 +29,9 @@ bool devargs_is_vdev(const std::string& devargs) { return devargs.rfind("net_", 
 std::vector<std::string> port_eal_args(const gateway_config& cfg) {
   std::vector<std::string> args;
   for (const auto& p : cfg.ports) {
-    if (p.vlan != 0) continue;  // a VLAN subinterface rides its parent's device
+    if (p.vlan != 0)
+      continue;  // a VLAN subinterface rides its parent's device; a bridge
+                 // interface has none
     args.push_back(devargs_is_vdev(p.devargs) ? "--vdev" : "-a");
     args.push_back(p.devargs);
   }
@@ -196,7 +198,9 @@ result<void> reprobe(gateway& gw, size_t idx) {
   const std::string args = comma == std::string::npos ? "" : pc.devargs.substr(comma + 1);
   if (int rc = rte_eal_hotplug_add("vdev", name.c_str(), args.c_str()); rc != 0)
     return error{.message = "probe " + name + ": " + rte_strerror(-rc)};
-  return start_port(gw, idx);
+  result<void> started = start_port(gw, idx);
+  if (started) set_bridge_iface_macs(gw);  // a member back with another MAC
+  return started;
 }
 
 }  // namespace

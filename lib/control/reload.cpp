@@ -20,8 +20,8 @@ bool is_live(const std::string& key) {
 
 std::string route_args(const route_config& r) {
   if (r.v6)
-    return format_ipv6(r.prefix6.addr) + "/" + std::to_string(r.prefix6.len) +
-           (r.via6.is_zero() ? "" : " via " + format_ipv6(r.via6)) + " dev " + r.port;
+    return format_prefix6(r.prefix6) + (r.via6.is_zero() ? "" : " via " + format_ipv6(r.via6)) +
+           " dev " + r.port;
   std::string s = format_prefix(r.prefix);
   if (!r.nexthops.empty()) {
     for (const route_hop& h : r.nexthops)

@@ -109,7 +109,8 @@ result<route_hop> resolve_hop(const gateway& gw, const route_config& r, bool has
     if (idx < 0) return command_error("dev: unknown port '" + r.port + "'");
     out = &gw.cfg.ports[static_cast<size_t>(idx)];
     if (out->address.len == 0)
-      return command_error("dev: port '" + r.port + "' is switched (a bridge member), not routed");
+      return command_error("dev: port '" + r.port + "' has no IPv4 address" +
+                           (out->bridge_member ? " (a bridge member: switched, not routed)" : ""));
   }
   if (has_via) {
     if (out != nullptr) {

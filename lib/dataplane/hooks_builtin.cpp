@@ -27,15 +27,20 @@ uint16_t conntrack_confirm(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, ui
 // nf_conntrack_bridge's prerouting callback (nf_ct_bridge_pre). A bridge's burst mixes
 // families: its IPv4 frames go to IPv4's tracker, its IPv6 frames to IPv6's, each as one
 // sub-burst, and the rest (ARP, ...) pass with no entry, which `ct state` reads as invalid, as
-// Linux's nft_ct_get does for a frame conntrack never saw.
+// Linux's nft_ct_get does for a frame conntrack never saw. A frame for a bridge interface
+// (L2F_TO_HOST) is left untracked: the IP path tracks it, where NAT binds it, reassembly holds
+// it and the NAT owner takes it (docs/design/bridge.md).
 uint16_t conntrack_bridge_in_hook(const hook_entry&, worker_ctx& w, rte_mbuf** pkts, uint16_t n,
                                   verdict* v) {
   rte_mbuf* sub[2][k_max_burst];
   uint16_t at[2][k_max_burst];
   uint16_t k[2] = {0, 0};
   for (uint16_t i = 0; i < n; i++) {
-    const pkt_meta* m = meta_of(pkts[i]);
-    if (m->l2_flags & L2F_NOT_IP) continue;
+    pkt_meta* m = meta_of(pkts[i]);
+    if (m->l2_flags & (L2F_NOT_IP | L2F_TO_HOST)) [[unlikely]] {
+      if (m->l2_flags & L2F_TO_HOST) m->ct_info = CTINFO_UNTRACKED;
+      continue;
+    }
     const int f = (m->flags & PKT_F_IPV6) ? 1 : 0;
     sub[f][k[f]] = pkts[i];
     at[f][k[f]++] = i;
@@ -88,12 +93,11 @@ result<void> register_conntrack_hooks(hook_registry::editor& ed, uint8_t familie
       {HOOK_FAM_IPV6, hook_point::input, PRI_CONNTRACK_CONFIRM, "ipv6_confirm", conntrack_confirm},
       {HOOK_FAM_IPV6, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "ipv6_confirm",
        conntrack_confirm},
-      // nf_conntrack_bridge: tracked at the bridge's prerouting, confirmed at its input (frames
-      // to a bridge interface) or its postrouting.
+      // nf_conntrack_bridge: tracked at the bridge's prerouting, confirmed at its postrouting.
+      // What goes up to a bridge interface is tracked and confirmed by the IP path, as Linux's
+      // nf_ct_bridge_in leaves a PACKET_HOST frame's entry to IP's confirm.
       {HOOK_FAM_BRIDGE, hook_point::prerouting, PRI_CONNTRACK, "nf_ct_bridge_pre",
        conntrack_bridge_in_hook},
-      {HOOK_FAM_BRIDGE, hook_point::input, PRI_CONNTRACK_CONFIRM, "nf_ct_bridge_in",
-       conntrack_confirm},
       {HOOK_FAM_BRIDGE, hook_point::postrouting, PRI_CONNTRACK_CONFIRM, "nf_ct_bridge_post",
        conntrack_confirm},
   };

@@ -169,53 +169,26 @@ void process_port_burst(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t 
   }
 }
 
-// The conntrack entries a bridge attached to frames going up (bridge_hooked), put back after
-// stage_parse, which reads each frame afresh: the IP path keeps the bridge's entry, as Linux's
-// nf_conntrack_in finds the one nf_conntrack_bridge attached, and tracks nothing twice.
-struct attached_ct {
-  rte_mbuf* m;
-  ct::ct_entry* ct;
-  uint8_t info, dir;
-};
-
-void reattach(const attached_ct* kept, uint16_t n_kept, rte_mbuf** pkts, uint16_t n) {
-  for (uint16_t i = 0; i < n; i++)
-    for (uint16_t j = 0; j < n_kept; j++)
-      if (kept[j].m == pkts[i]) {
-        pkt_meta* m = meta_of(pkts[i]);
-        m->ct = kept[j].ct;
-        m->ct_info = kept[j].info;
-        m->ct_dir = kept[j].dir;
-      }
-}
-
 // What a bridge handed up (stage_bridge), as a burst of each interface it went to: parsed and
-// routed as any routed port's.
+// routed as any routed port's, within the member's burst (one hook snapshot). They carry no
+// conntrack entry: the IP path tracks them.
 [[gnu::noinline]] void process_bridge_up(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   while (n != 0) {
     const uint16_t itf = meta_of(pkts[0])->in_port;
     rte_mbuf* mine[k_max_burst];
-    attached_ct kept[k_max_burst];
-    uint16_t n_mine = 0, rest = 0, n_kept = 0;
+    uint16_t n_mine = 0, rest = 0;
     for (uint16_t i = 0; i < n; i++) {
-      const pkt_meta* m = meta_of(pkts[i]);
-      if (m->in_port != itf) {
+      if (meta_of(pkts[i])->in_port == itf)
+        mine[n_mine++] = pkts[i];
+      else
         pkts[rest++] = pkts[i];
-        continue;
-      }
-      if (m->ct != nullptr) kept[n_kept++] = {pkts[i], m->ct, m->ct_info, m->ct_dir};
-      mine[n_mine++] = pkts[i];
     }
     n = rest;
-    begin_burst(w);
+    w.frag_pending = 0;
     w.port_rx[itf].add(n_mine);
     rte_mbuf* v6[k_max_burst];
     uint16_t n6 = 0;
     const uint16_t n4 = stage_parse(w, mine, n_mine, v6, &n6);
-    if (n_kept != 0) {
-      reattach(kept, n_kept, mine, n4);
-      reattach(kept, n_kept, v6, n6);
-    }
     if (n6 != 0) process_parsed6(w, v6, n6);
     process_parsed(w, mine, n4, nullptr);
   }

@@ -93,7 +93,7 @@ void add_references(rte_mbuf* m, uint16_t extra) {
 
 // Per-burst tallies, added to the worker's counters once.
 struct bridge_tally {
-  uint16_t bridged = 0, flooded = 0, learned = 0, moved = 0, not_learned = 0, sent = 0, up = 0;
+  uint16_t bridged = 0, flooded = 0, learned = 0, moved = 0, not_learned = 0, sent = 0;
   uint16_t port_sent[k_max_ports] = {};
   void send(worker_ctx& w, uint16_t port, rte_mbuf* m) {
     port_sent[port]++;
@@ -126,10 +126,12 @@ void flood(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port, 
       other[n_other++] = p;
   }
   if (n_same + n_other == 0) {
-    if (went_up)
+    if (went_up) {
+      ct::ct_release(w.ct, meta_of(m));  // the bridge's entry, unconfirmed: no port took it
       rte_pktmbuf_free(m);
-    else
+    } else {
       pkt_drop(w, m, dp_counter::drop_bridge_no_egress);
+    }
     return;
   }
   t->flooded++;
@@ -344,9 +346,8 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
 // br_handle_frame runs NF_BR_PRE_ROUTING before it learns, and br_forward NF_BR_FORWARD and
 // NF_BR_POST_ROUTING before it sends (a flood once per output port: flood_hooked). Hooks may
 // drop frames, so what the first pass learned rides in each frame's metadata from here on.
-// Frames for a bridge interface meet the bridge's INPUT hook (conntrack confirms there, as
-// nf_ct_bridge_in) and are returned in `up` (*n_up), each keeping its conntrack entry for the
-// IP path, as Linux's IP conntrack keeps the entry the bridge attached.
+// Frames for a bridge interface (L2F_TO_HOST, untracked here: the IP path tracks them) meet
+// the bridge's INPUT hook and are returned in `up` (*n_up).
 [[gnu::noinline]] void bridge_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf** pkts,
                                      uint16_t n, const bridge_frame* frames, bridge_tally* t,
                                      rte_mbuf** up, uint16_t* n_up) {
@@ -354,6 +355,13 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
   const port_info& in = w.gw->ports[in_port];
   fdb& table = *br.table;
   for (uint16_t i = 0; i < n; i++) parse_bridged(in, pkts[i], frames[i]);
+  if (!br.ifaces.empty()) [[unlikely]]
+    for (uint16_t i = 0; i < n; i++) {
+      const uint16_t itf = frames[i].group ? k_max_ports : iface_in(br, frames[i].vid);
+      if (itf != k_max_ports &&
+          std::memcmp(rte_pktmbuf_mtod(pkts[i], const uint8_t*), w.gw->ports[itf].mac.b, 6) == 0)
+        meta_of(pkts[i])->l2_flags |= L2F_TO_HOST;
+    }
   const uint16_t admitted = n;
   n = stage_hook_bridge(w, hook_point::prerouting, pkts, n);
   const uint32_t now_s = w.now_ms / 1000;

@@ -29,12 +29,12 @@ inline void write_tag(uint8_t* at, uint16_t vid) {
   std::memcpy(at, tag, sizeof tag);
 }
 
-// A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only ports with
-// subinterfaces come here). The addresses move 4 bytes down by a fixed-size copy the compiler
-// inlines (rte_vlan_insert's memmove call costs about twice as much a frame).
-// A bridge interface's frame (vlan != 0 too) is switched by its bridge instead. Returns how
-// many frames went to device batches: one, or none if dropped; a bridge interface's are counted
-// by bridge_output, so none here.
+// A frame of a VLAN subinterface leaves by its parent, tagged (out of line: only VLAN
+// subinterfaces and bridge interfaces, which have vlan != 0, come here). The addresses move 4 bytes
+// down by a fixed-size copy the compiler inlines (rte_vlan_insert's memmove call costs about twice
+// as much a frame). A bridge interface's frame (vlan != 0 too) is switched by its bridge instead.
+// Returns how many frames went to device batches: one, or none if dropped; a bridge interface's are
+// counted by bridge_output, so none here.
 [[gnu::noinline]] uint16_t tx_tagged(worker_ctx& w, const port_info& sub, rte_mbuf* m) {
   if (sub.iface_of >= 0) {
     bridge_output(w, sub, m);

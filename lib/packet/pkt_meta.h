@@ -34,6 +34,7 @@ enum : uint8_t {
   L2F_TAGGED = 1u << 1,   // carries an 802.1Q tag now: its L3 header is at 18
   L2F_NOT_IP = 1u << 2,   // neither IPv4 nor IPv6 (ARP, ...): only L2 and meta fields match it
   L2F_WENT_UP = 1u << 3,  // a group frame whose copy went up to a bridge interface
+  L2F_TO_HOST = 1u << 4,  // to a bridge interface's MAC: goes up, tracked by the IP path
 };
 // pkt_meta::out_port of a bridged frame that is flooded: no one output port.
 inline constexpr uint16_t k_out_port_flood = 0xffff;

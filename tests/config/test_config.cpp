@@ -1091,6 +1091,13 @@ TEST(ConfigBridges, InterfaceErrors) {
   EXPECT_EQ(error_of(br + "      - address: 10.0.1.1/24\n        mtu: 9000\n"),
             "t.yaml:13: bridges[0].interfaces[0].mtu: the interface's mtu cannot exceed its "
             "members' (1500)");
+  // An IPv4 next hop never resolves to an interface without an IPv4 address.
+  EXPECT_EQ(error_of(br + "      - address6: 2001:db8:1::1/64\n"
+                          "routes:\n  - prefix: 10.9.0.0/16\n    via: 10.0.9.1\n    port: br0\n"),
+            "t.yaml:15: routes[0].via: port 'br0' has no IPv4 address (address) for 10.0.9.1");
+  EXPECT_EQ(error_of(br + "      - address6: 2001:db8:1::1/64\n"
+                          "routes:\n  - prefix: 10.9.0.0/16\n    via: 10.0.9.1\n"),
+            "t.yaml:15: routes[0].via: 10.0.9.1 is not in the subnet of any port");
   // An interface is no member of another bridge.
   EXPECT_EQ(error_of("ports:\n  - name: p0\n    devargs: x\n  - name: p1\n    devargs: y\n"
                      "bridges:\n  - name: br0\n    ports:\n      - port: p0\n"

@@ -549,19 +549,32 @@ TEST_F(BridgeIfaceTest, Ipv6NeighbourDiscoveryAndPing) {
 }
 
 // With the bridge's conntrack on (a bridge table reads ct state), a frame to the interface is
-// tracked once: the entry the bridge made, confirmed at its input, is the one the IP path's
-// rules see.
-TEST_F(BridgeIfaceTest, TrackedOnceThroughTheBridgeAndTheIpPath) {
+// tracked once, by the IP path: untracked at the bridge's hooks (so `ct state invalid drop`
+// there passes it), one entry, and NAT binds it on its way out of wan.
+TEST_F(BridgeIfaceTest, TrackedOnceByTheIpPathWhereNatBindsIt) {
   ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain prerouting {
+    type filter hook prerouting priority filter; policy accept;
+    meta protocol arp accept
+    ct state invalid drop
+  }
   chain input {
     type filter hook input priority filter; policy accept;
-    ct state new counter
+    meta protocol arp accept
+    ct state untracked counter accept
+    drop
   }
 }
 table ip filter {
   chain input {
     type filter hook input priority filter; policy drop;
     ct state new,established accept
+  }
+}
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" masquerade
   }
 }
 )",
@@ -576,10 +589,45 @@ table ip filter {
     auto o = out();
     ASSERT_EQ(o.size(), 1u) << seq;
   }
-  const auto lines = g.conntrack_lines();
+  auto lines = g.conntrack_lines();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("icmp     1 "), std::string::npos) << lines[0];
+  // Out of wan: masqueraded to wan's address.
+  in(0, ip_frame(itf_mac(), host(1), 0, udp("10.10.0.1", 4000, "10.0.2.2", 53)));
+  auto o = out();
+  ASSERT_EQ(o.count(4), 1u);
+  uint32_t src;
+  std::memcpy(&src, o[4].data() + 14 + 12, 4);
+  EXPECT_EQ(rte_be_to_cpu_32(src), ip("10.0.2.1"));
+  lines = g.conntrack_lines();
+  ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// A broadcast only the interface takes (its VLAN has one member): the bridge's entry for the
+// flood no port takes is freed with the frame, and the copy goes up untracked.
+TEST(BridgeIface, AGroupFrameOnlyTheInterfaceTakesLeavesNoEntry) {
+  gateway_config c = bridge_iface_config();
+  c.bridges[0].ports = {{.port = "p0", .pvid = 10}};
+  test_gateway g(c);
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state new counter
+  }
+}
+)",
+                                "bridge.nft"));
+  rte_mbuf* m = rte_pktmbuf_alloc(g.gw->mbuf_pool);
+  const bytes f = ip_frame(k_broadcast, host(1), 0, udp("10.10.0.1", 68, "10.10.0.255", 67));
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+  g.burst(0, {m});
+  EXPECT_EQ(g.dp(dp_counter::bridge_up), 1u);
+  EXPECT_EQ(g.dp(dp_counter::drop_bridge_no_egress), 0u);
+  EXPECT_EQ(g.dp(dp_counter::unconfirmed_leaked), 0u);
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+  g.clear_sent();
   EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
 }
 

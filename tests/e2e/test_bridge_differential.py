@@ -198,7 +198,7 @@ class BridgeFirewallDifferential(unittest.TestCase):
                          [not note.endswith("dropped") for _, _, note in STEPS],
                          "the kernel itself did not do what the steps say")
         # Only the steps' flows: the hosts' own IGMP reports reach the kernel bridge's local
-        # input, which confirms them, and ctgate's bridge has no local input.
+        # input, which confirms them, and ctgate's bridge here has no interface to take them.
         kernel = sorted(cd.ct_key(line)[0] for line in cd.kernel_conntrack(NS["kr"])
                         if "src=10.77.0." in line)
         ours = sorted(cd.ct_key(line)[0]
