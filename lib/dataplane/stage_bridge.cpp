@@ -384,11 +384,16 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
     }
     learn_source(table, f.src, in_port, now_s, t);
     if (!br.ifaces.empty()) [[unlikely]] {
-      rte_mbuf* u;
-      frame_up(w, m, f.group, iface_in(br, f.vid), &u);
-      if (u != nullptr) up[(*n_up)++] = u;
-      if (u == m) continue;
-      if (u != nullptr) meta->l2_flags |= L2F_WENT_UP;
+      if (meta->l2_flags & L2F_TO_HOST) {  // found to be the interface's before prerouting
+        up[(*n_up)++] = m;
+        continue;
+      }
+      rte_mbuf* u = nullptr;
+      if (f.group) frame_up(w, m, true, iface_in(br, f.vid), &u);
+      if (u != nullptr) {
+        up[(*n_up)++] = u;
+        meta->l2_flags |= L2F_WENT_UP;
+      }
     }
     const int to = egress_of(w, table, m, f, in_port);
     if (to < 0) continue;

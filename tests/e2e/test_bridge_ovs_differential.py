@@ -28,7 +28,6 @@ Run (root):  python3 tests/e2e/test_bridge_ovs_differential.py [-v]
 import os
 import select
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import ctgate_test as ct  # noqa: E402
-from vlan_relay import tag_of  # noqa: E402
+from vlan_relay import open_raw, read_frames, tag_of  # noqa: E402
 
 PID = os.getpid()
 TAG = PID % 10000
@@ -47,10 +46,6 @@ TEST_IF = {s: ["cv%st%d_%d" % (s, i, TAG) for i in range(4)] for s in "go"}
 OVS_BRIDGE = "cvbr%d" % TAG
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 WAIT_S = 0.5  # how long a step collects what its frame caused
-ETH_P_ALL = 0x0003
-SOL_PACKET = 263
-PACKET_AUXDATA = 8
-PACKET_OUTGOING = 4
 
 BCAST = "ff:ff:ff:ff:ff:ff"
 A, B, C10, C20, D, E = ("02:00:00:66:00:%02x" % i for i in (1, 2, 3, 4, 5, 6))
@@ -126,11 +121,7 @@ class BridgeOvsDifferential(unittest.TestCase):
         self._start_ovs()
         for s in "go":
             for i in range(4):
-                sk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-                sk.bind((TEST_IF[s][i], 0))
-                sk.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-                sk.setblocking(False)
-                self.socks[(s, i)] = sk
+                self.socks[(s, i)] = open_raw(TEST_IF[s][i], auxdata=True)
 
     def _start_ctgate(self):
         cfg = ct.make_config(
@@ -230,13 +221,7 @@ class BridgeOvsDifferential(unittest.TestCase):
                 break
             readable, _, _ = select.select(list(socks), [], [], left)
             for sk in readable:
-                for _ in range(64):  # bounded per wakeup
-                    try:
-                        data, anc, _, addr = sk.recvmsg(65536, socket.CMSG_SPACE(32))
-                    except BlockingIOError:
-                        break
-                    if addr[2] == PACKET_OUTGOING:
-                        continue
+                for data, anc in read_frames(sk):  # bounded per wakeup
                     vid, frame = tag_of(data, anc)
                     if marker in frame:
                         self.assertNotIn(socks[sk], seen, "two copies out of one port")

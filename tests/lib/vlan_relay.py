@@ -45,6 +45,18 @@ def tag_of(data, ancdata):
     return None, data
 
 
+def read_frames(sock, limit=64):
+    """(data, ancillary data) of up to `limit` frames `sock` received (not those it sent),
+    without blocking."""
+    for _ in range(limit):
+        try:
+            data, anc, _, addr = sock.recvmsg(65536, socket.CMSG_SPACE(32))
+        except BlockingIOError:
+            return
+        if addr[2] != PACKET_OUTGOING:
+            yield data, anc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("trunk")
@@ -65,13 +77,7 @@ def main():
     while time.monotonic() < deadline:
         readable, _, _ = select.select(socks, [], [], 0.2)
         for s in readable:
-            for _ in range(64):  # bounded per wakeup
-                try:
-                    data, anc, _, addr = s.recvmsg(65536, socket.CMSG_SPACE(32))
-                except BlockingIOError:
-                    break
-                if addr[2] == PACKET_OUTGOING:
-                    continue
+            for data, anc in read_frames(s):  # bounded per wakeup
                 if s is trunk:
                     vid, frame = tag_of(data, anc)
                     out = by_vid.get(vid)
