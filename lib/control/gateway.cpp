@@ -82,8 +82,10 @@ result<void> build_bridges(gateway& gw, const gateway_config& cfg, const std::st
                      .message = "bridge " + bc.name + ": no FDB slot for static entry " + e.mac};
     }
     for (size_t i = 0; i < gw.ports.size(); i++)
-      if (gw.ports[i].iface_of == static_cast<int8_t>(gw.bridges.size()))
+      if (gw.ports[i].iface_of == static_cast<int8_t>(gw.bridges.size())) {
         br.ifaces.push_back({gw.ports[i].vlan, static_cast<uint16_t>(i)});
+        if (gw.ports[i].name == br.name) br.self_iface = static_cast<uint16_t>(i);
+      }
     gw.bridges.push_back(std::move(br));
   }
   set_bridge_iface_macs(gw);

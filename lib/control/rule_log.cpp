@@ -342,7 +342,10 @@ void ipv6_packet(std::string& out, const datagram& d, uint8_t flags, uint32_t of
 }  // namespace
 
 std::string rule_log_line(const gateway& gw, const nft_log_record& r) {
-  auto port_name = [&](uint16_t p) { return p < gw.ports.size() ? gw.ports[p].name : "?"; };
+  // No port (k_out_port_flood): a flood's, or the input of what a bridge interface sent.
+  auto port_name = [&](uint16_t p) {
+    return p < gw.ports.size() ? gw.ports[p].name : p == k_out_port_flood ? "" : "?";
+  };
   const auto hp = static_cast<nft::hook>(r.hook);
   // Which devices the hook has (Linux's state->in and state->out): none in for what the
   // gateway sent itself, no out before routing.

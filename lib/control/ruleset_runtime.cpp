@@ -239,9 +239,12 @@ result<ruleset_summary> install(gateway& gw, const nft::ruleset& ast, const std:
   result<void> ok = gw.hooks->edit([&](hook_registry::editor& ed) -> result<void> {
     if (old_group != 0) ed.remove_group(old_group);
     // Conntrack for the families of table `t`, if not yet: Linux registers it per family (an
-    // inet table's rule both), when the first rule that needs it is added.
+    // inet table's rule both), when the first rule that needs it is added. A bridge table's
+    // takes IPv4's and IPv6's too (nf_ct_netns_get(NFPROTO_BRIDGE) gets inet's): what is routed
+    // to, from and through the gateway is tracked as well.
     auto need_ct = [&](uint32_t t) -> result<void> {
-      const uint8_t fams = table_families(lr->rs->ast.tables[t].fam);
+      uint8_t fams = table_families(lr->rs->ast.tables[t].fam);
+      if (fams == HOOK_FAM_BRIDGE) fams |= HOOK_FAM_IPV4 | HOOK_FAM_IPV6;
       if ((ct_on & fams) == fams) return {};
       if (result<void> r = register_conntrack_hooks(ed, static_cast<uint8_t>(fams & ~ct_on)); !r)
         return r;
@@ -549,8 +552,12 @@ std::string proto_name(uint8_t p) {
 
 std::string packet_text(const gateway& gw, const trace_record& r) {
   char buf[64];
-  std::string s =
-      "packet: iif \"" + (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
+  // No input port (what a bridge interface sends, at the bridge's output): no iif, as nft's
+  // trace of a locally sent packet.
+  std::string s = r.in_port == k_out_port_flood
+                      ? std::string("packet:")
+                      : "packet: iif \"" +
+                            (r.in_port < gw.ports.size() ? gw.ports[r.in_port].name : "?") + "\"";
   if (r.v6) {
     ipv6_addr src, dst;
     std::memcpy(src.b, r.src6, 16);

@@ -93,6 +93,9 @@ struct bridge_info {
   std::string name;
   std::vector<uint16_t> members;   // port indexes, in config order
   std::vector<vlan_subif> ifaces;  // its interfaces: each one's VLAN and port index
+  // The interface named as the bridge (Linux's br0 itself, which takes its VLAN untagged), or
+  // k_max_ports; the others are a VLAN's (br0.10), which take it tagged.
+  uint16_t self_iface = k_max_ports;
   uint32_t ageing_s = 300;
   std::unique_ptr<fdb> table;
 };

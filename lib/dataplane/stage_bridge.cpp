@@ -308,7 +308,7 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
   meta->out_port = k_out_port_flood;  // not known before prerouting: no oifname matches there
   meta->zone = in.zone;
   meta->vlan = f.vid;
-  meta->l2_flags = static_cast<uint8_t>(L2F_BRIDGED | (f.tagged ? L2F_TAGGED : 0));
+  meta->l2_flags = static_cast<uint8_t>(L2F_BRIDGED | (f.tagged ? L2F_TAGGED | L2F_VLAN_ID : 0));
   if (r != parse_result::ipv4 && r != parse_result::ipv6) {
     meta->flags = 0;
     meta->l4 = l4_info{};
@@ -318,19 +318,31 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
   if (f.group) meta->flags |= PKT_F_L2_MULTICAST;
 }
 
-// A flood through FORWARD and POST_ROUTING once per port it would leave by, each time with that
-// port as its output (Linux's br_flood clones it per port before the hooks), then sent to the
-// ports whose chains accepted it. Conntrack confirms the frame's connection at the first
-// accepting POST_ROUTING; the later ones find it confirmed.
+// The tag a frame has at forward, output and postrouting: the one it leaves `port` with, as
+// Linux's __br_forward tags or untags it (br_handle_vlan) before NF_BR_FORWARD and
+// NF_BR_LOCAL_OUT.
+void tag_for_egress(const worker_ctx& w, pkt_meta* meta, uint16_t port) {
+  if (meta->vlan != w.gw->ports[port].pvid)
+    meta->l2_flags |= L2F_VLAN_ID;
+  else
+    meta->l2_flags &= static_cast<uint8_t>(~L2F_VLAN_ID);
+}
+
+// A flood through FORWARD (`first`; OUTPUT for what a bridge interface sends) and POST_ROUTING
+// once per port it would leave by, each time with that port as its output (Linux's br_flood
+// clones it per port before the hooks), then sent to the ports whose chains accepted it.
+// Conntrack confirms the frame's connection at the first accepting POST_ROUTING; the later ones
+// find it confirmed.
 void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port,
-                  bridge_tally* t, bool went_up) {
+                  bridge_tally* t, bool went_up, hook_point first = hook_point::forward) {
   pkt_meta* meta = meta_of(m);
   uint32_t candidates = 0, allowed = 0;
   for (uint16_t p : br.members) {
     if (!floods_to(w, p, in_port, meta->vlan)) continue;
     candidates |= 1u << p;
     meta->out_port = p;
-    if (bridge_hook_verdict(w, hook_point::forward, m) == verdict::accept &&
+    tag_for_egress(w, meta, p);
+    if (bridge_hook_verdict(w, first, m) == verdict::accept &&
         bridge_hook_verdict(w, hook_point::postrouting, m) == verdict::accept)
       allowed |= 1u << p;
   }
@@ -403,6 +415,13 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
   if (*n_up != 0) [[unlikely]] {
     rte_mbuf* in_up[k_max_burst];
     std::copy(up, up + *n_up, in_up);
+    for (uint16_t i = 0; i < *n_up; i++) {  // a VLAN's interface takes it tagged (br0.10)
+      pkt_meta* um = meta_of(in_up[i]);
+      if (iface_in(br, um->vlan) == br.self_iface)
+        um->l2_flags &= static_cast<uint8_t>(~L2F_VLAN_ID);
+      else
+        um->l2_flags |= L2F_VLAN_ID;
+    }
     const uint16_t n_in = stage_hook_bridge(w, hook_point::input, in_up, *n_up);
     *n_up = 0;
     for (uint16_t i = 0; i < n_in; i++) {
@@ -414,10 +433,13 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
   rte_mbuf* floods[k_max_burst];
   uint16_t n_known = 0, n_floods = 0;
   for (uint16_t i = 0; i < kept; i++) {
-    if (meta_of(pkts[i])->out_port == k_out_port_flood)
+    pkt_meta* meta = meta_of(pkts[i]);
+    if (meta->out_port == k_out_port_flood) {
       floods[n_floods++] = pkts[i];
-    else
+    } else {
+      tag_for_egress(w, meta, meta->out_port);
       pkts[n_known++] = pkts[i];
+    }
   }
   n = stage_hook_bridge(w, hook_point::forward, pkts, n_known);
   n = stage_hook_bridge(w, hook_point::postrouting, pkts, n);
@@ -454,6 +476,53 @@ void switch_frames(worker_ctx& w, const bridge_info& br, uint16_t in_port, rte_m
     else if (to >= 0)
       forward_known(w, m, static_cast<uint16_t>(to), f.tagged, f.vid, t);
   }
+}
+
+// The L3 view of a frame a bridge interface sends, for the bridge family's hooks: parsed afresh
+// (what made it may have left its metadata partial: an ARP request's is empty), keeping what the
+// IP path decided (its connection, mark, zone). It has no input port, as Linux's NF_BR_LOCAL_OUT
+// and the POST_ROUTING after it have no input device: `iifname` and `meta ibrname` match
+// nothing, `!=` a name matches.
+void parse_sent(rte_mbuf* m, uint16_t vid) {
+  pkt_meta* meta = meta_of(m);
+  const pkt_meta kept = *meta;
+  const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  const parse_result r = parse_frame(frame, rte_pktmbuf_data_len(m), /*check_ip_csum=*/false, meta);
+  meta->flags = static_cast<uint8_t>(meta->flags | (kept.flags & (PKT_F_TRACE | PKT_F_LOCAL_OUT)));
+  meta->ct = kept.ct;
+  meta->ct_info = kept.ct_info;
+  meta->ct_dir = kept.ct_dir;
+  meta->zone = kept.zone;
+  meta->mark = kept.mark;
+  meta->trace_id = kept.trace_id;
+  meta->in_port = k_out_port_flood;
+  meta->out_port = k_out_port_flood;
+  meta->vlan = vid;
+  meta->l2_flags = L2F_BRIDGED;
+  if (r != parse_result::ipv4 && r != parse_result::ipv6) {
+    meta->flags = static_cast<uint8_t>(meta->flags & (PKT_F_TRACE | PKT_F_LOCAL_OUT));
+    meta->l4 = l4_info{};
+    meta->l3_off = RTE_ETHER_HDR_LEN;
+    meta->l2_flags |= L2F_NOT_IP;
+  }
+  if (frame[0] & 1) meta->flags |= PKT_F_L2_MULTICAST;
+}
+
+// What a bridge interface sends, through the bridge family's OUTPUT and POST_ROUTING (Linux's
+// br_dev_xmit: __br_forward runs NF_BR_LOCAL_OUT, br_forward_finish NF_BR_POST_ROUTING), to
+// its known port `to` or, flooded (`to` < 0), once per port it would leave by.
+[[gnu::noinline]] void output_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, int to,
+                                     uint16_t vid, bridge_tally* t) {
+  parse_sent(m, vid);
+  if (to < 0) {
+    flood_hooked(w, br, m, k_max_ports, t, false, hook_point::output);
+    return;
+  }
+  meta_of(m)->out_port = static_cast<uint16_t>(to);
+  tag_for_egress(w, meta_of(m), static_cast<uint16_t>(to));
+  if (stage_hook_bridge(w, hook_point::output, &m, 1) == 1 &&
+      stage_hook_bridge(w, hook_point::postrouting, &m, 1) == 1)
+    forward_known(w, m, static_cast<uint16_t>(to), false, vid, t);
 }
 
 }  // namespace
@@ -509,10 +578,17 @@ void bridge_output(worker_ctx& w, const port_info& itf, rte_mbuf* m) {
   const uint16_t vid = itf.vlan;
   const uint8_t* h = rte_pktmbuf_mtod(m, const uint8_t*);
   bridge_tally t;
-  const int to = (h[0] & 1) ? -1 : br.table->lookup(vid, h);
-  if (to >= 0 && w.gw->port_vlans[static_cast<size_t>(to)].has(vid))
+  int to = (h[0] & 1) ? -1 : br.table->lookup(vid, h);
+  // Unknown, a group address, or learned where the VLAN no longer is: flooded.
+  if (to >= 0 && !w.gw->port_vlans[static_cast<size_t>(to)].has(vid)) to = -1;
+  const hook_snapshot::chain* chains = w.hooks->chains;
+  if (((chains[static_cast<int>(hook_point::output)].families |
+        chains[static_cast<int>(hook_point::postrouting)].families) &
+       HOOK_FAM_BRIDGE) != 0) [[unlikely]]
+    output_hooked(w, br, m, to, vid, &t);
+  else if (to >= 0)
     forward_known(w, m, static_cast<uint16_t>(to), false, vid, &t);
-  else  // unknown, a group address, or learned where the VLAN no longer is: flooded
+  else
     flood(w, br, m, k_max_ports, false, vid, &t);
   w.counters.add(dp_counter::bridged, t.bridged);
   w.counters.add(dp_counter::bridge_flooded, t.flooded);

@@ -35,6 +35,10 @@ enum : uint8_t {
   L2F_NOT_IP = 1u << 2,   // neither IPv4 nor IPv6 (ARP, ...): only L2 and meta fields match it
   L2F_WENT_UP = 1u << 3,  // a group frame whose copy went up to a bridge interface
   L2F_TO_HOST = 1u << 4,  // to a bridge interface's MAC: goes up, tracked by the IP path
+  // Carries a tag at the hook it meets, as Linux's frame would (`vlan id` matches, `ether type`
+  // reads 8021q): received tagged at prerouting; leaving its output port tagged at forward,
+  // output and postrouting; to a bridge VLAN's interface (br0.10) at input.
+  L2F_VLAN_ID = 1u << 5,
 };
 // pkt_meta::out_port of a bridged frame that is flooded: no one output port.
 inline constexpr uint16_t k_out_port_flood = 0xffff;

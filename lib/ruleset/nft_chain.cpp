@@ -90,7 +90,7 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   const bool bridged = (m->l2_flags & L2F_BRIDGED) != 0;
   if (f == field::vlan_id) {
     *out = m->vlan;
-    return bridged;
+    return (m->l2_flags & L2F_VLAN_ID) != 0;  // only on a bridged frame
   }
   if (f == field::meta_ibrname || f == field::meta_obrname) {
     // A bridge's members: the port the frame came in by, or the one it leaves by (a flood
@@ -101,7 +101,14 @@ uint32_t ct_state_bit(const pkt_meta* m) {
   if (m->l3_off < sizeof(rte_ether_hdr)) return false;
   const uint8_t* h = rte_pktmbuf_mtod(mb, const uint8_t*);
   if (f == field::ether_type) {
-    *out = static_cast<uint64_t>(h[12]) << 8 | h[13];  // as on the wire: 0x8100 when tagged
+    // As on the wire: 0x8100 when tagged. A bridged frame's as it is at the hook (L2F_VLAN_ID),
+    // else the type in front of its network header.
+    if (bridged)
+      *out = (m->l2_flags & L2F_VLAN_ID)
+                 ? RTE_ETHER_TYPE_VLAN
+                 : static_cast<uint64_t>(h[m->l3_off - 2]) << 8 | h[m->l3_off - 1];
+    else
+      *out = static_cast<uint64_t>(h[12]) << 8 | h[13];
     return true;
   }
   // Eight bytes from the address on (the header has 14), the first six the address.

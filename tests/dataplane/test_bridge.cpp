@@ -270,7 +270,7 @@ bytes arp_frame(const bytes& src) {
 constexpr const char* k_stateful_bridge = R"(table bridge filter {
   chain forward {
     type filter hook forward priority filter; policy drop;
-    ether type arp accept
+    meta protocol arp accept  # not ether type: to the trunk it leaves tagged (8021q)
     ct state established,related accept
     ct state invalid drop
     iifname "p0" ip saddr 10.10.0.0/24 accept
@@ -334,8 +334,8 @@ TEST_F(BridgeTest, NonIpFramesHaveNoConnectionAndTagsAreSkipped) {
   EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
 }
 
-// What the bridge knows is matched: the VLAN (a PVID for an untagged frame), the MACs, the
-// bridge's name; and the hooks are listed under the bridge family.
+// What the bridge knows is matched: the VLAN (of the tag the frame leaves the trunk with), the
+// MACs, the bridge's name; and the hooks are listed under the bridge family.
 TEST_F(BridgeTest, BridgeMatchesAndTheHookListing) {
   ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
   chain prerouting {
@@ -344,7 +344,7 @@ TEST_F(BridgeTest, BridgeMatchesAndTheHookListing) {
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
-    meta ibrname "br0" vlan id 20 ether type ip drop
+    meta ibrname "br0" vlan id 20 meta protocol ip drop
   }
 }
 )",
@@ -364,6 +364,44 @@ TEST_F(BridgeTest, BridgeMatchesAndTheHookListing) {
     if (e.families == HOOK_FAM_BRIDGE) bridge_callbacks++;
   EXPECT_EQ(bridge_callbacks, 2);  // the two chains; no ct expression, so no conntrack
   EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+}
+
+// `vlan id` and `ether type` read the tag a frame has at the hook, as Linux's bridge gives it:
+// as received at prerouting, as it leaves by its output port at forward (a flood's per port).
+TEST_F(BridgeTest, VlanIdReadsTheTagTheFrameHasAtTheHook) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain prerouting {
+    type filter hook prerouting priority filter; policy accept;
+    iifname "p0" vlan id 10 drop
+    iifname "p2" vlan id 10 meta mark set 3
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    oifname "p1" vlan id 10 drop
+    oifname "p1" vlan id != 10 drop
+    oifname "p2" vlan id 10 ether type 8021q drop
+    oifname "p0" meta mark 3 ether type ip drop
+  }
+}
+)",
+                                "vlan.nft"));
+  const pkt_spec s = udp("10.10.0.1", 1, "10.10.0.9", 2);
+  // Untagged from p0: no tag at prerouting; flooded untagged to p1, tagged to the trunk.
+  in(0, ip_frame(k_broadcast, host(1), 0, s));
+  auto o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o.count(1), 1u);
+  // Tagged 10 from the trunk: marked at prerouting; to p0 untagged (`ether type ip`), dropped.
+  in(2, ip_frame(k_broadcast, host(3), 10, s));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(o.count(1), 1u);
+  // Known destinations, one port each: the same.
+  in(2, ip_frame(host(1), host(3), 10, s));
+  in(1, ip_frame(host(3), host(4), 0, s));
+  EXPECT_EQ(out().size(), 0u);
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 2u);  // a flood some port takes is not dropped
+  EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
 }
 
 // --- a bridge's own interface (bridges[].interfaces): br0.10 in VLAN 10, 10.10.0.254/24 -------
@@ -603,6 +641,67 @@ table ip nat {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
   EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// What the interface sends meets the bridge's output and postrouting chains, as Linux's
+// br_dev_xmit runs NF_BR_LOCAL_OUT and NF_BR_POST_ROUTING, a flood once per port, tagged as it
+// leaves each (and what goes up to br0.10 is tagged 10 at input): with no input port (`iifname` and
+// `meta ibrname` match nothing) and with the connection the IP path gave it (a bridge table's
+// conntrack registers IPv4's too, as nf_ct_netns_get(NFPROTO_BRIDGE) does).
+TEST_F(BridgeIfaceTest, OutputAndPostroutingSeeWhatTheInterfaceSends) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    vlan id != 10 drop
+    ether type ip drop
+  }
+  chain output {
+    type filter hook output priority filter; policy accept;
+    iifname "p0" drop
+    meta ibrname "br0" drop
+    oifname "p1" meta protocol arp drop
+    oifname "p0" vlan id 10 drop
+    oifname "p2" ether type arp drop
+    iifname != "p0" meta mark set 7
+  }
+  chain postrouting {
+    type filter hook postrouting priority filter; policy accept;
+    oifname "p2" icmp type echo-reply drop
+    ip protocol icmp ct state != established drop
+    ip protocol icmp meta mark != 7 drop
+  }
+}
+)",
+                                "out.nft"));
+  in(0, arp_request(1, "10.10.0.254", 0));
+  auto o = out();
+  ASSERT_EQ(o.size(), 3u);  // the answer to p0; the request flooded (forward, not output)
+  expect_arp_reply(o[0], 1, 0);
+  pkt_spec echo = echo_request("10.10.0.1", "10.10.0.254");
+  in(0, ip_frame(itf_mac(), host(1), 0, echo));
+  o = out();
+  ASSERT_EQ(o.size(), 1u);  // the reply: established, marked at output
+  ASSERT_EQ(o.count(0), 1u);
+  EXPECT_EQ(o[0][14 + 20], 0);
+  EXPECT_EQ(g.conntrack_lines().size(), 1u);  // tracked with no ip table
+  // h3 behind the trunk: answered by ARP there, its ping's reply dropped at postrouting.
+  in(2, arp_request(3, "10.10.0.254", 10));
+  o = out();
+  ASSERT_EQ(o.count(2), 1u);
+  expect_arp_reply(o[2], 3, 10);
+  const uint64_t dropped = g.dp(dp_counter::drop_hook);
+  in(2, ip_frame(itf_mac(), host(3), 10, echo_request("10.10.0.3", "10.10.0.254")));
+  EXPECT_EQ(out().size(), 0u);
+  EXPECT_EQ(g.dp(dp_counter::drop_hook) - dropped, 1u);
+  // An ARP request the interface floods for a next hop: p0 and the trunk, not p1.
+  const uint64_t tx_before = g.dp(dp_counter::tx);
+  g.send(4, udp("10.0.2.2", 53, "10.10.0.7", 4000));
+  o = out();
+  EXPECT_EQ(o.size(), 2u);
+  EXPECT_EQ(o.count(0), 1u);
+  EXPECT_EQ(o.count(2), 1u);
+  EXPECT_EQ(g.dp(dp_counter::tx) - tx_before, 2u);
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
 }
 
 // A broadcast only the interface takes (its VLAN has one member): the bridge's entry for the

@@ -105,6 +105,19 @@ table bridge br {
     oifname "b0" ct state new drop
     ct state invalid counter drop
   }
+  chain in {
+    type filter hook input priority filter;
+    vlan id != 10 ether type ip counter
+  }
+  chain out {
+    type filter hook output priority filter;
+    oifname "b0" meta protocol arp drop
+    iifname != "b0" vlan id 10 icmp type echo-reply counter
+  }
+  chain post {
+    type filter hook postrouting priority filter;
+    ether type 8021q ct state established counter
+  }
 }
 )";
 

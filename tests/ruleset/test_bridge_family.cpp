@@ -494,7 +494,7 @@ struct frame {
 };
 
 // An IPv4 UDP frame from `src` to `dst` (MACs), tagged `vid` unless 0, switched by a bridge in
-// VLAN `vlan` from port `in` to port `out`.
+// VLAN `vlan` from port `in` to port `out`, at a hook where it has the tag it came with.
 std::unique_ptr<frame> bridged_ipv4(const uint8_t dst[6], const uint8_t src[6], uint16_t vid,
                                     uint16_t in, uint16_t out, uint16_t vlan) {
   auto f = std::make_unique<frame>();
@@ -507,7 +507,7 @@ std::unique_ptr<frame> bridged_ipv4(const uint8_t dst[6], const uint8_t src[6], 
     type += 4;
     f->meta.l3_off = 18;
     f->meta.l4_off = 38;
-    f->meta.l2_flags |= L2F_TAGGED;
+    f->meta.l2_flags |= L2F_TAGGED | L2F_VLAN_ID;
   }
   type[0] = 0x08;
   type[1] = 0x00;
@@ -577,8 +577,24 @@ TEST_F(BridgeMatch, EtherAddressesAndType) {
 TEST_F(BridgeMatch, VlanId) {
   load("vlan id 20 drop");
   EXPECT_TRUE(dropped(*bridged_ipv4(k_h2, k_h1, 20, 0, 1, 20)));
-  EXPECT_TRUE(dropped(*bridged_ipv4(k_h2, k_h1, 0, 0, 1, 20)));  // untagged, in the PVID 20
+  // Untagged at this hook, in the PVID 20: no tag, no `vlan id` (Linux's frame has none at
+  // prerouting, nor where it leaves untagged).
+  EXPECT_FALSE(dropped(*bridged_ipv4(k_h2, k_h1, 0, 0, 1, 20)));
   EXPECT_FALSE(dropped(*bridged_ipv4(k_h2, k_h1, 10, 0, 1, 10)));
+  // Received untagged, leaving tagged (L2F_VLAN_ID at forward): `vlan id`, and `ether type`
+  // 8021q, as Linux's br_handle_vlan has tagged it before NF_BR_FORWARD.
+  auto leaving_tagged = bridged_ipv4(k_h2, k_h1, 0, 0, 2, 20);
+  leaving_tagged->meta.l2_flags |= L2F_VLAN_ID;
+  EXPECT_TRUE(dropped(*leaving_tagged));
+  load("ether type 8021q meta protocol ip drop");
+  EXPECT_TRUE(dropped(*leaving_tagged));
+  // Received tagged, leaving untagged: neither.
+  auto leaving_untagged = bridged_ipv4(k_h2, k_h1, 20, 2, 1, 20);
+  leaving_untagged->meta.l2_flags &= static_cast<uint8_t>(~L2F_VLAN_ID);
+  EXPECT_FALSE(dropped(*leaving_untagged));
+  load("vlan id 20 drop\nether type ip meta protocol ip drop");
+  EXPECT_TRUE(dropped(*leaving_untagged));
+  load("vlan id 20 drop");
   // A frame no bridge switched has no VLAN, whatever its metadata says.
   auto routed = bridged_ipv4(k_h2, k_h1, 0, 0, 1, 20);
   routed->meta.l2_flags = 0;
