@@ -2,6 +2,7 @@
 #include "control/rule_log.h"
 
 #include <arpa/inet.h>
+#include <rte_ether.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -339,6 +340,48 @@ void ipv6_packet(std::string& out, const datagram& d, uint8_t flags, uint32_t of
   if (recurse && mark != 0) add(out, "MARK=0x%x ", mark);
 }
 
+// The link header as Linux's dump_mac_header prints it: decoded with `flags ether`, else MAC=.
+void mac_header(std::string& out, const nft_log_record& r) {
+  if (r.flags & nft::LOG_F_MACDECODE) {
+    add(out, "MACSRC=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[6], r.mac[7], r.mac[8], r.mac[9],
+        r.mac[10], r.mac[11]);
+    add(out, "MACDST=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[0], r.mac[1], r.mac[2], r.mac[3],
+        r.mac[4], r.mac[5]);
+    add(out, "MACPROTO=%04x ", r.mac[12] << 8 | r.mac[13]);
+  } else {
+    out += "MAC=";
+    for (size_t i = 0; i < sizeof(r.mac); i++) add(out, i == 0 ? "%02x" : ":%02x", r.mac[i]);
+    out += " ";
+  }
+}
+
+void add_mac(std::string& out, const uint8_t* m) {
+  add(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+// An ARP frame on the bridge path, as Linux's dump_arp_packet prints it: its header, and for
+// Ethernet and IPv4 its addresses.
+void arp_packet(std::string& out, const nft_log_record& r) {
+  if (r.flags & nft::LOG_F_MACDECODE) mac_header(out, r);
+  const uint8_t* a = r.net;
+  if (r.copied < 8) {
+    out += "TRUNCATED";
+    return;
+  }
+  const unsigned hrd = a[0] << 8 | a[1], pro = a[2] << 8 | a[3], op = a[6] << 8 | a[7];
+  add(out, "ARP HTYPE=%u PTYPE=0x%04x OPCODE=%u", hrd, pro, op);
+  if (hrd != 1 || a[4] != 6 || a[5] != 4) return;
+  if (r.copied < 28) {
+    add(out, " INCOMPLETE [%u bytes]", r.l3_len - 8u);
+    return;
+  }
+  out += " MACSRC=";
+  add_mac(out, a + 8);
+  add(out, " IPSRC=%u.%u.%u.%u MACDST=", a[14], a[15], a[16], a[17]);
+  add_mac(out, a + 18);
+  add(out, " IPDST=%u.%u.%u.%u", a[24], a[25], a[26], a[27]);
+}
+
 }  // namespace
 
 std::string rule_log_line(const gateway& gw, const nft_log_record& r) {
@@ -348,26 +391,25 @@ std::string rule_log_line(const gateway& gw, const nft_log_record& r) {
   };
   const auto hp = static_cast<nft::hook>(r.hook);
   // Which devices the hook has (Linux's state->in and state->out): none in for what the
-  // gateway sent itself, no out before routing.
-  const bool has_in = !r.local && hp != nft::hook::output;
+  // gateway sent itself, nor on the bridge's postrouting (k_out_port_flood), no out before
+  // routing.
+  const bool has_in = !r.local && hp != nft::hook::output && r.in_port != k_out_port_flood;
   const bool has_out =
       hp == nft::hook::forward || hp == nft::hook::output || hp == nft::hook::postrouting;
   std::string out = r.prefix;
   out += "IN=" + (has_in ? port_name(r.in_port) : std::string()) +
          " OUT=" + (has_out ? port_name(r.out_port) : std::string()) + " ";
-  if (has_in) {
-    if (r.flags & nft::LOG_F_MACDECODE) {
-      add(out, "MACSRC=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[6], r.mac[7], r.mac[8], r.mac[9],
-          r.mac[10], r.mac[11]);
-      add(out, "MACDST=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[0], r.mac[1], r.mac[2], r.mac[3],
-          r.mac[4], r.mac[5]);
-      add(out, "MACPROTO=%04x ", r.mac[12] << 8 | r.mac[13]);
-    } else {
-      out += "MAC=";
-      for (size_t i = 0; i < sizeof(r.mac); i++) add(out, i == 0 ? "%02x" : ":%02x", r.mac[i]);
-      out += " ";
-    }
+  if (r.not_ip) {
+    // Linux's nf_log_bridge_packet: ARP (and RARP) by dump_arp_packet, anything else by its
+    // link header alone, with or without an input device.
+    const unsigned type = r.mac[12] << 8 | r.mac[13];
+    if (type == RTE_ETHER_TYPE_ARP || type == RTE_ETHER_TYPE_RARP)
+      arp_packet(out, r);
+    else
+      mac_header(out, r);
+    return out;
   }
+  if (has_in) mac_header(out, r);
   const datagram d{r.net, r.copied, r.l3_len};
   if (r.v6)
     ipv6_packet(out, d, r.flags, 0, true, r.mark);

@@ -108,11 +108,13 @@ void warn_ordering(gateway& gw, const loaded_ruleset& lr, std::vector<std::strin
     for (uint16_t i = 0; i < chain.n; i++)
       if (chain.e[i].priv == ref.get()) chain_at = i;
     if (chain_at < 0) continue;
-    // A confirm of a family the chain sees (ipv4_confirm, ipv6_confirm) that runs before it.
+    // A confirm of a family the chain sees (ipv4_confirm, ipv6_confirm, the bridge's
+    // nf_ct_bridge_post) that runs before it.
     const char* confirm = nullptr;
     for (int i = 0; i < chain_at && confirm == nullptr; i++) {
       const std::string name = chain.e[i].name;
-      if (chain.e[i].fn != nullptr && (name == "ipv4_confirm" || name == "ipv6_confirm") &&
+      if (chain.e[i].fn != nullptr &&
+          (name == "ipv4_confirm" || name == "ipv6_confirm" || name == "nf_ct_bridge_post") &&
           (chain.e[i].families & chain.e[chain_at].families) != 0)
         confirm = chain.e[i].name;
     }

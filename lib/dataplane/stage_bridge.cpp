@@ -329,23 +329,32 @@ void tag_for_egress(const worker_ctx& w, pkt_meta* meta, uint16_t port) {
 }
 
 // A flood through FORWARD (`first`; OUTPUT for what a bridge interface sends) and POST_ROUTING
-// once per port it would leave by, each time with that port as its output (Linux's br_flood
-// clones it per port before the hooks), then sent to the ports whose chains accepted it.
-// Conntrack confirms the frame's connection at the first accepting POST_ROUTING; the later ones
-// find it confirmed.
+// once per port it would leave by, each time with that port as its output and, at
+// POST_ROUTING, no input port (br_forward_finish's hook has no input device), then sent to the
+// ports whose chains accepted it. Linux's br_flood clones the frame per port before the hooks,
+// so each port's chains start from the frame as it came: what one port's set (meta mark,
+// nftrace) is undone for the next. Conntrack confirms the frame's connection at the first
+// accepting POST_ROUTING; the later ones find it confirmed.
 void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in_port,
                   bridge_tally* t, bool went_up, hook_point first = hook_point::forward) {
   pkt_meta* meta = meta_of(m);
+  const uint16_t came_by = meta->in_port;
+  const uint32_t mark = meta->mark;
+  const uint8_t flags = meta->flags;
   uint32_t candidates = 0, allowed = 0;
   for (uint16_t p : br.members) {
     if (!floods_to(w, p, in_port, meta->vlan)) continue;
     candidates |= 1u << p;
+    meta->in_port = came_by;
     meta->out_port = p;
+    meta->mark = mark;
+    meta->flags = flags;
     tag_for_egress(w, meta, p);
-    if (bridge_hook_verdict(w, first, m) == verdict::accept &&
-        bridge_hook_verdict(w, hook_point::postrouting, m) == verdict::accept)
-      allowed |= 1u << p;
+    if (bridge_hook_verdict(w, first, m) != verdict::accept) continue;
+    meta->in_port = k_out_port_flood;
+    if (bridge_hook_verdict(w, hook_point::postrouting, m) == verdict::accept) allowed |= 1u << p;
   }
+  meta->in_port = came_by;
   meta->out_port = k_out_port_flood;
   if (candidates != 0 && allowed == 0) {
     pkt_drop(w, m, dp_counter::drop_hook);
@@ -442,6 +451,9 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
     }
   }
   n = stage_hook_bridge(w, hook_point::forward, pkts, n_known);
+  // POST_ROUTING has no input port (br_forward_finish passes no input device); what follows
+  // reads the ports from the tally and the output port.
+  for (uint16_t i = 0; i < n; i++) meta_of(pkts[i])->in_port = k_out_port_flood;
   n = stage_hook_bridge(w, hook_point::postrouting, pkts, n);
   for (uint16_t i = 0; i < n; i++) {
     const pkt_meta* meta = meta_of(pkts[i]);
@@ -482,7 +494,10 @@ void switch_frames(worker_ctx& w, const bridge_info& br, uint16_t in_port, rte_m
 // (what made it may have left its metadata partial: an ARP request's is empty), keeping what the
 // IP path decided (its connection, mark, zone). It has no input port, as Linux's NF_BR_LOCAL_OUT
 // and the POST_ROUTING after it have no input device: `iifname` and `meta ibrname` match
-// nothing, `!=` a name matches.
+// nothing, `!=` a name matches. It is the host's own (`meta pkttype host`), whatever its
+// destination, as a frame br_dev_xmit sends. A packet that waited for its neighbour or was
+// fragmented has lost its entry (neigh_queue, fragment_batch) but keeps its state: `ct state`
+// reads it, `ct mark` and the like find no connection.
 void parse_sent(rte_mbuf* m, uint16_t vid) {
   pkt_meta* meta = meta_of(m);
   const pkt_meta kept = *meta;
@@ -505,7 +520,6 @@ void parse_sent(rte_mbuf* m, uint16_t vid) {
     meta->l3_off = RTE_ETHER_HDR_LEN;
     meta->l2_flags |= L2F_NOT_IP;
   }
-  if (frame[0] & 1) meta->flags |= PKT_F_L2_MULTICAST;
 }
 
 // What a bridge interface sends, through the bridge family's OUTPUT and POST_ROUTING (Linux's

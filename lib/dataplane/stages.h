@@ -3,7 +3,9 @@
 //
 //   rx -> vlan (a port with VLAN subinterfaces: tagged frames become their subinterface's)
 //   rx -> bridge (a bridge member's frames: switched, sent; with bridge-family hooks,
-//         through bridge PRE_ROUTING -> learn, look up -> bridge FORWARD -> POST_ROUTING)
+//         through bridge PRE_ROUTING -> learn, look up -> bridge FORWARD -> POST_ROUTING,
+//         or bridge INPUT -> up to a bridge interface; what an interface sends, through
+//         bridge OUTPUT -> POST_ROUTING)
 //
 //   rx -> parse(+arp) -> PRE_ROUTING -> route -+-> LOCAL_IN -> local ------+
 //                                              |                           v
@@ -32,15 +34,17 @@ uint16_t stage_vlan(worker_ctx& w, uint16_t port, rte_mbuf** pkts, uint16_t n, r
 uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n);
 // Sends a frame of bridge interface `itf` (port_info::iface_of), its addresses written: switched
 // by the bridge's FDB in the interface's VLAN (tagged where the member carries it tagged), or
-// flooded in it. Counts `tx` for each frame it gives a member; the interface's own TX count is
-// the caller's.
+// flooded in it, through the bridge family's OUTPUT and POST_ROUTING if a chain hooks them
+// (Linux's br_dev_xmit). Counts `tx` for each frame it gives a member; the interface's own TX
+// count is the caller's.
 void bridge_output(worker_ctx& w, const port_info& itf, rte_mbuf* m);
 // The callbacks of a hook point registered for the bridge family (a bridge table's chains,
 // nf_conntrack_bridge's), over a burst of switched frames.
 uint16_t stage_hook_bridge(worker_ctx& w, hook_point hp, rte_mbuf** pkts, uint16_t n);
 // One frame's verdict at a bridge hook point, the frame left alone whatever it is: a flooded
-// frame meets FORWARD and POST_ROUTING once per output port (Linux's br_flood), and is dropped
-// only if no port takes it. The bridge's callbacks never steal a frame.
+// frame meets FORWARD (OUTPUT if a bridge interface sent it) and POST_ROUTING once per output
+// port (Linux's br_flood), and is dropped only if no port takes it. The bridge's callbacks never
+// steal a frame.
 verdict bridge_hook_verdict(worker_ctx& w, hook_point hp, rte_mbuf* m);
 // Parses; ARP is answered/learned here and consumed. Returns IPv4 packets; IPv6 ones go to
 // v6 (*n6 of them), in order.

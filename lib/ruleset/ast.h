@@ -139,7 +139,7 @@ enum class field : uint8_t {
   ether_saddr,   // ether_addr: 48 bits, the first byte highest
   ether_daddr,   // ether_addr
   ether_type,    // u16: the EtherType as on the wire (0x8100 for a tagged frame)
-  vlan_id,       // 12 bits: the VLAN a bridge switches the frame in (bridged frames only)
+  vlan_id,       // 12 bits: the VID of the tag a bridged frame has at the hook (L2F_VLAN_ID)
   meta_ibrname,  // the bridge the frame came in by: its member ports, resolved by the compiler
   meta_obrname,  // ... it leaves by
 };

@@ -930,7 +930,10 @@ void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, hook hp
   rec.in_port = m->in_port;
   rec.out_port = m->out_port;
   rec.mark = m->mark;
-  rec.l3_len = static_cast<uint16_t>(m->l4_off - m->l3_off + m->l4_len);
+  rec.not_ip = m->l2_flags & L2F_NOT_IP;
+  // A frame that is not IP has no L4 offsets: all of it past the link header.
+  rec.l3_len = rec.not_ip ? static_cast<uint16_t>(rte_pktmbuf_pkt_len(mb) - m->l3_off)
+                          : static_cast<uint16_t>(m->l4_off - m->l3_off + m->l4_len);
   // From the first segment, where stage_parse found the headers.
   const uint8_t* frame = rte_pktmbuf_mtod(mb, const uint8_t*);
   const uint32_t in_segment = rte_pktmbuf_data_len(mb) - m->l3_off;

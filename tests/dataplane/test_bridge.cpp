@@ -8,6 +8,7 @@
 
 #include "common/test_env.h"
 #include "control/ports.h"
+#include "control/rule_log.h"
 #include "dataplane/ipv6_env.h"
 
 namespace ctgate::test {
@@ -402,6 +403,301 @@ TEST_F(BridgeTest, VlanIdReadsTheTagTheFrameHasAtTheHook) {
   EXPECT_EQ(out().size(), 0u);
   EXPECT_EQ(g.dp(dp_counter::drop_hook), 2u);  // a flood some port takes is not dropped
   EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
+}
+
+// `log` of frames that are not IP, and at postrouting, where a frame has no input port: the
+// lines this machine's kernel wrote for the same frames through a Linux bridge (va, vc renamed
+// p0, p1) with the same rules (nf_log_all_netns=1, dmesg).
+TEST_F(BridgeTest, LogLinesOfFramesThatAreNotIp) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge t {
+  chain f {
+    type filter hook forward priority filter; policy accept;
+    oifname "p1" meta protocol arp log prefix "KZA: "
+    oifname "p1" meta protocol arp log prefix "KZB: " flags ether
+  }
+  chain p {
+    type filter hook postrouting priority filter; policy accept;
+    oifname "p1" meta protocol arp log prefix "KZC: "
+    oifname "p1" meta protocol 0x88b5 log prefix "KZU: "
+    oifname "p1" meta protocol 0x88b5 log prefix "KZV: " flags ether
+  }
+}
+)",
+                                "log.nft"));
+  mac_addr sha, none, bcast;
+  std::memcpy(sha.b, host(1).data(), 6);
+  std::memset(bcast.b, 0xff, 6);
+  bytes arp(60);
+  arp.resize(
+      build_arp(1, sha, ip("10.10.0.1"), none, ip("10.10.0.9"), bcast, arp.data(), arp.size()));
+  in(0, arp);
+  bytes other(k_broadcast);
+  const bytes h1 = host(1);
+  other.insert(other.end(), h1.begin(), h1.end());
+  other.insert(other.end(), {0x88, 0xb5});
+  other.insert(other.end(), 46, 'x');
+  in(0, other);
+  g.clear_sent();
+  std::vector<std::string> lines;
+  nft_log_record rec;
+  while (g.w->logs->pop(&rec)) lines.push_back(rule_log_line(*g.gw, rec));
+  const std::vector<std::string> kernel = {
+      "KZA: IN=p0 OUT=p1 ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:0b:01 "
+      "IPSRC=10.10.0.1 MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
+      "KZB: IN=p0 OUT=p1 MACSRC=02:00:00:00:0b:01 MACDST=ff:ff:ff:ff:ff:ff MACPROTO=0806 ARP "
+      "HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:0b:01 IPSRC=10.10.0.1 "
+      "MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
+      "KZC: IN= OUT=p1 ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:0b:01 "
+      "IPSRC=10.10.0.1 MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
+      "KZU: IN= OUT=p1 MAC=ff:ff:ff:ff:ff:ff:02:00:00:00:0b:01:88:b5 ",
+      "KZV: IN= OUT=p1 MACSRC=02:00:00:00:0b:01 MACDST=ff:ff:ff:ff:ff:ff MACPROTO=88b5 ",
+  };
+  EXPECT_EQ(lines, kernel);
+}
+
+// At postrouting a frame has no input port (br_forward_finish), and a flood's per-port runs
+// each start from the frame as it came: a mark one port's forward chain sets is not seen by
+// the next port's.
+TEST_F(BridgeTest, PostroutingHasNoInputPortAndFloodCopiesStartClean) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge t {
+  chain f {
+    type filter hook forward priority filter; policy accept;
+    meta mark 5 drop
+    oifname "p1" meta mark set 5
+  }
+  chain p {
+    type filter hook postrouting priority filter; policy accept;
+    iifname "p0" drop
+    meta ibrname "br0" drop
+    oifname "p2" iifname != "p0" meta mark set 6
+    oifname "p2" meta mark != 6 drop
+  }
+}
+)",
+                                "post.nft"));
+  in(0, ip_frame(k_broadcast, host(1), 0, udp("10.10.0.1", 1, "10.10.0.9", 2)));
+  auto o = out();
+  EXPECT_EQ(o.size(), 2u);  // p1 and the trunk: nothing matched an input port at postrouting
+  EXPECT_EQ(o.count(1), 1u);
+  EXPECT_EQ(o.count(2), 1u);
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 0u);
+}
+
+// --- the seed experiments on the bridge path (test_seed_experiments.cpp has the routed path's) --
+// A bridge table's `ct` turns on nf_conntrack_bridge's hooks: a connection from h1 (p0,
+// 10.10.0.1) to h2 (p1, 10.10.0.2), both in VLAN 10, is tracked as a routed one is. h2 is
+// learned first, so that its frames go to p1 alone.
+
+gateway_config seed_config(uint32_t max = 7, bool loose = true) {
+  gateway_config c = bridge_config_4();
+  c.conntrack.max = max;
+  c.conntrack.tcp_loose = loose;
+  return c;
+}
+
+// Tracks the bridge's connections (a ct expression) and lets everything pass.
+constexpr const char* k_bridge_ct = R"(table bridge t {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state new counter
+  }
+}
+)";
+
+class BridgeSeedTest : public BridgeTest {
+ protected:
+  BridgeSeedTest() : BridgeTest(seed_config()) {}
+  explicit BridgeSeedTest(const gateway_config& c) : BridgeTest(c) {}
+  void SetUp() override {
+    in(1, arp_frame(host(2)));
+    g.clear_sent();
+  }
+  void h1_to_h2(uint16_t sport, uint16_t dport, uint8_t flags) {
+    in(0, ip_frame(host(2), host(1), 0, tcp("10.10.0.1", sport, "10.10.0.2", dport, flags)));
+  }
+  void h2_to_h1(uint16_t sport, uint16_t dport, uint8_t flags) {
+    in(1, ip_frame(host(1), host(2), 0, tcp("10.10.0.2", sport, "10.10.0.1", dport, flags)));
+  }
+};
+
+// Nothing references conntrack: nothing is tracked, no hook is registered. A bridge table
+// with a ct expression turns it on, and the next packet is tracked.
+TEST_F(BridgeSeedTest, NoEntriesWhileNoRuleReferencesConntrack) {
+  h1_to_h2(34858, 22, TCPF_SYN);
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_TRUE(g.gw->hooks->list().empty());
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_bridge_ct, "ct.nft"));
+  h1_to_h2(34858, 22, TCPF_ACK);
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(g.conntrack_lines().size(), 1u);
+}
+
+// SYN -> SYN_SENT [UNREPLIED]; SYN-ACK -> SYN_RECV; ACK -> ESTABLISHED [ASSURED]: the same
+// lines as the routed path's.
+TEST_F(BridgeSeedTest, HandshakeStates) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_bridge_ct, "ct.nft"));
+  h1_to_h2(40000, 80, TCPF_SYN);
+  EXPECT_EQ(out().count(1), 1u);
+  auto l = g.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 120 SYN_SENT src=10.10.0.1 dst=10.10.0.2 sport=40000 dport=80 [UNREPLIED] "
+            "src=10.10.0.2 dst=10.10.0.1 sport=80 dport=40000 mark=0 use=1");
+  h2_to_h1(80, 40000, TCPF_SYN | TCPF_ACK);
+  EXPECT_EQ(out().count(0), 1u);
+  l = g.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 60 SYN_RECV src=10.10.0.1 dst=10.10.0.2 sport=40000 dport=80 "
+            "src=10.10.0.2 dst=10.10.0.1 sport=80 dport=40000 mark=0 use=1");
+  h1_to_h2(40000, 80, TCPF_ACK);
+  EXPECT_EQ(out().count(1), 1u);
+  l = g.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 432000 ESTABLISHED src=10.10.0.1 dst=10.10.0.2 sport=40000 dport=80 "
+            "src=10.10.0.2 dst=10.10.0.1 sport=80 dport=40000 [ASSURED] mark=0 use=1");
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::insert), 1u);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::found), 2u);
+}
+
+// A SYN dropped by a bridge chain at forward leaves no entry: the one nf_ct_bridge_pre made is
+// freed unconfirmed, back to the pool.
+TEST_F(BridgeSeedTest, SynDroppedByAForwardChainLeavesNoEntry) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge t {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state new tcp dport 2570 drop
+  }
+}
+)",
+                                "drop.nft"));
+  const unsigned pool_before = rte_mempool_avail_count(g.gw->ct.pool);
+  h1_to_h2(33254, 2570, TCPF_SYN);
+  EXPECT_TRUE(out().empty());
+  EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+  EXPECT_EQ(g.gw->ct.table->count(), 0);
+  EXPECT_EQ(rte_mempool_avail_count(g.gw->ct.pool), pool_before);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::new_), 1u);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::unconfirmed_freed), 1u);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::insert), 0u);
+  EXPECT_EQ(g.dp(dp_counter::drop_hook), 1u);
+  EXPECT_EQ(g.dp(dp_counter::unconfirmed_leaked), 0u);
+}
+
+// The first article's trap at the bridge's postrouting, where nf_ct_bridge_post confirms at
+// 2147483647: a chain there registered before conntrack (declared before the chain whose ct
+// expression registers it) runs after the confirm, so its drop leaves the flow confirmed, and
+// the load warns; registered after, it runs first and nothing remains.
+TEST_F(BridgeSeedTest, IntMaxChainBeforeAndAfterTheBridgeConfirm) {
+  const std::string late = R"(  chain post {
+    type filter hook postrouting priority 2147483647; policy accept;
+    tcp dport 2570 drop
+  }
+)";
+  const std::string tracks = R"(  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state new counter
+  }
+)";
+  auto post_order = [this] {
+    std::vector<std::string> order;
+    for (const auto& e : g.gw->hooks->list())
+      if (e.hp == hook_point::postrouting && (e.families & HOOK_FAM_BRIDGE))
+        order.push_back(e.name);
+    return order;
+  };
+  result<ruleset_summary> r =
+      load_ruleset_text(*g.gw, "table bridge t {\n" + late + tracks + "}\n", "late.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(post_order(), (std::vector<std::string>{"nf_ct_bridge_post", "nft t post"}));
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("runs AFTER nf_ct_bridge_post"), std::string::npos)
+      << r->warnings[0];
+  h1_to_h2(54868, 2570, TCPF_SYN);
+  EXPECT_TRUE(out().empty());
+  auto l = g.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_NE(l[0].find("SYN_SENT src=10.10.0.1 dst=10.10.0.2 sport=54868 dport=2570"),
+            std::string::npos)
+      << l[0];
+}
+
+TEST(BridgeSeed, IntMaxChainAfterTheBridgeConfirmRunsFirst) {
+  test_gateway g(seed_config());
+  result<ruleset_summary> r = load_ruleset_text(*g.gw, R"(table bridge t {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state new counter
+  }
+  chain post {
+    type filter hook postrouting priority 2147483647; policy accept;
+    tcp dport 2570 drop
+  }
+}
+)",
+                                                "early.nft");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->warnings.empty());
+  const bytes f =
+      ip_frame(host(2), host(1), 0, tcp("10.10.0.1", 54868, "10.10.0.2", 2570, TCPF_SYN));
+  rte_mbuf* m = rte_pktmbuf_alloc(g.gw->mbuf_pool);
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+  g.burst(0, {m});
+  g.clear_sent();
+  EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_EQ(g.gw->ct.table->count(), 0);
+  EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
+}
+
+// conntrack.max = 7 and 10 SYNs of distinct flows across the bridge: 7 entries, 3 drops. A
+// bridge callback before nf_ct_bridge_pre (-300) sees 10, one after it (-150) sees 7; the
+// "table full" line is emitted once within its rate limit; an existing flow is unaffected.
+TEST_F(BridgeSeedTest, TableFullDropsNewFlows) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_bridge_ct, "ct.nft"));
+  counting_hook before, after;
+  ASSERT_TRUE(g.gw->hooks->add(hook_point::prerouting, -300, "before", counting_hook::fn, &before,
+                               0, HOOK_FAM_BRIDGE));
+  ASSERT_TRUE(g.gw->hooks->add(hook_point::prerouting, -150, "after", counting_hook::fn, &after, 0,
+                               HOOK_FAM_BRIDGE));
+  for (uint16_t p = 10000; p < 10010; p++) h1_to_h2(p, 80, TCPF_SYN);
+  g.clear_sent();
+  EXPECT_EQ(before.packets, 10u);
+  EXPECT_EQ(after.packets, 7u);
+  EXPECT_EQ(g.conntrack_lines().size(), 7u);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::drop), 3u);
+  EXPECT_EQ(g.gw->ct.full_log.emitted(), 1u);
+  EXPECT_EQ(g.gw->ct.full_log.suppressed(), 2u);
+  h1_to_h2(10000, 80, TCPF_SYN);
+  EXPECT_EQ(after.packets, 8u);
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::drop), 3u);
+}
+
+// Loose mode picks up a stray ACK (ESTABLISHED [UNREPLIED], 300 s); strict mode calls it
+// INVALID, which is a state for rules, not a drop.
+TEST_F(BridgeSeedTest, StrayAckLoose) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_bridge_ct, "ct.nft"));
+  h1_to_h2(5555, 80, TCPF_ACK);
+  auto l = g.conntrack_lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0],
+            "tcp      6 300 ESTABLISHED src=10.10.0.1 dst=10.10.0.2 sport=5555 dport=80 "
+            "[UNREPLIED] src=10.10.0.2 dst=10.10.0.1 sport=80 dport=5555 mark=0 use=1");
+}
+
+class BridgeSeedStrictTest : public BridgeSeedTest {
+ protected:
+  BridgeSeedStrictTest() : BridgeSeedTest(seed_config(7, false)) {}
+};
+
+TEST_F(BridgeSeedStrictTest, StrayAckStrict) {
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_bridge_ct, "ct.nft"));
+  h1_to_h2(5555, 80, TCPF_ACK);
+  EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::invalid), 1u);
+  EXPECT_EQ(out().size(), 1u);
 }
 
 // --- a bridge's own interface (bridges[].interfaces): br0.10 in VLAN 10, 10.10.0.254/24 -------
