@@ -340,13 +340,15 @@ void ipv6_packet(std::string& out, const datagram& d, uint8_t flags, uint32_t of
   if (recurse && mark != 0) add(out, "MARK=0x%x ", mark);
 }
 
-// The link header as Linux's dump_mac_header prints it: decoded with `flags ether`, else MAC=.
+// The link header as Linux's dump_mac_header prints it: decoded with `flags ether` (and the
+// frame's tag at the hook, nf_log_dump_vlan), else MAC= (an accelerated tag is not in it).
 void mac_header(std::string& out, const nft_log_record& r) {
   if (r.flags & nft::LOG_F_MACDECODE) {
     add(out, "MACSRC=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[6], r.mac[7], r.mac[8], r.mac[9],
         r.mac[10], r.mac[11]);
     add(out, "MACDST=%02x:%02x:%02x:%02x:%02x:%02x ", r.mac[0], r.mac[1], r.mac[2], r.mac[3],
         r.mac[4], r.mac[5]);
+    if (r.has_vid) add(out, "VPROTO=%04x VID=%u ", RTE_ETHER_TYPE_VLAN, r.vid);
     add(out, "MACPROTO=%04x ", r.mac[12] << 8 | r.mac[13]);
   } else {
     out += "MAC=";
@@ -362,12 +364,12 @@ void add_mac(std::string& out, const uint8_t* m) {
 // An ARP frame on the bridge path, as Linux's dump_arp_packet prints it: its header, and for
 // Ethernet and IPv4 its addresses.
 void arp_packet(std::string& out, const nft_log_record& r) {
-  if (r.flags & nft::LOG_F_MACDECODE) mac_header(out, r);
   const uint8_t* a = r.net;
   if (r.copied < 8) {
     out += "TRUNCATED";
     return;
   }
+  if (r.flags & nft::LOG_F_MACDECODE) mac_header(out, r);
   const unsigned hrd = a[0] << 8 | a[1], pro = a[2] << 8 | a[3], op = a[6] << 8 | a[7];
   add(out, "ARP HTYPE=%u PTYPE=0x%04x OPCODE=%u", hrd, pro, op);
   if (hrd != 1 || a[4] != 6 || a[5] != 4) return;

@@ -356,6 +356,8 @@ void flood_hooked(worker_ctx& w, const bridge_info& br, rte_mbuf* m, uint16_t in
   }
   meta->in_port = came_by;
   meta->out_port = k_out_port_flood;
+  meta->mark = mark;
+  meta->flags = flags;
   if (candidates != 0 && allowed == 0) {
     pkt_drop(w, m, dp_counter::drop_hook);
     return;
@@ -513,7 +515,7 @@ void parse_sent(rte_mbuf* m, uint16_t vid) {
   meta->in_port = k_out_port_flood;
   meta->out_port = k_out_port_flood;
   meta->vlan = vid;
-  meta->l2_flags = L2F_BRIDGED;
+  meta->l2_flags = L2F_BRIDGED | L2F_SENT;
   if (r != parse_result::ipv4 && r != parse_result::ipv6) {
     meta->flags = static_cast<uint8_t>(meta->flags & (PKT_F_TRACE | PKT_F_LOCAL_OUT));
     meta->l4 = l4_info{};

@@ -30,7 +30,8 @@ enum : uint8_t {
 
 // What a bridge knows of a switched frame (pkt_meta::l2_flags); 0 for routed packets.
 enum : uint8_t {
-  L2F_BRIDGED = 1u << 0,  // switched by a bridge: in_port (and out_port, if known) are members
+  // Switched by a bridge: in_port (none at postrouting) and out_port (if known) are members.
+  L2F_BRIDGED = 1u << 0,
   L2F_TAGGED = 1u << 1,   // carries an 802.1Q tag now: its L3 header is at 18
   L2F_NOT_IP = 1u << 2,   // neither IPv4 nor IPv6 (ARP, ...): only L2 and meta fields match it
   L2F_WENT_UP = 1u << 3,  // a group frame whose copy went up to a bridge interface
@@ -39,8 +40,10 @@ enum : uint8_t {
   // reads 8021q): received tagged at prerouting; leaving its output port tagged at forward,
   // output and postrouting; to a bridge VLAN's interface (br0.10) at input.
   L2F_VLAN_ID = 1u << 5,
+  L2F_SENT = 1u << 6,  // sent by a bridge interface: the host's own (`meta pkttype host`)
 };
-// pkt_meta::out_port of a bridged frame that is flooded: no one output port.
+// No port: pkt_meta::out_port of a bridged frame that is flooded (no one output port), and
+// in_port of one at the bridge's postrouting or sent by a bridge interface (no input device).
 inline constexpr uint16_t k_out_port_flood = 0xffff;
 
 // Why a packet's L4 header cannot be tracked. 0 = fine.

@@ -193,9 +193,11 @@ uint32_t ct_state_bit(const pkt_meta* m) {
     case field::meta_pkttype:
       // stage_parse dropped frames for other hosts; what is left is ours, or a group
       // address (PKT_F_L2_MULTICAST) whose first byte says which. Packets the gateway makes
-      // are the host's, as Linux's are.
+      // are the host's, as Linux's are. A bridge switches other hosts' unicast frames:
+      // `other` (PACKET_OTHERHOST, as eth_type_trans marks them), but those to a bridge
+      // interface (br_handle_frame makes them the host's) and those it sends.
       if (!(m->flags & PKT_F_L2_MULTICAST) || m->l3_off < sizeof(rte_ether_hdr)) {
-        *out = 0;
+        *out = (m->l2_flags & (L2F_BRIDGED | L2F_TO_HOST | L2F_SENT)) == L2F_BRIDGED ? 3 : 0;
       } else {
         const uint8_t* dst = rte_pktmbuf_mtod(mb, const uint8_t*);  // first, tagged or not
         static constexpr uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -931,6 +933,8 @@ void log_packet(worker_ctx& w, const compiled_ruleset& rs, uint32_t log, hook hp
   rec.out_port = m->out_port;
   rec.mark = m->mark;
   rec.not_ip = m->l2_flags & L2F_NOT_IP;
+  rec.has_vid = m->l2_flags & L2F_VLAN_ID;
+  rec.vid = m->vlan;
   // A frame that is not IP has no L4 offsets: all of it past the link header.
   rec.l3_len = rec.not_ip ? static_cast<uint16_t>(rte_pktmbuf_pkt_len(mb) - m->l3_off)
                           : static_cast<uint16_t>(m->l4_off - m->l3_off + m->l4_len);

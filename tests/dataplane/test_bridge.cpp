@@ -407,7 +407,7 @@ TEST_F(BridgeTest, VlanIdReadsTheTagTheFrameHasAtTheHook) {
 
 // `log` of frames that are not IP, and at postrouting, where a frame has no input port: the
 // lines this machine's kernel wrote for the same frames through a Linux bridge (va, vc renamed
-// p0, p1) with the same rules (nf_log_all_netns=1, dmesg).
+// p0, p1) with the same rules (nf_log_all_netns=1, dmesg), but KZT's.
 TEST_F(BridgeTest, LogLinesOfFramesThatAreNotIp) {
   ASSERT_TRUE(load_ruleset_text(*g.gw, R"(table bridge t {
   chain f {
@@ -418,6 +418,7 @@ TEST_F(BridgeTest, LogLinesOfFramesThatAreNotIp) {
   chain p {
     type filter hook postrouting priority filter; policy accept;
     oifname "p1" meta protocol arp log prefix "KZC: "
+    oifname "p2" meta protocol arp log prefix "KZT: " flags ether
     oifname "p1" meta protocol 0x88b5 log prefix "KZU: "
     oifname "p1" meta protocol 0x88b5 log prefix "KZV: " flags ether
   }
@@ -449,6 +450,11 @@ TEST_F(BridgeTest, LogLinesOfFramesThatAreNotIp) {
       "MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
       "KZC: IN= OUT=p1 ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:0b:01 "
       "IPSRC=10.10.0.1 MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
+      // Leaving by the trunk, tagged 10: nf_log_dump_vlan's fields (from the kernel's source;
+      // this kernel has no vlan_filtering to tag it).
+      "KZT: IN= OUT=p2 MACSRC=02:00:00:00:0b:01 MACDST=ff:ff:ff:ff:ff:ff VPROTO=8100 VID=10 "
+      "MACPROTO=0806 ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:0b:01 "
+      "IPSRC=10.10.0.1 MACDST=00:00:00:00:00:00 IPDST=10.10.0.9",
       "KZU: IN= OUT=p1 MAC=ff:ff:ff:ff:ff:ff:02:00:00:00:0b:01:88:b5 ",
       "KZV: IN= OUT=p1 MACSRC=02:00:00:00:0b:01 MACDST=ff:ff:ff:ff:ff:ff MACPROTO=88b5 ",
   };
@@ -469,6 +475,7 @@ TEST_F(BridgeTest, PostroutingHasNoInputPortAndFloodCopiesStartClean) {
     type filter hook postrouting priority filter; policy accept;
     iifname "p0" drop
     meta ibrname "br0" drop
+    oifname "p2" pkttype host drop
     oifname "p2" iifname != "p0" meta mark set 6
     oifname "p2" meta mark != 6 drop
   }
@@ -479,6 +486,13 @@ TEST_F(BridgeTest, PostroutingHasNoInputPortAndFloodCopiesStartClean) {
   auto o = out();
   EXPECT_EQ(o.size(), 2u);  // p1 and the trunk: nothing matched an input port at postrouting
   EXPECT_EQ(o.count(1), 1u);
+  EXPECT_EQ(o.count(2), 1u);
+  // A known destination the same: h3 learned behind the trunk, then reached from p0.
+  in(2, ip_frame(k_broadcast, host(3), 10, udp("10.10.0.3", 1, "10.10.0.9", 2)));
+  out();
+  in(0, ip_frame(host(3), host(1), 0, udp("10.10.0.1", 1, "10.10.0.3", 2)));
+  o = out();
+  EXPECT_EQ(o.size(), 1u);
   EXPECT_EQ(o.count(2), 1u);
   EXPECT_EQ(g.dp(dp_counter::drop_hook), 0u);
 }
@@ -641,6 +655,10 @@ TEST(BridgeSeed, IntMaxChainAfterTheBridgeConfirmRunsFirst) {
                                                 "early.nft");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(r->warnings.empty());
+  std::vector<std::string> order;
+  for (const auto& e : g.gw->hooks->list())
+    if (e.hp == hook_point::postrouting && (e.families & HOOK_FAM_BRIDGE)) order.push_back(e.name);
+  EXPECT_EQ(order, (std::vector<std::string>{"nft t post", "nf_ct_bridge_post"}));
   const bytes f =
       ip_frame(host(2), host(1), 0, tcp("10.10.0.1", 54868, "10.10.0.2", 2570, TCPF_SYN));
   rte_mbuf* m = rte_pktmbuf_alloc(g.gw->mbuf_pool);
@@ -648,6 +666,8 @@ TEST(BridgeSeed, IntMaxChainAfterTheBridgeConfirmRunsFirst) {
   g.burst(0, {m});
   g.clear_sent();
   EXPECT_TRUE(g.conntrack_lines().empty());
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::new_), 1u);  // tracked, then dropped unconfirmed
+  EXPECT_EQ(g.ct_counter(ct::ct_counter::unconfirmed_freed), 1u);
   EXPECT_EQ(g.gw->ct.table->count(), 0);
   EXPECT_EQ(g.w->ct.n_unconfirmed, 0u);
 }
@@ -958,6 +978,7 @@ TEST_F(BridgeIfaceTest, OutputAndPostroutingSeeWhatTheInterfaceSends) {
     oifname "p1" meta protocol arp drop
     oifname "p0" vlan id 10 drop
     oifname "p2" ether type arp drop
+    pkttype other drop
     iifname != "p0" meta mark set 7
   }
   chain postrouting {

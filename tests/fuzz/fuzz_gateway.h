@@ -117,6 +117,9 @@ table bridge br {
   chain post {
     type filter hook postrouting priority filter;
     ether type 8021q ct state established counter
+    meta protocol arp log prefix "arp " flags all
+    meta protocol 0x88b5 log flags ether
+    udp dport 53 log prefix "dns " flags all
   }
 }
 )";
