@@ -34,6 +34,10 @@ namespace ctgate::ct {
 // `qs`. `what` names the table in errors.
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
                                      const char* what);
+// Bulk lookup (n <= RTE_HASH_LOOKUP_BULK_MAX) in a table made by create_shared_hash: pos[i] is
+// the key's position, or negative when absent.
+void shared_hash_lookup_bulk(const rte_hash* h, const flow_key* const* keys, uint32_t n,
+                             int32_t* pos);
 
 class flow_table {
  public:

@@ -31,8 +31,7 @@ result<std::unique_ptr<reply_table>> reply_table::create(const std::string& name
 }
 
 void reply_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* flow_pos) const {
-  rte_hash_lookup_bulk(hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(keys)), n,
-                       flow_pos);
+  shared_hash_lookup_bulk(hash_, keys, n, flow_pos);
   for (uint32_t i = 0; i < n; ++i) {
     if (flow_pos[i] < 0) {  // -ENOENT from rte_hash
       flow_pos[i] = -1;

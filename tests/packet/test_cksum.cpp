@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 #include <rte_tcp.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -18,6 +19,35 @@ TEST(Cksum, MatchesRteRawCksumAtEveryLength) {
   for (size_t len = 0; len <= buf.size(); len++) {
     for (auto& b : buf) b = static_cast<uint8_t>(rng());
     ASSERT_EQ(cksum_fold(cksum_add(0, buf.data(), len)), rte_raw_cksum(buf.data(), len)) << len;
+  }
+}
+
+// Every start alignment, and an accumulator already holding a large sum: the carries out of
+// the 64-bit adds must all come back in.
+TEST(Cksum, AnyAlignmentAndCarriedInSum) {
+  std::mt19937_64 rng(13);
+  std::vector<uint8_t> buf(600);
+  for (int round = 0; round < 400; round++) {
+    for (auto& b : buf) b = static_cast<uint8_t>(round % 3 == 0 ? 0xff : rng());
+    const size_t off = static_cast<size_t>(round % 8);
+    const size_t len = static_cast<size_t>(rng() % (buf.size() - 8));
+    // A carried-in sum of many 32-bit words (kept below 2^62 so the reference cannot overflow).
+    const uint64_t in = (rng() >> 2) | (uint64_t{1} << 61);
+    uint64_t reference = in;
+    for (size_t i = 0; i + 1 < len; i += 2) {
+      uint16_t h;
+      std::memcpy(&h, &buf[off + i], 2);
+      reference += h;
+    }
+    if (len % 2 != 0) {
+      const uint8_t last[2] = {buf[off + len - 1], 0};
+      uint16_t h;
+      std::memcpy(&h, last, 2);
+      reference += h;
+    }
+    const uint64_t mine = cksum_add(in, &buf[off], len);
+    ASSERT_LT(mine, uint64_t{1} << 34) << "len " << len;
+    ASSERT_EQ(cksum_fold(mine), cksum_fold(reference)) << "len " << len << " offset " << off;
   }
 }
 
