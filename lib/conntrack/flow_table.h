@@ -34,10 +34,14 @@ namespace ctgate::ct {
 // `qs`. `what` names the table in errors.
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
                                      const char* what);
-// Bulk lookup (n <= RTE_HASH_LOOKUP_BULK_MAX) in a table made by create_shared_hash: pos[i] is
-// the key's position, or negative when absent.
+// A table made by create_shared_hash, with the keys' signatures computed inline (flow_table.cpp):
+// rte_hash_lookup_bulk, rte_hash_lookup, rte_hash_add_key and rte_hash_del_key, same results.
+// Bulk lookup takes n <= RTE_HASH_LOOKUP_BULK_MAX; pos[i] is the key's position, or negative.
 void shared_hash_lookup_bulk(const rte_hash* h, const flow_key* const* keys, uint32_t n,
                              int32_t* pos);
+int32_t shared_hash_lookup(const rte_hash* h, const flow_key& k);
+int32_t shared_hash_add(const rte_hash* h, const flow_key& k);
+int32_t shared_hash_del(const rte_hash* h, const flow_key& k);
 
 class flow_table {
  public:

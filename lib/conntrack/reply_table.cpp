@@ -55,7 +55,7 @@ int reply_table::add(const flow_key& k, uint32_t flow_pos) {
   // with its position: the CAS below is the arbiter. Two tries: the second covers a holder
   // that deleted the key between our add and our CAS (below).
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const int32_t at = rte_hash_add_key(hash_, &k);
+    const int32_t at = shared_hash_add(hash_, k);
     if (at < 0) return -ENOSPC;
     uint32_t none = 0;
     // Release: the caller's flow (its entry, already published) before the key points at it.
@@ -66,7 +66,7 @@ int reply_table::add(const flow_key& k, uint32_t flow_pos) {
     // then cleared the owner word, and our CAS took a position no longer in the hash (it
     // waits out the grace period, which our own burst holds open, so it is not yet another
     // key's). Give it back and add again.
-    if (rte_hash_lookup(hash_, &k) == at) {
+    if (shared_hash_lookup(hash_, k) == at) {
       count_.fetch_add(1, std::memory_order_relaxed);
       return 0;
     }
@@ -76,9 +76,9 @@ int reply_table::add(const flow_key& k, uint32_t flow_pos) {
 }
 
 void reply_table::del(const flow_key& k, uint32_t flow_pos) {
-  const int32_t at = rte_hash_lookup(hash_, &k);
+  const int32_t at = shared_hash_lookup(hash_, k);
   if (at < 0 || owner_[at].load(std::memory_order_relaxed) != flow_pos + 1) return;
-  rte_hash_del_key(hash_, &k);
+  shared_hash_del(hash_, k);
   // After the delete: a worker that adds the key again gets a fresh position (this one waits
   // out the grace period), so clearing now cannot hand this key to a second flow; and a reader
   // that still finds the position sees no owner, a miss.
