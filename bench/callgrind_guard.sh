@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deterministic performance guard (issue 16): instructions per packet of
 # process_burst() under callgrind, for plain forwarding, conntrack on
-# established flows, the automatic SYN-cookie path, routing into and out of
+# established flows (alone and through a 10-rule forward chain), the
+# automatic SYN-cookie path, routing into and out of
 # a VLAN subinterface, and switching (plain and through a stateful bridge
 # table), compared with the
 # committed baseline (bench/callgrind_baseline.txt). Fails when a case rises
@@ -31,6 +32,7 @@ command -v valgrind > /dev/null || { echo "callgrind_guard: valgrind not install
 CASES=(
   "plain|--cases plain --flows 1000"
   "ct_est|--cases ct_est --flows 1000"
+  "ct_rules10|--cases ct_rules10 --flows 1000"
   "tcp_est|--cases ct_est --flows 1000 --proto tcp-est"
   "syn_auto|--cases syn_auto --syn_sources 1000 --syn_table_flows 1000"
   "vlan_in|--cases vlan_in --flows 1000"

@@ -12,6 +12,9 @@
 // Cases:
 //   plain   conntrack hooks not registered
 //   ct_est  conntrack on, every packet of an established (already confirmed) flow
+//   ct_rules10  as ct_est through a forward chain of 10 stateless rules that do not match
+//           (`udp dport N counter drop`) and `ct state established counter accept`: issue 16's
+//           "conntrack plus a 10-rule stateful ruleset" (ctgate-bench-ruleset's rules_10)
 //   ct_reply  as ct_est, measuring the flows' replies (arriving on the wan port)
 //   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten (with
 //           --proto udp6, an ip6 table's `snat to` 256 IPv6 addresses)
@@ -475,6 +478,18 @@ void report(const std::string& name, uint32_t flows, const cycles_result& r, dou
 // ---- cases ----
 
 bool load_rules(bench_gw& b, const char* text);
+
+// ct_rules10's ruleset: none of the 10 service rules matches the bench's traffic (UDP to port
+// 9), so every packet runs all 11 rules, as in ctgate-bench-ruleset's rules_10.
+constexpr const char* k_rules10 =
+    "table ip f {\n\tchain forward {\n"
+    "\t\ttype filter hook forward priority filter; policy accept;\n"
+    "\t\tudp dport 10000 counter drop\n\t\tudp dport 10001 counter drop\n"
+    "\t\tudp dport 10002 counter drop\n\t\tudp dport 10003 counter drop\n"
+    "\t\tudp dport 10004 counter drop\n\t\tudp dport 10005 counter drop\n"
+    "\t\tudp dport 10006 counter drop\n\t\tudp dport 10007 counter drop\n"
+    "\t\tudp dport 10008 counter drop\n\t\tudp dport 10009 counter drop\n"
+    "\t\tct state established counter accept\n\t}\n}\n";
 
 // dnat_handoff: dnat_reply with two workers, the replies arriving on the one that does not own
 // the flows (as RSS spreads a translated flow's replies): each burst is handed off by worker
@@ -1134,6 +1149,16 @@ int main(int argc, char** argv) {
           if (pf == f) extra = "overhead_vs_plain=" + fmt1(r.median - pc);
         report("ct_est", f, r, hz, extra);
         ct_est = r.median;
+      } else {
+        ok = false;
+      }
+    }
+    if (want("ct_rules10")) {
+      if (run_steady(true, f, &r, k_rules10)) {
+        std::string extra;
+        for (auto& [pf, pc] : plain)
+          if (pf == f) extra = "overhead_vs_plain=" + fmt1(r.median - pc);
+        report("ct_rules10", f, r, hz, extra);
       } else {
         ok = false;
       }
