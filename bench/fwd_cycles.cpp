@@ -14,7 +14,9 @@
 //   ct_est  conntrack on, every packet of an established (already confirmed) flow
 //   ct_rules10  as ct_est through a forward chain of 10 stateless rules that do not match
 //           (`udp dport N counter drop`) and `ct state established counter accept`: issue 16's
-//           "conntrack plus a 10-rule stateful ruleset" (ctgate-bench-ruleset's rules_10)
+//           "conntrack plus a 10-rule stateful ruleset" (ctgate-bench-ruleset's rules_10). The
+//           flows see no replies, so their packets are ct state new: the last rule is
+//           evaluated and does not match, and the chain's policy accepts them
 //   ct_reply  as ct_est, measuring the flows' replies (arriving on the wan port)
 //   snat_est  as ct_est through `snat to` 256 addresses: every packet rewritten (with
 //           --proto udp6, an ip6 table's `snat to` 256 IPv6 addresses)

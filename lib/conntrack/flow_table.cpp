@@ -1,11 +1,11 @@
 #include "conntrack/flow_table.h"
 
+#include <rte_debug.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
-#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <utility>
@@ -68,10 +68,6 @@ flow_table::~flow_table() {
   rte_free(nat_replies6_);
 }
 
-namespace {
-constexpr uint32_t k_reclaim_batch = 1024;
-}  // namespace
-
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
                                      const char* what) {
   rte_hash_parameters p{};
@@ -88,14 +84,11 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   rte_hash_rcu_config rc{};
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
-  // Reclaim in batches. By default every delete that finds the queue non-empty also tries to
-  // reclaim (a ring dequeue and a grace-period check, and two rte_log calls at INFO level that
-  // print nothing but cost ~90 instructions each): under callgrind that was 45% of expiring a
-  // flow. A worker deletes at most ct_housekeeping's budget per loop and reports quiescence
-  // once per loop, so a few loops' deletes are queued before a reclaim frees all but the
-  // newest; an add that finds no free position reclaims on its own (rte_hash's alloc_slot).
-  rc.trigger_reclaim_limit = std::min<uint32_t>(k_reclaim_batch, entries / 8);
-  rc.max_reclaim_size = 2 * k_reclaim_batch;
+  // The defer queue's defaults: every delete that finds it non-empty tries to reclaim up to 16
+  // positions. Reclaiming in batches (trigger_reclaim_limit) took a third off expiring a flow,
+  // but positions then return to the free ring in a different order, the table's live entries
+  // spread over all positions, and early drop's window (ct_early_drop) found a victim far more
+  // often than Linux's early drop does in a table as sparse (docs/bench.md, "About expiry").
   if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
     const std::string why = rte_strerror(rte_errno);
     rte_hash_free(h);
@@ -154,6 +147,7 @@ inline hash_sig_t flow_sig(const flow_key& k) {
 
 void shared_hash_lookup_bulk(const rte_hash* h, const flow_key* const* keys, uint32_t n,
                              int32_t* pos) {
+  RTE_ASSERT(n <= RTE_HASH_LOOKUP_BULK_MAX);
   hash_sig_t sig[RTE_HASH_LOOKUP_BULK_MAX];
   for (uint32_t i = 0; i < n; i++) sig[i] = flow_sig(*keys[i]);
   rte_hash_lookup_with_hash_bulk(

@@ -74,7 +74,7 @@ inline uint64_t cksum_add(uint64_t sum, const void* p, size_t len) {
     cksum_add64(sum, carries, w);
     i += 8;
   }
-  uint64_t tail = 0;  // below 2^18
+  uint64_t tail = 0;  // below 2^32 + 2^17
   if (i + 4 <= len) {
     uint32_t w;
     std::memcpy(&w, b + i, 4);
@@ -93,7 +93,8 @@ inline uint64_t cksum_add(uint64_t sum, const void* p, size_t len) {
     std::memcpy(&h, last, 2);
     tail += h;
   }
-  // The sum's halves (below 2^33), its carries (at most one per 8 bytes) and the tail.
+  // The sum's halves (below 2^33), its carries (at most one per 8 bytes, below 2^29 while len
+  // is below 2^32) and the tail: below 2^34.
   return (sum & 0xffffffffu) + (sum >> 32) + carries + tail;
 }
 

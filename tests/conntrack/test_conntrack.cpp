@@ -1,14 +1,17 @@
 // Conntrack core: tuples, keys, the shared table's clash resolution, early
 // drop and accounting.
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include <rte_hash.h>
 #include <rte_lcore.h>
 
 #include "common/test_env.h"
 #include "conntrack/ct_event.h"
+#include "conntrack/flow_table.h"
 #include "conntrack/reply_table.h"
 #include "packet/parse.h"
 
@@ -155,6 +158,46 @@ TEST(FlowTable, InsertClashBetweenTwoThreads) {
 
 // The reply table (docs/design/nat.md, "Keys"): a translated flow's reply key points at the
 // flow's position; one flow holds a key at a time; a deleted key can be held again.
+// shared_hash_* compute the key's signature inline; rte_hash's own calls compute it through
+// the table's hash_func. They must agree, or a key added one way is not found the other.
+TEST(FlowTable, InlineSignaturesAgreeWithTheTablesHashFunction) {
+  test_gateway g;
+  auto made = create_shared_hash("test_sig", 4096, g.gw->qs, "test table");
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  rte_hash* h = *made;
+  std::vector<flow_key> keys;
+  for (uint32_t i = 0; i < 1000; i++) {
+    ct_tuple t = tup("10.0.0.1", static_cast<uint16_t>(1024 + i), "198.18.0.9", 53, IPPROTO_UDP);
+    t.src = htonl(ip("10.0.0.1") + i * 7919);
+    t.zone = static_cast<uint16_t>(i % 3);
+    keys.push_back(make_key(t));
+  }
+  std::vector<int32_t> added;
+  for (size_t i = 0; i < keys.size(); i++) {
+    // Half through rte_hash's own hash, half through the inline signature.
+    const int32_t at = i % 2 ? rte_hash_add_key(h, &keys[i]) : shared_hash_add(h, keys[i]);
+    ASSERT_GE(at, 0);
+    added.push_back(at);
+  }
+  for (size_t i = 0; i < keys.size(); i++) {
+    EXPECT_EQ(rte_hash_lookup(h, &keys[i]), added[i]) << i;
+    EXPECT_EQ(shared_hash_lookup(h, keys[i]), added[i]) << i;
+  }
+  for (size_t base = 0; base < keys.size(); base += RTE_HASH_LOOKUP_BULK_MAX) {
+    const size_t n = std::min<size_t>(RTE_HASH_LOOKUP_BULK_MAX, keys.size() - base);
+    const flow_key* kp[RTE_HASH_LOOKUP_BULK_MAX];
+    int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+    for (size_t j = 0; j < n; j++) kp[j] = &keys[base + j];
+    shared_hash_lookup_bulk(h, kp, static_cast<uint32_t>(n), pos);
+    for (size_t j = 0; j < n; j++) EXPECT_EQ(pos[j], added[base + j]) << base + j;
+  }
+  // Deleted one way, gone the other.
+  for (size_t i = 0; i < keys.size(); i++)
+    EXPECT_EQ(i % 2 ? shared_hash_del(h, keys[i]) : rte_hash_del_key(h, &keys[i]), added[i]);
+  for (const flow_key& k : keys) EXPECT_LT(shared_hash_lookup(h, k), 0);
+  rte_hash_free(h);
+}
+
 TEST(ReplyTable, OneFlowHoldsAKeyUntilItsOwnerDeletesIt) {
   test_gateway g;
   auto made = reply_table::create("test_reply", 64, g.gw->qs);
