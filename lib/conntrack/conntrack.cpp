@@ -796,6 +796,10 @@ result<void> ct_worker_init(ct_worker* w, uint16_t id, ct_runtime* rt, uint32_t 
   if (ring == nullptr)
     return error{.message = "conntrack: event ring: " + std::string(rte_strerror(rte_errno))};
   w->events = new (ring) ct_event_ring;
+  void* cache = rte_malloc("ct_flow_cache", sizeof(flow_cache), alignof(flow_cache));
+  if (cache == nullptr)
+    return error{.message = "conntrack: flow cache: " + std::string(rte_strerror(rte_errno))};
+  w->cache = new (cache) flow_cache;
   return {};
 }
 
@@ -812,6 +816,8 @@ void emit_event(ct_worker& w, uint8_t type, const ct_entry* e, uint32_t now_ms) 
 }
 
 void ct_worker_fini(ct_worker* w) {
+  rte_free(w->cache);
+  w->cache = nullptr;
   if (w->events != nullptr) {
     w->events->~ct_event_ring();
     rte_free(w->events);
@@ -949,7 +955,17 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
       digest_tuples6(w, tuples, addrs, nk);
       for (uint32_t j = 0; j < nk; j++) keys[j] = make_key(tuples[j]);
     }
-    w.rt->table->lookup_bulk(kp, nk, pos);
+    uint32_t cached = 0;
+    if (w.cache->in_use)
+      cached = w.rt->table->lookup_bulk(kp, nk, pos, *w.cache);
+    else
+      w.rt->table->lookup_bulk(kp, nk, pos);
+    // The cache is judged by the flows the table holds: a new flow misses both.
+    uint32_t known = 0;
+    for (uint32_t j = 0; j < nk; j++) known += pos[j] >= 0;
+    if (w.cache->tally(cached, known)) w.counters.add(ct_counter::flow_cache_off);
+    w.counters.add(ct_counter::flow_cache_hit, cached);
+    w.counters.add(ct_counter::flow_cache_miss, nk - cached);
     uint64_t by_reply = 0;
     const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
     if (replies != nullptr) [[unlikely]]

@@ -83,7 +83,10 @@ namespace ctgate::ct {
   X(handoff_in, "packets handed off by other workers, tracked here")                      \
   X(clash_addr6, "invalid: an IPv6 packet whose key another flow's addresses hold")       \
   X(untracked_ipv6_off, "IPv6 packets untracked: conntrack for IPv6 is off")              \
-  X(event_dropped, "conntrack events lost: the worker's event ring was full")
+  X(event_dropped, "conntrack events lost: the worker's event ring was full")             \
+  X(flow_cache_hit, "lookups the worker's flow cache answered")                           \
+  X(flow_cache_miss, "lookups that went to the shared table (new flows among them)")      \
+  X(flow_cache_off, "flow cache trials that switched it off: under half the lookups hit")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)
 
@@ -215,6 +218,10 @@ struct ct_worker {
   uint32_t owned = 0;                // confirmed entries owned
 
   ct_counter_block counters;
+
+  // The positions of the flows this worker saw last (flow_cache.h), in DPDK's memory: made by
+  // ct_worker_init.
+  flow_cache* cache = nullptr;
 
   // NAT's random port offsets (Linux's get_random_u16): xorshift64* seeded from getrandom()
   // at start, with the TSC mixed in at every draw (no syscall, no lock on the packet path).

@@ -16,6 +16,8 @@
 #include <netinet/in.h>
 
 #include <atomic>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -154,6 +156,32 @@ inline flow_key make_key(const ct_tuple& t) {
     std::swap(k.sport, k.dport);
   }
   return k;
+}
+
+// Whether normalized key `k` is make_key(t), without normalizing t: k is t itself or t with its
+// ends swapped (an ICMP tuple's addresses only, its type and code left out). Equivalent because
+// k is normalized: t equals k only if t is normalized, its swap only if the swap is.
+inline bool is_key_of(const ct_tuple& t, const flow_key& k) {
+  static_assert(sizeof(ct_tuple) == 16 && offsetof(ct_tuple, sport) == 8 &&
+                offsetof(ct_tuple, dport) == 10);
+  uint64_t addrs, rest, k_addrs, k_rest;
+  std::memcpy(&addrs, &t, 8);
+  std::memcpy(&rest, reinterpret_cast<const uint8_t*>(&t) + 8, 8);
+  std::memcpy(&k_addrs, &k, 8);
+  std::memcpy(&k_rest, reinterpret_cast<const uint8_t*>(&k) + 8, 8);
+  constexpr int k_dport_shift = std::endian::native == std::endian::little ? 16 : 32;
+  constexpr int k_sport_shift = std::endian::native == std::endian::little ? 0 : 48;
+  constexpr uint64_t k_ports =
+      (uint64_t{0xffff} << k_dport_shift) | (uint64_t{0xffff} << k_sport_shift);
+  // ICMP keys carry no type and code; the other protocols' swap their ports with the addresses.
+  const bool icmp = is_icmp_like(t.proto);
+  if (icmp) rest &= ~(uint64_t{0xffff} << k_dport_shift);
+  if (addrs == k_addrs && rest == k_rest) return true;
+  if (((addrs >> 32) | (addrs << 32)) != k_addrs) return false;
+  if (icmp) return rest == k_rest;
+  const uint64_t sport = (rest >> k_sport_shift) & 0xffff;
+  const uint64_t dport = (rest >> k_dport_shift) & 0xffff;
+  return ((rest & ~k_ports) | (sport << k_dport_shift) | (dport << k_sport_shift)) == k_rest;
 }
 
 // Entry life cycle, in the low two bits of ct_entry::live. The upper 30 bits

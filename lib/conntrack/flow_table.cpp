@@ -5,6 +5,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include <bit>
 #include <cstring>
@@ -141,7 +142,10 @@ namespace {
 // same initial value (0, unset).
 inline hash_sig_t flow_sig(const flow_key& k) {
   static_assert(sizeof(flow_key) == 16);
-  return rte_hash_crc(&k, sizeof(flow_key), 0);
+  // rte_hash_crc's steps for 16 bytes, without its loop over the length.
+  uint64_t half[2];
+  std::memcpy(half, &k, sizeof half);
+  return rte_hash_crc_8byte(half[1], rte_hash_crc_8byte(half[0], 0));
 }
 }  // namespace
 
@@ -168,6 +172,44 @@ int32_t shared_hash_del(const rte_hash* h, const flow_key& k) {
 
 void flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const {
   shared_hash_lookup_bulk(hash_, keys, n, pos);
+}
+
+uint32_t flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos,
+                                 flow_cache& cache) const {
+  RTE_ASSERT(n <= RTE_HASH_LOOKUP_BULK_MAX);
+  hash_sig_t sig[RTE_HASH_LOOKUP_BULK_MAX];
+  for (uint32_t i = 0; i < n; i++) {
+    sig[i] = flow_sig(*keys[i]);
+    pos[i] = cache.find(sig[i]);
+    if (pos[i] >= 0) rte_prefetch0(at(static_cast<uint32_t>(pos[i])));
+  }
+  // A cached position is the key's while its entry is live with the key: an entry found live
+  // here is not reused before this worker's next quiescent point (the table's grace period),
+  // and its key does not change while it lives. Anything else is looked up in the table.
+  const flow_key* missed[RTE_HASH_LOOKUP_BULK_MAX];
+  hash_sig_t missed_sig[RTE_HASH_LOOKUP_BULK_MAX];
+  uint8_t missed_at[RTE_HASH_LOOKUP_BULK_MAX];
+  uint32_t n_missed = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (pos[i] >= 0) {
+      const ct_entry* e = at(static_cast<uint32_t>(pos[i]));
+      if (is_live(e->live.load(std::memory_order_acquire)) && is_key_of(e->orig, *keys[i]))
+        continue;
+    }
+    missed[n_missed] = keys[i];
+    missed_sig[n_missed] = sig[i];
+    missed_at[n_missed++] = static_cast<uint8_t>(i);
+  }
+  if (n_missed == 0) return n;
+  int32_t found[RTE_HASH_LOOKUP_BULK_MAX];
+  rte_hash_lookup_with_hash_bulk(
+      hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(missed)), missed_sig,
+      n_missed, found);
+  for (uint32_t k = 0; k < n_missed; k++) {
+    pos[missed_at[k]] = found[k];
+    if (found[k] >= 0) cache.insert(missed_sig[k], found[k]);
+  }
+  return n - n_missed;
 }
 
 int32_t flow_table::lookup(const flow_key& k) const { return shared_hash_lookup(hash_, k); }

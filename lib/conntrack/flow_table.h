@@ -23,6 +23,7 @@
 #include "common/result.h"
 #include "conntrack/ct_acct.h"
 #include "conntrack/ct_entry.h"
+#include "conntrack/flow_cache.h"
 
 struct rte_hash;
 struct rte_rcu_qsbr;
@@ -56,6 +57,11 @@ class flow_table {
 
   // Bulk lookup (n <= 64). pos[i] = position or -1.
   void lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const;
+  // The same, through a worker's flow cache (flow_cache.h): a cached position is taken when the
+  // entry there is live and holds the key; the other keys are looked up in the table, and what
+  // they find is cached. Returns how many keys the cache answered.
+  uint32_t lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos,
+                       flow_cache& cache) const;
   int32_t lookup(const flow_key& k) const;
 
   // Inserts the key; returns its position (>= 0), or -ENOSPC. When the key

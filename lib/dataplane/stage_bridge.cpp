@@ -291,6 +291,16 @@ void hand_up(rte_mbuf* m, bool tagged, uint16_t itf, rte_mbuf** up, uint16_t* n_
   return to;
 }
 
+// A frame parse_frame did not take as IPv4 or IPv6 (another ethertype, or an IP header that
+// does not parse): no L4 view and L2F_NOT_IP, so that no IP match applies to it; its L3 header
+// starts at `l3_off`. It keeps only `kept_flags` of its PKT_F_* flags.
+void mark_not_ip(pkt_meta* meta, uint16_t l3_off, uint8_t kept_flags) {
+  meta->flags &= kept_flags;
+  meta->l4 = l4_info{};
+  meta->l3_off = l3_off;
+  meta->l2_flags |= L2F_NOT_IP;
+}
+
 // The L3 view of a switched frame, for the bridge family's hooks: stage_parse's metadata (past
 // the tag, if any), with what the bridge knows in l2_flags and vlan. A frame that is not IPv4
 // or IPv6, or whose IP header does not parse, is L2F_NOT_IP: nf_conntrack_bridge passes what
@@ -309,12 +319,8 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
   meta->zone = in.zone;
   meta->vlan = f.vid;
   meta->l2_flags = static_cast<uint8_t>(L2F_BRIDGED | (f.tagged ? L2F_TAGGED | L2F_VLAN_ID : 0));
-  if (r != parse_result::ipv4 && r != parse_result::ipv6) {
-    meta->flags = 0;
-    meta->l4 = l4_info{};
-    meta->l3_off = static_cast<uint16_t>(RTE_ETHER_HDR_LEN + skip);
-    meta->l2_flags |= L2F_NOT_IP;
-  }
+  if (r != parse_result::ipv4 && r != parse_result::ipv6)
+    mark_not_ip(meta, static_cast<uint16_t>(RTE_ETHER_HDR_LEN + skip), 0);
   if (f.group) meta->flags |= PKT_F_L2_MULTICAST;
 }
 
@@ -516,12 +522,8 @@ void parse_sent(rte_mbuf* m, uint16_t vid) {
   meta->out_port = k_out_port_flood;
   meta->vlan = vid;
   meta->l2_flags = L2F_BRIDGED | L2F_SENT;
-  if (r != parse_result::ipv4 && r != parse_result::ipv6) {
-    meta->flags = static_cast<uint8_t>(meta->flags & (PKT_F_TRACE | PKT_F_LOCAL_OUT));
-    meta->l4 = l4_info{};
-    meta->l3_off = RTE_ETHER_HDR_LEN;
-    meta->l2_flags |= L2F_NOT_IP;
-  }
+  if (r != parse_result::ipv4 && r != parse_result::ipv6)
+    mark_not_ip(meta, RTE_ETHER_HDR_LEN, PKT_F_TRACE | PKT_F_LOCAL_OUT);
 }
 
 // What a bridge interface sends, through the bridge family's OUTPUT and POST_ROUTING (Linux's

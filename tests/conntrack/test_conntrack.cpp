@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 
 #include "common/test_env.h"
@@ -63,6 +64,58 @@ TEST(Tuple, BothDirectionsShareOneKey) {
   ct_tuple zoned = t;
   zoned.zone = 3;
   EXPECT_NE(make_key(t), make_key(zoned));
+}
+
+// The flow cache checks a cached position's entry with is_key_of, not make_key: the same
+// answer for every tuple and every normalized key, ties and ICMP included.
+TEST(Tuple, IsKeyOfAgreesWithMakeKey) {
+  std::vector<ct_tuple> all;
+  for (uint8_t proto :
+       {uint8_t{IPPROTO_UDP}, uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_ICMP}, uint8_t{IPPROTO_ICMPV6}})
+    for (uint32_t src : {1u, 2u})
+      for (uint32_t dst : {1u, 2u})
+        for (uint16_t sport : {1, 2, 0x0800})
+          for (uint16_t dport : {1, 2, 0x0800})
+            for (uint16_t zone : {0, 1})
+              all.push_back(ct_tuple{.src = htonl(src),
+                                     .dst = htonl(dst),
+                                     .sport = sport,
+                                     .dport = dport,
+                                     .proto = proto,
+                                     .zone = zone});
+  size_t matched = 0;
+  for (const ct_tuple& t : all)
+    for (const ct_tuple& other : all) {
+      const flow_key k = make_key(other);
+      ASSERT_EQ(is_key_of(t, k), make_key(t) == k)
+          << "proto " << int{t.proto} << " " << t.src << ":" << t.sport << " -> " << t.dst << ":"
+          << t.dport << " zone " << t.zone << " against " << other.src << ":" << other.sport
+          << " -> " << other.dst << ":" << other.dport;
+      matched += make_key(t) == k;
+    }
+  EXPECT_GT(matched, all.size());  // both directions of a flow, and ICMP types, share keys
+}
+
+// A set of the flow cache: a signature finds its position; a second position for the same
+// signature replaces the first; a full set gives up its ways in turn.
+TEST(FlowCache, FindsReplacesAndEvictsInTurn) {
+  auto* c = new flow_cache;
+  EXPECT_EQ(c->find(0x1234), -1);
+  c->insert(0x1234, 7);
+  EXPECT_EQ(c->find(0x1234), 7);
+  c->insert(0x1234, 9);
+  EXPECT_EQ(c->find(0x1234), 9);
+  // Eight more signatures in the same set: the first has its way taken.
+  for (uint32_t i = 1; i <= flow_cache_set::k_ways; i++)
+    c->insert(0x1234 + i * flow_cache::k_sets, static_cast<int32_t>(100 + i));
+  EXPECT_EQ(c->find(0x1234), -1);
+  uint32_t kept = 0;
+  for (uint32_t i = 1; i <= flow_cache_set::k_ways; i++)
+    kept += c->find(0x1234 + i * flow_cache::k_sets) == static_cast<int32_t>(100 + i);
+  EXPECT_EQ(kept, flow_cache_set::k_ways);
+  c->clear();
+  EXPECT_EQ(c->find(0x1234 + flow_cache::k_sets), -1);
+  delete c;
 }
 
 rte_mbuf* parsed(test_gateway& g, const pkt_spec& s) {
@@ -294,6 +347,70 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
   EXPECT_FALSE(ct_early_drop(w.ct, first, w.now_ms));
   EXPECT_EQ(w.ct.counters.get(ct_counter::early_drop), 1u);
   EXPECT_EQ(g.gw->ct.table->count(), 7);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// The cache warms up, then is judged window by window: used while at least half the lookups
+// of a window hit, switched off for k_off_bursts bursts by a window that missed more, then
+// warmed up and judged again.
+TEST(FlowCache, SwitchesOffWhenUnderHalfItsLookupsHit) {
+  auto* c = new flow_cache;
+  for (uint32_t b = 0; b < flow_cache::k_warm_bursts; b++) EXPECT_FALSE(c->tally(0, 32));
+  EXPECT_TRUE(c->in_use);  // warming: misses are not held against it
+  for (uint32_t b = 0; b < flow_cache::k_judge_bursts; b++) EXPECT_FALSE(c->tally(16, 32));
+  EXPECT_TRUE(c->in_use);  // exactly half
+  for (uint32_t b = 0; b + 1 < flow_cache::k_judge_bursts; b++) EXPECT_FALSE(c->tally(15, 32));
+  EXPECT_TRUE(c->tally(15, 32));
+  EXPECT_FALSE(c->in_use);
+  for (uint32_t b = 0; b < flow_cache::k_off_bursts; b++) EXPECT_FALSE(c->tally(0, 32));
+  EXPECT_TRUE(c->in_use);
+  for (uint32_t b = 0; b < flow_cache::k_warm_bursts; b++) EXPECT_FALSE(c->tally(0, 32));
+  for (uint32_t b = 0; b < flow_cache::k_judge_bursts; b++) EXPECT_FALSE(c->tally(32, 32));
+  EXPECT_TRUE(c->in_use);
+  delete c;
+}
+
+// A cached position answers only while the entry there is live and has the key: a stale one
+// (another flow's, or freed) costs a table lookup, whose answer is cached. A flow's packets
+// after its first two are answered by the worker's cache, and counted.
+TEST(FlowTable, TheFlowCacheAnswersOnlyForALiveEntryWithItsKey) {
+  test_gateway g;
+  worker_ctx& w = *g.w;
+  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
+  const pkt_spec a = udp("10.0.1.2", 1000, "10.0.2.2", 53);
+  const pkt_spec b = udp("10.0.1.3", 1000, "10.0.2.2", 53);
+  for (const pkt_spec* s : {&a, &a, &a, &b}) {
+    rte_mbuf* m = parsed(g, *s);
+    track_one(w, m);
+    rte_pktmbuf_free(m);
+  }
+  // a: new (missed), found in the table (missed, cached), found in the cache; b: new.
+  EXPECT_EQ(w.ct.counters.get(ct_counter::flow_cache_hit), 1u);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::flow_cache_miss), 3u);
+  flow_table& t = *g.gw->ct.table;
+  const flow_key ka = make_key(tup("10.0.1.2", 1000, "10.0.2.2", 53, IPPROTO_UDP));
+  const flow_key kb = make_key(tup("10.0.1.3", 1000, "10.0.2.2", 53, IPPROTO_UDP));
+  const int32_t pa = t.lookup(ka), pb = t.lookup(kb);
+  ASSERT_GE(pa, 0);
+  ASSERT_GE(pb, 0);
+  auto* c = new flow_cache;
+  const uint32_t sig_b = rte_hash_crc(&kb, sizeof kb, 0);
+  c->insert(sig_b, pa);  // b's signature pointing at a's entry
+  const flow_key* kp[] = {&kb};
+  int32_t pos[1];
+  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 0u);
+  EXPECT_EQ(pos[0], pb);
+  EXPECT_EQ(c->find(sig_b), pb);
+  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 1u);
+  EXPECT_EQ(pos[0], pb);
+  // b's entry no longer live (being deleted): not taken from the cache.
+  ct_entry* eb = t.at(static_cast<uint32_t>(pb));
+  const uint32_t live = eb->live.load();
+  eb->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE);
+  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 0u);
+  EXPECT_EQ(pos[0], pb);  // the key is still in the table
+  eb->live.store(live);
+  delete c;
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
 }
 
