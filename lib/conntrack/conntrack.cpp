@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "conntrack/ct_event.h"
 #include "conntrack/ct_nat.h"
+#include "conntrack/flow_cache.h"
 #include "packet/cksum.h"
 
 namespace ctgate::ct {
@@ -136,8 +137,13 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
                           std::memory_order_relaxed) &
       CT_STATUS_FINISH_NOTIFIED)
     w.rt->finish.forgotten(w.rt->finish.ctx, key);
+  // DYING before the key leaves the table, FREE after. The delete starts the grace period of
+  // the position (rte_hash's defer queue); a worker whose quiescent report acknowledges it has
+  // read the token after this store, so it can no longer see the entry LIVE through a cached
+  // position (flow_cache.h) while the position is handed out again.
+  const uint32_t live = e->live.load(std::memory_order_relaxed);
+  e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_DYING, std::memory_order_release);
   w.rt->table->del(key);
-  uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
   w.rt->table->unreserve();
   w.owned--;
@@ -955,24 +961,26 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
       digest_tuples6(w, tuples, addrs, nk);
       for (uint32_t j = 0; j < nk; j++) keys[j] = make_key(tuples[j]);
     }
-    uint32_t cached = 0;
+    // The cache is judged by the flows the table holds (`known`): a new flow misses both. It is
+    // not judged while off, so the table's answers need no count then.
+    uint32_t cached = 0, known = 0;
     if (w.cache->in_use)
-      cached = w.rt->table->lookup_bulk(kp, nk, pos, *w.cache);
+      cached = w.rt->table->lookup_bulk(kp, nk, pos, *w.cache, &known);
     else
       w.rt->table->lookup_bulk(kp, nk, pos);
-    // The cache is judged by the flows the table holds: a new flow misses both.
-    uint32_t known = 0;
-    for (uint32_t j = 0; j < nk; j++) known += pos[j] >= 0;
+    if (w.cache->in_use) {
+      w.counters.add(ct_counter::flow_cache_hit, cached);
+      w.counters.add(ct_counter::flow_cache_miss, nk - cached);
+    }
     if (w.cache->tally(cached, known)) w.counters.add(ct_counter::flow_cache_off);
-    w.counters.add(ct_counter::flow_cache_hit, cached);
-    w.counters.add(ct_counter::flow_cache_miss, nk - cached);
     uint64_t by_reply = 0;
     const reply_table* replies = w.rt->nat_replies.load(std::memory_order_acquire);
     if (replies != nullptr) [[unlikely]]
       by_reply = lookup_replies(*replies, kp, nk, pos);
     ct_acct* const acct = w.rt->table->acct_array();
     // Start every entry's cache miss before the first is needed: at 1M flows
-    // the entry load was the largest single cost of tracking a packet.
+    // the entry load was the largest single cost of tracking a packet. (An entry the flow cache
+    // answered for has been read already; its prefetch costs an instruction.)
     for (uint32_t j = 0; j < nk; j++) {
       if (pos[j] < 0) continue;
       rte_prefetch0(w.rt->table->at(static_cast<uint32_t>(pos[j])));

@@ -85,7 +85,7 @@ namespace ctgate::ct {
   X(untracked_ipv6_off, "IPv6 packets untracked: conntrack for IPv6 is off")              \
   X(event_dropped, "conntrack events lost: the worker's event ring was full")             \
   X(flow_cache_hit, "lookups the worker's flow cache answered")                           \
-  X(flow_cache_miss, "lookups that went to the shared table (new flows among them)")      \
+  X(flow_cache_miss, "lookups the flow cache, in use, left to the table (new flows too)") \
   X(flow_cache_off, "flow cache trials that switched it off: under half the lookups hit")
 
 CTGATE_DEFINE_COUNTERS(ct_counter, CT_COUNTERS)

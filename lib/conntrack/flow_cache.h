@@ -3,8 +3,10 @@
 //
 // - Only its worker reads or writes it: no atomics, no fences.
 // - A slot is a hint, never an answer: flow_table::lookup_bulk takes a cached position only
-//   once the entry there is live and holds the key. A slot whose flow was deleted, or whose
+//   once the entry there is LIVE and holds the key. A slot whose flow was deleted, or whose
 //   position was reused for another flow, costs the table lookup it would have cost anyway.
+//   An entry seen LIVE is not reused before the worker's next quiescent point, because its
+//   owner marks it DYING before its key leaves the table (ct_entry.h, destroy_owned).
 // - 8-way sets of one cache line: the 32-bit signatures first, so that a probe reads one line.
 #pragma once
 
@@ -27,16 +29,19 @@ static_assert(sizeof(flow_cache_set) == 64);
 struct flow_cache {
   // 4,096 flows in 32 KiB: a worker's hot flows, not its share of a large table.
   static constexpr uint32_t k_sets = 512;
-  // A miss costs a probe, an insert and the lines they take from the L1 cache: with 1M flows
-  // and no hits, 19 cycles a packet more than the table alone, where a hit saves 15 at 1K flows
-  // (docs/bench.md, "The flow cache"). So the cache is used while at least half its lookups
-  // hit, among the lookups of flows the table holds (a new flow misses both, whatever the
-  // cache). It is judged over windows of k_judge_bursts bursts; a window that missed more
-  // switches it off for k_off_bursts, after which it warms up for k_warm_bursts (filled, not
-  // judged: a cold cache misses every flow once) and is judged again.
+  // A hit saves about 70 instructions (15 cycles a packet at 1K flows); a miss costs a probe,
+  // an insert and the lines they take from the L1 cache (at 1M flows with no hits, 19 cycles a
+  // packet more than the table alone: docs/bench.md, "About the flow cache"). So the cache is
+  // used while at least half its lookups hit, among the lookups of flows the table holds (a
+  // new flow misses both, whatever the cache). A "burst" below is one ct_in call's chunk of
+  // up to 64 packets (each hook's call counts). It is judged over windows of k_judge_bursts;
+  // a window with at least k_min_judged lookups that missed more switches it off for
+  // k_off_bursts, after which it warms up for k_warm_bursts (filled, not judged: a cold cache
+  // misses every flow once) and is judged again.
   static constexpr uint32_t k_warm_bursts = 64;
   static constexpr uint32_t k_judge_bursts = 64;
   static constexpr uint32_t k_off_bursts = 4096;
+  static constexpr uint32_t k_min_judged = 64;  // fewer lookups: too few to judge, kept on
   enum class phase : uint8_t { warming, judging, off };
 
   flow_cache_set sets[k_sets];
@@ -58,7 +63,9 @@ struct flow_cache {
     bool switched_off = false;
     switch (now) {
       case phase::warming: now = phase::judging; break;
-      case phase::judging: switched_off = judged_hits * 2 < judged_lookups; break;
+      case phase::judging:
+        switched_off = judged_lookups >= k_min_judged && judged_hits * 2 < judged_lookups;
+        break;
       case phase::off: now = phase::warming; break;
     }
     if (switched_off) now = phase::off;
@@ -81,9 +88,9 @@ struct flow_cache {
   const flow_cache_set& set_of(uint32_t sig) const { return sets[sig & (k_sets - 1)]; }
   flow_cache_set& set_of(uint32_t sig) { return sets[sig & (k_sets - 1)]; }
 
-  // The cached position for signature `sig`, or -1.
-  // An empty way's signature is 0 and its position -1: a key whose signature is 0 may meet it
-  // first and miss, which costs it the table lookup.
+  // The cached position for signature `sig`, or -1. An empty way's signature is 0 and its
+  // position -1: a key whose signature is 0 finds the first way with signature 0, which is
+  // the one insert fills for it.
   int32_t find(uint32_t sig) const {
     const flow_cache_set& s = set_of(sig);
 #ifdef __SSE2__
@@ -104,7 +111,8 @@ struct flow_cache {
   }
 
   // Remembers `pos` for `sig`: in the way that has the signature already (two keys with the
-  // same signature take turns), else an empty way, else the next victim in turn.
+  // same signature take turns), else an empty way, else a victim (one turning counter for all
+  // sets: a set has no room for its own).
   void insert(uint32_t sig, int32_t pos) {
     flow_cache_set& s = set_of(sig);
     uint32_t at = flow_cache_set::k_ways;

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "conntrack/flow_cache.h"
+
 namespace ctgate::ct {
 
 uint8_t icmp_reply_type(uint8_t t) {
@@ -175,7 +177,7 @@ void flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* p
 }
 
 uint32_t flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos,
-                                 flow_cache& cache) const {
+                                 flow_cache& cache, uint32_t* found) const {
   RTE_ASSERT(n <= RTE_HASH_LOOKUP_BULK_MAX);
   hash_sig_t sig[RTE_HASH_LOOKUP_BULK_MAX];
   for (uint32_t i = 0; i < n; i++) {
@@ -200,14 +202,18 @@ uint32_t flow_table::lookup_bulk(const flow_key* const* keys, uint32_t n, int32_
     missed_sig[n_missed] = sig[i];
     missed_at[n_missed++] = static_cast<uint8_t>(i);
   }
+  *found = n - n_missed;
   if (n_missed == 0) return n;
-  int32_t found[RTE_HASH_LOOKUP_BULK_MAX];
+  int32_t in_table[RTE_HASH_LOOKUP_BULK_MAX];
   rte_hash_lookup_with_hash_bulk(
       hash_, reinterpret_cast<const void**>(const_cast<const flow_key**>(missed)), missed_sig,
-      n_missed, found);
+      n_missed, in_table);
   for (uint32_t k = 0; k < n_missed; k++) {
-    pos[missed_at[k]] = found[k];
-    if (found[k] >= 0) cache.insert(missed_sig[k], found[k]);
+    pos[missed_at[k]] = in_table[k];
+    if (in_table[k] >= 0) {
+      cache.insert(missed_sig[k], in_table[k]);
+      ++*found;
+    }
   }
   return n - n_missed;
 }

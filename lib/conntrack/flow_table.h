@@ -7,6 +7,8 @@
 //   deleted position out again only after an RCU grace period (the table is
 //   registered with rte_hash_rcu_qsbr_add), so an entry a reader found stays
 //   valid memory, and unchanged, until that reader's next quiescent point.
+//   A worker's flow cache (flow_cache.h) holds positions across quiescent
+//   points; it relies on the owner marking an entry DYING before its delete.
 // - The number of flows, unconfirmed ones included as in Linux, is enforced
 //   by our own counter against `max`; the hash is sized with slack so "full"
 //   means `max`, not a cuckoo accident or slots still awaiting reclamation.
@@ -23,12 +25,13 @@
 #include "common/result.h"
 #include "conntrack/ct_acct.h"
 #include "conntrack/ct_entry.h"
-#include "conntrack/flow_cache.h"
 
 struct rte_hash;
 struct rte_rcu_qsbr;
 
 namespace ctgate::ct {
+
+struct flow_cache;
 
 // An rte_hash of flow keys as the flow and reply tables use it: lock-free reads, multi-writer
 // adds, an extendable bucket table, and deleted positions reused only after a grace period of
@@ -59,9 +62,10 @@ class flow_table {
   void lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const;
   // The same, through a worker's flow cache (flow_cache.h): a cached position is taken when the
   // entry there is live and holds the key; the other keys are looked up in the table, and what
-  // they find is cached. Returns how many keys the cache answered.
-  uint32_t lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos,
-                       flow_cache& cache) const;
+  // they find is cached. Returns how many keys the cache answered; *found is how many keys
+  // were found, by the cache or the table.
+  uint32_t lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos, flow_cache& cache,
+                       uint32_t* found) const;
   int32_t lookup(const flow_key& k) const;
 
   // Inserts the key; returns its position (>= 0), or -ENOSPC. When the key

@@ -12,6 +12,7 @@
 
 #include "common/test_env.h"
 #include "conntrack/ct_event.h"
+#include "conntrack/flow_cache.h"
 #include "conntrack/flow_table.h"
 #include "conntrack/reply_table.h"
 #include "packet/parse.h"
@@ -76,13 +77,15 @@ TEST(Tuple, IsKeyOfAgreesWithMakeKey) {
       for (uint32_t dst : {1u, 2u})
         for (uint16_t sport : {1, 2, 0x0800})
           for (uint16_t dport : {1, 2, 0x0800})
-            for (uint16_t zone : {0, 1})
-              all.push_back(ct_tuple{.src = htonl(src),
-                                     .dst = htonl(dst),
-                                     .sport = sport,
-                                     .dport = dport,
-                                     .proto = proto,
-                                     .zone = zone});
+            for (uint8_t family : {k_family_ipv4, k_family_ipv6})
+              for (uint16_t zone : {0, 1})
+                all.push_back(ct_tuple{.src = htonl(src),
+                                       .dst = htonl(dst),
+                                       .sport = sport,
+                                       .dport = dport,
+                                       .proto = proto,
+                                       .family = family,
+                                       .zone = zone});
   size_t matched = 0;
   for (const ct_tuple& t : all)
     for (const ct_tuple& other : all) {
@@ -97,8 +100,8 @@ TEST(Tuple, IsKeyOfAgreesWithMakeKey) {
 }
 
 // A set of the flow cache: a signature finds its position; a second position for the same
-// signature replaces the first; a full set gives up its ways in turn.
-TEST(FlowCache, FindsReplacesAndEvictsInTurn) {
+// signature replaces the first; a full set gives up a way for a new signature.
+TEST(FlowCache, FindsReplacesAndEvicts) {
   auto* c = new flow_cache;
   EXPECT_EQ(c->find(0x1234), -1);
   c->insert(0x1234, 7);
@@ -362,10 +365,18 @@ TEST(FlowCache, SwitchesOffWhenUnderHalfItsLookupsHit) {
   for (uint32_t b = 0; b + 1 < flow_cache::k_judge_bursts; b++) EXPECT_FALSE(c->tally(15, 32));
   EXPECT_TRUE(c->tally(15, 32));
   EXPECT_FALSE(c->in_use);
-  for (uint32_t b = 0; b < flow_cache::k_off_bursts; b++) EXPECT_FALSE(c->tally(0, 32));
+  for (uint32_t b = 0; b + 1 < flow_cache::k_off_bursts; b++) {
+    EXPECT_FALSE(c->tally(0, 0));
+    ASSERT_FALSE(c->in_use) << b;
+  }
+  EXPECT_FALSE(c->tally(0, 0));
   EXPECT_TRUE(c->in_use);
   for (uint32_t b = 0; b < flow_cache::k_warm_bursts; b++) EXPECT_FALSE(c->tally(0, 32));
   for (uint32_t b = 0; b < flow_cache::k_judge_bursts; b++) EXPECT_FALSE(c->tally(32, 32));
+  EXPECT_TRUE(c->in_use);
+  // Too few lookups to judge: kept on, however they went.
+  for (uint32_t b = 0; b < flow_cache::k_judge_bursts; b++)
+    EXPECT_FALSE(c->tally(0, b < flow_cache::k_min_judged - 1 ? 1 : 0));
   EXPECT_TRUE(c->in_use);
   delete c;
 }
@@ -394,21 +405,28 @@ TEST(FlowTable, TheFlowCacheAnswersOnlyForALiveEntryWithItsKey) {
   ASSERT_GE(pa, 0);
   ASSERT_GE(pb, 0);
   auto* c = new flow_cache;
+  // The table's signature is rte_hash_crc's (FlowTable.InlineSignaturesAgree...).
   const uint32_t sig_b = rte_hash_crc(&kb, sizeof kb, 0);
   c->insert(sig_b, pa);  // b's signature pointing at a's entry
   const flow_key* kp[] = {&kb};
   int32_t pos[1];
-  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 0u);
+  uint32_t found = 0;
+  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c, &found), 0u);
   EXPECT_EQ(pos[0], pb);
+  EXPECT_EQ(found, 1u);
   EXPECT_EQ(c->find(sig_b), pb);
-  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 1u);
+  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c, &found), 1u);
   EXPECT_EQ(pos[0], pb);
-  // b's entry no longer live (being deleted): not taken from the cache.
+  EXPECT_EQ(found, 1u);
+  // b's entry being deleted by its owner (DYING, its key not yet out of the table), then
+  // being claimed again: not taken from the cache in either state.
   ct_entry* eb = t.at(static_cast<uint32_t>(pb));
   const uint32_t live = eb->live.load();
-  eb->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE);
-  EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c), 0u);
-  EXPECT_EQ(pos[0], pb);  // the key is still in the table
+  for (uint32_t state : {uint32_t{ENTRY_DYING}, uint32_t{ENTRY_CLAIMING}}) {
+    eb->live.store((live & ~ENTRY_STATE_MASK) | state);
+    EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c, &found), 0u) << state;
+    EXPECT_EQ(pos[0], pb) << state;  // the key is still in the table
+  }
   eb->live.store(live);
   delete c;
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
