@@ -137,12 +137,13 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
                           std::memory_order_relaxed) &
       CT_STATUS_FINISH_NOTIFIED)
     w.rt->finish.forgotten(w.rt->finish.ctx, key);
-  // DYING before the key leaves the table, FREE after. The delete starts the grace period of
+  // DELETING before the key leaves the table, FREE after. The delete starts the grace period of
   // the position (rte_hash's defer queue); a worker whose quiescent report acknowledges it has
   // read the token after this store, so it can no longer see the entry LIVE through a cached
-  // position (flow_cache.h) while the position is handed out again.
+  // position (flow_cache.h) while the position is handed out again. (emit_event above reads
+  // the entry as LIVE: it stays before this store.)
   const uint32_t live = e->live.load(std::memory_order_relaxed);
-  e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_DYING, std::memory_order_release);
+  e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_DELETING, std::memory_order_release);
   w.rt->table->del(key);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
   w.rt->table->unreserve();
@@ -1327,8 +1328,8 @@ bool ct_nat_evict_finished(ct_worker& w, const ct_entry* e, const flow_key& repl
     destroy_owned(w, o, ct_counter::nat_evicted);
     return true;
   }
-  // Another worker's: its owner removes it (counted there as `deleted`). DYING marks the
-  // request sent; a full kill ring leaves it unmarked, to be asked again.
+  // Another worker's: its owner removes it (counted there as `deleted`). CT_STATUS_DYING marks
+  // the request sent; a full kill ring leaves it unmarked, to be asked again.
   if (!(o->status.fetch_or(CT_STATUS_DYING, std::memory_order_relaxed) & CT_STATUS_DYING)) {
     if (!ask_owner_to_delete(w, o, live, false)) {
       o->status.fetch_and(static_cast<uint16_t>(~CT_STATUS_DYING), std::memory_order_relaxed);
@@ -1393,10 +1394,15 @@ uint16_t ct_confirm(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n, 
     // Clash: another worker (or an earlier packet of this burst) inserted
     // the same flow. Adopt its entry, as Linux's clash resolution does, but
     // never an expired one (its owner has been asked to reap it).
+    // Wait only while the winner is publishing (CLAIMING): a slot being deleted (DELETING) or
+    // freed will not turn LIVE before this worker's next quiescent point.
     int spins = 0;
-    while (!is_live(t->live.load(std::memory_order_acquire)) && spins++ < k_claim_spin) rte_pause();
-    if (!is_live(t->live.load(std::memory_order_acquire)) || ct_expired(*t, now_ms) ||
-        !same_nat(w, *t, e)) {
+    uint32_t state;
+    while (((state = t->live.load(std::memory_order_acquire)) & ENTRY_STATE_MASK) ==
+               ENTRY_CLAIMING &&
+           spins++ < k_claim_spin)
+      rte_pause();
+    if (!is_live(state) || ct_expired(*t, now_ms) || !same_nat(w, *t, e)) {
       w.counters.add(ct_counter::insert_failed);
       v[i] = verdict::drop;
       drops++;

@@ -186,14 +186,14 @@ inline bool is_key_of(const ct_tuple& t, const flow_key& k) {
 
 // Entry life cycle, in the low two bits of ct_entry::live. The upper 30 bits
 // count claims of the slot, so a (position, live) pair names one flow even
-// after the slot is reused. DYING: its owner is deleting it (destroy_owned), before its key
+// after the slot is reused. DELETING: its owner is deleting it (destroy_owned), before its key
 // leaves the table, so that a worker that still sees it LIVE has not yet passed the quiescent
 // point after which its position may be reused (what a worker's flow cache relies on).
 enum : uint32_t {
   ENTRY_FREE = 0,
   ENTRY_CLAIMING = 1,
   ENTRY_LIVE = 2,
-  ENTRY_DYING = 3,
+  ENTRY_DELETING = 3,
   ENTRY_STATE_MASK = 3
 };
 

@@ -6,7 +6,7 @@
 //   once the entry there is LIVE and holds the key. A slot whose flow was deleted, or whose
 //   position was reused for another flow, costs the table lookup it would have cost anyway.
 //   An entry seen LIVE is not reused before the worker's next quiescent point, because its
-//   owner marks it DYING before its key leaves the table (ct_entry.h, destroy_owned).
+//   owner marks it DELETING before its key leaves the table (ct_entry.h, destroy_owned).
 // - 8-way sets of one cache line: the 32-bit signatures first, so that a probe reads one line.
 #pragma once
 

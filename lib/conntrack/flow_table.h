@@ -8,7 +8,7 @@
 //   registered with rte_hash_rcu_qsbr_add), so an entry a reader found stays
 //   valid memory, and unchanged, until that reader's next quiescent point.
 //   A worker's flow cache (flow_cache.h) holds positions across quiescent
-//   points; it relies on the owner marking an entry DYING before its delete.
+//   points; it relies on the owner marking an entry DELETING before its delete.
 // - The number of flows, unconfirmed ones included as in Linux, is enforced
 //   by our own counter against `max`; the hash is sized with slack so "full"
 //   means `max`, not a cuckoo accident or slots still awaiting reclamation.

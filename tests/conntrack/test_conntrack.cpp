@@ -418,11 +418,11 @@ TEST(FlowTable, TheFlowCacheAnswersOnlyForALiveEntryWithItsKey) {
   EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c, &found), 1u);
   EXPECT_EQ(pos[0], pb);
   EXPECT_EQ(found, 1u);
-  // b's entry being deleted by its owner (DYING, its key not yet out of the table), then
+  // b's entry being deleted by its owner (DELETING, its key not yet out of the table), then
   // being claimed again: not taken from the cache in either state.
   ct_entry* eb = t.at(static_cast<uint32_t>(pb));
   const uint32_t live = eb->live.load();
-  for (uint32_t state : {uint32_t{ENTRY_DYING}, uint32_t{ENTRY_CLAIMING}}) {
+  for (uint32_t state : {uint32_t{ENTRY_DELETING}, uint32_t{ENTRY_CLAIMING}}) {
     eb->live.store((live & ~ENTRY_STATE_MASK) | state);
     EXPECT_EQ(t.lookup_bulk(kp, 1, pos, *c, &found), 0u) << state;
     EXPECT_EQ(pos[0], pb) << state;  // the key is still in the table
