@@ -2,7 +2,6 @@
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
-#include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -165,9 +164,11 @@ void note_table_full(ct_worker& w, uint32_t now_ms) {
 template <bool V6>
 bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
   if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
-  uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
-  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+  // UNKNOWN (0) on every port without RX offload: one test. NONE (the field is not filled in,
+  // the data is sound: a virtio guest's checksum left to offload) passes as GOOD does, as Linux
+  // passes CHECKSUM_PARTIAL.
+  if (uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK; l4f != 0)
+    return l4f != RTE_MBUF_F_RX_L4_CKSUM_BAD;
   const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
   const uint8_t* l4 = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
   switch (m->l4.proto) {
@@ -192,7 +193,8 @@ bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
 }
 
 ct_dir direction_of(const ct_entry& e, const ct_tuple& t) {
-  bool same = t.src == e.orig.src && (is_icmp_like(t.proto) || t.sport == e.orig.sport);
+  // The ports first: they decide for TCP and UDP, and an ICMP query's id is the same both ways.
+  bool same = t.src == e.orig.src && (t.sport == e.orig.sport || is_icmp_like(t.proto));
   return same ? ct_dir::original : ct_dir::reply;
 }
 
@@ -476,6 +478,29 @@ void note_finished(ct_worker& w, ct_entry* e) {
          (is_icmp_like(t.proto) || t.sport == r.sport);
 }
 
+// A tracker moved flow e's state from `*raw` to `*ts`: publishes it lock-free. Another worker
+// may have moved it meanwhile (only when RSS is not symmetric); the tracker then runs again on
+// that worker's state, up to 8 more times, without the window record, which is updated in
+// place on the first try only. Out of line: as a loop inside track_existing, the retry kept
+// enough values live across the tracker call that every established packet spilled and
+// reloaded them. Returns the last try's result; `*raw` is left as the CAS leaves it (the state
+// the last try started from, or after 8 lost races the winner's), and `*ts` and `*old_class`
+// (the class the last try started from) are the last try's.
+[[gnu::noinline]] track_result publish_track(ct_entry* e, const l4_tracker& tr, uint64_t* raw,
+                                             track_state* ts, uint8_t* old_class, uint16_t status,
+                                             ct_dir dir, const l4_info& l4, const tcp_segment* segp,
+                                             const tracker_params& params, uint32_t now_ms,
+                                             track_result res) {
+  for (int tries = 0;;) {
+    if (e->cas_track(*raw, *ts) || ++tries > 8) return res;
+    const track_state before = std::bit_cast<track_state>(*raw);
+    *old_class = before.tclass;
+    *ts = before;
+    res = tr.packet(ts, nullptr, status, dir, l4, segp, params, now_ms);
+    if (res.state_kept || *ts == before) return res;
+  }
+}
+
 // A packet of a known flow: run the tracker and refresh.
 // `by_reply`: found by its reply key (the flow is translated). Inlined into both families'
 // ct_in: as a call it cost IPv4's established packets 35 instructions (callgrind).
@@ -516,23 +541,17 @@ void note_finished(ct_worker& w, ct_entry* e) {
     else
       w.counters.add(ct_counter::tcp_window_not_owner);
   }
-  track_state ts;
-  track_result res;
   const tracker_params& params = *params_of(w, status, *e);
   const timeout_table& timeouts = *params.timeouts;
-  // Lock-free update; two workers only race here when RSS is not symmetric.
-  // The window record is updated in place on the first try only: a retry
-  // (another worker moved the state meanwhile) runs the state machine alone.
-  uint8_t old_class = TC_COUNT;
-  for (int tries = 0;; tries++) {
-    const track_state before = std::bit_cast<track_state>(raw);
-    old_class = before.tclass;
-    ts = before;
-    res = tr.packet(&ts, tries == 0 ? win : nullptr, status, dir, m->l4, segp, params, now_ms);
-    // Unchanged (most packets of an established flow): nothing to publish,
-    // and no locked instruction. This is the CAS succeeding at the load.
-    if (ts == before || e->cas_track(raw, ts) || tries == 8) break;
-  }
+  const track_state before = std::bit_cast<track_state>(raw);
+  uint8_t old_class = before.tclass;
+  track_state ts = before;
+  track_result res = tr.packet(&ts, win, status, dir, m->l4, segp, params, now_ms);
+  // Unchanged (most packets of an established flow): nothing to publish, and no locked
+  // instruction. A tracker that knows it kept the state says so, and the compare is skipped.
+  if (!res.state_kept && !(ts == before))
+    res =
+        publish_track(e, tr, &raw, &ts, &old_class, status, dir, m->l4, segp, params, now_ms, res);
   if (res.verdict != track_verdict::accept) [[unlikely]] {
     if (res.reason != TCP_REASON_NONE) w.counters.add(reason_counter(res.reason));
     if (res.verdict == track_verdict::invalid) {
@@ -599,7 +618,7 @@ void note_finished(ct_worker& w, ct_entry* e) {
 bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
   flow_table& table = *w.rt->table;
   if (table.try_reserve(privileged) ||
-      (ct_early_drop(w, rte_hash_crc(&key, sizeof(key), 0) % table.capacity(), now_ms) &&
+      (ct_early_drop(w, shared_hash_sig(key) % table.capacity(), now_ms) &&
        table.try_reserve(privileged)))
     return true;
   w.counters.add(ct_counter::drop);
@@ -923,17 +942,17 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
         w.counters.add(ct_counter::untracked);
         continue;
       }
-      if (m->l4_invalid == L4_FRAGMENT) [[unlikely]] {
-        // A later fragment reassembly let through (IPv6's, for a length that is not a
-        // multiple of 8): no L4 header, so INVALID and counted `invalid`, as Linux's
-        // get_l4proto refuses it; rules see `ct state invalid`.
-        m->ct_info = CTINFO_INVALID;
-        w.counters.add(ct_counter::invalid);
-        w.counters.add(ct_counter::invalid_fragment);
-        continue;
-      }
-      if (m->l4_invalid != L4_OK) {
-        refuse(w, m, invalid_counter(m->l4_invalid));
+      if (m->l4_invalid != L4_OK) [[unlikely]] {
+        if (m->l4_invalid == L4_FRAGMENT) {
+          // A later fragment reassembly let through (IPv6's, for a length that is not a
+          // multiple of 8): no L4 header, so INVALID and counted `invalid`, as Linux's
+          // get_l4proto refuses it; rules see `ct state invalid`.
+          m->ct_info = CTINFO_INVALID;
+          w.counters.add(ct_counter::invalid);
+          w.counters.add(ct_counter::invalid_fragment);
+        } else {
+          refuse(w, m, invalid_counter(m->l4_invalid));
+        }
         continue;
       }
       if constexpr (V6) {
@@ -965,13 +984,12 @@ uint16_t ct_in_family(ct_worker& w, uint32_t now_ms, rte_mbuf** pkts, uint16_t n
     // The cache is judged by the flows the table holds (`known`): a new flow misses both. It is
     // not judged while off, so the table's answers need no count then.
     uint32_t cached = 0, known = 0;
-    if (w.cache->in_use)
-      cached = w.rt->table->lookup_bulk(kp, nk, pos, *w.cache, &known);
-    else
-      w.rt->table->lookup_bulk(kp, nk, pos);
     if (w.cache->in_use) {
+      cached = w.rt->table->lookup_bulk(kp, nk, pos, *w.cache, &known);
       w.counters.add(ct_counter::flow_cache_hit, cached);
       w.counters.add(ct_counter::flow_cache_miss, nk - cached);
+    } else {
+      w.rt->table->lookup_bulk(kp, nk, pos);
     }
     if (w.cache->tally(cached, known)) w.counters.add(ct_counter::flow_cache_off);
     uint64_t by_reply = 0;

@@ -160,6 +160,8 @@ void shared_hash_lookup_bulk(const rte_hash* h, const flow_key* const* keys, uin
       h, reinterpret_cast<const void**>(const_cast<const flow_key**>(keys)), sig, n, pos);
 }
 
+uint32_t shared_hash_sig(const flow_key& k) { return flow_sig(k); }
+
 int32_t shared_hash_lookup(const rte_hash* h, const flow_key& k) {
   return rte_hash_lookup_with_hash(h, &k, flow_sig(k));
 }

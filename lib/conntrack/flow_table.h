@@ -46,6 +46,8 @@ void shared_hash_lookup_bulk(const rte_hash* h, const flow_key* const* keys, uin
 int32_t shared_hash_lookup(const rte_hash* h, const flow_key& k);
 int32_t shared_hash_add(const rte_hash* h, const flow_key& k);
 int32_t shared_hash_del(const rte_hash* h, const flow_key& k);
+// The signature such a table computes for `k` (rte_hash_crc over its 16 bytes, initial value 0).
+uint32_t shared_hash_sig(const flow_key& k);
 
 class flow_table {
  public:

@@ -17,8 +17,6 @@ constexpr uint8_t ip_proto_tcp = 6;
 constexpr uint8_t ip_proto_udp = 17;
 constexpr uint8_t ip_proto_icmpv6 = 58;
 
-// Built at compile time so a lookup on the packet path is one indexed load
-// and the table needs no start-up code (no initialisation-order questions).
 constexpr std::array<const l4_tracker*, 256> build_tracker_table() {
   std::array<const l4_tracker*, 256> table{};
   for (auto& slot : table) slot = &generic_tracker;
@@ -28,8 +26,6 @@ constexpr std::array<const l4_tracker*, 256> build_tracker_table() {
   table[ip_proto_icmpv6] = &icmpv6_tracker;
   return table;
 }
-
-constexpr std::array<const l4_tracker*, 256> tracker_table = build_tracker_table();
 
 // Spelled as Linux prints them in /proc/net/nf_conntrack and conntrack -L.
 constexpr std::array<const char*, TCP_CT_MAX> tcp_state_names = {
@@ -65,7 +61,8 @@ uint32_t seconds_to_ms(uint32_t seconds) {
 
 }  // namespace
 
-const l4_tracker& tracker_for(uint8_t ip_proto) { return *tracker_table[ip_proto]; }
+// constinit: no initialisation-order questions for the workers or the other statics.
+constinit const std::array<const l4_tracker*, 256> tracker_table = build_tracker_table();
 
 const timeout_table& linux_default_timeouts() {
   static const timeout_table table = make_timeout_table(conntrack_timeouts{});

@@ -18,8 +18,10 @@ bool generic_new_flow(const l4_info& /*pkt*/, const tcp_segment* /*seg*/,
 track_result generic_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status*/,
                             ct_dir /*dir*/, const l4_info& /*pkt*/, const tcp_segment* /*seg*/,
                             const tracker_params& /*p*/, uint32_t /*now_ms*/) {
+  track_result r;
+  r.state_kept = st->tclass == TC_GENERIC;
   st->tclass = TC_GENERIC;
-  return track_result{};
+  return r;
 }
 
 }  // namespace

@@ -45,8 +45,10 @@ track_result icmp_packet(track_state* st, tcp_window* /*win*/, uint16_t /*status
   }
   // Every answered query refreshes the same short timeout; queries are never
   // ASSURED, so they stay the first candidates for early drop.
+  track_result r;
+  r.state_kept = st->tclass == tclass;
   st->tclass = tclass;
-  return track_result{};
+  return r;
 }
 
 // Whether a quoted ICMP message belongs to a query's flow: the query or its answer (Linux

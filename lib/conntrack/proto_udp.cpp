@@ -31,12 +31,14 @@ track_result udp_packet(track_state* st, tcp_window* /*win*/, uint16_t status, c
                         const tracker_params& /*p*/, uint32_t now_ms) {
   track_result r;
   const bool replied = (status & CT_STATUS_SEEN_REPLY) != 0;
+  uint8_t tclass = TC_UDP;
   if (replied && time_after(now_ms, st->stream_ms)) {
-    st->tclass = TC_UDP_STREAM;
+    tclass = TC_UDP_STREAM;
     if ((status & CT_STATUS_ASSURED) == 0) r.set_status = CT_STATUS_ASSURED;
-  } else {
-    st->tclass = TC_UDP;
   }
+  // The class is all a packet can change.
+  r.state_kept = st->tclass == tclass;
+  st->tclass = tclass;
   return r;
 }
 

@@ -728,6 +728,70 @@ TEST(Generic, AlwaysNewNeverAssured) {
 }
 
 // ---------------------------------------------------------------------------
+// state_kept: a tracker that says it kept the state must have kept it (ct_in then skips the
+// compare and the publish), and the UDP, ICMP and generic trackers say so for an established
+// flow's next packet.
+
+// Every state the UDP, ICMP and generic trackers can be handed, crossed with each direction,
+// status and a clock before and after the UDP stream mark: kept means equal.
+TEST(StateKept, NeverClaimedWhenTheStateChanged) {
+  const std::pair<uint8_t, l4_info> cases[] = {
+      {17, udp_pkt()}, {1, icmp_pkt(8)}, {1, icmp_pkt(0)}, {1, icmp_pkt(14)}, {47, l4_info{}}};
+  const uint8_t classes[] = {TC_UDP, TC_UDP_STREAM, TC_ICMP, TC_GENERIC, TC_TCP_ESTABLISHED};
+  const uint16_t statuses[] = {0, CT_STATUS_SEEN_REPLY,
+                               static_cast<uint16_t>(CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED)};
+  int kept = 0, checked = 0;
+  for (const auto& [proto, pkt] : cases)
+    for (uint8_t tclass : classes)
+      for (uint8_t l4state : {uint8_t{0}, uint8_t{8}, uint8_t{13}})
+        for (uint16_t status : statuses)
+          for (ct_dir dir : {orig, reply})
+            for (uint32_t now_ms : {1000u, 9000u}) {
+              const l4_tracker& trk = tracker_for(proto);
+              track_state st;
+              st.tclass = tclass;
+              st.l4state = l4state;
+              st.stream_ms = 3000;
+              const track_state before = st;
+              const track_result r =
+                  trk.packet(&st, nullptr, status, dir, pkt, nullptr, tracker_params{}, now_ms);
+              ASSERT_LE(r.state_kept, 1);
+              if (r.state_kept) {
+                EXPECT_TRUE(st == before) << trk.name << " class " << int{tclass};
+                kept++;
+              }
+              checked++;
+            }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, checked);
+}
+
+TEST(StateKept, EstablishedFlowsSayTheyKeptIt) {
+  flow u(17);
+  ASSERT_TRUE(u.open(udp_pkt()));
+  EXPECT_EQ(u.send(orig, udp_pkt()).state_kept, 1);
+  u.send(reply, udp_pkt());
+  u.now_ms += 2001;
+  EXPECT_EQ(u.send(orig, udp_pkt()).state_kept, 0);  // becomes a stream
+  EXPECT_EQ(u.send(reply, udp_pkt()).state_kept, 1);
+
+  flow i(1);
+  ASSERT_TRUE(i.open(icmp_pkt(8)));
+  EXPECT_EQ(i.send(reply, icmp_pkt(0)).state_kept, 1);
+  EXPECT_EQ(i.send(orig, icmp_pkt(0)).state_kept, 0);  // invalid: promises nothing
+
+  flow g(47);
+  l4_info p;
+  p.proto = 47;
+  ASSERT_TRUE(g.open(p));
+  EXPECT_EQ(g.send(orig, p).state_kept, 1);
+
+  flow t(6);
+  establish(t);
+  EXPECT_EQ(t.tcp(orig, ACK).state_kept, 0);  // TCP always compares
+}
+
+// ---------------------------------------------------------------------------
 // Table, names, timeouts
 
 TEST(Trackers, TableByIpProtocol) {

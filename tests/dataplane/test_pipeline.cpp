@@ -73,6 +73,36 @@ TEST(Pipeline, MartiansBroadcastsAndMtuAreDroppedBeforeForward) {
   EXPECT_EQ(t.gw->ct.table->count(), 0);
 }
 
+// The NIC's L4 checksum verdict is taken where it gave one: GOOD and NONE (not filled in, the
+// data sound: Linux's CHECKSUM_PARTIAL) pass whatever the field holds, BAD is INVALID however
+// right the field is, and UNKNOWN is checked in software.
+TEST(Pipeline, NicChecksumVerdictIsTaken) {
+  gateway_config c = default_config();
+  c.conntrack.enable_hooks = true;
+  test_gateway t(c);
+  const std::pair<uint64_t, bool> cases[] = {{RTE_MBUF_F_RX_L4_CKSUM_GOOD, true},
+                                             {RTE_MBUF_F_RX_L4_CKSUM_NONE, true},
+                                             {RTE_MBUF_F_RX_L4_CKSUM_BAD, false},
+                                             {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, false}};
+  uint16_t sport = 2000;
+  uint64_t invalid = 0;
+  int flows = 0;
+  for (const auto& [flag, tracked] : cases) {
+    // A corrupt field under every verdict but BAD, whose field is right.
+    rte_mbuf* m = t.make(udp("10.0.1.2", sport++, "10.0.2.2", 53));
+    if (flag != RTE_MBUF_F_RX_L4_CKSUM_BAD)
+      rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 20 + 6)[0] ^= 0x55;
+    m->ol_flags |= flag;
+    t.burst(0, {m});
+    if (tracked)
+      flows++;
+    else
+      invalid++;
+    EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), invalid) << std::hex << flag;
+    EXPECT_EQ(t.gw->ct.table->count(), flows) << std::hex << flag;
+  }
+}
+
 // nf_conntrack_checksum: a bad L4 checksum makes the packet INVALID (no
 // entry); ICMP errors about a tracked flow are RELATED, others INVALID.
 TEST(Pipeline, ChecksumsAndIcmpErrors) {

@@ -13,6 +13,45 @@
 namespace ctgate {
 namespace {
 
+// The textbook fold cksum_fold replaced: mask, shift and add, twice per halving.
+uint16_t reference_fold(uint64_t s) {
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+
+TEST(Cksum, FoldAgreesWithTheTextbookFold) {
+  // The edges of each halving: all ones, all zeros and one past them in either half, plus
+  // random sums.
+  std::vector<uint64_t> sums = {0,
+                                1,
+                                0xffff,
+                                0x10000,
+                                0x1fffe,
+                                0xffffffffu,
+                                0x100000000u,
+                                0x1fffffffeu,
+                                0xfffffffffffffffeu,
+                                0xffffffffffffffffu,
+                                0xffffffff00000000u,
+                                0x00000000ffffffffu,
+                                0xffff0000ffff0000u,
+                                0x0000ffff0000ffffu,
+                                0x8000000080000000u};
+  for (uint32_t hi : {0u, 1u, 0xfffeu, 0xffffu, 0x10000u, 0xfffffffeu, 0xffffffffu})
+    for (uint32_t lo : {0u, 1u, 0xfffeu, 0xffffu, 0x10000u, 0xfffffffeu, 0xffffffffu})
+      sums.push_back((uint64_t{hi} << 32) | lo);
+  std::mt19937_64 rng(16);
+  for (int i = 0; i < 200000; i++) sums.push_back(rng() >> (i % 64));
+  for (uint64_t s : sums) ASSERT_EQ(cksum_fold(s), reference_fold(s)) << std::hex << s;
+  // Every 32-bit sum below 2^24 and around 2^32, where the 16-bit halving carries.
+  for (uint64_t s = 0; s < (1u << 24); s++) ASSERT_EQ(cksum_fold(s), reference_fold(s)) << s;
+  for (uint64_t s = 0xff000000u; s < 0x101000000u; s++)
+    ASSERT_EQ(cksum_fold(s), reference_fold(s)) << s;
+}
+
 TEST(Cksum, MatchesRteRawCksumAtEveryLength) {
   std::mt19937 rng(7);
   std::vector<uint8_t> buf(1500);
