@@ -164,11 +164,14 @@ void note_table_full(ct_worker& w, uint32_t now_ms) {
 template <bool V6>
 bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
   if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
-  // UNKNOWN (0) on every port without RX offload: one test. NONE (the field is not filled in,
-  // the data is sound: a virtio guest's checksum left to offload) passes as GOOD does, as Linux
-  // passes CHECKSUM_PARTIAL.
-  if (uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK; l4f != 0)
-    return l4f != RTE_MBUF_F_RX_L4_CKSUM_BAD;
+  // UNKNOWN (0) on every port without RX offload: one test. NONE (the field not filled in, the
+  // data sound: a virtio guest's checksum left to offload) is checked in software, and fails:
+  // passing it, as Linux passes CHECKSUM_PARTIAL, needs the checksum completed on the way out
+  // and NAT's updates made partial-aware, which ctgate does not do yet (docs/bench.md).
+  if (uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK; l4f != 0) {
+    if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
+    if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+  }
   const uint8_t* ip = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l3_off);
   const uint8_t* l4 = rte_pktmbuf_mtod_offset(mb, const uint8_t*, m->l4_off);
   switch (m->l4.proto) {
@@ -478,26 +481,24 @@ void note_finished(ct_worker& w, ct_entry* e) {
          (is_icmp_like(t.proto) || t.sport == r.sport);
 }
 
-// A tracker moved flow e's state from `*raw` to `*ts`: publishes it lock-free. Another worker
-// may have moved it meanwhile (only when RSS is not symmetric); the tracker then runs again on
-// that worker's state, up to 8 more times, without the window record, which is updated in
-// place on the first try only. Out of line: as a loop inside track_existing, the retry kept
-// enough values live across the tracker call that every established packet spilled and
-// reloaded them. Returns the last try's result; `*raw` is left as the CAS leaves it (the state
-// the last try started from, or after 8 lost races the winner's), and `*ts` and `*old_class`
-// (the class the last try started from) are the last try's.
-[[gnu::noinline]] track_result publish_track(ct_entry* e, const l4_tracker& tr, uint64_t* raw,
-                                             track_state* ts, uint8_t* old_class, uint16_t status,
-                                             ct_dir dir, const l4_info& l4, const tcp_segment* segp,
-                                             const tracker_params& params, uint32_t now_ms,
-                                             track_result res) {
-  for (int tries = 0;;) {
-    if (e->cas_track(*raw, *ts) || ++tries > 8) return res;
+// Another worker moved flow e's state first (only when RSS is not symmetric), so the first
+// try's compare-and-swap lost and left that worker's state in `*raw`: the tracker runs again on
+// it, up to 8 more times, without the window record, which is updated in place on the first try
+// only. Out of line: as a loop around the tracker call inside track_existing, the retry kept
+// enough values live across the call that every established packet spilled and reloaded them.
+// Returns the last try's result; `*raw` is left as the last CAS leaves it (the state the last
+// try started from, or after 9 lost races the winner's), and `*ts` and `*old_class` (the class
+// the last try started from) are the last try's.
+[[gnu::noinline]] track_result retry_track(ct_entry* e, const l4_tracker& tr, uint64_t* raw,
+                                           track_state* ts, uint8_t* old_class, uint16_t status,
+                                           ct_dir dir, const l4_info& l4, const tcp_segment* segp,
+                                           const tracker_params& params, uint32_t now_ms) {
+  for (int tries = 1;; tries++) {
     const track_state before = std::bit_cast<track_state>(*raw);
     *old_class = before.tclass;
     *ts = before;
-    res = tr.packet(ts, nullptr, status, dir, l4, segp, params, now_ms);
-    if (res.state_kept || *ts == before) return res;
+    const track_result res = tr.packet(ts, nullptr, status, dir, l4, segp, params, now_ms);
+    if (res.state_kept || *ts == before || e->cas_track(*raw, *ts) || tries == 8) return res;
   }
 }
 
@@ -549,9 +550,9 @@ void note_finished(ct_worker& w, ct_entry* e) {
   track_result res = tr.packet(&ts, win, status, dir, m->l4, segp, params, now_ms);
   // Unchanged (most packets of an established flow): nothing to publish, and no locked
   // instruction. A tracker that knows it kept the state says so, and the compare is skipped.
-  if (!res.state_kept && !(ts == before))
-    res =
-        publish_track(e, tr, &raw, &ts, &old_class, status, dir, m->l4, segp, params, now_ms, res);
+  // Changed (a TCP flow's packets in turn from each side): published lock-free, inline.
+  if (!res.state_kept && !(ts == before) && !e->cas_track(raw, ts)) [[unlikely]]
+    res = retry_track(e, tr, &raw, &ts, &old_class, status, dir, m->l4, segp, params, now_ms);
   if (res.verdict != track_verdict::accept) [[unlikely]] {
     if (res.reason != TCP_REASON_NONE) w.counters.add(reason_counter(res.reason));
     if (res.verdict == track_verdict::invalid) {
@@ -592,7 +593,7 @@ void note_finished(ct_worker& w, ct_entry* e) {
   // conntrack -E's UPDATE: Linux's IPCT_PROTOINFO (the TCP state moved), IPCT_REPLY and
   // IPCT_ASSURED, one event per packet. Most packets change none of these and skip the load.
   // `raw` still holds the state this packet started from (the CAS leaves it when it succeeds;
-  // after 8 lost races it holds the winner's, and that packet's event is the winner's).
+  // after 9 lost races it holds the winner's, and that packet's event is the winner's).
   if ((newly_set & (CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED) ||
        ts.l4state != std::bit_cast<track_state>(raw).l4state) &&
       e->pos != k_no_pos && (w.rt->events.load(std::memory_order_relaxed) & CT_EVENT_UPDATE))

@@ -24,12 +24,12 @@
 namespace ctgate {
 
 // Folds a 64-bit accumulator to 16 bits (one's-complement), in two halvings of one rotate, one
-// add and one shift each. Adding a word to itself rotated by half its width puts lo + hi, plus
-// the carry out of the low half's lo + hi, in the high half: the end-around-carry sum of the two
-// halves. It cannot carry out again, since lo + hi + 1 never exceeds 2 * (2^k - 1). So the
-// result is the one the textbook fold (mask, shift, add, twice per halving) gives for every
+// add and one shift each. Adding a k-bit-half word to itself rotated by k puts lo + hi, plus the
+// carry out of the low half's lo + hi, in the high half: the end-around-carry sum of the two
+// halves. It cannot wrap twice: when the low half carries, (lo + hi) - 2^k + 1 <= 2^k - 1. So
+// the result is the one the textbook fold (mask, shift, add, twice per halving) gives for every
 // input, a nonzero sum of zero value included (0xffff, never 0): tests/packet/test_cksum.cpp
-// checks the two against each other. Half the instructions, on every checksummed packet.
+// checks the two against each other. About half the instructions, on every checksummed packet.
 inline uint16_t cksum_fold(uint64_t s) {
   const uint32_t x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
   return static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);

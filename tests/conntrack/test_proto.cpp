@@ -732,18 +732,23 @@ TEST(Generic, AlwaysNewNeverAssured) {
 // compare and the publish), and the UDP, ICMP and generic trackers say so for an established
 // flow's next packet.
 
-// Every state the UDP, ICMP and generic trackers can be handed, crossed with each direction,
-// status and a clock before and after the UDP stream mark: kept means equal.
+// Every class the UDP, ICMP, ICMPv6 and generic trackers can be handed, with ICMP query and
+// answer states, crossed with each direction, status and a clock before and after the UDP
+// stream mark: kept means equal.
 TEST(StateKept, NeverClaimedWhenTheStateChanged) {
+  l4_info echo6 = icmp_pkt(128);
+  echo6.proto = 58;
+  l4_info answer6 = icmp_pkt(129);
+  answer6.proto = 58;
   const std::pair<uint8_t, l4_info> cases[] = {
-      {17, udp_pkt()}, {1, icmp_pkt(8)}, {1, icmp_pkt(0)}, {1, icmp_pkt(14)}, {47, l4_info{}}};
-  const uint8_t classes[] = {TC_UDP, TC_UDP_STREAM, TC_ICMP, TC_GENERIC, TC_TCP_ESTABLISHED};
+      {17, udp_pkt()}, {1, icmp_pkt(8)}, {1, icmp_pkt(0)}, {1, icmp_pkt(14)},
+      {58, echo6},     {58, answer6},    {47, l4_info{}}};
   const uint16_t statuses[] = {0, CT_STATUS_SEEN_REPLY,
                                static_cast<uint16_t>(CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED)};
   int kept = 0, checked = 0;
   for (const auto& [proto, pkt] : cases)
-    for (uint8_t tclass : classes)
-      for (uint8_t l4state : {uint8_t{0}, uint8_t{8}, uint8_t{13}})
+    for (uint8_t tclass = 0; tclass < TC_COUNT; tclass++)
+      for (uint8_t l4state : {uint8_t{0}, uint8_t{8}, uint8_t{13}, uint8_t{128}})
         for (uint16_t status : statuses)
           for (ct_dir dir : {orig, reply})
             for (uint32_t now_ms : {1000u, 9000u}) {
