@@ -745,8 +745,8 @@ TEST(StateKept, NeverClaimedWhenTheStateChanged) {
       {58, echo6},     {58, answer6},    {47, l4_info{}}};
   const uint16_t statuses[] = {0, CT_STATUS_SEEN_REPLY,
                                static_cast<uint16_t>(CT_STATUS_SEEN_REPLY | CT_STATUS_ASSURED)};
-  int kept = 0, checked = 0;
-  for (const auto& [proto, pkt] : cases)
+  for (const auto& [proto, pkt] : cases) {
+    int kept = 0, checked = 0;
     for (uint8_t tclass = 0; tclass < TC_COUNT; tclass++)
       for (uint8_t l4state : {uint8_t{0}, uint8_t{8}, uint8_t{13}, uint8_t{128}})
         for (uint16_t status : statuses)
@@ -762,13 +762,17 @@ TEST(StateKept, NeverClaimedWhenTheStateChanged) {
                   trk.packet(&st, nullptr, status, dir, pkt, nullptr, tracker_params{}, now_ms);
               ASSERT_LE(r.state_kept, 1);
               if (r.state_kept) {
-                EXPECT_TRUE(st == before) << trk.name << " class " << int{tclass};
+                EXPECT_TRUE(st == before)
+                    << trk.name << " class " << int{tclass} << " l4state " << int{l4state}
+                    << " status " << status << " dir " << int(dir) << " now " << now_ms;
                 kept++;
               }
               checked++;
             }
-  EXPECT_GT(kept, 0);
-  EXPECT_LT(kept, checked);
+    // Each case takes both paths.
+    EXPECT_GT(kept, 0) << int{proto} << " type " << int{pkt.icmp_type};
+    EXPECT_LT(kept, checked) << int{proto} << " type " << int{pkt.icmp_type};
+  }
 }
 
 TEST(StateKept, EstablishedFlowsSayTheyKeptIt) {

@@ -81,26 +81,30 @@ TEST(Pipeline, NicChecksumVerdictIsTaken) {
   gateway_config c = default_config();
   c.conntrack.enable_hooks = true;
   test_gateway t(c);
-  const std::pair<uint64_t, bool> cases[] = {{RTE_MBUF_F_RX_L4_CKSUM_GOOD, true},
-                                             {RTE_MBUF_F_RX_L4_CKSUM_NONE, false},
-                                             {RTE_MBUF_F_RX_L4_CKSUM_BAD, false},
-                                             {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, false}};
+  struct verdict_case {
+    uint64_t flag;
+    bool corrupt;  // the UDP checksum field
+    bool tracked;
+  };
+  const verdict_case cases[] = {
+      {RTE_MBUF_F_RX_L4_CKSUM_GOOD, true, true},     {RTE_MBUF_F_RX_L4_CKSUM_NONE, true, false},
+      {RTE_MBUF_F_RX_L4_CKSUM_NONE, false, true},    {RTE_MBUF_F_RX_L4_CKSUM_BAD, false, false},
+      {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, true, false}, {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, false, true}};
   uint16_t sport = 2000;
   uint64_t invalid = 0;
   int flows = 0;
-  for (const auto& [flag, tracked] : cases) {
-    // A corrupt field under every verdict but BAD, whose field is right.
+  for (const auto& [flag, corrupt, tracked] : cases) {
     rte_mbuf* m = t.make(udp("10.0.1.2", sport++, "10.0.2.2", 53));
-    if (flag != RTE_MBUF_F_RX_L4_CKSUM_BAD)
-      rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 20 + 6)[0] ^= 0x55;
+    if (corrupt) rte_pktmbuf_mtod_offset(m, uint8_t*, 14 + 20 + 6)[0] ^= 0x55;
     m->ol_flags |= flag;
     t.burst(0, {m});
     if (tracked)
       flows++;
     else
       invalid++;
-    EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), invalid) << std::hex << flag;
-    EXPECT_EQ(t.gw->ct.table->count(), flows) << std::hex << flag;
+    EXPECT_EQ(t.ct_counter(ct::ct_counter::invalid_checksum), invalid)
+        << std::hex << flag << " corrupt " << corrupt;
+    EXPECT_EQ(t.gw->ct.table->count(), flows) << std::hex << flag << " corrupt " << corrupt;
   }
 }
 
