@@ -3,8 +3,9 @@
 # process_burst() under callgrind, for plain forwarding, conntrack on
 # established flows (alone and through a 10-rule forward chain), the
 # automatic SYN-cookie path, routing into and out of
-# a VLAN subinterface, and switching (plain and through a stateful bridge
-# table), compared with the
+# a VLAN subinterface, switching (plain and through a stateful bridge
+# table), and a new flow's whole life (ct_new: created, confirmed, expired and
+# its position reclaimed, per flow), compared with the
 # committed baseline (bench/callgrind_baseline.txt). Fails when a case rises
 # by more than TOL percent (default 5). Instruction counts do not depend on
 # the machine's load, so this is not a timing test; it runs in CI
@@ -17,7 +18,9 @@
 # difference of the two totals over the 20,000 extra packets is the steady
 # per-packet cost, free of set-up and warm-up. Only process_burst(), the
 # stage_tx_flush() after it, and what they call are counted (--toggle-collect),
-# which includes the bench's TX sink (where a device's TX queue would be). About a minute on two cores. Needs valgrind and a built
+# which includes the bench's TX sink (where a device's TX queue would be); for
+# ct_new also ct_housekeeping(), which expires the flows, with 20,000 and
+# 40,000 flows (@N in a case's flags stands for the count). About three minutes on two cores. Needs valgrind and a built
 # bench/ctgate-bench-cycles (CTGATE_BUILD_DIR or BUILD, default build/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,19 +42,22 @@ CASES=(
   "vlan_out|--cases vlan_out --flows 1000"
   "bridge|--cases bridge --flows 1000"
   "bridge_ct|--cases bridge_ct --flows 1000"
+  "ct_new|--cases ct_new --new_flows @N --new_rounds 1|--toggle-collect=ctgate::ct::ct_housekeeping*"
 )
 P1=20000
 P2=40000
 WORK=$(mktemp -d /tmp/ctgate-callgrind.XXXXXX)
 trap 'rm -rf "$WORK"; rm -rf /var/run/dpdk/cgguard$$* 2>/dev/null || true' EXIT
 
-# Total instructions inside process_burst() and stage_tx_flush() for one run.
-instructions() {  # name flags packets
-  local out="$WORK/$1.$3.out"
+# Total instructions inside process_burst() and stage_tx_flush() (and the case's extra
+# --toggle-collect) for one run.
+instructions() {  # name flags packets extra-valgrind-flags
+  local out="$WORK/$1.$3.out" flags="$2 --packets $3"
+  [[ "$2" == *@N* ]] && flags=${2//@N/$3}
   # shellcheck disable=SC2086
   if ! valgrind --tool=callgrind --toggle-collect='ctgate::process_burst*' \
-      --toggle-collect='ctgate::stage_tx_flush*' \
-      --callgrind-out-file="$out" "$BIN" $2 --packets "$3" --memory_mb 256 \
+      --toggle-collect='ctgate::stage_tx_flush*' ${4:+"$4"} \
+      --callgrind-out-file="$out" "$BIN" $flags --memory_mb 256 \
       --file_prefix "cgguard$$" > "$WORK/$1.$3.log" 2>&1; then
     echo "callgrind_guard: $1 with $3 packets failed:" >&2
     tail -20 "$WORK/$1.$3.log" >&2
@@ -62,10 +68,9 @@ instructions() {  # name flags packets
 
 declare -A measured
 for c in "${CASES[@]}"; do
-  name=${c%%|*}
-  flags=${c#*|}
-  a=$(instructions "$name" "$flags" $P1)
-  b=$(instructions "$name" "$flags" $P2)
+  IFS='|' read -r name flags extra <<< "$c"
+  a=$(instructions "$name" "$flags" $P1 "$extra")
+  b=$(instructions "$name" "$flags" $P2 "$extra")
   measured[$name]=$(awk -v a="$a" -v b="$b" -v n=$((P2 - P1)) 'BEGIN {printf "%.1f", (b - a) / n}')
 done
 

@@ -766,11 +766,12 @@ constexpr std::pair<std::string_view, uint32_t conntrack_timeouts::*> kTimeouts[
 };
 
 void parse_conntrack(const field& f, conntrack_config* ct) {
-  map_view m(f, {"enable_hooks", "max", "tcp_loose", "tcp_be_liberal", "tcp_ignore_invalid_rst",
-                 "tcp_max_retrans", "log_invalid", "checksum", "acct", "reserved", "reserved_mark",
-                 "log_interval_ms", "timeouts"});
+  map_view m(f, {"enable_hooks", "max", "buckets", "tcp_loose", "tcp_be_liberal",
+                 "tcp_ignore_invalid_rst", "tcp_max_retrans", "log_invalid", "checksum", "acct",
+                 "reserved", "reserved_mark", "log_interval_ms", "timeouts"});
   if (const field* v = m.find("enable_hooks")) ct->enable_hooks = get_bool(*v);
   if (const field* v = m.find("max")) ct->max = get_int<uint32_t>(*v, 1, 67108864);
+  if (const field* v = m.find("buckets")) ct->buckets = get_int<uint32_t>(*v, 1, 67108864);
   if (const field* v = m.find("tcp_loose")) ct->tcp_loose = get_bool(*v);
   if (const field* v = m.find("tcp_be_liberal")) ct->tcp_be_liberal = get_bool(*v);
   if (const field* v = m.find("tcp_ignore_invalid_rst")) ct->tcp_ignore_invalid_rst = get_bool(*v);

@@ -171,6 +171,7 @@ struct conntrack_timeouts {
 struct conntrack_config {
   bool enable_hooks = false;            // Linux's nf_conntrack enable_hooks parameter
   uint32_t max = 262144;                // nf_conntrack_max
+  uint32_t buckets = 262144;            // nf_conntrack_buckets: sets how widely early drop looks
   bool tcp_loose = true;                // nf_conntrack_tcp_loose
   bool tcp_be_liberal = false;          // nf_conntrack_tcp_be_liberal: no window checks
   bool tcp_ignore_invalid_rst = false;  // nf_conntrack_tcp_ignore_invalid_rst

@@ -13,6 +13,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <new>
@@ -619,8 +620,7 @@ void note_finished(ct_worker& w, ct_entry* e) {
 bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
   flow_table& table = *w.rt->table;
   if (table.try_reserve(privileged) ||
-      (ct_early_drop(w, shared_hash_sig(key) % table.capacity(), now_ms) &&
-       table.try_reserve(privileged)))
+      (ct_early_drop(w, shared_hash_sig(key), now_ms) && table.try_reserve(privileged)))
     return true;
   w.counters.add(ct_counter::drop);
   note_table_full(w, now_ms);
@@ -728,11 +728,35 @@ bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple&
 // same way: a bounded window of table slots starting at the new flow's hash,
 // evicting the first live, non-assured entry this worker owns (only the
 // owner may unlink an entry from its timer wheel).
-bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms) {
+uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t buckets) {
+  const uint64_t x256 = 16ull * 256 * capacity / std::max<uint32_t>(buckets, 1);
+  return static_cast<uint32_t>(std::min<uint64_t>(x256, 256ull * k_early_drop_max_samples));
+}
+
+uint32_t early_drop_positions(uint32_t hash, uint32_t samples_x256, uint32_t capacity,
+                              uint32_t* out) {
+  // splitmix64 over the hash: uniform positions, and a draw for the fraction, from one seed.
+  uint64_t state = hash;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  uint32_t n = samples_x256 >> 8;
+  if ((next() & 255) < (samples_x256 & 255)) n++;
+  n = std::min(n, k_early_drop_max_samples);
+  for (uint32_t i = 0; i < n; i++)
+    out[i] = static_cast<uint32_t>(((next() >> 32) * capacity) >> 32);
+  return n;
+}
+
+bool ct_early_drop(ct_worker& w, uint32_t hash, uint32_t now_ms) {
   flow_table& t = *w.rt->table;
-  uint32_t cap = t.capacity();
-  for (uint32_t i = 0; i < k_early_drop_window && i < cap; i++) {
-    ct_entry* e = t.at((start + i) % cap);
+  uint32_t pos[k_early_drop_max_samples];
+  const uint32_t n = early_drop_positions(hash, w.rt->early_drop_samples_x256, t.capacity(), pos);
+  for (uint32_t i = 0; i < n; i++) {
+    ct_entry* e = t.at(pos[i]);
     if (!is_live(e->live.load(std::memory_order_acquire)) || e->owner != w.id) continue;
     if (ct_expired(*e, now_ms)) {  // timed out, the wheel not there yet: free room
       destroy_owned(w, e, ct_counter::expired);
@@ -776,6 +800,7 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   rt->log_invalid = cfg.log_invalid;
   rt->invalid_log.set_interval(cfg.log_interval_ms);
   rt->check_checksums = cfg.checksum;
+  rt->early_drop_samples_x256 = early_drop_samples_x256(rt->table->capacity(), cfg.buckets);
   if (cfg.acct)
     if (result<void> on = rt->table->enable_accounting(); !on) return std::move(on).error();
   rt->reserved_mark = cfg.reserved_mark;

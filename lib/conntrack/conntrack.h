@@ -130,7 +130,8 @@ struct ct_runtime {
   rte_mempool* pool = nullptr;  // unconfirmed entries, each followed by its TCP window record
   tracker_params params;
   bool check_checksums = true;
-  uint32_t reserved_mark = 0;  // packets with these mark bits may use the reserved share
+  uint32_t reserved_mark = 0;            // packets with these mark bits may use the reserved share
+  uint32_t early_drop_samples_x256 = 0;  // from conntrack.buckets and the table's positions
   timeout_table timeouts;
   // The timeout policies rules may give flows (nft ct timeout set): published by the control
   // plane, read by workers between quiescent states (ct_timeout.h). Null: none.
@@ -326,12 +327,24 @@ void ct_release(ct_worker& w, pkt_meta* m);
 // requests from the control plane.
 void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 
-// Table full: free one slot owned by `w` in the window of
-// k_early_drop_window slots starting at `start`: an expired entry the wheel
-// has not reaped yet, else a live, non-assured one (Linux's early_drop does
-// both). Bounded work.
-inline constexpr uint32_t k_early_drop_window = 64;
-bool ct_early_drop(ct_worker& w, uint32_t start, uint32_t now_ms);
+// Early drop's sample (docs/design/conntrack.md, "Early drop"). Linux's early_drop walks
+// NF_CT_EVICTION_RANGE (8) hash buckets from the new flow's, where each flow is chained twice
+// (original and reply): it looks at about 16 * count / nf_conntrack_buckets flows. ct_early_drop
+// looks at as many of the table's positions, drawn from the new flow's hash, so the sample does
+// not depend on the order in which the table reuses positions. In 1/256ths of a position, at most
+// k_early_drop_max_samples positions (Linux's chains are bounded by their length alone).
+inline constexpr uint32_t k_early_drop_max_samples = 64;
+uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t buckets);
+// The positions (below `capacity`) a new flow whose key hashes to `hash` samples: the fraction of
+// `samples_x256` decides by the hash whether one more is drawn. Returns how many were written to
+// `out` (at most k_early_drop_max_samples).
+uint32_t early_drop_positions(uint32_t hash, uint32_t samples_x256, uint32_t capacity,
+                              uint32_t* out);
+
+// Table full: free one entry owned by `w` among the positions a new flow hashing to `hash`
+// samples: an expired entry the wheel has not reaped yet, else a live, non-assured one (Linux's
+// early_drop does both). Bounded work.
+bool ct_early_drop(ct_worker& w, uint32_t hash, uint32_t now_ms);
 
 // The addresses of IPv6 entry `e` (confirmed in `table`, or unconfirmed); null for IPv4.
 const ct_addr6* ct_addr6_of(const flow_table& table, const ct_entry* e);

@@ -7,6 +7,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <utility>
@@ -71,6 +72,10 @@ flow_table::~flow_table() {
   rte_free(nat_replies6_);
 }
 
+namespace {
+constexpr uint32_t k_reclaim_batch = 1024;
+}  // namespace
+
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
                                      const char* what) {
   rte_hash_parameters p{};
@@ -87,11 +92,16 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   rte_hash_rcu_config rc{};
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
-  // The defer queue's defaults: every delete that finds it non-empty tries to reclaim up to 16
-  // positions. Reclaiming in batches (trigger_reclaim_limit) took a third off expiring a flow,
-  // but positions then return to the free ring in a different order, the table's live entries
-  // spread over all positions, and early drop's window (ct_early_drop) found a victim far more
-  // often than Linux's early drop does in a table as sparse (docs/bench.md, "About expiry").
+  // Reclaim in batches. By default every delete that finds the queue non-empty also tries to
+  // reclaim (a ring dequeue, a grace-period check, and two rte_log calls at INFO level that print
+  // nothing but cost about 90 instructions each): under callgrind a third of expiring a flow. A
+  // worker deletes at most ct_housekeeping's budget per loop and reports quiescence once per
+  // loop, so a few loops' deletes are queued before a reclaim frees all but the newest; an add
+  // that finds no free position reclaims on its own (rte_hash's alloc_slot). Positions then come
+  // back in batches, and the live entries spread over all of them: early drop samples positions
+  // by the new flow's hash (ct_early_drop), so what it finds does not depend on that order.
+  rc.trigger_reclaim_limit = std::min<uint32_t>(k_reclaim_batch, entries / 8);
+  rc.max_reclaim_size = 2 * k_reclaim_batch;
   if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
     const std::string why = rte_strerror(rte_errno);
     rte_hash_free(h);

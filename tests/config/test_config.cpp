@@ -200,6 +200,7 @@ TEST(ConfigLoad, Defaults) {
   EXPECT_TRUE(cfg->neighbors.empty());
   EXPECT_FALSE(cfg->conntrack.enable_hooks);
   EXPECT_EQ(cfg->conntrack.max, 262144u);
+  EXPECT_EQ(cfg->conntrack.buckets, 262144u);  // Linux's on a 64-bit host over 4 GiB
   EXPECT_TRUE(cfg->conntrack.tcp_loose);
   EXPECT_EQ(cfg->conntrack.log_interval_ms, 1000u);
   EXPECT_EQ(cfg->conntrack.timeouts.tcp_established, 432000u);
@@ -234,6 +235,7 @@ ports:
     mtu: 9600
 conntrack:
   max: 67108864
+  buckets: 1
   log_interval_ms: 3600000
 )",
                                 "t.yaml");
@@ -241,6 +243,7 @@ conntrack:
   EXPECT_EQ(cfg->workers, 64);
   EXPECT_EQ(cfg->ports[0].tx_desc, 16384);
   EXPECT_EQ(cfg->conntrack.max, 67108864u);
+  EXPECT_EQ(cfg->conntrack.buckets, 1u);
 }
 
 TEST(ConfigErrors, ErrorNamesFileLineAndKey) {
@@ -526,6 +529,8 @@ TEST(ConfigErrors, BadIntegers) {
             "t.yaml:6: eal.memory_mb: must be between 64 and 1048576");
   EXPECT_EQ(error_of(p + "conntrack:\n  max: 0\n"),
             "t.yaml:6: conntrack.max: must be between 1 and 67108864");
+  EXPECT_EQ(error_of(p + "conntrack:\n  buckets: 67108865\n"),
+            "t.yaml:6: conntrack.buckets: must be between 1 and 67108864");
   EXPECT_EQ(error_of(p + "conntrack:\n  log_interval_ms: 3600001\n"),
             "t.yaml:6: conntrack.log_interval_ms: must be between 0 and 3600000");
   EXPECT_EQ(error_of(p + "conntrack:\n  timeouts:\n    udp: 0\n"),

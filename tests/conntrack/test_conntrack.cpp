@@ -2,6 +2,7 @@
 // drop and accounting.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -320,10 +321,21 @@ TEST(ReplyTable, RacingAddsLeaveOneHolderPerKey) {
   }
 }
 
-// Early drop evicts only entries that are not ASSURED.
+// A hash whose early-drop sample holds position `target` (bounded search).
+std::optional<uint32_t> hash_sampling(const ct_runtime& rt, uint32_t target) {
+  uint32_t pos[k_early_drop_max_samples];
+  for (uint32_t h = 0; h < (1u << 20); h++) {
+    uint32_t n = early_drop_positions(h, rt.early_drop_samples_x256, rt.table->capacity(), pos);
+    if (std::find(pos, pos + n, target) != pos + n) return h;
+  }
+  return std::nullopt;
+}
+
+// Early drop evicts only entries that are not ASSURED, among the positions the hash samples.
 TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
   gateway_config c = default_config();
   c.conntrack.max = 64;
+  c.conntrack.buckets = 1;  // the widest sample: k_early_drop_max_samples positions
   test_gateway g(c);
   worker_ctx& w = *g.w;
   rte_rcu_qsbr_thread_online(g.gw->qs, 0);
@@ -333,6 +345,7 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
     rte_pktmbuf_free(m);
   }
   ASSERT_EQ(g.gw->ct.table->count(), 8);
+  EXPECT_EQ(g.gw->ct.early_drop_samples_x256, 256 * k_early_drop_max_samples);
   // Mark every entry but the one at the highest position ASSURED.
   uint32_t last = 0;
   for (uint32_t p = 0; p < g.gw->ct.table->capacity(); p++)
@@ -342,15 +355,64 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
     if ((e->live.load() & ENTRY_STATE_MASK) == ENTRY_LIVE && p != last)
       e->status.fetch_or(CT_STATUS_ASSURED);
   }
-  uint32_t first = last >= 7 ? last - 7 : 0;
-  EXPECT_TRUE(ct_early_drop(w.ct, first, w.now_ms));
+  std::optional<uint32_t> hash = hash_sampling(g.gw->ct, last);
+  ASSERT_TRUE(hash.has_value());
+  EXPECT_TRUE(ct_early_drop(w.ct, *hash, w.now_ms));
   EXPECT_EQ(g.gw->ct.table->count(), 7);
   EXPECT_EQ((g.gw->ct.table->at(last)->live.load() & ENTRY_STATE_MASK), ENTRY_FREE);
-  // Only assured entries are left: nothing more can be evicted.
-  EXPECT_FALSE(ct_early_drop(w.ct, first, w.now_ms));
+  // Only assured entries are left: nothing more can be evicted, wherever the sample falls.
+  for (uint32_t h = 0; h < 256; h++) EXPECT_FALSE(ct_early_drop(w.ct, h, w.now_ms)) << h;
   EXPECT_EQ(w.ct.counters.get(ct_counter::early_drop), 1u);
   EXPECT_EQ(g.gw->ct.table->count(), 7);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// The sample's size: 16 * positions / buckets (Linux looks at 8 buckets, each flow chained
+// twice), in 1/256ths, at most k_early_drop_max_samples; drawn on average as that.
+TEST(EarlyDrop, SampleSizeFollowsTheBuckets) {
+  EXPECT_EQ(early_drop_samples_x256(262144, 262144), 16u * 256);
+  EXPECT_EQ(early_drop_samples_x256(10000, 262144), 16u * 256 * 10000 / 262144);  // 0.61
+  EXPECT_EQ(early_drop_samples_x256(1 << 20, 1), 256 * k_early_drop_max_samples);
+  EXPECT_EQ(early_drop_samples_x256(100, 0), 256 * k_early_drop_max_samples);
+  uint32_t pos[k_early_drop_max_samples];
+  for (uint32_t x256 : {0u, 100u, 256u, 624u, 4736u, 16384u}) {
+    uint64_t drawn = 0;
+    for (uint32_t h = 0; h < 100000; h++) {
+      uint32_t n = early_drop_positions(h * 2654435761u, x256, 1000, pos);
+      ASSERT_LE(n, k_early_drop_max_samples);
+      for (uint32_t i = 0; i < n; i++) ASSERT_LT(pos[i], 1000u);
+      drawn += n;
+    }
+    EXPECT_NEAR(static_cast<double>(drawn) / 100000, x256 / 256.0, 0.01 + x256 / 256.0 * 0.01)
+        << x256;
+  }
+}
+
+// Whether the sample finds a flow depends on how full the table is, not on which positions the
+// flows hold: packed at the bottom (positions reused at once) or spread over all of them
+// (positions reclaimed in batches) find one about as often, and as often as Linux's 8 buckets
+// would, 1 - exp(-16 * count / buckets).
+TEST(EarlyDrop, FindsAsOftenWhereverTheFlowsSit) {
+  const uint32_t capacity = 10000, count = 2000;
+  uint32_t pos[k_early_drop_max_samples];
+  for (uint32_t buckets : {262144u, 65536u, 16384u, 4096u}) {
+    const uint32_t x256 = early_drop_samples_x256(capacity, buckets);
+    uint32_t packed = 0, spread = 0;
+    const uint32_t tries = 20000;
+    for (uint32_t h = 0; h < tries; h++) {
+      uint32_t n = early_drop_positions(h * 2654435761u + 17, x256, capacity, pos);
+      bool in_packed = false, in_spread = false;
+      for (uint32_t i = 0; i < n; i++) {
+        in_packed |= pos[i] < count;
+        in_spread |= pos[i] % (capacity / count) == 0;
+      }
+      packed += in_packed;
+      spread += in_spread;
+    }
+    const double linux_rate = 1 - std::exp(-16.0 * count / buckets);
+    EXPECT_NEAR(packed / double(tries), spread / double(tries), 0.02) << buckets;
+    EXPECT_NEAR(packed / double(tries), linux_rate, 0.05) << buckets;
+  }
 }
 
 // The cache warms up, then is judged window by window: used while at least half the lookups

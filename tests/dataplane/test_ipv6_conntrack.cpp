@@ -244,7 +244,7 @@ TEST(Ipv6SeedExperiments, TableFullDropsNewFlows) {
                                &mangle, 0, HOOK_FAM_IPV6));
   for (uint16_t p = 10000; p < 10010; p++)
     t.send6(0, tcp6(k_client, p, "2001:db8:1::1", 80, TCPF_SYN, 1, 0));
-  // Early drop samples the slots next to a new flow's hash, which for IPv6 comes from the
+  // Early drop samples positions drawn from a new flow's hash, which for IPv6 comes from the
   // addresses' keyed digests, a new key per gateway: in a table this sparse it rarely finds a
   // victim, but it may (IPv4's test, with fixed hashes, never does). Each eviction lets one
   // more flow in.
