@@ -53,7 +53,7 @@ trap 'rm -rf "$WORK"; rm -rf /var/run/dpdk/cgguard$$* 2>/dev/null || true' EXIT
 # --toggle-collect) for one run.
 instructions() {  # name flags packets extra-valgrind-flags
   local out="$WORK/$1.$3.out" flags="$2 --packets $3"
-  [[ "$2" == *@N* ]] && flags=${2//@N/$3}
+  [[ "$2" == *@N* ]] && flags=${2//@N/$3}  # a count of flows, not packets
   # shellcheck disable=SC2086
   if ! valgrind --tool=callgrind --toggle-collect='ctgate::process_burst*' \
       --toggle-collect='ctgate::stage_tx_flush*' ${4:+"$4"} \
@@ -76,7 +76,7 @@ done
 
 if [ "$UPDATE" = 1 ]; then
   {
-    echo "# Instructions per packet of process_burst() and stage_tx_flush() under callgrind (bench/callgrind_guard.sh)."
+    echo "# Instructions per packet of process_burst() and stage_tx_flush() under callgrind, ct_new per flow (bench/callgrind_guard.sh)."
     echo "# Written by: bench/callgrind_guard.sh --update, $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     for c in "${CASES[@]}"; do
       name=${c%%|*}

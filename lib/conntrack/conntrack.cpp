@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string>
@@ -615,7 +616,8 @@ void note_finished(ct_worker& w, ct_entry* e) {
 }
 
 // Takes one unit of `max` for a new flow: free room, or room made by early
-// drop (an unassured entry near the new flow's hash, as Linux's). On failure
+// drop (an unassured entry among the positions the new flow's hash samples, as
+// many as Linux's early_drop would look at). On failure
 // the new flow is dropped: counted, and "table full" logged, rate-limited.
 bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
   flow_table& table = *w.rt->table;
@@ -722,15 +724,22 @@ bool create_unconfirmed(ct_worker& w, rte_mbuf* mb, pkt_meta* m, const ct_tuple&
 
 }  // namespace
 
-// Linux's early_drop looks only at NF_CT_EVICTION_RANGE buckets next to the
-// new flow's bucket, so a sparse table (the article's max=7) almost never
-// finds a victim while a full, dense one almost always does. We sample the
-// same way: a bounded window of table slots starting at the new flow's hash,
-// evicting the first live, non-assured entry this worker owns (only the
-// owner may unlink an entry from its timer wheel).
-uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t buckets) {
-  const uint64_t x256 = 16ull * 256 * capacity / std::max<uint32_t>(buckets, 1);
-  return static_cast<uint32_t>(std::min<uint64_t>(x256, 256ull * k_early_drop_max_samples));
+// Linux's early_drop looks only at NF_CT_EVICTION_RANGE buckets from the new flow's, so a
+// sparse table (the article's max=7) almost never finds a victim while a full, dense one almost
+// always does. At a full table those 8 buckets hold a Poisson number of flows with mean
+// lambda = 16 * max / buckets (each flow is chained twice): they hold one with probability
+// T = 1 - exp(-lambda). n positions, each live with p = max / capacity, hold one with
+// probability 1 - (1 - p)^n, and n + f positions (one more with probability f) with
+// 1 - (1 - p)^n * (1 - f * p). So n is the largest whole number with 1 - (1 - p)^n <= T, and f
+// makes up the rest: about 16 * capacity / buckets positions while p is small.
+uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t max, uint32_t buckets) {
+  const double p = std::min(0.999, static_cast<double>(max) / std::max<uint32_t>(capacity, 1));
+  if (p <= 0) return 0;
+  const double lambda = 16.0 * max / std::max<uint32_t>(buckets, 1);
+  const double whole = std::floor(lambda / -std::log1p(-p));
+  if (whole >= k_early_drop_max_samples) return 256 * k_early_drop_max_samples;
+  const double f = (1 - std::exp(-lambda - whole * std::log1p(-p))) / p;
+  return static_cast<uint32_t>(256 * whole + std::clamp(std::round(f * 256), 0.0, 255.0));
 }
 
 uint32_t early_drop_positions(uint32_t hash, uint32_t samples_x256, uint32_t capacity,
@@ -755,6 +764,8 @@ bool ct_early_drop(ct_worker& w, uint32_t hash, uint32_t now_ms) {
   flow_table& t = *w.rt->table;
   uint32_t pos[k_early_drop_max_samples];
   const uint32_t n = early_drop_positions(hash, w.rt->early_drop_samples_x256, t.capacity(), pos);
+  // Up to 64 scattered lines, each likely a miss in a large table: start them all at once.
+  for (uint32_t i = 0; i < n; i++) rte_prefetch0(t.at(pos[i]));
   for (uint32_t i = 0; i < n; i++) {
     ct_entry* e = t.at(pos[i]);
     if (!is_live(e->live.load(std::memory_order_acquire)) || e->owner != w.id) continue;
@@ -800,7 +811,8 @@ result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rc
   rt->log_invalid = cfg.log_invalid;
   rt->invalid_log.set_interval(cfg.log_interval_ms);
   rt->check_checksums = cfg.checksum;
-  rt->early_drop_samples_x256 = early_drop_samples_x256(rt->table->capacity(), cfg.buckets);
+  rt->early_drop_samples_x256 =
+      early_drop_samples_x256(rt->table->capacity(), cfg.max, cfg.buckets);
   if (cfg.acct)
     if (result<void> on = rt->table->enable_accounting(); !on) return std::move(on).error();
   rt->reserved_mark = cfg.reserved_mark;

@@ -329,21 +329,23 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget = 256);
 
 // Early drop's sample (docs/design/conntrack.md, "Early drop"). Linux's early_drop walks
 // NF_CT_EVICTION_RANGE (8) hash buckets from the new flow's, where each flow is chained twice
-// (original and reply): it looks at about 16 * count / nf_conntrack_buckets flows. ct_early_drop
-// looks at as many of the table's positions, drawn from the new flow's hash, so the sample does
-// not depend on the order in which the table reuses positions. In 1/256ths of a position, at most
-// k_early_drop_max_samples positions (Linux's chains are bounded by their length alone).
+// (original and reply): in a full table it finds a flow with probability 1 - exp(-16 * max /
+// nf_conntrack_buckets). ct_early_drop looks at as many of the table's positions as give the same
+// probability when `max` of its `capacity` positions are live, drawn from the new flow's hash, so
+// the sample does not depend on the order in which the table reuses positions. In 1/256ths of a
+// position, at most k_early_drop_max_samples positions (Linux's chains are bounded by their
+// length alone).
 inline constexpr uint32_t k_early_drop_max_samples = 64;
-uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t buckets);
+uint32_t early_drop_samples_x256(uint32_t capacity, uint32_t max, uint32_t buckets);
 // The positions (below `capacity`) a new flow whose key hashes to `hash` samples: the fraction of
 // `samples_x256` decides by the hash whether one more is drawn. Returns how many were written to
 // `out` (at most k_early_drop_max_samples).
 uint32_t early_drop_positions(uint32_t hash, uint32_t samples_x256, uint32_t capacity,
                               uint32_t* out);
 
-// Table full: free one entry owned by `w` among the positions a new flow hashing to `hash`
-// samples: an expired entry the wheel has not reaped yet, else a live, non-assured one (Linux's
-// early_drop does both). Bounded work.
+// Table full: free the first entry owned by `w`, among the positions a new flow hashing to `hash`
+// samples, that has expired (the wheel has not reaped it yet) or is not ASSURED (Linux's
+// early_drop frees both). Bounded work.
 bool ct_early_drop(ct_worker& w, uint32_t hash, uint32_t now_ms);
 
 // The addresses of IPv6 entry `e` (confirmed in `table`, or unconfirmed); null for IPv4.

@@ -73,7 +73,8 @@ flow_table::~flow_table() {
 }
 
 namespace {
-constexpr uint32_t k_reclaim_batch = 1024;
+constexpr uint32_t k_reclaim_trigger = 1024;
+constexpr uint32_t k_reclaim_batch = 128;
 }  // namespace
 
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
@@ -94,14 +95,18 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
   // Reclaim in batches. By default every delete that finds the queue non-empty also tries to
   // reclaim (a ring dequeue, a grace-period check, and two rte_log calls at INFO level that print
-  // nothing but cost about 90 instructions each): under callgrind a third of expiring a flow. A
-  // worker deletes at most ct_housekeeping's budget per loop and reports quiescence once per
-  // loop, so a few loops' deletes are queued before a reclaim frees all but the newest; an add
-  // that finds no free position reclaims on its own (rte_hash's alloc_slot). Positions then come
-  // back in batches, and the live entries spread over all of them: early drop samples positions
-  // by the new flow's hash (ct_early_drop), so what it finds does not depend on that order.
-  rc.trigger_reclaim_limit = std::min<uint32_t>(k_reclaim_batch, entries / 8);
-  rc.max_reclaim_size = 2 * k_reclaim_batch;
+  // nothing but cost about 90 instructions each): under callgrind a third of expiring a flow. Now
+  // the queue keeps up to trigger_reclaim_limit positions, and a delete that finds more reclaims
+  // up to k_reclaim_batch of the oldest, whose grace period is over unless one loop's deletes
+  // filled the queue. The reclaim runs inside the delete, under the table's writer lock, which
+  // every other worker's adds and deletes wait for: a batch of 128 holds it a sixteenth as long
+  // as one of 2048, and still spreads one call's fixed cost to about one instruction a position.
+  // An add that finds no free position reclaims on its own (rte_hash's alloc_slot), and the
+  // queue's positions come out of the slack `capacity` has over max (flow_table::create). Positions
+  // come back in batches, and the live entries spread over all of them: early drop samples
+  // positions by the new flow's hash (ct_early_drop), so what it finds does not depend on that.
+  rc.trigger_reclaim_limit = std::min<uint32_t>(k_reclaim_trigger, entries / 8);
+  rc.max_reclaim_size = k_reclaim_batch;
   if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
     const std::string why = rte_strerror(rte_errno);
     rte_hash_free(h);
@@ -114,8 +119,10 @@ result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, 
                                                        rte_rcu_qsbr* qs) {
   std::unique_ptr<flow_table> t(new flow_table());
   t->max_ = max;
-  // Slack over max: positions freed by deletes wait a grace period before
-  // reuse, and cuckoo displacement can fail near 100% load.
+  // Slack over max: positions freed by deletes wait a grace period before reuse, and then in the
+  // defer queue until a batch is reclaimed (create_shared_hash), and cuckoo displacement can fail
+  // near 100% load. rte_hash adds about 8,000 positions more for its per-lcore caches of free
+  // positions, sized for 128 lcores, which the few workers leave mostly unused.
   uint64_t entries = static_cast<uint64_t>(max) + max / 8 + 64;
   result<rte_hash*> h = create_shared_hash(name, static_cast<uint32_t>(entries), qs, "flow table");
   if (!h) return h.error();
