@@ -131,7 +131,7 @@ struct ct_runtime {
   tracker_params params;
   bool check_checksums = true;
   uint32_t reserved_mark = 0;            // packets with these mark bits may use the reserved share
-  uint32_t early_drop_samples_x256 = 0;  // from conntrack.buckets and the table's positions
+  uint32_t early_drop_samples_x256 = 0;  // from conntrack.max, .buckets and the table's positions
   timeout_table timeouts;
   // The timeout policies rules may give flows (nft ct timeout set): published by the control
   // plane, read by workers between quiescent states (ct_timeout.h). Null: none.

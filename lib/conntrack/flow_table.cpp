@@ -99,8 +99,9 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   // the queue keeps up to trigger_reclaim_limit positions, and a delete that finds more reclaims
   // up to k_reclaim_batch of the oldest, whose grace period is over unless one loop's deletes
   // filled the queue. The reclaim runs inside the delete, under the table's writer lock, which
-  // every other worker's adds and deletes wait for: a batch of 128 holds it a sixteenth as long
-  // as one of 2048, and still spreads one call's fixed cost to about one instruction a position.
+  // every other worker's adds and deletes wait for: a batch of 128 keeps that short (the first
+  // version reclaimed up to 1024 at a time), and still spreads one call's fixed cost to about one
+  // instruction a position.
   // An add that finds no free position reclaims on its own (rte_hash's alloc_slot), and the
   // queue's positions come out of the slack `capacity` has over max (flow_table::create). Positions
   // come back in batches, and the live entries spread over all of them: early drop samples
