@@ -616,9 +616,9 @@ void note_finished(ct_worker& w, ct_entry* e) {
 }
 
 // Takes one unit of `max` for a new flow: free room, or room made by early
-// drop (an unassured entry among the positions the new flow's hash samples, as
-// many as Linux's early_drop would look at). On failure
-// the new flow is dropped: counted, and "table full" logged, rate-limited.
+// drop (an unassured entry among the positions the new flow's hash samples, found
+// as often as Linux's early_drop finds one). On failure the new flow is dropped:
+// counted, and "table full" logged, rate-limited.
 bool reserve_or_evict(ct_worker& w, const flow_key& key, bool privileged, uint32_t now_ms) {
   flow_table& table = *w.rt->table;
   if (table.try_reserve(privileged) ||
