@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "dataplane/gateway.h"
+#include "dataplane/rx_checksum.h"
 #include "dataplane/stages.h"
 #include "packet/parse.h"
 
@@ -324,6 +325,20 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
   if (f.group) meta->flags |= PKT_F_L2_MULTICAST;
 }
 
+// A switched frame's checksum its sender left to offload: filled in as a routed packet's is
+// (stage_parse), since the port it leaves by may not fill it in, and the bridge's hooks may
+// track or rewrite it.
+[[gnu::noinline]] void fill_switched(worker_ctx& w, rte_mbuf* m, bool tagged) {
+  pkt_meta meta{};
+  const uint16_t skip = tagged ? k_vlan_tag : 0;
+  const parse_result r = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*) + skip,
+                                     rte_pktmbuf_data_len(m) - skip, /*check_ip_csum=*/true, &meta);
+  meta.l4_off = static_cast<uint16_t>(meta.l4_off + skip);
+  w.counters.add(fill_outcome(r == parse_result::ipv4 || r == parse_result::ipv6
+                                  ? fill_partial_l4_checksum(m, meta)
+                                  : partial_fill::not_filled));
+}
+
 // The tag a frame has at forward, output and postrouting: the one it leaves `port` with, as
 // Linux's __br_forward tags or untags it (br_handle_vlan) before NF_BR_FORWARD and
 // NF_BR_LOCAL_OUT.
@@ -561,6 +576,11 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     if (admit(w, in, gw.port_vlans[in_port], table, pkts[i], &frames[kept])) pkts[kept++] = pkts[i];
   }
+  // Only a port whose device reports L4 checksums flags one left to offload.
+  if (in.rx_l4_cksum)
+    for (uint16_t i = 0; i < kept; i++)
+      if (has_partial_l4_checksum(pkts[i])) [[unlikely]]
+        fill_switched(w, pkts[i], frames[i].tagged);
   bridge_tally t;
   rte_mbuf* up[k_max_burst];
   uint16_t n_up = 0;

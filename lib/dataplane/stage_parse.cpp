@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "dataplane/gateway.h"
+#include "dataplane/rx_checksum.h"
 #include "dataplane/stages.h"
 #include "packet/parse.h"
 
@@ -44,6 +45,13 @@ l2_class classify(const uint8_t* frame, const port_info& port) {
   std::memcpy(&c, frame + 4, 2);
   std::memcpy(&d, port.mac.b + 4, 2);
   return (a == b && c == d) ? l2_class::host : l2_class::other_host;
+}
+
+// Checksums the sender left to offload, filled in before anything reads or updates them.
+[[gnu::noinline]] void fill_offloaded(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
+  for (uint16_t i = 0; i < n; i++)
+    if (has_partial_l4_checksum(pkts[i])) [[unlikely]]
+      w.counters.add(fill_outcome(fill_partial_l4_checksum(pkts[i], *meta_of(pkts[i]))));
 }
 
 }  // namespace
@@ -100,6 +108,11 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
     } else {
       pkt_drop(w, m, k_parse_drop[static_cast<size_t>(r)]);
     }
+  }
+  // Only a port whose device reports L4 checksums flags one left to offload.
+  if (port.rx_l4_cksum) {
+    fill_offloaded(w, pkts, kept);
+    fill_offloaded(w, v6, kept6);
   }
   w.frags_in_burst = flags_seen & PKT_F_FRAGMENT;
   w.frags_in_burst6 = flags_seen6 & PKT_F_FRAGMENT;

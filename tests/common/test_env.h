@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <rte_eal.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <unistd.h>
@@ -189,6 +190,30 @@ class test_gateway {
     for (uint16_t i = 0; i < n; i++) self->sent.emplace_back(port, pkts[i]);
   }
 };
+
+inline uint16_t l4_checksum_field(uint8_t proto) { return proto == IPPROTO_TCP ? 16 : 6; }
+
+// Turns a built packet's TCP or UDP segment (IP header at l3) into what a virtio guest offloading
+// its checksum sends: the field holds the pseudo header's sum, not complemented, and the port says
+// NONE.
+inline void make_partial_checksum(rte_mbuf* m, uint16_t l3) {
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l3);
+  uint16_t pseudo, l4_off;
+  uint8_t proto;
+  if ((ip[0] >> 4) == 4) {
+    const auto* h = reinterpret_cast<const rte_ipv4_hdr*>(ip);
+    pseudo = rte_ipv4_phdr_cksum(h, 0);
+    l4_off = static_cast<uint16_t>(l3 + (h->version_ihl & 0xf) * 4);
+    proto = h->next_proto_id;
+  } else {
+    const auto* h = reinterpret_cast<const rte_ipv6_hdr*>(ip);
+    pseudo = rte_ipv6_phdr_cksum(h, 0);
+    l4_off = static_cast<uint16_t>(l3 + sizeof(rte_ipv6_hdr));
+    proto = h->proto;
+  }
+  std::memcpy(rte_pktmbuf_mtod_offset(m, uint8_t*, l4_off + l4_checksum_field(proto)), &pseudo, 2);
+  m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
+}
 
 // A TCP segment from `src:sport` to `dst:dport`.
 inline pkt_spec tcp(const char* src, uint16_t sport, const char* dst, uint16_t dport,

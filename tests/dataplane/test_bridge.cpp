@@ -309,6 +309,31 @@ TEST_F(BridgeTest, StatefulFirewallBetweenSegments) {
   EXPECT_EQ(rte_mempool_in_use_count(g.gw->mbuf_pool), 0u);
 }
 
+// A checksum a virtio guest left to offload (docs/design/checksums.md) is filled in as the frame
+// is switched: it leaves every port as the same frame with its checksum right would, and the
+// bridge's conntrack tracks it (before, INVALID: `ct state invalid drop` dropped it).
+TEST_F(BridgeTest, PartialChecksumsAreFilledInWhenSwitched) {
+  g.gw->ports[0].rx_l4_cksum = g.gw->ports[2].rx_l4_cksum = true;  // as start_port sets them
+  const pkt_spec ask = udp("10.10.0.1", 4000, "10.10.0.2", 53);
+  rte_mbuf* m = mbuf(ip_frame(host(2), host(1), 10, ask));  // from the trunk, tagged
+  make_partial_checksum(m, sizeof(rte_ether_hdr) + 4);
+  g.burst(2, {m});
+  auto o = out();
+  ASSERT_EQ(o.size(), 2u);  // flooded to both access ports, untagged
+  EXPECT_EQ(o[0], ip_frame(host(2), host(1), 0, ask));
+  EXPECT_EQ(o[1], ip_frame(host(2), host(1), 0, ask));
+  ASSERT_TRUE(load_ruleset_text(*g.gw, k_stateful_bridge, "bridge.nft"));
+  m = mbuf(ip_frame(host(2), host(5), 0, ask));  // from inside, through the bridge's conntrack
+  make_partial_checksum(m, sizeof(rte_ether_hdr));
+  g.burst(0, {m});
+  o = out();
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_EQ(o[1], ip_frame(host(2), host(5), 0, ask));
+  EXPECT_EQ(o[2], ip_frame(host(2), host(5), 10, ask));
+  EXPECT_EQ(g.conntrack_lines().size(), 1u);
+  EXPECT_EQ(g.dp(dp_counter::rx_checksum_filled), 2u);
+}
+
 // Linux's nft_ct_get: a frame conntrack never saw (ARP) is `ct state invalid`, so a rule that
 // drops invalid before accepting ARP drops it. Tagged IP frames are tracked past their tag.
 TEST_F(BridgeTest, NonIpFramesHaveNoConnectionAndTagsAreSkipped) {

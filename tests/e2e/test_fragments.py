@@ -14,6 +14,8 @@ only answers back:
   `ctgatectl conntrack -L` lists the UDP flow with its ports, replied;
 - the same over IPv6 (nf_defrag_ipv6): the datagram and its answer, `ping -6 -s 3000` to the
   server and to the gateway, through the same inet table.
+- a UDP datagram sent without a checksum (SO_NO_CHECK), which net_tap flags as a checksum
+  left to offload, reaches the server still without one (docs/design/checksums.md).
 
 Why tap and not af_packet (the other e2e tests' port): DPDK's af_packet PMD joins a fanout
 group with PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles fragments before DPDK sees
@@ -24,6 +26,7 @@ Run (root):  python3 tests/e2e/test_fragments.py [-v]
 """
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -64,6 +67,24 @@ s.bind(('::', %d)); s.settimeout(15)
 d, a = s.recvfrom(65535)
 print(len(d), hashlib.sha256(d).hexdigest(), flush=True)
 s.sendto(d, a)
+"""
+# A raw socket at the server: the first UDP datagram to the port, as "<checksum> <payload>".
+RAW_SERVER_PY = """import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.settimeout(15)
+print("ready", flush=True)
+for _ in range(100):
+    d = s.recv(2048)
+    u = d[(d[0] & 15) * 4:]
+    if int.from_bytes(u[2:4], "big") == %d:
+        print(int.from_bytes(u[6:8], "big"), u[8:].decode())
+        break
+"""
+# A datagram sent without a checksum (SO_NO_CHECK, 11 on Linux).
+NO_CHECK_CLIENT_PY = """import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)
+s.sendto(b"no checksum", ("%s", %d))
 """
 CLIENT_PY = """import socket, hashlib
 s = socket.socket(socket.AF_INET6 if ':' in '%s' else socket.AF_INET, socket.SOCK_DGRAM)
@@ -219,6 +240,31 @@ class FragmentsTest(unittest.TestCase):
         self.assertEqual(len(udp), 1, lines)
         self.assertNotIn("UNREPLIED", udp[0])
         self.assertIn("src=%s" % CLIENT6, udp[0])
+
+    def test_udp_without_a_checksum_stays_without(self):
+        """net_tap flags a UDP datagram sent without a checksum (SO_NO_CHECK) as "not filled
+        in", the flag a virtio guest's offloaded checksum has: ctgate must not fill it in
+        (docs/design/checksums.md). The server's raw socket sees the checksum still 0."""
+        self._start()
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", NS_S, "timeout", "20", "python3", "-u", "-c",
+             RAW_SERVER_PY % UDP_PORT], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(server)
+        self.assertEqual(server.stdout.readline().decode().strip(), "ready")
+        client = ns(NS_C, "timeout", "15", "python3", "-c", NO_CHECK_CLIENT_PY % (SERVER, UDP_PORT),
+                    check=False, timeout=20)
+        try:
+            out, err = server.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            nf.stop_pid(server)
+            out, err = server.communicate()
+        stats = self.ctl("stats")
+        self.assertEqual(out.decode().strip(), "0 no checksum",
+                         "client: %s server: %s\n%s" % (client.stdout.decode(errors="replace"),
+                                                         err.decode(errors="replace"), stats))
+        workers = json.loads(self.ctl("stats", "--json"))["workers"].values()
+        self.assertGreaterEqual(sum(w["rx_udp_no_checksum"] for w in workers), 1, stats)
+        self.assertEqual(sum(w["rx_checksum_filled"] for w in workers), 0, stats)
 
 
 if __name__ == "__main__":

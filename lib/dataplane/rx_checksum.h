@@ -1,0 +1,44 @@
+// Checksums a sender left to offload: a virtio guest's VIRTIO_NET_HDR_F_NEEDS_CSUM, which the
+// virtio and vhost PMDs report as RTE_MBUF_F_RX_L4_CKSUM_NONE ("the field not filled in, the data
+// sound") when the port has RX checksum offload on (lib/control/ports.cpp turns it on). Linux
+// carries such a packet as CHECKSUM_PARTIAL and fills the checksum in at egress, in software
+// when the device cannot (skb_checksum_help). ctgate fills it in as the packet arrives, so that
+// conntrack's check, NAT's incremental updates, synproxy and every output port see an ordinary
+// packet (docs/design/checksums.md).
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include "dataplane/counters.h"
+#include "packet/pkt_meta.h"
+
+namespace ctgate {
+
+// One test per packet of a port with port_info::rx_l4_cksum (stage_parse, stage_bridge).
+inline bool has_partial_l4_checksum(const rte_mbuf* m) {
+  return (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_NONE;
+}
+
+enum class partial_fill : uint8_t {
+  filled,           // the checksum filled in, the packet marked RTE_MBUF_F_RX_L4_CKSUM_GOOD
+  udp_no_checksum,  // UDP sent without one (0), which net_tap flags NONE too: left 0, GOOD
+  not_filled,       // anything else, left as it is (conntrack checks it in software)
+};
+
+// Fills in the TCP or UDP checksum of a parsed, unfragmented packet whose field holds the pseudo
+// header's sum (virtio's contract). Another protocol, a fragment or a truncated segment is left
+// untouched and still flagged NONE: conntrack then checks it in software, and it fails as a bad
+// checksum.
+partial_fill fill_partial_l4_checksum(rte_mbuf* m, const pkt_meta& meta);
+
+// The counter of each outcome.
+inline dp_counter fill_outcome(partial_fill f) {
+  switch (f) {
+    case partial_fill::filled: return dp_counter::rx_checksum_filled;
+    case partial_fill::udp_no_checksum: return dp_counter::rx_udp_no_checksum;
+    case partial_fill::not_filled: break;
+  }
+  return dp_counter::rx_checksum_not_filled;
+}
+
+}  // namespace ctgate
