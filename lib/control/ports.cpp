@@ -132,8 +132,6 @@ result<void> start_port(gateway& gw, size_t idx) {
     rc = rte_eth_dev_configure(id, q, q, &conf);
   }
   if (rc != 0) return fail("configure", rc);
-  pi.rx_l4_cksum =
-      (conf.rxmode.offloads & (RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM)) != 0;
   uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;
   rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd);
   int socket = rte_eth_dev_socket_id(id);
@@ -176,7 +174,6 @@ result<void> start_port(gateway& gw, size_t idx) {
   for (const vlan_subif& s : gw.vlan_subifs[idx]) {
     set_port_mac(gw.ports[s.port], pi.mac.b);
     gw.ports[s.port].filter_mac = true;
-    gw.ports[s.port].rx_l4_cksum = pi.rx_l4_cksum;  // its frames are the device's
   }
   // Last: workers see port_id and the queues before they see the port.
   std::atomic_ref<bool>(pi.attached).store(true, std::memory_order_release);

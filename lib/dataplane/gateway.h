@@ -53,10 +53,6 @@ struct port_info {
   // PACKET_OTHERHOST): set once the port has a MAC, from the device or from
   // config. In-process test ports without a configured MAC accept any.
   bool filter_mac = false;
-  // The device reports L4 checksum verdicts (RX offload on), so it may flag a checksum the
-  // sender left to offload, which the data plane fills in (dataplane/rx_checksum.h). Ports
-  // without it pay one test per burst for that, not one per packet.
-  bool rx_l4_cksum = false;
   uint16_t mtu = 1500;
   uint16_t zone = 0;             // conntrack zone of what it receives (config ports[].zone)
   std::vector<uint8_t> rss_key;  // the device's configuration points here (control/rss.h)

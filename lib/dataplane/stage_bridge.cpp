@@ -333,6 +333,7 @@ void parse_bridged(const port_info& in, rte_mbuf* m, const bridge_frame& f) {
   const uint16_t skip = tagged ? k_vlan_tag : 0;
   const parse_result r = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*) + skip,
                                      rte_pktmbuf_data_len(m) - skip, /*check_ip_csum=*/true, &meta);
+  meta.l3_off = static_cast<uint16_t>(meta.l3_off + skip);
   meta.l4_off = static_cast<uint16_t>(meta.l4_off + skip);
   w.counters.add(fill_outcome(r == parse_result::ipv4 || r == parse_result::ipv6
                                   ? fill_partial_l4_checksum(m, meta)
@@ -572,15 +573,15 @@ uint16_t stage_bridge(worker_ctx& w, rte_mbuf** pkts, uint16_t n) {
   // lookups find them in cache (rte_hash's bulk lookup does the same).
   bridge_frame frames[k_max_burst];
   uint16_t kept = 0;
+  uint64_t ol_flags_seen = 0;
   for (uint16_t i = 0; i < n; i++) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    ol_flags_seen |= pkts[i]->ol_flags;
     if (admit(w, in, gw.port_vlans[in_port], table, pkts[i], &frames[kept])) pkts[kept++] = pkts[i];
   }
-  // Only a port whose device reports L4 checksums flags one left to offload.
-  if (in.rx_l4_cksum)
+  if (may_hold_partial_l4_checksum(ol_flags_seen)) [[unlikely]]
     for (uint16_t i = 0; i < kept; i++)
-      if (has_partial_l4_checksum(pkts[i])) [[unlikely]]
-        fill_switched(w, pkts[i], frames[i].tagged);
+      if (has_partial_l4_checksum(pkts[i])) fill_switched(w, pkts[i], frames[i].tagged);
   bridge_tally t;
   rte_mbuf* up[k_max_burst];
   uint16_t n_up = 0;

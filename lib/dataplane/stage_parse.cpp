@@ -60,6 +60,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
   uint16_t kept = 0, kept6 = 0;
   *n6 = 0;
   uint8_t flags_seen = 0, flags_seen6 = 0;
+  uint64_t ol_flags_seen = 0;
   w.frags_in_burst = w.frags_in_burst6 = false;
   if (n == 0) return 0;
   // A burst comes from one port (process_burst): its MAC is read once.
@@ -70,6 +71,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
     uint16_t in_port = meta_of(m)->in_port;
     // Multi-segment frames are parsed from the first segment only; a header
     // beyond it reads as truncated and is dropped with a reason.
+    ol_flags_seen |= m->ol_flags;
     bool csum_known = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
       pkt_drop(w, m, dp_counter::drop_ip_bad_checksum);
@@ -109,8 +111,7 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
       pkt_drop(w, m, k_parse_drop[static_cast<size_t>(r)]);
     }
   }
-  // Only a port whose device reports L4 checksums flags one left to offload.
-  if (port.rx_l4_cksum) {
+  if (may_hold_partial_l4_checksum(ol_flags_seen)) [[unlikely]] {
     fill_offloaded(w, pkts, kept);
     fill_offloaded(w, v6, kept6);
   }
