@@ -168,8 +168,8 @@ bool l4_checksum_ok(rte_mbuf* mb, const pkt_meta* m) {
   if (m->flags & (PKT_F_LOCAL_OUT | PKT_F_FRAGMENT)) return true;
   // UNKNOWN (0) on every port without RX offload: one test. NONE (the field not filled in, the
   // data sound: a virtio guest's checksum left to offload) has been filled in and marked GOOD
-  // by stage_parse (dataplane/rx_checksum.h) when it is a whole TCP or UDP segment; what is left
-  // NONE is checked in software, as it stands.
+  // by stage_parse or stage_bridge (dataplane/rx_checksum.h) when its field held the TCP or UDP
+  // pseudo header's sum; what is left NONE is checked in software, as it stands.
   if (uint64_t l4f = mb->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK; l4f != 0) {
     if (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD) return true;
     if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;

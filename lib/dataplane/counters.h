@@ -24,7 +24,8 @@ namespace ctgate {
   X(rx_checksum_filled,                                                                            \
     "TCP/UDP checksums filled in that the sender left to offload (L4_CKSUM_NONE)")                 \
   X(rx_udp_no_checksum, "UDP sent without a checksum that the device flagged as not filled in")    \
-  X(rx_checksum_not_filled, "left to offload, but not TCP/UDP or a fragment: checked as it is")    \
+  X(rx_checksum_not_filled,                                                                        \
+    "flagged left to offload, but no TCP/UDP pseudo sum to fill: as it is")                        \
   X(drop_runt, "drop: frame shorter than Ethernet header")                                         \
   X(drop_unsupported_ethertype, "drop: not IPv4, IPv6 or ARP")                                     \
   X(drop_other_host, "drop: unicast frame to another host's MAC (PACKET_OTHERHOST)")               \

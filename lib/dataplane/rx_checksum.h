@@ -16,7 +16,7 @@ namespace ctgate {
 
 // Whether any of a burst's packets may carry NONE, from the OR of their ol_flags: bit 3 is
 // set by NONE and BAD alone (GOOD is bit 8), so a burst of GOOD or UNKNOWN verdicts is not
-// scanned. One OR per packet where the stage reads ol_flags anyway, one test per burst.
+// scanned. One OR per packet, one test per burst.
 inline bool may_hold_partial_l4_checksum(uint64_t ol_flags_seen) {
   static_assert((RTE_MBUF_F_RX_L4_CKSUM_NONE & RTE_MBUF_F_RX_L4_CKSUM_BAD) != 0 &&
                 (RTE_MBUF_F_RX_L4_CKSUM_GOOD & RTE_MBUF_F_RX_L4_CKSUM_BAD) == 0);
@@ -37,8 +37,9 @@ enum class partial_fill : uint8_t {
 // pseudo header's sum (virtio's contract), the segment in the first mbuf (as parse_frame
 // requires). Anything else is left untouched and flagged NONE, and conntrack checks it in
 // software as it stands: a field holding a real checksum (hinic flags wire packets NONE) passes
-// or fails on its merits, a partial one left here (an SCTP CRC, a GSO super-frame whose pseudo
-// sum leaves the length out, a fragment) fails as a bad checksum.
+// or fails on its merits, a TCP/UDP partial left here (a datagram beyond the first segment, a
+// pseudo sum over a routing header's final destination) fails as a bad checksum, and what
+// conntrack does not check (fragments, SCTP) leaves as it came.
 partial_fill fill_partial_l4_checksum(rte_mbuf* m, const pkt_meta& meta);
 
 // The counter of each outcome.

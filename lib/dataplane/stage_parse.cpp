@@ -69,9 +69,9 @@ uint16_t stage_parse(worker_ctx& w, rte_mbuf** pkts, uint16_t n, rte_mbuf** v6, 
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
     uint16_t in_port = meta_of(m)->in_port;
+    ol_flags_seen |= m->ol_flags;
     // Multi-segment frames are parsed from the first segment only; a header
     // beyond it reads as truncated and is dropped with a reason.
-    ol_flags_seen |= m->ol_flags;
     bool csum_known = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
       pkt_drop(w, m, dp_counter::drop_ip_bad_checksum);

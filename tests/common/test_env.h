@@ -193,7 +193,8 @@ class test_gateway {
 
 inline uint16_t l4_checksum_field(uint8_t proto) { return proto == IPPROTO_TCP ? 16 : 6; }
 
-// Turns a built packet's TCP or UDP segment (IP header at l3) into what a virtio guest offloading
+// Turns a built packet's TCP or UDP segment (IP header at l3, no IPv6 extension header: the
+// pseudo sum is DPDK's, from the first header) into what a virtio guest offloading
 // its checksum sends: the field holds the pseudo header's sum, not complemented, and the port says
 // NONE.
 inline void make_partial_checksum(rte_mbuf* m, uint16_t l3) {

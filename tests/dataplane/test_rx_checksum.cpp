@@ -213,6 +213,38 @@ TEST(RxChecksum, UdpNeverGetsZeroAndFragmentsAreLeft) {
   rte_pktmbuf_free(m);
 }
 
+// Where the pseudo header sums to 0xffff, a field of 0 is that sum (one's complement has two
+// zeros): a TCP segment's is filled in, a UDP datagram's is "no checksum" and stays 0.
+TEST(RxChecksum, APseudoSumOf0xffffAndAFieldOf0) {
+  test_gateway t;
+  for (const pkt_spec& spec : {udp("10.0.1.5", 5000, "10.0.2.2", 53),
+                               tcp("10.0.1.5", 40000, "10.0.2.2", 80, RTE_TCP_ACK_FLAG)}) {
+    rte_mbuf* m = t.make(spec);
+    // The destination's low word chosen so that the pseudo header sums to 0xffff.
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, k_eth);
+    auto* dst = reinterpret_cast<uint8_t*>(&ip->dst_addr);
+    std::memset(dst + 2, 0, 2);
+    const uint16_t rest = rte_ipv4_phdr_cksum(ip, 0);
+    const uint16_t low = static_cast<uint16_t>(~rest);
+    std::memcpy(dst + 2, &low, 2);
+    ASSERT_EQ(rte_ipv4_phdr_cksum(ip, 0), 0xffff);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    const uint16_t at = k_eth + 20 + l4_checksum_field(spec.proto);
+    std::memset(rte_pktmbuf_mtod_offset(m, uint8_t*, at), 0, 2);
+    m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
+    if (spec.proto == IPPROTO_UDP) {
+      EXPECT_EQ(fill_partial_l4_checksum(m, parsed(m)), partial_fill::udp_no_checksum);
+      const uint8_t* f = rte_pktmbuf_mtod_offset(m, const uint8_t*, at);
+      EXPECT_EQ(f[0] | f[1], 0);
+    } else {
+      EXPECT_EQ(fill_partial_l4_checksum(m, parsed(m)), partial_fill::filled);
+      EXPECT_TRUE(l4_checksum_verifies(read_from(m, k_eth)));
+    }
+    rte_pktmbuf_free(m);
+  }
+}
+
 // net_tap flags a UDP datagram sent without a checksum (0) NONE as well: it stays without one,
 // through conntrack and out.
 TEST(RxChecksum, UdpWithoutAChecksumStaysWithout) {
