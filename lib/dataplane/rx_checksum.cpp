@@ -1,7 +1,5 @@
 #include "dataplane/rx_checksum.h"
 
-#include <rte_byteorder.h>
-
 #include <cstring>
 
 #include "packet/cksum.h"
@@ -20,10 +18,9 @@ void mark_good(rte_mbuf* m) {
 uint16_t pseudo_header_sum(const rte_mbuf* m, const pkt_meta& meta) {
   const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, meta.l3_off);
   if ((ip[0] >> 4) == 4)
-    return cksum_fold(cksum_add(0, ip + 12, 8) + rte_cpu_to_be_16(uint16_t{meta.l4.proto}) +
-                      rte_cpu_to_be_16(meta.l4_len));
-  return cksum_fold(cksum_add(0, ip + 8, 32) + rte_cpu_to_be_32(uint32_t{meta.l4_len}) +
-                    rte_cpu_to_be_32(uint32_t{meta.l4.proto}));
+    return cksum_fold(
+        ipv4_pseudo_sum(reinterpret_cast<const rte_ipv4_hdr*>(ip), meta.l4_len, meta.l4.proto));
+  return cksum_fold(ipv6_pseudo_sum(ip, meta.l4_len, meta.l4.proto));
 }
 
 }  // namespace

@@ -128,12 +128,23 @@ inline bool ipv4_hdr_cksum_ok(const void* ip, size_t ihl) {
   return cksum_fold(cksum_add(0, ip, ihl)) == 0xffff;
 }
 
+// The IPv4 pseudo header's words (addresses, protocol, L4 length), unfolded.
+inline uint64_t ipv4_pseudo_sum(const rte_ipv4_hdr* ip, size_t l4_len, uint8_t proto) {
+  return static_cast<uint64_t>(ip->src_addr) + ip->dst_addr +
+         rte_cpu_to_be_16(static_cast<uint16_t>(proto)) +
+         rte_cpu_to_be_16(static_cast<uint16_t>(l4_len));
+}
+
+// The IPv6 pseudo header's (RFC 8200 8.1: the 40-byte header `ip6`'s addresses, the upper-layer
+// length and protocol), unfolded.
+inline uint64_t ipv6_pseudo_sum(const void* ip6, size_t l4_len, uint8_t proto) {
+  return cksum_add(0, static_cast<const uint8_t*>(ip6) + 8, 32) +
+         rte_cpu_to_be_32(static_cast<uint32_t>(l4_len)) + uint64_t{rte_cpu_to_be_32(proto)};
+}
+
 // Pseudo header (addresses, protocol, L4 length) plus the L4 bytes.
 inline uint16_t ipv4_l4_sum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_len, uint8_t proto) {
-  uint64_t s = static_cast<uint64_t>(ip->src_addr) + ip->dst_addr +
-               rte_cpu_to_be_16(static_cast<uint16_t>(proto)) +
-               rte_cpu_to_be_16(static_cast<uint16_t>(l4_len));
-  return cksum_fold(cksum_add(s, l4, l4_len));
+  return cksum_fold(cksum_add(ipv4_pseudo_sum(ip, l4_len, proto), l4, l4_len));
 }
 
 // The TCP/UDP checksum field value for an L4 segment whose checksum field is
@@ -146,16 +157,13 @@ inline uint16_t ipv4_l4_cksum(const rte_ipv4_hdr* ip, const void* l4, size_t l4_
 // The IPv6 upper-layer checksum (RFC 8200 8.1) of `l4_len` bytes at l4, whose checksum field
 // is zero, under the pseudo header of `ip6` (the 40-byte header: its addresses) and `proto`.
 inline uint16_t ipv6_l4_cksum(const void* ip6, const void* l4, size_t l4_len, uint8_t proto) {
-  uint64_t s = cksum_add(0, static_cast<const uint8_t*>(ip6) + 8, 32);
-  s += rte_cpu_to_be_32(static_cast<uint32_t>(l4_len)) + uint64_t{rte_cpu_to_be_32(proto)};
-  return static_cast<uint16_t>(~cksum_fold(cksum_add(s, l4, l4_len)));
+  return static_cast<uint16_t>(
+      ~cksum_fold(cksum_add(ipv6_pseudo_sum(ip6, l4_len, proto), l4, l4_len)));
 }
 
 // Whether an upper-layer segment (checksum field included) sums right under the pseudo header.
 inline bool ipv6_l4_cksum_ok(const void* ip6, const void* l4, size_t l4_len, uint8_t proto) {
-  uint64_t s = cksum_add(0, static_cast<const uint8_t*>(ip6) + 8, 32);
-  s += rte_cpu_to_be_32(static_cast<uint32_t>(l4_len)) + uint64_t{rte_cpu_to_be_32(proto)};
-  return cksum_fold(cksum_add(s, l4, l4_len)) == 0xffff;
+  return cksum_fold(cksum_add(ipv6_pseudo_sum(ip6, l4_len, proto), l4, l4_len)) == 0xffff;
 }
 
 }  // namespace ctgate

@@ -36,6 +36,16 @@ void write_pattern(rte_mbuf* m, uint16_t off, uint16_t n) {
   for (uint16_t i = 0; i < n; i++) p[i] = static_cast<uint8_t>(i * 37 + 11);
 }
 
+// A UDP datagram from the lan client to the wan server with `payload` patterned bytes (its
+// checksum computed over zeros: the caller sets the field it means to test).
+rte_mbuf* patterned_udp(test_gateway& t, uint16_t payload) {
+  pkt_spec s = udp("10.0.1.5", 5000, "10.0.2.2", 53);
+  s.payload_len = payload;
+  rte_mbuf* m = t.make(s);
+  write_pattern(m, k_eth + 28, payload);
+  return m;
+}
+
 // The IPv4 UDP datagram's checksum made right again after write_pattern.
 void set_right_checksum(rte_mbuf* m) {
   auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, k_eth);
@@ -137,10 +147,7 @@ TEST(RxChecksum, BadStaysInvalidAndOtherProtocolsAreNotFilled) {
 TEST(RxChecksum, AFieldThatIsNotThePseudoSumIsLeftAndChecked) {
   test_gateway t;
   ASSERT_TRUE(load_ruleset_text(*t.gw, k_stateful, "rx_checksum.nft"));
-  pkt_spec spec = udp("10.0.1.5", 5000, "10.0.2.2", 53);
-  spec.payload_len = 25;
-  rte_mbuf* m = t.make(spec);
-  write_pattern(m, k_eth + 28, 25);
+  rte_mbuf* m = patterned_udp(t, 25);
   set_right_checksum(m);
   m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
   t.burst(0, {m});
@@ -250,10 +257,7 @@ TEST(RxChecksum, APseudoSumOf0xffffAndAFieldOf0) {
 TEST(RxChecksum, UdpWithoutAChecksumStaysWithout) {
   test_gateway t;
   ASSERT_TRUE(load_ruleset_text(*t.gw, k_stateful, "rx_checksum.nft"));
-  pkt_spec s = udp("10.0.1.5", 5000, "10.0.2.2", 53);
-  s.payload_len = 20;
-  rte_mbuf* m = t.make(s);
-  write_pattern(m, k_eth + 28, s.payload_len);
+  rte_mbuf* m = patterned_udp(t, 20);
   std::memset(rte_pktmbuf_mtod_offset(m, uint8_t*, k_eth + 20 + 6), 0, 2);
   m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
   t.burst(0, {m});

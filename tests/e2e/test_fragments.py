@@ -162,6 +162,15 @@ class FragmentsTest(unittest.TestCase):
             ns(n, "ip", "route", "add", "default", "via", gw)
             ns(n, "ip", "-6", "route", "add", "default", "via", gw6)
 
+    @staticmethod
+    def _server_output(server):
+        """What a server process printed, stopped after 25 s if it has not ended."""
+        try:
+            return server.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            nf.stop_pid(server)
+            return server.communicate()
+
     def _udp_round_trip(self, size, dst=SERVER):
         server = subprocess.Popen(
             ["ip", "netns", "exec", NS_S, "timeout", "20", "python3", "-c",
@@ -177,11 +186,7 @@ class FragmentsTest(unittest.TestCase):
         client = ns(NS_C, "timeout", "15", "python3", "-c",
                     CLIENT_PY % (dst, size, dst, UDP_PORT),
                     check=False, timeout=20)
-        try:
-            out, err = server.communicate(timeout=25)
-        except subprocess.TimeoutExpired:
-            nf.stop_pid(server)
-            out, err = server.communicate()
+        out, err = self._server_output(server)
         return (out.decode().strip(), client.stdout.decode(errors="replace").strip(),
                 err.decode(errors="replace"))
 
@@ -253,11 +258,7 @@ class FragmentsTest(unittest.TestCase):
         self.assertEqual(server.stdout.readline().decode().strip(), "ready")
         client = ns(NS_C, "timeout", "15", "python3", "-c", NO_CHECK_CLIENT_PY % (SERVER, UDP_PORT),
                     check=False, timeout=20)
-        try:
-            out, err = server.communicate(timeout=25)
-        except subprocess.TimeoutExpired:
-            nf.stop_pid(server)
-            out, err = server.communicate()
+        out, err = self._server_output(server)
         stats = self.ctl("stats")
         self.assertEqual(out.decode().strip(), "0 no checksum",
                          "client: %s server: %s\n%s" % (client.stdout.decode(errors="replace"),
