@@ -348,10 +348,14 @@ def block_cycles(res):
         if d:
             rows += [["– entries (`ct_entry` × capacity / max)", fmt(d.get("entries"))],
                      ["– `rte_hash`, all of it", fmt(d.get("hash_total"))],
-                     ["  – of which the ext table", fmt(d.get("ext_table"))],
-                     ["  – of which the RCU defer queue", fmt(d.get("rcu_defer_queue"))],
-                     ["a bare `rte_hash` (no ext table, defer queue or multi-writer caches)",
+                     ["  – of which the ext table", fmt(d.get("ext_table"))]]
+            if "rcu_defer_queue" in d:  # results from before 2026-12-07
+                rows += [["  – of which the RCU defer queue", fmt(d.get("rcu_defer_queue"))]]
+            rows += [["a bare `rte_hash` (no ext table, defer queue or multi-writer caches)",
                       fmt(d.get("hash_without_ext_dq_mw"))]]
+            if "rcu_defer_queue_not_used" in d:
+                rows += [["`rte_hash`'s RCU defer queue, which the table no longer has "
+                          "(not counted above)", fmt(d.get("rcu_defer_queue_not_used"))]]
         sections.append((["**Bytes per flow:**", "", table(["part", "bytes/flow"], rows)], r))
     v, r = res.newest("cycles", lambda r: ccase(r, "stages_ct_est") or ccase(r, "stages_plain"))
     if r is not None:

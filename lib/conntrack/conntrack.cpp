@@ -8,6 +8,7 @@
 #include <rte_mempool.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_tcp.h>
 
@@ -108,9 +109,9 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
   e->wheel_prev = e->wheel_next = k_no_pos;
 }
 
-// Removes a confirmed, owned entry: unlink, delete the key, free the slot.
-// The position is reused only after a grace period (rte_hash RCU), so
-// workers still holding it in this burst read a stable entry.
+// Removes a confirmed, owned entry: unlink, delete the key, retire the position. The position
+// is reused only after a grace period (reclaim_positions), so workers still holding it in this
+// burst read a stable entry.
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
   // A flow that failed its confirm was never announced (Linux sends no event for it). The
   // wheel's tick stands for now (within 256 ms): a DESTROY shows whole seconds left, if any.
@@ -138,18 +139,40 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
                           std::memory_order_relaxed) &
       CT_STATUS_FINISH_NOTIFIED)
     w.rt->finish.forgotten(w.rt->finish.ctx, key);
-  // DELETING before the key leaves the table, FREE after. The delete starts the grace period of
-  // the position (rte_hash's defer queue); a worker whose quiescent report acknowledges it has
-  // read the token after this store, so it can no longer see the entry LIVE through a cached
-  // position (flow_cache.h) while the position is handed out again. (emit_event above reads
-  // the entry as LIVE: it stays before this store.)
+  // DELETING before the key leaves the table, FREE after. The position's grace period starts
+  // with a token taken after these stores (reclaim_positions); a worker whose quiescent report
+  // acknowledges that token has read it after them, so it can no longer see the entry LIVE
+  // through a cached position (flow_cache.h) while the position is handed out again.
+  // (emit_event above reads the entry as LIVE: it stays before this store.)
   const uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_DELETING, std::memory_order_release);
-  w.rt->table->del(key);
+  const bool deleted = w.rt->table->del(key) >= 0;
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
+  // wheel_next is the owner's alone (wheel_unlink cleared it above): readers never follow it.
+  if (deleted) [[likely]] {
+    e->wheel_next = w.retired_head;
+    w.retired_head = e->pos;
+  }
   w.rt->table->unreserve();
   w.owned--;
   w.counters.add(why);
+}
+
+// Gives the table back the positions waiting since the last token once every online worker
+// has reported a quiescent state after it, then starts the positions retired since with a new
+// token. Once per housekeeping: one token and one check for all of a loop's deletes, where
+// rte_hash's defer queue took a token, a ring slot and two rte_log calls for each.
+void reclaim_positions(ct_worker& w) {
+  if (w.waiting_head != k_no_pos) {
+    if (rte_rcu_qsbr_check(w.rt->qs, w.waiting_token, false) != 1) return;
+    w.rt->table->release(w.waiting_head);
+    w.waiting_head = k_no_pos;
+  }
+  if (w.retired_head == k_no_pos) return;
+  w.waiting_head = w.retired_head;
+  w.retired_head = k_no_pos;
+  // rte_rcu_qsbr_start orders the FREE stores above before the token (release).
+  w.waiting_token = rte_rcu_qsbr_start(w.rt->qs);
 }
 
 void note_table_full(ct_worker& w, uint32_t now_ms) {
@@ -786,7 +809,7 @@ ct_worker::ct_worker() {
 
 result<void> ct_runtime_init(ct_runtime* rt, const conntrack_config& cfg, rte_rcu_qsbr* qs,
                              const std::string& name) {
-  result<std::unique_ptr<flow_table>> table = flow_table::create(name + "_flows", cfg.max, qs);
+  result<std::unique_ptr<flow_table>> table = flow_table::create(name + "_flows", cfg.max);
   if (!table) return std::move(table).error();
   rt->table = table->release();
   static_assert(sizeof(ct_entry) % alignof(tcp_window) == 0);
@@ -1536,6 +1559,7 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
       wheel_insert(w, e);  // refreshed since it was filed: file it again
     budget--;
   }
+  reclaim_positions(w);
 }
 
 std::string format_invalid_note(const ct_invalid_note& n) {

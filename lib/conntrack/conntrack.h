@@ -218,6 +218,14 @@ struct ct_worker {
   uint32_t pending_head = k_no_pos;  // detached slot being worked through
   uint32_t owned = 0;                // confirmed entries owned
 
+  // Positions of flows this worker deleted, not yet given back to the table (flow_table::
+  // release), linked through their dead entries' wheel_next: `retired` since the last token,
+  // `waiting` for every worker to pass a quiescent point after `waiting_token`
+  // (docs/design/conntrack.md, "Reclamation").
+  uint32_t retired_head = k_no_pos;
+  uint32_t waiting_head = k_no_pos;
+  uint64_t waiting_token = 0;
+
   ct_counter_block counters;
 
   // The positions of the flows this worker saw last (flow_cache.h), in DPDK's memory: made by

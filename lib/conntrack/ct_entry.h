@@ -214,7 +214,7 @@ struct alignas(64) ct_entry {
   std::atomic<uint32_t> mark{0};
   uint32_t pos = k_no_pos;         // table position; k_no_pos while unconfirmed
   uint32_t wheel_prev = k_no_pos;  // (owner) timer wheel links, by position
-  uint32_t wheel_next = k_no_pos;
+  uint32_t wheel_next = k_no_pos;  // (owner) once deleted, the link of its retired list
   uint16_t unconfirmed_idx = k_not_unconfirmed;  // (owner) slot in the unconfirmed list
   uint16_t wheel_slot = 0;                       // (owner) slot it is filed under
   ct_ext_area ext;                               // one inline extension (ct_ext.h), id in status

@@ -90,22 +90,19 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   rte_hash* h = rte_hash_create(&p);
   if (h == nullptr)
     return error{.message = std::string(what) + ": rte_hash_create: " + rte_strerror(rte_errno)};
+  if (qs == nullptr) return h;  // the caller frees deleted positions (flow_table::release)
   rte_hash_rcu_config rc{};
   rc.v = qs;
   rc.mode = RTE_HASH_QSBR_MODE_DQ;
-  // Reclaim in batches. By default every delete that finds the queue non-empty also tries to
-  // reclaim (a ring dequeue, a grace-period check, and two rte_log calls at INFO level that print
-  // nothing but cost about 90 instructions each): under callgrind a third of expiring a flow. Now
-  // the queue keeps up to trigger_reclaim_limit positions, and a delete that finds more reclaims
-  // up to k_reclaim_batch of the oldest, whose grace period is over unless one loop's deletes
-  // filled the queue. The reclaim runs inside the delete, under the table's writer lock, which
-  // every other worker's adds and deletes wait for: a batch of 128 keeps that short (the first
-  // version reclaimed up to 1024 at a time), and still spreads one call's fixed cost to about one
-  // instruction a position.
-  // An add that finds no free position reclaims on its own (rte_hash's alloc_slot), and the
-  // queue's positions come out of the slack `capacity` has over max (flow_table::create). Positions
-  // come back in batches, and the live entries spread over all of them: early drop samples
-  // positions by the new flow's hash (ct_early_drop), so what it finds does not depend on that.
+  // Reclaim in batches: by default every delete that finds the queue non-empty also tries to
+  // reclaim. The queue keeps up to trigger_reclaim_limit positions, and a delete that finds
+  // more reclaims up to k_reclaim_batch of the oldest. The reclaim runs inside the delete,
+  // under the table's writer lock, which every other worker's adds and deletes wait for: a
+  // batch of 128 keeps that short. DPDK 22.11's defer queue also calls rte_log at INFO level
+  // once for every position it takes and once for every one it gives back, which prints
+  // nothing but costs about 90 instructions each; the flow table, which deletes far more often
+  // than the reply tables, waits for its grace periods itself (flow_table::release).
+  // An add that finds no free position reclaims on its own (rte_hash's alloc_slot).
   rc.trigger_reclaim_limit = std::min<uint32_t>(k_reclaim_trigger, entries / 8);
   rc.max_reclaim_size = k_reclaim_batch;
   if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
@@ -116,16 +113,16 @@ result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, 
   return h;
 }
 
-result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max,
-                                                       rte_rcu_qsbr* qs) {
+result<std::unique_ptr<flow_table>> flow_table::create(const std::string& name, uint32_t max) {
   std::unique_ptr<flow_table> t(new flow_table());
   t->max_ = max;
-  // Slack over max: positions freed by deletes wait a grace period before reuse, and then in the
-  // defer queue until a batch is reclaimed (create_shared_hash), and cuckoo displacement can fail
-  // near 100% load. rte_hash adds about 8,000 positions more for its per-lcore caches of free
-  // positions, sized for 128 lcores, which the few workers leave mostly unused.
+  // Slack over max: positions freed by deletes wait a grace period on their owner's retired
+  // list before reuse (release), and cuckoo displacement can fail near 100% load. rte_hash adds
+  // about 8,000 positions more for its per-lcore caches of free positions, sized for 128 lcores,
+  // which the few workers leave mostly unused.
   uint64_t entries = static_cast<uint64_t>(max) + max / 8 + 64;
-  result<rte_hash*> h = create_shared_hash(name, static_cast<uint32_t>(entries), qs, "flow table");
+  result<rte_hash*> h =
+      create_shared_hash(name, static_cast<uint32_t>(entries), nullptr, "flow table");
   if (!h) return h.error();
   t->hash_ = *h;
   t->capacity_ = static_cast<uint32_t>(rte_hash_max_key_id(t->hash_)) + 1;
@@ -242,7 +239,20 @@ int32_t flow_table::lookup(const flow_key& k) const { return shared_hash_lookup(
 
 int32_t flow_table::add(const flow_key& k) { return shared_hash_add(hash_, k); }
 
-void flow_table::del(const flow_key& k) { shared_hash_del(hash_, k); }
+int32_t flow_table::del(const flow_key& k) { return shared_hash_del(hash_, k); }
+
+uint32_t flow_table::release(uint32_t head) {
+  uint32_t n = 0;
+  rte_spinlock_lock(&release_lock_);
+  for (uint32_t p = head; p != k_no_pos; n++) {
+    // The link first: once free, the position may be claimed and its entry rewritten.
+    const uint32_t next = entries_[p].wheel_next;
+    rte_hash_free_key_with_position(hash_, static_cast<int32_t>(p));
+    p = next;
+  }
+  rte_spinlock_unlock(&release_lock_);
+  return n;
+}
 
 result<void> flow_table::enable_accounting() {
   if (accounting()) return {};

@@ -3,9 +3,10 @@
 //
 // - Readers (every worker) look keys up in bulk with no locks.
 // - The entry for key position p lives at entries_[p], its TCP window
-//   record at windows_[p]. rte_hash hands a
-//   deleted position out again only after an RCU grace period (the table is
-//   registered with rte_hash_rcu_qsbr_add), so an entry a reader found stays
+//   record at windows_[p]. A deleted position goes back to rte_hash only
+//   after an RCU grace period: its owner keeps it on a retired list and
+//   hands it back (release) once every worker has passed a quiescent point
+//   (conntrack.cpp, reclaim_positions). So an entry a reader found stays
 //   valid memory, and unchanged, until that reader's next quiescent point.
 //   A worker's flow cache (flow_cache.h) holds positions across quiescent
 //   points; it relies on the owner marking an entry DELETING before its delete.
@@ -16,6 +17,8 @@
 //   multi-writer mode keeps its free-slot caches per lcore id.
 // See docs/design/conntrack.md for the memory orders.
 #pragma once
+
+#include <rte_spinlock.h>
 
 #include <atomic>
 #include <cstdint>
@@ -34,8 +37,9 @@ namespace ctgate::ct {
 struct flow_cache;
 
 // An rte_hash of flow keys as the flow and reply tables use it: lock-free reads, multi-writer
-// adds, an extendable bucket table, and deleted positions reused only after a grace period of
-// `qs`. `what` names the table in errors.
+// adds and an extendable bucket table. A deleted position is reused only after a grace period:
+// with `qs`, rte_hash's defer queue waits for it; with null, the caller does, and then frees
+// the position (rte_hash_free_key_with_position). `what` names the table in errors.
 result<rte_hash*> create_shared_hash(const std::string& name, uint32_t entries, rte_rcu_qsbr* qs,
                                      const char* what);
 // A table made by create_shared_hash, with the keys' signatures computed inline (flow_table.cpp):
@@ -55,10 +59,7 @@ class flow_table {
   flow_table(const flow_table&) = delete;
   flow_table& operator=(const flow_table&) = delete;
 
-  // `qs` must be the workers' QSBR variable (required: deleted positions are
-  // reclaimed through it).
-  static result<std::unique_ptr<flow_table>> create(const std::string& name, uint32_t max,
-                                                    rte_rcu_qsbr* qs);
+  static result<std::unique_ptr<flow_table>> create(const std::string& name, uint32_t max);
 
   // Bulk lookup (n <= 64). pos[i] = position or -1.
   void lookup_bulk(const flow_key* const* keys, uint32_t n, int32_t* pos) const;
@@ -74,8 +75,15 @@ class flow_table {
   // was already present (another worker won the race) the same position is
   // returned: the caller resolves the clash through the entry's claim word.
   int32_t add(const flow_key& k);
-  // Owner only. Deletes the key; its position is reused after a grace period.
-  void del(const flow_key& k);
+  // Owner only. Deletes the key and returns its position, or -ENOENT. rte_hash does not hand
+  // the position out again until release() returns it.
+  int32_t del(const flow_key& k);
+  // Gives rte_hash back the positions linked from `head` through their entries' wheel_next
+  // (an owner's retired list, ending in k_no_pos), once a grace period has passed since each
+  // was deleted. Workers may call it at once: the calls are serialised (one lock a list),
+  // because rte_hash recycles an emptied extendable bucket with a single-producer enqueue.
+  // Returns how many positions it gave back.
+  uint32_t release(uint32_t head);
 
   ct_entry* at(uint32_t pos) const { return &entries_[pos]; }
   // The TCP window record of the entry at `pos` (written by its owner only).
@@ -146,6 +154,7 @@ class flow_table {
   uint32_t reserved_ = 0;
   size_t memory_bytes_ = 0;
   alignas(64) std::atomic<int64_t> count_{0};
+  alignas(64) rte_spinlock_t release_lock_ = RTE_SPINLOCK_INITIALIZER;
 };
 
 }  // namespace ctgate::ct

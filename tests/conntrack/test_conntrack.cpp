@@ -370,9 +370,9 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
 }
 
-// Early drop in a real table whose positions came back from the defer queue in batches: filled
-// to max and emptied by expiry four times, then filled again. Five fills take 20,480 positions
-// from a table of about 12,700, so the later fills take positions the queue handed back. With
+// Early drop in a real table whose positions came back in batches after their grace periods:
+// filled to max and emptied by expiry four times, then filled again. Five fills take 20,480
+// positions from a table of about 12,700, so the later fills take positions given back. With
 // the table full of flows it may evict, a new flow finds one about as often as Linux's 8 buckets
 // would, 1 - exp(-16 * max / buckets): 63% here. No add fails on the way.
 TEST(FlowTable, EarlyDropFindsAsOftenAsLinuxAfterChurn) {
@@ -555,6 +555,113 @@ TEST(FlowTable, TheFlowCacheAnswersOnlyForALiveEntryWithItsKey) {
   eb->live.store(live);
   delete c;
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// A deleted flow's position goes back to the table only once every online worker has reported
+// a quiescent state after its owner's token (reclaim_positions), and then a new flow takes it.
+// Worker 1 is online and silent until the end: while it is, the position stays out of use.
+TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
+  gateway_config c = default_config();
+  c.workers = 2;
+  test_gateway g(c);
+  worker_ctx& w = *g.w;
+  flow_table& t = *g.gw->ct.table;
+  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
+  rte_rcu_qsbr_thread_online(g.gw->qs, 1);
+  auto track = [&](uint16_t sport) {
+    rte_mbuf* m = parsed(g, udp("10.0.1.2", sport, "10.0.2.2", 53));
+    track_one(w, m);
+    rte_pktmbuf_free(m);
+    return t.lookup(make_key(tup("10.0.1.2", sport, "10.0.2.2", 53, IPPROTO_UDP)));
+  };
+  const int32_t first = track(1000);
+  ASSERT_GE(first, 0);
+  w.now_ms += 3600 * 1000;  // past the UDP timeout
+  for (int loop = 0; loop < 8; loop++) {
+    ct_housekeeping(w.ct, w.now_ms);
+    rte_rcu_qsbr_quiescent(g.gw->qs, 0);
+  }
+  ASSERT_EQ(t.count(), 0);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::expired), 1u);
+  EXPECT_EQ(w.ct.waiting_head, static_cast<uint32_t>(first));
+  EXPECT_EQ(t.at(static_cast<uint32_t>(first))->wheel_next, k_no_pos);
+  // New flows get other positions meanwhile (this lcore's free positions are handed out last
+  // in, first out: the retired one would come first).
+  for (uint16_t f = 0; f < 200; f++) {
+    const int32_t p = track(static_cast<uint16_t>(2000 + f));
+    ASSERT_GE(p, 0);
+    ASSERT_NE(p, first) << f;
+  }
+  rte_rcu_qsbr_quiescent(g.gw->qs, 1);
+  ct_housekeeping(w.ct, w.now_ms);
+  EXPECT_EQ(w.ct.waiting_head, k_no_pos);
+  EXPECT_EQ(w.ct.retired_head, k_no_pos);
+  EXPECT_EQ(track(3000), first);
+  EXPECT_EQ(t.count(), 201);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::insert_failed), 0u);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 1);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// Two workers create and expire flows at the same time, for many times more flows than the
+// table has positions: every deleted position comes back (release from both at once), so no
+// insert ever fails, and the table ends empty with nothing left to give back. The workers
+// keep to the same round: a worker that is online but not running (two threads may share a
+// CPU here) holds every grace period back, as a stalled worker would.
+TEST(FlowTable, TwoWorkersChurningGiveEveryPositionBack) {
+  gateway_config c = default_config();
+  c.workers = 2;
+  c.conntrack.max = 1024;
+  test_gateway g(c);
+  constexpr uint32_t k_rounds = 40, k_flows = 500;
+  ASSERT_GT(2 * k_rounds * k_flows, 4 * g.gw->ct.table->capacity());
+  std::atomic<uint32_t> rounds_done[2] = {0, 0};
+  auto run = [&](int id) {
+    ASSERT_EQ(rte_thread_register(), 0);  // rte_hash keeps free positions per lcore
+    worker_ctx& w = *g.gw->workers[id];
+    w.now_ms = 1000;
+    rte_rcu_qsbr_thread_online(g.gw->qs, id);
+    for (uint32_t r = 0; r < k_rounds; r++) {
+      // Wait for the other worker to finish the round before (bounded: 100,000 yields).
+      for (int spin = 0; spin < 100000 && rounds_done[1 - id].load() < r; spin++) {
+        rte_rcu_qsbr_quiescent(g.gw->qs, id);
+        std::this_thread::yield();
+      }
+      ASSERT_GE(rounds_done[1 - id].load(), r) << id;
+      for (uint32_t f = 0; f < k_flows; f++) {
+        const std::string src = "10." + std::to_string(id + 1) + "." + std::to_string(r) + "." +
+                                std::to_string(2 + f / 250);
+        rte_mbuf* m =
+            parsed(g, udp(src.c_str(), static_cast<uint16_t>(1024 + f % 250), "10.0.2.2", 53));
+        track_one(w, m);
+        rte_pktmbuf_free(m);
+        if (f % 32 == 31) rte_rcu_qsbr_quiescent(g.gw->qs, id);
+      }
+      w.now_ms += 3600 * 1000;  // past the UDP timeout
+      for (int loop = 0; loop < 1000 && w.ct.owned != 0; loop++) {
+        ct_housekeeping(w.ct, w.now_ms, 64);
+        rte_rcu_qsbr_quiescent(g.gw->qs, id);
+      }
+      ASSERT_EQ(w.ct.owned, 0u) << id << " " << r;
+      rounds_done[id].store(r + 1);
+    }
+    rte_rcu_qsbr_thread_offline(g.gw->qs, id);
+    rte_thread_unregister();
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  for (auto* w : g.gw->workers) {
+    EXPECT_EQ(w->ct.counters.get(ct_counter::insert), uint64_t{k_rounds} * k_flows);
+    EXPECT_EQ(w->ct.counters.get(ct_counter::expired), uint64_t{k_rounds} * k_flows);
+    EXPECT_EQ(w->ct.counters.get(ct_counter::insert_failed), 0u);
+    EXPECT_EQ(w->ct.counters.get(ct_counter::drop), 0u);
+    // Both offline: two more rounds of housekeeping give back what was left.
+    for (int i = 0; i < 2; i++) ct_housekeeping(w->ct, w->now_ms);
+    EXPECT_EQ(w->ct.waiting_head, k_no_pos);
+    EXPECT_EQ(w->ct.retired_head, k_no_pos);
+  }
+  EXPECT_EQ(g.gw->ct.table->count(), 0);
 }
 
 // Delete requests from the control plane are served by the owner, and only
