@@ -1,6 +1,7 @@
 #include "conntrack/conntrack.h"
 
 #include <rte_cycles.h>
+#include <rte_debug.h>
 #include <rte_errno.h>
 #include <rte_ip.h>
 #include <rte_malloc.h>
@@ -96,7 +97,10 @@ void wheel_insert(ct_worker& w, ct_entry* e) {
   w.wheel_head[slot] = e->pos;
 }
 
+// Idempotent: an entry already unlinked is left alone. (Unlinking it again took the branch
+// for a slot's head and cleared that slot, losing whatever had been filed there since.)
 void wheel_unlink(ct_worker& w, ct_entry* e) {
+  if (e->wheel_slot == k_not_filed) return;
   flow_table& t = *w.rt->table;
   if (e->wheel_prev != k_no_pos) {
     t.at(e->wheel_prev)->wheel_next = e->wheel_next;
@@ -107,6 +111,7 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
   }
   if (e->wheel_next != k_no_pos) t.at(e->wheel_next)->wheel_prev = e->wheel_prev;
   e->wheel_prev = e->wheel_next = k_no_pos;
+  e->wheel_slot = k_not_filed;
 }
 
 // Removes a confirmed, owned entry: unlink, delete the key, retire the position. The position
@@ -139,17 +144,23 @@ void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
                           std::memory_order_relaxed) &
       CT_STATUS_FINISH_NOTIFIED)
     w.rt->finish.forgotten(w.rt->finish.ctx, key);
-  // DELETING before the key leaves the table, FREE after. The position's grace period starts
-  // with a token taken after these stores (reclaim_positions); a worker whose quiescent report
-  // acknowledges that token has read it after them, so it can no longer see the entry LIVE
-  // through a cached position (flow_cache.h) while the position is handed out again.
-  // (emit_event above reads the entry as LIVE: it stays before this store.)
+  // DELETING before the key leaves the table, and until the position is given back
+  // (flow_table::release stores FREE). The position's grace period starts with a token taken
+  // after this store (reclaim_positions); a worker whose quiescent report acknowledges that
+  // token has read it after it, so it can no longer see the entry LIVE through a cached
+  // position (flow_cache.h) while the position is handed out again. A worker whose add found
+  // the key just before the delete cannot claim the entry meanwhile: its confirm fails, as on
+  // any DELETING entry (ct_confirm). (emit_event above reads the entry as LIVE: it stays
+  // before this store.)
   const uint32_t live = e->live.load(std::memory_order_relaxed);
   e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_DELETING, std::memory_order_release);
-  const bool deleted = w.rt->table->del(key) >= 0;
-  e->live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
-  // wheel_next is the owner's alone (wheel_unlink cleared it above): readers never follow it.
-  if (deleted) [[likely]] {
+  // The owner's key is in the table until this delete. Were it not, the position would be
+  // left out of use rather than given back twice.
+  const int32_t deleted = w.rt->table->del(key);
+  RTE_ASSERT(deleted == static_cast<int32_t>(e->pos));
+  if (deleted == static_cast<int32_t>(e->pos)) [[likely]] {
+    // wheel_next is the owner's alone (wheel_unlink cleared it above), and no one else can
+    // claim a DELETING entry: readers never follow it.
     e->wheel_next = w.retired_head;
     w.retired_head = e->pos;
   }
@@ -1552,11 +1563,12 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
       continue;
     }
     ct_entry* e = t.at(w.pending_head);
-    wheel_unlink(w, e);
-    if (ct_expired(*e, now_ms))
-      destroy_owned(w, e, ct_counter::expired);
-    else
+    if (ct_expired(*e, now_ms)) {
+      destroy_owned(w, e, ct_counter::expired);  // unlinks it from the pending list
+    } else {
+      wheel_unlink(w, e);
       wheel_insert(w, e);  // refreshed since it was filed: file it again
+    }
     budget--;
   }
   reclaim_positions(w);

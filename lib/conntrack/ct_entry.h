@@ -186,9 +186,11 @@ inline bool is_key_of(const ct_tuple& t, const flow_key& k) {
 
 // Entry life cycle, in the low two bits of ct_entry::live. The upper 30 bits
 // count claims of the slot, so a (position, live) pair names one flow even
-// after the slot is reused. DELETING: its owner is deleting it (destroy_owned), before its key
-// leaves the table, so that a worker that still sees it LIVE has not yet passed the quiescent
-// point after which its position may be reused (what a worker's flow cache relies on).
+// after the slot is reused. DELETING: its owner is deleting it (destroy_owned), from before its
+// key leaves the table until its position is given back after a grace period
+// (flow_table::release stores FREE), so that a worker that still sees it LIVE has not yet
+// passed the quiescent point after which its position may be reused (what a worker's flow
+// cache relies on), and no confirm can claim it meanwhile.
 enum : uint32_t {
   ENTRY_FREE = 0,
   ENTRY_CLAIMING = 1,
@@ -201,6 +203,7 @@ inline constexpr bool is_live(uint32_t live) { return (live & ENTRY_STATE_MASK) 
 
 inline constexpr uint32_t k_no_pos = UINT32_MAX;
 inline constexpr uint16_t k_not_unconfirmed = UINT16_MAX;
+inline constexpr uint16_t k_not_filed = UINT16_MAX;  // ct_entry::wheel_slot: on no wheel
 
 // One cache line. Fields written by the owner only are marked (owner);
 // fields any worker handling the flow may update are atomics.
@@ -216,7 +219,7 @@ struct alignas(64) ct_entry {
   uint32_t wheel_prev = k_no_pos;  // (owner) timer wheel links, by position
   uint32_t wheel_next = k_no_pos;  // (owner) once deleted, the link of its retired list
   uint16_t unconfirmed_idx = k_not_unconfirmed;  // (owner) slot in the unconfirmed list
-  uint16_t wheel_slot = 0;                       // (owner) slot it is filed under
+  uint16_t wheel_slot = k_not_filed;             // (owner) slot it is filed under
   ct_ext_area ext;                               // one inline extension (ct_ext.h), id in status
 
   track_state load_track() const;

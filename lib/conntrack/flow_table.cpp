@@ -241,12 +241,21 @@ int32_t flow_table::add(const flow_key& k) { return shared_hash_add(hash_, k); }
 
 int32_t flow_table::del(const flow_key& k) { return shared_hash_del(hash_, k); }
 
+uint32_t flow_table::positions_taken() const {
+  return static_cast<uint32_t>(rte_hash_count(hash_));
+}
+
 uint32_t flow_table::release(uint32_t head) {
   uint32_t n = 0;
   rte_spinlock_lock(&release_lock_);
   for (uint32_t p = head; p != k_no_pos; n++) {
-    // The link first: once free, the position may be claimed and its entry rewritten.
-    const uint32_t next = entries_[p].wheel_next;
+    // The link first: once FREE, the entry may be claimed and rewritten. FREE before the
+    // position goes back (a release store, and rte_hash's ring or this lcore's cache after it),
+    // so the add that takes the position finds the entry claimable.
+    ct_entry& e = entries_[p];
+    const uint32_t next = e.wheel_next;
+    const uint32_t live = e.live.load(std::memory_order_relaxed);
+    e.live.store((live & ~ENTRY_STATE_MASK) | ENTRY_FREE, std::memory_order_release);
     rte_hash_free_key_with_position(hash_, static_cast<int32_t>(p));
     p = next;
   }

@@ -79,10 +79,11 @@ class flow_table {
   // the position out again until release() returns it.
   int32_t del(const flow_key& k);
   // Gives rte_hash back the positions linked from `head` through their entries' wheel_next
-  // (an owner's retired list, ending in k_no_pos), once a grace period has passed since each
-  // was deleted. Workers may call it at once: the calls are serialised (one lock a list),
-  // because rte_hash recycles an emptied extendable bucket with a single-producer enqueue.
-  // Returns how many positions it gave back.
+  // (an owner's retired list of DELETING entries, ending in k_no_pos), once a grace period has
+  // passed since each was deleted, and marks their entries FREE. Workers may call it at once:
+  // the calls are serialised (one lock a list), because rte_hash recycles an emptied
+  // extendable bucket with a single-producer enqueue. An EAL thread only (rte_hash's free
+  // positions are cached per lcore). Returns how many positions it gave back.
   uint32_t release(uint32_t head);
 
   ct_entry* at(uint32_t pos) const { return &entries_[pos]; }
@@ -127,6 +128,9 @@ class flow_table {
   // out.
   result<void> enable_ipv6();
   uint32_t capacity() const { return capacity_; }  // positions in entries_
+  // Positions rte_hash counts as taken: the keys in the table, and the positions deleted but
+  // not yet given back (release).
+  uint32_t positions_taken() const;
   uint32_t max() const { return max_; }
 
   // Flow accounting against max (unconfirmed entries included). Ordinary

@@ -2,6 +2,7 @@
 // drop and accounting.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <thread>
@@ -134,6 +135,15 @@ void track_one(worker_ctx& w, rte_mbuf* m) {
   ct_in(w.ct, w.now_ms, &m, 1, v);
   if (v[0] == verdict::accept) ct_confirm(w.ct, w.now_ms, &m, 1, v);
   if (v[0] != verdict::accept) ct_release(w.ct, meta_of(m));
+}
+
+// Tracks a UDP datagram 10.0.1.2:sport -> 10.0.2.2:53 as worker 0 (online) and returns its
+// flow's position in the table, or -1.
+int32_t track_udp(test_gateway& g, uint16_t sport) {
+  rte_mbuf* m = parsed(g, udp("10.0.1.2", sport, "10.0.2.2", 53));
+  track_one(*g.w, m);
+  rte_pktmbuf_free(m);
+  return g.gw->ct.table->lookup(make_key(tup("10.0.1.2", sport, "10.0.2.2", 53, IPPROTO_UDP)));
 }
 
 // Two workers confirm the same new flows at the same time: exactly one
@@ -358,7 +368,8 @@ TEST(FlowTable, EarlyDropChoosesOnlyNonAssured) {
   ASSERT_TRUE(hash.has_value());
   EXPECT_TRUE(ct_early_drop(w.ct, *hash, w.now_ms));
   EXPECT_EQ(g.gw->ct.table->count(), 7);
-  EXPECT_EQ((g.gw->ct.table->at(last)->live.load() & ENTRY_STATE_MASK), ENTRY_FREE);
+  // Deleted, its position retired until a grace period has passed.
+  EXPECT_EQ((g.gw->ct.table->at(last)->live.load() & ENTRY_STATE_MASK), ENTRY_DELETING);
   // Only assured entries are left: a sample holding any of them evicts nothing.
   for (uint32_t p : live) {
     std::optional<uint32_t> h = hash_sampling(g.gw->ct, p);
@@ -568,12 +579,7 @@ TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
   flow_table& t = *g.gw->ct.table;
   rte_rcu_qsbr_thread_online(g.gw->qs, 0);
   rte_rcu_qsbr_thread_online(g.gw->qs, 1);
-  auto track = [&](uint16_t sport) {
-    rte_mbuf* m = parsed(g, udp("10.0.1.2", sport, "10.0.2.2", 53));
-    track_one(w, m);
-    rte_pktmbuf_free(m);
-    return t.lookup(make_key(tup("10.0.1.2", sport, "10.0.2.2", 53, IPPROTO_UDP)));
-  };
+  auto track = [&](uint16_t sport) { return track_udp(g, sport); };
   const int32_t first = track(1000);
   ASSERT_GE(first, 0);
   w.now_ms += 3600 * 1000;  // past the UDP timeout
@@ -585,21 +591,68 @@ TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
   EXPECT_EQ(w.ct.counters.get(ct_counter::expired), 1u);
   EXPECT_EQ(w.ct.waiting_head, static_cast<uint32_t>(first));
   EXPECT_EQ(t.at(static_cast<uint32_t>(first))->wheel_next, k_no_pos);
+  // DELETING until it is given back: no confirm may claim it (one whose add found the key
+  // just before the delete fails, as on any DELETING entry).
+  const auto state = [&] { return t.at(static_cast<uint32_t>(first))->live.load() & 3u; };
+  EXPECT_EQ(state(), ENTRY_DELETING);
   // New flows get other positions meanwhile (this lcore's free positions are handed out last
   // in, first out: the retired one would come first).
   for (uint16_t f = 0; f < 200; f++) {
     const int32_t p = track(static_cast<uint16_t>(2000 + f));
     ASSERT_GE(p, 0);
     ASSERT_NE(p, first) << f;
+    ct_housekeeping(w.ct, w.now_ms);
+    rte_rcu_qsbr_quiescent(g.gw->qs, 0);
   }
+  EXPECT_EQ(t.positions_taken(), 201u);  // the retired one among them
+  EXPECT_EQ(state(), ENTRY_DELETING);
   rte_rcu_qsbr_quiescent(g.gw->qs, 1);
   ct_housekeeping(w.ct, w.now_ms);
   EXPECT_EQ(w.ct.waiting_head, k_no_pos);
   EXPECT_EQ(w.ct.retired_head, k_no_pos);
+  EXPECT_EQ(state(), ENTRY_FREE);
   EXPECT_EQ(track(3000), first);
+  EXPECT_EQ(state(), ENTRY_LIVE);
   EXPECT_EQ(t.count(), 201);
   EXPECT_EQ(w.ct.counters.get(ct_counter::insert_failed), 0u);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 1);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// An entry filed again under the slot being closed (its expiry a whole turn of the wheel later,
+// as an idle established TCP flow's is) stays filed when an expired entry after it in that slot
+// is destroyed, and expires in its turn. (The expired entry used to be unlinked twice, and the
+// second time cleared the slot's head: the entry filed there was never looked at again.)
+TEST(FlowTable, AnEntryFiledAgainUnderTheSlotBeingClosedStillExpires) {
+  test_gateway g;
+  worker_ctx& w = *g.w;
+  flow_table& t = *g.gw->ct.table;
+  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
+  auto track = [&](uint16_t sport) { return track_udp(g, sport); };
+  const int32_t expiring = track(1000);  // filed first: after the other in the slot's list
+  const int32_t refiled = track(1001);
+  ASSERT_GE(expiring, 0);
+  ASSERT_GE(refiled, 0);
+  ct_entry* r = t.at(static_cast<uint32_t>(refiled));
+  const uint32_t exp = t.at(static_cast<uint32_t>(expiring))->expires_ms.load();
+  ASSERT_EQ(r->expires_ms.load(), exp);  // the same slot
+  constexpr uint32_t k_turn = k_wheel_slots << k_wheel_shift;
+  r->expires_ms.store(exp + k_turn);  // refreshed to a long timeout, as by traffic
+  auto housekeep = [&](uint32_t now, int loops) {
+    w.now_ms = now;
+    for (int i = 0; i < loops; i++) {
+      ct_housekeeping(w.ct, w.now_ms);
+      rte_rcu_qsbr_quiescent(g.gw->qs, 0);
+    }
+  };
+  housekeep(exp + 1000, 4);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::expired), 1u);
+  EXPECT_TRUE(is_live(r->live.load()));
+  // A turn later: 4,096 slots at up to 256 a call.
+  housekeep(exp + k_turn + 1000, 40);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::expired), 2u);
+  EXPECT_EQ(t.count(), 0);
+  EXPECT_EQ(w.ct.owned, 0u);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
 }
 
@@ -622,8 +675,9 @@ TEST(FlowTable, TwoWorkersChurningGiveEveryPositionBack) {
     w.now_ms = 1000;
     rte_rcu_qsbr_thread_online(g.gw->qs, id);
     for (uint32_t r = 0; r < k_rounds; r++) {
-      // Wait for the other worker to finish the round before (bounded: 100,000 yields).
-      for (int spin = 0; spin < 100000 && rounds_done[1 - id].load() < r; spin++) {
+      // Wait for the other worker to finish the round before (bounded: 30 s).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (rounds_done[1 - id].load() < r && std::chrono::steady_clock::now() < deadline) {
         rte_rcu_qsbr_quiescent(g.gw->qs, id);
         std::this_thread::yield();
       }
@@ -662,6 +716,7 @@ TEST(FlowTable, TwoWorkersChurningGiveEveryPositionBack) {
     EXPECT_EQ(w->ct.retired_head, k_no_pos);
   }
   EXPECT_EQ(g.gw->ct.table->count(), 0);
+  EXPECT_EQ(g.gw->ct.table->positions_taken(), 0u);  // every position given back
 }
 
 // Delete requests from the control plane are served by the owner, and only
