@@ -80,6 +80,8 @@ void unconfirmed_free(ct_worker& w, ct_entry* e) {
 
 // ---- timer wheel (owner only) ----
 
+static_assert(k_wheel_slots <= k_not_filed, "k_not_filed must name no slot");
+
 uint16_t slot_of(uint32_t ms) {
   return static_cast<uint16_t>((ms >> k_wheel_shift) & (k_wheel_slots - 1));
 }
@@ -118,6 +120,7 @@ void wheel_unlink(ct_worker& w, ct_entry* e) {
 // is reused only after a grace period (reclaim_positions), so workers still holding it in this
 // burst read a stable entry.
 void destroy_owned(ct_worker& w, ct_entry* e, ct_counter why) {
+  RTE_ASSERT(is_live(e->live.load(std::memory_order_relaxed)));
   // A flow that failed its confirm was never announced (Linux sends no event for it). The
   // wheel's tick stands for now (within 256 ms): a DESTROY shows whole seconds left, if any.
   if ((w.rt->events.load(std::memory_order_relaxed) & CT_EVENT_DESTROY) &&
@@ -182,7 +185,8 @@ void reclaim_positions(ct_worker& w) {
   if (w.retired_head == k_no_pos) return;
   w.waiting_head = w.retired_head;
   w.retired_head = k_no_pos;
-  // rte_rcu_qsbr_start orders the FREE stores above before the token (release).
+  // rte_rcu_qsbr_start orders these entries' DELETING stores (destroy_owned) before the token
+  // (release).
   w.waiting_token = rte_rcu_qsbr_start(w.rt->qs);
 }
 
@@ -1540,7 +1544,11 @@ void ct_housekeeping(ct_worker& w, uint32_t now_ms, uint32_t budget) {
     auto pos = static_cast<uint32_t>(req[i] >> 32) & ~k_delete_if_expired;
     auto live = static_cast<uint32_t>(req[i]);
     ct_entry* e = t.at(pos);
-    if (e->live.load(std::memory_order_acquire) != live || e->owner != w.id) continue;
+    // Only a LIVE word: a request may carry the word of an entry already DELETING (reap_expired
+    // reloads it), which stays so until its position is given back, and must not destroy it
+    // twice.
+    const uint32_t cur = e->live.load(std::memory_order_acquire);
+    if (cur != live || !is_live(cur) || e->owner != w.id) continue;
     if (!only_if_expired) {
       destroy_owned(w, e, ct_counter::deleted);
     } else if (ct_expired(*e, now_ms)) {

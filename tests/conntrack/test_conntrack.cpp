@@ -137,6 +137,19 @@ void track_one(worker_ctx& w, rte_mbuf* m) {
   if (v[0] != verdict::accept) ct_release(w.ct, meta_of(m));
 }
 
+gateway_config two_workers() {
+  gateway_config c = default_config();
+  c.workers = 2;
+  return c;
+}
+
+// Workers 0 and 1 online as QSBR readers, from this thread: worker 1 reports nothing unless the
+// test does, so what worker 0 deletes waits for it.
+void both_online(test_gateway& g) {
+  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
+  rte_rcu_qsbr_thread_online(g.gw->qs, 1);
+}
+
 // Tracks a UDP datagram 10.0.1.2:sport -> 10.0.2.2:53 as worker 0 (online) and returns its
 // flow's position in the table, or -1.
 int32_t track_udp(test_gateway& g, uint16_t sport) {
@@ -572,13 +585,10 @@ TEST(FlowTable, TheFlowCacheAnswersOnlyForALiveEntryWithItsKey) {
 // a quiescent state after its owner's token (reclaim_positions), and then a new flow takes it.
 // Worker 1 is online and silent until the end: while it is, the position stays out of use.
 TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
-  gateway_config c = default_config();
-  c.workers = 2;
-  test_gateway g(c);
+  test_gateway g(two_workers());
   worker_ctx& w = *g.w;
   flow_table& t = *g.gw->ct.table;
-  rte_rcu_qsbr_thread_online(g.gw->qs, 0);
-  rte_rcu_qsbr_thread_online(g.gw->qs, 1);
+  both_online(g);
   auto track = [&](uint16_t sport) { return track_udp(g, sport); };
   const int32_t first = track(1000);
   ASSERT_GE(first, 0);
@@ -593,7 +603,9 @@ TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
   EXPECT_EQ(t.at(static_cast<uint32_t>(first))->wheel_next, k_no_pos);
   // DELETING until it is given back: no confirm may claim it (one whose add found the key
   // just before the delete fails, as on any DELETING entry).
-  const auto state = [&] { return t.at(static_cast<uint32_t>(first))->live.load() & 3u; };
+  const auto state = [&] {
+    return t.at(static_cast<uint32_t>(first))->live.load() & ENTRY_STATE_MASK;
+  };
   EXPECT_EQ(state(), ENTRY_DELETING);
   // New flows get other positions meanwhile (this lcore's free positions are handed out last
   // in, first out: the retired one would come first).
@@ -615,6 +627,37 @@ TEST(FlowTable, APositionIsReusedOnlyAfterEveryWorkerPassedAQuiescentPoint) {
   EXPECT_EQ(state(), ENTRY_LIVE);
   EXPECT_EQ(t.count(), 201);
   EXPECT_EQ(w.ct.counters.get(ct_counter::insert_failed), 0u);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 1);
+  rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
+}
+
+// A delete request carrying the word of an entry already DELETING (reap_expired reloads the word
+// it sends, and may read it just after the owner's delete) is refused: the entry stays DELETING
+// until its position is given back, and destroying it again would delete the key of the flow
+// that took its tuple since, and count it twice.
+TEST(FlowTable, ADeleteRequestForADeletingEntryIsRefused) {
+  test_gateway g(two_workers());
+  worker_ctx& w = *g.w;
+  flow_table& t = *g.gw->ct.table;
+  both_online(g);  // worker 1 silent: the deleted entry stays DELETING
+  const int32_t old_pos = track_udp(g, 1000);
+  ASSERT_GE(old_pos, 0);
+  const uint32_t live = t.at(static_cast<uint32_t>(old_pos))->live.load();
+  w.now_ms += 3600 * 1000;  // past the UDP timeout
+  ct_housekeeping(w.ct, w.now_ms);
+  ASSERT_EQ(t.at(static_cast<uint32_t>(old_pos))->live.load(),
+            (live & ~ENTRY_STATE_MASK) | ENTRY_DELETING);
+  const int32_t new_pos = track_udp(g, 1000);  // the same tuple, a new flow
+  ASSERT_GE(new_pos, 0);
+  ASSERT_NE(new_pos, old_pos);
+  ASSERT_TRUE(ct_request_delete(w.ct, static_cast<uint32_t>(old_pos),
+                                (live & ~ENTRY_STATE_MASK) | ENTRY_DELETING, true));
+  w.now_ms += 3600 * 1000;             // the new flow expired too: only the wheel may reap it
+  ct_housekeeping(w.ct, w.now_ms, 0);  // the request alone, no expiry
+  EXPECT_EQ(t.lookup(make_key(tup("10.0.1.2", 1000, "10.0.2.2", 53, IPPROTO_UDP))), new_pos);
+  EXPECT_EQ(t.count(), 1);
+  EXPECT_EQ(w.ct.owned, 1u);
+  EXPECT_EQ(w.ct.counters.get(ct_counter::expired), 1u);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 1);
   rte_rcu_qsbr_thread_offline(g.gw->qs, 0);
 }
